@@ -333,7 +333,11 @@ def select(operand: Any, field: str) -> Any:
     cel_select = getattr(operand, "cel_select", None)
     if cel_select is not None:
         return cel_select(field)
-    raise EvaluationError(f"type '{type_name(operand)}' does not support field selection")
+    # cel-go's attribute resolution (refQualify): a list rejects the string index, any other
+    # value reports the missing key.
+    if isinstance(operand, list | tuple):
+        raise EvaluationError("unsupported index type 'string' in list")
+    raise EvaluationError(f"no such key: '{field}'")
 
 
 def has_field(operand: Any, field: str) -> bool:
@@ -345,7 +349,10 @@ def has_field(operand: Any, field: str) -> bool:
     cel_has = getattr(operand, "cel_has", None)
     if cel_has is not None:
         return cel_has(field)
-    raise EvaluationError(f"invalid type for field selection: {type_name(operand)}")
+    if isinstance(operand, list | tuple):
+        raise EvaluationError("unsupported index type 'string' in list")
+    # As cel-go without EnableErrorOnBadPresenceTest (Cerbos's setting): a primitive has no fields.
+    return False
 
 
 def optional_select(operand: Any, field: str) -> Optional:

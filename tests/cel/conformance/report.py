@@ -44,7 +44,7 @@ def outcome_of(report: pytest.TestReport) -> Outcome | None:
 
 
 def summary_lines(outcomes: list[Outcome]) -> list[str]:
-    """Per suite: ``CEL conformance: <suite> P passed, F failed, N not applicable of T (x% of applicable)``."""
+    """Per suite: ``conformance: <suite> P passed, F failed, N not applicable of T (x% of applicable)``."""
     lines = []
     for suite in sorted({o.suite for o in outcomes}):
         mine = [o for o in outcomes if o.suite == suite]
@@ -54,7 +54,7 @@ def summary_lines(outcomes: list[Outcome]) -> list[str]:
         share = 100 * counts[PASSED] / applicable if applicable else 100.0
         known_note = f" ({known} known)" if known else ""
         lines.append(
-            f"CEL conformance: {suite} {counts[PASSED]} passed, {counts[FAILED]} failed{known_note}, "
+            f"conformance: {suite} {counts[PASSED]} passed, {counts[FAILED]} failed{known_note}, "
             f"{counts[NOT_APPLICABLE]} not applicable of {len(mine)} ({share:.1f}% of applicable)"
         )
     return lines
@@ -71,5 +71,5 @@ def results_path(config: pytest.Config) -> Path:
     """Where the per-case JSON goes: pytest's cache directory (ignored by git), even with the cache off."""
     cache = getattr(config, "cache", None)
     if cache is not None:
-        return cache.mkdir("cel-conformance") / "results.json"
-    return config.rootpath / ".pytest_cache" / "cel-conformance" / "results.json"
+        return cache.mkdir("conformance") / "results.json"
+    return config.rootpath / ".pytest_cache" / "conformance" / "results.json"

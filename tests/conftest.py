@@ -1,4 +1,4 @@
-"""Session summary of the CEL conformance runners (see tests/cel/conformance/report.py)."""
+"""Session summary of every conformance runner (CEL and engine; see tests/cel/conformance/report.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         return
     path = results_path(config)
     write_json(list(_outcomes.values()), path)
-    terminalreporter.section("CEL conformance")
+    terminalreporter.section("Conformance")
     for line in summary_lines(list(_outcomes.values())):
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"per-case results: {path}")
