@@ -1,9 +1,27 @@
 """chamberlain: authorization for AI agents.
 
-The public API grows with each package; the CEL compiler lives in :mod:`chamberlain.cel`.
+>>> from chamberlain import PDP, Principal, Resource
+>>> pdp = PDP.from_directory("policies/")
+>>> pdp.is_allowed(Principal("alice", roles={"finance"}), Resource("invoice", "inv-1"), "pay")
+
+The CEL compiler lives in :mod:`chamberlain.cel`, policies in :mod:`chamberlain.policy`, the
+engine in :mod:`chamberlain.engine`.
 """
 
+from chamberlain.engine import AuxData, EngineOptions, Principal, Resource
 from chamberlain.errors import Error
+from chamberlain.pdp import PDP, CheckResult, RequestError
+from chamberlain.policy import PolicyError
 
-__all__ = ["Error"]
+__all__ = [
+    "PDP",
+    "AuxData",
+    "CheckResult",
+    "EngineOptions",
+    "Error",
+    "PolicyError",
+    "Principal",
+    "RequestError",
+    "Resource",
+]
 __version__ = "0.1.0"

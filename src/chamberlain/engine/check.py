@@ -1,0 +1,606 @@
+"""Deciding a check the way Cerbos's rule table does (``internal/ruletable/check.go``).
+
+For each action: principal policies first, then resource policies. For each of the principal's
+roles (principal policies: once, they match any role), the scopes are walked from the request's
+scope up to the root; in each scope the rows for (version, resource, scope, action, role and its
+role-policy parent roles) are evaluated in order. A satisfied DENY decides the role at once; a
+satisfied ALLOW decides it when the scope's permissions are ``OVERRIDE_PARENT`` and otherwise
+(``REQUIRE_PARENTAL_CONSENT_FOR_ALLOWS``) sends the question to the parent scope. The first role
+that ALLOWs wins; otherwise the first decision stands; no decision is a DENY (``NO_MATCH``).
+Role policies narrow: a role with a role policy in the scope gets a DENY for every action its
+rules do not allow, and for every allowed action whose condition does not hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chamberlain.cel import EvaluationError
+from chamberlain.cel.jsonvalue import to_json
+from chamberlain.engine import glob
+from chamberlain.engine.activation import (
+    EMPTY_RUNTIME,
+    FailedRuntime,
+    VariablesMap,
+    base_activation,
+    runtime_value,
+)
+from chamberlain.engine.conditions import Evaluation, StrictEvaluationError, cel_message, none_of
+from chamberlain.engine.names import (
+    NO_MATCH,
+    NO_MATCH_FOR_SCOPE_PERMISSIONS,
+    policy_key,
+    sanitize,
+    scope_parents,
+    scope_value,
+)
+from chamberlain.engine.options import EngineOptions
+from chamberlain.engine.plan import (
+    EFFECT_ALLOW,
+    EFFECT_DENY,
+    NO_PARAMS,
+    OVERRIDE_PARENT,
+    PRINCIPAL,
+    REQUIRE_PARENTAL_CONSENT,
+    RESOURCE,
+    ROLE_GLOB,
+    ROLE_LITERAL,
+    DerivedRole,
+    Params,
+    Row,
+    RuleTable,
+    key_matches,
+)
+from chamberlain.engine.request import CheckInput
+from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
+from chamberlain.engine.result import EvaluationError as EvalErrorEntry
+from chamberlain.engine.validation import validate
+from chamberlain.policy import PolicySet
+
+_NO_MATCH_EFFECT = "EFFECT_NO_MATCH"
+_KINDS = (PRINCIPAL, RESOURCE)
+_CACHE_LIMIT = 65536
+_NO_EVAL_KEY = ("no-match",)
+
+
+class Engine:
+    """A compiled policy set and the options to check requests against it. Thread-safe."""
+
+    def __init__(self, policies: PolicySet, table: RuleTable, options: EngineOptions):
+        self.policies = policies
+        self.table = table
+        self.options = options
+        self.globals = VariablesMap(options.globals)
+        self._candidates: dict[tuple[Any, ...], tuple[Row, ...]] = {}
+        self._role_denies: dict[tuple[Any, ...], tuple[Row, ...]] = {}
+        self._resource_exists: dict[tuple[Any, ...], bool] = {}
+        self._principal_exists: dict[tuple[Any, ...], bool] = {}
+        self._routes: dict[tuple[Any, ...], _Route | None] = {}
+        self._has_role_rows = bool(table.role_rows)
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def check(self, inputs: Sequence[CheckInput], now: dt.datetime | None = None) -> list[CheckOutput]:
+        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time."""
+        when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+        return [self.check_one(inp, when) for inp in inputs]
+
+    def check_one(self, inp: CheckInput, now: dt.datetime) -> CheckOutput:
+        """Decide one input at ``now`` (timezone-aware, UTC)."""
+        principal, resource = inp.principal, inp.resource
+        actions = list(dict.fromkeys(inp.actions))
+        effects: dict[str, ActionEffect] = {}
+        out = CheckOutput(inp.request_id, resource.id, effects, session_id=inp.session_id,
+                          actor_chain=inp.actor_chain, approval_id=inp.approval_id)  # fmt: skip
+        route = self._route(principal, resource)
+        if route is None:
+            return self._finish(out, actions)
+        if route.schemas is not None:
+            errors = validate(self.policies.schemas, route.schemas, principal.attr, resource.attr, actions)
+            if errors:
+                out.validation_errors = errors
+                if self.options.schema_enforcement == "reject":
+                    for action in actions:
+                        effects[action] = ActionEffect(EFFECT_DENY, route.r_key)
+                    return self._finish(out, actions)
+        if not route.p_exists and not route.r_exists:
+            return self._finish(out, actions)
+        state = self._state(inp, route, now)
+        out.state = state
+        for action in actions:
+            effects[action] = state.decide(action, route)
+        out.effective_derived_roles = list(state.effective_derived_roles)
+        out.outputs = state.outputs
+        out.trace = state.trace or []
+        out.evaluation_errors = [EvalErrorEntry(e, msg) for e, msg in sorted(state.ev.errors)]
+        return self._finish(out, actions)
+
+    def decide(self, inp: CheckInput, action: str, now: dt.datetime) -> ActionEffect:
+        """The effect of one action (no outputs, errors or explanation kept): the fast path."""
+        route = self._route(inp.principal, inp.resource)
+        if route is None:
+            return _DENIED
+        if route.schemas is not None:
+            return self.check_one(inp, now).actions[action]
+        if not route.p_exists and not route.r_exists:
+            return _DENIED
+        return self._state(inp, route, now, fast=True).decide(action, route)
+
+    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime, *, fast: bool = False) -> _State:
+        activation = base_activation(
+            inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now
+        )
+        return _State(self, activation, self.options.strict_evaluation, route, fast=fast)
+
+    def _route(self, principal: Any, resource: Any) -> _Route | None:
+        """Everything about a check that depends only on names (memoised): scopes, keys, roles."""
+        key = (principal.id, principal.scope, principal.policy_version, principal.roles,
+               resource.kind, resource.scope, resource.policy_version)  # fmt: skip
+        route = self._routes.get(key, _MISSING)
+        if route is _MISSING:
+            route = self._make_route(principal, resource)
+            self._remember(self._routes, key, route)
+        return route
+
+    def _make_route(self, principal: Any, resource: Any) -> _Route | None:
+        opts = self.options
+        p_scope = scope_value(principal.scope or opts.default_scope)
+        p_version = principal.policy_version or opts.default_policy_version
+        r_scope = scope_value(resource.scope or opts.default_scope)
+        r_version = resource.policy_version or opts.default_policy_version
+        p_scopes, p_key = self._all_scopes(PRINCIPAL, p_scope, principal.id, p_version)
+        r_scopes, r_key = self._all_scopes(RESOURCE, r_scope, resource.kind, r_version)
+        if not p_scopes and not r_scopes:
+            return None
+        kind = sanitize(resource.kind)
+        schemas = None
+        if opts.schema_enforcement != "none" and r_scopes:
+            schemas = self.table.schemas.get((kind, r_version, r_scopes[0]))
+        parents_in_scope = self.table.parent_roles.get(r_scope)
+        roles = principal.roles
+        role_parents = [self._role_with_parents(parents_in_scope, role) for role in roles]
+        return _Route(
+            pid=principal.id, version=r_version, kind=kind, roles=roles,
+            role_parents=[(rp, frozenset(rp)) for rp in role_parents],
+            including=frozenset(r for rp in role_parents for r in rp),
+            p_scopes=p_scopes, p_key=p_key, p_exists=self._scoped_principal_exists(p_version, p_scopes),
+            r_scopes=r_scopes, r_key=r_key, r_exists=self._scoped_resource_exists(r_version, kind, r_scopes),
+            schemas=schemas,
+        )  # fmt: skip
+
+    # -- lookups (memoised: they depend only on the request's names, never on attributes) ---------
+
+    def _all_scopes(self, kind: str, scope: str, name: str, version: str) -> tuple[list[str], str]:
+        known = self.table.scopes[kind]
+        scopes: list[str] = []
+        if scope in known:
+            scopes.append(scope)
+        elif not self.options.lenient_scope_search:
+            return [], ""
+        scopes.extend(s for s in scope_parents(scope) if s in known)
+        if not scopes:
+            return [], ""
+        return scopes, policy_key(kind, name, version, scopes[0])
+
+    def _scoped_principal_exists(self, version: str, scopes: list[str]) -> bool:
+        key = (version, *scopes)
+        found = self._principal_exists.get(key)
+        if found is None:
+            found = any((PRINCIPAL, version, s) in self.table.rows for s in scopes)
+            self._remember(self._principal_exists, key, found)
+        return found
+
+    def _scoped_resource_exists(self, version: str, kind: str, scopes: list[str]) -> bool:
+        key = (version, kind, *scopes)
+        found = self._resource_exists.get(key)
+        if found is None:
+            rows = self.table.rows
+            found = any(
+                key_matches(row.resource, kind)
+                for s in scopes
+                for row in (
+                    *rows.get((RESOURCE, version, s), ()),
+                    *self.table.role_rows.get((version, s), ()),
+                )
+            )
+            self._remember(self._resource_exists, key, found)
+        return found
+
+    def _role_with_parents(self, parents_in_scope: dict[str, tuple[str, ...]] | None, role: str) -> list[str]:
+        if not parents_in_scope or role not in parents_in_scope:
+            return [role]
+        return [role, *parents_in_scope[role]]
+
+    def candidates(
+        self, kind: str, version: str, scope: str, resource: str, action: str, pid: str
+    ) -> tuple[Row, ...]:
+        """The rows of a scope for a resource kind and action (any role), in table order."""
+        key = (kind, version, scope, resource, action, pid)
+        found = self._candidates.get(key)
+        if found is None:
+            found = tuple(
+                row
+                for row in self.table.rows.get((kind, version, scope), ())
+                if (not pid or row.principal == pid)
+                and row.action
+                and key_matches(row.resource, resource)
+                and key_matches(row.action, action)
+            )
+            self._remember(self._candidates, key, found)
+        return found
+
+    def role_policy_denies(
+        self, version: str, scope: str, resource: str, action: str, roles: list[str]
+    ) -> tuple[Row, ...]:
+        """The DENYs role policies in the scope add for these roles (``appendRolePolicyDenies``)."""
+        key = (version, scope, resource, action, *roles)
+        found = self._role_denies.get(key)
+        if found is None:
+            found = ()
+            if self._scope_has_rows_for(version, scope, resource, roles):
+                found = tuple(self._synthesise_denies(version, scope, resource, action, roles))
+            self._remember(self._role_denies, key, found)
+        return found
+
+    def _scope_has_rows_for(self, version: str, scope: str, resource: str, roles: list[str]) -> bool:
+        """Whether any row of the scope names the resource and one of the roles.
+
+        Cerbos's index query returns nothing, role policy DENYs included, when no row of the scope
+        matches the resource and roles (whatever the action), so such a scope is passed through.
+        """
+        role_set = frozenset(roles)
+        rows = (
+            *self.table.rows.get((RESOURCE, version, scope), ()),
+            *self.table.role_rows.get((version, scope), ()),
+        )
+        for row in rows:
+            if key_matches(row.resource, resource) and row.role and row.matches_roles(roles, role_set):
+                return True
+        return False
+
+    def _synthesise_denies(
+        self, version: str, scope: str, resource: str, action: str, roles: list[str]
+    ) -> Iterable[Row]:
+        rows = self.table.role_rows.get((version, scope), ())
+        by_role: dict[str, list[Row]] = {}
+        for row in rows:
+            if any(key_matches(row.role, r) for r in roles):
+                by_role.setdefault(row.role, []).append(row)
+        for role in roles:
+            role_rows = by_role.get(role)
+            if not role_rows:
+                continue
+            rep = role_rows[0]
+            for_resource = [r for r in role_rows if key_matches(r.resource, resource)]
+            if not for_resource:
+                yield _no_match_deny(rep, resource, action)
+                continue
+            matched = [
+                r
+                for r in for_resource
+                if any(a == action or glob.matches(a, action) for a in r.allow_actions or ())
+            ]
+            if not matched:
+                yield _no_match_deny(for_resource[0], for_resource[0].resource, action)
+                continue
+            for mb in matched:
+                if mb.condition is None:
+                    if mb.output_activated is not None or mb.output_not_met is not None:
+                        yield _derived(mb, action, effect="", condition=None,
+                                       activated=mb.output_activated, not_met=mb.output_not_met)  # fmt: skip
+                    continue
+                yield _derived(mb, action, effect=EFFECT_DENY, condition=none_of(mb.condition),
+                               activated=mb.output_not_met, not_met=mb.output_activated)  # fmt: skip
+
+    @staticmethod
+    def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+
+    @staticmethod
+    def _finish(out: CheckOutput, actions: list[str]) -> CheckOutput:
+        effects = out.actions
+        for action in actions:
+            if action not in effects:
+                effects[action] = ActionEffect(EFFECT_DENY, NO_MATCH)
+        return out
+
+
+def _derived(mb: Row, action: str, *, effect: str, condition: Any, activated: Any, not_met: Any) -> Row:
+    return Row(policy=mb.policy, kind=RESOURCE, version=mb.version, scope=mb.scope, resource=mb.resource,
+               role=mb.role, action=action, name=mb.name, effect=effect, condition=condition, params=mb.params,
+               eval_key=mb.eval_key, output_activated=activated, output_not_met=not_met,
+               from_role_policy=True, source=mb.source)  # fmt: skip
+
+
+def _no_match_deny(rep: Row, resource: str, action: str) -> Row:
+    return Row(policy=rep.policy, kind=RESOURCE, version=rep.version, scope=rep.scope, resource=resource,
+               role=rep.role, action=action, name="", effect=EFFECT_DENY, condition=None, params=NO_PARAMS,
+               eval_key=_NO_EVAL_KEY, from_role_policy=True, no_match_for_scope_permissions=True)  # fmt: skip
+
+
+_MISSING: Any = object()
+_DENIED = ActionEffect(EFFECT_DENY, NO_MATCH)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """The name-dependent part of a check: scopes searched, policy keys, roles with parents."""
+
+    pid: str
+    version: str  # the resource's (Cerbos looks principal rows up with it too)
+    kind: str  # sanitised resource kind
+    roles: tuple[str, ...]
+    role_parents: list[tuple[list[str], frozenset[str]]]
+    including: frozenset[str]
+    p_scopes: list[str]
+    p_key: str
+    p_exists: bool
+    r_scopes: list[str]
+    r_key: str
+    r_exists: bool
+    schemas: Any
+
+
+class _ScopeDerivedRoles:
+    __slots__ = ("failed", "roles", "runtime")
+
+    def __init__(self, roles: set[str], failed: list[str]):
+        self.roles = roles
+        self.failed = failed
+        self.runtime: Any = (
+            FailedRuntime(failed) if failed else (runtime_value(roles) if roles else EMPTY_RUNTIME)
+        )
+
+
+class _State:
+    """The mutable state of one check input: caches, outputs, errors and the trace."""
+
+    __slots__ = ("activation", "condition_cache", "effective_derived_roles", "engine", "ev", "including_roles",
+                 "kind", "outputs", "scope_derived_roles", "trace", "track_derived_roles", "var_cache",
+                 "version")  # fmt: skip
+
+    def __init__(self, engine: Engine, activation: dict[str, Any], strict: bool, route: _Route, *,
+                 fast: bool = False):  # fmt: skip
+        self.engine = engine
+        self.activation = activation
+        self.ev = Evaluation(activation, strict)
+        self.version = route.version
+        self.kind = route.kind
+        self.including_roles = route.including
+        self.var_cache: dict[Any, VariablesMap] = {}
+        self.condition_cache: dict[tuple[Any, ...], bool] = {}
+        self.scope_derived_roles: dict[str, _ScopeDerivedRoles] = {}
+        self.effective_derived_roles: dict[str, None] = {}
+        self.outputs: list[OutputEntry] = []
+        # The fast path (a bare effect) keeps no trace, and computes effective derived roles only
+        # when some condition can read them.
+        self.trace: list[tuple[str, str, Row, bool | None]] | None = None if fast else []
+        self.track_derived_roles = not fast or engine.table.reads_runtime
+
+    # -- the decision -----------------------------------------------------------------------------
+
+    def decide(self, action: str, route: _Route) -> ActionEffect:
+        """The effect of ``action`` (Cerbos's per-action loop over policy kinds, roles and scopes)."""
+        engine = self.engine
+        pid, roles, role_parents = route.pid, route.roles, route.role_parents
+        version, kind = self.version, self.kind
+        trace = self.trace
+        track_roles = self.track_derived_roles
+        info_effect, info_policy, info_scope, info_row = _NO_MATCH_EFFECT, "", "", None
+        for pt in _KINDS:
+            if pt == PRINCIPAL:
+                main_key, scopes, exists = route.p_key, route.p_scopes, route.p_exists
+            else:
+                main_key, scopes, exists = route.r_key, route.r_scopes, route.r_exists
+            info_effect = _NO_MATCH_EFFECT
+            for i in range(len(roles)):
+                if i > 0 and pt == PRINCIPAL:
+                    break
+                has_allow = False
+                allow_row: Row | None = None
+                effect, policy, scope_hit, row_hit = (
+                    _NO_MATCH_EFFECT,
+                    (main_key if exists else NO_MATCH),
+                    "",
+                    None,
+                )
+                parent_roles, role_set = role_parents[i]
+                for scope in scopes:
+                    if pt == RESOURCE and track_roles:
+                        self.enter_scope(scope)
+                    bindings = engine.candidates(
+                        pt, version, scope, kind, action, pid if pt == PRINCIPAL else ""
+                    )
+                    if pt == RESOURCE and engine._has_role_rows:
+                        denies = engine.role_policy_denies(version, scope, kind, action, parent_roles)
+                        if denies:
+                            bindings = (*denies, *bindings)
+                    decided = False
+                    for b in bindings:
+                        role_kind = b.role_kind
+                        if role_kind == ROLE_LITERAL:
+                            if b.role not in role_set and not b.from_role_policy:
+                                continue
+                        elif role_kind == ROLE_GLOB and not b.matches_roles(parent_roles, role_set):
+                            continue
+                        try:
+                            satisfied = self.satisfied(b)
+                        except StrictEvaluationError:
+                            if trace is not None:
+                                trace.append((action, scope, b, None))
+                            return ActionEffect(EFFECT_DENY, b.policy.key, scope, b)
+                        if trace is not None:
+                            trace.append((action, scope, b, bool(satisfied)))
+                        if satisfied is None:
+                            continue
+                        if satisfied:
+                            if b.output_activated is not None:
+                                self.output(b, action, b.output_activated)
+                            if b.effect == EFFECT_ALLOW:
+                                if not has_allow:
+                                    allow_row = b
+                                has_allow = True
+                            elif b.effect == EFFECT_DENY:
+                                effect, scope_hit, row_hit = EFFECT_DENY, scope, b
+                                if b.from_role_policy:
+                                    policy = b.policy.key
+                                decided = True
+                                break
+                            elif b.no_match_for_scope_permissions:
+                                policy, scope_hit = NO_MATCH_FOR_SCOPE_PERMISSIONS, scope
+                        elif b.output_not_met is not None:
+                            self.output(b, action, b.output_not_met)
+                    if decided:
+                        break
+                    if has_allow:
+                        permissions = engine.table.scope_permissions.get(scope)
+                        if permissions == REQUIRE_PARENTAL_CONSENT:
+                            has_allow, allow_row = False, None
+                        elif permissions == OVERRIDE_PARENT:
+                            effect, scope_hit, row_hit = EFFECT_ALLOW, scope, allow_row
+                            break
+                if info_effect == _NO_MATCH_EFFECT:
+                    info_effect, info_policy, info_scope, info_row = effect, policy, scope_hit, row_hit
+                if effect == EFFECT_ALLOW:
+                    info_effect, info_policy, info_scope, info_row = effect, policy, scope_hit, row_hit
+                    break
+                if (
+                    effect == EFFECT_DENY
+                    and info_policy == NO_MATCH_FOR_SCOPE_PERMISSIONS
+                    and policy != NO_MATCH_FOR_SCOPE_PERMISSIONS
+                ):
+                    info_effect, info_policy, info_scope, info_row = effect, policy, scope_hit, row_hit
+            if info_effect in (EFFECT_ALLOW, EFFECT_DENY):
+                break
+        if info_effect == _NO_MATCH_EFFECT:
+            info_effect = EFFECT_DENY
+        return ActionEffect(info_effect, info_policy, info_scope, info_row)
+
+    # -- rows -------------------------------------------------------------------------------------
+
+    def satisfied(self, b: Row) -> bool | None:
+        """Whether a row's derived role condition and condition hold (cached per check).
+
+        ``None`` when the derived role's condition does not hold on first evaluation: Cerbos then
+        skips the row without its ``conditionNotMet`` output, while a later cache hit for the same
+        row reports plain ``False`` (and so emits it) — reproduced as is.
+        """
+        if b.params.variables and b.params not in self.var_cache:
+            self.var_cache[b.params] = self.evaluate_variables(b.params, unset_on_error=True)
+        cache = self.condition_cache
+        cached = cache.get(b.eval_key)
+        if cached is not None:
+            return cached
+        dr = b.derived_role
+        if dr is not None and dr.condition is not None:
+            self.use_params(dr.params)
+            if not dr.condition.test(self.ev):
+                cache[b.eval_key] = False
+                return None
+        condition = b.condition
+        if condition is None:
+            result = True
+        else:
+            self.use_params(b.params)
+            result = condition.test(self.ev)
+        cache[b.eval_key] = result
+        return result
+
+    def use_params(self, params: Params) -> None:
+        """Point ``C``/``V`` at a policy's constants and (evaluated once per check) variables."""
+        act = self.activation
+        act["constants"] = act["C"] = params.constants
+        if not params.variables:
+            act["variables"] = act["V"] = _EMPTY_VARS
+            return
+        values = self.var_cache.get(params)
+        if values is None:
+            values = self.evaluate_variables(params, unset_on_error=True)
+            self.var_cache[params] = values
+        act["variables"] = act["V"] = values
+
+    def evaluate_variables(self, params: Params, *, unset_on_error: bool) -> VariablesMap:
+        act = self.activation
+        act["constants"] = act["C"] = params.constants
+        values: dict[str, Any] = {}
+        view = VariablesMap.__new__(VariablesMap)
+        view._values = values  # the variables evaluated so far, without copying
+        act["variables"] = act["V"] = view
+        for name, prog, text in params.variables:
+            try:
+                values[name] = prog.evaluate(act)
+            except EvaluationError as exc:
+                self.ev.errors[(text, cel_message(exc))] = None
+                if not unset_on_error and not self.ev.strict:
+                    values[name] = None
+        return view
+
+    def output(self, b: Row, action: str, prog: Any) -> None:
+        self.use_params(b.params)
+        src = b.policy.rule_fqn(b.name)
+        try:
+            value = prog.evaluate(self.activation)
+        except EvaluationError as exc:
+            self.outputs.append(OutputEntry(src, action, error=cel_message(exc)))
+            return
+        self.outputs.append(OutputEntry(src, action, val=to_json(value)))
+
+    # -- derived roles ----------------------------------------------------------------------------
+
+    def enter_scope(self, scope: str) -> None:
+        """Compute (once) the scope's effective derived roles and expose them as ``runtime``."""
+        sdr = self.scope_derived_roles.get(scope)
+        if sdr is None:
+            sdr = self.compute_derived_roles(scope)
+            self.scope_derived_roles[scope] = sdr
+        self.activation["runtime"] = sdr.runtime
+
+    def compute_derived_roles(self, scope: str) -> _ScopeDerivedRoles:
+        roles: set[str] = set()
+        failed: list[str] = []
+        definitions: tuple[DerivedRole, ...] = self.engine.table.derived_roles.get(
+            (self.kind, self.version, scope), ()
+        )
+        for dr in definitions:
+            if "*" not in dr.parent_roles and dr.parent_roles.isdisjoint(self.including_roles):
+                continue
+            key = (dr, "derived-role")
+            values = self.var_cache.get(key)
+            if values is None:
+                values = (
+                    self.evaluate_variables(dr.params, unset_on_error=False)
+                    if dr.params.variables
+                    else _EMPTY_VARS
+                )
+                self.var_cache[key] = values
+            act = self.activation
+            act["constants"] = act["C"] = dr.params.constants
+            act["variables"] = act["V"] = values
+            try:
+                ok = dr.condition is None or dr.condition.test(self.ev)
+            except StrictEvaluationError:
+                failed.append(dr.name)
+                continue
+            if ok:
+                roles.add(dr.name)
+                self.effective_derived_roles[dr.name] = None
+        return _ScopeDerivedRoles(roles, sorted(failed))
+
+    def explain_condition(self, row: Row) -> list[Any]:
+        """Re-evaluate a row's condition expressions (for explanations)."""
+        act = dict(self.activation)
+        sdr = self.scope_derived_roles.get(row.scope)
+        if sdr is not None:
+            act["runtime"] = sdr.runtime
+        act["constants"] = act["C"] = row.params.constants
+        act["variables"] = act["V"] = self.var_cache.get(row.params, _EMPTY_VARS)
+        assert row.condition is not None
+        return row.condition.explain(act)
+
+
+_EMPTY_VARS = VariablesMap()

@@ -1,0 +1,54 @@
+"""Cerbos conformance: policy test-suite runs (``verify/cases``), against ``store/`` as Cerbos's
+``verify_test.go`` runs them."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from chamberlain import PDP
+from chamberlain.engine.testsuite import run_all
+from tests.cel.conformance import (
+    case_params,
+    data_dir,
+    load_known_failures,
+    not_applicable,
+    record,
+    require_data,
+)
+from tests.engine.verify_cases import VerifyCase, essentials, load_cases
+
+SUITE = "verify"
+_ROOT = data_dir() / "cerbos"
+require_data(_ROOT / "verify" / "cases", "Cerbos verify")
+CASES = load_cases(_ROOT / "verify" / "cases")
+_KNOWN = load_known_failures(Path(__file__).with_name("known_failures.txt"))
+
+
+@functools.cache
+def _pdp() -> PDP:
+    return PDP.from_directory(_ROOT / "store")
+
+
+@pytest.mark.parametrize("case", case_params(CASES, _KNOWN))
+def test_verify_case(case: VerifyCase, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    record(request, SUITE, case.name)
+    if case.config:
+        not_applicable(
+            request,
+            SUITE,
+            case.name,
+            "test filters (excluded policies, test name regexp) are not implemented",
+        )
+    for name, text in case.files.items():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    have = run_all(_pdp().engine, tmp_path)
+    if case.want_error:
+        assert have["summary"]["overallResult"] == "RESULT_ERRORED", case.description
+        return
+    assert case.golden is not None
+    assert essentials(have) == essentials(case.golden), case.description

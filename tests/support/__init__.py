@@ -1,0 +1,1 @@
+"""Shared test support: the real Cerbos server harness (oracle for differential tests and peer for benchmarks)."""
