@@ -19,15 +19,29 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+RUN_POLICIES ?= examples/policies
+RUN_ADDR ?= 127.0.0.1:3592
+
 run: $(STAMP)
-	$(VENV)/bin/chamberlain repl
+	@if [ ! -d "$(RUN_POLICIES)" ]; then \
+		echo "make run: policy folder $(RUN_POLICIES) is missing; pass RUN_POLICIES=path/to/policies" >&2; exit 2; fi
+	@mkdir -p .chamberlain
+	@echo "chamberlain: serving $(RUN_POLICIES) on http://$(RUN_ADDR) (state in ./.chamberlain/, Ctrl-C stops)"
+	@echo "try:"
+	@echo "  curl -s http://$(RUN_ADDR)/api/check/resources -H 'Content-Type: application/json' -d '{\"requestId\":\"demo\",\"principal\":{\"id\":\"alice\",\"roles\":[\"finance_clerk\"]},\"resources\":[{\"actions\":[\"view\",\"pay\",\"approve\"],\"resource\":{\"kind\":\"invoice\",\"id\":\"inv-1\",\"attr\":{\"amount\":1200,\"status\":\"APPROVED\",\"submitted_by\":\"bob\"}}}]}'"
+	@$(VENV)/bin/chamberlain serve --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
 
 test: $(DEV_STAMP)
+	$(PY) -m tests.support.cerbos_server install
 	$(PY) -m pytest -q -p no:cacheprovider -n auto tests
 
 bench: $(DEV_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cel_bench.py
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q wrk >/dev/null) \
+		|| echo "wrk missing (Debian: apt-get install -y wrk): server_bench.py will skip"
+	$(PY) bench/server_bench.py
+	$(PY) bench/engine_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

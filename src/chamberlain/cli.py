@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+import yaml
 
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
@@ -80,6 +81,137 @@ def repl_command() -> None:
         if name:
             values[name] = value
         typer.echo(json.dumps(to_json(value)))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
+def _pdp(policies: Path, options: dict[str, Any]) -> Any:
+    from chamberlain import PDP, PolicyError
+    from chamberlain.engine import OptionsError
+
+    try:
+        return PDP.from_directory(policies, **options)
+    except (PolicyError, OptionsError) as exc:
+        _fail(str(exc))
+
+
+@app.command("check")
+def check_command(
+    policies: Annotated[Path, typer.Option("--policies", help="The policy directory.")],
+    request: Annotated[
+        Path, typer.Option("--request", help="A Cerbos CheckResources request (JSON or YAML); - for stdin.")
+    ],
+    schema_enforcement: Annotated[str, typer.Option(help="none, warn or reject.")] = "none",
+    lenient_scope_search: Annotated[
+        bool, typer.Option(help="Fall back to the nearest scope with policies.")
+    ] = False,
+    strict_evaluation: Annotated[
+        bool, typer.Option(help="A failing condition denies its rule's actions.")
+    ] = False,
+    default_policy_version: Annotated[
+        str, typer.Option(help="Version for requests that set none.")
+    ] = "default",
+) -> None:
+    """Decide a CheckResources request and print Cerbos's response JSON."""
+    from chamberlain import Error
+
+    try:
+        text = sys.stdin.read() if str(request) == "-" else request.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"cannot read request {request}: {exc}")
+    pdp = _pdp(policies, {"schema_enforcement": schema_enforcement, "lenient_scope_search": lenient_scope_search,
+                          "strict_evaluation": strict_evaluation, "default_policy_version": default_policy_version})  # fmt: skip
+    try:
+        response = pdp.check_resources(data)
+    except Error as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
+@app.command("compile")
+def compile_command(
+    directory: Annotated[Path, typer.Argument(help="The policy directory (its test suites are run too).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="text, json or junit.")] = "text",
+    tests: Annotated[
+        Path | None, typer.Option(help="Where the test suites are (default: the policy directory).")
+    ] = None,
+    skip_tests: Annotated[bool, typer.Option(help="Only validate and compile.")] = False,
+) -> None:
+    """Validate and compile a policy directory, then run its test suites; exit 1 on any failure."""
+    from chamberlain.engine.testsuite import failed, render_junit, render_text, run_all
+
+    if output not in ("text", "json", "junit"):
+        _fail(f"--output must be text, json or junit, not {output!r}")
+    pdp = _pdp(directory, {})
+    if skip_tests:
+        typer.echo(f"{len(pdp.policies)} policies compiled")
+        return
+    results = run_all(pdp.engine, tests or directory)
+    if output == "json":
+        typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    elif output == "junit":
+        typer.echo(render_junit(results), nl=False)
+    else:
+        typer.echo(f"{len(pdp.policies)} policies compiled")
+        typer.echo(render_text(results))
+    if failed(results):
+        raise typer.Exit(1)
+
+
+@app.command("serve")
+def serve_command(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A Cerbos configuration file (YAML).")
+    ] = None,
+    policies: Annotated[
+        Path | None, typer.Option("--policies", help="The policy directory (storage.disk.directory).")
+    ] = None,
+    http: Annotated[
+        str | None, typer.Option("--http", help="Listen address host:port (server.httpListenAddr).")
+    ] = None,
+    state_dir: Annotated[Path | None, typer.Option("--state-dir", help="chamberlain's state folder.")] = None,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a key: --set engine.strictEvaluation=true.")
+    ] = [],  # noqa: B006
+) -> None:
+    """Serve Cerbos's HTTP API and AuthZEN (default http://127.0.0.1:3592)."""
+    from chamberlain import Error
+    from chamberlain.server import load_config, serve
+
+    overrides: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        node = overrides
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+
+    for item in set_:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            _fail(f"--set {item!r}: expected KEY=VALUE, for example engine.strictEvaluation=true")
+        put(key, yaml.safe_load(text) if text else "")
+    if policies is not None:
+        put("storage.disk.directory", str(policies))
+    if http is not None:
+        put("server.httpListenAddr", http)
+    if state_dir is not None:
+        put("chamberlain.stateDir", str(state_dir))
+    try:
+        settings = load_config(config, overrides=overrides)
+        if not settings.policy_dir.is_dir():
+            _fail(f"policy directory {settings.policy_dir} does not exist: pass --policies DIR")
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        serve(settings)
+    except Error as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot serve: {exc}")
 
 
 def main() -> None:

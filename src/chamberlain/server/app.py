@@ -1,0 +1,145 @@
+"""The ASGI application: routes, errors as Cerbos answers them, metrics, logs with the call id.
+
+A plain ASGI callable rather than a framework router: the check path is a dictionary lookup, one
+body read and one engine call, which keeps per-request overhead low (see bench/server_bench.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from chamberlain.engine.wire import RequestError
+from chamberlain.errors import Error
+from chamberlain.server import authzen, cerbos_api
+from chamberlain.server.config import Config
+from chamberlain.server.http import (
+    INTERNAL,
+    JSON_HEADERS,
+    UNIMPLEMENTED,
+    ApiError,
+    Receive,
+    Send,
+    bad_request,
+    content_length,
+    new_call_id,
+    read_body,
+    respond,
+)
+from chamberlain.server.logs import LOGGER
+from chamberlain.server.state import ServerState
+from chamberlain.server.validate import InvalidRequest
+from chamberlain.server.watcher import PolicyWatcher
+
+Handler = Callable[[ServerState, bytes, str], dict[str, Any]]
+
+#: path -> (endpoint name for metrics and logs, {method: handler}); POST handlers get the body.
+ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
+    "/api/check/resources": ("check_resources", {"POST": cerbos_api.check_resources}),
+    "/api/plan/resources": ("plan_resources", {"POST": cerbos_api.plan_resources}),
+    "/_cerbos/health": ("health", {"GET": cerbos_api.health}),
+    "/api/server_info": ("server_info", {"GET": cerbos_api.server_info}),
+    "/access/v1/evaluation": ("authzen_evaluation", {"POST": authzen.evaluation}),
+    "/access/v1/evaluations": ("authzen_evaluations", {"POST": authzen.evaluations}),
+}
+_NOT_FOUND = b"404 page not found\n"
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+class App:
+    """The chamberlain server as an ASGI app; ``lifespan`` starts and stops the policy watcher."""
+
+    def __init__(self, config: Config, state: ServerState | None = None):
+        self.config = config
+        self.state = state or ServerState(config)
+        self.watcher: PolicyWatcher | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start_watcher()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stop_watcher()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def start_watcher(self) -> None:
+        if self.config.watch_for_changes and self.watcher is None:
+            self.watcher = PolicyWatcher(
+                self.config.policy_dir, self.state.reload, self.config.watch_interval
+            ).start()
+
+    def stop_watcher(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        started = time.monotonic()
+        path = scope["path"]
+        if path == "/metrics" and self.config.metrics_enabled and scope["method"] == "GET":
+            await respond(
+                send,
+                200,
+                self.state.metrics.render(),
+                [(b"content-type", self.state.metrics.content_type.encode())],
+            )
+            return
+        if path == "/.well-known/authzen-configuration" and scope["method"] == "GET":
+            await respond(send, 200, orjson.dumps(authzen.metadata(self.state, scope)))
+            return
+        route = ROUTES.get(path)
+        if route is None:
+            await respond(send, 404, _NOT_FOUND, _TEXT)
+            return
+        endpoint, methods = route
+        call_id = new_call_id()
+        status = 200
+        try:
+            handler = methods.get(scope["method"])
+            if handler is None:
+                raise ApiError(501, UNIMPLEMENTED, "Method Not Allowed")
+            body = b""
+            if scope["method"] == "POST":
+                body = await read_body(receive, self.config.max_body_bytes, started + self.config.read_timeout,
+                                       content_length(scope))  # fmt: skip
+            payload = orjson.dumps(handler(self.state, body, call_id))
+        except ConnectionAbortedError:
+            return
+        except ApiError as exc:
+            status, payload = exc.status, exc.body()
+        except (InvalidRequest, RequestError) as exc:
+            err = bad_request(str(exc))
+            status, payload = err.status, err.body()
+        except Error as exc:  # a chamberlain error about the input (never an ALLOW)
+            err = bad_request(str(exc))
+            status, payload = err.status, err.body()
+        except Exception:
+            LOGGER.exception("internal error", extra={"callId": call_id, "endpoint": endpoint})
+            status, payload = 500, ApiError(500, INTERNAL, f"internal error (call id {call_id})").body()
+        await respond(send, status, payload, JSON_HEADERS)
+        elapsed = time.monotonic() - started
+        self.state.metrics.observe_request(endpoint, status, elapsed)
+        if status >= 400:
+            LOGGER.info("request rejected", extra={"callId": call_id, "endpoint": endpoint, "status": status,
+                                                   "error": orjson.loads(payload).get("message")})  # fmt: skip
+        elif LOGGER.isEnabledFor(10):
+            LOGGER.debug("request", extra={"callId": call_id, "endpoint": endpoint, "status": status,
+                                           "ms": round(elapsed * 1000, 3)})  # fmt: skip
+
+
+def create_app(config: Config) -> App:
+    """The ASGI app for ``config`` (loads and compiles the policies; raises PolicyError)."""
+    return App(config)

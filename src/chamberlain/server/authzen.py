@@ -1,0 +1,194 @@
+"""OpenID AuthZEN Authorization API 1.0, mapped onto the engine as Cerbos maps it.
+
+Subject -> principal (``cerbos.roles`` property, else the subject type, as roles;
+``cerbos.policyVersion`` / ``cerbos.scope``; all properties as attributes), resource -> resource
+(``type`` is the kind), action name -> action; context ``cerbos.requestId``, ``cerbos.includeMeta``
+(the CheckResources response under ``cerbos.response``) and ``cerbos.auxData``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from chamberlain.server.http import parse_json
+from chamberlain.server.state import ServerState
+from chamberlain.server.validate import (
+    AUX_DATA,
+    STRING,
+    VALUE,
+    Field,
+    InvalidRequest,
+    Message,
+    check_message,
+    validate,
+)
+
+_PROPS = ("map", VALUE)
+SUBJECT = Message("Subject", (Field("type", "type", STRING, required=True), Field("id", "id", STRING, required=True),
+                              Field("properties", "properties", _PROPS)))  # fmt: skip
+RESOURCE = Message("Resource", (Field("type", "type", STRING, required=True), Field("id", "id", STRING, required=True),
+                                Field("properties", "properties", _PROPS)))  # fmt: skip
+ACTION = Message(
+    "Action", (Field("name", "name", STRING, required=True), Field("properties", "properties", _PROPS))
+)
+EVALUATION = Message("AccessEvaluationRequest", (
+    Field("subject", "subject", SUBJECT, required=True),
+    Field("resource", "resource", RESOURCE, required=True),
+    Field("action", "action", ACTION, required=True),
+    Field("context", "context", _PROPS),
+))  # fmt: skip
+_BATCH_ITEM = Message("Evaluation", (Field("subject", "subject", SUBJECT), Field("resource", "resource", RESOURCE),
+                                     Field("action", "action", ACTION), Field("context", "context", _PROPS)))  # fmt: skip
+_OPTIONS = Message(
+    "AccessEvaluationsOptions", (Field("evaluations_semantic", "evaluations_semantic", STRING),)
+)
+EVALUATIONS = Message("AccessEvaluationBatchRequest", (
+    Field("subject", "subject", SUBJECT),
+    Field("resource", "resource", RESOURCE),
+    Field("action", "action", ACTION),
+    Field("context", "context", _PROPS),
+    Field("evaluations", "evaluations", ("list", _BATCH_ITEM)),
+    Field("options", "options", _OPTIONS),
+))  # fmt: skip
+SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+
+
+def _prop(props: Mapping[str, Any] | None, name: str) -> Any:
+    return (props or {}).get(f"cerbos.{name}")
+
+
+def _text(props: Mapping[str, Any] | None, name: str) -> str:
+    value = _prop(props, name)
+    return value if isinstance(value, str) else ""
+
+
+def _principal(subject: Mapping[str, Any]) -> dict[str, Any]:
+    props = subject.get("properties") or {}
+    roles = _prop(props, "roles")
+    roles = [r for r in roles if isinstance(r, str) and r] if isinstance(roles, list) else []
+    return {"id": subject["id"], "roles": list(dict.fromkeys(roles)) or [subject["type"]], "attr": props,
+            "policyVersion": _text(props, "policyVersion"), "scope": _text(props, "scope")}  # fmt: skip
+
+
+def _resource(resource: Mapping[str, Any]) -> dict[str, Any]:
+    props = resource.get("properties") or {}
+    return {"kind": resource["type"], "id": resource["id"], "attr": props,
+            "policyVersion": _text(props, "policyVersion"), "scope": _text(props, "scope")}  # fmt: skip
+
+
+def _aux_data(context: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    aux = _prop(context, "auxData")
+    if aux is None:
+        return None
+    violations: list[str] = []
+    try:
+        check_message(AUX_DATA, aux, "context.cerbos.auxData", violations)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"invalid auxData: {exc}") from None
+    if violations:
+        raise InvalidRequest(f"invalid auxData: {violations[0]}")
+    return aux
+
+
+def _check(state: ServerState, principal: dict[str, Any], entries: list[dict[str, Any]],
+           context: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    request: dict[str, Any] = {"principal": principal, "resources": entries,
+                               "requestId": _text(context, "requestId"), "includeMeta": True}  # fmt: skip
+    aux = _aux_data(context)
+    if aux is not None:
+        request["auxData"] = aux
+    response = state.pdp.check_resources(request)
+    state.metrics.observe_decisions(response)
+    return response
+
+
+def _decision(response: dict[str, Any], index: int, action: str) -> bool:
+    return response["results"][index]["actions"].get(action) == "EFFECT_ALLOW"
+
+
+def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+    """``POST /access/v1/evaluation``: one subject, resource and action."""
+    request = parse_json(body)
+    validate(EVALUATION, request)
+    context = request.get("context")
+    action = request["action"]["name"]
+    response = _check(state, _principal(request["subject"]),
+                      [{"actions": [action], "resource": _resource(request["resource"])}], context)  # fmt: skip
+    out: dict[str, Any] = {"decision": _decision(response, 0, action)}
+    if _prop(context, "includeMeta") is True:
+        out["context"] = {"cerbos.response": response}
+    return out
+
+
+def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+    """``POST /access/v1/evaluations``: defaults at the top level, one answer per evaluation, in order."""
+    request = parse_json(body)
+    validate(EVALUATIONS, request)
+    semantic = (request.get("options") or {}).get("evaluations_semantic") or "execute_all"
+    if semantic not in SEMANTICS:
+        raise InvalidRequest(
+            f"validation error: options.evaluations_semantic: value must be in list {list(SEMANTICS)}"
+        )
+    limits = state.config
+    items = request.get("evaluations") or []
+    if len(items) > limits.max_actions_per_resource * limits.max_resources_per_request:
+        raise InvalidRequest(f"number of evaluations ({len(items)}) exceeds configured limit "
+                             f"({limits.max_actions_per_resource * limits.max_resources_per_request})")  # fmt: skip
+    default_context = request.get("context") or None
+    groups: dict[tuple[str, bytes], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
+    for i, item in enumerate(items):
+        subject, resource, action = (item.get(k) or request.get(k) for k in ("subject", "resource", "action"))
+        missing = [k for k, v in (("subject", subject), ("resource", resource), ("action", action)) if not v]
+        if missing:
+            raise InvalidRequest(
+                f"validation error: evaluations[{i}]: {', '.join(missing)} missing here and in the defaults"
+            )
+        context = item.get("context") or default_context
+        aux_key = orjson.dumps(_prop(context, "auxData"), option=orjson.OPT_SORT_KEYS)
+        groups.setdefault((subject["id"], aux_key), []).append(
+            (i, subject, resource, action["name"], context)
+        )
+    include_meta = _prop(default_context, "includeMeta") is True
+    answers: list[dict[str, Any] | None] = [None] * len(items)
+    for group in groups.values():
+        by_resource: dict[tuple[str, str], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
+        for entry in group:
+            by_resource.setdefault((entry[2]["type"], entry[2]["id"]), []).append(entry)
+        if len(by_resource) > limits.max_resources_per_request:
+            raise InvalidRequest(f"number of resources in batch ({len(by_resource)}) exceeds configured limit "
+                                 f"({limits.max_resources_per_request})")  # fmt: skip
+        entries, slots = [], []
+        for index, reqs in enumerate(by_resource.values()):
+            if len(reqs) > limits.max_actions_per_resource:
+                raise InvalidRequest(f"number of actions ({len(reqs)}) exceeds configured limit "
+                                     f"({limits.max_actions_per_resource})")  # fmt: skip
+            entries.append(
+                {"actions": list(dict.fromkeys(r[3] for r in reqs)), "resource": _resource(reqs[0][2])}
+            )
+            slots.extend((r[0], index, r[3]) for r in reqs)
+        response = _check(state, _principal(group[0][1]), entries, group[0][4])
+        for position, index, action in slots:
+            answer: dict[str, Any] = {"decision": _decision(response, index, action)}
+            if include_meta:
+                answer["context"] = {"cerbos.response": response}
+            answers[position] = answer
+    if semantic != "execute_all":
+        stop_on = semantic == "permit_on_first_permit"
+        for i, answer in enumerate(answers):
+            if answer is not None and answer["decision"] is stop_on:
+                answers = answers[: i + 1]
+                break
+    return {"evaluations": answers} if answers else {}
+
+
+def metadata(state: ServerState, scope: dict[str, Any]) -> dict[str, Any]:
+    """``GET /.well-known/authzen-configuration``."""
+    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    scheme = "https" if headers.get("x-forwarded-proto") == "https" else "http"
+    host = headers.get("x-forwarded-host") or headers.get("host") or "localhost"
+    base = f"{scheme}://{host}"
+    return {"policy_decision_point": base, "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+            "access_evaluations_endpoint": f"{base}/access/v1/evaluations"}  # fmt: skip

@@ -1,0 +1,45 @@
+"""The Cerbos HTTP API: ``/api/check/resources``, ``/api/plan/resources``, ``/_cerbos/health``,
+``/api/server_info``; requests and responses as Cerbos's HTTP gateway speaks them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chamberlain import __version__
+from chamberlain.server.http import UNIMPLEMENTED, ApiError, parse_json
+from chamberlain.server.logs import LOGGER
+from chamberlain.server.state import ServerState
+from chamberlain.server.validate import CHECK_RESOURCES, check_limits, validate
+
+
+def check_resources(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+    """``POST /api/check/resources``."""
+    request = parse_json(body)
+    validate(CHECK_RESOURCES, request)
+    limits = state.config
+    check_limits(request, limits.max_resources_per_request, limits.max_actions_per_resource)
+    response = state.pdp.check_resources(request)
+    response["cerbosCallId"] = call_id
+    state.metrics.observe_decisions(response)
+    if limits.audit_enabled:
+        LOGGER.info("decision", extra={"callId": call_id, "principal": request["principal"].get("id"),
+                                       "results": response["results"]})  # fmt: skip
+    return response
+
+
+def plan_resources(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+    """``POST /api/plan/resources``: the query planner is not implemented yet."""
+    raise ApiError(501, UNIMPLEMENTED, "PlanResources is not supported yet by chamberlain")
+
+
+def health(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+    """``GET /_cerbos/health``: SERVING; a failed reload (old policies still serving) is reported too."""
+    status: dict[str, Any] = {"status": "SERVING"}
+    if state.reload_status.last_error:
+        status["chamberlain"] = {"policies": "STALE", "lastReloadError": state.reload_status.last_error}
+    return status
+
+
+def server_info(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+    """``GET /api/server_info``."""
+    return {"version": __version__}

@@ -1,0 +1,400 @@
+"""The server configuration: Cerbos's configuration file format plus a ``chamberlain:`` section.
+
+Every key has a default (:data:`DEFAULTS`), values are validated at start-up (all problems are
+reported together), unknown keys produce warnings naming them, and environment variables override
+the file: ``CHAMBERLAIN__ENGINE__STRICTEVALUATION=true`` sets ``engine.strictEvaluation`` (path
+segments joined by ``__``, matched case-insensitively, values read as YAML scalars). ``${VAR}`` and
+``${VAR:default}`` in the file are replaced from the environment, as Cerbos does.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chamberlain.errors import Error
+
+ENV_PREFIX = "CHAMBERLAIN__"
+REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
+
+#: Every key the server reads, with its default (Cerbos's defaults where Cerbos has the key).
+DEFAULTS: dict[str, Any] = {
+    "server": {
+        "httpListenAddr": "127.0.0.1:3592",
+        "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
+        "metricsEnabled": True,
+        "advanced": {
+            "http": {
+                "readTimeout": "30s",
+                "readHeaderTimeout": "15s",
+                "writeTimeout": "30s",
+                "idleTimeout": "120s",
+            },
+            "grpc": {"maxRecvMsgSizeBytes": 4 * 1024 * 1024},
+        },
+    },
+    "storage": {"driver": "disk", "disk": {"directory": "./policies", "watchForChanges": True}},
+    "auxData": {"jwt": {"keySets": [], "acceptableTimeSkew": "0s", "disableVerification": False}},
+    "schema": {"enforcement": "none"},
+    "engine": {
+        "defaultPolicyVersion": "default",
+        "defaultScope": "",
+        "lenientScopeSearch": False,
+        "strictEvaluation": False,
+        "globals": {},
+    },
+    "audit": {"enabled": False},
+    "chamberlain": {
+        "stateDir": "./.chamberlain",
+        "httpServer": "uvicorn",
+        "logLevel": "info",
+        "logFormat": "json",
+        "shutdownTimeout": "10s",
+        "watchInterval": "500ms",
+    },
+}
+
+#: Keys Cerbos has that chamberlain accepts and ignores (no warning beyond naming them once).
+IGNORED = (
+    "server.grpcListenAddr", "server.tls", "server.adminAPI", "server.cors", "server.udsFileMode",
+    "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
+    "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
+    "audit.decisionLogFilters", "audit.includeMetadataKeys", "audit.excludeMetadataKeys", "telemetry",
+    "tracing", "compile", "ruleTable", "auxData.jwt.cacheSize", "engine.numWorkers",
+)  # fmt: skip
+_LEAF_MAPPINGS = ("engine.globals",)  # mappings whose contents are data, not keys
+_DURATION = re.compile(r"^\s*((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)\s*)+)$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+
+
+class ConfigError(Error):
+    """A configuration that cannot be used; the message lists every problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySetConfig:
+    """One ``auxData.jwt.keySets`` entry (local keys only)."""
+
+    id: str
+    data: bytes
+    pem: bool = False
+    optional_alg: bool = False
+    optional_kid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration the server runs with."""
+
+    host: str
+    port: int
+    max_actions_per_resource: int
+    max_resources_per_request: int
+    max_body_bytes: int
+    read_timeout: float
+    read_header_timeout: float
+    write_timeout: float
+    idle_timeout: float
+    metrics_enabled: bool
+    policy_dir: Path
+    watch_for_changes: bool
+    key_sets: tuple[KeySetConfig, ...]
+    jwt_skew: float
+    jwt_disable_verification: bool
+    engine_options: dict[str, Any]
+    audit_enabled: bool
+    state_dir: Path
+    http_server: str
+    log_level: str
+    log_format: str
+    shutdown_timeout: float
+    watch_interval: float
+    warnings: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+
+def parse_duration(value: Any) -> float:
+    """A Go duration (``30s``, ``1m30s``, ``500ms``) or a number of seconds, as seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and _DURATION.match(value):
+        return sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(value))
+    raise ValueError(f"expected a duration such as 30s, 500ms or 1m, got {value!r}")
+
+
+def parse_listen_addr(value: Any) -> tuple[str, int]:
+    """``host:port`` or ``:port`` (all interfaces) as Cerbos accepts it."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(f"expected host:port such as 127.0.0.1:3592, got {value!r}")
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"invalid port in {value!r}")
+    return host, int(port)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _unknown_keys(data: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = "") -> list[str]:
+    unknown = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if path in IGNORED or path in _LEAF_MAPPINGS:
+            continue
+        if key not in defaults:
+            unknown.append(path)
+        elif isinstance(value, Mapping) and isinstance(defaults[key], Mapping):
+            unknown.extend(_unknown_keys(value, defaults[key], f"{path}."))
+    return unknown
+
+
+def _ignored_present(data: Mapping[str, Any]) -> list[str]:
+    found = []
+    for path in IGNORED:
+        node: Any = data
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append(path)
+    return found
+
+
+def _expand_env(text: str, env: Mapping[str, str]) -> str:
+    return _ENV_REF.sub(lambda m: env.get(m.group(1), m.group(2) or ""), text)
+
+
+def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """``CHAMBERLAIN__A__B=value`` as a nested mapping, keys resolved against :data:`DEFAULTS`."""
+    out: dict[str, Any] = {}
+    problems = []
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].split("__")
+        node, target, defaults = out, parts, DEFAULTS
+        keys = []
+        for part in target:
+            match = (
+                next((k for k in defaults if k.lower() == part.lower()), None)
+                if isinstance(defaults, Mapping)
+                else None
+            )
+            if match is None:
+                problems.append(
+                    f"environment variable {name}: no configuration key {'.'.join([*keys, part])}"
+                )
+                break
+            keys.append(match)
+            defaults = defaults[match]
+        else:
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            try:
+                node[keys[-1]] = yaml.safe_load(text) if text != "" else ""
+            except yaml.YAMLError:
+                node[keys[-1]] = text
+    return out, problems
+
+
+def _get(data: Mapping[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, overrides: Mapping[str, Any] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:  # fmt: skip
+    """Read ``path`` (optional), apply environment variables then ``overrides``, validate, return the config.
+
+    Raises :class:`ConfigError` listing every invalid value.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}") from None
+        try:
+            loaded = yaml.safe_load(_expand_env(text, env))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, Mapping):
+            raise ConfigError(
+                f"configuration file {path} must hold a mapping of sections, not {type(loaded).__name__}"
+            )
+        data = dict(loaded or {})
+    from_env, problems = _env_overrides(env)
+    data = _merge(_merge(data, from_env), overrides or {})
+    warnings = [f"unknown configuration key {k!r} is ignored" for k in _unknown_keys(data, DEFAULTS)]
+    warnings += [
+        f"configuration key {k!r} is not supported by chamberlain and is ignored"
+        for k in _ignored_present(data)
+    ]
+    merged = _merge(copy.deepcopy(DEFAULTS), data)
+    return _validate(merged, problems, warnings, base_dir)
+
+
+def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_dir: Path) -> Config:
+    values: dict[str, Any] = {}
+
+    def take(key: str, path: str, convert: Any) -> None:
+        try:
+            values[key] = convert(_get(c, path))
+        except (ValueError, TypeError, KeyError) as exc:
+            problems.append(f"{path}: {exc}")
+
+    def boolean(v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise ValueError(f"expected true or false, got {v!r}")
+        return v
+
+    def limit(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= REQUEST_ITEMS_MAX:
+            raise ValueError(f"must be an integer between 1 and {REQUEST_ITEMS_MAX}, got {v!r}")
+        return v
+
+    def positive_int(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"must be a positive integer, got {v!r}")
+        return v
+
+    def string(v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError(f"expected a string, got {v!r}")
+        return v
+
+    def one_of(*choices: str) -> Any:
+        def check(v: Any) -> str:
+            if v not in choices:
+                raise ValueError(f"must be one of {', '.join(choices)}, got {v!r}")
+            return v
+
+        return check
+
+    def mapping(v: Any) -> dict[str, Any]:
+        if not isinstance(v, Mapping):
+            raise ValueError(f"expected a mapping, got {v!r}")
+        return dict(v)
+
+    def non_negative_duration(v: Any) -> float:
+        seconds = parse_duration(v)
+        if seconds < 0:
+            raise ValueError("must not be negative")
+        return seconds
+
+    take("listen", "server.httpListenAddr", parse_listen_addr)
+    take("max_actions_per_resource", "server.requestLimits.maxActionsPerResource", limit)
+    take("max_resources_per_request", "server.requestLimits.maxResourcesPerRequest", limit)
+    take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", positive_int)
+    for key, name in (("read_timeout", "readTimeout"), ("read_header_timeout", "readHeaderTimeout"),
+                      ("write_timeout", "writeTimeout"), ("idle_timeout", "idleTimeout")):  # fmt: skip
+        take(key, f"server.advanced.http.{name}", non_negative_duration)
+    take("metrics_enabled", "server.metricsEnabled", boolean)
+    take("driver", "storage.driver", one_of("disk"))
+    take("policy_dir", "storage.disk.directory", lambda v: base_dir / string(v))
+    take("watch_for_changes", "storage.disk.watchForChanges", boolean)
+    take("jwt_skew", "auxData.jwt.acceptableTimeSkew", non_negative_duration)
+    take("jwt_disable_verification", "auxData.jwt.disableVerification", boolean)
+    take("schema_enforcement", "schema.enforcement", one_of("none", "warn", "reject"))
+    take("default_policy_version", "engine.defaultPolicyVersion", string)
+    take("default_scope", "engine.defaultScope", string)
+    take("lenient_scope_search", "engine.lenientScopeSearch", boolean)
+    take("strict_evaluation", "engine.strictEvaluation", boolean)
+    take("globals", "engine.globals", lambda v: mapping(v or {}))
+    take("audit_enabled", "audit.enabled", boolean)
+    take("state_dir", "chamberlain.stateDir", lambda v: base_dir / string(v))
+    take("http_server", "chamberlain.httpServer", one_of("uvicorn", "granian"))
+    take("log_level", "chamberlain.logLevel", one_of("debug", "info", "warning", "error"))
+    take("log_format", "chamberlain.logFormat", one_of("json", "text"))
+    take("shutdown_timeout", "chamberlain.shutdownTimeout", non_negative_duration)
+    take("watch_interval", "chamberlain.watchInterval", non_negative_duration)
+    key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    host, port = values.pop("listen")
+    values.pop("driver")
+    engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
+                                                  "strict_evaluation", "globals", "schema_enforcement")}  # fmt: skip
+    return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
+                  warnings=tuple(warnings), raw=c, **values)  # fmt: skip
+
+
+def _key_sets(entries: Any, problems: list[str], base_dir: Path) -> tuple[KeySetConfig, ...]:
+    """``auxData.jwt.keySets``: each needs a unique ``id`` and exactly one ``local`` source."""
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        problems.append("auxData.jwt.keySets: expected a list of key sets")
+        return ()
+    out: list[KeySetConfig] = []
+    seen: set[str] = set()
+    for i, ks in enumerate(entries):
+        where = f"auxData.jwt.keySets[{i}]"
+        if not isinstance(ks, Mapping) or not isinstance(ks.get("id"), str) or not ks["id"]:
+            problems.append(f"{where}: needs an `id` (a non-empty string)")
+            continue
+        ks_id = ks["id"]
+        if ks_id in seen:
+            problems.append(f"{where}: duplicate keyset id '{ks_id}'")
+            continue
+        seen.add(ks_id)
+        if "remote" in ks:
+            problems.append(
+                f"keyset '{ks_id}': remote key sets are not supported yet; use `local.file` or `local.data`"
+            )
+            continue
+        local = ks.get("local")
+        if not isinstance(local, Mapping):
+            problems.append(f"keyset '{ks_id}': should have `local` defined")
+            continue
+        file, data = local.get("file"), local.get("data")
+        if bool(file) == bool(data):
+            problems.append(f"keyset '{ks_id}': exactly one of 'local.data' or 'local.file' must be defined")
+            continue
+        try:
+            raw = (base_dir / str(file)).read_bytes() if file else _b64(str(data))
+        except OSError as exc:
+            problems.append(f"keyset '{ks_id}': failed to open keyset file {file}: {exc.strerror or exc}")
+            continue
+        except ValueError:
+            problems.append(f"keyset '{ks_id}': failed to decode base64 encoded keyset data")
+            continue
+        insecure = ks.get("insecure") or {}
+        out.append(KeySetConfig(ks_id, raw, bool(local.get("pem", False)),
+                                bool(insecure.get("optionalAlg", False)), bool(insecure.get("optionalKid", False))))  # fmt: skip
+    return tuple(out)
+
+
+def _b64(text: str) -> bytes:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(str(exc)) from None

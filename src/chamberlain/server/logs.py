@@ -1,0 +1,47 @@
+"""Structured logs: one JSON object per line (``ts``, ``level``, ``logger``, ``msg`` and any extras
+such as ``callId``), or plain text for a terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from typing import Any
+
+import orjson
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+LOGGER = logging.getLogger("chamberlain.server")
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        base = f"{record.levelname:<7} {record.name}: {record.getMessage()}"
+        return f"{base} {extras}".rstrip()
+
+
+def setup_logging(level: str = "info", fmt: str = "json") -> None:
+    """Send chamberlain's and uvicorn's logs to stderr in ``fmt`` (``json`` or ``text``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
+    for name in ("chamberlain", "uvicorn", "uvicorn.error", "granian"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(level.upper())
+    logging.getLogger("uvicorn.access").disabled = True

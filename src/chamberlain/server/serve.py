@@ -1,0 +1,133 @@
+"""Run the server: uvicorn (default) or granian, with graceful shutdown and connection timeouts.
+
+Timeouts follow Cerbos's ``server.advanced.http`` keys: ``readHeaderTimeout`` closes a connection
+whose request headers have not all arrived in time (slow clients), ``readTimeout`` bounds reading
+the body (answered 408), ``idleTimeout`` closes idle keep-alive connections. SIGINT/SIGTERM stop
+accepting connections, let in-flight requests finish (at most ``chamberlain.shutdownTimeout``),
+then stop the policy watcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from chamberlain.server.app import App, create_app
+from chamberlain.server.config import Config, load_config
+from chamberlain.server.logs import LOGGER, setup_logging
+
+_ARGS_ENV = "CHAMBERLAIN_SERVE_ARGS"
+
+
+def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, closing connections that do not deliver headers in ``seconds``."""
+
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            if self._header_timer is None and seconds > 0:
+                self._header_timer = self.loop.call_later(seconds, self._header_timeout)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                LOGGER.info("closing a connection that sent no complete request headers in time",
+                            extra={"client": self.client, "readHeaderTimeout": seconds})  # fmt: skip
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutProtocol
+
+
+def uvicorn_server(app: App, config: Config) -> uvicorn.Server:
+    """A configured (not yet started) uvicorn server for ``app``."""
+    uv = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http=header_timeout_protocol(config.read_header_timeout),
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=max(1, int(config.idle_timeout)),
+        timeout_graceful_shutdown=config.shutdown_timeout,
+        server_header=False,
+        date_header=False,
+    )
+    return uvicorn.Server(uv)
+
+
+def serve(config: Config) -> None:
+    """Load the policies, print where the server listens, and serve until SIGINT/SIGTERM."""
+    setup_logging(config.log_level, config.log_format)
+    for warning in config.warnings:
+        LOGGER.warning(warning)
+    if config.http_server == "granian":
+        _serve_granian(config)
+        return
+    app = create_app(config)
+    LOGGER.info("chamberlain listening", extra={"url": config.url, "policies": str(config.policy_dir)})
+    # uvicorn re-raises the stop signal once it has shut down gracefully: make that a clean exit.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_cleanly)
+    uvicorn_server(app, config).run()
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _serve_granian(config: Config) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ[_ARGS_ENV] = json.dumps({"raw": _plain(config.raw)})
+    LOGGER.info(
+        "chamberlain listening (granian)", extra={"url": config.url, "policies": str(config.policy_dir)}
+    )
+    Granian("chamberlain.server.serve:granian_app", address=config.host, port=config.port, interface=Interfaces.ASGI,
+            factory=True, http="1", workers=1, log_enabled=False).serve()  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def granian_app() -> App:
+    """Factory granian imports in its worker: the configuration travels in an environment variable."""
+    args = json.loads(os.environ[_ARGS_ENV])
+    config = load_config(None, overrides=args["raw"], env={})
+    setup_logging(config.log_level, config.log_format)
+    return create_app(config)

@@ -1,0 +1,109 @@
+"""Run chamberlain's server for real on loopback: in a thread (uvicorn) or as a `chamberlain serve` process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chamberlain.server.app import create_app
+from chamberlain.server.config import load_config
+from chamberlain.server.serve import uvicorn_server
+from tests.support.cerbos_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+STORE = REPO.parent / "shared" / "conformance" / "cerbos" / "store"
+if not STORE.is_dir():
+    STORE = Path("/work/shared/conformance/cerbos/store")
+AUXDATA = STORE.parent / "auxdata"
+
+
+def _wait_healthy(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"chamberlain serve exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/_cerbos/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"chamberlain not healthy at {url} after {timeout}s")
+
+
+class ThreadServer:
+    """uvicorn serving :class:`chamberlain.server.App` in a background thread."""
+
+    def __init__(self, policy_dir: Path, overrides: Mapping[str, Any] | None = None):
+        self.port = free_port()
+        config_overrides: dict[str, Any] = {
+            "server": {"httpListenAddr": f"127.0.0.1:{self.port}"},
+            "storage": {"disk": {"directory": str(policy_dir), "watchForChanges": False}},
+            "chamberlain": {"logLevel": "warning"},
+        }
+        for key, value in (overrides or {}).items():
+            config_overrides[key] = {**config_overrides.get(key, {}), **value}
+        self.config = load_config(None, overrides=config_overrides, env={})
+        self.app = create_app(self.config)
+        self.server = uvicorn_server(self.app, self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        _wait_healthy(self.url)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serve_process(
+    *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``chamberlain serve ARGS --http 127.0.0.1:<free port>`` as a process; yields it and its URL."""
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "chamberlain"), "serve", *args, "--http", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})}, cwd=REPO)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc=proc)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def raw_http(port: int, data: bytes, *, read_timeout: float = 5.0) -> bytes:
+    """Send ``data`` on a fresh connection and return all the server sends back before closing."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
+        sock.sendall(data)
+        return _read_all(sock)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,45 @@
+"""The official `cerbos` Python SDK (HTTP client) works unchanged against chamberlain."""
+
+from __future__ import annotations
+
+import pytest
+from cerbos.sdk.client import CerbosClient
+from cerbos.sdk.model import Principal, Resource, ResourceDesc, ResourceList
+
+from tests.server.support import STORE, ThreadServer
+
+
+@pytest.fixture(scope="module")
+def client():
+    with ThreadServer(STORE) as server, CerbosClient(server.url) as c:
+        yield c
+
+
+PRINCIPAL = Principal("john", roles={"employee"}, policy_version="20210210",
+                      attr={"department": "marketing", "geography": "GB", "team": "design"})  # fmt: skip
+RESOURCE = Resource("XX125", "leave_request", policy_version="20210210",
+                    attr={"department": "marketing", "geography": "GB", "owner": "john", "team": "design"})  # fmt: skip
+
+
+def test_health(client):
+    assert client.is_healthy()
+
+
+def test_is_allowed(client):
+    assert client.is_allowed("view:public", PRINCIPAL, RESOURCE)
+    assert not client.is_allowed("approve", PRINCIPAL, RESOURCE)
+
+
+def test_check_resources(client):
+    resp = client.check_resources(
+        PRINCIPAL, ResourceList().add(RESOURCE, {"view:public", "approve"}), request_id="sdk-1"
+    )
+    assert resp.request_id == "sdk-1"
+    result = resp.get_resource("XX125")
+    assert result.is_allowed("view:public") and not result.is_allowed("approve")
+
+
+def test_plan_resources_is_not_supported_yet(client):
+    resp = client.plan_resources("view", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210"))
+    assert resp.status_code == 501
+    assert "not supported yet" in resp.status_msg.message

@@ -1,0 +1,88 @@
+"""The `check` and `compile` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from chamberlain.cli import app
+from tests.engine.test_engine import DERIVED, DOCUMENT
+
+runner = CliRunner()
+
+SUITE = """
+name: document tests
+tests:
+  - name: owner edits a draft
+    input:
+      principals: [alice]
+      resources: [draft]
+      actions: [edit, delete]
+    expected:
+      - principal: alice
+        resource: draft
+        actions:
+          edit: EFFECT_ALLOW
+        outputs:
+          - action: edit
+            expected:
+              - src: resource.document.vdefault#owner-edits-drafts
+                val: edited by alice
+principals:
+  alice: {id: alice, roles: [user]}
+resources:
+  draft: {kind: document, id: d1, attr: {owner: alice, status: draft}}
+"""
+
+
+def _policies(tmp_path: Path, suite: str = SUITE) -> Path:
+    root = tmp_path / "policies"
+    root.mkdir()
+    (root / "derived.yaml").write_text(DERIVED)
+    (root / "document.yaml").write_text(DOCUMENT)
+    (root / "document_test.yaml").write_text(suite)
+    return root
+
+
+def test_check_prints_the_cerbos_response(tmp_path: Path):
+    policies = _policies(tmp_path)
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"requestId": "x", "principal": {"id": "alice", "roles": ["user"]},
+                                   "resources": [{"actions": ["edit"], "resource": {"kind": "document", "id": "d1",
+                                                  "attr": {"owner": "alice", "status": "draft"}}}]}))  # fmt: skip
+    result = runner.invoke(app, ["check", "--policies", str(policies), "--request", str(request)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["results"][0]["actions"] == {"edit": "EFFECT_ALLOW"}
+
+
+def test_check_rejects_a_bad_request(tmp_path: Path):
+    policies = _policies(tmp_path)
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"principal": {"id": "alice"}, "resources": []}))
+    result = runner.invoke(app, ["check", "--policies", str(policies), "--request", str(request)])
+    assert result.exit_code == 2
+    assert "principal.roles" in result.output
+
+
+def test_compile_runs_the_suites(tmp_path: Path):
+    policies = _policies(tmp_path)
+    result = runner.invoke(app, ["compile", str(policies)])
+    assert result.exit_code == 0, result.output
+    assert "PASSED: 2 tests" in result.output
+    junit = runner.invoke(app, ["compile", str(policies), "--output", "junit"])
+    assert junit.exit_code == 0 and "<testsuites>" in junit.output
+    as_json = json.loads(runner.invoke(app, ["compile", str(policies), "--output", "json"]).output)
+    assert as_json["summary"]["overallResult"] == "RESULT_PASSED"
+
+
+def test_compile_fails_on_a_failing_test(tmp_path: Path):
+    result = runner.invoke(
+        app, ["compile", str(_policies(tmp_path, SUITE.replace("edit: EFFECT_ALLOW", "edit: EFFECT_DENY")))]
+    )
+    assert result.exit_code == 1
+    assert (
+        "FAIL owner edits a draft / alice / draft / edit: expected EFFECT_DENY, got EFFECT_ALLOW"
+        in result.output
+    )
