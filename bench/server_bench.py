@@ -77,8 +77,9 @@ def run_wrk(url: str, connections: int, duration: float, script: Path) -> Result
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return Result(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        p50_ms=_ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        p99_ms=_ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        # Anchored: "+/- Stdev" columns such as "66.50%" also contain "50%".
+        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         errors=int(errors.group(1)) if errors else 0,
     )
 

@@ -99,8 +99,9 @@ class PDP:
     def is_allowed(self, principal: Principal, resource: Resource, action: str, *,
                    aux_data: AuxData | None = None) -> bool:  # fmt: skip
         """Whether ``principal`` may do ``action`` on ``resource``."""
-        inp = CheckInput(principal, resource, (action,), aux_data or EMPTY_AUX)
-        return self._engine.decide(inp, action, dt.datetime.now(dt.UTC)).effect == "EFFECT_ALLOW"
+        return (
+            self._engine.decide(principal, resource, action, aux_data or EMPTY_AUX).effect == "EFFECT_ALLOW"
+        )
 
     def check(self, principal: Principal, resources: Resource | Iterable[Resource], actions: Sequence[str], *,
               aux_data: AuxData | None = None, request_id: str = "", now: dt.datetime | None = None,

@@ -66,6 +66,11 @@ def test_engine_case(suite: str, case: EngineCase, request: pytest.FixtureReques
     have = [engine_json(o) for o in outputs]
     want = [normalise_want(w) for w in case.want]
     assert have == want, case.description
+    # The fast path (PDP.is_allowed: plans, generated walks, constant plans) decides alike.
+    for inp, out in zip(inputs, outputs, strict=True):
+        for action, full in out.actions.items():
+            fast = pdp.engine.decide(inp.principal, inp.resource, action, inp.aux_data)
+            assert (fast.effect, fast.policy, fast.scope) == (full.effect, full.policy, full.scope), action
 
 
 def test_all_suites_loaded():

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chamberlain import PDP
+from chamberlain.engine.wire import parse_check_resources
 from tests.cel.conformance import data_dir
 from tests.support.cerbos_requests import RequestStrategies, normalise_response
 from tests.support.cerbos_server import REPO_ROOT, CerbosServer, ServerFactory
@@ -47,6 +48,11 @@ TARGETS = {
         STORE,
         {"globals": GLOBALS, "lenientScopeSearch": True},
         {"globals": GLOBALS, "lenient_scope_search": True},
+    ),
+    "store-strict": Target(
+        STORE,
+        {"globals": GLOBALS, "strictEvaluation": True},
+        {"globals": GLOBALS, "strict_evaluation": True},
     ),
     "examples": Target(EXAMPLES, {}, {}),
 }
@@ -97,3 +103,9 @@ def test_same_decisions_as_cerbos(oracle: Oracle, data: st.DataObject) -> None:
     cerbos = reply.json()
     ours = oracle.pdp.check_resources(json.loads(json.dumps(request)))
     assert normalise_response(ours) == normalise_response(cerbos), _disagreement(request, cerbos, ours)
+    # The fast path (PDP.is_allowed) gives every action the same effect.
+    inputs, _ = parse_check_resources(json.loads(json.dumps(request)), None)
+    for inp, result in zip(inputs, cerbos["results"], strict=True):
+        for action, effect in result["actions"].items():
+            fast = oracle.pdp.engine.decide(inp.principal, inp.resource, action, inp.aux_data)
+            assert fast.effect == effect, (action, _disagreement(request, cerbos, ours))

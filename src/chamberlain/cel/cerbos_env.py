@@ -91,8 +91,30 @@ def activation(
 
 
 def from_json(value: Any) -> Any:
-    """A JSON value as Cerbos's CEL sees a ``google.protobuf.Value``: every number is a double."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+    """A JSON value as Cerbos's CEL sees a ``google.protobuf.Value``: every number is a double.
+
+    Containers are copied only where something changes (an int becomes a float, a tuple a list),
+    so attributes that are already CEL values cost one pass and no allocation: the caller must
+    not mutate them afterwards. Dispatch is on the exact type first (this runs once per check).
+    """
+    t = type(value)
+    if t is str or t is float or t is bool or value is None:
+        return value
+    if t is dict:
+        for k, v in value.items():
+            tv = type(v)
+            if not (tv is str or tv is float or tv is bool or v is None) and from_json(v) is not v:
+                return {k: from_json(v) for k, v in value.items()}
+        return value
+    if t is int:
+        return float(value)
+    if t is list:
+        for v in value:
+            tv = type(v)
+            if not (tv is str or tv is float or tv is bool or v is None) and from_json(v) is not v:
+                return [from_json(v) for v in value]
+        return value
+    if isinstance(value, bool | str | float):
         return value
     if isinstance(value, int):
         return float(value)

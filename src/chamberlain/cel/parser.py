@@ -82,9 +82,18 @@ _BINARY = {
 
 
 def parse(expression: str) -> Expr:
-    """Parse CEL source text; raise :class:`CompileError` (and nothing else) if it is not valid CEL."""
+    """Parse CEL source text; raise :class:`CompileError` (and nothing else) if it is not valid CEL.
+
+    Trees are immutable and cached by text: policy validation, variable ordering and the engine
+    each ask for the same expressions, and lark's parse is the dearest step of compiling a policy.
+    """
     if not isinstance(expression, str):
         raise CompileError(f"expression must be a string, not {type(expression).__name__}")
+    return _parse_cached(expression)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_cached(expression: str) -> Expr:
     if len(expression) > MAX_CODE_POINTS:
         raise CompileError(
             f"expression of {len(expression)} code points exceeds the limit of {MAX_CODE_POINTS}"

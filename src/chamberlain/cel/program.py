@@ -91,7 +91,9 @@ def compile(
     return _compile_cached(expression, Options(container, disable_macros, declared, check))
 
 
-@functools.lru_cache(maxsize=4096)
+# Large enough for every distinct condition of a big policy set (10,000 policies compile each of
+# theirs once: validation and the engine share the cached program).
+@functools.lru_cache(maxsize=65536)
 def _compile_cached(expression: str, options: Options) -> Program:
     tree = parse(expression)
     exact, exact_source = build(tree, expression, options, fast=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from chamberlain.engine.check import Engine
 from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.options import EngineOptions, OptionsError
-from chamberlain.engine.plan import build
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import (
     EFFECT_ALLOW,
@@ -25,6 +24,7 @@ from chamberlain.engine.result import (
     RuleTrace,
     ValidationError,
 )
+from chamberlain.engine.ruletable import build
 from chamberlain.policy import PolicySet
 
 

@@ -81,12 +81,30 @@ def runtime_value(roles: frozenset[str] | set[str]) -> dict[str, Any]:
 EMPTY_RUNTIME = runtime_value(frozenset())
 
 
+class RequestClock:
+    """``now`` for one request, read from the system clock on first use and fixed from then on.
+
+    Most conditions never ask for the time, so the fast path does not pay for reading it.
+    """
+
+    __slots__ = ("_now",)
+
+    def __init__(self) -> None:
+        self._now: dt.datetime | None = None
+
+    def __call__(self) -> dt.datetime:
+        now = self._now
+        if now is None:
+            now = self._now = dt.datetime.now(dt.UTC)
+        return now
+
+
 def base_activation(
     principal: dict[str, Any],
     resource: dict[str, Any],
     aux_data: dict[str, Any],
     globals_map: VariablesMap,
-    now: dt.datetime,
+    now: dt.datetime | RequestClock,
 ) -> dict[str, Any]:
     """The activation for a request whose principal and resource are already in CEL form."""
     return {

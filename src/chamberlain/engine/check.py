@@ -14,16 +14,18 @@ rules do not allow, and for every allowed action whose condition does not hold.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chamberlain.cel import EvaluationError
 from chamberlain.cel.jsonvalue import to_json
-from chamberlain.engine import glob
+from chamberlain.engine import glob, walkgen
 from chamberlain.engine.activation import (
     EMPTY_RUNTIME,
     FailedRuntime,
+    RequestClock,
     VariablesMap,
     base_activation,
     runtime_value,
@@ -38,7 +40,10 @@ from chamberlain.engine.names import (
     scope_value,
 )
 from chamberlain.engine.options import EngineOptions
-from chamberlain.engine.plan import (
+from chamberlain.engine.request import EMPTY_AUX, AuxData, CheckInput, Principal, Resource
+from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
+from chamberlain.engine.result import EvaluationError as EvalErrorEntry
+from chamberlain.engine.ruletable import (
     EFFECT_ALLOW,
     EFFECT_DENY,
     NO_PARAMS,
@@ -54,13 +59,11 @@ from chamberlain.engine.plan import (
     RuleTable,
     key_matches,
 )
-from chamberlain.engine.request import CheckInput
-from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
-from chamberlain.engine.result import EvaluationError as EvalErrorEntry
 from chamberlain.engine.validation import validate
+from chamberlain.engine.walkgen import GroupWalk, Step
 from chamberlain.policy import PolicySet
 
-_NO_MATCH_EFFECT = "EFFECT_NO_MATCH"
+_NO_MATCH_EFFECT = walkgen.NO_MATCH_EFFECT
 _KINDS = (PRINCIPAL, RESOURCE)
 _CACHE_LIMIT = 65536
 _NO_EVAL_KEY = ("no-match",)
@@ -79,6 +82,7 @@ class Engine:
         self._resource_exists: dict[tuple[Any, ...], bool] = {}
         self._principal_exists: dict[tuple[Any, ...], bool] = {}
         self._routes: dict[tuple[Any, ...], _Route | None] = {}
+        self._walks: dict[tuple[Any, ...], walkgen.GroupWalk] = {}
         self._has_role_rows = bool(table.role_rows)
 
     # -- public -----------------------------------------------------------------------------------
@@ -115,25 +119,35 @@ class Engine:
         out.effective_derived_roles = list(state.effective_derived_roles)
         out.outputs = state.outputs
         out.trace = state.trace or []
-        out.evaluation_errors = [EvalErrorEntry(e, msg) for e, msg in sorted(state.ev.errors)]
+        out.evaluation_errors = [EvalErrorEntry(e, msg) for e, msg in sorted(state.errors)]
         return self._finish(out, actions)
 
-    def decide(self, inp: CheckInput, action: str, now: dt.datetime) -> ActionEffect:
+    def decide(self, principal: Principal, resource: Resource, action: str, aux_data: AuxData = EMPTY_AUX,
+               now: dt.datetime | None = None) -> ActionEffect:  # fmt: skip
         """The effect of one action (no outputs, errors or explanation kept): the fast path."""
-        route = self._route(inp.principal, inp.resource)
-        if route is None:
+        route = self._route(principal, resource)
+        if route is None or (not route.p_exists and not route.r_exists):
             return _DENIED
         if route.schemas is not None:
-            return self.check_one(inp, now).actions[action]
-        if not route.p_exists and not route.r_exists:
-            return _DENIED
-        return self._state(inp, route, now, fast=True).decide(action, route)
+            when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+            return self.check_one(CheckInput(principal, resource, (action,), aux_data), when).actions[action]
+        plan = route.plans.get(action)
+        if plan is None:
+            plan = self.plan(route, action)
+        if plan.constant is not None:
+            return plan.constant
+        when = now.astimezone(dt.UTC) if now is not None else RequestClock()
+        activation = base_activation(principal.cel(), resource.cel(), aux_data.cel(), self.globals, when)
+        if plan.single_uncached is not None:
+            effect, policy, scope, row = plan.single_uncached(_State.for_generated_walk(self, activation))
+            return ActionEffect(EFFECT_DENY if effect == _NO_MATCH_EFFECT else effect, policy, scope, row)
+        return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(plan, action)
 
-    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime, *, fast: bool = False) -> _State:
+    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime) -> _State:
         activation = base_activation(
             inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now
         )
-        return _State(self, activation, self.options.strict_evaluation, route, fast=fast)
+        return _State(self, activation, self.options.strict_evaluation, route)
 
     def _route(self, principal: Any, resource: Any) -> _Route | None:
         """Everything about a check that depends only on names (memoised): scopes, keys, roles."""
@@ -213,6 +227,71 @@ class Engine:
         if not parents_in_scope or role not in parents_in_scope:
             return [role]
         return [role, *parents_in_scope[role]]
+
+    def plan(self, route: _Route, action: str) -> _Plan:
+        """The walk for ``action`` on ``route``: rows looked up and filtered by role, once per route."""
+        kinds = []
+        conditional = False
+        for pt in _KINDS:
+            if pt == PRINCIPAL:
+                main_key, scopes, exists = route.p_key, route.p_scopes, route.p_exists
+            else:
+                main_key, scopes, exists = route.r_key, route.r_scopes, route.r_exists
+            groups = []
+            for i, (parent_roles, role_set) in enumerate(route.role_parents):
+                if i > 0 and pt == PRINCIPAL:
+                    break  # principal policy rows match any role: one pass covers them all
+                steps = []
+                for scope in scopes:
+                    rows = self.candidates(pt, route.version, scope, route.kind, action,
+                                           route.pid if pt == PRINCIPAL else "")  # fmt: skip
+                    if pt == RESOURCE and self._has_role_rows:
+                        denies = self.role_policy_denies(
+                            route.version, scope, route.kind, action, parent_roles
+                        )
+                        rows = (*denies, *rows)
+                    rows = tuple(b for b in rows if _applies_to(b, parent_roles, role_set))
+                    conditional = conditional or any(_conditional(b) for b in rows)
+                    steps.append((scope, rows, self.table.scope_permissions.get(scope)))
+                groups.append(_Group(main_key if exists else NO_MATCH, tuple(steps)))
+            if pt == PRINCIPAL and not any(rows for g in groups for _, rows, _ in g.steps):
+                continue  # a kind without rows only says NO_MATCH, which the resource kind overwrites
+            kinds.append((pt, tuple(groups)))
+        plan = _Plan(tuple(kinds), None)
+        if not conditional and not self.table.reads_runtime:
+            probe = _State(self, {}, self.options.strict_evaluation, route, fast=True)
+            plan = _Plan(plan.kinds, probe.walk(plan, action))
+        elif not self.table.reads_runtime and not self.options.strict_evaluation:
+            self._generate_walks(plan)
+        if len(route.plans) >= _CACHE_LIMIT:
+            route.plans.clear()
+        route.plans[action] = plan
+        return plan
+
+    def _generate_walks(self, plan: _Plan) -> None:
+        """Give each group of the plan its generated walk (shared between equal groups)."""
+        counts = Counter(b.eval_key for _, groups in plan.kinds for g in groups for _, rows, _ in g.steps
+                         for b in rows)  # fmt: skip
+        shared = frozenset(key for key, n in counts.items() if n > 1)
+        for _, groups in plan.kinds:
+            for group in groups:
+                rows_key = tuple((scope, tuple(map(id, rows)), perm) for scope, rows, perm in group.steps)
+                key = (
+                    group.policy_key,
+                    rows_key,
+                    shared & {b.eval_key for _, rows, _ in group.steps for b in rows},
+                )
+                walk = self._walks.get(key)
+                if walk is None:
+                    walk = walkgen.generate(
+                        group.policy_key, group.steps, shared, NO_MATCH_FOR_SCOPE_PERMISSIONS
+                    )
+                    self._remember(self._walks, key, walk)
+                group.walk = walk
+        if len(plan.kinds) == 1 and len(plan.kinds[0][1]) == 1:
+            plan.single = plan.kinds[0][1][0].walk
+            if not shared:
+                plan.single_uncached = plan.single
 
     def candidates(
         self, kind: str, version: str, scope: str, resource: str, action: str, pid: str
@@ -310,6 +389,18 @@ class Engine:
         return out
 
 
+def _applies_to(b: Row, parent_roles: list[str], role_set: frozenset[str]) -> bool:
+    """Whether a row applies to a role (with its role-policy parent roles)."""
+    if b.role_kind == ROLE_LITERAL:
+        return b.role in role_set or b.from_role_policy
+    return b.role_kind != ROLE_GLOB or b.matches_roles(parent_roles, role_set)
+
+
+def _conditional(b: Row) -> bool:
+    dr = b.derived_role
+    return b.condition is not None or (dr is not None and dr.condition is not None)
+
+
 def _derived(mb: Row, action: str, *, effect: str, condition: Any, activated: Any, not_met: Any) -> Row:
     return Row(policy=mb.policy, kind=RESOURCE, version=mb.version, scope=mb.scope, resource=mb.resource,
                role=mb.role, action=action, name=mb.name, effect=effect, condition=condition, params=mb.params,
@@ -324,6 +415,8 @@ def _no_match_deny(rep: Row, resource: str, action: str) -> Row:
 
 
 _MISSING: Any = object()
+_STRICT_DENY = "STRICT_DENY"  # a group walk ended by a condition error under strict evaluation
+_NOT_KEPT: Any = None  # a container the fast path never reads
 _DENIED = ActionEffect(EFFECT_DENY, NO_MATCH)
 
 
@@ -344,6 +437,34 @@ class _Route:
     r_key: str
     r_exists: bool
     schemas: Any
+    plans: dict[str, _Plan] = field(default_factory=dict)  # per action, built on first use
+
+
+@dataclass(slots=True, eq=False)
+class _Group:
+    """One role's walk: the policy key it reports when no rule matches, and its scope steps.
+
+    ``walk``: the same walk generated as code (walkgen) for the fast path, when it applies.
+    """
+
+    policy_key: str
+    steps: tuple[Step, ...]
+    walk: GroupWalk | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _Plan:
+    """What a check of one action walks for one route, with every lookup done once.
+
+    ``kinds``: principal policies, then resource policies; each a list of role groups (one for
+    principal policies, which match any role). ``constant``: the effect, when no row's outcome
+    depends on the request's attributes (no conditions at all), else ``None``.
+    """
+
+    kinds: tuple[tuple[str, tuple[_Group, ...]], ...]
+    constant: ActionEffect | None
+    single: GroupWalk | None = None  # the generated walk of the only group, if one kind has one group
+    single_uncached: GroupWalk | None = None  # the same, when it never reads the per-check caches
 
 
 class _ScopeDerivedRoles:
@@ -357,113 +478,83 @@ class _ScopeDerivedRoles:
         )
 
 
-class _State:
-    """The mutable state of one check input: caches, outputs, errors and the trace."""
+class _State(Evaluation):
+    """The mutable state of one check input: caches, outputs, errors and the trace.
 
-    __slots__ = ("activation", "condition_cache", "effective_derived_roles", "engine", "ev", "including_roles",
-                 "kind", "outputs", "scope_derived_roles", "trace", "track_derived_roles", "var_cache",
-                 "version")  # fmt: skip
+    It is the :class:`Evaluation` its conditions read (activation, errors, strictness) too.
+    """
+
+    __slots__ = ("condition_cache", "effective_derived_roles", "engine", "including_roles", "kind", "outputs",
+                 "params", "scope_derived_roles", "trace", "track_derived_roles", "var_cache", "version")  # fmt: skip
 
     def __init__(self, engine: Engine, activation: dict[str, Any], strict: bool, route: _Route, *,
                  fast: bool = False):  # fmt: skip
-        self.engine = engine
+        # Evaluation's fields, set here rather than through its __init__: this runs once per check.
         self.activation = activation
-        self.ev = Evaluation(activation, strict)
+        self.strict = strict
+        self.errors = {}
+        self.engine = engine
         self.version = route.version
         self.kind = route.kind
         self.including_roles = route.including
         self.var_cache: dict[Any, VariablesMap] = {}
         self.condition_cache: dict[tuple[Any, ...], bool] = {}
-        self.scope_derived_roles: dict[str, _ScopeDerivedRoles] = {}
-        self.effective_derived_roles: dict[str, None] = {}
-        self.outputs: list[OutputEntry] = []
-        # The fast path (a bare effect) keeps no trace, and computes effective derived roles only
-        # when some condition can read them.
+        # The fast path (a bare effect) keeps no trace or outputs, and computes effective derived
+        # roles only when some condition can read them.
         self.trace: list[tuple[str, str, Row, bool | None]] | None = None if fast else []
-        self.track_derived_roles = not fast or engine.table.reads_runtime
+        track = self.track_derived_roles = not fast or engine.table.reads_runtime
+        self.scope_derived_roles: dict[str, _ScopeDerivedRoles] = {} if track else _NOT_KEPT
+        self.effective_derived_roles: dict[str, None] = {} if track else _NOT_KEPT
+        self.outputs: list[OutputEntry] = [] if not fast else _NOT_KEPT
+        self.params: Params | None = NO_PARAMS  # whose constants and variables C and V show now
+
+    @classmethod
+    def for_generated_walk(cls, engine: Engine, activation: dict[str, Any]) -> _State:
+        """A state with only what a generated walk without cached rows reads (the fast path's own).
+
+        Such a walk calls ``use_params`` (constants and variables) and ``failed`` (CEL errors,
+        never strict), nothing else; the other fields stay unset.
+        """
+        state = cls.__new__(cls)
+        state.activation = activation
+        state.strict = False
+        state.errors = {}
+        state.engine = engine
+        state.var_cache = {}
+        state.params = NO_PARAMS
+        return state
 
     # -- the decision -----------------------------------------------------------------------------
 
     def decide(self, action: str, route: _Route) -> ActionEffect:
         """The effect of ``action`` (Cerbos's per-action loop over policy kinds, roles and scopes)."""
-        engine = self.engine
-        pid, roles, role_parents = route.pid, route.roles, route.role_parents
-        version, kind = self.version, self.kind
-        trace = self.trace
-        track_roles = self.track_derived_roles
+        plan = route.plans.get(action)
+        if plan is None:
+            plan = self.engine.plan(route, action)
+        if plan.constant is not None and self.trace is None:  # no condition can change the answer
+            return plan.constant
+        return self.walk(plan, action)
+
+    def walk(self, plan: _Plan, action: str) -> ActionEffect:
+        """Walk a plan: the first role that ALLOWs wins, else the first decision, else NO_MATCH."""
+        # The generated walks cover the fast path only: no trace or outputs, no derived roles
+        # to track, and no strict evaluation (whose errors end the walk).
+        generated = self.trace is None and not self.track_derived_roles and not self.strict
+        if generated and plan.single is not None:  # one kind, one role: its walk is the answer
+            effect, policy, scope_hit, row_hit = plan.single(self)
+            return ActionEffect(
+                EFFECT_DENY if effect == _NO_MATCH_EFFECT else effect, policy, scope_hit, row_hit
+            )
         info_effect, info_policy, info_scope, info_row = _NO_MATCH_EFFECT, "", "", None
-        for pt in _KINDS:
-            if pt == PRINCIPAL:
-                main_key, scopes, exists = route.p_key, route.p_scopes, route.p_exists
-            else:
-                main_key, scopes, exists = route.r_key, route.r_scopes, route.r_exists
+        for pt, groups in plan.kinds:
             info_effect = _NO_MATCH_EFFECT
-            for i in range(len(roles)):
-                if i > 0 and pt == PRINCIPAL:
-                    break
-                has_allow = False
-                allow_row: Row | None = None
-                effect, policy, scope_hit, row_hit = (
-                    _NO_MATCH_EFFECT,
-                    (main_key if exists else NO_MATCH),
-                    "",
-                    None,
-                )
-                parent_roles, role_set = role_parents[i]
-                for scope in scopes:
-                    if pt == RESOURCE and track_roles:
-                        self.enter_scope(scope)
-                    bindings = engine.candidates(
-                        pt, version, scope, kind, action, pid if pt == PRINCIPAL else ""
-                    )
-                    if pt == RESOURCE and engine._has_role_rows:
-                        denies = engine.role_policy_denies(version, scope, kind, action, parent_roles)
-                        if denies:
-                            bindings = (*denies, *bindings)
-                    decided = False
-                    for b in bindings:
-                        role_kind = b.role_kind
-                        if role_kind == ROLE_LITERAL:
-                            if b.role not in role_set and not b.from_role_policy:
-                                continue
-                        elif role_kind == ROLE_GLOB and not b.matches_roles(parent_roles, role_set):
-                            continue
-                        try:
-                            satisfied = self.satisfied(b)
-                        except StrictEvaluationError:
-                            if trace is not None:
-                                trace.append((action, scope, b, None))
-                            return ActionEffect(EFFECT_DENY, b.policy.key, scope, b)
-                        if trace is not None:
-                            trace.append((action, scope, b, bool(satisfied)))
-                        if satisfied is None:
-                            continue
-                        if satisfied:
-                            if b.output_activated is not None:
-                                self.output(b, action, b.output_activated)
-                            if b.effect == EFFECT_ALLOW:
-                                if not has_allow:
-                                    allow_row = b
-                                has_allow = True
-                            elif b.effect == EFFECT_DENY:
-                                effect, scope_hit, row_hit = EFFECT_DENY, scope, b
-                                if b.from_role_policy:
-                                    policy = b.policy.key
-                                decided = True
-                                break
-                            elif b.no_match_for_scope_permissions:
-                                policy, scope_hit = NO_MATCH_FOR_SCOPE_PERMISSIONS, scope
-                        elif b.output_not_met is not None:
-                            self.output(b, action, b.output_not_met)
-                    if decided:
-                        break
-                    if has_allow:
-                        permissions = engine.table.scope_permissions.get(scope)
-                        if permissions == REQUIRE_PARENTAL_CONSENT:
-                            has_allow, allow_row = False, None
-                        elif permissions == OVERRIDE_PARENT:
-                            effect, scope_hit, row_hit = EFFECT_ALLOW, scope, allow_row
-                            break
+            for group in groups:
+                if generated and group.walk is not None:
+                    effect, policy, scope_hit, row_hit = group.walk(self)
+                else:
+                    effect, policy, scope_hit, row_hit = self.walk_group(group, action, pt == RESOURCE)
+                    if effect is _STRICT_DENY:
+                        return ActionEffect(EFFECT_DENY, policy, scope_hit, row_hit)
                 if info_effect == _NO_MATCH_EFFECT:
                     info_effect, info_policy, info_scope, info_row = effect, policy, scope_hit, row_hit
                 if effect == EFFECT_ALLOW:
@@ -481,6 +572,50 @@ class _State:
             info_effect = EFFECT_DENY
         return ActionEffect(info_effect, info_policy, info_scope, info_row)
 
+    def walk_group(self, group: _Group, action: str, is_resource: bool) -> tuple[str, str, str, Row | None]:
+        """One role's walk through the scopes: ``(effect, policy, scope, row)``.
+
+        The effect is ``_STRICT_DENY`` when a condition failed under strict evaluation, which
+        ends the whole check of the action with a DENY by that row.
+        """
+        trace = self.trace
+        full = trace is not None  # outputs and the trace are kept; the fast path wants only the effect
+        track_roles = is_resource and self.track_derived_roles
+        allow_row: Row | None = None
+        policy, scope_hit = group.policy_key, ""
+        for scope, bindings, permissions in group.steps:
+            if track_roles:
+                self.enter_scope(scope)
+            for b in bindings:
+                try:
+                    satisfied = self.satisfied(b)
+                except StrictEvaluationError:
+                    if full:
+                        trace.append((action, scope, b, None))
+                    return _STRICT_DENY, b.policy.key, scope, b
+                if full:
+                    trace.append((action, scope, b, bool(satisfied)))
+                if satisfied is None:
+                    continue
+                if satisfied:
+                    if b.output_activated is not None and full:
+                        self.output(b, action, b.output_activated)
+                    if b.effect == EFFECT_ALLOW:
+                        if allow_row is None:
+                            allow_row = b
+                    elif b.effect == EFFECT_DENY:
+                        return EFFECT_DENY, (b.policy.key if b.from_role_policy else policy), scope, b
+                    elif b.no_match_for_scope_permissions:
+                        policy, scope_hit = NO_MATCH_FOR_SCOPE_PERMISSIONS, scope
+                elif b.output_not_met is not None and full:
+                    self.output(b, action, b.output_not_met)
+            if allow_row is not None:
+                if permissions == REQUIRE_PARENTAL_CONSENT:
+                    allow_row = None
+                elif permissions == OVERRIDE_PARENT:
+                    return EFFECT_ALLOW, policy, scope, allow_row
+        return _NO_MATCH_EFFECT, policy, scope_hit, None
+
     # -- rows -------------------------------------------------------------------------------------
 
     def satisfied(self, b: Row) -> bool | None:
@@ -490,41 +625,51 @@ class _State:
         skips the row without its ``conditionNotMet`` output, while a later cache hit for the same
         row reports plain ``False`` (and so emits it) — reproduced as is.
         """
-        if b.params.variables and b.params not in self.var_cache:
-            self.var_cache[b.params] = self.evaluate_variables(b.params, unset_on_error=True)
+        params = b.params
+        if params.variables and params not in self.var_cache:
+            self.var_cache[params] = self.evaluate_variables(params, unset_on_error=True)
         cache = self.condition_cache
-        cached = cache.get(b.eval_key)
+        key = b.eval_key
+        cached = cache.get(key)
         if cached is not None:
             return cached
-        dr = b.derived_role
-        if dr is not None and dr.condition is not None:
-            self.use_params(dr.params)
-            if not dr.condition.test(self.ev):
-                cache[b.eval_key] = False
+        test = b.derived_role_test
+        if test is not None:
+            dr_params = b.derived_role.params  # type: ignore[union-attr]
+            if dr_params is not self.params:
+                self.use_params(dr_params)
+            if not test(self):
+                cache[key] = False
                 return None
-        condition = b.condition
-        if condition is None:
+        test = b.condition_test
+        if test is None:
             result = True
         else:
-            self.use_params(b.params)
-            result = condition.test(self.ev)
-        cache[b.eval_key] = result
+            if params is not self.params:
+                self.use_params(params)
+            result = test(self)
+        cache[key] = result
         return result
 
     def use_params(self, params: Params) -> None:
         """Point ``C``/``V`` at a policy's constants and (evaluated once per check) variables."""
+        if params is self.params:
+            return
         act = self.activation
         act["constants"] = act["C"] = params.constants
         if not params.variables:
             act["variables"] = act["V"] = _EMPTY_VARS
+            self.params = params
             return
         values = self.var_cache.get(params)
         if values is None:
             values = self.evaluate_variables(params, unset_on_error=True)
             self.var_cache[params] = values
         act["variables"] = act["V"] = values
+        self.params = params
 
     def evaluate_variables(self, params: Params, *, unset_on_error: bool) -> VariablesMap:
+        self.params = None  # C and V now point elsewhere
         act = self.activation
         act["constants"] = act["C"] = params.constants
         values: dict[str, Any] = {}
@@ -535,8 +680,8 @@ class _State:
             try:
                 values[name] = prog.evaluate(act)
             except EvaluationError as exc:
-                self.ev.errors[(text, cel_message(exc))] = None
-                if not unset_on_error and not self.ev.strict:
+                self.errors[(text, cel_message(exc))] = None
+                if not unset_on_error and not self.strict:
                     values[name] = None
         return view
 
@@ -581,8 +726,9 @@ class _State:
             act = self.activation
             act["constants"] = act["C"] = dr.params.constants
             act["variables"] = act["V"] = values
+            self.params = None
             try:
-                ok = dr.condition is None or dr.condition.test(self.ev)
+                ok = dr.condition is None or dr.condition.test(self)
             except StrictEvaluationError:
                 failed.append(dr.name)
                 continue

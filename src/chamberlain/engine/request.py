@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from chamberlain.cel.cerbos_env import from_json
 
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 
-def _scope(scope: str) -> str:
-    return scope[1:] if scope.startswith(".") else scope
+
+def _attributes(attr: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as CEL values (numbers as doubles); a plain dict of CEL values is used as is."""
+    if type(attr) is dict:
+        return from_json(attr)
+    return from_json(dict(attr)) if attr else {}
 
 
 class Principal:
@@ -33,8 +39,11 @@ class Principal:
     ):
         self.id = id
         # Cerbos keeps the request's order; a set's order is made stable by sorting it.
-        self.roles: tuple[str, ...] = tuple(sorted(roles) if isinstance(roles, set | frozenset) else roles)
-        self.attr: Mapping[str, Any] = attr if attr is not None else {}
+        kind = type(roles)
+        self.roles: tuple[str, ...] = (
+            roles if kind is tuple else tuple(sorted(roles) if kind is set or kind is frozenset else roles)
+        )
+        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
         self._cel: dict[str, Any] | None = None
@@ -42,9 +51,10 @@ class Principal:
     def cel(self) -> dict[str, Any]:
         """``request.principal`` as conditions see it."""
         if self._cel is None:
-            v = self.policy_version
-            self._cel = {"id": self.id, "roles": list(self.roles), "attr": from_json(dict(self.attr)),
-                         "policy_version": v, "policyVersion": v, "scope": _scope(self.scope)}  # fmt: skip
+            v, scope = self.policy_version, self.scope
+            self._cel = {"id": self.id, "roles": list(self.roles), "attr": _attributes(self.attr),
+                         "policy_version": v, "policyVersion": v,
+                         "scope": scope[1:] if scope[:1] == "." else scope}  # fmt: skip
         return self._cel
 
     def to_json(self) -> dict[str, Any]:
@@ -77,7 +87,7 @@ class Resource:
     ):
         self.kind = kind
         self.id = id
-        self.attr: Mapping[str, Any] = attr if attr is not None else {}
+        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
         self._cel: dict[str, Any] | None = None
@@ -85,9 +95,10 @@ class Resource:
     def cel(self) -> dict[str, Any]:
         """``request.resource`` as conditions see it."""
         if self._cel is None:
-            v = self.policy_version
-            self._cel = {"kind": self.kind, "id": self.id, "attr": from_json(dict(self.attr)),
-                         "policy_version": v, "policyVersion": v, "scope": _scope(self.scope)}  # fmt: skip
+            v, scope = self.policy_version, self.scope
+            self._cel = {"kind": self.kind, "id": self.id, "attr": _attributes(self.attr),
+                         "policy_version": v, "policyVersion": v,
+                         "scope": scope[1:] if scope[:1] == "." else scope}  # fmt: skip
         return self._cel
 
     def to_json(self) -> dict[str, Any]:
@@ -114,14 +125,17 @@ class AuxData:
     jwts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def cel(self) -> dict[str, Any]:
+        """``request.aux_data`` as conditions see it."""
+        if not self.jwt and not self.jwts:
+            return _EMPTY_AUX_CEL
         return {
-            "jwt": from_json(dict(self.jwt)),
-            "jwts": {name: {"claims": from_json(dict(claims))} for name, claims in self.jwts.items()},
+            "jwt": _attributes(self.jwt),
+            "jwts": {name: {"claims": _attributes(claims)} for name, claims in self.jwts.items()},
         }
 
 
-EMPTY_AUX = AuxData()
 _EMPTY_AUX_CEL: dict[str, Any] = {"jwt": {}, "jwts": {}}
+EMPTY_AUX = AuxData()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,4 +156,4 @@ class CheckInput:
     approval_id: str = ""
 
     def aux_cel(self) -> dict[str, Any]:
-        return _EMPTY_AUX_CEL if self.aux_data is EMPTY_AUX else self.aux_data.cel()
+        return self.aux_data.cel()

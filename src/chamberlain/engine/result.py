@@ -14,7 +14,7 @@ from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.names import NO_MATCH
 
 if TYPE_CHECKING:
-    from chamberlain.engine.plan import Row
+    from chamberlain.engine.ruletable import Row
 
 EFFECT_ALLOW = "EFFECT_ALLOW"
 EFFECT_DENY = "EFFECT_DENY"

@@ -1,25 +1,24 @@
 """Checking one CEL condition the way Cerbos's compiler does: does it compile, and which
 constants (``C.x`` / ``constants.x``) and variables (``V.x`` / ``variables.x``) does it reference?
 
-The CEL compiler lives in :mod:`chamberlain.cel`; if it cannot be imported, references are found
-with a lexical scan and compile errors are not reported (the engine compiles every condition anyway).
+The engine compiles the same expressions with the same declared variables, so the programs
+compiled here are the ones it uses (``chamberlain.cel`` caches them by text).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 from dataclasses import dataclass
 from typing import Any
 
-# The identifiers Cerbos declares in its CEL environment.
-CERBOS_VARIABLES = ("request", "R", "P", "runtime", "constants", "C", "variables", "V", "globals", "G")
+from chamberlain.cel import CompileError, ast, compile
+from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
+from chamberlain.cel.parser import parse
+
 _CONSTANT_ROOTS = frozenset({"C", "constants"})
 _VARIABLE_ROOTS = frozenset({"V", "variables"})
 _MAP_ROOTS = frozenset({"C", "constants", "V", "variables", "G", "globals"})
-_LEXICAL_REF = re.compile(r"(?<![\w.])(C|constants|V|variables)\.([A-Za-z_]\w*)")
-_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +34,6 @@ class ExprCheck:
 def check_expression(expr: str) -> ExprCheck:
     """Compile ``expr`` in Cerbos's environment and list the constants and variables it references."""
     try:
-        from chamberlain.cel import CompileError, compile
-        from chamberlain.cel.parser import parse
-    except ImportError:
-        return _lexical(expr)
-    try:
         tree = parse(expr)
     except CompileError as exc:
         return ExprCheck((exc.reason,), frozenset(), frozenset())
@@ -49,15 +43,13 @@ def check_expression(expr: str) -> ExprCheck:
     _walk(tree, constants, variables, errors)
     if not errors:
         try:
-            compile(expr, variables=CERBOS_VARIABLES)
+            compile(expr, variables=DECLARED_VARIABLES)
         except CompileError as exc:
             errors.append(exc.reason)
     return ExprCheck(tuple(errors), frozenset(constants), frozenset(variables))
 
 
 def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]) -> None:
-    from chamberlain.cel import ast
-
     stack = [node]
     while stack:
         current = stack.pop()
@@ -80,10 +72,3 @@ def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]
                 for v in value:  # map entries and struct field initialisers hold expressions
                     if dataclasses.is_dataclass(v) and not isinstance(v, ast.Expr):
                         stack.extend(getattr(v, g.name) for g in dataclasses.fields(v) if isinstance(getattr(v, g.name), ast.Expr))  # fmt: skip
-
-
-def _lexical(expr: str) -> ExprCheck:
-    text = _STRING.sub('""', expr)
-    constants = {m.group(2) for m in _LEXICAL_REF.finditer(text) if m.group(1) in _CONSTANT_ROOTS}
-    variables = {m.group(2) for m in _LEXICAL_REF.finditer(text) if m.group(1) in _VARIABLE_ROOTS}
-    return ExprCheck((), frozenset(constants), frozenset(variables))

@@ -102,8 +102,16 @@ class Row:
     source: Any = field(default=None, repr=False)  # the policy model node (rule) the row was made from
     role_kind: int = field(default=ROLE_LITERAL, repr=False)
     role_matcher: Any = field(default=None, repr=False)
+    # The bound tests of the condition and the derived role's condition, read once per check.
+    condition_test: Any = field(default=None, repr=False)
+    derived_role_test: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.condition is not None:
+            self.condition_test = self.condition.test
+        dr = self.derived_role
+        if dr is not None and dr.condition is not None:
+            self.derived_role_test = dr.condition.test
         if self.role == "*":
             self.role_kind = ROLE_ANY
         elif glob.is_pattern(self.role):
