@@ -23,8 +23,14 @@ def validate(
     principal_attr: Mapping[str, Any],
     resource_attr: Mapping[str, Any],
     actions: Iterable[str],
+    *,
+    partial_resource: bool = False,
 ) -> list[ValidationError]:
-    """Every violation of the principal and resource schemas (those not ignored for ``actions``)."""
+    """Every violation of the principal and resource schemas (those not ignored for ``actions``).
+
+    ``partial_resource``: the resource's attributes may be incomplete (a query plan's), so missing
+    required properties are not violations there — as Cerbos validates a PlanResources input.
+    """
     actions = list(actions)
     errors: list[ValidationError] = []
     for source, noun, ref, attr in (
@@ -38,9 +44,12 @@ def validate(
         except SchemaLoadError as exc:
             errors.append(ValidationError("", f'Failed to load {noun} schema "{ref.ref}": {exc}', source))
             continue
+        skip_required = partial_resource and source == SOURCE_RESOURCE
         for error in validator.iter_errors(dict(attr)):
-            errors.extend(_leaves(error, source))
-    return errors
+            errors.extend(_leaves(error, source, skip_required))
+    # jsonschema reports each missing required property on its own; Cerbos (like the message
+    # built here, which names them all) reports them once.
+    return list(dict.fromkeys(errors))
 
 
 def _ignored(ref: m.SchemaRef, actions: list[str]) -> bool:
@@ -52,9 +61,11 @@ def _ignored(ref: m.SchemaRef, actions: list[str]) -> bool:
     return not remaining
 
 
-def _leaves(error: Any, source: str) -> list[ValidationError]:
+def _leaves(error: Any, source: str, skip_required: bool) -> list[ValidationError]:
     if error.context and error.validator in ("anyOf", "oneOf", "allOf"):
-        return [leaf for sub in error.context for leaf in _leaves(sub, source)]
+        return [leaf for sub in error.context for leaf in _leaves(sub, source, skip_required)]
+    if skip_required and error.validator == "required":
+        return []
     path = "/" + "/".join(str(p) for p in error.absolute_path)
     return [ValidationError(path, _message(error), source)]
 

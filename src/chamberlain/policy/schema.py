@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from referencing.jsonschema import DRAFT202012
 
 SCHEMAS_DIRECTORY = "_schemas"
 _PREFIX = "cerbos:///"
+# Relative references (``/address.json``, ``../common.json``) resolve against ``cerbos:///`` URLs as
+# against any hierarchical URL; urllib only does that for the schemes it lists.
+for _registry in (urllib.parse.uses_relative, urllib.parse.uses_netloc):
+    if "cerbos" not in _registry:
+        _registry.append("cerbos")
 
 
 @dataclass(slots=True)
@@ -56,12 +62,15 @@ class SchemaStore:
         if (cached := self._validators.get(ref)) is not None:
             return cached
         schema = self._resolve(ref)
+        self._check_references(ref, schema)
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as exc:
             raise SchemaLoadError(f"jsonschema {ref} compilation failed: {exc.message}") from None
         registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve)
+        if isinstance(schema, dict) and "$id" not in schema:
+            schema = {"$id": ref.split("#", 1)[0], **schema}  # the base its relative $refs resolve against
         validator = cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
         self._validators[ref] = validator
         return validator
@@ -74,23 +83,77 @@ class SchemaStore:
             return [f"schema {ref} has an unresolvable reference: {exc}"]
         return [f"{'/' + '/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
 
-    def _resolve(self, ref: str) -> Any:
-        if not ref.startswith(_PREFIX):
+    def _resolve(self, ref: str, referenced_by: str = "") -> Any:
+        """The document ``ref`` names. Errors are worded as Cerbos words them ("schema X doesn't
+        exist", "schema X referenced by Y doesn't exist"), X being what Cerbos would have opened."""
+        parsed = urllib.parse.urlsplit(ref)
+        if parsed.scheme in ("http", "https"):
             raise SchemaLoadError(
-                f"unsupported schema reference {ref!r}: use cerbos:///<path under _schemas>"
+                f"schema {ref} is remote, which chamberlain does not support (it never fetches at run "
+                f"time): copy it under {SCHEMAS_DIRECTORY}/ and refer to it as {_PREFIX}<path>"
             )
-        path = ref[len(_PREFIX) :].split("#", 1)[0]
+        if parsed.scheme != "cerbos":
+            # Cerbos opens a bare path relative to its working directory and a file:// URL from
+            # the local disk; chamberlain reads schemas only from _schemas/.
+            where = parsed.path if parsed.scheme == "file" else ref
+            if parsed.scheme == "file" and Path(where).exists():
+                raise SchemaLoadError(
+                    f"schema {ref}: file:// references are not supported; use {_PREFIX}<path>"
+                )
+            raise SchemaLoadError(_not_found(where, referenced_by))
+        path = parsed.path.lstrip("/")
         if path in self.problems:
             raise SchemaLoadError(self.problems[path])
         if path not in self.documents:
-            raise SchemaLoadError(f"schema {SCHEMAS_DIRECTORY}/{path} doesn't exist")
+            raise SchemaLoadError(_not_found(f"{SCHEMAS_DIRECTORY}/{path}", referenced_by))
         return self.documents[path]
+
+    def _check_references(self, ref: str, schema: Any) -> None:
+        """Resolve every ``$ref`` reachable from ``schema`` now, as Cerbos's schema compiler does,
+        so that a missing one fails loading the schema rather than validating some request."""
+        seen = {ref.split("#", 1)[0]}
+        pending = [(ref, schema)]
+        while pending:
+            base, document = pending.pop()
+            for target in _references(document):
+                absolute = _join(base, target)
+                if absolute in seen:
+                    continue
+                seen.add(absolute)
+                pending.append((absolute, self._resolve(absolute, referenced_by=ref)))
 
     def _retrieve(self, uri: str) -> referencing.Resource:
         try:
             return referencing.Resource.from_contents(self._resolve(uri), default_specification=DRAFT202012)
         except SchemaLoadError as exc:
             raise referencing.exceptions.NoSuchResource(ref=uri) from exc
+
+
+def _not_found(what: str, referenced_by: str) -> str:
+    if referenced_by:
+        return f"schema {what} referenced by {referenced_by} doesn't exist"
+    return f"schema {what} doesn't exist"
+
+
+def _references(document: Any) -> list[str]:
+    """The ``$ref`` values of a schema document that point at another document (not ``#...``)."""
+    found: list[str] = []
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            target = node.get("$ref")
+            if isinstance(target, str) and not target.startswith("#"):
+                found.append(target.split("#", 1)[0])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _join(base: str, target: str) -> str:
+    """``target`` resolved against ``base`` (``/address.json`` next to ``cerbos:///x.json``)."""
+    return urllib.parse.urljoin(base, target)
 
 
 class SchemaLoadError(Exception):
