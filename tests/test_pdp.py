@@ -50,6 +50,15 @@ def test_is_allowed_and_check(policy_dir: Path):
     assert "owner-edits-drafts" in result.explanation()
 
 
+def test_a_default_deny_names_the_rules_it_tried(policy_dir: Path):
+    pdp = PDP.from_directory(policy_dir)
+    alice = Principal("alice", roles={"user"})
+    text = str(pdp.check(alice, Resource("document", "d2", attr={"owner": "bob", "status": "draft"}), ["edit"])[0]
+               .explain("edit"))  # fmt: skip
+    assert text.startswith("edit: EFFECT_DENY by resource.document.vdefault no rule matched")
+    assert "tried resource.document.vdefault rule 'owner-edits-drafts'" in text and "did not hold" in text
+
+
 def test_check_resources_speaks_cerbos_json(policy_dir: Path):
     pdp = PDP.from_directory(policy_dir)
     request = {

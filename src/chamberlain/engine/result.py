@@ -100,6 +100,17 @@ class ActionExplanation:
         for c in self.conditions:
             state = f"error: {c.error}" if c.error else ("held" if c.held else "did not hold")
             lines.append(f"    {c.expression.strip()} -> {state}")
+        if not self.rule:  # a default DENY: say which rules were tried and why none applied
+            for t in self.evaluated:
+                via = f"derived role {t.derived_role}" if t.derived_role else f"role {t.role}"
+                state = (
+                    "failed to evaluate"
+                    if t.satisfied is None
+                    else ("held" if t.satisfied else "did not hold")
+                )
+                lines.append(
+                    f"    tried {t.policy} rule {t.rule!r} ({t.effect or 'no effect'}, {via}): {state}"
+                )
         return "\n".join(lines)
 
 
