@@ -28,7 +28,7 @@ run: $(STAMP)
 	@mkdir -p .chamberlain
 	@echo "chamberlain: serving $(RUN_POLICIES) on http://$(RUN_ADDR) (state in ./.chamberlain/, Ctrl-C stops)"
 	@echo "try:"
-	@echo "  curl -s http://$(RUN_ADDR)/api/check/resources -H 'Content-Type: application/json' -d '{\"requestId\":\"demo\",\"principal\":{\"id\":\"alice\",\"roles\":[\"finance_clerk\"]},\"resources\":[{\"actions\":[\"view\",\"pay\",\"approve\"],\"resource\":{\"kind\":\"invoice\",\"id\":\"inv-1\",\"attr\":{\"amount\":1200,\"status\":\"APPROVED\",\"submitted_by\":\"bob\"}}}]}'"
+	@echo "  curl -s http://$(RUN_ADDR)/api/check/resources -H 'Content-Type: application/json' -d '{\"requestId\":\"demo\",\"principal\":{\"id\":\"alice\",\"roles\":[\"finance_clerk\"]},\"resources\":[{\"actions\":[\"view\",\"pay\",\"approve\"],\"resource\":{\"kind\":\"invoice\",\"id\":\"inv-1\",\"attr\":{\"amount\":1200,\"status\":\"APPROVED\",\"submittedBy\":\"bob\"}}}]}'"
 	@$(VENV)/bin/chamberlain serve --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
 
 test: $(DEV_STAMP)
