@@ -1,6 +1,7 @@
 """Cerbos's ``verify`` cases: a txtar archive of test suites and fixtures, run against ``store/``,
 and the golden ``TestResults``. Compared on what decides a test: each suite's overall result,
-and per test, principal, resource and action the result, the effects and the outputs."""
+and per test, principal, resource and action the result, the effects, the outputs and the skip
+reason; and on the errors, suite by suite and action by action (see :func:`error_mismatches`)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def essentials(results: dict[str, Any]) -> dict[str, Any]:
                     for a in r.get("actions") or []:
                         d = a.get("details") or {}
                         entry: dict[str, Any] = {"result": d.get("result")}
+                        if "skipReason" in d:
+                            entry["skipReason"] = d["skipReason"]
                         if "success" in d:
                             entry["effect"] = d["success"].get("effect")
                             entry["outputs"] = sorted(
@@ -87,3 +90,40 @@ def essentials(results: dict[str, Any]) -> dict[str, Any]:
             "checks": checks,
         }
     return out
+
+
+def errors(results: dict[str, Any]) -> dict[str, str]:
+    """Every error of a ``TestResults``: a suite's by file, an action's by file and check."""
+    found: dict[str, str] = {}
+    for suite in results.get("suites") or []:
+        if suite.get("error"):
+            found[suite.get("file", "")] = suite["error"]
+        for case in suite.get("testCases") or []:
+            for p in case.get("principals") or []:
+                for r in p.get("resources") or []:
+                    for a in r.get("actions") or []:
+                        if "error" in (a.get("details") or {}):
+                            check = f"{case['name']} / {p['name']} / {r['name']} / {a['name']}"
+                            found[f"{suite.get('file', '')}: {check}"] = a["details"]["error"]
+    return found
+
+
+def same_error(want: str, have: str) -> bool:
+    """Whether ``have`` says what Cerbos's ``want`` says, line by line: the same text, or the same
+    text extended with ``: <hint>`` (chamberlain's suggestions, as in its policy errors)."""
+    wanted, had = want.splitlines(), have.splitlines()
+    return len(wanted) == len(had) and all(
+        h == w or h.startswith(w + ":") for w, h in zip(wanted, had, strict=True)
+    )
+
+
+def error_mismatches(
+    have: dict[str, Any], golden: dict[str, Any]
+) -> list[tuple[str, str | None, str | None]]:
+    """(where, Cerbos's error, ours) for every error that is missing, extra or says something else."""
+    want, got = errors(golden), errors(have)
+    return [
+        (where, want.get(where), got.get(where))
+        for where in sorted(want.keys() | got.keys())
+        if where not in want or where not in got or not same_error(want[where], got[where])
+    ]

@@ -5,259 +5,557 @@ A suite lists principals, resources and aux data inline or in ``testdata/princip
 ``resources.yaml`` and ``auxdata.yaml`` next to it; each test crosses its principals (and
 principal groups) with its resources (and groups), checks its actions, and compares effects
 (an action without expectation must be denied) and expected outputs.
+
+Suites and fixture files are decoded strictly (:mod:`chamberlain.policy.suite`). A suite that
+cannot run errors as a whole, with the message Cerbos gives (chamberlain's hints appended after a
+``:``); the steps and their order follow Cerbos's ``runTestSuite``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-import yaml
-
+from chamberlain.engine.activation import RequestClock
 from chamberlain.engine.check import Engine
+from chamberlain.engine.names import policy_key, scope_value
 from chamberlain.engine.options import EngineOptions
-from chamberlain.engine.wire import RequestError, json_number, parse_aux_data, parse_principal, parse_resource
+from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
+from chamberlain.engine.result import CheckOutput
+from chamberlain.engine.wire import json_number
+from chamberlain.errors import Error
+from chamberlain.policy.decode import go_quote
+from chamberlain.policy.errors import Issue
+from chamberlain.policy.suite import (
+    AuxDataFixtures,
+    Expectation,
+    FixtureAuxData,
+    FixturePrincipal,
+    FixtureResource,
+    PrincipalFixtures,
+    PrincipalGroup,
+    ResourceFixtures,
+    ResourceGroup,
+    Suite,
+    SuiteOptions,
+    Table,
+    read_single,
+)
 
 PASSED, FAILED, ERRORED, SKIPPED = "RESULT_PASSED", "RESULT_FAILED", "RESULT_ERRORED", "RESULT_SKIPPED"
+SKIP_NAME = "Test name did not match the provided pattern"
+SKIP_RESOURCE = "Resource matched a policy that was excluded from the bundle"
+SKIP_PRINCIPAL = "Principal matched a policy that was excluded from the bundle"
+UNSET_NOW = "a policy used a time-based condition, but `now` was not provided in the test options"
 _RANK = {SKIPPED: 1, PASSED: 2, FAILED: 3, ERRORED: 4}
-_SUITE_FILE = re.compile(r".+_test\.(ya?ml|json)$")
-_FIXTURE_EXTS = (".yaml", ".yml", ".json")
+_EXTENSIONS = (".yaml", ".yml", ".json")
+_TESTDATA = "testdata"
+_AUX_DATA_FILES = ("auxdata", "auxData", "aux_data")
+_ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)  # Go's zero time, Cerbos's "now" when none is given
 
 
 class SuiteError(Exception):
-    """A suite that cannot run (bad YAML, unknown fixture, duplicate test name, ...)."""
+    """A suite that cannot run: the message is the error Cerbos's ``TestResults`` gives it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteFilter:
+    """Which tests run (Cerbos's ``verify.Config``); the others are skipped, saying why.
+
+    ``test_name_pattern`` is searched in ``<suite name>/<test name>``, the test name written as
+    Cerbos prints it (``test_table_name:"..." principal_key:"..." resource_key:"..."``). A test whose
+    resource or principal policy (``cerbos.resource.leave_request.vdefault``) is excluded is skipped.
+    """
+
+    test_name_pattern: str = ""
+    excluded_resource_policies: frozenset[str] = frozenset()
+    excluded_principal_policies: frozenset[str] = frozenset()
+
+
+def issues_text(issues: Iterable[Issue]) -> str:
+    """Problems as a suite's error lists them, one a line: ``line:column message``."""
+    return "\n".join(f"{i.line}:{i.column} {i.message}" if i.line else i.message for i in issues)
 
 
 def find_suites(root: Path) -> list[Path]:
-    """Every test suite file under ``root`` (hidden files and folders skipped), sorted."""
+    """Every test suite file under ``root`` (hidden files and folders, ``testdata`` skipped), sorted."""
     found = []
     for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(directory) / f for f in files if _SUITE_FILE.match(f) and not f.startswith(".")]
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != _TESTDATA)
+        found += [Path(directory) / f for f in files if _is_suite_file(f)]
     return sorted(found)
 
 
-def _load(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise SuiteError(f"failed to parse {path.name}: {exc}") from None
+def _is_suite_file(name: str) -> bool:
+    stem, ext = os.path.splitext(name.lower())
+    return ext in _EXTENSIONS and stem.endswith("_test") and not name.startswith(".")
 
 
-def _fixture(directory: Path, *names: str) -> Mapping[str, Any]:
-    for name in names:
-        for ext in _FIXTURE_EXTS:
-            path = directory / "testdata" / f"{name}{ext}"
-            if path.is_file():
-                doc = _load(path)
-                if not isinstance(doc, Mapping):
-                    raise SuiteError(f"invalid fixture {path.name}: expected a mapping")
-                return doc
-    return {}
+# -- fixtures -------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
-class _Fixtures:
-    principals: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
-    aux_data: dict[str, Any] = field(default_factory=dict)
-    principal_groups: dict[str, list[str]] = field(default_factory=dict)
-    resource_groups: dict[str, list[str]] = field(default_factory=dict)
+class Fixtures:
+    """What a ``testdata`` folder defines, groups resolved to their members."""
+
+    principals: Mapping[str, FixturePrincipal] = field(default_factory=dict)
+    principal_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    resources: Mapping[str, FixtureResource] = field(default_factory=dict)
+    resource_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    aux_data: Mapping[str, FixtureAuxData] = field(default_factory=dict)
 
 
-def _fixtures(directory: Path, suite: Mapping[str, Any]) -> _Fixtures:
-    fx = _Fixtures()
-    principals = _fixture(directory, "principals")
-    resources = _fixture(directory, "resources")
-    aux = _fixture(directory, "auxdata", "auxData", "aux_data")
-    fx.principals = {**(principals.get("principals") or {}), **(suite.get("principals") or {})}
-    fx.resources = {**(resources.get("resources") or {}), **(suite.get("resources") or {})}
-    fx.aux_data = {**(aux.get("auxData") or {}), **(suite.get("auxData") or {})}
-    for source in (principals.get("principalGroups") or {}, suite.get("principalGroups") or {}):
-        fx.principal_groups.update({k: list(v.get("principals") or []) for k, v in source.items()})
-    for source in (resources.get("resourceGroups") or {}, suite.get("resourceGroups") or {}):
-        fx.resource_groups.update({k: list(v.get("resources") or []) for k, v in source.items()})
-    return fx
+def load_fixtures(directory: Path, root: Path | None = None) -> Fixtures:
+    """The fixtures of a ``testdata`` folder; ``SuiteError`` if a file is invalid."""
+    fixtures = Fixtures()
+    if (principals := _fixture(PrincipalFixtures, directory, root, "principals")) is not None:
+        fixtures.principals = principals.principals
+        fixtures.principal_groups = _groups(principals.principal_groups, principals.principals, "principals")
+    if (resources := _fixture(ResourceFixtures, directory, root, "resources")) is not None:
+        fixtures.resources = resources.resources
+        fixtures.resource_groups = _groups(resources.resource_groups, resources.resources, "resources")
+    if (aux := _fixture(AuxDataFixtures, directory, root, "aux data", *_AUX_DATA_FILES)) is not None:
+        fixtures.aux_data = aux.aux_data
+    return fixtures
 
 
-def _expand(
-    names: Iterable[str], groups: Iterable[str], defined: dict[str, list[str]], noun: str
-) -> list[str]:
-    out = list(names)
-    for g in groups:
-        if g not in defined:
-            raise SuiteError(f"{noun} group {g!r} not found")
-        out += defined[g]
-    return list(dict.fromkeys(out))
+def _fixture(cls: type, directory: Path, root: Path | None, label: str, *names: str) -> Any:
+    """The first fixture file named ``names`` (default: ``label``), decoded; ``None`` if none."""
+    for name in names or (label,):
+        path = _fixture_file(directory, name)
+        if path is None:
+            continue
+        message, issues = read_single(cls, _relative(path, root), path.read_bytes(), "a fixture")
+        if issues:
+            raise SuiteError(f"failed to load {label}:\n{issues_text(issues)}")
+        return message
+    return None
 
 
-def _options(base: EngineOptions, raw: Mapping[str, Any] | None) -> tuple[EngineOptions, dt.datetime | None]:
-    raw = raw or {}
-    now = None
-    if raw.get("now"):
+def _fixture_file(directory: Path, name: str) -> Path | None:
+    """``name.*`` with a YAML or JSON extension, the first in name order as Cerbos picks it."""
+    matches = sorted(p for p in directory.glob(f"{name}.*") if p.suffix.lower() in _EXTENSIONS)
+    return matches[0] if matches else None
+
+
+def _groups(
+    groups: Mapping[str, PrincipalGroup | ResourceGroup], fixtures: Mapping[str, Any], label: str
+) -> dict[str, tuple[str, ...]]:
+    try:
+        return _members(groups, fixtures.__contains__)
+    except SuiteError as exc:
+        raise SuiteError(f"failed to load {label}: {exc}") from None
+
+
+def _members(
+    groups: Mapping[str, PrincipalGroup | ResourceGroup], exists: Callable[[str], bool]
+) -> dict[str, tuple[str, ...]]:
+    """Each group's members, every one of which must exist."""
+    for name, group in groups.items():
+        for member in group.members:
+            if not exists(member):
+                raise SuiteError(f"missing fixture {go_quote(member)} referenced in group {go_quote(name)}")
+    return {name: group.members for name, group in groups.items()}
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    return path.relative_to(root).as_posix() if root else path.name
+
+
+# -- building tests -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Expected:
+    """Expected effects (action -> effect) and outputs (action -> src -> value) of a test."""
+
+    actions: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Test:
+    """One principal and resource of a table, ready to check."""
+
+    table: Table
+    principal: str
+    resource: str
+    check: CheckInput
+    expected: _Expected
+    options: SuiteOptions | None
+
+
+class _SuiteRun:
+    """A suite with its fixtures: looking fixtures up and building its tests as Cerbos does."""
+
+    def __init__(self, suite: Suite, fixtures: Fixtures):
+        self.suite = suite
+        self.fixtures = fixtures
+
+    def principal(self, name: str) -> FixturePrincipal:
+        return _find(name, "principal", self.suite.principals, self.fixtures.principals)
+
+    def resource(self, name: str) -> FixtureResource:
+        return _find(name, "resource", self.suite.resources, self.fixtures.resources)
+
+    def aux_data(self, name: str) -> FixtureAuxData | None:
+        return _find(name, "auxData", self.suite.aux_data, self.fixtures.aux_data) if name else None
+
+    def principal_group(self, name: str) -> tuple[str, ...]:
+        return _group(name, self.suite.principal_groups, self.fixtures.principal_groups)
+
+    def resource_group(self, name: str) -> tuple[str, ...]:
+        return _group(name, self.suite.resource_groups, self.fixtures.resource_groups)
+
+    def check_groups(self) -> None:
+        """Every member of the suite's groups must be defined (in the suite or its fixtures)."""
+        for label, groups, lookup in (
+            ("principal", self.suite.principal_groups, self.principal),
+            ("resource", self.suite.resource_groups, self.resource),
+        ):
+            try:
+                _members(groups, _finds(lookup))
+            except SuiteError as exc:
+                raise SuiteError(f"Invalid {label} groups in test suite: {exc}") from None
+
+    def check_unique_names(self) -> None:
+        names = [table.name for table in self.suite.tests]
+        repeated = [name for i, name in enumerate(names) if name in names[:i]]
+        if repeated:
+            problems = "; ".join(f"another test named {name} already exists" for name in repeated)
+            raise SuiteError(f"Invalid test suite: {problems}")
+
+    def tests(self) -> list[_Test]:
+        """Every test of every table; ``SuiteError`` if any table is inconsistent."""
+        tests = []
+        for table in self.suite.tests:
+            try:
+                tests += [self.test(table, p, r, expected) for p, r, expected in self.matrix(table)]
+            except SuiteError as exc:
+                raise SuiteError(f"Failed to load the test suite: invalid test {go_quote(table.name)}: {exc}") from None  # fmt: skip
+        return tests
+
+    def matrix(self, table: Table) -> list[tuple[str, str, _Expected]]:
+        """The table's principals crossed with its resources, with what is expected of each pair."""
+        lookup = self.expectations(table)
+        default = _Expected({action: "EFFECT_DENY" for action in table.input.actions})
+        inp = table.input
+        principals = _collect("", inp.principals, inp.principal_groups, self.principal_group)
+        resources = _collect("", inp.resources, inp.resource_groups, self.resource_group)
+        pairs = [(p, r, lookup.pop((p, r), default)) for p in principals for r in resources]
+        if lookup:
+            p, r = next(iter(lookup))
+            raise SuiteError(f"found an expectation for principal {go_quote(p)} and resource {go_quote(r)}, but at least one of these is not present in input")  # fmt: skip
+        return pairs
+
+    def expectations(self, table: Table) -> dict[tuple[str, str], _Expected]:
+        """The expectations of a table by principal and resource, merged."""
+        actions = set(table.input.actions)
+        lookup: dict[tuple[str, str], _Expected] = {}
+        for exp in table.expected:
+            outputs = {o.action: {e.src: e.val for e in o.expected} for o in exp.outputs}
+            if unreachable := [action for action in outputs if action not in actions]:
+                raise SuiteError(f"found output expectations for actions that are not in the input actions list: [{','.join(unreachable)}]")  # fmt: skip
+            principals = _collect(exp.principal, exp.principals, exp.principal_groups, self.principal_group)
+            resources = _collect(exp.resource, exp.resources, exp.resource_groups, self.resource_group)
+            extra = sorted(action for action in exp.actions if action not in actions)
+            for key in ((p, r) for p in principals for r in resources):
+                if extra:
+                    raise SuiteError(f"found expectations for actions that do not exist in the input actions list: [{','.join(extra)}]")  # fmt: skip
+                lookup[key] = _merge(key, lookup.get(key) or _Expected(), exp, outputs)
+        return lookup
+
+    def test(self, table: Table, principal: str, resource: str, expected: _Expected) -> _Test:
+        aux = self.aux_data(table.input.aux_data)
+        check = CheckInput(
+            _principal(self.principal(principal)),
+            _resource(self.resource(resource)),
+            table.input.actions,
+            _aux_data(aux) if aux is not None else AuxData(),
+        )
+        return _Test(table, principal, resource, check, expected, table.options or self.suite.options)
+
+
+def _find(name: str, noun: str, *places: Mapping[str, Any]) -> Any:
+    """``name`` in the first of ``places`` (the suite, then its fixtures) that defines it."""
+    for place in places:
+        if (found := place.get(name)) is not None:
+            return found
+    raise SuiteError(f"{noun} {go_quote(name)} not found")
+
+
+def _group(
+    name: str,
+    in_suite: Mapping[str, PrincipalGroup | ResourceGroup],
+    in_fixtures: Mapping[str, tuple[str, ...]],
+) -> tuple[str, ...]:
+    if (group := in_suite.get(name)) is not None:
+        return group.members
+    if (members := in_fixtures.get(name)) is not None:
+        return members
+    raise SuiteError(f"principal group {go_quote(name)} not found")  # sic: for resource groups too, as Cerbos
+
+
+def _finds(lookup: Callable[[str], Any]) -> Callable[[str], bool]:
+    def exists(name: str) -> bool:
         try:
-            now = dt.datetime.fromisoformat(str(raw["now"]).replace("Z", "+00:00"))
-        except ValueError:
-            raise SuiteError(f"invalid value for option now: {raw['now']!r}") from None
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.UTC)
-    options = EngineOptions(
-        default_policy_version=raw.get("defaultPolicyVersion") or base.default_policy_version,
-        default_scope=raw.get("defaultScope", base.default_scope) or "",
-        lenient_scope_search=bool(raw.get("lenientScopeSearch", base.lenient_scope_search)),
-        strict_evaluation=bool(raw.get("strictEvaluation", base.strict_evaluation)),
-        globals=raw.get("globals") or base.globals,
-        schema_enforcement=base.schema_enforcement,
-    )
-    return options, now
+            lookup(name)
+        except SuiteError:
+            return False
+        return True
+
+    return exists
 
 
-def run_suite(engine: Engine, path: Path, root: Path | None = None) -> dict[str, Any]:
-    """Run one suite file; the result is a Cerbos ``TestResults.Suite`` as JSON."""
-    rel = path.relative_to(root).as_posix() if root else path.name
-    result: dict[str, Any] = {"file": rel, "name": "", "summary": {}, "testCases": []}
-    try:
-        suite = _load(path)
-        if not isinstance(suite, Mapping) or not suite.get("name"):
-            raise SuiteError("invalid test suite: name is required")
-        result["name"] = suite["name"]
-        if suite.get("description"):
-            result["description"] = suite["description"]
-        if suite.get("skip"):
-            result["summary"] = {"overallResult": SKIPPED}
-            if suite.get("skipReason"):
-                result["skipReason"] = suite["skipReason"]
-            return result
-        fixtures = _fixtures(path.parent, suite)
-        names = [t.get("name") for t in suite.get("tests") or []]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SuiteError(
-                "invalid test suite: " + "; ".join(f"another test named {n} already exists" for n in dupes)
-            )
-        tests = [test for table in suite.get("tests") or [] for test in _matrix(table, fixtures)]
-    except (SuiteError, RequestError, OSError) as exc:
-        result["summary"] = {"overallResult": ERRORED}
-        result["error"] = str(exc)
-        return result
-    for table, principal, resource, expected, outputs in tests:
-        options, now = _options(engine.options, table.get("options") or suite.get("options"))
-        actions = list(table["input"].get("actions") or [])
-        if table.get("skip"):
-            for action in actions:
-                _add(
-                    result,
-                    table["name"],
-                    principal,
-                    resource,
-                    action,
-                    {"result": SKIPPED, "skipReason": table.get("skipReason", "")},
-                )
-            continue
-        _run_test(
-            engine, options, now, table, fixtures, principal, resource, actions, expected, outputs, result
+def _collect(
+    one: str, names: Iterable[str], groups: Iterable[str], members: Callable[[str], tuple[str, ...]]
+) -> list[str]:
+    """``one`` (or else ``names``) and the members of ``groups``, each once, in order."""
+    found = [one] if one else list(names)
+    for group in groups:
+        found += [name for name in members(group) if name not in found]
+    return found
+
+
+def _merge(
+    key: tuple[str, str], into: _Expected, exp: Expectation, outputs: dict[str, dict[str, Any]]
+) -> _Expected:
+    principal, resource = (go_quote(k) for k in key)
+    for action, effect in exp.actions.items():
+        if into.actions.setdefault(action, effect) != effect:
+            raise SuiteError(f"found inconsistent expectations for principal {principal} performing action {go_quote(action)} on resource {resource}")  # fmt: skip
+    for action, entries in outputs.items():
+        merged = into.outputs.setdefault(action, {})
+        for src, val in entries.items():
+            if merged.setdefault(src, val) != val:
+                raise SuiteError(f"found inconsistent expectations for output {go_quote(src)} from principal {principal} performing action {go_quote(action)} on resource {resource}")  # fmt: skip
+    return into
+
+
+def _principal(p: FixturePrincipal) -> Principal:
+    return Principal(p.id, p.roles, p.attr, p.policy_version, p.scope)
+
+
+def _resource(r: FixtureResource) -> Resource:
+    return Resource(r.kind, r.id, r.attr, r.policy_version, r.scope)
+
+
+def _aux_data(aux: FixtureAuxData) -> AuxData:
+    return AuxData(aux.jwt, {name: jwt.claims for name, jwt in aux.jwts.items()})
+
+
+# -- running tests --------------------------------------------------------------------------------
+
+
+class _UnsetNow(RequestClock):
+    """The clock of a test without ``now``: Cerbos's zero time, noting that a condition read it."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = False
+
+    def __call__(self) -> dt.datetime:
+        self.used = True
+        return _ZERO_TIME
+
+
+class _Runner:
+    """Checks tests against an engine, with an engine per set of test options."""
+
+    def __init__(self, engine: Engine, suite_filter: SuiteFilter):
+        self.engine = engine
+        self.filter = suite_filter
+        self.name_pattern = (
+            re.compile(suite_filter.test_name_pattern) if suite_filter.test_name_pattern else None
         )
-    _summarise(result)
-    return result
+        self.engines: list[tuple[EngineOptions, Engine]] = [(engine.options, engine)]
+
+    def results(self, suite: Suite, test: _Test) -> dict[str, dict[str, Any]]:
+        """Each action's result details."""
+        actions = test.check.actions
+        if (reason := self.skip_reason(suite, test)) is not None:
+            return {action: {"result": SKIPPED, "skipReason": reason} for action in actions}
+        now = test.options.now if test.options is not None else None
+        clock = _UnsetNow() if now is None else None
+        try:
+            # check_one hands "now" to the activation, which takes a clock as well as a time.
+            out = self.engine_for(test.options).check_one(test.check, now or clock)
+        except Error as exc:
+            return {action: {"result": ERRORED, "error": str(exc)} for action in actions}
+        if clock is not None and clock.used:
+            return {action: {"result": ERRORED, "error": UNSET_NOW} for action in actions}
+        return {action: _details(action, out, test.expected) for action in actions}
+
+    def skip_reason(self, suite: Suite, test: _Test) -> str | None:
+        """Why the test does not run (Cerbos's filter, then the table's ``skip``), or ``None``."""
+        if self.name_pattern and not self.name_pattern.search(f"{suite.name}/{_test_name(test)}"):
+            return SKIP_NAME
+        if _policy("resource", test.check.resource, test.options) in self.filter.excluded_resource_policies:
+            return SKIP_RESOURCE
+        if (
+            _policy("principal", test.check.principal, test.options)
+            in self.filter.excluded_principal_policies
+        ):
+            return SKIP_PRINCIPAL
+        return test.table.skip_reason if test.table.skip else None
+
+    def engine_for(self, options: SuiteOptions | None) -> Engine:
+        wanted = _engine_options(self.engine.options, options)
+        for known, engine in self.engines:
+            if known == wanted:
+                return engine
+        engine = Engine(self.engine.policies, self.engine.table, wanted)
+        self.engines.append((wanted, engine))
+        return engine
 
 
-def _matrix(
-    table: Mapping[str, Any], fx: _Fixtures
-) -> Iterable[tuple[Any, str, str, dict[str, str], dict[str, Any]]]:
-    inp = table.get("input") or {}
-    principals = _expand(
-        inp.get("principals") or [], inp.get("principalGroups") or [], fx.principal_groups, "principal"
+def _engine_options(base: EngineOptions, options: SuiteOptions | None) -> EngineOptions:
+    """The engine's options with a test's: each set one replaces (or, for flags, turns on) the engine's."""
+    if options is None:
+        return base
+    return dataclasses.replace(
+        base,
+        default_policy_version=options.default_policy_version or base.default_policy_version,
+        default_scope=options.default_scope or base.default_scope,
+        lenient_scope_search=options.lenient_scope_search or base.lenient_scope_search,
+        strict_evaluation=options.strict_evaluation or base.strict_evaluation,
+        globals=options.globals or base.globals,
     )
-    resources = _expand(
-        inp.get("resources") or [], inp.get("resourceGroups") or [], fx.resource_groups, "resource"
-    )
-    expectations: dict[tuple[str, str], tuple[dict[str, str], dict[str, Any]]] = {}
-    for exp in table.get("expected") or []:
-        exp_p = _expand(([exp["principal"]] if exp.get("principal") else []) + list(exp.get("principals") or []),
-                        exp.get("principalGroups") or [], fx.principal_groups, "principal")  # fmt: skip
-        exp_r = _expand(([exp["resource"]] if exp.get("resource") else []) + list(exp.get("resources") or []),
-                        exp.get("resourceGroups") or [], fx.resource_groups, "resource")  # fmt: skip
-        outs = {o["action"]: o.get("expected") or [] for o in exp.get("outputs") or []}
-        for p in exp_p:
-            for r in exp_r:
-                if p not in principals or r not in resources:
-                    raise SuiteError(f"invalid test {table.get('name')!r}: expectation for principal {p!r} and resource {r!r} is not in the input")  # fmt: skip
-                if (p, r) in expectations:
-                    raise SuiteError(f"invalid test {table.get('name')!r}: found inconsistent expectations for principal {p!r} and resource {r!r}")  # fmt: skip
-                expectations[(p, r)] = (dict(exp.get("actions") or {}), outs)
-    for p in principals:
-        if p not in fx.principals:
-            raise SuiteError(f"invalid test {table.get('name')!r}: principal {p!r} not found")
-        for r in resources:
-            if r not in fx.resources:
-                raise SuiteError(f"invalid test {table.get('name')!r}: resource {r!r} not found")
-            actions, outs = expectations.get((p, r), ({}, {}))
-            yield table, p, r, actions, outs
 
 
-def _run_test(engine: Engine, options: EngineOptions, now: dt.datetime | None, table: Mapping[str, Any],
-              fx: _Fixtures, principal: str, resource: str, actions: list[str], expected: dict[str, str],
-              outputs: dict[str, Any], result: dict[str, Any]) -> None:  # fmt: skip
-    from chamberlain.engine.request import CheckInput
+def _test_name(test: _Test) -> str:
+    """A test's name as Cerbos prints its ``Test.TestName`` message."""
+    fields = (("test_table_name", test.table.name), ("principal_key", test.principal), ("resource_key", test.resource))  # fmt: skip
+    return " ".join(f"{name}:{go_quote(value)}" for name, value in fields)
 
-    aux_name = (table.get("input") or {}).get("auxData") or ""
+
+def _policy(kind: str, who: Principal | Resource, options: SuiteOptions | None) -> str:
+    """The FQN of the policy a test's principal or resource is checked against."""
+    name = who.id if isinstance(who, Principal) else who.kind
+    version = who.policy_version or (options.default_policy_version if options else "")
+    scope = scope_value(who.scope) or (options.default_scope if options else "")
+    return "cerbos." + policy_key(kind, name, version, scope)
+
+
+def _details(action: str, out: CheckOutput, expected: _Expected) -> dict[str, Any]:
+    """One action's result: its effect and outputs against the expected ones."""
+    want = expected.actions.get(action) or "EFFECT_DENY"
+    have = out.actions[action].effect
+    if want != have:
+        return {"result": FAILED, "failure": {"expected": want, "actual": have}}
+    mine = [o for o in out.outputs if o.action == action]
+    if failures := _output_failures(mine, expected.outputs.get(action, {})):
+        return {"result": FAILED, "failure": {"expected": want, "actual": have, "outputs": failures}}
+    success: dict[str, Any] = {"effect": have}
+    if mine:
+        success["outputs"] = [{"src": o.src, "val": json_number(o.val), "action": o.action} if not o.error
+                              else {"src": o.src, "error": o.error, "action": o.action} for o in mine]  # fmt: skip
+    return {"result": PASSED, "success": success}
+
+
+def _output_failures(outputs: list[Any], wanted: Mapping[str, Any]) -> list[dict[str, Any]]:
+    by_src = {o.src: o for o in outputs}
+    failures: list[dict[str, Any]] = []
+    for src, raw in wanted.items():
+        val, got = json_number(raw), by_src.get(src)
+        if got is None:
+            failures.append({"src": src, "missing": {"expected": val}})
+        elif got.error:
+            failures.append({"src": src, "errored": {"expected": val, "error": got.error}})
+        elif json_number(got.val) != val:
+            failures.append({"src": src, "mismatched": {"actual": json_number(got.val), "expected": val}})
+    return failures
+
+
+# -- suites ---------------------------------------------------------------------------------------
+
+
+def run_suite(
+    engine: Engine,
+    path: Path,
+    root: Path | None = None,
+    suite_filter: SuiteFilter | None = None,
+    fixtures: dict[Path, Fixtures | SuiteError] | None = None,
+) -> dict[str, Any]:
+    """Run one suite file; the result is a Cerbos ``TestResults.Suite`` as JSON.
+
+    ``fixtures`` caches the ``testdata`` folders loaded so far (by path) across calls.
+    """
+    rel = _relative(path, root)
     try:
-        if aux_name and aux_name not in fx.aux_data:
-            raise SuiteError(f"auxData {aux_name!r} not found")
-        inp = CheckInput(
-            parse_principal(fx.principals[principal], f"principals.{principal}"),
-            parse_resource(fx.resources[resource], f"resources.{resource}"),
-            tuple(actions),
-            parse_aux_data(fx.aux_data.get(aux_name), f"auxData.{aux_name}"),
-        )
-        runner = engine if options == engine.options else Engine(engine.policies, engine.table, options)
-        out = runner.check([inp], now or dt.datetime(1, 1, 1, tzinfo=dt.UTC))[0]
-    except (SuiteError, RequestError) as exc:
-        for action in actions:
-            _add(result, table["name"], principal, resource, action, {"result": ERRORED, "error": str(exc)})
-        return
-    for action in actions:
-        want = expected.get(action) or "EFFECT_DENY"
-        have = out.actions[action].effect
-        mine = [o for o in out.outputs if o.action == action]
-        if want != have:
-            _add(
-                result,
-                table["name"],
-                principal,
-                resource,
-                action,
-                {"result": FAILED, "failure": {"expected": want, "actual": have}},
-            )
-            continue
-        failures = []
-        by_src = {o.src: o for o in mine}
-        for wanted in outputs.get(action, []):
-            src, val = wanted.get("src"), json_number(wanted.get("val"))
-            got = by_src.get(src)
-            if got is None:
-                failures.append({"src": src, "missing": {"expected": val}})
-            elif got.error:
-                failures.append({"src": src, "errored": {"expected": val, "error": got.error}})
-            elif json_number(got.val) != val:
-                failures.append({"src": src, "mismatched": {"actual": json_number(got.val), "expected": val}})
-        if failures:
-            details = {"result": FAILED, "failure": {"expected": want, "actual": have, "outputs": failures}}
-        else:
-            success: dict[str, Any] = {"effect": have}
-            if mine:
-                success["outputs"] = [{"src": o.src, "val": json_number(o.val), "action": o.action} if not o.error
-                                      else {"src": o.src, "error": o.error, "action": o.action} for o in mine]  # fmt: skip
-            details = {"result": PASSED, "success": success}
-        _add(result, table["name"], principal, resource, action, details)
+        suite = _read_suite(path, rel)
+    except SuiteError as exc:
+        return _errored({"file": rel, "name": "Unknown"}, exc)
+    result = _suite_result(rel, suite)
+    try:
+        run = _SuiteRun(suite, _fixtures_of(path.parent, Path(rel).parent, root, fixtures))
+        run.check_groups()
+        if suite.skip:
+            return {**result, "summary": {"overallResult": SKIPPED}, **_some(skipReason=suite.skip_reason)}
+        run.check_unique_names()
+        tests = run.tests()
+    except SuiteError as exc:
+        return _errored(result, exc)
+    runner = _Runner(engine, suite_filter or SuiteFilter())
+    for test in tests:
+        for action, details in runner.results(suite, test).items():
+            _add(result, test, action, details)
+    return _summarise(result)
+
+
+def _read_suite(path: Path, rel: str) -> Suite:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SuiteError(f"failed to load test suite:\nfailed to open {rel}: {exc.strerror}") from None
+    suite, issues = read_single(Suite, rel, data, "a test suite")
+    if issues:
+        raise SuiteError(f"failed to load test suite:\n{issues_text(issues)}")
+    assert isinstance(suite, Suite)
+    return suite
+
+
+def _fixtures_of(
+    directory: Path, rel_dir: Path, root: Path | None, cache: dict[Path, Fixtures | SuiteError] | None
+) -> Fixtures:
+    """The fixtures of the ``testdata`` folder next to a suite (none if there is no such folder)."""
+    testdata = directory / _TESTDATA
+    if not testdata.is_dir():
+        return Fixtures()
+    cache = {} if cache is None else cache
+    if testdata not in cache:
+        try:
+            cache[testdata] = load_fixtures(testdata, root)
+        except (SuiteError, OSError) as exc:
+            where = (rel_dir / _TESTDATA).as_posix()
+            cache[testdata] = SuiteError(f"failed to load test fixtures from {where}: {exc}")
+    found = cache[testdata]
+    if isinstance(found, SuiteError):
+        raise found
+    return found
+
+
+def _suite_result(rel: str, suite: Suite) -> dict[str, Any]:
+    return {"file": rel, "name": suite.name, **_some(description=suite.description), "summary": {}}
+
+
+def _errored(result: dict[str, Any], exc: SuiteError) -> dict[str, Any]:
+    return {**result, "summary": {"overallResult": ERRORED}, "error": str(exc)}
+
+
+def _some(**fields: Any) -> dict[str, Any]:
+    """The fields that are set, as protojson prints a message (empty ones left out)."""
+    return {name: value for name, value in fields.items() if value}
 
 
 def _child(items: list[dict[str, Any]], name: str, key: str) -> dict[str, Any]:
@@ -269,35 +567,30 @@ def _child(items: list[dict[str, Any]], name: str, key: str) -> dict[str, Any]:
     return item
 
 
-def _add(
-    result: dict[str, Any], test: str, principal: str, resource: str, action: str, details: dict[str, Any]
-) -> None:
-    case = _child(result["testCases"], test, "principals")
-    p = _child(case["principals"], principal, "resources")
-    r = _child(p["resources"], resource, "actions")
-    r["actions"].append({"name": action, "details": details})
+def _add(result: dict[str, Any], test: _Test, action: str, details: dict[str, Any]) -> None:
+    case = _child(result.setdefault("testCases", []), test.table.name, "principals")
+    principal = _child(case["principals"], test.principal, "resources")
+    resource = _child(principal["resources"], test.resource, "actions")
+    resource["actions"].append({"name": action, "details": details})
 
 
-def _summarise(result: dict[str, Any]) -> None:
+def _summarise(result: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, int] = {}
-    for case in result["testCases"]:
-        for p in case["principals"]:
-            for r in p["resources"]:
-                for a in r["actions"]:
-                    counts[a["details"]["result"]] = counts.get(a["details"]["result"], 0) + 1
-    overall = max(counts, key=_RANK.__getitem__) if counts else SKIPPED
-    if overall == SKIPPED and PASSED in counts:
-        overall = PASSED
-    result["summary"] = {
-        "overallResult": overall,
-        "testsCount": sum(counts.values()),
-        "resultCounts": [{"result": k, "count": counts[k]} for k in sorted(counts, key=_RANK.__getitem__)],
-    }
+    for _, details in _checks(result):
+        counts[details["result"]] = counts.get(details["result"], 0) + 1
+    result["summary"] = _summary(counts, max(counts, key=_RANK.__getitem__) if counts else SKIPPED)
+    return result
 
 
-def run_all(engine: Engine, root: Path) -> dict[str, Any]:
+def _summary(counts: Mapping[str, int], overall: str) -> dict[str, Any]:
+    tally = [{"result": k, "count": counts[k]} for k in sorted(counts, key=_RANK.__getitem__)]
+    return {"overallResult": overall, **_some(testsCount=sum(counts.values()), resultCounts=tally)}
+
+
+def run_all(engine: Engine, root: Path, suite_filter: SuiteFilter | None = None) -> dict[str, Any]:
     """Run every suite under ``root``; Cerbos's ``TestResults`` JSON."""
-    suites = [run_suite(engine, path, root) for path in find_suites(root)]
+    fixtures: dict[Path, Fixtures | SuiteError] = {}
+    suites = [run_suite(engine, path, root, suite_filter, fixtures) for path in find_suites(root)]
     counts: dict[str, int] = {}
     worst = SKIPPED
     for s in suites:
@@ -306,16 +599,7 @@ def run_all(engine: Engine, root: Path) -> dict[str, Any]:
             worst = summary["overallResult"]
         for c in summary.get("resultCounts", []):
             counts[c["result"]] = counts.get(c["result"], 0) + c["count"]
-    return {
-        "suites": suites,
-        "summary": {
-            "overallResult": worst,
-            "testsCount": sum(counts.values()),
-            "resultCounts": [
-                {"result": k, "count": counts[k]} for k in sorted(counts, key=_RANK.__getitem__)
-            ],
-        },
-    }
+    return {"suites": suites, "summary": _summary(counts, worst)}
 
 
 def failed(results: Mapping[str, Any]) -> bool:
@@ -323,13 +607,22 @@ def failed(results: Mapping[str, Any]) -> bool:
     return results["summary"]["overallResult"] in (FAILED, ERRORED)
 
 
+# -- reports --------------------------------------------------------------------------------------
+
+
+def _checks(suite: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """Each checked action of a suite result: its name (test / principal / resource / action), its details."""
+    for case in suite.get("testCases", []):
+        for p in case["principals"]:
+            for r in p["resources"]:
+                for a in r["actions"]:
+                    yield f"{case['name']} / {p['name']} / {r['name']} / {a['name']}", a["details"]
+
+
 def _walk(results: Mapping[str, Any]) -> Iterable[tuple[dict[str, Any], str, dict[str, Any]]]:
     for suite in results["suites"]:
-        for case in suite["testCases"]:
-            for p in case["principals"]:
-                for r in p["resources"]:
-                    for a in r["actions"]:
-                        yield suite, f"{case['name']} / {p['name']} / {r['name']} / {a['name']}", a["details"]
+        for name, details in _checks(suite):
+            yield suite, name, details
 
 
 def render_text(results: Mapping[str, Any]) -> str:
@@ -341,7 +634,7 @@ def render_text(results: Mapping[str, Any]) -> str:
             f"{suite['file']}: {suite['name'] or '?'} [{summary['overallResult'].removeprefix('RESULT_')}]"
         )
         if suite.get("error"):
-            lines.append(f"  error: {suite['error']}")
+            lines.append("  error: " + suite["error"].replace("\n", "\n    "))
     for _, name, details in _walk(results):
         if details["result"] == FAILED:
             f = details["failure"]

@@ -1,15 +1,18 @@
 """Decoding YAML nodes into the typed model, with Cerbos's field rules and protovalidate checks.
 
 Each message is described once (:data:`SPECS`): its fields by JSON name, their kinds, oneof groups
-and the constraints of ``policy.proto``. The decoder accepts JSON names and proto names like Cerbos,
-records every field's position under its proto path, and collects every problem as an :class:`Issue`.
+and the constraints of ``policy.proto``; other modules describe theirs with :func:`register` (test
+suites and fixtures). The decoder accepts JSON names and proto names like Cerbos, records every
+field's position under its proto path, and collects every problem as an :class:`Issue`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,8 @@ from chamberlain.policy.source import (
     FLOAT_TAG,
     INT_TAG,
     NULL_TAG,
+    STR_TAG,
+    TIMESTAMP_TAG,
     Document,
     Position,
     item_position,
@@ -29,6 +34,7 @@ from chamberlain.policy.source import (
     merged_items,
     node_position,
 )
+from chamberlain.policy.timestamp import parse_rfc3339
 
 PARSE = "parse error"
 VALIDATION = "validation error"
@@ -36,7 +42,8 @@ VALIDATION = "validation error"
 _NAME = r"^[^!*?\[\]{}]+$"
 _VERSION = r"^[\w]+$"
 _IMPORT = r"^[\w\-\.]+$"
-_SCOPE = r"^(^$|\.|[0-9a-zA-Z][\w\-]*(\.\w[\w\-]*)*)$"
+SCOPE_PATTERN = r"^(^$|\.|[0-9a-zA-Z][\w\-]*(\.\w[\w\-]*)*)$"
+OPTIONAL_VERSION_PATTERN = r"^[\w]*$"
 _RULE_NAME = r"^([a-zA-Z][\w\@\.\-]*)*$"
 EFFECTS = ("EFFECT_UNSPECIFIED", "EFFECT_ALLOW", "EFFECT_DENY", "EFFECT_NO_MATCH")
 SCOPE_PERMISSIONS = ("SCOPE_PERMISSIONS_UNSPECIFIED", m.OVERRIDE_PARENT, m.REQUIRE_PARENTAL_CONSENT)
@@ -44,8 +51,9 @@ SCOPE_PERMISSIONS = ("SCOPE_PERMISSIONS_UNSPECIFIED", m.OVERRIDE_PARENT, m.REQUI
 
 @dataclass(frozen=True, slots=True)
 class F:
-    """A field: proto ``name``, ``kind`` (str, bool, enum, uint64, value, msg, list_str, list_msg,
-    map_str, map_value), ``target`` (message class or enum names), ``oneof`` group and constraints."""
+    """A field: proto ``name``, ``kind`` (str, bool, enum, uint64, value, timestamp, msg, list_str,
+    list_msg, map), ``target`` (message class or enum names), ``oneof`` group and constraints; a map
+    describes its values with ``value``, a field without a name."""
 
     name: str
     kind: str
@@ -60,14 +68,45 @@ class F:
     item_min_len: int = 0
     enum_in: tuple[int, ...] = ()
     const: str = ""
+    value: F | None = None
+    key_min_len: int = 0
 
 
-def _spec(*fields: F) -> dict[str, F]:
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A message-level constraint (protovalidate's ``message.cel``): ``holds(message)``, or ``message``."""
+
+    holds: Callable[[Any], bool]
+    message: str
+
+
+STR = F("", "str")
+VALUE = F("", "value")
+
+
+def spec(*fields: F) -> dict[str, F]:
+    """A message's fields by the names a document may use: JSON name and proto name."""
     by_name: dict[str, F] = {}
     for f in fields:
-        by_name[_camel(f.name)] = f
+        by_name["$schema" if f.name == "json_schema" else _camel(f.name)] = f
         by_name[f.name] = f
     return by_name
+
+
+_FIELD_NUMBERS: dict[int, dict[str, int]] = {}
+
+
+def _fields(spec: dict[str, F]) -> list[F]:
+    """A message's fields, each once, in declaration order."""
+    return list({f.name: f for f in spec.values()}.values())
+
+
+def _field_number(spec: dict[str, F], f: F) -> int:
+    """Where ``f`` comes in its message's declaration: protovalidate checks fields in that order."""
+    numbers = _FIELD_NUMBERS.get(id(spec))
+    if numbers is None:
+        numbers = _FIELD_NUMBERS[id(spec)] = {g.name: i for i, g in enumerate(_fields(spec))}
+    return numbers[f.name]
 
 
 def _camel(name: str) -> str:
@@ -75,16 +114,16 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-_OUTPUT_WHEN = _spec(F("rule_activated", "str"), F("condition_not_met", "str"))
-_OUTPUT = _spec(F("expr", "str"), F("when", "msg", m.OutputWhen))
-_CONDITION = _spec(F("match", "msg", m.Match, oneof="condition"), F("script", "str", oneof="condition"))
-_VARIABLES = _spec(F("import", "list_str", unique=True, item_pattern=_IMPORT), F("local", "map_str"))
-_CONSTANTS = _spec(F("import", "list_str", unique=True, item_pattern=_IMPORT), F("local", "map_value"))
-_IGNORE_WHEN = _spec(F("actions", "list_str", required=True, unique=True, min_items=1, item_min_len=1))
-_SCHEMA_REF = _spec(F("ref", "str", required=True, min_len=1), F("ignore_when", "msg", m.IgnoreWhen))
-_SCHEMAS = _spec(F("principal_schema", "msg", m.SchemaRef), F("resource_schema", "msg", m.SchemaRef))
+_OUTPUT_WHEN = spec(F("rule_activated", "str"), F("condition_not_met", "str"))
+_OUTPUT = spec(F("expr", "str"), F("when", "msg", m.OutputWhen))
+_CONDITION = spec(F("match", "msg", m.Match, oneof="condition"), F("script", "str", oneof="condition"))
+_VARIABLES = spec(F("import", "list_str", unique=True, item_pattern=_IMPORT), F("local", "map", value=STR))
+_CONSTANTS = spec(F("import", "list_str", unique=True, item_pattern=_IMPORT), F("local", "map", value=VALUE))
+_IGNORE_WHEN = spec(F("actions", "list_str", required=True, unique=True, min_items=1, item_min_len=1))
+_SCHEMA_REF = spec(F("ref", "str", required=True, min_len=1), F("ignore_when", "msg", m.IgnoreWhen))
+_SCHEMAS = spec(F("principal_schema", "msg", m.SchemaRef), F("resource_schema", "msg", m.SchemaRef))
 _EFFECT = F("effect", "enum", EFFECTS, required=True, enum_in=(1, 2))
-_RESOURCE_RULE = _spec(
+_RESOURCE_RULE = spec(
     F("actions", "list_str", required=True, min_items=1, unique=True, item_min_len=1),
     F("derived_roles", "list_str", unique=True, item_pattern=_IMPORT),
     F("roles", "list_str", unique=True, item_min_len=1),
@@ -93,80 +132,80 @@ _RESOURCE_RULE = _spec(
     F("name", "str", pattern=_RULE_NAME),
     F("output", "msg", m.Output),
 )
-_RESOURCE_POLICY = _spec(
+_RESOURCE_POLICY = spec(
     F("resource", "str", required=True, pattern=_NAME),
     F("version", "str", required=True, pattern=_VERSION),
     F("import_derived_roles", "list_str", unique=True, item_pattern=_IMPORT),
     F("rules", "list_msg", m.ResourceRule),
-    F("scope", "str", pattern=_SCOPE),
+    F("scope", "str", pattern=SCOPE_PATTERN),
     F("schemas", "msg", m.Schemas),
     F("variables", "msg", m.Variables),
     F("scope_permissions", "enum", SCOPE_PERMISSIONS),
     F("constants", "msg", m.Constants),
 )
-_PRINCIPAL_ACTION = _spec(
+_PRINCIPAL_ACTION = spec(
     F("action", "str", required=True, min_len=1),
     F("condition", "msg", m.Condition),
     _EFFECT,
     F("name", "str", pattern=_RULE_NAME),
     F("output", "msg", m.Output),
 )
-_PRINCIPAL_RULE = _spec(
+_PRINCIPAL_RULE = spec(
     F("resource", "str", required=True, min_len=1),
     F("actions", "list_msg", m.PrincipalAction, required=True, min_items=1),
 )
-_PRINCIPAL_POLICY = _spec(
+_PRINCIPAL_POLICY = spec(
     F("principal", "str", required=True, pattern=_NAME),
     F("version", "str", required=True, pattern=_VERSION),
     F("rules", "list_msg", m.PrincipalRule),
-    F("scope", "str", pattern=_SCOPE),
+    F("scope", "str", pattern=SCOPE_PATTERN),
     F("variables", "msg", m.Variables),
     F("scope_permissions", "enum", SCOPE_PERMISSIONS),
     F("constants", "msg", m.Constants),
 )
-_ROLE_RULE = _spec(
+_ROLE_RULE = spec(
     F("resource", "str", required=True, min_len=1),
     F("allow_actions", "list_str", required=True, min_items=1, unique=True, item_min_len=1),
     F("condition", "msg", m.Condition),
     F("name", "str", pattern=_RULE_NAME),
     F("output", "msg", m.Output),
 )
-_ROLE_POLICY = _spec(
+_ROLE_POLICY = spec(
     F("role", "str", oneof="policy_type", pattern=_NAME),
-    F("version", "str", pattern=r"^[\w]*$"),
+    F("version", "str", pattern=OPTIONAL_VERSION_PATTERN),
     F("parent_roles", "list_str", unique=True, item_min_len=1),
-    F("scope", "str", pattern=_SCOPE),
+    F("scope", "str", pattern=SCOPE_PATTERN),
     F("rules", "list_msg", m.RoleRule),
     F("scope_permissions", "enum", SCOPE_PERMISSIONS, enum_in=(0, 2)),
     F("variables", "msg", m.Variables),
     F("constants", "msg", m.Constants),
 )
-_ROLE_DEF = _spec(
+_ROLE_DEF = spec(
     F("name", "str", required=True, pattern=_IMPORT),
     F("parent_roles", "list_str", required=True, unique=True, min_items=1, item_min_len=1),
     F("condition", "msg", m.Condition),
 )
-_DERIVED_ROLES = _spec(
+_DERIVED_ROLES = spec(
     F("name", "str", required=True, pattern=_IMPORT, min_len=1),
     F("definitions", "list_msg", m.RoleDef, required=True, min_items=1),
     F("variables", "msg", m.Variables),
     F("constants", "msg", m.Constants),
 )
-_EXPORT_VARIABLES = _spec(
-    F("name", "str", required=True, pattern=_IMPORT, min_len=1), F("definitions", "map_str")
+_EXPORT_VARIABLES = spec(
+    F("name", "str", required=True, pattern=_IMPORT, min_len=1), F("definitions", "map", value=STR)
 )
-_EXPORT_CONSTANTS = _spec(
-    F("name", "str", required=True, pattern=_IMPORT, min_len=1), F("definitions", "map_value")
+_EXPORT_CONSTANTS = spec(
+    F("name", "str", required=True, pattern=_IMPORT, min_len=1), F("definitions", "map", value=VALUE)
 )
-_METADATA = _spec(
+_METADATA = spec(
     F("source_file", "str"),
-    F("annotations", "map_str"),
+    F("annotations", "map", value=STR),
     F("hash", "uint64"),
     F("store_identifer", "str"),
     F("store_identifier", "str"),
     F("source_attributes", "value"),
 )
-_POLICY = _spec(
+_POLICY = spec(
     F("api_version", "str", required=True, const="api.cerbos.dev/v1"),
     F("disabled", "bool"),
     F("description", "str"),
@@ -177,11 +216,9 @@ _POLICY = _spec(
     F("export_variables", "msg", m.ExportVariables, oneof="policy_type"),
     F("role_policy", "msg", m.RolePolicy, oneof="policy_type"),
     F("export_constants", "msg", m.ExportConstants, oneof="policy_type"),
-    F("variables", "map_str"),
+    F("variables", "map", value=STR),
+    F("json_schema", "str"),
 )
-_POLICY["$schema"] = F("json_schema", "str")
-_POLICY.pop("jsonSchema", None)
-_POLICY["json_schema"] = F("json_schema", "str")
 
 SPECS: dict[type, dict[str, F]] = {
     m.Policy: _POLICY,
@@ -208,10 +245,30 @@ SPECS: dict[type, dict[str, F]] = {
 }
 # Messages whose oneof must be set (buf.validate.oneof required).
 REQUIRED_ONEOFS = {m.Policy: "policy_type", m.RolePolicy: "policy_type", m.Condition: "condition"}
+# Message-level constraints, checked in order once the message is decoded.
+MESSAGE_RULES: dict[type, tuple[Rule, ...]] = {}
+
+
+def register(cls: type, fields: dict[str, F], rules: tuple[Rule, ...] = ()) -> None:
+    """Describe another message to the decoder: ``cls(**fields, pos=...)`` builds it."""
+    SPECS[cls] = fields
+    if rules:
+        MESSAGE_RULES[cls] = rules
+
+
 # Python attribute names that differ from proto names.
 _ATTR = {"import": "imports"}
 
 _MATCH_OPS = ("all", "any", "none", "expr")
+_NOWHERE = Position(0, 0, "")
+_SCALAR_TYPES = {NULL_TAG: "Null", BOOL_TAG: "Bool", INT_TAG: "Integer", FLOAT_TAG: "Float"}
+# What Cerbos says when a field of these kinds holds a mapping or a list.
+_NOT_SCALAR = {
+    "bool": "expected boolean value got {}",
+    "timestamp": "expected string got {}",
+    "uint64": "unexpected {}",
+}
+_DELIMITERS = "-_ \t\n\r"
 _CACHE: dict[str, re.Pattern[str]] = {}
 
 
@@ -221,55 +278,101 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return compiled
 
 
-def _node_kind(node: yaml.Node) -> str:
+def _go_type(node: yaml.Node) -> str:
+    """The type goccy/go-yaml (Cerbos's YAML parser) gives a node, as Cerbos's errors name it."""
     if isinstance(node, yaml.MappingNode):
-        return "a mapping"
+        return "Mapping"
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return {NULL_TAG: "null", BOOL_TAG: "a boolean", INT_TAG: "an integer", FLOAT_TAG: "a number"}.get(
-        node.tag, "a string"
-    )
+        return "Sequence"
+    if node.tag == FLOAT_TAG and node.value.lower().lstrip("+-") in (".inf", ".nan"):
+        return "Infinity" if "inf" in node.value.lower() else "Nan"
+    if node.tag == STR_TAG and node.style in ("|", ">"):
+        return "Literal"
+    return _SCALAR_TYPES.get(node.tag, "String")
 
 
-def _go_quote(s: str) -> str:
+def go_quote(s: str) -> str:
+    """A string quoted as Go's ``%q`` prints it (for the printable text names hold)."""
     return json.dumps(s, ensure_ascii=False)
 
 
-def decode_policy(doc: Document) -> tuple[m.Policy | None, list[Issue]]:
-    """Decode one document into a :class:`~chamberlain.policy.model.Policy` and its problems.
+def field_path(proto_path: str) -> str:
+    """A proto path as Cerbos prints it in a violation: go-strcase's ``LowerCamelCase`` of the whole
+    text, map keys included (``resources["john_leave_request"].kind`` gives
+    ``resources["johnLeaveRequest"].kind``)."""
+    text = proto_path.strip()
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        if ch in _DELIMITERS:
+            continue
+        prev = text[i - 1] if i else ""
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        out.append(_camel_char(prev, ch, nxt))
+    return "".join(out)
 
-    Parse problems (unknown fields, wrong types) come first; validation (patterns, required fields,
-    list sizes) runs only on a document that parsed, as in Cerbos.
+
+def _camel_char(prev: str, ch: str, nxt: str) -> str:
+    """One character of go-strcase's camel case, decided by its neighbours (ASCII letters only)."""
+    if prev and prev in _DELIMITERS:
+        return ch.upper() if ch.isascii() else ch
+    keep = (
+        "a" <= prev <= "z"
+        or ("A" <= prev <= "Z" and "A" <= ch <= "Z" and "a" <= nxt <= "z")  # the R of XRequestId
+        or ("A" <= ch <= "Z" and "0" <= prev <= "9")
+    )
+    return ch if keep or not "A" <= ch <= "Z" else ch.lower()
+
+
+def decode_message(cls: type, doc: Document, *, missing_at_parent: bool = True) -> tuple[Any, list[Issue]]:
+    """Decode one document into a ``cls`` message (see :data:`SPECS`) and its problems.
+
+    A document that does not parse (unknown fields, wrong types) gives ``None`` and its parse
+    problems; validation (patterns, required fields, list sizes) runs only on one that parsed, as in
+    Cerbos. A missing required field is reported at its parent's position, or, with
+    ``missing_at_parent=False``, without a position as Cerbos reports it.
     """
-    decoder = _Decoder(doc)
-    policy = decoder.message(m.Policy, doc.root, "$", "", node_position(doc.root, "$"))
+    decoder = _Decoder(doc, missing_at_parent)
+    message = decoder.message(cls, doc.root, "$", "", node_position(doc.root, "$"))
     if decoder.parse_failed:
-        return None, decoder.issues
-    assert isinstance(policy, m.Policy)
-    return policy, decoder.issues
+        return None, decoder.sorted_issues(PARSE)
+    return message, decoder.sorted_issues()
+
+
+def decode_policy(doc: Document) -> tuple[m.Policy | None, list[Issue]]:
+    """Decode one document into a :class:`~chamberlain.policy.model.Policy` and its problems."""
+    policy, issues = decode_message(m.Policy, doc)
+    return policy, issues
 
 
 class _Decoder:
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, missing_at_parent: bool = True):
         self.doc = doc
-        self.issues: list[Issue] = []
+        self.missing_at_parent = missing_at_parent
+        self.issues: list[tuple[Issue, tuple[int, ...]]] = []  # with the field order of its path
         self.positions: dict[str, Position] = {}
         self.key_positions: dict[str, Position] = {}
+        self.order: dict[str, tuple[int, ...]] = {}  # proto path -> field numbers and indexes on the way
         self.parse_failed = False
+
+    def sorted_issues(self, kind: str = "") -> list[Issue]:
+        """The problems in Cerbos's order: by position, then those without one in field order."""
+        found = [(issue, order) for issue, order in self.issues if not kind or issue.kind == kind]
+        found.sort(key=lambda pair: (0, pair[0].line, pair[0].column, pair[0].path, pair[1]) if pair[0].line else (1, 0, 0, "", pair[1]))  # fmt: skip
+        return [issue for issue, _ in found]
 
     # -- problems ---------------------------------------------------------------------------------
 
     def parse_error(self, node: yaml.Node, ypath: str, message: str) -> None:
-        pos = node_position(node, ypath)
+        pos = item_position(node, ypath, self.doc.text)  # a block mapping is where its first ":" is
         self.parse_failed = True
-        self.issues.append(Issue(self.doc.file, PARSE, message, pos.line, pos.column, ypath))
+        self.issues.append((Issue(self.doc.file, PARSE, message, pos.line, pos.column, ypath), ()))
 
     def violation(self, ppath: str, message: str, fallback: Position) -> None:
-        pos = self.positions.get(ppath, fallback)
-        field = ".".join(_camel(p) for p in ppath.split("."))
-        self.issues.append(
-            Issue(self.doc.file, VALIDATION, f"{field}: {message}", pos.line, pos.column, pos.path)
+        pos = self.positions.get(ppath) or (fallback if self.missing_at_parent else _NOWHERE)
+        issue = Issue(
+            self.doc.file, VALIDATION, f"{field_path(ppath)}: {message}", pos.line, pos.column, pos.path
         )
+        self.issues.append((issue, self.order.get(ppath, ())))
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -277,54 +380,79 @@ class _Decoder:
         if cls is m.Match:
             return self.match(node, ypath, ppath, pos)
         if not isinstance(node, yaml.MappingNode):
-            self.parse_error(node, ypath, f"expected an object, got {_node_kind(node)}")
+            self.parse_error(node, ypath, f"expected object got {_go_type(node)}")
             return None
         spec = SPECS[cls]
         values: dict[str, Any] = {"pos": pos}
         seen: dict[str, yaml.Node] = {}
         oneofs: dict[str, yaml.Node] = {}
         for key, value in merged_items(node):
-            name = key.value if isinstance(key, yaml.ScalarNode) else None
-            if name is None:
-                self.parse_error(
-                    key, ypath, f"unexpected key type: {_node_kind(key)}; field names are strings"
-                )
-                continue
-            child_ypath = key_path(ypath, name)
-            f = spec.get(name)
+            f = self.member(spec, key, ypath, seen, oneofs)
             if f is None:
-                self.parse_error(key, child_ypath, self.unknown_field(name, spec))
                 continue
-            if f.name in seen:
-                self.parse_error(key, child_ypath, f"duplicate field definition: previous definition at [{node_position(seen[f.name], '')}]")  # fmt: skip
-                continue
-            seen[f.name] = key
-            if f.oneof:
-                if f.oneof in oneofs:
-                    self.parse_error(key, child_ypath, f"invalid value: oneof field is already set at [{node_position(oneofs[f.oneof], '')}]: set only one of them")  # fmt: skip
-                    continue
-                oneofs[f.oneof] = key
+            child_ypath = key_path(ypath, key.value)
             child_ppath = f"{ppath}.{f.name}" if ppath else f.name
-            key_pos = node_position(key, child_ypath)
-            self.positions[child_ppath] = key_pos
+            key_pos = self.positions[child_ppath] = node_position(key, child_ypath)
+            self.order[child_ppath] = (*self.order.get(ppath, ()), _field_number(spec, f))
             decoded = self.field(f, value, child_ypath, child_ppath, key_pos)
             if decoded is not None:
                 values[_ATTR.get(f.name, f.name)] = decoded
+        self.check_oneof(cls, spec, seen, ppath, pos)
+        if not self.parse_failed:
+            self.check_required(spec, seen, ppath, pos)
+        if cls is m.Policy:
+            values.update(file=self.doc.file, positions=self.positions, key_positions=self.key_positions)
+        decoded_message = cls(**values)
+        if not self.parse_failed:
+            self.check_rules(cls, decoded_message, ppath, pos)
+        return decoded_message
+
+    def member(
+        self,
+        spec: dict[str, F],
+        key: yaml.Node,
+        ypath: str,
+        seen: dict[str, yaml.Node],
+        oneofs: dict[str, yaml.Node],
+    ) -> F | None:
+        """The field ``key`` names, or ``None`` (and a parse error) if it cannot be set."""
+        if not isinstance(key, yaml.ScalarNode):
+            self.parse_error(key, ypath, f"unexpected key type {_go_type(key)}: field names are strings")
+            return None
+        child_ypath = key_path(ypath, key.value)
+        f = spec.get(key.value)
+        if f is None:
+            self.parse_error(key, child_ypath, self.unknown_field(key.value, spec))
+            return None
+        if f.name in seen:
+            self.parse_error(key, child_ypath, f"duplicate field definition: previous definition at [{node_position(seen[f.name], '')}]")  # fmt: skip
+            return None
+        seen[f.name] = key
+        if f.oneof:
+            if f.oneof in oneofs:
+                self.parse_error(key, child_ypath, f"invalid value: oneof field is already set at [{node_position(oneofs[f.oneof], '')}]: set only one of them")  # fmt: skip
+                return None
+            oneofs[f.oneof] = key
+        return f
+
+    def check_oneof(
+        self, cls: type, spec: dict[str, F], seen: dict[str, yaml.Node], ppath: str, pos: Position
+    ) -> None:
         group = REQUIRED_ONEOFS.get(cls)
         if group and group not in {spec[n].oneof for n in seen}:
             if ppath:
                 self.violation(ppath, "exactly one field is required in oneof", pos)
             else:
                 self.missing_policy_type(pos)
-        if not self.parse_failed:
-            self.check_required(spec, seen, ppath, pos)
-        if cls is m.Policy:
-            values.update(file=self.doc.file, positions=self.positions, key_positions=self.key_positions)
-        return cls(**values)
+
+    def check_rules(self, cls: type, decoded: Any, ppath: str, pos: Position) -> None:
+        for rule in MESSAGE_RULES.get(cls, ()):
+            if not rule.holds(decoded):
+                self.violation(ppath, rule.message, pos)
 
     def missing_policy_type(self, pos: Position) -> None:
         kinds = ", ".join(_camel(n) for n in m.KIND_BY_FIELD)
-        self.issues.append(Issue(self.doc.file, VALIDATION, f"policy type is missing: the document needs exactly one of {kinds}", pos.line, pos.column, "$"))  # fmt: skip
+        self.issues.append((Issue(self.doc.file, VALIDATION, f"policy type is missing: the document needs exactly one of {kinds}", pos.line, pos.column, "$"), ()))  # fmt: skip
 
     def unknown_field(self, name: str, spec: dict[str, F]) -> str:
         valid = sorted({_camel(f.name) if f.name != "json_schema" else "$schema" for f in spec.values()})
@@ -335,14 +463,15 @@ class _Decoder:
     def check_required(
         self, spec: dict[str, F], seen: dict[str, yaml.Node], ppath: str, pos: Position
     ) -> None:
-        for f in {id(f): f for f in spec.values()}.values():
+        for f in _fields(spec):
             if f.required and f.name not in seen:
                 child = f"{ppath}.{f.name}" if ppath else f.name
+                self.order[child] = (*self.order.get(ppath, ()), _field_number(spec, f))
                 self.violation(child, "value is required", pos)
 
     def match(self, node: yaml.Node, ypath: str, ppath: str, pos: Position) -> m.Match | None:
         if not isinstance(node, yaml.MappingNode):
-            self.parse_error(node, ypath, f"expected an object, got {_node_kind(node)}")
+            self.parse_error(node, ypath, f"expected object got {_go_type(node)}")
             return None
         found: m.Match | None = None
         for key, value in merged_items(node):
@@ -369,7 +498,9 @@ class _Decoder:
 
     def match_list(self, node: yaml.Node, ypath: str, ppath: str, pos: Position) -> tuple[m.Match, ...]:
         if not isinstance(node, yaml.MappingNode):
-            self.parse_error(node, ypath, f"expected an object with an 'of' list, got {_node_kind(node)}")
+            self.parse_error(
+                node, ypath, f"expected object got {_go_type(node)}: write of: and a list of matches"
+            )
             return ()
         items = merged_items(node)
         of_node = None
@@ -388,7 +519,7 @@ class _Decoder:
         of_ypath, of_ppath = key_path(ypath, "of"), f"{ppath}.of"
         self.positions[of_ppath] = node_position(key, of_ypath)
         if not isinstance(value, yaml.SequenceNode):
-            self.parse_error(value, of_ypath, f"expected a list, got {_node_kind(value)}")
+            self.parse_error(value, of_ypath, f"expected sequence got {_go_type(value)}")
             return ()
         if not value.value and not self.parse_failed:
             self.violation(of_ppath, "value must contain at least 1 item(s)", pos)
@@ -408,8 +539,8 @@ class _Decoder:
             return self.message(f.target, node, ypath, ppath, pos)
         if kind == "list_msg" or kind == "list_str":
             return self.list(f, node, ypath, ppath, pos)
-        if kind in ("map_str", "map_value"):
-            return self.map(f, node, ypath, ppath)
+        if kind == "map":
+            return self.map(f, node, ypath, ppath, pos)
         value = self.scalar(f, node, ypath)
         if value is not None and not self.parse_failed:
             self.check_scalar(f, value, ppath, pos)
@@ -422,17 +553,22 @@ class _Decoder:
         if kind == "value":
             return self.value(node, ypath)
         if not isinstance(node, yaml.ScalarNode):
-            self.parse_error(node, ypath, f"expected a {kind} value, got {_node_kind(node)}")
+            if kind == "enum":
+                self.parse_error(node, ypath, f"invalid enum value: {_enum_hint(f)}")
+            else:
+                self.parse_error(node, ypath, _NOT_SCALAR[kind].format(_go_type(node)))
             return None
         if kind == "bool":
             if node.tag != BOOL_TAG:
                 self.parse_error(
-                    node, ypath, f"expected boolean value (true or false), got {_node_kind(node)}"
+                    node, ypath, f"expected boolean value got {_go_type(node)}: use true or false"
                 )
                 return None
             return node.value.lower() in ("true", "yes", "on", "y")
         if kind == "enum":
             return self.enum(f, node, ypath)
+        if kind == "timestamp":
+            return self.timestamp(node, ypath)
         try:  # uint64
             number = int(node.value.strip())
             if number < 0:
@@ -440,7 +576,7 @@ class _Decoder:
             return number
         except ValueError:
             self.parse_error(
-                node, ypath, f"invalid integer value {_go_quote(node.value)}: expected an unsigned integer"
+                node, ypath, f"invalid integer value {go_quote(node.value)}: expected an unsigned integer"
             )
             return None
 
@@ -453,16 +589,29 @@ class _Decoder:
             return names[number] if 0 <= number < len(names) else str(number)
         if node.value in names:
             return node.value
-        self.parse_error(
-            node, ypath, f"invalid enum value {_go_quote(node.value)}: use one of {', '.join(names[1:])}"
-        )
+        self.parse_error(node, ypath, f"invalid enum value {go_quote(node.value)}: {_enum_hint(f)}")
         return None
+
+    def timestamp(self, node: yaml.ScalarNode, ypath: str) -> dt.datetime | None:
+        """A ``google.protobuf.Timestamp``: an RFC 3339 string, read as Go reads it."""
+        if node.tag not in (STR_TAG, TIMESTAMP_TAG):
+            self.parse_error(
+                node,
+                ypath,
+                f'expected string got {_go_type(node)}: write an RFC 3339 time, as in "2024-01-31T09:30:00Z"',
+            )
+            return None
+        try:
+            return parse_rfc3339(node.value)
+        except ValueError as exc:
+            self.parse_error(node, ypath, f"invalid timestamp value {go_quote(node.value)}: {exc}")
+            return None
 
     def string(self, node: yaml.Node, ypath: str) -> str:
         if isinstance(node, yaml.ScalarNode):
             return "" if node.tag == NULL_TAG else node.value
         self.parse_error(
-            node, ypath, f"expected string value, got {_node_kind(node)}: quote it or use a block scalar (|-)"
+            node, ypath, f"expected string value got {_go_type(node)}: quote it or use a block scalar (|-)"
         )
         return ""
 
@@ -472,7 +621,7 @@ class _Decoder:
             out: dict[str, Any] = {}
             for key, item in merged_items(node):
                 if not isinstance(key, yaml.ScalarNode):
-                    self.parse_error(key, ypath, "unexpected key type: keys must be strings")
+                    self.parse_error(key, ypath, f"unexpected key type {_go_type(key)}: keys must be strings")
                     continue
                 out[key.value] = self.value(item, key_path(ypath, key.value))
             return out
@@ -495,20 +644,22 @@ class _Decoder:
             if isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG:
                 items: list[yaml.Node] = []
             else:
-                self.parse_error(node, ypath, f"expected a list, got {_node_kind(node)}")
+                self.parse_error(node, ypath, f"expected sequence got {_go_type(node)}")
                 return None
         else:
             items = node.value
         out = []
+        order = self.order.get(ppath, ())
         for i, item in enumerate(items):
             ip, yp = f"{ppath}[{i}]", f"{ypath}[{i}]"
             ipos = self.positions[ip] = item_position(item, yp, self.doc.text)
+            self.order[ip] = (*order, i)
             if f.kind == "list_msg":
                 decoded = self.message(f.target, item, yp, ip, ipos)
             elif isinstance(item, yaml.ScalarNode):
                 decoded = self.string(item, yp)
             else:
-                self.parse_error(item, yp, f"expected string value, got {_node_kind(item)}")
+                self.parse_error(item, yp, f"expected string value got {_go_type(item)}")
                 continue
             if decoded is not None:
                 out.append(decoded)
@@ -516,25 +667,34 @@ class _Decoder:
             self.check_list(f, out, ppath, pos)
         return tuple(out)
 
-    def map(self, f: F, node: yaml.Node, ypath: str, ppath: str) -> dict[str, Any] | None:
+    def map(self, f: F, node: yaml.Node, ypath: str, ppath: str, pos: Position) -> dict[str, Any] | None:
         if not isinstance(node, yaml.MappingNode):
             if isinstance(node, yaml.ScalarNode) and node.tag == NULL_TAG:
                 return {}
-            self.parse_error(node, ypath, f"expected a map, got {_node_kind(node)}")
+            self.parse_error(node, ypath, f"expected map got {_go_type(node)}")
             return None
+        assert f.value is not None, f"map field {f.name} does not describe its values"
         out: dict[str, Any] = {}
+        names: set[str] = set()
+        order = self.order.get(ppath, ())
         for key, value in merged_items(node):
             if not isinstance(key, yaml.ScalarNode):
-                self.parse_error(key, ypath, f"expected string got {_node_kind(key)}")
+                self.parse_error(key, ypath, f"expected string got {_go_type(key)}")
                 continue
             name = key.value
-            yp, ip = key_path(ypath, name), f"{ppath}[{_go_quote(name)}]"
-            if name in out:
-                self.parse_error(key, yp, f"duplicate key {_go_quote(name)}: define it once")
+            yp, ip = key_path(ypath, name), f"{ppath}[{go_quote(name)}]"
+            if name in names:
+                self.parse_error(key, yp, f"duplicate key {go_quote(name)}: define it once")
                 continue
+            names.add(name)
             self.key_positions[ip] = node_position(key, yp)
-            self.positions[ip] = node_position(value, yp)
-            out[name] = self.value(value, yp) if f.kind == "map_value" else self.string(value, yp)
+            value_pos = self.positions[ip] = node_position(value, yp)
+            self.order[ip] = (*order, len(names))
+            decoded = self.field(f.value, value, yp, ip, value_pos)
+            if decoded is not None or f.value.kind == "value":  # a Value may be null
+                out[name] = decoded
+        if not self.parse_failed:
+            self.check_map(f, out, ppath, pos)
         return out
 
     # -- protovalidate constraints ----------------------------------------------------------------
@@ -545,21 +705,19 @@ class _Decoder:
             if f.required and number == 0:
                 self.violation(ppath, "value is required", pos)
             elif f.enum_in and number not in f.enum_in:
-                allowed = ", ".join(f.target[i] for i in f.enum_in)
-                self.violation(
-                    ppath, f"value must be in list [{', '.join(map(str, f.enum_in))}] ({allowed})", pos
-                )
+                allowed = ", ".join(sorted(f.target[i] for i in f.enum_in))
+                self.violation(ppath, f"must be one of [{allowed}]", pos)  # Cerbos's wording for enum `in`
             return
         if not isinstance(value, str):
             return
         if f.const and value != f.const:
-            self.violation(ppath, f"value must equal `{f.const}`", pos)
+            self.violation(ppath, f"must equal `{f.const}`", pos)
         elif f.required and value == "":
             self.violation(ppath, "value is required", pos)
         elif f.min_len and len(value) < f.min_len:
-            self.violation(ppath, f"value length must be at least {f.min_len} characters", pos)
+            self.violation(ppath, f"must be at least {f.min_len} characters", pos)
         elif f.pattern and not _regex(f.pattern).search(value):
-            self.violation(ppath, f"value does not match regex pattern `{f.pattern}`", pos)
+            self.violation(ppath, f"does not match regex pattern `{f.pattern}`", pos)
 
     def check_list(self, f: F, items: list[Any], ppath: str, pos: Position) -> None:
         if f.required and not items:
@@ -572,11 +730,24 @@ class _Decoder:
             if not isinstance(item, str):
                 continue
             if f.item_min_len and len(item) < f.item_min_len:
-                self.violation(
-                    f"{ppath}[{i}]", f"value length must be at least {f.item_min_len} characters", pos
-                )
+                self.violation(f"{ppath}[{i}]", f"must be at least {f.item_min_len} characters", pos)
             elif f.item_pattern and not _regex(f.item_pattern).search(item):
-                self.violation(f"{ppath}[{i}]", f"value does not match regex pattern `{f.item_pattern}`", pos)
+                self.violation(f"{ppath}[{i}]", f"does not match regex pattern `{f.item_pattern}`", pos)
+
+    def check_map(self, f: F, entries: dict[str, Any], ppath: str, pos: Position) -> None:
+        if f.required and not entries:
+            self.violation(ppath, "value is required", pos)
+        for name in entries:
+            if len(name) < f.key_min_len:
+                self.violation(
+                    f"{ppath}[{go_quote(name)}]", f"must be at least {f.key_min_len} characters", pos
+                )
+
+
+def _enum_hint(f: F) -> str:
+    names: tuple[str, ...] = f.target
+    allowed = [names[i] for i in f.enum_in] if f.enum_in else names[1:]
+    return f"use one of {', '.join(allowed)}"
 
 
 def _number(text: str, integer: bool) -> float:

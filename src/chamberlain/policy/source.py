@@ -24,6 +24,7 @@ STR_TAG = "tag:yaml.org,2002:str"
 BOOL_TAG = "tag:yaml.org,2002:bool"
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -58,11 +59,12 @@ class Document:
     text: str
 
 
-def read_documents(file: str, data: bytes) -> tuple[list[Document], list[Issue]]:
-    """Split ``data`` (the contents of ``file``) into YAML documents, or say why it cannot be read."""
+def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list[Document], list[Issue]]:
+    """Split ``data`` (the contents of ``file``, ``what`` the file holds) into YAML documents, or say
+    why it cannot be read."""
     if len(data) > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
-        return [], [Issue(file, "parse error", f"file is {len(data)} bytes, over the {limit} MB limit for a policy file: split it into smaller files")]  # fmt: skip
+        return [], [Issue(file, "parse error", f"file is {len(data)} bytes, over the {limit} MB limit for {what} file: split it into smaller files")]  # fmt: skip
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -89,7 +91,7 @@ def read_documents(file: str, data: bytes) -> tuple[list[Document], list[Issue]]
             continue  # empty or comment-only document
         if not isinstance(root, yaml.MappingNode):
             pos = node_position(root, "$")
-            issues.append(Issue(file, "parse error", "invalid document: contents are not valid YAML or JSON (a policy is a mapping of fields)", pos.line, pos.column, "$"))  # fmt: skip
+            issues.append(Issue(file, "parse error", f"invalid document: contents are not valid YAML or JSON: {what} is a mapping of fields", pos.line, pos.column, "$"))  # fmt: skip
             continue
         docs.append(Document(file, root, text))
     return docs, issues
@@ -108,7 +110,8 @@ def item_position(node: yaml.Node, path: str, text: str) -> Position:
         colon = text.find(":", key.end_mark.index)
         if colon >= 0:
             line_start = text.rfind("\n", 0, colon) + 1
-            return Position(text.count("\n", 0, colon) + 1, colon - line_start + 1, path)
+            line = key.end_mark.line + text.count("\n", key.end_mark.index, colon)  # counted from the key
+            return Position(line + 1, colon - line_start + 1, path)
     return node_position(node, path)
 
 
