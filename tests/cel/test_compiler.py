@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chamberlain.cel import CompileError, EvaluationError, UInt, compile
 from chamberlain.cel.compiler import Options, build
@@ -238,3 +241,111 @@ def test_fast_path_never_disagrees_with_exact_path_on_conformance_expressions():
         assert same_value(exact_value, fast_value), (case.name, fast_value, exact_value)
         compared += 1
     assert compared > 1000
+
+
+STRINGS = ["", "a", "ab", "abc", "abd", "ab\x00", "ac", "b", "aa", "ab\U0010ffff", "\U0010ffff", "é", "ab" * 3]  # fmt: skip
+
+
+@pytest.mark.parametrize("affix", ["a", "ab", "ab\U0010ffff", "\U0010ffff", "é", "", "{a}", "'\""])
+@pytest.mark.parametrize("function", ["startsWith", "endsWith", "contains"])
+def test_string_methods_with_a_constant_argument_agree_with_python(function, affix):
+    python = {"startsWith": str.startswith, "endsWith": str.endswith, "contains": str.__contains__}[function]
+    expression = f"s.{function}({affix!r})"
+    for text in [*STRINGS, affix, affix + "x", "x" + affix]:
+        (fast_kind, fast_value), (_, exact_value) = both_paths(expression, {"s": text})
+        assert fast_kind == "value" and fast_value is exact_value is python(text, affix), text
+    for odd in (1, None, ["a"], b"a"):
+        (fast_kind, _), (exact_kind, _) = both_paths(expression, {"s": odd})
+        assert fast_kind == "fell back" and exact_kind == "error"
+
+
+class _Text(str):
+    """A str subclass: not a CEL string, so the string functions must refuse it on both paths."""
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["s.startsWith('a')", "s.endsWith('a')", "s.contains('a')", "xs.exists(x, x.startsWith('a'))"],
+)
+def test_string_methods_refuse_str_subclasses_on_both_paths(expression):
+    activation = {"s": _Text("abc"), "xs": [_Text("abc")]}
+    (fast_kind, _), (exact_kind, _) = both_paths(expression, activation)
+    assert fast_kind == "fell back" and exact_kind == "error"
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("xs.exists_one(x, x > 2)", True),
+        ("xs.exists(x, x > 2)", True),
+        ("xs.all(x, x > 0)", True),
+        ("xs.filter(x, x > 1)", [2, 3]),
+        ("xs.map(x, x + 1)", [2, 3, 4]),
+        ("m.exists(k, k == 'b')", True),
+        ("s.startsWith('he') && s.endsWith('lo') && s.contains('ll')", True),
+        ("timestamp('2024-01-02T00:00:00Z') > timestamp(request.resource.attr.status + '') ", None),
+        ("duration('1h') > duration('1m')", True),
+        ("hierarchy('a.b').ancestorOf(hierarchy(request.resource.attr.owner + '.x.y'))", False),
+    ],
+)
+def test_fast_path_decides_common_expressions_itself(expression, expected):
+    """No fallback to the exact path where the fast one can decide (a missing builtin would)."""
+    (fast_kind, fast_value), (exact_kind, exact_value) = both_paths(expression)
+    if expected is None:  # an error: the exact path decides
+        assert fast_kind == "fell back" and exact_kind == "error"
+        return
+    assert fast_kind == "value" and fast_value == expected == exact_value
+
+
+def test_a_root_macro_runs_inline_in_the_fast_function():
+    program = compile("xs.exists(x, x > 1)")
+    program.warm_up()
+    assert "def _c" not in program.fast_source and "for " in program.fast_source
+    assert program.evaluate(ACT) is True
+    assert program.evaluate({"xs": {2: "a"}}) is True
+    assert program.evaluate({"xs": []}) is False
+    for bad in ({"xs": "text"}, {"xs": [1, "a"]}, {}):
+        with pytest.raises(EvaluationError):
+            program.evaluate(bad)
+    assert compile("xs.exists(x, x == 'a')").evaluate({"xs": [1, "a"]}) is True
+
+
+@pytest.mark.parametrize(
+    ("expression", "activation", "expected"),
+    [
+        ("timestamp(t) < timestamp('2024-01-01T00:00:00Z')", {"t": "2023-12-31T23:59:59Z"}, True),
+        (
+            "timestamp(t) >= timestamp(u)",
+            {"t": "2024-01-01T01:00:00+01:00", "u": "2024-01-01T00:00:00Z"},
+            True,
+        ),
+        ("timestamp(t) > timestamp(u)", {"t": 10, "u": "1970-01-01T00:00:09Z"}, True),
+        ("duration(d) <= duration('1h')", {"d": "59m"}, True),
+        (
+            "timestamp(t) < d",
+            {"t": "2024-01-01T00:00:00Z", "d": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)},
+            True,
+        ),
+        ("d > timestamp('2024-01-01T00:00:00Z')", {"d": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}, True),
+        ("d > timestamp('2024-01-01T00:00:00Z')", {"d": "2025-01-01T00:00:00Z"}, None),
+        ("timestamp(t) < duration('1h')", {"t": "2024-01-01T00:00:00Z"}, None),
+        ("timestamp(t) < timestamp('2024-01-01T00:00:00Z')", {"t": "yesterday"}, None),
+    ],
+)
+def test_timestamp_and_duration_comparisons(expression, activation, expected):
+    (fast_kind, fast_value), (exact_kind, exact_value) = both_paths(expression, activation)
+    if expected is None:
+        assert fast_kind == "fell back" and exact_kind == "error"
+    else:
+        assert fast_kind == "value" and fast_value is exact_value is expected
+
+
+_EDGE_TEXT = st.text(alphabet="ab\x00\x7f\U0010ffff", max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_EDGE_TEXT, affix=_EDGE_TEXT)
+def test_constant_prefix_and_suffix_forms_match_python(text, affix):
+    for function, python in (("startsWith", str.startswith), ("endsWith", str.endswith)):
+        (fast_kind, fast_value), _ = both_paths(f"s.{function}({affix!r})", {"s": text})
+        assert fast_kind == "value" and fast_value is python(text, affix)

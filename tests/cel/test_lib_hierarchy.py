@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chamberlain.cel.errors import EvaluationError
+from chamberlain.cel.functions import REGISTRY
 from chamberlain.cel.lib import hierarchy as hl
 from chamberlain.cel.lib.hierarchy import Hierarchy, hierarchy
 from chamberlain.cel.values import UInt, type_of
@@ -116,6 +117,18 @@ def test_common_ancestors_of_empty_hierarchies_is_an_error():
 def test_relations_need_hierarchies():
     with pytest.raises(EvaluationError, match="no such overload"):
         hl.ancestor_of(h("a"), "a.b")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ancestorOf", "descendentOf", "immediateParentOf", "immediateChildOf", "siblingOf", "overlaps",
+     "commonAncestors"],
+)  # fmt: skip
+@pytest.mark.parametrize("operands", [(h("a"), "a.b"), ("a", h("a.b")), (["a"], ["a", "b"])])
+def test_every_relation_refuses_non_hierarchies_on_either_side(name, operands):
+    relation = REGISTRY[name].lookup(True, 1).fn
+    with pytest.raises(EvaluationError, match=rf"no such overload: {name}\("):
+        relation(*operands)
 
 
 @pytest.mark.parametrize(

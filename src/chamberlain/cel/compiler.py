@@ -25,7 +25,9 @@ accepts (nesting depth ≤ 250).
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,19 +39,24 @@ from chamberlain.cel.errors import CompileError, EvaluationError
 from chamberlain.cel.values import TYPE_IDENTIFIERS, UInt
 
 _HOIST_HEIGHT = 12
-#: The only builtins generated code needs (for ``x.__class__ is bool`` style checks).
+#: The only builtins generated code needs (``x.__class__ is bool`` style checks, ``exists_one``).
 _BUILTINS = {
     "Exception": Exception,
     "bool": bool,
     "dict": dict,
+    "list": list,
     "len": len,
+    "sum": sum,
     "int": int,
     "float": float,
     "str": str,
     "bytes": bytes,
 }
-#: The builtin names of the classes a constant operand can pin a fast-path check to.
-_CLASS_NAMES = {int: "int", float: "float", str: "str", bytes: "bytes", bool: "bool"}
+#: The names of the classes a constant operand can pin a fast-path check to.
+_CLASS_NAMES = {
+    int: "int", float: "float", str: "str", bytes: "bytes", bool: "bool",
+    _dt.datetime: "_datetime", _dt.timedelta: "_timedelta",
+}  # fmt: skip
 
 #: Helpers the generated code calls, by the short name it uses.
 _HELPERS: dict[str, Any] = {
@@ -101,6 +108,8 @@ _HELPERS: dict[str, Any] = {
     "_LIST_OR_MAP": frozenset((list, tuple, dict)),
     "_STRINGS": frozenset((str,)),
     "_SIZED": frozenset((str, bytes, list, tuple, dict)),
+    "_datetime": _dt.datetime,
+    "_timedelta": _dt.timedelta,
 }
 
 _COMPARISONS = {"_<_": ("<", "_lt"), "_<=_": ("<=", "_le"), "_>_": (">", "_gt"), "_>=_": (">=", "_ge")}
@@ -123,7 +132,9 @@ _EXACT_EQ_TYPES = frozenset((_STRING, "bytes", "null"))
 
 #: Values a literal can print as Python source; others become named constants.
 _REPR_LITERALS = frozenset((bool, int, float, str, bytes, type(None)))
-_STATIC_TYPES = {UInt: "uint", **_LITERAL_TYPES}
+_STATIC_TYPES = {UInt: "uint", _dt.datetime: "timestamp", _dt.timedelta: "duration", **_LITERAL_TYPES}
+#: Static types whose values' Python ordering is CEL's ordering (two of one type need no checks).
+_ORDERED_STATIC = frozenset(("int", "uint", "double", _STRING, "bytes", _BOOL, "timestamp", "duration"))
 #: String member functions whose Python method is CEL's function when both operands are strings.
 _INLINE_STRING_METHODS = {
     "startsWith": "{a}.startswith({b})",
@@ -174,6 +185,9 @@ class _Code:
     static_type: str | None = None
     #: The value, when the code is a compile-time constant (literals and folded calls).
     constant: Any = _NOT_CONSTANT
+    #: For a macro run as a loop function: (its definition, statements that return the value).
+    #: At the root of the fast function the statements replace the call (one call less).
+    inline: tuple[str, list[str]] | None = None
 
 
 @dataclass
@@ -214,14 +228,19 @@ class _Generator:
     # ------------------------------------------------------------------ entry point
 
     def generate(self, root: Expr) -> tuple[str, dict[str, Any]]:
-        body = self.emit(root).text
+        code = self.emit(root)
         if not self.fast:
-            main = f"def _main(act):\n    return {body}\n"
+            main = f"def _main(act):\n    return {code.text}\n"
         else:
+            lines = [*self.prologue, f"return {code.text}"]
+            if code.inline is not None:
+                definition, loop_lines = code.inline
+                self.module.functions.remove(definition)
+                lines[-1:] = loop_lines
             # Anything the fast path raises hands the decision to the exact path (``_exact``).
-            statements = "".join(f"        {line}\n" for line in self.prologue)
+            statements = "".join(f"        {line}\n" for line in lines)
             main = (
-                f"def _main(act):\n    try:\n{statements}        return {body}\n"
+                f"def _main(act):\n    try:\n{statements}"
                 "    except Exception:\n        pass\n    return _exact(act)\n"
             )
         return "\n".join([*self.module.functions, main]), self.module.constants
@@ -461,12 +480,19 @@ class _Generator:
     def thunk(self, text: str) -> str:
         return f"lambda: {text}"
 
+    def named(self, text: str) -> tuple[str, str]:
+        """A name for the value of ``text`` and the text that binds it (``text`` itself if a name)."""
+        if text.isidentifier():  # a local already (a cached path, a loop variable): no temporary
+            return text, text
+        temp = self.module.fresh("_t")
+        return temp, f"({temp} := {text})"
+
     def as_bool(self, code: _Code) -> str:
         """Fast-path text that yields ``code``'s value when it is a bool and raises otherwise."""
         if code.static_type == _BOOL:
             return code.text
-        temp = self.module.fresh("_t")
-        return f"({temp} if ({temp} := {code.text}).__class__ is bool else _bool({temp}))"
+        t, binding = self.named(code.text)
+        return f"({t} if {binding}.__class__ is bool else _bool({t}))"
 
     def conditional(self, node: Call) -> _Code:
         condition, if_true, if_false = (self.emit(a) for a in node.args)
@@ -498,18 +524,35 @@ class _Generator:
         for constant_side, other in ((right, left), (left, right)):
             name = _CLASS_NAMES.get(type(constant_side.constant))
             if name is not None and type(constant_side.constant) in _HELPERS[classes]:
-                t = self.module.fresh("_t")
+                t, binding = self.named(other.text)
                 a, b = (t, constant_side.text) if constant_side is right else (constant_side.text, t)
                 expression = python.format(a=a, b=b)
-                return (
-                    f"(({expression}) if ({t} := {other.text}).__class__ is {name} else {helper}({a}, {b}))"
-                )
-        a, b = self.module.fresh("_t"), self.module.fresh("_t")
+                return f"(({expression}) if {binding}.__class__ is {name} else {helper}({a}, {b}))"
+        (a, bind_a), (b, bind_b) = self.named(left.text), self.named(right.text)
         expression = python.format(a=a, b=b)
-        return (
-            f"(({expression}) if ({a} := {left.text}).__class__ is ({b} := {right.text}).__class__ in {classes}"
-            f" else {helper}({a}, {b}))"
-        )
+        if classes == "_STRINGS":
+            same = f"{bind_a}.__class__ is {bind_b}.__class__ is str"
+        else:  # strings first: the common case (``R.attr.owner == P.id``) is decided by identity tests
+            c = self.module.fresh("_t")
+            same = f"({c} := {bind_a}.__class__) is {bind_b}.__class__ and ({c} is str or {c} in {classes})"
+        return f"(({expression}) if {same} else {helper}({a}, {b}))"
+
+    def string_method(self, function: str, python: str, target: _Code, arg: _Code, fn: str) -> str:
+        """Fast-path text of ``target.function(arg)`` for a string method, ``python`` in general.
+
+        A constant prefix or suffix has cheaper forms than the method call (which in CPython 3.11
+        parses its arguments as a tuple): ``s.startsWith(p)`` is ``p <= s < q``, ``q`` being ``p``
+        with its last character incremented (``s`` starts with ``p`` exactly when it sorts from
+        ``p`` up to, not including, ``q``); ``s.endsWith(x)`` is ``s[-len(x):] == x``.
+        """
+        constant = arg.constant
+        if type(constant) is str and constant:
+            if function == "startsWith" and constant[-1] != chr(sys.maxunicode):
+                successor = repr(constant[:-1] + chr(ord(constant[-1]) + 1))
+                python = "{b} <= {a} < " + successor.replace("{", "{{").replace("}", "}}")
+            elif function == "endsWith":
+                python = f"{{a}}[{self.module.constant(slice(-len(constant), None))}] == {{b}}"
+        return self.same_class(target, arg, "_STRINGS", python, fn)
 
     def comparison(self, node: Call) -> _Code:
         left, right = (self.emit(a) for a in node.args)
@@ -517,6 +560,8 @@ class _Generator:
         op, helper = _COMPARISONS[node.function]
         if not self.fast:
             return _Code(f"{helper}({left.text}, {right.text})", height, _BOOL)
+        if left.static_type == right.static_type and left.static_type in _ORDERED_STATIC:
+            return _Code(f"({left.text} {op} {right.text})", height, _BOOL)
         return _Code(self.same_class(left, right, "_ORDERED", f"{{a}} {op} {{b}}", helper), height, _BOOL)
 
     def membership(self, node: Call) -> _Code:
@@ -528,8 +573,8 @@ class _Generator:
             constants = tuple(e.value for e in container_node.elements)
             return _Code(f"({element.text} in {self.module.constant(constants)})", height, _BOOL)
         if self.fast and element.static_type == _STRING:
-            c = self.module.fresh("_t")
-            text = f"(({element.text} in {c}) if ({c} := {container.text}).__class__ in _LIST_OR_MAP else _in({element.text}, {c}))"
+            c, binding = self.named(container.text)
+            text = f"(({element.text} in {c}) if {binding}.__class__ in _LIST_OR_MAP else _in({element.text}, {c}))"
             return _Code(text, height, _BOOL)
         return _Code(f"_in({element.text}, {container.text})", height, _BOOL)
 
@@ -594,13 +639,17 @@ class _Generator:
                 return self.literal(folded)
         fn = self.module.constant(impl.fn)
         texts = [c.text for c in codes]
-        static = _BOOL if node.function in _BOOL_FUNCTIONS else None
+        static = impl.result_type or (_BOOL if node.function in _BOOL_FUNCTIONS else None)
+        if self.fast and impl.str_cache is not None and len(codes) == 1 and not impl.needs_activation:
+            # A string argument (timestamp("..."), hierarchy("a.b")) costs one dict lookup.
+            (t, binding), cache = self.named(texts[0]), self.module.constant(impl.str_cache)
+            return _Code(f"({cache}[{t}] if {binding}.__class__ is str else {fn}({t}))", height, static)
         inline = _INLINE_STRING_METHODS.get(node.function) if member and len(codes) == 2 else None
         if self.fast and inline is not None:
-            return _Code(self.same_class(codes[0], codes[1], "_STRINGS", inline, fn), height, static)
+            return _Code(self.string_method(node.function, inline, codes[0], codes[1], fn), height, static)
         if self.fast and node.function == "size" and len(codes) == 1:
-            t = self.module.fresh("_t")
-            return _Code(f"(len({t}) if ({t} := {texts[0]}).__class__ in _SIZED else {fn}({t}))", height)
+            t, binding = self.named(texts[0])
+            return _Code(f"(len({t}) if {binding}.__class__ in _SIZED else {fn}({t}))", height)
         if impl.needs_activation:
             texts.insert(0, "act")
         return _Code(f"{fn}({', '.join(texts)})", height, static)
@@ -663,7 +712,9 @@ class _Generator:
         height = max(height, body_code.height) + len(slots.elements)
         return _Code(prefix + body_code.text + suffix, height, body_code.static_type)
 
-    def loop(self, helper: str, var: str, outer_params: str, body: _Code, extra: _Code | None) -> str:
+    def loop(
+        self, helper: str, var: str, outer_params: str, range_code: _Code, body: _Code, extra: _Code | None
+    ) -> _Code:
         """A fast-path function running a single-variable macro as a Python loop over a list or map.
 
         It raises (handing over to the exact path) on anything but a list or map to iterate, or a
@@ -672,23 +723,32 @@ class _Generator:
         name = self.module.fresh("_c")
         r = self.module.fresh("_r")
         predicate = self.as_bool(body)
-        check = f"    if {r}.__class__ not in _LIST_OR_MAP:\n        raise TypeError\n"
+        # Lists first: the common case is decided by one identity test.
+        lines = [
+            f"if {r}.__class__ is not list and {r}.__class__ not in _LIST_OR_MAP:",
+            "    raise TypeError",
+        ]
         if helper == "_all":
-            lines = f"    for {var} in {r}:\n        if not {predicate}:\n            return False\n    return True\n"
+            lines += [f"for {var} in {r}:", f"    if not {predicate}:", "        return False", "return True"]
         elif helper == "_exists":
-            lines = (
-                f"    for {var} in {r}:\n        if {predicate}:\n            return True\n    return False\n"
-            )
+            lines += [f"for {var} in {r}:", f"    if {predicate}:", "        return True", "return False"]
         elif helper == "_exists_one":
-            lines = f"    return sum(1 for {var} in {r} if {predicate}) == 1\n"
+            lines.append(f"return sum(1 for {var} in {r} if {predicate}) == 1")
         elif helper == "_filter":
-            lines = f"    return [{var} for {var} in {r} if {predicate}]\n"
+            lines.append(f"return [{var} for {var} in {r} if {predicate}]")
         elif helper == "_map":
-            lines = f"    return [{body.text} for {var} in {r}]\n"
+            lines.append(f"return [{body.text} for {var} in {r}]")
         else:  # _map_filter: body is the predicate, extra the transform
-            lines = f"    return [{extra.text} for {var} in {r} if {predicate}]\n"
-        self.module.functions.append(f"def {name}({outer_params}, {r}):\n{check}{lines}")
-        return name
+            lines.append(f"return [{extra.text} for {var} in {r} if {predicate}]")
+        definition = f"def {name}({outer_params}, {r}):\n" + "".join(f"    {line}\n" for line in lines)
+        self.module.functions.append(definition)
+        height = max(range_code.height, body.height, extra.height if extra else 0) + 1
+        return _Code(
+            f"{name}({outer_params}, {range_code.text})",
+            height,
+            loop_static(helper),
+            inline=(definition, [f"{r} = {range_code.text}", *lines]),
+        )
 
     def has_macro(self, node: Call) -> _Code:
         arg = node.args[0]
@@ -696,8 +756,8 @@ class _Generator:
             raise self.error("invalid argument to has() macro: expected a field selection", arg)
         operand = self.emit(arg.operand)
         if self.fast:
-            t = self.module.fresh("_t")
-            text = f"(({arg.field!r} in {t}) if ({t} := {operand.text}).__class__ is dict else _has({t}, {arg.field!r}))"
+            t, binding = self.named(operand.text)
+            text = f"(({arg.field!r} in {t}) if {binding}.__class__ is dict else _has({t}, {arg.field!r}))"
         else:
             text = f"_has({operand.text}, {arg.field!r})"
         return _Code(text, operand.height + 1, _BOOL)
@@ -725,6 +785,7 @@ class _Generator:
             raise self.error(f"duplicate variable name '{names[0]}'", variables[1])
         heights = []
         range_text = ""
+        range_code = None
         if target is not None:
             range_code = self.emit(target)
             range_text, heights = range_code.text, [range_code.height]
@@ -744,9 +805,8 @@ class _Generator:
             return _Code(
                 f"(lambda {params}: {body_code.text})({init_texts[0]})", height, body_code.static_type
             )
-        if self.fast and helper in _LOOPS and len(names) == 1:
-            loop = self.loop(helper, py_names[0], outer_params, body_code, extra_code)
-            return _Code(f"{loop}({outer_params}, {range_text})", height, loop_static(helper))
+        if self.fast and helper in _LOOPS and len(names) == 1 and range_code is not None:
+            return self.loop(helper, py_names[0], outer_params, range_code, body_code, extra_code)
         lambdas = [f"lambda {params}: {body_code.text}"]
         if extra_code is not None:
             lambdas.append(f"lambda {params}: {extra_code.text}")

@@ -17,6 +17,11 @@ accepts any number of arguments. ``needs_activation=True`` passes the activation
 
 The compiler resolves names and arities when it compiles, so an unknown function or a wrong
 number of arguments is a compile error that names the position.
+
+Two optional hints let the compiler's fast path do better than a call: ``result_type`` (the
+static type every call returns, e.g. ``"timestamp"``, so comparisons need no class checks) and
+``str_cache`` (a :class:`StringCache` with ``cache[s] == fn(s)`` for every plain ``str`` ``s``,
+for one-argument functions: the fast path indexes it instead of calling ``fn``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,39 @@ VARIADIC = -1
 class Implementation:
     fn: Callable[..., Any]
     needs_activation: bool = False
+    #: The compiler's static type of every result (see ``compiler._ORDERED_STATIC``), if known.
+    result_type: str | None = None
+    #: For a one-argument function: ``str_cache[s]`` is ``fn(s)`` for a plain str ``s``.
+    str_cache: StringCache | None = None
+
+
+class StringCache(dict):
+    """A bounded, thread-safe memo of a pure function of a string: ``cache[s]`` is ``compute(s)``.
+
+    For values parsed from request strings that repeat across requests (timestamps, scopes): a
+    hit is one dict lookup. ``compute`` must return immutable values (they are shared) and may
+    raise; errors are not cached. A full cache is emptied before the next entry goes in: that
+    costs one re-parse per live entry every ``maxsize`` misses, where dropping the oldest entry
+    one at a time makes each miss scan the deleted slots at the front of the dict. The size stays
+    within ``maxsize`` plus one per thread inserting at the same moment. Every operation used is a
+    single, atomic dict operation under CPython's GIL; no lock is needed.
+
+    Index it only with plain ``str`` keys: a str subclass would hit the entry of an equal string.
+    """
+
+    __slots__ = ("compute", "maxsize")
+
+    def __init__(self, compute: Callable[[str], Any], maxsize: int = 4096):
+        super().__init__()
+        self.compute = compute
+        self.maxsize = maxsize
+
+    def __missing__(self, key: str) -> Any:
+        value = self.compute(key)
+        if len(self) >= self.maxsize:
+            self.clear()
+        self[key] = value
+        return value
 
 
 @dataclass(slots=True)
@@ -60,17 +98,24 @@ def _arity(fn: Callable[..., Any], member: bool, needs_activation: bool) -> int:
 
 
 def function(
-    name: str, *, member: bool = False, needs_activation: bool = False, also_global: bool = False
+    name: str,
+    *,
+    member: bool = False,
+    needs_activation: bool = False,
+    also_global: bool = False,
+    result_type: str | None = None,
+    str_cache: StringCache | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated callable as CEL function ``name``.
 
     ``member=True`` registers ``target.name(args)``; ``also_global=True`` additionally registers
     ``name(target, args)`` with the same implementation (e.g. ``size(x)`` and ``x.size()``).
+    ``result_type`` and ``str_cache``: hints for the compiler's fast path (see the module's doc).
     """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         entry = REGISTRY.setdefault(name, Overloads(name))
-        impl = Implementation(fn, needs_activation)
+        impl = Implementation(fn, needs_activation, result_type, str_cache)
         if member:
             entry.member_impls[_arity(fn, True, needs_activation)] = impl
         if not member or also_global:

@@ -9,7 +9,6 @@ The path functions follow Cerbos's ``crosspath`` package: UNIX paths are handled
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
-from chamberlain.cel.functions import function
+from chamberlain.cel.functions import StringCache, function
 from chamberlain.cel.lib.sets import contains_all, intersects, membership, require_lists
 from chamberlain.cel.values import UTC, no_such_overload
 
@@ -119,24 +118,32 @@ def in_ip_addr_range(ip: Any, cidr: Any) -> bool:
     """``"10.0.0.1".inIPAddrRange("10.0.0.0/8")``."""
     if type(ip) is not str or type(cidr) is not str:
         raise no_such_overload("inIPAddrRange", ip, cidr)
-    network, mask = _cached_cidr(cidr)
-    if len(network) == 4:  # the common case, an IPv4 range and a dotted-quad address, in integers
+    network, mask, network_int, mask_int = _CIDRS[cidr]
+    if network_int is not None:  # the common case, an IPv4 range and a dotted-quad address, in integers
         try:
-            quad = int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")  # strict a.b.c.d, as Go
+            quad = _from_bytes(_inet_pton(_AF_INET, ip), "big")  # strict a.b.c.d, as Go
         except (OSError, ValueError):
             pass
         else:
-            return quad & int.from_bytes(mask, "big") == int.from_bytes(network, "big")
+            return quad & mask_int == network_int
     addr = _parse_ip(ip)
     if addr is None:
         raise EvaluationError(f"invalid IP address: {ip}")
     return _network_contains(network, mask, _ip16(addr))
 
 
-@functools.lru_cache(maxsize=1024)
-def _cached_cidr(text: str) -> tuple[bytes, bytes]:
-    """Policies name few ranges, each parsed once."""
-    return _parse_cidr(text)
+def _range(text: str) -> tuple[bytes, bytes, int | None, int | None]:
+    """``_parse_cidr``, and for an IPv4 network its number and mask as integers."""
+    network, mask = _parse_cidr(text)
+    if len(network) == 4:
+        return network, mask, int.from_bytes(network, "big"), int.from_bytes(mask, "big")
+    return network, mask, None, None
+
+
+#: Policies name few ranges: each is parsed once.
+_CIDRS = StringCache(_range, maxsize=1024)
+# Read once here rather than looked up on every call.
+_inet_pton, _AF_INET, _from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
 
 
 # ---------------------------------------------------------------- time

@@ -8,12 +8,11 @@ its members test ancestry (``ancestorOf``, ``descendentOf``, ``immediateChildOf`
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from chamberlain.cel.errors import EvaluationError
-from chamberlain.cel.functions import function
+from chamberlain.cel.functions import StringCache, function
 from chamberlain.cel.values import TYPE_IDENTIFIERS, CelType, no_such_overload, type_name
 
 HIERARCHY_TYPE = CelType("cerbos.lib.hierarchy")
@@ -62,24 +61,26 @@ def _split(text: str, delimiter: str) -> list[str]:
     return text.split(delimiter) if delimiter else list(text)
 
 
-@function("hierarchy")
+def _from_dotted(value: str) -> Hierarchy:
+    return Hierarchy(value.split("."))
+
+
+#: Scopes and paths repeat across requests, and hierarchies are immutable: build each once.
+DOTTED = StringCache(_from_dotted, maxsize=4096)
+
+
+@function("hierarchy", str_cache=DOTTED)
 def hierarchy(value: Any) -> Hierarchy:
     """``hierarchy("a.b.c")`` or ``hierarchy(["a", "b", "c"])``."""
     if type(value) is Hierarchy:
         return value
     if type(value) is str:
-        return _from_dotted(value)
+        return DOTTED[value]
     if type(value) is list or type(value) is tuple:
         if not all(type(level) is str for level in value):
             raise EvaluationError("failed to convert list to string slice")
         return Hierarchy(value)
     raise no_such_overload("hierarchy", value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _from_dotted(value: str) -> Hierarchy:
-    # Scopes and paths repeat across requests, and hierarchies are immutable: build each once.
-    return Hierarchy(value.split("."))
 
 
 @function("hierarchy")
@@ -90,55 +91,60 @@ def hierarchy_with_delimiter(value: Any, delimiter: Any) -> Hierarchy:
     return Hierarchy(_split(value, delimiter))
 
 
-def _levels(name: str, h: Any, other: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if type(h) is not Hierarchy or type(other) is not Hierarchy:
-        raise no_such_overload(name, h, other)
-    return h.levels, other.levels
+def _mismatch(name: str, h: Any, other: Any) -> NoReturn:
+    raise no_such_overload(name, h, other)
 
 
-def _is_proper_prefix(prefix: tuple[str, ...], levels: tuple[str, ...]) -> bool:
-    return len(levels) > len(prefix) and levels[: len(prefix)] == prefix
+# The relations check their operands and test prefixes inline, calling out only to raise: a
+# Python call costs about as much as the whole test, and they run on every request that names
+# a scope (``hierarchy(R.attr.scope).ancestorOf(...)``).
 
 
 @function("ancestorOf", member=True)
 def ancestor_of(h: Any, other: Any) -> bool:
     """``h.ancestorOf(other)``: ``h`` is a proper prefix of ``other``."""
-    a, b = _levels("ancestorOf", h, other)
-    return _is_proper_prefix(a, b)
+    a = h.levels if type(h) is Hierarchy else _mismatch("ancestorOf", h, other)
+    b = other.levels if type(other) is Hierarchy else _mismatch("ancestorOf", h, other)
+    return len(b) > len(a) and b[: len(a)] == a
 
 
 @function("descendentOf", member=True)
 def descendent_of(h: Any, other: Any) -> bool:
     """``h.descendentOf(other)``: ``other`` is a proper prefix of ``h``."""
-    a, b = _levels("descendentOf", h, other)
-    return _is_proper_prefix(b, a)
+    a = h.levels if type(h) is Hierarchy else _mismatch("descendentOf", h, other)
+    b = other.levels if type(other) is Hierarchy else _mismatch("descendentOf", h, other)
+    return len(a) > len(b) and a[: len(b)] == b
 
 
 @function("immediateParentOf", member=True)
 def immediate_parent_of(h: Any, other: Any) -> bool:
     """``h.immediateParentOf(other)``: ``other`` is ``h`` plus one level."""
-    a, b = _levels("immediateParentOf", h, other)
+    a = h.levels if type(h) is Hierarchy else _mismatch("immediateParentOf", h, other)
+    b = other.levels if type(other) is Hierarchy else _mismatch("immediateParentOf", h, other)
     return len(b) == len(a) + 1 and b[: len(a)] == a
 
 
 @function("immediateChildOf", member=True)
 def immediate_child_of(h: Any, other: Any) -> bool:
     """``h.immediateChildOf(other)``: ``h`` is ``other`` plus one level."""
-    a, b = _levels("immediateChildOf", h, other)
+    a = h.levels if type(h) is Hierarchy else _mismatch("immediateChildOf", h, other)
+    b = other.levels if type(other) is Hierarchy else _mismatch("immediateChildOf", h, other)
     return len(a) == len(b) + 1 and a[: len(b)] == b
 
 
 @function("siblingOf", member=True)
 def sibling_of(h: Any, other: Any) -> bool:
     """``h.siblingOf(other)``: same length, same levels except possibly the last."""
-    a, b = _levels("siblingOf", h, other)
+    a = h.levels if type(h) is Hierarchy else _mismatch("siblingOf", h, other)
+    b = other.levels if type(other) is Hierarchy else _mismatch("siblingOf", h, other)
     return len(a) == len(b) and a[:-1] == b[:-1]
 
 
 @function("overlaps", member=True)
 def overlaps(h: Any, other: Any) -> bool:
     """``h.overlaps(other)``: one is a prefix of the other (or they are equal)."""
-    a, b = _levels("overlaps", h, other)
+    a = h.levels if type(h) is Hierarchy else _mismatch("overlaps", h, other)
+    b = other.levels if type(other) is Hierarchy else _mismatch("overlaps", h, other)
     short, long = (a, b) if len(a) <= len(b) else (b, a)
     return long[: len(short)] == short
 
@@ -146,7 +152,8 @@ def overlaps(h: Any, other: Any) -> bool:
 @function("commonAncestors", member=True)
 def common_ancestors(h: Any, other: Any) -> Hierarchy:
     """``h.commonAncestors(other)``: the longest shared prefix, excluding a shared last level."""
-    a, b = _levels("commonAncestors", h, other)
+    a = h.levels if type(h) is Hierarchy else _mismatch("commonAncestors", h, other)
+    b = other.levels if type(other) is Hierarchy else _mismatch("commonAncestors", h, other)
     if len(a) == len(b):
         if not a:  # Go slices [:-1] here and panics
             raise EvaluationError("commonAncestors of empty hierarchies")

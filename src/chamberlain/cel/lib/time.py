@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
-from chamberlain.cel.functions import function
+from chamberlain.cel.functions import StringCache, function
 from chamberlain.cel.values import INT64_MAX, UTC, no_such_overload
 
 TIMESTAMP_OVERFLOW = "timestamp overflow: out of range"
@@ -209,20 +209,25 @@ def parse_duration(text: str) -> _dt.timedelta:
 # ---------------------------------------------------------------- constructors
 
 
-@function("timestamp")
+#: Parsed timestamp strings. Request attributes (``createdAt``, ...) repeat across requests, and
+#: parsing is the cost of ``timestamp(s)``; datetimes are immutable, so sharing them is safe.
+TIMESTAMPS = StringCache(parse_timestamp, maxsize=4096)
+
+
+@function("timestamp", result_type="timestamp", str_cache=TIMESTAMPS)
 def timestamp(value: Any) -> _dt.datetime:
     """``timestamp(string | int | timestamp)``."""
     tv = type(value)
     if tv is _dt.datetime:
         return value
     if tv is str:
-        return parse_timestamp(value)
+        return TIMESTAMPS[value]
     if tv is int:
         return timestamp_from_unix(value)
     raise no_such_overload("timestamp", value)
 
 
-@function("duration")
+@function("duration", result_type="duration")
 def duration(value: Any) -> _dt.timedelta:
     """``duration(string | duration)``."""
     tv = type(value)
