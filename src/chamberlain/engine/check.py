@@ -125,7 +125,13 @@ class Engine:
     def decide(self, principal: Principal, resource: Resource, action: str, aux_data: AuxData = EMPTY_AUX,
                now: dt.datetime | None = None) -> ActionEffect:  # fmt: skip
         """The effect of one action (no outputs, errors or explanation kept): the fast path."""
-        route = self._route(principal, resource)
+        route = self._routes.get(
+            (principal.id, principal.scope, principal.policy_version, principal.roles,
+             resource.kind, resource.scope, resource.policy_version),  # fmt: skip
+            _MISSING,
+        )
+        if route is _MISSING:
+            route = self._route(principal, resource)
         if route is None or (not route.p_exists and not route.r_exists):
             return _DENIED
         if route.schemas is not None:
@@ -137,7 +143,8 @@ class Engine:
         if plan.constant is not None:
             return plan.constant
         when = now.astimezone(dt.UTC) if now is not None else RequestClock()
-        activation = base_activation(principal.cel(), resource.cel(), aux_data.cel(), self.globals, when)
+        activation = base_activation(principal._cel or principal.cel(), resource._cel or resource.cel(),
+                                     aux_data.cel(), self.globals, when)  # fmt: skip
         if plan.single_uncached is not None:
             effect, policy, scope, row = plan.single_uncached(_State.for_generated_walk(self, activation))
             return ActionEffect(EFFECT_DENY if effect == _NO_MATCH_EFFECT else effect, policy, scope, row)
