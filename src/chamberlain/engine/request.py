@@ -119,19 +119,33 @@ class AuxData:
 
     Verifying tokens is the server's job (see :func:`chamberlain.pdp.PDP.check_resources`'s
     ``verify_jwt`` hook): the engine only sees claims.
+
+    ``delegation`` (a chamberlain extension, not in Cerbos) is the actor chain of a delegated check,
+    which conditions read as ``request.aux_data.delegation``; only :mod:`chamberlain.delegation`
+    sets it, after verifying the chain. It is absent from checks without delegation.
     """
 
     jwt: Mapping[str, Any] = field(default_factory=dict)
     jwts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    delegation: Mapping[str, Any] | None = None
+    _cel: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def cel(self) -> dict[str, Any]:
-        """``request.aux_data`` as conditions see it."""
-        if not self.jwt and not self.jwts:
+        """``request.aux_data`` as conditions see it (computed once: treat the data as immutable)."""
+        if not self.jwt and not self.jwts and self.delegation is None:
             return _EMPTY_AUX_CEL
-        return {
-            "jwt": _attributes(self.jwt),
-            "jwts": {name: {"claims": _attributes(claims)} for name, claims in self.jwts.items()},
-        }
+        aux = self._cel
+        if aux is None:
+            aux = {
+                "jwt": _attributes(self.jwt),
+                "jwts": {name: {"claims": _attributes(claims)} for name, claims in self.jwts.items()},
+            }
+            if self.delegation is not None:
+                aux["delegation"] = _attributes(self.delegation)
+            object.__setattr__(
+                self, "_cel", aux
+            )  # a cache on a frozen object, as Principal keeps its CEL form
+        return aux
 
 
 _EMPTY_AUX_CEL: dict[str, Any] = {"jwt": {}, "jwts": {}}

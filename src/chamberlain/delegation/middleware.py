@@ -1,0 +1,76 @@
+"""ASGI middleware for services downstream of chamberlain: verify the delegation token of every request.
+
+Works with any ASGI framework (Starlette, FastAPI, plain ASGI)::
+
+    app = DelegationMiddleware(app, verifier=Verifier(issuer, "chamberlain-jwks.json"),
+                               audience="https://payments.example", scopes=["payments:write"])
+
+A request without ``Authorization: Bearer <token>`` gets 401; a token that does not verify (bad
+signature, expired, another audience...) 401 with ``error="invalid_token"``; a token without one of
+``scopes`` 403 with ``error="insufficient_scope"`` (RFC 6750 §3). The verified
+:class:`~chamberlain.delegation.tokens.DelegationToken` is put in ``scope["chamberlain.delegation"]``
+and in ``scope["state"]["delegation"]`` (``request.state.delegation`` in Starlette).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+from chamberlain.delegation.errors import TokenError
+from chamberlain.delegation.tokens import Verifier
+
+ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]  # fmt: skip
+SCOPE_KEY = "chamberlain.delegation"
+
+
+def _header_text(text: str) -> str:
+    """``error_description`` may only hold printable ASCII without ``"`` and ``\\`` (RFC 6750 §3)."""
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in '"\\' else "?" for c in text)
+
+
+class DelegationMiddleware:
+    """Verify ``Authorization: Bearer`` delegation tokens for ``audience`` before the app sees the request."""
+
+    def __init__(self, app: ASGIApp, *, verifier: Verifier, audience: str | Collection[str],
+                 scopes: Collection[str] = ()):  # fmt: skip
+        self.app = app
+        self.verifier = verifier
+        self.audience = audience
+        self.scopes = frozenset(scopes)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        auth = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        kind, _, token = auth.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            await _deny(send, 401, 'Bearer realm="chamberlain"', "a delegation token is required")
+            return
+        try:
+            verified = self.verifier.verify(token.strip(), audience=self.audience, where="bearer token")
+        except TokenError as exc:
+            await _deny(
+                send,
+                401,
+                f'Bearer error="invalid_token", error_description="{_header_text(str(exc))}"',
+                str(exc),
+            )
+            return
+        if self.scopes and not self.scopes & set(verified.scopes):
+            needed = " ".join(sorted(self.scopes))
+            await _deny(send, 403, f'Bearer error="insufficient_scope", scope="{_header_text(needed)}"',
+                        f"the token has none of the scopes {needed}")  # fmt: skip
+            return
+        scope[SCOPE_KEY] = verified
+        scope.setdefault("state", {})["delegation"] = verified
+        await self.app(scope, receive, send)
+
+
+async def _deny(send: Any, status: int, challenge: str, message: str) -> None:
+    body = message.encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", challenge.encode("latin-1"))]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
