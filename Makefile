@@ -46,6 +46,7 @@ bench: $(DEV_STAMP)
 		|| echo "wrk missing (Debian: apt-get install -y wrk): server_bench.py will skip"
 	$(PY) bench/server_bench.py
 	$(PY) bench/engine_bench.py
+	$(PY) bench/audit_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

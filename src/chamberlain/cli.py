@@ -12,10 +12,12 @@ import yaml
 
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
+from chamberlain.cli_audit import app as audit_app
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
 )
+app.add_typer(audit_app, name="audit")
 
 
 def _load_activation(activation: Path | None, variables: list[str]) -> dict[str, Any]:
@@ -174,6 +176,12 @@ def serve_command(
         str | None, typer.Option("--http", help="Listen address host:port (server.httpListenAddr).")
     ] = None,
     state_dir: Annotated[Path | None, typer.Option("--state-dir", help="chamberlain's state folder.")] = None,
+    audit_db: Annotated[
+        str | None,
+        typer.Option(
+            "--audit-db", help="Decision log URL (chamberlain.audit.db): sqlite:///PATH or postgresql://..."
+        ),
+    ] = None,
     set_: Annotated[
         list[str], typer.Option("--set", help="Override a key: --set engine.strictEvaluation=true.")
     ] = [],  # noqa: B006
@@ -202,6 +210,8 @@ def serve_command(
         put("server.httpListenAddr", http)
     if state_dir is not None:
         put("chamberlain.stateDir", str(state_dir))
+    if audit_db is not None:
+        put("chamberlain.audit.db", audit_db)
     try:
         settings = load_config(config, overrides=overrides)
         if not settings.policy_dir.is_dir():

@@ -3,6 +3,9 @@
 >>> from chamberlain import PDP, Principal, Resource
 >>> pdp = PDP.from_directory("policies/")
 >>> pdp.is_allowed(Principal("alice", roles={"finance"}), Resource("invoice", "inv-1"), "pay")
+
+With ``audit="sqlite:///decisions.db"`` (or a ``postgresql://`` URL) every decided action is
+recorded in the tamper-evident decision log after deciding; ``pdp.close()`` flushes it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from chamberlain.audit import recording
+from chamberlain.audit.ids import new_call_id
+from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.engine import (
     AuxData,
     CheckInput,
@@ -27,17 +33,22 @@ from chamberlain.engine import (
 from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
+from chamberlain.store import sqlite_url
 
 __all__ = ["PDP", "CheckResult", "RequestError"]
 
 
 class CheckResult:
-    """The decisions of one :meth:`PDP.check` call: one :class:`CheckOutput` per resource."""
+    """The decisions of one :meth:`PDP.check` call: one :class:`CheckOutput` per resource.
 
-    __slots__ = ("outputs",)
+    ``log_error``: why the decision log could not record the check (every action is then denied).
+    """
 
-    def __init__(self, outputs: list[CheckOutput]):
+    __slots__ = ("log_error", "outputs")
+
+    def __init__(self, outputs: list[CheckOutput], log_error: str = ""):
         self.outputs = outputs
+        self.log_error = log_error
 
     def __iter__(self):
         return iter(self.outputs)
@@ -60,23 +71,48 @@ class PDP:
     """A compiled policy set and the options to decide with; :meth:`reload` swaps in a new one."""
 
     def __init__(self, policies: PolicySet, options: EngineOptions | None = None, *,
-                 directory: str | os.PathLike[str] | None = None, verify_jwt: JWTVerifier | None = None):  # fmt: skip
+                 directory: str | os.PathLike[str] | None = None, verify_jwt: JWTVerifier | None = None,
+                 audit: DecisionLog | None = None):  # fmt: skip
         self.options = options or EngineOptions()
         self.directory = Path(directory) if directory is not None else None
         self.verify_jwt = verify_jwt
         self._engine: Engine = compile_policies(policies, self.options)
         self._lock = threading.Lock()
+        self.log = audit
 
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str], *, verify_jwt: JWTVerifier | None = None,
-                       **options: Any) -> PDP:  # fmt: skip
+                       audit: str | os.PathLike[str] | DecisionLog | None = None,
+                       audit_options: LogOptions | None = None, **options: Any) -> PDP:  # fmt: skip
         """Load, validate and compile ``path``; raises ``PolicyError`` listing every problem (file:line).
 
         ``options`` are :class:`~chamberlain.engine.EngineOptions` fields (``default_policy_version``,
         ``default_scope``, ``lenient_scope_search``, ``strict_evaluation``, ``globals``,
         ``schema_enforcement``). ``verify_jwt`` turns ``auxData.jwt.token`` into claims.
+        ``audit``: a decision log URL (``sqlite:///PATH``, ``postgresql://...``), a file path (SQLite)
+        or an open :class:`~chamberlain.audit.DecisionLog`; ``audit_options`` tune it (durability, ...).
         """
-        return cls(load_directory(path), EngineOptions(**options), directory=path, verify_jwt=verify_jwt)
+        engine_options = EngineOptions(**options)
+        policies = load_directory(path)
+        log = _open_log(audit, audit_options)
+        try:
+            return cls(policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log)
+        except BaseException:
+            if log is not None and not isinstance(audit, DecisionLog):
+                log.close()
+            raise
+
+    def close(self) -> None:
+        """Flush and close the decision log (a no-op without one); raises if entries could not be written."""
+        if self.log is not None:
+            log, self.log = self.log, None
+            log.close()
+
+    def __enter__(self) -> PDP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def engine(self) -> Engine:
@@ -98,15 +134,22 @@ class PDP:
 
     def is_allowed(self, principal: Principal, resource: Resource, action: str, *,
                    aux_data: AuxData | None = None) -> bool:  # fmt: skip
-        """Whether ``principal`` may do ``action`` on ``resource``."""
+        """Whether ``principal`` may do ``action`` on ``resource`` (recorded when there is a decision log)."""
+        if self.log is not None:
+            return self.check(principal, resource, [action], aux_data=aux_data).is_allowed(action)
         return (
             self._engine.decide(principal, resource, action, aux_data or EMPTY_AUX).effect == "EFFECT_ALLOW"
         )
 
     def check(self, principal: Principal, resources: Resource | Iterable[Resource], actions: Sequence[str], *,
               aux_data: AuxData | None = None, request_id: str = "", now: dt.datetime | None = None,
-              session_id: str = "", actor_chain: Sequence[str] = (), approval_id: str = "") -> CheckResult:  # fmt: skip
-        """Decide ``actions`` on each resource; the result explains every decision."""
+              session_id: str = "", actor_chain: Sequence[str] = (), approval_id: str = "",
+              call_id: str = "", point: str = "embedded") -> CheckResult:  # fmt: skip
+        """Decide ``actions`` on each resource; the result explains every decision.
+
+        With a decision log, ``call_id`` (default: a new ULID) and ``point`` (the enforcement point)
+        go into the entries; in ``sync`` durability the call returns once they are durable.
+        """
         if isinstance(resources, Resource):
             resources = [resources]
         if isinstance(actions, str):
@@ -118,13 +161,52 @@ class PDP:
             )
             for r in resources
         ]
-        return CheckResult(self._engine.check(inputs, now))
+        when = _instant(now)
+        outputs = self._engine.check(inputs, when)
+        if self.log is None:
+            return CheckResult(outputs)
+        pending = recording.submit(self.log, inputs, outputs, when=when, call_id=call_id or new_call_id(),
+                                   point=point).wait()  # fmt: skip
+        return CheckResult(pending.outputs, pending.reason())
 
-    def check_resources(
-        self, request: Mapping[str, Any], *, now: dt.datetime | None = None
-    ) -> dict[str, Any]:
+    def check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
+                        point: str = "embedded") -> dict[str, Any]:  # fmt: skip
         """Cerbos CheckResources: request JSON (as a dict) in, response JSON (as a dict) out."""
+        return self.respond(self.start_check_resources(request, now=now, call_id=call_id, point=point).wait())
+
+    def start_check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None,
+                              call_id: str = "", point: str = "embedded",
+                              loop: Any = None) -> recording.PendingCheck:  # fmt: skip
+        """Decide a CheckResources request and submit its entries; :meth:`respond` once it is settled.
+
+        ``loop``: the running event loop, when the caller will await ``PendingCheck.wait_async``.
+        """
         inputs, include_meta = parse_check_resources(request, self.verify_jwt)
-        outputs = self._engine.check(inputs, now)
+        when = _instant(now)
+        outputs = self._engine.check(inputs, when)
+        if self.log is not None and not call_id:
+            call_id = new_call_id()
+        pending = recording.submit(self.log, inputs, outputs, when=when, call_id=call_id, point=point,
+                                   request=request, loop=loop)  # fmt: skip
+        pending.include_meta = include_meta
+        return pending
+
+    def respond(self, pending: recording.PendingCheck) -> dict[str, Any]:
+        """The CheckResources response of a settled :meth:`start_check_resources`."""
+        inputs = pending.inputs
         request_id = inputs[0].request_id if inputs else ""
-        return check_resources_response(request_id, inputs, outputs, include_meta)
+        response = check_resources_response(request_id, list(inputs), pending.outputs, pending.include_meta)
+        return pending.annotate(response)
+
+
+def _instant(now: dt.datetime | None) -> dt.datetime:
+    return now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+
+
+def _open_log(
+    audit: str | os.PathLike[str] | DecisionLog | None, options: LogOptions | None
+) -> DecisionLog | None:
+    if audit is None or isinstance(audit, DecisionLog):
+        return audit
+    url = audit if isinstance(audit, str) else sqlite_url(os.fspath(audit))
+    return DecisionLog.open(url, options)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -45,10 +47,12 @@ class ThreadServer:
 
     def __init__(self, policy_dir: Path, overrides: Mapping[str, Any] | None = None):
         self.port = free_port()
+        # Each server its own state folder (its decision log and signing key), removed on exit.
+        self.state_dir = Path(tempfile.mkdtemp(prefix="chamberlain-state-"))
         config_overrides: dict[str, Any] = {
             "server": {"httpListenAddr": f"127.0.0.1:{self.port}"},
             "storage": {"disk": {"directory": str(policy_dir), "watchForChanges": False}},
-            "chamberlain": {"logLevel": "warning"},
+            "chamberlain": {"logLevel": "warning", "stateDir": str(self.state_dir)},
         }
         for key, value in (overrides or {}).items():
             config_overrides[key] = {**config_overrides.get(key, {}), **value}
@@ -69,14 +73,22 @@ class ThreadServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def serve_process(
     *args: str, env: Mapping[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``chamberlain serve ARGS --http 127.0.0.1:<free port>`` as a process; yields it and its URL."""
+    """``chamberlain serve ARGS --http 127.0.0.1:<free port>`` as a process; yields it and its URL.
+
+    Without ``--state-dir`` in ``args`` the process gets a temporary state folder of its own.
+    """
     port = free_port()
+    state: str | None = None
+    if "--state-dir" not in args:
+        state = tempfile.mkdtemp(prefix="chamberlain-state-")
+        args = (*args, "--state-dir", state)
     cmd = [str(Path(sys.executable).parent / "chamberlain"), "serve", *args, "--http", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **(env or {})}, cwd=REPO)  # fmt: skip
@@ -92,6 +104,8 @@ def serve_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if state is not None:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 def raw_http(port: int, data: bytes, *, read_timeout: float = 5.0) -> bytes:

@@ -125,11 +125,9 @@ class Engine:
     def decide(self, principal: Principal, resource: Resource, action: str, aux_data: AuxData = EMPTY_AUX,
                now: dt.datetime | None = None) -> ActionEffect:  # fmt: skip
         """The effect of one action (no outputs, errors or explanation kept): the fast path."""
-        route = self._routes.get(
-            (principal.id, principal.scope, principal.policy_version, principal.roles,
-             resource.kind, resource.scope, resource.policy_version),  # fmt: skip
-            _MISSING,
-        )
+        key = (principal.id, principal.scope, principal.policy_version, principal.roles,
+               resource.kind, resource.scope, resource.policy_version)  # fmt: skip
+        route = self._routes.get(key, _MISSING)  # _route's lookup, inline: this is the hot path
         if route is _MISSING:
             route = self._route(principal, resource)
         if route is None or (not route.p_exists and not route.r_exists):

@@ -7,18 +7,19 @@ body read and one engine call, which keeps per-request overhead low (see bench/s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
-from chamberlain.server import authzen, cerbos_api
+from chamberlain.server import audit_api, authzen, cerbos_api
 from chamberlain.server.config import Config
 from chamberlain.server.http import (
     INTERNAL,
     JSON_HEADERS,
+    UNAVAILABLE,
     UNIMPLEMENTED,
     ApiError,
     Receive,
@@ -33,10 +34,13 @@ from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
 from chamberlain.server.validate import InvalidRequest
 from chamberlain.server.watcher import PolicyWatcher
+from chamberlain.store import StoreError
 
-Handler = Callable[[ServerState, bytes, str], dict[str, Any]]
+#: A handler answers a dict, or an awaitable of one (a check waiting for the decision log).
+Handler = Callable[[ServerState, bytes, str], dict[str, Any] | Awaitable[dict[str, Any]]]
 
-#: path -> (endpoint name for metrics and logs, {method: handler}); POST handlers get the body.
+#: path -> (endpoint name for metrics and logs, {method: handler}); POST handlers get the body,
+#: GET handlers the query string.
 ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
     "/api/check/resources": ("check_resources", {"POST": cerbos_api.check_resources}),
     "/api/plan/resources": ("plan_resources", {"POST": cerbos_api.plan_resources}),
@@ -44,6 +48,10 @@ ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
     "/api/server_info": ("server_info", {"GET": cerbos_api.server_info}),
     "/access/v1/evaluation": ("authzen_evaluation", {"POST": authzen.evaluation}),
     "/access/v1/evaluations": ("authzen_evaluations", {"POST": authzen.evaluations}),
+    "/api/audit/entries": ("audit_entries", {"GET": audit_api.entries}),
+    "/api/audit/head": ("audit_head", {"GET": audit_api.head}),
+    "/api/audit/proof/inclusion": ("audit_inclusion", {"GET": audit_api.inclusion}),
+    "/api/audit/proof/consistency": ("audit_consistency", {"GET": audit_api.consistency}),
 }
 _NOT_FOUND = b"404 page not found\n"
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
@@ -72,6 +80,7 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stop_watcher()
+                self.state.close()  # writes what the decision log still holds
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -111,17 +120,23 @@ class App:
             handler = methods.get(scope["method"])
             if handler is None:
                 raise ApiError(501, UNIMPLEMENTED, "Method Not Allowed")
-            body = b""
+            body = scope.get("query_string", b"")
             if scope["method"] == "POST":
                 body = await read_body(receive, self.config.max_body_bytes, started + self.config.read_timeout,
                                        content_length(scope))  # fmt: skip
-            payload = orjson.dumps(handler(self.state, body, call_id))
+            result = handler(self.state, body, call_id)
+            if type(result) is not dict:
+                result = await result  # type: ignore[misc]
+            payload = orjson.dumps(result)
         except ConnectionAbortedError:
             return
         except ApiError as exc:
             status, payload = exc.status, exc.body()
         except (InvalidRequest, RequestError) as exc:
             err = bad_request(str(exc))
+            status, payload = err.status, err.body()
+        except StoreError as exc:  # the database, not the request, is the problem
+            err = ApiError(503, UNAVAILABLE, str(exc))
             status, payload = err.status, err.body()
         except Error as exc:  # a chamberlain error about the input (never an ALLOW)
             err = bad_request(str(exc))

@@ -8,11 +8,13 @@ Subject -> principal (``cerbos.roles`` property, else the subject type, as roles
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import orjson
 
+from chamberlain.audit.recording import PendingCheck
+from chamberlain.server import decide
 from chamberlain.server.http import parse_json
 from chamberlain.server.state import ServerState
 from chamberlain.server.validate import (
@@ -94,36 +96,48 @@ def _aux_data(context: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _check(state: ServerState, principal: dict[str, Any], entries: list[dict[str, Any]],
-           context: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+           context: Mapping[str, Any] | None, call_id: str) -> PendingCheck:  # fmt: skip
     request: dict[str, Any] = {"principal": principal, "resources": entries,
                                "requestId": _text(context, "requestId"), "includeMeta": True}  # fmt: skip
     aux = _aux_data(context)
     if aux is not None:
         request["auxData"] = aux
-    response = state.pdp.check_resources(request)
-    state.metrics.observe_decisions(response)
-    return response
+    return decide.start(state, request, call_id, "http:authzen")
+
+
+def _reason(response: dict[str, Any]) -> dict[str, Any] | None:
+    """AuthZEN's ``reason_admin`` when the decision log could not record the check (all denied)."""
+    why = (response.get("chamberlain") or {}).get("decisionLog")
+    return {"reason_admin": {"en": why}} if why else None
 
 
 def _decision(response: dict[str, Any], index: int, action: str) -> bool:
     return response["results"][index]["actions"].get(action) == "EFFECT_ALLOW"
 
 
-def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /access/v1/evaluation``: one subject, resource and action."""
     request = parse_json(body)
     validate(EVALUATION, request)
     context = request.get("context")
     action = request["action"]["name"]
-    response = _check(state, _principal(request["subject"]),
-                      [{"actions": [action], "resource": _resource(request["resource"])}], context)  # fmt: skip
-    out: dict[str, Any] = {"decision": _decision(response, 0, action)}
-    if _prop(context, "includeMeta") is True:
-        out["context"] = {"cerbos.response": response}
-    return out
+    pending = _check(state, _principal(request["subject"]),
+                     [{"actions": [action], "resource": _resource(request["resource"])}], context, call_id)  # fmt: skip
+
+    def build(responses: list[dict[str, Any]]) -> dict[str, Any]:
+        response = responses[0]
+        out: dict[str, Any] = {"decision": _decision(response, 0, action)}
+        context_out = _reason(response) or {}
+        if _prop(context, "includeMeta") is True:
+            context_out["cerbos.response"] = response
+        if context_out:
+            out["context"] = context_out
+        return out
+
+    return decide.settle(state, [pending], build)
 
 
-def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
+def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /access/v1/evaluations``: defaults at the top level, one answer per evaluation, in order."""
     request = parse_json(body)
     validate(EVALUATIONS, request)
@@ -152,7 +166,7 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
             (i, subject, resource, action["name"], context)
         )
     include_meta = _prop(default_context, "includeMeta") is True
-    answers: list[dict[str, Any] | None] = [None] * len(items)
+    checks: list[tuple[PendingCheck, list[tuple[int, int, str]]]] = []
     for group in groups.values():
         by_resource: dict[tuple[str, str], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
         for entry in group:
@@ -169,19 +183,29 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
                 {"actions": list(dict.fromkeys(r[3] for r in reqs)), "resource": _resource(reqs[0][2])}
             )
             slots.extend((r[0], index, r[3]) for r in reqs)
-        response = _check(state, _principal(group[0][1]), entries, group[0][4])
-        for position, index, action in slots:
-            answer: dict[str, Any] = {"decision": _decision(response, index, action)}
-            if include_meta:
-                answer["context"] = {"cerbos.response": response}
-            answers[position] = answer
-    if semantic != "execute_all":
-        stop_on = semantic == "permit_on_first_permit"
-        for i, answer in enumerate(answers):
-            if answer is not None and answer["decision"] is stop_on:
-                answers = answers[: i + 1]
-                break
-    return {"evaluations": answers} if answers else {}
+        checks.append((_check(state, _principal(group[0][1]), entries, group[0][4], call_id), slots))
+
+    def build(responses: list[dict[str, Any]]) -> dict[str, Any]:
+        answers: list[dict[str, Any] | None] = [None] * len(items)
+        for response, (_, slots) in zip(responses, checks, strict=True):
+            reason = _reason(response)
+            for position, index, action in slots:
+                answer: dict[str, Any] = {"decision": _decision(response, index, action)}
+                context_out = dict(reason or {})
+                if include_meta:
+                    context_out["cerbos.response"] = response
+                if context_out:
+                    answer["context"] = context_out
+                answers[position] = answer
+        if semantic != "execute_all":
+            stop_on = semantic == "permit_on_first_permit"
+            for i, answer in enumerate(answers):
+                if answer is not None and answer["decision"] is stop_on:
+                    answers = answers[: i + 1]
+                    break
+        return {"evaluations": answers} if answers else {}
+
+    return decide.settle(state, [pending for pending, _ in checks], build)
 
 
 def metadata(state: ServerState, scope: dict[str, Any]) -> dict[str, Any]:

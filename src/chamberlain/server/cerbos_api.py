@@ -3,28 +3,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from chamberlain import __version__
+from chamberlain.server import decide
 from chamberlain.server.http import UNIMPLEMENTED, ApiError, parse_json
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
 from chamberlain.server.validate import CHECK_RESOURCES, check_limits, validate
 
 
-def check_resources(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
-    """``POST /api/check/resources``."""
+def check_resources(
+    state: ServerState, body: bytes, call_id: str
+) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+    """``POST /api/check/resources`` (answered once the decision log has the entries, in sync mode)."""
     request = parse_json(body)
     validate(CHECK_RESOURCES, request)
     limits = state.config
     check_limits(request, limits.max_resources_per_request, limits.max_actions_per_resource)
-    response = state.pdp.check_resources(request)
-    response["cerbosCallId"] = call_id
-    state.metrics.observe_decisions(response)
-    if limits.audit_enabled:
-        LOGGER.info("decision", extra={"callId": call_id, "principal": request["principal"].get("id"),
-                                       "results": response["results"]})  # fmt: skip
-    return response
+    pending = decide.start(state, request, call_id, "http:cerbos")
+
+    def build(responses: list[dict[str, Any]]) -> dict[str, Any]:
+        response = responses[0]
+        response["cerbosCallId"] = call_id
+        if limits.audit_enabled:
+            LOGGER.info("decision", extra={"callId": call_id, "principal": request["principal"].get("id"),
+                                           "results": response["results"]})  # fmt: skip
+        return response
+
+    return decide.settle(state, [pending], build)
 
 
 def plan_resources(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:

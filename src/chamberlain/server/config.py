@@ -19,7 +19,9 @@ from typing import Any
 
 import yaml
 
+from chamberlain.audit.log import LogOptions
 from chamberlain.errors import Error
+from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
 REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
@@ -58,6 +60,22 @@ DEFAULTS: dict[str, Any] = {
         "logFormat": "json",
         "shutdownTimeout": "10s",
         "watchInterval": "500ms",
+        # The tamper-evident decision log (README "Decision log"): every decided action an entry.
+        "audit": {
+            "enabled": True,
+            "db": "",  # "" = sqlite:///<stateDir>/decisions.db
+            "durability": "sync",  # sync: answer once the entry is durable; async: once it is queued
+            "queueSize": 100000,  # async: entries waiting at most
+            "overflow": "block",  # async, queue full: block (up to overflowTimeout, then DENY) or deny
+            "overflowTimeout": "1s",
+            "writeTimeout": "10s",  # sync: longest wait for durability before the decision is a DENY
+            "batchSize": 4096,  # entries per transaction at most
+            "headInterval": "10s",  # sign a tree head this often (when the log grew)
+            "signingKeyFile": "",  # "" = <stateDir>/decision-log.key, generated on first start
+            "keyName": "",  # name of a generated key; "" = chamberlain/<host>-<random>
+            "sequencerInterval": "50ms",  # PostgreSQL: poll for pending entries / the sequencer role
+            "apiEnabled": True,  # GET /api/audit/entries, /head, /proof/inclusion, /proof/consistency
+        },
     },
 }
 
@@ -92,6 +110,15 @@ class KeySetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionLogConfig:
+    """``chamberlain.audit``: where the decision log is and how it is written."""
+
+    url: StoreURL
+    options: LogOptions
+    api_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated configuration the server runs with."""
 
@@ -118,6 +145,7 @@ class Config:
     log_format: str
     shutdown_timeout: float
     watch_interval: float
+    decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -268,33 +296,10 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
         except (ValueError, TypeError, KeyError) as exc:
             problems.append(f"{path}: {exc}")
 
-    def boolean(v: Any) -> bool:
-        if not isinstance(v, bool):
-            raise ValueError(f"expected true or false, got {v!r}")
-        return v
-
     def limit(v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= REQUEST_ITEMS_MAX:
             raise ValueError(f"must be an integer between 1 and {REQUEST_ITEMS_MAX}, got {v!r}")
         return v
-
-    def positive_int(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"must be a positive integer, got {v!r}")
-        return v
-
-    def string(v: Any) -> str:
-        if not isinstance(v, str):
-            raise ValueError(f"expected a string, got {v!r}")
-        return v
-
-    def one_of(*choices: str) -> Any:
-        def check(v: Any) -> str:
-            if v not in choices:
-                raise ValueError(f"must be one of {', '.join(choices)}, got {v!r}")
-            return v
-
-        return check
 
     def mapping(v: Any) -> dict[str, Any]:
         if not isinstance(v, Mapping):
@@ -310,30 +315,31 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("listen", "server.httpListenAddr", parse_listen_addr)
     take("max_actions_per_resource", "server.requestLimits.maxActionsPerResource", limit)
     take("max_resources_per_request", "server.requestLimits.maxResourcesPerRequest", limit)
-    take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", positive_int)
+    take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", _positive)
     for key, name in (("read_timeout", "readTimeout"), ("read_header_timeout", "readHeaderTimeout"),
                       ("write_timeout", "writeTimeout"), ("idle_timeout", "idleTimeout")):  # fmt: skip
         take(key, f"server.advanced.http.{name}", non_negative_duration)
-    take("metrics_enabled", "server.metricsEnabled", boolean)
-    take("driver", "storage.driver", one_of("disk"))
-    take("policy_dir", "storage.disk.directory", lambda v: base_dir / string(v))
-    take("watch_for_changes", "storage.disk.watchForChanges", boolean)
+    take("metrics_enabled", "server.metricsEnabled", _bool)
+    take("driver", "storage.driver", _choice("disk"))
+    take("policy_dir", "storage.disk.directory", lambda v: base_dir / _text(v))
+    take("watch_for_changes", "storage.disk.watchForChanges", _bool)
     take("jwt_skew", "auxData.jwt.acceptableTimeSkew", non_negative_duration)
-    take("jwt_disable_verification", "auxData.jwt.disableVerification", boolean)
-    take("schema_enforcement", "schema.enforcement", one_of("none", "warn", "reject"))
-    take("default_policy_version", "engine.defaultPolicyVersion", string)
-    take("default_scope", "engine.defaultScope", string)
-    take("lenient_scope_search", "engine.lenientScopeSearch", boolean)
-    take("strict_evaluation", "engine.strictEvaluation", boolean)
+    take("jwt_disable_verification", "auxData.jwt.disableVerification", _bool)
+    take("schema_enforcement", "schema.enforcement", _choice("none", "warn", "reject"))
+    take("default_policy_version", "engine.defaultPolicyVersion", _text)
+    take("default_scope", "engine.defaultScope", _text)
+    take("lenient_scope_search", "engine.lenientScopeSearch", _bool)
+    take("strict_evaluation", "engine.strictEvaluation", _bool)
     take("globals", "engine.globals", lambda v: mapping(v or {}))
-    take("audit_enabled", "audit.enabled", boolean)
-    take("state_dir", "chamberlain.stateDir", lambda v: base_dir / string(v))
-    take("http_server", "chamberlain.httpServer", one_of("uvicorn", "granian"))
-    take("log_level", "chamberlain.logLevel", one_of("debug", "info", "warning", "error"))
-    take("log_format", "chamberlain.logFormat", one_of("json", "text"))
+    take("audit_enabled", "audit.enabled", _bool)
+    take("state_dir", "chamberlain.stateDir", lambda v: base_dir / _text(v))
+    take("http_server", "chamberlain.httpServer", _choice("uvicorn", "granian"))
+    take("log_level", "chamberlain.logLevel", _choice("debug", "info", "warning", "error"))
+    take("log_format", "chamberlain.logFormat", _choice("json", "text"))
     take("shutdown_timeout", "chamberlain.shutdownTimeout", non_negative_duration)
     take("watch_interval", "chamberlain.watchInterval", non_negative_duration)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
+    decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
@@ -341,7 +347,79 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
                                                   "strict_evaluation", "globals", "schema_enforcement")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  warnings=tuple(warnings), raw=c, **values)  # fmt: skip
+                  decision_log=decision_log, warnings=tuple(warnings), raw=c, **values)  # fmt: skip
+
+
+def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
+                  base_dir: Path) -> DecisionLogConfig | None:  # fmt: skip
+    """``chamberlain.audit``, validated (problems appended, naming each key)."""
+    if not isinstance(section, Mapping):
+        problems.append("chamberlain.audit: expected a mapping")
+        return None
+    found: dict[str, Any] = {}
+    checks: dict[str, tuple[str, Any]] = {
+        "enabled": ("enabled", _bool), "durability": ("durability", _choice("sync", "async")),
+        "overflow": ("overflow", _choice("block", "deny")), "queue_size": ("queueSize", _positive),
+        "batch_size": ("batchSize", _positive), "overflow_timeout": ("overflowTimeout", _seconds),
+        "write_timeout": ("writeTimeout", _seconds), "head_interval": ("headInterval", _seconds),
+        "sequencer_interval": ("sequencerInterval", _seconds), "key_name": ("keyName", _text),
+        "key_file": ("signingKeyFile", _text), "db": ("db", _text), "api": ("apiEnabled", _bool),
+    }  # fmt: skip
+    for name, (key, convert) in checks.items():
+        try:
+            found[name] = convert(section.get(key))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"chamberlain.audit.{key}: {exc}")
+    if len(found) != len(checks) or not found["enabled"] or state_dir is None:
+        return None
+    try:
+        url = parse_url(found["db"] or sqlite_url(state_dir / "decisions.db"))
+    except StoreError as exc:
+        problems.append(f"chamberlain.audit.db: {exc}")
+        return None
+    if url.path is not None and not url.path.is_absolute():
+        url = parse_url(sqlite_url(base_dir / url.path))
+    key_file = base_dir / found["key_file"] if found["key_file"] else state_dir / "decision-log.key"
+    options = LogOptions(durability=found["durability"], queue_size=found["queue_size"], overflow=found["overflow"],
+                         overflow_timeout=found["overflow_timeout"], write_timeout=found["write_timeout"],
+                         batch_size=found["batch_size"], head_interval=found["head_interval"],
+                         sequencer_interval=found["sequencer_interval"], key_file=key_file,
+                         key_name=found["key_name"])  # fmt: skip
+    return DecisionLogConfig(url, options, found["api"])
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
+def _positive(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"must be a positive integer, got {v!r}")
+    return v
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {v!r}")
+    return v
+
+
+def _seconds(v: Any) -> float:
+    seconds = parse_duration(v)
+    if seconds <= 0:
+        raise ValueError("must be a positive duration such as 500ms or 10s")
+    return seconds
+
+
+def _choice(*choices: str) -> Any:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    return check
 
 
 def _key_sets(entries: Any, problems: list[str], base_dir: Path) -> tuple[KeySetConfig, ...]:

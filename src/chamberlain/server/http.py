@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+
+from chamberlain.audit.ids import new_call_id as new_call_id  # re-exported: the server's call ids
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -22,7 +23,7 @@ INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, UNIMPLEMENTE
     12,
     13,
 )
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+UNAVAILABLE = 14
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -41,12 +42,6 @@ class ApiError(Exception):
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, INVALID_ARGUMENT, message)
-
-
-def new_call_id() -> str:
-    """A ULID (48-bit millisecond time + 80 random bits, Crockford base32), like Cerbos's call ids."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 async def read_body(receive: Receive, limit: int, deadline: float, content_length: int | None) -> bytes:

@@ -1,10 +1,11 @@
-"""Prometheus metrics: decisions by effect and resource kind, request latency, policy reloads."""
+"""Prometheus metrics: decisions by effect and resource kind, request latency, policy reloads, decision log."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -27,6 +28,9 @@ class Metrics:
                                ["result"], registry=self.registry)  # fmt: skip
         self.stale = Gauge("chamberlain_policy_stale", "1 when the last policy reload failed and an older set is serving.",
                            registry=self.registry)  # fmt: skip
+        self.log_denials = Counter("chamberlain_audit_denied_checks",
+                                   "Checks whose every action was denied because the decision log could not record them.",
+                                   registry=self.registry)  # fmt: skip
         self._children: dict[tuple[str, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -47,9 +51,43 @@ class Metrics:
             for effect in result["actions"].values():
                 self._child(self.decisions, effect, kind).inc()
 
+    def observe_log_denial(self) -> None:
+        self.log_denials.inc()
+
     def observe_reload(self, ok: bool) -> None:
         self._child(self.reloads, "success" if ok else "failure").inc()
         self.stale.set(0 if ok else 1)
 
+    def watch_log(self, log: Any) -> None:
+        """Export the decision log's counters (read at scrape time)."""
+        self.registry.register(_DecisionLogCollector(log))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+_LOG_COUNTERS = (
+    ("entries_written", "chamberlain_audit_entries_written", "Decision log entries written."),
+    ("entries_failed", "chamberlain_audit_entries_failed",
+     "Decision log entries that could not be written (sync: their decisions were denied)."),
+    ("write_errors", "chamberlain_audit_write_errors", "Failed decision log transactions."),
+    ("overflow_blocked", "chamberlain_audit_queue_overflow_blocked",
+     "Async submissions that found the queue full and waited for room."),
+    ("overflow_denied", "chamberlain_audit_queue_overflow_denied",
+     "Async submissions denied because the queue stayed full."),
+    ("heads_signed", "chamberlain_audit_heads_signed", "Tree heads signed by this process."),
+)  # fmt: skip
+
+
+class _DecisionLogCollector:
+    def __init__(self, log: Any):
+        self.log = log
+
+    def collect(self) -> Any:
+        stats = self.log.stats()
+        for key, name, doc in _LOG_COUNTERS:
+            yield CounterMetricFamily(name, doc, value=stats[key])
+        yield GaugeMetricFamily("chamberlain_audit_queue_depth", "Decision log entries waiting to be written.",
+                                value=stats["queue_depth"])  # fmt: skip
+        yield GaugeMetricFamily("chamberlain_audit_sequencer", "1 while this process sequences the decision log.",
+                                value=1 if stats["is_sequencer"] else 0)  # fmt: skip

@@ -1,4 +1,4 @@
-"""What a running server holds: its configuration, the PDP, metrics and the policy reload status."""
+"""What a running server holds: its configuration, the PDP, its decision log, metrics and the policy reload status."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from chamberlain import PDP
+from chamberlain.audit.log import DecisionLog
 from chamberlain.errors import Error
 from chamberlain.server.auxdata import JWTVerifier
 from chamberlain.server.config import Config
@@ -28,9 +29,28 @@ class ServerState:
         self.config = config
         self.metrics = Metrics()
         self.verifier = JWTVerifier(config)
-        self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, **config.engine_options)
+        self.log: DecisionLog | None = None
+        settings = config.decision_log
+        if settings is not None:
+            self.log = DecisionLog.open(settings.url, settings.options)  # raises, naming what is wrong
+            self.metrics.watch_log(self.log)
+        try:
+            self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, audit=self.log,
+                                          **config.engine_options)  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
         self.reload_status = ReloadStatus()
         self._reload_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Flush and close the decision log (entries still queued are written first)."""
+        if self.log is not None:
+            log, self.log = self.log, None
+            try:
+                log.close()
+            except Error as exc:
+                LOGGER.error("decision log closed with problems", extra={"error": str(exc)})
 
     def reload(self) -> bool:
         """Recompile the policy directory; a broken set keeps the last good one serving."""

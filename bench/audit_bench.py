@@ -1,0 +1,368 @@
+"""Benchmark the decision log: entries/s in sync and async durability against a raw SQLite insert of
+the same rows (the ceiling) and on PostgreSQL; verify time for 1,000,000 entries; the server with
+the log on and off.
+
+Run: ``python bench/audit_bench.py [--entries N] [--verify-entries N]`` (``make bench``).
+
+Entries are real: the decisions of checks against a small policy set (a derived role, two
+conditions, an output), built by ``chamberlain.audit.decisions`` exactly as the PDP builds them.
+"Sync" means every caller waits until the transaction holding its entry has committed
+(``synchronous=FULL``, WAL) — callers are threads (embedded use) or tasks on one event loop (the
+server's way). The ceiling inserts the identical rows (entries and tree nodes, precomputed: no
+hashing, no encoding) with plain ``sqlite3`` in 4,096-row transactions, the faster of
+``executemany`` and multi-row ``INSERT``, the better of a run before and one after the log's.
+Goals: sync >= 20,000 entries/s on SQLite and >= 50 % of the ceiling; verify 1 M entries <= 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from tests.audit.support import DERIVED, DOCUMENT, POSTGRES, postgres_available  # noqa: E402
+from tests.server.support import serve_process  # noqa: E402
+
+from chamberlain.audit.append import ENTRY_COLUMNS, NODE_COLUMNS  # noqa: E402
+from chamberlain.audit.decisions import decision_entries  # noqa: E402
+from chamberlain.audit.entry import Entry, columns, entry_bytes  # noqa: E402
+from chamberlain.audit.log import DecisionLog, LogOptions  # noqa: E402
+from chamberlain.audit.merkle import Edge, leaf_hash  # noqa: E402
+from chamberlain.audit.schema import STRIDE  # noqa: E402
+from chamberlain.audit.verify import verify  # noqa: E402
+from chamberlain.engine import CheckInput, Principal, Resource, compile_policies  # noqa: E402
+from chamberlain.policy import load_directory  # noqa: E402
+from chamberlain.store.db import open_database  # noqa: E402
+
+GOAL_SYNC = 20_000
+GOAL_RATIO = 0.5
+GOAL_VERIFY_S = 15.0
+BATCH = 4096
+
+
+# -- entries ----------------------------------------------------------------------------------------
+
+
+def templates(folder: Path) -> list[Entry]:
+    """Decision entries of 64 checks (one action each), as the PDP records them."""
+    (folder / "derived.yaml").write_text(DERIVED)
+    (folder / "document.yaml").write_text(DOCUMENT)
+    engine = compile_policies(load_directory(folder))
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for i in range(64):
+        inp = CheckInput(Principal(f"user-{i % 8}", ["user"], {"level": 3, "team": "ops"}),
+                         Resource("document", f"doc-{i}", {"owner": f"user-{i % 8}", "status": "draft",
+                                                           "size": i * 10, "tags": ["a", "b"]}),
+                         ("edit",), session_id=f"sess-{i % 16}", actor_chain=("planner", "tool"))  # fmt: skip
+        outputs = engine.check([inp], now)
+        out.extend(decision_entries([inp], outputs, when=now, call_id=f"call-{i}", point="bench"))
+    return out
+
+
+def fresh(template: Entry) -> Entry:
+    return Entry(dict(template.data), template.fast, template.cols)
+
+
+def rows_for(entries: list[Entry], n: int) -> tuple[list[tuple], list[tuple]]:
+    """The entry and node rows the log writes for ``n`` entries (precomputed for the ceiling)."""
+    edge = Edge()
+    rows, nodes = [], []
+    for i in range(n):
+        e = fresh(entries[i % len(entries)])
+        body = entry_bytes(e, i)
+        h = leaf_hash(body)
+        nodes.extend(node for node in edge.append(h) if node[0] % STRIDE == 0)
+        rows.append((i, h, body, *columns(e.data)))
+    return rows, nodes
+
+
+# -- the ceiling: plain sqlite3 --------------------------------------------------------------------
+
+
+def raw_sqlite(folder: Path, rows: list[tuple], nodes: list[tuple]) -> float:
+    """Best of executemany and multi-row INSERT, entries/s (the nodes are written too)."""
+    folder.mkdir(exist_ok=True)
+    best = 0.0
+    for multi in (False, True):
+        path = folder / f"raw-{multi}.db"
+        DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=folder / "raw.key")).close()  # same schema
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("DELETE FROM audit_heads")
+        started = time.perf_counter()
+        node_at = 0
+        for i in range(0, len(rows), BATCH):
+            chunk = rows[i : i + BATCH]
+            end = chunk[-1][0] + 1
+            chunk_nodes = []
+            while node_at < len(nodes) and (nodes[node_at][1] + 1) << nodes[node_at][0] <= end:
+                chunk_nodes.append(nodes[node_at])
+                node_at += 1
+            conn.execute("BEGIN")
+            _insert(conn, "audit_entries", ENTRY_COLUMNS, chunk, multi)
+            _insert(conn, "audit_nodes", NODE_COLUMNS, chunk_nodes, multi)
+            conn.execute("UPDATE audit_meta SET value = ? WHERE key = 'tree_size'", (str(end),))
+            conn.execute("COMMIT")
+        best = max(best, len(rows) / (time.perf_counter() - started))
+        conn.close()
+    return best
+
+
+def _insert(
+    conn: sqlite3.Connection, table: str, names: tuple[str, ...], rows: list[tuple], multi: bool
+) -> None:
+    if not rows:
+        return
+    one = "(" + ", ".join("?" * len(names)) + ")"
+    if not multi:
+        conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES {one}", rows)
+        return
+    per = 32766 // len(names)
+    for i in range(0, len(rows), per):
+        part = rows[i : i + per]
+        conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * len(part))}",
+                     [v for r in part for v in r])  # fmt: skip
+
+
+# -- the log -----------------------------------------------------------------------------------------
+
+
+def sync_threads(log: DecisionLog, entries: list[Entry], n: int, threads: int, per_call: int) -> float:
+    calls = n // per_call // threads
+
+    def work(k: int) -> None:
+        base = k * calls
+        for c in range(calls):
+            log.record([fresh(entries[(base + c + j) % len(entries)]) for j in range(per_call)])
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return calls * threads * per_call / (time.perf_counter() - started)
+
+
+def sync_event_loop(log: DecisionLog, entries: list[Entry], n: int, tasks: int, per_call: int) -> float:
+    """Like the server: one event loop, ``tasks`` concurrent callers each awaiting its entries' commit."""
+    calls = n // per_call // tasks
+
+    async def caller(k: int) -> None:
+        loop = asyncio.get_running_loop()
+        for c in range(calls):
+            ticket = log.submit([fresh(entries[(k + c + j) % len(entries)]) for j in range(per_call)], loop)
+            error = await log.wait_async(ticket)
+            assert error is None, error
+
+    async def run() -> None:
+        await asyncio.gather(*(caller(k) for k in range(tasks)))
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    return calls * tasks * per_call / (time.perf_counter() - started)
+
+
+def async_mode(log: DecisionLog, entries: list[Entry], n: int) -> float:
+    started = time.perf_counter()
+    for i in range(n):
+        log.record([fresh(entries[i % len(entries)])])
+    assert log.flush(300)
+    return n / (time.perf_counter() - started)
+
+
+def measure_log(url: str, folder: Path, entries: list[Entry], n: int, **options: object) -> dict[str, float]:
+    key = folder / f"key-{secrets.token_hex(4)}"
+    out: dict[str, float] = {}
+    scenarios: list[tuple[str, str, Callable[[DecisionLog], float]]] = [
+        ("sync, 64 threads, 1 entry per call", "sync", lambda log: sync_threads(log, entries, n, 64, 1)),
+        ("sync, 256 event-loop tasks, 1 entry per call", "sync", lambda log: sync_event_loop(log, entries, n, 256, 1)),
+        ("sync, 256 event-loop tasks, 4 entries per call", "sync", lambda log: sync_event_loop(log, entries, n, 256, 4)),
+        ("async, 1 thread, 1 entry per call", "async", lambda log: async_mode(log, entries, n)),
+    ]  # fmt: skip
+    for name, durability, run in scenarios:
+        with DecisionLog.open(
+            url,
+            LogOptions(
+                durability=durability, key_file=key, head_interval=3600, queue_size=max(n, 1), **options
+            ),
+        ) as log:  # type: ignore[arg-type]
+            out[name] = run(log)
+    return out
+
+
+def pg_sequenced(url: str, folder: Path, entries: list[Entry], n: int) -> float:
+    """Entries/s through PostgreSQL until sequenced into the tree (sync writers + the sequencer)."""
+    with DecisionLog.open(url, LogOptions(key_file=folder / "pg-seq.key", head_interval=3600)) as log:
+        started = time.perf_counter()
+        sync_event_loop(log, entries, n, 256, 1)
+        while log.read(lambda r: r.tree_size()) < n // 256 * 256:
+            time.sleep(0.01)
+        return n // 256 * 256 / (time.perf_counter() - started)
+
+
+def raw_postgres(url: str, rows: list[tuple], nodes: list[tuple]) -> float:
+    db = open_database(url)
+    DecisionLog.open(url, LogOptions(key_file=Path(tempfile.mkdtemp()) / "k")).close()
+    started = time.perf_counter()
+    for i in range(0, len(rows), BATCH):
+        with db.transaction():
+            db.copy_rows("audit_entries", ENTRY_COLUMNS, rows[i : i + BATCH])
+    with db.transaction():
+        db.copy_rows("audit_nodes", NODE_COLUMNS, nodes)
+    rate = len(rows) / (time.perf_counter() - started)
+    db.close()
+    return rate
+
+
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
+    schema = f"bench_{secrets.token_hex(4)}"
+    url = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}schema={schema}"
+    try:
+        yield url
+    finally:
+        db = open_database(POSTGRES)
+        db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        db.close()
+
+
+# -- verify ------------------------------------------------------------------------------------------
+
+
+def verify_time(folder: Path, entries: list[Entry], n: int) -> tuple[float, float]:
+    """Build an n-entry log (in 4,096-entry transactions), then time a full verify: (build s, verify s)."""
+    url = f"sqlite:///{folder / 'verify.db'}"
+    started = time.perf_counter()
+    with DecisionLog.open(url, LogOptions(key_file=folder / "verify.key", head_interval=3600)) as log:
+        sink = log.writer.sink
+        for i in range(0, n, BATCH):
+            sink([[fresh(entries[j % len(entries)])] for j in range(i, min(n, i + BATCH))])
+            if i % (BATCH * 64) == 0:
+                log.sign_head()
+    built = time.perf_counter() - started
+    db = open_database(url, create=False, readonly=True)
+    started = time.perf_counter()
+    report = verify(db)
+    took = time.perf_counter() - started
+    db.close()
+    assert report.ok and report.size == n, report.problem
+    return built, took
+
+
+# -- the server --------------------------------------------------------------------------------------
+
+
+def server_rates(policies: Path, folder: Path, duration: float) -> dict[str, float] | None:
+    if shutil.which("wrk") is None:
+        return None
+    from server_bench import run_wrk
+
+    request = {"principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
+               "resources": [{"actions": ["edit"], "resource": {"kind": "document", "id": "d1",
+                                                                "attr": {"owner": "alice", "status": "draft"}}}]}  # fmt: skip
+    script = folder / "check.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = [[{json.dumps(request)}]]\n")  # fmt: skip
+    out = {}
+    for name, extra in (("no decision log", ("--set", "chamberlain.audit.enabled=false")),
+                        ("decision log, sync", ()),
+                        ("decision log, async", ("--set", "chamberlain.audit.durability=async"))):  # fmt: skip
+        args = ("--policies", str(policies), "--set", "storage.disk.watchForChanges=false",
+                "--set", "chamberlain.logLevel=warning", *extra)  # fmt: skip
+        with serve_process(*args) as (_proc, url):
+            run_wrk(url, 16, 1.0, script)
+            out[name] = run_wrk(url, 64, duration, script).rps
+    return out
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=int(os.environ.get("AUDIT_BENCH_ENTRIES", 100_000)))
+    parser.add_argument(
+        "--verify-entries", type=int, default=int(os.environ.get("AUDIT_BENCH_VERIFY", 1_000_000))
+    )
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_SECONDS", 5)))
+    args = parser.parse_args()
+    n = args.entries
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        policies = folder / "policies"
+        policies.mkdir()
+        entries = templates(policies)
+        size = sum(len(entry_bytes(fresh(e), 0)) for e in entries) // len(entries)
+        rows, nodes = rows_for(entries, n)
+        ceiling = raw_sqlite(folder / "before", rows, nodes)
+        sqlite_rates = measure_log(f"sqlite:///{folder / 'log.db'}", folder, entries, n)
+        ceiling = max(ceiling, raw_sqlite(folder / "after", rows, nodes))  # the stricter of two runs
+        pg_problem = postgres_available()
+        pg_rates: dict[str, float] = {}
+        pg_ceiling = pg_seq = 0.0
+        if not pg_problem:
+            with pg_schema() as url:
+                pg_ceiling = raw_postgres(url, rows, nodes)
+            with pg_schema() as url:
+                pg_rates = measure_log(url, folder, entries, n)
+            with pg_schema() as url:
+                pg_seq = pg_sequenced(url, folder, entries, n)
+        built, verify_s = verify_time(folder, entries, args.verify_entries)
+        served = server_rates(policies, folder, args.duration)
+
+    print(
+        f"\nDecision log benchmark: {n:,} entries of ~{size} bytes, on this {os.cpu_count()}-core machine\n"
+    )
+    print("| store | how | entries/s | ÷ raw SQLite insert |")
+    print("|---|---|---:|---:|")
+    print(f"| SQLite | raw insert of the same rows (the ceiling) | {ceiling:,.0f} | 1.00 |")
+    for name, rate in sqlite_rates.items():
+        print(f"| SQLite | {name} | {rate:,.0f} | {rate / ceiling:.2f} |")
+    if pg_problem:
+        print(f"| PostgreSQL | not measured: {pg_problem} | | |")
+    else:
+        print(f"| PostgreSQL | raw COPY of the same rows | {pg_ceiling:,.0f} | {pg_ceiling / ceiling:.2f} |")
+        for name, rate in pg_rates.items():
+            print(f"| PostgreSQL | {name} (durable in audit_pending) | {rate:,.0f} | {rate / ceiling:.2f} |")
+        print(
+            f"| PostgreSQL | sync, 256 tasks, until sequenced into the tree | {pg_seq:,.0f} | {pg_seq / ceiling:.2f} |"
+        )
+    print(f"\nverify: {args.verify_entries:,} entries in {verify_s:.1f} s "
+          f"({args.verify_entries / verify_s:,.0f} entries/s; building the log took {built:.1f} s)")  # fmt: skip
+    if served:
+        print("\n| server (wrk, 64 connections, 1 action per check) | checks/s |\n|---|---:|")
+        for name, rate in served.items():
+            print(f"| {name} | {rate:,.0f} |")
+    best_sync = max(r for k, r in sqlite_rates.items() if k.startswith("sync"))
+    print("\nGoals:")
+    print(f"- sync >= {GOAL_SYNC:,} entries/s on SQLite: {'met' if best_sync >= GOAL_SYNC else 'NOT met'} "
+          f"({best_sync:,.0f})")  # fmt: skip
+    print(f"- sync >= {GOAL_RATIO:.0%} of the raw insert: {'met' if best_sync >= GOAL_RATIO * ceiling else 'NOT met'} "
+          f"({best_sync / ceiling:.0%})")  # fmt: skip
+    if args.verify_entries == 1_000_000:
+        print(f"- verify 1 M entries <= {GOAL_VERIFY_S:.0f} s: {'met' if verify_s <= GOAL_VERIFY_S else 'NOT met'} "
+              f"({verify_s:.1f} s)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

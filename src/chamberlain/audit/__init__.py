@@ -1,0 +1,36 @@
+"""The tamper-evident decision log: every decision an entry, in an RFC 9162 Merkle tree, heads signed.
+
+- :class:`DecisionLog` (``DecisionLog.open("sqlite:///decisions.db")``): record entries (group
+  commit, ``sync`` or ``async`` durability), sign tree heads, read.
+- :class:`AuditReader`: entries, search, export, heads, inclusion and consistency proofs.
+- :func:`verify`: recompute every hash, the tree and every signed head; name the first difference.
+- :mod:`~chamberlain.audit.decisions`: the entries of a check; :mod:`~chamberlain.audit.canonical`:
+  RFC 8785 canonical JSON; :mod:`~chamberlain.audit.merkle`: hashing and proofs;
+  :mod:`~chamberlain.audit.note`: signed notes, keys and checkpoints.
+"""
+
+from chamberlain.audit.entry import Entry, new_entry
+from chamberlain.audit.errors import AuditError, LogUnavailable
+from chamberlain.audit.heads import Head
+from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.reader import AuditReader, Filter, QueryError
+from chamberlain.audit.verify import Report, TrustedHead, verify
+from chamberlain.audit.writer import ASYNC, SYNC
+
+__all__ = [
+    "ASYNC",
+    "SYNC",
+    "AuditError",
+    "AuditReader",
+    "DecisionLog",
+    "Entry",
+    "Filter",
+    "Head",
+    "LogOptions",
+    "LogUnavailable",
+    "QueryError",
+    "Report",
+    "TrustedHead",
+    "new_entry",
+    "verify",
+]

@@ -1,0 +1,16 @@
+"""The decision log's errors."""
+
+from __future__ import annotations
+
+from chamberlain.errors import Error
+
+
+class AuditError(Error):
+    """Base of the decision log's errors."""
+
+
+class LogUnavailable(AuditError):
+    """An entry could not be recorded (the store failed, the queue is full, the log is closed).
+
+    In ``sync`` durability the decision it belonged to is then a DENY naming this reason.
+    """

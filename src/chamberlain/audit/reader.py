@@ -1,0 +1,223 @@
+"""Reading a decision log: entries, search, export, signed heads and proofs.
+
+Works on any connection to the log's database (read-only is enough), so the CLI can read a log
+that a server is writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from chamberlain.audit import heads
+from chamberlain.audit.append import stored_size
+from chamberlain.audit.entry import timestamp
+from chamberlain.audit.errors import AuditError
+from chamberlain.audit.heads import Head
+from chamberlain.audit.merkle import ProofError, consistency_path, inclusion_path
+from chamberlain.audit.schema import check_format, exists, read_meta
+from chamberlain.audit.tree import TreeStore
+from chamberlain.store import POSTGRES
+from chamberlain.store.db import Database, as_bytes
+from chamberlain.store.errors import StoreUnavailable
+
+MAX_LIMIT = 10_000
+_EFFECTS = {"allow": "EFFECT_ALLOW", "deny": "EFFECT_DENY"}
+
+
+class QueryError(AuditError):
+    """A search or proof request with a bad parameter (the message names it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """What :meth:`AuditReader.search` selects; every field set must match (``None``: any)."""
+
+    session_id: str | None = None
+    principal: str | None = None
+    actor: str | None = None
+    resource_kind: str | None = None
+    resource_id: str | None = None
+    action: str | None = None
+    effect: str | None = None
+    kind: str | None = None
+    since: str | None = None  # RFC 3339; entries at or after
+    until: str | None = None  # RFC 3339; entries before
+    after: int = -1  # only entries with seq > after (paging)
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    root_hash: bytes
+    audit_path: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"leaf_index": self.leaf_index, "tree_size": self.tree_size, "leaf_hash": self.leaf_hash.hex(),
+                "root_hash": self.root_hash.hex(), "audit_path": [h.hex() for h in self.audit_path]}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    first_root: bytes
+    second_root: bytes
+    consistency_path: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "first": self.first,
+            "second": self.second,
+            "consistency_path": [h.hex() for h in self.consistency_path],
+        }
+
+
+def _entry(value: Any) -> Any:
+    try:
+        return orjson.loads(as_bytes(value))
+    except orjson.JSONDecodeError:
+        return {"unreadable": as_bytes(value).decode("utf-8", "replace")}
+
+
+def normalise_effect(effect: str) -> str:
+    """``allow``/``deny`` (any case) or ``EFFECT_ALLOW``/``EFFECT_DENY``; raises :class:`QueryError`."""
+    found = _EFFECTS.get(effect.lower()) or (effect if effect in _EFFECTS.values() else None)
+    if found is None:
+        raise QueryError(f"effect must be allow, deny, EFFECT_ALLOW or EFFECT_DENY, not {effect!r}")
+    return found
+
+
+def normalise_time(text: str, name: str) -> str:
+    """An RFC 3339 time as the log writes times (UTC, microseconds); raises :class:`QueryError`."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(f"{name}: {text!r} is not an RFC 3339 time such as 2026-01-31T12:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return timestamp(when)
+
+
+class AuditReader:
+    """Read access to the log in ``db``; raises StoreUnavailable when the database holds no log."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        meta = read_meta(db)
+        if not exists(db):
+            raise StoreUnavailable(f"{db.url.display} holds no decision log yet")
+        check_format(db, meta)
+        self.meta = meta
+        self.tree = TreeStore(db)
+
+    @property
+    def verifier_key(self) -> str:
+        return self.meta["verifier_key"]
+
+    @property
+    def origin(self) -> str:
+        return self.meta["origin"]
+
+    def tree_size(self) -> int:
+        return stored_size(self.db)
+
+    def pending(self) -> int:
+        """Entries written by replicas and not yet sequenced (PostgreSQL; 0 on SQLite)."""
+        if self.db.kind != POSTGRES:
+            return 0
+        return int(self.db.value("SELECT count(*) FROM audit_pending", (), 0))
+
+    # -- heads ------------------------------------------------------------------------------------
+
+    def head(self) -> Head | None:
+        return heads.latest(self.db)
+
+    def heads(self) -> list[Head]:
+        return heads.all_heads(self.db)
+
+    # -- proofs -----------------------------------------------------------------------------------
+
+    def proof_size(self, size: int | None, least: int) -> int:
+        """The tree size a proof is made against: ``size``, else the latest head's, else the current size."""
+        current = self.tree_size()
+        if size is None:
+            head = heads.latest(self.db)
+            size = head.size if head is not None and head.size >= least else current
+        if size > current:
+            raise QueryError(f"tree size {size} is larger than the log ({current} entries)")
+        return size
+
+    def inclusion(self, index: int, size: int | None = None) -> InclusionProof:
+        """The inclusion proof of entry ``index`` in the tree of ``size`` (default: :meth:`proof_size`)."""
+        if index < 0:
+            raise QueryError(f"index must be >= 0, got {index}")
+        size = self.proof_size(size, index + 1)
+        if index >= size:
+            raise QueryError(f"entry {index} is not in a tree of {size} entries")
+        try:
+            path = inclusion_path(self.tree, index, size)
+        except ProofError as exc:
+            raise QueryError(str(exc)) from None
+        return InclusionProof(index, size, self.tree.hash_at(0, index), self.tree.root(size), path)
+
+    def consistency(self, first: int, second: int | None = None) -> ConsistencyProof:
+        second = self.proof_size(second, first)
+        try:
+            path = consistency_path(self.tree, first, second)
+        except ProofError as exc:
+            raise QueryError(str(exc)) from None
+        return ConsistencyProof(first, second, self.tree.root(first), self.tree.root(second), path)
+
+    # -- entries ----------------------------------------------------------------------------------
+
+    def entry(self, seq: int) -> dict[str, Any] | None:
+        row = self.db.row("SELECT body FROM audit_entries WHERE seq = ?", (seq,))
+        return _entry(row[0]) if row else None
+
+    def search(self, f: Filter) -> list[dict[str, Any]]:
+        """Entries matching ``f`` in log order, at most ``f.limit`` (<= 10,000)."""
+        if not 1 <= f.limit <= MAX_LIMIT:
+            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {f.limit}")
+        where, params = ["seq > ?"], [f.after]
+        for column, value in (("session_id", f.session_id), ("principal", f.principal), ("kind", f.kind),
+                              ("resource_kind", f.resource_kind), ("resource_id", f.resource_id),
+                              ("action", f.action)):  # fmt: skip
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if f.effect is not None:
+            where.append("effect = ?")
+            params.append(normalise_effect(f.effect))
+        if f.actor is not None:
+            where.append("actors LIKE ? ESCAPE '!'")
+            params.append("%\n" + f.actor.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "\n%")
+        if f.since is not None:
+            where.append("time >= ?")
+            params.append(normalise_time(f.since, "since"))
+        if f.until is not None:
+            where.append("time < ?")
+            params.append(normalise_time(f.until, "until"))
+        rows = self.db.rows(f"SELECT body FROM audit_entries WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+                            (*params, f.limit))  # fmt: skip
+        return [_entry(r[0]) for r in rows]
+
+    def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The canonical bodies of entries ``[start, end)`` in order: each is exactly its Merkle leaf data."""
+        if end is None:
+            yield from self._stream("SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq", (start,))
+        else:
+            yield from self._stream("SELECT body FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq",
+                                    (start, end))  # fmt: skip
+
+    def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[bytes]:
+        for chunk in self.db.stream(sql, params):
+            for (body,) in chunk:
+                yield as_bytes(body)

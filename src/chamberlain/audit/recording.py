@@ -1,0 +1,99 @@
+"""Recording a PDP's decisions: entries submitted after deciding, and failing closed when they cannot be.
+
+The engine decides without I/O; then :func:`submit` hands the entries to the log. In ``sync``
+durability the answer waits for them (a thread blocks in :meth:`PendingCheck.wait`, an event
+loop awaits :meth:`PendingCheck.wait_async`); if they could not be recorded every action of the
+check becomes ``EFFECT_DENY`` and the answer names the reason (:data:`REASON_KEY`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chamberlain.audit.canonical import EncodingError
+from chamberlain.audit.decisions import decision_entries
+from chamberlain.audit.errors import LogUnavailable
+from chamberlain.audit.log import DecisionLog
+from chamberlain.audit.writer import Ticket
+from chamberlain.engine.request import CheckInput
+from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
+from chamberlain.errors import Error
+
+#: The key a CheckResources response carries the reason under when the log could not record it.
+REASON_KEY = "chamberlain"
+DENIED_POLICY = "chamberlain.decision_log_unavailable"
+
+
+class PendingCheck:
+    """Decisions made, their entries on the way to the log; :attr:`error` once known."""
+
+    __slots__ = ("error", "include_meta", "inputs", "log", "outputs", "ticket")
+
+    def __init__(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], log: DecisionLog | None,
+                 ticket: Ticket | None, error: Error | None = None) -> None:  # fmt: skip
+        self.inputs = inputs
+        self.outputs = outputs
+        self.log = log
+        self.ticket = ticket
+        self.error = error
+        self.include_meta = False
+        if error is not None:
+            deny_all(outputs)
+
+    @property
+    def waiting(self) -> bool:
+        return self.ticket is not None
+
+    def wait(self) -> PendingCheck:
+        """Block until the entries are durable or failed (``sync``), denying everything on failure."""
+        if self.ticket is not None and self.log is not None:
+            self._settle(self.log.wait(self.ticket))
+        return self
+
+    async def wait_async(self) -> PendingCheck:
+        """:meth:`wait` without blocking the event loop."""
+        if self.ticket is not None and self.log is not None:
+            self._settle(await self.log.wait_async(self.ticket))
+        return self
+
+    def _settle(self, error: Error | None) -> None:
+        self.ticket = None
+        if error is not None:
+            self.error = error
+            deny_all(self.outputs)
+
+    def reason(self) -> str:
+        return f"decision log unavailable, every action denied: {self.error}" if self.error else ""
+
+    def annotate(self, response: dict[str, Any]) -> dict[str, Any]:
+        """Add the failure reason to a CheckResources response (when there is one)."""
+        if self.error is not None:
+            response[REASON_KEY] = {"decisionLog": self.reason()}
+        return response
+
+
+def submit(log: DecisionLog | None, inputs: Sequence[CheckInput], outputs: list[CheckOutput], *,
+           when: dt.datetime, call_id: str, point: str, request: Mapping[str, Any] | None = None,
+           loop: asyncio.AbstractEventLoop | None = None) -> PendingCheck:  # fmt: skip
+    """Build the entries of a decided check and submit them; never raises for the log's sake."""
+    if log is None:
+        return PendingCheck(inputs, outputs, None, None)
+    try:
+        entries = decision_entries(inputs, outputs, when=when, call_id=call_id, point=point, request=request)
+        ticket = log.submit(entries, loop)
+    except (LogUnavailable, EncodingError) as exc:
+        return PendingCheck(inputs, outputs, log, None, exc)
+    except Error as exc:
+        return PendingCheck(inputs, outputs, log, None, LogUnavailable(str(exc)))
+    return PendingCheck(inputs, outputs, log, ticket)
+
+
+def deny_all(outputs: list[CheckOutput]) -> None:
+    """Every action of every output becomes a DENY; outputs are dropped (they described the other effect)."""
+    for out in outputs:
+        for action in out.actions:
+            out.actions[action] = ActionEffect(EFFECT_DENY, DENIED_POLICY)
+        out.outputs = []

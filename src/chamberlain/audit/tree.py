@@ -1,0 +1,55 @@
+"""The stored Merkle tree: complete subtree hashes from the log's tables, and the tree's right edge.
+
+Leaf hashes live in ``audit_entries.leaf``; hashes of complete subtrees at levels that are
+multiples of :data:`~chamberlain.audit.schema.STRIDE` in ``audit_nodes``. A subtree at any other
+level is computed from at most ``2**(STRIDE-1)`` stored hashes one stored level below.
+"""
+
+from __future__ import annotations
+
+from chamberlain.audit.merkle import Edge, edge_levels, root_of
+from chamberlain.audit.schema import STRIDE
+from chamberlain.store.db import Database, as_bytes
+from chamberlain.store.errors import StoreError
+
+
+class TreeStore:
+    """A :class:`~chamberlain.audit.merkle.NodeSource` reading a log's tables."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def hash_at(self, level: int, index: int) -> bytes:
+        base = level - level % STRIDE
+        count = 1 << (level - base)
+        start = index << (level - base)
+        hashes = self.hashes(base, start, start + count)
+        if len(hashes) != count:
+            raise StoreError(
+                f"{self.db.url.display}: the decision log's tree is damaged: hashes missing at level {base} "
+                f"from index {start} (run `chamberlain audit verify`)"
+            )
+        return hashes[0] if count == 1 else root_of(hashes)
+
+    def hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        """Stored hashes at ``level`` (0: leaves; else a multiple of STRIDE) with index in ``[start, end)``."""
+        if level == 0:
+            rows = self.db.rows(
+                "SELECT leaf FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end)
+            )
+        else:
+            rows = self.db.rows("SELECT hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                                (level, start, end))  # fmt: skip
+        return [as_bytes(r[0]) for r in rows]
+
+    def edge(self, size: int) -> Edge:
+        """The right edge of the stored tree of ``size`` leaves."""
+        return Edge(size, [(level, self.hash_at(level, index)) for level, index in edge_levels(size)])
+
+    def root(self, size: int) -> bytes:
+        return self.edge(size).root()
+
+
+def stored_nodes(closed: list[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """The closed subtrees the log stores (levels that are multiples of STRIDE)."""
+    return [node for node in closed if node[0] % STRIDE == 0]

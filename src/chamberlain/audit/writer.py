@@ -1,0 +1,380 @@
+"""Group commit: a writer thread batches pending entries into one transaction per batch.
+
+``sync`` durability: a caller waits (in a thread, or awaiting in an event loop) until the
+transaction holding its entries has committed; if it fails, the caller gets the error and its
+decision becomes a DENY. A caller that gives up waiting (``write_timeout``) withdraws its entries
+if the writer has not taken them yet, and otherwise waits for that transaction's outcome, so an
+entry is in the log exactly when its caller was told so.
+
+``async`` durability: callers return once their entries are queued. The queue holds at most
+``queue_size`` entries; when it is full, ``overflow`` says what happens: ``block`` waits up to
+``overflow_timeout`` for room and then fails (the decision is denied), ``deny`` fails at once.
+Both are counted. A failed write is retried (with back-off) until it succeeds or the log closes.
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import collections
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chamberlain.audit.entry import Entry
+from chamberlain.audit.errors import LogUnavailable
+from chamberlain.errors import Error
+
+SYNC, ASYNC = "sync", "async"
+BLOCK, DENY = "block", "deny"
+_QUEUED, _CLAIMED, _DONE, _CANCELLED = 0, 1, 2, 3
+
+Sink = Callable[[list[list[Entry]]], list[Any]]
+
+
+class Ticker(Protocol):
+    """Periodic work the writer thread does between batches (the log signs tree heads so)."""
+
+    def due_in(self) -> float:
+        """Seconds until :meth:`run` is due (cheap; called with the writer's lock held)."""
+        ...
+
+    def run(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriterOptions:
+    """How entries reach the store; see the module docstring and the README's configuration table."""
+
+    durability: str = SYNC
+    queue_size: int = 100_000
+    overflow: str = BLOCK
+    overflow_timeout: float = 1.0
+    write_timeout: float = 10.0
+    batch_size: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.durability not in (SYNC, ASYNC):
+            raise ValueError(f"durability must be sync or async, got {self.durability!r}")
+        if self.overflow not in (BLOCK, DENY):
+            raise ValueError(f"overflow must be block or deny, got {self.overflow!r}")
+        if self.queue_size < 1 or self.batch_size < 1:
+            raise ValueError("queue_size and batch_size must be positive")
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters the server exports as metrics."""
+
+    entries_written: int = 0
+    entries_failed: int = 0  # sync: entries whose transaction failed (their decisions were denied)
+    batches: int = 0
+    write_errors: int = 0
+    overflow_blocked: int = 0
+    overflow_denied: int = 0
+    retries: int = 0
+    last_error: str = ""
+    batch_seconds: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=256))
+
+
+class Ticket:
+    """One submission's entries on their way into the log; resolved once, with ``None`` or an error."""
+
+    __slots__ = ("_future", "_lock", "_loop", "entries", "error", "state")
+
+    def __init__(
+        self, entries: list[Entry], loop: asyncio.AbstractEventLoop | None = None, *, waited: bool = True
+    ):
+        self.entries = entries
+        self.state = _QUEUED
+        self.error: Error | None = None
+        self._loop = loop
+        if not waited:  # async durability: nobody waits for it
+            self._lock = self._future = None
+        elif loop is None:
+            self._lock = _thread.allocate_lock()
+            self._lock.acquire()
+            self._future = None
+        else:
+            self._lock = None
+            self._future = loop.create_future()
+
+    @property
+    def done(self) -> bool:
+        return self.state == _DONE or self.state == _CANCELLED
+
+
+class Writer:
+    """The writer thread in front of a ``sink`` (which writes groups of entries in one transaction).
+
+    ``ticker`` (optional) runs on the writer thread between batches when it is due.
+    """
+
+    def __init__(self, sink: Sink, options: WriterOptions, *, ticker: Ticker | None = None,
+                 name: str = "chamberlain-decision-log") -> None:  # fmt: skip
+        self.sink = sink
+        self.options = options
+        self.stats = WriterStats()
+        self._ticker = ticker
+        self._cond = threading.Condition()
+        self._queue: collections.deque[Ticket] = collections.deque()
+        self._queued_entries = 0
+        self._calls: list[tuple[Callable[[], Any], list[Any], threading.Event]] = []
+        self._expiring: dict[tuple[int, int], list[Ticket]] = {}  # (loop, 50 ms bucket) -> waits ending then
+        self._closing = False
+        self._closed = False
+        self._in_flight = 0
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    # -- callers ----------------------------------------------------------------------------------
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queued_entries
+
+    def submit(self, entries: list[Entry], loop: asyncio.AbstractEventLoop | None = None) -> Ticket:
+        """Queue ``entries`` (one transaction's worth of grouping); raises :class:`LogUnavailable`."""
+        opts = self.options
+        ticket = Ticket(entries, loop, waited=opts.durability == SYNC)
+        n = len(entries)
+        with self._cond:
+            if self._closing:
+                raise LogUnavailable("the decision log is closed")
+            if opts.durability == ASYNC and self._queued_entries + n > opts.queue_size:
+                self._make_room(n)
+            self._queue.append(ticket)
+            self._queued_entries += n
+            self._cond.notify()
+        return ticket
+
+    def _make_room(self, n: int) -> None:
+        opts = self.options
+        if opts.overflow == DENY:
+            self.stats.overflow_denied += 1
+            raise LogUnavailable(f"the decision log queue is full ({opts.queue_size} entries waiting)")
+        self.stats.overflow_blocked += 1
+        deadline = time.monotonic() + opts.overflow_timeout
+        while self._queued_entries + n > opts.queue_size and self._queued_entries:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closing:
+                self.stats.overflow_denied += 1
+                raise LogUnavailable(
+                    f"the decision log queue stayed full ({opts.queue_size} entries) for {opts.overflow_timeout}s"
+                )
+            self._cond.wait(remaining)
+
+    def wait(self, ticket: Ticket, timeout: float | None = None) -> Error | None:
+        """Block until ``ticket`` is in the log (``None``) or failed (the error); at most ``timeout`` s queued."""
+        lock = ticket._lock
+        assert lock is not None, "an event-loop ticket is awaited with wait_async"
+        if lock.acquire(timeout=self.options.write_timeout if timeout is None else timeout):
+            return ticket.error
+        if self._withdraw(ticket):
+            return ticket.error
+        lock.acquire()  # the writer has it in a transaction: its outcome decides
+        return ticket.error
+
+    async def wait_async(self, ticket: Ticket, timeout: float | None = None) -> Error | None:
+        """Await ``ticket`` without blocking the event loop (see :meth:`wait`)."""
+        future = ticket._future
+        loop = ticket._loop
+        assert future is not None and loop is not None, "a thread ticket is waited for with wait"
+        if not future.done():
+            limit = self.options.write_timeout if timeout is None else timeout
+            # Waits expire in 50 ms buckets, one timer per bucket: a timer per wait would cost more
+            # than the rest of the wait does.
+            bucket = int((loop.time() + limit) * 20) + 1
+            key = (id(loop), bucket)
+            waiting = self._expiring.get(key)
+            if waiting is None:
+                waiting = self._expiring[key] = []
+                loop.call_at(bucket / 20, self._expire, key)
+            waiting.append(ticket)
+        return await future
+
+    def _expire(self, key: tuple[int, int]) -> None:
+        """On the event loop, when waits ran out: withdraw entries the writer has not taken yet."""
+        for ticket in self._expiring.pop(key, ()):
+            future = ticket._future
+            if future is not None and not future.done() and self._withdraw(ticket):
+                future.set_result(ticket.error)
+
+    def _withdraw(self, ticket: Ticket) -> bool:
+        with self._cond:
+            if ticket.state != _QUEUED:
+                return False
+            self._queue.remove(ticket)
+            self._queued_entries -= len(ticket.entries)
+            ticket.state = _CANCELLED
+            ticket.error = LogUnavailable(
+                f"the decision log did not confirm the entry within {self.options.write_timeout}s"
+            )
+            self.stats.entries_failed += len(ticket.entries)
+            self._cond.notify_all()
+            return True
+
+    def call(self, fn: Callable[[], Any], timeout: float = 30.0) -> Any:
+        """Run ``fn`` on the writer thread (between batches) and return its result or raise its error."""
+        if threading.current_thread() is self._thread:
+            return fn()
+        done = threading.Event()
+        result: list[Any] = []
+        with self._cond:
+            if self._closed:
+                raise LogUnavailable("the decision log is closed")
+            self._calls.append((fn, result, done))
+            self._cond.notify()
+        if not done.wait(timeout):
+            raise LogUnavailable(f"the decision log writer did not answer within {timeout}s")
+        value, error = result
+        if error is not None:
+            raise error
+        return value
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued entry is written (or has failed); ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Stop taking entries, write what is queued, stop the thread; returns entries left unwritten."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self.flush(timeout)
+        with self._cond:
+            left = self._queued_entries
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=max(1.0, timeout))
+        return left
+
+    # -- the writer thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                batch = self._next_batch()
+                calls, self._calls = self._calls, []
+                if batch is None and not calls and self._closed:
+                    return
+            if batch:
+                self._write(batch)
+            for fn, result, done in calls:
+                try:
+                    result[:] = [fn(), None]
+                except Exception as exc:
+                    result[:] = [None, exc]
+                done.set()
+            ticker = self._ticker
+            if ticker is not None and not self._closed and ticker.due_in() <= 0:
+                try:
+                    ticker.run()
+                except Exception as exc:  # counted; the next tick tries again
+                    self.stats.last_error = f"periodic task failed: {exc}"
+
+    def _next_batch(self) -> list[Ticket] | None:
+        """Wait for work, then claim up to ``batch_size`` entries' tickets (under the lock)."""
+        while True:
+            now = time.monotonic()
+            if self._queue and now >= self._retry_at:
+                break
+            if self._calls or self._closed:
+                return None
+            wait = self._ticker.due_in() if self._ticker is not None else 1.0
+            if self._queue:
+                wait = min(wait, self._retry_at - now)
+            if wait <= 0:
+                return None  # the ticker is due: the loop runs it
+            self._cond.wait(wait)
+        batch: list[Ticket] = []
+        size = 0
+        limit = self.options.batch_size
+        queue = self._queue
+        while queue and (size == 0 or size + len(queue[0].entries) <= limit):
+            ticket = queue.popleft()
+            ticket.state = _CLAIMED
+            batch.append(ticket)
+            size += len(ticket.entries)
+        self._queued_entries -= size
+        self._in_flight = size
+        self._cond.notify_all()  # room for blocked submitters
+        return batch
+
+    def _write(self, batch: list[Ticket]) -> None:
+        started = time.monotonic()
+        try:
+            errors = self.sink([t.entries for t in batch])
+        except Error as exc:
+            self._failed(batch, exc)
+            return
+        except Exception as exc:  # a bug must not kill the writer or let a caller go unanswered
+            self._failed(batch, LogUnavailable(f"decision log write failed: {exc!r}"))
+            return
+        stats = self.stats
+        stats.batches += 1
+        stats.batch_seconds.append(time.monotonic() - started)
+        self._backoff = 0.0
+        for ticket, error in zip(batch, errors, strict=True):
+            if error is None:
+                stats.entries_written += len(ticket.entries)
+            else:
+                stats.entries_failed += len(ticket.entries)
+                stats.last_error = str(error)
+        self._resolve(batch, errors)
+
+    def _failed(self, batch: list[Ticket], error: Error) -> None:
+        stats = self.stats
+        stats.write_errors += 1
+        stats.last_error = str(error)
+        if self.options.durability == SYNC or self._closed:
+            stats.entries_failed += sum(len(t.entries) for t in batch)
+            self._resolve(batch, [LogUnavailable(f"decision log unavailable: {error}")] * len(batch))
+            return
+        # async: nothing is lost while the process lives: put the batch back and retry later
+        stats.retries += 1
+        self._backoff = min(5.0, max(0.05, self._backoff * 2))
+        with self._cond:
+            for ticket in reversed(batch):
+                ticket.state = _QUEUED
+                self._queue.appendleft(ticket)
+            self._queued_entries += sum(len(t.entries) for t in batch)
+            self._in_flight = 0
+            self._retry_at = time.monotonic() + self._backoff
+            self._cond.notify_all()
+
+    def _resolve(self, batch: list[Ticket], errors: Sequence[Any]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Ticket]] = {}
+        with self._cond:
+            for ticket, error in zip(batch, errors, strict=True):
+                ticket.error = error
+                ticket.state = _DONE
+                if ticket._lock is not None:
+                    ticket._lock.release()
+                elif ticket._future is not None:
+                    by_loop.setdefault(ticket._loop, []).append(ticket)  # type: ignore[arg-type]
+            self._in_flight = 0
+            self._cond.notify_all()
+        for loop, tickets in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, tickets)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+
+def _settle(tickets: list[Ticket]) -> None:
+    for ticket in tickets:
+        future = ticket._future
+        if future is not None and not future.done():
+            future.set_result(ticket.error)

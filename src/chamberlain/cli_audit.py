@@ -1,0 +1,275 @@
+"""``chamberlain audit``: verify, head, prove, show, search, replay and export a decision log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from chamberlain.errors import Error
+
+DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
+_DB_HELP = "The decision log: sqlite:///PATH or postgresql://... (env CHAMBERLAIN_AUDIT_DB)."
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Read, prove and verify the decision log.")
+Db = Annotated[str, typer.Option("--db", help=_DB_HELP, envvar="CHAMBERLAIN_AUDIT_DB")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _reader(url: str, *, writable: bool = False) -> Iterator[Any]:
+    from chamberlain.audit.reader import AuditReader
+    from chamberlain.store.db import open_database
+
+    try:
+        db = open_database(url, create=False, readonly=not writable)
+    except Error as exc:
+        _fail(str(exc))
+    try:
+        yield AuditReader(db)
+    except Error as exc:
+        _fail(str(exc))
+    finally:
+        db.close()
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@app.command("verify")
+def verify_command(
+    db: Db = DEFAULT_DB,
+    trusted_head: Annotated[
+        Path | None,
+        typer.Option(
+            "--trusted-head",
+            help="A head you trust (the JSON of "
+            "`audit head --json`, or a checkpoint note): the log must extend it.",
+        ),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Recompute every hash, the tree and every signed head; exit 0 when intact, 1 on any tamper."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from chamberlain.audit.verify import TrustedHead, verify
+
+    trusted = None
+    if trusted_head is not None:
+        try:
+            trusted = TrustedHead.parse(trusted_head.read_text())
+        except OSError as exc:
+            _fail(f"cannot read trusted head {trusted_head}: {exc.strerror or exc}")
+        except Error as exc:
+            _fail(f"{trusted_head}: {exc}")
+    console = Console(stderr=True)
+    with _reader(db) as reader, Progress("verifying", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                         console=console, transient=True,
+                                         disable=not console.is_terminal) as progress:  # fmt: skip
+        task = progress.add_task("verify", total=None)
+        try:
+            report = verify(reader.db, trusted=trusted,
+                            progress=lambda done, total: progress.update(task, completed=done, total=total))  # fmt: skip
+        except Error as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(report.to_json())
+    elif report.ok:
+        typer.echo(
+            f"intact: {report.size} entries, {report.heads} signed heads verified, root {report.root.hex()}"
+        )
+    else:
+        typer.echo(f"TAMPERED: {report.problem}")
+    for note in report.notes if not as_json else ():
+        typer.echo(f"note: {note}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("head")
+def head_command(
+    db: Db = DEFAULT_DB,
+    as_json: Json = False,
+    sign: Annotated[
+        bool, typer.Option("--sign", help="Sign a new head over the whole log first (needs the key).")
+    ] = False,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="The signing key file (default: beside a SQLite log).")
+    ] = None,
+) -> None:
+    """The latest signed tree head (a C2SP checkpoint) and the key that verifies it."""
+    if sign:
+        _sign_head(db, key)
+    with _reader(db) as reader:
+        head = reader.head()
+        if head is None:
+            _fail("the log has no signed head yet")
+        out = head.to_json(reader.verifier_key)
+        size = reader.tree_size()
+    if as_json:
+        _print_json(out)
+        return
+    typer.echo(out["checkpoint"], nl=False)
+    typer.echo(f"verifier key: {out['verifier_key']}")
+    if size > head.size:
+        typer.echo(f"note: {size - head.size} entries were appended after this head")
+
+
+def _sign_head(db: str, key: Path | None) -> None:
+    from chamberlain.audit.log import DecisionLog, LogOptions
+
+    try:
+        log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
+    except Error as exc:
+        _fail(str(exc))
+    try:
+        if log.sign_head() is None:
+            _fail("only the sequencer can sign a head on PostgreSQL; another replica holds that role")
+    except Error as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+
+
+@app.command("prove")
+def prove_command(
+    db: Db = DEFAULT_DB,
+    index: Annotated[
+        int | None, typer.Option("--index", help="Prove that entry INDEX is in the log.")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option("--size", help="Against this tree size (default: the latest head).")
+    ] = None,
+    first: Annotated[int | None, typer.Option("--from", help="Consistency: the older tree size.")] = None,
+    second: Annotated[
+        int | None, typer.Option("--to", help="Consistency: the newer tree size (default: latest head).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """An RFC 9162 inclusion proof (--index) or consistency proof (--from M --to N)."""
+    if (index is None) == (first is None):
+        _fail("give --index I (inclusion) or --from M [--to N] (consistency)")
+    with _reader(db) as reader:
+        proof = reader.inclusion(index, size) if index is not None else reader.consistency(first, second)
+        out = proof.to_json()
+    if as_json:
+        _print_json(out)
+        return
+    for name, value in out.items():
+        if isinstance(value, list):
+            typer.echo(f"{name}:")
+            for item in value:
+                typer.echo(f"  {item}")
+        else:
+            typer.echo(f"{name}: {value}")
+
+
+@app.command("show")
+def show_command(
+    seq: Annotated[list[int], typer.Argument(help="Entry sequence numbers.")], db: Db = DEFAULT_DB
+) -> None:
+    """Print entries as JSON."""
+    with _reader(db) as reader:
+        for n in seq:
+            entry = reader.entry(n)
+            if entry is None:
+                _fail(f"no entry {n} (the log has {reader.tree_size()} entries)", 1)
+            _print_json(entry)
+
+
+def _filter(**kw: Any) -> Any:
+    from chamberlain.audit.reader import Filter
+
+    resource = kw.pop("resource")
+    if resource:
+        kind, _, rid = resource.partition(":")
+        kw["resource_kind"], kw["resource_id"] = kind, rid or None
+    return Filter(**kw)
+
+
+@app.command("search")
+def search_command(
+    db: Db = DEFAULT_DB,
+    session: Annotated[str | None, typer.Option("--session", help="Session id.")] = None,
+    principal: Annotated[str | None, typer.Option("--principal", help="Subject principal id.")] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="An actor anywhere in the actor chain.")
+    ] = None,
+    resource: Annotated[str | None, typer.Option("--resource", help="KIND or KIND:ID.")] = None,
+    action: Annotated[str | None, typer.Option("--action")] = None,
+    effect: Annotated[str | None, typer.Option("--effect", help="allow or deny.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="RFC 3339 time (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="RFC 3339 time (exclusive).")] = None,
+    after: Annotated[int, typer.Option("--after", help="Only entries after this sequence number.")] = -1,
+    limit: Annotated[int, typer.Option("--limit")] = 100,
+    as_json: Json = False,
+) -> None:
+    """Find entries (by session, principal, actor, resource, action, effect, time); JSON Lines with --json."""
+    from chamberlain.audit.timeline import summary
+
+    f = _filter(session_id=session, principal=principal, actor=actor, resource=resource, action=action,
+                effect=effect, since=since, until=until, after=after, limit=limit)  # fmt: skip
+    with _reader(db) as reader:
+        entries = reader.search(f)
+    for entry in entries:
+        typer.echo(json.dumps(entry, ensure_ascii=False) if as_json else summary(entry))
+
+
+@app.command("replay")
+def replay_command(session: Annotated[str, typer.Argument(help="The session id.")], db: Db = DEFAULT_DB,
+                   as_json: Json = False) -> None:  # fmt: skip
+    """A session's actions in order, as a timeline with each decision and its basis."""
+    from chamberlain.audit.reader import MAX_LIMIT, Filter
+    from chamberlain.audit.timeline import timeline
+
+    entries: list[dict[str, Any]] = []
+    with _reader(db) as reader:
+        while True:
+            page = reader.search(Filter(session_id=session, after=entries[-1]["seq"] if entries else -1,
+                                        limit=MAX_LIMIT))  # fmt: skip
+            entries.extend(page)
+            if len(page) < MAX_LIMIT:
+                break
+    if as_json:
+        _print_json(entries)
+        return
+    for line in timeline(session, entries):
+        typer.echo(line)
+
+
+@app.command("export")
+def export_command(
+    db: Db = DEFAULT_DB,
+    start: Annotated[int, typer.Option("--from", help="First sequence number.")] = 0,
+    end: Annotated[int | None, typer.Option("--to", help="Stop before this sequence number.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Every entry as JSON Lines, each line exactly the entry's canonical bytes (its Merkle leaf)."""
+    with _reader(db) as reader:
+        try:
+            sink = output.open("wb") if output is not None else sys.stdout.buffer
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror or exc}")
+        try:
+            for body in reader.export(start, end):
+                sink.write(body + b"\n")
+            sink.flush()
+        except BrokenPipeError:
+            os._exit(0)  # `| head`: the reader went away
+        finally:
+            if output is not None:
+                sink.close()

@@ -1,0 +1,204 @@
+"""One small interface over a SQLite or PostgreSQL connection: statements, transactions, errors.
+
+SQL is written with ``?`` placeholders (translated to ``%s`` for psycopg). Every driver error
+comes out as a :class:`~chamberlain.store.errors.StoreError` that names the database. A
+``Database`` is used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from chamberlain.store import sqlite as sqlite_store
+from chamberlain.store.errors import StoreError
+from chamberlain.store.url import POSTGRES, SQLITE, StoreURL, parse_url
+
+Row = tuple[Any, ...]
+_SQLITE_MAX_PARAMS = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
+
+
+class Database:
+    """A connection to the store ``url`` names (see :func:`open_database`)."""
+
+    def __init__(self, url: StoreURL, conn: Any):
+        self.url = url
+        self.kind = url.kind
+        self.conn = conn
+        self._sql: dict[str, str] = {}
+        self._errors: tuple[type[BaseException], ...] = (
+            (sqlite3.Error,) if self.kind == SQLITE else (_psycopg().Error,)
+        )
+
+    # -- statements --------------------------------------------------------------------------------
+
+    def sql(self, text: str) -> str:
+        """``text`` with placeholders in this driver's style."""
+        if self.kind == SQLITE:
+            return text
+        found = self._sql.get(text)
+        if found is None:
+            found = self._sql[text] = text.replace("?", "%s")
+        return found
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> None:
+        with self.errors():
+            self.conn.execute(self.sql(text), params)
+
+    def executemany(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.errors():
+            if self.kind == SQLITE:
+                self.conn.executemany(text, rows)
+            else:
+                with self.conn.cursor() as cur:
+                    cur.executemany(self.sql(text), rows)
+
+    def copy_rows(self, table: str, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert many rows at once (PostgreSQL ``COPY``; SQLite ``executemany``)."""
+        if self.kind == SQLITE:
+            # One multi-row INSERT per chunk: sqlite3 releases the GIL around every statement step,
+            # and each hand-over is dear when other threads are waiting for it.
+            rows = rows if isinstance(rows, list) else list(rows)
+            width = len(names)
+            per = max(1, _SQLITE_MAX_PARAMS // width)
+            with self.errors():
+                for i in range(0, len(rows), per):
+                    part = rows[i : i + per]
+                    self.conn.execute(self._multi_insert(table, names, len(part)),
+                                      [v for row in part for v in row])  # fmt: skip
+            return
+        with (
+            self.errors(),
+            self.conn.cursor() as cur,
+            cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
+    def _multi_insert(self, table: str, names: Sequence[str], count: int) -> str:
+        key = f"{table}|{','.join(names)}|{count}"
+        found = self._sql.get(key)
+        if found is None:
+            one = "(" + ", ".join("?" * len(names)) + ")"
+            found = self._sql[key] = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * count)}"
+            )
+        return found
+
+    def rows(self, text: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self.errors():
+            return list(self.conn.execute(self.sql(text), params).fetchall())
+
+    def row(self, text: str, params: Sequence[Any] = ()) -> Row | None:
+        with self.errors():
+            return self.conn.execute(self.sql(text), params).fetchone()
+
+    def value(self, text: str, params: Sequence[Any] = (), default: Any = None) -> Any:
+        found = self.row(text, params)
+        return default if found is None or found[0] is None else found[0]
+
+    def stream(self, text: str, params: Sequence[Any] = (), chunk: int = 10000) -> Iterator[list[Row]]:
+        """The rows of a query in chunks, without holding them all (a server-side cursor on PostgreSQL)."""
+        with self.errors():
+            if self.kind == SQLITE:
+                cur = self.conn.execute(text, params)
+                while batch := cur.fetchmany(chunk):
+                    yield batch
+                return
+            with self.conn.transaction(), self.conn.cursor(name="chamberlain_stream") as cur:
+                cur.itersize = chunk
+                cur.execute(self.sql(text), params)
+                while batch := cur.fetchmany(chunk):
+                    yield batch
+
+    # -- transactions ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, taking the write lock at once)."""
+        if self.kind == SQLITE:
+            with self.errors():
+                self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                with self.errors():
+                    self.conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+                raise
+            return
+        with self.errors(), self.conn.transaction():
+            yield
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read-only transaction: every read inside sees the database as of its first read."""
+        if self.kind == SQLITE:
+            with self.errors():
+                self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            return
+        with self.errors(), self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turn driver errors raised inside into :class:`StoreError`."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except self._errors as exc:
+            raise self.translate(exc) from None
+
+    def translate(self, exc: BaseException) -> StoreError:
+        if self.kind == SQLITE:
+            return sqlite_store.translate(exc, self.url.path or self.url.display)  # type: ignore[arg-type]
+        from chamberlain.store import postgres
+
+        return postgres.translate(exc, self.url)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+def as_bytes(value: Any) -> bytes:
+    """A stored body or hash as bytes (also when someone rewrote the column as text with SQL)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    if value is None or isinstance(value, int | float):
+        return str(value).encode()
+    return bytes(value)
+
+
+def open_database(url: str | StoreURL, *, create: bool = True, readonly: bool = False,
+                  busy_timeout: float = sqlite_store.DEFAULT_BUSY_TIMEOUT) -> Database:  # fmt: skip
+    """Connect to the store ``url`` names; raises :class:`StoreError` saying what is wrong.
+
+    ``create`` and ``readonly`` (never write, not even to create) and ``busy_timeout`` apply to SQLite.
+    """
+    parsed = parse_url(url) if isinstance(url, str) else url
+    if parsed.kind == SQLITE:
+        assert parsed.path is not None
+        conn = sqlite_store.connect(parsed.path, create=create, readonly=readonly, busy_timeout=busy_timeout)
+        return Database(parsed, conn)
+    if parsed.kind == POSTGRES:
+        from chamberlain.store import postgres  # psycopg is imported only when PostgreSQL is used
+
+        return Database(parsed, postgres.connect(parsed))
+    raise StoreError(f"unsupported store {parsed.display}")
+
+
+def _psycopg() -> Any:
+    import psycopg
+
+    return psycopg

@@ -1,0 +1,94 @@
+"""SQLite connections for chamberlain's state: WAL, a busy timeout, and a check that the file is ours.
+
+A chamberlain database carries ``PRAGMA application_id`` = :data:`APPLICATION_ID`. Opening refuses a
+file that is not a database, a corrupt one, or another application's database, with an error
+naming the file; it never writes into a file it did not create.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from chamberlain.store.errors import (
+    DatabaseLocked,
+    ForeignDatabase,
+    NotADatabase,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+)
+
+APPLICATION_ID = 0x43484D42  # "CHMB"
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+
+def connect(path: Path, *, create: bool = True, readonly: bool = False,
+            busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.Connection:  # fmt: skip
+    """Open ``path`` (creating it and its folder when ``create``) in autocommit mode, checked as ours.
+
+    Transactions are explicit (``BEGIN IMMEDIATE`` ... ``COMMIT``). The connection may be used from
+    another thread than the one that opened it, one thread at a time.
+    """
+    path = Path(path)
+    if not path.exists():
+        if not create or readonly:
+            raise StoreUnavailable(f"no database at {path}: the file does not exist")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the folder of {path}: {exc.strerror or exc}") from None
+    elif path.is_dir():
+        raise NotADatabase(f"{path} is a folder, not a database file")
+    target = f"file:{path}?mode=ro" if readonly else str(path)
+    try:
+        conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=False,
+                               timeout=busy_timeout)  # fmt: skip
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from None
+    try:
+        _claim(conn, path, readonly)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise translate(exc, path) from None
+    return conn
+
+
+def _claim(conn: sqlite3.Connection, path: Path, readonly: bool) -> None:
+    """Check the file is a chamberlain database; mark a new, empty one as ours."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 5")]
+    if app_id != 0 or tables:
+        owner = f"application id {app_id:#010x}" if app_id else f"tables {', '.join(tables)}"
+        raise ForeignDatabase(
+            f"{path} is not a chamberlain database ({owner}); refusing to use it: name a new file"
+        )
+    if readonly:
+        raise StoreUnavailable(f"{path} is an empty database: nothing has been recorded in it yet")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def translate(exc: sqlite3.Error, path: Path | str) -> StoreError:
+    """A :class:`StoreError` for a SQLite error, naming the file and what to do."""
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return DatabaseLocked(f"database {path} is locked by another connection ({text}); try again later")
+    if "full" in lowered:
+        return StoreFull(f"database {path} is full ({text}): free disk space or raise its size limit")
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return NotADatabase(f"{path} is not a valid database ({text}): it is corrupt or another kind of file")
+    if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
+        return StoreUnavailable(f"cannot write database {path} ({text}): check that the file is writable")
+    if "disk i/o" in lowered:
+        return StoreUnavailable(f"database {path}: disk I/O error ({text})")
+    return StoreError(f"database {path}: {text}")

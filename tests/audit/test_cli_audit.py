@@ -1,0 +1,112 @@
+"""``chamberlain audit ...`` as a real process: JSON shapes, exit codes, readable output, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chamberlain.audit.log import DecisionLog, LogOptions
+from tests.audit.support import decision
+
+CLI = str(Path(sys.executable).parent / "chamberlain")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, "audit", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    with DecisionLog.open(url, LogOptions(head_interval=3600)) as log:  # key beside the database
+        log.record([decision(i, session="s-7" if i % 2 else "s-8",
+                             effect="EFFECT_DENY" if i == 3 else "EFFECT_ALLOW") for i in range(12)])  # fmt: skip
+        log.sign_head()
+    return url
+
+
+def test_verify_intact_then_tampered(db, tmp_path):
+    ok = run("verify", "--db", db)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("intact: 12 entries, 2 signed heads verified, root ")
+    head = run("head", "--db", db, "--json")
+    (tmp_path / "trusted.json").write_text(head.stdout)
+    conn = sqlite3.connect(db.removeprefix("sqlite:///"))
+    conn.execute("UPDATE audit_entries SET body = replace(body, 'EFFECT_DENY', 'EFFECT_ALLOW') WHERE seq = 3")
+    conn.commit()
+    conn.close()
+    bad = run("verify", "--db", db, "--trusted-head", str(tmp_path / "trusted.json"))
+    assert bad.returncode == 1
+    assert bad.stdout.strip() == "TAMPERED: entry 3 was edited: its content does not match its leaf hash"
+    report = json.loads(run("verify", "--db", db, "--json").stdout)
+    assert report["ok"] is False and report["first_bad_entry"] == 3
+
+
+def test_head_and_prove_json_shapes(db):
+    head = json.loads(run("head", "--db", db, "--json").stdout)
+    assert set(head) == {"checkpoint", "verifier_key", "tree_size", "root_hash"} and head["tree_size"] == 12
+    assert head["verifier_key"].split("+")[0] == head["checkpoint"].split("\n")[0]
+    proof = json.loads(run("prove", "--db", db, "--index", "5", "--json").stdout)
+    assert set(proof) == {"leaf_index", "tree_size", "leaf_hash", "root_hash", "audit_path"}
+    assert (proof["leaf_index"], proof["tree_size"], proof["root_hash"]) == (5, 12, head["root_hash"])
+    consistency = json.loads(run("prove", "--db", db, "--from", "4", "--to", "12", "--json").stdout)
+    assert set(consistency) == {"first", "second", "consistency_path"} and consistency["first"] == 4
+    exported = run("export", "--db", db).stdout.encode().splitlines()
+    assert len(exported) == 12  # each line is a leaf's exact data: anyone can rehash it
+    assert hashlib.sha256(b"\x00" + exported[5]).hexdigest() == proof["leaf_hash"]
+
+
+def test_show_search_replay(db):
+    shown = json.loads(run("show", "--db", db, "3").stdout)
+    assert (shown["seq"], shown["effect"]) == (3, "EFFECT_DENY")
+    lines = run("search", "--db", db, "--session", "s-7", "--effect", "deny", "--json").stdout.splitlines()
+    assert [json.loads(x)["seq"] for x in lines] == [3]
+    summary = run("search", "--db", db, "--resource", "doc:d4").stdout.strip()
+    assert summary == "#4  2026-01-01T00:00:04.000000Z  alice via agent-1  view doc:d4  ALLOW"
+    replay = run("replay", "--db", db, "s-8").stdout.splitlines()
+    assert replay[0].startswith("session s-8: 6 entries, 6 allowed, 0 denied")
+    assert replay[1].startswith("#0 ") and "by resource.doc.vdefault, rule 'r'" in replay[2]
+    assert "read: n=" in replay[3]
+
+
+def test_bad_input_exits_2_with_a_clear_message(tmp_path):
+    missing = run("verify", "--db", f"sqlite:///{tmp_path / 'nope.db'}")
+    assert (
+        missing.returncode == 2 and "no database at" in missing.stderr and "does not exist" in missing.stderr
+    )
+    wrong = run("head", "--db", "mysql://h/db")
+    assert wrong.returncode == 2 and "unsupported store URL" in wrong.stderr
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    refused = run("verify", "--db", f"sqlite:///{foreign}")
+    assert refused.returncode == 2 and "not a chamberlain database" in refused.stderr
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"garbage" * 1000)
+    broken = run("search", "--db", f"sqlite:///{corrupt}")
+    assert broken.returncode == 2 and "not a valid database" in broken.stderr
+    assert "Traceback" not in missing.stderr + wrong.stderr + refused.stderr + broken.stderr
+
+
+def test_prove_and_show_errors(db):
+    assert "give --index I" in run("prove", "--db", db).stderr
+    far = run("prove", "--db", db, "--index", "99")
+    assert far.returncode == 2 and "entry 99 is not in a tree of 12 entries" in far.stderr
+    assert run("show", "--db", db, "99").returncode == 1
+
+
+def test_head_sign_on_demand(db):
+    with DecisionLog.open(db) as log:
+        log.record([decision(100)])
+    signed = json.loads(run("head", "--db", db, "--sign", "--json").stdout)
+    assert signed["tree_size"] == 13
+    keyless = run("head", "--db", db, "--sign", "--key", "/nonexistent/dir/k.key")
+    assert keyless.returncode == 2 and "cannot read signing key file /nonexistent/dir/k.key" in keyless.stderr

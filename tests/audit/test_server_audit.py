@@ -1,0 +1,156 @@
+"""The decision log in the server: checks recorded, the HTTP API, bad input, failures, the event loop."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import httpx
+import pytest
+
+from chamberlain.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from chamberlain.audit.note import Verifier, open_checkpoint
+from chamberlain.server.config import ConfigError, load_config
+from tests.server.support import ThreadServer
+
+CHECK = {"requestId": "r-1", "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
+         "resources": [{"actions": ["edit", "view"], "resource": {"kind": "document", "id": "d1",
+                                                                 "attr": {"owner": "alice", "status": "draft"}}}]}  # fmt: skip
+EVALUATION = {"subject": {"type": "user", "id": "bob"}, "action": {"name": "view"},
+              "resource": {"type": "document", "id": "d2", "properties": {"owner": "x"}}}  # fmt: skip
+
+
+@pytest.fixture
+def server(policies):
+    with ThreadServer(policies) as s:
+        yield s
+
+
+def test_checks_are_recorded_and_served_back(server):
+    assert httpx.post(f"{server.url}/api/check/resources", json=CHECK).json()["results"][0]["actions"] == {
+        "edit": "EFFECT_ALLOW", "view": "EFFECT_ALLOW"}  # fmt: skip
+    assert httpx.post(f"{server.url}/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
+    page = httpx.get(f"{server.url}/api/audit/entries", params={"limit": 2}).json()
+    assert [e["action"] for e in page["entries"]] == ["edit", "view"] and page["next_after"] == 1
+    rest = httpx.get(f"{server.url}/api/audit/entries", params={"after": 1}).json()
+    assert [(e["point"], e["principal"]["id"]) for e in rest["entries"]] == [("http:authzen", "bob")]
+    assert rest["next_after"] is None
+    assert page["entries"][0]["point"] == "http:cerbos" and page["entries"][0]["request_id"] == "r-1"
+
+
+def test_head_and_proofs_verify_independently(server):
+    for i in range(5):
+        httpx.post(f"{server.url}/api/check/resources", json={**CHECK, "requestId": f"r-{i}"})
+    head = httpx.get(f"{server.url}/api/audit/head").json()
+    assert set(head) == {"checkpoint", "verifier_key", "tree_size", "root_hash"}
+    assert head["tree_size"] == 10  # signed on demand: covers every entry
+    checkpoint = open_checkpoint(head["checkpoint"], Verifier.parse(head["verifier_key"]))
+    assert checkpoint.root.hex() == head["root_hash"]
+    proof = httpx.get(f"{server.url}/api/audit/proof/inclusion", params={"index": 6}).json()
+    assert set(proof) == {"leaf_index", "tree_size", "leaf_hash", "root_hash", "audit_path"}
+    verify_inclusion(6, 10, bytes.fromhex(proof["leaf_hash"]), [bytes.fromhex(h) for h in proof["audit_path"]],
+                     checkpoint.root)  # fmt: skip
+    httpx.post(f"{server.url}/api/check/resources", json=CHECK)
+    newer = httpx.get(f"{server.url}/api/audit/head").json()
+    consistency = httpx.get(
+        f"{server.url}/api/audit/proof/consistency", params={"first": 10, "second": 12}
+    ).json()
+    assert set(consistency) == {"first", "second", "consistency_path"}
+    verify_consistency(10, 12, checkpoint.root, bytes.fromhex(newer["root_hash"]),
+                       [bytes.fromhex(h) for h in consistency["consistency_path"]])  # fmt: skip
+    entry = httpx.get(f"{server.url}/api/audit/entries", params={"after": 5, "limit": 1}).json()["entries"][0]
+    assert entry["seq"] == 6  # and its canonical form hashes to the proven leaf
+    from chamberlain.audit.canonical import canonical
+
+    assert leaf_hash(canonical(entry)).hex() == proof["leaf_hash"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "needle"),
+    [
+        ("/api/audit/entries?limit=0", 400, "between 1 and 10000"),
+        ("/api/audit/entries?limit=x", 400, "must be an integer"),
+        ("/api/audit/entries?effect=maybe", 400, "effect must be allow, deny"),
+        ("/api/audit/entries?since=noon", 400, "not an RFC 3339 time"),
+        ("/api/audit/entries?sesion_id=s", 400, "unknown query parameter 'sesion_id'"),
+        ("/api/audit/entries?limit=1&limit=2", 400, "given twice"),
+        ("/api/audit/proof/inclusion", 400, "'index' is required"),
+        ("/api/audit/proof/inclusion?index=5", 400, "not in a tree"),
+        ("/api/audit/proof/inclusion?index=-1", 400, "index must be >= 0"),
+        ("/api/audit/proof/inclusion?index=0&tree_size=99", 400, "larger than the log"),
+        ("/api/audit/proof/consistency?first=0", 400, "need 0 < first"),
+        ("/api/audit/proof/consistency", 400, "'first' is required"),
+        ("/api/audit/head?x=1", 400, "unknown query parameter"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_cerbos_error_body(server, path, status, needle):
+    httpx.post(f"{server.url}/api/check/resources", json=CHECK)
+    response = httpx.get(f"{server.url}{path}")
+    assert response.status_code == status
+    body = response.json()
+    assert body["code"] == 3 and needle in body["message"]
+
+
+def test_api_disabled_and_log_disabled(policies):
+    with ThreadServer(policies, {"chamberlain": {"audit": {"apiEnabled": False}}}) as s:
+        response = httpx.get(f"{s.url}/api/audit/head")
+        assert response.status_code == 404 and "disabled" in response.json()["message"]
+    with ThreadServer(policies, {"chamberlain": {"audit": {"enabled": False}}}) as s:
+        assert s.app.state.log is None
+        assert httpx.post(f"{s.url}/api/check/resources", json=CHECK).status_code == 200
+        assert httpx.get(f"{s.url}/api/audit/entries").status_code == 404
+
+
+def test_config_keys_are_validated_and_named(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, overrides={"chamberlain": {"audit": {
+            "durability": "eventually", "queueSize": 0, "db": "mysql://x/y", "headInterval": "soon"}}}, env={})  # fmt: skip
+    message = str(exc.value)
+    for needle in ("chamberlain.audit.durability: must be one of sync, async", "chamberlain.audit.queueSize",
+                   "chamberlain.audit.headInterval", ):  # fmt: skip
+        assert needle in message
+    with pytest.raises(ConfigError, match=r"chamberlain.audit.db: unsupported store URL"):
+        load_config(None, overrides={"chamberlain": {"audit": {"db": "mysql://x/y"}}}, env={})
+    config = load_config(None, overrides={"chamberlain": {"stateDir": str(tmp_path)}},
+                         env={"CHAMBERLAIN__CHAMBERLAIN__AUDIT__DURABILITY": "async"})  # fmt: skip
+    assert config.decision_log.options.durability == "async"
+    assert config.decision_log.url.path == tmp_path / "decisions.db"
+    assert config.decision_log.options.key_file == tmp_path / "decision-log.key"
+
+
+def test_log_failure_denies_every_action_and_says_why(server):
+    state = server.app.state
+    db = state.log._write_db
+    state.log.writer.call(lambda: db.execute(f"PRAGMA max_page_count = {db.value('PRAGMA page_count')}"))
+    big = {**CHECK, "resources": [{**CHECK["resources"][0], "resource": {
+        "kind": "document", "id": "d1", "attr": {"owner": "alice", "status": "x" * 60_000}}}]}  # fmt: skip
+    response = httpx.post(f"{server.url}/api/check/resources", json=big).json()
+    assert response["results"][0]["actions"] == {"edit": "EFFECT_DENY", "view": "EFFECT_DENY"}
+    assert "decision log unavailable" in response["chamberlain"]["decisionLog"]
+    big_eval = {**EVALUATION, "resource": {"type": "document", "id": "d2", "properties": {"owner": "y" * 60_000}},
+                "action": {"name": "edit"}}  # fmt: skip
+    answer = httpx.post(f"{server.url}/access/v1/evaluation", json=big_eval).json()
+    assert answer["decision"] is False and "is full" in answer["context"]["reason_admin"]["en"]
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert "chamberlain_audit_denied_checks_total 2.0" in metrics
+    assert "chamberlain_audit_entries_failed_total" in metrics
+
+
+def test_waiting_for_the_log_does_not_block_the_event_loop(server):
+    path = server.app.state.log.url.path
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the log's writer now waits for this lock (busy timeout 5 s)
+    answer: list[httpx.Response] = []
+    check = threading.Thread(target=lambda: answer.append(httpx.post(f"{server.url}/api/check/resources",
+                                                                     json=CHECK, timeout=30)))  # fmt: skip
+    try:
+        check.start()
+        # while that check waits for durability, the server keeps answering
+        assert httpx.get(f"{server.url}/_cerbos/health", timeout=3).status_code == 200
+        assert httpx.get(f"{server.url}/api/server_info", timeout=3).status_code == 200
+        assert not answer
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    check.join()
+    assert answer[0].json()["results"][0]["actions"]["edit"] == "EFFECT_ALLOW"

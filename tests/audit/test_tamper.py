@@ -1,0 +1,186 @@
+"""Tampering with the stored log, row by row in SQLite and PostgreSQL, and verify catching each kind.
+
+The log: 40 entries, heads signed at sizes 30 and 40; the trusted head is the one at 30.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import orjson
+import pytest
+
+from chamberlain.audit.append import ENTRY_COLUMNS
+from chamberlain.audit.canonical import canonical
+from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.note import Checkpoint, Signer
+from chamberlain.audit.verify import TrustedHead, verify
+from chamberlain.store.db import Database, open_database
+from tests.audit.support import decision
+
+
+def _leaf(body: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + body).digest()
+
+
+@pytest.fixture
+def log(log_url, tmp_path):
+    """``(database, trusted head)`` of a closed log of 40 entries."""
+    options = LogOptions(key_file=tmp_path / "signing.key", head_interval=3600)
+    with DecisionLog.open(log_url, options) as written:
+        written.record([decision(i) for i in range(30)])
+        trusted = written.sign_head().to_json(written.verifier_key)
+        written.record([decision(i) for i in range(30, 40)])
+        written.sign_head()
+    db = open_database(log_url)
+    yield db, TrustedHead(trusted["checkpoint"], trusted["verifier_key"])
+    db.close()
+
+
+def _body(db: Database, seq: int) -> dict:
+    return orjson.loads(bytes(db.value("SELECT body FROM audit_entries WHERE seq = ?", (seq,))))
+
+
+def _rewrite(db: Database, seq: int, entry: dict, *, fix_leaf: bool) -> None:
+    body = canonical(entry)
+    if fix_leaf:
+        db.execute("UPDATE audit_entries SET body = ?, leaf = ? WHERE seq = ?", (body, _leaf(body), seq))
+    else:
+        db.execute("UPDATE audit_entries SET body = ? WHERE seq = ?", (body, seq))
+
+
+def _check(db: Database, trusted: TrustedHead | None, first_bad: int | None, *needles: str) -> None:
+    report = verify(db, trusted=trusted)
+    assert not report.ok, "verify missed the tampering"
+    assert report.first_bad == first_bad, report.problem
+    for needle in needles:
+        assert needle in report.problem
+
+
+def test_intact_log_verifies(log):
+    db, trusted = log
+    report = verify(db, trusted=trusted)
+    assert report.ok, report.problem
+    assert report.size == 40 and report.heads >= 2  # at 30 and 40 (and at 0 when signed before any entry)
+
+
+def test_edited_entry(log):
+    db, trusted = log
+    entry = _body(db, 7)
+    entry["effect"] = "EFFECT_DENY"
+    _rewrite(db, 7, entry, fix_leaf=False)
+    _check(db, trusted, 7, "entry 7 was edited")
+
+
+def test_edited_entry_with_its_leaf_hash_recomputed(log):
+    db, trusted = log
+    entry = _body(db, 7)
+    entry["resource"]["attr"]["n"] = 700
+    _rewrite(db, 7, entry, fix_leaf=True)
+    # the stored subtree over entries 0..15 no longer matches
+    _check(db, trusted, 0, "tree node at level 4, index 0")
+
+
+def test_edit_rewriting_leaf_and_nodes_is_caught_by_the_signed_head(log):
+    db, trusted = log
+    entry = _body(db, 33)  # in the last, incomplete block: no stored node covers it
+    entry["action"] = "delete"
+    entry["columns_do_not_matter"] = True
+    _rewrite(db, 33, entry, fix_leaf=True)
+    db.execute("UPDATE audit_entries SET action = 'delete' WHERE seq = 33")
+    _check(db, trusted, 30, "the signed head at size 40 does not match", "entries 30..39")
+
+
+@pytest.mark.parametrize(
+    ("statements", "first_bad", "needle"),
+    [
+        (["UPDATE audit_entries SET session_id = 'other' WHERE seq = 12"], 12, "entry 12: its search columns differ"),
+        (["DELETE FROM audit_entries WHERE seq = 12"], 12, "entry 12 is missing (deleted)"),
+        (["UPDATE audit_entries SET seq = -1 WHERE seq = 5", "UPDATE audit_entries SET seq = 5 WHERE seq = 6",
+          "UPDATE audit_entries SET seq = 6 WHERE seq = -1"], 5, "entry 5 holds sequence number 6"),
+        (["DELETE FROM audit_entries WHERE seq >= 35"], 35, "cut off"),
+    ],
+    ids=["edited-column", "deleted", "reordered", "truncated-tail"],
+)  # fmt: skip
+def test_rows_changed_with_sql(log, statements, first_bad, needle):
+    db, trusted = log
+    for statement in statements:
+        db.execute(statement)
+    _check(db, trusted, first_bad, needle)
+
+
+def test_inserted_entry_in_the_middle(log):
+    db, trusted = log
+    # make room at 12 by moving 12..39 one up (highest first), then forge a self-consistent entry 12
+    for seq in range(39, 11, -1):
+        db.execute("UPDATE audit_entries SET seq = ? WHERE seq = ?", (seq + 1, seq))
+    forged = _body(db, 13)
+    forged.update(seq=12, effect="EFFECT_ALLOW", action="wire_money")
+    body = canonical(forged)
+    row = (12, _leaf(body), body, forged["time"], "decision", "s-1", "alice", "\nagent-1\n", "doc", "d12",
+           "wire_money", "EFFECT_ALLOW")  # fmt: skip
+    db.execute(f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * 12)})", row)
+    _check(db, trusted, 12, "entry 13 holds sequence number 12", "inserted")
+
+
+def test_inserted_entry_at_the_end(log):
+    db, trusted = log
+    forged = _body(db, 39)
+    forged["seq"] = 40
+    body = canonical(forged)
+    db.execute("INSERT INTO audit_entries (seq, leaf, body, time, kind, session_id, principal, actors, resource_kind, "
+               "resource_id, action, effect) SELECT 40, ?, ?, time, kind, session_id, principal, actors, "
+               "resource_kind, resource_id, action, effect FROM audit_entries WHERE seq = 39", (_leaf(body), body))  # fmt: skip
+    _check(db, trusted, 40, "beyond the log's recorded size of 40", "inserted")
+
+
+def test_truncated_after_the_trusted_head_with_every_trace_removed(log):
+    db, trusted = log
+    db.execute("DELETE FROM audit_entries WHERE seq >= 25")
+    db.execute("DELETE FROM audit_nodes WHERE (idx + 1) * (1 << level) > 25")
+    db.execute("DELETE FROM audit_heads WHERE tree_size > 25")
+    db.execute("UPDATE audit_meta SET value = '25' WHERE key = 'tree_size'")
+    assert verify(db).ok  # without outside knowledge a clean cut cannot be seen...
+    _check(db, trusted, 25, "the trusted head covers 30 entries, the log holds 25")  # ...with it, it can
+
+
+def test_forged_head(log):
+    db, trusted = log
+    note = db.value("SELECT note FROM audit_heads WHERE tree_size = 40")
+    lines = note.split("\n")
+    lines[2] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    db.execute("UPDATE audit_heads SET note = ? WHERE tree_size = 40", ("\n".join(lines),))
+    _check(db, trusted, None, "the signed head at size 40 does not verify")
+
+
+def test_log_resigned_with_another_key(log, tmp_path: Path):
+    db, trusted = log
+    entry = _body(db, 3)
+    entry["effect"] = "EFFECT_ALLOW"
+    _rewrite(db, 3, entry, fix_leaf=True)
+    # the attacker recomputes everything and signs with a key of their own
+    from chamberlain.audit.tree import TreeStore
+
+    db.execute("DELETE FROM audit_nodes")
+    db.execute("DELETE FROM audit_heads")
+    attacker = Signer.generate("chamberlain/attacker")
+    db.execute("UPDATE audit_meta SET value = ? WHERE key = 'verifier_key'", (str(attacker.verifier),))
+    db.execute("UPDATE audit_meta SET value = ? WHERE key = 'origin'", (attacker.name,))
+    leaves = [bytes(r[0]) for r in db.rows("SELECT leaf FROM audit_entries ORDER BY seq")]
+    from chamberlain.audit.merkle import Edge
+
+    edge = Edge()
+    for h in leaves:
+        for level, index, node in edge.append(h):
+            if level % 4 == 0:
+                db.execute(
+                    "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, index, node)
+                )
+    root = TreeStore(db).root(40)
+    note = attacker.sign(Checkpoint(attacker.name, 40, root).text())
+    db.execute(
+        "INSERT INTO audit_heads (tree_size, root, signed_at, note) VALUES (40, ?, 'now', ?)", (root, note)
+    )
+    assert verify(db).ok  # self-consistent...
+    _check(db, trusted, None, "not by the trusted key")  # ...but not the log the verifier trusts
