@@ -47,6 +47,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/server_bench.py
 	$(PY) bench/engine_bench.py
 	$(PY) bench/audit_bench.py
+	$(PY) bench/delegation_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

@@ -10,14 +10,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 import yaml
 
+from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
-from chamberlain.cli_audit import app as audit_app
+from chamberlain.delegation.cli import app as token_app
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
 )
 app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
 
 
 def _load_activation(activation: Path | None, variables: list[str]) -> dict[str, Any]:

@@ -169,6 +169,19 @@ class PDP:
                                    point=point).wait()  # fmt: skip
         return CheckResult(pending.outputs, pending.reason())
 
+    def record(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], *, point: str,
+               now: dt.datetime | None = None, call_id: str = "") -> str:  # fmt: skip
+        """Record decisions made outside :meth:`check` (the token exchange, a gateway) in the decision log.
+
+        Waits as :meth:`check` does; returns why the log could not record them ("" when it did, or
+        when there is no log), in which case every action of ``outputs`` has been turned into a DENY.
+        """
+        if self.log is None:
+            return ""
+        pending = recording.submit(self.log, inputs, outputs, when=_instant(now), call_id=call_id or new_call_id(),
+                                   point=point).wait()  # fmt: skip
+        return pending.reason()
+
     def check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
                         point: str = "embedded") -> dict[str, Any]:  # fmt: skip
         """Cerbos CheckResources: request JSON (as a dict) in, response JSON (as a dict) out."""

@@ -59,7 +59,7 @@ def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
     for expected in (
         "chamberlain.delegation.issuer: expected an http(s) URL",
         "chamberlain.delegation.maxChainDepth: must be an integer from 1 to 16, got 0",
-        "chamberlain.delegation.maxTokenLifetime: expected a duration such as 15m",
+        "chamberlain.delegation.maxTokenLifetime: expected a duration such as 30s",
         "chamberlain.delegation.signingAlgorithm: must be one of EdDSA, ES256, got 'HS256'",
         "chamberlain.delegation.scopeMapping: payment.pay: 'has space' is not a scope",
         "chamberlain.delegation.audiences: expected a list of non-empty strings",

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -102,7 +103,8 @@ class TokenApp:
     async def _token(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         try:
             params = _form(scope, await _read_body(receive, self.max_body_bytes))
-            status, body = 200, self.service.exchange(params)
+            # In a thread: the exchange may wait for the decision log to make its decision durable.
+            status, body = 200, await asyncio.to_thread(self.service.exchange, params)
         except ConnectionAbortedError:
             return
         except ExchangeError as exc:

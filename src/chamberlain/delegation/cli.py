@@ -19,13 +19,13 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
-from chamberlain.delegation.config import seconds
 from chamberlain.delegation.errors import DelegationError
 from chamberlain.delegation.exchange import ACCESS_TOKEN, GRANT_TYPE
 from chamberlain.delegation.keys import KEY_FILE_NAME, SIGNING_ALGORITHMS, rotate
 from chamberlain.delegation.service import JWKS_PATH, TOKEN_PATH
 from chamberlain.delegation.tokens import DelegationToken, Verifier, peek
 from chamberlain.delegation.trust import StaticKeys, load_jwks_file, parse_jwks
+from chamberlain.durations import parse_duration
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Delegation tokens: RFC 8693 exchange, inspection, signing-key rotation.")  # fmt: skip
@@ -185,7 +185,7 @@ def rotate_key_command(
     if algorithm not in SIGNING_ALGORITHMS:
         _fail(f"--algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}")
     try:
-        key = rotate(key_file, algorithm, seconds(publish_for))
+        key = rotate(key_file, algorithm, parse_duration(publish_for))
     except (DelegationError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"new signing key {key.kid} ({key.alg}) in {key_file}")

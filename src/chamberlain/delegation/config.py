@@ -21,7 +21,6 @@ chamberlain:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from chamberlain.delegation.keys import KEY_FILE_NAME, SIGNING_ALGORITHMS
 from chamberlain.delegation.registry import AgentRegistry, load_registry
 from chamberlain.delegation.scopes import ScopeMapping, valid_scope_token
 from chamberlain.delegation.trust import TrustedIssuer, jwks_uri_path, load_jwks_file
+from chamberlain.durations import parse_duration
 
 PREFIX = "chamberlain.delegation"
 MAX_CHAIN_DEPTH_LIMIT = 16
@@ -51,8 +51,6 @@ DEFAULTS: dict[str, Any] = {
     "acceptableTimeSkew": "0s",
 }
 _ISSUER_KEYS = frozenset({"issuer", "jwksFile", "jwksUri", "audience"})
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +71,6 @@ class DelegationConfig:
 
     def trusted(self, issuer: str) -> TrustedIssuer | None:
         return next((t for t in self.trusted_issuers if t.issuer == issuer), None)
-
-
-def seconds(value: Any, *, positive: bool = False) -> float:
-    """A duration such as ``15m``, ``1h30m``, ``500ms`` or a number of seconds, in seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        result = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
-        result = sum(float(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"([\d.]+)(ms|s|m|h)", value))
-    else:
-        raise ValueError(f"expected a duration such as 15m, 1h or 30s, got {value!r}")
-    if positive and result <= 0:
-        raise ValueError("must be longer than zero")
-    return result
 
 
 def _issuer_url(value: Any) -> str:
@@ -155,8 +140,8 @@ def parse_config(data: Mapping[str, Any] | None, *, state_dir: Path, base_url: s
     take("issuer", "issuer", lambda v: _issuer_url(v or base_url))
     take("signing_algorithm", "signingAlgorithm", _algorithm)
     take("max_chain_depth", "maxChainDepth", _depth)
-    take("max_token_lifetime", "maxTokenLifetime", lambda v: seconds(v, positive=True))
-    take("leeway", "acceptableTimeSkew", seconds)
+    take("max_token_lifetime", "maxTokenLifetime", lambda v: parse_duration(v, positive=True))
+    take("leeway", "acceptableTimeSkew", parse_duration)
     take("scope_mapping", "scopeMapping", _scope_mapping)
     take("audiences", "audiences", _strings)
     take("signing_key_file", "signingKeyFile", lambda v: _path(v, base) or state_dir / KEY_FILE_NAME)

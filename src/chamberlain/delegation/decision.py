@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +53,16 @@ def _rule_outputs(out: CheckOutput, src: str) -> list[Any]:
     return [o.val for o in out.outputs if o.action == EXCHANGE_ACTION and o.src == src and not o.error]
 
 
+#: Records an exchange's decision in the decision log; returns why it could not ("" when it did).
+Recorder = Callable[[Sequence[CheckInput], list[CheckOutput]], str]
+
+
 def decide_exchange(engine: Engine, actor: Actor, subject: str, attr: Mapping[str, Any], aux: AuxData,
-                    now: dt.datetime) -> Grant:  # fmt: skip
-    """Ask the policies; a refusal is an ``invalid_request`` naming the deciding rule (RFC 8693 §2.2.2)."""
+                    now: dt.datetime, record: Recorder | None = None) -> Grant:  # fmt: skip
+    """Ask the policies; a refusal is an ``invalid_request`` naming the deciding rule (RFC 8693 §2.2.2).
+
+    ``record``: the decision goes into the decision log first; when it cannot, the exchange is refused.
+    """
     if not actor.roles:
         raise ExchangeError(
             "invalid_request",
@@ -65,7 +72,14 @@ def decide_exchange(engine: Engine, actor: Actor, subject: str, attr: Mapping[st
     principal = Principal(actor.id, actor.roles, actor.attr)
     resource = Resource(EXCHANGE_KIND, subject, attr)
     chain = tuple(a.get("id", "") for a in attr.get("chain", ()))
-    [out] = engine.check([CheckInput(principal, resource, (EXCHANGE_ACTION,), aux, actor_chain=chain)], now)
+    inputs = [CheckInput(principal, resource, (EXCHANGE_ACTION,), aux, actor_chain=chain)]
+    [out] = engine.check(inputs, now)
+    if record is not None:
+        problem = record(inputs, [out])
+        if problem:
+            raise ExchangeError(
+                "temporarily_unavailable", f"the exchange was not decided: {problem}", status=503
+            )
     effect = out.actions[EXCHANGE_ACTION]
     if effect.policy == NO_MATCH:
         raise ExchangeError(

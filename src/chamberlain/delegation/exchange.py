@@ -277,7 +277,13 @@ def _decide(
                                    jti=str(claims.get("jti") or ""))  # fmt: skip
     when = dt.datetime.fromtimestamp(now, dt.UTC)
     return decide_exchange(
-        service.engine, actor, subject.id, attr, AuxData(jwt=claims, delegation=variable), when
+        service.engine,
+        actor,
+        subject.id,
+        attr,
+        AuxData(jwt=claims, delegation=variable),
+        when,
+        service.record,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from chamberlain.delegation.attenuate import DelegatedCheckResult, Delegation, check_delegated
 from chamberlain.delegation.config import DelegationConfig
+from chamberlain.delegation.decision import Recorder
 from chamberlain.delegation.errors import ExchangeError
 from chamberlain.delegation.exchange import GRANT_TYPE, LOGGER, exchange
 from chamberlain.delegation.keys import SigningKeys
@@ -35,12 +36,13 @@ class EngineSource(Protocol):
 class TokenService:
     """Exchanges tokens, publishes keys and metadata, verifies its own tokens, runs attenuated checks."""
 
-    def __init__(
-        self, config: DelegationConfig, pdp: EngineSource, *, clock: Callable[[], float] = time.time
-    ):
+    def __init__(self, config: DelegationConfig, pdp: EngineSource, *, clock: Callable[[], float] = time.time,
+                 record: Recorder | None = None):  # fmt: skip
+        """``record``: puts each exchange's decision into the decision log (see ``decision.Recorder``)."""
         self.config = config
         self.pdp = pdp
         self.clock = clock
+        self.record = record
         self.keys = SigningKeys(config.signing_key_file, config.signing_algorithm)
         self.verifier = Verifier(config.issuer, self.keys, leeway=config.leeway, clock=clock)
 

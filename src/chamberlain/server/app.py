@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from chamberlain import delegation
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
 from chamberlain.server import audit_api, authzen, cerbos_api
@@ -64,6 +65,8 @@ class App:
         self.config = config
         self.state = state or ServerState(config)
         self.watcher: PolicyWatcher | None = None
+        tokens = self.state.tokens
+        self.token_app = delegation.create_app(tokens) if tokens is not None else None
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -108,6 +111,9 @@ class App:
             return
         if path == "/.well-known/authzen-configuration" and scope["method"] == "GET":
             await respond(send, 200, orjson.dumps(authzen.metadata(self.state, scope)))
+            return
+        if path in delegation.PATHS and self.token_app is not None:
+            await self.token_app(scope, receive, send)
             return
         route = ROUTES.get(path)
         if route is None:

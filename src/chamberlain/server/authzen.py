@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit.recording import PendingCheck
 from chamberlain.server import decide
 from chamberlain.server.http import parse_json
 from chamberlain.server.state import ServerState
@@ -96,7 +95,7 @@ def _aux_data(context: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _check(state: ServerState, principal: dict[str, Any], entries: list[dict[str, Any]],
-           context: Mapping[str, Any] | None, call_id: str) -> PendingCheck:  # fmt: skip
+           context: Mapping[str, Any] | None, call_id: str) -> decide.Started:  # fmt: skip
     request: dict[str, Any] = {"principal": principal, "resources": entries,
                                "requestId": _text(context, "requestId"), "includeMeta": True}  # fmt: skip
     aux = _aux_data(context)
@@ -166,7 +165,7 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
             (i, subject, resource, action["name"], context)
         )
     include_meta = _prop(default_context, "includeMeta") is True
-    checks: list[tuple[PendingCheck, list[tuple[int, int, str]]]] = []
+    checks: list[tuple[decide.Started, list[tuple[int, int, str]]]] = []
     for group in groups.values():
         by_resource: dict[tuple[str, str], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
         for entry in group:
@@ -205,7 +204,7 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
                     break
         return {"evaluations": answers} if answers else {}
 
-    return decide.settle(state, [pending for pending, _ in checks], build)
+    return decide.settle(state, [started for started, _ in checks], build)
 
 
 def metadata(state: ServerState, scope: dict[str, Any]) -> dict[str, Any]:

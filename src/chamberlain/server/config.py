@@ -20,6 +20,10 @@ from typing import Any
 import yaml
 
 from chamberlain.audit.log import LogOptions
+from chamberlain.delegation import config as delegation_config
+from chamberlain.delegation.config import DelegationConfig
+from chamberlain.delegation.errors import DelegationConfigError
+from chamberlain.durations import parse_duration
 from chamberlain.errors import Error
 from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
@@ -76,6 +80,8 @@ DEFAULTS: dict[str, Any] = {
             "sequencerInterval": "50ms",  # PostgreSQL: poll for pending entries / the sequencer role
             "apiEnabled": True,  # GET /api/audit/entries, /head, /proof/inclusion, /proof/consistency
         },
+        # Token exchange and delegated checks (README "Delegation"); keys documented there.
+        "delegation": copy.deepcopy(delegation_config.DEFAULTS),
     },
 }
 
@@ -87,10 +93,10 @@ IGNORED = (
     "audit.decisionLogFilters", "audit.includeMetadataKeys", "audit.excludeMetadataKeys", "telemetry",
     "tracing", "compile", "ruleTable", "auxData.jwt.cacheSize", "engine.numWorkers",
 )  # fmt: skip
-_LEAF_MAPPINGS = ("engine.globals",)  # mappings whose contents are data, not keys
-_DURATION = re.compile(r"^\s*((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)\s*)+)$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_LEAF_MAPPINGS = (
+    "engine.globals",
+    "chamberlain.delegation.scopeMapping",
+)  # mappings whose contents are data, not keys
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
 
@@ -146,22 +152,19 @@ class Config:
     shutdown_timeout: float
     watch_interval: float
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
+    delegation: DelegationConfig | None = None  # the token service and delegated checks
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        return base_url(self.host, self.port)
 
 
-def parse_duration(value: Any) -> float:
-    """A Go duration (``30s``, ``1m30s``, ``500ms``) or a number of seconds, as seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and _DURATION.match(value):
-        return sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(value))
-    raise ValueError(f"expected a duration such as 30s, 500ms or 1m, got {value!r}")
+def base_url(host: str, port: int) -> str:
+    """The URL a client reaches a listen address at (loopback for all interfaces)."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def parse_listen_addr(value: Any) -> tuple[str, int]:
@@ -306,24 +309,18 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
             raise ValueError(f"expected a mapping, got {v!r}")
         return dict(v)
 
-    def non_negative_duration(v: Any) -> float:
-        seconds = parse_duration(v)
-        if seconds < 0:
-            raise ValueError("must not be negative")
-        return seconds
-
     take("listen", "server.httpListenAddr", parse_listen_addr)
     take("max_actions_per_resource", "server.requestLimits.maxActionsPerResource", limit)
     take("max_resources_per_request", "server.requestLimits.maxResourcesPerRequest", limit)
     take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", _positive)
     for key, name in (("read_timeout", "readTimeout"), ("read_header_timeout", "readHeaderTimeout"),
                       ("write_timeout", "writeTimeout"), ("idle_timeout", "idleTimeout")):  # fmt: skip
-        take(key, f"server.advanced.http.{name}", non_negative_duration)
+        take(key, f"server.advanced.http.{name}", parse_duration)
     take("metrics_enabled", "server.metricsEnabled", _bool)
     take("driver", "storage.driver", _choice("disk"))
     take("policy_dir", "storage.disk.directory", lambda v: base_dir / _text(v))
     take("watch_for_changes", "storage.disk.watchForChanges", _bool)
-    take("jwt_skew", "auxData.jwt.acceptableTimeSkew", non_negative_duration)
+    take("jwt_skew", "auxData.jwt.acceptableTimeSkew", parse_duration)
     take("jwt_disable_verification", "auxData.jwt.disableVerification", _bool)
     take("schema_enforcement", "schema.enforcement", _choice("none", "warn", "reject"))
     take("default_policy_version", "engine.defaultPolicyVersion", _text)
@@ -336,10 +333,11 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("http_server", "chamberlain.httpServer", _choice("uvicorn", "granian"))
     take("log_level", "chamberlain.logLevel", _choice("debug", "info", "warning", "error"))
     take("log_format", "chamberlain.logFormat", _choice("json", "text"))
-    take("shutdown_timeout", "chamberlain.shutdownTimeout", non_negative_duration)
-    take("watch_interval", "chamberlain.watchInterval", non_negative_duration)
+    take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
+    take("watch_interval", "chamberlain.watchInterval", parse_duration)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
+    delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
@@ -347,7 +345,22 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
                                                   "strict_evaluation", "globals", "schema_enforcement")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  decision_log=decision_log, warnings=tuple(warnings), raw=c, **values)  # fmt: skip
+                  decision_log=decision_log, delegation=delegation, warnings=tuple(warnings), raw=c,
+                  **values)  # fmt: skip
+
+
+def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
+                base_dir: Path) -> DelegationConfig | None:  # fmt: skip
+    """``chamberlain.delegation``, validated (problems appended); the default issuer is the server's URL."""
+    listen, state_dir = values.get("listen"), values.get("state_dir")
+    if listen is None or state_dir is None:
+        return None  # already reported
+    try:
+        return delegation_config.parse_config(section, state_dir=state_dir, base_url=base_url(*listen),
+                                              base_dir=base_dir)  # fmt: skip
+    except DelegationConfigError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
@@ -407,10 +420,7 @@ def _text(v: Any) -> str:
 
 
 def _seconds(v: Any) -> float:
-    seconds = parse_duration(v)
-    if seconds <= 0:
-        raise ValueError("must be a positive duration such as 500ms or 10s")
-    return seconds
+    return parse_duration(v, positive=True)
 
 
 def _choice(*choices: str) -> Any:

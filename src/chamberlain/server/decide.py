@@ -3,46 +3,71 @@
 A handler starts its checks with :func:`start` and returns :func:`settle`'s result: the response at
 once when nothing waits for the log (no log, or ``async`` durability), else a coroutine the app
 awaits while the log's writer commits (other requests are served meanwhile).
+
+A request that carries delegation (a token chamberlain issued in ``auxData.jwt``, or the
+``auxData.delegation`` extension naming the actors) is decided with attenuation by the token
+service (``chamberlain.delegation``): every party of the chain must be allowed. Its entries carry
+the actor chain; its response adds the ``delegation`` field.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from chamberlain import delegation
+from chamberlain.audit import recording
 from chamberlain.audit.recording import PendingCheck
 from chamberlain.server.state import ServerState
 
 Response = dict[str, Any]
 
 
-def start(state: ServerState, request: Any, call_id: str, point: str) -> PendingCheck:
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A decided check on its way to the log, and how to answer it once settled."""
+
+    pending: PendingCheck
+    respond: Callable[[PendingCheck], Response]
+
+
+def start(state: ServerState, request: Any, call_id: str, point: str) -> Started:
     """Decide a CheckResources request and submit its entries (raises for bad input, like the PDP)."""
     loop = asyncio.get_running_loop() if state.log is not None else None
-    return state.pdp.start_check_resources(request, call_id=call_id, point=point, loop=loop)
+    tokens = state.tokens
+    if tokens is not None and delegation.is_delegated(request, tokens.config.issuer):
+        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt)
+        if decided is not None:
+            pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
+                                       call_id=call_id, point=point, request=request, loop=loop)  # fmt: skip
+            return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
+    pending = state.pdp.start_check_resources(request, call_id=call_id, point=point, loop=loop)
+    return Started(pending, state.pdp.respond)
 
 
-def settle(state: ServerState, pendings: list[PendingCheck],
+def settle(state: ServerState, checks: list[Started],
            build: Callable[[list[Response]], Response]) -> Response | Awaitable[Response]:  # fmt: skip
     """``build`` the answer from the checks' responses once their entries are durable (or failed)."""
 
     def finish() -> Response:
         responses = []
-        for pending in pendings:
-            response = state.pdp.respond(pending)
+        for check in checks:
+            response = check.respond(check.pending)
             state.metrics.observe_decisions(response)
-            if pending.error is not None:
+            if check.pending.error is not None:
                 state.metrics.observe_log_denial()
             responses.append(response)
         return build(responses)
 
-    if not any(p.waiting for p in pendings):
+    if not any(c.pending.waiting for c in checks):
         return finish()
 
     async def wait_then_finish() -> Response:
-        for pending in pendings:
-            await pending.wait_async()
+        for check in checks:
+            await check.pending.wait_async()
         return finish()
 
     return wait_then_finish()

@@ -1,18 +1,24 @@
-"""What a running server holds: its configuration, the PDP, its decision log, metrics and the policy reload status."""
+"""What a running server holds: its configuration, the PDP, its decision log, the token service, metrics and
+the policy reload status."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
 
 from chamberlain import PDP
 from chamberlain.audit.log import DecisionLog
+from chamberlain.delegation import TokenService
 from chamberlain.errors import Error
 from chamberlain.server.auxdata import JWTVerifier
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics
+
+#: The enforcement point token exchanges are recorded under.
+EXCHANGE_POINT = "oauth2:token-exchange"
 
 
 @dataclass
@@ -34,9 +40,14 @@ class ServerState:
         if settings is not None:
             self.log = DecisionLog.open(settings.url, settings.options)  # raises, naming what is wrong
             self.metrics.watch_log(self.log)
+        self.tokens: TokenService | None = None
         try:
             self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, audit=self.log,
                                           **config.engine_options)  # fmt: skip
+            if config.delegation is not None:
+                # Creates its signing key when absent; every exchange's decision goes into the log.
+                self.tokens = TokenService(config.delegation, self.pdp,
+                                           record=functools.partial(self.pdp.record, point=EXCHANGE_POINT))  # fmt: skip
         except BaseException:
             self.close()
             raise

@@ -47,7 +47,9 @@ STRING, BOOL, VALUE, STRUCT = "string", "bool", "value", "struct"
 _JWT = Message(
     "JWT", (Field("token", "token", STRING, required=True), Field("keySetId", "key_set_id", STRING))
 )
-AUX_DATA = Message("AuxData", (Field("jwt", "jwt", _JWT), Field("jwts", "jwts", ("map", _JWT))))
+# ``delegation`` is chamberlain's extension naming a chain's actors (chamberlain.delegation.cerbos_check).
+AUX_DATA = Message("AuxData", (Field("jwt", "jwt", _JWT), Field("jwts", "jwts", ("map", _JWT)),
+                               Field("delegation", "delegation", VALUE)))  # fmt: skip
 PRINCIPAL = Message("Principal", (
     Field("id", "id", STRING, required=True),
     Field("policyVersion", "policy_version", STRING, pattern=VERSION),
