@@ -6,7 +6,8 @@ roles, variables and a condition) and get the same CheckResources request; their
 match before anything is timed. wrk (Debian package ``wrk``) runs at 1 and 16 connections against
 each server and the table shows requests/s, p50 and p99 latency, and chamberlain's ratios (throughput
 ÷ Cerbos's, p99 ÷ Cerbos's). Goal: ≥ 1.5x Cerbos's throughput and a lower p99 at 16 connections.
-chamberlain is measured under uvicorn and under granian (when installed).
+chamberlain is measured under uvicorn and under granian (when installed), without its decision log
+(as Cerbos runs without its audit log), and under uvicorn with the decision log on (its default).
 """
 
 from __future__ import annotations
@@ -85,12 +86,13 @@ def run_wrk(url: str, connections: int, duration: float, script: Path) -> Result
 
 
 @contextlib.contextmanager
-def chamberlain(http_server: str) -> Iterator[str]:
+def chamberlain(http_server: str, decision_log: bool, state_dir: Path) -> Iterator[str]:
     port = free_port()
     exe = Path(sys.executable).parent / "chamberlain"
     cmd = [str(exe), "serve", "--policies", str(STORE), "--http", f"127.0.0.1:{port}",
-           "--set", f"chamberlain.httpServer={http_server}", "--set", "storage.disk.watchForChanges=false",
-           "--set", "chamberlain.logLevel=warning"]  # fmt: skip
+           "--state-dir", str(state_dir), "--set", f"chamberlain.httpServer={http_server}",
+           "--set", "storage.disk.watchForChanges=false", "--set", "chamberlain.logLevel=warning",
+           "--set", f"chamberlain.audit.enabled={str(decision_log).lower()}"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -143,18 +145,19 @@ def main() -> int:
         with CerbosServer(binary, STORE) as cerbos:
             expected = _answers(cerbos.url)
             results["cerbos 0.55"] = _measure(cerbos.url, script, args.duration)
-        for name in servers:
+        # Like for like first: Cerbos runs without its audit log, so chamberlain runs without its
+        # decision log; then chamberlain's default, every decision durable in the log (sync).
+        variants = [(name, False) for name in servers] + [("uvicorn", True)]
+        for name, decision_log in variants:
+            label = f"chamberlain ({name}{', decision log' if decision_log else ''})"
             try:
-                with chamberlain(name) as url:
+                with chamberlain(name, decision_log, Path(tmp) / label) as url:
                     if _answers(url) != expected:
-                        print(
-                            f"MISMATCH: chamberlain ({name}) answers {_answers(url)}, Cerbos {expected}",
-                            file=sys.stderr,
-                        )
+                        print(f"MISMATCH: {label} answers {_answers(url)}, Cerbos {expected}", file=sys.stderr)
                         return 1
-                    results[f"chamberlain ({name})"] = _measure(url, script, args.duration)
+                    results[label] = _measure(url, script, args.duration)
             except RuntimeError as exc:
-                print(f"server_bench: chamberlain ({name}) did not start: {exc}", file=sys.stderr)
+                print(f"server_bench: {label} did not start: {exc}", file=sys.stderr)
     _print(results)
     return 0
 
@@ -178,7 +181,9 @@ def _print(results: dict[str, dict[int, Result]]) -> None:
             print(f"| {name}{errors} | {c} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
                   f"{r.rps / b.rps:.2f}x | {r.p99_ms / b.p99_ms:.2f}x |")  # fmt: skip
     best = max(
-        (n for n in results if n.startswith("chamberlain")), key=lambda n: results[n][16].rps, default=None
+        (n for n in results if n.startswith("chamberlain") and "decision log" not in n),
+        key=lambda n: results[n][16].rps,
+        default=None,
     )
     if best:
         r, b = results[best][16], base[16]

@@ -122,7 +122,10 @@ class Writer:
         self._queue: collections.deque[Ticket] = collections.deque()
         self._queued_entries = 0
         self._calls: list[tuple[Callable[[], Any], list[Any], threading.Event]] = []
-        self._expiring: dict[tuple[int, int], list[Ticket]] = {}  # (loop, 50 ms bucket) -> waits ending then
+        # (loop, 50 ms bucket) -> the waits ending then, by ticket id; a wait leaves its bucket as soon
+        # as it is answered, so answered tickets (and their entries) are not kept alive until expiry,
+        # which would grow the heap the garbage collector's full passes walk (tens of ms each).
+        self._expiring: dict[tuple[int, int], dict[int, Ticket]] = {}
         self._closing = False
         self._closed = False
         self._in_flight = 0
@@ -192,14 +195,18 @@ class Writer:
             key = (id(loop), bucket)
             waiting = self._expiring.get(key)
             if waiting is None:
-                waiting = self._expiring[key] = []
+                waiting = self._expiring[key] = {}
                 loop.call_at(bucket / 20, self._expire, key)
-            waiting.append(ticket)
+            waiting[id(ticket)] = ticket
+            try:
+                return await future
+            finally:
+                waiting.pop(id(ticket), None)
         return await future
 
     def _expire(self, key: tuple[int, int]) -> None:
         """On the event loop, when waits ran out: withdraw entries the writer has not taken yet."""
-        for ticket in self._expiring.pop(key, ()):
+        for ticket in list(self._expiring.pop(key, {}).values()):
             future = ticket._future
             if future is not None and not future.done() and self._withdraw(ticket):
                 future.set_result(ticket.error)

@@ -32,7 +32,7 @@ from chamberlain.server.http import (
     respond,
 )
 from chamberlain.server.logs import LOGGER
-from chamberlain.server.state import ServerState
+from chamberlain.server.state import ServerState, freeze_heap
 from chamberlain.server.validate import InvalidRequest
 from chamberlain.server.watcher import PolicyWatcher
 from chamberlain.store import StoreError
@@ -79,6 +79,7 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                freeze_heap()
                 self.start_watcher()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
