@@ -7,7 +7,8 @@ match before anything is timed. wrk (Debian package ``wrk``) runs at 1 and 16 co
 each server and the table shows requests/s, p50 and p99 latency, and chamberlain's ratios (throughput
 ÷ Cerbos's, p99 ÷ Cerbos's). Goal: ≥ 1.5x Cerbos's throughput and a lower p99 at 16 connections.
 chamberlain is measured under uvicorn and under granian (when installed), without its decision log
-(as Cerbos runs without its audit log), and under uvicorn with the decision log on (its default).
+(as Cerbos runs without its audit log), and under uvicorn with the decision log on (its default;
+compare it with Cerbos's own decision log, the ``local`` backend, also measured).
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ def main() -> int:
         with CerbosServer(binary, STORE) as cerbos:
             expected = _answers(cerbos.url)
             results["cerbos 0.55"] = _measure(cerbos.url, script, args.duration)
+        with CerbosServer(binary, STORE, decision_log=True) as cerbos:
+            results["cerbos 0.55 (audit log, local backend)"] = _measure(cerbos.url, script, args.duration)
         # Like for like first: Cerbos runs without its audit log, so chamberlain runs without its
         # decision log; then chamberlain's default, every decision durable in the log (sync).
         variants = [(name, False) for name in servers] + [("uvicorn", True)]
@@ -153,7 +156,9 @@ def main() -> int:
             try:
                 with chamberlain(name, decision_log, Path(tmp) / label) as url:
                     if _answers(url) != expected:
-                        print(f"MISMATCH: {label} answers {_answers(url)}, Cerbos {expected}", file=sys.stderr)
+                        print(
+                            f"MISMATCH: {label} answers {_answers(url)}, Cerbos {expected}", file=sys.stderr
+                        )
                         return 1
                     results[label] = _measure(url, script, args.duration)
             except RuntimeError as exc:

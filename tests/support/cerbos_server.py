@@ -152,6 +152,8 @@ class CerbosServer:
     policy_dir: Path
     engine: Mapping[str, Any] = field(default_factory=dict)
     schema_enforcement: str = "none"
+    #: Cerbos's own decision log on (the ``local`` backend, kept in the work folder), for benchmarks.
+    decision_log: bool = False
     port: int = 0
     _proc: subprocess.Popen[bytes] | None = None
     _workdir: tempfile.TemporaryDirectory[str] | None = None
@@ -171,6 +173,9 @@ class CerbosServer:
         self.port = free_port()
         config = server_config(Path(self.policy_dir).resolve(), self.port, free_port(),
                                engine=self.engine, schema_enforcement=self.schema_enforcement)  # fmt: skip
+        if self.decision_log:
+            config["audit"] = {"enabled": True, "accessLogsEnabled": False, "decisionLogsEnabled": True,
+                               "backend": "local", "local": {"storagePath": str(work / "audit")}}  # fmt: skip
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         log = open(work / "cerbos.log", "wb")  # noqa: SIM115 - closed with the process in stop()
         self._proc = subprocess.Popen(
