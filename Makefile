@@ -48,6 +48,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/engine_bench.py
 	$(PY) bench/audit_bench.py
 	$(PY) bench/delegation_bench.py
+	$(PY) bench/mcp_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

@@ -14,12 +14,14 @@ from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app
+from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
 )
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
+register_mcp_proxy(app)
 
 
 def _load_activation(activation: Path | None, variables: list[str]) -> dict[str, Any]:

@@ -77,12 +77,20 @@ class PendingCheck:
 
 def submit(log: DecisionLog | None, inputs: Sequence[CheckInput], outputs: list[CheckOutput], *,
            when: dt.datetime, call_id: str, point: str, request: Mapping[str, Any] | None = None,
-           loop: asyncio.AbstractEventLoop | None = None) -> PendingCheck:  # fmt: skip
-    """Build the entries of a decided check and submit them; never raises for the log's sake."""
+           loop: asyncio.AbstractEventLoop | None = None,
+           extra: Mapping[str, Any] | None = None) -> PendingCheck:  # fmt: skip
+    """Build the entries of a decided check and submit them; never raises for the log's sake.
+
+    ``extra``: fields an enforcement point adds to every entry (the MCP gateway's ``mcp``: method,
+    server, tool and the arguments' digest); plain JSON with ASCII keys.
+    """
     if log is None:
         return PendingCheck(inputs, outputs, None, None)
     try:
         entries = decision_entries(inputs, outputs, when=when, call_id=call_id, point=point, request=request)
+        if extra:
+            for entry in entries:
+                entry.data.update(extra)
         ticket = log.submit(entries, loop)
     except (LogUnavailable, EncodingError) as exc:
         return PendingCheck(inputs, outputs, log, None, exc)

@@ -1,0 +1,55 @@
+"""A tool call's arguments checked against the tool's input schema before they are decided on.
+
+Policies read ``R.attr.arguments``; checking the shape first means a condition never meets a
+string where the tool declares an object, and the agent learns which argument was wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import SchemaError, best_match
+
+LOGGER = logging.getLogger("chamberlain.gateways.mcp")
+
+
+class ArgumentChecker:
+    """Validators compiled once per tool schema (keyed by the schema object the upstream listed)."""
+
+    def __init__(self) -> None:
+        self._validators: dict[int, tuple[Mapping[str, Any], Any]] = {}
+
+    def _validator(self, schema: Mapping[str, Any]) -> Any:
+        cached = self._validators.get(id(schema))
+        if cached is not None and cached[0] is schema:
+            return cached[1]
+        cls = jsonschema.validators.validator_for(schema)
+        try:
+            cls.check_schema(schema)
+            validator = cls(schema)
+        except SchemaError as exc:
+            LOGGER.warning(
+                "a tool's input schema is not valid JSON Schema (%s); its arguments are not checked",
+                exc.message,
+            )
+            validator = None
+        if len(self._validators) > 4096:
+            self._validators.clear()
+        self._validators[id(schema)] = (schema, validator)
+        return validator
+
+    def problem(self, tool: str, schema: Mapping[str, Any] | None, arguments: Mapping[str, Any]) -> str:
+        """Why ``arguments`` do not fit ``tool``'s input schema, or ``""``."""
+        if not schema:
+            return ""
+        validator = self._validator(schema)
+        if validator is None:
+            return ""
+        error = best_match(validator.iter_errors(dict(arguments)))
+        if error is None:
+            return ""
+        where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        return f"the arguments of tool {tool!r} do not match its input schema: at arguments{where}: {error.message}"

@@ -1,0 +1,99 @@
+"""The names the agent sees: every upstream's tools and prompts under one namespace, and where each goes.
+
+With ``toolNames: auto`` a name is shown as the upstream has it unless two upstreams share it; then
+each is shown as ``<upstream>.<name>`` (dots are allowed in MCP tool names). With ``prefixed`` every
+name is. Policies always see the upstream's own name (``tools/call::git_status``) and the upstream
+as the resource id, so the same policies serve the server with or without the gateway.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from chamberlain.gateways.mcp.config import PREFIXED
+from chamberlain.gateways.mcp.upstream import Upstream
+
+_Item = TypeVar("_Item")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[_Item]):
+    """One tool or prompt as the agent sees it: ``exposed`` name, its upstream and the upstream's item."""
+
+    exposed: str
+    upstream: Upstream
+    item: _Item
+
+    @property
+    def name(self) -> str:
+        """The upstream's own name (what policies see)."""
+        return self.item.name  # type: ignore[attr-defined,no-any-return]
+
+    def shown(self) -> _Item:
+        """The item with its exposed name (a copy when it differs)."""
+        if self.exposed == self.name:
+            return self.item
+        return self.item.model_copy(update={"name": self.exposed})  # type: ignore[attr-defined,no-any-return]
+
+
+def _entries(upstreams: Sequence[Upstream], items_of: str, prefixed: bool) -> dict[str, Entry[Any]]:
+    pairs = [(u, item) for u in upstreams for item in getattr(u, items_of)]
+    counts = Counter(item.name for _, item in pairs)
+    out: dict[str, Entry[Any]] = {}
+    for upstream, item in pairs:
+        exposed = f"{upstream.name}.{item.name}" if prefixed or counts[item.name] > 1 else item.name
+        out.setdefault(exposed, Entry(exposed, upstream, item))
+    return out
+
+
+class Catalog:
+    """The upstreams' tools, prompts and resources under the names the agent sees."""
+
+    def __init__(self, upstreams: Sequence[Upstream], tool_names: str):
+        self.upstreams = list(upstreams)
+        self.prefixed = tool_names == PREFIXED
+        self._key: tuple[int, ...] = ()
+        self._tools: dict[str, Entry[Any]] = {}
+        self._prompts: dict[str, Entry[Any]] = {}
+
+    def _current(self) -> None:
+        key = tuple(u.generation for u in self.upstreams)
+        if key != self._key:  # an upstream reloaded its lists: rebuild the names
+            self._tools = _entries(self.upstreams, "tools", self.prefixed)
+            self._prompts = _entries(self.upstreams, "prompts", self.prefixed)
+            self._key = key
+
+    def tools(self) -> Iterable[Entry[Any]]:
+        self._current()
+        return self._tools.values()
+
+    def tool(self, exposed: str) -> Entry[Any] | None:
+        self._current()
+        return self._tools.get(exposed)
+
+    def prompts(self) -> Iterable[Entry[Any]]:
+        self._current()
+        return self._prompts.values()
+
+    def prompt(self, exposed: str) -> Entry[Any] | None:
+        self._current()
+        return self._prompts.get(exposed)
+
+    def resource_upstream(self, uri: str) -> Upstream | None:
+        """The upstream that lists ``uri``; else the only upstream serving resources, if there is one."""
+        for upstream in self.upstreams:
+            if any(str(r.uri) == uri for r in upstream.resources):
+                return upstream
+        serving = [u for u in self.upstreams if u.resources or u.templates]
+        return serving[0] if len(serving) == 1 else None
+
+    def names(self, entries: Iterable[Entry[Any]], limit: int = 20) -> str:
+        """``a, b, c`` (and how many more), for error messages."""
+        names = sorted(e.exposed for e in entries)
+        shown = ", ".join(names[:limit])
+        return (
+            shown + (f" and {len(names) - limit} more" if len(names) > limit else "") if names else "(none)"
+        )

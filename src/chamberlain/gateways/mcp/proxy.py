@@ -1,0 +1,372 @@
+"""The gateway as an MCP server (the official SDK's low-level ``Server``) in front of its upstreams.
+
+Each request the agent sends is authorized before anything is forwarded:
+
+- ``tools/call``: routed by name, its arguments checked against the tool's input schema, then
+  decided (``tools/call::<tool>``); a denial is a tool result with ``isError: true`` naming the
+  policy and rule (or the check) that denied; only an ALLOW is forwarded.
+- ``tools/list``, ``prompts/list``, ``resources/list``: only what ``tools/list::<tool>``,
+  ``prompts/get::<prompt>`` and ``resources/read::<uri>`` allow is listed.
+- ``prompts/get``, ``resources/read``: decided like tool calls; a denial is a JSON-RPC error
+  (their results have no error flag) with the same explanation.
+
+The SDK answers malformed JSON-RPC, unknown methods and params of the wrong type with JSON-RPC
+errors before a handler runs; unknown tools, arguments that do not fit the schema and failing
+upstreams are JSON-RPC errors from here. Nothing reaches an upstream without a recorded ALLOW.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from importlib.metadata import version
+from typing import Any, TypeVar
+
+import anyio
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, SERVER_INFO_META_KEY
+
+from chamberlain.gateways.mcp import mapping
+from chamberlain.gateways.mcp.arguments import ArgumentChecker
+from chamberlain.gateways.mcp.catalog import Catalog, Entry
+from chamberlain.gateways.mcp.config import GatewayConfig
+from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest
+from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
+from chamberlain.gateways.mcp.identity import Caller, Identities
+from chamberlain.gateways.mcp.upstream import Upstream
+from chamberlain.pdp import PDP
+
+LOGGER = logging.getLogger("chamberlain.gateways.mcp")
+#: The JSON-RPC code of a refused request (as cerbos-fastmcp answers): no identity, or a denial.
+UNAUTHORIZED = -32010
+#: Where the streamable HTTP layer leaves the verified token (see :mod:`chamberlain.gateways.mcp.http`).
+TOKEN_SCOPE_KEY = "chamberlain.delegation"
+SESSION_HEADER = "mcp-session-id"
+_T = TypeVar("_T")
+
+
+def _without_upstream_stamp(result: _T) -> _T:
+    """Drop the upstream's ``serverInfo`` stamp so the gateway's own is the one the agent sees."""
+    if isinstance(result, dict):
+        meta = result.get("_meta")
+        if isinstance(meta, dict) and SERVER_INFO_META_KEY in meta:
+            rest = {k: v for k, v in meta.items() if k != SERVER_INFO_META_KEY}
+            return {**{k: v for k, v in result.items() if k != "_meta"}, **({"_meta": rest} if rest else {})}  # type: ignore[return-value]
+        return result
+    meta = getattr(result, "meta", None)
+    if isinstance(meta, dict) and SERVER_INFO_META_KEY in meta:
+        rest = {k: v for k, v in meta.items() if k != SERVER_INFO_META_KEY}
+        return result.model_copy(update={"meta": rest or None})  # type: ignore[attr-defined,no-any-return]
+    return result
+
+
+def _upstream_error(exc: UpstreamError) -> MCPError:
+    return MCPError(code=exc.code, message=str(exc))
+
+
+class Gateway:
+    """Authorizes and forwards MCP requests; :meth:`server` is the SDK server to run on a transport."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        pdp: PDP,
+        upstreams: Sequence[Upstream],
+        identities: Identities,
+        *,
+        local_session: str = "",
+    ):
+        """``local_session``: the session id of a stdio gateway (one connection per process)."""
+        self.config = config
+        self.upstreams = list(upstreams)
+        self.catalog = Catalog(self.upstreams, config.tool_names)
+        self.identities = identities
+        self.decider = Decider(pdp, config.auth, config.audiences)
+        self.arguments = ArgumentChecker()
+        self.local_session = local_session
+
+    # -- who and where --------------------------------------------------------------------------
+
+    def caller(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
+        """The caller of this request: the HTTP layer's verified token, else the local identity."""
+        request = ctx.request
+        if request is None or not hasattr(request, "scope"):
+            return self.identities.local(self.local_session)
+        token = request.scope.get(TOKEN_SCOPE_KEY)
+        if token is None:
+            raise IdentityError("the request carries no verified delegation token")
+        return self.identities.caller(token, request.headers.get(SESSION_HEADER, ""))
+
+    def _caller_or_error(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
+        try:
+            return self.caller(ctx)
+        except IdentityError as exc:
+            raise MCPError(
+                code=UNAUTHORIZED, message=f"chamberlain could not establish who is calling: {exc}"
+            ) from None
+
+    async def _decide(
+        self,
+        caller: Caller,
+        upstream: Upstream,
+        method: str,
+        actions: Sequence[str],
+        mcp: dict[str, Any],
+        **attr: Any,
+    ) -> Decision:
+        resource = mapping.resource(upstream.config, method, **attr)
+        return await self.decider.decide(
+            caller,
+            resource,
+            actions,
+            point=f"mcp:{upstream.name}",
+            mcp={"method": method, "server": upstream.name, **mcp},
+        )
+
+    async def _decide_named(
+        self,
+        caller: Caller,
+        entry: Entry[Any],
+        method: str,
+        action: str,
+        arguments: dict[str, Any],
+        name_attr: str,
+    ) -> Decision:
+        """Decide a call of a named tool or prompt, its arguments in ``R.attr.arguments`` and their digest logged."""
+        mcp = {"name": entry.name, "arguments_digest": arguments_digest(arguments)}
+        attr = {"arguments": arguments, name_attr: entry.name}
+        return await self._decide(caller, entry.upstream, method, [action], mcp, **attr)
+
+    async def _refresh(self, upstreams: Iterable[Upstream]) -> None:
+        """Reload the upstreams' lists (concurrently); one that fails keeps the lists it had."""
+
+        async def one(upstream: Upstream) -> None:
+            try:
+                await upstream.refresh()
+            except UpstreamError as exc:
+                LOGGER.info("%s (its last lists are used)", exc)
+
+        async with anyio.create_task_group() as tg:
+            for upstream in upstreams:
+                if upstream.available:
+                    tg.start_soon(one, upstream)
+
+    async def _visible(
+        self,
+        caller: Caller,
+        entries: Iterable[Entry[Any]],
+        method: str,
+        check: str,
+        key: Callable[[Entry[Any]], str],
+    ) -> list[Entry[Any]]:
+        """The entries whose ``check::<key>`` action is allowed: one decision per upstream."""
+        by_upstream: dict[str, list[Entry[Any]]] = {}
+        for entry in entries:
+            by_upstream.setdefault(entry.upstream.name, []).append(entry)
+        visible = []
+        for group in by_upstream.values():
+            actions = [mapping.action(check, key(e)) for e in group]
+            decision = await self._decide(caller, group[0].upstream, method, actions, {}, arguments={})
+            visible.extend(e for e, a in zip(group, actions, strict=True) if decision.allowed(a))
+        return visible
+
+    # -- handlers ---------------------------------------------------------------------------------
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        caller = self._caller_or_error(ctx)
+        await self._refresh(self.upstreams)
+        entries = await self._visible(
+            caller, self.catalog.tools(), mapping.TOOLS_LIST, mapping.TOOLS_LIST, lambda e: e.name
+        )
+        return types.ListToolsResult(tools=[e.shown() for e in entries])
+
+    async def _tool(self, name: str) -> Entry[Any]:
+        entry = self.catalog.tool(name)
+        if entry is None:  # a tool added since the lists were loaded?
+            await self._refresh(self.upstreams)
+            entry = self.catalog.tool(name)
+        if entry is None:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"unknown tool {name!r}: the gateway's tools are "
+                f"{self.catalog.names(self.catalog.tools())}",
+            )
+        return entry
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | dict[str, Any]:
+        entry = await self._tool(params.name)
+        arguments = mapping.arguments_of(params.arguments)
+        problem = self.arguments.problem(params.name, entry.item.input_schema, arguments)
+        if problem:
+            raise MCPError(code=INVALID_PARAMS, message=problem)
+        action = mapping.action(mapping.TOOLS_CALL, entry.name)
+        try:
+            caller = self.caller(ctx)
+        except IdentityError as exc:
+            text = f"chamberlain could not establish who is calling, so the call was not made: {exc}"
+            return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+        decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name")
+        if not decision.allowed(action):
+            text = decision.denial(action, f"{action} on {entry.upstream.name}", caller)
+            return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+        return _without_upstream_stamp(
+            await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
+        )
+
+    async def _forward(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        try:
+            return await call()
+        except UpstreamError as exc:
+            raise _upstream_error(exc) from None
+
+    async def list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        caller = self._caller_or_error(ctx)
+        await self._refresh(u for u in self.upstreams if u.prompts)
+        entries = await self._visible(
+            caller, self.catalog.prompts(), "prompts/list", mapping.PROMPTS_GET, lambda e: e.name
+        )
+        return types.ListPromptsResult(prompts=[e.shown() for e in entries])
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        entry = self.catalog.prompt(params.name)
+        if entry is None:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"unknown prompt {params.name!r}: the gateway's prompts "
+                f"are {self.catalog.names(self.catalog.prompts())}",
+            )
+        caller = self._caller_or_error(ctx)
+        arguments = dict(params.arguments or {})
+        action = mapping.action(mapping.PROMPTS_GET, entry.name)
+        decision = await self._decide_named(
+            caller, entry, mapping.PROMPTS_GET, action, arguments, "prompt_name"
+        )
+        if not decision.allowed(action):
+            raise MCPError(
+                code=UNAUTHORIZED,
+                message=decision.denial(action, f"{action} on {entry.upstream.name}", caller),
+            )
+        return _without_upstream_stamp(
+            await self._forward(lambda: entry.upstream.get_prompt(entry.name, arguments))
+        )
+
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        caller = self._caller_or_error(ctx)
+        serving = [u for u in self.upstreams if u.resources or u.templates]
+        await self._refresh(serving)
+        by_uri: dict[str, Entry[Any]] = {}
+        for upstream in serving:  # a URI two upstreams list is read from the first (as resources/read does)
+            for r in upstream.resources:
+                by_uri.setdefault(str(r.uri), Entry(str(r.uri), upstream, r))
+        entries = list(by_uri.values())
+        visible = await self._visible(
+            caller, entries, "resources/list", mapping.RESOURCES_READ, lambda e: e.exposed
+        )
+        return types.ListResourcesResult(resources=[e.item for e in visible])
+
+    async def list_resource_templates(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: types.PaginatedRequestParams | None,
+    ) -> types.ListResourceTemplatesResult:
+        self._caller_or_error(ctx)
+        return types.ListResourceTemplatesResult(
+            resource_templates=[t for u in self.upstreams for t in u.templates]
+        )
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        upstream = self.catalog.resource_upstream(uri)
+        if upstream is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"unknown resource {uri!r}: no upstream lists it")
+        caller = self._caller_or_error(ctx)
+        action = mapping.action(mapping.RESOURCES_READ, uri)
+        decision = await self._decide(
+            caller, upstream, mapping.RESOURCES_READ, [action], {"name": uri}, arguments={}, uri=uri
+        )
+        if not decision.allowed(action):
+            raise MCPError(
+                code=UNAUTHORIZED, message=decision.denial(action, f"{action} on {upstream.name}", caller)
+            )
+        return _without_upstream_stamp(await self._forward(lambda: upstream.read_resource(uri)))
+
+    # -- the server -------------------------------------------------------------------------------
+
+    def server(self) -> Server[Any]:
+        """The SDK server: tools always; prompts and resources when an upstream has them."""
+        prompts = any(u.prompts for u in self.upstreams)
+        resources = any(u.resources or u.templates for u in self.upstreams)
+        server: Server[Any] = Server(
+            "chamberlain-mcp-gateway",
+            version=version("chamberlain"),
+            instructions="Every tool call is checked against policy by chamberlain before it runs; a denied "
+            "call returns an error result that names the policy and rule that denied it.",
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+            on_list_prompts=self.list_prompts if prompts else None,
+            on_get_prompt=self.get_prompt if prompts else None,
+            on_list_resources=self.list_resources if resources else None,
+            on_list_resource_templates=self.list_resource_templates if resources else None,
+            on_read_resource=self.read_resource if resources else None,
+        )
+        # Instead of the SDK's OpenTelemetry span per message (a cost on every call, unused here): say
+        # which parameter has the wrong shape, where the SDK answers "Invalid request parameters".
+        server.middleware = [_shape_of_params]
+        return server
+
+
+#: method -> (parameter, the JSON type it must have, what it is), for the requests the gateway decides.
+_SHAPES: dict[str, tuple[tuple[str, type, str], ...]] = {
+    "tools/call": (
+        ("name", str, "the tool's name"),
+        ("arguments", dict, "an object of the tool's arguments"),
+    ),
+    "prompts/get": (("name", str, "the prompt's name"), ("arguments", dict, "an object of string arguments")),
+    "resources/read": (("uri", str, "the resource's URI"),),
+}
+_JSON_TYPES = {
+    str: "a string",
+    dict: "an object",
+    list: "an array",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+async def _shape_of_params(ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+    """A JSON-RPC error naming the parameter of the wrong shape, before the SDK validates it."""
+    shapes = _SHAPES.get(ctx.method)
+    if shapes is not None and ctx.request_id is not None:
+        params = ctx.params
+        if not isinstance(params, dict):
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"{ctx.method}: params must be an object, got "
+                f"{_JSON_TYPES.get(type(params), type(params).__name__)}",
+            )
+        for name, kind, what in shapes:
+            value = params.get(name)
+            required = name != "arguments"
+            if (value is None and required) or (value is not None and not isinstance(value, kind)):
+                got = "nothing" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+                raise MCPError(
+                    code=INVALID_PARAMS, message=f"{ctx.method}: params.{name} must be {what}, got {got}"
+                )
+    return await call_next(ctx)

@@ -1,0 +1,102 @@
+"""Running the gateway: open the PDP and its decision log, connect the upstreams, serve the agent.
+
+>>> anyio.run(serve, parse_config(load_config(Path("gateway.yaml")), base_dir=Path(".")))
+
+Over stdio the gateway is one MCP session (its id, printed on stderr at start, is the session id of
+every decision); over streamable HTTP each MCP session is its own. The PDP's decision log is closed
+(and its final head signed) when the gateway stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+import anyio
+import uvicorn
+
+from chamberlain.audit.ids import new_call_id
+from chamberlain.audit.log import LogOptions
+from chamberlain.gateways.mcp.config import STDIO, GatewayConfig
+from chamberlain.gateways.mcp.http import create_app
+from chamberlain.gateways.mcp.identity import Identities
+from chamberlain.gateways.mcp.proxy import Gateway
+from chamberlain.gateways.mcp.stdio import stdio_streams
+from chamberlain.gateways.mcp.upstream import Upstream
+from chamberlain.pdp import PDP
+
+LOGGER = logging.getLogger("chamberlain.gateways.mcp")
+
+
+def open_pdp(config: GatewayConfig) -> PDP:
+    """The PDP over ``config.policies`` with its decision log (``sync``: every decision durable first)."""
+    options = LogOptions(
+        durability="sync", write_timeout=config.write_timeout, key_file=config.audit_key_file
+    )
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    return PDP.from_directory(config.policies, audit=config.audit_db, audit_options=options)
+
+
+async def serve(config: GatewayConfig, *, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until the agent disconnects (stdio) or the process is stopped (HTTP).
+
+    ``on_ready`` is called with the session id (stdio) or the endpoint URL (HTTP) once serving.
+    Raises ``PolicyError``, ``GatewayConfigError`` or ``UpstreamError`` when it cannot start.
+    """
+    pdp = open_pdp(config)
+    try:
+        identities = Identities(config)
+        upstreams = [Upstream(c) for c in config.upstreams]
+        async with anyio.create_task_group() as tg:
+            try:
+                for upstream in upstreams:
+                    await upstream.start(tg)
+                await _serve(config, pdp, upstreams, identities, on_ready)
+            finally:
+                for upstream in upstreams:
+                    await upstream.stop()
+    finally:
+        pdp.close()
+
+
+async def _serve(
+    config: GatewayConfig,
+    pdp: PDP,
+    upstreams: list[Upstream],
+    identities: Identities,
+    on_ready: Callable[[str], None] | None,
+) -> None:
+    if config.transport == STDIO:
+        session = f"mcp-{new_call_id()}"
+        server = Gateway(config, pdp, upstreams, identities, local_session=session).server()
+        LOGGER.info(
+            "MCP gateway on stdio, session %s, upstreams %s", session, ", ".join(u.name for u in upstreams)
+        )
+        print(f"chamberlain mcp-proxy: session {session}", file=sys.stderr, flush=True)
+        async with stdio_streams() as (read, write):
+            if on_ready is not None:
+                on_ready(session)
+            await server.run(read, write, server.create_initialization_options())
+        return
+    app = create_app(Gateway(config, pdp, upstreams, identities).server(), config, identities)
+    http = uvicorn.Server(
+        uvicorn.Config(
+            app, host=config.host, port=config.port, log_config=None, access_log=False, lifespan="on"
+        )
+    )
+
+    async def announce() -> None:
+        while not http.started:
+            if http.should_exit:
+                return
+            await anyio.sleep(0.02)
+        url = f"http://{config.host}:{config.port}{config.path}"
+        print(f"chamberlain mcp-proxy: listening on {url}", file=sys.stderr, flush=True)
+        if on_ready is not None:
+            on_ready(url)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(announce)
+        await http.serve()
+        tg.cancel_scope.cancel()

@@ -1,0 +1,131 @@
+"""The stdio downstream on non-blocking pipes: the SDK's message streams without a thread per line.
+
+The SDK's ``stdio_server`` reads and writes the standard streams through worker threads (two
+hand-offs per message each way), which is most of what a proxy hop costs. When stdin and stdout
+are pipes or sockets (an agent spawning the gateway), this transport reads and writes them on
+the event loop instead, producing the same ``SessionMessage`` streams, and answers a line that is
+not JSON-RPC with a JSON-RPC error (-32700 or -32600) where the SDK would drop it unanswered;
+otherwise (a terminal, a file) it falls back to the SDK's. As the SDK does, it points fd 0 at the null device and fd 1 at
+stderr while serving, so nothing else in the process can corrupt the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.stdio import stdio_server
+from mcp.shared._context_streams import create_context_streams
+from mcp.shared.message import SessionMessage
+from mcp_types import INVALID_REQUEST, PARSE_ERROR
+from pydantic import ValidationError
+
+_STREAMS = (stat.S_ISFIFO, stat.S_ISSOCK)
+
+
+def _is_pipe(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return any(test(mode) for test in _STREAMS)
+
+
+def rejection(line: bytes, exc: ValueError) -> bytes:
+    """The JSON-RPC error answering a line that is not a JSON-RPC message (parse error or invalid request)."""
+    try:
+        data = json.loads(line)
+    except ValueError as bad:
+        error = {"code": PARSE_ERROR, "message": f"Parse error: the line is not JSON ({bad})"}
+        request_id = None
+    else:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) and exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if not isinstance(p, int))
+        detail = f"{first.get('msg', exc)}" + (f" at {where}" if where else "")
+        error = {
+            "code": INVALID_REQUEST,
+            "message": f"Invalid Request: not a JSON-RPC 2.0 message ({detail})",
+        }
+        request_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            request_id = None
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}).encode() + b"\n"
+
+
+@contextlib.contextmanager
+def _claimed() -> Any:
+    """Private duplicates of fds 0 and 1 for the wire; 0 -> /dev/null and 1 -> stderr meanwhile."""
+    wire_in, wire_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    try:
+        yield wire_in, wire_out
+    finally:
+        for private, fd in ((wire_in, 0), (wire_out, 1)):
+            with contextlib.suppress(OSError):
+                os.dup2(private, fd)
+                os.close(private)
+
+
+@contextlib.asynccontextmanager
+async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
+    """``(read_stream, write_stream)`` for ``Server.run`` over this process's stdin and stdout."""
+    if not (_is_pipe(0) and _is_pipe(1)):
+        async with stdio_server() as streams:
+            yield streams
+        return
+    loop = asyncio.get_running_loop()
+    with _claimed() as (wire_in, wire_out):
+        reader = asyncio.StreamReader(limit=64 * 1024 * 1024, loop=loop)
+        in_file = os.fdopen(wire_in, "rb", buffering=0, closefd=False)
+        out_file = os.fdopen(wire_out, "wb", buffering=0, closefd=False)
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), in_file
+        )
+        write_transport, write_protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, out_file
+        )
+        writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
+        inbound_send, inbound = create_context_streams[SessionMessage | Exception](0)
+        outbound, outbound_receive = create_context_streams[SessionMessage](0)
+
+        async def read() -> None:
+            async with inbound_send:
+                while line := await reader.readline():
+                    if not line.strip():
+                        continue
+                    try:
+                        message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                        writer.write(rejection(line, exc))  # the SDK would drop it unanswered
+                        continue
+                    await inbound_send.send(SessionMessage(message))
+
+        async def write() -> None:
+            async with outbound_receive:
+                async for session_message in outbound_receive:
+                    data = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
+                    writer.write(data.encode("utf-8") + b"\n")
+                    await writer.drain()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                tg.start_soon(write)
+                yield inbound, outbound
+                tg.cancel_scope.cancel()
+        finally:
+            read_transport.close()
+            write_transport.close()
+            with contextlib.suppress(OSError):
+                sys.stderr.flush()

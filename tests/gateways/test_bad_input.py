@@ -1,0 +1,137 @@
+"""Bad input and failing parts: malformed JSON-RPC, unknown tools, arguments of the wrong shape, an
+upstream that dies or hangs, an agent that goes away mid-call, a decision log that cannot write.
+Each gets a clear JSON-RPC error (or a denial), and nothing is forwarded without a recorded decision."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from tests.gateways.support import FIXTURE, PYTHON, RawGateway, entries, policy_folder, write_config
+
+FIXTURE_UPSTREAM = {
+    "name": "fx",
+    "command": [PYTHON, str(FIXTURE)],
+    "resourceKind": "fixture_server",
+    "callTimeout": "1s",
+}
+DEVELOPER = {"id": "erin", "roles": ["developer"]}
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    policy_folder(tmp_path)
+    config = write_config(tmp_path, [FIXTURE_UPSTREAM], principal=DEVELOPER)
+    raw = RawGateway(config, tmp_path / "gateway.log")
+    yield raw, f"sqlite:///{tmp_path / 'decisions.db'}"
+    raw.close()
+
+
+def _calls(db: str) -> list[tuple[str, str]]:
+    return [(e["mcp"]["name"], e["effect"]) for e in entries(db) if e["mcp"]["method"] == "tools/call"]
+
+
+def test_malformed_json_rpc_gets_json_rpc_errors(gateway):
+    raw, db = gateway
+    raw.send("this is not json")
+    assert raw.receive()["error"]["code"] == -32700
+    raw.send('{"jsonrpc": "2.0", "id": 41}')
+    answer = raw.receive()
+    assert answer["id"] == 41 and answer["error"]["code"] == -32600 and "method" in answer["error"]["message"]
+    assert raw.request({"method": "no/such/method"})["error"]["code"] == -32601
+    for params, problem in [
+        (
+            {"name": "echo", "arguments": "oops"},
+            "params.arguments must be an object of the tool's arguments, got a string",
+        ),
+        ({"arguments": {}}, "params.name must be the tool's name, got nothing"),
+        ({"name": 7}, "params.name must be the tool's name, got a number"),
+    ]:
+        error = raw.request({"method": "tools/call", "params": params})["error"]
+        assert error["code"] == -32602 and problem in error["message"]
+    assert raw.call("echo", {"text": "still serving"})["result"]["content"][0]["text"] == "still serving"
+    assert _calls(db) == [("echo", "EFFECT_ALLOW")]  # only the call that was decided
+
+
+def test_unknown_tools_and_arguments_that_do_not_fit_the_schema(gateway):
+    raw, db = gateway
+    unknown = raw.call("rm_rf", {})["error"]
+    assert unknown["code"] == -32602 and unknown["message"] == (
+        "unknown tool 'rm_rf': the gateway's tools are crash, echo, sleep"
+    )
+    wrong = raw.call("echo", {"text": 5})["error"]
+    assert wrong["code"] == -32602
+    assert wrong["message"] == (
+        "the arguments of tool 'echo' do not match its input schema: at arguments.text: 5 is not of type 'string'"
+    )
+    missing = raw.call("echo", {})["error"]
+    assert "'text' is a required property" in missing["message"]
+    assert _calls(db) == []  # nothing decided, nothing forwarded
+
+
+def test_an_upstream_that_hangs_or_dies(gateway):
+    raw, db = gateway
+    hung = raw.call("sleep", {"seconds": 30})["error"]
+    assert hung == {"code": -32001, "message": "upstream 'fx': no answer within callTimeout (1s)"}
+    assert raw.call("echo", {"text": "after the hang"})["result"]["isError"] is False
+
+    died = raw.call("crash", {})["error"]
+    assert died["code"] == -32000 and "the connection closed" in died["message"]
+    for _ in range(100):  # the gateway reconnects in the background; until then calls say so
+        answer = raw.call("echo", {"text": "back"})
+        if "result" in answer:
+            break
+        assert answer["error"]["code"] == -32000 and "not available" in answer["error"]["message"]
+        time.sleep(0.1)
+    assert answer["result"]["content"][0]["text"] == "back"
+    decided = _calls(db)
+    assert ("sleep", "EFFECT_ALLOW") in decided and ("crash", "EFFECT_ALLOW") in decided
+
+
+def test_an_agent_that_goes_away_mid_call(gateway):
+    raw, db = gateway
+    raw.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 9,
+            "method": "tools/call",
+            "params": {"name": "sleep", "arguments": {"seconds": 0.9}},
+        }
+    )
+    while not _calls(db):  # decided and recorded before it is forwarded
+        time.sleep(0.02)
+    assert raw.close() == 0  # the gateway winds down cleanly
+    assert _calls(db) == [("sleep", "EFFECT_ALLOW")]
+    assert "Traceback" not in raw.log.read_text()
+
+
+def test_a_decision_log_that_cannot_write_denies(tmp_path):
+    policy_folder(tmp_path)
+    config = write_config(
+        tmp_path,
+        [FIXTURE_UPSTREAM],
+        principal=DEVELOPER,
+        audit={"db": f"sqlite:///{tmp_path / 'decisions.db'}", "writeTimeout": "1s"},
+    )
+    raw = RawGateway(config, tmp_path / "gateway.log")
+    try:
+        assert raw.call("echo", {"text": "logged"})["result"]["isError"] is False
+        blocker = sqlite3.connect(tmp_path / "decisions.db", timeout=1)
+        blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database past the busy timeout
+        try:
+            denied = raw.call("echo", {"text": "not logged"})["result"]
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert denied["isError"] is True
+        text = denied["content"][0]["text"]
+        assert "Denied because decision log unavailable, every action denied" in text
+        assert raw.call("echo", {"text": "logged again"})["result"]["isError"] is False
+    finally:
+        raw.close()
+    logged = [
+        e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if e["mcp"]["method"] == "tools/call"
+    ]
+    assert len(logged) == 2  # the denied call's decision could not be recorded, so it was not forwarded

@@ -1,0 +1,120 @@
+"""Several upstreams behind one gateway: a streamable HTTP server and a stdio server, names that
+collide namespaced, prompts and resources checked like tool calls (the fixture server serves both)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from chamberlain.gateways.mcp.catalog import Catalog
+from chamberlain.gateways.mcp.config import UpstreamConfig
+from chamberlain.gateways.mcp.upstream import Upstream
+from tests.gateways.support import (
+    FIXTURE,
+    PYTHON,
+    entries,
+    policy_folder,
+    stdio_gateway,
+    text_of,
+    write_config,
+)
+from tests.support.cerbos_server import free_port
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def http_fixture(tmp_path):
+    """The fixture server serving streamable HTTP on a free loopback port."""
+    port = free_port()
+    with (tmp_path / "fixture-http.log").open("w") as log:
+        process = subprocess.Popen([PYTHON, str(FIXTURE), "http", str(port)], stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((tmp_path / "fixture-http.log").read_text()) from None
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/mcp"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+async def test_http_and_stdio_upstreams_prompts_and_resources(tmp_path, http_fixture):
+    policy_folder(tmp_path)
+    upstreams = [
+        {"name": "remote", "url": http_fixture, "resourceKind": "fixture_server"},
+        {"name": "local", "command": [PYTHON, str(FIXTURE)], "resourceKind": "fixture_server"},
+    ]
+    config = write_config(tmp_path, upstreams, principal={"id": "erin", "roles": ["developer"]})
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert names == {f"{u}.{t}" for u in ("remote", "local") for t in ("echo", "sleep", "crash")}
+        remote = await client.call_tool("remote.echo", {"text": "over http"})
+        local = await client.call_tool("local.echo", {"text": "over stdio"})
+        assert (text_of(remote), text_of(local)) == ("over http", "over stdio")
+
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        assert prompts == {"remote.greeting", "local.greeting"}  # launch_codes: not allowed, not shown
+        greeting = await client.get_prompt("local.greeting", {"name": "Erin"})
+        assert "Hello, Erin!" in greeting.messages[0].content.text
+        with pytest.raises(MCPError) as refused:
+            await client.get_prompt("remote.launch_codes", {})
+        assert refused.value.error.code == -32010 and "no rule matched" in refused.value.error.message
+
+        uris = [str(r.uri) for r in (await client.list_resources()).resources]
+        assert uris == ["memo://public"]
+        memo = await client.read_resource("memo://public")
+        assert memo.contents[0].text == "the public memo"
+        with pytest.raises(MCPError) as secret:
+            await client.read_resource("memo://secret")
+        assert "resources/read::memo://secret" in secret.value.error.message
+        assert "the call was not made" in secret.value.error.message
+
+    decided = {
+        (e["point"], e["mcp"]["method"], e["mcp"].get("name"), e["effect"])
+        for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}")
+        if e["mcp"]["method"] != "tools/list"
+    }
+    assert ("mcp:remote", "tools/call", "echo", "EFFECT_ALLOW") in decided
+    assert ("mcp:local", "prompts/get", "greeting", "EFFECT_ALLOW") in decided
+    assert ("mcp:remote", "prompts/get", "launch_codes", "EFFECT_DENY") in decided
+    assert ("mcp:remote", "resources/read", "memo://secret", "EFFECT_DENY") in decided
+
+
+def _upstream(name: str, *tools: str) -> Upstream:
+    upstream = Upstream(UpstreamConfig(name=name, command=("unused",)))
+    upstream.tools = [types.Tool(name=t, input_schema={"type": "object"}) for t in tools]
+    upstream.generation += 1
+    return upstream
+
+
+def test_names_collide_only_where_they_do_unless_always_prefixed():
+    git, time_, files = (
+        _upstream("git", "status", "commit"),
+        _upstream("time", "now"),
+        _upstream("files", "status"),
+    )
+    auto = Catalog([git, time_, files], "auto")
+    assert sorted(e.exposed for e in auto.tools()) == ["commit", "files.status", "git.status", "now"]
+    entry = auto.tool("files.status")
+    assert entry is not None and (entry.upstream.name, entry.name) == ("files", "status")
+    assert entry.shown().name == "files.status" and entry.item.name == "status"
+    prefixed = Catalog([git, time_], "prefixed")
+    assert sorted(e.exposed for e in prefixed.tools()) == ["git.commit", "git.status", "time.now"]
+    files.tools = [types.Tool(name="read", input_schema={"type": "object"})]  # the lists were reloaded
+    files.generation += 1
+    assert sorted(e.exposed for e in auto.tools()) == ["commit", "now", "read", "status"]
