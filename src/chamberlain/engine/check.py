@@ -144,8 +144,7 @@ class Engine:
         activation = base_activation(principal._cel or principal.cel(), resource._cel or resource.cel(),
                                      aux_data.cel(), self.globals, when)  # fmt: skip
         if plan.single_uncached is not None:
-            effect, policy, scope, row = plan.single_uncached(_State.for_generated_walk(self, activation))
-            return ActionEffect(EFFECT_DENY if effect == _NO_MATCH_EFFECT else effect, policy, scope, row)
+            return _final_effect(plan.single_uncached(_State.for_generated_walk(self, activation)))
         return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(plan, action)
 
     def _state(self, inp: CheckInput, route: _Route, now: dt.datetime) -> _State:
@@ -394,6 +393,12 @@ class Engine:
         return out
 
 
+def _final_effect(walked: tuple[str, str, str, Row | None]) -> ActionEffect:
+    """A plan's only group walk as the action's effect (no match is a DENY)."""
+    effect, policy, scope, row = walked
+    return ActionEffect(EFFECT_DENY if effect == _NO_MATCH_EFFECT else effect, policy, scope, row)
+
+
 def _applies_to(b: Row, parent_roles: list[str], role_set: frozenset[str]) -> bool:
     """Whether a row applies to a role (with its role-policy parent roles)."""
     if b.role_kind == ROLE_LITERAL:
@@ -546,10 +551,7 @@ class _State(Evaluation):
         # to track, and no strict evaluation (whose errors end the walk).
         generated = self.trace is None and not self.track_derived_roles and not self.strict
         if generated and plan.single is not None:  # one kind, one role: its walk is the answer
-            effect, policy, scope_hit, row_hit = plan.single(self)
-            return ActionEffect(
-                EFFECT_DENY if effect == _NO_MATCH_EFFECT else effect, policy, scope_hit, row_hit
-            )
+            return _final_effect(plan.single(self))
         info_effect, info_policy, info_scope, info_row = _NO_MATCH_EFFECT, "", "", None
         for pt, groups in plan.kinds:
             info_effect = _NO_MATCH_EFFECT

@@ -207,11 +207,7 @@ class _Builder:
             self.table.add(_noop(ref, RESOURCE, name, NO_PARAMS))
         for i, rule in enumerate(rp.rules):
             rule_name = rule.name or f"rule-{i + 1:03d}"
-            condition = compile_condition(rule.condition)
-            effect = rule.effect
-            if require_consent and effect == EFFECT_ALLOW and condition is not None:
-                condition, effect = none_of(condition), EFFECT_DENY
-            activated, not_met = _outputs(rule.output)
+            condition, effect, activated, not_met = _compile_rule(rule, require_consent)
             roles = ("*",) if "*" in rule.roles else _unique(rule.roles)
             for action in _unique(rule.actions):
                 common = dict(policy=ref, kind=RESOURCE, version=version, scope=rp.scope, resource=name,
@@ -277,11 +273,7 @@ class _Builder:
             resource = sanitize(rule.resource)
             for i, action in enumerate(rule.actions):
                 rule_name = action.name or f"{rule.resource}_rule-{i + 1:03d}"
-                condition = compile_condition(action.condition)
-                effect = action.effect
-                if require_consent and effect == EFFECT_ALLOW and condition is not None:
-                    condition, effect = none_of(condition), EFFECT_DENY
-                activated, not_met = _outputs(action.output)
+                condition, effect, activated, not_met = _compile_rule(action, require_consent)
                 self.table.add(
                     Row(
                         policy=ref,
@@ -393,6 +385,22 @@ def _noop(ref: PolicyRef, kind: str, resource: str, params: Params, principal: s
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def _compile_rule(
+    rule: Any, require_consent: bool
+) -> tuple[Condition | None, str, Program | None, Program | None]:
+    """A resource or principal rule's condition, effect and outputs, compiled.
+
+    Under ``REQUIRE_PARENTAL_CONSENT_FOR_ALLOWS`` a conditional ALLOW becomes a DENY of the
+    condition's negation, as Cerbos compiles it (the ALLOW itself comes from the parent scope).
+    """
+    condition = compile_condition(rule.condition)
+    effect = rule.effect
+    if require_consent and effect == EFFECT_ALLOW and condition is not None:
+        condition, effect = none_of(condition), EFFECT_DENY
+    activated, not_met = _outputs(rule.output)
+    return condition, effect, activated, not_met
 
 
 def _outputs(output: m.Output | None) -> tuple[Program | None, Program | None]:

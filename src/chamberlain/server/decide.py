@@ -38,12 +38,11 @@ def start(state: ServerState, request: Any, call_id: str, point: str) -> Started
     """Decide a CheckResources request and submit its entries (raises for bad input, like the PDP)."""
     loop = asyncio.get_running_loop() if state.log is not None else None
     tokens = state.tokens
-    if tokens is not None and delegation.is_delegated(request, tokens.config.issuer):
-        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt)
-        if decided is not None:
-            pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
-                                       call_id=call_id, point=point, request=request, loop=loop)  # fmt: skip
-            return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
+    decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt) if tokens else None
+    if decided is not None:  # the request carries delegation
+        pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
+                                   call_id=call_id, point=point, request=request, loop=loop)  # fmt: skip
+        return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
     pending = state.pdp.start_check_resources(request, call_id=call_id, point=point, loop=loop)
     return Started(pending, state.pdp.respond)
 
