@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint venv
+.PHONY: run test bench lint venv docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,7 @@ bench: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
+
+docs: $(DEV_STAMP)
+	@# NO_MKDOCS_2_WARNING: Material prints an end-of-life banner on every build.
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
