@@ -15,6 +15,7 @@ from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
+from chamberlain.text import block
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
@@ -56,7 +57,7 @@ def cel_command(
     try:
         result = compile(expression).evaluate(values)
     except CelError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(block(f"error: {exc}"), err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(to_json(result)))
 
@@ -82,7 +83,7 @@ def repl_command() -> None:
         try:
             value = compile(expression).evaluate(values)
         except CelError as exc:
-            typer.echo(f"error: {exc}")
+            typer.echo(block(f"error: {exc}"))
             continue
         if name:
             values[name] = value
@@ -90,7 +91,7 @@ def repl_command() -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
+    typer.echo(block(message), err=True)
     raise typer.Exit(2)
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from chamberlain.errors import Error
+from chamberlain.text import block, printable
 
 DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
 _DB_HELP = "The decision log: sqlite:///PATH or postgresql://... (env CHAMBERLAIN_AUDIT_DB)."
@@ -23,7 +24,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(block(f"error: {message}"), err=True)
     raise typer.Exit(code)
 
 
@@ -92,9 +93,9 @@ def verify_command(
             f"intact: {report.size} entries, {report.heads} signed heads verified, root {report.root.hex()}"
         )
     else:
-        typer.echo(f"TAMPERED: {report.problem}")
+        typer.echo(printable(f"TAMPERED: {report.problem}"))
     for note in report.notes if not as_json else ():
-        typer.echo(f"note: {note}")
+        typer.echo(printable(f"note: {note}"))
     raise typer.Exit(0 if report.ok else 1)
 
 

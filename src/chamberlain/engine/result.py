@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.names import NO_MATCH
+from chamberlain.text import printable
 
 if TYPE_CHECKING:
     from chamberlain.engine.ruletable import Row
@@ -111,7 +112,8 @@ class ActionExplanation:
                 lines.append(
                     f"    tried {t.policy} rule {t.rule!r} ({t.effect or 'no effect'}, {via}): {state}"
                 )
-        return "\n".join(lines)
+        # One line each: an action or expression holding a newline cannot forge another line.
+        return "\n".join(map(printable, lines))
 
 
 @dataclass(slots=True)

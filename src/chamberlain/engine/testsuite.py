@@ -49,6 +49,7 @@ from chamberlain.policy.suite import (
     Table,
     read_single,
 )
+from chamberlain.text import printable
 
 PASSED, FAILED, ERRORED, SKIPPED = "RESULT_PASSED", "RESULT_FAILED", "RESULT_ERRORED", "RESULT_SKIPPED"
 SKIP_NAME = "Test name did not match the provided pattern"
@@ -634,7 +635,8 @@ def render_text(results: Mapping[str, Any]) -> str:
             f"{suite['file']}: {suite['name'] or '?'} [{summary['overallResult'].removeprefix('RESULT_')}]"
         )
         if suite.get("error"):
-            lines.append("  error: " + suite["error"].replace("\n", "\n    "))
+            first, *rest = suite["error"].split("\n")
+            lines += [f"  error: {first}", *(f"    {line}" for line in rest)]
     for _, name, details in _walk(results):
         if details["result"] == FAILED:
             f = details["failure"]
@@ -649,7 +651,7 @@ def render_text(results: Mapping[str, Any]) -> str:
     lines.append(
         f"{results['summary']['overallResult'].removeprefix('RESULT_')}: {results['summary'].get('testsCount', 0)} tests ({counts or 'none'})"
     )
-    return "\n".join(lines)
+    return "\n".join(map(printable, lines))  # test and principal names hold any character
 
 
 def render_junit(results: Mapping[str, Any]) -> str:

@@ -21,13 +21,14 @@ import typer
 import yaml
 
 from chamberlain.errors import Error
+from chamberlain.text import LineFormatter, block
 
 #: ``-- COMMAND ARGS`` reach the command untouched (its own flags are not ours).
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"chamberlain mcp-proxy: error: {message}", err=True)
+    typer.echo(block(f"chamberlain mcp-proxy: error: {message}"), err=True)
     raise typer.Exit(2)
 
 
@@ -145,9 +146,9 @@ def mcp_proxy(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         _fail(f"--log-level {log_level!r}: use debug, info, warning or error")
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         settings, base = build_settings(
             config,
