@@ -111,7 +111,7 @@ class App:
             )
             return
         if path == "/.well-known/authzen-configuration" and scope["method"] == "GET":
-            await respond(send, 200, orjson.dumps(authzen.metadata(self.state, scope)))
+            await respond(send, 200, orjson.dumps(authzen.metadata(self.state)))
             return
         if path in delegation.PATHS and self.token_app is not None:
             await self.token_app(scope, receive, send)

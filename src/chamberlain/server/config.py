@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
@@ -59,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "audit": {"enabled": False},
     "chamberlain": {
         "stateDir": "./.chamberlain",
+        # The URL clients reach this server at (metadata documents name it; "" = the listen address).
+        "publicURL": "",
         "httpServer": "uvicorn",
         "logLevel": "info",
         "logFormat": "json",
@@ -151,6 +154,7 @@ class Config:
     log_format: str
     shutdown_timeout: float
     watch_interval: float
+    public_url: str
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
     warnings: tuple[str, ...] = ()
@@ -335,12 +339,14 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("log_format", "chamberlain.logFormat", _choice("json", "text"))
     take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
     take("watch_interval", "chamberlain.watchInterval", parse_duration)
+    take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
+    values["public_url"] = values["public_url"] or base_url(host, port)
     values.pop("driver")
     engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
                                                   "strict_evaluation", "globals", "schema_enforcement")}  # fmt: skip
@@ -353,10 +359,11 @@ def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
                 base_dir: Path) -> DelegationConfig | None:  # fmt: skip
     """``chamberlain.delegation``, validated (problems appended); the default issuer is the server's URL."""
     listen, state_dir = values.get("listen"), values.get("state_dir")
-    if listen is None or state_dir is None:
+    if listen is None or state_dir is None or "public_url" not in values:
         return None  # already reported
     try:
-        return delegation_config.parse_config(section, state_dir=state_dir, base_url=base_url(*listen),
+        return delegation_config.parse_config(section, state_dir=state_dir,
+                                              base_url=values["public_url"] or base_url(*listen),
                                               base_dir=base_dir)  # fmt: skip
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
@@ -417,6 +424,16 @@ def _text(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError(f"expected a string, got {v!r}")
     return v
+
+
+def _public_url(v: str) -> str:
+    """``""`` or an http(s) URL without query or fragment, as metadata documents name the server."""
+    if not v:
+        return ""
+    parsed = urlparse(v)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ValueError(f"expected the server's URL such as https://pdp.example.com, got {v!r}")
+    return v.rstrip("/")
 
 
 def _seconds(v: Any) -> float:
