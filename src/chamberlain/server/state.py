@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from chamberlain import PDP
 from chamberlain.audit.log import DecisionLog
 from chamberlain.delegation import TokenService
+from chamberlain.engine import Engine
+from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.errors import Error
 from chamberlain.server.auxdata import JWTVerifier
 from chamberlain.server.config import Config
@@ -29,6 +31,20 @@ def freeze_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def lenient_denies(engine: Engine) -> list[str]:
+    """The DENY rules (``policy rule 'name'``) whose condition, or derived role's condition, can fail to
+    evaluate: without strict evaluation such a rule is skipped and stops guarding."""
+    found: dict[str, None] = {}
+    for rows in engine.table.rows.values():
+        for row in rows:
+            role = row.derived_role
+            if row.effect == EFFECT_DENY and not row.from_role_policy and (
+                row.condition is not None or (role is not None and role.condition is not None)
+            ):
+                found[f"{row.policy.key} rule {row.name!r}"] = None
+    return sorted(found)
 
 
 #: The enforcement point token exchanges are recorded under.
@@ -67,6 +83,20 @@ class ServerState:
             raise
         self.reload_status = ReloadStatus()
         self._reload_lock = threading.Lock()
+        self.warn_lenient_denies()
+
+    def warn_lenient_denies(self) -> None:
+        """Warn when DENY rules have conditions and engine.strictEvaluation is off (see :func:`lenient_denies`)."""
+        if self.config.engine_options.get("strict_evaluation"):
+            return
+        rules = lenient_denies(self.pdp.engine)
+        if rules:
+            LOGGER.warning(
+                "engine.strictEvaluation is off: a DENY rule whose condition fails to evaluate (a missing "
+                "attribute, a value of the wrong type) is skipped, as in Cerbos, and may let an ALLOW through; "
+                "set engine.strictEvaluation: true to deny instead",
+                extra={"count": len(rules), "rules": rules[:20]},
+            )
 
     def close(self) -> None:
         """Flush and close the decision log (entries still queued are written first)."""
@@ -90,6 +120,7 @@ class ServerState:
                              extra={"directory": str(self.config.policy_dir), "error": str(exc)})  # fmt: skip
                 return False
             self.reload_status = ReloadStatus()
+            self.warn_lenient_denies()
             freeze_heap()
             self.metrics.observe_reload(True)
             LOGGER.info("policies reloaded", extra={"directory": str(self.config.policy_dir)})
