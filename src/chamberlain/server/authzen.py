@@ -116,7 +116,7 @@ def _decision(response: dict[str, Any], index: int, action: str) -> bool:
 
 def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /access/v1/evaluation``: one subject, resource and action."""
-    request = parse_json(body)
+    request = parse_json(body, state.config.max_json_depth, EVALUATION)
     validate(EVALUATION, request)
     context = request.get("context")
     action = request["action"]["name"]
@@ -138,7 +138,7 @@ def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] 
 
 def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /access/v1/evaluations``: defaults at the top level, one answer per evaluation, in order."""
-    request = parse_json(body)
+    request = parse_json(body, state.config.max_json_depth, EVALUATIONS)
     validate(EVALUATIONS, request)
     semantic = (request.get("options") or {}).get("evaluations_semantic") or "execute_all"
     if semantic not in SEMANTICS:

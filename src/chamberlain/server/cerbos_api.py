@@ -18,7 +18,7 @@ def check_resources(
     state: ServerState, body: bytes, call_id: str
 ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /api/check/resources`` (answered once the decision log has the entries, in sync mode)."""
-    request = parse_json(body)
+    request = parse_json(body, state.config.max_json_depth, CHECK_RESOURCES)
     validate(CHECK_RESOURCES, request)
     limits = state.config
     check_limits(request, limits.max_resources_per_request, limits.max_actions_per_resource)
