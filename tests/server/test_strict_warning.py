@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 
 from chamberlain.server.config import load_config
