@@ -32,8 +32,10 @@ from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import CheckOutput
 from chamberlain.engine.wire import json_number
 from chamberlain.errors import Error
+from chamberlain.files import FileRefused, read_bounded
 from chamberlain.policy.decode import go_quote
 from chamberlain.policy.errors import Issue
+from chamberlain.policy.source import MAX_FILE_BYTES
 from chamberlain.policy.suite import (
     AuxDataFixtures,
     Expectation,
@@ -134,7 +136,11 @@ def _fixture(cls: type, directory: Path, root: Path | None, label: str, *names: 
         path = _fixture_file(directory, name)
         if path is None:
             continue
-        message, issues = read_single(cls, _relative(path, root), path.read_bytes(), "a fixture")
+        try:
+            data = read_bounded(path, MAX_FILE_BYTES, "fixture file")
+        except FileRefused as exc:
+            raise SuiteError(f"failed to load {label}:\n{_relative(path, root)}: {exc}") from None
+        message, issues = read_single(cls, _relative(path, root), data, "a fixture")
         if issues:
             raise SuiteError(f"failed to load {label}:\n{issues_text(issues)}")
         return message
@@ -516,9 +522,9 @@ def run_suite(
 
 def _read_suite(path: Path, rel: str) -> Suite:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SuiteError(f"failed to load test suite:\nfailed to open {rel}: {exc.strerror}") from None
+        data = read_bounded(path, MAX_FILE_BYTES, "test suite")
+    except FileRefused as exc:
+        raise SuiteError(f"failed to load test suite:\nfailed to open {rel}: {exc}") from None
     suite, issues = read_single(Suite, rel, data, "a test suite")
     if issues:
         raise SuiteError(f"failed to load test suite:\n{issues_text(issues)}")

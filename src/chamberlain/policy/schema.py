@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,10 @@ import jsonschema
 import referencing
 import referencing.exceptions
 from referencing.jsonschema import DRAFT202012
+
+from chamberlain import strictjson
+from chamberlain.files import FileRefused, read_bounded
+from chamberlain.policy.source import MAX_FILE_BYTES
 
 SCHEMAS_DIRECTORY = "_schemas"
 _PREFIX = "cerbos:///"
@@ -38,16 +41,19 @@ class SchemaStore:
             return store
         for path in sorted(root.rglob("*.json")):
             rel = path.relative_to(root)
-            if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            if any(part.startswith(".") for part in rel.parts) or path.is_dir():
                 continue
-            store.add(rel.as_posix(), path.read_bytes())
+            try:
+                store.add(rel.as_posix(), read_bounded(path, MAX_FILE_BYTES, "schema file"))
+            except FileRefused as exc:
+                store.problems[rel.as_posix()] = f"schema _schemas/{rel.as_posix()}: {exc}"
         return store
 
     def add(self, path: str, data: bytes) -> None:
         try:
-            self.documents[path] = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self.problems[path] = f"schema _schemas/{path} is not valid JSON: {exc}"
+            self.documents[path] = strictjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
+        except strictjson.JSONError as exc:
+            self.problems[path] = f"schema _schemas/{path} is not valid JSON: {exc.reason}"
 
     def problem(self, ref: str) -> str | None:
         """Why the schema ``ref`` cannot be used, or ``None`` when it loads and is a valid schema."""

@@ -112,8 +112,8 @@ class ServerState:
         with self._reload_lock:
             try:
                 self.pdp.reload()
-            except Error as exc:
-                self.reload_status.last_error = str(exc)
+            except Exception as exc:  # any failure (not only a PolicyError) keeps the last good set: STALE
+                self.reload_status.last_error = str(exc) if isinstance(exc, Error) else f"reload failed: {exc!r}"
                 self.reload_status.failed_at = time.time()
                 self.metrics.observe_reload(False)
                 LOGGER.error("policy reload failed; the last good policies keep serving",
