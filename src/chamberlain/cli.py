@@ -10,16 +10,20 @@ from typing import Annotated, Any, NoReturn
 import typer
 import yaml
 
+from chamberlain import safeyaml, strictjson
 from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app
+from chamberlain.files import FileRefused, describe_size, read_bounded, read_text_bounded
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
 from chamberlain.text import block
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
 )
+#: A request or activation file: Cerbos's default request body limit.
+MAX_REQUEST_BYTES = 4 << 20
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
 register_mcp_proxy(app)
@@ -29,8 +33,8 @@ def _load_activation(activation: Path | None, variables: list[str]) -> dict[str,
     values: dict[str, Any] = {}
     if activation is not None:
         try:
-            loaded = json.loads(activation.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            loaded = strictjson.loads(read_bounded(activation, MAX_REQUEST_BYTES, "activation file"))
+        except (FileRefused, strictjson.JSONError) as exc:
             raise typer.BadParameter(f"cannot read activation {activation}: {exc}") from None
         if not isinstance(loaded, dict):
             raise typer.BadParameter(f"activation {activation} must hold a JSON object")
@@ -40,8 +44,8 @@ def _load_activation(activation: Path | None, variables: list[str]) -> dict[str,
         if not sep or not name:
             raise typer.BadParameter(f"--var {item!r}: expected NAME=JSON")
         try:
-            values[name] = json.loads(text)
-        except json.JSONDecodeError:
+            values[name] = strictjson.loads(text)
+        except strictjson.JSONError:
             values[name] = text  # a bare word is a string: --var user=alice
     return values
 
@@ -126,9 +130,14 @@ def check_command(
     from chamberlain import Error
 
     try:
-        text = sys.stdin.read() if str(request) == "-" else request.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
+        if str(request) == "-":
+            text = sys.stdin.read(MAX_REQUEST_BYTES + 1)
+            if len(text) > MAX_REQUEST_BYTES:
+                raise FileRefused(f"the request on stdin is over the {describe_size(MAX_REQUEST_BYTES)} limit")
+        else:
+            text = read_text_bounded(request, MAX_REQUEST_BYTES, "request file")
+        data = safeyaml.load(text, "request")  # JSON is YAML: both are read, within bounds
+    except (FileRefused, safeyaml.YAMLRefused, yaml.YAMLError) as exc:
         _fail(f"cannot read request {request}: {exc}")
     pdp = _pdp(policies, {"schema_enforcement": schema_enforcement, "lenient_scope_search": lenient_scope_search,
                           "strict_evaluation": strict_evaluation, "default_policy_version": default_policy_version})  # fmt: skip

@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from chamberlain.errors import Error
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.text import block, printable
 
 DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
@@ -71,9 +72,9 @@ def verify_command(
     trusted = None
     if trusted_head is not None:
         try:
-            trusted = TrustedHead.parse(trusted_head.read_text())
-        except OSError as exc:
-            _fail(f"cannot read trusted head {trusted_head}: {exc.strerror or exc}")
+            trusted = TrustedHead.parse(read_text_bounded(trusted_head, MAX_CONFIG_BYTES, "trusted head"))
+        except FileRefused as exc:
+            _fail(f"cannot read trusted head {trusted_head}: {exc}")
         except Error as exc:
             _fail(f"{trusted_head}: {exc}")
     console = Console(stderr=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from chamberlain.audit.note import NoteError, Signer
 from chamberlain.errors import Error
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 
 
 class SigningKeyError(Error):
@@ -58,9 +59,9 @@ def load_or_create(path: Path, name: str = "") -> Signer:
 def load(path: Path) -> Signer:
     """The signer in ``path``; raises :class:`SigningKeyError` naming the file."""
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise SigningKeyError(f"cannot read signing key file {path}: {exc.strerror or exc}") from None
+        text = read_text_bounded(path, MAX_CONFIG_BYTES, "signing key file")
+    except FileRefused as exc:
+        raise SigningKeyError(f"cannot read signing key file {path}: {exc}") from None
     try:
         return Signer.parse(text)
     except NoteError as exc:

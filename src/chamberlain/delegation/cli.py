@@ -27,6 +27,7 @@ from chamberlain.delegation.service import JWKS_PATH, TOKEN_PATH
 from chamberlain.delegation.tokens import DelegationToken, Verifier, peek
 from chamberlain.delegation.trust import StaticKeys, load_jwks_file, parse_jwks
 from chamberlain.durations import parse_duration
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.text import block, printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -46,9 +47,9 @@ def _token_arg(value: str) -> str:
         return sys.stdin.read().strip()
     if value.startswith("@"):
         try:
-            return Path(value[1:]).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            _fail(f"cannot read token file {value[1:]}: {exc.strerror or exc}")
+            return read_text_bounded(value[1:], MAX_CONFIG_BYTES, "token file").strip()
+        except FileRefused as exc:
+            _fail(f"cannot read token file {value[1:]}: {exc}")
     return value.strip()
 
 

@@ -20,12 +20,14 @@ from urllib.parse import urlparse
 
 import yaml
 
+from chamberlain import safeyaml
 from chamberlain.audit.log import LogOptions
 from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.durations import parse_duration
 from chamberlain.errors import Error
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_text_bounded
 from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
@@ -276,11 +278,13 @@ def load_config(path: str | os.PathLike[str] | None = None, *, overrides: Mappin
     base_dir = Path.cwd()
     if path is not None:
         try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}") from None
+            text = read_text_bounded(path, MAX_CONFIG_BYTES, "configuration file")
+        except FileRefused as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
         try:
-            loaded = yaml.safe_load(_expand_env(text, env))
+            loaded = safeyaml.load(_expand_env(text, env), f"configuration file {path}")
+        except safeyaml.YAMLRefused as exc:
+            raise ConfigError(str(exc)) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, Mapping):
@@ -488,9 +492,9 @@ def _key_sets(entries: Any, problems: list[str], base_dir: Path) -> tuple[KeySet
             problems.append(f"keyset '{ks_id}': exactly one of 'local.data' or 'local.file' must be defined")
             continue
         try:
-            raw = (base_dir / str(file)).read_bytes() if file else _b64(str(data))
-        except OSError as exc:
-            problems.append(f"keyset '{ks_id}': failed to open keyset file {file}: {exc.strerror or exc}")
+            raw = read_bounded(base_dir / str(file), MAX_CONFIG_BYTES, "keyset file") if file else _b64(str(data))
+        except FileRefused as exc:
+            problems.append(f"keyset '{ks_id}': failed to open keyset file {file}: {exc}")
             continue
         except ValueError:
             problems.append(f"keyset '{ks_id}': failed to decode base64 encoded keyset data")
