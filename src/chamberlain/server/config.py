@@ -88,6 +88,7 @@ DEFAULTS: dict[str, Any] = {
         # Bounds on what one request may cost (docs/security.md).
         "limits": {
             "maxJSONDepth": 64,  # objects and arrays nested deeper in a body, token or message: 400
+            "maxHeaderBytes": 65536,  # request line and headers; more: 431 and the connection closed
         },
         # Token exchange and delegated checks (README "Delegation"); keys documented there.
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
@@ -162,6 +163,7 @@ class Config:
     watch_interval: float
     public_url: str
     max_json_depth: int = 64
+    max_header_bytes: int = 65536
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
     warnings: tuple[str, ...] = ()
@@ -350,6 +352,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("watch_interval", "chamberlain.watchInterval", parse_duration)
     take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
     take("max_json_depth", "chamberlain.limits.maxJSONDepth", _positive)
+    take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", _positive)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
