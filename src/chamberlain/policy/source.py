@@ -12,12 +12,12 @@ composed tree's size is bounded by :data:`MAX_FILE_BYTES`.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
 import yaml
 
+from chamberlain.caches import memoize
 from chamberlain.policy.errors import Issue
 from chamberlain.safeyaml import graph_problem
 
@@ -37,7 +37,7 @@ TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-@functools.lru_cache(maxsize=4096)
+@memoize(max_bytes=4 << 20, max_entries=4096)
 def _path_key(key: str) -> str:
     if _NEEDS_QUOTES.search(key):
         return "'" + key.replace("'", "\\'") + "'"

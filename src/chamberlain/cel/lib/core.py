@@ -11,11 +11,11 @@ import datetime as _dt
 import math
 import re
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import re2
 
+from chamberlain.caches import ENTRY_OVERHEAD, memoize
 from chamberlain.cel import runtime
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
@@ -299,11 +299,29 @@ def _re2_options() -> re2.Options:
 _RE2_OPTIONS = _re2_options()
 
 
-@lru_cache(maxsize=512)
+def re2_compile(pattern: str | bytes, options: re2.Options) -> Any:
+    """``re2.compile`` without google-re2's own memo: it keeps the last 128 compiled programs in an
+    ``lru_cache`` bounded by entries (10 MB each for a 240 KB pattern: 1.3 GB), beside ours, which is
+    bounded by bytes. Raises ``re2.error`` for an invalid pattern."""
+    try:
+        return re2.compile(pattern, options=options)
+    finally:
+        re2.purge()
+
+
+def regex_cost(pattern: str | bytes, compiled: Any) -> int:
+    """What a compiled RE2 program keeps alive: measured, a 240 KB pattern of 200,000 instructions took
+    15 MB (75 bytes an instruction); 200 a instruction leaves room for the reverse program and the DFA
+    states matching builds. (``reverseprogramsize`` would compile the reverse program to measure it.)"""
+    return ENTRY_OVERHEAD + 2 * len(pattern) + 200 * compiled.programsize
+
+
+#: Compiled patterns: 64 MiB of programs at most (a pattern can come from a request attribute).
+@memoize(max_bytes=64 << 20, max_entries=512, cost=regex_cost)
 def compile_regex(pattern: str) -> Any:
     """The compiled RE2 pattern, cached; an invalid pattern is an :class:`EvaluationError`."""
     try:
-        return re2.compile(pattern, options=_RE2_OPTIONS)
+        return re2_compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
         reason = (
             exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc

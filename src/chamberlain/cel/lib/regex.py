@@ -7,15 +7,16 @@ skipped (so ``regex.replace("abxd", "x*", "-")`` is ``-a-b-d-``).
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import re2
 
+from chamberlain.caches import memoize
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
+from chamberlain.cel.lib.core import re2_compile, regex_cost
 from chamberlain.cel.values import OPTIONAL_NONE, Optional, no_such_overload
 
 _OPTIONS = re2.Options()
@@ -32,11 +33,11 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogatepass")
 
 
-@functools.lru_cache(maxsize=512)
+@memoize(max_bytes=64 << 20, max_entries=512, cost=regex_cost)
 def compile_regex(pattern: str) -> Any:
     """The compiled RE2 program for ``pattern`` (cached); an EvaluationError if it is invalid."""
     try:
-        return re2.compile(_utf8(pattern), options=_OPTIONS)
+        return re2_compile(_utf8(pattern), _OPTIONS)
     except re2.error as e:
         reason = e.args[0] if e.args else e
         if isinstance(reason, bytes):
