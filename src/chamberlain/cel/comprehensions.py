@@ -1,7 +1,8 @@
 """The runtime side of CEL's comprehension macros (all, exists, exists_one, map, filter, ...).
 
-The compiler turns ``r.all(x, p)`` into ``all_of(r, lambda x: p)``: the predicate is compiled
-Python code, these functions apply CEL's error rules around it.
+The compiler turns ``r.all(x, p)`` into ``all_of(act, r, lambda x: p)``: the predicate is compiled
+Python code, these functions apply CEL's error rules around it. Each iterates its range through
+:func:`chamberlain.cel.budget.paced_range` (``act`` says whose budget a long loop charges).
 """
 
 from __future__ import annotations
@@ -10,26 +11,27 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from chamberlain.cel.budget import paced_range
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.runtime import compare, decide, make_map
 from chamberlain.cel.values import OPTIONAL_NONE, Optional, no_such_overload, type_name
 
 
-def iteration_range(target: Any) -> Any:
-    """The values a single-variable comprehension iterates: list elements or map keys."""
+def iteration_range(act: Any, target: Any) -> Any:
+    """The values a single-variable comprehension iterates: list elements or map keys (paced when long)."""
     if type(target) is list or type(target) is tuple:
-        return target
+        return paced_range(act, target)
     if type(target) is dict:
-        return list(target)
+        return paced_range(act, list(target))
     raise EvaluationError(f"expression of type '{type_name(target)}' cannot be range of a comprehension")
 
 
-def iteration_pairs(target: Any) -> Any:
-    """(index, value) for lists, (key, value) for maps: what two-variable comprehensions iterate."""
+def iteration_pairs(act: Any, target: Any) -> Any:
+    """(index, value) for lists, (key, value) for maps: what two-variable comprehensions iterate (paced)."""
     if type(target) is list or type(target) is tuple:
-        return enumerate(target)
+        return enumerate(paced_range(act, target))
     if type(target) is dict:
-        return list(target.items())
+        return paced_range(act, list(target.items()))
     raise EvaluationError(f"expression of type '{type_name(target)}' cannot be range of a comprehension")
 
 
@@ -42,20 +44,20 @@ def _quantify(items: Any, predicate: Callable[..., Any], decisive: bool, spread:
     return decide(thunks, decisive, "exists" if decisive else "all")
 
 
-def all_of(target: Any, predicate: Callable[[Any], Any]) -> bool:
-    return _quantify(iteration_range(target), predicate, False, False)
+def all_of(act: Any, target: Any, predicate: Callable[[Any], Any]) -> bool:
+    return _quantify(iteration_range(act, target), predicate, False, False)
 
 
-def exists(target: Any, predicate: Callable[[Any], Any]) -> bool:
-    return _quantify(iteration_range(target), predicate, True, False)
+def exists(act: Any, target: Any, predicate: Callable[[Any], Any]) -> bool:
+    return _quantify(iteration_range(act, target), predicate, True, False)
 
 
-def all_of2(target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
-    return _quantify(iteration_pairs(target), predicate, False, True)
+def all_of2(act: Any, target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
+    return _quantify(iteration_pairs(act, target), predicate, False, True)
 
 
-def exists2(target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
-    return _quantify(iteration_pairs(target), predicate, True, True)
+def exists2(act: Any, target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
+    return _quantify(iteration_pairs(act, target), predicate, True, True)
 
 
 def _count_true(items: Any, predicate: Callable[..., Any], spread: bool) -> int:
@@ -69,12 +71,12 @@ def _count_true(items: Any, predicate: Callable[..., Any], spread: bool) -> int:
     return count
 
 
-def exists_one(target: Any, predicate: Callable[[Any], Any]) -> bool:
-    return _count_true(iteration_range(target), predicate, False) == 1
+def exists_one(act: Any, target: Any, predicate: Callable[[Any], Any]) -> bool:
+    return _count_true(iteration_range(act, target), predicate, False) == 1
 
 
-def exists_one2(target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
-    return _count_true(iteration_pairs(target), predicate, True) == 1
+def exists_one2(act: Any, target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
+    return _count_true(iteration_pairs(act, target), predicate, True) == 1
 
 
 def _keep(value: Any) -> bool:
@@ -83,34 +85,40 @@ def _keep(value: Any) -> bool:
     raise no_such_overload("filter predicate", value)
 
 
-def map_list(target: Any, transform: Callable[[Any], Any]) -> list:
-    return [transform(x) for x in iteration_range(target)]
+def map_list(act: Any, target: Any, transform: Callable[[Any], Any]) -> list:
+    return [transform(x) for x in iteration_range(act, target)]
 
 
-def map_filter(target: Any, predicate: Callable[[Any], Any], transform: Callable[[Any], Any]) -> list:
-    return [transform(x) for x in iteration_range(target) if _keep(predicate(x))]
+def map_filter(
+    act: Any, target: Any, predicate: Callable[[Any], Any], transform: Callable[[Any], Any]
+) -> list:
+    return [transform(x) for x in iteration_range(act, target) if _keep(predicate(x))]
 
 
-def filter_list(target: Any, predicate: Callable[[Any], Any]) -> list:
-    return [x for x in iteration_range(target) if _keep(predicate(x))]
+def filter_list(act: Any, target: Any, predicate: Callable[[Any], Any]) -> list:
+    return [x for x in iteration_range(act, target) if _keep(predicate(x))]
 
 
-def transform_list(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> list:
+def transform_list(act: Any, target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> list:
     return [
-        transform(k, v) for k, v in iteration_pairs(target) if predicate is None or _keep(predicate(k, v))
+        transform(k, v)
+        for k, v in iteration_pairs(act, target)
+        if predicate is None or _keep(predicate(k, v))
     ]
 
 
-def transform_map(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
+def transform_map(act: Any, target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
     return {
-        k: transform(k, v) for k, v in iteration_pairs(target) if predicate is None or _keep(predicate(k, v))
+        k: transform(k, v)
+        for k, v in iteration_pairs(act, target)
+        if predicate is None or _keep(predicate(k, v))
     }
 
 
-def transform_map_entry(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
+def transform_map_entry(act: Any, target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
     """Each transform returns a one-entry map; the entries are merged, a repeated key is an error."""
     entries = []
-    for k, v in iteration_pairs(target):
+    for k, v in iteration_pairs(act, target):
         if predicate is not None and not _keep(predicate(k, v)):
             continue
         entry = transform(k, v)
@@ -158,9 +166,9 @@ def optional_or_value(target: Any, default: Callable[[], Any]) -> Any:
     return target.value if target.has_value() else default()
 
 
-def sort_by(target: Any, key: Callable[[Any], Any]) -> list:
+def sort_by(act: Any, target: Any, key: Callable[[Any], Any]) -> list:
     """``list.sortBy(x, key)`` (lists extension): a stable sort by the computed keys."""
-    values = list(iteration_range(target))
+    values = list(iteration_range(act, target))
     keys = [key(v) for v in values]
     order = sorted(range(len(values)), key=functools.cmp_to_key(lambda i, j: compare(keys[i], keys[j])))
     return [values[i] for i in order]

@@ -21,6 +21,7 @@ from typing import Any
 
 from chamberlain.caches import ENTRY_OVERHEAD
 from chamberlain.cel import EvaluationError
+from chamberlain.cel.budget import BUDGET_KEY, EVALUATION_TIMEOUT, Budget, EvaluationTimeout, limit
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.engine import glob, walkgen
 from chamberlain.engine.activation import (
@@ -94,12 +95,19 @@ class Engine:
     # -- public -----------------------------------------------------------------------------------
 
     def check(self, inputs: Sequence[CheckInput], now: dt.datetime | None = None) -> list[CheckOutput]:
-        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time."""
-        when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
-        return [self.check_one(inp, when) for inp in inputs]
+        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time.
 
-    def check_one(self, inp: CheckInput, now: dt.datetime) -> CheckOutput:
-        """Decide one input at ``now`` (timezone-aware, UTC)."""
+        The inputs share one evaluation budget (``evaluation_timeout``, see :mod:`chamberlain.cel.budget`).
+        """
+        when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+        budget = Budget(self.options.evaluation_timeout)
+        return [self.check_one(inp, when, budget) for inp in inputs]
+
+    def check_one(self, inp: CheckInput, now: dt.datetime, budget: Budget | float | None = None) -> CheckOutput:
+        """Decide one input at ``now`` (timezone-aware, UTC), within ``budget`` (default: the engine's timeout).
+
+        When the budget runs out, every action not decided yet is a DENY by :data:`EVALUATION_TIMEOUT`.
+        """
         principal, resource = inp.principal, inp.resource
         actions = list(dict.fromkeys(inp.actions))
         effects: dict[str, ActionEffect] = {}
@@ -118,10 +126,15 @@ class Engine:
                     return self._finish(out, actions)
         if not route.p_exists and not route.r_exists:
             return self._finish(out, actions)
-        state = self._state(inp, route, now)
+        state = self._state(inp, route, now, budget)
         out.state = state
-        for action in actions:
-            effects[action] = state.decide(action, route)
+        try:
+            for action in actions:
+                effects[action] = state.decide(action, route)
+        except EvaluationTimeout as exc:  # not a condition that failed: nothing undecided may be allowed
+            state.errors[("", str(exc))] = None
+            for action in actions:
+                effects.setdefault(action, _TIMED_OUT)
         out.effective_derived_roles = list(state.effective_derived_roles)
         out.outputs = state.outputs
         out.trace = state.trace or []
@@ -148,15 +161,17 @@ class Engine:
             return plan.constant
         when = now.astimezone(dt.UTC) if now is not None else RequestClock()
         activation = base_activation(principal._cel or principal.cel(), resource._cel or resource.cel(),
-                                     aux_data.cel(), self.globals, when)  # fmt: skip
-        if plan.single_uncached is not None:
-            return _final_effect(plan.single_uncached(_State.for_generated_walk(self, activation)))
-        return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(plan, action)
+                                     aux_data.cel(), self.globals, when, self.options.evaluation_timeout)  # fmt: skip
+        try:
+            if plan.single_uncached is not None:
+                return _final_effect(plan.single_uncached(_State.for_generated_walk(self, activation)))
+            return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(plan, action)
+        except EvaluationTimeout:
+            return _TIMED_OUT
 
-    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime) -> _State:
-        activation = base_activation(
-            inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now
-        )
+    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime, budget: Budget | float | None) -> _State:
+        activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now,
+                                     self.options.evaluation_timeout if budget is None else budget)  # fmt: skip
         return _State(self, activation, self.options.strict_evaluation, route)
 
     def _route(self, principal: Any, resource: Any) -> _Route | None:
@@ -457,6 +472,7 @@ _MISSING: Any = object()
 _STRICT_DENY = "STRICT_DENY"  # a group walk ended by a condition error under strict evaluation
 _NOT_KEPT: Any = None  # a container the fast path never reads
 _DENIED = ActionEffect(EFFECT_DENY, NO_MATCH)
+_TIMED_OUT = ActionEffect(EFFECT_DENY, EVALUATION_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -774,15 +790,17 @@ class _State(Evaluation):
         return _ScopeDerivedRoles(roles, sorted(failed))
 
     def explain_condition(self, row: Row) -> list[Any]:
-        """Re-evaluate a row's condition expressions (for explanations)."""
+        """Re-evaluate a row's condition expressions (for explanations), within a budget of their own."""
         act = dict(self.activation)
+        act[BUDGET_KEY] = self.engine.options.evaluation_timeout
         sdr = self.scope_derived_roles.get(row.scope)
         if sdr is not None:
             act["runtime"] = sdr.runtime
         act["constants"] = act["C"] = row.params.constants
         act["variables"] = act["V"] = self.var_cache.get(row.params, _EMPTY_VARS)
         assert row.condition is not None
-        return row.condition.explain(act)
+        with limit(None):  # not the request's budget (its deadline may have passed, or it may preempt)
+            return row.condition.explain(act)
 
 
 _EMPTY_VARS = VariablesMap()
