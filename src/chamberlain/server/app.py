@@ -15,7 +15,7 @@ import orjson
 from chamberlain import delegation
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
-from chamberlain.server import audit_api, authzen, cerbos_api
+from chamberlain.server import audit_api, authzen, cerbos_api, decide
 from chamberlain.server.config import Config
 from chamberlain.server.http import (
     INTERNAL,
@@ -131,7 +131,11 @@ class App:
             if scope["method"] == "POST":
                 body = await read_body(receive, self.config.max_body_bytes, started + self.config.read_timeout,
                                        content_length(scope))  # fmt: skip
-            result = handler(self.state, body, call_id)
+            if len(body) > self.config.large_request_bytes:  # parsing, deciding, recording: off the loop
+                self.state.metrics.observe_moved_to_worker("large")
+                result = await decide.in_worker(self.state, handler, self.state, body, call_id)
+            else:
+                result = handler(self.state, body, call_id)
             if type(result) is not dict:
                 result = await result  # type: ignore[misc]
             payload = orjson.dumps(result)

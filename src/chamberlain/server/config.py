@@ -89,6 +89,10 @@ DEFAULTS: dict[str, Any] = {
         "limits": {
             "maxJSONDepth": 64,  # objects and arrays nested deeper in a body, token or message: 400
             "maxHeaderBytes": 65536,  # request line and headers; more: 431 and the connection closed
+            "evaluationTimeout": "1s",  # a request's conditions; past it, undecided actions are DENY
+            "eventLoopSlice": "10ms",  # a check still evaluating after this long moves to a worker thread
+            "largeRequestBytes": 65536,  # bodies larger than this are decided in a worker thread
+            "workerThreads": 4,  # threads deciding the checks moved off the event loop
         },
         # Token exchange and delegated checks (README "Delegation"); keys documented there.
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
@@ -164,6 +168,9 @@ class Config:
     public_url: str
     max_json_depth: int = 64
     max_header_bytes: int = 65536
+    event_loop_slice: float = 0.01
+    large_request_bytes: int = 65536
+    worker_threads: int = 4
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
     warnings: tuple[str, ...] = ()
@@ -353,6 +360,10 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
     take("max_json_depth", "chamberlain.limits.maxJSONDepth", _positive)
     take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", _positive)
+    take("evaluation_timeout", "chamberlain.limits.evaluationTimeout", _seconds)
+    take("event_loop_slice", "chamberlain.limits.eventLoopSlice", _seconds)
+    take("large_request_bytes", "chamberlain.limits.largeRequestBytes", _positive)
+    take("worker_threads", "chamberlain.limits.workerThreads", _positive)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
@@ -362,7 +373,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     values["public_url"] = values["public_url"] or base_url(host, port)
     values.pop("driver")
     engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
-                                                  "strict_evaluation", "globals", "schema_enforcement")}  # fmt: skip
+                                                  "strict_evaluation", "globals", "schema_enforcement",
+                                                  "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
                   decision_log=decision_log, delegation=delegation, warnings=tuple(warnings), raw=c,
                   **values)  # fmt: skip

@@ -7,6 +7,7 @@ import functools
 import gc
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chamberlain import PDP
@@ -71,6 +72,8 @@ class ServerState:
             self.log = DecisionLog.open(settings.url, settings.options)  # raises, naming what is wrong
             self.metrics.watch_log(self.log)
         self.tokens: TokenService | None = None
+        # Checks moved off the event loop (chamberlain.server.decide); daemon threads, shut down in close().
+        self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
             self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, audit=self.log,
                                           **config.engine_options)  # fmt: skip
@@ -99,7 +102,8 @@ class ServerState:
             )
 
     def close(self) -> None:
-        """Flush and close the decision log (entries still queued are written first)."""
+        """Stop the worker threads, then flush and close the decision log (entries still queued are written first)."""
+        self.workers.shutdown(wait=True, cancel_futures=True)
         if self.log is not None:
             log, self.log = self.log, None
             try:
