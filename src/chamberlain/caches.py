@@ -16,6 +16,7 @@ bound tolerates (it is a budget, not an invariant).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -62,12 +63,28 @@ class BoundedCache(dict):
         self.used = 0
 
 
+class _Memo(BoundedCache):
+    """A memoised function of one argument: calling it is ``dict.__getitem__`` (a hit costs what
+    ``functools.lru_cache`` costs); ``cache`` is itself."""
+
+    __call__ = dict.__getitem__
+
+    @property
+    def cache(self) -> BoundedCache:
+        return self
+
+
 def memoize(*, max_bytes: int, max_entries: int = 1 << 20,
             cost: Callable[[Any, Any], int] = string_cost) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # fmt: skip
     """A decorator: a function of hashable arguments memoised in a :class:`BoundedCache` (keyed by the
     argument, or the tuple of arguments when there are several). The cache is the wrapper's ``cache``."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if len(inspect.signature(fn).parameters) == 1:
+            memo = _Memo(fn, max_bytes=max_bytes, max_entries=max_entries, cost=cost)
+            memo.__doc__, memo.__wrapped__ = fn.__doc__, fn  # type: ignore[attr-defined]
+            return memo
+
         cache = BoundedCache(lambda key: fn(*key.args) if type(key) is _Args else fn(key), max_bytes=max_bytes,
                              max_entries=max_entries, cost=lambda key, value: cost(key.args if type(key) is _Args else key, value))  # fmt: skip
 
