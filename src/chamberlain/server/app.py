@@ -33,6 +33,7 @@ from chamberlain.server.http import (
 )
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState, freeze_heap
+from chamberlain.server.tls import ReloadingTLS
 from chamberlain.server.validate import InvalidRequest
 from chamberlain.server.watcher import PolicyWatcher
 from chamberlain.store import StoreError
@@ -65,6 +66,9 @@ class App:
         self.config = config
         self.state = state or ServerState(config)
         self.watcher: PolicyWatcher | None = None
+        # HTTPS: the listener's context, whose certificate is reloaded when its files change.
+        self.tls = (ReloadingTLS(config.tls, config.tls_reload_interval, self.state.metrics.observe_tls_reload)
+                    if config.tls is not None else None)  # fmt: skip
         tokens = self.state.tokens
         self.token_app = delegation.create_app(tokens) if tokens is not None else None
 
@@ -81,9 +85,13 @@ class App:
             if message["type"] == "lifespan.startup":
                 freeze_heap()
                 self.start_watcher()
+                if self.tls is not None:
+                    self.tls.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stop_watcher()
+                if self.tls is not None:
+                    self.tls.stop()
                 self.state.close()  # writes what the decision log still holds
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -28,6 +28,7 @@ from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.durations import parse_duration
 from chamberlain.errors import Error
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_text_bounded
+from chamberlain.server.tls import TLSError, TLSFiles, build_context
 from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
@@ -39,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
         "httpListenAddr": "127.0.0.1:3592",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
+        # HTTPS (chamberlain.server.tls): certFile and keyFile; caFile requires client certificates.
+        "tls": {"certFile": "", "keyFile": "", "caFile": ""},
         "advanced": {
             "http": {
                 "readTimeout": "30s",
@@ -64,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
         "stateDir": "./.chamberlain",
         # The URL clients reach this server at (metadata documents name it; "" = the listen address).
         "publicURL": "",
+        "tlsReloadInterval": "1s",  # how often server.tls files are checked for a new certificate
         "httpServer": "uvicorn",
         "logLevel": "info",
         "logFormat": "json",
@@ -101,7 +105,7 @@ DEFAULTS: dict[str, Any] = {
 
 #: Keys Cerbos has that chamberlain accepts and ignores (no warning beyond naming them once).
 IGNORED = (
-    "server.grpcListenAddr", "server.tls", "server.adminAPI", "server.cors", "server.udsFileMode",
+    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode",
     "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
     "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
     "audit.decisionLogFilters", "audit.includeMetadataKeys", "audit.excludeMetadataKeys", "telemetry",
@@ -167,6 +171,8 @@ class Config:
     watch_interval: float
     public_url: str
     max_json_depth: int = 64
+    tls: TLSFiles | None = None  # None: plain HTTP
+    tls_reload_interval: float = 1.0
     max_header_bytes: int = 65536
     event_loop_slice: float = 0.01
     large_request_bytes: int = 65536
@@ -178,13 +184,13 @@ class Config:
 
     @property
     def url(self) -> str:
-        return base_url(self.host, self.port)
+        return base_url(self.host, self.port, https=self.tls is not None)
 
 
-def base_url(host: str, port: int) -> str:
+def base_url(host: str, port: int, *, https: bool = False) -> str:
     """The URL a client reaches a listen address at (loopback for all interfaces)."""
     host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return f"{'https' if https else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def parse_listen_addr(value: Any) -> tuple[str, int]:
@@ -358,6 +364,10 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
     take("watch_interval", "chamberlain.watchInterval", parse_duration)
     take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
+    take("tls_reload_interval", "chamberlain.tlsReloadInterval", _seconds)
+    values["tls"] = _tls(c["server"]["tls"], problems, base_dir)
+    if values["tls"] is not None and values.get("http_server") == "granian":
+        problems.append("chamberlain.httpServer: granian does not serve server.tls here; use uvicorn")
     take("max_json_depth", "chamberlain.limits.maxJSONDepth", _positive)
     take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", _positive)
     take("evaluation_timeout", "chamberlain.limits.evaluationTimeout", _seconds)
@@ -370,7 +380,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
-    values["public_url"] = values["public_url"] or base_url(host, port)
+    values["public_url"] = values["public_url"] or base_url(host, port, https=values["tls"] is not None)
     values.pop("driver")
     engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
                                                   "strict_evaluation", "globals", "schema_enforcement",
@@ -386,9 +396,9 @@ def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
     listen, state_dir = values.get("listen"), values.get("state_dir")
     if listen is None or state_dir is None or "public_url" not in values:
         return None  # already reported
+    default = values["public_url"] or base_url(*listen, https=values.get("tls") is not None)
     try:
-        return delegation_config.parse_config(section, state_dir=state_dir,
-                                              base_url=values["public_url"] or base_url(*listen),
+        return delegation_config.parse_config(section, state_dir=state_dir, base_url=default,
                                               base_dir=base_dir)  # fmt: skip
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
@@ -449,6 +459,34 @@ def _text(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError(f"expected a string, got {v!r}")
     return v
+
+
+def _tls(section: Any, problems: list[str], base_dir: Path) -> TLSFiles | None:
+    """``server.tls``, checked by building it (a certificate that cannot serve stops start-up)."""
+    if not isinstance(section, Mapping):
+        problems.append("server.tls: expected a mapping with certFile, keyFile and caFile")
+        return None
+    texts = {}
+    for key in ("certFile", "keyFile", "caFile"):
+        value = section.get(key) or ""
+        if not isinstance(value, str):
+            problems.append(f"server.tls.{key}: expected a file path, got {value!r}")
+            return None
+        texts[key] = value
+    cert, key, ca = texts["certFile"], texts["keyFile"], texts["caFile"]
+    if not cert and not key:
+        if ca:
+            problems.append("server.tls.caFile: client certificates need TLS: set certFile and keyFile too")
+        return None
+    if not cert or not key:
+        problems.append("server.tls: certFile and keyFile go together: set both (or neither, for plain HTTP)")
+        return None
+    files = TLSFiles(base_dir / cert, base_dir / key, base_dir / ca if ca else None)
+    try:
+        build_context(files)
+    except TLSError as exc:
+        problems.append(str(exc))
+    return files
 
 
 def _public_url(v: str) -> str:

@@ -39,6 +39,8 @@ class Metrics:
         self.timeouts = Counter("chamberlain_evaluation_timeouts",
                                 "Actions denied because their check ran past chamberlain.limits.evaluationTimeout.",
                                 registry=self.registry)  # fmt: skip
+        self.tls_reloads = Counter("chamberlain_tls_reloads", "TLS certificate reloads by result (success or failure).",
+                                   ["result"], registry=self.registry)  # fmt: skip
         self._children: dict[tuple[str, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -68,6 +70,9 @@ class Metrics:
             for effect in out.actions.values():
                 if effect.policy == EVALUATION_TIMEOUT:
                     self.timeouts.inc()
+
+    def observe_tls_reload(self, ok: bool) -> None:
+        self._child(self.tls_reloads, "success" if ok else "failure").inc()
 
     def observe_log_denial(self) -> None:
         self.log_denials.inc()

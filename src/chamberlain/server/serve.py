@@ -131,6 +131,8 @@ def uvicorn_server(app: App, config: Config) -> uvicorn.Server:
         timeout_graceful_shutdown=config.shutdown_timeout,
         server_header=False,
         date_header=False,
+        # HTTPS: the app's reloading context (chamberlain.server.tls explains why not ssl_certfile).
+        ssl_context_factory=(lambda _config, _default: app.tls.listening) if app.tls is not None else None,
     )
     return uvicorn.Server(uv)
 
