@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint venv docs
+.PHONY: run test test-slow bench lint venv docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ test: $(DEV_STAMP)
 		|| (apt-get update -q >/dev/null && apt-get install -y -q npm >/dev/null) \
 		|| echo "npm could not be installed: tests that need the real Cerbos will skip (fail under CI=true)"
 	$(PY) -m tests.support.cerbos_server install
-	$(PY) -m pytest -q -p no:cacheprovider -n auto tests
+	$(PY) -m pytest -q -p no:cacheprovider -n auto -m "not slow" tests
+
+# The long runs: fuzzing with thousands of examples per target and a five-minute soak (tests marked `slow`).
+test-slow: $(DEV_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m slow -s tests
 
 bench: $(DEV_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'

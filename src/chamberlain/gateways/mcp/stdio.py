@@ -77,6 +77,16 @@ def rejection(line: bytes, exc: ValueError) -> bytes:
     return _error(error["code"], error["message"], request_id)
 
 
+def accept_line(line: bytes) -> tuple[types.JSONRPCMessage | None, bytes | None]:
+    """A line of the wire as ``(message, None)``, or ``(None, the JSON-RPC error answering it)``: nesting over
+    ``strictjson.MAX_DEPTH`` and repeated keys are refused before pydantic reads the line."""
+    try:
+        strictjson.loads(line)
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None
+    except ValueError as exc:  # pydantic's ValidationError and JSONError are ValueErrors
+        return None, rejection(line, exc)
+
+
 @contextlib.contextmanager
 def _claimed() -> Any:
     """Private duplicates of fds 0 and 1 for the wire; 0 -> /dev/null and 1 -> stderr meanwhile."""
@@ -134,11 +144,9 @@ async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
                         continue
                     if not line.strip():
                         continue
-                    try:
-                        strictjson.loads(line)  # depth and duplicate keys, before pydantic reads it
-                        message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                    except ValueError as exc:  # pydantic's ValidationError and JSONError are ValueErrors
-                        writer.write(rejection(line, exc))  # the SDK would drop it unanswered
+                    message, refusal = accept_line(line)
+                    if message is None:
+                        writer.write(refusal)  # the SDK would drop it unanswered
                         continue
                     await inbound_send.send(SessionMessage(message))
 
