@@ -61,27 +61,24 @@ GOOD_CHECK = {"requestId": "r", "principal": {"id": "alice", "roles": ["finance_
                                                                       "attr": {"amount": 10, "status": "APPROVED"}}}]}  # fmt: skip
 
 
+def _places(node: Any, out: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Every (container, key) of a JSON document."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        out.append((node, key))
+        _places(value, out)
+    return out
+
+
 @st.composite
 def mutated(draw: Any, document: Any) -> Any:
     """``document`` with a few values replaced by arbitrary JSON (keys kept, so the decoder goes deep)."""
     doc = json.loads(json.dumps(document))
     for _ in range(draw(st.integers(0, 4))):
-        paths: list[tuple[Any, Any]] = []
-
-        def walk(node: Any) -> None:
-            if isinstance(node, dict):
-                for k, v in node.items():
-                    paths.append((node, k))
-                    walk(v)
-            elif isinstance(node, list):
-                for i, v in enumerate(node):
-                    paths.append((node, i))
-                    walk(v)
-
-        walk(doc)
-        if not paths:
+        places = _places(doc, [])
+        if not places:
             break
-        container, key = draw(st.sampled_from(paths))
+        container, key = draw(st.sampled_from(places))
         container[key] = draw(json_values)
     return doc
 
