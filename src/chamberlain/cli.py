@@ -217,7 +217,10 @@ def serve_command(
         key, sep, text = item.partition("=")
         if not sep or not key:
             _fail(f"--set {item!r}: expected KEY=VALUE, for example engine.strictEvaluation=true")
-        put(key, yaml.safe_load(text) if text else "")
+        try:
+            put(key, safeyaml.load(text, f"--set {key}") if text else "")
+        except (yaml.YAMLError, safeyaml.YAMLRefused) as exc:
+            _fail(f"--set {item!r}: the value is not valid YAML: {exc}")
     if policies is not None:
         put("storage.disk.directory", str(policies))
     if http is not None:

@@ -269,8 +269,8 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
             try:
-                node[keys[-1]] = yaml.safe_load(text) if text != "" else ""
-            except yaml.YAMLError:
+                node[keys[-1]] = safeyaml.load(text, name) if text != "" else ""
+            except (yaml.YAMLError, safeyaml.YAMLRefused):
                 node[keys[-1]] = text
     return out, problems
 

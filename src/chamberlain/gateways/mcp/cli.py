@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 import yaml
 
+from chamberlain import safeyaml
 from chamberlain.errors import Error
 from chamberlain.text import LineFormatter, block
 
@@ -50,7 +51,10 @@ def _attributes(items: list[str]) -> dict[str, Any]:
             _fail(
                 f"--attr {item!r}: expected KEY=VALUE (the value is read as YAML), for example team=payments"
             )
-        out[key] = yaml.safe_load(text) if text else ""
+        try:
+            out[key] = safeyaml.load(text, f"--attr {key}") if text else ""
+        except (yaml.YAMLError, safeyaml.YAMLRefused) as exc:
+            _fail(f"--attr {item!r}: the value is not valid YAML: {exc}")
     return out
 
 
