@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from chamberlain.cel import CompileError, EvaluationError, UInt, compile
 from chamberlain.cel.compiler import Options, build
 from chamberlain.cel.parser import parse
+from chamberlain.cel.values import Timestamp
 
 ACT = {
     "request": {
@@ -323,10 +324,10 @@ def test_a_root_macro_runs_inline_in_the_fast_function():
         ("duration(d) <= duration('1h')", {"d": "59m"}, True),
         (
             "timestamp(t) < d",
-            {"t": "2024-01-01T00:00:00Z", "d": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)},
+            {"t": "2024-01-01T00:00:00Z", "d": Timestamp.from_datetime(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))},
             True,
         ),
-        ("d > timestamp('2024-01-01T00:00:00Z')", {"d": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}, True),
+        ("d > timestamp('2024-01-01T00:00:00Z')", {"d": Timestamp.from_datetime(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))}, True),
         ("d > timestamp('2024-01-01T00:00:00Z')", {"d": "2025-01-01T00:00:00Z"}, None),
         ("timestamp(t) < duration('1h')", {"t": "2024-01-01T00:00:00Z"}, None),
         ("timestamp(t) < timestamp('2024-01-01T00:00:00Z')", {"t": "yesterday"}, None),

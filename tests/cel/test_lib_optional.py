@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from chamberlain.cel import compile
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.lib import optional as opt
-from chamberlain.cel.values import OPTIONAL_NONE, TIMESTAMP_MIN, Optional, UInt
+from chamberlain.cel.lib.time import TIMESTAMP_MIN_NANOS
+from chamberlain.cel.values import OPTIONAL_NONE, Duration, Optional, Timestamp, UInt
 
 
 def test_constructors():
@@ -20,7 +19,7 @@ def test_constructors():
 
 @pytest.mark.parametrize(
     "value",
-    [None, False, 0, UInt(0), 0.0, -0.0, "", b"", [], (), {}, dt.timedelta(0), TIMESTAMP_MIN],
+    [None, False, 0, UInt(0), 0.0, -0.0, "", b"", [], (), {}, Duration(0), Timestamp(TIMESTAMP_MIN_NANOS)],
 )
 def test_of_non_zero_value_of_zero_values(value):
     assert opt.optional_of_non_zero_value(value) is OPTIONAL_NONE
@@ -37,8 +36,8 @@ def test_of_non_zero_value_of_zero_values(value):
         b"a",
         [0],
         {"": 0},
-        dt.timedelta(1),
-        dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+        Duration(1),
+        Timestamp(0),  # the Unix epoch is not Go's zero time
         OPTIONAL_NONE,
     ],
 )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Any
 
@@ -13,7 +12,7 @@ from chamberlain.cel import compile
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import REGISTRY
 from chamberlain.cel.lib import strings  # noqa: F401  (registers the functions)
-from chamberlain.cel.values import STRING, UInt
+from chamberlain.cel.values import STRING, Duration, Timestamp, UInt
 
 
 def call(name: str, *args: Any, member: bool = True) -> Any:
@@ -26,11 +25,11 @@ def fmt(template: str, *args: Any) -> str:
     return call("format", template, list(args))
 
 
-def ts(text: str) -> dt.datetime:
+def ts(text: str) -> Timestamp:
     return call("timestamp", text, member=False)
 
 
-def dur(text: str) -> dt.timedelta:
+def dur(text: str) -> Duration:
     return call("duration", text, member=False)
 
 
@@ -245,7 +244,7 @@ def test_format_time_values() -> None:
         ("string is %b", ["abc"], "only integers and bools can be formatted as binary, was given string"),
         (
             "%d",
-            [dt.timedelta(seconds=1)],
+            [Duration(10**9)],
             "decimal clause can only be used on integers, was given google.protobuf",
         ),
         ("%o", ["a string"], "octal clause can only be used on integers, was given string"),

@@ -6,7 +6,6 @@ a CEL value or raises :class:`EvaluationError`; no other exception escapes for C
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,7 +16,9 @@ from chamberlain.cel.values import (
     INT64_MIN,
     OPTIONAL_NONE,
     UINT64_MAX,
+    Duration,
     Optional,
+    Timestamp,
     UInt,
     no_such_overload,
     type_name,
@@ -26,7 +27,7 @@ from chamberlain.cel.values import (
 _NUMERIC = frozenset((int, UInt, float))
 _LISTS = frozenset((list, tuple))
 #: Types whose same-type Python ordering is CEL's ordering.
-ORDERED = frozenset((int, UInt, float, str, bytes, bool, _dt.datetime, _dt.timedelta))
+ORDERED = frozenset((int, UInt, float, str, bytes, bool, Timestamp, Duration))
 _MAP_KEY_TYPES = frozenset((int, UInt, bool, str))
 
 INT_OVERFLOW = "integer overflow"
@@ -158,13 +159,13 @@ def add(a: Any, b: Any) -> Any:
             return _check_uint(a + b)
         if ta is list or ta is tuple:
             return [*a, *b]
-        if ta is _dt.timedelta:
+        if ta is Duration:
             return _time().add_durations(a, b)
     elif ta in _LISTS and tb in _LISTS:
         return [*a, *b]
-    elif ta is _dt.datetime and tb is _dt.timedelta:
+    elif ta is Timestamp and tb is Duration:
         return _time().add_timestamp_duration(a, b)
-    elif ta is _dt.timedelta and tb is _dt.datetime:
+    elif ta is Duration and tb is Timestamp:
         return _time().add_timestamp_duration(b, a)
     raise no_such_overload("_+_", a, b)
 
@@ -178,12 +179,12 @@ def subtract(a: Any, b: Any) -> Any:
             return a - b
         if ta is UInt:
             return _check_uint(a - b)
-        if ta is _dt.datetime:
+        if ta is Timestamp:
             return _time().sub_timestamps(a, b)
-        if ta is _dt.timedelta:
+        if ta is Duration:
             return _time().sub_durations(a, b)
-    elif ta is _dt.datetime and tb is _dt.timedelta:
-        return _time().add_timestamp_duration(a, -b)
+    elif ta is Timestamp and tb is Duration:
+        return _time().sub_timestamp_duration(a, b)
     raise no_such_overload("_-_", a, b)
 
 
@@ -236,7 +237,7 @@ def negate(a: Any) -> Any:
         return _check_int(-a)
     if ta is float:
         return -a
-    if ta is _dt.timedelta:
+    if ta is Duration:
         return _time().neg_duration(a)
     raise no_such_overload("-_", a)
 

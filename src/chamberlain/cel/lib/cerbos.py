@@ -18,7 +18,7 @@ from typing import Any
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import StringCache, function
 from chamberlain.cel.lib.sets import contains_all, intersects, membership, require_lists
-from chamberlain.cel.values import UTC, no_such_overload
+from chamberlain.cel.values import Duration, Timestamp, no_such_overload
 
 # ---------------------------------------------------------------- lists as sets
 
@@ -148,35 +148,38 @@ _inet_pton, _AF_INET, _from_bytes = socket.inet_pton, socket.AF_INET, int.from_b
 
 # ---------------------------------------------------------------- time
 
-#: Go's time.Duration saturates at ±(2^63 - 1) nanoseconds.
-_GO_DURATION_MAX = _dt.timedelta(microseconds=(2**63 - 1) // 1000)
+#: Go's ``Time.Sub`` saturates at the int64 bounds of nanoseconds.
+_GO_DURATION_MIN, _GO_DURATION_MAX = -(2**63), 2**63 - 1
 
 
-def request_time(activation: Mapping[str, Any]) -> _dt.datetime:
-    """The request's fixed "now": ``activation["now"]`` (a datetime or a function giving one)."""
+def request_time(activation: Mapping[str, Any]) -> Timestamp:
+    """The request's fixed "now": ``activation["now"]``, a timestamp or a timezone-aware datetime,
+    or a function giving one (read once per request); the system clock when absent."""
     now = activation.get("now")
     if callable(now):
         now = now()
+    if type(now) is Timestamp:
+        return now
     if now is None:
-        return _dt.datetime.now(UTC)
+        return Timestamp.now()
     if not isinstance(now, _dt.datetime) or now.tzinfo is None:
-        raise EvaluationError("activation 'now' must be a timezone-aware datetime")
-    return now.astimezone(UTC)
+        raise EvaluationError("activation 'now' must be a timestamp or a timezone-aware datetime")
+    return Timestamp.from_datetime(now)
 
 
 @function("now", needs_activation=True)
-def now(activation: Mapping[str, Any]) -> _dt.datetime:
+def now(activation: Mapping[str, Any]) -> Timestamp:
     """``now()``: the request time."""
     return request_time(activation)
 
 
 @function("timeSince", member=True, also_global=True, needs_activation=True)
-def time_since(activation: Mapping[str, Any], ts: Any) -> _dt.timedelta:
-    """``ts.timeSince()``: the duration from ``ts`` to the request time."""
-    if not isinstance(ts, _dt.datetime):
+def time_since(activation: Mapping[str, Any], ts: Any) -> Duration:
+    """``ts.timeSince()``: the duration from ``ts`` to the request time (saturating, as Go's ``Sub``)."""
+    if type(ts) is not Timestamp:
         raise no_such_overload("timeSince", ts)
-    elapsed = request_time(activation) - ts
-    return max(-_GO_DURATION_MAX, min(elapsed, _GO_DURATION_MAX))
+    elapsed = int(request_time(activation)) - int(ts)
+    return Duration(max(_GO_DURATION_MIN, min(elapsed, _GO_DURATION_MAX)))
 
 
 @function("id")

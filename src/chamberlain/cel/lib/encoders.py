@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as _dt
 import json
 import math
 import re
@@ -13,7 +12,7 @@ from typing import Any
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
 from chamberlain.cel.lib.time import format_duration, format_timestamp
-from chamberlain.cel.values import no_such_overload, type_name
+from chamberlain.cel.values import Duration, Timestamp, no_such_overload, type_name
 
 #: Standard-alphabet base64, padded or not; Go's decoder also skips line breaks.
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*(?:={0,2})")
@@ -64,6 +63,10 @@ def _jsonable(value: Any) -> Any:
         if not math.isfinite(value):
             raise EvaluationError(f"json.encode: {value} is not representable in JSON")
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if type(value) is Timestamp:
+        return format_timestamp(value)
+    if type(value) is Duration:
+        return format_duration(value)
     if isinstance(value, int):
         return int(value)
     if type(value) is bytes:
@@ -74,8 +77,4 @@ def _jsonable(value: Any) -> Any:
         if not all(type(k) is str for k in value):
             raise EvaluationError("json.encode: map keys must be strings")
         return {k: _jsonable(v) for k, v in value.items()}
-    if type(value) is _dt.datetime:
-        return format_timestamp(value)
-    if type(value) is _dt.timedelta:
-        return format_duration(value)
     raise EvaluationError(f"json.encode: cannot encode a value of type {type_name(value)}")

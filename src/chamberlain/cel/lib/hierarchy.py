@@ -24,6 +24,8 @@ class Hierarchy:
 
     __slots__ = ("levels",)
     cel_type = HIERARCHY_TYPE
+    #: Cerbos's error for a hierarchy in an output (it has no JSON form).
+    cel_json_error = "unsupported native conversion from hierarchy to '*structpb.Value'"
 
     def __init__(self, levels: Iterable[str]):
         self.levels = tuple(levels)

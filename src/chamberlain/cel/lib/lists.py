@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
@@ -15,10 +14,10 @@ from chamberlain.cel.functions import function
 from chamberlain.cel.lib.sets import is_list
 from chamberlain.cel.lib.strings import reverse as reverse_string
 from chamberlain.cel.runtime import equals
-from chamberlain.cel.values import OPTIONAL_NONE, Optional, UInt, no_such_overload
+from chamberlain.cel.values import OPTIONAL_NONE, Duration, Optional, Timestamp, UInt, no_such_overload
 
 #: Types whose values ``sort`` accepts (cel-go's comparable types).
-_SORTABLE = frozenset((int, UInt, float, bool, str, bytes, _dt.datetime, _dt.timedelta))
+_SORTABLE = frozenset((int, UInt, float, bool, str, bytes, Timestamp, Duration))
 
 
 def _require_list(name: str, value: Any, *args: Any) -> None:

@@ -7,7 +7,6 @@ messages are those of the cel-spec conformance tests.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import re
 import sys
@@ -16,9 +15,9 @@ from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
-from chamberlain.cel.lib.core import format_double_fixed
+from chamberlain.cel.golang import format_float_f as format_double_fixed
 from chamberlain.cel.lib.time import format_duration, format_timestamp
-from chamberlain.cel.values import CelType, UInt, no_such_overload, type_name
+from chamberlain.cel.values import CelType, Duration, Timestamp, UInt, no_such_overload, type_name
 
 #: Go's ``unicode.IsSpace``: ASCII whitespace, NEL, NBSP and the Unicode space separators.
 _WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -245,9 +244,9 @@ def _format_string(value: Any) -> str:
         return value.decode("utf-8", "replace")
     if value is None:
         return "null"
-    if tv is _dt.datetime:
+    if tv is Timestamp:
         return format_timestamp(value)
-    if tv is _dt.timedelta:
+    if tv is Duration:
         return format_duration(value)
     if tv is CelType:
         return value.name
