@@ -132,7 +132,7 @@ def test_errors_are_absorbed_only_where_cel_says(expression, expected):
         ("-9223372036854775808 / -1", "overflow"),
         ("18446744073709551615u + 1u", "overflow"),
         ("0u - 1u", "overflow"),
-        ("1 / 0", "divide by zero"),
+        ("1 / 0", "division by zero"),
         ("1 % 0", "modulus by zero"),
         ("m.nope", "no such key"),
         ("xs[3]", "index out of bounds"),
@@ -145,7 +145,7 @@ def test_errors_are_absorbed_only_where_cel_says(expression, expected):
         ("flag && 1", "no such overload"),
         ("nothere", "undeclared reference"),
         ("{'a': 1, 'a': 2}", "repeated key"),
-        ("s[0]", "no such overload"),
+        ("s[0]", "no such key: 0"),  # cel-go: a value without entries has no key 0
     ],
 )
 def test_errors_are_evaluation_errors(expression, message):
@@ -324,10 +324,17 @@ def test_a_root_macro_runs_inline_in_the_fast_function():
         ("duration(d) <= duration('1h')", {"d": "59m"}, True),
         (
             "timestamp(t) < d",
-            {"t": "2024-01-01T00:00:00Z", "d": Timestamp.from_datetime(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))},
+            {
+                "t": "2024-01-01T00:00:00Z",
+                "d": Timestamp.from_datetime(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)),
+            },
             True,
         ),
-        ("d > timestamp('2024-01-01T00:00:00Z')", {"d": Timestamp.from_datetime(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))}, True),
+        (
+            "d > timestamp('2024-01-01T00:00:00Z')",
+            {"d": Timestamp.from_datetime(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))},
+            True,
+        ),
         ("d > timestamp('2024-01-01T00:00:00Z')", {"d": "2025-01-01T00:00:00Z"}, None),
         ("timestamp(t) < duration('1h')", {"t": "2024-01-01T00:00:00Z"}, None),
         ("timestamp(t) < timestamp('2024-01-01T00:00:00Z')", {"t": "yesterday"}, None),

@@ -297,7 +297,9 @@ def test_matches_global_and_errors() -> None:
     assert call("matches", "abc", "b.") is True
     with pytest.raises(EvaluationError, match=r"^error parsing regexp: missing closing \): `\(`$"):
         call("matches", "abc", "(")
-    with pytest.raises(EvaluationError, match=r"^error parsing regexp: invalid or unsupported Perl syntax: `\(\?=`$"):
+    with pytest.raises(
+        EvaluationError, match=r"^error parsing regexp: invalid or unsupported Perl syntax: `\(\?=`$"
+    ):
         call("matches", "abc", "(?=a)")  # RE2 has no lookahead
     with pytest.raises(EvaluationError, match=r"^error parsing regexp: invalid escape sequence: `\\C`$"):
         call("matches", "abc", "a\\C")  # C++ RE2 reads \C as any byte; Go refuses it

@@ -90,7 +90,13 @@ def test_timestamp_parse_errors(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     "arg",
-    ["0000-01-01T00:00:00Z", "0001-01-01T00:59:59+01:00", "9999-12-31T23:00:00-01:00", -62135596801, 253402300800],
+    [
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:59:59+01:00",
+        "9999-12-31T23:00:00-01:00",
+        -62135596801,
+        253402300800,
+    ],
 )
 def test_timestamp_range(arg: Any) -> None:
     with pytest.raises(EvaluationError, match=r"^timestamp overflow$"):
@@ -172,7 +178,9 @@ def test_duration_parse(text: str, nanos: int) -> None:
      "9223372036854775808ns", "9223372037s", "2562048h", "-9223372036854775809ns", "99999999999999999999ns"],
 )  # fmt: skip
 def test_duration_parse_errors(text: str) -> None:
-    with pytest.raises(EvaluationError, match=r"^type conversion error from 'string' to 'google\.protobuf\.Duration'$"):
+    with pytest.raises(
+        EvaluationError, match=r"^type conversion error from 'string' to 'google\.protobuf\.Duration'$"
+    ):
         dur(text)
 
 
@@ -269,9 +277,9 @@ def test_duration_accessors() -> None:
     assert call("getMilliseconds", dur("-1.5ms"), member=True) == -1
     assert call("getSeconds", dur("-1.999999999s"), member=True) == -1
     longest = dur("2562047h47m16.854775807s")
-    assert [call(f, longest, member=True) for f in ("getHours", "getMinutes", "getSeconds", "getMilliseconds")] == [
-        2562047, 153722867, 9223372036, 9223372036854
-    ]
+    assert [
+        call(f, longest, member=True) for f in ("getHours", "getMinutes", "getSeconds", "getMilliseconds")
+    ] == [2562047, 153722867, 9223372036, 9223372036854]
     assert call("getMinutes", dur("3730s"), member=True) == 62
     assert call("getSeconds", dur("3730s"), member=True) == 3730
     assert call("getSeconds", dur("-1.5s"), member=True) == -1
@@ -290,23 +298,46 @@ def test_arithmetic_helpers() -> None:
     assert cel_time.add_durations(dur("600s"), dur("50s")) == dur("650s")
     assert cel_time.sub_durations(dur("900s"), dur("42s")) == dur("858s")
     assert cel_time.neg_duration(dur("1s")) == dur("-1s")
-    assert cel_time.sub_timestamps(ts("2009-02-13T23:31:00.000000001Z"), ts("2009-02-13T23:31:00Z")) == dur("1ns")
+    assert cel_time.sub_timestamps(ts("2009-02-13T23:31:00.000000001Z"), ts("2009-02-13T23:31:00Z")) == dur(
+        "1ns"
+    )
     assert cel_time.sub_timestamp_duration(ts("2009-02-13T23:31:00+01:00"), dur("1ns")).offset == 3600
 
 
 @pytest.mark.parametrize(
     ("operation", "message"),
     [
-        (lambda: cel_time.add_timestamp_duration(ts("0001-01-01T00:00:00Z"), dur("-1ns")), "timestamp overflow"),
-        (lambda: cel_time.add_timestamp_duration(ts("9999-12-31T23:59:59.999999999Z"), dur("1ns")), "timestamp overflow"),
-        (lambda: cel_time.sub_timestamps(ts("9999-12-31T23:59:59Z"), ts("0001-01-01T00:00:00Z")), "integer overflow"),
-        (lambda: cel_time.sub_timestamps(ts("0001-01-01T00:00:00Z"), ts("9999-12-31T23:59:59Z")), "integer overflow"),
+        (
+            lambda: cel_time.add_timestamp_duration(ts("0001-01-01T00:00:00Z"), dur("-1ns")),
+            "timestamp overflow",
+        ),
+        (
+            lambda: cel_time.add_timestamp_duration(ts("9999-12-31T23:59:59.999999999Z"), dur("1ns")),
+            "timestamp overflow",
+        ),
+        (
+            lambda: cel_time.sub_timestamps(ts("9999-12-31T23:59:59Z"), ts("0001-01-01T00:00:00Z")),
+            "integer overflow",
+        ),
+        (
+            lambda: cel_time.sub_timestamps(ts("0001-01-01T00:00:00Z"), ts("9999-12-31T23:59:59Z")),
+            "integer overflow",
+        ),
         # cel-go multiplies the whole seconds by 10^9 first: these overflow although the result would fit.
-        (lambda: cel_time.sub_timestamps(ts("2262-04-11T23:47:17Z"), ts("1970-01-01T00:00:00.5Z")), "integer overflow"),
-        (lambda: cel_time.sub_timestamps(ts("1677-09-21T00:12:43.5Z"), ts("1970-01-01T00:00:00Z")), "integer overflow"),
+        (
+            lambda: cel_time.sub_timestamps(ts("2262-04-11T23:47:17Z"), ts("1970-01-01T00:00:00.5Z")),
+            "integer overflow",
+        ),
+        (
+            lambda: cel_time.sub_timestamps(ts("1677-09-21T00:12:43.5Z"), ts("1970-01-01T00:00:00Z")),
+            "integer overflow",
+        ),
         (lambda: cel_time.add_durations(dur("5000000000s"), dur("5000000000s")), "integer overflow"),
         (lambda: cel_time.sub_durations(dur("-5000000000s"), dur("5000000000s")), "integer overflow"),
-        (lambda: cel_time.sub_timestamp_duration(ts("2000-01-01T00:00:00Z"), Duration(-(2**63))), "integer overflow"),
+        (
+            lambda: cel_time.sub_timestamp_duration(ts("2000-01-01T00:00:00Z"), Duration(-(2**63))),
+            "integer overflow",
+        ),
     ],
 )
 def test_arithmetic_overflow(operation: Any, message: str) -> None:

@@ -404,7 +404,7 @@ class _Generator:
                     constant = TYPE_IDENTIFIERS[candidate]
                     return _Code(self.module.constant(constant), constant=constant), names[length:], None
         if declared is not None:
-            raise self.error(f"undeclared reference to '{root.name}'", root)
+            raise self.error(self.undeclared(root.name), root)
         if self.fast and not self.options.container and not root.absolute:
             return _Code(f"act[{root.name!r}]"), parts, root.name
         # Resolved at run time against the activation's keys, the longest qualified name first.
@@ -588,8 +588,12 @@ class _Generator:
         overloads = functions.lookup(node.function)
         args = node.args if node.target is None else (node.target, *node.args)
         if overloads is None:
-            return self.unresolved(f"undeclared reference to '{node.function}'", node, args)
+            return self.unresolved(self.undeclared(node.function), node, args)
         return self.invoke(node, overloads, args, member=node.target is not None)
+
+    def undeclared(self, name: str) -> str:
+        """cel-go's words for a name nothing declares."""
+        return f"undeclared reference to '{name}' (in container '{self.options.container}')"
 
     def unresolved(self, message: str, node: Call, args: tuple[Expr, ...]) -> _Code:
         """A call that names no known overload: a compile error, or in unchecked mode an evaluation error."""

@@ -236,3 +236,75 @@ def regexp_error(reason: str) -> str:
     """Go's ``regexp.Compile`` error text for RE2's error ``reason`` (``missing ): (a``)."""
     code, _, fragment = reason.partition(": ")
     return f"error parsing regexp: {_RE2_TO_GO_ERRORS.get(code, code)}: `{fragment}`"
+
+
+# ---------------------------------------------------------------- base64
+
+_BASE64_VALUES = {
+    c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+}
+_LINE_BREAKS = frozenset(b"\r\n")
+
+
+class Base64Error(ValueError):
+    """Go's ``base64.CorruptInputError``: the input byte where decoding failed."""
+
+    def __init__(self, offset: int):
+        super().__init__(f"illegal base64 data at input byte {offset}")
+        self.offset = offset
+
+
+def base64_decode(data: bytes, padded: bool) -> bytes:
+    """``data`` decoded as Go's ``base64.StdEncoding`` (``padded``) or ``RawStdEncoding`` decodes it:
+    line breaks skipped, trailing bits ignored; raises :class:`Base64Error` with Go's offset."""
+    out = bytearray()
+    position, end = 0, len(data)
+    while position < end:
+        quantum: list[int] = []
+        while len(quantum) < 4:
+            if position == end:
+                if not quantum:
+                    return bytes(out)
+                if len(quantum) == 1 or padded:
+                    raise Base64Error(position - len(quantum))
+                break
+            char = data[position]
+            position += 1
+            value = _BASE64_VALUES.get(char)
+            if value is not None:
+                quantum.append(value)
+                continue
+            if char in _LINE_BREAKS:
+                continue
+            if not padded or char != 0x3D:  # '='
+                raise Base64Error(position - 1)
+            position = _padding_end(data, position, len(quantum))
+            break
+        bits = 0
+        for value in quantum + [0] * (4 - len(quantum)):
+            bits = bits << 6 | value
+        out += bits.to_bytes(3, "big")[: len(quantum) - 1]
+        if len(quantum) < 4:
+            return bytes(out)
+    return bytes(out)
+
+
+def _padding_end(data: bytes, position: int, digits: int) -> int:
+    """After the first ``=`` of a quantum holding ``digits`` digits: where the input may end, or the
+    offset of what is wrong (too little or too much padding, data after it)."""
+    end = len(data)
+    if digits < 2:
+        raise Base64Error(position - 1)
+    if digits == 2:  # a second "=" must follow
+        while position < end and data[position] in _LINE_BREAKS:
+            position += 1
+        if position == end:
+            raise Base64Error(end)
+        if data[position] != 0x3D:
+            raise Base64Error(position - 1)
+        position += 1
+    while position < end and data[position] in _LINE_BREAKS:
+        position += 1
+    if position < end:
+        raise Base64Error(position)
+    return position

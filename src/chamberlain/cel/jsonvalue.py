@@ -27,18 +27,11 @@ from typing import Any
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.golang import format_float_g
 from chamberlain.cel.lib.time import format_duration, format_timestamp
-from chamberlain.cel.values import CelType, Duration, Optional, Timestamp, UInt
+from chamberlain.cel.values import CelType, Duration, Optional, Timestamp, UInt, native_string_error
 
 #: Integers beyond this magnitude are JSON strings (a double would not hold them exactly).
 JSON_SAFE_INT = 2**53 - 1
 _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-#: cel-go's error for each non-string map key type.
-_KEY_ERRORS = {
-    int: "unsupported type conversion from 'int' to string",
-    UInt: "unsupported type conversion from 'uint' to string",
-    bool: "type conversion error from bool to 'string'",
-    float: "type conversion error from Double to 'string'",
-}
 _NO_JSON = "unsupported type conversion to '*structpb.Value'"
 
 
@@ -99,7 +92,7 @@ def _key(key: Any, strict: bool) -> str:
     if t is str:
         return key
     if strict:
-        raise EvaluationError(_KEY_ERRORS.get(t, _NO_JSON))
+        raise EvaluationError(native_string_error(key))
     if t is bool:
         return "true" if key else "false"
     if t is float:

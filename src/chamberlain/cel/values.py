@@ -238,6 +238,71 @@ def type_name(value: Any) -> str:
         return type(value).__name__
 
 
+#: cel-go's word for an operand that cannot take part in a call (``1 + "a"``, ``!1``, ``1 in 2``).
+NO_SUCH_OVERLOAD = "no such overload"
+
+
 def no_such_overload(function: str, *args: Any) -> EvaluationError:
-    """The error for a call whose argument types match no overload (returned, to be raised)."""
-    return EvaluationError(f"no such overload: {function}({', '.join(type_name(a) for a in args)})")
+    """The error for a call whose argument types match no overload, as cel-go's function dispatcher
+    words it (``no such overload: int(bool)``); returned, to be raised."""
+    return EvaluationError(f"{NO_SUCH_OVERLOAD}: {function}({', '.join(type_name(a) for a in args)})")
+
+
+#: Types whose cel-go values receive the calls they cannot serve themselves (cel-go's
+#: ``traits.Receiver``), and so answer a plain "no such overload" (extension types say so with
+#: ``cel_receiver = True``).
+_RECEIVERS = frozenset((str, Timestamp, Duration))
+
+
+def no_such_overload_for(function: str, operand: Any, able: frozenset[type] = frozenset()) -> EvaluationError:
+    """The error cel-go gives when ``operand`` is the first operand of ``function`` (an operator, or a
+    function bound to a trait such as ``size``) and the call fails: plain "no such overload" when the
+    operand's type has the trait (``able``: it is the other operand that does not fit) or receives
+    calls, else "no such overload: function" (``no such overload: _+_`` for ``true + 1``)."""
+    kind = type(operand)
+    if kind in able or kind in _RECEIVERS or getattr(operand, "cel_receiver", False):
+        return EvaluationError(NO_SUCH_OVERLOAD)
+    return EvaluationError(f"{NO_SUCH_OVERLOAD}: {function}")
+
+
+#: cel-go's Go type names, which some of its messages print (``got 'types.Int', expected iterable type``).
+_GO_TYPE_NAMES: dict[type, str] = {
+    bool: "types.Bool",
+    int: "types.Int",
+    UInt: "types.Uint",
+    float: "types.Double",
+    str: "types.String",
+    bytes: "types.Bytes",
+    type(None): "types.Null",
+    list: "*types.baseList",
+    tuple: "*types.baseList",
+    dict: "*types.baseMap",
+    Timestamp: "types.Timestamp",
+    Duration: "types.Duration",
+    CelType: "*types.Type",
+    Optional: "*types.Optional",
+}
+
+
+def go_type_name(value: Any) -> str:
+    """The Go type of ``value``'s cel-go counterpart (extension types declare ``cel_go_type``)."""
+    return _GO_TYPE_NAMES.get(type(value)) or getattr(value, "cel_go_type", type_name(value))
+
+
+#: cel-go's errors when a value that is not a string must become a Go string (a JSON map key, a
+#: ``hierarchy`` segment).
+_NATIVE_STRING_ERRORS = {
+    int: "unsupported type conversion from 'int' to string",
+    UInt: "unsupported type conversion from 'uint' to string",
+    bool: "type conversion error from bool to 'string'",
+    float: "type conversion error from Double to 'string'",
+    type(None): "type conversion error from 'null_type' to 'string'",
+}
+
+
+def native_string_error(value: Any) -> str:
+    """cel-go's error for converting ``value`` (not a string) to a Go string."""
+    return (
+        _NATIVE_STRING_ERRORS.get(type(value))
+        or f"type conversion error from '{type_name(value)}' to 'string'"
+    )

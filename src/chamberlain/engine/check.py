@@ -88,7 +88,9 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    def check(self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None) -> list[CheckOutput]:
+    def check(
+        self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None
+    ) -> list[CheckOutput]:
         """Decide every input; ``now`` (one instant for the whole call) defaults to the current time."""
         when = _instant(now)
         return [self.check_one(inp, when) for inp in inputs]
@@ -134,7 +136,9 @@ class Engine:
         if route is None or (not route.p_exists and not route.r_exists):
             return _DENIED
         if route.schemas is not None:
-            return self.check_one(CheckInput(principal, resource, (action,), aux_data), _instant(now)).actions[action]
+            return self.check_one(
+                CheckInput(principal, resource, (action,), aux_data), _instant(now)
+            ).actions[action]
         plan = route.plans.get(action)
         if plan is None:
             plan = self.plan(route, action)

@@ -18,7 +18,7 @@ from typing import Any
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import StringCache, function
 from chamberlain.cel.lib.sets import contains_all, intersects, membership, require_lists
-from chamberlain.cel.values import Duration, Timestamp, no_such_overload
+from chamberlain.cel.values import NO_SUCH_OVERLOAD, Duration, Timestamp, no_such_overload
 
 # ---------------------------------------------------------------- lists as sets
 
@@ -177,7 +177,7 @@ def now(activation: Mapping[str, Any]) -> Timestamp:
 def time_since(activation: Mapping[str, Any], ts: Any) -> Duration:
     """``ts.timeSince()``: the duration from ``ts`` to the request time (saturating, as Go's ``Sub``)."""
     if type(ts) is not Timestamp:
-        raise no_such_overload("timeSince", ts)
+        raise EvaluationError(NO_SUCH_OVERLOAD)
     elapsed = int(request_time(activation)) - int(ts)
     return Duration(max(_GO_DURATION_MIN, min(elapsed, _GO_DURATION_MAX)))
 
@@ -542,9 +542,9 @@ def cel_ext_path(path: Any) -> str:
 @function("joinPath")
 def cel_join_path(paths: Any) -> str:
     """``joinPath(["/a", "b"])``: ``/a/b``."""
-    if type(paths) not in (list, tuple):
+    if type(paths) not in (list, tuple) or not all(type(p) is str for p in paths):
         raise no_such_overload("joinPath", paths)
-    return join_path(*_string_list(paths))
+    return join_path(*paths)
 
 
 @function("relPath")

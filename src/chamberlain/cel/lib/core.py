@@ -28,6 +28,7 @@ from chamberlain.cel.lib.time import (
 from chamberlain.cel.values import (
     INT64_MAX,
     INT64_MIN,
+    NO_SUCH_OVERLOAD,
     CelType,
     Duration,
     Timestamp,
@@ -205,8 +206,9 @@ def size(value: Any) -> int:
 
 
 def _strings(name: str, s: Any, arg: Any) -> None:
+    # cel-go binds these to string values' own methods: any other operand is a plain "no such overload".
     if type(s) is not str or type(arg) is not str:
-        raise no_such_overload(name, s, arg)
+        raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 @function("contains", member=True)

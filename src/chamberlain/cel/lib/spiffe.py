@@ -62,6 +62,7 @@ class SpiffeTrustDomain:
 
     __slots__ = ("name",)
     cel_type = SPIFFE_TRUST_DOMAIN_TYPE
+    cel_json_error = "unsupported native conversion from SPIFFETrustDomain to '*structpb.Value'"
 
     def __init__(self, name: str):
         self.name = name
@@ -100,6 +101,7 @@ class SpiffeID:
 
     __slots__ = ("_path_at", "text")
     cel_type = SPIFFE_ID_TYPE
+    cel_json_error = "unsupported native conversion from SPIFFEID to '*structpb.Value'"
 
     def __init__(self, text: str, path_at: int):
         self.text = text

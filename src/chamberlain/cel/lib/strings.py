@@ -17,6 +17,7 @@ from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
 from chamberlain.cel.golang import format_float_f as format_double_fixed
 from chamberlain.cel.lib.time import format_duration, format_timestamp
+from chamberlain.cel.runtime import key_text
 from chamberlain.cel.values import CelType, Duration, Timestamp, UInt, no_such_overload, type_name
 
 #: Go's ``unicode.IsSpace``: ASCII whitespace, NEL, NBSP and the Unicode space separators.
@@ -176,14 +177,16 @@ def _join(items: Any, sep: Any) -> str:
         raise no_such_overload("join", items, sep)
     for item in items:
         if type(item) is not str:
-            raise EvaluationError(f"join: invalid input: {item!r}")
+            raise EvaluationError(f"join: invalid input: {key_text(item)}")
     return sep.join(items)
 
 
 @function("join", member=True)
 def join(items: Any) -> str:
     """``list.join()``: the strings concatenated."""
-    return _join(items, "")
+    if type(items) not in (list, tuple) or not all(type(item) is str for item in items):
+        raise no_such_overload("join", items)  # cel-go: its one-argument overload takes list(string)
+    return "".join(items)
 
 
 @function("join", member=True)

@@ -221,7 +221,9 @@ def parse_timestamp(text: str) -> Timestamp:
         offset = int(off_hours) * 3600 + int(off_minutes) * 60
         if sign == "-":
             offset = -offset
-    seconds = days_from_civil(year, month, day) * _SECONDS_PER_DAY + int(hour) * 3600 + int(minute) * 60 + second
+    seconds = (
+        days_from_civil(year, month, day) * _SECONDS_PER_DAY + int(hour) * 3600 + int(minute) * 60 + second
+    )
     nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
     return timestamp_in_range((seconds - offset) * _NS + nanos, offset)
 
@@ -454,7 +456,9 @@ def _register_accessor(name: str, field: Callable[[WallClock], int]) -> None:
             raise no_such_overload(name, target, tz)
         return field(WallClock(int(target), zone_offset(target, tz)))
 
-    accessor.__doc__ = f"``timestamp.{name}()`` in UTC" + (f" or ``duration.{name}()``" if of_duration else "")
+    accessor.__doc__ = f"``timestamp.{name}()`` in UTC" + (
+        f" or ``duration.{name}()``" if of_duration else ""
+    )
     accessor_in_zone.__doc__ = f"``timestamp.{name}(tz)`` in the given time zone."
     function(name, member=True)(accessor)
     function(name, member=True)(accessor_in_zone)
