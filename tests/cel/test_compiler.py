@@ -144,7 +144,7 @@ def test_errors_are_absorbed_only_where_cel_says(expression, expected):
         ("'ab' in 'abc'", "no such overload"),
         ("flag && 1", "no such overload"),
         ("nothere", "undeclared reference"),
-        ("{'a': 1, 'a': 2}", "repeated key"),
+        ("{1: 'a', 1u: 'b'}", "repeated key"),  # cel-go keeps both entries, which a dict cannot
         ("s[0]", "no such key: 0"),  # cel-go: a value without entries has no key 0
     ],
 )
@@ -357,3 +357,8 @@ def test_constant_prefix_and_suffix_forms_match_python(text, affix):
     for function, python in (("startsWith", str.startswith), ("endsWith", str.endswith)):
         (fast_kind, fast_value), _ = both_paths(f"s.{function}({affix!r})", {"s": text})
         assert fast_kind == "value" and fast_value is python(text, affix)
+
+
+def test_a_repeated_map_key_keeps_the_last_value_as_in_cel_go():
+    assert compile("{'a': 1, 'a': 2}").evaluate({}) == {"a": 2}
+    assert compile("{k: 1, 'a': 2}['a']").evaluate({"k": "a"}) == 2

@@ -12,7 +12,7 @@ from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.lib.lists import sort_by_keys
-from chamberlain.cel.runtime import decide, make_map
+from chamberlain.cel.runtime import decide, key_text
 from chamberlain.cel.values import NO_SUCH_OVERLOAD, OPTIONAL_NONE, Optional, go_type_name, no_such_overload
 
 
@@ -109,29 +109,33 @@ def transform_map(target: Any, transform: Callable[[Any, Any], Any], predicate=N
 
 
 def transform_map_entry(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
-    """Each transform returns a one-entry map; the entries are merged, a repeated key is an error."""
-    entries = []
+    """Each transform returns a map; the maps are merged (cel-go's ``cel.@mapInsert``), a repeated
+    key is an error."""
+    result: dict = {}
     for k, v in iteration_pairs(target):
         if predicate is not None and not _keep(predicate(k, v)):
             continue
-        entry = transform(k, v)
-        if type(entry) is not dict or len(entry) != 1:
-            raise EvaluationError("transformMapEntry: the transform must produce a map of one entry")
-        entries.extend(entry.items())
-    return make_map(entries)
+        entries = transform(k, v)
+        if type(entries) is not dict:
+            raise no_such_overload("cel.@mapInsert", result, entries)
+        for key, value in entries.items():
+            if key in result:  # Python's key equality: 1, 1u, 1.0 and true meet, which a dict cannot keep apart
+                raise EvaluationError(f"insert failed: key {key_text(key)} already exists")
+            result[key] = value
+    return result
 
 
 def optional_map(target: Any, transform: Callable[[Any], Any]) -> Optional:
     """``opt.optMap(x, t)``: optional.of(t(value)) or optional.none()."""
     if type(target) is not Optional:
-        raise no_such_overload("optMap", target)
+        raise no_such_overload("hasValue", target)  # cel-go expands the macro to a hasValue() test
     return Optional(transform(target.value)) if target.has_value() else OPTIONAL_NONE
 
 
 def optional_flat_map(target: Any, transform: Callable[[Any], Any]) -> Optional:
     """``opt.optFlatMap(x, t)``: t(value), which must itself be an optional, or optional.none()."""
     if type(target) is not Optional:
-        raise no_such_overload("optFlatMap", target)
+        raise no_such_overload("hasValue", target)
     if not target.has_value():
         return OPTIONAL_NONE
     result = transform(target.value)

@@ -308,3 +308,132 @@ def _padding_end(data: bytes, position: int, digits: int) -> int:
     if position < end:
         raise Base64Error(position)
     return position
+
+
+# ---------------------------------------------------------------- IP addresses
+
+
+def _ip_error(text: str, message: str, at: str = "") -> str:
+    where = f" (at {quote(at)})" if at else ""
+    return f"ParseAddr({quote(text)}): {message}{where}"
+
+
+def _ipv4_fields_error(text: str, start: int, end: int) -> str | None:
+    """Go's ``parseIPv4Fields`` over ``text[start:end]``: its error, or None."""
+    part = text[start:end]
+    value, position, digits = 0, 0, 0
+    for i, char in enumerate(part):
+        if "0" <= char <= "9":
+            if digits == 1 and value == 0:
+                return _ip_error(text, "IPv4 field has octet with leading zero")
+            value = value * 10 + ord(char) - 48
+            digits += 1
+            if value > 255:
+                return _ip_error(text, "IPv4 field has value >255")
+        elif char == ".":
+            if i == 0 or i == len(part) - 1 or part[i - 1] == ".":
+                return _ip_error(text, "IPv4 field must have at least one digit", part[i:])
+            if position == 3:
+                return _ip_error(text, "IPv4 address too long")
+            position += 1
+            value, digits = 0, 0
+        else:
+            return _ip_error(text, "unexpected character", part[i:])
+    if position < 3:
+        return _ip_error(text, "IPv4 address too short")
+    return None
+
+
+def _ipv6_error(text: str) -> str | None:
+    """Go's ``parseIPv6``: its error, or None."""
+    rest, zone = text, ""
+    if "%" in text:
+        rest, zone = text.split("%", 1)
+        if not zone:
+            return _ip_error(text, "zone must be a non-empty string")
+    ellipsis = -1
+    if rest.startswith("::"):
+        ellipsis, rest = 0, rest[2:]
+        if not rest:
+            return None
+    filled = 0
+    while filled < 16:
+        offset, value = 0, 0
+        while offset < len(rest) and rest[offset] in _HEX_DIGITS:
+            value = value * 16 + int(rest[offset], 16)
+            if offset > 3:
+                return _ip_error(text, "each group must have 4 or less digits", rest)
+            if value > 0xFFFF:
+                return _ip_error(text, "IPv6 field has value >=2^16", rest)
+            offset += 1
+        if offset == 0:
+            return _ip_error(text, "each colon-separated field must have at least one digit", rest)
+        if offset < len(rest) and rest[offset] == ".":
+            if ellipsis < 0 and filled != 12:
+                return _ip_error(text, "embedded IPv4 address must replace the final 2 fields of the address", rest)
+            if filled + 4 > 16:
+                return _ip_error(
+                    text, "too many hex fields to fit an embedded IPv4 at the end of the address", rest
+                )
+            end = len(text) - (len(zone) + 1 if zone else 0)
+            error = _ipv4_fields_error(text, end - len(rest), end)
+            if error is not None:
+                return error
+            rest, filled = "", filled + 4
+            break
+        filled += 2
+        rest = rest[offset:]
+        if not rest:
+            break
+        if rest[0] != ":":
+            return _ip_error(text, "unexpected character, want colon", rest)
+        if len(rest) == 1:
+            return _ip_error(text, "colon must be followed by more characters", rest)
+        rest = rest[1:]
+        if rest[0] == ":":
+            if ellipsis >= 0:
+                return _ip_error(text, "multiple :: in address", rest)
+            ellipsis, rest = filled, rest[1:]
+            if not rest:
+                break
+    if rest:
+        return _ip_error(text, "trailing garbage after address", rest)
+    if filled < 16 and ellipsis < 0:
+        return _ip_error(text, "address string too short")
+    if filled == 16 and ellipsis >= 0:
+        return _ip_error(text, "the :: must expand to at least one field of zeros", rest)
+    return None
+
+
+def ip_parse_error(text: str) -> str | None:
+    """Why Go's ``netip.ParseAddr`` refuses ``text`` (its error text), or None if it accepts it."""
+    for char in text:
+        if char == ".":
+            return _ipv4_fields_error(text, 0, len(text))
+        if char == ":":
+            return _ipv6_error(text)
+        if char == "%":
+            return _ip_error(text, "missing IPv6 address")
+    return _ip_error(text, "unable to parse IP")
+
+
+def prefix_parse_error(text: str) -> str | None:
+    """Why Go's ``netip.ParsePrefix`` refuses ``text`` (its error text), or None if it accepts it."""
+    address, slash, bits = text.rpartition("/")
+
+    def error(message: str) -> str:
+        return f"netip.ParsePrefix({quote(text)}): {message}"
+
+    if not slash:
+        return error("no '/'")
+    refused = ip_parse_error(address)
+    if refused is not None:
+        return error(refused)
+    is6 = ":" in address
+    if is6 and "%" in address:
+        return error("IPv6 zones cannot be present in a prefix")
+    if (len(bits) > 1 and not "1" <= bits[0] <= "9") or parse_int(bits) is None:
+        return error(f"bad bits after slash: {quote(bits)}")
+    if not 0 <= int(bits) <= (128 if is6 else 32):
+        return error("prefix length out of range")
+    return None

@@ -457,12 +457,19 @@ def size(value: Any) -> int:
 
 
 def make_map(entries: Iterable[tuple[Any, Any]]) -> dict:
-    """A map literal: keys must be int, uint, bool, string (or, as cel-go allows, double) and unique."""
+    """A map literal: keys must be int, uint, bool, string (or, as cel-go allows, double).
+
+    A repeated key keeps the last value, as in cel-go. Keys of different types that Python's dict
+    cannot keep apart (``1``, ``1u``, ``1.0``, ``true``), which cel-go keeps as separate entries,
+    are an error rather than a map with one entry lost.
+    """
     result: dict = {}
+    kinds: dict = {}
     for key, value in entries:
-        if type(key) not in _MAP_KEY_TYPES and type(key) is not float:
+        kind = type(key)
+        if kind not in _MAP_KEY_TYPES and kind is not float:
             raise EvaluationError(f"unsupported key type: {type_name(key)}")
-        if _map_get(result, key, _MISSING) is not _MISSING:
+        if kinds.setdefault(key, kind) is not kind:
             raise EvaluationError(f"Failed with repeated key: {key_text(key)}")
         result[key] = value
     return result

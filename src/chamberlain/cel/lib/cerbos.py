@@ -512,12 +512,6 @@ def _strings(name: str, *args: Any) -> None:
         raise no_such_overload(name, *args)
 
 
-def _string_list(value: Any) -> list[str]:
-    if type(value) not in (list, tuple) or not all(type(v) is str for v in value):
-        raise EvaluationError("failed to convert list to string slice")
-    return list(value)
-
-
 @function("basePath")
 def cel_base_path(path: Any) -> str:
     """``basePath("/a/b.txt")``: the last element, ``b.txt``."""
@@ -578,6 +572,6 @@ def cel_path_match(path: Any, pattern: Any) -> bool:
 @function("pathMatchAnyOf", member=True, also_global=True)
 def cel_path_match_any_of(path: Any, patterns: Any) -> bool:
     """``pathMatchAnyOf(path, [patterns])``: whether any pattern matches."""
-    if type(path) is not str or type(patterns) not in (list, tuple):
+    if type(path) is not str or type(patterns) not in (list, tuple) or not all(type(p) is str for p in patterns):
         raise no_such_overload("pathMatchAnyOf", path, patterns)
-    return any(match_path(path, p) for p in _string_list(patterns))
+    return any(match_path(path, p) for p in patterns)

@@ -69,10 +69,10 @@ def _flatten(values: Any, depth: int) -> list:
 
 
 def _flatten_error(*args: Any) -> EvaluationError:
+    # cel-go names the target's type as its checker saw it: a list from request data is list(dyn).
     target, rest = args[0], args[1:]
-    return EvaluationError(
-        f"no such overload: {type_name(target)}.flatten({', '.join(map(type_name, rest))})"
-    )
+    kind = "list(dyn)" if is_list(target) else type_name(target)
+    return EvaluationError(f"no such overload: {kind}.flatten({', '.join(map(type_name, rest))})")
 
 
 @function("flatten", member=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
 from chamberlain.cel.lib.time import TIMESTAMP_MIN_NANOS
 from chamberlain.cel.values import OPTIONAL_NONE, Duration, Optional, Timestamp, UInt, no_such_overload
@@ -78,7 +77,7 @@ def _unwrap(name: str, values: Any) -> list:
     result = []
     for item in values:
         if type(item) is not Optional:
-            raise EvaluationError(f"value {item!r} is not optional")
+            raise no_such_overload(name, values)  # cel-go's overload takes list(optional)
         if item.has_value():
             result.append(item.value)
     return result

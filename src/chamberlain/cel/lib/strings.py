@@ -271,7 +271,7 @@ def _format_decimal(value: Any) -> str:
         return str(int(value))
     if tv is float:
         return _special_double(value) or format_double_fixed(value)
-    raise _clause_error("decimal clause can only be used on integers", value)
+    raise _clause_error("decimal clause can only be used on ints, uints, and doubles", value)
 
 
 def _float_clause(kind: str, precision: int, what: str) -> Callable[[Any], str]:
@@ -280,7 +280,7 @@ def _float_clause(kind: str, precision: int, what: str) -> Callable[[Any], str]:
         if tv is int or tv is UInt:
             value = float(value)
         elif tv is not float:
-            raise _clause_error(f"{what} clause can only be used on doubles", value)
+            raise _clause_error(f"{what} clause can only be used on ints, uints, and doubles", value)
         return _special_double(value) or format(value, f".{precision}{kind}")
 
     return clause
@@ -292,7 +292,7 @@ def _format_binary(value: Any) -> str:
         return "1" if value else "0"
     if tv is int or tv is UInt:
         return format(int(value), "b")
-    raise _clause_error("only integers and bools can be formatted as binary", value)
+    raise _clause_error("only ints, uints, and bools can be formatted as binary", value)
 
 
 def _hex_clause(upper: bool) -> Callable[[Any], str]:
@@ -305,7 +305,7 @@ def _hex_clause(upper: bool) -> Callable[[Any], str]:
         elif tv is bytes:
             text = value.hex()
         else:
-            raise _clause_error("only integers, byte buffers, and strings can be formatted as hex", value)
+            raise _clause_error("only ints, uints, bytes, and strings can be formatted as hex", value)
         return text.upper() if upper else text
 
     return clause
@@ -314,7 +314,7 @@ def _hex_clause(upper: bool) -> Callable[[Any], str]:
 def _format_octal(value: Any) -> str:
     if type(value) is int or type(value) is UInt:
         return format(int(value), "o")
-    raise _clause_error("octal clause can only be used on integers", value)
+    raise _clause_error("octal clause can only be used on ints and uints", value)
 
 
 _SIMPLE_CLAUSES: dict[str, Callable[[Any], str]] = {
