@@ -94,12 +94,13 @@ _LEGACY_SELECT = "e.seq, e.body, NULL, NULL, NULL FROM audit_entries e"
 
 def entry_view(body: Any, content: Any, erased_by: Any, request: Any) -> dict[str, Any]:
     """An entry as people and tools read it: format 1 as stored; format 2 joined with its content and
-    the attributes it read from its call's request (``erased`` instead, once erased)."""
+    the attributes it read from its call's request (``erased`` instead, once erased), and its ``leaf``."""
     data = _json(body)
     if not isinstance(data, dict) or data.get("v", 1) == 1:
         return data if isinstance(data, dict) else {"unreadable": str(data)}
     out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("content", "request", "basis",
                                                                         "resource_kind")}  # fmt: skip
+    out["leaf"] = data  # exactly what the Merkle leaf holds (its canonical JSON is the leaf data)
     basis = dict(data.get("basis") or {})
     if content is None:
         out["erased"] = {"by": erased_by} if erased_by is not None else {"missing": True}
