@@ -76,7 +76,9 @@ def test_the_full_request_is_stored_once_per_call_and_replays(policies, tmp_path
     first = by[(1, "view")]
     assert (first.effect, by[(1, "edit")].effect) == ("EFFECT_ALLOW", "EFFECT_DENY")
     assert first.now_ns == 1772600767891011000 and first.now == now
-    assert [(i.resource.id, i.actions) for i in first.inputs] == [(f"d{i}", ("view", "edit")) for i in range(3)]
+    assert [(i.resource.id, i.actions) for i in first.inputs] == [
+        (f"d{i}", ("view", "edit")) for i in range(3)
+    ]
     assert first.inputs[2].principal.attr == {"level": 1, "x": [1]} and first.inputs[0].request_id == "r-2"
     assert first.inputs[1].resource.attr == {"owner": "x", "status": "final"}  # every attribute, read or not
 

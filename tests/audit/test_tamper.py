@@ -74,7 +74,9 @@ def _rebuild_tree(db: Database) -> None:
     for (h,) in db.rows("SELECT leaf FROM audit_entries ORDER BY seq"):
         for level, index, node in edge.append(as_bytes(h)):
             if level % 4 == 0:
-                db.execute("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, index, node))
+                db.execute(
+                    "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, index, node)
+                )
 
 
 def _check(db: Database, trusted: TrustedHead | None, first_bad: int | None, *needles: str) -> None:
@@ -126,8 +128,13 @@ def test_edited_request_record(log):
     db, trusted = log
     digest = as_bytes(db.value("SELECT request FROM audit_entries WHERE seq = 9"))
     body = as_bytes(db.value("SELECT body FROM audit_requests WHERE digest = ?", (digest,)))
-    db.execute("UPDATE audit_requests SET body = ? WHERE digest = ?", (body.replace(b'"level":3', b'"level":9'), digest))
-    _check(db, trusted, 8, "entry 8: the request record of its call does not match its leaf")  # 8 and 9: one call
+    db.execute(
+        "UPDATE audit_requests SET body = ? WHERE digest = ?",
+        (body.replace(b'"level":3', b'"level":9'), digest),
+    )
+    _check(
+        db, trusted, 8, "entry 8: the request record of its call does not match its leaf"
+    )  # 8 and 9: one call
 
 
 def test_deleted_request_record(log):
@@ -239,7 +246,9 @@ def test_truncated_after_the_trusted_head_with_every_trace_removed(log):
     kept = int(db.value("SELECT max(tree_size) FROM audit_heads"))
     _check(db, None, kept, "signed heads do not cover the log", f"{25 - kept} entries after the latest head")
     assert verify(db, max_unsigned_age=None).ok  # ...a clean cut to what a crash could leave is not seen...
-    _check(db, trusted, 25, "the trusted head covers 30 entries, the log holds 25")  # ...the trusted head sees it
+    _check(
+        db, trusted, 25, "the trusted head covers 30 entries, the log holds 25"
+    )  # ...the trusted head sees it
 
 
 def test_forged_head(log):

@@ -53,7 +53,9 @@ def prepare(submission: Any, limits: Limits) -> Prepared:
     return submission.prepare(limits)
 
 
-def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limits) -> list[EncodingError | None]:
+def append_groups(
+    db: Database, groups: Sequence[Any], edge: Edge, limits: Limits
+) -> list[EncodingError | None]:
     """Prepare, number, hash and insert ``groups`` on top of ``edge`` (advanced in place), inside the
     caller's transaction; then record the new tree size. Returns each group's error, or None."""
     errors: list[EncodingError | None] = []

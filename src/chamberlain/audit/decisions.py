@@ -230,4 +230,12 @@ def _outputs(out: CheckOutput, action: str) -> list[dict[str, Any]]:
     return found
 
 
-__all__ = ["Call", "Prepared", "RequestRecord", "actors_column", "aux_json", "decision_call", "request_record"]
+__all__ = [
+    "Call",
+    "Prepared",
+    "RequestRecord",
+    "actors_column",
+    "aux_json",
+    "decision_call",
+    "request_record",
+]

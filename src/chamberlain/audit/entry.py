@@ -30,7 +30,13 @@ from chamberlain.audit.content import bounded, dumps, salted, salts
 
 VERSION = 2
 LEGACY_VERSION = 1
-DECISION, TOKEN_EXCHANGE, SESSION, APPROVAL, ERASURE = "decision", "token_exchange", "session", "approval", "erasure"
+DECISION, TOKEN_EXCHANGE, SESSION, APPROVAL, ERASURE = (
+    "decision",
+    "token_exchange",
+    "session",
+    "approval",
+    "erasure",
+)
 KINDS = (DECISION, TOKEN_EXCHANGE, SESSION, APPROVAL, ERASURE)
 
 #: The search columns stored beside each entry, in this order (verify checks them against the entry).

@@ -125,7 +125,9 @@ def wipe(db: Database) -> str:
     return "secure_delete (freed space zeroed); WAL checkpointed and truncated"
 
 
-def _where(principal: str | None, before: str | None, seqs: Sequence[int] | None) -> tuple[str, tuple[Any, ...]]:
+def _where(
+    principal: str | None, before: str | None, seqs: Sequence[int] | None
+) -> tuple[str, tuple[Any, ...]]:
     if principal is not None:
         escaped = principal.replace("!", "!!").replace("%", "!%").replace("_", "!_")
         return "(principal = ? OR actors LIKE ? ESCAPE '!')", (principal, f"%\n{escaped}\n%")

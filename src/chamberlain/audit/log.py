@@ -26,8 +26,8 @@ from chamberlain.audit import heads, keys, schema
 from chamberlain.audit.append import LocalAppender, PendingAppender
 from chamberlain.audit.content import Limits
 from chamberlain.audit.errors import AuditError, LogUnavailable
-from chamberlain.audit.merkle import EMPTY_ROOT
 from chamberlain.audit.heads import Head
+from chamberlain.audit.merkle import EMPTY_ROOT
 from chamberlain.audit.note import Signer
 from chamberlain.audit.publish import HeadPublisher
 from chamberlain.audit.reader import AuditReader
@@ -124,7 +124,9 @@ class _HeadTicker:
     """Signs a head on the SQLite writer thread every ``interval`` seconds (when the tree grew), and
     runs retention when it is due."""
 
-    def __init__(self, appender: LocalAppender, signer: Signer, interval: float, retention: _Retention | None):
+    def __init__(
+        self, appender: LocalAppender, signer: Signer, interval: float, retention: _Retention | None
+    ):
         self.appender, self.signer, self.interval = appender, signer, interval
         self.retention = retention
         self.next = time.monotonic() + interval
@@ -210,13 +212,17 @@ class DecisionLog:
                     f"the decision log at {parsed.display} was created with key {meta['verifier_key']}, but "
                     f"signing key file {key_file} holds {signer.verifier}: use the log's key file or a new log"
                 )
-            head_file = (options.head_file or default_head_file(key_file)) if options.publish_head_file else None
+            head_file = (
+                (options.head_file or default_head_file(key_file)) if options.publish_head_file else None
+            )
             published = read_head_file(head_file) if head_file is not None else None
             if head_file is not None and published is None and int(meta.get("tree_size", "0")):
                 log.warning("decision log %s: no head file at %s yet; it is written at the next signing",
                             parsed.display, head_file)  # fmt: skip
             check_extends(write_db, verifier_key, published)  # never sign over a rewritten log
-            publisher = HeadPublisher(verifier_key, head_file, tuple(options.witnesses), options.witness_timeout)
+            publisher = HeadPublisher(
+                verifier_key, head_file, tuple(options.witnesses), options.witness_timeout
+            )
             read_db = open_database(parsed, busy_timeout=options.busy_timeout)
             return cls(parsed, options, signer, meta, write_db, read_db, publisher)
         except BaseException:

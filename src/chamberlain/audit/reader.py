@@ -128,8 +128,11 @@ def entry_view(body: Any, content: Any, erased_by: Any, request: Any) -> dict[st
                        "attr": _pick(resource.get("attr"), reads.get("resource"))}  # fmt: skip
     for name in ("actor_chain", "session_id", "request_id", "outputs", "approval"):
         out[name] = c.get(name)
-    basis.update(conditions=c.get("conditions", []), errors=c.get("errors", []),
-                 validation_errors=c.get("validation_errors", []))
+    basis.update(
+        conditions=c.get("conditions", []),
+        errors=c.get("errors", []),
+        validation_errors=c.get("validation_errors", []),
+    )
     out["basis"] = basis
     for name, value in c.items():
         if name not in out and name not in _CONTENT_ONLY:
@@ -263,7 +266,11 @@ class AuditReader:
         row = self.db.row(f"SELECT {self._select} WHERE e.seq = ?", (seq,))
         if row is None:
             return None
-        return as_bytes(row[1]), None if row[2] is None else as_bytes(row[2]), None if row[4] is None else as_bytes(row[4])
+        return (
+            as_bytes(row[1]),
+            None if row[2] is None else as_bytes(row[2]),
+            None if row[4] is None else as_bytes(row[4]),
+        )
 
     def search(self, f: Filter) -> list[dict[str, Any]]:
         """Entries matching ``f`` in log order, at most ``f.limit`` (<= 10,000)."""

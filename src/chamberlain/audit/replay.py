@@ -61,17 +61,23 @@ def replay_input(reader: AuditReader, seq: int) -> ReplayInput:
     ) if not reader.legacy else None  # fmt: skip
     if raw is None:
         if reader.legacy or reader.entry(seq) is not None:
-            raise NotReplayable(f"entry {seq} is in format 1: only the attributes its policies read were logged")
+            raise NotReplayable(
+                f"entry {seq} is in format 1: only the attributes its policies read were logged"
+            )
         raise NotReplayable(f"no entry {seq} (the log has {reader.tree_size()} entries)")
     return _replay(seq, *raw)
 
 
-def replay_inputs(reader: AuditReader, start: int = 0, end: int | None = None) -> Iterator[ReplayInput | NotReplayable]:
+def replay_inputs(
+    reader: AuditReader, start: int = 0, end: int | None = None
+) -> Iterator[ReplayInput | NotReplayable]:
     """Each entry of ``[start, end)`` in order: its replay input, or why it has none."""
     end = reader.tree_size() if end is None else end
     if reader.legacy:
         for seq in range(start, end):
-            yield NotReplayable(f"entry {seq} is in format 1: only the attributes its policies read were logged")
+            yield NotReplayable(
+                f"entry {seq} is in format 1: only the attributes its policies read were logged"
+            )
         return
     sql = ("SELECT e.seq, e.body, e.content, e.salt, e.request, r.salt, r.body, e.erased_by FROM audit_entries e "
            "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq >= ? AND e.seq < ? ORDER BY e.seq")  # fmt: skip
@@ -98,8 +104,12 @@ def _replay(seq: int, body: Any, content: Any, salt: Any, digest: Any, r_salt: A
     if r_body is None:
         raise NotReplayable(f"entry {seq}: its request record is missing")
     request_b = as_bytes(r_body)
-    if salted(as_bytes(r_salt), request_b) != as_bytes(digest) or as_bytes(digest).hex() != data.get("request"):
-        raise NotReplayable(f"entry {seq}: its request record does not match its leaf (tampered: run audit verify)")
+    if salted(as_bytes(r_salt), request_b) != as_bytes(digest) or as_bytes(digest).hex() != data.get(
+        "request"
+    ):
+        raise NotReplayable(
+            f"entry {seq}: its request record does not match its leaf (tampered: run audit verify)"
+        )
     c = orjson.loads(content_b)
     record = orjson.loads(request_b)
     return ReplayInput(seq, int(record["now"]), inputs_of(record), int(c.get("input", 0)), data.get("action", ""),

@@ -255,7 +255,9 @@ def _check_erased(erased: list[tuple[int, int | None]], erasures: dict[int, list
                             "that came after it", seq)  # fmt: skip
         i = bisect.bisect_right(starts[by], seq) - 1
         if i < 0 or not ranges[i][0] <= seq <= ranges[i][1]:
-            raise _Tampered(f"entry {seq}: its content was removed, but erasure entry {by} does not list it", seq)
+            raise _Tampered(
+                f"entry {seq}: its content was removed, but erasure entry {by} does not list it", seq
+            )
 
 
 def _check_tail(db: Database, report: Report, max_age: float | None, now: dt.datetime | None) -> None:
@@ -282,7 +284,9 @@ def _check_tail(db: Database, report: Report, max_age: float | None, now: dt.dat
             f"from {oldest} on, are older than {max_age:.0f} s; a running log signs every head interval, so the "
             "heads covering them were deleted — or the writer died and was not started again (starting it signs "
             "them if they extend the latest head and the head file)", latest)  # fmt: skip
-    report.notes.append(f"{report.unsigned} entries after the latest signed head (size {latest}) are not signed yet")
+    report.notes.append(
+        f"{report.unsigned} entries after the latest signed head (size {latest}) are not signed yet"
+    )
 
 
 def _signed_roots(db: Database, verifier: Verifier, report: Report) -> dict[int, bytes]:
