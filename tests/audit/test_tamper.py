@@ -173,7 +173,7 @@ def _deny_to_allow_everywhere(db: Database, seq: int) -> None:
 
 def test_history_rewritten_and_every_head_deleted(log, log_url, options):
     """Issue 12 §5: DENY -> ALLOW, leaf and tree recomputed, audit_heads emptied."""
-    db, trusted = log
+    db, _ = log
     _deny_to_allow_everywhere(db, 0)
     db.execute("DELETE FROM audit_heads")
     _check(db, None, 0, "40 entries but no signed head")  # no trusted head needed
@@ -183,7 +183,7 @@ def test_history_rewritten_and_every_head_deleted(log, log_url, options):
 
 def test_history_rewritten_after_a_kept_head(log, log_url, options):
     """The later heads deleted, the earlier one kept: the old unsigned tail shows, the head file stops a restart."""
-    db, trusted = log
+    db, _ = log
     _deny_to_allow_everywhere(db, 32)
     db.execute("DELETE FROM audit_heads WHERE tree_size > 30")
     _check(db, None, 30, "signed heads do not cover the log", "10 entries after the latest head")
