@@ -178,7 +178,9 @@ def sync_event_loop(log: DecisionLog, entries: list[Call], n: int, tasks: int, p
     async def caller(k: int) -> None:
         loop = asyncio.get_running_loop()
         for c in range(calls):
-            ticket = log.submit(fresh(entries[(k + c) % len(entries)]), loop)  # each call decides per_call actions
+            ticket = log.submit(
+                fresh(entries[(k + c) % len(entries)]), loop
+            )  # each call decides per_call actions
             error = await log.wait_async(ticket)
             assert error is None, error
 
@@ -323,10 +325,14 @@ def main() -> int:
         policies.mkdir()
         entries = templates(policies)
         rows, requests, nodes = rows_for(entries, n)
-        size = sum(len(r[2]) + len(r[4]) for r in rows[:64]) // 64 + sum(len(r[2]) for r in requests[:64]) // 64
+        size = (
+            sum(len(r[2]) + len(r[4]) for r in rows[:64]) // 64 + sum(len(r[2]) for r in requests[:64]) // 64
+        )
         ceiling = raw_sqlite(folder / "before", rows, requests, nodes)
         sqlite_rates = measure_log(f"sqlite:///{folder / 'log.db'}", folder, entries, n)
-        ceiling = max(ceiling, raw_sqlite(folder / "after", rows, requests, nodes))  # the stricter of two runs
+        ceiling = max(
+            ceiling, raw_sqlite(folder / "after", rows, requests, nodes)
+        )  # the stricter of two runs
         pg_problem = postgres_available()
         pg_rates: dict[str, float] = {}
         pg_ceiling = pg_seq = 0.0

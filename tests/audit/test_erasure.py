@@ -48,7 +48,9 @@ def test_erase_by_principal_keeps_every_proof_and_leaves_no_value(log_url, polic
         _checks(PDP.from_directory(policies, audit=log))
         head = log.sign_head()
     key = ["--key", str(tmp_path / "log.key")]
-    proof_before = json.loads(run("prove", "--db", log_url, "--index", "0", "--size", str(head.size), "--json").stdout)
+    proof_before = json.loads(
+        run("prove", "--db", log_url, "--index", "0", "--size", str(head.size), "--json").stdout
+    )
 
     erased = run("erase", "--db", log_url, "--principal", "bob", "--by", "dpo@example", *key)
     assert erased.returncode == 0, erased.stderr
@@ -57,11 +59,15 @@ def test_erase_by_principal_keeps_every_proof_and_leaves_no_value(log_url, polic
 
     verified = run("verify", "--db", log_url)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "erased: entry #12 by dpo@example" in verified.stdout and "6 entries (principal)" in verified.stdout
+    assert (
+        "erased: entry #12 by dpo@example" in verified.stdout and "6 entries (principal)" in verified.stdout
+    )
     report = verify(open_database(log_url))
     assert report.ok and report.erased == 6 and report.size == 13
 
-    proof = json.loads(run("prove", "--db", log_url, "--index", "0", "--size", str(head.size), "--json").stdout)
+    proof = json.loads(
+        run("prove", "--db", log_url, "--index", "0", "--size", str(head.size), "--json").stdout
+    )
     assert proof == proof_before  # the same proof, against the same signed head
     root = open_checkpoint(head.note, Verifier.parse(log.verifier_key)).root
     verify_inclusion(0, head.size, bytes.fromhex(proof["leaf_hash"]),
@@ -89,7 +95,10 @@ def test_erase_names_nothing_or_too_much(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     DecisionLog.open(url, LogOptions(head_interval=3600)).close()
     assert run("erase", "--db", url).returncode == 2
-    assert "exactly one of" in run("erase", "--db", url, "--principal", "x", "--before", "2026-01-01T00:00:00Z").stderr
+    assert (
+        "exactly one of"
+        in run("erase", "--db", url, "--principal", "x", "--before", "2026-01-01T00:00:00Z").stderr
+    )
     nothing = run("erase", "--db", url, "--principal", "nobody")
     assert nothing.returncode == 0 and nothing.stdout.startswith("nothing to erase")
     assert run("verify", "--db", url).returncode == 0
@@ -116,7 +125,9 @@ def test_redacted_attributes_are_stored_as_salted_digests(policies, tmp_path):
     with DecisionLog.open(url, options) as log:
         PDP.from_directory(policies, audit=log).check(
             Principal("alice", ["user"]),
-            Resource("document", "d", {"iban": SECRET_BOB, "arguments": {"card": "4111111111111111", "n": 1}}),
+            Resource(
+                "document", "d", {"iban": SECRET_BOB, "arguments": {"card": "4111111111111111", "n": 1}}
+            ),
             ["view"],
         )
         replay = log.read(replay_input, 0)
@@ -168,8 +179,13 @@ def test_a_request_over_the_limit_is_denied_with_the_reason(policies, tmp_path):
         big = Resource("document", "d", {"owner": "alice", "status": "draft", "blob": "x" * (100 << 10)})
         result = pdp.check(Principal("alice", ["user"], {"level": 3}), big, ["edit", "view"])
         assert not result.is_allowed("edit") and not result.is_allowed("view")
-        assert "more than the decision log holds (65,536 bytes, chamberlain.audit.maxRequestBytes)" in result.log_error
-        assert pdp.check(Principal("alice", ["user"], {"level": 3}), Resource("document", "s"), ["view"]).is_allowed("view")
+        assert (
+            "more than the decision log holds (65,536 bytes, chamberlain.audit.maxRequestBytes)"
+            in result.log_error
+        )
+        assert pdp.check(
+            Principal("alice", ["user"], {"level": 3}), Resource("document", "s"), ["view"]
+        ).is_allowed("view")
 
 
 # -- heads outside the database --------------------------------------------------------------------
@@ -178,7 +194,7 @@ def test_a_request_over_the_limit_is_denied_with_the_reason(policies, tmp_path):
 class _Witness(http.server.BaseHTTPRequestHandler):
     notes: list[str] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.notes.append(self.rfile.read(int(self.headers["Content-Length"])).decode())
         self.send_response(204)
         self.end_headers()
@@ -196,7 +212,9 @@ def test_heads_are_published_to_the_head_file_and_witnesses(tmp_path, policies):
     options = LogOptions(key_file=tmp_path / "log.key", witnesses=(witness, dead), witness_timeout=1.0)
     try:
         with DecisionLog.open(url, options) as log:
-            PDP.from_directory(policies, audit=log).check(Principal("a", ["user"]), Resource("document", "d"), ["view"])
+            PDP.from_directory(policies, audit=log).check(
+                Principal("a", ["user"]), Resource("document", "d"), ["view"]
+            )
             head = log.sign_head()
             published = TrustedHead.parse((tmp_path / "log.head").read_text())
             assert published.checkpoint == head.note and published.verifier_key == log.verifier_key

@@ -206,7 +206,9 @@ def test_format_2_vectors_verify_independently():
         data.append(e["leaf_data"].encode())
     assert mth(data).hex() == v["root_hex"]
     for m in range(len(data)):  # every inclusion path, from the RFC's definition, checks out
-        merkle.verify_inclusion(m, len(data), merkle.leaf_hash(data[m]), path(m, data), bytes.fromhex(v["root_hex"]))
+        merkle.verify_inclusion(
+            m, len(data), merkle.leaf_hash(data[m]), path(m, data), bytes.fromhex(v["root_hex"])
+        )
 
 
 def test_format_2_vectors_are_what_the_log_writes():
