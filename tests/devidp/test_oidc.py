@@ -4,6 +4,8 @@ on the flow is refused."""
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -310,6 +312,16 @@ def test_userinfo_needs_a_valid_token(provider: Provider) -> None:
     forged = other.access_token("alice").token  # same issuer name, another key
     answer = httpx.get(f"{provider.url}/userinfo", headers={"authorization": f"Bearer {forged}"})
     assert answer.status_code == 401 and "unknown kid" in answer.json()["error_description"]
+    header = {"alg": "EdDSA", "kid": "ключ"}  # a kid the error message repeats, that no header can carry
+    odd = (
+        ".".join(
+            base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+            for part in (header, {"iss": provider.url, "sub": "alice", "exp": 2**31})
+        )
+        + ".c2ln"
+    )
+    answer = httpx.get(f"{provider.url}/userinfo", headers={"authorization": f"Bearer {odd}"})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_token"
     id_token = provider.idp.id_token(provider.idp.person("alice"), client_id=CLIENT_ID, auth_time=0).token
     assert (
         httpx.get(f"{provider.url}/userinfo", headers={"authorization": f"Bearer {id_token}"}).status_code

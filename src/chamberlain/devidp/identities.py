@@ -22,13 +22,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from chamberlain.delegation.registry import Agent, AgentRegistry, load_registry
 from chamberlain.devidp.errors import DevIdpError
+from chamberlain.devidp.yamlfile import read_yaml
 
 FILE_NAME = "identities.yaml"
-MAX_FILE_BYTES = 1024 * 1024
 MAX_ID_CHARS = 255
 #: Claims the dev IdP sets itself: an attribute may not take their names.
 RESERVED_CLAIMS = frozenset({
@@ -128,15 +126,7 @@ def _person(person_id: Any, entry: Any, where: str) -> Person:
 
 def load_identities(path: Path) -> Identities:
     """Read ``identities.yaml``; raises :class:`DevIdpError` listing every problem."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DevIdpError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DevIdpError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise DevIdpError(f"{path} is not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("people", {}), Mapping):
         raise DevIdpError(f"{path}: expected a mapping with `people:` and `agents:`")
     unknown = sorted(str(k) for k in set(data) - {"people", "agents"})

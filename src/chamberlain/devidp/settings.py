@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
-
 from chamberlain.devidp.errors import DevIdpError
+from chamberlain.devidp.yamlfile import read_yaml
 from chamberlain.durations import parse_duration
 
 FILE_NAME = "idp.yaml"
@@ -125,12 +124,7 @@ def _clients(value: Any, where: str, problems: list[str]) -> dict[str, Client]:
 
 def load_settings(path: Path) -> IdpSettings:
     """Read ``idp.yaml``; raises :class:`DevIdpError` listing every problem, each naming its key."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DevIdpError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise DevIdpError(f"{path} is not valid YAML: {exc}") from None
+    data = read_yaml(path)
     if not isinstance(data, Mapping):
         raise DevIdpError(f"{path}: expected a mapping with issuer, audience, tokenLifetime and clients")
     problems = [
