@@ -252,7 +252,11 @@ def test_format_time_values() -> None:
         ("%x", [0.5], "only ints, uints, bytes, and strings can be formatted as hex, was given double"),
         ("%d", [None], "decimal clause can only be used on ints, uints, and doubles, was given null_type"),
         ("%e", [None], "scientific clause can only be used on ints, uints, and doubles, was given null_type"),
-        ("%f", [None], "fixed-point clause can only be used on ints, uints, and doubles, was given null_type"),
+        (
+            "%f",
+            [None],
+            "fixed-point clause can only be used on ints, uints, and doubles, was given null_type",
+        ),
         ("%X", [None], "formatted as hex, was given null_type"),
         (
             "%s",

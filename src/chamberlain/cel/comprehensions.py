@@ -119,7 +119,9 @@ def transform_map_entry(target: Any, transform: Callable[[Any, Any], Any], predi
         if type(entries) is not dict:
             raise no_such_overload("cel.@mapInsert", result, entries)
         for key, value in entries.items():
-            if key in result:  # Python's key equality: 1, 1u, 1.0 and true meet, which a dict cannot keep apart
+            if (
+                key in result
+            ):  # Python's key equality: 1, 1u, 1.0 and true meet, which a dict cannot keep apart
                 raise EvaluationError(f"insert failed: key {key_text(key)} already exists")
             result[key] = value
     return result

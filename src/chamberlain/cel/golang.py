@@ -370,7 +370,9 @@ def _ipv6_error(text: str) -> str | None:
             return _ip_error(text, "each colon-separated field must have at least one digit", rest)
         if offset < len(rest) and rest[offset] == ".":
             if ellipsis < 0 and filled != 12:
-                return _ip_error(text, "embedded IPv4 address must replace the final 2 fields of the address", rest)
+                return _ip_error(
+                    text, "embedded IPv4 address must replace the final 2 fields of the address", rest
+                )
             if filled + 4 > 16:
                 return _ip_error(
                     text, "too many hex fields to fit an embedded IPv4 at the end of the address", rest

@@ -572,6 +572,10 @@ def cel_path_match(path: Any, pattern: Any) -> bool:
 @function("pathMatchAnyOf", member=True, also_global=True)
 def cel_path_match_any_of(path: Any, patterns: Any) -> bool:
     """``pathMatchAnyOf(path, [patterns])``: whether any pattern matches."""
-    if type(path) is not str or type(patterns) not in (list, tuple) or not all(type(p) is str for p in patterns):
+    if (
+        type(path) is not str
+        or type(patterns) not in (list, tuple)
+        or not all(type(p) is str for p in patterns)
+    ):
         raise no_such_overload("pathMatchAnyOf", path, patterns)
     return any(match_path(path, p) for p in patterns)

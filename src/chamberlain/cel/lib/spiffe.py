@@ -69,7 +69,9 @@ class SpiffeTrustDomain:
     __slots__ = ("name",)
     cel_type = SPIFFE_TRUST_DOMAIN_TYPE
     cel_json_error = "unsupported native conversion from SPIFFETrustDomain to '*structpb.Value'"
-    cel_receiver = True  # Cerbos's SPIFFE values receive the calls they cannot serve (see values.no_such_overload_for)
+    cel_receiver = (
+        True  # Cerbos's SPIFFE values receive the calls they cannot serve (see values.no_such_overload_for)
+    )
 
     def __init__(self, name: str):
         self.name = name

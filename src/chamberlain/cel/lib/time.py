@@ -105,8 +105,20 @@ def neg_duration(d: Duration) -> Duration:
 # ---------------------------------------------------------------- calendar
 
 
+#: Days from 0001-01-01 (ordinal 1) to 1970-01-01, and the days datetime.date can represent.
+_EPOCH_ORDINAL = 719_163
+_FIRST_DAY, _LAST_DAY = 1 - _EPOCH_ORDINAL, 3_652_059 - _EPOCH_ORDINAL
+_fromordinal = _dt.date.fromordinal
+_fromisoformat = _dt.datetime.fromisoformat
+_UTC = _dt.UTC
+_SECOND = _dt.timedelta(seconds=1)
+
+
 def civil_from_days(days: int) -> tuple[int, int, int]:
     """(year, month, day) of the proleptic Gregorian day ``days`` after 1970-01-01, for any year."""
+    if _FIRST_DAY <= days <= _LAST_DAY:  # years 1..9999: the C implementation
+        date = _fromordinal(days + _EPOCH_ORDINAL)
+        return date.year, date.month, date.day
     z = days + 719_468  # days since 0000-03-01
     era, day_of_era = divmod(z, 146_097)
     year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096) // 365
@@ -119,6 +131,8 @@ def civil_from_days(days: int) -> tuple[int, int, int]:
 
 def days_from_civil(year: int, month: int, day: int) -> int:
     """The number of days from 1970-01-01 to the given proleptic Gregorian date."""
+    if 1 <= year <= 9999:
+        return _dt.date(year, month, day).toordinal() - _EPOCH_ORDINAL
     year -= month <= 2
     era, year_of_era = divmod(year, 400)
     day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
@@ -130,21 +144,6 @@ def _days_in_month(year: int, month: int) -> int:
     if month == 2:
         return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
     return 30 if month in (4, 6, 9, 11) else 31
-
-
-class WallClock:
-    """The calendar fields of an instant seen at a UTC offset (any year, even 0 or 10000)."""
-
-    __slots__ = ("day", "day_of_year", "hour", "minute", "month", "nanosecond", "second", "weekday", "year")
-
-    def __init__(self, nanos: int, offset: int):
-        seconds, self.nanosecond = divmod(nanos, _NS)
-        days, clock = divmod(seconds + offset, _SECONDS_PER_DAY)
-        self.year, self.month, self.day = civil_from_days(days)
-        self.day_of_year = days - days_from_civil(self.year, 1, 1) + 1
-        self.weekday = (days + 4) % 7  # 1970-01-01 was a Thursday; Sunday is 0
-        self.hour, rest = divmod(clock, 3600)
-        self.minute, self.second = divmod(rest, 60)
 
 
 # ---------------------------------------------------------------- formatting
@@ -160,14 +159,14 @@ def format_offset(offset: int) -> str:
 
 def format_timestamp(ts: Timestamp) -> str:
     """RFC 3339 at the timestamp's offset, the fraction's trailing zeros trimmed (Go's ``RFC3339Nano``)."""
-    clock = WallClock(int(ts), ts.offset)
-    text = (
-        f"{clock.year:04d}-{clock.month:02d}-{clock.day:02d}"
-        f"T{clock.hour:02d}:{clock.minute:02d}:{clock.second:02d}"
-    )
-    if clock.nanosecond:
-        text += "." + f"{clock.nanosecond:09d}".rstrip("0")
-    return text + format_offset(ts.offset)
+    offset = ts.offset
+    seconds, nanos = divmod(int(ts), _NS)
+    days, clock = divmod(seconds + offset, _SECONDS_PER_DAY)
+    year, month, day = civil_from_days(days)
+    text = f"{year:04d}-{month:02d}-{day:02d}T{clock // 3600:02d}:{clock // 60 % 60:02d}:{clock % 60:02d}"
+    if nanos:
+        text += "." + f"{nanos:09d}".rstrip("0")
+    return text + format_offset(offset)
 
 
 def format_duration(d: Duration) -> str:
@@ -212,20 +211,24 @@ def parse_timestamp(text: str) -> Timestamp:
     m = _RFC3339.fullmatch(text)
     if m is None:
         raise EvaluationError(f"invalid RFC 3339 timestamp {quote(text)}")
-    year, month, day, hour, minute, second, fraction, sign, off_hours, off_minutes = m.groups()
-    year, month, day, second = int(year), int(month), int(day), int(second)
-    if text[10] == "t" or text[-1] == "z" or second == 60 or day > _days_in_month(year, month):
+    if text[10] == "t" or text[-1] == "z":
         raise EvaluationError(TIMESTAMP_CONVERSION_ERROR)
-    offset = 0
-    if sign is not None:
-        offset = int(off_hours) * 3600 + int(off_minutes) * 60
-        if sign == "-":
-            offset = -offset
-    seconds = (
-        days_from_civil(year, month, day) * _SECONDS_PER_DAY + int(hour) * 3600 + int(minute) * 60 + second
-    )
-    nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
-    return timestamp_in_range((seconds - offset) * _NS + nanos, offset)
+    try:
+        # Once the grammar has vetted the text, Python's C parser reads it (to the microsecond).
+        moment = _fromisoformat(text)
+    except ValueError:  # a leap second, February 30, or year 0 (which Go reads, and is out of range)
+        year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if year == 0 and m.group(6) != "60" and day <= _days_in_month(year, month):
+            raise EvaluationError(TIMESTAMP_OVERFLOW) from None
+        raise EvaluationError(TIMESTAMP_CONVERSION_ERROR) from None
+    fraction = m.group(7)
+    if fraction:
+        nanos = int(moment.replace(microsecond=0).timestamp()) * _NS + int(fraction[:9].ljust(9, "0"))
+    else:
+        nanos = int(moment.timestamp()) * _NS
+    if moment.tzinfo is _UTC and TIMESTAMP_MIN_NANOS <= nanos <= TIMESTAMP_MAX_NANOS:
+        return Timestamp(nanos)
+    return timestamp_in_range(nanos, moment.utcoffset() // _SECOND)
 
 
 def timestamp_from_unix(seconds: int) -> Timestamp:
@@ -357,6 +360,9 @@ class _UTC:
 _UTC_ZONE = _UTC()
 
 
+_fromtimestamp = _dt.datetime.fromtimestamp
+
+
 class _Zone:
     """An IANA time zone: its UTC offset at any instant."""
 
@@ -372,8 +378,7 @@ class _Zone:
 
     def offset_at(self, seconds: int) -> int:
         clamped = min(max(seconds, self._FIRST), self._LAST)
-        moment = _dt.datetime.fromtimestamp(clamped, _dt.UTC).astimezone(self.info)
-        return moment.utcoffset() // _dt.timedelta(seconds=1)
+        return _fromtimestamp(clamped, self.info).utcoffset() // _SECOND
 
 
 @lru_cache(maxsize=256)
@@ -410,17 +415,29 @@ def zone_offset(ts: Timestamp, tz: Any) -> int:
 
 # ---------------------------------------------------------------- accessors
 
-_TIMESTAMP_FIELDS: dict[str, Callable[[WallClock], int]] = {
-    "getFullYear": lambda c: c.year,
-    "getMonth": lambda c: c.month - 1,
-    "getDayOfYear": lambda c: c.day_of_year - 1,
-    "getDayOfMonth": lambda c: c.day - 1,
-    "getDate": lambda c: c.day,
-    "getDayOfWeek": lambda c: c.weekday,
-    "getHours": lambda c: c.hour,
-    "getMinutes": lambda c: c.minute,
-    "getSeconds": lambda c: c.second,
-    "getMilliseconds": lambda c: c.nanosecond // 1_000_000,
+
+def _date_field(pick: Callable[[int, int, int, int], int]) -> Callable[[int, int], int]:
+    """A calendar field from local seconds: ``pick(year, month, day, days since the epoch)``."""
+
+    def field(local: int, _nanos: int) -> int:
+        days = local // _SECONDS_PER_DAY
+        return pick(*civil_from_days(days), days)
+
+    return field
+
+
+#: Each accessor as a function of the local time in seconds since the epoch and the nanoseconds.
+_TIMESTAMP_FIELDS: dict[str, Callable[[int, int], int]] = {
+    "getFullYear": _date_field(lambda y, m, d, days: y),
+    "getMonth": _date_field(lambda y, m, d, days: m - 1),
+    "getDayOfYear": _date_field(lambda y, m, d, days: days - days_from_civil(y, 1, 1)),
+    "getDayOfMonth": _date_field(lambda y, m, d, days: d - 1),
+    "getDate": _date_field(lambda y, m, d, days: d),
+    "getDayOfWeek": lambda local, _: (local // _SECONDS_PER_DAY + 4) % 7,  # 1970-01-01 was a Thursday
+    "getHours": lambda local, _: local % _SECONDS_PER_DAY // 3600,
+    "getMinutes": lambda local, _: local % 3600 // 60,
+    "getSeconds": lambda local, _: local % 60,
+    "getMilliseconds": lambda _, nanos: nanos // 1_000_000,
 }
 
 #: Duration accessors, as cel-go computes them: ``int(d.Hours())``, ..., ``d.Milliseconds()``.
@@ -440,13 +457,14 @@ def _duration_accessor(name: str) -> Callable[[Duration], int] | None:
     return lambda d: math.trunc(_go_duration_in(int(d), unit))
 
 
-def _register_accessor(name: str, field: Callable[[WallClock], int]) -> None:
+def _register_accessor(name: str, field: Callable[[int, int], int]) -> None:
     of_duration = _duration_accessor(name)
 
     def accessor(target: Any) -> int:
         tt = type(target)
         if tt is Timestamp:
-            return field(WallClock(int(target), 0))
+            seconds, nanos = divmod(int(target), _NS)
+            return field(seconds, nanos)
         if of_duration is not None and tt is Duration:
             return of_duration(target)
         raise no_such_overload(name, target)
@@ -454,7 +472,8 @@ def _register_accessor(name: str, field: Callable[[WallClock], int]) -> None:
     def accessor_in_zone(target: Any, tz: Any) -> int:
         if type(target) is not Timestamp or type(tz) is not str:
             raise no_such_overload(name, target, tz)
-        return field(WallClock(int(target), zone_offset(target, tz)))
+        seconds, nanos = divmod(int(target), _NS)
+        return field(seconds + zone_offset(target, tz), nanos)
 
     accessor.__doc__ = f"``timestamp.{name}()`` in UTC" + (
         f" or ``duration.{name}()``" if of_duration else ""
