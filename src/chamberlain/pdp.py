@@ -166,7 +166,7 @@ class PDP:
         outputs = self._engine.check(inputs, when)
         if self.log is None:
             return CheckResult(outputs)
-        pending = recording.submit(self.log, inputs, outputs, when=when.to_datetime(), call_id=call_id or new_call_id(),
+        pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id or new_call_id(),
                                    point=point).wait()  # fmt: skip
         return CheckResult(pending.outputs, pending.reason())
 
@@ -179,7 +179,7 @@ class PDP:
         """
         if self.log is None:
             return ""
-        pending = recording.submit(self.log, inputs, outputs, when=_instant(now).to_datetime(),
+        pending = recording.submit(self.log, inputs, outputs, when=int(_instant(now)),
                                    call_id=call_id or new_call_id(), point=point).wait()  # fmt: skip
         return pending.reason()
 
@@ -200,7 +200,7 @@ class PDP:
         outputs = self._engine.check(inputs, when)
         if self.log is not None and not call_id:
             call_id = new_call_id()
-        pending = recording.submit(self.log, inputs, outputs, when=when.to_datetime(), call_id=call_id, point=point,
+        pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id, point=point,
                                    request=request, loop=loop)  # fmt: skip
         pending.include_meta = include_meta
         return pending
@@ -215,7 +215,7 @@ class PDP:
 
 def _instant(now: dt.datetime | None) -> Timestamp:
     """The instant of a check: ``now``, else the system clock's, to the nanosecond as Cerbos reads it
-    (``now()`` sees all of it; the decision log records it to the microsecond)."""
+    (``now()`` and the decision log, which takes nanoseconds as an ``int``, see the same instant)."""
     return Timestamp.from_datetime(now) if now is not None else Timestamp.now()
 
 

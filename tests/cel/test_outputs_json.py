@@ -7,6 +7,8 @@ tests/cel/test_cerbos_binary.py; here both places of chamberlain must agree with
 
 from __future__ import annotations
 
+from unittest import mock
+
 import yaml
 
 from chamberlain import PDP
@@ -48,3 +50,21 @@ def test_outputs_in_the_response_and_the_decision_log_are_the_same(tmp_path):
     logged = {e["action"]: e["outputs"] for e in entries}
     for action, output in answered.items():
         assert logged[action] == [output], action
+
+
+def test_the_log_records_the_instant_now_saw(tmp_path):
+    """Without ``now=``, one clock reading (nanoseconds) is both ``now()`` and the entry's time."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    rule = {"name": "clock", "actions": ["read"], "effect": "EFFECT_ALLOW", "roles": ["*"],
+            "output": {"when": {"ruleActivated": "now()"}}}  # fmt: skip
+    (policies / "clock.yaml").write_text(yaml.safe_dump({"apiVersion": "api.cerbos.dev/v1", "resourcePolicy": {
+        "resource": "clock", "version": "default", "rules": [rule]}}))  # fmt: skip
+    request = {"requestId": "r", "principal": {"id": "p", "roles": ["user"]},
+               "resources": [{"actions": ["read"], "resource": {"kind": "clock", "id": "c"}}]}  # fmt: skip
+    with PDP.from_directory(policies, audit=f"sqlite:///{tmp_path / 'log.db'}") as pdp:
+        with mock.patch("time.time_ns", return_value=1_717_200_000_123_456_789):
+            response = pdp.check_resources(request)
+        [entry] = pdp.log.read(lambda r: r.search(Filter(limit=10)))
+    assert response["results"][0]["outputs"][0]["val"] == "2024-06-01T00:00:00.123456789Z"
+    assert entry["time"] == "2024-06-01T00:00:00.123456789Z"
