@@ -216,7 +216,7 @@ class PDP:
 def _instant(now: dt.datetime | None) -> Timestamp:
     """The instant of a check: ``now``, else the system clock's, to the nanosecond as Cerbos reads it
     (``now()`` and the decision log, which takes nanoseconds as an ``int``, see the same instant)."""
-    return Timestamp.from_datetime(now) if now is not None else Timestamp.now()
+    return Timestamp.from_datetime(now.astimezone(dt.UTC)) if now is not None else Timestamp.now()
 
 
 def _open_log(
