@@ -122,7 +122,7 @@ def test_edited_content_with_its_digest_and_leaf_recomputed(log):
     db.execute("UPDATE audit_entries SET content = ?, session_id = 's-forged' WHERE seq = 7", (forged,))
     _rewrite(db, 7, entry, fix_leaf=True)
     # Caught by the stored subtree over 0..15, or first by a head the PostgreSQL sequencer may have
-    # signed on its own at a size under 16 (it signs when it takes the role): either is detection.
+    # signed on its own while the entries were written (seen at size 10): either is detection.
     report = verify(db, trusted=trusted)
     assert not report.ok and report.first_bad == 0, report.problem
     assert "tree node at level 4, index 0" in report.problem or "signed head at size" in report.problem
