@@ -22,7 +22,8 @@ from typing import Any
 from chamberlain.caches import ENTRY_OVERHEAD
 from chamberlain.cel import EvaluationError
 from chamberlain.cel.budget import BUDGET_KEY, EVALUATION_TIMEOUT, Budget, EvaluationTimeout, limit
-from chamberlain.cel.jsonvalue import to_json
+from chamberlain.cel.jsonvalue import output_json
+from chamberlain.cel.values import Timestamp
 from chamberlain.engine import glob, walkgen
 from chamberlain.engine.activation import (
     EMPTY_RUNTIME,
@@ -94,17 +95,21 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    def check(self, inputs: Sequence[CheckInput], now: dt.datetime | None = None) -> list[CheckOutput]:
+    def check(
+        self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None
+    ) -> list[CheckOutput]:
         """Decide every input; ``now`` (one instant for the whole call) defaults to the current time.
 
         The inputs share one evaluation budget (``evaluation_timeout``, see :mod:`chamberlain.cel.budget`).
         """
-        when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+        when = _instant(now)
         budget = Budget(self.options.evaluation_timeout)
         return [self.check_one(inp, when, budget) for inp in inputs]
 
-    def check_one(self, inp: CheckInput, now: dt.datetime, budget: Budget | float | None = None) -> CheckOutput:
-        """Decide one input at ``now`` (timezone-aware, UTC), within ``budget`` (default: the engine's timeout).
+    def check_one(self, inp: CheckInput, now: dt.datetime | Timestamp | RequestClock,
+                  budget: Budget | float | None = None) -> CheckOutput:  # fmt: skip
+        """Decide one input at ``now`` (a UTC datetime, a CEL timestamp, or a clock giving one), within
+        ``budget`` (default: the engine's timeout).
 
         When the budget runs out, every action not decided yet is a DENY by :data:`EVALUATION_TIMEOUT`.
         """
@@ -152,14 +157,15 @@ class Engine:
         if route is None or (not route.p_exists and not route.r_exists):
             return _DENIED
         if route.schemas is not None:
-            when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
-            return self.check_one(CheckInput(principal, resource, (action,), aux_data), when).actions[action]
+            return self.check_one(
+                CheckInput(principal, resource, (action,), aux_data), _instant(now)
+            ).actions[action]
         plan = route.plans.get(action)
         if plan is None:
             plan = self.plan(route, action)
         if plan.constant is not None:
             return plan.constant
-        when = now.astimezone(dt.UTC) if now is not None else RequestClock()
+        when = _instant(now)
         activation = base_activation(principal._cel or principal.cel(), resource._cel or resource.cel(),
                                      aux_data.cel(), self.globals, when, self.options.evaluation_timeout)  # fmt: skip
         try:
@@ -169,7 +175,8 @@ class Engine:
         except EvaluationTimeout:
             return _TIMED_OUT
 
-    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime, budget: Budget | float | None) -> _State:
+    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime | Timestamp | RequestClock,
+               budget: Budget | float | None) -> _State:  # fmt: skip
         activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now,
                                      self.options.evaluation_timeout if budget is None else budget)  # fmt: skip
         return _State(self, activation, self.options.strict_evaluation, route)
@@ -422,6 +429,13 @@ class Engine:
             if action not in effects:
                 effects[action] = ActionEffect(EFFECT_DENY, NO_MATCH)
         return out
+
+
+def _instant(now: dt.datetime | Timestamp | None) -> dt.datetime | Timestamp | RequestClock:
+    """The request time conditions see: ``now`` (a datetime in UTC), or the clock, read on first use."""
+    if now is None:
+        return RequestClock()
+    return now.astimezone(dt.UTC) if isinstance(now, dt.datetime) else now
 
 
 def _final_effect(walked: tuple[str, str, str, Row | None]) -> ActionEffect:
@@ -741,11 +755,11 @@ class _State(Evaluation):
         self.use_params(b.params)
         src = b.policy.rule_fqn(b.name)
         try:
-            value = prog.evaluate(self.activation)
+            value = output_json(prog.evaluate(self.activation))
         except EvaluationError as exc:
             self.outputs.append(OutputEntry(src, action, error=cel_message(exc)))
             return
-        self.outputs.append(OutputEntry(src, action, val=to_json(value)))
+        self.outputs.append(OutputEntry(src, action, val=value))
 
     # -- derived roles ----------------------------------------------------------------------------
 

@@ -11,16 +11,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import re2
-
 from chamberlain.caches import memoize
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
-from chamberlain.cel.lib.core import re2_compile, regex_cost
+from chamberlain.cel.golang import compile_regexp
+from chamberlain.cel.lib.core import regex_cost
 from chamberlain.cel.values import OPTIONAL_NONE, Optional, no_such_overload
-
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
 
 _Span = tuple[int, int]
 
@@ -35,14 +31,8 @@ def _text(data: bytes) -> str:
 
 @memoize(max_bytes=64 << 20, max_entries=512, cost=regex_cost)
 def compile_regex(pattern: str) -> Any:
-    """The compiled RE2 program for ``pattern`` (cached); an EvaluationError if it is invalid."""
-    try:
-        return re2_compile(_utf8(pattern), _OPTIONS)
-    except re2.error as e:
-        reason = e.args[0] if e.args else e
-        if isinstance(reason, bytes):
-            reason = _text(reason)
-        raise EvaluationError(f"error parsing regexp: {reason}") from None
+    """The compiled RE2 program for ``pattern`` (cached); an EvaluationError (in Go's words) if it is invalid."""
+    return compile_regexp(_utf8(pattern))
 
 
 def _char_width(data: bytes, pos: int) -> int:
