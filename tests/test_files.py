@@ -96,7 +96,9 @@ def test_cli_inputs_are_read_within_bounds(tmp_path, name, kind):
 def test_command_line_values_are_read_within_bounds():
     """--set values are YAML: a bad one is an error message (it was a traceback), deep nesting is refused."""
     bad = _run("serve", "--policies", POLICIES, "--set", "engine.globals=[unclosed")
-    assert bad.returncode == 2 and "--set 'engine.globals=[unclosed': the value is not valid YAML" in bad.stderr
+    assert (
+        bad.returncode == 2 and "--set 'engine.globals=[unclosed': the value is not valid YAML" in bad.stderr
+    )
     deep = _run("serve", "--policies", POLICIES, "--set", "engine.globals=" + "[" * 200 + "]" * 200)
     assert deep.returncode == 2 and "nested more than 100 levels deep" in deep.stderr, deep.stderr
     assert "Traceback" not in bad.stderr + deep.stderr

@@ -135,7 +135,9 @@ def check_command(
         if str(request) == "-":
             text = sys.stdin.read(MAX_REQUEST_BYTES + 1)
             if len(text) > MAX_REQUEST_BYTES:
-                raise FileRefused(f"the request on stdin is over the {describe_size(MAX_REQUEST_BYTES)} limit")
+                raise FileRefused(
+                    f"the request on stdin is over the {describe_size(MAX_REQUEST_BYTES)} limit"
+                )
         else:
             text = read_text_bounded(request, MAX_REQUEST_BYTES, "request file")
         data = safeyaml.load(text, "request")  # JSON is YAML: both are read, within bounds

@@ -141,7 +141,13 @@ def test_deep_duplicate_and_oversized_messages_get_errors_and_the_gateway_keeps_
     """A 10,000-deep line used to end the gateway (RecursionError); duplicate keys let the last one win; a line
     of any length was read into memory. Each now gets a JSON-RPC error, and the next call is served."""
     raw, db = gateway
-    raw.send('{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": ' + '{"a":' * 10_000 + "1" + "}" * 10_000 + "}")
+    raw.send(
+        '{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": '
+        + '{"a":' * 10_000
+        + "1"
+        + "}" * 10_000
+        + "}"
+    )
     deep = raw.receive()
     assert deep["error"]["code"] == -32700 and "nested more than 64 levels deep" in deep["error"]["message"]
     raw.send('{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "name": "crash", '

@@ -196,7 +196,10 @@ def test_duplicate_keys_refused_with_cerbos_wording(servers, name):
     import re
 
     cerbos_url, our_url = servers
-    theirs, ours = _post(cerbos_url + "/api/check/resources", DUPLICATES[name]), _post(our_url + "/api/check/resources", DUPLICATES[name])
+    theirs, ours = (
+        _post(cerbos_url + "/api/check/resources", DUPLICATES[name]),
+        _post(our_url + "/api/check/resources", DUPLICATES[name]),
+    )
     assert ours.status_code == theirs.status_code == 400, (ours.text, theirs.text)
     wording = re.search(r'duplicate (field|map key) "[^"]+"', theirs.json()["message"])
     assert wording is not None and wording.group() in ours.json()["message"], (ours.text, theirs.text)

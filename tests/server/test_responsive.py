@@ -57,13 +57,18 @@ def test_health_and_fast_checks_answer_while_a_slow_check_runs(policies, large):
         while slow.is_alive() and seen < 5:
             assert httpx.get(f"{srv.url}/_cerbos/health", timeout=120).json()["status"] == "SERVING"
             reply = httpx.post(f"{srv.url}/api/check/resources", content=fast_body(), timeout=120).json()
-            assert reply["results"][0]["actions"] == {"edit": "EFFECT_DENY"}  # shared tag "a": the guard holds
+            assert reply["results"][0]["actions"] == {
+                "edit": "EFFECT_DENY"
+            }  # shared tag "a": the guard holds
             seen += 1 if slow.is_alive() else 0
         assert seen == 5, "health and fast checks waited for the slow check"
         slow.join()
     assert answer["status"] == 200
     result = answer["json"]["results"][0]
-    assert result["actions"] == {"view": "EFFECT_ALLOW", "edit": "EFFECT_DENY"}  # cut off by the budget: denied
+    assert result["actions"] == {
+        "view": "EFFECT_ALLOW",
+        "edit": "EFFECT_DENY",
+    }  # cut off by the budget: denied
 
 
 def test_the_limits_have_defaults():

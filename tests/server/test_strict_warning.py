@@ -60,8 +60,6 @@ def test_strict_evaluation_keeps_a_guarding_deny(tmp_path):
     assert answers[True]["results"][0]["actions"]["pay"] == "EFFECT_DENY"
 
 
-
-
 def test_make_run_serves_the_example_configuration_and_its_curl_answers():
     """`make run`'s command line and the curl it prints, run as they are written."""
     import re
@@ -76,7 +74,9 @@ def test_make_run_serves_the_example_configuration_and_its_curl_answers():
     body = curl.group(1).replace('\\"', '"')
     args = [*shlex.split(serve.group(1)), "examples/policies"]
     with serve_process(*args) as (_, url):
-        reply = httpx.post(f"{url}/api/check/resources", content=body, headers={"Content-Type": "application/json"})
+        reply = httpx.post(
+            f"{url}/api/check/resources", content=body, headers={"Content-Type": "application/json"}
+        )
     assert reply.status_code == 200, reply.text
     assert reply.json()["results"][0]["actions"] == {
         "view": "EFFECT_ALLOW", "pay": "EFFECT_ALLOW", "approve": "EFFECT_DENY"}  # fmt: skip

@@ -821,7 +821,11 @@ class _Generator:
             if helper in ("_all", "_exists", "_exists_one", "_all2", "_exists2", "_exists_one2")
             else None
         )
-        args = ", ".join(["act", range_text, *lambdas]) if helper in _PACED_HELPERS else f"{range_text}, {', '.join(lambdas)}"
+        args = (
+            ", ".join(["act", range_text, *lambdas])
+            if helper in _PACED_HELPERS
+            else f"{range_text}, {', '.join(lambdas)}"
+        )
         return _Code(f"{helper}({args})", height, static)
 
 

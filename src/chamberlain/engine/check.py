@@ -171,7 +171,9 @@ class Engine:
         try:
             if plan.single_uncached is not None:
                 return _final_effect(plan.single_uncached(_State.for_generated_walk(self, activation)))
-            return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(plan, action)
+            return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(
+                plan, action
+            )
         except EvaluationTimeout:
             return _TIMED_OUT
 

@@ -41,7 +41,9 @@ class EngineOptions:
     def __post_init__(self) -> None:
         timeout = self.evaluation_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 3600:
-            raise OptionsError(f"evaluation_timeout must be a number of seconds above 0 (and below an hour), not {timeout!r}")
+            raise OptionsError(
+                f"evaluation_timeout must be a number of seconds above 0 (and below an hour), not {timeout!r}"
+            )
         object.__setattr__(self, "evaluation_timeout", float(timeout))
         if self.schema_enforcement not in SCHEMA_ENFORCEMENTS:
             raise OptionsError(

@@ -144,4 +144,3 @@ def _build(files: list[tuple[str, bytes]], store: SchemaStore | None, issues: li
     if issues:
         raise PolicyError(issues)
     return PolicySet(policies, store or SchemaStore(), disabled)
-

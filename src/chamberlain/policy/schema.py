@@ -175,7 +175,9 @@ def _regex(pattern: str) -> Any:
 
 @functools.cache
 def _with_re2(cls: Any) -> Any:
-    return jsonschema.validators.extend(cls, {"pattern": _re2_pattern, "patternProperties": _re2_pattern_properties})
+    return jsonschema.validators.extend(
+        cls, {"pattern": _re2_pattern, "patternProperties": _re2_pattern_properties}
+    )
 
 
 def _not_found(what: str, referenced_by: str) -> str:

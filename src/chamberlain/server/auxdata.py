@@ -125,7 +125,9 @@ class JWTVerifier:
         try:
             claims = strictjson.loads(data, max_depth=self.max_depth)
         except strictjson.DuplicateKeyError as exc:
-            raise AuxDataError(field, f'failed to parse JWT: duplicate field "{exc.key}" in its claims') from None
+            raise AuxDataError(
+                field, f'failed to parse JWT: duplicate field "{exc.key}" in its claims'
+            ) from None
         except strictjson.JSONError as exc:
             raise AuxDataError(field, f"failed to parse JWT: its claims are {exc.reason}") from None
         if not isinstance(claims, dict):

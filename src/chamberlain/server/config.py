@@ -582,7 +582,11 @@ def _key_sets(entries: Any, problems: list[str], base_dir: Path) -> tuple[KeySet
             problems.append(f"keyset '{ks_id}': exactly one of 'local.data' or 'local.file' must be defined")
             continue
         try:
-            raw = read_bounded(base_dir / str(file), MAX_CONFIG_BYTES, "keyset file") if file else _b64(str(data))
+            raw = (
+                read_bounded(base_dir / str(file), MAX_CONFIG_BYTES, "keyset file")
+                if file
+                else _b64(str(data))
+            )
         except FileRefused as exc:
             problems.append(f"keyset '{ks_id}': failed to open keyset file {file}: {exc}")
             continue

@@ -41,8 +41,10 @@ def lenient_denies(engine: Engine) -> list[str]:
     for rows in engine.table.rows.values():
         for row in rows:
             role = row.derived_role
-            if row.effect == EFFECT_DENY and not row.from_role_policy and (
-                row.condition is not None or (role is not None and role.condition is not None)
+            if (
+                row.effect == EFFECT_DENY
+                and not row.from_role_policy
+                and (row.condition is not None or (role is not None and role.condition is not None))
             ):
                 found[f"{row.policy.key} rule {row.name!r}"] = None
     return sorted(found)
@@ -117,7 +119,9 @@ class ServerState:
             try:
                 self.pdp.reload()
             except Exception as exc:  # any failure (not only a PolicyError) keeps the last good set: STALE
-                self.reload_status.last_error = str(exc) if isinstance(exc, Error) else f"reload failed: {exc!r}"
+                self.reload_status.last_error = (
+                    str(exc) if isinstance(exc, Error) else f"reload failed: {exc!r}"
+                )
                 self.reload_status.failed_at = time.time()
                 self.metrics.observe_reload(False)
                 LOGGER.error("policy reload failed; the last good policies keep serving",

@@ -33,7 +33,11 @@ def action(method: str, name: str) -> str:
 def _read(attribute: FileAttribute) -> str | None:
     """The attribute's value now: the file's text, or the first group of ``match`` (None when unreadable)."""
     try:
-        text = read_bounded(attribute.path, MAX_CONFIG_BYTES, "attribute file").decode("utf-8", "replace").strip()
+        text = (
+            read_bounded(attribute.path, MAX_CONFIG_BYTES, "attribute file")
+            .decode("utf-8", "replace")
+            .strip()
+        )
     except FileRefused:
         return None
     if attribute.match is None:

@@ -48,7 +48,10 @@ def _is_pipe(fd: int) -> bool:
 
 
 def _error(code: int, message: str, request_id: Any = None) -> bytes:
-    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}).encode() + b"\n"
+    return (
+        json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}).encode()
+        + b"\n"
+    )
 
 
 def oversized() -> bytes:
