@@ -92,15 +92,22 @@ class Budget:
         raise Preempted
 
 
+def install(budget: Budget | None) -> Budget | None:
+    """Make ``budget`` this thread's (None: the activations' own); returns the one it replaces, for
+    :func:`install` again when done. :func:`limit` is the same as a ``with`` block."""
+    previous = getattr(_local, "budget", None)
+    _local.budget = budget
+    return previous
+
+
 @contextlib.contextmanager
 def limit(budget: Budget | None) -> Iterator[Budget | None]:
     """Evaluate everything in the block, on this thread, within ``budget`` (None: the activations' own)."""
-    previous = getattr(_local, "budget", None)
-    _local.budget = budget
+    previous = install(budget)
     try:
         yield budget
     finally:
-        _local.budget = previous
+        install(previous)
 
 
 def current(act: Any) -> Budget:

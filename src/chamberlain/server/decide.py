@@ -79,12 +79,14 @@ def start(state: ServerState, request: Any, call_id: str, point: str) -> Started
     started = time.monotonic()
     on_loop = getattr(_worker, "loop", None) is None
     preempt_at = started + limits.event_loop_slice if on_loop else float("inf")
+    previous = budget.install(budget.Budget(limits.engine_options["evaluation_timeout"], started=started,
+                                            preempt_at=preempt_at))  # fmt: skip
     try:
-        with budget.limit(budget.Budget(limits.engine_options["evaluation_timeout"], started=started,
-                                        preempt_at=preempt_at)):  # fmt: skip
-            return _start(state, request, call_id, point)
+        return _start(state, request, call_id, point)
     except budget.Preempted:
         pass
+    finally:
+        budget.install(previous)
     state.metrics.observe_moved_to_worker("slow")
     moved = asyncio.ensure_future(in_worker(state, _start_in_worker, state, request, call_id, point, started))
     return Started(None, None, moved)
