@@ -262,11 +262,10 @@ class Partial:
         return Failed(EvaluationError(f"no such attribute: {name}"))
 
     def _list(self, node: ListExpr, bound: Mapping[str, Any]) -> Trace:
-        traces: list[Trace | None] = [self._ev(e, bound) for e in node.elements]
-        values = [t.value for t in traces]  # type: ignore[union-attr]
-        bad = _first_bad(values)
+        traces, bad = self._operands(list(node.elements), bound)
         if bad is not None:
             return Trace(node, bad, args=traces)
+        values = [t.value for t in traces]  # type: ignore[union-attr]
         if node.optional_indices:
             try:
                 return Trace(node, runtime.make_list_optional(values, node.optional_indices), args=traces)
@@ -275,14 +274,11 @@ class Partial:
         return Trace(node, values, args=traces)
 
     def _map(self, node: MapExpr, bound: Mapping[str, Any]) -> Trace:
-        traces: list[Trace | None] = []
-        for entry in node.entries:
-            traces.append(self._ev(entry.key, bound))
-            traces.append(self._ev(entry.value, bound))
-        values = [t.value for t in traces]  # type: ignore[union-attr]
-        bad = _first_bad(values)
+        parts = [x for e in node.entries for x in (e.key, e.value)]
+        traces, bad = self._operands(parts, bound)
         if bad is not None:
             return Trace(node, bad, args=traces)
+        values = [t.value for t in traces]  # type: ignore[union-attr]
         entries = [(values[2 * i], values[2 * i + 1], e.optional) for i, e in enumerate(node.entries)]
         try:
             if any(e[2] for e in entries):
@@ -432,22 +428,56 @@ class Partial:
                 return self._strict(node, qualified, None, list(node.args), bound)
         if fn == "now" and node.target is None and not node.args:
             return Trace(node, self.now)
+        if fn in _LIST_SET_FUNCTIONS and len(node.args) + (node.target is not None) == 2:
+            return self._list_set(node, bound)
         target = node.target
         return self._strict(node, fn, target, list(node.args), bound)
 
     def _strict(self, node: Call, fn: str, target: Expr | None, args: list[Expr],
                 bound: Mapping[str, Any]) -> Trace:  # fmt: skip
-        """A strict call: every argument evaluated; an error wins over an unknown, the first of each."""
+        """A strict call: operands in order until one fails; an error wins over an unknown."""
         operands = ([target] if target is not None else []) + args
-        traces: list[Trace] = [self._ev(operand, bound) for operand in operands]
+        traces, bad = self._operands(operands, bound)
         target_trace = traces[0] if target is not None else None
-        arg_traces: list[Trace | None] = list(traces[1:] if target is not None else traces)
-        bad = _first_bad([t.value for t in traces])
+        arg_traces = traces[1:] if target is not None else traces
         if bad is not None:
             return Trace(node, bad, target=target_trace, args=arg_traces)
-        values = [t.value for t in traces]
+        values = [t.value for t in traces]  # type: ignore[union-attr]
         return Trace(node, self._apply(fn, values, member=target is not None), target=target_trace,
                      args=arg_traces)  # fmt: skip
+
+    def _operands(self, operands: list[Expr], bound: Mapping[str, Any]) -> tuple[list[Trace | None], Any]:
+        """Evaluate strict operands in order, stopping at the first error (the rest unevaluated).
+
+        Returns the traces and the result's stand-in: the error, else the first unknown, else None.
+        """
+        traces: list[Trace | None] = [None] * len(operands)
+        unknown = None
+        for i, operand in enumerate(operands):
+            t = traces[i] = self._ev(operand, bound)
+            if type(t.value) is Failed:
+                return traces, t.value
+            if t.value is UNKNOWN and unknown is None:
+                unknown = t.value
+        return traces, unknown
+
+    def _list_set(self, node: Call, bound: Mapping[str, Any]) -> Trace:
+        """Cerbos's list set functions: the first unknown or failed operand, in order, is the result.
+
+        (For the built-in functions an error wins over an unknown; for these the left operand is
+        looked at first, as Cerbos answers ``hasIntersection(R.attr.a, P.attr.missing)`` with a
+        residual and ``hasIntersection(P.attr.missing, R.attr.a)`` with an error.)
+        """
+        operands = ([node.target] if node.target is not None else []) + list(node.args)
+        traces: list[Trace] = [self._ev(a, bound) for a in operands]
+        target_trace = traces[0] if node.target is not None else None
+        arg_traces: list[Trace | None] = list(traces[1:] if node.target is not None else traces)
+        for t in traces:
+            if not is_known(t.value):
+                return Trace(node, t.value, target=target_trace, args=arg_traces)
+        values = [t.value for t in traces]
+        value = self._apply(node.function, values, member=node.target is not None)
+        return Trace(node, value, target=target_trace, args=arg_traces)
 
     def _apply(self, fn: str, values: list[Any], *, member: bool) -> Any:
         try:
@@ -673,16 +703,8 @@ class Partial:
 _MISSING: Any = object()
 
 
-def _first_bad(values: list[Any]) -> Any:
-    """The first error among strict operands, else the first unknown, else ``None``."""
-    unknown = None
-    for v in values:
-        if type(v) is Failed:
-            return v
-        if v is UNKNOWN and unknown is None:
-            unknown = v
-    return unknown
-
+#: Cerbos's list set functions (global and member forms), which look at their operands in order.
+_LIST_SET_FUNCTIONS = frozenset(("hasIntersection", "has_intersection", "intersect", "except", "isSubset", "is_subset"))
 
 #: CEL operators (calls without a receiver) by name: implementation and arity.
 _OPERATORS: dict[str, tuple[Callable[..., Any], int]] = {
