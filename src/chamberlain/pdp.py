@@ -202,6 +202,17 @@ class PDP:
                         aux_data or EMPTY_AUX, request_id)  # fmt: skip
         return self._plan(inp, now, call_id, point, annotate=annotate)
 
+    def filter(self, statement: Any, principal: Principal, action: str | Sequence[str], **options: Any) -> Any:
+        """``statement`` (a SQLAlchemy ``Select``) restricted to the rows ``principal`` may ``action``.
+
+        Plans, translates exactly and records the plan with a digest of the SQL (see
+        :func:`chamberlain.integrations.sqlalchemy.authorize` for the options and the typed outcome).
+        Needs the ``chamberlain[sqlalchemy]`` extra.
+        """
+        from chamberlain.integrations.sqlalchemy import authorize
+
+        return authorize(self, statement, principal, action, **options).statement
+
     def plan_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
                        point: str = "embedded") -> dict[str, Any]:  # fmt: skip
         """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""

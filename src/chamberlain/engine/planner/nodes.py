@@ -17,7 +17,7 @@ from chamberlain.cel import functions
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select, StructExpr
 from chamberlain.cel.values import UInt
 from chamberlain.engine.planner.fold import walk
-from chamberlain.engine.planner.operands import Expression, Operand, Value, Variable
+from chamberlain.engine.planner.operands import Expression, Operand, Value, Variable, normalise
 from chamberlain.engine.planner.partial import PlanError, is_has, macro_variables
 
 AND, OR, NOT = "and", "or", "not"
@@ -139,11 +139,27 @@ _OPERATORS = {
 }  # fmt: skip
 
 
-def to_operand(node: Node) -> Operand:
-    """The plan's operand tree for a planner node."""
+#: chamberlain's marker around one policy condition expression in :attr:`QueryPlan.exact_condition`.
+HOLDS = "chamberlain.holds"
+
+
+def to_operand(node: Node, *, marked: bool = False) -> Operand:
+    """The plan's operand tree for a planner node.
+
+    ``marked``: each condition expression's residual wrapped in ``chamberlain.holds(...)``: the
+    check counts a condition that fails to evaluate as false, and an ``and``/``or``/``not`` of
+    conditions is two-valued, while inside one expression CEL's errors propagate. Cerbos's plan
+    does not show where one ends and the other starts; translators need it to be exact under
+    ``not`` (a DENY rule's condition that fails does not deny).
+    """
     if isinstance(node, Residual):
-        return expr_operand(node.expr)
-    return Expression(node.op, tuple(to_operand(n) for n in node.nodes))
+        operand = expr_operand(node.expr)
+        if marked:
+            operand = normalise(operand)
+            if not (isinstance(operand, Value) and isinstance(operand.value, bool)):
+                return Expression(HOLDS, (operand,))
+        return operand
+    return Expression(node.op, tuple(to_operand(n, marked=marked) for n in node.nodes))
 
 
 def expr_operand(expr: Expr, parent: Expr | None = None) -> Operand:

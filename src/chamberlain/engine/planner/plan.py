@@ -111,6 +111,8 @@ class QueryPlan:
     evaluation_errors: list[tuple[str, str]] = field(default_factory=list)
     request_id: str = ""
     log_error: str = ""  # why the decision log could not record the plan (it is then ALWAYS_DENIED)
+    #: ``condition`` with each policy condition expression marked (:data:`.nodes.HOLDS`), for exact translations.
+    exact_condition: Operand | None = field(default=None, repr=False)
 
     @property
     def always_allowed(self) -> bool:
@@ -132,6 +134,7 @@ class QueryPlan:
 class _Filter:
     kind: str
     condition: Operand | None
+    exact: Operand | None = None
 
     @property
     def debug(self) -> str:
@@ -182,6 +185,7 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | None = None) 
         debug = NO_MATCH
     plan.kind = PlanKind(merged.kind)
     plan.condition = merged.condition
+    plan.exact_condition = merged.exact
     plan.filter_debug = debug
     plan.matched_scopes = matched
     plan.evaluation_errors = list(planner.errors)
@@ -404,26 +408,25 @@ def _to_filter(node: n.Node) -> _Filter:
     condition = normalise(n.to_operand(node))
     if isinstance(condition, Value) and isinstance(condition.value, bool):
         return _Filter(KIND_ALWAYS_ALLOWED if condition.value else KIND_ALWAYS_DENIED, None)
-    return _Filter(KIND_CONDITIONAL, condition)
+    return _Filter(KIND_CONDITIONAL, condition, normalise(n.to_operand(node, marked=True)))
 
 
 def _merge(filters: list[_Filter]) -> tuple[_Filter, str]:
     """Several actions: every one must hold (Cerbos's ``MergeWithAnd``)."""
-    conditions: dict[str, Operand] = {}
+    conditional: dict[str, _Filter] = {}
     for f in filters:
         if f.kind == KIND_ALWAYS_DENIED:
             return _DENIED, f.debug
         if f.kind == KIND_CONDITIONAL:
-            assert f.condition is not None
-            conditions[f.debug] = f.condition
-    if not conditions:
+            conditional[f.debug] = f
+    if not conditional:
         merged = _Filter(KIND_ALWAYS_ALLOWED, None)
-    elif len(conditions) == 1:
-        merged = _Filter(KIND_CONDITIONAL, next(iter(conditions.values())))
+    elif len(conditional) == 1:
+        merged = next(iter(conditional.values()))
     else:
-        merged = _Filter(
-            KIND_CONDITIONAL, Expression("and", tuple(conditions[k] for k in sorted(conditions)))
-        )
+        ordered = [conditional[k] for k in sorted(conditional)]
+        merged = _Filter(KIND_CONDITIONAL, Expression("and", tuple(f.condition for f in ordered)),  # type: ignore[misc]
+                         Expression("and", tuple(f.exact for f in ordered)))  # type: ignore[misc]  # fmt: skip
     return merged, merged.debug
 
 
