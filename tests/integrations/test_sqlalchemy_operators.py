@@ -10,7 +10,6 @@ conventions (an explicit ``null``, an omitted attribute) and a per-attribute mix
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 from pathlib import Path
 
 import pytest

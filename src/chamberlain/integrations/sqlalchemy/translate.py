@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Double,
     String,
     and_,
@@ -583,9 +582,9 @@ def _bound(v: _V, other: _V) -> Any:
     if not v.is_const or other.is_const:
         return v.sql
     column_type = getattr(other.sql, "type", None)
-    if v.kind == "number" and isinstance(column_type, sqltypes.Integer):
-        if float(v.const).is_integer() and abs(v.const) < 2**53:
-            return literal(int(v.const), column_type)
+    integral = v.kind == "number" and float(v.const).is_integer() and abs(v.const) < 2**53
+    if integral and isinstance(column_type, sqltypes.Integer):
+        return literal(int(v.const), column_type)
     if v.kind == "timestamp" and isinstance(column_type, sqltypes.DateTime):
         when = _parse_timestamp(v.const)
         return literal(when if column_type.timezone else when.replace(tzinfo=None), column_type)
@@ -621,7 +620,7 @@ def _kind_of(column: Any) -> str:
 def _parse_timestamp(text: str) -> dt.datetime:
     if not _RFC3339.match(text):
         raise UntranslatableFilter("timestamp", "", f"{text!r} is not an RFC 3339 timestamp")
-    head, _, fraction = text.partition(".")
+    _, _, fraction = text.partition(".")
     if fraction:
         digits = re.match(r"\d+", fraction).group(0)  # type: ignore[union-attr]
         if len(digits) > 6 and digits[6:].strip("0"):
