@@ -51,7 +51,9 @@ def build_schema(columns: Mapping[str, Any], collections: Sequence[str] = (), ta
                          sa.Column("doc_id", sa.Integer, sa.ForeignKey(resource.c.id), index=True),
                          sa.Column("value", sa.String, nullable=True))  # fmt: skip
         children[attr] = child
-        attr_map[f"request.resource.attr.{attr}"] = Relation(child, child.c.doc_id == resource.c.id, child.c.value)
+        attr_map[f"request.resource.attr.{attr}"] = Relation(
+            child, child.c.doc_id == resource.c.id, child.c.value
+        )
     return Schema(md, resource, children, attr_map, names)
 
 
@@ -94,14 +96,14 @@ def attributes(row: Mapping[str, Any], children: Mapping[str, list[Any]], null: 
     """The resource attributes the application sends for a row (what the check sees)."""
     attr: dict[str, Any] = {}
     for name, value in row.items():
+        node = attr
+        *parents, last = name.split(".")
+        for part in parents:  # a dotted attribute's maps are always sent (only the leaf may be left out)
+            node = node.setdefault(part, {})
         if value is None and null.get(f"request.resource.attr.{name}", default) == OMITTED:
             continue
         if isinstance(value, dt.datetime):
             value = format_timestamp(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
-        node = attr
-        *parents, last = name.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
         node[last] = value
     for name, values in children.items():
         attr[name] = list(values)
@@ -122,7 +124,9 @@ class Harness:
     def create(self) -> None:
         self.schema.metadata.create_all(self.engine)
 
-    def load(self, rows: Sequence[Mapping[str, Any]], children: Mapping[int, Mapping[str, list[Any]]]) -> None:
+    def load(
+        self, rows: Sequence[Mapping[str, Any]], children: Mapping[int, Mapping[str, list[Any]]]
+    ) -> None:
         schema = self.schema
         with self.engine.begin() as conn:
             for child in schema.children.values():

@@ -37,7 +37,7 @@ CONDITIONS = {
     "bool": "R.attr.b",
     "not-bool": "!R.attr.b",
     "eq-mixed-types": 'R.attr.n == "3"',
-    "lt-mixed-types": 'R.attr.s < 3',
+    "lt-mixed-types": "R.attr.s < 3",
     "in-strings": 'R.attr.s in ["a", "B", "%", ""]',
     "in-ints": "R.attr.n in [1, 2, 3]",
     "in-null": 'R.attr.s in ["a", null]',
@@ -97,7 +97,7 @@ CONDITIONS = {
     "immediateParentOf": 'hierarchy(R.attr.path).immediateParentOf(hierarchy("a.b.c"))',
     "overlaps": 'hierarchy(R.attr.path).overlaps(hierarchy("a.b"))',
     "siblingOf": 'hierarchy(R.attr.path).siblingOf(hierarchy("a.x"))',
-    "deny-rule": 'R.attr.n > 0',
+    "deny-rule": "R.attr.n > 0",
 }
 # A DENY rule narrows an ALLOW: "deny-rule" is allowed for n > 0 except where s starts with "x".
 POLICY = {

@@ -23,7 +23,7 @@ from typing import Any
 
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select
 from chamberlain.engine.conditions import StrictEvaluationError, cel_message
-from chamberlain.engine.planner.fold import is_constant, parse_folded, rebuild
+from chamberlain.engine.planner.fold import is_constant, parse_folded, rebuild, walk
 from chamberlain.engine.planner.nodes import (
     AND,
     FALSE_NODE,
@@ -49,6 +49,10 @@ from chamberlain.engine.planner.partial import (
 from chamberlain.engine.ruletable import Params
 from chamberlain.policy import model as m
 
+NOTE_LOOKUP_ORDER = "map lookup compared in source order: Cerbos reverses <, <=, >, >="
+NOTE_BIND = "cel.bind planned: Cerbos fails the request"
+NOTE_NESTED = "comprehension nested in an unrolled one planned: Cerbos fails the request"
+
 #: Cerbos unrolls ``exists``/``all`` over a known list only up to this many elements.
 MAX_UNROLLED = 10
 _RUNTIME_FIELDS = ("effectiveDerivedRoles", "effective_derived_roles")
@@ -65,7 +69,7 @@ def empty_roles() -> Expr:
 class ConditionPlanner:
     """Plans conditions for one request; collects the CEL errors met (as the check reports them)."""
 
-    __slots__ = ("errors", "partial", "strict", "variable_trees")
+    __slots__ = ("errors", "notes", "partial", "strict", "variable_trees")
 
     def __init__(
         self, partial: Partial, strict: bool, variable_trees: Callable[[Params], Mapping[str, Expr]]
@@ -74,6 +78,7 @@ class ConditionPlanner:
         self.strict = strict
         self.variable_trees = variable_trees
         self.errors: dict[tuple[str, str], None] = {}
+        self.notes: dict[str, None] = {}  # where the plan differs from Cerbos's (plan.NOTE_*)
 
     # -- condition trees ------------------------------------------------------------------------------
 
@@ -142,7 +147,10 @@ class ConditionPlanner:
 
     def prepare(self, text: str, params: Params, roles: DerivedRolesList) -> Expr:
         """The tree Cerbos evaluates: folded, variables substituted, derived roles list inlined."""
-        tree = substitute_variables(parse_folded(text), self.variable_trees(params))
+        folded = parse_folded(text)
+        tree = substitute_variables(folded, self.variable_trees(params))
+        if "bind" in text and any(is_bind(node) for node in walk(folded)):
+            self.notes[NOTE_BIND] = None
         return replace_runtime(tree, roles)
 
     def unknown(self, residual: Expr, text: str) -> Expr:
@@ -191,11 +199,11 @@ class ConditionPlanner:
             return self._unroll(expr, variables, text)
         return None
 
-    @staticmethod
-    def _lookup_options(function: str, lookup: tuple[MapExpr, Expr, str | None], constant: Literal,
+    def _lookup_options(self, function: str, lookup: tuple[MapExpr, Expr, str | None], constant: Literal,
                         *, constant_first: bool) -> Expr | None:  # fmt: skip
         """``m[k] op c`` over a map literal: ``(k == key1 && m[key1] op c) || ...`` (keys sorted)."""
         mapping, indexer, field = lookup
+        notes = self.notes
         if not mapping.entries:
             return None
         entries = list(mapping.entries)
@@ -210,6 +218,7 @@ class ConditionPlanner:
                 check = Call(0, function, (constant, value))
             else:
                 check = Call(0, function, (value, constant))
+                notes[NOTE_LOOKUP_ORDER] = None
             options.append(Call(0, "_&&_", (Call(0, "_==_", (indexer, entry.key)), check)))
         return right_nested("_||_", options)
 
@@ -239,6 +248,7 @@ class ConditionPlanner:
                 # A nested comprehension the evaluation did not reach still names the variable
                 # (Cerbos fails such plans): substitute the element's literal and evaluate again.
                 value, residual = self.partial.residual(_with_literals(body, variables, pair))
+                self.notes[NOTE_NESTED] = None
             if type(value) is Failed:
                 raise PlanError(f"error evaluating condition {text!r}: {value.error}")
             options.append(residual)

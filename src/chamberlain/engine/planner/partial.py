@@ -704,7 +704,9 @@ _MISSING: Any = object()
 
 
 #: Cerbos's list set functions (global and member forms), which look at their operands in order.
-_LIST_SET_FUNCTIONS = frozenset(("hasIntersection", "has_intersection", "intersect", "except", "isSubset", "is_subset"))
+_LIST_SET_FUNCTIONS = frozenset(
+    ("hasIntersection", "has_intersection", "intersect", "except", "isSubset", "is_subset")
+)
 
 #: CEL operators (calls without a receiver) by name: implementation and arity.
 _OPERATORS: dict[str, tuple[Callable[..., Any], int]] = {

@@ -33,6 +33,9 @@ from chamberlain.engine.conditions import StrictEvaluationError
 from chamberlain.engine.names import NO_MATCH, scope_value
 from chamberlain.engine.planner import nodes as n
 from chamberlain.engine.planner.conditions import (
+    NOTE_BIND,
+    NOTE_LOOKUP_ORDER,
+    NOTE_NESTED,
     ConditionPlanner,
     derived_roles_list,
     empty_roles,
@@ -49,6 +52,7 @@ from chamberlain.engine.planner.operands import (
     debug_string,
     normalise,
 )
+from chamberlain.engine.planner.operands import walk as walk_operands
 from chamberlain.engine.planner.partial import Partial
 from chamberlain.engine.request import EMPTY_AUX, AuxData, Principal, Resource
 from chamberlain.engine.result import ValidationError
@@ -83,6 +87,13 @@ class PlanInput:
     request_id: str = ""
 
 
+#: Where a plan differs from Cerbos's on purpose (QueryPlan.notes; docs/concepts/query-plans.md).
+NOTE_HAS = "has() kept: Cerbos plans a presence test as true"
+NOTE_ROLES = "roles combined as the check decides: Cerbos applies every role's DENY to every role's ALLOW"
+NOTE_PRINCIPAL_DENY = "a principal policy's unconditional DENY kept: Cerbos drops it"
+NOTE_DENY_ONLY = "resource policies that only deny allow nothing: Cerbos ors their not(deny) with a principal policy's ALLOW"
+
+
 class PlanKind(StrEnum):
     """What a plan says about the rows: all allowed, none allowed, or those matching its condition."""
 
@@ -113,6 +124,8 @@ class QueryPlan:
     log_error: str = ""  # why the decision log could not record the plan (it is then ALWAYS_DENIED)
     #: ``condition`` with each policy condition expression marked (:data:`.nodes.HOLDS`), for exact translations.
     exact_condition: Operand | None = field(default=None, repr=False)
+    #: Where this plan differs from the one Cerbos would give, and why (the ``NOTE_*`` texts).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def always_allowed(self) -> bool:
@@ -189,6 +202,13 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | None = None) 
     plan.filter_debug = debug
     plan.matched_scopes = matched
     plan.evaluation_errors = list(planner.errors)
+    if plan.condition is not None and any(
+        isinstance(o, Expression) and o.operator == "has" for o in walk_operands(plan.condition)
+    ):
+        planner.notes[NOTE_HAS] = None
+    if plan.kind is not PlanKind.CONDITIONAL:
+        planner.notes.pop(NOTE_ROLES, None)  # a constant answer is Cerbos's too, or the notes say why not
+    plan.notes = list(planner.notes)
     return plan
 
 
@@ -256,29 +276,44 @@ class _Walk:
         root: n.Node | None = None
         has_allow = False
         scoped_roles: dict[str, Any] = {}
+        unallowed_deny = False
         try:
             for pt, groups in kinds:
-                allow_pt: n.Node | None = None
-                deny_pt: n.Node | None = None
+                results: list[tuple[n.Node | None, n.Node | None]] = []
+                decided: n.Node | None = None
                 for steps in groups:
                     role_allow, role_deny, role_policy_deny, scope = self._role(pt, steps, scoped_roles)
                     if scope is not None:
                         matched_scope = scope
                     if n.const_bool(role_deny) is True or n.const_bool(role_policy_deny) is True:
+                        if pt == PRINCIPAL:
+                            # A principal policy's DENY decides the action whatever the resource
+                            # policies say; Cerbos turns it into an ALLOW of false and loses it.
+                            results.append((None, n.TRUE_NODE))
+                            if root is not None:  # Cerbos would answer with the resource policies' plan
+                                self.planner.notes[NOTE_PRINCIPAL_DENY] = None
+                            continue
                         role_allow, role_deny, role_policy_deny = n.FALSE_NODE, None, None
                     elif role_deny is None and role_policy_deny is None and n.const_bool(role_allow) is True:
-                        allow_pt, deny_pt = role_allow, None
+                        decided = role_allow
                         break  # an unconditional ALLOW of one role decides the policy kind
                     if role_policy_deny is not None and role_allow is not None:
                         role_allow = n.join(n.AND, [role_allow, n.invert(role_policy_deny)])
-                    allow_pt = n.add(allow_pt, role_allow, n.OR)
-                    deny_pt = n.add(deny_pt, role_deny, n.OR)
+                    results.append((role_allow, role_deny))
+                allow_pt, deny_pt = (decided, None) if decided is not None else self._combine(results)
                 if allow_pt is not None:
                     has_allow = True
                     root = allow_pt if root is None else n.join(n.OR, [allow_pt, root])
+                    if unallowed_deny:
+                        self.planner.notes[NOTE_DENY_ONLY] = None
                 if deny_pt is not None:
-                    inverted = n.invert(deny_pt)
-                    root = inverted if root is None else n.join(n.AND, [inverted, root])
+                    if root is None:
+                        # DENYs with no ALLOW before them narrow nothing; Cerbos keeps not(deny) as
+                        # the plan so far, and a later kind's ALLOW is or-ed with it (rows that no
+                        # policy allows would pass).
+                        unallowed_deny = True
+                    else:
+                        root = n.join(n.AND, [n.invert(deny_pt), root])
         except StrictEvaluationError:
             return n.FALSE_NODE, matched_scope, True
         if root is None:
@@ -286,6 +321,31 @@ class _Walk:
         if not has_allow:
             return n.FALSE_NODE, matched_scope, True
         return root, matched_scope, True
+
+    def _combine(
+        self, results: list[tuple[n.Node | None, n.Node | None]]
+    ) -> tuple[n.Node | None, n.Node | None]:
+        """One policy kind's ALLOW and DENY from its roles' (the first role that allows wins).
+
+        When every role has the same DENY this is Cerbos's ``not(deny) and (allow1 or allow2 ...)``.
+        Otherwise Cerbos still ands every role's DENY with every role's ALLOW, which drops rows a
+        role allows because another role would deny them; chamberlain plans what the check
+        decides: ``(not(deny1) and allow1) or (not(deny2) and allow2) ...``.
+        """
+        allow: n.Node | None = None
+        deny: n.Node | None = None
+        if len({n.node_key(d) if d is not None else None for _, d in results}) <= 1:
+            for role_allow, role_deny in results:
+                allow = n.add(allow, role_allow, n.OR)
+                deny = n.add(deny, role_deny, n.OR)
+            return allow, deny
+        self.planner.notes[NOTE_ROLES] = None
+        for role_allow, role_deny in results:
+            if role_allow is None:
+                continue
+            part = role_allow if role_deny is None else n.join(n.AND, [n.invert(role_deny), role_allow])
+            allow = n.add(allow, part, n.OR)
+        return allow, None
 
     def _role(self, pt: str, steps: list[tuple[str, tuple[Row, ...], str | None]],
               scoped_roles: dict[str, Any]) -> tuple[Any, Any, Any, str | None]:  # fmt: skip
@@ -430,4 +490,5 @@ def _merge(filters: list[_Filter]) -> tuple[_Filter, str]:
     return merged, merged.debug
 
 
-__all__ = ["PlanInput", "PlanKind", "QueryPlan", "plan_resources"]
+__all__ = ["NOTE_BIND", "NOTE_DENY_ONLY", "NOTE_HAS", "NOTE_LOOKUP_ORDER", "NOTE_NESTED", "NOTE_PRINCIPAL_DENY", "NOTE_ROLES",
+           "PlanInput", "PlanKind", "QueryPlan", "plan_resources"]  # fmt: skip

@@ -63,7 +63,9 @@ def _match_like(element: StringMatch, compiler: Any, **kw: Any) -> str:
     if isinstance(n, str):
         escaped: Any = literal(escape_like(n), String())
     else:
-        escaped = func.replace(func.replace(func.replace(n, ESCAPE, ESCAPE * 2), "%", ESCAPE + "%"), "_", ESCAPE + "_")
+        escaped = func.replace(
+            func.replace(func.replace(n, ESCAPE, ESCAPE * 2), "%", ESCAPE + "%"), "_", ESCAPE + "_"
+        )
     if element.how == "contains":
         pattern = literal("%", String()) + escaped + literal("%", String())
     elif element.how == "startsWith":

@@ -241,7 +241,9 @@ class Translator:
         """CEL ``a == b``: never an error for present values; null equals only null."""
         for v in (a, b):
             if v.ambiguous_null:
-                raise UntranslatableFilter("eq", v.attribute, "a ternary whose branch may be an explicit null")
+                raise UntranslatableFilter(
+                    "eq", v.attribute, "a ternary whose branch may be an explicit null"
+                )
             if v.kind in ("list", "relation", "element", "dyn"):
                 raise UntranslatableFilter("eq", v.attribute, f"equality of a {_KIND_NAMES[v.kind]}")
         if a.kind == "null" or b.kind == "null":
@@ -271,7 +273,11 @@ class Translator:
             for this_null, other in ((a_null, b), (b_null, a)):
                 if this_null is not None:
                     # null == x is false for a present x; an absent x is an error
-                    outcome = false() if other.mode == _VALUE else case((other.sql.is_(None), null()), else_=false())
+                    outcome = (
+                        false()
+                        if other.mode == _VALUE
+                        else case((other.sql.is_(None), null()), else_=false())
+                    )
                     checks.append((this_null, outcome))
             return case(*checks, else_=eq)
         return eq
@@ -302,7 +308,9 @@ class Translator:
 
     def _in_list(self, needle: _V, items: Sequence[_V]) -> Any:
         if needle.ambiguous_null:
-            raise UntranslatableFilter("in", needle.attribute, "a ternary whose branch may be an explicit null")
+            raise UntranslatableFilter(
+                "in", needle.attribute, "a ternary whose branch may be an explicit null"
+            )
         if all(i.is_const for i in items) and needle.kind not in ("list", "relation", "null"):
             same = [i.const for i in items if i.kind == needle.kind or _comparable(i.kind, needle.kind)]
             has_null = any(i.kind == "null" for i in items)
@@ -337,7 +345,11 @@ class Translator:
             return _V(_double(a) / _double(b), "number")
         if op == "mod":
             return _V(null(), "number")  # % is defined on ints only; attribute numbers are doubles
-        sql = {"add": _double(a) + _double(b), "sub": _double(a) - _double(b), "mult": _double(a) * _double(b)}[op]
+        sql = {
+            "add": _double(a) + _double(b),
+            "sub": _double(a) - _double(b),
+            "mult": _double(a) * _double(b),
+        }[op]
         return _V(sql, "number")
 
     # strings
@@ -393,7 +405,9 @@ class Translator:
     def hierarchy_relation(self, op: str, operands: Sequence[Operand]) -> _V:
         a, b = (self.value(o) for o in operands)
         if a.kind != "hierarchy" or b.kind != "hierarchy":
-            raise UntranslatableFilter(op, a.attribute or b.attribute, "operands must be hierarchy(...) values")
+            raise UntranslatableFilter(
+                op, a.attribute or b.attribute, "operands must be hierarchy(...) values"
+            )
         if a.is_const == b.is_const:
             raise UntranslatableFilter(op, a.attribute or b.attribute, "exactly one side must be a constant")
         column, levels = (b, a.const.split(".")) if a.is_const else (a, b.const.split("."))
@@ -411,7 +425,10 @@ class Translator:
         if not isinstance(var, Variable):
             raise UntranslatableFilter(op, collection.attribute, "expected a lambda variable")
         if collection.kind == "list":
-            results = [self._with(var.name, item, lambda: self.as_bool(self.value(body))) for item in collection.items]
+            results = [
+                self._with(var.name, item, lambda: self.as_bool(self.value(body)))
+                for item in collection.items
+            ]
             return _V(_fold_list(op, results), "bool")
         if collection.kind == "relation":
             rel = collection.relation
@@ -478,7 +495,14 @@ class Translator:
 
 def _rows(rel: Relation, condition: Any) -> Any:
     """``EXISTS`` a related row matching ``condition``, correlated to the resource row (never to itself)."""
-    return select(literal(1)).select_from(rel.table).where(rel.join).where(condition).correlate_except(rel.table).exists()
+    return (
+        select(literal(1))
+        .select_from(rel.table)
+        .where(rel.join)
+        .where(condition)
+        .correlate_except(rel.table)
+        .exists()
+    )
 
 
 def _fold_list(op: str, results: list[Any]) -> Any:
