@@ -138,7 +138,7 @@ def _principal_attr(vocab: Any) -> dict[str, Any]:
 
 def _values(kind: str, vocab_strings: list[str]) -> st.SearchStrategy[Any]:
     strings = st.one_of(
-        st.sampled_from(vocab_strings + ["", "%", "_", "A", "é"]), st.text("aA%_.é", max_size=3)
+        st.sampled_from([*vocab_strings, "", "%", "_", "A", "é"]), st.text("aA%_.é", max_size=3)
     )
     if kind == "number":
         return (
