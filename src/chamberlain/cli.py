@@ -138,6 +138,36 @@ def check_command(
     typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
 
 
+@app.command("plan")
+def plan_command(
+    policies: Annotated[Path, typer.Option("--policies", help="The policy directory.")],
+    request: Annotated[
+        Path, typer.Option("--request", help="A Cerbos PlanResources request (JSON or YAML); - for stdin.")
+    ],
+    lenient_scope_search: Annotated[
+        bool, typer.Option(help="Fall back to the nearest scope with policies.")
+    ] = False,
+    default_policy_version: Annotated[
+        str, typer.Option(help="Version for requests that set none.")
+    ] = "default",
+) -> None:
+    """Plan a PlanResources request (which resources may the principal act on) and print Cerbos's response JSON."""
+    from chamberlain import Error
+
+    try:
+        text = sys.stdin.read() if str(request) == "-" else request.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"cannot read request {request}: {exc}")
+    pdp = _pdp(policies, {"lenient_scope_search": lenient_scope_search,
+                          "default_policy_version": default_policy_version})  # fmt: skip
+    try:
+        response = pdp.plan_resources(data)
+    except Error as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
 @app.command("compile")
 def compile_command(
     directory: Annotated[Path, typer.Argument(help="The policy directory (its test suites are run too).")],

@@ -390,6 +390,9 @@ class Partial:
     def _has(self, node: Call, bound: Mapping[str, Any]) -> Trace:
         select = node.args[0]
         assert isinstance(select, Select)
+        path = _static_path(select)
+        if path is not None and path.split(".", 1)[0] not in bound and path in self.known:
+            return Trace(node, True)  # a resource attribute given in advance is present
         operand = self._ev(select.operand, bound)
         value = operand.value
         if is_known(value):
@@ -740,6 +743,17 @@ def _static_key(q: Expr) -> str | None:
     if isinstance(key, Literal) and type(key.value) is str:
         return key.value
     return None
+
+
+def _static_path(node: Expr) -> str | None:
+    """``a.b.c`` for a chain of field selections on an identifier, else ``None``."""
+    parts: list[str] = []
+    while isinstance(node, Select) and not node.optional:
+        parts.append(node.field)
+        node = node.operand
+    if not isinstance(node, Ident) or node.absolute:
+        return None
+    return ".".join([node.name, *reversed(parts)])
 
 
 def _link(trace: Trace, q: Expr, inner: Trace, key_trace: Trace | None) -> Trace:
