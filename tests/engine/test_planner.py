@@ -136,7 +136,7 @@ def test_plan_resources_wire_and_bad_input(tmp_path):
                       "meta": {"filterDebug": '(eq request.resource.attr.status "open")', "matchedScopes": {"view": ""}}}  # fmt: skip
     with pytest.raises(RequestError, match="exactly one of 'action' or 'actions'"):
         pdp.plan_resources({"principal": {"id": "a", "roles": ["user"]}, "resource": {"kind": "doc"}})
-    with pytest.raises(RequestError, match="resource.kind"):
+    with pytest.raises(RequestError, match=r"resource\.kind"):
         pdp.plan_resources({"action": "view", "principal": {"id": "a", "roles": ["user"]}, "resource": {}})
 
 
