@@ -90,6 +90,7 @@ class _V:
     const: Any = None  # the Python value of a constant
     is_const: bool = False
     int_literal: bool = False  # an int constant (CEL int: arithmetic with doubles is an error)
+    maybe_int: bool = False  # a JSON plan's integral number: an int or a double, the JSON does not say
     items: tuple[_V, ...] = ()  # a list's elements
     relation: Relation | None = None
     attribute: str = ""  # the attribute it reads, for error messages
@@ -142,8 +143,9 @@ class Translator:
             return _V(true() if value else false(), "bool", const=value, is_const=True)
         if isinstance(value, int | float):
             is_int = isinstance(value, int) and not self.doubles
+            ambiguous = self.doubles and float(value).is_integer()
             return _V(literal(float(value), Double()), "number", const=float(value), is_const=True,
-                      int_literal=is_int)  # fmt: skip
+                      int_literal=is_int, maybe_int=ambiguous)  # fmt: skip
         if isinstance(value, str):
             return _V(literal(value, String()), "string", const=value, is_const=True)
         if isinstance(value, list | tuple):
@@ -336,6 +338,11 @@ class Translator:
             if {a.kind, b.kind} <= {"number", "string", "bool", "null", "timestamp"}:
                 return _V(null(), "number")  # CEL: no such overload
             raise UntranslatableFilter(op, a.attribute or b.attribute, f"{op} of {a.kind} and {b.kind}")
+        if a.maybe_int != b.maybe_int:
+            raise UntranslatableFilter(op, a.attribute or b.attribute,
+                                       f"the plan's JSON does not say whether {(a if a.maybe_int else b).const:g} is an int "
+                                       "(then the check fails on every row) or a double: plan with chamberlain (pdp.filter), "
+                                       "or write the policy's literal as a double (1.0)")  # fmt: skip
         if a.int_literal != b.int_literal:
             return _V(null(), "number")  # int with double: an error in every row
         if op == "div":
