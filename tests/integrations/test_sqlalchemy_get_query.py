@@ -128,7 +128,7 @@ def test_the_sdk_object_and_bad_plans():
             "operands": [{"variable": "request.resource.attr.status"}, {"value": "^o"}],
         }
     }
-    with pytest.raises(UntranslatableFilter, match="'matches' on request.resource.attr.status"):
+    with pytest.raises(UntranslatableFilter, match=r"'matches' on request\.resource\.attr\.status"):
         get_query(_plan("KIND_CONDITIONAL", regex), DOC, ATTR)
 
 
