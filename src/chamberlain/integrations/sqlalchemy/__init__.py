@@ -141,6 +141,9 @@ def authorize(pdp: Any, statement: Select[Any], principal: Any, action: str | Se
     as ``request.resource.id``). The plan is recorded in the PDP's decision log with a digest of the
     SQL (compiled for ``dialect``, default SQLAlchemy's generic one).
     """
+    if pdp.options.strict_evaluation:
+        raise UntranslatableFilter("strict evaluation", "", "under strict evaluation a condition that fails on a row "
+                                   "denies the whole action, which a row filter cannot express")  # fmt: skip
     resource_table = _first_table(statement)
     kind = kind or resource_table.name
     mapping = attr_map if attr_map is not None else default_attr_map(resource_table)

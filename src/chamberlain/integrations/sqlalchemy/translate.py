@@ -170,6 +170,8 @@ class Translator:
         if isinstance(target, Relation):
             return _V(None, "relation", relation=target, attribute=name)
         mode = self.null_by_attribute.get(name, self.default_null)
+        if getattr(getattr(target, "expression", target), "nullable", True) is False:
+            mode = OMITTED  # a NOT NULL column: never null, nothing to tell apart
         return _V(target, _kind_of(target), _VALUE if mode == EXPLICIT else _ERROR, attribute=name)
 
     # -- expressions -----------------------------------------------------------------------------------
