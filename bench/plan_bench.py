@@ -31,10 +31,11 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support: the Cerbos harness
 
-from chamberlain import PDP, Principal, Resource  # noqa: E402
 from tests.engine.test_planner_differential import normalise  # noqa: E402
 from tests.server.support import serve_process  # noqa: E402
 from tests.support.cerbos_server import CerbosServer, CerbosUnavailable, ensure_cerbos  # noqa: E402
+
+from chamberlain import PDP, Principal, Resource  # noqa: E402
 
 POLICIES = ROOT / "examples" / "policies"
 CLERK = {"id": "carol", "roles": ["finance_clerk"]}
