@@ -164,7 +164,7 @@ def test_filter_returns_exactly_the_allowed_rows(pdp: PDP, dialect: str, null_mo
         harness = Harness(pdp, schema, engine, null=default, null_by_attribute=per_attribute)
         harness.create()
 
-        @settings(max_examples=examples(12), deadline=None, database=None, derandomize=True,
+        @settings(max_examples=examples(8), deadline=None, database=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
         @given(data=datasets())
         def run(data: tuple[list[dict], dict[int, dict[str, list]]]) -> None:

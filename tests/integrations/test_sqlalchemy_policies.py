@@ -167,7 +167,7 @@ def test_policies_filters_are_exact(target: str, dialect: str) -> None:
     pdp = _pdp(target)
     with database(dialect) as engine:
 
-        @settings(max_examples=examples(60), deadline=None, database=None, derandomize=True,
+        @settings(max_examples=examples(40), deadline=None, database=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
         @given(data=st.data())
         def run(data: st.DataObject) -> None:
