@@ -5,11 +5,12 @@ the log on and off.
 Run: ``python bench/audit_bench.py [--entries N] [--verify-entries N]`` (``make bench``).
 
 Entries are real: the decisions of checks against a small policy set (a derived role, two
-conditions, an output), built by ``chamberlain.audit.decisions`` exactly as the PDP builds them.
+conditions, an output), recorded as the PDP records them (a ``Call`` per check: its request stored
+once, one entry per action, prepared on the writer thread).
 "Sync" means every caller waits until the transaction holding its entry has committed
 (``synchronous=FULL``, WAL) — callers are threads (embedded use) or tasks on one event loop (the
 server's way). The ceiling inserts the identical rows (entries and tree nodes, precomputed: no
-hashing, no encoding) with plain ``sqlite3`` in 4,096-row transactions, the faster of
+hashing, no encoding; request records too) with plain ``sqlite3`` in 4,096-row transactions, the faster of
 ``executemany`` and multi-row ``INSERT``, the better of a run before and one after the log's.
 Goals: sync >= 20,000 entries/s on SQLite and >= 50 % of the ceiling; verify 1 M entries <= 15 s.
 """
@@ -39,9 +40,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests.audit.support import DERIVED, DOCUMENT, POSTGRES, postgres_available  # noqa: E402
 from tests.server.support import serve_process  # noqa: E402
 
-from chamberlain.audit.append import ENTRY_COLUMNS, NODE_COLUMNS  # noqa: E402
-from chamberlain.audit.decisions import decision_entries  # noqa: E402
-from chamberlain.audit.entry import Entry, columns, entry_bytes  # noqa: E402
+from chamberlain.audit.append import ENTRY_COLUMNS, NODE_COLUMNS, REQUEST_COLUMNS  # noqa: E402
+from chamberlain.audit.content import Limits  # noqa: E402
+from chamberlain.audit.decisions import Call, decision_call  # noqa: E402
+from chamberlain.audit.entry import leaf_body  # noqa: E402
 from chamberlain.audit.log import DecisionLog, LogOptions  # noqa: E402
 from chamberlain.audit.merkle import Edge, leaf_hash  # noqa: E402
 from chamberlain.audit.schema import STRIDE  # noqa: E402
@@ -59,8 +61,8 @@ BATCH = 4096
 # -- entries ----------------------------------------------------------------------------------------
 
 
-def templates(folder: Path) -> list[Entry]:
-    """Decision entries of 64 checks (one action each), as the PDP records them."""
+def templates(folder: Path, actions: tuple[str, ...] = ("edit",)) -> list[Call]:
+    """The records of 64 checks (of ``actions`` each), as the PDP records them."""
     (folder / "derived.yaml").write_text(DERIVED)
     (folder / "document.yaml").write_text(DOCUMENT)
     engine = compile_policies(load_directory(folder))
@@ -70,33 +72,38 @@ def templates(folder: Path) -> list[Entry]:
         inp = CheckInput(Principal(f"user-{i % 8}", ["user"], {"level": 3, "team": "ops"}),
                          Resource("document", f"doc-{i}", {"owner": f"user-{i % 8}", "status": "draft",
                                                            "size": i * 10, "tags": ["a", "b"]}),
-                         ("edit",), session_id=f"sess-{i % 16}", actor_chain=("planner", "tool"))  # fmt: skip
+                         actions, session_id=f"sess-{i % 16}", actor_chain=("planner", "tool"))  # fmt: skip
         outputs = engine.check([inp], now)
-        out.extend(decision_entries([inp], outputs, when=now, call_id=f"call-{i}", point="bench"))
+        out.append(decision_call([inp], outputs, when=now, call_id=f"call-{i}", point="bench"))
     return out
 
 
-def fresh(template: Entry) -> Entry:
-    return Entry(dict(template.data), template.fast, template.cols)
+def fresh(template: Call) -> Call:
+    """A call to record (a Call keeps references only; each prepare salts it anew)."""
+    return template
 
 
-def rows_for(entries: list[Entry], n: int) -> tuple[list[tuple], list[tuple]]:
-    """The entry and node rows the log writes for ``n`` entries (precomputed for the ceiling)."""
+def rows_for(entries: list[Call], n: int) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """The entry, request and node rows the log writes for ``n`` one-entry calls (precomputed for the ceiling)."""
     edge = Edge()
-    rows, nodes = [], []
+    rows, requests, nodes = [], [], []
+    limits = Limits()
     for i in range(n):
-        e = fresh(entries[i % len(entries)])
-        body = entry_bytes(e, i)
+        prepared = entries[i % len(entries)].prepare(limits)
+        [e] = prepared.entries
+        body = leaf_body(e, i)
         h = leaf_hash(body)
         nodes.extend(node for node in edge.append(h) if node[0] % STRIDE == 0)
-        rows.append((i, h, body, *columns(e.data)))
-    return rows, nodes
+        rows.append((i, h, body, e.salt, e.content, e.request, *e.cols))
+        r = prepared.request
+        requests.append((r.digest, r.salt, r.body))
+    return rows, requests, nodes
 
 
 # -- the ceiling: plain sqlite3 --------------------------------------------------------------------
 
 
-def raw_sqlite(folder: Path, rows: list[tuple], nodes: list[tuple]) -> float:
+def raw_sqlite(folder: Path, rows: list[tuple], requests: list[tuple], nodes: list[tuple]) -> float:
     """Best of executemany and multi-row INSERT, entries/s (the nodes are written too)."""
     folder.mkdir(exist_ok=True)
     best = 0.0
@@ -117,6 +124,7 @@ def raw_sqlite(folder: Path, rows: list[tuple], nodes: list[tuple]) -> float:
                 chunk_nodes.append(nodes[node_at])
                 node_at += 1
             conn.execute("BEGIN")
+            _insert(conn, "audit_requests", REQUEST_COLUMNS, requests[i : i + BATCH], multi)
             _insert(conn, "audit_entries", ENTRY_COLUMNS, chunk, multi)
             _insert(conn, "audit_nodes", NODE_COLUMNS, chunk_nodes, multi)
             conn.execute("UPDATE audit_meta SET value = ? WHERE key = 'tree_size'", (str(end),))
@@ -145,13 +153,14 @@ def _insert(
 # -- the log -----------------------------------------------------------------------------------------
 
 
-def sync_threads(log: DecisionLog, entries: list[Entry], n: int, threads: int, per_call: int) -> float:
+def sync_threads(log: DecisionLog, entries: list[Call], n: int, threads: int, per_call: int) -> float:
     calls = n // per_call // threads
 
     def work(k: int) -> None:
         base = k * calls
         for c in range(calls):
-            log.record([fresh(entries[(base + c + j) % len(entries)]) for j in range(per_call)])
+            for j in range(per_call):
+                log.record(fresh(entries[(base + c + j) % len(entries)]))
 
     started = time.perf_counter()
     pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
@@ -162,14 +171,16 @@ def sync_threads(log: DecisionLog, entries: list[Entry], n: int, threads: int, p
     return calls * threads * per_call / (time.perf_counter() - started)
 
 
-def sync_event_loop(log: DecisionLog, entries: list[Entry], n: int, tasks: int, per_call: int) -> float:
+def sync_event_loop(log: DecisionLog, entries: list[Call], n: int, tasks: int, per_call: int) -> float:
     """Like the server: one event loop, ``tasks`` concurrent callers each awaiting its entries' commit."""
     calls = n // per_call // tasks
 
     async def caller(k: int) -> None:
         loop = asyncio.get_running_loop()
         for c in range(calls):
-            ticket = log.submit([fresh(entries[(k + c + j) % len(entries)]) for j in range(per_call)], loop)
+            ticket = log.submit(
+                fresh(entries[(k + c) % len(entries)]), loop
+            )  # each call decides per_call actions
             error = await log.wait_async(ticket)
             assert error is None, error
 
@@ -181,21 +192,22 @@ def sync_event_loop(log: DecisionLog, entries: list[Entry], n: int, tasks: int, 
     return calls * tasks * per_call / (time.perf_counter() - started)
 
 
-def async_mode(log: DecisionLog, entries: list[Entry], n: int) -> float:
+def async_mode(log: DecisionLog, entries: list[Call], n: int) -> float:
     started = time.perf_counter()
     for i in range(n):
-        log.record([fresh(entries[i % len(entries)])])
+        log.record(fresh(entries[i % len(entries)]))
     assert log.flush(300)
     return n / (time.perf_counter() - started)
 
 
-def measure_log(url: str, folder: Path, entries: list[Entry], n: int, **options: object) -> dict[str, float]:
+def measure_log(url: str, folder: Path, entries: list[Call], n: int, **options: object) -> dict[str, float]:
     key = folder / f"key-{secrets.token_hex(4)}"
+    four = templates(folder / "policies", ("edit", "view", "delete", "approve"))
     out: dict[str, float] = {}
     scenarios: list[tuple[str, str, Callable[[DecisionLog], float]]] = [
         ("sync, 64 threads, 1 entry per call", "sync", lambda log: sync_threads(log, entries, n, 64, 1)),
         ("sync, 256 event-loop tasks, 1 entry per call", "sync", lambda log: sync_event_loop(log, entries, n, 256, 1)),
-        ("sync, 256 event-loop tasks, 4 entries per call", "sync", lambda log: sync_event_loop(log, entries, n, 256, 4)),
+        ("sync, 256 event-loop tasks, 4 entries per call", "sync", lambda log: sync_event_loop(log, four, n, 256, 4)),
         ("async, 1 thread, 1 entry per call", "async", lambda log: async_mode(log, entries, n)),
     ]  # fmt: skip
     for name, durability, run in scenarios:
@@ -209,7 +221,7 @@ def measure_log(url: str, folder: Path, entries: list[Entry], n: int, **options:
     return out
 
 
-def pg_sequenced(url: str, folder: Path, entries: list[Entry], n: int) -> float:
+def pg_sequenced(url: str, folder: Path, entries: list[Call], n: int) -> float:
     """Entries/s through PostgreSQL until sequenced into the tree (sync writers + the sequencer)."""
     with DecisionLog.open(url, LogOptions(key_file=folder / "pg-seq.key", head_interval=3600)) as log:
         started = time.perf_counter()
@@ -219,12 +231,13 @@ def pg_sequenced(url: str, folder: Path, entries: list[Entry], n: int) -> float:
         return n // 256 * 256 / (time.perf_counter() - started)
 
 
-def raw_postgres(url: str, rows: list[tuple], nodes: list[tuple]) -> float:
+def raw_postgres(url: str, rows: list[tuple], requests: list[tuple], nodes: list[tuple]) -> float:
     db = open_database(url)
     DecisionLog.open(url, LogOptions(key_file=Path(tempfile.mkdtemp()) / "k")).close()
     started = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         with db.transaction():
+            db.copy_rows("audit_requests", REQUEST_COLUMNS, requests[i : i + BATCH])
             db.copy_rows("audit_entries", ENTRY_COLUMNS, rows[i : i + BATCH])
     with db.transaction():
         db.copy_rows("audit_nodes", NODE_COLUMNS, nodes)
@@ -248,14 +261,14 @@ def pg_schema() -> Iterator[str]:
 # -- verify ------------------------------------------------------------------------------------------
 
 
-def verify_time(folder: Path, entries: list[Entry], n: int) -> tuple[float, float]:
+def verify_time(folder: Path, entries: list[Call], n: int) -> tuple[float, float]:
     """Build an n-entry log (in 4,096-entry transactions), then time a full verify: (build s, verify s)."""
     url = f"sqlite:///{folder / 'verify.db'}"
     started = time.perf_counter()
     with DecisionLog.open(url, LogOptions(key_file=folder / "verify.key", head_interval=3600)) as log:
         sink = log.writer.sink
         for i in range(0, n, BATCH):
-            sink([[fresh(entries[j % len(entries)])] for j in range(i, min(n, i + BATCH))])
+            sink([fresh(entries[j % len(entries)]) for j in range(i, min(n, i + BATCH))])
             if i % (BATCH * 64) == 0:
                 log.sign_head()
     built = time.perf_counter() - started
@@ -311,17 +324,21 @@ def main() -> int:
         policies = folder / "policies"
         policies.mkdir()
         entries = templates(policies)
-        size = sum(len(entry_bytes(fresh(e), 0)) for e in entries) // len(entries)
-        rows, nodes = rows_for(entries, n)
-        ceiling = raw_sqlite(folder / "before", rows, nodes)
+        rows, requests, nodes = rows_for(entries, n)
+        size = (
+            sum(len(r[2]) + len(r[4]) for r in rows[:64]) // 64 + sum(len(r[2]) for r in requests[:64]) // 64
+        )
+        ceiling = raw_sqlite(folder / "before", rows, requests, nodes)
         sqlite_rates = measure_log(f"sqlite:///{folder / 'log.db'}", folder, entries, n)
-        ceiling = max(ceiling, raw_sqlite(folder / "after", rows, nodes))  # the stricter of two runs
+        ceiling = max(
+            ceiling, raw_sqlite(folder / "after", rows, requests, nodes)
+        )  # the stricter of two runs
         pg_problem = postgres_available()
         pg_rates: dict[str, float] = {}
         pg_ceiling = pg_seq = 0.0
         if not pg_problem:
             with pg_schema() as url:
-                pg_ceiling = raw_postgres(url, rows, nodes)
+                pg_ceiling = raw_postgres(url, rows, requests, nodes)
             with pg_schema() as url:
                 pg_rates = measure_log(url, folder, entries, n)
             with pg_schema() as url:

@@ -126,7 +126,7 @@ def test_an_unencodable_entry_fails_alone(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     with DecisionLog.open(url, _options(tmp_path)) as log:
         bad = decision(1)
-        bad.data["principal"]["id"] = "\ud800"  # a lone surrogate has no UTF-8 form
+        bad.public["action"] = "\ud800"  # a lone surrogate has no UTF-8 form
         with pytest.raises(EncodingError):
             log.record([bad])
         log.record([decision(2)])

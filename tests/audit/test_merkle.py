@@ -184,3 +184,41 @@ def test_wrong_proofs_are_rejected():
         merkle.inclusion_path(merkle.LeafList(hashes), 11, 11)
     with pytest.raises(ProofError, match="second root"):
         merkle.verify_consistency(3, 11, mth(d[:3]), mth(d[:10]), proof(3, d))
+
+
+# -- format 2 leaves (tests/audit/vectors/leaf_v2.json), checked with hashlib and rfc8785 only ----------
+
+
+def test_format_2_vectors_verify_independently():
+    import rfc8785
+
+    v = json.loads((VECTORS / "leaf_v2.json").read_text())
+    request = v["request"]
+    digest = hashlib.sha256(bytes.fromhex(request["salt_hex"]) + request["body"].encode()).hexdigest()
+    assert digest == request["digest_hex"]
+    data = []
+    for e in v["entries"]:
+        content = hashlib.sha256(bytes.fromhex(e["salt_hex"]) + e["content"].encode()).hexdigest()
+        assert content == e["content_digest_hex"] == e["leaf"]["content"]
+        assert e["leaf"]["request"] == digest and e["leaf"]["v"] == 2 and e["leaf"]["seq"] == e["seq"]
+        assert rfc8785.dumps(e["leaf"]) == e["leaf_data"].encode()  # the leaf data is RFC 8785 JSON
+        assert hashlib.sha256(b"\x00" + e["leaf_data"].encode()).hexdigest() == e["leaf_hash_hex"]
+        data.append(e["leaf_data"].encode())
+    assert mth(data).hex() == v["root_hex"]
+    for m in range(len(data)):  # every inclusion path, from the RFC's definition, checks out
+        merkle.verify_inclusion(
+            m, len(data), merkle.leaf_hash(data[m]), path(m, data), bytes.fromhex(v["root_hex"])
+        )
+
+
+def test_format_2_vectors_are_what_the_log_writes():
+    from chamberlain.audit.entry import leaf_body, make_entry
+
+    v = json.loads((VECTORS / "leaf_v2.json").read_text())
+    for e in v["entries"]:
+        leaf = e["leaf"]
+        public = {k: leaf[k] for k in ("call_id", "point", "action", "effect", "resource_kind", "basis")}
+        entry = make_entry("decision", leaf["time"], public, json.loads(e["content"]), bytes.fromhex(e["salt_hex"]),
+                           bytes.fromhex(v["request"]["digest_hex"]))  # fmt: skip
+        assert entry.content == e["content"].encode()
+        assert leaf_body(entry, e["seq"]) == e["leaf_data"].encode()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 import re
 
-import rfc8785
+import orjson
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit import Filter
 from chamberlain.audit.log import LogOptions
+from chamberlain.audit.replay import replay_input
 from chamberlain.audit.verify import verify
 from chamberlain.store.db import open_database
 
@@ -41,10 +42,10 @@ def test_every_decided_action_is_an_entry_with_its_basis(policies, tmp_path):
     )
     assert edit["approval"] == {"id": "appr-9", "approver": None}
     assert edit["principal"] == {"id": "alice", "roles": ["user"], "scope": "", "policy_version": "",
-                                 "attr": {"level": 3}, "attr_digest": _digest(ALICE.attr)}  # fmt: skip
-    # only the attributes the evaluated conditions read, and a digest of all of them
+                                 "attr": {"level": 3}}  # fmt: skip
+    # shown: the attributes the evaluated conditions read (the request record holds all of them)
     assert edit["resource"] == {"kind": "document", "id": "d1", "scope": "", "policy_version": "",
-                                "attr": {"owner": "alice", "status": "draft"}, "attr_digest": _digest(DRAFT.attr)}  # fmt: skip
+                                "attr": {"owner": "alice", "status": "draft"}}  # fmt: skip
     assert edit["effect"] == "EFFECT_ALLOW"
     assert edit["basis"] == {
         "policy": "resource.document.vdefault", "version": "default", "scope": "", "rule": "owner-edits-drafts",
@@ -58,19 +59,28 @@ def test_every_decided_action_is_an_entry_with_its_basis(policies, tmp_path):
     assert delete["effect"] == "EFFECT_DENY" and delete["basis"]["rule"] == ""
 
 
-def _digest(value: object) -> str:
-    return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
-
-
-def test_request_digest_is_the_digest_of_the_request_as_sent(policies, tmp_path):
-    request = {"requestId": "r-2", "principal": {"id": "bob", "roles": ["user"], "attr": {"level": 1.0}},
-               "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": "d2",
-                                                                "attr": {"owner": "x", "status": "final"}}}]}  # fmt: skip
+def test_the_full_request_is_stored_once_per_call_and_replays(policies, tmp_path):
+    request = {"requestId": "r-2", "principal": {"id": "bob", "roles": ["user"], "attr": {"level": 1, "x": [1]}},
+               "resources": [{"actions": ["view", "edit"], "resource": {"kind": "document", "id": f"d{i}",
+                                                                        "attr": {"owner": "x", "status": "final"}}}
+                             for i in range(3)]}  # fmt: skip
+    now = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
     with PDP.from_directory(policies, audit=_url(tmp_path)) as pdp:
-        assert pdp.check_resources(request)["results"][0]["actions"] == {"view": "EFFECT_ALLOW"}
-        [entry] = _entries(pdp)
-    assert entry["request_digest"] == _digest(request)  # anyone holding the request can recompute it
-    assert entry["principal"]["attr_digest"] == _digest({"level": 1})
+        pdp.check_resources(request, now=now)
+        entries = _entries(pdp)
+        digests = {pdp.log.read(lambda r, s=e["seq"]: orjson.loads(r.raw(s)[0])["request"]) for e in entries}
+        replays = [pdp.log.read(replay_input, e["seq"]) for e in entries]
+        [(count,)] = pdp.log.read(lambda r: r.db.rows("SELECT count(*) FROM audit_requests"))
+    assert len(entries) == 6 and len(digests) == 1 and count == 1  # six entries, one request record
+    by = {(r.input, r.action): r for r in replays}
+    first = by[(1, "view")]
+    assert (first.effect, by[(1, "edit")].effect) == ("EFFECT_ALLOW", "EFFECT_DENY")
+    assert first.now_ns == 1772600767891011000 and first.now == now
+    assert [(i.resource.id, i.actions) for i in first.inputs] == [
+        (f"d{i}", ("view", "edit")) for i in range(3)
+    ]
+    assert first.inputs[2].principal.attr == {"level": 1, "x": [1]} and first.inputs[0].request_id == "r-2"
+    assert first.inputs[1].resource.attr == {"owner": "x", "status": "final"}  # every attribute, read or not
 
 
 def test_is_allowed_is_recorded_too(policies, tmp_path):

@@ -62,7 +62,7 @@ def test_head_and_proofs_verify_independently(server):
     assert entry["seq"] == 6  # and its canonical form hashes to the proven leaf
     from chamberlain.audit.canonical import canonical
 
-    assert leaf_hash(canonical(entry)).hex() == proof["leaf_hash"]
+    assert leaf_hash(canonical(entry["leaf"])).hex() == proof["leaf_hash"]
 
 
 @pytest.mark.parametrize(

@@ -1,51 +1,92 @@
-"""Writing entries: giving them sequence numbers, leaf hashes and tree nodes, in one transaction.
+"""Writing entries: preparing submissions, giving entries sequence numbers, leaf hashes and tree nodes.
+
+A submission is a :class:`~chamberlain.audit.decisions.Call` (prepared here, on the writer thread:
+its request record once, then its entries) or a list of ready :class:`~chamberlain.audit.entry.Entry`.
 
 - :class:`LocalAppender` (SQLite): the writer sequences its own entries under SQLite's write lock;
   several processes may append to one file, each re-reading the tree size inside its transaction.
-- :class:`PendingAppender` (PostgreSQL, any replica): entries become durable in ``audit_pending``;
-  :func:`sequence_pending` (the elected sequencer only) moves them into the log in order.
+- :class:`PendingAppender` (PostgreSQL, any replica): request records go straight to
+  ``audit_requests`` and entries become durable in ``audit_pending``; :func:`sequence_pending`
+  (the elected sequencer only) moves them into the log in order.
 
-A group whose entries cannot be encoded fails alone; the others of the batch are written.
+A submission that cannot be encoded or is over a limit fails alone; the others of the batch are written.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
-
-import orjson
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from chamberlain.audit import heads
-from chamberlain.audit.canonical import EncodingError, encode
-from chamberlain.audit.entry import COLUMNS, Entry, columns, entry_bytes, new_entry
+from chamberlain.audit.canonical import EncodingError
+from chamberlain.audit.content import Limits
+from chamberlain.audit.decisions import Prepared
+from chamberlain.audit.entry import COLUMNS, Entry, leaf_body, new_entry, numbered, public_bytes
 from chamberlain.audit.heads import Head
 from chamberlain.audit.merkle import Edge
 from chamberlain.audit.note import Signer
 from chamberlain.audit.schema import STRIDE
-from chamberlain.audit.tree import TreeStore
+from chamberlain.audit.tree import TreeStore, stored_size
 from chamberlain.store.db import Database, as_bytes
 
-ENTRY_COLUMNS = ("seq", "leaf", "body", *COLUMNS)
+ENTRY_COLUMNS = ("seq", "leaf", "body", "salt", "content", "request", *COLUMNS)
+REQUEST_COLUMNS = ("digest", "salt", "body")
+PENDING_COLUMNS = ("public", "salt", "content", "request", *COLUMNS)
 NODE_COLUMNS = ("level", "idx", "hash")
 DAMAGED = "damaged"  # an entry kind: a pending row that could not be read, kept rather than dropped
 
-
 _sha256 = hashlib.sha256
-_CHUNK = 256  # entries encoded and inserted at a time: many live bodies make orjson's allocations dear
+_CHUNK = 256  # entries inserted at a time: many live bodies make allocations dear
+
+#: Called with each head as it is signed (the log publishes it outside the database).
+OnHead = Callable[[Head], None]
 
 
-def append_groups(db: Database, groups: Sequence[Sequence[Entry]], edge: Edge) -> list[EncodingError | None]:
-    """Number, encode, hash and insert ``groups`` on top of ``edge`` (advanced in place), inside the caller's
-    transaction; then record the new tree size. Returns each group's encoding error, or None."""
+def prepare(submission: Any, limits: Limits) -> Prepared:
+    """The request record and entries of a submission (a Call, an Entry or a list of entries)."""
+    if isinstance(submission, Entry):
+        return Prepared(None, [submission])
+    if isinstance(submission, list):
+        return Prepared(None, submission)
+    return submission.prepare(limits)
+
+
+def append_groups(
+    db: Database, groups: Sequence[Any], edge: Edge, limits: Limits
+) -> list[EncodingError | None]:
+    """Prepare, number, hash and insert ``groups`` on top of ``edge`` (advanced in place), inside the
+    caller's transaction; then record the new tree size. Returns each group's error, or None."""
     errors: list[EncodingError | None] = []
     rows: list[tuple] = []
+    requests: list[tuple] = []
     nodes: list[tuple[int, int, bytes]] = []
+    append = edge.append
     for group in groups:
-        errors.append(_prepare_group(group, edge, rows, nodes))
+        try:
+            prepared = prepare(group, limits)
+            seq = edge.size
+            bodies = [leaf_body(e, seq + k) for k, e in enumerate(prepared.entries)]
+        except EncodingError as exc:
+            errors.append(exc)
+            continue
+        errors.append(None)
+        request = prepared.request
+        if request is not None:
+            requests.append((request.digest, request.salt, request.body))
+        for entry, body in zip(prepared.entries, bodies, strict=True):  # the hot loop of every write
+            h = _sha256(b"\x00" + body).digest()
+            for node in append(h):
+                if node[0] % STRIDE == 0:
+                    nodes.append(node)
+            rows.append((seq, h, body, entry.salt, entry.content, entry.request, *entry.cols))
+            seq += 1
         if len(rows) >= _CHUNK:
             db.copy_rows("audit_entries", ENTRY_COLUMNS, rows)
             rows.clear()
+    if requests:
+        db.copy_rows("audit_requests", REQUEST_COLUMNS, requests)
     if rows:
         db.copy_rows("audit_entries", ENTRY_COLUMNS, rows)
     if nodes:
@@ -54,41 +95,17 @@ def append_groups(db: Database, groups: Sequence[Sequence[Entry]], edge: Edge) -
     return errors
 
 
-def _prepare_group(group: Sequence[Entry], edge: Edge, rows: list[tuple],
-                   nodes: list[tuple[int, int, bytes]]) -> EncodingError | None:  # fmt: skip
-    mark_rows, mark_nodes, saved = len(rows), len(nodes), (edge.size, list(edge.nodes))
-    append = edge.append
-    try:
-        for entry in group:  # the hot loop of every write: kept flat
-            seq = edge.size
-            body = entry_bytes(entry, seq)
-            h = _sha256(b"\x00" + body).digest()
-            for node in append(h):
-                if node[0] % STRIDE == 0:
-                    nodes.append(node)
-            rows.append((seq, h, body, *(entry.cols or columns(entry.data))))
-    except EncodingError as exc:
-        del rows[mark_rows:], nodes[mark_nodes:]
-        edge.size, edge.nodes = saved
-        return exc
-    return None
-
-
-def stored_size(db: Database, *, lock: bool = False) -> int:
-    """The log's tree size as ``audit_meta`` records it (``lock``: row lock on PostgreSQL)."""
-    suffix = " FOR UPDATE" if lock and db.kind != "sqlite" else ""
-    return int(db.value(f"SELECT value FROM audit_meta WHERE key = 'tree_size'{suffix}", (), "0"))
-
-
 class LocalAppender:
     """Appends and signs heads on SQLite, where the writer is its own sequencer."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, limits: Limits, on_head: OnHead | None = None):
         self.db = db
+        self.limits = limits
+        self.on_head = on_head
         self.tree = TreeStore(db)
         self.edge: Edge | None = None
 
-    def append(self, groups: Sequence[Sequence[Entry]]) -> list[EncodingError | None]:
+    def append(self, groups: Sequence[Any]) -> list[EncodingError | None]:
         """Write the groups in one transaction; raises StoreError when nothing could be written."""
         try:
             with self.db.transaction():
@@ -99,7 +116,7 @@ class LocalAppender:
                     if self.edge is not None and self.edge.size == size
                     else self.tree.edge(size)
                 )
-                errors = append_groups(self.db, groups, edge)
+                errors = append_groups(self.db, groups, edge, self.limits)
         except BaseException:
             self.edge = None  # re-read the tree from the database next time
             raise
@@ -113,6 +130,8 @@ class LocalAppender:
         except BaseException:
             self.edge = None
             raise
+        if self.on_head is not None:
+            self.on_head(head)
         return head
 
 
@@ -130,24 +149,32 @@ def sign_current(db: Database, tree: TreeStore, edge: Edge | None, signer: Signe
 
 
 class PendingAppender:
-    """PostgreSQL replicas: make entries durable in ``audit_pending`` (the sequencer numbers them)."""
+    """PostgreSQL replicas: request records stored, entries durable in ``audit_pending`` (the sequencer numbers them)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, limits: Limits):
         self.db = db
+        self.limits = limits
 
-    def append(self, groups: Sequence[Sequence[Entry]]) -> list[EncodingError | None]:
-        rows: list[tuple[bytes, bool]] = []
+    def append(self, groups: Sequence[Any]) -> list[EncodingError | None]:
+        rows: list[tuple] = []
+        requests: list[tuple] = []
         errors: list[EncodingError | None] = []
         for group in groups:
             try:
-                encoded = [(encode(e.data, e.fast), e.fast) for e in group]
+                prepared = prepare(group, self.limits)
+                encoded = [(public_bytes(e), e.salt, e.content, e.request, *e.cols) for e in prepared.entries]
             except EncodingError as exc:
                 errors.append(exc)
                 continue
+            if prepared.request is not None:
+                r = prepared.request
+                requests.append((r.digest, r.salt, r.body))
             rows.extend(encoded)
             errors.append(None)
         with self.db.transaction():
-            self.db.copy_rows("audit_pending", ("body", "fast"), rows)
+            if requests:
+                self.db.copy_rows("audit_requests", REQUEST_COLUMNS, requests)
+            self.db.copy_rows("audit_pending", PENDING_COLUMNS, rows)
         return errors
 
 
@@ -161,29 +188,33 @@ def sequence_pending(db: Database, tree: TreeStore, edge: Edge | None, limit: in
         size = stored_size(db, lock=True)
         if edge is None or edge.size != size:
             edge = tree.edge(size)
-        pending = db.rows("SELECT id, body, fast FROM audit_pending ORDER BY id LIMIT ?", (limit,))
+        pending = db.rows(f"SELECT id, {', '.join(PENDING_COLUMNS)} FROM audit_pending ORDER BY id LIMIT ?",
+                          (limit,))  # fmt: skip
         if not pending:
             return edge, 0
-        groups = [[_pending_entry(as_bytes(body), fast)] for _, body, fast in pending]
         edge = edge.copy()
-        errors = append_groups(db, groups, edge)
-        if any(errors):  # cannot happen for a body a replica encoded (it parsed as JSON): stop, lose nothing
-            raise EncodingError(
-                f"pending entries {[row[0] for row, e in zip(pending, errors, strict=False) if e]} cannot be encoded"
-            )
+        rows: list[tuple] = []
+        nodes: list[tuple[int, int, bytes]] = []
+        for row in pending:
+            seq = edge.size
+            public = as_bytes(row[1])
+            try:
+                body = numbered(public, seq)
+                stored = (body, as_bytes(row[2]), as_bytes(row[3]), as_bytes(row[4]), *row[5:])
+            except (ValueError, TypeError):  # a row no replica wrote: kept as a damaged entry, not dropped
+                damaged = _damaged(public)
+                body = leaf_body(damaged, seq)
+                stored = (body, damaged.salt, damaged.content, b"", *damaged.cols)
+            h = _sha256(b"\x00" + body).digest()
+            nodes.extend(node for node in edge.append(h) if node[0] % STRIDE == 0)
+            rows.append((seq, h, *stored))
+        db.copy_rows("audit_entries", ENTRY_COLUMNS, rows)
+        if nodes:
+            db.copy_rows("audit_nodes", NODE_COLUMNS, nodes)
+        db.execute("UPDATE audit_meta SET value = ? WHERE key = 'tree_size'", (str(edge.size),))
         db.execute("DELETE FROM audit_pending WHERE id = ANY(?)", ([row[0] for row in pending],))
     return edge, len(pending)
 
 
-def _pending_entry(body: bytes, fast: bool) -> Entry:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
-        return _damaged(body)
-    return Entry(data, fast)
-
-
-def _damaged(body: bytes) -> Entry:
-    return new_entry(DAMAGED, time="", raw=base64.b64encode(body).decode())
+def _damaged(public: bytes) -> Entry:
+    return new_entry(DAMAGED, time="", raw=base64.b64encode(public).decode())

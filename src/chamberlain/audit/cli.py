@@ -44,6 +44,11 @@ def _reader(url: str, *, writable: bool = False) -> Iterator[Any]:
         db.close()
 
 
+def _printable(text: str) -> str:
+    """Control characters escaped, so a value cannot forge a line of output."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -59,6 +64,10 @@ def verify_command(
             "`audit head --json`, or a checkpoint note): the log must extend it.",
         ),
     ] = None,
+    max_unsigned_age: Annotated[
+        float,
+        typer.Option("--max-unsigned-age", help="Seconds entries may wait for a signed head (0: any age)."),
+    ] = 300.0,
     as_json: Json = False,
 ) -> None:
     """Recompute every hash, the tree and every signed head; exit 0 when intact, 1 on any tamper."""
@@ -81,7 +90,7 @@ def verify_command(
                                          disable=not console.is_terminal) as progress:  # fmt: skip
         task = progress.add_task("verify", total=None)
         try:
-            report = verify(reader.db, trusted=trusted,
+            report = verify(reader.db, trusted=trusted, max_unsigned_age=max_unsigned_age or None,
                             progress=lambda done, total: progress.update(task, completed=done, total=total))  # fmt: skip
         except Error as exc:
             _fail(str(exc))
@@ -92,9 +101,19 @@ def verify_command(
             f"intact: {report.size} entries, {report.heads} signed heads verified, root {report.root.hex()}"
         )
     else:
-        typer.echo(f"TAMPERED: {report.problem}")
-    for note in report.notes if not as_json else ():
-        typer.echo(f"note: {note}")
+        typer.echo(f"TAMPERED: {_printable(report.problem)}")
+    if not as_json:
+        for e in report.erasures:
+            typer.echo(f"erased: entry #{e['seq']} by {_printable(str(e['by']))} at {e['time']} erased the content "
+                       f"of {e['count']} entries ({e['selector']})")  # fmt: skip
+        if report.erased:
+            typer.echo(
+                f"erased: {report.erased} entries in all (their leaves, the tree and every proof are intact)"
+            )
+        if report.legacy:
+            typer.echo(f"note: {report.legacy} entries are in format 1 (not replayable, not erasable)")
+        for note in report.notes:
+            typer.echo(f"note: {note}")
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -273,3 +292,58 @@ def export_command(
         finally:
             if output is not None:
                 sink.close()
+
+
+@app.command("erase")
+def erase_command(
+    db: Db = DEFAULT_DB,
+    principal: Annotated[
+        str | None, typer.Option("--principal", help="Erase every entry whose principal or any actor is ID.")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="Erase entries older than this RFC 3339 time.")
+    ] = None,
+    entry: Annotated[list[int] | None, typer.Option("--entry", help="Erase this entry (repeatable).")] = None,
+    by: Annotated[str, typer.Option("--by", help="Who erases (recorded in the erasure entry).")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded, erasable itself).")] = "",
+    key: Annotated[
+        Path | None, typer.Option("--key", help="The signing key file (default: beside a SQLite log).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Erase entries' content (who, attributes, arguments), keeping every leaf, head and proof valid.
+
+    Whole calls are erased (the entries that share a request record). The erasure is itself an
+    entry (who, when, which entries) and a head is signed over it.
+    """
+    from chamberlain.audit.log import DecisionLog, LogOptions
+
+    if sum(x is not None and x != [] for x in (principal, before, entry)) != 1:
+        _fail("name what to erase: exactly one of --principal ID, --before TIME or --entry SEQ")
+    try:
+        log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
+    except Error as exc:
+        _fail(str(exc))
+    try:
+        result = log.erase(principal=principal, before=before, seqs=entry or None, by=by, reason=reason)
+    except Error as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+    out = result.to_json()
+    if as_json:
+        _print_json(out)
+        return
+    if not result.erased:
+        typer.echo(
+            "nothing to erase: no entry with content matches"
+            + (f" ({result.legacy} format 1 entries match but cannot be erased)" if result.legacy else "")
+        )
+        return
+    typer.echo(
+        f"erased the content of {len(result.erased)} entries (erasure entry #{result.entry}); {result.wiped}"
+    )
+    if result.legacy:
+        typer.echo(
+            f"note: {result.legacy} format 1 entries match but cannot be erased (their content is their leaf)"
+        )

@@ -1,129 +1,213 @@
-"""Decision entries: one per action of a check, with the basis the engine decided on.
+"""A check's record: its request stored once, and one entry per decided action.
 
-A decision entry adds to the common fields (:mod:`chamberlain.audit.entry`):
+:class:`Call` is what the request path builds: it only keeps references (to the engine's inputs
+and outputs), so deciding pays nothing for the log; the writer thread turns it into rows
+(:meth:`Call.prepare`): encoding, salting and hashing happen there, once per call.
 
-- ``action``, ``effect`` (``EFFECT_ALLOW`` / ``EFFECT_DENY``);
-- ``resource``: ``kind``, ``id``, ``scope``, ``policy_version``, ``attr`` (only the attributes the
-  evaluated conditions read, see :mod:`chamberlain.audit.attributes`) and ``attr_digest`` (SHA-256
-  of the canonical JSON of *all* its attributes);
-- ``principal``: ``id``, ``roles``, ``scope``, ``policy_version``, ``attr`` (those read) and
-  ``attr_digest``;
-- ``basis``: the deciding ``policy`` (key), its ``version``, ``scope``, ``rule``, the effective
-  ``derived_roles``, ``conditions`` (each expression of the deciding rule's condition and whether
-  it held), condition evaluation ``errors`` and schema ``validation_errors``;
-- ``outputs`` of the action (``src`` and ``val`` or ``error``);
-- ``approval``: ``{"id", "approver"}`` when the check carried an approval, else ``null``;
-- ``request_digest``: SHA-256 of the canonical JSON of the whole request (the CheckResources JSON
-  as received, or the equivalent built from an embedded call).
+The **request record** (once per call, erasable, bounded by ``maxRequestBytes``) is what replaying
+the decision needs (:func:`chamberlain.audit.replay.replay_input`): ``now`` (nanoseconds), the
+principal and every resource with all their attributes, policy versions and scopes, the actions,
+the auxiliary data conditions read (decoded JWT claims, named JWTs, the delegation variable; never
+the raw tokens), the session, the actor chain, the approval, and ``context`` (what an enforcement
+point adds, e.g. the delegated chain with its roles). Resources whose principal, auxiliary data or
+ids differ from the first one's carry their own.
+
+Each **entry** (one per decided action) has public fields (:mod:`chamberlain.audit.entry`) and its
+own content: ``input`` (the resource's position in the request), ``principal``, ``actor_chain``,
+``session_id``, ``request_id``, ``resource_id``, ``conditions`` (each expression of the deciding
+rule's condition and whether it held), ``errors``, ``validation_errors``, ``outputs``, ``read``
+(the attribute names the evaluated conditions read, see :mod:`chamberlain.audit.attributes`:
+``"*"`` for all), ``approval`` and the enforcement point's ``extra`` fields.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chamberlain.audit import attributes
-from chamberlain.audit.canonical import encode, normalise
-from chamberlain.audit.entry import DECISION, VERSION, Entry, actors_column, timestamp
-from chamberlain.engine.request import CheckInput, Resource
+from chamberlain.audit.canonical import normalise
+from chamberlain.audit.content import Limits, bounded, dumps, parse_path, redact, salted, salts
+from chamberlain.audit.entry import DECISION, VERSION, Entry, actors_column, make_entry, timestamp_ns, to_ns
+from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import CheckOutput
 from chamberlain.engine.wire import json_number
 
+_ALL = "*"
 
-def request_json(inputs: Sequence[CheckInput]) -> dict[str, Any]:
-    """The CheckResources JSON equivalent of an embedded check (what ``request_digest`` covers)."""
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A call's request as stored: ``digest`` = ``sha256(salt || body)`` (the key and what leaves hold)."""
+
+    digest: bytes
+    salt: bytes
+    body: bytes
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What one submission writes: at most one request record, and its entries in order."""
+
+    request: RequestRecord | None
+    entries: list[Entry]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def prepare(self, limits: Limits) -> Prepared:
+        return self
+
+
+class Call:
+    """The decisions of one check, kept as references until the writer thread prepares them."""
+
+    __slots__ = ("_count", "call_id", "context", "extra", "inputs", "ns", "outputs", "point")
+
+    def __init__(self, inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput], *, when: dt.datetime | int,
+                 call_id: str, point: str, extra: Mapping[str, Any] | None = None,
+                 context: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+        self.inputs = inputs
+        self.outputs = outputs
+        self.ns = to_ns(when)
+        self.call_id = call_id
+        self.point = point
+        self.extra = extra
+        self.context = context
+        self._count = sum(len(o.actions) for o in outputs)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def prepare(self, limits: Limits) -> Prepared:
+        """Encode the request once and every entry; raises :class:`~chamberlain.audit.canonical.EncodingError`
+        (:class:`~chamberlain.audit.content.EntryTooLarge` past a limit)."""
+        if not self.inputs:
+            return Prepared(None, [])
+        fresh = salts(self._count + 1)
+        request = request_record(self.inputs, self.ns, fresh[0], limits, self.context)
+        time = timestamp_ns(self.ns)
+        call_id, point, extra = self.call_id, self.point, self.extra
+        entries: list[Entry] = []
+        n = 1
+        for i, (inp, out) in enumerate(zip(self.inputs, self.outputs, strict=True)):
+            r = inp.resource
+            rows_by_action: dict[str, list[Any]] = {}
+            for action, _scope, row, _ok in out.trace:
+                rows_by_action.setdefault(action, []).append(row)
+            common = {"input": i, "principal": inp.principal.id, "actor_chain": list(inp.actor_chain),
+                      "session_id": inp.session_id, "request_id": inp.request_id, "resource_id": r.id,
+                      "derived_roles": list(out.effective_derived_roles),
+                      "errors": [{"expr": e.expression, "message": e.message} for e in out.evaluation_errors],
+                      "validation_errors": [{"path": e.path, "message": e.message, "source": e.source}
+                                            for e in out.validation_errors],
+                      "approval": {"id": inp.approval_id, "approver": None} if inp.approval_id else None}  # fmt: skip
+            for action, effect in out.actions.items():
+                row = effect.row
+                reads = attributes.rows_reads(rows_by_action.get(action, ()))
+                public = {"call_id": call_id, "point": point, "action": action, "effect": effect.effect,
+                          "resource_kind": r.kind,
+                          "basis": {"policy": effect.policy, "version": row.policy.version if row is not None else "",
+                                    "scope": effect.scope, "rule": row.name if row is not None else "",
+                                    "derived_roles": list(out.effective_derived_roles)}}  # fmt: skip
+                content = {**common, "conditions": _conditions(out, row), "outputs": _outputs(out, action),
+                           "read": {"principal": _names(reads.principal), "resource": _names(reads.resource)}}  # fmt: skip
+                if extra:
+                    content.update(extra)
+                entries.append(make_entry(DECISION, time, public, content, fresh[n], request.digest,
+                                          limits.max_entry_bytes))  # fmt: skip
+                n += 1
+        return Prepared(request, entries)
+
+
+def decision_call(inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput], *, when: dt.datetime | int,
+                  call_id: str, point: str, extra: Mapping[str, Any] | None = None,
+                  context: Mapping[str, Any] | None = None) -> Call:  # fmt: skip
+    """The :class:`Call` of a decided check (nothing is encoded yet)."""
+    return Call(inputs, outputs, when=when, call_id=call_id, point=point, extra=extra, context=context)
+
+
+# -- the request record -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _redact_paths(paths: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    parsed = [parse_path(p) for p in paths]
+    return (tuple(n for owner, n in parsed if owner == "principal"),
+            tuple(n for owner, n in parsed if owner == "resource"))  # fmt: skip
+
+
+def request_record(inputs: Sequence[CheckInput], ns: int, salt: bytes, limits: Limits,
+                   context: Mapping[str, Any] | None = None) -> RequestRecord:  # fmt: skip
+    """The request record of a call (see the module docstring), salted, bounded and redacted."""
+    p_paths, r_paths = _redact_paths(limits.redact) if limits.redact else ((), ())
+    redacted: list[str] = []
+
+    def principal_json(p: Principal) -> dict[str, Any]:
+        attr = _plain(p.attr)
+        if p_paths:
+            attr, hit = redact(attr, p_paths, salt, "P")
+            redacted.extend(hit)
+        return {"id": p.id, "roles": list(p.roles), "attr": attr, "policyVersion": p.policy_version,
+                "scope": p.scope}  # fmt: skip
+
+    def resource_json(r: Resource) -> dict[str, Any]:
+        attr = _plain(r.attr)
+        if r_paths:
+            attr, hit = redact(attr, r_paths, salt, "R")
+            redacted.extend(hit)
+        return {"kind": r.kind, "id": r.id, "attr": attr, "policyVersion": r.policy_version, "scope": r.scope}
+
     first = inputs[0]
-    principal = _with_attr(first.principal.to_json(), first.principal.attr)
-    out: dict[str, Any] = {
-        "requestId": first.request_id,
-        "principal": principal,
-        "resources": [{"actions": list(i.actions), "resource": _resource_json(i.resource)} for i in inputs],
-    }
-    aux = first.aux_data
-    if aux.jwt or aux.jwts:
-        out["auxData"] = {"jwt": dict(aux.jwt), "jwts": {k: dict(v) for k, v in aux.jwts.items()}}
-    context = {k: v for k, v in (("sessionId", first.session_id), ("actorChain", list(first.actor_chain)),
-                                  ("approvalId", first.approval_id)) if v}  # fmt: skip
+    resources = []
+    for inp in inputs:
+        item: dict[str, Any] = {"resource": resource_json(inp.resource), "actions": list(inp.actions)}
+        if inp.principal is not first.principal:
+            item["principal"] = principal_json(inp.principal)
+        if inp.aux_data is not first.aux_data:
+            item["auxData"] = aux_json(inp.aux_data)
+        for name, value, base in (("requestId", inp.request_id, first.request_id),
+                                  ("sessionId", inp.session_id, first.session_id),
+                                  ("approvalId", inp.approval_id, first.approval_id)):  # fmt: skip
+            if value != base:
+                item[name] = value
+        if inp.actor_chain != first.actor_chain:
+            item["actorChain"] = list(inp.actor_chain)
+        resources.append(item)
+    record: dict[str, Any] = {
+        "v": VERSION, "now": ns, "principal": principal_json(first.principal), "auxData": aux_json(first.aux_data),
+        "requestId": first.request_id, "sessionId": first.session_id, "actorChain": list(first.actor_chain),
+        "approvalId": first.approval_id, "resources": resources,
+    }  # fmt: skip
     if context:
-        out["chamberlain"] = context
+        record["context"] = context
+    if redacted:
+        record["redacted"] = sorted(set(redacted))
+    body = bounded(dumps(record), limits.max_request_bytes, "the request", "maxRequestBytes")
+    return RequestRecord(salted(salt, body), salt, body)
+
+
+def aux_json(aux: AuxData) -> dict[str, Any]:
+    """Auxiliary data as the request record keeps it: decoded claims, never raw tokens."""
+    out: dict[str, Any] = {"jwt": _plain(aux.jwt), "jwts": {k: _plain(v) for k, v in aux.jwts.items()}}
+    if aux.delegation is not None:
+        out["delegation"] = aux.delegation
     return out
 
 
-def _resource_json(resource: Resource) -> dict[str, Any]:
-    return _with_attr(resource.to_json(), resource.attr)
+def _plain(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A mapping orjson encodes in C (a dict), without copying one that is already."""
+    return value if type(value) is dict else dict(value)
 
 
-def _with_attr(out: dict[str, Any], attr: Mapping[str, Any]) -> dict[str, Any]:
-    if attr:
-        out["attr"] = dict(attr)
-    return out
+def _names(names: frozenset[str]) -> list[str] | str:
+    return _ALL if names is attributes.ALL else sorted(names)
 
 
-def _attr_of(plain: Any) -> dict[str, Any]:
-    attr = plain.get("attr") if isinstance(plain, dict) else None
-    return attr if isinstance(attr, dict) else {}
-
-
-def decision_entries(inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput], *, when: dt.datetime,
-                     call_id: str, point: str, request: Mapping[str, Any] | None = None) -> list[Entry]:  # fmt: skip
-    """One entry per decided action of every input (``request``: the request JSON, when there is one)."""
-    if not inputs:
-        return []
-    time = timestamp(when)
-    # One normalisation of the whole request serves its digest and the attributes' digests.
-    plain, fast = normalise(request if request is not None else request_json(inputs))
-    request_digest = hashlib.sha256(encode(plain, fast)).hexdigest()
-    p_attr = _attr_of(plain.get("principal"))
-    p_digest = hashlib.sha256(encode(p_attr, fast)).hexdigest()
-    resources = plain.get("resources") or []
-    entries = []
-    for i, (inp, out) in enumerate(zip(inputs, outputs, strict=True)):
-        p, r = inp.principal, inp.resource
-        r_attr = _attr_of(resources[i].get("resource")) if i < len(resources) else {}
-        r_digest = hashlib.sha256(encode(r_attr, fast)).hexdigest()
-        approval = {"id": inp.approval_id, "approver": None} if inp.approval_id else None
-        common = {"v": VERSION, "kind": DECISION, "time": time, "call_id": call_id, "request_id": inp.request_id,
-                  "point": point, "session_id": inp.session_id, "actor_chain": list(inp.actor_chain),
-                  "approval": approval, "request_digest": request_digest}  # fmt: skip
-        rows_by_action: dict[str, list[Any]] = {}
-        for action, _scope, row, _ok in out.trace:
-            rows_by_action.setdefault(action, []).append(row)
-        basis_common = _basis_common(out)
-        actors = actors_column(inp.actor_chain)
-        for action, effect in out.actions.items():
-            reads = attributes.rows_reads(rows_by_action.get(action, ()))
-            outputs_json, outputs_fast = _outputs(out, action)
-            data = {
-                **common,
-                "principal": {"id": p.id, "roles": list(p.roles), "scope": p.scope,
-                              "policy_version": p.policy_version, "attr": attributes.pick(p_attr, reads.principal),
-                              "attr_digest": p_digest},
-                "resource": {"kind": r.kind, "id": r.id, "scope": r.scope, "policy_version": r.policy_version,
-                             "attr": attributes.pick(r_attr, reads.resource), "attr_digest": r_digest},
-                "action": action,
-                "effect": effect.effect,
-                "basis": {**basis_common, **_basis(out, action, effect)},
-                "outputs": outputs_json,
-            }  # fmt: skip
-            cols = (time, DECISION, inp.session_id, p.id, actors, r.kind, r.id, action, effect.effect)
-            entries.append(Entry(data, fast and outputs_fast, cols))
-    return entries
-
-
-def _basis_common(out: CheckOutput) -> dict[str, Any]:
-    return {
-        "derived_roles": list(out.effective_derived_roles),
-        "errors": [{"expr": e.expression, "message": e.message} for e in out.evaluation_errors],
-        "validation_errors": [
-            {"path": e.path, "message": e.message, "source": e.source} for e in out.validation_errors
-        ],
-    }
-
-
-def _basis(out: CheckOutput, action: str, effect: Any) -> dict[str, Any]:
-    row = effect.row
+def _conditions(out: CheckOutput, row: Any) -> list[dict[str, Any]]:
     conditions: list[dict[str, Any]] = []
     if row is not None and row.condition is not None and out.state is not None:
         for c in out.state.explain_condition(row):
@@ -131,27 +215,27 @@ def _basis(out: CheckOutput, action: str, effect: Any) -> dict[str, Any]:
             if c.error:
                 item["error"] = c.error
             conditions.append(item)
-    return {
-        "policy": effect.policy,
-        "version": row.policy.version if row is not None else "",
-        "scope": effect.scope,
-        "rule": row.name if row is not None else "",
-        "conditions": conditions,
-    }
+    return conditions
 
 
-def _outputs(out: CheckOutput, action: str) -> tuple[list[dict[str, Any]], bool]:
-    if not out.outputs:
-        return [], True
+def _outputs(out: CheckOutput, action: str) -> list[dict[str, Any]]:
     found = []
-    fast = True
     for o in out.outputs:
         if o.action != action:
             continue
         if o.error:
             found.append({"src": o.src, "error": o.error})
-            continue
-        value, ok = normalise(json_number(o.val))
-        fast = fast and ok
-        found.append({"src": o.src, "val": value})
-    return found, fast
+        else:
+            found.append({"src": o.src, "val": normalise(json_number(o.val))[0]})
+    return found
+
+
+__all__ = [
+    "Call",
+    "Prepared",
+    "RequestRecord",
+    "actors_column",
+    "aux_json",
+    "decision_call",
+    "request_record",
+]

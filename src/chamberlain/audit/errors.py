@@ -14,3 +14,7 @@ class LogUnavailable(AuditError):
 
     In ``sync`` durability the decision it belonged to is then a DENY naming this reason.
     """
+
+
+class LogTampered(AuditError):
+    """The log no longer extends a head it signed or published: a writer refuses to sign over it."""

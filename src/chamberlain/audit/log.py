@@ -13,26 +13,33 @@ PostgreSQL every replica's writer makes entries durable in ``audit_pending`` and
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
 import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from chamberlain.audit import keys, schema
+from chamberlain.audit import erase as erasing
+from chamberlain.audit import heads, keys, schema
 from chamberlain.audit.append import LocalAppender, PendingAppender
-from chamberlain.audit.entry import Entry
+from chamberlain.audit.content import Limits
 from chamberlain.audit.errors import AuditError, LogUnavailable
 from chamberlain.audit.heads import Head
+from chamberlain.audit.merkle import EMPTY_ROOT
 from chamberlain.audit.note import Signer
+from chamberlain.audit.publish import HeadPublisher
 from chamberlain.audit.reader import AuditReader
 from chamberlain.audit.sequencer import Sequencer, SequencerOptions
+from chamberlain.audit.verify import TrustedHead, check_extends
 from chamberlain.audit.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
 from chamberlain.errors import Error
 from chamberlain.store import POSTGRES, SQLITE, StoreURL, parse_url
 from chamberlain.store.db import Database, open_database
 
 DEFAULT_PG_KEY_FILE = Path(".chamberlain") / "decision-log.key"
+log = logging.getLogger("chamberlain.audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +58,22 @@ class LogOptions:
     key_name: str = ""
     busy_timeout: float = 5.0  # SQLite: how long a write waits for another connection's lock
     create_key: bool = True  # generate the key file when it is missing (not for tools opening a log)
+    max_request_bytes: int = 1 << 20  # a call's request record (stored once per call)
+    max_entry_bytes: int = 64 << 10  # an entry's own content (conditions, outputs, errors)
+    redact: tuple[str, ...] = ()  # attribute paths stored as salted digests only (R.attr.iban, ...)
+    head_file: Path | None = None  # where each signed head is published (default: default_head_file)
+    publish_head_file: bool = True
+    witnesses: tuple[str, ...] = ()  # URLs each signed checkpoint note is POSTed to
+    witness_timeout: float = 2.0
+    retention: float | None = None  # seconds: erase the content of older entries (None: keep)
+    retention_interval: float = 3600.0
 
     def writer_options(self) -> WriterOptions:
         names = {f.name for f in fields(WriterOptions)}
         return WriterOptions(**{n: getattr(self, n) for n in names})
+
+    def limits(self) -> Limits:
+        return Limits(self.max_request_bytes, self.max_entry_bytes, tuple(self.redact))
 
 
 def default_key_file(url: StoreURL) -> Path:
@@ -64,21 +83,67 @@ def default_key_file(url: StoreURL) -> Path:
     return DEFAULT_PG_KEY_FILE
 
 
-class _HeadTicker:
-    """Signs a head on the SQLite writer thread every ``interval`` seconds (when the tree grew)."""
+def default_head_file(key_file: Path) -> Path:
+    """Beside the signing key: ``decisions.db.key`` -> ``decisions.db.head`` (the JSON of ``audit head --json``)."""
+    return key_file.with_name(key_file.name.removesuffix(".key") + ".head")
 
-    def __init__(self, appender: LocalAppender, signer: Signer, interval: float):
+
+def read_head_file(path: Path) -> TrustedHead | None:
+    """The head published in ``path``, or None when there is none yet; raises AuditError for a bad file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditError(f"cannot read the head file {path}: {exc.strerror or exc}") from None
+    return TrustedHead.parse(text)
+
+
+class _Retention:
+    """Erases the content of entries older than ``retention`` seconds, every ``interval`` seconds."""
+
+    def __init__(self, retention: float, interval: float):
+        self.retention, self.interval = retention, interval
+        self.next = time.monotonic() + min(interval, 60.0)
+        self.erased = 0
+        self.last_error = ""
+
+    def run(self, db: Database) -> None:
+        self.next = time.monotonic() + self.interval
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.retention)
+        try:
+            result = erasing.erase(db, before=cutoff.isoformat(), by="retention")
+        except Error as exc:
+            self.last_error = f"retention: {exc}"
+            log.error("decision log: %s", self.last_error)
+            return
+        self.erased += len(result.erased)
+
+
+class _HeadTicker:
+    """Signs a head on the SQLite writer thread every ``interval`` seconds (when the tree grew), and
+    runs retention when it is due."""
+
+    def __init__(
+        self, appender: LocalAppender, signer: Signer, interval: float, retention: _Retention | None
+    ):
         self.appender, self.signer, self.interval = appender, signer, interval
+        self.retention = retention
         self.next = time.monotonic() + interval
         self.signed = 0
         self.last: Head | None = None
 
     def due_in(self) -> float:
-        return self.next - time.monotonic()
+        due = self.next - time.monotonic()
+        return min(due, self.retention.next - time.monotonic()) if self.retention is not None else due
 
     def run(self) -> None:
-        self.next = time.monotonic() + self.interval
-        self.sign()
+        now = time.monotonic()
+        if self.retention is not None and now >= self.retention.next:
+            self.retention.run(self.appender.db)
+        if now >= self.next:
+            self.next = now + self.interval
+            self.sign()
 
     def sign(self) -> Head:
         head = self.appender.sign_head(self.signer)
@@ -92,7 +157,7 @@ class DecisionLog:
     """A decision log open for writing. Thread-safe; readers share one connection under a lock."""
 
     def __init__(self, url: StoreURL, options: LogOptions, signer: Signer, meta: dict[str, str],
-                 write_db: Database, read_db: Database) -> None:  # fmt: skip
+                 write_db: Database, read_db: Database, publisher: HeadPublisher) -> None:  # fmt: skip
         self.url = url
         self.options = options
         self.signer = signer
@@ -103,14 +168,19 @@ class DecisionLog:
         self._reader = AuditReader(read_db)
         self.sequencer: Sequencer | None = None
         self._ticker: _HeadTicker | None = None
+        self.publisher = publisher
+        self.limits = limits = options.limits()
+        retention = _Retention(options.retention, options.retention_interval) if options.retention else None
+        self.retention = retention
         if url.kind == POSTGRES:
-            sink = PendingAppender(write_db).append
+            sink = PendingAppender(write_db, limits).append
             self.sequencer = Sequencer(url, signer, SequencerOptions(options.sequencer_interval, options.head_interval,
-                                                                     options.batch_size))  # fmt: skip
+                                                                     options.batch_size),
+                                       on_head=publisher, retention=retention)  # fmt: skip
         else:
-            appender = LocalAppender(write_db)
-            self._ticker = _HeadTicker(appender, signer, options.head_interval)
-            self._ticker.sign()  # an empty log gets its size-0 head; a crashed one a head over its tail
+            appender = LocalAppender(write_db, limits, publisher)
+            self._ticker = _HeadTicker(appender, signer, options.head_interval, retention)
+            self._ticker.sign()  # a crashed log gets a head over its tail (checked first: see open)
             sink = appender.append
         self._write_db = write_db
         self.writer = Writer(self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker)
@@ -124,26 +194,43 @@ class DecisionLog:
         first start; it must be the key the log was created with.
         """
         options = options or LogOptions()
+        options.limits()  # raises for bad limits or redact paths
         parsed = parse_url(url) if isinstance(url, str) else url
         key_file = options.key_file or default_key_file(parsed)
         write_db = open_database(parsed, busy_timeout=options.busy_timeout)
         read_db: Database | None = None
+        publisher: HeadPublisher | None = None
         try:
             signer = (
                 keys.load_or_create(key_file, options.key_name) if options.create_key else keys.load(key_file)
             )
-            meta = schema.create(write_db, origin=signer.name, verifier_key=str(signer.verifier))
-            if meta["verifier_key"] != str(signer.verifier):
+            verifier_key = str(signer.verifier)
+            meta = schema.create(write_db, origin=signer.name, verifier_key=verifier_key,
+                                 first_head=lambda: heads.sign(write_db, signer, 0, EMPTY_ROOT))  # fmt: skip
+            if meta["verifier_key"] != verifier_key:
                 raise keys.SigningKeyError(
                     f"the decision log at {parsed.display} was created with key {meta['verifier_key']}, but "
                     f"signing key file {key_file} holds {signer.verifier}: use the log's key file or a new log"
                 )
+            head_file = (
+                (options.head_file or default_head_file(key_file)) if options.publish_head_file else None
+            )
+            published = read_head_file(head_file) if head_file is not None else None
+            if head_file is not None and published is None and int(meta.get("tree_size", "0")):
+                log.warning("decision log %s: no head file at %s yet; it is written at the next signing",
+                            parsed.display, head_file)  # fmt: skip
+            check_extends(write_db, verifier_key, published)  # never sign over a rewritten log
+            publisher = HeadPublisher(
+                verifier_key, head_file, tuple(options.witnesses), options.witness_timeout
+            )
             read_db = open_database(parsed, busy_timeout=options.busy_timeout)
-            return cls(parsed, options, signer, meta, write_db, read_db)
+            return cls(parsed, options, signer, meta, write_db, read_db, publisher)
         except BaseException:
             write_db.close()
             if read_db is not None:
                 read_db.close()
+            if publisher is not None:
+                publisher.close(0)
             raise
 
     def _sink_then_wake(self, sink: Any) -> Any:
@@ -151,7 +238,7 @@ class DecisionLog:
         if sequencer is None:
             return sink
 
-        def write(groups: list[list[Entry]]) -> list[Any]:
+        def write(groups: list[Any]) -> list[Any]:
             errors = sink(groups)
             sequencer.wake()
             return errors
@@ -164,8 +251,9 @@ class DecisionLog:
     def durability(self) -> str:
         return self.options.durability
 
-    def submit(self, entries: list[Entry], loop: asyncio.AbstractEventLoop | None = None) -> Ticket | None:
-        """Queue ``entries``; the ticket to wait for in ``sync`` mode, ``None`` in ``async`` mode.
+    def submit(self, entries: Any, loop: asyncio.AbstractEventLoop | None = None) -> Ticket | None:
+        """Queue ``entries`` (a list of entries, or a Call); the ticket to wait for in ``sync`` mode, ``None``
+        in ``async`` mode.
 
         Raises :class:`LogUnavailable` when they cannot even be queued (closed, queue full).
         """
@@ -174,7 +262,7 @@ class DecisionLog:
             return None
         return self.writer.submit(entries, loop)
 
-    def record(self, entries: list[Entry]) -> None:
+    def record(self, entries: Any) -> None:
         """Record ``entries``: in ``sync`` mode return once they are durable; raises :class:`LogUnavailable`."""
         if not entries:
             return
@@ -207,6 +295,18 @@ class DecisionLog:
         with self._read_lock:
             return self._reader.head()
 
+    # -- erasure ----------------------------------------------------------------------------------
+
+    def erase(self, **selector: Any) -> erasing.ErasureResult:
+        """Erase the content of the selected entries (:func:`chamberlain.audit.erase.erase`), on the
+        writer's connection between batches; then sign a head over the erasure entry."""
+        result = self.writer.call(lambda: erasing.erase(self._write_db, **selector), timeout=300)
+        if result.entry is not None:
+            if self.sequencer is not None:
+                self.sequencer.wake()
+            self.sign_head()
+        return result
+
     # -- reading ----------------------------------------------------------------------------------
 
     def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -223,6 +323,11 @@ class DecisionLog:
                "last_error": s.last_error, "is_sequencer": True, "heads_signed": 0}  # fmt: skip
         if self._ticker is not None:
             out["heads_signed"] = self._ticker.signed
+        p = self.publisher
+        out.update(witness_posted=p.posted, witness_failed=p.failed, witness_dropped=p.dropped,
+                   head_file_errors=p.file_errors)  # fmt: skip
+        if self.retention is not None:
+            out["retention_erased"] = self.retention.erased
         if self.sequencer is not None:
             out["is_sequencer"] = self.sequencer.is_leader
             out["heads_signed"] = self.sequencer.heads_signed
@@ -251,6 +356,7 @@ class DecisionLog:
         finally:
             self._write_db.close()
             self._read_db.close()
+            self.publisher.close()
         if problems:
             raise LogUnavailable(f"decision log {self.url.display}: " + "; ".join(problems))
 

@@ -14,13 +14,12 @@ from typing import Any
 import orjson
 
 from chamberlain.audit import heads
-from chamberlain.audit.append import stored_size
 from chamberlain.audit.entry import timestamp
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.heads import Head
 from chamberlain.audit.merkle import ProofError, consistency_path, inclusion_path
-from chamberlain.audit.schema import check_format, exists, read_meta
-from chamberlain.audit.tree import TreeStore
+from chamberlain.audit.schema import FORMAT_1, check_format, exists, read_meta
+from chamberlain.audit.tree import TreeStore, stored_size
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreUnavailable
@@ -80,11 +79,89 @@ class ConsistencyProof:
         }
 
 
-def _entry(value: Any) -> Any:
+def _json(value: Any) -> Any:
     try:
         return orjson.loads(as_bytes(value))
     except orjson.JSONDecodeError:
         return {"unreadable": as_bytes(value).decode("utf-8", "replace")}
+
+
+#: What a row of :data:`ENTRY_SELECT` holds: the leaf body, the content, its erasure, the request record.
+ENTRY_SELECT = ("e.seq, e.body, e.content, e.erased_by, r.body FROM audit_entries e "
+                "LEFT JOIN audit_requests r ON r.digest = e.request")  # fmt: skip
+_LEGACY_SELECT = "e.seq, e.body, NULL, NULL, NULL FROM audit_entries e"
+
+
+def entry_view(body: Any, content: Any, erased_by: Any, request: Any) -> dict[str, Any]:
+    """An entry as people and tools read it: format 1 as stored; format 2 joined with its content and
+    the attributes it read from its call's request (``erased`` instead, once erased), and its ``leaf``."""
+    data = _json(body)
+    if not isinstance(data, dict) or data.get("v", 1) == 1:
+        return data if isinstance(data, dict) else {"unreadable": str(data)}
+    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("content", "request", "basis",
+                                                                        "resource_kind")}  # fmt: skip
+    out["leaf"] = data  # exactly what the Merkle leaf holds (its canonical JSON is the leaf data)
+    basis = dict(data.get("basis") or {})
+    if content is None:
+        out["erased"] = {"by": erased_by} if erased_by is not None else {"missing": True}
+        out["resource"] = {"kind": data.get("resource_kind", "")}
+        if basis:
+            out["basis"] = basis
+        return out
+    c = _json(content)
+    if not isinstance(c, dict):
+        return {**out, "unreadable_content": str(c)}
+    record = _json(request) if request is not None else None
+    inp, principal = _input(record, c.get("input", 0))
+    reads = c.get("read") or {"principal": "*", "resource": "*"}
+    resource = (inp or {}).get("resource") or {}
+    if record is None:  # an entry built with new_entry: its detail is in its content
+        principal = c.get("principal_detail") if isinstance(c.get("principal_detail"), dict) else {}
+        resource = c.get("resource") if isinstance(c.get("resource"), dict) else {}
+    out["principal"] = {"id": c.get("principal", ""), "roles": principal.get("roles", []),
+                        "scope": principal.get("scope", ""),
+                        "policy_version": principal.get("policyVersion", principal.get("policy_version", "")),
+                        "attr": _pick(principal.get("attr"), reads.get("principal"))}  # fmt: skip
+    out["resource"] = {"kind": data.get("resource_kind", ""), "id": c.get("resource_id", ""),
+                       "scope": resource.get("scope", ""),
+                       "policy_version": resource.get("policyVersion", resource.get("policy_version", "")),
+                       "attr": _pick(resource.get("attr"), reads.get("resource"))}  # fmt: skip
+    for name in ("actor_chain", "session_id", "request_id", "outputs", "approval"):
+        out[name] = c.get(name)
+    basis.update(
+        conditions=c.get("conditions", []),
+        errors=c.get("errors", []),
+        validation_errors=c.get("validation_errors", []),
+    )
+    out["basis"] = basis
+    for name, value in c.items():
+        if name not in out and name not in _CONTENT_ONLY:
+            out[name] = value
+    if record is None and data.get("request"):
+        out["request_missing"] = True
+    return out
+
+
+_CONTENT_ONLY = frozenset({"input", "principal", "resource_id", "read", "conditions", "errors",
+                           "validation_errors", "derived_roles", "principal_detail", "resource"})  # fmt: skip
+
+
+def _input(record: Any, index: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The request record's resource entry ``index`` and its principal (its own, or the record's)."""
+    if not isinstance(record, dict):
+        return None, {}
+    items = record.get("resources") or []
+    item = items[index] if isinstance(index, int) and 0 <= index < len(items) else None
+    principal = (item or {}).get("principal") or record.get("principal") or {}
+    return item, principal
+
+
+def _pick(attr: Any, names: Any) -> dict[str, Any]:
+    if not isinstance(attr, dict):
+        return {}
+    if names == "*":
+        return attr
+    return {k: attr[k] for k in names or () if k in attr}
 
 
 def normalise_effect(effect: str) -> str:
@@ -116,6 +193,8 @@ class AuditReader:
             raise StoreUnavailable(f"{db.url.display} holds no decision log yet")
         check_format(db, meta)
         self.meta = meta
+        self.legacy = meta.get("format") == FORMAT_1  # not upgraded yet: format 1 tables
+        self._select = _LEGACY_SELECT if self.legacy else ENTRY_SELECT
         self.tree = TreeStore(db)
 
     @property
@@ -179,38 +258,49 @@ class AuditReader:
     # -- entries ----------------------------------------------------------------------------------
 
     def entry(self, seq: int) -> dict[str, Any] | None:
-        row = self.db.row("SELECT body FROM audit_entries WHERE seq = ?", (seq,))
-        return _entry(row[0]) if row else None
+        row = self.db.row(f"SELECT {self._select} WHERE e.seq = ?", (seq,))
+        return entry_view(*row[1:]) if row else None
+
+    def raw(self, seq: int) -> tuple[bytes, bytes | None, bytes | None] | None:
+        """Entry ``seq`` as stored: its leaf body, its content and its request record (None when erased)."""
+        row = self.db.row(f"SELECT {self._select} WHERE e.seq = ?", (seq,))
+        if row is None:
+            return None
+        return (
+            as_bytes(row[1]),
+            None if row[2] is None else as_bytes(row[2]),
+            None if row[4] is None else as_bytes(row[4]),
+        )
 
     def search(self, f: Filter) -> list[dict[str, Any]]:
         """Entries matching ``f`` in log order, at most ``f.limit`` (<= 10,000)."""
         if not 1 <= f.limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {f.limit}")
-        where, params = ["seq > ?"], [f.after]
+        where, params = ["e.seq > ?"], [f.after]
         for column, value in (("session_id", f.session_id), ("principal", f.principal), ("kind", f.kind),
                               ("resource_kind", f.resource_kind), ("resource_id", f.resource_id),
                               ("action", f.action)):  # fmt: skip
             if value is not None:
-                where.append(f"{column} = ?")
+                where.append(f"e.{column} = ?")
                 params.append(value)
         if f.effect is not None:
-            where.append("effect = ?")
+            where.append("e.effect = ?")
             params.append(normalise_effect(f.effect))
         if f.actor is not None:
-            where.append("actors LIKE ? ESCAPE '!'")
+            where.append("e.actors LIKE ? ESCAPE '!'")
             params.append("%\n" + f.actor.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "\n%")
         if f.since is not None:
-            where.append("time >= ?")
+            where.append("e.time >= ?")
             params.append(normalise_time(f.since, "since"))
         if f.until is not None:
-            where.append("time < ?")
+            where.append("e.time < ?")
             params.append(normalise_time(f.until, "until"))
-        rows = self.db.rows(f"SELECT body FROM audit_entries WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+        rows = self.db.rows(f"SELECT {self._select} WHERE {' AND '.join(where)} ORDER BY e.seq LIMIT ?",
                             (*params, f.limit))  # fmt: skip
-        return [_entry(r[0]) for r in rows]
+        return [entry_view(*r[1:]) for r in rows]
 
     def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """The canonical bodies of entries ``[start, end)`` in order: each is exactly its Merkle leaf data."""
+        """The bodies of entries ``[start, end)`` in order: each is exactly its Merkle leaf data."""
         if end is None:
             yield from self._stream("SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq", (start,))
         else:

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chamberlain.audit.canonical import EncodingError
-from chamberlain.audit.decisions import decision_entries
+from chamberlain.audit.decisions import decision_call
 from chamberlain.audit.errors import LogUnavailable
 from chamberlain.audit.log import DecisionLog
-from chamberlain.audit.writer import Ticket
+from chamberlain.audit.writer import ASYNC, Ticket
 from chamberlain.engine.request import CheckInput
 from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
 from chamberlain.errors import Error
@@ -77,21 +77,24 @@ class PendingCheck:
 
 def submit(log: DecisionLog | None, inputs: Sequence[CheckInput], outputs: list[CheckOutput], *,
            when: dt.datetime, call_id: str, point: str, request: Mapping[str, Any] | None = None,
-           loop: asyncio.AbstractEventLoop | None = None,
-           extra: Mapping[str, Any] | None = None) -> PendingCheck:  # fmt: skip
-    """Build the entries of a decided check and submit them; never raises for the log's sake.
+           loop: asyncio.AbstractEventLoop | None = None, extra: Mapping[str, Any] | None = None,
+           context: Mapping[str, Any] | None = None) -> PendingCheck:  # fmt: skip
+    """Submit the record of a decided check; never raises for the log's sake.
 
-    ``extra``: fields an enforcement point adds to every entry (the MCP gateway's ``mcp``: method,
-    server, tool and the arguments' digest); plain JSON with ASCII keys.
+    The record is built on the writer thread (see :class:`chamberlain.audit.decisions.Call`), except
+    in ``async`` durability for embedded calls (``request`` None): the caller owns those attribute
+    objects and may change them once the call returns, so they are encoded now.
+    ``extra``: fields an enforcement point adds to every entry's content (the MCP gateway's ``mcp``);
+    ``context``: what it adds to the request record (the delegated chain with its roles).
     """
     if log is None:
         return PendingCheck(inputs, outputs, None, None)
     try:
-        entries = decision_entries(inputs, outputs, when=when, call_id=call_id, point=point, request=request)
-        if extra:
-            for entry in entries:
-                entry.data.update(extra)
-        ticket = log.submit(entries, loop)
+        call: Any = decision_call(inputs, outputs, when=when, call_id=call_id, point=point, extra=extra,
+                                  context=context)  # fmt: skip
+        if log.durability == ASYNC and request is None:
+            call = call.prepare(log.limits)
+        ticket = log.submit(call, loop)
     except (LogUnavailable, EncodingError) as exc:
         return PendingCheck(inputs, outputs, log, None, exc)
     except Error as exc:

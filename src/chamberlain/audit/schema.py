@@ -1,24 +1,37 @@
 """The decision log's tables, the same on SQLite and PostgreSQL.
 
-- ``audit_meta``: ``format``, ``origin`` and ``verifier_key`` of the log (fixed at creation) and
-  ``tree_size`` (updated by every append).
+- ``audit_meta``: ``format``, ``origin`` and ``verifier_key`` of the log (fixed at creation),
+  ``tree_size`` (updated by every append) and, for a log created in format 1, ``v1_size`` (the
+  entries before the upgrade, which keep their format 1 leaves).
 - ``audit_entries``: ``seq`` (the leaf index), ``leaf`` (its RFC 9162 leaf hash), ``body`` (the
-  entry's canonical JSON, the leaf data) and search columns copied from the body.
+  leaf data: public fields and salted digests), ``salt`` and ``content`` (the erasable detail;
+  NULL once erased), ``request`` (the salted digest of its call's request record), ``erased_by``
+  (the erasure entry that erased it) and search columns.
+- ``audit_requests``: each call's request, stored once: ``digest`` (= ``sha256(salt || body)``),
+  ``salt``, ``body``; deleted when erased.
 - ``audit_nodes``: hashes of complete subtrees at every fourth level (4, 8, 12, ...), so proofs
   and restarts read a handful of rows instead of recomputing from the leaves.
-- ``audit_heads``: every signed tree head (checkpoint note) with its size and root.
+- ``audit_heads``: every signed tree head (checkpoint note) with its size and root; the head of
+  size 0 is signed in the transaction that creates the log, so a log without heads lost them.
 - ``audit_pending`` (PostgreSQL only): entries written by any replica, durable, waiting for the
   sequencer to give them a ``seq``.
+
+A format 1 log (``chamberlain-decision-log/1``) is upgraded in place when a writer opens it: the
+new columns and tables are added, old entries keep their leaves (they are not replayable and not
+erasable: their content is the leaf itself); readers of this version read both.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from chamberlain.errors import Error
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database
 from chamberlain.store.errors import ForeignDatabase
 
-FORMAT = "chamberlain-decision-log/1"
+FORMAT = "chamberlain-decision-log/2"
+FORMAT_1 = "chamberlain-decision-log/1"
 STRIDE = 4  # levels whose complete subtree hashes are stored
 
 _COLUMNS = """time TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL, principal TEXT NOT NULL,
@@ -28,7 +41,9 @@ _COLUMNS = """time TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL, 
 _SQLITE = [
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     f"""CREATE TABLE IF NOT EXISTS audit_entries (seq INTEGER PRIMARY KEY, leaf BLOB NOT NULL,
-    body BLOB NOT NULL, {_COLUMNS})""",
+    body BLOB NOT NULL, salt BLOB, content BLOB, request BLOB NOT NULL DEFAULT X'', {_COLUMNS},
+    erased_by INTEGER)""",
+    "CREATE TABLE IF NOT EXISTS audit_requests (digest BLOB PRIMARY KEY, salt BLOB NOT NULL, body BLOB NOT NULL)",
     """CREATE TABLE IF NOT EXISTS audit_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (level, idx)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS audit_heads (id INTEGER PRIMARY KEY, tree_size INTEGER NOT NULL,
@@ -37,14 +52,22 @@ _SQLITE = [
 _POSTGRES = [
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS audit_entries (seq BIGINT PRIMARY KEY, leaf BYTEA NOT NULL,
-    body BYTEA NOT NULL, {_COLUMNS})""",
+    body BYTEA NOT NULL, salt BYTEA, content BYTEA, request BYTEA NOT NULL DEFAULT ''::bytea, {_COLUMNS},
+    erased_by BIGINT)""",
+    "CREATE TABLE IF NOT EXISTS audit_requests (digest BYTEA PRIMARY KEY, salt BYTEA NOT NULL, body BYTEA NOT NULL)",
     """CREATE TABLE IF NOT EXISTS audit_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,
     PRIMARY KEY (level, idx))""",
     """CREATE TABLE IF NOT EXISTS audit_heads (id BIGSERIAL PRIMARY KEY, tree_size BIGINT NOT NULL,
     root BYTEA NOT NULL, signed_at TEXT NOT NULL, note TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS audit_pending (id BIGSERIAL PRIMARY KEY, body BYTEA NOT NULL,
-    fast BOOLEAN NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS audit_pending (id BIGSERIAL PRIMARY KEY, public BYTEA NOT NULL, salt BYTEA,
+    content BYTEA, request BYTEA NOT NULL, {_COLUMNS})""",
 ]
+_UPGRADE = {  # format 1 -> 2: columns added to audit_entries
+    "salt": {"sqlite": "BLOB", POSTGRES: "BYTEA"},
+    "content": {"sqlite": "BLOB", POSTGRES: "BYTEA"},
+    "request": {"sqlite": "BLOB NOT NULL DEFAULT X''", POSTGRES: "BYTEA NOT NULL DEFAULT ''::bytea"},
+    "erased_by": {"sqlite": "INTEGER", POSTGRES: "BIGINT"},
+}
 _INDEXES = [
     "CREATE INDEX IF NOT EXISTS audit_entries_session ON audit_entries (session_id, seq)",
     "CREATE INDEX IF NOT EXISTS audit_entries_principal ON audit_entries (principal, seq)",
@@ -69,11 +92,13 @@ def read_meta(db: Database) -> dict[str, str]:
     return dict(db.rows("SELECT key, value FROM audit_meta"))  # type: ignore[arg-type]
 
 
-def create(db: Database, *, origin: str, verifier_key: str) -> dict[str, str]:
-    """Create the tables (once) and fix the log's origin and key; returns the log's meta values.
+def create(db: Database, *, origin: str, verifier_key: str,
+           first_head: Callable[[], None] | None = None) -> dict[str, str]:  # fmt: skip
+    """Create the tables (once) and fix the log's origin and key, or upgrade a format 1 log; returns the meta.
 
-    Several processes may race here: the first one's origin and key win, and the returned meta
-    tells each what the log's key is.
+    ``first_head``: signs the empty tree's head, called in the creating transaction (a log is never
+    without a head). Several processes may race here: the first one's origin and key win, and the
+    returned meta tells each what the log's key is.
     """
     statements = _POSTGRES if db.kind == POSTGRES else _SQLITE
     with db.transaction():
@@ -85,6 +110,8 @@ def create(db: Database, *, origin: str, verifier_key: str) -> dict[str, str]:
             raise ForeignDatabase(
                 f"{db.url.display} has audit tables but no decision log metadata: refusing to use it"
             )
+        if meta.get("format") == FORMAT_1:
+            meta = _upgrade(db, meta)
         for statement in [*statements, *_INDEXES]:
             db.execute(statement)
         if not meta:
@@ -96,14 +123,44 @@ def create(db: Database, *, origin: str, verifier_key: str) -> dict[str, str]:
             ]
             db.executemany("INSERT INTO audit_meta (key, value) VALUES (?, ?)", rows)
             meta = dict(rows)
+            if first_head is not None:
+                first_head()
     check_format(db, meta)
     return meta
 
 
+def _upgrade(db: Database, meta: dict[str, str]) -> dict[str, str]:
+    """Format 1 -> 2 in place (inside the caller's transaction): add columns and tables, keep every leaf."""
+    if db.kind == POSTGRES and _has_table(db, "audit_pending"):
+        left = int(db.value("SELECT count(*) FROM audit_pending", (), 0))
+        if left:
+            raise LogFormatError(
+                f"{db.url.display}: {left} entries of the format 1 log are not sequenced yet: let a server of "
+                "the previous version sequence them (stop it cleanly) before upgrading"
+            )
+        db.execute("DROP TABLE audit_pending")
+    have = _columns(db, "audit_entries")
+    for name, types in _UPGRADE.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE audit_entries ADD COLUMN {name} {types[db.kind]}")
+    size = meta.get("tree_size", "0")
+    db.executemany("INSERT INTO audit_meta (key, value) VALUES (?, ?)", [("v1_size", size)])
+    db.execute("UPDATE audit_meta SET value = ? WHERE key = 'format'", (FORMAT,))
+    return {**meta, "format": FORMAT, "v1_size": size}
+
+
 def check_format(db: Database, meta: dict[str, str]) -> None:
     found = meta.get("format")
-    if found != FORMAT:
+    if found not in (FORMAT, FORMAT_1):
         raise LogFormatError(f"{db.url.display}: decision log format {found!r} is not {FORMAT!r}")
+
+
+def _columns(db: Database, table: str) -> set[str]:
+    if db.kind == POSTGRES:
+        rows = db.rows("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                       "AND table_name = ?", (table,))  # fmt: skip
+        return {r[0] for r in rows}
+    return {r[1] for r in db.rows(f"PRAGMA table_info({table})")}
 
 
 def _has_table(db: Database, name: str) -> bool:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chamberlain.audit.append import sequence_pending, sign_current
 from chamberlain.audit.heads import Head
@@ -36,10 +38,14 @@ class SequencerOptions:
 class Sequencer:
     """The sequencer election and loop of one replica (a daemon thread)."""
 
-    def __init__(self, url: StoreURL, signer: Signer, options: SequencerOptions):
+    def __init__(self, url: StoreURL, signer: Signer, options: SequencerOptions, *,
+                 on_head: Callable[[Head], None] | None = None, retention: Any = None) -> None:  # fmt: skip
+        """``on_head``: publishes each head signed; ``retention``: erases old content when due (the leader only)."""
         self.url = url
         self.signer = signer
         self.options = options
+        self.on_head = on_head
+        self.retention = retention
         self.is_leader = False
         self.last_error = ""
         self.sequenced = 0
@@ -140,6 +146,8 @@ class Sequencer:
                 self._head_done.notify_all()
         elif time.monotonic() >= self._next_head and not moved:
             self._sign(force=False)
+        if self.retention is not None and not moved and time.monotonic() >= self.retention.next:
+            self.retention.run(self._db)
         return moved > 0
 
     def _sign(self, force: bool) -> None:
@@ -151,6 +159,8 @@ class Sequencer:
         )
         if before is None or self._last_head.size != before.size:
             self.heads_signed += 1
+            if self.on_head is not None:
+                self.on_head(self._last_head)
 
     def _drop(self) -> None:
         self.is_leader = False

@@ -50,6 +50,12 @@ class TreeStore:
         return self.edge(size).root()
 
 
+def stored_size(db: Database, *, lock: bool = False) -> int:
+    """The log's tree size as ``audit_meta`` records it (``lock``: row lock on PostgreSQL)."""
+    suffix = " FOR UPDATE" if lock and db.kind != "sqlite" else ""
+    return int(db.value(f"SELECT value FROM audit_meta WHERE key = 'tree_size'{suffix}", (), "0"))
+
+
 def stored_nodes(closed: list[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
     """The closed subtrees the log stores (levels that are multiples of STRIDE)."""
     return [node for node in closed if node[0] % STRIDE == 0]

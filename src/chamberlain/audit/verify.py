@@ -1,17 +1,27 @@
 """Verifying a decision log: every entry, every hash, the tree and every signed head, recomputed.
 
 Checks, in log order: sequence numbers run 0, 1, 2, ... without gaps; each entry's own ``seq``
-is its position; its leaf hash is SHA-256(0x00 || body); its search columns are the entry's
-values; every stored tree node equals the one recomputed from the leaves; every signed head's
-signature verifies with the log's key and its root equals the recomputed root at its size; no
-signed head (nor the trusted head) is larger than the log. The first difference is named: an
-entry edited, deleted, inserted or moved is reported at its sequence number; an edit that also
-rewrote the leaf hash and the stored nodes shows as a signed head that no longer matches, naming
-the range of entries since the previous matching head.
+is its position; its leaf hash is SHA-256(0x00 || body); for a format 2 entry, its content and
+its call's request record match the salted digests its leaf holds, or the entry was erased by an
+erasure entry that lists it; its search columns are the entry's values; every stored tree node
+equals the one recomputed from the leaves; every signed head's signature verifies with the log's
+key and its root equals the recomputed root at its size; no signed head (nor the trusted head) is
+larger than the log.
+
+Heads cannot simply disappear: a log gets the empty tree's head in the transaction that creates
+it, so a log without heads lost them; and the entries after the latest head (the unsigned tail)
+must be younger than ``max_unsigned_age`` — a running log signs every ``headInterval``, so an old
+unsigned tail means heads were deleted (or the writer died and was never restarted).
+
+The first difference is named: an entry edited, deleted, inserted or moved is reported at its
+sequence number; an edit that also rewrote the leaf hash and the stored nodes shows as a signed
+head that no longer matches, naming the range of entries since the previous matching head.
 """
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,16 +29,20 @@ from typing import Any
 import orjson
 
 from chamberlain.audit import heads as heads_mod
-from chamberlain.audit.append import stored_size
-from chamberlain.audit.entry import columns
+from chamberlain.audit.content import salted
+from chamberlain.audit.entry import COLUMNS, ERASABLE_COLUMNS, ERASURE, LEGACY_VERSION, columns_of, to_ns
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.merkle import Edge, leaf_hash
 from chamberlain.audit.note import Checkpoint, NoteError, Verifier, open_checkpoint
 from chamberlain.audit.reader import AuditReader
 from chamberlain.audit.schema import STRIDE
+from chamberlain.audit.tree import stored_size
 from chamberlain.store.db import Database, as_bytes
+from chamberlain.store.errors import StoreError
 
 CHUNK = 20_000
+MAX_UNSIGNED_AGE = 300.0  # seconds; a running log signs every headInterval (10 s by default)
+_ERASABLE = [3 + COLUMNS.index(name) for name in ERASABLE_COLUMNS]  # their places in a row of _SELECT_2
 Progress = Callable[[int, int], None]
 
 
@@ -65,6 +79,10 @@ class Report:
     problem: str = ""
     first_bad: int | None = None
     notes: list[str] = field(default_factory=list)
+    erased: int = 0
+    erasures: list[dict[str, Any]] = field(default_factory=list)  # {"seq", "by", "time", "count", "selector"}
+    legacy: int = 0  # format 1 entries (not replayable, not erasable)
+    unsigned: int = 0  # entries after the latest signed head
 
     @property
     def ok(self) -> bool:
@@ -73,7 +91,8 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "tree_size": self.size, "signed_heads": self.heads, "root_hash": self.root.hex(),
                 "pending": self.pending, "problem": self.problem or None, "first_bad_entry": self.first_bad,
-                "notes": self.notes}  # fmt: skip
+                "erased_entries": self.erased, "erasures": self.erasures, "format_1_entries": self.legacy,
+                "unsigned_entries": self.unsigned, "notes": self.notes}  # fmt: skip
 
 
 class _Tampered(Exception):
@@ -82,18 +101,27 @@ class _Tampered(Exception):
         self.seq = seq
 
 
-def verify(db: Database, *, trusted: TrustedHead | None = None, progress: Progress | None = None) -> Report:
-    """Verify the log in ``db`` (see the module docstring)."""
+def verify(db: Database, *, trusted: TrustedHead | None = None, progress: Progress | None = None,
+           max_unsigned_age: float | None = MAX_UNSIGNED_AGE, now: dt.datetime | None = None) -> Report:  # fmt: skip
+    """Verify the log in ``db`` (see the module docstring); ``max_unsigned_age`` None: any unsigned tail."""
     report = Report()
     with db.snapshot():  # a log being written meanwhile is verified as of this moment
         reader = AuditReader(db)
         report.pending = reader.pending()
         try:
             _verify(db, reader, trusted, progress, report)
+            _check_tail(db, report, max_unsigned_age, now)
         except _Tampered as exc:
             report.problem = str(exc)
             report.first_bad = exc.seq
     return report
+
+
+_SELECT_2 = ("SELECT e.seq, e.leaf, e.body, e.time, e.kind, e.session_id, e.principal, e.actors, e.resource_kind, "
+             "e.resource_id, e.action, e.effect, e.salt, e.content, e.request, e.erased_by, r.salt, r.body "
+             "FROM audit_entries e LEFT JOIN audit_requests r ON r.digest = e.request ORDER BY e.seq")  # fmt: skip
+_SELECT_1 = ("SELECT seq, leaf, body, time, kind, session_id, principal, actors, resource_kind, resource_id, action, "
+             "effect, NULL, NULL, NULL, NULL, NULL, NULL FROM audit_entries ORDER BY seq")  # fmt: skip
 
 
 def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, progress: Progress | None,
@@ -107,11 +135,10 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
     edge = Edge()
     next_seq = 0
     last_good_head = 0
-    for chunk in db.stream(
-        "SELECT seq, leaf, body, time, kind, session_id, principal, actors, resource_kind, resource_id, action, "
-        "effect FROM audit_entries ORDER BY seq",
-        chunk=CHUNK,
-    ):
+    erased: list[tuple[int, int | None]] = []  # (seq, erased_by)
+    erasures: dict[int, list[list[int]]] = {}
+    checked_request = b""
+    for chunk in db.stream(_SELECT_1 if reader.legacy else _SELECT_2, chunk=CHUNK):
         stored_nodes = _stored_nodes(db, chunk[0][0], chunk[-1][0] + 1)
         for row in chunk:
             seq = row[0]
@@ -130,7 +157,20 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
             h = leaf_hash(body)
             if h != as_bytes(row[1]):
                 raise _Tampered(f"entry {seq} was edited: its content does not match its leaf hash", seq)
-            if columns(data) != tuple(row[3:]):
+            if data.get("v", LEGACY_VERSION) == LEGACY_VERSION:
+                report.legacy += 1
+                content = None
+            else:
+                content = _content(seq, data, row)
+                if content is None:
+                    erased.append((seq, row[15]))
+                if row[14] is not None and as_bytes(row[14]) != checked_request:
+                    checked_request = _request(seq, data, row, content is None)
+                if data.get("kind") == ERASURE:
+                    erasures[seq] = data.get("erased") or []
+                    report.erasures.append({"seq": seq, "by": data.get("by"), "time": data.get("time"),
+                                            "count": data.get("count"), "selector": data.get("selector")})  # fmt: skip
+            if columns_of(data, content) != tuple(row[3:12]):
                 raise _Tampered(f"entry {seq}: its search columns differ from its content (edited)", seq)
             for level, index, node in edge.append(h):
                 if level % STRIDE == 0 and stored_nodes.get((level, index)) != node:
@@ -150,6 +190,8 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
             progress(next_seq, total)
     report.size = next_seq
     report.root = edge.root()
+    _check_erased(erased, erasures)
+    report.erased = len(erased)
     if next_seq > recorded:
         raise _Tampered(f"entries {recorded}..{next_seq - 1} lie beyond the log's recorded size of {recorded} "
                         "(inserted)", recorded)  # fmt: skip
@@ -165,6 +207,86 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
         raise _Tampered("the signed head at size 0 has a root other than the empty tree's", 0)
     if report.pending:
         report.notes.append(f"{report.pending} entries are durable but not yet sequenced (audit_pending)")
+
+
+def _content(seq: int, data: dict[str, Any], row: tuple[Any, ...]) -> dict[str, Any] | None:
+    """A format 2 entry's content, checked against its leaf's salted digest (None: erased)."""
+    if row[13] is None:
+        if row[15] is None:
+            raise _Tampered(f"entry {seq}: its content was removed without an erasure entry", seq)
+        if any(row[i] for i in _ERASABLE) or row[12] is not None:
+            raise _Tampered(f"entry {seq} is erased but still holds content (edited)", seq)
+        return None
+    stored = as_bytes(row[13])
+    if row[12] is None or salted(as_bytes(row[12]), stored).hex() != data.get("content"):
+        raise _Tampered(f"entry {seq}: its content does not match the digest in its leaf (edited)", seq)
+    try:
+        content = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        raise _Tampered(f"entry {seq}: its content is not valid JSON (edited)", seq) from None
+    if not isinstance(content, dict):
+        raise _Tampered(f"entry {seq}: its content is not an object (edited)", seq)
+    return content
+
+
+def _request(seq: int, data: dict[str, Any], row: tuple[Any, ...], erased: bool) -> bytes:
+    """Check the request record entry ``seq`` refers to; returns its digest (checked once per call)."""
+    digest = as_bytes(row[14])
+    if digest.hex() != data.get("request", ""):
+        raise _Tampered(f"entry {seq}: its request column differs from its leaf (edited)", seq)
+    if not digest:
+        return digest
+    if row[17] is None:
+        if erased:
+            return digest
+        raise _Tampered(f"entry {seq}: the request record of its call is missing (deleted)", seq)
+    if salted(as_bytes(row[16]), as_bytes(row[17])) != digest:
+        raise _Tampered(f"entry {seq}: the request record of its call does not match its leaf (edited)", seq)
+    return digest
+
+
+def _check_erased(erased: list[tuple[int, int | None]], erasures: dict[int, list[list[int]]]) -> None:
+    """Every erased entry is listed by the erasure entry it names, which comes after it."""
+    starts: dict[int, list[int]] = {by: [r[0] for r in ranges] for by, ranges in erasures.items()}
+    for seq, by in erased:
+        ranges = erasures.get(by) if by is not None else None
+        if ranges is None or by is None or by <= seq:
+            raise _Tampered(f"entry {seq}: its content was removed, but entry {by} is not an erasure entry "
+                            "that came after it", seq)  # fmt: skip
+        i = bisect.bisect_right(starts[by], seq) - 1
+        if i < 0 or not ranges[i][0] <= seq <= ranges[i][1]:
+            raise _Tampered(
+                f"entry {seq}: its content was removed, but erasure entry {by} does not list it", seq
+            )
+
+
+def _check_tail(db: Database, report: Report, max_age: float | None, now: dt.datetime | None) -> None:
+    """A log without heads lost them; an old unsigned tail lost the heads that covered it."""
+    latest = max((h.size for h in heads_mod.all_heads(db)), default=None)
+    if latest is None:
+        if report.size:
+            raise _Tampered(f"the log holds {report.size} entries but no signed head: a log gets its first head when "
+                            "it is created and heads are never removed, so they were deleted (entries may have been "
+                            "rewritten: verify against a head kept outside the database, --trusted-head)", 0)  # fmt: skip
+        return
+    report.unsigned = report.size - latest
+    if not report.unsigned or max_age is None:
+        return
+    oldest = db.value("SELECT min(time) FROM audit_entries WHERE seq >= ?", (latest,), "")
+    limit = to_ns(now or dt.datetime.now(dt.UTC)) - int(max_age * 1e9)
+    try:
+        old = to_ns(dt.datetime.fromisoformat(str(oldest)[:26].rstrip("Z") + "+00:00")) < limit
+    except ValueError:
+        old = True
+    if old:
+        raise _Tampered(
+            f"signed heads do not cover the log: {report.unsigned} entries after the latest head (size {latest}), "
+            f"from {oldest} on, are older than {max_age:.0f} s; a running log signs every head interval, so the "
+            "heads covering them were deleted — or the writer died and was not started again (starting it signs "
+            "them if they extend the latest head and the head file)", latest)  # fmt: skip
+    report.notes.append(
+        f"{report.unsigned} entries after the latest signed head (size {latest}) are not signed yet"
+    )
 
 
 def _signed_roots(db: Database, verifier: Verifier, report: Report) -> dict[int, bytes]:
@@ -224,3 +346,46 @@ def _stored_nodes(db: Database, start: int, end: int) -> dict[tuple[int, int], b
             found[(level, idx)] = as_bytes(h)
         level += STRIDE
     return found
+
+
+def check_extends(db: Database, verifier_key: str, trusted: TrustedHead | None = None) -> None:
+    """Before a writer signs anything: the log must still extend its latest signed head and ``trusted``.
+
+    Cheap (stored subtree hashes only). Raises :class:`LogTampered` naming what no longer holds, so
+    a restarted server never signs over a rewritten log.
+    """
+    from chamberlain.audit.errors import LogTampered
+    from chamberlain.audit.tree import TreeStore
+
+    where = db.url.display
+    size = stored_size(db)
+    latest = heads_mod.latest(db)
+    tree = TreeStore(db)
+    claims: list[tuple[str, int, bytes]] = []
+    if latest is None:
+        if size:
+            raise LogTampered(f"the decision log at {where} holds {size} entries but no signed head (heads were "
+                              "deleted): refusing to sign over it; run `chamberlain audit verify`")  # fmt: skip
+    else:
+        try:
+            checkpoint = open_checkpoint(latest.note, Verifier.parse(verifier_key))
+        except NoteError as exc:
+            raise LogTampered(f"the latest signed head of {where} does not verify: {exc}") from None
+        claims.append(("its latest signed head", checkpoint.size, checkpoint.root))
+    if trusted is not None:
+        try:
+            checkpoint = open_checkpoint(trusted.checkpoint, Verifier.parse(verifier_key))
+        except NoteError as exc:
+            raise LogTampered(f"the head file of {where} does not verify with the log's key: {exc}") from None
+        claims.append(("the head published in its head file", checkpoint.size, checkpoint.root))
+    for what, n, root in claims:
+        if n > size:
+            raise LogTampered(f"the decision log at {where} holds {size} entries, but {what} covers {n}: it was cut "
+                              "off; refusing to sign over it")  # fmt: skip
+        try:
+            found = tree.root(n)
+        except StoreError as exc:  # a damaged tree: the message says what is missing
+            raise LogTampered(str(exc)) from None
+        if found != root:
+            raise LogTampered(f"the decision log at {where} no longer matches {what} (size {n}): it was rewritten; "
+                              "refusing to sign over it; run `chamberlain audit verify`")  # fmt: skip

@@ -79,6 +79,13 @@ DEFAULTS: dict[str, Any] = {
             "keyName": "",  # name of a generated key; "" = chamberlain/<host>-<random>
             "sequencerInterval": "50ms",  # PostgreSQL: poll for pending entries / the sequencer role
             "apiEnabled": True,  # GET /api/audit/entries, /head, /proof/inclusion, /proof/consistency
+            "maxRequestBytes": 1048576,  # a call's request record at most (larger: the check is denied)
+            "maxEntryBytes": 65536,  # an entry's own content at most (conditions, outputs, errors)
+            "redact": [],  # attribute paths stored as salted digests only, e.g. R.attr.iban
+            "headFile": "",  # "" = <stateDir>/decision-log.head: each signed head, published outside the database
+            "witnessURLs": [],  # each signed checkpoint note is POSTed here (background, bounded)
+            "witnessTimeout": "2s",
+            "retention": "",  # "" = keep; a duration (e.g. 2160h) = erase the content of older entries
         },
         # Token exchange and delegated checks (README "Delegation"); keys documented there.
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
@@ -377,6 +384,9 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
         "write_timeout": ("writeTimeout", _seconds), "head_interval": ("headInterval", _seconds),
         "sequencer_interval": ("sequencerInterval", _seconds), "key_name": ("keyName", _text),
         "key_file": ("signingKeyFile", _text), "db": ("db", _text), "api": ("apiEnabled", _bool),
+        "max_request_bytes": ("maxRequestBytes", _positive), "max_entry_bytes": ("maxEntryBytes", _positive),
+        "redact": ("redact", _texts), "head_file": ("headFile", _text), "witnesses": ("witnessURLs", _urls),
+        "witness_timeout": ("witnessTimeout", _seconds), "retention": ("retention", _optional_seconds),
     }  # fmt: skip
     for name, (key, convert) in checks.items():
         try:
@@ -393,11 +403,20 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
     if url.path is not None and not url.path.is_absolute():
         url = parse_url(sqlite_url(base_dir / url.path))
     key_file = base_dir / found["key_file"] if found["key_file"] else state_dir / "decision-log.key"
-    options = LogOptions(durability=found["durability"], queue_size=found["queue_size"], overflow=found["overflow"],
-                         overflow_timeout=found["overflow_timeout"], write_timeout=found["write_timeout"],
-                         batch_size=found["batch_size"], head_interval=found["head_interval"],
-                         sequencer_interval=found["sequencer_interval"], key_file=key_file,
-                         key_name=found["key_name"])  # fmt: skip
+    head_file = base_dir / found["head_file"] if found["head_file"] else state_dir / "decision-log.head"
+    try:
+        options = LogOptions(durability=found["durability"], queue_size=found["queue_size"],
+                             overflow=found["overflow"], overflow_timeout=found["overflow_timeout"],
+                             write_timeout=found["write_timeout"], batch_size=found["batch_size"],
+                             head_interval=found["head_interval"], sequencer_interval=found["sequencer_interval"],
+                             key_file=key_file, key_name=found["key_name"],
+                             max_request_bytes=found["max_request_bytes"], max_entry_bytes=found["max_entry_bytes"],
+                             redact=found["redact"], head_file=head_file, witnesses=found["witnesses"],
+                             witness_timeout=found["witness_timeout"], retention=found["retention"])  # fmt: skip
+        options.limits()
+    except (ValueError, Error) as exc:
+        problems.append(f"chamberlain.audit: {exc}")
+        return None
     return DecisionLogConfig(url, options, found["api"])
 
 
@@ -421,6 +440,24 @@ def _text(v: Any) -> str:
 
 def _seconds(v: Any) -> float:
     return parse_duration(v, positive=True)
+
+
+def _optional_seconds(v: Any) -> float | None:
+    return None if v in ("", None) else parse_duration(v, positive=True)
+
+
+def _texts(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"expected a list of strings, got {v!r}")
+    return tuple(v)
+
+
+def _urls(v: Any) -> tuple[str, ...]:
+    urls = _texts(v)
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"expected http:// or https:// URLs, got {url!r}")
+    return urls
 
 
 def _choice(*choices: str) -> Any:

@@ -41,10 +41,22 @@ def start(state: ServerState, request: Any, call_id: str, point: str) -> Started
     decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt) if tokens else None
     if decided is not None:  # the request carries delegation
         pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
-                                   call_id=call_id, point=point, request=request, loop=loop)  # fmt: skip
+                                   call_id=call_id, point=point, request=request, loop=loop,
+                                   context=delegation_context(decided.result))  # fmt: skip
         return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
     pending = state.pdp.start_check_resources(request, call_id=call_id, point=point, loop=loop)
     return Started(pending, state.pdp.respond)
+
+
+def delegation_context(result: Any) -> dict[str, Any]:
+    """What the request record keeps of a delegated check, so it can be replayed: the chain with roles."""
+    d = result.delegation
+    return {"delegation": {
+        "source": d.source, "issuer": d.issuer, "sid": d.sid, "jti": d.jti,
+        "scopes": None if d.scopes is None else list(d.scopes),
+        "audience": None if d.audience is None else list(d.audience),
+        "actors": [{"id": a.id, "issuer": a.issuer, "roles": list(a.roles), "attr": dict(a.attr)} for a in result.actors],
+    }}  # fmt: skip
 
 
 def settle(state: ServerState, checks: list[Started],
