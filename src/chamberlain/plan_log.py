@@ -48,7 +48,7 @@ def plan_record(plan: QueryPlan) -> dict[str, Any]:
     return {"kind": plan.kind.value, "filter_digest": digest(plan.filter_json()), "filter_debug": debug}
 
 
-def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt.datetime, call_id: str,
+def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt.datetime | int, call_id: str,
            point: str, request: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
            loop: Any = None) -> recording.PendingCheck:  # fmt: skip
     """Submit a plan's entries (``extra``: more fields for the ``plan`` record); never raises for the log."""
@@ -60,7 +60,8 @@ def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt
     record = plan_record(plan)
     if extra:
         record.update(extra)
-    return recording.submit(log, [check_input], [output], when=when, call_id=call_id, point=point,
+    return recording.submit(log, [check_input], [output], when=int(when) if isinstance(when, int) else when,
+                            call_id=call_id, point=point,
                             request=request, loop=loop, extra={"plan": record})  # fmt: skip
 
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.cel.lib.time import format_timestamp
+from chamberlain.cel.values import Timestamp
 from chamberlain.integrations.sqlalchemy import EXPLICIT, OMITTED, Relation, UntranslatableFilter, authorize
 from tests.audit.support import POSTGRES, require_postgres
 
@@ -103,7 +104,9 @@ def attributes(row: Mapping[str, Any], children: Mapping[str, list[Any]], null: 
         if value is None and null.get(f"request.resource.attr.{name}", default) == OMITTED:
             continue
         if isinstance(value, dt.datetime):
-            value = format_timestamp(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+            value = format_timestamp(
+                Timestamp.from_datetime(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+            )
         node[last] = value
     for name, values in children.items():
         attr[name] = list(values)

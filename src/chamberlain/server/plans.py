@@ -10,11 +10,11 @@ wider than a check would.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Awaitable
 from typing import Any
 
 from chamberlain import delegation, plan_log
+from chamberlain.cel.values import Timestamp
 from chamberlain.engine.planner import PlanError, plan_resources
 from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.server.http import INTERNAL, ApiError, bad_request
@@ -32,7 +32,7 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
                           "auxData.delegation): check each resource, or plan for the principal alone")  # fmt: skip
     pdp = state.pdp
     parsed = parse_plan_resources(request, pdp.verify_jwt)
-    when = dt.datetime.now(dt.UTC)
+    when = Timestamp.now()
     try:
         plan = plan_resources(pdp.engine, parsed.input, when)
     except PlanError as exc:

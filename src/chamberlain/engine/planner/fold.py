@@ -18,7 +18,6 @@ the error and Cerbos keeps the unoptimised tree.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from chamberlain.cel import runtime
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapEntry, MapExpr, Select
 from chamberlain.cel.parser import parse
-from chamberlain.cel.values import CelType, Optional
+from chamberlain.cel.values import CelType, Optional, Timestamp
 from chamberlain.engine.planner.partial import (
     Partial,
     is_bind,
@@ -37,7 +36,7 @@ from chamberlain.engine.planner.partial import (
 )
 
 _LATE_BOUND = frozenset(("now", "timeSince"))
-_NO_VARIABLES = Partial({}, {}, frozenset(), dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+_NO_VARIABLES = Partial({}, {}, frozenset(), Timestamp(0))  # now() is never folded
 
 
 class _Abort(Exception):

@@ -26,7 +26,6 @@ own, so a known sub-expression evaluates exactly as the check evaluates it.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,7 +34,7 @@ from chamberlain.cel import EvaluationError, comprehensions, functions, runtime
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapEntry, MapExpr, Select, StructExpr
 from chamberlain.cel.cerbos_env import NOW_KEY
 from chamberlain.cel.lib.time import format_duration, format_timestamp
-from chamberlain.cel.values import Optional, UInt, no_such_overload
+from chamberlain.cel.values import Duration, Optional, Timestamp, UInt, no_such_overload
 from chamberlain.errors import Error
 
 
@@ -175,9 +174,9 @@ def to_literal(value: Any, messages: frozenset[int] = frozenset()) -> Expr | Non
     t = type(value)
     if value is None or t is bool or t is int or t is UInt or t is float or t is str or t is bytes:
         return Literal(0, value)
-    if t is dt.timedelta:
+    if t is Duration:
         return Call(0, "duration", (Literal(0, format_duration(value)),))
-    if t is dt.datetime:
+    if t is Timestamp:
         return Call(0, "timestamp", (Literal(0, format_timestamp(value)),))
     if t is list or t is tuple:
         elements = []
@@ -213,7 +212,7 @@ class Partial:
     __slots__ = ("known", "messages", "now", "variables")
 
     def __init__(self, variables: Mapping[str, Any], known: Mapping[str, Any], messages: frozenset[int],
-                 now: dt.datetime):  # fmt: skip
+                 now: Timestamp):  # fmt: skip
         self.variables = variables
         self.known = known
         self.messages = messages

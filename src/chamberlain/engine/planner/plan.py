@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from chamberlain.cel.ast import Expr
+from chamberlain.cel.values import Timestamp
 from chamberlain.engine.activation import VariablesMap
 from chamberlain.engine.conditions import StrictEvaluationError
 from chamberlain.engine.names import NO_MATCH, scope_value
@@ -162,11 +163,16 @@ class _Filter:
 _DENIED = _Filter(KIND_ALWAYS_DENIED, None)
 
 
-def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | None = None) -> QueryPlan:
-    """Plan ``inp`` on a compiled engine (see the module's doc for the rules)."""
+def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | None = None) -> QueryPlan:
+    """Plan ``inp`` on a compiled engine (see the module's doc for the rules); ``now`` is what ``now()`` gives."""
     plan = QueryPlan(PlanKind.ALWAYS_DENIED, None, inp.kind, inp.actions,
                      inp.policy_version, request_id=inp.request_id)  # fmt: skip
-    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    if now is None:
+        when = Timestamp.now()
+    elif isinstance(now, dt.datetime):
+        when = Timestamp.from_datetime(now)
+    else:
+        when = now
     options = engine.options
     resource = Resource(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
     route = engine._route(inp.principal, resource)
@@ -215,7 +221,7 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | None = None) 
 # -- the request's known values --------------------------------------------------------------------------
 
 
-def _partial(engine: Any, inp: PlanInput, now: dt.datetime) -> Partial:
+def _partial(engine: Any, inp: PlanInput, now: Timestamp) -> Partial:
     principal = inp.principal
     p_scope = scope_value(principal.scope)
     r_scope = scope_value(inp.scope)

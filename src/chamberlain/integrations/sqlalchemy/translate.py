@@ -20,7 +20,6 @@ attribute; nothing is ever translated into a wider filter.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,8 @@ from sqlalchemy import (
 from sqlalchemy import types as sqltypes
 from sqlalchemy.sql.elements import ColumnElement
 
+from chamberlain.cel import EvaluationError
+from chamberlain.cel.lib.time import parse_timestamp
 from chamberlain.engine.planner.nodes import HOLDS
 from chamberlain.engine.planner.operands import Expression, Operand, Value, Variable
 from chamberlain.errors import Error
@@ -50,7 +51,6 @@ from chamberlain.integrations.sqlalchemy.constructs import CodePointOrder, Exact
 
 EXPLICIT, OMITTED = "explicit", "omitted"
 _ERROR, _VALUE = "error", "value"  # what a SQL NULL stands for
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 class UntranslatableFilter(Error):
@@ -259,6 +259,11 @@ class Translator:
             return _unless_error(other, false())
         if not _comparable(a.kind, b.kind):  # CEL: values of different types are not equal
             return _unless_error(a, _unless_error(b, false()))
+        if a.kind == "timestamp" and (a.is_const != b.is_const):
+            constant = a if a.is_const else b
+            if constant.const % 1000:  # a column holds microseconds: it never equals this instant
+                column = b if a.is_const else a
+                return false() if column.mode == _VALUE else _unless_error(column, false())
         sql_a, sql_b = _operands(a, b)
         if a.kind in ("string", "hierarchy"):
             sql_a = sql_a if a.is_const else ExactText(sql_a)
@@ -293,6 +298,8 @@ class Translator:
             if kinds <= {"number", "string", "bool", "timestamp", "null"}:
                 return _NULL_BOOL  # CEL: no such overload, in every row
             raise UntranslatableFilter(op, a.attribute or b.attribute, f"ordering of {a.kind} and {b.kind}")
+        if a.kind == "timestamp" and a.is_const != b.is_const:
+            return _V(_timestamp_order(op, a, b), "bool")
         sql_a, sql_b = _operands(a, b)
         if a.kind == "string":
             sql_a, sql_b = CodePointOrder(sql_a), CodePointOrder(sql_b)
@@ -396,8 +403,9 @@ class Translator:
     def timestamp(self, op: str, operands: Sequence[Operand]) -> _V:
         (v,) = (self.value(o) for o in operands)
         if v.is_const and isinstance(v.const, str):
-            return _V(literal(_parse_timestamp(v.const), sqltypes.DateTime(timezone=True)), "timestamp",
-                      const=v.const, is_const=True)  # fmt: skip
+            nanos = _parse_timestamp(v.const)
+            return _V(literal(_datetime(nanos), sqltypes.DateTime(timezone=True)), "timestamp",
+                      const=nanos, is_const=True)  # fmt: skip
         if v.kind == "timestamp":
             return v
         raise UntranslatableFilter("timestamp", v.attribute,
@@ -619,9 +627,40 @@ def _bound(v: _V, other: _V) -> Any:
     if integral and isinstance(column_type, sqltypes.Integer):
         return literal(int(v.const), column_type)
     if v.kind == "timestamp" and isinstance(column_type, sqltypes.DateTime):
-        when = _parse_timestamp(v.const)
-        return literal(when if column_type.timezone else when.replace(tzinfo=None), column_type)
+        return _timestamp_literal(v.const, column_type)
     return v.sql
+
+
+_FLIP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+
+
+def _timestamp_order(op: str, a: _V, b: _V) -> Any:
+    """A DateTime column (microseconds) against an instant that may have nanoseconds, exactly.
+
+    For a column value ``r`` (a whole number of microseconds) and an instant ``c``: ``r < c`` is
+    ``r < ceil(c)``, ``r <= c`` is ``r <= floor(c)``, ``r > c`` is ``r > floor(c)``, ``r >= c`` is
+    ``r >= ceil(c)`` (rounding ``c`` to microseconds).
+    """
+    column, constant = (b, a) if a.is_const else (a, b)
+    if a.is_const:
+        op = _FLIP[op]
+    nanos = constant.const
+    rounded = nanos - nanos % 1000 if op in ("le", "gt") else -((-nanos) // 1000) * 1000
+    column_type = getattr(column.sql, "type", None)
+    if not isinstance(column_type, sqltypes.DateTime):
+        column_type = sqltypes.DateTime(timezone=True)
+    value = _timestamp_literal(rounded, column_type)
+    sql = column.sql
+    return {"lt": sql < value, "le": sql <= value, "gt": sql > value, "ge": sql >= value}[op]
+
+
+def _timestamp_literal(nanos: int, column_type: Any) -> Any:
+    when = _datetime(nanos - nanos % 1000)
+    return literal(when if column_type.timezone else when.replace(tzinfo=None), column_type)
+
+
+def _datetime(nanos: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=nanos // 1000)
 
 
 def _double(v: _V) -> Any:
@@ -650,16 +689,12 @@ def _kind_of(column: Any) -> str:
     return "dyn"
 
 
-def _parse_timestamp(text: str) -> dt.datetime:
-    if not _RFC3339.match(text):
-        raise UntranslatableFilter("timestamp", "", f"{text!r} is not an RFC 3339 timestamp")
-    _, _, fraction = text.partition(".")
-    if fraction:
-        digits = re.match(r"\d+", fraction).group(0)  # type: ignore[union-attr]
-        if len(digits) > 6 and digits[6:].strip("0"):
-            raise UntranslatableFilter("timestamp", "", f"{text!r} has more than microsecond precision")
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value.astimezone(dt.UTC)
+def _parse_timestamp(text: str) -> int:
+    """An RFC 3339 timestamp (as CEL's ``timestamp()`` reads it) in nanoseconds since the epoch."""
+    try:
+        return int(parse_timestamp(text))
+    except EvaluationError as exc:
+        raise UntranslatableFilter("timestamp", "", f"{text!r}: {exc}") from None
 
 
 def _first_attribute(expr: Expression) -> str:
