@@ -96,6 +96,15 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _read_request(request: Path) -> Any:
+    """A request file (JSON or YAML; ``-`` is stdin), or exit 2 saying why it cannot be read."""
+    try:
+        text = sys.stdin.read() if str(request) == "-" else request.read_text(encoding="utf-8")
+        return yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"cannot read request {request}: {exc}")
+
+
 def _pdp(policies: Path, options: dict[str, Any]) -> Any:
     from chamberlain import PDP, PolicyError
     from chamberlain.engine import OptionsError
@@ -126,11 +135,7 @@ def check_command(
     """Decide a CheckResources request and print Cerbos's response JSON."""
     from chamberlain import Error
 
-    try:
-        text = sys.stdin.read() if str(request) == "-" else request.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        _fail(f"cannot read request {request}: {exc}")
+    data = _read_request(request)
     pdp = _pdp(policies, {"schema_enforcement": schema_enforcement, "lenient_scope_search": lenient_scope_search,
                           "strict_evaluation": strict_evaluation, "default_policy_version": default_policy_version})  # fmt: skip
     try:
@@ -156,11 +161,7 @@ def plan_command(
     """Plan a PlanResources request (which resources may the principal act on) and print Cerbos's response JSON."""
     from chamberlain import Error
 
-    try:
-        text = sys.stdin.read() if str(request) == "-" else request.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        _fail(f"cannot read request {request}: {exc}")
+    data = _read_request(request)
     pdp = _pdp(policies, {"lenient_scope_search": lenient_scope_search,
                           "default_policy_version": default_policy_version})  # fmt: skip
     try:

@@ -23,7 +23,7 @@ from typing import Any
 
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select
 from chamberlain.engine.conditions import StrictEvaluationError, cel_message
-from chamberlain.engine.planner.fold import is_constant, parse_folded, rebuild, walk
+from chamberlain.engine.planner.fold import free_names, is_constant, parse_folded, rebuild, walk
 from chamberlain.engine.planner.nodes import (
     AND,
     FALSE_NODE,
@@ -33,7 +33,6 @@ from chamberlain.engine.planner.nodes import (
     Node,
     Residual,
     const_bool,
-    free_names,
     invert,
     right_nested,
 )

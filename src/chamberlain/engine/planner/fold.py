@@ -172,15 +172,21 @@ def _equal(a: Any, b: Any) -> bool:
 
 def _closed(node: Expr) -> bool:
     """Whether every name in a comprehension is one of its (or a nested one's) variables."""
+    return not free_names(node)
+
+
+def free_names(expr: Expr) -> set[str]:
+    """The identifiers a tree reads (comprehension variables excluded)."""
     bound: set[str] = set()
-    for n in walk(node):
-        if isinstance(n, Call):
-            variables = macro_variables(n)
+    names: set[str] = set()
+    for node in walk(expr):
+        if isinstance(node, Call):
+            variables = macro_variables(node)
             if variables is not None:
                 bound.update(variables)
-        if isinstance(n, Ident) and n.name not in bound:
-            return False
-    return True
+        elif isinstance(node, Ident) and node.name not in bound:
+            names.add(node.name)
+    return names
 
 
 def _try(node: Expr, *, abort: bool) -> Expr:

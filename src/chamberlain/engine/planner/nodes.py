@@ -16,7 +16,6 @@ from typing import Any
 from chamberlain.cel import functions
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select, StructExpr
 from chamberlain.cel.values import UInt
-from chamberlain.engine.planner.fold import walk
 from chamberlain.engine.planner.operands import Expression, Operand, Value, Variable, normalise
 from chamberlain.engine.planner.partial import PlanError, is_has, macro_variables
 
@@ -302,17 +301,3 @@ def lambda_parts(expr: Call, variables: tuple[str, ...]) -> tuple[str, Expr, Exp
 
 def _is_plain_call(expr: Expr) -> bool:
     return isinstance(expr, Call) and not is_has(expr) and macro_variables(expr) is None
-
-
-def free_names(expr: Expr) -> set[str]:
-    """The identifiers a tree reads (its comprehension variables excluded)."""
-    bound: set[str] = set()
-    names: set[str] = set()
-    for node in walk(expr):
-        if isinstance(node, Call):
-            variables = macro_variables(node)
-            if variables is not None:
-                bound.update(variables)
-        elif isinstance(node, Ident) and node.name not in bound:
-            names.add(node.name)
-    return names

@@ -617,13 +617,12 @@ class Partial:
             transform = args[n]
         accu: Any = []
         for item in items:
-            if predicate is not None:
-                p = body(predicate, item)
-                if p is UNKNOWN or (p is not True and p is not False):
-                    accu = p if p is UNKNOWN or type(p) is Failed else Failed(no_such_overload("_?_:_", p))
-                    continue
-                if not p:
-                    continue
+            verdict = _verdict(predicate, item, body)
+            if verdict is False:
+                continue
+            if verdict is not True:
+                accu = verdict
+                continue
             if type(accu) is not list:
                 continue  # an unknown or failed accumulator stays so (its left operand wins)
             e = item[-1] if transform is None else body(transform, item)
@@ -637,13 +636,12 @@ class Partial:
         transform = args[-1]
         accu: Any = {}
         for item in items:
-            if predicate is not None:
-                p = body(predicate, item)
-                if p is UNKNOWN or (p is not True and p is not False):
-                    accu = p if p is UNKNOWN or type(p) is Failed else Failed(no_such_overload("_?_:_", p))
-                    continue
-                if not p:
-                    continue
+            verdict = _verdict(predicate, item, body)
+            if verdict is False:
+                continue
+            if verdict is not True:
+                accu = verdict
+                continue
             if type(accu) is not dict:
                 continue
             e = body(transform, item)
@@ -703,6 +701,19 @@ class Partial:
 
 
 _MISSING: Any = object()
+
+
+def _verdict(
+    predicate: Expr | None, item: tuple[Any, ...], body: Callable[[Expr, tuple[Any, ...]], Any]
+) -> Any:
+    """A comprehension predicate on one item: True (take it), False (skip it), or the unknown or
+    error the accumulator becomes (``p ? accu + [x] : accu`` with ``p`` not a bool)."""
+    if predicate is None:
+        return True
+    p = body(predicate, item)
+    if p is True or p is False:
+        return p
+    return p if p is UNKNOWN or type(p) is Failed else Failed(no_such_overload("_?_:_", p))
 
 
 #: Cerbos's list set functions (global and member forms), which look at their operands in order.
