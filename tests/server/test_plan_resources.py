@@ -8,6 +8,8 @@ field), which compare by status. Plans are recorded in the server's decision log
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -82,3 +84,27 @@ def test_plans_are_recorded(servers):
     assert entry["call_id"] == reply["cerbosCallId"] and entry["point"] == "http:cerbos"
     assert entry["plan"]["kind"] == reply["filter"]["kind"] == "KIND_CONDITIONAL"
     assert entry["plan"]["filter_debug"].startswith("(and (not request.resource.attr.hidden_from_employee)")
+
+
+STORE = data_dir() / "cerbos" / "store"
+JOHN = {"id": "john", "roles": ["employee"], "policyVersion": "20210210",
+        "attr": {"department": "marketing", "geography": "GB", "team": "design"}}  # fmt: skip
+SCHEMA_REQUESTS = [
+    # valid attributes; a missing required resource attribute is not a violation for a plan
+    {"action": "view:public", "includeMeta": True, "principal": JOHN,
+     "resource": {"kind": "leave_request", "policyVersion": "20210210", "attr": {"owner": "john"}}},
+    # violations of the principal's and the resource's schemas
+    {"actions": ["view:public", "approve"], "principal": {**JOHN, "attr": {**JOHN["attr"], "department": "sales"}},
+     "resource": {"kind": "leave_request", "policyVersion": "20210210", "attr": {"dev_record": "yes"}}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("enforcement", ["warn", "reject"])
+@pytest.mark.parametrize("index", range(len(SCHEMA_REQUESTS)))
+def test_schema_validation_as_cerbos(cerbos_servers: ServerFactory, enforcement: str, index: int) -> None:
+    cerbos = cerbos_servers(STORE, schema_enforcement=enforcement)
+    with ThreadServer(STORE, {"schema": {"enforcement": enforcement}}) as ours:
+        theirs, mine = _answer(cerbos.url, SCHEMA_REQUESTS[index]), _answer(ours.url, SCHEMA_REQUESTS[index])
+    for _, body in (theirs, mine):
+        body.get("validationErrors", []).sort(key=lambda e: json.dumps(e, sort_keys=True))
+    assert mine == theirs
