@@ -68,7 +68,7 @@ def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt
 def deny_unrecorded(plan: QueryPlan, reason: str) -> QueryPlan:
     """The plan that stands when the log could not record ``plan``: nothing may be read."""
     plan.kind = PlanKind.ALWAYS_DENIED
-    plan.condition = plan.exact_condition = None
+    plan.condition = plan.exact_thunk = None
     plan.filter_debug = "(false)"
     plan.log_error = reason
     return plan

@@ -65,17 +65,56 @@ def empty_roles() -> Expr:
     return ListExpr(0, ())
 
 
+class PolicyTrees:
+    """Condition trees prepared once per policy set: folded, with the policy's variables substituted.
+
+    Keyed by the expression text and the identity of the rule's :class:`Params` (the same text
+    means different things under different variables). Filling it from two threads at once at
+    worst prepares a tree twice.
+    """
+
+    __slots__ = ("conditions", "variables")
+
+    def __init__(self) -> None:
+        self.variables: dict[int, tuple[Params, dict[str, Expr]]] = {}
+        self.conditions: dict[tuple[str, int], tuple[Params, Expr, bool, bool]] = {}
+
+    def variable_trees(self, params: Params) -> dict[str, Expr]:
+        hit = self.variables.get(id(params))
+        if hit is not None and hit[0] is params:
+            return hit[1]
+        out: dict[str, Expr] = {}
+        for name, _program, text in params.variables:
+            out[name] = substitute_variables(parse_folded(text), out)
+        self.variables[id(params)] = (params, out)
+        return out
+
+    def condition(self, text: str, params: Params) -> tuple[Expr, bool, bool]:
+        """(tree, reads runtime.effectiveDerivedRoles, uses cel.bind) for a condition expression."""
+        hit = self.conditions.get((text, id(params)))
+        if hit is not None and hit[0] is params:
+            return hit[1], hit[2], hit[3]
+        folded = parse_folded(text)
+        tree = substitute_variables(folded, self.variable_trees(params))
+        reads_runtime = any(
+            isinstance(n, Ident) and n.name == "runtime" and not n.absolute for n in walk(tree)
+        )
+        binds = "bind" in text and any(is_bind(node) for node in walk(folded))
+        if len(self.conditions) >= 65536:
+            self.conditions.clear()
+        self.conditions[(text, id(params))] = (params, tree, reads_runtime, binds)
+        return tree, reads_runtime, binds
+
+
 class ConditionPlanner:
     """Plans conditions for one request; collects the CEL errors met (as the check reports them)."""
 
-    __slots__ = ("errors", "notes", "partial", "strict", "variable_trees")
+    __slots__ = ("errors", "notes", "partial", "strict", "trees")
 
-    def __init__(
-        self, partial: Partial, strict: bool, variable_trees: Callable[[Params], Mapping[str, Expr]]
-    ):
+    def __init__(self, partial: Partial, strict: bool, trees: PolicyTrees):
         self.partial = partial
         self.strict = strict
-        self.variable_trees = variable_trees
+        self.trees = trees
         self.errors: dict[tuple[str, str], None] = {}
         self.notes: dict[str, None] = {}  # where the plan differs from Cerbos's (plan.NOTE_*)
 
@@ -146,11 +185,10 @@ class ConditionPlanner:
 
     def prepare(self, text: str, params: Params, roles: DerivedRolesList) -> Expr:
         """The tree Cerbos evaluates: folded, variables substituted, derived roles list inlined."""
-        folded = parse_folded(text)
-        tree = substitute_variables(folded, self.variable_trees(params))
-        if "bind" in text and any(is_bind(node) for node in walk(folded)):
+        tree, reads_runtime, binds = self.trees.condition(text, params)
+        if binds:
             self.notes[NOTE_BIND] = None
-        return replace_runtime(tree, roles)
+        return replace_runtime(tree, roles) if reads_runtime else tree
 
     def unknown(self, residual: Expr, text: str) -> Expr:
         """What an unknown residual becomes: bodies evaluated, a known-map lookup or small quantifier expanded."""

@@ -22,6 +22,7 @@ Several actions are and-ed (distinct conditions, sorted by their debug string).
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,11 +39,10 @@ from chamberlain.engine.planner.conditions import (
     NOTE_LOOKUP_ORDER,
     NOTE_NESTED,
     ConditionPlanner,
+    PolicyTrees,
     derived_roles_list,
     empty_roles,
-    substitute_variables,
 )
-from chamberlain.engine.planner.fold import parse_folded
 from chamberlain.engine.planner.operands import (
     KIND_ALWAYS_ALLOWED,
     KIND_ALWAYS_DENIED,
@@ -123,10 +123,18 @@ class QueryPlan:
     evaluation_errors: list[tuple[str, str]] = field(default_factory=list)
     request_id: str = ""
     log_error: str = ""  # why the decision log could not record the plan (it is then ALWAYS_DENIED)
-    #: ``condition`` with each policy condition expression marked (:data:`.nodes.HOLDS`), for exact translations.
-    exact_condition: Operand | None = field(default=None, repr=False)
+    #: Builds :attr:`exact_condition` (on first use: only translators need it).
+    exact_thunk: Any = field(default=None, repr=False, compare=False)
     #: Where this plan differs from the one Cerbos would give, and why (the ``NOTE_*`` texts).
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def exact_condition(self) -> Operand | None:
+        """``condition`` with each policy condition expression marked (``chamberlain.holds``): the
+        check counts a failing condition as false, which exact translations need under ``not``."""
+        if self.exact_thunk is None or self.condition is None:
+            return None
+        return self.exact_thunk()
 
     @property
     def always_allowed(self) -> bool:
@@ -148,7 +156,7 @@ class QueryPlan:
 class _Filter:
     kind: str
     condition: Operand | None
-    exact: Operand | None = None
+    exact: Any = None  # () -> the marked condition
 
     @property
     def debug(self) -> str:
@@ -187,9 +195,7 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
         if validation_errors and options.schema_enforcement == "reject":
             plan.filter_debug = "(false)"
             return plan
-    planner = ConditionPlanner(
-        _partial(engine, inp, when), options.strict_evaluation, _variable_trees(engine)
-    )
+    planner = ConditionPlanner(_partial(engine, inp, when), options.strict_evaluation, _trees(engine))
     walk = _Walk(engine, route, planner)
     filters = []
     matched: dict[str, str] = {}
@@ -204,7 +210,7 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
         debug = NO_MATCH
     plan.kind = PlanKind(merged.kind)
     plan.condition = merged.condition
-    plan.exact_condition = merged.exact
+    plan.exact_thunk = merged.exact
     plan.filter_debug = debug
     plan.matched_scopes = matched
     plan.evaluation_errors = list(planner.errors)
@@ -241,21 +247,15 @@ def _partial(engine: Any, inp: PlanInput, now: Timestamp) -> Partial:
     return Partial(variables, known, frozenset((id(request), id(p), id(aux))), now)
 
 
-def _variable_trees(engine: Any) -> Any:
-    """Params -> {name: substituted tree} (cached on the engine: it depends on policies only)."""
-    cache: dict[int, tuple[Params, dict[str, Expr]]] = engine.__dict__.setdefault("_planner_variables", {})
-
-    def trees(params: Params) -> dict[str, Expr]:
-        hit = cache.get(id(params))
-        if hit is not None and hit[0] is params:
-            return hit[1]
-        out: dict[str, Expr] = {}
-        for name, _program, text in params.variables:
-            out[name] = substitute_variables(parse_folded(text), out)
-        cache[id(params)] = (params, out)
-        return out
-
+def _trees(engine: Any) -> PolicyTrees:
+    """The engine's prepared condition trees (they depend on its policies only)."""
+    trees = _TREES.get(engine)
+    if trees is None:
+        trees = _TREES[engine] = PolicyTrees()
     return trees
+
+
+_TREES: weakref.WeakKeyDictionary[Any, PolicyTrees] = weakref.WeakKeyDictionary()
 
 
 def _with_constants(partial: Partial, params: Params) -> None:
@@ -462,7 +462,7 @@ def _gate(child_override_allow: n.Node | None, deny: n.Node | None) -> n.Node | 
 
 def _rows_by_kind(engine: Any, route: Any, action: str) -> list[tuple[str, list[Any]]]:
     """Per policy kind (resource first), per role, the (scope, rows, permissions) steps of the check."""
-    walk = engine.plan(route, action)
+    walk = route.plans.get(action) or engine.plan(route, action)
     by_kind = {pt: [list(group.steps) for group in groups] for pt, groups in walk.kinds}
     return [(pt, by_kind[pt]) for pt in (RESOURCE, PRINCIPAL) if pt in by_kind]
 
@@ -474,7 +474,19 @@ def _to_filter(node: n.Node) -> _Filter:
     condition = normalise(n.to_operand(node))
     if isinstance(condition, Value) and isinstance(condition.value, bool):
         return _Filter(KIND_ALWAYS_ALLOWED if condition.value else KIND_ALWAYS_DENIED, None)
-    return _Filter(KIND_CONDITIONAL, condition, normalise(n.to_operand(node, marked=True)))
+    return _Filter(KIND_CONDITIONAL, condition, _once(lambda: normalise(n.to_operand(node, marked=True))))
+
+
+def _once(build: Any) -> Any:
+    """``build`` called on first use only."""
+    done: list[Any] = []
+
+    def value() -> Any:
+        if not done:
+            done.append(build())
+        return done[0]
+
+    return value
 
 
 def _merge(filters: list[_Filter]) -> tuple[_Filter, str]:
@@ -492,7 +504,7 @@ def _merge(filters: list[_Filter]) -> tuple[_Filter, str]:
     else:
         ordered = [conditional[k] for k in sorted(conditional)]
         merged = _Filter(KIND_CONDITIONAL, Expression("and", tuple(f.condition for f in ordered)),  # type: ignore[misc]
-                         Expression("and", tuple(f.exact for f in ordered)))  # type: ignore[misc]  # fmt: skip
+                         _once(lambda: Expression("and", tuple(f.exact() for f in ordered))))  # fmt: skip
     return merged, merged.debug
 
 
