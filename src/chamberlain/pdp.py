@@ -203,7 +203,9 @@ class PDP:
                         aux_data or EMPTY_AUX, request_id)  # fmt: skip
         return self._plan(inp, now, call_id, point, annotate=annotate)
 
-    def filter(self, statement: Any, principal: Principal, action: str | Sequence[str], **options: Any) -> Any:
+    def filter(
+        self, statement: Any, principal: Principal, action: str | Sequence[str], **options: Any
+    ) -> Any:
         """``statement`` (a SQLAlchemy ``Select``) restricted to the rows ``principal`` may ``action``.
 
         Plans, translates exactly and records the plan with a digest of the SQL (see

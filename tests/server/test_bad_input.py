@@ -117,7 +117,11 @@ def test_random_plan_requests_never_500(server, body):
     resp = post(server, body, "/api/plan/resources")
     assert resp.status_code in (200, 400), resp.text
     if resp.status_code == 200:
-        assert resp.json()["filter"]["kind"] in ("KIND_ALWAYS_ALLOWED", "KIND_ALWAYS_DENIED", "KIND_CONDITIONAL")
+        assert resp.json()["filter"]["kind"] in (
+            "KIND_ALWAYS_ALLOWED",
+            "KIND_ALWAYS_DENIED",
+            "KIND_CONDITIONAL",
+        )
 
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),

@@ -42,10 +42,14 @@ def test_check_resources(client):
 
 
 def test_plan_resources(client):
-    resp = client.plan_resources("view:public", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210"))
+    resp = client.plan_resources(
+        "view:public", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210")
+    )
     assert not resp.failed()
     assert resp.filter.kind == PlanResourcesFilterKind.ALWAYS_ALLOWED
-    resp = client.plan_resources("approve", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210"))
+    resp = client.plan_resources(
+        "approve", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210")
+    )
     assert resp.filter.kind == PlanResourcesFilterKind.ALWAYS_DENIED
     resp = client.plan_resources("view", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210"))
     assert resp.filter.kind == PlanResourcesFilterKind.CONDITIONAL
