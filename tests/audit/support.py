@@ -90,3 +90,13 @@ def decision(i: int, *, session: str = "s-1", principal: str = "alice", effect: 
                      resource={"kind": "doc", "id": f"d{i}", "attr": {"n": i}}, effect=effect,
                      basis={"policy": "resource.doc.vdefault", "rule": "r"}, outputs=[], approval=None,
                      request_digest="0" * 64, **fields)  # fmt: skip
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll ``predicate`` until it holds; fails after ``timeout`` seconds (no timing is asserted)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)

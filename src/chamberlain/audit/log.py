@@ -37,6 +37,7 @@ from chamberlain.audit.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
 from chamberlain.errors import Error
 from chamberlain.store import POSTGRES, SQLITE, StoreURL, parse_url
 from chamberlain.store.db import Database, open_database
+from chamberlain.store.errors import StoreUnavailable
 
 DEFAULT_PG_KEY_FILE = Path(".chamberlain") / "decision-log.key"
 log = logging.getLogger("chamberlain.audit")
@@ -183,7 +184,8 @@ class DecisionLog:
             self._ticker.sign()  # a crashed log gets a head over its tail (checked first: see open)
             sink = appender.append
         self._write_db = write_db
-        self.writer = Writer(self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker)
+        self.writer = Writer(self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker,
+                             recover=write_db.probe)  # fmt: skip
         self._closed = False
 
     @classmethod
@@ -292,8 +294,7 @@ class DecisionLog:
         return self.sequencer.sign_head()
 
     def head(self) -> Head | None:
-        with self._read_lock:
-            return self._reader.head()
+        return self.read(AuditReader.head)
 
     # -- erasure ----------------------------------------------------------------------------------
 
@@ -312,7 +313,15 @@ class DecisionLog:
     def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(reader, *args, **kwargs)`` with this log's :class:`AuditReader`, one reader at a time."""
         with self._read_lock:
-            return fn(self._reader, *args, **kwargs)
+            if self._read_db.broken:  # PostgreSQL went away since: a new connection (or StoreUnavailable)
+                self._read_db.reconnect()
+            try:
+                return fn(self._reader, *args, **kwargs)
+            except StoreUnavailable:
+                if not self._read_db.broken:
+                    raise
+                self._read_db.reconnect()  # the connection was found lost just now: once more on a new one
+                return fn(self._reader, *args, **kwargs)
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges for metrics."""
@@ -320,7 +329,8 @@ class DecisionLog:
         out = {"entries_written": s.entries_written, "entries_failed": s.entries_failed, "batches": s.batches,
                "write_errors": s.write_errors, "overflow_blocked": s.overflow_blocked,
                "overflow_denied": s.overflow_denied, "retries": s.retries, "queue_depth": self.writer.queue_depth,
-               "last_error": s.last_error, "is_sequencer": True, "heads_signed": 0}  # fmt: skip
+               "last_error": s.last_error, "is_sequencer": True, "heads_signed": 0, "outages": s.outages,
+               "refused": s.refused, "available": not self.writer.down}  # fmt: skip
         if self._ticker is not None:
             out["heads_signed"] = self._ticker.signed
         p = self.publisher
@@ -334,6 +344,16 @@ class DecisionLog:
             if self.sequencer.last_error:
                 out["last_error"] = self.sequencer.last_error
         return out
+
+    def status(self) -> dict[str, Any]:
+        """The log's state for health checks: ``{"state": "OK"}``, or ``"UNAVAILABLE"`` with ``since`` and
+        ``reason`` (``denying`` when every check is being denied for it: ``sync`` durability)."""
+        writer = self.writer
+        if not writer.down:
+            return {"state": "OK"}
+        since = dt.datetime.fromtimestamp(writer.down_since or 0, dt.UTC).isoformat().replace("+00:00", "Z")
+        return {"state": "UNAVAILABLE", "since": since, "reason": writer.down_reason,
+                "denying": self.options.durability == SYNC}  # fmt: skip
 
     # -- closing ----------------------------------------------------------------------------------
 

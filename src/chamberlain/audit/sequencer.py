@@ -10,6 +10,7 @@ takeover loses and duplicates nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from chamberlain.errors import Error
 from chamberlain.store.db import Database, open_database
 from chamberlain.store.url import StoreURL
 
+log = logging.getLogger("chamberlain.audit")
 _LOCK_CLASS = 7412002  # the advisory lock's first key; the second is the schema's hash
 
 
@@ -50,6 +52,7 @@ class Sequencer:
         self.last_error = ""
         self.sequenced = 0
         self.heads_signed = 0
+        self.errors = 0
         self._db: Database | None = None
         self._edge: Edge | None = None
         self._stop = threading.Event()
@@ -103,12 +106,20 @@ class Sequencer:
                         self._sign(force=False)
                         break
                     backoff = 0.0
+                    if self.last_error:
+                        log.warning("decision log sequencer working again")
+                        self.last_error = ""
                     if moved:
                         continue
                 elif stopping:
                     break
             except Error as exc:
+                if not self.last_error:
+                    log.error("decision log sequencer: %s; reconnecting with back-off", exc)
+                else:
+                    log.warning("decision log sequencer still failing: %s", exc)
                 self.last_error = str(exc)
+                self.errors += 1
                 self._drop()
                 backoff = min(5.0, max(0.1, backoff * 2))
                 if stopping:

@@ -76,6 +76,9 @@ _LOG_COUNTERS = (
     ("overflow_denied", "chamberlain_audit_queue_overflow_denied",
      "Async submissions denied because the queue stayed full."),
     ("heads_signed", "chamberlain_audit_heads_signed", "Tree heads signed by this process."),
+    ("outages", "chamberlain_audit_outages", "Times the decision log's store became unavailable."),
+    ("refused", "chamberlain_audit_refused_submissions",
+     "Submissions refused at once while the decision log's store was unavailable (their checks were denied)."),
 )  # fmt: skip
 
 
@@ -91,3 +94,6 @@ class _DecisionLogCollector:
                                 value=stats["queue_depth"])  # fmt: skip
         yield GaugeMetricFamily("chamberlain_audit_sequencer", "1 while this process sequences the decision log.",
                                 value=1 if stats["is_sequencer"] else 0)  # fmt: skip
+        yield GaugeMetricFamily("chamberlain_audit_log_up",
+                                "1 while the decision log's store takes writes, 0 during an outage.",
+                                value=1 if stats["available"] else 0)  # fmt: skip
