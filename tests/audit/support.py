@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Iterator
@@ -100,3 +101,20 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "the condition") ->
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
+
+
+@dataclasses.dataclass
+class CliResult:
+    returncode: int
+    stdout: str  # with stderr mixed in
+
+
+def cli(*args: str) -> CliResult:
+    """``chamberlain audit ARGS`` run in this process (typer's runner): the command's code, without
+    the seconds a new interpreter takes to import everything."""
+    from typer.testing import CliRunner
+
+    from chamberlain.audit.cli import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return CliResult(result.exit_code, result.output)

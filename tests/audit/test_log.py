@@ -91,7 +91,7 @@ def test_another_key_than_the_logs_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     DecisionLog.open(url, _options(tmp_path)).close()
     with pytest.raises(
-        SigningKeyError, match=r"was created with key .* but signing key file .*other.key holds"
+        SigningKeyError, match=r"is signed with key .* but signing key file .*other.key holds"
     ):
         DecisionLog.open(url, LogOptions(key_file=tmp_path / "other.key"))
 

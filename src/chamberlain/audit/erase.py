@@ -93,7 +93,7 @@ def erase(db: Database, *, principal: str | None = None, before: str | None = No
         result.erased = sorted(widened)
         entry = new_entry(ERASURE, time=now if now is not None else _now(), point="erase",
                           public={"erased": ranges(result.erased), "count": len(result.erased),
-                                  "selector": selector, "by": by or _operator()},
+                                  "selector": selector, "by": by or operator()},
                           reason=reason)  # fmt: skip
         edge = TreeStore(db).edge(size)
         result.entry = size
@@ -160,7 +160,7 @@ def _now() -> str:
     return timestamp(dt.datetime.now(dt.UTC))
 
 
-def _operator() -> str:
+def operator() -> str:
     try:
         return f"os:{getpass.getuser()}"
     except Exception:  # no user name in this environment

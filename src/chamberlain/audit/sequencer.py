@@ -19,8 +19,8 @@ from typing import Any
 
 from chamberlain.audit.append import sequence_pending, sign_current
 from chamberlain.audit.heads import Head
+from chamberlain.audit.keys import KeyRing
 from chamberlain.audit.merkle import Edge
-from chamberlain.audit.note import Signer
 from chamberlain.audit.tree import TreeStore
 from chamberlain.errors import Error
 from chamberlain.store.db import Database, open_database
@@ -40,11 +40,11 @@ class SequencerOptions:
 class Sequencer:
     """The sequencer election and loop of one replica (a daemon thread)."""
 
-    def __init__(self, url: StoreURL, signer: Signer, options: SequencerOptions, *,
+    def __init__(self, url: StoreURL, keys: KeyRing, options: SequencerOptions, *,
                  on_head: Callable[[Head], None] | None = None, retention: Any = None) -> None:  # fmt: skip
         """``on_head``: publishes each head signed; ``retention``: erases old content when due (the leader only)."""
         self.url = url
-        self.signer = signer
+        self.keys = keys
         self.options = options
         self.on_head = on_head
         self.retention = retention
@@ -166,7 +166,7 @@ class Sequencer:
         before = self._last_head
         self._next_head = time.monotonic() + self.options.head_interval
         self._last_head, self._edge = sign_current(
-            self._db, TreeStore(self._db), self._edge, self.signer, force=force
+            self._db, TreeStore(self._db), self._edge, self.keys, force=force
         )
         if before is None or self._last_head.size != before.size:
             self.heads_signed += 1

@@ -83,7 +83,7 @@ DEFAULTS: dict[str, Any] = {
             "maxEntryBytes": 65536,  # an entry's own content at most (conditions, outputs, errors)
             "redact": [],  # attribute paths stored as salted digests only, e.g. R.attr.iban
             "headFile": "",  # "" = <stateDir>/decision-log.head: each signed head, published outside the database
-            "witnessURLs": [],  # each signed checkpoint note is POSTed here (background, bounded)
+            "witnesses": [],  # [{url, key}]: C2SP tlog-witness witnesses each signed head is sent to
             "witnessTimeout": "2s",
             "retention": "",  # "" = keep; a duration (e.g. 2160h) = erase the content of older entries
         },
@@ -385,7 +385,7 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
         "sequencer_interval": ("sequencerInterval", _seconds), "key_name": ("keyName", _text),
         "key_file": ("signingKeyFile", _text), "db": ("db", _text), "api": ("apiEnabled", _bool),
         "max_request_bytes": ("maxRequestBytes", _positive), "max_entry_bytes": ("maxEntryBytes", _positive),
-        "redact": ("redact", _texts), "head_file": ("headFile", _text), "witnesses": ("witnessURLs", _urls),
+        "redact": ("redact", _texts), "head_file": ("headFile", _text), "witnesses": ("witnesses", _witnesses),
         "witness_timeout": ("witnessTimeout", _seconds), "retention": ("retention", _optional_seconds),
     }  # fmt: skip
     for name, (key, convert) in checks.items():
@@ -452,12 +452,26 @@ def _texts(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
-def _urls(v: Any) -> tuple[str, ...]:
-    urls = _texts(v)
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"expected http:// or https:// URLs, got {url!r}")
-    return urls
+def _witnesses(v: Any) -> tuple[Any, ...]:
+    """``[{url: http://witness.example, key: name+hash+base64}]`` (the key: the witness's cosigner key)."""
+    from chamberlain.audit.note import NoteError
+    from chamberlain.audit.witness.client import WitnessConfig
+
+    if not isinstance(v, list):
+        raise ValueError(f"expected a list of {{url, key}} mappings, got {v!r}")
+    out = []
+    for i, item in enumerate(v):
+        if (
+            not isinstance(item, Mapping)
+            or set(item) != {"url", "key"}
+            or not all(isinstance(x, str) for x in item.values())
+        ):
+            raise ValueError(f"[{i}]: expected a mapping with `url` and `key` (strings), got {item!r}")
+        try:
+            out.append(WitnessConfig.parse(item["url"], item["key"]))
+        except NoteError as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+    return tuple(out)
 
 
 def _choice(*choices: str) -> Any:
