@@ -80,7 +80,7 @@ class KeySet:
 
 def _signature_type(vkey: str) -> int:
     try:
-        raw = base64.b64decode(vkey.rsplit("+", 1)[-1], validate=True)
+        raw = base64.b64decode(vkey.split("+", 2)[-1], validate=True)
     except (binascii.Error, ValueError):
         raise NoteError(f"key {vkey!r}: invalid base64") from None
     return raw[0] if raw else -1

@@ -300,6 +300,12 @@ class DecisionLog:
         """The verifier key that signs this log's heads now."""
         return self.read(lambda reader: reader.verifier_key)
 
+    def signed_by(self, head: Head) -> str:
+        """The verifier key of the newest of this log's keys that signed ``head``."""
+        from chamberlain.audit.publish import signed_by
+
+        return signed_by(head.note, self.keys.verifiers()) or self.active_key
+
     def rotate_key(self, *, by: str = "", reason: str = "") -> Any:
         """Rotate the signing key (:func:`chamberlain.audit.rotation.rotate`), on the writer's connection."""
         from chamberlain.audit.rotation import rotate
