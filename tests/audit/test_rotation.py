@@ -90,7 +90,7 @@ def test_a_key_set_with_validity_windows_decides_which_heads_count(tmp_path):
 
 
 def test_forged_rotations_are_found(tmp_path):
-    url, old, new, seq = _rotated_log(tmp_path)
+    url, _old, new, seq = _rotated_log(tmp_path)
     signers = {str(s.verifier): s for s in load_all(tmp_path / "log.key")}
     db = open_database(url)
     try:
