@@ -320,8 +320,42 @@ def export_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="leaf: each line a leaf's exact bytes (the default); record: the entry "
+            "with its content, seq and leaf_hash (the default with --follow, --cursor, --otlp).",
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep exporting new entries until stopped.")
+    ] = False,
+    cursor: Annotated[
+        str | None,
+        typer.Option("--cursor", help="Resume from, and persist, this named cursor in the log's database."),
+    ] = None,
+    otlp: Annotated[
+        str | None,
+        typer.Option("--otlp", help="Send OTLP logs to this collector (http://host:4318/v1/logs)."),
+    ] = None,
+    otlp_protocol: Annotated[
+        str, typer.Option("--otlp-protocol", help="http/protobuf, http/json or grpc.")
+    ] = "http/protobuf",
+    otlp_header: Annotated[
+        list[str] | None,
+        typer.Option("--otlp-header", help="NAME=VALUE sent with each OTLP request (repeatable)."),
+    ] = None,
 ) -> None:
-    """Every entry as JSON Lines, each line exactly the entry's canonical bytes (its Merkle leaf)."""
+    """Export entries as JSON Lines (or OTLP logs): each leaf's bytes, or records a SIEM can prove against the log."""
+    records = fmt == "record" or (fmt is None and (follow or cursor or otlp))
+    if fmt not in (None, "leaf", "record"):
+        _fail(f"--format must be leaf or record, not {fmt!r}")
+    if not records and (follow or cursor or otlp):
+        _fail("--follow, --cursor and --otlp export records: leave out --format leaf")
+    if records:
+        _export_records(db, start, end, output, follow, cursor, otlp, otlp_protocol, otlp_header or [])
+        return
     with _reader(db) as reader:
         try:
             sink = output.open("wb") if output is not None else sys.stdout.buffer
@@ -336,6 +370,39 @@ def export_command(
         finally:
             if output is not None:
                 sink.close()
+
+
+def _export_records(db: str, start: int, end: int | None, output: Path | None, follow: bool, cursor: str | None,
+                    otlp: str | None, protocol: str, headers: list[str]) -> None:  # fmt: skip
+    import signal
+
+    from chamberlain.audit.export import ExportConfig, Exporter
+    from chamberlain.store import parse_url
+
+    pairs = [h.partition("=") for h in headers]
+    if any(not name or not sep for name, sep, _ in pairs):
+        _fail("--otlp-header: expected NAME=VALUE")
+    with _reader(db) as reader:
+        origin = reader.origin
+    try:
+        config = ExportConfig(name=cursor or "cli", jsonl="" if otlp else str(output or "-"), otlp_endpoint=otlp or "",
+                              otlp_protocol=protocol, headers={n: v for n, _, v in pairs})  # fmt: skip
+        exporter = Exporter(
+            parse_url(db), config, origin, start_at=start, stop_at=end, persist=cursor is not None
+        )
+    except Error as exc:
+        _fail(str(exc))
+    signal.signal(signal.SIGTERM, lambda *_: exporter.request_stop())
+    try:
+        exporter.run(follow=follow)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        os._exit(0)
+    finally:
+        exporter.stop(0)
+    if exporter.stats.last_error and not follow:
+        _fail(exporter.stats.last_error)
 
 
 @app.command("erase")

@@ -26,6 +26,7 @@ from chamberlain.audit import heads, keys, schema
 from chamberlain.audit.append import LocalAppender, PendingAppender
 from chamberlain.audit.content import Limits
 from chamberlain.audit.errors import AuditError, LogUnavailable
+from chamberlain.audit.export import ExportConfig, Exporter
 from chamberlain.audit.heads import Head
 from chamberlain.audit.keys import KeyRing
 from chamberlain.audit.merkle import EMPTY_ROOT
@@ -68,6 +69,7 @@ class LogOptions:
     witnesses: tuple[WitnessConfig, ...] = ()  # C2SP tlog-witness witnesses each signed head is sent to
     witness_timeout: float = 2.0
     retention: float | None = None  # seconds: erase the content of older entries (None: keep)
+    exports: tuple[ExportConfig, ...] = ()  # exporters reading the log behind the writer (SIEM, OTLP)
     retention_interval: float = 3600.0
 
     def writer_options(self) -> WriterOptions:
@@ -185,6 +187,7 @@ class DecisionLog:
         self._write_db = write_db
         self.writer = Writer(self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker,
                              recover=write_db.probe)  # fmt: skip
+        self.exporters = [Exporter(url, config, self.origin).start() for config in options.exports]
         self._closed = False
 
     @classmethod
@@ -359,6 +362,7 @@ class DecisionLog:
                    head_file_errors=p.file_errors)  # fmt: skip
         if self.retention is not None:
             out["retention_erased"] = self.retention.erased
+        out["exporters"] = {e.config.name: e.stats for e in self.exporters}
         if self.sequencer is not None:
             out["is_sequencer"] = self.sequencer.is_leader
             out["heads_signed"] = self.sequencer.heads_signed
@@ -383,6 +387,8 @@ class DecisionLog:
         if self._closed:
             return
         self._closed = True
+        for exporter in self.exporters:
+            exporter.stop()
         left = self.writer.close(timeout)
         problems = []
         if left:
