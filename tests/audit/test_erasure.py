@@ -200,3 +200,41 @@ def test_heads_are_published_to_the_head_file(tmp_path, policies):
         assert published.checkpoint == head.note and published.verifier_key == log.active_key
     trusted = run("verify", "--db", url, "--trusted-head", str(tmp_path / "log.head"))
     assert trusted.returncode == 0, trusted.stdout
+
+
+def test_bad_erasure_and_key_requests_leave_the_log_untouched(tmp_path):
+    from chamberlain.audit.note import Signer
+    from tests.audit.support import cli, decision
+
+    url, key = f"sqlite:///{tmp_path / 'd.db'}", tmp_path / "log.key"
+    with DecisionLog.open(url, LogOptions(key_file=key)) as log:
+        log.record([decision(i) for i in range(4)])
+
+    def state() -> tuple:
+        db = open_database(url)
+        try:
+            return (db.value("SELECT count(*) FROM audit_entries"), db.value("SELECT count(*) FROM audit_heads"),
+                    db.value("SELECT count(*) FROM audit_entries WHERE content IS NULL"), key.read_text())  # fmt: skip
+        finally:
+            db.close()
+
+    before = state()
+    other = tmp_path / "other.key"
+    other.write_text(Signer.generate("someone/else").private_text() + "\n")
+    for args, needle in [
+        (("erase", "--db", url, "--principal", ""), "name what to erase"),
+        (("erase", "--db", url, "--entry", "-1", "--key", str(key)), "each >= 0"),
+        (("erase", "--db", url, "--before", "yesterday", "--key", str(key)), "not an RFC 3339 time"),
+        (("erase", "--db", url, "--principal", "alice", "--key", str(other)), "but signing key file"),
+        (
+            ("erase", "--db", url, "--principal", "alice", "--key", str(tmp_path / "missing.key")),
+            "cannot read",
+        ),
+        (("rotate-key", "--db", url, "--key", str(other)), "but signing key file"),
+        (("verify", "--db", url, "--require-witnesses", "1", "--witness-key", "garbage"), "--witness-key"),
+        (("witness", "--key", str(tmp_path / "w.key"), "--log-key", "not-a-key"), "--log-key"),
+    ]:
+        result = cli(*args)
+        assert result.returncode == 2 and needle in result.stdout, (args, result.stdout)
+    assert state() == before
+    assert cli("verify", "--db", url).returncode == 0

@@ -429,7 +429,7 @@ def erase_command(
     """
     from chamberlain.audit.log import DecisionLog, LogOptions
 
-    if sum(x is not None and x != [] for x in (principal, before, entry)) != 1:
+    if sum(bool(x) for x in (principal, before, entry)) != 1:  # an empty id names nothing
         _fail("name what to erase: exactly one of --principal ID, --before TIME or --entry SEQ")
     try:
         log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
