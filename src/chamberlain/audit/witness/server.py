@@ -110,7 +110,8 @@ class Witness:
     def checkpoint(self, origin_hash: str) -> Answer:
         for origin in self.keys:
             if hashlib.sha256(origin.encode()).hexdigest() == origin_hash:
-                row = self.db.row("SELECT note FROM witness_checkpoints WHERE origin = ?", (origin,))
+                with self._lock:  # one connection, one thread at a time
+                    row = self.db.row("SELECT note FROM witness_checkpoints WHERE origin = ?", (origin,))
                 if row is not None:
                     return Answer(200, str(row[0]).encode())
         return _text(404, "no checkpoint cosigned for that log")
