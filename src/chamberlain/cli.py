@@ -14,6 +14,7 @@ from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app
+from chamberlain.devidp.cli import app as dev_app
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
+app.add_typer(dev_app, name="dev")
 register_mcp_proxy(app)
 
 

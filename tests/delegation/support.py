@@ -87,9 +87,9 @@ def example_pdp(tmp: Path) -> PDP:
 
 
 @contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port; yields its base URL."""
-    port = free_port()
+def serve(app: Any, port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on loopback (``port``, else a free one); yields its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="auto", log_config=None,
                                            access_log=False))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)

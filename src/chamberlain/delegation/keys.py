@@ -50,11 +50,14 @@ class SigningKey:
         return self.key.as_dict(private=False)
 
 
-def generate_key(alg: str) -> SigningKey:
-    """A new private key for ``alg`` (``EdDSA`` or ``ES256``), its kid the RFC 7638 thumbprint."""
+def generate_key(alg: str, kid_prefix: str = "") -> SigningKey:
+    """A new private key for ``alg`` (``EdDSA`` or ``ES256``), its kid the RFC 7638 thumbprint.
+
+    ``kid_prefix`` goes before the thumbprint (the development IdP marks its keys with it).
+    """
     kty, crv = SIGNING_ALGORITHMS[alg]
     raw = OKPKey.generate_key(crv) if kty == "OKP" else ECKey.generate_key(crv)
-    kid = raw.thumbprint()
+    kid = kid_prefix + raw.thumbprint()
     key = JWKRegistry.import_key(raw.as_dict(private=True, kid=kid, alg=alg, use="sig"))
     return SigningKey(kid, alg, key)  # type: ignore[arg-type]
 
@@ -66,8 +69,9 @@ def _entry(key: SigningKey) -> dict[str, Any]:
     return entry
 
 
-def _parse_file(path: Path) -> list[SigningKey]:
-    where = f"signingKeyFile {path}"
+def read_key_file(path: Path, where: str = "") -> list[SigningKey]:
+    """The keys of a key file; raises :class:`DelegationConfigError` naming the file and the entry."""
+    where = where or f"signingKeyFile {path}"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -99,8 +103,8 @@ def _parse_file(path: Path) -> list[SigningKey]:
     return keys
 
 
-def _write(path: Path, keys: list[SigningKey], *, replace: bool) -> None:
-    """Write atomically; without ``replace``, a file another process created first wins."""
+def write_key_file(path: Path, keys: list[SigningKey], *, replace: bool) -> None:
+    """Write a key file (mode 0600) atomically; without ``replace``, a file that exists already wins."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -127,7 +131,7 @@ class SigningKeys:
         self.path = Path(path)
         self.algorithm = algorithm
         if not self.path.exists():
-            _write(self.path, [generate_key(algorithm)], replace=False)
+            write_key_file(self.path, [generate_key(algorithm)], replace=False)
         self._keys: list[SigningKey] = []
         self._mtime = -1.0
         self._checked = 0.0
@@ -140,7 +144,7 @@ class SigningKeys:
 
     def _load(self) -> None:
         stat = self.path.stat()
-        self._keys = _parse_file(self.path)
+        self._keys = read_key_file(self.path)
         self._mtime = stat.st_mtime
         self._checked = time.monotonic()
 
@@ -195,12 +199,12 @@ def rotate(
         raise DelegationConfigError(f"algorithm must be EdDSA or ES256, got {algorithm!r}")
     file = Path(path)
     when = time.time() if now is None else now
-    keys = _parse_file(file) if file.exists() else []
+    keys = read_key_file(file) if file.exists() else []
     kept = [
         SigningKey(k.kid, k.alg, k.key, when + publish_for) if k.publish_until is None else k
         for k in keys
         if k.publish_until is None or k.publish_until > when
     ]
     new = generate_key(algorithm)
-    _write(file, [new, *kept], replace=True)
+    write_key_file(file, [new, *kept], replace=True)
     return new
