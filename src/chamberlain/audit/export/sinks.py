@@ -94,19 +94,16 @@ class OtlpSink:
 
     def send(self, records: list[Record]) -> int:
         """Deliver ``records``; returns how many the collector rejected (a partial success: not retried)."""
-        request = logs_request(records)
         if self.protocol == GRPC:
-            return self._grpc(request)
+            return self._grpc(logs_request(records))
         import httpx
-        from google.protobuf import json_format
 
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout, follow_redirects=False)
         if self.protocol == HTTP_JSON:
-            body = json_format.MessageToJson(request, use_integers_for_enums=True, indent=None).encode()
-            kind = "application/json"
+            body, kind = logs_json(records), "application/json"
         else:
-            body, kind = request.SerializeToString(), "application/x-protobuf"
+            body, kind = logs_request(records).SerializeToString(), "application/x-protobuf"
         try:
             response = self._client.post(
                 self.endpoint, content=body, headers={**self.headers, "Content-Type": kind}
@@ -183,47 +180,81 @@ _ATTRIBUTES = (
 )  # fmt: skip
 
 
+def _fields(r: Record) -> tuple[int, tuple[int, str], str, str, list[tuple[str, str | int]]]:
+    """What a record's ``LogRecord`` holds: time, severity, event name, body, attributes (see the module docstring)."""
+    d = r.data
+    attrs: list[tuple[str, str | int]] = [("chamberlain.log.index", r.seq),
+                                          ("chamberlain.log.leaf_hash", r.leaf_hash.hex()),
+                                          ("chamberlain.log.origin", str(d.get("origin", "")))]  # fmt: skip
+    for name, path in _ATTRIBUTES:
+        value: Any = d
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value:
+            attrs.append((name, value))
+    severity = _SEVERITY.get(d.get("effect", ""), (9, "INFO"))
+    return (
+        _ns(d.get("time")),
+        severity,
+        f"chamberlain.{d.get('kind', 'entry')}",
+        orjson.dumps(d).decode(),
+        attrs,
+    )
+
+
+def _resource(records: list[Record]) -> list[tuple[str, str]]:
+    out = [("service.name", "chamberlain")]
+    if records:
+        out.append(("chamberlain.log.origin", str(records[0].data.get("origin", ""))))
+    return out
+
+
 def logs_request(records: list[Record]) -> Any:
     """The ``ExportLogsServiceRequest`` carrying ``records`` (one resource, one scope)."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
     from chamberlain import __version__
 
     request = ExportLogsServiceRequest()
     resource_logs = request.resource_logs.add()
-    resource_logs.resource.attributes.append(KeyValue(key="service.name"))
-    resource_logs.resource.attributes[-1].value.string_value = "chamberlain"
-    if records:
-        resource_logs.resource.attributes.append(KeyValue(key="chamberlain.log.origin"))
-        resource_logs.resource.attributes[-1].value.string_value = str(records[0].data.get("origin", ""))
+    for key, value in _resource(records):
+        kv = resource_logs.resource.attributes.add()
+        kv.key, kv.value.string_value = key, value
     scope_logs = resource_logs.scope_logs.add()
     scope_logs.scope.name, scope_logs.scope.version = "chamberlain.audit", __version__
     observed = time.time_ns()
     for r in records:
-        d = r.data
+        when, (number, text), event, body, attrs = _fields(r)
         log = scope_logs.log_records.add()
-        log.time_unix_nano = _ns(d.get("time"))
-        log.observed_time_unix_nano = observed
-        log.severity_number, log.severity_text = _SEVERITY.get(d.get("effect", ""), (9, "INFO"))
-        log.event_name = f"chamberlain.{d.get('kind', 'entry')}"
-        log.body.string_value = orjson.dumps(d).decode()
-        _attr(log, "chamberlain.log.index").int_value = r.seq
-        _attr(log, "chamberlain.log.leaf_hash").string_value = r.leaf_hash.hex()
-        _attr(log, "chamberlain.log.origin").string_value = str(d.get("origin", ""))
-        for name, path in _ATTRIBUTES:
-            value: Any = d
-            for part in path:
-                value = value.get(part) if isinstance(value, dict) else None
-            if isinstance(value, str) and value:
-                _attr(log, name).string_value = value
+        log.time_unix_nano, log.observed_time_unix_nano = when, observed
+        log.severity_number, log.severity_text, log.event_name = number, text, event
+        log.body.string_value = body
+        for key, value in attrs:
+            kv = log.attributes.add()
+            kv.key = key
+            if isinstance(value, int):
+                kv.value.int_value = value
+            else:
+                kv.value.string_value = value
     return request
 
 
-def _attr(log: Any, key: str) -> Any:
-    kv = log.attributes.add()
-    kv.key = key
-    return kv.value
+def logs_json(records: list[Record]) -> bytes:
+    """The same request in OTLP/JSON (protobuf's JSON mapping: lowerCamelCase names, 64-bit integers as
+    strings, enums as numbers), built directly: protobuf's generic JSON printer is 3 to 4 times slower."""
+    from chamberlain import __version__
+
+    observed = str(time.time_ns())
+    logs = []
+    for r in records:
+        when, (number, text), event, body, attrs = _fields(r)
+        logs.append({"timeUnixNano": str(when), "observedTimeUnixNano": observed, "severityNumber": number,
+                     "severityText": text, "eventName": event, "body": {"stringValue": body},
+                     "attributes": [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+                                    for k, v in attrs]})  # fmt: skip
+    resource = [{"key": k, "value": {"stringValue": v}} for k, v in _resource(records)]
+    return orjson.dumps({"resourceLogs": [{"resource": {"attributes": resource}, "scopeLogs": [
+        {"scope": {"name": "chamberlain.audit", "version": __version__}, "logRecords": logs}]}]})  # fmt: skip
 
 
 def _ns(text: Any) -> int:
