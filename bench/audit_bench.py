@@ -271,7 +271,9 @@ RARE = "rare-subject"
 RARE_EVERY = 1000  # one call in a thousand is the rare subject's
 
 
-def verify_time(folder: Path, entries: list[Call], n: int, rare: list[Call] | None = None) -> tuple[float, float]:
+def verify_time(
+    folder: Path, entries: list[Call], n: int, rare: list[Call] | None = None
+) -> tuple[float, float]:
     """Build an n-entry log (in 4,096-entry transactions; every 1000th call ``rare``'s), then time a full
     verify: (build s, verify s)."""
     url = f"sqlite:///{folder / 'verify.db'}"
@@ -331,7 +333,10 @@ def erasure_times(folder: Path) -> dict[str, tuple[float, int]]:
     url = f"sqlite:///{folder / 'verify.db'}"
     out = {}
     with DecisionLog.open(url, LogOptions(key_file=folder / "verify.key", head_interval=3600)) as log:
-        for name, subject in (("a rare subject (1 call in 1,000)", RARE), ("a frequent subject (1/8 of the log)", "user-3")):
+        for name, subject in (
+            ("a rare subject (1 call in 1,000)", RARE),
+            ("a frequent subject (1/8 of the log)", "user-3"),
+        ):
             started = time.perf_counter()
             result = log.erase(principal=subject, by="bench")
             out[name] = (time.perf_counter() - started, len(result.erased))
@@ -498,8 +503,12 @@ def main() -> int:
         )
     print(f"\nverify: {args.verify_entries:,} entries in {verify_s:.1f} s "
           f"({args.verify_entries / verify_s:,.0f} entries/s; building the log took {built:.1f} s)")  # fmt: skip
-    print(f"\nsalted digests: {digests:.2f} µs per entry, {digests / whole:.0%} of preparing the entry ({whole:.2f} µs)")
-    print(f"\n| erase every entry of (log of {args.verify_entries:,}) | entries erased | seconds |\n|---|---:|---:|")
+    print(
+        f"\nsalted digests: {digests:.2f} µs per entry, {digests / whole:.0%} of preparing the entry ({whole:.2f} µs)"
+    )
+    print(
+        f"\n| erase every entry of (log of {args.verify_entries:,}) | entries erased | seconds |\n|---|---:|---:|"
+    )
     for name, (seconds, count) in erased.items():
         print(f"| {name} | {count:,} | {seconds:.2f} |")
     print("\n| export | records/s |\n|---|---:|")
