@@ -20,6 +20,7 @@ from typing import Any
 from chamberlain.audit import recording
 from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.cel.values import Timestamp
 from chamberlain.engine import (
     AuxData,
     CheckInput,
@@ -165,7 +166,7 @@ class PDP:
         outputs = self._engine.check(inputs, when)
         if self.log is None:
             return CheckResult(outputs)
-        pending = recording.submit(self.log, inputs, outputs, when=when, call_id=call_id or new_call_id(),
+        pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id or new_call_id(),
                                    point=point).wait()  # fmt: skip
         return CheckResult(pending.outputs, pending.reason())
 
@@ -178,8 +179,8 @@ class PDP:
         """
         if self.log is None:
             return ""
-        pending = recording.submit(self.log, inputs, outputs, when=_instant(now), call_id=call_id or new_call_id(),
-                                   point=point).wait()  # fmt: skip
+        pending = recording.submit(self.log, inputs, outputs, when=int(_instant(now)),
+                                   call_id=call_id or new_call_id(), point=point).wait()  # fmt: skip
         return pending.reason()
 
     def check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
@@ -199,7 +200,7 @@ class PDP:
         outputs = self._engine.check(inputs, when)
         if self.log is not None and not call_id:
             call_id = new_call_id()
-        pending = recording.submit(self.log, inputs, outputs, when=when, call_id=call_id, point=point,
+        pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id, point=point,
                                    request=request, loop=loop)  # fmt: skip
         pending.include_meta = include_meta
         return pending
@@ -212,8 +213,10 @@ class PDP:
         return pending.annotate(response)
 
 
-def _instant(now: dt.datetime | None) -> dt.datetime:
-    return now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+def _instant(now: dt.datetime | None) -> Timestamp:
+    """The instant of a check: ``now``, else the system clock's, to the nanosecond as Cerbos reads it
+    (``now()`` and the decision log, which takes nanoseconds as an ``int``, see the same instant)."""
+    return Timestamp.from_datetime(now.astimezone(dt.UTC)) if now is not None else Timestamp.now()
 
 
 def _open_log(

@@ -65,15 +65,17 @@ _DOUBLE_EDGES = [
 #: Strings that exercise int()/uint()/double() parsing. Left out because C++ CEL and cel-go differ:
 #: whitespace (C++ trims it, Go's strconv rejects it, hence no space in _TEXT_ALPHABET either), "+1"
 #: (uint: C++ accepts, Go's ParseUint rejects), "-nan" (C++ accepts, Go's ParseFloat rejects), hex
-#: such as "0x10" or "0x1p-2" (double: C++ reads "0x10" as 16, Go requires the p exponent) and
-#: overflowing decimals such as "1e400" (double: C++ gives inf, cel-go reports Go's ErrRange).
+#: such as "0x10" or "0x1p-2" (double: C++ reads "0x10" as 16, Go requires the p exponent),
+#: overflowing decimals such as "1e400" (double: C++ gives inf, cel-go reports Go's ErrRange) and
+#: digit separators such as "1_000" (double: Go accepts underscores between digits, C++ does not;
+#: hence no "_" in _TEXT_ALPHABET either). tests/cel/test_cerbos_binary.py checks these against Cerbos.
 _NUMERIC_STRINGS = [
     "0", "1", "-1", "-0", "42", "1.5", "-2.5", ".5", "5.", "1e5", "1E-3", "nan", "NaN", "inf", "-inf",
-    "Infinity", "1_000", "010", "٣", "\uff11", "9223372036854775807", "9223372036854775808",
+    "Infinity", "010", "٣", "\uff11", "9223372036854775807", "9223372036854775808",
     "-9223372036854775808", "-9223372036854775809", "18446744073709551615", "18446744073709551616", "1e-400",
     "", "abc", "true",
 ]  # fmt: skip
-_TEXT_ALPHABET = "abcAB_-.01eé€😀"
+_TEXT_ALPHABET = "abcAB~-.01eé€😀"
 _VARIABLES = ("v0", "v1", "v2")
 
 

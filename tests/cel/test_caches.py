@@ -11,7 +11,7 @@ from chamberlain.cel import compile
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import StringCache
 from chamberlain.cel.lib import cerbos, hierarchy, time
-from chamberlain.cel.values import UTC
+from chamberlain.cel.values import UTC, Timestamp
 
 
 def test_string_cache_computes_once_and_stays_bounded():
@@ -66,19 +66,19 @@ def test_string_cache_is_safe_under_threads():
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "expected", "offset"),
     [
-        ("2024-03-05T10:00:00Z", dt.datetime(2024, 3, 5, 10, tzinfo=UTC)),
-        ("2024-03-05T10:00:00.25+01:00", dt.datetime(2024, 3, 5, 9, 0, 0, 250000, tzinfo=UTC)),
-        ("2009-02-13T23:31:30.123456789Z", dt.datetime(2009, 2, 13, 23, 31, 30, 123456, tzinfo=UTC)),
+        ("2024-03-05T10:00:00Z", dt.datetime(2024, 3, 5, 10, tzinfo=UTC), 0),
+        ("2024-03-05T10:00:00.25+01:00", dt.datetime(2024, 3, 5, 9, 0, 0, 250000, tzinfo=UTC), 3600),
+        ("2009-02-13T23:31:30.123456789Z", dt.datetime(2009, 2, 13, 23, 31, 30, 123456, tzinfo=UTC), 0),
     ],
 )
-def test_cached_timestamps_are_the_parsed_ones(text, expected):
+def test_cached_timestamps_are_the_parsed_ones(text, expected, offset):
     program = compile("timestamp(t)", variables=["t"])
     for _ in range(2):  # the second evaluation is served by the cache
         value = program.evaluate({"t": text})
-        assert value == expected and value.tzinfo is UTC
-    assert time.TIMESTAMPS[text] == time.parse_timestamp(text) == expected
+        assert type(value) is Timestamp and value.to_datetime() == expected and value.offset == offset
+    assert time.TIMESTAMPS[text] == time.parse_timestamp(text) == value
     assert compile("timestamp(t) > timestamp('2000-01-01T00:00:00Z')", variables=["t"]).evaluate({"t": text})
 
 
@@ -93,9 +93,9 @@ def test_bad_timestamp_strings_still_raise_evaluation_errors(text):
 
 def test_timestamp_of_other_types_bypasses_the_cache():
     program = compile("timestamp(t)", variables=["t"])
-    instant = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    instant = Timestamp.from_datetime(dt.datetime(2024, 1, 1, tzinfo=UTC))
     assert program.evaluate({"t": instant}) is instant
-    assert program.evaluate({"t": 0}) == dt.datetime(1970, 1, 1, tzinfo=UTC)
+    assert program.evaluate({"t": 0}) == Timestamp(0)
     for bad in (1.5, None, ["2024-03-05T10:00:00Z"], {"a": 1}):
         with pytest.raises(EvaluationError, match="no such overload"):
             program.evaluate({"t": bad})
@@ -107,7 +107,7 @@ def test_the_caches_are_bounded():
     start = dt.datetime(2000, 1, 1, tzinfo=UTC)
     for seconds in range(cache.maxsize + 50):
         text = (start + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert cache[text] == start + dt.timedelta(seconds=seconds)
+        assert cache[text].to_datetime() == start + dt.timedelta(seconds=seconds)
     assert len(cache) <= cache.maxsize
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.lib import lists
-from chamberlain.cel.values import OPTIONAL_NONE, Optional, UInt
+from chamberlain.cel.values import OPTIONAL_NONE, Duration, Optional, Timestamp, UInt
 
 
 def test_range():
@@ -56,7 +54,8 @@ def test_sort():
     assert lists.sort([True, False]) == [False, True]
     assert lists.sort([b"b", b"a"]) == [b"a", b"b"]
     assert lists.sort([UInt(2), UInt(1)]) == [1, 2]
-    assert lists.sort([dt.timedelta(2), dt.timedelta(1)]) == [dt.timedelta(1), dt.timedelta(2)]
+    assert lists.sort([Duration(2), Duration(1)]) == [Duration(1), Duration(2)]
+    assert lists.sort([Timestamp(2), Timestamp(1)]) == [Timestamp(1), Timestamp(2)]
     assert lists.sort([]) == []
 
 

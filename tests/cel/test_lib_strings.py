@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Any
 
@@ -13,7 +12,7 @@ from chamberlain.cel import compile
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import REGISTRY
 from chamberlain.cel.lib import strings  # noqa: F401  (registers the functions)
-from chamberlain.cel.values import STRING, UInt
+from chamberlain.cel.values import STRING, Duration, Timestamp, UInt
 
 
 def call(name: str, *args: Any, member: bool = True) -> Any:
@@ -26,11 +25,11 @@ def fmt(template: str, *args: Any) -> str:
     return call("format", template, list(args))
 
 
-def ts(text: str) -> dt.datetime:
+def ts(text: str) -> Timestamp:
     return call("timestamp", text, member=False)
 
 
-def dur(text: str) -> dt.timedelta:
+def dur(text: str) -> Duration:
     return call("duration", text, member=False)
 
 
@@ -118,7 +117,8 @@ def test_string_functions(name: str, args: tuple[Any, ...], expected: Any) -> No
         ("substring", ("tacocat", 1, 50), "index out of range: 50"),
         ("substring", ("tacocat", 49, 50), "index out of range: 49"),
         ("substring", ("tacocat", 4, 3), "invalid substring range. start: 4, end: 3"),
-        ("join", (["x", 1],), "join: invalid input"),
+        ("join", (["x", 1],), "no such overload: join\\(list\\)"),
+        ("join", (["x", 1.5], "-"), "join: invalid input: 1.5"),
         ("charAt", (42, 2), "no such overload"),
         ("charAt", ("hello", True), "no such overload"),
         ("indexOf", ("hello", True), "no such overload"),
@@ -242,17 +242,21 @@ def test_format_time_values() -> None:
         ("%", [1], "unexpected end of string"),
         ("%.3", [1.0], "could not find end of precision specifier"),
         ("%.101f", [1.0], "precision 101 exceeds maximum allowed precision 100"),
-        ("string is %b", ["abc"], "only integers and bools can be formatted as binary, was given string"),
+        ("string is %b", ["abc"], "only ints, uints, and bools can be formatted as binary, was given string"),
         (
             "%d",
-            [dt.timedelta(seconds=1)],
-            "decimal clause can only be used on integers, was given google.protobuf",
+            [Duration(10**9)],
+            "decimal clause can only be used on ints, uints, and doubles, was given google.protobuf",
         ),
-        ("%o", ["a string"], "octal clause can only be used on integers, was given string"),
-        ("%x", [0.5], "only integers, byte buffers, and strings can be formatted as hex, was given double"),
-        ("%d", [None], "decimal clause can only be used on integers, was given null_type"),
-        ("%e", [None], "scientific clause can only be used on doubles, was given null_type"),
-        ("%f", [None], "fixed-point clause can only be used on doubles, was given null_type"),
+        ("%o", ["a string"], "octal clause can only be used on ints and uints, was given string"),
+        ("%x", [0.5], "only ints, uints, bytes, and strings can be formatted as hex, was given double"),
+        ("%d", [None], "decimal clause can only be used on ints, uints, and doubles, was given null_type"),
+        ("%e", [None], "scientific clause can only be used on ints, uints, and doubles, was given null_type"),
+        (
+            "%f",
+            [None],
+            "fixed-point clause can only be used on ints, uints, and doubles, was given null_type",
+        ),
         ("%X", [None], "formatted as hex, was given null_type"),
         (
             "%s",

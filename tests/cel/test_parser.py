@@ -619,7 +619,6 @@ def test_wide_expressions_within_the_size_limit():
     assert isinstance(parse("[" + ", ".join(["1"] * 30_000) + "]"), ListExpr)
 
 
-
 # --- cel-spec conformance expressions --------------------------------------------------------
 
 _TEXTPROTO_STRING = r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'"""

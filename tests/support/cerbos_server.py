@@ -154,6 +154,8 @@ class CerbosServer:
     schema_enforcement: str = "none"
     #: Cerbos's own decision log on (the ``local`` backend, kept in the work folder), for benchmarks.
     decision_log: bool = False
+    #: Seconds to wait for the server to become healthy (it compiles every policy first).
+    startup_timeout: float = _STARTUP_TIMEOUT
     port: int = 0
     _proc: subprocess.Popen[bytes] | None = None
     _workdir: tempfile.TemporaryDirectory[str] | None = None
@@ -199,7 +201,7 @@ class CerbosServer:
     def _wait_healthy(self) -> None:
         import httpx
 
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
+        deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             assert self._proc is not None
             if self._proc.poll() is not None:
@@ -208,7 +210,7 @@ class CerbosServer:
                 if httpx.get(f"{self.url}/_cerbos/health", timeout=1.0).status_code == 200:
                     return
             time.sleep(0.05)
-        raise CerbosUnavailable(f"cerbos server not healthy after {_STARTUP_TIMEOUT}s:\n{self.log()}")
+        raise CerbosUnavailable(f"cerbos server not healthy after {self.startup_timeout}s:\n{self.log()}")
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -13,6 +13,17 @@ from __future__ import annotations
 
 from chamberlain.cel.errors import CelError, CompileError, EvaluationError
 from chamberlain.cel.program import Program, compile
-from chamberlain.cel.values import CelType, Optional, UInt
+from chamberlain.cel.values import CelType, Duration, Optional, Timestamp, UInt
 
-__all__ = ["CelError", "CelType", "CompileError", "EvaluationError", "Optional", "Program", "UInt", "compile"]
+__all__ = [
+    "CelError",
+    "CelType",
+    "CompileError",
+    "Duration",
+    "EvaluationError",
+    "Optional",
+    "Program",
+    "Timestamp",
+    "UInt",
+    "compile",
+]

@@ -23,7 +23,7 @@ CEL ``double``: convert them once per request with :func:`from_json` (``activati
 copy or convert, it is called per condition evaluation and must stay cheap).
 
 The activation also carries ``now`` (not a CEL variable: Cerbos's ``now()`` and ``timeSince()``
-read it), one tz-aware UTC instant for the whole request.
+read it), one instant (a :class:`~chamberlain.cel.values.Timestamp`, or a datetime) for the whole request.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from chamberlain.cel.values import Timestamp
 
 #: The CEL variables a Cerbos condition may reference.
 DECLARED_VARIABLES: tuple[str, ...] = (
@@ -64,7 +66,8 @@ def activation(
 
     ``request`` is Cerbos's engine request in JSON shape: ``{"principal": {...}, "resource": {...},
     "auxData": {"jwt": {...}}}``; field names may be camelCase or snake_case. Attribute values are
-    used as given (see :func:`from_json`). ``now`` (timezone-aware) defaults to the current time.
+    used as given (see :func:`from_json`). ``now`` (timezone-aware) defaults to the current time,
+    read to the nanosecond.
     """
     principal = request.get("principal") or _EMPTY
     resource = request.get("resource") or _EMPTY
@@ -125,12 +128,12 @@ def from_json(value: Any) -> Any:
     raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-def _utc(now: dt.datetime | None) -> dt.datetime:
+def _utc(now: dt.datetime | None) -> Timestamp:
     if now is None:
-        return dt.datetime.now(dt.UTC)
+        return Timestamp.now()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return now.astimezone(dt.UTC)
+    return Timestamp.from_datetime(now)
 
 
 def _field(fields: Mapping[str, Any], *names: str, default: Any) -> Any:

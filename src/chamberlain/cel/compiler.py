@@ -25,7 +25,6 @@ accepts (nesting depth ≤ 250).
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import sys
 from collections import Counter
@@ -36,7 +35,7 @@ from typing import Any
 from chamberlain.cel import comprehensions, functions, runtime
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select, StructExpr
 from chamberlain.cel.errors import CompileError, EvaluationError
-from chamberlain.cel.values import TYPE_IDENTIFIERS, UInt
+from chamberlain.cel.values import TYPE_IDENTIFIERS, Duration, Timestamp, UInt
 
 _HOIST_HEIGHT = 12
 #: The only builtins generated code needs (``x.__class__ is bool`` style checks, ``exists_one``).
@@ -55,7 +54,7 @@ _BUILTINS = {
 #: The names of the classes a constant operand can pin a fast-path check to.
 _CLASS_NAMES = {
     int: "int", float: "float", str: "str", bytes: "bytes", bool: "bool",
-    _dt.datetime: "_datetime", _dt.timedelta: "_timedelta",
+    Timestamp: "_Timestamp", Duration: "_Duration",
 }  # fmt: skip
 
 #: Helpers the generated code calls, by the short name it uses.
@@ -108,8 +107,8 @@ _HELPERS: dict[str, Any] = {
     "_LIST_OR_MAP": frozenset((list, tuple, dict)),
     "_STRINGS": frozenset((str,)),
     "_SIZED": frozenset((str, bytes, list, tuple, dict)),
-    "_datetime": _dt.datetime,
-    "_timedelta": _dt.timedelta,
+    "_Timestamp": Timestamp,
+    "_Duration": Duration,
 }
 
 _COMPARISONS = {"_<_": ("<", "_lt"), "_<=_": ("<=", "_le"), "_>_": (">", "_gt"), "_>=_": (">=", "_ge")}
@@ -132,7 +131,7 @@ _EXACT_EQ_TYPES = frozenset((_STRING, "bytes", "null"))
 
 #: Values a literal can print as Python source; others become named constants.
 _REPR_LITERALS = frozenset((bool, int, float, str, bytes, type(None)))
-_STATIC_TYPES = {UInt: "uint", _dt.datetime: "timestamp", _dt.timedelta: "duration", **_LITERAL_TYPES}
+_STATIC_TYPES = {UInt: "uint", Timestamp: "timestamp", Duration: "duration", **_LITERAL_TYPES}
 #: Static types whose values' Python ordering is CEL's ordering (two of one type need no checks).
 _ORDERED_STATIC = frozenset(("int", "uint", "double", _STRING, "bytes", _BOOL, "timestamp", "duration"))
 #: String member functions whose Python method is CEL's function when both operands are strings.
@@ -405,7 +404,7 @@ class _Generator:
                     constant = TYPE_IDENTIFIERS[candidate]
                     return _Code(self.module.constant(constant), constant=constant), names[length:], None
         if declared is not None:
-            raise self.error(f"undeclared reference to '{root.name}'", root)
+            raise self.error(self.undeclared(root.name), root)
         if self.fast and not self.options.container and not root.absolute:
             return _Code(f"act[{root.name!r}]"), parts, root.name
         # Resolved at run time against the activation's keys, the longest qualified name first.
@@ -589,8 +588,12 @@ class _Generator:
         overloads = functions.lookup(node.function)
         args = node.args if node.target is None else (node.target, *node.args)
         if overloads is None:
-            return self.unresolved(f"undeclared reference to '{node.function}'", node, args)
+            return self.unresolved(self.undeclared(node.function), node, args)
         return self.invoke(node, overloads, args, member=node.target is not None)
+
+    def undeclared(self, name: str) -> str:
+        """cel-go's words for a name nothing declares."""
+        return f"undeclared reference to '{name}' (in container '{self.options.container}')"
 
     def unresolved(self, message: str, node: Call, args: tuple[Expr, ...]) -> _Code:
         """A call that names no known overload: a compile error, or in unchecked mode an evaluation error."""

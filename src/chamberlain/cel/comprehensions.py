@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
-from chamberlain.cel.runtime import compare, decide, make_map
-from chamberlain.cel.values import OPTIONAL_NONE, Optional, no_such_overload, type_name
+from chamberlain.cel.lib.lists import sort_by_keys
+from chamberlain.cel.runtime import decide, key_text
+from chamberlain.cel.values import NO_SUCH_OVERLOAD, OPTIONAL_NONE, Optional, go_type_name, no_such_overload
 
 
 def iteration_range(target: Any) -> Any:
@@ -21,7 +22,7 @@ def iteration_range(target: Any) -> Any:
         return target
     if type(target) is dict:
         return list(target)
-    raise EvaluationError(f"expression of type '{type_name(target)}' cannot be range of a comprehension")
+    raise EvaluationError(f"got '{go_type_name(target)}', expected iterable type")
 
 
 def iteration_pairs(target: Any) -> Any:
@@ -30,7 +31,7 @@ def iteration_pairs(target: Any) -> Any:
         return enumerate(target)
     if type(target) is dict:
         return list(target.items())
-    raise EvaluationError(f"expression of type '{type_name(target)}' cannot be range of a comprehension")
+    raise EvaluationError(f"unsupported comprehension range type: {go_type_name(target)}")
 
 
 def _quantify(items: Any, predicate: Callable[..., Any], decisive: bool, spread: bool) -> bool:
@@ -39,7 +40,7 @@ def _quantify(items: Any, predicate: Callable[..., Any], decisive: bool, spread:
         functools.partial(predicate, *item) if spread else functools.partial(predicate, item)
         for item in items
     )
-    return decide(thunks, decisive, "exists" if decisive else "all")
+    return decide(thunks, decisive)
 
 
 def all_of(target: Any, predicate: Callable[[Any], Any]) -> bool:
@@ -65,7 +66,7 @@ def _count_true(items: Any, predicate: Callable[..., Any], spread: bool) -> int:
         if value is True:
             count += 1
         elif value is not False:
-            raise no_such_overload("exists_one predicate", value)
+            raise EvaluationError(NO_SUCH_OVERLOAD)
     return count
 
 
@@ -80,7 +81,7 @@ def exists_one2(target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
 def _keep(value: Any) -> bool:
     if value is True or value is False:
         return value
-    raise no_such_overload("filter predicate", value)
+    raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 def map_list(target: Any, transform: Callable[[Any], Any]) -> list:
@@ -108,29 +109,35 @@ def transform_map(target: Any, transform: Callable[[Any, Any], Any], predicate=N
 
 
 def transform_map_entry(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
-    """Each transform returns a one-entry map; the entries are merged, a repeated key is an error."""
-    entries = []
+    """Each transform returns a map; the maps are merged (cel-go's ``cel.@mapInsert``), a repeated
+    key is an error."""
+    result: dict = {}
     for k, v in iteration_pairs(target):
         if predicate is not None and not _keep(predicate(k, v)):
             continue
-        entry = transform(k, v)
-        if type(entry) is not dict or len(entry) != 1:
-            raise EvaluationError("transformMapEntry: the transform must produce a map of one entry")
-        entries.extend(entry.items())
-    return make_map(entries)
+        entries = transform(k, v)
+        if type(entries) is not dict:
+            raise no_such_overload("cel.@mapInsert", result, entries)
+        for key, value in entries.items():
+            if (
+                key in result
+            ):  # Python's key equality: 1, 1u, 1.0 and true meet, which a dict cannot keep apart
+                raise EvaluationError(f"insert failed: key {key_text(key)} already exists")
+            result[key] = value
+    return result
 
 
 def optional_map(target: Any, transform: Callable[[Any], Any]) -> Optional:
     """``opt.optMap(x, t)``: optional.of(t(value)) or optional.none()."""
     if type(target) is not Optional:
-        raise no_such_overload("optMap", target)
+        raise no_such_overload("hasValue", target)  # cel-go expands the macro to a hasValue() test
     return Optional(transform(target.value)) if target.has_value() else OPTIONAL_NONE
 
 
 def optional_flat_map(target: Any, transform: Callable[[Any], Any]) -> Optional:
     """``opt.optFlatMap(x, t)``: t(value), which must itself be an optional, or optional.none()."""
     if type(target) is not Optional:
-        raise no_such_overload("optFlatMap", target)
+        raise no_such_overload("hasValue", target)
     if not target.has_value():
         return OPTIONAL_NONE
     result = transform(target.value)
@@ -139,28 +146,22 @@ def optional_flat_map(target: Any, transform: Callable[[Any], Any]) -> Optional:
     return result
 
 
-def optional_or(target: Any, alternative: Callable[[], Any]) -> Optional:
-    """``opt.or(other)``: ``opt`` when it has a value; ``other`` is evaluated only otherwise."""
+def optional_or(target: Any, alternative: Callable[[], Any]) -> Any:
+    """``opt.or(other)``: ``opt`` when it has a value; ``other`` (evaluated only then, and returned
+    as it is, as cel-go does) otherwise."""
     if type(target) is not Optional:
-        raise no_such_overload("or", target)
-    if target.has_value():
-        return target
-    result = alternative()
-    if type(result) is not Optional:
-        raise no_such_overload("or", target, result)
-    return result
+        raise EvaluationError(NO_SUCH_OVERLOAD)
+    return target if target.has_value() else alternative()
 
 
 def optional_or_value(target: Any, default: Callable[[], Any]) -> Any:
     """``opt.orValue(default)``: the held value; ``default`` is evaluated only when there is none."""
     if type(target) is not Optional:
-        raise no_such_overload("orValue", target)
+        raise EvaluationError(NO_SUCH_OVERLOAD)
     return target.value if target.has_value() else default()
 
 
 def sort_by(target: Any, key: Callable[[Any], Any]) -> list:
     """``list.sortBy(x, key)`` (lists extension): a stable sort by the computed keys."""
     values = list(iteration_range(target))
-    keys = [key(v) for v in values]
-    order = sorted(range(len(values)), key=functools.cmp_to_key(lambda i, j: compare(keys[i], keys[j])))
-    return [values[i] for i in order]
+    return sort_by_keys(values, [key(v) for v in values])

@@ -6,31 +6,47 @@ a CEL value or raises :class:`EvaluationError`; no other exception escapes for C
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
+from chamberlain.cel.golang import format_float_g
 from chamberlain.cel.values import (
     INT64_MAX,
     INT64_MIN,
+    NO_SUCH_OVERLOAD,
     OPTIONAL_NONE,
     UINT64_MAX,
+    Duration,
     Optional,
+    Timestamp,
     UInt,
+    go_type_name,
     no_such_overload,
+    no_such_overload_for,
     type_name,
 )
 
 _NUMERIC = frozenset((int, UInt, float))
 _LISTS = frozenset((list, tuple))
 #: Types whose same-type Python ordering is CEL's ordering.
-ORDERED = frozenset((int, UInt, float, str, bytes, bool, _dt.datetime, _dt.timedelta))
+ORDERED = frozenset((int, UInt, float, str, bytes, bool, Timestamp, Duration))
 _MAP_KEY_TYPES = frozenset((int, UInt, bool, str))
 
 INT_OVERFLOW = "integer overflow"
 UINT_OVERFLOW = "unsigned integer overflow"
+
+# The types that have each operator's cel-go trait: a failing operator names itself when its first
+# operand's type lacks the trait (see no_such_overload_for).
+_ADDERS = frozenset((int, UInt, float, str, bytes, list, tuple, Timestamp, Duration))
+_SUBTRACTORS = frozenset((int, UInt, float, Timestamp, Duration))
+_MULTIPLIERS = frozenset((int, UInt, float))
+_MODDERS = frozenset((int, UInt))
+_NEGATERS = frozenset((int, float, bool, Duration))
+_SIZERS = frozenset((str, bytes, list, tuple, dict))
+#: The index types cel-go makes qualifiers of; any other is an "invalid qualifier type".
+_QUALIFIERS = frozenset((str, int, UInt, bool, float))
 
 
 # ---------------------------------------------------------------- equality and ordering
@@ -104,7 +120,7 @@ def _order(a: Any, b: Any, op: str) -> int | None:
         return -1 if a < b else (1 if a > b else 0)
     if ta in _NUMERIC and tb in _NUMERIC:
         return _numeric_order(a, b)
-    raise no_such_overload(op, a, b)
+    raise no_such_overload_for(op, a, ORDERED)
 
 
 def less(a: Any, b: Any) -> bool:
@@ -158,15 +174,15 @@ def add(a: Any, b: Any) -> Any:
             return _check_uint(a + b)
         if ta is list or ta is tuple:
             return [*a, *b]
-        if ta is _dt.timedelta:
+        if ta is Duration:
             return _time().add_durations(a, b)
     elif ta in _LISTS and tb in _LISTS:
         return [*a, *b]
-    elif ta is _dt.datetime and tb is _dt.timedelta:
+    elif ta is Timestamp and tb is Duration:
         return _time().add_timestamp_duration(a, b)
-    elif ta is _dt.timedelta and tb is _dt.datetime:
+    elif ta is Duration and tb is Timestamp:
         return _time().add_timestamp_duration(b, a)
-    raise no_such_overload("_+_", a, b)
+    raise no_such_overload_for("_+_", a, _ADDERS)
 
 
 def subtract(a: Any, b: Any) -> Any:
@@ -178,13 +194,13 @@ def subtract(a: Any, b: Any) -> Any:
             return a - b
         if ta is UInt:
             return _check_uint(a - b)
-        if ta is _dt.datetime:
+        if ta is Timestamp:
             return _time().sub_timestamps(a, b)
-        if ta is _dt.timedelta:
+        if ta is Duration:
             return _time().sub_durations(a, b)
-    elif ta is _dt.datetime and tb is _dt.timedelta:
-        return _time().add_timestamp_duration(a, -b)
-    raise no_such_overload("_-_", a, b)
+    elif ta is Timestamp and tb is Duration:
+        return _time().sub_timestamp_duration(a, b)
+    raise no_such_overload_for("_-_", a, _SUBTRACTORS)
 
 
 def multiply(a: Any, b: Any) -> Any:
@@ -196,7 +212,7 @@ def multiply(a: Any, b: Any) -> Any:
             return a * b
         if ta is UInt:
             return _check_uint(a * b)
-    raise no_such_overload("_*_", a, b)
+    raise no_such_overload_for("_*_", a, _MULTIPLIERS)
 
 
 def divide(a: Any, b: Any) -> Any:
@@ -204,7 +220,7 @@ def divide(a: Any, b: Any) -> Any:
     if ta is type(b):
         if ta is int or ta is UInt:
             if b == 0:
-                raise EvaluationError("divide by zero")
+                raise EvaluationError("division by zero")
             quotient = abs(a) // abs(b)
             if (a < 0) != (b < 0):
                 quotient = -quotient
@@ -215,7 +231,7 @@ def divide(a: Any, b: Any) -> Any:
                     return math.nan
                 return math.copysign(math.inf, a) * math.copysign(1.0, b)
             return a / b
-    raise no_such_overload("_/_", a, b)
+    raise no_such_overload_for("_/_", a, _MULTIPLIERS)
 
 
 def modulo(a: Any, b: Any) -> Any:
@@ -227,7 +243,7 @@ def modulo(a: Any, b: Any) -> Any:
             raise EvaluationError(INT_OVERFLOW)
         remainder = abs(a) % abs(b)  # the sign follows the dividend, as in Go and C
         return (-remainder if a < 0 else remainder) if ta is int else UInt(remainder)
-    raise no_such_overload("_%_", a, b)
+    raise no_such_overload_for("_%_", a, _MODDERS)
 
 
 def negate(a: Any) -> Any:
@@ -236,9 +252,9 @@ def negate(a: Any) -> Any:
         return _check_int(-a)
     if ta is float:
         return -a
-    if ta is _dt.timedelta:
+    if ta is Duration:
         return _time().neg_duration(a)
-    raise no_such_overload("-_", a)
+    raise no_such_overload_for("-_", a, _NEGATERS)
 
 
 def logical_not(a: Any) -> bool:
@@ -246,14 +262,14 @@ def logical_not(a: Any) -> bool:
         return False
     if a is False:
         return True
-    raise no_such_overload("!_", a)
+    raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 def require_bool(a: Any) -> bool:
     """``a`` when it is a bool; the error a logical operator raises otherwise."""
     if a is True or a is False:
         return a
-    raise EvaluationError(f"no such overload: expected bool, got {type_name(a)}")
+    raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 # ---------------------------------------------------------------- containers
@@ -289,36 +305,54 @@ def _stored_key_is_bool(mapping: dict, key: Any) -> bool:
 
 
 def index(container: Any, key: Any) -> Any:
-    """``container[key]``: list by integral index, map by key; errors when out of range or absent."""
+    """``container[key]``: list by integral index, map by key; errors (cel-go's words) when out of
+    range or absent."""
     tc = type(container)
+    if tc is Optional:
+        return optional_index(container, key)
+    if type(key) not in _QUALIFIERS:
+        raise EvaluationError(f"invalid qualifier type: {go_type_name(key)}")
     if tc is dict:
         found = _map_get(container, key, _MISSING)
         if found is _MISSING:
-            raise EvaluationError(f"no such key: {_key_repr(key)}")
+            raise EvaluationError(f"no such key: {key_text(key)}")
         return found
     if tc is list or tc is tuple:
         return container[_list_position(container, key)]
-    if tc is Optional:
-        return optional_index(container, key)
     cel_index = getattr(container, "cel_index", None)
     if cel_index is not None:
         return cel_index(key)
-    raise no_such_overload("_[_]", container, key)
+    raise EvaluationError(f"no such key: {key_text(key)}")  # cel-go: a value without entries
 
 
 def _list_position(container: Any, key: Any) -> int:
+    """cel-go's ``IndexOrError``, then the bounds check."""
     tk = type(key)
-    if tk is int or tk is UInt or (tk is float and key.is_integer()):
+    if tk is int:
+        position = key
+    elif (tk is float and key.is_integer() and INT64_MIN <= key < 2.0**63) or (
+        tk is UInt and key <= INT64_MAX
+    ):
         position = int(key)
+    elif tk is float or tk is UInt:
+        raise EvaluationError(f"unsupported index value {key_text(key)} in list")
     else:
-        raise no_such_overload("_[_]", container, key)
+        raise EvaluationError(f"unsupported index type '{type_name(key)}' in list")
     if 0 <= position < len(container):
         return position
     raise EvaluationError(f"index out of bounds: {position}")
 
 
-def _key_repr(key: Any) -> str:
-    return f"'{key}'" if type(key) is str else str(key)
+def key_text(key: Any) -> str:
+    """A map key or index as cel-go prints it in errors (Go's ``%v``): ``b``, ``1``, ``1.5``, ``true``."""
+    tk = type(key)
+    if tk is str:
+        return key
+    if tk is bool:
+        return "true" if key else "false"
+    if tk is float:
+        return format_float_g(key)
+    return str(key)
 
 
 def select(operand: Any, field: str) -> Any:
@@ -327,7 +361,7 @@ def select(operand: Any, field: str) -> Any:
         try:
             return operand[field]
         except KeyError:
-            raise EvaluationError(f"no such key: '{field}'") from None
+            raise EvaluationError(f"no such key: {field}") from None
     if type(operand) is Optional:
         return optional_select(operand, field)
     cel_select = getattr(operand, "cel_select", None)
@@ -337,7 +371,7 @@ def select(operand: Any, field: str) -> Any:
     # value reports the missing key.
     if isinstance(operand, list | tuple):
         raise EvaluationError("unsupported index type 'string' in list")
-    raise EvaluationError(f"no such key: '{field}'")
+    raise EvaluationError(f"no such key: {field}")
 
 
 def has_field(operand: Any, field: str) -> bool:
@@ -367,11 +401,13 @@ def optional_select(operand: Any, field: str) -> Optional:
 
 
 def optional_index(container: Any, key: Any) -> Optional:
-    """``container[?key]``."""
+    """``container[?key]``: optional.none() when the entry is absent (or ``container`` has none)."""
     if type(container) is Optional:
         if not container.has_value():
             return OPTIONAL_NONE
         container = container.value
+    if type(key) not in _QUALIFIERS:
+        raise EvaluationError(f"invalid qualifier type: {go_type_name(key)}")
     tc = type(container)
     if tc is dict:
         found = _map_get(container, key, _MISSING)
@@ -383,7 +419,10 @@ def optional_index(container: Any, key: Any) -> Optional:
             if type(key) not in _NUMERIC:
                 raise
             return OPTIONAL_NONE
-    raise no_such_overload("_[?_]", container, key)
+    cel_index = getattr(container, "cel_index", None)
+    if cel_index is not None:
+        return Optional(cel_index(key))
+    return OPTIONAL_NONE
 
 
 def contains(element: Any, container: Any) -> bool:
@@ -401,7 +440,7 @@ def contains(element: Any, container: Any) -> bool:
     cel_contains = getattr(container, "cel_contains", None)
     if cel_contains is not None:
         return cel_contains(element)
-    raise no_such_overload("@in", element, container)
+    raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 def size(value: Any) -> int:
@@ -411,20 +450,27 @@ def size(value: Any) -> int:
     cel_size = getattr(value, "cel_size", None)
     if cel_size is not None:
         return cel_size()
-    raise no_such_overload("size", value)
+    raise no_such_overload_for("size", value, _SIZERS)
 
 
 # ---------------------------------------------------------------- literals
 
 
 def make_map(entries: Iterable[tuple[Any, Any]]) -> dict:
-    """A map literal: keys must be int, uint, bool, string (or, as cel-go allows, double) and unique."""
+    """A map literal: keys must be int, uint, bool, string (or, as cel-go allows, double).
+
+    A repeated key keeps the last value, as in cel-go. Keys of different types that Python's dict
+    cannot keep apart (``1``, ``1u``, ``1.0``, ``true``), which cel-go keeps as separate entries,
+    are an error rather than a map with one entry lost.
+    """
     result: dict = {}
+    kinds: dict = {}
     for key, value in entries:
-        if type(key) not in _MAP_KEY_TYPES and type(key) is not float:
+        kind = type(key)
+        if kind not in _MAP_KEY_TYPES and kind is not float:
             raise EvaluationError(f"unsupported key type: {type_name(key)}")
-        if _map_get(result, key, _MISSING) is not _MISSING:
-            raise EvaluationError(f"Failed with repeated key: {_key_repr(key)}")
+        if kinds.setdefault(key, kind) is not kind:
+            raise EvaluationError(f"Failed with repeated key: {key_text(key)}")
         result[key] = value
     return result
 
@@ -471,7 +517,7 @@ def as_error(exc: BaseException) -> EvaluationError:
     return EvaluationError(f"{type(exc).__name__}: {exc}")
 
 
-def decide(operands: Iterable[Callable[[], Any]], decisive: bool, name: str) -> bool:
+def decide(operands: Iterable[Callable[[], Any]], decisive: bool) -> bool:
     """CEL's non-strict ``&&``/``||`` (and ``all``/``exists``) over thunks, in order.
 
     The decisive value (False for and, True for or) wins over errors; otherwise the first error
@@ -487,7 +533,7 @@ def decide(operands: Iterable[Callable[[], Any]], decisive: bool, name: str) -> 
         if value is decisive:
             return decisive
         if value is not (not decisive):
-            error = error or no_such_overload(name, value)
+            error = error or EvaluationError(NO_SUCH_OVERLOAD)
     if error is not None:
         raise error
     return not decisive
@@ -495,12 +541,12 @@ def decide(operands: Iterable[Callable[[], Any]], decisive: bool, name: str) -> 
 
 def logical_and(*operands: Callable[[], Any]) -> bool:
     """``a && b && ...``: false if any operand is false, else the first error, else true."""
-    return decide(operands, False, "_&&_")
+    return decide(operands, False)
 
 
 def logical_or(*operands: Callable[[], Any]) -> bool:
     """``a || b || ...``: true if any operand is true, else the first error, else false."""
-    return decide(operands, True, "_||_")
+    return decide(operands, True)
 
 
 def conditional(condition: Any, if_true: Callable[[], Any], if_false: Callable[[], Any]) -> Any:
@@ -508,7 +554,7 @@ def conditional(condition: Any, if_true: Callable[[], Any], if_false: Callable[[
         return if_true()
     if condition is False:
         return if_false()
-    raise no_such_overload("_?_:_", condition)
+    raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 def _time():

@@ -13,6 +13,7 @@ from typing import Any
 
 from chamberlain.cel import EvaluationError
 from chamberlain.cel.cerbos_env import NOW_KEY
+from chamberlain.cel.values import Timestamp
 
 
 class VariablesMap(Mapping[str, Any]):
@@ -82,7 +83,8 @@ EMPTY_RUNTIME = runtime_value(frozenset())
 
 
 class RequestClock:
-    """``now`` for one request, read from the system clock on first use and fixed from then on.
+    """``now`` for one request, read from the system clock (to the nanosecond, as Cerbos's) on first
+    use and fixed from then on.
 
     Most conditions never ask for the time, so the fast path does not pay for reading it.
     """
@@ -90,12 +92,12 @@ class RequestClock:
     __slots__ = ("_now",)
 
     def __init__(self) -> None:
-        self._now: dt.datetime | None = None
+        self._now: Timestamp | None = None
 
-    def __call__(self) -> dt.datetime:
+    def __call__(self) -> Timestamp | dt.datetime:
         now = self._now
         if now is None:
-            now = self._now = dt.datetime.now(dt.UTC)
+            now = self._now = Timestamp.now()
         return now
 
 
@@ -104,7 +106,7 @@ def base_activation(
     resource: dict[str, Any],
     aux_data: dict[str, Any],
     globals_map: VariablesMap,
-    now: dt.datetime | RequestClock,
+    now: dt.datetime | Timestamp | RequestClock,
 ) -> dict[str, Any]:
     """The activation for a request whose principal and resource are already in CEL form."""
     return {

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chamberlain.cel import EvaluationError
-from chamberlain.cel.jsonvalue import to_json
+from chamberlain.cel.jsonvalue import output_json
+from chamberlain.cel.values import Timestamp
 from chamberlain.engine import glob, walkgen
 from chamberlain.engine.activation import (
     EMPTY_RUNTIME,
@@ -87,13 +88,15 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    def check(self, inputs: Sequence[CheckInput], now: dt.datetime | None = None) -> list[CheckOutput]:
+    def check(
+        self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None
+    ) -> list[CheckOutput]:
         """Decide every input; ``now`` (one instant for the whole call) defaults to the current time."""
-        when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+        when = _instant(now)
         return [self.check_one(inp, when) for inp in inputs]
 
-    def check_one(self, inp: CheckInput, now: dt.datetime) -> CheckOutput:
-        """Decide one input at ``now`` (timezone-aware, UTC)."""
+    def check_one(self, inp: CheckInput, now: dt.datetime | Timestamp | RequestClock) -> CheckOutput:
+        """Decide one input at ``now`` (a UTC datetime, a CEL timestamp, or a clock giving one)."""
         principal, resource = inp.principal, inp.resource
         actions = list(dict.fromkeys(inp.actions))
         effects: dict[str, ActionEffect] = {}
@@ -133,21 +136,22 @@ class Engine:
         if route is None or (not route.p_exists and not route.r_exists):
             return _DENIED
         if route.schemas is not None:
-            when = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
-            return self.check_one(CheckInput(principal, resource, (action,), aux_data), when).actions[action]
+            return self.check_one(
+                CheckInput(principal, resource, (action,), aux_data), _instant(now)
+            ).actions[action]
         plan = route.plans.get(action)
         if plan is None:
             plan = self.plan(route, action)
         if plan.constant is not None:
             return plan.constant
-        when = now.astimezone(dt.UTC) if now is not None else RequestClock()
+        when = _instant(now)
         activation = base_activation(principal._cel or principal.cel(), resource._cel or resource.cel(),
                                      aux_data.cel(), self.globals, when)  # fmt: skip
         if plan.single_uncached is not None:
             return _final_effect(plan.single_uncached(_State.for_generated_walk(self, activation)))
         return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(plan, action)
 
-    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime) -> _State:
+    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime | Timestamp | RequestClock) -> _State:
         activation = base_activation(
             inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now
         )
@@ -391,6 +395,13 @@ class Engine:
             if action not in effects:
                 effects[action] = ActionEffect(EFFECT_DENY, NO_MATCH)
         return out
+
+
+def _instant(now: dt.datetime | Timestamp | None) -> dt.datetime | Timestamp | RequestClock:
+    """The request time conditions see: ``now`` (a datetime in UTC), or the clock, read on first use."""
+    if now is None:
+        return RequestClock()
+    return now.astimezone(dt.UTC) if isinstance(now, dt.datetime) else now
 
 
 def _final_effect(walked: tuple[str, str, str, Row | None]) -> ActionEffect:
@@ -696,11 +707,11 @@ class _State(Evaluation):
         self.use_params(b.params)
         src = b.policy.rule_fqn(b.name)
         try:
-            value = prog.evaluate(self.activation)
+            value = output_json(prog.evaluate(self.activation))
         except EvaluationError as exc:
             self.outputs.append(OutputEntry(src, action, error=cel_message(exc)))
             return
-        self.outputs.append(OutputEntry(src, action, val=to_json(value)))
+        self.outputs.append(OutputEntry(src, action, val=value))
 
     # -- derived roles ----------------------------------------------------------------------------
 

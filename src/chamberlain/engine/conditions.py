@@ -9,7 +9,6 @@ strict evaluation it instead aborts the rule (:class:`StrictEvaluationError`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 from chamberlain.cel import EvaluationError, Program, compile
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
 from chamberlain.policy import model as m
-
-_QUOTED_KEY = re.compile(r"^no such key: '(.*)'$", re.DOTALL)
 
 
 class StrictEvaluationError(Exception):
@@ -42,17 +39,9 @@ class Evaluation:
             raise StrictEvaluationError(expression)
 
 
-# Where chamberlain.cel words an error differently from cel-go, which Cerbos reports.
-_CEL_GO_WORDING = {"divide by zero": "division by zero"}
-
-
 def cel_message(error: BaseException) -> str:
-    """The message of a CEL error as cel-go words it (``no such key: x``, ``division by zero``)."""
-    message = str(error)
-    found = _QUOTED_KEY.match(message)
-    if found:
-        return f"no such key: {found.group(1)}"
-    return _CEL_GO_WORDING.get(message, message)
+    """The message of a CEL error, which chamberlain.cel words as cel-go does (``no such key: x``)."""
+    return str(error)
 
 
 def program(expression: str) -> Program:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
@@ -169,7 +170,8 @@ def parse_check_resources(data: Any, verify_jwt: JWTVerifier | None = None) -> t
 def json_number(value: Any) -> Any:
     """A JSON value as protojson prints a ``google.protobuf.Value`` (integral doubles as integers)."""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
+        # protojson prints the shortest digits that round-trip: 2.0**64 is 18446744073709552000.
+        return int(value) if abs(value) <= 2**53 else int(Decimal(repr(value)))
     if isinstance(value, list):
         return [json_number(v) for v in value]
     if isinstance(value, dict):

@@ -18,7 +18,7 @@ from typing import Any
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import StringCache, function
 from chamberlain.cel.lib.sets import contains_all, intersects, membership, require_lists
-from chamberlain.cel.values import UTC, no_such_overload
+from chamberlain.cel.values import NO_SUCH_OVERLOAD, Duration, Timestamp, no_such_overload
 
 # ---------------------------------------------------------------- lists as sets
 
@@ -148,35 +148,38 @@ _inet_pton, _AF_INET, _from_bytes = socket.inet_pton, socket.AF_INET, int.from_b
 
 # ---------------------------------------------------------------- time
 
-#: Go's time.Duration saturates at ±(2^63 - 1) nanoseconds.
-_GO_DURATION_MAX = _dt.timedelta(microseconds=(2**63 - 1) // 1000)
+#: Go's ``Time.Sub`` saturates at the int64 bounds of nanoseconds.
+_GO_DURATION_MIN, _GO_DURATION_MAX = -(2**63), 2**63 - 1
 
 
-def request_time(activation: Mapping[str, Any]) -> _dt.datetime:
-    """The request's fixed "now": ``activation["now"]`` (a datetime or a function giving one)."""
+def request_time(activation: Mapping[str, Any]) -> Timestamp:
+    """The request's fixed "now": ``activation["now"]``, a timestamp or a timezone-aware datetime,
+    or a function giving one (read once per request); the system clock when absent."""
     now = activation.get("now")
     if callable(now):
         now = now()
+    if type(now) is Timestamp:
+        return now
     if now is None:
-        return _dt.datetime.now(UTC)
+        return Timestamp.now()
     if not isinstance(now, _dt.datetime) or now.tzinfo is None:
-        raise EvaluationError("activation 'now' must be a timezone-aware datetime")
-    return now.astimezone(UTC)
+        raise EvaluationError("activation 'now' must be a timestamp or a timezone-aware datetime")
+    return Timestamp.from_datetime(now)
 
 
 @function("now", needs_activation=True)
-def now(activation: Mapping[str, Any]) -> _dt.datetime:
+def now(activation: Mapping[str, Any]) -> Timestamp:
     """``now()``: the request time."""
     return request_time(activation)
 
 
 @function("timeSince", member=True, also_global=True, needs_activation=True)
-def time_since(activation: Mapping[str, Any], ts: Any) -> _dt.timedelta:
-    """``ts.timeSince()``: the duration from ``ts`` to the request time."""
-    if not isinstance(ts, _dt.datetime):
-        raise no_such_overload("timeSince", ts)
-    elapsed = request_time(activation) - ts
-    return max(-_GO_DURATION_MAX, min(elapsed, _GO_DURATION_MAX))
+def time_since(activation: Mapping[str, Any], ts: Any) -> Duration:
+    """``ts.timeSince()``: the duration from ``ts`` to the request time (saturating, as Go's ``Sub``)."""
+    if type(ts) is not Timestamp:
+        raise EvaluationError(NO_SUCH_OVERLOAD)
+    elapsed = int(request_time(activation)) - int(ts)
+    return Duration(max(_GO_DURATION_MIN, min(elapsed, _GO_DURATION_MAX)))
 
 
 @function("id")
@@ -509,12 +512,6 @@ def _strings(name: str, *args: Any) -> None:
         raise no_such_overload(name, *args)
 
 
-def _string_list(value: Any) -> list[str]:
-    if type(value) not in (list, tuple) or not all(type(v) is str for v in value):
-        raise EvaluationError("failed to convert list to string slice")
-    return list(value)
-
-
 @function("basePath")
 def cel_base_path(path: Any) -> str:
     """``basePath("/a/b.txt")``: the last element, ``b.txt``."""
@@ -539,9 +536,9 @@ def cel_ext_path(path: Any) -> str:
 @function("joinPath")
 def cel_join_path(paths: Any) -> str:
     """``joinPath(["/a", "b"])``: ``/a/b``."""
-    if type(paths) not in (list, tuple):
+    if type(paths) not in (list, tuple) or not all(type(p) is str for p in paths):
         raise no_such_overload("joinPath", paths)
-    return join_path(*_string_list(paths))
+    return join_path(*paths)
 
 
 @function("relPath")
@@ -575,6 +572,10 @@ def cel_path_match(path: Any, pattern: Any) -> bool:
 @function("pathMatchAnyOf", member=True, also_global=True)
 def cel_path_match_any_of(path: Any, patterns: Any) -> bool:
     """``pathMatchAnyOf(path, [patterns])``: whether any pattern matches."""
-    if type(path) is not str or type(patterns) not in (list, tuple):
+    if (
+        type(path) is not str
+        or type(patterns) not in (list, tuple)
+        or not all(type(p) is str for p in patterns)
+    ):
         raise no_such_overload("pathMatchAnyOf", path, patterns)
-    return any(match_path(path, p) for p in _string_list(patterns))
+    return any(match_path(path, p) for p in patterns)

@@ -1,26 +1,26 @@
 """CEL's standard functions: type conversions, ``type``, ``dyn``, ``size`` and the string predicates.
 
-Conversions from strings parse exactly what cel-go accepts (Go's ``strconv`` syntax), and
-``string(double)`` formats as Go's ``%g`` does. ``matches`` uses RE2 (``google-re2``), so patterns
-have RE2 syntax and matching takes linear time.
+Conversions from strings parse exactly what cel-go accepts (Go's ``strconv`` syntax, see
+:mod:`chamberlain.cel.golang`), and ``string(double)`` formats as Go's ``%g`` does. Errors carry
+cel-go's texts (``type conversion error from 'string' to 'int'``, ``integer overflow``), as
+Cerbos reports them. ``matches`` uses RE2 (``google-re2``), so patterns have RE2 syntax and
+matching takes linear time; an invalid pattern is reported as Go's ``regexp`` words it.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
-import re
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-
-import re2
 
 from chamberlain.cel import runtime
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
+from chamberlain.cel.golang import compile_regexp, parse_int, parse_uint
+from chamberlain.cel.golang import format_float_f as format_double_fixed
+from chamberlain.cel.golang import format_float_g as format_double
+from chamberlain.cel.golang import parse_float as parse_go_float
 from chamberlain.cel.lib.time import (
-    duration_nanos,
     format_duration,
     format_timestamp,
     timestamp_unix_seconds,
@@ -28,81 +28,19 @@ from chamberlain.cel.lib.time import (
 from chamberlain.cel.values import (
     INT64_MAX,
     INT64_MIN,
-    UINT64_MAX,
+    NO_SUCH_OVERLOAD,
     CelType,
+    Duration,
+    Timestamp,
     UInt,
     no_such_overload,
-    type_name,
     type_of,
 )
 
-INT_RANGE_ERROR = "integer overflow: value out of int range"
-UINT_RANGE_ERROR = "unsigned integer overflow: value out of uint range"
+__all__ = ["format_double", "format_double_fixed", "parse_go_float"]
 
-# ---------------------------------------------------------------- Go number syntax and formatting
-
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-_GO_UINT = re.compile(r"[0-9]+")
-_GO_DECIMAL_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_GO_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
-_GO_SPECIAL_FLOAT = re.compile(r"[+-]?(?:inf|infinity)|nan", re.IGNORECASE)
-
-
-def parse_go_float(text: str) -> float | None:
-    """``text`` parsed as Go's ``strconv.ParseFloat`` does, or None where Go reports an error."""
-    try:
-        if _GO_DECIMAL_FLOAT.fullmatch(text):
-            value = float(text)
-            return None if math.isinf(value) else value  # out of range
-        if _GO_HEX_FLOAT.fullmatch(text):
-            return float.fromhex(text)
-    except (ValueError, OverflowError):
-        return None
-    if _GO_SPECIAL_FLOAT.fullmatch(text):
-        return float(text)
-    return None
-
-
-def _shortest_digits(x: float) -> tuple[str, int]:
-    """The shortest round-tripping digits of finite non-zero ``|x|`` and the decimal point's
-    position in them: ``|x| == 0.<digits> * 10**point``."""
-    _, digits, exponent = Decimal(repr(abs(x))).as_tuple()
-    return "".join(map(str, digits)).rstrip("0"), len(digits) + int(exponent)
-
-
-def _plain(digits: str, point: int) -> str:
-    if point <= 0:
-        return "0." + "0" * -point + digits
-    if point >= len(digits):
-        return digits + "0" * (point - len(digits))
-    return digits[:point] + "." + digits[point:]
-
-
-def _go_float_text(x: float, exponent_form: bool) -> str:
-    sign = "-" if math.copysign(1.0, x) < 0 else ""
-    if x == 0:
-        return sign + "0"
-    digits, point = _shortest_digits(x)
-    exponent = point - 1
-    if exponent_form and (exponent < -4 or exponent >= 6):
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    return sign + _plain(digits, point)
-
-
-def format_double(x: float) -> str:
-    """``x`` as Go's ``fmt.Sprintf("%g", x)``: shortest digits, exponent form below 1e-4 or from 1e6."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    return _go_float_text(x, exponent_form=True)
-
-
-def format_double_fixed(x: float) -> str:
-    """Finite ``x`` as Go's ``strconv.FormatFloat(x, 'f', -1, 64)``: shortest digits, no exponent."""
-    return _go_float_text(x, exponent_form=False)
-
+INT_RANGE_ERROR = "integer overflow"
+UINT_RANGE_ERROR = "unsigned integer overflow"
 
 # ---------------------------------------------------------------- conversions
 
@@ -113,8 +51,9 @@ def _int_in_range(value: int) -> int:
     raise EvaluationError(INT_RANGE_ERROR)
 
 
-def _conversion_error(value: Any, target: str) -> EvaluationError:
-    return EvaluationError(f"type conversion error from '{type_name(value)}' to '{target}': {value!r}")
+def _conversion_error(target: str) -> EvaluationError:
+    """A string cel-go cannot convert (it does not repeat the string)."""
+    return EvaluationError(f"type conversion error from 'string' to '{target}'")
 
 
 @function("int")
@@ -131,13 +70,14 @@ def to_int(value: Any) -> int:
             raise EvaluationError(INT_RANGE_ERROR)
         return int(value)
     if tv is str:
-        if _GO_INT.fullmatch(value) and INT64_MIN <= int(value) <= INT64_MAX:
-            return int(value)
-        raise _conversion_error(value, "int")
-    if tv is _dt.datetime:
+        parsed = parse_int(value)
+        if parsed is None:
+            raise _conversion_error("int")
+        return parsed
+    if tv is Timestamp:
         return timestamp_unix_seconds(value)
-    if tv is _dt.timedelta:
-        return duration_nanos(value)
+    if tv is Duration:
+        return int(value)
     raise no_such_overload("int", value)
 
 
@@ -156,9 +96,10 @@ def to_uint(value: Any) -> UInt:
             raise EvaluationError(UINT_RANGE_ERROR)
         return UInt(int(value))
     if tv is str:
-        if _GO_UINT.fullmatch(value) and int(value) <= UINT64_MAX:
-            return UInt(int(value))
-        raise _conversion_error(value, "uint")
+        parsed = parse_uint(value)
+        if parsed is None:
+            raise _conversion_error("uint")
+        return UInt(parsed)
     raise no_such_overload("uint", value)
 
 
@@ -173,7 +114,7 @@ def to_double(value: Any) -> float:
     if tv is str:
         parsed = parse_go_float(value)
         if parsed is None:
-            raise _conversion_error(value, "double")
+            raise _conversion_error("double")
         return parsed
     raise no_such_overload("double", value)
 
@@ -199,9 +140,9 @@ def to_string(value: Any) -> str:
         return format_double(value)
     if tv is bytes:
         return _string_of_bytes(value)
-    if tv is _dt.datetime:
+    if tv is Timestamp:
         return format_timestamp(value)
-    if tv is _dt.timedelta:
+    if tv is Duration:
         return format_duration(value)
     to_text = getattr(value, "cel_to_string", None)  # extension types: ip, cidr, hierarchy, ...
     if to_text is not None:
@@ -238,7 +179,7 @@ def to_bool(value: Any) -> bool:
     if tv is str:
         parsed = _BOOL_STRINGS.get(value)
         if parsed is None:
-            raise _conversion_error(value, "bool")
+            raise _conversion_error("bool")
         return parsed
     raise no_such_overload("bool", value)
 
@@ -265,8 +206,9 @@ def size(value: Any) -> int:
 
 
 def _strings(name: str, s: Any, arg: Any) -> None:
+    # cel-go binds these to string values' own methods: any other operand is a plain "no such overload".
     if type(s) is not str or type(arg) is not str:
-        raise no_such_overload(name, s, arg)
+        raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 @function("contains", member=True)
@@ -290,25 +232,10 @@ def ends_with(s: Any, suffix: Any) -> bool:
     return s.endswith(suffix)
 
 
-def _re2_options() -> re2.Options:
-    options = re2.Options()
-    options.log_errors = False  # invalid patterns become CEL errors, not stderr noise
-    return options
-
-
-_RE2_OPTIONS = _re2_options()
-
-
 @lru_cache(maxsize=512)
 def compile_regex(pattern: str) -> Any:
-    """The compiled RE2 pattern, cached; an invalid pattern is an :class:`EvaluationError`."""
-    try:
-        return re2.compile(pattern, options=_RE2_OPTIONS)
-    except re2.error as exc:
-        reason = (
-            exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
-        )
-        raise EvaluationError(f"invalid regular expression {pattern!r}: {reason}") from None
+    """The compiled RE2 pattern, cached; an invalid pattern is an :class:`EvaluationError` in Go's words."""
+    return compile_regexp(pattern)
 
 
 @function("matches", member=True, also_global=True)

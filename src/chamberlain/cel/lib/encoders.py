@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import base64
-import binascii
-import datetime as _dt
 import json
 import math
-import re
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
+from chamberlain.cel.golang import Base64Error, base64_decode
 from chamberlain.cel.lib.time import format_duration, format_timestamp
-from chamberlain.cel.values import no_such_overload, type_name
-
-#: Standard-alphabet base64, padded or not; Go's decoder also skips line breaks.
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*(?:={0,2})")
+from chamberlain.cel.values import Duration, Timestamp, no_such_overload, type_name
 
 
 @function("base64.encode")
@@ -29,22 +24,19 @@ def encode(value: Any) -> str:
 
 @function("base64.decode")
 def decode(value: Any) -> bytes:
-    """``base64.decode(string)``: standard base64, with or without padding."""
+    """``base64.decode(string)``: standard base64, padded or not, as cel-go decodes it (Go's
+    ``StdEncoding``, then ``RawStdEncoding``; the error is the second one's)."""
     if type(value) is not str:
         raise no_such_overload("base64.decode", value)
-    text = value.replace("\r", "").replace("\n", "")
-    unpadded = text.rstrip("=")
-    padding = len(text) - len(unpadded)
-    # Padded input must be complete; unpadded input may stop mid-quantum (not after 1 char).
-    valid = _BASE64.fullmatch(text) is not None and (
-        len(text) % 4 == 0 if padding else len(unpadded) % 4 != 1
-    )
-    if valid:
-        try:
-            return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            pass
-    raise EvaluationError("illegal base64 data: " + repr(value))
+    data = value.encode("utf-8", "surrogatepass")
+    try:
+        return base64_decode(data, padded=True)
+    except Base64Error:
+        pass
+    try:
+        return base64_decode(data, padded=False)
+    except Base64Error as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 @function("json.encode")
@@ -64,6 +56,10 @@ def _jsonable(value: Any) -> Any:
         if not math.isfinite(value):
             raise EvaluationError(f"json.encode: {value} is not representable in JSON")
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if type(value) is Timestamp:
+        return format_timestamp(value)
+    if type(value) is Duration:
+        return format_duration(value)
     if isinstance(value, int):
         return int(value)
     if type(value) is bytes:
@@ -74,8 +70,4 @@ def _jsonable(value: Any) -> Any:
         if not all(type(k) is str for k in value):
             raise EvaluationError("json.encode: map keys must be strings")
         return {k: _jsonable(v) for k, v in value.items()}
-    if type(value) is _dt.datetime:
-        return format_timestamp(value)
-    if type(value) is _dt.timedelta:
-        return format_duration(value)
     raise EvaluationError(f"json.encode: cannot encode a value of type {type_name(value)}")

@@ -13,7 +13,15 @@ from typing import Any, NoReturn
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import StringCache, function
-from chamberlain.cel.values import TYPE_IDENTIFIERS, CelType, no_such_overload, type_name
+from chamberlain.cel.values import (
+    NO_SUCH_OVERLOAD,
+    TYPE_IDENTIFIERS,
+    CelType,
+    native_string_error,
+    no_such_overload,
+    no_such_overload_for,
+    type_name,
+)
 
 HIERARCHY_TYPE = CelType("cerbos.lib.hierarchy")
 TYPE_IDENTIFIERS.setdefault(HIERARCHY_TYPE.name, HIERARCHY_TYPE)
@@ -24,6 +32,11 @@ class Hierarchy:
 
     __slots__ = ("levels",)
     cel_type = HIERARCHY_TYPE
+    #: Cerbos's error for a hierarchy in an output (it has no JSON form).
+    cel_json_error = "unsupported native conversion from hierarchy to '*structpb.Value'"
+    #: As Cerbos's hierarchy value: it receives the calls it cannot serve, and is a types.Hierarchy.
+    cel_receiver = True
+    cel_go_type = "types.Hierarchy"
 
     def __init__(self, levels: Iterable[str]):
         self.levels = tuple(levels)
@@ -46,6 +59,12 @@ class Hierarchy:
         if not 0 <= index < len(self.levels):
             raise EvaluationError("index out of range")
         return self.levels[index]
+
+    def cel_select(self, field: str) -> str:
+        """``h.field`` (and ``has(h.field)``): a field is a string index, which Cerbos refuses."""
+        return self.cel_index(field)
+
+    cel_has = cel_select
 
     def cel_size(self) -> int:
         """``h.size()``: the number of levels."""
@@ -77,8 +96,9 @@ def hierarchy(value: Any) -> Hierarchy:
     if type(value) is str:
         return DOTTED[value]
     if type(value) is list or type(value) is tuple:
-        if not all(type(level) is str for level in value):
-            raise EvaluationError("failed to convert list to string slice")
+        for level in value:
+            if type(level) is not str:
+                raise EvaluationError(f"failed to convert list to string slice: {native_string_error(level)}")
         return Hierarchy(value)
     raise no_such_overload("hierarchy", value)
 
@@ -92,7 +112,9 @@ def hierarchy_with_delimiter(value: Any, delimiter: Any) -> Hierarchy:
 
 
 def _mismatch(name: str, h: Any, other: Any) -> NoReturn:
-    raise no_such_overload(name, h, other)
+    if type(h) is not Hierarchy:
+        raise no_such_overload_for(name, h)  # "no such overload: ancestorOf", plain for strings
+    raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
 # The relations check their operands and test prefixes inline, calling out only to raise: a

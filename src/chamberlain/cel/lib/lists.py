@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
@@ -15,10 +14,19 @@ from chamberlain.cel.functions import function
 from chamberlain.cel.lib.sets import is_list
 from chamberlain.cel.lib.strings import reverse as reverse_string
 from chamberlain.cel.runtime import equals
-from chamberlain.cel.values import OPTIONAL_NONE, Optional, UInt, no_such_overload
+from chamberlain.cel.values import (
+    OPTIONAL_NONE,
+    Duration,
+    Optional,
+    Timestamp,
+    UInt,
+    no_such_overload,
+    no_such_overload_for,
+    type_name,
+)
 
 #: Types whose values ``sort`` accepts (cel-go's comparable types).
-_SORTABLE = frozenset((int, UInt, float, bool, str, bytes, _dt.datetime, _dt.timedelta))
+_SORTABLE = frozenset((int, UInt, float, bool, str, bytes, Timestamp, Duration))
 
 
 def _require_list(name: str, value: Any, *args: Any) -> None:
@@ -60,10 +68,18 @@ def _flatten(values: Any, depth: int) -> list:
     return result
 
 
+def _flatten_error(*args: Any) -> EvaluationError:
+    # cel-go names the target's type as its checker saw it: a list from request data is list(dyn).
+    target, rest = args[0], args[1:]
+    kind = "list(dyn)" if is_list(target) else type_name(target)
+    return EvaluationError(f"no such overload: {kind}.flatten({', '.join(map(type_name, rest))})")
+
+
 @function("flatten", member=True)
 def flatten(values: Any) -> list:
     """``l.flatten()``: nested lists spliced in, one level deep."""
-    _require_list("flatten", values)
+    if not is_list(values):
+        raise _flatten_error(values)
     return _flatten(values, 1)
 
 
@@ -71,7 +87,7 @@ def flatten(values: Any) -> list:
 def flatten_depth(values: Any, depth: Any) -> list:
     """``l.flatten(depth)``: nested lists spliced in, up to ``depth`` levels."""
     if not is_list(values) or type(depth) is not int:
-        raise no_such_overload("flatten", values, depth)
+        raise _flatten_error(values, depth)
     if depth < 0:
         raise EvaluationError("level must be non-negative")
     return _flatten(values, depth)
@@ -107,7 +123,8 @@ function("@sortByAssociatedKeys", member=True)(sort_by_keys)
 @function("sort", member=True)
 def sort(values: Any) -> list:
     """``l.sort()``: the elements in ascending order; they must share one comparable type."""
-    _require_list("sort", values)
+    if not is_list(values):
+        raise no_such_overload_for("sort", values)
     return sort_by_keys(values, values)
 
 

@@ -30,6 +30,8 @@ def _to_int64(bits: int) -> int:
 
 
 def _extreme(name: str, args: tuple[Any, ...], better: Callable[[Any, Any], bool]) -> Any:
+    """``name`` is cel-go's internal function (``math.@max``), which its errors name (without the
+    argument types for three or more arguments)."""
     if not args:
         raise EvaluationError(f"{name}() requires at least one argument")
     values: Any = args
@@ -37,12 +39,12 @@ def _extreme(name: str, args: tuple[Any, ...], better: Callable[[Any, Any], bool
         values = args[0]
         if not values:
             raise EvaluationError(f"{name}(list) argument must not be empty")
+    if not all(_is_number(value) for value in values):
+        raise (
+            no_such_overload(name, *args) if len(args) <= 2 else EvaluationError(f"no such overload: {name}")
+        )
     best = values[0]
-    if not _is_number(best):
-        raise no_such_overload(name, best)
     for value in values[1:]:
-        if not _is_number(value):
-            raise no_such_overload(name, best, value)
         if better(value, best):  # ties and NaN keep the earlier argument, as cel-go does
             best = value
     return best
@@ -51,13 +53,13 @@ def _extreme(name: str, args: tuple[Any, ...], better: Callable[[Any, Any], bool
 @function("math.greatest")
 def greatest(*args: Any) -> Any:
     """``math.greatest(a, ...)`` or ``math.greatest(list)``: the largest number."""
-    return _extreme("math.greatest", args, lambda value, best: best < value)
+    return _extreme("math.@max", args, lambda value, best: best < value)
 
 
 @function("math.least")
 def least(*args: Any) -> Any:
     """``math.least(a, ...)`` or ``math.least(list)``: the smallest number."""
-    return _extreme("math.least", args, lambda value, best: best > value)
+    return _extreme("math.@min", args, lambda value, best: best > value)
 
 
 # ---------------------------------------------------------------- rounding and classification

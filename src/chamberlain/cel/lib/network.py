@@ -12,11 +12,11 @@ CIDR keeps its address unmasked (``cidr("10.1.2.3/8").ip()`` is ``10.1.2.3``).
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
+from chamberlain.cel.golang import ip_parse_error, prefix_parse_error, quote
 from chamberlain.cel.values import TYPE_IDENTIFIERS, CelType, no_such_overload
 
 IP_TYPE = CelType("net.IP")
@@ -27,43 +27,29 @@ TYPE_IDENTIFIERS.setdefault(CIDR_TYPE.name, CIDR_TYPE)
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _quote(text: str) -> str:
-    """Roughly Go's ``%q``."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _parse_address(text: str, kind: str = "IP Address") -> Address:
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        raise EvaluationError(f"{kind} {_quote(text)} parse error during conversion from string") from None
-    if addr.version == 6 and addr.scope_id is not None:
-        raise EvaluationError(f"IP address {_quote(text)} with zone value is not allowed")
+    """Go's ``netip.ParseAddr`` (its errors), then cel-go's refusal of zones and IPv4-mapped addresses."""
+    refused = ip_parse_error(text)
+    if refused is not None:
+        raise EvaluationError(f"{kind} {quote(text)} parse error during conversion from string: {refused}")
+    if "%" in text:
+        raise EvaluationError(f"IP address {quote(text)} with zone value is not allowed")
+    addr = ipaddress.ip_address(text)
     if addr.version == 6 and addr.ipv4_mapped is not None:
-        raise EvaluationError(f"IPv4-mapped IPv6 address {_quote(text)} is not allowed")
+        raise EvaluationError(f"IPv4-mapped IPv6 address {quote(text)} is not allowed")
     return addr
 
 
 def _parse_prefix(text: str) -> tuple[Address, int]:
     """Go's ``netip.ParsePrefix`` (the last ``/`` splits; bits without sign or leading zeros)."""
-    error = EvaluationError(f"CIDR {_quote(text)} parse error during conversion from string")
-    addr_text, slash, bits_text = text.rpartition("/")
-    if not slash:
-        raise error
-    try:
-        addr = ipaddress.ip_address(addr_text)
-    except ValueError:
-        raise error from None
-    if addr.version == 6 and addr.scope_id is not None:
-        raise error  # netip: IPv6 zones cannot be present in a prefix
-    if not (bits_text.isascii() and bits_text.isdigit()) or (len(bits_text) > 1 and bits_text[0] == "0"):
-        raise error
-    bits = int(bits_text)
-    if bits > addr.max_prefixlen:
-        raise error
+    refused = prefix_parse_error(text)
+    if refused is not None:
+        raise EvaluationError(f"CIDR {quote(text)} parse error during conversion from string: {refused}")
+    addr_text, _, bits_text = text.rpartition("/")
+    addr = ipaddress.ip_address(addr_text)
     if addr.version == 6 and addr.ipv4_mapped is not None:
-        raise EvaluationError(f"IPv4-mapped IPv6 address {_quote(text)} is not allowed")
-    return addr, bits
+        raise EvaluationError(f"IPv4-mapped IPv6 address {quote(text)} is not allowed")
+    return addr, int(bits_text)
 
 
 def _masked(addr: Address, bits: int) -> Address:

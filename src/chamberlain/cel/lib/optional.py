@@ -9,12 +9,11 @@ short-circuit them.
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any
 
-from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
-from chamberlain.cel.values import OPTIONAL_NONE, TIMESTAMP_MIN, Optional, UInt, no_such_overload
+from chamberlain.cel.lib.time import TIMESTAMP_MIN_NANOS
+from chamberlain.cel.values import OPTIONAL_NONE, Duration, Optional, Timestamp, UInt, no_such_overload
 
 _SIZED = frozenset((str, bytes, list, tuple, dict))
 _NUMBERS = frozenset((int, UInt, float))
@@ -29,10 +28,10 @@ def is_zero_value(value: Any) -> bool:
         return value == 0
     if kind in _SIZED:
         return not value
-    if kind is _dt.timedelta:
-        return not value
-    if kind is _dt.datetime:
-        return value == TIMESTAMP_MIN  # Go's zero time.Time: 0001-01-01T00:00:00Z
+    if kind is Duration:
+        return value == 0
+    if kind is Timestamp:
+        return value == TIMESTAMP_MIN_NANOS  # Go's zero time.Time: 0001-01-01T00:00:00Z
     return False
 
 
@@ -78,7 +77,7 @@ def _unwrap(name: str, values: Any) -> list:
     result = []
     for item in values:
         if type(item) is not Optional:
-            raise EvaluationError(f"value {item!r} is not optional")
+            raise no_such_overload(name, values)  # cel-go's overload takes list(optional)
         if item.has_value():
             result.append(item.value)
     return result

@@ -12,14 +12,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import re2
-
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
+from chamberlain.cel.golang import compile_regexp
 from chamberlain.cel.values import OPTIONAL_NONE, Optional, no_such_overload
-
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False
 
 _Span = tuple[int, int]
 
@@ -34,14 +30,8 @@ def _text(data: bytes) -> str:
 
 @functools.lru_cache(maxsize=512)
 def compile_regex(pattern: str) -> Any:
-    """The compiled RE2 program for ``pattern`` (cached); an EvaluationError if it is invalid."""
-    try:
-        return re2.compile(_utf8(pattern), options=_OPTIONS)
-    except re2.error as e:
-        reason = e.args[0] if e.args else e
-        if isinstance(reason, bytes):
-            reason = _text(reason)
-        raise EvaluationError(f"error parsing regexp: {reason}") from None
+    """The compiled RE2 program for ``pattern`` (cached); an EvaluationError (in Go's words) if it is invalid."""
+    return compile_regexp(_utf8(pattern))
 
 
 def _char_width(data: bytes, pos: int) -> int:

@@ -13,7 +13,13 @@ from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
-from chamberlain.cel.values import TYPE_IDENTIFIERS, CelType, no_such_overload
+from chamberlain.cel.values import (
+    NO_SUCH_OVERLOAD,
+    TYPE_IDENTIFIERS,
+    CelType,
+    no_such_overload,
+    no_such_overload_for,
+)
 
 SPIFFE_ID_TYPE = CelType("cerbos.lib.spiffeID")
 SPIFFE_TRUST_DOMAIN_TYPE = CelType("cerbos.lib.spiffeTrustDomain")
@@ -62,6 +68,10 @@ class SpiffeTrustDomain:
 
     __slots__ = ("name",)
     cel_type = SPIFFE_TRUST_DOMAIN_TYPE
+    cel_json_error = "unsupported native conversion from SPIFFETrustDomain to '*structpb.Value'"
+    cel_receiver = (
+        True  # Cerbos's SPIFFE values receive the calls they cannot serve (see values.no_such_overload_for)
+    )
 
     def __init__(self, name: str):
         self.name = name
@@ -100,6 +110,8 @@ class SpiffeID:
 
     __slots__ = ("_path_at", "text")
     cel_type = SPIFFE_ID_TYPE
+    cel_json_error = "unsupported native conversion from SPIFFEID to '*structpb.Value'"
+    cel_receiver = True
 
     def __init__(self, text: str, path_at: int):
         self.text = text
@@ -149,6 +161,8 @@ class SpiffeMatcher:
 
     __slots__ = ("_accepts",)
     cel_type = SPIFFE_MATCHER_TYPE
+    cel_json_error = "unsupported native conversion from SPIFFEMatcher to '*structpb.Value'"
+    cel_receiver = True
 
     def __init__(self, accepts: Callable[[SpiffeID], bool]):
         self._accepts = accepts
@@ -245,8 +259,10 @@ def spiffe_match_trust_domain(value: Any) -> SpiffeMatcher:
 @function("matchesID", member=True)
 def matches_id(matcher: Any, value: Any) -> bool:
     """``matcher.matchesID(id)``, ``id`` a SPIFFE ID or a string."""
-    if type(matcher) is not SpiffeMatcher or type(value) not in (str, SpiffeID):
-        raise no_such_overload("matchesID", matcher, value)
+    if type(matcher) is not SpiffeMatcher:
+        raise no_such_overload_for("matchesID", matcher)
+    if type(value) not in (str, SpiffeID):
+        raise EvaluationError(NO_SUCH_OVERLOAD)
     actual = value if type(value) is SpiffeID else _parse_id(value, "invalid SPIFFE ID")
     return matcher.matches(actual)
 
@@ -254,8 +270,10 @@ def matches_id(matcher: Any, value: Any) -> bool:
 @function("isMemberOf", member=True)
 def is_member_of(value: Any, trust_domain: Any) -> bool:
     """``id.isMemberOf(td)``."""
-    if type(value) is not SpiffeID or type(trust_domain) is not SpiffeTrustDomain:
-        raise no_such_overload("isMemberOf", value, trust_domain)
+    if type(value) is not SpiffeID:
+        raise no_such_overload_for("isMemberOf", value)
+    if type(trust_domain) is not SpiffeTrustDomain:
+        raise EvaluationError(NO_SUCH_OVERLOAD)
     return value.trust_domain == trust_domain
 
 
@@ -263,7 +281,7 @@ def is_member_of(value: Any, trust_domain: Any) -> bool:
 def id_path(value: Any) -> str:
     """``id.path()``: the path, such as ``/ns/default`` (may be empty)."""
     if type(value) is not SpiffeID:
-        raise no_such_overload("path", value)
+        raise no_such_overload_for("path", value)
     return value.path
 
 
@@ -271,7 +289,7 @@ def id_path(value: Any) -> str:
 def id_trust_domain(value: Any) -> SpiffeTrustDomain:
     """``id.trustDomain()``."""
     if type(value) is not SpiffeID:
-        raise no_such_overload("trustDomain", value)
+        raise no_such_overload_for("trustDomain", value)
     return value.trust_domain
 
 
@@ -279,7 +297,7 @@ def id_trust_domain(value: Any) -> SpiffeTrustDomain:
 def trust_domain_id(value: Any) -> str:
     """``td.id()``: the trust domain's SPIFFE ID, ``spiffe://<name>``."""
     if type(value) is not SpiffeTrustDomain:
-        raise no_such_overload("id", value)
+        raise no_such_overload_for("id", value)
     return value.id_string
 
 
@@ -287,5 +305,5 @@ def trust_domain_id(value: Any) -> str:
 def trust_domain_name(value: Any) -> str:
     """``td.name()``."""
     if type(value) is not SpiffeTrustDomain:
-        raise no_such_overload("name", value)
+        raise no_such_overload_for("name", value)
     return value.name

@@ -7,7 +7,6 @@ messages are those of the cel-spec conformance tests.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import re
 import sys
@@ -16,9 +15,10 @@ from typing import Any
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
-from chamberlain.cel.lib.core import format_double_fixed
+from chamberlain.cel.golang import format_float_f as format_double_fixed
 from chamberlain.cel.lib.time import format_duration, format_timestamp
-from chamberlain.cel.values import CelType, UInt, no_such_overload, type_name
+from chamberlain.cel.runtime import key_text
+from chamberlain.cel.values import CelType, Duration, Timestamp, UInt, no_such_overload, type_name
 
 #: Go's ``unicode.IsSpace``: ASCII whitespace, NEL, NBSP and the Unicode space separators.
 _WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -177,14 +177,16 @@ def _join(items: Any, sep: Any) -> str:
         raise no_such_overload("join", items, sep)
     for item in items:
         if type(item) is not str:
-            raise EvaluationError(f"join: invalid input: {item!r}")
+            raise EvaluationError(f"join: invalid input: {key_text(item)}")
     return sep.join(items)
 
 
 @function("join", member=True)
 def join(items: Any) -> str:
     """``list.join()``: the strings concatenated."""
-    return _join(items, "")
+    if type(items) not in (list, tuple) or not all(type(item) is str for item in items):
+        raise no_such_overload("join", items)  # cel-go: its one-argument overload takes list(string)
+    return "".join(items)
 
 
 @function("join", member=True)
@@ -245,9 +247,9 @@ def _format_string(value: Any) -> str:
         return value.decode("utf-8", "replace")
     if value is None:
         return "null"
-    if tv is _dt.datetime:
+    if tv is Timestamp:
         return format_timestamp(value)
-    if tv is _dt.timedelta:
+    if tv is Duration:
         return format_duration(value)
     if tv is CelType:
         return value.name
@@ -269,7 +271,7 @@ def _format_decimal(value: Any) -> str:
         return str(int(value))
     if tv is float:
         return _special_double(value) or format_double_fixed(value)
-    raise _clause_error("decimal clause can only be used on integers", value)
+    raise _clause_error("decimal clause can only be used on ints, uints, and doubles", value)
 
 
 def _float_clause(kind: str, precision: int, what: str) -> Callable[[Any], str]:
@@ -278,7 +280,7 @@ def _float_clause(kind: str, precision: int, what: str) -> Callable[[Any], str]:
         if tv is int or tv is UInt:
             value = float(value)
         elif tv is not float:
-            raise _clause_error(f"{what} clause can only be used on doubles", value)
+            raise _clause_error(f"{what} clause can only be used on ints, uints, and doubles", value)
         return _special_double(value) or format(value, f".{precision}{kind}")
 
     return clause
@@ -290,7 +292,7 @@ def _format_binary(value: Any) -> str:
         return "1" if value else "0"
     if tv is int or tv is UInt:
         return format(int(value), "b")
-    raise _clause_error("only integers and bools can be formatted as binary", value)
+    raise _clause_error("only ints, uints, and bools can be formatted as binary", value)
 
 
 def _hex_clause(upper: bool) -> Callable[[Any], str]:
@@ -303,7 +305,7 @@ def _hex_clause(upper: bool) -> Callable[[Any], str]:
         elif tv is bytes:
             text = value.hex()
         else:
-            raise _clause_error("only integers, byte buffers, and strings can be formatted as hex", value)
+            raise _clause_error("only ints, uints, bytes, and strings can be formatted as hex", value)
         return text.upper() if upper else text
 
     return clause
@@ -312,7 +314,7 @@ def _hex_clause(upper: bool) -> Callable[[Any], str]:
 def _format_octal(value: Any) -> str:
     if type(value) is int or type(value) is UInt:
         return format(int(value), "o")
-    raise _clause_error("octal clause can only be used on integers", value)
+    raise _clause_error("octal clause can only be used on ints and uints", value)
 
 
 _SIMPLE_CLAUSES: dict[str, Callable[[Any], str]] = {
