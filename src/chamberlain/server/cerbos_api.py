@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+import orjson
+
 from chamberlain import __version__
 from chamberlain.server import decide, plans
-from chamberlain.server.http import parse_json
+from chamberlain.server.http import UNAVAILABLE, ApiError, parse_json
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
 from chamberlain.server.validate import CHECK_RESOURCES, check_limits, validate, validate_plan_resources
@@ -44,11 +46,39 @@ def plan_resources(
     return plans.answer(state, request, call_id, "http:cerbos")
 
 
+class NotServing(ApiError):
+    """Health answered 503 with Cerbos's health body ``{"status": "NOT_SERVING", ...}``."""
+
+    def __init__(self, payload: dict[str, Any]):
+        super().__init__(503, UNAVAILABLE, "NOT_SERVING")
+        self.payload = payload
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.payload)
+
+
 def health(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
-    """``GET /_cerbos/health``: SERVING; a failed reload (old policies still serving) is reported too."""
+    """``GET /_cerbos/health``: SERVING; a failed reload (old policies still serving) is reported too.
+
+    NOT_SERVING (503) while the decision log is unavailable in ``sync`` durability: every check is
+    then denied for it. In ``async`` durability checks go on (queued) and the log is reported DEGRADED.
+    """
     status: dict[str, Any] = {"status": "SERVING"}
+    extra: dict[str, Any] = {}
     if state.reload_status.last_error:
-        status["chamberlain"] = {"policies": "STALE", "lastReloadError": state.reload_status.last_error}
+        extra.update(policies="STALE", lastReloadError=state.reload_status.last_error)
+    log = state.log
+    if log is not None:
+        found = log.status()
+        if found["state"] != "OK":
+            extra["decisionLog"] = {"state": "UNAVAILABLE" if found["denying"] else "DEGRADED",
+                                    "since": found["since"], "reason": found["reason"]}  # fmt: skip
+            if found["denying"]:
+                status["status"] = "NOT_SERVING"
+    if extra:
+        status["chamberlain"] = extra
+    if status["status"] != "SERVING":
+        raise NotServing(status)
     return status
 
 
