@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint venv docs
+.PHONY: run test test-slow bench lint venv docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test: $(DEV_STAMP)
 	$(PY) -m tests.support.cerbos_server install
 	$(PY) -m pytest -q -p no:cacheprovider -n auto tests
 
+# Longer property runs: more hypothesis examples for the SQL filter exactness and the planner's
+# differential test against the real Cerbos.
+test-slow: $(DEV_STAMP)
+	$(PY) -m tests.support.cerbos_server install
+	CHAMBERLAIN_SQL_EXAMPLES=200 CHAMBERLAIN_PLAN_EXAMPLES=2000 $(PY) -m pytest -q -p no:cacheprovider -n auto \
+		tests/integrations tests/engine/test_planner_differential.py
+
 bench: $(DEV_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cel_bench.py
@@ -49,6 +56,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/audit_bench.py
 	$(PY) bench/delegation_bench.py
 	$(PY) bench/mcp_bench.py
+	$(PY) bench/plan_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 
 from chamberlain import __version__
-from chamberlain.server import decide
-from chamberlain.server.http import UNAVAILABLE, UNIMPLEMENTED, ApiError, parse_json
+from chamberlain.server import decide, plans
+from chamberlain.server.http import UNAVAILABLE, ApiError, parse_json
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
-from chamberlain.server.validate import CHECK_RESOURCES, check_limits, validate
+from chamberlain.server.validate import CHECK_RESOURCES, check_limits, validate, validate_plan_resources
 
 
 def check_resources(
@@ -37,9 +37,13 @@ def check_resources(
     return decide.settle(state, [pending], build)
 
 
-def plan_resources(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
-    """``POST /api/plan/resources``: the query planner is not implemented yet."""
-    raise ApiError(501, UNIMPLEMENTED, "PlanResources is not supported yet by chamberlain")
+def plan_resources(
+    state: ServerState, body: bytes, call_id: str
+) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+    """``POST /api/plan/resources`` (answered once the decision log has the plan, in sync mode)."""
+    request = parse_json(body)
+    validate_plan_resources(request)
+    return plans.answer(state, request, call_id, "http:cerbos")
 
 
 class NotServing(ApiError):
