@@ -43,6 +43,13 @@ test: $(DEV_STAMP)
 test-slow: $(DEV_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m slow -s tests
 
+# Longer property runs: more hypothesis examples for the SQL filter exactness and the planner's
+# differential test against the real Cerbos.
+test-slow: $(DEV_STAMP)
+	$(PY) -m tests.support.cerbos_server install
+	CHAMBERLAIN_SQL_EXAMPLES=200 CHAMBERLAIN_PLAN_EXAMPLES=2000 $(PY) -m pytest -q -p no:cacheprovider -n auto \
+		tests/integrations tests/engine/test_planner_differential.py
+
 bench: $(DEV_STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/cel_bench.py
@@ -53,6 +60,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/audit_bench.py
 	$(PY) bench/delegation_bench.py
 	$(PY) bench/mcp_bench.py
+	$(PY) bench/plan_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

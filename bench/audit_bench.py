@@ -13,6 +13,12 @@ server's way). The ceiling inserts the identical rows (entries and tree nodes, p
 hashing, no encoding; request records too) with plain ``sqlite3`` in 4,096-row transactions, the faster of
 ``executemany`` and multi-row ``INSERT``, the better of a run before and one after the log's.
 Goals: sync >= 20,000 entries/s on SQLite and >= 50 % of the ceiling; verify 1 M entries <= 15 s.
+
+Operations (``--only ops`` runs just these): the cost of the salted digests per entry (salting and
+hashing each entry's content and each call's request record) beside the writer's whole cost per
+entry; erasing every entry of one subject in the 1 M-entry log (a rare subject, 1,000 entries, and
+a frequent one, 1/8 of the log); export throughput from that log to JSON Lines and to an OTLP/HTTP
+receiver in another process (protobuf and JSON).
 """
 
 from __future__ import annotations
@@ -61,15 +67,15 @@ BATCH = 4096
 # -- entries ----------------------------------------------------------------------------------------
 
 
-def templates(folder: Path, actions: tuple[str, ...] = ("edit",)) -> list[Call]:
-    """The records of 64 checks (of ``actions`` each), as the PDP records them."""
+def templates(folder: Path, actions: tuple[str, ...] = ("edit",), principal: str = "") -> list[Call]:
+    """The records of 64 checks (of ``actions`` each), as the PDP records them (by ``user-0..7``, or ``principal``)."""
     (folder / "derived.yaml").write_text(DERIVED)
     (folder / "document.yaml").write_text(DOCUMENT)
     engine = compile_policies(load_directory(folder))
     now = dt.datetime.now(dt.UTC)
     out = []
     for i in range(64):
-        inp = CheckInput(Principal(f"user-{i % 8}", ["user"], {"level": 3, "team": "ops"}),
+        inp = CheckInput(Principal(principal or f"user-{i % 8}", ["user"], {"level": 3, "team": "ops"}),
                          Resource("document", f"doc-{i}", {"owner": f"user-{i % 8}", "status": "draft",
                                                            "size": i * 10, "tags": ["a", "b"]}),
                          actions, session_id=f"sess-{i % 16}", actor_chain=("planner", "tool"))  # fmt: skip
@@ -261,14 +267,25 @@ def pg_schema() -> Iterator[str]:
 # -- verify ------------------------------------------------------------------------------------------
 
 
-def verify_time(folder: Path, entries: list[Call], n: int) -> tuple[float, float]:
-    """Build an n-entry log (in 4,096-entry transactions), then time a full verify: (build s, verify s)."""
+RARE = "rare-subject"
+RARE_EVERY = 1000  # one call in a thousand is the rare subject's
+
+
+def verify_time(
+    folder: Path, entries: list[Call], n: int, rare: list[Call] | None = None
+) -> tuple[float, float]:
+    """Build an n-entry log (in 4,096-entry transactions; every 1000th call ``rare``'s), then time a full
+    verify: (build s, verify s)."""
     url = f"sqlite:///{folder / 'verify.db'}"
     started = time.perf_counter()
+
+    def call(j: int) -> Call:
+        return fresh(rare[j % len(rare)] if rare and j % RARE_EVERY == 0 else entries[j % len(entries)])
+
     with DecisionLog.open(url, LogOptions(key_file=folder / "verify.key", head_interval=3600)) as log:
         sink = log.writer.sink
         for i in range(0, n, BATCH):
-            sink([fresh(entries[j % len(entries)]) for j in range(i, min(n, i + BATCH))])
+            sink([call(j) for j in range(i, min(n, i + BATCH))])
             if i % (BATCH * 64) == 0:
                 log.sign_head()
     built = time.perf_counter() - started
@@ -279,6 +296,112 @@ def verify_time(folder: Path, entries: list[Call], n: int) -> tuple[float, float
     db.close()
     assert report.ok and report.size == n, report.problem
     return built, took
+
+
+# -- operations: salted digests, erasure, export ------------------------------------------------------
+
+
+def digest_cost(entries: list[Call], n: int) -> tuple[float, float]:
+    """µs per entry: (salting and hashing its content and its call's request record, preparing it whole)."""
+    import hashlib
+
+    from chamberlain.audit.content import salts
+
+    limits = Limits()
+    prepared = [entries[i % len(entries)].prepare(limits) for i in range(len(entries))]
+    contents = [(p.entries[0].content, p.request.body) for p in prepared]
+    sha = hashlib.sha256
+    started = time.perf_counter()
+    for i in range(0, n, BATCH):
+        count = min(BATCH, n - i)
+        fresh_salts = salts(2 * count)
+        for k in range(count):
+            content, request = contents[(i + k) % len(contents)]
+            sha(fresh_salts[2 * k] + content).digest()
+            sha(fresh_salts[2 * k + 1] + request).digest()
+    digests = (time.perf_counter() - started) / n * 1e6
+    started = time.perf_counter()
+    for i in range(n):
+        p = entries[i % len(entries)].prepare(limits)
+        leaf_body(p.entries[0], i)
+    whole = (time.perf_counter() - started) / n * 1e6
+    return digests, whole
+
+
+def erasure_times(folder: Path) -> dict[str, tuple[float, int]]:
+    """Erase the rare subject, then user-3 (1/8 of the log), in the verify log: {name: (seconds, entries)}."""
+    url = f"sqlite:///{folder / 'verify.db'}"
+    out = {}
+    with DecisionLog.open(url, LogOptions(key_file=folder / "verify.key", head_interval=3600)) as log:
+        for name, subject in (
+            ("a rare subject (1 call in 1,000)", RARE),
+            ("a frequent subject (1/8 of the log)", "user-3"),
+        ):
+            started = time.perf_counter()
+            result = log.erase(principal=subject, by="bench")
+            out[name] = (time.perf_counter() - started, len(result.erased))
+    return out
+
+
+_RECEIVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"""
+
+
+def export_rates(folder: Path, n: int) -> dict[str, float]:
+    """Records/s exporting the first ``n`` entries of the verify log to JSON Lines and to an OTLP receiver."""
+    import subprocess
+
+    from chamberlain.audit.export import ExportConfig, Exporter
+    from chamberlain.store import parse_url
+
+    url = parse_url(f"sqlite:///{folder / 'verify.db'}")
+    receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
+    port = int(receiver.stdout.readline())  # type: ignore[union-attr]
+    out = {}
+    try:
+        for name, config in (
+            ("JSON Lines to a file", ExportConfig(name="b1", jsonl=str(folder / "export.jsonl"), batch_size=2048)),
+            ("OTLP/HTTP protobuf", ExportConfig(name="b2", otlp_endpoint=f"http://127.0.0.1:{port}/v1/logs",
+                                                batch_size=2048)),
+            ("OTLP/HTTP JSON", ExportConfig(name="b3", otlp_endpoint=f"http://127.0.0.1:{port}/v1/logs",
+                                            otlp_protocol="http/json", batch_size=2048)),
+        ):  # fmt: skip
+            exporter = Exporter(url, config, "bench", stop_at=n, persist=False)
+            started = time.perf_counter()
+            exporter.run(follow=False)
+            took = time.perf_counter() - started
+            assert exporter.stats.exported == n, exporter.stats
+            exporter.stop(0)
+            out[name] = n / took
+    finally:
+        receiver.terminate()
+        receiver.wait()
+    return out
+
+
+def operations(folder: Path, entries: list[Call], rare: list[Call], n: int, export_n: int) -> None:
+    digests, whole = digest_cost(entries, 100_000)
+    built, verify_s = verify_time(folder, entries, n, rare)
+    erased = erasure_times(folder)
+    exported = export_rates(folder, export_n)
+    print(f"\nOperations on a log of {n:,} entries (built in {built:.1f} s, verified in {verify_s:.1f} s)\n")
+    print(f"- salted digests: {digests:.2f} µs per entry (its content and its call's request: salts and SHA-256), "
+          f"{digests / whole:.0%} of preparing the entry ({whole:.2f} µs: encode, salt, hash, leaf)")  # fmt: skip
+    print("\n| erase every entry of | entries erased | seconds |\n|---|---:|---:|")
+    for name, (seconds, count) in erased.items():
+        print(f"| {name} | {count:,} | {seconds:.2f} |")
+    print(f"\n| export {export_n:,} records | records/s |\n|---|---:|")
+    for name, rate in exported.items():
+        print(f"| {name} | {rate:,.0f} |")
 
 
 # -- the server --------------------------------------------------------------------------------------
@@ -317,8 +440,18 @@ def main() -> int:
         "--verify-entries", type=int, default=int(os.environ.get("AUDIT_BENCH_VERIFY", 1_000_000))
     )
     parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_SECONDS", 5)))
+    parser.add_argument("--export-entries", type=int, default=100_000)
+    parser.add_argument("--only", choices=["ops"], help="ops: only the operations (digests, erasure, export)")
     args = parser.parse_args()
     n = args.entries
+    if args.only == "ops":
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "policies").mkdir()
+            (folder / "rare").mkdir()
+            operations(folder, templates(folder / "policies"), templates(folder / "rare", principal=RARE),
+                       args.verify_entries, args.export_entries)  # fmt: skip
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         policies = folder / "policies"
@@ -343,7 +476,12 @@ def main() -> int:
                 pg_rates = measure_log(url, folder, entries, n)
             with pg_schema() as url:
                 pg_seq = pg_sequenced(url, folder, entries, n)
-        built, verify_s = verify_time(folder, entries, args.verify_entries)
+        (folder / "rare").mkdir()
+        rare = templates(folder / "rare", principal=RARE)
+        built, verify_s = verify_time(folder, entries, args.verify_entries, rare)
+        erased = erasure_times(folder)
+        exported = export_rates(folder, min(args.export_entries, args.verify_entries))
+        digests, whole = digest_cost(entries, 100_000)
         served = server_rates(policies, folder, args.duration)
 
     print(
@@ -365,6 +503,17 @@ def main() -> int:
         )
     print(f"\nverify: {args.verify_entries:,} entries in {verify_s:.1f} s "
           f"({args.verify_entries / verify_s:,.0f} entries/s; building the log took {built:.1f} s)")  # fmt: skip
+    print(
+        f"\nsalted digests: {digests:.2f} µs per entry, {digests / whole:.0%} of preparing the entry ({whole:.2f} µs)"
+    )
+    print(
+        f"\n| erase every entry of (log of {args.verify_entries:,}) | entries erased | seconds |\n|---|---:|---:|"
+    )
+    for name, (seconds, count) in erased.items():
+        print(f"| {name} | {count:,} | {seconds:.2f} |")
+    print("\n| export | records/s |\n|---|---:|")
+    for name, rate in exported.items():
+        print(f"| {name} | {rate:,.0f} |")
     if served:
         print("\n| server (wrk, 64 connections, 1 action per check) | checks/s |\n|---|---:|")
         for name, rate in served.items():

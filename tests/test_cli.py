@@ -66,6 +66,21 @@ def test_check_rejects_a_bad_request(tmp_path: Path):
     assert "principal.roles" in result.output
 
 
+def test_plan_prints_the_cerbos_response(tmp_path: Path):
+    policies = _policies(tmp_path)
+    request = tmp_path / "plan.yaml"
+    request.write_text("action: edit\nprincipal: {id: alice, roles: [user]}\nresource: {kind: document}\n")
+    result = runner.invoke(app, ["plan", "--policies", str(policies), "--request", str(request)])
+    assert result.exit_code == 0, result.output
+    condition = json.loads(result.output)["filter"]["condition"]["expression"]
+    assert condition["operator"] == "and"  # the derived role's condition (owner) and the rule's (a draft)
+    assert {"expression": {"operator": "eq", "operands": [{"variable": "request.resource.attr.status"},
+                                                          {"value": "draft"}]}} in condition["operands"]  # fmt: skip
+    request.write_text("principal: {id: alice, roles: [user]}\nresource: {kind: document}\n")
+    result = runner.invoke(app, ["plan", "--policies", str(policies), "--request", str(request)])
+    assert result.exit_code == 2 and "exactly one of 'action' or 'actions'" in result.output
+
+
 def test_compile_runs_the_suites(tmp_path: Path):
     policies = _policies(tmp_path)
     result = runner.invoke(app, ["compile", str(policies)])

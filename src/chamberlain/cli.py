@@ -101,6 +101,22 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _read_request(request: Path) -> Any:
+    """A request file (JSON or YAML; ``-`` is stdin), or exit 2 saying why it cannot be read."""
+    try:
+        if str(request) == "-":
+            text = sys.stdin.read(MAX_REQUEST_BYTES + 1)
+            if len(text) > MAX_REQUEST_BYTES:
+                raise FileRefused(
+                    f"the request on stdin is over the {describe_size(MAX_REQUEST_BYTES)} limit"
+                )
+        else:
+            text = read_text_bounded(request, MAX_REQUEST_BYTES, "request file")
+        return safeyaml.load(text, "request")  # JSON is YAML: both are read, within bounds
+    except (FileRefused, safeyaml.YAMLRefused, yaml.YAMLError) as exc:
+        _fail(f"cannot read request {request}: {exc}")
+
+
 def _pdp(policies: Path, options: dict[str, Any]) -> Any:
     from chamberlain import PDP, PolicyError
     from chamberlain.engine import OptionsError
@@ -131,22 +147,37 @@ def check_command(
     """Decide a CheckResources request and print Cerbos's response JSON."""
     from chamberlain import Error
 
-    try:
-        if str(request) == "-":
-            text = sys.stdin.read(MAX_REQUEST_BYTES + 1)
-            if len(text) > MAX_REQUEST_BYTES:
-                raise FileRefused(
-                    f"the request on stdin is over the {describe_size(MAX_REQUEST_BYTES)} limit"
-                )
-        else:
-            text = read_text_bounded(request, MAX_REQUEST_BYTES, "request file")
-        data = safeyaml.load(text, "request")  # JSON is YAML: both are read, within bounds
-    except (FileRefused, safeyaml.YAMLRefused, yaml.YAMLError) as exc:
-        _fail(f"cannot read request {request}: {exc}")
+    data = _read_request(request)
     pdp = _pdp(policies, {"schema_enforcement": schema_enforcement, "lenient_scope_search": lenient_scope_search,
                           "strict_evaluation": strict_evaluation, "default_policy_version": default_policy_version})  # fmt: skip
     try:
         response = pdp.check_resources(data)
+    except Error as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
+@app.command("plan")
+def plan_command(
+    policies: Annotated[Path, typer.Option("--policies", help="The policy directory.")],
+    request: Annotated[
+        Path, typer.Option("--request", help="A Cerbos PlanResources request (JSON or YAML); - for stdin.")
+    ],
+    lenient_scope_search: Annotated[
+        bool, typer.Option(help="Fall back to the nearest scope with policies.")
+    ] = False,
+    default_policy_version: Annotated[
+        str, typer.Option(help="Version for requests that set none.")
+    ] = "default",
+) -> None:
+    """Plan a PlanResources request (which resources may the principal act on) and print Cerbos's response JSON."""
+    from chamberlain import Error
+
+    data = _read_request(request)
+    pdp = _pdp(policies, {"lenient_scope_search": lenient_scope_search,
+                          "default_policy_version": default_policy_version})  # fmt: skip
+    try:
+        response = pdp.plan_resources(data)
     except Error as exc:
         _fail(str(exc))
     typer.echo(json.dumps(response, indent=2, ensure_ascii=False))

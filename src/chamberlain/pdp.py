@@ -31,6 +31,8 @@ from chamberlain.engine import (
     Resource,
     compile_policies,
 )
+from chamberlain.engine.planner import PlanInput, QueryPlan, plan_resources
+from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
@@ -183,6 +185,71 @@ class PDP:
         pending = recording.submit(self.log, inputs, outputs, when=int(_instant(now)),
                                    call_id=call_id or new_call_id(), point=point).wait()  # fmt: skip
         return pending.reason()
+
+    def plan(self, principal: Principal, kind: str, action: str | Sequence[str], *,
+             resource_attr: Mapping[str, Any] | None = None, aux_data: AuxData | None = None, scope: str = "",
+             policy_version: str = "", now: dt.datetime | None = None, request_id: str = "", call_id: str = "",
+             point: str = "embedded", annotate: Any = None) -> QueryPlan:  # fmt: skip
+        """Which resources of ``kind`` may ``principal`` do ``action`` on (every one of several actions).
+
+        Returns a :class:`~chamberlain.engine.planner.QueryPlan`: ``ALWAYS_ALLOWED``,
+        ``ALWAYS_DENIED``, or ``CONDITIONAL`` with the condition (Cerbos's operand tree) over the
+        resource attributes not given in ``resource_attr``. With a decision log the plan is recorded
+        (``annotate(plan)`` may add fields to the record); if it cannot be, the plan is ALWAYS_DENIED.
+        """
+        actions = (action,) if isinstance(action, str) else tuple(action)
+        if not actions:
+            raise RequestError("actions", "expected at least one action")
+        inp = PlanInput(principal, kind, actions, dict(resource_attr or {}), policy_version, scope,
+                        aux_data or EMPTY_AUX, request_id)  # fmt: skip
+        return self._plan(inp, now, call_id, point, annotate=annotate)
+
+    def filter(
+        self, statement: Any, principal: Principal, action: str | Sequence[str], **options: Any
+    ) -> Any:
+        """``statement`` (a SQLAlchemy ``Select``) restricted to the rows ``principal`` may ``action``.
+
+        Plans, translates exactly and records the plan with a digest of the SQL (see
+        :func:`chamberlain.integrations.sqlalchemy.authorize` for the options and the typed outcome).
+        Needs the ``chamberlain[sqlalchemy]`` extra.
+        """
+        from chamberlain.integrations.sqlalchemy import authorize
+
+        return authorize(self, statement, principal, action, **options).statement
+
+    def plan_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
+                       point: str = "embedded") -> dict[str, Any]:  # fmt: skip
+        """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""
+        parsed = parse_plan_resources(request, self.verify_jwt)
+        plan = self._plan(parsed.input, now, call_id, point, request=request)
+        response = plan_response(plan, include_meta=parsed.include_meta, single_action=parsed.single_action)
+        if plan.log_error:
+            response[recording.REASON_KEY] = {"decisionLog": plan.log_error}
+        return response
+
+    def _plan(self, inp: PlanInput, now: dt.datetime | None, call_id: str, point: str, *,
+              request: Mapping[str, Any] | None = None, annotate: Any = None) -> QueryPlan:  # fmt: skip
+        from chamberlain import plan_log  # the decision log's side of plans (imports the audit package)
+
+        when = _instant(now)
+        plan = plan_resources(self._engine, inp, when)
+        if self.log is None:
+            if annotate is not None:
+                annotate(plan)
+            return plan
+        extra, failure = {}, None
+        if annotate is not None:
+            try:
+                extra = dict(annotate(plan) or {})
+            except Exception as exc:
+                extra, failure = {"error": str(exc)}, exc
+        pending = plan_log.submit(self.log, inp, plan, when=when, call_id=call_id or new_call_id(), point=point,
+                                  request=request, extra=extra).wait()  # fmt: skip
+        if pending.error is not None:
+            plan = plan_log.deny_unrecorded(plan, pending.reason())
+        if failure is not None:
+            raise failure
+        return plan
 
     def check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
                         point: str = "embedded") -> dict[str, Any]:  # fmt: skip

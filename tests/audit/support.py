@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from collections.abc import Iterator
@@ -90,3 +91,30 @@ def decision(i: int, *, session: str = "s-1", principal: str = "alice", effect: 
                      resource={"kind": "doc", "id": f"d{i}", "attr": {"n": i}}, effect=effect,
                      basis={"policy": "resource.doc.vdefault", "rule": "r"}, outputs=[], approval=None,
                      request_digest="0" * 64, **fields)  # fmt: skip
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "the condition") -> None:
+    """Poll ``predicate`` until it holds; fails after ``timeout`` seconds (no timing is asserted)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@dataclasses.dataclass
+class CliResult:
+    returncode: int
+    stdout: str  # with stderr mixed in
+
+
+def cli(*args: str) -> CliResult:
+    """``chamberlain audit ARGS`` run in this process (typer's runner): the command's code, without
+    the seconds a new interpreter takes to import everything."""
+    from typer.testing import CliRunner
+
+    from chamberlain.audit.cli import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return CliResult(result.exit_code, result.output)

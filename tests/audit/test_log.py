@@ -16,7 +16,7 @@ from chamberlain.audit.merkle import leaf_hash, verify_consistency, verify_inclu
 from chamberlain.audit.note import Verifier, open_checkpoint
 from chamberlain.audit.verify import verify
 from chamberlain.store.db import open_database
-from tests.audit.support import decision
+from tests.audit.support import decision, wait_until
 
 
 def _options(tmp_path, **kw) -> LogOptions:
@@ -91,7 +91,7 @@ def test_another_key_than_the_logs_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'd.db'}"
     DecisionLog.open(url, _options(tmp_path)).close()
     with pytest.raises(
-        SigningKeyError, match=r"was created with key .* but signing key file .*other.key holds"
+        SigningKeyError, match=r"is signed with key .* but signing key file .*other.key holds"
     ):
         DecisionLog.open(url, LogOptions(key_file=tmp_path / "other.key"))
 
@@ -116,9 +116,13 @@ def test_sync_failure_raises_and_writes_nothing(tmp_path):
         log.writer.call(lambda: db.execute(f"PRAGMA max_page_count = {pages}"))
         with pytest.raises(LogUnavailable, match=r"decision log unavailable: database .* is full"):
             log.record([decision(i, resource_blob="x" * 5000) for i in range(1, 50)])
+        assert log.writer.down  # an outage: later submissions are refused at once with its reason
+        with pytest.raises(LogUnavailable, match=r"decision log unavailable since .*: database .* is full"):
+            log.record([decision(98)])
         log.writer.call(lambda: db.execute("PRAGMA max_page_count = 1073741823"))
+        wait_until(lambda: not log.writer.down)  # the writer's probe after its back-off finds room again
         log.record([decision(99)])
-        assert log.writer.stats.entries_failed == 49
+        assert log.writer.stats.entries_failed == 50 and log.writer.stats.outages == 1
     assert _verified(url) == 2
 
 

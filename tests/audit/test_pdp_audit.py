@@ -13,6 +13,7 @@ from chamberlain.audit.log import LogOptions
 from chamberlain.audit.replay import replay_input
 from chamberlain.audit.verify import verify
 from chamberlain.store.db import open_database
+from tests.audit.support import wait_until
 
 ALICE = Principal("alice", roles={"user"}, attr={"level": 3, "salary": 100})
 DRAFT = Resource("document", "d1", attr={"owner": "alice", "status": "draft", "secret": "s3cr3t"})
@@ -106,6 +107,7 @@ def test_when_the_log_cannot_write_every_action_is_denied_with_the_reason(polici
         assert response["results"][0]["actions"] == {"edit": "EFFECT_DENY", "view": "EFFECT_DENY"}
         assert "is full" in response["chamberlain"]["decisionLog"]
         pdp.log.writer.call(lambda: db.execute("PRAGMA max_page_count = 1073741823"))
+        wait_until(lambda: not pdp.log.writer.down)  # recovered on its own after its back-off
         assert pdp.check(ALICE, DRAFT, ["edit"]).is_allowed("edit")
         assert [e["resource"]["id"] for e in _entries(pdp)] == ["d1"]  # no entry claims what did not happen
 

@@ -99,10 +99,29 @@ def test_method_not_allowed_and_not_found(server):
     assert raw_http(server.port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400")
 
 
-def test_plan_resources_answers_501(server):
-    resp = post(server, {"principal": GOOD["principal"], "resource": {"kind": "leave_request"}, "action": "view"},
-                "/api/plan/resources")  # fmt: skip
-    assert resp.status_code == 501 and "not supported yet" in resp.json()["message"]
+_plan_fields = st.fixed_dictionaries({}, optional={
+    "principal": st.one_of(_json_plan := st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                                                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+                                                      max_leaves=8),
+                           st.fixed_dictionaries({"id": st.text(max_size=3), "roles": st.lists(st.text(max_size=3), max_size=2)},
+                                                 optional={"attr": _json_plan})),
+    "resource": st.one_of(_json_plan, st.fixed_dictionaries({"kind": st.sampled_from(["leave_request", "", "x"])},
+                                                            optional={"attr": _json_plan, "scope": _json_plan})),
+    "action": _json_plan, "actions": _json_plan, "includeMeta": _json_plan, "auxData": _json_plan})  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_plan_fields)
+def test_random_plan_requests_never_500(server, body):
+    """PlanResources: bad input is a 400 naming the problem; nothing a caller sends makes a 500."""
+    resp = post(server, body, "/api/plan/resources")
+    assert resp.status_code in (200, 400), resp.text
+    if resp.status_code == 200:
+        assert resp.json()["filter"]["kind"] in (
+            "KIND_ALWAYS_ALLOWED",
+            "KIND_ALWAYS_DENIED",
+            "KIND_CONDITIONAL",
+        )
 
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),

@@ -77,3 +77,38 @@ def test_the_limits_have_defaults():
     c = load_config(None, env={})
     assert c.engine_options["evaluation_timeout"] == 1.0
     assert (c.event_loop_slice, c.large_request_bytes, c.worker_threads) == (0.01, 65536, 4)
+
+
+PLAN_POLICY = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: doc
+  version: default
+  rules:
+    - actions: ["view"]
+      effect: EFFECT_ALLOW
+      roles: ["user"]
+      condition:
+        match:
+          all:
+            of:
+              - expr: P.attr.a.all(x, P.attr.a.all(y, P.attr.a.all(z, x + y + z >= 0.0)))
+              - expr: R.attr.owner == P.id
+"""
+
+
+def test_a_query_plan_is_bounded_by_the_budget_too(tmp_path):
+    """The planner folds what it knows (the principal's attributes): 64 million iterations are cut off by
+    evaluationTimeout and answered 504 (no plan rather than a plan cut short), and the server keeps serving."""
+    (tmp_path / "doc.yaml").write_text(PLAN_POLICY)
+    body = {"requestId": "p", "action": "view", "resource": {"kind": "doc"},
+            "principal": {"id": "alice", "roles": ["user"], "attr": {"a": list(range(400))}}}  # fmt: skip
+    with ThreadServer(
+        tmp_path, {"chamberlain": {"limits": {"evaluationTimeout": "200ms"}, "audit": {"enabled": False}}}
+    ) as srv:
+        reply = httpx.post(f"{srv.url}/api/plan/resources", json=body, timeout=120)
+        assert reply.status_code == 504, reply.text
+        assert "chamberlain.limits.evaluationTimeout" in reply.json()["message"]
+        small = {**body, "principal": {**body["principal"], "attr": {"a": [1, 2]}}}
+        plan = httpx.post(f"{srv.url}/api/plan/resources", json=small, timeout=120).json()
+        assert plan["filter"]["kind"] == "KIND_CONDITIONAL"

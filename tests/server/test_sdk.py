@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from cerbos.sdk.client import CerbosClient
-from cerbos.sdk.model import Principal, Resource, ResourceDesc, ResourceList
+from cerbos.sdk.model import PlanResourcesFilterKind, Principal, Resource, ResourceDesc, ResourceList
 
+from chamberlain.integrations.sqlalchemy import get_query
 from tests.server.support import STORE, ThreadServer
 
 
@@ -39,7 +41,20 @@ def test_check_resources(client):
     assert result.is_allowed("view:public") and not result.is_allowed("approve")
 
 
-def test_plan_resources_is_not_supported_yet(client):
+def test_plan_resources(client):
+    resp = client.plan_resources(
+        "view:public", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210")
+    )
+    assert not resp.failed()
+    assert resp.filter.kind == PlanResourcesFilterKind.ALWAYS_ALLOWED
+    resp = client.plan_resources(
+        "approve", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210")
+    )
+    assert resp.filter.kind == PlanResourcesFilterKind.ALWAYS_DENIED
     resp = client.plan_resources("view", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210"))
-    assert resp.status_code == 501
-    assert "not supported yet" in resp.status_msg.message
+    assert resp.filter.kind == PlanResourcesFilterKind.CONDITIONAL
+    # The SDK's own objects go straight into the SQLAlchemy integration (cerbos-sqlalchemy's API).
+    table = sa.Table("leave_request", sa.MetaData(), sa.Column("id", sa.String, primary_key=True),
+                     sa.Column("public", sa.Boolean))  # fmt: skip
+    query = get_query(resp, table, {"request.resource.attr.public": table.c.public})
+    assert str(query.whereclause) == "leave_request.public = true AND leave_request.public IS NOT NULL"

@@ -25,8 +25,8 @@ from chamberlain.audit.content import Limits
 from chamberlain.audit.decisions import Prepared
 from chamberlain.audit.entry import COLUMNS, Entry, leaf_body, new_entry, numbered, public_bytes
 from chamberlain.audit.heads import Head
+from chamberlain.audit.keys import KeyRing
 from chamberlain.audit.merkle import Edge
-from chamberlain.audit.note import Signer
 from chamberlain.audit.schema import STRIDE
 from chamberlain.audit.tree import TreeStore, stored_size
 from chamberlain.store.db import Database, as_bytes
@@ -123,10 +123,10 @@ class LocalAppender:
         self.edge = edge
         return errors
 
-    def sign_head(self, signer: Signer, *, force: bool = False) -> Head:
+    def sign_head(self, keys: KeyRing, *, force: bool = False) -> Head:
         """Sign the current tree (unless the latest head already covers it and not ``force``)."""
         try:
-            head, self.edge = sign_current(self.db, self.tree, self.edge, signer, force=force)
+            head, self.edge = sign_current(self.db, self.tree, self.edge, keys, force=force)
         except BaseException:
             self.edge = None
             raise
@@ -135,9 +135,12 @@ class LocalAppender:
         return head
 
 
-def sign_current(db: Database, tree: TreeStore, edge: Edge | None, signer: Signer, *,
+def sign_current(db: Database, tree: TreeStore, edge: Edge | None, keys: KeyRing, *,
                  force: bool = False) -> tuple[Head, Edge]:  # fmt: skip
-    """Sign a head for the log's current size unless the latest head has that size; returns it and the edge."""
+    """Sign a head for the log's current size unless the latest head has that size; returns it and the edge.
+
+    It is signed with the log's active key (``audit_meta.signing_key``), looked up in ``keys``.
+    """
     with db.transaction():
         size = stored_size(db, lock=True)
         if edge is None or edge.size != size:
@@ -145,7 +148,7 @@ def sign_current(db: Database, tree: TreeStore, edge: Edge | None, signer: Signe
         last = heads.latest(db)
         if last is not None and last.size == size and not force:
             return last, edge
-        return heads.sign(db, signer, size, edge.root()), edge
+        return heads.sign(db, keys.active(db), size, edge.root()), edge
 
 
 class PendingAppender:

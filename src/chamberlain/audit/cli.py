@@ -65,6 +65,21 @@ def verify_command(
         float,
         typer.Option("--max-unsigned-age", help="Seconds entries may wait for a signed head (0: any age)."),
     ] = 300.0,
+    keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys", help="A key set: the log keys (with validity windows) and witness keys to trust."
+        ),
+    ] = None,
+    witness_keys: Annotated[
+        list[str] | None, typer.Option("--witness-key", help="A witness's key to trust (repeatable).")
+    ] = None,
+    require_witnesses: Annotated[
+        int,
+        typer.Option(
+            "--require-witnesses", help="Fail unless N distinct trusted witnesses cosigned the head."
+        ),
+    ] = 0,
     as_json: Json = False,
 ) -> None:
     """Recompute every hash, the tree and every signed head; exit 0 when intact, 1 on any tamper."""
@@ -81,13 +96,15 @@ def verify_command(
             _fail(f"cannot read trusted head {trusted_head}: {exc}")
         except Error as exc:
             _fail(f"{trusted_head}: {exc}")
+    keys = _key_set(keys_file, witness_keys or [])
     console = Console(stderr=True)
     with _reader(db) as reader, Progress("verifying", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                                          console=console, transient=True,
                                          disable=not console.is_terminal) as progress:  # fmt: skip
         task = progress.add_task("verify", total=None)
         try:
-            report = verify(reader.db, trusted=trusted, max_unsigned_age=max_unsigned_age or None,
+            report = verify(reader.db, trusted=trusted, max_unsigned_age=max_unsigned_age or None, keys=keys,
+                            require_witnesses=require_witnesses,
                             progress=lambda done, total: progress.update(task, completed=done, total=total))  # fmt: skip
         except Error as exc:
             _fail(str(exc))
@@ -109,9 +126,36 @@ def verify_command(
             )
         if report.legacy:
             typer.echo(f"note: {report.legacy} entries are in format 1 (not replayable, not erasable)")
+        if len(report.keys) > 1:
+            typer.echo(f"keys: {len(report.keys)} signing keys (rotated), newest {report.keys[-1]}")
+        if report.witnessed:
+            typer.echo(f"witnessed: the latest head is cosigned by {', '.join(report.witnessed)}")
         for note in report.notes:
             typer.echo(printable(f"note: {note}"))
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _key_set(path: Path | None, witness_keys: list[str]) -> Any:
+    from chamberlain.audit.keyset import KeySet
+    from chamberlain.audit.note import NoteError
+    from chamberlain.audit.witness.cosignature import CosignerKey
+
+    if path is None and not witness_keys:
+        return None
+    keys = KeySet()
+    if path is not None:
+        try:
+            keys = KeySet.parse(path.read_text(), str(path))
+        except OSError as exc:
+            _fail(f"cannot read key set {path}: {exc.strerror or exc}")
+        except Error as exc:
+            _fail(str(exc))
+    for text in witness_keys:
+        try:
+            keys.witnesses.append(CosignerKey.parse(text))
+        except NoteError as exc:
+            _fail(f"--witness-key: {exc}")
+    return keys
 
 
 @app.command("head")
@@ -273,8 +317,42 @@ def export_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="leaf: each line a leaf's exact bytes (the default); record: the entry "
+            "with its content, seq and leaf_hash (the default with --follow, --cursor, --otlp).",
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep exporting new entries until stopped.")
+    ] = False,
+    cursor: Annotated[
+        str | None,
+        typer.Option("--cursor", help="Resume from, and persist, this named cursor in the log's database."),
+    ] = None,
+    otlp: Annotated[
+        str | None,
+        typer.Option("--otlp", help="Send OTLP logs to this collector (http://host:4318/v1/logs)."),
+    ] = None,
+    otlp_protocol: Annotated[
+        str, typer.Option("--otlp-protocol", help="http/protobuf, http/json or grpc.")
+    ] = "http/protobuf",
+    otlp_header: Annotated[
+        list[str] | None,
+        typer.Option("--otlp-header", help="NAME=VALUE sent with each OTLP request (repeatable)."),
+    ] = None,
 ) -> None:
-    """Every entry as JSON Lines, each line exactly the entry's canonical bytes (its Merkle leaf)."""
+    """Export entries as JSON Lines (or OTLP logs): each leaf's bytes, or records a SIEM can prove against the log."""
+    records = fmt == "record" or (fmt is None and (follow or cursor or otlp))
+    if fmt not in (None, "leaf", "record"):
+        _fail(f"--format must be leaf or record, not {fmt!r}")
+    if not records and (follow or cursor or otlp):
+        _fail("--follow, --cursor and --otlp export records: leave out --format leaf")
+    if records:
+        _export_records(db, start, end, output, follow, cursor, otlp, otlp_protocol, otlp_header or [])
+        return
     with _reader(db) as reader:
         try:
             sink = output.open("wb") if output is not None else sys.stdout.buffer
@@ -289,6 +367,39 @@ def export_command(
         finally:
             if output is not None:
                 sink.close()
+
+
+def _export_records(db: str, start: int, end: int | None, output: Path | None, follow: bool, cursor: str | None,
+                    otlp: str | None, protocol: str, headers: list[str]) -> None:  # fmt: skip
+    import signal
+
+    from chamberlain.audit.export import ExportConfig, Exporter
+    from chamberlain.store import parse_url
+
+    pairs = [h.partition("=") for h in headers]
+    if any(not name or not sep for name, sep, _ in pairs):
+        _fail("--otlp-header: expected NAME=VALUE")
+    with _reader(db) as reader:
+        origin = reader.origin
+    try:
+        config = ExportConfig(name=cursor or "cli", jsonl="" if otlp else str(output or "-"), otlp_endpoint=otlp or "",
+                              otlp_protocol=protocol, headers={n: v for n, _, v in pairs})  # fmt: skip
+        exporter = Exporter(
+            parse_url(db), config, origin, start_at=start, stop_at=end, persist=cursor is not None
+        )
+    except Error as exc:
+        _fail(str(exc))
+    signal.signal(signal.SIGTERM, lambda *_: exporter.request_stop())
+    try:
+        exporter.run(follow=follow)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        os._exit(0)
+    finally:
+        exporter.stop(0)
+    if exporter.stats.last_error and not follow:
+        _fail(exporter.stats.last_error)
 
 
 @app.command("erase")
@@ -315,7 +426,7 @@ def erase_command(
     """
     from chamberlain.audit.log import DecisionLog, LogOptions
 
-    if sum(x is not None and x != [] for x in (principal, before, entry)) != 1:
+    if sum(bool(x) for x in (principal, before, entry)) != 1:  # an empty id names nothing
         _fail("name what to erase: exactly one of --principal ID, --before TIME or --entry SEQ")
     try:
         log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
@@ -344,3 +455,93 @@ def erase_command(
         typer.echo(
             f"note: {result.legacy} format 1 entries match but cannot be erased (their content is their leaf)"
         )
+
+
+@app.command("rotate-key")
+def rotate_key_command(
+    db: Db = DEFAULT_DB,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="The signing key file (default: beside a SQLite log); the new key is added to it."
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who rotates (recorded in the rotation entry).")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    as_json: Json = False,
+) -> None:
+    """Rotate the log's signing key: a new key of the same name, vouched for by the old one.
+
+    The new key is appended to the key file; a rotation entry is appended to the log and a head over
+    it is signed by both keys; heads after it are signed by the new key. Give the updated key file to
+    every replica (they read it again when the log names a key they do not hold) and the new
+    verifier key to the witnesses (before rotating) and to whoever verifies with a key set.
+    """
+    from chamberlain.audit.log import DecisionLog, LogOptions
+
+    try:
+        log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
+    except Error as exc:
+        _fail(str(exc))
+    try:
+        result = log.rotate_key(by=by, reason=reason)
+    except Error as exc:
+        _fail(str(exc))
+    finally:
+        log.close()
+    if as_json:
+        _print_json(result.to_json())
+        return
+    typer.echo(f"rotated: entry #{result.entry}; heads are now signed by {result.new_key}")
+    typer.echo(f"previous key: {result.old_key} (it co-signed the head of size {result.head.size})")
+
+
+@app.command("witness")
+def witness_command(
+    key: Annotated[
+        Path, typer.Option("--key", help="The witness's signing key file (created when missing).")
+    ],
+    log_keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log-key", help="A log's verifier key to witness (repeatable; the origin is its name)."
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="The witness's name for a new key.")] = "",
+    listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to serve on.")] = "127.0.0.1:7380",
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state", help="Where the latest checkpoints are kept (SQLite; default beside the key)."
+        ),
+    ] = None,
+    print_key: Annotated[
+        bool, typer.Option("--print-key", help="Print the witness's verifier key and exit.")
+    ] = False,
+) -> None:
+    """A minimal C2SP tlog-witness: cosigns checkpoints of the given logs that are consistent with the last one."""
+    from chamberlain.audit.note import NoteError, Verifier
+    from chamberlain.audit.witness import keyfile
+
+    try:
+        cosigner = keyfile.load_or_create(key, name)
+    except Error as exc:
+        _fail(str(exc))
+    if print_key:
+        typer.echo(str(cosigner.key))
+        return
+    if not log_keys:
+        _fail("name the logs to witness: --log-key VERIFIER_KEY (repeatable)")
+    try:
+        verifiers = [Verifier.parse(k) for k in log_keys]
+    except NoteError as exc:
+        _fail(f"--log-key: {exc}")
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        _fail(f"--listen {listen!r}: expected HOST:PORT")
+    from chamberlain.audit.witness.server import serve
+
+    try:
+        serve(cosigner, verifiers, state or key.with_name(key.name + ".db"), host or "127.0.0.1", int(port))
+    except Error as exc:
+        _fail(str(exc))

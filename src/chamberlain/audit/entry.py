@@ -37,7 +37,8 @@ DECISION, TOKEN_EXCHANGE, SESSION, APPROVAL, ERASURE = (
     "approval",
     "erasure",
 )
-KINDS = (DECISION, TOKEN_EXCHANGE, SESSION, APPROVAL, ERASURE)
+KEY_ROTATION = "key_rotation"
+KINDS = (DECISION, TOKEN_EXCHANGE, SESSION, APPROVAL, ERASURE, KEY_ROTATION)
 
 #: The search columns stored beside each entry, in this order (verify checks them against the entry).
 COLUMNS = (

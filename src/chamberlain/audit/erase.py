@@ -86,14 +86,15 @@ def erase(db: Database, *, principal: str | None = None, before: str | None = No
             return result
         digests = _requests_of(db, chosen)
         widened = set(chosen)
-        for part in _chunks(digests):
-            marks = ", ".join("?" * len(part))
-            widened.update(int(r[0]) for r in db.rows(
-                f"SELECT seq FROM audit_entries WHERE content IS NOT NULL AND request IN ({marks})", part))  # fmt: skip
+        # The other entries of those calls, in one pass (``request`` has no index: a pass per chunk of
+        # digests made erasing a frequent subject quadratic in a large log).
+        widened.update(int(r[0]) for r in db.rows(
+            f"SELECT seq FROM audit_entries WHERE content IS NOT NULL AND request IN (SELECT request FROM "
+            f"audit_entries WHERE content IS NOT NULL AND length(request) > 0 AND {where})", params))  # fmt: skip
         result.erased = sorted(widened)
         entry = new_entry(ERASURE, time=now if now is not None else _now(), point="erase",
                           public={"erased": ranges(result.erased), "count": len(result.erased),
-                                  "selector": selector, "by": by or _operator()},
+                                  "selector": selector, "by": by or operator()},
                           reason=reason)  # fmt: skip
         edge = TreeStore(db).edge(size)
         result.entry = size
@@ -160,7 +161,7 @@ def _now() -> str:
     return timestamp(dt.datetime.now(dt.UTC))
 
 
-def _operator() -> str:
+def operator() -> str:
     try:
         return f"os:{getpass.getuser()}"
     except Exception:  # no user name in this environment

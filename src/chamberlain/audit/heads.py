@@ -1,4 +1,7 @@
-"""Signed tree heads: C2SP checkpoints signed by the log's key, stored in ``audit_heads``."""
+"""Signed tree heads: C2SP checkpoints signed by the log's key, stored in ``audit_heads``.
+
+Which key signed a head is in its note: each signature line names the key (name and key id).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chamberlain.audit.entry import timestamp
-from chamberlain.audit.note import Checkpoint, Signer
+from chamberlain.audit.note import Checkpoint, Signer, sign_note
 from chamberlain.store.db import Database, as_bytes
 
 
@@ -40,9 +43,15 @@ def all_heads(db: Database) -> list[Head]:
     return [_head(r) for r in db.rows(f"{_SELECT} ORDER BY id")]
 
 
-def sign(db: Database, signer: Signer, size: int, root: bytes, now: dt.datetime | None = None) -> Head:
-    """Sign a checkpoint of ``size`` and ``root`` and store it (inside the caller's transaction, if any)."""
-    note = signer.sign(Checkpoint(signer.name, size, root).text())
+def sign(
+    db: Database, signer: Signer | list[Signer], size: int, root: bytes, now: dt.datetime | None = None
+) -> Head:
+    """Sign a checkpoint of ``size`` and ``root`` and store it (inside the caller's transaction, if any).
+
+    Several signers (of one origin) each add their signature line: a key rotation's head.
+    """
+    signers = signer if isinstance(signer, list) else [signer]
+    note = sign_note(Checkpoint(signers[0].name, size, root).text(), signers)
     head = Head(size, root, note, timestamp(now or dt.datetime.now(dt.UTC)))
     db.execute("INSERT INTO audit_heads (tree_size, root, signed_at, note) VALUES (?, ?, ?, ?)",
                (size, root, head.signed_at, note))  # fmt: skip

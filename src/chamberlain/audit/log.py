@@ -26,17 +26,20 @@ from chamberlain.audit import heads, keys, schema
 from chamberlain.audit.append import LocalAppender, PendingAppender
 from chamberlain.audit.content import Limits
 from chamberlain.audit.errors import AuditError, LogUnavailable
+from chamberlain.audit.export import ExportConfig, Exporter
 from chamberlain.audit.heads import Head
+from chamberlain.audit.keys import KeyRing
 from chamberlain.audit.merkle import EMPTY_ROOT
-from chamberlain.audit.note import Signer
 from chamberlain.audit.publish import HeadPublisher
 from chamberlain.audit.reader import AuditReader
 from chamberlain.audit.sequencer import Sequencer, SequencerOptions
 from chamberlain.audit.verify import TrustedHead, check_extends
+from chamberlain.audit.witness.client import WitnessConfig
 from chamberlain.audit.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
 from chamberlain.errors import Error
 from chamberlain.store import POSTGRES, SQLITE, StoreURL, parse_url
 from chamberlain.store.db import Database, open_database
+from chamberlain.store.errors import StoreUnavailable
 
 DEFAULT_PG_KEY_FILE = Path(".chamberlain") / "decision-log.key"
 log = logging.getLogger("chamberlain.audit")
@@ -63,9 +66,10 @@ class LogOptions:
     redact: tuple[str, ...] = ()  # attribute paths stored as salted digests only (R.attr.iban, ...)
     head_file: Path | None = None  # where each signed head is published (default: default_head_file)
     publish_head_file: bool = True
-    witnesses: tuple[str, ...] = ()  # URLs each signed checkpoint note is POSTed to
+    witnesses: tuple[WitnessConfig, ...] = ()  # C2SP tlog-witness witnesses each signed head is sent to
     witness_timeout: float = 2.0
     retention: float | None = None  # seconds: erase the content of older entries (None: keep)
+    exports: tuple[ExportConfig, ...] = ()  # exporters reading the log behind the writer (SIEM, OTLP)
     retention_interval: float = 3600.0
 
     def writer_options(self) -> WriterOptions:
@@ -124,10 +128,8 @@ class _HeadTicker:
     """Signs a head on the SQLite writer thread every ``interval`` seconds (when the tree grew), and
     runs retention when it is due."""
 
-    def __init__(
-        self, appender: LocalAppender, signer: Signer, interval: float, retention: _Retention | None
-    ):
-        self.appender, self.signer, self.interval = appender, signer, interval
+    def __init__(self, appender: LocalAppender, keys: KeyRing, interval: float, retention: _Retention | None):
+        self.appender, self.keys, self.interval = appender, keys, interval
         self.retention = retention
         self.next = time.monotonic() + interval
         self.signed = 0
@@ -146,7 +148,7 @@ class _HeadTicker:
             self.sign()
 
     def sign(self) -> Head:
-        head = self.appender.sign_head(self.signer)
+        head = self.appender.sign_head(self.keys)
         if self.last is None or head.size != self.last.size:
             self.signed += 1
         self.last = head
@@ -156,12 +158,12 @@ class _HeadTicker:
 class DecisionLog:
     """A decision log open for writing. Thread-safe; readers share one connection under a lock."""
 
-    def __init__(self, url: StoreURL, options: LogOptions, signer: Signer, meta: dict[str, str],
+    def __init__(self, url: StoreURL, options: LogOptions, keys: KeyRing, meta: dict[str, str],
                  write_db: Database, read_db: Database, publisher: HeadPublisher) -> None:  # fmt: skip
         self.url = url
         self.options = options
-        self.signer = signer
-        self.verifier_key = meta["verifier_key"]
+        self.keys = keys
+        self.verifier_key = meta["verifier_key"]  # the log's first key (see active_key for the current one)
         self.origin = meta["origin"]
         self._read_db = read_db
         self._read_lock = threading.Lock()
@@ -174,16 +176,18 @@ class DecisionLog:
         self.retention = retention
         if url.kind == POSTGRES:
             sink = PendingAppender(write_db, limits).append
-            self.sequencer = Sequencer(url, signer, SequencerOptions(options.sequencer_interval, options.head_interval,
+            self.sequencer = Sequencer(url, keys, SequencerOptions(options.sequencer_interval, options.head_interval,
                                                                      options.batch_size),
                                        on_head=publisher, retention=retention)  # fmt: skip
         else:
             appender = LocalAppender(write_db, limits, publisher)
-            self._ticker = _HeadTicker(appender, signer, options.head_interval, retention)
+            self._ticker = _HeadTicker(appender, keys, options.head_interval, retention)
             self._ticker.sign()  # a crashed log gets a head over its tail (checked first: see open)
             sink = appender.append
         self._write_db = write_db
-        self.writer = Writer(self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker)
+        self.writer = Writer(self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker,
+                             recover=write_db.probe)  # fmt: skip
+        self.exporters = [Exporter(url, config, self.origin).start() for config in options.exports]
         self._closed = False
 
     @classmethod
@@ -201,16 +205,15 @@ class DecisionLog:
         read_db: Database | None = None
         publisher: HeadPublisher | None = None
         try:
-            signer = (
-                keys.load_or_create(key_file, options.key_name) if options.create_key else keys.load(key_file)
-            )
-            verifier_key = str(signer.verifier)
-            meta = schema.create(write_db, origin=signer.name, verifier_key=verifier_key,
-                                 first_head=lambda: heads.sign(write_db, signer, 0, EMPTY_ROOT))  # fmt: skip
-            if meta["verifier_key"] != verifier_key:
+            ring = keys.KeyRing.open(key_file, create=options.create_key, name=options.key_name)
+            first = ring.newest
+            meta = schema.create(write_db, origin=first.name, verifier_key=str(first.verifier),
+                                 first_head=lambda: heads.sign(write_db, first, 0, EMPTY_ROOT))  # fmt: skip
+            active = keys.active_key(write_db)
+            if ring.get(active) is None:
                 raise keys.SigningKeyError(
-                    f"the decision log at {parsed.display} was created with key {meta['verifier_key']}, but "
-                    f"signing key file {key_file} holds {signer.verifier}: use the log's key file or a new log"
+                    f"the decision log at {parsed.display} is signed with key {active}, but signing key file "
+                    f"{key_file} holds {', '.join(map(str, ring.verifiers()))}: use the log's key file or a new log"
                 )
             head_file = (
                 (options.head_file or default_head_file(key_file)) if options.publish_head_file else None
@@ -219,12 +222,13 @@ class DecisionLog:
             if head_file is not None and published is None and int(meta.get("tree_size", "0")):
                 log.warning("decision log %s: no head file at %s yet; it is written at the next signing",
                             parsed.display, head_file)  # fmt: skip
-            check_extends(write_db, verifier_key, published)  # never sign over a rewritten log
-            publisher = HeadPublisher(
-                verifier_key, head_file, tuple(options.witnesses), options.witness_timeout
-            )
+            check_extends(
+                write_db, keys.log_keys(schema.read_meta(write_db)), published
+            )  # never sign over a rewrite
+            publisher = HeadPublisher(ring, head_file, tuple(options.witnesses), options.witness_timeout,
+                                      connect=lambda: open_database(parsed, busy_timeout=options.busy_timeout))  # fmt: skip
             read_db = open_database(parsed, busy_timeout=options.busy_timeout)
-            return cls(parsed, options, signer, meta, write_db, read_db, publisher)
+            return cls(parsed, options, ring, meta, write_db, read_db, publisher)
         except BaseException:
             write_db.close()
             if read_db is not None:
@@ -292,8 +296,29 @@ class DecisionLog:
         return self.sequencer.sign_head()
 
     def head(self) -> Head | None:
-        with self._read_lock:
-            return self._reader.head()
+        return self.read(AuditReader.head)
+
+    @property
+    def active_key(self) -> str:
+        """The verifier key that signs this log's heads now."""
+        return self.read(lambda reader: reader.verifier_key)
+
+    def signed_by(self, head: Head) -> str:
+        """The verifier key of the newest of this log's keys that signed ``head``."""
+        from chamberlain.audit.publish import signed_by
+
+        return signed_by(head.note, self.keys.verifiers()) or self.active_key
+
+    def rotate_key(self, *, by: str = "", reason: str = "") -> Any:
+        """Rotate the signing key (:func:`chamberlain.audit.rotation.rotate`), on the writer's connection."""
+        from chamberlain.audit.rotation import rotate
+
+        result = self.writer.call(lambda: rotate(self._write_db, self.keys, by=by, reason=reason))
+        if self._ticker is not None:
+            self._ticker.appender.edge = None  # the rotation appended on this connection: read the tree again
+            self._ticker.last = result.head
+        self.publisher(result.head)
+        return result
 
     # -- erasure ----------------------------------------------------------------------------------
 
@@ -312,7 +337,15 @@ class DecisionLog:
     def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(reader, *args, **kwargs)`` with this log's :class:`AuditReader`, one reader at a time."""
         with self._read_lock:
-            return fn(self._reader, *args, **kwargs)
+            if self._read_db.broken:  # PostgreSQL went away since: a new connection (or StoreUnavailable)
+                self._read_db.reconnect()
+            try:
+                return fn(self._reader, *args, **kwargs)
+            except StoreUnavailable:
+                if not self._read_db.broken:
+                    raise
+                self._read_db.reconnect()  # the connection was found lost just now: once more on a new one
+                return fn(self._reader, *args, **kwargs)
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges for metrics."""
@@ -320,7 +353,8 @@ class DecisionLog:
         out = {"entries_written": s.entries_written, "entries_failed": s.entries_failed, "batches": s.batches,
                "write_errors": s.write_errors, "overflow_blocked": s.overflow_blocked,
                "overflow_denied": s.overflow_denied, "retries": s.retries, "queue_depth": self.writer.queue_depth,
-               "last_error": s.last_error, "is_sequencer": True, "heads_signed": 0}  # fmt: skip
+               "last_error": s.last_error, "is_sequencer": True, "heads_signed": 0, "outages": s.outages,
+               "refused": s.refused, "available": not self.writer.down}  # fmt: skip
         if self._ticker is not None:
             out["heads_signed"] = self._ticker.signed
         p = self.publisher
@@ -328,12 +362,23 @@ class DecisionLog:
                    head_file_errors=p.file_errors)  # fmt: skip
         if self.retention is not None:
             out["retention_erased"] = self.retention.erased
+        out["exporters"] = {e.config.name: e.stats for e in self.exporters}
         if self.sequencer is not None:
             out["is_sequencer"] = self.sequencer.is_leader
             out["heads_signed"] = self.sequencer.heads_signed
             if self.sequencer.last_error:
                 out["last_error"] = self.sequencer.last_error
         return out
+
+    def status(self) -> dict[str, Any]:
+        """The log's state for health checks: ``{"state": "OK"}``, or ``"UNAVAILABLE"`` with ``since`` and
+        ``reason`` (``denying`` when every check is being denied for it: ``sync`` durability)."""
+        writer = self.writer
+        if not writer.down:
+            return {"state": "OK"}
+        since = dt.datetime.fromtimestamp(writer.down_since or 0, dt.UTC).isoformat().replace("+00:00", "Z")
+        return {"state": "UNAVAILABLE", "since": since, "reason": writer.down_reason,
+                "denying": self.options.durability == SYNC}  # fmt: skip
 
     # -- closing ----------------------------------------------------------------------------------
 
@@ -342,6 +387,8 @@ class DecisionLog:
         if self._closed:
             return
         self._closed = True
+        for exporter in self.exporters:
+            exporter.stop()
         left = self.writer.close(timeout)
         problems = []
         if left:

@@ -141,6 +141,12 @@ class Signer:
         return f"{text}\n{_DASH}{self.name} {base64.b64encode(signature).decode()}\n"
 
 
+def sign_note(text: str, signers: list[Signer]) -> str:
+    """``text`` signed by each of ``signers`` (one signature line each, in order)."""
+    notes = [s.sign(text) for s in signers]
+    return notes[0] + "".join(n[len(text) + 1 :] for n in notes[1:])
+
+
 @dataclass(frozen=True, slots=True)
 class Signature:
     name: str

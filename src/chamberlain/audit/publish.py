@@ -7,9 +7,11 @@ kept elsewhere cannot be taken back. On every signing the log
   (written aside, fsynced, renamed). A copy of that file kept by someone else is a trusted head:
   ``chamberlain audit verify --trusted-head FILE``. The log also checks its own head file when it
   opens and refuses to sign over a log that no longer extends it;
-- POSTs the signed checkpoint note (``text/plain``) to each **witness URL**, from a background
-  thread: at most ``timeout`` seconds per request, a queue of :data:`QUEUE` heads (the oldest is
-  dropped, and counted, when a witness is slower than the log), never in the way of a check.
+- submits it to each configured **witness** (C2SP tlog-witness ``add-checkpoint``, see
+  :mod:`chamberlain.audit.witness.client`) from a background thread with its own database
+  connection, and keeps their cosignatures: at most ``timeout`` seconds per request, a queue of
+  :data:`QUEUE` heads (the oldest is dropped, and counted, when a witness is slower than the log;
+  the next head carries a consistency proof over the gap), never in the way of a check.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from chamberlain.audit.heads import Head
+from chamberlain.audit.keys import KeyRing
+from chamberlain.audit.note import NoteError, Verifier, split_note
+from chamberlain.audit.witness.client import WitnessClient, WitnessConfig, WitnessError
+from chamberlain.errors import Error
+from chamberlain.store.db import Database
 
 QUEUE = 16
 log = logging.getLogger("chamberlain.audit")
@@ -45,12 +53,26 @@ def write_head_file(path: Path, head: Head, verifier_key: str) -> None:
             temp.unlink()
 
 
+def signed_by(note: str, verifiers: list[Verifier]) -> str:
+    """The verifier key of the last signature on ``note`` among ``verifiers`` (the newest key that signed it)."""
+    try:
+        _, signatures = split_note(note)
+    except NoteError:
+        return ""
+    known = {(v.name, v.id): str(v) for v in verifiers}
+    found = [known[(s.name, s.id)] for s in signatures if (s.name, s.id) in known]
+    return found[-1] if found else ""
+
+
 class HeadPublisher:
     """Publishes each signed head to the head file (at once) and to witnesses (in the background)."""
 
-    def __init__(self, verifier_key: str, head_file: Path | None, witnesses: tuple[str, ...] = (),
-                 timeout: float = 2.0) -> None:  # fmt: skip
-        self.verifier_key = verifier_key
+    def __init__(self, keys: KeyRing, head_file: Path | None, witnesses: tuple[WitnessConfig, ...] = (),
+                 timeout: float = 2.0, connect: Callable[[], Database] | None = None) -> None:  # fmt: skip
+        """``keys``: the log's keys (a head names the one that signed it); ``connect`` opens the database
+        connection the witness thread reads proofs from and stores cosignatures in."""
+        self.keys = keys
+        self.connect = connect
         self.head_file = head_file
         self.witnesses = witnesses
         self.timeout = timeout
@@ -71,7 +93,7 @@ class HeadPublisher:
         """Publish ``head`` (called on the thread that signed it; never raises)."""
         if self.head_file is not None:
             try:
-                write_head_file(self.head_file, head, self.verifier_key)
+                write_head_file(self.head_file, head, signed_by(head.note, self.keys.verifiers()))
             except OSError as exc:
                 self.file_errors += 1
                 self.last_error = f"head file {self.head_file}: {exc.strerror or exc}"
@@ -95,22 +117,37 @@ class HeadPublisher:
     def _run(self) -> None:
         import httpx
 
+        db: Database | None = None
         with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+            witnesses = [WitnessClient(w, client) for w in self.witnesses]
             while True:
                 with self._cond:
                     while not self._queue and not self._closed:
                         self._cond.wait()
                     if not self._queue:
-                        return
+                        break
                     head = self._queue.popleft()
-                for url in self.witnesses:
+                try:
+                    if db is None or db.broken:
+                        if db is not None:
+                            db.close()
+                        assert self.connect is not None, "witnesses need a database connection"
+                        db = self.connect()
+                except Error as exc:
+                    db = None
+                    self._fail(head, f"cannot open the log's database: {exc}", len(witnesses))
+                    continue
+                for witness in witnesses:
                     try:
-                        response = client.post(url, content=head.note.encode(),
-                                               headers={"Content-Type": "text/plain; charset=utf-8"})  # fmt: skip
-                        if response.status_code >= 300:
-                            raise httpx.HTTPError(f"answered {response.status_code}")
+                        witness.submit(db, head)
                         self.posted += 1
-                    except httpx.HTTPError as exc:
-                        self.failed += 1
-                        self.last_error = f"witness {url}: {exc}"
-                        log.warning("decision log: head %d not published: %s", head.size, self.last_error)
+                    except (WitnessError, Error) as exc:
+                        witness.known = None  # read it again next time
+                        self._fail(head, str(exc), 1)
+        if db is not None:
+            db.close()
+
+    def _fail(self, head: Head, message: str, count: int) -> None:
+        self.failed += count
+        self.last_error = message
+        log.warning("decision log: head %d not cosigned: %s", head.size, message)

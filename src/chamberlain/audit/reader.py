@@ -199,7 +199,10 @@ class AuditReader:
 
     @property
     def verifier_key(self) -> str:
-        return self.meta["verifier_key"]
+        """The key that signs the log's heads now (its first key until ``rotate-key``)."""
+        from chamberlain.audit.keys import active_key
+
+        return active_key(self.db) if not self.legacy else self.meta["verifier_key"]
 
     @property
     def origin(self) -> str:

@@ -13,6 +13,9 @@
   and restarts read a handful of rows instead of recomputing from the leaves.
 - ``audit_heads``: every signed tree head (checkpoint note) with its size and root; the head of
   size 0 is signed in the transaction that creates the log, so a log without heads lost them.
+- ``audit_cosignatures``: witnesses' cosignatures (``cosignature/v1`` signature lines) on signed heads,
+  by tree size and witness key;
+- ``audit_export_cursors``: for each exporter, the next entry to export (at-least-once delivery);
 - ``audit_pending`` (PostgreSQL only): entries written by any replica, durable, waiting for the
   sequencer to give them a ``seq``.
 
@@ -38,6 +41,11 @@ _COLUMNS = """time TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL, 
     actors TEXT NOT NULL, resource_kind TEXT NOT NULL, resource_id TEXT NOT NULL, action TEXT NOT NULL,
     effect TEXT NOT NULL"""
 
+_COSIGNATURES = """CREATE TABLE IF NOT EXISTS audit_cosignatures (tree_size BIGINT NOT NULL, witness TEXT NOT NULL,
+    timestamp BIGINT NOT NULL, line TEXT NOT NULL, received_at TEXT NOT NULL, PRIMARY KEY (tree_size, witness))"""
+_EXPORT_CURSORS = """CREATE TABLE IF NOT EXISTS audit_export_cursors (name TEXT PRIMARY KEY, next_seq BIGINT NOT NULL,
+    exported BIGINT NOT NULL, updated_at TEXT NOT NULL)"""
+
 _SQLITE = [
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     f"""CREATE TABLE IF NOT EXISTS audit_entries (seq INTEGER PRIMARY KEY, leaf BLOB NOT NULL,
@@ -48,6 +56,8 @@ _SQLITE = [
     PRIMARY KEY (level, idx)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS audit_heads (id INTEGER PRIMARY KEY, tree_size INTEGER NOT NULL,
     root BLOB NOT NULL, signed_at TEXT NOT NULL, note TEXT NOT NULL)""",
+    _COSIGNATURES,
+    _EXPORT_CURSORS,
 ]
 _POSTGRES = [
     "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -59,6 +69,8 @@ _POSTGRES = [
     PRIMARY KEY (level, idx))""",
     """CREATE TABLE IF NOT EXISTS audit_heads (id BIGSERIAL PRIMARY KEY, tree_size BIGINT NOT NULL,
     root BYTEA NOT NULL, signed_at TEXT NOT NULL, note TEXT NOT NULL)""",
+    _COSIGNATURES,
+    _EXPORT_CURSORS,
     f"""CREATE TABLE IF NOT EXISTS audit_pending (id BIGSERIAL PRIMARY KEY, public BYTEA NOT NULL, salt BYTEA,
     content BYTEA, request BYTEA NOT NULL, {_COLUMNS})""",
 ]

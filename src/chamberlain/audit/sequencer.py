@@ -10,6 +10,7 @@ takeover loses and duplicates nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,13 +19,14 @@ from typing import Any
 
 from chamberlain.audit.append import sequence_pending, sign_current
 from chamberlain.audit.heads import Head
+from chamberlain.audit.keys import KeyRing
 from chamberlain.audit.merkle import Edge
-from chamberlain.audit.note import Signer
 from chamberlain.audit.tree import TreeStore
 from chamberlain.errors import Error
 from chamberlain.store.db import Database, open_database
 from chamberlain.store.url import StoreURL
 
+log = logging.getLogger("chamberlain.audit")
 _LOCK_CLASS = 7412002  # the advisory lock's first key; the second is the schema's hash
 
 
@@ -38,11 +40,11 @@ class SequencerOptions:
 class Sequencer:
     """The sequencer election and loop of one replica (a daemon thread)."""
 
-    def __init__(self, url: StoreURL, signer: Signer, options: SequencerOptions, *,
+    def __init__(self, url: StoreURL, keys: KeyRing, options: SequencerOptions, *,
                  on_head: Callable[[Head], None] | None = None, retention: Any = None) -> None:  # fmt: skip
         """``on_head``: publishes each head signed; ``retention``: erases old content when due (the leader only)."""
         self.url = url
-        self.signer = signer
+        self.keys = keys
         self.options = options
         self.on_head = on_head
         self.retention = retention
@@ -50,6 +52,7 @@ class Sequencer:
         self.last_error = ""
         self.sequenced = 0
         self.heads_signed = 0
+        self.errors = 0
         self._db: Database | None = None
         self._edge: Edge | None = None
         self._stop = threading.Event()
@@ -103,12 +106,20 @@ class Sequencer:
                         self._sign(force=False)
                         break
                     backoff = 0.0
+                    if self.last_error:
+                        log.warning("decision log sequencer working again")
+                        self.last_error = ""
                     if moved:
                         continue
                 elif stopping:
                     break
             except Error as exc:
+                if not self.last_error:
+                    log.error("decision log sequencer: %s; reconnecting with back-off", exc)
+                else:
+                    log.warning("decision log sequencer still failing: %s", exc)
                 self.last_error = str(exc)
+                self.errors += 1
                 self._drop()
                 backoff = min(5.0, max(0.1, backoff * 2))
                 if stopping:
@@ -155,7 +166,7 @@ class Sequencer:
         before = self._last_head
         self._next_head = time.monotonic() + self.options.head_interval
         self._last_head, self._edge = sign_current(
-            self._db, TreeStore(self._db), self._edge, self.signer, force=force
+            self._db, TreeStore(self._db), self._edge, self.keys, force=force
         )
         if before is None or self._last_head.size != before.size:
             self.heads_signed += 1

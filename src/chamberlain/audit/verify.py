@@ -32,8 +32,9 @@ from chamberlain.audit import heads as heads_mod
 from chamberlain.audit.content import salted
 from chamberlain.audit.entry import COLUMNS, ERASABLE_COLUMNS, ERASURE, LEGACY_VERSION, columns_of, to_ns
 from chamberlain.audit.errors import AuditError
+from chamberlain.audit.keyset import KeySchedule, KeySet, ScheduleError, verified_signers
 from chamberlain.audit.merkle import Edge, leaf_hash
-from chamberlain.audit.note import Checkpoint, NoteError, Verifier, open_checkpoint
+from chamberlain.audit.note import Checkpoint, NoteError, Verifier, split_note
 from chamberlain.audit.reader import AuditReader
 from chamberlain.audit.schema import STRIDE
 from chamberlain.audit.tree import stored_size
@@ -83,6 +84,10 @@ class Report:
     erasures: list[dict[str, Any]] = field(default_factory=list)  # {"seq", "by", "time", "count", "selector"}
     legacy: int = 0  # format 1 entries (not replayable, not erasable)
     unsigned: int = 0  # entries after the latest signed head
+    keys: list[str] = field(default_factory=list)  # the log's signing keys, oldest first
+    witnessed: list[str] = field(
+        default_factory=list
+    )  # witness keys with a valid cosignature on the latest head
 
     @property
     def ok(self) -> bool:
@@ -92,7 +97,8 @@ class Report:
         return {"ok": self.ok, "tree_size": self.size, "signed_heads": self.heads, "root_hash": self.root.hex(),
                 "pending": self.pending, "problem": self.problem or None, "first_bad_entry": self.first_bad,
                 "erased_entries": self.erased, "erasures": self.erasures, "format_1_entries": self.legacy,
-                "unsigned_entries": self.unsigned, "notes": self.notes}  # fmt: skip
+                "unsigned_entries": self.unsigned, "keys": self.keys, "witnessed_by": self.witnessed,
+                "notes": self.notes}  # fmt: skip
 
 
 class _Tampered(Exception):
@@ -102,15 +108,26 @@ class _Tampered(Exception):
 
 
 def verify(db: Database, *, trusted: TrustedHead | None = None, progress: Progress | None = None,
-           max_unsigned_age: float | None = MAX_UNSIGNED_AGE, now: dt.datetime | None = None) -> Report:  # fmt: skip
-    """Verify the log in ``db`` (see the module docstring); ``max_unsigned_age`` None: any unsigned tail."""
+           max_unsigned_age: float | None = MAX_UNSIGNED_AGE, now: dt.datetime | None = None,
+           keys: KeySet | None = None, require_witnesses: int = 0) -> Report:  # fmt: skip
+    """Verify the log in ``db`` (see the module docstring); ``max_unsigned_age`` None: any unsigned tail.
+
+    ``keys``: only these log keys, in their validity windows, may sign heads (see
+    :mod:`chamberlain.audit.keyset`). ``require_witnesses``: the latest head must carry valid
+    cosignatures from at least this many distinct witness keys of ``keys``.
+    """
+    if require_witnesses and (keys is None or not keys.witnesses):
+        raise AuditError("--require-witnesses needs the witnesses' keys: list them in a key set (--keys FILE) "
+                         "or give --witness-key")  # fmt: skip
     report = Report()
     with db.snapshot():  # a log being written meanwhile is verified as of this moment
         reader = AuditReader(db)
         report.pending = reader.pending()
         try:
-            _verify(db, reader, trusted, progress, report)
+            _verify(db, reader, trusted, progress, report, keys)
             _check_tail(db, report, max_unsigned_age, now)
+            if require_witnesses:
+                _check_witnesses(db, report, keys, require_witnesses)  # type: ignore[arg-type]
         except _Tampered as exc:
             report.problem = str(exc)
             report.first_bad = exc.seq
@@ -125,11 +142,15 @@ _SELECT_1 = ("SELECT seq, leaf, body, time, kind, session_id, principal, actors,
 
 
 def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, progress: Progress | None,
-            report: Report) -> None:  # fmt: skip
-    verifier = Verifier.parse(reader.verifier_key)
-    expected = _signed_roots(db, verifier, report)
+            report: Report, keys: KeySet | None) -> None:  # fmt: skip
+    try:
+        schedule = KeySchedule.load(db, reader.meta["verifier_key"])
+    except ScheduleError as exc:
+        raise _Tampered(str(exc), exc.seq) from None
+    report.keys = [str(k) for k in schedule.all_keys()]
+    expected = _signed_roots(db, schedule, keys, report)
     signed_sizes = sorted(expected)
-    trusted_size = _trusted(trusted, verifier, expected)
+    trusted_size = _trusted(trusted, schedule, expected)
     recorded = stored_size(db)
     total = max(recorded, _max_seq(db) + 1)  # for the progress bar
     edge = Edge()
@@ -289,14 +310,41 @@ def _check_tail(db: Database, report: Report, max_age: float | None, now: dt.dat
     )
 
 
-def _signed_roots(db: Database, verifier: Verifier, report: Report) -> dict[int, bytes]:
-    """Every stored head, signature checked: size -> root. Two different roots for one size is a fork."""
+def _signed_roots(
+    db: Database, schedule: KeySchedule, keys: KeySet | None, report: Report
+) -> dict[int, bytes]:
+    """Every stored head, signature checked: size -> root. Two different roots for one size is a fork.
+
+    Each head must be signed by a key the schedule allows at its size (and, with ``keys``, one the key
+    set trusts at its signing time); the first head over a rotation entry by the previous key too.
+    """
     roots: dict[int, bytes] = {}
+    endorse = {r.seq: r for r in schedule.rotations}
     for head in heads_mod.all_heads(db):
+        allowed = schedule.keys_at(head.size)
         try:
-            checkpoint = open_checkpoint(head.note, verifier)
+            signers = verified_signers(head.note, allowed)
+            if not signers:
+                raise NoteError(
+                    f"not signed by {' or '.join(map(str, allowed))}, the log's key for that size"
+                )
+            checkpoint = Checkpoint.parse(split_note(head.note)[0])
+            if checkpoint.origin != allowed[0].name:
+                raise NoteError(
+                    f"checkpoint origin {checkpoint.origin!r} differs from the key name {allowed[0].name!r}"
+                )
         except NoteError as exc:
             raise _Tampered(f"the signed head at size {head.size} does not verify: {exc}", None) from None
+        if keys is not None and keys.log_keys:
+            when = _head_time(head.signed_at)
+            if not any(keys.trusts(v, when) for v in signers):
+                raise _Tampered(f"the signed head at size {head.size} is signed by {', '.join(map(str, signers))}, "
+                                f"which the key set does not trust at {head.signed_at}", None)  # fmt: skip
+        for seq in [s for s in endorse if s < head.size]:
+            rotation = endorse.pop(seq)
+            if not any(str(v) == str(rotation.old) for v in signers):
+                raise _Tampered(f"the key rotation at entry {seq} is not vouched for: the first head over it (size "
+                                f"{head.size}) is not signed by the previous key {rotation.old}", seq)  # fmt: skip
         if (checkpoint.size, checkpoint.root) != (head.size, head.root):
             raise _Tampered(f"the head row at size {head.size} differs from its signed checkpoint", None)
         if roots.get(head.size, head.root) != head.root:
@@ -308,19 +356,22 @@ def _signed_roots(db: Database, verifier: Verifier, report: Report) -> dict[int,
     return roots
 
 
-def _trusted(trusted: TrustedHead | None, log_key: Verifier, expected: dict[int, bytes]) -> int | None:
+def _trusted(trusted: TrustedHead | None, schedule: KeySchedule, expected: dict[int, bytes]) -> int | None:
     if trusted is None:
         return None
-    key = log_key
+    log_keys = schedule.all_keys()
     if trusted.verifier_key:
         try:
             key = Verifier.parse(trusted.verifier_key)
         except NoteError as exc:
             raise AuditError(f"trusted head: {exc}") from None
-        if str(key) != str(log_key):
-            raise _Tampered(f"the log is signed by {log_key}, not by the trusted key {key}", None)
+        if str(key) not in map(str, log_keys):
+            raise _Tampered(f"the log is signed by {', '.join(map(str, log_keys))}, not by the trusted key {key}",
+                            None)  # fmt: skip
     try:
-        checkpoint: Checkpoint = open_checkpoint(trusted.checkpoint, key)
+        checkpoint: Checkpoint = Checkpoint.parse(split_note(trusted.checkpoint)[0])
+        if not verified_signers(trusted.checkpoint, schedule.keys_at(checkpoint.size)):
+            raise NoteError(f"not signed by the log's key for size {checkpoint.size}")
     except NoteError as exc:
         raise _Tampered(f"the trusted head does not verify with the log's key: {exc}", None) from None
     if expected.get(checkpoint.size, checkpoint.root) != checkpoint.root:
@@ -329,6 +380,37 @@ def _trusted(trusted: TrustedHead | None, log_key: Verifier, expected: dict[int,
         )
     expected[checkpoint.size] = checkpoint.root
     return checkpoint.size
+
+
+def _head_time(signed_at: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(signed_at[:26].rstrip("Z") + "+00:00")
+    except ValueError:
+        return dt.datetime.max.replace(tzinfo=dt.UTC)  # unreadable: inside no window that has an end
+
+
+def _check_witnesses(db: Database, report: Report, keys: KeySet, required: int) -> None:
+    """The latest head must carry valid cosignatures from ``required`` distinct witness keys of ``keys``."""
+    from chamberlain.audit.witness.client import cosignatures
+
+    latest = heads_mod.latest(db)
+    if latest is None:
+        raise _Tampered("no signed head to be witnessed", None)
+    text = split_note(latest.note)[0]
+    witnessed: set[str] = set()
+    for line in cosignatures(db, latest.size):
+        for key in keys.witnesses:
+            try:
+                if key.verify_line(line, text) is not None:
+                    witnessed.add(str(key))
+            except NoteError as exc:
+                raise _Tampered(
+                    f"a cosignature on the head at size {latest.size} does not verify: {exc}", None
+                ) from None
+    report.witnessed = sorted(witnessed)
+    if len(witnessed) < required:
+        raise _Tampered(f"the latest signed head (size {latest.size}) is cosigned by {len(witnessed)} of the trusted "
+                        f"witnesses, {required} required", None)  # fmt: skip
 
 
 def _max_seq(db: Database) -> int:
@@ -348,7 +430,7 @@ def _stored_nodes(db: Database, start: int, end: int) -> dict[tuple[int, int], b
     return found
 
 
-def check_extends(db: Database, verifier_key: str, trusted: TrustedHead | None = None) -> None:
+def check_extends(db: Database, verifier_keys: list[str], trusted: TrustedHead | None = None) -> None:
     """Before a writer signs anything: the log must still extend its latest signed head and ``trusted``.
 
     Cheap (stored subtree hashes only). Raises :class:`LogTampered` naming what no longer holds, so
@@ -368,13 +450,13 @@ def check_extends(db: Database, verifier_key: str, trusted: TrustedHead | None =
                               "deleted): refusing to sign over it; run `chamberlain audit verify`")  # fmt: skip
     else:
         try:
-            checkpoint = open_checkpoint(latest.note, Verifier.parse(verifier_key))
+            checkpoint = _open_any(latest.note, verifier_keys)
         except NoteError as exc:
             raise LogTampered(f"the latest signed head of {where} does not verify: {exc}") from None
         claims.append(("its latest signed head", checkpoint.size, checkpoint.root))
     if trusted is not None:
         try:
-            checkpoint = open_checkpoint(trusted.checkpoint, Verifier.parse(verifier_key))
+            checkpoint = _open_any(trusted.checkpoint, verifier_keys)
         except NoteError as exc:
             raise LogTampered(f"the head file of {where} does not verify with the log's key: {exc}") from None
         claims.append(("the head published in its head file", checkpoint.size, checkpoint.root))
@@ -389,3 +471,11 @@ def check_extends(db: Database, verifier_key: str, trusted: TrustedHead | None =
         if found != root:
             raise LogTampered(f"the decision log at {where} no longer matches {what} (size {n}): it was rewritten; "
                               "refusing to sign over it; run `chamberlain audit verify`")  # fmt: skip
+
+
+def _open_any(note: str, verifier_keys: list[str]) -> Checkpoint:
+    """The checkpoint of ``note`` when one of the log's keys signed it; raises NoteError."""
+    verifiers = [Verifier.parse(k) for k in verifier_keys]
+    if not verified_signers(note, verifiers):
+        raise NoteError(f"not signed by {' or '.join(verifier_keys)}")
+    return Checkpoint.parse(split_note(note)[0])

@@ -10,6 +10,13 @@ entry is in the log exactly when its caller was told so.
 ``queue_size`` entries; when it is full, ``overflow`` says what happens: ``block`` waits up to
 ``overflow_timeout`` for room and then fails (the decision is denied), ``deny`` fails at once.
 Both are counted. A failed write is retried (with back-off) until it succeeds or the log closes.
+
+Outages: when a transaction fails because the store is unavailable (the connection dropped, the
+disk is full, the file is read-only), the writer is **down**: it logs an error once, and until a
+probe succeeds (``recover``: reconnect and check the store, retried with back-off from 0.1 s to
+5 s, each failure logged as a warning) ``sync`` submissions fail at once with the outage's
+reason instead of waiting for a store that is not there; ``async`` ones stay queued. The first
+successful probe or write brings it back up (logged), with no restart.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,12 +34,18 @@ from typing import Any, Protocol
 from chamberlain.audit.entry import Entry
 from chamberlain.audit.errors import LogUnavailable
 from chamberlain.errors import Error
+from chamberlain.store.errors import DatabaseLocked
+
+log = logging.getLogger("chamberlain.audit")
 
 SYNC, ASYNC = "sync", "async"
 BLOCK, DENY = "block", "deny"
 _QUEUED, _CLAIMED, _DONE, _CANCELLED = 0, 1, 2, 3
 
 Sink = Callable[[list[list[Entry]]], list[Any]]
+#: Checks the store after an outage (reconnecting first when needed); raises while it is still away.
+Recover = Callable[[], None]
+MAX_BACKOFF = 5.0
 
 
 class Ticker(Protocol):
@@ -76,6 +90,8 @@ class WriterStats:
     overflow_denied: int = 0
     retries: int = 0
     last_error: str = ""
+    outages: int = 0  # times the store became unavailable
+    refused: int = 0  # sync submissions refused at once during an outage
     batch_seconds: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=256))
 
 
@@ -113,8 +129,11 @@ class Writer:
     """
 
     def __init__(self, sink: Sink, options: WriterOptions, *, ticker: Ticker | None = None,
-                 name: str = "chamberlain-decision-log") -> None:  # fmt: skip
+                 recover: Recover | None = None, name: str = "chamberlain-decision-log") -> None:  # fmt: skip
         self.sink = sink
+        self.recover = recover
+        self.down_since: float | None = None  # time.time() when the store became unavailable
+        self.down_reason = ""
         self.options = options
         self.stats = WriterStats()
         self._ticker = ticker
@@ -269,6 +288,11 @@ class Writer:
 
     # -- the writer thread -------------------------------------------------------------------------
 
+    @property
+    def down(self) -> bool:
+        """True while the store is unavailable (see the module docstring)."""
+        return self.down_since is not None
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -276,6 +300,15 @@ class Writer:
                 calls, self._calls = self._calls, []
                 if batch is None and not calls and self._closed:
                     return
+                refuse = self.down_since is not None and time.monotonic() < self._retry_at
+            if refuse and batch:
+                self._refuse(batch) if self.options.durability == SYNC else self._requeue(batch)
+                batch = None
+            elif self.down_since is not None and time.monotonic() >= self._retry_at:
+                self._probe()
+                if batch and self.down_since is not None:
+                    self._refuse(batch) if self.options.durability == SYNC else self._requeue(batch)
+                    batch = None
             if batch:
                 self._write(batch)
             for fn, result, done in calls:
@@ -295,13 +328,15 @@ class Writer:
         """Wait for work, then claim up to ``batch_size`` entries' tickets (under the lock)."""
         while True:
             now = time.monotonic()
-            if self._queue and now >= self._retry_at:
+            if self._queue and (now >= self._retry_at or self._refusing()):
                 break
             if self._calls or self._closed:
                 return None
             wait = self._ticker.due_in() if self._ticker is not None else 1.0
-            if self._queue:
+            if self._queue or self.down_since is not None:
                 wait = min(wait, self._retry_at - now)
+                if wait <= 0 and not self._queue:
+                    return None  # time to probe the store
             if wait <= 0:
                 return None  # the ticker is due: the loop runs it
             self._cond.wait(wait)
@@ -333,6 +368,8 @@ class Writer:
         stats.batches += 1
         stats.batch_seconds.append(time.monotonic() - started)
         self._backoff = 0.0
+        if self.down_since is not None:
+            self._up()
         for ticket, error in zip(batch, errors, strict=True):
             if error is None:
                 stats.entries_written += len(ticket.entries)
@@ -345,21 +382,81 @@ class Writer:
         stats = self.stats
         stats.write_errors += 1
         stats.last_error = str(error)
+        if isinstance(error, DatabaseLocked):  # contention passes; anything else is an outage
+            self._backoff = min(MAX_BACKOFF, max(0.05, self._backoff * 2))
+            self._retry_at = time.monotonic() + self._backoff
+        else:
+            self._went_down(error)
         if self.options.durability == SYNC or self._closed:
             stats.entries_failed += sum(len(t.entries) for t in batch)
             self._resolve(batch, [LogUnavailable(f"decision log unavailable: {error}")] * len(batch))
             return
         # async: nothing is lost while the process lives: put the batch back and retry later
         stats.retries += 1
-        self._backoff = min(5.0, max(0.05, self._backoff * 2))
+        self._requeue(batch)
+
+    def _requeue(self, batch: list[Ticket]) -> None:
         with self._cond:
             for ticket in reversed(batch):
                 ticket.state = _QUEUED
                 self._queue.appendleft(ticket)
             self._queued_entries += sum(len(t.entries) for t in batch)
             self._in_flight = 0
-            self._retry_at = time.monotonic() + self._backoff
             self._cond.notify_all()
+
+    # -- outages -----------------------------------------------------------------------------------
+
+    def _refusing(self) -> bool:
+        return self.down_since is not None and self.options.durability == SYNC
+
+    def _went_down(self, error: Error) -> None:
+        self.down_reason = str(error)
+        self._backoff = min(MAX_BACKOFF, max(0.1, self._backoff * 2))
+        self._retry_at = time.monotonic() + self._backoff
+        if self.down_since is None:
+            self.down_since = time.time()
+            self.stats.outages += 1
+            log.error("decision log unavailable: %s; %s until it recovers (retrying every %.1f s at most)",
+                      error, "every check is denied" if self.options.durability == SYNC
+                      else "entries are kept queued", MAX_BACKOFF)  # fmt: skip
+
+    def _refuse(self, batch: list[Ticket]) -> None:
+        """During an outage (sync): answer at once with its reason rather than wait for the store."""
+        n = sum(len(t.entries) for t in batch)
+        self.stats.entries_failed += n
+        self.stats.refused += len(batch)
+        error = LogUnavailable(
+            f"decision log unavailable since {_since(self.down_since)}: {self.down_reason}"
+        )
+        self._resolve(batch, [error] * len(batch))
+
+    def _probe(self) -> None:
+        """After the back-off: check the store (reconnecting); up again when it answers."""
+        try:
+            if self.recover is not None:
+                self.recover()
+        except Error as exc:
+            self.down_reason = str(exc)
+            self.stats.last_error = str(exc)
+            self._backoff = min(MAX_BACKOFF, max(0.1, self._backoff * 2))
+            self._retry_at = time.monotonic() + self._backoff
+            log.warning("decision log still unavailable (down for %.0f s): %s", time.time() - (self.down_since or 0),
+                        exc)  # fmt: skip
+            return
+        except Exception as exc:  # a bug in a probe must not kill the writer
+            self.down_reason = f"probe failed: {exc!r}"
+            self._retry_at = time.monotonic() + MAX_BACKOFF
+            return
+        self._up()
+
+    def _up(self) -> None:
+        if self.down_since is not None:
+            log.warning("decision log available again after %.1f s (%d checks were refused meanwhile)",
+                        time.time() - self.down_since, self.stats.refused)  # fmt: skip
+        self.down_since = None
+        self.down_reason = ""
+        self._backoff = 0.0
+        self._retry_at = 0.0
 
     def _resolve(self, batch: list[Ticket], errors: Sequence[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Ticket]] = {}
@@ -378,6 +475,12 @@ class Writer:
                 loop.call_soon_threadsafe(_settle, tickets)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
+
+
+def _since(when: float | None) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(when or 0, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _settle(tickets: list[Ticket]) -> None:

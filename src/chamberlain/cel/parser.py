@@ -10,7 +10,8 @@ Behaviour follows cel-go's parser:
   parses; ``-(1)`` stays a call. Repeated unary operators collapse by parity: ``--a`` and
   ``!!a`` are ``a``, ``---a`` is ``-a``.
 * ``&&`` and ``||`` chains become balanced trees (depth log₂ n, so the compiler's recursion stays
-  shallow; CEL's logical operators are commutative, so the shape does not change the result).
+  shallow; CEL's logical operators are commutative, so the shape does not change the result), split
+  where cel-go splits them (``a && b && c`` is ``(a && b) && c``), since query plans show the shape.
 * ``a.f(x)`` is ``Call("f", (x,), target=a)``, even for a namespace such as ``math.greatest``;
   ``f(x)`` has no target, ``.f(x)`` is ``Call(".f", ...)``; ``.a`` is ``Ident("a", absolute=True)``;
   ``.a.B{}`` has ``type_name`` ``".a.B"``. Macros stay calls.
@@ -356,7 +357,7 @@ def _balance(children: Sequence) -> _W:
     def build(lo: int, hi: int) -> _W:
         if lo == hi:
             return terms[lo]
-        mid = (lo + hi + 1) // 2
+        mid = (lo + hi) // 2 + 1  # where cel-go splits: query plans show the tree's shape
         left, right = build(lo, mid - 1), build(mid, hi)
         op = ops[mid - 1]
         return _call(_BINARY[op], op.start_pos, left.start, (left, right))

@@ -95,7 +95,7 @@ def head(state: ServerState, query: bytes, call_id: str) -> Awaitable[dict[str, 
                 pass  # the latest stored head still answers
         if latest is None:
             raise ApiError(503, UNAVAILABLE, "the decision log has no signed head yet")
-        return latest.to_json(log.verifier_key)
+        return latest.to_json(log.signed_by(latest))
 
     return _run(state, work)
 

@@ -6,12 +6,20 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+import orjson
+
 from chamberlain import __version__
-from chamberlain.server import decide
-from chamberlain.server.http import UNIMPLEMENTED, ApiError, parse_json
+from chamberlain.server import decide, plans
+from chamberlain.server.http import UNAVAILABLE, ApiError, parse_json
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
-from chamberlain.server.validate import CHECK_RESOURCES, check_limits, validate
+from chamberlain.server.validate import (
+    CHECK_RESOURCES,
+    PLAN_RESOURCES,
+    check_limits,
+    validate,
+    validate_plan_resources,
+)
 
 
 def check_resources(
@@ -35,16 +43,48 @@ def check_resources(
     return decide.settle(state, [pending], build)
 
 
-def plan_resources(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
-    """``POST /api/plan/resources``: the query planner is not implemented yet."""
-    raise ApiError(501, UNIMPLEMENTED, "PlanResources is not supported yet by chamberlain")
+def plan_resources(
+    state: ServerState, body: bytes, call_id: str
+) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+    """``POST /api/plan/resources`` (answered once the decision log has the plan, in sync mode)."""
+    request = parse_json(body, state.config.max_json_depth, PLAN_RESOURCES)
+    validate_plan_resources(request)
+    return plans.answer(state, request, call_id, "http:cerbos")
+
+
+class NotServing(ApiError):
+    """Health answered 503 with Cerbos's health body ``{"status": "NOT_SERVING", ...}``."""
+
+    def __init__(self, payload: dict[str, Any]):
+        super().__init__(503, UNAVAILABLE, "NOT_SERVING")
+        self.payload = payload
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.payload)
 
 
 def health(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
-    """``GET /_cerbos/health``: SERVING; a failed reload (old policies still serving) is reported too."""
+    """``GET /_cerbos/health``: SERVING; a failed reload (old policies still serving) is reported too.
+
+    NOT_SERVING (503) while the decision log is unavailable in ``sync`` durability: every check is
+    then denied for it. In ``async`` durability checks go on (queued) and the log is reported DEGRADED.
+    """
     status: dict[str, Any] = {"status": "SERVING"}
+    extra: dict[str, Any] = {}
     if state.reload_status.last_error:
-        status["chamberlain"] = {"policies": "STALE", "lastReloadError": state.reload_status.last_error}
+        extra.update(policies="STALE", lastReloadError=state.reload_status.last_error)
+    log = state.log
+    if log is not None:
+        found = log.status()
+        if found["state"] != "OK":
+            extra["decisionLog"] = {"state": "UNAVAILABLE" if found["denying"] else "DEGRADED",
+                                    "since": found["since"], "reason": found["reason"]}  # fmt: skip
+            if found["denying"]:
+                status["status"] = "NOT_SERVING"
+    if extra:
+        status["chamberlain"] = extra
+    if status["status"] != "SERVING":
+        raise NotServing(status)
     return status
 
 

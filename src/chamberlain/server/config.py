@@ -92,9 +92,11 @@ DEFAULTS: dict[str, Any] = {
             "maxEntryBytes": 65536,  # an entry's own content at most (conditions, outputs, errors)
             "redact": [],  # attribute paths stored as salted digests only, e.g. R.attr.iban
             "headFile": "",  # "" = <stateDir>/decision-log.head: each signed head, published outside the database
-            "witnessURLs": [],  # each signed checkpoint note is POSTed here (background, bounded)
+            "witnesses": [],  # [{url, key}]: C2SP tlog-witness witnesses each signed head is sent to
             "witnessTimeout": "2s",
             "retention": "",  # "" = keep; a duration (e.g. 2160h) = erase the content of older entries
+            # [{name, jsonl: PATH or "-"} or {name, otlp: {endpoint, protocol, headers, timeout}}, batchSize, interval]
+            "export": [],
         },
         # Bounds on what one request may cost (docs/security.md).
         "limits": {
@@ -427,8 +429,9 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
         "sequencer_interval": ("sequencerInterval", _seconds), "key_name": ("keyName", _text),
         "key_file": ("signingKeyFile", _text), "db": ("db", _text), "api": ("apiEnabled", _bool),
         "max_request_bytes": ("maxRequestBytes", _positive), "max_entry_bytes": ("maxEntryBytes", _positive),
-        "redact": ("redact", _texts), "head_file": ("headFile", _text), "witnesses": ("witnessURLs", _urls),
+        "redact": ("redact", _texts), "head_file": ("headFile", _text), "witnesses": ("witnesses", _witnesses),
         "witness_timeout": ("witnessTimeout", _seconds), "retention": ("retention", _optional_seconds),
+        "exports": ("export", _exports),
     }  # fmt: skip
     for name, (key, convert) in checks.items():
         try:
@@ -454,7 +457,8 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
                              key_file=key_file, key_name=found["key_name"],
                              max_request_bytes=found["max_request_bytes"], max_entry_bytes=found["max_entry_bytes"],
                              redact=found["redact"], head_file=head_file, witnesses=found["witnesses"],
-                             witness_timeout=found["witness_timeout"], retention=found["retention"])  # fmt: skip
+                             witness_timeout=found["witness_timeout"], retention=found["retention"],
+                             exports=tuple(_resolve_jsonl(e, base_dir) for e in found["exports"]))  # fmt: skip
         options.limits()
     except (ValueError, Error) as exc:
         problems.append(f"chamberlain.audit: {exc}")
@@ -532,12 +536,76 @@ def _texts(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
-def _urls(v: Any) -> tuple[str, ...]:
-    urls = _texts(v)
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"expected http:// or https:// URLs, got {url!r}")
-    return urls
+_EXPORT_KEYS = {"name", "jsonl", "otlp", "batchSize", "interval"}
+_OTLP_KEYS = {"endpoint", "protocol", "headers", "timeout"}
+
+
+def _exports(v: Any) -> tuple[Any, ...]:
+    """``[{name, jsonl: PATH | "-"}, {name, otlp: {endpoint, protocol, headers, timeout}}]`` (+ batchSize, interval)."""
+    from chamberlain.audit.export import ExportConfig
+
+    if not isinstance(v, list):
+        raise ValueError(f"expected a list of exporters, got {v!r}")
+    out, names = [], set()
+    for i, item in enumerate(v):
+        if not isinstance(item, Mapping) or not set(item) <= _EXPORT_KEYS:
+            raise ValueError(
+                f"[{i}]: expected a mapping with keys among {', '.join(sorted(_EXPORT_KEYS))}, got {item!r}"
+            )
+        otlp = item.get("otlp") or {}
+        if not isinstance(otlp, Mapping) or not set(otlp) <= _OTLP_KEYS:
+            raise ValueError(f"[{i}].otlp: expected keys among {', '.join(sorted(_OTLP_KEYS))}")
+        headers = otlp.get("headers") or {}
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(x, str) for x in (*headers, *headers.values())
+        ):
+            raise ValueError(f"[{i}].otlp.headers: expected a mapping of strings")
+        try:
+            config = ExportConfig(name=_text(item.get("name")), jsonl=_text(item.get("jsonl", "")),
+                                  otlp_endpoint=_text(otlp.get("endpoint", "")),
+                                  otlp_protocol=_choice("http/protobuf", "http/json", "grpc")(otlp.get("protocol", "http/protobuf")),
+                                  headers=dict(headers), timeout=_seconds(otlp.get("timeout", "10s")),
+                                  batch_size=_positive(item.get("batchSize", 512)),
+                                  interval=_seconds(item.get("interval", "1s")))  # fmt: skip
+        except Error as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+        if config.name in names:
+            raise ValueError(f"[{i}]: exporter name {config.name!r} is used twice (each is a cursor)")
+        names.add(config.name)
+        out.append(config)
+    return tuple(out)
+
+
+def _resolve_jsonl(config: Any, base_dir: Path) -> Any:
+    import dataclasses
+
+    if config.jsonl and config.jsonl != "-" and not Path(config.jsonl).is_absolute():
+        return dataclasses.replace(config, jsonl=str(base_dir / config.jsonl))
+    return config
+
+
+def _witnesses(v: Any) -> tuple[Any, ...]:
+    """``[{url: http://witness.example, key: name+hash+base64}]`` (the key: the witness's cosigner key)."""
+    from chamberlain.audit.note import NoteError
+    from chamberlain.audit.witness.client import WitnessConfig
+
+    if not isinstance(v, list):
+        raise ValueError(f"expected a list of {{url, key}} mappings, got {v!r}")
+    out = []
+    for i, item in enumerate(v):
+        if (
+            not isinstance(item, Mapping)
+            or set(item) != {"url", "key"}
+            or not all(isinstance(x, str) for x in item.values())
+        ):
+            raise ValueError(f"[{i}]: expected a mapping with `url` and `key` (strings), got {item!r}")
+        try:
+            out.append(WitnessConfig.parse(item["url"], item["key"]))
+        except NoteError as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+    return tuple(out)
 
 
 def _choice(*choices: str) -> Any:

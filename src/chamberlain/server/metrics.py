@@ -99,6 +99,9 @@ _LOG_COUNTERS = (
     ("overflow_denied", "chamberlain_audit_queue_overflow_denied",
      "Async submissions denied because the queue stayed full."),
     ("heads_signed", "chamberlain_audit_heads_signed", "Tree heads signed by this process."),
+    ("outages", "chamberlain_audit_outages", "Times the decision log's store became unavailable."),
+    ("refused", "chamberlain_audit_refused_submissions",
+     "Submissions refused at once while the decision log's store was unavailable (their checks were denied)."),
 )  # fmt: skip
 
 
@@ -114,3 +117,20 @@ class _DecisionLogCollector:
                                 value=stats["queue_depth"])  # fmt: skip
         yield GaugeMetricFamily("chamberlain_audit_sequencer", "1 while this process sequences the decision log.",
                                 value=1 if stats["is_sequencer"] else 0)  # fmt: skip
+        exported = CounterMetricFamily("chamberlain_audit_export_records", "Decision log records delivered by an exporter.",
+                                       labels=["exporter"])  # fmt: skip
+        failures = CounterMetricFamily("chamberlain_audit_export_failures", "Export batches not delivered (retried).",
+                                       labels=["exporter"])  # fmt: skip
+        rejected = CounterMetricFamily("chamberlain_audit_export_rejected",
+                                       "Records a collector rejected in a partial success.", labels=["exporter"])  # fmt: skip
+        lag = GaugeMetricFamily("chamberlain_audit_export_lag_entries", "Entries in the log an exporter has not delivered.",
+                                labels=["exporter"])  # fmt: skip
+        for name, e in stats.get("exporters", {}).items():
+            exported.add_metric([name], e.exported)
+            failures.add_metric([name], e.failures)
+            rejected.add_metric([name], e.rejected)
+            lag.add_metric([name], e.lag)
+        yield from (exported, failures, rejected, lag)
+        yield GaugeMetricFamily("chamberlain_audit_log_up",
+                                "1 while the decision log's store takes writes, 0 during an outage.",
+                                value=1 if stats["available"] else 0)  # fmt: skip

@@ -33,6 +33,7 @@ class Field:
     required: bool = False
     unique: bool = False
     pattern: re.Pattern[str] | None = None
+    max_items: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,10 @@ class Message:
 
 
 STRING, BOOL, VALUE, STRUCT = "string", "bool", "value", "struct"
+#: A string list item that must not be empty, worded as Cerbos's PlanResources rules word it.
+NON_EMPTY_ITEM = "non-empty item"
+#: A map whose keys may be empty (no key rule).
+ANY_KEYS = "any keys"
 
 _JWT = Message(
     "JWT", (Field("token", "token", STRING, required=True), Field("keySetId", "key_set_id", STRING))
@@ -78,6 +83,37 @@ CHECK_RESOURCES = Message("CheckResourcesRequest", (
 ))  # fmt: skip
 
 
+PLAN_RESOURCE = Message("PlanResourcesInput.Resource", (
+    Field("kind", "kind", STRING, required=True),
+    Field("attr", "attr", ("map", VALUE, ANY_KEYS)),
+    Field("policyVersion", "policy_version", STRING, pattern=VERSION),
+    Field("scope", "scope", STRING, pattern=SCOPE),
+))  # fmt: skip
+PLAN_RESOURCES = Message("PlanResourcesRequest", (
+    Field("requestId", "request_id", STRING),
+    Field("action", "action", STRING),
+    Field("actions", "actions", ("list", NON_EMPTY_ITEM), unique=True, max_items=20),
+    Field("principal", "principal", PRINCIPAL, required=True),
+    Field("resource", "resource", PLAN_RESOURCE, required=True),
+    Field("auxData", "aux_data", AUX_DATA),
+    Field("includeMeta", "include_meta", BOOL),
+    Field("requestContext", "request_context", Message("RequestContext", (), open=True)),
+))  # fmt: skip
+
+
+def validate_plan_resources(value: Any) -> None:
+    """:func:`validate` for a PlanResources request, with its rule that one of ``action``/``actions`` is set."""
+    if not isinstance(value, Mapping):
+        raise InvalidRequest("request body must be a JSON object")
+    violations: list[str] = []
+    action = value.get("action", "")
+    actions = value.get("actions") or []
+    if bool(action) == bool(actions) or (not action and isinstance(actions, list) and not actions):
+        violations.append("Exactly one of 'action' or 'actions' field must be set")
+    check_message(PLAN_RESOURCES, value, "", violations)
+    _raise(violations)
+
+
 def _type_error(path: str, expected: str, value: Any) -> InvalidRequest:
     shown = (
         repr(value) if not isinstance(value, dict | list) else type(value).__name__.replace("dict", "object")
@@ -94,6 +130,11 @@ def _check(kind: Any, value: Any, path: str, violations: list[str]) -> None:
             raise _type_error(path, "bool", value)
     elif kind == VALUE:
         return
+    elif kind == NON_EMPTY_ITEM:
+        if not isinstance(value, str):
+            raise _type_error(path, "string", value)
+        if value == "":
+            violations.append(f"{path}: must be at least 1 characters")
     elif isinstance(kind, Message):
         check_message(kind, value, path, violations)
     elif kind[0] == "list":
@@ -109,7 +150,7 @@ def _check(kind: Any, value: Any, path: str, violations: list[str]) -> None:
         if not isinstance(value, dict):
             raise _type_error(path, "map", value)
         for key, item in value.items():
-            if key == "":
+            if key == "" and len(kind) < 3:
                 violations.append(f"{path}: map key length must be at least 1 characters")
             _check(kind[1], item, f'{path}["{key}"]', violations)
 
@@ -143,6 +184,8 @@ def check_message(message: Message, value: Any, path: str, violations: list[str]
         _check(f.kind, v, where, violations)
         if f.unique and isinstance(v, list) and len(set(map(repr, v))) != len(v):
             violations.append(f"{where}: repeated value must contain unique items")
+        if f.max_items and isinstance(v, list) and len(v) > f.max_items:
+            violations.append(f"{where}: must contain no more than {f.max_items} item(s)")
         if f.pattern is not None and isinstance(v, str) and not f.pattern.match(v):
             violations.append(f"{where}: does not match regex pattern `{f.pattern.pattern}`")
     if message is AUX_DATA and value.get("jwt") and value.get("jwts"):
@@ -174,6 +217,10 @@ def validate(message: Message, value: Any) -> None:
         raise InvalidRequest("request body must be a JSON object")
     violations: list[str] = []
     check_message(message, value, "", violations)
+    _raise(violations)
+
+
+def _raise(violations: list[str]) -> None:
     if len(violations) == 1:
         raise InvalidRequest(f"validation error: {violations[0]}")
     if violations:

@@ -8,15 +8,17 @@ comes out as a :class:`~chamberlain.store.errors.StoreError` that names the data
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from chamberlain.store import sqlite as sqlite_store
-from chamberlain.store.errors import StoreError
+from chamberlain.store.errors import StoreError, StoreFull, StoreUnavailable
 from chamberlain.store.url import POSTGRES, SQLITE, StoreURL, parse_url
 
 Row = tuple[Any, ...]
+PROBE_FREE_BYTES = 1 << 20  # free space a SQLite log's disk needs before an outage is over
 _SQLITE_MAX_PARAMS = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 
 
@@ -165,6 +167,47 @@ class Database:
         from chamberlain.store import postgres
 
         return postgres.translate(exc, self.url)
+
+    @property
+    def broken(self) -> bool:
+        """PostgreSQL: the connection was lost (the server went away or ended it); see :meth:`reconnect`."""
+        return self.kind == POSTGRES and bool(self.conn.closed)
+
+    def reconnect(self) -> None:
+        """PostgreSQL: replace a lost connection with a new one; raises StoreUnavailable while the server is away.
+
+        SQLite connections are never reopened: a file that moved or vanished must not be recreated empty.
+        """
+        if self.kind != POSTGRES:
+            return
+        from chamberlain.store import postgres
+
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn = postgres.connect(self.url)
+
+    def probe(self) -> None:
+        """Check the store can take a write now (reconnecting a lost PostgreSQL connection first).
+
+        SQLite: the disk must also have :data:`PROBE_FREE_BYTES` free, since one small write fitting
+        says little about the next batch after the disk was full.
+        """
+        import time
+
+        if self.broken:
+            self.reconnect()
+        if self.kind == SQLITE and self.url.path is not None:
+            try:
+                st = os.statvfs(self.url.path.resolve().parent)
+            except OSError as exc:
+                raise StoreUnavailable(f"database {self.url.path}: {exc.strerror or exc}") from None
+            if st.f_bavail * st.f_frsize < PROBE_FREE_BYTES:
+                raise StoreFull(
+                    f"database {self.url.path} is full: {st.f_bavail * st.f_frsize:,} bytes free on its disk"
+                )
+        with self.transaction():  # a value that changes: an unchanged row is not written at all
+            self.execute("INSERT INTO audit_meta (key, value) VALUES ('probed_at', ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(time.time_ns()),))  # fmt: skip
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

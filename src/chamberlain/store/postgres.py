@@ -20,9 +20,9 @@ def connect(
     url: StoreURL, *, autocommit: bool = True, application: str = "chamberlain"
 ) -> psycopg.Connection:
     """A connection to ``url`` with its schema on the search path; raises :class:`StoreUnavailable`."""
+    named = {} if "application_name=" in url.dsn else {"application_name": application}
     try:
-        conn = psycopg.connect(url.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                               application_name=application)  # fmt: skip
+        conn = psycopg.connect(url.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **named)
     except psycopg.Error as exc:
         raise StoreUnavailable(f"cannot connect to {url.display}: {_first_line(exc)}") from None
     try:

@@ -21,7 +21,11 @@ RECORD_KEY = "cel_conformance"
 def data_dir() -> Path:
     """The conformance data directory (holding ``cel-spec/`` and ``cerbos/``)."""
     configured = os.environ.get("CHAMBERLAIN_CONFORMANCE_DIR")
-    return Path(configured) if configured else _REPO.parent / "shared" / "conformance"
+    if configured:
+        return Path(configured)
+    # Next to the repository, or next to the folder of worktrees it is checked out in.
+    candidates = [base / "shared" / "conformance" for base in (_REPO.parent, _REPO.parent.parent)]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def require_data(directory: Path, what: str) -> None:

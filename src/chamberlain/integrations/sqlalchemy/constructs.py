@@ -1,0 +1,122 @@
+"""SQL constructs whose exact form depends on the database (compiled per dialect).
+
+* :class:`StringMatch` — CEL's ``contains`` / ``startsWith`` / ``endsWith``, case-sensitive and
+  with no wildcard characters: on SQLite with ``instr``/``substr`` (SQLite's ``LIKE`` ignores ASCII
+  case and ``PRAGMA case_sensitive_like`` is per connection, so it cannot be relied on); elsewhere
+  (PostgreSQL) as ``LIKE … ESCAPE '\\'`` with ``\\``, ``%`` and ``_`` escaped in the needle, also
+  when the needle is a column (nested ``replace``). PostgreSQL's ``LIKE`` is case-sensitive.
+* :class:`CodePointOrder` — a string operand compared in code-point order, as CEL compares
+  strings: ``COLLATE "C"`` on PostgreSQL, ``COLLATE BINARY`` on SQLite (whatever collation the
+  column was declared with).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Boolean, String, func, literal
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+
+ESCAPE = "\\"
+
+
+def escape_like(text: str) -> str:
+    """A literal needle for ``LIKE … ESCAPE '\\'``: the escape character, ``%`` and ``_`` escaped."""
+    return text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
+
+
+class StringMatch(ColumnElement[bool]):
+    """``haystack.<how>(needle)`` where ``how`` is ``contains``, ``startsWith`` or ``endsWith``."""
+
+    # Statements holding it are compiled each time rather than cached: its SQL depends on the
+    # needle's value (escaped into the LIKE pattern at compile time).
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, how: str, haystack: ColumnElement[Any], needle: ColumnElement[Any] | str):
+        if how not in ("contains", "startsWith", "endsWith"):
+            raise ValueError(how)
+        self.how = how
+        self.haystack = haystack
+        self.needle = needle
+
+
+@compiles(StringMatch, "sqlite")
+def _match_sqlite(element: StringMatch, compiler: Any, **kw: Any) -> str:
+    h, n = element.haystack, element.needle
+    needle = literal(n, String()) if isinstance(n, str) else n
+    if element.how == "contains":
+        expr = func.instr(h, needle) > 0
+    elif element.how == "startsWith":
+        expr = func.substr(h, 1, func.length(needle)) == needle
+    else:
+        expr = (func.length(h) >= func.length(needle)) & (
+            func.substr(h, func.length(h) - func.length(needle) + 1) == needle
+        )
+    return compiler.process(expr, **kw)
+
+
+@compiles(StringMatch)
+def _match_like(element: StringMatch, compiler: Any, **kw: Any) -> str:
+    h, n = element.haystack, element.needle
+    if isinstance(n, str):
+        escaped: Any = literal(escape_like(n), String())
+    else:
+        escaped = func.replace(
+            func.replace(func.replace(n, ESCAPE, ESCAPE * 2), "%", ESCAPE + "%"), "_", ESCAPE + "_"
+        )
+    if element.how == "contains":
+        pattern = literal("%", String()) + escaped + literal("%", String())
+    elif element.how == "startsWith":
+        pattern = escaped + literal("%", String())
+    else:
+        pattern = literal("%", String()) + escaped
+    return compiler.process(h.like(pattern, escape=ESCAPE), **kw)
+
+
+class CodePointOrder(ColumnElement[Any]):
+    """A string expression compared in code-point order (CEL's string order)."""
+
+    inherit_cache = False
+
+    def __init__(self, expr: ColumnElement[Any]):
+        self.expr = expr
+        self.type = expr.type
+
+
+class ExactText(ColumnElement[Any]):
+    """A string compared for equality code point by code point: ``COLLATE BINARY`` on SQLite (a
+    ``NOCASE`` column would otherwise widen the match); PostgreSQL's deterministic collations
+    already compare exactly (and its indexes stay usable)."""
+
+    inherit_cache = False
+
+    def __init__(self, expr: ColumnElement[Any]):
+        self.expr = expr
+        self.type = expr.type
+
+
+@compiles(ExactText, "sqlite")
+def _exact_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr.collate("BINARY"), **kw)
+
+
+@compiles(ExactText)
+def _exact_default(element: ExactText, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr, **kw)
+
+
+@compiles(CodePointOrder, "postgresql")
+def _order_postgresql(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr.collate("C"), **kw)
+
+
+@compiles(CodePointOrder, "sqlite")
+def _order_sqlite(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr.collate("BINARY"), **kw)
+
+
+@compiles(CodePointOrder)
+def _order_default(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr, **kw)

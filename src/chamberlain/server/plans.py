@@ -1,0 +1,68 @@
+"""Answering PlanResources in the server: plan on the event loop, then await the decision log.
+
+A planner failure Cerbos also fails on (a condition that cannot be planned) is answered as Cerbos
+answers it: 500 ``Resources query plan request failed`` (the log line names the condition). A
+request that carries delegation (a chamberlain token, ``auxData.delegation``) is refused: a plan
+for the principal alone would not apply the chain's attenuation, and the server never answers
+wider than a check would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from chamberlain import delegation, plan_log
+from chamberlain.cel import budget
+from chamberlain.cel.values import Timestamp
+from chamberlain.engine.planner import PlanError, plan_resources
+from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
+from chamberlain.server.http import DEADLINE_EXCEEDED, INTERNAL, ApiError, bad_request
+from chamberlain.server.logs import LOGGER
+from chamberlain.server.state import ServerState
+
+Response = dict[str, Any]
+
+
+def answer(state: ServerState, request: Any, call_id: str, point: str) -> Response | Awaitable[Response]:
+    """Plan a validated PlanResources request and record it; the response once the log has it."""
+    tokens = state.tokens
+    if tokens is not None and delegation.is_delegated(request, tokens.config.issuer):
+        raise bad_request("query plans are not supported for delegated requests (a chamberlain token or "
+                          "auxData.delegation): check each resource, or plan for the principal alone")  # fmt: skip
+    pdp = state.pdp
+    parsed = parse_plan_resources(request, pdp.verify_jwt)
+    when = Timestamp.now()
+    timeout = state.config.engine_options["evaluation_timeout"]
+    previous = budget.install(budget.Budget(timeout))  # the plan's known conditions: the check's budget
+    try:
+        plan = plan_resources(pdp.engine, parsed.input, when)
+    except PlanError as exc:
+        LOGGER.error("query plan failed", extra={"callId": call_id, "error": str(exc)})
+        raise ApiError(500, INTERNAL, "Resources query plan request failed") from None
+    except budget.EvaluationTimeout:  # no plan rather than a plan cut short
+        raise ApiError(504, DEADLINE_EXCEEDED, f"the query plan's conditions ran past {timeout:g} s "
+                                               "(chamberlain.limits.evaluationTimeout)") from None  # fmt: skip
+    finally:
+        budget.install(previous)
+    loop = asyncio.get_running_loop() if state.log is not None else None
+    pending = plan_log.submit(state.log, parsed.input, plan, when=when, call_id=call_id, point=point,
+                              request=request, loop=loop)  # fmt: skip
+
+    def finish() -> Response:
+        final = plan_log.deny_unrecorded(plan, pending.reason()) if pending.error is not None else plan
+        if pending.error is not None:
+            state.metrics.observe_log_denial()
+        response = plan_response(final, include_meta=parsed.include_meta, single_action=parsed.single_action)
+        response["cerbosCallId"] = call_id
+        return pending.annotate(response)
+
+    if not pending.waiting:
+        return finish()
+
+    async def wait_then_finish() -> Response:
+        await pending.wait_async()
+        return finish()
+
+    return wait_then_finish()
