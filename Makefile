@@ -29,7 +29,7 @@ run: $(STAMP)
 	@echo "chamberlain: serving $(RUN_POLICIES) on http://$(RUN_ADDR) (state in ./.chamberlain/, Ctrl-C stops)"
 	@echo "try:"
 	@echo "  curl -s http://$(RUN_ADDR)/api/check/resources -H 'Content-Type: application/json' -d '{\"requestId\":\"demo\",\"principal\":{\"id\":\"alice\",\"roles\":[\"finance_clerk\"]},\"resources\":[{\"actions\":[\"view\",\"pay\",\"approve\"],\"resource\":{\"kind\":\"invoice\",\"id\":\"inv-1\",\"attr\":{\"amount\":1200,\"status\":\"APPROVED\",\"submittedBy\":\"bob\"}}}]}'"
-	@$(VENV)/bin/chamberlain serve --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
+	@$(VENV)/bin/chamberlain serve --config examples/chamberlain.yaml --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
 
 test: $(DEV_STAMP)
 	@# The real Cerbos binary comes from npm: install Debian's npm on a machine without it.
@@ -37,7 +37,11 @@ test: $(DEV_STAMP)
 		|| (apt-get update -q >/dev/null && apt-get install -y -q npm >/dev/null) \
 		|| echo "npm could not be installed: tests that need the real Cerbos will skip (fail under CI=true)"
 	$(PY) -m tests.support.cerbos_server install
-	$(PY) -m pytest -q -p no:cacheprovider -n auto tests
+	$(PY) -m pytest -q -p no:cacheprovider -n auto -m "not slow" tests
+
+# The long runs: fuzzing with thousands of examples per target and a five-minute soak (tests marked `slow`).
+test-slow: $(DEV_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m slow -s tests
 
 # Longer property runs: more hypothesis examples for the SQL filter exactness and the planner's
 # differential test against the real Cerbos.

@@ -10,16 +10,21 @@ from typing import Annotated, Any, NoReturn
 import typer
 import yaml
 
+from chamberlain import safeyaml, strictjson
 from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app
 from chamberlain.devidp.cli import app as dev_app
+from chamberlain.files import FileRefused, describe_size, read_bounded, read_text_bounded
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
+from chamberlain.text import block
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
 )
+#: A request or activation file: Cerbos's default request body limit.
+MAX_REQUEST_BYTES = 4 << 20
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
 app.add_typer(dev_app, name="dev")
@@ -30,8 +35,8 @@ def _load_activation(activation: Path | None, variables: list[str]) -> dict[str,
     values: dict[str, Any] = {}
     if activation is not None:
         try:
-            loaded = json.loads(activation.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            loaded = strictjson.loads(read_bounded(activation, MAX_REQUEST_BYTES, "activation file"))
+        except (FileRefused, strictjson.JSONError) as exc:
             raise typer.BadParameter(f"cannot read activation {activation}: {exc}") from None
         if not isinstance(loaded, dict):
             raise typer.BadParameter(f"activation {activation} must hold a JSON object")
@@ -41,8 +46,8 @@ def _load_activation(activation: Path | None, variables: list[str]) -> dict[str,
         if not sep or not name:
             raise typer.BadParameter(f"--var {item!r}: expected NAME=JSON")
         try:
-            values[name] = json.loads(text)
-        except json.JSONDecodeError:
+            values[name] = strictjson.loads(text)
+        except strictjson.JSONError:
             values[name] = text  # a bare word is a string: --var user=alice
     return values
 
@@ -58,7 +63,7 @@ def cel_command(
     try:
         result = compile(expression).evaluate(values)
     except CelError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(block(f"error: {exc}"), err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(to_json(result)))
 
@@ -84,7 +89,7 @@ def repl_command() -> None:
         try:
             value = compile(expression).evaluate(values)
         except CelError as exc:
-            typer.echo(f"error: {exc}")
+            typer.echo(block(f"error: {exc}"))
             continue
         if name:
             values[name] = value
@@ -92,16 +97,23 @@ def repl_command() -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
+    typer.echo(block(message), err=True)
     raise typer.Exit(2)
 
 
 def _read_request(request: Path) -> Any:
     """A request file (JSON or YAML; ``-`` is stdin), or exit 2 saying why it cannot be read."""
     try:
-        text = sys.stdin.read() if str(request) == "-" else request.read_text(encoding="utf-8")
-        return yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
+        if str(request) == "-":
+            text = sys.stdin.read(MAX_REQUEST_BYTES + 1)
+            if len(text) > MAX_REQUEST_BYTES:
+                raise FileRefused(
+                    f"the request on stdin is over the {describe_size(MAX_REQUEST_BYTES)} limit"
+                )
+        else:
+            text = read_text_bounded(request, MAX_REQUEST_BYTES, "request file")
+        return safeyaml.load(text, "request")  # JSON is YAML: both are read, within bounds
+    except (FileRefused, safeyaml.YAMLRefused, yaml.YAMLError) as exc:
         _fail(f"cannot read request {request}: {exc}")
 
 
@@ -240,7 +252,10 @@ def serve_command(
         key, sep, text = item.partition("=")
         if not sep or not key:
             _fail(f"--set {item!r}: expected KEY=VALUE, for example engine.strictEvaluation=true")
-        put(key, yaml.safe_load(text) if text else "")
+        try:
+            put(key, safeyaml.load(text, f"--set {key}") if text else "")
+        except (yaml.YAMLError, safeyaml.YAMLRefused) as exc:
+            _fail(f"--set {item!r}: the value is not valid YAML: {exc}")
     if policies is not None:
         put("storage.disk.directory", str(policies))
     if http is not None:

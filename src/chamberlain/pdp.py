@@ -37,6 +37,7 @@ from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
 from chamberlain.store import sqlite_url
+from chamberlain.text import printable
 
 __all__ = ["PDP", "CheckResult", "RequestError"]
 
@@ -67,7 +68,7 @@ class CheckResult:
         return self.outputs[index].is_allowed(action)
 
     def explanation(self) -> str:
-        return "\n\n".join(f"{o.resource_id}:\n{o.explanation()}" for o in self.outputs)
+        return "\n\n".join(f"{printable(o.resource_id)}:\n{o.explanation()}" for o in self.outputs)
 
 
 class PDP:

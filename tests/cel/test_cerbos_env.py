@@ -138,3 +138,34 @@ def test_cerbos_expressions_see_the_activation():
         "size(V) == 0 && size(C) == 0 && size(G) == 0",
     ):
         assert compile(expr, variables=DECLARED_VARIABLES).evaluate(env) is True, expr
+
+
+def test_from_json_is_linear_in_depth():
+    """Each level is converted once: with an int leaf, every level used to convert its child twice
+    (2**depth calls; a 25-deep attribute in a 150-byte request took over a minute)."""
+    from chamberlain.cel import cerbos_env
+
+    calls = 0
+    original = cerbos_env.from_json
+
+    def counting(value):
+        nonlocal calls
+        calls += 1
+        return original(value)
+
+    value = 1
+    for _ in range(18):
+        value = {"a": value, "s": "x", "l": [2, "y"]}
+    value = [value, value]
+    cerbos_env.from_json = counting
+    try:
+        converted = counting(value)
+    finally:
+        cerbos_env.from_json = original
+    assert calls < 200, calls
+    assert converted[0] is converted[1] or converted[0] == converted[1]
+    inner = converted[0]
+    for _ in range(18):
+        assert inner["s"] == "x" and inner["l"] == [2.0, "y"] and type(inner["l"][0]) is float
+        inner = inner["a"]
+    assert inner == 1.0 and type(inner) is float

@@ -145,3 +145,13 @@ def test_compiled_errors(expr):
 
     with pytest.raises(EvaluationError):
         compile(expr).evaluate({})
+
+
+def test_lists_range_is_bounded():
+    """``n`` can come from a request: a few bytes must not ask for terabytes."""
+    from chamberlain.cel import EvaluationError, compile
+
+    prog = compile("lists.range(R.n).size()", variables=["R"])
+    assert prog.evaluate({"R": {"n": 1_000_000}}) == 1_000_000
+    with pytest.raises(EvaluationError, match=r"lists.range\(1099511627776\) is longer than the limit"):
+        prog.evaluate({"R": {"n": 1 << 40}})

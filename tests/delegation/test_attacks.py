@@ -67,7 +67,28 @@ def tampered(world: World) -> tuple[str, str, dict[str, Any]]:
     return f"{header}.{edited}.{signature}", world.agent("tool-agent"), {"audience": PAYMENTS}
 
 
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def duplicate_subject(world: World) -> tuple[str, str, dict[str, Any]]:
+    """A subject token (correctly signed by the IdP) naming two subjects: one reader would see alice, another root."""
+    now = int(time.time())
+    payload = (f'{{"iss": "{world.idp.issuer}", "sub": "alice", "aud": "https://chamberlain.example", "iat": {now}, '
+               f'"exp": {now + 600}, "roles": ["finance_clerk"], "scope": "payments:write", "sub": "root"}}')  # fmt: skip
+    token = pyjwt.api_jws.encode(payload.encode(), world.idp.key, algorithm="RS256",
+                                 headers={"kid": world.idp.kid, "typ": "JWT"})  # fmt: skip
+    return token, world.agent("planner-agent"), {"audience": "tool-agent"}
+
+
 ATTACKS: dict[str, tuple[Case, str, str]] = {
+    "deeply nested claims": (
+        lambda w: (w.person(extra=nested(900)), w.agent("planner-agent"), {"audience": "tool-agent"}),
+        "invalid_request", "subject_token: not a JWT: its payload is nested more than 64 levels deep"),
+    "duplicate claims": (duplicate_subject, "invalid_request", 'subject_token: not a JWT: its payload has a duplicate field "sub"'),
     "alg none": (alg_none, "invalid_request", "alg 'none' is not accepted"),
     "HS256 signed with the public key": (hs256_with_public_key, "invalid_request", "alg 'HS256' is not accepted"),
     "expired subject token": (

@@ -135,3 +135,28 @@ def test_a_decision_log_that_cannot_write_denies(tmp_path):
         e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if e["mcp"]["method"] == "tools/call"
     ]
     assert len(logged) == 2  # the denied call's decision could not be recorded, so it was not forwarded
+
+
+def test_deep_duplicate_and_oversized_messages_get_errors_and_the_gateway_keeps_serving(gateway):
+    """A 10,000-deep line used to end the gateway (RecursionError); duplicate keys let the last one win; a line
+    of any length was read into memory. Each now gets a JSON-RPC error, and the next call is served."""
+    raw, db = gateway
+    raw.send(
+        '{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": '
+        + '{"a":' * 10_000
+        + "1"
+        + "}" * 10_000
+        + "}"
+    )
+    deep = raw.receive()
+    assert deep["error"]["code"] == -32700 and "nested more than 64 levels deep" in deep["error"]["message"]
+    raw.send('{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "name": "crash", '
+             '"arguments": {"text": "x"}}}')  # fmt: skip
+    duplicate = raw.receive()
+    assert duplicate["error"]["code"] == -32700 and 'duplicate field "name"' in duplicate["error"]["message"]
+    raw.send('{"jsonrpc": "2.0", "id": 3, "method": "ping", "params": {"pad": "' + "x" * (5 << 20) + '"}}')
+    huge = raw.receive()
+    assert huge["error"]["code"] == -32600 and "larger than 4194304 bytes" in huge["error"]["message"]
+    assert raw.call("echo", {"text": "still serving"})["result"]["content"][0]["text"] == "still serving"
+    assert _calls(db) == [("echo", "EFFECT_ALLOW")]
+    assert "Traceback" not in raw.log.read_text()

@@ -140,7 +140,7 @@ def test_huge_files_and_non_utf8_are_reported_not_raised():
     huge = b"#" * (MAX_FILE_BYTES + 1)
     errors = errors_of({"big.yaml": huge, "bin.yaml": b"\xff\xfe\x00bad"})
     assert {e.file for e in errors} == {"big.yaml", "bin.yaml"}
-    assert "MB limit" in next(e.message for e in errors if e.file == "big.yaml")
+    assert "MiB limit" in next(e.message for e in errors if e.file == "big.yaml")
 
 
 def test_multi_document_files_and_json():

@@ -31,10 +31,15 @@ AUXDATA = STORE.parent / "auxdata"
 
 
 def _wait_healthy(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Until ``url`` answers health (an https URL: until it accepts connections; the test's client has the CA)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"chamberlain serve exited with {proc.returncode}")
+        if url.startswith("https://"):
+            host, _, port = url.removeprefix("https://").rpartition(":")
+            with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+                return
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/_cerbos/health", timeout=1).status_code == 200:
                 return
@@ -63,7 +68,7 @@ class ThreadServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.config.tls is not None else 'http'}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ThreadServer:
         self.thread.start()

@@ -134,3 +134,27 @@ def test_key_set_loading_matches_cerbos(case, tmp_path: Path):
         assert want.split(": ")[-1] in str(exc.value)
     else:
         assert JWTVerifier(config).key_sets["ks"].keys
+
+
+def _signed_raw(payload: bytes) -> str:
+    from joserfc import jws
+
+    key = ECKey.import_key(json.loads((KEYS / "signing_key.jwk").read_text()))
+    return jws.serialize_compact({"alg": "ES384", "kid": key.kid}, payload, key, algorithms=["ES384"])
+
+
+def test_claims_with_duplicate_keys_are_refused(server):
+    """A signed token saying team "red" and then team "blue": one reader sees red, another blue. Refused."""
+    exp = int(time.time()) + 600
+    token = _signed_raw(f'{{"team": "red", "exp": {exp}, "team": "blue"}}'.encode())
+    reply = post(server, request({"jwt": {"token": token, "keySetId": "main"}}))
+    assert reply.status_code == 400, reply.text
+    assert 'duplicate field "team"' in reply.json()["message"]
+
+
+def test_deeply_nested_claims_are_refused(server):
+    exp = int(time.time()) + 600
+    token = _signed_raw((f'{{"exp": {exp}, "x": ' + '{"a":' * 900 + "1" + "}" * 900 + "}").encode())
+    reply = post(server, request({"jwt": {"token": token, "keySetId": "main"}}))
+    assert reply.status_code == 400, reply.text
+    assert "nested more than 64 levels deep" in reply.json()["message"]

@@ -179,3 +179,27 @@ def test_same_status_for_other_routes(servers, method, path):
     theirs, ours = httpx.request(method, cerbos_url + path), httpx.request(method, our_url + path)
     assert ours.status_code == theirs.status_code
     assert ours.headers["content-type"].split(";")[0] == theirs.headers["content-type"].split(";")[0]
+
+
+DUPLICATES = {
+    "top": b'{"principal": {"id": "a", "roles": ["x"]}, "principal": {"id": "b", "roles": ["y"]}, "resources": []}',
+    "field": b'{"principal": {"id": "a", "id": "b", "roles": ["x"]}, "resources": []}',
+    "attr": b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": 1, "x": 2}}, "resources": []}',
+    "nested_attr": b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": [{"y": 1, "y": 2}]}}, "resources": []}',
+    "aux_jwts": b'{"principal": {"id": "a", "roles": ["x"]}, "resources": [], "auxData": {"jwts": {"k": {"token": "t"}, "k": {"token": "u"}}}}',
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", DUPLICATES)
+def test_duplicate_keys_refused_with_cerbos_wording(servers, name):
+    """Cerbos says ``proto: (line 1:48): duplicate field "principal"`` (or ``duplicate map key``): the same words."""
+    import re
+
+    cerbos_url, our_url = servers
+    theirs, ours = (
+        _post(cerbos_url + "/api/check/resources", DUPLICATES[name]),
+        _post(our_url + "/api/check/resources", DUPLICATES[name]),
+    )
+    assert ours.status_code == theirs.status_code == 400, (ours.text, theirs.text)
+    wording = re.search(r'duplicate (field|map key) "[^"]+"', theirs.json()["message"])
+    assert wording is not None and wording.group() in ours.json()["message"], (ours.text, theirs.text)

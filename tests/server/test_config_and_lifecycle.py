@@ -31,7 +31,8 @@ def test_defaults():
         4 * 1024 * 1024,
     )
     assert c.engine_options == {"default_policy_version": "default", "default_scope": "", "lenient_scope_search": False,
-                                "strict_evaluation": False, "globals": {}, "schema_enforcement": "none"}  # fmt: skip
+                                "strict_evaluation": False, "globals": {}, "schema_enforcement": "none",
+                                "evaluation_timeout": 1.0}  # fmt: skip
     assert c.watch_for_changes and c.metrics_enabled and not c.audit_enabled
     assert c.read_timeout == 30 and c.read_header_timeout == 15 and c.idle_timeout == 120
 

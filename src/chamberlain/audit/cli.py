@@ -13,6 +13,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from chamberlain.errors import Error
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
+from chamberlain.text import block, printable
 
 DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
 _DB_HELP = "The decision log: sqlite:///PATH or postgresql://... (env CHAMBERLAIN_AUDIT_DB)."
@@ -23,7 +25,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(block(f"error: {message}"), err=True)
     raise typer.Exit(code)
 
 
@@ -42,11 +44,6 @@ def _reader(url: str, *, writable: bool = False) -> Iterator[Any]:
         _fail(str(exc))
     finally:
         db.close()
-
-
-def _printable(text: str) -> str:
-    """Control characters escaped, so a value cannot forge a line of output."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _print_json(value: Any) -> None:
@@ -94,9 +91,9 @@ def verify_command(
     trusted = None
     if trusted_head is not None:
         try:
-            trusted = TrustedHead.parse(trusted_head.read_text())
-        except OSError as exc:
-            _fail(f"cannot read trusted head {trusted_head}: {exc.strerror or exc}")
+            trusted = TrustedHead.parse(read_text_bounded(trusted_head, MAX_CONFIG_BYTES, "trusted head"))
+        except FileRefused as exc:
+            _fail(f"cannot read trusted head {trusted_head}: {exc}")
         except Error as exc:
             _fail(f"{trusted_head}: {exc}")
     keys = _key_set(keys_file, witness_keys or [])
@@ -118,10 +115,10 @@ def verify_command(
             f"intact: {report.size} entries, {report.heads} signed heads verified, root {report.root.hex()}"
         )
     else:
-        typer.echo(f"TAMPERED: {_printable(report.problem)}")
+        typer.echo(f"TAMPERED: {printable(report.problem)}")
     if not as_json:
         for e in report.erasures:
-            typer.echo(f"erased: entry #{e['seq']} by {_printable(str(e['by']))} at {e['time']} erased the content "
+            typer.echo(f"erased: entry #{e['seq']} by {printable(str(e['by']))} at {e['time']} erased the content "
                        f"of {e['count']} entries ({e['selector']})")  # fmt: skip
         if report.erased:
             typer.echo(
@@ -134,7 +131,7 @@ def verify_command(
         if report.witnessed:
             typer.echo(f"witnessed: the latest head is cosigned by {', '.join(report.witnessed)}")
         for note in report.notes:
-            typer.echo(f"note: {note}")
+            typer.echo(printable(f"note: {note}"))
     raise typer.Exit(0 if report.ok else 1)
 
 

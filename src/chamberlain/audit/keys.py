@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chamberlain.audit.note import NoteError, Signer, Verifier
 from chamberlain.errors import Error
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.store.db import Database
 
 
@@ -75,9 +76,9 @@ def load(path: Path) -> Signer:
 def load_all(path: Path) -> list[Signer]:
     """Every signer in ``path``, oldest first; raises :class:`SigningKeyError` naming the file and line."""
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise SigningKeyError(f"cannot read signing key file {path}: {exc.strerror or exc}") from None
+        text = read_text_bounded(path, MAX_CONFIG_BYTES, "signing key file")
+    except FileRefused as exc:
+        raise SigningKeyError(f"cannot read signing key file {path}: {exc}") from None
     signers = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():

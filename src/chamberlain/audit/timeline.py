@@ -3,7 +3,8 @@
 Entries an MCP gateway recorded (they carry an ``mcp`` field: ``method``, ``name``, ``server``,
 ``arguments_digest``) read as tool calls: ``tools/call git_commit on git``, the arguments'
 digest, then the basis; the entries of one listing (``tools/list``, one per tool) are one line
-saying what was shown and what was hidden.
+saying what was shown and what was hidden. Every line is escaped (:func:`chamberlain.text.printable`):
+an id or attribute holding a newline or an escape sequence cannot forge a line or drive a terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+
+from chamberlain.text import printable
 
 _SHORT = {"EFFECT_ALLOW": "ALLOW", "EFFECT_DENY": "DENY"}
 
@@ -31,7 +34,7 @@ def summary(entry: dict[str, Any]) -> str:
     """``#12  2026-01-02T03:04:05.123456Z  alice via agent-1 > tool  pay invoice:inv-1  ALLOW``."""
     who = _who(entry)
     if entry.get("kind") != "decision":
-        return f"#{entry.get('seq')}  {entry.get('time', '')}  {entry.get('kind')}  {who}".rstrip()
+        return printable(f"#{entry.get('seq')}  {entry.get('time', '')}  {entry.get('kind')}  {who}".rstrip())
     resource = entry.get("resource") or {}
     mcp = _mcp(entry)
     if mcp is not None and mcp.get("name"):
@@ -39,7 +42,7 @@ def summary(entry: dict[str, Any]) -> str:
     else:
         what = f"{entry.get('action')} {resource.get('kind')}:{resource.get('id')}"
     effect = _SHORT.get(entry.get("effect", ""), entry.get("effect", ""))
-    return f"#{entry.get('seq')}  {entry.get('time', '')}  {who}  {what}  {effect}"
+    return printable(f"#{entry.get('seq')}  {entry.get('time', '')}  {who}  {what}  {effect}")
 
 
 def basis_lines(entry: dict[str, Any]) -> list[str]:
@@ -71,16 +74,16 @@ def basis_lines(entry: dict[str, Any]) -> list[str]:
         )
     for e in basis.get("errors") or ():
         lines.append(f"evaluation error: {e.get('expr')}: {e.get('message')}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def timeline(session_id: str, entries: Sequence[dict[str, Any]]) -> Iterable[str]:
     """A session's actions in order, each with its decision and basis."""
     if not entries:
-        yield f"session {session_id}: no entries"
+        yield printable(f"session {session_id}: no entries")
         return
     allowed = sum(1 for e in entries if e.get("effect") == "EFFECT_ALLOW")
-    yield (f"session {session_id}: {len(entries)} entries, {allowed} allowed, {len(entries) - allowed} denied "
+    yield printable(f"session {session_id}: {len(entries)} entries, {allowed} allowed, {len(entries) - allowed} denied "
            f"({entries[0].get('time')} .. {entries[-1].get('time')})")  # fmt: skip
     for group in _grouped(entries):
         if len(group) > 1:
@@ -119,4 +122,6 @@ def _listing(group: list[dict[str, Any]]) -> str:
     text = f"{mcp.get('method')} on {mcp.get('server')}: {shown} shown, {len(hidden)} hidden"
     if hidden:
         text += f" ({', '.join(hidden)})"
-    return f"#{first.get('seq')}..#{last.get('seq')}  {first.get('time', '')}  {_who(first)}  {text}"
+    return printable(
+        f"#{first.get('seq')}..#{last.get('seq')}  {first.get('time', '')}  {_who(first)}  {text}"
+    )

@@ -103,20 +103,33 @@ def from_json(value: Any) -> Any:
     t = type(value)
     if t is str or t is float or t is bool or value is None:
         return value
+    # Each child is converted once (converting it again to build the copy made the cost 2**depth).
     if t is dict:
+        changed: dict[str, Any] | None = None
         for k, v in value.items():
             tv = type(v)
-            if not (tv is str or tv is float or tv is bool or v is None) and from_json(v) is not v:
-                return {k: from_json(v) for k, v in value.items()}
-        return value
+            if tv is str or tv is float or tv is bool or v is None:
+                continue
+            c = from_json(v)
+            if c is not v:
+                if changed is None:
+                    changed = {}
+                changed[k] = c
+        return value if changed is None else {**value, **changed}
     if t is int:
         return float(value)
     if t is list:
-        for v in value:
+        out: list[Any] | None = None
+        for i, v in enumerate(value):
             tv = type(v)
-            if not (tv is str or tv is float or tv is bool or v is None) and from_json(v) is not v:
-                return [from_json(v) for v in value]
-        return value
+            if tv is str or tv is float or tv is bool or v is None:
+                continue
+            c = from_json(v)
+            if c is not v:
+                if out is None:
+                    out = list(value)
+                out[i] = c
+        return value if out is None else out
     if isinstance(value, bool | str | float):
         return value
     if isinstance(value, int):

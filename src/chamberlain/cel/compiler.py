@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chamberlain.cel import comprehensions, functions, runtime
+from chamberlain.cel import budget, comprehensions, functions, runtime
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select, StructExpr
 from chamberlain.cel.errors import CompileError, EvaluationError
 from chamberlain.cel.values import TYPE_IDENTIFIERS, Duration, Timestamp, UInt
@@ -100,6 +100,7 @@ _HELPERS: dict[str, Any] = {
     "_opt_map": comprehensions.optional_map,
     "_opt_flat_map": comprehensions.optional_flat_map,
     "_sort_by": comprehensions.sort_by,
+    "_paced": budget.paced,
     "_opt_or": comprehensions.optional_or,
     "_opt_or_value": comprehensions.optional_or_value,
     "_SIMPLE": frozenset((str, int, UInt, float, bytes, bool)),
@@ -730,6 +731,8 @@ class _Generator:
         lines = [
             f"if {r}.__class__ is not list and {r}.__class__ not in _LIST_OR_MAP:",
             "    raise TypeError",
+            f"if len({r}) > {budget.SHORT}:",  # a long loop reads the clock (chamberlain.cel.budget)
+            f"    {r} = _paced(act, {r})",
         ]
         if helper == "_all":
             lines += [f"for {var} in {r}:", f"    if not {predicate}:", "        return False", "return True"]
@@ -818,7 +821,12 @@ class _Generator:
             if helper in ("_all", "_exists", "_exists_one", "_all2", "_exists2", "_exists_one2")
             else None
         )
-        return _Code(f"{helper}({range_text}, {', '.join(lambdas)})", height, static)
+        args = (
+            ", ".join(["act", range_text, *lambdas])
+            if helper in _PACED_HELPERS
+            else f"{range_text}, {', '.join(lambdas)}"
+        )
+        return _Code(f"{helper}({args})", height, static)
 
 
 def _block_name(node: Call) -> str:
@@ -836,6 +844,10 @@ def _raiser(message: str):
     return raise_error
 
 
+#: Comprehension helpers that iterate (they take the activation first, whose budget long loops charge).
+_PACED_HELPERS = frozenset(("_all", "_exists", "_exists_one", "_all2", "_exists2", "_exists_one2", "_map",
+                            "_map_filter", "_filter", "_transform_list", "_transform_map", "_transform_map_entry",
+                            "_sort_by"))  # fmt: skip
 #: Macros the fast path runs as plain Python loops.
 _LOOPS = frozenset(("_all", "_exists", "_exists_one", "_filter", "_map", "_map_filter"))
 

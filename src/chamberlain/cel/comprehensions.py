@@ -1,7 +1,8 @@
 """The runtime side of CEL's comprehension macros (all, exists, exists_one, map, filter, ...).
 
-The compiler turns ``r.all(x, p)`` into ``all_of(r, lambda x: p)``: the predicate is compiled
-Python code, these functions apply CEL's error rules around it.
+The compiler turns ``r.all(x, p)`` into ``all_of(act, r, lambda x: p)``: the predicate is compiled
+Python code, these functions apply CEL's error rules around it. Each iterates its range through
+:func:`chamberlain.cel.budget.paced_range` (``act`` says whose budget a long loop charges).
 """
 
 from __future__ import annotations
@@ -10,27 +11,28 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from chamberlain.cel.budget import paced_range
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.lib.lists import sort_by_keys
 from chamberlain.cel.runtime import decide, key_text
 from chamberlain.cel.values import NO_SUCH_OVERLOAD, OPTIONAL_NONE, Optional, go_type_name, no_such_overload
 
 
-def iteration_range(target: Any) -> Any:
-    """The values a single-variable comprehension iterates: list elements or map keys."""
+def iteration_range(act: Any, target: Any) -> Any:
+    """The values a single-variable comprehension iterates: list elements or map keys (paced when long)."""
     if type(target) is list or type(target) is tuple:
-        return target
+        return paced_range(act, target)
     if type(target) is dict:
-        return list(target)
+        return paced_range(act, list(target))
     raise EvaluationError(f"got '{go_type_name(target)}', expected iterable type")
 
 
-def iteration_pairs(target: Any) -> Any:
-    """(index, value) for lists, (key, value) for maps: what two-variable comprehensions iterate."""
+def iteration_pairs(act: Any, target: Any) -> Any:
+    """(index, value) for lists, (key, value) for maps: what two-variable comprehensions iterate (paced)."""
     if type(target) is list or type(target) is tuple:
-        return enumerate(target)
+        return enumerate(paced_range(act, target))
     if type(target) is dict:
-        return list(target.items())
+        return paced_range(act, list(target.items()))
     raise EvaluationError(f"unsupported comprehension range type: {go_type_name(target)}")
 
 
@@ -43,20 +45,20 @@ def _quantify(items: Any, predicate: Callable[..., Any], decisive: bool, spread:
     return decide(thunks, decisive)
 
 
-def all_of(target: Any, predicate: Callable[[Any], Any]) -> bool:
-    return _quantify(iteration_range(target), predicate, False, False)
+def all_of(act: Any, target: Any, predicate: Callable[[Any], Any]) -> bool:
+    return _quantify(iteration_range(act, target), predicate, False, False)
 
 
-def exists(target: Any, predicate: Callable[[Any], Any]) -> bool:
-    return _quantify(iteration_range(target), predicate, True, False)
+def exists(act: Any, target: Any, predicate: Callable[[Any], Any]) -> bool:
+    return _quantify(iteration_range(act, target), predicate, True, False)
 
 
-def all_of2(target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
-    return _quantify(iteration_pairs(target), predicate, False, True)
+def all_of2(act: Any, target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
+    return _quantify(iteration_pairs(act, target), predicate, False, True)
 
 
-def exists2(target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
-    return _quantify(iteration_pairs(target), predicate, True, True)
+def exists2(act: Any, target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
+    return _quantify(iteration_pairs(act, target), predicate, True, True)
 
 
 def _count_true(items: Any, predicate: Callable[..., Any], spread: bool) -> int:
@@ -70,12 +72,12 @@ def _count_true(items: Any, predicate: Callable[..., Any], spread: bool) -> int:
     return count
 
 
-def exists_one(target: Any, predicate: Callable[[Any], Any]) -> bool:
-    return _count_true(iteration_range(target), predicate, False) == 1
+def exists_one(act: Any, target: Any, predicate: Callable[[Any], Any]) -> bool:
+    return _count_true(iteration_range(act, target), predicate, False) == 1
 
 
-def exists_one2(target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
-    return _count_true(iteration_pairs(target), predicate, True) == 1
+def exists_one2(act: Any, target: Any, predicate: Callable[[Any, Any], Any]) -> bool:
+    return _count_true(iteration_pairs(act, target), predicate, True) == 1
 
 
 def _keep(value: Any) -> bool:
@@ -84,35 +86,41 @@ def _keep(value: Any) -> bool:
     raise EvaluationError(NO_SUCH_OVERLOAD)
 
 
-def map_list(target: Any, transform: Callable[[Any], Any]) -> list:
-    return [transform(x) for x in iteration_range(target)]
+def map_list(act: Any, target: Any, transform: Callable[[Any], Any]) -> list:
+    return [transform(x) for x in iteration_range(act, target)]
 
 
-def map_filter(target: Any, predicate: Callable[[Any], Any], transform: Callable[[Any], Any]) -> list:
-    return [transform(x) for x in iteration_range(target) if _keep(predicate(x))]
+def map_filter(
+    act: Any, target: Any, predicate: Callable[[Any], Any], transform: Callable[[Any], Any]
+) -> list:
+    return [transform(x) for x in iteration_range(act, target) if _keep(predicate(x))]
 
 
-def filter_list(target: Any, predicate: Callable[[Any], Any]) -> list:
-    return [x for x in iteration_range(target) if _keep(predicate(x))]
+def filter_list(act: Any, target: Any, predicate: Callable[[Any], Any]) -> list:
+    return [x for x in iteration_range(act, target) if _keep(predicate(x))]
 
 
-def transform_list(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> list:
+def transform_list(act: Any, target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> list:
     return [
-        transform(k, v) for k, v in iteration_pairs(target) if predicate is None or _keep(predicate(k, v))
+        transform(k, v)
+        for k, v in iteration_pairs(act, target)
+        if predicate is None or _keep(predicate(k, v))
     ]
 
 
-def transform_map(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
+def transform_map(act: Any, target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
     return {
-        k: transform(k, v) for k, v in iteration_pairs(target) if predicate is None or _keep(predicate(k, v))
+        k: transform(k, v)
+        for k, v in iteration_pairs(act, target)
+        if predicate is None or _keep(predicate(k, v))
     }
 
 
-def transform_map_entry(target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
+def transform_map_entry(act: Any, target: Any, transform: Callable[[Any, Any], Any], predicate=None) -> dict:
     """Each transform returns a map; the maps are merged (cel-go's ``cel.@mapInsert``), a repeated
     key is an error."""
     result: dict = {}
-    for k, v in iteration_pairs(target):
+    for k, v in iteration_pairs(act, target):
         if predicate is not None and not _keep(predicate(k, v)):
             continue
         entries = transform(k, v)
@@ -161,7 +169,7 @@ def optional_or_value(target: Any, default: Callable[[], Any]) -> Any:
     return target.value if target.has_value() else default()
 
 
-def sort_by(target: Any, key: Callable[[Any], Any]) -> list:
+def sort_by(act: Any, target: Any, key: Callable[[Any], Any]) -> list:
     """``list.sortBy(x, key)`` (lists extension): a stable sort by the computed keys."""
-    values = list(iteration_range(target))
+    values = list(iteration_range(act, target))
     return sort_by_keys(values, [key(v) for v in values])

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chamberlain.caches import BoundedCache
+
 VARIADIC = -1
 
 
@@ -44,33 +46,27 @@ class Implementation:
     str_cache: StringCache | None = None
 
 
-class StringCache(dict):
+class StringCache(BoundedCache):
     """A bounded, thread-safe memo of a pure function of a string: ``cache[s]`` is ``compute(s)``.
 
     For values parsed from request strings that repeat across requests (timestamps, scopes): a
     hit is one dict lookup. ``compute`` must return immutable values (they are shared) and may
-    raise; errors are not cached. A full cache is emptied before the next entry goes in: that
-    costs one re-parse per live entry every ``maxsize`` misses, where dropping the oldest entry
-    one at a time makes each miss scan the deleted slots at the front of the dict. The size stays
-    within ``maxsize`` plus one per thread inserting at the same moment. Every operation used is a
-    single, atomic dict operation under CPython's GIL; no lock is needed.
+    raise; errors are not cached. Bounded by ``maxsize`` entries and by ``max_bytes`` of keys and
+    values (:func:`chamberlain.caches.string_cost`): the strings come from requests, and 4,096 of
+    100 KB would otherwise stay alive. A full cache is emptied before the next entry goes in (see
+    :class:`~chamberlain.caches.BoundedCache`).
 
     Index it only with plain ``str`` keys: a str subclass would hit the entry of an equal string.
     """
 
-    __slots__ = ("compute", "maxsize")
+    __slots__ = ()
 
-    def __init__(self, compute: Callable[[str], Any], maxsize: int = 4096):
-        super().__init__()
-        self.compute = compute
-        self.maxsize = maxsize
+    def __init__(self, compute: Callable[[str], Any], maxsize: int = 4096, max_bytes: int = 16 << 20):
+        super().__init__(compute, max_bytes=max_bytes, max_entries=maxsize)
 
-    def __missing__(self, key: str) -> Any:
-        value = self.compute(key)
-        if len(self) >= self.maxsize:
-            self.clear()
-        self[key] = value
-        return value
+    @property
+    def maxsize(self) -> int:
+        return self.max_entries
 
 
 @dataclass(slots=True)

@@ -38,6 +38,7 @@ import lark
 from lark import Token
 from lark.lexer import PatternStr
 
+from chamberlain.caches import memoize
 from chamberlain.cel.ast import (
     Call,
     Expr,
@@ -93,7 +94,7 @@ def parse(expression: str) -> Expr:
     return _parse_cached(expression)
 
 
-@functools.lru_cache(maxsize=65536)
+@memoize(max_bytes=128 << 20, max_entries=65536, cost=lambda text, tree: 1024 + 40 * len(text))
 def _parse_cached(expression: str) -> Expr:
     if len(expression) > MAX_CODE_POINTS:
         raise CompileError(

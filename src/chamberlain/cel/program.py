@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from chamberlain.caches import memoize
 from chamberlain.cel.ast import Expr
 from chamberlain.cel.compiler import Options, build
 from chamberlain.cel.errors import CompileError, EvaluationError
@@ -91,9 +91,16 @@ def compile(
     return _compile_cached(expression, Options(container, disable_macros, declared, check))
 
 
+def _program_cost(key: tuple[str, Options], program: Program) -> int:
+    """Measured: a compiled program keeps about 90 bytes per character of its expression (the tree,
+    the generated source and code of both paths)."""
+    return 2048 + 100 * len(key[0])
+
+
 # Large enough for every distinct condition of a big policy set (10,000 policies compile each of
-# theirs once: validation and the engine share the cached program).
-@functools.lru_cache(maxsize=65536)
+# theirs once: validation and the engine share the cached program), bounded by what the programs
+# keep (expressions of any length: the CLI's, a reloaded set's).
+@memoize(max_bytes=256 << 20, max_entries=65536, cost=_program_cost)
 def _compile_cached(expression: str, options: Options) -> Program:
     tree = parse(expression)
     exact, exact_source = build(tree, expression, options, fast=False)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.tree import Tree
 
 from chamberlain.delegation.errors import DelegationError
@@ -26,6 +27,8 @@ from chamberlain.delegation.service import JWKS_PATH, TOKEN_PATH
 from chamberlain.delegation.tokens import DelegationToken, Verifier, peek
 from chamberlain.delegation.trust import StaticKeys, load_jwks_file, parse_jwks
 from chamberlain.durations import parse_duration
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
+from chamberlain.text import block, printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Delegation tokens: RFC 8693 exchange, inspection, signing-key rotation.")  # fmt: skip
@@ -34,7 +37,7 @@ DEFAULT_KEY_FILE = Path(".chamberlain") / KEY_FILE_NAME
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
+    typer.echo(block(message), err=True)
     raise typer.Exit(2)
 
 
@@ -44,9 +47,9 @@ def _token_arg(value: str) -> str:
         return sys.stdin.read().strip()
     if value.startswith("@"):
         try:
-            return Path(value[1:]).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            _fail(f"cannot read token file {value[1:]}: {exc.strerror or exc}")
+            return read_text_bounded(value[1:], MAX_CONFIG_BYTES, "token file").strip()
+        except FileRefused as exc:
+            _fail(f"cannot read token file {value[1:]}: {exc}")
     return value.strip()
 
 
@@ -99,7 +102,7 @@ def exchange_command(
     if status != 200 or not isinstance(body, dict) or "access_token" not in body:
         error = body.get("error", "error") if isinstance(body, dict) else "error"
         description = body.get("error_description", "") if isinstance(body, dict) else ""
-        typer.echo(f"refused ({status}): {error}: {description}", err=True)
+        typer.echo(printable(f"refused ({status}): {error}: {description}"), err=True)
         raise typer.Exit(1)
     typer.echo(body["access_token"] if token_only else json.dumps(body, indent=2))
 
@@ -125,18 +128,23 @@ def _when(epoch: int, now: float) -> str:
     return f"{stamp} ({'in ' + span if left > 0 else span + ' ago'})"
 
 
+def _shown(value: object) -> str:
+    """A claim as rich shows it: control characters escaped, ``[`` not read as markup."""
+    return escape(printable(value))
+
+
 def render(token: DelegationToken, source: str, now: float) -> Tree:
     """The token as a tree: its facts, then the subject and each delegate in order, current last."""
-    tree = Tree(f"[bold]delegation token[/bold] verified with key {token.kid} from {source}")
-    tree.add(f"issuer: {token.issuer}")
-    tree.add(f"audience: {', '.join(token.audience)}")
-    tree.add(f"scope: {' '.join(token.scopes) or '(none)'}")
+    tree = Tree(f"[bold]delegation token[/bold] verified with key {_shown(token.kid)} from {_shown(source)}")
+    tree.add(f"issuer: {_shown(token.issuer)}")
+    tree.add(f"audience: {_shown(', '.join(token.audience))}")
+    tree.add(f"scope: {_shown(' '.join(token.scopes) or '(none)')}")
     tree.add(f"expires: {_when(token.expires_at, now)}")
     tree.add(
-        f"issued: {_when(token.issued_at, now)}, jti {token.jti}"
-        + (f", sid {token.sid}" if token.sid else "")
+        f"issued: {_when(token.issued_at, now)}, jti {_shown(token.jti)}"
+        + (f", sid {_shown(token.sid)}" if token.sid else "")
     )
-    node = tree.add(f"[bold]{token.subject}[/bold] (subject)")
+    node = tree.add(f"[bold]{_shown(token.subject)}[/bold] (subject)")
     actors = list(reversed(token.chain.actors))
     for i, actor in enumerate(actors, 1):
         facts = [f"actor {i}" + (", current" if i == len(actors) else "")]
@@ -144,7 +152,7 @@ def render(token: DelegationToken, source: str, now: float) -> Tree:
             facts.append(f"roles {', '.join(actor.roles)}")
         if actor.issuer:
             facts.append(f"iss {actor.issuer}")
-        node = node.add(f"[bold]{actor.id}[/bold] ({'; '.join(facts)})")
+        node = node.add(f"[bold]{_shown(actor.id)}[/bold] ({_shown('; '.join(facts))})")
     return tree
 
 

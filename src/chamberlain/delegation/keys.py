@@ -22,7 +22,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 
+from chamberlain import strictjson
 from chamberlain.delegation.errors import DelegationConfigError
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded
 
 KEY_FILE_NAME = "delegation-signing-keys.json"
 #: alg -> (key type, curve) of the keys chamberlain signs with.
@@ -73,11 +75,11 @@ def read_key_file(path: Path, where: str = "") -> list[SigningKey]:
     """The keys of a key file; raises :class:`DelegationConfigError` naming the file and the entry."""
     where = where or f"signingKeyFile {path}"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DelegationConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise DelegationConfigError(f"{where}: not JSON: {exc}") from None
+        data = strictjson.loads(read_bounded(path, MAX_CONFIG_BYTES, "signing key file"))
+    except FileRefused as exc:
+        raise DelegationConfigError(f"{where}: cannot read it: {exc}") from None
+    except strictjson.JSONError as exc:
+        raise DelegationConfigError(f"{where}: not JSON: {exc.reason}") from None
     entries = data.get("keys") if isinstance(data, Mapping) else None
     if not isinstance(entries, list) or not entries:
         raise DelegationConfigError(f'{where}: expected a JWK Set {{"keys": [...]}} with at least one key')

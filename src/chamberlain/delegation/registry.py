@@ -22,6 +22,9 @@ from typing import Any
 
 import yaml
 
+from chamberlain import safeyaml
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
+
 _NO_ATTR: Mapping[str, Any] = MappingProxyType({})
 _ENTRY_KEYS = frozenset({"issuer", "roles", "attr"})
 
@@ -61,9 +64,9 @@ class AgentRegistry:
 def load_registry(path: Path, where: str, problems: list[str]) -> AgentRegistry:
     """Read an agents file (YAML or JSON); each problem is appended to ``problems``."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        problems.append(f"{where}: cannot read {path}: {exc.strerror or exc}")
+        data = safeyaml.load(read_text_bounded(path, MAX_CONFIG_BYTES, "agents file"), str(path))
+    except (FileRefused, safeyaml.YAMLRefused) as exc:
+        problems.append(f"{where}: cannot read {path}: {exc}")
         return AgentRegistry()
     except yaml.YAMLError as exc:
         problems.append(f"{where}: {path} is not valid YAML: {exc}")

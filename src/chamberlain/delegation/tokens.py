@@ -12,7 +12,6 @@ in, the token must then verify under one of that issuer's keys, with that key's 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -24,6 +23,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
+from chamberlain import strictjson
 from chamberlain.delegation.chain import Chain, parse_chain
 from chamberlain.delegation.errors import DelegationConfigError, TokenError
 from chamberlain.delegation.scopes import parse_scope
@@ -62,12 +62,24 @@ def _extract(token: Any, where: str) -> tuple[jws.CompactSignature, dict[str, An
         raise TokenError(where, "not a JWT: expected three dot-separated parts (header.payload.signature)")
     try:
         parsed = jws.extract_compact(token.encode("ascii"))
-        claims = json.loads(parsed.payload)
+        claims = strictjson.loads(parsed.payload)
+    except strictjson.JSONError as exc:
+        raise TokenError(where, f"not a JWT: its payload {payload_problem(exc)}") from None
     except (JoseError, ValueError, TypeError, RecursionError, UnicodeError):
         raise TokenError(where, "not a JWT: its header or payload is not base64url-encoded JSON") from None
     if not isinstance(claims, dict):
         raise TokenError(where, "not a JWT: its payload is not a JSON object")
     return parsed, claims
+
+
+def payload_problem(exc: strictjson.JSONError) -> str:
+    """What is wrong with a token's claims, after "its payload": duplicate claims are refused (RFC 7519
+    section 4 allows refusing them; reading the last would let two readers see two subjects)."""
+    if isinstance(exc, strictjson.DuplicateKeyError):
+        return f'has a duplicate field "{exc.key}"'
+    if isinstance(exc, strictjson.DepthError):
+        return f"is {exc.reason}"
+    return "is not base64url-encoded JSON"
 
 
 def peek(token: Any, where: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,7 +8,6 @@ tokens also mint them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,9 @@ from urllib.parse import unquote, urlparse
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
+from chamberlain import strictjson
 from chamberlain.delegation.errors import DelegationConfigError
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded
 
 VerifyKey = OKPKey | ECKey | RSAKey
 
@@ -74,13 +75,11 @@ def parse_jwks(data: Any, where: str) -> StaticKeys:
 def load_jwks_file(path: str | Path, where: str) -> StaticKeys:
     """Read a JWK Set from a local file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DelegationConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise DelegationConfigError(f"{where}: {path} is not JSON: {exc}") from None
+        data = strictjson.loads(read_bounded(path, MAX_CONFIG_BYTES, "JWK Set file"))
+    except FileRefused as exc:
+        raise DelegationConfigError(f"{where}: cannot read {path}: {exc}") from None
+    except strictjson.JSONError as exc:
+        raise DelegationConfigError(f"{where}: {path} is not JSON: {exc.reason}") from None
     return parse_jwks(data, f"{where} ({path})")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from chamberlain.cel import EvaluationError
+from chamberlain.cel.budget import BUDGET_KEY, DEFAULT_TIMEOUT, Budget
 from chamberlain.cel.cerbos_env import NOW_KEY
 from chamberlain.cel.values import Timestamp
 
@@ -107,8 +108,13 @@ def base_activation(
     aux_data: dict[str, Any],
     globals_map: VariablesMap,
     now: dt.datetime | Timestamp | RequestClock,
+    budget: Budget | float = DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
-    """The activation for a request whose principal and resource are already in CEL form."""
+    """The activation for a request whose principal and resource are already in CEL form.
+
+    ``budget``: the evaluation budget of the check, or its timeout in seconds (started by the first
+    long loop), see :mod:`chamberlain.cel.budget`.
+    """
     return {
         "request": {"principal": principal, "resource": resource, "aux_data": aux_data, "auxData": aux_data},
         "P": principal,
@@ -121,4 +127,5 @@ def base_activation(
         "globals": globals_map,
         "G": globals_map,
         NOW_KEY: now,
+        BUDGET_KEY: budget,
     }

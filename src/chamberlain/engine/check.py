@@ -19,7 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from chamberlain.caches import ENTRY_OVERHEAD
 from chamberlain.cel import EvaluationError
+from chamberlain.cel.budget import BUDGET_KEY, EVALUATION_TIMEOUT, Budget, EvaluationTimeout, limit
 from chamberlain.cel.jsonvalue import output_json
 from chamberlain.cel.values import Timestamp
 from chamberlain.engine import glob, walkgen
@@ -67,6 +69,10 @@ from chamberlain.policy import PolicySet
 _NO_MATCH_EFFECT = walkgen.NO_MATCH_EFFECT
 _KINDS = (PRINCIPAL, RESOURCE)
 _CACHE_LIMIT = 65536
+#: What the memo tables (routes, plans, candidate rows, walks) may keep together, by a byte-aware
+#: measure of their keys: the keys are the request's names (principal id, roles, scope, actions),
+#: so without it 65,536 routes of 100 KB principal ids would keep 6 GB.
+CACHE_BYTES = 64 << 20
 _NO_EVAL_KEY = ("no-match",)
 
 
@@ -84,6 +90,7 @@ class Engine:
         self._principal_exists: dict[tuple[Any, ...], bool] = {}
         self._routes: dict[tuple[Any, ...], _Route | None] = {}
         self._walks: dict[tuple[Any, ...], walkgen.GroupWalk] = {}
+        self._cache_bytes = 0
         self._has_role_rows = bool(table.role_rows)
 
     # -- public -----------------------------------------------------------------------------------
@@ -91,12 +98,21 @@ class Engine:
     def check(
         self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None
     ) -> list[CheckOutput]:
-        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time."""
-        when = _instant(now)
-        return [self.check_one(inp, when) for inp in inputs]
+        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time.
 
-    def check_one(self, inp: CheckInput, now: dt.datetime | Timestamp | RequestClock) -> CheckOutput:
-        """Decide one input at ``now`` (a UTC datetime, a CEL timestamp, or a clock giving one)."""
+        The inputs share one evaluation budget (``evaluation_timeout``, see :mod:`chamberlain.cel.budget`).
+        """
+        when = _instant(now)
+        budget = Budget(self.options.evaluation_timeout)
+        return [self.check_one(inp, when, budget) for inp in inputs]
+
+    def check_one(self, inp: CheckInput, now: dt.datetime | Timestamp | RequestClock,
+                  budget: Budget | float | None = None) -> CheckOutput:  # fmt: skip
+        """Decide one input at ``now`` (a UTC datetime, a CEL timestamp, or a clock giving one), within
+        ``budget`` (default: the engine's timeout).
+
+        When the budget runs out, every action not decided yet is a DENY by :data:`EVALUATION_TIMEOUT`.
+        """
         principal, resource = inp.principal, inp.resource
         actions = list(dict.fromkeys(inp.actions))
         effects: dict[str, ActionEffect] = {}
@@ -115,10 +131,15 @@ class Engine:
                     return self._finish(out, actions)
         if not route.p_exists and not route.r_exists:
             return self._finish(out, actions)
-        state = self._state(inp, route, now)
+        state = self._state(inp, route, now, budget)
         out.state = state
-        for action in actions:
-            effects[action] = state.decide(action, route)
+        try:
+            for action in actions:
+                effects[action] = state.decide(action, route)
+        except EvaluationTimeout as exc:  # not a condition that failed: nothing undecided may be allowed
+            state.errors[("", str(exc))] = None
+            for action in actions:
+                effects.setdefault(action, _TIMED_OUT)
         out.effective_derived_roles = list(state.effective_derived_roles)
         out.outputs = state.outputs
         out.trace = state.trace or []
@@ -146,15 +167,20 @@ class Engine:
             return plan.constant
         when = _instant(now)
         activation = base_activation(principal._cel or principal.cel(), resource._cel or resource.cel(),
-                                     aux_data.cel(), self.globals, when)  # fmt: skip
-        if plan.single_uncached is not None:
-            return _final_effect(plan.single_uncached(_State.for_generated_walk(self, activation)))
-        return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(plan, action)
+                                     aux_data.cel(), self.globals, when, self.options.evaluation_timeout)  # fmt: skip
+        try:
+            if plan.single_uncached is not None:
+                return _final_effect(plan.single_uncached(_State.for_generated_walk(self, activation)))
+            return _State(self, activation, self.options.strict_evaluation, route, fast=True).walk(
+                plan, action
+            )
+        except EvaluationTimeout:
+            return _TIMED_OUT
 
-    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime | Timestamp | RequestClock) -> _State:
-        activation = base_activation(
-            inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now
-        )
+    def _state(self, inp: CheckInput, route: _Route, now: dt.datetime | Timestamp | RequestClock,
+               budget: Budget | float | None) -> _State:  # fmt: skip
+        activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, now,
+                                     self.options.evaluation_timeout if budget is None else budget)  # fmt: skip
         return _State(self, activation, self.options.strict_evaluation, route)
 
     def _route(self, principal: Any, resource: Any) -> _Route | None:
@@ -273,6 +299,7 @@ class Engine:
             self._generate_walks(plan)
         if len(route.plans) >= _CACHE_LIMIT:
             route.plans.clear()
+        self._charge(ENTRY_OVERHEAD + 2 * len(action))
         route.plans[action] = plan
         return plan
 
@@ -382,11 +409,20 @@ class Engine:
                 yield _derived(mb, action, effect=EFFECT_DENY, condition=none_of(mb.condition),
                                activated=mb.output_not_met, not_met=mb.output_activated)  # fmt: skip
 
-    @staticmethod
-    def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    def _remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
+        self._charge(2 * _key_cost(key))  # the value (a route's scopes and roles) about as much again
         cache[key] = value
+
+    def _charge(self, cost: int) -> None:
+        """Count ``cost`` bytes against :data:`CACHE_BYTES`; past it, every memo table is emptied."""
+        self._cache_bytes += cost
+        if self._cache_bytes > CACHE_BYTES:
+            for table in (self._candidates, self._role_denies, self._resource_exists, self._principal_exists,
+                          self._routes, self._walks):  # fmt: skip
+                table.clear()
+            self._cache_bytes = cost
 
     @staticmethod
     def _finish(out: CheckOutput, actions: list[str]) -> CheckOutput:
@@ -435,10 +471,24 @@ def _no_match_deny(rep: Row, resource: str, action: str) -> Row:
                eval_key=_NO_EVAL_KEY, from_role_policy=True, no_match_for_scope_permissions=True)  # fmt: skip
 
 
+def _key_cost(key: tuple[Any, ...]) -> int:
+    """The bytes a memo key keeps alive, about: its strings, and the strings of the tuples in it."""
+    cost = ENTRY_OVERHEAD
+    for part in key:
+        if type(part) is str:
+            cost += len(part)
+        elif type(part) is tuple or type(part) is frozenset:
+            cost += 8 * len(part) + sum(len(p) for p in part if type(p) is str)
+        else:
+            cost += 8
+    return cost
+
+
 _MISSING: Any = object()
 _STRICT_DENY = "STRICT_DENY"  # a group walk ended by a condition error under strict evaluation
 _NOT_KEPT: Any = None  # a container the fast path never reads
 _DENIED = ActionEffect(EFFECT_DENY, NO_MATCH)
+_TIMED_OUT = ActionEffect(EFFECT_DENY, EVALUATION_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -756,15 +806,17 @@ class _State(Evaluation):
         return _ScopeDerivedRoles(roles, sorted(failed))
 
     def explain_condition(self, row: Row) -> list[Any]:
-        """Re-evaluate a row's condition expressions (for explanations)."""
+        """Re-evaluate a row's condition expressions (for explanations), within a budget of their own."""
         act = dict(self.activation)
+        act[BUDGET_KEY] = self.engine.options.evaluation_timeout
         sdr = self.scope_derived_roles.get(row.scope)
         if sdr is not None:
             act["runtime"] = sdr.runtime
         act["constants"] = act["C"] = row.params.constants
         act["variables"] = act["V"] = self.var_cache.get(row.params, _EMPTY_VARS)
         assert row.condition is not None
-        return row.condition.explain(act)
+        with limit(None):  # not the request's budget (its deadline may have passed, or it may preempt)
+            return row.condition.explain(act)
 
 
 _EMPTY_VARS = VariablesMap()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chamberlain.cel import EvaluationError, Program, compile
+from chamberlain.cel.budget import EvaluationTimeout
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
 from chamberlain.policy import model as m
 
@@ -85,6 +86,9 @@ def _explain(match: m.Match, activation: Mapping[str, Any], out: list[ExprOutcom
             value = program(match.expr).evaluate(activation)
         except EvaluationError as exc:
             out.append(ExprOutcome(match.expr, False, cel_message(exc)))
+            return
+        except EvaluationTimeout as exc:
+            out.append(ExprOutcome(match.expr, False, str(exc)))
             return
         out.append(ExprOutcome(match.expr, value is True))
         return

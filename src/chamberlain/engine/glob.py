@@ -8,9 +8,10 @@ characters except ``:``, ``**`` any run at all, ``?`` one character except ``:``
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
+
+from chamberlain.caches import memoize
 
 _SEPARATOR = ":"
 
@@ -20,7 +21,7 @@ def is_pattern(key: str) -> bool:
     return "*" in key
 
 
-@functools.lru_cache(maxsize=4096)
+@memoize(max_bytes=16 << 20, max_entries=4096, cost=lambda pattern, matcher: 1024 + 10 * len(pattern))
 def compile_glob(pattern: str) -> Callable[[str], bool] | None:
     """A matcher for ``pattern``, or ``None`` when the pattern is invalid (it then matches nothing)."""
     if pattern == "*":

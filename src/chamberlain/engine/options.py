@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chamberlain.cel.budget import DEFAULT_TIMEOUT
 from chamberlain.engine.names import DEFAULT_VERSION
 from chamberlain.errors import Error
 
@@ -25,7 +26,8 @@ class EngineOptions:
     some (otherwise no policy applies). ``strict_evaluation``: a condition that fails to evaluate
     denies the actions of its rule (otherwise it is false). ``globals``: ``G``/``globals`` in
     conditions. ``schema_enforcement``: ``none``, ``warn`` (report violations) or ``reject``
-    (report them and deny every action).
+    (report them and deny every action). ``evaluation_timeout``: seconds the conditions of one
+    call may run; past it, the actions not yet decided are denied (:mod:`chamberlain.cel.budget`).
     """
 
     default_policy_version: str = DEFAULT_VERSION
@@ -34,8 +36,15 @@ class EngineOptions:
     strict_evaluation: bool = False
     globals: Mapping[str, Any] = field(default_factory=dict)
     schema_enforcement: str = "none"
+    evaluation_timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
+        timeout = self.evaluation_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < 3600:
+            raise OptionsError(
+                f"evaluation_timeout must be a number of seconds above 0 (and below an hour), not {timeout!r}"
+            )
+        object.__setattr__(self, "evaluation_timeout", float(timeout))
         if self.schema_enforcement not in SCHEMA_ENFORCEMENTS:
             raise OptionsError(
                 f"schema_enforcement must be one of {', '.join(SCHEMA_ENFORCEMENTS)}, "

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chamberlain.cel.budget import EVALUATION_TIMEOUT
 from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.names import NO_MATCH
+from chamberlain.text import printable
 
 if TYPE_CHECKING:
     from chamberlain.engine.ruletable import Row
@@ -96,6 +98,8 @@ class ActionExplanation:
     def __str__(self) -> str:
         where = f"{self.policy}" + (f" (scope {self.scope!r})" if self.scope else "")
         rule = f" rule {self.rule!r} ({self.rule_effect})" if self.rule else " no rule matched"
+        if self.policy == EVALUATION_TIMEOUT:
+            rule = ": the conditions ran out of time before this action was decided"
         lines = [f"{self.action}: {self.effect} by {where}{rule}"]
         for c in self.conditions:
             state = f"error: {c.error}" if c.error else ("held" if c.held else "did not hold")
@@ -111,7 +115,8 @@ class ActionExplanation:
                 lines.append(
                     f"    tried {t.policy} rule {t.rule!r} ({t.effect or 'no effect'}, {via}): {state}"
                 )
-        return "\n".join(lines)
+        # One line each: an action or expression holding a newline cannot forge another line.
+        return "\n".join(map(printable, lines))
 
 
 @dataclass(slots=True)

@@ -32,8 +32,10 @@ from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import CheckOutput
 from chamberlain.engine.wire import json_number
 from chamberlain.errors import Error
+from chamberlain.files import FileRefused, read_bounded
 from chamberlain.policy.decode import go_quote
 from chamberlain.policy.errors import Issue
+from chamberlain.policy.source import MAX_FILE_BYTES
 from chamberlain.policy.suite import (
     AuxDataFixtures,
     Expectation,
@@ -49,6 +51,7 @@ from chamberlain.policy.suite import (
     Table,
     read_single,
 )
+from chamberlain.text import printable
 
 PASSED, FAILED, ERRORED, SKIPPED = "RESULT_PASSED", "RESULT_FAILED", "RESULT_ERRORED", "RESULT_SKIPPED"
 SKIP_NAME = "Test name did not match the provided pattern"
@@ -133,7 +136,11 @@ def _fixture(cls: type, directory: Path, root: Path | None, label: str, *names: 
         path = _fixture_file(directory, name)
         if path is None:
             continue
-        message, issues = read_single(cls, _relative(path, root), path.read_bytes(), "a fixture")
+        try:
+            data = read_bounded(path, MAX_FILE_BYTES, "fixture file")
+        except FileRefused as exc:
+            raise SuiteError(f"failed to load {label}:\n{_relative(path, root)}: {exc}") from None
+        message, issues = read_single(cls, _relative(path, root), data, "a fixture")
         if issues:
             raise SuiteError(f"failed to load {label}:\n{issues_text(issues)}")
         return message
@@ -515,9 +522,9 @@ def run_suite(
 
 def _read_suite(path: Path, rel: str) -> Suite:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SuiteError(f"failed to load test suite:\nfailed to open {rel}: {exc.strerror}") from None
+        data = read_bounded(path, MAX_FILE_BYTES, "test suite")
+    except FileRefused as exc:
+        raise SuiteError(f"failed to load test suite:\nfailed to open {rel}: {exc}") from None
     suite, issues = read_single(Suite, rel, data, "a test suite")
     if issues:
         raise SuiteError(f"failed to load test suite:\n{issues_text(issues)}")
@@ -634,7 +641,8 @@ def render_text(results: Mapping[str, Any]) -> str:
             f"{suite['file']}: {suite['name'] or '?'} [{summary['overallResult'].removeprefix('RESULT_')}]"
         )
         if suite.get("error"):
-            lines.append("  error: " + suite["error"].replace("\n", "\n    "))
+            first, *rest = suite["error"].split("\n")
+            lines += [f"  error: {first}", *(f"    {line}" for line in rest)]
     for _, name, details in _walk(results):
         if details["result"] == FAILED:
             f = details["failure"]
@@ -649,7 +657,7 @@ def render_text(results: Mapping[str, Any]) -> str:
     lines.append(
         f"{results['summary']['overallResult'].removeprefix('RESULT_')}: {results['summary'].get('testsCount', 0)} tests ({counts or 'none'})"
     )
-    return "\n".join(lines)
+    return "\n".join(map(printable, lines))  # test and principal names hold any character
 
 
 def render_junit(results: Mapping[str, Any]) -> str:

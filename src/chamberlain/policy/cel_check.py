@@ -8,10 +8,10 @@ compiled here are the ones it uses (``chamberlain.cel`` caches them by text).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass
 from typing import Any
 
+from chamberlain.caches import memoize
 from chamberlain.cel import CompileError, ast, compile
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
 from chamberlain.cel.parser import parse
@@ -30,7 +30,7 @@ class ExprCheck:
     variables: frozenset[str]
 
 
-@functools.lru_cache(maxsize=65536)
+@memoize(max_bytes=64 << 20, max_entries=65536, cost=lambda text, check: 512 + 4 * len(text))
 def check_expression(expr: str) -> ExprCheck:
     """Compile ``expr`` in Cerbos's environment and list the constants and variables it references."""
     try:

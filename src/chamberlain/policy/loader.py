@@ -4,24 +4,39 @@ Files: ``.yaml``, ``.yml`` and ``.json`` anywhere under the root, except hidden 
 (``.x``), ``testdata`` folders and test suites (``*_test.yaml``); JSON Schemas come from the root
 ``_schemas`` folder. Policies with ``disabled: true`` are left out. Every problem of every file is
 collected and raised together as one :class:`~chamberlain.policy.errors.PolicyError`.
+
+Reading is bounded (:class:`DirectoryLimits`): only regular files (a FIFO or a link to a device is
+refused, never opened in a way that blocks), each at most ``max_file_bytes`` (checked before
+reading), at most ``max_files`` files and ``max_total_bytes`` in all.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from chamberlain.files import FileRefused, describe_size, read_bounded, regular_size
 from chamberlain.policy import model as m
 from chamberlain.policy.decode import decode_policy
 from chamberlain.policy.errors import Issue, PolicyError
 from chamberlain.policy.index import PolicySet
 from chamberlain.policy.schema import SCHEMAS_DIRECTORY, SchemaStore
-from chamberlain.policy.source import read_documents
+from chamberlain.policy.source import MAX_FILE_BYTES, read_documents
 from chamberlain.policy.validate import Checker
 
 SUPPORTED_EXTENSIONS = (".yaml", ".yml", ".json")
 TESTDATA_DIRECTORY = "testdata"
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryLimits:
+    """How much of a policy directory is read at most (far above real policy sets; each a clear error)."""
+
+    max_files: int = 20_000
+    max_total_bytes: int = 64 << 20
+    max_file_bytes: int = MAX_FILE_BYTES
 
 
 def is_policy_file(name: str) -> bool:
@@ -54,7 +69,8 @@ def policy_files(root: Path) -> tuple[list[str], list[Issue]]:
     return sorted(found), issues
 
 
-def load_directory(path: str | os.PathLike[str], *, schemas: bool = True) -> PolicySet:
+def load_directory(path: str | os.PathLike[str], *, schemas: bool = True,
+                   limits: DirectoryLimits = DirectoryLimits()) -> PolicySet:  # fmt: skip
     """Load, validate and index every policy under ``path``; raise ``PolicyError`` with all problems."""
     root = Path(path)
     if not root.is_dir():
@@ -62,12 +78,23 @@ def load_directory(path: str | os.PathLike[str], *, schemas: bool = True) -> Pol
             [Issue(str(root), "load failure", "policy directory does not exist or is not a directory")]
         )
     names, issues = policy_files(root)
+    if len(names) > limits.max_files:
+        raise PolicyError([Issue(str(root), "load failure", f"more than {limits.max_files} policy files ({len(names)}): split the policy set or raise the limit")])  # fmt: skip
     files: list[tuple[str, bytes]] = []
+    total = 0
     for name in names:
         try:
-            files.append((name, (root / name).read_bytes()))
-        except OSError as exc:
-            issues.append(Issue(name, "load failure", f"cannot read the file: {exc.strerror}"))
+            total += regular_size(root / name)  # the sizes first: nothing is read from an oversized set
+        except FileRefused as exc:
+            issues.append(Issue(name, "load failure", str(exc)))
+        if total > limits.max_total_bytes:
+            raise PolicyError([Issue(str(root), "load failure", f"more than {describe_size(limits.max_total_bytes)} of policy files: split the policy set or raise the limit")])  # fmt: skip
+    for name in names:
+        try:
+            files.append((name, read_bounded(root / name, limits.max_file_bytes, "policy file")))
+        except FileRefused as exc:
+            if not any(i.file == name for i in issues):
+                issues.append(Issue(name, "load failure", str(exc)))
     store = SchemaStore.from_directory(root / SCHEMAS_DIRECTORY) if schemas else None
     return _build(files, store, issues)
 

@@ -15,7 +15,7 @@ import orjson
 from chamberlain import delegation
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
-from chamberlain.server import audit_api, authzen, cerbos_api
+from chamberlain.server import audit_api, authzen, cerbos_api, decide
 from chamberlain.server.config import Config
 from chamberlain.server.http import (
     INTERNAL,
@@ -33,6 +33,7 @@ from chamberlain.server.http import (
 )
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState, freeze_heap
+from chamberlain.server.tls import ReloadingTLS
 from chamberlain.server.validate import InvalidRequest
 from chamberlain.server.watcher import PolicyWatcher
 from chamberlain.store import StoreError
@@ -65,6 +66,9 @@ class App:
         self.config = config
         self.state = state or ServerState(config)
         self.watcher: PolicyWatcher | None = None
+        # HTTPS: the listener's context, whose certificate is reloaded when its files change.
+        self.tls = (ReloadingTLS(config.tls, config.tls_reload_interval, self.state.metrics.observe_tls_reload)
+                    if config.tls is not None else None)  # fmt: skip
         tokens = self.state.tokens
         self.token_app = delegation.create_app(tokens) if tokens is not None else None
 
@@ -81,9 +85,13 @@ class App:
             if message["type"] == "lifespan.startup":
                 freeze_heap()
                 self.start_watcher()
+                if self.tls is not None:
+                    self.tls.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stop_watcher()
+                if self.tls is not None:
+                    self.tls.stop()
                 self.state.close()  # writes what the decision log still holds
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -111,7 +119,7 @@ class App:
             )
             return
         if path == "/.well-known/authzen-configuration" and scope["method"] == "GET":
-            await respond(send, 200, orjson.dumps(authzen.metadata(self.state, scope)))
+            await respond(send, 200, orjson.dumps(authzen.metadata(self.state)))
             return
         if path in delegation.PATHS and self.token_app is not None:
             await self.token_app(scope, receive, send)
@@ -131,7 +139,11 @@ class App:
             if scope["method"] == "POST":
                 body = await read_body(receive, self.config.max_body_bytes, started + self.config.read_timeout,
                                        content_length(scope))  # fmt: skip
-            result = handler(self.state, body, call_id)
+            if len(body) > self.config.large_request_bytes:  # parsing, deciding, recording: off the loop
+                self.state.metrics.observe_moved_to_worker("large")
+                result = await decide.in_worker(self.state, handler, self.state, body, call_id)
+            else:
+                result = handler(self.state, body, call_id)
             if type(result) is not dict:
                 result = await result  # type: ignore[misc]
             payload = orjson.dumps(result)

@@ -116,7 +116,7 @@ def _decision(response: dict[str, Any], index: int, action: str) -> bool:
 
 def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /access/v1/evaluation``: one subject, resource and action."""
-    request = parse_json(body)
+    request = parse_json(body, state.config.max_json_depth, EVALUATION)
     validate(EVALUATION, request)
     context = request.get("context")
     action = request["action"]["name"]
@@ -138,7 +138,7 @@ def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] 
 
 def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /access/v1/evaluations``: defaults at the top level, one answer per evaluation, in order."""
-    request = parse_json(body)
+    request = parse_json(body, state.config.max_json_depth, EVALUATIONS)
     validate(EVALUATIONS, request)
     semantic = (request.get("options") or {}).get("evaluations_semantic") or "execute_all"
     if semantic not in SEMANTICS:
@@ -207,11 +207,12 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
     return decide.settle(state, [started for started, _ in checks], build)
 
 
-def metadata(state: ServerState, scope: dict[str, Any]) -> dict[str, Any]:
-    """``GET /.well-known/authzen-configuration``."""
-    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-    scheme = "https" if headers.get("x-forwarded-proto") == "https" else "http"
-    host = headers.get("x-forwarded-host") or headers.get("host") or "localhost"
-    base = f"{scheme}://{host}"
+def metadata(state: ServerState) -> dict[str, Any]:
+    """``GET /.well-known/authzen-configuration``, naming the configured URL (``chamberlain.publicURL``).
+
+    Never the request's Host or X-Forwarded-* headers: reflected, they would let a client (or a
+    poisoned cache) point other clients at a server of its choosing.
+    """
+    base = state.config.public_url
     return {"policy_decision_point": base, "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
             "access_evaluations_endpoint": f"{base}/access/v1/evaluations"}  # fmt: skip

@@ -9,6 +9,7 @@ request whose token does not verify is never decided.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError
 from joserfc.jwk import ECKey, GuestProtocol, JWKRegistry, KeySet, OKPKey, RSAKey
 
+from chamberlain import strictjson
 from chamberlain.engine.wire import RequestError
 from chamberlain.server.config import Config, ConfigError, KeySetConfig
 
@@ -81,6 +83,7 @@ class JWTVerifier:
     def __init__(self, config: Config):
         self.disabled = config.jwt_disable_verification
         self.leeway = round(config.jwt_skew)
+        self.max_depth = config.max_json_depth
         self.key_sets = {ks.id: _KeySet(ks) for ks in config.key_sets}
 
     def __call__(self, aux_jwt: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,8 +92,9 @@ class JWTVerifier:
         field = "auxData.jwt"
         if not isinstance(token, str) or not token:
             raise AuxDataError(f"{field}.token", "value is required")
+        claims = self._claims(token, field)  # read within bounds before any JWT library reads them
         if self.disabled:
-            return self._unverified(token, field)
+            return self._validated(claims, field)
         if not ks_id:
             if len(self.key_sets) != 1:
                 raise AuxDataError(field, "cannot determine keyset to use for validating the JWT")
@@ -110,17 +114,25 @@ class JWTVerifier:
             ) from None
         return self._validated(decoded.claims, field)
 
-    def _unverified(self, token: str, field: str) -> dict[str, Any]:
-        import base64
-
+    def _claims(self, token: str, field: str) -> dict[str, Any]:
+        """The token's claims, unverified: nested at most ``maxJSONDepth`` deep, no claim twice (RFC 7519
+        section 4 allows refusing duplicates; reading the last would let two readers see two values)."""
         try:
             payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         except (IndexError, ValueError):
             raise AuxDataError(field, "failed to parse JWT") from None
+        try:
+            claims = strictjson.loads(data, max_depth=self.max_depth)
+        except strictjson.DuplicateKeyError as exc:
+            raise AuxDataError(
+                field, f'failed to parse JWT: duplicate field "{exc.key}" in its claims'
+            ) from None
+        except strictjson.JSONError as exc:
+            raise AuxDataError(field, f"failed to parse JWT: its claims are {exc.reason}") from None
         if not isinstance(claims, dict):
             raise AuxDataError(field, "failed to parse JWT")
-        return self._validated(claims, field)
+        return claims
 
     def _validated(self, claims: dict[str, Any], field: str) -> dict[str, Any]:
         now = int(time.time())

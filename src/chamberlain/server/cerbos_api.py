@@ -13,14 +13,20 @@ from chamberlain.server import decide, plans
 from chamberlain.server.http import UNAVAILABLE, ApiError, parse_json
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
-from chamberlain.server.validate import CHECK_RESOURCES, check_limits, validate, validate_plan_resources
+from chamberlain.server.validate import (
+    CHECK_RESOURCES,
+    PLAN_RESOURCES,
+    check_limits,
+    validate,
+    validate_plan_resources,
+)
 
 
 def check_resources(
     state: ServerState, body: bytes, call_id: str
 ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /api/check/resources`` (answered once the decision log has the entries, in sync mode)."""
-    request = parse_json(body)
+    request = parse_json(body, state.config.max_json_depth, CHECK_RESOURCES)
     validate(CHECK_RESOURCES, request)
     limits = state.config
     check_limits(request, limits.max_resources_per_request, limits.max_actions_per_resource)
@@ -41,7 +47,7 @@ def plan_resources(
     state: ServerState, body: bytes, call_id: str
 ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /api/plan/resources`` (answered once the decision log has the plan, in sync mode)."""
-    request = parse_json(body)
+    request = parse_json(body, state.config.max_json_depth, PLAN_RESOURCES)
     validate_plan_resources(request)
     return plans.answer(state, request, call_id, "http:cerbos")
 

@@ -16,15 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
+from chamberlain import safeyaml
 from chamberlain.audit.log import LogOptions
 from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.durations import parse_duration
 from chamberlain.errors import Error
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_text_bounded
+from chamberlain.server.tls import TLSError, TLSFiles, build_context
 from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
@@ -36,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
         "httpListenAddr": "127.0.0.1:3592",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
+        # HTTPS (chamberlain.server.tls): certFile and keyFile; caFile requires client certificates.
+        "tls": {"certFile": "", "keyFile": "", "caFile": ""},
         "advanced": {
             "http": {
                 "readTimeout": "30s",
@@ -59,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "audit": {"enabled": False},
     "chamberlain": {
         "stateDir": "./.chamberlain",
+        # The URL clients reach this server at (metadata documents name it; "" = the listen address).
+        "publicURL": "",
+        "tlsReloadInterval": "1s",  # how often server.tls files are checked for a new certificate
         "httpServer": "uvicorn",
         "logLevel": "info",
         "logFormat": "json",
@@ -89,6 +98,15 @@ DEFAULTS: dict[str, Any] = {
             # [{name, jsonl: PATH or "-"} or {name, otlp: {endpoint, protocol, headers, timeout}}, batchSize, interval]
             "export": [],
         },
+        # Bounds on what one request may cost (docs/security.md).
+        "limits": {
+            "maxJSONDepth": 64,  # objects and arrays nested deeper in a body, token or message: 400
+            "maxHeaderBytes": 65536,  # request line and headers; more: 431 and the connection closed
+            "evaluationTimeout": "1s",  # a request's conditions; past it, undecided actions are DENY
+            "eventLoopSlice": "10ms",  # a check still evaluating after this long moves to a worker thread
+            "largeRequestBytes": 65536,  # bodies larger than this are decided in a worker thread
+            "workerThreads": 4,  # threads deciding the checks moved off the event loop
+        },
         # Token exchange and delegated checks (README "Delegation"); keys documented there.
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
     },
@@ -96,7 +114,7 @@ DEFAULTS: dict[str, Any] = {
 
 #: Keys Cerbos has that chamberlain accepts and ignores (no warning beyond naming them once).
 IGNORED = (
-    "server.grpcListenAddr", "server.tls", "server.adminAPI", "server.cors", "server.udsFileMode",
+    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode",
     "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
     "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
     "audit.decisionLogFilters", "audit.includeMetadataKeys", "audit.excludeMetadataKeys", "telemetry",
@@ -160,6 +178,14 @@ class Config:
     log_format: str
     shutdown_timeout: float
     watch_interval: float
+    public_url: str
+    max_json_depth: int = 64
+    tls: TLSFiles | None = None  # None: plain HTTP
+    tls_reload_interval: float = 1.0
+    max_header_bytes: int = 65536
+    event_loop_slice: float = 0.01
+    large_request_bytes: int = 65536
+    worker_threads: int = 4
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
     warnings: tuple[str, ...] = ()
@@ -167,13 +193,13 @@ class Config:
 
     @property
     def url(self) -> str:
-        return base_url(self.host, self.port)
+        return base_url(self.host, self.port, https=self.tls is not None)
 
 
-def base_url(host: str, port: int) -> str:
+def base_url(host: str, port: int, *, https: bool = False) -> str:
     """The URL a client reaches a listen address at (loopback for all interfaces)."""
     host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return f"{'https' if https else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def parse_listen_addr(value: Any) -> tuple[str, int]:
@@ -252,8 +278,8 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
             try:
-                node[keys[-1]] = yaml.safe_load(text) if text != "" else ""
-            except yaml.YAMLError:
+                node[keys[-1]] = safeyaml.load(text, name) if text != "" else ""
+            except (yaml.YAMLError, safeyaml.YAMLRefused):
                 node[keys[-1]] = text
     return out, problems
 
@@ -276,11 +302,13 @@ def load_config(path: str | os.PathLike[str] | None = None, *, overrides: Mappin
     base_dir = Path.cwd()
     if path is not None:
         try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}") from None
+            text = read_text_bounded(path, MAX_CONFIG_BYTES, "configuration file")
+        except FileRefused as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
         try:
-            loaded = yaml.safe_load(_expand_env(text, env))
+            loaded = safeyaml.load(_expand_env(text, env), f"configuration file {path}")
+        except safeyaml.YAMLRefused as exc:
+            raise ConfigError(str(exc)) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, Mapping):
@@ -344,15 +372,28 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("log_format", "chamberlain.logFormat", _choice("json", "text"))
     take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
     take("watch_interval", "chamberlain.watchInterval", parse_duration)
+    take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
+    take("tls_reload_interval", "chamberlain.tlsReloadInterval", _seconds)
+    values["tls"] = _tls(c["server"]["tls"], problems, base_dir)
+    if values["tls"] is not None and values.get("http_server") == "granian":
+        problems.append("chamberlain.httpServer: granian does not serve server.tls here; use uvicorn")
+    take("max_json_depth", "chamberlain.limits.maxJSONDepth", _positive)
+    take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", _positive)
+    take("evaluation_timeout", "chamberlain.limits.evaluationTimeout", _seconds)
+    take("event_loop_slice", "chamberlain.limits.eventLoopSlice", _seconds)
+    take("large_request_bytes", "chamberlain.limits.largeRequestBytes", _positive)
+    take("worker_threads", "chamberlain.limits.workerThreads", _positive)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
+    values["public_url"] = values["public_url"] or base_url(host, port, https=values["tls"] is not None)
     values.pop("driver")
     engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
-                                                  "strict_evaluation", "globals", "schema_enforcement")}  # fmt: skip
+                                                  "strict_evaluation", "globals", "schema_enforcement",
+                                                  "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
                   decision_log=decision_log, delegation=delegation, warnings=tuple(warnings), raw=c,
                   **values)  # fmt: skip
@@ -362,10 +403,11 @@ def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
                 base_dir: Path) -> DelegationConfig | None:  # fmt: skip
     """``chamberlain.delegation``, validated (problems appended); the default issuer is the server's URL."""
     listen, state_dir = values.get("listen"), values.get("state_dir")
-    if listen is None or state_dir is None:
+    if listen is None or state_dir is None or "public_url" not in values:
         return None  # already reported
+    default = values["public_url"] or base_url(*listen, https=values.get("tls") is not None)
     try:
-        return delegation_config.parse_config(section, state_dir=state_dir, base_url=base_url(*listen),
+        return delegation_config.parse_config(section, state_dir=state_dir, base_url=default,
                                               base_dir=base_dir)  # fmt: skip
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
@@ -440,6 +482,44 @@ def _text(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError(f"expected a string, got {v!r}")
     return v
+
+
+def _tls(section: Any, problems: list[str], base_dir: Path) -> TLSFiles | None:
+    """``server.tls``, checked by building it (a certificate that cannot serve stops start-up)."""
+    if not isinstance(section, Mapping):
+        problems.append("server.tls: expected a mapping with certFile, keyFile and caFile")
+        return None
+    texts = {}
+    for key in ("certFile", "keyFile", "caFile"):
+        value = section.get(key) or ""
+        if not isinstance(value, str):
+            problems.append(f"server.tls.{key}: expected a file path, got {value!r}")
+            return None
+        texts[key] = value
+    cert, key, ca = texts["certFile"], texts["keyFile"], texts["caFile"]
+    if not cert and not key:
+        if ca:
+            problems.append("server.tls.caFile: client certificates need TLS: set certFile and keyFile too")
+        return None
+    if not cert or not key:
+        problems.append("server.tls: certFile and keyFile go together: set both (or neither, for plain HTTP)")
+        return None
+    files = TLSFiles(base_dir / cert, base_dir / key, base_dir / ca if ca else None)
+    try:
+        build_context(files)
+    except TLSError as exc:
+        problems.append(str(exc))
+    return files
+
+
+def _public_url(v: str) -> str:
+    """``""`` or an http(s) URL without query or fragment, as metadata documents name the server."""
+    if not v:
+        return ""
+    parsed = urlparse(v)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ValueError(f"expected the server's URL such as https://pdp.example.com, got {v!r}")
+    return v.rstrip("/")
 
 
 def _seconds(v: Any) -> float:
@@ -570,9 +650,13 @@ def _key_sets(entries: Any, problems: list[str], base_dir: Path) -> tuple[KeySet
             problems.append(f"keyset '{ks_id}': exactly one of 'local.data' or 'local.file' must be defined")
             continue
         try:
-            raw = (base_dir / str(file)).read_bytes() if file else _b64(str(data))
-        except OSError as exc:
-            problems.append(f"keyset '{ks_id}': failed to open keyset file {file}: {exc.strerror or exc}")
+            raw = (
+                read_bounded(base_dir / str(file), MAX_CONFIG_BYTES, "keyset file")
+                if file
+                else _b64(str(data))
+            )
+        except FileRefused as exc:
+            problems.append(f"keyset '{ks_id}': failed to open keyset file {file}: {exc}")
             continue
         except ValueError:
             problems.append(f"keyset '{ks_id}': failed to decode base64 encoded keyset data")

@@ -8,12 +8,23 @@ A request that carries delegation (a token chamberlain issued in ``auxData.jwt``
 ``auxData.delegation`` extension naming the actors) is decided with attenuation by the token
 service (``chamberlain.delegation``): every party of the chain must be allowed. Its entries carry
 the actor chain; its response adds the ``delegation`` field.
+
+The event loop is never held by one check for long. A request's conditions share one budget
+(``chamberlain.limits.evaluationTimeout``, :mod:`chamberlain.cel.budget`); on the event loop the
+budget also *preempts*: a check still evaluating after ``eventLoopSlice`` raises ``Preempted``
+(before anything was recorded: CEL has no side effects) and is decided again, from the start and
+within the same deadline, on one of ``workerThreads`` threads while the loop serves others. The
+app runs a handler whose body is over ``largeRequestBytes`` on those threads from the start
+(:func:`in_worker`): parsing, validating and recording a large request take time too. The GIL
+still switches every 5 ms, so a busy worker delays the loop by milliseconds, not seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +32,7 @@ from typing import Any
 from chamberlain import delegation
 from chamberlain.audit import recording
 from chamberlain.audit.recording import PendingCheck
+from chamberlain.cel import budget
 from chamberlain.server.state import ServerState
 
 Response = dict[str, Any]
@@ -28,15 +40,65 @@ Response = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """A decided check on its way to the log, and how to answer it once settled."""
+    """A decided check on its way to the log, and how to answer it once settled; or, for a check moved
+    to a worker thread, ``moved``: the future of its :class:`Started`."""
 
-    pending: PendingCheck
-    respond: Callable[[PendingCheck], Response]
+    pending: PendingCheck | None
+    respond: Callable[[PendingCheck], Response] | None
+    moved: asyncio.Future[Started] | None = None
+
+
+_worker = threading.local()  # .loop: the event loop a worker thread decides for
+
+
+def _serving_loop() -> asyncio.AbstractEventLoop:
+    loop = getattr(_worker, "loop", None)
+    return loop if loop is not None else asyncio.get_running_loop()
+
+
+async def in_worker(state: ServerState, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on one of the server's worker threads; what it decides is recorded for this loop."""
+    loop = asyncio.get_running_loop()
+
+    def call() -> Any:
+        _worker.loop = loop
+        try:
+            return fn(*args)
+        finally:
+            _worker.loop = None
+
+    return await loop.run_in_executor(state.workers, call)
 
 
 def start(state: ServerState, request: Any, call_id: str, point: str) -> Started:
-    """Decide a CheckResources request and submit its entries (raises for bad input, like the PDP)."""
-    loop = asyncio.get_running_loop() if state.log is not None else None
+    """Decide a CheckResources request and submit its entries (raises for bad input, like the PDP).
+
+    On the event loop, a check that runs past ``eventLoopSlice`` continues on a worker thread.
+    """
+    limits = state.config
+    started = time.monotonic()
+    on_loop = getattr(_worker, "loop", None) is None
+    preempt_at = started + limits.event_loop_slice if on_loop else float("inf")
+    previous = budget.install(budget.Budget(limits.engine_options["evaluation_timeout"], started=started,
+                                            preempt_at=preempt_at))  # fmt: skip
+    try:
+        return _start(state, request, call_id, point)
+    except budget.Preempted:
+        pass
+    finally:
+        budget.install(previous)
+    state.metrics.observe_moved_to_worker("slow")
+    moved = asyncio.ensure_future(in_worker(state, _start_in_worker, state, request, call_id, point, started))
+    return Started(None, None, moved)
+
+
+def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float) -> Started:
+    with budget.limit(budget.Budget(state.config.engine_options["evaluation_timeout"], started=started)):
+        return _start(state, request, call_id, point)
+
+
+def _start(state: ServerState, request: Any, call_id: str, point: str) -> Started:
+    loop = _serving_loop() if state.log is not None else None
     tokens = state.tokens
     decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt) if tokens else None
     if decided is not None:  # the request carries delegation
@@ -66,18 +128,23 @@ def settle(state: ServerState, checks: list[Started],
     def finish() -> Response:
         responses = []
         for check in checks:
+            assert check.respond is not None and check.pending is not None
             response = check.respond(check.pending)
             state.metrics.observe_decisions(response)
+            state.metrics.observe_timeouts(check.pending.outputs)
             if check.pending.error is not None:
                 state.metrics.observe_log_denial()
             responses.append(response)
         return build(responses)
 
-    if not any(c.pending.waiting for c in checks):
+    if not any(c.moved is not None or c.pending.waiting for c in checks):  # type: ignore[union-attr]
         return finish()
 
     async def wait_then_finish() -> Response:
-        for check in checks:
+        for i, check in enumerate(checks):
+            if check.moved is not None:
+                checks[i] = check = await check.moved
+            assert check.pending is not None
             await check.pending.wait_async()
         return finish()
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import orjson
 
+from chamberlain import strictjson
 from chamberlain.audit.ids import new_call_id as new_call_id  # re-exported: the server's call ids
+from chamberlain.server.validate import Message, holds_fields
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -81,14 +83,18 @@ def _too_large(size: int, limit: int) -> ApiError:
                     f"request body larger than max ({size} vs. {limit} bytes; server.advanced.grpc.maxRecvMsgSizeBytes)")  # fmt: skip
 
 
-def parse_json(body: bytes) -> Any:
-    """The body as JSON, or a 400 naming the syntax problem."""
+def parse_json(body: bytes, max_depth: int, schema: Message | None = None) -> Any:
+    """The body as JSON, or a 400 naming the problem: syntax, nesting deeper than ``max_depth``, a duplicate
+    key (worded as Cerbos words it against ``schema``: ``duplicate field "id"`` / ``duplicate map key "x"``)."""
     if not body.strip():
         return {}
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"invalid JSON: {exc}") from None
+        return strictjson.loads(body, max_depth=max_depth)
+    except strictjson.DuplicateKeyError as exc:
+        fields = schema is None or holds_fields(schema, exc.path)
+        raise bad_request(f'duplicate {"field" if fields else "map key"} "{exc.key}"') from None
+    except strictjson.JSONError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def content_length(scope: dict[str, Any]) -> int | None:

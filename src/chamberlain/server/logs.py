@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from chamberlain.text import block, printable
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 LOGGER = logging.getLogger("chamberlain.server")
 
@@ -29,10 +31,15 @@ class JSONFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """One line per record: the message and every extra escaped (a newline in a value cannot forge a line)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
-        base = f"{record.levelname:<7} {record.name}: {record.getMessage()}"
-        return f"{base} {extras}".rstrip()
+        extras = " ".join(f"{k}={printable(v)}" for k, v in vars(record).items() if k not in _STANDARD)
+        base = f"{record.levelname:<7} {record.name}: {printable(record.getMessage())}"
+        line = f"{base} {extras}".rstrip()
+        if record.exc_info:  # a traceback is the only multi-line part, indented under its line
+            line += "\n" + block(self.formatException(record.exc_info))
+        return line
 
 
 def setup_logging(level: str = "info", fmt: str = "json") -> None:

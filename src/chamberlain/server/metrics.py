@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from chamberlain.cel.budget import EVALUATION_TIMEOUT
+
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -31,6 +33,14 @@ class Metrics:
         self.log_denials = Counter("chamberlain_audit_denied_checks",
                                    "Checks whose every action was denied because the decision log could not record them.",
                                    registry=self.registry)  # fmt: skip
+        self.moved = Counter("chamberlain_checks_moved_to_worker",
+                             "Checks moved off the event loop to a worker thread (large body, or past eventLoopSlice).",
+                             ["reason"], registry=self.registry)  # fmt: skip
+        self.timeouts = Counter("chamberlain_evaluation_timeouts",
+                                "Actions denied because their check ran past chamberlain.limits.evaluationTimeout.",
+                                registry=self.registry)  # fmt: skip
+        self.tls_reloads = Counter("chamberlain_tls_reloads", "TLS certificate reloads by result (success or failure).",
+                                   ["result"], registry=self.registry)  # fmt: skip
         self._children: dict[tuple[str, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -50,6 +60,19 @@ class Metrics:
             kind = result["resource"].get("kind", "")
             for effect in result["actions"].values():
                 self._child(self.decisions, effect, kind).inc()
+
+    def observe_moved_to_worker(self, reason: str) -> None:
+        self._child(self.moved, reason).inc()
+
+    def observe_timeouts(self, outputs: Any) -> None:
+        """Count the actions of ``outputs`` (CheckOutputs) the evaluation budget denied."""
+        for out in outputs:
+            for effect in out.actions.values():
+                if effect.policy == EVALUATION_TIMEOUT:
+                    self.timeouts.inc()
+
+    def observe_tls_reload(self, ok: bool) -> None:
+        self._child(self.tls_reloads, "success" if ok else "failure").inc()
 
     def observe_log_denial(self) -> None:
         self.log_denials.inc()

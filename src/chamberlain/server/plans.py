@@ -14,10 +14,11 @@ from collections.abc import Awaitable
 from typing import Any
 
 from chamberlain import delegation, plan_log
+from chamberlain.cel import budget
 from chamberlain.cel.values import Timestamp
 from chamberlain.engine.planner import PlanError, plan_resources
 from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
-from chamberlain.server.http import INTERNAL, ApiError, bad_request
+from chamberlain.server.http import DEADLINE_EXCEEDED, INTERNAL, ApiError, bad_request
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
 
@@ -33,11 +34,18 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
     pdp = state.pdp
     parsed = parse_plan_resources(request, pdp.verify_jwt)
     when = Timestamp.now()
+    timeout = state.config.engine_options["evaluation_timeout"]
+    previous = budget.install(budget.Budget(timeout))  # the plan's known conditions: the check's budget
     try:
         plan = plan_resources(pdp.engine, parsed.input, when)
     except PlanError as exc:
         LOGGER.error("query plan failed", extra={"callId": call_id, "error": str(exc)})
         raise ApiError(500, INTERNAL, "Resources query plan request failed") from None
+    except budget.EvaluationTimeout:  # no plan rather than a plan cut short
+        raise ApiError(504, DEADLINE_EXCEEDED, f"the query plan's conditions ran past {timeout:g} s "
+                                               "(chamberlain.limits.evaluationTimeout)") from None  # fmt: skip
+    finally:
+        budget.install(previous)
     loop = asyncio.get_running_loop() if state.log is not None else None
     pending = plan_log.submit(state.log, parsed.input, plan, when=when, call_id=call_id, point=point,
                               request=request, loop=loop)  # fmt: skip

@@ -2,7 +2,9 @@
 
 Timeouts follow Cerbos's ``server.advanced.http`` keys: ``readHeaderTimeout`` closes a connection
 whose request headers have not all arrived in time (slow clients), ``readTimeout`` bounds reading
-the body (answered 408), ``idleTimeout`` closes idle keep-alive connections. SIGINT/SIGTERM stop
+the body (answered 408), ``idleTimeout`` closes idle keep-alive connections. A request line and
+headers over ``chamberlain.limits.maxHeaderBytes`` are answered 431 and the connection closed, as
+Go's server (Cerbos) does past its 1 MB: httptools would otherwise buffer a header of any size. SIGINT/SIGTERM stop
 accepting connections, let in-flight requests finish (at most ``chamberlain.shutdownTimeout``),
 then stop the policy watcher.
 """
@@ -25,11 +27,54 @@ from chamberlain.server.logs import LOGGER, setup_logging
 _ARGS_ENV = "CHAMBERLAIN_SERVE_ARGS"
 
 
-def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol, closing connections that do not deliver headers in ``seconds``."""
+_TOO_LARGE = "request header fields too large (chamberlain.limits.maxHeaderBytes)"
+
+
+class _HeadersTooLarge(Exception):
+    """Raised from the parser's callback to stop the request before it reaches the app."""
+
+
+def header_timeout_protocol(seconds: float, max_header_bytes: int = 65536) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, closing connections that do not deliver headers in ``seconds`` and
+    answering 431 to headers over ``max_header_bytes`` (counted as they arrive, a read chunk of slack)."""
 
     class HeaderTimeoutProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _in_headers = True
+        _received = 0  # bytes received while the headers were incomplete (what the parser buffers)
+        _parsed = 0  # bytes of the request line and the headers parsed so far
+        _too_large = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_headers:
+                self._received += len(data)
+            super().data_received(data)
+            if self._in_headers and self._received > max_header_bytes and not self.transport.is_closing():
+                self._too_large = True
+                self.send_400_response(_TOO_LARGE)
+
+        def on_url(self, url: bytes) -> None:
+            self._parsed += len(url)
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._parsed += len(name) + len(value) + 4
+            super().on_header(name, value)
+
+        def send_400_response(self, msg: str) -> None:
+            """uvicorn's answer to a parser error; 431 when the error is headers over the limit."""
+            if not self._too_large:
+                super().send_400_response(msg)
+                return
+            self._disarm()
+            LOGGER.info("refused request headers over the limit",
+                        extra={"client": self.client, "maxHeaderBytes": max_header_bytes})  # fmt: skip
+            body = _TOO_LARGE.encode()
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                 b"content-type: text/plain; charset=utf-8\r\n"
+                                 b"content-length: " + str(len(body)).encode() + b"\r\n"
+                                 b"connection: close\r\n\r\n" + body)  # fmt: skip
+            self.transport.close()
 
         def _arm(self) -> None:
             if self._header_timer is None and seconds > 0:
@@ -53,10 +98,15 @@ def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._in_headers, self._received, self._parsed = True, 0, 0
             self._arm()
 
         def on_headers_complete(self) -> None:
             self._disarm()
+            self._in_headers = False
+            if self._parsed > max_header_bytes:
+                self._too_large = True
+                raise _HeadersTooLarge  # uvicorn answers a parser error with send_400_response: 431
             super().on_headers_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -73,7 +123,7 @@ def uvicorn_server(app: App, config: Config) -> uvicorn.Server:
         host=config.host,
         port=config.port,
         loop="uvloop",
-        http=header_timeout_protocol(config.read_header_timeout),
+        http=header_timeout_protocol(config.read_header_timeout, config.max_header_bytes),
         lifespan="on",
         log_config=None,
         access_log=False,
@@ -81,6 +131,8 @@ def uvicorn_server(app: App, config: Config) -> uvicorn.Server:
         timeout_graceful_shutdown=config.shutdown_timeout,
         server_header=False,
         date_header=False,
+        # HTTPS: the app's reloading context (chamberlain.server.tls explains why not ssl_certfile).
+        ssl_context_factory=(lambda _config, _default: app.tls.listening) if app.tls is not None else None,
     )
     return uvicorn.Server(uv)
 

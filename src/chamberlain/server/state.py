@@ -7,11 +7,14 @@ import functools
 import gc
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chamberlain import PDP
 from chamberlain.audit.log import DecisionLog
 from chamberlain.delegation import TokenService
+from chamberlain.engine import Engine
+from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.errors import Error
 from chamberlain.server.auxdata import JWTVerifier
 from chamberlain.server.config import Config
@@ -29,6 +32,22 @@ def freeze_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def lenient_denies(engine: Engine) -> list[str]:
+    """The DENY rules (``policy rule 'name'``) whose condition, or derived role's condition, can fail to
+    evaluate: without strict evaluation such a rule is skipped and stops guarding."""
+    found: dict[str, None] = {}
+    for rows in engine.table.rows.values():
+        for row in rows:
+            role = row.derived_role
+            if (
+                row.effect == EFFECT_DENY
+                and not row.from_role_policy
+                and (row.condition is not None or (role is not None and role.condition is not None))
+            ):
+                found[f"{row.policy.key} rule {row.name!r}"] = None
+    return sorted(found)
 
 
 #: The enforcement point token exchanges are recorded under.
@@ -55,6 +74,8 @@ class ServerState:
             self.log = DecisionLog.open(settings.url, settings.options)  # raises, naming what is wrong
             self.metrics.watch_log(self.log)
         self.tokens: TokenService | None = None
+        # Checks moved off the event loop (chamberlain.server.decide); daemon threads, shut down in close().
+        self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
             self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, audit=self.log,
                                           **config.engine_options)  # fmt: skip
@@ -67,9 +88,24 @@ class ServerState:
             raise
         self.reload_status = ReloadStatus()
         self._reload_lock = threading.Lock()
+        self.warn_lenient_denies()
+
+    def warn_lenient_denies(self) -> None:
+        """Warn when DENY rules have conditions and engine.strictEvaluation is off (see :func:`lenient_denies`)."""
+        if self.config.engine_options.get("strict_evaluation"):
+            return
+        rules = lenient_denies(self.pdp.engine)
+        if rules:
+            LOGGER.warning(
+                "engine.strictEvaluation is off: a DENY rule whose condition fails to evaluate (a missing "
+                "attribute, a value of the wrong type) is skipped, as in Cerbos, and may let an ALLOW through; "
+                "set engine.strictEvaluation: true to deny instead",
+                extra={"count": len(rules), "rules": rules[:20]},
+            )
 
     def close(self) -> None:
-        """Flush and close the decision log (entries still queued are written first)."""
+        """Stop the worker threads, then flush and close the decision log (entries still queued are written first)."""
+        self.workers.shutdown(wait=True, cancel_futures=True)
         if self.log is not None:
             log, self.log = self.log, None
             try:
@@ -82,14 +118,17 @@ class ServerState:
         with self._reload_lock:
             try:
                 self.pdp.reload()
-            except Error as exc:
-                self.reload_status.last_error = str(exc)
+            except Exception as exc:  # any failure (not only a PolicyError) keeps the last good set: STALE
+                self.reload_status.last_error = (
+                    str(exc) if isinstance(exc, Error) else f"reload failed: {exc!r}"
+                )
                 self.reload_status.failed_at = time.time()
                 self.metrics.observe_reload(False)
                 LOGGER.error("policy reload failed; the last good policies keep serving",
                              extra={"directory": str(self.config.policy_dir), "error": str(exc)})  # fmt: skip
                 return False
             self.reload_status = ReloadStatus()
+            self.warn_lenient_denies()
             freeze_heap()
             self.metrics.observe_reload(True)
             LOGGER.info("policies reloaded", extra={"directory": str(self.config.policy_dir)})

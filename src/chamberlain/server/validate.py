@@ -192,6 +192,25 @@ def check_message(message: Message, value: Any, path: str, violations: list[str]
         violations.append(f"{path}: Only one of the jwt or jwts fields must be set")
 
 
+def holds_fields(message: Message, path: tuple[str | int, ...]) -> bool:
+    """Whether the object at ``path`` in a ``message`` document is a message (its keys are fields), not a map
+    or a ``google.protobuf.Value`` (whose keys are map keys): how Cerbos words a duplicate key there."""
+    kind: Any = message
+    for step in path:
+        if isinstance(kind, Message):
+            if kind.open:
+                return False
+            f = next((f for f in kind.fields if step in (f.json, f.proto)), None)
+            if f is None:
+                return False
+            kind = f.kind
+        elif isinstance(kind, tuple):
+            kind = kind[1]  # a list element or a map value
+        else:  # inside a Value: maps all the way down
+            return False
+    return isinstance(kind, Message) and not kind.open
+
+
 def validate(message: Message, value: Any) -> None:
     """Raise :class:`InvalidRequest` with Cerbos's wording when ``value`` is not a valid ``message``."""
     if not isinstance(value, Mapping):

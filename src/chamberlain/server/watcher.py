@@ -2,15 +2,23 @@
 
 Uses ``watchfiles`` (inotify on Linux, already a dependency of ``uvicorn[standard]``): changes are
 seen at once and batched (``chamberlain.watchInterval`` debounce), with no polling cost while idle.
+
+Nothing ends the thread but :meth:`PolicyWatcher.stop`: an exception from a reload or from the
+watch itself is logged and the watch resumes (after a pause, when the watch failed), so a bad
+file never leaves a server that stops loading changes while it says it is serving.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from watchfiles import watch
+
+LOGGER = logging.getLogger("chamberlain.server")
+_RETRY_SECONDS = 1.0
 
 
 class PolicyWatcher:
@@ -32,6 +40,19 @@ class PolicyWatcher:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        for _changes in watch(self.directory, stop_event=self._stop, debounce=self.debounce_ms,
-                              step=50, rust_timeout=1000, yield_on_timeout=False):  # fmt: skip
+        while not self._stop.is_set():
+            try:
+                for _changes in watch(self.directory, stop_event=self._stop, debounce=self.debounce_ms,
+                                      step=50, rust_timeout=1000, yield_on_timeout=False):  # fmt: skip
+                    self._changed()
+            except Exception as exc:  # the directory vanished, the OS watch failed: look again shortly
+                LOGGER.error("watching the policy directory failed; retrying",
+                             extra={"directory": str(self.directory), "error": repr(exc)})  # fmt: skip
+                self._changed()  # say what the directory looks like now (STALE while it is missing)
+                self._stop.wait(_RETRY_SECONDS)
+
+    def _changed(self) -> None:
+        try:
             self.on_change()
+        except Exception:  # on_change reports its own failures; this keeps the watch alive regardless
+            LOGGER.exception("policy reload raised", extra={"directory": str(self.directory)})

@@ -10,9 +10,9 @@ matching takes linear time; an invalid pattern is reported as Go's ``regexp`` wo
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Any
 
+from chamberlain.caches import ENTRY_OVERHEAD, memoize
 from chamberlain.cel import runtime
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
@@ -232,7 +232,15 @@ def ends_with(s: Any, suffix: Any) -> bool:
     return s.endswith(suffix)
 
 
-@lru_cache(maxsize=512)
+def regex_cost(pattern: str | bytes, compiled: Any) -> int:
+    """What a compiled RE2 program keeps alive: measured, a 240 KB pattern of 200,000 instructions took
+    15 MB (75 bytes an instruction); 200 a instruction leaves room for the reverse program and the DFA
+    states matching builds. (``reverseprogramsize`` would compile the reverse program to measure it.)"""
+    return ENTRY_OVERHEAD + 2 * len(pattern) + 200 * compiled.programsize
+
+
+#: Compiled patterns: 64 MiB of programs at most (a pattern can come from a request attribute).
+@memoize(max_bytes=64 << 20, max_entries=512, cost=regex_cost)
 def compile_regex(pattern: str) -> Any:
     """The compiled RE2 pattern, cached; an invalid pattern is an :class:`EvaluationError` in Go's words."""
     return compile_regexp(pattern)

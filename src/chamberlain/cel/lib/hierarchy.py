@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
+from chamberlain.caches import ENTRY_OVERHEAD
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import StringCache, function
 from chamberlain.cel.values import (
@@ -84,8 +85,13 @@ def _from_dotted(value: str) -> Hierarchy:
     return Hierarchy(value.split("."))
 
 
+def _hierarchy_cost(key: str, value: Hierarchy) -> int:
+    return ENTRY_OVERHEAD + 2 * len(key) + 64 * len(value.levels)
+
+
 #: Scopes and paths repeat across requests, and hierarchies are immutable: build each once.
 DOTTED = StringCache(_from_dotted, maxsize=4096)
+DOTTED.cost = _hierarchy_cost
 
 
 @function("hierarchy", str_cache=DOTTED)

@@ -34,11 +34,18 @@ def _require_list(name: str, value: Any, *args: Any) -> None:
         raise no_such_overload(name, value, *args)
 
 
+#: The longest list ``lists.range`` builds: ``n`` can come from a request, and ``lists.range(1 << 40)``
+#: would ask for terabytes from a few bytes of input (no comprehension to pace).
+MAX_RANGE = 1_000_000
+
+
 @function("lists.range")
 def lists_range(n: Any) -> list[int]:
-    """``lists.range(n)``: ``[0, 1, ..., n - 1]`` (empty when ``n <= 0``)."""
+    """``lists.range(n)``: ``[0, 1, ..., n - 1]`` (empty when ``n <= 0``); ``n`` at most :data:`MAX_RANGE`."""
     if type(n) is not int:
         raise no_such_overload("lists.range", n)
+    if n > MAX_RANGE:
+        raise EvaluationError(f"lists.range({n}) is longer than the limit of {MAX_RANGE} elements")
     return list(range(n))
 
 

@@ -7,14 +7,15 @@ skipped (so ``regex.replace("abxd", "x*", "-")`` is ``-a-b-d-``).
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterator
 from typing import Any
 
+from chamberlain.caches import memoize
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.functions import function
 from chamberlain.cel.golang import compile_regexp
+from chamberlain.cel.lib.core import regex_cost
 from chamberlain.cel.values import OPTIONAL_NONE, Optional, no_such_overload
 
 _Span = tuple[int, int]
@@ -28,7 +29,7 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "surrogatepass")
 
 
-@functools.lru_cache(maxsize=512)
+@memoize(max_bytes=64 << 20, max_entries=512, cost=regex_cost)
 def compile_regex(pattern: str) -> Any:
     """The compiled RE2 program for ``pattern`` (cached); an EvaluationError (in Go's words) if it is invalid."""
     return compile_regexp(_utf8(pattern))

@@ -554,9 +554,10 @@ class Partial:
         two = len(variables) == 2
         items: list[tuple[Any, ...]]
         if two:
-            items = [tuple(pair) for pair in comprehensions.iteration_pairs(rv)]
+            # Paced by the thread's evaluation budget (chamberlain.cel.budget; no activation here).
+            items = [tuple(pair) for pair in comprehensions.iteration_pairs(None, rv)]
         else:
-            items = [(v,) for v in comprehensions.iteration_range(rv)]
+            items = [(v,) for v in comprehensions.iteration_range(None, rv)]
 
         def body(expr: Expr, item: tuple[Any, ...]) -> Any:
             scope = dict(bound)

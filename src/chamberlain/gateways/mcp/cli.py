@@ -20,14 +20,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 import yaml
 
+from chamberlain import safeyaml
 from chamberlain.errors import Error
+from chamberlain.text import LineFormatter, block
 
 #: ``-- COMMAND ARGS`` reach the command untouched (its own flags are not ours).
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
 
 
 def _fail(message: str) -> NoReturn:
-    typer.echo(f"chamberlain mcp-proxy: error: {message}", err=True)
+    typer.echo(block(f"chamberlain mcp-proxy: error: {message}"), err=True)
     raise typer.Exit(2)
 
 
@@ -49,7 +51,10 @@ def _attributes(items: list[str]) -> dict[str, Any]:
             _fail(
                 f"--attr {item!r}: expected KEY=VALUE (the value is read as YAML), for example team=payments"
             )
-        out[key] = yaml.safe_load(text) if text else ""
+        try:
+            out[key] = safeyaml.load(text, f"--attr {key}") if text else ""
+        except (yaml.YAMLError, safeyaml.YAMLRefused) as exc:
+            _fail(f"--attr {item!r}: the value is not valid YAML: {exc}")
     return out
 
 
@@ -145,9 +150,9 @@ def mcp_proxy(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         _fail(f"--log-level {log_level!r}: use debug, info, warning or error")
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         settings, base = build_settings(
             config,

@@ -59,10 +59,12 @@ from urllib.parse import urlparse
 
 import yaml
 
+from chamberlain import safeyaml
 from chamberlain.delegation.registry import AgentRegistry, load_registry
 from chamberlain.delegation.scopes import ScopeMapping, valid_scope_token
 from chamberlain.durations import parse_duration
 from chamberlain.engine import Principal
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.gateways.mcp.errors import GatewayConfigError
 from chamberlain.store import sqlite_url
 
@@ -469,9 +471,9 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
 def load_config(path: Path) -> dict[str, Any]:
     """Read a YAML configuration file; raises :class:`GatewayConfigError` naming the file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GatewayConfigError(f"cannot read the configuration {path}: {exc.strerror or exc}") from None
+        data = safeyaml.load(read_text_bounded(path, MAX_CONFIG_BYTES, "configuration"), str(path))
+    except (FileRefused, safeyaml.YAMLRefused) as exc:
+        raise GatewayConfigError(f"cannot read the configuration {path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise GatewayConfigError(f"{path} is not valid YAML: {exc}") from None
     if data is not None and not isinstance(data, Mapping):

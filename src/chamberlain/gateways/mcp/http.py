@@ -7,6 +7,9 @@ on every request, so an expired or revoked token is refused at the next one: 401
 ``GET /.well-known/oauth-protected-resource<path>`` (RFC 9728) names the token service as the
 authorization server, so MCP clients can discover where to get a token. An MCP session belongs to
 the credential that opened it (client, issuer, subject): another person's token cannot use it.
+A message body is read within bounds before the SDK sees it (the SDK reads any size and lets a
+repeated key win): at most ``MAX_MESSAGE_BYTES`` (413), nested at most ``strictjson.MAX_DEPTH``
+deep and no key twice in one object (400, JSON-RPC parse error).
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ from mcp.server.auth.routes import build_resource_metadata_url, create_protected
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import INVALID_REQUEST, PARSE_ERROR
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials
 from starlette.routing import Route
 
+from chamberlain import strictjson
 from chamberlain.gateways.mcp.config import GatewayConfig
 from chamberlain.gateways.mcp.errors import IdentityError
 from chamberlain.gateways.mcp.identity import Identities
 from chamberlain.gateways.mcp.proxy import TOKEN_SCOPE_KEY
+from chamberlain.gateways.mcp.stdio import MAX_MESSAGE_BYTES
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -77,6 +83,11 @@ class BearerAuth:
         scope["user"] = AuthenticatedUser(access)
         scope["auth"] = AuthCredentials(list(token.scopes))
         scope[TOKEN_SCOPE_KEY] = token
+        if scope.get("method") == "POST":
+            body = await _read_message(receive, send)
+            if body is None:
+                return
+            receive = _replay(body, receive)
         await self.app(scope, receive, send)
 
     async def _refuse(self, send: Any, error: str, description: str) -> None:
@@ -97,6 +108,52 @@ class BearerAuth:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _read_message(receive: Any, send: Any) -> bytes | None:
+    """The request body if it is within bounds; otherwise answer the JSON-RPC error and return None."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_MESSAGE_BYTES:
+            await _json_rpc_error(send, 413, INVALID_REQUEST,
+                                  f"Invalid Request: the message is larger than {MAX_MESSAGE_BYTES} bytes")  # fmt: skip
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    try:
+        strictjson.loads(body)
+    except strictjson.JSONError as exc:
+        await _json_rpc_error(send, 400, PARSE_ERROR, f"Parse error: {exc.reason}")
+        return None
+    return body
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that hands the SDK the body already read, then the connection's later messages."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _json_rpc_error(send: Any, status: int, code: int, message: str) -> None:
+    body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(server: Server[Any], config: GatewayConfig, identities: Identities) -> Starlette:

@@ -9,6 +9,7 @@ revoked stops the very next call. Its ``sub`` is the principal (roles and attrib
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,11 @@ from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.delegation.keys import SIGNING_ALGORITHMS, SigningKeys
 from chamberlain.delegation.trust import KeyFinder, StaticKeys, VerifyKey, load_jwks_file
 from chamberlain.engine import Principal
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.gateways.mcp.config import AuthConfig, GatewayConfig
 from chamberlain.gateways.mcp.errors import GatewayConfigError, IdentityError
+
+LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +92,16 @@ class RevocationList:
 
     def _current(self) -> frozenset[str]:
         if self._file.changed():
+            path = self._file.path
+            if not path.exists():
+                self._entries = frozenset()  # no file: nothing revoked
+                return self._entries
             try:
-                lines = self._file.path.read_text(encoding="utf-8").splitlines()
-            except OSError:
-                lines = []
+                lines = read_text_bounded(path, MAX_CONFIG_BYTES, "revocation file").splitlines()
+            except FileRefused as exc:  # unreadable is not "nothing revoked": keep what was revoked
+                LOGGER.error("revocation file unreadable; the revocations read before stay in force",
+                             extra={"file": str(path), "error": str(exc)})  # fmt: skip
+                return self._entries
             entries = (line.split("#", 1)[0].strip() for line in lines)
             self._entries = frozenset(e if ":" in e else f"jti:{e}" for e in entries if e)
         return self._entries
@@ -165,11 +175,9 @@ class Identities:
         token = c.token
         if c.token_file is not None:
             try:
-                token = c.token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise IdentityError(
-                    f"tokenFile {c.token_file}: cannot read it: {exc.strerror or exc}"
-                ) from None
+                token = read_text_bounded(c.token_file, MAX_CONFIG_BYTES, "token file").strip()
+            except FileRefused as exc:
+                raise IdentityError(f"tokenFile {c.token_file}: cannot read it: {exc}") from None
         if token:
             return self.caller(
                 self.verify(token, "token" if c.token else f"tokenFile {c.token_file}"), session_id

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chamberlain.engine import Resource
+from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded
 from chamberlain.gateways.mcp.config import FileAttribute, UpstreamConfig
 
 TOOLS_CALL, TOOLS_LIST = "tools/call", "tools/list"
@@ -32,8 +33,12 @@ def action(method: str, name: str) -> str:
 def _read(attribute: FileAttribute) -> str | None:
     """The attribute's value now: the file's text, or the first group of ``match`` (None when unreadable)."""
     try:
-        text = attribute.path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+        text = (
+            read_bounded(attribute.path, MAX_CONFIG_BYTES, "attribute file")
+            .decode("utf-8", "replace")
+            .strip()
+        )
+    except FileRefused:
         return None
     if attribute.match is None:
         return text

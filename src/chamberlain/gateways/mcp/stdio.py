@@ -7,6 +7,10 @@ the event loop instead, producing the same ``SessionMessage`` streams, and answe
 not JSON-RPC with a JSON-RPC error (-32700 or -32600) where the SDK would drop it unanswered;
 otherwise (a terminal, a file) it falls back to the SDK's. As the SDK does, it points fd 0 at the null device and fd 1 at
 stderr while serving, so nothing else in the process can corrupt the wire.
+
+Each line is read within bounds before the SDK sees it: at most :data:`MAX_MESSAGE_BYTES` (a longer
+line is skipped to its end and answered -32600), nesting at most ``strictjson.MAX_DEPTH`` deep and no
+key twice in one object (-32700): a 10,000-deep line used to end the gateway with a RecursionError.
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ from mcp.shared.message import SessionMessage
 from mcp_types import INVALID_REQUEST, PARSE_ERROR
 from pydantic import ValidationError
 
+from chamberlain import strictjson
+
 _STREAMS = (stat.S_ISFIFO, stat.S_ISSOCK)
+#: The longest message line accepted (the server's default body limit, Cerbos's gRPC message limit).
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 def _is_pipe(fd: int) -> bool:
@@ -39,12 +47,24 @@ def _is_pipe(fd: int) -> bool:
     return any(test(mode) for test in _STREAMS)
 
 
+def _error(code: int, message: str, request_id: Any = None) -> bytes:
+    return (
+        json.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}).encode()
+        + b"\n"
+    )
+
+
+def oversized() -> bytes:
+    """The JSON-RPC error answering a line over :data:`MAX_MESSAGE_BYTES` (its content is never read)."""
+    return _error(INVALID_REQUEST, f"Invalid Request: the message is larger than {MAX_MESSAGE_BYTES} bytes")
+
+
 def rejection(line: bytes, exc: ValueError) -> bytes:
     """The JSON-RPC error answering a line that is not a JSON-RPC message (parse error or invalid request)."""
     try:
-        data = json.loads(line)
-    except ValueError as bad:
-        error = {"code": PARSE_ERROR, "message": f"Parse error: the line is not JSON ({bad})"}
+        data = strictjson.loads(line)
+    except strictjson.JSONError as bad:
+        error = {"code": PARSE_ERROR, "message": f"Parse error: the line is not accepted JSON ({bad.reason})"}
         request_id = None
     else:
         first = exc.errors()[0] if isinstance(exc, ValidationError) and exc.errors() else {}
@@ -57,7 +77,17 @@ def rejection(line: bytes, exc: ValueError) -> bytes:
         request_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             request_id = None
-    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}).encode() + b"\n"
+    return _error(error["code"], error["message"], request_id)
+
+
+def accept_line(line: bytes) -> tuple[types.JSONRPCMessage | None, bytes | None]:
+    """A line of the wire as ``(message, None)``, or ``(None, the JSON-RPC error answering it)``: nesting over
+    ``strictjson.MAX_DEPTH`` and repeated keys are refused before pydantic reads the line."""
+    try:
+        strictjson.loads(line)
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None
+    except ValueError as exc:  # pydantic's ValidationError and JSONError are ValueErrors
+        return None, rejection(line, exc)
 
 
 @contextlib.contextmanager
@@ -86,7 +116,7 @@ async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
         return
     loop = asyncio.get_running_loop()
     with _claimed() as (wire_in, wire_out):
-        reader = asyncio.StreamReader(limit=64 * 1024 * 1024, loop=loop)
+        reader = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES, loop=loop)
         in_file = os.fdopen(wire_in, "rb", buffering=0, closefd=False)
         out_file = os.fdopen(wire_out, "wb", buffering=0, closefd=False)
         read_transport, _ = await loop.connect_read_pipe(
@@ -101,13 +131,25 @@ async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
 
         async def read() -> None:
             async with inbound_send:
-                while line := await reader.readline():
+                skipping = False  # the rest of an oversized line, still arriving
+                while True:
+                    try:
+                        line = await reader.readline()
+                    except ValueError as exc:  # over the limit: the reader dropped what it held
+                        if not skipping:
+                            writer.write(oversized())
+                        skipping = "not found" in str(exc)  # its end has not arrived yet
+                        continue
+                    if not line:
+                        break
+                    if skipping:
+                        skipping = not line.endswith(b"\n")
+                        continue
                     if not line.strip():
                         continue
-                    try:
-                        message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-                        writer.write(rejection(line, exc))  # the SDK would drop it unanswered
+                    message, refusal = accept_line(line)
+                    if message is None:
+                        writer.write(refusal)  # the SDK would drop it unanswered
                         continue
                     await inbound_send.send(SessionMessage(message))
 

@@ -1,0 +1,89 @@
+"""YAML from outside, read within bounds: alias expansion, self-reference and nesting checked first.
+
+Composing a YAML document shares an aliased node, but everything that walks the result (decoding a
+policy, converting attributes for CEL, writing JSON) expands it again: a 600-byte file of nested
+aliases is hundreds of millions of nodes (the "billion laughs"), and an alias to the node that
+contains it (``&a [*a]``) never ends. :func:`graph_problem` finds both, and nesting deeper than
+:data:`MAX_DEPTH` (the walks recurse), in one pass over the distinct nodes; :func:`load` is
+``yaml.safe_load`` (libyaml when available) with that check between composing and constructing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from chamberlain.errors import Error
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Nodes that aliases may add to a document once expanded (anchors reused a few times are far below).
+MAX_ALIAS_EXPANSION = 100_000
+#: Levels of nesting in a document (a policy's deepest condition trees are a few dozen).
+MAX_DEPTH = 100
+
+
+class YAMLRefused(Error):
+    """A YAML document that is not read; the message says why and where."""
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return []
+
+
+def graph_problem(root: yaml.Node) -> tuple[yaml.Node, str] | None:
+    """Why a composed document may not be walked (and the node at fault), or None.
+
+    One pass over the distinct nodes (an aliased node is visited once), without recursion: the
+    expanded size and height of every node, and whether an alias refers to a node containing it.
+    """
+    done: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            active.discard(key)
+            sizes = [done[id(c)] for c in _children(node)]
+            height = 1 + max((h for _, h in sizes), default=0)
+            if height > MAX_DEPTH:
+                return node, f"invalid document: nested more than {MAX_DEPTH} levels deep"
+            done[key] = (1 + sum(s for s, _ in sizes), height)
+            continue
+        if key in done:
+            continue
+        active.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in active:
+                return child, "invalid document: a YAML alias refers to a node that contains it"
+            if id(child) not in done:
+                stack.append((child, False))
+    expanded = done[id(root)][0]
+    if expanded - len(done) > MAX_ALIAS_EXPANSION:
+        return root, (f"invalid document: its aliases expand to more than {MAX_ALIAS_EXPANSION} nodes beyond "
+                      "the document's own (a YAML alias bomb?): write the repeated parts out")  # fmt: skip
+    return None
+
+
+def load(text: str, what: str = "YAML") -> Any:
+    """The single YAML document in ``text`` as Python values (``yaml.safe_load``), checked by
+    :func:`graph_problem` before it is constructed; raises :class:`YAMLRefused` or ``yaml.YAMLError``."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problem = graph_problem(node)
+        if problem:
+            where, message = problem
+            mark = where.start_mark
+            raise YAMLRefused(f"{what}: {message} (line {mark.line + 1}, column {mark.column + 1})")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
