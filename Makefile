@@ -39,14 +39,11 @@ test: $(DEV_STAMP)
 	$(PY) -m tests.support.cerbos_server install
 	$(PY) -m pytest -q -p no:cacheprovider -n auto -m "not slow" tests
 
-# The long runs: fuzzing with thousands of examples per target and a five-minute soak (tests marked `slow`).
-test-slow: $(DEV_STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m slow -s tests
-
-# Longer property runs: more hypothesis examples for the SQL filter exactness and the planner's
-# differential test against the real Cerbos.
+# The long runs: fuzzing with thousands of examples per target, a five-minute soak (tests marked `slow`),
+# and longer property runs (SQL filter exactness, the planner's differential test against the real Cerbos).
 test-slow: $(DEV_STAMP)
 	$(PY) -m tests.support.cerbos_server install
+	$(PY) -m pytest -q -p no:cacheprovider -m slow -s tests
 	CHAMBERLAIN_SQL_EXAMPLES=200 CHAMBERLAIN_PLAN_EXAMPLES=2000 $(PY) -m pytest -q -p no:cacheprovider -n auto \
 		tests/integrations tests/engine/test_planner_differential.py
 
