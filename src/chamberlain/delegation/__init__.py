@@ -15,6 +15,7 @@ from chamberlain.delegation.cerbos_check import (
     check_resources,
     decide_check_resources,
     is_delegated,
+    token_claims,
 )
 from chamberlain.delegation.chain import Actor, Chain, parse_chain
 from chamberlain.delegation.config import DEFAULTS, DelegationConfig, parse_config
@@ -60,5 +61,6 @@ __all__ = [
     "parse_chain",
     "parse_config",
     "rotate",
+    "token_claims",
     "verify",
 ]

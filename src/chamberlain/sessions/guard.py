@@ -61,7 +61,9 @@ def parse_ref(value: Any, path: str) -> SessionRef:
     unknown = sorted(set(value) - {"id", "preview"})
     if unknown:
         raise RequestError(f"{path}.{unknown[0]}", "unknown field (allowed: id, preview)")
-    return SessionRef(session_id_of(value.get("id"), f"{path}.id"), _preview(value.get("preview", False), path), path)
+    return SessionRef(
+        session_id_of(value.get("id"), f"{path}.id"), _preview(value.get("preview", False), path), path
+    )
 
 
 def session_id_of(value: Any, path: str) -> str:
@@ -172,7 +174,10 @@ class SessionGuard:
                                                      self.globals, when)  # fmt: skip
                     cost = _cost(b.cost, activation)
                     if isinstance(cost, str):
-                        refused[(index, action)] = ("cost", f"the cost of budget {b.name!r} ({b.cost}) {cost}")
+                        refused[(index, action)] = (
+                            "cost",
+                            f"the cost of budget {b.name!r} ({b.cost}) {cost}",
+                        )
                         break
                     charges.append((b.name, cost))
                 if (index, action) in refused:

@@ -72,6 +72,8 @@ def request_ref(request: Mapping[str, Any], sid: str = "") -> SessionRef | None:
     ref = read_ref(request)
     if sid:
         if ref is not None and ref.id != sid:
-            raise RequestError("auxData.session.id", f"names session {ref.id} but the token belongs to session {sid}")
+            raise RequestError(
+                "auxData.session.id", f"names session {ref.id} but the token belongs to session {sid}"
+            )
         return ref if ref is not None else SessionRef(sid, False, "the token's sid")
     return ref

@@ -34,8 +34,15 @@ DEFAULTS: dict[str, Any] = {
     "enabled": True,
     "db": "",  # "" = the decision log's database (chamberlain.audit.db)
     "defaults": {"ttl": "1h", "idleTimeout": "15m", "budgets": [], "rateLimits": []},
-    "maxima": {"ttl": "24h", "idleTimeout": "24h", "budgets": 16, "rateLimits": 16, "budgetLimit": 1e12,
-               "ratePer": "24h", "rateMax": 100000},  # fmt: skip
+    "maxima": {
+        "ttl": "24h",
+        "idleTimeout": "24h",
+        "budgets": 16,
+        "rateLimits": 16,
+        "budgetLimit": 1e12,
+        "ratePer": "24h",
+        "rateMax": 100000,
+    },
 }
 #: The longest any duration may be, whatever the maxima say (about 10 years).
 ABSOLUTE_MAX_SECONDS = 315_576_000.0
@@ -103,7 +110,7 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
     data = copy.deepcopy(DEFAULTS)
     problems: list[str] = []
     if section is not None and not isinstance(section, Mapping):
-        raise InvalidSession(f"{prefix}: expected a mapping")
+        raise _invalid([f"{prefix}: expected a mapping"])
     for key, value in (section or {}).items():
         if key not in data:
             problems.append(f"{prefix}.{key}: unknown key (known: {', '.join(DEFAULTS)})")
@@ -135,7 +142,7 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
     take("rate_per", f"{mp}.ratePer", lambda k: duration(m["ratePer"], k, ABSOLUTE_MAX_SECONDS))
     take("rate_max", f"{mp}.rateMax", lambda k: int(_positive_number(m["rateMax"], k)))
     if problems:
-        raise InvalidSession("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise _invalid(problems)
     maxima = Maxima(**found)
     defaults: dict[str, Any] = {}
 
@@ -146,7 +153,9 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
             problems.append(str(exc))
 
     take_default("ttl", f"{dp}.ttl", lambda k: duration(d["ttl"], k, maxima.ttl))
-    take_default("idle_timeout", f"{dp}.idleTimeout", lambda k: _idle(d["idleTimeout"], k, maxima.idle_timeout))
+    take_default(
+        "idle_timeout", f"{dp}.idleTimeout", lambda k: _idle(d["idleTimeout"], k, maxima.idle_timeout)
+    )
     take_default("budgets", f"{dp}.budgets", lambda k: _budgets(d["budgets"], k, maxima))
     take_default("rate_limits", f"{dp}.rateLimits", lambda k: _rate_limits(d["rateLimits"], k, maxima))
     for key in ("enabled",):
@@ -155,8 +164,14 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
     if not isinstance(data["db"], str):
         problems.append(f"{prefix}.db: expected a store URL string, got {data['db']!r}")
     if problems:
-        raise InvalidSession("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise _invalid(problems)
     return SessionSettings(enabled=data["enabled"], db=data["db"], maxima=maxima, **defaults)
+
+
+def _invalid(problems: list[str]) -> InvalidSession:
+    error = InvalidSession("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    error.problems = list(problems)  # type: ignore[attr-defined]
+    return error
 
 
 def _budgets(value: Any, path: str, maxima: Maxima) -> tuple[Budget, ...]:
@@ -177,7 +192,9 @@ def _rate_limits(value: Any, path: str, maxima: Maxima) -> tuple[RateLimit, ...]
         raise InvalidSession(f"{path}: expected a list of rate limits")
     if len(value) > maxima.rate_limits:
         raise InvalidSession(f"{path}: at most {maxima.rate_limits} rate limits, got {len(value)}")
-    return tuple(parse_rate_limit(v, f"{path}[{i}]", maxima.rate_per, maxima.rate_max) for i, v in enumerate(value))
+    return tuple(
+        parse_rate_limit(v, f"{path}[{i}]", maxima.rate_per, maxima.rate_max) for i, v in enumerate(value)
+    )
 
 
 OPEN_FIELDS = ("subject", "agent", "chain", "ttl", "idleTimeout", "budgets", "rateLimits", "metadata")
@@ -203,15 +220,23 @@ def parse_spec(body: Any, settings: SessionSettings) -> SessionSpec:
     if chain and chain[0] != agent:
         raise InvalidSession(f"chain[0]: the chain starts with the current agent {agent!r}, got {chain[0]!r}")
     ttl = duration(body["ttl"], "ttl", m.ttl) if "ttl" in body else settings.ttl
-    idle = _idle(body["idleTimeout"], "idleTimeout", m.idle_timeout) if "idleTimeout" in body else settings.idle_timeout
+    idle = (
+        _idle(body["idleTimeout"], "idleTimeout", m.idle_timeout)
+        if "idleTimeout" in body
+        else settings.idle_timeout
+    )
     budgets = settings.budgets
     if "budgets" in body:
         given = _budgets(body["budgets"], "budgets", m)
         names = {b.name for b in given}
         budgets = tuple(b for b in settings.budgets if b.name not in names) + given
         if len(budgets) > m.budgets:
-            raise InvalidSession(f"budgets: at most {m.budgets} budgets with the defaults, got {len(budgets)}")
-    rates = _rate_limits(body["rateLimits"], "rateLimits", m) if "rateLimits" in body else settings.rate_limits
+            raise InvalidSession(
+                f"budgets: at most {m.budgets} budgets with the defaults, got {len(budgets)}"
+            )
+    rates = (
+        _rate_limits(body["rateLimits"], "rateLimits", m) if "rateLimits" in body else settings.rate_limits
+    )
     metadata = body.get("metadata", {})
     if not isinstance(metadata, Mapping):
         raise InvalidSession("metadata: expected an object")

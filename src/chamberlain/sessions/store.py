@@ -88,7 +88,9 @@ def _rate_json(r: RateLimit, hits: Sequence[float] = ()) -> dict[str, Any]:
 def _session(row: Sequence[Any]) -> Session:
     budgets = tuple(Budget(b["name"], b["kind"], tuple(b["actions"]), float(b["limit"]), b["cost"], float(b["used"]))
                     for b in json.loads(row[10]))  # fmt: skip
-    rates = tuple(RateLimit(r["kind"], tuple(r["actions"]), int(r["max"]), float(r["per"])) for r in json.loads(row[11]))
+    rates = tuple(
+        RateLimit(r["kind"], tuple(r["actions"]), int(r["max"]), float(r["per"])) for r in json.loads(row[11])
+    )
     return Session(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], float(row[5]), float(row[6]),
                    float(row[7]), float(row[8]), row[9], budgets, rates, int(row[12]), json.loads(row[13]),
                    None if row[14] is None else float(row[14]), row[15] or "", row[16] or "",
@@ -165,6 +167,16 @@ class SessionStore:
                      f"WHERE ({where}) AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at LIMIT 1",
                      [v for pair in pairs for v in pair] + [now])  # fmt: skip
         return Lock(*row) if row is not None else None
+
+    def probe(self) -> str:
+        """Read the store once: "" when it answers, else why not (health shows it)."""
+        try:
+            with self._using() as db:
+                db.value("SELECT count(*) FROM chamberlain_sessions WHERE id = ''")
+                db.value("SELECT count(*) FROM chamberlain_locks WHERE id = ''")
+        except StoreError as exc:
+            return str(exc)
+        return ""
 
     # -- sessions ----------------------------------------------------------------------------------
 
@@ -284,7 +296,9 @@ class SessionStore:
                 raise SessionNotFound(f"no session {session_id}")
             if budget not in {b.name for b in found.budgets}:
                 raise InvalidSession(f"budget: session {session_id} has no budget {budget!r}")
-            budgets = tuple(replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets)
+            budgets = tuple(
+                replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets
+            )
             db.execute("UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
                        (json.dumps([_budget_json(b) for b in budgets]), session_id))  # fmt: skip
             found = replace(found, budgets=budgets)
@@ -332,10 +346,14 @@ class SessionStore:
             return Charged(s, _lock_message(lock), "lock")
         return Charged(s)
 
-    def _allocate(self, db: Database, s: Session, now: float, items: Sequence[Item], *, write: bool) -> Charged:
+    def _allocate(
+        self, db: Database, s: Session, now: float, items: Sequence[Item], *, write: bool
+    ) -> Charged:
         used = {b.name: b.used for b in s.budgets}
         limits = {b.name: b.limit for b in s.budgets}
-        windows = [[t for t in hits if t > now - r.per] for r, hits in zip(s.rate_limits, _hits(s), strict=True)]
+        windows = [
+            [t for t in hits if t > now - r.per] for r, hits in zip(s.rate_limits, _hits(s), strict=True)
+        ]
         refused: dict[tuple[int, str], tuple[str, str]] = {}
         for item in items:
             cost: dict[str, float] = {}
@@ -368,12 +386,16 @@ class SessionStore:
 
     # -- locks -------------------------------------------------------------------------------------
 
-    def add_lock(self, target: str, value: str, *, by: str, reason: str = "", ttl: float | None = None) -> Lock:
+    def add_lock(
+        self, target: str, value: str, *, by: str, reason: str = "", ttl: float | None = None
+    ) -> Lock:
         """Lock an agent, subject, delegation root or tool (until removed, or for ``ttl`` seconds)."""
         if target not in LOCK_TARGETS:
             raise InvalidSession(f"target: expected one of {', '.join(LOCK_TARGETS)}, got {target!r}")
         now = self.clock()
-        lock = Lock("lck_" + new_call_id(), target, value, reason, by, now, None if ttl is None else now + ttl)
+        lock = Lock(
+            "lck_" + new_call_id(), target, value, reason, by, now, None if ttl is None else now + ttl
+        )
         with self._using() as db, db.transaction():
             db.execute("INSERT INTO chamberlain_locks (id, target, value, reason, created_by, created_at, expires_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (lock.id, target, value, reason, by, now, lock.expires_at))  # fmt: skip
@@ -400,7 +422,9 @@ class SessionStore:
                            "WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at, id LIMIT 10000", (now,))  # fmt: skip
         return [Lock(*r) for r in rows]
 
-    def lock_for(self, *, agent: str = "", subject: str = "", root: str = "", tools: Sequence[str] = ()) -> Lock | None:
+    def lock_for(
+        self, *, agent: str = "", subject: str = "", root: str = "", tools: Sequence[str] = ()
+    ) -> Lock | None:
         """The lock in force now on any of these, or None (token exchanges and gateways ask this)."""
         with self._using() as db:
             return self._locked(db, self.clock(), agent, subject, root, tools)
