@@ -101,3 +101,24 @@ def test_compile_fails_on_a_failing_test(tmp_path: Path):
         "FAIL owner edits a draft / alice / draft / edit: expected EFFECT_DENY, got EFFECT_ALLOW"
         in result.output
     )
+
+
+def test_version_and_python_dash_m():
+    import subprocess
+    import sys
+
+    from chamberlain import __version__
+
+    done = subprocess.run([sys.executable, "-m", "chamberlain", "--version"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"chamberlain {__version__}"
+
+
+def test_the_cli_does_not_import_the_mcp_sdk_until_mcp_proxy_runs():
+    import subprocess
+    import sys
+
+    code = "import sys, chamberlain.cli; print(any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr

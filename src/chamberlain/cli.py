@@ -31,6 +31,24 @@ app.add_typer(dev_app, name="dev")
 register_mcp_proxy(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from chamberlain import __version__
+
+        typer.echo(f"chamberlain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """chamberlain: authorization for AI agents."""
+
+
 def _load_activation(activation: Path | None, variables: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if activation is not None:
