@@ -64,7 +64,7 @@ def test_open_show_list_and_revoke(state):
 
 def test_defaults_and_maxima_apply(state):
     status, opened = call(state, "POST", "/api/sessions", {"subject": "alice", "agent": "agent-7"})
-    assert status == 201
+    assert status == 201 and opened["idleTimeout"] == "900s"
     status, error = call(state, "POST", "/api/sessions", {**OPEN, "ttl": "3h"})
     assert status == 400 and error["message"] == "ttl: '3h' is longer than the allowed maximum of 7200s"
 
@@ -93,7 +93,7 @@ def test_settle_adds_the_actual_cost(state):
     opened = call(state, "POST", "/api/sessions", OPEN)[1]
     status, settled = call(state, "POST", "/api/sessions/{id}/settle", {"budget": "payments", "amount": 250},
                            id=opened["id"])  # fmt: skip
-    assert settled["budgets"][0]["used"] == 250
+    assert status == 200 and settled["budgets"][0]["used"] == 250
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -132,4 +132,4 @@ def test_unknown_and_malformed_ids(state):
 def test_a_token_caller_is_named_with_its_issuer(state):
     caller = Caller("carol", ("admin",), via="jwt", issuer="https://idp.example")
     status, opened = call(state, "POST", "/api/sessions", OPEN, caller=caller)
-    assert opened["openedBy"] == "carol (https://idp.example)"
+    assert status == 201 and opened["openedBy"] == "carol (https://idp.example)"
