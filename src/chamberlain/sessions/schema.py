@@ -32,6 +32,6 @@ def create(db: Database) -> None:
     """Create the tables once (several replicas may race: PostgreSQL takes an advisory lock first)."""
     with db.transaction():
         if db.kind == POSTGRES:
-            db.execute("SELECT pg_advisory_xact_lock(7412002, hashtext(current_schema()))")
+            db.execute("SELECT pg_advisory_xact_lock(7412101, hashtext(current_schema()))")
         for statement in _STATEMENTS:
             db.execute(statement)
