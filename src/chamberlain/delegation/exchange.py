@@ -338,6 +338,13 @@ def _claims(service: TokenService, request: ExchangeRequest, subject: Subject, c
         "jti": secrets.token_urlsafe(16),
     }
     sid = subject.verified.claims.get("sid")
-    if isinstance(sid, str) and sid:
+    sid = sid if isinstance(sid, str) else ""
+    if service.sessions is not None:
+        # chamberlain's own session: continued from a chamberlain subject token, else opened now. An
+        # identity provider's sid names its login session: kept as information (idp_sid), never joined.
+        if sid and not subject.own:
+            claims["idp_sid"] = sid
+        claims["sid"] = service.sessions(subject.id, chain.ids, sid if subject.own else "")
+    elif sid:
         claims["sid"] = sid
     return claims

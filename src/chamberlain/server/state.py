@@ -20,6 +20,7 @@ from chamberlain.server.auxdata import JWTVerifier
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics
+from chamberlain.sessions.exchange import ExchangeSessions
 from chamberlain.sessions.store import SessionStore
 
 
@@ -88,6 +89,8 @@ class ServerState:
                 # Creates its signing key when absent; every exchange's decision goes into the log.
                 self.tokens = TokenService(config.delegation, self.pdp,
                                            record=functools.partial(self.pdp.record, point=EXCHANGE_POINT))  # fmt: skip
+                if self.sessions is not None and config.sessions is not None:
+                    self.tokens.sessions = ExchangeSessions(self.sessions, config.sessions)
         except BaseException:
             self.close()
             raise

@@ -82,26 +82,33 @@ def _preview(value: Any, path: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """Who the check is made by: the agent (principal, or the chain's current actor) and, with a chain, the subject."""
+    """Who the check is made by. Without a chain: the principal, which must be the session's agent. With a
+    chain (a chamberlain token, or ``auxData.delegation``): the person (the principal), who must be the
+    session's subject, and the agents, one of which must be the session's agent (a session opened for an
+    agent goes on when it delegates further)."""
 
-    agent: str
-    subject: str | None = None  # None: no chain or token, so only the agent is bound
-    source: str = "principal"
+    agents: tuple[str, ...]
+    subject: str | None = None  # None: no chain, so only the agent is bound
 
     def why_not(self, s: Session) -> str:
-        if s.agent != self.agent:
-            return (f"session {s.id} belongs to agent {s.agent!r}, not to {self.agent!r} ({self.source}): "
-                    "a session is good only for its own agent")  # fmt: skip
-        if self.subject is not None and s.subject != self.subject:
+        if self.subject is None:
+            if s.agent != self.agents[0]:
+                return (f"session {s.id} belongs to agent {s.agent!r}, not to {self.agents[0]!r} (principal.id): "
+                        "a session is good only for its own agent")  # fmt: skip
+            return ""
+        if s.agent not in self.agents:
+            return (f"session {s.id} belongs to agent {s.agent!r}, who is not in the delegation chain "
+                    f"{' <- '.join(self.agents)}")  # fmt: skip
+        if s.subject != self.subject:
             return f"session {s.id} acts for subject {s.subject!r}, not for {self.subject!r}"
         return ""
 
 
 def binding_of(inp: CheckInput) -> Binding:
-    """The binding of a check: its chain's current actor and subject, else its principal as the agent."""
+    """The binding of a check: its chain and subject, else its principal as the agent."""
     if inp.actor_chain:
-        return Binding(inp.actor_chain[0], inp.principal.id, "the delegation chain's current actor")
-    return Binding(inp.principal.id, None, "principal.id")
+        return Binding(tuple(inp.actor_chain), inp.principal.id)
+    return Binding((inp.principal.id,), None)
 
 
 class SessionGuard:
