@@ -310,7 +310,9 @@ class _Walk:
                     results.append((role_allow, role_deny))
                 allow_pt, deny_pt = (decided, None) if decided is not None else self._combine(results)
                 if root is None and allow_pt is None and any(deny is not None for _, deny in results):
-                    unallowed_deny = True  # DENYs alone (Cerbos plans their not(deny)), whatever _combine kept
+                    unallowed_deny = (
+                        True  # DENYs alone (Cerbos plans their not(deny)), whatever _combine kept
+                    )
                 if allow_pt is not None:
                     has_allow = True
                     root = allow_pt if root is None else n.join(n.OR, [allow_pt, root])
