@@ -32,7 +32,9 @@ def matches(shown: str, actual: str) -> bool:
     """Whether ``actual`` is ``shown``, line for line, with ``…`` matching anything."""
     lines = [line.rstrip() for line in actual.strip().splitlines()]
     patterns = [".*?".join(map(re.escape, line.rstrip().split(ANY))) for line in shown.strip().splitlines()]
-    return len(lines) == len(patterns) and all(re.fullmatch(p, line) for p, line in zip(patterns, lines))
+    return len(lines) == len(patterns) and all(
+        re.fullmatch(p, line) for p, line in zip(patterns, lines, strict=True)
+    )
 
 
 class PageRun:
@@ -43,7 +45,11 @@ class PageRun:
         self.text = page.read_text(encoding="utf-8").replace("127.0.0.1:3592", f"127.0.0.1:{self.port}")
         self.folder = folder
         bin_dir = str(Path(sys.executable).parent)
-        self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "NO_COLOR": "1"}
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "NO_COLOR": "1",
+        }
         self.servers: list[subprocess.Popen[bytes]] = []
 
     def run(self) -> int:
