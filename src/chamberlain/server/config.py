@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import yaml
 
 from chamberlain import safeyaml
-from chamberlain.audit.log import LogOptions
+from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
 from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import DelegationConfigError
@@ -449,6 +449,14 @@ def _sessions(section: Any, decision_log: DecisionLogConfig | None, state_dir: P
     return found, url
 
 
+def _default_key_file(url: StoreURL, state_dir: Path) -> Path:
+    """The layout every command shares (audit.log.default_key_file); a server that kept the key of a
+    differently named SQLite log in ``<stateDir>/decision-log.key`` (before 0.2) keeps using it."""
+    key = default_key_file(url, state_dir)
+    earlier = state_dir / STATE_KEY
+    return earlier if not key.exists() and earlier.exists() else key
+
+
 def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
                   base_dir: Path) -> DecisionLogConfig | None:  # fmt: skip
     """``chamberlain.audit``, validated (problems appended, naming each key)."""
@@ -482,8 +490,8 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
         return None
     if url.path is not None and not url.path.is_absolute():
         url = parse_url(sqlite_url(base_dir / url.path))
-    key_file = base_dir / found["key_file"] if found["key_file"] else state_dir / "decision-log.key"
-    head_file = base_dir / found["head_file"] if found["head_file"] else state_dir / "decision-log.head"
+    key_file = base_dir / found["key_file"] if found["key_file"] else _default_key_file(url, state_dir)
+    head_file = base_dir / found["head_file"] if found["head_file"] else default_head_file(key_file)
     try:
         options = LogOptions(durability=found["durability"], queue_size=found["queue_size"],
                              overflow=found["overflow"], overflow_timeout=found["overflow_timeout"],

@@ -11,12 +11,12 @@ import getpass
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from chamberlain.errors import Error
-from chamberlain.text import block
+from chamberlain.exits import fail as _fail
 
 DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -30,11 +30,6 @@ By = Annotated[
     str, typer.Option("--by", help="Who does this (recorded in the decision log; default cli:<user>).")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(block(f"error: {message}"), err=True)
-    raise typer.Exit(code)
 
 
 def _by(by: str) -> str:
