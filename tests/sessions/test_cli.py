@@ -37,7 +37,7 @@ def test_open_show_list_revoke_and_the_log(db, tmp_path):
     assert listed.output.startswith(f"{session_id}  ACTIVE   agent-7  for alice  until ")
     revoked = run("revoke", session_id, "--db", db, "--reason", "done", "--by", "ops:carol")
     assert revoked.output == f"{session_id} REVOKED\n"
-    with DecisionLog.open(db, LogOptions(key_file=tmp_path / "decisions.db.key")) as log:
+    with DecisionLog.open(db, LogOptions(create_key=False)) as log:
         entries = log.read(lambda r: r.search(Filter(session_id=session_id)))
     assert [(e["principal"]["id"], e["action"]) for e in entries] == [("ops:carol", "session:open"),
                                                                        ("ops:carol", "session:revoke")]  # fmt: skip
