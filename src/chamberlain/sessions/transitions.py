@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chamberlain.engine import ActionEffect, CheckInput, CheckOutput, Principal, Resource
-from chamberlain.engine.result import EFFECT_ALLOW
+from chamberlain.engine.result import EFFECT_ALLOW, OutputEntry
 from chamberlain.sessions.store import Transition
 
 POINT = "chamberlain:sessions"
@@ -32,7 +32,8 @@ def entry(t: Transition) -> tuple[CheckInput, CheckOutput]:
     inp = CheckInput(Principal(t.by or "chamberlain", ("chamberlain",)),
                      Resource("chamberlain:lock" if is_lock else "chamberlain:session", t.target, attr),
                      (t.action,), session_id=session)  # fmt: skip
-    out = CheckOutput("", t.target, {t.action: ActionEffect(EFFECT_ALLOW, POLICY)}, session_id=session)
+    out = CheckOutput("", t.target, {t.action: ActionEffect(EFFECT_ALLOW, POLICY)}, session_id=session,
+                      outputs=[OutputEntry(POLICY, t.action, {"by": t.by, **attr})])  # fmt: skip
     return inp, out
 
 
