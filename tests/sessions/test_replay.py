@@ -38,4 +38,5 @@ def test_a_session_from_open_to_revoke(policies, tmp_path):
         in result.output
     )
     assert f"session {s.id} is REVOKED by ops:carol (done for today)" in result.output
-    assert '{"by":"ops:carol","reason":"done for today"}' in result.output
+    assert "session:revoke by ops:carol: done for today" in result.output
+    assert "session:open by ops:carol (agent=agent-7, subject=alice)" in result.output

@@ -33,8 +33,15 @@ def entry(t: Transition) -> tuple[CheckInput, CheckOutput]:
                      Resource("chamberlain:lock" if is_lock else "chamberlain:session", t.target, attr),
                      (t.action,), session_id=session)  # fmt: skip
     out = CheckOutput("", t.target, {t.action: ActionEffect(EFFECT_ALLOW, POLICY)}, session_id=session,
-                      outputs=[OutputEntry(POLICY, t.action, {"by": t.by, **attr})])  # fmt: skip
+                      outputs=[OutputEntry(POLICY, t.action, describe(t))])  # fmt: skip
     return inp, out
+
+
+def describe(t: Transition) -> str:
+    """``session:revoke by admin:carol: runaway agent (agent=agent-7)``: the transition as a line."""
+    text = f"{t.action} by {t.by or 'chamberlain'}" + (f": {t.reason}" if t.reason else "")
+    details = ", ".join(f"{k}={v}" for k, v in sorted(t.attr.items()) if k != "expiresAt" and v is not None)
+    return text + (f" ({details})" if details else "")
 
 
 def recorder(record: Callable[..., str]) -> Callable[[Transition], None]:
