@@ -55,7 +55,9 @@ class CheckResult:
 
     __slots__ = ("log_error", "outputs", "session")
 
-    def __init__(self, outputs: list[CheckOutput], log_error: str = "", session: dict[str, Any] | None = None):
+    def __init__(
+        self, outputs: list[CheckOutput], log_error: str = "", session: dict[str, Any] | None = None
+    ):
         self.outputs = outputs
         self.log_error = log_error
         self.session = session
@@ -199,7 +201,9 @@ class PDP:
         when = _instant(now)
         joined = None
         if session_id and (self.sessions is not None or SESSION_ID.match(session_id)):
-            joined = join(self.sessions, SessionRef(session_id_of(session_id, "session_id"), preview, "session_id"))
+            joined = join(
+                self.sessions, SessionRef(session_id_of(session_id, "session_id"), preview, "session_id")
+            )
             inputs = joined.inputs(inputs)
         outputs = self._engine.check(inputs, when)
         record = joined.enforce(inputs, outputs, when) if joined is not None else None

@@ -86,7 +86,11 @@ def health(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
     sessions = state.sessions
     if sessions is not None and sessions.probe():
         # Checks that name a session are denied (fail closed); the others are served as usual.
-        extra["sessions"] = {"state": "UNAVAILABLE", "since": sessions.problem_since, "reason": sessions.problem}
+        extra["sessions"] = {
+            "state": "UNAVAILABLE",
+            "since": sessions.problem_since,
+            "reason": sessions.problem,
+        }
     if extra:
         status["chamberlain"] = extra
     if status["status"] != "SERVING":

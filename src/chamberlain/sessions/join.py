@@ -69,6 +69,13 @@ def token_sid(claims: Mapping[str, Any] | None) -> str:
 
 def request_ref(request: Mapping[str, Any], sid: str = "") -> SessionRef | None:
     """The session a request names: ``auxData.session`` or a chamberlain token's ``sid`` (both: the same one)."""
+    aux = request.get("auxData")
+    if (
+        not sid
+        and (aux is None or (type(aux) is dict and "session" not in aux))
+        and "aux_data" not in request
+    ):
+        return None  # the common case, kept cheap: no session named
     ref = read_ref(request)
     if sid:
         if ref is not None and ref.id != sid:

@@ -36,7 +36,7 @@ from chamberlain.sessions.model import (
     Session,
 )
 from chamberlain.sessions.settings import SessionSpec
-from chamberlain.store import POSTGRES, StoreURL
+from chamberlain.store import POSTGRES, SQLITE, StoreURL
 from chamberlain.store.db import Database, open_database
 from chamberlain.store.errors import StoreError
 
@@ -108,6 +108,11 @@ class SessionStore:
         self._lock = threading.Lock()
         self.problem = ""  # the last store failure, "" once a statement succeeded again
         self.problem_since = 0.0
+        if db.kind == SQLITE:
+            # WAL with NORMAL: a commit survives the process crashing, not the machine losing power
+            # (the last charges may be lost then); an fsync per check would cost milliseconds. The
+            # decision log's own connection keeps FULL. PostgreSQL commits every charge durably.
+            db.execute("PRAGMA synchronous = NORMAL")
         schema.create(db)
 
     @classmethod
