@@ -6,7 +6,7 @@ chamberlain:
     enabled: true
     db: ""                 # "" = the decision log's database
     defaults: {ttl: 1h, idleTimeout: 15m, budgets: [], rateLimits: []}
-    maxima: {ttl: 24h, idleTimeout: 24h, budgets: 16, rateLimits: 16, budgetLimit: 1e12, ratePer: 24h, rateMax: 100000}
+    maxima: {ttl: 24h, idleTimeout: 24h, budgets: 16, rateLimits: 16, budgetLimit: 1000000000000, ratePer: 24h, rateMax: 100000}
 ```
 """
 
@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "idleTimeout": "24h",
         "budgets": 16,
         "rateLimits": 16,
-        "budgetLimit": 1e12,
+        "budgetLimit": 10**12,
         "ratePer": "24h",
         "rateMax": 100000,
     },
