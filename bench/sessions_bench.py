@@ -18,22 +18,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
-from tests.audit.support import POSTGRES, postgres_available  # noqa: E402
+from tests.audit.support import postgres_available  # noqa: E402
 from tests.server.support import serve_process  # noqa: E402
 from tests.sessions.conftest import POLICY  # noqa: E402
 
+from audit_bench import pg_schema  # noqa: E402
 from chamberlain import PDP  # noqa: E402
 from chamberlain.sessions import SessionStore, parse_settings, parse_spec  # noqa: E402
 from chamberlain.sessions.join import request_ref  # noqa: E402
-from chamberlain.store import parse_url  # noqa: E402
-from chamberlain.store.db import open_database  # noqa: E402
 
 BUDGET = {"name": "payments", "kind": "invoice", "actions": ["pay"], "limit": 1e12, "cost": "R.attr.amount"}
 
@@ -61,18 +61,6 @@ def per_call(fn: Callable[[], object], seconds: float) -> float:
 def open_session(store: SessionStore, budget: bool) -> str:
     body = {"subject": "alice", "agent": "agent-7", "ttl": "1h", **({"budgets": [BUDGET]} if budget else {})}
     return store.open_session(parse_spec(body, parse_settings(None)), by="bench").id
-
-
-@contextlib.contextmanager
-def pg_schema() -> Iterator[str]:
-    schema = f"bench_{int(time.time() * 1000) % 10**9}"
-    url = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}schema={schema}"
-    try:
-        yield url
-    finally:
-        db = open_database(parse_url(POSTGRES))
-        db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        db.close()
 
 
 def in_process(policies: Path, url: str, label: str, seconds: float) -> list[tuple[str, float]]:

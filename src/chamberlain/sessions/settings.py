@@ -174,12 +174,17 @@ def _invalid(problems: list[str]) -> InvalidSession:
     return error
 
 
-def _budgets(value: Any, path: str, maxima: Maxima) -> tuple[Budget, ...]:
+def _listed(value: Any, path: str, most: int, what: str) -> list[Any]:
     if not isinstance(value, list):
-        raise InvalidSession(f"{path}: expected a list of budgets")
-    if len(value) > maxima.budgets:
-        raise InvalidSession(f"{path}: at most {maxima.budgets} budgets, got {len(value)}")
-    found = tuple(parse_budget(v, f"{path}[{i}]", maxima.budget_limit) for i, v in enumerate(value))
+        raise InvalidSession(f"{path}: expected a list of {what}")
+    if len(value) > most:
+        raise InvalidSession(f"{path}: at most {most} {what}, got {len(value)}")
+    return value
+
+
+def _budgets(value: Any, path: str, maxima: Maxima) -> tuple[Budget, ...]:
+    listed = _listed(value, path, maxima.budgets, "budgets")
+    found = tuple(parse_budget(v, f"{path}[{i}]", maxima.budget_limit) for i, v in enumerate(listed))
     names = [b.name for b in found]
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -188,12 +193,9 @@ def _budgets(value: Any, path: str, maxima: Maxima) -> tuple[Budget, ...]:
 
 
 def _rate_limits(value: Any, path: str, maxima: Maxima) -> tuple[RateLimit, ...]:
-    if not isinstance(value, list):
-        raise InvalidSession(f"{path}: expected a list of rate limits")
-    if len(value) > maxima.rate_limits:
-        raise InvalidSession(f"{path}: at most {maxima.rate_limits} rate limits, got {len(value)}")
+    listed = _listed(value, path, maxima.rate_limits, "rate limits")
     return tuple(
-        parse_rate_limit(v, f"{path}[{i}]", maxima.rate_per, maxima.rate_max) for i, v in enumerate(value)
+        parse_rate_limit(v, f"{path}[{i}]", maxima.rate_per, maxima.rate_max) for i, v in enumerate(listed)
     )
 
 

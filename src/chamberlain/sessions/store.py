@@ -13,6 +13,7 @@ after they commit, which records them in the decision log.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chamberlain.audit.ids import new_call_id
 from chamberlain.sessions import schema
 from chamberlain.sessions.clock import Clock, system_clock
 from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound
@@ -74,6 +74,25 @@ class Charged:
     denial: str = ""
     check: str = ""  # state, binding, lock, store
     refused: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
+
+
+_ids = threading.Lock()
+_last_id = [0]
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(prefix: str) -> str:
+    """``prefix`` and a ULID that grows with every call in this process (ids sort by opening order; across
+    processes, by the millisecond)."""
+    with _ids:
+        value = max(int(new_call_id_value()), _last_id[0] + 1)
+        _last_id[0] = value
+    return prefix + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def new_call_id_value() -> int:
+    """A fresh ULID as a number (48-bit milliseconds, 80 random bits)."""
+    return (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
 
 
 def _budget_json(b: Budget) -> dict[str, Any]:
@@ -159,6 +178,21 @@ class SessionStore:
                        (session_id,))  # fmt: skip
         return _session(found) if found is not None else None
 
+    def _held(self, db: Database, session_id: str) -> Session:
+        """The session's row, locked for this transaction; raises SessionNotFound."""
+        found = self._row(db, session_id, lock=True)
+        if found is None:
+            raise SessionNotFound(f"no session {session_id}")
+        return found
+
+    def _lapse(self, db: Database, s: Session, now: float, ended: list[Transition]) -> Session:
+        """An ACTIVE session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``)."""
+        why = s.lapsed(now) if s.state == ACTIVE else ""
+        if not why:
+            return s
+        ended.append(Transition("session:expire", s.id, "chamberlain:timeout", why))
+        return self._end(db, s, EXPIRED, now, "chamberlain:timeout", why)
+
     def _end(self, db: Database, s: Session, state: str, now: float, by: str, reason: str) -> Session:
         db.execute("UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?",
                    (state, now, by, reason, s.id))  # fmt: skip
@@ -188,7 +222,7 @@ class SessionStore:
     def open_session(self, spec: SessionSpec, *, by: str) -> Session:
         """Open a session; raises SessionLocked when a lock covers its agent, subject or root."""
         now = self.clock()
-        session_id = "ses_" + new_call_id()
+        session_id = new_id("ses_")
         session = Session(session_id, spec.subject, spec.agent, spec.chain, ACTIVE, now, now + spec.ttl,
                           spec.idle_timeout, now, by, spec.budgets, spec.rate_limits, 0, dict(spec.metadata))  # fmt: skip
         with self._using() as db, db.transaction():
@@ -220,13 +254,7 @@ class SessionStore:
         now = self.clock()
         ended: list[Transition] = []
         with self._using() as db, db.transaction():
-            found = self._row(db, session_id, lock=True)
-            if found is None:
-                raise SessionNotFound(f"no session {session_id}")
-            why = found.lapsed(now) if found.state == ACTIVE else ""
-            if why:
-                found = self._end(db, found, EXPIRED, now, "chamberlain:timeout", why)
-                ended.append(Transition("session:expire", session_id, "chamberlain:timeout", why))
+            found = self._lapse(db, self._held(db, session_id), now, ended)
         self._emit(ended)
         return found
 
@@ -263,17 +291,10 @@ class SessionStore:
         now = self.clock()
         ended: list[Transition] = []
         with self._using() as db, db.transaction():
-            found = self._row(db, session_id, lock=True)
-            if found is None:
-                raise SessionNotFound(f"no session {session_id}")
+            found = self._lapse(db, self._held(db, session_id), now, ended)
             if found.state == ACTIVE:
-                why = found.lapsed(now)
-                if why:
-                    found = self._end(db, found, EXPIRED, now, "chamberlain:timeout", why)
-                    ended.append(Transition("session:expire", session_id, "chamberlain:timeout", why))
-                else:
-                    found = self._end(db, found, REVOKED, now, by, reason)
-                    ended.append(Transition("session:revoke", session_id, by, reason))
+                found = self._end(db, found, REVOKED, now, by, reason)
+                ended.append(Transition("session:revoke", session_id, by, reason))
         self._emit(ended)
         return found
 
@@ -296,9 +317,7 @@ class SessionStore:
         if isinstance(amount, bool) or not isinstance(amount, int | float) or not 0 <= amount < float("inf"):
             raise InvalidSession(f"amount: expected a non-negative number, got {amount!r}")
         with self._using() as db, db.transaction():
-            found = self._row(db, session_id, lock=True)
-            if found is None:
-                raise SessionNotFound(f"no session {session_id}")
+            found = self._held(db, session_id)
             if budget not in {b.name for b in found.budgets}:
                 raise InvalidSession(f"budget: session {session_id} has no budget {budget!r}")
             budgets = tuple(
@@ -328,9 +347,7 @@ class SessionStore:
             s = self._row(db, session_id, lock=not preview)
             if s is None:
                 return Charged(None, f"unknown session {session_id}", "state")
-            if s.state == ACTIVE and (why := s.lapsed(now)):
-                s = self._end(db, s, EXPIRED, now, "chamberlain:timeout", why)
-                ended.append(Transition("session:expire", session_id, "chamberlain:timeout", why))
+            s = self._lapse(db, s, now, ended)
             outcome = self._judge(db, s, now, bind, tools)
             if not outcome.denial:
                 outcome = self._allocate(db, s, now, items, write=not preview)
@@ -398,9 +415,7 @@ class SessionStore:
         if target not in LOCK_TARGETS:
             raise InvalidSession(f"target: expected one of {', '.join(LOCK_TARGETS)}, got {target!r}")
         now = self.clock()
-        lock = Lock(
-            "lck_" + new_call_id(), target, value, reason, by, now, None if ttl is None else now + ttl
-        )
+        lock = Lock(new_id("lck_"), target, value, reason, by, now, None if ttl is None else now + ttl)
         with self._using() as db, db.transaction():
             db.execute("INSERT INTO chamberlain_locks (id, target, value, reason, created_by, created_at, expires_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (lock.id, target, value, reason, by, now, lock.expires_at))  # fmt: skip
