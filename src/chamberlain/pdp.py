@@ -37,7 +37,7 @@ from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
 from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
-from chamberlain.sessions.join import Joined, join, request_ref
+from chamberlain.sessions.join import Joined, gate, join, plan_note, request_ref
 from chamberlain.sessions.model import SESSION_ID
 from chamberlain.sessions.store import SessionStore
 from chamberlain.store import sqlite_url
@@ -261,18 +261,24 @@ class PDP:
                        point: str = "embedded") -> dict[str, Any]:  # fmt: skip
         """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""
         parsed = parse_plan_resources(request, self.verify_jwt)
-        plan = self._plan(parsed.input, now, call_id, point, request=request)
+        ref = request_ref(request)  # a plan in a session: the session must be live; it spends nothing
+        denied = gate(self.sessions, ref, parsed.input.principal.id) if ref is not None else ""
+        plan = self._plan(parsed.input, now, call_id, point, request=request, denied=denied)
         response = plan_response(plan, include_meta=parsed.include_meta, single_action=parsed.single_action)
         if plan.log_error:
             response[recording.REASON_KEY] = {"decisionLog": plan.log_error}
+        if ref is not None:
+            response.setdefault(recording.REASON_KEY, {})["session"] = plan_note(ref, denied)
         return response
 
     def _plan(self, inp: PlanInput, now: dt.datetime | None, call_id: str, point: str, *,
-              request: Mapping[str, Any] | None = None, annotate: Any = None) -> QueryPlan:  # fmt: skip
+              request: Mapping[str, Any] | None = None, annotate: Any = None, denied: str = "") -> QueryPlan:  # fmt: skip
         from chamberlain import plan_log  # the decision log's side of plans (imports the audit package)
 
         when = _instant(now)
         plan = plan_resources(self._engine, inp, when)
+        if denied:  # the session the request names is over, locked or not the caller's
+            plan_log.deny_plan(plan)
         if self.log is None:
             if annotate is not None:
                 annotate(plan)

@@ -92,3 +92,16 @@ def test_health_shows_an_unreadable_store_and_checks_fail_closed(server):
         db.execute("ALTER TABLE moved_away RENAME TO chamberlain_sessions")
     assert "chamberlain" not in httpx.get(f"{server.url}/_cerbos/health", timeout=10).json()
     assert check(server, {"id": s.id}).json()["results"][0]["actions"] == {"pay": "EFFECT_ALLOW"}
+
+
+def test_a_plan_spends_nothing_and_is_denied_once_the_session_is_over(server):
+    store = server.app.state.sessions
+    s = store.open_session(spec(budgets=[PAYMENTS]), by="operator")
+    body = {"action": "pay", "principal": {"id": "agent-7", "roles": ["agent"]},
+            "resource": {"kind": "invoice"}, "auxData": {"session": {"id": s.id}}}  # fmt: skip
+    plan = httpx.post(f"{server.url}/api/plan/resources", json=body, timeout=10).json()
+    assert plan["filter"]["kind"] == "KIND_ALWAYS_ALLOWED" and store.get(s.id).budgets[0].used == 0
+    store.revoke(s.id, by="admin:carol")
+    plan = httpx.post(f"{server.url}/api/plan/resources", json=body, timeout=10).json()
+    assert plan["filter"]["kind"] == "KIND_ALWAYS_DENIED"
+    assert plan["chamberlain"]["session"]["denied"] == f"session {s.id} is REVOKED by admin:carol"

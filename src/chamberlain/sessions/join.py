@@ -18,7 +18,7 @@ from typing import Any
 from chamberlain.engine.request import CheckInput
 from chamberlain.engine.result import CheckOutput
 from chamberlain.engine.wire import RequestError
-from chamberlain.sessions.guard import SessionGuard, SessionRef, deny_every, read_ref
+from chamberlain.sessions.guard import Binding, SessionGuard, SessionRef, deny_every, read_ref
 from chamberlain.sessions.model import SESSION_ID, Session
 from chamberlain.store.errors import StoreError
 
@@ -50,6 +50,22 @@ class Joined:
         if self.guard is None:
             return deny_every(self.ref, outputs, "store", NOT_ENABLED)
         return self.guard.enforce(self.ref, self.found, inputs, outputs, when)
+
+
+def gate(guard: SessionGuard | None, ref: SessionRef, agent: str) -> str:
+    """Why a request of ``agent`` that spends nothing (a query plan) may not go on in the session ("": it may)."""
+    if guard is None:
+        return NOT_ENABLED
+    try:
+        charged = guard.store.charge(ref.id, Binding((agent,), None).why_not, [], preview=True)
+    except StoreError as exc:
+        return f"session store unavailable, every action denied: {exc}"
+    return charged.denial
+
+
+def plan_note(ref: SessionRef, denied: str) -> dict[str, Any]:
+    """A plan response's ``chamberlain.session``: which session, and why the plan was denied in it."""
+    return {"id": ref.id, "source": ref.source, **({"denied": denied, "check": "session"} if denied else {})}
 
 
 def join(guard: SessionGuard | None, ref: SessionRef) -> Joined:
