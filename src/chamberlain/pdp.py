@@ -37,7 +37,7 @@ from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
 from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
-from chamberlain.sessions.join import Joined, gate, join, plan_note, request_ref
+from chamberlain.sessions.join import Joined, gate, join, plan_note, request_ref, worth_telling
 from chamberlain.sessions.model import SESSION_ID
 from chamberlain.sessions.store import SessionStore
 from chamberlain.store import sqlite_url
@@ -267,7 +267,7 @@ class PDP:
         response = plan_response(plan, include_meta=parsed.include_meta, single_action=parsed.single_action)
         if plan.log_error:
             response[recording.REASON_KEY] = {"decisionLog": plan.log_error}
-        if ref is not None:
+        if denied:
             response.setdefault(recording.REASON_KEY, {})["session"] = plan_note(ref, denied)
         return response
 
@@ -322,7 +322,7 @@ class PDP:
         pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id, point=point,
                                    request=request, loop=loop)  # fmt: skip
         pending.include_meta = include_meta
-        if record is not None:
+        if worth_telling(record):
             pending.notes["session"] = record
         return pending
 

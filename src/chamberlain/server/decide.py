@@ -34,7 +34,7 @@ from chamberlain.audit import recording
 from chamberlain.audit.recording import PendingCheck
 from chamberlain.cel import budget
 from chamberlain.server.state import ServerState
-from chamberlain.sessions.join import join, request_ref, token_sid
+from chamberlain.sessions.join import join, request_ref, token_sid, worth_telling
 
 Response = dict[str, Any]
 
@@ -111,7 +111,7 @@ def _start(state: ServerState, request: Any, call_id: str, point: str) -> Starte
         pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
                                    call_id=call_id, point=point, request=request, loop=loop,
                                    context=delegation_context(decided.result))  # fmt: skip
-        if decided.session is not None:
+        if worth_telling(decided.session):
             pending.notes["session"] = decided.session
         return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
     pending = state.pdp.start_check_resources(request, call_id=call_id, point=point, loop=loop)

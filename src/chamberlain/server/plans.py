@@ -55,7 +55,7 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
     loop = asyncio.get_running_loop() if state.log is not None else None
     pending = plan_log.submit(state.log, parsed.input, plan, when=when, call_id=call_id, point=point,
                               request=request, loop=loop)  # fmt: skip
-    if ref is not None:
+    if denied:
         pending.notes["session"] = plan_note(ref, denied)
 
     def finish() -> Response:

@@ -63,6 +63,13 @@ def gate(guard: SessionGuard | None, ref: SessionRef, agent: str) -> str:
     return charged.denial
 
 
+def worth_telling(record: dict[str, Any] | None) -> bool:
+    """Whether a response carries the session's record (``chamberlain.session``): when the session denied
+    or refused something, or the check was a preview. An answer the session did not change stays
+    exactly Cerbos's."""
+    return record is not None and ("denied" in record or "refused" in record or bool(record.get("preview")))
+
+
 def plan_note(ref: SessionRef, denied: str) -> dict[str, Any]:
     """A plan response's ``chamberlain.session``: which session, and why the plan was denied in it."""
     return {"id": ref.id, "source": ref.source, **({"denied": denied, "check": "session"} if denied else {})}
