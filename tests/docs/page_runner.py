@@ -4,7 +4,7 @@ and its Python blocks run, in a fresh folder, each output compared with what the
 - a fenced block with ``title="path"`` is a file the reader writes;
 - in a ``console`` block, ``$ command`` lines run in a shell (``chamberlain`` is this checkout's); the lines
   after one are its output; a command ending in `` &`` starts a server, waited for on its ``--http`` address;
-- a ``python`` block runs with this interpreter; a ``text`` block right after it is its output;
+- a ``python`` block runs with the given interpreter (this one by default; its folder is first on PATH); a ``text`` block right after it is its output;
 - ``…`` in a shown output stands for a value that differs from run to run;
 - the default port 3592 is replaced by a free one.
 """
@@ -40,11 +40,12 @@ def matches(shown: str, actual: str) -> bool:
 class PageRun:
     """One run of a page in ``folder``; ``close`` stops the servers it started."""
 
-    def __init__(self, page: Path, folder: Path):
+    def __init__(self, page: Path, folder: Path, python: Path = Path(sys.executable)):
+        self.python = python
         self.port = free_port()
         self.text = page.read_text(encoding="utf-8").replace("127.0.0.1:3592", f"127.0.0.1:{self.port}")
         self.folder = folder
-        bin_dir = str(Path(sys.executable).parent)
+        bin_dir = str(python.parent)
         self.env = {
             **os.environ,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -64,7 +65,7 @@ class PageRun:
             elif language == "console":
                 compared += self._console(body)
             elif language == "python":
-                out = self._shell([sys.executable, "-c", body])
+                out = self._shell([str(self.python), "-c", body])
                 following = blocks[index + 1] if index + 1 < len(blocks) else None
                 if following is not None and following[0] == "text":
                     assert matches(following[2], out), f"python block printed:\n{out}"
