@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
