@@ -37,6 +37,19 @@ def matches(shown: str, actual: str) -> bool:
     )
 
 
+def wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Wait until the chamberlain server at ``url`` answers its health check (failing with its log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/_cerbos/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
 class PageRun:
     """One run of a page in ``folder``; ``close`` stops the servers it started."""
 
@@ -99,15 +112,7 @@ class PageRun:
         self.servers.append(server)
         address = re.search(r"--http\s+(\S+)", command)
         assert address is not None, f"a server command names its --http address: {command}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://{address.group(1)}/_cerbos/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
-            time.sleep(0.1)
+        wait_healthy(f"http://{address.group(1)}", server, Path(log.name))
 
     def close(self) -> None:
         for server in self.servers:
