@@ -40,8 +40,8 @@ DEFAULTS: dict[str, Any] = {
         "httpListenAddr": "127.0.0.1:3592",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
-        # HTTPS (chamberlain.server.tls): certFile and keyFile; caFile requires client certificates.
-        "tls": {"certFile": "", "keyFile": "", "caFile": ""},
+        # HTTPS (chamberlain.server.tls), Cerbos's keys: cert and key; caCert requires client certificates.
+        "tls": {"cert": "", "key": "", "caCert": ""},
         "advanced": {
             "http": {
                 "readTimeout": "30s",
@@ -495,22 +495,22 @@ def _text(v: Any) -> str:
 def _tls(section: Any, problems: list[str], base_dir: Path) -> TLSFiles | None:
     """``server.tls``, checked by building it (a certificate that cannot serve stops start-up)."""
     if not isinstance(section, Mapping):
-        problems.append("server.tls: expected a mapping with certFile, keyFile and caFile")
+        problems.append("server.tls: expected a mapping with cert, key and caCert")
         return None
     texts = {}
-    for key in ("certFile", "keyFile", "caFile"):
+    for key in ("cert", "key", "caCert"):
         value = section.get(key) or ""
         if not isinstance(value, str):
             problems.append(f"server.tls.{key}: expected a file path, got {value!r}")
             return None
         texts[key] = value
-    cert, key, ca = texts["certFile"], texts["keyFile"], texts["caFile"]
+    cert, key, ca = texts["cert"], texts["key"], texts["caCert"]
     if not cert and not key:
         if ca:
-            problems.append("server.tls.caFile: client certificates need TLS: set certFile and keyFile too")
+            problems.append("server.tls.caCert: client certificates need TLS: set cert and key too")
         return None
     if not cert or not key:
-        problems.append("server.tls: certFile and keyFile go together: set both (or neither, for plain HTTP)")
+        problems.append("server.tls: cert and key go together: set both (or neither, for plain HTTP)")
         return None
     files = TLSFiles(base_dir / cert, base_dir / key, base_dir / ca if ca else None)
     try:
