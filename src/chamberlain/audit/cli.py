@@ -273,9 +273,8 @@ def search_command(
     as_json: Json = False,
 ) -> None:
     """Find entries (by session, principal, actor, resource, action, effect, time); JSON Lines with --json."""
-    from chamberlain.audit.timeline import summary
-
     from chamberlain.audit.reader import MAX_LIMIT
+    from chamberlain.audit.timeline import summary
 
     if not 1 <= limit < MAX_LIMIT:
         fail(f"--limit must be between 1 and {MAX_LIMIT - 1}, got {limit}")
@@ -286,7 +285,9 @@ def search_command(
     for entry in entries[:limit]:
         typer.echo(json.dumps(entry, ensure_ascii=False) if as_json else summary(entry))
     if len(entries) > limit:  # one more than asked for: say how to get the next page
-        typer.echo(f"more entries match: add --after {entries[limit - 1]['seq']} for the next {limit}", err=True)
+        typer.echo(
+            f"more entries match: add --after {entries[limit - 1]['seq']} for the next {limit}", err=True
+        )
 
 
 @app.command("replay")
