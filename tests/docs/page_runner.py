@@ -4,7 +4,7 @@ and its Python blocks run, in a fresh folder, each output compared with what the
 - a fenced block with ``title="path"`` is a file the reader writes;
 - in a ``console`` block, ``$ command`` lines run in a shell (``chamberlain`` is this checkout's); the lines
   after one are its output; a command ending in `` &`` starts a server, waited for on its ``--http`` address;
-- a ``python`` block runs with this interpreter; a ``text`` block right after it is its output;
+- a ``python`` block runs with the given interpreter (this one by default; its folder is first on PATH); a ``text`` block right after it is its output;
 - ``…`` in a shown output stands for a value that differs from run to run;
 - the default port 3592 is replaced by a free one.
 """
@@ -37,14 +37,28 @@ def matches(shown: str, actual: str) -> bool:
     )
 
 
+def wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+    """Wait until the chamberlain server at ``url`` answers its health check (failing with its log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/_cerbos/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
 class PageRun:
     """One run of a page in ``folder``; ``close`` stops the servers it started."""
 
-    def __init__(self, page: Path, folder: Path):
+    def __init__(self, page: Path, folder: Path, python: Path = Path(sys.executable)):
+        self.python = python
         self.port = free_port()
         self.text = page.read_text(encoding="utf-8").replace("127.0.0.1:3592", f"127.0.0.1:{self.port}")
         self.folder = folder
-        bin_dir = str(Path(sys.executable).parent)
+        bin_dir = str(python.parent)
         self.env = {
             **os.environ,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -64,7 +78,7 @@ class PageRun:
             elif language == "console":
                 compared += self._console(body)
             elif language == "python":
-                out = self._shell([sys.executable, "-c", body])
+                out = self._shell([str(self.python), "-c", body])
                 following = blocks[index + 1] if index + 1 < len(blocks) else None
                 if following is not None and following[0] == "text":
                     assert matches(following[2], out), f"python block printed:\n{out}"
@@ -98,15 +112,7 @@ class PageRun:
         self.servers.append(server)
         address = re.search(r"--http\s+(\S+)", command)
         assert address is not None, f"a server command names its --http address: {command}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://{address.group(1)}/_cerbos/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, Path(log.name).read_text()
-            time.sleep(0.1)
+        wait_healthy(f"http://{address.group(1)}", server, Path(log.name))
 
     def close(self) -> None:
         for server in self.servers:

@@ -10,6 +10,7 @@ segments joined by ``__``, matched case-insensitively, values read as YAML scala
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -43,8 +44,8 @@ DEFAULTS: dict[str, Any] = {
         "httpListenAddr": "127.0.0.1:3592",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
-        # HTTPS (chamberlain.server.tls): certFile and keyFile; caFile requires client certificates.
-        "tls": {"certFile": "", "keyFile": "", "caFile": ""},
+        # HTTPS (chamberlain.server.tls), Cerbos's keys: cert and key; caCert requires client certificates.
+        "tls": {"cert": "", "key": "", "caCert": ""},
         "advanced": {
             "http": {
                 "readTimeout": "30s",
@@ -117,13 +118,18 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-#: Keys Cerbos has that chamberlain accepts and ignores (no warning beyond naming them once).
+#: Keys of Cerbos's configuration (its full reference, 0.55) that chamberlain accepts and ignores, with a
+#: warning naming them, so that Cerbos configurations load; everything below a listed key is Cerbos's too.
+#: A key that neither Cerbos nor chamberlain knows is an error (with a did-you-mean hint).
 IGNORED = (
-    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode",
+    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode", "server.embeddedMode",
     "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
     "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
-    "audit.decisionLogFilters", "audit.includeMetadataKeys", "audit.excludeMetadataKeys", "telemetry",
-    "tracing", "compile", "ruleTable", "auxData.jwt.cacheSize", "engine.numWorkers",
+    "audit.hub", "audit.kafka", "audit.decisionLogFilters", "audit.includeMetadataKeys",
+    "audit.excludeMetadataKeys", "auxData.jwt.cacheSize", "engine.numWorkers", "engine.celErrorLogLevel",
+    "engine.policyLoaderTimeout", "schema.cacheSize", "storage.blob", "storage.git", "storage.hub",
+    "storage.mysql", "storage.overlay", "storage.postgres", "storage.sqlite3", "hub", "telemetry", "tracing",
+    "compile", "ruleTable",
 )  # fmt: skip
 _LEAF_MAPPINGS = (
     "engine.globals",
@@ -243,6 +249,17 @@ def _unknown_keys(data: Mapping[str, Any], defaults: Mapping[str, Any], prefix: 
     return unknown
 
 
+def _unknown_key_problem(path: str) -> str:
+    """``path`` is unknown: say so, with the closest key of the same section when one is close."""
+    parent, _, key = path.rpartition(".")
+    section: Any = _get(DEFAULTS, parent) if parent else DEFAULTS
+    siblings = [k for k in section] if isinstance(section, Mapping) else []
+    siblings += [p.rpartition(".")[2] for p in IGNORED if p.rpartition(".")[0] == parent]
+    close = [k for k in siblings if k.lower() == key.lower()] or difflib.get_close_matches(key, siblings, n=1)
+    hint = f"; did you mean {'.'.join(filter(None, (parent, close[0])))!r}?" if close else ""
+    return f"{path}: unknown configuration key (neither Cerbos nor chamberlain has it){hint}"
+
+
 def _ignored_present(data: Mapping[str, Any]) -> list[str]:
     found = []
     for path in IGNORED:
@@ -325,8 +342,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, overrides: Mappin
         data = dict(loaded or {})
     from_env, problems = _env_overrides(env)
     data = _merge(_merge(data, from_env), overrides or {})
-    warnings = [f"unknown configuration key {k!r} is ignored" for k in _unknown_keys(data, DEFAULTS)]
-    warnings += [
+    problems += [_unknown_key_problem(k) for k in _unknown_keys(data, DEFAULTS)]
+    warnings = [
         f"configuration key {k!r} is not supported by chamberlain and is ignored"
         for k in _ignored_present(data)
     ]
@@ -530,22 +547,22 @@ def _text(v: Any) -> str:
 def _tls(section: Any, problems: list[str], base_dir: Path) -> TLSFiles | None:
     """``server.tls``, checked by building it (a certificate that cannot serve stops start-up)."""
     if not isinstance(section, Mapping):
-        problems.append("server.tls: expected a mapping with certFile, keyFile and caFile")
+        problems.append("server.tls: expected a mapping with cert, key and caCert")
         return None
     texts = {}
-    for key in ("certFile", "keyFile", "caFile"):
+    for key in ("cert", "key", "caCert"):
         value = section.get(key) or ""
         if not isinstance(value, str):
             problems.append(f"server.tls.{key}: expected a file path, got {value!r}")
             return None
         texts[key] = value
-    cert, key, ca = texts["certFile"], texts["keyFile"], texts["caFile"]
+    cert, key, ca = texts["cert"], texts["key"], texts["caCert"]
     if not cert and not key:
         if ca:
-            problems.append("server.tls.caFile: client certificates need TLS: set certFile and keyFile too")
+            problems.append("server.tls.caCert: client certificates need TLS: set cert and key too")
         return None
     if not cert or not key:
-        problems.append("server.tls: certFile and keyFile go together: set both (or neither, for plain HTTP)")
+        problems.append("server.tls: cert and key go together: set both (or neither, for plain HTTP)")
         return None
     files = TLSFiles(base_dir / cert, base_dir / key, base_dir / ca if ca else None)
     try:
