@@ -32,7 +32,9 @@ def test_checks_are_recorded_and_served_back(server):
     assert httpx.post(f"{server.url}/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
     page = httpx.get(f"{server.url}/api/audit/entries", params={"limit": 2}, auth=ADMIN_AUTH).json()
     assert [e["action"] for e in page["entries"]] == ["edit", "view"] and page["next_cursor"]
-    rest = httpx.get(f"{server.url}/api/audit/entries", params={"cursor": page["next_cursor"]}, auth=ADMIN_AUTH).json()
+    rest = httpx.get(
+        f"{server.url}/api/audit/entries", params={"cursor": page["next_cursor"]}, auth=ADMIN_AUTH
+    ).json()
     # then the two admin calls themselves, each recorded before it read the log
     assert [(e["point"], e["principal"]["id"]) for e in rest["entries"]] == [
         ("http:authzen", "bob"), ("admin", "operator"), ("admin", "operator")]  # fmt: skip

@@ -79,7 +79,9 @@ def test_decode_errors_are_400_naming_the_field(servers, request_body):
 def test_plans_are_recorded(servers):
     _, ours = servers
     reply = httpx.post(ours.url + "/api/plan/resources", json={**REQUESTS[2], "requestId": "plan-rec"}).json()
-    entries = httpx.get(ours.url + "/api/audit/entries", params={"limit": 1000}, auth=ADMIN_AUTH).json()["entries"]
+    entries = httpx.get(ours.url + "/api/audit/entries", params={"limit": 1000}, auth=ADMIN_AUTH).json()[
+        "entries"
+    ]
     [entry] = [e for e in entries if e["request_id"] == "plan-rec"]
     assert entry["call_id"] == reply["cerbosCallId"] and entry["point"] == "http:cerbos"
     assert entry["plan"]["kind"] == reply["filter"]["kind"] == "KIND_CONDITIONAL"

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chamberlain.server.admin import ROUTE_MODULES, AdminRequest, AdminResponse, AdminRoute, Caller
+from chamberlain.server import admin as contract
+from chamberlain.server.admin import AdminRequest, AdminResponse, AdminRoute, Caller
 from chamberlain.server.admin.auth import BasicAuth, bearer_caller, unauthenticated
 from chamberlain.server.admin.policy import AdminPolicies
 from chamberlain.server.admin.settings import ENABLE_HINT
@@ -98,10 +99,11 @@ class RouteTable:
 class AdminSurface:
     """The admin API of one server (``server.adminAPI``): matched paths are answered here, all others not."""
 
-    def __init__(self, state: ServerState, modules: Iterable[str] = ROUTE_MODULES):
+    def __init__(self, state: ServerState, modules: Iterable[str] | None = None):
+        """``modules``: where the routes are (default: :data:`ROUTE_MODULES` as it is now)."""
         self.state = state
         self.settings = state.config.admin
-        self.routes = RouteTable(load_routes(modules))
+        self.routes = RouteTable(load_routes(contract.ROUTE_MODULES if modules is None else modules))
         self.basic: BasicAuth | None = None
         self.policies: AdminPolicies | None = None
         if self.settings.enabled:
