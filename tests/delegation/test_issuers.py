@@ -149,3 +149,13 @@ def test_with_two_issuers_every_registered_agent_names_its_issuer(tmp_path: Path
         state_dir=tmp_path,
         base_url=ISSUER,
     )  # one issuer: an entry without one is unambiguous
+
+
+def test_a_bare_id_matches_either_issuers_subject_and_pairs_match_exactly() -> None:
+    from chamberlain.delegation import Identity, same_party
+
+    assert same_party(Identity("alice"), Identity("alice", A)) and same_party(
+        Identity("alice", B), Identity("alice")
+    )
+    assert not same_party(Identity("alice", A), Identity("alice", B))
+    assert not same_party(Identity("alice"), Identity("bob", A))

@@ -23,6 +23,7 @@ from typing import Any
 
 from chamberlain.delegation.chain import Actor, Chain
 from chamberlain.delegation.errors import DelegatedCheckError
+from chamberlain.delegation.identity import Identity, same_party
 from chamberlain.delegation.registry import AgentRegistry
 from chamberlain.delegation.scopes import ScopeMapping
 from chamberlain.delegation.tokens import DelegationToken
@@ -199,7 +200,9 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
     carries no issuer, so it matches the token's ``sub`` whichever trusted issuer vouched for it; the pair
     is in ``request.aux_data.delegation.subject.iss`` for policies, in the response and in the log.
     """
-    if delegation.subject is not None and principal.id != delegation.subject:
+    if delegation.subject is not None and not same_party(
+        Identity(principal.id), Identity(delegation.subject, delegation.subject_issuer)
+    ):
         raise DelegatedCheckError(
             f"principal.id {principal.id!r} contradicts the delegation token's sub {delegation.subject!r}: "
             "a delegation token is only good for the person it was issued for"

@@ -233,7 +233,7 @@ def _check_recipient(subject: Subject, actor: Actor, actor_claims: Mapping[str, 
     except TokenError as exc:
         raise ExchangeError("invalid_request", f"{exc}: it was issued to another party") from None
     recipients = _recipients(subject.verified.claims.get("may_act"))
-    if not any(sub in names and iss == actor.issuer for sub, iss in recipients):
+    if not any(sub in names and iss == actor.issuer for sub, iss in recipients):  # both token identities
         named = ", ".join(f"{sub!r} of {iss or 'no issuer'}" for sub, iss in recipients) or "no recipient"
         raise ExchangeError("invalid_request", f"subject_token: it was issued to {named}, not to {actor.id!r} "
                             f"of {actor.issuer}: it was issued to another party")  # fmt: skip
