@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import hmac
 import secrets
 import threading
@@ -103,7 +102,7 @@ class BasicAuth:
 
     def cached(self, username: str, password: bytes) -> tuple[bytes, bool]:
         """The credentials' digest, and whether they were verified less than the TTL ago."""
-        digest = hmac.new(self._key, username.encode() + b"\0" + password, hashlib.sha256).digest()
+        digest = hmac.digest(self._key, username.encode() + b"\0" + password, "sha256")
         with self._lock:
             expiry = self._cache.get(digest)
             if expiry is not None and expiry > self.clock():
