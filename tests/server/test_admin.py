@@ -369,3 +369,17 @@ resourcePolicy:
 def test_the_admin_policies_stay_out_of_the_users_folder(server):
     kinds = set(server.app.state.pdp.policies.by_key)
     assert kinds and not any("chamberlain_" in k for k in kinds)
+
+
+def test_a_broken_admin_policy_folder_stops_start_up(policies, tmp_path):
+    from chamberlain.errors import Error
+    from chamberlain.server.app import create_app
+
+    (tmp_path / "admin").mkdir()
+    (tmp_path / "admin" / "audit.yaml").write_text("resourcePolicy: [not, a, policy\n")
+    config = load_config(None, overrides={
+        "server": admin_on(), "storage": {"disk": {"directory": str(policies), "watchForChanges": False}},
+        "chamberlain": {"stateDir": str(tmp_path / "state"), "admin": {"policies": str(tmp_path / "admin")}}}, env={})  # fmt: skip
+    with pytest.raises(Error) as refused:
+        create_app(config)
+    assert "audit.yaml" in str(refused.value)

@@ -71,7 +71,13 @@ class App:
         # HTTPS: the listener's context, whose certificate is reloaded when its files change.
         self.tls = (ReloadingTLS(config.tls, config.tls_reload_interval, self.state.metrics.observe_tls_reload)
                     if config.tls is not None else None)  # fmt: skip
-        self.admin = AdminSurface(self.state)  # routes of every ROUTE_MODULES module; policies when enabled
+        try:
+            self.admin = AdminSurface(
+                self.state
+            )  # routes of every ROUTE_MODULES module; policies when enabled
+        except BaseException:
+            self.state.close()  # the decision log's writer stops with the refused start
+            raise
         tokens = self.state.tokens
         self.token_app = delegation.create_app(tokens) if tokens is not None else None
 

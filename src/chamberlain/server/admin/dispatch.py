@@ -137,8 +137,9 @@ class AdminSurface:
             body = await read_body(
                 receive, config.max_body_bytes, started + config.read_timeout, content_length(scope)
             )
+        given = {k: v for k, v in headers.items() if k != "authorization"}  # handlers never see credentials
         request = AdminRequest(self.state, caller, method, match.params, scope.get("query_string", b""), body,
-                               headers, call_id)  # fmt: skip
+                               given, call_id)  # fmt: skip
         handler = route.handler
         if inspect.iscoroutinefunction(handler):
             result = await handler(request)
