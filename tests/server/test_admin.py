@@ -383,3 +383,11 @@ def test_a_broken_admin_policy_folder_stops_start_up(policies, tmp_path):
     with pytest.raises(Error) as refused:
         create_app(config)
     assert "audit.yaml" in str(refused.value)
+
+
+def test_each_admin_endpoint_has_its_own_metrics(server):
+    httpx.get(server.url + "/api/test/whoami", auth=ADMIN_AUTH)
+    httpx.post(server.url + "/api/test/entries/3/erase", headers={"Authorization": "Bearer x.y.z"})
+    text = httpx.get(server.url + "/metrics").text
+    assert 'chamberlain_http_requests_total{code="200",endpoint="test_whoami"}' in text
+    assert 'chamberlain_http_requests_total{code="401",endpoint="test_erase"}' in text

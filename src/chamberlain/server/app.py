@@ -141,7 +141,7 @@ class App:
             if admin is None:
                 await respond(send, 404, _NOT_FOUND, _TEXT)
                 return
-            endpoint, methods = admin.endpoint, {}
+            endpoint, methods = admin.endpoint(scope["method"]), {}
         else:
             endpoint, methods = route
         call_id = new_call_id()

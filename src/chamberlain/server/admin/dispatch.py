@@ -42,9 +42,10 @@ class Match:
     methods: Mapping[str, AdminRoute]
     params: Mapping[str, str]
 
-    @property
-    def endpoint(self) -> str:
-        return next(iter(self.methods.values())).endpoint
+    def endpoint(self, method: str) -> str:
+        """The endpoint name for metrics and logs (the path's first route's for a method it lacks)."""
+        route = self.methods.get(method) or next(iter(self.methods.values()))
+        return route.endpoint
 
 
 def load_routes(modules: Iterable[str]) -> list[AdminRoute]:
