@@ -391,3 +391,19 @@ def test_each_admin_endpoint_has_its_own_metrics(server):
     text = httpx.get(server.url + "/metrics").text
     assert 'chamberlain_http_requests_total{code="200",endpoint="test_whoami"}' in text
     assert 'chamberlain_http_requests_total{code="401",endpoint="test_erase"}' in text
+
+
+def test_failed_logins_are_forgotten_after_a_minute_and_kept_in_bounded_memory():
+    from chamberlain.server.admin.auth import TRACKED_CLIENTS, FailedLogins
+
+    now = [1000.0]
+    failures = FailedLogins(2, lambda: now[0])
+    failures.add("10.0.0.1")
+    failures.add("10.0.0.1")
+    assert failures.retry_after("10.0.0.1") == 60.0 and failures.retry_after("10.0.0.2") == 0.0
+    now[0] += 61
+    assert failures.retry_after("10.0.0.1") == 0.0
+    for i in range(TRACKED_CLIENTS + 50):
+        failures.retry_after(f"asking-{i}")  # asking stores nothing
+        failures.add(f"failing-{i}")
+    assert len(failures._seen) == TRACKED_CLIENTS

@@ -70,16 +70,15 @@ class FailedLogins:
 
     def add(self, client: str) -> None:
         with self._lock:
-            self._recent(client).append(self.clock())
+            self._seen[client] = [*self._recent(client), self.clock()]
             self._seen.move_to_end(client)
             while len(self._seen) > TRACKED_CLIENTS:
                 self._seen.popitem(last=False)
 
     def _recent(self, client: str) -> list[float]:
+        """``client``'s failures within the window (only clients that failed are ever stored)."""
         cutoff = self.clock() - FAILURE_WINDOW
-        times = [t for t in self._seen.get(client, ()) if t > cutoff][-self.limit :]
-        self._seen[client] = times
-        return times
+        return [t for t in self._seen.get(client, ()) if t > cutoff][-self.limit :]
 
 
 class BasicAuth:
