@@ -26,6 +26,7 @@ from chamberlain.delegation.errors import (
     ExchangeError,
     TokenError,
 )
+from chamberlain.delegation.identity import Identity, same_party
 from chamberlain.delegation.keys import SigningKeys, rotate
 from chamberlain.delegation.middleware import DelegationMiddleware
 from chamberlain.delegation.scopes import ScopeMapping
@@ -47,6 +48,7 @@ __all__ = [
     "DelegationMiddleware",
     "DelegationToken",
     "ExchangeError",
+    "Identity",
     "ScopeMapping",
     "SigningKeys",
     "TokenApp",
@@ -61,6 +63,7 @@ __all__ = [
     "parse_chain",
     "parse_config",
     "rotate",
+    "same_party",
     "token_claims",
     "verify",
 ]
