@@ -1,0 +1,92 @@
+"""One way to ask a PDP from application code, whichever it is: an embedded :class:`~chamberlain.PDP`, a
+:class:`~chamberlain.Client` or an :class:`~chamberlain.AsyncClient`; and a denial in words.
+
+The delegation, session and approval set with :func:`chamberlain.acting_for` go with every check: a
+remote PDP receives them in ``auxData``; an embedded one records the session and approval with the
+decision. An embedded PDP does not verify delegation tokens (the token service does, in the
+server): a check made under a delegation against one is denied, saying so.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+from chamberlain.client.context import current
+from chamberlain.client.wire import RemoteCheckResult
+from chamberlain.engine import Principal, Resource
+from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
+from chamberlain.pdp import PDP, CheckResult
+
+#: The ``matchedPolicy`` of a check an embedded PDP cannot make (a delegation it cannot verify).
+NO_DELEGATION_POLICY = "chamberlain.embedded_without_delegation"
+EMBEDDED_DELEGATION = ("an embedded PDP does not verify delegation tokens or actor chains: check through "
+                       "chamberlain.Client against a server with chamberlain.delegation")  # fmt: skip
+
+
+def _embedded(
+    pdp: PDP, principal: Principal, resource: Resource, actions: Sequence[str], point: str
+) -> CheckResult:
+    acting = current()
+    if acting.token or acting.delegation is not None:
+        outputs = [
+            CheckOutput(
+                "", resource.id, {a: ActionEffect(EFFECT_DENY, NO_DELEGATION_POLICY) for a in actions}
+            )
+        ]
+        return RemoteCheckResult(outputs, error=EMBEDDED_DELEGATION)
+    return pdp.check(principal, resource, list(actions), session_id=acting.session_id,
+                     approval_id=acting.approval_id, point=point)  # fmt: skip
+
+
+def check(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
+          point: str = "sdk") -> CheckResult:  # fmt: skip
+    """Decide ``actions`` on ``resource`` with a PDP or a Client (an AsyncClient needs :func:`check_async`)."""
+    if isinstance(decider, PDP):
+        return _embedded(decider, principal, resource, actions, point)
+    result = decider.check(principal, resource, list(actions))
+    if inspect.isawaitable(result):
+        result.close()  # type: ignore[attr-defined]
+        raise TypeError("an AsyncClient cannot decide in synchronous code: use chamberlain.Client here")
+    return result
+
+
+async def check_async(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
+                      point: str = "sdk") -> CheckResult:  # fmt: skip
+    """:func:`check` from a coroutine (an AsyncClient is awaited; a PDP decides in microseconds, in place)."""
+    if isinstance(decider, PDP):
+        return _embedded(decider, principal, resource, actions, point)
+    result = decider.check(principal, resource, list(actions))
+    return await result if inspect.isawaitable(result) else result
+
+
+def denied_by(result: CheckResult, action: str, index: int = 0) -> str:
+    """Who or what denied ``action``: the policy and rule, a delegation party, or why there was no decision."""
+    if isinstance(result, RemoteCheckResult):
+        who = result.denied_by(action, index)
+        effect = result[index].actions.get(action)
+        return who if effect is None or who != effect.policy else _basis(effect)
+    if result.log_error:
+        return f"the decision log could not record the decision ({result.log_error})"
+    effect = result[index].actions.get(action)
+    if effect is None:
+        return f"no decision for {action}"
+    if effect.rule:
+        return _basis(effect)
+    tried = [f"rule {t.rule!r}: {'its condition did not hold' if t.satisfied is False else 'its condition failed'}"
+             for t in result[index].explain(action).evaluated if t.effect == "EFFECT_ALLOW" and not t.satisfied]  # fmt: skip
+    return _basis(effect) + (f" ({'; '.join(tried)})" if tried else "")
+
+
+def _basis(effect: ActionEffect) -> str:
+    if effect.rule:
+        return f"{effect.policy}, rule {effect.rule!r}"
+    return (
+        f"{effect.policy}: no rule allowed it (default deny)" if effect.policy else "no policy (default deny)"
+    )
+
+
+def outputs_of(result: CheckResult, action: str, index: int = 0) -> list[Any]:
+    """The policy outputs for ``action`` (say, ``{"approval": "required", "id": ...}``)."""
+    return [o.val for o in result[index].outputs if o.action == action and not o.error]
