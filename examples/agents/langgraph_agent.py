@@ -17,9 +17,9 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-import support_tools as s  # noqa: E402
+import support_tools as s
 
-from chamberlain.integrations.langchain import guard_tools  # noqa: E402
+from chamberlain.integrations.langchain import guard_tools
 
 SCRIPT = [
     AIMessage("", tool_calls=[

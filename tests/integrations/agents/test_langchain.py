@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import Tool, tool
-from tests.integrations.agents.support import example, support_tools
 
 from chamberlain import PDP
 from chamberlain.integrations.langchain import guard_tool, guard_tools
 from chamberlain.integrations.tools import ToolDenied, ToolGuard
+from tests.integrations.agents.support import example, support_tools
 
 
 def test_the_langgraph_agent_runs_what_policy_allows_and_the_model_reads_the_denials(tmp_path: Path) -> None:
