@@ -95,5 +95,5 @@ def test_an_embedded_pdp_refuses_delegation_it_cannot_verify() -> None:
 def test_an_async_client_in_sync_code_is_a_clear_error() -> None:
     s = support_tools()
     guard = ToolGuard(AsyncClient("http://127.0.0.1:1"), s.AGENT)
-    with pytest.raises(TypeError, match="use chamberlain.Client here"):
+    with pytest.raises(TypeError, match=r"use chamberlain\.Client here"):
         guard.check("lookup_order", {})
