@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples" / "agents"))
 
 import support_tools as tools  # noqa: E402
+from tests.server.support import serve_process  # noqa: E402
 
 from chamberlain import PDP, Client, Principal, Resource  # noqa: E402
 from chamberlain.integrations.tools import ToolGuard  # noqa: E402
-from tests.server.support import serve_process  # noqa: E402
 
 REPEATS = 5
 TARGET_LOOP_SECONDS = 0.2
@@ -58,13 +58,12 @@ def main() -> int:
     )
     rows.append(("guarded, embedded PDP", per_call_us(lambda: embedded("A-1", 40))))
 
-    with tempfile.TemporaryDirectory() as state:
-        with tools.open_pdp(state) as logged_pdp:
-            logged = ToolGuard(logged_pdp, tools.AGENT, server="billing").wrap(tools.refund)
-            assert logged("A-1", 40).startswith("refunded")
-            rows.append(
-                ("guarded, embedded PDP + SQLite decision log (sync)", per_call_us(lambda: logged("A-1", 40)))
-            )
+    with tempfile.TemporaryDirectory() as state, tools.open_pdp(state) as logged_pdp:
+        logged = ToolGuard(logged_pdp, tools.AGENT, server="billing").wrap(tools.refund)
+        assert logged("A-1", 40).startswith("refunded")
+        rows.append(
+            ("guarded, embedded PDP + SQLite decision log (sync)", per_call_us(lambda: logged("A-1", 40)))
+        )
 
     principal = tools.AGENT
     resource = ToolGuard(pdp, principal, server="billing").resource(
@@ -88,14 +87,14 @@ def main() -> int:
         rows.append(("cerbos SDK is_allowed (same server)", _cerbos_sdk(url, principal, resource)))
 
     base = rows[0][1]
-    print(f"{'configuration':<55} {'µs/call':>10} {'× unguarded':>12}")
+    print(f"{'configuration':<55} {'µs/call':>10} {'x unguarded':>12}")
     for name, us in rows:
         print(f"{name:<55} {us:>10.2f} {us / base:>12.1f}")
     client_us = dict(rows)["Client.is_allowed (loopback HTTP)"]
-    print(f"\nClient.is_allowed / PDP.is_allowed: {client_us / dict(rows)['PDP.is_allowed']:.0f}×")
+    print(f"\nClient.is_allowed / PDP.is_allowed: {client_us / dict(rows)['PDP.is_allowed']:.0f}x")
     sdk = dict(rows)["cerbos SDK is_allowed (same server)"]
     if sdk == sdk:  # not NaN
-        print(f"cerbos SDK / Client (same server): {sdk / client_us:.2f}×")
+        print(f"cerbos SDK / Client (same server): {sdk / client_us:.2f}x")
     return 0
 
 
