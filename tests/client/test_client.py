@@ -192,3 +192,14 @@ def test_the_async_client_fails_closed_and_carries_delegation(delegating_server:
                 )
 
     assert asyncio.run(run()) == (False, False)
+
+
+def test_an_answer_over_the_size_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chamberlain.client import client as client_module
+    from chamberlain.client import transport
+
+    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 100)
+    monkeypatch.setattr(transport, "MAX_RESPONSE_BYTES", 100)
+    with ScriptedPDP((200, {"results": [], "padding": "x" * 1000})) as pdp, Client(pdp.url) as client:
+        result = client.check(ALICE, INVOICE, ["pay"])
+    assert not result.is_allowed("pay") and "answered more than 100 bytes" in result.reason

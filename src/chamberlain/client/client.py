@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -89,6 +89,16 @@ class _Base:
         LOGGER.warning("chamberlain client: denying, no decision: %s", reason)
         if self.raise_on_error:
             raise PDPUnavailable(reason)
+
+    def _after_failure(self, exc: Retryable | Failed, delays: Iterator[float]) -> float | str:
+        """The wait before another attempt, or (a ``str``) why there is no answer (logged; raised with
+        ``raise_on_error``)."""
+        if isinstance(exc, Retryable):
+            wait = next(delays, None)
+            if wait is not None:
+                return wait
+        self._give_up(str(exc))
+        return str(exc)
 
     def _checked(self, request: dict[str, Any], answer: dict[str, Any] | str) -> RemoteCheckResult:
         if isinstance(answer, str):
@@ -196,31 +206,24 @@ class Client(_Base):
 
     def _post(self, path: str, request: Mapping[str, Any]) -> dict[str, Any] | str:
         """The answer, or why there is none (logged; raised with ``raise_on_error``)."""
-        body = orjson.dumps(request)
-        delays = self.retry.delays()
+        body, delays = orjson.dumps(request), self.retry.delays()
         while True:
             try:
                 return self._attempt(path, body)
-            except Retryable as exc:
-                reason = str(exc)
-            except Failed as exc:
-                self._give_up(str(exc))
-                return str(exc)
-            wait = next(delays, None)
-            if wait is None:
-                self._give_up(reason)
-                return reason
-            time.sleep(wait)
+            except (Retryable, Failed) as exc:
+                outcome = self._after_failure(exc, delays)
+            if isinstance(outcome, str):
+                return outcome
+            time.sleep(outcome)
 
     def _attempt(self, path: str, body: bytes) -> dict[str, Any]:
         try:
             with self._http.stream("POST", path, content=body, headers=self.headers) as response:
-                content = bytearray()
+                content = _Bounded()
                 for chunk in response.iter_bytes():
-                    content += chunk
-                    if len(content) > MAX_RESPONSE_BYTES:
+                    if content.add(chunk):
                         break
-                return read_answer(response.status_code, bytes(content), self.url)
+                return read_answer(response.status_code, content.bytes(), self.url)
         except httpx.HTTPError as exc:
             raise Retryable(describe(exc, self.url)) from None
 
@@ -283,30 +286,40 @@ class AsyncClient(_Base):
             return False
 
     async def _post(self, path: str, request: Mapping[str, Any]) -> dict[str, Any] | str:
-        body = orjson.dumps(request)
-        delays = self.retry.delays()
+        body, delays = orjson.dumps(request), self.retry.delays()
         while True:
             try:
                 return await self._attempt(path, body)
-            except Retryable as exc:
-                reason = str(exc)
-            except Failed as exc:
-                self._give_up(str(exc))
-                return str(exc)
-            wait = next(delays, None)
-            if wait is None:
-                self._give_up(reason)
-                return reason
-            await asyncio.sleep(wait)
+            except (Retryable, Failed) as exc:
+                outcome = self._after_failure(exc, delays)
+            if isinstance(outcome, str):
+                return outcome
+            await asyncio.sleep(outcome)
 
     async def _attempt(self, path: str, body: bytes) -> dict[str, Any]:
         try:
             async with self._http.stream("POST", path, content=body, headers=self.headers) as response:
-                content = bytearray()
+                content = _Bounded()
                 async for chunk in response.aiter_bytes():
-                    content += chunk
-                    if len(content) > MAX_RESPONSE_BYTES:
+                    if content.add(chunk):
                         break
-                return read_answer(response.status_code, bytes(content), self.url)
+                return read_answer(response.status_code, content.bytes(), self.url)
         except httpx.HTTPError as exc:
             raise Retryable(describe(exc, self.url)) from None
+
+
+class _Bounded:
+    """An answer's bytes, read until one byte past :data:`MAX_RESPONSE_BYTES` (then refused as too large)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; True once there is more than the limit (stop reading)."""
+        self._data += chunk
+        return len(self._data) > MAX_RESPONSE_BYTES
+
+    def bytes(self) -> bytes:
+        return bytes(self._data)
