@@ -17,7 +17,10 @@ from tests.integrations.agents.support import example, support_tools
 def test_the_langgraph_agent_runs_what_policy_allows_and_the_model_reads_the_denials(tmp_path: Path) -> None:
     tools = support_tools()
     messages = example("langgraph_agent").run(str(tmp_path))
-    assert tools.RAN == [("lookup_order", {"order_id": "A-1"}), ("refund", {"order_id": "A-1", "amount": 40})]
+    assert sorted(tools.RAN, key=str) == [
+        ("lookup_order", {"order_id": "A-1"}),
+        ("refund", {"order_id": "A-1", "amount": 40}),
+    ]
     seen = {m.tool_call_id: m.content for m in messages if isinstance(m, ToolMessage)}
     assert seen["c1"] == "order A-1: delivered, 120.00 EUR" and seen["c2"] == "refunded 40.0 on A-1"
     assert "chamberlain denied the call to tool 'refund'" in seen["c3"]
@@ -57,3 +60,23 @@ def test_a_tool_without_a_schema_is_checked_with_its_input() -> None:
     other = guard_tool(Tool(name="delete_customer", description="x", func=s.delete_customer),
                        ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing"))  # fmt: skip
     assert "denied" in other.invoke("cu-1") and s.RAN == [("lookup_order", {"order_id": "A-7"})]
+
+
+def test_every_decision_is_in_the_log_with_the_session(tmp_path: Path) -> None:
+    from chamberlain import acting_for
+    from chamberlain.audit.reader import AuditReader, Filter
+    from chamberlain.store.db import open_database
+
+    support_tools()
+    with acting_for(session_id="sess-1"):
+        example("langgraph_agent").run(str(tmp_path))
+    db = open_database(f"sqlite:///{tmp_path / 'decisions.db'}")
+    try:
+        entries = AuditReader(db).search(Filter(limit=100))
+    finally:
+        db.close()
+    # ToolNode may run a turn's calls concurrently: compare what was logged, not in which order.
+    calls = sorted((e["action"], e["effect"]) for e in entries if e["action"].startswith("tools/call::"))
+    assert calls == [("tools/call::lookup_order", "EFFECT_ALLOW"), ("tools/call::refund", "EFFECT_ALLOW"),
+                     ("tools/call::refund", "EFFECT_DENY")]  # fmt: skip
+    assert {e["session_id"] for e in entries} == {"sess-1"} and {e["point"] for e in entries} == {"sdk:tools"}
