@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chamberlain import PDP, AsyncClient, Client
+from chamberlain import PDP, AsyncClient, Client, Principal
 from chamberlain.engine.wire import json_number, parse_check_resources
 from chamberlain.pdp import CheckResult
 from tests.server.support import STORE, serve_process
@@ -143,3 +143,45 @@ def test_client_against_real_cerbos_decides_as_the_embedded_pdp(
 
 _EXAMPLE_REQUESTS = RequestStrategies(load_vocabulary(EXAMPLES)).request()
 _EXAMPLES_PDP = PDP.from_directory(EXAMPLES)
+
+
+PLANS = [
+    (Principal("alice", ["finance_clerk"]), "invoice", "pay", {}),
+    (Principal("alice", ["finance_clerk"]), "invoice", ["view", "pay"], {"currency": "EUR"}),
+    (
+        Principal("agent-7", ["agent"], {"delegator": {"id": "alice", "roles": ["finance_clerk"]}}),
+        "invoice",
+        "pay",
+        {},
+    ),
+    (Principal("eve", ["visitor"]), "invoice", "pay", {}),
+    (Principal("dev", ["developer"]), "mcp_server", "tools/call::read_file", {"projectRoot": "/src"}),
+]
+
+
+@pytest.fixture(scope="module")
+def examples_client() -> Iterator[Client]:
+    with serve_process(*_serve_args(EXAMPLES, {})) as (_, url), Client(url) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("principal", "kind", "action", "known"), PLANS)
+def test_client_plans_as_the_embedded_pdp(
+    examples_client: Client, principal: Principal, kind: str, action: Any, known: dict[str, Any]
+) -> None:
+    remote = examples_client.plan(principal, kind, action, resource_attr=known)
+    embedded = _EXAMPLES_PDP.plan(principal, kind, action, resource_attr=known)
+    assert (remote.kind, remote.filter_json(), remote.actions) == (
+        embedded.kind,
+        embedded.filter_json(),
+        embedded.actions,
+    )
+    assert remote.filter_debug == embedded.filter_debug and remote.notes == []
+
+
+def test_an_unreachable_pdp_plans_always_denied() -> None:
+    from chamberlain import Retry
+
+    with Client("http://127.0.0.1:9", retry=Retry(attempts=1)) as client:
+        plan = client.plan(Principal("alice", ["finance_clerk"]), "invoice", "pay")
+    assert plan.always_denied and "unreachable" in plan.notes[0]
