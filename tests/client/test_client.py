@@ -153,6 +153,8 @@ def test_what_only_an_embedded_pdp_can_do_is_refused_clearly() -> None:
             client.check(ALICE, INVOICE, ["pay"], aux_data=AuxData(jwt={"sub": "alice"}))
         with pytest.raises(NotSupported, match="actor_chain"):
             client.check(ALICE, INVOICE, ["pay"], actor_chain=["agent"])
+        with pytest.raises(TypeError, match="unexpected keyword argument 'sesion_id'"):
+            client.check(ALICE, INVOICE, ["pay"], sesion_id="typo")
     with pytest.raises(ValueError, match="http:// or https://"):
         Client("127.0.0.1:3592")
 

@@ -64,7 +64,7 @@ class _Base:
             resources = [resources]
         if isinstance(actions, str):
             raise RequestError("actions", "expected a list of actions, got a string")
-        _refuse_embedded_only(options)
+        _check_options(options, _CHECK_OPTIONS)
         acting = self._acting(options.get("token"), options.get("delegation"), options.get("session_id"),
                               options.get("approval_id"))  # fmt: skip
         return wire.check_request(principal, resources, actions, aux=wire.aux_json(aux_data, acting),
@@ -74,7 +74,7 @@ class _Base:
         actions = (action,) if isinstance(action, str) else tuple(action)
         if not actions:
             raise RequestError("actions", "expected at least one action")
-        _refuse_embedded_only(options)
+        _check_options(options, _PLAN_OPTIONS)
         acting = self._acting(
             options.get("token"), options.get("delegation"), options.get("session_id"), None
         )
@@ -127,14 +127,21 @@ class _Base:
         return wire.denied_response(request, answer) if isinstance(answer, str) else answer
 
 
-_EMBEDDED_ONLY = ("now", "actor_chain", "call_id", "point", "annotate")
+_EMBEDDED_ONLY = frozenset({"now", "actor_chain", "call_id", "point", "annotate"})
+_CHECK_OPTIONS = frozenset({"token", "delegation", "session_id", "approval_id"})
+_PLAN_OPTIONS = frozenset({"token", "delegation", "session_id", "resource_attr", "aux_data", "scope",
+                           "policy_version", "request_id"})  # fmt: skip
 
 
-def _refuse_embedded_only(options: dict[str, Any]) -> None:
-    for name in _EMBEDDED_ONLY:
-        if options.get(name):
-            raise NotSupported(f"{name}= is decided by the remote PDP itself: it cannot be set from the client"
-                               + (" (delegation: pass token= or delegation=, or use acting_for)" if name == "actor_chain" else ""))  # fmt: skip
+def _check_options(options: dict[str, Any], allowed: frozenset[str]) -> None:
+    """Refuse what only an embedded PDP can do (set to anything but its default) and names nothing knows."""
+    for name, value in options.items():
+        if name in _EMBEDDED_ONLY:
+            if value:
+                raise NotSupported(f"{name}= is decided by the remote PDP itself: it cannot be set from the client"
+                                   + (" (delegation: pass token= or delegation=, or use acting_for)" if name == "actor_chain" else ""))  # fmt: skip
+        elif name not in allowed:
+            raise TypeError(f"unexpected keyword argument {name!r} (accepted: {', '.join(sorted(allowed))})")
 
 
 class Client(_Base):
