@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chamberlain.client.context import current
-from chamberlain.client.wire import RemoteCheckResult
+from chamberlain.client.wire import UNAVAILABLE_POLICY, RemoteCheckResult
 from chamberlain.engine import Principal, Resource
 from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
 from chamberlain.pdp import PDP, CheckResult
@@ -30,14 +30,16 @@ def _embedded(
 ) -> CheckResult:
     acting = current()
     if acting.token or acting.delegation is not None:
-        outputs = [
-            CheckOutput(
-                "", resource.id, {a: ActionEffect(EFFECT_DENY, NO_DELEGATION_POLICY) for a in actions}
-            )
-        ]
-        return RemoteCheckResult(outputs, error=EMBEDDED_DELEGATION)
+        return undecided(resource, actions, EMBEDDED_DELEGATION, NO_DELEGATION_POLICY)
     return pdp.check(principal, resource, list(actions), session_id=acting.session_id,
                      approval_id=acting.approval_id, point=point)  # fmt: skip
+
+
+def undecided(resource: Resource, actions: Sequence[str], reason: str,
+              policy: str = UNAVAILABLE_POLICY) -> RemoteCheckResult:  # fmt: skip
+    """Every action denied without a decision, ``reason`` saying why."""
+    outputs = [CheckOutput("", resource.id, {a: ActionEffect(EFFECT_DENY, policy) for a in actions})]
+    return RemoteCheckResult(outputs, error=reason)
 
 
 def check(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,

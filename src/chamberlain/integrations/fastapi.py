@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 
 from chamberlain.engine import Principal
+from chamberlain.errors import Error
 from chamberlain.integrations import decide
 from chamberlain.integrations.web import Forbidden, resource_of
 from chamberlain.pdp import CheckResult
@@ -41,7 +42,10 @@ class Authorizer:
                 resource = resource_of(kind, values, id, attr)
             except TypeError as exc:
                 raise HTTPException(400, detail={"error": "bad_request", "message": str(exc)}) from None
-            result = await decide.check_async(pdp, principal, resource, [action], point="sdk:fastapi")
+            try:
+                result = await decide.check_async(pdp, principal, resource, [action], point="sdk:fastapi")
+            except Error as exc:  # no decision (say, a request the PDP refused): fail closed
+                result = decide.undecided(resource, [action], str(exc))
             if not result.is_allowed(action):
                 raise HTTPException(403, detail=Forbidden(action, resource, result).body())
             return result

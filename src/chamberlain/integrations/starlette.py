@@ -22,6 +22,7 @@ from starlette.requests import Request
 from chamberlain.client.context import acting_for
 from chamberlain.delegation.middleware import SCOPE_KEY, ASGIApp
 from chamberlain.engine import Principal, Resource
+from chamberlain.errors import Error
 from chamberlain.integrations import decide
 from chamberlain.integrations.web import Forbidden
 
@@ -49,8 +50,13 @@ class AuthorizationMiddleware:
             return
         principal, resource, action = asked
         token = _bearer(request) if SCOPE_KEY in scope else None
-        with acting_for(token) if token else contextlib.nullcontext():
-            result = await decide.check_async(self.pdp, principal, resource, [action], point="sdk:starlette")
+        try:
+            with acting_for(token) if token else contextlib.nullcontext():
+                result = await decide.check_async(
+                    self.pdp, principal, resource, [action], point="sdk:starlette"
+                )
+        except Error as exc:  # no decision: fail closed
+            result = decide.undecided(resource, [action], str(exc))
         if not result.is_allowed(action):
             body = orjson.dumps(Forbidden(action, resource, result).body())
             await send({"type": "http.response.start", "status": 403, "headers": [

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from chamberlain.errors import Error
 from chamberlain.integrations import decide
 from chamberlain.pdp import CheckResult
 
+LOGGER = logging.getLogger("chamberlain.integrations")
 TOOLS_CALL, TOOLS_LIST = "tools/call", "tools/list"
 DENY_MESSAGE, DENY_RAISE = "message", "raise"
 
@@ -100,24 +102,33 @@ class ToolGuard:
 
     def check(self, tool: str, arguments: Mapping[str, Any]) -> ToolDecision:
         """Decide a call of ``tool`` with ``arguments`` (synchronous deciders: PDP, Client)."""
+        prepared = self._prepare(tool, arguments)
+        if isinstance(prepared, ToolDecision):
+            return prepared
         try:
-            resource = self.resource(tool, plain_arguments(arguments))
-        except TypeError as exc:
-            return self.refused(tool, str(exc))
-        action = call_action(tool)
-        return self._decision(
-            tool, action, decide.check(self.pdp, self.principal, resource, [action], point=self.point)
-        )
+            result = decide.check(self.pdp, self.principal, prepared, [call_action(tool)], point=self.point)
+        except Error as exc:
+            return self.refused(tool, f"no decision could be made ({exc})")
+        return self._decision(tool, call_action(tool), result)
 
     async def check_async(self, tool: str, arguments: Mapping[str, Any]) -> ToolDecision:
         """:meth:`check` from a coroutine (any decider, an AsyncClient included)."""
+        prepared = self._prepare(tool, arguments)
+        if isinstance(prepared, ToolDecision):
+            return prepared
         try:
-            resource = self.resource(tool, plain_arguments(arguments))
+            result = await decide.check_async(self.pdp, self.principal, prepared, [call_action(tool)],
+                                              point=self.point)  # fmt: skip
+        except Error as exc:
+            return self.refused(tool, f"no decision could be made ({exc})")
+        return self._decision(tool, call_action(tool), result)
+
+    def _prepare(self, tool: str, arguments: Mapping[str, Any]) -> Resource | ToolDecision:
+        """The call's resource, or the refusal of arguments that are not JSON."""
+        try:
+            return self.resource(tool, plain_arguments(arguments))
         except TypeError as exc:
             return self.refused(tool, str(exc))
-        action = call_action(tool)
-        result = await decide.check_async(self.pdp, self.principal, resource, [action], point=self.point)
-        return self._decision(tool, action, result)
 
     def _decision(self, tool: str, action: str, result: CheckResult) -> ToolDecision:
         if result.is_allowed(action):
@@ -140,14 +151,17 @@ class ToolGuard:
     # -- what the model is offered ------------------------------------------------------------------
 
     def visible(self, tools: Iterable[str]) -> list[str]:
-        """The tools policy lets the agent see (``tools/list::<tool>``), in the given order."""
+        """The tools policy lets the agent see (``tools/list::<tool>``), in the given order (none when no
+        decision could be made: the reason is logged)."""
         names = list(tools)
         if not names:
             return []
         actions = [f"{TOOLS_LIST}::{n}" for n in names]
-        result = decide.check(
-            self.pdp, self.principal, self.resource("", {}, TOOLS_LIST), actions, point=self.point
-        )
+        try:
+            result = decide.check(self.pdp, self.principal, self.resource("", {}, TOOLS_LIST), actions,
+                                  point=self.point)  # fmt: skip
+        except Error as exc:
+            return _none_visible(exc)
         return [n for n, a in zip(names, actions, strict=True) if result.is_allowed(a)]
 
     async def visible_async(self, tools: Iterable[str]) -> list[str]:
@@ -156,8 +170,11 @@ class ToolGuard:
         if not names:
             return []
         actions = [f"{TOOLS_LIST}::{n}" for n in names]
-        resource = self.resource("", {}, TOOLS_LIST)
-        result = await decide.check_async(self.pdp, self.principal, resource, actions, point=self.point)
+        try:
+            result = await decide.check_async(self.pdp, self.principal, self.resource("", {}, TOOLS_LIST), actions,
+                                              point=self.point)  # fmt: skip
+        except Error as exc:
+            return _none_visible(exc)
         return [n for n, a in zip(names, actions, strict=True) if result.is_allowed(a)]
 
     # -- plain functions ----------------------------------------------------------------------------
@@ -187,3 +204,8 @@ class ToolGuard:
             return fn(*args, **kwargs) if decision.allowed else self.denied(decision)
 
         return guarded
+
+
+def _none_visible(exc: Error) -> list[str]:
+    LOGGER.warning("chamberlain: no tool is offered, no decision could be made: %s", exc)
+    return []

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from chamberlain import PDP, AsyncClient, Client, Retry, acting_for
+from chamberlain import PDP, AsyncClient, Client, Principal, Retry, acting_for
 from chamberlain.integrations.tools import ToolDenied, ToolGuard
 from tests.integrations.agents.support import support_tools
 from tests.server.support import ThreadServer
@@ -97,3 +97,13 @@ def test_an_async_client_in_sync_code_is_a_clear_error() -> None:
     guard = ToolGuard(AsyncClient("http://127.0.0.1:1"), s.AGENT)
     with pytest.raises(TypeError, match=r"use chamberlain\.Client here"):
         guard.check("lookup_order", {})
+
+
+def test_a_request_the_pdp_refuses_is_a_denial_not_a_crash(server: ThreadServer) -> None:
+    """A principal without roles is invalid to the server: the agent's run goes on, the call does not."""
+    s = support_tools()
+    with Client(server.url) as client:
+        guard = ToolGuard(client, Principal("nobody", []), server="billing")
+        answer = guard.wrap(s.lookup_order)("A-1")
+        assert guard.visible(["lookup_order"]) == []
+    assert "no decision could be made (the PDP refused the request" in answer and s.RAN == []

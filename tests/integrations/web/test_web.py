@@ -136,3 +136,11 @@ def test_the_starlette_middleware_checks_each_governed_request() -> None:
     assert ok.json() == {"paid": "inv-1", "allowed": True}
     assert denied.status_code == 403 and denied.json()["deniedBy"].startswith("resource.invoice.vdefault")
     assert ungoverned.json() == {"ok": True}
+
+
+def test_no_decision_is_a_403_naming_why(server: ThreadServer) -> None:
+    """A principal the PDP refuses (no roles) cannot pass: the route answers 403 with the PDP's reason."""
+    with Client(server.url) as client, TestClient(fastapi_app(client)) as http:
+        answer = http.post("/invoices/inv-1/pay", headers={"x-user": "alice", "x-roles": ""})
+    assert answer.status_code == 403
+    assert "the PDP refused the request" in answer.json()["detail"]["deniedBy"]
