@@ -4,7 +4,9 @@
 The delegation, session and approval set with :func:`chamberlain.acting_for` go with every check: a
 remote PDP receives them in ``auxData``; an embedded one records the session and approval with the
 decision. An embedded PDP does not verify delegation tokens (the token service does, in the
-server): a check made under a delegation against one is denied, saying so.
+server): a check made under a delegation against one is denied, saying so; give the guards the
+in-process :class:`~chamberlain.delegation.TokenService` instead (it decides with its PDP and
+attenuates by the chain, recording in the PDP's decision log).
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from typing import Any
 
 from chamberlain.client.context import current
 from chamberlain.client.wire import UNAVAILABLE_POLICY, RemoteCheckResult
-from chamberlain.engine import Principal, Resource
+from chamberlain.delegation import TokenService, cerbos_check
+from chamberlain.delegation.cerbos_check import named_delegation
+from chamberlain.engine import CheckInput, Principal, Resource
+from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
 from chamberlain.pdp import PDP, CheckResult
 
 #: The ``matchedPolicy`` of a check an embedded PDP cannot make (a delegation it cannot verify).
 NO_DELEGATION_POLICY = "chamberlain.embedded_without_delegation"
-EMBEDDED_DELEGATION = ("an embedded PDP does not verify delegation tokens or actor chains: check through "
-                       "chamberlain.Client against a server with chamberlain.delegation")  # fmt: skip
+EMBEDDED_DELEGATION = ("an embedded PDP does not verify delegation tokens or actor chains: decide with the "
+                       "in-process chamberlain.delegation.TokenService, or through chamberlain.Client against "
+                       "a server with chamberlain.delegation")  # fmt: skip
 
 
 def _embedded(
@@ -35,6 +41,38 @@ def _embedded(
                      approval_id=acting.approval_id, point=point)  # fmt: skip
 
 
+def _delegated(tokens: TokenService, principal: Principal, resource: Resource, actions: Sequence[str],
+               point: str) -> CheckResult:  # fmt: skip
+    """An attenuated check by an in-process token service (every party of the chain must allow), recorded in
+    its PDP's decision log when it has one."""
+    acting = current()
+    how: dict[str, Any] = ({"token": acting.token} if acting.token
+                           else {"delegation": named_delegation(acting.delegation)})  # fmt: skip
+    result = tokens.check(principal, [(resource, tuple(actions))], session_id=acting.session_id,
+                          approval_id=acting.approval_id, **how)  # fmt: skip
+    out = result.outputs[0].output
+    summary = cerbos_check.summary(result, [out], explain=False)
+    record = getattr(tokens.pdp, "record", None)
+    log_error = ""
+    if record is not None:
+        inputs = [CheckInput(principal, resource, tuple(actions), EMPTY_AUX, "", out.session_id, out.actor_chain,
+                             acting.approval_id)]  # fmt: skip
+        log_error = record(inputs, [out], point=point)
+    return RemoteCheckResult([out], response={"delegation": summary}, log_error=log_error)
+
+
+def _route(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], point: str) -> Any:
+    """Decide in place (a PDP, a token service), or return what the client gives (a result or an awaitable)."""
+    if isinstance(decider, TokenService):
+        acting = current()
+        if acting.token or acting.delegation is not None:
+            return _delegated(decider, principal, resource, actions, point)
+        decider = decider.pdp
+    if isinstance(decider, PDP):
+        return _embedded(decider, principal, resource, actions, point)
+    return decider.check(principal, resource, list(actions))
+
+
 def undecided(resource: Resource, actions: Sequence[str], reason: str,
               policy: str = UNAVAILABLE_POLICY) -> RemoteCheckResult:  # fmt: skip
     """Every action denied without a decision, ``reason`` saying why."""
@@ -45,9 +83,7 @@ def undecided(resource: Resource, actions: Sequence[str], reason: str,
 def check(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
           point: str = "sdk") -> CheckResult:  # fmt: skip
     """Decide ``actions`` on ``resource`` with a PDP or a Client (an AsyncClient needs :func:`check_async`)."""
-    if isinstance(decider, PDP):
-        return _embedded(decider, principal, resource, actions, point)
-    result = decider.check(principal, resource, list(actions))
+    result = _route(decider, principal, resource, actions, point)
     if inspect.isawaitable(result):
         result.close()  # type: ignore[attr-defined]
         raise TypeError("an AsyncClient cannot decide in synchronous code: use chamberlain.Client here")
@@ -57,9 +93,7 @@ def check(decider: Any, principal: Principal, resource: Resource, actions: Seque
 async def check_async(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
                       point: str = "sdk") -> CheckResult:  # fmt: skip
     """:func:`check` from a coroutine (an AsyncClient is awaited; a PDP decides in microseconds, in place)."""
-    if isinstance(decider, PDP):
-        return _embedded(decider, principal, resource, actions, point)
-    result = decider.check(principal, resource, list(actions))
+    result = _route(decider, principal, resource, actions, point)
     return await result if inspect.isawaitable(result) else result
 
 
