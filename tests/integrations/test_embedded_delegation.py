@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from chamberlain import PDP, Principal, Resource, acting_for
