@@ -8,7 +8,7 @@ from chamberlain import PDP, Principal, Resource, acting_for
 from chamberlain.delegation import TokenService, parse_config
 from chamberlain.integrations import decide
 from chamberlain.integrations.web import Forbidden, requires
-from tests.delegation.support import IdentityProvider, policy_folder, settings
+from tests.delegation.support import PAYMENTS, IdentityProvider, form, policy_folder, settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 
@@ -18,13 +18,27 @@ TWO_HOPS = {"actors": [{"id": "tool-agent"}, {"id": "planner-agent"}]}
 THREE_HOPS = {"actors": [*TWO_HOPS["actors"], {"id": "helper", "roles": ["tool_agent"]}]}
 
 
+IDP = IdentityProvider()
+
+
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory: pytest.TempPathFactory) -> TokenService:
     tmp = tmp_path_factory.mktemp("embedded-delegation")
-    config = parse_config(
-        settings(tmp, IdentityProvider()), state_dir=tmp / "state", base_url="http://unused.example"
-    )
+    config = parse_config(settings(tmp, IDP), state_dir=tmp / "state", base_url="http://unused.example")
     return TokenService(config, PDP.from_directory(policy_folder(tmp), audit=tmp / "decisions.db"))
+
+
+def test_a_chamberlain_token_is_verified_and_attenuated_in_process(tokens: TokenService) -> None:
+    person = IDP.token("alice", roles=["finance_clerk"], scope="payments:write payments:read")
+    first = tokens.exchange(form(person, IDP.token("planner-agent"), "tool-agent"))
+    second = tokens.exchange(form(first["access_token"], IDP.token("tool-agent"), PAYMENTS, "payments:write"))
+    with acting_for(second["access_token"]):
+        paid = decide.check(tokens, ALICE, PAYMENT, ["pay", "view"])
+    with acting_for(first["access_token"]):  # a token for the tool agent, not for the payments service
+        wrong_audience = decide.check(tokens, ALICE, PAYMENT, ["pay"])
+    assert paid.is_allowed("pay") and paid[0].actor_chain == ("tool-agent", "planner-agent")
+    assert decide.denied_by(paid, "view") == "scope"  # the token holds payments:write only
+    assert decide.denied_by(wrong_audience, "pay") == "audience"
 
 
 def test_a_token_service_attenuates_in_process(tokens: TokenService) -> None:
