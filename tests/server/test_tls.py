@@ -140,9 +140,7 @@ def test_a_bad_certificate_refuses_to_start(pki, tmp_path, breakage, message):
             str, leaf(ca, "old", days=1, starts_in=-3).write(tmp_path, "old")
         )
     elif breakage == "not-yet-valid":
-        settings["cert"], settings["key"] = map(
-            str, leaf(ca, "new", starts_in=2).write(tmp_path, "new")
-        )
+        settings["cert"], settings["key"] = map(str, leaf(ca, "new", starts_in=2).write(tmp_path, "new"))
     elif breakage == "missing-key":
         settings["key"] = str(tmp_path / "missing.key")
     elif breakage == "only-cert":
