@@ -41,6 +41,9 @@ def test_an_unreachable_pdp_is_a_deny_with_the_reason_logged(caplog: pytest.LogC
     assert result[0].outputs[0].val == {"error": result.reason}
     assert result.denied_by("pay") == result.reason
     assert "unreachable" in result.explanation()
+    assert repr(result).startswith(
+        "RemoteCheckResult([CheckOutput('inv-1': pay=DENY"
+    ) and "unreachable" in repr(result)
     assert any(
         "denying, no decision" in r.getMessage() and "unreachable" in r.getMessage() for r in caplog.records
     )

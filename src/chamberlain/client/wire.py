@@ -46,6 +46,10 @@ class RemoteCheckResult(CheckResult):
         self.response = dict(response or {})
         self.error = error
 
+    def __repr__(self) -> str:
+        reason = f", reason={self.reason!r}" if self.reason else ""
+        return f"RemoteCheckResult({self.outputs!r}{reason})"
+
     @property
     def reason(self) -> str:
         """Why every action was denied without a decision (PDP unavailable, decision log down), or ``""``."""
