@@ -60,6 +60,10 @@ class AgentRegistry:
     def __len__(self) -> int:
         return len(self._agents)
 
+    def agents(self) -> list[Agent]:
+        """Every entry, sorted by id."""
+        return [self._agents[k] for k in sorted(self._agents)]
+
 
 def load_registry(path: Path, where: str, problems: list[str]) -> AgentRegistry:
     """Read an agents file (YAML or JSON); each problem is appended to ``problems``."""
