@@ -143,3 +143,189 @@ def access_command(
             console.print(renderable)
     if not vault.complete:
         raise typer.Exit(3)
+
+
+def window_start(since: str | None, now: Any = None) -> str | None:
+    """``--since``: a duration back from now (``30d``, ``12h``) or an RFC 3339 instant, as the log's time text."""
+    import datetime as dt
+
+    from chamberlain.audit.entry import timestamp
+    from chamberlain.audit.reader import normalise_time
+    from chamberlain.durations import parse_duration
+
+    if since is None:
+        return None
+    text = since.strip()
+    if text[-1:] == "d" and text[:-1].isdigit():
+        text = f"{int(text[:-1]) * 24}h"
+    try:
+        seconds = parse_duration(text, positive=True)
+    except ValueError:
+        try:
+            return normalise_time(since, "since")
+        except Error as exc:
+            fail(f"--since {since!r}: expected a duration (30d, 12h) or an RFC 3339 time ({exc})")
+    start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(seconds=seconds)
+    return timestamp(start)
+
+
+@app.command("usage")
+def usage_command(
+    policies: Policies,
+    db: Annotated[str, typer.Option("--db", help="The decision log: sqlite:///PATH or postgresql://...",
+                                    envvar="CHAMBERLAIN_AUDIT_DB")],
+    since: Annotated[str | None, typer.Option("--since", help="The window: 30d, 12h, or an RFC 3339 time.")] = None,
+    agents: Annotated[Path | None, typer.Option("--agents", help="The agents registry (agentsFile).")] = None,
+    propose: Annotated[Path | None, typer.Option("--propose", help="Write least-privilege proposals and their tests here.")] = None,
+    as_json: Json = False,
+    timeout: Timeout = 600.0,
+) -> None:  # fmt: skip
+    """Granted (the vault map) against used (allowed decisions in the log) per principal and agent."""
+    from chamberlain.analysis import Budget, build_map, policy_targets
+    from chamberlain.analysis.logsubjects import log_subjects
+    from chamberlain.analysis.subjects import registry_subjects
+    from chamberlain.analysis.usage import observed_uses, usage_report
+
+    pdp = load_pdp(policies)
+    registry = _registry(agents)
+    start = window_start(since)
+    with open_reader(db) as reader:
+        found = log_subjects(reader, registry)
+        subjects = [s for s in found.items if s.principal_id is not None]
+        if registry is not None:
+            subjects += registry_subjects(registry)
+        with progress_bar("mapping") as progress:
+            vault = build_map(pdp.engine, subjects, policy_targets(pdp.policies),
+                              budget=Budget(seconds=timeout, progress=progress))  # fmt: skip
+        uses = observed_uses(reader.db, start)
+        reports = usage_report(vault, uses)
+        written = _write_proposals(propose, pdp, reader, reports, vault, start) if propose is not None else []
+    if as_json:
+        typer.echo(json.dumps({"since": start, "complete": vault.complete, "stopped": vault.stopped,
+                               "subjects": [r.to_json() for r in reports], "proposals": written}, indent=2,
+                              ensure_ascii=False))  # fmt: skip
+    else:
+        _print_usage(reports, start, written)
+    if not vault.complete:
+        raise typer.Exit(3)
+
+
+def _print_usage(reports: list[Any], start: str | None, written: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from chamberlain.text import printable
+
+    console = Console(width=200)
+    console.print(f"window: since {start or 'the first entry'}")
+    for report in reports:
+        table = Table(title=printable(f"{report.subject}: {len(report.unused)} of {len(report.grants)} grants unused"),
+                      title_justify="left")  # fmt: skip
+        for column in ("resource", "action", "access", "uses", "last use"):
+            table.add_column(column)
+        for g in report.grants:
+            table.add_row(printable(g["resource"]), printable(g["action"]), g["access"], str(g["uses"]),
+                          g["last_use"] or "never", style=None if g["uses"] else "red")  # fmt: skip
+        console.print(table)
+    for path in written:
+        console.print(f"proposal: {printable(path)}")
+
+
+def _write_proposals(directory: Path, pdp: Any, reader: Any, reports: list[Any], vault: Any,
+                     start: str | None) -> list[str]:  # fmt: skip
+    from chamberlain.analysis.propose import dump, example_entries, principal_policy, test_suite
+
+    subjects = {s.label: s for s in vault.subjects}
+    written = []
+    try:
+        (directory / "tests").mkdir(parents=True, exist_ok=True)
+        for report in reports:
+            policy = principal_policy(pdp.policies, report)
+            if policy is None:
+                continue
+            subject = subjects[report.subject]
+            suite = test_suite(reader, report, subject.roles, None if subject.attr is None else dict(subject.attr),
+                               example_entries(reader.db, report.principal_id, start))  # fmt: skip
+            name = "".join(c if c.isalnum() else "_" for c in report.principal_id)
+            path = directory / f"least_privilege_{name}.yaml"
+            path.write_text(dump(policy), encoding="utf-8")
+            (directory / "tests" / f"least_privilege_{name}_test.yaml").write_text(dump(suite), encoding="utf-8")
+            written.append(str(path))
+    except OSError as exc:
+        fail(f"cannot write proposals to {directory}: {exc}")
+    except Error as exc:
+        fail(str(exc))
+    return written
+
+
+@app.command("impact")
+def impact_command(
+    policies: Annotated[Path, typer.Option("--policies", help="The candidate policy directory.")],
+    db: Annotated[str, typer.Option("--db", help="The decision log: sqlite:///PATH or postgresql://...",
+                                    envvar="CHAMBERLAIN_AUDIT_DB")],
+    since: Annotated[str | None, typer.Option("--since", help="The window: 30d, 12h, or an RFC 3339 time.")] = None,
+    current: Annotated[Path | None, typer.Option("--current", help="The current policy directory: also list the vault map cells that change.")] = None,
+    fail_on_change: Annotated[bool, typer.Option("--fail-on-change", help="Exit 1 when any decision flips.")] = False,
+    as_json: Json = False,
+    timeout: Timeout = 600.0,
+) -> None:  # fmt: skip
+    """Replay the log's decisions against candidate policies: every decision that would flip."""
+    from chamberlain.analysis import Budget
+    from chamberlain.analysis.impact import replay, verify_log
+
+    pdp = load_pdp(policies)
+    start = window_start(since)
+    with open_reader(db) as reader:
+        try:
+            verify_log(reader)
+        except Error as exc:
+            fail(str(exc), 1)
+        with progress_bar("replaying") as progress:
+            impact = replay(reader, pdp.engine, since=start, budget=Budget(seconds=timeout, progress=progress))
+    out = impact.to_json()
+    if current is not None:
+        out["mapChanges"] = map_changes(load_pdp(current), pdp, timeout)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        _print_impact(out)
+    if not impact.complete:
+        raise typer.Exit(3)
+    if fail_on_change and impact.changed_count:
+        raise typer.Exit(1)
+
+
+def map_changes(before_pdp: Any, after_pdp: Any, timeout: float) -> list[dict[str, Any]]:
+    """The vault map cells (roles and derived roles) that differ between two policy sets."""
+    from chamberlain.analysis import Budget, build_map, policy_subjects, policy_targets
+    from chamberlain.cel.values import Timestamp
+
+    now = Timestamp.now()
+    subjects = {s.label: s for s in policy_subjects(before_pdp.policies) + policy_subjects(after_pdp.policies)}
+    targets = {t.label: t for t in policy_targets(before_pdp.policies) + policy_targets(after_pdp.policies)}
+    maps = [build_map(p.engine, list(subjects.values()), list(targets.values()), now=now,
+                      budget=Budget(seconds=timeout)) for p in (before_pdp, after_pdp)]  # fmt: skip
+    old = {(c.subject, c.target, c.action): c for c in maps[0].cells}
+    changes = []
+    for c in maps[1].cells:
+        was = old.get((c.subject, c.target, c.action))
+        if was is not None and (was.access, was.conditions) != (c.access, c.conditions):
+            changes.append({"subject": c.subject, "resource": c.target, "action": c.action,
+                            "before": was.to_json(), "after": c.to_json()})  # fmt: skip
+    return changes
+
+
+def _print_impact(out: dict[str, Any]) -> None:
+    from chamberlain.text import printable
+
+    typer.echo(f"replayed {out['replayed']} decisions; {out['changedCount']} would change")
+    for rule, count in sorted(out["byPolicy"].items()):
+        typer.echo(printable(f"  {count:6d}  {rule}"))
+    for change in out["changed"][:20]:
+        typer.echo(printable(f"  #{change['index']} {change['principal']} {change['action']} {change['kind']}/"
+                             f"{change['resourceId']}: {change['before']} → {change['after']}"))  # fmt: skip
+    for reason, count in sorted(out["notReplayable"].items()):
+        typer.echo(printable(f"not replayable: {count} ({reason})"))
+    for change in out.get("mapChanges", []):
+        typer.echo(printable(f"map: {change['subject']} {change['action']} {change['resource']}: "
+                             f"{change['before']['access']} → {change['after']['access']}"))  # fmt: skip
