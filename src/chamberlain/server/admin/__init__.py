@@ -72,4 +72,4 @@ class AdminRoute:
 
 
 #: Modules (dotted names) that define ``ROUTES: list[AdminRoute]``; imported when the app starts.
-ROUTE_MODULES: list[str] = []
+ROUTE_MODULES: list[str] = ["chamberlain.server.analysis_api"]
