@@ -101,3 +101,66 @@ def test_compile_fails_on_a_failing_test(tmp_path: Path):
         "FAIL owner edits a draft / alice / draft / edit: expected EFFECT_DENY, got EFFECT_ALLOW"
         in result.output
     )
+
+
+def test_version_and_python_dash_m():
+    import subprocess
+    import sys
+
+    from chamberlain import __version__
+
+    done = subprocess.run([sys.executable, "-m", "chamberlain", "--version"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"chamberlain {__version__}"
+
+
+def test_the_cli_does_not_import_the_mcp_sdk_until_mcp_proxy_runs():
+    import subprocess
+    import sys
+
+    code = "import sys, chamberlain.cli; print(any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_check_names_a_json_mistake_as_invalid_json(tmp_path):
+    bad = tmp_path / "request.json"
+    bad.write_text('{"principal": ')
+    result = runner.invoke(app, ["check", "--policies", str(_policies(tmp_path)), "--request", str(bad)])
+    assert result.exit_code == 2
+    assert "invalid JSON: unexpected end of data" in result.output
+
+
+def test_compile_warns_on_an_empty_folder_and_counts_in_english(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["compile", str(empty)])
+    assert "warning: " in result.output and "holds no policies" in result.output
+    assert "0 policies compiled" in result.output
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "derived.yaml").write_text(DERIVED)
+    one = runner.invoke(app, ["compile", "--skip-tests", str(single)])
+    assert one.output == "1 policy compiled\n"
+
+
+def test_compile_reports_a_suite_that_fails_to_load_in_the_summary(tmp_path):
+    folder = _policies(tmp_path)
+    (folder / "broken_test.yaml").write_text("name: broken\nresources: [\n")
+    result = runner.invoke(app, ["compile", str(folder)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].endswith("; 1 suite failed to load")
+
+
+def test_the_cli_reference_shows_what_compile_prints_for_the_examples():
+    """docs/reference/cli.md's sample is the real output of `chamberlain compile examples/policies`."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs/reference/cli.md").read_text()
+    sample = re.search(r"```console\n\$ chamberlain compile examples/policies\n(.*?)```", page, re.S)
+    assert sample is not None
+    result = runner.invoke(app, ["compile", str(root / "examples/policies")])
+    assert result.exit_code == 0, result.output
+    assert result.output == sample.group(1)

@@ -19,7 +19,7 @@ from chamberlain.delegation.cli import app as token_app
 from chamberlain.devidp.cli import app as dev_app
 from chamberlain.files import FileRefused, describe_size, read_bounded, read_text_bounded
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
-from chamberlain.text import block
+from chamberlain.text import block, plural
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
@@ -31,6 +31,24 @@ app.add_typer(analyze_app, name="analyze")
 app.add_typer(token_app, name="token")
 app.add_typer(dev_app, name="dev")
 register_mcp_proxy(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from chamberlain import __version__
+
+        typer.echo(f"chamberlain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """chamberlain: authorization for AI agents."""
 
 
 def _load_activation(activation: Path | None, variables: list[str]) -> dict[str, Any]:
@@ -114,8 +132,10 @@ def _read_request(request: Path) -> Any:
                 )
         else:
             text = read_text_bounded(request, MAX_REQUEST_BYTES, "request file")
-        return safeyaml.load(text, "request")  # JSON is YAML: both are read, within bounds
-    except (FileRefused, safeyaml.YAMLRefused, yaml.YAMLError) as exc:
+        if text.lstrip()[:1] in ("{", "[") or request.suffix == ".json":
+            return strictjson.loads(text)  # a JSON mistake is named as one, not as a YAML parser's
+        return safeyaml.load(text, "request")
+    except (FileRefused, strictjson.JSONError, safeyaml.YAMLRefused, yaml.YAMLError) as exc:
         _fail(f"cannot read request {request}: {exc}")
 
 
@@ -200,8 +220,11 @@ def compile_command(
     if output not in ("text", "json", "junit"):
         _fail(f"--output must be text, json or junit, not {output!r}")
     pdp = _pdp(directory, {})
+    compiled = plural(len(pdp.policies), "policy", "policies") + " compiled"
+    if not pdp.policies:
+        typer.echo(f"warning: {directory} holds no policies", err=True)
     if skip_tests:
-        typer.echo(f"{len(pdp.policies)} policies compiled")
+        typer.echo(compiled)
         return
     results = run_all(pdp.engine, tests or directory)
     if output == "json":
@@ -209,7 +232,7 @@ def compile_command(
     elif output == "junit":
         typer.echo(render_junit(results), nl=False)
     else:
-        typer.echo(f"{len(pdp.policies)} policies compiled")
+        typer.echo(compiled)
         typer.echo(render_text(results))
     if failed(results):
         raise typer.Exit(1)

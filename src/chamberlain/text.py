@@ -54,3 +54,8 @@ class LineFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         return printable(super().formatMessage(record))
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 policy``, ``2 policies``, ``0 tests``."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"

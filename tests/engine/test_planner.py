@@ -18,7 +18,14 @@ from chamberlain.engine.planner import (
     from_json,
 )
 from chamberlain.engine.planner.operands import Expression, debug_string, go_json
-from chamberlain.engine.planner.plan import NOTE_BIND, NOTE_HAS, NOTE_LOOKUP_ORDER, NOTE_NESTED, NOTE_ROLES
+from chamberlain.engine.planner.plan import (
+    NOTE_BIND,
+    NOTE_HAS,
+    NOTE_LOOKUP_ORDER,
+    NOTE_NESTED,
+    NOTE_PRINCIPAL_DENY,
+    NOTE_ROLES,
+)
 
 
 def _pdp(tmp_path, rules: list[dict], **options) -> PDP:
@@ -94,6 +101,20 @@ def test_roles_combine_as_the_check_decides(tmp_path):
     # the user role allows team a, whatever the contractor role's DENY says (the first role that allows wins)
     assert plan.filter_debug == '(eq request.resource.attr.team "a")' and NOTE_ROLES in plan.notes
     assert pdp.check(both, _resource({"team": "a", "secret": True}), ["view"]).is_allowed("view")
+
+
+def test_a_principal_policys_deny_before_a_deny_only_resource_policy_is_noted():
+    """release-bot's principal policy denies every invoice action; the invoice policy only denies
+    `approve` to a finance_clerk (no-self-approval). The check denies every row; Cerbos plans
+    not(submittedBy == "release-bot") (found by the differential test), so the plan carries the note."""
+    from pathlib import Path
+
+    pdp = PDP.from_directory(Path(__file__).resolve().parents[2] / "examples" / "policies")
+    bot = Principal("release-bot", ["auditor", "finance_clerk"])
+    plan = pdp.plan(bot, "invoice", "approve")
+    assert plan.kind is PlanKind.ALWAYS_DENIED and NOTE_PRINCIPAL_DENY in plan.notes
+    row = _resource({"submittedBy": "carol", "status": "SUBMITTED"})
+    assert not pdp.check(bot, type(row)("invoice", "i1", row.attr), ["approve"]).is_allowed("approve")
 
 
 def _resource(attr):

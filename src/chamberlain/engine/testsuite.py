@@ -51,7 +51,7 @@ from chamberlain.policy.suite import (
     Table,
     read_single,
 )
-from chamberlain.text import printable
+from chamberlain.text import plural, printable
 
 PASSED, FAILED, ERRORED, SKIPPED = "RESULT_PASSED", "RESULT_FAILED", "RESULT_ERRORED", "RESULT_SKIPPED"
 SKIP_NAME = "Test name did not match the provided pattern"
@@ -654,8 +654,11 @@ def render_text(results: Mapping[str, Any]) -> str:
         f"{c['count']} {c['result'].removeprefix('RESULT_').lower()}"
         for c in results["summary"].get("resultCounts", [])
     )
+    broken = sum(1 for suite in results["suites"] if suite.get("error"))
+    unloaded = f"; {plural(broken, 'suite')} failed to load" if broken else ""
+    overall = results["summary"]["overallResult"].removeprefix("RESULT_")
     lines.append(
-        f"{results['summary']['overallResult'].removeprefix('RESULT_')}: {results['summary'].get('testsCount', 0)} tests ({counts or 'none'})"
+        f"{overall}: {plural(results['summary'].get('testsCount', 0), 'test')} ({counts or 'none'}){unloaded}"
     )
     return "\n".join(map(printable, lines))  # test and principal names hold any character
 

@@ -309,7 +309,9 @@ class _Walk:
                             # A principal policy's DENY decides the action whatever the resource
                             # policies say; Cerbos turns it into an ALLOW of false and loses it.
                             results.append((None, n.TRUE_NODE))
-                            if root is not None:  # Cerbos would answer with the resource policies' plan
+                            if root is not None or unallowed_deny:
+                                # Cerbos answers with the resource policies' plan (for DENYs alone,
+                                # their not(deny))
                                 self.planner.notes[NOTE_PRINCIPAL_DENY] = None
                             continue
                         role_allow, role_deny, role_policy_deny = n.FALSE_NODE, None, None
@@ -320,6 +322,10 @@ class _Walk:
                         role_allow = n.join(n.AND, [role_allow, n.invert(role_policy_deny)])
                     results.append((role_allow, role_deny))
                 allow_pt, deny_pt = (decided, None) if decided is not None else self._combine(results)
+                if root is None and allow_pt is None and any(deny is not None for _, deny in results):
+                    unallowed_deny = (
+                        True  # DENYs alone (Cerbos plans their not(deny)), whatever _combine kept
+                    )
                 if allow_pt is not None:
                     has_allow = True
                     root = allow_pt if root is None else n.join(n.OR, [allow_pt, root])

@@ -11,9 +11,28 @@
 - :mod:`~chamberlain.gateways.mcp.run` and :mod:`~chamberlain.gateways.mcp.cli`: ``chamberlain mcp-proxy``.
 """
 
-from chamberlain.gateways.mcp.config import GatewayConfig, load_config, parse_config
-from chamberlain.gateways.mcp.errors import GatewayConfigError, GatewayError, IdentityError, UpstreamError
-from chamberlain.gateways.mcp.run import serve
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chamberlain.gateways.mcp.config import GatewayConfig, load_config, parse_config
+    from chamberlain.gateways.mcp.errors import GatewayConfigError, GatewayError, IdentityError, UpstreamError
+    from chamberlain.gateways.mcp.run import serve
+
+# Imported on first use: the mcp SDK takes about 0.6 s to import, and every `chamberlain` command
+# (the CLI registers mcp-proxy) would pay it.
+_HOMES = {
+    "GatewayConfig": "config",
+    "load_config": "config",
+    "parse_config": "config",
+    "GatewayConfigError": "errors",
+    "GatewayError": "errors",
+    "IdentityError": "errors",
+    "UpstreamError": "errors",
+    "serve": "run",
+}
 
 __all__ = [
     "GatewayConfig",
@@ -25,3 +44,10 @@ __all__ = [
     "parse_config",
     "serve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

@@ -55,7 +55,9 @@ class AdminResponse:
 
 
 #: A handler answers a JSON object (status 200), an AdminResponse, or an awaitable of either.
-AdminHandler = Callable[[AdminRequest], "dict[str, Any] | AdminResponse | Awaitable[dict[str, Any] | AdminResponse]"]
+AdminHandler = Callable[
+    [AdminRequest], "dict[str, Any] | AdminResponse | Awaitable[dict[str, Any] | AdminResponse]"
+]
 
 
 @dataclass(frozen=True)
