@@ -76,7 +76,9 @@ def test_usage_counts_the_logged_use(state: ServerState) -> None:
     ("/api/analysis/access", "kind=wizard", "kind"),
     ("/api/analysis/usage", "since=yesterday", "since"),
 ])  # fmt: skip
-def test_bad_queries_are_400_naming_the_parameter(state: ServerState, path: str, query: str, named: str) -> None:
+def test_bad_queries_are_400_naming_the_parameter(
+    state: ServerState, path: str, query: str, named: str
+) -> None:
     out = _call(state, path, query)
     assert isinstance(out, AdminResponse) and out.status == 400
     assert named in out.body["message"]

@@ -42,7 +42,10 @@ def test_access_map_known_answers(tmp_path: Path) -> None:
     assert '"finance_clerk" in P.attr.delegator.roles' in view["conditions"][0]["condition"]
     # clerks pay what is approved, or submitted and small, never what is paid
     pay = cells[("role:finance_clerk", "invoice", "pay")]["conditions"][0]["condition"]
-    assert pay == 'R.attr.status != "PAID" && (R.attr.status == "APPROVED" || (R.attr.status == "SUBMITTED" && double(R.attr.amount) <= 1000))'
+    assert (
+        pay
+        == 'R.attr.status != "PAID" && (R.attr.status == "APPROVED" || (R.attr.status == "SUBMITTED" && double(R.attr.amount) <= 1000))'
+    )
     # approving needs the approver derived role: a manager, not the submitter
     assert cells[("role:finance_clerk", "invoice", "approve")]["access"] == "NEVER"
     approver = cells[("derived_role:approver", "invoice", "approve")]
@@ -90,7 +93,13 @@ def _log(tmp_path: Path) -> Path:
 
 def _candidate(tmp_path: Path, *extra: Path) -> Path:
     folder = tmp_path / "candidate"
-    for part in ("derived_roles", "export_constants", "export_variables", "principal_policies", "resource_policies"):
+    for part in (
+        "derived_roles",
+        "export_constants",
+        "export_variables",
+        "principal_policies",
+        "resource_policies",
+    ):
         shutil.copytree(POLICIES / part, folder / part)
     for path in extra:
         if path.is_dir():
@@ -141,7 +150,9 @@ def test_impact_reports_flips_and_fails_on_change(tmp_path: Path) -> None:
     assert set(flips[0]) >= {"index", "principal", "kind", "resourceId", "action", "before", "after"}
     assert [c["index"] for c in flips] == [0, 1, 2]
     assert any(c["subject"] == "role:finance_clerk" and c["action"] == "view" for c in data["mapChanges"])
-    code, _ = _run("analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--fail-on-change")
+    code, _ = _run(
+        "analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--fail-on-change"
+    )
     assert code == 1
 
 
@@ -159,7 +170,9 @@ def test_impact_refuses_a_tampered_log(tmp_path: Path) -> None:
 @pytest.mark.parametrize("since", ["yesterday", "-3d"])
 def test_bad_window_is_a_clear_error(tmp_path: Path, since: str) -> None:
     db = _log(tmp_path)
-    code, out = _run("analyze", "usage", "--policies", str(POLICIES), "--db", f"sqlite:///{db}", "--since", since)
+    code, out = _run(
+        "analyze", "usage", "--policies", str(POLICIES), "--db", f"sqlite:///{db}", "--since", since
+    )
     assert code == 2
     assert "--since" in out
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis import target as steer
 from hypothesis import strategies as st
+from hypothesis import target as steer
 
 from chamberlain import PDP
 from chamberlain.analysis import Access, Target, policy_subjects, policy_targets
@@ -132,8 +132,13 @@ def _case(draw: st.DrawFn, s: PolicySetUnderTest) -> tuple[Any, ...]:
     else:
         subject, principal = draw(_hop(s, target.kind))
         principals = [principal]
-    resource = Resource(target.kind, draw(st.sampled_from(["r1", *s.principal_ids])), draw(s.resource_attr),
-                        target.version, target.scope)
+    resource = Resource(
+        target.kind,
+        draw(st.sampled_from(["r1", *s.principal_ids])),
+        draw(s.resource_attr),
+        target.version,
+        target.scope,
+    )
     jwt = draw(st.one_of(st.just({}), s.strategies.principal_attr))
     return subject, principals, target, action, resource, AuxData(jwt=jwt)
 
@@ -159,13 +164,18 @@ def _hints(engine: Any, kind: str, action: str, target: Target, role: str) -> di
         if not isinstance(o, Expression):
             return
         args = o.operands
-        unwrapped = [a.operands[0] if isinstance(a, Expression) and a.operator in ("double", "int") else a for a in args]
+        unwrapped = [
+            a.operands[0] if isinstance(a, Expression) and a.operator in ("double", "int") else a
+            for a in args
+        ]
         if len(args) == 2 and o.operator in _COMPARISONS | {"in"}:
             a, b = unwrapped
             if isinstance(a, Variable) and isinstance(b, Value):
                 values = b.value if o.operator == "in" and isinstance(b.value, list) else [b.value]
                 for v in values:
-                    found.setdefault(a.name, []).extend([v, v + 1, v - 1] if isinstance(v, int | float) and not isinstance(v, bool) else [v])
+                    found.setdefault(a.name, []).extend(
+                        [v, v + 1, v - 1] if isinstance(v, int | float) and not isinstance(v, bool) else [v]
+                    )
             elif isinstance(a, Value) and isinstance(b, Variable):
                 found.setdefault(b.name, []).append([a.value] if o.operator == "in" else a.value)
         for arg in args:
@@ -176,14 +186,16 @@ def _hints(engine: Any, kind: str, action: str, target: Target, role: str) -> di
     return found
 
 
-def _place(attrs: dict[str, Any], prefix: str, hints: dict[str, list[Any]], picks: list[int]) -> dict[str, Any]:
+def _place(
+    attrs: dict[str, Any], prefix: str, hints: dict[str, list[Any]], picks: list[int]
+) -> dict[str, Any]:
     """``attrs`` with each hinted path under ``prefix`` (``request.resource.attr.``) set to a picked value."""
     out = dict(attrs)
     for (name, values), pick in zip(sorted(hints.items()), picks, strict=False):
         if not name.startswith(prefix) or pick < 0:
             continue
         node = out
-        parts = name[len(prefix):].split(".")
+        parts = name[len(prefix) :].split(".")
         for part in parts[:-1]:
             child = node.get(part)
             node[part] = child = dict(child) if isinstance(child, dict) else {}
@@ -208,7 +220,8 @@ def test_never_denies_and_always_allows(policy_set: PolicySetUnderTest, data: st
     access, conditions = subject_access(policy_set.pdp.engine, subject, target, action, NOW)
     engine = policy_set.pdp.engine
     effects = [
-        engine.check([CheckInput(p, resource, (action,), aux)], NOW)[0].actions[action].effect for p in principals
+        engine.check([CheckInput(p, resource, (action,), aux)], NOW)[0].actions[action].effect
+        for p in principals
     ]
     allowed = all(e == "EFFECT_ALLOW" for e in effects)
     # Allowed checks where the map has a condition are the rare, telling ones: steer towards them.

@@ -11,4 +11,14 @@ from chamberlain.analysis.subjects import Subject, policy_subjects
 from chamberlain.analysis.targets import Target, policy_targets
 from chamberlain.analysis.vault import Access, Cell, VaultMap, build_map
 
-__all__ = ["Access", "Budget", "Cell", "Subject", "Target", "VaultMap", "build_map", "policy_subjects", "policy_targets"]
+__all__ = [
+    "Access",
+    "Budget",
+    "Cell",
+    "Subject",
+    "Target",
+    "VaultMap",
+    "build_map",
+    "policy_subjects",
+    "policy_targets",
+]

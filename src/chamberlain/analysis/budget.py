@@ -44,8 +44,6 @@ class Budget:
             self.stopped = f"stopped after {self.done} of {self.total} units: the limit is {self.max_units}"
             return False
         if self.seconds is not None and self.clock() - self._start > self.seconds and self.done < self.total:
-            self.stopped = (
-                f"stopped after {self.done} of {self.total} units: the time budget of {self.seconds:g} s is spent"
-            )
+            self.stopped = f"stopped after {self.done} of {self.total} units: the time budget of {self.seconds:g} s is spent"
             return False
         return True

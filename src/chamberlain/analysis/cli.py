@@ -19,7 +19,9 @@ Policies = Annotated[Path, typer.Option("--policies", help="The policy directory
 Db = Annotated[str | None, typer.Option("--db", help="A decision log: sqlite:///PATH or postgresql://...",
                                         envvar="CHAMBERLAIN_AUDIT_DB")]  # fmt: skip
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-Timeout = Annotated[float, typer.Option("--timeout", help="Seconds the analysis may take (it stops, saying so).")]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds the analysis may take (it stops, saying so).")
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -249,7 +251,9 @@ def _write_proposals(directory: Path, pdp: Any, reader: Any, reports: list[Any],
             name = "".join(c if c.isalnum() else "_" for c in report.principal_id)
             path = directory / f"least_privilege_{name}.yaml"
             path.write_text(dump(policy), encoding="utf-8")
-            (directory / "tests" / f"least_privilege_{name}_test.yaml").write_text(dump(suite), encoding="utf-8")
+            (directory / "tests" / f"least_privilege_{name}_test.yaml").write_text(
+                dump(suite), encoding="utf-8"
+            )
             written.append(str(path))
     except OSError as exc:
         fail(f"cannot write proposals to {directory}: {exc}")
@@ -281,7 +285,9 @@ def impact_command(
         except Error as exc:
             fail(str(exc), 1)
         with progress_bar("replaying") as progress:
-            impact = replay(reader, pdp.engine, since=start, budget=Budget(seconds=timeout, progress=progress))
+            impact = replay(
+                reader, pdp.engine, since=start, budget=Budget(seconds=timeout, progress=progress)
+            )
     out = impact.to_json()
     if current is not None:
         out["mapChanges"] = map_changes(load_pdp(current), pdp, timeout)
@@ -301,7 +307,9 @@ def map_changes(before_pdp: Any, after_pdp: Any, timeout: float) -> list[dict[st
     from chamberlain.cel.values import Timestamp
 
     now = Timestamp.now()
-    subjects = {s.label: s for s in policy_subjects(before_pdp.policies) + policy_subjects(after_pdp.policies)}
+    subjects = {
+        s.label: s for s in policy_subjects(before_pdp.policies) + policy_subjects(after_pdp.policies)
+    }
     targets = {t.label: t for t in policy_targets(before_pdp.policies) + policy_targets(after_pdp.policies)}
     maps = [build_map(p.engine, list(subjects.values()), list(targets.values()), now=now,
                       budget=Budget(seconds=timeout)) for p in (before_pdp, after_pdp)]  # fmt: skip

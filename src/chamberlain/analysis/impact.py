@@ -45,7 +45,9 @@ def verify_log(reader: Any) -> None:
 
     report = verify(reader.db, max_unsigned_age=None)
     if not report.ok:
-        raise AnalysisError(f"the decision log does not verify: {report.problem} (run chamberlain audit verify)")
+        raise AnalysisError(
+            f"the decision log does not verify: {report.problem} (run chamberlain audit verify)"
+        )
 
 
 def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, since: str | None = None,

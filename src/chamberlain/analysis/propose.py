@@ -32,7 +32,9 @@ def proposal_rules(usage: SubjectUsage) -> list[dict[str, Any]]:
         kind, action = grant["resource"], grant["action"]
         if any(k == kind and glob.matches(action, a) for k, a in used):
             continue  # a wildcard that covers used actions stays
-        by_kind.setdefault(kind, []).append({"name": f"unused-{_slug(action)}", "action": action, "effect": "EFFECT_DENY"})
+        by_kind.setdefault(kind, []).append(
+            {"name": f"unused-{_slug(action)}", "action": action, "effect": "EFFECT_DENY"}
+        )
     return [{"resource": kind, "actions": actions} for kind, actions in sorted(by_kind.items())]
 
 
@@ -65,8 +67,16 @@ def test_suite(reader: Any, usage: SubjectUsage, roles: tuple[str, ...], attr: d
         inp = found.inputs[found.input]
         name = f"observed_{seq}"
         p_attr = dict(inp.principal.attr) if inp.principal.id == pid else dict(attr or {})
-        principals[name] = {"id": pid, "roles": list(roles if attr is not None else inp.principal.roles), "attr": p_attr}
-        resources[name] = {"kind": inp.resource.kind, "id": inp.resource.id or "r", "attr": dict(inp.resource.attr)}
+        principals[name] = {
+            "id": pid,
+            "roles": list(roles if attr is not None else inp.principal.roles),
+            "attr": p_attr,
+        }
+        resources[name] = {
+            "kind": inp.resource.kind,
+            "id": inp.resource.id or "r",
+            "attr": dict(inp.resource.attr),
+        }
         if inp.resource.scope:
             resources[name]["scope"] = inp.resource.scope
         tests.append({"name": f"{pid} still may {found.action} {inp.resource.kind} as in entry {seq}",
@@ -87,7 +97,10 @@ def test_suite(reader: Any, usage: SubjectUsage, roles: tuple[str, ...], attr: d
 
 def example_entries(db: Any, principal_id: str, since: str | None) -> list[int]:
     """One logged allowed decision (the latest) per resource kind and action the principal used directly."""
-    where, params = "kind = 'decision' AND effect = 'EFFECT_ALLOW' AND principal = ? AND actors = ''", [principal_id]
+    where, params = (
+        "kind = 'decision' AND effect = 'EFFECT_ALLOW' AND principal = ? AND actors = ''",
+        [principal_id],
+    )
     if since is not None:
         where += " AND time >= ?"
         params.append(since)

@@ -100,7 +100,9 @@ def html_report(vault: VaultMap, title: str = "chamberlain vault map") -> str:
     for c in vault.cells:
         if c.access is Access.NEVER:
             continue
-        conditions = "<br>".join(f"{e(via) + ': ' if via else ''}<code>{e(text)}</code>" for via, text in c.conditions)
+        conditions = "<br>".join(
+            f"{e(via) + ': ' if via else ''}<code>{e(text)}</code>" for via, text in c.conditions
+        )
         parts.append(f"<tr class='{c.access.value}'><td>{e(c.subject)}</td><td>{e(c.target)}</td>"
                      f"<td>{e(c.action)}{' (sensitive)' if c.sensitive else ''}</td><td>{c.access.value}</td>"
                      f"<td>{conditions}</td></tr>")  # fmt: skip
@@ -128,7 +130,9 @@ def svg_graph(vault: VaultMap) -> str:
     for (subject, target), cells in sorted(edges.items()):
         always = any(c.access is Access.ALWAYS for c in cells)
         label = ", ".join(c.action for c in cells)
-        tip = "\n".join(f"{c.action}: {c.access.value} " + " AND ".join(t for _, t in c.conditions) for c in cells)
+        tip = "\n".join(
+            f"{c.action}: {c.access.value} " + " AND ".join(t for _, t in c.conditions) for c in cells
+        )
         dash = "" if always else " stroke-dasharray='6 4'"
         colour = "#c33" if any(c.sensitive for c in cells) else "#558"
         y1, y2 = ys[subject], yt[target]

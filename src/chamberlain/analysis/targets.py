@@ -78,7 +78,9 @@ def policy_targets(policies: PolicySet, sensitive: Iterable[str] = ()) -> list[T
     out = []
     for kind, version, scope in sorted(places):
         named = actions.get(kind, set()) | every_kind
-        out.append(Target(kind, version or "default", scope, tuple(sorted(named)), frozenset(marked.get(kind, ()))))
+        out.append(
+            Target(kind, version or "default", scope, tuple(sorted(named)), frozenset(marked.get(kind, ())))
+        )
     return out
 
 

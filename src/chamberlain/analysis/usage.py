@@ -38,7 +38,9 @@ class SubjectUsage:
                 "unused": [{"resource": g["resource"], "action": g["action"]} for g in self.unused]}  # fmt: skip
 
 
-def observed_uses(db: Any, since: str | None = None, until: str | None = None) -> dict[str, dict[tuple[str, str], Use]]:
+def observed_uses(
+    db: Any, since: str | None = None, until: str | None = None
+) -> dict[str, dict[tuple[str, str], Use]]:
     """Allowed decisions per principal and per agent: ``{id: {(kind, action): Use}}``."""
     where, params = ["kind = 'decision'", "effect = 'EFFECT_ALLOW'"], []
     if since is not None:
@@ -57,7 +59,9 @@ def observed_uses(db: Any, since: str | None = None, until: str | None = None) -
                     continue
                 uses = found.setdefault(who, {})
                 old = uses.get((kind, action))
-                uses[(kind, action)] = Use(int(count) + (old.count if old else 0), max(str(last), old.last if old else ""))
+                uses[(kind, action)] = Use(
+                    int(count) + (old.count if old else 0), max(str(last), old.last if old else "")
+                )
     return found
 
 

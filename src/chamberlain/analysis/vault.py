@@ -111,7 +111,9 @@ def subject_access(engine: Any, subject: Subject, target: Target, action: str,
                    now: Timestamp) -> tuple[Access, list[tuple[str, str]]]:  # fmt: skip
     """One cell's answer and its conditions."""
     if subject.kind == CHAIN:
-        return intersect([(hop.name, *subject_access(engine, hop, target, action, now)) for hop in subject.chain])
+        return intersect(
+            [(hop.name, *subject_access(engine, hop, target, action, now)) for hop in subject.chain]
+        )
     if subject.kind == DERIVED_ROLE:
         parts = [(f"as {role}", *_plan(engine, subject, role, target, action, now)) for role in subject.roles]
         return any_parent(parts)
@@ -140,7 +142,9 @@ def _plan(engine: Any, subject: Subject, role: str, target: Target, action: str,
     return Access.CONDITIONALLY, readable(plan.condition)
 
 
-def intersect(parts: Iterable[tuple[str, Access, list[tuple[str, str]]]]) -> tuple[Access, list[tuple[str, str]]]:
+def intersect(
+    parts: Iterable[tuple[str, Access, list[tuple[str, str]]]],
+) -> tuple[Access, list[tuple[str, str]]]:
     """Every one must allow: NEVER if any never does, ALWAYS if all always do, else their conditions."""
     parts = list(parts)
     if any(access is Access.NEVER for _, access, _ in parts):
