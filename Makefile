@@ -58,6 +58,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/delegation_bench.py
 	$(PY) bench/mcp_bench.py
 	$(PY) bench/plan_bench.py
+	$(PY) bench/analysis_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench
