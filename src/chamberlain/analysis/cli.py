@@ -40,23 +40,14 @@ def load_pdp(policies: Path, strict: bool = False) -> Any:
 
 @contextlib.contextmanager
 def open_reader(url: str | None) -> Iterator[Any]:
-    """The decision log at ``url`` read-only (``None`` when no URL is given)."""
+    """The decision log at ``url`` read-only (``None`` when no URL is given); exit 2 saying why it cannot be read."""
+    from chamberlain.audit.cli import _reader
+
     if url is None:
         yield None
         return
-    from chamberlain.audit.reader import AuditReader
-    from chamberlain.store.db import open_database
-
-    try:
-        db = open_database(url, create=False, readonly=True)
-    except Error as exc:
-        fail(str(exc))
-    try:
-        yield AuditReader(db)
-    except Error as exc:
-        fail(str(exc))
-    finally:
-        db.close()
+    with _reader(url) as reader:
+        yield reader
 
 
 @contextlib.contextmanager

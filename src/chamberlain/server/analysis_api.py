@@ -63,6 +63,11 @@ def _seconds(params: dict[str, str]) -> float:
     return seconds
 
 
+def _page(params: dict[str, str]) -> tuple[int, int, float]:
+    """``offset``, ``limit`` and the time budget of a request."""
+    return _int(params, "offset", 0, 0, 1_000_000), _int(params, "limit", 20, 1, MAX_PAGE), _seconds(params)
+
+
 def _bad(message: str) -> AdminResponse:
     return AdminResponse(400, {"code": 3, "message": message})
 
@@ -81,9 +86,7 @@ def _subjects(request: AdminRequest, kind: str | None) -> list[Any]:
 def _access(request: AdminRequest) -> dict[str, Any] | AdminResponse:
     try:
         params = _query(request)
-        offset = _int(params, "offset", 0, 0, 1_000_000)
-        limit = _int(params, "limit", 20, 1, MAX_PAGE)
-        seconds = _seconds(params)
+        offset, limit, seconds = _page(params)
         kind = params.get("kind")
         if kind is not None and kind not in _SUBJECT_KINDS:
             raise _BadQuery(f"kind must be one of {', '.join(_SUBJECT_KINDS)}")
@@ -108,9 +111,7 @@ def _usage(request: AdminRequest) -> dict[str, Any] | AdminResponse:
         return AdminResponse(404, {"code": 5, "message": "no decision log is configured (chamberlain.audit)"})
     try:
         params = _query(request)
-        offset = _int(params, "offset", 0, 0, 1_000_000)
-        limit = _int(params, "limit", 20, 1, MAX_PAGE)
-        seconds = _seconds(params)
+        offset, limit, seconds = _page(params)
         since = params.get("since")
         start = normalise_time(since, "since") if since is not None else None
     except (_BadQuery, QueryError) as exc:
