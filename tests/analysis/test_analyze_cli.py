@@ -187,3 +187,33 @@ def test_time_budget_stops_and_says_so() -> None:
     assert not vault.complete
     assert "time budget of 5 s" in vault.stopped
     assert 0 < len(vault.cells) < budget.total
+
+
+def test_delegated_decisions_replay_every_party(tmp_path: Path) -> None:
+    """A delegated check is logged with its chain's roles; the replay asks the person and each agent."""
+    from chamberlain.delegation import TokenService, parse_config
+    from chamberlain.delegation.cerbos_check import decide_check_resources
+
+    db = tmp_path / "log.db"
+    with PDP.from_directory(POLICIES, audit=db) as pdp:
+        service = TokenService(parse_config(None, state_dir=tmp_path, base_url="http://127.0.0.1:1"), pdp)
+        request = {"principal": {"id": "carol", "roles": ["finance_clerk"]},
+                   "resources": [{"actions": ["view", "create"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}],
+                   "auxData": {"delegation": {"actors": [{"id": "pay-bot", "roles": ["invoice_assistant"]}]}}}  # fmt: skip
+        decided = decide_check_resources(service, request)
+        assert decided is not None
+        assert pdp.record(decided.inputs, decided.outputs, point="test") == ""
+    # the assistant may view but never create: view ALLOW, create DENY (by the agent) were logged
+    candidate = _candidate(tmp_path)
+    invoice = candidate / "resource_policies" / "invoice.yaml"
+    text = invoice.read_text()
+    invoice.write_text(text.replace("    - name: assistant-view\n      actions: [\"view\"]", "    - name: assistant-view\n      actions: [\"list\"]"))  # fmt: skip
+    assert invoice.read_text() != text
+    code, out = _run("analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["replayed"] == 2 and data["notReplayable"] == {}
+    # the person still may view; the agent no longer may: the chain's view flips
+    assert [(c["principal"], c["action"], c["before"], c["after"]) for c in data["changed"]] == [
+        ("carol", "view", "EFFECT_ALLOW", "EFFECT_DENY")
+    ]

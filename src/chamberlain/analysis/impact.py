@@ -4,13 +4,19 @@ The log is verified first (every hash, the tree and every signed head: :func:`ch
 so the replayed requests are the ones its signed head commits to. Each decision entry of the window
 is re-decided by the candidate engine with its own request (every attribute, aux data) and its own
 ``now``; ``before`` is the logged engine effect (before budgets and approvals). Entries that cannot
-be replayed are counted with the reason: format 1 entries, erased ones, and delegated decisions (the
-agents' roles came from their tokens, which the log does not keep).
+be replayed are counted with the reason: format 1 entries, erased ones, and delegated decisions logged
+before the log kept the chain's roles and scopes.
+
+A delegated decision is re-decided as the delegated check decides it: the person and every actor of
+the chain (with the roles and attributes it was checked with, logged in ``auxData.delegation``)
+must each be allowed by the candidate policies. A decision the token's audience or scopes denied
+(``chamberlain.delegation#audience``/``#scope``) does not depend on the policies and stays as it was.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +24,12 @@ from chamberlain.analysis.budget import Budget
 from chamberlain.analysis.errors import AnalysisError
 from chamberlain.audit.replay import NotReplayable, ReplayInput, replay_inputs
 from chamberlain.cel.values import Timestamp
-from chamberlain.engine import CheckInput
+from chamberlain.delegation.attenuate import AUDIENCE_RULE, SCOPE_RULE
+from chamberlain.engine import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckInput, Principal
 
 MAX_CHANGES = 10_000  # changes listed (all are counted)
+#: Delegated decisions the token decided (audience, scopes), whatever the policies say.
+TOKEN_DECIDED = frozenset({AUDIENCE_RULE, SCOPE_RULE})
 
 
 @dataclass
@@ -63,8 +72,8 @@ def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, 
     for item in replay_inputs(reader, start, end):
         if isinstance(item, NotReplayable):
             impact.not_replayable[_reason(str(item))] += 1
-        elif item.inputs[item.input].actor_chain:
-            impact.not_replayable["delegated decision (the agents' roles are not logged)"] += 1
+        elif item.inputs[item.input].actor_chain and not _chain_logged(item):
+            impact.not_replayable["delegated decision logged without its chain's roles (an older entry)"] += 1
         else:
             _decide(engine, item, impact)
         if not budget.step():
@@ -73,13 +82,37 @@ def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, 
     return impact
 
 
+def _chain_logged(item: ReplayInput) -> bool:
+    chain = item.inputs[item.input].aux_data.delegation
+    return isinstance(chain, Mapping) and isinstance(chain.get("actors"), list)
+
+
+def _parties(item: ReplayInput) -> list[Principal | None]:
+    """The principal, then each actor of a delegated decision (None: an actor without roles, denied)."""
+    inp = item.inputs[item.input]
+    parties: list[Principal | None] = [inp.principal]
+    chain = inp.aux_data.delegation if inp.actor_chain else None
+    for actor in chain.get("actors", []) if isinstance(chain, Mapping) else []:
+        roles = tuple(actor.get("roles") or ())
+        parties.append(Principal(str(actor.get("id", "")), roles, actor.get("attr") or {}) if roles else None)
+    return parties
+
+
 def _decide(engine: Any, item: ReplayInput, impact: Impact) -> None:
     inp = item.inputs[item.input]
-    one = CheckInput(inp.principal, inp.resource, (item.action,), inp.aux_data, inp.request_id)
-    out = engine.check([one], Timestamp.at(item.now_ns))[0]
-    decision = out.actions.get(item.action)
-    after = decision.effect if decision is not None else "EFFECT_DENY"
     impact.replayed += 1
+    if (item.basis or {}).get("policy") in TOKEN_DECIDED:
+        return  # the token's audience or scopes denied: no policy takes part
+    decision = None
+    for party in _parties(item):
+        if party is None:
+            decision = ActionEffect(EFFECT_DENY, "(an actor without roles)")
+            break
+        one = CheckInput(party, inp.resource, (item.action,), inp.aux_data, inp.request_id)
+        decision = engine.check([one], Timestamp.at(item.now_ns))[0].actions.get(item.action)
+        if decision is None or decision.effect != EFFECT_ALLOW:
+            break
+    after = decision.effect if decision is not None else EFFECT_DENY
     if after == item.effect:
         return
     impact.changed_count += 1

@@ -45,6 +45,7 @@ class ReplayInput:
     effect: str  # the logged effect (the engine's, before budgets and approvals)
     context: dict[str, Any]
     redacted: tuple[str, ...] = ()
+    basis: dict[str, Any] | None = None  # the leaf's basis: which policy (or delegation check) decided
 
     @property
     def now(self) -> dt.datetime:
@@ -145,7 +146,7 @@ def _replay(
     now_ns, inputs, context, redacted = found
     c = orjson.loads(content_b)
     return ReplayInput(seq, now_ns, inputs, int(c.get("input", 0)), data.get("action", ""), data.get("effect", ""),
-                       context, redacted)  # fmt: skip
+                       context, redacted, data.get("basis"))  # fmt: skip
 
 
 def inputs_of(record: dict[str, Any]) -> list[CheckInput]:
