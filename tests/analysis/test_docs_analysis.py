@@ -17,6 +17,7 @@ from chamberlain.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "concepts" / "analysis.md"
+REFERENCE = ROOT / "docs" / "reference" / "cli.md"
 
 
 def test_python_sample_prints_what_the_page_says() -> None:
@@ -43,6 +44,11 @@ def test_documented_commands_run(tmp_path: Path) -> None:
         )
     commands = re.findall(r"^(chamberlain analyze .*)$", PAGE.read_text(encoding="utf-8"), re.MULTILINE)
     assert [c.split()[2] for c in commands] == ["access", "usage", "impact"]
+    reference = re.findall(
+        r"^(chamberlain analyze [^#]*?)\s*(?:#.*)?$", REFERENCE.read_text(encoding="utf-8"), re.MULTILINE
+    )
+    assert reference, "the CLI reference shows analyze"
+    commands += reference
     runner = CliRunner()
     cwd = os.getcwd()
     os.chdir(tmp_path)
