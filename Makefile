@@ -32,10 +32,13 @@ run: $(STAMP)
 	@$(VENV)/bin/chamberlain serve --config examples/chamberlain.yaml --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
 
 test: $(DEV_STAMP)
-	@# The real Cerbos binary comes from npm: install Debian's npm on a machine without it.
+	@# The real Cerbos binary comes from npm; the getting-started pages use curl: install Debian's
+	@# packages on a machine without them.
 	@command -v npm >/dev/null || ! command -v apt-get >/dev/null \
 		|| (apt-get update -q >/dev/null && apt-get install -y -q npm >/dev/null) \
 		|| echo "npm could not be installed: tests that need the real Cerbos will skip (fail under CI=true)"
+	@command -v curl >/dev/null || ! command -v apt-get >/dev/null || apt-get install -y -q curl >/dev/null \
+		|| echo "curl could not be installed: the getting-started page tests will fail"
 	$(PY) -m tests.support.cerbos_server install
 	$(PY) -m pytest -q -p no:cacheprovider -n auto -m "not slow" tests
 

@@ -164,3 +164,14 @@ def test_the_cli_reference_shows_what_compile_prints_for_the_examples():
     result = runner.invoke(app, ["compile", str(root / "examples/policies")])
     assert result.exit_code == 0, result.output
     assert result.output == sample.group(1)
+
+
+def test_every_command_reports_errors_in_one_style(tmp_path):
+    """`error: ...` on stderr and exit 2, from the root command and from each command group."""
+    missing = str(tmp_path / "missing")
+    for argv in (["check", "--policies", missing, "--request", missing],
+                 ["audit", "head", "--db", f"sqlite:///{missing}/x.db"],
+                 ["token", "inspect", "not-a-token"]):  # fmt: skip
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 2, (argv, result.output)
+        assert result.stderr.startswith("error: "), (argv, result.stderr)

@@ -23,5 +23,5 @@ def test_the_tls_sample_configures_mutual_tls(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config(tmp_path / "chamberlain.yaml", env={})
     data = yaml.safe_load(sample)
-    assert config.tls is not None and config.tls.ca_file == tmp_path / data["server"]["tls"]["caFile"]
+    assert config.tls is not None and config.tls.ca_file == tmp_path / data["server"]["tls"]["caCert"]
     assert config.public_url == "https://127.0.0.1:3592" and config.tls_reload_interval == 1.0

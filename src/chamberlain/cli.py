@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -17,6 +17,7 @@ from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app
 from chamberlain.devidp.cli import app as dev_app
+from chamberlain.exits import fail
 from chamberlain.files import FileRefused, describe_size, read_bounded, read_text_bounded
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
 from chamberlain.text import block, plural
@@ -116,11 +117,6 @@ def repl_command() -> None:
         typer.echo(json.dumps(to_json(value)))
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(block(message), err=True)
-    raise typer.Exit(2)
-
-
 def _read_request(request: Path) -> Any:
     """A request file (JSON or YAML; ``-`` is stdin), or exit 2 saying why it cannot be read."""
     try:
@@ -136,7 +132,7 @@ def _read_request(request: Path) -> Any:
             return strictjson.loads(text)  # a JSON mistake is named as one, not as a YAML parser's
         return safeyaml.load(text, "request")
     except (FileRefused, strictjson.JSONError, safeyaml.YAMLRefused, yaml.YAMLError) as exc:
-        _fail(f"cannot read request {request}: {exc}")
+        fail(f"cannot read request {request}: {exc}")
 
 
 def _pdp(policies: Path, options: dict[str, Any]) -> Any:
@@ -146,7 +142,7 @@ def _pdp(policies: Path, options: dict[str, Any]) -> Any:
     try:
         return PDP.from_directory(policies, **options)
     except (PolicyError, OptionsError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @app.command("check")
@@ -175,7 +171,7 @@ def check_command(
     try:
         response = pdp.check_resources(data)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
 
 
@@ -201,7 +197,7 @@ def plan_command(
     try:
         response = pdp.plan_resources(data)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(json.dumps(response, indent=2, ensure_ascii=False))
 
 
@@ -218,7 +214,7 @@ def compile_command(
     from chamberlain.engine.testsuite import failed, render_junit, render_text, run_all
 
     if output not in ("text", "json", "junit"):
-        _fail(f"--output must be text, json or junit, not {output!r}")
+        fail(f"--output must be text, json or junit, not {output!r}")
     pdp = _pdp(directory, {})
     compiled = plural(len(pdp.policies), "policy", "policies") + " compiled"
     if not pdp.policies:
@@ -276,11 +272,11 @@ def serve_command(
     for item in set_:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            _fail(f"--set {item!r}: expected KEY=VALUE, for example engine.strictEvaluation=true")
+            fail(f"--set {item!r}: expected KEY=VALUE, for example engine.strictEvaluation=true")
         try:
             put(key, safeyaml.load(text, f"--set {key}") if text else "")
         except (yaml.YAMLError, safeyaml.YAMLRefused) as exc:
-            _fail(f"--set {item!r}: the value is not valid YAML: {exc}")
+            fail(f"--set {item!r}: the value is not valid YAML: {exc}")
     if policies is not None:
         put("storage.disk.directory", str(policies))
     if http is not None:
@@ -292,13 +288,13 @@ def serve_command(
     try:
         settings = load_config(config, overrides=overrides)
         if not settings.policy_dir.is_dir():
-            _fail(f"policy directory {settings.policy_dir} does not exist: pass --policies DIR")
+            fail(f"policy directory {settings.policy_dir} does not exist: pass --policies DIR")
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         serve(settings)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"cannot serve: {exc}")
+        fail(f"cannot serve: {exc}")
 
 
 def main() -> None:

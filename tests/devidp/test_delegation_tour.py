@@ -9,13 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from tests.docs.page_runner import matches, wait_healthy
 from tests.support.cerbos_server import REPO_ROOT, free_port
 
 PAGE = REPO_ROOT / "docs" / "getting-started" / "delegation.md"
@@ -45,14 +44,6 @@ def _matches(expected: Any, actual: Any) -> bool:
     return expected == actual
 
 
-def _text_matches(expected: str, actual: str) -> bool:
-    lines = [line.rstrip() for line in actual.strip().splitlines()]
-    patterns = [".+?".join(map(re.escape, line.split(ANY))) for line in expected.strip().splitlines()]
-    return len(lines) == len(patterns) and all(
-        re.fullmatch(p, line) for p, line in zip(patterns, lines, strict=True)
-    )
-
-
 def _check_output(language: str, shown: str, stdout: str, folder: Path) -> None:
     if language == "json":
         assert _matches(json.loads(shown), json.loads(stdout)), stdout
@@ -61,19 +52,7 @@ def _check_output(language: str, shown: str, stdout: str, folder: Path) -> None:
         page = yaml.safe_load(shown.replace("/path/to", str(folder)))
         assert written == page, written
     else:
-        assert _text_matches(shown, stdout), stdout
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/_cerbos/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
+        assert matches(shown, stdout), stdout
 
 
 def test_the_delegation_tour_runs_as_written(tmp_path: Path) -> None:
@@ -97,7 +76,7 @@ def test_the_delegation_tour_runs_as_written(tmp_path: Path) -> None:
                 with log.open("wb") as out:
                     server = subprocess.Popen(["bash", "-c", f"exec {body.strip()} --http 127.0.0.1:{port}"],
                                               cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-                _wait_healthy(f"http://127.0.0.1:{port}", server, log)
+                wait_healthy(f"http://127.0.0.1:{port}", server, log)
                 continue
             run = subprocess.run(["bash", "-euo", "pipefail", "-c", body], cwd=tmp_path, env=env,
                                  capture_output=True, text=True, timeout=120)  # fmt: skip

@@ -1,6 +1,6 @@
-"""TLS as Cerbos serves it (``server.tls``: certFile, keyFile, caFile), with real certificates made in the test
+"""TLS as Cerbos serves it (``server.tls``: cert, key, caCert), with real certificates made in the test
 and a real TLS client (httpx verifying with the test CA): HTTPS only, client certificates required when
-caFile is set, certificates reloaded when their files change (new connections get the new one), and a
+caCert is set, certificates reloaded when their files change (new connections get the new one), and a
 bad certificate refuses start-up with a clear error (Cerbos logs it and serves plain HTTP)."""
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def served_cn(port: int, directory: Path) -> str:
 
 
 def tls(directory: Path, *, ca: bool = False, **extra) -> dict:
-    settings = {"certFile": str(directory / "server.pem"), "keyFile": str(directory / "server.key")}
+    settings = {"cert": str(directory / "server.pem"), "key": str(directory / "server.key")}
     if ca:
-        settings["caFile"] = str(directory / "ca.pem")
+        settings["caCert"] = str(directory / "ca.pem")
     return {"server": {"tls": {**settings, **extra}}, "chamberlain": {"tlsReloadInterval": "100ms"}}
 
 
@@ -117,39 +117,37 @@ def test_certificates_reload_when_their_files_change(pki, tmp_path):
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
-        ("garbage-cert", "server.tls.certFile"),
+        ("garbage-cert", "server.tls.cert"),
         ("mismatched-key", "does not match"),
         ("expired", "expired"),
         ("not-yet-valid", "not valid before"),
-        ("missing-key", "server.tls.keyFile"),
-        ("only-cert", "certFile and keyFile go together"),
-        ("bad-ca", "server.tls.caFile"),
+        ("missing-key", "server.tls.key"),
+        ("only-cert", "cert and key go together"),
+        ("bad-ca", "server.tls.caCert"),
     ],
 )
 def test_a_bad_certificate_refuses_to_start(pki, tmp_path, breakage, message):
     directory, ca = pki
     cert, key = directory / "server.pem", directory / "server.key"
-    settings: dict = {"certFile": str(cert), "keyFile": str(key)}
+    settings: dict = {"cert": str(cert), "key": str(key)}
     if breakage == "garbage-cert":
         (tmp_path / "bad.pem").write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
-        settings["certFile"] = str(tmp_path / "bad.pem")
+        settings["cert"] = str(tmp_path / "bad.pem")
     elif breakage == "mismatched-key":
-        settings["keyFile"] = str(leaf(ca, "other").write(tmp_path, "other")[1])
+        settings["key"] = str(leaf(ca, "other").write(tmp_path, "other")[1])
     elif breakage == "expired":
-        settings["certFile"], settings["keyFile"] = map(
+        settings["cert"], settings["key"] = map(
             str, leaf(ca, "old", days=1, starts_in=-3).write(tmp_path, "old")
         )
     elif breakage == "not-yet-valid":
-        settings["certFile"], settings["keyFile"] = map(
-            str, leaf(ca, "new", starts_in=2).write(tmp_path, "new")
-        )
+        settings["cert"], settings["key"] = map(str, leaf(ca, "new", starts_in=2).write(tmp_path, "new"))
     elif breakage == "missing-key":
-        settings["keyFile"] = str(tmp_path / "missing.key")
+        settings["key"] = str(tmp_path / "missing.key")
     elif breakage == "only-cert":
-        del settings["keyFile"]
+        del settings["key"]
     elif breakage == "bad-ca":
         (tmp_path / "ca.pem").write_text("nothing here")
-        settings["caFile"] = str(tmp_path / "ca.pem")
+        settings["caCert"] = str(tmp_path / "ca.pem")
     with pytest.raises(ConfigError, match=message):
         load_config(None, overrides={"server": {"tls": settings}}, env={})
     config = tmp_path / "config.yaml"

@@ -6,12 +6,12 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from chamberlain.errors import Error
-from chamberlain.text import block
+from chamberlain.exits import FAILED, USAGE, fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who can reach what (access), what they use (usage), what a policy change changes (impact).")  # fmt: skip
@@ -22,11 +22,6 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds the analysis may take (it stops, saying so).")
 ]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(block(f"error: {message}"), err=True)
-    raise typer.Exit(code)
 
 
 def load_pdp(policies: Path, strict: bool = False) -> Any:
@@ -135,7 +130,7 @@ def access_command(
         for renderable in rich_tables(vault):
             console.print(renderable)
     if not vault.complete:
-        raise typer.Exit(3)
+        raise typer.Exit(USAGE)  # the budget ran out: the answer printed is partial
 
 
 def window_start(since: str | None, now: Any = None) -> str | None:
@@ -200,7 +195,7 @@ def usage_command(
     else:
         _print_usage(reports, start, written)
     if not vault.complete:
-        raise typer.Exit(3)
+        raise typer.Exit(USAGE)  # the budget ran out: the answer printed is partial
 
 
 def _print_usage(reports: list[Any], start: str | None, written: list[str]) -> None:
@@ -274,7 +269,7 @@ def impact_command(
         try:
             verify_log(reader)
         except Error as exc:
-            fail(str(exc), 1)
+            fail(str(exc), FAILED)
         with progress_bar("replaying") as progress:
             impact = replay(
                 reader, pdp.engine, since=start, budget=Budget(seconds=timeout, progress=progress)
@@ -287,9 +282,9 @@ def impact_command(
     else:
         _print_impact(out)
     if not impact.complete:
-        raise typer.Exit(3)
+        raise typer.Exit(USAGE)  # the budget ran out: the answer printed is partial
     if fail_on_change and impact.changed_count:
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
 
 
 def map_changes(before_pdp: Any, after_pdp: Any, timeout: float) -> list[dict[str, Any]]:

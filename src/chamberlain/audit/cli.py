@@ -8,13 +8,14 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from chamberlain.errors import Error
+from chamberlain.exits import fail
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
-from chamberlain.text import block, printable
+from chamberlain.text import printable
 
 DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
 _DB_HELP = "The decision log: sqlite:///PATH or postgresql://... (env CHAMBERLAIN_AUDIT_DB)."
@@ -22,11 +23,6 @@ _DB_HELP = "The decision log: sqlite:///PATH or postgresql://... (env CHAMBERLAI
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Read, prove and verify the decision log.")
 Db = Annotated[str, typer.Option("--db", help=_DB_HELP, envvar="CHAMBERLAIN_AUDIT_DB")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(block(f"error: {message}"), err=True)
-    raise typer.Exit(code)
 
 
 @contextlib.contextmanager
@@ -37,11 +33,11 @@ def _reader(url: str, *, writable: bool = False) -> Iterator[Any]:
     try:
         db = open_database(url, create=False, readonly=not writable)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         yield AuditReader(db)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         db.close()
 
@@ -93,9 +89,9 @@ def verify_command(
         try:
             trusted = TrustedHead.parse(read_text_bounded(trusted_head, MAX_CONFIG_BYTES, "trusted head"))
         except FileRefused as exc:
-            _fail(f"cannot read trusted head {trusted_head}: {exc}")
+            fail(f"cannot read trusted head {trusted_head}: {exc}")
         except Error as exc:
-            _fail(f"{trusted_head}: {exc}")
+            fail(f"{trusted_head}: {exc}")
     keys = _key_set(keys_file, witness_keys or [])
     console = Console(stderr=True)
     with _reader(db) as reader, Progress("verifying", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -107,7 +103,7 @@ def verify_command(
                             require_witnesses=require_witnesses,
                             progress=lambda done, total: progress.update(task, completed=done, total=total))  # fmt: skip
         except Error as exc:
-            _fail(str(exc))
+            fail(str(exc))
     if as_json:
         _print_json(report.to_json())
     elif report.ok:
@@ -147,14 +143,14 @@ def _key_set(path: Path | None, witness_keys: list[str]) -> Any:
         try:
             keys = KeySet.parse(path.read_text(), str(path))
         except OSError as exc:
-            _fail(f"cannot read key set {path}: {exc.strerror or exc}")
+            fail(f"cannot read key set {path}: {exc.strerror or exc}")
         except Error as exc:
-            _fail(str(exc))
+            fail(str(exc))
     for text in witness_keys:
         try:
             keys.witnesses.append(CosignerKey.parse(text))
         except NoteError as exc:
-            _fail(f"--witness-key: {exc}")
+            fail(f"--witness-key: {exc}")
     return keys
 
 
@@ -175,7 +171,7 @@ def head_command(
     with _reader(db) as reader:
         head = reader.head()
         if head is None:
-            _fail("the log has no signed head yet")
+            fail("the log has no signed head yet")
         out = head.to_json(reader.verifier_key)
         size = reader.tree_size()
     if as_json:
@@ -193,12 +189,12 @@ def _sign_head(db: str, key: Path | None) -> None:
     try:
         log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         if log.sign_head() is None:
-            _fail("only the sequencer can sign a head on PostgreSQL; another replica holds that role")
+            fail("only the sequencer can sign a head on PostgreSQL; another replica holds that role")
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
 
@@ -220,7 +216,7 @@ def prove_command(
 ) -> None:
     """An RFC 9162 inclusion proof (--index) or consistency proof (--from M --to N)."""
     if (index is None) == (first is None):
-        _fail("give --index I (inclusion) or --from M [--to N] (consistency)")
+        fail("give --index I (inclusion) or --from M [--to N] (consistency)")
     with _reader(db) as reader:
         proof = reader.inclusion(index, size) if index is not None else reader.consistency(first, second)
         out = proof.to_json()
@@ -245,7 +241,7 @@ def show_command(
         for n in seq:
             entry = reader.entry(n)
             if entry is None:
-                _fail(f"no entry {n} (the log has {reader.tree_size()} entries)", 1)
+                fail(f"no entry {n} (the log has {reader.tree_size()} entries)", 1)
             _print_json(entry)
 
 
@@ -347,9 +343,9 @@ def export_command(
     """Export entries as JSON Lines (or OTLP logs): each leaf's bytes, or records a SIEM can prove against the log."""
     records = fmt == "record" or (fmt is None and (follow or cursor or otlp))
     if fmt not in (None, "leaf", "record"):
-        _fail(f"--format must be leaf or record, not {fmt!r}")
+        fail(f"--format must be leaf or record, not {fmt!r}")
     if not records and (follow or cursor or otlp):
-        _fail("--follow, --cursor and --otlp export records: leave out --format leaf")
+        fail("--follow, --cursor and --otlp export records: leave out --format leaf")
     if records:
         _export_records(db, start, end, output, follow, cursor, otlp, otlp_protocol, otlp_header or [])
         return
@@ -357,7 +353,7 @@ def export_command(
         try:
             sink = output.open("wb") if output is not None else sys.stdout.buffer
         except OSError as exc:
-            _fail(f"cannot write {output}: {exc.strerror or exc}")
+            fail(f"cannot write {output}: {exc.strerror or exc}")
         try:
             for body in reader.export(start, end):
                 sink.write(body + b"\n")
@@ -378,7 +374,7 @@ def _export_records(db: str, start: int, end: int | None, output: Path | None, f
 
     pairs = [h.partition("=") for h in headers]
     if any(not name or not sep for name, sep, _ in pairs):
-        _fail("--otlp-header: expected NAME=VALUE")
+        fail("--otlp-header: expected NAME=VALUE")
     with _reader(db) as reader:
         origin = reader.origin
     try:
@@ -388,7 +384,7 @@ def _export_records(db: str, start: int, end: int | None, output: Path | None, f
             parse_url(db), config, origin, start_at=start, stop_at=end, persist=cursor is not None
         )
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     signal.signal(signal.SIGTERM, lambda *_: exporter.request_stop())
     try:
         exporter.run(follow=follow)
@@ -399,7 +395,7 @@ def _export_records(db: str, start: int, end: int | None, output: Path | None, f
     finally:
         exporter.stop(0)
     if exporter.stats.last_error and not follow:
-        _fail(exporter.stats.last_error)
+        fail(exporter.stats.last_error)
 
 
 @app.command("erase")
@@ -427,15 +423,15 @@ def erase_command(
     from chamberlain.audit.log import DecisionLog, LogOptions
 
     if sum(bool(x) for x in (principal, before, entry)) != 1:  # an empty id names nothing
-        _fail("name what to erase: exactly one of --principal ID, --before TIME or --entry SEQ")
+        fail("name what to erase: exactly one of --principal ID, --before TIME or --entry SEQ")
     try:
         log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         result = log.erase(principal=principal, before=before, seqs=entry or None, by=by, reason=reason)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
     out = result.to_json()
@@ -482,11 +478,11 @@ def rotate_key_command(
     try:
         log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         result = log.rotate_key(by=by, reason=reason)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         log.close()
     if as_json:
@@ -526,22 +522,22 @@ def witness_command(
     try:
         cosigner = keyfile.load_or_create(key, name)
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if print_key:
         typer.echo(str(cosigner.key))
         return
     if not log_keys:
-        _fail("name the logs to witness: --log-key VERIFIER_KEY (repeatable)")
+        fail("name the logs to witness: --log-key VERIFIER_KEY (repeatable)")
     try:
         verifiers = [Verifier.parse(k) for k in log_keys]
     except NoteError as exc:
-        _fail(f"--log-key: {exc}")
+        fail(f"--log-key: {exc}")
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
-        _fail(f"--listen {listen!r}: expected HOST:PORT")
+        fail(f"--listen {listen!r}: expected HOST:PORT")
     from chamberlain.audit.witness.server import serve
 
     try:
         serve(cosigner, verifiers, state or key.with_name(key.name + ".db"), host or "127.0.0.1", int(port))
     except Error as exc:
-        _fail(str(exc))
+        fail(str(exc))

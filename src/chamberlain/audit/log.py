@@ -80,11 +80,30 @@ class LogOptions:
         return Limits(self.max_request_bytes, self.max_entry_bytes, tuple(self.redact))
 
 
-def default_key_file(url: StoreURL) -> Path:
-    """``<database file>.key`` for SQLite, ``./.chamberlain/decision-log.key`` for PostgreSQL."""
+#: The state directory's layout (``chamberlain.stateDir``, ``--state-dir``; docs/reference/state-directory.md):
+#: every command that opens the default log finds the same key beside the same database.
+STATE_DB = "decisions.db"
+STATE_KEY = "decision-log.key"
+LEGACY_STATE_KEY = "decisions.db.key"  # written by mcp-proxy and `audit head --sign` before 0.2
+
+
+def default_key_file(url: StoreURL, state_dir: Path = DEFAULT_PG_KEY_FILE.parent) -> Path:
+    """Where a log's signing key lives when none is configured.
+
+    A SQLite log named ``decisions.db`` is a state directory's: its key is ``decision-log.key`` beside it
+    (a key left there under the old name ``decisions.db.key`` is renamed). Another SQLite file ``X``
+    has ``X.key``; a PostgreSQL log has ``<state_dir>/decision-log.key``.
+    """
     if url.kind == SQLITE and url.path is not None:
-        return url.path.with_name(url.path.name + ".key")
-    return DEFAULT_PG_KEY_FILE
+        if url.path.name != STATE_DB:
+            return url.path.with_name(url.path.name + ".key")
+        key, legacy = url.path.with_name(STATE_KEY), url.path.with_name(LEGACY_STATE_KEY)
+        if legacy.exists() and not key.exists():
+            legacy.rename(key)
+            log.warning("moved the decision log's signing key %s to %s (the state directory's layout)",
+                        legacy, key)  # fmt: skip
+        return key
+    return state_dir / STATE_KEY
 
 
 def default_head_file(key_file: Path) -> Path:

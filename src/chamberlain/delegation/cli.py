@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,18 +27,14 @@ from chamberlain.delegation.service import JWKS_PATH, TOKEN_PATH
 from chamberlain.delegation.tokens import DelegationToken, Verifier, peek
 from chamberlain.delegation.trust import StaticKeys, load_jwks_file, parse_jwks
 from chamberlain.durations import parse_duration
+from chamberlain.exits import fail
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
-from chamberlain.text import block, printable
+from chamberlain.text import printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Delegation tokens: RFC 8693 exchange, inspection, signing-key rotation.")  # fmt: skip
 DEFAULT_SERVER = "http://127.0.0.1:3592"
 DEFAULT_KEY_FILE = Path(".chamberlain") / KEY_FILE_NAME
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(block(message), err=True)
-    raise typer.Exit(2)
 
 
 def _token_arg(value: str) -> str:
@@ -49,7 +45,7 @@ def _token_arg(value: str) -> str:
         try:
             return read_text_bounded(value[1:], MAX_CONFIG_BYTES, "token file").strip()
         except FileRefused as exc:
-            _fail(f"cannot read token file {value[1:]}: {exc}")
+            fail(f"cannot read token file {value[1:]}: {exc}")
     return value.strip()
 
 
@@ -64,11 +60,11 @@ def _http(url: str, data: bytes | None = None) -> tuple[int, Any]:
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read()
     except (urllib.error.URLError, OSError) as exc:
-        _fail(f"cannot reach {url}: {getattr(exc, 'reason', exc)}")
+        fail(f"cannot reach {url}: {getattr(exc, 'reason', exc)}")
     try:
         return status, json.loads(body)
     except ValueError:
-        _fail(f"{url} answered {status} with a body that is not JSON")
+        fail(f"{url} answered {status} with a body that is not JSON")
 
 
 @app.command("exchange")
@@ -109,15 +105,15 @@ def exchange_command(
 
 def _keys(jwks: Path | None, key_file: Path | None, server: str | None) -> tuple[StaticKeys, str]:
     if sum(x is not None for x in (jwks, key_file, server)) > 1:
-        _fail("give one of --jwks, --key-file and --server")
+        fail("give one of --jwks, --key-file and --server")
     if server is not None:
         status, body = _http(server.rstrip("/") + JWKS_PATH)
         if status != 200:
-            _fail(f"{server}{JWKS_PATH} answered {status}")
+            fail(f"{server}{JWKS_PATH} answered {status}")
         return parse_jwks(body, f"{server}{JWKS_PATH}"), f"{server}{JWKS_PATH}"
     path = jwks or key_file or DEFAULT_KEY_FILE
     if not path.is_file():
-        _fail(f"no key set at {path}: pass --jwks FILE, --key-file FILE or --server URL")
+        fail(f"no key set at {path}: pass --jwks FILE, --key-file FILE or --server URL")
     return load_jwks_file(path, "--jwks" if jwks else "--key-file"), str(path)
 
 
@@ -176,7 +172,7 @@ def inspect_command(
         claimed = issuer or str(peek(text, "token")[1].get("iss") or "")
         verified = Verifier(claimed or "?", keys).verify(text, audience=audience)
     except DelegationError as exc:
-        _fail(f"not verified: {exc}")
+        fail(f"not verified: {exc}")
     # piped output (a file, another program) is not wrapped at 80 columns
     Console(width=None if sys.stdout.isatty() else 400).print(render(verified, source, time.time()))
 
@@ -191,9 +187,9 @@ def rotate_key_command(
 ) -> None:
     """Make a new signing key; the old one stays in the JWKS until the tokens it signed have expired."""
     if algorithm not in SIGNING_ALGORITHMS:
-        _fail(f"--algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}")
+        fail(f"--algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}")
     try:
         key = rotate(key_file, algorithm, parse_duration(publish_for))
     except (DelegationError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"new signing key {key.kid} ({key.alg}) in {key_file}")

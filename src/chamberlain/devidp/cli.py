@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from chamberlain.devidp.errors import DevIdpError
 from chamberlain.devidp.provider import DEFAULT_DIR, MARKER
 from chamberlain.durations import parse_duration
+from chamberlain.exits import fail
 
 WARNING = "NOT FOR PRODUCTION: anyone with the key file can sign any identity."
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -36,18 +37,13 @@ DirOption = Annotated[
 ]
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _attributes(items: list[str]) -> dict[str, Any]:
     """``--attr k=v``: the value as JSON when it parses (numbers, true, lists), else as text."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            _fail(f"--attr {item!r}: expected NAME=VALUE, for example department=finance")
+            fail(f"--attr {item!r}: expected NAME=VALUE, for example department=finance")
         try:
             out[key] = json.loads(text)
         except ValueError:
@@ -76,7 +72,7 @@ def init_command(
     try:
         report = init_directory(directory, issuer=issuer, algorithm=algorithm, force=force)
     except DevIdpError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for line in report:
         typer.echo(line)
     typer.echo(f"{MARKER}. Next: chamberlain dev idp token alice --out alice.jwt; "
@@ -117,7 +113,7 @@ def token_command(
     try:
         lifetime = parse_duration(ttl, positive=True) if ttl is not None else None
     except ValueError as exc:
-        _fail(f"--ttl: {exc}")
+        fail(f"--ttl: {exc}")
     role_list = None if roles is None else [r.strip() for r in roles.split(",") if r.strip()]
     try:
         minted = DevIdp.load(directory).access_token(
@@ -125,7 +121,7 @@ def token_command(
             ttl=lifetime, sid=sid or "", scope=scope or "", may_act=may_act,
         )  # fmt: skip
     except DevIdpError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if out is None:
         typer.echo(minted.token)
         return
@@ -134,7 +130,7 @@ def token_command(
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(minted.token + "\n")
     except OSError as exc:
-        _fail(f"cannot write {out}: {exc.strerror or exc}")
+        fail(f"cannot write {out}: {exc.strerror or exc}")
     claims = minted.claims
     typer.echo(f"{out}: {'agent' if agent else 'person'} {subject}, roles {', '.join(claims['roles']) or '(none)'}, "
                f"aud {claims['aud']}, expires in {(claims['exp'] - claims['iat']) // 60}m ({MARKER})", err=True)  # fmt: skip
@@ -163,21 +159,21 @@ def serve_command(
     try:
         idp = DevIdp.load(directory)
     except DevIdpError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     issuer = urlparse(idp.issuer)
     own = f"{issuer.hostname}:{issuer.port or (443 if issuer.scheme == 'https' else 80)}"
     address = http or own
     try:
         host, port = parse_listen_addr(address)
     except ValueError as exc:
-        _fail(f"--http: {exc}")
+        fail(f"--http: {exc}")
     if (host, port) != parse_listen_addr(own):
         typer.echo(f"warning: listening on {address}, but tokens and discovery name the issuer {idp.issuer}: "
                    "clients must reach this server there (a proxy, say)", err=True)  # fmt: skip
     if not is_loopback(host) and not allow_non_loopback:
-        _fail(f"{host or 'all interfaces'} is not a loopback address: the dev IdP logs anyone in as anyone. "
+        fail(f"{host or 'all interfaces'} is not a loopback address: the dev IdP logs anyone in as anyone. "
               "Pass --allow-non-loopback if you mean it (and never in production).")  # fmt: skip
     try:
         run(idp, host, port)
     except OSError as exc:
-        _fail(f"cannot listen on {address}: {exc.strerror or exc}")
+        fail(f"cannot listen on {address}: {exc.strerror or exc}")

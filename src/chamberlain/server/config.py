@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import yaml
 
 from chamberlain import safeyaml
-from chamberlain.audit.log import LogOptions
+from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
 from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import DelegationConfigError
@@ -40,8 +40,8 @@ DEFAULTS: dict[str, Any] = {
         "httpListenAddr": "127.0.0.1:3592",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
-        # HTTPS (chamberlain.server.tls): certFile and keyFile; caFile requires client certificates.
-        "tls": {"certFile": "", "keyFile": "", "caFile": ""},
+        # HTTPS (chamberlain.server.tls), Cerbos's keys: cert and key; caCert requires client certificates.
+        "tls": {"cert": "", "key": "", "caCert": ""},
         "advanced": {
             "http": {
                 "readTimeout": "30s",
@@ -414,6 +414,14 @@ def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
         return None
 
 
+def _default_key_file(url: StoreURL, state_dir: Path) -> Path:
+    """The layout every command shares (audit.log.default_key_file); a server that kept the key of a
+    differently named SQLite log in ``<stateDir>/decision-log.key`` (before 0.2) keeps using it."""
+    key = default_key_file(url, state_dir)
+    earlier = state_dir / STATE_KEY
+    return earlier if not key.exists() and earlier.exists() else key
+
+
 def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
                   base_dir: Path) -> DecisionLogConfig | None:  # fmt: skip
     """``chamberlain.audit``, validated (problems appended, naming each key)."""
@@ -447,8 +455,8 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
         return None
     if url.path is not None and not url.path.is_absolute():
         url = parse_url(sqlite_url(base_dir / url.path))
-    key_file = base_dir / found["key_file"] if found["key_file"] else state_dir / "decision-log.key"
-    head_file = base_dir / found["head_file"] if found["head_file"] else state_dir / "decision-log.head"
+    key_file = base_dir / found["key_file"] if found["key_file"] else _default_key_file(url, state_dir)
+    head_file = base_dir / found["head_file"] if found["head_file"] else default_head_file(key_file)
     try:
         options = LogOptions(durability=found["durability"], queue_size=found["queue_size"],
                              overflow=found["overflow"], overflow_timeout=found["overflow_timeout"],
@@ -487,22 +495,22 @@ def _text(v: Any) -> str:
 def _tls(section: Any, problems: list[str], base_dir: Path) -> TLSFiles | None:
     """``server.tls``, checked by building it (a certificate that cannot serve stops start-up)."""
     if not isinstance(section, Mapping):
-        problems.append("server.tls: expected a mapping with certFile, keyFile and caFile")
+        problems.append("server.tls: expected a mapping with cert, key and caCert")
         return None
     texts = {}
-    for key in ("certFile", "keyFile", "caFile"):
+    for key in ("cert", "key", "caCert"):
         value = section.get(key) or ""
         if not isinstance(value, str):
             problems.append(f"server.tls.{key}: expected a file path, got {value!r}")
             return None
         texts[key] = value
-    cert, key, ca = texts["certFile"], texts["keyFile"], texts["caFile"]
+    cert, key, ca = texts["cert"], texts["key"], texts["caCert"]
     if not cert and not key:
         if ca:
-            problems.append("server.tls.caFile: client certificates need TLS: set certFile and keyFile too")
+            problems.append("server.tls.caCert: client certificates need TLS: set cert and key too")
         return None
     if not cert or not key:
-        problems.append("server.tls: certFile and keyFile go together: set both (or neither, for plain HTTP)")
+        problems.append("server.tls: cert and key go together: set both (or neither, for plain HTTP)")
         return None
     files = TLSFiles(base_dir / cert, base_dir / key, base_dir / ca if ca else None)
     try:

@@ -1,6 +1,6 @@
 """TLS for ``chamberlain serve``: Cerbos's ``server.tls`` keys, certificates reloaded when their files change.
 
-``certFile`` and ``keyFile`` turn HTTPS on (no plain HTTP on the same listener); ``caFile`` names
+``cert`` and ``key`` turn HTTPS on (no plain HTTP on the same listener); ``caCert`` names
 the CA client certificates must chain to, and a client certificate is then *required* (mutual TLS;
 Cerbos verifies one only if given). TLS 1.2 at least. A certificate that cannot be used (unreadable,
 not PEM, a key that does not match, expired or not yet valid, a CA file without certificates) stops
@@ -53,17 +53,17 @@ def build_context(files: TLSFiles) -> ssl.SSLContext:
     try:
         read_bounded(files.key_file, MAX_CONFIG_BYTES, "key file")
     except FileRefused as exc:
-        raise TLSError(f"server.tls.keyFile {files.key_file}: {exc}") from None
+        raise TLSError(f"server.tls.key {files.key_file}: {exc}") from None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(files.cert_file, files.key_file)
     except ssl.SSLError as exc:
         if "KEY_VALUES_MISMATCH" in str(exc):
-            raise TLSError(f"server.tls.keyFile {files.key_file}: the key does not match the certificate "
-                           f"in certFile {files.cert_file}") from None  # fmt: skip
+            raise TLSError(f"server.tls.key {files.key_file}: the key does not match the certificate "
+                           f"in cert {files.cert_file}") from None  # fmt: skip
         raise TLSError(
-            f"server.tls.keyFile {files.key_file}: not a usable private key (PEM): {exc.reason or exc}"
+            f"server.tls.key {files.key_file}: not a usable private key (PEM): {exc.reason or exc}"
         ) from None
     except OSError as exc:
         raise TLSError(f"server.tls: cannot read the certificate or key: {exc.strerror or exc}") from None
@@ -72,7 +72,7 @@ def build_context(files: TLSFiles) -> ssl.SSLContext:
             read_bounded(files.ca_file, MAX_CONFIG_BYTES, "CA file")
             context.load_verify_locations(cafile=files.ca_file)
         except (FileRefused, ssl.SSLError, OSError) as exc:
-            raise TLSError(f"server.tls.caFile {files.ca_file}: no usable CA certificate: {exc}") from None
+            raise TLSError(f"server.tls.caCert {files.ca_file}: no usable CA certificate: {exc}") from None
         context.verify_mode = ssl.CERT_REQUIRED
     return context
 
@@ -81,18 +81,18 @@ def _check_certificate(path: Path) -> None:
     try:
         data = read_bounded(path, MAX_CONFIG_BYTES, "certificate file")
     except FileRefused as exc:
-        raise TLSError(f"server.tls.certFile {path}: {exc}") from None
+        raise TLSError(f"server.tls.cert {path}: {exc}") from None
     try:
         cert = x509.load_pem_x509_certificates(data)[0]
     except ValueError:
-        raise TLSError(f"server.tls.certFile {path}: not a PEM certificate") from None
+        raise TLSError(f"server.tls.cert {path}: not a PEM certificate") from None
     now = dt.datetime.now(dt.UTC)
     if cert.not_valid_after_utc <= now:
         raise TLSError(
-            f"server.tls.certFile {path}: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+            f"server.tls.cert {path}: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
         )
     if cert.not_valid_before_utc > now:
-        raise TLSError(f"server.tls.certFile {path}: the certificate is not valid before "
+        raise TLSError(f"server.tls.cert {path}: the certificate is not valid before "
                        f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")  # fmt: skip
 
 
@@ -141,7 +141,7 @@ class ReloadingTLS:
             self.on_reload(False)
             return False
         self.current = context
-        LOGGER.info("TLS certificate reloaded", extra={"certFile": str(self.files.cert_file)})
+        LOGGER.info("TLS certificate reloaded", extra={"cert": str(self.files.cert_file)})
         self.on_reload(True)
         return True
 

@@ -15,22 +15,18 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import yaml
 
 from chamberlain import safeyaml
 from chamberlain.errors import Error
-from chamberlain.text import LineFormatter, block
+from chamberlain.exits import fail
+from chamberlain.text import LineFormatter
 
 #: ``-- COMMAND ARGS`` reach the command untouched (its own flags are not ours).
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(block(f"chamberlain mcp-proxy: error: {message}"), err=True)
-    raise typer.Exit(2)
 
 
 def _first_error(exc: BaseException) -> BaseException:
@@ -48,13 +44,13 @@ def _attributes(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            _fail(
+            fail(
                 f"--attr {item!r}: expected KEY=VALUE (the value is read as YAML), for example team=payments"
             )
         try:
             out[key] = safeyaml.load(text, f"--attr {key}") if text else ""
         except (yaml.YAMLError, safeyaml.YAMLRefused) as exc:
-            _fail(f"--attr {item!r}: the value is not valid YAML: {exc}")
+            fail(f"--attr {item!r}: the value is not valid YAML: {exc}")
     return out
 
 
@@ -90,7 +86,7 @@ def build_settings(
             "attr": _attributes(attr),
         }
     elif roles or attr:
-        _fail("--roles and --attr describe --principal: give --principal ID too")
+        fail("--roles and --attr describe --principal: give --principal ID too")
     if http is not None:
         settings.setdefault("downstream", {}).update(transport="http", listen=http)
     if command:
@@ -99,7 +95,7 @@ def build_settings(
             upstream["resourceKind"] = resource_kind
         settings["upstreams"] = [*(settings.get("upstreams") or []), upstream]
     elif name is not None or resource_kind is not None:
-        _fail("--name and --resource-kind describe the command after --: give -- COMMAND ARGS too")
+        fail("--name and --resource-kind describe the command after --: give -- COMMAND ARGS too")
     return settings, base
 
 
@@ -149,7 +145,7 @@ def mcp_proxy(
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
-        _fail(f"--log-level {log_level!r}: use debug, info, warning or error")
+        fail(f"--log-level {log_level!r}: use debug, info, warning or error")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
@@ -169,16 +165,16 @@ def mcp_proxy(
         )
         gateway_config = parse_config(settings, base_dir=base)
         if not gateway_config.policies.is_dir():
-            _fail(f"policy directory {gateway_config.policies} does not exist: pass --policies DIR")
+            fail(f"policy directory {gateway_config.policies} does not exist: pass --policies DIR")
         anyio.run(serve, gateway_config, backend_options={"use_uvloop": True})
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except BaseException as exc:
         found = _first_error(exc)
         if isinstance(found, Error):
-            _fail(str(found))
+            fail(str(found))
         if isinstance(found, OSError):
-            _fail(f"cannot serve: {found}")
+            fail(f"cannot serve: {found}")
         raise
 
 

@@ -17,7 +17,7 @@ import anyio
 import uvicorn
 
 from chamberlain.audit.ids import new_call_id
-from chamberlain.audit.log import LogOptions
+from chamberlain.audit.log import LogOptions, default_key_file
 from chamberlain.gateways.mcp.config import STDIO, GatewayConfig
 from chamberlain.gateways.mcp.http import create_app
 from chamberlain.gateways.mcp.identity import Identities
@@ -25,15 +25,15 @@ from chamberlain.gateways.mcp.proxy import Gateway
 from chamberlain.gateways.mcp.stdio import stdio_streams
 from chamberlain.gateways.mcp.upstream import Upstream
 from chamberlain.pdp import PDP
+from chamberlain.store import parse_url
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 
 
 def open_pdp(config: GatewayConfig) -> PDP:
     """The PDP over ``config.policies`` with its decision log (``sync``: every decision durable first)."""
-    options = LogOptions(
-        durability="sync", write_timeout=config.write_timeout, key_file=config.audit_key_file
-    )
+    key_file = config.audit_key_file or default_key_file(parse_url(config.audit_db), config.state_dir)
+    options = LogOptions(durability="sync", write_timeout=config.write_timeout, key_file=key_file)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     return PDP.from_directory(config.policies, audit=config.audit_db, audit_options=options)
 
