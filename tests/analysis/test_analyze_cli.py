@@ -150,6 +150,8 @@ def test_impact_reports_flips_and_fails_on_change(tmp_path: Path) -> None:
     assert set(flips[0]) >= {"index", "principal", "kind", "resourceId", "action", "before", "after"}
     assert [c["index"] for c in flips] == [0, 1, 2]
     assert any(c["subject"] == "role:finance_clerk" and c["action"] == "view" for c in data["mapChanges"])
+    assert data["groups"] == [{"policy": "resource.invoice.vdefault", "principal": "carol", "action": "view",
+                               "before": "EFFECT_ALLOW", "after": "EFFECT_DENY", "count": 3, "examples": [0, 1, 2]}]  # fmt: skip
     code, _ = _run(
         "analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--fail-on-change"
     )

@@ -313,11 +313,10 @@ def _print_impact(out: dict[str, Any]) -> None:
     from chamberlain.text import printable
 
     typer.echo(f"replayed {out['replayed']} decisions; {out['changedCount']} would change")
-    for rule, count in sorted(out["byPolicy"].items()):
-        typer.echo(printable(f"  {count:6d}  {rule}"))
-    for change in out["changed"][:20]:
-        typer.echo(printable(f"  #{change['index']} {change['principal']} {change['action']} {change['kind']}/"
-                             f"{change['resourceId']}: {change['before']} → {change['after']}"))  # fmt: skip
+    for g in out["groups"]:
+        examples = ", ".join(f"#{i}" for i in g["examples"])
+        typer.echo(printable(f"  {g['count']:6d}  {g['principal']} {g['action']}: {g['before']} → {g['after']} "
+                             f"({g['policy']}; e.g. {examples})"))  # fmt: skip
     for reason, count in sorted(out["notReplayable"].items()):
         typer.echo(printable(f"not replayable: {count} ({reason})"))
     for change in out.get("mapChanges", []):

@@ -27,7 +27,8 @@ from chamberlain.cel.values import Timestamp
 from chamberlain.delegation.attenuate import AUDIENCE_RULE, SCOPE_RULE
 from chamberlain.engine import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckInput, Principal
 
-MAX_CHANGES = 10_000  # changes listed (all are counted)
+MAX_CHANGES = 10_000  # changes (and groups) listed; all are counted
+MAX_EXAMPLES = 5  # entry indexes shown per group
 #: Delegated decisions the token decided (audience, scopes), whatever the policies say.
 TOKEN_DECIDED = frozenset({AUDIENCE_RULE, SCOPE_RULE})
 
@@ -39,12 +40,14 @@ class Impact:
     changed_count: int = 0
     not_replayable: Counter[str] = field(default_factory=Counter)
     by_rule: Counter[str] = field(default_factory=Counter)
+    groups: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     complete: bool = True
     stopped: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"replayed": self.replayed, "changed": self.changed, "changedCount": self.changed_count,
                 "notReplayable": dict(self.not_replayable), "byPolicy": dict(self.by_rule),
+                "groups": sorted(self.groups.values(), key=lambda g: -g["count"]),
                 "complete": self.complete, "stopped": self.stopped}  # fmt: skip
 
 
@@ -120,6 +123,15 @@ def _decide(engine: Any, item: ReplayInput, impact: Impact) -> None:
     if decision is not None and decision.row is not None:
         policy = f"{policy}#{decision.row.name}"
     impact.by_rule[f"{policy} {item.effect}→{after}"] += 1
+    key = (policy, inp.principal.id, item.action, item.effect, after)
+    group = impact.groups.get(key)
+    if group is None and len(impact.groups) < MAX_CHANGES:
+        group = impact.groups[key] = {"policy": policy, "principal": inp.principal.id, "action": item.action,
+                                      "before": item.effect, "after": after, "count": 0, "examples": []}  # fmt: skip
+    if group is not None:
+        group["count"] += 1
+        if len(group["examples"]) < MAX_EXAMPLES:
+            group["examples"].append(item.seq)
     if len(impact.changed) < MAX_CHANGES:
         impact.changed.append({"index": item.seq, "principal": inp.principal.id, "kind": inp.resource.kind,
                                "resourceId": inp.resource.id, "action": item.action, "before": item.effect,
