@@ -204,6 +204,16 @@ def _place(
     return out
 
 
+def _known(subject: Subject, principals: list[Principal]) -> Subject:
+    """``subject`` with the attributes it knows (an agent's) set to its principal's, hop by hop."""
+    if subject.chain:
+        hops = [_known(hop, [p]) for hop, p in zip(subject.chain, principals, strict=True)]
+        return chain_subject(hops[0], hops[1:])
+    if subject.attr is None:
+        return subject
+    return agent_subject(subject.name, subject.roles, dict(principals[0].attr))
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
           HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])  # fmt: skip
 @given(data=st.data())
@@ -217,6 +227,7 @@ def test_never_denies_and_always_allows(policy_set: PolicySetUnderTest, data: st
                             resource.policy_version, resource.scope)  # fmt: skip
         principals = [Principal(p.id, p.roles, _place(dict(p.attr), "request.principal.attr.", hints, picks),
                                 p.policy_version, p.scope) for p in principals]  # fmt: skip
+        subject = _known(subject, principals)
     access, conditions = subject_access(policy_set.pdp.engine, subject, target, action, NOW)
     engine = policy_set.pdp.engine
     effects = [
@@ -227,7 +238,10 @@ def test_never_denies_and_always_allows(policy_set: PolicySetUnderTest, data: st
     # Allowed checks where the map has a condition are the rare, telling ones: steer towards them.
     steer(float(allowed) + 2.0 * float(allowed and access is not Access.ALWAYS))
     event(f"{subject.kind}: map {access.value}, check {'allows' if allowed else 'denies'}")
-    where = f"{subject.label} {action} {target.label}: map {access.value} {conditions}, check {effects} for {principals} on {resource}"
+    where = (
+        f"{subject.label} {action} {target.label}: map {access.value} {conditions}, check {effects} for "
+        f"{[(p.id, p.roles, dict(p.attr)) for p in principals]} on {dict(resource.attr)} aux {dict(aux.jwt)}"
+    )
     if access is Access.ALWAYS:
         assert allowed, where
     elif access is Access.NEVER and subject.kind != DERIVED_ROLE:

@@ -180,8 +180,12 @@ class _Filter:
 _DENIED = _Filter(KIND_ALWAYS_DENIED, None)
 
 
-def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | None = None) -> QueryPlan:
-    """Plan ``inp`` on a compiled engine (see the module's doc for the rules); ``now`` is what ``now()`` gives."""
+def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | None = None, *,
+                   strict: bool | None = None) -> QueryPlan:  # fmt: skip
+    """Plan ``inp`` on a compiled engine (see the module's doc for the rules); ``now`` is what ``now()`` gives.
+
+    ``strict``: plan as if ``strict_evaluation`` were this (default: the engine's option).
+    """
     plan = QueryPlan(PlanKind.ALWAYS_DENIED, None, inp.kind, inp.actions,
                      inp.policy_version, request_id=inp.request_id)  # fmt: skip
     if now is None:
@@ -207,7 +211,8 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
         if validation_errors and options.schema_enforcement == "reject":
             plan.filter_debug = "(false)"
             return plan
-    planner = ConditionPlanner(_partial(engine, inp, when), options.strict_evaluation, _trees(engine))
+    strict = options.strict_evaluation if strict is None else strict
+    planner = ConditionPlanner(_partial(engine, inp, when), strict, _trees(engine))
     walk = _Walk(engine, route, planner, inp.only_derived_role)
     filters = []
     matched: dict[str, str] = {}
