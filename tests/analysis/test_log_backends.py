@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chamberlain import PDP, Principal, Resource
+from chamberlain.audit.log import LogOptions
 from chamberlain.cli import app
 from tests.audit.support import fresh_schema_url
 from tests.server.support import ThreadServer
@@ -64,7 +65,10 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_usage_and_impact_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    with PDP.from_directory(POLICIES, audit=postgres_url) as pdp:
+    options = LogOptions(
+        key_file=tmp_path / "log.key"
+    )  # its own key and head file, not the working directory's
+    with PDP.from_directory(POLICIES, audit=postgres_url, audit_options=options) as pdp:
         for i in range(2):
             pdp.check(Principal("carol", ("finance_clerk",)), Resource("invoice", f"i{i}", INVOICE), ["view"])
     result = runner.invoke(
