@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chamberlain.analysis.budget import Budget
@@ -71,6 +71,7 @@ def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, 
         first = reader.db.value("SELECT MIN(seq) FROM audit_entries WHERE time >= ?", (since,))
         start = max(start, int(first)) if first is not None else end
     impact = Impact()
+    calls = _CallDecisions(engine)
     budget.start(max(end - start, 0))
     for item in replay_inputs(reader, start, end):
         if isinstance(item, NotReplayable):
@@ -78,7 +79,7 @@ def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, 
         elif item.inputs[item.input].actor_chain and not _chain_logged(item):
             impact.not_replayable["delegated decision logged without its chain's roles (an older entry)"] += 1
         else:
-            _decide(engine, item, impact)
+            _decide(calls, item, impact)
         if not budget.step():
             impact.complete, impact.stopped = False, budget.stopped
             break
@@ -101,18 +102,37 @@ def _parties(item: ReplayInput) -> list[Principal | None]:
     return parties
 
 
-def _decide(engine: Any, item: ReplayInput, impact: Impact) -> None:
+class _CallDecisions:
+    """The candidate engine's decisions for one logged call, per party: decided once for all its entries."""
+
+    __slots__ = ("engine", "inputs", "outputs")
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self.inputs: list[CheckInput] | None = None
+        self.outputs: dict[int, list[Any]] = {}
+
+    def decision(self, item: ReplayInput, index: int, party: Principal) -> ActionEffect | None:
+        if item.inputs is not self.inputs:  # entries of a call share its inputs (read once)
+            self.inputs, self.outputs = item.inputs, {}
+        outputs = self.outputs.get(index)
+        if outputs is None:
+            batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
+            outputs = self.outputs[index] = self.engine.check(batch, Timestamp.at(item.now_ns))
+        return outputs[item.input].actions.get(item.action)
+
+
+def _decide(calls: _CallDecisions, item: ReplayInput, impact: Impact) -> None:
     inp = item.inputs[item.input]
     impact.replayed += 1
     if (item.basis or {}).get("policy") in TOKEN_DECIDED:
         return  # the token's audience or scopes denied: no policy takes part
     decision = None
-    for party in _parties(item):
+    for index, party in enumerate(_parties(item)):
         if party is None:
             decision = ActionEffect(EFFECT_DENY, "(an actor without roles)")
             break
-        one = CheckInput(party, inp.resource, (item.action,), inp.aux_data, inp.request_id)
-        decision = engine.check([one], Timestamp.at(item.now_ns))[0].actions.get(item.action)
+        decision = calls.decision(item, index, party)
         if decision is None or decision.effect != EFFECT_ALLOW:
             break
     after = decision.effect if decision is not None else EFFECT_DENY
