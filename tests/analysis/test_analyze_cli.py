@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,9 @@ from typer.testing import CliRunner
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.cli import app
+from tests.analysis.support import INVOICE, POLICIES, without_clerk_view
+from tests.analysis.support import candidate as candidate_folder
 
-REPO = Path(__file__).resolve().parents[2]
-POLICIES = REPO / "examples" / "policies"
-INVOICE = {"status": "APPROVED", "amount": 100, "currency": "EUR", "submittedBy": "bob"}
 runner = CliRunner()
 
 
@@ -91,24 +89,6 @@ def _log(tmp_path: Path) -> Path:
     return db
 
 
-def _candidate(tmp_path: Path, *extra: Path) -> Path:
-    folder = tmp_path / "candidate"
-    for part in (
-        "derived_roles",
-        "export_constants",
-        "export_variables",
-        "principal_policies",
-        "resource_policies",
-    ):
-        shutil.copytree(POLICIES / part, folder / part)
-    for path in extra:
-        if path.is_dir():
-            shutil.copytree(path, folder / path.name, dirs_exist_ok=True)
-        else:
-            shutil.copy(path, folder / path.name)
-    return folder
-
-
 def test_usage_proposal_round_trip(tmp_path: Path) -> None:
     db = _log(tmp_path)
     proposals = tmp_path / "proposals"
@@ -121,7 +101,7 @@ def test_usage_proposal_round_trip(tmp_path: Path) -> None:
     assert ("view", 3) in used and ("pay", 1) in used
     assert {u["action"] for u in carol["unused"]} == {"create", "submit"}
     # the proposal compiles and its generated tests pass: used still allowed, unused now denied
-    candidate = _candidate(tmp_path, *proposals.iterdir())
+    candidate = candidate_folder(tmp_path, *proposals.iterdir())
     code, out = _run("compile", str(candidate))
     assert code == 0, out
     assert "least_privilege_carol_test.yaml: LeastPrivilege_carol [PASSED]" in out
@@ -134,10 +114,8 @@ def test_usage_proposal_round_trip(tmp_path: Path) -> None:
 
 def test_impact_reports_flips_and_fails_on_change(tmp_path: Path) -> None:
     db = _log(tmp_path)
-    candidate = _candidate(tmp_path)
-    invoice = candidate / "resource_policies" / "invoice.yaml"
-    invoice.write_text(invoice.read_text().replace('roles: ["finance_clerk", "finance_manager", "auditor"]',
-                                                   'roles: ["finance_manager", "auditor"]'))  # fmt: skip
+    candidate = candidate_folder(tmp_path)
+    without_clerk_view(candidate)
     code, out = _run("analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--json",
                      "--current", str(POLICIES))  # fmt: skip
     assert code == 0, out
@@ -206,7 +184,7 @@ def test_delegated_decisions_replay_every_party(tmp_path: Path) -> None:
         assert decided is not None
         assert pdp.record(decided.inputs, decided.outputs, point="test") == ""
     # the assistant may view but never create: view ALLOW, create DENY (by the agent) were logged
-    candidate = _candidate(tmp_path)
+    candidate = candidate_folder(tmp_path)
     invoice = candidate / "resource_policies" / "invoice.yaml"
     text = invoice.read_text()
     invoice.write_text(text.replace("    - name: assistant-view\n      actions: [\"view\"]", "    - name: assistant-view\n      actions: [\"list\"]"))  # fmt: skip

@@ -13,32 +13,11 @@ from typer.testing import CliRunner
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit.log import LogOptions
 from chamberlain.cli import app
+from tests.analysis.support import INVOICE, POLICIES, candidate, without_clerk_view
 from tests.audit.support import fresh_schema_url
 from tests.server.support import ThreadServer
 
-REPO = Path(__file__).resolve().parents[2]
-POLICIES = REPO / "examples" / "policies"
-INVOICE = {"status": "APPROVED", "amount": 100, "currency": "EUR", "submittedBy": "bob"}
 runner = CliRunner()
-
-
-def _candidate(tmp_path: Path) -> Path:
-    """The example policies with clerks no longer allowed to view invoices."""
-    import shutil
-
-    folder = tmp_path / "candidate"
-    for part in (
-        "derived_roles",
-        "export_constants",
-        "export_variables",
-        "principal_policies",
-        "resource_policies",
-    ):
-        shutil.copytree(POLICIES / part, folder / part)
-    invoice = folder / "resource_policies" / "invoice.yaml"
-    invoice.write_text(invoice.read_text().replace('roles: ["finance_clerk", "finance_manager", "auditor"]',
-                                                   'roles: ["finance_manager", "auditor"]'))  # fmt: skip
-    return folder
 
 
 def test_impact_on_a_log_the_server_wrote(tmp_path: Path) -> None:
@@ -50,7 +29,16 @@ def test_impact_on_a_log_the_server_wrote(tmp_path: Path) -> None:
         assert response.status_code == 200
         db = f"sqlite:///{server.config.decision_log.url.path}"
         result = runner.invoke(
-            app, ["analyze", "impact", "--db", db, "--policies", str(_candidate(tmp_path)), "--json"]
+            app,
+            [
+                "analyze",
+                "impact",
+                "--db",
+                db,
+                "--policies",
+                str(without_clerk_view(candidate(tmp_path))),
+                "--json",
+            ],
         )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -77,7 +65,7 @@ def test_usage_and_impact_on_postgresql(postgres_url: str, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     carol = next(s for s in json.loads(result.output)["subjects"] if s["principal"] == "carol")
     assert next(g for g in carol["grants"] if g["action"] == "view")["uses"] == 2
-    result = runner.invoke(app, ["analyze", "impact", "--db", postgres_url, "--policies", str(_candidate(tmp_path)),
+    result = runner.invoke(app, ["analyze", "impact", "--db", postgres_url, "--policies", str(without_clerk_view(candidate(tmp_path))),
                                  "--json", "--fail-on-change"])  # fmt: skip
     assert result.exit_code == 1
     assert [c["after"] for c in json.loads(result.output)["changed"]] == ["EFFECT_DENY", "EFFECT_DENY"]
