@@ -144,3 +144,19 @@ def test_reload_swaps_and_a_broken_set_keeps_the_old_one(policy_dir: Path):
         pdp.reload()
     assert pdp.is_allowed(alice, doc, "delete")  # the previous set still serves
     shutil.rmtree(policy_dir)
+
+
+def test_results_have_a_readable_repr():
+    from pathlib import Path
+
+    from chamberlain import PDP, Principal, Resource
+
+    pdp = PDP.from_directory(Path(__file__).resolve().parents[1] / "examples" / "policies")
+    result = pdp.check(Principal("bob", ["finance_clerk"]),
+                       Resource("invoice", "i1", {"amount": 5, "status": "APPROVED", "currency": "EUR"}),
+                       ["view", "approve"])  # fmt: skip
+    # bob has no attributes: the derived roles' conditions on approve fail to evaluate (counted, not listed)
+    assert repr(result) == "CheckResult([CheckOutput('i1': view=ALLOW, approve=DENY, evaluation_errors=1)])"
+    assert repr(result[0].actions["view"]) == (
+        "ActionEffect('EFFECT_ALLOW', policy='resource.invoice.vdefault', rule='staff-view')"
+    )

@@ -91,30 +91,10 @@ def cel_command(
 
 @app.command("repl")
 def repl_command() -> None:
-    """An interactive CEL shell: `let NAME = EXPR` binds a variable, anything else is evaluated."""
-    values: dict[str, Any] = {}
-    interactive = sys.stdin.isatty()
-    if interactive:
-        typer.echo("chamberlain CEL shell. `let x = <expr>` binds x; Ctrl-D quits.")
-    while True:
-        try:
-            line = input("cel> " if interactive else "")
-        except EOFError:
-            break
-        line = line.strip()
-        if not line:
-            continue
-        name, expression = None, line
-        if line.startswith("let ") and "=" in line:
-            name, _, expression = (part.strip() for part in line[4:].partition("="))
-        try:
-            value = compile(expression).evaluate(values)
-        except CelError as exc:
-            typer.echo(block(f"error: {exc}"))
-            continue
-        if name:
-            values[name] = value
-        typer.echo(json.dumps(to_json(value)))
+    """An interactive CEL shell with Cerbos's variables and REPL directives (:let, :vars, :load, :exec; :help)."""
+    from chamberlain.repl import run
+
+    run(input, typer.echo, interactive=sys.stdin.isatty())
 
 
 def _read_request(request: Path) -> Any:

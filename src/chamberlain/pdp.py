@@ -70,6 +70,10 @@ class CheckResult:
     def explanation(self) -> str:
         return "\n\n".join(f"{printable(o.resource_id)}:\n{o.explanation()}" for o in self.outputs)
 
+    def __repr__(self) -> str:
+        error = f", log_error={self.log_error!r}" if self.log_error else ""
+        return f"CheckResult({self.outputs!r}{error})"
+
 
 class PDP:
     """A compiled policy set and the options to decide with; :meth:`reload` swaps in a new one."""

@@ -71,6 +71,14 @@ def graph_problem(root: yaml.Node) -> tuple[yaml.Node, str] | None:
     return None
 
 
+def _refuse_bad_graph(node: yaml.Node, what: str) -> None:
+    problem = graph_problem(node)
+    if problem:
+        where, message = problem
+        mark = where.start_mark
+        raise YAMLRefused(f"{what}: {message} (line {mark.line + 1}, column {mark.column + 1})")
+
+
 def load(text: str, what: str = "YAML") -> Any:
     """The single YAML document in ``text`` as Python values (``yaml.safe_load``), checked by
     :func:`graph_problem` before it is constructed; raises :class:`YAMLRefused` or ``yaml.YAMLError``."""
@@ -79,11 +87,21 @@ def load(text: str, what: str = "YAML") -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        problem = graph_problem(node)
-        if problem:
-            where, message = problem
-            mark = where.start_mark
-            raise YAMLRefused(f"{what}: {message} (line {mark.line + 1}, column {mark.column + 1})")
+        _refuse_bad_graph(node, what)
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def load_all(text: str, what: str = "YAML") -> list[Any]:
+    """Every document in ``text`` (``---`` separated), each checked as :func:`load` checks one."""
+    loader = _Loader(text)
+    documents = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            _refuse_bad_graph(node, what)
+            documents.append(loader.construct_document(node))
+    finally:
+        loader.dispose()
+    return documents

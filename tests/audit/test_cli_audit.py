@@ -100,7 +100,17 @@ def test_prove_and_show_errors(db):
     assert "give --index I" in run("prove", "--db", db).stderr
     far = run("prove", "--db", db, "--index", "99")
     assert far.returncode == 2 and "entry 99 is not in a tree of 12 entries" in far.stderr
-    assert run("show", "--db", db, "99").returncode == 1
+    missing = run("show", "--db", db, "99")  # a sequence number past the log is a bad parameter: exit 2
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: no entry 99 (the log has 12 entries)"
+
+
+def test_search_says_when_more_entries_match(db):
+    page = run("search", "--db", db, "--limit", "5")
+    assert len(page.stdout.splitlines()) == 5
+    assert page.stderr.strip() == "more entries match: add --after 4 for the next 5"
+    last = run("search", "--db", db, "--limit", "5", "--after", "9")
+    assert len(last.stdout.splitlines()) == 2 and last.stderr == ""
+    assert run("search", "--db", db, "--limit", "0").returncode == 2
 
 
 def test_head_sign_on_demand(db):

@@ -45,7 +45,7 @@ def test_cerbos_file_is_read(tmp_path):
         "engine": {"defaultPolicyVersion": "v2", "defaultScope": "acme", "lenientScopeSearch": True,
                    "strictEvaluation": True, "globals": {"env": "prod"}},
         "schema": {"enforcement": "reject"}, "audit": {"enabled": True, "backend": "local"},
-        "telemetry": {"disabled": True}, "bogus": 1, "engine2": {},
+        "telemetry": {"disabled": True}, "hub": {"credentials": {"pdpID": "x"}},
     })  # fmt: skip
     c = load_config(path, env={})
     assert (c.host, c.port) == ("0.0.0.0", 4000)
@@ -55,8 +55,21 @@ def test_cerbos_file_is_read(tmp_path):
         c.engine_options["globals"] == {"env": "prod"} and c.engine_options["schema_enforcement"] == "reject"
     )
     assert c.engine_options["strict_evaluation"] and c.engine_options["lenient_scope_search"]
-    assert any("'bogus'" in w for w in c.warnings) and any("'engine2'" in w for w in c.warnings)
-    assert any("server.grpcListenAddr" in w for w in c.warnings)
+    assert any("server.grpcListenAddr" in w for w in c.warnings) and any("'hub'" in w for w in c.warnings)
+
+
+def test_a_key_neither_cerbos_nor_chamberlain_has_is_an_error_with_a_hint(tmp_path):
+    """A typo must not start a server with the setting off (engine.strictEvalution used to warn only);
+    every such key is listed in one run."""
+    path = write(tmp_path / "c.yaml", {"engine": {"strictEvalution": True}, "bogus": 1, "engine2": {},
+                                        "server": {"tls": {"certFile": "server.pem"}}})  # fmt: skip
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, env={})
+    message = str(exc.value)
+    assert "engine.strictEvalution: unknown configuration key" in message
+    assert "did you mean 'engine.strictEvaluation'?" in message
+    assert "did you mean 'server.tls.cert'?" in message
+    assert "bogus: unknown configuration key" in message and "did you mean 'engine'?" in message
 
 
 def test_bad_values_fail_together(tmp_path):

@@ -241,7 +241,7 @@ def show_command(
         for n in seq:
             entry = reader.entry(n)
             if entry is None:
-                fail(f"no entry {n} (the log has {reader.tree_size()} entries)", 1)
+                fail(f"no entry {n} (the log has {reader.tree_size()} entries)")
             _print_json(entry)
 
 
@@ -273,14 +273,21 @@ def search_command(
     as_json: Json = False,
 ) -> None:
     """Find entries (by session, principal, actor, resource, action, effect, time); JSON Lines with --json."""
+    from chamberlain.audit.reader import MAX_LIMIT
     from chamberlain.audit.timeline import summary
 
+    if not 1 <= limit < MAX_LIMIT:
+        fail(f"--limit must be between 1 and {MAX_LIMIT - 1}, got {limit}")
     f = _filter(session_id=session, principal=principal, actor=actor, resource=resource, action=action,
-                effect=effect, since=since, until=until, after=after, limit=limit)  # fmt: skip
+                effect=effect, since=since, until=until, after=after, limit=limit + 1)  # fmt: skip
     with _reader(db) as reader:
         entries = reader.search(f)
-    for entry in entries:
+    for entry in entries[:limit]:
         typer.echo(json.dumps(entry, ensure_ascii=False) if as_json else summary(entry))
+    if len(entries) > limit:  # one more than asked for: say how to get the next page
+        typer.echo(
+            f"more entries match: add --after {entries[limit - 1]['seq']} for the next {limit}", err=True
+        )
 
 
 @app.command("replay")

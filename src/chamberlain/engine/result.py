@@ -40,6 +40,10 @@ class ActionEffect:
         """The deciding rule's name (``rule-001`` when unnamed), or ``""``."""
         return self.row.name if self.row is not None else ""
 
+    def __repr__(self) -> str:
+        rule = f", rule={self.rule!r}" if self.rule else ""
+        return f"ActionEffect({self.effect!r}, policy={self.policy!r}{rule})"
+
 
 @dataclass(frozen=True, slots=True)
 class OutputEntry:
@@ -139,6 +143,13 @@ class CheckOutput:
     def is_allowed(self, action: str) -> bool:
         effect = self.actions.get(action)
         return effect is not None and effect.effect == EFFECT_ALLOW
+
+    def __repr__(self) -> str:
+        effects = ", ".join(f"{a}={e.effect.removeprefix('EFFECT_')}" for a, e in self.actions.items())
+        extras = "".join(f", {name}={len(value)}" for name, value in (
+            ("outputs", self.outputs), ("validation_errors", self.validation_errors),
+            ("evaluation_errors", self.evaluation_errors)) if value)  # fmt: skip
+        return f"CheckOutput({self.resource_id!r}: {effects}{extras})"
 
     def explain(self, action: str) -> ActionExplanation:
         """Which policy, scope and rule decided ``action``, and which of its conditions held."""

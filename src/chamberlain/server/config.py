@@ -10,6 +10,7 @@ segments joined by ``__``, matched case-insensitively, values read as YAML scala
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -112,13 +113,18 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-#: Keys Cerbos has that chamberlain accepts and ignores (no warning beyond naming them once).
+#: Keys of Cerbos's configuration (its full reference, 0.55) that chamberlain accepts and ignores, with a
+#: warning naming them, so that Cerbos configurations load; everything below a listed key is Cerbos's too.
+#: A key that neither Cerbos nor chamberlain knows is an error (with a did-you-mean hint).
 IGNORED = (
-    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode",
+    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode", "server.embeddedMode",
     "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
     "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
-    "audit.decisionLogFilters", "audit.includeMetadataKeys", "audit.excludeMetadataKeys", "telemetry",
-    "tracing", "compile", "ruleTable", "auxData.jwt.cacheSize", "engine.numWorkers",
+    "audit.hub", "audit.kafka", "audit.decisionLogFilters", "audit.includeMetadataKeys",
+    "audit.excludeMetadataKeys", "auxData.jwt.cacheSize", "engine.numWorkers", "engine.celErrorLogLevel",
+    "engine.policyLoaderTimeout", "schema.cacheSize", "storage.blob", "storage.git", "storage.hub",
+    "storage.mysql", "storage.overlay", "storage.postgres", "storage.sqlite3", "hub", "telemetry", "tracing",
+    "compile", "ruleTable",
 )  # fmt: skip
 _LEAF_MAPPINGS = (
     "engine.globals",
@@ -236,6 +242,17 @@ def _unknown_keys(data: Mapping[str, Any], defaults: Mapping[str, Any], prefix: 
     return unknown
 
 
+def _unknown_key_problem(path: str) -> str:
+    """``path`` is unknown: say so, with the closest key of the same section when one is close."""
+    parent, _, key = path.rpartition(".")
+    section: Any = _get(DEFAULTS, parent) if parent else DEFAULTS
+    siblings = [k for k in section] if isinstance(section, Mapping) else []
+    siblings += [p.rpartition(".")[2] for p in IGNORED if p.rpartition(".")[0] == parent]
+    close = [k for k in siblings if k.lower() == key.lower()] or difflib.get_close_matches(key, siblings, n=1)
+    hint = f"; did you mean {'.'.join(filter(None, (parent, close[0])))!r}?" if close else ""
+    return f"{path}: unknown configuration key (neither Cerbos nor chamberlain has it){hint}"
+
+
 def _ignored_present(data: Mapping[str, Any]) -> list[str]:
     found = []
     for path in IGNORED:
@@ -318,8 +335,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, overrides: Mappin
         data = dict(loaded or {})
     from_env, problems = _env_overrides(env)
     data = _merge(_merge(data, from_env), overrides or {})
-    warnings = [f"unknown configuration key {k!r} is ignored" for k in _unknown_keys(data, DEFAULTS)]
-    warnings += [
+    problems += [_unknown_key_problem(k) for k in _unknown_keys(data, DEFAULTS)]
+    warnings = [
         f"configuration key {k!r} is not supported by chamberlain and is ignored"
         for k in _ignored_present(data)
     ]
