@@ -1,84 +1,88 @@
-"""The analysis admin routes, called as the admin dispatcher calls them (an authorized AdminRequest)
-on a real server state with a real decision log. (Real-HTTP tests follow once the dispatcher lands.)"""
+"""The analysis admin routes over real HTTP: behind the admin surface's authentication and its
+shipped policy (``chamberlain:analysis``), paged with cursors, bounded, 400s naming the parameter."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from chamberlain import Principal, Resource
 from chamberlain.server import admin
-from chamberlain.server.admin import AdminRequest, AdminResponse, Caller
 from chamberlain.server.analysis_api import MAX_PAGE, ROUTES
-from chamberlain.server.config import load_config
-from chamberlain.server.state import ServerState
+from tests.analysis.support import INVOICE, POLICIES
+from tests.server.support import ADMIN_AUTH, ThreadServer, admin_on
 
-REPO = Path(__file__).resolve().parents[2]
-INVOICE = {"status": "APPROVED", "amount": 100, "currency": "EUR", "submittedBy": "bob"}
+ACCESS = "/api/analysis/access"
+USAGE = "/api/analysis/usage"
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[ServerState]:
-    config = load_config(None, overrides={"storage": {"disk": {"directory": str(REPO / "examples" / "policies"),
-                                                               "watchForChanges": False}},
-                                          "chamberlain": {"stateDir": str(tmp_path)}}, env={})  # fmt: skip
-    s = ServerState(config)
-    s.pdp.check(Principal("carol", ("finance_clerk",)), Resource("invoice", "i1", INVOICE), ["view"])
-    try:
+@pytest.fixture(scope="module")
+def server() -> Iterator[ThreadServer]:
+    with ThreadServer(POLICIES, {"server": admin_on()}) as s:
+        check = {"requestId": "r", "principal": {"id": "carol", "roles": ["finance_clerk"]},
+                 "resources": [{"actions": ["view"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}]}  # fmt: skip
+        assert httpx.post(f"{s.url}/api/check/resources", json=check, timeout=30).status_code == 200
         yield s
-    finally:
-        s.close()
 
 
-def _call(state: ServerState, path: str, query: str = "") -> dict | AdminResponse:
-    route = next(r for r in ROUTES if r.path == path)
-    request = AdminRequest(state, Caller("admin", ("admin",)), "GET", {}, query.encode(), b"", {}, "call-1")
-    return asyncio.run(route.handler(request))
+def _get(server: ThreadServer, path: str, **params: Any) -> httpx.Response:
+    return httpx.get(server.url + path, params=params, auth=ADMIN_AUTH, timeout=60)
 
 
 def test_routes_are_declared_for_the_dispatcher() -> None:
     assert "chamberlain.server.analysis_api" in admin.ROUTE_MODULES
     assert {(r.method, r.path, r.action, r.resource_kind) for r in ROUTES} == {
-        ("GET", "/api/analysis/access", "analysis:read", "chamberlain:analysis"),
-        ("GET", "/api/analysis/usage", "analysis:read", "chamberlain:analysis"),
+        ("GET", ACCESS, "analysis:read", "chamberlain:analysis"),
+        ("GET", USAGE, "analysis:read", "chamberlain:analysis"),
     }
 
 
-def test_access_pages_through_subjects(state: ServerState) -> None:
-    first = _call(state, "/api/analysis/access", "limit=3")
-    assert isinstance(first, dict) and first["complete"]
-    assert len(first["subjects"]) == 3 and first["next"] == 3
+def test_only_authenticated_admins_get_the_map(server: ThreadServer) -> None:
+    assert httpx.get(server.url + ACCESS, timeout=30).status_code == 401
+    assert httpx.get(server.url + ACCESS, auth=("operator", "wrong"), timeout=30).status_code == 401
+    assert _get(server, ACCESS, limit=1).status_code == 200
+
+
+def test_access_pages_through_every_subject_with_cursors(server: ThreadServer) -> None:
+    first = _get(server, ACCESS, limit=3).json()
+    assert first["complete"] and len(first["subjects"]) == 3 and first["next_cursor"]
     labels = [s["label"] for s in first["subjects"]]
-    rest = _call(state, "/api/analysis/access", f"offset=3&limit={MAX_PAGE}")
-    assert isinstance(rest, dict) and "next" not in rest
-    all_labels = labels + [s["label"] for s in rest["subjects"]]
-    assert len(all_labels) == first["total"] == len(set(all_labels))
-    assert "principal:carol" in all_labels  # seen in the decision log
-    roles = _call(state, "/api/analysis/access", "kind=role&limit=50")
-    assert isinstance(roles, dict) and all(s["kind"] == "role" for s in roles["subjects"])
+    cursor = first["next_cursor"]
+    while cursor:
+        page = _get(server, ACCESS, limit=MAX_PAGE, cursor=cursor).json()
+        labels += [s["label"] for s in page["subjects"]]
+        cursor = page["next_cursor"]
+    assert len(labels) == first["total"] == len(set(labels))
+    assert "principal:carol" in labels  # seen in the decision log the server writes
+    roles = _get(server, ACCESS, kind="role", limit=MAX_PAGE).json()
+    assert roles["subjects"] and all(s["kind"] == "role" for s in roles["subjects"])
+    view = next(c for c in roles["cells"] if c["subject"] == "role:auditor" and c["resource"] == "invoice"
+                and c["action"] == "view")  # fmt: skip
+    assert view["access"] == "ALWAYS"
 
 
-def test_usage_counts_the_logged_use(state: ServerState) -> None:
-    out = _call(state, "/api/analysis/usage", "since=2000-01-01T00:00:00Z")
-    assert isinstance(out, dict)
+def test_usage_counts_the_logged_use(server: ThreadServer) -> None:
+    out = _get(server, USAGE, since="2000-01-01T00:00:00Z", limit=MAX_PAGE).json()
     carol = next(s for s in out["subjects"] if s["principal"] == "carol")
     view = next(g for g in carol["grants"] if g["action"] == "view")
     assert view["uses"] == 1 and view["last_use"]
+    assert {u["action"] for u in carol["unused"]} >= {"create", "submit"}
 
 
-@pytest.mark.parametrize(("path", "query", "named"), [
-    ("/api/analysis/access", "limit=500", "limit"),
-    ("/api/analysis/access", "offset=-1", "offset"),
-    ("/api/analysis/access", "budget=3600", "budget"),
-    ("/api/analysis/access", "kind=wizard", "kind"),
-    ("/api/analysis/usage", "since=yesterday", "since"),
+@pytest.mark.parametrize(("path", "params", "named"), [
+    (ACCESS, {"limit": "500"}, "limit"),
+    (ACCESS, {"cursor": "garbage"}, "cursor"),
+    (ACCESS, {"budget": "3600"}, "budget"),
+    (ACCESS, {"budget": "nan"}, "budget"),
+    (ACCESS, {"kind": "wizard"}, "kind"),
+    (ACCESS, {"offset": "3"}, "offset"),
+    (USAGE, {"since": "yesterday"}, "since"),
 ])  # fmt: skip
 def test_bad_queries_are_400_naming_the_parameter(
-    state: ServerState, path: str, query: str, named: str
+    server: ThreadServer, path: str, params: dict, named: str
 ) -> None:
-    out = _call(state, path, query)
-    assert isinstance(out, AdminResponse) and out.status == 400
-    assert named in out.body["message"]
+    reply = _get(server, path, **params)
+    assert reply.status_code == 400, reply.text
+    assert named in reply.json()["message"]

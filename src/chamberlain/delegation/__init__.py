@@ -25,6 +25,7 @@ from chamberlain.delegation.errors import (
     ExchangeError,
     TokenError,
 )
+from chamberlain.delegation.identity import Identity, same_party
 from chamberlain.delegation.keys import SigningKeys, rotate
 from chamberlain.delegation.middleware import DelegationMiddleware
 from chamberlain.delegation.scopes import ScopeMapping
@@ -46,6 +47,7 @@ __all__ = [
     "DelegationMiddleware",
     "DelegationToken",
     "ExchangeError",
+    "Identity",
     "ScopeMapping",
     "SigningKeys",
     "TokenApp",
@@ -60,5 +62,6 @@ __all__ = [
     "parse_chain",
     "parse_config",
     "rotate",
+    "same_party",
     "verify",
 ]

@@ -90,6 +90,7 @@ def summary(result: DelegatedCheckResult, outputs: Sequence[CheckOutput], *, exp
     d = result.delegation
     out: dict[str, Any] = {
         "subject": result.subject.id,
+        **({"subjectIssuer": d.subject_issuer} if d.subject_issuer else {}),
         "actors": [a.id for a in result.actors],
         "depth": len(result.actors),
         "source": d.source,

@@ -29,11 +29,14 @@ from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.durations import parse_duration
 from chamberlain.errors import Error
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_text_bounded
+from chamberlain.server.admin import settings as admin_settings
+from chamberlain.server.admin.settings import AdminConfig
 from chamberlain.server.tls import TLSError, TLSFiles, build_context
 from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
 REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
+MAX_PAGE_SIZE = 5000  # chamberlain.admin.maxPageSize at most (a page is read in one query)
 
 #: Every key the server reads, with its default (Cerbos's defaults where Cerbos has the key).
 DEFAULTS: dict[str, Any] = {
@@ -41,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
         "httpListenAddr": "127.0.0.1:3592",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
+        # The admin surface (docs/security.md): off by default; basic-auth credentials as Cerbos has them.
+        "adminAPI": copy.deepcopy(admin_settings.SERVER_DEFAULTS),
         # HTTPS (chamberlain.server.tls), Cerbos's keys: cert and key; caCert requires client certificates.
         "tls": {"cert": "", "key": "", "caCert": ""},
         "advanced": {
@@ -108,6 +113,8 @@ DEFAULTS: dict[str, Any] = {
             "largeRequestBytes": 65536,  # bodies larger than this are decided in a worker thread
             "workerThreads": 4,  # threads deciding the checks moved off the event loop
         },
+        # The admin surface's policies, people's roles, limits (docs/security.md "The admin surface").
+        "admin": copy.deepcopy(admin_settings.DEFAULTS),
         # Token exchange and delegated checks (README "Delegation"); keys documented there.
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
     },
@@ -117,7 +124,7 @@ DEFAULTS: dict[str, Any] = {
 #: warning naming them, so that Cerbos configurations load; everything below a listed key is Cerbos's too.
 #: A key that neither Cerbos nor chamberlain knows is an error (with a did-you-mean hint).
 IGNORED = (
-    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode", "server.embeddedMode",
+    "server.grpcListenAddr", "server.cors", "server.udsFileMode", "server.embeddedMode",
     "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
     "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
     "audit.hub", "audit.kafka", "audit.decisionLogFilters", "audit.includeMetadataKeys",
@@ -194,6 +201,7 @@ class Config:
     worker_threads: int = 4
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
+    admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -403,6 +411,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
+    admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
@@ -412,8 +421,56 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                                   "strict_evaluation", "globals", "schema_enforcement",
                                                   "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  decision_log=decision_log, delegation=delegation, warnings=tuple(warnings), raw=c,
+                  decision_log=decision_log, delegation=delegation, admin=admin, warnings=tuple(warnings), raw=c,
                   **values)  # fmt: skip
+
+
+def _admin(c: Mapping[str, Any], trusted_issuers: int, problems: list[str], base_dir: Path) -> AdminConfig:
+    """``server.adminAPI`` and ``chamberlain.admin`` (problems appended, naming each key)."""
+    server, section = c["server"]["adminAPI"], c["chamberlain"]["admin"]
+    if not isinstance(server, Mapping) or not isinstance(section, Mapping):
+        problems.append("server.adminAPI and chamberlain.admin: expected mappings")
+        return AdminConfig()
+    before = len(problems)
+    values: dict[str, Any] = {}
+    checks: dict[str, tuple[Mapping[str, Any], str, Any]] = {
+        "enabled": (server, "server.adminAPI.enabled", _bool),
+        "roles_claim": (section, "chamberlain.admin.rolesClaim", lambda v: _text(v) or _fail("expected a claim name")),
+        "credential_cache_ttl": (section, "chamberlain.admin.credentialCacheTTL", _seconds),
+        "max_failed_logins": (section, "chamberlain.admin.maxFailedLogins", _positive),
+        "max_page_size": (section, "chamberlain.admin.maxPageSize", _page_size),
+        "max_response_bytes": (section, "chamberlain.admin.maxResponseBytes", _positive),
+        "policies": (section, "chamberlain.admin.policies", lambda v: base_dir / v if _text(v) else None),
+    }  # fmt: skip
+    for name, (source, key, convert) in checks.items():
+        try:
+            values[name] = convert(source.get(key.rpartition(".")[2]))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{key}: {exc}")
+    credentials = server.get("adminCredentials") or {}
+    if not isinstance(credentials, Mapping):
+        problems.append("server.adminAPI.adminCredentials: expected a mapping with username and passwordHash")
+        credentials = {}
+    username, password_hash = admin_settings.credentials(credentials, problems)
+    if values.get("enabled") and not username and trusted_issuers == 0:
+        problems.append(
+            "server.adminAPI.enabled is true but nobody can sign in: set server.adminAPI.adminCredentials "
+            "(username and passwordHash) or chamberlain.delegation.trustedIssuers; chamberlain has no "
+            "default credentials"
+        )
+    if len(problems) > before:
+        return AdminConfig()
+    return AdminConfig(username=username, password_hash=password_hash, **values)
+
+
+def _page_size(v: Any) -> int:
+    if _positive(v) > MAX_PAGE_SIZE:
+        raise ValueError(f"must be at most {MAX_PAGE_SIZE}, got {v!r}")
+    return v
+
+
+def _fail(message: str) -> Any:
+    raise ValueError(message)
 
 
 def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],

@@ -114,7 +114,7 @@ def delegation_context(result: Any) -> dict[str, Any]:
     """What the request record keeps of a delegated check, so it can be replayed: the chain with roles."""
     d = result.delegation
     return {"delegation": {
-        "source": d.source, "issuer": d.issuer, "sid": d.sid, "jti": d.jti,
+        "source": d.source, "issuer": d.issuer, "subject_issuer": d.subject_issuer, "sid": d.sid, "jti": d.jti,
         "scopes": None if d.scopes is None else list(d.scopes),
         "audience": None if d.audience is None else list(d.audience),
         "actors": [{"id": a.id, "issuer": a.issuer, "roles": list(a.roles), "attr": dict(a.attr)} for a in result.actors],
