@@ -15,6 +15,7 @@ from chamberlain.delegation.cerbos_check import (
     check_resources,
     decide_check_resources,
     is_delegated,
+    token_claims,
 )
 from chamberlain.delegation.chain import Actor, Chain, parse_chain
 from chamberlain.delegation.config import DEFAULTS, DelegationConfig, parse_config
@@ -63,5 +64,6 @@ __all__ = [
     "parse_config",
     "rotate",
     "same_party",
+    "token_claims",
     "verify",
 ]

@@ -219,7 +219,9 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
                                    audience=delegation.audience, issuer=delegation.issuer,
                                    source=delegation.source, sid=delegation.sid, jti=delegation.jti)  # fmt: skip
     caller = aux_data or AuxData()
-    aux = AuxData(jwt=delegation.claims or caller.jwt, jwts=caller.jwts, delegation=variable)
+    aux = AuxData(
+        jwt=delegation.claims or caller.jwt, jwts=caller.jwts, delegation=variable, session=caller.session
+    )
     ids = chain.ids
 
     def run(party: Principal) -> list[CheckOutput]:

@@ -378,6 +378,13 @@ def _claims(service: TokenService, request: ExchangeRequest, subject: Subject, c
     recipients = [{"sub": a, "iss": recipient_issuer(service, a, chain.actors[0])} for a in request.audiences]
     claims["may_act"] = recipients[0] if len(recipients) == 1 else recipients
     sid = subject.verified.claims.get("sid")
-    if isinstance(sid, str) and sid:
+    sid = sid if isinstance(sid, str) else ""
+    if service.sessions is not None:
+        # chamberlain's own session: continued from a chamberlain subject token, else opened now. An
+        # identity provider's sid names its login session: kept as information (idp_sid), never joined.
+        if sid and not subject.own:
+            claims["idp_sid"] = sid
+        claims["sid"] = service.sessions(subject.id, chain.ids, sid if subject.own else "")
+    elif sid:
         claims["sid"] = sid
     return claims

@@ -32,6 +32,9 @@ from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_
 from chamberlain.server.admin import settings as admin_settings
 from chamberlain.server.admin.settings import AdminConfig
 from chamberlain.server.tls import TLSError, TLSFiles, build_context
+from chamberlain.sessions import settings as session_settings
+from chamberlain.sessions.errors import InvalidSession
+from chamberlain.sessions.settings import SessionSettings
 from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
@@ -117,6 +120,8 @@ DEFAULTS: dict[str, Any] = {
         "admin": copy.deepcopy(admin_settings.DEFAULTS),
         # Token exchange and delegated checks (README "Delegation"); keys documented there.
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
+        # Agent sessions (docs/concepts/sessions.md): defaults a new session takes, and maxima.
+        "sessions": copy.deepcopy(session_settings.DEFAULTS),
     },
 }
 
@@ -201,6 +206,8 @@ class Config:
     worker_threads: int = 4
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
+    sessions: SessionSettings | None = None  # None: chamberlain.sessions.enabled is false
+    sessions_url: StoreURL | None = None  # where sessions live (the decision log's database by default)
     admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -411,6 +418,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
+    sessions, sessions_url = _sessions(c["chamberlain"]["sessions"], decision_log, values.get("state_dir"),
+                                       problems, base_dir)  # fmt: skip
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -421,7 +430,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                                   "strict_evaluation", "globals", "schema_enforcement",
                                                   "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  decision_log=decision_log, delegation=delegation, admin=admin, warnings=tuple(warnings), raw=c,
+                  decision_log=decision_log, delegation=delegation, admin=admin, sessions=sessions,
+                  sessions_url=sessions_url, warnings=tuple(warnings), raw=c,
                   **values)  # fmt: skip
 
 
@@ -486,6 +496,31 @@ def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
         return None
+
+
+def _sessions(section: Any, decision_log: DecisionLogConfig | None, state_dir: Path | None, problems: list[str],
+              base_dir: Path) -> tuple[SessionSettings | None, StoreURL | None]:  # fmt: skip
+    """``chamberlain.sessions``, validated; sessions live in the decision log's database unless ``db`` says."""
+    try:
+        found = session_settings.parse_settings(section)
+    except InvalidSession as exc:
+        problems.extend(getattr(exc, "problems", [str(exc)]))
+        return None, None
+    if not found.enabled or state_dir is None:
+        return None, None
+    try:
+        if found.db:
+            url = parse_url(found.db)
+        elif decision_log is not None:
+            url = decision_log.url
+        else:
+            url = parse_url(sqlite_url(state_dir / "decisions.db"))
+    except StoreError as exc:
+        problems.append(f"chamberlain.sessions.db: {exc}")
+        return None, None
+    if url.path is not None and not url.path.is_absolute():
+        url = parse_url(sqlite_url(base_dir / url.path))
+    return found, url
 
 
 def _default_key_file(url: StoreURL, state_dir: Path) -> Path:

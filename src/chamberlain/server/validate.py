@@ -52,9 +52,10 @@ ANY_KEYS = "any keys"
 _JWT = Message(
     "JWT", (Field("token", "token", STRING, required=True), Field("keySetId", "key_set_id", STRING))
 )
-# ``delegation`` is chamberlain's extension naming a chain's actors (chamberlain.delegation.cerbos_check).
+# ``delegation`` is chamberlain's extension naming a chain's actors (chamberlain.delegation.cerbos_check),
+# ``session`` the one naming the session a check belongs to (chamberlain.sessions.guard reads it).
 AUX_DATA = Message("AuxData", (Field("jwt", "jwt", _JWT), Field("jwts", "jwts", ("map", _JWT)),
-                               Field("delegation", "delegation", VALUE)))  # fmt: skip
+                               Field("delegation", "delegation", VALUE), Field("session", "session", VALUE)))  # fmt: skip
 PRINCIPAL = Message("Principal", (
     Field("id", "id", STRING, required=True),
     Field("policyVersion", "policy_version", STRING, pattern=VERSION),
