@@ -171,8 +171,11 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     else:
         result = service.check(first.principal, entries, delegation=named_delegation(named), **common)
     outputs = [o.output for o in result.outputs]
+    # Logged with the aux data the parties were checked with: the chain's roles and scopes make the
+    # call replayable (chamberlain analyze impact).
+    aux = result.aux_data
     chained = [
-        replace(i, actor_chain=o.actor_chain, session_id=o.session_id)
+        replace(i, actor_chain=o.actor_chain, session_id=o.session_id, aux_data=aux or i.aux_data)
         for i, o in zip(inputs, outputs, strict=True)
     ]
     record = session.enforce(chained, outputs, Timestamp.now()) if session is not None else None
