@@ -10,7 +10,7 @@ engine in :mod:`chamberlain.engine`.
 
 from chamberlain.engine import AuxData, EngineOptions, Principal, Resource
 from chamberlain.errors import Error
-from chamberlain.pdp import PDP, CheckResult, RequestError
+from chamberlain.pdp import PDP, CheckResult, InvalidRequest, RequestError, RequestLimits
 from chamberlain.policy import PolicyError
 
 __all__ = [
@@ -19,9 +19,11 @@ __all__ = [
     "CheckResult",
     "EngineOptions",
     "Error",
+    "InvalidRequest",
     "PolicyError",
     "Principal",
     "RequestError",
+    "RequestLimits",
     "Resource",
 ]
 __version__ = "0.1.0"

@@ -34,12 +34,13 @@ from chamberlain.engine import (
 from chamberlain.engine.planner import PlanInput, QueryPlan, plan_resources
 from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.engine.request import EMPTY_AUX
+from chamberlain.engine.request_validation import InvalidRequest, RequestLimits, check_actions
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
 from chamberlain.store import sqlite_url
 from chamberlain.text import printable
 
-__all__ = ["PDP", "CheckResult", "RequestError"]
+__all__ = ["PDP", "CheckResult", "InvalidRequest", "RequestError", "RequestLimits"]
 
 
 class CheckResult:
@@ -80,8 +81,9 @@ class PDP:
 
     def __init__(self, policies: PolicySet, options: EngineOptions | None = None, *,
                  directory: str | os.PathLike[str] | None = None, verify_jwt: JWTVerifier | None = None,
-                 audit: DecisionLog | None = None):  # fmt: skip
+                 audit: DecisionLog | None = None, limits: RequestLimits | None = None):  # fmt: skip
         self.options = options or EngineOptions()
+        self.limits = limits or RequestLimits()
         self.directory = Path(directory) if directory is not None else None
         self.verify_jwt = verify_jwt
         self._engine: Engine = compile_policies(policies, self.options)
@@ -91,7 +93,8 @@ class PDP:
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str], *, verify_jwt: JWTVerifier | None = None,
                        audit: str | os.PathLike[str] | DecisionLog | None = None,
-                       audit_options: LogOptions | None = None, **options: Any) -> PDP:  # fmt: skip
+                       audit_options: LogOptions | None = None, limits: RequestLimits | None = None,
+                       **options: Any) -> PDP:  # fmt: skip
         """Load, validate and compile ``path``; raises ``PolicyError`` listing every problem (file:line).
 
         ``options`` are :class:`~chamberlain.engine.EngineOptions` fields (``default_policy_version``,
@@ -99,12 +102,16 @@ class PDP:
         ``schema_enforcement``). ``verify_jwt`` turns ``auxData.jwt.token`` into claims.
         ``audit``: a decision log URL (``sqlite:///PATH``, ``postgresql://...``), a file path (SQLite)
         or an open :class:`~chamberlain.audit.DecisionLog`; ``audit_options`` tune it (durability, ...).
+        ``limits``: the request limits every check is held to (Cerbos's ``server.requestLimits``,
+        default 50 resources per request and 50 actions per resource).
         """
         engine_options = EngineOptions(**options)
         policies = load_directory(path)
         log = _open_log(audit, audit_options)
         try:
-            return cls(policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log)
+            return cls(
+                policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log, limits=limits
+            )
         except BaseException:
             if log is not None and not isinstance(audit, DecisionLog):
                 log.close()
@@ -143,6 +150,9 @@ class PDP:
     def is_allowed(self, principal: Principal, resource: Resource, action: str, *,
                    aux_data: AuxData | None = None) -> bool:  # fmt: skip
         """Whether ``principal`` may do ``action`` on ``resource`` (recorded when there is a decision log)."""
+        _check_types(principal, (resource,), aux_data)
+        if not isinstance(action, str) or not action:
+            raise InvalidRequest(f"action: expected a non-empty string, got {action!r}", "action")
         if self.log is not None:
             return self.check(principal, resource, [action], aux_data=aux_data).is_allowed(action)
         return (
@@ -157,11 +167,15 @@ class PDP:
 
         With a decision log, ``call_id`` (default: a new ULID) and ``point`` (the enforcement point)
         go into the entries; in ``sync`` durability the call returns once they are durable.
+        Bad input raises :class:`InvalidRequest` with the Cerbos server's message (see
+        :mod:`chamberlain.engine.request_validation`): objects that are not a ``Principal``/``Resource``,
+        a string for the actions, duplicate or empty actions, more than :attr:`limits` allow.
         """
-        if isinstance(resources, Resource):
-            resources = [resources]
-        if isinstance(actions, str):
-            raise RequestError("actions", "expected a list of actions, got a string")
+        resources = (
+            [resources] if isinstance(resources, Resource) else list(_iterable(resources, "resources"))
+        )
+        _check_types(principal, resources, aux_data)
+        actions = check_actions(actions, len(resources), self.limits)
         aux = aux_data or EMPTY_AUX
         inputs = [
             CheckInput(
@@ -201,9 +215,8 @@ class PDP:
         resource attributes not given in ``resource_attr``. With a decision log the plan is recorded
         (``annotate(plan)`` may add fields to the record); if it cannot be, the plan is ALWAYS_DENIED.
         """
-        actions = (action,) if isinstance(action, str) else tuple(action)
-        if not actions:
-            raise RequestError("actions", "expected at least one action")
+        _check_types(principal, (), aux_data)
+        actions = check_actions((action,) if isinstance(action, str) else action, 1, self.limits)
         inp = PlanInput(principal, kind, actions, dict(resource_attr or {}), policy_version, scope,
                         aux_data or EMPTY_AUX, request_id)  # fmt: skip
         return self._plan(inp, now, call_id, point, annotate=annotate)
@@ -224,7 +237,7 @@ class PDP:
     def plan_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
                        point: str = "embedded") -> dict[str, Any]:  # fmt: skip
         """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""
-        parsed = parse_plan_resources(request, self.verify_jwt)
+        parsed = parse_plan_resources(request, self.verify_jwt)  # validated as the server validates it
         plan = self._plan(parsed.input, now, call_id, point, request=request)
         response = plan_response(plan, include_meta=parsed.include_meta, single_action=parsed.single_action)
         if plan.log_error:
@@ -262,12 +275,16 @@ class PDP:
 
     def start_check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None,
                               call_id: str = "", point: str = "embedded",
-                              loop: Any = None) -> recording.PendingCheck:  # fmt: skip
+                              loop: Any = None, validated: bool = False) -> recording.PendingCheck:  # fmt: skip
         """Decide a CheckResources request and submit its entries; :meth:`respond` once it is settled.
 
         ``loop``: the running event loop, when the caller will await ``PendingCheck.wait_async``.
+        The request is validated as the Cerbos server validates it (within :attr:`limits`), raising
+        :class:`InvalidRequest` with its message, unless the caller did that already (``validated``).
         """
-        inputs, include_meta = parse_check_resources(request, self.verify_jwt)
+        inputs, include_meta = parse_check_resources(
+            request, self.verify_jwt, self.limits, validated=validated
+        )
         when = _instant(now)
         outputs = self._engine.check(inputs, when)
         if self.log is not None and not call_id:
@@ -283,6 +300,29 @@ class PDP:
         request_id = inputs[0].request_id if inputs else ""
         response = check_resources_response(request_id, list(inputs), pending.outputs, pending.include_meta)
         return pending.annotate(response)
+
+
+def _iterable(value: Any, field: str) -> Iterable[Any]:
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
+        raise InvalidRequest(
+            f"{field}: expected a Resource or a list of them, got {type(value).__name__}", field
+        )
+    return value
+
+
+def _check_types(principal: Any, resources: Iterable[Any], aux_data: Any) -> None:
+    """The embedded API takes objects: a request's JSON (a dict) goes to :meth:`PDP.check_resources`."""
+    if not isinstance(principal, Principal):
+        raise InvalidRequest(f"principal: expected a Principal, got {type(principal).__name__}: build one with "
+                             "Principal(id, roles=[...], attr={...}) (Cerbos JSON goes to check_resources)", "principal")  # fmt: skip
+    for i, resource in enumerate(resources):
+        if not isinstance(resource, Resource):
+            raise InvalidRequest(f"resources[{i}]: expected a Resource, got {type(resource).__name__}: build one "
+                                 "with Resource(kind, id, attr={...}) (Cerbos JSON goes to check_resources)",
+                                 f"resources[{i}]")  # fmt: skip
+    if aux_data is not None and not isinstance(aux_data, AuxData):
+        raise InvalidRequest(f"aux_data: expected an AuxData, got {type(aux_data).__name__}: build one with "
+                             "AuxData(jwt={...claims}, jwts={...})", "aux_data")  # fmt: skip
 
 
 def _instant(now: dt.datetime | None) -> Timestamp:

@@ -106,7 +106,9 @@ def _start(state: ServerState, request: Any, call_id: str, point: str) -> Starte
                                    call_id=call_id, point=point, request=request, loop=loop,
                                    context=delegation_context(decided.result))  # fmt: skip
         return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
-    pending = state.pdp.start_check_resources(request, call_id=call_id, point=point, loop=loop)
+    pending = state.pdp.start_check_resources(
+        request, call_id=call_id, point=point, loop=loop, validated=True
+    )
     return Started(pending, state.pdp.respond)
 
 

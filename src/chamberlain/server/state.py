@@ -78,7 +78,7 @@ class ServerState:
         self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
             self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, audit=self.log,
-                                          **config.engine_options)  # fmt: skip
+                                          limits=config.request_limits, **config.engine_options)  # fmt: skip
             if config.delegation is not None:
                 # Creates its signing key when absent; every exchange's decision goes into the log.
                 self.tokens = TokenService(config.delegation, self.pdp,
