@@ -10,6 +10,7 @@ duplicate actions, patterns) are all collected and reported together, worded as 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -138,10 +139,21 @@ def validate_plan_resources(value: Any) -> None:
 
 
 def _type_error(path: str, expected: str, value: Any) -> InvalidRequest:
-    shown = (
-        repr(value) if not isinstance(value, dict | list) else type(value).__name__.replace("dict", "object")
-    )
+    """protojson's ``invalid value for string field roles: null``, with the field's whole path."""
+    if isinstance(value, dict | list):
+        shown = "object" if isinstance(value, dict) else "list"
+    else:
+        try:
+            shown = json.dumps(value)
+        except (TypeError, ValueError):
+            shown = type(value).__name__
     return InvalidRequest(f"invalid value for {expected} field {path or 'request'}: {shown}", path)
+
+
+def _kind_name(kind: Any) -> str:
+    if isinstance(kind, Message):
+        return kind.name
+    return "string" if kind in (STRING, NON_EMPTY_ITEM) else str(kind)
 
 
 def _check(kind: Any, value: Any, path: str, violations: list[str]) -> None:
@@ -165,16 +177,16 @@ def _check(kind: Any, value: Any, path: str, violations: list[str]) -> None:
             raise _type_error(path, "list", value)
         for i, item in enumerate(value):
             if item is None:
-                raise _type_error(f"{path}[{i}]", "list element", item)
+                raise _type_error(f"{path}[{i}]", _kind_name(kind[1]), item)
             _check(kind[1], item, f"{path}[{i}]", violations)
             if kind[1] == STRING and item == "":
-                violations.append(f"{path}[{i}]: value length must be at least 1 characters")
+                violations.append(f"{path}[{i}]: must be at least 1 characters")
     else:  # map
         if not isinstance(value, dict):
             raise _type_error(path, "map", value)
         for key, item in value.items():
             if key == "" and len(kind) < 3:
-                violations.append(f"{path}: map key length must be at least 1 characters")
+                violations.append(f'{path}[""]: must be at least 1 characters')
             _check(kind[1], item, f'{path}["{key}"]', violations)
 
 
