@@ -43,6 +43,9 @@ from chamberlain.text import printable
 __all__ = ["PDP", "CheckResult", "InvalidRequest", "RequestError", "RequestLimits"]
 
 
+_FROM_CONFIG = object()  # PDP.from_config's default: the decision log the configuration names
+
+
 class CheckResult:
     """The decisions of one :meth:`PDP.check` call: one :class:`CheckOutput` per resource.
 
@@ -115,6 +118,35 @@ class PDP:
         except BaseException:
             if log is not None and not isinstance(audit, DecisionLog):
                 log.close()
+            raise
+
+    @classmethod
+    def from_config(cls, config: str | os.PathLike[str] | Any, *, overrides: Mapping[str, Any] | None = None,
+                    audit: DecisionLog | object | None = _FROM_CONFIG) -> PDP:  # fmt: skip
+        """The PDP ``chamberlain serve --config`` builds: from a Cerbos-format configuration file (or a
+        loaded :class:`~chamberlain.server.Config`), read by the server's own loader.
+
+        Takes ``storage.disk.directory``, ``engine.*`` (default version and scope, lenient scope search,
+        strict evaluation, globals), ``schema.enforcement``, ``auxData.jwt`` (key sets, skew, disabled
+        verification), ``server.requestLimits`` and ``chamberlain.limits.evaluationTimeout``; with
+        ``chamberlain.audit`` on, the decision log it names (pass ``audit`` to use an open log instead).
+        ``overrides`` are keys as ``chamberlain serve --set`` gives them (``{"engine": {...}}``).
+        Raises ``ConfigError`` (every invalid value) or ``PolicyError``.
+        """
+        from chamberlain.server.auxdata import JWTVerifier as ConfigVerifier
+        from chamberlain.server.config import Config, load_config
+
+        settings = config if isinstance(config, Config) else load_config(config, overrides=overrides)
+        log = audit
+        if log is _FROM_CONFIG:
+            found = settings.decision_log
+            log = DecisionLog.open(found.url, found.options) if found is not None else None
+        try:
+            return cls.from_directory(settings.policy_dir, verify_jwt=ConfigVerifier(settings), audit=log,  # type: ignore[arg-type]
+                                      limits=settings.request_limits, **settings.engine_options)  # fmt: skip
+        except BaseException:
+            if audit is _FROM_CONFIG and log is not None:
+                log.close()  # type: ignore[union-attr]
             raise
 
     def close(self) -> None:

@@ -16,7 +16,6 @@ from chamberlain.delegation import TokenService
 from chamberlain.engine import Engine
 from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.errors import Error
-from chamberlain.server.auxdata import JWTVerifier
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics
@@ -67,7 +66,6 @@ class ServerState:
     def __init__(self, config: Config):
         self.config = config
         self.metrics = Metrics()
-        self.verifier = JWTVerifier(config)
         self.log: DecisionLog | None = None
         settings = config.decision_log
         if settings is not None:
@@ -77,8 +75,7 @@ class ServerState:
         # Checks moved off the event loop (chamberlain.server.decide); daemon threads, shut down in close().
         self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
-            self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, audit=self.log,
-                                          limits=config.request_limits, **config.engine_options)  # fmt: skip
+            self.pdp = PDP.from_config(config, audit=self.log)
             if config.delegation is not None:
                 # Creates its signing key when absent; every exchange's decision goes into the log.
                 self.tokens = TokenService(config.delegation, self.pdp,
