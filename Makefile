@@ -60,6 +60,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/audit_bench.py
 	$(PY) bench/delegation_bench.py
 	$(PY) bench/mcp_bench.py
+	$(PY) bench/sessions_bench.py
 	$(PY) bench/plan_bench.py
 
 lint: $(DEV_STAMP)

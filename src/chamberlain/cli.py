@@ -19,6 +19,7 @@ from chamberlain.devidp.cli import app as dev_app
 from chamberlain.exits import fail
 from chamberlain.files import FileRefused, describe_size, read_bounded, read_text_bounded
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
+from chamberlain.sessions.cli import app as session_app
 from chamberlain.text import block, plural
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ MAX_REQUEST_BYTES = 4 << 20
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
 app.add_typer(dev_app, name="dev")
+app.add_typer(session_app, name="session")
 register_mcp_proxy(app)
 
 

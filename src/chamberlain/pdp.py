@@ -37,6 +37,10 @@ from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.request_validation import InvalidRequest, RequestLimits, check_actions
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
+from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
+from chamberlain.sessions.join import Joined, gate, join, plan_note, request_ref, worth_telling
+from chamberlain.sessions.model import SESSION_ID
+from chamberlain.sessions.store import SessionStore
 from chamberlain.store import sqlite_url
 from chamberlain.text import printable
 
@@ -49,14 +53,18 @@ _FROM_CONFIG = object()  # PDP.from_config's default: the decision log the confi
 class CheckResult:
     """The decisions of one :meth:`PDP.check` call: one :class:`CheckOutput` per resource.
 
-    ``log_error``: why the decision log could not record the check (every action is then denied).
+    ``log_error``: why the decision log could not record the check (every action is then denied);
+    ``session``: what the session the check named made of it (``denied``/``check``, ``refused``, ``budgets``).
     """
 
-    __slots__ = ("log_error", "outputs")
+    __slots__ = ("log_error", "outputs", "session")
 
-    def __init__(self, outputs: list[CheckOutput], log_error: str = ""):
+    def __init__(
+        self, outputs: list[CheckOutput], log_error: str = "", session: dict[str, Any] | None = None
+    ):
         self.outputs = outputs
         self.log_error = log_error
+        self.session = session
 
     def __iter__(self):
         return iter(self.outputs)
@@ -84,9 +92,11 @@ class PDP:
 
     def __init__(self, policies: PolicySet, options: EngineOptions | None = None, *,
                  directory: str | os.PathLike[str] | None = None, verify_jwt: JWTVerifier | None = None,
-                 audit: DecisionLog | None = None, limits: RequestLimits | None = None):  # fmt: skip
+                 audit: DecisionLog | None = None, sessions: SessionGuard | None = None,
+                 limits: RequestLimits | None = None):  # fmt: skip
         self.options = options or EngineOptions()
         self.limits = limits or RequestLimits()
+        self.sessions = sessions
         self.directory = Path(directory) if directory is not None else None
         self.verify_jwt = verify_jwt
         self._engine: Engine = compile_policies(policies, self.options)
@@ -96,7 +106,8 @@ class PDP:
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str], *, verify_jwt: JWTVerifier | None = None,
                        audit: str | os.PathLike[str] | DecisionLog | None = None,
-                       audit_options: LogOptions | None = None, limits: RequestLimits | None = None,
+                       audit_options: LogOptions | None = None, sessions: str | SessionStore | None = None,
+                       limits: RequestLimits | None = None,
                        **options: Any) -> PDP:  # fmt: skip
         """Load, validate and compile ``path``; raises ``PolicyError`` listing every problem (file:line).
 
@@ -105,31 +116,50 @@ class PDP:
         ``schema_enforcement``). ``verify_jwt`` turns ``auxData.jwt.token`` into claims.
         ``audit``: a decision log URL (``sqlite:///PATH``, ``postgresql://...``), a file path (SQLite)
         or an open :class:`~chamberlain.audit.DecisionLog`; ``audit_options`` tune it (durability, ...).
+        ``sessions``: a session store URL (usually the decision log's) or an open
+        :class:`~chamberlain.sessions.SessionStore`; checks can then name sessions (``session_id=``).
         ``limits``: the request limits every check is held to (Cerbos's ``server.requestLimits``,
         default 50 resources per request and 50 actions per resource).
         """
         engine_options = EngineOptions(**options)
         policies = load_directory(path)
         log = _open_log(audit, audit_options)
+        store = None
         try:
-            return cls(
+            store = SessionStore.open(sessions) if isinstance(sessions, str) else sessions
+            pdp = cls(
                 policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log, limits=limits
             )
         except BaseException:
             if log is not None and not isinstance(audit, DecisionLog):
                 log.close()
+            if store is not None and isinstance(sessions, str):
+                store.close()
             raise
+        if store is not None:
+            pdp.use_sessions(store)
+        return pdp
+
+    def use_sessions(self, store: SessionStore) -> None:
+        """Check sessions in ``store``; its transitions are recorded in this PDP's decision log."""
+        from chamberlain.sessions.transitions import recorder
+
+        if store.on_transition is None and self.log is not None:
+            store.on_transition = recorder(self.record)
+        self.sessions = SessionGuard(store, self._engine.globals)
 
     @classmethod
     def from_config(cls, config: str | os.PathLike[str] | Any, *, overrides: Mapping[str, Any] | None = None,
-                    audit: DecisionLog | object | None = _FROM_CONFIG) -> PDP:  # fmt: skip
+                    audit: DecisionLog | object | None = _FROM_CONFIG,
+                    sessions: SessionStore | object | None = _FROM_CONFIG) -> PDP:  # fmt: skip
         """The PDP ``chamberlain serve --config`` builds: from a Cerbos-format configuration file (or a
         loaded :class:`~chamberlain.server.Config`), read by the server's own loader.
 
         Takes ``storage.disk.directory``, ``engine.*`` (default version and scope, lenient scope search,
         strict evaluation, globals), ``schema.enforcement``, ``auxData.jwt`` (key sets, skew, disabled
         verification), ``server.requestLimits`` and ``chamberlain.limits.evaluationTimeout``; with
-        ``chamberlain.audit`` on, the decision log it names (pass ``audit`` to use an open log instead).
+        ``chamberlain.audit`` on, the decision log it names (pass ``audit`` to use an open log instead),
+        and with ``chamberlain.sessions`` on, the session store in its database (or ``sessions``).
         ``overrides`` are keys as ``chamberlain serve --set`` gives them (``{"engine": {...}}``).
         Raises ``ConfigError`` (every invalid value) or ``PolicyError``.
         """
@@ -142,8 +172,12 @@ class PDP:
             found = settings.decision_log
             log = DecisionLog.open(found.url, found.options) if found is not None else None
         try:
+            if sessions is _FROM_CONFIG:
+                url = settings.sessions_url if settings.sessions is not None else None
+                sessions = SessionStore.open(url) if url is not None else None
             return cls.from_directory(settings.policy_dir, verify_jwt=ConfigVerifier(settings), audit=log,  # type: ignore[arg-type]
-                                      limits=settings.request_limits, **settings.engine_options)  # fmt: skip
+                                      sessions=sessions, limits=settings.request_limits,  # type: ignore[arg-type]
+                                      **settings.engine_options)  # fmt: skip
         except BaseException:
             if audit is _FROM_CONFIG and log is not None:
                 log.close()  # type: ignore[union-attr]
@@ -176,6 +210,8 @@ class PDP:
         with self._lock:
             engine = compile_policies(load_directory(self.directory), self.options)  # raises PolicyError
             self._engine = engine
+            if self.sessions is not None:
+                self.sessions.globals = engine.globals
 
     # -- decisions --------------------------------------------------------------------------------
 
@@ -194,11 +230,15 @@ class PDP:
     def check(self, principal: Principal, resources: Resource | Iterable[Resource], actions: Sequence[str], *,
               aux_data: AuxData | None = None, request_id: str = "", now: dt.datetime | None = None,
               session_id: str = "", actor_chain: Sequence[str] = (), approval_id: str = "",
-              call_id: str = "", point: str = "embedded") -> CheckResult:  # fmt: skip
+              call_id: str = "", point: str = "embedded", preview: bool = False) -> CheckResult:  # fmt: skip
         """Decide ``actions`` on each resource; the result explains every decision.
 
         With a decision log, ``call_id`` (default: a new ULID) and ``point`` (the enforcement point)
         go into the entries; in ``sync`` durability the call returns once they are durable.
+        ``session_id`` names the session the check belongs to (``ses_...``): it must be live, bound to
+        this principal (or ``actor_chain[0]``) and within its budgets, else every action is denied
+        (``result.session`` says why); ``preview`` checks without spending. Without a session store, a
+        ``session_id`` that is not of that form is only a label recorded in the log (as before 0.x).
         Bad input raises :class:`InvalidRequest` with the Cerbos server's message (see
         :mod:`chamberlain.engine.request_validation`): objects that are not a ``Principal``/``Resource``,
         a string for the actions, duplicate or empty actions, more than :attr:`limits` allow.
@@ -216,12 +256,19 @@ class PDP:
             for r in resources
         ]
         when = _instant(now)
+        joined = None
+        if session_id and (self.sessions is not None or SESSION_ID.match(session_id)):
+            joined = join(
+                self.sessions, SessionRef(session_id_of(session_id, "session_id"), preview, "session_id")
+            )
+            inputs = joined.inputs(inputs)
         outputs = self._engine.check(inputs, when)
+        record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is None:
-            return CheckResult(outputs)
+            return CheckResult(outputs, session=record)
         pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id or new_call_id(),
                                    point=point).wait()  # fmt: skip
-        return CheckResult(pending.outputs, pending.reason())
+        return CheckResult(pending.outputs, pending.reason(), record)
 
     def record(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], *, point: str,
                now: dt.datetime | None = None, call_id: str = "") -> str:  # fmt: skip
@@ -270,18 +317,24 @@ class PDP:
                        point: str = "embedded") -> dict[str, Any]:  # fmt: skip
         """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""
         parsed = parse_plan_resources(request, self.verify_jwt)  # validated as the server validates it
-        plan = self._plan(parsed.input, now, call_id, point, request=request)
+        ref = request_ref(request)  # a plan in a session: the session must be live; it spends nothing
+        denied = gate(self.sessions, ref, parsed.input.principal.id) if ref is not None else ""
+        plan = self._plan(parsed.input, now, call_id, point, request=request, denied=denied)
         response = plan_response(plan, include_meta=parsed.include_meta, single_action=parsed.single_action)
         if plan.log_error:
             response[recording.REASON_KEY] = {"decisionLog": plan.log_error}
+        if denied:
+            response.setdefault(recording.REASON_KEY, {})["session"] = plan_note(ref, denied)
         return response
 
     def _plan(self, inp: PlanInput, now: dt.datetime | None, call_id: str, point: str, *,
-              request: Mapping[str, Any] | None = None, annotate: Any = None) -> QueryPlan:  # fmt: skip
+              request: Mapping[str, Any] | None = None, annotate: Any = None, denied: str = "") -> QueryPlan:  # fmt: skip
         from chamberlain import plan_log  # the decision log's side of plans (imports the audit package)
 
         when = _instant(now)
         plan = plan_resources(self._engine, inp, when)
+        if denied:  # the session the request names is over, locked or not the caller's
+            plan_log.deny_plan(plan)
         if self.log is None:
             if annotate is not None:
                 annotate(plan)
@@ -317,13 +370,20 @@ class PDP:
         inputs, include_meta = parse_check_resources(
             request, self.verify_jwt, self.limits, validated=validated
         )
+        ref = request_ref(request)
+        joined: Joined | None = join(self.sessions, ref) if ref is not None else None
+        if joined is not None:
+            inputs = joined.inputs(inputs)
         when = _instant(now)
         outputs = self._engine.check(inputs, when)
+        record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is not None and not call_id:
             call_id = new_call_id()
         pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id, point=point,
                                    request=request, loop=loop)  # fmt: skip
         pending.include_meta = include_meta
+        if worth_telling(record):
+            pending.notes["session"] = record
         return pending
 
     def respond(self, pending: recording.PendingCheck) -> dict[str, Any]:

@@ -67,8 +67,14 @@ def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt
 
 def deny_unrecorded(plan: QueryPlan, reason: str) -> QueryPlan:
     """The plan that stands when the log could not record ``plan``: nothing may be read."""
+    deny_plan(plan)
+    plan.log_error = reason
+    return plan
+
+
+def deny_plan(plan: QueryPlan) -> QueryPlan:
+    """``plan`` turned into ALWAYS_DENIED (nothing may be read), in place."""
     plan.kind = PlanKind.ALWAYS_DENIED
     plan.condition = plan.exact_thunk = None
     plan.filter_debug = "(false)"
-    plan.log_error = reason
     return plan

@@ -200,7 +200,12 @@ def test_the_cel_variable_holds_the_chain(world: World, tokens: dict[str, str], 
     seen = {o.val["depth"] if isinstance(o.val, dict) else o.val for o in result.outputs[0].output.outputs}
     assert seen == {2}  # the subject and both actors saw the same chain
     value = result.outputs[0].output.outputs[0].val
-    assert value["subject"] == {"id": "alice", "roles": ["finance_clerk"], "attr": {}}
+    assert value["subject"] == {
+        "id": "alice",
+        "iss": world.idp.issuer,
+        "roles": ["finance_clerk"],
+        "attr": {},
+    }
     assert [a["id"] for a in value["actors"]] == ["tool-agent", "planner-agent"]
     assert value["actors"][1]["attr"] == {"team": "finance"}
     assert (value["scopes"], value["audience"], value["issuer"], value["source"]) == (

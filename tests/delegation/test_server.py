@@ -22,7 +22,7 @@ from tests.delegation.support import (
     policy_folder,
     settings,
 )
-from tests.server.support import ThreadServer
+from tests.server.support import ADMIN_AUTH, ThreadServer, admin_on
 
 from chamberlain.delegation import ExchangeError, TokenService, parse_config
 
@@ -33,7 +33,7 @@ CHECK = "/api/check/resources"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ThreadServer, IdentityProvider]]:
     tmp = tmp_path_factory.mktemp("delegation-server")
     idp = IdentityProvider()
-    overrides = {"chamberlain": {"delegation": settings(tmp, idp), "logLevel": "error"}}
+    overrides = {"chamberlain": {"delegation": settings(tmp, idp), "logLevel": "error"}, "server": admin_on()}
     with ThreadServer(policy_folder(tmp), overrides) as srv:
         yield srv, idp
 
@@ -85,7 +85,9 @@ def test_a_three_hop_chain_decides_and_is_logged(server) -> None:
     assert "alice -> planner-agent -> tool-agent" in chain["explanation"]
     assert refused["delegation"]["results"][0]["actions"]["pay"]["deniedBy"]
 
-    log = httpx.get(f"{srv.url}/api/audit/entries", params={"resource_kind": "payment"}).json()["entries"]
+    log = httpx.get(
+        f"{srv.url}/api/audit/entries", params={"resource_kind": "payment"}, auth=ADMIN_AUTH
+    ).json()["entries"]
     payments = {
         e["resource"]["id"]: e
         for e in log
@@ -93,9 +95,9 @@ def test_a_three_hop_chain_decides_and_is_logged(server) -> None:
     }
     assert payments["pay-800"]["effect"] == "EFFECT_ALLOW" and payments["pay-5000"]["effect"] == "EFFECT_DENY"
     assert payments["pay-800"]["actor_chain"] == ["tool-agent", "planner-agent"]
-    exchanges = httpx.get(f"{srv.url}/api/audit/entries", params={"resource_kind": "delegation"}).json()[
-        "entries"
-    ]
+    exchanges = httpx.get(
+        f"{srv.url}/api/audit/entries", params={"resource_kind": "delegation"}, auth=ADMIN_AUTH
+    ).json()["entries"]
     assert {(e["principal"]["id"], e["action"], e["effect"]) for e in exchanges} >= {
         ("planner-agent", "exchange", "EFFECT_ALLOW"),
         ("tool-agent", "exchange", "EFFECT_ALLOW"),
@@ -110,7 +112,9 @@ def test_a_refused_exchange_is_logged_with_its_rule(server) -> None:
             oauth_client(), srv.url, _person(idp), idp.token("stranger", roles=["visitor"]), audience=PAYMENTS
         )
     assert refused.value.error == "invalid_request"
-    entries = httpx.get(f"{srv.url}/api/audit/entries", params={"principal": "stranger"}).json()["entries"]
+    entries = httpx.get(
+        f"{srv.url}/api/audit/entries", params={"principal": "stranger"}, auth=ADMIN_AUTH
+    ).json()["entries"]
     assert (
         entries and entries[-1]["effect"] == "EFFECT_DENY" and entries[-1]["resource"]["kind"] == "delegation"
     )

@@ -157,10 +157,11 @@ def text_of(result: Any) -> str:
 
 
 def entries(db: str, **filters: Any) -> list[dict[str, Any]]:
-    """Decision log entries (read-only, as the audit CLI reads them)."""
+    """The gateway's decisions in the decision log (read-only, as the audit CLI reads them); the log also
+    holds the agents' session transitions (session:open, ...), which are not MCP requests."""
     database = open_database(db, create=False, readonly=True)
     try:
-        return AuditReader(database).search(Filter(limit=10_000, **filters))
+        return [e for e in AuditReader(database).search(Filter(limit=10_000, **filters)) if "mcp" in e]
     finally:
         database.close()
 
@@ -201,10 +202,18 @@ def http_gateway(config: Path, log: Path) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def http_client(url: str, token: str) -> AsyncIterator[Client]:
-    """The official client over streamable HTTP, presenting ``token`` as its bearer token."""
+async def http_client(url: str, token: str, mcp_sessions: list[str] | None = None) -> AsyncIterator[Client]:
+    """The official client over streamable HTTP, presenting ``token`` as its bearer token; the MCP session
+    ids the server hands out (``Mcp-Session-Id``) are appended to ``mcp_sessions``."""
+
+    async def remember(response: Any) -> None:
+        if mcp_sessions is not None and "mcp-session-id" in response.headers:
+            mcp_sessions.append(response.headers["mcp-session-id"])
+
     http = httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(30, read=60)
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=httpx2.Timeout(30, read=60),
+        event_hooks={"response": [remember]},
     )
     async with http, Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
         yield client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import httpx
 
 from chamberlain.server.app import create_app
@@ -28,6 +30,16 @@ STORE = REPO.parent / "shared" / "conformance" / "cerbos" / "store"
 if not STORE.is_dir():
     STORE = Path("/work/shared/conformance/cerbos/store")
 AUXDATA = STORE.parent / "auxdata"
+
+#: The operator's admin credentials in tests (bcrypt's lowest cost: the tests are about behaviour, not cost).
+ADMIN_AUTH = ("operator", "correct horse battery staple")
+ADMIN_HASH = base64.b64encode(bcrypt.hashpw(ADMIN_AUTH[1].encode(), bcrypt.gensalt(4))).decode()
+
+
+def admin_on(**admin: Any) -> dict[str, Any]:
+    """Overrides (``server`` section) turning the admin API on with :data:`ADMIN_AUTH`."""
+    return {"adminAPI": {"enabled": True, "adminCredentials": {"username": ADMIN_AUTH[0], "passwordHash": ADMIN_HASH},
+                         **admin}}  # fmt: skip
 
 
 def _wait_healthy(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:

@@ -77,7 +77,7 @@ def test_named_jwts_reach_cel(server):
     ("aux", "needle"),
     [
         ({"jwt": {"token": sign({"team": "blue", "exp": int(time.time()) - 60}), "keySetId": "main"}}, "expired"),
-        ({"jwt": {"token": sign({"team": "blue", "nbf": int(time.time()) + 600}), "keySetId": "main"}}, "not valid yet"),
+        ({"jwt": {"token": sign({"team": "blue", "nbf": int(time.time()) + 86400 * 365}), "keySetId": "main"}}, "not valid yet"),
         ({"jwt": {"token": sign({"team": "blue"})[:-6] + "AAAAAA", "keySetId": "main"}}, "failed to parse JWT"),
         ({"jwt": {"token": sign({"team": "blue"}, kid="someone-else"), "keySetId": "main"}}, "no key"),
         ({"jwt": {"token": "not-a-jwt", "keySetId": "main"}}, "failed to parse JWT"),

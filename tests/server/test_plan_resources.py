@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.cel.conformance import data_dir
-from tests.server.support import ThreadServer
+from tests.server.support import ADMIN_AUTH, ThreadServer, admin_on
 from tests.support.cerbos_server import ServerFactory
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -51,7 +51,7 @@ DECODE_ERRORS = [
 @pytest.fixture(scope="module")
 def servers(cerbos_servers: ServerFactory):
     cerbos = cerbos_servers(POLICIES, engine=GLOBALS)
-    with ThreadServer(POLICIES, {"engine": GLOBALS}) as ours:
+    with ThreadServer(POLICIES, {"engine": GLOBALS, "server": admin_on()}) as ours:
         yield cerbos, ours
 
 
@@ -79,7 +79,9 @@ def test_decode_errors_are_400_naming_the_field(servers, request_body):
 def test_plans_are_recorded(servers):
     _, ours = servers
     reply = httpx.post(ours.url + "/api/plan/resources", json={**REQUESTS[2], "requestId": "plan-rec"}).json()
-    entries = httpx.get(ours.url + "/api/audit/entries", params={"limit": 1000}).json()["entries"]
+    entries = httpx.get(ours.url + "/api/audit/entries", params={"limit": 1000}, auth=ADMIN_AUTH).json()[
+        "entries"
+    ]
     [entry] = [e for e in entries if e["request_id"] == "plan-rec"]
     assert entry["call_id"] == reply["cerbosCallId"] and entry["point"] == "http:cerbos"
     assert entry["plan"]["kind"] == reply["filter"]["kind"] == "KIND_CONDITIONAL"

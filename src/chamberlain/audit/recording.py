@@ -30,7 +30,7 @@ DENIED_POLICY = "chamberlain.decision_log_unavailable"
 class PendingCheck:
     """Decisions made, their entries on the way to the log; :attr:`error` once known."""
 
-    __slots__ = ("error", "include_meta", "inputs", "log", "outputs", "ticket")
+    __slots__ = ("error", "include_meta", "inputs", "log", "notes", "outputs", "ticket")
 
     def __init__(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], log: DecisionLog | None,
                  ticket: Ticket | None, error: Error | None = None) -> None:  # fmt: skip
@@ -40,6 +40,7 @@ class PendingCheck:
         self.ticket = ticket
         self.error = error
         self.include_meta = False
+        self.notes: dict[str, Any] = {}  # what other layers add to the response's chamberlain field (session)
         if error is not None:
             deny_all(outputs)
 
@@ -69,9 +70,12 @@ class PendingCheck:
         return f"decision log unavailable, every action denied: {self.error}" if self.error else ""
 
     def annotate(self, response: dict[str, Any]) -> dict[str, Any]:
-        """Add the failure reason to a CheckResources response (when there is one)."""
-        if self.error is not None:
-            response[REASON_KEY] = {"decisionLog": self.reason()}
+        """Add the failure reason (when there is one) and the notes to a CheckResources response."""
+        if self.error is not None or self.notes:
+            found = response.setdefault(REASON_KEY, {})
+            found.update(self.notes)
+            if self.error is not None:
+                found["decisionLog"] = self.reason()
         return response
 
 

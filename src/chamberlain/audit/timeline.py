@@ -17,6 +17,7 @@ import orjson
 from chamberlain.text import printable
 
 _SHORT = {"EFFECT_ALLOW": "ALLOW", "EFFECT_DENY": "DENY"}
+SESSION_BASIS = "chamberlain.session#"  # chamberlain.sessions.guard.DENIED_POLICY
 
 
 def _who(entry: dict[str, Any]) -> str:
@@ -55,6 +56,14 @@ def basis_lines(entry: dict[str, Any]) -> list[str]:
         where += f" (scope {basis['scope']!r})"
     rule = f"rule {basis['rule']!r}" if basis.get("rule") else "no rule matched"
     lines = [f"by {where}, {rule}"]
+    if where.startswith(SESSION_BASIS):  # decided by the session (a transition, or a check it denied)
+        check = where.removeprefix(SESSION_BASIS)
+        lines = [f"by the session ({check})" if check != "transition" else "session transition"]
+        lines += [
+            str(o.get("val"))
+            for o in entry.get("outputs") or ()
+            if str(o.get("src", "")).startswith(SESSION_BASIS)
+        ]
     mcp = _mcp(entry)
     if mcp is not None and mcp.get("arguments_digest"):
         lines.insert(0, f"arguments sha256 {mcp['arguments_digest']}")

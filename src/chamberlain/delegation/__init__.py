@@ -15,6 +15,7 @@ from chamberlain.delegation.cerbos_check import (
     check_resources,
     decide_check_resources,
     is_delegated,
+    token_claims,
 )
 from chamberlain.delegation.chain import Actor, Chain, parse_chain
 from chamberlain.delegation.config import DEFAULTS, DelegationConfig, parse_config
@@ -25,6 +26,7 @@ from chamberlain.delegation.errors import (
     ExchangeError,
     TokenError,
 )
+from chamberlain.delegation.identity import Identity, same_party
 from chamberlain.delegation.keys import SigningKeys, rotate
 from chamberlain.delegation.middleware import DelegationMiddleware
 from chamberlain.delegation.scopes import ScopeMapping
@@ -46,6 +48,7 @@ __all__ = [
     "DelegationMiddleware",
     "DelegationToken",
     "ExchangeError",
+    "Identity",
     "ScopeMapping",
     "SigningKeys",
     "TokenApp",
@@ -60,5 +63,7 @@ __all__ = [
     "parse_chain",
     "parse_config",
     "rotate",
+    "same_party",
+    "token_claims",
     "verify",
 ]

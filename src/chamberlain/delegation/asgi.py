@@ -4,6 +4,8 @@
   are ``{"error", "error_description"}`` with HTTP 400 (RFC 6749 §5.2); ``Cache-Control: no-store``.
 - ``GET /.well-known/oauth-authorization-server``: RFC 8414 metadata.
 - ``GET /.well-known/jwks.json``: chamberlain's public keys (current and still-published ones).
+- ``POST /oauth2/introspect`` (RFC 7662) and ``POST /oauth2/revoke`` (RFC 7009), for an authenticated
+  caller (:mod:`chamberlain.delegation.introspect`).
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from chamberlain.delegation import introspect
 from chamberlain.delegation.errors import ExchangeError
+from chamberlain.delegation.introspect import INTROSPECT_PATH, REVOKE_PATH
 from chamberlain.delegation.service import JWKS_PATH, METADATA_PATH, TOKEN_PATH, TokenService
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: The paths this app answers (the main server routes these to it).
-PATHS = (TOKEN_PATH, METADATA_PATH, JWKS_PATH)
+PATHS = (TOKEN_PATH, METADATA_PATH, JWKS_PATH, INTROSPECT_PATH, REVOKE_PATH)
+_POSTED = (TOKEN_PATH, INTROSPECT_PATH, REVOKE_PATH)
 MAX_BODY_BYTES = 64 * 1024
 _NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
 _LOGGER = logging.getLogger("chamberlain.delegation")
@@ -87,7 +92,7 @@ class TokenApp:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        allowed = "POST" if path == TOKEN_PATH else "GET"
+        allowed = "POST" if path in _POSTED else "GET"
         if path not in PATHS:
             await _respond(send, 404, {"error": "not_found", "error_description": f"no endpoint {path}"})
         elif method != allowed:
@@ -98,13 +103,22 @@ class TokenApp:
         elif path == JWKS_PATH:
             await _respond(send, 200, self.service.jwks(), [(b"cache-control", b"max-age=60")])
         else:
-            await self._token(scope, receive, send)
+            await self._token(scope, receive, send, path)
 
-    async def _token(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    def _answer(self, path: str, scope: dict[str, Any], params: dict[str, list[str]]) -> dict[str, Any]:
+        if path == TOKEN_PATH:
+            return self.service.exchange(params)
+        authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        caller = introspect.authenticate(self.service, authorization)
+        if path == INTROSPECT_PATH:
+            return introspect.introspect(self.service, params)
+        return introspect.revoke(self.service, params, caller)
+
+    async def _token(self, scope: dict[str, Any], receive: Receive, send: Send, path: str) -> None:
         try:
             params = _form(scope, await _read_body(receive, self.max_body_bytes))
-            # In a thread: the exchange may wait for the decision log to make its decision durable.
-            status, body = 200, await asyncio.to_thread(self.service.exchange, params)
+            # In a thread: the exchange may wait for the decision log (and the session store).
+            status, body = 200, await asyncio.to_thread(self._answer, path, scope, params)
         except ConnectionAbortedError:
             return
         except ExchangeError as exc:

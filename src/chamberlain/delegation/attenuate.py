@@ -23,6 +23,7 @@ from typing import Any
 
 from chamberlain.delegation.chain import Actor, Chain
 from chamberlain.delegation.errors import DelegatedCheckError
+from chamberlain.delegation.identity import Identity, same_party
 from chamberlain.delegation.registry import AgentRegistry
 from chamberlain.delegation.scopes import ScopeMapping
 from chamberlain.delegation.tokens import DelegationToken
@@ -57,11 +58,12 @@ class Delegation:
     jti: str = ""
     claims: Mapping[str, Any] = field(default_factory=lambda: _NO_CLAIMS)
     source: str = SOURCE_REQUEST
+    subject_issuer: str = ""  # the issuer vouching for the subject (a token's sub_id), "" when unknown
 
     @classmethod
     def from_token(cls, token: DelegationToken) -> Delegation:
         return cls(token.chain, token.subject, token.scopes, token.audience, token.issuer, token.sid, token.jti,
-                   token.claims, SOURCE_TOKEN)  # fmt: skip
+                   token.claims, SOURCE_TOKEN, token.subject_issuer)  # fmt: skip
 
     @classmethod
     def from_actors(cls, actors: Sequence[Actor], scopes: Sequence[str] | None = None) -> Delegation:
@@ -194,9 +196,13 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
                     approval_id: str = "") -> DelegatedCheckResult:  # fmt: skip
     """Decide each ``(resource, actions)`` for ``principal`` acting through ``delegation``'s chain.
 
-    Raises :class:`DelegatedCheckError` when the principal is not the token's ``sub``.
+    Raises :class:`DelegatedCheckError` when the principal is not the token's ``sub``. A Cerbos principal id
+    carries no issuer, so it matches the token's ``sub`` whichever trusted issuer vouched for it; the pair
+    is in ``request.aux_data.delegation.subject.iss`` for policies, in the response and in the log.
     """
-    if delegation.subject is not None and principal.id != delegation.subject:
+    if delegation.subject is not None and not same_party(
+        Identity(principal.id), Identity(delegation.subject, delegation.subject_issuer)
+    ):
         raise DelegatedCheckError(
             f"principal.id {principal.id!r} contradicts the delegation token's sub {delegation.subject!r}: "
             "a delegation token is only good for the person it was issued for"
@@ -204,12 +210,15 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     actors = resolve_actors(delegation.chain, registry, from_token=delegation.source == SOURCE_TOKEN)
     chain = Chain(actors)
-    subject_view = {"id": principal.id, "roles": list(principal.roles), "attr": dict(principal.attr)}
+    subject_view = {"id": principal.id, "iss": delegation.subject_issuer, "roles": list(principal.roles),
+                    "attr": dict(principal.attr)}  # fmt: skip
     variable = delegation_variable(subject=subject_view, chain=chain, scopes=delegation.scopes,
                                    audience=delegation.audience, issuer=delegation.issuer,
                                    source=delegation.source, sid=delegation.sid, jti=delegation.jti)  # fmt: skip
     caller = aux_data or AuxData()
-    aux = AuxData(jwt=delegation.claims or caller.jwt, jwts=caller.jwts, delegation=variable)
+    aux = AuxData(
+        jwt=delegation.claims or caller.jwt, jwts=caller.jwts, delegation=variable, session=caller.session
+    )
     ids = chain.ids
 
     def run(party: Principal) -> list[CheckOutput]:

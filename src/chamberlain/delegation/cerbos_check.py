@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from chamberlain.cel.values import Timestamp
 from chamberlain.delegation.attenuate import DelegatedCheckResult, Delegation
 from chamberlain.delegation.chain import Actor
 from chamberlain.delegation.errors import TokenError
@@ -50,6 +51,12 @@ def chamberlain_token(request: Mapping[str, Any], issuer: str) -> str | None:
     except TokenError:
         return None  # not a JWT: the ordinary auxData verification reports it
     return token if claims.get("iss") == issuer else None
+
+
+def token_claims(request: Mapping[str, Any], issuer: str) -> Mapping[str, Any] | None:
+    """The claims of a chamberlain token in ``auxData.jwt`` (unverified: the check verifies it), or None."""
+    token = chamberlain_token(request, issuer)
+    return peek(token, "auxData.jwt.token")[1] if token is not None else None
 
 
 def is_delegated(request: Mapping[str, Any], issuer: str) -> bool:
@@ -90,6 +97,7 @@ def summary(result: DelegatedCheckResult, outputs: Sequence[CheckOutput], *, exp
     d = result.delegation
     out: dict[str, Any] = {
         "subject": result.subject.id,
+        **({"subjectIssuer": d.subject_issuer} if d.subject_issuer else {}),
         "actors": [a.id for a in result.actors],
         "depth": len(result.actors),
         "source": d.source,
@@ -116,6 +124,7 @@ class DelegatedCheck:
     outputs: list[CheckOutput]
     result: DelegatedCheckResult
     include_meta: bool
+    session: dict[str, Any] | None = None  # what the session the check named made of it
 
     def response(self, outputs: Sequence[CheckOutput] | None = None) -> dict[str, Any]:
         """Cerbos's response JSON plus ``delegation``; ``outputs`` replace the decided ones (say, when
@@ -127,8 +136,11 @@ class DelegatedCheck:
 
 
 def decide_check_resources(service: TokenService, request: Mapping[str, Any],
-                           verify_jwt: JWTVerifier | None = None) -> DelegatedCheck | None:  # fmt: skip
+                           verify_jwt: JWTVerifier | None = None, session: Any = None) -> DelegatedCheck | None:  # fmt: skip
     """Decide a delegated CheckResources request; None when it carries no delegation.
+
+    ``session``: the :class:`~chamberlain.sessions.join.Joined` session the request names (its
+    conditions see it; the decided actions are then bound to it, charged or denied).
 
     ``verify_jwt`` verifies the request's other tokens (``auxData.jwts``) as the server does.
     Raises :class:`RequestError`, :class:`TokenError` or ``DelegatedCheckError`` (all HTTP 400).
@@ -147,9 +159,11 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     rest = {k: v for k, v in aux.items() if k != FIELD and not (token is not None and k == "jwt")}
     plain = {k: v for k, v in request.items() if k not in ("auxData", "aux_data")}
     inputs, include_meta = parse_check_resources({**plain, "auxData": rest}, verify_jwt)
+    if session is not None:
+        inputs = session.inputs(inputs)
     first = inputs[0]
     entries = [(i.resource, i.actions) for i in inputs]
-    common = {"aux_data": first.aux_data, "request_id": first.request_id}
+    common = {"aux_data": first.aux_data, "request_id": first.request_id, "session_id": first.session_id}
     if token is not None:
         result = service.check(first.principal, entries, token=token, **common)
     else:
@@ -159,7 +173,8 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
         replace(i, actor_chain=o.actor_chain, session_id=o.session_id)
         for i, o in zip(inputs, outputs, strict=True)
     ]
-    return DelegatedCheck(chained, outputs, result, include_meta)
+    record = session.enforce(chained, outputs, Timestamp.now()) if session is not None else None
+    return DelegatedCheck(chained, outputs, result, include_meta, record)
 
 
 def check_resources(service: TokenService, request: Mapping[str, Any],

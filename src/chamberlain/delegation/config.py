@@ -150,6 +150,9 @@ def parse_config(data: Mapping[str, Any] | None, *, state_dir: Path, base_url: s
     agents = AgentRegistry()
     if values.get("agents_file"):
         agents = load_registry(values["agents_file"], f"{PREFIX}.agentsFile", problems)
+        if len(trusted) > 1 and agents.unbound():
+            problems.append(f"{PREFIX}.agentsFile: with several trusted issuers every agent entry must name its "
+                            f"issuer (an agent is an issuer's subject); no issuer: {', '.join(agents.unbound())}")  # fmt: skip
     issuer = values.get("issuer")
     if issuer and any(t.issuer == issuer for t in trusted):
         problems.append(

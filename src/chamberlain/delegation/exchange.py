@@ -31,6 +31,7 @@ from chamberlain.delegation.tokens import (
     VerifiedJWT,
     audiences,
     require_audience,
+    subject_id,
     verify_jwt,
 )
 from chamberlain.delegation.variable import SOURCE_TOKEN, delegation_variable
@@ -131,13 +132,15 @@ def _targets(values: Mapping[str, list[str]]) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """The verified subject token: its claims, the chain it carries, its scopes (None: unbounded)."""
+    """The verified subject token: its claims, the subject as (issuer, id), the chain it carries, its scopes
+    (None: unbounded)."""
 
     verified: VerifiedJWT
     id: str
     chain: Chain
     scopes: tuple[str, ...] | None
     own: bool  # issued by chamberlain (the next hop of a chain)
+    issuer: str = ""  # who vouched for the subject: the IdP, or (own tokens) the sub_id it recorded
 
 
 def _refused(exc: TokenError) -> ExchangeError:
@@ -165,16 +168,15 @@ def subject_of(service: TokenService, token: str, now: float) -> Subject:
     verified = _verify(service, token, where, now)
     if verified.issuer == service.config.issuer:
         own = DelegationToken.from_verified(verified, where)
-        return Subject(verified, own.subject, own.chain, own.scopes, True)
+        return Subject(verified, own.subject, own.chain, own.scopes, True, own.subject_issuer)
     trusted = service.config.trusted(verified.issuer)
     assert trusted is not None  # verify_jwt found its keys
     require_audience(verified.claims, [trusted.audience], where)
     sub = verified.claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise TokenError(where, "claim sub is missing or not a string")
-    return Subject(
-        verified, sub, parse_chain(verified.claims, where), _foreign_scopes(verified.claims, where), False
-    )
+    return Subject(verified, sub, parse_chain(verified.claims, where), _foreign_scopes(verified.claims, where),
+                   False, verified.issuer)  # fmt: skip
 
 
 def actor_of(service: TokenService, token: str, now: float) -> tuple[Actor, VerifiedJWT]:
@@ -202,8 +204,9 @@ def actor_of(service: TokenService, token: str, now: float) -> tuple[Actor, Veri
 
 
 def _check_may_act(subject: Subject, actor: Actor) -> None:
+    """A person's token may name who may act for them (RFC 8693 ``may_act``): ``sub`` and, optionally, ``iss``."""
     may_act = subject.verified.claims.get("may_act")
-    if may_act is None:
+    if may_act is None or subject.own:  # chamberlain's own may_act names the recipient: _check_recipient
         return
     entries = may_act if isinstance(may_act, list) else [may_act]
     for entry in entries:
@@ -218,7 +221,8 @@ def _check_may_act(subject: Subject, actor: Actor) -> None:
 
 
 def _check_recipient(subject: Subject, actor: Actor, actor_claims: Mapping[str, Any]) -> None:
-    """A chamberlain subject token must have been issued to this actor (its aud names the actor)."""
+    """A chamberlain subject token must have been issued to this actor: its aud names the actor, and its
+    ``may_act`` names the actor as an (issuer, id) pair, so another issuer's agent of the same name is refused."""
     if not subject.own:
         return
     names = {actor.id} | (
@@ -228,6 +232,28 @@ def _check_recipient(subject: Subject, actor: Actor, actor_claims: Mapping[str, 
         require_audience(subject.verified.claims, names, "subject_token")
     except TokenError as exc:
         raise ExchangeError("invalid_request", f"{exc}: it was issued to another party") from None
+    recipients = _recipients(subject.verified.claims.get("may_act"))
+    if not any(sub in names and iss == actor.issuer for sub, iss in recipients):  # both token identities
+        named = ", ".join(f"{sub!r} of {iss or 'no issuer'}" for sub, iss in recipients) or "no recipient"
+        raise ExchangeError("invalid_request", f"subject_token: it was issued to {named}, not to {actor.id!r} "
+                            f"of {actor.issuer}: it was issued to another party")  # fmt: skip
+
+
+def _recipients(may_act: Any) -> list[tuple[str, str]]:
+    """The (id, issuer) pairs a chamberlain token's ``may_act`` names."""
+    entries = may_act if isinstance(may_act, list) else [may_act]
+    return [
+        (e["sub"], e.get("iss", ""))
+        for e in entries
+        if isinstance(e, Mapping) and isinstance(e.get("sub"), str)
+    ]
+
+
+def recipient_issuer(service: TokenService, audience: str, requester: Actor) -> str:
+    """The issuer of the party a token is issued to: the agents registry's for that id, else the requester's
+    (an agent handing work on names a peer of its own issuer)."""
+    agent = service.config.agents.lookup(audience, None)
+    return agent.issuer if agent is not None and agent.issuer else requester.issuer
 
 
 def _scopes(request: ExchangeRequest, subject: Subject, grant: Grant) -> tuple[str, ...]:
@@ -268,9 +294,15 @@ def _decide(
         "chain": subject.chain.cel(),
         "depth": subject.chain.depth,
         "issuer": subject.verified.issuer,
+        "subject_issuer": subject.issuer,
     }
     roles = claims.get("roles")
-    person = {"id": subject.id, "roles": roles if isinstance(roles, list) else [], "attr": {}}
+    person = {
+        "id": subject.id,
+        "iss": subject.issuer,
+        "roles": roles if isinstance(roles, list) else [],
+        "attr": {},
+    }
     variable = delegation_variable(subject=person, chain=subject.chain, scopes=subject.scopes,
                                    audience=audiences(claims, "subject_token"), issuer=subject.verified.issuer,
                                    source=SOURCE_TOKEN, sid=str(claims.get("sid") or ""),
@@ -310,7 +342,8 @@ def exchange(service: TokenService, params: Mapping[str, Sequence[str]], now: fl
     scopes = _scopes(request, subject, grant)
     claims = _claims(service, request, subject, chain, actor_jwt, scopes, now)
     token = service.keys.sign(claims)
-    LOGGER.info("token issued", extra={"jti": claims["jti"], "sub": subject.id, "actors": list(chain.ids),
+    LOGGER.info("token issued", extra={"jti": claims["jti"], "sub": subject.id, "sub_iss": subject.issuer,
+                                       "actors": [f"{a.id} ({a.issuer})" for a in chain.actors],
                                        "aud": list(request.audiences), "scope": claims["scope"], "exp": claims["exp"]})  # fmt: skip
     return {
         "access_token": token,
@@ -323,7 +356,10 @@ def exchange(service: TokenService, params: Mapping[str, Sequence[str]], now: fl
 
 def _claims(service: TokenService, request: ExchangeRequest, subject: Subject, chain: Chain, actor: VerifiedJWT,
             scopes: tuple[str, ...], now: float) -> dict[str, Any]:  # fmt: skip
-    """The RFC 9068 claims of the new token; it expires no later than either token it came from."""
+    """The RFC 9068 claims of the new token; it expires no later than either token it came from.
+
+    ``sub_id`` (RFC 9493) records the subject's issuer; ``may_act`` names each audience as the (id, issuer)
+    pair that may present the token in the next exchange (one object, or a list for several audiences)."""
     issued_at = int(now)
     limit = issued_at + int(service.config.max_token_lifetime)
     claims: dict[str, Any] = {
@@ -337,7 +373,18 @@ def _claims(service: TokenService, request: ExchangeRequest, subject: Subject, c
         "exp": min(limit, int(subject.verified.claims["exp"]), int(actor.claims["exp"])),
         "jti": secrets.token_urlsafe(16),
     }
+    if subject.issuer:
+        claims["sub_id"] = subject_id(subject.issuer, subject.id)
+    recipients = [{"sub": a, "iss": recipient_issuer(service, a, chain.actors[0])} for a in request.audiences]
+    claims["may_act"] = recipients[0] if len(recipients) == 1 else recipients
     sid = subject.verified.claims.get("sid")
-    if isinstance(sid, str) and sid:
+    sid = sid if isinstance(sid, str) else ""
+    if service.sessions is not None:
+        # chamberlain's own session: continued from a chamberlain subject token, else opened now. An
+        # identity provider's sid names its login session: kept as information (idp_sid), never joined.
+        if sid and not subject.own:
+            claims["idp_sid"] = sid
+        claims["sid"] = service.sessions(subject.id, chain.ids, sid if subject.own else "")
+    elif sid:
         claims["sid"] = sid
     return claims

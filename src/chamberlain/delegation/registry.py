@@ -9,7 +9,9 @@ agents:
 ```
 
 An actor listed here is checked with these roles and attributes, whatever its ``act`` entry carries
-(the registry is the operator's current word); an actor not listed uses its ``act`` entry.
+(the registry is the operator's current word); an actor not listed uses its ``act`` entry. Agents are
+(issuer, id) pairs: with several trusted issuers every entry must name its ``issuer``, or one
+issuer's agent would get the roles meant for another's agent of the same name.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class AgentRegistry:
 
     def __len__(self) -> int:
         return len(self._agents)
+
+    def unbound(self) -> list[str]:
+        """Ids of the entries that name no issuer (they apply to an agent of that id from any issuer)."""
+        return sorted(a.id for a in self._agents.values() if not a.issuer)
 
 
 def load_registry(path: Path, where: str, problems: list[str]) -> AgentRegistry:

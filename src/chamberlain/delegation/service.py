@@ -16,6 +16,7 @@ from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.decision import Recorder
 from chamberlain.delegation.errors import ExchangeError
 from chamberlain.delegation.exchange import GRANT_TYPE, LOGGER, exchange
+from chamberlain.delegation.introspect import INTROSPECT_PATH, REVOKE_PATH
 from chamberlain.delegation.keys import SigningKeys
 from chamberlain.delegation.tokens import DelegationToken, Verifier
 from chamberlain.delegation.trust import KeyFinder
@@ -24,6 +25,18 @@ from chamberlain.engine import AuxData, Engine, Principal, Resource
 TOKEN_PATH = "/oauth2/token"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 JWKS_PATH = "/.well-known/jwks.json"
+
+
+class SessionHook(Protocol):
+    """Sessions as the token service sees them (chamberlain.sessions.exchange.ExchangeSessions)."""
+
+    def __call__(self, subject: str, agents: Sequence[str], sid: str) -> str:
+        """Join an exchange to a session: the sid the new token carries; raises ExchangeError to refuse."""
+        ...
+
+    def state(self, sid: str) -> str: ...
+
+    def revoke(self, sid: str, *, by: str, reason: str) -> str: ...
 
 
 class EngineSource(Protocol):
@@ -43,6 +56,7 @@ class TokenService:
         self.pdp = pdp
         self.clock = clock
         self.record = record
+        self.sessions: SessionHook | None = None  # set by the server when sessions are enabled
         self.keys = SigningKeys(config.signing_key_file, config.signing_algorithm)
         self.verifier = Verifier(config.issuer, self.keys, leeway=config.leeway, clock=clock)
 
@@ -71,6 +85,8 @@ class TokenService:
         return {
             "issuer": issuer,
             "token_endpoint": f"{issuer}{TOKEN_PATH}",
+            "introspection_endpoint": f"{issuer}{INTROSPECT_PATH}",
+            "revocation_endpoint": f"{issuer}{REVOKE_PATH}",
             "jwks_uri": f"{issuer}{JWKS_PATH}",
             "grant_types_supported": [GRANT_TYPE],
             "response_types_supported": [],

@@ -185,6 +185,7 @@ class DelegationToken:
     sid: str
     kid: str
     claims: Mapping[str, Any]
+    subject_issuer: str = ""  # who vouched for the subject (its sub_id claim); "" in tokens that name none
 
     @classmethod
     def from_verified(cls, verified: VerifiedJWT, where: str) -> DelegationToken:
@@ -205,7 +206,27 @@ class DelegationToken:
             raise TokenError(where, "claim iat is missing or not a number")
         return cls(texts["sub"], verified.issuer, audiences(claims, where), parse_scope(scope),
                    parse_chain(claims, where), texts["client_id"], int(claims["exp"]), int(iat),
-                   texts["jti"], sid, verified.kid, claims)  # fmt: skip
+                   texts["jti"], sid, verified.kid, claims, subject_issuer(claims, where))  # fmt: skip
+
+
+def subject_id(issuer: str, subject: str) -> dict[str, str]:
+    """The ``sub_id`` claim (RFC 9493, format ``iss_sub``): the subject as an (issuer, subject) pair."""
+    return {"format": "iss_sub", "iss": issuer, "sub": subject}
+
+
+def subject_issuer(claims: Mapping[str, Any], where: str) -> str:
+    """The issuer of the subject a chamberlain token acts for (its ``sub_id``); ``""`` without one."""
+    value = claims.get("sub_id")
+    if value is None:
+        return ""
+    if (
+        not isinstance(value, Mapping)
+        or value.get("format") != "iss_sub"
+        or not isinstance(value.get("iss"), str)
+        or value.get("sub") != claims.get("sub")
+    ):
+        raise TokenError(where, "claim sub_id must be {format: iss_sub, iss, sub} naming the token's sub")
+    return value["iss"]
 
 
 class Verifier:

@@ -2,7 +2,8 @@
 
 ```
 request.aux_data.delegation = {
-  "subject":  {"id": "alice", "roles": ["finance_clerk"], "attr": {...}},   # the person acted for
+  "subject":  {"id": "alice", "iss": "https://idp.example",                 # the person acted for:
+               "roles": ["finance_clerk"], "attr": {...}},                 # (iss, id); iss "" if unknown
   "actors":   [{"id": "tool-agent", "iss": "...", "roles": [...], "attr": {...}},   # current first
                {"id": "planner-agent", ...}],
   "depth":    2,                          # number of actors

@@ -159,16 +159,21 @@ class AuxData:
     ``delegation`` (a chamberlain extension, not in Cerbos) is the actor chain of a delegated check,
     which conditions read as ``request.aux_data.delegation``; only :mod:`chamberlain.delegation`
     sets it, after verifying the chain. It is absent from checks without delegation.
+
+    ``session`` (also an extension) is the session a check belongs to, which conditions read as
+    ``request.aux_data.session`` (:meth:`chamberlain.sessions.Session.cel`); only
+    :mod:`chamberlain.sessions` sets it. It is absent from checks that name no session.
     """
 
     jwt: Mapping[str, Any] = field(default_factory=dict)
     jwts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     delegation: Mapping[str, Any] | None = None
+    session: Mapping[str, Any] | None = None
     _cel: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def cel(self) -> dict[str, Any]:
         """``request.aux_data`` as conditions see it (computed once: treat the data as immutable)."""
-        if not self.jwt and not self.jwts and self.delegation is None:
+        if not self.jwt and not self.jwts and self.delegation is None and self.session is None:
             return _EMPTY_AUX_CEL
         aux = self._cel
         if aux is None:
@@ -178,6 +183,8 @@ class AuxData:
             }
             if self.delegation is not None:
                 aux["delegation"] = _attributes(self.delegation)
+            if self.session is not None:
+                aux["session"] = _attributes(self.session)
             object.__setattr__(
                 self, "_cel", aux
             )  # a cache on a frozen object, as Principal keeps its CEL form

@@ -17,6 +17,8 @@ from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
 from chamberlain.server import audit_api, authzen, cerbos_api, decide
+from chamberlain.server.admin import AdminResponse
+from chamberlain.server.admin.dispatch import AdminSurface, Match
 from chamberlain.server.config import Config
 from chamberlain.server.http import (
     INTERNAL,
@@ -50,7 +52,7 @@ ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
     "/api/server_info": ("server_info", {"GET": cerbos_api.server_info}),
     "/access/v1/evaluation": ("authzen_evaluation", {"POST": authzen.evaluation}),
     "/access/v1/evaluations": ("authzen_evaluations", {"POST": authzen.evaluations}),
-    "/api/audit/entries": ("audit_entries", {"GET": audit_api.entries}),
+    # Public when chamberlain.audit.apiEnabled (signed heads and proofs reveal no decision); entries are admin.
     "/api/audit/head": ("audit_head", {"GET": audit_api.head}),
     "/api/audit/proof/inclusion": ("audit_inclusion", {"GET": audit_api.inclusion}),
     "/api/audit/proof/consistency": ("audit_consistency", {"GET": audit_api.consistency}),
@@ -69,6 +71,13 @@ class App:
         # HTTPS: the listener's context, whose certificate is reloaded when its files change.
         self.tls = (ReloadingTLS(config.tls, config.tls_reload_interval, self.state.metrics.observe_tls_reload)
                     if config.tls is not None else None)  # fmt: skip
+        try:
+            self.admin = AdminSurface(
+                self.state
+            )  # routes of every ROUTE_MODULES module; policies when enabled
+        except BaseException:
+            self.state.close()  # the decision log's writer stops with the refused start
+            raise
         tokens = self.state.tokens
         self.token_app = delegation.create_app(tokens) if tokens is not None else None
 
@@ -90,6 +99,7 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stop_watcher()
+                self.admin.close()
                 if self.tls is not None:
                     self.tls.stop()
                 self.state.close()  # writes what the decision log still holds
@@ -125,32 +135,44 @@ class App:
             await self.token_app(scope, receive, send)
             return
         route = ROUTES.get(path)
+        admin: Match | None = None
         if route is None:
-            await respond(send, 404, _NOT_FOUND, _TEXT)
-            return
-        endpoint, methods = route
+            admin = self.admin.match(path)
+            if admin is None:
+                await respond(send, 404, _NOT_FOUND, _TEXT)
+                return
+            endpoint, methods = admin.endpoint(scope["method"]), {}
+        else:
+            endpoint, methods = route
         call_id = new_call_id()
         status = 200
+        headers = JSON_HEADERS
         try:
-            handler = methods.get(scope["method"])
-            if handler is None:
-                raise ApiError(501, UNIMPLEMENTED, "Method Not Allowed")
-            body = scope.get("query_string", b"")
-            if scope["method"] == "POST":
-                body = await read_body(receive, self.config.max_body_bytes, started + self.config.read_timeout,
-                                       content_length(scope))  # fmt: skip
-            if len(body) > self.config.large_request_bytes:  # parsing, deciding, recording: off the loop
-                self.state.metrics.observe_moved_to_worker("large")
-                result = await decide.in_worker(self.state, handler, self.state, body, call_id)
-            else:
-                result = handler(self.state, body, call_id)
-            if type(result) is not dict:
-                result = await result  # type: ignore[misc]
-            payload = orjson.dumps(result)
+            if admin is not None:
+                answer = await self.admin.call(admin, scope, receive, call_id, started)
+                if isinstance(answer, AdminResponse):
+                    status, answer = answer.status, answer.body
+            else:  # a check or a public route: POST handlers get the body, GET handlers the query string
+                handler = methods.get(scope["method"])
+                if handler is None:
+                    raise ApiError(501, UNIMPLEMENTED, "Method Not Allowed")
+                body = scope.get("query_string", b"")
+                if scope["method"] == "POST":
+                    body = await read_body(receive, self.config.max_body_bytes, started + self.config.read_timeout,
+                                           content_length(scope))  # fmt: skip
+                if len(body) > self.config.large_request_bytes:  # parsing, deciding, recording: off the loop
+                    self.state.metrics.observe_moved_to_worker("large")
+                    answer = await decide.in_worker(self.state, handler, self.state, body, call_id)
+                else:
+                    answer = handler(self.state, body, call_id)
+                if type(answer) is not dict:
+                    answer = await answer  # type: ignore[misc]
+            payload = orjson.dumps(answer)
         except ConnectionAbortedError:
             return
         except ApiError as exc:
             status, payload = exc.status, exc.body()
+            headers = [*JSON_HEADERS, *exc.headers] if exc.headers else JSON_HEADERS
         except (InvalidRequest, RequestError) as exc:
             err = bad_request(str(exc))
             status, payload = err.status, err.body()
@@ -163,7 +185,7 @@ class App:
         except Exception:
             LOGGER.exception("internal error", extra={"callId": call_id, "endpoint": endpoint})
             status, payload = 500, ApiError(500, INTERNAL, f"internal error (call id {call_id})").body()
-        await respond(send, status, payload, JSON_HEADERS)
+        await respond(send, status, payload, headers)
         elapsed = time.monotonic() - started
         self.state.metrics.observe_request(endpoint, status, elapsed)
         if status >= 400:

@@ -1,8 +1,17 @@
-"""The decision log over HTTP: ``GET /api/audit/entries``, ``/api/audit/head``,
-``/api/audit/proof/inclusion`` and ``/api/audit/proof/consistency``.
+"""The decision log over HTTP.
 
-Handlers get the query string; the work runs in a thread (database reads, signing a head) so the
-event loop keeps serving checks. Bad parameters are answered 400 naming the parameter.
+- ``GET /api/audit/entries`` is an admin route (``audit:read`` on ``chamberlain:audit``): entries hold every
+  decision and the attributes it read. Paged: ``limit`` (default 100, at most
+  ``chamberlain.admin.maxPageSize``), ``cursor`` (the previous page's ``next_cursor``), and a page stops
+  before ``chamberlain.admin.maxResponseBytes``.
+- ``GET /api/audit/head``, ``/api/audit/proof/inclusion`` and ``/api/audit/proof/consistency`` are public
+  while ``chamberlain.audit.apiEnabled`` is on: a signed head and a proof are hashes and a signature,
+  which reveal no decision, and witnesses and clients who verify the log must fetch them without an
+  admin credential. A head is signed on demand only when the log grew since the last one, so its cost
+  is bounded by the checks that grew it.
+
+The work runs in a thread (database reads, signing a head) so the event loop keeps serving checks. Bad
+parameters (unknown, repeated, not an integer, out of range) are answered 400 naming the parameter.
 """
 
 from __future__ import annotations
@@ -10,10 +19,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
-from chamberlain.audit.reader import MAX_LIMIT, AuditReader, Filter
+import orjson
+
+from chamberlain.audit.reader import AuditReader, Filter
 from chamberlain.errors import Error
+from chamberlain.server.admin import AdminRequest, AdminRoute
+from chamberlain.server.admin.paging import (
+    bounded_page,
+    decode_cursor,
+    encode_cursor,
+    int_param,
+    page_limit,
+    query_params,
+)
 from chamberlain.server.http import NOT_FOUND, UNAVAILABLE, ApiError, bad_request
 from chamberlain.server.state import ServerState
 
@@ -21,36 +40,15 @@ _FILTERS = ("session_id", "principal", "actor", "resource_kind", "resource_id", 
             "since", "until")  # fmt: skip
 
 
-def _params(query: bytes, allowed: tuple[str, ...]) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
-                          errors="strict")  # fmt: skip
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise bad_request(f"invalid query string: {exc}") from None
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        if key not in allowed:
-            raise bad_request(f"unknown query parameter {key!r}; allowed: {', '.join(allowed)}")
-        if key in out:
-            raise bad_request(f"query parameter {key!r} given twice")
-        out[key] = value
-    return out
-
-
-def _int(params: dict[str, str], name: str, default: int | None = None) -> int | None:
-    text = params.get(name)
-    if text is None or text == "":
-        return default
-    if not text.lstrip("-").isdigit():
-        raise bad_request(f"query parameter {name!r} must be an integer, got {text!r}")
-    return int(text)
+def _enabled(state: ServerState) -> None:
+    settings = state.config.decision_log
+    if state.log is None or settings is None or not settings.api_enabled:
+        raise ApiError(404, NOT_FOUND, "the decision log API is disabled (chamberlain.audit)")
 
 
 def _run(state: ServerState, work: Callable[[], Any]) -> Awaitable[Any]:
     """Run ``work`` in a thread, once the log API is known to be on."""
-    settings = state.config.decision_log
-    if state.log is None or settings is None or not settings.api_enabled:
-        raise ApiError(404, NOT_FOUND, "the decision log API is disabled (chamberlain.audit)")
+    _enabled(state)
     return asyncio.to_thread(work)
 
 
@@ -59,22 +57,24 @@ def _read(state: ServerState, fn: Callable[[AuditReader], Any]) -> Any:
     return state.log.read(fn)
 
 
-def entries(state: ServerState, query: bytes, call_id: str) -> Awaitable[dict[str, Any]]:
-    """``GET /api/audit/entries``: entries matching the filters, in log order, ``limit`` at a time."""
-    params = _params(query, (*_FILTERS, "after", "limit"))
-    limit = _int(params, "limit", 100)
-    assert limit is not None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise bad_request(f"query parameter 'limit' must be between 1 and {MAX_LIMIT}, got {limit}")
-    f = Filter(
-        **{k: params[k] for k in _FILTERS if k in params}, after=_int(params, "after", -1), limit=limit
-    )  # type: ignore[arg-type]
+def entries(request: AdminRequest) -> dict[str, Any]:
+    """``GET /api/audit/entries``: entries matching the filters, in log order, one page at a time."""
+    state = request.state
+    params = query_params(request.query, (*_FILTERS, "cursor", "limit"))
+    settings = state.config.admin
+    limit = page_limit(params, settings)
+    after = decode_cursor(params.get("cursor"), "after", -1)
+    _enabled(state)
+    f = Filter(**{k: params[k] for k in _FILTERS if k in params}, after=after, limit=limit + 1)  # type: ignore[arg-type]
+    found = _read(state, lambda reader: reader.search(f))
+    page, more = bounded_page(found, limit, settings.max_response_bytes, lambda e: len(orjson.dumps(e)))
+    return {"entries": page, "next_cursor": encode_cursor({"after": page[-1]["seq"]}) if more else None}
 
-    def work() -> dict[str, Any]:
-        found = _read(state, lambda reader: reader.search(f))
-        return {"entries": found, "next_after": found[-1]["seq"] if len(found) == limit else None}
 
-    return _run(state, work)
+#: The admin routes of the decision log (see :mod:`chamberlain.server.admin`).
+ROUTES = [
+    AdminRoute("GET", "/api/audit/entries", "audit_entries", "audit:read", "chamberlain:audit", entries)
+]
 
 
 def head(state: ServerState, query: bytes, call_id: str) -> Awaitable[dict[str, Any]]:
@@ -82,7 +82,7 @@ def head(state: ServerState, query: bytes, call_id: str) -> Awaitable[dict[str, 
 
     On PostgreSQL only the sequencer signs: another replica answers the latest head.
     """
-    _params(query, ())
+    query_params(query, ())
 
     def work() -> dict[str, Any]:
         log = state.log
@@ -113,8 +113,8 @@ def consistency(state: ServerState, query: bytes, call_id: str) -> Awaitable[dic
 def _proof(state: ServerState, query: bytes, names: tuple[str, str],
            make: Callable[[AuditReader, int, int | None], Any]) -> Awaitable[dict[str, Any]]:  # fmt: skip
     """A proof from a required and an optional integer parameter."""
-    params = _params(query, names)
-    required, optional = _int(params, names[0]), _int(params, names[1])
+    params = query_params(query, names)
+    required, optional = int_param(params, names[0]), int_param(params, names[1])
     if required is None:
         raise bad_request(f"query parameter {names[0]!r} is required")
     return _run(state, lambda: _read(state, lambda reader: make(reader, required, optional).to_json()))

@@ -105,8 +105,10 @@ def _check(state: ServerState, principal: dict[str, Any], entries: list[dict[str
 
 
 def _reason(response: dict[str, Any]) -> dict[str, Any] | None:
-    """AuthZEN's ``reason_admin`` when the decision log could not record the check (all denied)."""
-    why = (response.get("chamberlain") or {}).get("decisionLog")
+    """AuthZEN's ``reason_admin`` when the decision log could not record the check, or the session
+    the check named denied every action."""
+    found = response.get("chamberlain") or {}
+    why = found.get("decisionLog") or (found.get("session") or {}).get("denied")
     return {"reason_admin": {"en": why}} if why else None
 
 

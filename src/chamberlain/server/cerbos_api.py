@@ -66,6 +66,8 @@ def health(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
 
     NOT_SERVING (503) while the decision log is unavailable in ``sync`` durability: every check is
     then denied for it. In ``async`` durability checks go on (queued) and the log is reported DEGRADED.
+    A session store that cannot be read is reported (``chamberlain.sessions``): checks naming a session
+    are denied meanwhile, the others are served.
     """
     status: dict[str, Any] = {"status": "SERVING"}
     extra: dict[str, Any] = {}
@@ -79,6 +81,14 @@ def health(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
                                     "since": found["since"], "reason": found["reason"]}  # fmt: skip
             if found["denying"]:
                 status["status"] = "NOT_SERVING"
+    sessions = state.sessions
+    if sessions is not None and sessions.probe():
+        # Checks that name a session are denied (fail closed); the others are served as usual.
+        extra["sessions"] = {
+            "state": "UNAVAILABLE",
+            "since": sessions.problem_since,
+            "reason": sessions.problem,
+        }
     if extra:
         status["chamberlain"] = extra
     if status["status"] != "SERVING":

@@ -30,11 +30,17 @@ from chamberlain.durations import parse_duration
 from chamberlain.engine.request_validation import RequestLimits
 from chamberlain.errors import Error
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_text_bounded
+from chamberlain.server.admin import settings as admin_settings
+from chamberlain.server.admin.settings import AdminConfig
 from chamberlain.server.tls import TLSError, TLSFiles, build_context
+from chamberlain.sessions import settings as session_settings
+from chamberlain.sessions.errors import InvalidSession
+from chamberlain.sessions.settings import SessionSettings
 from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
 REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
+MAX_PAGE_SIZE = 5000  # chamberlain.admin.maxPageSize at most (a page is read in one query)
 
 #: Every key the server reads, with its default (Cerbos's defaults where Cerbos has the key).
 DEFAULTS: dict[str, Any] = {
@@ -42,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
         "httpListenAddr": "127.0.0.1:3592",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
+        # The admin surface (docs/security.md): off by default; basic-auth credentials as Cerbos has them.
+        "adminAPI": copy.deepcopy(admin_settings.SERVER_DEFAULTS),
         # HTTPS (chamberlain.server.tls), Cerbos's keys: cert and key; caCert requires client certificates.
         "tls": {"cert": "", "key": "", "caCert": ""},
         "advanced": {
@@ -109,8 +117,12 @@ DEFAULTS: dict[str, Any] = {
             "largeRequestBytes": 65536,  # bodies larger than this are decided in a worker thread
             "workerThreads": 4,  # threads deciding the checks moved off the event loop
         },
+        # The admin surface's policies, people's roles, limits (docs/security.md "The admin surface").
+        "admin": copy.deepcopy(admin_settings.DEFAULTS),
         # Token exchange and delegated checks (README "Delegation"); keys documented there.
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
+        # Agent sessions (docs/concepts/sessions.md): defaults a new session takes, and maxima.
+        "sessions": copy.deepcopy(session_settings.DEFAULTS),
     },
 }
 
@@ -118,7 +130,7 @@ DEFAULTS: dict[str, Any] = {
 #: warning naming them, so that Cerbos configurations load; everything below a listed key is Cerbos's too.
 #: A key that neither Cerbos nor chamberlain knows is an error (with a did-you-mean hint).
 IGNORED = (
-    "server.grpcListenAddr", "server.adminAPI", "server.cors", "server.udsFileMode", "server.embeddedMode",
+    "server.grpcListenAddr", "server.cors", "server.udsFileMode", "server.embeddedMode",
     "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
     "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
     "audit.hub", "audit.kafka", "audit.decisionLogFilters", "audit.includeMetadataKeys",
@@ -195,6 +207,9 @@ class Config:
     worker_threads: int = 4
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
+    sessions: SessionSettings | None = None  # None: chamberlain.sessions.enabled is false
+    sessions_url: StoreURL | None = None  # where sessions live (the decision log's database by default)
+    admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -409,6 +424,9 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
+    sessions, sessions_url = _sessions(c["chamberlain"]["sessions"], decision_log, values.get("state_dir"),
+                                       problems, base_dir)  # fmt: skip
+    admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
@@ -418,8 +436,57 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                                   "strict_evaluation", "globals", "schema_enforcement",
                                                   "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  decision_log=decision_log, delegation=delegation, warnings=tuple(warnings), raw=c,
+                  decision_log=decision_log, delegation=delegation, admin=admin, sessions=sessions,
+                  sessions_url=sessions_url, warnings=tuple(warnings), raw=c,
                   **values)  # fmt: skip
+
+
+def _admin(c: Mapping[str, Any], trusted_issuers: int, problems: list[str], base_dir: Path) -> AdminConfig:
+    """``server.adminAPI`` and ``chamberlain.admin`` (problems appended, naming each key)."""
+    server, section = c["server"]["adminAPI"], c["chamberlain"]["admin"]
+    if not isinstance(server, Mapping) or not isinstance(section, Mapping):
+        problems.append("server.adminAPI and chamberlain.admin: expected mappings")
+        return AdminConfig()
+    before = len(problems)
+    values: dict[str, Any] = {}
+    checks: dict[str, tuple[Mapping[str, Any], str, Any]] = {
+        "enabled": (server, "server.adminAPI.enabled", _bool),
+        "roles_claim": (section, "chamberlain.admin.rolesClaim", lambda v: _text(v) or _fail("expected a claim name")),
+        "credential_cache_ttl": (section, "chamberlain.admin.credentialCacheTTL", _seconds),
+        "max_failed_logins": (section, "chamberlain.admin.maxFailedLogins", _positive),
+        "max_page_size": (section, "chamberlain.admin.maxPageSize", _page_size),
+        "max_response_bytes": (section, "chamberlain.admin.maxResponseBytes", _positive),
+        "policies": (section, "chamberlain.admin.policies", lambda v: base_dir / v if _text(v) else None),
+    }  # fmt: skip
+    for name, (source, key, convert) in checks.items():
+        try:
+            values[name] = convert(source.get(key.rpartition(".")[2]))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{key}: {exc}")
+    credentials = server.get("adminCredentials") or {}
+    if not isinstance(credentials, Mapping):
+        problems.append("server.adminAPI.adminCredentials: expected a mapping with username and passwordHash")
+        credentials = {}
+    username, password_hash = admin_settings.credentials(credentials, problems)
+    if values.get("enabled") and not username and trusted_issuers == 0:
+        problems.append(
+            "server.adminAPI.enabled is true but nobody can sign in: set server.adminAPI.adminCredentials "
+            "(username and passwordHash) or chamberlain.delegation.trustedIssuers; chamberlain has no "
+            "default credentials"
+        )
+    if len(problems) > before:
+        return AdminConfig()
+    return AdminConfig(username=username, password_hash=password_hash, **values)
+
+
+def _page_size(v: Any) -> int:
+    if _positive(v) > MAX_PAGE_SIZE:
+        raise ValueError(f"must be at most {MAX_PAGE_SIZE}, got {v!r}")
+    return v
+
+
+def _fail(message: str) -> Any:
+    raise ValueError(message)
 
 
 def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
@@ -435,6 +502,31 @@ def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
         return None
+
+
+def _sessions(section: Any, decision_log: DecisionLogConfig | None, state_dir: Path | None, problems: list[str],
+              base_dir: Path) -> tuple[SessionSettings | None, StoreURL | None]:  # fmt: skip
+    """``chamberlain.sessions``, validated; sessions live in the decision log's database unless ``db`` says."""
+    try:
+        found = session_settings.parse_settings(section)
+    except InvalidSession as exc:
+        problems.extend(getattr(exc, "problems", [str(exc)]))
+        return None, None
+    if not found.enabled or state_dir is None:
+        return None, None
+    try:
+        if found.db:
+            url = parse_url(found.db)
+        elif decision_log is not None:
+            url = decision_log.url
+        else:
+            url = parse_url(sqlite_url(state_dir / "decisions.db"))
+    except StoreError as exc:
+        problems.append(f"chamberlain.sessions.db: {exc}")
+        return None, None
+    if url.path is not None and not url.path.is_absolute():
+        url = parse_url(sqlite_url(base_dir / url.path))
+    return found, url
 
 
 def _default_key_file(url: StoreURL, state_dir: Path) -> Path:

@@ -34,6 +34,7 @@ from chamberlain.audit import recording
 from chamberlain.audit.recording import PendingCheck
 from chamberlain.cel import budget
 from chamberlain.server.state import ServerState
+from chamberlain.sessions.join import join, request_ref, token_sid, worth_telling
 
 Response = dict[str, Any]
 
@@ -100,11 +101,18 @@ def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str,
 def _start(state: ServerState, request: Any, call_id: str, point: str) -> Started:
     loop = _serving_loop() if state.log is not None else None
     tokens = state.tokens
-    decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt) if tokens else None
+    decided = None
+    if tokens is not None and delegation.is_delegated(request, tokens.config.issuer):
+        sid = token_sid(delegation.token_claims(request, tokens.config.issuer))
+        ref = request_ref(request, sid)
+        joined = join(state.pdp.sessions, ref) if ref is not None else None
+        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt, session=joined)
     if decided is not None:  # the request carries delegation
         pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
                                    call_id=call_id, point=point, request=request, loop=loop,
                                    context=delegation_context(decided.result))  # fmt: skip
+        if worth_telling(decided.session):
+            pending.notes["session"] = decided.session
         return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
     pending = state.pdp.start_check_resources(
         request, call_id=call_id, point=point, loop=loop, validated=True
@@ -116,7 +124,7 @@ def delegation_context(result: Any) -> dict[str, Any]:
     """What the request record keeps of a delegated check, so it can be replayed: the chain with roles."""
     d = result.delegation
     return {"delegation": {
-        "source": d.source, "issuer": d.issuer, "sid": d.sid, "jti": d.jti,
+        "source": d.source, "issuer": d.issuer, "subject_issuer": d.subject_issuer, "sid": d.sid, "jti": d.jti,
         "scopes": None if d.scopes is None else list(d.scopes),
         "audience": None if d.audience is None else list(d.audience),
         "actors": [{"id": a.id, "issuer": a.issuer, "roles": list(a.roles), "attr": dict(a.attr)} for a in result.actors],

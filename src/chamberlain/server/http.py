@@ -26,17 +26,21 @@ INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, UNIMPLEMENTE
     13,
 )
 UNAVAILABLE = 14
+PERMISSION_DENIED, UNAUTHENTICATED = 7, 16
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class ApiError(Exception):
     """An error answered as Cerbos answers it: ``{"code": <grpc code>, "message": ...}`` with ``status``."""
 
-    def __init__(self, status: int, code: int, message: str):
+    def __init__(
+        self, status: int, code: int, message: str, *, headers: list[tuple[bytes, bytes]] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or []  # added to the response (WWW-Authenticate, Retry-After, Allow)
 
     def body(self) -> bytes:
         return orjson.dumps({"code": self.code, "message": self.message})

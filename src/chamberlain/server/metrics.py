@@ -41,6 +41,9 @@ class Metrics:
                                 registry=self.registry)  # fmt: skip
         self.tls_reloads = Counter("chamberlain_tls_reloads", "TLS certificate reloads by result (success or failure).",
                                    ["result"], registry=self.registry)  # fmt: skip
+        self.admin_auth = Counter("chamberlain_admin_authentications",
+                                  "Admin API sign-ins by scheme (basic, jwt) and result (cached, verified, failed, limited).",
+                                  ["via", "result"], registry=self.registry)  # fmt: skip
         self._children: dict[tuple[str, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -49,6 +52,10 @@ class Metrics:
         if child is None:
             child = self._children[key] = metric.labels(*labels)
         return child
+
+    def observe_admin_auth(self, via: str, result: str) -> None:
+        """An admin sign-in: ``via`` basic or jwt; ``result`` cached, verified, failed or limited."""
+        self._child(self.admin_auth, via, result).inc()
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         self._child(self.requests, endpoint, str(status)).inc()

@@ -4,7 +4,8 @@ A planner failure Cerbos also fails on (a condition that cannot be planned) is a
 answers it: 500 ``Resources query plan request failed`` (the log line names the condition). A
 request that carries delegation (a chamberlain token, ``auxData.delegation``) is refused: a plan
 for the principal alone would not apply the chain's attenuation, and the server never answers
-wider than a check would.
+wider than a check would. A plan naming a session (``auxData.session``) spends nothing of it, but the
+session must be live and the caller's, else the plan is ALWAYS_DENIED with the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.server.http import DEADLINE_EXCEEDED, INTERNAL, ApiError, bad_request
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
+from chamberlain.sessions.join import gate, plan_note, request_ref
 
 Response = dict[str, Any]
 
@@ -46,9 +48,15 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
                                                "(chamberlain.limits.evaluationTimeout)") from None  # fmt: skip
     finally:
         budget.install(previous)
+    ref = request_ref(request)  # a plan in a session: the session must be live (a plan spends nothing)
+    denied = gate(pdp.sessions, ref, parsed.input.principal.id) if ref is not None else ""
+    if denied:
+        plan_log.deny_plan(plan)
     loop = asyncio.get_running_loop() if state.log is not None else None
     pending = plan_log.submit(state.log, parsed.input, plan, when=when, call_id=call_id, point=point,
                               request=request, loop=loop)  # fmt: skip
+    if denied:
+        pending.notes["session"] = plan_note(ref, denied)
 
     def finish() -> Response:
         final = plan_log.deny_unrecorded(plan, pending.reason()) if pending.error is not None else plan

@@ -19,6 +19,8 @@ from chamberlain.errors import Error
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics
+from chamberlain.sessions.exchange import ExchangeSessions
+from chamberlain.sessions.store import SessionStore
 
 
 def freeze_heap() -> None:
@@ -72,14 +74,20 @@ class ServerState:
             self.log = DecisionLog.open(settings.url, settings.options)  # raises, naming what is wrong
             self.metrics.watch_log(self.log)
         self.tokens: TokenService | None = None
+        self.sessions: SessionStore | None = None
         # Checks moved off the event loop (chamberlain.server.decide); daemon threads, shut down in close().
         self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
-            self.pdp = PDP.from_config(config, audit=self.log)
+            self.pdp = PDP.from_config(config, audit=self.log, sessions=None)
+            if config.sessions is not None and config.sessions_url is not None:
+                self.sessions = SessionStore.open(config.sessions_url)  # in the decision log's database
+                self.pdp.use_sessions(self.sessions)
             if config.delegation is not None:
                 # Creates its signing key when absent; every exchange's decision goes into the log.
                 self.tokens = TokenService(config.delegation, self.pdp,
                                            record=functools.partial(self.pdp.record, point=EXCHANGE_POINT))  # fmt: skip
+                if self.sessions is not None and config.sessions is not None:
+                    self.tokens.sessions = ExchangeSessions(self.sessions, config.sessions)
         except BaseException:
             self.close()
             raise
@@ -103,6 +111,8 @@ class ServerState:
     def close(self) -> None:
         """Stop the worker threads, then flush and close the decision log (entries still queued are written first)."""
         self.workers.shutdown(wait=True, cancel_futures=True)
+        if self.sessions is not None:
+            self.sessions.close()
         if self.log is not None:
             log, self.log = self.log, None
             try:

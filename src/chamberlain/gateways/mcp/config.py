@@ -30,6 +30,12 @@ downstream:
   resource: ""                       # http: RFC 9728 resource; "" = http://<listen><path>
   authorizationServers: []           # http: RFC 9728 authorization_servers; [] = [auth.issuer]
   sessionIdleTimeout: 30m            # http: an MCP session idle this long is closed
+sessions:                            # agent sessions (docs/concepts/sessions.md), in the log's database
+  enabled: true
+  db: ""                             # "" = audit.db (the server's database: revokes and locks reach here)
+  subject: ""                        # stdio without a token: who the agent acts for ("" = the principal)
+  defaults: {ttl: 1h, idleTimeout: 15m, budgets: [], rateLimits: []}
+  maxima: {ttl: 24h, idleTimeout: 24h, budgets: 16, rateLimits: 16}
 upstreams:                           # at least one
   - name: git                        # [A-Za-z0-9_-]+, unique: the resource id and R.attr.server
     command: [mcp-server-git, --repository, /srv/repo]   # stdio: the command to spawn, or
@@ -67,6 +73,8 @@ from chamberlain.engine import Principal
 from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.gateways.mcp.errors import GatewayConfigError
+from chamberlain.sessions.errors import InvalidSession
+from chamberlain.sessions.settings import SessionSettings, parse_settings
 from chamberlain.store import sqlite_url
 
 STDIO, HTTP = "stdio", "http"
@@ -87,6 +95,7 @@ TOP_KEYS = (
     "auth",
     "downstream",
     "upstreams",
+    "sessions",
 )
 AUDIT_KEYS = ("db", "writeTimeout", "signingKeyFile")
 AUTH_KEYS = (
@@ -186,6 +195,9 @@ class GatewayConfig:
     resource: str = ""
     authorization_servers: tuple[str, ...] = ()
     session_idle_timeout: float = 1800.0
+    sessions: SessionSettings | None = None  # None: sessions.enabled is false
+    sessions_db: str = ""  # where sessions live ("" = audit_db)
+    session_subject: str = ""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -396,6 +408,25 @@ def _parse_upstream(raw: Any, at: str, p: _Problems) -> UpstreamConfig | None:
     )
 
 
+def _parse_sessions(section: Any, p: _Problems) -> tuple[SessionSettings | None, str, str]:
+    """``sessions``: the server's ``chamberlain.sessions`` keys, and ``subject``."""
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        p.add("sessions", "expected a mapping")
+        return None, "", ""
+    rest = {k: v for k, v in section.items() if k != "subject"}
+    subject = p.take("sessions.subject", section.get("subject") or "", _string, "")
+    try:
+        found = parse_settings(rest, prefix="sessions")
+    except InvalidSession as exc:
+        for problem in getattr(exc, "problems", [str(exc)]):
+            key, _, what = problem.partition(": ")
+            p.add(key, what)
+        return None, "", ""
+    return (found if found.enabled else None), found.db, subject
+
+
 def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
     """Validate a configuration mapping; raises :class:`GatewayConfigError` listing every problem."""
     p = _Problems(base_dir or Path.cwd())
@@ -440,6 +471,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         p.add("auth", "required with downstream.transport http: remote agents present delegation tokens")
     if transport == STDIO and principal is None and not (token or token_file):
         p.add("principal", "required over stdio without a token: {id, roles} of who the agent acts as")
+    sessions, sessions_db, session_subject = _parse_sessions(c.get("sessions"), p)
     positive = lambda v: parse_duration(v, positive=True)  # noqa: E731
     values = {
         "policies": p.take("policies", c.get("policies", "policies"), p.path) or p.base / "policies",
@@ -455,6 +487,9 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         raise GatewayConfigError(f"invalid MCP gateway configuration:\n{listed}", tuple(p.items))
     return GatewayConfig(
         audit_db=audit_db,
+        sessions=sessions,
+        sessions_db=sessions_db or audit_db,
+        session_subject=session_subject,
         upstreams=tuple(upstreams),
         state_dir=state_dir,
         principal=principal,

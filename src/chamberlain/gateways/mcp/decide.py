@@ -22,12 +22,16 @@ import orjson
 from chamberlain.audit import recording
 from chamberlain.audit.canonical import EncodingError, digest
 from chamberlain.audit.ids import new_call_id
+from chamberlain.cel.values import Timestamp
 from chamberlain.delegation import check_delegated
 from chamberlain.engine import ActionEffect, AuxData, CheckInput, CheckOutput, Resource
 from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.gateways.mcp.config import AuthConfig
 from chamberlain.gateways.mcp.identity import Caller
 from chamberlain.pdp import PDP
+from chamberlain.sessions.guard import DENIED_POLICY as SESSION_POLICY
+from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
+from chamberlain.sessions.join import Joined, join
 
 
 def arguments_digest(arguments: Mapping[str, Any]) -> str:
@@ -73,7 +77,7 @@ def _basis(effect: ActionEffect) -> str:
 def _outputs(out: CheckOutput, actions: Sequence[str]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for entry in out.outputs:
-        if entry.action in actions and not entry.error:
+        if entry.action in actions and not entry.error and not entry.src.startswith(SESSION_POLICY):
             found.setdefault(entry.action, []).append(entry.val)
     return found
 
@@ -81,12 +85,14 @@ def _outputs(out: CheckOutput, actions: Sequence[str]) -> dict[str, list[Any]]:
 class Decider:
     """Decides with the PDP's current engine and records every decision in its decision log."""
 
-    def __init__(self, pdp: PDP, auth: AuthConfig | None, audiences: Sequence[str]):
+    def __init__(self, pdp: PDP, auth: AuthConfig | None, audiences: Sequence[str],
+                 sessions: SessionGuard | None = None):  # fmt: skip
         if pdp.log is None:
             raise ValueError("the MCP gateway needs a decision log: every decision is recorded")
         self.pdp = pdp
         self.auth = auth
         self.audiences = tuple(audiences)
+        self.sessions = sessions
 
     def _decide(
         self,
@@ -94,12 +100,37 @@ class Decider:
         resource: Resource,
         actions: tuple[str, ...],
         when: dt.datetime,
+        preview: bool = False,
+    ) -> tuple[list[CheckInput], list[CheckOutput], dict[str, str]]:
+        """Decide; with sessions, in the caller's session (its budgets charged unless ``preview``)."""
+        if self.sessions is None:
+            return self._decide_plain(caller, resource, actions, when, None)
+        joined = join(
+            self.sessions, SessionRef(session_id_of(caller.session_id, "session"), preview, "mcp gateway")
+        )
+        inputs, outputs, denied_by = self._decide_plain(caller, resource, actions, when, joined)
+        joined.enforce(inputs, outputs, Timestamp.from_datetime(when))
+        for out in outputs:
+            for entry in out.outputs:
+                if entry.src.startswith(SESSION_POLICY) and entry.action in out.actions:
+                    denied_by[entry.action] = f"{entry.val} ({entry.src})"
+        return inputs, outputs, denied_by
+
+    def _decide_plain(
+        self,
+        caller: Caller,
+        resource: Resource,
+        actions: tuple[str, ...],
+        when: dt.datetime,
+        joined: Joined | None,
     ) -> tuple[list[CheckInput], list[CheckOutput], dict[str, str]]:
         d = caller.delegation
         if d is None:
             inputs = [
                 CheckInput(caller.principal, resource, actions, EMPTY_AUX, "", caller.session_id, (), "")
             ]
+            if joined is not None:
+                inputs = joined.inputs(inputs)
             return inputs, self.pdp.engine.check(inputs, when), {}
         assert self.auth is not None
         result = check_delegated(
@@ -112,6 +143,9 @@ class Decider:
             registry=self.auth.agents,
             now=when,
             session_id=caller.session_id,
+            aux_data=joined.inputs([CheckInput(caller.principal, resource, actions)])[0].aux_data
+            if joined
+            else None,
         )
         out = result.outputs[0]
         aux = AuxData(jwt=d.claims) if d.claims else EMPTY_AUX
@@ -130,7 +164,14 @@ class Decider:
         return inputs, [out.output], {a: dec.denied_by for a, dec in out.decisions.items() if dec.denied_by}
 
     async def decide(
-        self, caller: Caller, resource: Resource, actions: Sequence[str], *, point: str, mcp: dict[str, Any]
+        self,
+        caller: Caller,
+        resource: Resource,
+        actions: Sequence[str],
+        *,
+        point: str,
+        mcp: dict[str, Any],
+        preview: bool = False,
     ) -> Decision:
         """Decide ``actions`` on ``resource`` for ``caller`` and wait until the decision is in the log.
 
@@ -138,7 +179,12 @@ class Decider:
         """
         when = dt.datetime.now(dt.UTC)
         call_id = new_call_id()
-        inputs, outputs, denied_by = self._decide(caller, resource, tuple(actions), when)
+        if self.sessions is None:
+            inputs, outputs, denied_by = self._decide(caller, resource, tuple(actions), when)
+        else:  # the session store is read and written: off the event loop
+            inputs, outputs, denied_by = await anyio.to_thread.run_sync(
+                self._decide, caller, resource, tuple(actions), when, preview
+            )
         log = self.pdp.log
         assert log is not None
         pending = recording.submit(log, inputs, outputs, when=when, call_id=call_id, point=point,

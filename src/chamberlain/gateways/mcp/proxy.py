@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from importlib.metadata import version
 from typing import Any, TypeVar
 
@@ -36,8 +37,10 @@ from chamberlain.gateways.mcp.config import GatewayConfig
 from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest
 from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
 from chamberlain.gateways.mcp.identity import Caller, Identities
+from chamberlain.gateways.mcp.sessions import GatewaySessions
 from chamberlain.gateways.mcp.upstream import Upstream
 from chamberlain.pdp import PDP
+from chamberlain.sessions.model import SESSION_ID
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 #: The JSON-RPC code of a refused request (as cerbos-fastmcp answers): no identity, or a denial.
@@ -78,13 +81,18 @@ class Gateway:
         identities: Identities,
         *,
         local_session: str = "",
+        sessions: GatewaySessions | None = None,
     ):
-        """``local_session``: the session id of a stdio gateway (one connection per process)."""
+        """``local_session``: the session id of a stdio gateway (one connection per process);
+        ``sessions``: the agents' sessions (None: sessions are off, ``local_session`` is a label)."""
         self.config = config
         self.upstreams = list(upstreams)
         self.catalog = Catalog(self.upstreams, config.tool_names)
         self.identities = identities
-        self.decider = Decider(pdp, config.auth, config.audiences)
+        self.sessions = sessions
+        self.decider = Decider(
+            pdp, config.auth, config.audiences, sessions.guard if sessions is not None else None
+        )
         self.arguments = ArgumentChecker()
         self.local_session = local_session
 
@@ -94,11 +102,32 @@ class Gateway:
         """The caller of this request: the HTTP layer's verified token, else the local identity."""
         request = ctx.request
         if request is None or not hasattr(request, "scope"):
-            return self.identities.local(self.local_session)
+            return self._in_session(self.identities.local(self.local_session))
         token = request.scope.get(TOKEN_SCOPE_KEY)
         if token is None:
             raise IdentityError("the request carries no verified delegation token")
+        if self.sessions is not None:  # the token names the session, never the protocol's Mcp-Session-Id
+            return self._in_session(self.identities.caller(token, ""))
         return self.identities.caller(token, request.headers.get(SESSION_HEADER, ""))
+
+    def _in_session(self, caller: Caller) -> Caller:
+        """``caller`` in its chamberlain session (opened if need be; raises IdentityError when refused)."""
+        if self.sessions is None:
+            return caller
+        if caller.delegation is not None:
+            return replace(caller, session_id=self.sessions.for_token(caller.delegation))
+        if not SESSION_ID.match(self.local_session):  # none could be opened at start (a lock): try again
+            self.local_session = self.sessions.local(caller.principal.id)
+        return replace(caller, session_id=self.local_session)
+
+    def start_session(self) -> str:
+        """Open the stdio agent's session now (its id; "" when refused, e.g. locked: every call says why)."""
+        try:
+            self._in_session(self.identities.local(self.local_session))
+        except IdentityError as exc:
+            LOGGER.warning("%s", exc)
+            return ""
+        return self.local_session
 
     def _caller_or_error(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
         try:
@@ -115,8 +144,10 @@ class Gateway:
         method: str,
         actions: Sequence[str],
         mcp: dict[str, Any],
+        preview: bool = False,
         **attr: Any,
     ) -> Decision:
+        """Decide ``actions``; a ``preview`` (list filtering) spends nothing of the session's budgets."""
         resource = mapping.resource(upstream.config, method, **attr)
         return await self.decider.decide(
             caller,
@@ -124,6 +155,7 @@ class Gateway:
             actions,
             point=f"mcp:{upstream.name}",
             mcp={"method": method, "server": upstream.name, **mcp},
+            preview=preview,
         )
 
     async def _decide_named(
@@ -169,7 +201,9 @@ class Gateway:
         visible = []
         for group in by_upstream.values():
             actions = [mapping.action(check, key(e)) for e in group]
-            decision = await self._decide(caller, group[0].upstream, method, actions, {}, arguments={})
+            decision = await self._decide(
+                caller, group[0].upstream, method, actions, {}, preview=True, arguments={}
+            )
             visible.extend(e for e, a in zip(group, actions, strict=True) if decision.allowed(a))
         return visible
 

@@ -2,8 +2,9 @@
 
 >>> anyio.run(serve, parse_config(load_config(Path("gateway.yaml")), base_dir=Path(".")))
 
-Over stdio the gateway is one MCP session (its id, printed on stderr at start, is the session id of
-every decision); over streamable HTTP each MCP session is its own. The PDP's decision log is closed
+Over stdio the gateway is one agent session (its id, printed on stderr at start, is the session id of
+every decision: a chamberlain session ``ses_...`` unless ``sessions.enabled`` is false); over
+streamable HTTP a token's session is its own (:mod:`chamberlain.gateways.mcp.sessions`). The PDP's decision log is closed
 (and its final head signed) when the gateway stops.
 """
 
@@ -22,9 +23,12 @@ from chamberlain.gateways.mcp.config import STDIO, GatewayConfig
 from chamberlain.gateways.mcp.http import create_app
 from chamberlain.gateways.mcp.identity import Identities
 from chamberlain.gateways.mcp.proxy import Gateway
+from chamberlain.gateways.mcp.sessions import GatewaySessions
 from chamberlain.gateways.mcp.stdio import stdio_streams
 from chamberlain.gateways.mcp.upstream import Upstream
 from chamberlain.pdp import PDP
+from chamberlain.sessions.store import SessionStore
+from chamberlain.sessions.transitions import recorder
 from chamberlain.store import parse_url
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
@@ -45,19 +49,31 @@ async def serve(config: GatewayConfig, *, on_ready: Callable[[str], None] | None
     Raises ``PolicyError``, ``GatewayConfigError`` or ``UpstreamError`` when it cannot start.
     """
     pdp = open_pdp(config)
+    sessions = None
     try:
+        sessions = open_sessions(config, pdp)
         identities = Identities(config)
         upstreams = [Upstream(c) for c in config.upstreams]
         async with anyio.create_task_group() as tg:
             try:
                 for upstream in upstreams:
                     await upstream.start(tg)
-                await _serve(config, pdp, upstreams, identities, on_ready)
+                await _serve(config, pdp, upstreams, identities, on_ready, sessions)
             finally:
                 for upstream in upstreams:
                     await upstream.stop()
     finally:
+        if sessions is not None:
+            sessions.store.close()
         pdp.close()
+
+
+def open_sessions(config: GatewayConfig, pdp: PDP) -> GatewaySessions | None:
+    """The agents' sessions in ``sessions.db`` (the decision log's database), transitions in the log."""
+    if config.sessions is None:
+        return None
+    store = SessionStore.open(config.sessions_db, on_transition=recorder(pdp.record))
+    return GatewaySessions(store, config.sessions, config.session_subject)
 
 
 async def _serve(
@@ -66,10 +82,13 @@ async def _serve(
     upstreams: list[Upstream],
     identities: Identities,
     on_ready: Callable[[str], None] | None,
+    sessions: GatewaySessions | None = None,
 ) -> None:
     if config.transport == STDIO:
-        session = f"mcp-{new_call_id()}"
-        server = Gateway(config, pdp, upstreams, identities, local_session=session).server()
+        gateway = Gateway(config, pdp, upstreams, identities, local_session=f"mcp-{new_call_id()}",
+                          sessions=sessions)  # fmt: skip
+        session = gateway.start_session() if sessions is not None else gateway.local_session
+        server = gateway.server()
         LOGGER.info(
             "MCP gateway on stdio, session %s, upstreams %s", session, ", ".join(u.name for u in upstreams)
         )
@@ -79,7 +98,9 @@ async def _serve(
                 on_ready(session)
             await server.run(read, write, server.create_initialization_options())
         return
-    app = create_app(Gateway(config, pdp, upstreams, identities).server(), config, identities)
+    app = create_app(
+        Gateway(config, pdp, upstreams, identities, sessions=sessions).server(), config, identities
+    )
     http = uvicorn.Server(
         uvicorn.Config(
             app, host=config.host, port=config.port, log_config=None, access_log=False, lifespan="on"

@@ -63,7 +63,9 @@ AdminHandler = Callable[
 @dataclass(frozen=True)
 class AdminRoute:
     """One admin endpoint. ``path`` may hold ``{name}`` segments (``/api/sessions/{id}/revoke``), given to
-    the handler as ``path_params``; the check's resource id is ``path_params["id"]`` when present."""
+    the handler as ``path_params``; the check's resource id is ``path_params["id"]`` when present (else the
+    endpoint name). An ``async def`` handler runs on the event loop; a plain function (database reads,
+    files) runs on a worker thread. Listings page with :mod:`chamberlain.server.admin.paging`."""
 
     method: str
     path: str
@@ -74,4 +76,4 @@ class AdminRoute:
 
 
 #: Modules (dotted names) that define ``ROUTES: list[AdminRoute]``; imported when the app starts.
-ROUTE_MODULES: list[str] = []
+ROUTE_MODULES: list[str] = ["chamberlain.server.audit_api", "chamberlain.server.sessions_api"]

@@ -1,0 +1,102 @@
+"""RFC 7662 token introspection and RFC 7009 token revocation for chamberlain's own tokens.
+
+Both take ``application/x-www-form-urlencoded`` ``token=...`` and need an authenticated caller: a
+bearer JWT in ``Authorization`` that chamberlain issued or a trusted issuer issued for its
+audience (the same tokens the exchange accepts as actor tokens).
+
+- Introspection answers ``{"active": false}`` for anything that is not a live chamberlain token:
+  a bad signature, expired, another issuer's, or one whose session is not ACTIVE (revoked,
+  expired). A live one: ``{"active": true, "sub", "client_id", "scope", "aud", "iss", "exp",
+  "iat", "jti", "sid", "token_type"}``.
+- Revocation revokes the token's session (a chamberlain token is good only as long as its session),
+  so every token of that session stops at once, on every replica. Only the token's subject or its
+  current actor (``client_id``) may revoke it. An invalid token is answered 200 (RFC 7009 §2.2);
+  a token without a session cannot be revoked (``unsupported_token_type``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chamberlain.delegation.errors import ExchangeError, TokenError
+from chamberlain.delegation.tokens import require_audience, verify_jwt
+
+if TYPE_CHECKING:
+    from chamberlain.delegation.service import TokenService
+
+INTROSPECT_PATH = "/oauth2/introspect"
+REVOKE_PATH = "/oauth2/revoke"
+
+
+class SessionStates(Protocol):
+    """What introspection and revocation need of sessions (chamberlain.sessions.exchange.ExchangeSessions)."""
+
+    def state(self, sid: str) -> str: ...
+
+    def revoke(self, sid: str, *, by: str, reason: str) -> str: ...
+
+
+def authenticate(service: TokenService, authorization: str) -> str:
+    """The caller of ``Authorization: Bearer <jwt>`` (its ``sub``); raises ExchangeError 401 otherwise."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ExchangeError("invalid_client", "authenticate with Authorization: Bearer <a token of a trusted issuer>",
+                            401)  # fmt: skip
+    where = "Authorization"
+    try:
+        verified = verify_jwt(token.strip(), service.keys_of, now=service.clock(), leeway=service.config.leeway,
+                              where=where)  # fmt: skip
+        if verified.issuer != service.config.issuer:
+            trusted = service.config.trusted(verified.issuer)
+            assert trusted is not None  # verify_jwt found its keys
+            require_audience(verified.claims, [trusted.audience], where)
+    except TokenError as exc:
+        raise ExchangeError("invalid_client", str(exc), 401) from None
+    sub = verified.claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise ExchangeError("invalid_client", "the caller's token has no sub", 401)
+    return sub
+
+
+def _token(params: Mapping[str, Sequence[str]]) -> str:
+    values = params.get("token") or []
+    if len(values) != 1 or not values[0]:
+        raise ExchangeError("invalid_request", "give the token to inspect once: token=...")
+    return values[0]
+
+
+def introspect(service: TokenService, params: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """RFC 7662 §2.2: the token's claims when it is live, else ``{"active": false}``."""
+    token = _token(params)
+    try:
+        found = service.verifier.verify(token, audience=None, where="token")
+    except TokenError:
+        return {"active": False}
+    sessions = service.sessions
+    if found.sid and sessions is not None and sessions.state(found.sid) != "ACTIVE":
+        return {"active": False}
+    claims = found.claims
+    out = {"active": True, "token_type": "Bearer"}
+    for name in ("iss", "sub", "aud", "client_id", "scope", "exp", "iat", "jti", "sid", "act"):
+        if name in claims:
+            out[name] = claims[name]
+    return out
+
+
+def revoke(service: TokenService, params: Mapping[str, Sequence[str]], caller: str) -> dict[str, Any]:
+    """RFC 7009 §2.1: revoke the token's session; ``{}`` (HTTP 200) also for a token that is not valid."""
+    token = _token(params)
+    try:
+        found = service.verifier.verify(token, audience=None, where="token")
+    except TokenError:
+        return {}
+    if not found.sid or service.sessions is None:
+        raise ExchangeError("unsupported_token_type", "this token belongs to no session, so it cannot be revoked "
+                            "before it expires")  # fmt: skip
+    agents = found.chain.ids
+    if caller != found.subject and (not agents or caller != agents[0]):
+        raise ExchangeError("unauthorized_client", f"{caller!r} may not revoke a token of {found.subject!r} "
+                            f"held by {agents[0] if agents else 'nobody'!r}", 403)  # fmt: skip
+    service.sessions.revoke(found.sid, by=f"token-revocation:{caller}", reason=f"token {found.jti} revoked")
+    return {}

@@ -1,0 +1,37 @@
+"""The sessions' tables, beside the decision log's in the same database (SQLite or PostgreSQL).
+
+- ``chamberlain_sessions``: one row per session; its budgets (with what is used) and rate limits (with
+  the instants of the calls in the current window) are JSON columns of the row, so that one row lock
+  (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL) makes a charge atomic.
+- ``chamberlain_locks``: locks on an agent, subject, delegation root or tool.
+"""
+
+from __future__ import annotations
+
+from chamberlain.store import POSTGRES
+from chamberlain.store.db import Database
+
+_STATEMENTS = [
+    """CREATE TABLE IF NOT EXISTS chamberlain_sessions (id TEXT PRIMARY KEY, subject TEXT NOT NULL,
+    agent TEXT NOT NULL, chain TEXT NOT NULL, state TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL, idle_timeout DOUBLE PRECISION NOT NULL,
+    last_used_at DOUBLE PRECISION NOT NULL, opened_by TEXT NOT NULL, budgets TEXT NOT NULL,
+    rate_limits TEXT NOT NULL, calls BIGINT NOT NULL, metadata TEXT NOT NULL, ended_at DOUBLE PRECISION,
+    ended_by TEXT NOT NULL DEFAULT '', end_reason TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX IF NOT EXISTS chamberlain_sessions_state ON chamberlain_sessions (state, id)",
+    "CREATE INDEX IF NOT EXISTS chamberlain_sessions_agent ON chamberlain_sessions (agent, state)",
+    "CREATE INDEX IF NOT EXISTS chamberlain_sessions_subject ON chamberlain_sessions (subject, state)",
+    """CREATE TABLE IF NOT EXISTS chamberlain_locks (id TEXT PRIMARY KEY, target TEXT NOT NULL, value TEXT NOT NULL,
+    reason TEXT NOT NULL, created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    expires_at DOUBLE PRECISION)""",
+    "CREATE INDEX IF NOT EXISTS chamberlain_locks_target ON chamberlain_locks (target, value)",
+]
+
+
+def create(db: Database) -> None:
+    """Create the tables once (several replicas may race: PostgreSQL takes an advisory lock first)."""
+    with db.transaction():
+        if db.kind == POSTGRES:
+            db.execute("SELECT pg_advisory_xact_lock(7412101, hashtext(current_schema()))")
+        for statement in _STATEMENTS:
+            db.execute(statement)

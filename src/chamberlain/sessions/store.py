@@ -1,0 +1,461 @@
+"""Sessions and locks in the decision log's database, with atomic charges against budgets and rate limits.
+
+Every read that decides (a check, a token exchange) goes to the database: no replica caches a
+session's state, so a revoke or a lock written by one replica is seen by every other replica's next
+decision. A charge runs in one transaction holding the session's row (``BEGIN IMMEDIATE`` on SQLite,
+``SELECT ... FOR UPDATE`` on PostgreSQL): concurrent checks from any number of processes never
+spend a budget beyond its limit.
+
+Transitions (opened, expired, revoked, locked, unlocked, settled) are handed to ``on_transition``
+after they commit, which records them in the decision log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chamberlain.sessions import schema
+from chamberlain.sessions.clock import Clock, system_clock
+from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound
+from chamberlain.sessions.model import (
+    ACTIVE,
+    EXPIRED,
+    LOCK_TARGETS,
+    REVOKED,
+    STATES,
+    Budget,
+    Lock,
+    RateLimit,
+    Session,
+)
+from chamberlain.sessions.settings import SessionSpec
+from chamberlain.store import POSTGRES, SQLITE, StoreURL
+from chamberlain.store.db import Database, open_database
+from chamberlain.store.errors import StoreError
+
+_COLUMNS = ("id, subject, agent, chain, state, created_at, expires_at, idle_timeout, last_used_at, opened_by, "
+            "budgets, rate_limits, calls, metadata, ended_at, ended_by, end_reason")  # fmt: skip
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of a session or lock, for the decision log: ``action`` on ``target`` by ``by``."""
+
+    action: str  # session:open, session:expire, session:revoke, session:settle, lock:create, lock:remove
+    target: str  # a session id or lock id
+    by: str  # who caused it: an admin identity, "chamberlain:timeout", a token exchange
+    reason: str = ""
+    attr: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """What one ALLOWed action would spend: ``(budget name, cost)`` pairs and the rate limits it counts in."""
+
+    key: tuple[int, str]  # (resource index, action)
+    charges: tuple[tuple[str, float], ...] = ()
+    rate_hits: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Charged:
+    """The outcome of :meth:`SessionStore.charge`: ``denial`` (for every action; "" when none) and the
+    check that made it, or the actions ``refused`` one by one (key -> (check, reason))."""
+
+    session: Session | None
+    denial: str = ""
+    check: str = ""  # state, binding, lock, store
+    refused: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
+
+
+_ids = threading.Lock()
+_last_id = [0]
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(prefix: str) -> str:
+    """``prefix`` and a ULID that grows with every call in this process (ids sort by opening order; across
+    processes, by the millisecond)."""
+    with _ids:
+        value = max(int(new_call_id_value()), _last_id[0] + 1)
+        _last_id[0] = value
+    return prefix + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def new_call_id_value() -> int:
+    """A fresh ULID as a number (48-bit milliseconds, 80 random bits)."""
+    return (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+
+
+def _budget_json(b: Budget) -> dict[str, Any]:
+    return {"name": b.name, "kind": b.kind, "actions": list(b.actions), "limit": b.limit, "cost": b.cost,
+            "used": b.used}  # fmt: skip
+
+
+def _rate_json(r: RateLimit, hits: Sequence[float] = ()) -> dict[str, Any]:
+    return {"kind": r.kind, "actions": list(r.actions), "max": r.max, "per": r.per, "hits": list(hits)}
+
+
+def _session(row: Sequence[Any]) -> Session:
+    budgets = tuple(Budget(b["name"], b["kind"], tuple(b["actions"]), float(b["limit"]), b["cost"], float(b["used"]))
+                    for b in json.loads(row[10]))  # fmt: skip
+    rates = tuple(
+        RateLimit(r["kind"], tuple(r["actions"]), int(r["max"]), float(r["per"])) for r in json.loads(row[11])
+    )
+    return Session(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], float(row[5]), float(row[6]),
+                   float(row[7]), float(row[8]), row[9], budgets, rates, int(row[12]), json.loads(row[13]),
+                   None if row[14] is None else float(row[14]), row[15] or "", row[16] or "",
+                   tuple(tuple(r.get("hits", ())) for r in json.loads(row[11])))  # fmt: skip
+
+
+class SessionStore:
+    """Sessions and locks in one database; safe to share between threads (one connection, one lock)."""
+
+    def __init__(self, db: Database, *, clock: Clock = system_clock,
+                 on_transition: Callable[[Transition], None] | None = None):  # fmt: skip
+        self.db = db
+        self.clock = clock
+        self.on_transition = on_transition
+        self._lock = threading.Lock()
+        self.problem = ""  # the last store failure, "" once a statement succeeded again
+        self.problem_since = 0.0
+        if db.kind == SQLITE:
+            # WAL with NORMAL: a commit survives the process crashing, not the machine losing power
+            # (the last charges may be lost then); an fsync per check would cost milliseconds. The
+            # decision log's own connection keeps FULL. PostgreSQL commits every charge durably.
+            db.execute("PRAGMA synchronous = NORMAL")
+        schema.create(db)
+
+    @classmethod
+    def open(cls, url: str | StoreURL, **options: Any) -> SessionStore:
+        """Open (creating the tables) the store at ``url``; raises StoreError naming what is wrong."""
+        db = open_database(url)
+        try:
+            return cls(db, **options)
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _using(self) -> Iterator[Database]:
+        """The connection, for one thread at a time; failures are remembered for health."""
+        with self._lock:
+            try:
+                if self.db.broken:
+                    self.db.reconnect()
+                yield self.db
+            except StoreError as exc:
+                if not self.problem:
+                    self.problem_since = time.time()
+                self.problem = str(exc)
+                raise
+            self.problem = ""
+
+    def _emit(self, transitions: Sequence[Transition]) -> None:
+        if self.on_transition is not None:
+            for t in transitions:
+                self.on_transition(t)
+
+    def _for_update(self, db: Database) -> str:
+        return " FOR UPDATE" if db.kind == POSTGRES else ""
+
+    def _row(self, db: Database, session_id: str, lock: bool = False) -> Session | None:
+        found = db.row(f"SELECT {_COLUMNS} FROM chamberlain_sessions WHERE id = ?" + (self._for_update(db) if lock else ""),
+                       (session_id,))  # fmt: skip
+        return _session(found) if found is not None else None
+
+    def _held(self, db: Database, session_id: str) -> Session:
+        """The session's row, locked for this transaction; raises SessionNotFound."""
+        found = self._row(db, session_id, lock=True)
+        if found is None:
+            raise SessionNotFound(f"no session {session_id}")
+        return found
+
+    def _lapse(self, db: Database, s: Session, now: float, ended: list[Transition]) -> Session:
+        """An ACTIVE session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``)."""
+        why = s.lapsed(now) if s.state == ACTIVE else ""
+        if not why:
+            return s
+        ended.append(Transition("session:expire", s.id, "chamberlain:timeout", why))
+        return self._end(db, s, EXPIRED, now, "chamberlain:timeout", why)
+
+    def _end(self, db: Database, s: Session, state: str, now: float, by: str, reason: str) -> Session:
+        db.execute("UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?",
+                   (state, now, by, reason, s.id))  # fmt: skip
+        return replace(s, state=state, ended_at=now, ended_by=by, end_reason=reason)
+
+    def _locked(self, db: Database, now: float, agent: str, subject: str, root: str,
+                tools: Sequence[str] = ()) -> Lock | None:  # fmt: skip
+        pairs = [("agent", agent), ("subject", subject), ("root", root)] + [("tool", t) for t in tools]
+        where = " OR ".join("(target = ? AND value = ?)" for _ in pairs)
+        row = db.row(f"SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
+                     f"WHERE ({where}) AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at LIMIT 1",
+                     [v for pair in pairs for v in pair] + [now])  # fmt: skip
+        return Lock(*row) if row is not None else None
+
+    def probe(self) -> str:
+        """Read the store once: "" when it answers, else why not (health shows it)."""
+        try:
+            with self._using() as db:
+                db.value("SELECT count(*) FROM chamberlain_sessions WHERE id = ''")
+                db.value("SELECT count(*) FROM chamberlain_locks WHERE id = ''")
+        except StoreError as exc:
+            return str(exc)
+        return ""
+
+    # -- sessions ----------------------------------------------------------------------------------
+
+    def open_session(self, spec: SessionSpec, *, by: str) -> Session:
+        """Open a session; raises SessionLocked when a lock covers its agent, subject or root."""
+        now = self.clock()
+        session_id = new_id("ses_")
+        session = Session(session_id, spec.subject, spec.agent, spec.chain, ACTIVE, now, now + spec.ttl,
+                          spec.idle_timeout, now, by, spec.budgets, spec.rate_limits, 0, dict(spec.metadata))  # fmt: skip
+        with self._using() as db, db.transaction():
+            lock = self._locked(db, now, session.agent, session.subject, session.root)
+            if lock is not None:
+                raise SessionLocked(_lock_message(lock))
+            db.execute(f"INSERT INTO chamberlain_sessions ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+                       (session.id, session.subject, session.agent, json.dumps(session.chain), ACTIVE, now,
+                        session.expires_at, session.idle_timeout, now, by,
+                        json.dumps([_budget_json(b) for b in session.budgets]),
+                        json.dumps([_rate_json(r) for r in session.rate_limits]), 0,
+                        json.dumps(session.metadata, default=str), None, "", ""))  # fmt: skip
+        self._emit([Transition("session:open", session.id, by, "", {"subject": spec.subject, "agent": spec.agent,
+                                                                     "expiresAt": session.expires_at})])  # fmt: skip
+        return session
+
+    def get(self, session_id: str) -> Session:
+        """The session (an ACTIVE one past its time is marked EXPIRED first); raises SessionNotFound."""
+        now = self.clock()
+        with self._using() as db:
+            found = self._row(db, session_id)
+            if found is None:
+                raise SessionNotFound(f"no session {session_id}")
+            if found.state != ACTIVE or not found.lapsed(now):
+                return found
+        return self._expire(session_id)
+
+    def _expire(self, session_id: str) -> Session:
+        now = self.clock()
+        ended: list[Transition] = []
+        with self._using() as db, db.transaction():
+            found = self._lapse(db, self._held(db, session_id), now, ended)
+        self._emit(ended)
+        return found
+
+    def list(self, state: str = "", *, agent: str = "", subject: str = "", after: str = "",
+             limit: int = 100) -> tuple[list[Session], str]:  # fmt: skip
+        """Sessions in id order (opening order) after the cursor ``after``; returns them and the next cursor."""
+        if state and state not in STATES:
+            raise InvalidSession(f"state: expected one of {', '.join(STATES)}, got {state!r}")
+        limit = max(1, min(limit, MAX_PAGE))
+        self.sweep()
+        where, params = ["id > ?"], [after]
+        for column, value in (("state", state), ("agent", agent), ("subject", subject)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        with self._using() as db:
+            rows = db.rows(f"SELECT {_COLUMNS} FROM chamberlain_sessions WHERE {' AND '.join(where)} "
+                           f"ORDER BY id LIMIT {limit + 1}", params)  # fmt: skip
+        found = [_session(r) for r in rows[:limit]]
+        return found, (found[-1].id if len(rows) > limit else "")
+
+    def sweep(self) -> list[str]:
+        """Mark every ACTIVE session past its ttl or idle timeout EXPIRED; returns their ids."""
+        now = self.clock()
+        with self._using() as db:
+            rows = db.rows("SELECT id FROM chamberlain_sessions WHERE state = ? AND (expires_at <= ? OR "
+                           "(idle_timeout > 0 AND last_used_at + idle_timeout <= ?))", (ACTIVE, now, now))  # fmt: skip
+        for (session_id,) in rows:
+            self._expire(session_id)
+        return [r[0] for r in rows]
+
+    def revoke(self, session_id: str, *, by: str, reason: str = "") -> Session:
+        """Revoke an ACTIVE session (a session already over keeps its state); raises SessionNotFound."""
+        now = self.clock()
+        ended: list[Transition] = []
+        with self._using() as db, db.transaction():
+            found = self._lapse(db, self._held(db, session_id), now, ended)
+            if found.state == ACTIVE:
+                found = self._end(db, found, REVOKED, now, by, reason)
+                ended.append(Transition("session:revoke", session_id, by, reason))
+        self._emit(ended)
+        return found
+
+    def revoke_all(self, *, by: str, reason: str = "", agent: str = "", subject: str = "") -> list[str]:
+        """Revoke every ACTIVE session of ``agent`` or ``subject``; returns their ids."""
+        if bool(agent) == bool(subject):
+            raise InvalidSession('give exactly one of "agent" or "subject"')
+        column, value = ("agent", agent) if agent else ("subject", subject)
+        now = self.clock()
+        with self._using() as db, db.transaction():
+            ids = [r[0] for r in db.rows(f"SELECT id FROM chamberlain_sessions WHERE {column} = ? AND state = ?",
+                                          (value, ACTIVE))]  # fmt: skip
+            db.execute(f"UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? "
+                       f"WHERE {column} = ? AND state = ?", (REVOKED, now, by, reason, value, ACTIVE))  # fmt: skip
+        self._emit([Transition("session:revoke", i, by, reason, {column: value}) for i in ids])
+        return ids
+
+    def settle(self, session_id: str, budget: str, amount: float, *, by: str) -> Session:
+        """Add ``amount`` (the actual cost known after the action ran) to a budget's use; may go past its limit."""
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not 0 <= amount < float("inf"):
+            raise InvalidSession(f"amount: expected a non-negative number, got {amount!r}")
+        with self._using() as db, db.transaction():
+            found = self._held(db, session_id)
+            if budget not in {b.name for b in found.budgets}:
+                raise InvalidSession(f"budget: session {session_id} has no budget {budget!r}")
+            budgets = tuple(
+                replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets
+            )
+            db.execute("UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
+                       (json.dumps([_budget_json(b) for b in budgets]), session_id))  # fmt: skip
+            found = replace(found, budgets=budgets)
+        self._emit([Transition("session:settle", session_id, by, "", {"budget": budget, "amount": amount})])
+        return found
+
+    # -- the check path ----------------------------------------------------------------------------
+
+    def load(self, session_id: str) -> Session | None:
+        """The session as stored (no transition), or None."""
+        with self._using() as db:
+            return self._row(db, session_id)
+
+    def charge(self, session_id: str, bind: Callable[[Session], str], items: Sequence[Item], *,
+               tools: Sequence[str] = (), preview: bool = False) -> Charged:  # fmt: skip
+        """Check the session is live, bound (``bind`` returns why not) and unlocked, then spend what ``items``
+        would, in order, atomically: an item that does not fit is refused, the others are spent (nothing
+        is written for a ``preview``)."""
+        now = self.clock()
+        ended: list[Transition] = []
+        with self._using() as db, db.transaction():
+            s = self._row(db, session_id, lock=not preview)
+            if s is None:
+                return Charged(None, f"unknown session {session_id}", "state")
+            s = self._lapse(db, s, now, ended)
+            outcome = self._judge(db, s, now, bind, tools)
+            if not outcome.denial:
+                outcome = self._allocate(db, s, now, items, write=not preview)
+        self._emit(ended)
+        return outcome
+
+    def _judge(self, db: Database, s: Session, now: float, bind: Callable[[Session], str],
+               tools: Sequence[str]) -> Charged:  # fmt: skip
+        if s.state != ACTIVE:
+            detail = f" ({s.end_reason})" if s.end_reason else ""
+            by = f" by {s.ended_by}" if s.state == REVOKED and s.ended_by else ""
+            return Charged(s, f"session {s.id} is {s.state}{by}{detail}", "state")
+        unbound = bind(s)
+        if unbound:
+            return Charged(s, unbound, "binding")
+        lock = self._locked(db, now, s.agent, s.subject, s.root, tools)
+        if lock is not None:
+            return Charged(s, _lock_message(lock), "lock")
+        return Charged(s)
+
+    def _allocate(
+        self, db: Database, s: Session, now: float, items: Sequence[Item], *, write: bool
+    ) -> Charged:
+        used = {b.name: b.used for b in s.budgets}
+        limits = {b.name: b.limit for b in s.budgets}
+        windows = [
+            [t for t in hits if t > now - r.per] for r, hits in zip(s.rate_limits, _hits(s), strict=True)
+        ]
+        refused: dict[tuple[int, str], tuple[str, str]] = {}
+        for item in items:
+            cost: dict[str, float] = {}
+            for name, amount in item.charges:
+                cost[name] = cost.get(name, 0.0) + amount
+            over = next((n for n, c in cost.items() if n in used and used[n] + c > limits[n]), None)
+            if over is not None:
+                refused[item.key] = (f"budget:{over}", f"budget {over!r} of session {s.id} would be exceeded: used "
+                                     f"{used[over]:g} of {limits[over]:g}, this action costs {cost[over]:g}")  # fmt: skip
+                continue
+            full = next((i for i in item.rate_hits if len(windows[i]) + 1 > s.rate_limits[i].max), None)
+            if full is not None:
+                r = s.rate_limits[full]
+                refused[item.key] = ("rate", f"rate limit of session {s.id} reached: at most {r.max} of "
+                                             f"{', '.join(r.actions)} on {r.kind} per {r.per:g}s")  # fmt: skip
+                continue
+            for name, amount in cost.items():
+                used[name] = used.get(name, 0.0) + amount
+            for i in item.rate_hits:
+                windows[i].append(now)
+        budgets = tuple(replace(b, used=used[b.name]) for b in s.budgets)
+        rates = [_rate_json(r, w) for r, w in zip(s.rate_limits, windows, strict=True)]
+        if write:  # also for a check that spends nothing: it is activity (the idle timeout starts again)
+            db.execute("UPDATE chamberlain_sessions SET budgets = ?, rate_limits = ?, calls = calls + 1, "
+                       "last_used_at = ? WHERE id = ?",
+                       (json.dumps([_budget_json(b) for b in budgets]), json.dumps(rates), now, s.id))  # fmt: skip
+            s = replace(s, budgets=budgets, calls=s.calls + 1, last_used_at=now,
+                        rate_hits=tuple(tuple(w) for w in windows))  # fmt: skip
+        return Charged(s, refused=refused)
+
+    # -- locks -------------------------------------------------------------------------------------
+
+    def add_lock(
+        self, target: str, value: str, *, by: str, reason: str = "", ttl: float | None = None
+    ) -> Lock:
+        """Lock an agent, subject, delegation root or tool (until removed, or for ``ttl`` seconds)."""
+        if target not in LOCK_TARGETS:
+            raise InvalidSession(f"target: expected one of {', '.join(LOCK_TARGETS)}, got {target!r}")
+        now = self.clock()
+        lock = Lock(new_id("lck_"), target, value, reason, by, now, None if ttl is None else now + ttl)
+        with self._using() as db, db.transaction():
+            db.execute("INSERT INTO chamberlain_locks (id, target, value, reason, created_by, created_at, expires_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (lock.id, target, value, reason, by, now, lock.expires_at))  # fmt: skip
+        self._emit([Transition("lock:create", lock.id, by, reason, {"target": target, "value": value})])
+        return lock
+
+    def remove_lock(self, lock_id: str, *, by: str) -> Lock:
+        """Lift a lock; raises SessionNotFound when there is none with that id."""
+        with self._using() as db, db.transaction():
+            row = db.row("SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
+                         "WHERE id = ?", (lock_id,))  # fmt: skip
+            if row is None:
+                raise SessionNotFound(f"no lock {lock_id}")
+            db.execute("DELETE FROM chamberlain_locks WHERE id = ?", (lock_id,))
+        lock = Lock(*row)
+        self._emit([Transition("lock:remove", lock_id, by, "", {"target": lock.target, "value": lock.value})])
+        return lock
+
+    def locks(self) -> list[Lock]:
+        """The locks in force now."""
+        now = self.clock()
+        with self._using() as db:
+            rows = db.rows("SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
+                           "WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at, id LIMIT 10000", (now,))  # fmt: skip
+        return [Lock(*r) for r in rows]
+
+    def lock_for(
+        self, *, agent: str = "", subject: str = "", root: str = "", tools: Sequence[str] = ()
+    ) -> Lock | None:
+        """The lock in force now on any of these, or None (token exchanges and gateways ask this)."""
+        with self._using() as db:
+            return self._locked(db, self.clock(), agent, subject, root, tools)
+
+
+def _hits(s: Session) -> list[list[float]]:
+    """The instants of the calls each rate limit counted (read back from the row's JSON)."""
+    found = [list(h) for h in s.rate_hits]
+    return found + [[] for _ in range(len(s.rate_limits) - len(found))]
+
+
+def _lock_message(lock: Lock) -> str:
+    why = f": {lock.reason}" if lock.reason else ""
+    return f"{lock.target} {lock.value!r} is locked ({lock.id}, by {lock.created_by}){why}"
