@@ -210,6 +210,9 @@ def test_limits_are_the_pdp_s_own(tmp_path: Path) -> None:
 
 def test_chamberlain_extensions_of_aux_data_are_accepted(pdp: PDP) -> None:
     """``auxData.delegation`` and ``auxData.session`` are chamberlain's (the server accepts them too)."""
-    for extension in ({"delegation": {"actors": [{"id": "a"}]}}, {"session": {"id": "ses_1"}}):
+    for extension in (
+        {"delegation": {"actors": [{"id": "a"}]}},
+        {"session": {"id": "ses_01J00000000000000000000000"}},
+    ):
         response = pdp.check_resources(_request(auxData=extension))
         assert response["results"][0]["actions"]["view"]
