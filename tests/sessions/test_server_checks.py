@@ -105,3 +105,17 @@ def test_a_plan_spends_nothing_and_is_denied_once_the_session_is_over(server):
     plan = httpx.post(f"{server.url}/api/plan/resources", json=body, timeout=10).json()
     assert plan["filter"]["kind"] == "KIND_ALWAYS_DENIED"
     assert plan["chamberlain"]["session"]["denied"] == f"session {s.id} is REVOKED by admin:carol"
+
+
+def test_a_check_naming_a_session_is_charged_off_the_event_loop(server):
+    """The charge is a database transaction: the server decides such checks on a worker thread (counted)."""
+    store = server.app.state.sessions
+    s = store.open_session(spec(budgets=[PAYMENTS]), by="operator")
+    moved = server.app.state.metrics.moved.labels("session")
+    before = moved._value.get()
+    assert check(server, {"id": s.id}, 10).json()["results"][0]["actions"] == {"pay": "EFFECT_ALLOW"}
+    assert moved._value.get() == before + 1
+    plain = {"principal": {"id": "agent-7", "roles": ["agent"]},
+             "resources": [{"actions": ["pay"], "resource": {"kind": "invoice", "id": "i", "attr": {"amount": 1}}}]}  # fmt: skip
+    httpx.post(f"{server.url}/api/check/resources", json=plain, timeout=10)
+    assert moved._value.get() == before + 1  # a check that names no session stays on the loop

@@ -65,7 +65,9 @@ def is_delegated(request: Mapping[str, Any], issuer: str) -> bool:
     return aux is not None and (FIELD in aux or chamberlain_token(request, issuer) is not None)
 
 
-def _named(value: Any) -> Delegation:
+def named_delegation(value: Any) -> Delegation:
+    """The ``auxData.delegation`` extension (``{"actors": [...], "scopes": [...]}``) as a delegation; raises
+    :class:`RequestError` naming the field that is wrong."""
     path = f"auxData.{FIELD}"
     if not isinstance(value, Mapping):
         raise RequestError(path, "expected an object with actors")
@@ -167,7 +169,7 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     if token is not None:
         result = service.check(first.principal, entries, token=token, **common)
     else:
-        result = service.check(first.principal, entries, delegation=_named(named), **common)
+        result = service.check(first.principal, entries, delegation=named_delegation(named), **common)
     outputs = [o.output for o in result.outputs]
     chained = [
         replace(i, actor_chain=o.actor_chain, session_id=o.session_id)

@@ -79,6 +79,10 @@ def start(state: ServerState, request: Any, call_id: str, point: str) -> Started
     limits = state.config
     started = time.monotonic()
     on_loop = getattr(_worker, "loop", None) is None
+    if on_loop and state.sessions is not None and _may_name_a_session(request):
+        # A session is charged in a database transaction (which may wait for another replica's):
+        # never on the event loop.
+        return _move(state, "session", request, call_id, point, started)
     preempt_at = started + limits.event_loop_slice if on_loop else float("inf")
     previous = budget.install(budget.Budget(limits.engine_options["evaluation_timeout"], started=started,
                                             preempt_at=preempt_at))  # fmt: skip
@@ -88,9 +92,20 @@ def start(state: ServerState, request: Any, call_id: str, point: str) -> Started
         pass
     finally:
         budget.install(previous)
-    state.metrics.observe_moved_to_worker("slow")
+    return _move(state, "slow", request, call_id, point, started)
+
+
+def _move(state: ServerState, reason: str, request: Any, call_id: str, point: str, started: float) -> Started:
+    """The check decided on a worker thread (counted by ``reason``), within the budget started at ``started``."""
+    state.metrics.observe_moved_to_worker(reason)
     moved = asyncio.ensure_future(in_worker(state, _start_in_worker, state, request, call_id, point, started))
     return Started(None, None, moved)
+
+
+def _may_name_a_session(request: Any) -> bool:
+    """Whether a request names a session: ``auxData.session``, or a token (whose ``sid`` may name one)."""
+    aux = request.get("auxData") if type(request) is dict else None
+    return type(aux) is dict and ("session" in aux or "jwt" in aux or "jwts" in aux or "delegation" in aux)
 
 
 def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float) -> Started:

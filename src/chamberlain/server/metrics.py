@@ -34,7 +34,8 @@ class Metrics:
                                    "Checks whose every action was denied because the decision log could not record them.",
                                    registry=self.registry)  # fmt: skip
         self.moved = Counter("chamberlain_checks_moved_to_worker",
-                             "Checks moved off the event loop to a worker thread (large body, or past eventLoopSlice).",
+                             "Checks moved off the event loop to a worker thread (reason: large body, slow: past eventLoopSlice, "
+                             "session: it may charge a session in a database transaction).",
                              ["reason"], registry=self.registry)  # fmt: skip
         self.timeouts = Counter("chamberlain_evaluation_timeouts",
                                 "Actions denied because their check ran past chamberlain.limits.evaluationTimeout.",
