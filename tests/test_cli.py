@@ -78,7 +78,10 @@ def test_plan_prints_the_cerbos_response(tmp_path: Path):
                                                           {"value": "draft"}]}} in condition["operands"]  # fmt: skip
     request.write_text("principal: {id: alice, roles: [user]}\nresource: {kind: document}\n")
     result = runner.invoke(app, ["plan", "--policies", str(policies), "--request", str(request)])
-    assert result.exit_code == 2 and "exactly one of 'action' or 'actions'" in result.output
+    assert (
+        result.exit_code == 2
+        and "validation error: Exactly one of 'action' or 'actions' field must be set" in result.output
+    )
 
 
 def test_compile_runs_the_suites(tmp_path: Path):

@@ -14,7 +14,7 @@ engine in :mod:`chamberlain.engine`.
 
 from chamberlain.engine import AuxData, EngineOptions, Principal, Resource
 from chamberlain.errors import Error
-from chamberlain.pdp import PDP, CheckResult, RequestError
+from chamberlain.pdp import PDP, CheckResult, InvalidRequest, RequestError, RequestLimits
 from chamberlain.policy import PolicyError
 
 _CLIENT_NAMES = frozenset({"AsyncClient", "Client", "PDPUnavailable", "Retry", "acting_for"})
@@ -37,10 +37,12 @@ __all__ = [
     "Client",
     "EngineOptions",
     "Error",
+    "InvalidRequest",
     "PDPUnavailable",
     "PolicyError",
     "Principal",
     "RequestError",
+    "RequestLimits",
     "Resource",
     "Retry",
     "acting_for",

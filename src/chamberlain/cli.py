@@ -191,13 +191,20 @@ def compile_command(
         Path | None, typer.Option(help="Where the test suites are (default: the policy directory).")
     ] = None,
     skip_tests: Annotated[bool, typer.Option(help="Only validate and compile.")] = False,
+    ignore_schemas: Annotated[
+        bool, typer.Option(help="Run the suites without schema enforcement (default: reject, as Cerbos).")
+    ] = False,
 ) -> None:
-    """Validate and compile a policy directory, then run its test suites; exit 1 on any failure."""
+    """Validate and compile a policy directory, then run its test suites; exit 1 on any failure.
+
+    The suites run with schema enforcement ``reject``, as ``cerbos compile`` runs them: a test whose
+    principal or resource breaks its schema is denied every action the schema is not ignored for.
+    """
     from chamberlain.engine.testsuite import failed, render_junit, render_text, run_all
 
     if output not in ("text", "json", "junit"):
         fail(f"--output must be text, json or junit, not {output!r}")
-    pdp = _pdp(directory, {})
+    pdp = _pdp(directory, {"schema_enforcement": "none" if ignore_schemas else "reject"})
     compiled = plural(len(pdp.policies), "policy", "policies") + " compiled"
     if not pdp.policies:
         typer.echo(f"warning: {directory} holds no policies", err=True)

@@ -34,6 +34,7 @@ from chamberlain.engine import (
 from chamberlain.engine.planner import PlanInput, QueryPlan, plan_resources
 from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.engine.request import EMPTY_AUX
+from chamberlain.engine.request_validation import InvalidRequest, RequestLimits, check_actions
 from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
 from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
@@ -43,7 +44,10 @@ from chamberlain.sessions.store import SessionStore
 from chamberlain.store import sqlite_url
 from chamberlain.text import printable
 
-__all__ = ["PDP", "CheckResult", "RequestError"]
+__all__ = ["PDP", "CheckResult", "InvalidRequest", "RequestError", "RequestLimits"]
+
+
+_FROM_CONFIG = object()  # PDP.from_config's default: the decision log the configuration names
 
 
 class CheckResult:
@@ -88,8 +92,10 @@ class PDP:
 
     def __init__(self, policies: PolicySet, options: EngineOptions | None = None, *,
                  directory: str | os.PathLike[str] | None = None, verify_jwt: JWTVerifier | None = None,
-                 audit: DecisionLog | None = None, sessions: SessionGuard | None = None):  # fmt: skip
+                 audit: DecisionLog | None = None, sessions: SessionGuard | None = None,
+                 limits: RequestLimits | None = None):  # fmt: skip
         self.options = options or EngineOptions()
+        self.limits = limits or RequestLimits()
         self.sessions = sessions
         self.directory = Path(directory) if directory is not None else None
         self.verify_jwt = verify_jwt
@@ -101,6 +107,7 @@ class PDP:
     def from_directory(cls, path: str | os.PathLike[str], *, verify_jwt: JWTVerifier | None = None,
                        audit: str | os.PathLike[str] | DecisionLog | None = None,
                        audit_options: LogOptions | None = None, sessions: str | SessionStore | None = None,
+                       limits: RequestLimits | None = None,
                        **options: Any) -> PDP:  # fmt: skip
         """Load, validate and compile ``path``; raises ``PolicyError`` listing every problem (file:line).
 
@@ -111,6 +118,8 @@ class PDP:
         or an open :class:`~chamberlain.audit.DecisionLog`; ``audit_options`` tune it (durability, ...).
         ``sessions``: a session store URL (usually the decision log's) or an open
         :class:`~chamberlain.sessions.SessionStore`; checks can then name sessions (``session_id=``).
+        ``limits``: the request limits every check is held to (Cerbos's ``server.requestLimits``,
+        default 50 resources per request and 50 actions per resource).
         """
         engine_options = EngineOptions(**options)
         policies = load_directory(path)
@@ -118,7 +127,9 @@ class PDP:
         store = None
         try:
             store = SessionStore.open(sessions) if isinstance(sessions, str) else sessions
-            pdp = cls(policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log)
+            pdp = cls(
+                policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log, limits=limits
+            )
         except BaseException:
             if log is not None and not isinstance(audit, DecisionLog):
                 log.close()
@@ -136,6 +147,41 @@ class PDP:
         if store.on_transition is None and self.log is not None:
             store.on_transition = recorder(self.record)
         self.sessions = SessionGuard(store, self._engine.globals)
+
+    @classmethod
+    def from_config(cls, config: str | os.PathLike[str] | Any, *, overrides: Mapping[str, Any] | None = None,
+                    audit: DecisionLog | object | None = _FROM_CONFIG,
+                    sessions: SessionStore | object | None = _FROM_CONFIG) -> PDP:  # fmt: skip
+        """The PDP ``chamberlain serve --config`` builds: from a Cerbos-format configuration file (or a
+        loaded :class:`~chamberlain.server.Config`), read by the server's own loader.
+
+        Takes ``storage.disk.directory``, ``engine.*`` (default version and scope, lenient scope search,
+        strict evaluation, globals), ``schema.enforcement``, ``auxData.jwt`` (key sets, skew, disabled
+        verification), ``server.requestLimits`` and ``chamberlain.limits.evaluationTimeout``; with
+        ``chamberlain.audit`` on, the decision log it names (pass ``audit`` to use an open log instead),
+        and with ``chamberlain.sessions`` on, the session store in its database (or ``sessions``).
+        ``overrides`` are keys as ``chamberlain serve --set`` gives them (``{"engine": {...}}``).
+        Raises ``ConfigError`` (every invalid value) or ``PolicyError``.
+        """
+        from chamberlain.server.auxdata import JWTVerifier as ConfigVerifier
+        from chamberlain.server.config import Config, load_config
+
+        settings = config if isinstance(config, Config) else load_config(config, overrides=overrides)
+        log = audit
+        if log is _FROM_CONFIG:
+            found = settings.decision_log
+            log = DecisionLog.open(found.url, found.options) if found is not None else None
+        try:
+            if sessions is _FROM_CONFIG:
+                url = settings.sessions_url if settings.sessions is not None else None
+                sessions = SessionStore.open(url) if url is not None else None
+            return cls.from_directory(settings.policy_dir, verify_jwt=ConfigVerifier(settings), audit=log,  # type: ignore[arg-type]
+                                      sessions=sessions, limits=settings.request_limits,  # type: ignore[arg-type]
+                                      **settings.engine_options)  # fmt: skip
+        except BaseException:
+            if audit is _FROM_CONFIG and log is not None:
+                log.close()  # type: ignore[union-attr]
+            raise
 
     def close(self) -> None:
         """Flush and close the decision log (a no-op without one); raises if entries could not be written."""
@@ -172,6 +218,9 @@ class PDP:
     def is_allowed(self, principal: Principal, resource: Resource, action: str, *,
                    aux_data: AuxData | None = None) -> bool:  # fmt: skip
         """Whether ``principal`` may do ``action`` on ``resource`` (recorded when there is a decision log)."""
+        _check_types(principal, (resource,), aux_data)
+        if not isinstance(action, str) or not action:
+            raise InvalidRequest(f"action: expected a non-empty string, got {action!r}", "action")
         if self.log is not None:
             return self.check(principal, resource, [action], aux_data=aux_data).is_allowed(action)
         return (
@@ -190,11 +239,15 @@ class PDP:
         this principal (or ``actor_chain[0]``) and within its budgets, else every action is denied
         (``result.session`` says why); ``preview`` checks without spending. Without a session store, a
         ``session_id`` that is not of that form is only a label recorded in the log (as before 0.x).
+        Bad input raises :class:`InvalidRequest` with the Cerbos server's message (see
+        :mod:`chamberlain.engine.request_validation`): objects that are not a ``Principal``/``Resource``,
+        a string for the actions, duplicate or empty actions, more than :attr:`limits` allow.
         """
-        if isinstance(resources, Resource):
-            resources = [resources]
-        if isinstance(actions, str):
-            raise RequestError("actions", "expected a list of actions, got a string")
+        resources = (
+            [resources] if isinstance(resources, Resource) else list(_iterable(resources, "resources"))
+        )
+        _check_types(principal, resources, aux_data)
+        actions = check_actions(actions, len(resources), self.limits)
         aux = aux_data or EMPTY_AUX
         inputs = [
             CheckInput(
@@ -241,9 +294,8 @@ class PDP:
         resource attributes not given in ``resource_attr``. With a decision log the plan is recorded
         (``annotate(plan)`` may add fields to the record); if it cannot be, the plan is ALWAYS_DENIED.
         """
-        actions = (action,) if isinstance(action, str) else tuple(action)
-        if not actions:
-            raise RequestError("actions", "expected at least one action")
+        _check_types(principal, (), aux_data)
+        actions = check_actions((action,) if isinstance(action, str) else action, 1, self.limits)
         inp = PlanInput(principal, kind, actions, dict(resource_attr or {}), policy_version, scope,
                         aux_data or EMPTY_AUX, request_id)  # fmt: skip
         return self._plan(inp, now, call_id, point, annotate=annotate)
@@ -264,7 +316,7 @@ class PDP:
     def plan_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
                        point: str = "embedded") -> dict[str, Any]:  # fmt: skip
         """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""
-        parsed = parse_plan_resources(request, self.verify_jwt)
+        parsed = parse_plan_resources(request, self.verify_jwt)  # validated as the server validates it
         ref = request_ref(request)  # a plan in a session: the session must be live; it spends nothing
         denied = gate(self.sessions, ref, parsed.input.principal.id) if ref is not None else ""
         plan = self._plan(parsed.input, now, call_id, point, request=request, denied=denied)
@@ -308,12 +360,16 @@ class PDP:
 
     def start_check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None,
                               call_id: str = "", point: str = "embedded",
-                              loop: Any = None) -> recording.PendingCheck:  # fmt: skip
+                              loop: Any = None, validated: bool = False) -> recording.PendingCheck:  # fmt: skip
         """Decide a CheckResources request and submit its entries; :meth:`respond` once it is settled.
 
         ``loop``: the running event loop, when the caller will await ``PendingCheck.wait_async``.
+        The request is validated as the Cerbos server validates it (within :attr:`limits`), raising
+        :class:`InvalidRequest` with its message, unless the caller did that already (``validated``).
         """
-        inputs, include_meta = parse_check_resources(request, self.verify_jwt)
+        inputs, include_meta = parse_check_resources(
+            request, self.verify_jwt, self.limits, validated=validated
+        )
         ref = request_ref(request)
         joined: Joined | None = join(self.sessions, ref) if ref is not None else None
         if joined is not None:
@@ -336,6 +392,29 @@ class PDP:
         request_id = inputs[0].request_id if inputs else ""
         response = check_resources_response(request_id, list(inputs), pending.outputs, pending.include_meta)
         return pending.annotate(response)
+
+
+def _iterable(value: Any, field: str) -> Iterable[Any]:
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
+        raise InvalidRequest(
+            f"{field}: expected a Resource or a list of them, got {type(value).__name__}", field
+        )
+    return value
+
+
+def _check_types(principal: Any, resources: Iterable[Any], aux_data: Any) -> None:
+    """The embedded API takes objects: a request's JSON (a dict) goes to :meth:`PDP.check_resources`."""
+    if not isinstance(principal, Principal):
+        raise InvalidRequest(f"principal: expected a Principal, got {type(principal).__name__}: build one with "
+                             "Principal(id, roles=[...], attr={...}) (Cerbos JSON goes to check_resources)", "principal")  # fmt: skip
+    for i, resource in enumerate(resources):
+        if not isinstance(resource, Resource):
+            raise InvalidRequest(f"resources[{i}]: expected a Resource, got {type(resource).__name__}: build one "
+                                 "with Resource(kind, id, attr={...}) (Cerbos JSON goes to check_resources)",
+                                 f"resources[{i}]")  # fmt: skip
+    if aux_data is not None and not isinstance(aux_data, AuxData):
+        raise InvalidRequest(f"aux_data: expected an AuxData, got {type(aux_data).__name__}: build one with "
+                             "AuxData(jwt={...claims}, jwts={...})", "aux_data")  # fmt: skip
 
 
 def _instant(now: dt.datetime | None) -> Timestamp:

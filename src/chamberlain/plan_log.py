@@ -53,7 +53,7 @@ def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt
            loop: Any = None) -> recording.PendingCheck:  # fmt: skip
     """Submit a plan's entries (``extra``: more fields for the ``plan`` record); never raises for the log."""
     effect = EFFECT_DENY if plan.kind is PlanKind.ALWAYS_DENIED else EFFECT_ALLOW
-    resource = Resource(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
+    resource = Resource.prevalidated(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
     check_input = CheckInput(inp.principal, resource, inp.actions, inp.aux_data, inp.request_id)
     effects = {a: ActionEffect(effect, PLAN_POLICY, plan.matched_scopes.get(a, "")) for a in inp.actions}
     output = CheckOutput(inp.request_id, "", effects, validation_errors=list(plan.validation_errors))

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from chamberlain import AsyncClient, Client, PDPUnavailable, Principal, Resource, Retry, acting_for
+from chamberlain import (
+    AsyncClient,
+    Client,
+    InvalidRequest,
+    PDPUnavailable,
+    Principal,
+    Resource,
+    Retry,
+    acting_for,
+)
 from chamberlain.client import NotSupported, RejectedRequest
 from chamberlain.client.wire import UNAVAILABLE_POLICY
 from chamberlain.engine import AuxData
@@ -105,9 +114,11 @@ def test_an_action_the_answer_leaves_out_is_denied() -> None:
 
 def test_a_request_the_pdp_refuses_raises_as_the_embedded_pdp_does() -> None:
     with ThreadServer(policy_folder_examples()) as server, Client(server.url) as client:
-        refused = pytest.raises(RejectedRequest, match=r"principal\.roles")
-        with refused:
-            client.check(Principal("alice", []), INVOICE, ["pay"])
+        # The constructor refuses it with the server's message; one built unvalidated reaches the server.
+        with pytest.raises(InvalidRequest, match=r"^validation error: principal\.roles: value is required$"):
+            Principal("alice", [])
+        with pytest.raises(RejectedRequest, match=r"principal\.roles"):
+            client.check(Principal.prevalidated("alice", []), INVOICE, ["pay"])
 
 
 def policy_folder_examples() -> Path:

@@ -155,7 +155,7 @@ def test_plan_resources_wire_and_bad_input(tmp_path):
                       "filter": {"kind": "KIND_CONDITIONAL", "condition": {"expression": {"operator": "eq", "operands": [
                           {"variable": "request.resource.attr.status"}, {"value": "open"}]}}},
                       "meta": {"filterDebug": '(eq request.resource.attr.status "open")', "matchedScopes": {"view": ""}}}  # fmt: skip
-    with pytest.raises(RequestError, match="exactly one of 'action' or 'actions'"):
+    with pytest.raises(RequestError, match="Exactly one of 'action' or 'actions' field must be set"):
         pdp.plan_resources({"principal": {"id": "a", "roles": ["user"]}, "resource": {"kind": "doc"}})
     with pytest.raises(RequestError, match=r"resource\.kind"):
         pdp.plan_resources({"action": "view", "principal": {"id": "a", "roles": ["user"]}, "resource": {}})

@@ -89,8 +89,13 @@ def _run(*args: str, cwd=REPO_ROOT) -> subprocess.CompletedProcess[str]:
         (["--principal", "erin", "--attr", "nokey", "--", "x"], "--attr 'nokey': expected KEY=VALUE"),
         (["--config", "/no/such/gateway.yaml"], "cannot read the configuration /no/such/gateway.yaml"),
         (
-            ["--principal", "erin", "--policies", "/no/such/dir", "--", "x"],
+            ["--principal", "erin", "--roles", "developer", "--policies", "/no/such/dir", "--", "x"],
             "policy directory /no/such/dir does not exist",
+        ),
+        # A principal needs a role, as in a Cerbos request (the server's message).
+        (
+            ["--principal", "erin", "--", "x"],
+            "principal: validation error: principal.roles: value is required",
         ),
     ],
 )

@@ -62,7 +62,9 @@ def _wait_healthy(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes]
 class ThreadServer:
     """uvicorn serving :class:`chamberlain.server.App` in a background thread."""
 
-    def __init__(self, policy_dir: Path, overrides: Mapping[str, Any] | None = None):
+    def __init__(
+        self, policy_dir: Path, overrides: Mapping[str, Any] | None = None, config_file: Path | None = None
+    ):
         self.port = free_port()
         # Each server its own state folder (its decision log and signing key), removed on exit.
         self.state_dir = Path(tempfile.mkdtemp(prefix="chamberlain-state-"))
@@ -73,7 +75,7 @@ class ThreadServer:
         }
         for key, value in (overrides or {}).items():
             config_overrides[key] = {**config_overrides.get(key, {}), **value}
-        self.config = load_config(None, overrides=config_overrides, env={})
+        self.config = load_config(config_file, overrides=config_overrides, env={})
         self.app = create_app(self.config)
         self.server = uvicorn_server(self.app, self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -176,6 +176,19 @@ def _normalise_value(value: Any, now: dt.datetime) -> Any:
     return value
 
 
+_ADDITIONAL = re.compile(r"^additionalProperties (.*) not allowed$")
+
+
+def _normalise_validation_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A validation error, the property names of ``additionalProperties ... not allowed`` sorted (Cerbos
+    lists them in Go map order); the errors of a result are compared as a set for the same reason."""
+    error = dict(error)
+    names = _ADDITIONAL.match(error.get("message", ""))
+    if names:
+        error["message"] = "additionalProperties " + ", ".join(sorted(names[1].split(", "))) + " not allowed"
+    return error
+
+
 def normalise_response(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The comparable part of a CheckResources response: results, outputs in a stable order."""
     import json
@@ -190,6 +203,9 @@ def normalise_response(response: Mapping[str, Any]) -> list[dict[str, Any]]:
         if "effectiveDerivedRoles" in meta:
             meta["effectiveDerivedRoles"] = sorted(meta["effectiveDerivedRoles"])
         result["meta"] = meta
-        result.setdefault("validationErrors", [])
+        result["validationErrors"] = sorted(
+            (_normalise_validation_error(e) for e in result.get("validationErrors") or []),
+            key=lambda e: json.dumps(e, sort_keys=True),
+        )
         results.append(result)
     return results

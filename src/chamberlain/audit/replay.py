@@ -158,7 +158,7 @@ def inputs_of(record: dict[str, Any]) -> list[CheckInput]:
         p = _principal(item["principal"]) if "principal" in item else base_p
         aux = _aux(item["auxData"]) if "auxData" in item else base_aux
         r = item["resource"]
-        resource = Resource(r["kind"], r.get("id", ""), r.get("attr") or {}, r.get("policyVersion", ""),
+        resource = Resource.prevalidated(r["kind"], r.get("id", ""), r.get("attr") or {}, r.get("policyVersion", ""),
                             r.get("scope", ""))  # fmt: skip
         out.append(CheckInput(p, resource, tuple(item.get("actions") or ()), aux,
                               item.get("requestId", record.get("requestId", "")),
@@ -169,7 +169,7 @@ def inputs_of(record: dict[str, Any]) -> list[CheckInput]:
 
 
 def _principal(p: dict[str, Any]) -> Principal:
-    return Principal(p["id"], tuple(p.get("roles") or ()), p.get("attr") or {}, p.get("policyVersion", ""),
+    return Principal.prevalidated(p["id"], tuple(p.get("roles") or ()), p.get("attr") or {}, p.get("policyVersion", ""),
                      p.get("scope", ""))  # fmt: skip
 
 

@@ -140,7 +140,7 @@ class Engine:
             state.errors[("", str(exc))] = None
             for action in actions:
                 effects.setdefault(action, _TIMED_OUT)
-        out.effective_derived_roles = list(state.effective_derived_roles)
+        out.effective_derived_roles = sorted(state.effective_derived_roles)  # Cerbos: Go map order
         out.outputs = state.outputs
         out.trace = state.trace or []
         out.evaluation_errors = [EvalErrorEntry(e, msg) for e, msg in sorted(state.errors)]

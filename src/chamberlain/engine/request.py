@@ -7,12 +7,13 @@ checking the same objects again costs nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from chamberlain.cel.cerbos_env import from_json
+from chamberlain.engine.request_validation import check_principal, check_resource
 
 _NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 
@@ -37,6 +38,24 @@ class Principal:
         policy_version: str = "",
         scope: str = "",
     ):
+        """Raises :class:`~chamberlain.engine.request_validation.InvalidRequest` with the Cerbos server's
+        message for what it refuses in a request's ``principal`` (no id, no roles, a string for the
+        roles, duplicate roles, an empty attribute key, a bad ``policy_version`` or ``scope``)."""
+        if isinstance(roles, Iterator):
+            roles = tuple(roles)
+        check_principal(id, roles, attr, policy_version, scope)
+        self._set(id, roles, attr, policy_version, scope)
+
+    @classmethod
+    def prevalidated(cls, id: str, roles: Iterable[str], attr: Mapping[str, Any] | None = None,
+                     policy_version: str = "", scope: str = "") -> Principal:  # fmt: skip
+        """A principal from fields already validated (a parsed request, a stored record): not checked again."""
+        self = cls.__new__(cls)
+        self._set(id, roles, attr, policy_version, scope)
+        return self
+
+    def _set(self, id: str, roles: Iterable[str], attr: Mapping[str, Any] | None, policy_version: str,
+             scope: str) -> None:  # fmt: skip
         self.id = id
         # Cerbos keeps the request's order; a set's order is made stable by sorting it.
         kind = type(roles)
@@ -85,6 +104,23 @@ class Resource:
         policy_version: str = "",
         scope: str = "",
     ):
+        """Raises :class:`~chamberlain.engine.request_validation.InvalidRequest` with the Cerbos server's
+        message for what it refuses in a request's ``resource`` (no kind or id, an empty attribute key,
+        a bad ``policy_version`` or ``scope``)."""
+        check_resource(kind, id, attr, policy_version, scope)
+        self._set(kind, id, attr, policy_version, scope)
+
+    @classmethod
+    def prevalidated(cls, kind: str, id: str = "", attr: Mapping[str, Any] | None = None,
+                     policy_version: str = "", scope: str = "") -> Resource:  # fmt: skip
+        """A resource from fields already validated (or a query plan's, which has no id): not checked again."""
+        self = cls.__new__(cls)
+        self._set(kind, id, attr, policy_version, scope)
+        return self
+
+    def _set(
+        self, kind: str, id: str, attr: Mapping[str, Any] | None, policy_version: str, scope: str
+    ) -> None:
         self.kind = kind
         self.id = id
         self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES

@@ -125,7 +125,11 @@ class ActionExplanation:
 
 @dataclass(slots=True)
 class CheckOutput:
-    """The decisions for one resource (Cerbos's ``CheckOutput``)."""
+    """The decisions for one resource (Cerbos's ``CheckOutput``).
+
+    ``effective_derived_roles`` is sorted by name (Cerbos lists the same set in Go's random map
+    order), as ``runtime.effectiveDerivedRoles`` is in conditions.
+    """
 
     request_id: str
     resource_id: str

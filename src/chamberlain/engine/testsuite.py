@@ -348,11 +348,11 @@ def _merge(
 
 
 def _principal(p: FixturePrincipal) -> Principal:
-    return Principal(p.id, p.roles, p.attr, p.policy_version, p.scope)
+    return Principal.prevalidated(p.id, p.roles, p.attr, p.policy_version, p.scope)
 
 
 def _resource(r: FixtureResource) -> Resource:
-    return Resource(r.kind, r.id, r.attr, r.policy_version, r.scope)
+    return Resource.prevalidated(r.kind, r.id, r.attr, r.policy_version, r.scope)
 
 
 def _aux_data(aux: FixtureAuxData) -> AuxData:

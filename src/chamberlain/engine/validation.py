@@ -45,8 +45,8 @@ def validate(
             errors.append(ValidationError("", f'Failed to load {noun} schema "{ref.ref}": {exc}', source))
             continue
         skip_required = partial_resource and source == SOURCE_RESOURCE
-        for error in validator.iter_errors(dict(attr)):
-            errors.extend(_leaves(error, source, skip_required))
+        for error in _first_type_errors(validator.iter_errors(dict(attr))):
+            errors.extend(_leaves(validator, error, source, skip_required))
     # jsonschema reports each missing required property on its own; Cerbos (like the message
     # built here, which names them all) reports them once.
     return list(dict.fromkeys(errors))
@@ -61,13 +61,54 @@ def _ignored(ref: m.SchemaRef, actions: list[str]) -> bool:
     return not remaining
 
 
-def _leaves(error: Any, source: str, skip_required: bool) -> list[ValidationError]:
+def _first_type_errors(errors: Iterable[Any]) -> list[Any]:
+    """Cerbos's validator stops at a subschema's ``type`` when it fails: the subschema's other keywords
+    (``enum``, ``format``, ``multipleOf``, ...) report nothing then."""
+    errors = list(errors)
+    typed = {_subschema(e) for e in errors if e.validator == "type"}
+    return [e for e in errors if e.validator == "type" or _subschema(e) not in typed]
+
+
+def _subschema(error: Any) -> tuple[Any, ...]:
+    return tuple(error.absolute_path), tuple(error.absolute_schema_path)[:-1]
+
+
+def _leaves(validator: Any, error: Any, source: str, skip_required: bool) -> list[ValidationError]:
+    """The errors Cerbos reports for ``error``: the leaves of its tree of causes, with Cerbos's words."""
     if error.context and error.validator in ("anyOf", "oneOf", "allOf"):
-        return [leaf for sub in error.context for leaf in _leaves(sub, source, skip_required)]
+        return [leaf for sub in _first_type_errors(error.context) for leaf in _leaves(validator, sub, source, skip_required)]  # fmt: skip
     if skip_required and error.validator == "required":
         return []
     path = "/" + "/".join(str(p) for p in error.absolute_path)
-    return [ValidationError(path, _message(error), source)]
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        path = path.rstrip("/") + "/" + error.instance  # the property whose name fails
+    if error.validator in ("contains", "minContains", "maxContains"):
+        return _contains(validator, error, path, source)
+    if error.validator == "items" and error.validator_value is False:
+        start = len(error.schema.get("prefixItems") or ())
+        return [ValidationError(f"{path.rstrip('/')}/{i}", "not allowed", source)
+                for i in range(start, len(error.instance))]  # fmt: skip
+    return [ValidationError(path, message, source) for message in _messages(error)]
+
+
+def _contains(validator: Any, error: Any, path: str, source: str) -> list[ValidationError]:
+    """``contains`` with ``minContains`` (1 unless given) and ``maxContains``: too few matches report
+    why the items that do not match fail (or the count when every item matched), as Cerbos does."""
+    schema, items = error.schema, error.instance
+    low, high = schema.get("minContains", 1), schema.get("maxContains")
+    failures = [list(validator.evolve(schema=schema["contains"]).iter_errors(item)) for item in items]
+    matched = sum(1 for f in failures if not f)
+    if matched < low:
+        causes = [
+            ValidationError(f"{path.rstrip('/')}/{i}{leaf.path}".rstrip("/"), leaf.message, source)
+            for i, found in enumerate(failures)
+            for e in _first_type_errors(found)
+            for leaf in _leaves(validator, e, source, False)
+        ]
+        return causes or [ValidationError(path, f"valid must be >= {low}, but got {matched}", source)]
+    if high is not None and matched > high:
+        return [ValidationError(path, f"valid must be <= {high}, but got {matched}", source)]
+    return []
 
 
 def _j(value: Any) -> str:
@@ -88,6 +129,22 @@ def _type_name(value: Any) -> str:
     return "object"
 
 
+def _messages(error: Any) -> list[str]:
+    """Cerbos's message(s) for one keyword's error (santhosh-tekuri/jsonschema's wording)."""
+    kind, expected, instance = error.validator, error.validator_value, error.instance
+    if kind == "dependentRequired":
+        return [f"property {_quote(p)} is required, if {_quote(name)} property exists"
+                for name, needed in expected.items() if name in instance for p in needed if p not in instance]  # fmt: skip
+    if kind == "uniqueItems":
+        seen: dict[str, int] = {}
+        for i, item in enumerate(instance):
+            key = json.dumps(_normal(item), sort_keys=True)
+            if key in seen:
+                return [f"items at index {seen[key]} and {i} are equal"]
+            seen[key] = i
+    return [_message(error)]
+
+
 def _message(error: Any) -> str:
     kind, expected, instance = error.validator, error.validator_value, error.instance
     if kind == "type":
@@ -97,22 +154,24 @@ def _message(error: Any) -> str:
             got = "number"
         return f"expected {want}, but got {got}"
     if kind == "enum":
-        return "value must be one of " + ", ".join(_j(v) for v in expected)
+        if any(isinstance(v, dict | list) for v in expected):
+            return "enum failed"
+        return "value must be one of " + ", ".join(_go_value(v) for v in expected)
     if kind == "const":
-        return f"value must be {_j(expected)}"
+        return "const failed" if isinstance(expected, dict | list) else f"value must be {_go_value(expected)}"
     if kind == "required":
         missing = [p for p in expected if isinstance(instance, dict) and p not in instance]
-        return "missing properties: " + ", ".join(f"'{p}'" for p in missing)
+        return "missing properties: " + ", ".join(_quote(p) for p in missing)
     if kind == "additionalProperties":
         extra = [k for k in instance if k not in (error.schema.get("properties") or {})]
-        return "additionalProperties " + ", ".join(f"'{k}'" for k in extra) + " not allowed"
+        return "additionalProperties " + ", ".join(_quote(k) for k in extra) + " not allowed"
     simple = {
         "minimum": f"must be >= {_num(expected)} but found {_num(instance)}",
         "maximum": f"must be <= {_num(expected)} but found {_num(instance)}",
         "exclusiveMinimum": f"must be > {_num(expected)} but found {_num(instance)}",
         "exclusiveMaximum": f"must be < {_num(expected)} but found {_num(instance)}",
-        "pattern": f"does not match pattern {_j(expected)}",
-        "format": f"{_j(instance)} is not valid {_j(expected)}",
+        "pattern": f"does not match pattern {_quote(expected)}",
+        "format": f"{_quote(str(instance))} is not valid {_quote(expected)}",
         "multipleOf": f"{_num(instance)} not multipleOf {_num(expected)}",
         "not": "not failed",
         "false": "not allowed",
@@ -129,6 +188,38 @@ def _message(error: Any) -> str:
         word = "minimum" if kind == "minProperties" else "maximum"
         return f"{word} {expected} properties allowed, but found {len(instance)} properties"
     return str(error.message)
+
+
+def _go_quote(text: str) -> str:
+    """Go's ``%q`` of a string."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _quote(text: str) -> str:
+    """The validator's single-quoted form: Go's ``%q`` with ``"`` left alone and ``'`` escaped."""
+    inner = _go_quote(text)[1:-1].replace('\\"', '"').replace("'", "\\'")
+    return f"'{inner}'"
+
+
+def _go_value(value: Any) -> str:
+    """An ``enum``/``const`` value as the validator prints it: strings and numbers (JSON numbers are
+    strings in Go) double-quoted, ``null`` as ``<nil>``, booleans as they are."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _go_quote(value if isinstance(value, str) else _num(value))
+
+
+def _normal(value: Any) -> Any:
+    """A JSON value with integral floats as integers (1.0 and 1 are equal items)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    return value
 
 
 def _num(value: Any) -> str:

@@ -1,8 +1,5 @@
-"""Cerbos's JSON wire format: requests in (checked field by field), responses out.
-
-Parsing rejects a request with a missing or mistyped field by raising :class:`RequestError`
-naming the field (``principal.roles[1]: expected a string``).
-"""
+"""Cerbos's JSON wire format: requests in (validated by :mod:`chamberlain.engine.request_validation`,
+with the Cerbos server's messages), responses out."""
 
 from __future__ import annotations
 
@@ -12,108 +9,78 @@ from decimal import Decimal
 from typing import Any
 
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
+from chamberlain.engine.request_validation import (
+    PRINCIPAL,
+    RESOURCE,
+    InvalidRequest,
+    RequestError,
+    RequestLimits,
+    check_message,
+    raise_violations,
+    validate_check_resources,
+)
 from chamberlain.engine.result import CheckOutput, OutputEntry, ValidationError
-from chamberlain.errors import Error
+
+__all__ = ["InvalidRequest", "JWTVerifier", "RequestError", "parse_check_resources"]
 
 #: Turns a JWT (``{"token": ..., "keySetId": ...}``) into verified claims; raises RequestError.
 JWTVerifier = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
-class RequestError(Error):
-    """A check request with a missing or mistyped field; ``field`` is its JSON path."""
-
-    def __init__(self, field: str, problem: str):
-        self.field = field
-        super().__init__(f"invalid request: {field}: {problem}")
-
-
-def _get(obj: Mapping[str, Any], path: str, *names: str, kind: type | tuple[type, ...], required: bool = False,
-         default: Any = None) -> Any:  # fmt: skip
-    for name in names:
-        if name in obj and obj[name] is not None:
-            value = obj[name]
-            if not isinstance(value, kind) or (
-                kind is not bool and isinstance(value, bool) and bool not in _tuple(kind)
-            ):
-                want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-                raise RequestError(
-                    f"{path}{names[0]}", f"expected {_word(want)}, got {_word(type(value).__name__)}"
-                )
-            return value
-    if required:
-        raise RequestError(f"{path}{names[0]}", "missing required field")
-    return default
+def _validated(message: Any, data: Any, path: str) -> Mapping[str, Any]:
+    violations: list[str] = []
+    check_message(message, data, path, violations)
+    raise_violations(violations)
+    return data
 
 
-def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+def principal_from_json(data: Mapping[str, Any]) -> Principal:
+    """A principal from its validated Cerbos JSON."""
+    return Principal.prevalidated(data["id"], data["roles"], data.get("attr") or {},
+                                  data.get("policyVersion", data.get("policy_version")) or "",
+                                  data.get("scope") or "")  # fmt: skip
 
 
-def _word(name: str) -> str:
-    return {"str": "a string", "dict": "an object", "list": "a list", "bool": "a boolean"}.get(name, name)
-
-
-def _strings(values: Any, path: str, *, non_empty: bool) -> tuple[str, ...]:
-    if not isinstance(values, list):
-        raise RequestError(path, "expected a list of strings")
-    if non_empty and not values:
-        raise RequestError(path, "must hold at least one value")
-    for i, v in enumerate(values):
-        if not isinstance(v, str) or not v:
-            raise RequestError(f"{path}[{i}]", "expected a non-empty string")
-    return tuple(values)
+def resource_from_json(data: Mapping[str, Any]) -> Resource:
+    """A resource from its validated Cerbos JSON."""
+    return Resource.prevalidated(data["kind"], data.get("id") or "", data.get("attr") or {},
+                                 data.get("policyVersion", data.get("policy_version")) or "",
+                                 data.get("scope") or "")  # fmt: skip
 
 
 def parse_principal(data: Any, path: str = "principal") -> Principal:
     """A principal from its Cerbos JSON (``id``, ``roles``, ``attr``, ``policyVersion``, ``scope``)."""
-    if not isinstance(data, Mapping):
-        raise RequestError(path, "expected an object")
-    p = f"{path}."
-    pid = _get(data, p, "id", kind=str, required=True)
-    if not pid:
-        raise RequestError(f"{p}id", "must not be empty")
-    roles = _strings(_get(data, p, "roles", kind=list, required=True), f"{p}roles", non_empty=True)
-    return Principal(
-        pid,
-        roles,
-        _get(data, p, "attr", kind=dict, default={}),
-        _get(data, p, "policyVersion", "policy_version", kind=str, default=""),
-        _get(data, p, "scope", kind=str, default=""),
-    )
+    return principal_from_json(_validated(PRINCIPAL, data, path))
 
 
 def parse_resource(data: Any, path: str = "resource") -> Resource:
     """A resource from its Cerbos JSON (``kind``, ``id``, ``attr``, ``policyVersion``, ``scope``)."""
-    if not isinstance(data, Mapping):
-        raise RequestError(path, "expected an object")
-    p = f"{path}."
-    kind = _get(data, p, "kind", kind=str, required=True)
-    if not kind:
-        raise RequestError(f"{p}kind", "must not be empty")
-    return Resource(
-        kind,
-        _get(data, p, "id", kind=str, required=True),
-        _get(data, p, "attr", kind=dict, default={}),
-        _get(data, p, "policyVersion", "policy_version", kind=str, default=""),
-        _get(data, p, "scope", kind=str, default=""),
-    )
+    return resource_from_json(_validated(RESOURCE, data, path))
 
 
 def parse_aux_data(data: Any, path: str = "auxData", verify_jwt: JWTVerifier | None = None) -> AuxData:
-    """Aux data: ``jwt`` holds claims, or ``{"token": ...}`` that ``verify_jwt`` turns into claims."""
+    """Aux data: ``jwt`` holds claims, or ``{"token": ...}`` that ``verify_jwt`` turns into claims.
+
+    (A CheckResources request is validated first, so there ``jwt`` is always a token; claims are
+    the engine-level form of Cerbos's check inputs, see :func:`parse_check_input`.)
+    """
     if data is None:
         return AuxData()
     if not isinstance(data, Mapping):
         raise RequestError(path, "expected an object")
     p = f"{path}."
-    jwt = _get(data, p, "jwt", kind=dict, default={})
+    jwt = data.get("jwt") or {}
+    if not isinstance(jwt, Mapping):
+        raise RequestError(f"{p}jwt", "expected an object")
     if "token" in jwt:
         if verify_jwt is None:
             raise RequestError(
                 f"{p}jwt.token", "no JWT verifier is configured: pass decoded claims or a verifier"
             )
         jwt = dict(verify_jwt(jwt))
-    jwts = _get(data, p, "jwts", kind=dict, default={})
+    jwts = data.get("jwts") or {}
+    if not isinstance(jwts, Mapping):
+        raise RequestError(f"{p}jwts", "expected an object")
     claims: dict[str, Any] = {}
     for name, value in jwts.items():
         if not isinstance(value, Mapping):
@@ -124,43 +91,43 @@ def parse_aux_data(data: Any, path: str = "auxData", verify_jwt: JWTVerifier | N
             claims[name] = dict(verify_jwt(value))
         else:
             claims[name] = dict(value.get("claims", value))
-    return AuxData(jwt, claims)
+    return AuxData(dict(jwt), claims)
 
 
 def parse_check_input(data: Any, path: str = "") -> CheckInput:
-    """An engine check input (``principal``, ``resource``, ``actions``, ``auxData``, ``requestId``)."""
+    """An engine check input (Cerbos's ``cerbos.engine.v1.CheckInput``: ``principal``, ``resource``,
+    ``actions``, ``auxData`` with decoded claims, ``requestId``)."""
     if not isinstance(data, Mapping):
         raise RequestError(path or "$", "expected an object")
+    actions = data.get("actions")
+    if not isinstance(actions, list) or not actions or not all(isinstance(a, str) and a for a in actions):
+        raise RequestError(f"{path}actions", "expected a non-empty list of non-empty strings")
     return CheckInput(
         parse_principal(data.get("principal"), f"{path}principal"),
         parse_resource(data.get("resource"), f"{path}resource"),
-        _strings(_get(data, path, "actions", kind=list, required=True), f"{path}actions", non_empty=True),
+        tuple(actions),
         parse_aux_data(data.get("auxData", data.get("aux_data")), f"{path}auxData"),
-        _get(data, path, "requestId", "request_id", kind=str, default=""),
+        data.get("requestId", data.get("request_id")) or "",
     )
 
 
-def parse_check_resources(data: Any, verify_jwt: JWTVerifier | None = None) -> tuple[list[CheckInput], bool]:
-    """A CheckResources request: the inputs (one per resource) and ``includeMeta``."""
-    if not isinstance(data, Mapping):
-        raise RequestError("$", "expected a JSON object")
-    request_id = _get(data, "", "requestId", "request_id", kind=str, default="")
-    principal = parse_principal(data.get("principal"), "principal")
+def parse_check_resources(data: Any, verify_jwt: JWTVerifier | None = None, limits: RequestLimits | None = None,
+                          *, validated: bool = False) -> tuple[list[CheckInput], bool]:  # fmt: skip
+    """A CheckResources request: the inputs (one per resource) and ``includeMeta``.
+
+    Validated as the Cerbos server validates it (:func:`validate_check_resources`, with ``limits``)
+    unless the caller did just that already (``validated``).
+    """
+    if not validated:
+        validate_check_resources(data, limits)
+    request_id = data.get("requestId", data.get("request_id")) or ""
+    principal = principal_from_json(data["principal"])
     aux = parse_aux_data(data.get("auxData", data.get("aux_data")), "auxData", verify_jwt)
-    entries = _get(data, "", "resources", kind=list, required=True)
-    if not entries:
-        raise RequestError("resources", "must hold at least one resource")
-    include_meta = _get(data, "", "includeMeta", "include_meta", kind=bool, default=False)
-    inputs = []
-    for i, entry in enumerate(entries):
-        path = f"resources[{i}]."
-        if not isinstance(entry, Mapping):
-            raise RequestError(f"resources[{i}]", "expected an object")
-        actions = _strings(
-            _get(entry, path, "actions", kind=list, required=True), f"{path}actions", non_empty=True
-        )
-        resource = parse_resource(entry.get("resource"), f"{path}resource")
-        inputs.append(CheckInput(principal, resource, actions, aux, request_id))
+    include_meta = bool(data.get("includeMeta", data.get("include_meta")))
+    inputs = [
+        CheckInput(principal, resource_from_json(entry["resource"]), tuple(entry["actions"]), aux, request_id)
+        for entry in data["resources"]
+    ]
     return inputs, include_meta
 
 

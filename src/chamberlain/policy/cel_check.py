@@ -19,6 +19,22 @@ from chamberlain.cel.parser import parse
 _CONSTANT_ROOTS = frozenset({"C", "constants"})
 _VARIABLE_ROOTS = frozenset({"V", "variables"})
 _MAP_ROOTS = frozenset({"C", "constants", "V", "variables", "G", "globals"})
+# The fields of the messages Cerbos declares (its type checker knows them): a field name maps to its
+# message, or to "" for a value (a map, list or scalar) whose fields are not checked. ``jwts`` is a
+# map of messages: ``"*"`` stands for any key.
+_VERSION_AND_SCOPE = {"attr": "", "policyVersion": "", "policy_version": "", "scope": ""}
+_MESSAGES: dict[str, dict[str, str]] = {
+    "principal": {"id": "", "roles": "", **_VERSION_AND_SCOPE},
+    "resource": {"kind": "", "id": "", **_VERSION_AND_SCOPE},
+    "request": {"principal": "principal", "resource": "resource", "aux_data": "aux", "auxData": "aux"},
+    # delegation, session, approval: chamberlain's extensions of the aux data (see DESIGN.md)
+    "aux": {"jwt": "", "jwts": "jwts", "delegation": "", "session": "", "approval": ""},
+    "jwts": {"*": "jwt"},
+    "jwt": {"claims": ""},
+    "runtime": {"effectiveDerivedRoles": "", "effective_derived_roles": ""},
+}
+_ROOT_MESSAGES = {"P": "principal", "R": "resource", "request": "request", "runtime": "runtime"}
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter", "transformList", "transformMap"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +57,7 @@ def check_expression(expr: str) -> ExprCheck:
     variables: set[str] = set()
     errors: list[str] = []
     _walk(tree, constants, variables, errors)
+    errors.extend(_undefined_fields(tree))
     if not errors:
         try:
             compile(expr, variables=DECLARED_VARIABLES)
@@ -49,10 +66,26 @@ def check_expression(expr: str) -> ExprCheck:
     return ExprCheck(tuple(errors), frozenset(constants), frozenset(variables))
 
 
-def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]) -> None:
-    stack = [node]
+def _nodes(tree: Any) -> Any:
+    """Every expression node of ``tree`` (map entries' and struct field initialisers' too)."""
+    stack = [tree]
     while stack:
         current = stack.pop()
+        yield current
+        for f in dataclasses.fields(current):
+            value = getattr(current, f.name)
+            if isinstance(value, ast.Expr):
+                stack.append(value)
+            elif isinstance(value, tuple):
+                for v in value:
+                    if isinstance(v, ast.Expr):
+                        stack.append(v)
+                    elif dataclasses.is_dataclass(v):
+                        stack.extend(getattr(v, g.name) for g in dataclasses.fields(v) if isinstance(getattr(v, g.name), ast.Expr))  # fmt: skip
+
+
+def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]) -> None:
+    for current in _nodes(node):
         if isinstance(current, ast.Select) and isinstance(current.operand, ast.Ident):
             root = current.operand.name
             if root in _CONSTANT_ROOTS:
@@ -63,12 +96,32 @@ def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]
             target = current.args[0]
             if isinstance(target, ast.Ident) and target.name in _MAP_ROOTS:
                 errors.append(f"found no matching overload for '_[_]' applied to '(cerbos.Variables, ...)': write {target.name}.name instead of {target.name}[...]")  # fmt: skip
-        for f in dataclasses.fields(current):
-            value = getattr(current, f.name)
-            if isinstance(value, ast.Expr):
-                stack.append(value)
-            elif isinstance(value, tuple):
-                stack.extend(v for v in value if isinstance(v, ast.Expr))
-                for v in value:  # map entries and struct field initialisers hold expressions
-                    if dataclasses.is_dataclass(v) and not isinstance(v, ast.Expr):
-                        stack.extend(getattr(v, g.name) for g in dataclasses.fields(v) if isinstance(getattr(v, g.name), ast.Expr))  # fmt: skip
+
+
+def _undefined_fields(tree: Any) -> list[str]:
+    """Cerbos's ``undefined field 'x'`` for a selection of a field its messages (``P``, ``R``, ``request``,
+    ``runtime`` and their parts) do not have; roots rebound by a comprehension are not checked."""
+    nodes = list(_nodes(tree))
+    selections = [n for n in nodes if isinstance(n, ast.Select)]
+    bound = {
+        n.args[0].name
+        for n in nodes
+        if isinstance(n, ast.Call) and n.function in _MACROS and n.args and isinstance(n.args[0], ast.Ident)
+    }
+    errors = []
+    for select in sorted(selections, key=lambda s: s.pos):
+        message = _message_of(select.operand, bound)
+        if message and select.field not in _MESSAGES[message] and "*" not in _MESSAGES[message]:
+            errors.append(f"undefined field '{select.field}'")
+    return errors
+
+
+def _message_of(node: Any, bound: set[str]) -> str:
+    """The Cerbos message ``node`` evaluates to, or "" when unknown (or not a message)."""
+    if isinstance(node, ast.Ident):
+        return "" if node.name in bound or node.absolute else _ROOT_MESSAGES.get(node.name, "")
+    if isinstance(node, ast.Select) and not node.optional:
+        message = _message_of(node.operand, bound)
+        fields = _MESSAGES.get(message, {})
+        return fields.get(node.field, fields.get("*", ""))
+    return ""

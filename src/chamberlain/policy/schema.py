@@ -17,6 +17,7 @@ from chamberlain import strictjson
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.lib.core import compile_regex
 from chamberlain.files import FileRefused, read_bounded
+from chamberlain.policy.schema_formats import FORMAT_CHECKER
 from chamberlain.policy.source import MAX_FILE_BYTES
 
 SCHEMAS_DIRECTORY = "_schemas"
@@ -81,7 +82,7 @@ class SchemaStore:
         registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve)
         if isinstance(schema, dict) and "$id" not in schema:
             schema = {"$id": ref.split("#", 1)[0], **schema}  # the base its relative $refs resolve against
-        validator = cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+        validator = cls(schema, registry=registry, format_checker=FORMAT_CHECKER)
         self._validators[ref] = validator
         return validator
 

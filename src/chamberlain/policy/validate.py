@@ -160,6 +160,7 @@ class Checker:
             elif isinstance(body, m.RolePolicy):
                 self.role_policy(policy, body)
         self.ancestors()
+        self.unimported_derived_roles()
         return self.issues
 
     def error(
@@ -252,6 +253,23 @@ class Checker:
         for role, path in unknown.items():
             self.error(policy, "unknown derived role", f"Derived role {_sq(role)} is not defined in any imports: import the derivedRoles policy that defines it", path)  # fmt: skip
 
+    def unimported_derived_roles(self) -> None:
+        """Missing imports of derived roles no policy imports: Cerbos's index checks every file's imports
+        (its conditions are only compiled when imported, so their CEL errors are not reported)."""
+        for policy in self.named["derived_roles"].values():
+            if policy.key in self._derived_done:
+                continue
+            dr = policy.derived_roles
+            assert dr is not None
+            for noun, block in (("constants", dr.constants), ("variables", dr.variables)):
+                for i, name in enumerate(block.imports if block else ()):
+                    if self.export_scope(f"export_{noun}", name) is None:
+                        self.missing_import(policy, noun, name, f"derived_roles.{noun}.import[{i}]")
+
+    def missing_import(self, policy: m.Policy, noun: str, name: str, path: str) -> None:
+        """An ``import`` of exported constants or variables that no policy exports."""
+        self.error(policy, "import not found", f"{noun.capitalize()} import '{name}' cannot be found: check the name of the export{noun.capitalize()} policy", path)  # fmt: skip
+
     def derived_roles(self, policy: m.Policy) -> None:
         if policy.key in self._derived_done:
             return
@@ -271,7 +289,7 @@ class Checker:
         for i, name in enumerate(constants.imports if constants else ()):
             export = self.export_scope("export_constants", name)
             if export is None:
-                self.error(policy, "import not found", f"Constants import '{name}' cannot be found: check the name of the exportConstants policy", f"{body}.constants.import[{i}]")  # fmt: skip
+                self.missing_import(policy, "constants", name, f"{body}.constants.import[{i}]")
                 continue
             for d in export.constants.values():
                 const_defs.setdefault(d.name, []).append(
@@ -284,7 +302,7 @@ class Checker:
         for i, name in enumerate(variables.imports if variables else ()):
             export = self.export_scope("export_variables", name)
             if export is None:
-                self.error(policy, "import not found", f"Variables import '{name}' cannot be found: check the name of the exportVariables policy", f"{body}.variables.import[{i}]")  # fmt: skip
+                self.missing_import(policy, "variables", name, f"{body}.variables.import[{i}]")
                 continue
             for d in export.variables.values():
                 var_defs.setdefault(d.name, []).append(

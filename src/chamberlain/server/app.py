@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from chamberlain import delegation
+from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
 from chamberlain.server import audit_api, authzen, cerbos_api, decide
@@ -36,7 +37,6 @@ from chamberlain.server.http import (
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState, freeze_heap
 from chamberlain.server.tls import ReloadingTLS
-from chamberlain.server.validate import InvalidRequest
 from chamberlain.server.watcher import PolicyWatcher
 from chamberlain.store import StoreError
 

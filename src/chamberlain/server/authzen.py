@@ -13,10 +13,7 @@ from typing import Any
 
 import orjson
 
-from chamberlain.server import decide
-from chamberlain.server.http import parse_json
-from chamberlain.server.state import ServerState
-from chamberlain.server.validate import (
+from chamberlain.engine.request_validation import (
     AUX_DATA,
     STRING,
     VALUE,
@@ -26,6 +23,9 @@ from chamberlain.server.validate import (
     check_message,
     validate,
 )
+from chamberlain.server import decide
+from chamberlain.server.http import parse_json
+from chamberlain.server.state import ServerState
 
 _PROPS = ("map", VALUE)
 SUBJECT = Message("Subject", (Field("type", "type", STRING, required=True), Field("id", "id", STRING, required=True),

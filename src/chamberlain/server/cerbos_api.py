@@ -9,17 +9,16 @@ from typing import Any
 import orjson
 
 from chamberlain import __version__
+from chamberlain.engine.request_validation import (
+    CHECK_RESOURCES,
+    PLAN_RESOURCES,
+    validate_check_resources,
+    validate_plan_resources,
+)
 from chamberlain.server import decide, plans
 from chamberlain.server.http import UNAVAILABLE, ApiError, parse_json
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
-from chamberlain.server.validate import (
-    CHECK_RESOURCES,
-    PLAN_RESOURCES,
-    check_limits,
-    validate,
-    validate_plan_resources,
-)
 
 
 def check_resources(
@@ -27,9 +26,8 @@ def check_resources(
 ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /api/check/resources`` (answered once the decision log has the entries, in sync mode)."""
     request = parse_json(body, state.config.max_json_depth, CHECK_RESOURCES)
-    validate(CHECK_RESOURCES, request)
     limits = state.config
-    check_limits(request, limits.max_resources_per_request, limits.max_actions_per_resource)
+    validate_check_resources(request, limits.request_limits)
     pending = decide.start(state, request, call_id, "http:cerbos")
 
     def build(responses: list[dict[str, Any]]) -> dict[str, Any]:

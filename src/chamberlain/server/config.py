@@ -27,6 +27,7 @@ from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.durations import parse_duration
+from chamberlain.engine.request_validation import RequestLimits
 from chamberlain.errors import Error
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_text_bounded
 from chamberlain.server.admin import settings as admin_settings
@@ -211,6 +212,11 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def request_limits(self) -> RequestLimits:
+        """``server.requestLimits``, as every entry point checks them."""
+        return RequestLimits(self.max_resources_per_request, self.max_actions_per_resource)
 
     @property
     def url(self) -> str:

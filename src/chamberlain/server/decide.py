@@ -129,7 +129,9 @@ def _start(state: ServerState, request: Any, call_id: str, point: str) -> Starte
         if worth_telling(decided.session):
             pending.notes["session"] = decided.session
         return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
-    pending = state.pdp.start_check_resources(request, call_id=call_id, point=point, loop=loop)
+    pending = state.pdp.start_check_resources(
+        request, call_id=call_id, point=point, loop=loop, validated=True
+    )
     return Started(pending, state.pdp.respond)
 
 

@@ -11,7 +11,7 @@ import orjson
 
 from chamberlain import strictjson
 from chamberlain.audit.ids import new_call_id as new_call_id  # re-exported: the server's call ids
-from chamberlain.server.validate import Message, holds_fields
+from chamberlain.engine.request_validation import Message, holds_fields
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]

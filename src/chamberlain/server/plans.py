@@ -34,7 +34,7 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
         raise bad_request("query plans are not supported for delegated requests (a chamberlain token or "
                           "auxData.delegation): check each resource, or plan for the principal alone")  # fmt: skip
     pdp = state.pdp
-    parsed = parse_plan_resources(request, pdp.verify_jwt)
+    parsed = parse_plan_resources(request, pdp.verify_jwt, validated=True)
     when = Timestamp.now()
     timeout = state.config.engine_options["evaluation_timeout"]
     previous = budget.install(budget.Budget(timeout))  # the plan's known conditions: the check's budget

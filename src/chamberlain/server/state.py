@@ -16,7 +16,6 @@ from chamberlain.delegation import TokenService
 from chamberlain.engine import Engine
 from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.errors import Error
-from chamberlain.server.auxdata import JWTVerifier
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics
@@ -69,7 +68,6 @@ class ServerState:
     def __init__(self, config: Config):
         self.config = config
         self.metrics = Metrics()
-        self.verifier = JWTVerifier(config)
         self.log: DecisionLog | None = None
         settings = config.decision_log
         if settings is not None:
@@ -80,8 +78,7 @@ class ServerState:
         # Checks moved off the event loop (chamberlain.server.decide); daemon threads, shut down in close().
         self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
-            self.pdp = PDP.from_directory(config.policy_dir, verify_jwt=self.verifier, audit=self.log,
-                                          **config.engine_options)  # fmt: skip
+            self.pdp = PDP.from_config(config, audit=self.log, sessions=None)
             if config.sessions is not None and config.sessions_url is not None:
                 self.sessions = SessionStore.open(config.sessions_url)  # in the decision log's database
                 self.pdp.use_sessions(self.sessions)

@@ -103,7 +103,8 @@ def test_a_request_the_pdp_refuses_is_a_denial_not_a_crash(server: ThreadServer)
     """A principal without roles is invalid to the server: the agent's run goes on, the call does not."""
     s = support_tools()
     with Client(server.url) as client:
-        guard = ToolGuard(client, Principal("nobody", []), server="billing")
+        # built unvalidated (the constructor refuses it with the server's message), so the server sees it
+        guard = ToolGuard(client, Principal.prevalidated("nobody", []), server="billing")
         answer = guard.wrap(s.lookup_order)("A-1")
         assert guard.visible(["lookup_order"]) == []
     assert "no decision could be made (the PDP refused the request" in answer and s.RAN == []

@@ -195,7 +195,7 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
     else:
         when = now
     options = engine.options
-    resource = Resource(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
+    resource = Resource.prevalidated(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
     route = engine._route(inp.principal, resource)
     if route is None:
         plan.filter_debug = NO_MATCH
@@ -253,7 +253,7 @@ def _partial(engine: Any, inp: PlanInput, now: Timestamp) -> Partial:
     p["scope"] = p_scope
     aux = inp.aux_data.cel()
     request = {"principal": p, "aux_data": aux, "auxData": aux}
-    attrs = Resource(inp.kind, "", inp.resource_attr).cel()["attr"]
+    attrs = Resource.prevalidated(inp.kind, "", inp.resource_attr).cel()["attr"]
     known: dict[str, Any] = {}
     for name, value in attrs.items():
         known[f"R.attr.{name}"] = known[f"request.resource.attr.{name}"] = value

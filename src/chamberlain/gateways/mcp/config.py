@@ -70,6 +70,7 @@ from chamberlain.delegation.registry import AgentRegistry, load_registry
 from chamberlain.delegation.scopes import ScopeMapping, valid_scope_token
 from chamberlain.durations import parse_duration
 from chamberlain.engine import Principal
+from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.gateways.mcp.errors import GatewayConfigError
 from chamberlain.sessions.errors import InvalidSession
@@ -295,7 +296,10 @@ def _principal(value: Any) -> Principal | None:
     pid, roles, attr = value.get("id"), value.get("roles", []), value.get("attr") or {}
     if not isinstance(pid, str) or not pid:
         raise ValueError("id: required, a non-empty string")
-    return Principal(pid, _strings(roles) if roles else (), dict(_mapping(attr)))
+    try:
+        return Principal(pid, _strings(roles) if roles else (), dict(_mapping(attr)))
+    except InvalidRequest as exc:  # no roles, say: the server's message, under this key
+        raise ValueError(str(exc)) from None
 
 
 def _principals(value: Any) -> Mapping[str, Person]:

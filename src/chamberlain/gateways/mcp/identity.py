@@ -19,6 +19,7 @@ from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.delegation.keys import SIGNING_ALGORITHMS, SigningKeys
 from chamberlain.delegation.trust import KeyFinder, StaticKeys, VerifyKey, load_jwks_file
 from chamberlain.engine import Principal
+from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.gateways.mcp.config import AuthConfig, GatewayConfig
 from chamberlain.gateways.mcp.errors import GatewayConfigError, IdentityError
@@ -166,7 +167,10 @@ class Identities:
                 f"the token's subject {token.subject!r} is not in auth.principals: the gateway does not know "
                 "their roles, so it cannot decide for them"
             )
-        principal = Principal(token.subject, person.roles, dict(person.attr))
+        try:
+            principal = Principal(token.subject, person.roles, dict(person.attr))
+        except InvalidRequest as exc:  # no roles, say: refused as a check request would be
+            raise IdentityError(f"auth.principals[{token.subject!r}]: {exc}") from None
         return Caller(principal, Delegation.from_token(token), session_id or token.sid or token.jti)
 
     def local(self, session_id: str) -> Caller:

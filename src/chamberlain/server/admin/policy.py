@@ -36,8 +36,11 @@ def load_admin_pdp(folder: Path | None, log: DecisionLog | None) -> PDP:
 
 
 def principal_of(caller: Caller) -> Principal:
-    """The caller as the check's principal; ``via`` and ``issuer`` are set last (a claim cannot forge them)."""
-    return Principal(
+    """The caller as the check's principal; ``via`` and ``issuer`` are set last (a claim cannot forge them).
+
+    Not validated as a request's principal: a caller without roles is a caller the admin policies deny,
+    with a message naming them, not a bad request."""
+    return Principal.prevalidated(
         caller.id, caller.roles, {**caller.attr, "via": caller.via, "issuer": caller.issuer or ""}
     )
 

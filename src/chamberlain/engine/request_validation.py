@@ -1,4 +1,6 @@
-"""Validate request JSON the way Cerbos's protojson decoding and ``buf.validate`` rules do.
+"""Validate requests the way Cerbos's protojson decoding and ``buf.validate`` rules do: the one
+validator of every entry point (the server's Cerbos and AuthZEN APIs, ``PDP.check_resources``,
+``PDP.plan_resources``, ``chamberlain check``, and the ``Principal``/``Resource`` constructors).
 
 Structural problems (a non-object body, an unknown field, a value of the wrong JSON type) stop at
 once with one message, as protojson does. Rule violations (required fields, empty strings,
@@ -8,6 +10,7 @@ duplicate actions, patterns) are all collected and reported together, worded as 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,8 +22,28 @@ VERSION = re.compile(r"^[\w]*$")
 SCOPE = re.compile(r"^(^$|\.|[0-9a-zA-Z][\w\-]*(\.\w[\w\-]*)*)$")
 
 
-class InvalidRequest(Error):
-    """A request Cerbos would reject with INVALID_ARGUMENT; ``str()`` is the message to answer."""
+class RequestError(Error):
+    """A request that cannot be decided; ``field`` is the JSON path of the problem (may be empty)."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        super().__init__(f"invalid request: {field}: {problem}")
+
+
+class InvalidRequest(RequestError):
+    """A request Cerbos would reject with INVALID_ARGUMENT; ``str()`` is Cerbos's message."""
+
+    def __init__(self, message: str, field: str = ""):
+        self.field = field
+        Error.__init__(self, message)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """Cerbos's ``server.requestLimits`` (its defaults): resources per request, actions per resource."""
+
+    max_resources_per_request: int = 50
+    max_actions_per_resource: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +135,25 @@ def validate_plan_resources(value: Any) -> None:
     if bool(action) == bool(actions) or (not action and isinstance(actions, list) and not actions):
         violations.append("Exactly one of 'action' or 'actions' field must be set")
     check_message(PLAN_RESOURCES, value, "", violations)
-    _raise(violations)
+    raise_violations(violations)
 
 
 def _type_error(path: str, expected: str, value: Any) -> InvalidRequest:
-    shown = (
-        repr(value) if not isinstance(value, dict | list) else type(value).__name__.replace("dict", "object")
-    )
-    return InvalidRequest(f"invalid value for {expected} field {path or 'request'}: {shown}")
+    """protojson's ``invalid value for string field roles: null``, with the field's whole path."""
+    if isinstance(value, dict | list):
+        shown = "object" if isinstance(value, dict) else "list"
+    else:
+        try:
+            shown = json.dumps(value)
+        except (TypeError, ValueError):
+            shown = type(value).__name__
+    return InvalidRequest(f"invalid value for {expected} field {path or 'request'}: {shown}", path)
+
+
+def _kind_name(kind: Any) -> str:
+    if isinstance(kind, Message):
+        return kind.name
+    return "string" if kind in (STRING, NON_EMPTY_ITEM) else str(kind)
 
 
 def _check(kind: Any, value: Any, path: str, violations: list[str]) -> None:
@@ -143,16 +177,16 @@ def _check(kind: Any, value: Any, path: str, violations: list[str]) -> None:
             raise _type_error(path, "list", value)
         for i, item in enumerate(value):
             if item is None:
-                raise _type_error(f"{path}[{i}]", "list element", item)
+                raise _type_error(f"{path}[{i}]", _kind_name(kind[1]), item)
             _check(kind[1], item, f"{path}[{i}]", violations)
             if kind[1] == STRING and item == "":
-                violations.append(f"{path}[{i}]: value length must be at least 1 characters")
+                violations.append(f"{path}[{i}]: must be at least 1 characters")
     else:  # map
         if not isinstance(value, dict):
             raise _type_error(path, "map", value)
         for key, item in value.items():
             if key == "" and len(kind) < 3:
-                violations.append(f"{path}: map key length must be at least 1 characters")
+                violations.append(f'{path}[""]: must be at least 1 characters')
             _check(kind[1], item, f'{path}["{key}"]', violations)
 
 
@@ -162,6 +196,7 @@ def check_message(message: Message, value: Any, path: str, violations: list[str]
         raise _type_error(path, message.name, value)
     if message.open:
         return
+    prefix = f"{path}." if path else ""
     names = {}
     for f in message.fields:
         names[f.json] = names[f.proto] = f
@@ -169,11 +204,12 @@ def check_message(message: Message, value: Any, path: str, violations: list[str]
     for key in value:
         f = names.get(key)
         if f is None:
-            raise InvalidRequest(f'unknown field "{key}"' + (f" in {path}" if path else ""))
+            raise InvalidRequest(f'unknown field "{key}"' + (f" in {path}" if path else ""), f"{prefix}{key}")
         if f.proto in seen:
-            raise InvalidRequest(f'duplicate field "{key}"' + (f" in {path}" if path else ""))
+            raise InvalidRequest(
+                f'duplicate field "{key}"' + (f" in {path}" if path else ""), f"{prefix}{key}"
+            )
         seen.add(f.proto)
-    prefix = f"{path}." if path else ""
     for f in message.fields:
         v = value.get(f.json, value.get(f.proto))
         where = f"{prefix}{f.proto}"
@@ -218,18 +254,22 @@ def validate(message: Message, value: Any) -> None:
         raise InvalidRequest("request body must be a JSON object")
     violations: list[str] = []
     check_message(message, value, "", violations)
-    _raise(violations)
+    raise_violations(violations)
 
 
-def _raise(violations: list[str]) -> None:
+def raise_violations(violations: list[str]) -> None:
+    """Raise :class:`InvalidRequest` for the rule violations found, if any, as Cerbos words them."""
+    if not violations:
+        return
+    field = violations[0].split(": ", 1)[0] if ": " in violations[0] else ""
     if len(violations) == 1:
-        raise InvalidRequest(f"validation error: {violations[0]}")
-    if violations:
-        raise InvalidRequest("validation errors:\n" + "\n".join(f" - {v}" for v in violations))
+        raise InvalidRequest(f"validation error: {violations[0]}", field)
+    raise InvalidRequest("validation errors:\n" + "\n".join(f" - {v}" for v in violations), field)
 
 
-def check_limits(request: Mapping[str, Any], max_resources: int, max_actions: int) -> None:
+def check_limits(request: Mapping[str, Any], limits: RequestLimits) -> None:
     """Cerbos's ``server.requestLimits``, with its messages."""
+    max_resources, max_actions = limits.max_resources_per_request, limits.max_actions_per_resource
     resources = request.get("resources") or []
     if len(resources) > max_resources:
         raise InvalidRequest(
@@ -239,3 +279,72 @@ def check_limits(request: Mapping[str, Any], max_resources: int, max_actions: in
         n = len(entry.get("actions") or [])
         if n > max_actions:
             raise InvalidRequest(f"number of actions ({n}) exceeds configured limit ({max_actions})")
+
+
+def validate_check_resources(request: Any, limits: RequestLimits | None = None) -> None:
+    """A CheckResources request as the Cerbos server checks it: fields, rules, then ``limits``."""
+    validate(CHECK_RESOURCES, request)
+    if limits is not None:
+        check_limits(request, limits)
+
+
+def _as_list(value: Any, path: str) -> list[Any]:
+    """An iterable of items (a set, tuple or list) as a list; a string, bytes or mapping is refused
+    (``roles="admin"`` is one role misspelled, not five letters)."""
+    if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
+        raise _type_error(path, "list", value)
+    return list(value)
+
+
+def _as_map(value: Any, path: str) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _type_error(path, "map", value)
+    return dict(value)
+
+
+def _check_object(message: Message, path: str, doc: dict[str, Any]) -> None:
+    violations: list[str] = []
+    check_message(message, {k: v for k, v in doc.items() if v is not None}, path, violations)
+    raise_violations(violations)
+
+
+def check_principal(
+    id: Any, roles: Any, attr: Any, policy_version: Any, scope: Any, path: str = "principal"
+) -> None:
+    """The fields of a ``Principal`` as the server checks ``principal`` in a request."""
+    _check_object(PRINCIPAL, path, {"id": id, "roles": _as_list(roles, f"{path}.roles"),
+                                    "attr": _as_map(attr, f"{path}.attr"), "policyVersion": policy_version,
+                                    "scope": scope})  # fmt: skip
+
+
+def check_resource(
+    kind: Any, id: Any, attr: Any, policy_version: Any, scope: Any, path: str = "resource"
+) -> None:
+    """The fields of a ``Resource`` as the server checks ``resources[].resource`` in a request."""
+    _check_object(RESOURCE, path, {"kind": kind, "id": id, "attr": _as_map(attr, f"{path}.attr"),
+                                   "policyVersion": policy_version, "scope": scope})  # fmt: skip
+
+
+def check_actions(
+    actions: Any, resources: int, limits: RequestLimits, path: str = "actions"
+) -> tuple[str, ...]:
+    """The actions of an embedded check (the same for each of ``resources`` resources), checked as the
+    server checks each ``resources[].actions``, and the request limits; returns them as a tuple."""
+    items = _as_list(actions, path)
+    violations: list[str] = []
+    check_message(_ENTRY_ACTIONS, {"actions": items}, "", violations)
+    raise_violations([v.replace("actions", path, 1) for v in violations])
+    if resources > limits.max_resources_per_request:
+        raise InvalidRequest(
+            f"number of resources in batch ({resources}) exceeds configured limit ({limits.max_resources_per_request})"
+        )
+    if len(items) > limits.max_actions_per_resource:
+        raise InvalidRequest(
+            f"number of actions ({len(items)}) exceeds configured limit ({limits.max_actions_per_resource})"
+        )
+    return tuple(items)
+
+
+_ENTRY_ACTIONS = Message("Actions", (_ENTRY.fields[0],))

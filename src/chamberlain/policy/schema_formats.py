@@ -1,0 +1,77 @@
+"""JSON Schema ``format`` checks as Cerbos's validator (santhosh-tekuri/jsonschema) makes them.
+
+``jsonschema`` checks ``date``, ``email``, ``ipv4``, ``ipv6``, ``uuid`` and ``regex`` itself, but
+``date-time``, ``time``, ``uri``, ``uri-reference``, ``hostname`` and ``json-pointer`` only with
+optional packages; these are written here from the RFCs, so every deployment checks the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import jsonschema
+
+_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+_BAD_URI_CHARS = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]|%(?![0-9A-Fa-f]{2})")
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
+_POINTER = re.compile(r"^(/([^~/]|~[01])*)*$")
+
+
+def _time(text: str) -> bool:
+    """RFC 3339 ``full-time``: hh:mm:ss[.frac] and an offset; second 60 only at 23:59 UTC (a leap second)."""
+    match = _TIME.match(text)
+    if match is None:
+        return False
+    hour, minute, second = int(match[1]), int(match[2]), int(match[3])
+    off_h, off_m = int(match[6] or 0), int(match[7] or 0)
+    if hour > 23 or minute > 59 or second > 60 or off_h > 23 or off_m > 59:
+        return False
+    if second == 60:
+        sign = -1 if match[5][:1] == "-" else 1
+        utc = (hour * 60 + minute - sign * (off_h * 60 + off_m)) % (24 * 60)
+        return utc == 23 * 60 + 59
+    return True
+
+
+def _date(text: str) -> bool:
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        return False
+    try:
+        dt.date(int(text[:4]), int(text[5:7]), int(text[8:]))
+    except ValueError:
+        return False
+    return text[:4].isdigit() and text[5:7].isdigit() and text[8:].isdigit()
+
+
+def _date_time(text: str) -> bool:
+    return len(text) > 11 and text[10] in "Tt" and _date(text[:10]) and _time(text[11:])
+
+
+def _uri_reference(text: str) -> bool:
+    return _BAD_URI_CHARS.search(text) is None
+
+
+def _uri(text: str) -> bool:
+    """An absolute URI (it has a scheme), as Go's ``url.Parse`` and ``IsAbs`` accept it."""
+    return _SCHEME.match(text) is not None and _uri_reference(text)
+
+
+def _hostname(text: str) -> bool:
+    name = text[:-1] if text.endswith(".") else text
+    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
+
+
+def format_checker() -> jsonschema.FormatChecker:
+    """Draft 2020-12's checker with the formats above."""
+    checker = jsonschema.FormatChecker()
+    checker.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+    for name, check in (("date-time", _date_time), ("time", _time), ("date", _date), ("uri", _uri),
+                        ("uri-reference", _uri_reference), ("hostname", _hostname),
+                        ("json-pointer", lambda s: _POINTER.match(s) is not None)):  # fmt: skip
+        checker.checks(name)(lambda value, check=check: not isinstance(value, str) or check(value))
+    return checker
+
+
+FORMAT_CHECKER = format_checker()

@@ -1,0 +1,79 @@
+"""Schema violations reported as the real Cerbos reports them: the same set of errors (path, message,
+source) for attributes that break every keyword of ``schema_messages/_schemas/thing.json`` (the
+keywords the schema conformance cases use, and the rest of draft 2020-12's validation keywords).
+
+Cerbos's validator (santhosh-tekuri/jsonschema) stops at a failing ``type``, so a wrong type under an
+``enum`` is only ``expected string, but got number``; it quotes with single quotes
+(``does not match pattern '^[a-z]+$'``), prints ``enum``/``const`` values as Go does (``"1"``,
+``<nil>``) and reports the causes of a failed ``anyOf``, ``oneOf``, ``allOf``, ``$ref`` or
+``contains`` rather than the failure itself. The one part left to chance is the order of the names in
+``additionalProperties 'c', 'b' not allowed``, which Cerbos takes from a Go map: compared as a set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chamberlain import PDP
+from tests.support.cerbos_server import ServerFactory
+
+pytest_plugins = ["tests.support.fixtures"]
+
+SET = Path(__file__).with_name("schema_messages")
+VALUES: dict[str, list[Any]] = {
+    "name": [5, "A", "a", "abcdefghij", "Ab1"], "email": ["not-an-email", 3],
+    "when": ["2024-13-01T00:00:00Z", "yesterday", "2024-06-01T23:59:60Z", "2024-06-01t10:00:00.5+02:00"],
+    "day": ["2024-02-30", "x"], "ip": ["1.2.3", "::1"], "site": ["not a uri", "http://x", "x:y"], "uid": ["nope"],
+    "status": [1, "other", None], "kind": ["b", 2, True], "fixed": ["y", 1], "n": [0, 11, 3, 2.5, "3"],
+    "x": [0, 1, 2, -1], "tags": [[], ["a", "a"], ["a", "b", "c"], [1], "a"], "has": [["x"], []],
+    "obj": [{}, {"a": 1, "b": 2, "c": 3}, {"AB": 1}], "one": [1.5, None], "any": [1, None], "all": [3, "x", 4.5],
+    "not": ["s"], "e2": ["z", 1, None], "e3": [3], "c1": [2, "1"], "c2": [1], "c3": [False], "c4": [{}], "c5": [1],
+    "p2": ["y"], "f2": ["it's"], "mx": [2, -2, 1.75], "ap": [{"b": 1, "c": 2}], "ap2": [{"b": 1}],
+    "ifs": ["ab", 1.5], "pre": [[1], ["a", 2, 3]], "req2": [{}], "mc": [[1], [1, 2, 3, 4], ["a"]],
+    "dep": [{"a": 1}], "ref": [-1, "x"], "both": [1], "extra": [1],
+}  # fmt: skip
+ATTRIBUTES = [
+    {},
+    {"name": 1, "status": 2, "n": "x"},
+    *({"name": "ab", key: value} for key, values in VALUES.items() for value in values),
+]
+_NAMES = re.compile(r"^additionalProperties (.*) not allowed$")
+
+
+def _errors(response: dict[str, Any]) -> list[str]:
+    found = []
+    for error in response["results"][0].get("validationErrors") or []:
+        names = _NAMES.match(error.get("message", ""))
+        if names:  # Go map order: the names as a sorted set
+            error = {**error, "message": sorted(names[1].split(", "))}
+        found.append(json.dumps(error, sort_keys=True))
+    return sorted(found)
+
+
+def _request(attr: dict[str, Any]) -> dict[str, Any]:
+    return {"principal": {"id": "u", "roles": ["user"]},
+            "resources": [{"actions": ["view"], "resource": {"kind": "thing", "id": "1", "attr": attr}}]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cerbos_url(cerbos_servers: ServerFactory) -> str:
+    return cerbos_servers(SET, schema_enforcement="warn").url
+
+
+@pytest.fixture(scope="module")
+def pdp() -> PDP:
+    return PDP.from_directory(SET, schema_enforcement="warn")
+
+
+@pytest.mark.parametrize("attr", ATTRIBUTES, ids=[json.dumps(a) for a in ATTRIBUTES])
+def test_validation_errors_are_cerbos_s(attr: dict[str, Any], cerbos_url: str, pdp: PDP) -> None:
+    body = _request(attr)
+    theirs = httpx.post(cerbos_url + "/api/check/resources", json=body, timeout=30).json()
+    ours = pdp.check_resources(json.loads(json.dumps(body)))
+    assert _errors(ours) == _errors(theirs)
