@@ -14,9 +14,12 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from chamberlain.approvals.guard import ApprovalGuard, approval_id_of, read_approval_id
+from chamberlain.approvals.store import ApprovalStore
 from chamberlain.audit import recording
 from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import DecisionLog, LogOptions
@@ -91,6 +94,7 @@ class PDP:
                  audit: DecisionLog | None = None, sessions: SessionGuard | None = None):  # fmt: skip
         self.options = options or EngineOptions()
         self.sessions = sessions
+        self.approvals: ApprovalGuard | None = None
         self.directory = Path(directory) if directory is not None else None
         self.verify_jwt = verify_jwt
         self._engine: Engine = compile_policies(policies, self.options)
@@ -136,6 +140,17 @@ class PDP:
         if store.on_transition is None and self.log is not None:
             store.on_transition = recorder(self.record)
         self.sessions = SessionGuard(store, self._engine.globals)
+        if self.approvals is not None:
+            self.approvals.sessions = store
+
+    def use_approvals(self, store: ApprovalStore, default_ttl: float = 900.0) -> None:
+        """Open and honour approval requests in ``store`` (its transitions go to this PDP's decision log)."""
+        from chamberlain.approvals.transitions import recorder
+
+        if store.on_transition is None and self.log is not None:
+            store.on_transition = recorder(self.record)
+        sessions = self.sessions.store if self.sessions is not None else None
+        self.approvals = ApprovalGuard(store, default_ttl, sessions)
 
     def close(self) -> None:
         """Flush and close the decision log (a no-op without one); raises if entries could not be written."""
@@ -196,6 +211,8 @@ class PDP:
         if isinstance(actions, str):
             raise RequestError("actions", "expected a list of actions, got a string")
         aux = aux_data or EMPTY_AUX
+        if approval_id:
+            approval_id_of(approval_id, "approval_id")
         inputs = [
             CheckInput(
                 principal, r, tuple(actions), aux, request_id, session_id, tuple(actor_chain), approval_id
@@ -210,6 +227,8 @@ class PDP:
             )
             inputs = joined.inputs(inputs)
         outputs = self._engine.check(inputs, when)
+        if self.approvals is not None:
+            self.approvals.apply(self._engine, inputs, outputs, when)
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is None:
             return CheckResult(outputs, session=record)
@@ -314,12 +333,17 @@ class PDP:
         ``loop``: the running event loop, when the caller will await ``PendingCheck.wait_async``.
         """
         inputs, include_meta = parse_check_resources(request, self.verify_jwt)
+        approval_id = read_approval_id(request)
+        if approval_id:
+            inputs = [replace(i, approval_id=approval_id) for i in inputs]
         ref = request_ref(request)
         joined: Joined | None = join(self.sessions, ref) if ref is not None else None
         if joined is not None:
             inputs = joined.inputs(inputs)
         when = _instant(now)
         outputs = self._engine.check(inputs, when)
+        if self.approvals is not None:
+            self.approvals.apply(self._engine, inputs, outputs, when)
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is not None and not call_id:
             call_id = new_call_id()

@@ -105,7 +105,9 @@ def _move(state: ServerState, reason: str, request: Any, call_id: str, point: st
 def _may_name_a_session(request: Any) -> bool:
     """Whether a request names a session: ``auxData.session``, or a token (whose ``sid`` may name one)."""
     aux = request.get("auxData") if type(request) is dict else None
-    return type(aux) is dict and ("session" in aux or "jwt" in aux or "jwts" in aux or "delegation" in aux)
+    return type(aux) is dict and (
+        "session" in aux or "jwt" in aux or "jwts" in aux or "delegation" in aux or "approval" in aux
+    )  # spending an approval is a transaction too
 
 
 def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float) -> Started:

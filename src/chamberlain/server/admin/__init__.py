@@ -76,4 +76,8 @@ class AdminRoute:
 
 
 #: Modules (dotted names) that define ``ROUTES: list[AdminRoute]``; imported when the app starts.
-ROUTE_MODULES: list[str] = ["chamberlain.server.audit_api", "chamberlain.server.sessions_api"]
+ROUTE_MODULES: list[str] = [
+    "chamberlain.server.audit_api",
+    "chamberlain.server.sessions_api",
+    "chamberlain.server.approvals_api",
+]
