@@ -101,8 +101,10 @@ def _policy_refusal(request: AdminRequest, approval: Approval) -> str:
     caller = request.caller
     principal = Principal(caller.id, caller.roles, {**caller.attr, "issuer": caller.issuer or ""})
     resource = Resource(POLICY_KIND, approval.id, {**approval.to_json(), "id": approval.id})
-    effect = request.state.pdp.check(principal, resource, [POLICY_ACTION], call_id=request.call_id,
-                                     point="approvals")[0].actions[POLICY_ACTION]  # fmt: skip
+    result = request.state.pdp.check(principal, resource, [POLICY_ACTION], point="approvals")
+    if result.log_error:
+        return f"the approval policy's decision could not be recorded: {result.log_error}"
+    effect = result[0].actions[POLICY_ACTION]
     if effect.allowed or effect.policy == NO_MATCH:
         return ""
     rule = f" rule {effect.rule!r}" if effect.rule else ""
@@ -163,10 +165,15 @@ def _decide(request: AdminRequest, verdict: str) -> dict[str, Any]:
     caller = request.caller
     approval_id = _id(request)
 
+    store = _store(request)
+    if verdict == "APPROVE":  # the user's approval policy, asked before the request's row is held
+        found = store.get(approval_id)
+        why = why_not_approver(caller, found) or _policy_refusal(request, found)
+        if why:
+            raise ApproverRefused(why)
+
     def refuse(approval: Approval) -> str:
-        why = why_not_approver(caller, approval) or (
-            _policy_refusal(request, approval) if verdict == "APPROVE" else ""
-        )
+        why = why_not_approver(caller, approval)
         if why:
             raise ApproverRefused(why)
         return ""
@@ -175,7 +182,7 @@ def _decide(request: AdminRequest, verdict: str) -> dict[str, Any]:
     decision = Decision(
         f"{caller.id} ({issuer})" if issuer else caller.id, verdict, 0.0, reason, caller.id, issuer
     )
-    return _store(request).decide(approval_id, decision, refuse).to_json()
+    return store.decide(approval_id, decision, refuse).to_json()
 
 
 @_handle
