@@ -209,3 +209,22 @@ def test_bad_input_is_a_clear_4xx(server, idp):
     extra = httpx.post(f"{server.url}/api/approvals/{approval_id}/approve", json={"approver": "bob"},
                        headers=manager, timeout=30)  # fmt: skip
     assert extra.status_code == 400 and "unknown field 'approver'" in extra.json()["message"]
+
+
+def test_every_step_is_in_the_decision_log(server, idp):
+    from tests.server.test_admin import entries
+
+    approval_id = asked(pay(server, 5000))["id"]
+    assert decide(server, approval_id, "approve", person(idp, "bob", "finance_manager")).status_code == 200
+    assert effect(pay(server, 5000, approval_id)) == "EFFECT_ALLOW"
+    steps = entries(server, resource_kind="chamberlain:approval", resource_id=approval_id)
+    # the admin surface's own check (approval:decide) comes before the decision it let through
+    assert [e["action"] for e in steps] == [
+        "approval:request",
+        "approval:decide",
+        "approval:approve",
+        "approval:use",
+    ]
+    assert steps[2]["principal"]["id"] == "bob (https://people.example)"
+    (allowed,) = [e for e in entries(server, resource_kind="payment", effect="EFFECT_ALLOW")]
+    assert allowed["approval"]["id"] == approval_id

@@ -45,7 +45,9 @@ def test_approved_on_one_replica_used_once_on_the_other(replicas):
 def test_concurrent_retries_on_both_replicas_spend_it_once(replicas):
     idp, servers = replicas
     approval_id = asked(pay(servers[0], 7000))["id"]
-    assert decide(servers[1], approval_id, "approve", person(idp, "bob", "finance_manager")).status_code == 200
+    assert (
+        decide(servers[1], approval_id, "approve", person(idp, "bob", "finance_manager")).status_code == 200
+    )
     with ThreadPoolExecutor(8) as pool:
         effects = list(pool.map(lambda i: effect(pay(servers[i % 2], 7000, approval_id)), range(16)))
     assert effects.count("EFFECT_ALLOW") == 1 and effects.count("EFFECT_DENY") == 15
