@@ -228,3 +228,38 @@ def test_every_step_is_in_the_decision_log(server, idp):
     assert steps[2]["principal"]["id"] == "bob (https://people.example)"
     (allowed,) = [e for e in entries(server, resource_kind="payment", effect="EFFECT_ALLOW")]
     assert allowed["approval"]["id"] == approval_id
+
+
+APPROVAL_POLICY = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: approval
+  version: default
+  rules:
+    - name: managers-approve-up-to-their-limit
+      actions: ["approve"]
+      effect: EFFECT_ALLOW
+      roles: ["finance_manager"]
+      condition:
+        match:
+          expr: R.attr.action.resource.attr.amount <= P.attr.limit
+"""
+
+
+def test_the_users_approval_policy_must_allow_the_approver_too(policies, idp, tmp_path):
+    (policies / "approval.yaml").write_text(APPROVAL_POLICY)
+    overrides = {"server": admin_on(), "chamberlain": {"delegation": trusting(tmp_path, idp)}}
+    with ThreadServer(policies, overrides) as running:
+        approval_id = asked(pay(running, 5000))["id"]
+        small = {
+            "Authorization": f"Bearer {idp.token('bob', aud=AUDIENCE, roles=['finance_manager'], limit=1000)}"
+        }
+        refused = decide(running, approval_id, "approve", small)
+        assert refused.status_code == 403
+        assert (
+            "rule 'managers-approve-up-to-their-limit'" not in refused.json()["message"]
+        )  # no rule allowed it
+        assert "does not let 'bob' approve" in refused.json()["message"]
+        large = {
+            "Authorization": f"Bearer {idp.token('eve', aud=AUDIENCE, roles=['finance_manager'], limit=9000)}"
+        }
+        assert decide(running, approval_id, "approve", large).json()["state"] == "APPROVED"
