@@ -11,6 +11,7 @@ import typer
 import yaml
 
 from chamberlain import safeyaml, strictjson
+from chamberlain.approvals.cli import app as approvals_app
 from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
@@ -31,6 +32,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
 app.add_typer(dev_app, name="dev")
 app.add_typer(session_app, name="session")
+app.add_typer(approvals_app, name="approvals")
 register_mcp_proxy(app)
 
 
