@@ -46,7 +46,7 @@ def person(idp: IdentityProvider, sub: str, *roles: str) -> dict[str, str]:
 
 
 def pay(server: ThreadServer, amount: int, approval_id: str = "", *, agent: str = "agent-7", resource: str = "p1",
-        session: str = "", chain: list[str] | None = None, memo: str = "rent") -> dict[str, Any]:  # fmt: skip
+        session: str = "", clearance: str = "", memo: str = "rent") -> dict[str, Any]:  # fmt: skip
     """One pay check; returns the result for the resource (HTTP 200 asserted)."""
     aux: dict[str, Any] = {}
     if approval_id:
@@ -56,7 +56,7 @@ def pay(server: ThreadServer, amount: int, approval_id: str = "", *, agent: str 
     principal = {
         "id": agent,
         "roles": ["agent"],
-        "attr": {"team": "ops", **({"chain": chain} if chain else {})},
+        "attr": {"team": "ops", **({"clearance": clearance} if clearance else {})},
     }
     body = {"requestId": "r1", "principal": principal,
             "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": resource,
@@ -122,7 +122,7 @@ def test_the_whole_flow_denied_approved_used_once(server, idp):
 
 
 @pytest.mark.parametrize("change", [
-    {"amount": 5001}, {"memo": "other"}, {"resource": "p2"}, {"agent": "agent-8"}, {"chain": ["agent-9"]},
+    {"amount": 5001}, {"memo": "other"}, {"resource": "p2"}, {"agent": "agent-8"}, {"clearance": "high"},
 ])  # fmt: skip
 def test_an_approval_binds_the_exact_action(server, idp, change):
     approval_id = asked(pay(server, 5000))["id"]
