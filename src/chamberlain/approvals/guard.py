@@ -14,7 +14,7 @@ After the engine has decided (:meth:`ApprovalGuard.apply`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +32,8 @@ from chamberlain.store.errors import StoreError
 DENIED_POLICY = "chamberlain.approval"
 FIELD = "approval"
 MAX_DIFFERENCES = 5
+#: Decides one action of an input again with DENY rules lifted.
+Recheck = Callable[[CheckInput, str, frozenset[str]], CheckOutput]
 
 
 def read_approval_id(request: Mapping[str, Any]) -> str:
@@ -63,8 +65,18 @@ class ApprovalGuard:
         self.default_ttl = default_ttl
         self.sessions = sessions
 
-    def apply(self, engine: Any, inputs: Sequence[CheckInput], outputs: list[CheckOutput], when: Any) -> None:
-        """Open requests for, or lift with a named approval, the actions denied for want of approval (in place)."""
+    def apply(self, engine: Any, inputs: Sequence[CheckInput], outputs: list[CheckOutput], when: Any,
+              recheck: Recheck | None = None) -> None:  # fmt: skip
+        """Open requests for, or lift with a named approval, the actions denied for want of approval (in place).
+
+        ``recheck(input, action, lifted)`` decides one action again with rules lifted (default: the engine's
+        ``check_one``; a delegated check passes its own, which decides every party of the chain again).
+        """
+        if recheck is None:
+
+            def recheck(inp: CheckInput, action: str, lifted: frozenset[str]) -> CheckOutput:
+                return engine.check_one(replace(inp, actions=(action,)), when, lifted=lifted)
+
         for inp, out in zip(inputs, outputs, strict=True):
             for action, effect in list(out.actions.items()):
                 if effect.effect != EFFECT_DENY or effect.row is None:
@@ -73,10 +85,10 @@ class ApprovalGuard:
                 index = next((i for i, o in enumerate(out.outputs) if o.src == src and o.action == action
                               and isinstance(o.val, dict) and FIELD in o.val), None)  # fmt: skip
                 if index is not None:
-                    self._needs_approval(engine, inp, out, action, effect.row.policy, index, when)
+                    self._needs_approval(recheck, inp, out, action, effect.row.policy, index)
 
-    def _needs_approval(self, engine: Any, inp: CheckInput, out: CheckOutput, action: str, policy: Any,
-                        index: int, when: Any) -> None:  # fmt: skip
+    def _needs_approval(self, recheck: Recheck, inp: CheckInput, out: CheckOutput, action: str, policy: Any,
+                        index: int) -> None:  # fmt: skip
         given = out.outputs[index]
         asked = given.val[FIELD]
         try:
@@ -88,7 +100,7 @@ class ApprovalGuard:
         shown = readable(inp, action)
         phash = policy_hash(policy)
         digest = action_digest(shown, phash, inp.session_id)
-        if inp.approval_id and self._lift(engine, inp, out, action, given.src, digest, shown, when):
+        if inp.approval_id and self._lift(recheck, inp, out, action, given.src, digest, shown):
             return
         try:
             approval = self.store.request(
@@ -101,8 +113,8 @@ class ApprovalGuard:
         out.outputs[index] = replace(given, val={**given.val, FIELD: {**asked, "id": approval.id,
                                                                       "state": approval.state}})  # fmt: skip
 
-    def _lift(self, engine: Any, inp: CheckInput, out: CheckOutput, action: str, rule: str, digest: str,
-              shown: dict[str, Any], when: Any) -> bool:  # fmt: skip
+    def _lift(self, recheck: Recheck, inp: CheckInput, out: CheckOutput, action: str, rule: str, digest: str,
+              shown: dict[str, Any]) -> bool:  # fmt: skip
         """Try the named approval; True when the action has been decided with the rule lifted."""
         approval_id = inp.approval_id
         try:
@@ -120,7 +132,7 @@ class ApprovalGuard:
         why = self._session_over(found.session_id)
         if why:
             return _refuse(out, action, "session", f"approval {approval_id}: {why}")
-        decided = engine.check_one(replace(inp, actions=(action,)), when, lifted=frozenset({rule}))
+        decided = recheck(inp, action, frozenset({rule}))
         effect = decided.actions[action]
         if effect.allowed:
             try:

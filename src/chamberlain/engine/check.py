@@ -95,16 +95,16 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    def check(
-        self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None
-    ) -> list[CheckOutput]:
-        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time.
+    def check(self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None,
+              lifted: frozenset[str] = frozenset()) -> list[CheckOutput]:  # fmt: skip
+        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time;
+        ``lifted``: DENY rules that do not apply (see :meth:`check_one`).
 
         The inputs share one evaluation budget (``evaluation_timeout``, see :mod:`chamberlain.cel.budget`).
         """
         when = _instant(now)
         budget = Budget(self.options.evaluation_timeout)
-        return [self.check_one(inp, when, budget) for inp in inputs]
+        return [self.check_one(inp, when, budget, lifted) for inp in inputs]
 
     def check_one(self, inp: CheckInput, now: dt.datetime | Timestamp | RequestClock,
                   budget: Budget | float | None = None, lifted: frozenset[str] = frozenset()) -> CheckOutput:  # fmt: skip

@@ -123,7 +123,8 @@ def _start(state: ServerState, request: Any, call_id: str, point: str) -> Starte
         sid = token_sid(delegation.token_claims(request, tokens.config.issuer))
         ref = request_ref(request, sid)
         joined = join(state.pdp.sessions, ref) if ref is not None else None
-        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt, session=joined)
+        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt, session=joined,
+                                                    approvals=state.pdp.approvals)  # fmt: skip
     if decided is not None:  # the request carries delegation
         pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
                                    call_id=call_id, point=point, request=request, loop=loop,
