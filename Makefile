@@ -62,6 +62,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/mcp_bench.py
 	$(PY) bench/sessions_bench.py
 	$(PY) bench/plan_bench.py
+	$(PY) bench/sdk_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

@@ -66,7 +66,9 @@ def is_delegated(request: Mapping[str, Any], issuer: str) -> bool:
     return aux is not None and (FIELD in aux or chamberlain_token(request, issuer) is not None)
 
 
-def _named(value: Any) -> Delegation:
+def named_delegation(value: Any) -> Delegation:
+    """The ``auxData.delegation`` extension (``{"actors": [...], "scopes": [...]}``) as a delegation; raises
+    :class:`RequestError` naming the field that is wrong."""
     path = f"auxData.{FIELD}"
     if not isinstance(value, Mapping):
         raise RequestError(path, "expected an object with actors")
@@ -170,7 +172,7 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     first = inputs[0]
     entries = [(i.resource, i.actions) for i in inputs]
     common = {"aux_data": first.aux_data, "request_id": first.request_id, "session_id": first.session_id}
-    via: dict[str, Any] = {"token": token} if token is not None else {"delegation": _named(named)}
+    via: dict[str, Any] = {"token": token} if token is not None else {"delegation": named_delegation(named)}
     result = service.check(first.principal, entries, **via, **common)
     outputs = [o.output for o in result.outputs]
     chained = [

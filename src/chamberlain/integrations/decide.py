@@ -1,0 +1,128 @@
+"""One way to ask a PDP from application code, whichever it is: an embedded :class:`~chamberlain.PDP`, a
+:class:`~chamberlain.Client` or an :class:`~chamberlain.AsyncClient`; and a denial in words.
+
+The delegation, session and approval set with :func:`chamberlain.acting_for` go with every check: a
+remote PDP receives them in ``auxData``; an embedded one records the session and approval with the
+decision. An embedded PDP does not verify delegation tokens (the token service does, in the
+server): a check made under a delegation against one is denied, saying so; give the guards the
+in-process :class:`~chamberlain.delegation.TokenService` instead (it decides with its PDP and
+attenuates by the chain, recording in the PDP's decision log).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+from chamberlain.client.context import current
+from chamberlain.client.wire import UNAVAILABLE_POLICY, RemoteCheckResult
+from chamberlain.delegation import TokenService, cerbos_check
+from chamberlain.delegation.cerbos_check import named_delegation
+from chamberlain.engine import CheckInput, Principal, Resource
+from chamberlain.engine.request import EMPTY_AUX
+from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
+from chamberlain.pdp import PDP, CheckResult
+
+#: The ``matchedPolicy`` of a check an embedded PDP cannot make (a delegation it cannot verify).
+NO_DELEGATION_POLICY = "chamberlain.embedded_without_delegation"
+EMBEDDED_DELEGATION = ("an embedded PDP does not verify delegation tokens or actor chains: decide with the "
+                       "in-process chamberlain.delegation.TokenService, or through chamberlain.Client against "
+                       "a server with chamberlain.delegation")  # fmt: skip
+
+
+def _embedded(
+    pdp: PDP, principal: Principal, resource: Resource, actions: Sequence[str], point: str
+) -> CheckResult:
+    acting = current()
+    if acting.token or acting.delegation is not None:
+        return undecided(resource, actions, EMBEDDED_DELEGATION, NO_DELEGATION_POLICY)
+    return pdp.check(principal, resource, list(actions), session_id=acting.session_id,
+                     approval_id=acting.approval_id, point=point)  # fmt: skip
+
+
+def _delegated(tokens: TokenService, principal: Principal, resource: Resource, actions: Sequence[str],
+               point: str) -> CheckResult:  # fmt: skip
+    """An attenuated check by an in-process token service (every party of the chain must allow), recorded in
+    its PDP's decision log when it has one."""
+    acting = current()
+    how: dict[str, Any] = ({"token": acting.token} if acting.token
+                           else {"delegation": named_delegation(acting.delegation)})  # fmt: skip
+    result = tokens.check(principal, [(resource, tuple(actions))], session_id=acting.session_id,
+                          approval_id=acting.approval_id, **how)  # fmt: skip
+    out = result.outputs[0].output
+    summary = cerbos_check.summary(result, [out], explain=False)
+    record = getattr(tokens.pdp, "record", None)
+    log_error = ""
+    if record is not None:
+        inputs = [CheckInput(principal, resource, tuple(actions), EMPTY_AUX, "", out.session_id, out.actor_chain,
+                             acting.approval_id)]  # fmt: skip
+        log_error = record(inputs, [out], point=point)
+    return RemoteCheckResult([out], response={"delegation": summary}, log_error=log_error)
+
+
+def _route(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], point: str) -> Any:
+    """Decide in place (a PDP, a token service), or return what the client gives (a result or an awaitable)."""
+    if isinstance(decider, TokenService):
+        acting = current()
+        if acting.token or acting.delegation is not None:
+            return _delegated(decider, principal, resource, actions, point)
+        decider = decider.pdp
+    if isinstance(decider, PDP):
+        return _embedded(decider, principal, resource, actions, point)
+    return decider.check(principal, resource, list(actions))
+
+
+def undecided(resource: Resource, actions: Sequence[str], reason: str,
+              policy: str = UNAVAILABLE_POLICY) -> RemoteCheckResult:  # fmt: skip
+    """Every action denied without a decision, ``reason`` saying why."""
+    outputs = [CheckOutput("", resource.id, {a: ActionEffect(EFFECT_DENY, policy) for a in actions})]
+    return RemoteCheckResult(outputs, error=reason)
+
+
+def check(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
+          point: str = "sdk") -> CheckResult:  # fmt: skip
+    """Decide ``actions`` on ``resource`` with a PDP or a Client (an AsyncClient needs :func:`check_async`)."""
+    result = _route(decider, principal, resource, actions, point)
+    if inspect.isawaitable(result):
+        result.close()  # type: ignore[attr-defined]
+        raise TypeError("an AsyncClient cannot decide in synchronous code: use chamberlain.Client here")
+    return result
+
+
+async def check_async(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
+                      point: str = "sdk") -> CheckResult:  # fmt: skip
+    """:func:`check` from a coroutine (an AsyncClient is awaited; a PDP decides in microseconds, in place)."""
+    result = _route(decider, principal, resource, actions, point)
+    return await result if inspect.isawaitable(result) else result
+
+
+def denied_by(result: CheckResult, action: str, index: int = 0) -> str:
+    """Who or what denied ``action``: the policy and rule, a delegation party, or why there was no decision."""
+    if isinstance(result, RemoteCheckResult):
+        who = result.denied_by(action, index)
+        effect = result[index].actions.get(action)
+        return who if effect is None or who != effect.policy else _basis(effect)
+    if result.log_error:
+        return f"the decision log could not record the decision ({result.log_error})"
+    effect = result[index].actions.get(action)
+    if effect is None:
+        return f"no decision for {action}"
+    if effect.rule:
+        return _basis(effect)
+    tried = [f"rule {t.rule!r}: {'its condition did not hold' if t.satisfied is False else 'its condition failed'}"
+             for t in result[index].explain(action).evaluated if t.effect == "EFFECT_ALLOW" and not t.satisfied]  # fmt: skip
+    return _basis(effect) + (f" ({'; '.join(tried)})" if tried else "")
+
+
+def _basis(effect: ActionEffect) -> str:
+    if effect.rule:
+        return f"{effect.policy}, rule {effect.rule!r}"
+    return (
+        f"{effect.policy}: no rule allowed it (default deny)" if effect.policy else "no policy (default deny)"
+    )
+
+
+def outputs_of(result: CheckResult, action: str, index: int = 0) -> list[Any]:
+    """The policy outputs for ``action`` (say, ``{"approval": "required", "id": ...}``)."""
+    return [o.val for o in result[index].outputs if o.action == action and not o.error]

@@ -1,0 +1,72 @@
+"""A Starlette/ASGI middleware checking each request before the app sees it, after :class:`DelegationMiddleware`.
+
+>>> app = AuthorizationMiddleware(app, pdp=client, decide=lambda request: (principal, resource, action))
+>>> app = DelegationMiddleware(app, verifier=..., audience=...)     # outermost: verifies the token first
+
+``decide(request)`` says what a request is (a Starlette ``Request`` in, ``(principal, resource,
+action)`` out, or ``None`` for requests it does not govern). When the delegation middleware has
+verified a bearer token, the check carries it (``auxData.jwt``: the server attenuates by the
+actor chain). A denial is a 403 JSON ``{"error": "forbidden", "deniedBy": ...}``; the allowed
+check's result is in ``request.state.chamberlain``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from chamberlain.client.context import acting_for
+from chamberlain.delegation.middleware import SCOPE_KEY, ASGIApp
+from chamberlain.engine import Principal, Resource
+from chamberlain.errors import Error
+from chamberlain.integrations import decide
+from chamberlain.integrations.web import Forbidden
+
+__all__ = ["AuthorizationMiddleware"]
+
+Decide = Callable[[Request], tuple[Principal, Resource, str] | None]
+
+
+class AuthorizationMiddleware:
+    """Decide every HTTP request ``decide`` governs with ``pdp``; answer 403 on a denial."""
+
+    def __init__(self, app: ASGIApp, *, pdp: Any, decide: Decide) -> None:
+        self.app = app
+        self.pdp = pdp
+        self.decide = decide
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        asked = self.decide(request)
+        if asked is None:
+            await self.app(scope, receive, send)
+            return
+        principal, resource, action = asked
+        token = _bearer(request) if SCOPE_KEY in scope else None
+        try:
+            with acting_for(token) if token else contextlib.nullcontext():
+                result = await decide.check_async(
+                    self.pdp, principal, resource, [action], point="sdk:starlette"
+                )
+        except Error as exc:  # no decision: fail closed
+            result = decide.undecided(resource, [action], str(exc))
+        if not result.is_allowed(action):
+            body = orjson.dumps(Forbidden(action, resource, result).body())
+            await send({"type": "http.response.start", "status": 403, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope.setdefault("state", {})["chamberlain"] = result
+        await self.app(scope, receive, send)
+
+
+def _bearer(request: Request) -> str | None:
+    kind, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if kind.lower() == "bearer" and token.strip() else None
