@@ -6,8 +6,7 @@ import pytest
 
 from chamberlain import PDP
 from chamberlain.approvals import ApprovalStore
-from chamberlain.sessions import ManualClock
-from tests.audit.support import fresh_schema_url
+from tests.sessions.conftest import clock, store_url  # noqa: F401  (the same fixtures: both stores, a manual clock)
 
 POLICY = """apiVersion: api.cerbos.dev/v1
 resourcePolicy:
@@ -47,22 +46,8 @@ def policies(tmp_path):
     return folder
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """The same test on both stores."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'decisions.db'}"
-    else:
-        yield from fresh_schema_url()
-
-
 @pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
-def store(store_url, clock):
+def store(store_url, clock):  # noqa: F811  (the imported fixtures)
     opened = ApprovalStore.open(store_url, clock=clock, execution_window=600)
     yield opened
     opened.close()

@@ -9,18 +9,17 @@ the approval (``approval.id``), so the log leads from the action to who approved
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from chamberlain.engine import ActionEffect, CheckInput, CheckOutput, Principal, Resource
 from chamberlain.engine.result import EFFECT_ALLOW, OutputEntry
 from chamberlain.sessions.store import Transition
 from chamberlain.sessions.transitions import describe
+from chamberlain.sessions.transitions import recorder as session_recorder
 
 POINT = "chamberlain:approvals"
 POLICY = "chamberlain.approval#transition"
 KIND = "chamberlain:approval"
-LOGGER = logging.getLogger("chamberlain.approvals")
 
 
 def entry(t: Transition) -> tuple[CheckInput, CheckOutput]:
@@ -35,12 +34,4 @@ def entry(t: Transition) -> tuple[CheckInput, CheckOutput]:
 
 def recorder(record: Callable[..., str]) -> Callable[[Transition], None]:
     """A store's ``on_transition`` writing to a decision log through ``record`` (``PDP.record``)."""
-
-    def on_transition(t: Transition) -> None:
-        inp, out = entry(t)
-        problem = record([inp], [out], point=POINT)
-        if problem:
-            LOGGER.error("an approval transition could not be recorded",
-                         extra={"action": t.action, "target": t.target, "error": problem})  # fmt: skip
-
-    return on_transition
+    return session_recorder(record, to_entry=entry, point=POINT, what="approval")

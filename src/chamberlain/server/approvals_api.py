@@ -14,16 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chamberlain import Principal, Resource, strictjson
+from chamberlain import Principal, Resource
 from chamberlain.approvals.errors import ApprovalClosed, ApprovalNotFound, ApproverRefused, InvalidApproval
 from chamberlain.approvals.model import APPROVAL_ID, SUBJECT, Approval, Decision
 from chamberlain.approvals.store import ApprovalStore
 from chamberlain.delegation.identity import Identity, same_party
 from chamberlain.engine.names import NO_MATCH
-from chamberlain.server.admin import AdminRequest, AdminResponse, AdminRoute, Caller
+from chamberlain.server.admin import AdminRequest, AdminRoute, Caller
+from chamberlain.server.admin.answers import answering, json_object
 from chamberlain.server.admin.paging import page_limit, query_params
-from chamberlain.server.http import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNAVAILABLE
-from chamberlain.store.errors import StoreError
+from chamberlain.server.http import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED
 
 KIND = "chamberlain:approval"
 FAILED_PRECONDITION = 9
@@ -32,30 +32,9 @@ MAX_REASON = 1024
 POLICY_KIND, POLICY_ACTION = "approval", "approve"
 
 
-def _error(status: int, code: int, message: str) -> AdminResponse:
-    return AdminResponse(status, {"code": code, "message": message})
-
-
-def _handle(fn: Any) -> Any:
-    """Turn the approvals' errors into answers (400, 403, 404, 409, 503)."""
-
-    def handler(request: AdminRequest) -> dict[str, Any] | AdminResponse:
-        try:
-            return fn(request)
-        except ApprovalNotFound as exc:
-            return _error(404, NOT_FOUND, str(exc))
-        except ApproverRefused as exc:
-            return _error(403, PERMISSION_DENIED, str(exc))
-        except ApprovalClosed as exc:
-            return _error(409, FAILED_PRECONDITION, str(exc))
-        except InvalidApproval as exc:
-            return _error(400, INVALID_ARGUMENT, str(exc))
-        except StoreError as exc:
-            return _error(503, UNAVAILABLE, f"approval store unavailable: {exc}")
-
-    handler.__name__ = fn.__name__
-    handler.__doc__ = fn.__doc__
-    return handler
+_handle = answering([(ApprovalNotFound, 404, NOT_FOUND), (ApproverRefused, 403, PERMISSION_DENIED),
+                     (ApprovalClosed, 409, FAILED_PRECONDITION), (InvalidApproval, 400, INVALID_ARGUMENT)],
+                    "approval store")  # fmt: skip
 
 
 def _store(request: AdminRequest) -> ApprovalStore:
@@ -121,14 +100,7 @@ def _visible(caller: Caller, approval: Approval) -> bool:
 
 
 def _body(request: AdminRequest) -> Mapping[str, Any]:
-    if not request.body.strip():
-        return {}
-    try:
-        found = strictjson.loads(request.body, max_depth=request.state.config.max_json_depth)
-    except strictjson.JSONError as exc:
-        raise InvalidApproval(f"request body: invalid JSON: {exc}") from None
-    if not isinstance(found, Mapping):
-        raise InvalidApproval("request body: expected a JSON object")
+    found = json_object(request, InvalidApproval)
     unknown = sorted(set(found) - {"reason"})
     if unknown:
         raise InvalidApproval(f"request body: unknown field {unknown[0][:64]!r} (allowed: reason)")
