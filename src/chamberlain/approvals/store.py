@@ -14,9 +14,7 @@ commit, which records them in the decision log.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -34,8 +32,9 @@ from chamberlain.approvals.model import (
 )
 from chamberlain.sessions.clock import Clock, system_clock
 from chamberlain.sessions.store import Transition, new_id
-from chamberlain.store import POSTGRES, StoreURL
-from chamberlain.store.db import Database, open_database
+from chamberlain.store import POSTGRES
+from chamberlain.store.db import Database
+from chamberlain.store.owned import OwnedStore
 
 _COLUMNS = ("id, digest, state, rule, policy_hash, action, approvers, quorum, ttl, reason, session_id, "
             "created_at, expires_at, decisions, use_by, used_at")  # fmt: skip
@@ -66,47 +65,19 @@ def _decisions_json(decisions: Sequence[Decision]) -> str:
                         "subject": d.subject, "issuer": d.issuer} for d in decisions])  # fmt: skip
 
 
-class ApprovalStore:
+class ApprovalStore(OwnedStore):
     """Approval requests in one database; safe to share between threads (one connection, one lock)."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock, execution_window: float = 900.0,
                  on_transition: Callable[[Transition], None] | None = None):  # fmt: skip
-        self.db = db
+        self.setup(db, on_transition)
         self.clock = clock
         self.execution_window = execution_window
-        self.on_transition = on_transition
-        self._lock = threading.Lock()
         with db.transaction():
             if db.kind == POSTGRES:
                 db.execute("SELECT pg_advisory_xact_lock(7412102, hashtext(current_schema()))")
             for statement in _TABLES:
                 db.execute(statement)
-
-    @classmethod
-    def open(cls, url: str | StoreURL, **options: Any) -> ApprovalStore:
-        """Open (creating the table) the store at ``url``; raises StoreError naming what is wrong."""
-        db = open_database(url)
-        try:
-            return cls(db, **options)
-        except BaseException:
-            db.close()
-            raise
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
-
-    @contextmanager
-    def _using(self) -> Iterator[Database]:
-        with self._lock:
-            if self.db.broken:
-                self.db.reconnect()
-            yield self.db
-
-    def _emit(self, transitions: Sequence[Transition]) -> None:
-        if self.on_transition is not None:
-            for t in transitions:
-                self.on_transition(t)
 
     def _row(self, db: Database, approval_id: str, lock: bool = False) -> Approval | None:
         suffix = " FOR UPDATE" if lock and db.kind == POSTGRES else ""
