@@ -205,13 +205,15 @@ class PDP:
         this principal (or ``actor_chain[0]``) and within its budgets, else every action is denied
         (``result.session`` says why); ``preview`` checks without spending. Without a session store, a
         ``session_id`` that is not of that form is only a label recorded in the log (as before 0.x).
+        ``approval_id`` names the approval a retried action uses (``apr_...``, with approvals on: see
+        :meth:`use_approvals`; without them it is a label recorded in the log).
         """
         if isinstance(resources, Resource):
             resources = [resources]
         if isinstance(actions, str):
             raise RequestError("actions", "expected a list of actions, got a string")
         aux = aux_data or EMPTY_AUX
-        if approval_id:
+        if approval_id and self.approvals is not None:  # without approvals it is a label, as session ids are
             approval_id_of(approval_id, "approval_id")
         inputs = [
             CheckInput(
