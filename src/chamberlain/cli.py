@@ -11,6 +11,7 @@ import typer
 import yaml
 
 from chamberlain import safeyaml, strictjson
+from chamberlain.analysis.cli import app as analyze_app
 from chamberlain.approvals.cli import app as approvals_app
 from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
@@ -29,6 +30,7 @@ app = typer.Typer(
 #: A request or activation file: Cerbos's default request body limit.
 MAX_REQUEST_BYTES = 4 << 20
 app.add_typer(audit_app, name="audit")
+app.add_typer(analyze_app, name="analyze")
 app.add_typer(token_app, name="token")
 app.add_typer(dev_app, name="dev")
 app.add_typer(session_app, name="session")

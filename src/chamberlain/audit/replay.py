@@ -45,6 +45,7 @@ class ReplayInput:
     effect: str  # the logged effect (the engine's, before budgets and approvals)
     context: dict[str, Any]
     redacted: tuple[str, ...] = ()
+    basis: dict[str, Any] | None = None  # the leaf's basis: which policy (or delegation check) decided
 
     @property
     def now(self) -> dt.datetime:
@@ -54,24 +55,24 @@ class ReplayInput:
 
 def replay_input(reader: AuditReader, seq: int) -> ReplayInput:
     """The replay input of entry ``seq``; raises :class:`NotReplayable` saying why there is none."""
-    raw = reader.db.row(
-        "SELECT e.body, e.content, e.salt, e.request, r.salt, r.body, e.erased_by FROM audit_entries e "
-        "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq = ?",
-        (seq,),
-    ) if not reader.legacy else None  # fmt: skip
+    raw = reader.db.row(f"SELECT {_ENTRY} WHERE e.seq = ?", (seq,)) if not reader.legacy else None
     if raw is None:
         if reader.legacy or reader.entry(seq) is not None:
             raise NotReplayable(
                 f"entry {seq} is in format 1: only the attributes its policies read were logged"
             )
         raise NotReplayable(f"no entry {seq} (the log has {reader.tree_size()} entries)")
-    return _replay(seq, *raw)
+    return _replay(_Calls(reader), *raw)
 
 
 def replay_inputs(
     reader: AuditReader, start: int = 0, end: int | None = None
 ) -> Iterator[ReplayInput | NotReplayable]:
-    """Each entry of ``[start, end)`` in order: its replay input, or why it has none."""
+    """Each entry of ``[start, end)`` in order: its replay input, or why it has none.
+
+    A call's request record is read, checked against its digest and parsed once for all the
+    entries of the call (a call of 100 resources and 2 actions has 200 entries).
+    """
     end = reader.tree_size() if end is None else end
     if reader.legacy:
         for seq in range(start, end):
@@ -79,18 +80,51 @@ def replay_inputs(
                 f"entry {seq} is in format 1: only the attributes its policies read were logged"
             )
         return
-    sql = ("SELECT e.seq, e.body, e.content, e.salt, e.request, r.salt, r.body, e.erased_by FROM audit_entries e "
-           "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq >= ? AND e.seq < ? ORDER BY e.seq")  # fmt: skip
-    for chunk in reader.db.stream(sql, (start, end)):
+    calls = _Calls(reader)
+    for chunk in reader.db.stream(
+        f"SELECT {_ENTRY} WHERE e.seq >= ? AND e.seq < ? ORDER BY e.seq", (start, end)
+    ):
         for row in chunk:
             try:
-                yield _replay(int(row[0]), *row[1:])
+                yield _replay(calls, *row)
             except NotReplayable as exc:
                 yield exc
 
 
-def _replay(seq: int, body: Any, content: Any, salt: Any, digest: Any, r_salt: Any, r_body: Any,
-            erased_by: Any) -> ReplayInput:  # fmt: skip
+_ENTRY = "e.seq, e.body, e.content, e.salt, e.request, e.erased_by FROM audit_entries e"
+
+
+class _Calls:
+    """The request record of the latest call read (by digest): its inputs, or why it cannot be replayed."""
+
+    __slots__ = ("digest", "found", "reader")
+
+    def __init__(self, reader: AuditReader):
+        self.reader = reader
+        self.digest: bytes | None = None
+        self.found: tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str = ""
+
+    def get(self, digest: bytes) -> tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str:
+        if digest != self.digest:
+            self.digest, self.found = digest, self._read(digest)
+        return self.found
+
+    def _read(self, digest: bytes) -> tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str:
+        row = self.reader.db.row("SELECT salt, body FROM audit_requests WHERE digest = ?", (digest,))
+        if row is None:
+            return "its request record is missing"
+        body = as_bytes(row[1])
+        if salted(as_bytes(row[0]), body) != digest:
+            return "its request record does not match its leaf (tampered: run audit verify)"
+        record = orjson.loads(body)
+        return (int(record["now"]), inputs_of(record), record.get("context") or {},
+                tuple(record.get("redacted") or ()))  # fmt: skip
+
+
+def _replay(
+    calls: _Calls, seq: Any, body: Any, content: Any, salt: Any, digest: Any, erased_by: Any
+) -> ReplayInput:
+    seq = int(seq)
     data = orjson.loads(as_bytes(body))
     if data.get("v", 1) == 1:
         raise NotReplayable(f"entry {seq} is in format 1: only the attributes its policies read were logged")
@@ -101,20 +135,18 @@ def _replay(seq: int, body: Any, content: Any, salt: Any, digest: Any, r_salt: A
     content_b = as_bytes(content)
     if salted(as_bytes(salt), content_b).hex() != data.get("content"):
         raise NotReplayable(f"entry {seq}: its content does not match its leaf (tampered: run audit verify)")
-    if r_body is None:
-        raise NotReplayable(f"entry {seq}: its request record is missing")
-    request_b = as_bytes(r_body)
-    if salted(as_bytes(r_salt), request_b) != as_bytes(digest) or as_bytes(digest).hex() != data.get(
-        "request"
-    ):
+    digest_b = as_bytes(digest)
+    if digest_b.hex() != data.get("request"):
         raise NotReplayable(
             f"entry {seq}: its request record does not match its leaf (tampered: run audit verify)"
         )
+    found = calls.get(digest_b)
+    if isinstance(found, str):
+        raise NotReplayable(f"entry {seq}: {found}")
+    now_ns, inputs, context, redacted = found
     c = orjson.loads(content_b)
-    record = orjson.loads(request_b)
-    return ReplayInput(seq, int(record["now"]), inputs_of(record), int(c.get("input", 0)), data.get("action", ""),
-                       data.get("effect", ""), record.get("context") or {},
-                       tuple(record.get("redacted") or ()))  # fmt: skip
+    return ReplayInput(seq, now_ns, inputs, int(c.get("input", 0)), data.get("action", ""), data.get("effect", ""),
+                       context, redacted, data.get("basis"))  # fmt: skip
 
 
 def inputs_of(record: dict[str, Any]) -> list[CheckInput]:

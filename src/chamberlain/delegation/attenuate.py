@@ -150,6 +150,9 @@ class DelegatedCheckResult:
     delegation: Delegation
     subject: Principal
     actors: tuple[Actor, ...]  # resolved (registry applied), current first
+    #: The auxiliary data every party was checked with (``delegation`` set: the chain with each
+    #: actor's roles and attributes, the scopes): what the decision log keeps so the call can be replayed.
+    aux_data: AuxData | None = None
 
     def is_allowed(self, action: str, index: int = 0) -> bool:
         decision = self.outputs[index].decisions.get(action)
@@ -255,7 +258,7 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
             subject_out, party_outputs, decisions, ids, session_id or delegation.sid, approval_id
         )
         outputs.append(DelegatedOutput(resource, decisions, combined))
-    return DelegatedCheckResult(outputs, delegation, principal, actors)
+    return DelegatedCheckResult(outputs, delegation, principal, actors, aux)
 
 
 def _combined(subject: CheckOutput, parties: list[CheckOutput], decisions: Mapping[str, DelegatedDecision],

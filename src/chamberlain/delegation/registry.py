@@ -62,6 +62,10 @@ class AgentRegistry:
     def __len__(self) -> int:
         return len(self._agents)
 
+    def agents(self) -> list[Agent]:
+        """Every entry, sorted by id."""
+        return [self._agents[k] for k in sorted(self._agents)]
+
     def unbound(self) -> list[str]:
         """Ids of the entries that name no issuer (they apply to an agent of that id from any issuer)."""
         return sorted(a.id for a in self._agents.values() if not a.issuer)

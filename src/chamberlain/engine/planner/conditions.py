@@ -109,7 +109,7 @@ class PolicyTrees:
 class ConditionPlanner:
     """Plans conditions for one request; collects the CEL errors met (as the check reports them)."""
 
-    __slots__ = ("errors", "notes", "partial", "strict", "trees")
+    __slots__ = ("done", "errors", "notes", "partial", "strict", "trees")
 
     def __init__(self, partial: Partial, strict: bool, trees: PolicyTrees):
         self.partial = partial
@@ -117,6 +117,9 @@ class ConditionPlanner:
         self.trees = trees
         self.errors: dict[tuple[str, str], None] = {}
         self.notes: dict[str, None] = {}  # where the plan differs from Cerbos's (plan.NOTE_*)
+        #: Expressions already planned for this request: a derived role's condition is met once per
+        #: rule that names it; ``(text, id(params), id(roles)) -> (params, roles, node or None: failed)``.
+        self.done: dict[tuple[str, int, int], tuple[Params, Any, Node | None]] = {}
 
     # -- condition trees ------------------------------------------------------------------------------
 
@@ -171,7 +174,22 @@ class ConditionPlanner:
     # -- one expression -------------------------------------------------------------------------------
 
     def expression(self, text: str, params: Params, roles: DerivedRolesList) -> Node:
-        """A condition expression's node: its constant, or its residual."""
+        """A condition expression's node: its constant, or its residual (planned once per request)."""
+        key = (text, id(params), id(roles))
+        hit = self.done.get(key)
+        if hit is not None and hit[0] is params and hit[1] is roles:
+            if hit[2] is None:
+                raise StrictEvaluationError(text)
+            return hit[2]
+        try:
+            node = self._expression(text, params, roles)
+        except StrictEvaluationError:
+            self.done[key] = (params, roles, None)
+            raise
+        self.done[key] = (params, roles, node)
+        return node
+
+    def _expression(self, text: str, params: Params, roles: DerivedRolesList) -> Node:
         tree = self.prepare(text, params, roles)
         value, residual = self.partial.residual(tree)
         if type(value) is Failed:

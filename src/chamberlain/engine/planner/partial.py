@@ -197,6 +197,11 @@ def to_literal(value: Any, messages: frozenset[int] = frozenset()) -> Expr | Non
     return None
 
 
+def _is_symbolic(names: list[str], symbolic: frozenset[str]) -> bool:
+    """Whether the attribute ``names`` (root first) is, or lies under, one of the ``symbolic`` names."""
+    return any(".".join(names[:length]) in symbolic for length in range(1, len(names) + 1))
+
+
 # -- evaluation -----------------------------------------------------------------------------------------
 
 
@@ -209,14 +214,17 @@ class Partial:
     messages in Cerbos (never turned into literals); ``now``: the request's time.
     """
 
-    __slots__ = ("known", "messages", "now", "variables")
+    __slots__ = ("known", "messages", "now", "symbolic", "variables")
 
     def __init__(self, variables: Mapping[str, Any], known: Mapping[str, Any], messages: frozenset[int],
-                 now: Timestamp):  # fmt: skip
+                 now: Timestamp, symbolic: frozenset[str] = frozenset()):  # fmt: skip
         self.variables = variables
         self.known = known
         self.messages = messages
         self.now = now
+        #: Qualified names unknown as a whole besides the resource (``P.attr``, ``request.aux_data``):
+        #: what the vault map plans with when it asks about a role rather than one principal.
+        self.symbolic = symbolic
 
     # -- entry points -------------------------------------------------------------------------------
 
@@ -322,6 +330,8 @@ class Partial:
                 if root.name == "R" or (
                     root.name == "request" and (len(names) == 1 or names[1] == "resource")
                 ):
+                    return self._unknown_chain(quals, root_trace, bound)
+                if self.symbolic and _is_symbolic(names, self.symbolic):
                     return self._unknown_chain(quals, root_trace, bound)
                 value = self.variables.get(root.name, _MISSING)
                 if value is _MISSING:

@@ -21,6 +21,7 @@ Several actions are and-ed (distinct conditions, sorted by their debug string).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import weakref
 from collections.abc import Mapping
@@ -86,6 +87,14 @@ class PlanInput:
     scope: str = ""
     aux_data: AuxData = EMPTY_AUX
     request_id: str = ""
+    #: Names unknown besides the resource's attributes (``P.attr``, ``request.principal.attr``,
+    #: ``request.aux_data``, ...): the plan then holds for every value they may take, and a
+    #: condition that reads them stays in the plan (the vault map plans roles this way). The
+    #: principal's schema is not applied to symbolic attributes.
+    symbolic: frozenset[str] = frozenset()
+    #: When set, only ALLOW rules granted to this derived role count (every DENY still does): what
+    #: holding the derived role grants, as the vault map reports it.
+    only_derived_role: str = ""
 
 
 #: Where a plan differs from Cerbos's on purpose (QueryPlan.notes; docs/concepts/query-plans.md).
@@ -171,8 +180,12 @@ class _Filter:
 _DENIED = _Filter(KIND_ALWAYS_DENIED, None)
 
 
-def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | None = None) -> QueryPlan:
-    """Plan ``inp`` on a compiled engine (see the module's doc for the rules); ``now`` is what ``now()`` gives."""
+def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | None = None, *,
+                   strict: bool | None = None) -> QueryPlan:  # fmt: skip
+    """Plan ``inp`` on a compiled engine (see the module's doc for the rules); ``now`` is what ``now()`` gives.
+
+    ``strict``: plan as if ``strict_evaluation`` were this (default: the engine's option).
+    """
     plan = QueryPlan(PlanKind.ALWAYS_DENIED, None, inp.kind, inp.actions,
                      inp.policy_version, request_id=inp.request_id)  # fmt: skip
     if now is None:
@@ -188,15 +201,19 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
         plan.filter_debug = NO_MATCH
         return plan
     validation_errors: list[ValidationError] = []
-    if route.schemas is not None:
-        validation_errors = validate(engine.policies.schemas, route.schemas, inp.principal.attr, inp.resource_attr,
+    schemas = route.schemas
+    if schemas is not None and inp.symbolic:
+        schemas = dataclasses.replace(schemas, principal_schema=None)
+    if schemas is not None:
+        validation_errors = validate(engine.policies.schemas, schemas, inp.principal.attr, inp.resource_attr,
                                      inp.actions, partial_resource=True)  # fmt: skip
         plan.validation_errors = validation_errors
         if validation_errors and options.schema_enforcement == "reject":
             plan.filter_debug = "(false)"
             return plan
-    planner = ConditionPlanner(_partial(engine, inp, when), options.strict_evaluation, _trees(engine))
-    walk = _Walk(engine, route, planner)
+    strict = options.strict_evaluation if strict is None else strict
+    planner = ConditionPlanner(_partial(engine, inp, when), strict, _trees(engine))
+    walk = _Walk(engine, route, planner, inp.only_derived_role)
     filters = []
     matched: dict[str, str] = {}
     policy_match = False
@@ -244,7 +261,7 @@ def _partial(engine: Any, inp: PlanInput, now: Timestamp) -> Partial:
     known["R.scope"] = known["request.resource.scope"] = r_scope
     known["P.scope"] = known["request.principal.scope"] = p_scope
     variables = {"request": request, "P": p, "globals": engine.globals, "G": engine.globals}
-    return Partial(variables, known, frozenset((id(request), id(p), id(aux))), now)
+    return Partial(variables, known, frozenset((id(request), id(p), id(aux))), now, inp.symbolic)
 
 
 def _trees(engine: Any) -> PolicyTrees:
@@ -269,11 +286,12 @@ def _with_constants(partial: Partial, params: Params) -> None:
 class _Walk:
     """Cerbos's per-action combination of row conditions."""
 
-    def __init__(self, engine: Any, route: Any, planner: ConditionPlanner):
+    def __init__(self, engine: Any, route: Any, planner: ConditionPlanner, only_derived_role: str = ""):
         self.engine = engine
         self.route = route
         self.planner = planner
         self.permissions = engine.table.scope_permissions
+        self.only_derived_role = only_derived_role
 
     def action(self, action: str) -> tuple[n.Node, str, bool]:
         """The action's node, its matched scope, and whether any policy matched."""
@@ -375,7 +393,7 @@ class _Walk:
             scope_deny: n.Node | None = None
             scope_policy_deny: n.Node | None = None
             for row in rows:
-                if row.effect not in (EFFECT_ALLOW, EFFECT_DENY):
+                if row.effect not in (EFFECT_ALLOW, EFFECT_DENY) or self._skipped(row):
                     continue
                 node = self._row(row, roles)
                 if row.effect == EFFECT_ALLOW:
@@ -408,6 +426,13 @@ class _Walk:
         if pending:
             role_allow = None
         return role_allow, role_deny, role_policy_deny, matched_scope
+
+    def _skipped(self, row: Row) -> bool:
+        """An ALLOW not granted to the derived role the plan is restricted to (if any)."""
+        wanted = self.only_derived_role
+        if not wanted or row.effect != EFFECT_ALLOW:
+            return False
+        return row.derived_role is None or row.derived_role.name != wanted
 
     def _row(self, row: Row, roles: Any) -> n.Node:
         planner = self.planner

@@ -148,7 +148,8 @@ class Decider:
             else None,
         )
         out = result.outputs[0]
-        aux = AuxData(jwt=d.claims) if d.claims else EMPTY_AUX
+        # logged with the chain's roles and scopes (the aux data the parties were checked with): replayable
+        aux = result.aux_data or (AuxData(jwt=d.claims) if d.claims else EMPTY_AUX)
         inputs = [
             CheckInput(
                 caller.principal,

@@ -80,4 +80,5 @@ ROUTE_MODULES: list[str] = [
     "chamberlain.server.audit_api",
     "chamberlain.server.sessions_api",
     "chamberlain.server.approvals_api",
+    "chamberlain.server.analysis_api",
 ]

@@ -1,0 +1,170 @@
+"""Change impact: replay the log's decisions against a candidate policy set and report what flips.
+
+The log is verified first (every hash, the tree and every signed head: :func:`chamberlain.audit.verify.verify`),
+so the replayed requests are the ones its signed head commits to. Each decision entry of the window
+is re-decided by the candidate engine with its own request (every attribute, aux data) and its own
+``now``; ``before`` is the logged engine effect (before budgets and approvals). Entries that cannot
+be replayed are counted with the reason: format 1 entries, erased ones, and delegated decisions logged
+before the log kept the chain's roles and scopes.
+
+A delegated decision is re-decided as the delegated check decides it: the person and every actor of
+the chain (with the roles and attributes it was checked with, logged in ``auxData.delegation``)
+must each be allowed by the candidate policies. A decision the token's audience or scopes denied
+(``chamberlain.delegation#audience``/``#scope``) does not depend on the policies and stays as it was.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chamberlain.analysis.budget import Budget
+from chamberlain.analysis.errors import AnalysisError
+from chamberlain.audit.replay import NotReplayable, ReplayInput, replay_inputs
+from chamberlain.cel.values import Timestamp
+from chamberlain.delegation.attenuate import AUDIENCE_RULE, SCOPE_RULE
+from chamberlain.engine import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckInput, Principal
+
+MAX_CHANGES = 10_000  # changes (and groups) listed; all are counted
+MAX_EXAMPLES = 5  # entry indexes shown per group
+#: Delegated decisions the token decided (audience, scopes), whatever the policies say.
+TOKEN_DECIDED = frozenset({AUDIENCE_RULE, SCOPE_RULE})
+
+
+@dataclass
+class Impact:
+    replayed: int = 0
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    changed_count: int = 0
+    not_replayable: Counter[str] = field(default_factory=Counter)
+    by_rule: Counter[str] = field(default_factory=Counter)
+    groups: dict[tuple[str, str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    complete: bool = True
+    stopped: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"replayed": self.replayed, "changed": self.changed, "changedCount": self.changed_count,
+                "notReplayable": dict(self.not_replayable), "byPolicy": dict(self.by_rule),
+                "groups": sorted(self.groups.values(), key=lambda g: -g["count"]),
+                "complete": self.complete, "stopped": self.stopped}  # fmt: skip
+
+
+def verify_log(reader: Any) -> None:
+    """Raise unless the log verifies against its signed heads (the replay must read what they commit to)."""
+    from chamberlain.audit.verify import verify
+
+    report = verify(reader.db, max_unsigned_age=None)
+    if not report.ok:
+        raise AnalysisError(
+            f"the decision log does not verify: {report.problem} (run chamberlain audit verify)"
+        )
+
+
+def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, since: str | None = None,
+           budget: Budget | None = None) -> Impact:  # fmt: skip
+    """Re-decide entries ``[start, end)`` (at or after ``since``) with ``engine``; what would change."""
+    budget = budget or Budget()
+    end = reader.tree_size() if end is None else min(end, reader.tree_size())
+    if since is not None:
+        first = reader.db.value("SELECT MIN(seq) FROM audit_entries WHERE time >= ?", (since,))
+        start = max(start, int(first)) if first is not None else end
+    impact = Impact()
+    calls = _CallDecisions(engine)
+    budget.start(max(end - start, 0))
+    for item in replay_inputs(reader, start, end):
+        if isinstance(item, NotReplayable):
+            impact.not_replayable[_reason(str(item))] += 1
+        elif item.inputs[item.input].actor_chain and not _chain_logged(item):
+            impact.not_replayable["delegated decision logged without its chain's roles (an older entry)"] += 1
+        else:
+            _decide(calls, item, impact)
+        if not budget.step():
+            impact.complete, impact.stopped = False, budget.stopped
+            break
+    return impact
+
+
+def _chain_logged(item: ReplayInput) -> bool:
+    chain = item.inputs[item.input].aux_data.delegation
+    return isinstance(chain, Mapping) and isinstance(chain.get("actors"), list)
+
+
+def _parties(item: ReplayInput) -> list[Principal | None]:
+    """The principal, then each actor of a delegated decision (None: an actor without roles, denied)."""
+    inp = item.inputs[item.input]
+    parties: list[Principal | None] = [inp.principal]
+    chain = inp.aux_data.delegation if inp.actor_chain else None
+    for actor in chain.get("actors", []) if isinstance(chain, Mapping) else []:
+        roles = tuple(actor.get("roles") or ())
+        parties.append(Principal(str(actor.get("id", "")), roles, actor.get("attr") or {}) if roles else None)
+    return parties
+
+
+class _CallDecisions:
+    """The candidate engine's decisions for one logged call, per party: decided once for all its entries."""
+
+    __slots__ = ("engine", "inputs", "outputs")
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self.inputs: list[CheckInput] | None = None
+        self.outputs: dict[int, list[Any]] = {}
+
+    def decision(self, item: ReplayInput, index: int, party: Principal) -> ActionEffect | None:
+        if item.inputs is not self.inputs:  # entries of a call share its inputs (read once)
+            self.inputs, self.outputs = item.inputs, {}
+        outputs = self.outputs.get(index)
+        if outputs is None:
+            batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
+            outputs = self.outputs[index] = self.engine.check(batch, Timestamp.at(item.now_ns))
+        return outputs[item.input].actions.get(item.action)
+
+
+def _decide(calls: _CallDecisions, item: ReplayInput, impact: Impact) -> None:
+    inp = item.inputs[item.input]
+    impact.replayed += 1
+    if (item.basis or {}).get("policy") in TOKEN_DECIDED:
+        return  # the token's audience or scopes denied: no policy takes part
+    decision = None
+    for index, party in enumerate(_parties(item)):
+        if party is None:
+            decision = ActionEffect(EFFECT_DENY, "(an actor without roles)")
+            break
+        decision = calls.decision(item, index, party)
+        if decision is None or decision.effect != EFFECT_ALLOW:
+            break
+    after = decision.effect if decision is not None else EFFECT_DENY
+    if after == item.effect:
+        return
+    impact.changed_count += 1
+    policy = decision.policy if decision is not None and decision.policy else "(no policy)"
+    if decision is not None and decision.row is not None:
+        policy = f"{policy}#{decision.row.name}"
+    impact.by_rule[f"{policy} {item.effect}→{after}"] += 1
+    key = (policy, inp.principal.id, item.action, item.effect, after)
+    group = impact.groups.get(key)
+    if group is None and len(impact.groups) < MAX_CHANGES:
+        group = impact.groups[key] = {"policy": policy, "principal": inp.principal.id, "action": item.action,
+                                      "before": item.effect, "after": after, "count": 0, "examples": []}  # fmt: skip
+    if group is not None:
+        group["count"] += 1
+        if len(group["examples"]) < MAX_EXAMPLES:
+            group["examples"].append(item.seq)
+    if len(impact.changed) < MAX_CHANGES:
+        impact.changed.append({"index": item.seq, "principal": inp.principal.id, "kind": inp.resource.kind,
+                               "resourceId": inp.resource.id, "action": item.action, "before": item.effect,
+                               "after": after, "policy": policy})  # fmt: skip
+
+
+def _reason(message: str) -> str:
+    """A NotReplayable message without its entry number (so they group)."""
+    _, _, rest = message.partition(": ")
+    if message.startswith("entry ") and " is in format 1" in message:
+        return "format 1 entry (only the attributes its policies read were logged)"
+    if " was erased" in message:
+        return "erased"
+    if " is a " in message and "entry, not a decision" in message:
+        return "not a decision"
+    return rest or message
