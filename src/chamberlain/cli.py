@@ -12,6 +12,7 @@ import yaml
 
 from chamberlain import safeyaml, strictjson
 from chamberlain.analysis.cli import app as analyze_app
+from chamberlain.approvals.cli import app as approvals_app
 from chamberlain.audit.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
@@ -33,6 +34,7 @@ app.add_typer(analyze_app, name="analyze")
 app.add_typer(token_app, name="token")
 app.add_typer(dev_app, name="dev")
 app.add_typer(session_app, name="session")
+app.add_typer(approvals_app, name="approvals")
 register_mcp_proxy(app)
 
 

@@ -14,9 +14,12 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from chamberlain.approvals.guard import ApprovalGuard, approval_id_of, read_approval_id
+from chamberlain.approvals.store import ApprovalStore
 from chamberlain.audit import recording
 from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import DecisionLog, LogOptions
@@ -97,6 +100,7 @@ class PDP:
         self.options = options or EngineOptions()
         self.limits = limits or RequestLimits()
         self.sessions = sessions
+        self.approvals: ApprovalGuard | None = None
         self.directory = Path(directory) if directory is not None else None
         self.verify_jwt = verify_jwt
         self._engine: Engine = compile_policies(policies, self.options)
@@ -147,6 +151,17 @@ class PDP:
         if store.on_transition is None and self.log is not None:
             store.on_transition = recorder(self.record)
         self.sessions = SessionGuard(store, self._engine.globals)
+        if self.approvals is not None:
+            self.approvals.sessions = store
+
+    def use_approvals(self, store: ApprovalStore, default_ttl: float = 900.0) -> None:
+        """Open and honour approval requests in ``store`` (its transitions go to this PDP's decision log)."""
+        from chamberlain.approvals.transitions import recorder
+
+        if store.on_transition is None and self.log is not None:
+            store.on_transition = recorder(self.record)
+        sessions = self.sessions.store if self.sessions is not None else None
+        self.approvals = ApprovalGuard(store, default_ttl, sessions)
 
     @classmethod
     def from_config(cls, config: str | os.PathLike[str] | Any, *, overrides: Mapping[str, Any] | None = None,
@@ -239,6 +254,8 @@ class PDP:
         this principal (or ``actor_chain[0]``) and within its budgets, else every action is denied
         (``result.session`` says why); ``preview`` checks without spending. Without a session store, a
         ``session_id`` that is not of that form is only a label recorded in the log (as before 0.x).
+        ``approval_id`` names the approval a retried action uses (``apr_...``, with approvals on: see
+        :meth:`use_approvals`; without them it is a label recorded in the log).
         Bad input raises :class:`InvalidRequest` with the Cerbos server's message (see
         :mod:`chamberlain.engine.request_validation`): objects that are not a ``Principal``/``Resource``,
         a string for the actions, duplicate or empty actions, more than :attr:`limits` allow.
@@ -249,6 +266,8 @@ class PDP:
         _check_types(principal, resources, aux_data)
         actions = check_actions(actions, len(resources), self.limits)
         aux = aux_data or EMPTY_AUX
+        if approval_id and self.approvals is not None:  # without approvals it is a label, as session ids are
+            approval_id_of(approval_id, "approval_id")
         inputs = [
             CheckInput(
                 principal, r, tuple(actions), aux, request_id, session_id, tuple(actor_chain), approval_id
@@ -263,6 +282,8 @@ class PDP:
             )
             inputs = joined.inputs(inputs)
         outputs = self._engine.check(inputs, when)
+        if self.approvals is not None:
+            self.approvals.apply(self._engine, inputs, outputs, when)
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is None:
             return CheckResult(outputs, session=record)
@@ -370,12 +391,17 @@ class PDP:
         inputs, include_meta = parse_check_resources(
             request, self.verify_jwt, self.limits, validated=validated
         )
+        approval_id = read_approval_id(request)
+        if approval_id:
+            inputs = [replace(i, approval_id=approval_id) for i in inputs]
         ref = request_ref(request)
         joined: Joined | None = join(self.sessions, ref) if ref is not None else None
         if joined is not None:
             inputs = joined.inputs(inputs)
         when = _instant(now)
         outputs = self._engine.check(inputs, when)
+        if self.approvals is not None:
+            self.approvals.apply(self._engine, inputs, outputs, when)
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is not None and not call_id:
             call_id = new_call_id()

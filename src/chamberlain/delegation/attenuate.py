@@ -196,7 +196,7 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
                     delegation: Delegation, *, audiences: Collection[str], scope_mapping: ScopeMapping,
                     registry: AgentRegistry, aux_data: AuxData | None = None, request_id: str = "",
                     now: dt.datetime | None = None, session_id: str = "",
-                    approval_id: str = "") -> DelegatedCheckResult:  # fmt: skip
+                    approval_id: str = "", lifted: frozenset[str] = frozenset()) -> DelegatedCheckResult:  # fmt: skip
     """Decide each ``(resource, actions)`` for ``principal`` acting through ``delegation``'s chain.
 
     Raises :class:`DelegatedCheckError` when the principal is not the token's ``sub``. A Cerbos principal id
@@ -227,7 +227,7 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
     def run(party: Principal) -> list[CheckOutput]:
         inputs = [CheckInput(party, r, tuple(a), aux, request_id, session_id or delegation.sid, ids, approval_id)
                   for r, a in entries]  # fmt: skip
-        return engine.check(inputs, when)
+        return engine.check(inputs, when, lifted)
 
     subject_outputs = run(principal)
     actor_outputs: list[list[CheckOutput] | None] = [

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from chamberlain.approvals.guard import read_approval_id
 from chamberlain.cel.values import Timestamp
 from chamberlain.delegation.attenuate import DelegatedCheckResult, Delegation
 from chamberlain.delegation.chain import Actor
@@ -138,11 +139,15 @@ class DelegatedCheck:
 
 
 def decide_check_resources(service: TokenService, request: Mapping[str, Any],
-                           verify_jwt: JWTVerifier | None = None, session: Any = None) -> DelegatedCheck | None:  # fmt: skip
+                           verify_jwt: JWTVerifier | None = None, session: Any = None,
+                           approvals: Any = None) -> DelegatedCheck | None:  # fmt: skip
     """Decide a delegated CheckResources request; None when it carries no delegation.
 
     ``session``: the :class:`~chamberlain.sessions.join.Joined` session the request names (its
     conditions see it; the decided actions are then bound to it, charged or denied).
+
+    ``approvals``: the :class:`~chamberlain.approvals.ApprovalGuard` that opens approval requests for the
+    chain's action and lifts an approved rule for every party of the chain (``auxData.approval.id``).
 
     ``verify_jwt`` verifies the request's other tokens (``auxData.jwts``) as the server does.
     Raises :class:`RequestError`, :class:`TokenError` or ``DelegatedCheckError`` (all HTTP 400).
@@ -158,6 +163,7 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
         raise RequestError(
             f"auxData.{FIELD}", "give a chamberlain token (auxData.jwt) or the actors, not both"
         )
+    approval_id = read_approval_id(request)
     rest = {k: v for k, v in aux.items() if k != FIELD and not (token is not None and k == "jwt")}
     plain = {k: v for k, v in request.items() if k not in ("auxData", "aux_data")}
     inputs, include_meta = parse_check_resources({**plain, "auxData": rest}, verify_jwt)
@@ -166,10 +172,8 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     first = inputs[0]
     entries = [(i.resource, i.actions) for i in inputs]
     common = {"aux_data": first.aux_data, "request_id": first.request_id, "session_id": first.session_id}
-    if token is not None:
-        result = service.check(first.principal, entries, token=token, **common)
-    else:
-        result = service.check(first.principal, entries, delegation=named_delegation(named), **common)
+    via: dict[str, Any] = {"token": token} if token is not None else {"delegation": named_delegation(named)}
+    result = service.check(first.principal, entries, **via, **common)
     outputs = [o.output for o in result.outputs]
     # Logged with the aux data the parties were checked with: the chain's roles and scopes make the
     # call replayable (chamberlain analyze impact).
@@ -178,7 +182,18 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
         replace(i, actor_chain=o.actor_chain, session_id=o.session_id, aux_data=aux or i.aux_data)
         for i, o in zip(inputs, outputs, strict=True)
     ]
-    record = session.enforce(chained, outputs, Timestamp.now()) if session is not None else None
+    now = Timestamp.now()
+    if approvals is not None:
+
+        def recheck(inp: CheckInput, action: str, lifted: frozenset[str]) -> CheckOutput:
+            again = service.check(
+                first.principal, [(inp.resource, (action,))], **via, **common, lifted=lifted
+            )
+            return again.outputs[0].output
+
+        chained = [replace(i, approval_id=approval_id) for i in chained] if approval_id else chained
+        approvals.apply(service.engine, chained, outputs, now, recheck)
+    record = session.enforce(chained, outputs, now) if session is not None else None
     return DelegatedCheck(chained, outputs, result, include_meta, record)
 
 

@@ -104,7 +104,7 @@ class TokenService:
     def check(self, principal: Principal, entries: Sequence[tuple[Resource, Sequence[str]]], *,
               token: str | None = None, delegation: Delegation | None = None, aux_data: AuxData | None = None,
               request_id: str = "", session_id: str = "", approval_id: str = "",
-              where: str = "auxData.jwt.token") -> DelegatedCheckResult:  # fmt: skip
+              where: str = "auxData.jwt.token", lifted: frozenset[str] = frozenset()) -> DelegatedCheckResult:  # fmt: skip
         """An attenuated check through a chamberlain ``token`` (verified here) or a caller-named ``delegation``.
 
         The token's audience is checked as part of the decision (a DENY naming ``audience``), not here.
@@ -117,4 +117,5 @@ class TokenService:
         c = self.config
         return check_delegated(self.engine, principal, entries, delegation, audiences=c.audiences,
                                scope_mapping=c.scope_mapping, registry=c.agents, aux_data=aux_data,
-                               request_id=request_id, session_id=session_id, approval_id=approval_id)  # fmt: skip
+                               request_id=request_id, session_id=session_id, approval_id=approval_id,
+                               lifted=lifted)  # fmt: skip

@@ -95,21 +95,24 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    def check(
-        self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None
-    ) -> list[CheckOutput]:
-        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time.
+    def check(self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None,
+              lifted: frozenset[str] = frozenset()) -> list[CheckOutput]:  # fmt: skip
+        """Decide every input; ``now`` (one instant for the whole call) defaults to the current time;
+        ``lifted``: DENY rules that do not apply (see :meth:`check_one`).
 
         The inputs share one evaluation budget (``evaluation_timeout``, see :mod:`chamberlain.cel.budget`).
         """
         when = _instant(now)
         budget = Budget(self.options.evaluation_timeout)
-        return [self.check_one(inp, when, budget) for inp in inputs]
+        return [self.check_one(inp, when, budget, lifted) for inp in inputs]
 
     def check_one(self, inp: CheckInput, now: dt.datetime | Timestamp | RequestClock,
-                  budget: Budget | float | None = None) -> CheckOutput:  # fmt: skip
+                  budget: Budget | float | None = None, lifted: frozenset[str] = frozenset()) -> CheckOutput:  # fmt: skip
         """Decide one input at ``now`` (a UTC datetime, a CEL timestamp, or a clock giving one), within
         ``budget`` (default: the engine's timeout).
+
+        ``lifted``: DENY rules (by their output ``src``, ``<policy key>#<rule>``) that do not apply to this
+        decision, as if their condition did not hold (an approved action lifts the rule that asked for it).
 
         When the budget runs out, every action not decided yet is a DENY by :data:`EVALUATION_TIMEOUT`.
         """
@@ -132,6 +135,7 @@ class Engine:
         if not route.p_exists and not route.r_exists:
             return self._finish(out, actions)
         state = self._state(inp, route, now, budget)
+        state.lifted = lifted
         out.state = state
         try:
             for action in actions:
@@ -555,8 +559,8 @@ class _State(Evaluation):
     It is the :class:`Evaluation` its conditions read (activation, errors, strictness) too.
     """
 
-    __slots__ = ("condition_cache", "effective_derived_roles", "engine", "including_roles", "kind", "outputs",
-                 "params", "scope_derived_roles", "trace", "track_derived_roles", "var_cache", "version")  # fmt: skip
+    __slots__ = ("condition_cache", "effective_derived_roles", "engine", "including_roles", "kind", "lifted",
+                 "outputs", "params", "scope_derived_roles", "trace", "track_derived_roles", "var_cache", "version")  # fmt: skip
 
     def __init__(self, engine: Engine, activation: dict[str, Any], strict: bool, route: _Route, *,
                  fast: bool = False):  # fmt: skip
@@ -578,6 +582,7 @@ class _State(Evaluation):
         self.effective_derived_roles: dict[str, None] = {} if track else _NOT_KEPT
         self.outputs: list[OutputEntry] = [] if not fast else _NOT_KEPT
         self.params: Params | None = NO_PARAMS  # whose constants and variables C and V show now
+        self.lifted: frozenset[str] = frozenset()  # DENY rules an approval lifts (full checks only)
 
     @classmethod
     def for_generated_walk(cls, engine: Engine, activation: dict[str, Any]) -> _State:
@@ -593,6 +598,7 @@ class _State(Evaluation):
         state.engine = engine
         state.var_cache = {}
         state.params = NO_PARAMS
+        state.lifted = frozenset()
         return state
 
     # -- the decision -----------------------------------------------------------------------------
@@ -665,6 +671,13 @@ class _State(Evaluation):
                     trace.append((action, scope, b, bool(satisfied)))
                 if satisfied is None:
                     continue
+                if (
+                    satisfied
+                    and self.lifted
+                    and b.effect == EFFECT_DENY
+                    and b.policy.rule_fqn(b.name) in self.lifted
+                ):
+                    continue  # approved for this one decision: the rule and its output do not apply
                 if satisfied:
                     if b.output_activated is not None and full:
                         self.output(b, action, b.output_activated)

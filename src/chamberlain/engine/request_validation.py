@@ -76,9 +76,11 @@ _JWT = Message(
     "JWT", (Field("token", "token", STRING, required=True), Field("keySetId", "key_set_id", STRING))
 )
 # ``delegation`` is chamberlain's extension naming a chain's actors (chamberlain.delegation.cerbos_check),
-# ``session`` the one naming the session a check belongs to (chamberlain.sessions.guard reads it).
+# ``session`` the one naming the session a check belongs to (chamberlain.sessions.guard reads it),
+# ``approval`` the approval a retried action names (chamberlain.approvals.guard reads it).
 AUX_DATA = Message("AuxData", (Field("jwt", "jwt", _JWT), Field("jwts", "jwts", ("map", _JWT)),
-                               Field("delegation", "delegation", VALUE), Field("session", "session", VALUE)))  # fmt: skip
+                               Field("delegation", "delegation", VALUE), Field("session", "session", VALUE),
+                               Field("approval", "approval", VALUE)))  # fmt: skip
 PRINCIPAL = Message("Principal", (
     Field("id", "id", STRING, required=True),
     Field("policyVersion", "policy_version", STRING, pattern=VERSION),

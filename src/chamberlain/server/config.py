@@ -22,6 +22,9 @@ from urllib.parse import urlparse
 import yaml
 
 from chamberlain import safeyaml
+from chamberlain.approvals import settings as approval_settings
+from chamberlain.approvals.errors import InvalidApproval
+from chamberlain.approvals.settings import ApprovalSettings
 from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
 from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
@@ -123,6 +126,8 @@ DEFAULTS: dict[str, Any] = {
         "delegation": copy.deepcopy(delegation_config.DEFAULTS),
         # Agent sessions (docs/concepts/sessions.md): defaults a new session takes, and maxima.
         "sessions": copy.deepcopy(session_settings.DEFAULTS),
+        # Human approval of one exact action (docs/concepts/approvals.md); needs sessions' store.
+        "approvals": copy.deepcopy(approval_settings.DEFAULTS),
     },
 }
 
@@ -209,6 +214,9 @@ class Config:
     delegation: DelegationConfig | None = None  # the token service and delegated checks
     sessions: SessionSettings | None = None  # None: chamberlain.sessions.enabled is false
     sessions_url: StoreURL | None = None  # where sessions live (the decision log's database by default)
+    approvals: ApprovalSettings | None = (
+        None  # None: off (chamberlain.approvals.enabled false, or no sessions)
+    )
     admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -426,6 +434,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
     sessions, sessions_url = _sessions(c["chamberlain"]["sessions"], decision_log, values.get("state_dir"),
                                        problems, base_dir)  # fmt: skip
+    approvals = _approvals(c["chamberlain"]["approvals"], sessions_url, problems)
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -437,7 +446,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                                   "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
                   decision_log=decision_log, delegation=delegation, admin=admin, sessions=sessions,
-                  sessions_url=sessions_url, warnings=tuple(warnings), raw=c,
+                  sessions_url=sessions_url, approvals=approvals, warnings=tuple(warnings), raw=c,
                   **values)  # fmt: skip
 
 
@@ -502,6 +511,16 @@ def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
         return None
+
+
+def _approvals(section: Any, sessions_url: StoreURL | None, problems: list[str]) -> ApprovalSettings | None:
+    """``chamberlain.approvals``, validated; on only where sessions have a store (approvals live there too)."""
+    try:
+        found = approval_settings.parse_settings(section)
+    except InvalidApproval as exc:
+        problems.append(str(exc))
+        return None
+    return found if found.enabled and sessions_url is not None else None
 
 
 def _sessions(section: Any, decision_log: DecisionLogConfig | None, state_dir: Path | None, problems: list[str],

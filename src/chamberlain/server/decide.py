@@ -105,7 +105,9 @@ def _move(state: ServerState, reason: str, request: Any, call_id: str, point: st
 def _may_name_a_session(request: Any) -> bool:
     """Whether a request names a session: ``auxData.session``, or a token (whose ``sid`` may name one)."""
     aux = request.get("auxData") if type(request) is dict else None
-    return type(aux) is dict and ("session" in aux or "jwt" in aux or "jwts" in aux or "delegation" in aux)
+    return type(aux) is dict and (
+        "session" in aux or "jwt" in aux or "jwts" in aux or "delegation" in aux or "approval" in aux
+    )  # spending an approval is a transaction too
 
 
 def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float) -> Started:
@@ -121,7 +123,8 @@ def _start(state: ServerState, request: Any, call_id: str, point: str) -> Starte
         sid = token_sid(delegation.token_claims(request, tokens.config.issuer))
         ref = request_ref(request, sid)
         joined = join(state.pdp.sessions, ref) if ref is not None else None
-        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt, session=joined)
+        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt, session=joined,
+                                                    approvals=state.pdp.approvals)  # fmt: skip
     if decided is not None:  # the request carries delegation
         pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
                                    call_id=call_id, point=point, request=request, loop=loop,

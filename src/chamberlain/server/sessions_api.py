@@ -13,15 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from chamberlain import strictjson
 from chamberlain.server.admin import AdminRequest, AdminResponse, AdminRoute
-from chamberlain.server.http import INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE
+from chamberlain.server.admin.answers import answering, json_object
+from chamberlain.server.http import INVALID_ARGUMENT, NOT_FOUND
 from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound
 from chamberlain.sessions.model import LOCK_ID, SESSION_ID, Session, text
 from chamberlain.sessions.settings import SessionSettings, parse_spec
 from chamberlain.sessions.store import SessionStore
 from chamberlain.sessions.times import rfc3339
-from chamberlain.store.errors import StoreError
 
 KIND = "chamberlain:session"
 FAILED_PRECONDITION = 9
@@ -41,10 +40,6 @@ def session_json(s: Session) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _error(status: int, code: int, message: str) -> AdminResponse:
-    return AdminResponse(status, {"code": code, "message": message})
-
-
 def who(request: AdminRequest) -> str:
     """The caller as transitions name it: the operator's name, or ``subject (issuer)`` for a token."""
     caller = request.caller
@@ -59,15 +54,7 @@ def _store(request: AdminRequest) -> SessionStore:
 
 
 def _body(request: AdminRequest) -> Mapping[str, Any]:
-    if not request.body.strip():
-        return {}
-    try:
-        found = strictjson.loads(request.body, max_depth=request.state.config.max_json_depth)
-    except strictjson.JSONError as exc:
-        raise InvalidSession(f"request body: invalid JSON: {exc}") from None
-    if not isinstance(found, Mapping):
-        raise InvalidSession("request body: expected a JSON object")
-    return found
+    return json_object(request, InvalidSession)
 
 
 def _id(request: AdminRequest, pattern: Any = SESSION_ID, what: str = "session") -> str:
@@ -77,24 +64,8 @@ def _id(request: AdminRequest, pattern: Any = SESSION_ID, what: str = "session")
     return value
 
 
-def _handle(fn: Any) -> Any:
-    """Turn the sessions' errors into answers (400, 404, 409, 503)."""
-
-    def handler(request: AdminRequest) -> dict[str, Any] | AdminResponse:
-        try:
-            return fn(request)
-        except SessionNotFound as exc:
-            return _error(404, NOT_FOUND, str(exc))
-        except SessionLocked as exc:
-            return _error(409, FAILED_PRECONDITION, str(exc))
-        except InvalidSession as exc:
-            return _error(400, INVALID_ARGUMENT, str(exc))
-        except StoreError as exc:
-            return _error(503, UNAVAILABLE, f"session store unavailable: {exc}")
-
-    handler.__name__ = fn.__name__
-    handler.__doc__ = fn.__doc__
-    return handler
+_handle = answering([(SessionNotFound, 404, NOT_FOUND), (SessionLocked, 409, FAILED_PRECONDITION),
+                     (InvalidSession, 400, INVALID_ARGUMENT)], "session store")  # fmt: skip
 
 
 def _settings(request: AdminRequest) -> SessionSettings:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chamberlain import PDP
+from chamberlain.approvals.store import ApprovalStore
 from chamberlain.audit.log import DecisionLog
 from chamberlain.delegation import TokenService
 from chamberlain.engine import Engine
@@ -75,6 +76,7 @@ class ServerState:
             self.metrics.watch_log(self.log)
         self.tokens: TokenService | None = None
         self.sessions: SessionStore | None = None
+        self.approvals: ApprovalStore | None = None
         # Checks moved off the event loop (chamberlain.server.decide); daemon threads, shut down in close().
         self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
@@ -82,6 +84,10 @@ class ServerState:
             if config.sessions is not None and config.sessions_url is not None:
                 self.sessions = SessionStore.open(config.sessions_url)  # in the decision log's database
                 self.pdp.use_sessions(self.sessions)
+            if config.approvals is not None and config.sessions_url is not None:
+                self.approvals = ApprovalStore.open(config.sessions_url,
+                                                    execution_window=config.approvals.execution_window)  # fmt: skip
+                self.pdp.use_approvals(self.approvals, config.approvals.default_ttl)
             if config.delegation is not None:
                 # Creates its signing key when absent; every exchange's decision goes into the log.
                 self.tokens = TokenService(config.delegation, self.pdp,
@@ -113,6 +119,8 @@ class ServerState:
         self.workers.shutdown(wait=True, cancel_futures=True)
         if self.sessions is not None:
             self.sessions.close()
+        if self.approvals is not None:
+            self.approvals.close()
         if self.log is not None:
             log, self.log = self.log, None
             try:

@@ -43,18 +43,27 @@ def _by(by: str) -> str:
 @contextlib.contextmanager
 def _store(db: str, key: Path | None) -> Iterator[Any]:
     """The session store on ``db``, its transitions recorded in the decision log there."""
+    from chamberlain.sessions.store import SessionStore
+    from chamberlain.sessions.transitions import recorder
+
+    with logged_store(db, key, SessionStore.open, recorder, "sessions") as store:
+        yield store
+
+
+@contextlib.contextmanager
+def logged_store(db: str, key: Path | None, open_store: Any, recorder: Any, what: str) -> Iterator[Any]:
+    """``open_store(db, on_transition=...)``, its transitions recorded in the decision log on ``db``;
+    errors end the command with their message."""
     from chamberlain.audit import recording
     from chamberlain.audit.ids import new_call_id
     from chamberlain.audit.log import DecisionLog, LogOptions
     from chamberlain.cel.values import Timestamp
-    from chamberlain.sessions.store import SessionStore
-    from chamberlain.sessions.transitions import recorder
 
     try:
         log = DecisionLog.open(db, LogOptions(key_file=key, create_key=False))
     except Error as exc:
         _fail(
-            f"{exc} (sessions live in the decision log's database: start the server once, or name --db and --key)"
+            f"{exc} ({what} live in the decision log's database: start the server once, or name --db and --key)"
         )
 
     def record(inputs: Any, outputs: Any, *, point: str) -> str:
@@ -62,7 +71,7 @@ def _store(db: str, key: Path | None) -> Iterator[Any]:
                                 point=point).wait().reason()  # fmt: skip
 
     try:
-        store = SessionStore.open(db, on_transition=recorder(record))
+        store = open_store(db, on_transition=recorder(record))
     except Error as exc:
         log.close()
         _fail(str(exc))

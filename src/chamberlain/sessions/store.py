@@ -16,8 +16,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,9 +35,10 @@ from chamberlain.sessions.model import (
     Session,
 )
 from chamberlain.sessions.settings import SessionSpec
-from chamberlain.store import POSTGRES, SQLITE, StoreURL
-from chamberlain.store.db import Database, open_database
+from chamberlain.store import POSTGRES, SQLITE
+from chamberlain.store.db import Database
 from chamberlain.store.errors import StoreError
+from chamberlain.store.owned import OwnedStore
 
 _COLUMNS = ("id, subject, agent, chain, state, created_at, expires_at, idle_timeout, last_used_at, opened_by, "
             "budgets, rate_limits, calls, metadata, ended_at, ended_by, end_reason")  # fmt: skip
@@ -116,59 +116,19 @@ def _session(row: Sequence[Any]) -> Session:
                    tuple(tuple(r.get("hits", ())) for r in json.loads(row[11])))  # fmt: skip
 
 
-class SessionStore:
+class SessionStore(OwnedStore):
     """Sessions and locks in one database; safe to share between threads (one connection, one lock)."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock,
                  on_transition: Callable[[Transition], None] | None = None):  # fmt: skip
-        self.db = db
+        self.setup(db, on_transition)
         self.clock = clock
-        self.on_transition = on_transition
-        self._lock = threading.Lock()
-        self.problem = ""  # the last store failure, "" once a statement succeeded again
-        self.problem_since = 0.0
         if db.kind == SQLITE:
             # WAL with NORMAL: a commit survives the process crashing, not the machine losing power
             # (the last charges may be lost then); an fsync per check would cost milliseconds. The
             # decision log's own connection keeps FULL. PostgreSQL commits every charge durably.
             db.execute("PRAGMA synchronous = NORMAL")
         schema.create(db)
-
-    @classmethod
-    def open(cls, url: str | StoreURL, **options: Any) -> SessionStore:
-        """Open (creating the tables) the store at ``url``; raises StoreError naming what is wrong."""
-        db = open_database(url)
-        try:
-            return cls(db, **options)
-        except BaseException:
-            db.close()
-            raise
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
-
-    # -- plumbing ----------------------------------------------------------------------------------
-
-    @contextmanager
-    def _using(self) -> Iterator[Database]:
-        """The connection, for one thread at a time; failures are remembered for health."""
-        with self._lock:
-            try:
-                if self.db.broken:
-                    self.db.reconnect()
-                yield self.db
-            except StoreError as exc:
-                if not self.problem:
-                    self.problem_since = time.time()
-                self.problem = str(exc)
-                raise
-            self.problem = ""
-
-    def _emit(self, transitions: Sequence[Transition]) -> None:
-        if self.on_transition is not None:
-            for t in transitions:
-                self.on_transition(t)
 
     def _for_update(self, db: Database) -> str:
         return " FOR UPDATE" if db.kind == POSTGRES else ""

@@ -44,14 +44,16 @@ def describe(t: Transition) -> str:
     return text + (f" ({details})" if details else "")
 
 
-def recorder(record: Callable[..., str]) -> Callable[[Transition], None]:
-    """A store's ``on_transition`` writing to a decision log through ``record`` (``PDP.record``)."""
+def recorder(record: Callable[..., str], *, to_entry: Callable[[Transition], tuple[CheckInput, CheckOutput]] = entry,
+             point: str = POINT, what: str = "session") -> Callable[[Transition], None]:  # fmt: skip
+    """A store's ``on_transition`` writing to a decision log through ``record`` (``PDP.record``);
+    ``to_entry`` makes a transition an entry of enforcement point ``point`` (approvals pass their own)."""
 
     def on_transition(t: Transition) -> None:
-        inp, out = entry(t)
-        problem = record([inp], [out], point=POINT)
+        inp, out = to_entry(t)
+        problem = record([inp], [out], point=point)
         if problem:
-            LOGGER.error("a session transition could not be recorded",
+            LOGGER.error(f"a {what} transition could not be recorded",
                          extra={"action": t.action, "target": t.target, "error": problem})  # fmt: skip
 
     return on_transition

@@ -79,5 +79,6 @@ class AdminRoute:
 ROUTE_MODULES: list[str] = [
     "chamberlain.server.audit_api",
     "chamberlain.server.sessions_api",
+    "chamberlain.server.approvals_api",
     "chamberlain.server.analysis_api",
 ]

@@ -1,0 +1,48 @@
+"""What admin handlers share: a feature's errors turned into Cerbos-style answers, and a JSON object body."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from chamberlain import strictjson
+from chamberlain.server.admin import AdminRequest, AdminResponse
+from chamberlain.server.http import UNAVAILABLE
+from chamberlain.store.errors import StoreError
+
+#: An error class, the HTTP status it answers and the Cerbos (gRPC) code of its body.
+Answer = tuple[type[BaseException], int, int]
+
+
+def answering(answers: Sequence[Answer], store: str) -> Callable[[Any], Any]:
+    """A decorator turning ``answers``' errors into ``{"code", "message"}`` answers, and the store's
+    errors into a 503 naming ``store`` (``"session store"``)."""
+
+    def wrap(fn: Any) -> Any:
+        def handler(request: AdminRequest) -> dict[str, Any] | AdminResponse:
+            try:
+                return fn(request)
+            except StoreError as exc:
+                return AdminResponse(503, {"code": UNAVAILABLE, "message": f"{store} unavailable: {exc}"})
+            except tuple(kind for kind, _, _ in answers) as exc:
+                status, code = next((s, c) for kind, s, c in answers if isinstance(exc, kind))
+                return AdminResponse(status, {"code": code, "message": str(exc)})
+
+        handler.__name__ = fn.__name__
+        handler.__doc__ = fn.__doc__
+        return handler
+
+    return wrap
+
+
+def json_object(request: AdminRequest, invalid: Callable[[str], Exception]) -> Mapping[str, Any]:
+    """The request body as a JSON object ({} when empty); raises ``invalid(message)`` otherwise."""
+    if not request.body.strip():
+        return {}
+    try:
+        found = strictjson.loads(request.body, max_depth=request.state.config.max_json_depth)
+    except strictjson.JSONError as exc:
+        raise invalid(f"request body: invalid JSON: {exc}") from None
+    if not isinstance(found, Mapping):
+        raise invalid("request body: expected a JSON object")
+    return found
