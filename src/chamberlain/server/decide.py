@@ -79,7 +79,7 @@ def start(state: ServerState, request: Any, call_id: str, point: str) -> Started
     limits = state.config
     started = time.monotonic()
     on_loop = getattr(_worker, "loop", None) is None
-    if on_loop and state.sessions is not None and _may_name_a_session(request):
+    if on_loop and state.sessions is not None and _may_name_a_session(request, state.tokens is not None):
         # A session is charged in a database transaction (which may wait for another replica's):
         # never on the event loop.
         return _move(state, "session", request, call_id, point, started)
@@ -102,12 +102,18 @@ def _move(state: ServerState, reason: str, request: Any, call_id: str, point: st
     return Started(None, None, moved)
 
 
-def _may_name_a_session(request: Any) -> bool:
-    """Whether a request names a session: ``auxData.session``, or a token (whose ``sid`` may name one)."""
+def _may_name_a_session(request: Any, issues_tokens: bool) -> bool:
+    """Whether a request names a session or an approval (spending either is a transaction):
+    ``auxData.session``/``approval``, or, when this server issues tokens, a token whose ``sid`` may name one.
+    A plain Cerbos ``auxData.jwt`` on a server without the token service stays on the loop."""
     aux = request.get("auxData") if type(request) is dict else None
-    return type(aux) is dict and (
-        "session" in aux or "jwt" in aux or "jwts" in aux or "delegation" in aux or "approval" in aux
-    )  # spending an approval is a transaction too
+    if type(aux) is not dict:
+        return False
+    return (
+        "session" in aux
+        or "approval" in aux
+        or (issues_tokens and ("jwt" in aux or "jwts" in aux or "delegation" in aux))
+    )
 
 
 def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float) -> Started:
