@@ -73,6 +73,7 @@ class Attribute:
     source: str  # one of SOURCES, or "cel"
     name: str = ""  # a parameter, query or header name; a dotted body path
     program: cel.Program | None = None
+    expression: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class Route:
 
     @property
     def reads_body(self) -> bool:
-        return any(a.source in ("body", "cel") for a in self.attr.values())
+        return any(a.source == "body" or "body" in a.expression for a in self.attr.values())
 
     @property
     def template(self) -> str:
@@ -150,7 +151,7 @@ def _attribute(value: Any, params: set[str]) -> Attribute:
             raise ValueError(f"expected {{cel: <expression>}}, got keys {sorted(value)}")
         expression = _text(value["cel"], "a CEL expression")
         try:
-            return Attribute("cel", program=cel.compile(expression))
+            return Attribute("cel", program=cel.compile(expression), expression=expression)
         except cel.CelError as exc:
             raise ValueError(f"CEL expression does not compile: {exc}") from None
     text = _text(value, "path.<p>, query.<q>, header.<h>, body.<a.b> or {cel: ...}")
