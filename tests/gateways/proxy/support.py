@@ -55,7 +55,8 @@ def policies(tmp: Path) -> Path:
 
 
 def overrides(tmp: Path, idp: IdentityProvider, **extra: Any) -> dict[str, Any]:
-    return {"chamberlain": {"delegation": settings(tmp, idp), "logLevel": "error", "gateway": gateway(**extra)},
+    scopes = {"payment": {"pay": "payments:write", "*": "payments:read"}, "mcp_server": {"*": "payments:write"}}
+    return {"chamberlain": {"delegation": settings(tmp, idp, scopeMapping=scopes), "logLevel": "error", "gateway": gateway(**extra)},
             "engine": {"strictEvaluation": True}}  # fmt: skip
 
 
