@@ -9,7 +9,14 @@ from typing import Any
 
 import jwt as pyjwt
 
-from tests.delegation.support import PAYMENTS, IdentityProvider, exchange, oauth_client, policy_folder, settings
+from tests.delegation.support import (
+    PAYMENTS,
+    IdentityProvider,
+    exchange,
+    oauth_client,
+    policy_folder,
+    settings,
+)
 from tests.server.support import ThreadServer
 
 AUTHZ = "/_chamberlain/authz"
@@ -45,7 +52,12 @@ ROUTES: list[dict[str, Any]] = [
 
 def gateway(**extra: Any) -> dict[str, Any]:
     """A ``chamberlain.gateway`` section with :data:`ROUTES` (plus ``extra``)."""
-    return {"routes": ROUTES, "principal": {"defaultRoles": ["finance_clerk"]}, "mcp": {"paths": ["/mcp"]}, **extra}
+    return {
+        "routes": ROUTES,
+        "principal": {"defaultRoles": ["finance_clerk"]},
+        "mcp": {"paths": ["/mcp"]},
+        **extra,
+    }
 
 
 def policies(tmp: Path) -> Path:
@@ -55,7 +67,10 @@ def policies(tmp: Path) -> Path:
 
 
 def overrides(tmp: Path, idp: IdentityProvider, **extra: Any) -> dict[str, Any]:
-    scopes = {"payment": {"pay": "payments:write", "*": "payments:read"}, "mcp_server": {"*": "payments:write"}}
+    scopes = {
+        "payment": {"pay": "payments:write", "*": "payments:read"},
+        "mcp_server": {"*": "payments:write"},
+    }
     return {"chamberlain": {"delegation": settings(tmp, idp, scopeMapping=scopes), "logLevel": "error", "gateway": gateway(**extra)},
             "engine": {"strictEvaluation": True}}  # fmt: skip
 

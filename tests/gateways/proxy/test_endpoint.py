@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from chamberlain.audit import Filter
-
 from tests.gateways.proxy.support import AUTHZ, chain_tokens, claims, server
 
 
@@ -26,7 +25,9 @@ def bearer(token: str, **headers: str) -> dict[str, str]:
 def test_envoy_http_mode_allows_with_the_upstream_headers_and_records_the_decision(env):
     srv, _, _, second = env
     # Envoy's authorization request: the original method, path_prefix + original path and query, Host.
-    reply = httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay?amount=50", headers=bearer(second, host="api.example"))
+    reply = httpx.post(
+        f"{srv.url}{AUTHZ}/payments/p1/pay?amount=50", headers=bearer(second, host="api.example")
+    )
     assert reply.status_code == 200, reply.text
     assert reply.headers["x-chamberlain-subject"] == "alice"
     assert reply.headers["x-chamberlain-actors"] == "tool-agent,planner-agent"
@@ -65,7 +66,9 @@ def test_caddy_and_traefik_forwarded_headers(env, server_header):
 def test_forwarded_headers_from_an_untrusted_address_are_refused(tmp_path):
     with server(tmp_path, trustedProxies=["10.0.0.0/8"]) as (srv, idp):
         _, second = chain_tokens(srv.url, idp)
-        headers = bearer(second, **{"x-original-uri": "/payments/p1/pay?amount=10", "x-original-method": "POST"})
+        headers = bearer(
+            second, **{"x-original-uri": "/payments/p1/pay?amount=10", "x-original-method": "POST"}
+        )
         reply = httpx.get(f"{srv.url}{AUTHZ}", headers=headers)
         assert reply.status_code == 403 and "trustedProxies" in reply.json()["message"]
 
