@@ -71,6 +71,9 @@ def test_forwarded_headers_from_an_untrusted_address_are_refused(tmp_path):
         )
         reply = httpx.get(f"{srv.url}{AUTHZ}", headers=headers)
         assert reply.status_code == 403 and "trustedProxies" in reply.json()["message"]
+        # The peer is the socket's: an X-Forwarded-For naming a trusted address changes nothing.
+        reply = httpx.get(f"{srv.url}{AUTHZ}", headers={**headers, "x-forwarded-for": "10.1.2.3"})
+        assert reply.status_code == 403 and "127.0.0.1" in reply.json()["message"]
 
 
 @pytest.mark.parametrize(
