@@ -68,6 +68,7 @@ bench: $(DEV_STAMP)
 	$(PY) bench/plan_bench.py
 	$(PY) bench/sdk_bench.py
 	$(PY) bench/analysis_bench.py
+	$(PY) bench/proxy_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench

@@ -116,8 +116,8 @@ def _ports(text: str, chamberlain: str, upstream: str, listen_from: str, listen_
 
 
 @contextlib.contextmanager
-def nginx(tmp: Path, chamberlain: str, upstream: str) -> Iterator[str]:
-    """nginx with the page's server block (auth_request), on a free loopback port."""
+def nginx(tmp: Path, chamberlain: str, upstream: str, extra: str = "") -> Iterator[str]:
+    """nginx with the page's server block (auth_request), on a free loopback port (``extra``: more of ``http``)."""
     binary = require("nginx")
     listen = f"127.0.0.1:{free_port()}"
     folder = tmp / "nginx"
@@ -127,7 +127,7 @@ def nginx(tmp: Path, chamberlain: str, upstream: str) -> Iterator[str]:
     )
     conf = folder / "nginx.conf"
     conf.write_text(f"error_log {folder}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n  {temps}\n"
-                    f"{_ports(sample('nginx.conf'), chamberlain, upstream, NGINX, listen)}}}\n")  # fmt: skip
+                    f"{_ports(sample('nginx.conf'), chamberlain, upstream, NGINX, listen)}{extra}}}\n")  # fmt: skip
     cmd = [binary, "-p", str(folder), "-c", str(conf), "-g", f"daemon off; pid {folder}/nginx.pid;"]
     with _process(cmd, listen, folder / "error.log") as url:
         yield url
