@@ -4,11 +4,15 @@ X-Forwarded-*; tokens, routes, bodies and the MCP headers; only ever 200, 401 or
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from chamberlain.audit import Filter
-from tests.gateways.proxy.support import AUTHZ, chain_tokens, claims, server
+from tests.delegation.support import IdentityProvider
+from tests.gateways.proxy.support import AUTHZ, ROUTES, chain_tokens, claims, policies, server
+from tests.server.support import ThreadServer
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +139,18 @@ def test_mcp_headers_decide_a_tool_call_and_refuse_when_a_policy_reads_arguments
     assert reply.status_code == 403 and "R.attr.arguments" in reply.json()["message"]
     assert httpx.post(url, headers=bearer(second, **{**call, "mcp-name": "delete_repo"})).status_code == 403
     assert httpx.post(url, headers=bearer(second)).status_code == 403  # no Mcp-Method on an MCP path
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "search", "arguments": {}},
+    }
+    assert (
+        httpx.post(url, json=message, headers=bearer(second, **call)).status_code == 200
+    )  # Envoy sent the body
+    message["params"]["name"] = "send_money"  # headers that lie about the body
+    reply = httpx.post(url, json=message, headers=bearer(second, **call))
+    assert reply.status_code == 403 and "do not match" in reply.json()["message"]
     assert claims(first)["sid"] == claims(second)["sid"]
 
 
@@ -153,3 +169,29 @@ def test_detailed_denials_name_the_policy(tmp_path):
         reply = httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000", headers=bearer(second))
         assert reply.status_code == 403
         assert reply.json()["deniedBy"], reply.text
+
+
+def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_path):
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    config = {"auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+              "chamberlain": {"gateway": {"routes": ROUTES}, "logLevel": "error"}}  # fmt: skip
+    with ThreadServer(policies(tmp_path), config) as srv:
+        url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"  # staff pay up to 10000 themselves
+        reply = httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"])))
+        assert reply.status_code == 200 and reply.headers["x-chamberlain-subject"] == "bob"
+        assert "x-chamberlain-actors" not in reply.headers
+        assert httpx.post(url, headers=bearer(idp.token("bob", roles=["intern"]))).status_code == 403
+        assert httpx.post(url, headers=bearer(idp.token("bob"))).status_code == 401  # no roles, no default
+        assert (
+            httpx.post(
+                url, headers=bearer(idp.token("bob", roles=["finance_clerk"], lifetime=-60))
+            ).status_code
+            == 401
+        )
+        assert (
+            httpx.post(
+                url, headers=bearer(IdentityProvider().token("bob", roles=["finance_clerk"]))
+            ).status_code
+            == 401
+        )

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import orjson
 
+from chamberlain import strictjson
 from chamberlain.delegation.errors import DelegationError
 from chamberlain.delegation.tokens import peek
 from chamberlain.engine.request_validation import InvalidRequest, validate_check_resources
@@ -155,7 +156,13 @@ class Authorizer:
         s = self.settings
         depth = self.state.config.max_json_depth
         if request.path in s.mcp_paths:
-            mapped = map_mcp(request.headers, request.host or "mcp", s.mcp_kind)
+            body = None
+            if request.body is not None and not request.body_truncated and request.body.strip():
+                try:
+                    body = strictjson.loads(request.body, max_depth=depth)
+                except strictjson.JSONError as exc:
+                    raise Unmapped(f"the MCP request body is not JSON: {exc}") from None
+            mapped = map_mcp(request.headers, request.host or "mcp", s.mcp_kind, body)
             problem = unsupplied(self.state.pdp.engine, mapped.kind, mapped.action, set(mapped.attr))
             if problem:
                 raise Unmapped(problem)

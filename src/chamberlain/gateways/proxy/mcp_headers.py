@@ -30,8 +30,20 @@ _ATTR_READ = re.compile(
 )
 
 
-def map_mcp(headers: Any, server: str, kind: str) -> Mapped:
-    """The check for an MCP request named by its headers; raises :class:`Unmapped` when they are missing or bad."""
+def _check_body(message: Any, method: str, name: str | None) -> None:
+    """A whole JSON-RPC body the proxy sent must say what the headers say (MCP servers reject a mismatch too)."""
+    if not isinstance(message, dict):
+        return  # a batch or not JSON-RPC: the MCP server refuses it; the headers decide here
+    params = message.get("params")
+    named = params.get("uri" if method == RESOURCES_READ else "name") if isinstance(params, dict) else None
+    if message.get("method") != method or (name is not None and named != name):
+        raise Unmapped("the Mcp-Method / Mcp-Name headers do not match the JSON-RPC body")
+
+
+def map_mcp(headers: Any, server: str, kind: str, body: Any = None) -> Mapped:
+    """The check for an MCP request named by its headers; raises :class:`Unmapped` when they are missing or bad.
+
+    ``body``: the parsed JSON-RPC message when the proxy sent all of it (checked against the headers)."""
     method = headers.get("mcp-method")
     if not method or not _METHOD.match(method):
         raise Unmapped(
@@ -45,6 +57,8 @@ def map_mcp(headers: Any, server: str, kind: str) -> Mapped:
             raise Unmapped(f"an MCP {method} request needs a valid Mcp-Name header")
         attr[_NAMED[method]] = name
         action = mcp_action(method, name)
+    if body is not None:
+        _check_body(body, method, headers.get("mcp-name") if method in _NAMED else None)
     return Mapped(f"MCP {method}", kind, server, action, attr)
 
 
