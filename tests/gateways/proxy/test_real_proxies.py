@@ -108,6 +108,15 @@ def test_odd_uris_are_denied_never_5xx(env, path):
     assert len(env.upstream.seen) == before
 
 
+def test_a_client_cannot_name_another_request_in_the_other_proxys_headers(env):
+    before = len(env.upstream.seen)
+    lies = {"x-original-uri": "/payments/p1/pay?amount=1", "x-original-method": "POST",
+            "x-forwarded-uri": "/payments/p1/pay?amount=1", "x-forwarded-method": "POST"}  # fmt: skip
+    assert env.call("POST", "/payments/p1/pay?amount=9000", env.second, **lies).status_code == 403
+    assert env.call("DELETE", "/payments/p1", env.second, **lies).status_code == 403
+    assert len(env.upstream.seen) == before
+
+
 def test_a_revoked_session_is_denied(env):
     assert env.call("POST", "/payments/p2/pay?amount=7", env.second).status_code == 200
     store = SessionStore.open(parse_url(f"sqlite:///{env.state / 'decisions.db'}"))

@@ -76,7 +76,11 @@ async def proxy_request(state: ServerState, scope: dict[str, Any], receive: Rece
         if not settings.trusts(peer):
             raise Refused(f"X-Original-*/X-Forwarded-* headers from {peer}, which is not in "
                           "chamberlain.gateway.trustedProxies")  # fmt: skip
-        if "x-original-uri" in headers or "x-original-method" in headers:
+        nginx_style = "x-original-uri" in headers or "x-original-method" in headers
+        if nginx_style and ("x-forwarded-uri" in headers or "x-forwarded-method" in headers):
+            # Each proxy sets its own pair and passes the client's other headers on: one pair is the client's.
+            raise Refused("both X-Original-* and X-Forwarded-Uri/-Method: one of them was sent by the client")
+        if nginx_style:
             proxy, prefix = "nginx", "x-original-"
         else:
             proxy, prefix = ("traefik" if "x-forwarded-server" in headers else "caddy"), "x-forwarded-"
