@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from chamberlain.audit import Filter
-from tests.delegation.support import IdentityProvider
+from tests.delegation.support import ISSUER, IdentityProvider
 from tests.gateways.proxy.support import AUTHZ, ROUTES, chain_tokens, claims, policies, server
 from tests.server.support import ThreadServer
 
@@ -175,7 +175,8 @@ def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_pat
     idp = IdentityProvider()
     (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
     config = {"auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-              "chamberlain": {"gateway": {"routes": ROUTES}, "logLevel": "error"}}  # fmt: skip
+              "chamberlain": {"gateway": {"routes": ROUTES, "principal": {"audiences": [ISSUER]}},
+                              "logLevel": "error"}}  # fmt: skip
     with ThreadServer(policies(tmp_path), config) as srv:
         url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"  # staff pay up to 10000 themselves
         reply = httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"])))

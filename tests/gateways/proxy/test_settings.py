@@ -49,6 +49,7 @@ def test_a_route_is_compiled():
         ({"principal": {"rolesClaim": ""}}, "principal.rolesClaim"),
         ({"principal": {"defaultRoles": "user"}}, "principal.defaultRoles"),
         ({"principal": {"groups": "x"}}, "principal.groups: unknown key"),
+        ({"principal": {"audiences": "api"}}, "principal.audiences"),
         ({"mcp": {"paths": ["mcp"]}}, "mcp.paths"),
         ({"upstreamHeaders": {"subject": "X Subject"}}, "upstreamHeaders.subject"),
         ({"realm": 'a"b'}, "realm"),

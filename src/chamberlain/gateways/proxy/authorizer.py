@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -51,13 +52,14 @@ def header_value(value: str) -> str:
     return quote(value, safe=_SAFE)[:1024]
 
 
+@dataclass(frozen=True, slots=True)
 class Identity:
     """Who a verified token names: subject, roles, the actor chain (current first) and the token itself."""
 
-    __slots__ = ("actors", "roles", "subject", "token")
-
-    def __init__(self, subject: str, roles: list[str], actors: tuple[str, ...], token: str):
-        self.subject, self.roles, self.actors, self.token = subject, roles, actors, token
+    subject: str
+    roles: list[str]
+    actors: tuple[str, ...]
+    token: str
 
     def describe(self) -> str:
         return self.subject + (f" via {' > '.join(reversed(self.actors))}" if self.actors else "")
@@ -92,13 +94,11 @@ class Authorizer:
         check = {
             "requestId": call_id,
             "principal": {"id": identity.subject, "roles": identity.roles},
-            "resource": None,
             "resources": [{"resource": {"kind": mapped.kind, "id": mapped.id, "attr": mapped.attr},
                            "actions": [mapped.action]}],
             "auxData": {"jwt": {"token": identity.token}},
             "includeMeta": self.settings.detailed_denials,
         }  # fmt: skip
-        del check["resource"]
         try:
             validate_check_resources(check, self.state.config.request_limits)
         except InvalidRequest as exc:
@@ -134,6 +134,7 @@ class Authorizer:
             elif state.config.key_sets and not state.config.jwt_disable_verification:
                 assert state.pdp.verify_jwt is not None
                 claims = state.pdp.verify_jwt({"token": token})
+                _check_audience(claims, self.settings.audiences)
             else:
                 raise Unauthorized(
                     "the token's issuer is not trusted (chamberlain's own, or auxData.jwt.keySets)"
@@ -208,6 +209,18 @@ class Authorizer:
     def _forbidden(self, message: str, call_id: str) -> ProxyAnswer:
         body = orjson.dumps({"error": "forbidden", "message": message, "decisionId": call_id})
         return ProxyAnswer(403, client_headers=_JSON, body=body, decision_id=call_id)
+
+
+def _check_audience(claims: dict[str, Any], audiences: tuple[str, ...]) -> None:
+    """With ``principal.audiences`` set, a key-set token must name one of them in ``aud``."""
+    if not audiences:
+        return
+    aud = claims.get("aud")
+    named = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
+    if not named & set(audiences):
+        raise Unauthorized(
+            f"the bearer token's audience {aud!r} is none of chamberlain.gateway.principal.audiences"
+        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ chamberlain:
     trustedProxies: [127.0.0.1, "::1"]      # whose X-Original-* / X-Forwarded-* headers are believed
     maxBodyBytes: 65536
     denyBody: explain                       # explain (no policy internals) or detailed
-    principal: {rolesClaim: roles, defaultRoles: []}
+    principal: {rolesClaim: roles, defaultRoles: [], audiences: []}
     mcp: {paths: [/mcp], resourceKind: mcp_server}   # MCP endpoints decided by Mcp-Method / Mcp-Name
     upstreamHeaders: {subject: X-Chamberlain-Subject, actors: X-Chamberlain-Actors,
                       decision: X-Chamberlain-Decision}
@@ -39,7 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "trustedProxies": ["127.0.0.1", "::1"],
     "maxBodyBytes": 65536,
     "denyBody": "explain",
-    "principal": {"rolesClaim": "roles", "defaultRoles": []},
+    # audiences: a token of auxData.jwt.keySets must name one of them in aud ([]: not checked, as in Cerbos)
+    "principal": {"rolesClaim": "roles", "defaultRoles": [], "audiences": []},
     "mcp": {"paths": [], "resourceKind": "mcp_server"},  # paths where Mcp-Method/Mcp-Name decide
     "upstreamHeaders": {
         "subject": "X-Chamberlain-Subject",
@@ -105,6 +106,7 @@ class GatewaySettings:
     detailed_denials: bool = False
     roles_claim: str = "roles"
     default_roles: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
     mcp_paths: frozenset[str] = frozenset()
     mcp_kind: str = "mcp_server"
     subject_header: str = "X-Chamberlain-Subject"
@@ -286,6 +288,9 @@ def parse_settings(section: Any) -> GatewaySettings:
     if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
         problems.append(f"{key}.mcp.paths: expected a list of paths such as /mcp, got {paths!r}")
         paths = []
+    audiences = principal["audiences"]
+    if not isinstance(audiences, list) or not all(isinstance(a, str) and a for a in audiences):
+        problems.append(f"{key}.principal.audiences: expected a list of audiences, got {audiences!r}")
     if not isinstance(mcp["resourceKind"], str) or not mcp["resourceKind"]:
         problems.append(f"{key}.mcp.resourceKind: expected a resource kind, got {mcp['resourceKind']!r}")
     for name, value in headers.items():
@@ -300,7 +305,7 @@ def parse_settings(section: Any) -> GatewaySettings:
         raise GatewayConfigError(problems)
     return GatewaySettings(
         routes=tuple(routes), trusted_proxies=trusted, max_body_bytes=body, detailed_denials=deny == "detailed",
-        roles_claim=principal["rolesClaim"], default_roles=tuple(roles), mcp_paths=frozenset(paths),
+        roles_claim=principal["rolesClaim"], default_roles=tuple(roles), audiences=tuple(audiences), mcp_paths=frozenset(paths),
         mcp_kind=mcp["resourceKind"], subject_header=headers["subject"], actors_header=headers["actors"],
         decision_header=headers["decision"], realm=realm,
     )  # fmt: skip
