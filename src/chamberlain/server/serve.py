@@ -131,6 +131,9 @@ def uvicorn_server(app: App, config: Config) -> uvicorn.Server:
         timeout_graceful_shutdown=config.shutdown_timeout,
         server_header=False,
         date_header=False,
+        # scope["client"] is the socket's peer, never rewritten from X-Forwarded-For (uvicorn's default for
+        # 127.0.0.1): chamberlain.gateway.trustedProxies and the admin sign-in limits judge the real peer.
+        proxy_headers=False,
         # HTTPS: the app's reloading context (chamberlain.server.tls explains why not ssl_certfile).
         ssl_context_factory=(lambda _config, _default: app.tls.listening) if app.tls is not None else None,
     )
