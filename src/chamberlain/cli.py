@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from chamberlain import safeyaml, strictjson
+from chamberlain import helptext, safeyaml, strictjson
 from chamberlain.analysis.cli import app as analyze_app
 from chamberlain.approvals.cli import app as approvals_app
 from chamberlain.audit.cli import app as audit_app
@@ -24,6 +24,7 @@ from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
 from chamberlain.sessions.cli import app as session_app
 from chamberlain.text import block, plural
 
+helptext.install()
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
 )
