@@ -26,7 +26,7 @@ from chamberlain.text import block, plural
 
 helptext.install()
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
+    add_completion=True, no_args_is_help=True, help="chamberlain: authorization for AI agents."
 )
 #: A request or activation file: Cerbos's default request body limit.
 MAX_REQUEST_BYTES = 4 << 20
@@ -197,16 +197,34 @@ def compile_command(
     ignore_schemas: Annotated[
         bool, typer.Option(help="Run the suites without schema enforcement (default: reject, as Cerbos).")
     ] = False,
+    test_filter: Annotated[
+        list[str],
+        typer.Option(
+            "--test-filter",
+            metavar="FILTER",
+            help="Run only the tests that match, as cerbos compile: 'suite=GLOB,GLOB;test=GLOB;principal=GLOB;"
+            "resource=GLOB;action=GLOB' (repeatable; dimensions merge).",
+        ),
+    ] = [],  # noqa: B006
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print every test's result, not only failures.")
+    ] = False,
 ) -> None:
     """Validate and compile a policy directory, then run its test suites; exit 1 on any failure.
 
     The suites run with schema enforcement ``reject``, as ``cerbos compile`` runs them: a test whose
     principal or resource breaks its schema is denied every action the schema is not ignored for.
     """
-    from chamberlain.engine.testsuite import failed, render_junit, render_text, run_all
+    from chamberlain import colour
+    from chamberlain.engine.testfilter import TestFilterError, parse_test_filters
+    from chamberlain.engine.testsuite import SuiteFilter, failed, render_junit, render_text, run_all
 
     if output not in ("text", "json", "junit"):
         fail(f"--output must be text, json or junit, not {output!r}")
+    try:
+        suite_filter = SuiteFilter(globs=parse_test_filters(test_filter))
+    except TestFilterError as exc:
+        fail(str(exc))
     pdp = _pdp(directory, {"schema_enforcement": "none" if ignore_schemas else "reject"})
     compiled = plural(len(pdp.policies), "policy", "policies") + " compiled"
     if not pdp.policies:
@@ -214,14 +232,15 @@ def compile_command(
     if skip_tests:
         typer.echo(compiled)
         return
-    results = run_all(pdp.engine, tests or directory)
+    results = run_all(pdp.engine, tests or directory, suite_filter)
     if output == "json":
         typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
     elif output == "junit":
         typer.echo(render_junit(results), nl=False)
     else:
+        paint = colour.painter(sys.stdout)
         typer.echo(compiled)
-        typer.echo(render_text(results))
+        typer.echo(render_text(results, verbose=verbose, paint=paint), color=paint is colour.ansi)
     if failed(results):
         raise typer.Exit(1)
 
