@@ -266,6 +266,13 @@ def serve_command(
     set_: Annotated[
         list[str], typer.Option("--set", help="Override a key: --set engine.strictEvaluation=true.")
     ] = [],  # noqa: B006
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="auto (text on a terminal, JSON lines otherwise), json or text (chamberlain.logFormat).",
+        ),
+    ] = None,
 ) -> None:
     """Serve Cerbos's HTTP API and AuthZEN (default http://127.0.0.1:3592)."""
     from chamberlain import Error
@@ -296,6 +303,8 @@ def serve_command(
         put("chamberlain.stateDir", str(state_dir))
     if audit_db is not None:
         put("chamberlain.audit.db", audit_db)
+    if log_format is not None:
+        put("chamberlain.logFormat", log_format)
     try:
         settings = load_config(config, overrides=overrides)
         if not settings.policy_dir.is_dir():
