@@ -25,9 +25,7 @@ from chamberlain.sessions.cli import app as session_app
 from chamberlain.text import block, plural
 
 helptext.install()
-app = typer.Typer(
-    add_completion=True, no_args_is_help=True, help="chamberlain: authorization for AI agents."
-)
+app = typer.Typer(add_completion=True, no_args_is_help=True, help="chamberlain: authorization for AI agents.")
 #: A request or activation file: Cerbos's default request body limit.
 MAX_REQUEST_BYTES = 4 << 20
 app.add_typer(audit_app, name="audit")

@@ -135,7 +135,8 @@ def mcp_proxy(
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     log_format: Annotated[
-        str, typer.Option("--log-format", help="auto (text on a terminal, JSON lines otherwise), json or text.")
+        str,
+        typer.Option("--log-format", help="auto (text on a terminal, JSON lines otherwise), json or text."),
     ] = "auto",
 ) -> None:
     """Check every MCP tool call against policy, with its arguments, before it reaches the server."""
