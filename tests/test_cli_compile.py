@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,26 @@ def test_completion_completes_commands_and_subcommands():
     assert complete("chamberlain comp", 1) == ["compile"]
     assert set(complete("chamberlain audit s", 2)) == {"show", "search"}
     assert "--test-filter" in complete("chamberlain compile --test-f", 2)
+
+
+#: An SGR sequence that sets a colour (foreground or background), not bold or italics.
+COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|4[0-8]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
+
+
+@pytest.mark.parametrize(
+    ("argv", "marker"),
+    [
+        (["analyze", "access", "--policies", str(EXAMPLES), "--sensitive", "invoice:pay"], "invoice"),
+        (["compile", str(EXAMPLES), "--test-filter", "action=approve"], "PASSED"),
+    ],
+    ids=["analyze (rich)", "compile"],
+)
+def test_every_colouring_command_follows_the_same_rule(argv, marker):
+    """Piped: no escape codes at all; FORCE_COLOR: colour; NO_COLOR wins over FORCE_COLOR."""
+    piped = CliRunner().invoke(app, argv, env={"NO_COLOR": "", "FORCE_COLOR": ""})
+    forced = CliRunner().invoke(app, argv, env={"NO_COLOR": "", "FORCE_COLOR": "1"})
+    both = CliRunner().invoke(app, argv, env={"NO_COLOR": "1", "FORCE_COLOR": "1"})
+    assert piped.exit_code == forced.exit_code == both.exit_code == 0, piped.output
+    assert marker in piped.output and ESC not in piped.output
+    assert COLOUR.search(forced.output)
+    assert not COLOUR.search(both.output)
