@@ -43,3 +43,9 @@ def test_help_uses_upper_case_placeholders():
     assert re.search(r"--tests\s+PATH", out)
     assert re.search(r"--output\s+-o\s+TEXT", out)
     assert not re.search(r"--skip-tests\s+--no-skip-tests\s+\S+\s+Only", out)  # a flag takes no value
+
+
+def test_a_docstrings_later_paragraphs_flow():
+    out = CliRunner().invoke(app, ["compile", "--help"], env={"COLUMNS": "200"}).output
+    assert "a test whose principal or resource breaks its schema" in out
+    assert "``" not in out

@@ -2,7 +2,8 @@
 
 Recent typer releases print Python type names in help (``<bool>``, ``<list[str]>``, ``<path>``) and
 wrap required arguments in braces (``{directory}``). This restores click's conventions: no type
-after a flag, upper-case placeholders for values, a required argument as ``NAME``. It only replaces
+after a flag, upper-case placeholders for values, a required argument as ``NAME``, and a docstring's
+later paragraphs reflowed instead of broken where the source line ends. It only replaces
 typer's display hooks when they exist, so an older typer (which already prints click's style) is left
 alone; ``tests/test_cli_help.py`` walks every command's help to keep it that way.
 """
@@ -42,6 +43,17 @@ def _usage_display_name(self: Any) -> str:
     return name + ("..." if self.nargs != 1 else "")
 
 
+def _reflow(paragraphs: list[str], markup_mode: Any = None) -> str:
+    """Later paragraphs of a docstring as flowing text (typer keeps their source line breaks): a
+    paragraph whose lines are a list (``-`` or indented) or that starts with ``\\b`` keeps them."""
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.split("\n")
+        listed = paragraph.startswith("\b") or any(line.startswith(("-", " ", "*")) for line in lines[1:])
+        out.append(paragraph if listed else " ".join(line.strip() for line in lines))
+    return "\n\n".join(out).replace("``", "")
+
+
 def install() -> None:
     """Replace typer's type display in help, if this typer has the hooks (0.2x and later)."""
     try:
@@ -53,3 +65,9 @@ def install() -> None:
             cls.display_type = _display_type  # type: ignore[method-assign]
     if hasattr(TyperArgument, "_usage_display_name"):
         TyperArgument._usage_display_name = _usage_display_name  # type: ignore[method-assign]
+    try:
+        from typer import rich_utils
+    except ImportError:  # pragma: no cover - typer without rich
+        return
+    if hasattr(rich_utils, "_fix_linebreaks"):
+        rich_utils._fix_linebreaks = _reflow
