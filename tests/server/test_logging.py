@@ -8,7 +8,6 @@ import json
 import os
 import pty
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from chamberlain.server.logs import resolve_format
-from tests.server.support import STORE
+from tests.server.support import STORE, stop
 from tests.support.cerbos_server import free_port
 
 CHAMBERLAIN = str(Path(sys.executable).parent / "chamberlain")
@@ -62,16 +61,6 @@ def _lines_until(read_fd: int, proc: subprocess.Popen[bytes], marker: str, timeo
     return buffer.decode(errors="replace").splitlines()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_listening_is_logged_once_the_port_accepts_connections_as_a_json_line():
     port = free_port()
     proc = _serve(port, stderr=subprocess.PIPE)
@@ -86,7 +75,7 @@ def test_listening_is_logged_once_the_port_accepts_connections_as_a_json_line():
         assert entry["url"] == f"http://127.0.0.1:{port}"
         assert all(json.loads(line) for line in lines)  # piped: every line is JSON
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_a_port_already_taken_is_never_announced():
@@ -98,7 +87,7 @@ def test_a_port_already_taken_is_never_announced():
         try:
             _, err = proc.communicate(timeout=60)
         finally:
-            _stop(proc)
+            stop(proc)
     text = err.decode()
     assert proc.returncode != 0
     assert "address already in use" in text.lower(), text
@@ -113,7 +102,7 @@ def _on_a_terminal(*extra: str) -> list[str]:
     try:
         return _lines_until(leader, proc, "chamberlain listening")
     finally:
-        _stop(proc)
+        stop(proc)
         os.close(leader)
 
 
