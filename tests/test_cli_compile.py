@@ -120,12 +120,20 @@ def _chamberlain_script() -> str:
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_show_completion_prints_a_script_for_each_shell(shell):
+def test_completion_prints_the_script_for_the_named_shell(shell):
     done = subprocess.run(
-        [_chamberlain_script(), "--show-completion", shell], capture_output=True, text=True, timeout=60
+        [_chamberlain_script(), "completion", shell], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert "_CHAMBERLAIN_COMPLETE" in done.stdout
+    assert "_CHAMBERLAIN_COMPLETE" in done.stdout and f"complete_{shell}" in done.stdout
+
+
+def test_completion_names_the_shells_it_knows():
+    result = CliRunner().invoke(app, ["completion", "tcsh"])
+    assert result.exit_code == 2
+    assert (
+        "error: no completion for shell 'tcsh': use one of bash, zsh, fish, powershell, pwsh" in result.output
+    )
 
 
 def test_completion_completes_commands_and_subcommands():
@@ -139,7 +147,7 @@ def test_completion_completes_commands_and_subcommands():
         done = subprocess.run([_chamberlain_script()], capture_output=True, text=True, timeout=60, env=env)
         return done.stdout.split()
 
-    assert complete("chamberlain comp", 1) == ["compile"]
+    assert complete("chamberlain compi", 1) == ["compile"]
     assert set(complete("chamberlain audit s", 2)) == {"show", "search"}
     assert "--test-filter" in complete("chamberlain compile --test-f", 2)
 

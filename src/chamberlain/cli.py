@@ -92,6 +92,24 @@ def cel_command(
     typer.echo(json.dumps(to_json(result)))
 
 
+#: The shells typer writes completion scripts for.
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+@app.command("completion")
+def completion_command(
+    shell: Annotated[str, typer.Argument(help="bash, zsh, fish, powershell or pwsh.")],
+) -> None:
+    """Print the shell completion script for SHELL (--show-completion guesses the shell instead)."""
+    from typer.completion import get_completion_script
+
+    if shell not in SHELLS:
+        fail(f"no completion for shell {shell!r}: use one of {', '.join(SHELLS)}")
+    typer.echo(
+        get_completion_script(prog_name="chamberlain", complete_var="_CHAMBERLAIN_COMPLETE", shell=shell)
+    )
+
+
 @app.command("repl")
 def repl_command() -> None:
     """An interactive CEL shell with Cerbos's variables and REPL directives (:let, :vars, :load, :exec; :help)."""
