@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-slow bench lint venv docs
+.PHONY: run test test-slow bench lint venv docs cli-docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ bench: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
+
+# docs/reference/commands.md is generated from the CLI (tests/docs/test_cli_reference.py checks it).
+cli-docs: $(DEV_STAMP)
+	$(PY) -m chamberlain.clidoc > docs/reference/commands.md
 
 docs: $(DEV_STAMP)
 	@# NO_MKDOCS_2_WARNING: Material prints an end-of-life banner on every build.

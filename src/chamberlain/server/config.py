@@ -85,7 +85,7 @@ DEFAULTS: dict[str, Any] = {
         "tlsReloadInterval": "1s",  # how often server.tls files are checked for a new certificate
         "httpServer": "uvicorn",
         "logLevel": "info",
-        "logFormat": "json",
+        "logFormat": "auto",  # text on a terminal, JSON lines otherwise
         "shutdownTimeout": "10s",
         "watchInterval": "500ms",
         # The tamper-evident decision log (README "Decision log"): every decided action an entry.
@@ -421,7 +421,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("state_dir", "chamberlain.stateDir", lambda v: base_dir / _text(v))
     take("http_server", "chamberlain.httpServer", _choice("uvicorn", "granian"))
     take("log_level", "chamberlain.logLevel", _choice("debug", "info", "warning", "error"))
-    take("log_format", "chamberlain.logFormat", _choice("json", "text"))
+    take("log_format", "chamberlain.logFormat", _choice("auto", "json", "text"))
     take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
     take("watch_interval", "chamberlain.watchInterval", parse_duration)
     take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
