@@ -72,9 +72,7 @@ def open_sessions(config: GatewayConfig, pdp: PDP) -> GatewaySessions | None:
     """The agents' sessions in ``sessions.db`` (the decision log's database), transitions in the log."""
     if config.sessions is None:
         return None
-    store = SessionStore.open(
-        config.sessions_db, on_transition=recorder(pdp.record), standing=config.sessions.standing_budgets
-    )
+    store = SessionStore.for_settings(config.sessions_db, config.sessions, on_transition=recorder(pdp.record))
     return GatewaySessions(store, config.sessions, config.session_subject)
 
 
