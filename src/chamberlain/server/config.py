@@ -26,6 +26,8 @@ from chamberlain.approvals import settings as approval_settings
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
 from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
+from chamberlain.console import settings as console_settings
+from chamberlain.console.settings import ConsoleConfig
 from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import DelegationConfigError
@@ -128,6 +130,8 @@ DEFAULTS: dict[str, Any] = {
         "sessions": copy.deepcopy(session_settings.DEFAULTS),
         # Human approval of one exact action (docs/concepts/approvals.md); needs sessions' store.
         "approvals": copy.deepcopy(approval_settings.DEFAULTS),
+        # The web console under /console (docs/concepts/console.md); served with the admin surface.
+        "console": copy.deepcopy(console_settings.DEFAULTS),
     },
 }
 
@@ -218,6 +222,7 @@ class Config:
         None  # None: off (chamberlain.approvals.enabled false, or no sessions)
     )
     admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)  # /console, with the admin surface
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -436,6 +441,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                        problems, base_dir)  # fmt: skip
     approvals = _approvals(c["chamberlain"]["approvals"], sessions_url, problems)
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
+    issuers = tuple(t.issuer for t in delegation.trusted_issuers) if delegation is not None else ()
+    console = console_settings.parse_settings(c["chamberlain"]["console"], issuers, problems)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
@@ -445,7 +452,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                                   "strict_evaluation", "globals", "schema_enforcement",
                                                   "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  decision_log=decision_log, delegation=delegation, admin=admin, sessions=sessions,
+                  decision_log=decision_log, delegation=delegation, admin=admin, console=console, sessions=sessions,
                   sessions_url=sessions_url, approvals=approvals, warnings=tuple(warnings), raw=c,
                   **values)  # fmt: skip
 
