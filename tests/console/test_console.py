@@ -63,7 +63,7 @@ def person(browser: Any, stack: Stack, who: str) -> Any:
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{stack.url}/console/approvals")
-    page.click("text=Log in with")
+    page.click("a.button:has-text('Log in with')")
     page.click(f"button[name=person][value={who}]")
     page.wait_for_url(f"{stack.url}/console/approvals")
     return page
