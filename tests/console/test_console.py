@@ -151,7 +151,7 @@ def test_an_auditor_reads_but_may_not_revoke(stack: Stack, browser: Any) -> None
     dave.goto(f"{stack.url}/console/playground")
     assert "Forbidden" in dave.inner_text("h1")
     dave.goto(f"{stack.url}/console/log")
-    assert dave.locator("table.entries").count() == 1
+    assert dave.locator("table.entries").count() == 1, dave.content()[:2000]
     dave.context.close()
     assert stack.admin("GET", f"/api/sessions/{sid}").json()["state"] == "ACTIVE"
 

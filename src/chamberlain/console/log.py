@@ -44,9 +44,9 @@ async def search(console: Console, request: Request, login: Login) -> Response:
         if exc.status != 400:
             raise
         error = exc.message
-    status = await asyncio.to_thread(_integrity, console)
+    integrity = await asyncio.to_thread(_integrity, console)
     return console.render("log.html", login, nav="log", filters=chosen, entries=entries, error=error,
-                          summaries=[summary(e) for e in entries], status=status,
+                          summaries=[summary(e) for e in entries], integrity=integrity,
                           next=urlencode({**chosen, "after": entries[-1]["seq"]}) if more and entries else "")  # fmt: skip
 
 
