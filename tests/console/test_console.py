@@ -206,10 +206,10 @@ def test_vault_map_and_playground(stack: Stack, operator: Any) -> None:
     assert operator.locator("section.card h3", has_text="payment").count() == 1
     shot(operator, "vault")
     operator.goto(f"{stack.url}/console/playground")
-    operator.click("text=Decide")
+    operator.click("form.playground button[type=submit]")
     decisions = operator.locator("table.decisions").inner_text()
     assert "view" in decisions and "EFFECT_ALLOW" in decisions
     shot(operator, "playground")
     operator.fill("textarea[name=policy]", "apiVersion: [unclosed")
-    operator.click("text=Decide")
+    operator.click("form.playground button[type=submit]")
     assert operator.locator("p.error").count() == 1

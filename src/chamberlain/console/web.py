@@ -75,7 +75,7 @@ class Console:
         self.closing = asyncio.Event()
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("chamberlain.console", "templates"),
-            autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+            autoescape=True, trim_blocks=True, lstrip_blocks=True,
         )  # fmt: skip
         self.templates.filters["pct"] = _percent
         self.templates.filters["ago"] = _ago
