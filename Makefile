@@ -39,6 +39,9 @@ test: $(DEV_STAMP)
 		|| echo "npm could not be installed: tests that need the real Cerbos will skip (fail under CI=true)"
 	@command -v curl >/dev/null || ! command -v apt-get >/dev/null || apt-get install -y -q curl >/dev/null \
 		|| echo "curl could not be installed: the getting-started page tests will fail"
+	@# The console's browser tests drive Debian's Chromium (tests/console/; never `playwright install`).
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || apt-get install -y -q chromium >/dev/null \
+		|| echo "chromium could not be installed: the console tests will skip (fail under CI=true)"
 	$(PY) -m tests.support.cerbos_server install
 	$(PY) -m pytest -q -p no:cacheprovider -n auto -m "not slow" tests
 

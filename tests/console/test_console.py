@@ -70,7 +70,13 @@ def person(browser: Any, stack: Stack, who: str) -> Any:
 
 
 def test_without_a_login_every_page_is_the_login_page(stack: Stack, browser: Any) -> None:
-    for path in ("/console/sessions", "/console/log", "/console/approvals", "/console/vault", "/console/log/0"):
+    for path in (
+        "/console/sessions",
+        "/console/log",
+        "/console/approvals",
+        "/console/vault",
+        "/console/log/0",
+    ):
         answer = httpx.get(stack.url + path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login"), path
     proof = httpx.get(stack.url + "/console/log/0/proof", headers={"accept": "application/json"})
@@ -90,7 +96,9 @@ def test_a_session_spends_its_budget_live_then_is_revoked(stack: Stack, operator
     assert "0 / 1000" in row.inner_text()
     operator.locator("[data-live-status]").filter(has_text="live").wait_for()
     assert pay(stack, "invoice", 600, session=sid)["actions"]["pay"] == "EFFECT_ALLOW"
-    operator.locator(f"tr[data-session={sid}] .budget", has_text="600 / 1000").wait_for()  # by server-sent events
+    operator.locator(
+        f"tr[data-session={sid}] .budget", has_text="600 / 1000"
+    ).wait_for()  # by server-sent events
     assert operator.locator(f"tr[data-session={sid}] .fill").get_attribute("data-pct") == "60"
     assert "invoice" in operator.locator(f"tr[data-session={sid}] ul.actions").inner_text()
     shot(operator, "sessions")
@@ -191,7 +199,10 @@ def test_a_tampered_entry_is_shown_as_tampered(stack: Stack, operator: Any) -> N
         (body,) = db.execute("SELECT body FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
         text = body.decode() if isinstance(body, bytes) else body
         assert "EFFECT_ALLOW" in text
-        db.execute("UPDATE audit_entries SET body = ? WHERE seq = ?", (text.replace("EFFECT_ALLOW", "EFFECT_DENY"), seq))
+        db.execute(
+            "UPDATE audit_entries SET body = ? WHERE seq = ?",
+            (text.replace("EFFECT_ALLOW", "EFFECT_DENY"), seq),
+        )
     operator.goto(f"{stack.url}/console/log/{seq}")
     _pin(operator, stack)
     operator.click("[data-verify]")

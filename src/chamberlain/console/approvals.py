@@ -36,7 +36,9 @@ def readable(approval: dict[str, Any]) -> dict[str, Any]:
 
 
 async def inbox(console: Console, request: Request, login: Login) -> Response:
-    found = await console.calls.call(login.caller, "approvals_list", query=f"state=PENDING&limit={SHOWN}".encode())
+    found = await console.calls.call(
+        login.caller, "approvals_list", query=f"state=PENDING&limit={SHOWN}".encode()
+    )
     decided = await console.calls.call(login.caller, "approvals_list", query=f"limit={SHOWN}".encode())
     recent = [a for a in decided["approvals"] if a["state"] != "PENDING"][-10:]
     return console.render("approvals.html", login, nav="approvals", pending=[readable(a) for a in found["approvals"]],
@@ -56,7 +58,9 @@ async def decide(console: Console, request: Request, login: Login) -> Response:
     if not reason:
         raise CallFailed(400, "reason: say why (it is recorded in the decision log with your name)")
     endpoint = "approvals_approve" if verdict == "approve" else "approvals_deny"
-    found = await console.calls.call(login.caller, endpoint, {"id": approval_id}, body={"reason": reason[:1024]})
+    found = await console.calls.call(
+        login.caller, endpoint, {"id": approval_id}, body={"reason": reason[:1024]}
+    )
     notice = f"{approval_id}: you said {verdict}; the request is {found['state']}."
     return RedirectResponse(f"/console/approvals?{urlencode({'notice': notice})}", 303)
 

@@ -106,7 +106,9 @@ async def proof(console: Console, request: Request, login: Login) -> Response:
             state.log.read, lambda r: r.inclusion(seq, head["tree_size"]).to_json()
         )
     except Exception as exc:  # the entry is newer than the head, or the stored tree is damaged
-        return JSONResponse({"error": f"no inclusion proof: {exc}"}, 409, headers={"cache-control": "no-store"})
+        return JSONResponse(
+            {"error": f"no inclusion proof: {exc}"}, 409, headers={"cache-control": "no-store"}
+        )
     return JSONResponse({"seq": seq, "leaf": leaf, "head": head, "inclusion": inclusion},
                         headers={"cache-control": "no-store"})  # fmt: skip
 

@@ -114,7 +114,9 @@ class OidcLogin:
         """The person the issuer's answer names, their token's expiry, and where to go (blocking)."""
         pending = self.pending.pop(state) if state else None
         if pending is None or not secrets.compare_digest(pending.browser, browser or "-"):
-            raise LoginFailed("this login is unknown, expired or was started in another browser: log in again")
+            raise LoginFailed(
+                "this login is unknown, expired or was started in another browser: log in again"
+            )
         if not code or len(code) > 2000:
             raise LoginFailed("the identity provider sent no authorization code")
         with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
@@ -130,4 +132,8 @@ class OidcLogin:
         except ApiError as exc:
             raise LoginFailed(exc.message) from None
         expires = caller.attr.get("exp")
-        return caller, float(expires) if isinstance(expires, int | float) else time.time() + 3600, pending.next
+        return (
+            caller,
+            float(expires) if isinstance(expires, int | float) else time.time() + 3600,
+            pending.next,
+        )

@@ -57,7 +57,9 @@ def evaluate(policy: str, request: str, timeout: float, max_depth: int) -> tuple
     try:
         policies = load_documents({f"policy-{i + 1}.yaml": text for i, text in enumerate(documents)})
         pdp = PDP(policies, EngineOptions(strict_evaluation=True, evaluation_timeout=timeout))
-        answer = pdp.check_resources({"requestId": "playground", **body, "includeMeta": True}, point="playground")
+        answer = pdp.check_resources(
+            {"requestId": "playground", **body, "includeMeta": True}, point="playground"
+        )
     except Error as exc:
         return None, str(exc)
     return answer, ""

@@ -45,7 +45,9 @@ def _last_actions(console: Console, ids: list[str]) -> dict[str, list[str]]:
 
 async def _rows(console: Console, login: Login, *, authorize: bool = True) -> dict[str, Any]:
     if authorize:
-        found = await console.calls.call(login.caller, "sessions_list", query=f"state=ACTIVE&limit={SHOWN}".encode())
+        found = await console.calls.call(
+            login.caller, "sessions_list", query=f"state=ACTIVE&limit={SHOWN}".encode()
+        )
     else:  # a live stream re-reads what its opening call was authorized to read
         store = console.state.sessions
         sessions = (await asyncio.to_thread(store.list, "ACTIVE", limit=SHOWN))[0] if store else []

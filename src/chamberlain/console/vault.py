@@ -57,7 +57,9 @@ async def playground_page(console: Console, request: Request, login: Login) -> R
 async def playground_run(console: Console, request: Request, login: Login) -> Response:
     settings = console.settings
     await console.calls.authorize(login.caller, "console_playground")
-    fields = await console.form(request, login, settings.playground_max_policy_bytes * 3 + 4 * settings.playground_max_request_bytes)
+    fields = await console.form(
+        request, login, settings.playground_max_policy_bytes * 3 + 4 * settings.playground_max_request_bytes
+    )
     policy, request_text = fields.get("policy", ""), fields.get("request", "")
     result, error = None, ""
     if len(policy.encode()) > settings.playground_max_policy_bytes:

@@ -139,7 +139,9 @@ class Console:
 
         return handler
 
-    async def form(self, request: Request, login: Login | None, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
+    async def form(
+        self, request: Request, login: Login | None, limit: int = MAX_FORM_BYTES
+    ) -> dict[str, str]:
         """The urlencoded form of a POST (at most ``limit`` bytes); CallFailed(403) without the CSRF token."""
         body = b""
         async for chunk in request.stream():
@@ -156,7 +158,9 @@ class Console:
                              "expired): reload the page and try again.")  # fmt: skip
         return fields
 
-    def _cookie(self, response: Response, name: str, value: str, max_age: int, same_site: str = "strict") -> None:
+    def _cookie(
+        self, response: Response, name: str, value: str, max_age: int, same_site: str = "strict"
+    ) -> None:
         response.set_cookie(name, value, max_age=max_age, path=PREFIX, secure=self.secure, httponly=True,
                             samesite=same_site)  # fmt: skip
 
@@ -190,7 +194,7 @@ class Console:
         if not username or not password or len(username) + len(password) > 700:
             return await self.login_page(request, "Enter the username and the password.", 400)
         encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-        client = (request.client.host if request.client else "unknown")
+        client = request.client.host if request.client else "unknown"
         try:
             caller = await self.admin.basic.authenticate(encoded, client)
         except ApiError as exc:
@@ -205,7 +209,9 @@ class Console:
             return await self.login_page(request, "No trusted issuer is configured for people's logins.", 400)
         browser = secrets.token_urlsafe(24)
         try:
-            url = await asyncio.to_thread(self.oidc.start, browser, _local(request.query_params.get("next", "")))
+            url = await asyncio.to_thread(
+                self.oidc.start, browser, _local(request.query_params.get("next", ""))
+            )
         except (LoginFailed, OSError, ValueError) as exc:
             return await self.login_page(request, f"The identity provider is unreachable: {exc}", 503)
         response = RedirectResponse(url, 303, headers=_HEADERS)
@@ -219,7 +225,10 @@ class Console:
                                          401)  # fmt: skip
         try:
             caller, expires, target = await asyncio.to_thread(
-                self.oidc.complete, q.get("state", ""), q.get("code", ""), request.cookies.get(PENDING_COOKIE, "")
+                self.oidc.complete,
+                q.get("state", ""),
+                q.get("code", ""),
+                request.cookies.get(PENDING_COOKIE, ""),
             )
         except (LoginFailed, OSError, ValueError) as exc:
             return await self.login_page(request, f"Login failed: {exc}", 401)
@@ -236,7 +245,9 @@ class Console:
         kind = _STATIC_TYPES.get(path.suffix)
         if kind is None or "/" in name or name.startswith(".") or not path.is_file():
             return Response("not found\n", 404)
-        return Response(path.read_bytes(), headers={**_HEADERS, "content-type": kind, "cache-control": "max-age=300"})
+        return Response(
+            path.read_bytes(), headers={**_HEADERS, "content-type": kind, "cache-control": "max-age=300"}
+        )
 
 
 _LOGIN_CSRF = "chamberlain_console_login"
@@ -252,7 +263,12 @@ async def _logout(console: Console, request: Request, login: Login) -> Response:
 
 def _local(target: str) -> str:
     """``target`` when it is a console path (no open redirect), else the landing page."""
-    if target.startswith(f"{PREFIX}/") and not target.startswith("//") and "\\" not in target and len(target) < 2000:
+    if (
+        target.startswith(f"{PREFIX}/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and len(target) < 2000
+    ):
         return target
     return f"{PREFIX}/sessions"
 
