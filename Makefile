@@ -29,7 +29,8 @@ run: $(STAMP)
 	@echo "chamberlain: serving $(RUN_POLICIES) on http://$(RUN_ADDR) (state in ./.chamberlain/, Ctrl-C stops)"
 	@echo "try:"
 	@echo "  curl -s http://$(RUN_ADDR)/api/check/resources -H 'Content-Type: application/json' -d '{\"requestId\":\"demo\",\"principal\":{\"id\":\"alice\",\"roles\":[\"finance_clerk\"]},\"resources\":[{\"actions\":[\"view\",\"pay\",\"approve\"],\"resource\":{\"kind\":\"invoice\",\"id\":\"inv-1\",\"attr\":{\"amount\":1200,\"status\":\"APPROVED\",\"submittedBy\":\"bob\"}}}]}'"
-	@$(VENV)/bin/chamberlain serve --config examples/chamberlain.yaml --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
+	@# The console (/console) with example data: sessions, spent budgets, a payment awaiting approval.
+	@$(PY) examples/console_demo.py --config examples/chamberlain.yaml --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
 
 test: $(DEV_STAMP)
 	@# The real Cerbos binary comes from npm; the getting-started pages use curl: install Debian's
