@@ -1,0 +1,38 @@
+"""chamberlain.console: defaults, every key validated with its name, the OIDC issuer must be trusted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chamberlain.server.config import ConfigError, load_config
+
+
+def config(tmp_path: Path, console: dict[str, Any], **chamberlain: Any) -> Any:
+    return load_config(overrides={"chamberlain": {"stateDir": str(tmp_path), "console": console, **chamberlain}},
+                       env={})  # fmt: skip
+
+
+def test_defaults(tmp_path: Path) -> None:
+    found = config(tmp_path, {}).console
+    assert found.enabled and found.session_ttl == 8 * 3600 and found.live_interval == 2.0
+    assert found.oidc_client_id == "chamberlain-console" and found.playground_timeout == 2.0
+
+
+@pytest.mark.parametrize(
+    ("console", "message"),
+    [
+        ({"sessionTTL": "10s"}, "chamberlain.console.sessionTTL: must be between 60s"),
+        ({"maxLogins": 0}, "chamberlain.console.maxLogins: must be an integer between 1"),
+        ({"secureCookies": "sometimes"}, "chamberlain.console.secureCookies: expected auto, true or false"),
+        ({"oidc": {"scopes": "profile"}}, "chamberlain.console.oidc.scopes: must hold openid"),
+        ({"playground": {"timeout": "1m"}}, "chamberlain.console.playground.timeout: must be between"),
+        ({"oidc": {"issuer": "https://elsewhere.example"}}, "is not one of chamberlain.delegation.trustedIssuers"),
+        ({"colour": "blue"}, "chamberlain.console.colour"),
+    ],
+)
+def test_bad_values_are_named(tmp_path: Path, console: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        config(tmp_path, console)
