@@ -27,7 +27,8 @@ from tests.support.cerbos_server import free_port
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "console"
 CLIENT_ID = "chamberlain-console"
 
 POLICIES = {
@@ -41,28 +42,8 @@ resourcePolicy:
       effect: EFFECT_ALLOW
       roles: ["agent"]
 """,
-    "payment.yaml": """apiVersion: api.cerbos.dev/v1
-resourcePolicy:
-  resource: payment
-  version: default
-  rules:
-    - name: agents-pay
-      actions: ["pay"]
-      effect: EFFECT_ALLOW
-      roles: ["agent"]
-    - name: big-payments-need-approval
-      actions: ["pay"]
-      effect: EFFECT_DENY
-      roles: ["agent"]
-      condition:
-        match:
-          expr: R.attr.amount > 1000
-      output:
-        when:
-          ruleActivated: |-
-            {"approval": {"approvers": ["finance_manager"], "ttl": "15m",
-                          "reason": "payment over " + string(R.attr.amount)}}
-""",
+    # The example payment policy: large payments wait for a finance manager's approval.
+    "payment.yaml": (ROOT / "examples" / "policies" / "resource_policies" / "payment.yaml").read_text(),
 }
 
 

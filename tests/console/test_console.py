@@ -133,7 +133,7 @@ def test_a_person_approves_and_the_retried_call_succeeds(stack: Stack, browser: 
     approval = next(o["val"]["approval"] for o in first["outputs"] if isinstance(o["val"], dict))
     operator.goto(f"{stack.url}/console/approvals")
     card = operator.locator(f"[data-approval={approval['id']}]")
-    assert "payment over 5000" in card.inner_text()
+    assert "payment over 1000: 5000" in card.inner_text()
     assert card.locator("button[value=approve]").count() == 0  # operators never approve
     bob = person(browser, stack, "bob")
     card = bob.locator(f"[data-approval={approval['id']}]")
@@ -224,3 +224,38 @@ def test_vault_map_and_playground(stack: Stack, operator: Any) -> None:
     operator.fill("textarea[name=policy]", "apiVersion: [unclosed")
     operator.click("form.playground button[type=submit]")
     assert operator.locator("p.error").count() == 1
+
+
+def test_revoke_every_session_of_an_agent(stack: Stack, operator: Any) -> None:
+    ids = [open_session(stack, agent="agent-fleet") for _ in range(2)]
+    operator.goto(f"{stack.url}/console/sessions")
+    operator.locator(f"tr[data-session={ids[0]}] a.small").click()
+    assert "every active session of agent agent-fleet" in operator.inner_text("h1")
+    operator.click("text=Confirm revoke")
+    operator.locator(".notice", has_text="2 session(s) of agent agent-fleet revoked").wait_for()
+    assert {stack.admin("GET", f"/api/sessions/{i}").json()["state"] for i in ids} == {"REVOKED"}
+
+
+def test_a_person_denies_with_a_reason_and_forms_say_what_is_wrong(
+    stack: Stack, browser: Any, operator: Any
+) -> None:
+    asked = pay(stack, "payment", 7000, agent="agent-denied")
+    approval = next(o["val"]["approval"] for o in asked["outputs"] if isinstance(o["val"], dict))
+    carol = person(browser, stack, "carol")
+    card = carol.locator(f"[data-approval={approval['id']}]")
+    card.locator("input[name=reason]").evaluate("e => e.removeAttribute('required')")
+    card.locator("button[value=deny]").click()
+    assert "Bad request" in carol.inner_text("h1") and "reason: say why" in carol.inner_text("main")
+    carol.goto(f"{stack.url}/console/approvals")
+    card.locator("input[name=reason]").fill("not this vendor")
+    card.locator("button[value=deny]").click()
+    carol.locator(".notice", has_text="DENIED").wait_for()
+    assert (
+        pay(stack, "payment", 7000, agent="agent-denied", approval=approval["id"])["actions"]["pay"]
+        == "EFFECT_DENY"
+    )
+    carol.goto(f"{stack.url}/console/log")  # a finance manager is no auditor
+    assert "Forbidden" in carol.inner_text("h1") and carol.locator("table.entries").count() == 0
+    carol.context.close()
+    operator.goto(f"{stack.url}/console/log?since=yesterday")
+    assert "since" in operator.inner_text("p.error")

@@ -29,7 +29,10 @@ def test_defaults(tmp_path: Path) -> None:
         ({"secureCookies": "sometimes"}, "chamberlain.console.secureCookies: expected auto, true or false"),
         ({"oidc": {"scopes": "profile"}}, "chamberlain.console.oidc.scopes: must hold openid"),
         ({"playground": {"timeout": "1m"}}, "chamberlain.console.playground.timeout: must be between"),
-        ({"oidc": {"issuer": "https://elsewhere.example"}}, "is not one of chamberlain.delegation.trustedIssuers"),
+        (
+            {"oidc": {"issuer": "https://elsewhere.example"}},
+            "is not one of chamberlain.delegation.trustedIssuers",
+        ),
         ({"colour": "blue"}, "chamberlain.console.colour"),
     ],
 )
