@@ -259,3 +259,19 @@ def test_a_person_denies_with_a_reason_and_forms_say_what_is_wrong(
     carol.context.close()
     operator.goto(f"{stack.url}/console/log?since=yesterday")
     assert "since" in operator.inner_text("p.error")
+
+
+def test_altered_content_is_shown_as_tampered(stack: Stack, operator: Any) -> None:
+    pay(stack, "invoice", 99, agent="agent-content")
+    (entry,) = stack.admin("GET", "/api/audit/entries", params={"principal": "agent-content"}).json()[
+        "entries"
+    ]
+    with sqlite3.connect(stack.state / "decisions.db") as db:  # who acted, rewritten in the erasable content
+        (content,) = db.execute("SELECT content FROM audit_entries WHERE seq = ?", (entry["seq"],)).fetchone()
+        db.execute("UPDATE audit_entries SET content = ? WHERE seq = ?",
+                   (bytes(content).replace(b"agent-content", b"agent-innocent"), entry["seq"]))  # fmt: skip
+    operator.goto(f"{stack.url}/console/log/{entry['seq']}")
+    _pin(operator, stack)
+    operator.click("[data-verify]")
+    operator.locator("[data-verdict].tampered").wait_for()
+    assert "content" in operator.inner_text("[data-verdict]")

@@ -9,6 +9,7 @@ data was altered cannot vouch for it.
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from chamberlain.console.logins import Login
 from chamberlain.server import audit_api
 from chamberlain.server.admin.paging import encode_cursor
 from chamberlain.server.http import ApiError
+from chamberlain.store.db import as_bytes
 
 if TYPE_CHECKING:
     from chamberlain.console.web import Console
@@ -88,14 +90,38 @@ async def entry(console: Console, request: Request, login: Login) -> Response:
                           summary=summary(found), basis=basis_lines(found))  # fmt: skip
 
 
+_MATERIAL = ("SELECT e.salt, e.content, r.salt, r.body FROM audit_entries e "
+             "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq = ?")  # fmt: skip
+
+
+def _salted(console: Console, seq: int) -> dict[str, Any]:
+    """The entry's erasable content and its call's request record, each with its salt (base64; None once
+    erased): the browser checks ``sha256(salt || bytes)`` against the digests in the leaf."""
+    assert console.state.log is not None
+
+    def read(reader: Any) -> dict[str, Any]:
+        if reader.legacy:
+            return {}
+        row = reader.db.row(_MATERIAL, (seq,))
+        if row is None:
+            return {}
+        b64 = [None if v is None else base64.b64encode(as_bytes(v)).decode() for v in row]
+        return {"content": {"salt": b64[0], "data": b64[1]} if b64[1] is not None else None,
+                "request": {"salt": b64[2], "data": b64[3]} if b64[3] is not None else None}  # fmt: skip
+
+    return console.state.log.read(read)
+
+
 async def proof(console: Console, request: Request, login: Login) -> Response:
-    """The leaf as stored, the latest signed head and the inclusion proof against it (JSON for console.js)."""
+    """The leaf as stored, its salted content and request record, the latest signed head and the inclusion
+    proof against it (JSON for console.js)."""
     seq = _seq(request)
     await console.calls.authorize(login.caller, "audit_entries")
     state = console.state
     _, leaf = await asyncio.to_thread(_read_entry, console, seq)
     if not leaf:
         raise CallFailed(404, f"the log has no entry {seq}")
+    salted = await asyncio.to_thread(_salted, console, seq)
     try:
         head = await audit_api.head(state, b"", "console")
     except ApiError as exc:
@@ -109,7 +135,7 @@ async def proof(console: Console, request: Request, login: Login) -> Response:
         return JSONResponse(
             {"error": f"no inclusion proof: {exc}"}, 409, headers={"cache-control": "no-store"}
         )
-    return JSONResponse({"seq": seq, "leaf": leaf, "head": head, "inclusion": inclusion},
+    return JSONResponse({"seq": seq, "leaf": leaf, "head": head, "inclusion": inclusion, **salted},
                         headers={"cache-control": "no-store"})  # fmt: skip
 
 

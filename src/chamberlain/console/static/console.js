@@ -88,9 +88,10 @@ async function rootFromInclusion(index, size, leaf, path) {
 }
 
 async function parseVerifierKey(text) {
-  const parts = text.trim().split("+");
-  if (parts.length !== 3 || !/^[0-9a-f]{8}$/i.test(parts[1])) throw new Error("expected name+keyid+base64");
-  const [name, id, data] = parts;
+  // name+keyid+base64: the base64 part may itself hold "+", so split at the first two only.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/i.exec(text.trim());
+  if (!m) throw new Error("expected name+keyid+base64");
+  const [, name, id, data] = m;
   const raw = fromBase64(data);
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 verifier key");
   const publicKey = raw.slice(1);
@@ -151,7 +152,18 @@ async function verifyEntry(section) {
     const ok = same(root, head.root);
     step(`inclusion proof (${path.length} hashes) leads to ${hex(root).slice(0, 16)}…`, ok);
     if (!ok) return finish("TAMPERED: this entry is not the one the signed log holds", "tampered");
-    finish("VERIFIED: the signed log holds this exact entry", "verified");
+    const fields = JSON.parse(material.leaf);
+    for (const [name, what] of [["content", "its content (who, what, conditions)"], ["request", "its call's request"]]) {
+      const digest = fields[name];
+      if (fields.v !== 2 || !digest) continue;
+      const stored = material[name];
+      if (!stored) { step(`${what}: erased or missing (the leaf keeps only its digest)`, true); continue; }
+      const actual = hex(await sha256(concat(fromBase64(stored.salt), fromBase64(stored.data))));
+      const matches = actual === digest;
+      step(`${what}: salted SHA-256 ${matches ? "matches" : "does not match"} the leaf`, matches);
+      if (!matches) return finish(`TAMPERED: ${what} was changed after it was logged`, "tampered");
+    }
+    finish("VERIFIED: the signed log holds this exact entry and content", "verified");
   } catch (error) {
     step(String(error.message || error), false);
     finish(`TAMPERED or unverifiable: ${error.message || error}`, "tampered");
