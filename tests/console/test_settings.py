@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from chamberlain.server.config import ConfigError, load_config
+from tests.server.support import ThreadServer, admin_on
 
 
 def config(tmp_path: Path, console: dict[str, Any], **chamberlain: Any) -> Any:
@@ -39,3 +41,29 @@ def test_defaults(tmp_path: Path) -> None:
 def test_bad_values_are_named(tmp_path: Path, console: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         config(tmp_path, console)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"server": admin_on(), "chamberlain": {"console": {"enabled": False}}}],
+    ids=["admin-API-off", "console-off"],
+)
+def test_without_the_admin_surface_or_when_disabled_there_is_no_console(
+    tmp_path: Path, overrides: Any
+) -> None:
+    (tmp_path / "policies").mkdir()
+    with ThreadServer(tmp_path / "policies", overrides) as server:
+        assert server.app.console is None
+        for path in ("/console/login", "/console/sessions", "/console/static/console.js"):
+            assert httpx.get(server.url + path).status_code == 404
+
+
+def test_with_the_admin_surface_the_console_answers_its_login_page(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    with ThreadServer(tmp_path / "policies", {"server": admin_on()}) as server:
+        page = httpx.get(server.url + "/console/login")
+        assert page.status_code == 200 and 'name="password"' in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        cookie = page.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
+        assert httpx.get(server.url + "/_cerbos/health").status_code == 200
