@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from chamberlain.console import settings
 from chamberlain.server.config import ConfigError, load_config
 from tests.server.support import ThreadServer, admin_on
 
@@ -67,3 +69,11 @@ def test_with_the_admin_surface_the_console_answers_its_login_page(tmp_path: Pat
         cookie = page.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
         assert httpx.get(server.url + "/_cerbos/health").status_code == 200
+
+
+def test_the_docs_page_documents_every_key_with_its_default(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "concepts" / "console.md").read_text()
+    block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
+    documented = yaml.safe_load(block)["chamberlain"]["console"]
+    assert documented == settings.DEFAULTS
+    assert config(tmp_path, documented).console == config(tmp_path, {}).console
