@@ -1,6 +1,8 @@
 """`make run`: chamberlain serve with the console on, and example data to look at.
 
-Starts `chamberlain serve` (examples/chamberlain.yaml, examples/policies) with the admin surface on for
+Starts `chamberlain serve` (examples/chamberlain.yaml; a copy of examples/policies, made afresh at each
+start under the state folder, plus examples/console/payment.yaml, whose large payments wait for a
+person's approval) with the admin surface on for
 an `operator` whose password is made up now (printed once, never stored), then, over the server's own
 APIs, opens a few agent sessions, lets their agents act (budgets get spent) and asks for one payment
 that waits for a person's approval. Prints the console's URL and login, and serves until Ctrl-C.
@@ -12,6 +14,7 @@ import argparse
 import base64
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +24,7 @@ import bcrypt
 import httpx
 
 USER = "operator"
+APPROVAL_POLICY = Path(__file__).parent / "console" / "payment.yaml"
 AGENTS = [
     ("alice", "invoice-agent", [120, 340, 75]),
     ("bob", "travel-agent", [900]),
@@ -33,8 +37,12 @@ def serve(args: argparse.Namespace, password: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CHAMBERLAIN__SERVER__ADMINAPI__ENABLED": "true",
            "CHAMBERLAIN__SERVER__ADMINAPI__ADMINCREDENTIALS__USERNAME": USER,
            "CHAMBERLAIN__SERVER__ADMINAPI__ADMINCREDENTIALS__PASSWORDHASH": hashed}  # fmt: skip
+    policies = Path(args.state_dir) / "console-demo-policies"
+    shutil.rmtree(policies, ignore_errors=True)
+    shutil.copytree(args.policies, policies)
+    shutil.copy(APPROVAL_POLICY, policies / "console-demo-payment.yaml")
     exe = Path(sys.executable).parent / "chamberlain"
-    return subprocess.Popen([str(exe), "serve", "--config", args.config, "--policies", args.policies,
+    return subprocess.Popen([str(exe), "serve", "--config", args.config, "--policies", str(policies),
                              "--http", args.http, "--state-dir", args.state_dir], env=env)  # fmt: skip
 
 

@@ -43,7 +43,7 @@ resourcePolicy:
       roles: ["agent"]
 """,
     # The example payment policy: large payments wait for a finance manager's approval.
-    "payment.yaml": (ROOT / "examples" / "policies" / "resource_policies" / "payment.yaml").read_text(),
+    "payment.yaml": (ROOT / "examples" / "console" / "payment.yaml").read_text(),
 }
 
 
