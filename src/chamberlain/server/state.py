@@ -17,6 +17,7 @@ from chamberlain.delegation import TokenService
 from chamberlain.engine import Engine
 from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.errors import Error
+from chamberlain.gateways.proxy.contract import ProxyAuthorizer
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics
@@ -101,6 +102,11 @@ class ServerState:
         except BaseException:
             self.close()
             raise
+        self.proxy: ProxyAuthorizer | None = None  # proxy checks (/_chamberlain/authz, Envoy's Check)
+        if config.gateway.enabled:
+            from chamberlain.gateways.proxy.authorizer import Authorizer  # the gateway builds on this module
+
+            self.proxy = Authorizer(self, config.gateway)
         self.reload_status = ReloadStatus()
         self._reload_lock = threading.Lock()
         self.warn_lenient_denies()

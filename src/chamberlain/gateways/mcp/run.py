@@ -115,7 +115,9 @@ async def _serve(
                 return
             await anyio.sleep(0.02)
         url = f"http://{config.host}:{config.port}{config.path}"
-        print(f"chamberlain mcp-proxy: listening on {url}", file=sys.stderr, flush=True)
+        LOGGER.info(
+            "chamberlain mcp-proxy listening on %s", url, extra={"url": url}
+        )  # bound: started is set after
         if on_ready is not None:
             on_ready(url)
 
