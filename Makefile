@@ -29,7 +29,8 @@ run: $(STAMP)
 	@echo "chamberlain: serving $(RUN_POLICIES) on http://$(RUN_ADDR) (state in ./.chamberlain/, Ctrl-C stops)"
 	@echo "try:"
 	@echo "  curl -s http://$(RUN_ADDR)/api/check/resources -H 'Content-Type: application/json' -d '{\"requestId\":\"demo\",\"principal\":{\"id\":\"alice\",\"roles\":[\"finance_clerk\"]},\"resources\":[{\"actions\":[\"view\",\"pay\",\"approve\"],\"resource\":{\"kind\":\"invoice\",\"id\":\"inv-1\",\"attr\":{\"amount\":1200,\"status\":\"APPROVED\",\"submittedBy\":\"bob\"}}}]}'"
-	@$(VENV)/bin/chamberlain serve --config examples/chamberlain.yaml --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
+	@# The console (/console) with example data: sessions, spent budgets, a payment awaiting approval.
+	@$(PY) examples/console_demo.py --config examples/chamberlain.yaml --policies $(RUN_POLICIES) --http $(RUN_ADDR) --state-dir .chamberlain
 
 test: $(DEV_STAMP)
 	@# The real Cerbos binary comes from npm; the getting-started pages use curl: install Debian's
@@ -39,6 +40,9 @@ test: $(DEV_STAMP)
 		|| echo "npm could not be installed: tests that need the real Cerbos will skip (fail under CI=true)"
 	@command -v curl >/dev/null || ! command -v apt-get >/dev/null || apt-get install -y -q curl >/dev/null \
 		|| echo "curl could not be installed: the getting-started page tests will fail"
+	@# The console's browser tests drive Debian's Chromium (tests/console/; never `playwright install`).
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || apt-get install -y -q chromium >/dev/null \
+		|| echo "chromium could not be installed: the console tests will skip (fail under CI=true)"
 	@# The proxy tests run Debian's nginx (auth_request) and caddy (forward_auth).
 	@(command -v nginx >/dev/null || test -x /usr/sbin/nginx) && command -v caddy >/dev/null \
 		|| ! command -v apt-get >/dev/null || apt-get install -y -q nginx caddy >/dev/null \

@@ -68,7 +68,10 @@ def test_make_run_serves_the_example_configuration_and_its_curl_answers():
     from tests.server.support import serve_process
 
     makefile = (REPO / "Makefile").read_text()
-    serve = re.search(r"chamberlain serve (--config \S+ --policies )\$\(RUN_POLICIES\)", makefile)
+    # `make run` starts the server through the console's demo (examples/console_demo.py), same arguments.
+    serve = re.search(
+        r"(?:chamberlain serve|console_demo\.py) (--config \S+ --policies )\$\(RUN_POLICIES\)", makefile
+    )
     curl = re.search(r"-d '(\{.*?\})'\"", makefile)
     assert serve is not None and curl is not None
     body = curl.group(1).replace('\\"', '"')

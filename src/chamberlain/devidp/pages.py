@@ -7,11 +7,12 @@ from html import escape
 
 from chamberlain.devidp.identities import Person
 
-#: Headers of every page: no framing (clickjacking), no scripts, nothing cached, no referrer leaks.
+#: Headers of every page: no framing (clickjacking), no scripts, nothing cached, no referrer beyond this
+#: origin (not no-referrer: Chromium then sends `Origin: null` with the login form, which the check refuses).
 PAGE_HEADERS = {
     "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
 }

@@ -79,6 +79,7 @@ class App:
         except BaseException:
             self.state.close()  # the decision log's writer stops with the refused start
             raise
+        self.console = _console(self.state, self.admin)
         tokens = self.state.tokens
         self.token_app = delegation.create_app(tokens) if tokens is not None else None
 
@@ -100,6 +101,8 @@ class App:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stop_watcher()
+                if self.console is not None:
+                    self.console.close()  # live pages end their streams
                 self.admin.close()
                 if self.tls is not None:
                     self.tls.stop()
@@ -142,6 +145,9 @@ class App:
         route = ROUTES.get(path)
         admin: Match | None = None
         if route is None:
+            if self.console is not None and path.startswith("/console"):
+                await self.console(scope, receive, send)
+                return
             admin = self.admin.match(path)
             if admin is None:
                 await respond(send, 404, _NOT_FOUND, _TEXT)
@@ -199,6 +205,15 @@ class App:
         elif LOGGER.isEnabledFor(10):
             LOGGER.debug("request", extra={"callId": call_id, "endpoint": endpoint, "status": status,
                                            "ms": round(elapsed * 1000, 3)})  # fmt: skip
+
+
+def _console(state: ServerState, admin: AdminSurface) -> Any:
+    """The web console under /console, when the admin surface and ``chamberlain.console`` are on."""
+    if not (state.config.admin.enabled and state.config.console.enabled):
+        return None
+    from chamberlain.console.web import Console
+
+    return Console(state, admin)
 
 
 def create_app(config: Config) -> App:

@@ -26,6 +26,8 @@ from chamberlain.approvals import settings as approval_settings
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
 from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
+from chamberlain.console import settings as console_settings
+from chamberlain.console.settings import ConsoleConfig
 from chamberlain.delegation import config as delegation_config
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import DelegationConfigError
@@ -130,6 +132,8 @@ DEFAULTS: dict[str, Any] = {
         "sessions": copy.deepcopy(session_settings.DEFAULTS),
         # Human approval of one exact action (docs/concepts/approvals.md); needs sessions' store.
         "approvals": copy.deepcopy(approval_settings.DEFAULTS),
+        # The web console under /console (docs/concepts/console.md); served with the admin surface.
+        "console": copy.deepcopy(console_settings.DEFAULTS),
         # Proxy checks at /_chamberlain/authz (docs/guides/proxies.md): routes, trusted proxies, answers.
         "gateway": copy.deepcopy(gateway_settings.DEFAULTS),
     },
@@ -223,6 +227,7 @@ class Config:
         None  # None: off (chamberlain.approvals.enabled false, or no sessions)
     )
     admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)  # /console, with the admin surface
     gateway: GatewaySettings = field(default_factory=GatewaySettings)  # proxy checks (off without routes)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -442,6 +447,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                        problems, base_dir)  # fmt: skip
     approvals = _approvals(c["chamberlain"]["approvals"], sessions_url, problems)
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
+    issuers = tuple(t.issuer for t in delegation.trusted_issuers) if delegation is not None else ()
+    console = console_settings.parse_settings(c["chamberlain"]["console"], issuers, problems)
     gateway = GatewaySettings()
     try:
         gateway = gateway_settings.parse_settings(c["chamberlain"]["gateway"])
@@ -456,7 +463,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                                   "strict_evaluation", "globals", "schema_enforcement",
                                                   "evaluation_timeout")}  # fmt: skip
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  decision_log=decision_log, delegation=delegation, admin=admin, sessions=sessions,
+                  decision_log=decision_log, delegation=delegation, admin=admin, console=console, sessions=sessions,
                   sessions_url=sessions_url, approvals=approvals, warnings=tuple(warnings), raw=c,
                   gateway=gateway, **values)  # fmt: skip
 

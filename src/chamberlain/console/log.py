@@ -1,0 +1,142 @@
+"""The decision log: search, an entry with its policy basis, and the material for its inclusion proof.
+
+``/console/log/{seq}/proof`` answers the entry's leaf exactly as stored, the latest signed head and the
+inclusion proof against it; ``static/console.js`` checks them in the browser (SHA-256, RFC 9162
+inclusion, Ed25519 over the checkpoint) against the verifier key the user pinned, so a server whose
+data was altered cannot vouch for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chamberlain.audit.timeline import basis_lines, summary
+from chamberlain.console.calls import CallFailed
+from chamberlain.console.logins import Login
+from chamberlain.server import audit_api
+from chamberlain.server.admin.paging import encode_cursor
+from chamberlain.server.http import ApiError
+from chamberlain.store.db import as_bytes
+
+if TYPE_CHECKING:
+    from chamberlain.console.web import Console
+
+FILTERS = ("principal", "actor", "kind", "resource_kind", "action", "effect", "session_id", "since", "until")
+PAGE = 50
+
+
+async def search(console: Console, request: Request, login: Login) -> Response:
+    q = request.query_params
+    chosen = {k: q[k].strip()[:256] for k in FILTERS if q.get(k, "").strip()}
+    after = q.get("after", "")
+    query = {**chosen, "limit": PAGE}
+    error, entries, more = "", [], False
+    if after.isdigit():
+        query["cursor"] = encode_cursor({"after": int(after)})
+    try:
+        found = await console.calls.call(login.caller, "audit_entries", query=urlencode(query).encode())
+        entries, more = found["entries"], bool(found.get("next_cursor"))
+    except CallFailed as exc:
+        if exc.status != 400:
+            raise
+        error = exc.message
+    integrity = await asyncio.to_thread(_integrity, console)
+    return console.render("log.html", login, nav="log", filters=chosen, entries=entries, error=error,
+                          summaries=[summary(e) for e in entries], integrity=integrity,
+                          next=urlencode({**chosen, "after": entries[-1]["seq"]}) if more and entries else "")  # fmt: skip
+
+
+def _integrity(console: Console) -> dict[str, Any]:
+    """The log's size, its latest signed head and its verifier key (what the page pins)."""
+    log = console.state.log
+    if log is None:
+        return {"enabled": False}
+    return log.read(lambda r: {"enabled": True, "size": r.tree_size(), "verifier_key": r.verifier_key,
+                               "head": (h.size if (h := r.head()) is not None else 0)})  # fmt: skip
+
+
+def _seq(request: Request) -> int:
+    text = request.path_params["seq"]
+    if not text.isdigit() or len(text) > 18:
+        raise CallFailed(404, f"{text[:40]!r} is not an entry number")
+    return int(text)
+
+
+def _read_entry(console: Console, seq: int) -> tuple[dict[str, Any] | None, str]:
+    log = console.state.log
+    if log is None:
+        raise CallFailed(404, "no decision log is configured (chamberlain.audit)")
+
+    def read(reader: Any) -> tuple[dict[str, Any] | None, str]:
+        raw = reader.raw(seq)
+        return reader.entry(seq), (raw[0].decode("utf-8", "replace") if raw else "")
+
+    return log.read(read)
+
+
+async def entry(console: Console, request: Request, login: Login) -> Response:
+    seq = _seq(request)
+    await console.calls.authorize(login.caller, "audit_entries")
+    found, leaf = await asyncio.to_thread(_read_entry, console, seq)
+    if found is None:
+        raise CallFailed(404, f"the log has no entry {seq}")
+    return console.render("entry.html", login, nav="log", seq=seq, entry=found, leaf=leaf,
+                          summary=summary(found), basis=basis_lines(found))  # fmt: skip
+
+
+_MATERIAL = ("SELECT e.salt, e.content, r.salt, r.body FROM audit_entries e "
+             "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq = ?")  # fmt: skip
+
+
+def _salted(console: Console, seq: int) -> dict[str, Any]:
+    """The entry's erasable content and its call's request record, each with its salt (base64; None once
+    erased): the browser checks ``sha256(salt || bytes)`` against the digests in the leaf."""
+    assert console.state.log is not None
+
+    def read(reader: Any) -> dict[str, Any]:
+        if reader.legacy:
+            return {}
+        row = reader.db.row(_MATERIAL, (seq,))
+        if row is None:
+            return {}
+        b64 = [None if v is None else base64.b64encode(as_bytes(v)).decode() for v in row]
+        return {"content": {"salt": b64[0], "data": b64[1]} if b64[1] is not None else None,
+                "request": {"salt": b64[2], "data": b64[3]} if b64[3] is not None else None}  # fmt: skip
+
+    return console.state.log.read(read)
+
+
+async def proof(console: Console, request: Request, login: Login) -> Response:
+    """The leaf as stored, its salted content and request record, the latest signed head and the inclusion
+    proof against it (JSON for console.js)."""
+    seq = _seq(request)
+    await console.calls.authorize(login.caller, "audit_entries")
+    state = console.state
+    _, leaf = await asyncio.to_thread(_read_entry, console, seq)
+    if not leaf:
+        raise CallFailed(404, f"the log has no entry {seq}")
+    salted = await asyncio.to_thread(_salted, console, seq)
+    try:
+        head = await audit_api.head(state, b"", "console")
+    except ApiError as exc:
+        return JSONResponse({"error": exc.message}, exc.status)
+    assert state.log is not None
+    try:
+        inclusion = await asyncio.to_thread(
+            state.log.read, lambda r: r.inclusion(seq, head["tree_size"]).to_json()
+        )
+    except Exception as exc:  # the entry is newer than the head, or the stored tree is damaged
+        return JSONResponse(
+            {"error": f"no inclusion proof: {exc}"}, 409, headers={"cache-control": "no-store"}
+        )
+    return JSONResponse({"seq": seq, "leaf": leaf, "head": head, "inclusion": inclusion, **salted},
+                        headers={"cache-control": "no-store"})  # fmt: skip
+
+
+PAGES = [("GET", "/log", search), ("GET", "/log/{seq}", entry), ("GET", "/log/{seq}/proof", proof)]

@@ -1,0 +1,112 @@
+"""Console logins: a signed, HttpOnly, SameSite=Strict cookie naming a login held in memory.
+
+The cookie carries a random login id and an HMAC of it under a process-random key, so a forged or
+altered cookie is refused before any lookup; logging out removes the login at once. Each login has
+its own CSRF token, which every state-changing form sends back. Logins expire after
+``chamberlain.console.sessionTTL`` (a person's at the latest when their token does) and at most
+``maxLogins`` are held (the oldest is dropped first). A restart logs everyone out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from chamberlain.server.admin import Caller
+
+COOKIE = "chamberlain_console"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """Who is logged in to the console, until when, and the CSRF token of their forms."""
+
+    id: str
+    caller: Caller
+    expires_at: float
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+    @property
+    def is_person(self) -> bool:
+        return self.caller.via == "jwt"
+
+
+class Expiring(Generic[T]):
+    """At most ``limit`` values by key, each until its expiry (the oldest dropped first)."""
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.time):
+        self.limit = limit
+        self.clock = clock
+        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: T, expires_at: float) -> None:
+        with self._lock:
+            self._items[key] = (expires_at, value)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def get(self, key: str) -> T | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            if found[0] <= self.clock():
+                del self._items[key]
+                return None
+            return found[1]
+
+    def pop(self, key: str) -> T | None:
+        with self._lock:
+            found = self._items.pop(key, None)
+        return None if found is None or found[0] <= self.clock() else found[1]
+
+
+class Logins:
+    """The console's logins and the signing of their cookies."""
+
+    def __init__(self, ttl: float, limit: int, clock: Callable[[], float] = time.time):
+        self.ttl = ttl
+        self.clock = clock
+        self._key = secrets.token_bytes(32)
+        self._store: Expiring[Login] = Expiring(limit, clock)
+
+    def open(self, caller: Caller, not_after: float | None = None) -> tuple[Login, str]:
+        """A new login for ``caller`` and its cookie value."""
+        expires = self.clock() + self.ttl
+        if not_after is not None:
+            expires = min(expires, not_after)
+        login = Login(secrets.token_urlsafe(24), caller, expires)
+        self._store.put(login.id, login, expires)
+        return login, f"{login.id}.{self._sign(login.id)}"
+
+    def find(self, cookie: str | None) -> Login | None:
+        """The login a cookie names, when its signature holds and it has not expired or ended."""
+        if not cookie or len(cookie) > 200:
+            return None
+        login_id, _, signature = cookie.partition(".")
+        if not hmac.compare_digest(signature.encode(), self._sign(login_id).encode()):
+            return None
+        return self._store.get(login_id)
+
+    def find_id(self, login_id: str) -> Login | None:
+        """The login with this id while it lasts (a live stream checks its login is still there)."""
+        return self._store.get(login_id)
+
+    def close(self, login: Login) -> None:
+        self._store.pop(login.id)
+
+    def _sign(self, value: str) -> str:
+        return hmac.new(self._key, value.encode(), "sha256").hexdigest()
+
+
+def same_token(expected: str, given: str) -> bool:
+    """Constant-time comparison of CSRF tokens (an empty token never matches)."""
+    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())

@@ -1,0 +1,139 @@
+"""People's login: OpenID Connect authorization code flow with PKCE (S256) against a trusted issuer.
+
+The issuer is ``chamberlain.console.oidc.issuer`` (default: the first of
+``chamberlain.delegation.trustedIssuers``); its endpoints come from its discovery document. The
+access token the issuer returns is verified exactly as the admin surface verifies a bearer token
+(:func:`chamberlain.server.admin.auth.bearer_caller`: signature, issuer, audience, expiry), and the
+person it names is the console login. State and PKCE verifier are kept server-side for ten minutes,
+bound to the browser by a short-lived SameSite=Lax cookie (the IdP's redirect back is a cross-site
+navigation when the IdP is on another site).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from chamberlain.console.logins import Expiring
+from chamberlain.console.settings import ConsoleConfig
+from chamberlain.delegation.config import DelegationConfig
+from chamberlain.server.admin import Caller
+from chamberlain.server.admin.auth import bearer_caller
+from chamberlain.server.admin.settings import AdminConfig
+from chamberlain.server.http import ApiError
+
+PENDING_TTL = 600.0
+MAX_PENDING = 1000
+MAX_DOCUMENT_BYTES = 256 * 1024
+HTTP_TIMEOUT = 5.0
+PENDING_COOKIE = "chamberlain_console_oidc"
+
+
+class LoginFailed(Exception):
+    """The OIDC login did not complete; the message says why (shown on the login page)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An authorization request on its way: its state, PKCE verifier, nonce, where to go after."""
+
+    state: str
+    verifier: str
+    browser: str  # the value of PENDING_COOKIE this request is bound to
+    next: str
+
+
+def _challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def _get_json(client: httpx.Client, url: str, **kwargs: Any) -> dict[str, Any]:
+    response = client.request(kwargs.pop("method", "GET"), url, **kwargs)
+    if len(response.content) > MAX_DOCUMENT_BYTES:
+        raise LoginFailed(f"{url}: answer larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        found = response.json()
+    except ValueError:
+        raise LoginFailed(f"{url}: answered {response.status_code} without JSON") from None
+    if response.status_code != 200 or not isinstance(found, dict):
+        detail = found.get("error_description") or found.get("error") if isinstance(found, dict) else ""
+        raise LoginFailed(f"{url}: answered {response.status_code} {detail or ''}".strip())
+    return found
+
+
+class OidcLogin:
+    """Starts and completes people's logins against one trusted issuer."""
+
+    def __init__(self, settings: ConsoleConfig, delegation: DelegationConfig | None, admin: AdminConfig,
+                 redirect_uri: str):  # fmt: skip
+        self.settings = settings
+        self.delegation = delegation
+        self.admin = admin
+        self.redirect_uri = redirect_uri
+        trusted = delegation.trusted_issuers if delegation is not None else ()
+        wanted = settings.oidc_issuer.rstrip("/")
+        found = next((t for t in trusted if not wanted or t.issuer.rstrip("/") == wanted), None)
+        self.issuer = found.issuer if found is not None else ""
+        self.pending: Expiring[Pending] = Expiring(MAX_PENDING)
+        self._discovery: dict[str, Any] | None = None
+
+    @property
+    def available(self) -> bool:
+        return bool(self.issuer)
+
+    def discovery(self, client: httpx.Client) -> dict[str, Any]:
+        if self._discovery is None:
+            url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            found = _get_json(client, url)
+            for key in ("authorization_endpoint", "token_endpoint"):
+                if not isinstance(found.get(key), str):
+                    raise LoginFailed(f"{url}: no {key}")
+            self._discovery = found
+        return self._discovery
+
+    def start(self, browser: str, next_path: str) -> str:
+        """The issuer's authorization URL for a new request bound to ``browser`` (blocking: discovery)."""
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+            endpoint = self.discovery(client)["authorization_endpoint"]
+        pending = Pending(secrets.token_urlsafe(24), secrets.token_urlsafe(48), browser, next_path)
+        self.pending.put(pending.state, pending, time.time() + PENDING_TTL)
+        params = {"response_type": "code", "client_id": self.settings.oidc_client_id,
+                  "redirect_uri": self.redirect_uri, "scope": self.settings.oidc_scopes, "state": pending.state,
+                  "nonce": secrets.token_urlsafe(16), "code_challenge": _challenge(pending.verifier),
+                  "code_challenge_method": "S256"}  # fmt: skip
+        return f"{endpoint}?{urlencode(params)}"
+
+    def complete(self, state: str, code: str, browser: str) -> tuple[Caller, float, str]:
+        """The person the issuer's answer names, their token's expiry, and where to go (blocking)."""
+        pending = self.pending.pop(state) if state else None
+        if pending is None or not secrets.compare_digest(pending.browser, browser or "-"):
+            raise LoginFailed(
+                "this login is unknown, expired or was started in another browser: log in again"
+            )
+        if not code or len(code) > 2000:
+            raise LoginFailed("the identity provider sent no authorization code")
+        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+            endpoint = self.discovery(client)["token_endpoint"]
+            tokens = _get_json(client, endpoint, method="POST", data={
+                "grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
+                "client_id": self.settings.oidc_client_id, "code_verifier": pending.verifier})  # fmt: skip
+        access = tokens.get("access_token")
+        if not isinstance(access, str):
+            raise LoginFailed(f"{endpoint}: no access_token in the answer")
+        try:
+            caller = bearer_caller(access, self.delegation, self.admin, time.time())
+        except ApiError as exc:
+            raise LoginFailed(exc.message) from None
+        expires = caller.attr.get("exp")
+        return (
+            caller,
+            float(expires) if isinstance(expires, int | float) else time.time() + 3600,
+            pending.next,
+        )

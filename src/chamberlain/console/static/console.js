@@ -1,0 +1,201 @@
+// chamberlain console: live updates (server-sent events) and in-browser proof verification.
+// Written for chamberlain; no third-party code. Runs under a CSP without inline scripts.
+"use strict";
+
+const PIN_KEY = "chamberlain.console.verifierKey";
+
+function showBars(root) {
+  for (const fill of root.querySelectorAll(".fill[data-pct]")) {
+    fill.style.width = `${Number(fill.dataset.pct) || 0}%`;
+  }
+}
+
+function startLive() {
+  const target = document.querySelector("[data-live]");
+  if (!target || !window.EventSource) return;
+  const status = document.querySelector("[data-live-status]");
+  const source = new EventSource(target.dataset.live);
+  source.addEventListener("open", () => { if (status) status.textContent = "live"; });
+  source.addEventListener("error", () => { if (status) status.textContent = "reconnecting…"; });
+  source.addEventListener("sessions", (event) => {
+    target.innerHTML = event.data; // HTML the server rendered (autoescaped)
+    showBars(target);
+    target.dispatchEvent(new CustomEvent("chamberlain:updated"));
+    if (status) status.textContent = `live (updated ${new Date().toLocaleTimeString()})`;
+  });
+  source.addEventListener("ended", () => { source.close(); if (status) status.textContent = "logged out"; });
+}
+
+// ---- bytes ------------------------------------------------------------------------------------
+
+function hex(bytes) {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function fromHex(text) {
+  if (!/^([0-9a-f]{2})*$/i.test(text)) throw new Error(`not hex: ${text.slice(0, 20)}`);
+  return new Uint8Array(text.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
+}
+
+function fromBase64(text) {
+  const raw = atob(text);
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+function same(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+// ---- RFC 9162 and C2SP signed notes -----------------------------------------------------------
+
+async function leafHash(leafText) {
+  return sha256(concat(new Uint8Array([0]), new TextEncoder().encode(leafText)));
+}
+
+async function nodeHash(left, right) {
+  return sha256(concat(new Uint8Array([1]), left, right));
+}
+
+// RFC 9162 section 2.1.3.2: the root an inclusion proof leads to.
+async function rootFromInclusion(index, size, leaf, path) {
+  if (index >= size) throw new Error(`entry ${index} is not in a tree of ${size}`);
+  let fn = BigInt(index), sn = BigInt(size - 1), r = leaf;
+  for (const p of path) {
+    if (sn === 0n) throw new Error("the proof is longer than the tree allows");
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = await nodeHash(p, r);
+      if ((fn & 1n) === 0n) {
+        while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+      }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn >>= 1n; sn >>= 1n;
+  }
+  if (sn !== 0n) throw new Error("the proof is shorter than the tree needs");
+  return r;
+}
+
+async function parseVerifierKey(text) {
+  // name+keyid+base64: the base64 part may itself hold "+", so split at the first two only.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/i.exec(text.trim());
+  if (!m) throw new Error("expected name+keyid+base64");
+  const [, name, id, data] = m;
+  const raw = fromBase64(data);
+  if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 verifier key");
+  const publicKey = raw.slice(1);
+  const digest = await sha256(concat(new TextEncoder().encode(`${name}\n`), new Uint8Array([1]), publicKey));
+  if (hex(digest.slice(0, 4)) !== id.toLowerCase()) throw new Error("the key id does not match the name and key");
+  return { name, id: id.toLowerCase(), publicKey };
+}
+
+async function openCheckpoint(note, verifier) {
+  const cut = note.lastIndexOf("\n\n");
+  if (cut < 0) throw new Error("the head is not a signed note");
+  const text = note.slice(0, cut + 1);
+  const lines = note.slice(cut + 2).split("\n").filter((l) => l);
+  const key = await crypto.subtle.importKey("raw", verifier.publicKey, { name: "Ed25519" }, false, ["verify"]);
+  let signed = false;
+  for (const line of lines) {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m || m[1] !== verifier.name) continue;
+    const raw = fromBase64(m[2]);
+    if (hex(raw.slice(0, 4)) !== verifier.id) continue;
+    if (!(await crypto.subtle.verify({ name: "Ed25519" }, key, raw.slice(4), new TextEncoder().encode(text)))) {
+      throw new Error(`the head's signature by ${verifier.name} does not verify`);
+    }
+    signed = true;
+  }
+  if (!signed) throw new Error(`the head is not signed by the pinned key ${verifier.name}+${verifier.id}`);
+  const [origin, size, root] = text.split("\n");
+  return { origin, size: Number(size), root: fromBase64(root) };
+}
+
+async function verifyEntry(section) {
+  const verdict = section.querySelector("[data-verdict]");
+  const steps = section.querySelector("[data-steps]");
+  steps.textContent = "";
+  const step = (text, ok) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    li.className = ok ? "ok" : "bad";
+    steps.append(li);
+  };
+  const finish = (text, kind) => { verdict.textContent = text; verdict.className = kind; section.dataset.result = kind; };
+  const pinned = localStorage.getItem(PIN_KEY);
+  if (!pinned) return finish("NOT VERIFIED: pin the log's verifier key first", "unknown");
+  try {
+    const verifier = await parseVerifierKey(pinned);
+    step(`pinned key ${verifier.name}+${verifier.id}`, true);
+    const answer = await fetch(section.dataset.proof, { credentials: "same-origin", cache: "no-store" });
+    const material = await answer.json();
+    if (!answer.ok) return finish(`NOT VERIFIED: ${material.error || answer.status}`, "unknown");
+    const head = await openCheckpoint(material.head.checkpoint, verifier);
+    step(`signed head: ${head.size} entries, root ${hex(head.root).slice(0, 16)}…, signature valid`, true);
+    const leaf = await leafHash(material.leaf);
+    const claimed = fromHex(material.inclusion.leaf_hash);
+    step(`leaf hash of the entry as shown: ${hex(leaf).slice(0, 16)}…`, same(leaf, claimed));
+    const path = material.inclusion.audit_path.map(fromHex);
+    const root = await rootFromInclusion(material.seq, head.size, leaf, path);
+    if (material.inclusion.tree_size !== head.size) throw new Error("the proof is for another tree size");
+    const ok = same(root, head.root);
+    step(`inclusion proof (${path.length} hashes) leads to ${hex(root).slice(0, 16)}…`, ok);
+    if (!ok) return finish("TAMPERED: this entry is not the one the signed log holds", "tampered");
+    const fields = JSON.parse(material.leaf);
+    for (const [name, what] of [["content", "its content (who, what, conditions)"], ["request", "its call's request"]]) {
+      const digest = fields[name];
+      if (fields.v !== 2 || !digest) continue;
+      const stored = material[name];
+      if (!stored) { step(`${what}: erased or missing (the leaf keeps only its digest)`, true); continue; }
+      const actual = hex(await sha256(concat(fromBase64(stored.salt), fromBase64(stored.data))));
+      const matches = actual === digest;
+      step(`${what}: salted SHA-256 ${matches ? "matches" : "does not match"} the leaf`, matches);
+      if (!matches) return finish(`TAMPERED: ${what} was changed after it was logged`, "tampered");
+    }
+    finish("VERIFIED: the signed log holds this exact entry and content", "verified");
+  } catch (error) {
+    step(String(error.message || error), false);
+    finish(`TAMPERED or unverifiable: ${error.message || error}`, "tampered");
+  }
+}
+
+function startPin() {
+  for (const box of document.querySelectorAll("[data-pin]")) {
+    const shown = box.querySelector("[data-pinned]");
+    const input = box.querySelector("[data-pin-input]");
+    const refresh = () => { shown.textContent = localStorage.getItem(PIN_KEY) || "none"; };
+    refresh();
+    box.querySelector("[data-pin-save]").addEventListener("click", async () => {
+      try {
+        await parseVerifierKey(input.value);
+        localStorage.setItem(PIN_KEY, input.value.trim());
+        refresh();
+      } catch (error) {
+        shown.textContent = `not pinned: ${error.message}`;
+      }
+    });
+    box.querySelector("[data-pin-clear]").addEventListener("click", () => { localStorage.removeItem(PIN_KEY); refresh(); });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  showBars(document);
+  startLive();
+  startPin();
+  for (const section of document.querySelectorAll("[data-proof]")) {
+    section.querySelector("[data-verify]").addEventListener("click", () => verifyEntry(section));
+  }
+  const next = document.querySelector("a[data-auto]");
+  if (next) window.location.replace(next.href);
+});

@@ -1,0 +1,277 @@
+"""The console in real Chromium against a real `chamberlain serve`: log in, watch a session spend its
+budget live, revoke it, approve an action as a person (OIDC), verify and search the log, see a tampered
+entry, and the refusals (no login, no CSRF token, an auditor revoking). Screenshots go to docs/console/."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.console.conftest import Stack, shot
+from tests.server.support import ADMIN_AUTH
+
+TIMEOUT_MS = 15_000
+
+
+def pay(stack: Stack, kind: str, amount: int, *, session: str = "", approval: str = "",
+        agent: str = "agent-7") -> dict[str, Any]:  # fmt: skip
+    aux: dict[str, Any] = {}
+    if session:
+        aux["session"] = {"id": session}
+    if approval:
+        aux["approval"] = {"id": approval}
+    return stack.check({"requestId": "t", "principal": {"id": agent, "roles": ["agent"]},
+                        "resources": [{"actions": ["pay"], "resource": {"kind": kind, "id": f"{kind}-{amount}",
+                                                                        "attr": {"amount": amount}}}],
+                        **({"auxData": aux} if aux else {})})  # fmt: skip
+
+
+def open_session(stack: Stack, agent: str = "agent-7", limit: int = 1000) -> str:
+    answer = stack.admin("POST", "/api/sessions", json={
+        "subject": "alice", "agent": agent, "ttl": "10m",
+        "budgets": [{"name": "payments", "kind": "invoice", "actions": ["pay"], "limit": limit,
+                     "cost": "R.attr.amount"}]})  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+@pytest.fixture(scope="module")
+def operator(browser: Any, stack: Stack) -> Iterator[Any]:
+    """A page logged in with the operator's credentials."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{stack.url}/console/")
+    assert page.url.startswith(f"{stack.url}/console/login")
+    shot(page, "login")
+    page.fill("input[name=username]", ADMIN_AUTH[0])
+    page.fill("input[name=password]", ADMIN_AUTH[1])
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(f"{stack.url}/console/sessions")
+    yield page
+    context.close()
+
+
+def person(browser: Any, stack: Stack, who: str) -> Any:
+    """A new browser context logged in as ``who`` through the dev IdP (OIDC code flow with PKCE)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{stack.url}/console/approvals")
+    page.click("a.button:has-text('Log in with')")
+    page.click(f"button[name=person][value={who}]")
+    page.wait_for_url(f"{stack.url}/console/approvals")
+    return page
+
+
+def test_without_a_login_every_page_is_the_login_page(stack: Stack, browser: Any) -> None:
+    for path in (
+        "/console/sessions",
+        "/console/log",
+        "/console/approvals",
+        "/console/vault",
+        "/console/log/0",
+    ):
+        answer = httpx.get(stack.url + path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login"), path
+    proof = httpx.get(stack.url + "/console/log/0/proof", headers={"accept": "application/json"})
+    assert "leaf" not in proof.text
+    page = browser.new_page()
+    page.goto(f"{stack.url}/console/log")
+    assert page.locator("input[name=password]").count() == 1
+    assert "Decision log" not in page.content()
+    page.close()
+
+
+def test_a_session_spends_its_budget_live_then_is_revoked(stack: Stack, operator: Any) -> None:
+    sid = open_session(stack)
+    operator.goto(f"{stack.url}/console/sessions")
+    row = operator.locator(f"tr[data-session={sid}]")
+    row.wait_for()
+    assert "0 / 1000" in row.inner_text()
+    operator.locator("[data-live-status]").filter(has_text="live").wait_for()
+    assert pay(stack, "invoice", 600, session=sid)["actions"]["pay"] == "EFFECT_ALLOW"
+    operator.locator(
+        f"tr[data-session={sid}] .budget", has_text="600 / 1000"
+    ).wait_for()  # by server-sent events
+    assert operator.locator(f"tr[data-session={sid}] .fill").get_attribute("data-pct") == "60"
+    assert "invoice" in operator.locator(f"tr[data-session={sid}] ul.actions").inner_text()
+    shot(operator, "sessions")
+    operator.locator(f"tr[data-session={sid}] >> text=Revoke").last.click()
+    operator.wait_for_url(re.compile(r".*/revoke$"))
+    operator.fill("input[name=reason]", "runaway agent")
+    operator.click("text=Confirm revoke")
+    operator.locator(".notice", has_text=f"Session {sid} revoked").wait_for()
+    denied = pay(stack, "invoice", 100, session=sid)
+    assert denied["actions"]["pay"] == "EFFECT_DENY"
+    operator.goto(f"{stack.url}/console/sessions/{sid}")
+    assert "REVOKED" in operator.inner_text("h1")
+    assert "runaway agent" in operator.content()
+    operator.locator("ol.timeline li", has_text="invoice").first.wait_for()
+    shot(operator, "session")
+
+
+def test_a_form_without_its_csrf_token_is_refused(stack: Stack, operator: Any) -> None:
+    sid = open_session(stack, agent="agent-csrf")
+    cookies = {c["name"]: c["value"] for c in operator.context.cookies()}
+    answer = httpx.post(f"{stack.url}/console/sessions/{sid}/revoke", data={"reason": "x"}, cookies=cookies)
+    assert answer.status_code == 403 and "CSRF" in answer.text
+    wrong = httpx.post(f"{stack.url}/console/sessions/{sid}/revoke", data={"reason": "x", "csrf": "forged"},
+                       cookies=cookies)  # fmt: skip
+    assert wrong.status_code == 403
+    assert stack.admin("GET", f"/api/sessions/{sid}").json()["state"] == "ACTIVE"
+
+
+def test_a_person_approves_and_the_retried_call_succeeds(stack: Stack, browser: Any, operator: Any) -> None:
+    first = pay(stack, "payment", 5000)
+    assert first["actions"]["pay"] == "EFFECT_DENY"
+    approval = next(o["val"]["approval"] for o in first["outputs"] if isinstance(o["val"], dict))
+    operator.goto(f"{stack.url}/console/approvals")
+    card = operator.locator(f"[data-approval={approval['id']}]")
+    assert "payment over 1000: 5000" in card.inner_text()
+    assert card.locator("button[value=approve]").count() == 0  # operators never approve
+    bob = person(browser, stack, "bob")
+    card = bob.locator(f"[data-approval={approval['id']}]")
+    text = card.inner_text()
+    assert "agent-7 wants to pay payment/payment-5000" in text and "0 of 1" in text and "amount" in text
+    shot(bob, "approvals")
+    card.locator("input[name=reason]").fill("invoice checked")
+    card.locator("button[value=approve]").click()
+    bob.locator(".notice", has_text="APPROVED").wait_for()
+    retried = pay(stack, "payment", 5000, approval=approval["id"])
+    assert retried["actions"]["pay"] == "EFFECT_ALLOW"
+    bob.context.close()
+
+
+def test_an_auditor_reads_but_may_not_revoke(stack: Stack, browser: Any) -> None:
+    sid = open_session(stack, agent="agent-audited")
+    dave = person(browser, stack, "dave")
+    dave.goto(f"{stack.url}/console/sessions")
+    dave.locator(f"tr[data-session={sid}]").wait_for()
+    dave.goto(f"{stack.url}/console/sessions/{sid}/revoke")
+    assert "Forbidden" in dave.inner_text("h1") and "session:revoke" in dave.content()
+    assert dave.locator("input[name=reason]").count() == 0
+    dave.goto(f"{stack.url}/console/playground")
+    assert "Forbidden" in dave.inner_text("h1")
+    dave.goto(f"{stack.url}/console/log")
+    assert dave.locator("table.entries").count() == 1, dave.content()[:2000]
+    dave.context.close()
+    assert stack.admin("GET", f"/api/sessions/{sid}").json()["state"] == "ACTIVE"
+
+
+def _pin(page: Any, stack: Stack) -> None:
+    key = httpx.get(f"{stack.url}/api/audit/head").json()["verifier_key"]
+    page.locator("[data-pin] summary").click()
+    page.fill("[data-pin-input]", key)
+    page.click("[data-pin-save]")
+    assert page.inner_text("[data-pinned]") == key
+
+
+def test_find_a_decision_and_verify_its_proof_in_the_browser(stack: Stack, operator: Any) -> None:
+    pay(stack, "invoice", 77, agent="agent-search")
+    operator.goto(f"{stack.url}/console/log")
+    operator.fill("input[name=principal]", "agent-search")
+    operator.fill("input[name=action]", "pay")
+    operator.fill("input[name=effect]", "ALLOW")
+    operator.click("form.search button")
+    rows = operator.locator("table.entries tbody tr")
+    assert rows.count() == 1 and "agent-search" in rows.inner_text()
+    shot(operator, "log")
+    rows.locator("a").click()
+    operator.wait_for_url(re.compile(r".*/console/log/\d+$"))
+    _pin(operator, stack)
+    operator.click("[data-verify]")
+    operator.locator("[data-verdict].verified").wait_for()
+    assert operator.inner_text("[data-verdict]").startswith("VERIFIED")
+    shot(operator, "entry")
+
+
+def test_a_tampered_entry_is_shown_as_tampered(stack: Stack, operator: Any) -> None:
+    pay(stack, "invoice", 88, agent="agent-tampered")
+    found = stack.admin("GET", "/api/audit/entries", params={"principal": "agent-tampered"}).json()["entries"]
+    seq = found[0]["seq"]
+    with sqlite3.connect(stack.state / "decisions.db") as db:  # what an intruder with the database file does
+        (body,) = db.execute("SELECT body FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
+        text = body.decode() if isinstance(body, bytes) else body
+        assert "EFFECT_ALLOW" in text
+        db.execute(
+            "UPDATE audit_entries SET body = ? WHERE seq = ?",
+            (text.replace("EFFECT_ALLOW", "EFFECT_DENY"), seq),
+        )
+    operator.goto(f"{stack.url}/console/log/{seq}")
+    _pin(operator, stack)
+    operator.click("[data-verify]")
+    operator.locator("[data-verdict].tampered").wait_for()
+    assert operator.inner_text("[data-verdict]").startswith("TAMPERED")
+    shot(operator, "tampered")
+
+
+def test_vault_map_and_playground(stack: Stack, operator: Any) -> None:
+    operator.goto(f"{stack.url}/console/vault")
+    assert "Vault map" in operator.inner_text("h1")
+    assert operator.locator("section.card h3", has_text="payment").count() == 1
+    shot(operator, "vault")
+    operator.goto(f"{stack.url}/console/playground")
+    operator.click("form.playground button[type=submit]")
+    decisions = operator.locator("table.decisions").inner_text()
+    assert "view" in decisions and "EFFECT_ALLOW" in decisions
+    shot(operator, "playground")
+    operator.fill("textarea[name=policy]", "apiVersion: [unclosed")
+    operator.click("form.playground button[type=submit]")
+    assert operator.locator("p.error").count() == 1
+
+
+def test_revoke_every_session_of_an_agent(stack: Stack, operator: Any) -> None:
+    ids = [open_session(stack, agent="agent-fleet") for _ in range(2)]
+    operator.goto(f"{stack.url}/console/sessions")
+    operator.locator(f"tr[data-session={ids[0]}] a.small").click()
+    assert "every active session of agent agent-fleet" in operator.inner_text("h1")
+    operator.click("text=Confirm revoke")
+    operator.locator(".notice", has_text="2 session(s) of agent agent-fleet revoked").wait_for()
+    assert {stack.admin("GET", f"/api/sessions/{i}").json()["state"] for i in ids} == {"REVOKED"}
+
+
+def test_a_person_denies_with_a_reason_and_forms_say_what_is_wrong(
+    stack: Stack, browser: Any, operator: Any
+) -> None:
+    asked = pay(stack, "payment", 7000, agent="agent-denied")
+    approval = next(o["val"]["approval"] for o in asked["outputs"] if isinstance(o["val"], dict))
+    carol = person(browser, stack, "carol")
+    card = carol.locator(f"[data-approval={approval['id']}]")
+    card.locator("input[name=reason]").evaluate("e => e.removeAttribute('required')")
+    card.locator("button[value=deny]").click()
+    assert "Bad request" in carol.inner_text("h1") and "reason: say why" in carol.inner_text("main")
+    carol.goto(f"{stack.url}/console/approvals")
+    card.locator("input[name=reason]").fill("not this vendor")
+    card.locator("button[value=deny]").click()
+    carol.locator(".notice", has_text="DENIED").wait_for()
+    assert (
+        pay(stack, "payment", 7000, agent="agent-denied", approval=approval["id"])["actions"]["pay"]
+        == "EFFECT_DENY"
+    )
+    carol.goto(f"{stack.url}/console/log")  # a finance manager is no auditor
+    assert "Forbidden" in carol.inner_text("h1") and carol.locator("table.entries").count() == 0
+    carol.context.close()
+    operator.goto(f"{stack.url}/console/log?since=yesterday")
+    assert "since" in operator.inner_text("p.error")
+
+
+def test_altered_content_is_shown_as_tampered(stack: Stack, operator: Any) -> None:
+    pay(stack, "invoice", 99, agent="agent-content")
+    (entry,) = stack.admin("GET", "/api/audit/entries", params={"principal": "agent-content"}).json()[
+        "entries"
+    ]
+    with sqlite3.connect(stack.state / "decisions.db") as db:  # who acted, rewritten in the erasable content
+        (content,) = db.execute("SELECT content FROM audit_entries WHERE seq = ?", (entry["seq"],)).fetchone()
+        db.execute("UPDATE audit_entries SET content = ? WHERE seq = ?",
+                   (bytes(content).replace(b"agent-content", b"agent-innocent"), entry["seq"]))  # fmt: skip
+    operator.goto(f"{stack.url}/console/log/{entry['seq']}")
+    _pin(operator, stack)
+    operator.click("[data-verify]")
+    operator.locator("[data-verdict].tampered").wait_for()
+    assert "content" in operator.inner_text("[data-verdict]")
