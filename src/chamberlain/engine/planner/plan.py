@@ -196,7 +196,7 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
         when = now
     options = engine.options
     resource = Resource.prevalidated(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
-    route = engine._route(inp.principal, resource)
+    route = engine.rows.route(inp.principal, resource)
     if route is None:
         plan.filter_debug = NO_MATCH
         return plan
