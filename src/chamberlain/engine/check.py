@@ -40,7 +40,16 @@ from chamberlain.engine.fastpath import final_effect, generate_walks, generated_
 from chamberlain.engine.names import NO_MATCH, NO_MATCH_FOR_SCOPE_PERMISSIONS
 from chamberlain.engine.options import EngineOptions
 from chamberlain.engine.request import EMPTY_AUX, AuxData, CheckInput, Principal, Resource
-from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
+from chamberlain.engine.result import (
+    CONDITION_NOT_MET,
+    DERIVED_ROLE_NOT_MET,
+    FAILED,
+    HELD,
+    LIFTED,
+    ActionEffect,
+    CheckOutput,
+    OutputEntry,
+)
 from chamberlain.engine.result import EvaluationError as EvalErrorEntry
 from chamberlain.engine.rows import CACHE_LIMIT, Group, Plan, Route, RowIndex
 from chamberlain.engine.ruletable import (
@@ -180,7 +189,7 @@ class State(Evaluation):
     when some condition can read them, and runs the plan's generated walks where they apply.
     """
 
-    __slots__ = ("condition_cache", "effective_derived_roles", "engine", "generated", "lifted", "outputs", "params",
+    __slots__ = ("condition_cache", "derived_role_misses", "effective_derived_roles", "engine", "generated", "lifted", "outputs", "params",
                  "route", "scope_derived_roles", "trace", "track_derived_roles", "var_cache")  # fmt: skip
 
     def __init__(self, engine: Engine, activation: dict[str, Any], route: Route, *,
@@ -196,7 +205,8 @@ class State(Evaluation):
         self.condition_cache: dict[tuple[Any, ...], bool] = {}
         self.params: Params | None = NO_PARAMS  # whose constants and variables C and V show now
         self.lifted = lifted  # DENY rules an approval lifts for this decision
-        self.trace: list[tuple[str, str, Row, bool | None]] | None = []
+        self.trace: list[tuple[str, str, Row, str]] | None = []  # (action, scope, row, outcome)
+        self.derived_role_misses: set[tuple[Any, ...]] = set()  # eval keys: why a row was skipped
         self.outputs: list[OutputEntry] = []
         self.track_derived_roles = True
         self.scope_derived_roles: dict[str, _ScopeDerivedRoles] = {}
@@ -222,6 +232,7 @@ class State(Evaluation):
         state.params = NO_PARAMS
         state.lifted = _NOTHING_LIFTED
         state.trace = None
+        state.derived_role_misses = _NOT_KEPT
         state.outputs = _NOT_KEPT
         track = state.track_derived_roles = engine.table.reads_runtime
         state.scope_derived_roles = {} if track else _NOT_KEPT
@@ -293,18 +304,13 @@ class State(Evaluation):
                     satisfied = self.satisfied(row)
                 except StrictEvaluationError:
                     if full:
-                        trace.append((action, scope, row, None))
+                        trace.append((action, scope, row, FAILED))
                     return WalkResult(_STRICT_DENY, row.policy.key, scope, row)
                 if full:
-                    trace.append((action, scope, row, bool(satisfied)))
+                    trace.append((action, scope, row, self.outcome(row, satisfied)))
                 if satisfied is None:
                     continue
-                if (
-                    satisfied
-                    and self.lifted
-                    and row.effect == EFFECT_DENY
-                    and row.policy.rule_fqn(row.name) in self.lifted
-                ):
+                if satisfied and self.lifted and self.is_lifted(row):
                     continue  # approved for this one decision: the rule and its output do not apply
                 if satisfied:
                     if row.output_activated is not None and full:
@@ -351,6 +357,8 @@ class State(Evaluation):
                 self.use_params(dr_params)
             if not test(self):
                 cache[key] = False
+                if self.trace is not None:
+                    self.derived_role_misses.add(key)
                 return None
         test = row.condition_test
         if test is None:
@@ -361,6 +369,18 @@ class State(Evaluation):
             result = test(self)
         cache[key] = result
         return result
+
+    def outcome(self, row: Row, satisfied: bool | None) -> str:
+        """What the trace says of a row that did not fail (Cerbos's tracer: activated, or why skipped)."""
+        if satisfied:
+            return LIFTED if self.lifted and self.is_lifted(row) else HELD
+        if row.eval_key in self.derived_role_misses:
+            return DERIVED_ROLE_NOT_MET
+        return CONDITION_NOT_MET
+
+    def is_lifted(self, row: Row) -> bool:
+        """Whether an approval lifts this DENY row for this decision."""
+        return row.effect == EFFECT_DENY and row.policy.rule_fqn(row.name) in self.lifted
 
     def use_params(self, params: Params) -> None:
         """Point ``C``/``V`` at a policy's constants and (evaluated once per check) variables."""
