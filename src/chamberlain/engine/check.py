@@ -117,7 +117,7 @@ class Engine:
                     for action in actions:
                         effects[action] = ActionEffect(EFFECT_DENY, route.r_key)
                     return _finish(out, actions)
-        if not route.exists:
+        if not route.p_exists and not route.r_exists:
             return _finish(out, actions)
         activation = base_activation(principal.cel(), resource.cel(), inp.aux_cel(), self.globals, now,
                                      self.options.evaluation_timeout if budget is None else budget)  # fmt: skip
@@ -305,7 +305,7 @@ class State(Evaluation):
                 except StrictEvaluationError:
                     if full:
                         trace.append((action, scope, row, FAILED))
-                    return WalkResult(_STRICT_DENY, row.policy.key, scope, row)
+                    return _new(WalkResult, (_STRICT_DENY, row.policy.key, scope, row))
                 if full:
                     trace.append((action, scope, row, self.outcome(row, satisfied)))
                 if satisfied is None:
@@ -319,9 +319,8 @@ class State(Evaluation):
                         if allow_row is None:
                             allow_row = row
                     elif row.effect == EFFECT_DENY:
-                        return WalkResult(
-                            EFFECT_DENY, (row.policy.key if row.from_role_policy else policy), scope, row
-                        )
+                        deny_policy = row.policy.key if row.from_role_policy else policy
+                        return _new(WalkResult, (EFFECT_DENY, deny_policy, scope, row))
                     elif row.no_match_for_scope_permissions:
                         policy, scope_hit = NO_MATCH_FOR_SCOPE_PERMISSIONS, scope
                 elif row.output_not_met is not None and full:
@@ -330,8 +329,8 @@ class State(Evaluation):
                 if permissions == REQUIRE_PARENTAL_CONSENT:
                     allow_row = None
                 elif permissions == OVERRIDE_PARENT:
-                    return WalkResult(EFFECT_ALLOW, policy, scope, allow_row)
-        return WalkResult(NO_MATCH_EFFECT, policy, scope_hit, None)
+                    return _new(WalkResult, (EFFECT_ALLOW, policy, scope, allow_row))
+        return _new(WalkResult, (NO_MATCH_EFFECT, policy, scope_hit, None))
 
     # -- rows -------------------------------------------------------------------------------------
 
@@ -513,6 +512,7 @@ _EMPTY_VARS = VariablesMap()
 _MISSING: Any = object()
 _STRICT_DENY = "STRICT_DENY"  # a group walk ended by a condition error under strict evaluation
 _UNDECIDED = WalkResult(NO_MATCH_EFFECT, "", "", None)
+_new = tuple.__new__  # _new(WalkResult, (...)): a WalkResult without its Python-level __new__ (hot path)
 _NOT_KEPT: Any = None  # a container the fast path never reads
 _NOTHING_LIFTED: frozenset[str] = frozenset()
 _DENIED = ActionEffect(EFFECT_DENY, NO_MATCH)

@@ -94,11 +94,6 @@ class Route:
     schemas: Any
     plans: dict[str, Plan] = field(default_factory=dict)  # per action, built on first use
 
-    @property
-    def exists(self) -> bool:
-        """Whether any principal or resource policy applies to the request's names."""
-        return self.p_exists or self.r_exists
-
 
 class RowIndex:
     """The rule table's rows by request names, memoised (thread-safe: each lookup is idempotent)."""
