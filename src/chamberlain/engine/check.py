@@ -53,8 +53,6 @@ from chamberlain.engine.result import (
 from chamberlain.engine.result import EvaluationError as EvalErrorEntry
 from chamberlain.engine.rows import CACHE_LIMIT, Group, Plan, Route, RowIndex
 from chamberlain.engine.ruletable import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
     NO_PARAMS,
     OVERRIDE_PARENT,
     REQUIRE_PARENTAL_CONSENT,
@@ -67,6 +65,7 @@ from chamberlain.engine.ruletable import (
 from chamberlain.engine.validation import validate
 from chamberlain.engine.walkgen import NO_MATCH_EFFECT, WalkResult
 from chamberlain.policy import PolicySet
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 
 class Engine:

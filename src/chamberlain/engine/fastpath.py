@@ -17,8 +17,9 @@ from chamberlain.engine.names import NO_MATCH_FOR_SCOPE_PERMISSIONS
 from chamberlain.engine.options import EngineOptions
 from chamberlain.engine.result import ActionEffect
 from chamberlain.engine.rows import Plan, RowIndex
-from chamberlain.engine.ruletable import EFFECT_DENY, RuleTable
+from chamberlain.engine.ruletable import RuleTable
 from chamberlain.engine.walkgen import NO_MATCH_EFFECT, WalkResult
+from chamberlain.policy.model import EFFECT_DENY
 
 
 def generated_walks_apply(table: RuleTable, options: EngineOptions) -> bool:

@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any
 from chamberlain.cel.budget import EVALUATION_TIMEOUT
 from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.names import NO_MATCH
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 from chamberlain.text import printable
 
 if TYPE_CHECKING:
     from chamberlain.engine.ruletable import Row
 
-EFFECT_ALLOW = "EFFECT_ALLOW"
-EFFECT_DENY = "EFFECT_DENY"
 
 # What the trace says of each row a check evaluated (Cerbos's tracer: activated, or why skipped).
 HELD = "held"

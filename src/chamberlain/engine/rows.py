@@ -22,7 +22,6 @@ from chamberlain.engine.names import NO_MATCH, policy_key, sanitize, scope_paren
 from chamberlain.engine.options import EngineOptions
 from chamberlain.engine.result import ActionEffect
 from chamberlain.engine.ruletable import (
-    EFFECT_DENY,
     NO_PARAMS,
     PRINCIPAL,
     RESOURCE,
@@ -33,6 +32,7 @@ from chamberlain.engine.ruletable import (
     key_matches,
 )
 from chamberlain.engine.walkgen import GroupWalk, Step
+from chamberlain.policy.model import EFFECT_DENY
 
 KINDS = (PRINCIPAL, RESOURCE)  # the order a check walks policy kinds in
 CACHE_LIMIT = 65536

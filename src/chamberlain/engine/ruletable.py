@@ -28,8 +28,6 @@ from chamberlain.policy import model as m
 from chamberlain.policy.cel_check import check_expression
 from chamberlain.policy.imports import constant_sources, merged, variable_sources
 
-EFFECT_ALLOW = m.EFFECT_ALLOW
-EFFECT_DENY = m.EFFECT_DENY
 OVERRIDE_PARENT = m.OVERRIDE_PARENT
 REQUIRE_PARENTAL_CONSENT = m.REQUIRE_PARENTAL_CONSENT
 RESOURCE, PRINCIPAL = "resource", "principal"
@@ -387,8 +385,8 @@ def _compile_rule(
     """
     condition = compile_condition(rule.condition)
     effect = rule.effect
-    if require_consent and effect == EFFECT_ALLOW and condition is not None:
-        condition, effect = none_of(condition), EFFECT_DENY
+    if require_consent and effect == m.EFFECT_ALLOW and condition is not None:
+        condition, effect = none_of(condition), m.EFFECT_DENY
     activated, not_met = _outputs(rule.output)
     return condition, effect, activated, not_met
 

@@ -20,13 +20,8 @@ from typing import Any, NamedTuple
 
 from chamberlain.cel import EvaluationError
 from chamberlain.engine.conditions import Condition, program
-from chamberlain.engine.ruletable import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
-    OVERRIDE_PARENT,
-    REQUIRE_PARENTAL_CONSENT,
-    Row,
-)
+from chamberlain.engine.ruletable import OVERRIDE_PARENT, REQUIRE_PARENTAL_CONSENT, Row
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 NO_MATCH_EFFECT = "EFFECT_NO_MATCH"
 

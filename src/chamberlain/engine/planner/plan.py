@@ -59,8 +59,6 @@ from chamberlain.engine.planner.partial import Partial
 from chamberlain.engine.request import EMPTY_AUX, AuxData, Principal, Resource
 from chamberlain.engine.result import ValidationError
 from chamberlain.engine.ruletable import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
     OVERRIDE_PARENT,
     PRINCIPAL,
     REQUIRE_PARENTAL_CONSENT,
@@ -69,6 +67,7 @@ from chamberlain.engine.ruletable import (
     Row,
 )
 from chamberlain.engine.validation import validate
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 
 @dataclass(frozen=True, slots=True)
