@@ -35,6 +35,7 @@ from chamberlain.engine.activation import (
     base_activation,
     runtime_value,
 )
+from chamberlain.engine.attribute_validation import validate
 from chamberlain.engine.conditions import Evaluation, StrictEvaluationError, cel_message
 from chamberlain.engine.fastpath import final_effect, generate_walks, generated_walks_apply
 from chamberlain.engine.names import NO_MATCH, NO_MATCH_FOR_SCOPE_PERMISSIONS
@@ -48,9 +49,9 @@ from chamberlain.engine.result import (
     LIFTED,
     ActionEffect,
     CheckOutput,
+    ExpressionError,
     OutputEntry,
 )
-from chamberlain.engine.result import EvaluationError as EvalErrorEntry
 from chamberlain.engine.rows import CACHE_LIMIT, Group, Plan, Route, RowIndex
 from chamberlain.engine.ruletable import (
     NO_PARAMS,
@@ -62,7 +63,6 @@ from chamberlain.engine.ruletable import (
     Row,
     RuleTable,
 )
-from chamberlain.engine.validation import validate
 from chamberlain.engine.walkgen import NO_MATCH_EFFECT, WalkResult
 from chamberlain.policy import PolicySet
 from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
@@ -132,7 +132,7 @@ class Engine:
         out.effective_derived_roles = sorted(state.effective_derived_roles)  # Cerbos: Go map order
         out.outputs = state.outputs
         out.trace = state.trace or []
-        out.evaluation_errors = [EvalErrorEntry(e, msg) for e, msg in sorted(state.errors)]
+        out.evaluation_errors = [ExpressionError(e, msg) for e, msg in sorted(state.errors)]
         return _finish(out, actions)
 
     def decide(self, principal: Principal, resource: Resource, action: str, aux_data: AuxData = EMPTY_AUX,

@@ -71,7 +71,7 @@ class ValidationError:
 
 
 @dataclass(frozen=True, slots=True)
-class EvaluationError:
+class ExpressionError:
     """A CEL error raised by a condition or variable (the condition then counted as false)."""
 
     expression: str
@@ -148,7 +148,7 @@ class CheckOutput:
     effective_derived_roles: list[str] = field(default_factory=list)
     validation_errors: list[ValidationError] = field(default_factory=list)
     outputs: list[OutputEntry] = field(default_factory=list)
-    evaluation_errors: list[EvaluationError] = field(default_factory=list)
+    evaluation_errors: list[ExpressionError] = field(default_factory=list)
     session_id: str = ""
     actor_chain: tuple[str, ...] = ()
     approval_id: str = ""

@@ -32,6 +32,7 @@ from typing import Any
 from chamberlain.cel.ast import Expr
 from chamberlain.cel.values import Timestamp
 from chamberlain.engine.activation import VariablesMap
+from chamberlain.engine.attribute_validation import validate
 from chamberlain.engine.conditions import StrictEvaluationError
 from chamberlain.engine.names import NO_MATCH, scope_value
 from chamberlain.engine.planner import nodes as n
@@ -66,7 +67,6 @@ from chamberlain.engine.ruletable import (
     Params,
     Row,
 )
-from chamberlain.engine.validation import validate
 from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 
