@@ -78,6 +78,8 @@ class Engine:
         self.globals = VariablesMap(options.globals)
         self.rows = RowIndex(table, options)
         self.generated_walks = generated_walks_apply(table, options)
+        self.strict = options.strict_evaluation  # read by every State: one attribute lookup, not two
+        self.reads_runtime = table.reads_runtime
 
     def check(self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None,
               lifted: frozenset[str] = frozenset()) -> list[CheckOutput]:  # fmt: skip
@@ -222,7 +224,7 @@ class State(Evaluation):
         """
         state = cls.__new__(cls)
         state.activation = activation
-        state.strict = engine.options.strict_evaluation
+        state.strict = engine.strict
         state.errors = {}
         state.engine = engine
         state.route = route
@@ -233,7 +235,7 @@ class State(Evaluation):
         state.trace = None
         state.derived_role_misses = _NOT_KEPT
         state.outputs = _NOT_KEPT
-        track = state.track_derived_roles = engine.table.reads_runtime
+        track = state.track_derived_roles = engine.reads_runtime
         state.scope_derived_roles = {} if track else _NOT_KEPT
         state.effective_derived_roles = {} if track else _NOT_KEPT
         state.generated = engine.generated_walks
