@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from chamberlain import delegation
+from chamberlain.asgi import Receive, Send
 from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
@@ -26,8 +27,6 @@ from chamberlain.server.http import (
     UNAVAILABLE,
     UNIMPLEMENTED,
     ApiError,
-    Receive,
-    Send,
     bad_request,
     content_length,
     new_call_id,
