@@ -22,17 +22,20 @@ from typing import Any
 
 from chamberlain.sessions import tables
 from chamberlain.sessions.clock import Clock, system_clock
-from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound
+from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound, SessionStateConflict
 from chamberlain.sessions.model import (
     ACTIVE,
     EXPIRED,
     LOCK_TARGETS,
+    OPEN_STATES,
     REVOKED,
     STATES,
+    SUSPENDED,
     Budget,
     Lock,
     RateLimit,
     Session,
+    StandingBudget,
 )
 from chamberlain.sessions.settings import SessionSpec
 from chamberlain.store import POSTGRES, SQLITE
@@ -63,6 +66,7 @@ class Item:
     key: tuple[int, str]  # (resource index, action)
     charges: tuple[tuple[str, float], ...] = ()
     rate_hits: tuple[int, ...] = ()
+    standing: tuple[tuple[str, float], ...] = ()  # (standing budget name, cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ class Charged:
     denial: str = ""
     check: str = ""  # state, binding, lock, store
     refused: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
+    standing: dict[str, float] = field(default_factory=dict)  # standing budget name -> used in its window
 
 
 _ids = threading.Lock()
@@ -120,9 +125,12 @@ class SessionStore(OwnedStore):
     """Sessions and locks in one database; safe to share between threads (one connection, one lock)."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock,
-                 on_transition: Callable[[Transition], None] | None = None):  # fmt: skip
+                 on_transition: Callable[[Transition], None] | None = None,
+                 standing: Sequence[StandingBudget] = ()):  # fmt: skip
         self.setup(db, on_transition)
         self.clock = clock
+        #: Budgets that span sessions (``chamberlain.sessions.standingBudgets``), charged with the session's.
+        self.standing = tuple(standing)
         if db.kind == SQLITE:
             # WAL with NORMAL: a commit survives the process crashing, not the machine losing power
             # (the last charges may be lost then); an fsync per check would cost milliseconds. The
@@ -146,8 +154,8 @@ class SessionStore(OwnedStore):
         return found
 
     def _lapse(self, db: Database, s: Session, now: float, ended: list[Transition]) -> Session:
-        """An ACTIVE session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``)."""
-        why = s.lapsed(now) if s.state == ACTIVE else ""
+        """An open session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``)."""
+        why = s.lapsed(now) if s.state in OPEN_STATES else ""
         if not why:
             return s
         ended.append(Transition("session:expire", s.id, "chamberlain:timeout", why))
@@ -206,7 +214,7 @@ class SessionStore(OwnedStore):
             found = self._row(db, session_id)
             if found is None:
                 raise SessionNotFound(f"no session {session_id}")
-            if found.state != ACTIVE or not found.lapsed(now):
+            if found.state not in OPEN_STATES or not found.lapsed(now):
                 return found
         return self._expire(session_id)
 
@@ -237,40 +245,67 @@ class SessionStore(OwnedStore):
         return found, (found[-1].id if len(rows) > limit else "")
 
     def sweep(self) -> list[str]:
-        """Mark every ACTIVE session past its ttl or idle timeout EXPIRED; returns their ids."""
+        """Mark every open session past its ttl (or, ACTIVE, its idle timeout) EXPIRED; returns their ids."""
         now = self.clock()
         with self._using() as db:
-            rows = db.rows("SELECT id FROM chamberlain_sessions WHERE state = ? AND (expires_at <= ? OR "
-                           "(idle_timeout > 0 AND last_used_at + idle_timeout <= ?))", (ACTIVE, now, now))  # fmt: skip
+            rows = db.rows("SELECT id FROM chamberlain_sessions WHERE (state = ? AND (expires_at <= ? OR "
+                           "(idle_timeout > 0 AND last_used_at + idle_timeout <= ?))) OR (state = ? AND expires_at <= ?)",
+                           (ACTIVE, now, now, SUSPENDED, now))  # fmt: skip
         for (session_id,) in rows:
             self._expire(session_id)
         return [r[0] for r in rows]
 
     def revoke(self, session_id: str, *, by: str, reason: str = "") -> Session:
-        """Revoke an ACTIVE session (a session already over keeps its state); raises SessionNotFound."""
+        """Revoke an ACTIVE or SUSPENDED session (a session already over keeps its state); raises SessionNotFound."""
         now = self.clock()
         ended: list[Transition] = []
         with self._using() as db, db.transaction():
             found = self._lapse(db, self._held(db, session_id), now, ended)
-            if found.state == ACTIVE:
+            if found.state in OPEN_STATES:
                 found = self._end(db, found, REVOKED, now, by, reason)
                 ended.append(Transition("session:revoke", session_id, by, reason))
         self._emit(ended)
         return found
 
     def revoke_all(self, *, by: str, reason: str = "", agent: str = "", subject: str = "") -> list[str]:
-        """Revoke every ACTIVE session of ``agent`` or ``subject``; returns their ids."""
+        """Revoke every open (ACTIVE or SUSPENDED) session of ``agent`` or ``subject``; returns their ids."""
         if bool(agent) == bool(subject):
             raise InvalidSession('give exactly one of "agent" or "subject"')
         column, value = ("agent", agent) if agent else ("subject", subject)
         now = self.clock()
         with self._using() as db, db.transaction():
-            ids = [r[0] for r in db.rows(f"SELECT id FROM chamberlain_sessions WHERE {column} = ? AND state = ?",
-                                          (value, ACTIVE))]  # fmt: skip
+            ids = [r[0] for r in db.rows(f"SELECT id FROM chamberlain_sessions WHERE {column} = ? AND state IN (?, ?)",
+                                          (value, *OPEN_STATES))]  # fmt: skip
             db.execute(f"UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? "
-                       f"WHERE {column} = ? AND state = ?", (REVOKED, now, by, reason, value, ACTIVE))  # fmt: skip
+                       f"WHERE {column} = ? AND state IN (?, ?)", (REVOKED, now, by, reason, value, *OPEN_STATES))  # fmt: skip
         self._emit([Transition("session:revoke", i, by, reason, {column: value}) for i in ids])
         return ids
+
+    def suspend(self, session_id: str, *, by: str, reason: str = "") -> Session:
+        """Suspend an ACTIVE session: its checks are denied until :meth:`resume` (its ttl still runs).
+        Who suspended it and why are kept as ``ended_by`` and ``end_reason`` while it is suspended."""
+        return self._move(session_id, ACTIVE, SUSPENDED, "session:suspend", by, reason)
+
+    def resume(self, session_id: str, *, by: str, reason: str = "") -> Session:
+        """Resume a SUSPENDED session (its idle timeout starts again now)."""
+        return self._move(session_id, SUSPENDED, ACTIVE, "session:resume", by, reason)
+
+    def _move(self, session_id: str, source: str, target: str, action: str, by: str, reason: str) -> Session:
+        now = self.clock()
+        ended: list[Transition] = []
+        with self._using() as db, db.transaction():
+            found = self._lapse(db, self._held(db, session_id), now, ended)
+            before = found.state
+            if before == source:
+                held_by, why = (by, reason) if target == SUSPENDED else ("", "")
+                db.execute("UPDATE chamberlain_sessions SET state = ?, ended_by = ?, end_reason = ?, last_used_at = ? "
+                           "WHERE id = ?", (target, held_by, why, now, session_id))  # fmt: skip
+                found = replace(found, state=target, ended_by=held_by, end_reason=why, last_used_at=now)
+                ended.append(Transition(action, session_id, by, reason))
+        self._emit(ended)  # an expiry found on the way is committed and recorded either way
+        if before != source:
+            raise SessionStateConflict(f"session {session_id} is {before}, not {source}")
+        return found
 
     def settle(self, session_id: str, budget: str, amount: float, *, by: str) -> Session:
         """Add ``amount`` (the actual cost known after the action ran) to a budget's use; may go past its limit."""
@@ -278,14 +313,21 @@ class SessionStore(OwnedStore):
             raise InvalidSession(f"amount: expected a non-negative number, got {amount!r}")
         with self._using() as db, db.transaction():
             found = self._held(db, session_id)
-            if budget not in {b.name for b in found.budgets}:
+            standing = next((b for b in self.standing if b.name == budget), None)
+            if budget in {b.name for b in found.budgets}:
+                budgets = tuple(
+                    replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets
+                )
+                db.execute("UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
+                           (json.dumps([_budget_json(b) for b in budgets]), session_id))  # fmt: skip
+                found = replace(found, budgets=budgets)
+            elif standing is not None:
+                key = _standing_key(standing, found, self.clock())
+                self._hold_standing(db, key)
+                db.execute("UPDATE chamberlain_standing_use SET used = used + ? WHERE name = ? AND holder = ? AND "
+                           "window_start = ?", (amount, *key))  # fmt: skip
+            else:
                 raise InvalidSession(f"budget: session {session_id} has no budget {budget!r}")
-            budgets = tuple(
-                replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets
-            )
-            db.execute("UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
-                       (json.dumps([_budget_json(b) for b in budgets]), session_id))  # fmt: skip
-            found = replace(found, budgets=budgets)
         self._emit([Transition("session:settle", session_id, by, "", {"budget": budget, "amount": amount})])
         return found
 
@@ -318,7 +360,7 @@ class SessionStore(OwnedStore):
                tools: Sequence[str]) -> Charged:  # fmt: skip
         if s.state != ACTIVE:
             detail = f" ({s.end_reason})" if s.end_reason else ""
-            by = f" by {s.ended_by}" if s.state == REVOKED and s.ended_by else ""
+            by = f" by {s.ended_by}" if s.state in (REVOKED, SUSPENDED) and s.ended_by else ""
             return Charged(s, f"session {s.id} is {s.state}{by}{detail}", "state")
         unbound = bind(s)
         if unbound:
@@ -337,6 +379,9 @@ class SessionStore(OwnedStore):
             [t for t in hits if t > now - r.per] for r, hits in zip(s.rate_limits, _hits(s), strict=True)
         ]
         refused: dict[tuple[int, str], tuple[str, str]] = {}
+        standing = self._standing_used(db, s, now, items) if self.standing else {}
+        standing_before = dict(standing)
+        standing_limits = {b.name: b for b in self.standing}
         for item in items:
             cost: dict[str, float] = {}
             for name, amount in item.charges:
@@ -346,6 +391,18 @@ class SessionStore(OwnedStore):
                 refused[item.key] = (f"budget:{over}", f"budget {over!r} of session {s.id} would be exceeded: used "
                                      f"{used[over]:g} of {limits[over]:g}, this action costs {cost[over]:g}")  # fmt: skip
                 continue
+            spans: dict[str, float] = {}
+            for name, amount in item.standing:
+                spans[name] = spans.get(name, 0.0) + amount
+            over = next(
+                (n for n, c in spans.items() if standing[n] + c > standing_limits[n].budget.limit), None
+            )
+            if over is not None:
+                b = standing_limits[over]
+                refused[item.key] = (f"standing:{over}", f"budget {over!r} of {b.per} {b.holder(s)!r} (across sessions, "
+                                     f"per {b.period:g}s) would be exceeded: used {standing[over]:g} of "
+                                     f"{b.budget.limit:g}, this action costs {spans[over]:g}")  # fmt: skip
+                continue
             full = next((i for i in item.rate_hits if len(windows[i]) + 1 > s.rate_limits[i].max), None)
             if full is not None:
                 r = s.rate_limits[full]
@@ -354,9 +411,16 @@ class SessionStore(OwnedStore):
                 continue
             for name, amount in cost.items():
                 used[name] = used.get(name, 0.0) + amount
+            for name, amount in spans.items():
+                standing[name] += amount
             for i in item.rate_hits:
                 windows[i].append(now)
         budgets = tuple(replace(b, used=used[b.name]) for b in s.budgets)
+        if write and standing:
+            for b in self.standing:
+                if b.name in standing and standing[b.name] != standing_before[b.name]:
+                    db.execute("UPDATE chamberlain_standing_use SET used = ? WHERE name = ? AND holder = ? "
+                               "AND window_start = ?", (standing[b.name], *_standing_key(b, s, now)))  # fmt: skip
         rates = [_rate_json(r, w) for r, w in zip(s.rate_limits, windows, strict=True)]
         if write:  # also for a check that spends nothing: it is activity (the idle timeout starts again)
             db.execute("UPDATE chamberlain_sessions SET budgets = ?, rate_limits = ?, calls = calls + 1, "
@@ -364,7 +428,29 @@ class SessionStore(OwnedStore):
                        (json.dumps([_budget_json(b) for b in budgets]), json.dumps(rates), now, s.id))  # fmt: skip
             s = replace(s, budgets=budgets, calls=s.calls + 1, last_used_at=now,
                         rate_hits=tuple(tuple(w) for w in windows))  # fmt: skip
-        return Charged(s, refused=refused)
+        return Charged(s, refused=refused, standing=standing)
+
+    def _standing_used(self, db: Database, s: Session, now: float, items: Sequence[Item]) -> dict[str, float]:
+        """What each standing budget these items charge has spent in its window, rows held for the charge
+        (in name order, after the session's row: concurrent charges take the locks in one order)."""
+        names = {name for item in items for name, _ in item.standing}
+        return {b.name: self._hold_standing(db, _standing_key(b, s, now))
+                for b in sorted(self.standing, key=lambda b: b.name) if b.name in names}  # fmt: skip
+
+    def _hold_standing(self, db: Database, key: tuple[str, str, float]) -> float:
+        """The row of (name, holder, window), created at 0 when new and held until the transaction ends."""
+        db.execute("INSERT INTO chamberlain_standing_use (name, holder, window_start, used) VALUES (?, ?, ?, 0) "
+                   "ON CONFLICT (name, holder, window_start) DO NOTHING", key)  # fmt: skip
+        return float(db.value("SELECT used FROM chamberlain_standing_use WHERE name = ? AND holder = ? AND "
+                              "window_start = ?" + self._for_update(db), key))  # fmt: skip
+
+    def standing_use(self, s: Session) -> dict[str, float]:
+        """What each standing budget has spent for this session's agent or subject in the current window."""
+        now = self.clock()
+        with self._using() as db:
+            return {b.name: float(db.value("SELECT coalesce(sum(used), 0) FROM chamberlain_standing_use WHERE "
+                                           "name = ? AND holder = ? AND window_start = ?", _standing_key(b, s, now)))
+                    for b in self.standing}  # fmt: skip
 
     # -- locks -------------------------------------------------------------------------------------
 
@@ -408,6 +494,10 @@ class SessionStore(OwnedStore):
         """The lock in force now on any of these, or None (token exchanges and gateways ask this)."""
         with self._using() as db:
             return self._locked(db, self.clock(), agent, subject, root, tools)
+
+
+def _standing_key(b: StandingBudget, s: Session, now: float) -> tuple[str, str, float]:
+    return b.name, b.holder(s), b.window(now)
 
 
 def _hits(s: Session) -> list[list[float]]:
