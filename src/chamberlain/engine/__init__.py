@@ -14,8 +14,6 @@ from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.options import EngineOptions, OptionsError
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
     ActionEffect,
     ActionExplanation,
     CheckOutput,
@@ -26,6 +24,7 @@ from chamberlain.engine.result import (
 )
 from chamberlain.engine.ruletable import build
 from chamberlain.policy import PolicySet
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 
 def compile_policies(policies: PolicySet, options: EngineOptions | None = None) -> Engine:
