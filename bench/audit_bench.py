@@ -51,8 +51,8 @@ from chamberlain.audit.content import Limits  # noqa: E402
 from chamberlain.audit.decisions import Call, decision_call  # noqa: E402
 from chamberlain.audit.entry import leaf_body  # noqa: E402
 from chamberlain.audit.log import DecisionLog, LogOptions  # noqa: E402
-from chamberlain.audit.merkle import Edge, leaf_hash  # noqa: E402
-from chamberlain.audit.schema import STRIDE  # noqa: E402
+from chamberlain.audit.tables import STRIDE  # noqa: E402
+from chamberlain.audit.tlog.merkle import Edge, leaf_hash  # noqa: E402
 from chamberlain.audit.verify import verify  # noqa: E402
 from chamberlain.engine import CheckInput, Principal, Resource, compile_policies  # noqa: E402
 from chamberlain.policy import load_directory  # noqa: E402

@@ -29,7 +29,8 @@ from chamberlain.audit import recording
 from chamberlain.audit.log import DecisionLog
 from chamberlain.engine.planner import PlanInput, PlanKind, QueryPlan
 from chamberlain.engine.request import CheckInput, Resource
-from chamberlain.engine.result import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckOutput
+from chamberlain.engine.result import ActionEffect, CheckOutput
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 PLAN_POLICY = "chamberlain.query_plan"
 _DEBUG_LIMIT = 4096

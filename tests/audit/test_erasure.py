@@ -15,9 +15,9 @@ import pytest
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.merkle import verify_inclusion
-from chamberlain.audit.note import Verifier, open_checkpoint
 from chamberlain.audit.replay import NotReplayable, replay_input
+from chamberlain.audit.tlog.merkle import verify_inclusion
+from chamberlain.audit.tlog.note import Verifier, open_checkpoint
 from chamberlain.audit.verify import TrustedHead, verify
 from chamberlain.store.db import open_database
 from tests.audit.test_cli_audit import run
@@ -203,7 +203,7 @@ def test_heads_are_published_to_the_head_file(tmp_path, policies):
 
 
 def test_bad_erasure_and_key_requests_leave_the_log_untouched(tmp_path):
-    from chamberlain.audit.note import Signer
+    from chamberlain.audit.tlog.note import Signer
     from tests.audit.support import cli, decision
 
     url, key = f"sqlite:///{tmp_path / 'd.db'}", tmp_path / "log.key"

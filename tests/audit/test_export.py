@@ -25,8 +25,8 @@ from chamberlain.audit.canonical import canonical
 from chamberlain.audit.export import ExportConfig
 from chamberlain.audit.export.exporter import read_cursor
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.merkle import leaf_hash, verify_inclusion
 from chamberlain.audit.reader import AuditReader
+from chamberlain.audit.tlog.merkle import leaf_hash, verify_inclusion
 from chamberlain.server.config import ConfigError, load_config
 from chamberlain.store.db import open_database
 from tests.audit.support import cli, decision, wait_until

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from chamberlain.audit import merkle
-from chamberlain.audit.merkle import ProofError
+from chamberlain.audit.tlog import merkle
+from chamberlain.audit.tlog.merkle import ProofError
 from tests.audit.support import VECTORS
 
 TREE = json.loads((VECTORS / "tree.json").read_text())

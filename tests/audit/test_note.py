@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chamberlain.audit.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint, open_note
+from chamberlain.audit.tlog.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint, open_note
 from tests.audit.support import VECTORS
 
 NOTES = json.loads((VECTORS / "note.json").read_text())

@@ -13,7 +13,7 @@ from chamberlain.audit.heads import all_heads
 from chamberlain.audit.keys import load_all
 from chamberlain.audit.keyset import verified_signers
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.note import Checkpoint, Verifier, split_note
+from chamberlain.audit.tlog.note import Checkpoint, Verifier, split_note
 from chamberlain.store.db import open_database
 from tests.audit.support import cli, decision, wait_until
 from tests.server.support import ThreadServer
@@ -109,7 +109,7 @@ def test_a_head_signed_by_a_key_the_log_never_rotated_to(tmp_path):
     with DecisionLog.open(url, LogOptions(key_file=key)) as log:
         log.record([decision(i) for i in range(3)])
         log.sign_head()
-        from chamberlain.audit.note import Signer
+        from chamberlain.audit.tlog.note import Signer
 
         stranger = Signer.generate(log.keys.newest.name)  # same name, not in the log's schedule
     db = open_database(url)
@@ -158,7 +158,7 @@ def test_replicas_on_one_postgresql_pick_up_the_new_key(policies, pg_url, tmp_pa
 
 
 def test_witnesses_across_a_rotation(tmp_path):
-    from chamberlain.audit.merkle import consistency_path
+    from chamberlain.audit.tlog.merkle import consistency_path
     from chamberlain.audit.tree import TreeStore
     from chamberlain.audit.witness.cosignature import Cosigner
     from chamberlain.audit.witness.protocol import request_body

@@ -8,8 +8,8 @@ import threading
 import httpx
 import pytest
 
-from chamberlain.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from chamberlain.audit.note import Verifier, open_checkpoint
+from chamberlain.audit.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
+from chamberlain.audit.tlog.note import Verifier, open_checkpoint
 from chamberlain.server.config import ConfigError, load_config
 from tests.server.support import ADMIN_AUTH, ThreadServer, admin_on
 

@@ -18,8 +18,8 @@ from chamberlain.audit.canonical import canonical
 from chamberlain.audit.content import salted
 from chamberlain.audit.errors import LogTampered
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.merkle import Edge
-from chamberlain.audit.note import Checkpoint, Signer
+from chamberlain.audit.tlog.merkle import Edge
+from chamberlain.audit.tlog.note import Checkpoint, Signer
 from chamberlain.audit.verify import TrustedHead, verify
 from chamberlain.store.db import Database, as_bytes, open_database
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.merkle import EMPTY_ROOT
-from chamberlain.audit.note import Checkpoint, Signer
+from chamberlain.audit.tlog.merkle import EMPTY_ROOT
+from chamberlain.audit.tlog.note import Checkpoint, Signer
 from chamberlain.audit.tree import TreeStore
 from chamberlain.audit.witness.client import WitnessConfig, cosignatures
 from chamberlain.audit.witness.cosignature import Cosigner, CosignerKey
@@ -93,7 +93,7 @@ def test_witness_cosigns_consistent_checkpoints_and_refuses_the_rest(tmp_path, l
     # the old size must be the one it holds: 409 with its size
     stale = witness.add_checkpoint(request_body(0, [], _log_head(signer, 12, tree.root(12))))
     assert (stale.status, stale.body, stale.content_type) == (409, b"10\n", "text/x.tlog.size")
-    from chamberlain.audit.merkle import consistency_path
+    from chamberlain.audit.tlog.merkle import consistency_path
 
     good = witness.add_checkpoint(
         request_body(10, consistency_path(tree, 10, 15), _log_head(signer, 15, tree.root(15)))

@@ -125,6 +125,20 @@ def test_explanation_names_the_rule_and_the_conditions():
     assert "edit: EFFECT_ALLOW" in out.explanation()
 
 
+def test_the_trace_says_why_a_rule_did_not_apply():
+    engine = _engine(DERIVED, DOCUMENT.replace('actions: ["edit"]', 'actions: ["edit", "rename"]'))
+    bob = Principal("bob", ["user"])
+    out = _check(engine, bob, DRAFT, "edit", "rename")  # bob is not the owner: the derived role did not hold
+    for action in ("edit", "rename"):  # the second action reads the first's cached outcome
+        (tried,) = [t for t in out.explain(action).evaluated if t.rule == "owner-edits-drafts"]
+        assert (tried.outcome, tried.satisfied) == ("derived role did not hold", False)
+    assert "derived role owner): derived role did not hold" in out.explanation()
+    published = Resource("document", "d1", {"owner": "alice", "status": "published"})
+    out = _check(engine, ALICE, published, "edit")  # alice owns it, but it is not a draft
+    (tried,) = [t for t in out.explain("edit").evaluated if t.rule == "owner-edits-drafts"]
+    assert (tried.outcome, tried.satisfied) == ("did not hold", False)
+
+
 def test_no_policy_is_a_deny_with_no_match():
     out = _check(_engine(DERIVED, DOCUMENT), ALICE, Resource("invoice", "i1"), "pay")
     assert (out.actions["pay"].effect, out.actions["pay"].policy) == ("EFFECT_DENY", "NO_MATCH")

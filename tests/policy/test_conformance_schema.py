@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chamberlain.engine.validation import validate
+from chamberlain.engine.attribute_validation import validate
 from chamberlain.policy import SchemaStore
 from chamberlain.policy import model as m
 from tests.cel.conformance import case_params, data_dir, load_known_failures, record, require_data

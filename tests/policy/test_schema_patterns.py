@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from chamberlain.policy.schema import SchemaStore
+from chamberlain.policy.attribute_schemas import SchemaStore
 
 SCHEMA = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}},
           "patternProperties": {"^(x+)+y$": {"type": "integer"}}}  # fmt: skip
@@ -32,7 +32,7 @@ def test_patterns_validate_as_before():
 def test_a_backtracking_pattern_cannot_be_made_to_run_away():
     code = textwrap.dedent(f"""
         import json
-        from chamberlain.policy.schema import SchemaStore
+        from chamberlain.policy.attribute_schemas import SchemaStore
         store = SchemaStore()
         store.add("principal.json", json.dumps({SCHEMA!r}).encode())
         attrs = {{"code": "a" * 40 + "!", "x" * 40 + "!": 1}}

@@ -29,7 +29,7 @@ from chamberlain.gateways.mcp.decide import arguments_digest
 from chamberlain.gateways.mcp.mapping import action
 from chamberlain.gateways.mcp.stdio import accept_line
 from chamberlain.policy import PolicyError, load_documents
-from chamberlain.server import authzen, cerbos_api
+from chamberlain.server import authzen_api, cerbos_api
 from chamberlain.server.config import load_config
 from chamberlain.server.http import ApiError
 from chamberlain.server.state import ServerState
@@ -119,8 +119,8 @@ def check_request_property(state: ServerState, body: bytes) -> None:
 
 
 def authzen_property(state: ServerState, body: bytes) -> None:
-    _handled(authzen.evaluation, state, body)
-    _handled(authzen.evaluations, state, body)
+    _handled(authzen_api.evaluation, state, body)
+    _handled(authzen_api.evaluations, state, body)
 
 
 AZ = {"subject": {"type": "user", "id": "alice", "properties": {"cerbos.roles": ["finance_clerk"]}},

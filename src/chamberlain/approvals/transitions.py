@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chamberlain.engine import ActionEffect, CheckInput, CheckOutput, Principal, Resource
-from chamberlain.engine.result import EFFECT_ALLOW, OutputEntry
+from chamberlain.engine.result import OutputEntry
+from chamberlain.policy.model import EFFECT_ALLOW
 from chamberlain.sessions.store import Transition
 from chamberlain.sessions.transitions import describe
 from chamberlain.sessions.transitions import recorder as session_recorder

@@ -5,8 +5,8 @@
 - :class:`AuditReader`: entries, search, export, heads, inclusion and consistency proofs.
 - :func:`verify`: recompute every hash, the tree and every signed head; name the first difference.
 - :mod:`~chamberlain.audit.decisions`: the entries of a check; :mod:`~chamberlain.audit.canonical`:
-  RFC 8785 canonical JSON; :mod:`~chamberlain.audit.merkle`: hashing and proofs;
-  :mod:`~chamberlain.audit.note`: signed notes, keys and checkpoints.
+  RFC 8785 canonical JSON; :mod:`~chamberlain.audit.tlog.merkle`: hashing and proofs;
+  :mod:`~chamberlain.audit.tlog.note`: signed notes, keys and checkpoints.
 """
 
 from chamberlain.audit.entry import Entry, new_entry

@@ -26,8 +26,8 @@ from chamberlain.audit.decisions import Prepared
 from chamberlain.audit.entry import COLUMNS, Entry, leaf_body, new_entry, numbered, public_bytes
 from chamberlain.audit.heads import Head
 from chamberlain.audit.keys import KeyRing
-from chamberlain.audit.merkle import Edge
-from chamberlain.audit.schema import STRIDE
+from chamberlain.audit.tables import STRIDE
+from chamberlain.audit.tlog.merkle import Edge
 from chamberlain.audit.tree import TreeStore, stored_size
 from chamberlain.store.db import Database, as_bytes
 

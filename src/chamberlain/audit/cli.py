@@ -133,7 +133,7 @@ def verify_command(
 
 def _key_set(path: Path | None, witness_keys: list[str]) -> Any:
     from chamberlain.audit.keyset import KeySet
-    from chamberlain.audit.note import NoteError
+    from chamberlain.audit.tlog.note import NoteError
     from chamberlain.audit.witness.cosignature import CosignerKey
 
     if path is None and not witness_keys:
@@ -550,7 +550,7 @@ def witness_command(
     ] = False,
 ) -> None:
     """A minimal C2SP tlog-witness: cosigns checkpoints of the given logs that are consistent with the last one."""
-    from chamberlain.audit.note import NoteError, Verifier
+    from chamberlain.audit.tlog.note import NoteError, Verifier
     from chamberlain.audit.witness import keyfile
 
     try:

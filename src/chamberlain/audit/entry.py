@@ -14,7 +14,7 @@ The content (erasable) holds who and what: ``principal``, ``actor_chain``, ``ses
 ``request_id``, ``resource_id``, ``input`` (which resource of the request), the conditions and
 whether they held, errors, outputs, the attribute names read, the approval, and what an
 enforcement point adds (the MCP gateway's ``mcp``). Format 1 entries (the whole entry was the leaf)
-are read and verified as they are; see :mod:`chamberlain.audit.schema` for the migration.
+are read and verified as they are; see :mod:`chamberlain.audit.tables` for the migration.
 """
 
 from __future__ import annotations

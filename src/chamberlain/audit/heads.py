@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chamberlain.audit.entry import timestamp
-from chamberlain.audit.note import Checkpoint, Signer, sign_note
+from chamberlain.audit.tlog.note import Checkpoint, Signer, sign_note
 from chamberlain.store.db import Database, as_bytes
 
 

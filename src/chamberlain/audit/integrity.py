@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from chamberlain.audit.content import salted
-from chamberlain.audit.merkle import leaf_hash
+from chamberlain.audit.tlog.merkle import leaf_hash
 from chamberlain.store.db import Database, as_bytes
 
 _SELECT = ("SELECT e.seq, e.leaf, e.body, e.salt, e.content, e.request, r.salt, r.body FROM audit_entries e "

@@ -16,7 +16,7 @@ import socket
 import threading
 from pathlib import Path
 
-from chamberlain.audit.note import NoteError, Signer, Verifier
+from chamberlain.audit.tlog.note import NoteError, Signer, Verifier
 from chamberlain.errors import Error
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.store.db import Database

@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import Any
 
 from chamberlain.audit import erase as erasing
-from chamberlain.audit import heads, keys, schema
+from chamberlain.audit import heads, keys, tables
 from chamberlain.audit.append import LocalAppender, PendingAppender
 from chamberlain.audit.content import Limits
 from chamberlain.audit.errors import AuditError, LogUnavailable
 from chamberlain.audit.export import ExportConfig, Exporter
 from chamberlain.audit.heads import Head
 from chamberlain.audit.keys import KeyRing
-from chamberlain.audit.merkle import EMPTY_ROOT
 from chamberlain.audit.publish import HeadPublisher
 from chamberlain.audit.reader import AuditReader
 from chamberlain.audit.sequencer import Sequencer, SequencerOptions
+from chamberlain.audit.tlog.merkle import EMPTY_ROOT
 from chamberlain.audit.verify import TrustedHead, check_extends
 from chamberlain.audit.witness.client import WitnessConfig
 from chamberlain.audit.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
@@ -226,7 +226,7 @@ class DecisionLog:
         try:
             ring = keys.KeyRing.open(key_file, create=options.create_key, name=options.key_name)
             first = ring.newest
-            meta = schema.create(write_db, origin=first.name, verifier_key=str(first.verifier),
+            meta = tables.create(write_db, origin=first.name, verifier_key=str(first.verifier),
                                  first_head=lambda: heads.sign(write_db, first, 0, EMPTY_ROOT))  # fmt: skip
             active = keys.active_key(write_db)
             if ring.get(active) is None:
@@ -242,7 +242,7 @@ class DecisionLog:
                 log.warning("decision log %s: no head file at %s yet; it is written at the next signing",
                             parsed.display, head_file)  # fmt: skip
             check_extends(
-                write_db, keys.log_keys(schema.read_meta(write_db)), published
+                write_db, keys.log_keys(tables.read_meta(write_db)), published
             )  # never sign over a rewrite
             publisher = HeadPublisher(ring, head_file, tuple(options.witnesses), options.witness_timeout,
                                       connect=lambda: open_database(parsed, busy_timeout=options.busy_timeout))  # fmt: skip

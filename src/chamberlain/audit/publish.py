@@ -28,7 +28,7 @@ import orjson
 
 from chamberlain.audit.heads import Head
 from chamberlain.audit.keys import KeyRing
-from chamberlain.audit.note import NoteError, Verifier, split_note
+from chamberlain.audit.tlog.note import NoteError, Verifier, split_note
 from chamberlain.audit.witness.client import WitnessClient, WitnessConfig, WitnessError
 from chamberlain.errors import Error
 from chamberlain.store.db import Database

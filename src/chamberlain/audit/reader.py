@@ -17,8 +17,8 @@ from chamberlain.audit import heads
 from chamberlain.audit.entry import timestamp
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.heads import Head
-from chamberlain.audit.merkle import ProofError, consistency_path, inclusion_path
-from chamberlain.audit.schema import FORMAT_1, check_format, exists, read_meta
+from chamberlain.audit.tables import FORMAT_1, check_format, exists, read_meta
+from chamberlain.audit.tlog.merkle import ProofError, consistency_path, inclusion_path
 from chamberlain.audit.tree import TreeStore, stored_size
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database, as_bytes

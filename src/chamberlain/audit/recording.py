@@ -19,8 +19,9 @@ from chamberlain.audit.errors import LogUnavailable
 from chamberlain.audit.log import DecisionLog
 from chamberlain.audit.writer import ASYNC, Ticket
 from chamberlain.engine.request import CheckInput
-from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
+from chamberlain.engine.result import ActionEffect, CheckOutput
 from chamberlain.errors import Error
+from chamberlain.policy.model import EFFECT_DENY
 
 #: The key a CheckResources response carries the reason under when the log could not record it.
 REASON_KEY = "chamberlain"

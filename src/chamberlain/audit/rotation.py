@@ -26,8 +26,8 @@ from chamberlain.audit.entry import KEY_ROTATION, new_entry, timestamp
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.heads import Head
 from chamberlain.audit.keys import KeyRing, add, log_keys
-from chamberlain.audit.note import Signer
-from chamberlain.audit.schema import read_meta
+from chamberlain.audit.tables import read_meta
+from chamberlain.audit.tlog.note import Signer
 from chamberlain.audit.tree import TreeStore, stored_size
 from chamberlain.store.db import Database
 

@@ -20,7 +20,7 @@ from typing import Any
 from chamberlain.audit.append import sequence_pending, sign_current
 from chamberlain.audit.heads import Head
 from chamberlain.audit.keys import KeyRing
-from chamberlain.audit.merkle import Edge
+from chamberlain.audit.tlog.merkle import Edge
 from chamberlain.audit.tree import TreeStore
 from chamberlain.errors import Error
 from chamberlain.store.db import Database, open_database

@@ -1,20 +1,20 @@
 """The stored Merkle tree: complete subtree hashes from the log's tables, and the tree's right edge.
 
 Leaf hashes live in ``audit_entries.leaf``; hashes of complete subtrees at levels that are
-multiples of :data:`~chamberlain.audit.schema.STRIDE` in ``audit_nodes``. A subtree at any other
+multiples of :data:`~chamberlain.audit.tables.STRIDE` in ``audit_nodes``. A subtree at any other
 level is computed from at most ``2**(STRIDE-1)`` stored hashes one stored level below.
 """
 
 from __future__ import annotations
 
-from chamberlain.audit.merkle import Edge, edge_levels, root_of
-from chamberlain.audit.schema import STRIDE
+from chamberlain.audit.tables import STRIDE
+from chamberlain.audit.tlog.merkle import Edge, edge_levels, root_of
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreError
 
 
 class TreeStore:
-    """A :class:`~chamberlain.audit.merkle.NodeSource` reading a log's tables."""
+    """A :class:`~chamberlain.audit.tlog.merkle.NodeSource` reading a log's tables."""
 
     def __init__(self, db: Database):
         self.db = db

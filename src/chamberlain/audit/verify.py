@@ -33,10 +33,10 @@ from chamberlain.audit.content import salted
 from chamberlain.audit.entry import COLUMNS, ERASABLE_COLUMNS, ERASURE, LEGACY_VERSION, columns_of, to_ns
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.keyset import KeySchedule, KeySet, ScheduleError, verified_signers
-from chamberlain.audit.merkle import Edge, leaf_hash
-from chamberlain.audit.note import Checkpoint, NoteError, Verifier, split_note
 from chamberlain.audit.reader import AuditReader
-from chamberlain.audit.schema import STRIDE
+from chamberlain.audit.tables import STRIDE
+from chamberlain.audit.tlog.merkle import Edge, leaf_hash
+from chamberlain.audit.tlog.note import Checkpoint, NoteError, Verifier, split_note
 from chamberlain.audit.tree import stored_size
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreError

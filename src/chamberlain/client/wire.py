@@ -9,16 +9,10 @@ from typing import Any
 from chamberlain.client.context import Acting
 from chamberlain.engine import AuxData, Principal, Resource
 from chamberlain.engine.planner import PlanKind, QueryPlan, from_json
-from chamberlain.engine.result import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
-    ActionEffect,
-    CheckOutput,
-    OutputEntry,
-    ValidationError,
-)
+from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry, ValidationError
 from chamberlain.errors import Error
 from chamberlain.pdp import CheckResult
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 from chamberlain.text import printable
 
 #: The ``matchedPolicy`` of an action denied because the PDP gave no decision (unreachable, broken answer).

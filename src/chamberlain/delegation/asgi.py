@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
+from chamberlain.asgi import Receive, Send
 from chamberlain.delegation import introspect
 from chamberlain.delegation.errors import ExchangeError
 from chamberlain.delegation.introspect import INTROSPECT_PATH, REVOKE_PATH
 from chamberlain.delegation.service import JWKS_PATH, METADATA_PATH, TOKEN_PATH, TokenService
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: The paths this app answers (the main server routes these to it).
 PATHS = (TOKEN_PATH, METADATA_PATH, JWKS_PATH, INTROSPECT_PATH, REVOKE_PATH)

@@ -14,13 +14,13 @@ and in ``scope["state"]["delegation"]`` (``request.state.delegation`` in Starlet
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
+from chamberlain.asgi import ASGIApp
 from chamberlain.delegation.errors import TokenError
 from chamberlain.delegation.tokens import Verifier
 
-ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]  # fmt: skip
 SCOPE_KEY = "chamberlain.delegation"
 
 

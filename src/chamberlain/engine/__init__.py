@@ -14,18 +14,17 @@ from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.options import EngineOptions, OptionsError
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
     ActionEffect,
     ActionExplanation,
     CheckOutput,
-    EvaluationError,
+    ExpressionError,
     OutputEntry,
     RuleTrace,
     ValidationError,
 )
 from chamberlain.engine.ruletable import build
 from chamberlain.policy import PolicySet
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 
 def compile_policies(policies: PolicySet, options: EngineOptions | None = None) -> Engine:
@@ -43,8 +42,8 @@ __all__ = [
     "CheckOutput",
     "Engine",
     "EngineOptions",
-    "EvaluationError",
     "ExprOutcome",
+    "ExpressionError",
     "OptionsError",
     "OutputEntry",
     "Principal",

@@ -13,13 +13,19 @@ from typing import TYPE_CHECKING, Any
 from chamberlain.cel.budget import EVALUATION_TIMEOUT
 from chamberlain.engine.conditions import ExprOutcome
 from chamberlain.engine.names import NO_MATCH
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 from chamberlain.text import printable
 
 if TYPE_CHECKING:
     from chamberlain.engine.ruletable import Row
 
-EFFECT_ALLOW = "EFFECT_ALLOW"
-EFFECT_DENY = "EFFECT_DENY"
+
+# What the trace says of each row a check evaluated (Cerbos's tracer: activated, or why skipped).
+HELD = "held"
+CONDITION_NOT_MET = "did not hold"
+DERIVED_ROLE_NOT_MET = "derived role did not hold"
+FAILED = "failed to evaluate"
+LIFTED = "held, lifted by an approval"
 
 
 @dataclass(slots=True)
@@ -65,7 +71,7 @@ class ValidationError:
 
 
 @dataclass(frozen=True, slots=True)
-class EvaluationError:
+class ExpressionError:
     """A CEL error raised by a condition or variable (the condition then counted as false)."""
 
     expression: str
@@ -74,16 +80,26 @@ class EvaluationError:
 
 @dataclass(frozen=True, slots=True)
 class RuleTrace:
-    """One rule the check evaluated for an action, and whether its condition held."""
+    """One rule the check evaluated for an action, and whether its condition held.
+
+    ``outcome``: :data:`HELD`, :data:`CONDITION_NOT_MET`, :data:`DERIVED_ROLE_NOT_MET` (the rule's
+    derived role did not hold, so its condition was not evaluated), :data:`FAILED` (strict
+    evaluation) or :data:`LIFTED`.
+    """
 
     action: str
     policy: str
     scope: str
     rule: str
     effect: str
-    satisfied: bool | None  # None: the condition failed to evaluate (strict evaluation)
+    outcome: str
     role: str
     derived_role: str
+
+    @property
+    def satisfied(self) -> bool | None:
+        """Whether the rule applied; ``None`` when its condition failed to evaluate."""
+        return None if self.outcome == FAILED else self.outcome in (HELD, LIFTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +127,8 @@ class ActionExplanation:
         if not self.rule:  # a default DENY: say which rules were tried and why none applied
             for t in self.evaluated:
                 via = f"derived role {t.derived_role}" if t.derived_role else f"role {t.role}"
-                state = (
-                    "failed to evaluate"
-                    if t.satisfied is None
-                    else ("held" if t.satisfied else "did not hold")
-                )
                 lines.append(
-                    f"    tried {t.policy} rule {t.rule!r} ({t.effect or 'no effect'}, {via}): {state}"
+                    f"    tried {t.policy} rule {t.rule!r} ({t.effect or 'no effect'}, {via}): {t.outcome}"
                 )
         # One line each: an action or expression holding a newline cannot forge another line.
         return "\n".join(map(printable, lines))
@@ -137,7 +148,7 @@ class CheckOutput:
     effective_derived_roles: list[str] = field(default_factory=list)
     validation_errors: list[ValidationError] = field(default_factory=list)
     outputs: list[OutputEntry] = field(default_factory=list)
-    evaluation_errors: list[EvaluationError] = field(default_factory=list)
+    evaluation_errors: list[ExpressionError] = field(default_factory=list)
     session_id: str = ""
     actor_chain: tuple[str, ...] = ()
     approval_id: str = ""
@@ -169,11 +180,11 @@ class CheckOutput:
                 scope,
                 r.name,
                 r.effect or "",
-                ok,
+                outcome,
                 r.role,
                 r.derived_role.name if r.derived_role else "",
             )
-            for a, scope, r, ok in self.trace
+            for a, scope, r, outcome in self.trace
             if a == action
         )
         return ActionExplanation(

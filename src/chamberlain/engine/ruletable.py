@@ -26,9 +26,8 @@ from chamberlain.engine.names import DEFAULT_VERSION, policy_key, sanitize
 from chamberlain.policy import PolicySet
 from chamberlain.policy import model as m
 from chamberlain.policy.cel_check import check_expression
+from chamberlain.policy.imports import constant_sources, merged, variable_sources
 
-EFFECT_ALLOW = m.EFFECT_ALLOW
-EFFECT_DENY = m.EFFECT_DENY
 OVERRIDE_PARENT = m.OVERRIDE_PARENT
 REQUIRE_PARENTAL_CONSENT = m.REQUIRE_PARENTAL_CONSENT
 RESOURCE, PRINCIPAL = "resource", "principal"
@@ -350,21 +349,10 @@ class _Builder:
         used_by = list(used_by)
         if not self.reads_runtime and any("runtime" in e for e in used_by):
             self.reads_runtime = True
-        consts: dict[str, Any] = {}
-        for name in constants.imports if constants else ():
-            export = self.policies.export_constants.get(name)
-            if export is not None and export.export_constants is not None:
-                consts.update(export.export_constants.definitions)
-        if constants:
-            consts.update(constants.local)
-        definitions: dict[str, str] = {}
-        for name in variables.imports if variables else ():
-            export = self.policies.export_variables.get(name)
-            if export is not None and export.export_variables is not None:
-                definitions.update(export.export_variables.definitions)
-        if variables:
-            definitions.update(variables.local)
-        definitions.update(policy.variables)
+        consts = merged(constant_sources(policy, constants, self.policies.export_constants))
+        definitions: dict[str, str] = merged(
+            variable_sources(policy, variables, self.policies.export_variables)
+        )
         ordered = _used_in_order(definitions, used_by)
         if any("runtime" in definitions[name] for name in ordered):
             self.reads_runtime = True
@@ -397,8 +385,8 @@ def _compile_rule(
     """
     condition = compile_condition(rule.condition)
     effect = rule.effect
-    if require_consent and effect == EFFECT_ALLOW and condition is not None:
-        condition, effect = none_of(condition), EFFECT_DENY
+    if require_consent and effect == m.EFFECT_ALLOW and condition is not None:
+        condition, effect = none_of(condition), m.EFFECT_DENY
     activated, not_met = _outputs(rule.output)
     return condition, effect, activated, not_met
 

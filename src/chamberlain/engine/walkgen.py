@@ -9,28 +9,37 @@ CEL compiler turns an expression into code: each row's tests become direct calls
 ``return`` or an assignment, each scope's permissions a line. Measured on the engine benchmark,
 the generated walk takes about half the time of the generic loop.
 
-The generated function takes the check's state and returns ``(effect, policy, scope, row)``
-exactly as the generic group walk does; tests compare the two on every conformance case.
+The generated function takes the check's state and returns a :class:`WalkResult` exactly as the
+generic group walk does; tests compare the two on every conformance case.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from chamberlain.cel import EvaluationError
 from chamberlain.engine.conditions import Condition, program
-from chamberlain.engine.ruletable import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
-    OVERRIDE_PARENT,
-    REQUIRE_PARENTAL_CONSENT,
-    Row,
-)
+from chamberlain.engine.ruletable import OVERRIDE_PARENT, REQUIRE_PARENTAL_CONSENT, Row
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 NO_MATCH_EFFECT = "EFFECT_NO_MATCH"
 
-GroupWalk = Callable[[Any], tuple[str, str, str, Row | None]]
+
+class WalkResult(NamedTuple):
+    """What one role's walk through the scopes found.
+
+    ``effect``: ``EFFECT_ALLOW``, ``EFFECT_DENY``, or :data:`NO_MATCH_EFFECT` (no rule decided);
+    ``policy``/``scope``: the policy key and scope to report; ``row``: the deciding row, if any.
+    """
+
+    effect: str
+    policy: str
+    scope: str
+    row: Row | None
+
+
+GroupWalk = Callable[[Any], WalkResult]
 # One scope of a role's walk: the scope, its rows for the action and role (in order), its permissions.
 Step = tuple[str, tuple[Row, ...], str | None]
 
@@ -44,7 +53,8 @@ def generate(policy_key: str, steps: Sequence[Step], shared_keys: Collection[Any
     """
     names: dict[str, Any] = {"NM": NO_MATCH_EFFECT, "ALLOW": EFFECT_ALLOW, "DENY": EFFECT_DENY,
                              "NMFSP": no_match_for_scope_permissions,
-                             "EvaluationError": EvaluationError}  # fmt: skip
+                             "EvaluationError": EvaluationError, "W": WalkResult,
+                             "new": tuple.__new__}  # fmt: skip  # new(W, (...)): W without its Python-level __new__
 
     def const(prefix: str, value: Any) -> str:
         name = f"{prefix}{len(names)}"
@@ -74,8 +84,10 @@ def generate(policy_key: str, steps: Sequence[Step], shared_keys: Collection[Any
         if permissions == REQUIRE_PARENTAL_CONSENT:
             lines.append("    allow_row = None")
         elif permissions == OVERRIDE_PARENT:
-            lines.append(f"    if allow_row is not None: return (ALLOW, policy, {scope!r}, allow_row)")
-    lines.append("    return (NM, policy, scope_hit, None)")
+            lines.append(
+                f"    if allow_row is not None: return new(W, (ALLOW, policy, {scope!r}, allow_row))"
+            )
+    lines.append("    return new(W, (NM, policy, scope_hit, None))")
     namespace = dict(names)
     exec(compile("\n".join(lines), f"<walk {policy_key}>", "exec"), namespace)
     return namespace["walk"]
@@ -119,7 +131,7 @@ def _effect_code(row: Row, scope: str, const: Callable[[str, Any], str]) -> str 
         return "if allow_row is None: allow_row = {row}"
     if row.effect == EFFECT_DENY:
         policy = const("K", row.policy.key) if row.from_role_policy else "policy"
-        return f"return (DENY, {policy}, {scope!r}, {{row}})"
+        return f"return new(W, (DENY, {policy}, {scope!r}, {{row}}))"
     if row.no_match_for_scope_permissions:
         return f"policy = NMFSP\nscope_hit = {scope!r}"
     return None

@@ -21,8 +21,9 @@ from chamberlain.delegation import TokenService, cerbos_check
 from chamberlain.delegation.cerbos_check import named_delegation
 from chamberlain.engine import CheckInput, Principal, Resource
 from chamberlain.engine.request import EMPTY_AUX
-from chamberlain.engine.result import EFFECT_DENY, ActionEffect, CheckOutput
+from chamberlain.engine.result import ActionEffect, CheckOutput
 from chamberlain.pdp import PDP, CheckResult
+from chamberlain.policy.model import EFFECT_DENY
 
 #: The ``matchedPolicy`` of a check an embedded PDP cannot make (a delegation it cannot verify).
 NO_DELEGATION_POLICY = "chamberlain.embedded_without_delegation"

@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from chamberlain.asgi import ASGIApp
 from chamberlain.client.context import acting_for
-from chamberlain.delegation.middleware import SCOPE_KEY, ASGIApp
+from chamberlain.delegation.middleware import SCOPE_KEY
 from chamberlain.engine import Principal, Resource
 from chamberlain.errors import Error
 from chamberlain.integrations import decide

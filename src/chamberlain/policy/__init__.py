@@ -5,11 +5,11 @@
 >>> policies.chain("resource", "leave_request", "default", "acme.hr")
 """
 
+from chamberlain.policy.attribute_schemas import SchemaStore
 from chamberlain.policy.errors import Issue, PolicyError
-from chamberlain.policy.index import PolicySet, scope_chain
 from chamberlain.policy.loader import load_directory, load_documents
 from chamberlain.policy.model import Policy, policy_key
-from chamberlain.policy.schema import SchemaStore
+from chamberlain.policy.policy_set import PolicySet, scope_chain
 from chamberlain.policy.source import MAX_FILE_BYTES, Position
 
 __all__ = [

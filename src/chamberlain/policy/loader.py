@@ -19,10 +19,10 @@ from pathlib import Path
 
 from chamberlain.files import FileRefused, describe_size, read_bounded, regular_size
 from chamberlain.policy import model as m
+from chamberlain.policy.attribute_schemas import SCHEMAS_DIRECTORY, SchemaStore
 from chamberlain.policy.decode import decode_policy
 from chamberlain.policy.errors import Issue, PolicyError
-from chamberlain.policy.index import PolicySet
-from chamberlain.policy.schema import SCHEMAS_DIRECTORY, SchemaStore
+from chamberlain.policy.policy_set import PolicySet
 from chamberlain.policy.source import MAX_FILE_BYTES, read_documents
 from chamberlain.policy.validate import Checker
 

@@ -17,6 +17,7 @@ from typing import Any
 from chamberlain.policy import model as m
 from chamberlain.policy.cel_check import check_expression
 from chamberlain.policy.errors import Issue
+from chamberlain.policy.imports import Source, constant_sources, variable_sources
 from chamberlain.policy.source import Position
 
 _IDENTIFIER = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
@@ -283,38 +284,34 @@ class Checker:
     # -- constants and variables ------------------------------------------------------------------
 
     def scope(self, policy: m.Policy, constants: m.Constants | None, variables: m.Variables | None) -> _Scope:
-        body = policy.body_field
         scope = _Scope(policy)
-        const_defs: dict[str, list[_Definition]] = {}
-        for i, name in enumerate(constants.imports if constants else ()):
-            export = self.export_scope("export_constants", name)
-            if export is None:
-                self.missing_import(policy, "constants", name, f"{body}.constants.import[{i}]")
-                continue
-            for d in export.constants.values():
-                const_defs.setdefault(d.name, []).append(
-                    _Definition(d.name, d.value, f"import '{name}'", d.policy, d.path)
-                )
-        if constants:
-            self.definitions(policy, constants.local, f"{body}.constants.local", "policy local constants", "constant", const_defs)  # fmt: skip
+        sources = constant_sources(policy, constants, self.named["export_constants"])
+        const_defs = self.collect(policy, sources, "export_constants", "constant")
         scope.constants = self.resolve_redefinitions(policy, const_defs, "Constant", "constant redefined")
-        var_defs: dict[str, list[_Definition]] = {}
-        for i, name in enumerate(variables.imports if variables else ()):
-            export = self.export_scope("export_variables", name)
-            if export is None:
-                self.missing_import(policy, "variables", name, f"{body}.variables.import[{i}]")
-                continue
-            for d in export.variables.values():
-                var_defs.setdefault(d.name, []).append(
-                    _Definition(d.name, d.value, f"import '{name}'", d.policy, d.path)
-                )
-        if variables:
-            self.definitions(policy, variables.local, f"{body}.variables.local", "policy local variables", "variable", var_defs)  # fmt: skip
-        if policy.variables:
-            self.definitions(policy, policy.variables, "variables", "deprecated top-level policy variables", "variable", var_defs)  # fmt: skip
+        sources = variable_sources(policy, variables, self.named["export_variables"])
+        var_defs = self.collect(policy, sources, "export_variables", "variable")
         scope.variables = self.resolve_redefinitions(policy, var_defs, "Variable", "variable redefined")
         self.resolve_variables(scope)
         return scope
+
+    def collect(
+        self, policy: m.Policy, sources: list[Source], kind: str, noun: str
+    ) -> dict[str, list[_Definition]]:
+        """Every definition of each name, from each source in order (a missing import reported)."""
+        defs: dict[str, list[_Definition]] = {}
+        for source in sources:
+            if not source.imported:
+                self.definitions(policy, source.definitions or {}, source.path, source.where, noun, defs)
+                continue
+            export = self.export_scope(kind, source.imported)
+            if export is None:
+                self.missing_import(policy, f"{noun}s", source.imported, source.path)
+                continue
+            for d in (export.constants if noun == "constant" else export.variables).values():
+                defs.setdefault(d.name, []).append(
+                    _Definition(d.name, d.value, source.where, d.policy, d.path)
+                )
+        return defs
 
     def export_scope(self, kind: str, name: str) -> _Scope | None:
         key = f"{kind}.{name}"

@@ -13,11 +13,12 @@ from typing import Any
 import orjson
 
 from chamberlain import delegation
+from chamberlain.asgi import Receive, Send
 from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
 from chamberlain.gateways.proxy import http as proxy_http
-from chamberlain.server import audit_api, authzen, cerbos_api, decide
+from chamberlain.server import audit_api, authzen_api, cerbos_api, decide
 from chamberlain.server.admin import AdminResponse
 from chamberlain.server.admin.dispatch import AdminSurface, Match
 from chamberlain.server.config import Config
@@ -27,8 +28,6 @@ from chamberlain.server.http import (
     UNAVAILABLE,
     UNIMPLEMENTED,
     ApiError,
-    Receive,
-    Send,
     bad_request,
     content_length,
     new_call_id,
@@ -51,8 +50,8 @@ ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
     "/api/plan/resources": ("plan_resources", {"POST": cerbos_api.plan_resources}),
     "/_cerbos/health": ("health", {"GET": cerbos_api.health}),
     "/api/server_info": ("server_info", {"GET": cerbos_api.server_info}),
-    "/access/v1/evaluation": ("authzen_evaluation", {"POST": authzen.evaluation}),
-    "/access/v1/evaluations": ("authzen_evaluations", {"POST": authzen.evaluations}),
+    "/access/v1/evaluation": ("authzen_evaluation", {"POST": authzen_api.evaluation}),
+    "/access/v1/evaluations": ("authzen_evaluations", {"POST": authzen_api.evaluations}),
     # Public when chamberlain.audit.apiEnabled (signed heads and proofs reveal no decision); entries are admin.
     "/api/audit/head": ("audit_head", {"GET": audit_api.head}),
     "/api/audit/proof/inclusion": ("audit_inclusion", {"GET": audit_api.inclusion}),
@@ -133,7 +132,7 @@ class App:
             )
             return
         if path == "/.well-known/authzen-configuration" and scope["method"] == "GET":
-            await respond(send, 200, orjson.dumps(authzen.metadata(self.state)))
+            await respond(send, 200, orjson.dumps(authzen_api.metadata(self.state)))
             return
         if path in delegation.PATHS and self.token_app is not None:
             await self.token_app(scope, receive, send)

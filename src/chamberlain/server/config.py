@@ -748,7 +748,7 @@ def _resolve_jsonl(config: Any, base_dir: Path) -> Any:
 
 def _witnesses(v: Any) -> tuple[Any, ...]:
     """``[{url: http://witness.example, key: name+hash+base64}]`` (the key: the witness's cosigner key)."""
-    from chamberlain.audit.note import NoteError
+    from chamberlain.audit.tlog.note import NoteError
     from chamberlain.audit.witness.client import WitnessConfig
 
     if not isinstance(v, list):

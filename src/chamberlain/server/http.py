@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from chamberlain import strictjson
+from chamberlain.asgi import Receive, Send
 from chamberlain.audit.ids import new_call_id as new_call_id  # re-exported: the server's call ids
 from chamberlain.engine.request_validation import Message, holds_fields
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # gRPC status codes Cerbos puts in its error body, and the HTTP statuses grpc-gateway maps them to.
 INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL = (

@@ -15,9 +15,9 @@ from chamberlain.approvals.store import ApprovalStore
 from chamberlain.audit.log import DecisionLog
 from chamberlain.delegation import TokenService
 from chamberlain.engine import Engine
-from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.errors import Error
 from chamberlain.gateways.proxy.contract import ProxyAuthorizer
+from chamberlain.policy.model import EFFECT_DENY
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics

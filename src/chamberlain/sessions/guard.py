@@ -26,8 +26,9 @@ from chamberlain.cel.values import UInt
 from chamberlain.engine.activation import EMPTY_VARIABLES, base_activation
 from chamberlain.engine.conditions import program
 from chamberlain.engine.request import CheckInput
-from chamberlain.engine.result import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckOutput, OutputEntry
+from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
 from chamberlain.engine.wire import RequestError
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 from chamberlain.sessions.model import SESSION_ID, Session
 from chamberlain.sessions.store import Charged, Item, SessionStore
 from chamberlain.store.errors import StoreError

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chamberlain.sessions import schema
+from chamberlain.sessions import tables
 from chamberlain.sessions.clock import Clock, system_clock
 from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound, SessionStateConflict
 from chamberlain.sessions.model import (
@@ -141,7 +141,7 @@ class SessionStore(OwnedStore):
             # (the last charges may be lost then); an fsync per check would cost milliseconds. The
             # decision log's own connection keeps FULL. PostgreSQL commits every charge durably.
             db.execute("PRAGMA synchronous = NORMAL")
-        schema.create(db)
+        tables.create(db)
 
     @classmethod
     def for_settings(cls, url: Any, settings: SessionSettings, **options: Any) -> SessionStore:

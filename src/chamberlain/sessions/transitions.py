@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chamberlain.engine import ActionEffect, CheckInput, CheckOutput, Principal, Resource
-from chamberlain.engine.result import EFFECT_ALLOW, OutputEntry
+from chamberlain.engine.result import OutputEntry
+from chamberlain.policy.model import EFFECT_ALLOW
 from chamberlain.sessions.store import Transition
 
 POINT = "chamberlain:sessions"

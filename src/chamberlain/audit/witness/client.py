@@ -17,8 +17,8 @@ from typing import Any
 
 from chamberlain.audit.entry import timestamp as rfc3339
 from chamberlain.audit.heads import Head
-from chamberlain.audit.merkle import ProofError, consistency_path
-from chamberlain.audit.note import NoteError, split_note
+from chamberlain.audit.tlog.merkle import ProofError, consistency_path
+from chamberlain.audit.tlog.note import NoteError, split_note
 from chamberlain.audit.tree import TreeStore
 from chamberlain.audit.witness.cosignature import CosignerKey
 from chamberlain.audit.witness.protocol import parse_size, request_body

@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from chamberlain.audit.note import NoteError
+from chamberlain.audit.tlog.note import NoteError
 
 ALG_COSIGNATURE_V1 = 0x04
 DASH = "\u2014 "

@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 from chamberlain.audit.keys import SigningKeyError, create_key_file
-from chamberlain.audit.note import NoteError
+from chamberlain.audit.tlog.note import NoteError
 from chamberlain.audit.witness.cosignature import Cosigner
 
 

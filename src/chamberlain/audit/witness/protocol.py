@@ -11,7 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from chamberlain.audit.note import NoteError
+from chamberlain.audit.tlog.note import NoteError
 
 MAX_PROOF = 63
 MAX_BODY = 64 * 1024  # a checkpoint with a few signatures and 63 hashes is under 4 KiB

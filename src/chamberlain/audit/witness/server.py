@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chamberlain.audit.merkle import EMPTY_ROOT, ProofError, verify_consistency
-from chamberlain.audit.note import Checkpoint, NoteError, Verifier, split_note
+from chamberlain.audit.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
+from chamberlain.audit.tlog.note import Checkpoint, NoteError, Verifier, split_note
 from chamberlain.audit.witness.cosignature import Cosigner
 from chamberlain.audit.witness.protocol import MAX_BODY, SIZE_TYPE, parse_request
 from chamberlain.store.db import Database, as_bytes

@@ -32,6 +32,7 @@ from typing import Any
 from chamberlain.cel.ast import Expr
 from chamberlain.cel.values import Timestamp
 from chamberlain.engine.activation import VariablesMap
+from chamberlain.engine.attribute_validation import validate
 from chamberlain.engine.conditions import StrictEvaluationError
 from chamberlain.engine.names import NO_MATCH, scope_value
 from chamberlain.engine.planner import nodes as n
@@ -59,8 +60,6 @@ from chamberlain.engine.planner.partial import Partial
 from chamberlain.engine.request import EMPTY_AUX, AuxData, Principal, Resource
 from chamberlain.engine.result import ValidationError
 from chamberlain.engine.ruletable import (
-    EFFECT_ALLOW,
-    EFFECT_DENY,
     OVERRIDE_PARENT,
     PRINCIPAL,
     REQUIRE_PARENTAL_CONSENT,
@@ -68,7 +67,7 @@ from chamberlain.engine.ruletable import (
     Params,
     Row,
 )
-from chamberlain.engine.validation import validate
+from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +195,7 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
         when = now
     options = engine.options
     resource = Resource.prevalidated(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
-    route = engine._route(inp.principal, resource)
+    route = engine.rows.route(inp.principal, resource)
     if route is None:
         plan.filter_debug = NO_MATCH
         return plan

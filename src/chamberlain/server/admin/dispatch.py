@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chamberlain.asgi import Receive
 from chamberlain.server import admin as contract
 from chamberlain.server.admin import AdminRequest, AdminResponse, AdminRoute, Caller
 from chamberlain.server.admin.auth import BasicAuth, bearer_caller, unauthenticated
 from chamberlain.server.admin.policy import AdminPolicies
 from chamberlain.server.admin.settings import ENABLE_HINT
-from chamberlain.server.http import NOT_FOUND, UNIMPLEMENTED, ApiError, Receive, content_length, read_body
+from chamberlain.server.http import NOT_FOUND, UNIMPLEMENTED, ApiError, content_length, read_body
 
 if TYPE_CHECKING:
     from chamberlain.server.state import ServerState

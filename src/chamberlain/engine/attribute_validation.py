@@ -11,7 +11,7 @@ from chamberlain.engine import glob
 from chamberlain.engine.result import ValidationError
 from chamberlain.policy import SchemaStore
 from chamberlain.policy import model as m
-from chamberlain.policy.schema import SchemaLoadError
+from chamberlain.policy.attribute_schemas import SchemaLoadError
 
 SOURCE_PRINCIPAL = "SOURCE_PRINCIPAL"
 SOURCE_RESOURCE = "SOURCE_RESOURCE"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chamberlain.policy import model as m
-from chamberlain.policy.schema import SchemaStore
+from chamberlain.policy.attribute_schemas import SchemaStore
 
 
 def scope_chain(scope: str) -> list[str]:

@@ -1,0 +1,30 @@
+"""The check's state: both constructors (a full check's and the fast path's) set every field."""
+
+from __future__ import annotations
+
+import pytest
+
+from chamberlain.engine import Principal, Resource
+from chamberlain.engine.check import State
+from chamberlain.engine.conditions import Evaluation
+from tests.engine.test_engine import DERIVED, DOCUMENT, _engine
+
+FIELDS = (*State.__slots__, *Evaluation.__slots__)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_every_field_is_set_by_both_constructors(strict):
+    engine = _engine(DERIVED, DOCUMENT, strict_evaluation=strict)
+    route = engine.rows.route(Principal("alice", ["user"]), Resource("document", "1"))
+    assert route is not None
+    for state in (State(engine, {}, route), State.fast(engine, {}, route)):
+        unset = [name for name in FIELDS if not hasattr(state, name)]
+        assert unset == [], f"{type(state).__name__} leaves {unset} unset"
+
+
+def test_generated_walks_run_only_on_the_fast_path():
+    engine = _engine(DERIVED, DOCUMENT)
+    route = engine.rows.route(Principal("alice", ["user"]), Resource("document", "1"))
+    assert State.fast(engine, {}, route).generated and not State(engine, {}, route).generated
+    strict = _engine(DERIVED, DOCUMENT, strict_evaluation=True)
+    assert not State.fast(strict, {}, route).generated
