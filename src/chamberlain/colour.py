@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 import typer
 
 #: Result words and what they look like.
-STYLES = {
+STYLES: dict[str, dict[str, Any]] = {
     "PASSED": {"fg": "green"},
     "FAILED": {"fg": "red", "bold": True},
     "ERRORED": {"fg": "red", "bold": True},

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote
 
 import jinja2
@@ -159,7 +159,12 @@ class Console:
         return fields
 
     def _cookie(
-        self, response: Response, name: str, value: str, max_age: int, same_site: str = "strict"
+        self,
+        response: Response,
+        name: str,
+        value: str,
+        max_age: int,
+        same_site: Literal["lax", "strict", "none"] = "strict",
     ) -> None:
         response.set_cookie(name, value, max_age=max_age, path=PREFIX, secure=self.secure, httponly=True,
                             samesite=same_site)  # fmt: skip

@@ -76,7 +76,9 @@ def _to(result: Type, *sources: Type) -> list[tuple[tuple[Type, ...], Type]]:
     return [((s,), result) for s in sources]
 
 
-_COMPARE = [((a, b), BOOL) for a in _NUMBERS for b in _NUMBERS] + [((t, t), BOOL) for t in _ORDERED[3:]]
+_SIGNATURES = list[tuple[tuple[Type, ...], Type]]
+_COMPARE: _SIGNATURES = [((a, b), BOOL) for a in _NUMBERS for b in _NUMBERS]
+_COMPARE += [((t, t), BOOL) for t in _ORDERED[3:]]
 #: Global overloads by function: (parameter types, result). ``A``/``B`` are type parameters.
 GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
     "_+_": [
@@ -283,9 +285,8 @@ class _Checker:
         overloads = GLOBAL.get(name)
         if overloads is None or (name == "_[_]" and args[0] == NULL):  # cel-go indexes null (as an optional)
             return DYN
-        results = [
-            r for params, r in overloads if len(params) == len(args) for r in [_match(params, args, r)] if r
-        ]
+        matched = (_match(params, args, result) for params, result in overloads if len(params) == len(args))
+        results = [r for r in matched if r is not None]
         if results:
             return _join(results)
         if any(len(params) == len(args) for params, _ in overloads):

@@ -133,7 +133,7 @@ class Authorizer:
                 claims, actors = dict(verified.claims), verified.chain.ids
             elif state.config.key_sets and not state.config.jwt_disable_verification:
                 assert state.pdp.verify_jwt is not None
-                claims = state.pdp.verify_jwt({"token": token})
+                claims = dict(state.pdp.verify_jwt({"token": token}))
                 _check_audience(claims, self.settings.audiences)
             else:
                 raise Unauthorized(
