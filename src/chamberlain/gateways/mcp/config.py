@@ -36,6 +36,11 @@ sessions:                            # agent sessions (docs/concepts/sessions.md
   subject: ""                        # stdio without a token: who the agent acts for ("" = the principal)
   defaults: {ttl: 1h, idleTimeout: 15m, budgets: [], rateLimits: []}
   maxima: {ttl: 24h, idleTimeout: 24h, budgets: 16, rateLimits: 16}
+approvals:                           # human approval (docs/concepts/approvals.md); on when sessions are
+  enabled: true
+  defaultTTL: 15m                    # time to decide, when the rule's approval map gives no ttl
+  executionWindow: 15m               # time to retry the approved call
+  requestLimit: {max: 30, per: 1h}   # new requests one agent may open in any such window
 upstreams:                           # at least one
   - name: git                        # [A-Za-z0-9_-]+, unique: the resource id and R.attr.server
     command: [mcp-server-git, --repository, /srv/repo]   # stdio: the command to spawn, or
@@ -66,6 +71,9 @@ from urllib.parse import urlparse
 import yaml
 
 from chamberlain import safeyaml
+from chamberlain.approvals.errors import InvalidApproval
+from chamberlain.approvals.settings import ApprovalSettings
+from chamberlain.approvals.settings import parse_settings as parse_approval_settings
 from chamberlain.delegation.registry import AgentRegistry, load_registry
 from chamberlain.delegation.scopes import ScopeMapping, valid_scope_token
 from chamberlain.durations import parse_duration
@@ -96,6 +104,7 @@ TOP_KEYS = (
     "downstream",
     "upstreams",
     "sessions",
+    "approvals",
 )
 AUDIT_KEYS = ("db", "writeTimeout", "signingKeyFile")
 AUTH_KEYS = (
@@ -197,6 +206,7 @@ class GatewayConfig:
     session_idle_timeout: float = 1800.0
     sessions: SessionSettings | None = None  # None: sessions.enabled is false
     sessions_db: str = ""  # where sessions live ("" = audit_db)
+    approvals: ApprovalSettings | None = None  # None: off (approvals.enabled false, or no sessions)
     session_subject: str = ""
     warnings: tuple[str, ...] = ()
 
@@ -427,6 +437,23 @@ def _parse_sessions(section: Any, p: _Problems) -> tuple[SessionSettings | None,
     return (found if found.enabled else None), found.db, subject
 
 
+def _parse_approvals(section: Any, sessions: SessionSettings | None, p: _Problems) -> ApprovalSettings | None:
+    """``approvals``: the server's ``chamberlain.approvals`` keys; approvals live with the sessions."""
+    try:
+        found = parse_approval_settings(section)
+    except InvalidApproval as exc:
+        key, _, what = str(exc).partition(": ")
+        p.add(key.replace("chamberlain.approvals", "approvals", 1), what)
+        return None
+    if not found.enabled:
+        return None
+    if sessions is None:
+        if section is not None:
+            p.add("approvals", "approvals need sessions (sessions.enabled: true): they live in its store")
+        return None
+    return found
+
+
 def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
     """Validate a configuration mapping; raises :class:`GatewayConfigError` listing every problem."""
     p = _Problems(base_dir or Path.cwd())
@@ -472,6 +499,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
     if transport == STDIO and principal is None and not (token or token_file):
         p.add("principal", "required over stdio without a token: {id, roles} of who the agent acts as")
     sessions, sessions_db, session_subject = _parse_sessions(c.get("sessions"), p)
+    approvals = _parse_approvals(c.get("approvals"), sessions, p)
     positive = lambda v: parse_duration(v, positive=True)  # noqa: E731
     values = {
         "policies": p.take("policies", c.get("policies", "policies"), p.path) or p.base / "policies",
@@ -489,6 +517,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         audit_db=audit_db,
         sessions=sessions,
         sessions_db=sessions_db or audit_db,
+        approvals=approvals,
         session_subject=session_subject,
         upstreams=tuple(upstreams),
         state_dir=state_dir,

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 import orjson
 
+from chamberlain.approvals.guard import FIELD as APPROVAL
+from chamberlain.approvals.guard import ApprovalGuard
+from chamberlain.approvals.model import APPROVED, PENDING
 from chamberlain.audit import recording
 from chamberlain.audit.canonical import EncodingError, digest
 from chamberlain.audit.ids import new_call_id
@@ -63,10 +66,46 @@ class Decision:
             lines.append(f"Denied because {self.log_error}.")
         else:
             lines.append(f"Denied by {self.denied_by.get(action) or _basis(self.effects[action])}.")
+        waiting = waiting_for(self.outputs.get(action, ()))
+        if waiting:
+            lines.append(waiting)
         for value in self.outputs.get(action, ()):
             lines.append(f"Policy output: {orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()}")
         lines.append(f"Decision {self.call_id} ({action}) is in the decision log.")
         return "\n".join(lines)
+
+
+#: What deciding one request gives: its inputs, outputs and who denied each action.
+_Decided = tuple[list[CheckInput], list[CheckOutput], dict[str, str]]
+
+
+def approved_id(outputs: Sequence[CheckOutput]) -> str:
+    """The id of an APPROVED request a denied action's output names ("" when none)."""
+    for out in outputs:
+        for entry in out.outputs:
+            asked = entry.val.get(APPROVAL) if isinstance(entry.val, dict) else None
+            if (
+                isinstance(asked, dict)
+                and asked.get("state") == APPROVED
+                and isinstance(asked.get("id"), str)
+            ):
+                return asked["id"]
+    return ""
+
+
+def waiting_for(values: Sequence[Any]) -> str:
+    """A line the model can read for an action held for approval ("" when it is not)."""
+    for value in values:
+        asked = value.get(APPROVAL) if isinstance(value, dict) else None
+        if not isinstance(asked, dict) or "id" not in asked:
+            continue
+        who = " or ".join(str(a) for a in asked.get("approvers", [])) or "an approver"
+        why = f" ({asked['reason']})" if asked.get("reason") else ""
+        if asked.get("state") == PENDING:
+            return (f"Waiting for approval {asked['id']} by {who}{why}: retry this same call once it is "
+                    "approved; it will then be allowed once.")  # fmt: skip
+        return f"Approval {asked['id']} is {asked.get('state')}{why}."
+    return ""
 
 
 def _basis(effect: ActionEffect) -> str:
@@ -86,13 +125,14 @@ class Decider:
     """Decides with the PDP's current engine and records every decision in its decision log."""
 
     def __init__(self, pdp: PDP, auth: AuthConfig | None, audiences: Sequence[str],
-                 sessions: SessionGuard | None = None):  # fmt: skip
+                 sessions: SessionGuard | None = None, approvals: ApprovalGuard | None = None):  # fmt: skip
         if pdp.log is None:
             raise ValueError("the MCP gateway needs a decision log: every decision is recorded")
         self.pdp = pdp
         self.auth = auth
         self.audiences = tuple(audiences)
         self.sessions = sessions
+        self.approvals = approvals
 
     def _decide(
         self,
@@ -109,12 +149,36 @@ class Decider:
             self.sessions, SessionRef(session_id_of(caller.session_id, "session"), preview, "mcp gateway")
         )
         inputs, outputs, denied_by = self._decide_plain(caller, resource, actions, when, joined)
+        if self.approvals is not None and not preview:
+            inputs, outputs, denied_by = self._approve(caller, resource, actions, when, joined,
+                                                       (inputs, outputs, denied_by))  # fmt: skip
         joined.enforce(inputs, outputs, Timestamp.from_datetime(when))
         for out in outputs:
             for entry in out.outputs:
                 if entry.src.startswith(SESSION_POLICY) and entry.action in out.actions:
                     denied_by[entry.action] = f"{entry.val} ({entry.src})"
         return inputs, outputs, denied_by
+
+    def _approve(self, caller: Caller, resource: Resource, actions: tuple[str, ...], when: dt.datetime,
+                 joined: Joined, decided: _Decided) -> _Decided:  # fmt: skip
+        """Open an approval request for each action a rule holds for a person's yes (the denial says so);
+        when that exact call has been approved, decide it again with the rule lifted, once: the agent
+        retries the same call and the gateway finds the approval by the call's digest."""
+        assert self.approvals is not None
+        inputs, outputs, _ = decided
+        now = Timestamp.from_datetime(when)
+
+        def recheck(inp: CheckInput, action: str, lifted: frozenset[str]) -> CheckOutput:
+            return self._decide_plain(caller, inp.resource, (action,), when, joined, lifted)[1][0]
+
+        self.approvals.apply(self.pdp.engine, inputs, outputs, now, recheck)
+        approved = approved_id(outputs)
+        if not approved:
+            return decided
+        inputs, outputs, denied_by = self._decide_plain(caller, resource, actions, when, joined)
+        inputs = [replace(i, approval_id=approved) for i in inputs]
+        self.approvals.apply(self.pdp.engine, inputs, outputs, now, recheck)
+        return inputs, outputs, {a: d for a, d in denied_by.items() if not outputs[0].actions[a].allowed}
 
     def _decide_plain(
         self,
@@ -123,7 +187,8 @@ class Decider:
         actions: tuple[str, ...],
         when: dt.datetime,
         joined: Joined | None,
-    ) -> tuple[list[CheckInput], list[CheckOutput], dict[str, str]]:
+        lifted: frozenset[str] = frozenset(),
+    ) -> _Decided:
         d = caller.delegation
         if d is None:
             inputs = [
@@ -131,7 +196,7 @@ class Decider:
             ]
             if joined is not None:
                 inputs = joined.inputs(inputs)
-            return inputs, self.pdp.engine.check(inputs, when), {}
+            return inputs, self.pdp.engine.check(inputs, when, lifted), {}
         assert self.auth is not None
         result = check_delegated(
             self.pdp.engine,
@@ -146,6 +211,7 @@ class Decider:
             aux_data=joined.inputs([CheckInput(caller.principal, resource, actions)])[0].aux_data
             if joined
             else None,
+            lifted=lifted,
         )
         out = result.outputs[0]
         # logged with the chain's roles and scopes (the aux data the parties were checked with): replayable

@@ -90,9 +90,8 @@ class Gateway:
         self.catalog = Catalog(self.upstreams, config.tool_names)
         self.identities = identities
         self.sessions = sessions
-        self.decider = Decider(
-            pdp, config.auth, config.audiences, sessions.guard if sessions is not None else None
-        )
+        self.decider = Decider(pdp, config.auth, config.audiences, sessions.guard if sessions is not None else None,
+                               sessions.approvals if sessions is not None else None)  # fmt: skip
         self.arguments = ArgumentChecker()
         self.local_session = local_session
 

@@ -17,6 +17,9 @@ from collections.abc import Callable
 import anyio
 import uvicorn
 
+from chamberlain.approvals.guard import ApprovalGuard
+from chamberlain.approvals.store import ApprovalStore
+from chamberlain.approvals.transitions import recorder as approval_recorder
 from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import LogOptions, default_key_file
 from chamberlain.gateways.mcp.config import STDIO, GatewayConfig
@@ -64,7 +67,7 @@ async def serve(config: GatewayConfig, *, on_ready: Callable[[str], None] | None
                     await upstream.stop()
     finally:
         if sessions is not None:
-            sessions.store.close()
+            sessions.close()
         pdp.close()
 
 
@@ -73,7 +76,17 @@ def open_sessions(config: GatewayConfig, pdp: PDP) -> GatewaySessions | None:
     if config.sessions is None:
         return None
     store = SessionStore.for_settings(config.sessions_db, config.sessions, on_transition=recorder(pdp.record))
-    return GatewaySessions(store, config.sessions, config.session_subject)
+    found = GatewaySessions(store, config.sessions, config.session_subject)
+    if config.approvals is not None:  # in the same database: the server's approvers decide them
+        try:
+            approvals = ApprovalStore.open(config.sessions_db, execution_window=config.approvals.execution_window,
+                                           request_limit=config.approvals.request_limit,
+                                           on_transition=approval_recorder(pdp.record))  # fmt: skip
+        except BaseException:
+            store.close()
+            raise
+        found.approvals = ApprovalGuard(approvals, config.approvals.default_ttl, store)
+    return found
 
 
 async def _serve(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from chamberlain.approvals.guard import ApprovalGuard
 from chamberlain.delegation import Delegation
 from chamberlain.gateways.mcp.errors import IdentityError
 from chamberlain.sessions.errors import SessionError
@@ -35,8 +36,16 @@ class GatewaySessions:
         self.settings = settings
         self.subject = subject
         self.guard = SessionGuard(store)
+        #: Human approval of the calls a rule holds for it (None: approvals are off).
+        self.approvals: ApprovalGuard | None = None
         self._by_token: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the stores (sessions and approvals)."""
+        if self.approvals is not None:
+            self.approvals.store.close()
+        self.store.close()
 
     def open(self, subject: str, agents: tuple[str, ...]) -> str:
         """A new session for ``agents`` (current first) acting for ``subject``; raises IdentityError (a lock)."""

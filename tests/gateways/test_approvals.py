@@ -1,0 +1,89 @@
+"""Human approval through the MCP gateway, with the official mcp SDK client and a real MCP server: a call a
+rule holds for approval is refused with a result the model can read (who must approve, and that the same
+call is to be retried), a person's approval lets exactly that call through once, and the requests and
+decisions are in the gateway's database (where the server's approvers decide them)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chamberlain.approvals import ApprovalStore, Decision
+from tests.gateways.support import (
+    FIXTURE,
+    FIXTURE_POLICY,
+    PYTHON,
+    policy_folder,
+    stdio_gateway,
+    text_of,
+    write_config,
+)
+
+pytestmark = pytest.mark.anyio
+UPSTREAM = {"name": "fx", "command": [PYTHON, str(FIXTURE)], "resourceKind": "fixture_server"}
+DEVELOPER = {"id": "erin", "roles": ["developer"]}
+PAYMENTS_NEED_APPROVAL = """\
+    - name: payments-need-approval
+      actions: ["tools/call::echo"]
+      effect: EFFECT_DENY
+      roles: ["developer"]
+      condition:
+        match:
+          expr: R.attr.arguments.text.startsWith("pay")
+      output:
+        when:
+          ruleActivated: '{"approval": {"approvers": ["finance_manager"], "reason": "a payment: " + R.attr.arguments.text}}'
+"""
+WAITING = re.compile(r"Waiting for approval (apr_[0-9A-Z]{26}) by finance_manager \(a payment: (pay \d+)\)")
+
+
+def _approve(db: str, approval_id: str) -> None:
+    store = ApprovalStore.open(db)
+    try:
+        store.decide(approval_id, Decision("bob (https://idp)", "APPROVE", 0, "ok", "bob", "https://idp"),
+                     lambda _a: "")  # fmt: skip
+    finally:
+        store.close()
+
+
+async def test_an_approved_call_goes_through_once_and_only_that_call(tmp_path):
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL)
+    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER)
+    db = f"sqlite:///{tmp_path / 'decisions.db'}"
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        assert not (await client.call_tool("echo", {"text": "hello"})).is_error  # no approval needed
+        held = await client.call_tool("echo", {"text": "pay 100"})
+        assert held.is_error and "the call was not made" in text_of(held)
+        (approval_id, what) = WAITING.search(text_of(held)).groups()
+        assert what == "pay 100" and "retry this same call once it is approved" in text_of(held)
+        again = await client.call_tool("echo", {"text": "pay 100"})
+        assert WAITING.search(text_of(again)).group(1) == approval_id  # the same request, not a second
+        _approve(db, approval_id)
+        other = await client.call_tool("echo", {"text": "pay 999"})  # another amount: not approved
+        assert other.is_error and WAITING.search(text_of(other)).group(1) != approval_id
+        allowed = await client.call_tool("echo", {"text": "pay 100"})
+        assert not allowed.is_error and "pay 100" in text_of(allowed)
+        replay = await client.call_tool("echo", {"text": "pay 100"})  # used: a new request
+        assert replay.is_error and WAITING.search(text_of(replay)).group(1) != approval_id
+    store = ApprovalStore.open(db)
+    try:
+        assert store.get(approval_id).state == "USED"
+    finally:
+        store.close()
+
+
+async def test_approvals_need_sessions(tmp_path):
+    from chamberlain.gateways.mcp.config import parse_config
+    from chamberlain.gateways.mcp.errors import GatewayConfigError
+
+    policy_folder(tmp_path)
+    base = {"policies": str(tmp_path / "policies"), "upstreams": [UPSTREAM], "principal": DEVELOPER}
+    with pytest.raises(GatewayConfigError, match="approvals: approvals need sessions"):
+        parse_config(
+            {**base, "sessions": {"enabled": False}, "approvals": {"enabled": True}}, base_dir=tmp_path
+        )
+    with pytest.raises(GatewayConfigError, match=r"approvals\.requestLimit\.max"):
+        parse_config({**base, "approvals": {"requestLimit": {"max": 0}}}, base_dir=tmp_path)
+    assert parse_config(base, base_dir=tmp_path).approvals is not None  # on with sessions, as on the server
