@@ -25,9 +25,10 @@ def test_the_page_runs_as_written(name: str, tmp_path: Path) -> None:
     assert compared >= 3, "the page's outputs were compared"
 
 
-def test_a_fresh_install_without_make_runs_the_first_check(tmp_path: Path) -> None:
+def test_a_fresh_install_without_make_runs_the_getting_started_pages(tmp_path: Path) -> None:
     """install.md's `pip install .` into a new virtual environment (from a copy of the sources, so the
-    checkout gets no build folder), then first-check.md with that environment's chamberlain and Python."""
+    checkout gets no build folder), then first-check.md and first-agent.md (which installs
+    mcp-server-time from PyPI into it) with that environment's chamberlain and Python."""
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -43,5 +44,13 @@ def test_a_fresh_install_without_make_runs_the_first_check(tmp_path: Path) -> No
     run = PageRun(PAGES / "first-check.md", folder, python=venv / "bin" / "python")
     try:
         assert run.run() >= 3
+    finally:
+        run.close()
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "examples").symlink_to(ROOT / "examples")  # the page runs from the repository's root
+    run = PageRun(PAGES / "first-agent.md", agent, python=venv / "bin" / "python")
+    try:
+        assert run.run() == 4
     finally:
         run.close()
