@@ -1,0 +1,49 @@
+"""chamberlain's server with its gRPC API on loopback, and raw calls to it (messages in, status and messages out)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from chamberlain.engine.wire import json_number
+from tests.server.support import ThreadServer
+from tests.support.cerbos_server import free_port
+
+
+class GrpcThreadServer(ThreadServer):
+    """:class:`ThreadServer` with ``server.grpcListenAddr`` on a free loopback port (``grpc_port``)."""
+
+    def __init__(self, policy_dir: Path, overrides: Mapping[str, Any] | None = None, **kwargs: Any):
+        self.grpc_port = free_port()
+        merged = dict(overrides or {})
+        merged["server"] = {**merged.get("server", {}), "grpcListenAddr": f"127.0.0.1:{self.grpc_port}"}
+        super().__init__(policy_dir, merged, **kwargs)
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+
+def unary(channel: grpc.Channel, method: str, request: bytes | Message, response_type: type[Message] | None = None,
+          metadata: Sequence[tuple[str, str]] = ()) -> tuple[grpc.StatusCode, Any, Any]:  # fmt: skip
+    """Call ``/service/Method`` with ``request``: ``(code, response as JSON or details, trailing metadata)``."""
+    call = channel.unary_unary(method)  # bytes in, bytes out
+    data = request if isinstance(request, bytes) else request.SerializeToString()
+    try:
+        reply, outcome = call.with_call(data, metadata=metadata or None, timeout=20)
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details(), exc.trailing_metadata()
+    if response_type is None:
+        return outcome.code(), reply, outcome.trailing_metadata()
+    message = response_type.FromString(reply)
+    return outcome.code(), json_number(json_format.MessageToDict(message)), outcome.trailing_metadata()
+
+
+CHECK = "/cerbos.svc.v1.CerbosService/CheckResources"
+PLAN = "/cerbos.svc.v1.CerbosService/PlanResources"
+SERVER_INFO = "/cerbos.svc.v1.CerbosService/ServerInfo"
