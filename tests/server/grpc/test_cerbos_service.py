@@ -63,7 +63,9 @@ def test_the_sdk_grpc_client_against_chamberlain_serve():
         [result] = reply.results
         assert dict(result.actions) == {"view:public": 1, "approve": 2}  # EFFECT_ALLOW, EFFECT_DENY
         assert client.is_allowed("view:public", JOHN, LEAVE) and not client.is_allowed("approve", JOHN, LEAVE)
-        plan_resource = engine_pb2.PlanResourcesInput.Resource(kind="leave_request", policy_version="20210210")
+        plan_resource = engine_pb2.PlanResourcesInput.Resource(
+            kind="leave_request", policy_version="20210210"
+        )
         plan = client.plan_resources("approve", JOHN, plan_resource)
         assert plan.filter.kind == engine_pb2.PlanResourcesFilter.KIND_ALWAYS_DENIED
         plan = client.plan_resources("view", JOHN, plan_resource)
@@ -76,7 +78,10 @@ def test_the_sdk_async_grpc_client(server):
             return await client.check_resources(JOHN, [ENTRY], request_id="async-g")
 
     reply = asyncio.run(run())
-    assert reply.request_id == "async-g" and dict(reply.results[0].actions) == {"view:public": 1, "approve": 2}
+    assert reply.request_id == "async-g" and dict(reply.results[0].actions) == {
+        "view:public": 1,
+        "approve": 2,
+    }
 
 
 def test_health(channel):
@@ -133,7 +138,9 @@ def test_extensions_reach_the_check_as_the_http_auxdata_fields(server, channel, 
         body = http.json()
         assert code == grpc.StatusCode.OK and answer["results"] == body["results"]
         assert body["results"][0]["actions"]["view:public"] == "EFFECT_DENY"
-        added = json.loads(dict(trailing)[RESPONSE_KEY])  # chamberlain's fields Cerbos's message has no place for
+        added = json.loads(
+            dict(trailing)[RESPONSE_KEY]
+        )  # chamberlain's fields Cerbos's message has no place for
         assert added == {"delegation": body["delegation"]}
     else:
         assert code == grpc.StatusCode.INVALID_ARGUMENT and answer == http.json()["message"]
@@ -175,7 +182,11 @@ def _tls_channel(server: GrpcThreadServer, directory: Path, client_cert: bool) -
 
 
 def test_tls_with_the_servers_certificate_and_client_certificates_required(pki):
-    settings = {"cert": str(pki / "server.pem"), "key": str(pki / "server.key"), "caCert": str(pki / "ca.pem")}
+    settings = {
+        "cert": str(pki / "server.pem"),
+        "key": str(pki / "server.key"),
+        "caCert": str(pki / "ca.pem"),
+    }
     with GrpcThreadServer(STORE, {"server": {"tls": settings}}) as server:
         with _tls_channel(server, pki, client_cert=True) as ch:
             code, reply, _ = unary(ch, CHECK, REQUEST, response_pb2.CheckResourcesResponse)
