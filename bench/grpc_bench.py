@@ -1,0 +1,158 @@
+"""Benchmark chamberlain's gRPC API against the real Cerbos 0.55 server's gRPC API, in the same run.
+
+Run: ``python bench/grpc_bench.py [--duration SECONDS]``. Both servers run on loopback with Cerbos's
+conformance store and get the same CheckResources message (1 resource, 3 actions); their answers must
+match before anything is timed. The load comes from one grpcio asyncio client in this process (the
+message serialized once, ``concurrency`` calls in flight on one HTTP/2 channel), at 1 and 16 calls in
+flight; the table shows calls/s, p50 and p99 latency and chamberlain's ratios to Cerbos. The client
+shares the machine's cores with the server it drives: at 16 in flight it is part of what is measured,
+the same for both servers. chamberlain runs without its decision log (as Cerbos runs without its audit
+log), then with it (its default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.support: the Cerbos harness
+
+from bench.server_bench import REQUEST, STORE  # noqa: E402
+from tests.support.cerbos_server import CerbosServer, CerbosUnavailable, ensure_cerbos, free_port  # noqa: E402
+
+METHOD = "/cerbos.svc.v1.CerbosService/CheckResources"
+CONCURRENCY = (1, 16)
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _message() -> bytes:
+    from cerbos.request.v1 import request_pb2
+
+    return json_format.ParseDict(REQUEST, request_pb2.CheckResourcesRequest()).SerializeToString()
+
+
+async def _drive(address: str, data: bytes, concurrency: int, duration: float) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(METHOD)
+        await call(data, timeout=10)  # connected
+        deadline = time.monotonic() + duration
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                try:
+                    await call(data, timeout=10)
+                except grpc.RpcError:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - started)
+
+        began = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.monotonic() - began
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0  # noqa: E731
+    return Result(len(latencies) / elapsed, pick(0.5), pick(0.99), errors)
+
+
+def _actions(address: str, data: bytes) -> dict[str, int]:
+    from cerbos.response.v1 import response_pb2
+
+    with grpc.insecure_channel(address) as channel:
+        reply = response_pb2.CheckResourcesResponse.FromString(channel.unary_unary(METHOD)(data, timeout=10))
+    return dict(reply.results[0].actions)
+
+
+@contextlib.contextmanager
+def chamberlain(decision_log: bool, state_dir: Path) -> Iterator[str]:
+    grpc_port = free_port()
+    exe = Path(sys.executable).parent / "chamberlain"
+    cmd = [str(exe), "serve", "--policies", str(STORE), "--http", f"127.0.0.1:{free_port()}",
+           "--state-dir", str(state_dir), "--set", f"server.grpcListenAddr=127.0.0.1:{grpc_port}",
+           "--set", "storage.disk.watchForChanges=false", "--set", "chamberlain.logLevel=warning",
+           "--set", f"chamberlain.audit.enabled={str(decision_log).lower()}"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    address = f"127.0.0.1:{grpc_port}"
+    try:
+        with grpc.insecure_channel(address) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        yield address
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _measure(address: str, data: bytes, duration: float) -> dict[int, Result]:
+    asyncio.run(_drive(address, data, 16, 1.0))  # warm-up
+    return {c: asyncio.run(_drive(address, data, c, duration)) for c in CONCURRENCY}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)))
+    args = parser.parse_args()
+    try:
+        binary = ensure_cerbos()
+    except CerbosUnavailable as exc:
+        print(f"grpc_bench: real Cerbos unavailable ({exc}); skipped", file=sys.stderr)
+        return 0
+    data = _message()
+    results: dict[str, dict[int, Result]] = {}
+    with CerbosServer(binary, STORE) as cerbos:
+        address = f"127.0.0.1:{cerbos.grpc_port}"
+        expected = _actions(address, data)
+        results["cerbos 0.55"] = _measure(address, data, args.duration)
+    with tempfile.TemporaryDirectory() as tmp:
+        for decision_log in (False, True):
+            label = f"chamberlain{' (decision log)' if decision_log else ''}"
+            with chamberlain(decision_log, Path(tmp) / label) as address:
+                if _actions(address, data) != expected:
+                    print(f"MISMATCH: {label} answers {_actions(address, data)}, Cerbos {expected}", file=sys.stderr)
+                    return 1
+                results[label] = _measure(address, data, args.duration)
+    _print(results)
+    return 0
+
+
+def _print(results: dict[str, dict[int, Result]]) -> None:
+    base = results["cerbos 0.55"]
+    print(f"\ngRPC benchmark: CheckResources (1 resource, 3 actions), one grpcio asyncio client, {os.cpu_count()} cores\n")
+    print("| server | in flight | calls/s | p50 ms | p99 ms | calls/s ÷ Cerbos | p99 ÷ Cerbos |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, by_c in results.items():
+        for c, r in by_c.items():
+            b = base[c]
+            errors = f" ({r.errors} errors)" if r.errors else ""
+            print(f"| {name}{errors} | {c} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+                  f"{r.rps / b.rps:.2f}x | {r.p99_ms / b.p99_ms:.2f}x |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
