@@ -21,14 +21,13 @@ from typing import Any
 
 import grpc
 import orjson
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from chamberlain.engine.request_validation import InvalidRequest
-from chamberlain.engine.wire import RequestError, json_number
+from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
 from chamberlain.server import cerbos_api, decide
-from chamberlain.server.grpc import extensions
+from chamberlain.server.grpc import convert, extensions
 from chamberlain.server.grpc.stubs import request_pb2, response_pb2
 from chamberlain.server.http import ApiError, new_call_id
 from chamberlain.server.logs import LOGGER
@@ -52,19 +51,6 @@ class Failed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def request_json(message: Message) -> dict[str, Any]:
-    """``message`` as the JSON Cerbos's HTTP gateway reads (protojson: integral doubles print as integers)."""
-    return json_number(json_format.MessageToDict(message))  # type: ignore[no-any-return]
-
-
-def response_message(answer: dict[str, Any], message: Message) -> tuple[Message, dict[str, Any]]:
-    """``answer`` (the HTTP API's JSON) parsed into ``message``, and the top-level fields it has no place for."""
-    known = message.DESCRIPTOR.fields_by_camelcase_name
-    extras = {k: v for k, v in answer.items() if k not in known}
-    json_format.ParseDict(answer, message, ignore_unknown_fields=True)
-    return message, extras
 
 
 class CerbosService:
@@ -93,7 +79,7 @@ class CerbosService:
 
     async def server_info(self, data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         answer = cerbos_api.server_info(self.state, data, "")
-        return response_message(answer, response_pb2.ServerInfoResponse())[0].SerializeToString()
+        return convert.from_json(answer, response_pb2.ServerInfoResponse())[0].SerializeToString()
 
     async def _call(self, endpoint: str, data: bytes, context: grpc.aio.ServicerContext, request_type: type[Message],
                     handler: HttpHandler, response_type: type[Message]) -> bytes:  # fmt: skip
@@ -112,7 +98,7 @@ class CerbosService:
                     answer = self._start(data, metadata, call_id, request_type, handler)
                 if type(answer) is not dict:
                     answer = await answer  # type: ignore[misc]
-                message, extras = response_message(answer, response_type())
+                message, extras = convert.from_json(answer, response_type())
             except ApiError as exc:
                 raise Failed(_CODES.get(exc.code, grpc.StatusCode.UNKNOWN), exc.message) from None
             except (InvalidRequest, RequestError) as exc:
@@ -145,7 +131,7 @@ class CerbosService:
             message = request_type.FromString(data)
         except DecodeError as exc:  # worded as grpc-go (Cerbos) words it
             raise Failed(grpc.StatusCode.INTERNAL, f"grpc: error unmarshalling request: {exc}") from None
-        request = request_json(message)
+        request = convert.to_json(message)
         extensions.apply(request, extensions.read(metadata, self.state.config.max_json_depth))
         try:
             body = orjson.dumps(request)
