@@ -189,7 +189,8 @@ class PDP:
         try:
             if sessions is _FROM_CONFIG:
                 url = settings.sessions_url if settings.sessions is not None else None
-                sessions = SessionStore.open(url) if url is not None else None
+                sessions = (SessionStore.open(url, standing=settings.sessions.standing_budgets)  # type: ignore[union-attr]
+                            if url is not None else None)  # fmt: skip
             return cls.from_directory(settings.policy_dir, verify_jwt=ConfigVerifier(settings), audit=log,  # type: ignore[arg-type]
                                       sessions=sessions, limits=settings.request_limits,  # type: ignore[arg-type]
                                       **settings.engine_options)  # fmt: skip

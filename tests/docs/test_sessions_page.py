@@ -32,10 +32,24 @@ def test_the_documented_configuration_is_every_key_with_its_default() -> None:
     from chamberlain.server.config import DEFAULTS
     from chamberlain.sessions.settings import parse_settings
 
-    (documented,) = [b for b in _yaml_blocks() if "chamberlain" in b]
+    (documented,) = [b for b in _yaml_blocks() if "enabled" in b.get("chamberlain", {}).get("sessions", {})]
     section = documented["chamberlain"]["sessions"]
     assert section == DEFAULTS["chamberlain"]["sessions"]
     assert parse_settings(section) == parse_settings(None)
+
+
+def test_the_documented_standing_budget_parses() -> None:
+    from chamberlain.sessions.settings import parse_settings
+
+    (documented,) = [b for b in _yaml_blocks() if "standingBudgets" in b.get("chamberlain", {}).get("sessions", {})
+                     and "enabled" not in b["chamberlain"]["sessions"]]  # fmt: skip
+    (budget,) = parse_settings(documented["chamberlain"]["sessions"]).standing_budgets
+    assert (budget.name, budget.per, budget.period, budget.budget.limit) == (
+        "daily-payments",
+        "agent",
+        86400.0,
+        5000,
+    )
 
 
 def test_the_documented_gateway_sessions_section_parses(tmp_path: Path) -> None:

@@ -133,12 +133,6 @@ def _plan(engine: Any, subject: Subject, role: str, target: Target, action: str,
                     symbolic=symbolic, only_derived_role=subject.derived_role)  # fmt: skip
     try:
         plan = plan_resources(engine, inp, now)
-        if (
-            plan.kind is PlanKind.ALWAYS_DENIED
-            and plan.evaluation_errors
-            and engine.options.strict_evaluation
-        ):
-            return _strict_denial(engine, inp, now, plan.evaluation_errors)
     except PlanError as exc:
         return Access.CONDITIONALLY, f"(cannot be planned: {exc})"
     if plan.kind is PlanKind.ALWAYS_ALLOWED:
@@ -146,28 +140,6 @@ def _plan(engine: Any, subject: Subject, role: str, target: Target, action: str,
     if plan.kind is PlanKind.ALWAYS_DENIED or plan.condition is None:
         return Access.NEVER, ""
     return Access.CONDITIONALLY, readable(plan.condition)
-
-
-def _strict_denial(engine: Any, inp: PlanInput, now: Timestamp,
-                   errors: list[tuple[str, str]]) -> tuple[Access, str]:  # fmt: skip
-    """A NEVER the planner reached under strict evaluation because a condition fails.
-
-    The check denies on such a failure only when it reaches that condition: a role walked earlier
-    may already have allowed. What strict evaluation allows, lenient evaluation allows too, so the
-    lenient plan bounds it: NEVER if that is NEVER, otherwise CONDITIONALLY on its condition, and on
-    the failing conditions not being reached.
-    """
-    lenient = plan_resources(engine, inp, now, strict=False)
-    if lenient.kind is PlanKind.ALWAYS_DENIED or (
-        lenient.kind is PlanKind.CONDITIONAL and lenient.condition is None
-    ):
-        return Access.NEVER, ""
-    failing = "; ".join(f"{text} ({message})" for text, message in errors[:3])
-    condition = readable(lenient.condition) if lenient.condition is not None else "true"
-    return (
-        Access.CONDITIONALLY,
-        f"{condition} — and, under strict evaluation, no failing condition reached first: {failing}",
-    )
 
 
 def intersect(

@@ -82,7 +82,10 @@ class ServerState:
         try:
             self.pdp = PDP.from_config(config, audit=self.log, sessions=None)
             if config.sessions is not None and config.sessions_url is not None:
-                self.sessions = SessionStore.open(config.sessions_url)  # in the decision log's database
+                self.sessions = SessionStore.open(
+                    config.sessions_url,  # in the decision log's database
+                    standing=config.sessions.standing_budgets,
+                )
                 self.pdp.use_sessions(self.sessions)
             if config.approvals is not None and config.sessions_url is not None:
                 self.approvals = ApprovalStore.open(config.sessions_url,

@@ -5,13 +5,14 @@ The engine decides as usual (conditions see the session as ``request.aux_data.se
 
 - the session must exist, be ACTIVE (not past its ttl or idle timeout), be bound to this caller and
   not be locked; otherwise every action is ``EFFECT_DENY`` with the reason in the outputs;
-- each ALLOWed action is charged to the budgets and rate limits that apply to it, in request order,
-  atomically; an action that would exceed one becomes a DENY naming the budget, what is used and
+- each ALLOWed action is charged to the budgets and rate limits that apply to it (the session's own, and
+  the standing budgets that span sessions per agent or subject), in request order, atomically; an
+  action that would exceed one becomes a DENY naming the budget, what is used and
   what it costs; previews charge nothing;
 - a store that cannot be read or written denies everything (fail closed).
 
-A denial's policy is ``chamberlain.session#<check>`` (state, binding, lock, budget:<name>, rate,
-cost, store): the check that denied it.
+A denial's policy is ``chamberlain.session#<check>`` (state, binding, lock, budget:<name>,
+standing:<name>, rate, cost, store): the check that denied it.
 """
 
 from __future__ import annotations
@@ -159,6 +160,11 @@ class SessionGuard:
                                  for (i, a), (c, r) in refused.items()]  # fmt: skip
         if charged.session is not None:
             record["budgets"] = {b.name: {"limit": b.limit, "used": b.used} for b in charged.session.budgets}
+        if charged.standing:
+            limits = {b.name: b.budget.limit for b in self.store.standing}
+            record["standingBudgets"] = {
+                n: {"limit": limits[n], "used": u} for n, u in charged.standing.items()
+            }
         return record
 
     def _items(self, s: Session, inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput],
@@ -172,26 +178,27 @@ class SessionGuard:
             for action, effect in out.actions.items():
                 if effect.effect != EFFECT_ALLOW:
                     continue
-                charges = []
-                for b in s.budgets:
-                    if not b.applies(kind, action):
-                        continue
-                    if activation is None:
-                        activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(),
-                                                     self.globals, when)  # fmt: skip
-                    cost = _cost(b.cost, activation)
-                    if isinstance(cost, str):
-                        refused[(index, action)] = (
-                            "cost",
-                            f"the cost of budget {b.name!r} ({b.cost}) {cost}",
-                        )
-                        break
-                    charges.append((b.name, cost))
+                charges: list[list[tuple[str, float]]] = [[], []]  # the session's budgets, standing budgets
+                for part, budgets in enumerate((s.budgets, [b.budget for b in self.store.standing])):
+                    for b in budgets:
+                        if (index, action) in refused or not b.applies(kind, action):
+                            continue
+                        if activation is None:
+                            activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(),
+                                                         self.globals, when)  # fmt: skip
+                        cost = _cost(b.cost, activation)
+                        if isinstance(cost, str):
+                            refused[(index, action)] = (
+                                "cost",
+                                f"the cost of budget {b.name!r} ({b.cost}) {cost}",
+                            )
+                        else:
+                            charges[part].append((b.name, cost))
                 if (index, action) in refused:
                     continue
                 hits = tuple(i for i, r in enumerate(s.rate_limits) if r.applies(kind, action))
-                if charges or hits:
-                    items.append(Item((index, action), tuple(charges), hits))
+                if charges[0] or charges[1] or hits:
+                    items.append(Item((index, action), tuple(charges[0]), hits, tuple(charges[1])))
         return items, refused
 
 

@@ -109,6 +109,45 @@ class Budget:
                 "cost": self.cost, "used": _plain(self.used), "remaining": _plain(max(0.0, self.limit - self.used))}  # fmt: skip
 
 
+HOLDERS = ("agent", "subject")
+
+
+@dataclass(frozen=True, slots=True)
+class StandingBudget:
+    """A budget that spans sessions: at most ``budget.limit`` per ``per`` (each agent, or each subject) in
+    every window of ``period`` seconds, counted from the Unix epoch (``24h``: each UTC day)."""
+
+    budget: Budget
+    per: str  # one of HOLDERS
+    period: float
+
+    @property
+    def name(self) -> str:
+        return self.budget.name
+
+    def holder(self, s: Session) -> str:
+        return s.agent if self.per == "agent" else s.subject
+
+    def window(self, now: float) -> float:
+        """The start of the window ``now`` falls in."""
+        return now - now % self.period
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.budget.to_json()
+        del out["used"], out["remaining"]
+        return {**out, "per": self.per, "period": f"{self.period:g}s"}
+
+
+def parse_standing_budget(value: Any, path: str, max_limit: float, max_period: float) -> StandingBudget:
+    """``{name, per, period, kind, actions, limit, cost}`` (``per``: agent or subject; ``period`` default 24h)."""
+    data = dict(_fields(value, path, ("name", "per", "period", "kind", "actions", "limit", "cost")))
+    per = data.pop("per", None)
+    if per not in HOLDERS:
+        raise InvalidSession(f"{path}.per: expected one of {', '.join(HOLDERS)}, got {per!r}")
+    period = duration(data.pop("period", "24h"), f"{path}.period", max_period)
+    return StandingBudget(parse_budget(data, path, max_limit), per, period)
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimit:
     """At most ``max`` allowed ``actions`` on ``kind`` in any window of ``per`` seconds (sliding)."""

@@ -4,6 +4,8 @@
   the instants of the calls in the current window) are JSON columns of the row, so that one row lock
   (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL) makes a charge atomic.
 - ``chamberlain_locks``: locks on an agent, subject, delegation root or tool.
+- ``chamberlain_standing_use``: what budgets that span sessions have spent, per holder (an agent or a
+  subject) and window; a charge holds the row (``FOR UPDATE``) after the session's, in name order.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _STATEMENTS = [
     reason TEXT NOT NULL, created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
     expires_at DOUBLE PRECISION)""",
     "CREATE INDEX IF NOT EXISTS chamberlain_locks_target ON chamberlain_locks (target, value)",
+    """CREATE TABLE IF NOT EXISTS chamberlain_standing_use (name TEXT NOT NULL, holder TEXT NOT NULL,
+    window_start DOUBLE PRECISION NOT NULL, used DOUBLE PRECISION NOT NULL, PRIMARY KEY (name, holder, window_start))""",
 ]
 
 

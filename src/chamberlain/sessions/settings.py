@@ -6,6 +6,7 @@ chamberlain:
     enabled: true
     db: ""                 # "" = the decision log's database
     defaults: {ttl: 1h, idleTimeout: 15m, budgets: [], rateLimits: []}
+    standingBudgets: []    # budgets that span sessions: [{name, per: agent|subject, period: 24h, kind, actions, limit, cost}]
     maxima: {ttl: 24h, idleTimeout: 24h, budgets: 16, rateLimits: 16, budgetLimit: 1000000000000, ratePer: 24h, rateMax: 100000}
 ```
 """
@@ -24,9 +25,11 @@ from chamberlain.sessions.model import (
     MAX_METADATA_BYTES,
     Budget,
     RateLimit,
+    StandingBudget,
     duration,
     parse_budget,
     parse_rate_limit,
+    parse_standing_budget,
     text,
 )
 
@@ -34,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "enabled": True,
     "db": "",  # "" = the decision log's database (chamberlain.audit.db)
     "defaults": {"ttl": "1h", "idleTimeout": "15m", "budgets": [], "rateLimits": []},
+    "standingBudgets": [],
     "maxima": {
         "ttl": "24h",
         "idleTimeout": "24h",
@@ -46,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
 }
 #: The longest any duration may be, whatever the maxima say (about 10 years).
 ABSOLUTE_MAX_SECONDS = 315_576_000.0
+#: The longest window of a budget that spans sessions (a leap year).
+MAX_STANDING_PERIOD = 366 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,7 @@ class SessionSettings:
     budgets: tuple[Budget, ...] = ()
     rate_limits: tuple[RateLimit, ...] = ()
     maxima: Maxima = Maxima()
+    standing_budgets: tuple[StandingBudget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +165,8 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
     )
     take_default("budgets", f"{dp}.budgets", lambda k: _budgets(d["budgets"], k, maxima))
     take_default("rate_limits", f"{dp}.rateLimits", lambda k: _rate_limits(d["rateLimits"], k, maxima))
+    take_default("standing_budgets", f"{prefix}.standingBudgets",
+                 lambda k: _standing_budgets(data["standingBudgets"], k, maxima))  # fmt: skip
     for key in ("enabled",):
         if not isinstance(data[key], bool):
             problems.append(f"{prefix}.{key}: expected true or false, got {data[key]!r}")
@@ -185,11 +194,22 @@ def _listed(value: Any, path: str, most: int, what: str) -> list[Any]:
 def _budgets(value: Any, path: str, maxima: Maxima) -> tuple[Budget, ...]:
     listed = _listed(value, path, maxima.budgets, "budgets")
     found = tuple(parse_budget(v, f"{path}[{i}]", maxima.budget_limit) for i, v in enumerate(listed))
-    names = [b.name for b in found]
+    _unique([b.name for b in found], path)
+    return found
+
+
+def _standing_budgets(value: Any, path: str, maxima: Maxima) -> tuple[StandingBudget, ...]:
+    listed = _listed(value, path, maxima.budgets, "budgets")
+    found = tuple(parse_standing_budget(v, f"{path}[{i}]", maxima.budget_limit, MAX_STANDING_PERIOD)
+                  for i, v in enumerate(listed))  # fmt: skip
+    _unique([b.name for b in found], path)
+    return found
+
+
+def _unique(names: list[str], path: str) -> None:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise InvalidSession(f"{path}[{i}].name: budget {name!r} is named twice")
-    return found
 
 
 def _rate_limits(value: Any, path: str, maxima: Maxima) -> tuple[RateLimit, ...]:

@@ -33,6 +33,7 @@ from chamberlain.sessions.model import (
     Lock,
     RateLimit,
     Session,
+    StandingBudget,
 )
 from chamberlain.sessions.settings import SessionSpec
 from chamberlain.store import POSTGRES, SQLITE
@@ -63,6 +64,7 @@ class Item:
     key: tuple[int, str]  # (resource index, action)
     charges: tuple[tuple[str, float], ...] = ()
     rate_hits: tuple[int, ...] = ()
+    standing: tuple[tuple[str, float], ...] = ()  # (standing budget name, cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class Charged:
     denial: str = ""
     check: str = ""  # state, binding, lock, store
     refused: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
+    standing: dict[str, float] = field(default_factory=dict)  # standing budget name -> used in its window
 
 
 _ids = threading.Lock()
@@ -120,9 +123,12 @@ class SessionStore(OwnedStore):
     """Sessions and locks in one database; safe to share between threads (one connection, one lock)."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock,
-                 on_transition: Callable[[Transition], None] | None = None):  # fmt: skip
+                 on_transition: Callable[[Transition], None] | None = None,
+                 standing: Sequence[StandingBudget] = ()):  # fmt: skip
         self.setup(db, on_transition)
         self.clock = clock
+        #: Budgets that span sessions (``chamberlain.sessions.standingBudgets``), charged with the session's.
+        self.standing = tuple(standing)
         if db.kind == SQLITE:
             # WAL with NORMAL: a commit survives the process crashing, not the machine losing power
             # (the last charges may be lost then); an fsync per check would cost milliseconds. The
@@ -278,14 +284,21 @@ class SessionStore(OwnedStore):
             raise InvalidSession(f"amount: expected a non-negative number, got {amount!r}")
         with self._using() as db, db.transaction():
             found = self._held(db, session_id)
-            if budget not in {b.name for b in found.budgets}:
+            standing = next((b for b in self.standing if b.name == budget), None)
+            if budget in {b.name for b in found.budgets}:
+                budgets = tuple(
+                    replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets
+                )
+                db.execute("UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
+                           (json.dumps([_budget_json(b) for b in budgets]), session_id))  # fmt: skip
+                found = replace(found, budgets=budgets)
+            elif standing is not None:
+                key = _standing_key(standing, found, self.clock())
+                self._hold_standing(db, key)
+                db.execute("UPDATE chamberlain_standing_use SET used = used + ? WHERE name = ? AND holder = ? AND "
+                           "window_start = ?", (amount, *key))  # fmt: skip
+            else:
                 raise InvalidSession(f"budget: session {session_id} has no budget {budget!r}")
-            budgets = tuple(
-                replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets
-            )
-            db.execute("UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
-                       (json.dumps([_budget_json(b) for b in budgets]), session_id))  # fmt: skip
-            found = replace(found, budgets=budgets)
         self._emit([Transition("session:settle", session_id, by, "", {"budget": budget, "amount": amount})])
         return found
 
@@ -337,6 +350,9 @@ class SessionStore(OwnedStore):
             [t for t in hits if t > now - r.per] for r, hits in zip(s.rate_limits, _hits(s), strict=True)
         ]
         refused: dict[tuple[int, str], tuple[str, str]] = {}
+        standing = self._standing_used(db, s, now, items) if self.standing else {}
+        standing_before = dict(standing)
+        standing_limits = {b.name: b for b in self.standing}
         for item in items:
             cost: dict[str, float] = {}
             for name, amount in item.charges:
@@ -346,6 +362,18 @@ class SessionStore(OwnedStore):
                 refused[item.key] = (f"budget:{over}", f"budget {over!r} of session {s.id} would be exceeded: used "
                                      f"{used[over]:g} of {limits[over]:g}, this action costs {cost[over]:g}")  # fmt: skip
                 continue
+            spans: dict[str, float] = {}
+            for name, amount in item.standing:
+                spans[name] = spans.get(name, 0.0) + amount
+            over = next(
+                (n for n, c in spans.items() if standing[n] + c > standing_limits[n].budget.limit), None
+            )
+            if over is not None:
+                b = standing_limits[over]
+                refused[item.key] = (f"standing:{over}", f"budget {over!r} of {b.per} {b.holder(s)!r} (across sessions, "
+                                     f"per {b.period:g}s) would be exceeded: used {standing[over]:g} of "
+                                     f"{b.budget.limit:g}, this action costs {spans[over]:g}")  # fmt: skip
+                continue
             full = next((i for i in item.rate_hits if len(windows[i]) + 1 > s.rate_limits[i].max), None)
             if full is not None:
                 r = s.rate_limits[full]
@@ -354,9 +382,16 @@ class SessionStore(OwnedStore):
                 continue
             for name, amount in cost.items():
                 used[name] = used.get(name, 0.0) + amount
+            for name, amount in spans.items():
+                standing[name] += amount
             for i in item.rate_hits:
                 windows[i].append(now)
         budgets = tuple(replace(b, used=used[b.name]) for b in s.budgets)
+        if write and standing:
+            for b in self.standing:
+                if b.name in standing and standing[b.name] != standing_before[b.name]:
+                    db.execute("UPDATE chamberlain_standing_use SET used = ? WHERE name = ? AND holder = ? "
+                               "AND window_start = ?", (standing[b.name], *_standing_key(b, s, now)))  # fmt: skip
         rates = [_rate_json(r, w) for r, w in zip(s.rate_limits, windows, strict=True)]
         if write:  # also for a check that spends nothing: it is activity (the idle timeout starts again)
             db.execute("UPDATE chamberlain_sessions SET budgets = ?, rate_limits = ?, calls = calls + 1, "
@@ -364,7 +399,29 @@ class SessionStore(OwnedStore):
                        (json.dumps([_budget_json(b) for b in budgets]), json.dumps(rates), now, s.id))  # fmt: skip
             s = replace(s, budgets=budgets, calls=s.calls + 1, last_used_at=now,
                         rate_hits=tuple(tuple(w) for w in windows))  # fmt: skip
-        return Charged(s, refused=refused)
+        return Charged(s, refused=refused, standing=standing)
+
+    def _standing_used(self, db: Database, s: Session, now: float, items: Sequence[Item]) -> dict[str, float]:
+        """What each standing budget these items charge has spent in its window, rows held for the charge
+        (in name order, after the session's row: concurrent charges take the locks in one order)."""
+        names = {name for item in items for name, _ in item.standing}
+        return {b.name: self._hold_standing(db, _standing_key(b, s, now))
+                for b in sorted(self.standing, key=lambda b: b.name) if b.name in names}  # fmt: skip
+
+    def _hold_standing(self, db: Database, key: tuple[str, str, float]) -> float:
+        """The row of (name, holder, window), created at 0 when new and held until the transaction ends."""
+        db.execute("INSERT INTO chamberlain_standing_use (name, holder, window_start, used) VALUES (?, ?, ?, 0) "
+                   "ON CONFLICT (name, holder, window_start) DO NOTHING", key)  # fmt: skip
+        return float(db.value("SELECT used FROM chamberlain_standing_use WHERE name = ? AND holder = ? AND "
+                              "window_start = ?" + self._for_update(db), key))  # fmt: skip
+
+    def standing_use(self, s: Session) -> dict[str, float]:
+        """What each standing budget has spent for this session's agent or subject in the current window."""
+        now = self.clock()
+        with self._using() as db:
+            return {b.name: float(db.value("SELECT coalesce(sum(used), 0) FROM chamberlain_standing_use WHERE "
+                                           "name = ? AND holder = ? AND window_start = ?", _standing_key(b, s, now)))
+                    for b in self.standing}  # fmt: skip
 
     # -- locks -------------------------------------------------------------------------------------
 
@@ -408,6 +465,10 @@ class SessionStore(OwnedStore):
         """The lock in force now on any of these, or None (token exchanges and gateways ask this)."""
         with self._using() as db:
             return self._locked(db, self.clock(), agent, subject, root, tools)
+
+
+def _standing_key(b: StandingBudget, s: Session, now: float) -> tuple[str, str, float]:
+    return b.name, b.holder(s), b.window(now)
 
 
 def _hits(s: Session) -> list[list[float]]:

@@ -301,14 +301,20 @@ class _Walk:
         has_allow = False
         scoped_roles: dict[str, Any] = {}
         unallowed_deny = False
+        # (kind, what its earlier roles allowed, when the walk stops) for each role whose walk can reach a
+        # condition that fails under strict evaluation: the check denies the action there, unless allowed before.
+        stops: list[tuple[str, n.Node | None, n.Node]] = []
+        kind_allows: dict[str, n.Node | None] = {}
         try:
             for pt, groups in kinds:
                 results: list[tuple[n.Node | None, n.Node | None]] = []
                 decided: n.Node | None = None
                 for steps in groups:
-                    role_allow, role_deny, role_policy_deny, scope = self._role(pt, steps, scoped_roles)
+                    role_allow, role_deny, role_policy_deny, scope, stop = self._role(pt, steps, scoped_roles)
                     if scope is not None:
                         matched_scope = scope
+                    if stop is not None:
+                        stops.append((pt, self._combine(results)[0] if results else None, stop))
                     if n.const_bool(role_deny) is True or n.const_bool(role_policy_deny) is True:
                         if pt == PRINCIPAL:
                             # A principal policy's DENY decides the action whatever the resource
@@ -327,6 +333,7 @@ class _Walk:
                         role_allow = n.join(n.AND, [role_allow, n.invert(role_policy_deny)])
                     results.append((role_allow, role_deny))
                 allow_pt, deny_pt = (decided, None) if decided is not None else self._combine(results)
+                kind_allows[pt] = allow_pt
                 if root is None and allow_pt is None and any(deny is not None for _, deny in results):
                     unallowed_deny = (
                         True  # DENYs alone (Cerbos plans their not(deny)), whatever _combine kept
@@ -346,11 +353,13 @@ class _Walk:
                         root = n.join(n.AND, [n.invert(deny_pt), root])
         except StrictEvaluationError:
             return n.FALSE_NODE, matched_scope, True
-        if root is None:
+        if root is None and not stops:
             return n.FALSE_NODE, matched_scope, False
-        if not has_allow:
-            return n.FALSE_NODE, matched_scope, True
-        return root, matched_scope, True
+        return (
+            _stopped(root if has_allow and root is not None else n.FALSE_NODE, stops, kind_allows),
+            matched_scope,
+            True,
+        )
 
     def _combine(
         self, results: list[tuple[n.Node | None, n.Node | None]]
@@ -378,7 +387,13 @@ class _Walk:
         return allow, None
 
     def _role(self, pt: str, steps: list[tuple[str, tuple[Row, ...], str | None]],
-              scoped_roles: dict[str, Any]) -> tuple[Any, Any, Any, str | None]:  # fmt: skip
+              scoped_roles: dict[str, Any]) -> tuple[Any, Any, Any, str | None, n.Node | None]:  # fmt: skip
+        """One role's ``(allow, deny, role policy deny, matched scope, stop)`` over its scopes.
+
+        ``stop`` is ``None`` unless the walk reaches a condition that fails under strict evaluation:
+        then it is the condition under which the check gets there (no DENY met and no child
+        OVERRIDE_PARENT scope allowed before it), and allow and deny are what was decided before.
+        """
         role_allow: n.Node | None = None
         role_deny: n.Node | None = None
         role_policy_deny: n.Node | None = None
@@ -395,7 +410,20 @@ class _Walk:
             for row in rows:
                 if row.effect not in (EFFECT_ALLOW, EFFECT_DENY) or self._skipped(row):
                     continue
-                node = self._row(row, roles)
+                try:
+                    node = self._row(row, roles)
+                except StrictEvaluationError:
+                    role_deny = n.add(role_deny, _gate(child_override_allow, scope_deny), n.OR)
+                    role_policy_deny = n.add(
+                        role_policy_deny, _gate(child_override_allow, scope_policy_deny), n.OR
+                    )
+                    return (
+                        child_override_allow,
+                        role_deny,
+                        role_policy_deny,
+                        matched_scope,
+                        _reached([child_override_allow, role_deny, role_policy_deny]),
+                    )
                 if row.effect == EFFECT_ALLOW:
                     scope_allow = n.add(scope_allow, node, n.OR)
                 elif n.const_bool(node) is not False:
@@ -425,7 +453,7 @@ class _Walk:
                 child_override_allow = n.add(child_override_allow, scope_allow, n.OR)
         if pending:
             role_allow = None
-        return role_allow, role_deny, role_policy_deny, matched_scope
+        return role_allow, role_deny, role_policy_deny, matched_scope, None
 
     def _skipped(self, row: Row) -> bool:
         """An ALLOW not granted to the derived role the plan is restricted to (if any)."""
@@ -479,6 +507,31 @@ class _Walk:
 
         cache[scope] = roles
         return roles
+
+
+def _stopped(
+    node: n.Node, stops: list[tuple[str, n.Node | None, n.Node]], kind_allows: dict[str, n.Node | None]
+) -> n.Node:
+    """``node`` where the check gets past every strict-evaluation stop; the check denies at a stop
+    unless a role before it allowed. The check walks principal policies before resource policies
+    (the planner, as Cerbos's, the other way round), so a resource policy's stop is also passed
+    where the principal policies allowed."""
+    in_check_order = [s for s in stops if s[0] == PRINCIPAL] + [s for s in stops if s[0] == RESOURCE]
+    for pt, before, stop in reversed(in_check_order):  # before or (not stop and what follows it)
+        if pt == RESOURCE:
+            before = n.add(before, kind_allows.get(PRINCIPAL), n.OR)
+        rest = n.join(n.AND, [n.invert(stop), node]) if n.const_bool(stop) is not True else None
+        node = n.add(before, rest, n.OR) or n.FALSE_NODE
+    return node
+
+
+def _reached(decided_before: list[n.Node | None]) -> n.Node | None:
+    """The condition under which none of ``decided_before`` holds (``None``: one always holds)."""
+    nodes = [node for node in decided_before if node is not None]
+    if any(n.const_bool(node) is True for node in nodes):
+        return None
+    either = n.join(n.OR, nodes)
+    return n.TRUE_NODE if either is None else n.invert(either)
 
 
 def _gate(child_override_allow: n.Node | None, deny: n.Node | None) -> n.Node | None:

@@ -72,7 +72,9 @@ def open_sessions(config: GatewayConfig, pdp: PDP) -> GatewaySessions | None:
     """The agents' sessions in ``sessions.db`` (the decision log's database), transitions in the log."""
     if config.sessions is None:
         return None
-    store = SessionStore.open(config.sessions_db, on_transition=recorder(pdp.record))
+    store = SessionStore.open(
+        config.sessions_db, on_transition=recorder(pdp.record), standing=config.sessions.standing_budgets
+    )
     return GatewaySessions(store, config.sessions, config.session_subject)
 
 
