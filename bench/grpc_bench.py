@@ -14,15 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -31,20 +26,13 @@ from google.protobuf import json_format
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support: the Cerbos harness
 
-from bench.server_bench import REQUEST, STORE  # noqa: E402
+from bench.server_bench import REQUEST, STORE, Result, chamberlain, print_rows  # noqa: E402
 from tests.support.cerbos_server import CerbosServer, CerbosUnavailable, ensure_cerbos, free_port  # noqa: E402
 
 METHOD = "/cerbos.svc.v1.CerbosService/CheckResources"
 INFO = "/cerbos.svc.v1.CerbosService/ServerInfo"  # no decision: the gRPC transport's own ceiling
+INFO_LABEL = " ServerInfo"
 CONCURRENCY = (1, 16)
-
-
-@dataclass
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
 
 
 def _message() -> bytes:
@@ -90,33 +78,12 @@ def _actions(address: str, data: bytes) -> dict[str, int]:
     return dict(reply.results[0].actions)
 
 
-@contextlib.contextmanager
-def chamberlain(decision_log: bool, state_dir: Path) -> Iterator[str]:
-    grpc_port = free_port()
-    exe = Path(sys.executable).parent / "chamberlain"
-    cmd = [str(exe), "serve", "--policies", str(STORE), "--http", f"127.0.0.1:{free_port()}",
-           "--state-dir", str(state_dir), "--set", f"server.grpcListenAddr=127.0.0.1:{grpc_port}",
-           "--set", "storage.disk.watchForChanges=false", "--set", "chamberlain.logLevel=warning",
-           "--set", f"chamberlain.audit.enabled={str(decision_log).lower()}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    address = f"127.0.0.1:{grpc_port}"
-    try:
-        with grpc.insecure_channel(address) as channel:
-            grpc.channel_ready_future(channel).result(timeout=30)
-        yield address
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _measure(address: str, data: bytes, duration: float) -> dict[int, Result]:
+def _measure(
+    results: dict[str, dict[int, Result]], label: str, address: str, data: bytes, duration: float
+) -> None:
     asyncio.run(_drive(address, data, 16, 1.0))  # warm-up
-    found = {c: asyncio.run(_drive(address, data, c, duration)) for c in CONCURRENCY}
-    found[0] = asyncio.run(_drive(address, b"", 16, duration, INFO))  # ServerInfo, 16 in flight
-    return found
+    results[label] = {c: asyncio.run(_drive(address, data, c, duration)) for c in CONCURRENCY}
+    results[label + INFO_LABEL] = {16: asyncio.run(_drive(address, b"", 16, duration, INFO))}
 
 
 def main() -> int:
@@ -133,36 +100,31 @@ def main() -> int:
     with CerbosServer(binary, STORE) as cerbos:
         address = f"127.0.0.1:{cerbos.grpc_port}"
         expected = _actions(address, data)
-        results["cerbos 0.55"] = _measure(address, data, args.duration)
+        _measure(results, "cerbos 0.55", address, data, args.duration)
     with tempfile.TemporaryDirectory() as tmp:
         for decision_log in (False, True):
             label = f"chamberlain{' (decision log)' if decision_log else ''}"
-            with chamberlain(decision_log, Path(tmp) / label) as address:
+            grpc_port = free_port()
+            with chamberlain("uvicorn", decision_log, Path(tmp) / label,
+                             "--set", f"server.grpcListenAddr=127.0.0.1:{grpc_port}"):  # fmt: skip
+                address = f"127.0.0.1:{grpc_port}"
                 if _actions(address, data) != expected:
                     print(
                         f"MISMATCH: {label} answers {_actions(address, data)}, Cerbos {expected}",
                         file=sys.stderr,
                     )
                     return 1
-                results[label] = _measure(address, data, args.duration)
+                _measure(results, label, address, data, args.duration)
     _print(results)
     return 0
 
 
 def _print(results: dict[str, dict[int, Result]]) -> None:
-    base = results["cerbos 0.55"]
     print(
         f"\ngRPC benchmark: CheckResources (1 resource, 3 actions), one grpcio asyncio client, {os.cpu_count()} cores\n"
     )
     print("| server | in flight | calls/s | p50 ms | p99 ms | calls/s ÷ Cerbos | p99 ÷ Cerbos |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, by_c in results.items():
-        for c, r in by_c.items():
-            b = base[c]
-            errors = f" ({r.errors} errors)" if r.errors else ""
-            what = f"{name} ServerInfo" if c == 0 else name
-            print(f"| {what}{errors} | {c or 16} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-                  f"{r.rps / b.rps:.2f}x | {r.p99_ms / b.p99_ms:.2f}x |")  # fmt: skip
+    print_rows(results, lambda name: results[f"cerbos 0.55{INFO_LABEL if name.endswith(INFO_LABEL) else ''}"])
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from google.protobuf.struct_pb2 import Value
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chamberlain.server.grpc.extensions import MAX_EXTENSION_BYTES, RESPONSE_KEY
-from tests.server.certs import authority, leaf
 from tests.server.grpc.support import CHECK, GrpcThreadServer, unary
 from tests.server.support import ADMIN_AUTH, REPO, STORE, ThreadServer, admin_on, serve_process
+from tests.server.test_tls import pki  # noqa: F401 - the fixture: a CA, server and client certificates
 from tests.support.cerbos_server import free_port
 
 
@@ -162,16 +162,6 @@ def test_a_grpc_address_in_use_stops_start_up(tmp_path):
     assert proc.returncode != 0 and "server.grpcListenAddr" in proc.stderr + proc.stdout
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("grpc-pki")
-    ca = authority()
-    ca.write(directory, "ca")
-    leaf(ca, "pdp-1").write(directory, "server")
-    leaf(ca, "agent-7", server=False).write(directory, "client")
-    return directory
-
-
 def _tls_channel(server: GrpcThreadServer, directory: Path, client_cert: bool) -> grpc.Channel:
     pair = {}
     if client_cert:
@@ -181,7 +171,8 @@ def _tls_channel(server: GrpcThreadServer, directory: Path, client_cert: bool) -
     return grpc.secure_channel(server.grpc_address, creds)
 
 
-def test_tls_with_the_servers_certificate_and_client_certificates_required(pki):
+def test_tls_with_the_servers_certificate_and_client_certificates_required(pki):  # noqa: F811
+    pki, _ = pki
     settings = {
         "cert": str(pki / "server.pem"),
         "key": str(pki / "server.key"),

@@ -19,7 +19,7 @@ from chamberlain.server.grpc.health import Health
 from chamberlain.server.grpc.stubs import health_pb2_grpc
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
-from chamberlain.server.tls import TLSError, TLSFiles, build_context
+from chamberlain.server.tls import TLSError, TLSFiles, build_context, files_signature
 
 
 class GrpcServer:
@@ -80,12 +80,12 @@ class GrpcServer:
 
 def _credentials(files: TLSFiles) -> grpc.ServerCredentials:
     """Server credentials whose certificate is reloaded (at the next handshake) when its files change."""
-    stamp = _stamp(files)
+    stamp = files_signature(files)
     initial = _certificates(files)
 
     def fetch() -> grpc.ServerCertificateConfiguration | None:
         nonlocal stamp
-        now = _stamp(files)
+        now = files_signature(files)
         if now == stamp:
             return None
         try:
@@ -110,16 +110,3 @@ def _certificates(files: TLSFiles) -> grpc.ServerCertificateConfiguration:
 
     ca = read(files.ca_file) if files.ca_file is not None else None
     return grpc.ssl_server_certificate_configuration([(read(files.key_file), read(files.cert_file))], ca)
-
-
-def _stamp(files: TLSFiles) -> tuple[tuple[int, int, int], ...]:
-    stamps = []
-    for path in (files.cert_file, files.key_file, files.ca_file):
-        if path is None:
-            continue
-        try:
-            st = os.stat(path)
-            stamps.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            stamps.append((0, 0, 0))
-    return tuple(stamps)
