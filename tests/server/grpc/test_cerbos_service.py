@@ -186,3 +186,12 @@ def test_tls_with_the_servers_certificate_and_client_certificates_required(pki):
             assert unary(ch, CHECK, REQUEST)[0] == grpc.StatusCode.UNAVAILABLE  # the handshake is refused
         with grpc.insecure_channel(server.grpc_address) as ch:
             assert unary(ch, CHECK, REQUEST)[0] == grpc.StatusCode.UNAVAILABLE
+
+
+def test_grpc_calls_are_counted_in_the_metrics(server, channel):
+    assert unary(channel, CHECK, REQUEST)[0] == grpc.StatusCode.OK
+    assert unary(channel, CHECK, b"\xff")[0] == grpc.StatusCode.INTERNAL
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert 'chamberlain_http_requests_total{code="200",endpoint="grpc_check_resources"}' in metrics
+    assert 'chamberlain_http_requests_total{code="500",endpoint="grpc_check_resources"}' in metrics
+    assert 'chamberlain_decisions_total{effect="EFFECT_ALLOW",kind="leave_request"}' in metrics

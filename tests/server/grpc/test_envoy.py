@@ -7,6 +7,9 @@ the servicer is driven by a small authorizer implementing the contract: its rule
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import grpc
 import pytest
 from envoy.config.core.v3 import address_pb2, base_pb2
@@ -187,3 +190,32 @@ def test_no_authorization_service_without_gateway_routes():
     with GrpcThreadServer(STORE) as server, grpc.insecure_channel(server.grpc_address) as channel:
         request = check_request("GET", "/invoices/7", {"authorization": "Bearer good"})
         assert unary(channel, CHECK, request)[0] == grpc.StatusCode.UNIMPLEMENTED
+
+
+class SlowAuthorizer:
+    """Allows, after the test has seen the call arrive and started stopping the server."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+
+    async def authorize(self, request: ProxyRequest) -> ProxyAnswer:
+        self.entered.set()
+        await asyncio.sleep(0.5)  # the server is asked to stop meanwhile
+        return ProxyAnswer(200, decision_id="d-slow")
+
+
+def test_a_call_in_flight_finishes_when_the_server_stops():
+    authorizer = SlowAuthorizer()
+    server = GrpcThreadServer(STORE)
+    server.app.state.proxy = authorizer  # type: ignore[attr-defined]
+    with server, grpc.insecure_channel(server.grpc_address) as channel:
+        request = check_request("GET", "/invoices/7", {"authorization": "Bearer good"})
+        pending = channel.unary_unary(CHECK).future(request.SerializeToString(), timeout=30)
+        assert authorizer.entered.wait(timeout=20)
+        server.__exit__(None, None, None)  # stop now, the call still in flight
+        reply = external_auth_pb2.CheckResponse.FromString(pending.result())
+        assert (
+            reply.status.code == code_pb2.OK
+            and reply.dynamic_metadata.fields["decisionId"].string_value == "d-slow"
+        )
+        assert unary(channel, CHECK, request)[0] == grpc.StatusCode.UNAVAILABLE  # and then no new calls
