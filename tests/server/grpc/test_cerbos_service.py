@@ -21,6 +21,7 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Value
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from chamberlain.server.config import ConfigError, load_config
 from chamberlain.server.grpc.extensions import MAX_EXTENSION_BYTES, RESPONSE_KEY
 from tests.server.grpc.support import CHECK, GrpcThreadServer, unary
 from tests.server.support import ADMIN_AUTH, REPO, STORE, ThreadServer, admin_on, serve_process
@@ -195,3 +196,9 @@ def test_grpc_calls_are_counted_in_the_metrics(server, channel):
     assert 'chamberlain_http_requests_total{code="200",endpoint="grpc_check_resources"}' in metrics
     assert 'chamberlain_http_requests_total{code="500",endpoint="grpc_check_resources"}' in metrics
     assert 'chamberlain_decisions_total{effect="EFFECT_ALLOW",kind="leave_request"}' in metrics
+
+
+def test_granian_with_a_grpc_port_is_refused():
+    with pytest.raises(ConfigError, match=r"server\.grpcListenAddr"):
+        load_config(None, overrides={"server": {"grpcListenAddr": "127.0.0.1:3593"},
+                                     "chamberlain": {"httpServer": "granian"}}, env={})  # fmt: skip
