@@ -122,7 +122,7 @@ class App:
         if self.config.grpc_listen is not None and self.grpc is None:
             from chamberlain.server.grpc import GrpcServer
 
-            self.grpc = await GrpcServer(self.state).start()
+            self.grpc = await GrpcServer(self.state, self.admin).start()
 
     def start_watcher(self) -> None:
         if self.config.watch_for_changes and self.watcher is None:

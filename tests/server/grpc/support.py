@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from chamberlain.engine.wire import json_number
-from tests.server.support import ThreadServer
+from tests.server.support import REPO, ThreadServer
 from tests.support.cerbos_server import free_port
 
 
@@ -47,3 +51,38 @@ def unary(channel: grpc.Channel, method: str, request: bytes | Message, response
 CHECK = "/cerbos.svc.v1.CerbosService/CheckResources"
 PLAN = "/cerbos.svc.v1.CerbosService/PlanResources"
 SERVER_INFO = "/cerbos.svc.v1.CerbosService/ServerInfo"
+
+
+def npm_installed(package: str, folder: str, relative: str) -> Path:
+    """``relative`` inside the npm ``package`` installed into ``.cache/<folder>`` (git-ignored), installing it once;
+    skipped when npm cannot provide it, a failure under CI=true."""
+    import pytest
+
+    def unavailable(reason: str) -> None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{package} is required under CI: {reason}")
+        pytest.skip(f"{package} unavailable: {reason}")
+
+    npm = shutil.which("npm")
+    if npm is None:
+        unavailable("npm is not installed")
+    cache = REPO / ".cache" / folder
+    target = cache / "node_modules" / relative
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers install once
+        if not target.is_file():
+            cmd = [
+                str(npm),
+                "install",
+                "--prefix",
+                str(cache),
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                package,
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0 or not target.is_file():
+                unavailable(f"`{' '.join(cmd)}` failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return target

@@ -44,6 +44,11 @@ _HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.RESOURCE_
 HttpHandler = Callable[[ServerState, bytes, str, str], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
+def status_code(code: int) -> grpc.StatusCode:
+    """The gRPC status of an :class:`ApiError`'s code."""
+    return _CODES.get(code, grpc.StatusCode.UNKNOWN)
+
+
 class Failed(Exception):
     """A call answered with a gRPC status (``code``, ``message``) instead of a response."""
 
@@ -100,7 +105,7 @@ class CerbosService:
                     answer = await answer  # type: ignore[misc]
                 message, extras = convert.from_json(answer, response_type())
             except ApiError as exc:
-                raise Failed(_CODES.get(exc.code, grpc.StatusCode.UNKNOWN), exc.message) from None
+                raise Failed(status_code(exc.code), exc.message) from None
             except (InvalidRequest, RequestError) as exc:
                 raise Failed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
             except StoreError as exc:  # the database, not the request, is the problem

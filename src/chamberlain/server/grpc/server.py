@@ -14,6 +14,7 @@ import os
 import grpc
 
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded
+from chamberlain.server.admin.dispatch import AdminSurface
 from chamberlain.server.grpc import cerbos_service
 from chamberlain.server.grpc.health import Health
 from chamberlain.server.grpc.stubs import health_pb2_grpc
@@ -25,8 +26,9 @@ from chamberlain.server.tls import TLSError, TLSFiles, build_context, files_sign
 class GrpcServer:
     """``cerbos.svc.v1.CerbosService``, health and (with gateway routes) Envoy's ``Authorization``."""
 
-    def __init__(self, state: ServerState):
+    def __init__(self, state: ServerState, admin: AdminSurface | None = None):
         self.state = state
+        self.admin = admin  # the HTTP server's admin surface: CerbosAdminService's audit listing when enabled
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.health: Health | None = None
@@ -51,6 +53,13 @@ class GrpcServer:
 
             server.add_generic_rpc_handlers((envoy.AuthorizationService(self.state, proxy).handlers(),))
             services.append(envoy.SERVICE)
+        if self.admin is not None and self.admin.policies is not None:
+            from chamberlain.server.grpc import admin_audit
+
+            server.add_generic_rpc_handlers(
+                (admin_audit.AdminAuditService(self.state, self.admin).handlers(),)
+            )
+            services.append(admin_audit.SERVICE)
         self.health = Health(self.state, services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
