@@ -202,3 +202,16 @@ def test_granian_with_a_grpc_port_is_refused():
     with pytest.raises(ConfigError, match=r"server\.grpcListenAddr"):
         load_config(None, overrides={"server": {"grpcListenAddr": "127.0.0.1:3593"},
                                      "chamberlain": {"httpServer": "granian"}}, env={})  # fmt: skip
+
+
+def test_additions_too_large_for_metadata_are_replaced_by_a_note(channel):
+    """gRPC clients refuse trailers over 8 KiB: the check is still answered, the note says where to read them."""
+    request = request_pb2.CheckResourcesRequest(principal=JOHN, resources=[
+        request_pb2.CheckResourcesRequest.ResourceEntry(
+            resource=engine_pb2.Resource(kind="leave_request", id=f"resource-number-{i}", policy_version="20210210"),
+            actions=[f"action-with-a-long-name-{j}" for j in range(5)]) for i in range(50)])  # fmt: skip
+    delegation = {"actors": [{"id": "agent-7", "roles": ["agent"]}]}
+    code, answer, trailing = unary(channel, CHECK, request, response_pb2.CheckResourcesResponse,
+                                   metadata=[("x-chamberlain-delegation", json.dumps(delegation))])  # fmt: skip
+    assert code == grpc.StatusCode.OK and len(answer["results"]) == 50
+    assert "over 8000" in json.loads(dict(trailing)[RESPONSE_KEY])["omitted"]

@@ -125,7 +125,7 @@ class CerbosService:
                                                    "code": failed.code.name, "error": failed.message})  # fmt: skip
             await context.abort(failed.code, failed.message)
         if extras:
-            context.set_trailing_metadata(((extensions.RESPONSE_KEY, json.dumps(extras, ensure_ascii=True)),))
+            context.set_trailing_metadata(extensions.response_metadata(extras))
         state.metrics.observe_request(endpoint, 200, time.monotonic() - started)
         return message.SerializeToString()
 

@@ -10,6 +10,7 @@ it travels in ``auxData.jwt`` as over HTTP.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +27,17 @@ MAX_EXTENSION_BYTES = 16384
 #: Response fields chamberlain adds (``chamberlain``, ``delegation``) have no place in Cerbos's messages:
 #: they travel as JSON in this trailing metadata key.
 RESPONSE_KEY = "x-chamberlain-response"
+#: gRPC clients refuse metadata over 8 KiB by default: larger additions are replaced by a note saying where to read them.
+MAX_RESPONSE_BYTES = 8000
+
+
+def response_metadata(extras: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The trailing metadata carrying ``extras`` (ASCII JSON), or a note when it would be too large for clients."""
+    text = json.dumps(extras, ensure_ascii=True, separators=(",", ":"))
+    if len(text) > MAX_RESPONSE_BYTES:
+        text = json.dumps({"omitted": f"{len(text)} bytes, over {MAX_RESPONSE_BYTES}: the fields "
+                           f"{sorted(extras)} are in the HTTP API's answer and the decision log"})  # fmt: skip
+    return ((RESPONSE_KEY, text),)
 
 
 def read(metadata: Iterable[tuple[str, str | bytes]] | None, max_depth: int) -> dict[str, Any]:
