@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chamberlain.server.config import ConfigError, load_config
 from chamberlain.server.grpc.extensions import MAX_EXTENSION_BYTES, RESPONSE_KEY
+from tests.server.certs import leaf
 from tests.server.grpc.support import CHECK, GrpcThreadServer, unary
 from tests.server.support import ADMIN_AUTH, REPO, STORE, ThreadServer, admin_on, serve_process
 from tests.server.test_tls import pki  # noqa: F401 - the fixture: a CA, server and client certificates
@@ -215,3 +217,25 @@ def test_additions_too_large_for_metadata_are_replaced_by_a_note(channel):
                                    metadata=[("x-chamberlain-delegation", json.dumps(delegation))])  # fmt: skip
     assert code == grpc.StatusCode.OK and len(answer["results"]) == 50
     assert "over 8000" in json.loads(dict(trailing)[RESPONSE_KEY])["omitted"]
+
+
+def _served_cn(port: int, ca_file: Path) -> str:
+    """The common name of the certificate a new gRPC (HTTP/2 over TLS) connection is served."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:  # fmt: skip
+        return dict(x[0] for x in sock.getpeercert()["subject"])["commonName"]
+
+
+def test_the_grpc_certificate_reloads_when_its_files_change(pki, tmp_path):  # noqa: F811
+    directory, ca = pki
+    for name in ("ca.pem", "server.pem", "server.key"):
+        (tmp_path / name).write_bytes((directory / name).read_bytes())
+    settings = {"cert": str(tmp_path / "server.pem"), "key": str(tmp_path / "server.key")}
+    with GrpcThreadServer(STORE, {"server": {"tls": settings}}) as server:
+        assert _served_cn(server.grpc_port, tmp_path / "ca.pem") == "pdp-1"
+        leaf(ca, "pdp-2").write(tmp_path, "server")
+        assert _served_cn(server.grpc_port, tmp_path / "ca.pem") == "pdp-2"  # checked at each handshake
+        (tmp_path / "server.pem").write_text("not a certificate")  # broken: the last good one keeps serving
+        assert _served_cn(server.grpc_port, tmp_path / "ca.pem") == "pdp-2"
