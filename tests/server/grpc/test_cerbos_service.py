@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from chamberlain.server.config import ConfigError, load_config
 from chamberlain.server.grpc.extensions import MAX_EXTENSION_BYTES, RESPONSE_KEY
 from tests.server.certs import leaf
-from tests.server.grpc.support import CHECK, GrpcThreadServer, unary
+from tests.server.grpc.support import CHECK, PLAN, GrpcThreadServer, unary
 from tests.server.support import ADMIN_AUTH, REPO, STORE, ThreadServer, admin_on, serve_process
 from tests.server.test_tls import pki  # noqa: F401 - the fixture: a CA, server and client certificates
 from tests.support.cerbos_server import free_port
@@ -239,3 +239,18 @@ def test_the_grpc_certificate_reloads_when_its_files_change(pki, tmp_path):  # n
         assert _served_cn(server.grpc_port, tmp_path / "ca.pem") == "pdp-2"  # checked at each handshake
         (tmp_path / "server.pem").write_text("not a certificate")  # broken: the last good one keeps serving
         assert _served_cn(server.grpc_port, tmp_path / "ca.pem") == "pdp-2"
+
+
+def test_extensions_reach_plans_as_over_http(server, channel):
+    plan = {"action": "view", "principal": json_format.MessageToDict(JOHN),
+            "resource": {"kind": "leave_request", "policyVersion": "20210210"}}  # fmt: skip
+    http = httpx.post(
+        f"{server.url}/api/plan/resources", json={**plan, "auxData": {"session": {"id": "s-1"}}}, timeout=10
+    )
+    code, details, _ = unary(channel, PLAN, json_format.ParseDict(plan, request_pb2.PlanResourcesRequest()),
+                             metadata=[("x-chamberlain-session", json.dumps({"id": "s-1"}))])  # fmt: skip
+    assert (
+        http.status_code == 400
+        and code == grpc.StatusCode.INVALID_ARGUMENT
+        and details == http.json()["message"]
+    )
