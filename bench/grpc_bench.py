@@ -78,11 +78,34 @@ def _actions(address: str, data: bytes) -> dict[str, int]:
     return dict(reply.results[0].actions)
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's children: the one server running."""
+    total = 0
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+#: label -> server CPU microseconds per check at 16 in flight (robust to other load on the machine).
+CPU_PER_CALL: dict[str, float] = {}
+
+
 def _measure(
     results: dict[str, dict[int, Result]], label: str, address: str, data: bytes, duration: float
 ) -> None:
     asyncio.run(_drive(address, data, 16, 1.0))  # warm-up
-    results[label] = {c: asyncio.run(_drive(address, data, c, duration)) for c in CONCURRENCY}
+    results[label] = {}
+    for c in CONCURRENCY:
+        cpu, began = _children_cpu(), time.monotonic()
+        results[label][c] = result = asyncio.run(_drive(address, data, c, duration))
+        if c == 16:
+            CPU_PER_CALL[label] = (_children_cpu() - cpu) / (result.rps * (time.monotonic() - began)) * 1e6
     results[label + INFO_LABEL] = {16: asyncio.run(_drive(address, b"", 16, duration, INFO))}
 
 
@@ -125,6 +148,9 @@ def _print(results: dict[str, dict[int, Result]]) -> None:
     )
     print("| server | in flight | calls/s | p50 ms | p99 ms | calls/s ÷ Cerbos | p99 ÷ Cerbos |")
     print_rows(results, lambda name: results[f"cerbos 0.55{INFO_LABEL if name.endswith(INFO_LABEL) else ''}"])
+    print("\n| server | server CPU µs per check (16 in flight) | ÷ Cerbos |\n|---|---:|---:|")
+    for label, micros in CPU_PER_CALL.items():
+        print(f"| {label} | {micros:,.0f} | {micros / CPU_PER_CALL['cerbos 0.55']:.2f}x |")
 
 
 if __name__ == "__main__":
