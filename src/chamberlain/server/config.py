@@ -428,7 +428,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     if values["tls"] is not None and values.get("http_server") == "granian":
         problems.append("chamberlain.httpServer: granian does not serve server.tls here; use uvicorn")
     if values.get("grpc_listen") is not None and values.get("http_server") == "granian":
-        problems.append("server.grpcListenAddr: the gRPC API is served with uvicorn only; use chamberlain.httpServer: uvicorn")
+        problems.append("server.grpcListenAddr: gRPC is served with uvicorn only (chamberlain.httpServer)")
     take("max_json_depth", "chamberlain.limits.maxJSONDepth", _positive)
     take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", _positive)
     take("evaluation_timeout", "chamberlain.limits.evaluationTimeout", _seconds)
