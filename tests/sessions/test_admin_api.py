@@ -121,7 +121,7 @@ def test_unknown_and_malformed_ids(state):
     status, error = call(state, "GET", "/api/sessions/{id}", id="revoke")
     assert (status, error["message"]) == (400, "path: 'revoke' is not a session id")
     status, error = call(state, "GET", "/api/sessions", query=b"state=GONE")
-    assert status == 400 and "state: expected one of ACTIVE, EXPIRED, REVOKED" in error["message"]
+    assert status == 400 and "state: expected one of ACTIVE, SUSPENDED, EXPIRED, REVOKED" in error["message"]
     status, error = call(state, "POST", "/api/sessions", None)
     assert status == 400
     handler = HANDLERS[("POST", "/api/sessions")]

@@ -23,3 +23,7 @@ class ApprovalClosed(ApprovalError):
 
 class ApproverRefused(ApprovalError):
     """The caller may not decide this request: operator credentials, a missing role, self-approval (HTTP 403)."""
+
+
+class TooManyRequests(ApprovalError):
+    """An agent opened as many new requests as ``chamberlain.approvals.requestLimit`` allows (no new one)."""

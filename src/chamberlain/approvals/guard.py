@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from chamberlain.approvals.digest import action_digest, policy_hash, readable
-from chamberlain.approvals.errors import ApprovalNotFound, InvalidApproval
+from chamberlain.approvals.errors import ApprovalNotFound, InvalidApproval, TooManyRequests
 from chamberlain.approvals.model import APPROVAL_ID, APPROVED, parse_spec
 from chamberlain.approvals.store import ApprovalStore
 from chamberlain.engine.request import CheckInput
@@ -102,10 +102,13 @@ class ApprovalGuard:
         digest = action_digest(shown, phash, inp.session_id)
         if inp.approval_id and self._lift(recheck, inp, out, action, given.src, digest, shown):
             return
+        requester = inp.actor_chain[0] if inp.actor_chain else inp.principal.id  # the agent, when one acts
         try:
-            approval = self.store.request(
-                digest, given.src, phash, shown, spec, inp.session_id, by=inp.principal.id
-            )
+            approval = self.store.request(digest, given.src, phash, shown, spec, inp.session_id, by=requester)
+        except TooManyRequests as exc:
+            out.outputs[index] = replace(given, val={**given.val, FIELD: {**asked, "state": "LIMITED",
+                                                                          "error": str(exc)}})  # fmt: skip
+            return
         except StoreError as exc:
             out.outputs[index] = replace(given, val={**given.val, FIELD: {**asked, "state": "UNAVAILABLE",
                                                                           "error": f"approval store: {exc}"}})  # fmt: skip

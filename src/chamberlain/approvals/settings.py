@@ -6,6 +6,7 @@ chamberlain:
     enabled: true           # approvals live where sessions do (the decision log's database)
     defaultTTL: 15m         # time to decide, when the rule's approval map gives no ttl
     executionWindow: 15m    # time to retry the approved action
+    requestLimit: {max: 30, per: 1h}   # new requests one agent may open in any such window
 ```
 """
 
@@ -19,7 +20,24 @@ from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.model import MAX_TTL
 from chamberlain.durations import parse_duration
 
-DEFAULTS: dict[str, Any] = {"enabled": True, "defaultTTL": "15m", "executionWindow": "15m"}
+DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "defaultTTL": "15m",
+    "executionWindow": "15m",
+    "requestLimit": {"max": 30, "per": "1h"},
+}
+MAX_REQUEST_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimit:
+    """At most ``max`` new requests opened by one agent in any window of ``per`` seconds (sliding)."""
+
+    max: int = 30
+    per: float = 3600.0
+
+
+DEFAULT_REQUEST_LIMIT = RequestLimit()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +47,7 @@ class ApprovalSettings:
     enabled: bool = True
     default_ttl: float = 900.0
     execution_window: float = 900.0
+    request_limit: RequestLimit = DEFAULT_REQUEST_LIMIT
 
 
 def parse_settings(section: Any) -> ApprovalSettings:
@@ -45,15 +64,32 @@ def parse_settings(section: Any) -> ApprovalSettings:
     enabled = section.get("enabled", True)
     if not isinstance(enabled, bool):
         raise InvalidApproval(f"chamberlain.approvals.enabled: expected true or false, got {enabled!r}")
-    return ApprovalSettings(enabled, _duration(section, "defaultTTL"), _duration(section, "executionWindow"))
+    return ApprovalSettings(enabled, _duration(section, "defaultTTL"), _duration(section, "executionWindow"),
+                            _request_limit(section.get("requestLimit", DEFAULTS["requestLimit"])))  # fmt: skip
 
 
-def _duration(section: Mapping[str, Any], key: str) -> float:
-    value = section.get(key, DEFAULTS[key])
+def _request_limit(value: Any) -> RequestLimit:
+    path = "chamberlain.approvals.requestLimit"
+    if not isinstance(value, Mapping):
+        raise InvalidApproval(f"{path}: expected a map {{max, per}}")
+    unknown = sorted(set(value) - {"max", "per"})
+    if unknown:
+        raise InvalidApproval(f"{path}.{unknown[0]}: unknown key (allowed: max, per)")
+    count = value.get("max", 30)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_REQUEST_LIMIT:
+        raise InvalidApproval(
+            f"{path}.max: expected an integer between 1 and {MAX_REQUEST_LIMIT}, got {count!r}"
+        )
+    return RequestLimit(count, _duration(value, "per", f"{path}.per", "1h"))
+
+
+def _duration(section: Mapping[str, Any], key: str, path: str = "", default: Any = None) -> float:
+    path = path or f"chamberlain.approvals.{key}"
+    value = section.get(key, DEFAULTS.get(key, default))
     try:
         seconds = parse_duration(value, positive=True)
     except ValueError as exc:
-        raise InvalidApproval(f"chamberlain.approvals.{key}: {exc}") from None
+        raise InvalidApproval(f"{path}: {exc}") from None
     if seconds > MAX_TTL:
-        raise InvalidApproval(f"chamberlain.approvals.{key}: at most {MAX_TTL:g}s, got {value!r}")
+        raise InvalidApproval(f"{path}: at most {MAX_TTL:g}s, got {value!r}")
     return seconds

@@ -2,7 +2,8 @@
 
 - :meth:`ApprovalStore.request`: one live request per digest (a repeated identical check gets the same
   one); creating it holds a per-digest lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
-  PostgreSQL) so two replicas never open two.
+  PostgreSQL) so two replicas never open two, then a per-requester lock to count the requester's new
+  requests against ``request_limit`` (an agent cannot flood the approvers' inbox).
 - :meth:`ApprovalStore.decide`: an approver's yes or no, under the row's lock.
 - :meth:`ApprovalStore.use`: the single use, a conditional ``UPDATE ... WHERE state = 'APPROVED' AND
   digest = ? AND use_by > ?``: of any number of concurrent retries on any replicas, one wins.
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from chamberlain.approvals.errors import ApprovalClosed, ApprovalNotFound, InvalidApproval
+from chamberlain.approvals.errors import ApprovalClosed, ApprovalNotFound, InvalidApproval, TooManyRequests
 from chamberlain.approvals.model import (
     APPROVED,
     DENIED,
@@ -30,6 +31,7 @@ from chamberlain.approvals.model import (
     Decision,
     Spec,
 )
+from chamberlain.approvals.settings import DEFAULT_REQUEST_LIMIT, RequestLimit
 from chamberlain.sessions.clock import Clock, system_clock
 from chamberlain.sessions.store import Transition, new_id
 from chamberlain.store import POSTGRES
@@ -46,6 +48,11 @@ _TABLES = [
     decisions TEXT NOT NULL, use_by DOUBLE PRECISION, used_at DOUBLE PRECISION)""",
     "CREATE INDEX IF NOT EXISTS chamberlain_approvals_digest ON chamberlain_approvals (digest, state)",
     "CREATE INDEX IF NOT EXISTS chamberlain_approvals_state ON chamberlain_approvals (state, id)",
+]
+#: Added after the first release: who opened the request (the agent), for the per-agent request limit.
+_REQUESTER = [
+    "ALTER TABLE chamberlain_approvals ADD COLUMN requester TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX IF NOT EXISTS chamberlain_approvals_requester ON chamberlain_approvals (requester, created_at)",
 ]
 MAX_PAGE = 1000
 LIVE = (PENDING, APPROVED)
@@ -69,15 +76,20 @@ class ApprovalStore(OwnedStore):
     """Approval requests in one database; safe to share between threads (one connection, one lock)."""
 
     def __init__(self, db: Database, *, clock: Clock = system_clock, execution_window: float = 900.0,
+                 request_limit: RequestLimit = DEFAULT_REQUEST_LIMIT,
                  on_transition: Callable[[Transition], None] | None = None):  # fmt: skip
         self.setup(db, on_transition)
         self.clock = clock
         self.execution_window = execution_window
+        self.request_limit = request_limit
         with db.transaction():
             if db.kind == POSTGRES:
                 db.execute("SELECT pg_advisory_xact_lock(7412102, hashtext(current_schema()))")
             for statement in _TABLES:
                 db.execute(statement)
+            if not _has_column(db, "chamberlain_approvals", "requester"):
+                for statement in _REQUESTER:
+                    db.execute(statement)
 
     def _row(self, db: Database, approval_id: str, lock: bool = False) -> Approval | None:
         suffix = " FOR UPDATE" if lock and db.kind == POSTGRES else ""
@@ -99,7 +111,8 @@ class ApprovalStore(OwnedStore):
 
     def request(self, digest: str, rule: str, policy_hash: str, action: dict[str, Any], spec: Spec,
                 session_id: str, *, by: str) -> Approval:  # fmt: skip
-        """The live request for ``digest``, or a new PENDING one."""
+        """The live request for ``digest``, or a new PENDING one opened by ``by`` (the agent); raises
+        TooManyRequests when ``by`` has opened ``request_limit.max`` requests in its window."""
         now = self.clock()
         ended: list[Transition] = []
         with self._using() as db, db.transaction():
@@ -112,17 +125,29 @@ class ApprovalStore(OwnedStore):
                 if found.state in LIVE:
                     break
             else:
+                self._within_limit(db, by, now)
                 found = Approval(new_id("apr_"), digest, PENDING, rule, policy_hash, action, spec, session_id, now,
                                  now + spec.ttl)  # fmt: skip
-                db.execute(f"INSERT INTO chamberlain_approvals ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                db.execute(f"INSERT INTO chamberlain_approvals ({_COLUMNS}, requester) VALUES ({', '.join('?' * 17)})",
                            (found.id, digest, PENDING, rule, policy_hash, json.dumps(action, default=str),
                             json.dumps(list(spec.approvers)), spec.quorum, spec.ttl, spec.reason, session_id,
-                            now, found.expires_at, "[]", None, None))  # fmt: skip
+                            now, found.expires_at, "[]", None, None, by))  # fmt: skip
                 ended.append(Transition("approval:request", found.id, by, spec.reason,
                                         {"digest": digest, "rule": rule, "approvers": ",".join(spec.approvers),
                                          "quorum": spec.quorum}))  # fmt: skip
         self._emit(ended)
         return found
+
+    def _within_limit(self, db: Database, requester: str, now: float) -> None:
+        limit = self.request_limit
+        if db.kind == POSTGRES:
+            db.execute("SELECT pg_advisory_xact_lock(7412104, hashtext(?))", (requester,))
+        opened = int(db.value("SELECT count(*) FROM chamberlain_approvals WHERE requester = ? AND created_at > ?",
+                              (requester, now - limit.per)))  # fmt: skip
+        if opened >= limit.max:
+            raise TooManyRequests(f"{requester!r} has opened {opened} approval requests in the last {limit.per:g}s, "
+                                  f"the most chamberlain.approvals.requestLimit allows: no new request until "
+                                  "older ones leave that window")  # fmt: skip
 
     def get(self, approval_id: str) -> Approval:
         """The request (marked EXPIRED first when its time is over); raises ApprovalNotFound."""
@@ -210,3 +235,10 @@ class ApprovalStore(OwnedStore):
             return False
         self._emit([Transition("approval:use", approval_id, "chamberlain", "", {"digest": digest})])
         return True
+
+
+def _has_column(db: Database, table: str, column: str) -> bool:
+    if db.kind == POSTGRES:
+        return db.row("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND "
+                      "table_name = ? AND column_name = ?", (table, column)) is not None  # fmt: skip
+    return any(row[1] == column for row in db.rows(f"PRAGMA table_info({table})"))

@@ -1,10 +1,12 @@
-"""The sessions' admin API: open, read, list, revoke, settle; locks. Declared as :class:`AdminRoute` s.
+"""The sessions' admin API: open, read, list, revoke, suspend, resume, settle; locks. Declared as
+:class:`AdminRoute` s.
 
 The admin dispatcher (:mod:`chamberlain.server.admin`) authenticates and authorizes each call
 (resource kind ``chamberlain:session``; actions ``session:read``, ``session:open``,
-``session:revoke``, ``session:settle``, ``lock:write``) before a handler runs. Handlers answer
-Cerbos-style errors (``{"code", "message"}``): 400 for bad input, 404 for an unknown id, 409 for a
-lock, 503 when the session store is unavailable.
+``session:revoke`` (also suspend and resume), ``session:settle``, ``lock:write``) before a handler
+runs. Handlers answer Cerbos-style errors (``{"code", "message"}``): 400 for bad input, 404 for an
+unknown id, 409 for a lock or a session not in the state a change needs, 503 when the session store
+is unavailable.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import parse_qsl
 from chamberlain.server.admin import AdminRequest, AdminResponse, AdminRoute
 from chamberlain.server.admin.answers import answering, json_object
 from chamberlain.server.http import INVALID_ARGUMENT, NOT_FOUND
-from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound
+from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound, SessionStateConflict
 from chamberlain.sessions.model import LOCK_ID, SESSION_ID, Session, text
 from chamberlain.sessions.settings import SessionSettings, parse_spec
 from chamberlain.sessions.store import SessionStore
@@ -65,6 +67,7 @@ def _id(request: AdminRequest, pattern: Any = SESSION_ID, what: str = "session")
 
 
 _handle = answering([(SessionNotFound, 404, NOT_FOUND), (SessionLocked, 409, FAILED_PRECONDITION),
+                     (SessionStateConflict, 409, FAILED_PRECONDITION),
                      (InvalidSession, 400, INVALID_ARGUMENT)], "session store")  # fmt: skip
 
 
@@ -109,9 +112,23 @@ def list_sessions(request: AdminRequest) -> dict[str, Any]:
 @_handle
 def revoke_session(request: AdminRequest) -> dict[str, Any]:
     """``POST /api/sessions/{id}/revoke`` with ``{"reason": "..."}``."""
-    body = _only(_body(request), ("reason",))
-    reason = text(body.get("reason"), "reason", required=False)
-    return session_json(_store(request).revoke(_id(request), by=who(request), reason=reason))
+    return session_json(_store(request).revoke(_id(request), by=who(request), reason=_reasoned(request)))
+
+
+def _reasoned(request: AdminRequest) -> str:
+    return text(_only(_body(request), ("reason",)).get("reason"), "reason", required=False)
+
+
+@_handle
+def suspend_session(request: AdminRequest) -> dict[str, Any]:
+    """``POST /api/sessions/{id}/suspend`` with ``{"reason": "..."}``: checks denied until resumed."""
+    return session_json(_store(request).suspend(_id(request), by=who(request), reason=_reasoned(request)))
+
+
+@_handle
+def resume_session(request: AdminRequest) -> dict[str, Any]:
+    """``POST /api/sessions/{id}/resume`` with ``{"reason": "..."}``."""
+    return session_json(_store(request).resume(_id(request), by=who(request), reason=_reasoned(request)))
 
 
 @_handle
@@ -177,6 +194,12 @@ ROUTES: list[AdminRoute] = [
     AdminRoute("GET", "/api/sessions/{id}", "sessions_show", "session:read", KIND, show_session),
     AdminRoute(
         "POST", "/api/sessions/{id}/revoke", "sessions_revoke", "session:revoke", KIND, revoke_session
+    ),
+    AdminRoute(
+        "POST", "/api/sessions/{id}/suspend", "sessions_suspend", "session:revoke", KIND, suspend_session
+    ),
+    AdminRoute(
+        "POST", "/api/sessions/{id}/resume", "sessions_resume", "session:revoke", KIND, resume_session
     ),
     AdminRoute(
         "POST", "/api/sessions/{id}/settle", "sessions_settle", "session:settle", KIND, settle_session

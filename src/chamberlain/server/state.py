@@ -89,7 +89,8 @@ class ServerState:
                 self.pdp.use_sessions(self.sessions)
             if config.approvals is not None and config.sessions_url is not None:
                 self.approvals = ApprovalStore.open(config.sessions_url,
-                                                    execution_window=config.approvals.execution_window)  # fmt: skip
+                                                    execution_window=config.approvals.execution_window,
+                                                    request_limit=config.approvals.request_limit)  # fmt: skip
                 self.pdp.use_approvals(self.approvals, config.approvals.default_ttl)
             if config.delegation is not None:
                 # Creates its signing key when absent; every exchange's decision goes into the log.

@@ -1,4 +1,4 @@
-"""``chamberlain session``: open, show, list and revoke sessions, and lock agents, subjects, roots or tools.
+"""``chamberlain session``: open, show, list, revoke, suspend and resume sessions, and lock agents, subjects, roots or tools.
 
 Works on the database itself (``--db``, the decision log's: sessions live there) and records every
 transition in the decision log, naming ``--by`` as who caused it.
@@ -186,7 +186,7 @@ def show_command(session_id: Annotated[str, typer.Argument(help="The session id 
 
 @app.command("list")
 def list_command(
-    state: Annotated[str, typer.Option("--state", help="ACTIVE, EXPIRED or REVOKED.")] = "",
+    state: Annotated[str, typer.Option("--state", help="ACTIVE, SUSPENDED, EXPIRED or REVOKED.")] = "",
     agent: Annotated[str, typer.Option("--agent")] = "",
     subject: Annotated[str, typer.Option("--subject")] = "",
     after: Annotated[str, typer.Option("--after", help="The previous page's last id.")] = "",
@@ -236,6 +236,37 @@ def revoke_command(
     typer.echo(f"revoked {len(ids)} session{'s' if len(ids) != 1 else ''}")
     for i in ids:
         typer.echo(i)
+
+
+def _move(session_id: str, reason: str, db: str, key: Path | None, by: str, resume: bool) -> None:
+    with _store(db, key) as store:
+        move = store.resume if resume else store.suspend
+        found = move(session_id, by=_by(by), reason=reason)
+    typer.echo(f"{found.id} {found.state}")
+
+
+@app.command("suspend")
+def suspend_command(
+    session_id: Annotated[str, typer.Argument(help="The session to suspend.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    db: Db = DEFAULT_DB,
+    key: Key = None,
+    by: By = "",
+) -> None:
+    """Suspend a session: its checks are denied until it is resumed (its ttl still runs)."""
+    _move(session_id, reason, db, key, by, resume=False)
+
+
+@app.command("resume")
+def resume_command(
+    session_id: Annotated[str, typer.Argument(help="The suspended session to resume.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    db: Db = DEFAULT_DB,
+    key: Key = None,
+    by: By = "",
+) -> None:
+    """Resume a suspended session (its idle timeout starts again)."""
+    _move(session_id, reason, db, key, by, resume=True)
 
 
 @app.command("lock")

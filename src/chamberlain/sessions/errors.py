@@ -19,3 +19,7 @@ class SessionNotFound(SessionError):
 
 class SessionLocked(SessionError):
     """A lock forbids opening a session (or exchanging a token) for this agent, subject, root or tool."""
+
+
+class SessionStateConflict(SessionError):
+    """The session is not in the state the change needs (resuming an ACTIVE one, suspending a REVOKED one)."""

@@ -17,8 +17,10 @@ from chamberlain.durations import parse_duration
 from chamberlain.engine.glob import compile_glob
 from chamberlain.sessions.errors import InvalidSession
 
-ACTIVE, EXPIRED, REVOKED = "ACTIVE", "EXPIRED", "REVOKED"
-STATES = (ACTIVE, EXPIRED, REVOKED)
+ACTIVE, SUSPENDED, EXPIRED, REVOKED = "ACTIVE", "SUSPENDED", "EXPIRED", "REVOKED"
+STATES = (ACTIVE, SUSPENDED, EXPIRED, REVOKED)
+#: The states a session can leave: every other one is final.
+OPEN_STATES = (ACTIVE, SUSPENDED)
 #: ``ses_`` and a ULID: sorts by opening time.
 SESSION_ID = re.compile(r"^ses_[0-9A-HJKMNP-TV-Z]{26}$")
 LOCK_ID = re.compile(r"^lck_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -230,10 +232,11 @@ class Session:
         return self.chain[-1] if self.chain else self.agent
 
     def lapsed(self, now: float) -> str:
-        """Why an ACTIVE session is over at ``now`` ("" when it is not)."""
+        """Why an ACTIVE or SUSPENDED session is over at ``now`` ("" when it is not). The ttl runs while a
+        session is suspended; the idle timeout does not (resuming starts it again)."""
         if now >= self.expires_at:
             return "expired (ttl)"
-        if self.idle_timeout and now >= self.last_used_at + self.idle_timeout:
+        if self.state == ACTIVE and self.idle_timeout and now >= self.last_used_at + self.idle_timeout:
             return "expired (idle timeout)"
         return ""
 

@@ -22,13 +22,15 @@ from typing import Any
 
 from chamberlain.sessions import schema
 from chamberlain.sessions.clock import Clock, system_clock
-from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound
+from chamberlain.sessions.errors import InvalidSession, SessionLocked, SessionNotFound, SessionStateConflict
 from chamberlain.sessions.model import (
     ACTIVE,
     EXPIRED,
     LOCK_TARGETS,
+    OPEN_STATES,
     REVOKED,
     STATES,
+    SUSPENDED,
     Budget,
     Lock,
     RateLimit,
@@ -152,8 +154,8 @@ class SessionStore(OwnedStore):
         return found
 
     def _lapse(self, db: Database, s: Session, now: float, ended: list[Transition]) -> Session:
-        """An ACTIVE session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``)."""
-        why = s.lapsed(now) if s.state == ACTIVE else ""
+        """An open session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``)."""
+        why = s.lapsed(now) if s.state in OPEN_STATES else ""
         if not why:
             return s
         ended.append(Transition("session:expire", s.id, "chamberlain:timeout", why))
@@ -212,7 +214,7 @@ class SessionStore(OwnedStore):
             found = self._row(db, session_id)
             if found is None:
                 raise SessionNotFound(f"no session {session_id}")
-            if found.state != ACTIVE or not found.lapsed(now):
+            if found.state not in OPEN_STATES or not found.lapsed(now):
                 return found
         return self._expire(session_id)
 
@@ -243,40 +245,67 @@ class SessionStore(OwnedStore):
         return found, (found[-1].id if len(rows) > limit else "")
 
     def sweep(self) -> list[str]:
-        """Mark every ACTIVE session past its ttl or idle timeout EXPIRED; returns their ids."""
+        """Mark every open session past its ttl (or, ACTIVE, its idle timeout) EXPIRED; returns their ids."""
         now = self.clock()
         with self._using() as db:
-            rows = db.rows("SELECT id FROM chamberlain_sessions WHERE state = ? AND (expires_at <= ? OR "
-                           "(idle_timeout > 0 AND last_used_at + idle_timeout <= ?))", (ACTIVE, now, now))  # fmt: skip
+            rows = db.rows("SELECT id FROM chamberlain_sessions WHERE (state = ? AND (expires_at <= ? OR "
+                           "(idle_timeout > 0 AND last_used_at + idle_timeout <= ?))) OR (state = ? AND expires_at <= ?)",
+                           (ACTIVE, now, now, SUSPENDED, now))  # fmt: skip
         for (session_id,) in rows:
             self._expire(session_id)
         return [r[0] for r in rows]
 
     def revoke(self, session_id: str, *, by: str, reason: str = "") -> Session:
-        """Revoke an ACTIVE session (a session already over keeps its state); raises SessionNotFound."""
+        """Revoke an ACTIVE or SUSPENDED session (a session already over keeps its state); raises SessionNotFound."""
         now = self.clock()
         ended: list[Transition] = []
         with self._using() as db, db.transaction():
             found = self._lapse(db, self._held(db, session_id), now, ended)
-            if found.state == ACTIVE:
+            if found.state in OPEN_STATES:
                 found = self._end(db, found, REVOKED, now, by, reason)
                 ended.append(Transition("session:revoke", session_id, by, reason))
         self._emit(ended)
         return found
 
     def revoke_all(self, *, by: str, reason: str = "", agent: str = "", subject: str = "") -> list[str]:
-        """Revoke every ACTIVE session of ``agent`` or ``subject``; returns their ids."""
+        """Revoke every open (ACTIVE or SUSPENDED) session of ``agent`` or ``subject``; returns their ids."""
         if bool(agent) == bool(subject):
             raise InvalidSession('give exactly one of "agent" or "subject"')
         column, value = ("agent", agent) if agent else ("subject", subject)
         now = self.clock()
         with self._using() as db, db.transaction():
-            ids = [r[0] for r in db.rows(f"SELECT id FROM chamberlain_sessions WHERE {column} = ? AND state = ?",
-                                          (value, ACTIVE))]  # fmt: skip
+            ids = [r[0] for r in db.rows(f"SELECT id FROM chamberlain_sessions WHERE {column} = ? AND state IN (?, ?)",
+                                          (value, *OPEN_STATES))]  # fmt: skip
             db.execute(f"UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? "
-                       f"WHERE {column} = ? AND state = ?", (REVOKED, now, by, reason, value, ACTIVE))  # fmt: skip
+                       f"WHERE {column} = ? AND state IN (?, ?)", (REVOKED, now, by, reason, value, *OPEN_STATES))  # fmt: skip
         self._emit([Transition("session:revoke", i, by, reason, {column: value}) for i in ids])
         return ids
+
+    def suspend(self, session_id: str, *, by: str, reason: str = "") -> Session:
+        """Suspend an ACTIVE session: its checks are denied until :meth:`resume` (its ttl still runs).
+        Who suspended it and why are kept as ``ended_by`` and ``end_reason`` while it is suspended."""
+        return self._move(session_id, ACTIVE, SUSPENDED, "session:suspend", by, reason)
+
+    def resume(self, session_id: str, *, by: str, reason: str = "") -> Session:
+        """Resume a SUSPENDED session (its idle timeout starts again now)."""
+        return self._move(session_id, SUSPENDED, ACTIVE, "session:resume", by, reason)
+
+    def _move(self, session_id: str, source: str, target: str, action: str, by: str, reason: str) -> Session:
+        now = self.clock()
+        ended: list[Transition] = []
+        with self._using() as db, db.transaction():
+            found = self._lapse(db, self._held(db, session_id), now, ended)
+            before = found.state
+            if before == source:
+                held_by, why = (by, reason) if target == SUSPENDED else ("", "")
+                db.execute("UPDATE chamberlain_sessions SET state = ?, ended_by = ?, end_reason = ?, last_used_at = ? "
+                           "WHERE id = ?", (target, held_by, why, now, session_id))  # fmt: skip
+                found = replace(found, state=target, ended_by=held_by, end_reason=why, last_used_at=now)
+                ended.append(Transition(action, session_id, by, reason))
+        self._emit(ended)  # an expiry found on the way is committed and recorded either way
+        if before != source:
+            raise SessionStateConflict(f"session {session_id} is {before}, not {source}")
+        return found
 
     def settle(self, session_id: str, budget: str, amount: float, *, by: str) -> Session:
         """Add ``amount`` (the actual cost known after the action ran) to a budget's use; may go past its limit."""
@@ -331,7 +360,7 @@ class SessionStore(OwnedStore):
                tools: Sequence[str]) -> Charged:  # fmt: skip
         if s.state != ACTIVE:
             detail = f" ({s.end_reason})" if s.end_reason else ""
-            by = f" by {s.ended_by}" if s.state == REVOKED and s.ended_by else ""
+            by = f" by {s.ended_by}" if s.state in (REVOKED, SUSPENDED) and s.ended_by else ""
             return Charged(s, f"session {s.id} is {s.state}{by}{detail}", "state")
         unbound = bind(s)
         if unbound:

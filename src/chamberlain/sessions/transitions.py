@@ -2,7 +2,8 @@
 
 An entry's principal is who caused it (an admin identity, ``chamberlain:timeout``, a token exchange),
 its resource ``chamberlain:session`` (or ``chamberlain:lock``) with the session's id, its action the
-transition (``session:open``, ``session:expire``, ``session:revoke``, ``session:settle``,
+transition (``session:open``, ``session:expire``, ``session:revoke``, ``session:suspend``,
+``session:resume``, ``session:settle``,
 ``lock:create``, ``lock:remove``) and its session id the session's: ``chamberlain audit entries
 --session ses_...`` reads a session from open to revoke.
 """
