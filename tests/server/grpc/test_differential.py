@@ -36,7 +36,7 @@ def _messages() -> dict[str, request_pb2.CheckResourcesRequest]:
             continue  # JSON only (a number as an id, an unknown field): the HTTP differential covers it
     numbers = {
         **PRINCIPAL,
-        "attr": {**PRINCIPAL["attr"], "n": 3, "f": 1.5, "big": 2**60, "list": [1, "a", None, True]},
+        "attr": {**PRINCIPAL["attr"], "n": 3, "f": 1.5, "big": 2**60, "huge": 1e20, "list": [1, "a", None, True]},
     }
     found["numbers_and_values"] = json_format.ParseDict(
         {**GOOD, "principal": numbers}, request_pb2.CheckResourcesRequest()

@@ -140,8 +140,6 @@ class CerbosService:
         extensions.apply(request, extensions.read(metadata, self.state.config.max_json_depth))
         try:
             body = orjson.dumps(request)
-        except (
-            TypeError
-        ):  # an integral double past 2**64 (protojson prints it in full): orjson has no such int
+        except TypeError:  # an integral double past 2**64 (printed in full, as protojson does)
             body = json.dumps(request).encode()
         return handler(self.state, body, call_id, POINT)
