@@ -6,6 +6,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,40 @@ def npm_installed(package: str, folder: str, relative: str) -> Path:
             if proc.returncode != 0 or not target.is_file():
                 unavailable(f"`{' '.join(cmd)}` failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return target
+
+
+XDS_PROTOS = "xds-protos==1.85.0"
+
+
+def envoy_protos() -> None:
+    """Envoy's protos (xds-protos), installed once into ``.cache/xds-protos`` without the opentelemetry modules it
+    bundles (older than opentelemetry-proto's, which the decision log's OTLP export needs) and put on
+    ``sys.path`` after site-packages. Skips the module when pip cannot install it; a failure under CI=true."""
+    import pytest
+
+    target = REPO / ".cache" / "xds-protos"
+    marker = target / "envoy" / "service" / "auth" / "v3" / "external_auth_pb2.py"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".xds-protos.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.is_file():
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--target",
+                str(target),
+                XDS_PROTOS,
+            ]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            shutil.rmtree(target / "opentelemetry", ignore_errors=True)
+            if proc.returncode != 0 or not marker.is_file():
+                reason = f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-500:]}"
+                if os.environ.get("CI", "").lower() == "true":
+                    pytest.fail(f"Envoy's protos are required under CI: {reason}")
+                pytest.skip(f"Envoy's protos unavailable: {reason}", allow_module_level=True)
+    if str(target) not in sys.path:
+        sys.path.append(str(target))

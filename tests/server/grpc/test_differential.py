@@ -34,10 +34,8 @@ def _messages() -> dict[str, request_pb2.CheckResourcesRequest]:
             found[name] = json_format.ParseDict(body, request_pb2.CheckResourcesRequest())
         except json_format.ParseError:
             continue  # JSON only (a number as an id, an unknown field): the HTTP differential covers it
-    numbers = {
-        **PRINCIPAL,
-        "attr": {**PRINCIPAL["attr"], "n": 3, "f": 1.5, "big": 2**60, "huge": 1e20, "list": [1, "a", None, True]},
-    }
+    attrs = {"n": 3, "f": 1.5, "big": 2**60, "huge": 1e20, "list": [1, "a", None, True]}
+    numbers = {**PRINCIPAL, "attr": {**PRINCIPAL["attr"], **attrs}}
     found["numbers_and_values"] = json_format.ParseDict(
         {**GOOD, "principal": numbers}, request_pb2.CheckResourcesRequest()
     )

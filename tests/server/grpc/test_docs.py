@@ -8,18 +8,21 @@ import re
 import subprocess
 import sys
 
-import envoy.extensions.filters.http.ext_authz.v3.ext_authz_pb2
-import envoy.extensions.filters.http.router.v3.router_pb2
-import envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2
-import envoy.extensions.upstreams.http.v3.http_protocol_options_pb2
 import yaml
-from envoy.config.bootstrap.v3 import bootstrap_pb2
-from envoy.extensions.filters.http.ext_authz.v3.ext_authz_pb2 import ExtAuthz
 from google.protobuf import json_format
 
 from chamberlain.server.config import load_config
-from tests.server.grpc.support import GrpcThreadServer
+from tests.server.grpc.support import GrpcThreadServer, envoy_protos
 from tests.server.support import REPO, STORE
+
+envoy_protos()  # before Envoy's modules are imported
+
+import envoy.extensions.filters.http.ext_authz.v3.ext_authz_pb2  # noqa: E402
+import envoy.extensions.filters.http.router.v3.router_pb2  # noqa: E402
+import envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2  # noqa: E402
+import envoy.extensions.upstreams.http.v3.http_protocol_options_pb2  # noqa: E402
+from envoy.config.bootstrap.v3 import bootstrap_pb2  # noqa: E402
+from envoy.extensions.filters.http.ext_authz.v3.ext_authz_pb2 import ExtAuthz  # noqa: E402
 
 PAGE = (REPO / "docs" / "reference" / "grpc.md").read_text()
 

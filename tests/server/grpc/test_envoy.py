@@ -12,15 +12,18 @@ import threading
 
 import grpc
 import pytest
-from envoy.config.core.v3 import address_pb2, base_pb2
-from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from google.protobuf import json_format
 from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chamberlain.gateways.proxy.contract import ProxyAnswer, ProxyRequest
-from tests.server.grpc.support import GrpcThreadServer, unary
+from tests.server.grpc.support import GrpcThreadServer, envoy_protos, unary
 from tests.server.support import STORE
+
+envoy_protos()  # before Envoy's modules are imported
+
+from envoy.config.core.v3 import address_pb2, base_pb2  # noqa: E402
+from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2  # noqa: E402
 
 CHECK = "/envoy.service.auth.v3.Authorization/Check"
 
