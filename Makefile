@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-slow bench lint venv docs
+.PHONY: run test test-slow bench lint venv docs cli-docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(DEV_STAMP)
 		|| echo "npm could not be installed: tests that need the real Cerbos will skip (fail under CI=true)"
 	@command -v curl >/dev/null || ! command -v apt-get >/dev/null || apt-get install -y -q curl >/dev/null \
 		|| echo "curl could not be installed: the getting-started page tests will fail"
+	@# The proxy tests run Debian's nginx (auth_request) and caddy (forward_auth).
+	@(command -v nginx >/dev/null || test -x /usr/sbin/nginx) && command -v caddy >/dev/null \
+		|| ! command -v apt-get >/dev/null || apt-get install -y -q nginx caddy >/dev/null \
+		|| echo "nginx/caddy could not be installed: the proxy tests will skip (fail under CI=true)"
 	$(PY) -m tests.support.cerbos_server install
 	$(PY) -m pytest -q -p no:cacheprovider -n auto -m "not slow" tests
 
@@ -64,10 +68,15 @@ bench: $(DEV_STAMP)
 	$(PY) bench/plan_bench.py
 	$(PY) bench/sdk_bench.py
 	$(PY) bench/analysis_bench.py
+	$(PY) bench/proxy_bench.py
 
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
+
+# docs/reference/commands.md is generated from the CLI (tests/docs/test_cli_reference.py checks it).
+cli-docs: $(DEV_STAMP)
+	$(PY) -m chamberlain.clidoc > docs/reference/commands.md
 
 docs: $(DEV_STAMP)
 	@# NO_MKDOCS_2_WARNING: Material prints an end-of-life banner on every build.

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from chamberlain import safeyaml, strictjson
+from chamberlain import helptext, safeyaml, strictjson
 from chamberlain.analysis.cli import app as analyze_app
 from chamberlain.approvals.cli import app as approvals_app
 from chamberlain.audit.cli import app as audit_app
@@ -24,9 +24,8 @@ from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
 from chamberlain.sessions.cli import app as session_app
 from chamberlain.text import block, plural
 
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="chamberlain: authorization for AI agents."
-)
+helptext.install()
+app = typer.Typer(add_completion=True, no_args_is_help=True, help="chamberlain: authorization for AI agents.")
 #: A request or activation file: Cerbos's default request body limit.
 MAX_REQUEST_BYTES = 4 << 20
 app.add_typer(audit_app, name="audit")
@@ -91,6 +90,24 @@ def cel_command(
         typer.echo(block(f"error: {exc}"), err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(to_json(result)))
+
+
+#: The shells typer writes completion scripts for.
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+@app.command("completion")
+def completion_command(
+    shell: Annotated[str, typer.Argument(help="bash, zsh, fish, powershell or pwsh.")],
+) -> None:
+    """Print the shell completion script for SHELL (--show-completion guesses the shell instead)."""
+    from typer.completion import get_completion_script
+
+    if shell not in SHELLS:
+        fail(f"no completion for shell {shell!r}: use one of {', '.join(SHELLS)}")
+    typer.echo(
+        get_completion_script(prog_name="chamberlain", complete_var="_CHAMBERLAIN_COMPLETE", shell=shell)
+    )
 
 
 @app.command("repl")
@@ -196,16 +213,34 @@ def compile_command(
     ignore_schemas: Annotated[
         bool, typer.Option(help="Run the suites without schema enforcement (default: reject, as Cerbos).")
     ] = False,
+    test_filter: Annotated[
+        list[str],
+        typer.Option(
+            "--test-filter",
+            metavar="FILTER",
+            help="Run only the tests that match, as cerbos compile: 'suite=GLOB,GLOB;test=GLOB;principal=GLOB;"
+            "resource=GLOB;action=GLOB' (repeatable; dimensions merge).",
+        ),
+    ] = [],  # noqa: B006
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print every test's result, not only failures.")
+    ] = False,
 ) -> None:
     """Validate and compile a policy directory, then run its test suites; exit 1 on any failure.
 
     The suites run with schema enforcement ``reject``, as ``cerbos compile`` runs them: a test whose
     principal or resource breaks its schema is denied every action the schema is not ignored for.
     """
-    from chamberlain.engine.testsuite import failed, render_junit, render_text, run_all
+    from chamberlain import colour
+    from chamberlain.engine.testfilter import TestFilterError, parse_test_filters
+    from chamberlain.engine.testsuite import SuiteFilter, failed, render_junit, render_text, run_all
 
     if output not in ("text", "json", "junit"):
         fail(f"--output must be text, json or junit, not {output!r}")
+    try:
+        suite_filter = SuiteFilter(globs=parse_test_filters(test_filter))
+    except TestFilterError as exc:
+        fail(str(exc))
     pdp = _pdp(directory, {"schema_enforcement": "none" if ignore_schemas else "reject"})
     compiled = plural(len(pdp.policies), "policy", "policies") + " compiled"
     if not pdp.policies:
@@ -213,14 +248,15 @@ def compile_command(
     if skip_tests:
         typer.echo(compiled)
         return
-    results = run_all(pdp.engine, tests or directory)
+    results = run_all(pdp.engine, tests or directory, suite_filter)
     if output == "json":
         typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
     elif output == "junit":
         typer.echo(render_junit(results), nl=False)
     else:
+        paint = colour.painter(sys.stdout)
         typer.echo(compiled)
-        typer.echo(render_text(results))
+        typer.echo(render_text(results, verbose=verbose, paint=paint), color=paint is colour.ansi)
     if failed(results):
         raise typer.Exit(1)
 
@@ -246,6 +282,13 @@ def serve_command(
     set_: Annotated[
         list[str], typer.Option("--set", help="Override a key: --set engine.strictEvaluation=true.")
     ] = [],  # noqa: B006
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="auto (text on a terminal, JSON lines otherwise), json or text (chamberlain.logFormat).",
+        ),
+    ] = None,
 ) -> None:
     """Serve Cerbos's HTTP API and AuthZEN (default http://127.0.0.1:3592)."""
     from chamberlain import Error
@@ -276,6 +319,8 @@ def serve_command(
         put("chamberlain.stateDir", str(state_dir))
     if audit_db is not None:
         put("chamberlain.audit.db", audit_db)
+    if log_format is not None:
+        put("chamberlain.logFormat", log_format)
     try:
         settings = load_config(config, overrides=overrides)
         if not settings.policy_dir.is_dir():

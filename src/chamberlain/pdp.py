@@ -189,7 +189,7 @@ class PDP:
         try:
             if sessions is _FROM_CONFIG:
                 url = settings.sessions_url if settings.sessions is not None else None
-                sessions = (SessionStore.open(url, standing=settings.sessions.standing_budgets)  # type: ignore[union-attr]
+                sessions = (SessionStore.for_settings(url, settings.sessions)  # type: ignore[arg-type]
                             if url is not None else None)  # fmt: skip
             return cls.from_directory(settings.policy_dir, verify_jwt=ConfigVerifier(settings), audit=log,  # type: ignore[arg-type]
                                       sessions=sessions, limits=settings.request_limits,  # type: ignore[arg-type]

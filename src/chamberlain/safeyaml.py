@@ -105,3 +105,68 @@ def load_all(text: str, what: str = "YAML") -> list[Any]:
     finally:
         loader.dispose()
     return documents
+
+
+def syntax_error(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """Where a YAML syntax error starts (1-based line and column) and what to do about it.
+
+    A parser notices a mistake where it can no longer go on, often far below it: an unclosed quote
+    swallows the lines that follow it, an unclosed bracket runs into the next key. This points at
+    the quote or bracket that opened, naming the line where the parser stopped; other errors keep
+    the parser's position.
+    """
+    problem, context = exc.problem or "", exc.context or ""
+    stop = exc.problem_mark or exc.context_mark
+    start = exc.context_mark
+    if stop is None:
+        return 0, 0, f"{' '.join(p for p in (context, problem) if p)}: fix the syntax"
+    where = f"line {stop.line + 1}, column {stop.column + 1}"
+    if "quoted scalar" in context and start is not None:
+        return (
+            start.line + 1,
+            start.column + 1,
+            f"a quoted string starts here and is not closed by {where}: add its closing quote",
+        )
+    if (
+        ("flow sequence" in context or "flow mapping" in context)
+        and start is not None
+        and start.line < stop.line
+    ):
+        bracket = "[" if "sequence" in context else "{"
+        closing = "]" if bracket == "[" else "}"
+        return (
+            start.line + 1,
+            start.column + 1,
+            (
+                f"the '{bracket}' opened here is not closed by {where} ({problem}): "
+                f"close it with '{closing}' or separate its items with ','"
+            ),
+        )
+    opened = _multiline_quote_ending_at(text, stop)
+    if opened is not None:
+        return (
+            opened.line + 1,
+            opened.column + 1,
+            (
+                f"a quoted string starts here and runs on to {where}, where the parser failed ({problem}): "
+                "is its closing quote missing?"
+            ),
+        )
+    return stop.line + 1, stop.column + 1, f"{' '.join(p for p in (context, problem) if p)}: fix the syntax"
+
+
+def _multiline_quote_ending_at(text: str, stop: Any) -> Any:
+    """The start of a quoted scalar spanning several lines that closes on ``stop``'s line, if any."""
+    end = getattr(stop, "index", None)
+    if not isinstance(end, int) or end <= 0:
+        return None
+    found = None
+    try:  # the text before the error only: it scans up to where the parser stopped, no further
+        for token in yaml.scan(text[:end], Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'"):
+                found = token
+    except yaml.YAMLError:
+        pass
+    if found is None or found.start_mark.line == found.end_mark.line or found.end_mark.line != stop.line:
+        return None
+    return found.start_mark

@@ -120,3 +120,60 @@ def test_head_sign_on_demand(db):
     assert signed["tree_size"] == 13
     keyless = run("head", "--db", db, "--sign", "--key", "/nonexistent/dir/k.key")
     assert keyless.returncode == 2 and "cannot read signing key file /nonexistent/dir/k.key" in keyless.stderr
+
+
+def _edit(db: str, sql: str) -> None:
+    conn = sqlite3.connect(db.removeprefix("sqlite:///"))
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ("UPDATE audit_entries SET body = replace(body, 'EFFECT_DENY', 'EFFECT_ALLOW') WHERE seq = 3",
+         "its content does not match its leaf hash (edited)"),
+        ("UPDATE audit_entries SET content = replace(content, 'principal', 'principaL') WHERE seq = 3",
+         "its content does not match the digest in its leaf (edited)"),
+    ],
+    ids=["leaf body", "content"],
+)  # fmt: skip
+def test_show_search_and_replay_mark_an_edited_entry(db, edit, reason):
+    """`audit show`, `search` and `replay` mark the entry that no longer matches its leaf and exit 1;
+    the entries around it print as before."""
+    intact = run("show", "3", "4", "--db", db)
+    assert intact.returncode == 0 and "tampered" not in intact.stdout
+    _edit(db, edit)
+    shown = run("show", "3", "4", "--db", db)
+    assert shown.returncode == 1
+    first, second = (json.loads(part) for part in _json_documents(shown.stdout))
+    assert first["seq"] == 3 and first["tampered"] == reason
+    assert second["seq"] == 4 and "tampered" not in second
+    assert shown.stderr == f"TAMPERED: entry 3: {reason} (run audit verify)\n"
+    if "content" in edit.split("SET")[1].split("=")[0]:
+        return  # search and replay mark it the same way (the leaf body case below)
+    search = run("search", "--db", db, "--session", "s-7")
+    assert search.returncode == 1
+    marked = [line for line in search.stdout.splitlines() if "TAMPERED" in line]
+    assert len(marked) == 1 and marked[0].startswith("#3 ") and marked[0].endswith(f"TAMPERED: {reason}")
+    replay = run("replay", "s-7", "--db", db)
+    assert replay.returncode == 1
+    assert any(
+        line.startswith("#3 ") and f"TAMPERED: {reason}" in line for line in replay.stdout.splitlines()
+    )
+    assert f"TAMPERED: entry 3: {reason}" in replay.stderr
+    assert run("replay", "s-8", "--db", db).returncode == 0  # the other session is untouched
+
+
+def _json_documents(text: str) -> list[str]:
+    """Consecutive pretty-printed JSON documents, split where one ends."""
+    decoder, out, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        _, end = decoder.raw_decode(text, i)
+        out.append(text[i:end])
+        i = end
+    return out

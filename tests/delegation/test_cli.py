@@ -54,7 +54,7 @@ def test_inspect_with_the_servers_jwks_and_a_failed_verification(world: World) -
     code, out = cli("inspect", token, "--server", world.url)
     assert code == 0 and "alice (subject)" in out
     code, out = cli("inspect", token, "--server", world.url, "--audience", "https://hr.example")
-    assert code == 2
+    assert code == 1  # a JWT that does not verify: the answer is no
     assert (
         "not verified: token: claim aud ['https://payments.example'] does not name https://hr.example" in out
     )
@@ -76,3 +76,25 @@ def test_rotate_key(tmp_path: Path) -> None:
     assert [k["alg"] for k in keys] == ["EdDSA", "ES256"]
     assert "publishUntil" not in keys[0] and "publishUntil" in keys[1]
     assert cli("rotate-key", "--key-file", str(path), "--algorithm", "RS256")[0] == 2
+
+
+def test_inspect_says_when_a_token_is_not_chamberlains(tmp_path: Path) -> None:
+    """Not a JWT: exit 2 (unreadable input). Another issuer's JWT: exit 1, naming its key and issuer."""
+    from chamberlain.devidp.cli import app as dev_app
+
+    keys = tmp_path / "keys.json"
+    assert cli("rotate-key", "--key-file", str(keys))[0] == 0
+    code, out = cli("inspect", "hello", "--key-file", str(keys))
+    assert code == 2
+    assert "error: not a chamberlain token: token: not a JWT: expected three dot-separated parts" in out
+    idp = tmp_path / "idp"
+    runner = CliRunner()
+    assert runner.invoke(dev_app, ["idp", "init", str(idp)]).exit_code == 0
+    minted = runner.invoke(dev_app, ["idp", "token", "alice", "--dir", str(idp), "--roles", "user"])
+    assert minted.exit_code == 0, minted.output
+    code, out = cli("inspect", minted.stdout.strip(), "--key-file", str(keys))
+    assert code == 1
+    assert "error: not a chamberlain token: it is signed with key 'dev-idp-not-for-production-" in out
+    assert "by issuer 'http://127.0.0.1:3599'" in out and "pass its key set with --jwks" in out
+    code, out = cli("inspect", minted.stdout.strip(), "--jwks", str(idp / "jwks.json"))
+    assert code == 0 and "alice (subject)" in out

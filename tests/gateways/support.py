@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import select
 import shutil
 import subprocess
@@ -186,8 +187,8 @@ def http_gateway(config: Path, log: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             text = log.read_text()
-            if "listening on " in text:
-                yield text.split("listening on ", 1)[1].split()[0]
+            if found := re.search(r"listening on (http://[^\s\"]+)", text):  # a text or a JSON log line
+                yield found.group(1)
                 return
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the gateway did not start:\n{text}")

@@ -99,7 +99,9 @@ def test_every_error_of_a_directory_together():
     a = by_file["a.yaml"]
     assert (a.line, a.column, a.path) == (5, 3, "$.resourcePolicy.rulez")
     assert 'unknown field "rulez"' in a.message and '"rules"' in a.message
-    assert by_file["b.yaml"].kind == "parse error" and by_file["b.yaml"].line == 3
+    assert (
+        by_file["b.yaml"].kind == "parse error" and by_file["b.yaml"].line == 2
+    )  # where the "[" opened, not the end of the file
     assert "not valid YAML or JSON" in by_file["c.yaml"].message
     d = by_file["d.yaml"]
     assert "invalid enum value" in d.message and d.path == "$.principalPolicy.rules[0].actions[0].effect"

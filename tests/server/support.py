@@ -116,13 +116,7 @@ def serve_process(
         _wait_healthy(url, proc=proc)
         yield proc, url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
         if state is not None:
             shutil.rmtree(state, ignore_errors=True)
 
@@ -140,3 +134,14 @@ def _read_all(sock: socket.socket) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a server process and wait for it (killing it after 15 s)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

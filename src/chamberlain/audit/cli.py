@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from chamberlain.errors import Error
-from chamberlain.exits import fail
+from chamberlain.exits import FAILED, fail
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
-from chamberlain.text import printable
+from chamberlain.text import block, printable
 
 DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
 _DB_HELP = "The decision log: sqlite:///PATH or postgresql://... (env CHAMBERLAIN_AUDIT_DB)."
@@ -236,13 +236,36 @@ def prove_command(
 def show_command(
     seq: Annotated[list[int], typer.Argument(help="Entry sequence numbers.")], db: Db = DEFAULT_DB
 ) -> None:
-    """Print entries as JSON."""
+    """Print entries as JSON; one that no longer matches its leaf gets ``"tampered"`` and exit 1."""
+    entries = []
     with _reader(db) as reader:
         for n in seq:
             entry = reader.entry(n)
             if entry is None:
                 fail(f"no entry {n} (the log has {reader.tree_size()} entries)")
-            _print_json(entry)
+            entries.append(entry)
+        tampered = _mark_tampered(reader, entries)
+    for entry in entries:
+        _print_json(entry)
+    _end_if_tampered(entries, tampered)
+
+
+def _mark_tampered(reader: Any, entries: list[dict[str, Any]]) -> list[int]:
+    from chamberlain.audit.integrity import mark
+
+    return mark(reader.db, entries, legacy=reader.legacy)
+
+
+def _end_if_tampered(entries: list[dict[str, Any]], tampered: list[int]) -> None:
+    """Say on stderr which entries were edited (run ``audit verify`` for the whole log), and exit 1."""
+    if not tampered:
+        return
+    for entry in entries:
+        if entry.get("seq") in tampered:
+            typer.echo(
+                block(f"TAMPERED: entry {entry['seq']}: {entry['tampered']} (run audit verify)"), err=True
+            )
+    raise typer.Exit(FAILED)
 
 
 def _filter(**kw: Any) -> Any:
@@ -282,12 +305,14 @@ def search_command(
                 effect=effect, since=since, until=until, after=after, limit=limit + 1)  # fmt: skip
     with _reader(db) as reader:
         entries = reader.search(f)
+        tampered = _mark_tampered(reader, entries[:limit])
     for entry in entries[:limit]:
         typer.echo(json.dumps(entry, ensure_ascii=False) if as_json else summary(entry))
     if len(entries) > limit:  # one more than asked for: say how to get the next page
         typer.echo(
             f"more entries match: add --after {entries[limit - 1]['seq']} for the next {limit}", err=True
         )
+    _end_if_tampered(entries[:limit], tampered)
 
 
 @app.command("replay")
@@ -305,11 +330,13 @@ def replay_command(session: Annotated[str, typer.Argument(help="The session id."
             entries.extend(page)
             if len(page) < MAX_LIMIT:
                 break
+        tampered = _mark_tampered(reader, entries)
     if as_json:
         _print_json(entries)
-        return
-    for line in timeline(session, entries):
-        typer.echo(line)
+    else:
+        for line in timeline(session, entries):
+            typer.echo(line)
+    _end_if_tampered(entries, tampered)
 
 
 @app.command("export")

@@ -35,7 +35,10 @@ def summary(entry: dict[str, Any]) -> str:
     """``#12  2026-01-02T03:04:05.123456Z  alice via agent-1 > tool  pay invoice:inv-1  ALLOW``."""
     who = _who(entry)
     if entry.get("kind") != "decision":
-        return printable(f"#{entry.get('seq')}  {entry.get('time', '')}  {entry.get('kind')}  {who}".rstrip())
+        mark = f"  TAMPERED: {entry['tampered']}" if entry.get("tampered") else ""
+        return printable(
+            f"#{entry.get('seq')}  {entry.get('time', '')}  {entry.get('kind')}  {who}".rstrip() + mark
+        )
     resource = entry.get("resource") or {}
     mcp = _mcp(entry)
     if mcp is not None and mcp.get("name"):
@@ -43,7 +46,8 @@ def summary(entry: dict[str, Any]) -> str:
     else:
         what = f"{entry.get('action')} {resource.get('kind')}:{resource.get('id')}"
     effect = _SHORT.get(entry.get("effect", ""), entry.get("effect", ""))
-    return printable(f"#{entry.get('seq')}  {entry.get('time', '')}  {who}  {what}  {effect}")
+    mark = f"  TAMPERED: {entry['tampered']}" if entry.get("tampered") else ""
+    return printable(f"#{entry.get('seq')}  {entry.get('time', '')}  {who}  {what}  {effect}{mark}")
 
 
 def basis_lines(entry: dict[str, Any]) -> list[str]:

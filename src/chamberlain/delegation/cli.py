@@ -27,7 +27,7 @@ from chamberlain.delegation.service import JWKS_PATH, TOKEN_PATH
 from chamberlain.delegation.tokens import DelegationToken, Verifier, peek
 from chamberlain.delegation.trust import StaticKeys, load_jwks_file, parse_jwks
 from chamberlain.durations import parse_duration
-from chamberlain.exits import fail
+from chamberlain.exits import FAILED, fail
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.text import printable
 
@@ -165,14 +165,30 @@ def inspect_command(
     ] = None,
     audience: Annotated[str | None, typer.Option(help="An audience the token must name.")] = None,
 ) -> None:
-    """Verify a chamberlain token, then print its actor chain with scopes, audience and expiry."""
+    """Verify a chamberlain token, then print its actor chain with scopes, audience and expiry.
+
+    Exit 2 when the argument is not a JWT at all, 1 when it is one that does not verify (another
+    issuer's token, a bad signature, expired, the wrong audience).
+    """
     text = _token_arg(token)
     try:
-        keys, source = _keys(jwks, key_file, server)
-        claimed = issuer or str(peek(text, "token")[1].get("iss") or "")
+        header, claims = peek(text, "token")
+    except DelegationError as exc:
+        fail(f"not a chamberlain token: {exc}")
+    keys, source = _keys(jwks, key_file, server)
+    kid = header.get("kid")
+    if not isinstance(kid, str) or keys.find(kid) is None:
+        fail(
+            f"not a chamberlain token: it is signed with key {printable(kid)!r} by issuer "
+            f"{printable(claims.get('iss'))!r}, and {source} has no such key (chamberlain's keys: "
+            f"{', '.join(keys.kids()) or 'none'}); to read another issuer's token pass its key set with --jwks",
+            FAILED,
+        )
+    try:
+        claimed = issuer or str(claims.get("iss") or "")
         verified = Verifier(claimed or "?", keys).verify(text, audience=audience)
     except DelegationError as exc:
-        fail(f"not verified: {exc}")
+        fail(f"not verified: {exc}", FAILED)
     # piped output (a file, another program) is not wrapped at 80 columns
     Console(width=None if sys.stdout.isatty() else 400).print(render(verified, source, time.time()))
 

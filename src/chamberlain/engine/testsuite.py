@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from chamberlain.engine.activation import RequestClock
 from chamberlain.engine.check import Engine
+from chamberlain.engine.glob import matches as glob_matches
 from chamberlain.engine.names import policy_key, scope_value
 from chamberlain.engine.options import EngineOptions
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
@@ -56,6 +57,14 @@ from chamberlain.text import plural, printable
 PASSED, FAILED, ERRORED, SKIPPED = "RESULT_PASSED", "RESULT_FAILED", "RESULT_ERRORED", "RESULT_SKIPPED"
 SKIP_NAME = "Test name did not match the provided pattern"
 SKIP_RESOURCE = "Resource matched a policy that was excluded from the bundle"
+#: ``--test-filter`` skips (Cerbos's ``SkipReasonFilter*``): not counted in a summary's tally.
+SKIP_FILTER = {
+    "suite": "Suite did not match the test filter",
+    "test": "Test did not match the test filter",
+    "principal": "Principal did not match the test filter",
+    "resource": "Resource did not match the test filter",
+    "action": "No actions matched the test filter",
+}
 SKIP_PRINCIPAL = "Principal matched a policy that was excluded from the bundle"
 UNSET_NOW = "a policy used a time-based condition, but `now` was not provided in the test options"
 _RANK = {SKIPPED: 1, PASSED: 2, FAILED: 3, ERRORED: 4}
@@ -81,6 +90,13 @@ class SuiteFilter:
     test_name_pattern: str = ""
     excluded_resource_policies: frozenset[str] = frozenset()
     excluded_principal_policies: frozenset[str] = frozenset()
+    #: ``--test-filter`` globs by dimension (suite, test, principal, resource, action); empty: all.
+    globs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def admits(self, dimension: str, value: str) -> bool:
+        """Whether ``value`` matches one of the dimension's globs (or the dimension has none)."""
+        patterns = self.globs.get(dimension)
+        return not patterns or any(glob_matches(p, value) for p in patterns)
 
 
 def issues_text(issues: Iterable[Issue]) -> str:
@@ -392,6 +408,12 @@ class _Runner:
         actions = test.check.actions
         if (reason := self.skip_reason(suite, test)) is not None:
             return {action: {"result": SKIPPED, "skipReason": reason} for action in actions}
+        skipped = {"result": SKIPPED, "skipReason": SKIP_FILTER["action"]}
+        results = self.run(test, [a for a in actions if self.filter.admits("action", a)])
+        return {action: results.get(action, skipped) for action in actions}
+
+    def run(self, test: _Test, actions: list[str]) -> dict[str, dict[str, Any]]:
+        """The named actions' result details (the test checked as written)."""
         now = test.options.now if test.options is not None else None
         clock = _UnsetNow() if now is None else None
         try:
@@ -414,6 +436,17 @@ class _Runner:
             in self.filter.excluded_principal_policies
         ):
             return SKIP_PRINCIPAL
+        names = {
+            "suite": suite.name,
+            "test": test.table.name,
+            "principal": test.principal,
+            "resource": test.resource,
+        }
+        for dimension, value in names.items():
+            if not self.filter.admits(dimension, value):
+                return SKIP_FILTER[dimension]
+        if not any(self.filter.admits("action", a) for a in test.check.actions):
+            return SKIP_FILTER["action"]
         return test.table.skip_reason if test.table.skip else None
 
     def engine_for(self, options: SuiteOptions | None) -> Engine:
@@ -583,10 +616,16 @@ def _add(result: dict[str, Any], test: _Test, action: str, details: dict[str, An
 
 def _summarise(result: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, int] = {}
+    worst = SKIPPED
     for _, details in _checks(result):
-        counts[details["result"]] = counts.get(details["result"], 0) + 1
-    result["summary"] = _summary(counts, max(counts, key=_RANK.__getitem__) if counts else SKIPPED)
+        worst = max(worst, details["result"], key=_RANK.__getitem__)
+        if details.get("skipReason") not in _FILTER_SKIPS:  # as Cerbos: a filtered-out test is not counted
+            counts[details["result"]] = counts.get(details["result"], 0) + 1
+    result["summary"] = _summary(counts, worst)
     return result
+
+
+_FILTER_SKIPS = frozenset(SKIP_FILTER.values())
 
 
 def _summary(counts: Mapping[str, int], overall: str) -> dict[str, Any]:
@@ -632,35 +671,62 @@ def _walk(results: Mapping[str, Any]) -> Iterable[tuple[dict[str, Any], str, dic
             yield suite, name, details
 
 
-def render_text(results: Mapping[str, Any]) -> str:
-    """A test runner's report: one line per failing or erroring check, a summary per suite."""
+def render_text(
+    results: Mapping[str, Any], *, verbose: bool = False, paint: Callable[[str, str], str] | None = None
+) -> str:
+    """A test runner's report: a line per suite, under it a line per failing or erroring check (every
+    check when ``verbose``, but those a filter left out), then the totals. ``paint(text, result)``
+    colours a result word (``PASSED``, ``FAILED``...); names are escaped before they are painted."""
+    paint = paint or (lambda text, style: text)
+    word = {PASSED: "PASS", FAILED: "FAIL", ERRORED: "ERROR", SKIPPED: "SKIP"}
+    shown = (PASSED, FAILED, ERRORED, SKIPPED) if verbose else (FAILED, ERRORED)
     lines = []
     for suite in results["suites"]:
-        summary = suite["summary"]
+        checks = list(_checks(suite))
+        if checks and all(d.get("skipReason") in _FILTER_SKIPS for _, d in checks):
+            continue  # as Cerbos: a suite the filter left out entirely is not listed
+        overall = suite["summary"]["overallResult"].removeprefix("RESULT_")
         lines.append(
-            f"{suite['file']}: {suite['name'] or '?'} [{summary['overallResult'].removeprefix('RESULT_')}]"
+            f"{printable(suite['file'])}: {printable(suite['name'] or '?')} [{paint(overall, overall)}]"
         )
         if suite.get("error"):
             first, *rest = suite["error"].split("\n")
-            lines += [f"  error: {first}", *(f"    {line}" for line in rest)]
-    for _, name, details in _walk(results):
-        if details["result"] == FAILED:
-            f = details["failure"]
-            extra = f"; outputs: {json.dumps(f['outputs'])}" if f.get("outputs") else ""
-            lines.append(f"  FAIL {name}: expected {f['expected']}, got {f['actual']}{extra}")
-        elif details["result"] == ERRORED:
-            lines.append(f"  ERROR {name}: {details['error']}")
+            lines += [
+                f"  {paint('error', 'ERRORED')}: {printable(first)}",
+                *(f"    {printable(line)}" for line in rest),
+            ]
+        for name, details in checks:
+            result = details["result"]
+            if result not in shown or details.get("skipReason") in _FILTER_SKIPS:
+                continue
+            label = paint(word[result], result.removeprefix("RESULT_"))
+            lines.append(f"  {label} {printable(name)}{printable(_check_note(details))}")
     counts = ", ".join(
-        f"{c['count']} {c['result'].removeprefix('RESULT_').lower()}"
+        paint(
+            f"{c['count']} {c['result'].removeprefix('RESULT_').lower()}", c["result"].removeprefix("RESULT_")
+        )
         for c in results["summary"].get("resultCounts", [])
     )
     broken = sum(1 for suite in results["suites"] if suite.get("error"))
     unloaded = f"; {plural(broken, 'suite')} failed to load" if broken else ""
     overall = results["summary"]["overallResult"].removeprefix("RESULT_")
     lines.append(
-        f"{overall}: {plural(results['summary'].get('testsCount', 0), 'test')} ({counts or 'none'}){unloaded}"
+        f"{paint(overall, overall)}: {plural(results['summary'].get('testsCount', 0), 'test')} ({counts or 'none'}){unloaded}"
     )
-    return "\n".join(map(printable, lines))  # test and principal names hold any character
+    return "\n".join(lines)
+
+
+def _check_note(details: Mapping[str, Any]) -> str:
+    """What follows a check's name: why it failed, errored or was skipped."""
+    if details["result"] == FAILED:
+        f = details["failure"]
+        extra = f"; outputs: {json.dumps(f['outputs'])}" if f.get("outputs") else ""
+        return f": expected {f['expected']}, got {f['actual']}{extra}"
+    if details["result"] == ERRORED:
+        return f": {details['error']}"
+    if details["result"] == SKIPPED and details.get("skipReason"):
+        return f": {details['skipReason']}"
+    return ""
 
 
 def render_junit(results: Mapping[str, Any]) -> str:

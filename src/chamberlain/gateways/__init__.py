@@ -2,4 +2,5 @@
 
 - :mod:`chamberlain.gateways.mcp`: the MCP proxy (``chamberlain mcp-proxy``), which checks every
   agent tool call against policy, with its arguments, before it reaches the MCP server.
+- :mod:`chamberlain.gateways.proxy`: ``/_chamberlain/authz``, the check nginx, Caddy, Traefik and Envoy ask.
 """

@@ -1,5 +1,6 @@
-"""Checking one CEL condition the way Cerbos's compiler does: does it compile, and which
-constants (``C.x`` / ``constants.x``) and variables (``V.x`` / ``variables.x``) does it reference?
+"""Checking one CEL condition the way Cerbos's compiler does: does it compile (parses, names known
+fields and functions, type-checks: :mod:`chamberlain.policy.cel_types`), and which constants
+(``C.x`` / ``constants.x``) and variables (``V.x`` / ``variables.x``) does it reference?
 
 The engine compiles the same expressions with the same declared variables, so the programs
 compiled here are the ones it uses (``chamberlain.cel`` caches them by text).
@@ -15,6 +16,7 @@ from chamberlain.caches import memoize
 from chamberlain.cel import CompileError, ast, compile
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
 from chamberlain.cel.parser import parse
+from chamberlain.policy.cel_types import type_errors
 
 _CONSTANT_ROOTS = frozenset({"C", "constants"})
 _VARIABLE_ROOTS = frozenset({"V", "variables"})
@@ -58,6 +60,8 @@ def check_expression(expr: str) -> ExprCheck:
     errors: list[str] = []
     _walk(tree, constants, variables, errors)
     errors.extend(_undefined_fields(tree))
+    if not errors:
+        errors.extend(type_errors(tree))
     if not errors:
         try:
             compile(expr, variables=DECLARED_VARIABLES)

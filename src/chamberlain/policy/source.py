@@ -19,7 +19,7 @@ import yaml
 
 from chamberlain.caches import memoize
 from chamberlain.policy.errors import Issue
-from chamberlain.safeyaml import graph_problem
+from chamberlain.safeyaml import graph_problem, syntax_error
 
 #: Far above any real policy file (they are kilobytes). Composing costs about 150 bytes of memory and a
 #: few microseconds per node, and a node can take 2 bytes of text, so this bounds one file's load.
@@ -85,10 +85,8 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
     try:
         roots = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        return [], [Issue(file, "parse error", f"invalid YAML: {problem}: fix the syntax", line, column, "$")]
+        line, column, problem = syntax_error(text, exc)  # where the mistake starts, not where parsing stopped
+        return [], [Issue(file, "parse error", f"invalid YAML: {problem}", line, column, "$")]
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
         return [], [Issue(file, "parse error", f"invalid YAML: {exc}", 1, 1, "$")]
     docs: list[Document] = []

@@ -16,6 +16,7 @@ from chamberlain import delegation
 from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
+from chamberlain.gateways.proxy import http as proxy_http
 from chamberlain.server import audit_api, authzen, cerbos_api, decide
 from chamberlain.server.admin import AdminResponse
 from chamberlain.server.admin.dispatch import AdminSurface, Match
@@ -151,6 +152,10 @@ class App:
             return
         if path in delegation.PATHS and self.token_app is not None:
             await self.token_app(scope, receive, send)
+            return
+        if self.state.proxy is not None and proxy_http.is_authz_path(path):  # chamberlain.gateway
+            status = await proxy_http.serve(self.state, scope, receive, send)
+            self.state.metrics.observe_request("proxy_authz", status, time.monotonic() - started)
             return
         route = ROUTES.get(path)
         admin: Match | None = None

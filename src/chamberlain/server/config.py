@@ -33,6 +33,8 @@ from chamberlain.durations import parse_duration
 from chamberlain.engine.request_validation import RequestLimits
 from chamberlain.errors import Error
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_bounded, read_text_bounded
+from chamberlain.gateways.proxy import settings as gateway_settings
+from chamberlain.gateways.proxy.settings import GatewayConfigError, GatewaySettings
 from chamberlain.server.admin import settings as admin_settings
 from chamberlain.server.admin.settings import AdminConfig
 from chamberlain.server.tls import TLSError, TLSFiles, build_context
@@ -85,7 +87,7 @@ DEFAULTS: dict[str, Any] = {
         "tlsReloadInterval": "1s",  # how often server.tls files are checked for a new certificate
         "httpServer": "uvicorn",
         "logLevel": "info",
-        "logFormat": "json",
+        "logFormat": "auto",  # text on a terminal, JSON lines otherwise
         "shutdownTimeout": "10s",
         "watchInterval": "500ms",
         # The tamper-evident decision log (README "Decision log"): every decided action an entry.
@@ -130,6 +132,8 @@ DEFAULTS: dict[str, Any] = {
         "sessions": copy.deepcopy(session_settings.DEFAULTS),
         # Human approval of one exact action (docs/concepts/approvals.md); needs sessions' store.
         "approvals": copy.deepcopy(approval_settings.DEFAULTS),
+        # Proxy checks at /_chamberlain/authz (docs/guides/proxies.md): routes, trusted proxies, answers.
+        "gateway": copy.deepcopy(gateway_settings.DEFAULTS),
     },
 }
 
@@ -149,6 +153,7 @@ IGNORED = (
 _LEAF_MAPPINGS = (
     "engine.globals",
     "chamberlain.delegation.scopeMapping",
+    "chamberlain.gateway",  # validated key by key by chamberlain.gateways.proxy.settings
 )  # mappings whose contents are data, not keys
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
@@ -221,6 +226,7 @@ class Config:
         None  # None: off (chamberlain.approvals.enabled false, or no sessions)
     )
     admin: AdminConfig = field(default_factory=AdminConfig)  # the admin surface (off by default)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)  # proxy checks (off without routes)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -419,7 +425,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("state_dir", "chamberlain.stateDir", lambda v: base_dir / _text(v))
     take("http_server", "chamberlain.httpServer", _choice("uvicorn", "granian"))
     take("log_level", "chamberlain.logLevel", _choice("debug", "info", "warning", "error"))
-    take("log_format", "chamberlain.logFormat", _choice("json", "text"))
+    take("log_format", "chamberlain.logFormat", _choice("auto", "json", "text"))
     take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
     take("watch_interval", "chamberlain.watchInterval", parse_duration)
     take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
@@ -442,6 +448,11 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
                                        problems, base_dir)  # fmt: skip
     approvals = _approvals(c["chamberlain"]["approvals"], sessions_url, problems)
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
+    gateway = GatewaySettings()
+    try:
+        gateway = gateway_settings.parse_settings(c["chamberlain"]["gateway"])
+    except GatewayConfigError as exc:
+        problems.extend(exc.problems)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     host, port = values.pop("listen")
@@ -453,7 +464,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
                   decision_log=decision_log, delegation=delegation, admin=admin, sessions=sessions,
                   sessions_url=sessions_url, approvals=approvals, warnings=tuple(warnings), raw=c,
-                  **values)  # fmt: skip
+                  gateway=gateway, **values)  # fmt: skip
 
 
 def _admin(c: Mapping[str, Any], trusted_issuers: int, problems: list[str], base_dir: Path) -> AdminConfig:

@@ -1,5 +1,8 @@
-"""Structured logs: one JSON object per line (``ts``, ``level``, ``logger``, ``msg`` and any extras
-such as ``callId``), or plain text for a terminal."""
+"""Logs for ``serve`` and ``mcp-proxy`` alike: one JSON object per line (``ts``, ``level``, ``logger``,
+``msg`` and any extras such as ``callId``) for a collector, or a readable line for a person.
+
+The format is ``auto`` by default (``chamberlain.logFormat``, ``--log-format``): text when standard
+error is a terminal, JSON lines otherwise."""
 
 from __future__ import annotations
 
@@ -42,11 +45,23 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str = "info", fmt: str = "json") -> None:
-    """Send chamberlain's and uvicorn's logs to stderr in ``fmt`` (``json`` or ``text``)."""
+FORMATS = ("auto", "json", "text")
+
+
+def resolve_format(fmt: str, stream: Any = None) -> str:
+    """``json`` or ``text``: ``auto`` is text on a terminal, JSON lines otherwise."""
+    if fmt != "auto":
+        return fmt
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+def setup_logging(level: str = "info", fmt: str = "auto") -> None:
+    """Send chamberlain's, uvicorn's and the MCP SDK's logs to stderr in ``fmt`` (see FORMATS)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
-    for name in ("chamberlain", "uvicorn", "uvicorn.error", "granian"):
+    handler.setFormatter(JSONFormatter() if resolve_format(fmt) == "json" else TextFormatter())
+    for name in ("chamberlain", "uvicorn", "uvicorn.error", "granian", "mcp"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.propagate = False

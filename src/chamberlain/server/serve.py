@@ -15,6 +15,8 @@ import asyncio
 import json
 import os
 import signal
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -116,8 +118,23 @@ def header_timeout_protocol(seconds: float, max_header_bytes: int = 65536) -> ty
     return HeaderTimeoutProtocol
 
 
-def uvicorn_server(app: App, config: Config) -> uvicorn.Server:
-    """A configured (not yet started) uvicorn server for ``app``."""
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that calls ``on_listening`` once its socket is bound and listening."""
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None] | None):
+        super().__init__(config)
+        self.on_listening = on_listening
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)  # binds, or exits saying why
+        if self.started and self.on_listening is not None:
+            self.on_listening()
+
+
+def uvicorn_server(
+    app: App, config: Config, on_listening: Callable[[], None] | None = None
+) -> uvicorn.Server:
+    """A configured (not yet started) uvicorn server for ``app``; ``on_listening`` runs once it is bound."""
     uv = uvicorn.Config(
         app,
         host=config.host,
@@ -131,10 +148,13 @@ def uvicorn_server(app: App, config: Config) -> uvicorn.Server:
         timeout_graceful_shutdown=config.shutdown_timeout,
         server_header=False,
         date_header=False,
+        # scope["client"] is the socket's peer, never rewritten from X-Forwarded-For (uvicorn's default for
+        # 127.0.0.1): chamberlain.gateway.trustedProxies and the admin sign-in limits judge the real peer.
+        proxy_headers=False,
         # HTTPS: the app's reloading context (chamberlain.server.tls explains why not ssl_certfile).
         ssl_context_factory=(lambda _config, _default: app.tls.listening) if app.tls is not None else None,
     )
-    return uvicorn.Server(uv)
+    return _AnnouncingServer(uv, on_listening)
 
 
 def serve(config: Config) -> None:
@@ -146,11 +166,13 @@ def serve(config: Config) -> None:
         _serve_granian(config)
         return
     app = create_app(config)
-    LOGGER.info("chamberlain listening", extra={"url": config.url, "policies": str(config.policy_dir)})
     # uvicorn re-raises the stop signal once it has shut down gracefully: make that a clean exit.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _exit_cleanly)
-    uvicorn_server(app, config).run()
+    listening = {"url": config.url, "policies": str(config.policy_dir)}
+    uvicorn_server(
+        app, config, on_listening=lambda: LOGGER.info("chamberlain listening", extra=listening)
+    ).run()
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
@@ -162,8 +184,9 @@ def _serve_granian(config: Config) -> None:
     from granian.constants import Interfaces
 
     os.environ[_ARGS_ENV] = json.dumps({"raw": _plain(config.raw)})
+    # granian binds in its own process and has no hook: say it is starting, not that it listens.
     LOGGER.info(
-        "chamberlain listening (granian)", extra={"url": config.url, "policies": str(config.policy_dir)}
+        "chamberlain starting (granian)", extra={"url": config.url, "policies": str(config.policy_dir)}
     )
     Granian("chamberlain.server.serve:granian_app", address=config.host, port=config.port, interface=Interfaces.ASGI,
             factory=True, http="1", workers=1, log_enabled=False).serve()  # fmt: skip

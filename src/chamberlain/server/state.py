@@ -17,6 +17,7 @@ from chamberlain.delegation import TokenService
 from chamberlain.engine import Engine
 from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.errors import Error
+from chamberlain.gateways.proxy.contract import ProxyAuthorizer
 from chamberlain.server.config import Config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.metrics import Metrics
@@ -82,10 +83,7 @@ class ServerState:
         try:
             self.pdp = PDP.from_config(config, audit=self.log, sessions=None)
             if config.sessions is not None and config.sessions_url is not None:
-                self.sessions = SessionStore.open(
-                    config.sessions_url,  # in the decision log's database
-                    standing=config.sessions.standing_budgets,
-                )
+                self.sessions = SessionStore.for_settings(config.sessions_url, config.sessions)
                 self.pdp.use_sessions(self.sessions)
             if config.approvals is not None and config.sessions_url is not None:
                 self.approvals = ApprovalStore.open(config.sessions_url,
@@ -101,6 +99,11 @@ class ServerState:
         except BaseException:
             self.close()
             raise
+        self.proxy: ProxyAuthorizer | None = None  # proxy checks (/_chamberlain/authz, Envoy's Check)
+        if config.gateway.enabled:
+            from chamberlain.gateways.proxy.authorizer import Authorizer  # the gateway builds on this module
+
+            self.proxy = Authorizer(self, config.gateway)
         self.reload_status = ReloadStatus()
         self._reload_lock = threading.Lock()
         self.warn_lenient_denies()

@@ -27,7 +27,10 @@ Key = Annotated[
     Path | None, typer.Option("--key", help="The decision log's signing key (default: beside a SQLite log).")
 ]
 By = Annotated[
-    str, typer.Option("--by", help="Who does this (recorded in the decision log; default cli:<user>).")
+    str,
+    typer.Option(
+        "--by", help="Who does this (recorded in the decision log; default cli:USER, the login name)."
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

@@ -7,6 +7,7 @@ chamberlain:
     db: ""                 # "" = the decision log's database
     defaults: {ttl: 1h, idleTimeout: 15m, budgets: [], rateLimits: []}
     standingBudgets: []    # budgets that span sessions: [{name, per: agent|subject, period: 24h, kind, actions, limit, cost}]
+    retention: 720h        # ended sessions are deleted this long after they end (0s: kept for ever)
     maxima: {ttl: 24h, idleTimeout: 24h, budgets: 16, rateLimits: 16, budgetLimit: 1000000000000, ratePer: 24h, rateMax: 100000}
 ```
 """
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "db": "",  # "" = the decision log's database (chamberlain.audit.db)
     "defaults": {"ttl": "1h", "idleTimeout": "15m", "budgets": [], "rateLimits": []},
     "standingBudgets": [],
+    "retention": "720h",
     "maxima": {
         "ttl": "24h",
         "idleTimeout": "24h",
@@ -77,6 +79,7 @@ class SessionSettings:
     rate_limits: tuple[RateLimit, ...] = ()
     maxima: Maxima = Maxima()
     standing_budgets: tuple[StandingBudget, ...] = ()
+    retention: float = 30 * 86400.0  # 0: ended sessions are kept for ever
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,8 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
     )
     take_default("budgets", f"{dp}.budgets", lambda k: _budgets(d["budgets"], k, maxima))
     take_default("rate_limits", f"{dp}.rateLimits", lambda k: _rate_limits(d["rateLimits"], k, maxima))
+    take_default("retention", f"{prefix}.retention",
+                 lambda k: _idle(data["retention"], k, ABSOLUTE_MAX_SECONDS))  # fmt: skip
     take_default("standing_budgets", f"{prefix}.standingBudgets",
                  lambda k: _standing_budgets(data["standingBudgets"], k, maxima))  # fmt: skip
     for key in ("enabled",):

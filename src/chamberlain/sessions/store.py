@@ -37,7 +37,7 @@ from chamberlain.sessions.model import (
     Session,
     StandingBudget,
 )
-from chamberlain.sessions.settings import SessionSpec
+from chamberlain.sessions.settings import MAX_STANDING_PERIOD, SessionSettings, SessionSpec
 from chamberlain.store import POSTGRES, SQLITE
 from chamberlain.store.db import Database
 from chamberlain.store.errors import StoreError
@@ -46,6 +46,8 @@ from chamberlain.store.owned import OwnedStore
 _COLUMNS = ("id, subject, agent, chain, state, created_at, expires_at, idle_timeout, last_used_at, opened_by, "
             "budgets, rate_limits, calls, metadata, ended_at, ended_by, end_reason")  # fmt: skip
 MAX_PAGE = 1000
+#: Seconds between purges of ended sessions (run by the first session opened after it).
+PURGE_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,17 +128,25 @@ class SessionStore(OwnedStore):
 
     def __init__(self, db: Database, *, clock: Clock = system_clock,
                  on_transition: Callable[[Transition], None] | None = None,
-                 standing: Sequence[StandingBudget] = ()):  # fmt: skip
+                 standing: Sequence[StandingBudget] = (), retention: float = 0.0):  # fmt: skip
         self.setup(db, on_transition)
         self.clock = clock
         #: Budgets that span sessions (``chamberlain.sessions.standingBudgets``), charged with the session's.
         self.standing = tuple(standing)
+        #: Seconds an ended session is kept (``chamberlain.sessions.retention``; 0: for ever).
+        self.retention = retention
+        self._purged_at = 0.0
         if db.kind == SQLITE:
             # WAL with NORMAL: a commit survives the process crashing, not the machine losing power
             # (the last charges may be lost then); an fsync per check would cost milliseconds. The
             # decision log's own connection keeps FULL. PostgreSQL commits every charge durably.
             db.execute("PRAGMA synchronous = NORMAL")
         schema.create(db)
+
+    @classmethod
+    def for_settings(cls, url: Any, settings: SessionSettings, **options: Any) -> SessionStore:
+        """The store at ``url`` with what ``chamberlain.sessions`` says of it (standing budgets, retention)."""
+        return cls.open(url, standing=settings.standing_budgets, retention=settings.retention, **options)
 
     def _for_update(self, db: Database) -> str:
         return " FOR UPDATE" if db.kind == POSTGRES else ""
@@ -154,12 +164,14 @@ class SessionStore(OwnedStore):
         return found
 
     def _lapse(self, db: Database, s: Session, now: float, ended: list[Transition]) -> Session:
-        """An open session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``)."""
+        """An open session past its ttl or idle timeout, marked EXPIRED (by ``chamberlain:timeout``) as of
+        the instant it lapsed, however late that is noticed."""
         why = s.lapsed(now) if s.state in OPEN_STATES else ""
         if not why:
             return s
         ended.append(Transition("session:expire", s.id, "chamberlain:timeout", why))
-        return self._end(db, s, EXPIRED, now, "chamberlain:timeout", why)
+        at = s.expires_at if why == "expired (ttl)" else s.last_used_at + s.idle_timeout
+        return self._end(db, s, EXPIRED, min(at, now), "chamberlain:timeout", why)
 
     def _end(self, db: Database, s: Session, state: str, now: float, by: str, reason: str) -> Session:
         db.execute("UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?",
@@ -190,6 +202,8 @@ class SessionStore(OwnedStore):
     def open_session(self, spec: SessionSpec, *, by: str) -> Session:
         """Open a session; raises SessionLocked when a lock covers its agent, subject or root."""
         now = self.clock()
+        if self.retention and now - self._purged_at >= PURGE_INTERVAL:
+            self.purge()
         session_id = new_id("ses_")
         session = Session(session_id, spec.subject, spec.agent, spec.chain, ACTIVE, now, now + spec.ttl,
                           spec.idle_timeout, now, by, spec.budgets, spec.rate_limits, 0, dict(spec.metadata))  # fmt: skip
@@ -254,6 +268,29 @@ class SessionStore(OwnedStore):
         for (session_id,) in rows:
             self._expire(session_id)
         return [r[0] for r in rows]
+
+    def purge(self) -> int:
+        """Delete the sessions that ended more than ``retention`` ago, and standing-budget windows that
+        closed as long ago; returns how many sessions went. Their transitions stay in the decision log."""
+        now = self.clock()
+        self._purged_at = now
+        if not self.retention:
+            return 0
+        horizon = now - self.retention
+        periods = {b.name: b.period for b in self.standing}
+        with self._using() as db, db.transaction():
+            gone = int(db.value("SELECT count(*) FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
+                                (EXPIRED, REVOKED, horizon)))  # fmt: skip
+            db.execute("DELETE FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
+                       (EXPIRED, REVOKED, horizon))  # fmt: skip
+            for name, period in periods.items():
+                db.execute("DELETE FROM chamberlain_standing_use WHERE name = ? AND window_start + ? < ?",
+                           (name, period, horizon))  # fmt: skip
+            names = sorted(periods)
+            others = f"name NOT IN ({', '.join('?' * len(names))}) AND " if names else ""
+            db.execute(f"DELETE FROM chamberlain_standing_use WHERE {others}window_start + ? < ?",
+                       (*names, MAX_STANDING_PERIOD, horizon))  # fmt: skip
+        return gone
 
     def revoke(self, session_id: str, *, by: str, reason: str = "") -> Session:
         """Revoke an ACTIVE or SUSPENDED session (a session already over keeps its state); raises SessionNotFound."""

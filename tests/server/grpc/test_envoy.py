@@ -222,3 +222,30 @@ def test_a_call_in_flight_finishes_when_the_server_stops():
             and reply.dynamic_metadata.fields["decisionId"].string_value == "d-slow"
         )
         assert unary(channel, CHECK, request)[0] == grpc.StatusCode.UNAVAILABLE  # and then no new calls
+
+
+def test_end_to_end_through_the_servers_own_proxy_authorizer(tmp_path):
+    """chamberlain.gateway.routes configured: Envoy's Check decided by ServerState.proxy over the delegation
+    chain, recorded in the decision log under proxy:envoy-grpc, the entry named in the dynamic metadata."""
+    from chamberlain.audit import Filter
+    from tests.delegation.support import IdentityProvider
+    from tests.gateways.proxy.support import chain_tokens, overrides, policies
+
+    idp = IdentityProvider()
+    with GrpcThreadServer(policies(tmp_path), overrides(tmp_path, idp)) as server, \
+            grpc.insecure_channel(server.grpc_address) as channel:  # fmt: skip
+        assert server.app.state.proxy is not None
+        _, second = chain_tokens(server.url, idp)
+        auth = {"authorization": f"Bearer {second}"}
+        reply = ask(channel, check_request("POST", "/payments/p1/pay?amount=50", auth))
+        assert reply.status.code == code_pb2.OK, reply
+        assert _headers(reply.ok_response.headers)["x-chamberlain-subject"] == "alice"
+        decision = reply.dynamic_metadata.fields["decisionId"].string_value
+        entries = server.app.state.log.read(
+            lambda r: r.search(Filter(resource_id="p1", action="pay", limit=1000))
+        )
+        assert [e["point"] for e in entries if e["call_id"] == decision] == ["proxy:envoy-grpc"]
+        denied = ask(channel, check_request("POST", "/payments/p1/pay?amount=5000", auth))
+        assert denied.status.code == code_pb2.PERMISSION_DENIED and denied.denied_response.status.code == 403
+        unmapped = ask(channel, check_request("GET", "/nowhere", auth))
+        assert unmapped.denied_response.status.code in (401, 403)

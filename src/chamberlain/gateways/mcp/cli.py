@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +22,6 @@ import yaml
 from chamberlain import safeyaml
 from chamberlain.errors import Error
 from chamberlain.exits import fail
-from chamberlain.text import LineFormatter
 
 #: ``-- COMMAND ARGS`` reach the command untouched (its own flags are not ours).
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
@@ -136,6 +134,10 @@ def mcp_proxy(
         typer.Option("--http", help="Serve streamable HTTP on host:port instead of stdio (needs auth)."),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option("--log-format", help="auto (text on a terminal, JSON lines otherwise), json or text."),
+    ] = "auto",
 ) -> None:
     """Check every MCP tool call against policy, with its arguments, before it reaches the server."""
     import anyio
@@ -146,9 +148,11 @@ def mcp_proxy(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         fail(f"--log-level {log_level!r}: use debug, info, warning or error")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+    from chamberlain.server.logs import FORMATS, setup_logging
+
+    if log_format not in FORMATS:
+        fail(f"--log-format {log_format!r}: use {', '.join(FORMATS)}")
+    setup_logging(log_level, log_format)  # the same lines as chamberlain serve
     try:
         settings, base = build_settings(
             config,

@@ -72,9 +72,7 @@ def open_sessions(config: GatewayConfig, pdp: PDP) -> GatewaySessions | None:
     """The agents' sessions in ``sessions.db`` (the decision log's database), transitions in the log."""
     if config.sessions is None:
         return None
-    store = SessionStore.open(
-        config.sessions_db, on_transition=recorder(pdp.record), standing=config.sessions.standing_budgets
-    )
+    store = SessionStore.for_settings(config.sessions_db, config.sessions, on_transition=recorder(pdp.record))
     return GatewaySessions(store, config.sessions, config.session_subject)
 
 
@@ -115,7 +113,9 @@ async def _serve(
                 return
             await anyio.sleep(0.02)
         url = f"http://{config.host}:{config.port}{config.path}"
-        print(f"chamberlain mcp-proxy: listening on {url}", file=sys.stderr, flush=True)
+        LOGGER.info(
+            "chamberlain mcp-proxy listening on %s", url, extra={"url": url}
+        )  # bound: started is set after
         if on_ready is not None:
             on_ready(url)
 

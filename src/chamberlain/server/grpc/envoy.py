@@ -76,9 +76,9 @@ def check_response(answer: ProxyAnswer) -> Any:
     from envoy.config.core.v3 import base_pb2
     from envoy.type.v3 import http_status_pb2
 
-    def options(headers: Any) -> list[Any]:
+    def options(headers: Any) -> list[Any]:  # names in lower case, as HTTP/2 (and Envoy) keep them
         overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
-        return [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v), append_action=overwrite)
+        return [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k.lower(), value=v), append_action=overwrite)
                 for k, v in headers.items()]  # fmt: skip
 
     response = auth.CheckResponse()  # type: ignore[attr-defined]

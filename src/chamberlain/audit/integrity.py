@@ -1,0 +1,72 @@
+"""Whether the entries a reader shows still match their leaves: ``audit show``, ``search`` and
+``replay`` mark an edited entry instead of printing it as if it were true.
+
+This checks each shown entry on its own (its leaf hash, its content's and its request record's salted
+digests); ``audit verify`` checks the whole log (the tree, the signed heads, what was removed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from chamberlain.audit.content import salted
+from chamberlain.audit.merkle import leaf_hash
+from chamberlain.store.db import Database, as_bytes
+
+_SELECT = ("SELECT e.seq, e.leaf, e.body, e.salt, e.content, e.request, r.salt, r.body FROM audit_entries e "
+           "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq IN ({marks})")  # fmt: skip
+_SELECT_LEGACY = (
+    "SELECT seq, leaf, body, NULL, NULL, NULL, NULL, NULL FROM audit_entries WHERE seq IN ({marks})"
+)
+#: Entries checked per query (SQLite's default limit on parameters is far above this).
+_BATCH = 500
+
+
+def mismatches(db: Database, seqs: Iterable[int], *, legacy: bool = False) -> dict[int, str]:
+    """For each entry in ``seqs`` that no longer matches its leaf, what does not match."""
+    wanted = sorted(set(seqs))
+    found: dict[int, str] = {}
+    for i in range(0, len(wanted), _BATCH):
+        batch = wanted[i : i + _BATCH]
+        sql = (_SELECT_LEGACY if legacy else _SELECT).format(marks=", ".join("?" * len(batch)))
+        for row in db.rows(sql, batch):
+            problem = _problem(row)
+            if problem is not None:
+                found[int(row[0])] = problem
+    return found
+
+
+def _problem(row: Any) -> str | None:
+    _, leaf, body, salt, content, request, request_salt, request_body = row
+    body = as_bytes(body)
+    if leaf_hash(body) != as_bytes(leaf):
+        return "its content does not match its leaf hash (edited)"
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "it is not valid JSON (edited)"
+    if not isinstance(data, dict) or data.get("v", 1) == 1:
+        return None
+    if content is not None and (
+        salt is None or salted(as_bytes(salt), as_bytes(content)).hex() != data.get("content")
+    ):
+        return "its content does not match the digest in its leaf (edited)"
+    if request is not None and as_bytes(request).hex() != data.get("request", ""):
+        return "its request column differs from its leaf (edited)"
+    if request_body is not None and salted(as_bytes(request_salt), as_bytes(request_body)) != as_bytes(
+        request
+    ):
+        return "the request record of its call does not match its leaf (edited)"
+    return None
+
+
+def mark(db: Database, entries: list[dict[str, Any]], *, legacy: bool = False) -> list[int]:
+    """Add ``"tampered": reason`` to each entry that does not match its leaf; their sequence numbers."""
+    found = mismatches(db, (e["seq"] for e in entries if isinstance(e.get("seq"), int)), legacy=legacy)
+    for entry in entries:
+        if entry.get("seq") in found:
+            entry["tampered"] = found[entry["seq"]]
+    return sorted(found)

@@ -1,0 +1,153 @@
+"""From an original HTTP request to the resource and action of a check, by ``chamberlain.gateway.routes``.
+
+A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
+slash, or anything that does not decode as UTF-8 matches no route (the upstream might read it
+differently), so it is denied. The first route that matches decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from chamberlain import cel, strictjson
+from chamberlain.gateways.proxy.contract import ProxyRequest
+from chamberlain.gateways.proxy.settings import Route
+
+MAX_QUERY_PARAMS = 100
+
+
+class Unmapped(Exception):
+    """The request cannot be turned into a check; the message says why (it is a 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    """The check a request stands for."""
+
+    route: str  # the route's template, e.g. "POST /invoices/{id}/pay"
+    kind: str
+    id: str
+    action: str
+    attr: dict[str, Any]
+
+
+def segments_of(path: str) -> tuple[str, ...]:
+    """The decoded segments of a canonical path; raises :class:`Unmapped` for any other path."""
+    if not path.startswith("/"):
+        raise Unmapped("the path does not start with /")
+    if path == "/":
+        return ()
+    parts = path[1:].split("/")
+    decoded = []
+    for part in parts:
+        if not part or "%2f" in part.lower() or "%5c" in part.lower() or "\\" in part:
+            raise Unmapped("the path is not in canonical form (an empty segment or an encoded slash)")
+        try:
+            text = unquote(part, errors="strict")
+        except UnicodeDecodeError:
+            raise Unmapped("the path is not UTF-8") from None
+        if text in (".", "..") or not text.isprintable():
+            raise Unmapped("the path is not in canonical form (a dot segment or a control character)")
+        decoded.append(text)
+    return tuple(decoded)
+
+
+def _match(route: Route, method: str, segments: tuple[str, ...]) -> dict[str, str] | None:
+    if route.method not in ("*", method) or len(route.segments) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for pattern, segment in zip(route.segments, segments, strict=True):
+        if pattern.startswith("{"):
+            params[pattern[1:-1]] = segment
+        elif pattern != segment:
+            return None
+    return params
+
+
+def _fill(template: str, params: Mapping[str, str]) -> str:
+    out = template
+    for name, value in params.items():
+        out = out.replace(f"{{{name}}}", value)
+    return out
+
+
+def query_of(query: str) -> dict[str, str]:
+    """The query parameters (the first value of each name); raises :class:`Unmapped` for too many or bad ones."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_PARAMS)
+    except (ValueError, UnicodeDecodeError):
+        raise Unmapped(
+            f"the query string is not valid (at most {MAX_QUERY_PARAMS} UTF-8 parameters)"
+        ) from None
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        found.setdefault(name, value)
+    return found
+
+
+def body_of(request: ProxyRequest, route: Route, max_depth: int) -> Any:
+    """The request's JSON body for a route that reads it; raises :class:`Unmapped` when it is missing, partial
+    or not JSON (a route reading the body is never decided without the whole of it)."""
+    if request.body is None:
+        raise Unmapped(f"route {route.template} reads the request body, and the proxy did not send it")
+    if request.body_truncated:
+        raise Unmapped(f"route {route.template} reads the request body, and the proxy sent only part of it")
+    if not request.body.strip():
+        return None
+    try:
+        return strictjson.loads(request.body, max_depth=max_depth)
+    except strictjson.JSONError as exc:
+        raise Unmapped(f"the request body is not JSON: {exc}") from None
+
+
+def _dig(value: Any, dotted: str) -> tuple[bool, Any]:
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int) -> Mapped:
+    """The check for ``request`` by the first matching route; raises :class:`Unmapped` saying why there is none."""
+    segments = segments_of(request.path)
+    for route in routes:
+        params = _match(route, request.method, segments)
+        if params is not None:
+            return _mapped(request, route, params, max_depth)
+    raise Unmapped(f"no route of chamberlain.gateway.routes matches {request.method} {request.path}")
+
+
+def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_depth: int) -> Mapped:
+    query = query_of(request.query)
+    body = body_of(request, route, max_depth) if route.reads_body else None
+    attr: dict[str, Any] = {}
+    view: dict[str, Any] | None = None
+    for name, source in route.attr.items():
+        found, value = False, None
+        if source.source == "path":
+            found, value = True, params[source.name]
+        elif source.source == "query":
+            found, value = source.name in query, query.get(source.name)
+        elif source.source == "header":
+            found, value = source.name in request.headers, request.headers.get(source.name)
+        elif source.source == "body":
+            found, value = _dig(body, source.name)
+        else:
+            if view is None:
+                view = {"method": request.method, "path": request.path, "host": request.host, "params": params,
+                        "query": query, "headers": dict(request.headers), "body": body}  # fmt: skip
+            assert source.program is not None
+            try:
+                found, value = True, source.program.evaluate({"request": view})
+            except cel.EvaluationError as exc:
+                raise Unmapped(f"{route.where}.attr.{name}: the CEL expression failed: {exc}") from None
+        if (
+            found
+        ):  # an absent attribute stays absent: a condition on it fails (denies under strict evaluation)
+            attr[name] = value
+    resource_id = _fill(route.id, params) if route.id else request.path
+    return Mapped(route.template, route.kind, resource_id, _fill(route.action, params), attr)

@@ -1,0 +1,443 @@
+"""The type errors Cerbos's compiler (cel-go's checker) finds in a condition before any request is seen.
+
+Cerbos declares the request as protobuf messages: ``P.id`` is a ``string``, ``P.roles`` a
+``list(string)``, ``P.attr`` a ``map(string, dyn)``, ``now()`` a ``timestamp``. So ``P.id == 1``,
+``R.kind > 1`` or ``size(P.roles) == "a"`` are refused when the policy is compiled, not discovered as
+an evaluation error on every request (where a DENY rule so written would be skipped for ever).
+
+This is a checker for what can be known: types flow from literals, the declared request fields and
+the functions below; anything read from attributes, variables, constants or globals is ``dyn``, which
+matches every overload, and a function this module does not describe yields ``dyn`` without a
+complaint, so it never refuses what cel-go accepts. The messages are cel-go's (``found no matching
+overload for '_+_' applied to '(int, string)'``), compared with the real Cerbos over thousands of
+expressions in ``tests/policy/test_cel_types_cerbos.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from chamberlain.cel import ast
+from chamberlain.cel.lib import time
+from chamberlain.cel.lib.core import compile_regex
+from chamberlain.cel.values import UInt
+
+#: A type: a name (``int``, ``dyn``, a message's full name) or ``("list", elem)`` / ``("map", key, value)``.
+Type = str | tuple[Any, ...]
+
+DYN, INT, UINT, DOUBLE, STRING, BYTES, BOOL, NULL = (
+    "dyn",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "null",
+)
+TIMESTAMP, DURATION, TYPE = "timestamp", "duration", "type"
+PRINCIPAL = "cerbos.engine.v1.Request.Principal"
+RESOURCE = "cerbos.engine.v1.Request.Resource"
+REQUEST = "cerbos.engine.v1.Request"
+AUX = "cerbos.engine.v1.AuxData"
+RUNTIME = "cerbos.engine.v1.Runtime"
+_NUMBERS = (INT, UINT, DOUBLE)
+_ORDERED = (*_NUMBERS, STRING, BYTES, BOOL, TIMESTAMP, DURATION)
+_NULLABLE = (TIMESTAMP, DURATION)
+
+
+def list_of(elem: Type) -> Type:
+    return ("list", elem)
+
+
+def map_of(key: Type, value: Type) -> Type:
+    return ("map", key, value)
+
+
+_ATTR = map_of(STRING, DYN)
+_VERSION_AND_SCOPE = {"attr": _ATTR, "policyVersion": STRING, "policy_version": STRING, "scope": STRING}
+#: The fields of Cerbos's request messages (unknown fields are reported by ``cel_check``).
+FIELDS: dict[str, dict[str, Type]] = {
+    PRINCIPAL: {"id": STRING, "roles": list_of(STRING), **_VERSION_AND_SCOPE},
+    RESOURCE: {"kind": STRING, "id": STRING, **_VERSION_AND_SCOPE},
+    REQUEST: {"principal": PRINCIPAL, "resource": RESOURCE, "aux_data": AUX, "auxData": AUX},
+    AUX: {"jwt": _ATTR},
+    RUNTIME: {"effectiveDerivedRoles": list_of(STRING), "effective_derived_roles": list_of(STRING)},
+}
+ROOTS: dict[str, Type] = {"P": PRINCIPAL, "R": RESOURCE, "request": REQUEST, "runtime": RUNTIME}
+
+
+def _same(*types: Type) -> list[tuple[tuple[Type, ...], Type]]:
+    return [((t, t), t) for t in types]
+
+
+def _to(result: Type, *sources: Type) -> list[tuple[tuple[Type, ...], Type]]:
+    return [((s,), result) for s in sources]
+
+
+_COMPARE = [((a, b), BOOL) for a in _NUMBERS for b in _NUMBERS] + [((t, t), BOOL) for t in _ORDERED[3:]]
+#: Global overloads by function: (parameter types, result). ``A``/``B`` are type parameters.
+GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
+    "_+_": [
+        *_same(INT, UINT, DOUBLE, STRING, BYTES, DURATION),
+        ((list_of("A"), list_of("A")), list_of("A")),
+        ((TIMESTAMP, DURATION), TIMESTAMP),
+        ((DURATION, TIMESTAMP), TIMESTAMP),
+    ],
+    "_-_": [
+        *_same(INT, UINT, DOUBLE, DURATION),
+        ((TIMESTAMP, TIMESTAMP), DURATION),
+        ((TIMESTAMP, DURATION), TIMESTAMP),
+    ],
+    "_*_": _same(INT, UINT, DOUBLE),
+    "_/_": _same(INT, UINT, DOUBLE),
+    "_%_": _same(INT, UINT),
+    "_<_": _COMPARE,
+    "_<=_": _COMPARE,
+    "_>_": _COMPARE,
+    "_>=_": _COMPARE,
+    "-_": [((INT,), INT), ((DOUBLE,), DOUBLE)],
+    "!_": [((BOOL,), BOOL)],
+    "_==_": [(("A", "A"), BOOL)],
+    "_!=_": [(("A", "A"), BOOL)],
+    "@in": [(("A", list_of("A")), BOOL), (("A", map_of("A", "B")), BOOL)],
+    "_[_]": [((list_of("A"), INT), "A"), ((map_of("A", "B"), "A"), "B")],
+    "_?_:_": [((BOOL, "A", "A"), "A")],
+    "size": _to(INT, STRING, BYTES, list_of("A"), map_of("A", "B")),
+    "int": _to(INT, INT, UINT, DOUBLE, STRING, TIMESTAMP, DURATION),
+    "uint": _to(UINT, INT, UINT, DOUBLE, STRING),
+    "double": _to(DOUBLE, INT, UINT, DOUBLE, STRING),
+    "string": _to(STRING, INT, UINT, DOUBLE, BOOL, BYTES, STRING, TIMESTAMP, DURATION),
+    "bytes": _to(BYTES, BYTES, STRING),
+    "bool": _to(BOOL, BOOL, STRING),
+    "timestamp": _to(TIMESTAMP, TIMESTAMP, STRING, INT),
+    "duration": _to(DURATION, DURATION, STRING),
+    "dyn": [(("A",), DYN)],
+    "matches": [((STRING, STRING), BOOL)],
+    "now": [((), TIMESTAMP)],
+}
+_TIME_PARTS = ("getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek")
+#: Member overloads: (target type, parameter types, result).
+MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
+    "size": [(t, (), INT) for t in (STRING, BYTES, list_of("A"), map_of("A", "B"))],
+    "contains": [(STRING, (STRING,), BOOL)],
+    "startsWith": [(STRING, (STRING,), BOOL)],
+    "endsWith": [(STRING, (STRING,), BOOL)],
+    "matches": [(STRING, (STRING,), BOOL)],
+    "lowerAscii": [(STRING, (), STRING)],
+    "upperAscii": [(STRING, (), STRING)],
+    "trim": [(STRING, (), STRING)],
+    "reverse": [(STRING, (), STRING)],
+    "charAt": [(STRING, (INT,), STRING)],
+    "indexOf": [(STRING, (STRING,), INT), (STRING, (STRING, INT), INT)],
+    "lastIndexOf": [(STRING, (STRING,), INT), (STRING, (STRING, INT), INT)],
+    "replace": [(STRING, (STRING, STRING), STRING), (STRING, (STRING, STRING, INT), STRING)],
+    "substring": [(STRING, (INT,), STRING), (STRING, (INT, INT), STRING)],
+    "join": [(list_of(STRING), (), STRING), (list_of(STRING), (STRING,), STRING)],
+    "split": [(STRING, (STRING,), list_of(STRING)), (STRING, (STRING, INT), list_of(STRING))],
+    "timeSince": [(TIMESTAMP, (), DURATION)],
+    **{name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT)] for name in _TIME_PARTS},
+    **{name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT), (DURATION, (), INT)]
+       for name in ("getHours", "getMinutes", "getSeconds", "getMilliseconds")},
+}  # fmt: skip
+_LOGICAL = ("_&&_", "_||_")
+#: Function namespaces of Cerbos's libraries (``math.greatest``), never variables.
+_NAMESPACES = frozenset({"math", "strings", "base64", "sets", "lists", "optional", "spiffe", "cel"})
+_BOOL_MACROS = {"all": "_&&_", "exists": "_||_"}
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+
+
+def type_name(t: Type) -> str:
+    """cel-go's spelling: ``list(int)``, ``map(string, dyn)``."""
+    if isinstance(t, tuple):
+        return f"{t[0]}({', '.join(type_name(p) for p in t[1:])})"
+    return t
+
+
+def type_errors(tree: ast.Expr) -> list[str]:
+    """cel-go's checker errors for ``tree`` in Cerbos's environment, in the order cel-go reports them."""
+    checker = _Checker()
+    checker.check(tree, {})
+    return checker.errors
+
+
+def _literal(value: Any) -> Type:
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, UInt):
+        return UINT
+    for python, cel in ((int, INT), (float, DOUBLE), (str, STRING), (bytes, BYTES)):
+        if isinstance(value, python):
+            return cel
+    return DYN
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def check(self, node: ast.Expr, scope: dict[str, Type]) -> Type:
+        if isinstance(node, ast.Literal):
+            return _literal(node.value)
+        if isinstance(node, ast.Ident):
+            return scope.get(node.name) or ROOTS.get(node.name, DYN)
+        if isinstance(node, ast.Select):
+            return self.select(node, scope)
+        if isinstance(node, ast.ListExpr):
+            return list_of(_join([self.check(e, scope) for e in node.elements]))
+        if isinstance(node, ast.MapExpr):
+            keys = [self.check(e.key, scope) for e in node.entries]
+            values = [self.check(e.value, scope) for e in node.entries]
+            return map_of(_join(keys), _join(values))
+        if isinstance(node, ast.Call):
+            return self.call(node, scope)
+        for child in _children(node):
+            self.check(child, scope)
+        return DYN
+
+    def select(self, node: ast.Select, scope: dict[str, Type]) -> Type:
+        operand = self.check(node.operand, scope)
+        if node.optional:
+            return DYN
+        return self.field(operand, node.field)
+
+    def field(self, operand: Type, name: str) -> Type:
+        if operand == DYN:
+            return DYN
+        if isinstance(operand, tuple) and operand[0] == "map":
+            return operand[2]
+        if isinstance(operand, str) and operand in FIELDS:
+            return FIELDS[operand].get(name, DYN)  # an unknown field is cel_check's to report
+        if isinstance(operand, str) and "." in operand:
+            return DYN  # a message this module does not describe
+        self.errors.append(f"type '{type_name(operand)}' does not support field selection")
+        return DYN
+
+    def call(self, node: ast.Call, scope: dict[str, Type]) -> Type:
+        name = node.function
+        if node.target is not None and name in _MACROS and node.args and isinstance(node.args[0], ast.Ident):
+            return self.comprehension(node, scope)
+        if (
+            name == "bind"
+            and isinstance(node.target, ast.Ident)
+            and node.target.name == "cel"
+            and len(node.args) == 3
+        ):
+            return self.bind(node, scope)
+        if name == "has" and len(node.args) == 1 and isinstance(node.args[0], ast.Select):
+            self.select(node.args[0], scope)
+            return BOOL
+        namespace = node.target
+        if isinstance(namespace, ast.Ident) and namespace.name in _NAMESPACES and namespace.name not in scope:
+            node = ast.Call(
+                node.pos, f"{namespace.name}.{name}", node.args
+            )  # math.greatest(...): one function
+            name = node.function
+        target = self.check(node.target, scope) if node.target is not None else None
+        args = [self.check(a, scope) for a in node.args]
+        if name in _LOGICAL:
+            for t in args:
+                if t not in (BOOL, DYN):
+                    self.errors.append(f"expected type 'bool' but found '{type_name(t)}'")
+            return BOOL
+        self.literal_arguments(node, args)
+        if name in ("math.greatest", "math.least") and target is None and len(args) == 1:
+            return self.extremum(node, args)
+        if target is not None:
+            return self.resolve_member(name, target, args)
+        return self.resolve(name, args)
+
+    def literal_arguments(self, node: ast.Call, args: list[Type]) -> None:
+        """cel-go's validators of literal arguments: a regex, a timestamp, a duration."""
+        name = node.function
+        pattern = node.args[-1] if name == "matches" and node.args else None
+        if isinstance(pattern, ast.Literal) and isinstance(pattern.value, str) and _bad_regex(pattern.value):
+            self.errors.append("invalid matches argument")
+        if node.target is not None or len(node.args) != 1 or not isinstance(node.args[0], ast.Literal):
+            return
+        value = node.args[0].value
+        if name == "timestamp" and _bad_timestamp(value):
+            self.errors.append("invalid timestamp argument")
+        elif name == "duration" and _bad_duration(value):
+            self.errors.append("invalid duration argument")
+
+    def extremum(self, node: ast.Call, args: list[Type]) -> Type:
+        """Cerbos's ``math.greatest``/``math.least`` of one argument: a number or a list of numbers."""
+        (arg,) = node.args
+        if isinstance(arg, ast.Literal | ast.ListExpr | ast.MapExpr):
+            if not _numeric_literal(arg):
+                self.errors.append(f"{node.function}() invalid single argument value")
+            return DYN
+        if not (args[0] in (DYN, *_NUMBERS) or (isinstance(args[0], tuple) and args[0][0] == "list"
+                                                and args[0][1] in (DYN, *_NUMBERS))):  # fmt: skip
+            internal = "math.@max" if node.function == "math.greatest" else "math.@min"
+            self.errors.append(
+                f"found no matching overload for '{internal}' applied to '({type_name(args[0])})'"
+            )
+        return DYN
+
+    def resolve(self, name: str, args: list[Type]) -> Type:
+        overloads = GLOBAL.get(name)
+        if overloads is None or (name == "_[_]" and args[0] == NULL):  # cel-go indexes null (as an optional)
+            return DYN
+        results = [
+            r for params, r in overloads if len(params) == len(args) for r in [_match(params, args, r)] if r
+        ]
+        if results:
+            return _join(results)
+        if any(len(params) == len(args) for params, _ in overloads):
+            shown = ", ".join(type_name(a) for a in args)
+            self.errors.append(f"found no matching overload for '{name}' applied to '({shown})'")
+        return DYN
+
+    def resolve_member(self, name: str, target: Type, args: list[Type]) -> Type:
+        overloads = MEMBER.get(name)
+        if overloads is None or (name == "size" and target == NULL):  # as cel-go does
+            return DYN
+        results = [
+            r
+            for on, params, result in overloads
+            if len(params) == len(args)
+            for r in [_match((on, *params), [target, *args], result)]
+            if r
+        ]
+        if results:
+            return _join(results)
+        if any(len(params) == len(args) for _, params, _ in overloads):
+            shown = ", ".join(type_name(a) for a in args)
+            self.errors.append(
+                f"found no matching overload for '{name}' applied to '{type_name(target)}.({shown})'"
+            )
+        return DYN
+
+    def bind(self, node: ast.Call, scope: dict[str, Type]) -> Type:
+        """``cel.bind(name, init, body)``: ``name`` has the type of ``init`` in ``body``."""
+        var, init, body = node.args
+        if not isinstance(var, ast.Ident):
+            return DYN
+        return self.check(body, {**scope, var.name: self.check(init, scope)})
+
+    def comprehension(self, node: ast.Call, scope: dict[str, Type]) -> Type:
+        assert node.target is not None
+        var = node.args[0]
+        assert isinstance(var, ast.Ident)
+        range_type = self.check(node.target, scope)
+        if range_type == DYN or not isinstance(range_type, tuple) or range_type[0] not in ("list", "map"):
+            if range_type != DYN:
+                self.errors.append(f"expression of type '{type_name(range_type)}' cannot be range of a "
+                                   "comprehension (must be list, map, or dynamic)")  # fmt: skip
+            elem: Type = DYN
+        else:
+            elem = range_type[1]
+        inner = {**scope, var.name: elem}
+        bodies = [self.check(a, inner) for a in node.args[1:]]
+        body = bodies[-1] if bodies else DYN
+        if node.function in _BOOL_MACROS and body not in (BOOL, DYN):
+            self.errors.append(f"expected type 'bool' but found '{type_name(body)}'")
+        elif node.function in ("exists_one", "filter") and len(bodies) == 1 and body not in (BOOL, DYN):
+            # cel-go expands them to ``body ? accu + ... : accu``
+            accu = type_name(INT if node.function == "exists_one" else list_of(elem))
+            self.errors.append(
+                f"found no matching overload for '_?_:_' applied to '({type_name(body)}, {accu}, {accu})'"
+            )
+        if node.function == "map":
+            return list_of(bodies[-1] if bodies else DYN)
+        if node.function == "filter":
+            return range_type if isinstance(range_type, tuple) and range_type[0] == "list" else list_of(elem)
+        return BOOL
+
+
+def _children(node: ast.Expr) -> Iterator[ast.Expr]:
+    if isinstance(node, ast.StructExpr):
+        for f in node.fields:
+            yield f.value
+
+
+def _join(types: list[Type]) -> Type:
+    """The one type of ``types``, or ``dyn`` when they differ (or there are none)."""
+    unique = set(types)
+    return unique.pop() if len(unique) == 1 else DYN
+
+
+def _match(params: tuple[Type, ...], args: list[Type], result: Type) -> Type | None:
+    """``result`` (type parameters substituted) when every argument fits its parameter, else None."""
+    bound: dict[str, Type] = {}
+    for param, arg in zip(params, args, strict=True):
+        if not _fits(param, arg, bound):
+            return None
+    return _substitute(result, bound) or DYN
+
+
+def _fits(param: Type, arg: Type, bound: dict[str, Type]) -> bool:
+    if arg == DYN or param == DYN:
+        return True
+    if isinstance(param, str) and param in ("A", "B"):
+        if param not in bound or bound[param] == DYN:
+            bound[param] = arg
+            return True
+        return _assignable(bound[param], arg) or _assignable(arg, bound[param])
+    if isinstance(param, tuple):
+        if not isinstance(arg, tuple) or arg[0] != param[0]:
+            return False
+        return all(_fits(p, a, bound) for p, a in zip(param[1:], arg[1:], strict=True))
+    return param == arg or (arg == NULL and _nullable(param))
+
+
+def _nullable(t: Type) -> bool:
+    """Types ``null`` is assignable to: timestamps, durations and messages."""
+    return t in _NULLABLE or (isinstance(t, str) and "." in t)
+
+
+def _assignable(to: Type, value: Type) -> bool:
+    if DYN in (to, value) or to == value:
+        return True
+    if value == NULL:
+        return _nullable(to)
+    if to == NULL:
+        return _assignable(value, to)
+    if isinstance(to, tuple) and isinstance(value, tuple) and to[0] == value[0]:
+        return all(_assignable(t, v) for t, v in zip(to[1:], value[1:], strict=True))
+    return False
+
+
+def _substitute(t: Type, bound: dict[str, Type]) -> Type:
+    if isinstance(t, tuple):
+        return (t[0], *(_substitute(p, bound) for p in t[1:]))
+    return bound.get(t, DYN) if t in ("A", "B") else t
+
+
+def _numeric_literal(node: ast.Expr) -> bool:
+    """A number, or a non-empty list whose literal elements are numbers, written as a literal."""
+    if isinstance(node, ast.Literal):
+        return _literal(node.value) in _NUMBERS
+    if isinstance(node, ast.ListExpr):
+        literal = (e for e in node.elements if isinstance(e, ast.Literal | ast.ListExpr | ast.MapExpr))
+        return bool(node.elements) and all(_numeric_literal(e) for e in literal)
+    return False
+
+
+def _bad_regex(pattern: str) -> bool:
+    return _fails(compile_regex, pattern)  # Go's rules, as the check applies them
+
+
+def _bad_timestamp(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool | UInt) or not isinstance(value, str | int):
+        return False
+    return _fails(time.timestamp, value)
+
+
+def _bad_duration(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and _fails(time.duration, value))
+
+
+def _fails(convert: Any, value: Any) -> bool:
+    try:
+        convert(value)
+    except Exception:
+        return True
+    return False

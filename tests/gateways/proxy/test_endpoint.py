@@ -1,0 +1,198 @@
+"""/_chamberlain/authz on a real server (uvicorn on loopback), asked as each proxy asks: Envoy's HTTP service
+mode (the original request, its path after the prefix), nginx's X-Original-*, Caddy's and Traefik's
+X-Forwarded-*; tokens, routes, bodies and the MCP headers; only ever 200, 401 or 403."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from chamberlain.audit import Filter
+from tests.delegation.support import ISSUER, IdentityProvider
+from tests.gateways.proxy.support import AUTHZ, ROUTES, chain_tokens, claims, policies, server
+from tests.server.support import ThreadServer
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    with server(tmp_path_factory.mktemp("proxy")) as (srv, idp):
+        first, second = chain_tokens(srv.url, idp)
+        yield srv, idp, first, second
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}", **headers}
+
+
+def test_envoy_http_mode_allows_with_the_upstream_headers_and_records_the_decision(env):
+    srv, _, _, second = env
+    # Envoy's authorization request: the original method, path_prefix + original path and query, Host.
+    reply = httpx.post(
+        f"{srv.url}{AUTHZ}/payments/p1/pay?amount=50", headers=bearer(second, host="api.example")
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["x-chamberlain-subject"] == "alice"
+    assert reply.headers["x-chamberlain-actors"] == "tool-agent,planner-agent"
+    decision = reply.headers["x-chamberlain-decision"]
+    entries = srv.app.state.log.read(lambda r: r.search(Filter(resource_id="p1", action="pay", limit=1000)))
+    [entry] = [e for e in entries if e.get("call_id", e.get("callId")) == decision]
+    assert entry["point"] == "proxy:envoy-http", entry
+
+
+def test_the_chain_is_attenuated_and_the_denial_explains_without_policy_internals(env):
+    srv, _, _, second = env
+    reply = httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000", headers=bearer(second))
+    assert reply.status_code == 403
+    body = reply.json()
+    assert body["message"] == "chamberlain denied pay on payment p1 for alice via planner-agent > tool-agent"
+    assert "policy" not in body and "rule" not in reply.text
+    assert "x-chamberlain-subject" not in reply.headers
+
+
+def test_nginx_headers_are_believed_from_a_trusted_proxy(env):
+    srv, _, _, second = env
+    headers = bearer(second, **{"x-original-uri": "/payments/p1/pay?amount=10", "x-original-method": "POST"})
+    assert httpx.get(f"{srv.url}{AUTHZ}", headers=headers).status_code == 200
+    headers["x-original-uri"] = "/payments/p1/pay?amount=2000"
+    assert httpx.get(f"{srv.url}{AUTHZ}", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("server_header", [{}, {"x-forwarded-server": "traefik-1"}])
+def test_caddy_and_traefik_forwarded_headers(env, server_header):
+    srv, _, _, second = env
+    headers = bearer(second, **{"x-forwarded-uri": "/payments/p9/pay?amount=10", "x-forwarded-method": "POST",
+                                "x-forwarded-host": "api.example", **server_header})  # fmt: skip
+    assert httpx.get(f"{srv.url}{AUTHZ}", headers=headers).status_code == 200
+
+
+def test_forwarded_headers_from_an_untrusted_address_are_refused(tmp_path):
+    with server(tmp_path, trustedProxies=["10.0.0.0/8"]) as (srv, idp):
+        _, second = chain_tokens(srv.url, idp)
+        headers = bearer(
+            second, **{"x-original-uri": "/payments/p1/pay?amount=10", "x-original-method": "POST"}
+        )
+        reply = httpx.get(f"{srv.url}{AUTHZ}", headers=headers)
+        assert reply.status_code == 403 and "trustedProxies" in reply.json()["message"]
+        # The peer is the socket's: an X-Forwarded-For naming a trusted address changes nothing.
+        reply = httpx.get(f"{srv.url}{AUTHZ}", headers={**headers, "x-forwarded-for": "10.1.2.3"})
+        assert reply.status_code == 403 and "127.0.0.1" in reply.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("authorization", "error"),
+    [(None, None), ("Basic YTpi", "invalid_request"), ("Bearer", "invalid_request"), ("Bearer a b", "invalid_request"),
+     ("Bearer not-a-jwt", "invalid_token"), ("Bearer " + "x" * 20000, "invalid_request"),
+     ("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.", "invalid_token")],
+)  # fmt: skip
+def test_missing_or_bad_tokens_are_401_with_a_challenge(env, authorization, error):
+    srv = env[0]
+    headers = {"authorization": authorization} if authorization else {}
+    reply = httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay?amount=1", headers=headers)
+    assert reply.status_code == 401
+    challenge = reply.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="chamberlain"')
+    assert (f'error="{error}"' in challenge) if error else ("error=" not in challenge)
+
+
+def test_a_token_from_an_untrusted_issuer_or_forged_is_401(env):
+    srv, idp, _, second = env
+    assert httpx.get(f"{srv.url}{AUTHZ}/payments/p1", headers=bearer(idp.token("alice"))).status_code == 401
+    head, body, sig = second.split(".")
+    forged = f"{head}.{body}.{sig[::-1]}"
+    assert httpx.get(f"{srv.url}{AUTHZ}/payments/p1", headers=bearer(forged)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/unmapped", "/payments/p1/refund", "/payments/p1/../p2/pay?amount=1", "/payments//pay?amount=1",
+     "/payments/p1%2Fx/pay?amount=1", "/payments/p1/pay?amount=abc", "/payments/p1/pay"],
+)  # fmt: skip
+def test_unmapped_and_non_canonical_requests_are_403(env, path):
+    srv, _, _, second = env
+    # As nginx sends it ($request_uri, not normalized): a client library would remove the dot segments.
+    headers = bearer(second, **{"x-original-uri": path, "x-original-method": "POST"})
+    reply = httpx.get(f"{srv.url}{AUTHZ}", headers=headers)
+    assert reply.status_code == 403, reply.text
+
+
+def test_a_route_reading_the_body_needs_all_of_it(env):
+    srv, _, _, second = env
+    url = f"{srv.url}{AUTHZ}/payments"
+    assert httpx.post(url, json={"amount": 20}, headers=bearer(second)).status_code == 200
+    assert httpx.post(url, headers=bearer(second)).status_code == 403  # no body sent
+    partial = bearer(second, **{"x-envoy-auth-partial-body": "true"})
+    assert httpx.post(url, json={"amount": 20}, headers=partial).status_code == 403
+    big = b'{"amount": 20, "pad": "' + b"x" * 70000 + b'"}'  # over maxBodyBytes: a prefix only
+    reply = httpx.post(url, content=big, headers=bearer(second, **{"content-type": "application/json"}))
+    assert reply.status_code == 403 and "only part" in reply.json()["message"]
+    assert httpx.post(url, content=b"{nope", headers=bearer(second)).status_code == 403
+
+
+def test_mcp_headers_decide_a_tool_call_and_refuse_when_a_policy_reads_arguments(env):
+    srv, _, first, second = env
+    url = f"{srv.url}{AUTHZ}/mcp"
+    call = {"mcp-method": "tools/call", "mcp-name": "search"}
+    assert httpx.post(url, headers=bearer(second, **call)).status_code == 200
+    reply = httpx.post(url, headers=bearer(second, **{**call, "mcp-name": "send_money"}))
+    assert reply.status_code == 403 and "R.attr.arguments" in reply.json()["message"]
+    assert httpx.post(url, headers=bearer(second, **{**call, "mcp-name": "delete_repo"})).status_code == 403
+    assert httpx.post(url, headers=bearer(second)).status_code == 403  # no Mcp-Method on an MCP path
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "search", "arguments": {}},
+    }
+    assert (
+        httpx.post(url, json=message, headers=bearer(second, **call)).status_code == 200
+    )  # Envoy sent the body
+    message["params"]["name"] = "send_money"  # headers that lie about the body
+    reply = httpx.post(url, json=message, headers=bearer(second, **call))
+    assert reply.status_code == 403 and "do not match" in reply.json()["message"]
+    assert claims(first)["sid"] == claims(second)["sid"]
+
+
+def test_a_revoked_session_is_denied(tmp_path):
+    with server(tmp_path) as (srv, idp):
+        _, second = chain_tokens(srv.url, idp)
+        url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=10"
+        assert httpx.post(url, headers=bearer(second)).status_code == 200
+        srv.app.state.sessions.revoke(claims(second)["sid"], by="admin:carol", reason="kill switch")
+        assert httpx.post(url, headers=bearer(second)).status_code == 403
+
+
+def test_detailed_denials_name_the_policy(tmp_path):
+    with server(tmp_path, denyBody="detailed") as (srv, idp):
+        _, second = chain_tokens(srv.url, idp)
+        reply = httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000", headers=bearer(second))
+        assert reply.status_code == 403
+        assert reply.json()["deniedBy"], reply.text
+
+
+def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_path):
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    config = {"auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+              "chamberlain": {"gateway": {"routes": ROUTES, "principal": {"audiences": [ISSUER]}},
+                              "logLevel": "error"}}  # fmt: skip
+    with ThreadServer(policies(tmp_path), config) as srv:
+        url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"  # staff pay up to 10000 themselves
+        reply = httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"])))
+        assert reply.status_code == 200 and reply.headers["x-chamberlain-subject"] == "bob"
+        assert "x-chamberlain-actors" not in reply.headers
+        assert httpx.post(url, headers=bearer(idp.token("bob", roles=["intern"]))).status_code == 403
+        assert httpx.post(url, headers=bearer(idp.token("bob"))).status_code == 401  # no roles, no default
+        assert (
+            httpx.post(
+                url, headers=bearer(idp.token("bob", roles=["finance_clerk"], lifetime=-60))
+            ).status_code
+            == 401
+        )
+        assert (
+            httpx.post(
+                url, headers=bearer(IdentityProvider().token("bob", roles=["finance_clerk"]))
+            ).status_code
+            == 401
+        )

@@ -1,0 +1,191 @@
+"""Type errors in conditions, found at compile time as the real Cerbos finds them (``cerbos compile``).
+
+Thousands of expressions, written as policy conditions: every pair of typed operands (literals of
+each type, the request's typed fields, attributes, messages) under every operator; every operand
+under the standard and Cerbos functions, macros and conversions; and expressions shaped like real
+policies' conditions, with and without mistakes. Each expression's errors from
+:func:`chamberlain.policy.cel_check.check_expression` must be exactly those ``cerbos compile`` reports
+(none, or the same list of messages), but for the few in ``KNOWN_MISSED`` that this checker lets
+through. Results are reported by family.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from chamberlain.policy.cel_check import check_expression
+from tests.support.cerbos_server import require_cerbos
+
+OPERANDS = ['1', '2u', '1.5', '"s"', 'b"b"', 'true', 'null', '[1]', '["s"]', '{"a": 1}', 'now()', 'duration("1h")',
+            'P.id', 'P.roles', 'P.attr', 'R.attr.x', 'R.kind', 'runtime.effectiveDerivedRoles', 'request.aux_data.jwt',
+            'P', 'request.principal.attr.x', 'size(P.roles)', 'timestamp(R.attr.t)', '[R.attr.x]', 'V.x', 'C.y']  # fmt: skip
+OPERATORS = ["+", "-", "*", "/", "%", "<", "<=", ">=", "==", "!=", "in", "&&", "||"]
+FUNCTIONS = ['!{}', '-{}', 'size({})', '{}.size()', '{}.f', 'has({}.f)', 'int({})', 'string({})', 'double({})',
+             'timestamp({})', 'duration({})', '{}.getHours()', '{}.getDayOfWeek("Europe/Paris")', '{}.exists(v, v == 1)',
+             '{}.all(v, v)', '{}.exists_one(v, v)', '{}.map(v, v + 1)', '{}.filter(v, v > 1)', '{} ? 1 : 2',
+             'true ? {} : 1', '{}.contains("x")', '"x".contains({})', '{}.startsWith("x")', '"x".endsWith({})',
+             '{}.matches("a+")', 'matches({}, "a")', 'bool({})', 'uint({})', 'bytes({})', 'dyn({}) + 1', 'type({})',
+             '{}.lowerAscii()', '{}.split(",")', 'math.greatest({})', 'math.least({})', '{}.getFullYear()',
+             '{}.timeSince()', '[{}, 1]', '{{"k": {}}}', '{{{}: 1}}', 'cel.bind(z, {}, z + 1)', '{}[0]', '{}["k"]',
+             '{}.charAt(0)', '{}.indexOf("a")', '{}.replace("a", "b")', '{}.substring(1)', '{}.join(",")',
+             '{}.trim()', '{}.upperAscii()']  # fmt: skip
+POLICY_LIKE = [
+    'R.attr.owner == P.id', 'P.attr.department == R.attr.department', '"admin" in P.roles', 'size(P.roles) > 1',
+    'P.roles.exists(r, r.startsWith("a"))', 'R.attr.tags.all(t, t in P.attr.tags)',
+    'timestamp(R.attr.created) < now() - duration("24h")', 'now().getHours() >= 9 && now().getHours("Europe/Paris") < 17',
+    'R.attr.amount <= P.attr.limit', 'request.aux_data.jwt.aud == "x"', 'R.attr.ip.inIPAddrRange("10.0.0.0/8")',
+    'P.attr.teams.exists_one(t, t == "a")', 'R.attr.list.filter(x, x > 1).size() > 0', 'R.attr.m.map(k, k + "x")',
+    'cel.bind(x, R.attr.a, x + 1) > 2', 'P.id.charAt(0) == "a"', 'P.id.indexOf("a") == 1', 'P.id.replace("a", "b") == "c"',
+    'P.id.substring(1) == "x"', 'P.roles.join(",") == "a"', '"a,b".split(",").size() == 2', 'math.greatest(1, 2.5) > 1',
+    'math.least([1, 2]) == 1', 'int(R.attr.n) % 2 == 0', 'double(P.attr.x) / 2.0 > 1.0', 'string(now()) != ""',
+    'type(R.attr.x) == string', 'hierarchy(R.attr.path).ancestorOf(hierarchy(P.attr.path))', 'hierarchy("a.b") == 1',
+    'P.id.charAt("x") == "a"', 'P.roles.join(1) == "a"', 'size(P.id) == "a"', 'P.attr.all(k, k == 1)',
+    'now().getHours() == "9"', 'timestamp(P.id) + 1', 'R.attr.list.exists_one(x, 1)', 'P.roles.filter(r, 1)',
+    'true ? 1 : "a"', '[1, 2].map(x, x * 2.0)', 'R.attr.x.matches("(")', 'timestamp("2024-13-01T00:00:00Z") < now()',
+    'duration("1x") > duration("1h")', 'R.id.startsWith(1)', 'P.scope == R.scope', 'R.policyVersion == "default"',
+    'P.attr.n + 1 == 2', 'size(R.attr.list) + 1.5', 'now() > timestamp(R.attr.t) + duration(R.attr.d)',
+    'runtime.effectiveDerivedRoles.exists(r, r == "owner")', 'P.roles.map(r, r + "!").exists(r, r == "a!")',
+    '{"a": P.id}[R.attr.k] == "x"', '[P.id, R.id].all(x, x != "")', 'P.roles[0] == 1', 'P.attr["k"] == 1',
+    'request.auxData.jwt.iss == "x"', '!(P.id in ["a", "b"])', '-size(P.roles) < 0', 'P.id + P.id == "aa"',
+    'R.attr.a.b.c == 1', 'V.limit > R.attr.amount', 'C.y + 1 > 2', 'G.env == "prod"',
+]  # fmt: skip
+LIBRARY = [
+    'hierarchy("a.b")[0] == "a"',
+    'hierarchy("a.b").size() == 2',
+    'size(hierarchy("a.b")) == 2',
+    "hierarchy(P.id).ancestorOf(hierarchy(R.id))",
+    'hierarchy(["a","b"]) == hierarchy("a.b")',
+    'hierarchy("a.b") == null',
+    "hierarchy(1)",
+    "hierarchy(P.roles).size() > 0",
+    'P.roles.hasIntersection(["a"])',
+    'hasIntersection(P.roles, ["a"])',
+    'P.roles.intersect(["a"]).size() > 0',
+    'P.roles.isSubset(["a"])',
+    'P.id.inIPAddrRange("10.0.0.0/8")',
+    "P.roles.sortBy(r, r) == P.roles",
+    "P.roles.distinct().size() > 0",
+    "P.roles.flatten().size() > 0",
+    "P.roles.slice(0, 1).size() == 1",
+    "lists.range(3).size() == 3",
+    "P.roles.first().hasValue()",
+    'P.roles.last().orValue("") == ""',
+    "P.id.format([1])",
+    'strings.quote(P.id) == ""',
+    "math.abs(-1) == 1",
+    "math.ceil(1.5) == 2.0",
+    "math.sqrt(4) == 2.0",
+    "math.bitOr(1, 2) == 3",
+    'base64.encode(b"a") == "YQ=="',
+    'P.roles.exists(r, r in ["a"])',
+    'P.attr.exists(k, v, k == "a")',
+    'P.roles.all(i, v, v != "")',
+    'P.roles.transformList(i, v, v + "x").size() > 0',
+    'P.roles.transformMap(i, v, v + "x").size() > 0',
+    "timestamp(P.id).getDayOfWeek() == 1",
+    "duration(P.id).getMilliseconds() > 0",
+    'now().getMilliseconds("UTC") > 0',
+    "P.id.isEmail()",
+    'spiffeID(P.id).isMemberOf(spiffeTrustDomain("x"))',
+    "P.roles[0].size() > 1",
+    "P.attr.?x.orValue(1) == 1",
+    "optional.of(1).value() == 1",
+    "R.attr.x.?y.hasValue()",
+    "[1, 2, 3].sort() == [1, 2, 3]",
+    '"abc".reverse() == "cba"',
+    "P.id.lowerAscii().upperAscii() == P.id",
+    '"a b".split(" ").join("-") == "a-b"',
+    "P.id.matches(P.attr.re)",
+    "R.attr.list.map(x, x * 2).exists(y, y > 2)",
+    '{"a": [1, 2]}.a.exists(x, x == 1)',
+    'cel.bind(r, P.roles, r.exists(x, x == "a"))',
+    'P.roles.exists_one(r, r == "a")',
+    'now() - timestamp(R.attr.t) < duration("1h")',
+    'timestamp(R.attr.t).timeSince() > duration("1h")',
+    "int(now()) > 0",
+    "double(size(P.roles)) / 2.0 > 0.5",
+    "size(P.roles) * 2 > 1",
+    "size(P.roles) > 1.5",
+    "1u < 2",
+    "P.attr.n == 1u",
+    "R.attr.n < 1u",
+    "uint(size(P.roles)) > 0u",
+    'string(size(P.roles)) == "1"',
+    "P.id.size() + 1 > 2",
+    "P.roles.size() == 1u",
+]
+#: What cel-go refuses and this checker lets through (it gives Cerbos's library types no type): each
+#: still fails at evaluation time. A case that starts to agree must leave this list.
+KNOWN_MISSED = {
+    'hierarchy("a.b") == 1': "a hierarchy is dyn here",
+    'size(hierarchy("a.b")) == 2': "a hierarchy is dyn here",
+    "hierarchy(1)": "hierarchy() is not typed here",
+    "P.roles.flatten().size() > 0": "lists' flatten is not typed here",
+}
+CONSTANTS = {"y": 1}
+VARIABLES = {"x": "R.attr.x", "limit": "P.attr.limit"}
+
+
+def _families() -> Iterator[tuple[str, str]]:
+    for a, b in itertools.product(OPERANDS, OPERANDS):
+        for op in OPERATORS:
+            yield f"operator {op}", f"{a} {op} {b}"
+        yield "index", f"{a}[{b}]"
+    for a in OPERANDS:
+        for template in FUNCTIONS:
+            yield f"function {template}", template.format(a)
+    for expr in POLICY_LIKE:
+        yield "policy-like", expr
+    for expr in LIBRARY:
+        yield "Cerbos's libraries", expr
+
+
+CASES = list(dict.fromkeys(_families()))
+
+
+@pytest.fixture(scope="module")
+def cerbos_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """expression -> Cerbos's error list (``""`` when ``cerbos compile`` accepts it)."""
+    folder = tmp_path_factory.mktemp("cel-types")
+    exprs = [expr for _, expr in CASES]
+    rules = [{"actions": [f"a{i}"], "effect": "EFFECT_ALLOW", "roles": ["user"], "condition": {"match": {"expr": e}}}
+             for i, e in enumerate(exprs)]  # fmt: skip
+    policy = {"resourcePolicy": {"resource": "thing", "version": "default", "rules": rules,
+                                 "constants": {"local": CONSTANTS}, "variables": {"local": VARIABLES}}}  # fmt: skip
+    (folder / "thing.yaml").write_text(
+        yaml.safe_dump({"apiVersion": "api.cerbos.dev/v1", **policy}, width=10000)
+    )
+    done = subprocess.run([str(require_cerbos()), "compile", str(folder), "--output=json"], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    found: dict[str, str] = {}
+    others = []
+    for error in json.loads(done.stdout or "{}").get("compileErrors", {}).get("errors", []):
+        path = error.get("position", {}).get("path", "")
+        if not path.startswith("$.resourcePolicy.rules["):
+            others.append(error)
+            continue
+        found[exprs[int(path.split("rules[")[1].split("]")[0])]] = error["description"].split("`: ", 1)[1]
+    assert found and not others, f"cerbos compile: {others[:3]} {done.stderr[-2000:]}"
+    return found
+
+
+def _ours(expr: str) -> str:
+    errors = check_expression(expr).errors
+    return f"[{', '.join(errors)}]" if errors else ""
+
+
+@pytest.mark.parametrize("family", sorted({family for family, _ in CASES}))
+def test_compile_time_type_errors_are_cerbos_s(family: str, cerbos_errors: dict[str, str]) -> None:
+    exprs = [expr for f, expr in CASES if f == family]
+    differ = [(e, cerbos_errors.get(e, ""), _ours(e)) for e in exprs if _ours(e) != cerbos_errors.get(e, "")]
+    missed = [e for e, theirs, mine in differ if e in KNOWN_MISSED and theirs and not mine]
+    differ = [d for d in differ if d[0] not in missed]
+    report = "\n".join(f"{e!r}\n  cerbos: {theirs or 'accepted'}\n  ours:   {mine or 'accepted'}"
+                       for e, theirs, mine in differ[:20])  # fmt: skip
+    assert not differ, f"{len(differ)} of {len(exprs)} expressions differ:\n{report}"
