@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,13 +87,14 @@ def run_wrk(url: str, connections: int, duration: float, script: Path) -> Result
 
 
 @contextlib.contextmanager
-def chamberlain(http_server: str, decision_log: bool, state_dir: Path) -> Iterator[str]:
+def chamberlain(http_server: str, decision_log: bool, state_dir: Path, *extra: str) -> Iterator[str]:
+    """``chamberlain serve`` on a free port (``extra``: more arguments), until its health answers; yields its URL."""
     port = free_port()
     exe = Path(sys.executable).parent / "chamberlain"
     cmd = [str(exe), "serve", "--policies", str(STORE), "--http", f"127.0.0.1:{port}",
            "--state-dir", str(state_dir), "--set", f"chamberlain.httpServer={http_server}",
            "--set", "storage.disk.watchForChanges=false", "--set", "chamberlain.logLevel=warning",
-           "--set", f"chamberlain.audit.enabled={str(decision_log).lower()}"]  # fmt: skip
+           "--set", f"chamberlain.audit.enabled={str(decision_log).lower()}", *extra]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -172,19 +173,25 @@ def _measure(url: str, script: Path, duration: float) -> dict[int, Result]:
     return {c: run_wrk(url, c, duration, script) for c in CONNECTIONS}
 
 
+def print_rows(results: dict[str, dict[int, Result]], base_of: Callable[[str], dict[int, Result]]) -> None:
+    """The table's separator and rows: each result with its ratios to ``base_of(name)`` at the same concurrency."""
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, by_conn in results.items():
+        base = base_of(name)
+        for c, r in by_conn.items():
+            b = base[c]
+            errors = f" ({r.errors} errors)" if r.errors else ""
+            print(f"| {name}{errors} | {c} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+                  f"{r.rps / b.rps:.2f}x | {r.p99_ms / b.p99_ms:.2f}x |")  # fmt: skip
+
+
 def _print(results: dict[str, dict[int, Result]]) -> None:
     base = results["cerbos 0.55"]
     print(
         f"\nServer benchmark: POST /api/check/resources (1 resource, 3 actions), wrk on the same {os.cpu_count()}-core machine\n"
     )
     print("| server | conns | req/s | p50 ms | p99 ms | req/s ÷ Cerbos | p99 ÷ Cerbos |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, by_conn in results.items():
-        for c, r in by_conn.items():
-            b = base[c]
-            errors = f" ({r.errors} errors)" if r.errors else ""
-            print(f"| {name}{errors} | {c} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-                  f"{r.rps / b.rps:.2f}x | {r.p99_ms / b.p99_ms:.2f}x |")  # fmt: skip
+    print_rows(results, lambda name: base)
     best = max(
         (n for n in results if n.startswith("chamberlain") and "decision log" not in n),
         key=lambda n: results[n][16].rps,

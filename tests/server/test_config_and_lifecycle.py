@@ -55,7 +55,8 @@ def test_cerbos_file_is_read(tmp_path):
         c.engine_options["globals"] == {"env": "prod"} and c.engine_options["schema_enforcement"] == "reject"
     )
     assert c.engine_options["strict_evaluation"] and c.engine_options["lenient_scope_search"]
-    assert any("server.grpcListenAddr" in w for w in c.warnings) and any("'hub'" in w for w in c.warnings)
+    assert c.grpc_listen == ("0.0.0.0", 4001) and not any("grpcListenAddr" in w for w in c.warnings)
+    assert any("'hub'" in w for w in c.warnings)
 
 
 def test_a_key_neither_cerbos_nor_chamberlain_has_is_an_error_with_a_hint(tmp_path):

@@ -157,6 +157,7 @@ class CerbosServer:
     #: Seconds to wait for the server to become healthy (it compiles every policy first).
     startup_timeout: float = _STARTUP_TIMEOUT
     port: int = 0
+    grpc_port: int = 0  # Cerbos's gRPC API (loopback), for the gRPC differential tests
     _proc: subprocess.Popen[bytes] | None = None
     _workdir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -172,8 +173,8 @@ class CerbosServer:
     def start(self) -> CerbosServer:
         self._workdir = tempfile.TemporaryDirectory(prefix="cerbos-")
         work = Path(self._workdir.name)
-        self.port = free_port()
-        config = server_config(Path(self.policy_dir).resolve(), self.port, free_port(),
+        self.port, self.grpc_port = free_port(), free_port()
+        config = server_config(Path(self.policy_dir).resolve(), self.port, self.grpc_port,
                                engine=self.engine, schema_enforcement=self.schema_enforcement)  # fmt: skip
         if self.decision_log:
             config["audit"] = {"enabled": True, "accessLogsEnabled": False, "decisionLogsEnabled": True,

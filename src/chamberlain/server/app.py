@@ -79,6 +79,7 @@ class App:
             self.state.close()  # the decision log's writer stops with the refused start
             raise
         self.console = _console(self.state, self.admin)
+        self.grpc: Any = None  # chamberlain.server.grpc.GrpcServer, when server.grpcListenAddr is set
         tokens = self.state.tokens
         self.token_app = delegation.create_app(tokens) if tokens is not None else None
 
@@ -97,8 +98,18 @@ class App:
                 self.start_watcher()
                 if self.tls is not None:
                     self.tls.start()
+                try:
+                    await self.start_grpc()
+                except Exception as exc:  # the port the operator named cannot be served: do not start
+                    LOGGER.error("gRPC server not started", extra={"error": str(exc)})
+                    self.stop_watcher()
+                    self.state.close()
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.grpc is not None:
+                    await self.grpc.stop(self.config.shutdown_timeout)
                 self.stop_watcher()
                 if self.console is not None:
                     self.console.close()  # live pages end their streams
@@ -108,6 +119,13 @@ class App:
                 self.state.close()  # writes what the decision log still holds
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def start_grpc(self) -> None:
+        """The gRPC API on this event loop (it shares the state), when server.grpcListenAddr is set."""
+        if self.config.grpc_listen is not None and self.grpc is None:
+            from chamberlain.server.grpc import GrpcServer
+
+            self.grpc = await GrpcServer(self.state, self.admin).start()
 
     def start_watcher(self) -> None:
         if self.config.watch_for_changes and self.watcher is None:

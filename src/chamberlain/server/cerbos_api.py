@@ -22,13 +22,13 @@ from chamberlain.server.state import ServerState
 
 
 def check_resources(
-    state: ServerState, body: bytes, call_id: str
+    state: ServerState, body: bytes, call_id: str, point: str = "http:cerbos"
 ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /api/check/resources`` (answered once the decision log has the entries, in sync mode)."""
     request = parse_json(body, state.config.max_json_depth, CHECK_RESOURCES)
     limits = state.config
     validate_check_resources(request, limits.request_limits)
-    pending = decide.start(state, request, call_id, "http:cerbos")
+    pending = decide.start(state, request, call_id, point)
 
     def build(responses: list[dict[str, Any]]) -> dict[str, Any]:
         response = responses[0]
@@ -42,12 +42,12 @@ def check_resources(
 
 
 def plan_resources(
-    state: ServerState, body: bytes, call_id: str
+    state: ServerState, body: bytes, call_id: str, point: str = "http:cerbos"
 ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /api/plan/resources`` (answered once the decision log has the plan, in sync mode)."""
     request = parse_json(body, state.config.max_json_depth, PLAN_RESOURCES)
     validate_plan_resources(request)
-    return plans.answer(state, request, call_id, "http:cerbos")
+    return plans.answer(state, request, call_id, point)
 
 
 class NotServing(ApiError):

@@ -53,6 +53,8 @@ MAX_PAGE_SIZE = 5000  # chamberlain.admin.maxPageSize at most (a page is read in
 DEFAULTS: dict[str, Any] = {
     "server": {
         "httpListenAddr": "127.0.0.1:3592",
+        # "" = no gRPC port (Cerbos binds :3593 by default; chamberlain opens only what is named).
+        "grpcListenAddr": "",
         "requestLimits": {"maxActionsPerResource": 50, "maxResourcesPerRequest": 50},
         "metricsEnabled": True,
         # The admin surface (docs/security.md): off by default; basic-auth credentials as Cerbos has them.
@@ -143,7 +145,7 @@ DEFAULTS: dict[str, Any] = {
 #: warning naming them, so that Cerbos configurations load; everything below a listed key is Cerbos's too.
 #: A key that neither Cerbos nor chamberlain knows is an error (with a did-you-mean hint).
 IGNORED = (
-    "server.grpcListenAddr", "server.cors", "server.udsFileMode", "server.embeddedMode",
+    "server.cors", "server.udsFileMode", "server.embeddedMode",
     "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
     "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
     "audit.hub", "audit.kafka", "audit.decisionLogFilters", "audit.includeMetadataKeys",
@@ -213,6 +215,7 @@ class Config:
     watch_interval: float
     public_url: str
     max_json_depth: int = 64
+    grpc_listen: tuple[str, int] | None = None  # server.grpcListenAddr (chamberlain.server.grpc); None: off
     tls: TLSFiles | None = None  # None: plain HTTP
     tls_reload_interval: float = 1.0
     max_header_bytes: int = 65536
@@ -404,6 +407,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
         return dict(v)
 
     take("listen", "server.httpListenAddr", parse_listen_addr)
+    take("grpc_listen", "server.grpcListenAddr", lambda v: parse_listen_addr(v) if v else None)
     take("max_actions_per_resource", "server.requestLimits.maxActionsPerResource", limit)
     take("max_resources_per_request", "server.requestLimits.maxResourcesPerRequest", limit)
     take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", _positive)
@@ -434,6 +438,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     values["tls"] = _tls(c["server"]["tls"], problems, base_dir)
     if values["tls"] is not None and values.get("http_server") == "granian":
         problems.append("chamberlain.httpServer: granian does not serve server.tls here; use uvicorn")
+    if values.get("grpc_listen") is not None and values.get("http_server") == "granian":
+        problems.append("server.grpcListenAddr: gRPC is served with uvicorn only (chamberlain.httpServer)")
     take("max_json_depth", "chamberlain.limits.maxJSONDepth", _positive)
     take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", _positive)
     take("evaluation_timeout", "chamberlain.limits.evaluationTimeout", _seconds)

@@ -96,7 +96,7 @@ def _check_certificate(path: Path) -> None:
                        f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")  # fmt: skip
 
 
-def _signature(files: TLSFiles) -> tuple[tuple[int, int, int], ...]:
+def files_signature(files: TLSFiles) -> tuple[tuple[int, int, int], ...]:
     out = []
     for path in (files.cert_file, files.key_file, files.ca_file):
         if path is not None:
@@ -115,7 +115,7 @@ class ReloadingTLS:
         self.files = files
         self.interval = interval
         self.on_reload = on_reload
-        self._seen = _signature(files)
+        self._seen = files_signature(files)
         self.current = build_context(files)  # raises TLSError: refuse to start
         self.listening = build_context(files)
         self.listening.sni_callback = self._select
@@ -129,7 +129,7 @@ class ReloadingTLS:
 
     def reload_if_changed(self) -> bool | None:
         """Rebuild when the files changed: True (swapped), False (refused, the old one serves), None (same)."""
-        seen = _signature(self.files)
+        seen = files_signature(self.files)
         if seen == self._seen:
             return None
         self._seen = seen
