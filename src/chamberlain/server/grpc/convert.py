@@ -16,25 +16,26 @@ import math
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.descriptor import FieldDescriptor
 
 from chamberlain.engine.wire import json_number
 from chamberlain.server.http import bad_request
 
 _VALUE, _STRUCT, _LIST = "google.protobuf.Value", "google.protobuf.Struct", "google.protobuf.ListValue"
 _WELL_KNOWN = (_VALUE, _STRUCT, _LIST)
+# Messages and descriptors are typed Any below: their fields and options are read by reflection,
+# which protobuf's stubs cannot describe.
 _SIMPLE_TYPES = {FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_INT32,
                  FieldDescriptor.TYPE_ENUM, FieldDescriptor.TYPE_MESSAGE}  # fmt: skip
 
 
 @functools.cache
-def _simple(descriptor: Descriptor) -> bool:
+def _simple(descriptor: Any) -> bool:
     """Whether every field of ``descriptor`` (and of the messages it holds) is one this module maps."""
     return _walk(descriptor, set())
 
 
-def _walk(descriptor: Descriptor, seen: set[str]) -> bool:
+def _walk(descriptor: Any, seen: set[str]) -> bool:
     if descriptor.full_name in _WELL_KNOWN or descriptor.full_name in seen:
         return True
     if descriptor.full_name.startswith("google.protobuf."):
@@ -49,19 +50,19 @@ def _walk(descriptor: Descriptor, seen: set[str]) -> bool:
 
 
 @functools.cache
-def _is_map(field: FieldDescriptor) -> bool:
+def _is_map(field: Any) -> bool:
     message = field.message_type
     return message is not None and message.GetOptions().map_entry
 
 
-def to_json(message: Message) -> dict[str, Any]:
+def to_json(message: Any) -> dict[str, Any]:
     """``message`` as protojson's JSON object (``MessageToDict``, integral Value numbers as integers)."""
     if not _simple(message.DESCRIPTOR):
         return json_number(json_format.MessageToDict(message))  # type: ignore[no-any-return]
     return _message_json(message)
 
 
-def _message_json(message: Message) -> dict[str, Any]:
+def _message_json(message: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field, value in message.ListFields():
         if _is_map(field):
@@ -74,7 +75,7 @@ def _message_json(message: Message) -> dict[str, Any]:
     return out
 
 
-def _scalar_json(field: FieldDescriptor, value: Any) -> Any:
+def _scalar_json(field: Any, value: Any) -> Any:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         name = field.message_type.full_name
         if name == _VALUE:
@@ -90,7 +91,7 @@ def _scalar_json(field: FieldDescriptor, value: Any) -> Any:
     return value
 
 
-def _value_json(value: Message) -> Any:
+def _value_json(value: Any) -> Any:
     kind = value.WhichOneof("kind")
     if kind == "string_value":
         return value.string_value
@@ -108,7 +109,7 @@ def _value_json(value: Message) -> Any:
     return None  # null_value, or no kind at all (protojson: null)
 
 
-def from_json(data: dict[str, Any], message: Message) -> tuple[Message, dict[str, Any]]:
+def from_json(data: dict[str, Any], message: Any) -> tuple[Any, dict[str, Any]]:
     """``data`` parsed into ``message`` (unknown fields ignored) and the top-level fields it had no place for."""
     descriptor = message.DESCRIPTOR
     extras = {k: v for k, v in data.items() if k not in descriptor.fields_by_camelcase_name}
@@ -122,7 +123,7 @@ def from_json(data: dict[str, Any], message: Message) -> tuple[Message, dict[str
     return message, extras
 
 
-def _fill(message: Message, data: dict[str, Any]) -> None:
+def _fill(message: Any, data: dict[str, Any]) -> None:
     fields = message.DESCRIPTOR.fields_by_camelcase_name
     for key, value in data.items():
         field = fields.get(key)
@@ -149,7 +150,7 @@ def _fill(message: Message, data: dict[str, Any]) -> None:
             setattr(message, field.name, _scalar(field, value))
 
 
-def _set_message(field: FieldDescriptor, target: Message, value: Any) -> None:
+def _set_message(field: Any, target: Any, value: Any) -> None:
     name = field.message_type.full_name
     if name == _VALUE:
         _set_value(target, value)
@@ -161,7 +162,7 @@ def _set_message(field: FieldDescriptor, target: Message, value: Any) -> None:
         _fill(target, value)
 
 
-def _set_value(target: Message, value: Any) -> None:
+def _set_value(target: Any, value: Any) -> None:
     if value is None:
         target.null_value = 0
     elif isinstance(value, bool):
@@ -180,7 +181,7 @@ def _set_value(target: Message, value: Any) -> None:
         raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-def _scalar(field: FieldDescriptor, value: Any) -> Any:
+def _scalar(field: Any, value: Any) -> Any:
     if field.type == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
         return field.enum_type.values_by_name[value].number
     return value

@@ -6,6 +6,8 @@ denied); the overall server ("") and every served service are known names, any o
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from chamberlain.server import cerbos_api
@@ -30,9 +32,7 @@ class Health(health.aio.HealthServicer):  # type: ignore[misc]
     async def stopping(self) -> None:
         await self.enter_graceful_shutdown()
 
-    async def Check(
-        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
-    ) -> _Status:
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext) -> Any:
         if request.service not in self.services:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
         try:
