@@ -263,3 +263,25 @@ def test_the_users_approval_policy_must_allow_the_approver_too(policies, idp, tm
             "Authorization": f"Bearer {idp.token('eve', aud=AUDIENCE, roles=['finance_manager'], limit=9000)}"
         }
         assert decide(running, approval_id, "approve", large).json()["state"] == "APPROVED"
+
+
+def test_the_outcome_of_the_approved_action_is_recorded_once(server, idp):
+    approval_id = asked(pay(server, 5000))["id"]
+    url = f"{server.url}/api/approvals/{approval_id}/outcome"
+    early = httpx.post(url, json={"outcome": "SUCCEEDED"}, auth=ADMIN_AUTH, timeout=30)
+    assert early.status_code == 409 and "is PENDING, not USED" in early.json()["message"]
+    decide(server, approval_id, "approve", person(idp, "bob", "finance_manager"))
+    assert effect(pay(server, 5000, approval_id)) == "EFFECT_ALLOW"
+    manager = person(idp, "bob", "finance_manager")
+    assert httpx.post(url, json={"outcome": "SUCCEEDED"}, headers=manager, timeout=30).status_code == 403
+    bad = httpx.post(url, json={"outcome": "DONE"}, auth=ADMIN_AUTH, timeout=30)
+    assert bad.status_code == 400 and "outcome: expected one of SUCCEEDED, FAILED" in bad.json()["message"]
+    extra = httpx.post(url, json={"outcome": "FAILED", "why": "x"}, auth=ADMIN_AUTH, timeout=30)
+    assert extra.status_code == 400 and "unknown field 'why'" in extra.json()["message"]
+    done = httpx.post(url, json={"outcome": "FAILED", "detail": "bank refused"}, auth=ADMIN_AUTH, timeout=30)
+    assert done.status_code == 200, done.text
+    assert done.json()["outcome"]["result"] == "FAILED" and done.json()["outcome"]["detail"] == "bank refused"
+    again = httpx.post(url, json={"outcome": "SUCCEEDED"}, auth=ADMIN_AUTH, timeout=30)
+    assert again.status_code == 409 and "already has an outcome (FAILED)" in again.json()["message"]
+    shown = httpx.get(f"{server.url}/api/approvals/{approval_id}", auth=ADMIN_AUTH, timeout=30).json()
+    assert shown["state"] == "USED" and shown["outcome"]["result"] == "FAILED"

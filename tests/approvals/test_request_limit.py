@@ -54,7 +54,7 @@ def test_a_delegated_check_counts_against_the_acting_agent_not_the_person(limite
     assert _asked(limited, 9000, alice, ("agent-9",))["state"] == "PENDING"
 
 
-def test_a_store_from_before_the_limit_gains_its_column(tmp_path, clock):
+def test_a_store_from_the_first_release_gains_the_new_columns(tmp_path, clock):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:  # the table as the first release created it
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -66,7 +66,8 @@ def test_a_store_from_before_the_limit_gains_its_column(tmp_path, clock):
     for _ in range(2):  # opening twice: the column is added once
         ApprovalStore.open(f"sqlite:///{path}", clock=clock).close()
     with sqlite3.connect(path) as conn:
-        assert "requester" in [row[1] for row in conn.execute("PRAGMA table_info(chamberlain_approvals)")]
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(chamberlain_approvals)")]
+    assert {"requester", "outcome", "outcome_detail", "outcome_at"} <= set(columns)
 
 
 @pytest.mark.parametrize(

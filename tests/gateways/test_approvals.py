@@ -69,9 +69,10 @@ async def test_an_approved_call_goes_through_once_and_only_that_call(tmp_path):
         assert replay.is_error and WAITING.search(text_of(replay)).group(1) != approval_id
     store = ApprovalStore.open(db)
     try:
-        assert store.get(approval_id).state == "USED"
+        used = store.get(approval_id)
     finally:
         store.close()
+    assert (used.state, used.outcome) == ("USED", "SUCCEEDED")  # reported by the gateway after the call
 
 
 async def test_approvals_need_sessions(tmp_path):

@@ -18,6 +18,8 @@ from chamberlain.durations import parse_duration
 from chamberlain.sessions.times import rfc3339
 
 PENDING, APPROVED, DENIED, EXPIRED, USED = "PENDING", "APPROVED", "DENIED", "EXPIRED", "USED"
+#: What an enforcement point reports of an approved action it ran.
+OUTCOMES = ("SUCCEEDED", "FAILED")
 STATES = (PENDING, APPROVED, DENIED, EXPIRED, USED)
 #: ``apr_`` and a ULID: sorts by creation time.
 APPROVAL_ID = re.compile(r"^apr_[0-9A-HJKMNP-TV-Z]{26}$")
@@ -76,6 +78,9 @@ class Approval:
     decisions: tuple[Decision, ...] = ()
     use_by: float | None = None  # to use, once APPROVED
     used_at: float | None = None
+    outcome: str = ""  # once USED: what became of the approved action (SUCCEEDED or FAILED), as reported
+    outcome_detail: str = ""
+    outcome_at: float | None = None
 
     @property
     def subject(self) -> str:
@@ -101,6 +106,8 @@ class Approval:
             "useBy": rfc3339(self.use_by) if self.use_by is not None else None,
             "usedAt": rfc3339(self.used_at) if self.used_at is not None else None,
             "decisions": [d.to_json() for d in self.decisions],
+            "outcome": {"result": self.outcome, "detail": self.outcome_detail, "at": rfc3339(self.outcome_at)}
+            if self.outcome and self.outcome_at is not None else None,
         }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from chamberlain.approvals.model import (
     APPROVED,
     DENIED,
     EXPIRED,
+    OUTCOMES,
     PENDING,
     STATES,
     USED,
@@ -49,12 +50,22 @@ _TABLES = [
     "CREATE INDEX IF NOT EXISTS chamberlain_approvals_digest ON chamberlain_approvals (digest, state)",
     "CREATE INDEX IF NOT EXISTS chamberlain_approvals_state ON chamberlain_approvals (state, id)",
 ]
-#: Added after the first release: who opened the request (the agent), for the per-agent request limit.
-_REQUESTER = [
-    "ALTER TABLE chamberlain_approvals ADD COLUMN requester TEXT NOT NULL DEFAULT ''",
-    "CREATE INDEX IF NOT EXISTS chamberlain_approvals_requester ON chamberlain_approvals (requester, created_at)",
-]
+#: Columns added after the first release, with the statements that add them to an older table: who opened
+#: the request (the agent, for the per-agent request limit), and what became of the approved action.
+_ADDED = {
+    "requester": [
+        "ALTER TABLE chamberlain_approvals ADD COLUMN requester TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX IF NOT EXISTS chamberlain_approvals_requester ON chamberlain_approvals (requester, created_at)",
+    ],
+    "outcome": [
+        "ALTER TABLE chamberlain_approvals ADD COLUMN outcome TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE chamberlain_approvals ADD COLUMN outcome_detail TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE chamberlain_approvals ADD COLUMN outcome_at DOUBLE PRECISION",
+    ],
+}
+_SELECTED = _COLUMNS + ", outcome, outcome_detail, outcome_at"
 MAX_PAGE = 1000
+MAX_DETAIL = 1024
 LIVE = (PENDING, APPROVED)
 POINT_TIMEOUT = "chamberlain:timeout"
 
@@ -64,7 +75,8 @@ def _approval(row: Sequence[Any]) -> Approval:
     spec = Spec(tuple(json.loads(row[6])), int(row[7]), float(row[8]), row[9])
     return Approval(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), spec, row[10], float(row[11]),
                     float(row[12]), decisions, None if row[14] is None else float(row[14]),
-                    None if row[15] is None else float(row[15]))  # fmt: skip
+                    None if row[15] is None else float(row[15]), row[16] or "", row[17] or "",
+                    None if row[18] is None else float(row[18]))  # fmt: skip
 
 
 def _decisions_json(decisions: Sequence[Decision]) -> str:
@@ -87,13 +99,14 @@ class ApprovalStore(OwnedStore):
                 db.execute("SELECT pg_advisory_xact_lock(7412102, hashtext(current_schema()))")
             for statement in _TABLES:
                 db.execute(statement)
-            if not _has_column(db, "chamberlain_approvals", "requester"):
-                for statement in _REQUESTER:
-                    db.execute(statement)
+            for column, statements in _ADDED.items():
+                if not _has_column(db, "chamberlain_approvals", column):
+                    for statement in statements:
+                        db.execute(statement)
 
     def _row(self, db: Database, approval_id: str, lock: bool = False) -> Approval | None:
         suffix = " FOR UPDATE" if lock and db.kind == POSTGRES else ""
-        found = db.row(f"SELECT {_COLUMNS} FROM chamberlain_approvals WHERE id = ?{suffix}", (approval_id,))
+        found = db.row(f"SELECT {_SELECTED} FROM chamberlain_approvals WHERE id = ?{suffix}", (approval_id,))
         return _approval(found) if found is not None else None
 
     def _lapse(self, db: Database, a: Approval, now: float, ended: list[Transition]) -> Approval:
@@ -118,7 +131,7 @@ class ApprovalStore(OwnedStore):
         with self._using() as db, db.transaction():
             if db.kind == POSTGRES:
                 db.execute("SELECT pg_advisory_xact_lock(7412103, hashtext(?))", (digest,))
-            rows = db.rows(f"SELECT {_COLUMNS} FROM chamberlain_approvals WHERE digest = ? AND state IN (?, ?) "
+            rows = db.rows(f"SELECT {_SELECTED} FROM chamberlain_approvals WHERE digest = ? AND state IN (?, ?) "
                            "ORDER BY id", (digest, *LIVE))  # fmt: skip
             for row in rows:
                 found = self._lapse(db, _approval(row), now, ended)
@@ -170,7 +183,7 @@ class ApprovalStore(OwnedStore):
         if state:
             where, params = where + " AND state = ?", [after, state]
         with self._using() as db:
-            rows = db.rows(f"SELECT {_COLUMNS} FROM chamberlain_approvals WHERE {where} ORDER BY id LIMIT {limit + 1}",
+            rows = db.rows(f"SELECT {_SELECTED} FROM chamberlain_approvals WHERE {where} ORDER BY id LIMIT {limit + 1}",
                            params)  # fmt: skip
         found = [_approval(r) for r in rows[:limit]]
         return found, (found[-1].id if len(rows) > limit else "")
@@ -224,6 +237,30 @@ class ApprovalStore(OwnedStore):
         if closed is not None:
             raise closed
         return found
+
+    def record_outcome(self, approval_id: str, outcome: str, detail: str = "", *, by: str) -> Approval:
+        """What became of a USED approval's action (``SUCCEEDED`` or ``FAILED``, reported once by the
+        enforcement point that ran it); raises ApprovalNotFound, ApprovalClosed or InvalidApproval."""
+        if outcome not in OUTCOMES:
+            raise InvalidApproval(f"outcome: expected one of {', '.join(OUTCOMES)}, got {outcome!r}"[:200])
+        if not isinstance(detail, str) or len(detail) > MAX_DETAIL:
+            raise InvalidApproval(f"detail: expected a string of at most {MAX_DETAIL} characters")
+        now = self.clock()
+        with self._using() as db, db.transaction():
+            found = self._row(db, approval_id, lock=True)
+            if found is None:
+                raise ApprovalNotFound(f"no approval {approval_id}")
+            if found.state != USED or found.outcome:
+                why = (
+                    f"already has an outcome ({found.outcome})"
+                    if found.outcome
+                    else f"is {found.state}, not USED"
+                )
+                raise ApprovalClosed(f"approval {approval_id} {why}")
+            db.execute("UPDATE chamberlain_approvals SET outcome = ?, outcome_detail = ?, outcome_at = ? WHERE id = ?",
+                       (outcome, detail, now, approval_id))  # fmt: skip
+        self._emit([Transition("approval:outcome", approval_id, by, detail, {"outcome": outcome})])
+        return replace(found, outcome=outcome, outcome_detail=detail, outcome_at=now)
 
     def use(self, approval_id: str, digest: str) -> bool:
         """Spend an APPROVED request for ``digest`` (once, atomically across replicas); whether this call did."""

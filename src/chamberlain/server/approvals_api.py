@@ -169,11 +169,30 @@ def deny(request: AdminRequest) -> dict[str, Any]:
     return _decide(request, "DENY")
 
 
+@_handle
+def record_outcome(request: AdminRequest) -> dict[str, Any]:
+    """``POST /api/approvals/{id}/outcome`` with ``{"outcome": "SUCCEEDED"|"FAILED", "detail": "..."}``: what
+    became of the approved action, reported once by the enforcement point that ran it."""
+    body = json_object(request, InvalidApproval)
+    unknown = sorted(set(body) - {"outcome", "detail"})
+    if unknown:
+        raise InvalidApproval(f"request body: unknown field {unknown[0][:64]!r} (allowed: outcome, detail)")
+    caller = request.caller
+    by = f"{caller.id} ({caller.issuer})" if caller.issuer else caller.id
+    found = _store(request).record_outcome(
+        _id(request), str(body.get("outcome")), body.get("detail", ""), by=by
+    )
+    return found.to_json()
+
+
 ROUTES: list[AdminRoute] = [
     AdminRoute("GET", "/api/approvals", "approvals_list", "approval:read", KIND, list_approvals),
     AdminRoute("GET", "/api/approvals/{id}", "approvals_show", "approval:read", KIND, show_approval),
     AdminRoute("POST", "/api/approvals/{id}/approve", "approvals_approve", "approval:decide", KIND, approve),
     AdminRoute("POST", "/api/approvals/{id}/deny", "approvals_deny", "approval:decide", KIND, deny),
+    AdminRoute(
+        "POST", "/api/approvals/{id}/outcome", "approvals_outcome", "approval:outcome", KIND, record_outcome
+    ),
 ]
 
 __all__ = ["ROUTES", "why_not_approver"]

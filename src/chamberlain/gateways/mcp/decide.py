@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import orjson
 
+from chamberlain.approvals.guard import DENIED_POLICY as APPROVAL_POLICY
 from chamberlain.approvals.guard import FIELD as APPROVAL
 from chamberlain.approvals.guard import ApprovalGuard
 from chamberlain.approvals.model import APPROVED, PENDING
@@ -54,6 +55,7 @@ class Decision:
     denied_by: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, list[Any]] = field(default_factory=dict)
     log_error: str = ""
+    used_approval: str = ""  # the approval this decision spent (its outcome is reported after the call)
 
     def allowed(self, action: str) -> bool:
         effect = self.effects.get(action)
@@ -75,6 +77,8 @@ class Decision:
         return "\n".join(lines)
 
 
+#: The output of a check that spent an approval (the approved action is allowed, once).
+USED_APPROVAL = f"{APPROVAL_POLICY}#used"
 #: What deciding one request gives: its inputs, outputs and who denied each action.
 _Decided = tuple[list[CheckInput], list[CheckOutput], dict[str, str]]
 
@@ -259,4 +263,5 @@ class Decider:
         with anyio.CancelScope(shield=True):
             await pending.wait_async()
         out = pending.outputs[0]
-        return Decision(call_id, dict(out.actions), denied_by, _outputs(out, actions), pending.reason())
+        used = inputs[0].approval_id if any(e.src == USED_APPROVAL for e in out.outputs) else ""
+        return Decision(call_id, dict(out.actions), denied_by, _outputs(out, actions), pending.reason(), used)

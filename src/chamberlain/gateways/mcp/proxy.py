@@ -30,6 +30,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, SERVER_INFO_META_KEY
 
+from chamberlain.approvals.errors import ApprovalError
 from chamberlain.gateways.mcp import mapping
 from chamberlain.gateways.mcp.arguments import ArgumentChecker
 from chamberlain.gateways.mcp.catalog import Catalog, Entry
@@ -41,6 +42,7 @@ from chamberlain.gateways.mcp.sessions import GatewaySessions
 from chamberlain.gateways.mcp.upstream import Upstream
 from chamberlain.pdp import PDP
 from chamberlain.sessions.model import SESSION_ID
+from chamberlain.store.errors import StoreError
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 #: The JSON-RPC code of a refused request (as cerbos-fastmcp answers): no identity, or a denial.
@@ -48,6 +50,8 @@ UNAUTHORIZED = -32010
 #: Where the streamable HTTP layer leaves the verified token (see :mod:`chamberlain.gateways.mcp.http`).
 TOKEN_SCOPE_KEY = "chamberlain.delegation"
 SESSION_HEADER = "mcp-session-id"
+#: Who reports the outcome of an approved call, in the approval's record and the decision log.
+OUTCOME_BY = "mcp-gateway"
 _T = TypeVar("_T")
 
 
@@ -249,9 +253,36 @@ class Gateway:
         if not decision.allowed(action):
             text = decision.denial(action, f"{action} on {entry.upstream.name}", caller)
             return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
-        return _without_upstream_stamp(
-            await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
-        )
+        if not decision.used_approval:
+            return _without_upstream_stamp(
+                await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
+            )
+        try:
+            result = _without_upstream_stamp(
+                await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
+            )
+        except MCPError as exc:
+            await self._outcome(
+                decision.used_approval, "FAILED", f"the server answered error {exc.error.code}"
+            )
+            raise
+        failed = isinstance(result, types.CallToolResult) and result.is_error
+        await self._outcome(decision.used_approval, "FAILED" if failed else "SUCCEEDED",
+                            "the tool reported an error" if failed else "")  # fmt: skip
+        return result
+
+    async def _outcome(self, approval_id: str, outcome: str, detail: str) -> None:
+        """Record what became of an approved call (a failure to record is logged: the call has happened)."""
+        approvals = self.sessions.approvals if self.sessions is not None else None
+        if approvals is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: approvals.store.record_outcome(approval_id, outcome, detail, by=OUTCOME_BY)
+            )
+        except (ApprovalError, StoreError) as exc:
+            LOGGER.error("the outcome of an approved call could not be recorded",
+                         extra={"approval": approval_id, "error": str(exc)})  # fmt: skip
 
     async def _forward(self, call: Callable[[], Awaitable[_T]]) -> _T:
         try:
