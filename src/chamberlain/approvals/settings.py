@@ -7,6 +7,7 @@ chamberlain:
     defaultTTL: 15m         # time to decide, when the rule's approval map gives no ttl
     executionWindow: 15m    # time to retry the approved action
     requestLimit: {max: 30, per: 1h}   # new requests one agent may open in any such window
+    webhooks: []            # [{url, secret, format: json|slack, timeout: 5s}]: told of every new request
 ```
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.model import MAX_TTL
+from chamberlain.approvals.webhooks import Webhook, parse_webhooks
 from chamberlain.durations import parse_duration
 
 DEFAULTS: dict[str, Any] = {
@@ -25,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "defaultTTL": "15m",
     "executionWindow": "15m",
     "requestLimit": {"max": 30, "per": "1h"},
+    "webhooks": [],
 }
 MAX_REQUEST_LIMIT = 100_000
 
@@ -48,6 +51,7 @@ class ApprovalSettings:
     default_ttl: float = 900.0
     execution_window: float = 900.0
     request_limit: RequestLimit = DEFAULT_REQUEST_LIMIT
+    webhooks: tuple[Webhook, ...] = ()
 
 
 def parse_settings(section: Any) -> ApprovalSettings:
@@ -65,7 +69,8 @@ def parse_settings(section: Any) -> ApprovalSettings:
     if not isinstance(enabled, bool):
         raise InvalidApproval(f"chamberlain.approvals.enabled: expected true or false, got {enabled!r}")
     return ApprovalSettings(enabled, _duration(section, "defaultTTL"), _duration(section, "executionWindow"),
-                            _request_limit(section.get("requestLimit", DEFAULTS["requestLimit"])))  # fmt: skip
+                            _request_limit(section.get("requestLimit", DEFAULTS["requestLimit"])),
+                            parse_webhooks(section.get("webhooks", [])))  # fmt: skip
 
 
 def _request_limit(value: Any) -> RequestLimit:

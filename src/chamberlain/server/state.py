@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from chamberlain import PDP
 from chamberlain.approvals.store import ApprovalStore
+from chamberlain.approvals.webhooks import Notifier, also
 from chamberlain.audit.log import DecisionLog
 from chamberlain.delegation import TokenService
 from chamberlain.engine import Engine
@@ -78,6 +79,7 @@ class ServerState:
         self.tokens: TokenService | None = None
         self.sessions: SessionStore | None = None
         self.approvals: ApprovalStore | None = None
+        self.notifier: Notifier | None = None  # approval webhooks (chamberlain.approvals.webhooks)
         # Checks moved off the event loop (chamberlain.server.decide); daemon threads, shut down in close().
         self.workers = ThreadPoolExecutor(config.worker_threads, thread_name_prefix="chamberlain-check")
         try:
@@ -90,6 +92,11 @@ class ServerState:
                                                     execution_window=config.approvals.execution_window,
                                                     request_limit=config.approvals.request_limit)  # fmt: skip
                 self.pdp.use_approvals(self.approvals, config.approvals.default_ttl)
+                if config.approvals.webhooks:
+                    self.notifier = Notifier(config.approvals.webhooks)
+                    self.approvals.on_transition = also(
+                        self.approvals.on_transition, self.notifier.on_transition
+                    )
             if config.delegation is not None:
                 # Creates its signing key when absent; every exchange's decision goes into the log.
                 self.tokens = TokenService(config.delegation, self.pdp,
@@ -128,6 +135,8 @@ class ServerState:
             self.sessions.close()
         if self.approvals is not None:
             self.approvals.close()
+        if self.notifier is not None:
+            self.notifier.close()
         if self.log is not None:
             log, self.log = self.log, None
             try:

@@ -41,6 +41,7 @@ approvals:                           # human approval (docs/concepts/approvals.m
   defaultTTL: 15m                    # time to decide, when the rule's approval map gives no ttl
   executionWindow: 15m               # time to retry the approved call
   requestLimit: {max: 30, per: 1h}   # new requests one agent may open in any such window
+  webhooks: []                       # [{url, secret, format: json|slack, timeout}]: told of every new request
 upstreams:                           # at least one
   - name: git                        # [A-Za-z0-9_-]+, unique: the resource id and R.attr.server
     command: [mcp-server-git, --repository, /srv/repo]   # stdio: the command to spawn, or

@@ -20,6 +20,7 @@ import uvicorn
 from chamberlain.approvals.guard import ApprovalGuard
 from chamberlain.approvals.store import ApprovalStore
 from chamberlain.approvals.transitions import recorder as approval_recorder
+from chamberlain.approvals.webhooks import Notifier, also
 from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import LogOptions, default_key_file
 from chamberlain.gateways.mcp.config import STDIO, GatewayConfig
@@ -86,6 +87,9 @@ def open_sessions(config: GatewayConfig, pdp: PDP) -> GatewaySessions | None:
             store.close()
             raise
         found.approvals = ApprovalGuard(approvals, config.approvals.default_ttl, store)
+        if config.approvals.webhooks:
+            found.notifier = Notifier(config.approvals.webhooks)
+            approvals.on_transition = also(approvals.on_transition, found.notifier.on_transition)
     return found
 
 

@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 
 from chamberlain.approvals.guard import ApprovalGuard
+from chamberlain.approvals.webhooks import Notifier
 from chamberlain.delegation import Delegation
 from chamberlain.gateways.mcp.errors import IdentityError
 from chamberlain.sessions.errors import SessionError
@@ -38,6 +39,7 @@ class GatewaySessions:
         self.guard = SessionGuard(store)
         #: Human approval of the calls a rule holds for it (None: approvals are off).
         self.approvals: ApprovalGuard | None = None
+        self.notifier: Notifier | None = None  # approval webhooks
         self._by_token: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -45,6 +47,8 @@ class GatewaySessions:
         """Close the stores (sessions and approvals)."""
         if self.approvals is not None:
             self.approvals.store.close()
+        if self.notifier is not None:
+            self.notifier.close()
         self.store.close()
 
     def open(self, subject: str, agents: tuple[str, ...]) -> str:
