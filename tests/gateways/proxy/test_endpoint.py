@@ -196,3 +196,16 @@ def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_pat
             ).status_code
             == 401
         )
+
+
+def test_the_people_of_chamberlain_s_own_tokens_take_their_roles_from_the_subjects(tmp_path):
+    """An exchanged token names no roles: the person's roles come from principal.subjects, by subject."""
+    principal = {"subjects": {"alice": {"roles": ["finance_clerk"], "attr": {"department": "finance"}}}}
+    with server(tmp_path, principal=principal) as (srv, idp):
+        url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=10"
+        _, alices = chain_tokens(srv.url, idp)
+        assert httpx.post(url, headers=bearer(alices)).status_code == 200
+        _, carols = chain_tokens(srv.url, idp, person="carol")
+        refused = httpx.post(url, headers=bearer(carols))
+        assert refused.status_code == 401
+        assert "neither chamberlain.gateway.principal.subjects nor defaultRoles give any" in refused.text

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -60,6 +61,7 @@ class Identity:
     roles: list[str]
     actors: tuple[str, ...]
     token: str
+    attr: Mapping[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         return self.subject + (f" via {' > '.join(reversed(self.actors))}" if self.actors else "")
@@ -93,7 +95,8 @@ class Authorizer:
         mapped = self.map(request)
         check = {
             "requestId": call_id,
-            "principal": {"id": identity.subject, "roles": identity.roles},
+            "principal": {"id": identity.subject, "roles": identity.roles,
+                          **({"attr": dict(identity.attr)} if identity.attr else {})},
             "resources": [{"resource": {"kind": mapped.kind, "id": mapped.id, "attr": mapped.attr},
                            "actions": [mapped.action]}],
             "auxData": {"jwt": {"token": identity.token}},
@@ -144,13 +147,14 @@ class Authorizer:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("the bearer token has no subject (sub)")
+        known = self.settings.subjects.get(subject)
         roles = claims.get(self.settings.roles_claim)
         if not (isinstance(roles, list) and roles and all(isinstance(r, str) and r for r in roles)):
-            roles = list(self.settings.default_roles)
+            roles = list(known.roles if known is not None else self.settings.default_roles)
         if not roles:
-            raise Unauthorized(f"the bearer token names no roles ({self.settings.roles_claim}) and "
-                               "chamberlain.gateway.principal.defaultRoles is empty")  # fmt: skip
-        return Identity(subject, roles, actors, token)
+            raise Unauthorized(f"the bearer token names no roles ({self.settings.roles_claim}), and neither "
+                               "chamberlain.gateway.principal.subjects nor defaultRoles give any")  # fmt: skip
+        return Identity(subject, roles, actors, token, known.attr if known is not None else {})
 
     def map(self, request: ProxyRequest) -> Mapped:
         """The check ``request`` stands for; raises :class:`Unmapped`."""

@@ -14,7 +14,7 @@ chamberlain:
     trustedProxies: [127.0.0.1, "::1"]      # whose X-Original-* / X-Forwarded-* headers are believed
     maxBodyBytes: 65536
     denyBody: explain                       # explain (no policy internals) or detailed
-    principal: {rolesClaim: roles, defaultRoles: [], audiences: []}
+    principal: {rolesClaim: roles, defaultRoles: [], audiences: [], subjects: {}}   # subjects: {<sub>: {roles, attr}}
     mcp: {paths: [/mcp], resourceKind: mcp_server}   # MCP endpoints decided by Mcp-Method / Mcp-Name
     upstreamHeaders: {subject: X-Chamberlain-Subject, actors: X-Chamberlain-Actors,
                       decision: X-Chamberlain-Decision}
@@ -28,7 +28,7 @@ import copy
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chamberlain import cel
@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "maxBodyBytes": 65536,
     "denyBody": "explain",
     # audiences: a token of auxData.jwt.keySets must name one of them in aud ([]: not checked, as in Cerbos)
-    "principal": {"rolesClaim": "roles", "defaultRoles": [], "audiences": []},
+    "principal": {"rolesClaim": "roles", "defaultRoles": [], "audiences": [], "subjects": {}},
     "mcp": {"paths": [], "resourceKind": "mcp_server"},  # paths where Mcp-Method/Mcp-Name decide
     "upstreamHeaders": {
         "subject": "X-Chamberlain-Subject",
@@ -106,6 +106,9 @@ class GatewaySettings:
     detailed_denials: bool = False
     roles_claim: str = "roles"
     default_roles: tuple[str, ...] = ()
+    #: Roles and attributes of the people tokens are issued for, by subject (a token naming no roles, as
+    #: chamberlain's own exchanged tokens do, takes them from here, then from ``default_roles``).
+    subjects: Mapping[str, Subject] = field(default_factory=dict)
     audiences: tuple[str, ...] = ()
     mcp_paths: frozenset[str] = frozenset()
     mcp_kind: str = "mcp_server"
@@ -288,6 +291,7 @@ def parse_settings(section: Any) -> GatewaySettings:
     if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
         problems.append(f"{key}.mcp.paths: expected a list of paths such as /mcp, got {paths!r}")
         paths = []
+    subjects = _subjects(principal["subjects"], f"{key}.principal.subjects", problems)
     audiences = principal["audiences"]
     if not isinstance(audiences, list) or not all(isinstance(a, str) and a for a in audiences):
         problems.append(f"{key}.principal.audiences: expected a list of audiences, got {audiences!r}")
@@ -305,7 +309,38 @@ def parse_settings(section: Any) -> GatewaySettings:
         raise GatewayConfigError(problems)
     return GatewaySettings(
         routes=tuple(routes), trusted_proxies=trusted, max_body_bytes=body, detailed_denials=deny == "detailed",
-        roles_claim=principal["rolesClaim"], default_roles=tuple(roles), audiences=tuple(audiences), mcp_paths=frozenset(paths),
+        roles_claim=principal["rolesClaim"], default_roles=tuple(roles), subjects=subjects, audiences=tuple(audiences),
+        mcp_paths=frozenset(paths),
         mcp_kind=mcp["resourceKind"], subject_header=headers["subject"], actors_header=headers["actors"],
         decision_header=headers["decision"], realm=realm,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A person's roles and attributes, for tokens that name none."""
+
+    roles: tuple[str, ...]
+    attr: Mapping[str, Any]
+
+
+def _subjects(value: Any, key: str, problems: list[str]) -> dict[str, Subject]:
+    if not isinstance(value, Mapping):
+        problems.append(f"{key}: expected a mapping {{<sub>: {{roles, attr}}}}")
+        return {}
+    found = {}
+    for sub, entry in value.items():
+        if not isinstance(entry, Mapping) or set(entry) - {"roles", "attr"}:
+            problems.append(f"{key}.{sub}: expected a mapping {{roles, attr}}")
+            continue
+        roles, attr = entry.get("roles", []), entry.get("attr", {})
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
+            problems.append(
+                f"{key}.{sub}.roles: expected a non-empty list of role names, got {roles!r}"[:300]
+            )
+            continue
+        if not isinstance(attr, Mapping):
+            problems.append(f"{key}.{sub}.attr: expected a mapping")
+            continue
+        found[str(sub)] = Subject(tuple(roles), dict(attr))
+    return found
