@@ -31,12 +31,13 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, SERVER_INFO_META_KEY
 
 from chamberlain.approvals.errors import ApprovalError
-from chamberlain.approvals.model import APPROVED, PENDING
+from chamberlain.approvals.guard import FIELD as APPROVAL
+from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
 from chamberlain.gateways.mcp import mapping
 from chamberlain.gateways.mcp.arguments import ArgumentChecker
 from chamberlain.gateways.mcp.catalog import Catalog, Entry
 from chamberlain.gateways.mcp.config import GatewayConfig
-from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval
+from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval, waiting_for
 from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
 from chamberlain.gateways.mcp.identity import Caller, Identities
 from chamberlain.gateways.mcp.sessions import GatewaySessions
@@ -55,6 +56,8 @@ SESSION_HEADER = "mcp-session-id"
 OUTCOME_BY = "mcp-gateway"
 #: Seconds between looks at an approval a held call waits for.
 HOLD_POLL = 0.25
+#: Seconds the gateway waits for the client to answer an approval elicitation.
+ELICIT_TIMEOUT = 60.0
 _T = TypeVar("_T")
 
 
@@ -254,6 +257,8 @@ class Gateway:
             return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
         decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name")
         held = pending_approval(decision.outputs.get(action, ()))
+        if not decision.allowed(action) and held:
+            await self._elicit(ctx, decision.outputs.get(action, ()))
         if not decision.allowed(action) and held and self.config.approval_hold:
             decided = await self._hold(held)
             if decided == APPROVED:  # the same call, decided again, finds the approval by its digest
@@ -285,6 +290,37 @@ class Gateway:
         await self._outcome(decision.used_approval, "FAILED" if failed else "SUCCEEDED",
                             "the tool reported an error" if failed else "")  # fmt: skip
         return result
+
+    async def _elicit(self, ctx: ServerRequestContext[Any, Any], outputs: Sequence[Any]) -> None:
+        """Tell the user, where the client supports MCP elicitation: for a rule asking the user's own consent,
+        a URL elicitation opening the console's approvals page (the person signs in there and decides: the
+        client's answer approves nothing); otherwise a message naming who must approve. Only on a session
+        that can take server-initiated requests (2025-11-25); 2026-07-28's InputRequired is not built."""
+        session = ctx.session
+        capabilities = session.client_capabilities
+        elicitation = capabilities.elicitation if capabilities is not None else None
+        asked = next(
+            (v[APPROVAL] for v in outputs if isinstance(v, dict) and isinstance(v.get(APPROVAL), dict)), None
+        )
+        if elicitation is None or asked is None or not session.can_send_request:
+            return
+        approval_id = str(asked.get("id"))
+        message = waiting_for(outputs)
+        try:
+            with anyio.fail_after(ELICIT_TIMEOUT):
+                if (
+                    SUBJECT in asked.get("approvers", [])
+                    and elicitation.url is not None
+                    and self.config.console_url
+                ):
+                    await session.elicit_url(f"{message} Open the page and sign in to decide.",
+                                             f"{self.config.console_url}/approvals#{approval_id}", approval_id)  # fmt: skip
+                elif elicitation.form is not None:
+                    await session.elicit_form(message, {"type": "object", "properties": {}})
+        except Exception as exc:  # the elicitation only informs: the decision stands whatever the client does
+            LOGGER.info(
+                "approval elicitation not answered", extra={"approval": approval_id, "error": repr(exc)}
+            )
 
     async def _hold(self, approval_id: str) -> str:
         """Wait up to ``approvals.holdFor`` for the approval to be decided: its state once it is not PENDING
