@@ -189,3 +189,31 @@ async def test_elicitation_tells_the_user_and_opens_the_console_for_their_own_co
         assert store.get(approval_id).state == "PENDING"
     finally:
         store.close()
+
+
+async def test_a_2026_client_is_told_through_input_required_and_its_retry_is_decided_as_usual(tmp_path):
+    import mcp_types as types
+
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(
+        FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL + CONSENT
+    )
+    console = "https://chamberlain.example/console"
+    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER, approvals={"consoleURL": console})
+    asked: list[types.ElicitRequestParams] = []
+
+    async def answer(_context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept")
+
+    async with stdio_gateway(config, tmp_path / "gateway.log", elicitation=answer) as client:  # 2026-07-28
+        consent = await client.call_tool("echo", {"text": "transfer 70"})
+    (opened,) = asked
+    assert isinstance(opened, types.ElicitRequestURLParams) and opened.url.startswith(
+        f"{console}/approvals#apr_"
+    )
+    approval_id = WAITING_ANY.search(text_of(consent)).group(1)
+    assert (
+        consent.is_error and opened.url == f"{console}/approvals#{approval_id}"
+    )  # 2026-07-28 has no elicitationId
+    assert "by the person the agent acts for" in opened.message
