@@ -182,7 +182,7 @@ _POLICY = spec(
 )
 
 
-_NAMES = {"unique": True, "item_min_len": 1}  # a list of fixture or group names
+_NAMES: dict[str, Any] = {"unique": True, "item_min_len": 1}  # a list of fixture or group names
 
 
 def _message_value(target: type) -> F:
@@ -197,7 +197,7 @@ _AUX_DATA = F("aux_data", "map", value=_message_value(s.FixtureAuxData))
 _PRINCIPAL_GROUPS = F("principal_groups", "map", value=_message_value(s.PrincipalGroup))
 _RESOURCE_GROUPS = F("resource_groups", "map", value=_message_value(s.ResourceGroup))
 _SCHEMA = F("json_schema", "str")
-_GROUP_MEMBERS = {"required": True, "min_items": 1, **_NAMES}
+_GROUP_MEMBERS: dict[str, Any] = {"required": True, "min_items": 1, **_NAMES}
 
 SPECS: dict[type, dict[str, F]] = {
     m.Policy: _POLICY,
