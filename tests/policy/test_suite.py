@@ -8,13 +8,12 @@ import datetime as dt
 import pytest
 
 from chamberlain.policy import Issue
-from chamberlain.policy.decode import field_path
+from chamberlain.policy.decode import field_path, read_single
 from chamberlain.policy.suite import (
     AuxDataFixtures,
     PrincipalFixtures,
     ResourceFixtures,
     Suite,
-    read_single,
 )
 from tests.policy.test_loader import errors_of
 

@@ -27,11 +27,3 @@ def policy_key(kind: str, name: str, version: str, scope: str) -> str:
 def scope_value(scope: str) -> str:
     """A request scope as Cerbos uses it: ``"."`` is an alias of the root scope."""
     return scope[1:] if scope.startswith(".") else scope
-
-
-def scope_parents(scope: str) -> list[str]:
-    """The ancestors of ``scope``, nearest first, ending with the root (``""``); none for the root."""
-    if not scope:
-        return []
-    parts = scope.split(".")
-    return [".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)] + [""]

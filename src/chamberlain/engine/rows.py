@@ -18,7 +18,7 @@ from typing import Any
 from chamberlain.caches import ENTRY_OVERHEAD
 from chamberlain.engine import glob
 from chamberlain.engine.conditions import none_of
-from chamberlain.engine.names import NO_MATCH, policy_key, sanitize, scope_parents, scope_value
+from chamberlain.engine.names import NO_MATCH, policy_key, sanitize, scope_value
 from chamberlain.engine.options import EngineOptions
 from chamberlain.engine.result import ActionEffect
 from chamberlain.engine.ruletable import (
@@ -33,6 +33,7 @@ from chamberlain.engine.ruletable import (
 )
 from chamberlain.engine.walkgen import GroupWalk, Step
 from chamberlain.policy.model import EFFECT_DENY
+from chamberlain.policy.scopes import scope_chain
 
 KINDS = (PRINCIPAL, RESOURCE)  # the order a check walks policy kinds in
 CACHE_LIMIT = 65536
@@ -190,7 +191,7 @@ class RowIndex:
             scopes.append(scope)
         elif not self.options.lenient_scope_search:
             return [], ""
-        scopes.extend(s for s in scope_parents(scope) if s in known)
+        scopes.extend(s for s in scope_chain(scope)[1:] if s in known)
         if not scopes:
             return [], ""
         return scopes, policy_key(kind, name, version, scopes[0])

@@ -6,7 +6,7 @@ A suite lists principals, resources and aux data inline or in ``testdata/princip
 principal groups) with its resources (and groups), checks its actions, and compares effects
 (an action without expectation must be denied) and expected outputs.
 
-Suites and fixture files are decoded strictly (:mod:`chamberlain.policy.suite`). A suite that
+Suites and fixture files are decoded strictly (:func:`chamberlain.policy.decode.read_single`). A suite that
 cannot run errors as a whole, with the message Cerbos gives (chamberlain's hints appended after a
 ``:``); the steps and their order follow Cerbos's ``runTestSuite``.
 """
@@ -34,7 +34,7 @@ from chamberlain.engine.result import CheckOutput
 from chamberlain.engine.wire import json_number
 from chamberlain.errors import Error
 from chamberlain.files import FileRefused, read_bounded
-from chamberlain.policy.decode import go_quote
+from chamberlain.policy.decode import go_quote, read_single
 from chamberlain.policy.errors import Issue
 from chamberlain.policy.source import MAX_FILE_BYTES
 from chamberlain.policy.suite import (
@@ -50,7 +50,6 @@ from chamberlain.policy.suite import (
     Suite,
     SuiteOptions,
     Table,
-    read_single,
 )
 from chamberlain.text import plural, printable
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from chamberlain.asgi import ASGIApp
+from chamberlain.asgi import ASGIApp, respond
 from chamberlain.client.context import acting_for
 from chamberlain.delegation.middleware import SCOPE_KEY
 from chamberlain.engine import Principal, Resource
@@ -59,10 +59,7 @@ class AuthorizationMiddleware:
         except Error as exc:  # no decision: fail closed
             result = decide.undecided(resource, [action], str(exc))
         if not result.is_allowed(action):
-            body = orjson.dumps(Forbidden(action, resource, result).body())
-            await send({"type": "http.response.start", "status": 403, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await respond(send, 403, orjson.dumps(Forbidden(action, resource, result).body()))
             return
         scope.setdefault("state", {})["chamberlain"] = result
         await self.app(scope, receive, send)

@@ -9,7 +9,8 @@ from chamberlain.policy.attribute_schemas import SchemaStore
 from chamberlain.policy.errors import Issue, PolicyError
 from chamberlain.policy.loader import load_directory, load_documents
 from chamberlain.policy.model import Policy, policy_key
-from chamberlain.policy.policy_set import PolicySet, scope_chain
+from chamberlain.policy.policy_set import PolicySet
+from chamberlain.policy.scopes import scope_chain
 from chamberlain.policy.source import MAX_FILE_BYTES, Position
 
 __all__ = [

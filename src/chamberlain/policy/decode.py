@@ -1,9 +1,8 @@
 """Decoding YAML nodes into the typed model, with Cerbos's field rules and protovalidate checks.
 
-Each message is described once (:data:`SPECS`): its fields by JSON name, their kinds, oneof groups
-and the constraints of ``policy.proto``; other modules describe theirs with :func:`register` (test
-suites and fixtures). The decoder accepts JSON names and proto names like Cerbos, records every
-field's position under its proto path, and collects every problem as an :class:`Issue`.
+The decoder is generic: what each message holds is in :mod:`chamberlain.policy.spec`. It accepts
+JSON names and proto names like Cerbos, records every field's position under its proto path, and
+collects every problem as an :class:`Issue`.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import datetime as dt
 import difflib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -33,65 +30,13 @@ from chamberlain.policy.source import (
     key_path,
     merged_items,
     node_position,
+    read_documents,
 )
+from chamberlain.policy.spec import MESSAGE_RULES, REQUIRED_ONEOFS, SPECS, F, json_name
 from chamberlain.policy.timestamp import parse_rfc3339
 
 PARSE = "parse error"
 VALIDATION = "validation error"
-
-_NAME = r"^[^!*?\[\]{}]+$"
-_VERSION = r"^[\w]+$"
-_IMPORT = r"^[\w\-\.]+$"
-SCOPE_PATTERN = r"^(^$|\.|[0-9a-zA-Z][\w\-]*(\.\w[\w\-]*)*)$"
-OPTIONAL_VERSION_PATTERN = r"^[\w]*$"
-_RULE_NAME = r"^([a-zA-Z][\w\@\.\-]*)*$"
-EFFECTS = ("EFFECT_UNSPECIFIED", "EFFECT_ALLOW", "EFFECT_DENY", "EFFECT_NO_MATCH")
-SCOPE_PERMISSIONS = ("SCOPE_PERMISSIONS_UNSPECIFIED", m.OVERRIDE_PARENT, m.REQUIRE_PARENTAL_CONSENT)
-
-
-@dataclass(frozen=True, slots=True)
-class F:
-    """A field: proto ``name``, ``kind`` (str, bool, enum, uint64, value, timestamp, msg, list_str,
-    list_msg, map), ``target`` (message class or enum names), ``oneof`` group and constraints; a map
-    describes its values with ``value``, a field without a name."""
-
-    name: str
-    kind: str
-    target: Any = None
-    oneof: str = ""
-    required: bool = False
-    pattern: str = ""
-    min_len: int = 0
-    min_items: int = 0
-    unique: bool = False
-    item_pattern: str = ""
-    item_min_len: int = 0
-    enum_in: tuple[int, ...] = ()
-    const: str = ""
-    value: F | None = None
-    key_min_len: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A message-level constraint (protovalidate's ``message.cel``): ``holds(message)``, or ``message``."""
-
-    holds: Callable[[Any], bool]
-    message: str
-
-
-STR = F("", "str")
-VALUE = F("", "value")
-
-
-def spec(*fields: F) -> dict[str, F]:
-    """A message's fields by the names a document may use: JSON name and proto name."""
-    by_name: dict[str, F] = {}
-    for f in fields:
-        by_name["$schema" if f.name == "json_schema" else _camel(f.name)] = f
-        by_name[f.name] = f
-    return by_name
-
 
 _FIELD_NUMBERS: dict[int, dict[str, int]] = {}
 
@@ -107,153 +52,6 @@ def _field_number(spec: dict[str, F], f: F) -> int:
     if numbers is None:
         numbers = _FIELD_NUMBERS[id(spec)] = {g.name: i for i, g in enumerate(_fields(spec))}
     return numbers[f.name]
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-_OUTPUT_WHEN = spec(F("rule_activated", "str"), F("condition_not_met", "str"))
-_OUTPUT = spec(F("expr", "str"), F("when", "msg", m.OutputWhen))
-_CONDITION = spec(F("match", "msg", m.Match, oneof="condition"), F("script", "str", oneof="condition"))
-_VARIABLES = spec(F("import", "list_str", unique=True, item_pattern=_IMPORT), F("local", "map", value=STR))
-_CONSTANTS = spec(F("import", "list_str", unique=True, item_pattern=_IMPORT), F("local", "map", value=VALUE))
-_IGNORE_WHEN = spec(F("actions", "list_str", required=True, unique=True, min_items=1, item_min_len=1))
-_SCHEMA_REF = spec(F("ref", "str", required=True, min_len=1), F("ignore_when", "msg", m.IgnoreWhen))
-_SCHEMAS = spec(F("principal_schema", "msg", m.SchemaRef), F("resource_schema", "msg", m.SchemaRef))
-_EFFECT = F("effect", "enum", EFFECTS, required=True, enum_in=(1, 2))
-_RESOURCE_RULE = spec(
-    F("actions", "list_str", required=True, min_items=1, unique=True, item_min_len=1),
-    F("derived_roles", "list_str", unique=True, item_pattern=_IMPORT),
-    F("roles", "list_str", unique=True, item_min_len=1),
-    F("condition", "msg", m.Condition),
-    _EFFECT,
-    F("name", "str", pattern=_RULE_NAME),
-    F("output", "msg", m.Output),
-)
-_RESOURCE_POLICY = spec(
-    F("resource", "str", required=True, pattern=_NAME),
-    F("version", "str", required=True, pattern=_VERSION),
-    F("import_derived_roles", "list_str", unique=True, item_pattern=_IMPORT),
-    F("rules", "list_msg", m.ResourceRule),
-    F("scope", "str", pattern=SCOPE_PATTERN),
-    F("schemas", "msg", m.Schemas),
-    F("variables", "msg", m.Variables),
-    F("scope_permissions", "enum", SCOPE_PERMISSIONS),
-    F("constants", "msg", m.Constants),
-)
-_PRINCIPAL_ACTION = spec(
-    F("action", "str", required=True, min_len=1),
-    F("condition", "msg", m.Condition),
-    _EFFECT,
-    F("name", "str", pattern=_RULE_NAME),
-    F("output", "msg", m.Output),
-)
-_PRINCIPAL_RULE = spec(
-    F("resource", "str", required=True, min_len=1),
-    F("actions", "list_msg", m.PrincipalAction, required=True, min_items=1),
-)
-_PRINCIPAL_POLICY = spec(
-    F("principal", "str", required=True, pattern=_NAME),
-    F("version", "str", required=True, pattern=_VERSION),
-    F("rules", "list_msg", m.PrincipalRule),
-    F("scope", "str", pattern=SCOPE_PATTERN),
-    F("variables", "msg", m.Variables),
-    F("scope_permissions", "enum", SCOPE_PERMISSIONS),
-    F("constants", "msg", m.Constants),
-)
-_ROLE_RULE = spec(
-    F("resource", "str", required=True, min_len=1),
-    F("allow_actions", "list_str", required=True, min_items=1, unique=True, item_min_len=1),
-    F("condition", "msg", m.Condition),
-    F("name", "str", pattern=_RULE_NAME),
-    F("output", "msg", m.Output),
-)
-_ROLE_POLICY = spec(
-    F("role", "str", oneof="policy_type", pattern=_NAME),
-    F("version", "str", pattern=OPTIONAL_VERSION_PATTERN),
-    F("parent_roles", "list_str", unique=True, item_min_len=1),
-    F("scope", "str", pattern=SCOPE_PATTERN),
-    F("rules", "list_msg", m.RoleRule),
-    F("scope_permissions", "enum", SCOPE_PERMISSIONS, enum_in=(0, 2)),
-    F("variables", "msg", m.Variables),
-    F("constants", "msg", m.Constants),
-)
-_ROLE_DEF = spec(
-    F("name", "str", required=True, pattern=_IMPORT),
-    F("parent_roles", "list_str", required=True, unique=True, min_items=1, item_min_len=1),
-    F("condition", "msg", m.Condition),
-)
-_DERIVED_ROLES = spec(
-    F("name", "str", required=True, pattern=_IMPORT, min_len=1),
-    F("definitions", "list_msg", m.RoleDef, required=True, min_items=1),
-    F("variables", "msg", m.Variables),
-    F("constants", "msg", m.Constants),
-)
-_EXPORT_VARIABLES = spec(
-    F("name", "str", required=True, pattern=_IMPORT, min_len=1), F("definitions", "map", value=STR)
-)
-_EXPORT_CONSTANTS = spec(
-    F("name", "str", required=True, pattern=_IMPORT, min_len=1), F("definitions", "map", value=VALUE)
-)
-_METADATA = spec(
-    F("source_file", "str"),
-    F("annotations", "map", value=STR),
-    F("hash", "uint64"),
-    F("store_identifer", "str"),
-    F("store_identifier", "str"),
-    F("source_attributes", "value"),
-)
-_POLICY = spec(
-    F("api_version", "str", required=True, const="api.cerbos.dev/v1"),
-    F("disabled", "bool"),
-    F("description", "str"),
-    F("metadata", "msg", m.Metadata),
-    F("resource_policy", "msg", m.ResourcePolicy, oneof="policy_type"),
-    F("principal_policy", "msg", m.PrincipalPolicy, oneof="policy_type"),
-    F("derived_roles", "msg", m.DerivedRoles, oneof="policy_type"),
-    F("export_variables", "msg", m.ExportVariables, oneof="policy_type"),
-    F("role_policy", "msg", m.RolePolicy, oneof="policy_type"),
-    F("export_constants", "msg", m.ExportConstants, oneof="policy_type"),
-    F("variables", "map", value=STR),
-    F("json_schema", "str"),
-)
-
-SPECS: dict[type, dict[str, F]] = {
-    m.Policy: _POLICY,
-    m.Metadata: _METADATA,
-    m.ResourcePolicy: _RESOURCE_POLICY,
-    m.ResourceRule: _RESOURCE_RULE,
-    m.PrincipalPolicy: _PRINCIPAL_POLICY,
-    m.PrincipalRule: _PRINCIPAL_RULE,
-    m.PrincipalAction: _PRINCIPAL_ACTION,
-    m.RolePolicy: _ROLE_POLICY,
-    m.RoleRule: _ROLE_RULE,
-    m.DerivedRoles: _DERIVED_ROLES,
-    m.RoleDef: _ROLE_DEF,
-    m.ExportVariables: _EXPORT_VARIABLES,
-    m.ExportConstants: _EXPORT_CONSTANTS,
-    m.Variables: _VARIABLES,
-    m.Constants: _CONSTANTS,
-    m.Schemas: _SCHEMAS,
-    m.SchemaRef: _SCHEMA_REF,
-    m.IgnoreWhen: _IGNORE_WHEN,
-    m.Condition: _CONDITION,
-    m.Output: _OUTPUT,
-    m.OutputWhen: _OUTPUT_WHEN,
-}
-# Messages whose oneof must be set (buf.validate.oneof required).
-REQUIRED_ONEOFS = {m.Policy: "policy_type", m.RolePolicy: "policy_type", m.Condition: "condition"}
-# Message-level constraints, checked in order once the message is decoded.
-MESSAGE_RULES: dict[type, tuple[Rule, ...]] = {}
-
-
-def register(cls: type, fields: dict[str, F], rules: tuple[Rule, ...] = ()) -> None:
-    """Describe another message to the decoder: ``cls(**fields, pos=...)`` builds it."""
-    SPECS[cls] = fields
-    if rules:
-        MESSAGE_RULES[cls] = rules
 
 
 # Python attribute names that differ from proto names.
@@ -324,7 +122,7 @@ def _camel_char(prev: str, ch: str, nxt: str) -> str:
 
 
 def decode_message(cls: type, doc: Document, *, missing_at_parent: bool = True) -> tuple[Any, list[Issue]]:
-    """Decode one document into a ``cls`` message (see :data:`SPECS`) and its problems.
+    """Decode one document into a ``cls`` message (see :data:`~chamberlain.policy.spec.SPECS`) and its problems.
 
     A document that does not parse (unknown fields, wrong types) gives ``None`` and its parse
     problems; validation (patterns, required fields, list sizes) runs only on one that parsed, as in
@@ -342,6 +140,25 @@ def decode_policy(doc: Document) -> tuple[m.Policy | None, list[Issue]]:
     """Decode one document into a :class:`~chamberlain.policy.model.Policy` and its problems."""
     policy, issues = decode_message(m.Policy, doc)
     return policy, issues
+
+
+def read_single(cls: type, file: str, data: bytes, what: str) -> tuple[Any, list[Issue]]:
+    """The one ``cls`` message in ``file`` (``what`` it holds, for messages), and its problems.
+
+    Problems are in Cerbos's order, a missing field without a position as Cerbos reports it. An
+    empty file is an empty message, whose required fields are missing.
+    """
+    docs, issues = read_documents(file, data, what)
+    if len(docs) + len(issues) > 1:
+        message = f"more than one YAML document detected: {what} file holds a single document"
+        return None, [Issue(file, PARSE, message)]
+    if issues:
+        return None, issues
+    return decode_message(cls, docs[0] if docs else _empty(file), missing_at_parent=False)
+
+
+def _empty(file: str) -> Document:
+    return Document(file, yaml.compose("{}"), "{}")
 
 
 class _Decoder:
@@ -451,11 +268,11 @@ class _Decoder:
                 self.violation(ppath, rule.message, pos)
 
     def missing_policy_type(self, pos: Position) -> None:
-        kinds = ", ".join(_camel(n) for n in m.KIND_BY_FIELD)
+        kinds = ", ".join(json_name(n) for n in m.KIND_BY_FIELD)
         self.issues.append((Issue(self.doc.file, VALIDATION, f"policy type is missing: the document needs exactly one of {kinds}", pos.line, pos.column, "$"), ()))  # fmt: skip
 
     def unknown_field(self, name: str, spec: dict[str, F]) -> str:
-        valid = sorted({_camel(f.name) if f.name != "json_schema" else "$schema" for f in spec.values()})
+        valid = sorted({json_name(f.name) if f.name != "json_schema" else "$schema" for f in spec.values()})
         close = difflib.get_close_matches(name, valid, n=1)
         hint = f'did you mean "{close[0]}"?' if close else f"valid fields: {', '.join(valid)}"
         return f'unknown field "{name}": {hint}'

@@ -8,14 +8,7 @@ from typing import Any
 
 from chamberlain.policy import model as m
 from chamberlain.policy.attribute_schemas import SchemaStore
-
-
-def scope_chain(scope: str) -> list[str]:
-    """``"a.b.c"`` -> ``["a.b.c", "a.b", "a", ""]``: a scope and its ancestors, most specific first."""
-    if not scope:
-        return [""]
-    parts = scope.split(".")
-    return [".".join(parts[:n]) for n in range(len(parts), 0, -1)] + [""]
+from chamberlain.policy.scopes import scope_chain
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from chamberlain.policy import model as m
 from chamberlain.policy.cel_check import check_expression
 from chamberlain.policy.errors import Issue
 from chamberlain.policy.imports import Source, constant_sources, variable_sources
+from chamberlain.policy.scopes import scope_chain
 from chamberlain.policy.source import Position
 
 _IDENTIFIER = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
@@ -212,9 +213,8 @@ class Checker:
         for policy in self.policies:
             if policy.kind not in ("resource", "principal") or not policy.scope:
                 continue
-            parts = policy.scope.split(".")
-            for n in range(len(parts) - 1, -1, -1):
-                key = m.policy_key(policy.kind, policy.name, policy.version, ".".join(parts[:n]))
+            for parent in scope_chain(policy.scope)[1:]:
+                key = m.policy_key(policy.kind, policy.name, policy.version, parent)
                 if key in self.by_key:
                     continue
                 current = missing.get(key)

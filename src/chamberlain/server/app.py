@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from chamberlain import delegation
-from chamberlain.asgi import Receive, Send
+from chamberlain.asgi import JSON_HEADERS, Receive, Send, respond
 from chamberlain.engine.request_validation import InvalidRequest
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
@@ -24,7 +24,6 @@ from chamberlain.server.admin.dispatch import AdminSurface, Match
 from chamberlain.server.config import Config
 from chamberlain.server.http import (
     INTERNAL,
-    JSON_HEADERS,
     UNAVAILABLE,
     UNIMPLEMENTED,
     ApiError,
@@ -32,7 +31,6 @@ from chamberlain.server.http import (
     content_length,
     new_call_id,
     read_body,
-    respond,
 )
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState, freeze_heap

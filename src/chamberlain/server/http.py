@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the endpoints: Cerbos's error body, call ids, reading bodies with limits."""
+"""HTTP plumbing shared by the endpoints: Cerbos's error body, call ids, reading bodies with limits
+(sending a response is :func:`chamberlain.asgi.respond`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import orjson
 
 from chamberlain import strictjson
-from chamberlain.asgi import Receive, Send
+from chamberlain.asgi import Receive
 from chamberlain.audit.ids import new_call_id as new_call_id  # re-exported: the server's call ids
 from chamberlain.engine.request_validation import Message, holds_fields
 
@@ -24,7 +25,6 @@ INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, UNIMPLEMENTE
 )
 UNAVAILABLE = 14
 PERMISSION_DENIED, UNAUTHENTICATED = 7, 16
-JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class ApiError(Exception):
@@ -106,11 +106,3 @@ def content_length(scope: dict[str, Any]) -> int | None:
             except ValueError:
                 raise bad_request("invalid Content-Length header") from None
     return None
-
-
-async def respond(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = JSON_HEADERS
-) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chamberlain.asgi import respond
 from chamberlain.audit.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
 from chamberlain.audit.tlog.note import Checkpoint, NoteError, Verifier, split_note
 from chamberlain.audit.witness.cosignature import Cosigner
@@ -162,9 +163,7 @@ class WitnessApp:
 
 
 async def _answer(send: Any, answer: Answer) -> None:
-    await send({"type": "http.response.start", "status": answer.status,
-                "headers": [(b"content-type", answer.content_type.encode())]})  # fmt: skip
-    await send({"type": "http.response.body", "body": answer.body})
+    await respond(send, answer.status, answer.body, [(b"content-type", answer.content_type.encode())])
 
 
 async def _read(receive: Any) -> bytes | None:

@@ -30,6 +30,7 @@ from starlette.authentication import AuthCredentials
 from starlette.routing import Route
 
 from chamberlain import strictjson
+from chamberlain.asgi import JSON_HEADERS, respond
 from chamberlain.gateways.mcp.config import GatewayConfig
 from chamberlain.gateways.mcp.errors import IdentityError
 from chamberlain.gateways.mcp.identity import Identities
@@ -96,18 +97,7 @@ class BearerAuth:
             f'resource_metadata="{self.metadata_url}"'
         )
         body = orjson.dumps({"error": error, "error_description": description})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", challenge.encode("latin-1")),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, 401, body, [*JSON_HEADERS, (b"www-authenticate", challenge.encode("latin-1"))])
 
 
 async def _read_message(receive: Any, send: Any) -> bytes | None:
@@ -151,9 +141,7 @@ def _replay(body: bytes, receive: Any) -> Any:
 
 async def _json_rpc_error(send: Any, status: int, code: int, message: str) -> None:
     body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}})
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, status, body)
 
 
 def create_app(server: Server[Any], config: GatewayConfig, identities: Identities) -> Starlette:

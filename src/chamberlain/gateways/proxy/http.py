@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
+from chamberlain.asgi import Receive, Send, respond
 from chamberlain.gateways.proxy.contract import ProxyAnswer, ProxyRequest
-from chamberlain.server.http import Receive, Send, respond
 from chamberlain.server.state import ServerState
 
 PREFIX = "/_chamberlain/authz"

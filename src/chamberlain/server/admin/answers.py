@@ -1,4 +1,5 @@
-"""What admin handlers share: a feature's errors turned into Cerbos-style answers, and a JSON object body."""
+"""What admin handlers share: a feature's errors turned into Cerbos-style answers (:class:`ApiError`), and a
+JSON object body."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from chamberlain import strictjson
 from chamberlain.server.admin import AdminRequest, AdminResponse
-from chamberlain.server.http import UNAVAILABLE
+from chamberlain.server.http import UNAVAILABLE, ApiError
 from chamberlain.store.errors import StoreError
 
 #: An error class, the HTTP status it answers and the Cerbos (gRPC) code of its body.
@@ -15,18 +16,18 @@ Answer = tuple[type[BaseException], int, int]
 
 
 def answering(answers: Sequence[Answer], store: str) -> Callable[[Any], Any]:
-    """A decorator turning ``answers``' errors into ``{"code", "message"}`` answers, and the store's
-    errors into a 503 naming ``store`` (``"session store"``)."""
+    """A decorator turning ``answers``' errors into :class:`ApiError` (``{"code", "message"}``), and the
+    store's errors into a 503 naming ``store`` (``"session store"``)."""
 
     def wrap(fn: Any) -> Any:
         def handler(request: AdminRequest) -> dict[str, Any] | AdminResponse:
             try:
                 return fn(request)
             except StoreError as exc:
-                return AdminResponse(503, {"code": UNAVAILABLE, "message": f"{store} unavailable: {exc}"})
+                raise ApiError(503, UNAVAILABLE, f"{store} unavailable: {exc}") from None
             except tuple(kind for kind, _, _ in answers) as exc:
                 status, code = next((s, c) for kind, s, c in answers if isinstance(exc, kind))
-                return AdminResponse(status, {"code": code, "message": str(exc)})
+                raise ApiError(status, code, str(exc)) from None
 
         handler.__name__ = fn.__name__
         handler.__doc__ = fn.__doc__
