@@ -64,8 +64,8 @@ def bench_log(folder: Path, entries: int) -> None:
     with PDP.from_directory(EXAMPLES, audit=db, audit_options=None) as pdp:
         clerk = Principal("carol", ("finance_clerk",))
         batch = [Resource("invoice", f"i{i}", {"status": "APPROVED", "amount": i % 2000, "currency": "EUR",
-                                                 "submittedBy": "bob"}) for i in range(100)]  # fmt: skip
-        for _ in range(max(entries // 200, 1)):
+                                                 "submittedBy": "bob"}) for i in range(50)]  # fmt: skip
+        for _ in range(max(entries // 100, 1)):
             pdp.check(clerk, batch, ["view", "pay"])
     database = open_database(f"sqlite:///{db}", create=False, readonly=True)
     reader = AuditReader(database)

@@ -20,15 +20,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+
 from chamberlain.analysis.budget import Budget
 from chamberlain.analysis.errors import AnalysisError
 from chamberlain.audit.replay import NotReplayable, ReplayInput, replay_inputs
 from chamberlain.cel.values import Timestamp
 from chamberlain.delegation.attenuate import AUDIENCE_RULE, SCOPE_RULE
 from chamberlain.engine import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckInput, Principal
+from chamberlain.engine.activation import RequestClock
 
 MAX_CHANGES = 10_000  # changes (and groups) listed; all are counted
 MAX_EXAMPLES = 5  # entry indexes shown per group
+MAX_SHARED = 4096  # distinct requests whose outputs are kept for reuse (bounded memory)
 #: Delegated decisions the token decided (audience, scopes), whatever the policies say.
 TOKEN_DECIDED = frozenset({AUDIENCE_RULE, SCOPE_RULE})
 
@@ -102,24 +106,73 @@ def _parties(item: ReplayInput) -> list[Principal | None]:
     return parties
 
 
-class _CallDecisions:
-    """The candidate engine's decisions for one logged call, per party: decided once for all its entries."""
+class _LoggedClock(RequestClock):
+    """A decision's own logged ``now``, noting whether a condition read it (then its outputs are not shared)."""
 
-    __slots__ = ("engine", "inputs", "outputs")
+    __slots__ = ("now", "used")
+
+    def __init__(self, now_ns: int):
+        super().__init__()
+        self.now, self.used = Timestamp.at(now_ns), False
+
+    def __call__(self) -> Timestamp:
+        self.used = True
+        return self.now
+
+
+class _CallDecisions:
+    """The candidate engine's decisions for one logged call, per party: decided once for all its entries.
+
+    Logged calls often repeat the same request at another time: the outputs of a request whose
+    decisions read no ``now()`` are kept (by the request's content, ``now`` and request id aside) and
+    reused; a request whose decisions read ``now()`` is decided again at each call's own ``now``.
+    """
+
+    __slots__ = ("engine", "inputs", "key", "outputs", "shared")
 
     def __init__(self, engine: Any):
         self.engine = engine
         self.inputs: list[CheckInput] | None = None
+        self.key: bytes | None = None
         self.outputs: dict[int, list[Any]] = {}
+        self.shared: dict[tuple[int, bytes], list[Any]] = {}
 
     def decision(self, item: ReplayInput, index: int, party: Principal) -> ActionEffect | None:
         if item.inputs is not self.inputs:  # entries of a call share its inputs (read once)
             self.inputs, self.outputs = item.inputs, {}
+            try:
+                self.key = request_key(item.inputs)
+            except TypeError:  # not JSON (not from a log): decided, not shared
+                self.key = None
         outputs = self.outputs.get(index)
         if outputs is None:
-            batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
-            outputs = self.outputs[index] = self.engine.check(batch, Timestamp.at(item.now_ns))
+            outputs = self.outputs[index] = self._decide(item, index, party)
         return outputs[item.input].actions.get(item.action)
+
+    def _decide(self, item: ReplayInput, index: int, party: Principal) -> list[Any]:
+        key = (index, self.key)
+        outputs = self.shared.get(key) if self.key is not None else None
+        if outputs is not None:
+            return outputs
+        batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
+        clock = _LoggedClock(item.now_ns)
+        outputs = self.engine.check(batch, clock)
+        if not clock.used and self.key is not None:
+            if len(self.shared) >= MAX_SHARED:
+                self.shared.clear()
+            self.shared[key] = outputs
+        return outputs
+
+
+def request_key(inputs: list[CheckInput]) -> bytes:
+    """Everything of a call's inputs the engine may read (all but ``now`` and the request id), as bytes."""
+    return orjson.dumps(
+        [[i.principal.id, i.principal.roles, i.principal.attr, i.principal.policy_version, i.principal.scope,
+          i.resource.kind, i.resource.id, i.resource.attr, i.resource.policy_version, i.resource.scope,
+          i.actions, i.aux_data.jwt, i.aux_data.jwts, i.aux_data.delegation, i.session_id, i.actor_chain,
+          i.approval_id] for i in inputs],
+        option=orjson.OPT_PASSTHROUGH_DATACLASS,
+    )  # fmt: skip
 
 
 def _decide(calls: _CallDecisions, item: ReplayInput, impact: Impact) -> None:
