@@ -57,13 +57,76 @@ class Impact:
 
 def verify_log(reader: Any) -> None:
     """Raise unless the log verifies against its signed heads (the replay must read what they commit to)."""
+    problem = _verify_problem(reader.db, 0)
+    if problem:
+        raise AnalysisError(problem)
+
+
+def _verify_problem(db: Any, size: int) -> str:
+    """Why the log in ``db`` does not verify, or does not hold ``size`` entries; "" when it does."""
     from chamberlain.audit.verify import verify
 
-    report = verify(reader.db, max_unsigned_age=None)
+    report = verify(db, max_unsigned_age=None)
     if not report.ok:
-        raise AnalysisError(
-            f"the decision log does not verify: {report.problem} (run chamberlain audit verify)"
-        )
+        return f"the decision log does not verify: {report.problem} (run chamberlain audit verify)"
+    if report.size < size:
+        return f"the decision log verified {report.size} entries, fewer than the {size} to replay"
+    return ""
+
+
+def verified_replay(
+    reader: Any, engine: Any, *, since: str | None = None, budget: Budget | None = None
+) -> Impact:
+    """:func:`verify_log`, then :func:`replay`: on two cores, the log is verified by a child process
+    (its own connection) while this one replays; nothing is answered unless every entry replayed verified.
+    """
+    end = reader.tree_size()
+    ctx = _fork_context()
+    if ctx is None:
+        verify_log(reader)
+        return replay(reader, engine, end=end, since=since, budget=budget)
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_verify_child, args=(reader.db.url, end, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        impact = replay(reader, engine, end=end, since=since, budget=budget)
+        try:
+            problem = receive.recv()
+        except EOFError:
+            problem = "the decision log's verification ended without an answer (its process died)"
+    finally:
+        receive.close()
+        child.join()
+    if problem:
+        raise AnalysisError(problem)
+    return impact
+
+
+def _fork_context() -> Any:
+    """A fork context when there are two cores to use (a forked child starts at once); else None."""
+    import multiprocessing
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def _verify_child(url: Any, size: int, send: Any) -> None:
+    from chamberlain.store.db import open_database
+
+    try:
+        db = open_database(url, create=False, readonly=True)
+        try:
+            send.send(_verify_problem(db, size))
+        finally:
+            db.close()
+    except Exception as exc:  # reported by the parent, which fails closed
+        send.send(f"the decision log could not be verified: {exc}")
+    finally:
+        send.close()
 
 
 def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, since: str | None = None,
