@@ -130,15 +130,19 @@ def _verify_child(url: Any, size: int, send: Any) -> None:
 
 
 def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, since: str | None = None,
-           budget: Budget | None = None) -> Impact:  # fmt: skip
-    """Re-decide entries ``[start, end)`` (at or after ``since``) with ``engine``; what would change."""
+           budget: Budget | None = None, share: bool = True) -> Impact:  # fmt: skip
+    """Re-decide entries ``[start, end)`` (at or after ``since``) with ``engine``; what would change.
+
+    ``share``: reuse the outputs of a request seen before whose decisions read no ``now()``
+    (False: decide every call afresh; the answer is the same, only slower).
+    """
     budget = budget or Budget()
     end = reader.tree_size() if end is None else min(end, reader.tree_size())
     if since is not None:
         first = reader.db.value("SELECT MIN(seq) FROM audit_entries WHERE time >= ?", (since,))
         start = max(start, int(first)) if first is not None else end
     impact = Impact()
-    calls = _CallDecisions(engine)
+    calls = _CallDecisions(engine, share)
     budget.start(max(end - start, 0))
     for item in replay_inputs(reader, start, end):
         if isinstance(item, NotReplayable):
@@ -191,10 +195,10 @@ class _CallDecisions:
     reused; a request whose decisions read ``now()`` is decided again at each call's own ``now``.
     """
 
-    __slots__ = ("engine", "inputs", "key", "outputs", "shared")
+    __slots__ = ("engine", "inputs", "key", "outputs", "share", "shared")
 
-    def __init__(self, engine: Any):
-        self.engine = engine
+    def __init__(self, engine: Any, share: bool = True):
+        self.engine, self.share = engine, share
         self.inputs: list[CheckInput] | None = None
         self.key: bytes | None = None
         self.outputs: dict[int, list[Any]] = {}
@@ -204,7 +208,7 @@ class _CallDecisions:
         if item.inputs is not self.inputs:  # entries of a call share its inputs (read once)
             self.inputs, self.outputs = item.inputs, {}
             try:
-                self.key = request_key(item.inputs)
+                self.key = request_key(item.inputs) if self.share else None
             except TypeError:  # not JSON (not from a log): decided, not shared
                 self.key = None
         outputs = self.outputs.get(index)

@@ -1,0 +1,101 @@
+"""The fast impact replay (outputs shared between repeated requests, the log verified on the other core)
+answers exactly what deciding every logged call afresh answers, including decisions that read ``now()``
+and delegated ones."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from chamberlain import PDP, Principal, Resource
+from chamberlain.analysis.errors import AnalysisError
+from chamberlain.analysis.impact import replay, verified_replay, verify_log
+from chamberlain.audit.reader import AuditReader
+from chamberlain.store.db import open_database
+from tests.analysis.support import INVOICE, POLICIES
+from tests.analysis.support import candidate as candidate_folder
+
+# staff may view only in even milliseconds of the decision's own now: repeated requests decide differently
+NOW_RULE = '      roles: ["finance_clerk", "finance_manager", "auditor"]\n'
+NOW_CONDITION = (
+    NOW_RULE + "      condition:\n        match:\n          expr: now().getMilliseconds() % 2 == 0\n"
+)
+
+
+def _log(tmp_path: Path) -> Path:
+    from chamberlain.delegation import TokenService, parse_config
+    from chamberlain.delegation.cerbos_check import decide_check_resources
+
+    db = tmp_path / "log.db"
+    invoices = [Resource("invoice", f"i{i}", dict(INVOICE, amount=i * 700)) for i in range(3)]
+    with PDP.from_directory(POLICIES, audit=db) as pdp:
+        service = TokenService(parse_config(None, state_dir=tmp_path, base_url="http://127.0.0.1:1"), pdp)
+        for n in range(30):
+            who = (
+                Principal("carol", ("finance_clerk",)) if n % 3 else Principal("maria", ("finance_manager",))
+            )
+            pdp.check(who, invoices, ["view", "pay", "approve"])
+            if n % 5 == 0:
+                request = {"principal": {"id": "carol", "roles": ["finance_clerk"]},
+                           "resources": [{"actions": ["view", "create"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}],
+                           "auxData": {"delegation": {"actors": [{"id": "pay-bot", "roles": ["invoice_assistant"]}]}}}  # fmt: skip
+                decided = decide_check_resources(service, request)
+                assert decided is not None
+                assert pdp.record(decided.inputs, decided.outputs, point="test") == ""
+            time.sleep(0.0013)  # calls land on different milliseconds
+    return db
+
+
+def _candidate(tmp_path: Path) -> Path:
+    folder = candidate_folder(tmp_path)
+    invoice = folder / "resource_policies" / "invoice.yaml"
+    text = invoice.read_text()
+    changed = text.replace(NOW_RULE, NOW_CONDITION, 1).replace(
+        '    - name: assistant-view\n      actions: ["view"]',
+        '    - name: assistant-view\n      actions: ["list"]',
+    )
+    assert changed.count("now()") == 1 and 'actions: ["list"]' in changed
+    invoice.write_text(changed)
+    return folder
+
+
+def test_shared_outputs_answer_as_deciding_every_call(tmp_path: Path) -> None:
+    db = _log(tmp_path)
+    engine = PDP.from_directory(_candidate(tmp_path)).engine
+    database = open_database(f"sqlite:///{db}", create=False, readonly=True)
+    try:
+        reader = AuditReader(database)
+        verify_log(reader)
+        fresh = replay(reader, engine, share=False).to_json()
+        shared = replay(reader, engine).to_json()
+        both = verified_replay(reader, engine).to_json()
+    finally:
+        database.close()
+    assert shared == fresh and both == fresh
+    assert fresh["replayed"] == 30 * 9 + 6 * 2 and fresh["notReplayable"] == {}
+    views = [c for c in fresh["changed"] if c["principal"] == "carol" and c["action"] == "view"]
+    # now() decided per call: some of carol's repeated views flip, others (even milliseconds) do not
+    carol_views = 20 * 3
+    assert 0 < len([c for c in views if c["kind"] == "invoice"]) < carol_views + 6
+    # the delegated views flip whatever the time: the agent may no longer view
+    delegated = {
+        c["index"]
+        for c in fresh["changed"]
+        if c["resourceId"] == "i1" and c["policy"].endswith("assistant-view")
+    }
+    assert delegated or any(g["count"] for g in fresh["groups"])
+
+
+def test_verified_replay_refuses_a_tampered_log(tmp_path: Path) -> None:
+    db = _log(tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit_entries SET effect = 'EFFECT_DENY' WHERE seq = 4")
+    database = open_database(f"sqlite:///{db}", create=False, readonly=True)
+    try:
+        with pytest.raises(AnalysisError, match="does not verify"):
+            verified_replay(AuditReader(database), PDP.from_directory(POLICIES).engine)
+    finally:
+        database.close()
