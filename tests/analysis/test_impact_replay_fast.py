@@ -76,17 +76,16 @@ def test_shared_outputs_answer_as_deciding_every_call(tmp_path: Path) -> None:
         database.close()
     assert shared == fresh and both == fresh
     assert fresh["replayed"] == 30 * 9 + 6 * 2 and fresh["notReplayable"] == {}
-    views = [c for c in fresh["changed"] if c["principal"] == "carol" and c["action"] == "view"]
-    # now() decided per call: some of carol's repeated views flip, others (even milliseconds) do not
-    carol_views = 20 * 3
-    assert 0 < len([c for c in views if c["kind"] == "invoice"]) < carol_views + 6
-    # the delegated views flip whatever the time: the agent may no longer view
-    delegated = {
-        c["index"]
-        for c in fresh["changed"]
-        if c["resourceId"] == "i1" and c["policy"].endswith("assistant-view")
-    }
-    assert delegated or any(g["count"] for g in fresh["groups"])
+    with sqlite3.connect(db) as conn:
+        delegated = {
+            s for (s,) in conn.execute("SELECT seq FROM audit_entries WHERE actors != '' AND action = 'view'")
+        }
+    flipped = {c["index"] for c in fresh["changed"] if c["action"] == "view"}
+    # the agent may no longer view: every delegated view flips, whatever the time
+    assert len(delegated) == 6 and delegated <= flipped
+    # now() is each call's own: of the 90 other views (30 calls of 3), whole calls flip, not all of them
+    own = len(flipped - delegated)
+    assert 0 < own < 90 and own % 3 == 0, own
 
 
 def test_verified_replay_refuses_a_tampered_log(tmp_path: Path) -> None:
