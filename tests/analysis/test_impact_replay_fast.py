@@ -15,7 +15,7 @@ from chamberlain.analysis.errors import AnalysisError
 from chamberlain.analysis.impact import replay, verified_replay, verify_log
 from chamberlain.audit.reader import AuditReader
 from chamberlain.store.db import open_database
-from tests.analysis.support import INVOICE, POLICIES
+from tests.analysis.support import INVOICE, POLICIES, delegation_service, log_delegated_check
 from tests.analysis.support import candidate as candidate_folder
 
 # staff may view only in even milliseconds of the decision's own now: repeated requests decide differently
@@ -26,25 +26,17 @@ NOW_CONDITION = (
 
 
 def _log(tmp_path: Path) -> Path:
-    from chamberlain.delegation import TokenService, parse_config
-    from chamberlain.delegation.cerbos_check import decide_check_resources
-
     db = tmp_path / "log.db"
     invoices = [Resource("invoice", f"i{i}", dict(INVOICE, amount=i * 700)) for i in range(3)]
     with PDP.from_directory(POLICIES, audit=db) as pdp:
-        service = TokenService(parse_config(None, state_dir=tmp_path, base_url="http://127.0.0.1:1"), pdp)
+        service = delegation_service(pdp, tmp_path)
         for n in range(30):
             who = (
                 Principal("carol", ("finance_clerk",)) if n % 3 else Principal("maria", ("finance_manager",))
             )
             pdp.check(who, invoices, ["view", "pay", "approve"])
             if n % 5 == 0:
-                request = {"principal": {"id": "carol", "roles": ["finance_clerk"]},
-                           "resources": [{"actions": ["view", "create"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}],
-                           "auxData": {"delegation": {"actors": [{"id": "pay-bot", "roles": ["invoice_assistant"]}]}}}  # fmt: skip
-                decided = decide_check_resources(service, request)
-                assert decided is not None
-                assert pdp.record(decided.inputs, decided.outputs, point="test") == ""
+                log_delegated_check(service, pdp)
             time.sleep(0.0013)  # calls land on different milliseconds
     return db
 
