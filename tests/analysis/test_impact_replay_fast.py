@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chamberlain import PDP, Principal, Resource
+from chamberlain.analysis import impact as impact_module
 from chamberlain.analysis.errors import AnalysisError
 from chamberlain.analysis.impact import replay, verified_replay, verify_log
 from chamberlain.audit.reader import AuditReader
@@ -54,7 +55,9 @@ def _candidate(tmp_path: Path) -> Path:
     return folder
 
 
-def test_shared_outputs_answer_as_deciding_every_call(tmp_path: Path) -> None:
+def test_shared_outputs_answer_as_deciding_every_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = _log(tmp_path)
     engine = PDP.from_directory(_candidate(tmp_path)).engine
     database = open_database(f"sqlite:///{db}", create=False, readonly=True)
@@ -64,9 +67,11 @@ def test_shared_outputs_answer_as_deciding_every_call(tmp_path: Path) -> None:
         fresh = replay(reader, engine, share=False).to_json()
         shared = replay(reader, engine).to_json()
         both = verified_replay(reader, engine).to_json()
+        monkeypatch.setattr(impact_module, "_fork_context", lambda: None)  # one core: verify, then replay
+        one_core = verified_replay(reader, engine).to_json()
     finally:
         database.close()
-    assert shared == fresh and both == fresh
+    assert shared == fresh and both == fresh and one_core == fresh
     assert fresh["replayed"] == 30 * 9 + 6 * 2 and fresh["notReplayable"] == {}
     with sqlite3.connect(db) as conn:
         delegated = {

@@ -83,7 +83,9 @@ def verified_replay(
     end = reader.tree_size()
     ctx = _fork_context()
     if ctx is None:
-        verify_log(reader)
+        problem = _verify_problem(reader.db, end)
+        if problem:
+            raise AnalysisError(problem)
         return replay(reader, engine, end=end, since=since, budget=budget)
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_verify_child, args=(reader.db.url, end, send), daemon=True)
@@ -95,6 +97,9 @@ def verified_replay(
             problem = receive.recv()
         except EOFError:
             problem = "the decision log's verification ended without an answer (its process died)"
+    except BaseException:
+        child.terminate()  # the replay failed or was interrupted: its verification is not needed
+        raise
     finally:
         receive.close()
         child.join()
@@ -217,14 +222,14 @@ class _CallDecisions:
         return outputs[item.input].actions.get(item.action)
 
     def _decide(self, item: ReplayInput, index: int, party: Principal) -> list[Any]:
-        key = (index, self.key)
-        outputs = self.shared.get(key) if self.key is not None else None
+        key = None if self.key is None else (index, self.key)
+        outputs = self.shared.get(key) if key is not None else None
         if outputs is not None:
             return outputs
         batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
         clock = _LoggedClock(item.now_ns)
         outputs = self.engine.check(batch, clock)
-        if not clock.used and self.key is not None:
+        if not clock.used and key is not None:
             if len(self.shared) >= MAX_SHARED:
                 self.shared.clear()
             self.shared[key] = outputs
