@@ -88,3 +88,57 @@ async def test_approvals_need_sessions(tmp_path):
     with pytest.raises(GatewayConfigError, match=r"approvals\.requestLimit\.max"):
         parse_config({**base, "approvals": {"requestLimit": {"max": 0}}}, base_dir=tmp_path)
     assert parse_config(base, base_dir=tmp_path).approvals is not None  # on with sessions, as on the server
+    with pytest.raises(GatewayConfigError, match=r"approvals\.holdFor: at most 300s"):
+        parse_config({**base, "approvals": {"holdFor": "10m"}}, base_dir=tmp_path)
+    assert parse_config({**base, "approvals": {"holdFor": "2m"}}, base_dir=tmp_path).approval_hold == 120.0
+
+
+async def _decide_soon(db: str, seconds: float, verdict: str = "APPROVE") -> None:
+    import anyio
+
+    await anyio.sleep(seconds)
+    store = ApprovalStore.open(db)
+    try:
+        (pending,) = store.list("PENDING")[0]
+        decision = Decision("bob (https://idp)", verdict, 0, "no", "bob", "https://idp")
+        await anyio.to_thread.run_sync(lambda: store.decide(pending.id, decision, lambda _a: ""))
+    finally:
+        store.close()
+
+
+async def test_a_held_call_goes_through_when_approved_while_it_waits(tmp_path):
+    import anyio
+
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL)
+    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER, approvals={"holdFor": "30s"})
+    db = f"sqlite:///{tmp_path / 'decisions.db'}"
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client, anyio.create_task_group() as tg:
+        tg.start_soon(_decide_soon, db, 1.0)
+        result = await client.call_tool("echo", {"text": "pay 300"})  # held until bob approves
+    assert not result.is_error and "pay 300" in text_of(result)
+
+
+async def test_a_held_call_not_decided_in_time_keeps_its_waiting_answer(tmp_path):
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL)
+    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER, approvals={"holdFor": "1s"})
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        result = await client.call_tool("echo", {"text": "pay 400"})  # nobody decides within a second
+    assert result.is_error and WAITING.search(text_of(result))
+
+
+async def test_a_held_call_denied_while_it_waits_says_so(tmp_path):
+    import anyio
+
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL)
+    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER, approvals={"holdFor": "30s"})
+    db = f"sqlite:///{tmp_path / 'decisions.db'}"
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client, anyio.create_task_group() as tg:
+        tg.start_soon(_decide_soon, db, 1.0, "DENY")
+        result = await client.call_tool("echo", {"text": "pay 500"})
+    assert result.is_error and re.search(
+        r"Approval apr_[0-9A-Z]{26} is DENIED: the call was not made", text_of(result)
+    )
+    assert not WAITING.search(text_of(result))

@@ -6,6 +6,8 @@
 - ``GET /.well-known/jwks.json``: chamberlain's public keys (current and still-published ones).
 - ``POST /oauth2/introspect`` (RFC 7662) and ``POST /oauth2/revoke`` (RFC 7009), for an authenticated
   caller (:mod:`chamberlain.delegation.introspect`).
+- ``POST /oauth2/bc-authorize`` and the token endpoint's CIBA grant: a person's consent to an agent's
+  action (:mod:`chamberlain.delegation.ciba`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from urllib.parse import parse_qsl
 import orjson
 
 from chamberlain.asgi import Receive, Send
-from chamberlain.delegation import introspect
+from chamberlain.delegation import ciba, introspect
 from chamberlain.delegation.errors import ExchangeError
 from chamberlain.delegation.introspect import INTROSPECT_PATH, REVOKE_PATH
 from chamberlain.delegation.service import JWKS_PATH, METADATA_PATH, TOKEN_PATH, TokenService
 
 #: The paths this app answers (the main server routes these to it).
-PATHS = (TOKEN_PATH, METADATA_PATH, JWKS_PATH, INTROSPECT_PATH, REVOKE_PATH)
-_POSTED = (TOKEN_PATH, INTROSPECT_PATH, REVOKE_PATH)
+PATHS = (TOKEN_PATH, METADATA_PATH, JWKS_PATH, INTROSPECT_PATH, REVOKE_PATH, ciba.BC_AUTHORIZE_PATH)
+_POSTED = (TOKEN_PATH, INTROSPECT_PATH, REVOKE_PATH, ciba.BC_AUTHORIZE_PATH)
 MAX_BODY_BYTES = 64 * 1024
 _NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
 _LOGGER = logging.getLogger("chamberlain.delegation")
@@ -104,10 +106,15 @@ class TokenApp:
             await self._token(scope, receive, send, path)
 
     def _answer(self, path: str, scope: dict[str, Any], params: dict[str, list[str]]) -> dict[str, Any]:
-        if path == TOKEN_PATH:
+        ciba_poll = path == TOKEN_PATH and params.get("grant_type") == [ciba.CIBA_GRANT]
+        if path == TOKEN_PATH and not ciba_poll:
             return self.service.exchange(params)
         authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         caller = introspect.authenticate(self.service, authorization)
+        if ciba_poll:
+            return ciba.poll(self.service, params, caller)
+        if path == ciba.BC_AUTHORIZE_PATH:
+            return ciba.backchannel_authorize(self.service, params, caller)
         if path == INTROSPECT_PATH:
             return introspect.introspect(self.service, params)
         return introspect.revoke(self.service, params, caller)

@@ -57,6 +57,7 @@ class TokenService:
         self.clock = clock
         self.record = record
         self.sessions: SessionHook | None = None  # set by the server when sessions are enabled
+        self.approvals: Any = None  # an ApprovalStore, set by the server when approvals are on (CIBA)
         self.keys = SigningKeys(config.signing_key_file, config.signing_algorithm)
         self.verifier = Verifier(config.issuer, self.keys, leeway=config.leeway, clock=clock)
 
@@ -92,7 +93,17 @@ class TokenService:
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],
             "token_endpoint_auth_signing_alg_values_supported": [self.config.signing_algorithm],
+            **(self._ciba_metadata() if self.approvals is not None else {}),
         }
+
+    def _ciba_metadata(self) -> dict[str, Any]:
+        from chamberlain.delegation.ciba import BC_AUTHORIZE_PATH, CIBA_GRANT, DETAILS_TYPE
+
+        return {"backchannel_authentication_endpoint": f"{self.config.issuer}{BC_AUTHORIZE_PATH}",
+                "backchannel_token_delivery_modes_supported": ["poll"],
+                "backchannel_user_code_parameter_supported": False,
+                "authorization_details_types_supported": [DETAILS_TYPE],
+                "grant_types_supported": [GRANT_TYPE, CIBA_GRANT]}  # fmt: skip
 
     def jwks(self) -> dict[str, Any]:
         return self.keys.jwks()

@@ -103,6 +103,7 @@ class ServerState:
                                            record=functools.partial(self.pdp.record, point=EXCHANGE_POINT))  # fmt: skip
                 if self.sessions is not None and config.sessions is not None:
                     self.tokens.sessions = ExchangeSessions(self.sessions, config.sessions)
+                self.tokens.approvals = self.approvals  # CIBA: a person's consent to an agent's action
         except BaseException:
             self.close()
             raise

@@ -41,6 +41,7 @@ approvals:                           # human approval (docs/concepts/approvals.m
   defaultTTL: 15m                    # time to decide, when the rule's approval map gives no ttl
   executionWindow: 15m               # time to retry the approved call
   requestLimit: {max: 30, per: 1h}   # new requests one agent may open in any such window
+  holdFor: 0s                        # a call held for approval waits this long for the decision (at most 5m)
   webhooks: []                       # [{url, secret, format: json|slack, timeout}]: told of every new request
 upstreams:                           # at least one
   - name: git                        # [A-Za-z0-9_-]+, unique: the resource id and R.attr.server
@@ -208,6 +209,7 @@ class GatewayConfig:
     sessions: SessionSettings | None = None  # None: sessions.enabled is false
     sessions_db: str = ""  # where sessions live ("" = audit_db)
     approvals: ApprovalSettings | None = None  # None: off (approvals.enabled false, or no sessions)
+    approval_hold: float = 0.0  # seconds a call held for approval waits for the decision (0: answer at once)
     session_subject: str = ""
     warnings: tuple[str, ...] = ()
 
@@ -438,8 +440,23 @@ def _parse_sessions(section: Any, p: _Problems) -> tuple[SessionSettings | None,
     return (found if found.enabled else None), found.db, subject
 
 
+MAX_HOLD = 300.0
+
+
+def _hold(value: Any) -> float:
+    if value in (0, "0", "0s"):
+        return 0.0
+    seconds = parse_duration(value, positive=True)
+    if seconds > MAX_HOLD:
+        raise ValueError(f"at most {MAX_HOLD:g}s (a held call keeps the agent's request open)")
+    return seconds
+
+
 def _parse_approvals(section: Any, sessions: SessionSettings | None, p: _Problems) -> ApprovalSettings | None:
-    """``approvals``: the server's ``chamberlain.approvals`` keys; approvals live with the sessions."""
+    """``approvals``: the server's ``chamberlain.approvals`` keys (and the gateway's ``holdFor``); approvals
+    live with the sessions."""
+    if isinstance(section, Mapping):
+        section = {k: v for k, v in section.items() if k != "holdFor"}
     try:
         found = parse_approval_settings(section)
     except InvalidApproval as exc:
@@ -501,6 +518,8 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         p.add("principal", "required over stdio without a token: {id, roles} of who the agent acts as")
     sessions, sessions_db, session_subject = _parse_sessions(c.get("sessions"), p)
     approvals = _parse_approvals(c.get("approvals"), sessions, p)
+    hold = c.get("approvals", {}).get("holdFor", "0s") if isinstance(c.get("approvals"), Mapping) else "0s"
+    approval_hold = p.take("approvals.holdFor", hold, _hold, 0.0)
     positive = lambda v: parse_duration(v, positive=True)  # noqa: E731
     values = {
         "policies": p.take("policies", c.get("policies", "policies"), p.path) or p.base / "policies",
@@ -519,6 +538,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         sessions=sessions,
         sessions_db=sessions_db or audit_db,
         approvals=approvals,
+        approval_hold=approval_hold,
         session_subject=session_subject,
         upstreams=tuple(upstreams),
         state_dir=state_dir,

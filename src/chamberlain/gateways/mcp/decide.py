@@ -97,6 +97,15 @@ def approved_id(outputs: Sequence[CheckOutput]) -> str:
     return ""
 
 
+def pending_approval(values: Sequence[Any]) -> str:
+    """The id of the PENDING approval request a denied action's outputs name ("" when none)."""
+    for value in values:
+        asked = value.get(APPROVAL) if isinstance(value, dict) else None
+        if isinstance(asked, dict) and asked.get("state") == PENDING and isinstance(asked.get("id"), str):
+            return asked["id"]
+    return ""
+
+
 def waiting_for(values: Sequence[Any]) -> str:
     """A line the model can read for an action held for approval ("" when it is not)."""
     for value in values:

@@ -31,11 +31,12 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, SERVER_INFO_META_KEY
 
 from chamberlain.approvals.errors import ApprovalError
+from chamberlain.approvals.model import APPROVED, PENDING
 from chamberlain.gateways.mcp import mapping
 from chamberlain.gateways.mcp.arguments import ArgumentChecker
 from chamberlain.gateways.mcp.catalog import Catalog, Entry
 from chamberlain.gateways.mcp.config import GatewayConfig
-from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest
+from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval
 from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
 from chamberlain.gateways.mcp.identity import Caller, Identities
 from chamberlain.gateways.mcp.sessions import GatewaySessions
@@ -52,6 +53,8 @@ TOKEN_SCOPE_KEY = "chamberlain.delegation"
 SESSION_HEADER = "mcp-session-id"
 #: Who reports the outcome of an approved call, in the approval's record and the decision log.
 OUTCOME_BY = "mcp-gateway"
+#: Seconds between looks at an approval a held call waits for.
+HOLD_POLL = 0.25
 _T = TypeVar("_T")
 
 
@@ -250,6 +253,18 @@ class Gateway:
             text = f"chamberlain could not establish who is calling, so the call was not made: {exc}"
             return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
         decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name")
+        held = pending_approval(decision.outputs.get(action, ()))
+        if not decision.allowed(action) and held and self.config.approval_hold:
+            decided = await self._hold(held)
+            if decided == APPROVED:  # the same call, decided again, finds the approval by its digest
+                decision = await self._decide_named(
+                    caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name"
+                )
+            elif decided:
+                lines = decision.denial(action, f"{action} on {entry.upstream.name}", caller).split("\n")
+                ended = f"Approval {held} is {decided}: the call was not made."
+                text = "\n".join(ended if line.startswith("Waiting for approval") else line for line in lines)
+                return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
         if not decision.allowed(action):
             text = decision.denial(action, f"{action} on {entry.upstream.name}", caller)
             return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
@@ -270,6 +285,23 @@ class Gateway:
         await self._outcome(decision.used_approval, "FAILED" if failed else "SUCCEEDED",
                             "the tool reported an error" if failed else "")  # fmt: skip
         return result
+
+    async def _hold(self, approval_id: str) -> str:
+        """Wait up to ``approvals.holdFor`` for the approval to be decided: its state once it is not PENDING
+        any more, or "" when the time is up (or the store cannot say)."""
+        approvals = self.sessions.approvals if self.sessions is not None else None
+        if approvals is None:
+            return ""
+        deadline = anyio.current_time() + self.config.approval_hold
+        while anyio.current_time() < deadline:
+            await anyio.sleep(min(HOLD_POLL, max(0.0, deadline - anyio.current_time())))
+            try:
+                state = (await anyio.to_thread.run_sync(approvals.store.get, approval_id)).state
+            except (ApprovalError, StoreError):
+                return ""
+            if state != PENDING:
+                return state
+        return ""
 
     async def _outcome(self, approval_id: str, outcome: str, detail: str) -> None:
         """Record what became of an approved call (a failure to record is logged: the call has happened)."""
