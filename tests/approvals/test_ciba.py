@@ -110,7 +110,9 @@ def test_the_subject_consents_through_ciba_and_the_action_is_allowed_once(server
     auth_req_id = started["auth_req_id"]
     assert _error(_poll(server, idp, auth_req_id)) == "authorization_pending"
     assert _error(_poll(server, idp, auth_req_id, client="agent-8")) == "invalid_grant"  # bound to its client
-    assert decide(server, approval_id, "approve", person(idp, "alice", "user")).status_code == 200  # her consent
+    assert (
+        decide(server, approval_id, "approve", person(idp, "alice", "user")).status_code == 200
+    )  # her consent
     granted = _poll(server, idp, auth_req_id)
     assert granted.status_code == 200, granted.text
     (detail,) = granted.json()["authorization_details"]

@@ -135,13 +135,17 @@ def write_config(
 
 
 @contextlib.asynccontextmanager
-async def stdio_gateway(config: Path, log: Path, *, mode: str = "auto") -> AsyncIterator[Client]:
-    """The official client, talking to the gateway it spawns over stdio (its stderr into ``log``)."""
+async def stdio_gateway(
+    config: Path, log: Path, *, mode: str = "auto", elicitation: Any = None
+) -> AsyncIterator[Client]:
+    """The official client, talking to the gateway it spawns over stdio (its stderr into ``log``);
+    ``elicitation``: the client's elicitation callback (the client then declares the capability)."""
     params = StdioServerParameters(
         command=PYTHON, args=[*GATEWAY[1:], "--config", str(config)], cwd=str(REPO_ROOT)
     )
     with log.open("a") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode=mode, read_timeout_seconds=60) as client:
+        async with Client(stdio_client(params, errlog=errlog), mode=mode, read_timeout_seconds=60,
+                          elicitation_callback=elicitation) as client:  # fmt: skip
             yield client
 
 

@@ -35,6 +35,7 @@ PAYMENTS_NEED_APPROVAL = """\
         when:
           ruleActivated: '{"approval": {"approvers": ["finance_manager"], "reason": "a payment: " + R.attr.arguments.text}}'
 """
+WAITING_ANY = re.compile(r"Waiting for approval (apr_[0-9A-Z]{26}) by ")
 WAITING = re.compile(r"Waiting for approval (apr_[0-9A-Z]{26}) by finance_manager \(a payment: (pay \d+)\)")
 
 
@@ -142,3 +143,77 @@ async def test_a_held_call_denied_while_it_waits_says_so(tmp_path):
         r"Approval apr_[0-9A-Z]{26} is DENIED: the call was not made", text_of(result)
     )
     assert not WAITING.search(text_of(result))
+
+
+CONSENT = """\
+    - name: transfers-need-the-user
+      actions: ["tools/call::echo"]
+      effect: EFFECT_DENY
+      roles: ["developer"]
+      condition:
+        match:
+          expr: R.attr.arguments.text.startsWith("transfer")
+      output:
+        when:
+          ruleActivated: '{"approval": {"approvers": ["$subject"], "reason": "a transfer"}}'
+"""
+
+
+async def test_elicitation_tells_the_user_and_opens_the_console_for_their_own_consent(tmp_path):
+    import mcp_types as types
+
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(
+        FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL + CONSENT
+    )
+    console = "https://chamberlain.example/console"
+    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER, approvals={"consoleURL": console})
+    asked: list[types.ElicitRequestParams] = []
+
+    async def answer(_context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept")
+
+    db = f"sqlite:///{tmp_path / 'decisions.db'}"
+    async with stdio_gateway(config, tmp_path / "gateway.log", mode="legacy", elicitation=answer) as client:
+        held = await client.call_tool("echo", {"text": "pay 100"})  # managers approve: the user is told
+        consent = await client.call_tool("echo", {"text": "transfer 50"})  # the user's own consent
+    assert held.is_error and consent.is_error  # an accepted elicitation approves nothing
+    told, opened = asked
+    assert isinstance(told, types.ElicitRequestFormParams) and "by finance_manager" in told.message
+    assert isinstance(opened, types.ElicitRequestURLParams)
+    approval_id = WAITING_ANY.search(text_of(consent)).group(1)
+    assert opened.url == f"{console}/approvals#{approval_id}" and opened.elicitation_id == approval_id
+    store = ApprovalStore.open(db)
+    try:
+        assert store.get(approval_id).state == "PENDING"
+    finally:
+        store.close()
+
+
+async def test_a_2026_client_is_told_through_input_required_and_its_retry_is_decided_as_usual(tmp_path):
+    import mcp_types as types
+
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(
+        FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL + CONSENT
+    )
+    console = "https://chamberlain.example/console"
+    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER, approvals={"consoleURL": console})
+    asked: list[types.ElicitRequestParams] = []
+
+    async def answer(_context: object, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept")
+
+    async with stdio_gateway(config, tmp_path / "gateway.log", elicitation=answer) as client:  # 2026-07-28
+        consent = await client.call_tool("echo", {"text": "transfer 70"})
+    (opened,) = asked
+    assert isinstance(opened, types.ElicitRequestURLParams) and opened.url.startswith(
+        f"{console}/approvals#apr_"
+    )
+    approval_id = WAITING_ANY.search(text_of(consent)).group(1)
+    assert (
+        consent.is_error and opened.url == f"{console}/approvals#{approval_id}"
+    )  # 2026-07-28 has no elicitationId
+    assert "by the person the agent acts for" in opened.message

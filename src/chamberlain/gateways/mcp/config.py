@@ -42,6 +42,7 @@ approvals:                           # human approval (docs/concepts/approvals.m
   executionWindow: 15m               # time to retry the approved call
   requestLimit: {max: 30, per: 1h}   # new requests one agent may open in any such window
   holdFor: 0s                        # a call held for approval waits this long for the decision (at most 5m)
+  consoleURL: ""                     # the server's console: a $subject rule's elicitation opens its approvals page
   webhooks: []                       # [{url, secret, format: json|slack, timeout}]: told of every new request
 upstreams:                           # at least one
   - name: git                        # [A-Za-z0-9_-]+, unique: the resource id and R.attr.server
@@ -210,6 +211,9 @@ class GatewayConfig:
     sessions_db: str = ""  # where sessions live ("" = audit_db)
     approvals: ApprovalSettings | None = None  # None: off (approvals.enabled false, or no sessions)
     approval_hold: float = 0.0  # seconds a call held for approval waits for the decision (0: answer at once)
+    console_url: str = (
+        ""  # the server's console (https://host/console): where people approve, for elicitation
+    )
     session_subject: str = ""
     warnings: tuple[str, ...] = ()
 
@@ -443,6 +447,15 @@ def _parse_sessions(section: Any, p: _Problems) -> tuple[SessionSettings | None,
 MAX_HOLD = 300.0
 
 
+def _console_url(value: Any) -> str:
+    if not value:
+        return ""
+    parsed = urlparse(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"expected the console's http(s) URL, got {value!r}"[:200])
+    return str(value).rstrip("/")
+
+
 def _hold(value: Any) -> float:
     if value in (0, "0", "0s"):
         return 0.0
@@ -456,7 +469,7 @@ def _parse_approvals(section: Any, sessions: SessionSettings | None, p: _Problem
     """``approvals``: the server's ``chamberlain.approvals`` keys (and the gateway's ``holdFor``); approvals
     live with the sessions."""
     if isinstance(section, Mapping):
-        section = {k: v for k, v in section.items() if k != "holdFor"}
+        section = {k: v for k, v in section.items() if k not in ("holdFor", "consoleURL")}
     try:
         found = parse_approval_settings(section)
     except InvalidApproval as exc:
@@ -520,6 +533,8 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
     approvals = _parse_approvals(c.get("approvals"), sessions, p)
     hold = c.get("approvals", {}).get("holdFor", "0s") if isinstance(c.get("approvals"), Mapping) else "0s"
     approval_hold = p.take("approvals.holdFor", hold, _hold, 0.0)
+    console = c.get("approvals", {}).get("consoleURL", "") if isinstance(c.get("approvals"), Mapping) else ""
+    console_url = p.take("approvals.consoleURL", console, _console_url, "")
     positive = lambda v: parse_duration(v, positive=True)  # noqa: E731
     values = {
         "policies": p.take("policies", c.get("policies", "policies"), p.path) or p.base / "policies",
@@ -539,6 +554,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         sessions_db=sessions_db or audit_db,
         approvals=approvals,
         approval_hold=approval_hold,
+        console_url=console_url,
         session_subject=session_subject,
         upstreams=tuple(upstreams),
         state_dir=state_dir,

@@ -22,7 +22,7 @@ import orjson
 from chamberlain.approvals.guard import DENIED_POLICY as APPROVAL_POLICY
 from chamberlain.approvals.guard import FIELD as APPROVAL
 from chamberlain.approvals.guard import ApprovalGuard
-from chamberlain.approvals.model import APPROVED, PENDING
+from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
 from chamberlain.audit import recording
 from chamberlain.audit.canonical import EncodingError, digest
 from chamberlain.audit.ids import new_call_id
@@ -112,7 +112,8 @@ def waiting_for(values: Sequence[Any]) -> str:
         asked = value.get(APPROVAL) if isinstance(value, dict) else None
         if not isinstance(asked, dict) or "id" not in asked:
             continue
-        who = " or ".join(str(a) for a in asked.get("approvers", [])) or "an approver"
+        who = " or ".join("the person the agent acts for" if a == SUBJECT else str(a)
+                          for a in asked.get("approvers", [])) or "an approver"  # fmt: skip
         why = f" ({asked['reason']})" if asked.get("reason") else ""
         if asked.get("state") == PENDING:
             return (f"Waiting for approval {asked['id']} by {who}{why}: retry this same call once it is "

@@ -17,7 +17,11 @@ upstreams are JSON-RPC errors from here. Nothing reaches an upstream without a r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from importlib.metadata import version
@@ -31,12 +35,13 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, SERVER_INFO_META_KEY
 
 from chamberlain.approvals.errors import ApprovalError
-from chamberlain.approvals.model import APPROVED, PENDING
+from chamberlain.approvals.guard import FIELD as APPROVAL
+from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
 from chamberlain.gateways.mcp import mapping
 from chamberlain.gateways.mcp.arguments import ArgumentChecker
 from chamberlain.gateways.mcp.catalog import Catalog, Entry
 from chamberlain.gateways.mcp.config import GatewayConfig
-from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval
+from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval, waiting_for
 from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
 from chamberlain.gateways.mcp.identity import Caller, Identities
 from chamberlain.gateways.mcp.sessions import GatewaySessions
@@ -55,6 +60,10 @@ SESSION_HEADER = "mcp-session-id"
 OUTCOME_BY = "mcp-gateway"
 #: Seconds between looks at an approval a held call waits for.
 HOLD_POLL = 0.25
+#: Seconds the gateway waits for the client to answer an approval elicitation.
+ELICIT_TIMEOUT = 60.0
+#: Seconds an InputRequired state stays good for its retry.
+STATE_TTL = 600
 _T = TypeVar("_T")
 
 
@@ -100,6 +109,7 @@ class Gateway:
         self.decider = Decider(pdp, config.auth, config.audiences, sessions.guard if sessions is not None else None,
                                sessions.approvals if sessions is not None else None)  # fmt: skip
         self.arguments = ArgumentChecker()
+        self._state_key = secrets.token_bytes(32)  # signs InputRequired states (a retry on this process)
         self.local_session = local_session
 
     # -- who and where --------------------------------------------------------------------------
@@ -240,7 +250,7 @@ class Gateway:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | dict[str, Any]:
+    ) -> types.CallToolResult | types.InputRequiredResult | dict[str, Any]:
         entry = await self._tool(params.name)
         arguments = mapping.arguments_of(params.arguments)
         problem = self.arguments.problem(params.name, entry.item.input_schema, arguments)
@@ -254,6 +264,10 @@ class Gateway:
             return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
         decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name")
         held = pending_approval(decision.outputs.get(action, ()))
+        if not decision.allowed(action) and held:
+            ask = await self._elicit(ctx, decision.outputs.get(action, ()), params, held)
+            if ask is not None:
+                return ask
         if not decision.allowed(action) and held and self.config.approval_hold:
             decided = await self._hold(held)
             if decided == APPROVED:  # the same call, decided again, finds the approval by its digest
@@ -285,6 +299,66 @@ class Gateway:
         await self._outcome(decision.used_approval, "FAILED" if failed else "SUCCEEDED",
                             "the tool reported an error" if failed else "")  # fmt: skip
         return result
+
+    def _elicitation(self, outputs: Sequence[Any], capability: Any) -> types.ElicitRequestParams | None:
+        """What to ask the user about an action held for approval: for a rule asking the user's own consent,
+        a URL elicitation opening the console's approvals page (the person signs in there and decides);
+        otherwise a message naming who must approve. The client's answer approves nothing."""
+        asked = next(
+            (v[APPROVAL] for v in outputs if isinstance(v, dict) and isinstance(v.get(APPROVAL), dict)), None
+        )
+        if capability is None or asked is None:
+            return None
+        approval_id, message = str(asked.get("id")), waiting_for(outputs)
+        if SUBJECT in asked.get("approvers", []) and capability.url is not None and self.config.console_url:
+            return types.ElicitRequestURLParams(message=f"{message} Open the page and sign in to decide.",
+                                                url=f"{self.config.console_url}/approvals#{approval_id}",
+                                                elicitation_id=approval_id)  # fmt: skip
+        if capability.form is not None:
+            return types.ElicitRequestFormParams(
+                message=message, requested_schema={"type": "object", "properties": {}}
+            )
+        return None
+
+    async def _elicit(self, ctx: ServerRequestContext[Any, Any], outputs: Sequence[Any],
+                      params: types.CallToolRequestParams, held: str) -> types.InputRequiredResult | None:  # fmt: skip
+        """Tell the user of an action held for approval through MCP elicitation, where the client supports it:
+        a server-initiated request on 2025-11-25 sessions; on 2026-07-28 sessions an InputRequired result
+        (answered once: its retry carries the state this gateway signed, and is decided as usual)."""
+        session = ctx.session
+        capabilities = session.client_capabilities
+        ask = self._elicitation(outputs, capabilities.elicitation if capabilities is not None else None)
+        if ask is None:
+            return None
+        if not session.can_send_request:
+            if params.request_state is not None and self._state_of(params.request_state) == held:
+                return None  # the retry: the user has been told
+            return types.InputRequiredResult(input_requests={"approval": types.ElicitRequest(params=ask)},
+                                             request_state=self._sign_state(held))  # fmt: skip
+        try:
+            with anyio.fail_after(ELICIT_TIMEOUT):
+                if isinstance(ask, types.ElicitRequestURLParams):
+                    await session.elicit_url(ask.message, ask.url, ask.elicitation_id)
+                else:
+                    await session.elicit_form(ask.message, {"type": "object", "properties": {}})
+        except Exception as exc:  # the elicitation only informs: the decision stands whatever the client does
+            LOGGER.info("approval elicitation not answered", extra={"approval": held, "error": repr(exc)})
+        return None
+
+    def _sign_state(self, approval_id: str) -> str:
+        """The InputRequired state: the approval and an expiry, MACed with this process's key."""
+        body = f"{approval_id}.{int(time.time()) + STATE_TTL}"
+        mac = hmac.new(self._state_key, body.encode(), hashlib.sha256).hexdigest()
+        return f"{body}.{mac}"
+
+    def _state_of(self, state: str) -> str:
+        """The approval a state this gateway signed names ("" when forged, foreign or expired)."""
+        body, _, mac = state.rpartition(".")
+        expected = hmac.new(self._state_key, body.encode(), hashlib.sha256).hexdigest()
+        approval_id, _, until = body.partition(".")
+        if not hmac.compare_digest(mac, expected) or not until.isdigit() or int(until) < time.time():
+            return ""
+        return approval_id
 
     async def _hold(self, approval_id: str) -> str:
         """Wait up to ``approvals.holdFor`` for the approval to be decided: its state once it is not PENDING
