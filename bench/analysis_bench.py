@@ -7,7 +7,9 @@ Run: ``python bench/analysis_bench.py [--policies N] [--entries N]`` (``make ben
    derived role, every action: its time, beside checking each cell once with the engine (the peer:
    what sampling one request per cell would cost, which proves nothing).
 2. Usage and impact over a decision log of ``--entries`` decisions (100,000 by default): the
-   grouped usage query, and the verified replay against the same policies.
+   grouped usage query; verifying the log, and replaying it deciding every call afresh (the replay
+   before outputs were shared); then ``analyze impact``'s path: outputs of repeated requests shared,
+   the log verified on the other core meanwhile (the two answers are compared).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.analysis import build_map, policy_subjects, policy_targets
-from chamberlain.analysis.impact import replay, verify_log
+from chamberlain.analysis.impact import replay, verified_replay, verify_log
 from chamberlain.analysis.usage import observed_uses
 from chamberlain.audit.reader import AuditReader
 from chamberlain.store.db import open_database
@@ -64,8 +66,8 @@ def bench_log(folder: Path, entries: int) -> None:
     with PDP.from_directory(EXAMPLES, audit=db, audit_options=None) as pdp:
         clerk = Principal("carol", ("finance_clerk",))
         batch = [Resource("invoice", f"i{i}", {"status": "APPROVED", "amount": i % 2000, "currency": "EUR",
-                                                 "submittedBy": "bob"}) for i in range(100)]  # fmt: skip
-        for _ in range(max(entries // 200, 1)):
+                                                 "submittedBy": "bob"}) for i in range(50)]  # fmt: skip
+        for _ in range(max(entries // 100, 1)):
             pdp.check(clerk, batch, ["view", "pay"])
     database = open_database(f"sqlite:///{db}", create=False, readonly=True)
     reader = AuditReader(database)
@@ -76,12 +78,18 @@ def bench_log(folder: Path, entries: int) -> None:
     start = time.perf_counter()
     verify_log(reader)
     verified = time.perf_counter() - start
+    engine = PDP.from_directory(EXAMPLES).engine
     start = time.perf_counter()
-    impact = replay(reader, PDP.from_directory(EXAMPLES).engine)
-    replayed = time.perf_counter() - start
+    fresh = replay(reader, engine, share=False)
+    afresh = time.perf_counter() - start
+    start = time.perf_counter()
+    impact = verified_replay(reader, engine)
+    total = time.perf_counter() - start
+    assert impact.to_json() == fresh.to_json()
     print(
-        f"log of {size} entries: usage query {used:.2f} s; verify {verified:.2f} s; replay {impact.replayed} "
-        f"in {replayed:.2f} s ({size / replayed:.0f} entries/s; 1 M entries ≈ {1e6 / size * (replayed + verified):.0f} s)"
+        f"log of {size} entries: usage query {used:.2f} s; verify {verified:.2f} s; replay deciding every call "
+        f"{afresh:.2f} s (verify + replay {verified + afresh:.2f} s); analyze impact (shared outputs, verified "
+        f"on the other core) {total:.2f} s for {impact.replayed} decisions ({size / total:.0f} entries/s)"
     )
     database.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = REPO / "examples" / "policies"
@@ -34,3 +35,22 @@ def without_clerk_view(folder: Path) -> Path:
     assert changed != text
     invoice.write_text(changed)
     return folder
+
+
+def delegation_service(pdp: Any, state_dir: Path) -> Any:
+    """A delegation token service over ``pdp`` (for :func:`log_delegated_check`)."""
+    from chamberlain.delegation import TokenService, parse_config
+
+    return TokenService(parse_config(None, state_dir=state_dir, base_url="http://127.0.0.1:1"), pdp)
+
+
+def log_delegated_check(service: Any, pdp: Any) -> None:
+    """Decide and log carol's delegated check (agent pay-bot, an invoice assistant): view and create i1."""
+    from chamberlain.delegation.cerbos_check import decide_check_resources
+
+    request = {"principal": {"id": "carol", "roles": ["finance_clerk"]},
+               "resources": [{"actions": ["view", "create"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}],
+               "auxData": {"delegation": {"actors": [{"id": "pay-bot", "roles": ["invoice_assistant"]}]}}}  # fmt: skip
+    decided = decide_check_resources(service, request)
+    assert decided is not None
+    assert pdp.record(decided.inputs, decided.outputs, point="test") == ""

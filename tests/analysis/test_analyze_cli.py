@@ -10,7 +10,13 @@ from typer.testing import CliRunner
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.cli import app
-from tests.analysis.support import INVOICE, POLICIES, without_clerk_view
+from tests.analysis.support import (
+    INVOICE,
+    POLICIES,
+    delegation_service,
+    log_delegated_check,
+    without_clerk_view,
+)
 from tests.analysis.support import candidate as candidate_folder
 
 runner = CliRunner()
@@ -171,18 +177,9 @@ def test_time_budget_stops_and_says_so() -> None:
 
 def test_delegated_decisions_replay_every_party(tmp_path: Path) -> None:
     """A delegated check is logged with its chain's roles; the replay asks the person and each agent."""
-    from chamberlain.delegation import TokenService, parse_config
-    from chamberlain.delegation.cerbos_check import decide_check_resources
-
     db = tmp_path / "log.db"
     with PDP.from_directory(POLICIES, audit=db) as pdp:
-        service = TokenService(parse_config(None, state_dir=tmp_path, base_url="http://127.0.0.1:1"), pdp)
-        request = {"principal": {"id": "carol", "roles": ["finance_clerk"]},
-                   "resources": [{"actions": ["view", "create"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}],
-                   "auxData": {"delegation": {"actors": [{"id": "pay-bot", "roles": ["invoice_assistant"]}]}}}  # fmt: skip
-        decided = decide_check_resources(service, request)
-        assert decided is not None
-        assert pdp.record(decided.inputs, decided.outputs, point="test") == ""
+        log_delegated_check(delegation_service(pdp, tmp_path), pdp)
     # the assistant may view but never create: view ALLOW, create DENY (by the agent) were logged
     candidate = candidate_folder(tmp_path)
     invoice = candidate / "resource_policies" / "invoice.yaml"

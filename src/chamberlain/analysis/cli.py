@@ -261,19 +261,17 @@ def impact_command(
 ) -> None:  # fmt: skip
     """Replay the log's decisions against candidate policies: every decision that would flip."""
     from chamberlain.analysis import Budget
-    from chamberlain.analysis.impact import replay, verify_log
+    from chamberlain.analysis.impact import verified_replay
 
     pdp = load_pdp(policies)
     start = window_start(since)
-    with open_reader(db) as reader:
+    with open_reader(db) as reader, progress_bar("replaying") as progress:
         try:
-            verify_log(reader)
-        except Error as exc:
-            fail(str(exc), FAILED)
-        with progress_bar("replaying") as progress:
-            impact = replay(
+            impact = verified_replay(
                 reader, pdp.engine, since=start, budget=Budget(seconds=timeout, progress=progress)
             )
+        except Error as exc:
+            fail(str(exc), FAILED)
     out = impact.to_json()
     if current is not None:
         out["mapChanges"] = map_changes(load_pdp(current), pdp, timeout)

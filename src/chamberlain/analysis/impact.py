@@ -20,15 +20,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+
 from chamberlain.analysis.budget import Budget
 from chamberlain.analysis.errors import AnalysisError
 from chamberlain.audit.replay import NotReplayable, ReplayInput, replay_inputs
 from chamberlain.cel.values import Timestamp
 from chamberlain.delegation.attenuate import AUDIENCE_RULE, SCOPE_RULE
 from chamberlain.engine import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckInput, Principal
+from chamberlain.engine.activation import RequestClock
 
 MAX_CHANGES = 10_000  # changes (and groups) listed; all are counted
 MAX_EXAMPLES = 5  # entry indexes shown per group
+MAX_SHARED = 4096  # distinct requests whose outputs are kept for reuse (bounded memory)
 #: Delegated decisions the token decided (audience, scopes), whatever the policies say.
 TOKEN_DECIDED = frozenset({AUDIENCE_RULE, SCOPE_RULE})
 
@@ -53,25 +57,97 @@ class Impact:
 
 def verify_log(reader: Any) -> None:
     """Raise unless the log verifies against its signed heads (the replay must read what they commit to)."""
+    problem = _verify_problem(reader.db, 0)
+    if problem:
+        raise AnalysisError(problem)
+
+
+def _verify_problem(db: Any, size: int) -> str:
+    """Why the log in ``db`` does not verify, or does not hold ``size`` entries; "" when it does."""
     from chamberlain.audit.verify import verify
 
-    report = verify(reader.db, max_unsigned_age=None)
+    report = verify(db, max_unsigned_age=None)
     if not report.ok:
-        raise AnalysisError(
-            f"the decision log does not verify: {report.problem} (run chamberlain audit verify)"
-        )
+        return f"the decision log does not verify: {report.problem} (run chamberlain audit verify)"
+    if report.size < size:
+        return f"the decision log verified {report.size} entries, fewer than the {size} to replay"
+    return ""
+
+
+def verified_replay(
+    reader: Any, engine: Any, *, since: str | None = None, budget: Budget | None = None
+) -> Impact:
+    """:func:`verify_log`, then :func:`replay`: on two cores, the log is verified by a child process
+    (its own connection) while this one replays; nothing is answered unless every entry replayed verified.
+    """
+    end = reader.tree_size()
+    ctx = _fork_context()
+    if ctx is None:
+        problem = _verify_problem(reader.db, end)
+        if problem:
+            raise AnalysisError(problem)
+        return replay(reader, engine, end=end, since=since, budget=budget)
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_verify_child, args=(reader.db.url, end, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        impact = replay(reader, engine, end=end, since=since, budget=budget)
+        try:
+            problem = receive.recv()
+        except EOFError:
+            problem = "the decision log's verification ended without an answer (its process died)"
+    except BaseException:
+        child.terminate()  # the replay failed or was interrupted: its verification is not needed
+        raise
+    finally:
+        receive.close()
+        child.join()
+    if problem:
+        raise AnalysisError(problem)
+    return impact
+
+
+def _fork_context() -> Any:
+    """A fork context when there are two cores to use (a forked child starts at once); else None."""
+    import multiprocessing
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def _verify_child(url: Any, size: int, send: Any) -> None:
+    from chamberlain.store.db import open_database
+
+    try:
+        db = open_database(url, create=False, readonly=True)
+        try:
+            send.send(_verify_problem(db, size))
+        finally:
+            db.close()
+    except Exception as exc:  # reported by the parent, which fails closed
+        send.send(f"the decision log could not be verified: {exc}")
+    finally:
+        send.close()
 
 
 def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, since: str | None = None,
-           budget: Budget | None = None) -> Impact:  # fmt: skip
-    """Re-decide entries ``[start, end)`` (at or after ``since``) with ``engine``; what would change."""
+           budget: Budget | None = None, share: bool = True) -> Impact:  # fmt: skip
+    """Re-decide entries ``[start, end)`` (at or after ``since``) with ``engine``; what would change.
+
+    ``share``: reuse the outputs of a request seen before whose decisions read no ``now()``
+    (False: decide every call afresh; the answer is the same, only slower).
+    """
     budget = budget or Budget()
     end = reader.tree_size() if end is None else min(end, reader.tree_size())
     if since is not None:
         first = reader.db.value("SELECT MIN(seq) FROM audit_entries WHERE time >= ?", (since,))
         start = max(start, int(first)) if first is not None else end
     impact = Impact()
-    calls = _CallDecisions(engine)
+    calls = _CallDecisions(engine, share)
     budget.start(max(end - start, 0))
     for item in replay_inputs(reader, start, end):
         if isinstance(item, NotReplayable):
@@ -102,24 +178,73 @@ def _parties(item: ReplayInput) -> list[Principal | None]:
     return parties
 
 
+class _LoggedClock(RequestClock):
+    """A decision's own logged ``now``, noting whether a condition read it (then its outputs are not shared)."""
+
+    __slots__ = ("now", "used")
+
+    def __init__(self, now_ns: int):
+        super().__init__()
+        self.now, self.used = Timestamp.at(now_ns), False
+
+    def __call__(self) -> Timestamp:
+        self.used = True
+        return self.now
+
+
 class _CallDecisions:
-    """The candidate engine's decisions for one logged call, per party: decided once for all its entries."""
+    """The candidate engine's decisions for one logged call, per party: decided once for all its entries.
 
-    __slots__ = ("engine", "inputs", "outputs")
+    Logged calls often repeat the same request at another time: the outputs of a request whose
+    decisions read no ``now()`` are kept (by the request's content, ``now`` and request id aside) and
+    reused; a request whose decisions read ``now()`` is decided again at each call's own ``now``.
+    """
 
-    def __init__(self, engine: Any):
-        self.engine = engine
+    __slots__ = ("engine", "inputs", "key", "outputs", "share", "shared")
+
+    def __init__(self, engine: Any, share: bool = True):
+        self.engine, self.share = engine, share
         self.inputs: list[CheckInput] | None = None
+        self.key: bytes | None = None
         self.outputs: dict[int, list[Any]] = {}
+        self.shared: dict[tuple[int, bytes], list[Any]] = {}
 
     def decision(self, item: ReplayInput, index: int, party: Principal) -> ActionEffect | None:
         if item.inputs is not self.inputs:  # entries of a call share its inputs (read once)
             self.inputs, self.outputs = item.inputs, {}
+            try:
+                self.key = request_key(item.inputs) if self.share else None
+            except TypeError:  # not JSON (not from a log): decided, not shared
+                self.key = None
         outputs = self.outputs.get(index)
         if outputs is None:
-            batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
-            outputs = self.outputs[index] = self.engine.check(batch, Timestamp.at(item.now_ns))
+            outputs = self.outputs[index] = self._decide(item, index, party)
         return outputs[item.input].actions.get(item.action)
+
+    def _decide(self, item: ReplayInput, index: int, party: Principal) -> list[Any]:
+        key = None if self.key is None else (index, self.key)
+        outputs = self.shared.get(key) if key is not None else None
+        if outputs is not None:
+            return outputs
+        batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
+        clock = _LoggedClock(item.now_ns)
+        outputs = self.engine.check(batch, clock)
+        if not clock.used and key is not None:
+            if len(self.shared) >= MAX_SHARED:
+                self.shared.clear()
+            self.shared[key] = outputs
+        return outputs
+
+
+def request_key(inputs: list[CheckInput]) -> bytes:
+    """Everything of a call's inputs the engine may read (all but ``now`` and the request id), as bytes."""
+    return orjson.dumps(
+        [[i.principal.id, i.principal.roles, i.principal.attr, i.principal.policy_version, i.principal.scope,
+          i.resource.kind, i.resource.id, i.resource.attr, i.resource.policy_version, i.resource.scope,
+          i.actions, i.aux_data.jwt, i.aux_data.jwts, i.aux_data.delegation, i.session_id, i.actor_chain,
+          i.approval_id] for i in inputs],
+        option=orjson.OPT_PASSTHROUGH_DATACLASS,
+    )  # fmt: skip
 
 
 def _decide(calls: _CallDecisions, item: ReplayInput, impact: Impact) -> None:
