@@ -29,7 +29,7 @@ from chamberlain.engine.request import CheckInput
 from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
 from chamberlain.engine.wire import RequestError
 from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
-from chamberlain.sessions.model import SESSION_ID, Session
+from chamberlain.sessions.model import SESSION_ID, Budget, Session
 from chamberlain.sessions.store import Charged, Item, SessionStore
 from chamberlain.store.errors import StoreError
 
@@ -173,34 +173,47 @@ class SessionGuard:
         """What each ALLOWed action would spend; an action whose cost cannot be computed is refused."""
         items: list[Item] = []
         refused: dict[tuple[int, str], tuple[str, str]] = {}
+        standing = [b.budget for b in self.store.standing]
         for index, (inp, out) in enumerate(zip(inputs, outputs, strict=True)):
-            kind = inp.resource.kind
-            activation = None
+            costs = _Costs(inp, self.globals, when)
             for action, effect in out.actions.items():
                 if effect.effect != EFFECT_ALLOW:
                     continue
-                charges: list[list[tuple[str, float]]] = [[], []]  # the session's budgets, standing budgets
-                for part, budgets in enumerate((s.budgets, [b.budget for b in self.store.standing])):
-                    for b in budgets:
-                        if (index, action) in refused or not b.applies(kind, action):
-                            continue
-                        if activation is None:
-                            activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(),
-                                                         self.globals, when)  # fmt: skip
-                        cost = _cost(b.cost, activation)
-                        if isinstance(cost, str):
-                            refused[(index, action)] = (
-                                "cost",
-                                f"the cost of budget {b.name!r} ({b.cost}) {cost}",
-                            )
-                        else:
-                            charges[part].append((b.name, cost))
-                if (index, action) in refused:
+                own = costs.of(s.budgets, action)
+                spans = own if isinstance(own, str) else costs.of(standing, action)  # the first refusal stands
+                if isinstance(spans, str):
+                    refused[(index, action)] = ("cost", spans)
                     continue
-                hits = tuple(i for i, r in enumerate(s.rate_limits) if r.applies(kind, action))
-                if charges[0] or charges[1] or hits:
-                    items.append(Item((index, action), tuple(charges[0]), hits, tuple(charges[1])))
+                assert not isinstance(own, str)
+                hits = tuple(i for i, r in enumerate(s.rate_limits) if r.applies(inp.resource.kind, action))
+                if own or spans or hits:
+                    items.append(Item((index, action), tuple(own), hits, tuple(spans)))
         return items, refused
+
+
+class _Costs:
+    """The costs of one check input's actions, its activation built at the first cost that needs it."""
+
+    def __init__(self, inp: CheckInput, globals_map: Any, when: Any):
+        self.inp = inp
+        self.globals = globals_map
+        self.when = when
+        self.activation: dict[str, Any] | None = None
+
+    def of(self, budgets: Sequence[Budget], action: str) -> list[tuple[str, float]] | str:
+        """``(budget, cost)`` of the budgets that apply to ``action``, or why one cost cannot be computed."""
+        inp, found = self.inp, []
+        for b in budgets:
+            if not b.applies(inp.resource.kind, action):
+                continue
+            if self.activation is None:
+                self.activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(),
+                                                  self.globals, self.when)  # fmt: skip
+            cost = _cost(b.cost, self.activation)
+            if isinstance(cost, str):
+                return f"the cost of budget {b.name!r} ({b.cost}) {cost}"
+            found.append((b.name, cost))
+        return found
 
 
 def _cost(expression: str, activation: dict[str, Any]) -> float | str:
