@@ -282,10 +282,6 @@ class Gateway:
         if not decision.allowed(action):
             text = decision.denial(action, f"{action} on {entry.upstream.name}", caller)
             return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
-        if not decision.used_approval:
-            return _without_upstream_stamp(
-                await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
-            )
         try:
             result = _without_upstream_stamp(
                 await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
@@ -378,9 +374,10 @@ class Gateway:
         return ""
 
     async def _outcome(self, approval_id: str, outcome: str, detail: str) -> None:
-        """Record what became of an approved call (a failure to record is logged: the call has happened)."""
+        """Record what became of an approved call (a failure to record is logged: the call has happened);
+        nothing for a call that spent no approval."""
         approvals = self.sessions.approvals if self.sessions is not None else None
-        if approvals is None:
+        if approvals is None or not approval_id:
             return
         try:
             await anyio.to_thread.run_sync(
