@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.approvals.test_delegated import pay, requested
+from tests.approvals.test_delegated import pay, requested, serving
 from tests.approvals.test_http import decide, person
 from tests.delegation.support import IdentityProvider
-from tests.server.support import ThreadServer, admin_on
-from tests.server.test_admin import AUDIENCE, trusting
+from tests.server.support import ThreadServer
+from tests.server.test_admin import AUDIENCE
 
 POLICY = """apiVersion: api.cerbos.dev/v1
 resourcePolicy:
@@ -52,13 +52,8 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 def server(tmp_path):
-    folder = tmp_path / "policies"
-    folder.mkdir()
-    (folder / "payment.yaml").write_text(POLICY)
-    idp = IdentityProvider("https://people.example")
-    overrides = {"server": admin_on(), "chamberlain": {"delegation": trusting(tmp_path, idp)}}
-    with ThreadServer(folder, overrides) as running:
-        yield running, idp
+    with serving(tmp_path, POLICY) as running:
+        yield running
 
 
 def _as(idp: IdentityProvider, sub: str) -> dict[str, str]:

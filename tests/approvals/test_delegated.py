@@ -3,6 +3,9 @@ action, which lifts the rule for every party; another chain is another action; n
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,15 +37,22 @@ resourcePolicy:
 """
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextlib.contextmanager
+def serving(tmp_path: Path, policy: str) -> Iterator[tuple[ThreadServer, IdentityProvider]]:
+    """A server on ``policy`` (payment.yaml) with the admin surface, trusting a people's IdP."""
     folder = tmp_path / "policies"
     folder.mkdir()
-    (folder / "payment.yaml").write_text(POLICY)
+    (folder / "payment.yaml").write_text(policy)
     idp = IdentityProvider("https://people.example")
     overrides = {"server": admin_on(), "chamberlain": {"delegation": trusting(tmp_path, idp)}}
     with ThreadServer(folder, overrides) as running:
         yield running, idp
+
+
+@pytest.fixture
+def server(tmp_path):
+    with serving(tmp_path, POLICY) as running:
+        yield running
 
 
 def pay(server: ThreadServer, actor: str, approval_id: str = "") -> dict[str, Any]:
