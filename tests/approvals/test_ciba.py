@@ -132,6 +132,9 @@ def test_mismatches_are_refused_with_ciba_s_errors(server):
     bad = httpx.post(f"{server.url}/oauth2/bc-authorize", data={"scope": "openid", "login_hint": "alice",
                      "authorization_details": "[]"}, headers=_as(idp, "agent-7"), timeout=30)  # fmt: skip
     assert _error(bad) == "invalid_authorization_details"
+    deep = httpx.post(f"{server.url}/oauth2/bc-authorize", data={"scope": "openid", "login_hint": "alice",
+                      "authorization_details": "[" * 20000}, headers=_as(idp, "agent-7"), timeout=30)  # fmt: skip
+    assert _error(deep) == "invalid_authorization_details"  # bounded depth: a 400, never a 500
     unauthenticated = httpx.post(
         f"{server.url}/oauth2/bc-authorize", data={"scope": "openid"}, headers=FORM, timeout=30
     )

@@ -19,11 +19,11 @@ for the consent of the person an agent acts for (``approvers: ["$subject"]``).
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from chamberlain import strictjson
 from chamberlain.approvals.errors import ApprovalError, ApprovalNotFound
 from chamberlain.approvals.model import APPROVAL_ID, APPROVED, DENIED, EXPIRED, PENDING, SUBJECT, Approval
 from chamberlain.delegation.errors import ExchangeError, TokenError
@@ -35,6 +35,7 @@ DETAILS_TYPE = "chamberlain_action"
 #: Seconds a client should wait between polls.
 INTERVAL = 5
 MAX_BINDING_MESSAGE = 256
+MAX_DETAILS_DEPTH = 8  # authorization_details: a list of objects, an action inside
 _AUTH_REQ_AUDIENCE = "/ciba"
 
 
@@ -63,9 +64,9 @@ def _store(service: Any) -> ApprovalSource:
 
 def _approval_id(raw: str) -> str:
     try:
-        details = json.loads(raw)
-    except ValueError:
-        raise ExchangeError("invalid_authorization_details", "authorization_details is not JSON") from None
+        details = strictjson.loads(raw, max_depth=MAX_DETAILS_DEPTH)
+    except strictjson.JSONError as exc:
+        raise ExchangeError("invalid_authorization_details", f"authorization_details: {exc}") from None
     if not isinstance(details, list) or len(details) != 1 or not isinstance(details[0], dict):
         raise ExchangeError("invalid_authorization_details",
                             f'expected one entry [{{"type": "{DETAILS_TYPE}", "approval_id": "apr_..."}}]')  # fmt: skip
