@@ -180,7 +180,9 @@ class SessionGuard:
                 if effect.effect != EFFECT_ALLOW:
                     continue
                 own = costs.of(s.budgets, action)
-                spans = own if isinstance(own, str) else costs.of(standing, action)  # the first refusal stands
+                spans = (
+                    own if isinstance(own, str) else costs.of(standing, action)
+                )  # the first refusal stands
                 if isinstance(spans, str):
                     refused[(index, action)] = ("cost", spans)
                     continue
