@@ -101,7 +101,7 @@ def _check(state: ServerState, principal: dict[str, Any], entries: list[dict[str
     aux = _aux_data(context)
     if aux is not None:
         request["auxData"] = aux
-    return decide.start(state, request, call_id, "http:authzen")
+    return decide.start(state, request, call_id, "http:authzen", validated=False)
 
 
 def _reason(response: dict[str, Any]) -> dict[str, Any] | None:
