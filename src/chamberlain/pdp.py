@@ -20,9 +20,9 @@ from typing import Any
 
 from chamberlain.approvals.guard import ApprovalGuard, approval_id_of, read_approval_id
 from chamberlain.approvals.store import ApprovalStore
-from chamberlain.audit import recording
-from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.write import recording
+from chamberlain.audit.write.ids import new_call_id
 from chamberlain.cel.values import Timestamp
 from chamberlain.engine import (
     AuxData,

@@ -677,7 +677,7 @@ _OTLP_KEYS = {"endpoint", "protocol", "headers", "timeout"}
 
 def _exports(v: Any) -> tuple[Any, ...]:
     """``[{name, jsonl: PATH | "-"}, {name, otlp: {endpoint, protocol, headers, timeout}}]`` (+ batchSize, interval)."""
-    from chamberlain.audit.export import ExportConfig
+    from chamberlain.audit.tools.export import ExportConfig
 
     if not isinstance(v, list):
         raise ValueError(f"expected a list of exporters, got {v!r}")
@@ -724,7 +724,7 @@ def _resolve_jsonl(config: Any, base_dir: Path) -> Any:
 def _witnesses(v: Any) -> tuple[Any, ...]:
     """``[{url: http://witness.example, key: name+hash+base64}]`` (the key: the witness's cosigner key)."""
     from chamberlain.audit.tlog.note import NoteError
-    from chamberlain.audit.witness.client import WitnessConfig
+    from chamberlain.audit.tools.witness.client import WitnessConfig
 
     if not isinstance(v, list):
         raise ValueError(f"expected a list of {{url, key}} mappings, got {v!r}")

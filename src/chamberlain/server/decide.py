@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chamberlain import delegation
-from chamberlain.audit import recording
-from chamberlain.audit.recording import PendingCheck
+from chamberlain.audit.write import recording
+from chamberlain.audit.write.recording import PendingCheck
 from chamberlain.cel import budget
 from chamberlain.server.state import ServerState
 from chamberlain.sessions.join import join, request_ref, token_sid, worth_telling
