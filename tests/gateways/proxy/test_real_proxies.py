@@ -74,6 +74,28 @@ def test_an_allowed_route_reaches_the_upstream_with_chamberlains_headers(env):
     assert len(seen["headers"]["x-chamberlain-decision"]) == 26
 
 
+def test_the_decision_id_the_upstream_sees_is_an_entry_of_the_log_with_an_inclusion_proof(env):
+    """The id in X-Chamberlain-Decision names entries of the decision log (sync: durable before the answer);
+    `chamberlain audit search` finds them; the first one's leaf (`audit export`) names the decision, and its
+    inclusion proof (`audit prove`) leads that leaf to the tree's root. (Before the session is revoked below.)"""
+    reply = env.call("POST", "/payments/p7/pay?amount=40", env.second)
+    assert reply.status_code == 200
+    decision = env.upstream.seen[-1]["headers"]["x-chamberlain-decision"]
+    db = f"sqlite:///{env.state / 'decisions.db'}"
+    found = run("search", "--db", db, "--resource", "payment:p7", "--action", "pay", "--json")
+    entries = [e for e in map(json.loads, found.splitlines()) if e["call_id"] == decision]
+    assert entries and all(e["effect"] == "EFFECT_ALLOW" for e in entries)
+    index = min(e["seq"] for e in entries)
+    leaf = run("export", "--db", db, "--from", str(index), "--to", str(index + 1), "--format", "leaf").rstrip(
+        b"\n"
+    )
+    assert json.loads(leaf)["call_id"] == decision  # the leaf itself names the decision the upstream saw
+    proof = json.loads(run("prove", "--db", db, "--index", str(index), "--json"))
+    assert (proof["leaf_index"], proof["leaf_hash"]) == (index, hashlib.sha256(b"\x00" + leaf).hexdigest())
+    merkle.verify_inclusion(index, proof["tree_size"], bytes.fromhex(proof["leaf_hash"]),
+                            [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(proof["root_hash"]))  # fmt: skip
+
+
 def test_the_chain_is_attenuated_and_a_denial_never_reaches_the_upstream(env):
     before = len(env.upstream.seen)
     assert env.call("POST", "/payments/p1/pay?amount=5000", env.second).status_code == 403  # agents: <= 1000
@@ -144,28 +166,6 @@ def test_a_chamberlain_that_is_down_makes_the_proxy_deny(kind):
         reply = s.call("POST", "/payments/p1/pay?amount=5", s.second)
         assert reply.status_code >= 400  # nginx: 500, caddy: 502; either way the request stops at the proxy
         assert len(s.upstream.seen) == before
-
-
-def test_the_decision_id_the_upstream_sees_is_an_entry_of_the_log_with_an_inclusion_proof(env):
-    """The id in X-Chamberlain-Decision names entries of the decision log (sync: durable before the answer);
-    `chamberlain audit search` finds them; the first one's leaf (`audit export`) names the decision, and its
-    inclusion proof (`audit prove`) leads that leaf to the tree's root."""
-    reply = env.call("POST", "/payments/p7/pay?amount=40", env.second)
-    assert reply.status_code == 200
-    decision = env.upstream.seen[-1]["headers"]["x-chamberlain-decision"]
-    db = f"sqlite:///{env.state / 'decisions.db'}"
-    found = run("search", "--db", db, "--resource", "payment:p7", "--action", "pay", "--json")
-    entries = [e for e in map(json.loads, found.splitlines()) if e["call_id"] == decision]
-    assert entries and all(e["effect"] == "EFFECT_ALLOW" for e in entries)
-    index = min(e["seq"] for e in entries)
-    leaf = run("export", "--db", db, "--from", str(index), "--to", str(index + 1), "--format", "leaf").rstrip(
-        b"\n"
-    )
-    assert json.loads(leaf)["call_id"] == decision  # the leaf itself names the decision the upstream saw
-    proof = json.loads(run("prove", "--db", db, "--index", str(index), "--json"))
-    assert (proof["leaf_index"], proof["leaf_hash"]) == (index, hashlib.sha256(b"\x00" + leaf).hexdigest())
-    merkle.verify_inclusion(index, proof["tree_size"], bytes.fromhex(proof["leaf_hash"]),
-                            [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(proof["root_hash"]))  # fmt: skip
 
 
 def run(*args: str) -> bytes:
