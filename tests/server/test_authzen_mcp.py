@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -115,3 +118,20 @@ def test_without_strict_evaluation_a_conditional_deny_is_never_skipped(tmp_path)
         answer = ask(srv, call("send_money", {"amount": 20})).json()
         assert answer["decision"] is False and "strictEvaluation" in answer["context"]["reason_admin"]["en"]
         assert ask(srv, call("search")).json() == {"decision": True}
+
+
+def test_a_decision_is_recorded_under_the_coaz_enforcement_point(strict):
+    body = call("git_status")
+    body["subject"]["id"] = "coaz-recorded"
+    assert ask(strict, body).json() == {"decision": True}
+    db = f"sqlite:///{strict.state_dir / 'decisions.db'}"
+    found = subprocess.run([str(Path(sys.executable).parent / "chamberlain"), "audit", "search", "--db", db,
+                            "--principal", "coaz-recorded", "--json"], capture_output=True, timeout=60, check=True)  # fmt: skip
+    [entry] = [json.loads(line) for line in found.stdout.splitlines()]
+    assert (entry["point"], entry["action"], entry["effect"]) == (
+        "http:authzen-mcp",
+        "tools/call::git_status",
+        "EFFECT_ALLOW",
+    )
+    resource = entry["resource"]
+    assert (resource["kind"], resource["id"]) == ("mcp_server", "payments")
