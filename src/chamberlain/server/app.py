@@ -17,7 +17,7 @@ from chamberlain.asgi import JSON_HEADERS, Receive, Send, respond
 from chamberlain.engine.request_validation import InvalidRequest, RequestError
 from chamberlain.errors import Error
 from chamberlain.gateways.proxy import http as proxy_http
-from chamberlain.server import audit_api, authzen_api, cerbos_api, decide
+from chamberlain.server import audit_api, authzen_api, authzen_mcp, cerbos_api, decide
 from chamberlain.server.admin import AdminResponse
 from chamberlain.server.admin.dispatch import AdminSurface, Match
 from chamberlain.server.config import Config
@@ -49,6 +49,7 @@ ROUTES: dict[str, tuple[str, dict[str, Handler]]] = {
     "/api/server_info": ("server_info", {"GET": cerbos_api.server_info}),
     "/access/v1/evaluation": ("authzen_evaluation", {"POST": authzen_api.evaluation}),
     "/access/v1/evaluations": ("authzen_evaluations", {"POST": authzen_api.evaluations}),
+    "/coaz/mcp/access/v1/evaluation": ("authzen_mcp_evaluation", {"POST": authzen_mcp.evaluation}),
     # Public when chamberlain.audit.apiEnabled (signed heads and proofs reveal no decision); entries are admin.
     "/api/audit/head": ("audit_head", {"GET": audit_api.head}),
     "/api/audit/proof/inclusion": ("audit_inclusion", {"GET": audit_api.inclusion}),

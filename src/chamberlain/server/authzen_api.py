@@ -66,7 +66,7 @@ def _text(props: Mapping[str, Any] | None, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _principal(subject: Mapping[str, Any]) -> dict[str, Any]:
+def principal_of(subject: Mapping[str, Any]) -> dict[str, Any]:
     props = subject.get("properties") or {}
     roles = _prop(props, "roles")
     roles = [r for r in roles if isinstance(r, str) and r] if isinstance(roles, list) else []
@@ -94,17 +94,17 @@ def _aux_data(context: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return aux
 
 
-def _check(state: ServerState, principal: dict[str, Any], entries: list[dict[str, Any]],
-           context: Mapping[str, Any] | None, call_id: str) -> decide.Started:  # fmt: skip
+def start_check(state: ServerState, principal: dict[str, Any], entries: list[dict[str, Any]],
+                context: Mapping[str, Any] | None, call_id: str, point: str = "http:authzen") -> decide.Started:  # fmt: skip
     request: dict[str, Any] = {"principal": principal, "resources": entries,
                                "requestId": _text(context, "requestId"), "includeMeta": True}  # fmt: skip
     aux = _aux_data(context)
     if aux is not None:
         request["auxData"] = aux
-    return decide.start(state, request, call_id, "http:authzen", validated=False)
+    return decide.start(state, request, call_id, point, validated=False)
 
 
-def _reason(response: dict[str, Any]) -> dict[str, Any] | None:
+def reason_of(response: dict[str, Any]) -> dict[str, Any] | None:
     """AuthZEN's ``reason_admin`` when the decision log could not record the check, or the session
     the check named denied every action."""
     found = response.get("chamberlain") or {}
@@ -122,13 +122,13 @@ def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] 
     validate(EVALUATION, request)
     context = request.get("context")
     action = request["action"]["name"]
-    pending = _check(state, _principal(request["subject"]),
+    pending = start_check(state, principal_of(request["subject"]),
                      [{"actions": [action], "resource": _resource(request["resource"])}], context, call_id)  # fmt: skip
 
     def build(responses: list[dict[str, Any]]) -> dict[str, Any]:
         response = responses[0]
         out: dict[str, Any] = {"decision": _decision(response, 0, action)}
-        context_out = _reason(response) or {}
+        context_out = reason_of(response) or {}
         if _prop(context, "includeMeta") is True:
             context_out["cerbos.response"] = response
         if context_out:
@@ -184,12 +184,12 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
                 {"actions": list(dict.fromkeys(r[3] for r in reqs)), "resource": _resource(reqs[0][2])}
             )
             slots.extend((r[0], index, r[3]) for r in reqs)
-        checks.append((_check(state, _principal(group[0][1]), entries, group[0][4], call_id), slots))
+        checks.append((start_check(state, principal_of(group[0][1]), entries, group[0][4], call_id), slots))
 
     def build(responses: list[dict[str, Any]]) -> dict[str, Any]:
         answers: list[dict[str, Any] | None] = [None] * len(items)
         for response, (_, slots) in zip(responses, checks, strict=True):
-            reason = _reason(response)
+            reason = reason_of(response)
             for position, index, action in slots:
                 answer: dict[str, Any] = {"decision": _decision(response, index, action)}
                 context_out = dict(reason or {})

@@ -6,7 +6,10 @@ denies; a chamberlain that is down makes the proxy deny; bad tokens and headers 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chamberlain.audit.tlog import merkle
 from chamberlain.sessions.store import SessionStore
 from chamberlain.store import parse_url
 from tests.delegation.support import IdentityProvider, settings
@@ -22,6 +26,7 @@ from tests.gateways.proxy.support import chain_tokens, claims, policies
 from tests.server.support import serve_process
 
 PROXIES = {"nginx": nginx, "caddy": caddy}
+CHAMBERLAIN = str(Path(sys.executable).parent / "chamberlain")
 
 
 class Stack:
@@ -67,6 +72,28 @@ def test_an_allowed_route_reaches_the_upstream_with_chamberlains_headers(env):
     assert seen["headers"]["x-chamberlain-subject"] == "alice"  # never what the client sent
     assert seen["headers"]["x-chamberlain-actors"] == "tool-agent,planner-agent"
     assert len(seen["headers"]["x-chamberlain-decision"]) == 26
+
+
+def test_the_decision_id_the_upstream_sees_is_an_entry_of_the_log_with_an_inclusion_proof(env):
+    """The id in X-Chamberlain-Decision names entries of the decision log (sync: durable before the answer);
+    `chamberlain audit search` finds them; the first one's leaf (`audit export`) names the decision, and its
+    inclusion proof (`audit prove`) leads that leaf to the tree's root. (Before the session is revoked below.)"""
+    reply = env.call("POST", "/payments/p7/pay?amount=40", env.second)
+    assert reply.status_code == 200
+    decision = env.upstream.seen[-1]["headers"]["x-chamberlain-decision"]
+    db = f"sqlite:///{env.state / 'decisions.db'}"
+    found = run("search", "--db", db, "--resource", "payment:p7", "--action", "pay", "--json")
+    entries = [e for e in map(json.loads, found.splitlines()) if e["call_id"] == decision]
+    assert entries and all(e["effect"] == "EFFECT_ALLOW" for e in entries)
+    index = min(e["seq"] for e in entries)
+    leaf = run("export", "--db", db, "--from", str(index), "--to", str(index + 1), "--format", "leaf").rstrip(
+        b"\n"
+    )
+    assert json.loads(leaf)["call_id"] == decision  # the leaf itself names the decision the upstream saw
+    proof = json.loads(run("prove", "--db", db, "--index", str(index), "--json"))
+    assert (proof["leaf_index"], proof["leaf_hash"]) == (index, hashlib.sha256(b"\x00" + leaf).hexdigest())
+    merkle.verify_inclusion(index, proof["tree_size"], bytes.fromhex(proof["leaf_hash"]),
+                            [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(proof["root_hash"]))  # fmt: skip
 
 
 def test_the_chain_is_attenuated_and_a_denial_never_reaches_the_upstream(env):
@@ -139,3 +166,8 @@ def test_a_chamberlain_that_is_down_makes_the_proxy_deny(kind):
         reply = s.call("POST", "/payments/p1/pay?amount=5", s.second)
         assert reply.status_code >= 400  # nginx: 500, caddy: 502; either way the request stops at the proxy
         assert len(s.upstream.seen) == before
+
+
+def run(*args: str) -> bytes:
+    """``chamberlain audit ARGS``' standard output."""
+    return subprocess.run([CHAMBERLAIN, "audit", *args], capture_output=True, timeout=60, check=True).stdout

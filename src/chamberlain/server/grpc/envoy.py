@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import code_pb2
 
 from chamberlain.gateways.proxy.contract import ProxyAnswer, ProxyAuthorizer, ProxyRequest
-from chamberlain.server.grpc.stubs import envoy_auth
+from chamberlain.server.grpc import envoy_protos
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.state import ServerState
 
@@ -72,24 +72,19 @@ def _add(headers: dict[str, str], name: str, value: str) -> None:
 
 def check_response(answer: ProxyAnswer) -> Any:
     """The ``CheckResponse`` telling Envoy ``answer``."""
-    auth, _ = envoy_auth()
-    from envoy.config.core.v3 import base_pb2
-    from envoy.type.v3 import http_status_pb2
 
     def options(headers: Any) -> list[Any]:  # names in lower case, as HTTP/2 (and Envoy) keep them
-        overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
-        return [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k.lower(), value=v), append_action=overwrite)
+        return [envoy_protos.HeaderValueOption(header=envoy_protos.HeaderValue(key=k.lower(), value=v),
+                                               append_action=envoy_protos.OVERWRITE_IF_EXISTS_OR_ADD)
                 for k, v in headers.items()]  # fmt: skip
 
-    response = auth.CheckResponse()  # type: ignore[attr-defined]
+    response = envoy_protos.CheckResponse()
     response.status.code = _STATUS_CODE[answer.status]
     if answer.allowed:
         response.ok_response.headers.extend(options(answer.upstream_headers))
     else:
         denied = response.denied_response
-        denied.status.code = http_status_pb2.StatusCode.Value(
-            "Unauthorized" if answer.status == 401 else "Forbidden"
-        )
+        denied.status.code = envoy_protos.HTTP_STATUS["Unauthorized" if answer.status == 401 else "Forbidden"]
         denied.headers.extend(options(answer.client_headers))
         denied.body = answer.body.decode("utf-8", "replace")
     if answer.decision_id is not None:
@@ -105,7 +100,7 @@ class AuthorizationService:
     def __init__(self, state: ServerState, authorizer: ProxyAuthorizer):
         self.state = state
         self.authorizer = authorizer
-        self.check_request = envoy_auth()[0].CheckRequest  # type: ignore[attr-defined]
+        self.check_request = envoy_protos.CheckRequest
 
     def handlers(self) -> grpc.GenericRpcHandler:
         unary: Callable[..., Awaitable[bytes]] = self.check

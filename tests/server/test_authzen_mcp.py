@@ -1,0 +1,137 @@
+"""The AuthZEN COAZ profile for MCP over real HTTP: ``/coaz/mcp/access/v1/evaluation`` decided with the MCP
+gateway's policy names, strictly (a policy reading arguments the request did not carry denies)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.gateways.proxy.support import policies
+from tests.server.support import REPO, ThreadServer
+
+URL = "/coaz/mcp/access/v1/evaluation"
+PAGE = REPO / "docs" / "guides" / "proxies.md"
+
+
+def sample() -> dict:
+    """The page's ``coaz-tools-call.json`` block."""
+    found = re.search(
+        r'```json title="coaz-tools-call.json"\n(.*?)```', PAGE.read_text(encoding="utf-8"), re.S
+    )
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("coaz")
+    with ThreadServer(policies(tmp), {"engine": {"strictEvaluation": True}}) as srv:
+        yield srv
+
+
+def ask(srv: ThreadServer, body: dict) -> httpx.Response:
+    return httpx.post(srv.url + URL, json=body, timeout=10)
+
+
+def call(tool: str, arguments: dict | None = None, **extra) -> dict:
+    body = sample()
+    body["resource"]["id"] = tool
+    if arguments is None:
+        del body["context"]["arguments"]
+    else:
+        body["context"]["arguments"] = arguments
+    body.update(extra)
+    return body
+
+
+def test_the_documented_tool_call_is_allowed_with_its_arguments(strict):
+    reply = ask(strict, sample())
+    assert reply.status_code == 200 and reply.json() == {"decision": True}
+
+
+def test_arguments_decide_a_guarding_deny(strict):
+    reply = ask(strict, call("send_money", {"amount": 500, "to": "bob"}))
+    assert reply.status_code == 200 and reply.json() == {"decision": False}
+
+
+def test_a_policy_reading_arguments_the_request_did_not_carry_denies_with_the_reason(strict):
+    reply = ask(strict, call("send_money"))
+    assert reply.status_code == 200
+    answer = reply.json()
+    assert answer["decision"] is False and "R.attr.arguments" in answer["context"]["reason_admin"]["en"]
+
+
+def test_tools_are_named_as_the_mcp_gateway_names_them(strict):
+    assert ask(strict, call("search")).json() == {"decision": True}  # tools/call::search, no arguments needed
+    assert ask(strict, call("delete_repo")).json() == {"decision": False}  # no rule allows it
+    other_role = call("search")
+    other_role["subject"]["properties"]["cerbos.roles"] = ["guest"]
+    assert ask(strict, other_role).json() == {"decision": False}
+
+
+def test_a_server_wide_method_is_decided_on_the_server(strict):
+    body = {"subject": {"type": "identity", "id": "alice"}, "action": {"name": "tools/list"},
+            "resource": {"type": "mcp_server", "id": "payments"}}  # fmt: skip
+    reply = ask(strict, body)
+    assert reply.status_code == 200 and reply.json() == {"decision": False}  # no rule names tools/list
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["resource"].pop("properties"), "resource.properties.server"),
+        (lambda b: b["resource"].update(type="mcp_server"), "resource.type"),
+        (lambda b: b["resource"].update(id="x" * 300), "resource.id"),
+        (lambda b: b["resource"]["properties"].update(server=7), "resource.properties.server"),
+        (lambda b: b["resource"]["properties"].update(server="a\nb"), "resource.properties.server"),
+        (lambda b: b["context"].update(arguments=[1]), "context.arguments"),
+        (lambda b: b["context"].update(agent={"id": 1}), "context.agent"),
+        (lambda b: b["action"].update(name="ping"), "pass-through"),
+        (lambda b: b["action"].update(name="notifications/cancelled"), "pass-through"),
+        (lambda b: b["action"].update(name="Tools call"), "action.name"),
+        (lambda b: b.pop("subject"), "subject"),
+    ],
+)
+def test_malformed_requests_are_400s_naming_the_field(strict, change, field):
+    body = sample()
+    change(body)
+    reply = ask(strict, body)
+    assert reply.status_code == 400 and field in reply.json()["message"], reply.text
+
+
+def test_arguments_for_a_method_without_them_are_a_400(strict):
+    body = {"subject": {"type": "identity", "id": "alice"}, "action": {"name": "resources/read"},
+            "resource": {"type": "resource", "id": "file:///a", "properties": {"server": "payments"}},
+            "context": {"arguments": {}}}  # fmt: skip
+    reply = ask(strict, body)
+    assert reply.status_code == 400 and "context.arguments" in reply.json()["message"]
+
+
+def test_without_strict_evaluation_a_conditional_deny_is_never_skipped(tmp_path):
+    with ThreadServer(policies(tmp_path), {"engine": {"strictEvaluation": False}}) as srv:
+        answer = ask(srv, call("send_money", {"amount": 20})).json()
+        assert answer["decision"] is False and "strictEvaluation" in answer["context"]["reason_admin"]["en"]
+        assert ask(srv, call("search")).json() == {"decision": True}
+
+
+def test_a_decision_is_recorded_under_the_coaz_enforcement_point(strict):
+    body = call("git_status")
+    body["subject"]["id"] = "coaz-recorded"
+    assert ask(strict, body).json() == {"decision": True}
+    db = f"sqlite:///{strict.state_dir / 'decisions.db'}"
+    found = subprocess.run([str(Path(sys.executable).parent / "chamberlain"), "audit", "search", "--db", db,
+                            "--principal", "coaz-recorded", "--json"], capture_output=True, timeout=60, check=True)  # fmt: skip
+    [entry] = [json.loads(line) for line in found.stdout.splitlines()]
+    assert (entry["point"], entry["action"], entry["effect"]) == (
+        "http:authzen-mcp",
+        "tools/call::git_status",
+        "EFFECT_ALLOW",
+    )
+    resource = entry["resource"]
+    assert (resource["kind"], resource["id"]) == ("mcp_server", "payments")
