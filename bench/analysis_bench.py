@@ -24,7 +24,7 @@ from chamberlain import PDP, Principal, Resource
 from chamberlain.analysis import build_map, policy_subjects, policy_targets
 from chamberlain.analysis.impact import replay, verified_replay, verify_log
 from chamberlain.analysis.usage import observed_uses
-from chamberlain.audit.reader import AuditReader
+from chamberlain.audit.storage.reader import AuditReader
 from chamberlain.store.db import open_database
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -46,14 +46,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests.audit.support import DERIVED, DOCUMENT, POSTGRES, postgres_available  # noqa: E402
 from tests.server.support import serve_process  # noqa: E402
 
-from chamberlain.audit.append import ENTRY_COLUMNS, NODE_COLUMNS, REQUEST_COLUMNS  # noqa: E402
-from chamberlain.audit.content import Limits  # noqa: E402
-from chamberlain.audit.decisions import Call, decision_call  # noqa: E402
-from chamberlain.audit.entry import leaf_body  # noqa: E402
 from chamberlain.audit.log import DecisionLog, LogOptions  # noqa: E402
-from chamberlain.audit.tables import STRIDE  # noqa: E402
+from chamberlain.audit.storage.tables import STRIDE  # noqa: E402
 from chamberlain.audit.tlog.merkle import Edge, leaf_hash  # noqa: E402
-from chamberlain.audit.verify import verify  # noqa: E402
+from chamberlain.audit.tools.verify import verify  # noqa: E402
+from chamberlain.audit.write.append import ENTRY_COLUMNS, NODE_COLUMNS, REQUEST_COLUMNS  # noqa: E402
+from chamberlain.audit.write.content import Limits  # noqa: E402
+from chamberlain.audit.write.decisions import Call, decision_call  # noqa: E402
+from chamberlain.audit.write.entry import leaf_body  # noqa: E402
 from chamberlain.engine import CheckInput, Principal, Resource, compile_policies  # noqa: E402
 from chamberlain.policy import load_directory  # noqa: E402
 from chamberlain.store.db import open_database  # noqa: E402
@@ -305,7 +305,7 @@ def digest_cost(entries: list[Call], n: int) -> tuple[float, float]:
     """µs per entry: (salting and hashing its content and its call's request record, preparing it whole)."""
     import hashlib
 
-    from chamberlain.audit.content import salts
+    from chamberlain.audit.write.content import salts
 
     limits = Limits()
     prepared = [entries[i % len(entries)].prepare(limits) for i in range(len(entries))]
@@ -360,7 +360,7 @@ def export_rates(folder: Path, n: int) -> dict[str, float]:
     """Records/s exporting the first ``n`` entries of the verify log to JSON Lines and to an OTLP receiver."""
     import subprocess
 
-    from chamberlain.audit.export import ExportConfig, Exporter
+    from chamberlain.audit.tools.export import ExportConfig, Exporter
     from chamberlain.store import parse_url
 
     url = parse_url(f"sqlite:///{folder / 'verify.db'}")

@@ -13,7 +13,7 @@ import yaml
 from chamberlain import helptext, safeyaml, strictjson
 from chamberlain.analysis.cli import app as analyze_app
 from chamberlain.approvals.cli import app as approvals_app
-from chamberlain.audit.cli import app as audit_app
+from chamberlain.audit.tools.cli import app as audit_app
 from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app

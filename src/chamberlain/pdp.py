@@ -20,9 +20,9 @@ from typing import Any
 
 from chamberlain.approvals.guard import ApprovalGuard, approval_id_of, read_approval_id
 from chamberlain.approvals.store import ApprovalStore
-from chamberlain.audit import recording
-from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.write import recording
+from chamberlain.audit.write.ids import new_call_id
 from chamberlain.cel.values import Timestamp
 from chamberlain.engine import (
     AuxData,
@@ -37,8 +37,8 @@ from chamberlain.engine import (
 from chamberlain.engine.planner import PlanInput, QueryPlan, plan_resources
 from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.engine.request import EMPTY_AUX
-from chamberlain.engine.request_validation import InvalidRequest, RequestLimits, check_actions
-from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
+from chamberlain.engine.request_validation import InvalidRequest, RequestError, RequestLimits, check_actions
+from chamberlain.engine.wire import JWTVerifier, check_resources_response, parse_check_resources
 from chamberlain.policy import PolicySet, load_directory
 from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
 from chamberlain.sessions.join import Joined, gate, join, plan_note, request_ref, worth_telling

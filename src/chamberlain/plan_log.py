@@ -25,8 +25,8 @@ from typing import Any
 
 import rfc8785
 
-from chamberlain.audit import recording
 from chamberlain.audit.log import DecisionLog
+from chamberlain.audit.write import recording
 from chamberlain.engine.planner import PlanInput, PlanKind, QueryPlan
 from chamberlain.engine.request import CheckInput, Resource
 from chamberlain.engine.result import ActionEffect, CheckOutput

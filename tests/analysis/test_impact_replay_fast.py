@@ -14,7 +14,7 @@ from chamberlain import PDP, Principal, Resource
 from chamberlain.analysis import impact as impact_module
 from chamberlain.analysis.errors import AnalysisError
 from chamberlain.analysis.impact import replay, verified_replay, verify_log
-from chamberlain.audit.reader import AuditReader
+from chamberlain.audit.storage.reader import AuditReader
 from chamberlain.store.db import open_database
 from tests.analysis.support import INVOICE, POLICIES, delegation_service, log_delegated_check
 from tests.analysis.support import candidate as candidate_folder

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chamberlain.audit.entry import Entry, new_entry
+from chamberlain.audit.write.entry import Entry, new_entry
 from chamberlain.store import StoreError, parse_url
 from chamberlain.store.db import open_database
 from tests.engine.test_engine import DERIVED as DERIVED  # re-exported: derived role "owner" of set "common"
@@ -114,7 +114,7 @@ def cli(*args: str) -> CliResult:
     the seconds a new interpreter takes to import everything."""
     from typer.testing import CliRunner
 
-    from chamberlain.audit.cli import app
+    from chamberlain.audit.tools.cli import app
 
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     return CliResult(result.exit_code, result.output)

@@ -10,7 +10,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chamberlain.audit.canonical import EncodingError, canonical, digest, normalise, slow_canonical
+from chamberlain.audit.write.canonical import EncodingError, canonical, digest, normalise, slow_canonical
 
 _numbers = st.one_of(
     st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),

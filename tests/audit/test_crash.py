@@ -12,8 +12,8 @@ import time
 
 import httpx
 
-from chamberlain.audit.reader import AuditReader, Filter
-from chamberlain.audit.verify import verify
+from chamberlain.audit.storage.reader import AuditReader, Filter
+from chamberlain.audit.tools.verify import verify
 from chamberlain.store.db import open_database
 from tests.server.support import serve_process
 

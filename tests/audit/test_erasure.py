@@ -15,10 +15,10 @@ import pytest
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.replay import NotReplayable, replay_input
 from chamberlain.audit.tlog.merkle import verify_inclusion
 from chamberlain.audit.tlog.note import Verifier, open_checkpoint
-from chamberlain.audit.verify import TrustedHead, verify
+from chamberlain.audit.tools.replay import NotReplayable, replay_input
+from chamberlain.audit.tools.verify import TrustedHead, verify
 from chamberlain.store.db import open_database
 from tests.audit.test_cli_audit import run
 
@@ -84,7 +84,7 @@ def test_erase_by_principal_keeps_every_proof_and_leaves_no_value(log_url, polic
 
 
 def _reader(url: str):
-    from chamberlain.audit.reader import AuditReader
+    from chamberlain.audit.storage.reader import AuditReader
 
     return AuditReader(open_database(url))
 

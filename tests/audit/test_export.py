@@ -21,12 +21,12 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 
 from chamberlain import PDP, Principal, Resource
-from chamberlain.audit.canonical import canonical
-from chamberlain.audit.export import ExportConfig
-from chamberlain.audit.export.exporter import read_cursor
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.reader import AuditReader
+from chamberlain.audit.storage.reader import AuditReader
 from chamberlain.audit.tlog.merkle import leaf_hash, verify_inclusion
+from chamberlain.audit.tools.export import ExportConfig
+from chamberlain.audit.tools.export.exporter import read_cursor
+from chamberlain.audit.write.canonical import canonical
 from chamberlain.server.config import ConfigError, load_config
 from chamberlain.store.db import open_database
 from tests.audit.support import cli, decision, wait_until

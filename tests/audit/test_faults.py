@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chamberlain.audit.reader import AuditReader, Filter
-from chamberlain.audit.verify import verify
+from chamberlain.audit.storage.reader import AuditReader, Filter
+from chamberlain.audit.tools.verify import verify
 from chamberlain.store import parse_url
 from chamberlain.store.db import open_database
 from tests.audit.support import POSTGRES, fresh_schema_url

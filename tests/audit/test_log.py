@@ -9,12 +9,12 @@ import time
 import pytest
 
 from chamberlain.audit import Filter, LogUnavailable
-from chamberlain.audit.canonical import EncodingError
-from chamberlain.audit.keys import SigningKeyError
 from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.storage.keys import SigningKeyError
 from chamberlain.audit.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
 from chamberlain.audit.tlog.note import Verifier, open_checkpoint
-from chamberlain.audit.verify import verify
+from chamberlain.audit.tools.verify import verify
+from chamberlain.audit.write.canonical import EncodingError
 from chamberlain.store.db import open_database
 from tests.audit.support import decision, wait_until
 

@@ -212,7 +212,7 @@ def test_format_2_vectors_verify_independently():
 
 
 def test_format_2_vectors_are_what_the_log_writes():
-    from chamberlain.audit.entry import leaf_body, make_entry
+    from chamberlain.audit.write.entry import leaf_body, make_entry
 
     v = json.loads((VECTORS / "leaf_v2.json").read_text())
     for e in v["entries"]:

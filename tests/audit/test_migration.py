@@ -8,9 +8,9 @@ import pytest
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.reader import AuditReader
-from chamberlain.audit.replay import NotReplayable, replay_input
-from chamberlain.audit.verify import verify
+from chamberlain.audit.storage.reader import AuditReader
+from chamberlain.audit.tools.replay import NotReplayable, replay_input
+from chamberlain.audit.tools.verify import verify
 from chamberlain.store.db import open_database
 from tests.audit.support import VECTORS
 
@@ -46,7 +46,7 @@ def test_upgraded_in_place_old_entries_keep_their_leaves(old_log, policies, tmp_
     assert replay_input(reader, 6).inputs[0].resource.id == "new"
     with pytest.raises(NotReplayable, match="format 1"):
         replay_input(reader, 2)
-    from chamberlain.audit.erase import erase
+    from chamberlain.audit.tools.erase import erase
 
     result = erase(db, principal="alice", by="test")
     assert result.erased == [6] and result.legacy == 6  # old entries cannot be erased: counted, not touched

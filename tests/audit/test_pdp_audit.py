@@ -10,8 +10,8 @@ import orjson
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit import Filter
 from chamberlain.audit.log import LogOptions
-from chamberlain.audit.replay import replay_input
-from chamberlain.audit.verify import verify
+from chamberlain.audit.tools.replay import replay_input
+from chamberlain.audit.tools.verify import verify
 from chamberlain.store.db import open_database
 from tests.audit.support import wait_until
 

@@ -9,11 +9,11 @@ import shutil
 import httpx
 import orjson
 
-from chamberlain.audit.heads import all_heads
-from chamberlain.audit.keys import load_all
-from chamberlain.audit.keyset import verified_signers
 from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.storage.heads import all_heads
+from chamberlain.audit.storage.keys import load_all
 from chamberlain.audit.tlog.note import Checkpoint, Verifier, split_note
+from chamberlain.audit.tools.keyset import verified_signers
 from chamberlain.store.db import open_database
 from tests.audit.support import cli, decision, wait_until
 from tests.server.support import ThreadServer
@@ -158,11 +158,11 @@ def test_replicas_on_one_postgresql_pick_up_the_new_key(policies, pg_url, tmp_pa
 
 
 def test_witnesses_across_a_rotation(tmp_path):
+    from chamberlain.audit.storage.tree import TreeStore
     from chamberlain.audit.tlog.merkle import consistency_path
-    from chamberlain.audit.tree import TreeStore
-    from chamberlain.audit.witness.cosignature import Cosigner
-    from chamberlain.audit.witness.protocol import request_body
-    from chamberlain.audit.witness.server import Witness
+    from chamberlain.audit.tools.witness.cosignature import Cosigner
+    from chamberlain.audit.tools.witness.protocol import request_body
+    from chamberlain.audit.tools.witness.server import Witness
 
     url, old, new, seq = _rotated_log(tmp_path)
     db = open_database(url)

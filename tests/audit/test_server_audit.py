@@ -65,7 +65,7 @@ def test_head_and_proofs_verify_independently(server):
     entry = httpx.get(f"{server.url}/api/audit/entries", params={"resource_kind": "document", "limit": 1000},
                       auth=ADMIN_AUTH).json()["entries"][6]  # fmt: skip
     assert entry["seq"] == 6  # and its canonical form hashes to the proven leaf
-    from chamberlain.audit.canonical import canonical
+    from chamberlain.audit.write.canonical import canonical
 
     assert leaf_hash(canonical(entry["leaf"])).hex() == proof["leaf_hash"]
 

@@ -13,14 +13,14 @@ import orjson
 import pytest
 
 from chamberlain import PDP, Principal, Resource
-from chamberlain.audit.append import ENTRY_COLUMNS
-from chamberlain.audit.canonical import canonical
-from chamberlain.audit.content import salted
 from chamberlain.audit.errors import LogTampered
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.tlog.merkle import Edge
 from chamberlain.audit.tlog.note import Checkpoint, Signer
-from chamberlain.audit.verify import TrustedHead, verify
+from chamberlain.audit.tools.verify import TrustedHead, verify
+from chamberlain.audit.write.append import ENTRY_COLUMNS
+from chamberlain.audit.write.canonical import canonical
+from chamberlain.audit.write.content import salted
 from chamberlain.store.db import Database, as_bytes, open_database
 
 
@@ -270,7 +270,7 @@ def test_log_resigned_with_another_key(log, tmp_path: Path):
     entry["effect"] = "EFFECT_ALLOW"
     _rewrite(db, 3, entry, fix_leaf=True)
     # the attacker recomputes everything and signs with a key of their own
-    from chamberlain.audit.tree import TreeStore
+    from chamberlain.audit.storage.tree import TreeStore
 
     db.execute("DELETE FROM audit_nodes")
     db.execute("DELETE FROM audit_heads")

@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.storage.tree import TreeStore
 from chamberlain.audit.tlog.merkle import EMPTY_ROOT
 from chamberlain.audit.tlog.note import Checkpoint, Signer
-from chamberlain.audit.tree import TreeStore
-from chamberlain.audit.witness.client import WitnessConfig, cosignatures
-from chamberlain.audit.witness.cosignature import Cosigner, CosignerKey
-from chamberlain.audit.witness.protocol import request_body
-from chamberlain.audit.witness.server import Witness
+from chamberlain.audit.tools.witness.client import WitnessConfig, cosignatures
+from chamberlain.audit.tools.witness.cosignature import Cosigner, CosignerKey
+from chamberlain.audit.tools.witness.protocol import request_body
+from chamberlain.audit.tools.witness.server import Witness
 from chamberlain.store.db import open_database
 from tests.audit.support import cli as run
 from tests.audit.support import wait_until

@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from chamberlain.audit.reader import AuditReader, Filter
+from chamberlain.audit.storage.reader import AuditReader, Filter
 from chamberlain.store.db import open_database
 from tests.support.cerbos_server import REPO_ROOT
 

@@ -81,7 +81,7 @@ def test_a_malformed_delegation_is_a_clear_error(tokens: TokenService) -> None:
 
 
 def test_the_decisions_are_in_the_log(tokens: TokenService) -> None:
-    from chamberlain.audit.reader import Filter
+    from chamberlain.audit.storage.reader import Filter
 
     with acting_for(delegation=TWO_HOPS, session_id="s-log"):
         decide.check(tokens, ALICE, PAYMENT, ["pay"], point="sdk:test")

@@ -116,7 +116,7 @@ def test_a_store_failure_denies_with_the_reason(policies, tmp_path):
 
 def test_the_log_holds_the_session_from_open_to_revoke(pdp, store_url, tmp_path):
     from chamberlain.audit.log import DecisionLog
-    from chamberlain.audit.reader import Filter
+    from chamberlain.audit.storage.reader import Filter
 
     s = pdp.sessions.store.open_session(spec(), by="operator")
     pdp.check(AGENT, invoice(1), ["view"], session_id=s.id)

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chamberlain.audit.log import DecisionLog, LogOptions
-from chamberlain.audit.reader import Filter
+from chamberlain.audit.storage.reader import Filter
 from chamberlain.cli import app
 
 

@@ -36,7 +36,7 @@ def load_pdp(policies: Path, strict: bool = False) -> Any:
 @contextlib.contextmanager
 def open_reader(url: str | None) -> Iterator[Any]:
     """The decision log at ``url`` read-only (``None`` when no URL is given); exit 2 saying why it cannot be read."""
-    from chamberlain.audit.cli import _reader
+    from chamberlain.audit.tools.cli import _reader
 
     if url is None:
         yield None
@@ -137,8 +137,8 @@ def window_start(since: str | None, now: Any = None) -> str | None:
     """``--since``: a duration back from now (``30d``, ``12h``) or an RFC 3339 instant, as the log's time text."""
     import datetime as dt
 
-    from chamberlain.audit.entry import timestamp
-    from chamberlain.audit.reader import normalise_time
+    from chamberlain.audit.storage.reader import normalise_time
+    from chamberlain.audit.write.entry import timestamp
     from chamberlain.durations import parse_duration
 
     if since is None:

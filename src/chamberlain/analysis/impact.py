@@ -1,6 +1,6 @@
 """Change impact: replay the log's decisions against a candidate policy set and report what flips.
 
-The log is verified first (every hash, the tree and every signed head: :func:`chamberlain.audit.verify.verify`),
+The log is verified first (every hash, the tree and every signed head: :func:`chamberlain.audit.tools.verify.verify`),
 so the replayed requests are the ones its signed head commits to. Each decision entry of the window
 is re-decided by the candidate engine with its own request (every attribute, aux data) and its own
 ``now``; ``before`` is the logged engine effect (before budgets and approvals). Entries that cannot
@@ -24,7 +24,7 @@ import orjson
 
 from chamberlain.analysis.budget import Budget
 from chamberlain.analysis.errors import AnalysisError
-from chamberlain.audit.replay import NotReplayable, ReplayInput, replay_inputs
+from chamberlain.audit.tools.replay import NotReplayable, ReplayInput, replay_inputs
 from chamberlain.cel.values import Timestamp
 from chamberlain.delegation.attenuate import AUDIENCE_RULE, SCOPE_RULE
 from chamberlain.engine import EFFECT_ALLOW, EFFECT_DENY, ActionEffect, CheckInput, Principal
@@ -64,7 +64,7 @@ def verify_log(reader: Any) -> None:
 
 def _verify_problem(db: Any, size: int) -> str:
     """Why the log in ``db`` does not verify, or does not hold ``size`` entries; "" when it does."""
-    from chamberlain.audit.verify import verify
+    from chamberlain.audit.tools.verify import verify
 
     report = verify(db, max_unsigned_age=None)
     if not report.ok:

@@ -17,7 +17,7 @@ import yaml
 
 from chamberlain.analysis.errors import AnalysisError
 from chamberlain.analysis.usage import SubjectUsage
-from chamberlain.audit.replay import NotReplayable, replay_input
+from chamberlain.audit.tools.replay import NotReplayable, replay_input
 from chamberlain.engine import glob
 from chamberlain.policy import PolicySet
 

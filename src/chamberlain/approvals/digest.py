@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chamberlain.audit.canonical import canonical
+from chamberlain.audit.write.canonical import canonical
 from chamberlain.engine.request import CheckInput
 from chamberlain.engine.ruletable import PolicyRef
 

@@ -23,8 +23,8 @@ from chamberlain.approvals.errors import ApprovalNotFound, InvalidApproval, TooM
 from chamberlain.approvals.model import APPROVAL_ID, APPROVED, parse_spec
 from chamberlain.approvals.store import ApprovalStore
 from chamberlain.engine.request import CheckInput
+from chamberlain.engine.request_validation import RequestError
 from chamberlain.engine.result import CheckOutput, OutputEntry
-from chamberlain.engine.wire import RequestError
 from chamberlain.policy.model import EFFECT_DENY
 from chamberlain.sessions.errors import SessionError
 from chamberlain.sessions.model import ACTIVE

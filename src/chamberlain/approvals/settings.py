@@ -20,6 +20,7 @@ from typing import Any
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.model import MAX_TTL
 from chamberlain.approvals.webhooks import Webhook, parse_webhooks
+from chamberlain.config_values import boolean, unknown_keys
 from chamberlain.durations import parse_duration
 
 DEFAULTS: dict[str, Any] = {
@@ -60,14 +61,13 @@ def parse_settings(section: Any) -> ApprovalSettings:
         return ApprovalSettings()
     if not isinstance(section, Mapping):
         raise InvalidApproval("chamberlain.approvals: expected a map")
-    unknown = sorted(set(section) - set(DEFAULTS))
+    unknown = unknown_keys(section, DEFAULTS, "chamberlain.approvals")
     if unknown:
-        raise InvalidApproval(
-            f"chamberlain.approvals.{unknown[0]}: unknown key (allowed: {', '.join(DEFAULTS)})"
-        )
-    enabled = section.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise InvalidApproval(f"chamberlain.approvals.enabled: expected true or false, got {enabled!r}")
+        raise InvalidApproval(min(unknown))
+    try:
+        enabled = boolean(section.get("enabled", True))
+    except ValueError as exc:
+        raise InvalidApproval(f"chamberlain.approvals.enabled: {exc}") from None
     return ApprovalSettings(enabled, _duration(section, "defaultTTL"), _duration(section, "executionWindow"),
                             _request_limit(section.get("requestLimit", DEFAULTS["requestLimit"])),
                             parse_webhooks(section.get("webhooks", [])))  # fmt: skip
@@ -77,9 +77,9 @@ def _request_limit(value: Any) -> RequestLimit:
     path = "chamberlain.approvals.requestLimit"
     if not isinstance(value, Mapping):
         raise InvalidApproval(f"{path}: expected a map {{max, per}}")
-    unknown = sorted(set(value) - {"max", "per"})
+    unknown = unknown_keys(value, ("max", "per"), path)
     if unknown:
-        raise InvalidApproval(f"{path}.{unknown[0]}: unknown key (allowed: max, per)")
+        raise InvalidApproval(min(unknown))
     count = value.get("max", 30)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_REQUEST_LIMIT:
         raise InvalidApproval(

@@ -7,7 +7,7 @@
 
 On SQLite the writer thread is also the sequencer and signs heads every ``head_interval``. On
 PostgreSQL every replica's writer makes entries durable in ``audit_pending`` and a
-:class:`~chamberlain.audit.sequencer.Sequencer` (one replica at a time) orders them into the log.
+:class:`~chamberlain.audit.write.sequencer.Sequencer` (one replica at a time) orders them into the log.
 """
 
 from __future__ import annotations
@@ -21,21 +21,21 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from chamberlain.audit import erase as erasing
-from chamberlain.audit import heads, keys, tables
-from chamberlain.audit.append import LocalAppender, PendingAppender
-from chamberlain.audit.content import Limits
 from chamberlain.audit.errors import AuditError, LogUnavailable
-from chamberlain.audit.export import ExportConfig, Exporter
-from chamberlain.audit.heads import Head
-from chamberlain.audit.keys import KeyRing
-from chamberlain.audit.publish import HeadPublisher
-from chamberlain.audit.reader import AuditReader
-from chamberlain.audit.sequencer import Sequencer, SequencerOptions
+from chamberlain.audit.storage import heads, keys, tables
+from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.keys import KeyRing
+from chamberlain.audit.storage.reader import AuditReader
 from chamberlain.audit.tlog.merkle import EMPTY_ROOT
-from chamberlain.audit.verify import TrustedHead, check_extends
-from chamberlain.audit.witness.client import WitnessConfig
-from chamberlain.audit.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
+from chamberlain.audit.tools import erase as erasing
+from chamberlain.audit.tools.export import ExportConfig, Exporter
+from chamberlain.audit.tools.publish import HeadPublisher
+from chamberlain.audit.tools.verify import TrustedHead, check_extends
+from chamberlain.audit.tools.witness.client import WitnessConfig
+from chamberlain.audit.write.append import LocalAppender, PendingAppender
+from chamberlain.audit.write.content import Limits
+from chamberlain.audit.write.sequencer import Sequencer, SequencerOptions
+from chamberlain.audit.write.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
 from chamberlain.errors import Error
 from chamberlain.store import POSTGRES, SQLITE, StoreURL, parse_url
 from chamberlain.store.db import Database, open_database
@@ -324,13 +324,13 @@ class DecisionLog:
 
     def signed_by(self, head: Head) -> str:
         """The verifier key of the newest of this log's keys that signed ``head``."""
-        from chamberlain.audit.publish import signed_by
+        from chamberlain.audit.tools.publish import signed_by
 
         return signed_by(head.note, self.keys.verifiers()) or self.active_key
 
     def rotate_key(self, *, by: str = "", reason: str = "") -> Any:
-        """Rotate the signing key (:func:`chamberlain.audit.rotation.rotate`), on the writer's connection."""
-        from chamberlain.audit.rotation import rotate
+        """Rotate the signing key (:func:`chamberlain.audit.tools.rotation.rotate`), on the writer's connection."""
+        from chamberlain.audit.tools.rotation import rotate
 
         result = self.writer.call(lambda: rotate(self._write_db, self.keys, by=by, reason=reason))
         if self._ticker is not None:
@@ -342,7 +342,7 @@ class DecisionLog:
     # -- erasure ----------------------------------------------------------------------------------
 
     def erase(self, **selector: Any) -> erasing.ErasureResult:
-        """Erase the content of the selected entries (:func:`chamberlain.audit.erase.erase`), on the
+        """Erase the content of the selected entries (:func:`chamberlain.audit.tools.erase.erase`), on the
         writer's connection between batches; then sign a head over the erasure entry."""
         result = self.writer.call(lambda: erasing.erase(self._write_db, **selector), timeout=300)
         if result.entry is not None:

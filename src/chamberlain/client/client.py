@@ -27,7 +27,7 @@ from chamberlain.client.transport import MAX_RESPONSE_BYTES, Failed, Retry, Retr
 from chamberlain.client.wire import NotSupported, PDPUnavailable, RemoteCheckResult
 from chamberlain.engine import AuxData, Principal, Resource
 from chamberlain.engine.planner import QueryPlan
-from chamberlain.engine.wire import RequestError
+from chamberlain.engine.request_validation import RequestError
 
 LOGGER = logging.getLogger("chamberlain.client")
 CHECK_PATH, PLAN_PATH, HEALTH_PATH = "/api/check/resources", "/api/plan/resources", "/_cerbos/health"

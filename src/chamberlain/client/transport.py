@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from chamberlain import strictjson
-from chamberlain.engine.wire import RequestError
+from chamberlain.engine.request_validation import RequestError
 
 #: Statuses a proxy or a PDP starting up answers for a moment: worth another try.
 RETRY_STATUSES = frozenset({502, 503, 504})

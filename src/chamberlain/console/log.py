@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chamberlain.audit.timeline import basis_lines, summary
+from chamberlain.audit.tools.timeline import basis_lines, summary
 from chamberlain.console.calls import CallFailed
 from chamberlain.console.logins import Login
 from chamberlain.server import audit_api

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from chamberlain.audit.reader import ENTRY_SELECT, entry_view
-from chamberlain.audit.timeline import summary
+from chamberlain.audit.storage.reader import ENTRY_SELECT, entry_view
+from chamberlain.audit.tools.timeline import summary
 from chamberlain.console.calls import CallFailed
 from chamberlain.console.logins import Login
 from chamberlain.sessions.model import SESSION_ID

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chamberlain.durations import parse_duration
+from chamberlain.config_values import boolean, int_between, seconds_between
 
 DEFAULTS: dict[str, Any] = {
     "enabled": True,
@@ -59,31 +59,6 @@ class ConsoleConfig:
     playground_timeout: float = 2.0
 
 
-def _seconds(low: float, high: float) -> Any:
-    def check(value: Any) -> float:
-        seconds = parse_duration(value)
-        if not low <= seconds <= high:
-            raise ValueError(f"must be between {low:g}s and {high:g}s, got {value!r}")
-        return seconds
-
-    return check
-
-
-def _count(low: int, high: int) -> Any:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"must be an integer between {low} and {high}, got {value!r}")
-        return value
-
-    return check
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
 def _text(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 2000 or not value.isprintable():
         raise ValueError(f"expected printable text, got {value!r}")
@@ -98,18 +73,18 @@ def _secure(value: Any) -> str:
 
 
 _CHECKS: dict[str, tuple[str, Any]] = {
-    "enabled": ("enabled", _bool),
-    "session_ttl": ("sessionTTL", _seconds(60, MAX_TTL)),
-    "max_logins": ("maxLogins", _count(1, 1_000_000)),
-    "live_interval": ("liveInterval", _seconds(0.2, 60)),
-    "stream_lifetime": ("streamLifetime", _seconds(5, 3600)),
+    "enabled": ("enabled", boolean),
+    "session_ttl": ("sessionTTL", seconds_between(60, MAX_TTL)),
+    "max_logins": ("maxLogins", int_between(1, 1_000_000)),
+    "live_interval": ("liveInterval", seconds_between(0.2, 60)),
+    "stream_lifetime": ("streamLifetime", seconds_between(5, 3600)),
     "secure_cookies": ("secureCookies", _secure),
     "oidc_issuer": ("oidc.issuer", _text),
     "oidc_client_id": ("oidc.clientId", lambda v: _text(v) or _fail("expected a client id")),
     "oidc_scopes": ("oidc.scopes", lambda v: _text(v) if "openid" in str(v).split() else _fail("must hold openid")),
-    "playground_max_policy_bytes": ("playground.maxPolicyBytes", _count(1024, 1 << 20)),
-    "playground_max_request_bytes": ("playground.maxRequestBytes", _count(1024, 1 << 20)),
-    "playground_timeout": ("playground.timeout", _seconds(0.01, 10)),
+    "playground_max_policy_bytes": ("playground.maxPolicyBytes", int_between(1024, 1 << 20)),
+    "playground_max_request_bytes": ("playground.maxRequestBytes", int_between(1024, 1 << 20)),
+    "playground_timeout": ("playground.timeout", seconds_between(0.01, 10)),
 }  # fmt: skip
 
 

@@ -30,7 +30,8 @@ from chamberlain.delegation.errors import TokenError
 from chamberlain.delegation.service import TokenService
 from chamberlain.delegation.tokens import peek
 from chamberlain.engine import CheckInput, CheckOutput
-from chamberlain.engine.wire import JWTVerifier, RequestError, check_resources_response, parse_check_resources
+from chamberlain.engine.request_validation import RequestError
+from chamberlain.engine.wire import JWTVerifier, check_resources_response, parse_check_resources
 
 FIELD = "delegation"
 
@@ -140,7 +141,7 @@ class DelegatedCheck:
 
 def decide_check_resources(service: TokenService, request: Mapping[str, Any],
                            verify_jwt: JWTVerifier | None = None, session: Any = None,
-                           approvals: Any = None) -> DelegatedCheck | None:  # fmt: skip
+                           approvals: Any = None, *, validated: bool = False) -> DelegatedCheck | None:  # fmt: skip
     """Decide a delegated CheckResources request; None when it carries no delegation.
 
     ``session``: the :class:`~chamberlain.sessions.join.Joined` session the request names (its
@@ -150,6 +151,7 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     chain's action and lifts an approved rule for every party of the chain (``auxData.approval.id``).
 
     ``verify_jwt`` verifies the request's other tokens (``auxData.jwts``) as the server does.
+    The request is validated as the Cerbos server validates it unless the caller did (``validated``).
     Raises :class:`RequestError`, :class:`TokenError` or ``DelegatedCheckError`` (all HTTP 400).
     """
     aux = _aux(request)
@@ -166,7 +168,7 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     approval_id = read_approval_id(request)
     rest = {k: v for k, v in aux.items() if k != FIELD and not (token is not None and k == "jwt")}
     plain = {k: v for k, v in request.items() if k not in ("auxData", "aux_data")}
-    inputs, include_meta = parse_check_resources({**plain, "auxData": rest}, verify_jwt)
+    inputs, include_meta = parse_check_resources({**plain, "auxData": rest}, verify_jwt, validated=validated)
     if session is not None:
         inputs = session.inputs(inputs)
     first = inputs[0]

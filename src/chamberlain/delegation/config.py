@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from chamberlain.config_values import choice, file_path, non_empty_strings
 from chamberlain.delegation.errors import DelegationConfigError
 from chamberlain.delegation.keys import KEY_FILE_NAME, SIGNING_ALGORITHMS
 from chamberlain.delegation.registry import AgentRegistry, load_registry
@@ -82,21 +83,9 @@ def _issuer_url(value: Any) -> str:
     return value.rstrip("/")
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"expected a list of non-empty strings, got {value!r}")
-    return tuple(value)
-
-
 def _depth(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CHAIN_DEPTH_LIMIT:
         raise ValueError(f"must be an integer from 1 to {MAX_CHAIN_DEPTH_LIMIT}, got {value!r}")
-    return value
-
-
-def _algorithm(value: Any) -> str:
-    if value not in SIGNING_ALGORITHMS:
-        raise ValueError(f"must be one of {', '.join(SIGNING_ALGORITHMS)}, got {value!r}")
     return value
 
 
@@ -138,14 +127,14 @@ def parse_config(data: Mapping[str, Any] | None, *, state_dir: Path, base_url: s
             problems.append(f"{PREFIX}.{key}: {exc}")
 
     take("issuer", "issuer", lambda v: _issuer_url(v or base_url))
-    take("signing_algorithm", "signingAlgorithm", _algorithm)
+    take("signing_algorithm", "signingAlgorithm", choice(*SIGNING_ALGORITHMS))
     take("max_chain_depth", "maxChainDepth", _depth)
     take("max_token_lifetime", "maxTokenLifetime", lambda v: parse_duration(v, positive=True))
     take("leeway", "acceptableTimeSkew", parse_duration)
     take("scope_mapping", "scopeMapping", _scope_mapping)
-    take("audiences", "audiences", _strings)
-    take("signing_key_file", "signingKeyFile", lambda v: _path(v, base) or state_dir / KEY_FILE_NAME)
-    take("agents_file", "agentsFile", lambda v: _path(v, base))
+    take("audiences", "audiences", non_empty_strings)
+    take("signing_key_file", "signingKeyFile", lambda v: file_path(v, base) or state_dir / KEY_FILE_NAME)
+    take("agents_file", "agentsFile", lambda v: file_path(v, base))
     trusted = _trusted_issuers(c["trustedIssuers"], base, problems)
     agents = AgentRegistry()
     if values.get("agents_file"):
@@ -164,12 +153,6 @@ def parse_config(data: Mapping[str, Any] | None, *, state_dir: Path, base_url: s
     values.pop("agents_file")
     values["audiences"] = values["audiences"] or (values["issuer"],)
     return DelegationConfig(trusted_issuers=trusted, agents=agents, warnings=tuple(warnings), **values)
-
-
-def _path(value: Any, base: Path) -> Path | None:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a file path, got {value!r}")
-    return base / value if value else None
 
 
 def _trusted_issuers(entries: Any, base: Path, problems: list[str]) -> tuple[TrustedIssuer, ...]:

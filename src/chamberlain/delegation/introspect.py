@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.delegation.errors import ExchangeError, TokenError
 from chamberlain.delegation.tokens import require_audience, verify_jwt
 
@@ -39,13 +40,18 @@ class SessionStates(Protocol):
 
 def authenticate(service: TokenService, authorization: str) -> str:
     """The caller of ``Authorization: Bearer <jwt>`` (its ``sub``); raises ExchangeError 401 otherwise."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ExchangeError("invalid_client", "authenticate with Authorization: Bearer <a token of a trusted issuer>",
-                            401)  # fmt: skip
+    try:
+        token = bearer_token(authorization)
+    except BearerError as exc:
+        problem = (
+            "authenticate with Authorization: Bearer <a token of a trusted issuer>"
+            if exc.missing
+            else str(exc)
+        )
+        raise ExchangeError("invalid_client", problem, 401) from None
     where = "Authorization"
     try:
-        verified = verify_jwt(token.strip(), service.keys_of, now=service.clock(), leeway=service.config.leeway,
+        verified = verify_jwt(token, service.keys_of, now=service.clock(), leeway=service.config.leeway,
                               where=where)  # fmt: skip
         if verified.issuer != service.config.issuer:
             trusted = service.config.trusted(verified.issuer)

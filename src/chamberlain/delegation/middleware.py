@@ -18,6 +18,7 @@ from collections.abc import Collection
 from typing import Any
 
 from chamberlain.asgi import ASGIApp
+from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.delegation.errors import TokenError
 from chamberlain.delegation.tokens import Verifier
 
@@ -44,19 +45,15 @@ class DelegationMiddleware:
             await self.app(scope, receive, send)
             return
         auth = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
-        kind, _, token = auth.partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
-            await _deny(send, 401, 'Bearer realm="chamberlain"', "a delegation token is required")
-            return
         try:
-            verified = self.verifier.verify(token.strip(), audience=self.audience, where="bearer token")
-        except TokenError as exc:
-            await _deny(
-                send,
-                401,
-                f'Bearer error="invalid_token", error_description="{_header_text(str(exc))}"',
-                str(exc),
-            )
+            token = bearer_token(auth, where="bearer token")
+            verified = self.verifier.verify(token, audience=self.audience, where="bearer token")
+        except (BearerError, TokenError) as exc:
+            if isinstance(exc, BearerError) and exc.missing:
+                await _deny(send, 401, 'Bearer realm="chamberlain"', "a delegation token is required")
+            else:  # malformed, or does not verify
+                await _deny(send, 401, f'Bearer error="invalid_token", error_description="{_header_text(str(exc))}"',
+                            str(exc))  # fmt: skip
             return
         if self.scopes and not self.scopes & set(verified.scopes):
             needed = " ".join(sorted(self.scopes))

@@ -24,13 +24,13 @@ from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 
 from chamberlain import strictjson
+from chamberlain.bearer import MAX_TOKEN_BYTES as MAX_TOKEN_BYTES  # one bound for every token read
 from chamberlain.delegation.chain import Chain, parse_chain
 from chamberlain.delegation.errors import DelegationConfigError, TokenError
 from chamberlain.delegation.scopes import parse_scope
 from chamberlain.delegation.trust import KeyFinder, StaticKeys, VerifyKey, load_jwks_file, parse_jwks
 
 #: Tokens longer than this are refused unread.
-MAX_TOKEN_BYTES = 16 * 1024
 _ALGS_BY_KEY = {
     ("OKP", "Ed25519"): ("EdDSA",),
     ("EC", "P-256"): ("ES256",),

@@ -152,9 +152,9 @@ def serve_command(
     """Serve a minimal OpenID Connect provider (authorization code + PKCE). NOT FOR PRODUCTION."""
     from urllib.parse import urlparse
 
+    from chamberlain.config_values import listen_address
     from chamberlain.devidp.oidc import is_loopback, run
     from chamberlain.devidp.provider import DevIdp
-    from chamberlain.server.config import parse_listen_addr
 
     try:
         idp = DevIdp.load(directory)
@@ -164,10 +164,10 @@ def serve_command(
     own = f"{issuer.hostname}:{issuer.port or (443 if issuer.scheme == 'https' else 80)}"
     address = http or own
     try:
-        host, port = parse_listen_addr(address)
+        host, port = listen_address(address)
     except ValueError as exc:
         fail(f"--http: {exc}")
-    if (host, port) != parse_listen_addr(own):
+    if (host, port) != listen_address(own):
         typer.echo(f"warning: listening on {address}, but tokens and discovery name the issuer {idp.issuer}: "
                    "clients must reach this server there (a proxy, say)", err=True)  # fmt: skip
     if not is_loopback(host) and not allow_non_loopback:

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.devidp.errors import DevIdpError
 from chamberlain.devidp.flows import (
     CODE_TTL,
@@ -256,14 +257,17 @@ class Provider:
         return body
 
     async def userinfo(self, request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return JSONResponse({"error": "invalid_token", "error_description": "a Bearer access token is required"},
-                                401, headers={"www-authenticate": 'Bearer realm="chamberlain-dev-idp"'})  # fmt: skip
         try:
-            claims = self.idp.verify(token.strip(), now=self.clock())
+            token = bearer_token(request.headers.get("authorization"))
+            claims = self.idp.verify(token, now=self.clock())
             person = self.idp.person(str(claims["sub"]))
-        except DevIdpError as exc:  # the reason goes in the body: a header cannot carry every character
+        except (
+            BearerError,
+            DevIdpError,
+        ) as exc:  # the reason goes in the body: a header cannot carry every character
+            if isinstance(exc, BearerError) and exc.missing:
+                return JSONResponse({"error": "invalid_token", "error_description": "a Bearer access token is required"},
+                                    401, headers={"www-authenticate": 'Bearer realm="chamberlain-dev-idp"'})  # fmt: skip
             return JSONResponse({"error": "invalid_token", "error_description": str(exc)}, 401,
                                 headers={"www-authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
         return JSONResponse({"sub": person.id, "roles": list(person.roles), **person.attr}, headers=_NO_STORE)

@@ -127,6 +127,19 @@ PLAN_RESOURCES = Message("PlanResourcesRequest", (
 ))  # fmt: skip
 
 
+#: Cerbos's engine-level ``cerbos.engine.v1.CheckInput`` (its engine tests' inputs): ``auxData`` holds
+#: claims already decoded (``jwt``: claims; ``jwts``: name -> claims, or ``{"claims": ...}``), or tokens.
+ENGINE_AUX_DATA = Message("AuxData", (Field("jwt", "jwt", ("map", VALUE, ANY_KEYS)),
+                                      Field("jwts", "jwts", ("map", ("map", VALUE, ANY_KEYS)))))  # fmt: skip
+CHECK_INPUT = Message("CheckInput", (
+    Field("requestId", "request_id", STRING),
+    Field("resource", "resource", RESOURCE, required=True),
+    Field("principal", "principal", PRINCIPAL, required=True),
+    Field("actions", "actions", ("list", STRING), required=True),
+    Field("auxData", "aux_data", ENGINE_AUX_DATA),
+))  # fmt: skip
+
+
 def validate_plan_resources(value: Any) -> None:
     """:func:`validate` for a PlanResources request, with its rule that one of ``action``/``actions`` is set."""
     if not isinstance(value, Mapping):

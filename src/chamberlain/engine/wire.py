@@ -10,9 +10,11 @@ from typing import Any
 
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.request_validation import (
+    CHECK_INPUT,
     PRINCIPAL,
     RESOURCE,
     InvalidRequest,
+    Message,
     RequestError,
     RequestLimits,
     check_message,
@@ -25,13 +27,6 @@ __all__ = ["InvalidRequest", "JWTVerifier", "RequestError", "parse_check_resourc
 
 #: Turns a JWT (``{"token": ..., "keySetId": ...}``) into verified claims; raises RequestError.
 JWTVerifier = Callable[[Mapping[str, Any]], Mapping[str, Any]]
-
-
-def _validated(message: Any, data: Any, path: str) -> Mapping[str, Any]:
-    violations: list[str] = []
-    check_message(message, data, path, violations)
-    raise_violations(violations)
-    return data
 
 
 def principal_from_json(data: Mapping[str, Any]) -> Principal:
@@ -48,6 +43,13 @@ def resource_from_json(data: Mapping[str, Any]) -> Resource:
                                  data.get("scope") or "")  # fmt: skip
 
 
+def _validated(message: Message, data: Any, path: str) -> Mapping[str, Any]:
+    violations: list[str] = []
+    check_message(message, data, path, violations)
+    raise_violations(violations)
+    return data
+
+
 def parse_principal(data: Any, path: str = "principal") -> Principal:
     """A principal from its Cerbos JSON (``id``, ``roles``, ``attr``, ``policyVersion``, ``scope``)."""
     return principal_from_json(_validated(PRINCIPAL, data, path))
@@ -59,32 +61,20 @@ def parse_resource(data: Any, path: str = "resource") -> Resource:
 
 
 def parse_aux_data(data: Any, path: str = "auxData", verify_jwt: JWTVerifier | None = None) -> AuxData:
-    """Aux data: ``jwt`` holds claims, or ``{"token": ...}`` that ``verify_jwt`` turns into claims.
-
-    (A CheckResources request is validated first, so there ``jwt`` is always a token; claims are
-    the engine-level form of Cerbos's check inputs, see :func:`parse_check_input`.)
-    """
+    """Aux data of a validated request (:data:`AUX_DATA`: tokens, which ``verify_jwt`` turns into claims)
+    or of an engine input (:data:`ENGINE_AUX_DATA`: claims already decoded)."""
     if data is None:
         return AuxData()
-    if not isinstance(data, Mapping):
-        raise RequestError(path, "expected an object")
     p = f"{path}."
     jwt = data.get("jwt") or {}
-    if not isinstance(jwt, Mapping):
-        raise RequestError(f"{p}jwt", "expected an object")
     if "token" in jwt:
         if verify_jwt is None:
             raise RequestError(
                 f"{p}jwt.token", "no JWT verifier is configured: pass decoded claims or a verifier"
             )
         jwt = dict(verify_jwt(jwt))
-    jwts = data.get("jwts") or {}
-    if not isinstance(jwts, Mapping):
-        raise RequestError(f"{p}jwts", "expected an object")
     claims: dict[str, Any] = {}
-    for name, value in jwts.items():
-        if not isinstance(value, Mapping):
-            raise RequestError(f"{p}jwts.{name}", "expected an object")
+    for name, value in (data.get("jwts") or {}).items():
         if "token" in value:
             if verify_jwt is None:
                 raise RequestError(f"{p}jwts.{name}.token", "no JWT verifier is configured")
@@ -96,16 +86,12 @@ def parse_aux_data(data: Any, path: str = "auxData", verify_jwt: JWTVerifier | N
 
 def parse_check_input(data: Any, path: str = "") -> CheckInput:
     """An engine check input (Cerbos's ``cerbos.engine.v1.CheckInput``: ``principal``, ``resource``,
-    ``actions``, ``auxData`` with decoded claims, ``requestId``)."""
-    if not isinstance(data, Mapping):
-        raise RequestError(path or "$", "expected an object")
-    actions = data.get("actions")
-    if not isinstance(actions, list) or not actions or not all(isinstance(a, str) and a for a in actions):
-        raise RequestError(f"{path}actions", "expected a non-empty list of non-empty strings")
+    ``actions``, ``auxData`` with decoded claims, ``requestId``), validated against :data:`CHECK_INPUT`."""
+    _validated(CHECK_INPUT, data, path)
     return CheckInput(
-        parse_principal(data.get("principal"), f"{path}principal"),
-        parse_resource(data.get("resource"), f"{path}resource"),
-        tuple(actions),
+        principal_from_json(data["principal"]),
+        resource_from_json(data["resource"]),
+        tuple(data["actions"]),
         parse_aux_data(data.get("auxData", data.get("aux_data")), f"{path}auxData"),
         data.get("requestId", data.get("request_id")) or "",
     )

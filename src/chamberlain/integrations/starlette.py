@@ -20,6 +20,7 @@ import orjson
 from starlette.requests import Request
 
 from chamberlain.asgi import ASGIApp, respond
+from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.client.context import acting_for
 from chamberlain.delegation.middleware import SCOPE_KEY
 from chamberlain.engine import Principal, Resource
@@ -66,5 +67,8 @@ class AuthorizationMiddleware:
 
 
 def _bearer(request: Request) -> str | None:
-    kind, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if kind.lower() == "bearer" and token.strip() else None
+    """The bearer token the delegation middleware verified (read as it reads it), else None."""
+    try:
+        return bearer_token(request.headers.get("authorization"))
+    except BearerError:
+        return None

@@ -85,7 +85,7 @@ def access(request: AdminRequest) -> dict[str, Any]:
 
 def usage(request: AdminRequest) -> dict[str, Any]:
     """``GET /api/analysis/usage``: granted against used, a page of principals and agents."""
-    from chamberlain.audit.reader import QueryError, normalise_time
+    from chamberlain.audit.storage.reader import QueryError, normalise_time
 
     state = request.state
     if state.log is None:

@@ -14,8 +14,7 @@ import orjson
 
 from chamberlain import delegation
 from chamberlain.asgi import JSON_HEADERS, Receive, Send, respond
-from chamberlain.engine.request_validation import InvalidRequest
-from chamberlain.engine.wire import RequestError
+from chamberlain.engine.request_validation import InvalidRequest, RequestError
 from chamberlain.errors import Error
 from chamberlain.gateways.proxy import http as proxy_http
 from chamberlain.server import audit_api, authzen_api, authzen_mcp, cerbos_api, decide

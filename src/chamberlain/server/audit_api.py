@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit.reader import AuditReader, Filter
+from chamberlain.audit.storage.reader import AuditReader, Filter
 from chamberlain.errors import Error
 from chamberlain.server.admin import AdminRequest, AdminRoute
 from chamberlain.server.admin.paging import (

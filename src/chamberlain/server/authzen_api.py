@@ -101,7 +101,7 @@ def start_check(state: ServerState, principal: dict[str, Any], entries: list[dic
     aux = _aux_data(context)
     if aux is not None:
         request["auxData"] = aux
-    return decide.start(state, request, call_id, point)
+    return decide.start(state, request, call_id, point, validated=False)
 
 
 def reason_of(response: dict[str, Any]) -> dict[str, Any] | None:

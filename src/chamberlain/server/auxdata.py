@@ -20,7 +20,7 @@ from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError
 from joserfc.jwk import ECKey, GuestProtocol, JWKRegistry, KeySet, OKPKey, RSAKey
 
 from chamberlain import strictjson
-from chamberlain.engine.wire import RequestError
+from chamberlain.engine.request_validation import RequestError
 from chamberlain.server.config import Config, ConfigError, KeySetConfig
 
 _ALGS_BY_KTY = {

@@ -26,6 +26,7 @@ from chamberlain.approvals import settings as approval_settings
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
 from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
+from chamberlain.config_values import boolean, choice, int_between, listen_address, positive_int, string
 from chamberlain.console import settings as console_settings
 from chamberlain.console.settings import ConsoleConfig
 from chamberlain.delegation import config as delegation_config
@@ -251,17 +252,6 @@ def base_url(host: str, port: int, *, https: bool = False) -> str:
     return f"{'https' if https else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def parse_listen_addr(value: Any) -> tuple[str, int]:
-    """``host:port`` or ``:port`` (all interfaces) as Cerbos accepts it."""
-    if not isinstance(value, str) or ":" not in value:
-        raise ValueError(f"expected host:port such as 127.0.0.1:3592, got {value!r}")
-    host, _, port = value.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"invalid port in {value!r}")
-    return host, int(port)
-
-
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -396,56 +386,53 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
         except (ValueError, TypeError, KeyError) as exc:
             problems.append(f"{path}: {exc}")
 
-    def limit(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= REQUEST_ITEMS_MAX:
-            raise ValueError(f"must be an integer between 1 and {REQUEST_ITEMS_MAX}, got {v!r}")
-        return v
+    limit = int_between(1, REQUEST_ITEMS_MAX)
 
     def mapping(v: Any) -> dict[str, Any]:
         if not isinstance(v, Mapping):
             raise ValueError(f"expected a mapping, got {v!r}")
         return dict(v)
 
-    take("listen", "server.httpListenAddr", parse_listen_addr)
-    take("grpc_listen", "server.grpcListenAddr", lambda v: parse_listen_addr(v) if v else None)
+    take("listen", "server.httpListenAddr", listen_address)
+    take("grpc_listen", "server.grpcListenAddr", lambda v: listen_address(v) if v else None)
     take("max_actions_per_resource", "server.requestLimits.maxActionsPerResource", limit)
     take("max_resources_per_request", "server.requestLimits.maxResourcesPerRequest", limit)
-    take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", _positive)
+    take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", positive_int)
     for key, name in (("read_timeout", "readTimeout"), ("read_header_timeout", "readHeaderTimeout"),
                       ("write_timeout", "writeTimeout"), ("idle_timeout", "idleTimeout")):  # fmt: skip
         take(key, f"server.advanced.http.{name}", parse_duration)
-    take("metrics_enabled", "server.metricsEnabled", _bool)
-    take("driver", "storage.driver", _choice("disk"))
-    take("policy_dir", "storage.disk.directory", lambda v: base_dir / _text(v))
-    take("watch_for_changes", "storage.disk.watchForChanges", _bool)
+    take("metrics_enabled", "server.metricsEnabled", boolean)
+    take("driver", "storage.driver", choice("disk"))
+    take("policy_dir", "storage.disk.directory", lambda v: base_dir / string(v))
+    take("watch_for_changes", "storage.disk.watchForChanges", boolean)
     take("jwt_skew", "auxData.jwt.acceptableTimeSkew", parse_duration)
-    take("jwt_disable_verification", "auxData.jwt.disableVerification", _bool)
-    take("schema_enforcement", "schema.enforcement", _choice("none", "warn", "reject"))
-    take("default_policy_version", "engine.defaultPolicyVersion", _text)
-    take("default_scope", "engine.defaultScope", _text)
-    take("lenient_scope_search", "engine.lenientScopeSearch", _bool)
-    take("strict_evaluation", "engine.strictEvaluation", _bool)
+    take("jwt_disable_verification", "auxData.jwt.disableVerification", boolean)
+    take("schema_enforcement", "schema.enforcement", choice("none", "warn", "reject"))
+    take("default_policy_version", "engine.defaultPolicyVersion", string)
+    take("default_scope", "engine.defaultScope", string)
+    take("lenient_scope_search", "engine.lenientScopeSearch", boolean)
+    take("strict_evaluation", "engine.strictEvaluation", boolean)
     take("globals", "engine.globals", lambda v: mapping(v or {}))
-    take("audit_enabled", "audit.enabled", _bool)
-    take("state_dir", "chamberlain.stateDir", lambda v: base_dir / _text(v))
-    take("http_server", "chamberlain.httpServer", _choice("uvicorn", "granian"))
-    take("log_level", "chamberlain.logLevel", _choice("debug", "info", "warning", "error"))
-    take("log_format", "chamberlain.logFormat", _choice("auto", "json", "text"))
+    take("audit_enabled", "audit.enabled", boolean)
+    take("state_dir", "chamberlain.stateDir", lambda v: base_dir / string(v))
+    take("http_server", "chamberlain.httpServer", choice("uvicorn", "granian"))
+    take("log_level", "chamberlain.logLevel", choice("debug", "info", "warning", "error"))
+    take("log_format", "chamberlain.logFormat", choice("auto", "json", "text"))
     take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
     take("watch_interval", "chamberlain.watchInterval", parse_duration)
-    take("public_url", "chamberlain.publicURL", lambda v: _public_url(_text(v)))
+    take("public_url", "chamberlain.publicURL", lambda v: _public_url(string(v)))
     take("tls_reload_interval", "chamberlain.tlsReloadInterval", _seconds)
     values["tls"] = _tls(c["server"]["tls"], problems, base_dir)
     if values["tls"] is not None and values.get("http_server") == "granian":
         problems.append("chamberlain.httpServer: granian does not serve server.tls here; use uvicorn")
     if values.get("grpc_listen") is not None and values.get("http_server") == "granian":
         problems.append("server.grpcListenAddr: gRPC is served with uvicorn only (chamberlain.httpServer)")
-    take("max_json_depth", "chamberlain.limits.maxJSONDepth", _positive)
-    take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", _positive)
+    take("max_json_depth", "chamberlain.limits.maxJSONDepth", positive_int)
+    take("max_header_bytes", "chamberlain.limits.maxHeaderBytes", positive_int)
     take("evaluation_timeout", "chamberlain.limits.evaluationTimeout", _seconds)
     take("event_loop_slice", "chamberlain.limits.eventLoopSlice", _seconds)
-    take("large_request_bytes", "chamberlain.limits.largeRequestBytes", _positive)
-    take("worker_threads", "chamberlain.limits.workerThreads", _positive)
+    take("large_request_bytes", "chamberlain.limits.largeRequestBytes", positive_int)
+    take("worker_threads", "chamberlain.limits.workerThreads", positive_int)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
@@ -483,13 +470,13 @@ def _admin(c: Mapping[str, Any], trusted_issuers: int, problems: list[str], base
     before = len(problems)
     values: dict[str, Any] = {}
     checks: dict[str, tuple[Mapping[str, Any], str, Any]] = {
-        "enabled": (server, "server.adminAPI.enabled", _bool),
-        "roles_claim": (section, "chamberlain.admin.rolesClaim", lambda v: _text(v) or _fail("expected a claim name")),
+        "enabled": (server, "server.adminAPI.enabled", boolean),
+        "roles_claim": (section, "chamberlain.admin.rolesClaim", lambda v: string(v) or _fail("expected a claim name")),
         "credential_cache_ttl": (section, "chamberlain.admin.credentialCacheTTL", _seconds),
-        "max_failed_logins": (section, "chamberlain.admin.maxFailedLogins", _positive),
+        "max_failed_logins": (section, "chamberlain.admin.maxFailedLogins", positive_int),
         "max_page_size": (section, "chamberlain.admin.maxPageSize", _page_size),
-        "max_response_bytes": (section, "chamberlain.admin.maxResponseBytes", _positive),
-        "policies": (section, "chamberlain.admin.policies", lambda v: base_dir / v if _text(v) else None),
+        "max_response_bytes": (section, "chamberlain.admin.maxResponseBytes", positive_int),
+        "policies": (section, "chamberlain.admin.policies", lambda v: base_dir / v if string(v) else None),
     }  # fmt: skip
     for name, (source, key, convert) in checks.items():
         try:
@@ -513,7 +500,7 @@ def _admin(c: Mapping[str, Any], trusted_issuers: int, problems: list[str], base
 
 
 def _page_size(v: Any) -> int:
-    if _positive(v) > MAX_PAGE_SIZE:
+    if positive_int(v) > MAX_PAGE_SIZE:
         raise ValueError(f"must be at most {MAX_PAGE_SIZE}, got {v!r}")
     return v
 
@@ -588,14 +575,14 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
         return None
     found: dict[str, Any] = {}
     checks: dict[str, tuple[str, Any]] = {
-        "enabled": ("enabled", _bool), "durability": ("durability", _choice("sync", "async")),
-        "overflow": ("overflow", _choice("block", "deny")), "queue_size": ("queueSize", _positive),
-        "batch_size": ("batchSize", _positive), "overflow_timeout": ("overflowTimeout", _seconds),
+        "enabled": ("enabled", boolean), "durability": ("durability", choice("sync", "async")),
+        "overflow": ("overflow", choice("block", "deny")), "queue_size": ("queueSize", positive_int),
+        "batch_size": ("batchSize", positive_int), "overflow_timeout": ("overflowTimeout", _seconds),
         "write_timeout": ("writeTimeout", _seconds), "head_interval": ("headInterval", _seconds),
-        "sequencer_interval": ("sequencerInterval", _seconds), "key_name": ("keyName", _text),
-        "key_file": ("signingKeyFile", _text), "db": ("db", _text), "api": ("apiEnabled", _bool),
-        "max_request_bytes": ("maxRequestBytes", _positive), "max_entry_bytes": ("maxEntryBytes", _positive),
-        "redact": ("redact", _texts), "head_file": ("headFile", _text), "witnesses": ("witnesses", _witnesses),
+        "sequencer_interval": ("sequencerInterval", _seconds), "key_name": ("keyName", string),
+        "key_file": ("signingKeyFile", string), "db": ("db", string), "api": ("apiEnabled", boolean),
+        "max_request_bytes": ("maxRequestBytes", positive_int), "max_entry_bytes": ("maxEntryBytes", positive_int),
+        "redact": ("redact", _texts), "head_file": ("headFile", string), "witnesses": ("witnesses", _witnesses),
         "witness_timeout": ("witnessTimeout", _seconds), "retention": ("retention", _optional_seconds),
         "exports": ("export", _exports),
     }  # fmt: skip
@@ -630,24 +617,6 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
         problems.append(f"chamberlain.audit: {exc}")
         return None
     return DecisionLogConfig(url, options, found["api"])
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
-    return v
-
-
-def _positive(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"must be a positive integer, got {v!r}")
-    return v
-
-
-def _text(v: Any) -> str:
-    if not isinstance(v, str):
-        raise ValueError(f"expected a string, got {v!r}")
-    return v
 
 
 def _tls(section: Any, problems: list[str], base_dir: Path) -> TLSFiles | None:
@@ -708,7 +677,7 @@ _OTLP_KEYS = {"endpoint", "protocol", "headers", "timeout"}
 
 def _exports(v: Any) -> tuple[Any, ...]:
     """``[{name, jsonl: PATH | "-"}, {name, otlp: {endpoint, protocol, headers, timeout}}]`` (+ batchSize, interval)."""
-    from chamberlain.audit.export import ExportConfig
+    from chamberlain.audit.tools.export import ExportConfig
 
     if not isinstance(v, list):
         raise ValueError(f"expected a list of exporters, got {v!r}")
@@ -727,11 +696,11 @@ def _exports(v: Any) -> tuple[Any, ...]:
         ):
             raise ValueError(f"[{i}].otlp.headers: expected a mapping of strings")
         try:
-            config = ExportConfig(name=_text(item.get("name")), jsonl=_text(item.get("jsonl", "")),
-                                  otlp_endpoint=_text(otlp.get("endpoint", "")),
-                                  otlp_protocol=_choice("http/protobuf", "http/json", "grpc")(otlp.get("protocol", "http/protobuf")),
+            config = ExportConfig(name=string(item.get("name")), jsonl=string(item.get("jsonl", "")),
+                                  otlp_endpoint=string(otlp.get("endpoint", "")),
+                                  otlp_protocol=choice("http/protobuf", "http/json", "grpc")(otlp.get("protocol", "http/protobuf")),
                                   headers=dict(headers), timeout=_seconds(otlp.get("timeout", "10s")),
-                                  batch_size=_positive(item.get("batchSize", 512)),
+                                  batch_size=positive_int(item.get("batchSize", 512)),
                                   interval=_seconds(item.get("interval", "1s")))  # fmt: skip
         except Error as exc:
             raise ValueError(f"[{i}]: {exc}") from None
@@ -755,7 +724,7 @@ def _resolve_jsonl(config: Any, base_dir: Path) -> Any:
 def _witnesses(v: Any) -> tuple[Any, ...]:
     """``[{url: http://witness.example, key: name+hash+base64}]`` (the key: the witness's cosigner key)."""
     from chamberlain.audit.tlog.note import NoteError
-    from chamberlain.audit.witness.client import WitnessConfig
+    from chamberlain.audit.tools.witness.client import WitnessConfig
 
     if not isinstance(v, list):
         raise ValueError(f"expected a list of {{url, key}} mappings, got {v!r}")
@@ -772,15 +741,6 @@ def _witnesses(v: Any) -> tuple[Any, ...]:
         except NoteError as exc:
             raise ValueError(f"[{i}]: {exc}") from None
     return tuple(out)
-
-
-def _choice(*choices: str) -> Any:
-    def check(v: Any) -> str:
-        if v not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {v!r}")
-        return v
-
-    return check
 
 
 def _key_sets(entries: Any, problems: list[str], base_dir: Path) -> tuple[KeySetConfig, ...]:

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chamberlain import delegation
-from chamberlain.audit import recording
-from chamberlain.audit.recording import PendingCheck
+from chamberlain.audit.write import recording
+from chamberlain.audit.write.recording import PendingCheck
 from chamberlain.cel import budget
 from chamberlain.server.state import ServerState
 from chamberlain.sessions.join import join, request_ref, token_sid, worth_telling
@@ -71,8 +71,13 @@ async def in_worker(state: ServerState, fn: Callable[..., Any], *args: Any) -> A
     return await loop.run_in_executor(state.workers, call)
 
 
-def start(state: ServerState, request: Any, call_id: str, point: str) -> Started:
+def start(state: ServerState, request: Any, call_id: str, point: str, *, validated: bool = True) -> Started:
     """Decide a CheckResources request and submit its entries (raises for bad input, like the PDP).
+
+    ``request`` has been validated as the Cerbos server validates it (``validated``, the API handlers
+    do it as they read it) and is not checked again. An AuthZEN request, built from one that was
+    validated as AuthZEN's, is checked as a CheckResources request on the delegated path only (as
+    before: ``validated=False``), the plain path deciding it as it is.
 
     On the event loop, a check that runs past ``eventLoopSlice`` continues on a worker thread.
     """
@@ -82,23 +87,26 @@ def start(state: ServerState, request: Any, call_id: str, point: str) -> Started
     if on_loop and state.sessions is not None and _may_name_a_session(request, state.tokens is not None):
         # A session is charged in a database transaction (which may wait for another replica's):
         # never on the event loop.
-        return _move(state, "session", request, call_id, point, started)
+        return _move(state, "session", request, call_id, point, started, validated)
     preempt_at = started + limits.event_loop_slice if on_loop else float("inf")
     previous = budget.install(budget.Budget(limits.engine_options["evaluation_timeout"], started=started,
                                             preempt_at=preempt_at))  # fmt: skip
     try:
-        return _start(state, request, call_id, point)
+        return _start(state, request, call_id, point, validated)
     except budget.Preempted:
         pass
     finally:
         budget.install(previous)
-    return _move(state, "slow", request, call_id, point, started)
+    return _move(state, "slow", request, call_id, point, started, validated)
 
 
-def _move(state: ServerState, reason: str, request: Any, call_id: str, point: str, started: float) -> Started:
+def _move(state: ServerState, reason: str, request: Any, call_id: str, point: str, started: float,
+          validated: bool) -> Started:  # fmt: skip
     """The check decided on a worker thread (counted by ``reason``), within the budget started at ``started``."""
     state.metrics.observe_moved_to_worker(reason)
-    moved = asyncio.ensure_future(in_worker(state, _start_in_worker, state, request, call_id, point, started))
+    moved = asyncio.ensure_future(
+        in_worker(state, _start_in_worker, state, request, call_id, point, started, validated)
+    )
     return Started(None, None, moved)
 
 
@@ -116,12 +124,13 @@ def _may_name_a_session(request: Any, issues_tokens: bool) -> bool:
     )
 
 
-def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float) -> Started:
+def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float,
+                     validated: bool) -> Started:  # fmt: skip
     with budget.limit(budget.Budget(state.config.engine_options["evaluation_timeout"], started=started)):
-        return _start(state, request, call_id, point)
+        return _start(state, request, call_id, point, validated)
 
 
-def _start(state: ServerState, request: Any, call_id: str, point: str) -> Started:
+def _start(state: ServerState, request: Any, call_id: str, point: str, validated: bool) -> Started:
     loop = _serving_loop() if state.log is not None else None
     tokens = state.tokens
     decided = None
@@ -130,7 +139,7 @@ def _start(state: ServerState, request: Any, call_id: str, point: str) -> Starte
         ref = request_ref(request, sid)
         joined = join(state.pdp.sessions, ref) if ref is not None else None
         decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt, session=joined,
-                                                    approvals=state.pdp.approvals)  # fmt: skip
+                                                    approvals=state.pdp.approvals, validated=validated)  # fmt: skip
     if decided is not None:  # the request carries delegation
         pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
                                    call_id=call_id, point=point, request=request, loop=loop,

@@ -11,7 +11,7 @@ import orjson
 
 from chamberlain import strictjson
 from chamberlain.asgi import Receive
-from chamberlain.audit.ids import new_call_id as new_call_id  # re-exported: the server's call ids
+from chamberlain.audit.write.ids import new_call_id as new_call_id  # re-exported: the server's call ids
 from chamberlain.engine.request_validation import Message, holds_fields
 
 # gRPC status codes Cerbos puts in its error body, and the HTTP statuses grpc-gateway maps them to.

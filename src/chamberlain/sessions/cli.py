@@ -57,9 +57,9 @@ def _store(db: str, key: Path | None) -> Iterator[Any]:
 def logged_store(db: str, key: Path | None, open_store: Any, recorder: Any, what: str) -> Iterator[Any]:
     """``open_store(db, on_transition=...)``, its transitions recorded in the decision log on ``db``;
     errors end the command with their message."""
-    from chamberlain.audit import recording
-    from chamberlain.audit.ids import new_call_id
     from chamberlain.audit.log import DecisionLog, LogOptions
+    from chamberlain.audit.write import recording
+    from chamberlain.audit.write.ids import new_call_id
     from chamberlain.cel.values import Timestamp
 
     try:

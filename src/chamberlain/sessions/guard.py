@@ -26,8 +26,8 @@ from chamberlain.cel.values import UInt
 from chamberlain.engine.activation import EMPTY_VARIABLES, base_activation
 from chamberlain.engine.conditions import program
 from chamberlain.engine.request import CheckInput
+from chamberlain.engine.request_validation import RequestError
 from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
-from chamberlain.engine.wire import RequestError
 from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 from chamberlain.sessions.model import SESSION_ID, Budget, Session
 from chamberlain.sessions.store import Charged, Item, SessionStore

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chamberlain.engine.request import CheckInput
+from chamberlain.engine.request_validation import RequestError
 from chamberlain.engine.result import CheckOutput
-from chamberlain.engine.wire import RequestError
 from chamberlain.sessions.guard import Binding, SessionGuard, SessionRef, deny_every, read_ref
 from chamberlain.sessions.model import SESSION_ID, Session
 from chamberlain.store.errors import StoreError

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chamberlain.config_values import boolean, is_zero_duration
 from chamberlain.sessions.errors import InvalidSession
 from chamberlain.sessions.model import (
     MAX_CHAIN,
@@ -98,7 +99,7 @@ class SessionSpec:
 
 def _idle(value: Any, path: str, maximum: float) -> float:
     """An idle timeout: a duration, or 0 / ``0s`` for none."""
-    if value in (0, "0", "0s"):
+    if is_zero_duration(value):
         return 0.0
     return duration(value, path, maximum)
 
@@ -172,9 +173,10 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
                  lambda k: _idle(data["retention"], k, ABSOLUTE_MAX_SECONDS))  # fmt: skip
     take_default("standing_budgets", f"{prefix}.standingBudgets",
                  lambda k: _standing_budgets(data["standingBudgets"], k, maxima))  # fmt: skip
-    for key in ("enabled",):
-        if not isinstance(data[key], bool):
-            problems.append(f"{prefix}.{key}: expected true or false, got {data[key]!r}")
+    try:
+        boolean(data["enabled"])
+    except ValueError as exc:
+        problems.append(f"{prefix}.enabled: {exc}")
     if not isinstance(data["db"], str):
         problems.append(f"{prefix}.db: expected a store URL string, got {data['db']!r}")
     if problems:

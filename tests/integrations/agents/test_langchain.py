@@ -64,7 +64,7 @@ def test_a_tool_without_a_schema_is_checked_with_its_input() -> None:
 
 def test_every_decision_is_in_the_log_with_the_session(tmp_path: Path) -> None:
     from chamberlain import acting_for
-    from chamberlain.audit.reader import AuditReader, Filter
+    from chamberlain.audit.storage.reader import AuditReader, Filter
     from chamberlain.store.db import open_database
 
     support_tools()

@@ -77,6 +77,15 @@ from chamberlain import safeyaml
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
 from chamberlain.approvals.settings import parse_settings as parse_approval_settings
+from chamberlain.config_values import (
+    choice,
+    file_path,
+    is_zero_duration,
+    listen_address,
+    non_empty_strings,
+    string,
+    unknown_keys,
+)
 from chamberlain.delegation.registry import AgentRegistry, load_registry
 from chamberlain.delegation.scopes import ScopeMapping, valid_scope_token
 from chamberlain.durations import parse_duration
@@ -240,9 +249,7 @@ class _Problems:
         if not isinstance(value, Mapping):
             self.add(key, f"expected a mapping, got {type(value).__name__}")
             return {}
-        for k in value:
-            if k not in allowed:
-                self.add(f"{key}.{k}" if key else str(k), f"unknown key (allowed: {', '.join(allowed)})")
+        self.items.extend(unknown_keys(value, allowed, key))
         return dict(value)
 
     def take(self, key: str, value: Any, convert: Callable[[Any], Any], default: Any = None) -> Any:
@@ -253,23 +260,7 @@ class _Problems:
             return default
 
     def path(self, value: Any) -> Path | None:
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise ValueError(f"expected a file path, got {value!r}")
-        return self.base / value
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"expected a list of non-empty strings, got {value!r}")
-    return tuple(value)
+        return file_path(value, self.base)
 
 
 def _mapping(value: Any, *, strings: bool = False) -> Mapping[str, Any]:
@@ -280,22 +271,6 @@ def _mapping(value: Any, *, strings: bool = False) -> Mapping[str, Any]:
     if strings and not all(isinstance(v, str) for v in value.values()):
         raise ValueError("every value must be a string")
     return MappingProxyType(dict(value))
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    return check
-
-
-def _listen(value: Any) -> tuple[str, int]:
-    host, sep, port = str(value).rpartition(":") if isinstance(value, str) else ("", "", "")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected host:port such as 127.0.0.1:8808, got {value!r}")
-    return host or "0.0.0.0", int(port)
 
 
 def _url(value: Any) -> str:
@@ -314,7 +289,7 @@ def _principal(value: Any) -> Principal | None:
     if not isinstance(pid, str) or not pid:
         raise ValueError("id: required, a non-empty string")
     try:
-        return Principal(pid, _strings(roles) if roles else (), dict(_mapping(attr)))
+        return Principal(pid, non_empty_strings(roles) if roles else (), dict(_mapping(attr)))
     except InvalidRequest as exc:  # no roles, say: the server's message, under this key
         raise ValueError(str(exc)) from None
 
@@ -324,7 +299,7 @@ def _principals(value: Any) -> Mapping[str, Person]:
     for sub, entry in _mapping(value).items():
         if not isinstance(entry, Mapping) or set(entry) - {"roles", "attr"}:
             raise ValueError(f"{sub}: expected a mapping {{roles, attr}}")
-        people[sub] = Person(_strings(entry.get("roles") or []), _mapping(entry.get("attr")))
+        people[sub] = Person(non_empty_strings(entry.get("roles") or []), _mapping(entry.get("attr")))
     return MappingProxyType(people)
 
 
@@ -358,7 +333,7 @@ def _parse_auth(raw: Any, p: _Problems) -> AuthConfig | None:
         issuer=issuer,
         signing_key_file=key_file,
         jwks_file=jwks_file,
-        audiences=p.take("auth.audiences", a.get("audiences") or [], _strings, ()),
+        audiences=p.take("auth.audiences", a.get("audiences") or [], non_empty_strings, ()),
         scope_mapping=p.take("auth.scopeMapping", a.get("scopeMapping"), _scope_mapping, ScopeMapping()),
         agents=agents,
         principals=p.take("auth.principals", a.get("principals"), _principals, _NO_ATTR),
@@ -394,7 +369,7 @@ def _parse_upstream(raw: Any, at: str, p: _Problems) -> UpstreamConfig | None:
     if not isinstance(name, str) or not _NAME.match(name):
         p.add(f"{at}.name", f"required: letters, digits, _ and - (it is the resource id), got {name!r}")
         return None
-    command = p.take(f"{at}.command", u.get("command") or [], _strings, ())
+    command = p.take(f"{at}.command", u.get("command") or [], non_empty_strings, ())
     url = p.take(f"{at}.url", u.get("url"), _url, "") if u.get("url") else ""
     if bool(command) == bool(url):
         p.add(at, "set exactly one of command (a stdio server to spawn) and url (a streamable HTTP server)")
@@ -433,7 +408,7 @@ def _parse_sessions(section: Any, p: _Problems) -> tuple[SessionSettings | None,
         p.add("sessions", "expected a mapping")
         return None, "", ""
     rest = {k: v for k, v in section.items() if k != "subject"}
-    subject = p.take("sessions.subject", section.get("subject") or "", _string, "")
+    subject = p.take("sessions.subject", section.get("subject") or "", string, "")
     try:
         found = parse_settings(rest, prefix="sessions")
     except InvalidSession as exc:
@@ -457,7 +432,7 @@ def _console_url(value: Any) -> str:
 
 
 def _hold(value: Any) -> float:
-    if value in (0, "0", "0s"):
+    if is_zero_duration(value):
         return 0.0
     seconds = parse_duration(value, positive=True)
     if seconds > MAX_HOLD:
@@ -493,12 +468,17 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         raise GatewayConfigError(p.items[0], tuple(p.items))
     state_dir = p.take("stateDir", c.get("stateDir", ".chamberlain"), p.path) or p.base / ".chamberlain"
     audit = p.section(c.get("audit"), "audit", AUDIT_KEYS)
-    audit_db = p.take("audit.db", audit.get("db") or "", _string, "") or sqlite_url(
+    audit_db = p.take("audit.db", audit.get("db") or "", string, "") or sqlite_url(
         str(state_dir / "decisions.db")
     )
     down = p.section(c.get("downstream"), "downstream", DOWNSTREAM_KEYS)
-    transport = p.take("downstream.transport", down.get("transport", STDIO), _choice(STDIO, HTTP), STDIO)
-    host, port = p.take("downstream.listen", down.get("listen", DEFAULT_LISTEN), _listen, ("127.0.0.1", 8808))
+    transport = p.take("downstream.transport", down.get("transport", STDIO), choice(STDIO, HTTP), STDIO)
+    host, port = p.take(
+        "downstream.listen",
+        down.get("listen", DEFAULT_LISTEN),
+        lambda v: listen_address(v, "127.0.0.1:8808"),
+        ("127.0.0.1", 8808),
+    )
     path = down.get("path", "/mcp")
     if not isinstance(path, str) or not path.startswith("/"):
         p.add("downstream.path", f"expected a path starting with /, got {path!r}")
@@ -506,7 +486,9 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     resource = p.take("downstream.resource", down.get("resource"), _url, "") if down.get("resource") else ""
     auth = _parse_auth(c.get("auth"), p)
-    servers = p.take("downstream.authorizationServers", down.get("authorizationServers") or [], _strings, ())
+    servers = p.take(
+        "downstream.authorizationServers", down.get("authorizationServers") or [], non_empty_strings, ()
+    )
     raw_upstreams = c.get("upstreams")
     upstreams: list[UpstreamConfig] = []
     if not isinstance(raw_upstreams, list) or not raw_upstreams:
@@ -518,7 +500,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
                 p.add(f"upstreams[{i}].name", f"{upstream.name!r} is used twice")
             elif upstream is not None:
                 upstreams.append(upstream)
-    token = p.take("token", c.get("token") or "", _string, "")
+    token = p.take("token", c.get("token") or "", string, "")
     token_file = p.take("tokenFile", c.get("tokenFile"), p.path)
     principal = p.take("principal", c.get("principal"), _principal)
     if (token or token_file) and auth is None:
@@ -540,7 +522,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         "policies": p.take("policies", c.get("policies", "policies"), p.path) or p.base / "policies",
         "audit_key_file": p.take("audit.signingKeyFile", audit.get("signingKeyFile"), p.path),
         "write_timeout": p.take("audit.writeTimeout", audit.get("writeTimeout", "10s"), positive, 10.0),
-        "tool_names": p.take("toolNames", c.get("toolNames", AUTO), _choice(AUTO, PREFIXED), AUTO),
+        "tool_names": p.take("toolNames", c.get("toolNames", AUTO), choice(AUTO, PREFIXED), AUTO),
         "session_idle_timeout": p.take(
             "downstream.sessionIdleTimeout", down.get("sessionIdleTimeout", "30m"), positive, 1800.0
         ),

@@ -23,9 +23,9 @@ from chamberlain.approvals.guard import DENIED_POLICY as APPROVAL_POLICY
 from chamberlain.approvals.guard import FIELD as APPROVAL
 from chamberlain.approvals.guard import ApprovalGuard
 from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
-from chamberlain.audit import recording
-from chamberlain.audit.canonical import EncodingError, digest
-from chamberlain.audit.ids import new_call_id
+from chamberlain.audit.write import recording
+from chamberlain.audit.write.canonical import EncodingError, digest
+from chamberlain.audit.write.ids import new_call_id
 from chamberlain.cel.values import Timestamp
 from chamberlain.delegation import check_delegated
 from chamberlain.engine import ActionEffect, AuxData, CheckInput, CheckOutput, Resource

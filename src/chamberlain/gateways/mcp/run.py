@@ -21,8 +21,8 @@ from chamberlain.approvals.guard import ApprovalGuard
 from chamberlain.approvals.store import ApprovalStore
 from chamberlain.approvals.transitions import recorder as approval_recorder
 from chamberlain.approvals.webhooks import Notifier, also
-from chamberlain.audit.ids import new_call_id
 from chamberlain.audit.log import LogOptions, default_key_file
+from chamberlain.audit.write.ids import new_call_id
 from chamberlain.gateways.mcp.config import STDIO, GatewayConfig
 from chamberlain.gateways.mcp.http import create_app
 from chamberlain.gateways.mcp.identity import Identities

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import orjson
 
 from chamberlain import strictjson
+from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.delegation.errors import DelegationError
 from chamberlain.delegation.tokens import peek
 from chamberlain.engine.request_validation import InvalidRequest, validate_check_resources
@@ -35,7 +36,6 @@ from chamberlain.server.http import new_call_id
 from chamberlain.server.state import ServerState
 
 LOGGER = logging.getLogger("chamberlain.gateways.proxy")
-MAX_TOKEN_BYTES = 16384
 _SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in '%"\\')
 _JSON = {"content-type": "application/json"}
 
@@ -115,14 +115,11 @@ class Authorizer:
         """The verified principal of an ``Authorization`` header; raises :class:`Unauthorized`."""
         if authorization is None:
             raise Unauthorized("no bearer token in Authorization", error="")
-        scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or " " in token:
-            raise Unauthorized("Authorization is not 'Bearer <token>'", error="invalid_request")
-        if len(token) > MAX_TOKEN_BYTES:
-            raise Unauthorized(
-                f"the bearer token is longer than {MAX_TOKEN_BYTES} bytes", error="invalid_request"
-            )
+        try:
+            token = bearer_token(authorization)
+        except BearerError as exc:
+            problem = "Authorization is not 'Bearer <token>'" if exc.missing else str(exc)
+            raise Unauthorized(problem, error="invalid_request") from None
         state = self.state
         try:
             _, claims = peek(token, "Authorization")

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chamberlain import cel
+from chamberlain.config_values import unknown_keys
 from chamberlain.errors import Error
 
 DEFAULTS: dict[str, Any] = {
@@ -280,8 +281,7 @@ def parse_settings(section: Any) -> GatewaySettings:
     headers = {**DEFAULTS["upstreamHeaders"], **_section(merged, "upstreamHeaders", problems)}
     for name, allowed, given in (("principal", DEFAULTS["principal"], principal), ("mcp", DEFAULTS["mcp"], mcp),
                                  ("upstreamHeaders", DEFAULTS["upstreamHeaders"], headers)):  # fmt: skip
-        for extra in sorted(set(given) - set(allowed)):
-            problems.append(f"{key}.{name}.{extra}: unknown key (allowed: {', '.join(allowed)})")
+        problems.extend(sorted(unknown_keys(given, allowed, f"{key}.{name}")))
     if not isinstance(principal["rolesClaim"], str) or not principal["rolesClaim"]:
         problems.append(f"{key}.principal.rolesClaim: expected a claim name, got {principal['rolesClaim']!r}")
     roles = principal["defaultRoles"]
@@ -303,8 +303,7 @@ def parse_settings(section: Any) -> GatewaySettings:
     realm = merged["realm"]
     if not isinstance(realm, str) or not realm or '"' in realm or "\\" in realm or not realm.isprintable():
         problems.append(f"{key}.realm: expected printable text without quotes, got {realm!r}")
-    for extra in sorted(set(section) - set(DEFAULTS)):
-        problems.append(f"{key}.{extra}: unknown key (allowed: {', '.join(DEFAULTS)})")
+    problems.extend(sorted(unknown_keys(section, DEFAULTS, key)))
     if problems:
         raise GatewayConfigError(problems)
     return GatewaySettings(

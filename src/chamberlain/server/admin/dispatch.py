@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chamberlain.asgi import Receive
+from chamberlain.bearer import BearerError, bearer_token, scheme
 from chamberlain.server import admin as contract
 from chamberlain.server.admin import AdminRequest, AdminResponse, AdminRoute, Caller
 from chamberlain.server.admin.auth import BasicAuth, bearer_caller, unauthenticated
@@ -159,21 +160,32 @@ class AdminSurface:
         if value is None:
             raise unauthenticated("authentication required: basic auth (server.adminAPI.adminCredentials) or "
                                   "a bearer token from a trusted issuer (chamberlain.delegation.trustedIssuers)")  # fmt: skip
-        scheme, _, credentials = value.strip().partition(" ")
-        if scheme.lower() == "basic" and self.basic is not None:
+        kind = scheme(value)
+        if kind == "basic" and self.basic is not None:
             client = (scope.get("client") or ("unknown",))[0]
-            return await self.basic.authenticate(credentials, str(client))
-        if scheme.lower() == "bearer":
+            return await self.basic.authenticate(value.strip().partition(" ")[2], str(client))
+        if kind == "bearer":
             try:
                 caller = bearer_caller(
-                    credentials.strip(), self.state.config.delegation, self.settings, time.time()
+                    _token(value), self.state.config.delegation, self.settings, time.time()
                 )
             except ApiError:
                 self.state.metrics.observe_admin_auth("jwt", "failed")
                 raise
             self.state.metrics.observe_admin_auth("jwt", "verified")
             return caller
-        raise unauthenticated(f"unsupported authorization scheme {scheme[:20]!r}: use Basic or Bearer")
+        given = value.strip().partition(" ")[0]
+        raise unauthenticated(f"unsupported authorization scheme {given[:20]!r}: use Basic or Bearer")
+
+
+def _token(authorization: str) -> str:
+    """The bearer token of ``authorization``; ``Bearer`` alone is an empty token (which does not verify)."""
+    try:
+        return bearer_token(authorization, where="bearer token")
+    except BearerError as exc:
+        if exc.missing:
+            return ""
+        raise unauthenticated(str(exc)) from None
 
 
 def _headers(scope: dict[str, Any]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from chamberlain.audit.reader import Filter
+from chamberlain.audit.storage.reader import Filter
 from chamberlain.server import audit_api
 from chamberlain.server.admin.dispatch import AdminSurface
 from chamberlain.server.grpc.cerbos_service import status_code

@@ -23,8 +23,7 @@ import grpc
 import orjson
 from google.protobuf.message import DecodeError, Message
 
-from chamberlain.engine.request_validation import InvalidRequest
-from chamberlain.engine.wire import RequestError
+from chamberlain.engine.request_validation import InvalidRequest, RequestError
 from chamberlain.errors import Error
 from chamberlain.server import cerbos_api, decide
 from chamberlain.server.grpc import convert, extensions

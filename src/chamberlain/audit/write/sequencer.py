@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chamberlain.audit.append import sequence_pending, sign_current
-from chamberlain.audit.heads import Head
-from chamberlain.audit.keys import KeyRing
+from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.keys import KeyRing
+from chamberlain.audit.storage.tree import TreeStore
 from chamberlain.audit.tlog.merkle import Edge
-from chamberlain.audit.tree import TreeStore
+from chamberlain.audit.write.append import sequence_pending, sign_current
 from chamberlain.errors import Error
 from chamberlain.store.db import Database, open_database
 from chamberlain.store.url import StoreURL

@@ -9,8 +9,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from chamberlain.audit.entry import timestamp
 from chamberlain.audit.tlog.note import Checkpoint, Signer, sign_note
+from chamberlain.audit.write.entry import timestamp
 from chamberlain.store.db import Database, as_bytes
 
 

@@ -5,7 +5,7 @@ resource with every attribute, the principal, the auxiliary data conditions read
 actor chain, the approval), the decision's own ``now`` (nanoseconds), which input and action the
 entry decided and the logged effect. Whether the salted digests still match is checked (a
 replayed request must be the one the leaf commits to); full verification of the log against its
-signed head is :func:`chamberlain.audit.verify.verify`'s.
+signed head is :func:`chamberlain.audit.tools.verify.verify`'s.
 
 Entries that cannot be replayed say why (:class:`NotReplayable`): format 1 entries (they kept only
 the attributes the old policies read), erased entries, entries of kinds other than ``decision``,
@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit.content import salted
 from chamberlain.audit.errors import AuditError
-from chamberlain.audit.reader import AuditReader
+from chamberlain.audit.storage.reader import AuditReader
+from chamberlain.audit.write.content import salted
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.store.db import as_bytes
 

@@ -8,7 +8,7 @@ kept elsewhere cannot be taken back. On every signing the log
   ``chamberlain audit verify --trusted-head FILE``. The log also checks its own head file when it
   opens and refuses to sign over a log that no longer extends it;
 - submits it to each configured **witness** (C2SP tlog-witness ``add-checkpoint``, see
-  :mod:`chamberlain.audit.witness.client`) from a background thread with its own database
+  :mod:`chamberlain.audit.tools.witness.client`) from a background thread with its own database
   connection, and keeps their cosignatures: at most ``timeout`` seconds per request, a queue of
   :data:`QUEUE` heads (the oldest is dropped, and counted, when a witness is slower than the log;
   the next head carries a consistency proof over the gap), never in the way of a check.
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import orjson
 
-from chamberlain.audit.heads import Head
-from chamberlain.audit.keys import KeyRing
+from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.keys import KeyRing
 from chamberlain.audit.tlog.note import NoteError, Verifier, split_note
-from chamberlain.audit.witness.client import WitnessClient, WitnessConfig, WitnessError
+from chamberlain.audit.tools.witness.client import WitnessClient, WitnessConfig, WitnessError
 from chamberlain.errors import Error
 from chamberlain.store.db import Database
 

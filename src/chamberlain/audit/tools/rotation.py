@@ -19,16 +19,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from chamberlain.audit import heads
-from chamberlain.audit.append import append_groups
-from chamberlain.audit.content import Limits
-from chamberlain.audit.entry import KEY_ROTATION, new_entry, timestamp
 from chamberlain.audit.errors import AuditError
-from chamberlain.audit.heads import Head
-from chamberlain.audit.keys import KeyRing, add, log_keys
-from chamberlain.audit.tables import read_meta
+from chamberlain.audit.storage import heads
+from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.keys import KeyRing, add, log_keys
+from chamberlain.audit.storage.tables import read_meta
+from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.tlog.note import Signer
-from chamberlain.audit.tree import TreeStore, stored_size
+from chamberlain.audit.write.append import append_groups
+from chamberlain.audit.write.content import Limits
+from chamberlain.audit.write.entry import KEY_ROTATION, new_entry, timestamp
 from chamberlain.store.db import Database
 
 
@@ -57,7 +57,7 @@ def rotate(
     add(keys.path, new)
     if keys.get(str(new.verifier)) is None:
         raise AuditError(f"signing key file {keys.path} did not keep the new key")
-    from chamberlain.audit.erase import operator
+    from chamberlain.audit.tools.erase import operator
 
     with db.transaction():
         size = stored_size(db, lock=True)

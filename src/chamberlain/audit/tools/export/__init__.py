@@ -8,6 +8,6 @@
   batch is delivered.
 """
 
-from chamberlain.audit.export.exporter import ExportConfig, Exporter
+from chamberlain.audit.tools.export.exporter import ExportConfig, Exporter
 
 __all__ = ["ExportConfig", "Exporter"]

@@ -17,11 +17,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from chamberlain.audit.entry import timestamp
 from chamberlain.audit.errors import AuditError
-from chamberlain.audit.export.records import read_records
-from chamberlain.audit.export.sinks import HTTP_PROTOBUF, ExportError, JsonLinesSink, OtlpSink
-from chamberlain.audit.tree import stored_size
+from chamberlain.audit.storage.tree import stored_size
+from chamberlain.audit.tools.export.records import read_records
+from chamberlain.audit.tools.export.sinks import HTTP_PROTOBUF, ExportError, JsonLinesSink, OtlpSink
+from chamberlain.audit.write.entry import timestamp
 from chamberlain.errors import Error
 from chamberlain.store import POSTGRES, StoreURL
 from chamberlain.store.db import Database, open_database

@@ -1,13 +1,13 @@
 """The stored Merkle tree: complete subtree hashes from the log's tables, and the tree's right edge.
 
 Leaf hashes live in ``audit_entries.leaf``; hashes of complete subtrees at levels that are
-multiples of :data:`~chamberlain.audit.tables.STRIDE` in ``audit_nodes``. A subtree at any other
+multiples of :data:`~chamberlain.audit.storage.tables.STRIDE` in ``audit_nodes``. A subtree at any other
 level is computed from at most ``2**(STRIDE-1)`` stored hashes one stored level below.
 """
 
 from __future__ import annotations
 
-from chamberlain.audit.tables import STRIDE
+from chamberlain.audit.storage.tables import STRIDE
 from chamberlain.audit.tlog.merkle import Edge, edge_levels, root_of
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreError

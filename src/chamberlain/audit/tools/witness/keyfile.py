@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from chamberlain.audit.keys import SigningKeyError, create_key_file
+from chamberlain.audit.storage.keys import SigningKeyError, create_key_file
 from chamberlain.audit.tlog.note import NoteError
-from chamberlain.audit.witness.cosignature import Cosigner
+from chamberlain.audit.tools.witness.cosignature import Cosigner
 
 
 def load_or_create(path: Path, name: str = "") -> Cosigner:

@@ -13,13 +13,13 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit import heads
-from chamberlain.audit.entry import timestamp
 from chamberlain.audit.errors import AuditError
-from chamberlain.audit.heads import Head
-from chamberlain.audit.tables import FORMAT_1, check_format, exists, read_meta
+from chamberlain.audit.storage import heads
+from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.tables import FORMAT_1, check_format, exists, read_meta
+from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.tlog.merkle import ProofError, consistency_path, inclusion_path
-from chamberlain.audit.tree import TreeStore, stored_size
+from chamberlain.audit.write.entry import timestamp
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreUnavailable
@@ -200,7 +200,7 @@ class AuditReader:
     @property
     def verifier_key(self) -> str:
         """The key that signs the log's heads now (its first key until ``rotate-key``)."""
-        from chamberlain.audit.keys import active_key
+        from chamberlain.audit.storage.keys import active_key
 
         return active_key(self.db) if not self.legacy else self.meta["verifier_key"]
 

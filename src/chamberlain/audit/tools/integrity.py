@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit.content import salted
 from chamberlain.audit.tlog.merkle import leaf_hash
+from chamberlain.audit.write.content import salted
 from chamberlain.store.db import Database, as_bytes
 
 _SELECT = ("SELECT e.seq, e.leaf, e.body, e.salt, e.content, e.request, r.salt, r.body FROM audit_entries e "

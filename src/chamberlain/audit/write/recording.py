@@ -13,11 +13,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chamberlain.audit.canonical import EncodingError
-from chamberlain.audit.decisions import decision_call
 from chamberlain.audit.errors import LogUnavailable
 from chamberlain.audit.log import DecisionLog
-from chamberlain.audit.writer import ASYNC, Ticket
+from chamberlain.audit.write.canonical import EncodingError
+from chamberlain.audit.write.decisions import decision_call
+from chamberlain.audit.write.writer import ASYNC, Ticket
 from chamberlain.engine.request import CheckInput
 from chamberlain.engine.result import ActionEffect, CheckOutput
 from chamberlain.errors import Error
@@ -86,7 +86,7 @@ def submit(log: DecisionLog | None, inputs: Sequence[CheckInput], outputs: list[
            context: Mapping[str, Any] | None = None) -> PendingCheck:  # fmt: skip
     """Submit the record of a decided check; never raises for the log's sake.
 
-    The record is built on the writer thread (see :class:`chamberlain.audit.decisions.Call`), except
+    The record is built on the writer thread (see :class:`chamberlain.audit.write.decisions.Call`), except
     in ``async`` durability for embedded calls (``request`` None): the caller owns those attribute
     objects and may change them once the call returns, so they are encoded now.
     ``extra``: fields an enforcement point adds to every entry's content (the MCP gateway's ``mcp``);

@@ -28,16 +28,23 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit import heads as heads_mod
-from chamberlain.audit.content import salted
-from chamberlain.audit.entry import COLUMNS, ERASABLE_COLUMNS, ERASURE, LEGACY_VERSION, columns_of, to_ns
 from chamberlain.audit.errors import AuditError
-from chamberlain.audit.keyset import KeySchedule, KeySet, ScheduleError, verified_signers
-from chamberlain.audit.reader import AuditReader
-from chamberlain.audit.tables import STRIDE
+from chamberlain.audit.storage import heads as heads_mod
+from chamberlain.audit.storage.reader import AuditReader
+from chamberlain.audit.storage.tables import STRIDE
+from chamberlain.audit.storage.tree import stored_size
 from chamberlain.audit.tlog.merkle import Edge, leaf_hash
 from chamberlain.audit.tlog.note import Checkpoint, NoteError, Verifier, split_note
-from chamberlain.audit.tree import stored_size
+from chamberlain.audit.tools.keyset import KeySchedule, KeySet, ScheduleError, verified_signers
+from chamberlain.audit.write.content import salted
+from chamberlain.audit.write.entry import (
+    COLUMNS,
+    ERASABLE_COLUMNS,
+    ERASURE,
+    LEGACY_VERSION,
+    columns_of,
+    to_ns,
+)
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreError
 
@@ -113,7 +120,7 @@ def verify(db: Database, *, trusted: TrustedHead | None = None, progress: Progre
     """Verify the log in ``db`` (see the module docstring); ``max_unsigned_age`` None: any unsigned tail.
 
     ``keys``: only these log keys, in their validity windows, may sign heads (see
-    :mod:`chamberlain.audit.keyset`). ``require_witnesses``: the latest head must carry valid
+    :mod:`chamberlain.audit.tools.keyset`). ``require_witnesses``: the latest head must carry valid
     cosignatures from at least this many distinct witness keys of ``keys``.
     """
     if require_witnesses and (keys is None or not keys.witnesses):
@@ -391,7 +398,7 @@ def _head_time(signed_at: str) -> dt.datetime:
 
 def _check_witnesses(db: Database, report: Report, keys: KeySet, required: int) -> None:
     """The latest head must carry valid cosignatures from ``required`` distinct witness keys of ``keys``."""
-    from chamberlain.audit.witness.client import cosignatures
+    from chamberlain.audit.tools.witness.client import cosignatures
 
     latest = heads_mod.latest(db)
     if latest is None:
@@ -437,7 +444,7 @@ def check_extends(db: Database, verifier_keys: list[str], trusted: TrustedHead |
     a restarted server never signs over a rewritten log.
     """
     from chamberlain.audit.errors import LogTampered
-    from chamberlain.audit.tree import TreeStore
+    from chamberlain.audit.storage.tree import TreeStore
 
     where = db.url.display
     size = stored_size(db)

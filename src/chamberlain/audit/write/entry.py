@@ -8,13 +8,13 @@ sorted keys from plain strings, integers and lists, where the two agree) of
 ``basis`` (``policy``, ``version``, ``scope``, ``rule``, ``derived_roles``) — what remains forever —
 plus two salted digests (hex): ``content`` = ``sha256(salt || content bytes)`` of the entry's own
 detail, and ``request`` = ``sha256(salt || request bytes)`` of its call's request, stored once per
-call (``""`` for entries without one). See :mod:`chamberlain.audit.content`.
+call (``""`` for entries without one). See :mod:`chamberlain.audit.write.content`.
 
 The content (erasable) holds who and what: ``principal``, ``actor_chain``, ``session_id``,
 ``request_id``, ``resource_id``, ``input`` (which resource of the request), the conditions and
 whether they held, errors, outputs, the attribute names read, the approval, and what an
 enforcement point adds (the MCP gateway's ``mcp``). Format 1 entries (the whole entry was the leaf)
-are read and verified as they are; see :mod:`chamberlain.audit.tables` for the migration.
+are read and verified as they are; see :mod:`chamberlain.audit.storage.tables` for the migration.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit.canonical import EncodingError
-from chamberlain.audit.content import bounded, dumps, salted, salts
+from chamberlain.audit.write.canonical import EncodingError
+from chamberlain.audit.write.content import bounded, dumps, salted, salts
 
 VERSION = 2
 LEGACY_VERSION = 1

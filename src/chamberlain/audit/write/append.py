@@ -1,7 +1,7 @@
 """Writing entries: preparing submissions, giving entries sequence numbers, leaf hashes and tree nodes.
 
-A submission is a :class:`~chamberlain.audit.decisions.Call` (prepared here, on the writer thread:
-its request record once, then its entries) or a list of ready :class:`~chamberlain.audit.entry.Entry`.
+A submission is a :class:`~chamberlain.audit.write.decisions.Call` (prepared here, on the writer thread:
+its request record once, then its entries) or a list of ready :class:`~chamberlain.audit.write.entry.Entry`.
 
 - :class:`LocalAppender` (SQLite): the writer sequences its own entries under SQLite's write lock;
   several processes may append to one file, each re-reading the tree size inside its transaction.
@@ -19,16 +19,16 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chamberlain.audit import heads
-from chamberlain.audit.canonical import EncodingError
-from chamberlain.audit.content import Limits
-from chamberlain.audit.decisions import Prepared
-from chamberlain.audit.entry import COLUMNS, Entry, leaf_body, new_entry, numbered, public_bytes
-from chamberlain.audit.heads import Head
-from chamberlain.audit.keys import KeyRing
-from chamberlain.audit.tables import STRIDE
+from chamberlain.audit.storage import heads
+from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.keys import KeyRing
+from chamberlain.audit.storage.tables import STRIDE
+from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.tlog.merkle import Edge
-from chamberlain.audit.tree import TreeStore, stored_size
+from chamberlain.audit.write.canonical import EncodingError
+from chamberlain.audit.write.content import Limits
+from chamberlain.audit.write.decisions import Prepared
+from chamberlain.audit.write.entry import COLUMNS, Entry, leaf_body, new_entry, numbered, public_bytes
 from chamberlain.store.db import Database, as_bytes
 
 ENTRY_COLUMNS = ("seq", "leaf", "body", "salt", "content", "request", *COLUMNS)

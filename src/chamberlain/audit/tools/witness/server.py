@@ -13,7 +13,7 @@ each origin in a SQLite file, and answers
 - ``GET /<hex SHA-256 of the origin>/checkpoint``: the latest checkpoint with the log's signature
   and this witness's cosignature.
 
-Every body is bounded (:data:`~chamberlain.audit.witness.protocol.MAX_BODY`) and read within a deadline.
+Every body is bounded (:data:`~chamberlain.audit.tools.witness.protocol.MAX_BODY`) and read within a deadline.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 from chamberlain.asgi import respond
 from chamberlain.audit.tlog.merkle import EMPTY_ROOT, ProofError, verify_consistency
 from chamberlain.audit.tlog.note import Checkpoint, NoteError, Verifier, split_note
-from chamberlain.audit.witness.cosignature import Cosigner
-from chamberlain.audit.witness.protocol import MAX_BODY, SIZE_TYPE, parse_request
+from chamberlain.audit.tools.witness.cosignature import Cosigner
+from chamberlain.audit.tools.witness.protocol import MAX_BODY, SIZE_TYPE, parse_request
 from chamberlain.store.db import Database, as_bytes
 
 log = logging.getLogger("chamberlain.audit.witness")

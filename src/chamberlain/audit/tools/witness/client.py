@@ -15,13 +15,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from chamberlain.audit.entry import timestamp as rfc3339
-from chamberlain.audit.heads import Head
+from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.tree import TreeStore
 from chamberlain.audit.tlog.merkle import ProofError, consistency_path
 from chamberlain.audit.tlog.note import NoteError, split_note
-from chamberlain.audit.tree import TreeStore
-from chamberlain.audit.witness.cosignature import CosignerKey
-from chamberlain.audit.witness.protocol import parse_size, request_body
+from chamberlain.audit.tools.witness.cosignature import CosignerKey
+from chamberlain.audit.tools.witness.protocol import parse_size, request_body
+from chamberlain.audit.write.entry import timestamp as rfc3339
 from chamberlain.errors import Error
 from chamberlain.store.db import Database
 

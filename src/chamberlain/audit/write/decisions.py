@@ -5,18 +5,18 @@ and outputs), so deciding pays nothing for the log; the writer thread turns it i
 (:meth:`Call.prepare`): encoding, salting and hashing happen there, once per call.
 
 The **request record** (once per call, erasable, bounded by ``maxRequestBytes``) is what replaying
-the decision needs (:func:`chamberlain.audit.replay.replay_input`): ``now`` (nanoseconds), the
+the decision needs (:func:`chamberlain.audit.tools.replay.replay_input`): ``now`` (nanoseconds), the
 principal and every resource with all their attributes, policy versions and scopes, the actions,
 the auxiliary data conditions read (decoded JWT claims, named JWTs, the delegation variable; never
 the raw tokens), the session, the actor chain, the approval, and ``context`` (what an enforcement
 point adds, e.g. the delegated chain with its roles). Resources whose principal, auxiliary data or
 ids differ from the first one's carry their own.
 
-Each **entry** (one per decided action) has public fields (:mod:`chamberlain.audit.entry`) and its
+Each **entry** (one per decided action) has public fields (:mod:`chamberlain.audit.write.entry`) and its
 own content: ``input`` (the resource's position in the request), ``principal``, ``actor_chain``,
 ``session_id``, ``request_id``, ``resource_id``, ``conditions`` (each expression of the deciding
 rule's condition and whether it held), ``errors``, ``validation_errors``, ``outputs``, ``read``
-(the attribute names the evaluated conditions read, see :mod:`chamberlain.audit.attributes`:
+(the attribute names the evaluated conditions read, see :mod:`chamberlain.audit.write.attributes`:
 ``"*"`` for all), ``approval`` and the enforcement point's ``extra`` fields.
 """
 
@@ -28,10 +28,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chamberlain.audit import attributes
-from chamberlain.audit.canonical import normalise
-from chamberlain.audit.content import Limits, bounded, dumps, parse_path, redact, salted, salts
-from chamberlain.audit.entry import DECISION, VERSION, Entry, actors_column, make_entry, timestamp_ns, to_ns
+from chamberlain.audit.write import attributes
+from chamberlain.audit.write.canonical import normalise
+from chamberlain.audit.write.content import Limits, bounded, dumps, parse_path, redact, salted, salts
+from chamberlain.audit.write.entry import (
+    DECISION,
+    VERSION,
+    Entry,
+    actors_column,
+    make_entry,
+    timestamp_ns,
+    to_ns,
+)
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import CheckOutput
 from chamberlain.engine.wire import json_number
@@ -83,8 +91,8 @@ class Call:
         return self._count
 
     def prepare(self, limits: Limits) -> Prepared:
-        """Encode the request once and every entry; raises :class:`~chamberlain.audit.canonical.EncodingError`
-        (:class:`~chamberlain.audit.content.EntryTooLarge` past a limit)."""
+        """Encode the request once and every entry; raises :class:`~chamberlain.audit.write.canonical.EncodingError`
+        (:class:`~chamberlain.audit.write.content.EntryTooLarge` past a limit)."""
         if not self.inputs:
             return Prepared(None, [])
         fresh = salts(self._count + 1)

@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chamberlain.audit.append import append_groups
-from chamberlain.audit.content import Limits
-from chamberlain.audit.entry import ERASURE, new_entry, timestamp
 from chamberlain.audit.errors import AuditError
-from chamberlain.audit.reader import normalise_time
-from chamberlain.audit.tree import TreeStore, stored_size
+from chamberlain.audit.storage.reader import normalise_time
+from chamberlain.audit.storage.tree import TreeStore, stored_size
+from chamberlain.audit.write.append import append_groups
+from chamberlain.audit.write.content import Limits
+from chamberlain.audit.write.entry import ERASURE, new_entry, timestamp
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database, as_bytes
 

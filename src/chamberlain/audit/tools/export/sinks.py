@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from chamberlain.audit.errors import AuditError
-from chamberlain.audit.export.records import Record
+from chamberlain.audit.tools.export.records import Record
 
 HTTP_PROTOBUF, HTTP_JSON, GRPC = "http/protobuf", "http/json", "grpc"
 PROTOCOLS = (HTTP_PROTOBUF, HTTP_JSON, GRPC)

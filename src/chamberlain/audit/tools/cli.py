@@ -27,7 +27,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 @contextlib.contextmanager
 def _reader(url: str, *, writable: bool = False) -> Iterator[Any]:
-    from chamberlain.audit.reader import AuditReader
+    from chamberlain.audit.storage.reader import AuditReader
     from chamberlain.store.db import open_database
 
     try:
@@ -82,7 +82,7 @@ def verify_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from chamberlain.audit.verify import TrustedHead, verify
+    from chamberlain.audit.tools.verify import TrustedHead, verify
 
     trusted = None
     if trusted_head is not None:
@@ -132,9 +132,9 @@ def verify_command(
 
 
 def _key_set(path: Path | None, witness_keys: list[str]) -> Any:
-    from chamberlain.audit.keyset import KeySet
     from chamberlain.audit.tlog.note import NoteError
-    from chamberlain.audit.witness.cosignature import CosignerKey
+    from chamberlain.audit.tools.keyset import KeySet
+    from chamberlain.audit.tools.witness.cosignature import CosignerKey
 
     if path is None and not witness_keys:
         return None
@@ -251,7 +251,7 @@ def show_command(
 
 
 def _mark_tampered(reader: Any, entries: list[dict[str, Any]]) -> list[int]:
-    from chamberlain.audit.integrity import mark
+    from chamberlain.audit.tools.integrity import mark
 
     return mark(reader.db, entries, legacy=reader.legacy)
 
@@ -269,7 +269,7 @@ def _end_if_tampered(entries: list[dict[str, Any]], tampered: list[int]) -> None
 
 
 def _filter(**kw: Any) -> Any:
-    from chamberlain.audit.reader import Filter
+    from chamberlain.audit.storage.reader import Filter
 
     resource = kw.pop("resource")
     if resource:
@@ -296,8 +296,8 @@ def search_command(
     as_json: Json = False,
 ) -> None:
     """Find entries (by session, principal, actor, resource, action, effect, time); JSON Lines with --json."""
-    from chamberlain.audit.reader import MAX_LIMIT
-    from chamberlain.audit.timeline import summary
+    from chamberlain.audit.storage.reader import MAX_LIMIT
+    from chamberlain.audit.tools.timeline import summary
 
     if not 1 <= limit < MAX_LIMIT:
         fail(f"--limit must be between 1 and {MAX_LIMIT - 1}, got {limit}")
@@ -319,8 +319,8 @@ def search_command(
 def replay_command(session: Annotated[str, typer.Argument(help="The session id.")], db: Db = DEFAULT_DB,
                    as_json: Json = False) -> None:  # fmt: skip
     """A session's actions in order, as a timeline with each decision and its basis."""
-    from chamberlain.audit.reader import MAX_LIMIT, Filter
-    from chamberlain.audit.timeline import timeline
+    from chamberlain.audit.storage.reader import MAX_LIMIT, Filter
+    from chamberlain.audit.tools.timeline import timeline
 
     entries: list[dict[str, Any]] = []
     with _reader(db) as reader:
@@ -403,7 +403,7 @@ def _export_records(db: str, start: int, end: int | None, output: Path | None, f
                     otlp: str | None, protocol: str, headers: list[str]) -> None:  # fmt: skip
     import signal
 
-    from chamberlain.audit.export import ExportConfig, Exporter
+    from chamberlain.audit.tools.export import ExportConfig, Exporter
     from chamberlain.store import parse_url
 
     pairs = [h.partition("=") for h in headers]
@@ -551,7 +551,7 @@ def witness_command(
 ) -> None:
     """A minimal C2SP tlog-witness: cosigns checkpoints of the given logs that are consistent with the last one."""
     from chamberlain.audit.tlog.note import NoteError, Verifier
-    from chamberlain.audit.witness import keyfile
+    from chamberlain.audit.tools.witness import keyfile
 
     try:
         cosigner = keyfile.load_or_create(key, name)
@@ -569,7 +569,7 @@ def witness_command(
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         fail(f"--listen {listen!r}: expected HOST:PORT")
-    from chamberlain.audit.witness.server import serve
+    from chamberlain.audit.tools.witness.server import serve
 
     try:
         serve(cosigner, verifiers, state or key.with_name(key.name + ".db"), host or "127.0.0.1", int(port))

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from chamberlain.audit.entry import KEY_ROTATION
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.tlog.note import NoteError, Verifier, split_note
-from chamberlain.audit.witness.cosignature import ALG_COSIGNATURE_V1, CosignerKey
+from chamberlain.audit.tools.witness.cosignature import ALG_COSIGNATURE_V1, CosignerKey
+from chamberlain.audit.write.entry import KEY_ROTATION
 from chamberlain.store.db import Database, as_bytes
 
 

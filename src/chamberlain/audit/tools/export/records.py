@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chamberlain.audit.reader import entry_view
+from chamberlain.audit.storage.reader import entry_view
 from chamberlain.store.db import Database, as_bytes
 
 _SELECT = ("SELECT e.seq, e.leaf, e.body, e.content, e.erased_by, r.body FROM audit_entries e "

@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chamberlain.audit.entry import Entry
 from chamberlain.audit.errors import LogUnavailable
+from chamberlain.audit.write.entry import Entry
 from chamberlain.errors import Error
 from chamberlain.store.errors import DatabaseLocked
 

@@ -8,7 +8,7 @@ guessed back, and the leaf, the tree, every signed head and every proof stay as 
 Content is stored as the JSON bytes it was hashed from (orjson, keys sorted): the digest is over
 the stored bytes, so no canonical form is needed to check it. Values that are not JSON (sets,
 timestamps, CEL values, integers beyond 64 bits) are made plain JSON as
-:func:`chamberlain.audit.canonical.normalise` makes them.
+:func:`chamberlain.audit.write.canonical.normalise` makes them.
 
 Redaction (``LogOptions.redact``): attribute paths such as ``R.attr.iban``, ``P.attr.ssn`` or
 ``R.attr.arguments.card`` (an MCP tool's argument) are stored as
@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from chamberlain.audit.canonical import EncodingError, normalise
 from chamberlain.audit.errors import AuditError
+from chamberlain.audit.write.canonical import EncodingError, normalise
 
 SALT_BYTES = 16
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
