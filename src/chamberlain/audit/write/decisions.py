@@ -101,28 +101,50 @@ class Call:
         call_id, point, extra = self.call_id, self.point, self.extra
         entries: list[Entry] = []
         n = 1
+        empty_reads = {"principal": [], "resource": []}
         for i, (inp, out) in enumerate(zip(self.inputs, self.outputs, strict=True)):
             r = inp.resource
             rows_by_action: dict[str, list[Any]] = {}
             for action, _scope, row, _ok in out.trace:
-                rows_by_action.setdefault(action, []).append(row)
+                found = rows_by_action.get(action)
+                if found is None:
+                    rows_by_action[action] = [row]
+                else:
+                    found.append(row)
+            derived = list(out.effective_derived_roles)
             common = {"input": i, "principal": inp.principal.id, "actor_chain": list(inp.actor_chain),
                       "session_id": inp.session_id, "request_id": inp.request_id, "resource_id": r.id,
-                      "derived_roles": list(out.effective_derived_roles),
+                      "derived_roles": derived,
                       "errors": [{"expr": e.expression, "message": e.message} for e in out.evaluation_errors],
                       "validation_errors": [{"path": e.path, "message": e.message, "source": e.source}
                                             for e in out.validation_errors],
                       "approval": {"id": inp.approval_id, "approver": None} if inp.approval_id else None}  # fmt: skip
+            explained: dict[int, list[dict[str, Any]]] = {}  # by row: actions decided by one rule share it
             for action, effect in out.actions.items():
                 row = effect.row
-                reads = attributes.rows_reads(rows_by_action.get(action, ()))
+                rows = rows_by_action.get(action)
+                if rows:
+                    reads = attributes.rows_reads(rows)
+                    read: dict[str, Any] = {
+                        "principal": _names(reads.principal),
+                        "resource": _names(reads.resource),
+                    }
+                else:
+                    read = empty_reads
+                if row is None:
+                    version = rule = ""
+                    conditions: list[dict[str, Any]] = []
+                else:
+                    version, rule = row.policy.version, row.name
+                    conditions = explained.get(id(row))  # type: ignore[assignment]
+                    if conditions is None:
+                        conditions = explained[id(row)] = _conditions(out, row)
                 public = {"call_id": call_id, "point": point, "action": action, "effect": effect.effect,
                           "resource_kind": r.kind,
-                          "basis": {"policy": effect.policy, "version": row.policy.version if row is not None else "",
-                                    "scope": effect.scope, "rule": row.name if row is not None else "",
-                                    "derived_roles": list(out.effective_derived_roles)}}  # fmt: skip
-                content = {**common, "conditions": _conditions(out, row), "outputs": _outputs(out, action),
-                           "read": {"principal": _names(reads.principal), "resource": _names(reads.resource)}}  # fmt: skip
+                          "basis": {"policy": effect.policy, "version": version, "scope": effect.scope,
+                                    "rule": rule, "derived_roles": derived}}  # fmt: skip
+                content = {**common, "conditions": conditions,
+                           "outputs": _outputs(out, action) if out.outputs else [], "read": read}  # fmt: skip
                 if extra:
                     content.update(extra)
                 entries.append(make_entry(DECISION, time, public, content, fresh[n], request.digest,

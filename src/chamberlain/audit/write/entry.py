@@ -86,10 +86,22 @@ def to_ns(when: dt.datetime | int) -> int:
     return (when - _EPOCH) // _US * 1000
 
 
+_last_second: tuple[int, str] = (
+    -1,
+    "",
+)  # the last second formatted: most entries share it with the one before
+
+
 def timestamp_ns(ns: int) -> str:
     """RFC 3339 in UTC with nanoseconds: ``2026-01-02T03:04:05.123456789Z`` (sorts as text)."""
+    global _last_second
     seconds, frac = divmod(ns, 1_000_000_000)
-    base = (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    last = _last_second  # one read: another thread may replace it meanwhile (each pair is consistent)
+    if last[0] == seconds:
+        base = last[1]
+    else:
+        base = (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (seconds, base)
     return f"{base}.{frac:09d}Z"
 
 
