@@ -74,8 +74,10 @@ class DelegationConfig:
 
 
 def _issuer_url(value: Any) -> str:
-    parsed = urlparse(value) if isinstance(value, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an http(s) URL such as https://chamberlain.example, got {value!r}")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(f"expected an http(s) URL such as https://chamberlain.example, got {value!r}")
     if parsed.query or parsed.fragment:
         raise ValueError(f"an issuer has no query or fragment (RFC 8414), got {value!r}")
@@ -95,7 +97,7 @@ def _depth(value: Any) -> int:
 
 
 def _algorithm(value: Any) -> str:
-    if value not in SIGNING_ALGORITHMS:
+    if not isinstance(value, str) or value not in SIGNING_ALGORITHMS:
         raise ValueError(f"must be one of {', '.join(SIGNING_ALGORITHMS)}, got {value!r}")
     return value
 
