@@ -343,7 +343,7 @@ def serve_command(
 def main() -> None:
     try:
         app()
-    except ModuleNotFoundError as exc:  # a command whose extra is missing, outside a `needs` block
+    except (ModuleNotFoundError, MissingExtra) as exc:  # a command whose extra is missing
         missing = exc if isinstance(exc, MissingExtra) else explain(exc, f"chamberlain {_command()}")
         if missing is None:
             raise
