@@ -11,8 +11,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# `make run` serves the console demo: the server extra; `make test` installs every extra (the dev extra
+# includes them all).
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[server]'
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(PY)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chamberlain import PDP, PolicyError, Principal, RequestError, Resource
 from tests.engine.test_engine import DERIVED, DOCUMENT
@@ -135,8 +136,10 @@ def test_reload_swaps_and_a_broken_set_keeps_the_old_one(policy_dir: Path):
     alice = Principal("alice", ["user"])
     doc = Resource("document", "d1", attr={"owner": "bob", "status": "x"})
     assert not pdp.is_allowed(alice, doc, "delete")
-    (policy_dir / "document.yaml").write_text(DOCUMENT.replace('roles: ["admin"]', 'roles: ["user"]').replace(
-        "R.attr.missing.size() > 0", "true"))  # fmt: skip
+    document = yaml.safe_load(DOCUMENT)
+    delete = document["resourcePolicy"]["rules"][2]  # admins delete where R.attr.missing.size() > 0
+    delete.update(roles=["user"], condition={"match": {"expr": "true"}})
+    (policy_dir / "document.yaml").write_text(yaml.safe_dump(document))
     pdp.reload()
     assert pdp.is_allowed(alice, doc, "delete")
     (policy_dir / "broken.yaml").write_text(BROKEN)

@@ -18,7 +18,8 @@ from chamberlain.cel import CelError, compile
 from chamberlain.cel.jsonvalue import to_json
 from chamberlain.delegation.cli import app as token_app
 from chamberlain.devidp.cli import app as dev_app
-from chamberlain.exits import fail
+from chamberlain.exits import USAGE, fail
+from chamberlain.extras import MissingExtra, explain, needs
 from chamberlain.files import FileRefused, describe_size, read_bounded, read_text_bounded
 from chamberlain.gateways.mcp.cli import register as register_mcp_proxy
 from chamberlain.sessions.cli import app as session_app
@@ -292,7 +293,13 @@ def serve_command(
 ) -> None:
     """Serve Cerbos's HTTP API and AuthZEN (default http://127.0.0.1:3592)."""
     from chamberlain import Error
-    from chamberlain.server import load_config, serve
+
+    try:
+        with needs("server", "chamberlain serve"):
+            from chamberlain.server.config import load_config
+            from chamberlain.server.serve import serve
+    except MissingExtra as exc:
+        fail(str(exc))
 
     overrides: dict[str, Any] = {}
 
@@ -334,4 +341,21 @@ def serve_command(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (ModuleNotFoundError, MissingExtra) as exc:  # a command whose extra is missing
+        missing = exc if isinstance(exc, MissingExtra) else explain(exc, f"chamberlain {_command()}")
+        if missing is None:
+            raise
+        typer.echo(block(f"error: {missing}"), err=True)
+        raise SystemExit(USAGE) from None
+
+
+def _command() -> str:
+    """The command's words on the command line (``dev idp serve``), for the error naming its extra."""
+    words = []
+    for word in sys.argv[1:]:
+        if word.startswith("-"):
+            break
+        words.append(word)
+    return " ".join(words[:3])

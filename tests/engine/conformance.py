@@ -1,9 +1,13 @@
 """Cerbos's engine test cases (``internal/test/testdata/engine*``): inputs, and the outputs the
-engine must produce, compared field by field as Cerbos's own ``engine_test.go`` compares them."""
+engine must produce, compared field by field as Cerbos's own ``engine_test.go`` compares them.
+
+chamberlain's own cases (``tests/engine/cases/``) are in the same format with two keys more: the
+case's ``policies`` (Cerbos's cases share one store folder), and ``wantOutputsUnder``, the outputs
+under an option set where they differ from ``wantOutputs`` (``{strictEvaluation: [...]}``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +35,35 @@ class EngineCase:
     inputs: list[dict[str, Any]]
     want: list[dict[str, Any]]
     want_error: bool
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    want_under: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def want_for(self, option_set: str) -> list[dict[str, Any]]:
+        """The outputs expected under ``option_set`` (``wantOutputsUnder``, else ``wantOutputs``)."""
+        return self.want_under.get(option_set, self.want)
+
+    def policy_files(self) -> dict[str, str]:
+        """The case's policies as files for :func:`chamberlain.policy.load_documents`."""
+        return {
+            f"policy_{i}.yaml": yaml.safe_dump(doc, sort_keys=False) for i, doc in enumerate(self.policies)
+        }
 
 
 def load_cases(directory: Path, prefix: str) -> list[EngineCase]:
-    cases = []
-    for path in sorted(directory.glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        cases.append(
-            EngineCase(
-                name=f"{prefix}/{path.stem}",
-                description=doc.get("description", ""),
-                inputs=doc.get("inputs") or [],
-                want=doc.get("wantOutputs") or [],
-                want_error=bool(doc.get("wantError", False)),
-            )
-        )
-    return cases
+    return [load_case(path, prefix) for path in sorted(directory.glob("*.yaml"))]
+
+
+def load_case(path: Path, prefix: str) -> EngineCase:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return EngineCase(
+        name=f"{prefix}/{path.stem}",
+        description=doc.get("description", ""),
+        inputs=doc.get("inputs") or [],
+        want=doc.get("wantOutputs") or [],
+        want_error=bool(doc.get("wantError", False)),
+        policies=doc.get("policies") or [],
+        want_under=doc.get("wantOutputsUnder") or {},
+    )
 
 
 def engine_json(out: CheckOutput) -> dict[str, Any]:

@@ -1,56 +1,34 @@
-"""The engine's own behaviour: globs, role policies, scopes, strict evaluation, explanations."""
+"""The engine's own behaviour that Cerbos's case format cannot express: globs, explanations, traces.
+
+The decisions themselves are data: tests/engine/cases/*.yaml, run by tests/engine/test_engine_cases.py
+under every option set (the policies below are those of a case file, for the tests that need them)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+import yaml
 
 from chamberlain.engine import CheckInput, EngineOptions, Principal, Resource, compile_policies
 from chamberlain.engine.glob import matches
 from chamberlain.policy import load_documents
+from tests.engine.conformance import load_case
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+CASES = Path(__file__).with_name("cases")
 
-DERIVED = """
-apiVersion: api.cerbos.dev/v1
-derivedRoles:
-  name: common
-  definitions:
-    - name: owner
-      parentRoles: ["user"]
-      condition:
-        match:
-          expr: R.attr.owner == P.id
-"""
-DOCUMENT = """
-apiVersion: api.cerbos.dev/v1
-resourcePolicy:
-  resource: document
-  version: default
-  importDerivedRoles: [common]
-  rules:
-    - name: owner-edits-drafts
-      actions: ["edit"]
-      effect: EFFECT_ALLOW
-      derivedRoles: [owner]
-      condition:
-        match:
-          expr: R.attr.status == "draft"
-      output:
-        when:
-          ruleActivated: '"edited by " + P.id'
-          conditionNotMet: '"not a draft"'
-    - actions: ["view:*"]
-      effect: EFFECT_ALLOW
-      roles: ["*"]
-    - actions: ["delete"]
-      effect: EFFECT_ALLOW
-      roles: ["admin"]
-      condition:
-        match:
-          expr: R.attr.missing.size() > 0
-"""
+
+def case_policies(name: str) -> list[str]:
+    """The policies of ``tests/engine/cases/<name>.yaml``, each as a YAML document."""
+    return [
+        yaml.safe_dump(doc, sort_keys=False) for doc in load_case(CASES / f"{name}.yaml", "cases").policies
+    ]
+
+
+#: The derived roles ``common`` (``owner``) and the ``document`` policy other tests check against too.
+DERIVED, DOCUMENT = case_policies("derived_role_condition_outputs")
 
 
 def _engine(*docs: str, **options):
@@ -83,35 +61,6 @@ def test_glob_semantics(pattern: str, value: str, expected: bool):
     assert matches(pattern, value) is expected
 
 
-def test_derived_role_condition_and_outputs():
-    engine = _engine(DERIVED, DOCUMENT)
-    out = _check(engine, ALICE, DRAFT, "edit", "view:public", "view:a:b")
-    assert out.actions["edit"].allowed
-    assert out.actions["edit"].policy == "resource.document.vdefault"
-    assert out.actions["view:public"].allowed
-    assert not out.actions["view:a:b"].allowed  # `*` does not cross the `:` separator
-    assert out.effective_derived_roles == ["owner"]
-    assert [(o.src, o.val) for o in out.outputs] == [
-        ("resource.document.vdefault#owner-edits-drafts", "edited by alice")
-    ]
-    published = Resource("document", "d1", {"owner": "alice", "status": "published"})
-    out = _check(engine, ALICE, published, "edit")
-    assert not out.actions["edit"].allowed
-    assert [o.val for o in out.outputs] == ["not a draft"]
-
-
-def test_condition_error_is_false_and_reported_then_denies_under_strict_evaluation():
-    admin = Principal("root", ["admin"])
-    lenient = _check(_engine(DERIVED, DOCUMENT), admin, DRAFT, "delete")
-    assert not lenient.actions["delete"].allowed
-    assert [(e.expression, e.message) for e in lenient.evaluation_errors] == [
-        ("R.attr.missing.size() > 0", "no such key: missing")
-    ]
-    strict = _check(_engine(DERIVED, DOCUMENT, strict_evaluation=True), admin, DRAFT, "delete")
-    assert strict.actions["delete"].effect == "EFFECT_DENY"
-    assert strict.actions["delete"].policy == "resource.document.vdefault"
-
-
 def test_explanation_names_the_rule_and_the_conditions():
     out = _check(_engine(DERIVED, DOCUMENT), ALICE, DRAFT, "edit", "delete")
     why = out.explain("edit")
@@ -126,7 +75,7 @@ def test_explanation_names_the_rule_and_the_conditions():
 
 
 def test_the_trace_says_why_a_rule_did_not_apply():
-    engine = _engine(DERIVED, DOCUMENT.replace('actions: ["edit"]', 'actions: ["edit", "rename"]'))
+    engine = _engine(*case_policies("derived_role_did_not_hold"))  # `edit` and `rename` in one rule
     bob = Principal("bob", ["user"])
     out = _check(engine, bob, DRAFT, "edit", "rename")  # bob is not the owner: the derived role did not hold
     for action in ("edit", "rename"):  # the second action reads the first's cached outcome
@@ -137,51 +86,3 @@ def test_the_trace_says_why_a_rule_did_not_apply():
     out = _check(engine, ALICE, published, "edit")  # alice owns it, but it is not a draft
     (tried,) = [t for t in out.explain("edit").evaluated if t.rule == "owner-edits-drafts"]
     assert (tried.outcome, tried.satisfied) == ("did not hold", False)
-
-
-def test_no_policy_is_a_deny_with_no_match():
-    out = _check(_engine(DERIVED, DOCUMENT), ALICE, Resource("invoice", "i1"), "pay")
-    assert (out.actions["pay"].effect, out.actions["pay"].policy) == ("EFFECT_DENY", "NO_MATCH")
-
-
-SCOPED = """
-apiVersion: api.cerbos.dev/v1
-resourcePolicy:
-  resource: document
-  version: default
-  scope: acme
-  rules:
-    - actions: ["delete"]
-      effect: EFFECT_ALLOW
-      roles: ["user"]
-"""
-
-
-def test_scopes_fall_through_and_lenient_search():
-    strict = _engine(DERIVED, DOCUMENT, SCOPED)
-    in_acme = Resource("document", "d1", {"owner": "bob", "status": "x"}, scope="acme")
-    out = _check(strict, ALICE, in_acme, "delete", "view:x")
-    assert out.actions["delete"].allowed and out.actions["delete"].scope == "acme"
-    assert out.actions["view:x"].allowed and out.actions["view:x"].scope == ""  # fell through to the root
-    deeper = Resource("document", "d1", scope="acme.hr")
-    assert not _check(strict, ALICE, deeper, "delete").actions["delete"].allowed
-    lenient = _engine(DERIVED, DOCUMENT, SCOPED, lenient_scope_search=True)
-    assert _check(lenient, ALICE, deeper, "delete").actions["delete"].allowed
-
-
-def test_principal_policy_comes_first():
-    principal_policy = """
-apiVersion: api.cerbos.dev/v1
-principalPolicy:
-  principal: alice
-  version: default
-  rules:
-    - resource: document
-      actions:
-        - action: "view:*"
-          effect: EFFECT_DENY
-"""
-    out = _check(_engine(DERIVED, DOCUMENT, principal_policy), ALICE, DRAFT, "view:public", "edit")
-    assert out.actions["view:public"].effect == "EFFECT_DENY"
-    assert out.actions["view:public"].policy == "principal.alice.vdefault"
-    assert out.actions["edit"].allowed

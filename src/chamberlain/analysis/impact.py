@@ -219,16 +219,17 @@ class _CallDecisions:
         outputs = self.outputs.get(index)
         if outputs is None:
             outputs = self.outputs[index] = self._decide(item, index, party)
-        return outputs[item.input].actions.get(item.action)
+        effect: ActionEffect | None = outputs[item.input].actions.get(item.action)
+        return effect
 
     def _decide(self, item: ReplayInput, index: int, party: Principal) -> list[Any]:
         key = None if self.key is None else (index, self.key)
-        outputs = self.shared.get(key) if key is not None else None
-        if outputs is not None:
-            return outputs
+        shared = self.shared.get(key) if key is not None else None
+        if shared is not None:
+            return shared
         batch = [i if index == 0 else replace(i, principal=party) for i in item.inputs]
         clock = _LoggedClock(item.now_ns)
-        outputs = self.engine.check(batch, clock)
+        outputs: list[Any] = self.engine.check(batch, clock)
         if not clock.used and key is not None:
             if len(self.shared) >= MAX_SHARED:
                 self.shared.clear()

@@ -110,7 +110,7 @@ def example_entries(db: Any, principal_id: str, since: str | None) -> list[int]:
 
 
 def dump(document: dict[str, Any]) -> str:
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
 
 
 def _slug(text: str) -> str:

@@ -46,15 +46,15 @@ def rich_tables(vault: VaultMap) -> Iterator[Any]:
         for subject, row in by_subject.items():
             values = [Text(printable(subject))]
             for action in target.actions:
-                c = row.get(action)
-                if c is None:
+                cell = row.get(action)
+                if cell is None:
                     values.append(Text("?"))
                     continue
-                label = _MARK[c.access]
-                if c.access is Access.CONDITIONALLY:
-                    footnotes.append(_footnote(c))
+                label = _MARK[cell.access]
+                if cell.access is Access.CONDITIONALLY:
+                    footnotes.append(_footnote(cell))
                     label = label.format(n=len(footnotes))
-                values.append(Text(label, style=_STYLE[c.access]))
+                values.append(Text(label, style=_STYLE[cell.access]))
             table.add_row(*values)
         yield table
     if footnotes:

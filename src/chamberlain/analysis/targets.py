@@ -77,9 +77,9 @@ def policy_targets(policies: PolicySet, sensitive: Iterable[str] = ()) -> list[T
                 actions.setdefault(kind, set()).update(named)
     out = []
     for kind, version, scope in sorted(places):
-        named = actions.get(kind, set()) | every_kind
+        wanted = actions.get(kind, set()) | every_kind
         out.append(
-            Target(kind, version or "default", scope, tuple(sorted(named)), frozenset(marked.get(kind, ())))
+            Target(kind, version or "default", scope, tuple(sorted(wanted)), frozenset(marked.get(kind, ())))
         )
     return out
 

@@ -76,7 +76,8 @@ class ApprovalGuard:
         if recheck is None:
 
             def recheck(inp: CheckInput, action: str, lifted: frozenset[str]) -> CheckOutput:
-                return engine.check_one(replace(inp, actions=(action,)), when, lifted=lifted)
+                output: CheckOutput = engine.check_one(replace(inp, actions=(action,)), when, lifted=lifted)
+                return output
 
         for inp, out in zip(inputs, outputs, strict=True):
             for action, effect in list(out.actions.items()):

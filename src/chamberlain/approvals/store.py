@@ -14,6 +14,7 @@ commit, which records them in the decision log.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -188,7 +189,7 @@ class ApprovalStore(OwnedStore):
         found = [_approval(r) for r in rows[:limit]]
         return found, (found[-1].id if len(rows) > limit else "")
 
-    def sweep(self) -> list[str]:
+    def sweep(self) -> builtins.list[str]:
         """Mark every request whose time is over EXPIRED; returns their ids."""
         now = self.clock()
         with self._using() as db:

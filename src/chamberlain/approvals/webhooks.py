@@ -23,14 +23,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-import httpx
 
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.durations import parse_duration
+from chamberlain.extras import needs
 from chamberlain.sessions.store import Transition
+
+if TYPE_CHECKING:
+    pass
 
 LOGGER = logging.getLogger("chamberlain.approvals")
 FORMATS = ("json", "slack")
@@ -113,7 +115,10 @@ class Notifier:
         self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE_SIZE)
         self.delivered = 0
         self.failed = 0
+        with needs("client", "approval webhooks"):  # httpx: only where webhooks are configured
+            import httpx
         self._client = httpx.Client(follow_redirects=False)
+        self._http_error = httpx.HTTPError
         self._thread = threading.Thread(target=self._run, name="chamberlain-webhooks", daemon=True)
         self._thread.start()
 
@@ -151,7 +156,7 @@ class Notifier:
             }
             try:
                 answer = self._client.post(hook.url, content=body, headers=headers, timeout=hook.timeout)
-            except httpx.HTTPError as exc:
+            except self._http_error as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
             if answer.is_success:

@@ -92,6 +92,7 @@ def _message(content: bytes) -> str:
         body = strictjson.loads(content[:65536])
     except strictjson.JSONError:
         body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:1000]
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, str):
+        return message[:1000]
     return content[:200].decode("utf-8", "replace") or "(empty body)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -78,5 +78,5 @@ class AdminCalls:
         if isinstance(result, AdminResponse):
             if result.status >= 400:
                 raise CallFailed(result.status, str(result.body.get("message", "refused")))
-            return result.body
-        return result
+            return cast(dict[str, Any], result.body)
+        return cast(dict[str, Any], result)

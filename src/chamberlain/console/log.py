@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -57,8 +57,8 @@ def _integrity(console: Console) -> dict[str, Any]:
     log = console.state.log
     if log is None:
         return {"enabled": False}
-    return log.read(lambda r: {"enabled": True, "size": r.tree_size(), "verifier_key": r.verifier_key,
-                               "head": (h.size if (h := r.head()) is not None else 0)})  # fmt: skip
+    return cast(dict[str, Any], log.read(lambda r: {"enabled": True, "size": r.tree_size(), "verifier_key": r.verifier_key,
+                               "head": (h.size if (h := r.head()) is not None else 0)}))  # fmt: skip
 
 
 def _seq(request: Request) -> int:
@@ -77,7 +77,7 @@ def _read_entry(console: Console, seq: int) -> tuple[dict[str, Any] | None, str]
         raw = reader.raw(seq)
         return reader.entry(seq), (raw[0].decode("utf-8", "replace") if raw else "")
 
-    return log.read(read)
+    return cast(tuple[dict[str, Any] | None, str], log.read(read))
 
 
 async def entry(console: Console, request: Request, login: Login) -> Response:
@@ -109,7 +109,7 @@ def _salted(console: Console, seq: int) -> dict[str, Any]:
         return {"content": {"salt": b64[0], "data": b64[1]} if b64[1] is not None else None,
                 "request": {"salt": b64[2], "data": b64[3]} if b64[3] is not None else None}  # fmt: skip
 
-    return console.state.log.read(read)
+    return cast(dict[str, Any], console.state.log.read(read))
 
 
 async def proof(console: Console, request: Request, login: Login) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -40,7 +40,7 @@ def _last_actions(console: Console, ids: list[str]) -> dict[str, list[str]]:
             out[sid] = [summary(entry_view(*r[1:])) for r in rows]
         return out
 
-    return log.read(read)
+    return cast(dict[str, list[str]], log.read(read))
 
 
 async def _rows(console: Console, login: Login, *, authorize: bool = True) -> dict[str, Any]:
@@ -97,7 +97,7 @@ async def sessions_stream(console: Console, request: Request, login: Login) -> R
 
 
 def _session_id(request: Request) -> str:
-    value = request.path_params["id"]
+    value = str(request.path_params["id"])
     if not SESSION_ID.match(value):
         raise CallFailed(404, f"{value[:80]!r} is not a session id")
     return value

@@ -173,15 +173,19 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
         inputs = session.inputs(inputs)
     first = inputs[0]
     entries = [(i.resource, i.actions) for i in inputs]
-    common = {"aux_data": first.aux_data, "request_id": first.request_id, "session_id": first.session_id}
+    common: dict[str, Any] = {
+        "aux_data": first.aux_data,
+        "request_id": first.request_id,
+        "session_id": first.session_id,
+    }
     via: dict[str, Any] = {"token": token} if token is not None else {"delegation": named_delegation(named)}
     result = service.check(first.principal, entries, **via, **common)
     outputs = [o.output for o in result.outputs]
     # Logged with the aux data the parties were checked with: the chain's roles and scopes make the
     # call replayable (chamberlain analyze impact).
-    aux = result.aux_data
+    checked_aux = result.aux_data
     chained = [
-        replace(i, actor_chain=o.actor_chain, session_id=o.session_id, aux_data=aux or i.aux_data)
+        replace(i, actor_chain=o.actor_chain, session_id=o.session_id, aux_data=checked_aux or i.aux_data)
         for i, o in zip(inputs, outputs, strict=True)
     ]
     now = Timestamp.now()

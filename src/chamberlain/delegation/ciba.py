@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from chamberlain import strictjson
 from chamberlain.approvals.errors import ApprovalError, ApprovalNotFound
@@ -59,7 +59,7 @@ def _store(service: Any) -> ApprovalSource:
     if store is None:
         raise ExchangeError("unsupported_grant_type", "backchannel authentication needs approvals "
                             "(chamberlain.sessions and chamberlain.approvals enabled)")  # fmt: skip
-    return store
+    return cast(ApprovalSource, store)
 
 
 def _approval_id(raw: str) -> str:

@@ -75,8 +75,10 @@ class DelegationConfig:
 
 
 def _issuer_url(value: Any) -> str:
-    parsed = urlparse(value) if isinstance(value, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an http(s) URL such as https://chamberlain.example, got {value!r}")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(f"expected an http(s) URL such as https://chamberlain.example, got {value!r}")
     if parsed.query or parsed.fragment:
         raise ValueError(f"an issuer has no query or fragment (RFC 8414), got {value!r}")

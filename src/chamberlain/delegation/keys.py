@@ -58,14 +58,14 @@ def generate_key(alg: str, kid_prefix: str = "") -> SigningKey:
     ``kid_prefix`` goes before the thumbprint (the development IdP marks its keys with it).
     """
     kty, crv = SIGNING_ALGORITHMS[alg]
-    raw = OKPKey.generate_key(crv) if kty == "OKP" else ECKey.generate_key(crv)
+    raw = OKPKey.generate_key(crv) if kty == "OKP" else ECKey.generate_key(crv)  # type: ignore[arg-type]
     kid = kid_prefix + raw.thumbprint()
     key = JWKRegistry.import_key(raw.as_dict(private=True, kid=kid, alg=alg, use="sig"))
     return SigningKey(kid, alg, key)  # type: ignore[arg-type]
 
 
 def _entry(key: SigningKey) -> dict[str, Any]:
-    entry = key.key.as_dict(private=True)
+    entry: dict[str, Any] = dict(key.key.as_dict(private=True))
     if key.publish_until is not None:
         entry[_PUBLISH_UNTIL] = int(key.publish_until)
     return entry

@@ -95,8 +95,8 @@ def _registry(alg: str) -> JWSRegistry:
 
 
 def _check_key(key: VerifyKey, alg: str, kid: str, where: str) -> None:
-    curve = None if key.key_type == "RSA" else key.get("crv")
-    allowed = _ALGS_BY_KEY.get((key.key_type, curve), ())
+    crv = None if key.key_type == "RSA" else key.get("crv")
+    allowed = _ALGS_BY_KEY.get((key.key_type, crv if isinstance(crv, str) else None), ())
     key_alg = key.get("alg")
     if alg not in allowed or (key_alg and key_alg != alg):
         raise TokenError(where, f"alg {alg} does not match key {kid!r} ({key_alg or key.key_type})")
@@ -226,7 +226,7 @@ def subject_issuer(claims: Mapping[str, Any], where: str) -> str:
         or value.get("sub") != claims.get("sub")
     ):
         raise TokenError(where, "claim sub_id must be {format: iss_sub, iss, sub} naming the token's sub")
-    return value["iss"]
+    return str(value["iss"])
 
 
 class Verifier:

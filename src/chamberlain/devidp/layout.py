@@ -58,7 +58,7 @@ def chamberlain_config(idp: DevIdp) -> str:
         f"#   chamberlain serve --config {folder / CONFIG_FILE} --policies examples/policies\n"
         "# agentsFile is the dev IdP's identities.yaml (its agents part); audiences are the services whose\n"
         f"# checks carry delegation tokens ({TOUR_AUDIENCE}: the invoices service of the delegation tour).\n"
-        + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+        + str(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
     )
 
 

@@ -66,8 +66,10 @@ clients:
 
 def check_issuer(value: Any, where: str = "issuer") -> str:
     """An http(s) URL without query or fragment, as OpenID Connect Discovery requires; no trailing slash."""
-    parsed = urlparse(value) if isinstance(value, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if not isinstance(value, str):
+        raise DevIdpError(f"{where}: expected an http(s) URL such as {DEFAULT_ISSUER}, got {value!r}")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise DevIdpError(f"{where}: expected an http(s) URL such as {DEFAULT_ISSUER}, got {value!r}")
     if parsed.query or parsed.fragment or parsed.params:
         raise DevIdpError(f"{where}: an issuer has no query or fragment, got {value!r}")
@@ -75,13 +77,10 @@ def check_issuer(value: Any, where: str = "issuer") -> str:
 
 
 def _redirect_uri(value: Any, where: str) -> str:
-    parsed = urlparse(value) if isinstance(value, str) else None
-    if (
-        parsed is None
-        or parsed.scheme not in ("http", "https")
-        or not parsed.netloc
-        or len(value) > MAX_URI_CHARS
-    ):
+    if not isinstance(value, str):
+        raise DevIdpError(f"{where}: expected an absolute http(s) URL, got {value!r}")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(value) > MAX_URI_CHARS:
         raise DevIdpError(f"{where}: expected an absolute http(s) URL, got {value!r}")
     if parsed.fragment or "#" in value:
         raise DevIdpError(f"{where}: a redirect URI has no fragment (RFC 6749 §3.1.2), got {value!r}")

@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request
+from chamberlain.extras import needs
+
+with needs("fastapi", "chamberlain.integrations.fastapi"):
+    from fastapi import Depends, HTTPException, Request
 
 from chamberlain.engine import Principal
 from chamberlain.errors import Error

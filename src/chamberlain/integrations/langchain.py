@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from langchain_core.tools import BaseTool, StructuredTool, Tool
+from chamberlain.extras import needs
+
+with needs("langchain", "chamberlain.integrations.langchain"):
+    from langchain_core.tools import BaseTool, StructuredTool, Tool
 
 from chamberlain.integrations.tools import ToolGuard
 

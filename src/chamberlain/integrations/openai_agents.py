@@ -16,7 +16,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from agents import FunctionTool
+from chamberlain.extras import needs
+
+with needs("openai-agents", "chamberlain.integrations.openai_agents"):
+    from agents import FunctionTool
 
 from chamberlain.integrations.tools import ToolGuard
 

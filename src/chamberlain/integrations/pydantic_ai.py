@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_ai import RunContext
-from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
-from pydantic_ai.toolsets.abstract import ToolsetTool
+from chamberlain.extras import needs
+
+with needs("pydantic-ai", "chamberlain.integrations.pydantic_ai"):
+    from pydantic_ai import RunContext
+    from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
+    from pydantic_ai.toolsets.abstract import ToolsetTool
 
 from chamberlain.integrations.tools import ToolGuard
 

@@ -17,7 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+
+from chamberlain.extras import needs
+
+with needs("fastapi", "chamberlain.integrations.starlette"):
+    from starlette.requests import Request
 
 from chamberlain.asgi import ASGIApp, respond
 from chamberlain.bearer import BearerError, bearer_token

@@ -79,7 +79,8 @@ class SchemaStore:
         except jsonschema.SchemaError as exc:
             raise SchemaLoadError(f"jsonschema {ref} compilation failed: {exc.message}") from None
         cls = _with_re2(cls)
-        registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve)
+        # `retrieve` and `ref` are attrs fields, which mypy sees without its attrs plugin's help here.
+        registry: referencing.Registry = referencing.Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
         if isinstance(schema, dict) and "$id" not in schema:
             schema = {"$id": ref.split("#", 1)[0], **schema}  # the base its relative $refs resolve against
         validator = cls(schema, registry=registry, format_checker=FORMAT_CHECKER)
@@ -137,7 +138,7 @@ class SchemaStore:
         try:
             return referencing.Resource.from_contents(self._resolve(uri), default_specification=DRAFT202012)
         except SchemaLoadError as exc:
-            raise referencing.exceptions.NoSuchResource(ref=uri) from exc
+            raise referencing.exceptions.NoSuchResource(ref=uri) from exc  # type: ignore[call-arg]
 
 
 def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:

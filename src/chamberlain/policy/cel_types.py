@@ -210,7 +210,8 @@ class _Checker:
         if operand == DYN:
             return DYN
         if isinstance(operand, tuple) and operand[0] == "map":
-            return operand[2]
+            value: Type = operand[2]
+            return value
         if isinstance(operand, str) and operand in FIELDS:
             return FIELDS[operand].get(name, DYN)  # an unknown field is cel_check's to report
         if isinstance(operand, str) and "." in operand:

@@ -7,6 +7,7 @@ collects every problem as an :class:`Issue`.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import difflib
 import json
@@ -405,7 +406,7 @@ class _Decoder:
             number = int(node.value)
             return names[number] if 0 <= number < len(names) else str(number)
         if node.value in names:
-            return node.value
+            return str(node.value)
         self.parse_error(node, ypath, f"invalid enum value {go_quote(node.value)}: {_enum_hint(f)}")
         return None
 
@@ -536,7 +537,7 @@ class _Decoder:
         elif f.pattern and not _regex(f.pattern).search(value):
             self.violation(ppath, f"does not match regex pattern `{f.pattern}`", pos)
 
-    def check_list(self, f: F, items: list[Any], ppath: str, pos: Position) -> None:
+    def check_list(self, f: F, items: builtins.list[Any], ppath: str, pos: Position) -> None:
         if f.required and not items:
             self.violation(ppath, "value is required", pos)
         elif f.min_items and len(items) < f.min_items:

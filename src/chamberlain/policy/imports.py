@@ -50,7 +50,7 @@ def variable_sources(
 ) -> list[Source]:
     """The sources of a policy's variables (``exports``: export variables policies by name)."""
     body = policy.body_field
-    sources = []
+    sources: list[Source] = []
     if variables is not None:
         sources.extend(
             _imported(name, f"{body}.variables.import[{i}]", exports.get(name), "export_variables")

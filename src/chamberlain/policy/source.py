@@ -92,9 +92,9 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
     docs: list[Document] = []
     issues: list[Issue] = []
     for root in roots:
-        problem = root is not None and graph_problem(root)
-        if problem:
-            where, message = problem
+        cycle = graph_problem(root) if root is not None else None
+        if cycle:
+            where, message = cycle
             pos = node_position(where, "$")
             issues.append(Issue(file, "parse error", message, pos.line, pos.column, "$"))
             continue
@@ -136,7 +136,7 @@ def key_path(parent: str, key: str) -> str:
 def merged_items(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
     """The key/value pairs of a mapping with ``<<`` merge keys resolved (explicit keys win)."""
     if not any(k.tag == MERGE_TAG for k, _ in node.value):
-        return node.value
+        return list(node.value)
     merged: list[tuple[yaml.Node, yaml.Node]] = []
     own: list[tuple[yaml.Node, yaml.Node]] = []
     for key, value in node.value:

@@ -10,7 +10,7 @@ scripts, schemas that do not load, and missing ancestors of scoped policies.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,19 +72,19 @@ def check_policy(policy: m.Policy) -> list[Issue]:
                 seen[rule.name] = i
     elif isinstance(body, m.PrincipalPolicy):
         resources: dict[str, int] = {}
-        for i, rule in enumerate(body.rules):
-            if rule.resource in resources:
-                j = resources[rule.resource]
-                dup("principal_policy.rules", i, j, f"duplicate resource {_q(rule.resource)} at rule #{i + 1}: previous definition in rule #{j + 1}{{where}}")  # fmt: skip
+        for i, prule in enumerate(body.rules):
+            if prule.resource in resources:
+                j = resources[prule.resource]
+                dup("principal_policy.rules", i, j, f"duplicate resource {_q(prule.resource)} at rule #{i + 1}: previous definition in rule #{j + 1}{{where}}")  # fmt: skip
             else:
-                resources[rule.resource] = i
-            names: dict[str, int] = {}
-            for k, action in enumerate(rule.actions):
-                if action.name and action.name in names:
-                    j = names[action.name]
-                    dup(f"principal_policy.rules[{i}].actions", k, j, f"duplicate action rule name {_q(action.name)}: action rule #{k + 1} for resource {_q(rule.resource)} has the same name as action rule #{j + 1}{{where}}")  # fmt: skip
-                elif action.name:
-                    names[action.name] = k
+                resources[prule.resource] = i
+            action_names: dict[str, int] = {}
+            for k, action_rule in enumerate(prule.actions):
+                if action_rule.name and action_rule.name in action_names:
+                    j = action_names[action_rule.name]
+                    dup(f"principal_policy.rules[{i}].actions", k, j, f"duplicate action rule name {_q(action_rule.name)}: action rule #{k + 1} for resource {_q(prule.resource)} has the same name as action rule #{j + 1}{{where}}")  # fmt: skip
+                elif action_rule.name:
+                    action_names[action_rule.name] = k
     elif isinstance(body, m.DerivedRoles):
         defs: dict[str, int] = {}
         for i, definition in enumerate(body.definitions):
@@ -334,7 +334,7 @@ class Checker:
         self._export_scopes[key] = scope
         return scope
 
-    def definitions(self, policy: m.Policy, values: dict[str, Any], path: str, source: str, noun: str, out: dict[str, list[_Definition]]) -> None:  # fmt: skip
+    def definitions(self, policy: m.Policy, values: Mapping[str, Any], path: str, source: str, noun: str, out: dict[str, list[_Definition]]) -> None:  # fmt: skip
         for name, value in values.items():
             def_path = f'{path}["{name}"]'
             if (problem := identifier_error(name)) is not None:

@@ -70,7 +70,8 @@ def logged_store(db: str, key: Path | None, open_store: Any, recorder: Any, what
         )
 
     def record(inputs: Any, outputs: Any, *, point: str) -> str:
-        return recording.submit(log, inputs, outputs, when=int(Timestamp.now()), call_id=new_call_id(),
+        # Nanoseconds, as the PDP passes them: `submit` takes them though its annotation names datetime only.
+        return recording.submit(log, inputs, outputs, when=int(Timestamp.now()), call_id=new_call_id(),  # type: ignore[arg-type]
                                 point=point).wait().reason()  # fmt: skip
 
     try:

@@ -12,6 +12,7 @@ after they commit, which records them in the decision log.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import threading
@@ -258,7 +259,7 @@ class SessionStore(OwnedStore):
         found = [_session(r) for r in rows[:limit]]
         return found, (found[-1].id if len(rows) > limit else "")
 
-    def sweep(self) -> list[str]:
+    def sweep(self) -> builtins.list[str]:
         """Mark every open session past its ttl (or, ACTIVE, its idle timeout) EXPIRED; returns their ids."""
         now = self.clock()
         with self._using() as db:
@@ -304,7 +305,9 @@ class SessionStore(OwnedStore):
         self._emit(ended)
         return found
 
-    def revoke_all(self, *, by: str, reason: str = "", agent: str = "", subject: str = "") -> list[str]:
+    def revoke_all(
+        self, *, by: str, reason: str = "", agent: str = "", subject: str = ""
+    ) -> builtins.list[str]:
         """Revoke every open (ACTIVE or SUSPENDED) session of ``agent`` or ``subject``; returns their ids."""
         if bool(agent) == bool(subject):
             raise InvalidSession('give exactly one of "agent" or "subject"')
@@ -517,7 +520,7 @@ class SessionStore(OwnedStore):
         self._emit([Transition("lock:remove", lock_id, by, "", {"target": lock.target, "value": lock.value})])
         return lock
 
-    def locks(self) -> list[Lock]:
+    def locks(self) -> builtins.list[Lock]:
         """The locks in force now."""
         now = self.clock()
         with self._using() as db:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
+from chamberlain.extras import needs
+
+with needs("postgres", "a postgresql:// store"):
+    import psycopg
 
 from chamberlain.store.errors import StoreError, StoreFull, StoreUnavailable
 from chamberlain.store.url import StoreURL

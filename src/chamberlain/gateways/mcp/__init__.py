@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from chamberlain.extras import needs
+
 if TYPE_CHECKING:
     from chamberlain.gateways.mcp.config import GatewayConfig, load_config, parse_config
     from chamberlain.gateways.mcp.errors import GatewayConfigError, GatewayError, IdentityError, UpstreamError
@@ -50,4 +52,5 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    with needs("mcp", "the MCP gateway"):
+        return getattr(importlib.import_module(f"{__name__}.{home}"), name)

@@ -22,6 +22,7 @@ import yaml
 from chamberlain import safeyaml
 from chamberlain.errors import Error
 from chamberlain.exits import fail
+from chamberlain.extras import MissingExtra, needs
 
 #: ``-- COMMAND ARGS`` reach the command untouched (its own flags are not ours).
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
@@ -140,10 +141,14 @@ def mcp_proxy(
     ] = "auto",
 ) -> None:
     """Check every MCP tool call against policy, with its arguments, before it reaches the server."""
-    import anyio
+    try:
+        with needs("mcp", "chamberlain mcp-proxy"):
+            import anyio
 
-    from chamberlain.gateways.mcp.config import parse_config
-    from chamberlain.gateways.mcp.run import serve
+            from chamberlain.gateways.mcp.config import parse_config
+            from chamberlain.gateways.mcp.run import serve
+    except MissingExtra as exc:
+        fail(str(exc))
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):

@@ -24,8 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, false, select
-from sqlalchemy.sql.elements import ColumnElement
+from chamberlain.extras import needs
+
+with needs("sqlalchemy", "chamberlain.integrations.sqlalchemy"):
+    from sqlalchemy import Select, false, select
+    from sqlalchemy.sql.elements import ColumnElement
 
 from chamberlain.engine.planner import (
     KIND_ALWAYS_ALLOWED,
