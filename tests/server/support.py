@@ -42,7 +42,7 @@ def admin_on(**admin: Any) -> dict[str, Any]:
                          **admin}}  # fmt: skip
 
 
-def _wait_healthy(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def _wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Until ``url`` answers health (an https URL: until it accepts connections; the test's client has the CA)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
