@@ -76,16 +76,18 @@ def test_an_allowed_route_reaches_the_upstream_with_chamberlains_headers(env):
 
 def test_the_decision_id_the_upstream_sees_is_an_entry_of_the_log_with_an_inclusion_proof(env):
     """The id in X-Chamberlain-Decision names entries of the decision log (sync: durable before the answer);
-    `chamberlain audit search` finds them; the first one's leaf (`audit export`) names the decision, and its
-    inclusion proof (`audit prove`) leads that leaf to the tree's root. (Before the session is revoked below.)"""
+    `chamberlain audit search` finds them; X-Chamberlain-Log-Index is the first one's index, whose leaf
+    (`audit export`) names the decision, and whose inclusion proof (`audit prove`) leads that leaf to the
+    tree's root. (Before the session is revoked below.)"""
     reply = env.call("POST", "/payments/p7/pay?amount=40", env.second)
     assert reply.status_code == 200
-    decision = env.upstream.seen[-1]["headers"]["x-chamberlain-decision"]
+    seen = env.upstream.seen[-1]["headers"]
+    decision, index = seen["x-chamberlain-decision"], int(seen["x-chamberlain-log-index"])
     db = f"sqlite:///{env.state / 'decisions.db'}"
     found = run("search", "--db", db, "--resource", "payment:p7", "--action", "pay", "--json")
     entries = [e for e in map(json.loads, found.splitlines()) if e["call_id"] == decision]
     assert entries and all(e["effect"] == "EFFECT_ALLOW" for e in entries)
-    index = min(e["seq"] for e in entries)
+    assert index == min(e["seq"] for e in entries)
     leaf = run("export", "--db", db, "--from", str(index), "--to", str(index + 1), "--format", "leaf").rstrip(
         b"\n"
     )

@@ -48,7 +48,12 @@ def test_envoy_http_mode_allows_and_returns_the_allowed_upstream_headers(env):
     patterns = yaml.safe_load(sample("envoy-ext-authz.yaml"))["typed_config"]["http_service"][
         "authorization_response"]["allowed_upstream_headers"]["patterns"]  # fmt: skip
     upstream = {k for k in reply.headers if any(k.startswith(p["prefix"]) for p in patterns)}
-    assert upstream == {"x-chamberlain-subject", "x-chamberlain-actors", "x-chamberlain-decision"}
+    assert upstream == {
+        "x-chamberlain-subject",
+        "x-chamberlain-actors",
+        "x-chamberlain-decision",
+        "x-chamberlain-log-index",
+    }
 
 
 def test_envoy_http_mode_denials_are_returned_to_the_client(env):

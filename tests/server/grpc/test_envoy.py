@@ -244,8 +244,13 @@ def test_end_to_end_through_the_servers_own_proxy_authorizer(tmp_path):
         entries = server.app.state.log.read(
             lambda r: r.search(Filter(resource_id="p1", action="pay", limit=1000))
         )
-        assert [e["point"] for e in entries if e["call_id"] == decision] == ["proxy:envoy-grpc"]
+        ours = [e for e in entries if e["call_id"] == decision]
+        assert [e["point"] for e in ours] == ["proxy:envoy-grpc"]
+        assert (
+            reply.dynamic_metadata.fields["logIndex"].number_value == ours[0]["seq"]
+        )  # numbered before the answer
         denied = ask(channel, check_request("POST", "/payments/p1/pay?amount=5000", auth))
         assert denied.status.code == code_pb2.PERMISSION_DENIED and denied.denied_response.status.code == 403
+        assert denied.dynamic_metadata.fields["logIndex"].number_value > ours[0]["seq"]
         unmapped = ask(channel, check_request("GET", "/nowhere", auth))
         assert unmapped.denied_response.status.code in (401, 403)

@@ -29,6 +29,7 @@ from chamberlain.audit.errors import AuditError
 from chamberlain.audit.storage.reader import normalise_time
 from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.write.append import append_groups
+from chamberlain.audit.write.canonical import EncodingError
 from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.entry import ERASURE, new_entry, timestamp
 from chamberlain.store import POSTGRES
@@ -99,7 +100,7 @@ def erase(db: Database, *, principal: str | None = None, before: str | None = No
         edge = TreeStore(db).edge(size)
         result.entry = size
         [error] = append_groups(db, [entry], edge, Limits())
-        if error is not None:
+        if isinstance(error, EncodingError):
             raise AuditError(f"the erasure entry cannot be encoded: {error}")
         for part in _chunks(result.erased):
             marks = ", ".join("?" * len(part))

@@ -27,6 +27,7 @@ from chamberlain.audit.storage.tables import read_meta
 from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.tlog.note import Signer
 from chamberlain.audit.write.append import append_groups
+from chamberlain.audit.write.canonical import EncodingError
 from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.entry import KEY_ROTATION, new_entry, timestamp
 from chamberlain.store.db import Database
@@ -69,7 +70,7 @@ def rotate(
                           reason=reason)  # fmt: skip
         edge = TreeStore(db).edge(size)
         [error] = append_groups(db, [entry], edge, Limits())
-        if error is not None:
+        if isinstance(error, EncodingError):
             raise AuditError(f"the rotation entry cannot be encoded: {error}")
         known = [*log_keys(meta), str(new.verifier)]
         for key, value in (("signing_key", str(new.verifier)), ("keys", "\n".join(known))):

@@ -53,12 +53,15 @@ def prepare(submission: Any, limits: Limits) -> Prepared:
     return submission.prepare(limits)
 
 
-def append_groups(
-    db: Database, groups: Sequence[Any], edge: Edge, limits: Limits
-) -> list[EncodingError | None]:
+#: What a sink says of each group it was given: its error, or the log index of its first entry, or None
+#: when the group is durable but not yet numbered (PostgreSQL replicas: the sequencer numbers it later).
+Appended = EncodingError | int | None
+
+
+def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limits) -> list[Appended]:
     """Prepare, number, hash and insert ``groups`` on top of ``edge`` (advanced in place), inside the
-    caller's transaction; then record the new tree size. Returns each group's error, or None."""
-    errors: list[EncodingError | None] = []
+    caller's transaction; then record the new tree size. Returns each group's error, or its first index."""
+    errors: list[Appended] = []
     rows: list[tuple] = []
     requests: list[tuple] = []
     nodes: list[tuple[int, int, bytes]] = []
@@ -71,7 +74,7 @@ def append_groups(
         except EncodingError as exc:
             errors.append(exc)
             continue
-        errors.append(None)
+        errors.append(seq)
         request = prepared.request
         if request is not None:
             requests.append((request.digest, request.salt, request.body))
@@ -105,7 +108,7 @@ class LocalAppender:
         self.tree = TreeStore(db)
         self.edge: Edge | None = None
 
-    def append(self, groups: Sequence[Any]) -> list[EncodingError | None]:
+    def append(self, groups: Sequence[Any]) -> list[Appended]:
         """Write the groups in one transaction; raises StoreError when nothing could be written."""
         try:
             with self.db.transaction():
@@ -158,10 +161,10 @@ class PendingAppender:
         self.db = db
         self.limits = limits
 
-    def append(self, groups: Sequence[Any]) -> list[EncodingError | None]:
+    def append(self, groups: Sequence[Any]) -> list[Appended]:
         rows: list[tuple] = []
         requests: list[tuple] = []
-        errors: list[EncodingError | None] = []
+        errors: list[Appended] = []
         for group in groups:
             try:
                 prepared = prepare(group, self.limits)

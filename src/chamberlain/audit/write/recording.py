@@ -31,7 +31,7 @@ DENIED_POLICY = "chamberlain.decision_log_unavailable"
 class PendingCheck:
     """Decisions made, their entries on the way to the log; :attr:`error` once known."""
 
-    __slots__ = ("error", "include_meta", "inputs", "log", "notes", "outputs", "ticket")
+    __slots__ = ("error", "include_meta", "inputs", "log", "log_index", "notes", "outputs", "ticket")
 
     def __init__(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], log: DecisionLog | None,
                  ticket: Ticket | None, error: Error | None = None) -> None:  # fmt: skip
@@ -41,6 +41,9 @@ class PendingCheck:
         self.ticket = ticket
         self.error = error
         self.include_meta = False
+        #: The log index of the check's first entry, once durable where the writer numbers entries (SQLite);
+        #: None in ``async`` durability and on PostgreSQL replicas (the sequencer numbers them later).
+        self.log_index: int | None = None
         self.notes: dict[str, Any] = {}  # what other layers add to the response's chamberlain field (session)
         if error is not None:
             deny_all(outputs)
@@ -62,6 +65,8 @@ class PendingCheck:
         return self
 
     def _settle(self, error: Error | None) -> None:
+        assert self.ticket is not None
+        self.log_index = self.ticket.index if error is None else None
         self.ticket = None
         if error is not None:
             self.error = error

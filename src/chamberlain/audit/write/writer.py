@@ -98,7 +98,7 @@ class WriterStats:
 class Ticket:
     """One submission's entries on their way into the log; resolved once, with ``None`` or an error."""
 
-    __slots__ = ("_future", "_lock", "_loop", "entries", "error", "state")
+    __slots__ = ("_future", "_lock", "_loop", "entries", "error", "index", "state")
 
     def __init__(
         self, entries: list[Entry], loop: asyncio.AbstractEventLoop | None = None, *, waited: bool = True
@@ -106,6 +106,7 @@ class Ticket:
         self.entries = entries
         self.state = _QUEUED
         self.error: Error | None = None
+        self.index: int | None = None  # the log index of the first entry, once written where it is numbered
         self._loop = loop
         if not waited:  # async durability: nobody waits for it
             self._lock = self._future = None
@@ -371,7 +372,7 @@ class Writer:
         if self.down_since is not None:
             self._up()
         for ticket, error in zip(batch, errors, strict=True):
-            if error is None:
+            if error is None or type(error) is int:
                 stats.entries_written += len(ticket.entries)
             else:
                 stats.entries_failed += len(ticket.entries)
@@ -461,8 +462,11 @@ class Writer:
     def _resolve(self, batch: list[Ticket], errors: Sequence[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Ticket]] = {}
         with self._cond:
-            for ticket, error in zip(batch, errors, strict=True):
-                ticket.error = error
+            for ticket, result in zip(batch, errors, strict=True):
+                if type(result) is int:  # written and numbered (see append.Appended)
+                    ticket.index = result
+                else:
+                    ticket.error = result
                 ticket.state = _DONE
                 if ticket._lock is not None:
                     ticket._lock.release()

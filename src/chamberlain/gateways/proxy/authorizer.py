@@ -106,10 +106,11 @@ class Authorizer:
             validate_check_resources(check, self.state.config.request_limits)
         except InvalidRequest as exc:
             raise Unmapped(f"the mapped check is not valid: {exc}") from None
-        started = decide.start(self.state, check, call_id, f"proxy:{request.proxy}")
-        answer = decide.settle(self.state, [started], lambda responses: responses[0])
+        checks = [decide.start(self.state, check, call_id, f"proxy:{request.proxy}")]
+        answer = decide.settle(self.state, checks, lambda responses: responses[0])
         response = answer if type(answer) is dict else await answer  # type: ignore[misc]
-        return self._answer(response, mapped, identity, call_id)
+        pending = checks[0].pending  # settled: a check moved to a worker thread is replaced by its result
+        return self._answer(response, mapped, identity, call_id, pending.log_index if pending else None)
 
     def identify(self, authorization: str | None) -> Identity:
         """The verified principal of an ``Authorization`` header; raises :class:`Unauthorized`."""
@@ -172,7 +173,12 @@ class Authorizer:
         return map_request(request, s.routes, depth)
 
     def _answer(
-        self, response: dict[str, Any], mapped: Mapped, identity: Identity, call_id: str
+        self,
+        response: dict[str, Any],
+        mapped: Mapped,
+        identity: Identity,
+        call_id: str,
+        log_index: int | None,
     ) -> ProxyAnswer:
         result = response["results"][0]
         effect = result["actions"].get(mapped.action)
@@ -183,7 +189,9 @@ class Authorizer:
             headers = {s.subject_header: header_value(identity.subject), s.decision_header: call_id}
             if actors:
                 headers[s.actors_header] = header_value(",".join(actors))
-            return ProxyAnswer(200, headers, decision_id=call_id)
+            if log_index is not None:
+                headers[s.log_index_header] = str(log_index)
+            return ProxyAnswer(200, headers, decision_id=call_id, log_index=log_index)
         body: dict[str, Any] = {
             "error": "forbidden",
             "message": f"chamberlain denied {mapped.action} on {mapped.kind} {mapped.id} for {identity.describe()}",
@@ -198,7 +206,9 @@ class Authorizer:
                     r["actions"].get(mapped.action, {}).get("deniedBy") for r in delegation.get("results", [])
                 ]
                 body["deniedBy"] = [d for d in denied if d]
-        return ProxyAnswer(403, client_headers=_JSON, body=orjson.dumps(body), decision_id=call_id)
+        return ProxyAnswer(
+            403, client_headers=_JSON, body=orjson.dumps(body), decision_id=call_id, log_index=log_index
+        )
 
     def _unauthorized(self, message: str, error: str, call_id: str) -> ProxyAnswer:
         challenge = f'Bearer realm="{self.settings.realm}"'

@@ -17,7 +17,7 @@ chamberlain:
     principal: {rolesClaim: roles, defaultRoles: [], audiences: [], subjects: {}}   # subjects: {<sub>: {roles, attr}}
     mcp: {paths: [/mcp], resourceKind: mcp_server}   # MCP endpoints decided by Mcp-Method / Mcp-Name
     upstreamHeaders: {subject: X-Chamberlain-Subject, actors: X-Chamberlain-Actors,
-                      decision: X-Chamberlain-Decision}
+                      decision: X-Chamberlain-Decision, logIndex: X-Chamberlain-Log-Index}
     realm: chamberlain
 ```
 """
@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
         "subject": "X-Chamberlain-Subject",
         "actors": "X-Chamberlain-Actors",
         "decision": "X-Chamberlain-Decision",
+        "logIndex": "X-Chamberlain-Log-Index",  # sent when the entry is numbered before the answer (SQLite, sync)
     },
     "realm": "chamberlain",
 }
@@ -116,6 +117,7 @@ class GatewaySettings:
     subject_header: str = "X-Chamberlain-Subject"
     actors_header: str = "X-Chamberlain-Actors"
     decision_header: str = "X-Chamberlain-Decision"
+    log_index_header: str = "X-Chamberlain-Log-Index"
     realm: str = "chamberlain"
 
     @property
@@ -311,7 +313,7 @@ def parse_settings(section: Any) -> GatewaySettings:
         roles_claim=principal["rolesClaim"], default_roles=tuple(roles), subjects=subjects, audiences=tuple(audiences),
         mcp_paths=frozenset(paths),
         mcp_kind=mcp["resourceKind"], subject_header=headers["subject"], actors_header=headers["actors"],
-        decision_header=headers["decision"], realm=realm,
+        decision_header=headers["decision"], log_index_header=headers["logIndex"], realm=realm,
     )  # fmt: skip
 
 
