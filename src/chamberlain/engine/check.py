@@ -408,8 +408,8 @@ class FastState(State):
     """The state :meth:`Engine.decide` walks with where generated walks apply (no strict evaluation,
     no condition reading the effective derived roles): what it never changes is a class constant.
 
-    Measured (callgrind, the engine benchmark's conditional check): setting all 17 fields as
-    :meth:`State.fast` does took about a fifth of a conditional ``is_allowed``; this sets 7.
+    Measured with callgrind on the engine benchmark's conditional check: :meth:`State.fast` (17
+    fields) was 5,295 of its 29,028 instructions; this (7 fields) is 4,696, the call 28,245.
     """
 
     __slots__ = ()
