@@ -11,9 +11,11 @@ Role policies narrow: a role with a role policy in the scope gets a DENY for eve
 rules do not allow, and for every allowed action whose condition does not hold.
 
 Which rows a check walks is :mod:`~chamberlain.engine.rows`; the fast path's generated walks are
-:mod:`~chamberlain.engine.fastpath`. This module reads in the order a decision happens:
-:class:`Engine` (the request's route, schema validation, a plan per action), then :class:`State`
-(the walk over one plan: roles, scopes, rows, and what each row's conditions say).
+:mod:`~chamberlain.engine.fastpath`; ``C``/``V`` are :class:`~chamberlain.engine.conditions.Evaluation`'s,
+the effective derived roles :mod:`~chamberlain.engine.derived_roles`. This module reads in the order
+a decision happens: :class:`Engine` (the request's route, schema validation, a plan per action), then
+:class:`State` (the walk over one plan: roles, scopes, rows, what each row's conditions say), then
+:class:`FastState` (the state of ``PDP.is_allowed``).
 """
 
 from __future__ import annotations
