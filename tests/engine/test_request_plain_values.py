@@ -10,7 +10,7 @@ from chamberlain.engine.request_validation import InvalidRequest
 
 IDS = ["alice", "", None, 5, "a b"]
 ROLES = [("user",), ["user", "admin"], {"user"}, frozenset({"a", "b"}), (), ["user", "user"], ["", "x"],
-         [None], "user", ("user", 3), iter(["x"])]  # fmt: skip
+         [None], "user", ("user", 3), range(2)]  # fmt: skip
 ATTRS = [None, {}, {"a": 1}, {"": 1}, {"a": None, "b": [1, {"c": 2}]}, [("a", 1)], {1: "x"}]
 VERSIONS = [None, "", "default", "v1_2", "v-1", 3, "x y"]
 SCOPES = [None, "", "acme", "acme.hr", ".", "acme..hr", "-acme", 7]
