@@ -35,7 +35,7 @@ def _slow_resource(kind, id, attr, version, scope) -> None:
                                                "policyVersion": version, "scope": scope})  # fmt: skip
 
 
-@pytest.mark.parametrize("roles", ROLES, ids=repr)
+@pytest.mark.parametrize("roles", ROLES, ids=[f"roles{i}" for i in range(len(ROLES))])
 def test_a_principal_the_shortcut_accepts_is_one_the_check_accepts(roles):
     for id in IDS:
         for attr in ATTRS:
