@@ -100,7 +100,7 @@ def test_an_agent_that_goes_away_mid_call(gateway):
             "params": {"name": "sleep", "arguments": {"seconds": 0.9}},
         }
     )
-    while not _calls(db):  # decided and recorded before it is forwarded
+    while not _calls(db):  # decided and recorded (forwarded meanwhile; answered once durable)
         time.sleep(0.02)
     assert raw.close() == 0  # the gateway winds down cleanly
     assert _calls(db) == [("sleep", "EFFECT_ALLOW")]
@@ -134,7 +134,7 @@ def test_a_decision_log_that_cannot_write_denies(tmp_path):
     logged = [
         e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if e["mcp"]["method"] == "tools/call"
     ]
-    assert len(logged) == 2  # the denied call's decision could not be recorded, so it was not forwarded
+    assert len(logged) == 2  # the second call's decision could not be recorded: its result was withheld
 
 
 def test_deep_duplicate_and_oversized_messages_get_errors_and_the_gateway_keeps_serving(gateway):

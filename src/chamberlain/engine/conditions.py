@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chamberlain.cel import EvaluationError, Program, compile
 from chamberlain.cel.budget import EvaluationTimeout
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
+from chamberlain.engine.activation import EMPTY_VARIABLES, VariablesMap
 from chamberlain.policy import model as m
+
+if TYPE_CHECKING:
+    from chamberlain.engine.ruletable import Params
 
 
 class StrictEvaluationError(Exception):
@@ -24,20 +28,57 @@ class StrictEvaluationError(Exception):
 
 
 class Evaluation:
-    """Per-check evaluation state: the activation conditions read and the errors they raised."""
+    """Per-check evaluation state: the activation conditions read, the constants and variables it
+    shows (``C``/``V``: each policy's variables evaluated once per check) and the errors raised."""
 
-    __slots__ = ("activation", "errors", "strict")
+    __slots__ = ("activation", "errors", "params", "strict", "var_cache")
 
     def __init__(self, activation: dict[str, Any], strict: bool):
         self.activation = activation
         self.strict = strict
         self.errors: dict[tuple[str, str], None] = {}
+        self.params: Params | None = None  # whose constants and variables C and V show now
+        self.var_cache: dict[Any, VariablesMap] = {}
 
     def failed(self, expression: str, error: EvaluationError) -> None:
         """Record a CEL error for ``expression`` (raises under strict evaluation)."""
         self.errors[(expression, cel_message(error))] = None
         if self.strict:
             raise StrictEvaluationError(expression)
+
+    def use_params(self, params: Params) -> None:
+        """Point ``C``/``V`` at a policy's constants and (evaluated once per check) variables."""
+        if params is self.params:
+            return
+        act = self.activation
+        act["constants"] = act["C"] = params.constants
+        if not params.variables:
+            act["variables"] = act["V"] = EMPTY_VARIABLES
+        else:
+            values = self.var_cache.get(params)
+            if values is None:
+                values = self.var_cache[params] = self.evaluate_variables(params, unset_on_error=True)
+            act["variables"] = act["V"] = values
+        self.params = params
+
+    def evaluate_variables(self, params: Params, *, unset_on_error: bool) -> VariablesMap:
+        """A policy's variables in order, each seeing those before it; a failing one is recorded and
+        left unset (``unset_on_error``, as rules see it) or ``null`` (derived roles, non-strict)."""
+        self.params = None  # C and V now point elsewhere
+        act = self.activation
+        act["constants"] = act["C"] = params.constants
+        values: dict[str, Any] = {}
+        view = VariablesMap.__new__(VariablesMap)
+        view._values = values  # the variables evaluated so far, without copying
+        act["variables"] = act["V"] = view
+        for name, prog, text in params.variables:
+            try:
+                values[name] = prog.evaluate(act)
+            except EvaluationError as exc:
+                self.errors[(text, cel_message(exc))] = None
+                if not unset_on_error and not self.strict:
+                    values[name] = None
+        return view
 
 
 def cel_message(error: BaseException) -> str:

@@ -56,6 +56,23 @@ class Decision:
     outputs: dict[str, list[Any]] = field(default_factory=dict)
     log_error: str = ""
     used_approval: str = ""  # the approval this decision spent (its outcome is reported after the call)
+    pending: recording.PendingCheck | None = None  # its entries, while not yet known to be durable
+
+    async def settle(self) -> None:
+        """Wait until the decision's entries are durable (``sync``); if they could not be recorded,
+        every action is denied and :attr:`log_error` says why. Shielded: a client that goes away
+        mid-call still leaves its decision recorded."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        with anyio.CancelScope(shield=True):
+            await pending.wait_async()
+        if pending.error is not None:
+            self.effects, self.outputs, self.log_error = (
+                dict(pending.outputs[0].actions),
+                {},
+                pending.reason(),
+            )
 
     def allowed(self, action: str) -> bool:
         effect = self.effects.get(action)
@@ -253,10 +270,11 @@ class Decider:
         point: str,
         mcp: dict[str, Any],
         preview: bool = False,
+        settle: bool = True,
     ) -> Decision:
-        """Decide ``actions`` on ``resource`` for ``caller`` and wait until the decision is in the log.
-
-        The wait is shielded: a client that goes away mid-call still leaves its decision recorded.
+        """Decide ``actions`` on ``resource`` for ``caller`` and wait until the decision is in the log
+        (:meth:`Decision.settle`); with ``settle=False`` the caller waits for it later, having done
+        what does not depend on the log meanwhile (the log's writer records the entry all the while).
         """
         when = dt.datetime.now(dt.UTC)
         call_id = new_call_id()
@@ -270,8 +288,10 @@ class Decider:
         assert log is not None
         pending = recording.submit(log, inputs, outputs, when=when, call_id=call_id, point=point,
                                    loop=asyncio.get_running_loop(), extra={"mcp": mcp})  # fmt: skip
-        with anyio.CancelScope(shield=True):
-            await pending.wait_async()
         out = pending.outputs[0]
         used = inputs[0].approval_id if any(e.src == USED_APPROVAL for e in out.outputs) else ""
-        return Decision(call_id, dict(out.actions), denied_by, _outputs(out, actions), pending.reason(), used)
+        decision = Decision(call_id, dict(out.actions), denied_by, _outputs(out, actions), pending.reason(),
+                            used, pending)  # fmt: skip
+        if settle:
+            await decision.settle()
+        return decision

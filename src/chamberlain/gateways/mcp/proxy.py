@@ -12,7 +12,9 @@ Each request the agent sends is authorized before anything is forwarded:
 
 The SDK answers malformed JSON-RPC, unknown methods and params of the wrong type with JSON-RPC
 errors before a handler runs; unknown tools, arguments that do not fit the schema and failing
-upstreams are JSON-RPC errors from here. Nothing reaches an upstream without a recorded ALLOW.
+upstreams are JSON-RPC errors from here. Nothing reaches an upstream without an ALLOW, and no
+result reaches the agent before that ALLOW is durable in the decision log (``sync``): a tool call is
+forwarded while the log's writer commits its entry, and its result is withheld if the entry fails.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ def _without_upstream_stamp(result: _T) -> _T:
         rest = {k: v for k, v in meta.items() if k != SERVER_INFO_META_KEY}
         return result.model_copy(update={"meta": rest or None})  # type: ignore[attr-defined,no-any-return]
     return result
+
+
+def _error_result(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
 def _upstream_error(exc: UpstreamError) -> MCPError:
@@ -161,9 +167,11 @@ class Gateway:
         actions: Sequence[str],
         mcp: dict[str, Any],
         preview: bool = False,
+        settle: bool = True,
         **attr: Any,
     ) -> Decision:
-        """Decide ``actions``; a ``preview`` (list filtering) spends nothing of the session's budgets."""
+        """Decide ``actions``; a ``preview`` (list filtering) spends nothing of the session's budgets;
+        ``settle=False``: the caller waits for the log (:meth:`Decision.settle`) itself."""
         resource = mapping.resource(upstream.config, method, **attr)
         return await self.decider.decide(
             caller,
@@ -172,6 +180,7 @@ class Gateway:
             point=f"mcp:{upstream.name}",
             mcp={"method": method, "server": upstream.name, **mcp},
             preview=preview,
+            settle=settle,
         )
 
     async def _decide_named(
@@ -182,11 +191,12 @@ class Gateway:
         action: str,
         arguments: dict[str, Any],
         name_attr: str,
+        settle: bool = True,
     ) -> Decision:
         """Decide a call of a named tool or prompt, its arguments in ``R.attr.arguments`` and their digest logged."""
         mcp = {"name": entry.name, "arguments_digest": arguments_digest(arguments)}
         attr = {"arguments": arguments, name_attr: entry.name}
-        return await self._decide(caller, entry.upstream, method, [action], mcp, **attr)
+        return await self._decide(caller, entry.upstream, method, [action], mcp, settle=settle, **attr)
 
     async def _refresh(self, upstreams: Iterable[Upstream]) -> None:
         """Reload the upstreams' lists (concurrently); one that fails keeps the lists it had."""
@@ -260,15 +270,23 @@ class Gateway:
         try:
             caller = self.caller(ctx)
         except IdentityError as exc:
-            text = f"chamberlain could not establish who is calling, so the call was not made: {exc}"
-            return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
-        decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name")
+            return _error_result(
+                f"chamberlain could not establish who is calling, so the call was not made: {exc}"
+            )
+        # The log's promise here: the result reaches the agent only once the call's ALLOW is durable. The
+        # call is forwarded while the log's writer makes the entry durable (measured: the sync entry's
+        # wait was ~0.5 ms of the 1.9 ms the gateway added per call, now spent in parallel with the tool).
+        decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name",
+                                            settle=False)  # fmt: skip
+        if decision.allowed(action):
+            return await self._forward_tool(decision, entry, action, arguments, caller)
+        await decision.settle()
         held = pending_approval(decision.outputs.get(action, ()))
-        if not decision.allowed(action) and held:
+        if held:
             ask = await self._elicit(ctx, decision.outputs.get(action, ()), params, held)
             if ask is not None:
                 return ask
-        if not decision.allowed(action) and held and self.config.approval_hold:
+        if held and self.config.approval_hold:
             decided = await self._hold(held)
             if decided == APPROVED:  # the same call, decided again, finds the approval by its digest
                 decision = await self._decide_named(
@@ -278,19 +296,35 @@ class Gateway:
                 lines = decision.denial(action, f"{action} on {entry.upstream.name}", caller).split("\n")
                 ended = f"Approval {held} is {decided}: the call was not made."
                 text = "\n".join(ended if line.startswith("Waiting for approval") else line for line in lines)
-                return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+                return _error_result(text)
         if not decision.allowed(action):
-            text = decision.denial(action, f"{action} on {entry.upstream.name}", caller)
-            return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+            return _error_result(decision.denial(action, f"{action} on {entry.upstream.name}", caller))
+        return await self._forward_tool(decision, entry, action, arguments, caller)
+
+    async def _forward_tool(self, decision: Decision, entry: Entry[Any], action: str, arguments: dict[str, Any],
+                            caller: Caller) -> types.CallToolResult | dict[str, Any]:  # fmt: skip
+        """Forward an allowed call; its result is answered once the decision is durable (withheld, as an
+        error result, when the log could not record it: the tool has run, so the agent is told so)."""
         try:
             result = _without_upstream_stamp(
                 await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
             )
         except MCPError as exc:
+            await decision.settle()
             await self._outcome(
                 decision.used_approval, "FAILED", f"the server answered error {exc.error.code}"
             )
             raise
+        await decision.settle()
+        if decision.log_error:
+            await self._outcome(
+                decision.used_approval, "FAILED", "the decision log could not record the call"
+            )
+            return _error_result(
+                f"chamberlain withheld the result of {action} on {entry.upstream.name} for {caller.describe()}: "
+                f"the call was made, but its decision could not be recorded.\nDenied because {decision.log_error}.\n"
+                f"Decision {decision.call_id} ({action}) is not in the decision log."
+            )
         failed = isinstance(result, types.CallToolResult) and result.is_error
         await self._outcome(decision.used_approval, "FAILED" if failed else "SUCCEEDED",
                             "the tool reported an error" if failed else "")  # fmt: skip
