@@ -107,13 +107,20 @@ def test_an_agent_that_goes_away_mid_call(gateway):
     assert "Traceback" not in raw.log.read_text()
 
 
-def test_a_decision_log_that_cannot_write_denies(tmp_path):
+@pytest.mark.parametrize("overlap", [False, True], ids=["durable-then-forward", "forward-while-recording"])
+def test_a_decision_log_that_cannot_write_denies(tmp_path, overlap):
+    """By default the call is denied before anything is forwarded; with audit.forwardWhileRecording the
+    tool runs while the entry is written and its result is withheld: the agent gets the same denial."""
     policy_folder(tmp_path)
     config = write_config(
         tmp_path,
         [FIXTURE_UPSTREAM],
         principal=DEVELOPER,
-        audit={"db": f"sqlite:///{tmp_path / 'decisions.db'}", "writeTimeout": "1s"},
+        audit={
+            "db": f"sqlite:///{tmp_path / 'decisions.db'}",
+            "writeTimeout": "1s",
+            "forwardWhileRecording": overlap,
+        },
     )
     raw = RawGateway(config, tmp_path / "gateway.log")
     try:
@@ -134,7 +141,9 @@ def test_a_decision_log_that_cannot_write_denies(tmp_path):
     logged = [
         e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if e["mcp"]["method"] == "tools/call"
     ]
-    assert len(logged) == 2  # the second call's decision could not be recorded: its result was withheld
+    assert (
+        len(logged) == 2
+    )  # the second call's decision could not be recorded: denied (or its result withheld)
 
 
 def test_deep_duplicate_and_oversized_messages_get_errors_and_the_gateway_keeps_serving(gateway):

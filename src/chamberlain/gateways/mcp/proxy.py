@@ -12,9 +12,9 @@ Each request the agent sends is authorized before anything is forwarded:
 
 The SDK answers malformed JSON-RPC, unknown methods and params of the wrong type with JSON-RPC
 errors before a handler runs; unknown tools, arguments that do not fit the schema and failing
-upstreams are JSON-RPC errors from here. Nothing reaches an upstream without an ALLOW, and no
-result reaches the agent before that ALLOW is durable in the decision log (``sync``): a tool call is
-forwarded while the log's writer commits its entry, and its result is withheld if the entry fails.
+upstreams are JSON-RPC errors from here. Nothing reaches an upstream before its ALLOW is durable in
+the decision log (``sync``); with ``audit.forwardWhileRecording`` an allowed tool call is forwarded
+while the log's writer commits its entry, and its result is withheld if the entry fails.
 """
 
 from __future__ import annotations
@@ -273,11 +273,12 @@ class Gateway:
             return _error_result(
                 f"chamberlain could not establish who is calling, so the call was not made: {exc}"
             )
-        # The log's promise here: the result reaches the agent only once the call's ALLOW is durable. The
-        # call is forwarded while the log's writer makes the entry durable (measured: the sync entry's
-        # wait was ~0.5 ms of the 1.9 ms the gateway added per call, now spent in parallel with the tool).
+        # The log's promise by default: nothing is forwarded before the ALLOW is durable. Opted in, the call is
+        # forwarded while the writer makes the entry durable and the result waits for it (measured: the sync
+        # entry's wait was ~0.5 ms of the 1.9 ms the gateway added per call, then spent beside the tool's).
+        overlap = self.config.forward_while_recording
         decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name",
-                                            settle=False)  # fmt: skip
+                                            settle=not overlap)  # fmt: skip
         if decision.allowed(action):
             return await self._forward_tool(decision, entry, action, arguments, caller)
         await decision.settle()
