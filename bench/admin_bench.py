@@ -70,13 +70,26 @@ def main() -> None:
         "https://pdp.example", (issuer,), None, "EdDSA", 3, 900, None, None, (), 0.0
     )  # type: ignore[arg-type]
     now = int(time.time())
-    token = pyjwt.encode({"iss": issuer.issuer, "sub": "carol", "aud": issuer.audience, "exp": now + 600, "roles": ["auditor"]},
-                         key, algorithm="RS256", headers={"kid": "k"})  # fmt: skip
+    token = pyjwt.encode(
+        {
+            "iss": issuer.issuer,
+            "sub": "carol",
+            "aud": issuer.audience,
+            "exp": now + 600,
+            "roles": ["auditor"],
+        },
+        key,
+        algorithm="RS256",
+        headers={"kid": "k"},
+    )
     jwt_cost = _per_call(lambda: bearer_caller(token, delegation, settings, time.time()), args.calls // 10)
 
     print(f"{'sign-in':<36} {'per call':>12} {'vs cached basic':>16}")
-    for name, seconds in (("basic, cached (HMAC + lookup)", cached), (f"bcrypt cost {args.cost} (the peer)", raw),
-                          ("bearer JWT RS256 (people)", jwt_cost)):  # fmt: skip
+    for name, seconds in (
+        ("basic, cached (HMAC + lookup)", cached),
+        (f"bcrypt cost {args.cost} (the peer)", raw),
+        ("bearer JWT RS256 (people)", jwt_cost),
+    ):
         print(f"{name:<36} {seconds * 1e6:>10.1f} µs {seconds / cached:>15.0f}x")
 
 

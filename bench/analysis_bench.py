@@ -65,8 +65,14 @@ def bench_log(folder: Path, entries: int) -> None:
     db = folder / "log.db"
     with PDP.from_directory(EXAMPLES, audit=db, audit_options=None) as pdp:
         clerk = Principal("carol", ("finance_clerk",))
-        batch = [Resource("invoice", f"i{i}", {"status": "APPROVED", "amount": i % 2000, "currency": "EUR",
-                                                 "submittedBy": "bob"}) for i in range(50)]  # fmt: skip
+        batch = [
+            Resource(
+                "invoice",
+                f"i{i}",
+                {"status": "APPROVED", "amount": i % 2000, "currency": "EUR", "submittedBy": "bob"},
+            )
+            for i in range(50)
+        ]
         for _ in range(max(entries // 100, 1)):
             pdp.check(clerk, batch, ["view", "pay"])
     database = open_database(f"sqlite:///{db}", create=False, readonly=True)

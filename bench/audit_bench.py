@@ -83,10 +83,17 @@ def templates(folder: Path, actions: tuple[str, ...] = ("edit",), principal: str
     now = dt.datetime.now(dt.UTC)
     out = []
     for i in range(64):
-        inp = CheckInput(Principal(principal or f"user-{i % 8}", ["user"], {"level": 3, "team": "ops"}),
-                         Resource("document", f"doc-{i}", {"owner": f"user-{i % 8}", "status": "draft",
-                                                           "size": i * 10, "tags": ["a", "b"]}),
-                         actions, session_id=f"sess-{i % 16}", actor_chain=("planner", "tool"))  # fmt: skip
+        inp = CheckInput(
+            Principal(principal or f"user-{i % 8}", ["user"], {"level": 3, "team": "ops"}),
+            Resource(
+                "document",
+                f"doc-{i}",
+                {"owner": f"user-{i % 8}", "status": "draft", "size": i * 10, "tags": ["a", "b"]},
+            ),
+            actions,
+            session_id=f"sess-{i % 16}",
+            actor_chain=("planner", "tool"),
+        )
         outputs = engine.check([inp], now)
         out.append(decision_call([inp], outputs, when=now, call_id=f"call-{i}", point="bench"))
     return out
@@ -160,8 +167,10 @@ def _insert(
     per = 32766 // len(names)
     for i in range(0, len(rows), per):
         part = rows[i : i + per]
-        conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * len(part))}",
-                     [v for r in part for v in r])  # fmt: skip
+        conn.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * len(part))}",
+            [v for r in part for v in r],
+        )
 
 
 # -- the log -----------------------------------------------------------------------------------------
@@ -220,10 +229,18 @@ def measure_log(url: str, folder: Path, entries: list[Call], n: int, **options: 
     out: dict[str, float] = {}
     scenarios: list[tuple[str, str, Callable[[DecisionLog], float]]] = [
         ("sync, 64 threads, 1 entry per call", "sync", lambda log: sync_threads(log, entries, n, 64, 1)),
-        ("sync, 256 event-loop tasks, 1 entry per call", "sync", lambda log: sync_event_loop(log, entries, n, 256, 1)),
-        ("sync, 256 event-loop tasks, 4 entries per call", "sync", lambda log: sync_event_loop(log, four, n, 256, 4)),
+        (
+            "sync, 256 event-loop tasks, 1 entry per call",
+            "sync",
+            lambda log: sync_event_loop(log, entries, n, 256, 1),
+        ),
+        (
+            "sync, 256 event-loop tasks, 4 entries per call",
+            "sync",
+            lambda log: sync_event_loop(log, four, n, 256, 4),
+        ),
         ("async, 1 thread, 1 entry per call", "async", lambda log: async_mode(log, entries, n)),
-    ]  # fmt: skip
+    ]
     for name, durability, run in scenarios:
         with DecisionLog.open(
             url,
@@ -377,12 +394,24 @@ def export_rates(folder: Path, n: int) -> dict[str, float]:
     out = {}
     try:
         for name, config in (
-            ("JSON Lines to a file", ExportConfig(name="b1", jsonl=str(folder / "export.jsonl"), batch_size=2048)),
-            ("OTLP/HTTP protobuf", ExportConfig(name="b2", otlp_endpoint=f"http://127.0.0.1:{port}/v1/logs",
-                                                batch_size=2048)),
-            ("OTLP/HTTP JSON", ExportConfig(name="b3", otlp_endpoint=f"http://127.0.0.1:{port}/v1/logs",
-                                            otlp_protocol="http/json", batch_size=2048)),
-        ):  # fmt: skip
+            (
+                "JSON Lines to a file",
+                ExportConfig(name="b1", jsonl=str(folder / "export.jsonl"), batch_size=2048),
+            ),
+            (
+                "OTLP/HTTP protobuf",
+                ExportConfig(name="b2", otlp_endpoint=f"http://127.0.0.1:{port}/v1/logs", batch_size=2048),
+            ),
+            (
+                "OTLP/HTTP JSON",
+                ExportConfig(
+                    name="b3",
+                    otlp_endpoint=f"http://127.0.0.1:{port}/v1/logs",
+                    otlp_protocol="http/json",
+                    batch_size=2048,
+                ),
+            ),
+        ):
             exporter = Exporter(url, config, "bench", stop_at=n, persist=False)
             started = time.perf_counter()
             exporter.run(follow=False)
@@ -402,8 +431,10 @@ def operations(folder: Path, entries: list[Call], rare: list[Call], n: int, expo
     erased = erasure_times(folder)
     exported = export_rates(folder, export_n)
     print(f"\nOperations on a log of {n:,} entries (built in {built:.1f} s, verified in {verify_s:.1f} s)\n")
-    print(f"- salted digests: {digests:.2f} µs per entry (its content and its call's request: salts and SHA-256), "
-          f"{digests / whole:.0%} of preparing the entry ({whole:.2f} µs: encode, salt, hash, leaf)")  # fmt: skip
+    print(
+        f"- salted digests: {digests:.2f} µs per entry (its content and its call's request: salts and SHA-256), "
+        f"{digests / whole:.0%} of preparing the entry ({whole:.2f} µs: encode, salt, hash, leaf)"
+    )
     print("\n| erase every entry of | entries erased | seconds |\n|---|---:|---:|")
     for name, (seconds, count) in erased.items():
         print(f"| {name} | {count:,} | {seconds:.2f} |")
@@ -422,22 +453,34 @@ def server_rates(policies: Path, folder: Path, duration: float) -> dict[str, flo
 
     request = _CHECK
     script = folder / "check.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = [[{json.dumps(request)}]]\n")  # fmt: skip
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(request)}]]\n"
+    )
     out = {}
-    for name, extra in (("no decision log", ("--set", "chamberlain.audit.enabled=false")),
-                        ("decision log, sync", ()),
-                        ("decision log, async", ("--set", "chamberlain.audit.durability=async"))):  # fmt: skip
-        args = ("--policies", str(policies), "--set", "storage.disk.watchForChanges=false",
-                "--set", "chamberlain.logLevel=warning", *extra)  # fmt: skip
+    for name, extra in (
+        ("no decision log", ("--set", "chamberlain.audit.enabled=false")),
+        ("decision log, sync", ()),
+        ("decision log, async", ("--set", "chamberlain.audit.durability=async")),
+    ):
+        args = (
+            "--policies",
+            str(policies),
+            "--set",
+            "storage.disk.watchForChanges=false",
+            "--set",
+            "chamberlain.logLevel=warning",
+            *extra,
+        )
         with serve_process(*args) as (_proc, url):
             run_wrk(url, 16, 1.0, script)
             out[name] = run_wrk(url, 64, duration, script).rps
     return out
 
 
-def replica_rates(policies: Path, folder: Path, duration: float, counts: tuple[int, ...] = (1, 2, 3)
-                  ) -> dict[int, tuple[float, float]] | None:  # fmt: skip
+def replica_rates(
+    policies: Path, folder: Path, duration: float, counts: tuple[int, ...] = (1, 2, 3)
+) -> dict[int, tuple[float, float]] | None:
     """Goal 5: ``n`` ``chamberlain serve`` replicas sharing one decision log on PostgreSQL (sync, one
     sequencer elected among them), each driven by its own wrk at 16 connections: {n: (checks/s in all,
     worst p99 ms)}. Every replica writes its entries durably to ``audit_pending``; the sequencer orders them."""
@@ -448,18 +491,30 @@ def replica_rates(policies: Path, folder: Path, duration: float, counts: tuple[i
     from server_bench import run_wrk
 
     script = folder / "check.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = [[{json.dumps(_CHECK)}]]\n")  # fmt: skip
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(_CHECK)}]]\n"
+    )
     out = {}
     for n in counts:
         with pg_schema() as url, contextlib.ExitStack() as stack:
             key = folder / f"replicas-{n}.key"
             urls = []
             for i in range(n):
-                args = ("--policies", str(policies), "--set", "storage.disk.watchForChanges=false",
-                        "--set", "chamberlain.logLevel=warning", "--set", f"chamberlain.audit.db={url}",
-                        "--set", f"chamberlain.audit.signingKeyFile={key}",
-                        "--state-dir", str(folder / f"replica-{n}-{i}"))  # fmt: skip
+                args = (
+                    "--policies",
+                    str(policies),
+                    "--set",
+                    "storage.disk.watchForChanges=false",
+                    "--set",
+                    "chamberlain.logLevel=warning",
+                    "--set",
+                    f"chamberlain.audit.db={url}",
+                    "--set",
+                    f"chamberlain.audit.signingKeyFile={key}",
+                    "--state-dir",
+                    str(folder / f"replica-{n}-{i}"),
+                )
                 urls.append(stack.enter_context(_replica(args)))
                 if i == 0:  # the first creates the schema and the key the others share
                     run_wrk(urls[0], 4, 1.0, script)
@@ -505,9 +560,15 @@ def _replica(args: tuple[str, ...]) -> Iterator[str]:
             proc.wait()
 
 
-_CHECK = {"principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
-          "resources": [{"actions": ["edit"], "resource": {"kind": "document", "id": "d1",
-                                                           "attr": {"owner": "alice", "status": "draft"}}}]}  # fmt: skip
+_CHECK = {
+    "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
+    "resources": [
+        {
+            "actions": ["edit"],
+            "resource": {"kind": "document", "id": "d1", "attr": {"owner": "alice", "status": "draft"}},
+        }
+    ],
+}
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -521,9 +582,12 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_SECONDS", 5)))
     parser.add_argument("--export-entries", type=int, default=100_000)
-    parser.add_argument("--only", choices=["ops", "sqlite", "replicas"],
-                        help="ops: only the operations (digests, erasure, export); sqlite: only the SQLite log "
-                             "against its ceiling (goal 4); replicas: only the PostgreSQL replica curve (goal 5)")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        choices=["ops", "sqlite", "replicas"],
+        help="ops: only the operations (digests, erasure, export); sqlite: only the SQLite log "
+        "against its ceiling (goal 4); replicas: only the PostgreSQL replica curve (goal 5)",
+    )
     args = parser.parse_args()
     n = args.entries
     if args.only == "ops":
@@ -531,8 +595,13 @@ def main() -> int:
             folder = Path(tmp)
             (folder / "policies").mkdir()
             (folder / "rare").mkdir()
-            operations(folder, templates(folder / "policies"), templates(folder / "rare", principal=RARE),
-                       args.verify_entries, args.export_entries)  # fmt: skip
+            operations(
+                folder,
+                templates(folder / "policies"),
+                templates(folder / "rare", principal=RARE),
+                args.verify_entries,
+                args.export_entries,
+            )
         return 0
     if args.only == "replicas":
         with tempfile.TemporaryDirectory() as tmp:
@@ -602,8 +671,10 @@ def main() -> int:
         print(
             f"| PostgreSQL | sync, 256 tasks, until sequenced into the tree | {pg_seq:,.0f} | {pg_seq / ceiling:.2f} |"
         )
-    print(f"\nverify: {args.verify_entries:,} entries in {verify_s:.1f} s "
-          f"({args.verify_entries / verify_s:,.0f} entries/s; building the log took {built:.1f} s)")  # fmt: skip
+    print(
+        f"\nverify: {args.verify_entries:,} entries in {verify_s:.1f} s "
+        f"({args.verify_entries / verify_s:,.0f} entries/s; building the log took {built:.1f} s)"
+    )
     print(
         f"\nsalted digests: {digests:.2f} µs per entry, {digests / whole:.0%} of preparing the entry ({whole:.2f} µs)"
     )
@@ -623,8 +694,10 @@ def main() -> int:
     print("\nGoals:")
     _sqlite_goals(ceiling, sqlite_rates)
     if args.verify_entries == 1_000_000:
-        print(f"- verify 1 M entries <= {GOAL_VERIFY_S:.0f} s: {'met' if verify_s <= GOAL_VERIFY_S else 'NOT met'} "
-              f"({verify_s:.1f} s)")  # fmt: skip
+        print(
+            f"- verify 1 M entries <= {GOAL_VERIFY_S:.0f} s: {'met' if verify_s <= GOAL_VERIFY_S else 'NOT met'} "
+            f"({verify_s:.1f} s)"
+        )
     return 0
 
 
@@ -642,18 +715,24 @@ def _sqlite_goals(ceiling: float, rates: dict[str, float]) -> None:
     """Goal 4 is about sync durability with one entry per call (several entries per call amortise more)."""
     best_sync = max(r for k, r in rates.items() if k.startswith("sync"))
     one = max(r for k, r in rates.items() if k.startswith("sync") and k.endswith("1 entry per call"))
-    print(f"- sync >= {GOAL_SYNC:,} entries/s on SQLite: {'met' if best_sync >= GOAL_SYNC else 'NOT met'} "
-          f"({best_sync:,.0f})")  # fmt: skip
-    print(f"- sync, one entry per call, >= {GOAL_RATIO:.0%} of the raw insert: "
-          f"{'met' if one >= GOAL_RATIO * ceiling else 'NOT met'} ({one / ceiling:.0%})")  # fmt: skip
+    print(
+        f"- sync >= {GOAL_SYNC:,} entries/s on SQLite: {'met' if best_sync >= GOAL_SYNC else 'NOT met'} "
+        f"({best_sync:,.0f})"
+    )
+    print(
+        f"- sync, one entry per call, >= {GOAL_RATIO:.0%} of the raw insert: "
+        f"{'met' if one >= GOAL_RATIO * ceiling else 'NOT met'} ({one / ceiling:.0%})"
+    )
 
 
 def _print_replicas(replicas: dict[int, tuple[float, float]] | None) -> None:
     if not replicas:
         print("\nreplicas on PostgreSQL: not measured (wrk or PostgreSQL missing)")
         return
-    print("\n| replicas on one PostgreSQL (sync log, wrk at 16 connections each) | checks/s in all | ÷ 1 replica "
-          "| worst p99 ms |\n|---:|---:|---:|---:|")  # fmt: skip
+    print(
+        "\n| replicas on one PostgreSQL (sync log, wrk at 16 connections each) | checks/s in all | ÷ 1 replica "
+        "| worst p99 ms |\n|---:|---:|---:|---:|"
+    )
     one = replicas[min(replicas)][0]
     for n, (rate, p99) in replicas.items():
         print(f"| {n} | {rate:,.0f} | {rate / one:.2f} | {p99:.1f} |")

@@ -62,8 +62,10 @@ def main() -> int:
         token = service.exchange(hop2)["access_token"]
         assert service.check(ALICE, [(PAYMENT, ["pay"])], token=token).is_allowed("pay")
 
-        in_process = [(f"hop {i} in process", 1 / time_per_call(lambda f=f: service.exchange(f)))
-                      for i, f in ((1, hop1), (2, hop2))]  # fmt: skip
+        in_process = [
+            (f"hop {i} in process", 1 / time_per_call(lambda f=f: service.exchange(f)))
+            for i, f in ((1, hop1), (2, hop2))
+        ]
         with serve(create_app(service)) as url, httpx.Client(base_url=url) as client:
 
             def over_http(params: dict[str, list[str]]) -> Any:
@@ -84,16 +86,29 @@ def main() -> int:
         )
         rows = [
             ("PyJWT bare signature verification (ceiling)", ceiling),
-            ("joserfc bare signature verification", time_per_call(lambda: jose_jwt.decode(token, own_key, algorithms=["EdDSA"]))),
-            ("chamberlain token verification", time_per_call(lambda: service.verify(token, audience=PAYMENTS))),
-            ("attenuated check (verify + 3 decisions)",
-             time_per_call(lambda: service.check(ALICE, [(PAYMENT, ["pay"])], token=token))),
-            ("plain check, no delegation (1 decision)", time_per_call(lambda: pdp.check(ALICE, PAYMENT, ["pay"]))),
-        ]  # fmt: skip
+            (
+                "joserfc bare signature verification",
+                time_per_call(lambda: jose_jwt.decode(token, own_key, algorithms=["EdDSA"])),
+            ),
+            (
+                "chamberlain token verification",
+                time_per_call(lambda: service.verify(token, audience=PAYMENTS)),
+            ),
+            (
+                "attenuated check (verify + 3 decisions)",
+                time_per_call(lambda: service.check(ALICE, [(PAYMENT, ["pay"])], token=token)),
+            ),
+            (
+                "plain check, no delegation (1 decision)",
+                time_per_call(lambda: pdp.check(ALICE, PAYMENT, ["pay"])),
+            ),
+        ]
         table("per check (µs)", [(n, s * 1e6) for n, s in rows], "µs", ceiling * 1e6)
         check = rows[3][1]
-        print(f"\nthe attenuated check costs {check / ceiling:.1f}x a bare signature verification; "
-              f"verification is {rows[2][1] / check:.0%} of it (measured {time.strftime('%Y-%m-%d')})")  # fmt: skip
+        print(
+            f"\nthe attenuated check costs {check / ceiling:.1f}x a bare signature verification; "
+            f"verification is {rows[2][1] / check:.0%} of it (measured {time.strftime('%Y-%m-%d')})"
+        )
     return 0
 
 

@@ -116,8 +116,13 @@ TIMED = CASES[0]
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "policies"
 #: The example policies the invoice set needs (unscoped: the scoped ACME policies are left out).
-INVOICE_FILES = ("derived_roles/agents.yaml", "derived_roles/finance.yaml", "export_constants/limits.yaml",
-                 "export_variables/finance.yaml", "resource_policies/invoice.yaml")  # fmt: skip
+INVOICE_FILES = (
+    "derived_roles/agents.yaml",
+    "derived_roles/finance.yaml",
+    "export_constants/limits.yaml",
+    "export_variables/finance.yaml",
+    "resource_policies/invoice.yaml",
+)
 
 
 @dataclass(frozen=True)
@@ -164,14 +169,25 @@ m = r.act == p.act && eval(p.rule)
 """
 ACTING_FOR = "(r.sub.delegator.id if r.sub.delegator else r.sub.id)"
 INVOICE_CASBIN_RULES = [
-    ("approve", "'finance_manager' in r.sub.roles && r.obj.submittedBy != r.sub.id && r.obj.status == 'SUBMITTED'",
-     "allow"),
-    ("approve", "('finance_clerk' in r.sub.roles || 'finance_manager' in r.sub.roles || 'agent' in r.sub.roles) "
-     f"&& {ACTING_FOR} == r.obj.submittedBy", "deny"),
-    ("pay", "('finance_clerk' in r.sub.roles || 'finance_manager' in r.sub.roles) && (r.obj.status == 'APPROVED' "
-     "|| (r.obj.status == 'SUBMITTED' && r.obj.amount <= 1000))", "allow"),
+    (
+        "approve",
+        "'finance_manager' in r.sub.roles && r.obj.submittedBy != r.sub.id && r.obj.status == 'SUBMITTED'",
+        "allow",
+    ),
+    (
+        "approve",
+        "('finance_clerk' in r.sub.roles || 'finance_manager' in r.sub.roles || 'agent' in r.sub.roles) "
+        f"&& {ACTING_FOR} == r.obj.submittedBy",
+        "deny",
+    ),
+    (
+        "pay",
+        "('finance_clerk' in r.sub.roles || 'finance_manager' in r.sub.roles) && (r.obj.status == 'APPROVED' "
+        "|| (r.obj.status == 'SUBMITTED' && r.obj.amount <= 1000))",
+        "allow",
+    ),
     ("pay", "r.obj.status == 'PAID'", "deny"),
-]  # fmt: skip
+]
 INVOICE_CEDAR = """\
 permit (principal, action == Action::"approve", resource)
 when { principal.roles.contains("finance_manager") && resource.submittedBy != principal.id
@@ -346,8 +362,9 @@ def invoice_casbin_checker() -> Checker:
             None if case.delegator is None else SimpleNamespace(id=case.delegator, roles=["finance_clerk"])
         )
         sub = SimpleNamespace(id=case.principal, roles=list(case.roles), delegator=delegator)
-        obj = SimpleNamespace(submittedBy=case.submitted_by, status=case.status, amount=case.amount,
-                              currency="EUR")  # fmt: skip
+        obj = SimpleNamespace(
+            submittedBy=case.submitted_by, status=case.status, amount=case.amount, currency="EUR"
+        )
         return enforcer.enforce(sub, obj, case.action)
 
     return check
@@ -393,12 +410,29 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario("document (a derived role, one condition)", lambda d: write_policies(d, ["document"]), CASES, TIMED,
-             chamberlain_checker, chamberlain_prebuilt, casbin_checker, cedar_checker, cerbos_sdk_checker),
-    Scenario("invoice (examples/policies: derived roles, variables, constants, several conditions)",
-             write_invoice_policies, INVOICE_CASES, INVOICE_TIMED, invoice_chamberlain_checker,
-             invoice_chamberlain_prebuilt, invoice_casbin_checker, invoice_cedar_checker, invoice_cerbos_sdk_checker),
-]  # fmt: skip
+    Scenario(
+        "document (a derived role, one condition)",
+        lambda d: write_policies(d, ["document"]),
+        CASES,
+        TIMED,
+        chamberlain_checker,
+        chamberlain_prebuilt,
+        casbin_checker,
+        cedar_checker,
+        cerbos_sdk_checker,
+    ),
+    Scenario(
+        "invoice (examples/policies: derived roles, variables, constants, several conditions)",
+        write_invoice_policies,
+        INVOICE_CASES,
+        INVOICE_TIMED,
+        invoice_chamberlain_checker,
+        invoice_chamberlain_prebuilt,
+        invoice_casbin_checker,
+        invoice_cedar_checker,
+        invoice_cerbos_sdk_checker,
+    ),
+]
 
 
 # -- measuring -------------------------------------------------------------------------------------------

@@ -128,8 +128,13 @@ def main() -> int:
         for decision_log in (False, True):
             label = f"chamberlain{' (decision log)' if decision_log else ''}"
             grpc_port = free_port()
-            with chamberlain("uvicorn", decision_log, Path(tmp) / label,
-                             "--set", f"server.grpcListenAddr=127.0.0.1:{grpc_port}"):  # fmt: skip
+            with chamberlain(
+                "uvicorn",
+                decision_log,
+                Path(tmp) / label,
+                "--set",
+                f"server.grpcListenAddr=127.0.0.1:{grpc_port}",
+            ):
                 address = f"127.0.0.1:{grpc_port}"
                 if _actions(address, data) != expected:
                     print(

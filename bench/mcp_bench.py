@@ -82,8 +82,13 @@ async def run(tmp: Path, rounds: int, per_round: int) -> int:
     ):
         folder = tmp / label
         folder.mkdir()
-        configs[label] = write_config(folder, [{"name": "time", "command": TIME_SERVER}], principal=ERIN,
-                                      policies=str(tmp / "policies"), audit={"db": f"sqlite:///{db}"})  # fmt: skip
+        configs[label] = write_config(
+            folder,
+            [{"name": "time", "command": TIME_SERVER}],
+            principal=ERIN,
+            policies=str(tmp / "policies"),
+            audit={"db": f"sqlite:///{db}"},
+        )
     log = tmp / "bench.log"
     samples: dict[str, list[float]] = {"direct": [], "gateway, log on disk": [], "gateway, log on tmpfs": []}
     rates: dict[str, float] = {}
@@ -111,8 +116,10 @@ async def run(tmp: Path, rounds: int, per_round: int) -> int:
         for path in Path("/dev/shm").glob(f"mcp-bench-{os.getpid()}.db*"):
             path.unlink()
     direct_p50 = pct(samples["direct"], 0.5)
-    print(f"\nMCP gateway: {rounds} rounds x {per_round} sequential calls per connection, alternating "
-          f"(get_current_time on mcp-server-time over stdio)")  # fmt: skip
+    print(
+        f"\nMCP gateway: {rounds} rounds x {per_round} sequential calls per connection, alternating "
+        f"(get_current_time on mcp-server-time over stdio)"
+    )
     print(
         "\n| connection | p50 ms | p90 ms | p99 ms | added at p50 | calls/s (1 caller) | calls/s (8 callers) |"
     )
@@ -120,12 +127,16 @@ async def run(tmp: Path, rounds: int, per_round: int) -> int:
     for name, values in samples.items():
         p50 = pct(values, 0.5)
         added = "" if name == "direct" else f"{p50 - direct_p50:+.2f} ms"
-        print(f"| {name} | {p50:.2f} | {pct(values, 0.9):.2f} | {pct(values, 0.99):.2f} | {added} | "
-              f"{1 / statistics.fmean(values):,.0f} | {rates[name]:,.0f} |")  # fmt: skip
+        print(
+            f"| {name} | {p50:.2f} | {pct(values, 0.9):.2f} | {pct(values, 0.99):.2f} | {added} | "
+            f"{1 / statistics.fmean(values):,.0f} | {rates[name]:,.0f} |"
+        )
     added = pct(samples["gateway, log on disk"], 0.5) - direct_p50
     verdict = "met" if added <= GOAL_ADDED_P50_MS else "NOT met"
-    print(f"\nGoal: the gateway adds <= {GOAL_ADDED_P50_MS:g} ms per call at p50 (sync log on disk): {verdict} "
-          f"({added:.2f} ms)")  # fmt: skip
+    print(
+        f"\nGoal: the gateway adds <= {GOAL_ADDED_P50_MS:g} ms per call at p50 (sync log on disk): {verdict} "
+        f"({added:.2f} ms)"
+    )
     return 0
 
 

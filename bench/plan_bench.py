@@ -43,10 +43,16 @@ REQUESTS = {
     "conditional (pay)": {"action": "pay", "principal": CLERK, "resource": {"kind": "invoice"}},
     "two actions": {"actions": ["pay", "create"], "principal": CLERK, "resource": {"kind": "invoice"}},
     "always allowed": {"action": "view", "principal": CLERK, "resource": {"kind": "invoice"}},
-    "derived roles (agent)": {"action": "pay", "principal": {"id": "agent-7", "roles": ["agent"],
-                                                             "attr": {"delegator": {"id": "carol", "roles": ["finance_clerk"]}}},
-                              "resource": {"kind": "invoice"}},
-}  # fmt: skip
+    "derived roles (agent)": {
+        "action": "pay",
+        "principal": {
+            "id": "agent-7",
+            "roles": ["agent"],
+            "attr": {"delegator": {"id": "carol", "roles": ["finance_clerk"]}},
+        },
+        "resource": {"kind": "invoice"},
+    },
+}
 STATUSES = ["DRAFT", "SUBMITTED", "APPROVED", "PAID", "REJECTED"]
 
 
@@ -72,8 +78,14 @@ def plan_latency(requests: int) -> list[tuple[str, str, float, float]]:
         print(f"Cerbos unavailable ({exc}): chamberlain only", file=sys.stderr)
         cerbos = None
     try:
-        with serve_process("--policies", str(POLICIES), "--set", "chamberlain.audit.enabled=false") as (_p, url), \
-                serve_process("--policies", str(POLICIES)) as (_q, logged), httpx.Client() as client:  # fmt: skip
+        with (
+            serve_process("--policies", str(POLICIES), "--set", "chamberlain.audit.enabled=false") as (
+                _p,
+                url,
+            ),
+            serve_process("--policies", str(POLICIES)) as (_q, logged),
+            httpx.Client() as client,
+        ):
             for name, request in REQUESTS.items():
                 ours = pdp.plan_resources(request)
                 for server in (url, logged):
@@ -86,15 +98,35 @@ def plan_latency(requests: int) -> list[tuple[str, str, float, float]]:
                         *_time(lambda r=request: pdp.plan_resources(r), requests * 5),
                     )
                 )
-                rows.append((name, "chamberlain server", *_time(
-                    lambda r=request: client.post(url + "/api/plan/resources", json=r), requests)))  # fmt: skip
-                rows.append((name, "chamberlain server + log", *_time(
-                    lambda r=request: client.post(logged + "/api/plan/resources", json=r), requests)))  # fmt: skip
+                rows.append(
+                    (
+                        name,
+                        "chamberlain server",
+                        *_time(lambda r=request: client.post(url + "/api/plan/resources", json=r), requests),
+                    )
+                )
+                rows.append(
+                    (
+                        name,
+                        "chamberlain server + log",
+                        *_time(
+                            lambda r=request: client.post(logged + "/api/plan/resources", json=r), requests
+                        ),
+                    )
+                )
                 if cerbos is not None:
                     theirs = client.post(cerbos.url + "/api/plan/resources", json=request).json()
                     assert normalise(theirs) == normalise(ours), (name, theirs, ours)
-                    rows.append((name, "Cerbos server", *_time(
-                        lambda r=request: client.post(cerbos.url + "/api/plan/resources", json=r), requests)))  # fmt: skip
+                    rows.append(
+                        (
+                            name,
+                            "Cerbos server",
+                            *_time(
+                                lambda r=request: client.post(cerbos.url + "/api/plan/resources", json=r),
+                                requests,
+                            ),
+                        )
+                    )
     finally:
         if cerbos is not None:
             cerbos.stop()
@@ -104,11 +136,15 @@ def plan_latency(requests: int) -> list[tuple[str, str, float, float]]:
 def filtered_query(n_rows: int) -> dict[str, Any]:
     pdp = PDP.from_directory(POLICIES)
     md = sa.MetaData()
-    invoice = sa.Table("invoice", md, sa.Column("id", sa.Integer, primary_key=True),
-                       sa.Column("status", sa.String, nullable=False, index=True),
-                       sa.Column("amount", sa.Integer, nullable=False),
-                       sa.Column("currency", sa.String, nullable=False),
-                       sa.Column("submittedBy", sa.String, nullable=False))  # fmt: skip
+    invoice = sa.Table(
+        "invoice",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("status", sa.String, nullable=False, index=True),
+        sa.Column("amount", sa.Integer, nullable=False),
+        sa.Column("currency", sa.String, nullable=False),
+        sa.Column("submittedBy", sa.String, nullable=False),
+    )
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         engine = sa.create_engine(f"sqlite:///{tmp}/invoices.db")
@@ -116,8 +152,15 @@ def filtered_query(n_rows: int) -> dict[str, Any]:
         with engine.begin() as conn:
             batch = []
             for i in range(n_rows):
-                batch.append({"id": i, "status": rng.choice(STATUSES), "amount": rng.randint(1, 5000),
-                              "currency": rng.choice(["EUR", "USD", "GBP", "JPY"]), "submittedBy": f"user{i % 97}"})  # fmt: skip
+                batch.append(
+                    {
+                        "id": i,
+                        "status": rng.choice(STATUSES),
+                        "amount": rng.randint(1, 5000),
+                        "currency": rng.choice(["EUR", "USD", "GBP", "JPY"]),
+                        "submittedBy": f"user{i % 97}",
+                    }
+                )
                 if len(batch) == 50_000:
                     conn.execute(invoice.insert(), batch)
                     batch = []
@@ -134,8 +177,12 @@ def filtered_query(n_rows: int) -> dict[str, Any]:
             started = time.perf_counter()
             checked = set()
             for row in conn.execute(sa.select(invoice)).mappings():
-                attr = {"status": row["status"], "amount": row["amount"], "currency": row["currency"],
-                        "submittedBy": row["submittedBy"]}  # fmt: skip
+                attr = {
+                    "status": row["status"],
+                    "amount": row["amount"],
+                    "currency": row["currency"],
+                    "submittedBy": row["submittedBy"],
+                }
                 if pdp.is_allowed(clerk, Resource("invoice", str(row["id"]), attr), "pay"):
                     checked.add(row["id"])
             one_by_one_s = time.perf_counter() - started
@@ -149,8 +196,14 @@ def filtered_query(n_rows: int) -> dict[str, Any]:
             )
         engine.dispose()
     assert filtered == checked, "the filter and the checks disagree"
-    return {"rows": n_rows, "allowed": len(filtered), "plan_ms": planned * 1000, "query_s": query_s,
-            "one_by_one_s": one_by_one_s, "uses_index": "USING INDEX" in plan.upper() or "USING COVERING INDEX" in plan.upper()}  # fmt: skip
+    return {
+        "rows": n_rows,
+        "allowed": len(filtered),
+        "plan_ms": planned * 1000,
+        "query_s": query_s,
+        "one_by_one_s": one_by_one_s,
+        "uses_index": "USING INDEX" in plan.upper() or "USING COVERING INDEX" in plan.upper(),
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -168,12 +221,16 @@ def main(argv: list[str]) -> int:
         )
         print(f"{name:24} {where:24} {p50:9.1f} {p99:9.1f} {ratio:>14}")
     result = filtered_query(args.rows)
-    print(f"\nWhich invoices may a clerk pay? ({result['rows']:,} rows in SQLite, {result['allowed']:,} allowed, "
-          f"index on status used: {result['uses_index']})")  # fmt: skip
+    print(
+        f"\nWhich invoices may a clerk pay? ({result['rows']:,} rows in SQLite, {result['allowed']:,} allowed, "
+        f"index on status used: {result['uses_index']})"
+    )
     print(f"  plan + translate:             {result['plan_ms']:8.2f} ms")
     print(f"  filtered query:               {result['query_s']:8.3f} s")
-    print(f"  read every row and check it:  {result['one_by_one_s']:8.3f} s  "
-          f"({result['one_by_one_s'] / result['query_s']:.0f}x the filtered query)")  # fmt: skip
+    print(
+        f"  read every row and check it:  {result['one_by_one_s']:8.3f} s  "
+        f"({result['one_by_one_s'] / result['query_s']:.0f}x the filtered query)"
+    )
     print(json.dumps({"plan_latency": rows, "filtered_query": result}))
     return 0
 

@@ -79,8 +79,12 @@ def main() -> int:
     ):
         with Client(url) as client:
             assert client.is_allowed(principal, resource, "tools/call::refund")
-            rows.append(("Client.is_allowed (loopback HTTP)",
-                         per_call_us(lambda: client.is_allowed(principal, resource, "tools/call::refund"))))  # fmt: skip
+            rows.append(
+                (
+                    "Client.is_allowed (loopback HTTP)",
+                    per_call_us(lambda: client.is_allowed(principal, resource, "tools/call::refund")),
+                )
+            )
             remote = ToolGuard(client, principal, server="billing").wrap(tools.refund)
             assert remote("A-1", 400).startswith("chamberlain denied")
             rows.append(("guarded, through Client", per_call_us(lambda: remote("A-1", 40))))

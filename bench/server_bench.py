@@ -45,24 +45,55 @@ if not STORE.is_dir():
     STORE = Path("/work/shared/conformance/cerbos/store")
 REQUEST = {
     "requestId": "bench",
-    "principal": {"id": "john", "roles": ["employee"], "policyVersion": "20210210",
-                  "attr": {"department": "marketing", "geography": "GB", "team": "design", "ip_address": "10.20.1.2"}},
-    "resources": [{"actions": ["view:public", "approve", "create"],
-                   "resource": {"kind": "leave_request", "id": "XX125", "policyVersion": "20210210",
-                                "attr": {"department": "marketing", "geography": "GB", "id": "XX125", "owner": "john",
-                                         "team": "design", "status": "PENDING_APPROVAL"}}}],
-}  # fmt: skip
+    "principal": {
+        "id": "john",
+        "roles": ["employee"],
+        "policyVersion": "20210210",
+        "attr": {"department": "marketing", "geography": "GB", "team": "design", "ip_address": "10.20.1.2"},
+    },
+    "resources": [
+        {
+            "actions": ["view:public", "approve", "create"],
+            "resource": {
+                "kind": "leave_request",
+                "id": "XX125",
+                "policyVersion": "20210210",
+                "attr": {
+                    "department": "marketing",
+                    "geography": "GB",
+                    "id": "XX125",
+                    "owner": "john",
+                    "team": "design",
+                    "status": "PENDING_APPROVAL",
+                },
+            },
+        }
+    ],
+}
 #: 5 resources x 5 actions: owners and statuses vary, so rules and conditions differ between them.
 REQUEST_5X5 = {
     "requestId": "bench-5x5",
     "principal": REQUEST["principal"],
-    "resources": [{"actions": ["view:public", "approve", "create", "view", "delete"],
-                   "resource": {"kind": "leave_request", "id": f"XX12{i}", "policyVersion": "20210210",
-                                "attr": {"department": "marketing", "geography": "GB", "id": f"XX12{i}",
-                                         "owner": "john" if i % 2 else "sally", "team": "design",
-                                         "status": ("PENDING_APPROVAL", "DRAFT", "APPROVED")[i % 3]}}}
-                  for i in range(5)],
-}  # fmt: skip
+    "resources": [
+        {
+            "actions": ["view:public", "approve", "create", "view", "delete"],
+            "resource": {
+                "kind": "leave_request",
+                "id": f"XX12{i}",
+                "policyVersion": "20210210",
+                "attr": {
+                    "department": "marketing",
+                    "geography": "GB",
+                    "id": f"XX12{i}",
+                    "owner": "john" if i % 2 else "sally",
+                    "team": "design",
+                    "status": ("PENDING_APPROVAL", "DRAFT", "APPROVED")[i % 3],
+                },
+            },
+        }
+        for i in range(5)
+    ],
+}
 REQUESTS = {"1x3": ("1 resource, 3 actions", REQUEST), "5x5": ("5 resources, 5 actions each", REQUEST_5X5)}
 CONNECTIONS = (1, 16, 64)
 CERBOS, CERBOS_AUDIT = "cerbos 0.55", "cerbos 0.55 (audit log, local backend)"
@@ -110,10 +141,25 @@ def chamberlain(http_server: str, decision_log: bool, state_dir: Path, *extra: s
     """``chamberlain serve`` on a free port (``extra``: more arguments), until its health answers; yields its URL."""
     port = free_port()
     exe = Path(sys.executable).parent / "chamberlain"
-    cmd = [str(exe), "serve", "--policies", str(STORE), "--http", f"127.0.0.1:{port}",
-           "--state-dir", str(state_dir), "--set", f"chamberlain.httpServer={http_server}",
-           "--set", "storage.disk.watchForChanges=false", "--set", "chamberlain.logLevel=warning",
-           "--set", f"chamberlain.audit.enabled={str(decision_log).lower()}", *extra]  # fmt: skip
+    cmd = [
+        str(exe),
+        "serve",
+        "--policies",
+        str(STORE),
+        "--http",
+        f"127.0.0.1:{port}",
+        "--state-dir",
+        str(state_dir),
+        "--set",
+        f"chamberlain.httpServer={http_server}",
+        "--set",
+        "storage.disk.watchForChanges=false",
+        "--set",
+        "chamberlain.logLevel=warning",
+        "--set",
+        f"chamberlain.audit.enabled={str(decision_log).lower()}",
+        *extra,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -143,8 +189,10 @@ def _answers(url: str, request: dict) -> list:
 
 def _script(folder: Path, name: str, request: dict) -> Path:
     script = folder / f"{name}.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      f"wrk.body = [[{json.dumps(request)}]]\n")  # fmt: skip
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(request)}]]\n"
+    )
     return script
 
 
@@ -181,16 +229,19 @@ def main() -> int:
                     results[shape][label] = _measure(cerbos.url, scripts[shape], args.duration)
         # chamberlain's default first (every decision durable in the log before its answer), then
         # like for like with Cerbos's default: no decision log, under each HTTP server.
-        variants = [(DEFAULT, "uvicorn", True)] + [(f"chamberlain ({name}, no decision log)", name, False)
-                                                   for name in servers]  # fmt: skip
+        variants = [(DEFAULT, "uvicorn", True)] + [
+            (f"chamberlain ({name}, no decision log)", name, False) for name in servers
+        ]
         for label, name, decision_log in variants:
             try:
                 with chamberlain(name, decision_log, Path(tmp) / f"state-{name}-{decision_log}") as url:
                     for shape in shapes:
                         got = _answers(url, REQUESTS[shape][1])
                         if got != expected[shape]:
-                            print(f"MISMATCH ({shape}): {label} answers {got}, Cerbos {expected[shape]}",
-                                  file=sys.stderr)  # fmt: skip
+                            print(
+                                f"MISMATCH ({shape}): {label} answers {got}, Cerbos {expected[shape]}",
+                                file=sys.stderr,
+                            )
                             return 1
                         results[shape][label] = _measure(url, scripts[shape], args.duration)
             except RuntimeError as exc:
@@ -213,8 +264,10 @@ def print_rows(results: dict[str, dict[int, Result]], base_of: Callable[[str], d
         for c, r in by_conn.items():
             b = base[c]
             errors = f" ({r.errors} errors)" if r.errors else ""
-            print(f"| {name}{errors} | {c} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-                  f"{r.rps / b.rps:.2f}x | {r.p99_ms / b.p99_ms:.2f}x |")  # fmt: skip
+            print(
+                f"| {name}{errors} | {c} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+                f"{r.rps / b.rps:.2f}x | {r.p99_ms / b.p99_ms:.2f}x |"
+            )
 
 
 def _print(shape: str, results: Results) -> None:
@@ -229,12 +282,16 @@ def _print(shape: str, results: Results) -> None:
         return
     r, b = default[16], base[16]
     ok = r.rps >= GOAL_THROUGHPUT * b.rps and r.p99_ms < b.p99_ms
-    print(f"\nGoal, chamberlain's default at 16 connections (≥ {GOAL_THROUGHPUT}x Cerbos's req/s and a lower p99): "
-          f"{'met' if ok else 'NOT met'}: {r.rps / b.rps:.2f}x req/s, p99 {r.p99_ms:.2f} vs {b.p99_ms:.2f} ms")  # fmt: skip
+    print(
+        f"\nGoal, chamberlain's default at 16 connections (≥ {GOAL_THROUGHPUT}x Cerbos's req/s and a lower p99): "
+        f"{'met' if ok else 'NOT met'}: {r.rps / b.rps:.2f}x req/s, p99 {r.p99_ms:.2f} vs {b.p99_ms:.2f} ms"
+    )
     for c in (1, 16):
         r, b = default[c], audit[c]
-        print(f"Goal, chamberlain's default ≥ 1.0x Cerbos with its audit log at {c} connection(s): "
-              f"{'met' if r.rps >= b.rps else 'NOT met'}: {r.rps / b.rps:.2f}x req/s")  # fmt: skip
+        print(
+            f"Goal, chamberlain's default ≥ 1.0x Cerbos with its audit log at {c} connection(s): "
+            f"{'met' if r.rps >= b.rps else 'NOT met'}: {r.rps / b.rps:.2f}x req/s"
+        )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,15 @@ BUDGET = {"name": "payments", "kind": "invoice", "actions": ["pay"], "limit": 1e
 
 
 def request(session_id: str = "") -> dict:
-    body = {"principal": {"id": "agent-7", "roles": ["agent"]},
-            "resources": [{"actions": ["pay", "view"], "resource": {"kind": "invoice", "id": "inv-1", "attr": {"amount": 5}}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "agent-7", "roles": ["agent"]},
+        "resources": [
+            {
+                "actions": ["pay", "view"],
+                "resource": {"kind": "invoice", "id": "inv-1", "attr": {"amount": 5}},
+            }
+        ],
+    }
     if session_id:
         body["auxData"] = {"session": {"id": session_id}}
     return body
@@ -76,8 +83,9 @@ def in_process(policies: Path, url: str, label: str, seconds: float) -> list[tup
     return rows
 
 
-def through_server(policies: Path, args: tuple[str, ...], store_url: str, label: str,
-                   seconds: float) -> list[tuple[str, float]]:  # fmt: skip
+def through_server(
+    policies: Path, args: tuple[str, ...], store_url: str, label: str, seconds: float
+) -> list[tuple[str, float]]:
     rows = []
     with serve_process("--policies", str(policies), "--set", "chamberlain.audit.enabled=false", *args) as (
         _,
@@ -88,8 +96,14 @@ def through_server(policies: Path, args: tuple[str, ...], store_url: str, label:
         store.close()
         with httpx.Client() as client:
             for what, body in (("no session", request()), ("session with a budget", request(session))):
-                rows.append((f"{label}: {what}",
-                             per_call(lambda body=body: client.post(f"{url}/api/check/resources", json=body), seconds)))  # fmt: skip
+                rows.append(
+                    (
+                        f"{label}: {what}",
+                        per_call(
+                            lambda body=body: client.post(f"{url}/api/check/resources", json=body), seconds
+                        ),
+                    )
+                )
     return rows
 
 
@@ -98,8 +112,16 @@ def replicas(
 ) -> list[tuple[str, float]]:
     """Checks per second from ``threads`` clients spread over ``count`` replicas on one PostgreSQL."""
     rows = []
-    args = ("--policies", str(policies), "--audit-db", url, "--set", "chamberlain.audit.enabled=false",
-            "--set", f"chamberlain.sessions.db={url}")  # fmt: skip
+    args = (
+        "--policies",
+        str(policies),
+        "--audit-db",
+        url,
+        "--set",
+        "chamberlain.audit.enabled=false",
+        "--set",
+        f"chamberlain.sessions.db={url}",
+    )
     with contextlib.ExitStack() as stack:
         urls = [stack.enter_context(serve_process(*args))[1] for _ in range(count)]
         store = SessionStore.open(url)
@@ -147,8 +169,13 @@ def main() -> None:
         with pg_schema() as url:
             rows += in_process(policies, url, "embedded, PostgreSQL", opts.seconds)
     state = tmp / "state"
-    rows += through_server(policies, ("--state-dir", str(state)), f"sqlite:///{state / 'decisions.db'}",
-                           "server, SQLite", opts.seconds)  # fmt: skip
+    rows += through_server(
+        policies,
+        ("--state-dir", str(state)),
+        f"sqlite:///{state / 'decisions.db'}",
+        "server, SQLite",
+        opts.seconds,
+    )
     print("| check | µs per check | ÷ no session |\n|---|---:|---:|")
     base = 0.0
     for name, micros in rows:

@@ -49,9 +49,24 @@ def _policies(tmp_path: Path, suite: str = SUITE) -> Path:
 def test_check_prints_the_cerbos_response(tmp_path: Path):
     policies = _policies(tmp_path)
     request = tmp_path / "req.json"
-    request.write_text(json.dumps({"requestId": "x", "principal": {"id": "alice", "roles": ["user"]},
-                                   "resources": [{"actions": ["edit"], "resource": {"kind": "document", "id": "d1",
-                                                  "attr": {"owner": "alice", "status": "draft"}}}]}))  # fmt: skip
+    request.write_text(
+        json.dumps(
+            {
+                "requestId": "x",
+                "principal": {"id": "alice", "roles": ["user"]},
+                "resources": [
+                    {
+                        "actions": ["edit"],
+                        "resource": {
+                            "kind": "document",
+                            "id": "d1",
+                            "attr": {"owner": "alice", "status": "draft"},
+                        },
+                    }
+                ],
+            }
+        )
+    )
     result = runner.invoke(app, ["check", "--policies", str(policies), "--request", str(request)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["results"][0]["actions"] == {"edit": "EFFECT_ALLOW"}
@@ -74,8 +89,12 @@ def test_plan_prints_the_cerbos_response(tmp_path: Path):
     assert result.exit_code == 0, result.output
     condition = json.loads(result.output)["filter"]["condition"]["expression"]
     assert condition["operator"] == "and"  # the derived role's condition (owner) and the rule's (a draft)
-    assert {"expression": {"operator": "eq", "operands": [{"variable": "request.resource.attr.status"},
-                                                          {"value": "draft"}]}} in condition["operands"]  # fmt: skip
+    assert {
+        "expression": {
+            "operator": "eq",
+            "operands": [{"variable": "request.resource.attr.status"}, {"value": "draft"}],
+        }
+    } in condition["operands"]
     request.write_text("principal: {id: alice, roles: [user]}\nresource: {kind: document}\n")
     result = runner.invoke(app, ["plan", "--policies", str(policies), "--request", str(request)])
     assert (
@@ -112,8 +131,9 @@ def test_version_and_python_dash_m():
 
     from chamberlain import __version__
 
-    done = subprocess.run([sys.executable, "-m", "chamberlain", "--version"], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "chamberlain", "--version"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"chamberlain {__version__}"
 
@@ -172,9 +192,11 @@ def test_the_cli_reference_shows_what_compile_prints_for_the_examples():
 def test_every_command_reports_errors_in_one_style(tmp_path):
     """`error: ...` on stderr and exit 2, from the root command and from each command group."""
     missing = str(tmp_path / "missing")
-    for argv in (["check", "--policies", missing, "--request", missing],
-                 ["audit", "head", "--db", f"sqlite:///{missing}/x.db"],
-                 ["token", "inspect", "not-a-token"]):  # fmt: skip
+    for argv in (
+        ["check", "--policies", missing, "--request", missing],
+        ["audit", "head", "--db", f"sqlite:///{missing}/x.db"],
+        ["token", "inspect", "not-a-token"],
+    ):
         result = runner.invoke(app, argv)
         assert result.exit_code == 2, (argv, result.output)
         assert result.stderr.startswith("error: "), (argv, result.stderr)

@@ -54,8 +54,14 @@ def _bounded() -> None:
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, preexec_fn=_bounded,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
+        return subprocess.run(
+            [CLI, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=_bounded,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"chamberlain {' '.join(args)} did not finish within 60s")
 
@@ -64,9 +70,11 @@ COMMANDS = {
     "check-request": (["check", "--policies", POLICIES, "--request", "{}"], "cannot read request"),
     "serve-config": (["serve", "--policies", POLICIES, "--config", "{}"], "configuration file"),
     "cel-activation": (["cel", "1 + 1", "--activation", "{}"], "cannot read activation"),
-    "audit-trusted-head": (["audit", "verify", "--db", "sqlite:///{dir}/none.db", "--trusted-head", "{}"],
-                           "trusted head"),
-}  # fmt: skip
+    "audit-trusted-head": (
+        ["audit", "verify", "--db", "sqlite:///{dir}/none.db", "--trusted-head", "{}"],
+        "trusted head",
+    ),
+}
 CASES = [
     (name, kind)
     for name in COMMANDS

@@ -54,8 +54,11 @@ def test_is_allowed_and_check(policy_dir: Path):
 def test_a_default_deny_names_the_rules_it_tried(policy_dir: Path):
     pdp = PDP.from_directory(policy_dir)
     alice = Principal("alice", roles={"user"})
-    text = str(pdp.check(alice, Resource("document", "d2", attr={"owner": "bob", "status": "draft"}), ["edit"])[0]
-               .explain("edit"))  # fmt: skip
+    text = str(
+        pdp.check(alice, Resource("document", "d2", attr={"owner": "bob", "status": "draft"}), ["edit"])[
+            0
+        ].explain("edit")
+    )
     assert text.startswith("edit: EFFECT_DENY by resource.document.vdefault no rule matched")
     assert "tried resource.document.vdefault rule 'owner-edits-drafts'" in text and "did not hold" in text
 
@@ -66,9 +69,13 @@ def test_check_resources_speaks_cerbos_json(policy_dir: Path):
         "requestId": "r-1",
         "includeMeta": True,
         "principal": {"id": "alice", "roles": ["user"]},
-        "resources": [{"actions": ["edit", "delete"], "resource": {"kind": "document", "id": "d1",
-                       "attr": {"owner": "alice", "status": "draft"}}}],
-    }  # fmt: skip
+        "resources": [
+            {
+                "actions": ["edit", "delete"],
+                "resource": {"kind": "document", "id": "d1", "attr": {"owner": "alice", "status": "draft"}},
+            }
+        ],
+    }
     response = pdp.check_resources(request, now=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
     assert response == {
         "requestId": "r-1",
@@ -155,9 +162,11 @@ def test_results_have_a_readable_repr():
     from chamberlain import PDP, Principal, Resource
 
     pdp = PDP.from_directory(Path(__file__).resolve().parents[1] / "examples" / "policies")
-    result = pdp.check(Principal("bob", ["finance_clerk"]),
-                       Resource("invoice", "i1", {"amount": 5, "status": "APPROVED", "currency": "EUR"}),
-                       ["view", "approve"])  # fmt: skip
+    result = pdp.check(
+        Principal("bob", ["finance_clerk"]),
+        Resource("invoice", "i1", {"amount": 5, "status": "APPROVED", "currency": "EUR"}),
+        ["view", "approve"],
+    )
     # bob has no attributes: the derived roles' conditions on approve fail to evaluate (counted, not listed)
     assert repr(result) == "CheckResult([CheckOutput('i1': view=ALLOW, approve=DENY, evaluation_errors=1)])"
     assert repr(result[0].actions["view"]) == (

@@ -39,24 +39,46 @@ def _token(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2ln"
 
 
-PRINCIPAL = {"id": "john", "roles": ["employee"],
-             "attr": {"department": "marketing", "geography": "GB", "team": "design", "ip_address": "10.20.1.2"}}  # fmt: skip
-LEAVE = {"kind": "leave_request", "id": "XX125",
-         "attr": {"department": "marketing", "geography": "GB", "id": "XX125", "owner": "john", "team": "design"}}  # fmt: skip
+PRINCIPAL = {
+    "id": "john",
+    "roles": ["employee"],
+    "attr": {"department": "marketing", "geography": "GB", "team": "design", "ip_address": "10.20.1.2"},
+}
+LEAVE = {
+    "kind": "leave_request",
+    "id": "XX125",
+    "attr": {"department": "marketing", "geography": "GB", "id": "XX125", "owner": "john", "team": "design"},
+}
 REQUESTS: dict[str, dict[str, Any]] = {
     # no policyVersion: engine.defaultPolicyVersion picks the 20210210 policies
-    "default_version": {"principal": PRINCIPAL, "resources": [{"actions": ["view:public", "approve"], "resource": LEAVE}]},
-    "jwt_claims": {"principal": PRINCIPAL, "includeMeta": True,
-                   "auxData": {"jwt": {"token": _token({"aud": ["cerbos-jwt-tests"], "customArray": ["A"]})}},
-                   "resources": [{"actions": ["defer"], "resource": LEAVE}]},
-    "schema_rejects": {"principal": {**PRINCIPAL, "attr": {"department": 5}},
-                       "resources": [{"actions": ["view:public"], "resource": {**LEAVE, "attr": {}}}]},
-    "lenient_scope": {"principal": PRINCIPAL, "includeMeta": True,
-                      "resources": [{"actions": ["view:public"], "resource": {**LEAVE, "scope": "acme.hr.uk.brighton"}}]},
-    "too_many_actions": {"principal": PRINCIPAL, "resources": [{"actions": ["a", "b", "c", "d"], "resource": LEAVE}]},
-    "too_many_resources": {"principal": PRINCIPAL, "resources": [{"actions": ["a"], "resource": {**LEAVE, "id": str(i)}}
-                                                               for i in range(3)]},
-}  # fmt: skip
+    "default_version": {
+        "principal": PRINCIPAL,
+        "resources": [{"actions": ["view:public", "approve"], "resource": LEAVE}],
+    },
+    "jwt_claims": {
+        "principal": PRINCIPAL,
+        "includeMeta": True,
+        "auxData": {"jwt": {"token": _token({"aud": ["cerbos-jwt-tests"], "customArray": ["A"]})}},
+        "resources": [{"actions": ["defer"], "resource": LEAVE}],
+    },
+    "schema_rejects": {
+        "principal": {**PRINCIPAL, "attr": {"department": 5}},
+        "resources": [{"actions": ["view:public"], "resource": {**LEAVE, "attr": {}}}],
+    },
+    "lenient_scope": {
+        "principal": PRINCIPAL,
+        "includeMeta": True,
+        "resources": [{"actions": ["view:public"], "resource": {**LEAVE, "scope": "acme.hr.uk.brighton"}}],
+    },
+    "too_many_actions": {
+        "principal": PRINCIPAL,
+        "resources": [{"actions": ["a", "b", "c", "d"], "resource": LEAVE}],
+    },
+    "too_many_resources": {
+        "principal": PRINCIPAL,
+        "resources": [{"actions": ["a"], "resource": {**LEAVE, "id": str(i)}} for i in range(3)],
+    },
+}
 
 
 @pytest.fixture(scope="module")

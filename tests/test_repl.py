@@ -9,8 +9,10 @@ from pathlib import Path
 from chamberlain.repl import HELP, Repl
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "policies"
-REQUEST = ('{"principal": {"id": "agent-7", "roles": ["agent"], "attr": {"delegator": {"id": "alice"}}}, '
-           '"resource": {"kind": "invoice", "id": "i1", "attr": {"amount": 8000, "status": "SUBMITTED"}}}')  # fmt: skip
+REQUEST = (
+    '{"principal": {"id": "agent-7", "roles": ["agent"], "attr": {"delegator": {"id": "alice"}}}, '
+    '"resource": {"kind": "invoice", "id": "i1", "attr": {"amount": 8000, "status": "SUBMITTED"}}}'
+)
 
 
 def test_expressions_let_and_the_last_value():
@@ -68,8 +70,13 @@ def test_directives_help_reset_quit_and_bad_input():
 
 def test_piped_input_runs_to_quit():
     script = ":let x = 20\nx + 22\n:vars\n:q\nnot reached\n"
-    done = subprocess.run([sys.executable, "-m", "chamberlain", "repl"], input=script, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "chamberlain", "repl"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[:2] == ["x = 20", "42"] and "x = 20" in lines[2:] and "not reached" not in done.stdout

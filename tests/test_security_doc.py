@@ -44,8 +44,12 @@ def test_the_admin_samples_run_against_a_server(tmp_path):
     data = yaml.safe_load(sample)
     idp = IdentityProvider("https://people.example")
     (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
-    people = {"issuer": "https://pdp.example", "trustedIssuers": [
-        {"issuer": idp.issuer, "jwksFile": str(tmp_path / "jwks.json"), "audience": "https://pdp.example"}]}  # fmt: skip
+    people = {
+        "issuer": "https://pdp.example",
+        "trustedIssuers": [
+            {"issuer": idp.issuer, "jwksFile": str(tmp_path / "jwks.json"), "audience": "https://pdp.example"}
+        ],
+    }
     (tmp_path / "policies").mkdir()
     overrides = {"server": data["server"], "chamberlain": {**data["chamberlain"], "delegation": people}}
     with ThreadServer(tmp_path / "policies", overrides) as server:
@@ -59,6 +63,12 @@ def test_the_admin_samples_run_against_a_server(tmp_path):
 
 
 def _run(line: str, url: str, env: dict[str, str] | None = None) -> dict:
-    done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=30, check=True,
-                          env={**os.environ, "CHAMBERLAIN": url, **(env or {})})  # fmt: skip
+    done = subprocess.run(
+        ["bash", "-c", line],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={**os.environ, "CHAMBERLAIN": url, **(env or {})},
+    )
     return json.loads(done.stdout)

@@ -18,6 +18,11 @@ async def respond(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = JSON_HEADERS
 ) -> None:
     """Send a complete response: ``status``, ``headers`` and a ``Content-Length``, then ``body``."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

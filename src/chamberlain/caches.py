@@ -38,8 +38,14 @@ class BoundedCache(dict):
 
     __slots__ = ("compute", "cost", "max_bytes", "max_entries", "used")
 
-    def __init__(self, compute: Callable[[Any], Any], *, max_bytes: int, max_entries: int = 1 << 20,
-                 cost: Callable[[Any, Any], int] = string_cost):  # fmt: skip
+    def __init__(
+        self,
+        compute: Callable[[Any], Any],
+        *,
+        max_bytes: int,
+        max_entries: int = 1 << 20,
+        cost: Callable[[Any, Any], int] = string_cost,
+    ):
         super().__init__()
         self.compute = compute
         self.cost = cost
@@ -74,8 +80,9 @@ class _Memo(BoundedCache):
         return self
 
 
-def memoize(*, max_bytes: int, max_entries: int = 1 << 20,
-            cost: Callable[[Any, Any], int] = string_cost) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # fmt: skip
+def memoize(
+    *, max_bytes: int, max_entries: int = 1 << 20, cost: Callable[[Any, Any], int] = string_cost
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A decorator: a function of hashable arguments memoised in a :class:`BoundedCache` (keyed by the
     argument, or the tuple of arguments when there are several). The cache is the wrapper's ``cache``."""
 
@@ -85,8 +92,12 @@ def memoize(*, max_bytes: int, max_entries: int = 1 << 20,
             memo.__doc__, memo.__wrapped__ = fn.__doc__, fn  # type: ignore[attr-defined]
             return memo
 
-        cache = BoundedCache(lambda key: fn(*key.args) if type(key) is _Args else fn(key), max_bytes=max_bytes,
-                             max_entries=max_entries, cost=lambda key, value: cost(key.args if type(key) is _Args else key, value))  # fmt: skip
+        cache = BoundedCache(
+            lambda key: fn(*key.args) if type(key) is _Args else fn(key),
+            max_bytes=max_bytes,
+            max_entries=max_entries,
+            cost=lambda key, value: cost(key.args if type(key) is _Args else key, value),
+        )
 
         def cached(*args: Any) -> Any:
             return cache[args[0] if len(args) == 1 else _Args(args)]

@@ -168,8 +168,15 @@ def check_command(
     from chamberlain import Error
 
     data = _read_request(request)
-    pdp = _pdp(policies, {"schema_enforcement": schema_enforcement, "lenient_scope_search": lenient_scope_search,
-                          "strict_evaluation": strict_evaluation, "default_policy_version": default_policy_version})  # fmt: skip
+    pdp = _pdp(
+        policies,
+        {
+            "schema_enforcement": schema_enforcement,
+            "lenient_scope_search": lenient_scope_search,
+            "strict_evaluation": strict_evaluation,
+            "default_policy_version": default_policy_version,
+        },
+    )
     try:
         response = pdp.check_resources(data)
     except Error as exc:
@@ -194,8 +201,10 @@ def plan_command(
     from chamberlain import Error
 
     data = _read_request(request)
-    pdp = _pdp(policies, {"lenient_scope_search": lenient_scope_search,
-                          "default_policy_version": default_policy_version})  # fmt: skip
+    pdp = _pdp(
+        policies,
+        {"lenient_scope_search": lenient_scope_search, "default_policy_version": default_policy_version},
+    )
     try:
         response = pdp.plan_resources(data)
     except Error as exc:

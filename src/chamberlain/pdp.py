@@ -93,10 +93,17 @@ class CheckResult:
 class PDP:
     """A compiled policy set and the options to decide with; :meth:`reload` swaps in a new one."""
 
-    def __init__(self, policies: PolicySet, options: EngineOptions | None = None, *,
-                 directory: str | os.PathLike[str] | None = None, verify_jwt: JWTVerifier | None = None,
-                 audit: DecisionLog | None = None, sessions: SessionGuard | None = None,
-                 limits: RequestLimits | None = None):  # fmt: skip
+    def __init__(
+        self,
+        policies: PolicySet,
+        options: EngineOptions | None = None,
+        *,
+        directory: str | os.PathLike[str] | None = None,
+        verify_jwt: JWTVerifier | None = None,
+        audit: DecisionLog | None = None,
+        sessions: SessionGuard | None = None,
+        limits: RequestLimits | None = None,
+    ):
         self.options = options or EngineOptions()
         self.limits = limits or RequestLimits()
         self.sessions = sessions
@@ -108,11 +115,17 @@ class PDP:
         self.log = audit
 
     @classmethod
-    def from_directory(cls, path: str | os.PathLike[str], *, verify_jwt: JWTVerifier | None = None,
-                       audit: str | os.PathLike[str] | DecisionLog | None = None,
-                       audit_options: LogOptions | None = None, sessions: str | SessionStore | None = None,
-                       limits: RequestLimits | None = None,
-                       **options: Any) -> PDP:  # fmt: skip
+    def from_directory(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        verify_jwt: JWTVerifier | None = None,
+        audit: str | os.PathLike[str] | DecisionLog | None = None,
+        audit_options: LogOptions | None = None,
+        sessions: str | SessionStore | None = None,
+        limits: RequestLimits | None = None,
+        **options: Any,
+    ) -> PDP:
         """Load, validate and compile ``path``; raises ``PolicyError`` listing every problem (file:line).
 
         ``options`` are :class:`~chamberlain.engine.EngineOptions` fields (``default_policy_version``,
@@ -164,9 +177,14 @@ class PDP:
         self.approvals = ApprovalGuard(store, default_ttl, sessions)
 
     @classmethod
-    def from_config(cls, config: str | os.PathLike[str] | Any, *, overrides: Mapping[str, Any] | None = None,
-                    audit: DecisionLog | object | None = _FROM_CONFIG,
-                    sessions: SessionStore | object | None = _FROM_CONFIG) -> PDP:  # fmt: skip
+    def from_config(
+        cls,
+        config: str | os.PathLike[str] | Any,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        audit: DecisionLog | object | None = _FROM_CONFIG,
+        sessions: SessionStore | object | None = _FROM_CONFIG,
+    ) -> PDP:
         """The PDP ``chamberlain serve --config`` builds: from a Cerbos-format configuration file (or a
         loaded :class:`~chamberlain.server.Config`), read by the server's own loader.
 
@@ -189,11 +207,19 @@ class PDP:
         try:
             if sessions is _FROM_CONFIG:
                 url = settings.sessions_url if settings.sessions is not None else None
-                sessions = (SessionStore.for_settings(url, settings.sessions)  # type: ignore[arg-type]
-                            if url is not None else None)  # fmt: skip
-            return cls.from_directory(settings.policy_dir, verify_jwt=ConfigVerifier(settings), audit=log,  # type: ignore[arg-type]
-                                      sessions=sessions, limits=settings.request_limits,  # type: ignore[arg-type]
-                                      **settings.engine_options)  # fmt: skip
+                sessions = (
+                    SessionStore.for_settings(url, settings.sessions)  # type: ignore[arg-type]
+                    if url is not None
+                    else None
+                )
+            return cls.from_directory(
+                settings.policy_dir,
+                verify_jwt=ConfigVerifier(settings),
+                audit=log,  # type: ignore[arg-type]
+                sessions=sessions,
+                limits=settings.request_limits,  # type: ignore[arg-type]
+                **settings.engine_options,
+            )
         except BaseException:
             if audit is _FROM_CONFIG and log is not None:
                 log.close()  # type: ignore[union-attr]
@@ -231,8 +257,9 @@ class PDP:
 
     # -- decisions --------------------------------------------------------------------------------
 
-    def is_allowed(self, principal: Principal, resource: Resource, action: str, *,
-                   aux_data: AuxData | None = None) -> bool:  # fmt: skip
+    def is_allowed(
+        self, principal: Principal, resource: Resource, action: str, *, aux_data: AuxData | None = None
+    ) -> bool:
         """Whether ``principal`` may do ``action`` on ``resource`` (recorded when there is a decision log)."""
         _check_types(principal, (resource,), aux_data)
         if not isinstance(action, str) or not action:
@@ -243,10 +270,22 @@ class PDP:
             self._engine.decide(principal, resource, action, aux_data or EMPTY_AUX).effect == "EFFECT_ALLOW"
         )
 
-    def check(self, principal: Principal, resources: Resource | Iterable[Resource], actions: Sequence[str], *,
-              aux_data: AuxData | None = None, request_id: str = "", now: dt.datetime | None = None,
-              session_id: str = "", actor_chain: Sequence[str] = (), approval_id: str = "",
-              call_id: str = "", point: str = "embedded", preview: bool = False) -> CheckResult:  # fmt: skip
+    def check(
+        self,
+        principal: Principal,
+        resources: Resource | Iterable[Resource],
+        actions: Sequence[str],
+        *,
+        aux_data: AuxData | None = None,
+        request_id: str = "",
+        now: dt.datetime | None = None,
+        session_id: str = "",
+        actor_chain: Sequence[str] = (),
+        approval_id: str = "",
+        call_id: str = "",
+        point: str = "embedded",
+        preview: bool = False,
+    ) -> CheckResult:
         """Decide ``actions`` on each resource; the result explains every decision.
 
         With a decision log, ``call_id`` (default: a new ULID) and ``point`` (the enforcement point)
@@ -288,12 +327,20 @@ class PDP:
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is None:
             return CheckResult(outputs, session=record)
-        pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id or new_call_id(),
-                                   point=point).wait()  # fmt: skip
+        pending = recording.submit(
+            self.log, inputs, outputs, when=int(when), call_id=call_id or new_call_id(), point=point
+        ).wait()
         return CheckResult(pending.outputs, pending.reason(), record)
 
-    def record(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], *, point: str,
-               now: dt.datetime | None = None, call_id: str = "") -> str:  # fmt: skip
+    def record(
+        self,
+        inputs: Sequence[CheckInput],
+        outputs: list[CheckOutput],
+        *,
+        point: str,
+        now: dt.datetime | None = None,
+        call_id: str = "",
+    ) -> str:
         """Record decisions made outside :meth:`check` (the token exchange, a gateway) in the decision log.
 
         Waits as :meth:`check` does; returns why the log could not record them ("" when it did, or
@@ -301,14 +348,27 @@ class PDP:
         """
         if self.log is None:
             return ""
-        pending = recording.submit(self.log, inputs, outputs, when=int(_instant(now)),
-                                   call_id=call_id or new_call_id(), point=point).wait()  # fmt: skip
+        pending = recording.submit(
+            self.log, inputs, outputs, when=int(_instant(now)), call_id=call_id or new_call_id(), point=point
+        ).wait()
         return pending.reason()
 
-    def plan(self, principal: Principal, kind: str, action: str | Sequence[str], *,
-             resource_attr: Mapping[str, Any] | None = None, aux_data: AuxData | None = None, scope: str = "",
-             policy_version: str = "", now: dt.datetime | None = None, request_id: str = "", call_id: str = "",
-             point: str = "embedded", annotate: Any = None) -> QueryPlan:  # fmt: skip
+    def plan(
+        self,
+        principal: Principal,
+        kind: str,
+        action: str | Sequence[str],
+        *,
+        resource_attr: Mapping[str, Any] | None = None,
+        aux_data: AuxData | None = None,
+        scope: str = "",
+        policy_version: str = "",
+        now: dt.datetime | None = None,
+        request_id: str = "",
+        call_id: str = "",
+        point: str = "embedded",
+        annotate: Any = None,
+    ) -> QueryPlan:
         """Which resources of ``kind`` may ``principal`` do ``action`` on (every one of several actions).
 
         Returns a :class:`~chamberlain.engine.planner.QueryPlan`: ``ALWAYS_ALLOWED``,
@@ -318,8 +378,16 @@ class PDP:
         """
         _check_types(principal, (), aux_data)
         actions = check_actions((action,) if isinstance(action, str) else action, 1, self.limits)
-        inp = PlanInput(principal, kind, actions, dict(resource_attr or {}), policy_version, scope,
-                        aux_data or EMPTY_AUX, request_id)  # fmt: skip
+        inp = PlanInput(
+            principal,
+            kind,
+            actions,
+            dict(resource_attr or {}),
+            policy_version,
+            scope,
+            aux_data or EMPTY_AUX,
+            request_id,
+        )
         return self._plan(inp, now, call_id, point, annotate=annotate)
 
     def filter(
@@ -335,8 +403,14 @@ class PDP:
 
         return authorize(self, statement, principal, action, **options).statement
 
-    def plan_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
-                       point: str = "embedded") -> dict[str, Any]:  # fmt: skip
+    def plan_resources(
+        self,
+        request: Mapping[str, Any],
+        *,
+        now: dt.datetime | None = None,
+        call_id: str = "",
+        point: str = "embedded",
+    ) -> dict[str, Any]:
         """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""
         parsed = parse_plan_resources(request, self.verify_jwt)  # validated as the server validates it
         ref = request_ref(request)  # a plan in a session: the session must be live; it spends nothing
@@ -349,8 +423,17 @@ class PDP:
             response.setdefault(recording.REASON_KEY, {})["session"] = plan_note(ref, denied)
         return response
 
-    def _plan(self, inp: PlanInput, now: dt.datetime | None, call_id: str, point: str, *,
-              request: Mapping[str, Any] | None = None, annotate: Any = None, denied: str = "") -> QueryPlan:  # fmt: skip
+    def _plan(
+        self,
+        inp: PlanInput,
+        now: dt.datetime | None,
+        call_id: str,
+        point: str,
+        *,
+        request: Mapping[str, Any] | None = None,
+        annotate: Any = None,
+        denied: str = "",
+    ) -> QueryPlan:
         from chamberlain import plan_log  # the decision log's side of plans (imports the audit package)
 
         when = _instant(now)
@@ -367,22 +450,43 @@ class PDP:
                 extra = dict(annotate(plan) or {})
             except Exception as exc:
                 extra, failure = {"error": str(exc)}, exc
-        pending = plan_log.submit(self.log, inp, plan, when=when, call_id=call_id or new_call_id(), point=point,
-                                  request=request, extra=extra).wait()  # fmt: skip
+        pending = plan_log.submit(
+            self.log,
+            inp,
+            plan,
+            when=when,
+            call_id=call_id or new_call_id(),
+            point=point,
+            request=request,
+            extra=extra,
+        ).wait()
         if pending.error is not None:
             plan = plan_log.deny_unrecorded(plan, pending.reason())
         if failure is not None:
             raise failure
         return plan
 
-    def check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None, call_id: str = "",
-                        point: str = "embedded") -> dict[str, Any]:  # fmt: skip
+    def check_resources(
+        self,
+        request: Mapping[str, Any],
+        *,
+        now: dt.datetime | None = None,
+        call_id: str = "",
+        point: str = "embedded",
+    ) -> dict[str, Any]:
         """Cerbos CheckResources: request JSON (as a dict) in, response JSON (as a dict) out."""
         return self.respond(self.start_check_resources(request, now=now, call_id=call_id, point=point).wait())
 
-    def start_check_resources(self, request: Mapping[str, Any], *, now: dt.datetime | None = None,
-                              call_id: str = "", point: str = "embedded",
-                              loop: Any = None, validated: bool = False) -> recording.PendingCheck:  # fmt: skip
+    def start_check_resources(
+        self,
+        request: Mapping[str, Any],
+        *,
+        now: dt.datetime | None = None,
+        call_id: str = "",
+        point: str = "embedded",
+        loop: Any = None,
+        validated: bool = False,
+    ) -> recording.PendingCheck:
         """Decide a CheckResources request and submit its entries; :meth:`respond` once it is settled.
 
         ``loop``: the running event loop, when the caller will await ``PendingCheck.wait_async``.
@@ -406,8 +510,16 @@ class PDP:
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
         if self.log is not None and not call_id:
             call_id = new_call_id()
-        pending = recording.submit(self.log, inputs, outputs, when=int(when), call_id=call_id, point=point,
-                                   request=request, loop=loop)  # fmt: skip
+        pending = recording.submit(
+            self.log,
+            inputs,
+            outputs,
+            when=int(when),
+            call_id=call_id,
+            point=point,
+            request=request,
+            loop=loop,
+        )
         pending.include_meta = include_meta
         if worth_telling(record):
             pending.notes["session"] = record
@@ -432,16 +544,24 @@ def _iterable(value: Any, field: str) -> Iterable[Any]:
 def _check_types(principal: Any, resources: Iterable[Any], aux_data: Any) -> None:
     """The embedded API takes objects: a request's JSON (a dict) goes to :meth:`PDP.check_resources`."""
     if not isinstance(principal, Principal):
-        raise InvalidRequest(f"principal: expected a Principal, got {type(principal).__name__}: build one with "
-                             "Principal(id, roles=[...], attr={...}) (Cerbos JSON goes to check_resources)", "principal")  # fmt: skip
+        raise InvalidRequest(
+            f"principal: expected a Principal, got {type(principal).__name__}: build one with "
+            "Principal(id, roles=[...], attr={...}) (Cerbos JSON goes to check_resources)",
+            "principal",
+        )
     for i, resource in enumerate(resources):
         if not isinstance(resource, Resource):
-            raise InvalidRequest(f"resources[{i}]: expected a Resource, got {type(resource).__name__}: build one "
-                                 "with Resource(kind, id, attr={...}) (Cerbos JSON goes to check_resources)",
-                                 f"resources[{i}]")  # fmt: skip
+            raise InvalidRequest(
+                f"resources[{i}]: expected a Resource, got {type(resource).__name__}: build one "
+                "with Resource(kind, id, attr={...}) (Cerbos JSON goes to check_resources)",
+                f"resources[{i}]",
+            )
     if aux_data is not None and not isinstance(aux_data, AuxData):
-        raise InvalidRequest(f"aux_data: expected an AuxData, got {type(aux_data).__name__}: build one with "
-                             "AuxData(jwt={...claims}, jwts={...})", "aux_data")  # fmt: skip
+        raise InvalidRequest(
+            f"aux_data: expected an AuxData, got {type(aux_data).__name__}: build one with "
+            "AuxData(jwt={...claims}, jwts={...})",
+            "aux_data",
+        )
 
 
 def _instant(now: dt.datetime | None) -> Timestamp:

@@ -49,9 +49,18 @@ def plan_record(plan: QueryPlan) -> dict[str, Any]:
     return {"kind": plan.kind.value, "filter_digest": digest(plan.filter_json()), "filter_debug": debug}
 
 
-def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt.datetime | int, call_id: str,
-           point: str, request: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-           loop: Any = None) -> recording.PendingCheck:  # fmt: skip
+def submit(
+    log: DecisionLog | None,
+    inp: PlanInput,
+    plan: QueryPlan,
+    *,
+    when: dt.datetime | int,
+    call_id: str,
+    point: str,
+    request: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    loop: Any = None,
+) -> recording.PendingCheck:
     """Submit a plan's entries (``extra``: more fields for the ``plan`` record); never raises for the log."""
     effect = EFFECT_DENY if plan.kind is PlanKind.ALWAYS_DENIED else EFFECT_ALLOW
     resource = Resource.prevalidated(inp.kind, "", inp.resource_attr, inp.policy_version, inp.scope)
@@ -61,9 +70,17 @@ def submit(log: DecisionLog | None, inp: PlanInput, plan: QueryPlan, *, when: dt
     record = plan_record(plan)
     if extra:
         record.update(extra)
-    return recording.submit(log, [check_input], [output], when=int(when) if isinstance(when, int) else when,
-                            call_id=call_id, point=point,
-                            request=request, loop=loop, extra={"plan": record})  # fmt: skip
+    return recording.submit(
+        log,
+        [check_input],
+        [output],
+        when=int(when) if isinstance(when, int) else when,
+        call_id=call_id,
+        point=point,
+        request=request,
+        loop=loop,
+        extra={"plan": record},
+    )
 
 
 def deny_unrecorded(plan: QueryPlan, reason: str) -> QueryPlan:

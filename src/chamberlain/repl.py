@@ -40,8 +40,19 @@ Directives:
 
 MAX_POLICY_BYTES = 4 << 20
 _LET = re.compile(r"let\s+([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.+)", re.DOTALL)
-_SPECIAL = {"request", "request.principal", "request.resource", "P", "R", "V", "variables", "C", "constants",
-            "G", "globals"}  # fmt: skip
+_SPECIAL = {
+    "request",
+    "request.principal",
+    "request.resource",
+    "P",
+    "R",
+    "V",
+    "variables",
+    "C",
+    "constants",
+    "G",
+    "globals",
+}
 
 
 class ReplError(Exception):
@@ -65,8 +76,13 @@ class Repl:
         self.reset()
 
     def reset(self) -> None:
-        self.activation = base_activation({"id": "", "roles": [], "attr": {}}, {"kind": "", "id": "", "attr": {}},
-                                          {}, VariablesMap(), RequestClock())  # fmt: skip
+        self.activation = base_activation(
+            {"id": "", "roles": [], "attr": {}},
+            {"kind": "", "id": "", "attr": {}},
+            {},
+            VariablesMap(),
+            RequestClock(),
+        )
         self.names: dict[str, Any] = {}
         self.rules: list[LoadedRule] = []
         self.exported_variables: dict[str, Mapping[str, str]] = {}
@@ -89,11 +105,17 @@ class Repl:
         word, _, rest = text.partition(" ")
         rest = rest.strip()
         actions: dict[str, Callable[[], str | None]] = {
-            "q": lambda: None, "quit": lambda: None, "exit": lambda: None,
-            "h": lambda: HELP, "help": lambda: HELP,
-            "reset": self._reset, "vars": self._vars, "rules": self._rules,
-            "load": lambda: self._load(rest), "exec": lambda: self._exec(rest),
-        }  # fmt: skip
+            "q": lambda: None,
+            "quit": lambda: None,
+            "exit": lambda: None,
+            "h": lambda: HELP,
+            "help": lambda: HELP,
+            "reset": self._reset,
+            "vars": self._vars,
+            "rules": self._rules,
+            "load": lambda: self._load(rest),
+            "exec": lambda: self._exec(rest),
+        }
         if word == "let":
             return self._let(text)
         if word not in actions:
@@ -147,8 +169,14 @@ class Repl:
 
     def _vars(self) -> str:
         act = self.activation
-        shown = {"request": act["request"], "V": dict(act["V"]), "C": dict(act["C"]), "G": dict(act["G"]),
-                 "runtime": act["runtime"], **self.names}  # fmt: skip
+        shown = {
+            "request": act["request"],
+            "V": dict(act["V"]),
+            "C": dict(act["C"]),
+            "G": dict(act["G"]),
+            "runtime": act["runtime"],
+            **self.names,
+        }
         return "\n".join(f"{name} = {_show(value)}" for name, value in shown.items())
 
     def _load(self, path: str) -> str:
@@ -163,8 +191,10 @@ class Repl:
 
     def _load_document(self, document: Mapping[str, Any], path: str) -> str:
         """Take in one policy document; says what it added."""
-        for kind, exported in (("exportVariables", self.exported_variables),
-                               ("exportConstants", self.exported_constants)):  # fmt: skip
+        for kind, exported in (
+            ("exportVariables", self.exported_variables),
+            ("exportConstants", self.exported_constants),
+        ):
             if kind in document:
                 spec = _mapping(kind, document[kind])
                 exported[spec.get("name", "")] = dict(spec.get("definitions") or {})
@@ -186,8 +216,9 @@ class Repl:
                 )
         raise ReplError(f"{path}: not a policy (no resourcePolicy, principalPolicy, derivedRoles, ...)")
 
-    def _imports(self, section: Any, exported: Mapping[str, Mapping[str, Any]], what: str,
-                 path: str) -> dict[str, Any]:  # fmt: skip
+    def _imports(
+        self, section: Any, exported: Mapping[str, Mapping[str, Any]], what: str, path: str
+    ) -> dict[str, Any]:
         section = section or {}
         out: dict[str, Any] = {}
         for name in section.get("import") or []:
@@ -209,8 +240,9 @@ class Repl:
             progress = False
             for name, expression in list(pending.items()):
                 try:
-                    values[name] = compile(str(expression)).evaluate({**act, "V": VariablesMap(values),
-                                                                      "variables": VariablesMap(values)})  # fmt: skip
+                    values[name] = compile(str(expression)).evaluate(
+                        {**act, "V": VariablesMap(values), "variables": VariablesMap(values)}
+                    )
                 except CelError:
                     continue
                 del pending[name]

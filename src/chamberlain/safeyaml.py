@@ -66,8 +66,10 @@ def graph_problem(root: yaml.Node) -> tuple[yaml.Node, str] | None:
                 stack.append((child, False))
     expanded = done[id(root)][0]
     if expanded - len(done) > MAX_ALIAS_EXPANSION:
-        return root, (f"invalid document: its aliases expand to more than {MAX_ALIAS_EXPANSION} nodes beyond "
-                      "the document's own (a YAML alias bomb?): write the repeated parts out")  # fmt: skip
+        return root, (
+            f"invalid document: its aliases expand to more than {MAX_ALIAS_EXPANSION} nodes beyond "
+            "the document's own (a YAML alias bomb?): write the repeated parts out"
+        )
     return None
 
 

@@ -107,8 +107,9 @@ def _nothing(_text: str) -> None:
     return None
 
 
-_SCANNER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=_nothing, parse_int=_nothing,
-                            parse_constant=_nothing)  # fmt: skip
+_SCANNER = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_float=_nothing, parse_int=_nothing, parse_constant=_nothing
+)
 
 
 def _check_duplicates(data: bytes | str, value: Any) -> None:

@@ -48,9 +48,13 @@ def log_delegated_check(service: Any, pdp: Any) -> None:
     """Decide and log carol's delegated check (agent pay-bot, an invoice assistant): view and create i1."""
     from chamberlain.delegation.cerbos_check import decide_check_resources
 
-    request = {"principal": {"id": "carol", "roles": ["finance_clerk"]},
-               "resources": [{"actions": ["view", "create"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}],
-               "auxData": {"delegation": {"actors": [{"id": "pay-bot", "roles": ["invoice_assistant"]}]}}}  # fmt: skip
+    request = {
+        "principal": {"id": "carol", "roles": ["finance_clerk"]},
+        "resources": [
+            {"actions": ["view", "create"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}
+        ],
+        "auxData": {"delegation": {"actors": [{"id": "pay-bot", "roles": ["invoice_assistant"]}]}},
+    }
     decided = decide_check_resources(service, request)
     assert decided is not None
     assert pdp.record(decided.inputs, decided.outputs, point="test") == ""

@@ -21,8 +21,13 @@ USAGE = "/api/analysis/usage"
 @pytest.fixture(scope="module")
 def server() -> Iterator[ThreadServer]:
     with ThreadServer(POLICIES, {"server": admin_on()}) as s:
-        check = {"requestId": "r", "principal": {"id": "carol", "roles": ["finance_clerk"]},
-                 "resources": [{"actions": ["view"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}]}  # fmt: skip
+        check = {
+            "requestId": "r",
+            "principal": {"id": "carol", "roles": ["finance_clerk"]},
+            "resources": [
+                {"actions": ["view"], "resource": {"kind": "invoice", "id": "i1", "attr": INVOICE}}
+            ],
+        }
         assert httpx.post(f"{s.url}/api/check/resources", json=check, timeout=30).status_code == 200
         yield s
 
@@ -58,8 +63,11 @@ def test_access_pages_through_every_subject_with_cursors(server: ThreadServer) -
     assert "principal:carol" in labels  # seen in the decision log the server writes
     roles = _get(server, ACCESS, kind="role", limit=MAX_PAGE).json()
     assert roles["subjects"] and all(s["kind"] == "role" for s in roles["subjects"])
-    view = next(c for c in roles["cells"] if c["subject"] == "role:auditor" and c["resource"] == "invoice"
-                and c["action"] == "view")  # fmt: skip
+    view = next(
+        c
+        for c in roles["cells"]
+        if c["subject"] == "role:auditor" and c["resource"] == "invoice" and c["action"] == "view"
+    )
     assert view["access"] == "ALWAYS"
 
 
@@ -71,15 +79,18 @@ def test_usage_counts_the_logged_use(server: ThreadServer) -> None:
     assert {u["action"] for u in carol["unused"]} >= {"create", "submit"}
 
 
-@pytest.mark.parametrize(("path", "params", "named"), [
-    (ACCESS, {"limit": "500"}, "limit"),
-    (ACCESS, {"cursor": "garbage"}, "cursor"),
-    (ACCESS, {"budget": "3600"}, "budget"),
-    (ACCESS, {"budget": "nan"}, "budget"),
-    (ACCESS, {"kind": "wizard"}, "kind"),
-    (ACCESS, {"offset": "3"}, "offset"),
-    (USAGE, {"since": "yesterday"}, "since"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "params", "named"),
+    [
+        (ACCESS, {"limit": "500"}, "limit"),
+        (ACCESS, {"cursor": "garbage"}, "cursor"),
+        (ACCESS, {"budget": "3600"}, "budget"),
+        (ACCESS, {"budget": "nan"}, "budget"),
+        (ACCESS, {"kind": "wizard"}, "kind"),
+        (ACCESS, {"offset": "3"}, "offset"),
+        (USAGE, {"since": "yesterday"}, "since"),
+    ],
+)
 def test_bad_queries_are_400_naming_the_parameter(
     server: ThreadServer, path: str, params: dict, named: str
 ) -> None:

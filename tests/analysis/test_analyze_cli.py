@@ -33,8 +33,19 @@ def _cells(data: dict) -> dict[tuple[str, str, str], dict]:
 
 def test_access_map_known_answers(tmp_path: Path) -> None:
     html = tmp_path / "map.html"
-    code, out = _run("analyze", "access", "--policies", str(POLICIES), "--sensitive", "invoice:pay", "--json",
-                     "--html", str(html), "--principal", "release-bot=developer")  # fmt: skip
+    code, out = _run(
+        "analyze",
+        "access",
+        "--policies",
+        str(POLICIES),
+        "--sensitive",
+        "invoice:pay",
+        "--json",
+        "--html",
+        str(html),
+        "--principal",
+        "release-bot=developer",
+    )
     assert code == 0, out
     cells = _cells(json.loads(out))
     # auditors view every invoice, and nothing else
@@ -69,10 +80,23 @@ def test_chains_intersect_with_the_registry(tmp_path: Path) -> None:
     agents.write_text("agents:\n  pay-bot: {roles: [invoice_assistant]}\n")
     db = tmp_path / "log.db"
     with PDP.from_directory(POLICIES, audit=db) as pdp:
-        pdp.check(Principal("carol", ("finance_clerk",)), Resource("invoice", "i1", INVOICE), ["view"],
-                  actor_chain=["pay-bot"])  # fmt: skip
-    code, out = _run("analyze", "access", "--policies", str(POLICIES), "--db", f"sqlite:///{db}", "--agents",
-                     str(agents), "--json")  # fmt: skip
+        pdp.check(
+            Principal("carol", ("finance_clerk",)),
+            Resource("invoice", "i1", INVOICE),
+            ["view"],
+            actor_chain=["pay-bot"],
+        )
+    code, out = _run(
+        "analyze",
+        "access",
+        "--policies",
+        str(POLICIES),
+        "--db",
+        f"sqlite:///{db}",
+        "--agents",
+        str(agents),
+        "--json",
+    )
     assert code == 0, out
     cells = _cells(json.loads(out))
     chain = "chain:carol → pay-bot"
@@ -90,16 +114,30 @@ def _log(tmp_path: Path) -> Path:
         for i in range(3):
             pdp.check(carol, Resource("invoice", f"inv-{i}", INVOICE), ["view"])
         pdp.check(carol, Resource("invoice", "inv-9", INVOICE), ["pay"])
-        pdp.check(Principal("dave", ("finance_manager",)),
-                  Resource("invoice", "inv-7", {**INVOICE, "status": "SUBMITTED"}), ["approve"])  # fmt: skip
+        pdp.check(
+            Principal("dave", ("finance_manager",)),
+            Resource("invoice", "inv-7", {**INVOICE, "status": "SUBMITTED"}),
+            ["approve"],
+        )
     return db
 
 
 def test_usage_proposal_round_trip(tmp_path: Path) -> None:
     db = _log(tmp_path)
     proposals = tmp_path / "proposals"
-    code, out = _run("analyze", "usage", "--policies", str(POLICIES), "--db", f"sqlite:///{db}", "--since", "30d",
-                     "--propose", str(proposals), "--json")  # fmt: skip
+    code, out = _run(
+        "analyze",
+        "usage",
+        "--policies",
+        str(POLICIES),
+        "--db",
+        f"sqlite:///{db}",
+        "--since",
+        "30d",
+        "--propose",
+        str(proposals),
+        "--json",
+    )
     assert code == 0, out
     data = json.loads(out)
     carol = next(s for s in data["subjects"] if s["principal"] == "carol")
@@ -112,8 +150,16 @@ def test_usage_proposal_round_trip(tmp_path: Path) -> None:
     assert code == 0, out
     assert "least_privilege_carol_test.yaml: LeastPrivilege_carol [PASSED]" in out
     # replaying the log against it flips nothing
-    code, out = _run("analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--json",
-                     "--fail-on-change")  # fmt: skip
+    code, out = _run(
+        "analyze",
+        "impact",
+        "--db",
+        f"sqlite:///{db}",
+        "--policies",
+        str(candidate),
+        "--json",
+        "--fail-on-change",
+    )
     assert code == 0, out
     assert json.loads(out)["replayed"] == 5 and json.loads(out)["changed"] == []
 
@@ -122,8 +168,17 @@ def test_impact_reports_flips_and_fails_on_change(tmp_path: Path) -> None:
     db = _log(tmp_path)
     candidate = candidate_folder(tmp_path)
     without_clerk_view(candidate)
-    code, out = _run("analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--json",
-                     "--current", str(POLICIES))  # fmt: skip
+    code, out = _run(
+        "analyze",
+        "impact",
+        "--db",
+        f"sqlite:///{db}",
+        "--policies",
+        str(candidate),
+        "--json",
+        "--current",
+        str(POLICIES),
+    )
     assert code == 0, out
     data = json.loads(out)
     assert data["replayed"] == 5
@@ -134,8 +189,17 @@ def test_impact_reports_flips_and_fails_on_change(tmp_path: Path) -> None:
     assert set(flips[0]) >= {"index", "principal", "kind", "resourceId", "action", "before", "after"}
     assert [c["index"] for c in flips] == [0, 1, 2]
     assert any(c["subject"] == "role:finance_clerk" and c["action"] == "view" for c in data["mapChanges"])
-    assert data["groups"] == [{"policy": "resource.invoice.vdefault", "principal": "carol", "action": "view",
-                               "before": "EFFECT_ALLOW", "after": "EFFECT_DENY", "count": 3, "examples": [0, 1, 2]}]  # fmt: skip
+    assert data["groups"] == [
+        {
+            "policy": "resource.invoice.vdefault",
+            "principal": "carol",
+            "action": "view",
+            "before": "EFFECT_ALLOW",
+            "after": "EFFECT_DENY",
+            "count": 3,
+            "examples": [0, 1, 2],
+        }
+    ]
     code, _ = _run(
         "analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--fail-on-change"
     )
@@ -184,7 +248,12 @@ def test_delegated_decisions_replay_every_party(tmp_path: Path) -> None:
     candidate = candidate_folder(tmp_path)
     invoice = candidate / "resource_policies" / "invoice.yaml"
     text = invoice.read_text()
-    invoice.write_text(text.replace("    - name: assistant-view\n      actions: [\"view\"]", "    - name: assistant-view\n      actions: [\"list\"]"))  # fmt: skip
+    invoice.write_text(
+        text.replace(
+            '    - name: assistant-view\n      actions: ["view"]',
+            '    - name: assistant-view\n      actions: ["list"]',
+        )
+    )
     assert invoice.read_text() != text
     code, out = _run("analyze", "impact", "--db", f"sqlite:///{db}", "--policies", str(candidate), "--json")
     assert code == 0, out

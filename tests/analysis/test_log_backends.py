@@ -22,9 +22,14 @@ runner = CliRunner()
 
 def test_impact_on_a_log_the_server_wrote(tmp_path: Path) -> None:
     with ThreadServer(POLICIES) as server:
-        request = {"requestId": "r1", "principal": {"id": "carol", "roles": ["finance_clerk"]},
-                   "resources": [{"actions": ["view", "pay"], "resource": {"kind": "invoice", "id": f"i{i}", "attr": INVOICE}}
-                                 for i in range(3)]}  # fmt: skip
+        request = {
+            "requestId": "r1",
+            "principal": {"id": "carol", "roles": ["finance_clerk"]},
+            "resources": [
+                {"actions": ["view", "pay"], "resource": {"kind": "invoice", "id": f"i{i}", "attr": INVOICE}}
+                for i in range(3)
+            ],
+        }
         response = httpx.post(f"{server.url}/api/check/resources", json=request, timeout=30)
         assert response.status_code == 200
         db = f"sqlite:///{server.config.decision_log.url.path}"
@@ -44,7 +49,10 @@ def test_impact_on_a_log_the_server_wrote(tmp_path: Path) -> None:
     data = json.loads(result.output)
     assert data["replayed"] == 6
     assert sorted((c["resourceId"], c["action"], c["after"]) for c in data["changed"]) == [
-        ("i0", "view", "EFFECT_DENY"), ("i1", "view", "EFFECT_DENY"), ("i2", "view", "EFFECT_DENY")]  # fmt: skip
+        ("i0", "view", "EFFECT_DENY"),
+        ("i1", "view", "EFFECT_DENY"),
+        ("i2", "view", "EFFECT_DENY"),
+    ]
 
 
 @pytest.fixture
@@ -65,7 +73,18 @@ def test_usage_and_impact_on_postgresql(postgres_url: str, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     carol = next(s for s in json.loads(result.output)["subjects"] if s["principal"] == "carol")
     assert next(g for g in carol["grants"] if g["action"] == "view")["uses"] == 2
-    result = runner.invoke(app, ["analyze", "impact", "--db", postgres_url, "--policies", str(without_clerk_view(candidate(tmp_path))),
-                                 "--json", "--fail-on-change"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            "impact",
+            "--db",
+            postgres_url,
+            "--policies",
+            str(without_clerk_view(candidate(tmp_path))),
+            "--json",
+            "--fail-on-change",
+        ],
+    )
     assert result.exit_code == 1
     assert [c["after"] for c in json.loads(result.output)["changed"]] == ["EFFECT_DENY", "EFFECT_DENY"]

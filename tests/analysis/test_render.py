@@ -29,11 +29,19 @@ resourcePolicy:
 
 def test_readable_keeps_precedence_and_abbreviates() -> None:
     status = Variable("request.resource.attr.status")
-    cond = Expression("and", (
-        Expression("not", (Expression("eq", (status, Value("PAID"))),)),
-        Expression("or", (Expression("eq", (status, Value("APPROVED"))),
-                          Expression("le", (Variable("request.principal.attr.limit"), Value(1000.0))))),
-    ))  # fmt: skip
+    cond = Expression(
+        "and",
+        (
+            Expression("not", (Expression("eq", (status, Value("PAID"))),)),
+            Expression(
+                "or",
+                (
+                    Expression("eq", (status, Value("APPROVED"))),
+                    Expression("le", (Variable("request.principal.attr.limit"), Value(1000.0))),
+                ),
+            ),
+        ),
+    )
     assert (
         readable(cond) == 'R.attr.status != "PAID" && (R.attr.status == "APPROVED" || P.attr.limit <= 1000)'
     )

@@ -77,12 +77,16 @@ def policy_set(request: pytest.FixtureRequest) -> Iterator[PolicySetUnderTest]:
     subjects = policy_subjects(pdp.policies)
     vocab = load_vocabulary(directory)
     strategies = RequestStrategies(vocab)
-    yield PolicySetUnderTest(pdp, strategies, [s for s in subjects if s.kind == ROLE],
-                             [s for s in subjects if s.kind == DERIVED_ROLE], policy_targets(pdp.policies),
-                             sorted(vocab.principal_ids) or ["nobody"],
-                             _structured(strategies, _paths_tree(vocab.principal_paths)),
-                             st.one_of(_structured(strategies, _paths_tree(vocab.resource_paths)),
-                                       strategies.resource_attr))  # fmt: skip
+    yield PolicySetUnderTest(
+        pdp,
+        strategies,
+        [s for s in subjects if s.kind == ROLE],
+        [s for s in subjects if s.kind == DERIVED_ROLE],
+        policy_targets(pdp.policies),
+        sorted(vocab.principal_ids) or ["nobody"],
+        _structured(strategies, _paths_tree(vocab.principal_paths)),
+        st.one_of(_structured(strategies, _paths_tree(vocab.resource_paths)), strategies.resource_attr),
+    )
 
 
 def _structured(s: RequestStrategies, tree: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
@@ -152,8 +156,14 @@ def _hints(engine: Any, kind: str, action: str, target: Target, role: str) -> di
     from chamberlain.analysis.vault import SYMBOLIC_ALL
     from chamberlain.engine.planner import Expression, PlanError, PlanInput, Value, Variable, plan_resources
 
-    inp = PlanInput(Principal("hint", (role,)), kind, (action,), policy_version=target.version, scope=target.scope,
-                    symbolic=SYMBOLIC_ALL)  # fmt: skip
+    inp = PlanInput(
+        Principal("hint", (role,)),
+        kind,
+        (action,),
+        policy_version=target.version,
+        scope=target.scope,
+        symbolic=SYMBOLIC_ALL,
+    )
     try:
         plan = plan_resources(engine, inp, NOW)
     except PlanError:
@@ -214,8 +224,16 @@ def _known(subject: Subject, principals: list[Principal]) -> Subject:
     return agent_subject(subject.name, subject.roles, dict(principals[0].attr))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-          HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(data=st.data())
 def test_never_denies_and_always_allows(policy_set: PolicySetUnderTest, data: st.DataObject) -> None:
     subject, principals, target, action, resource, aux = data.draw(_case(policy_set))
@@ -223,10 +241,23 @@ def test_never_denies_and_always_allows(policy_set: PolicySetUnderTest, data: st
     hints = _hints(policy_set.pdp.engine, target.kind, action, target, role)
     if hints and data.draw(st.integers(0, 3)) > 0:  # attributes the policies compare with
         picks = data.draw(st.lists(st.integers(-1, 8), min_size=len(hints), max_size=len(hints)))
-        resource = Resource(resource.kind, resource.id, _place(dict(resource.attr), "request.resource.attr.", hints, picks),
-                            resource.policy_version, resource.scope)  # fmt: skip
-        principals = [Principal(p.id, p.roles, _place(dict(p.attr), "request.principal.attr.", hints, picks),
-                                p.policy_version, p.scope) for p in principals]  # fmt: skip
+        resource = Resource(
+            resource.kind,
+            resource.id,
+            _place(dict(resource.attr), "request.resource.attr.", hints, picks),
+            resource.policy_version,
+            resource.scope,
+        )
+        principals = [
+            Principal(
+                p.id,
+                p.roles,
+                _place(dict(p.attr), "request.principal.attr.", hints, picks),
+                p.policy_version,
+                p.scope,
+            )
+            for p in principals
+        ]
         subject = _known(subject, principals)
     access, conditions = subject_access(policy_set.pdp.engine, subject, target, action, NOW)
     engine = policy_set.pdp.engine

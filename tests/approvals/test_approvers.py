@@ -11,8 +11,18 @@ ISSUER = "https://people.example"
 
 def request(*approvers: str, chain: tuple[str, ...] = ("agent-7",)) -> Approval:
     action = {"principal": {"id": "alice"}, "actorChain": list(chain), "resource": {"kind": "payment"}}
-    return Approval("apr_01J00000000000000000000000", "d", "PENDING", "r", "h", action,
-                    Spec(tuple(approvers), 1, 60.0), "", 0.0, 60.0)  # fmt: skip
+    return Approval(
+        "apr_01J00000000000000000000000",
+        "d",
+        "PENDING",
+        "r",
+        "h",
+        action,
+        Spec(tuple(approvers), 1, 60.0),
+        "",
+        0.0,
+        60.0,
+    )
 
 
 def person(sub: str, *roles: str, issuer: str = ISSUER) -> Caller:

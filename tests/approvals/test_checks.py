@@ -12,8 +12,13 @@ AGENT = Principal("agent-7", roles={"agent"}, attr={"team": "ops"})
 
 
 def pay(pdp, amount, approval_id="", payee="acme", resource_id="p1", principal=AGENT, chain=()):
-    result = pdp.check(principal, Resource("payment", resource_id, attr={"amount": amount, "payee": payee}),
-                       ["pay"], approval_id=approval_id, actor_chain=chain)  # fmt: skip
+    result = pdp.check(
+        principal,
+        Resource("payment", resource_id, attr={"amount": amount, "payee": payee}),
+        ["pay"],
+        approval_id=approval_id,
+        actor_chain=chain,
+    )
     return result[0]
 
 
@@ -24,8 +29,9 @@ def approval_of(out):
 
 
 def approve(store, approval_id, who="bob"):
-    return store.decide(approval_id, Decision(f"{who} (https://idp)", "APPROVE", 0, "ok", who, "https://idp"),
-                        lambda a: "")  # fmt: skip
+    return store.decide(
+        approval_id, Decision(f"{who} (https://idp)", "APPROVE", 0, "ok", who, "https://idp"), lambda a: ""
+    )
 
 
 def test_a_rule_asking_for_approval_denies_and_opens_one_request_per_action(pdp):
@@ -43,8 +49,9 @@ def test_the_policy_test_view_keeps_the_policys_own_output(pdp):
     inp = CheckInput(AGENT, Resource("payment", "p1", attr={"amount": 5000, "payee": "acme"}), ("pay",))
     (out,) = pdp.engine.check([inp])
     (entry,) = out.outputs
-    assert entry.val == {"approval": {"approvers": ["finance_manager"], "ttl": "15m",
-                                      "reason": "payment over 5000"}}  # fmt: skip
+    assert entry.val == {
+        "approval": {"approvers": ["finance_manager"], "ttl": "15m", "reason": "payment over 5000"}
+    }
 
 
 def test_the_approved_action_is_allowed_once_and_only_that_action(pdp, store):

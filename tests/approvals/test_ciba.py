@@ -60,11 +60,21 @@ def _as(idp: IdentityProvider, sub: str) -> dict[str, str]:
     return {**FORM, "Authorization": f"Bearer {idp.token(sub, aud=AUDIENCE)}"}
 
 
-def _ask(server: ThreadServer, idp: IdentityProvider, approval_id: str, *, client: str = "agent-7",
-         login_hint: str = "alice") -> httpx.Response:  # fmt: skip
+def _ask(
+    server: ThreadServer,
+    idp: IdentityProvider,
+    approval_id: str,
+    *,
+    client: str = "agent-7",
+    login_hint: str = "alice",
+) -> httpx.Response:
     details = json.dumps([{"type": "chamberlain_action", "approval_id": approval_id}])
-    form = {"scope": "openid", "login_hint": login_hint, "binding_message": "pay 5000 to acme",
-            "authorization_details": details}  # fmt: skip
+    form = {
+        "scope": "openid",
+        "login_hint": login_hint,
+        "binding_message": "pay 5000 to acme",
+        "authorization_details": details,
+    }
     return httpx.post(f"{server.url}/oauth2/bc-authorize", data=form, headers=_as(idp, client), timeout=30)
 
 
@@ -84,8 +94,13 @@ def _pay(server: ThreadServer, resource: str, approval_id: str = "") -> dict[str
     aux: dict[str, Any] = {"delegation": {"actors": [{"id": "agent-7", "roles": ["agent"]}]}}
     if approval_id:
         aux["approval"] = {"id": approval_id}
-    body = {"principal": {"id": "alice", "roles": ["user"]}, "auxData": aux,
-            "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": resource, "attr": {"amount": 5000}}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "alice", "roles": ["user"]},
+        "auxData": aux,
+        "resources": [
+            {"actions": ["pay"], "resource": {"kind": "payment", "id": resource, "attr": {"amount": 5000}}}
+        ],
+    }
     answer = httpx.post(f"{server.url}/api/check/resources", json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     return answer.json()["results"][0]
@@ -129,11 +144,19 @@ def test_mismatches_are_refused_with_ciba_s_errors(server):
     others = requested(_pay(server, "p2"))  # a rule whose approvers are managers, not the subject
     assert _error(_ask(server, idp, others)) == "invalid_request"
     assert _error(_ask(server, idp, "apr_00000000000000000000000000")) == "invalid_authorization_details"
-    bad = httpx.post(f"{server.url}/oauth2/bc-authorize", data={"scope": "openid", "login_hint": "alice",
-                     "authorization_details": "[]"}, headers=_as(idp, "agent-7"), timeout=30)  # fmt: skip
+    bad = httpx.post(
+        f"{server.url}/oauth2/bc-authorize",
+        data={"scope": "openid", "login_hint": "alice", "authorization_details": "[]"},
+        headers=_as(idp, "agent-7"),
+        timeout=30,
+    )
     assert _error(bad) == "invalid_authorization_details"
-    deep = httpx.post(f"{server.url}/oauth2/bc-authorize", data={"scope": "openid", "login_hint": "alice",
-                      "authorization_details": "[" * 20000}, headers=_as(idp, "agent-7"), timeout=30)  # fmt: skip
+    deep = httpx.post(
+        f"{server.url}/oauth2/bc-authorize",
+        data={"scope": "openid", "login_hint": "alice", "authorization_details": "[" * 20000},
+        headers=_as(idp, "agent-7"),
+        timeout=30,
+    )
     assert _error(deep) == "invalid_authorization_details"  # bounded depth: a 400, never a 500
     unauthenticated = httpx.post(
         f"{server.url}/oauth2/bc-authorize", data={"scope": "openid"}, headers=FORM, timeout=30

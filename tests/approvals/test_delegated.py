@@ -59,8 +59,13 @@ def pay(server: ThreadServer, actor: str, approval_id: str = "") -> dict[str, An
     aux: dict[str, Any] = {"delegation": {"actors": [{"id": actor, "roles": ["agent"]}]}}
     if approval_id:
         aux["approval"] = {"id": approval_id}
-    body = {"principal": {"id": "alice", "roles": ["user"]}, "auxData": aux,
-            "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"amount": 5000}}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "alice", "roles": ["user"]},
+        "auxData": aux,
+        "resources": [
+            {"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"amount": 5000}}}
+        ],
+    }
     answer = httpx.post(f"{server.url}/api/check/resources", json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     return answer.json()["results"][0]

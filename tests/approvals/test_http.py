@@ -32,8 +32,10 @@ def clock() -> ManualClock:
 def server(
     policies: Path, idp: IdentityProvider, tmp_path: Path, clock: ManualClock
 ) -> Iterator[ThreadServer]:
-    overrides = {"server": admin_on(), "chamberlain": {"delegation": trusting(tmp_path, idp),
-                                                       "admin": {"maxFailedLogins": 1000}}}  # fmt: skip
+    overrides = {
+        "server": admin_on(),
+        "chamberlain": {"delegation": trusting(tmp_path, idp), "admin": {"maxFailedLogins": 1000}},
+    }
     with ThreadServer(policies, overrides) as running:
         state = running.app.state
         state.approvals.clock = clock  # expiry moves by hand
@@ -45,8 +47,17 @@ def person(idp: IdentityProvider, sub: str, *roles: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {idp.token(sub, aud=AUDIENCE, roles=list(roles))}"}
 
 
-def pay(server: ThreadServer, amount: int, approval_id: str = "", *, agent: str = "agent-7", resource: str = "p1",
-        session: str = "", clearance: str = "", memo: str = "rent") -> dict[str, Any]:  # fmt: skip
+def pay(
+    server: ThreadServer,
+    amount: int,
+    approval_id: str = "",
+    *,
+    agent: str = "agent-7",
+    resource: str = "p1",
+    session: str = "",
+    clearance: str = "",
+    memo: str = "rent",
+) -> dict[str, Any]:
     """One pay check; returns the result for the resource (HTTP 200 asserted)."""
     aux: dict[str, Any] = {}
     if approval_id:
@@ -58,10 +69,21 @@ def pay(server: ThreadServer, amount: int, approval_id: str = "", *, agent: str 
         "roles": ["agent"],
         "attr": {"team": "ops", **({"clearance": clearance} if clearance else {})},
     }
-    body = {"requestId": "r1", "principal": principal,
-            "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": resource,
-                                                            "attr": {"amount": amount, "payee": "acme", "memo": memo}}}],
-            **({"auxData": aux} if aux else {})}  # fmt: skip
+    body = {
+        "requestId": "r1",
+        "principal": principal,
+        "resources": [
+            {
+                "actions": ["pay"],
+                "resource": {
+                    "kind": "payment",
+                    "id": resource,
+                    "attr": {"amount": amount, "payee": "acme", "memo": memo},
+                },
+            }
+        ],
+        **({"auxData": aux} if aux else {}),
+    }
     answer = httpx.post(server.url + CHECK, json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     return answer.json()["results"][0]
@@ -82,10 +104,21 @@ def why(result: dict[str, Any], check: str) -> str:
     return found
 
 
-def decide(server: ThreadServer, approval_id: str, verdict: str, headers: dict[str, str] | None = None,
-           auth: Any = None, reason: str = "checked the invoice") -> httpx.Response:  # fmt: skip
-    return httpx.post(f"{server.url}/api/approvals/{approval_id}/{verdict}", json={"reason": reason},
-                      headers=headers, auth=auth, timeout=30)  # fmt: skip
+def decide(
+    server: ThreadServer,
+    approval_id: str,
+    verdict: str,
+    headers: dict[str, str] | None = None,
+    auth: Any = None,
+    reason: str = "checked the invoice",
+) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/approvals/{approval_id}/{verdict}",
+        json={"reason": reason},
+        headers=headers,
+        auth=auth,
+        timeout=30,
+    )
 
 
 def test_the_whole_flow_denied_approved_used_once(server, idp):
@@ -121,9 +154,16 @@ def test_the_whole_flow_denied_approved_used_once(server, idp):
     assert effect(replay) == "EFFECT_DENY" and "USED" in why(replay, "state")
 
 
-@pytest.mark.parametrize("change", [
-    {"amount": 5001}, {"memo": "other"}, {"resource": "p2"}, {"agent": "agent-8"}, {"clearance": "high"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount": 5001},
+        {"memo": "other"},
+        {"resource": "p2"},
+        {"agent": "agent-8"},
+        {"clearance": "high"},
+    ],
+)
 def test_an_approval_binds_the_exact_action(server, idp, change):
     approval_id = asked(pay(server, 5000))["id"]
     assert decide(server, approval_id, "approve", person(idp, "bob", "finance_manager")).status_code == 200
@@ -149,13 +189,18 @@ def test_expired_before_decision_and_after_the_execution_window(server, idp, clo
 
 
 def test_a_revoked_session_ends_its_approvals(server, idp):
-    opened = httpx.post(f"{server.url}/api/sessions", json={"subject": "agent-7", "agent": "agent-7"},
-                        auth=ADMIN_AUTH, timeout=30)  # fmt: skip
+    opened = httpx.post(
+        f"{server.url}/api/sessions",
+        json={"subject": "agent-7", "agent": "agent-7"},
+        auth=ADMIN_AUTH,
+        timeout=30,
+    )
     sid = opened.json()["id"]
     approval_id = asked(pay(server, 5000, session=sid))["id"]
     assert decide(server, approval_id, "approve", person(idp, "bob", "finance_manager")).status_code == 200
-    revoked = httpx.post(f"{server.url}/api/sessions/{sid}/revoke", json={"reason": "done"}, auth=ADMIN_AUTH,
-                         timeout=30)  # fmt: skip
+    revoked = httpx.post(
+        f"{server.url}/api/sessions/{sid}/revoke", json={"reason": "done"}, auth=ADMIN_AUTH, timeout=30
+    )
     assert revoked.status_code == 200
     result = pay(server, 5000, approval_id, session=sid)
     (reason,) = [o["val"] for o in result["outputs"] if o["src"] == "chamberlain.session#state"]
@@ -193,21 +238,36 @@ def test_who_may_decide(server, idp):
 
 def test_bad_input_is_a_clear_4xx(server, idp):
     manager = person(idp, "bob", "finance_manager")
-    malformed = httpx.post(server.url + CHECK, json={
-        "principal": {"id": "agent-7", "roles": ["agent"]}, "auxData": {"approval": {"id": "nope"}},
-        "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"amount": 1}}}]},
-        timeout=30)  # fmt: skip
+    malformed = httpx.post(
+        server.url + CHECK,
+        json={
+            "principal": {"id": "agent-7", "roles": ["agent"]},
+            "auxData": {"approval": {"id": "nope"}},
+            "resources": [
+                {"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"amount": 1}}}
+            ],
+        },
+        timeout=30,
+    )
     assert malformed.status_code == 400 and "auxData.approval.id" in malformed.json()["message"]
     assert httpx.get(f"{server.url}/api/approvals/apr_nope", headers=manager, timeout=30).status_code == 400
     unknown = httpx.get(
         f"{server.url}/api/approvals/apr_01J00000000000000000000000", auth=ADMIN_AUTH, timeout=30
     )
     assert unknown.status_code == 404
-    assert httpx.get(f"{server.url}/api/approvals", params={"state": "MAYBE"}, auth=ADMIN_AUTH,
-                     timeout=30).status_code == 400  # fmt: skip
+    assert (
+        httpx.get(
+            f"{server.url}/api/approvals", params={"state": "MAYBE"}, auth=ADMIN_AUTH, timeout=30
+        ).status_code
+        == 400
+    )
     approval_id = asked(pay(server, 5000))["id"]
-    extra = httpx.post(f"{server.url}/api/approvals/{approval_id}/approve", json={"approver": "bob"},
-                       headers=manager, timeout=30)  # fmt: skip
+    extra = httpx.post(
+        f"{server.url}/api/approvals/{approval_id}/approve",
+        json={"approver": "bob"},
+        headers=manager,
+        timeout=30,
+    )
     assert extra.status_code == 400 and "unknown field 'approver'" in extra.json()["message"]
 
 

@@ -21,9 +21,14 @@ def replicas(policies, tmp_path):
     idp = IdentityProvider("https://people.example")
     urls = fresh_schema_url()
     pg_url = next(urls)
-    overrides = {"server": admin_on(), "chamberlain": {
-        "delegation": trusting(tmp_path, idp), "admin": {"maxFailedLogins": 1000},
-        "audit": {"db": pg_url, "signingKeyFile": str(tmp_path / "log.key")}}}  # fmt: skip
+    overrides = {
+        "server": admin_on(),
+        "chamberlain": {
+            "delegation": trusting(tmp_path, idp),
+            "admin": {"maxFailedLogins": 1000},
+            "audit": {"db": pg_url, "signingKeyFile": str(tmp_path / "log.key")},
+        },
+    }
     with contextlib.ExitStack() as stack:
         yield idp, [stack.enter_context(ThreadServer(policies, overrides)) for _ in range(2)]
     with contextlib.suppress(StopIteration):

@@ -16,8 +16,9 @@ AGENT = Principal("agent-7", ["agent"])
 
 
 def _asked(pdp: PDP, amount: int, principal: Principal = AGENT, chain: tuple[str, ...] = ()) -> dict:
-    result = pdp.check(principal, Resource("payment", "p1", {"amount": amount, "payee": "acme"}), ["pay"],
-                       actor_chain=chain)  # fmt: skip
+    result = pdp.check(
+        principal, Resource("payment", "p1", {"amount": amount, "payee": "acme"}), ["pay"], actor_chain=chain
+    )
     (entry,) = [o for o in result[0].outputs if o.src.endswith("#big-payments-need-approval")]
     assert result[0].actions["pay"].effect == "EFFECT_DENY"
     return entry.val["approval"]
@@ -38,9 +39,11 @@ def test_past_the_limit_no_request_is_opened_and_the_output_says_why(limited, cl
     assert _asked(limited, 2000)["id"] == ids[0]  # the live request again: not a new one
     refused = _asked(limited, 5000)
     assert refused["state"] == "LIMITED" and "id" not in refused
-    assert refused["error"] == ("'agent-7' has opened 3 approval requests in the last 600s, the most "
-                                "chamberlain.approvals.requestLimit allows: no new request until older ones "
-                                "leave that window")  # fmt: skip
+    assert refused["error"] == (
+        "'agent-7' has opened 3 approval requests in the last 600s, the most "
+        "chamberlain.approvals.requestLimit allows: no new request until older ones "
+        "leave that window"
+    )
     assert _asked(limited, 5000, Principal("agent-8", ["agent"]))["state"] == "PENDING"  # another agent
     clock.advance(601)
     assert _asked(limited, 5000)["state"] == "PENDING"

@@ -77,17 +77,25 @@ def _verified(headers: dict[str, str], body: bytes) -> dict:
 
 
 def _pay(server: ThreadServer, amount: int) -> dict:
-    body = {"principal": {"id": "agent-7", "roles": ["agent"], "attr": {"team": "ops"}},
-            "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": "p1",
-                                                            "attr": {"amount": amount, "payee": "acme"}}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "agent-7", "roles": ["agent"], "attr": {"team": "ops"}},
+        "resources": [
+            {
+                "actions": ["pay"],
+                "resource": {"kind": "payment", "id": "p1", "attr": {"amount": amount, "payee": "acme"}},
+            }
+        ],
+    }
     answer = httpx.post(server.url + "/api/check/resources", json=body, timeout=30)
     assert answer.status_code == 200
     return answer.json()["results"][0]
 
 
 def test_a_new_request_is_announced_once_signed_in_json_and_for_slack(policies, receiver):
-    hooks = [{"url": receiver.url, "secret": SECRET},
-             {"url": receiver.url + "/slack", "secret": SECRET, "format": "slack"}]  # fmt: skip
+    hooks = [
+        {"url": receiver.url, "secret": SECRET},
+        {"url": receiver.url + "/slack", "secret": SECRET, "format": "slack"},
+    ]
     with ThreadServer(policies, {"chamberlain": {"approvals": {"webhooks": hooks}}}) as server:
         first = _pay(server, 5000)
         assert first["actions"]["pay"] == "EFFECT_DENY"
@@ -105,15 +113,21 @@ def test_a_new_request_is_announced_once_signed_in_json_and_for_slack(policies, 
     assert event["reason"] == "payment over 5000" and event["requestedBy"] == "agent-7"
     assert event["rule"].endswith("#big-payments-need-approval") and len(event["digest"]) == 64
     slack = _verified(slack_headers, slack_body)
-    assert slack == {"text": f"Approval {approval_id} requested by agent-7: payment over 5000. "
-                             "Approvers: finance_manager (quorum 1)."}  # fmt: skip
+    assert slack == {
+        "text": f"Approval {approval_id} requested by agent-7: payment over 5000. "
+        "Approvers: finance_manager (quorum 1)."
+    }
 
 
 def test_a_failing_receiver_is_retried_and_an_unreachable_one_never_blocks():
     flaky = Receiver(fail=2)
     try:
-        notifier = Notifier([Webhook("http://127.0.0.1:9/none", SECRET.encode(), timeout=1.0),
-                             Webhook(flaky.url, SECRET.encode())])  # fmt: skip
+        notifier = Notifier(
+            [
+                Webhook("http://127.0.0.1:9/none", SECRET.encode(), timeout=1.0),
+                Webhook(flaky.url, SECRET.encode()),
+            ]
+        )
         started = time.monotonic()
         notifier.on_transition(Transition("approval:request", "apr_X", "agent-7", "why", {"approvers": "a"}))
         assert time.monotonic() - started < 0.5  # queued, not sent inline

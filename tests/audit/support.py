@@ -82,15 +82,34 @@ def fresh_schema_url() -> Iterator[str]:
         db.close()
 
 
-def decision(i: int, *, session: str = "s-1", principal: str = "alice", effect: str = "EFFECT_ALLOW",
-             actors: tuple[str, ...] = ("agent-1",), **fields: object) -> Entry:  # fmt: skip
+def decision(
+    i: int,
+    *,
+    session: str = "s-1",
+    principal: str = "alice",
+    effect: str = "EFFECT_ALLOW",
+    actors: tuple[str, ...] = ("agent-1",),
+    **fields: object,
+) -> Entry:
     """A small decision entry, numbered ``i`` in its request id."""
-    return new_entry("decision", time=f"2026-01-01T00:00:{i % 60:02d}.000000Z", call_id=f"call-{i}",
-                     request_id=f"req-{i}", point="test", session_id=session,
-                     principal={"id": principal, "roles": ["user"]}, actor_chain=actors, action="view",
-                     resource={"kind": "doc", "id": f"d{i}", "attr": {"n": i}}, effect=effect,
-                     basis={"policy": "resource.doc.vdefault", "rule": "r"}, outputs=[], approval=None,
-                     request_digest="0" * 64, **fields)  # fmt: skip
+    return new_entry(
+        "decision",
+        time=f"2026-01-01T00:00:{i % 60:02d}.000000Z",
+        call_id=f"call-{i}",
+        request_id=f"req-{i}",
+        point="test",
+        session_id=session,
+        principal={"id": principal, "roles": ["user"]},
+        actor_chain=actors,
+        action="view",
+        resource={"kind": "doc", "id": f"d{i}", "attr": {"n": i}},
+        effect=effect,
+        basis={"policy": "resource.doc.vdefault", "rule": "r"},
+        outputs=[],
+        approval=None,
+        request_digest="0" * 64,
+        **fields,
+    )
 
 
 def wait_until(predicate, timeout: float = 10.0, what: str = "the condition") -> None:

@@ -25,8 +25,14 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def db(tmp_path) -> str:
     url = f"sqlite:///{tmp_path / 'decisions.db'}"
     with DecisionLog.open(url, LogOptions(head_interval=3600)) as log:  # key beside the database
-        log.record([decision(i, session="s-7" if i % 2 else "s-8",
-                             effect="EFFECT_DENY" if i == 3 else "EFFECT_ALLOW") for i in range(12)])  # fmt: skip
+        log.record(
+            [
+                decision(
+                    i, session="s-7" if i % 2 else "s-8", effect="EFFECT_DENY" if i == 3 else "EFFECT_ALLOW"
+                )
+                for i in range(12)
+            ]
+        )
         log.sign_head()
     return url
 
@@ -132,13 +138,17 @@ def _edit(db: str, sql: str) -> None:
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        ("UPDATE audit_entries SET body = replace(body, 'EFFECT_DENY', 'EFFECT_ALLOW') WHERE seq = 3",
-         "its content does not match its leaf hash (edited)"),
-        ("UPDATE audit_entries SET content = replace(content, 'principal', 'principaL') WHERE seq = 3",
-         "its content does not match the digest in its leaf (edited)"),
+        (
+            "UPDATE audit_entries SET body = replace(body, 'EFFECT_DENY', 'EFFECT_ALLOW') WHERE seq = 3",
+            "its content does not match its leaf hash (edited)",
+        ),
+        (
+            "UPDATE audit_entries SET content = replace(content, 'principal', 'principaL') WHERE seq = 3",
+            "its content does not match the digest in its leaf (edited)",
+        ),
     ],
     ids=["leaf body", "content"],
-)  # fmt: skip
+)
 def test_show_search_and_replay_mark_an_edited_entry(db, edit, reason):
     """`audit show`, `search` and `replay` mark the entry that no longer matches its leaf and exit 1;
     the entries around it print as before."""

@@ -19,9 +19,16 @@ from tests.server.support import serve_process
 
 
 def _request(rid: str) -> dict:
-    return {"requestId": rid, "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
-            "resources": [{"actions": ["edit", "view"], "resource": {"kind": "document", "id": rid,
-                                                                     "attr": {"owner": "alice", "status": "draft"}}}]}  # fmt: skip
+    return {
+        "requestId": rid,
+        "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
+        "resources": [
+            {
+                "actions": ["edit", "view"],
+                "resource": {"kind": "document", "id": rid, "attr": {"owner": "alice", "status": "draft"}},
+            }
+        ],
+    }
 
 
 class Load:
@@ -30,8 +37,10 @@ class Load:
     def __init__(self, name: str, url: str, threads: int = 4):
         self.acked: set[str] = set()
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._client, args=(f"{name}{n}", url), daemon=True)
-                        for n in range(threads)]  # fmt: skip
+        self.threads = [
+            threading.Thread(target=self._client, args=(f"{name}{n}", url), daemon=True)
+            for n in range(threads)
+        ]
         for t in self.threads:
             t.start()
 

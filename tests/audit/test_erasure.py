@@ -30,9 +30,13 @@ def _checks(pdp: PDP) -> None:
     for i in range(6):
         who = "bob" if i % 3 == 0 else "alice"
         secret = SECRET_BOB if who == "bob" else SECRET_ALICE
-        pdp.check(Principal(who, ["user"], {"level": 3, "note": f"{secret}-{i}"}),
-                  Resource("document", f"d{i}", {"owner": who, "status": "draft", "iban": secret}), ["edit", "view"],
-                  session_id=f"s-{who}", actor_chain=["agent-1"] if i != 4 else ["bob"])  # fmt: skip
+        pdp.check(
+            Principal(who, ["user"], {"level": 3, "note": f"{secret}-{i}"}),
+            Resource("document", f"d{i}", {"owner": who, "status": "draft", "iban": secret}),
+            ["edit", "view"],
+            session_id=f"s-{who}",
+            actor_chain=["agent-1"] if i != 4 else ["bob"],
+        )
 
 
 def _files(url: str) -> bytes:
@@ -68,8 +72,9 @@ def test_erase_by_principal_keeps_every_proof_and_leaves_no_value(log_url, polic
     )
     assert proof == proof_before  # the same proof, against the same signed head
     root = open_checkpoint(head.note, Verifier.parse(log.verifier_key)).root
-    verify_inclusion(0, head.size, bytes.fromhex(proof["leaf_hash"]),
-                     [bytes.fromhex(h) for h in proof["audit_path"]], root)  # fmt: skip
+    verify_inclusion(
+        0, head.size, bytes.fromhex(proof["leaf_hash"]), [bytes.fromhex(h) for h in proof["audit_path"]], root
+    )
 
     shown = json.loads(run("show", "--db", log_url, "0").stdout)
     assert shown["erased"] == {"by": 12} and shown["effect"] == "EFFECT_ALLOW" and "principal" not in shown
@@ -158,10 +163,20 @@ def test_cost_per_request_is_a_small_multiple_of_its_size(policies, tmp_path, kb
         log.flush()
         before = _size(url)
         tags = [f"tag-{i:06d}" for i in range(kb * 1024 // 13)]
-        request = {"principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3, "tags": tags}},
-                   "resources": [{"actions": ["edit", "view", "delete"], "resource": {"kind": "document",
-                                  "id": f"d{i}", "attr": {"owner": "alice", "status": "draft", "tags": tags}}}
-                                 for i in range(2)]}  # fmt: skip
+        request = {
+            "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3, "tags": tags}},
+            "resources": [
+                {
+                    "actions": ["edit", "view", "delete"],
+                    "resource": {
+                        "kind": "document",
+                        "id": f"d{i}",
+                        "attr": {"owner": "alice", "status": "draft", "tags": tags},
+                    },
+                }
+                for i in range(2)
+            ],
+        }
         size = len(json.dumps(request))
         response = pdp.check_resources(request)
         assert response["results"][0]["actions"]["edit"] == "EFFECT_ALLOW"
@@ -213,8 +228,12 @@ def test_bad_erasure_and_key_requests_leave_the_log_untouched(tmp_path):
     def state() -> tuple:
         db = open_database(url)
         try:
-            return (db.value("SELECT count(*) FROM audit_entries"), db.value("SELECT count(*) FROM audit_heads"),
-                    db.value("SELECT count(*) FROM audit_entries WHERE content IS NULL"), key.read_text())  # fmt: skip
+            return (
+                db.value("SELECT count(*) FROM audit_entries"),
+                db.value("SELECT count(*) FROM audit_heads"),
+                db.value("SELECT count(*) FROM audit_entries WHERE content IS NULL"),
+                key.read_text(),
+            )
         finally:
             db.close()
 

@@ -42,8 +42,15 @@ def _records_of(request: logs_service_pb2.ExportLogsServiceRequest) -> list[dict
             assert scope_logs.scope.name == "chamberlain.audit"
             for log in scope_logs.log_records:
                 attrs = {kv.key: json_format.MessageToDict(kv.value) for kv in log.attributes}
-                out.append({"attrs": attrs, "body": json.loads(log.body.string_value), "time": log.time_unix_nano,
-                            "severity": log.severity_text, "event": log.event_name})  # fmt: skip
+                out.append(
+                    {
+                        "attrs": attrs,
+                        "body": json.loads(log.body.string_value),
+                        "time": log.time_unix_nano,
+                        "severity": log.severity_text,
+                        "event": log.event_name,
+                    }
+                )
     return out
 
 
@@ -136,8 +143,11 @@ def test_otlp_over_http_delivers_provable_records(tmp_path, policies, receiver, 
     )
     with DecisionLog.open(url, LogOptions(key_file=tmp_path / "k", exports=(export,))) as log:
         pdp = PDP.from_directory(policies, audit=log)
-        pdp.check(Principal("alice", ["user"], {"level": 3}), Resource("document", "d1", attr={"owner": "alice",
-                  "status": "draft"}), ["edit", "view"])  # fmt: skip
+        pdp.check(
+            Principal("alice", ["user"], {"level": 3}),
+            Resource("document", "d1", attr={"owner": "alice", "status": "draft"}),
+            ["edit", "view"],
+        )
         pdp.check(Principal("bob", ["user"]), Resource("document", "d2", attr={"owner": "x"}), ["edit"])
         log.sign_head()
         wait_until(lambda: len(receiver.records) == 3, what="3 records")
@@ -219,8 +229,13 @@ def test_jsonl_from_the_server_configuration_and_metrics(tmp_path, policies):
     }
     with ThreadServer(policies, overrides) as server:
         for i in range(3):
-            httpx.post(f"{server.url}/api/check/resources", json={"principal": {"id": "alice", "roles": ["user"]},
-                       "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": f"d{i}"}}]})  # fmt: skip
+            httpx.post(
+                f"{server.url}/api/check/resources",
+                json={
+                    "principal": {"id": "alice", "roles": ["user"]},
+                    "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": f"d{i}"}}],
+                },
+            )
         wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 3, what="3 lines")
         metrics = httpx.get(f"{server.url}/metrics").text
         assert 'chamberlain_audit_export_records_total{exporter="siem"} 3.0' in metrics
@@ -264,11 +279,27 @@ def test_cli_export_with_a_cursor_and_follow(tmp_path):
     assert [orjson.loads(x)["seq"] for x in leaves.stdout.splitlines()] == [0, 1]
     assert cli("export", "--db", url, "--format", "leaf", "--follow").returncode == 2
     follow_out = tmp_path / "follow.jsonl"
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "chamberlain"), "audit", "export", "--db", url,
-                             "--follow", "--from", "2", "-o", str(follow_out)], stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "chamberlain"),
+            "audit",
+            "export",
+            "--db",
+            url,
+            "--follow",
+            "--from",
+            "2",
+            "-o",
+            str(follow_out),
+        ],
+        stderr=subprocess.PIPE,
+    )
     try:
-        wait_until(lambda: follow_out.exists() and len(follow_out.read_text().splitlines()) == 2, timeout=60,
-                   what="entries 2 and 3")  # fmt: skip
+        wait_until(
+            lambda: follow_out.exists() and len(follow_out.read_text().splitlines()) == 2,
+            timeout=60,
+            what="entries 2 and 3",
+        )
         with DecisionLog.open(url, LogOptions(key_file=tmp_path / "k")) as log:
             log.record([decision(9)])
         wait_until(lambda: len(follow_out.read_text().splitlines()) == 3, what="the new entry")

@@ -36,8 +36,11 @@ from tests.support.tcp_proxy import TcpProxy
 
 
 def _check(url: str, rid: str) -> tuple[str, dict]:
-    body = {"requestId": rid, "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
-            "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": rid, "attr": {}}}]}  # fmt: skip
+    body = {
+        "requestId": rid,
+        "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
+        "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": rid, "attr": {}}}],
+    }
     answer = httpx.post(f"{url}/api/check/resources", json=body, timeout=30).json()
     return answer["results"][0]["actions"]["view"], answer
 
@@ -144,8 +147,10 @@ def test_postgres_cut_by_a_proxy_denies_reports_and_recovers(policies, pg_schema
             _assert_outage_reported(server.url, answer, "decision log unavailable")
             time.sleep(1.0)  # still down a while later: still reported, still denied
             assert traffic.send()[0] == "EFFECT_DENY" and _health(server.url)[0] == 503
-            assert any(r.levelno >= logging.ERROR and "decision log unavailable" in r.getMessage()
-                       for r in caplog.records), [r.getMessage() for r in caplog.records]  # fmt: skip
+            assert any(
+                r.levelno >= logging.ERROR and "decision log unavailable" in r.getMessage()
+                for r in caplog.records
+            ), [r.getMessage() for r in caplog.records]
             proxy.restore()
             _wait_for(lambda: _health(server.url)[0] == 200, what="health to come back")
             traffic.until_allowed()
@@ -167,8 +172,10 @@ def test_postgres_backends_terminated_denies_then_recovers(policies, pg_schema_u
             assert traffic.send()[0] == "EFFECT_ALLOW"
         admin = open_database(parse_url(POSTGRES))
         try:
-            ended = admin.value("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ?",
-                                (app,))  # fmt: skip
+            ended = admin.value(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ?",
+                (app,),
+            )
         finally:
             admin.close()
         assert ended >= 2  # the writer's, the reader's and the sequencer's connections
@@ -223,10 +230,16 @@ def test_sqlite_disk_full_denies_then_recovers(policies, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     chamberlain = Path(sys.executable).parent / "chamberlain"
-    script = (f"mount -t tmpfs -o size=2m tmpfs {disk} && head -c 1800k /dev/zero > {disk}/ballast && "
-              f"exec {chamberlain} serve --policies {policies} --state-dir {disk} --http 127.0.0.1:{port}")  # fmt: skip
-    proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)  # fmt: skip
+    script = (
+        f"mount -t tmpfs -o size=2m tmpfs {disk} && head -c 1800k /dev/zero > {disk}/ballast && "
+        f"exec {chamberlain} serve --policies {policies} --state-dir {disk} --http 127.0.0.1:{port}"
+    )
+    proc = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
     inside = Path(f"/proc/{proc.pid}/root") / str(disk).lstrip(
         "/"
     )  # the tmpfs, seen through the server's namespace

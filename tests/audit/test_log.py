@@ -35,8 +35,17 @@ def _verified(url: str) -> int:
 
 def test_record_search_export_and_prove(log_url, tmp_path):
     with DecisionLog.open(log_url, _options(tmp_path)) as log:
-        log.record([decision(i, session="s-a" if i % 2 else "s-b", effect="EFFECT_DENY" if i % 3 == 0 else "EFFECT_ALLOW",
-                             actors=("agent-1", "tool-x") if i < 5 else ("agent-2",)) for i in range(23)])  # fmt: skip
+        log.record(
+            [
+                decision(
+                    i,
+                    session="s-a" if i % 2 else "s-b",
+                    effect="EFFECT_DENY" if i % 3 == 0 else "EFFECT_ALLOW",
+                    actors=("agent-1", "tool-x") if i < 5 else ("agent-2",),
+                )
+                for i in range(23)
+            ]
+        )
         first = log.sign_head()
         log.record([decision(i) for i in range(23, 37)])
         second = log.sign_head()
@@ -174,8 +183,9 @@ def _record(log: DecisionLog, i: int) -> object:
 @pytest.mark.parametrize("overflow", ["deny", "block"])
 def test_async_queue_overflow_is_counted_and_nothing_is_lost(tmp_path, overflow):
     path = tmp_path / "d.db"
-    options = _options(tmp_path, durability="async", queue_size=5, overflow=overflow, overflow_timeout=0.1,
-                       busy_timeout=0.05)  # fmt: skip
+    options = _options(
+        tmp_path, durability="async", queue_size=5, overflow=overflow, overflow_timeout=0.1, busy_timeout=0.05
+    )
     with DecisionLog.open(f"sqlite:///{path}", options) as log:
         holder = _hold_write_lock(path)  # the store stalls: writes fail and are retried
         accepted = 0

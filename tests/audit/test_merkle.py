@@ -117,8 +117,13 @@ CONSISTENCY_PROBES = json.loads((VECTORS / "consistency_probes.json").read_text(
 )
 def test_inclusion_probes(probe):
     def run() -> None:
-        merkle.verify_inclusion(probe["leafIdx"], probe["treeSize"], _b(probe["leafHash"]),
-                                [_b(x) for x in probe["proof"] or []], _b(probe["root"]))  # fmt: skip
+        merkle.verify_inclusion(
+            probe["leafIdx"],
+            probe["treeSize"],
+            _b(probe["leafHash"]),
+            [_b(x) for x in probe["proof"] or []],
+            _b(probe["root"]),
+        )
 
     if probe["wantErr"]:
         with pytest.raises(ProofError):
@@ -132,8 +137,13 @@ def test_inclusion_probes(probe):
 )
 def test_consistency_probes(probe):
     def run() -> None:
-        merkle.verify_consistency(probe["size1"], probe["size2"], _b(probe["root1"]), _b(probe["root2"]),
-                                  [_b(x) for x in probe["proof"] or []])  # fmt: skip
+        merkle.verify_consistency(
+            probe["size1"],
+            probe["size2"],
+            _b(probe["root1"]),
+            _b(probe["root2"]),
+            [_b(x) for x in probe["proof"] or []],
+        )
 
     if probe["wantErr"]:
         with pytest.raises(ProofError):
@@ -218,7 +228,13 @@ def test_format_2_vectors_are_what_the_log_writes():
     for e in v["entries"]:
         leaf = e["leaf"]
         public = {k: leaf[k] for k in ("call_id", "point", "action", "effect", "resource_kind", "basis")}
-        entry = make_entry("decision", leaf["time"], public, json.loads(e["content"]), bytes.fromhex(e["salt_hex"]),
-                           bytes.fromhex(v["request"]["digest_hex"]))  # fmt: skip
+        entry = make_entry(
+            "decision",
+            leaf["time"],
+            public,
+            json.loads(e["content"]),
+            bytes.fromhex(e["salt_hex"]),
+            bytes.fromhex(v["request"]["digest_hex"]),
+        )
         assert entry.content == e["content"].encode()
         assert leaf_body(entry, e["seq"]) == e["leaf_data"].encode()

@@ -34,8 +34,9 @@ def test_a_format_1_log_reads_without_upgrading(old_log):
 def test_upgraded_in_place_old_entries_keep_their_leaves(old_log, policies, tmp_path):
     with DecisionLog.open(old_log, LogOptions(head_interval=3600)) as log:
         root_before = log.read(lambda r: r.tree.root(6))
-        PDP.from_directory(policies, audit=log).check(Principal("alice", ["user"], {"level": 3}),
-                                                      Resource("document", "new"), ["view"])  # fmt: skip
+        PDP.from_directory(policies, audit=log).check(
+            Principal("alice", ["user"], {"level": 3}), Resource("document", "new"), ["view"]
+        )
     db = open_database(old_log)
     reader = AuditReader(db)
     assert reader.meta["format"] == "chamberlain-decision-log/2" and reader.meta["v1_size"] == "6"

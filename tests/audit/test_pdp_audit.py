@@ -29,8 +29,15 @@ def _url(tmp_path) -> str:
 
 def test_every_decided_action_is_an_entry_with_its_basis(policies, tmp_path):
     with PDP.from_directory(policies, audit=_url(tmp_path)) as pdp:
-        result = pdp.check(ALICE, DRAFT, ["edit", "view", "delete"], session_id="sess-1",
-                           actor_chain=["planner", "tool"], approval_id="appr-9", request_id="r-1")  # fmt: skip
+        result = pdp.check(
+            ALICE,
+            DRAFT,
+            ["edit", "view", "delete"],
+            session_id="sess-1",
+            actor_chain=["planner", "tool"],
+            approval_id="appr-9",
+            request_id="r-1",
+        )
         assert [result.is_allowed(a) for a in ("edit", "view", "delete")] == [True, True, False]
         edit, view, delete = _entries(pdp)
     assert [e["seq"] for e in (edit, view, delete)] == [0, 1, 2]
@@ -42,17 +49,35 @@ def test_every_decided_action_is_an_entry_with_its_basis(policies, tmp_path):
         ["planner", "tool"],
     )
     assert edit["approval"] == {"id": "appr-9", "approver": None}
-    assert edit["principal"] == {"id": "alice", "roles": ["user"], "scope": "", "policy_version": "",
-                                 "attr": {"level": 3}}  # fmt: skip
+    assert edit["principal"] == {
+        "id": "alice",
+        "roles": ["user"],
+        "scope": "",
+        "policy_version": "",
+        "attr": {"level": 3},
+    }
     # shown: the attributes the evaluated conditions read (the request record holds all of them)
-    assert edit["resource"] == {"kind": "document", "id": "d1", "scope": "", "policy_version": "",
-                                "attr": {"owner": "alice", "status": "draft"}}  # fmt: skip
+    assert edit["resource"] == {
+        "kind": "document",
+        "id": "d1",
+        "scope": "",
+        "policy_version": "",
+        "attr": {"owner": "alice", "status": "draft"},
+    }
     assert edit["effect"] == "EFFECT_ALLOW"
     assert edit["basis"] == {
-        "policy": "resource.document.vdefault", "version": "default", "scope": "", "rule": "owner-edits-drafts",
-        "derived_roles": ["owner"], "errors": [], "validation_errors": [],
-        "conditions": [{"expr": 'R.attr.status == "draft"', "held": True}, {"expr": "P.attr.level >= 2", "held": True}],
-    }  # fmt: skip
+        "policy": "resource.document.vdefault",
+        "version": "default",
+        "scope": "",
+        "rule": "owner-edits-drafts",
+        "derived_roles": ["owner"],
+        "errors": [],
+        "validation_errors": [],
+        "conditions": [
+            {"expr": 'R.attr.status == "draft"', "held": True},
+            {"expr": "P.attr.level >= 2", "held": True},
+        ],
+    }
     assert edit["outputs"] == [
         {"src": "resource.document.vdefault#owner-edits-drafts", "val": "edited by alice"}
     ]
@@ -61,10 +86,17 @@ def test_every_decided_action_is_an_entry_with_its_basis(policies, tmp_path):
 
 
 def test_the_full_request_is_stored_once_per_call_and_replays(policies, tmp_path):
-    request = {"requestId": "r-2", "principal": {"id": "bob", "roles": ["user"], "attr": {"level": 1, "x": [1]}},
-               "resources": [{"actions": ["view", "edit"], "resource": {"kind": "document", "id": f"d{i}",
-                                                                        "attr": {"owner": "x", "status": "final"}}}
-                             for i in range(3)]}  # fmt: skip
+    request = {
+        "requestId": "r-2",
+        "principal": {"id": "bob", "roles": ["user"], "attr": {"level": 1, "x": [1]}},
+        "resources": [
+            {
+                "actions": ["view", "edit"],
+                "resource": {"kind": "document", "id": f"d{i}", "attr": {"owner": "x", "status": "final"}},
+            }
+            for i in range(3)
+        ],
+    }
     now = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
     with PDP.from_directory(policies, audit=_url(tmp_path)) as pdp:
         pdp.check_resources(request, now=now)
@@ -101,9 +133,17 @@ def test_when_the_log_cannot_write_every_action_is_denied_with_the_reason(polici
         assert not result.is_allowed("edit") and not result.is_allowed("view")
         assert "decision log unavailable" in result.log_error and "is full" in result.log_error
         assert result[0].outputs == []
-        response = pdp.check_resources({"principal": {"id": "alice", "roles": ["user"]},
-                                        "resources": [{"actions": ["edit", "view"], "resource": {"kind": "document",
-                                                       "id": "x", "attr": {"owner": "y" * 50_000}}}]})  # fmt: skip
+        response = pdp.check_resources(
+            {
+                "principal": {"id": "alice", "roles": ["user"]},
+                "resources": [
+                    {
+                        "actions": ["edit", "view"],
+                        "resource": {"kind": "document", "id": "x", "attr": {"owner": "y" * 50_000}},
+                    }
+                ],
+            }
+        )
         assert response["results"][0]["actions"] == {"edit": "EFFECT_DENY", "view": "EFFECT_DENY"}
         assert "is full" in response["chamberlain"]["decisionLog"]
         pdp.log.writer.call(lambda: db.execute("PRAGMA max_page_count = 1073741823"))
@@ -113,8 +153,9 @@ def test_when_the_log_cannot_write_every_action_is_denied_with_the_reason(polici
 
 
 def test_async_durability_records_on_close(policies, tmp_path):
-    with PDP.from_directory(policies, audit=_url(tmp_path), audit_options=LogOptions(durability="async",
-                            key_file=tmp_path / "k")) as pdp:  # fmt: skip
+    with PDP.from_directory(
+        policies, audit=_url(tmp_path), audit_options=LogOptions(durability="async", key_file=tmp_path / "k")
+    ) as pdp:
         for i in range(50):
             assert pdp.check(ALICE, Resource("document", f"d{i}", attr=DRAFT.attr), ["edit"]).is_allowed(
                 "edit"

@@ -127,11 +127,15 @@ def test_replicas_on_one_postgresql_pick_up_the_new_key(policies, pg_url, tmp_pa
     key_a, key_b = tmp_path / "a.key", tmp_path / "b.key"
 
     def replica(key):
-        return ThreadServer(policies, {"chamberlain": {"audit": {"db": pg_url, "signingKeyFile": str(key),
-                                                                 "headInterval": "1s"}}})  # fmt: skip
+        return ThreadServer(
+            policies,
+            {"chamberlain": {"audit": {"db": pg_url, "signingKeyFile": str(key), "headInterval": "1s"}}},
+        )
 
-    check = {"principal": {"id": "alice", "roles": ["user"]},
-             "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": "d", "attr": {}}}]}  # fmt: skip
+    check = {
+        "principal": {"id": "alice", "roles": ["user"]},
+        "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": "d", "attr": {}}}],
+    }
     with replica(key_a) as a:
         assert httpx.post(f"{a.url}/api/check/resources", json=check).status_code == 200
         shutil.copy(key_a, key_b)  # the operator gives every replica the log's key file
@@ -142,8 +146,9 @@ def test_replicas_on_one_postgresql_pick_up_the_new_key(policies, pg_url, tmp_pa
             new = orjson.loads(rotated.stdout)["new_key"]
             shutil.copy(key_a, key_b)  # ... and the file with the new key after rotating
             for url in (a.url, b.url):
-                assert httpx.post(f"{url}/api/check/resources", json=check).json()["results"][0]["actions"] == {
-                    "view": "EFFECT_ALLOW"}  # fmt: skip
+                assert httpx.post(f"{url}/api/check/resources", json=check).json()["results"][0][
+                    "actions"
+                ] == {"view": "EFFECT_ALLOW"}
         # b stopped; a signs the heads now, with the new key
         assert httpx.post(f"{a.url}/api/check/resources", json=check).status_code == 200
         wait_until(lambda: httpx.get(f"{a.url}/api/audit/head").json()["verifier_key"] == new, what="new key")
@@ -179,8 +184,11 @@ def test_witnesses_across_a_rotation(tmp_path):
         knows_old = Witness(cosigner, [Verifier.parse(old)], open_database(f"sqlite:///{tmp_path / 'w1.db'}"))
         assert submit(knows_old, 0, seq + 1) == 200  # the rotation's head carries the old key's signature too
         assert submit(knows_old, seq + 1, last) == 403  # later heads: only the new key, unknown to it
-        knows_both = Witness(cosigner, [Verifier.parse(old), Verifier.parse(new)],
-                             open_database(f"sqlite:///{tmp_path / 'w2.db'}"))  # fmt: skip
+        knows_both = Witness(
+            cosigner,
+            [Verifier.parse(old), Verifier.parse(new)],
+            open_database(f"sqlite:///{tmp_path / 'w2.db'}"),
+        )
         assert submit(knows_both, 0, seq + 1) == 200 and submit(knows_both, seq + 1, last) == 200
     finally:
         db.close()

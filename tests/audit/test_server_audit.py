@@ -13,11 +13,21 @@ from chamberlain.audit.tlog.note import Verifier, open_checkpoint
 from chamberlain.server.config import ConfigError, load_config
 from tests.server.support import ADMIN_AUTH, ThreadServer, admin_on
 
-CHECK = {"requestId": "r-1", "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
-         "resources": [{"actions": ["edit", "view"], "resource": {"kind": "document", "id": "d1",
-                                                                 "attr": {"owner": "alice", "status": "draft"}}}]}  # fmt: skip
-EVALUATION = {"subject": {"type": "user", "id": "bob"}, "action": {"name": "view"},
-              "resource": {"type": "document", "id": "d2", "properties": {"owner": "x"}}}  # fmt: skip
+CHECK = {
+    "requestId": "r-1",
+    "principal": {"id": "alice", "roles": ["user"], "attr": {"level": 3}},
+    "resources": [
+        {
+            "actions": ["edit", "view"],
+            "resource": {"kind": "document", "id": "d1", "attr": {"owner": "alice", "status": "draft"}},
+        }
+    ],
+}
+EVALUATION = {
+    "subject": {"type": "user", "id": "bob"},
+    "action": {"name": "view"},
+    "resource": {"type": "document", "id": "d2", "properties": {"owner": "x"}},
+}
 
 
 @pytest.fixture
@@ -28,7 +38,9 @@ def server(policies):
 
 def test_checks_are_recorded_and_served_back(server):
     assert httpx.post(f"{server.url}/api/check/resources", json=CHECK).json()["results"][0]["actions"] == {
-        "edit": "EFFECT_ALLOW", "view": "EFFECT_ALLOW"}  # fmt: skip
+        "edit": "EFFECT_ALLOW",
+        "view": "EFFECT_ALLOW",
+    }
     assert httpx.post(f"{server.url}/access/v1/evaluation", json=EVALUATION).json() == {"decision": True}
     page = httpx.get(f"{server.url}/api/audit/entries", params={"limit": 2}, auth=ADMIN_AUTH).json()
     assert [e["action"] for e in page["entries"]] == ["edit", "view"] and page["next_cursor"]
@@ -37,7 +49,10 @@ def test_checks_are_recorded_and_served_back(server):
     ).json()
     # then the two admin calls themselves, each recorded before it read the log
     assert [(e["point"], e["principal"]["id"]) for e in rest["entries"]] == [
-        ("http:authzen", "bob"), ("admin", "operator"), ("admin", "operator")]  # fmt: skip
+        ("http:authzen", "bob"),
+        ("admin", "operator"),
+        ("admin", "operator"),
+    ]
     assert rest["next_cursor"] is None
     assert page["entries"][0]["point"] == "http:cerbos" and page["entries"][0]["request_id"] == "r-1"
 
@@ -52,18 +67,31 @@ def test_head_and_proofs_verify_independently(server):
     assert checkpoint.root.hex() == head["root_hash"]
     proof = httpx.get(f"{server.url}/api/audit/proof/inclusion", params={"index": 6}).json()
     assert set(proof) == {"leaf_index", "tree_size", "leaf_hash", "root_hash", "audit_path"}
-    verify_inclusion(6, 10, bytes.fromhex(proof["leaf_hash"]), [bytes.fromhex(h) for h in proof["audit_path"]],
-                     checkpoint.root)  # fmt: skip
+    verify_inclusion(
+        6,
+        10,
+        bytes.fromhex(proof["leaf_hash"]),
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        checkpoint.root,
+    )
     httpx.post(f"{server.url}/api/check/resources", json=CHECK)
     newer = httpx.get(f"{server.url}/api/audit/head").json()
     consistency = httpx.get(
         f"{server.url}/api/audit/proof/consistency", params={"first": 10, "second": 12}
     ).json()
     assert set(consistency) == {"first", "second", "consistency_path"}
-    verify_consistency(10, 12, checkpoint.root, bytes.fromhex(newer["root_hash"]),
-                       [bytes.fromhex(h) for h in consistency["consistency_path"]])  # fmt: skip
-    entry = httpx.get(f"{server.url}/api/audit/entries", params={"resource_kind": "document", "limit": 1000},
-                      auth=ADMIN_AUTH).json()["entries"][6]  # fmt: skip
+    verify_consistency(
+        10,
+        12,
+        checkpoint.root,
+        bytes.fromhex(newer["root_hash"]),
+        [bytes.fromhex(h) for h in consistency["consistency_path"]],
+    )
+    entry = httpx.get(
+        f"{server.url}/api/audit/entries",
+        params={"resource_kind": "document", "limit": 1000},
+        auth=ADMIN_AUTH,
+    ).json()["entries"][6]
     assert entry["seq"] == 6  # and its canonical form hashes to the proven leaf
     from chamberlain.audit.write.canonical import canonical
 
@@ -108,16 +136,34 @@ def test_api_disabled_and_log_disabled(policies):
 
 def test_config_keys_are_validated_and_named(tmp_path):
     with pytest.raises(ConfigError) as exc:
-        load_config(None, overrides={"chamberlain": {"audit": {
-            "durability": "eventually", "queueSize": 0, "db": "mysql://x/y", "headInterval": "soon"}}}, env={})  # fmt: skip
+        load_config(
+            None,
+            overrides={
+                "chamberlain": {
+                    "audit": {
+                        "durability": "eventually",
+                        "queueSize": 0,
+                        "db": "mysql://x/y",
+                        "headInterval": "soon",
+                    }
+                }
+            },
+            env={},
+        )
     message = str(exc.value)
-    for needle in ("chamberlain.audit.durability: must be one of sync, async", "chamberlain.audit.queueSize",
-                   "chamberlain.audit.headInterval", ):  # fmt: skip
+    for needle in (
+        "chamberlain.audit.durability: must be one of sync, async",
+        "chamberlain.audit.queueSize",
+        "chamberlain.audit.headInterval",
+    ):
         assert needle in message
     with pytest.raises(ConfigError, match=r"chamberlain.audit.db: unsupported store URL"):
         load_config(None, overrides={"chamberlain": {"audit": {"db": "mysql://x/y"}}}, env={})
-    config = load_config(None, overrides={"chamberlain": {"stateDir": str(tmp_path)}},
-                         env={"CHAMBERLAIN__CHAMBERLAIN__AUDIT__DURABILITY": "async"})  # fmt: skip
+    config = load_config(
+        None,
+        overrides={"chamberlain": {"stateDir": str(tmp_path)}},
+        env={"CHAMBERLAIN__CHAMBERLAIN__AUDIT__DURABILITY": "async"},
+    )
     assert config.decision_log.options.durability == "async"
     assert config.decision_log.url.path == tmp_path / "decisions.db"
     assert config.decision_log.options.key_file == tmp_path / "decision-log.key"
@@ -127,13 +173,27 @@ def test_log_failure_denies_every_action_and_says_why(server):
     state = server.app.state
     db = state.log._write_db
     state.log.writer.call(lambda: db.execute(f"PRAGMA max_page_count = {db.value('PRAGMA page_count')}"))
-    big = {**CHECK, "resources": [{**CHECK["resources"][0], "resource": {
-        "kind": "document", "id": "d1", "attr": {"owner": "alice", "status": "x" * 60_000}}}]}  # fmt: skip
+    big = {
+        **CHECK,
+        "resources": [
+            {
+                **CHECK["resources"][0],
+                "resource": {
+                    "kind": "document",
+                    "id": "d1",
+                    "attr": {"owner": "alice", "status": "x" * 60_000},
+                },
+            }
+        ],
+    }
     response = httpx.post(f"{server.url}/api/check/resources", json=big).json()
     assert response["results"][0]["actions"] == {"edit": "EFFECT_DENY", "view": "EFFECT_DENY"}
     assert "decision log unavailable" in response["chamberlain"]["decisionLog"]
-    big_eval = {**EVALUATION, "resource": {"type": "document", "id": "d2", "properties": {"owner": "y" * 60_000}},
-                "action": {"name": "edit"}}  # fmt: skip
+    big_eval = {
+        **EVALUATION,
+        "resource": {"type": "document", "id": "d2", "properties": {"owner": "y" * 60_000}},
+        "action": {"name": "edit"},
+    }
     answer = httpx.post(f"{server.url}/access/v1/evaluation", json=big_eval).json()
     assert answer["decision"] is False and "is full" in answer["context"]["reason_admin"]["en"]
     metrics = httpx.get(f"{server.url}/metrics").text
@@ -146,8 +206,9 @@ def test_waiting_for_the_log_does_not_block_the_event_loop(server):
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # the log's writer now waits for this lock (busy timeout 5 s)
     answer: list[httpx.Response] = []
-    check = threading.Thread(target=lambda: answer.append(httpx.post(f"{server.url}/api/check/resources",
-                                                                     json=CHECK, timeout=30)))  # fmt: skip
+    check = threading.Thread(
+        target=lambda: answer.append(httpx.post(f"{server.url}/api/check/resources", json=CHECK, timeout=30))
+    )
     try:
         check.start()
         # while that check waits for durability, the server keeps answering

@@ -30,8 +30,15 @@ def test_server_gateway_and_audit_tools_share_one_key(tmp_path):
     log.close()
     server_key = log.verifier_key
     assert server.options.key_file == state / "decision-log.key" and server.options.key_file.is_file()
-    gateway = gateway_config({"stateDir": str(state), "policies": str(Path(__file__).resolve().parents[2] / "examples/policies"), "principal": {"id": "agent", "roles": ["agent"]},
-                              "upstreams": [{"name": "time", "command": ["true"]}]}, base_dir=tmp_path)  # fmt: skip
+    gateway = gateway_config(
+        {
+            "stateDir": str(state),
+            "policies": str(Path(__file__).resolve().parents[2] / "examples/policies"),
+            "principal": {"id": "agent", "roles": ["agent"]},
+            "upstreams": [{"name": "time", "command": ["true"]}],
+        },
+        base_dir=tmp_path,
+    )
     assert parse_url(gateway.audit_db) == server.url
     with open_pdp(gateway) as pdp:  # what mcp-proxy opens: the same log, the same key
         assert pdp.log is not None and pdp.log.verifier_key == server_key
@@ -59,11 +66,21 @@ def test_a_server_with_its_own_sqlite_file_keeps_its_earlier_key(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     (state / "decision-log.key").write_bytes(b"placeholder")  # where servers kept it before 0.2
-    config = load_config(None, overrides={"chamberlain": {"stateDir": str(state), "audit": {
-        "db": sqlite_url(tmp_path / "other.db")}}}, env={})  # fmt: skip
+    config = load_config(
+        None,
+        overrides={
+            "chamberlain": {"stateDir": str(state), "audit": {"db": sqlite_url(tmp_path / "other.db")}}
+        },
+        env={},
+    )
     assert config.decision_log.options.key_file == state / "decision-log.key"
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    config = load_config(None, overrides={"chamberlain": {"stateDir": str(fresh), "audit": {
-        "db": sqlite_url(tmp_path / "other.db")}}}, env={})  # fmt: skip
+    config = load_config(
+        None,
+        overrides={
+            "chamberlain": {"stateDir": str(fresh), "audit": {"db": sqlite_url(tmp_path / "other.db")}}
+        },
+        env={},
+    )
     assert config.decision_log.options.key_file == tmp_path / "other.db.key"

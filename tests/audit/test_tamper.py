@@ -29,9 +29,14 @@ def _leaf(body: bytes) -> bytes:
 
 
 def _check_doc(pdp: PDP, i: int) -> None:
-    pdp.check(Principal("alice", ["user"], {"level": 3}), Resource("document", f"d{i}", {"owner": "alice",
-              "status": "draft" if i % 2 else "final", "n": i}), ["edit", "view"], session_id="s-1",
-              actor_chain=["agent-1"], now=__import__("datetime").datetime(2026, 1, 1, 0, 0, i % 60))  # fmt: skip
+    pdp.check(
+        Principal("alice", ["user"], {"level": 3}),
+        Resource("document", f"d{i}", {"owner": "alice", "status": "draft" if i % 2 else "final", "n": i}),
+        ["edit", "view"],
+        session_id="s-1",
+        actor_chain=["agent-1"],
+        now=__import__("datetime").datetime(2026, 1, 1, 0, 0, i % 60),
+    )
 
 
 @pytest.fixture
@@ -149,8 +154,10 @@ def test_deleted_request_record(log):
 
 def test_content_removed_without_an_erasure(log):
     db, trusted = log
-    db.execute("UPDATE audit_entries SET content = NULL, salt = NULL, principal = '', actors = '', session_id = '', "
-               "resource_id = '' WHERE seq = 5")  # fmt: skip
+    db.execute(
+        "UPDATE audit_entries SET content = NULL, salt = NULL, principal = '', actors = '', session_id = '', "
+        "resource_id = '' WHERE seq = 5"
+    )
     _check(db, trusted, 5, "entry 5: its content was removed without an erasure entry")
     db.execute("UPDATE audit_entries SET erased_by = 6 WHERE seq = 5")  # naming an entry that erased nothing
     _check(db, trusted, 5, "entry 6 is not an erasure entry")
@@ -198,14 +205,25 @@ def test_history_rewritten_after_a_kept_head(log, log_url, options):
 @pytest.mark.parametrize(
     ("statements", "first_bad", "needle"),
     [
-        (["UPDATE audit_entries SET session_id = 'other' WHERE seq = 12"], 12, "entry 12: its search columns differ"),
+        (
+            ["UPDATE audit_entries SET session_id = 'other' WHERE seq = 12"],
+            12,
+            "entry 12: its search columns differ",
+        ),
         (["DELETE FROM audit_entries WHERE seq = 12"], 12, "entry 12 is missing (deleted)"),
-        (["UPDATE audit_entries SET seq = -1 WHERE seq = 5", "UPDATE audit_entries SET seq = 5 WHERE seq = 6",
-          "UPDATE audit_entries SET seq = 6 WHERE seq = -1"], 5, "entry 5 holds sequence number 6"),
+        (
+            [
+                "UPDATE audit_entries SET seq = -1 WHERE seq = 5",
+                "UPDATE audit_entries SET seq = 5 WHERE seq = 6",
+                "UPDATE audit_entries SET seq = 6 WHERE seq = -1",
+            ],
+            5,
+            "entry 5 holds sequence number 6",
+        ),
         (["DELETE FROM audit_entries WHERE seq >= 35"], 35, "cut off"),
     ],
     ids=["edited-column", "deleted", "reordered", "truncated-tail"],
-)  # fmt: skip
+)
 def test_rows_changed_with_sql(log, statements, first_bad, needle):
     db, trusted = log
     for statement in statements:
@@ -222,8 +240,23 @@ def test_inserted_entry_in_the_middle(log):
     forged.update(seq=12, effect="EFFECT_ALLOW", action="wire_money")
     body = canonical(forged)
     content, salt, request = db.row("SELECT content, salt, request FROM audit_entries WHERE seq = 13")
-    row = (12, _leaf(body), body, salt, content, request, forged["time"], "decision", "s-1", "alice", "\nagent-1\n",
-           "document", "d6", "wire_money", "EFFECT_ALLOW")  # fmt: skip
+    row = (
+        12,
+        _leaf(body),
+        body,
+        salt,
+        content,
+        request,
+        forged["time"],
+        "decision",
+        "s-1",
+        "alice",
+        "\nagent-1\n",
+        "document",
+        "d6",
+        "wire_money",
+        "EFFECT_ALLOW",
+    )
     db.execute(f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) VALUES ({', '.join('?' * 15)})", row)
     _check(db, trusted, 12, "entry 13 holds sequence number 12", "inserted")
 
@@ -233,10 +266,13 @@ def test_inserted_entry_at_the_end(log):
     forged = _body(db, 39)
     forged["seq"] = 40
     body = canonical(forged)
-    db.execute("INSERT INTO audit_entries (seq, leaf, body, salt, content, request, time, kind, session_id, principal, "
-               "actors, resource_kind, resource_id, action, effect) SELECT 40, ?, ?, salt, content, request, time, "
-               "kind, session_id, principal, actors, resource_kind, resource_id, action, effect FROM audit_entries "
-               "WHERE seq = 39", (_leaf(body), body))  # fmt: skip
+    db.execute(
+        "INSERT INTO audit_entries (seq, leaf, body, salt, content, request, time, kind, session_id, principal, "
+        "actors, resource_kind, resource_id, action, effect) SELECT 40, ?, ?, salt, content, request, time, "
+        "kind, session_id, principal, actors, resource_kind, resource_id, action, effect FROM audit_entries "
+        "WHERE seq = 39",
+        (_leaf(body), body),
+    )
     _check(db, trusted, 40, "beyond the log's recorded size of 40", "inserted")
 
 

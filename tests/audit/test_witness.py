@@ -112,13 +112,20 @@ def test_witness_cosigns_consistent_checkpoints_and_refuses_the_rest(tmp_path, l
     # unknown origin, a signature that does not verify, no known signature, garbage, the empty tree's root
     stranger = Signer.generate("someone/else")
     assert witness.add_checkpoint(request_body(15, [], _log_head(stranger, 16, tree.root(16)))).status == 404
-    forged = _log_head(signer, 16, tree.root(16)).replace(Checkpoint(signer.name, 16, tree.root(16)).text(),
-                                                           Checkpoint(signer.name, 16, tree.root(17)).text())  # fmt: skip
+    forged = _log_head(signer, 16, tree.root(16)).replace(
+        Checkpoint(signer.name, 16, tree.root(16)).text(), Checkpoint(signer.name, 16, tree.root(17)).text()
+    )
     assert witness.add_checkpoint(request_body(15, [], forged)).status == 403
     impostor = Signer.generate(signer.name)  # same name, another key: its signature is ignored -> none known
     assert witness.add_checkpoint(request_body(15, [], _log_head(impostor, 16, tree.root(16)))).status == 403
-    for garbage in (b"", b"hello", b"old x\n\nfoo", b"old 1\nnot-base64!\n\n" + _log_head(signer, 16, tree.root(16)).encode(),
-                    "old 0\n\n\u2014 no checkpoint\n".encode(), b"\xff\xfe\n\n"):  # fmt: skip
+    for garbage in (
+        b"",
+        b"hello",
+        b"old x\n\nfoo",
+        b"old 1\nnot-base64!\n\n" + _log_head(signer, 16, tree.root(16)).encode(),
+        "old 0\n\n\u2014 no checkpoint\n".encode(),
+        b"\xff\xfe\n\n",
+    ):
         assert witness.add_checkpoint(garbage).status == 400, garbage
     assert (
         witness.add_checkpoint(request_body(0, [], _log_head(signer, 0, EMPTY_ROOT))).status == 409
@@ -204,8 +211,10 @@ def test_two_witnesses_cosign_and_verify_requires_them(tmp_path, policies):
             b.stop()
             pdp.check(Principal("alice", ["user"]), Resource("document", "d9"), ["view"])
             head = log.sign_head()
-            wait_until(lambda: len(cosignatures(db, head.size)) == 1 and log.stats()["witness_failed"] >= 1,
-                       what="a's cosignature and b's failure")  # fmt: skip
+            wait_until(
+                lambda: len(cosignatures(db, head.size)) == 1 and log.stats()["witness_failed"] >= 1,
+                what="a's cosignature and b's failure",
+            )
             short = run("verify", "--db", url, "--require-witnesses", "2", *keys)
             assert (
                 short.returncode == 1 and "cosigned by 1 of the trusted witnesses, 2 required" in short.stdout
@@ -263,8 +272,14 @@ def test_witnesses_that_answer_garbage_or_nothing_never_touch_the_log_or_a_check
     silent.listen(16)
     refused = f"http://127.0.0.1:{free_port()}"
     key = str(Cosigner.generate("witness.test/x").key)
-    witnesses = tuple(WitnessConfig.parse(u, key) for u in (
-        f"http://127.0.0.1:{garbage.server_address[1]}", f"http://127.0.0.1:{silent.getsockname()[1]}", refused))  # fmt: skip
+    witnesses = tuple(
+        WitnessConfig.parse(u, key)
+        for u in (
+            f"http://127.0.0.1:{garbage.server_address[1]}",
+            f"http://127.0.0.1:{silent.getsockname()[1]}",
+            refused,
+        )
+    )
     url = f"sqlite:///{tmp_path / 'd.db'}"
     try:
         with DecisionLog.open(

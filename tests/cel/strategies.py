@@ -70,11 +70,36 @@ _DOUBLE_EDGES = [
 #: digit separators such as "1_000" (double: Go accepts underscores between digits, C++ does not;
 #: hence no "_" in _TEXT_ALPHABET either). tests/cel/test_cerbos_binary.py checks these against Cerbos.
 _NUMERIC_STRINGS = [
-    "0", "1", "-1", "-0", "42", "1.5", "-2.5", ".5", "5.", "1e5", "1E-3", "nan", "NaN", "inf", "-inf",
-    "Infinity", "010", "٣", "\uff11", "9223372036854775807", "9223372036854775808",
-    "-9223372036854775808", "-9223372036854775809", "18446744073709551615", "18446744073709551616", "1e-400",
-    "", "abc", "true",
-]  # fmt: skip
+    "0",
+    "1",
+    "-1",
+    "-0",
+    "42",
+    "1.5",
+    "-2.5",
+    ".5",
+    "5.",
+    "1e5",
+    "1E-3",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "Infinity",
+    "010",
+    "٣",
+    "\uff11",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551615",
+    "18446744073709551616",
+    "1e-400",
+    "",
+    "abc",
+    "true",
+]
 _TEXT_ALPHABET = "abcAB~-.01eé€😀"
 _VARIABLES = ("v0", "v1", "v2")
 

@@ -1007,12 +1007,28 @@ def _policy(cases: list[Case]) -> dict[str, Any]:
     rules = []
     for case in cases:
         expression = _expand(case.expression)
-        rules.append({"name": case.action, "actions": [case.action], "effect": "EFFECT_ALLOW", "roles": ["*"],
-                      "output": {"when": {"ruleActivated": expression}}})  # fmt: skip
-        rules.append({"name": case.condition, "actions": [case.condition], "effect": "EFFECT_ALLOW",
-                      "roles": ["*"], "condition": {"match": {"expr": f"[{expression}].size() == 1"}}})  # fmt: skip
-    return {"apiVersion": "api.cerbos.dev/v1",
-            "resourcePolicy": {"resource": "probe", "version": "default", "rules": rules}}  # fmt: skip
+        rules.append(
+            {
+                "name": case.action,
+                "actions": [case.action],
+                "effect": "EFFECT_ALLOW",
+                "roles": ["*"],
+                "output": {"when": {"ruleActivated": expression}},
+            }
+        )
+        rules.append(
+            {
+                "name": case.condition,
+                "actions": [case.condition],
+                "effect": "EFFECT_ALLOW",
+                "roles": ["*"],
+                "condition": {"match": {"expr": f"[{expression}].size() == 1"}},
+            }
+        )
+    return {
+        "apiVersion": "api.cerbos.dev/v1",
+        "resourcePolicy": {"resource": "probe", "version": "default", "rules": rules},
+    }
 
 
 def _requests(cases: list[Case]) -> Iterator[dict[str, Any]]:
@@ -1081,8 +1097,11 @@ def run() -> Iterator[Run]:
                     assert reply.status_code == 200, reply.text
                     cerbos.update(_answers(reply.json()))
                     ours.update(_answers(json.loads(json.dumps(pdp.check_resources(request)))))
-                now_request = {"requestId": "now", "principal": {"id": "p", "roles": ["user"]}, "resources": [
-                    {"actions": ["now"], "resource": {"kind": "clock", "id": "c"}}]}  # fmt: skip
+                now_request = {
+                    "requestId": "now",
+                    "principal": {"id": "p", "roles": ["user"]},
+                    "resources": [{"actions": ["now"], "resource": {"kind": "clock", "id": "c"}}],
+                }
                 reply = client.post("/api/check/resources", json=now_request)
                 cerbos_now = [o["val"] for o in reply.json()["results"][0]["outputs"]]
                 chamberlain_now = [
@@ -1092,10 +1111,20 @@ def run() -> Iterator[Run]:
 
 
 def _now_policy() -> dict[str, Any]:
-    rules = [{"name": f"n{i}", "actions": ["now"], "effect": "EFFECT_ALLOW", "roles": ["*"],
-              "output": {"when": {"ruleActivated": expr}}} for i, expr in enumerate(NOW_PROBE)]  # fmt: skip
-    return {"apiVersion": "api.cerbos.dev/v1",
-            "resourcePolicy": {"resource": "clock", "version": "default", "rules": rules}}  # fmt: skip
+    rules = [
+        {
+            "name": f"n{i}",
+            "actions": ["now"],
+            "effect": "EFFECT_ALLOW",
+            "roles": ["*"],
+            "output": {"when": {"ruleActivated": expr}},
+        }
+        for i, expr in enumerate(NOW_PROBE)
+    ]
+    return {
+        "apiVersion": "api.cerbos.dev/v1",
+        "resourcePolicy": {"resource": "clock", "version": "default", "rules": rules},
+    }
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[f"{c.group}: {c.expression}" for c in ALL_CASES])
@@ -1123,8 +1152,11 @@ def test_now_prints_like_cerbos(run: Run) -> None:
 
 def test_now_reads_the_clock_to_the_nanosecond() -> None:
     """Without ``now``, the PDP reads the system clock with ``time.time_ns()`` and keeps every digit."""
-    request = {"requestId": "now", "principal": {"id": "p", "roles": ["user"]},
-               "resources": [{"actions": ["now"], "resource": {"kind": "clock", "id": "c"}}]}  # fmt: skip
+    request = {
+        "requestId": "now",
+        "principal": {"id": "p", "roles": ["user"]},
+        "resources": [{"actions": ["now"], "resource": {"kind": "clock", "id": "c"}}],
+    }
     with tempfile.TemporaryDirectory(prefix="cel-now-") as work:
         (Path(work) / "now.yaml").write_text(yaml.safe_dump(_now_policy()))
         pdp = PDP.from_directory(work)

@@ -244,7 +244,21 @@ def test_fast_path_never_disagrees_with_exact_path_on_conformance_expressions():
     assert compared > 1000
 
 
-STRINGS = ["", "a", "ab", "abc", "abd", "ab\x00", "ac", "b", "aa", "ab\U0010ffff", "\U0010ffff", "é", "ab" * 3]  # fmt: skip
+STRINGS = [
+    "",
+    "a",
+    "ab",
+    "abc",
+    "abd",
+    "ab\x00",
+    "ac",
+    "b",
+    "aa",
+    "ab\U0010ffff",
+    "\U0010ffff",
+    "é",
+    "ab" * 3,
+]
 
 
 @pytest.mark.parametrize("affix", ["a", "ab", "ab\U0010ffff", "\U0010ffff", "é", "", "{a}", "'\""])

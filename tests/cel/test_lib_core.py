@@ -155,9 +155,31 @@ def test_double_nan() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["1e400", "abc", "_1000", "1000_", "1__0", "1_.5", "1_e5", "1e_5", "0x1_p0", "0x1p_0", " 1.0", "+nan",
-     "-NaN", "infin", "", "1e", "0x1.8", "0x10", "0xp1", "0b101", "\uff11", "0x1p1024"],
-)  # fmt: skip
+    [
+        "1e400",
+        "abc",
+        "_1000",
+        "1000_",
+        "1__0",
+        "1_.5",
+        "1_e5",
+        "1e_5",
+        "0x1_p0",
+        "0x1p_0",
+        " 1.0",
+        "+nan",
+        "-NaN",
+        "infin",
+        "",
+        "1e",
+        "0x1.8",
+        "0x10",
+        "0xp1",
+        "0b101",
+        "\uff11",
+        "0x1p1024",
+    ],
+)
 def test_double_errors(text: str) -> None:
     with pytest.raises(EvaluationError):
         call("double", text)

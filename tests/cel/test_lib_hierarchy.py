@@ -121,9 +121,16 @@ def test_relations_need_hierarchies():
 
 @pytest.mark.parametrize(
     "name",
-    ["ancestorOf", "descendentOf", "immediateParentOf", "immediateChildOf", "siblingOf", "overlaps",
-     "commonAncestors"],
-)  # fmt: skip
+    [
+        "ancestorOf",
+        "descendentOf",
+        "immediateParentOf",
+        "immediateChildOf",
+        "siblingOf",
+        "overlaps",
+        "commonAncestors",
+    ],
+)
 @pytest.mark.parametrize(
     ("operands", "message"),
     [

@@ -174,9 +174,28 @@ def test_duration_parse(text: str, nanos: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "1", "-", "1x", "s", ".s", "1h 2m", " 1h", "1.5.5s", "0s0", "1d", "1H", "1e3s", "\uff11s",
-     "9223372036854775808ns", "9223372037s", "2562048h", "-9223372036854775809ns", "99999999999999999999ns"],
-)  # fmt: skip
+    [
+        "",
+        "1",
+        "-",
+        "1x",
+        "s",
+        ".s",
+        "1h 2m",
+        " 1h",
+        "1.5.5s",
+        "0s0",
+        "1d",
+        "1H",
+        "1e3s",
+        "\uff11s",
+        "9223372036854775808ns",
+        "9223372037s",
+        "2562048h",
+        "-9223372036854775809ns",
+        "99999999999999999999ns",
+    ],
+)
 def test_duration_parse_errors(text: str) -> None:
     with pytest.raises(
         EvaluationError, match=r"^type conversion error from 'string' to 'google\.protobuf\.Duration'$"

@@ -27,14 +27,31 @@ OUTPUTS = {
 def test_outputs_in_the_response_and_the_decision_log_are_the_same(tmp_path):
     policies = tmp_path / "policies"
     policies.mkdir()
-    rules = [{"name": name, "actions": [name], "effect": "EFFECT_ALLOW", "roles": ["*"],
-              "output": {"when": {"ruleActivated": expr}}} for name, expr in OUTPUTS.items()]  # fmt: skip
-    policy = {"apiVersion": "api.cerbos.dev/v1", "resourcePolicy": {"resource": "doc", "version": "default",
-                                                                     "rules": rules}}  # fmt: skip
+    rules = [
+        {
+            "name": name,
+            "actions": [name],
+            "effect": "EFFECT_ALLOW",
+            "roles": ["*"],
+            "output": {"when": {"ruleActivated": expr}},
+        }
+        for name, expr in OUTPUTS.items()
+    ]
+    policy = {
+        "apiVersion": "api.cerbos.dev/v1",
+        "resourcePolicy": {"resource": "doc", "version": "default", "rules": rules},
+    }
     (policies / "doc.yaml").write_text(yaml.safe_dump(policy))
-    request = {"requestId": "r", "principal": {"id": "p", "roles": ["user"]},
-               "resources": [{"actions": list(OUTPUTS), "resource": {"kind": "doc", "id": "d",
-                                                                     "attr": {"stamp": "2024-06-01T00:00:00+05:30"}}}]}  # fmt: skip
+    request = {
+        "requestId": "r",
+        "principal": {"id": "p", "roles": ["user"]},
+        "resources": [
+            {
+                "actions": list(OUTPUTS),
+                "resource": {"kind": "doc", "id": "d", "attr": {"stamp": "2024-06-01T00:00:00+05:30"}},
+            }
+        ],
+    }
     with PDP.from_directory(policies, audit=f"sqlite:///{tmp_path / 'log.db'}") as pdp:
         response = pdp.check_resources(request)
         entries = pdp.log.read(lambda r: r.search(Filter(limit=100)))
@@ -56,12 +73,26 @@ def test_the_log_records_the_instant_now_saw(tmp_path):
     """Without ``now=``, one clock reading (nanoseconds) is both ``now()`` and the entry's time."""
     policies = tmp_path / "policies"
     policies.mkdir()
-    rule = {"name": "clock", "actions": ["read"], "effect": "EFFECT_ALLOW", "roles": ["*"],
-            "output": {"when": {"ruleActivated": "now()"}}}  # fmt: skip
-    (policies / "clock.yaml").write_text(yaml.safe_dump({"apiVersion": "api.cerbos.dev/v1", "resourcePolicy": {
-        "resource": "clock", "version": "default", "rules": [rule]}}))  # fmt: skip
-    request = {"requestId": "r", "principal": {"id": "p", "roles": ["user"]},
-               "resources": [{"actions": ["read"], "resource": {"kind": "clock", "id": "c"}}]}  # fmt: skip
+    rule = {
+        "name": "clock",
+        "actions": ["read"],
+        "effect": "EFFECT_ALLOW",
+        "roles": ["*"],
+        "output": {"when": {"ruleActivated": "now()"}},
+    }
+    (policies / "clock.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "api.cerbos.dev/v1",
+                "resourcePolicy": {"resource": "clock", "version": "default", "rules": [rule]},
+            }
+        )
+    )
+    request = {
+        "requestId": "r",
+        "principal": {"id": "p", "roles": ["user"]},
+        "resources": [{"actions": ["read"], "resource": {"kind": "clock", "id": "c"}}],
+    }
     with PDP.from_directory(policies, audit=f"sqlite:///{tmp_path / 'log.db'}") as pdp:
         with mock.patch("time.time_ns", return_value=1_717_200_000_123_456_789):
             response = pdp.check_resources(request)

@@ -47,5 +47,12 @@ class ScriptedPDP:
 
 def allow_all(request: dict[str, Any]) -> dict[str, Any]:
     """The answer a PDP allowing every action of ``request`` gives."""
-    return {"results": [{"resource": {"id": e["resource"]["id"], "kind": e["resource"]["kind"]},
-                         "actions": {a: "EFFECT_ALLOW" for a in e["actions"]}} for e in request["resources"]]}  # fmt: skip
+    return {
+        "results": [
+            {
+                "resource": {"id": e["resource"]["id"], "kind": e["resource"]["kind"]},
+                "actions": {a: "EFFECT_ALLOW" for a in e["actions"]},
+            }
+            for e in request["resources"]
+        ]
+    }

@@ -29,8 +29,10 @@ from tests.server.support import ThreadServer
 ALICE = Principal("alice", ["finance_clerk"])
 INVOICE = Resource("invoice", "inv-1", {"amount": 100})
 QUICK = Retry(attempts=3, backoff=0.001, max_backoff=0.002)
-REQUEST = {"principal": {"id": "alice", "roles": ["r"]},
-           "resources": [{"resource": {"kind": "invoice", "id": "inv-1"}, "actions": ["pay"]}]}  # fmt: skip
+REQUEST = {
+    "principal": {"id": "alice", "roles": ["r"]},
+    "resources": [{"resource": {"kind": "invoice", "id": "inv-1"}, "actions": ["pay"]}],
+}
 
 
 def closed_port() -> int:
@@ -89,12 +91,15 @@ def test_retries_stop_after_the_attempts_and_deny() -> None:
     assert not result.is_allowed("pay") and "HTTP 503: NOT_SERVING" in result.reason
 
 
-@pytest.mark.parametrize(("status", "body", "expected"), [
-    (500, {"code": 13, "message": "boom"}, "HTTP 500: boom"),
-    (200, b"not json", "invalid JSON"),
-    (200, {"results": []}, "cannot be read"),
-    (200, [1, 2], "not an object"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (500, {"code": 13, "message": "boom"}, "HTTP 500: boom"),
+        (200, b"not json", "invalid JSON"),
+        (200, {"results": []}, "cannot be read"),
+        (200, [1, 2], "not an object"),
+    ],
+)
 def test_an_answer_that_is_not_a_decision_is_a_deny_without_retry(
     status: int, body: object, expected: str
 ) -> None:

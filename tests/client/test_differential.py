@@ -64,14 +64,23 @@ def decisions(result: CheckResult) -> list[dict[str, Any]]:
     """What a check result says, comparable across embedded and remote results."""
     out = []
     for o in result.outputs:
-        out.append({
-            "resource": o.resource_id,
-            "actions": {a: (e.effect, e.policy, e.scope) for a, e in o.actions.items()},
-            "derived": sorted(o.effective_derived_roles),
-            "validation": sorted((e.path, e.message, e.source) for e in o.validation_errors),
-            "outputs": sorted((json.dumps(_normalise_value(json_number(x.val), _now()), sort_keys=True),
-                               x.src, x.action, x.error) for x in o.outputs),
-        })  # fmt: skip
+        out.append(
+            {
+                "resource": o.resource_id,
+                "actions": {a: (e.effect, e.policy, e.scope) for a, e in o.actions.items()},
+                "derived": sorted(o.effective_derived_roles),
+                "validation": sorted((e.path, e.message, e.source) for e in o.validation_errors),
+                "outputs": sorted(
+                    (
+                        json.dumps(_normalise_value(json_number(x.val), _now()), sort_keys=True),
+                        x.src,
+                        x.action,
+                        x.error,
+                    )
+                    for x in o.outputs
+                ),
+            }
+        )
     return out
 
 
@@ -87,9 +96,17 @@ def _objects(request: dict[str, Any]) -> tuple[Any, list[Any], tuple[str, ...]]:
     return inputs[0].principal, [i.resource for i in inputs], inputs[0].actions
 
 
-SETTINGS = settings(max_examples=EXAMPLES_PER_TARGET, derandomize=True, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.function_scoped_fixture])  # fmt: skip
+SETTINGS = settings(
+    max_examples=EXAMPLES_PER_TARGET,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 
 
 @SETTINGS
@@ -125,8 +142,13 @@ def test_async_client_decides_as_the_embedded_pdp(served: Peer, data: st.DataObj
     assert decisions(asyncio.run(remote())) == decisions(served.pdp.check(principal, resources, actions))
 
 
-@settings(max_examples=EXAMPLES_PER_TARGET, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=EXAMPLES_PER_TARGET,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_client_against_real_cerbos_decides_as_the_embedded_pdp(
     cerbos_servers: ServerFactory, data: st.DataObject

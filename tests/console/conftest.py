@@ -25,8 +25,14 @@ from tests.server.support import ADMIN_AUTH, ADMIN_HASH
 from tests.support.cerbos_server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "console"
 CLIENT_ID = "chamberlain-console"
@@ -111,21 +117,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     for name, text in POLICIES.items():
         (policies / name).write_text(text)
     config = {
-        "server": {"httpListenAddr": f"127.0.0.1:{port}",
-                   "adminAPI": {"enabled": True, "adminCredentials": {"username": ADMIN_AUTH[0],
-                                                                      "passwordHash": ADMIN_HASH}}},
+        "server": {
+            "httpListenAddr": f"127.0.0.1:{port}",
+            "adminAPI": {
+                "enabled": True,
+                "adminCredentials": {"username": ADMIN_AUTH[0], "passwordHash": ADMIN_HASH},
+            },
+        },
         "storage": {"driver": "disk", "disk": {"directory": str(policies), "watchForChanges": False}},
-        "chamberlain": {"stateDir": str(tmp / "state"), "logFormat": "text", "shutdownTimeout": "2s",
-                        "delegation": {"trustedIssuers": [{"issuer": idp_url, "audience": "chamberlain",
-                                                           "jwksFile": str(tmp / "idp" / "jwks.json")}]},
-                        "console": {"liveInterval": "500ms"}},
-    }  # fmt: skip
+        "chamberlain": {
+            "stateDir": str(tmp / "state"),
+            "logFormat": "text",
+            "shutdownTimeout": "2s",
+            "delegation": {
+                "trustedIssuers": [
+                    {"issuer": idp_url, "audience": "chamberlain", "jwksFile": str(tmp / "idp" / "jwks.json")}
+                ]
+            },
+            "console": {"liveInterval": "500ms"},
+        },
+    }
     (tmp / "chamberlain.yaml").write_text(json.dumps(config))
     exe = Path(sys.executable).parent / "chamberlain"
-    idp_proc = subprocess.Popen([str(exe), "dev", "idp", "serve", "--dir", str(tmp / "idp")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    server = subprocess.Popen([str(exe), "serve", "--config", str(tmp / "chamberlain.yaml")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    idp_proc = subprocess.Popen(
+        [str(exe), "dev", "idp", "serve", "--dir", str(tmp / "idp")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = subprocess.Popen(
+        [str(exe), "serve", "--config", str(tmp / "chamberlain.yaml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait(f"{idp_url}/.well-known/openid-configuration", idp_proc, "the dev IdP")
         _wait(f"{url}/_cerbos/health", server, "chamberlain serve")

@@ -18,24 +18,48 @@ from tests.server.support import ADMIN_AUTH
 TIMEOUT_MS = 15_000
 
 
-def pay(stack: Stack, kind: str, amount: int, *, session: str = "", approval: str = "",
-        agent: str = "agent-7") -> dict[str, Any]:  # fmt: skip
+def pay(
+    stack: Stack, kind: str, amount: int, *, session: str = "", approval: str = "", agent: str = "agent-7"
+) -> dict[str, Any]:
     aux: dict[str, Any] = {}
     if session:
         aux["session"] = {"id": session}
     if approval:
         aux["approval"] = {"id": approval}
-    return stack.check({"requestId": "t", "principal": {"id": agent, "roles": ["agent"]},
-                        "resources": [{"actions": ["pay"], "resource": {"kind": kind, "id": f"{kind}-{amount}",
-                                                                        "attr": {"amount": amount}}}],
-                        **({"auxData": aux} if aux else {})})  # fmt: skip
+    return stack.check(
+        {
+            "requestId": "t",
+            "principal": {"id": agent, "roles": ["agent"]},
+            "resources": [
+                {
+                    "actions": ["pay"],
+                    "resource": {"kind": kind, "id": f"{kind}-{amount}", "attr": {"amount": amount}},
+                }
+            ],
+            **({"auxData": aux} if aux else {}),
+        }
+    )
 
 
 def open_session(stack: Stack, agent: str = "agent-7", limit: int = 1000) -> str:
-    answer = stack.admin("POST", "/api/sessions", json={
-        "subject": "alice", "agent": agent, "ttl": "10m",
-        "budgets": [{"name": "payments", "kind": "invoice", "actions": ["pay"], "limit": limit,
-                     "cost": "R.attr.amount"}]})  # fmt: skip
+    answer = stack.admin(
+        "POST",
+        "/api/sessions",
+        json={
+            "subject": "alice",
+            "agent": agent,
+            "ttl": "10m",
+            "budgets": [
+                {
+                    "name": "payments",
+                    "kind": "invoice",
+                    "actions": ["pay"],
+                    "limit": limit,
+                    "cost": "R.attr.amount",
+                }
+            ],
+        },
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
 
@@ -121,8 +145,9 @@ def test_a_form_without_its_csrf_token_is_refused(stack: Stack, operator: Any) -
     cookies = {c["name"]: c["value"] for c in operator.context.cookies()}
     answer = httpx.post(f"{stack.url}/console/sessions/{sid}/revoke", data={"reason": "x"}, cookies=cookies)
     assert answer.status_code == 403 and "CSRF" in answer.text
-    wrong = httpx.post(f"{stack.url}/console/sessions/{sid}/revoke", data={"reason": "x", "csrf": "forged"},
-                       cookies=cookies)  # fmt: skip
+    wrong = httpx.post(
+        f"{stack.url}/console/sessions/{sid}/revoke", data={"reason": "x", "csrf": "forged"}, cookies=cookies
+    )
     assert wrong.status_code == 403
     assert stack.admin("GET", f"/api/sessions/{sid}").json()["state"] == "ACTIVE"
 
@@ -268,8 +293,10 @@ def test_altered_content_is_shown_as_tampered(stack: Stack, operator: Any) -> No
     ]
     with sqlite3.connect(stack.state / "decisions.db") as db:  # who acted, rewritten in the erasable content
         (content,) = db.execute("SELECT content FROM audit_entries WHERE seq = ?", (entry["seq"],)).fetchone()
-        db.execute("UPDATE audit_entries SET content = ? WHERE seq = ?",
-                   (bytes(content).replace(b"agent-content", b"agent-innocent"), entry["seq"]))  # fmt: skip
+        db.execute(
+            "UPDATE audit_entries SET content = ? WHERE seq = ?",
+            (bytes(content).replace(b"agent-content", b"agent-innocent"), entry["seq"]),
+        )
     operator.goto(f"{stack.url}/console/log/{entry['seq']}")
     _pin(operator, stack)
     operator.click("[data-verify]")

@@ -16,9 +16,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_demo_prints_the_console_and_its_login_and_seeds_sessions_and_an_approval(tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"
-    done = subprocess.run([sys.executable, "examples/console_demo.py", "--http", address, "--state-dir",
-                           str(tmp_path / "state"), "--seed-only"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "examples/console_demo.py",
+            "--http",
+            address,
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--seed-only",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"chamberlain console: http://{address}/console/" in done.stdout
     assert re.search(r"log in as operator with password \S{16}", done.stdout)

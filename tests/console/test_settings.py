@@ -15,8 +15,9 @@ from tests.server.support import ThreadServer, admin_on
 
 
 def config(tmp_path: Path, console: dict[str, Any], **chamberlain: Any) -> Any:
-    return load_config(overrides={"chamberlain": {"stateDir": str(tmp_path), "console": console, **chamberlain}},
-                       env={})  # fmt: skip
+    return load_config(
+        overrides={"chamberlain": {"stateDir": str(tmp_path), "console": console, **chamberlain}}, env={}
+    )
 
 
 def test_defaults(tmp_path: Path) -> None:

@@ -51,8 +51,15 @@ class IdentityProvider:
         jwk = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         return {"keys": [{**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
 
-    def token(self, sub: str, *, aud: str | list[str] = ISSUER, lifetime: float = 600, headers: dict | None = None,
-              **claims: Any) -> str:  # fmt: skip
+    def token(
+        self,
+        sub: str,
+        *,
+        aud: str | list[str] = ISSUER,
+        lifetime: float = 600,
+        headers: dict | None = None,
+        **claims: Any,
+    ) -> str:
         now = int(time.time())
         body = {"iss": self.issuer, "sub": sub, "aud": aud, "iat": now, "exp": now + int(lifetime), **claims}
         return pyjwt.encode(body, self.key, algorithm="RS256", headers={"kid": self.kid, **(headers or {})})
@@ -90,8 +97,9 @@ def example_pdp(tmp: Path) -> PDP:
 def serve(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on loopback (``port``, else a free one); yields its base URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="auto", log_config=None,
-                                           access_log=False))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="auto", log_config=None, access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -110,15 +118,29 @@ def exchange(
     client: OAuth2Client, url: str, subject_token: str, actor_token: str, **params: Any
 ) -> dict[str, Any]:
     """An RFC 8693 exchange through Authlib's client; raises ``OAuthError`` when refused."""
-    return dict(client.fetch_token(f"{url}/oauth2/token", grant_type=GRANT, subject_token=subject_token,
-                                   subject_token_type=ACCESS, actor_token=actor_token, actor_token_type=ACCESS,
-                                   **params))  # fmt: skip
+    return dict(
+        client.fetch_token(
+            f"{url}/oauth2/token",
+            grant_type=GRANT,
+            subject_token=subject_token,
+            subject_token_type=ACCESS,
+            actor_token=actor_token,
+            actor_token_type=ACCESS,
+            **params,
+        )
+    )
 
 
 def form(subject_token: str, actor_token: str, audience: str, scope: str = "") -> dict[str, list[str]]:
     """The parameters of an exchange, as ``TokenService.exchange`` takes them (in process)."""
-    params = {"grant_type": [GRANT], "subject_token": [subject_token], "subject_token_type": [ACCESS],
-              "actor_token": [actor_token], "actor_token_type": [ACCESS], "audience": [audience]}  # fmt: skip
+    params = {
+        "grant_type": [GRANT],
+        "subject_token": [subject_token],
+        "subject_token_type": [ACCESS],
+        "actor_token": [actor_token],
+        "actor_token_type": [ACCESS],
+        "audience": [audience],
+    }
     return {**params, "scope": [scope]} if scope else params
 
 

@@ -32,13 +32,20 @@ Case = Callable[[World], tuple[str, str, dict[str, Any]]]
 
 def first_hop(world: World, **claims: Any) -> str:
     """alice -> planner-agent, for the tool agent."""
-    return exchange(oauth_client(), world.url, world.person(**claims), world.agent("planner-agent"),
-                    audience="tool-agent")["access_token"]  # fmt: skip
+    return exchange(
+        oauth_client(), world.url, world.person(**claims), world.agent("planner-agent"), audience="tool-agent"
+    )["access_token"]
 
 
 def second_hop(world: World) -> str:
-    return exchange(oauth_client(), world.url, first_hop(world), world.agent("tool-agent"),
-                    audience=PAYMENTS, scope="payments:write")["access_token"]  # fmt: skip
+    return exchange(
+        oauth_client(),
+        world.url,
+        first_hop(world),
+        world.agent("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:write",
+    )["access_token"]
 
 
 def alg_none(world: World) -> tuple[str, str, dict[str, Any]]:
@@ -77,78 +84,153 @@ def nested(depth: int) -> dict[str, Any]:
 def duplicate_subject(world: World) -> tuple[str, str, dict[str, Any]]:
     """A subject token (correctly signed by the IdP) naming two subjects: one reader would see alice, another root."""
     now = int(time.time())
-    payload = (f'{{"iss": "{world.idp.issuer}", "sub": "alice", "aud": "https://chamberlain.example", "iat": {now}, '
-               f'"exp": {now + 600}, "roles": ["finance_clerk"], "scope": "payments:write", "sub": "root"}}')  # fmt: skip
-    token = pyjwt.api_jws.encode(payload.encode(), world.idp.key, algorithm="RS256",
-                                 headers={"kid": world.idp.kid, "typ": "JWT"})  # fmt: skip
+    payload = (
+        f'{{"iss": "{world.idp.issuer}", "sub": "alice", "aud": "https://chamberlain.example", "iat": {now}, '
+        f'"exp": {now + 600}, "roles": ["finance_clerk"], "scope": "payments:write", "sub": "root"}}'
+    )
+    token = pyjwt.api_jws.encode(
+        payload.encode(), world.idp.key, algorithm="RS256", headers={"kid": world.idp.kid, "typ": "JWT"}
+    )
     return token, world.agent("planner-agent"), {"audience": "tool-agent"}
 
 
 ATTACKS: dict[str, tuple[Case, str, str]] = {
     "deeply nested claims": (
         lambda w: (w.person(extra=nested(900)), w.agent("planner-agent"), {"audience": "tool-agent"}),
-        "invalid_request", "subject_token: not a JWT: its payload is nested more than 64 levels deep"),
-    "duplicate claims": (duplicate_subject, "invalid_request", 'subject_token: not a JWT: its payload has a duplicate field "sub"'),
+        "invalid_request",
+        "subject_token: not a JWT: its payload is nested more than 64 levels deep",
+    ),
+    "duplicate claims": (
+        duplicate_subject,
+        "invalid_request",
+        'subject_token: not a JWT: its payload has a duplicate field "sub"',
+    ),
     "alg none": (alg_none, "invalid_request", "alg 'none' is not accepted"),
-    "HS256 signed with the public key": (hs256_with_public_key, "invalid_request", "alg 'HS256' is not accepted"),
+    "HS256 signed with the public key": (
+        hs256_with_public_key,
+        "invalid_request",
+        "alg 'HS256' is not accepted",
+    ),
     "expired subject token": (
         lambda w: (w.person(lifetime=-60), w.agent("planner-agent"), {"audience": "tool-agent"}),
-        "invalid_request", "subject_token: expired: claim exp"),
+        "invalid_request",
+        "subject_token: expired: claim exp",
+    ),
     "not-yet-valid subject token": (
-        lambda w: (w.person(nbf=int(time.time()) + 600), w.agent("planner-agent"), {"audience": "tool-agent"}),
-        "invalid_request", "subject_token: not yet valid: claim nbf"),
+        lambda w: (
+            w.person(nbf=int(time.time()) + 600),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent"},
+        ),
+        "invalid_request",
+        "subject_token: not yet valid: claim nbf",
+    ),
     "expired actor token": (
         lambda w: (w.person(), w.agent("planner-agent", lifetime=-60), {"audience": "tool-agent"}),
-        "invalid_request", "actor_token: expired: claim exp"),
+        "invalid_request",
+        "actor_token: expired: claim exp",
+    ),
     "wrong issuer": (
-        lambda w: (IdentityProvider("https://evil.example").token("alice"), w.agent("planner-agent"),
-                   {"audience": "tool-agent"}),
-        "invalid_request", "issuer 'https://evil.example' (claim iss) is not trusted"),
+        lambda w: (
+            IdentityProvider("https://evil.example").token("alice"),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent"},
+        ),
+        "invalid_request",
+        "issuer 'https://evil.example' (claim iss) is not trusted",
+    ),
     "trusted issuer's name, another key": (
-        lambda w: (IdentityProvider(kid=w.idp.kid).token("alice"), w.agent("planner-agent"), {"audience": "tool-agent"}),
-        "invalid_request", "the signature does not verify"),
+        lambda w: (
+            IdentityProvider(kid=w.idp.kid).token("alice"),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent"},
+        ),
+        "invalid_request",
+        "the signature does not verify",
+    ),
     "wrong audience": (
         lambda w: (w.person(aud="https://crm.example"), w.agent("planner-agent"), {"audience": "tool-agent"}),
-        "invalid_request", "claim aud ['https://crm.example'] does not name https://chamberlain.example"),
+        "invalid_request",
+        "claim aud ['https://crm.example'] does not name https://chamberlain.example",
+    ),
     "unknown kid": (
-        lambda w: (w.person(headers={"kid": "no-such-key"}), w.agent("planner-agent"), {"audience": "tool-agent"}),
-        "invalid_request", "unknown kid 'no-such-key'"),
+        lambda w: (
+            w.person(headers={"kid": "no-such-key"}),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent"},
+        ),
+        "invalid_request",
+        "unknown kid 'no-such-key'",
+    ),
     "tampered payload": (tampered, "invalid_request", "the signature does not verify"),
     "scope escalation beyond the subject token": (
         lambda w: (first_hop(w), w.agent("tool-agent"), {"audience": PAYMENTS, "scope": "payments:admin"}),
-        "invalid_scope", "'payments:admin' (not in the subject token)"),
+        "invalid_scope",
+        "'payments:admin' (not in the subject token)",
+    ),
     "scope escalation beyond the policy": (
-        lambda w: (w.person(scope="payments:write hr:read"), w.agent("planner-agent"),
-                   {"audience": "tool-agent", "scope": "hr:read"}),
-        "invalid_scope", "'hr:read' (not granted by resource.delegation.vdefault#planner-for-finance-staff)"),
+        lambda w: (
+            w.person(scope="payments:write hr:read"),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent", "scope": "hr:read"},
+        ),
+        "invalid_scope",
+        "'hr:read' (not granted by resource.delegation.vdefault#planner-for-finance-staff)",
+    ),
     "audience escalation": (
         lambda w: (w.person(), w.agent("planner-agent"), {"audience": PAYMENTS}),
-        "invalid_target", "audience 'https://payments.example' is not granted to actor 'planner-agent'"),
+        "invalid_target",
+        "audience 'https://payments.example' is not granted to actor 'planner-agent'",
+    ),
     "chain deeper than the policy allows": (
-        lambda w: (second_hop(w), w.agent(PAYMENTS, roles=["tool_agent"]), {"audience": "https://ledger.example"}),
-        "invalid_request", "rule 'no-more-than-two-hops'"),
+        lambda w: (
+            second_hop(w),
+            w.agent(PAYMENTS, roles=["tool_agent"]),
+            {"audience": "https://ledger.example"},
+        ),
+        "invalid_request",
+        "rule 'no-more-than-two-hops'",
+    ),
     "actor that may_act does not name": (
-        lambda w: (w.person(may_act={"sub": "other-agent"}), w.agent("planner-agent"), {"audience": "tool-agent"}),
-        "invalid_request", "actor 'planner-agent' (iss https://idp.example) is not named by the subject token's may_act"),
+        lambda w: (
+            w.person(may_act={"sub": "other-agent"}),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent"},
+        ),
+        "invalid_request",
+        "actor 'planner-agent' (iss https://idp.example) is not named by the subject token's may_act",
+    ),
     "replay of a subject token meant for another party": (
         lambda w: (first_hop(w), w.agent("rogue-agent", roles=["tool_agent"]), {"audience": PAYMENTS}),
-        "invalid_request", "does not name rogue-agent: it was issued to another party"),
+        "invalid_request",
+        "does not name rogue-agent: it was issued to another party",
+    ),
     "replay of the final token as a subject token": (
         lambda w: (second_hop(w), w.agent("tool-agent"), {"audience": PAYMENTS}),
-        "invalid_request", "does not name tool-agent: it was issued to another party"),
+        "invalid_request",
+        "does not name tool-agent: it was issued to another party",
+    ),
     "a chamberlain token as the actor token": (
         lambda w: (w.person(), first_hop(w), {"audience": "tool-agent"}),
-        "invalid_request", "a chamberlain delegation token cannot be an actor token"),
+        "invalid_request",
+        "a chamberlain delegation token cannot be an actor token",
+    ),
     "an agent the policy does not know": (
         lambda w: (w.person(), w.agent("rogue-agent", roles=["agent"]), {"audience": "tool-agent"}),
-        "invalid_request", "the exchange policy refused: actor 'rogue-agent' (roles agent) may not act for 'alice'"),
+        "invalid_request",
+        "the exchange policy refused: actor 'rogue-agent' (roles agent) may not act for 'alice'",
+    ),
     "an agent without roles": (
         lambda w: (w.person(), w.agent("nobody"), {"audience": "tool-agent"}),
-        "invalid_request", "actor 'nobody' has no roles"),
+        "invalid_request",
+        "actor 'nobody' has no roles",
+    ),
     "no audience": (
         lambda w: (w.person(), w.agent("planner-agent"), {}),
-        "invalid_request", "audience or resource is required"),
-}  # fmt: skip
+        "invalid_request",
+        "audience or resource is required",
+    ),
+}
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))

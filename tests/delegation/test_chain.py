@@ -23,8 +23,14 @@ def independently_verified(world: World, token: str, audience: str) -> dict[str,
     """PyJWT, keys from the JWKS endpoint: signature, typ, iss, aud, exp."""
     signing_key = pyjwt.PyJWKClient(f"{world.url}/.well-known/jwks.json").get_signing_key_from_jwt(token)
     assert pyjwt.get_unverified_header(token)["typ"] == "at+jwt"
-    return pyjwt.decode(token, signing_key.key, algorithms=["EdDSA"], audience=audience, issuer=ISSUER,
-                        options={"require": ["exp", "iat", "jti", "sub", "aud", "client_id"]})  # fmt: skip
+    return pyjwt.decode(
+        token,
+        signing_key.key,
+        algorithms=["EdDSA"],
+        audience=audience,
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "jti", "sub", "aud", "client_id"]},
+    )
 
 
 def payments_service(world: World) -> DelegationMiddleware:
@@ -40,10 +46,14 @@ def payments_service(world: World) -> DelegationMiddleware:
             "requestId": "pay-call",
             "includeMeta": True,
             "principal": {"id": token.subject, "roles": ["finance_clerk"]},
-            "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": body["id"],
-                                                             "attr": {"amount": body["amount"]}}}],
+            "resources": [
+                {
+                    "actions": ["pay"],
+                    "resource": {"kind": "payment", "id": body["id"], "attr": {"amount": body["amount"]}},
+                }
+            ],
             "auxData": {"jwt": {"token": dict(scope["headers"])[b"authorization"].decode().split()[1]}},
-        }  # fmt: skip
+        }
         payload = orjson.dumps(check_resources(world.service, request))
         await send(
             {
@@ -63,10 +73,22 @@ def payments_service(world: World) -> DelegationMiddleware:
 def chain(world: World) -> dict[str, Any]:
     client = oauth_client()
     person = world.person("alice", sid="session-42")
-    first = exchange(client, world.url, person, world.agent("planner-agent"), audience="tool-agent",
-                     scope="payments:write payments:read")  # fmt: skip
-    second = exchange(client, world.url, first["access_token"], world.agent("tool-agent"), audience=PAYMENTS,
-                      scope="payments:write")  # fmt: skip
+    first = exchange(
+        client,
+        world.url,
+        person,
+        world.agent("planner-agent"),
+        audience="tool-agent",
+        scope="payments:write payments:read",
+    )
+    second = exchange(
+        client,
+        world.url,
+        first["access_token"],
+        world.agent("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:write",
+    )
     return {"person": person, "first": first, "second": second}
 
 
@@ -102,14 +124,19 @@ def test_payments_service_check_shows_the_whole_chain(world: World, chain: dict[
         small = httpx.post(
             f"{url}/pay", json={"id": "pay-1", "amount": 800}, headers={"Authorization": f"Bearer {token}"}
         )
-        large = httpx.post(f"{url}/pay", json={"id": "pay-2", "amount": 4200}, headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        large = httpx.post(
+            f"{url}/pay", json={"id": "pay-2", "amount": 4200}, headers={"Authorization": f"Bearer {token}"}
+        )
     assert small.status_code == 200, small.text
     allowed, denied = small.json(), large.json()
     assert allowed["results"][0]["actions"] == {"pay": "EFFECT_ALLOW"}
     explanation = allowed["delegation"]["explanation"]
     assert "pay: EFFECT_ALLOW for alice -> planner-agent -> tool-agent" in explanation
-    for party in ("subject alice (roles finance_clerk)", "actor 1 planner-agent (roles planner_agent)",
-                  "actor 2 tool-agent (current; roles tool_agent)"):  # fmt: skip
+    for party in (
+        "subject alice (roles finance_clerk)",
+        "actor 1 planner-agent (roles planner_agent)",
+        "actor 2 tool-agent (current; roles tool_agent)",
+    ):
         assert f"{party}: EFFECT_ALLOW by resource.payment.vdefault" in explanation
     assert allowed["delegation"]["actors"] == ["tool-agent", "planner-agent"]
     # agents acting for finance staff pay up to 1,000: the first delegate is named as the one that denied
@@ -121,8 +148,11 @@ def test_payments_service_check_shows_the_whole_chain(world: World, chain: dict[
 
 def test_payments_service_refuses_a_token_for_another_audience(world: World, chain: dict[str, Any]) -> None:
     with serve(payments_service(world)) as url:
-        response = httpx.post(f"{url}/pay", json={"id": "pay-1", "amount": 1},
-                              headers={"Authorization": f"Bearer {chain['first']['access_token']}"})  # fmt: skip
+        response = httpx.post(
+            f"{url}/pay",
+            json={"id": "pay-1", "amount": 1},
+            headers={"Authorization": f"Bearer {chain['first']['access_token']}"},
+        )
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert "does not name https://payments.example" in response.text

@@ -33,8 +33,14 @@ def tokens(world: World) -> dict[str, str]:
     first = exchange(
         oauth_client(), world.url, world.person(), world.agent("planner-agent"), audience="tool-agent"
     )
-    second = exchange(oauth_client(), world.url, first["access_token"], world.agent("tool-agent"), audience=PAYMENTS,
-                      scope="payments:write")  # fmt: skip
+    second = exchange(
+        oauth_client(),
+        world.url,
+        first["access_token"],
+        world.agent("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:write",
+    )
     return {"first": first["access_token"], "second": second["access_token"]}
 
 
@@ -46,9 +52,14 @@ def request(
     return {
         "requestId": "r1",
         "principal": {"id": principal, "roles": ["finance_clerk"]},
-        "resources": [{"actions": ["pay", "view"], "resource": {"kind": "payment", "id": "pay-1", "attr": {"amount": amount}}}],
+        "resources": [
+            {
+                "actions": ["pay", "view"],
+                "resource": {"kind": "payment", "id": "pay-1", "attr": {"amount": amount}},
+            }
+        ],
         "auxData": aux,
-    }  # fmt: skip
+    }
 
 
 def test_allowed_when_every_party_allows(world: World, tokens: dict[str, str]) -> None:
@@ -209,7 +220,11 @@ def test_the_cel_variable_holds_the_chain(world: World, tokens: dict[str, str], 
     assert [a["id"] for a in value["actors"]] == ["tool-agent", "planner-agent"]
     assert value["actors"][1]["attr"] == {"team": "finance"}
     assert (value["scopes"], value["audience"], value["issuer"], value["source"]) == (
-        ["payments:write"], [PAYMENTS], ISSUER, "token")  # fmt: skip
+        ["payments:write"],
+        [PAYMENTS],
+        ISSUER,
+        "token",
+    )
     plain = pdp.check(ALICE, probe, ["look"])
     assert json.dumps(plain[0].outputs[0].val) == '"none"'
 

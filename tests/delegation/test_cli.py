@@ -23,11 +23,32 @@ def cli(*args: str) -> tuple[int, str]:
 
 
 def hops(world: World) -> str:
-    code, first = cli("exchange", "--server", world.url, "--subject-token", world.person(), "--actor-token",
-                      world.agent("planner-agent"), "--audience", "tool-agent", "--token-only")  # fmt: skip
+    code, first = cli(
+        "exchange",
+        "--server",
+        world.url,
+        "--subject-token",
+        world.person(),
+        "--actor-token",
+        world.agent("planner-agent"),
+        "--audience",
+        "tool-agent",
+        "--token-only",
+    )
     assert code == 0, first
-    code, second = cli("exchange", "--server", world.url, "--subject-token", first.strip(), "--actor-token",
-                       world.agent("tool-agent"), "--resource", PAYMENTS, "--scope", "payments:write")  # fmt: skip
+    code, second = cli(
+        "exchange",
+        "--server",
+        world.url,
+        "--subject-token",
+        first.strip(),
+        "--actor-token",
+        world.agent("tool-agent"),
+        "--resource",
+        PAYMENTS,
+        "--scope",
+        "payments:write",
+    )
     assert code == 0, second
     return json.loads(second)["access_token"]
 
@@ -35,8 +56,14 @@ def hops(world: World) -> str:
 def test_exchange_then_inspect_shows_the_chain(world: World, tmp_path: Path) -> None:
     token = hops(world)
     (tmp_path / "token").write_text(token)
-    code, out = cli("inspect", f"@{tmp_path / 'token'}", "--key-file", str(world.service.config.signing_key_file),
-                    "--audience", PAYMENTS)  # fmt: skip
+    code, out = cli(
+        "inspect",
+        f"@{tmp_path / 'token'}",
+        "--key-file",
+        str(world.service.config.signing_key_file),
+        "--audience",
+        PAYMENTS,
+    )
     assert code == 0, out
     lines = [line.rstrip() for line in out.splitlines()]
     assert "├── audience: https://payments.example" in lines
@@ -61,8 +88,17 @@ def test_inspect_with_the_servers_jwks_and_a_failed_verification(world: World) -
 
 
 def test_a_refused_exchange_says_why(world: World) -> None:
-    code, out = cli("exchange", "--server", world.url, "--subject-token", world.person(), "--actor-token",
-                    world.agent("planner-agent"), "--audience", PAYMENTS)  # fmt: skip
+    code, out = cli(
+        "exchange",
+        "--server",
+        world.url,
+        "--subject-token",
+        world.person(),
+        "--actor-token",
+        world.agent("planner-agent"),
+        "--audience",
+        PAYMENTS,
+    )
     assert code == 1
     assert "refused (400): invalid_target: audience 'https://payments.example' is not granted" in out
 

@@ -39,19 +39,40 @@ def test_defaults(tmp_path: Path) -> None:
     )
     assert config.signing_key_file == tmp_path / KEY_FILE_NAME
     assert config.trusted_issuers == () and config.leeway == 0.0
-    assert set(DEFAULTS) == {"issuer", "trustedIssuers", "signingKeyFile", "signingAlgorithm", "maxChainDepth",
-                             "maxTokenLifetime", "scopeMapping", "agentsFile", "audiences", "acceptableTimeSkew"}  # fmt: skip
+    assert set(DEFAULTS) == {
+        "issuer",
+        "trustedIssuers",
+        "signingKeyFile",
+        "signingAlgorithm",
+        "maxChainDepth",
+        "maxTokenLifetime",
+        "scopeMapping",
+        "agentsFile",
+        "audiences",
+        "acceptableTimeSkew",
+    }
 
 
 def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
     with pytest.raises(DelegationConfigError) as error:
-        parse(tmp_path, issuer="ftp://x", maxChainDepth=0, maxTokenLifetime="soon", signingAlgorithm="HS256",
-              scopeMapping={"payment": {"pay": "has space"}}, audiences="x", agentsFile="missing.yaml",
-              trustedIssuers=[{"issuer": "https://idp", "audience": "a"}, {"issuer": "https://idp2", "jwksFile": "f",
-                                                                           "jwksUri": "file:///f", "audience": "a"},
-                              {"issuer": "https://idp3", "jwksFile": "nope.json"}, "oops",
-                              {"issuer": "https://idp4", "jwksUri": "https://idp4/jwks", "audience": "a"},
-                              {"issuer": "https://idp5", "jwksUri": "file:///f", "audience": "a", "extra": 1}])  # fmt: skip
+        parse(
+            tmp_path,
+            issuer="ftp://x",
+            maxChainDepth=0,
+            maxTokenLifetime="soon",
+            signingAlgorithm="HS256",
+            scopeMapping={"payment": {"pay": "has space"}},
+            audiences="x",
+            agentsFile="missing.yaml",
+            trustedIssuers=[
+                {"issuer": "https://idp", "audience": "a"},
+                {"issuer": "https://idp2", "jwksFile": "f", "jwksUri": "file:///f", "audience": "a"},
+                {"issuer": "https://idp3", "jwksFile": "nope.json"},
+                "oops",
+                {"issuer": "https://idp4", "jwksUri": "https://idp4/jwks", "audience": "a"},
+                {"issuer": "https://idp5", "jwksUri": "file:///f", "audience": "a", "extra": 1},
+            ],
+        )
     message = str(error.value)
     assert len(error.value.problems) == 13 and all(
         p.startswith("chamberlain.delegation.") for p in error.value.problems

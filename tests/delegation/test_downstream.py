@@ -19,8 +19,14 @@ def token(world: World) -> str:
     first = exchange(
         oauth_client(), world.url, world.person(), world.agent("planner-agent"), audience="tool-agent"
     )
-    return exchange(oauth_client(), world.url, first["access_token"], world.agent("tool-agent"), audience=PAYMENTS,
-                    scope="payments:read")["access_token"]  # fmt: skip
+    return exchange(
+        oauth_client(),
+        world.url,
+        first["access_token"],
+        world.agent("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:read",
+    )["access_token"]
 
 
 @pytest.fixture(scope="module")

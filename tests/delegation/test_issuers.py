@@ -68,8 +68,14 @@ class Two:
         first = exchange(
             oauth_client(), self.url, person, self.a.token("planner-agent"), audience="tool-agent"
         )
-        return exchange(oauth_client(), self.url, first["access_token"], tool.token("tool-agent", roles=["tool_agent"]),
-                        audience=PAYMENTS, scope="payments:write")  # fmt: skip
+        return exchange(
+            oauth_client(),
+            self.url,
+            first["access_token"],
+            tool.token("tool-agent", roles=["tool_agent"]),
+            audience=PAYMENTS,
+            scope="payments:write",
+        )
 
 
 def _settings(tmp: Path, *idps: IdentityProvider, agents: str = AGENTS) -> dict[str, Any]:
@@ -79,8 +85,13 @@ def _settings(tmp: Path, *idps: IdentityProvider, agents: str = AGENTS) -> dict[
         path.write_text(json.dumps(idp.jwks()))
         issuers.append({"issuer": idp.issuer, "jwksFile": str(path), "audience": ISSUER})
     (tmp / "agents.yaml").write_text(agents)
-    return {"issuer": ISSUER, "trustedIssuers": issuers, "agentsFile": str(tmp / "agents.yaml"),
-            "audiences": [PAYMENTS], "scopeMapping": {"payment": {"pay": "payments:write"}}}  # fmt: skip
+    return {
+        "issuer": ISSUER,
+        "trustedIssuers": issuers,
+        "agentsFile": str(tmp / "agents.yaml"),
+        "audiences": [PAYMENTS],
+        "scopeMapping": {"payment": {"pay": "payments:write"}},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +101,10 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Two]:
     shutil.copytree(EXAMPLES / "policies", folder)
     (folder / "payment.yaml").write_text(PAYMENT)
     a, b = IdentityProvider(A), IdentityProvider(B)
-    service = TokenService(parse_config(_settings(tmp, a, b), state_dir=tmp / "state", base_url=ISSUER),
-                           PDP.from_directory(folder))  # fmt: skip
+    service = TokenService(
+        parse_config(_settings(tmp, a, b), state_dir=tmp / "state", base_url=ISSUER),
+        PDP.from_directory(folder),
+    )
     with serve(create_app(service)) as url:
         yield Two(a, b, service, url)
 
@@ -123,24 +136,42 @@ def test_a_token_issued_to_as_agent_is_refused_from_bs_agent_of_the_same_name(tw
         oauth_client(), two.url, two.person(two.a), two.a.token("planner-agent"), audience="tool-agent"
     )
     with pytest.raises(OAuthError) as refused:
-        exchange(oauth_client(), two.url, first["access_token"], two.b.token("tool-agent", roles=["tool_agent"]),
-                 audience=PAYMENTS, scope="payments:write")  # fmt: skip
+        exchange(
+            oauth_client(),
+            two.url,
+            first["access_token"],
+            two.b.token("tool-agent", roles=["tool_agent"]),
+            audience=PAYMENTS,
+            scope="payments:write",
+        )
     assert refused.value.error == "invalid_request"
-    assert (f"it was issued to 'tool-agent' of {A}, not to 'tool-agent' of {B}"
-            in refused.value.description)  # fmt: skip
+    assert f"it was issued to 'tool-agent' of {A}, not to 'tool-agent' of {B}" in refused.value.description
     assert _claims(first["access_token"])["may_act"] == {"sub": "tool-agent", "iss": A}
-    second = exchange(oauth_client(), two.url, first["access_token"], two.a.token("tool-agent"),
-                      audience=PAYMENTS, scope="payments:write")  # fmt: skip
+    second = exchange(
+        oauth_client(),
+        two.url,
+        first["access_token"],
+        two.a.token("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:write",
+    )
     actors = _claims(second["access_token"])["act"]
     assert (actors["sub"], actors["iss"], actors["act"]["sub"], actors["act"]["iss"]) == (
-        "tool-agent", A, "planner-agent", A)  # fmt: skip
+        "tool-agent",
+        A,
+        "planner-agent",
+        A,
+    )
 
 
 def test_with_two_issuers_every_registered_agent_names_its_issuer(tmp_path: Path) -> None:
     a, b = IdentityProvider(A), IdentityProvider(B)
     with pytest.raises(DelegationConfigError) as refused:
-        parse_config(_settings(tmp_path, a, b, agents="agents:\n  tool-agent: {roles: [tool_agent]}\n"),
-                     state_dir=tmp_path, base_url=ISSUER)  # fmt: skip
+        parse_config(
+            _settings(tmp_path, a, b, agents="agents:\n  tool-agent: {roles: [tool_agent]}\n"),
+            state_dir=tmp_path,
+            base_url=ISSUER,
+        )
     assert "every agent entry must name its issuer" in str(refused.value) and "tool-agent" in str(
         refused.value
     )

@@ -45,16 +45,30 @@ def _person(idp: IdentityProvider) -> str:
 def _chain(srv: ThreadServer, idp: IdentityProvider) -> str:
     """person -> planner-agent -> tool-agent, each hop narrowing the audience; the tool's token."""
     first = exchange(oauth_client(), srv.url, _person(idp), idp.token("planner-agent"), audience="tool-agent")
-    second = exchange(oauth_client(), srv.url, first["access_token"], idp.token("tool-agent"), audience=PAYMENTS,
-                      scope="payments:write")  # fmt: skip
+    second = exchange(
+        oauth_client(),
+        srv.url,
+        first["access_token"],
+        idp.token("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:write",
+    )
     return second["access_token"]
 
 
 def _check(srv: ThreadServer, token: str, amount: int) -> dict[str, Any]:
-    body = {"requestId": "pay", "includeMeta": True, "principal": {"id": "alice", "roles": ["finance_clerk"]},
-            "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": f"pay-{amount}",
-                                                            "attr": {"amount": amount}}}],
-            "auxData": {"jwt": {"token": token}}}  # fmt: skip
+    body = {
+        "requestId": "pay",
+        "includeMeta": True,
+        "principal": {"id": "alice", "roles": ["finance_clerk"]},
+        "resources": [
+            {
+                "actions": ["pay"],
+                "resource": {"kind": "payment", "id": f"pay-{amount}", "attr": {"amount": amount}},
+            }
+        ],
+        "auxData": {"jwt": {"token": token}},
+    }
     reply = httpx.post(srv.url + CHECK, json=body, timeout=10)
     assert reply.status_code == 200, reply.text
     return reply.json()
@@ -122,8 +136,10 @@ def test_a_refused_exchange_is_logged_with_its_rule(server) -> None:
 
 def test_plain_checks_are_untouched(server, tmp_path: Path) -> None:
     srv, _ = server
-    body = {"principal": {"id": "alice", "roles": ["finance_clerk"]},
-            "resources": [{"actions": ["view"], "resource": {"kind": "invoice", "id": "i1", "attr": {}}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "alice", "roles": ["finance_clerk"]},
+        "resources": [{"actions": ["view"], "resource": {"kind": "invoice", "id": "i1", "attr": {}}}],
+    }
     answer = httpx.post(srv.url + CHECK, json=body).json()
     assert "delegation" not in answer and answer["results"][0]["actions"]["view"] == "EFFECT_ALLOW"
 

@@ -15,33 +15,59 @@ JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 
 def post(world: World, form: dict[str, str] | list[tuple[str, str]]) -> httpx.Response:
     pairs = list(form.items()) if isinstance(form, dict) else form
-    return httpx.post(f"{world.url}/oauth2/token", content=urlencode(pairs),
-                      headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    return httpx.post(
+        f"{world.url}/oauth2/token",
+        content=urlencode(pairs),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def base(world: World) -> list[tuple[str, str]]:
-    return [("grant_type", GRANT), ("subject_token", world.person()), ("subject_token_type", ACCESS),
-            ("actor_token", world.agent("planner-agent")), ("actor_token_type", ACCESS)]  # fmt: skip
+    return [
+        ("grant_type", GRANT),
+        ("subject_token", world.person()),
+        ("subject_token_type", ACCESS),
+        ("actor_token", world.agent("planner-agent")),
+        ("actor_token_type", ACCESS),
+    ]
 
 
 @pytest.mark.parametrize(
     ("change", "error", "description"),
     [
-        ({"grant_type": "client_credentials"}, "unsupported_grant_type", "grant_type 'client_credentials' is not supported"),
+        (
+            {"grant_type": "client_credentials"},
+            "unsupported_grant_type",
+            "grant_type 'client_credentials' is not supported",
+        ),
         ({"grant_type": ""}, "invalid_request", "parameter grant_type is required"),
         ({"subject_token": ""}, "invalid_request", "parameter subject_token is required"),
-        ({"actor_token": ""}, "invalid_request", "actor_token is required: chamberlain issues delegation tokens"),
-        ({"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"}, "invalid_request",
-         "subject_token_type 'urn:ietf:params:oauth:token-type:saml2' is not supported"),
-        ({"actor_token_type": ""}, "invalid_request", "parameter actor_token_type is required with actor_token"),
-        ({"requested_token_type": "urn:ietf:params:oauth:token-type:refresh_token"}, "invalid_request",
-         "requested_token_type 'urn:ietf:params:oauth:token-type:refresh_token' is not supported"),
+        (
+            {"actor_token": ""},
+            "invalid_request",
+            "actor_token is required: chamberlain issues delegation tokens",
+        ),
+        (
+            {"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"},
+            "invalid_request",
+            "subject_token_type 'urn:ietf:params:oauth:token-type:saml2' is not supported",
+        ),
+        (
+            {"actor_token_type": ""},
+            "invalid_request",
+            "parameter actor_token_type is required with actor_token",
+        ),
+        (
+            {"requested_token_type": "urn:ietf:params:oauth:token-type:refresh_token"},
+            "invalid_request",
+            "requested_token_type 'urn:ietf:params:oauth:token-type:refresh_token' is not supported",
+        ),
         ({"resource": "payments"}, "invalid_target", "resource 'payments' is not an absolute URI"),
         ({"resource": "https://payments.example/#frag"}, "invalid_target", "without a fragment"),
         ({"subject_token": "not-a-jwt"}, "invalid_request", "subject_token: not a JWT"),
         ({"scope": 'payments:write pay"ments'}, "invalid_scope", "scope 'pay\"ments' is malformed"),
     ],
-)  # fmt: skip
+)
 def test_malformed_requests(world: World, change: dict[str, str], error: str, description: str) -> None:
     form = dict(base(world), audience="tool-agent")
     form.update(change)
@@ -98,32 +124,63 @@ def test_resource_indicators_and_several_audiences(world: World) -> None:
 
 def test_without_a_scope_the_intersection_is_issued(world: World) -> None:
     """No scope asked: the subject token's scopes that the policy grants (hr:read is not granted)."""
-    token = exchange(oauth_client(), world.url, world.person(scope="hr:read payments:read"),
-                     world.agent("planner-agent"), audience="tool-agent")  # fmt: skip
+    token = exchange(
+        oauth_client(),
+        world.url,
+        world.person(scope="hr:read payments:read"),
+        world.agent("planner-agent"),
+        audience="tool-agent",
+    )
     assert token["scope"] == "payments:read"
 
 
 def test_no_scope_left_is_invalid_scope(world: World) -> None:
     with pytest.raises(OAuthError) as refused:
-        exchange(oauth_client(), world.url, world.person(scope="hr:read"), world.agent("planner-agent"),
-                 audience="tool-agent")  # fmt: skip
+        exchange(
+            oauth_client(),
+            world.url,
+            world.person(scope="hr:read"),
+            world.agent("planner-agent"),
+            audience="tool-agent",
+        )
     assert refused.value.error == "invalid_scope"
     assert "no scope left to delegate" in refused.value.description
 
 
 def test_jwt_token_type_can_be_requested(world: World) -> None:
-    token = exchange(oauth_client(), world.url, world.person(), world.agent("planner-agent"), audience="tool-agent",
-                     requested_token_type=JWT_TYPE)  # fmt: skip
+    token = exchange(
+        oauth_client(),
+        world.url,
+        world.person(),
+        world.agent("planner-agent"),
+        audience="tool-agent",
+        requested_token_type=JWT_TYPE,
+    )
     assert token["issued_token_type"] == JWT_TYPE
 
 
 def test_expiry_is_capped_by_the_tokens_and_the_configuration(world: World) -> None:
-    short = exchange(oauth_client(), world.url, world.person(lifetime=30), world.agent("planner-agent"),
-                     audience="tool-agent")  # fmt: skip
-    long = exchange(oauth_client(), world.url, world.person(lifetime=86_400),
-                    world.agent("planner-agent", lifetime=86_400), audience="tool-agent")  # fmt: skip
-    short_actor = exchange(oauth_client(), world.url, world.person(), world.agent("planner-agent", lifetime=20),
-                           audience="tool-agent")  # fmt: skip
+    short = exchange(
+        oauth_client(),
+        world.url,
+        world.person(lifetime=30),
+        world.agent("planner-agent"),
+        audience="tool-agent",
+    )
+    long = exchange(
+        oauth_client(),
+        world.url,
+        world.person(lifetime=86_400),
+        world.agent("planner-agent", lifetime=86_400),
+        audience="tool-agent",
+    )
+    short_actor = exchange(
+        oauth_client(),
+        world.url,
+        world.person(),
+        world.agent("planner-agent", lifetime=20),
+        audience="tool-agent",
+    )
     assert short["expires_in"] <= 30
     assert short_actor["expires_in"] <= 20
     assert long["expires_in"] == 15 * 60  # maxTokenLifetime's default

@@ -74,12 +74,23 @@ def test_the_delegation_tour_runs_as_written(tmp_path: Path) -> None:
                 continue
             if body.startswith("chamberlain serve"):
                 with log.open("wb") as out:
-                    server = subprocess.Popen(["bash", "-c", f"exec {body.strip()} --http 127.0.0.1:{port}"],
-                                              cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                    server = subprocess.Popen(
+                        ["bash", "-c", f"exec {body.strip()} --http 127.0.0.1:{port}"],
+                        cwd=tmp_path,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
                 wait_healthy(f"http://127.0.0.1:{port}", server, log)
                 continue
-            run = subprocess.run(["bash", "-euo", "pipefail", "-c", body], cwd=tmp_path, env=env,
-                                 capture_output=True, text=True, timeout=120)  # fmt: skip
+            run = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", body],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert run.returncode == 0, f"{body}\n{run.stdout}\n{run.stderr}"
             following = blocks[i + 1] if i + 1 < len(blocks) else ("sh", "")
             if following[0] != "sh":

@@ -119,26 +119,44 @@ def test_every_problem_of_the_identities_file_is_reported_together(tmp_path: Pat
     with pytest.raises(DevIdpError) as caught:
         DevIdp.load(folder)
     message = str(caught.value)
-    for expected in ("people.alice.attr.sub: sub is a claim the dev IdP sets itself",
-                     "people.bob.roles: expected a list of role names",
-                     "people.carol: unknown keys team",
-                     "agents.tool-agent.roles: expected a non-empty list",
-                     "planner-agent is listed both as a person and as an agent"):  # fmt: skip
+    for expected in (
+        "people.alice.attr.sub: sub is a claim the dev IdP sets itself",
+        "people.bob.roles: expected a list of role names",
+        "people.carol: unknown keys team",
+        "agents.tool-agent.roles: expected a non-empty list",
+        "planner-agent is listed both as a person and as an agent",
+    ):
         assert expected in message, message
 
 
 def test_every_problem_of_the_settings_is_reported_together(tmp_path: Path) -> None:
     folder = tmp_path / "idp"
     init_directory(folder)
-    (folder / "idp.yaml").write_text(yaml.safe_dump({
-        "issuer": "http://idp.example/?x=1", "audience": "", "tokenLifetime": "48h", "colour": "red",
-        "clients": [{"clientId": "a", "redirectUris": ["http://app/cb#frag"]}, {"clientId": "a", "redirectUris": ["x"]}],
-    }))  # fmt: skip
+    (folder / "idp.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "issuer": "http://idp.example/?x=1",
+                "audience": "",
+                "tokenLifetime": "48h",
+                "colour": "red",
+                "clients": [
+                    {"clientId": "a", "redirectUris": ["http://app/cb#frag"]},
+                    {"clientId": "a", "redirectUris": ["x"]},
+                ],
+            }
+        )
+    )
     with pytest.raises(DevIdpError) as caught:
         DevIdp.load(folder)
     message = str(caught.value)
-    for expected in ("unknown key 'colour'", "issuer: an issuer has no query", "audience: expected a non-empty",
-                     "tokenLifetime: at most 24h", "redirect URI has no fragment", "clients[1].redirectUris[0]"):  # fmt: skip
+    for expected in (
+        "unknown key 'colour'",
+        "issuer: an issuer has no query",
+        "audience: expected a non-empty",
+        "tokenLifetime: at most 24h",
+        "redirect URI has no fragment",
+        "clients[1].redirectUris[0]",
+    ):
         assert expected in message, message
 
 

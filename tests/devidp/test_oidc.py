@@ -36,12 +36,19 @@ class Provider:
 
     def client(self) -> OAuth2Client:
         """A public client with PKCE S256, as the example-app of idp.yaml."""
-        return OAuth2Client(client_id=CLIENT_ID, redirect_uri=REDIRECT, scope="openid profile",
-                            code_challenge_method="S256", token_endpoint_auth_method="none", timeout=10)  # fmt: skip
+        return OAuth2Client(
+            client_id=CLIENT_ID,
+            redirect_uri=REDIRECT,
+            scope="openid profile",
+            code_challenge_method="S256",
+            token_endpoint_auth_method="none",
+            timeout=10,
+        )
 
     def authorize_url(self, verifier: str, **params: str) -> str:
-        url, _ = self.client().create_authorization_url(f"{self.url}/authorize", code_verifier=verifier,
-                                                        state=params.pop("state", "st-1"), **params)  # fmt: skip
+        url, _ = self.client().create_authorization_url(
+            f"{self.url}/authorize", code_verifier=verifier, state=params.pop("state", "st-1"), **params
+        )
         return url
 
     def code(self, verifier: str, person: str = "alice", **params: str) -> str:
@@ -74,8 +81,13 @@ def _verified(provider: Provider, token: str, audience: str) -> dict[str, Any]:
     """PyJWT verifies with the key the served JWKS names (fetched over HTTP by PyJWKClient)."""
     discovery = httpx.get(f"{provider.url}/.well-known/openid-configuration").json()
     key = pyjwt.PyJWKClient(discovery["jwks_uri"]).get_signing_key_from_jwt(token)
-    return pyjwt.decode(token, key.key, algorithms=discovery["id_token_signing_alg_values_supported"],
-                        audience=audience, issuer=discovery["issuer"])  # fmt: skip
+    return pyjwt.decode(
+        token,
+        key.key,
+        algorithms=discovery["id_token_signing_alg_values_supported"],
+        audience=audience,
+        issuer=discovery["issuer"],
+    )
 
 
 def test_discovery_names_the_endpoints_and_pkce(provider: Provider) -> None:
@@ -122,8 +134,9 @@ def test_a_wrong_verifier_is_refused_and_spends_the_code(provider: Provider) -> 
     verifier = secrets.token_urlsafe(48)
     back = provider.code(verifier)
     with pytest.raises(OAuthError) as refused:
-        provider.client().fetch_token(f"{provider.url}/token", authorization_response=back,
-                                      code_verifier=secrets.token_urlsafe(48))  # fmt: skip
+        provider.client().fetch_token(
+            f"{provider.url}/token", authorization_response=back, code_verifier=secrets.token_urlsafe(48)
+        )
     assert (
         refused.value.error == "invalid_grant"
         and "does not match the code_challenge" in refused.value.description
@@ -137,8 +150,14 @@ def test_a_wrong_verifier_is_refused_and_spends_the_code(provider: Provider) -> 
 
 def _redeem(provider: Provider, back: str, verifier: str, **overrides: str) -> httpx.Response:
     code = parse_qs(urlsplit(back).query)["code"][0]
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": CLIENT_ID,
-            "code_verifier": verifier, **overrides}  # fmt: skip
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "client_id": CLIENT_ID,
+        "code_verifier": verifier,
+        **overrides,
+    }
     return provider.token_request(**{k: v for k, v in data.items() if v})
 
 
@@ -163,8 +182,9 @@ def test_a_replayed_code_is_refused(provider: Provider) -> None:
         ({"code": "forged-code"}, "invalid_grant", "unknown or expired"),
     ],
 )
-def test_token_requests_that_do_not_match_the_code_are_refused(provider: Provider, overrides: dict[str, str],
-                                                               error: str, says: str) -> None:  # fmt: skip
+def test_token_requests_that_do_not_match_the_code_are_refused(
+    provider: Provider, overrides: dict[str, str], error: str, says: str
+) -> None:
     verifier = secrets.token_urlsafe(48)
     answer = _redeem(provider, provider.code(verifier), verifier, **overrides)
     assert answer.status_code in (400, 401) and answer.json()["error"] == error
@@ -181,14 +201,30 @@ def test_a_code_for_another_client_is_refused(provider: Provider) -> None:
 def test_client_secrets_are_refused(provider: Provider) -> None:
     verifier = secrets.token_urlsafe(48)
     code = parse_qs(urlsplit(provider.code(verifier)).query)["code"][0]
-    answer = httpx.post(f"{provider.url}/token", auth=(CLIENT_ID, "secret"), timeout=10, data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier})  # fmt: skip
+    answer = httpx.post(
+        f"{provider.url}/token",
+        auth=(CLIENT_ID, "secret"),
+        timeout=10,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
 
 
 def _authorize(provider: Provider, **params: str) -> httpx.Response:
-    base = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT, "scope": "openid",
-            "state": "st-9", "code_challenge": s256(secrets.token_urlsafe(48)), "code_challenge_method": "S256"}  # fmt: skip
+    base = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": "st-9",
+        "code_challenge": s256(secrets.token_urlsafe(48)),
+        "code_challenge_method": "S256",
+    }
     query = {k: v for k, v in {**base, **params}.items() if v is not None}
     return httpx.get(f"{provider.url}/authorize?{urlencode(query)}", timeout=10)
 
@@ -215,8 +251,9 @@ def _error_redirect(answer: httpx.Response) -> dict[str, list[str]]:
         ({"nonce": "n" * 5000}, "invalid_request", "longer than 2048"),
     ],
 )
-def test_bad_authorization_requests_go_back_to_the_client_with_the_error(provider: Provider, params: dict[str, Any],
-                                                                         error: str, says: str) -> None:  # fmt: skip
+def test_bad_authorization_requests_go_back_to_the_client_with_the_error(
+    provider: Provider, params: dict[str, Any], error: str, says: str
+) -> None:
     query = _error_redirect(_authorize(provider, **params))
     assert query["error"] == [error] and says in query["error_description"][0]
     assert query["state"] == ["st-9"] and query["iss"] == [provider.url]
@@ -233,9 +270,9 @@ def test_bad_authorization_requests_go_back_to_the_client_with_the_error(provide
         ({"state": "s" * 5000}, 400, "longer than 2048"),
     ],
 )
-def test_requests_with_an_unknown_client_or_redirect_are_shown_never_redirected(provider: Provider,
-                                                                                params: dict[str, Any], status: int,
-                                                                                says: str) -> None:  # fmt: skip
+def test_requests_with_an_unknown_client_or_redirect_are_shown_never_redirected(
+    provider: Provider, params: dict[str, Any], status: int, says: str
+) -> None:
     answer = _authorize(provider, **params)
     assert answer.status_code == status and "location" not in answer.headers
     assert says in answer.text and "NOT FOR PRODUCTION" in answer.text
@@ -251,8 +288,12 @@ def test_repeated_and_oversized_parameters_are_refused(provider: Provider) -> No
     assert many.status_code == 400 and "more than 32" in many.text
     body = provider.token_request(grant_type="authorization_code", code="c" * 20000)
     assert body.status_code == 413 and body.json()["error"] == "invalid_request"
-    streamed = httpx.post(f"{provider.url}/token", content=iter([b"a=" + b"b" * 10000, b"c" * 10000]),
-                          headers={"content-type": "application/x-www-form-urlencoded"}, timeout=10)  # fmt: skip
+    streamed = httpx.post(
+        f"{provider.url}/token",
+        content=iter([b"a=" + b"b" * 10000, b"c" * 10000]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
     assert streamed.status_code == 413  # no Content-Length: counted while read
     wrong_type = httpx.post(f"{provider.url}/token", json={"grant_type": "authorization_code"}, timeout=10)
     assert wrong_type.status_code == 400 and "x-www-form-urlencoded" in wrong_type.json()["error_description"]
@@ -265,8 +306,12 @@ def test_the_login_form_is_protected_against_csrf(provider: Provider) -> None:
         cookie = browser.cookies[CSRF_COOKIE]
         assert form.hidden["csrf"] == cookie and form.action == "/login"
         wrong = log_in(browser, provider.url, form, "alice", csrf=secrets.token_urlsafe(32))
-        cross_site = browser.post(f"{provider.url}/login", data={**form.hidden, "person": "alice"},
-                                  headers={"origin": "https://attacker.example"}, follow_redirects=False)  # fmt: skip
+        cross_site = browser.post(
+            f"{provider.url}/login",
+            data={**form.hidden, "person": "alice"},
+            headers={"origin": "https://attacker.example"},
+            follow_redirects=False,
+        )
         forged_login = log_in(browser, provider.url, form, "alice", login="not-a-login-page")
         for refused in (wrong, cross_site, forged_login):
             assert refused.status_code == 403 and "location" not in refused.headers
@@ -288,8 +333,10 @@ def test_the_login_page_lists_the_people_escaped_and_cannot_be_framed(provider: 
     assert [value for name, value in LoginForm(page.text).buttons if name == "person"] == list(
         provider.idp.identities.people
     )
-    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers[
-        "content-security-policy"]  # fmt: skip
+    assert (
+        page.headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    )
     assert (
         "samesite=lax" in page.headers["set-cookie"].lower()
         and "httponly" in page.headers["set-cookie"].lower()
@@ -301,8 +348,12 @@ def test_cancel_and_an_unknown_person(provider: Provider) -> None:
         form = open_login(browser, provider.authorize_url(secrets.token_urlsafe(48)))
         stranger = log_in(browser, provider.url, form, "mallory")
         assert stranger.status_code == 400 and "not a person" in stranger.text
-        cancelled = browser.post(f"{provider.url}/login", data={**form.hidden, "cancel": "1"},
-                                 headers={"origin": provider.url}, follow_redirects=False)  # fmt: skip
+        cancelled = browser.post(
+            f"{provider.url}/login",
+            data={**form.hidden, "cancel": "1"},
+            headers={"origin": provider.url},
+            follow_redirects=False,
+        )
     assert parse_qs(urlsplit(cancelled.headers["location"]).query)["error"] == ["access_denied"]
 
 

@@ -22,8 +22,16 @@ runner = CliRunner()
 def test_serve_announces_itself_and_answers_discovery(tmp_path: Path) -> None:
     port = free_port()
     idp = new_idp(tmp_path, port=port)
-    command = [sys.executable, "-c", "from chamberlain.cli import main; main()", "dev", "idp", "serve",
-               "--dir", str(idp.directory)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "from chamberlain.cli import main; main()",
+        "dev",
+        "idp",
+        "serve",
+        "--dir",
+        str(idp.directory),
+    ]
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"}
     )

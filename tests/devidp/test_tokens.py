@@ -31,8 +31,14 @@ def _claims(idp: DevIdp, token: str, audience: str = "chamberlain") -> dict[str,
     keys = pyjwt.PyJWKSet.from_dict(json.loads((idp.directory / "jwks.json").read_text()))
     header = pyjwt.get_unverified_header(token)
     assert header["kid"].startswith(KID_PREFIX)
-    return pyjwt.decode(token, keys[header["kid"]].key, algorithms=["EdDSA", "ES256"], audience=audience,
-                        issuer=idp.issuer, options={"require": ["exp", "iat", "sub", "jti"]})  # fmt: skip
+    return pyjwt.decode(
+        token,
+        keys[header["kid"]].key,
+        algorithms=["EdDSA", "ES256"],
+        audience=audience,
+        issuer=idp.issuer,
+        options={"require": ["exp", "iat", "sub", "jti"]},
+    )
 
 
 def _mint(idp: DevIdp, *args: str) -> str:
@@ -55,9 +61,26 @@ def test_a_persons_token_carries_roles_attributes_and_the_marker(idp: DevIdp) ->
 
 
 def test_options_shape_the_token(idp: DevIdp) -> None:
-    token = _mint(idp, "alice", "--roles", "finance_manager, auditor", "--attr", "level=3", "--attr", "team=ap",
-                  "--audience", "https://other.example", "--ttl", "2m", "--sid", "s-1", "--scope", "invoice:view",
-                  "--may-act", "invoice-assistant")  # fmt: skip
+    token = _mint(
+        idp,
+        "alice",
+        "--roles",
+        "finance_manager, auditor",
+        "--attr",
+        "level=3",
+        "--attr",
+        "team=ap",
+        "--audience",
+        "https://other.example",
+        "--ttl",
+        "2m",
+        "--sid",
+        "s-1",
+        "--scope",
+        "invoice:view",
+        "--may-act",
+        "invoice-assistant",
+    )
     claims = _claims(idp, token, audience="https://other.example")
     assert (
         claims["roles"] == ["finance_manager", "auditor"] and claims["level"] == 3 and claims["team"] == "ap"
@@ -129,8 +152,11 @@ class Chamberlain:
 @pytest.fixture
 def chamberlain(idp: DevIdp, tmp_path: Path) -> Iterator[Chamberlain]:
     """The token service as `chamberlain serve --config <the generated config>` builds it."""
-    config = load_config(idp.directory / "chamberlain.yaml", env={},
-                         overrides={"chamberlain": {"stateDir": str(tmp_path / "state")}})  # fmt: skip
+    config = load_config(
+        idp.directory / "chamberlain.yaml",
+        env={},
+        overrides={"chamberlain": {"stateDir": str(tmp_path / "state")}},
+    )
     assert config.delegation is not None
     yield Chamberlain(TokenService(config.delegation, PDP.from_directory(EXAMPLES / "policies")), idp)
 
@@ -155,8 +181,11 @@ def test_the_exchange_policy_still_decides(chamberlain: Chamberlain) -> None:
             idp.access_token("dave").token, idp.access_token("invoice-assistant", agent=True).token
         )
     with pytest.raises(ExchangeError, match=re.escape("audience 'https://payments.example' is not granted")):
-        chamberlain.exchange(idp.access_token("alice").token, idp.access_token("invoice-assistant", agent=True).token,
-                             audience="https://payments.example")  # fmt: skip
+        chamberlain.exchange(
+            idp.access_token("alice").token,
+            idp.access_token("invoice-assistant", agent=True).token,
+            audience="https://payments.example",
+        )
 
 
 def test_may_act_is_honoured(chamberlain: Chamberlain) -> None:

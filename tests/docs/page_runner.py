@@ -100,15 +100,28 @@ class PageRun:
         return compared
 
     def _shell(self, command: str | list[str]) -> str:
-        done = subprocess.run(command, shell=isinstance(command, str), cwd=self.folder, env=self.env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            command,
+            shell=isinstance(command, str),
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stdout}{done.stderr}"
         return done.stdout
 
     def _start(self, command: str) -> None:
         log = (self.folder / f"server-{len(self.servers)}.log").open("wb")
-        server = subprocess.Popen(shlex.split(command), cwd=self.folder, env=self.env, stdout=log, stderr=log,
-                                  start_new_session=True)  # fmt: skip
+        server = subprocess.Popen(
+            shlex.split(command),
+            cwd=self.folder,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         self.servers.append(server)
         address = re.search(r"--http\s+(\S+)", command)
         assert address is not None, f"a server command names its --http address: {command}"

@@ -28,7 +28,13 @@ def test_the_reference_lists_every_command_and_option():
 
 def test_the_generator_does_not_depend_on_the_terminal_or_environment():
     env = {**os.environ, "COLUMNS": "40", "NO_COLOR": "1", "CHAMBERLAIN_AUDIT_DB": "sqlite:///elsewhere.db"}
-    done = subprocess.run([sys.executable, "-m", "chamberlain.clidoc"], capture_output=True, text=True, env=env,
-                          timeout=60, cwd=ROOT)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "chamberlain.clidoc"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == PAGE.read_text()

@@ -18,8 +18,10 @@ PAGE = REPO_ROOT / "docs" / "guides" / "sdk.md"
 def _blocks() -> list[tuple[str, str]]:
     """(python code, the output block right after it, or "") for each python block of the page."""
     text = PAGE.read_text(encoding="utf-8")
-    return [(m.group(1), m.group(2) or "")
-            for m in re.finditer(r"```python\n(.*?)```\n(?:\n```\n(.*?)```)?", text, re.DOTALL)]  # fmt: skip
+    return [
+        (m.group(1), m.group(2) or "")
+        for m in re.finditer(r"```python\n(.*?)```\n(?:\n```\n(.*?)```)?", text, re.DOTALL)
+    ]
 
 
 def test_samples_run_and_print_what_the_page_says() -> None:

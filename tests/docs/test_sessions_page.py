@@ -41,8 +41,12 @@ def test_the_documented_configuration_is_every_key_with_its_default() -> None:
 def test_the_documented_standing_budget_parses() -> None:
     from chamberlain.sessions.settings import parse_settings
 
-    (documented,) = [b for b in _yaml_blocks() if "standingBudgets" in b.get("chamberlain", {}).get("sessions", {})
-                     and "enabled" not in b["chamberlain"]["sessions"]]  # fmt: skip
+    (documented,) = [
+        b
+        for b in _yaml_blocks()
+        if "standingBudgets" in b.get("chamberlain", {}).get("sessions", {})
+        and "enabled" not in b["chamberlain"]["sessions"]
+    ]
     (budget,) = parse_settings(documented["chamberlain"]["sessions"]).standing_budgets
     assert (budget.name, budget.per, budget.period, budget.budget.limit) == (
         "daily-payments",
@@ -56,7 +60,13 @@ def test_the_documented_gateway_sessions_section_parses(tmp_path: Path) -> None:
     from chamberlain.gateways.mcp.config import parse_config
 
     (documented,) = [b for b in _yaml_blocks() if "sessions" in b]
-    config = parse_config({"principal": {"id": "erin", "roles": ["developer"]},
-                           "upstreams": [{"name": "fx", "command": ["true"]}], **documented}, base_dir=tmp_path)  # fmt: skip
+    config = parse_config(
+        {
+            "principal": {"id": "erin", "roles": ["developer"]},
+            "upstreams": [{"name": "fx", "command": ["true"]}],
+            **documented,
+        },
+        base_dir=tmp_path,
+    )
     assert config.sessions is not None and config.sessions.budgets[0].actions == ("tools/call::send_email",)
     assert config.sessions_db == config.audit_db

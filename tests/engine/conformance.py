@@ -113,10 +113,12 @@ def normalise_want(want: dict[str, Any]) -> dict[str, Any]:
         doc.pop("effectiveDerivedRoles", None)
     if doc.get("validationErrors"):
         doc["validationErrors"] = sorted(
-            ({"path": e.get("path", ""), "message": e.get("message", ""), "source": e.get("source", "")}
-             for e in doc["validationErrors"]),
+            (
+                {"path": e.get("path", ""), "message": e.get("message", ""), "source": e.get("source", "")}
+                for e in doc["validationErrors"]
+            ),
             key=lambda e: (e["source"], e["path"]),
-        )  # fmt: skip
+        )
     else:
         doc.pop("validationErrors", None)
     if doc.get("outputs"):

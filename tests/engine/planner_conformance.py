@@ -49,8 +49,17 @@ def load_cases(root: Path) -> list[PlanCase]:
                     base = f"{mode}/{folder}/{path.stem}/{test['resource']['kind']}/{', '.join(actions)}"
                     seen[base] = seen.get(base, 0) + 1
                     name = base if seen[base] == 1 else f"{base}#{seen[base]}"
-                    cases.append(PlanCase(name, lenient, doc["principal"], test["resource"], actions,
-                                          test.get("want") or {}, bool(test.get("wantErr"))))  # fmt: skip
+                    cases.append(
+                        PlanCase(
+                            name,
+                            lenient,
+                            doc["principal"],
+                            test["resource"],
+                            actions,
+                            test.get("want") or {},
+                            bool(test.get("wantErr")),
+                        )
+                    )
     return cases
 
 

@@ -70,8 +70,10 @@ def test_the_schema_set_denies_a_missing_required_attribute() -> None:
     assert results is not None
     checks = essentials(results)["tests/doc_schema_test.yaml"]["checks"]
     assert checks["missing attribute denies / alice / missing / view"] == {
-        "result": "RESULT_PASSED", "effect": "EFFECT_DENY", "outputs": []
-    }  # fmt: skip
+        "result": "RESULT_PASSED",
+        "effect": "EFFECT_DENY",
+        "outputs": [],
+    }
     code, results, text = _chamberlain(SETS["schema_suites"], "--ignore-schemas")
     assert code == 1, text
 
@@ -118,8 +120,9 @@ resourcePolicy:
         "missing-constants",
     ],
 )
-def test_derived_roles_errors_as_cerbos_reports_them(tmp_path: Path, variables: str, expr: str,
-                                                     imported: bool) -> None:  # fmt: skip
+def test_derived_roles_errors_as_cerbos_reports_them(
+    tmp_path: Path, variables: str, expr: str, imported: bool
+) -> None:
     """Cerbos checks the imports of every derived-roles file, imported or not, but compiles the
     conditions of imported ones only: chamberlain fails (or passes) the same directories."""
     (tmp_path / "roles.yaml").write_text(_DERIVED.format(variables=variables, expr=expr))
@@ -134,13 +137,30 @@ def test_derived_roles_errors_as_cerbos_reports_them(tmp_path: Path, variables: 
 # and undefined. A comprehension variable's type is not inferred here (`[P].all(x, x.nope)` compiles,
 # docs/correctness.md), so no such case is listed.
 _SELECTIONS = [
-    "P.no_such_field", "P.policyVersion", "P.policy_version", "P.scope", "P.attr.any.depth", "R.kind",
-    "R.nope", "R.attr.nope", "request.principal.id", "request.nope", "request.aux_data.jwt.any",
-    "request.auxData.jwts", "request.aux_data.nope", "request.principal.nope", "runtime.nope",
-    "runtime.effectiveDerivedRoles", "runtime.effective_derived_roles", "has(P.nope)", "has(R.attr.nope)",
-    "request.aux_data.jwts.x.claims", "request.aux_data.jwts.x.nope",
-    "request.resource.policyVersion", "R.attr.owner == P.id",
-]  # fmt: skip
+    "P.no_such_field",
+    "P.policyVersion",
+    "P.policy_version",
+    "P.scope",
+    "P.attr.any.depth",
+    "R.kind",
+    "R.nope",
+    "R.attr.nope",
+    "request.principal.id",
+    "request.nope",
+    "request.aux_data.jwt.any",
+    "request.auxData.jwts",
+    "request.aux_data.nope",
+    "request.principal.nope",
+    "runtime.nope",
+    "runtime.effectiveDerivedRoles",
+    "runtime.effective_derived_roles",
+    "has(P.nope)",
+    "has(R.attr.nope)",
+    "request.aux_data.jwts.x.claims",
+    "request.aux_data.jwts.x.nope",
+    "request.resource.policyVersion",
+    "R.attr.owner == P.id",
+]
 
 
 def test_undefined_fields_are_the_errors_cerbos_reports(tmp_path: Path) -> None:

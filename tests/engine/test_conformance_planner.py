@@ -34,8 +34,15 @@ def _pdp(lenient: bool) -> PDP:
 def test_query_planner_case(case: PlanCase, request: pytest.FixtureRequest) -> None:
     record(request, "query_planner", case.name)
     resource = case.resource
-    inp = PlanInput(parse_principal(case.principal), resource["kind"], tuple(case.actions), resource.get("attr") or {},
-                    resource.get("policyVersion", ""), resource.get("scope", ""), parse_aux_data(AUX_DATA))  # fmt: skip
+    inp = PlanInput(
+        parse_principal(case.principal),
+        resource["kind"],
+        tuple(case.actions),
+        resource.get("attr") or {},
+        resource.get("policyVersion", ""),
+        resource.get("scope", ""),
+        parse_aux_data(AUX_DATA),
+    )
     plan = plan_resources(_pdp(case.lenient).engine, inp, NOW)
     assert not case.want_error
     assert canonical(plan.filter_json()) == canonical(case.want), plan.filter_debug

@@ -37,14 +37,19 @@ def test_effective_derived_roles_are_cerbos_s_set_in_sorted_order(
         definitions = "".join(f"    - name: {n}\n      parentRoles: [user]\n" for n in names)
         (tmp_path / f"{file}.yaml").write_text(ROLES.format(name=file, definitions=definitions))
     (tmp_path / "doc.yaml").write_text(POLICY.format(roles=", ".join(n for ns in NAMES.values() for n in ns)))
-    request = {"includeMeta": True, "principal": {"id": "u", "roles": ["user"]},
-               "resources": [{"actions": ["view"], "resource": {"kind": "doc", "id": "1"}}]}  # fmt: skip
+    request = {
+        "includeMeta": True,
+        "principal": {"id": "u", "roles": ["user"]},
+        "resources": [{"actions": ["view"], "resource": {"kind": "doc", "id": "1"}}],
+    }
     cerbos = httpx.post(
         cerbos_servers(tmp_path).url + "/api/check/resources", json=request, timeout=30
     ).json()
     theirs = cerbos["results"][0]["meta"]["effectiveDerivedRoles"]
     pdp = PDP.from_directory(tmp_path)
-    answers = [pdp.check_resources(json.loads(json.dumps(request)))["results"][0]["meta"]["effectiveDerivedRoles"]
-               for _ in range(3)]  # fmt: skip
+    answers = [
+        pdp.check_resources(json.loads(json.dumps(request)))["results"][0]["meta"]["effectiveDerivedRoles"]
+        for _ in range(3)
+    ]
     assert set(answers[0]) == set(theirs) == {n for ns in NAMES.values() for n in ns}
     assert answers == [sorted(theirs)] * 3

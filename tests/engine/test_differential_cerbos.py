@@ -60,10 +60,14 @@ def _targets() -> dict[str, Target]:
         for enforcement in ENFORCEMENTS
     }
     store = SETS["store"]
-    targets["store-lenient"] = Target(store, {"globals": GLOBALS, "lenientScopeSearch": True},
-                                      {"globals": GLOBALS, "lenient_scope_search": True})  # fmt: skip
-    targets["store-strict"] = Target(store, {"globals": GLOBALS, "strictEvaluation": True},
-                                     {"globals": GLOBALS, "strict_evaluation": True})  # fmt: skip
+    targets["store-lenient"] = Target(
+        store,
+        {"globals": GLOBALS, "lenientScopeSearch": True},
+        {"globals": GLOBALS, "lenient_scope_search": True},
+    )
+    targets["store-strict"] = Target(
+        store, {"globals": GLOBALS, "strictEvaluation": True}, {"globals": GLOBALS, "strict_evaluation": True}
+    )
     return targets
 
 
@@ -83,11 +87,13 @@ def oracle(request: pytest.FixtureRequest, cerbos_servers: ServerFactory) -> Ite
     target = TARGETS[request.param]
     if not target.directory.is_dir():
         pytest.skip(f"{target.directory} is missing")
-    server = cerbos_servers(target.directory, engine=target.cerbos_engine,
-                            schema_enforcement=target.schema_enforcement)  # fmt: skip
+    server = cerbos_servers(
+        target.directory, engine=target.cerbos_engine, schema_enforcement=target.schema_enforcement
+    )
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        pdp = PDP.from_directory(target.directory, schema_enforcement=target.schema_enforcement,
-                                 **target.pdp_options)  # fmt: skip
+        pdp = PDP.from_directory(
+            target.directory, schema_enforcement=target.schema_enforcement, **target.pdp_options
+        )
         yield Oracle(server, client, pdp, RequestStrategies(load_vocabulary(target.directory)).request())
 
 

@@ -75,8 +75,10 @@ def test_the_fast_path_is_bounded_too():
 
 def test_nested_short_loops_are_bounded():
     """Three loops of 400 items nested: 64 million iterations, each loop short enough to look harmless."""
-    policy = POLICY.replace("R.attr.tags.exists(t, t in P.attr.tags)",
-                            "R.attr.a.all(x, R.attr.a.all(y, R.attr.a.all(z, x + y + z >= 0.0)))")  # fmt: skip
+    policy = POLICY.replace(
+        "R.attr.tags.exists(t, t in P.attr.tags)",
+        "R.attr.a.all(x, R.attr.a.all(y, R.attr.a.all(z, x + y + z >= 0.0)))",
+    )
     e = compile_policies(load_documents({"doc.yaml": policy}), EngineOptions(evaluation_timeout=0.1))
     resource = Resource("doc", "d1", {"a": list(range(400)), "tags": []})
     [out] = e.check([CheckInput(Principal("alice", ("user",), {"tags": []}), resource, ("edit",))])
@@ -86,7 +88,10 @@ def test_nested_short_loops_are_bounded():
 def test_within_the_budget_nothing_changes():
     [out] = engine(evaluation_timeout=5.0).check([request(200)])
     assert {a: e.effect for a, e in out.actions.items()} == {
-        "view": "EFFECT_ALLOW", "edit": "EFFECT_ALLOW", "share": "EFFECT_ALLOW"}  # fmt: skip
+        "view": "EFFECT_ALLOW",
+        "edit": "EFFECT_ALLOW",
+        "share": "EFFECT_ALLOW",
+    }
     assert out.evaluation_errors == []
 
 

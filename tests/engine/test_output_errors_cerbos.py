@@ -25,8 +25,16 @@ SET = Path(__file__).with_name("output_errors")
 ACTIONS = [
     rule["name"] for rule in yaml.safe_load((SET / "thing.yaml").read_text())["resourcePolicy"]["rules"]
 ]
-ATTR = {"n": 1, "s": "abc", "paren": "(", "list": [1, 2], "big": 253402300800, "m": {}, "ts": "2024-01-01T00:00:00Z",
-        "empty": []}  # fmt: skip
+ATTR = {
+    "n": 1,
+    "s": "abc",
+    "paren": "(",
+    "list": [1, 2],
+    "big": 253402300800,
+    "m": {},
+    "ts": "2024-01-01T00:00:00Z",
+    "empty": [],
+}
 
 
 def _outputs(response: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -36,9 +44,13 @@ def _outputs(response: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def both(cerbos_servers: ServerFactory) -> tuple[dict[str, Any], dict[str, Any]]:
     """Cerbos's and chamberlain's outputs for every action (25 actions a resource: under the limit of 50)."""
-    body = {"principal": {"id": "u", "roles": ["user"]},
-            "resources": [{"actions": ACTIONS[i:i + 25], "resource": {"kind": "thing", "id": str(i), "attr": ATTR}}
-                          for i in range(0, len(ACTIONS), 25)]}  # fmt: skip
+    body = {
+        "principal": {"id": "u", "roles": ["user"]},
+        "resources": [
+            {"actions": ACTIONS[i : i + 25], "resource": {"kind": "thing", "id": str(i), "attr": ATTR}}
+            for i in range(0, len(ACTIONS), 25)
+        ],
+    }
     theirs = httpx.post(cerbos_servers(SET).url + "/api/check/resources", json=body, timeout=30).json()
     ours = PDP.from_directory(SET).check_resources(json.loads(json.dumps(body)))
     return _outputs(theirs), _outputs(ours)

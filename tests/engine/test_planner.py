@@ -29,8 +29,10 @@ from chamberlain.engine.planner.plan import (
 
 
 def _pdp(tmp_path, rules: list[dict], **options) -> PDP:
-    doc = {"apiVersion": "api.cerbos.dev/v1",
-           "resourcePolicy": {"version": "default", "resource": "doc", "rules": rules}}  # fmt: skip
+    doc = {
+        "apiVersion": "api.cerbos.dev/v1",
+        "resourcePolicy": {"version": "default", "resource": "doc", "rules": rules},
+    }
     (tmp_path / "doc.yaml").write_text(yaml.safe_dump(doc))
     return PDP.from_directory(tmp_path, **options)
 
@@ -54,10 +56,13 @@ def test_plan_is_typed_and_conditional_over_unknown_attributes(tmp_path):
     assert (
         plan.filter_debug == '(and (eq request.resource.attr.owner "alice") (gt request.resource.attr.n 3))'
     )
-    assert plan.condition == Expression("and", (
-        Expression("eq", (Variable("request.resource.attr.owner"), Value("alice"))),
-        Expression("gt", (Variable("request.resource.attr.n"), Value(3.0))),
-    ))  # fmt: skip
+    assert plan.condition == Expression(
+        "and",
+        (
+            Expression("eq", (Variable("request.resource.attr.owner"), Value("alice"))),
+            Expression("gt", (Variable("request.resource.attr.n"), Value(3.0))),
+        ),
+    )
     # known attributes are evaluated, unknown ones stay
     assert (
         pdp.plan(ALICE, "doc", "view", resource_attr={"owner": "alice"}).filter_debug
@@ -92,10 +97,18 @@ def test_has_is_planned_not_folded_to_true(tmp_path):
 
 
 def test_roles_combine_as_the_check_decides(tmp_path):
-    pdp = _pdp(tmp_path, [
-        {"actions": ["view"], "effect": "EFFECT_DENY", "roles": ["contractor"], "condition": {"match": {"expr": "R.attr.secret"}}},
-        _allow("view", 'R.attr.team == "a"'),
-    ])  # fmt: skip
+    pdp = _pdp(
+        tmp_path,
+        [
+            {
+                "actions": ["view"],
+                "effect": "EFFECT_DENY",
+                "roles": ["contractor"],
+                "condition": {"match": {"expr": "R.attr.secret"}},
+            },
+            _allow("view", 'R.attr.team == "a"'),
+        ],
+    )
     both = Principal("alice", ["contractor", "user"])
     plan = pdp.plan(both, "doc", "view")
     # the user role allows team a, whatever the contractor role's DENY says (the first role that allows wins)
@@ -131,13 +144,20 @@ def test_map_lookup_keeps_the_comparison_order(tmp_path):
 
 
 def test_cel_bind_and_nested_comprehensions_are_planned(tmp_path):
-    pdp = _pdp(tmp_path, [_allow("bind", "cel.bind(x, P.attr.n, R.attr.n > x)"),
-                          _allow("nested", "P.attr.teams.exists(t, R.attr.tags.exists(g, g == t))")])  # fmt: skip
+    pdp = _pdp(
+        tmp_path,
+        [
+            _allow("bind", "cel.bind(x, P.attr.n, R.attr.n > x)"),
+            _allow("nested", "P.attr.teams.exists(t, R.attr.tags.exists(g, g == t))"),
+        ],
+    )
     bind = pdp.plan(ALICE, "doc", "bind")
     assert bind.filter_debug == "(gt request.resource.attr.n 3)" and NOTE_BIND in bind.notes
     nested = pdp.plan(ALICE, "doc", "nested")
-    assert nested.filter_debug == ('(or (exists request.resource.attr.tags (lambda (eq g "a") g)) '
-                                   '(exists request.resource.attr.tags (lambda (eq g "b") g)))')  # fmt: skip
+    assert nested.filter_debug == (
+        '(or (exists request.resource.attr.tags (lambda (eq g "a") g)) '
+        '(exists request.resource.attr.tags (lambda (eq g "b") g)))'
+    )
     assert NOTE_NESTED in nested.notes
 
 
@@ -149,12 +169,30 @@ def test_a_condition_cerbos_cannot_plan_is_an_error(tmp_path):
 
 def test_plan_resources_wire_and_bad_input(tmp_path):
     pdp = _pdp(tmp_path, [_allow("view", 'R.attr.status == "open"')])
-    answer = pdp.plan_resources({"requestId": "r", "actions": ["view"], "includeMeta": True,
-                                 "principal": {"id": "alice", "roles": ["user"]}, "resource": {"kind": "doc"}})  # fmt: skip
-    assert answer == {"requestId": "r", "actions": ["view"], "resourceKind": "doc",
-                      "filter": {"kind": "KIND_CONDITIONAL", "condition": {"expression": {"operator": "eq", "operands": [
-                          {"variable": "request.resource.attr.status"}, {"value": "open"}]}}},
-                      "meta": {"filterDebug": '(eq request.resource.attr.status "open")', "matchedScopes": {"view": ""}}}  # fmt: skip
+    answer = pdp.plan_resources(
+        {
+            "requestId": "r",
+            "actions": ["view"],
+            "includeMeta": True,
+            "principal": {"id": "alice", "roles": ["user"]},
+            "resource": {"kind": "doc"},
+        }
+    )
+    assert answer == {
+        "requestId": "r",
+        "actions": ["view"],
+        "resourceKind": "doc",
+        "filter": {
+            "kind": "KIND_CONDITIONAL",
+            "condition": {
+                "expression": {
+                    "operator": "eq",
+                    "operands": [{"variable": "request.resource.attr.status"}, {"value": "open"}],
+                }
+            },
+        },
+        "meta": {"filterDebug": '(eq request.resource.attr.status "open")', "matchedScopes": {"view": ""}},
+    }
     with pytest.raises(RequestError, match="Exactly one of 'action' or 'actions' field must be set"):
         pdp.plan_resources({"principal": {"id": "a", "roles": ["user"]}, "resource": {"kind": "doc"}})
     with pytest.raises(RequestError, match=r"resource\.kind"):

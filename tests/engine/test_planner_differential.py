@@ -104,8 +104,12 @@ def plan_requests(s: RequestStrategies) -> st.SearchStrategy[dict[str, Any]]:
                 resource["scope"] = draw(st.one_of(st.just(scope), s.scope()))
         if draw(st.integers(0, 2)) == 0:  # some attributes known in advance
             resource["attr"] = draw(s.resource_attr)
-        request: dict[str, Any] = {"requestId": "plan", "includeMeta": True, "principal": principal,
-                                   "resource": resource}  # fmt: skip
+        request: dict[str, Any] = {
+            "requestId": "plan",
+            "includeMeta": True,
+            "principal": principal,
+            "resource": resource,
+        }
         if len(actions) == 1 and draw(st.booleans()):
             request["action"] = actions[0]
         else:
@@ -196,9 +200,17 @@ def _mentions_has(value: Any) -> bool:
     return '"operator": "has"' in json.dumps(value)
 
 
-@settings(max_examples=int(os.environ.get("CHAMBERLAIN_PLAN_EXAMPLES", "250")), derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=int(os.environ.get("CHAMBERLAIN_PLAN_EXAMPLES", "250")),
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 @given(data=st.data())
 def test_same_plans_as_cerbos(oracle: Oracle, data: st.DataObject) -> None:
     request = data.draw(oracle.requests, label="request")
@@ -228,9 +240,14 @@ def test_same_plans_as_cerbos(oracle: Oracle, data: st.DataObject) -> None:
 
 
 def _disagreement(request: dict[str, Any], cerbos: dict[str, Any], ours: dict[str, Any]) -> str:
-    lines = difflib.unified_diff(json.dumps(normalise(cerbos), indent=1, sort_keys=True).splitlines(),
-                                 json.dumps(normalise(ours), indent=1, sort_keys=True).splitlines(),
-                                 "cerbos", "chamberlain", lineterm="", n=3)  # fmt: skip
+    lines = difflib.unified_diff(
+        json.dumps(normalise(cerbos), indent=1, sort_keys=True).splitlines(),
+        json.dumps(normalise(ours), indent=1, sort_keys=True).splitlines(),
+        "cerbos",
+        "chamberlain",
+        lineterm="",
+        n=3,
+    )
     return f"request: {json.dumps(request)}\n" + "\n".join(lines)
 
 

@@ -163,9 +163,14 @@ def test_plan_returns_exactly_the_rows_the_check_allows(tmp_path, name, strict):
             allowed = {
                 row["id"]
                 for row in ROWS
-                if pdp.check(principal, Resource("doc", str(row["id"]), {"public": row["public"],
-                             "owner": row["owner"]}, scope=scope), ["view"]).is_allowed("view")
-            }  # fmt: skip
+                if pdp.check(
+                    principal,
+                    Resource(
+                        "doc", str(row["id"]), {"public": row["public"], "owner": row["owner"]}, scope=scope
+                    ),
+                    ["view"],
+                ).is_allowed("view")
+            }
             assert _planned_rows(pdp, principal, engine) == allowed, roles
 
 

@@ -62,12 +62,14 @@ CASES: dict[str, dict[str, Any]] = {
     "empty_role": _request(principal={**P, "roles": [""]}),
     "no_actions": _request(**_entry([])),
     "empty_action": _request(**_entry([""])),
-    "too_many_resources": _request(resources=[{"actions": ["a"], "resource": {**R, "id": str(i)}} for i in range(51)]),
+    "too_many_resources": _request(
+        resources=[{"actions": ["a"], "resource": {**R, "id": str(i)}} for i in range(51)]
+    ),
     "too_many_actions": _request(**_entry([f"a{i}" for i in range(51)])),
     "several_violations": _request(principal={"id": "", "roles": []}),
     "attr_as_a_list": _request(principal={**P, "attr": [1]}),
     "number_as_id": _request(principal={**P, "id": 5}),
-}  # fmt: skip
+}
 
 _POSITION = re.compile(r"^proto:\s\((line \d+:\d+)\): |^proto:\ssyntax error \(line \d+:\d+\): ")
 
@@ -204,8 +206,12 @@ def test_limits_are_the_pdp_s_own(tmp_path: Path) -> None:
     with pytest.raises(
         InvalidRequest, match=r"^number of resources in batch \(3\) exceeds configured limit \(2\)$"
     ):
-        pdp.check_resources({"principal": P, "resources": [{"actions": ["a"], "resource": {**R, "id": str(i)}}
-                                                           for i in range(3)]})  # fmt: skip
+        pdp.check_resources(
+            {
+                "principal": P,
+                "resources": [{"actions": ["a"], "resource": {**R, "id": str(i)}} for i in range(3)],
+            }
+        )
 
 
 def test_chamberlain_extensions_of_aux_data_are_accepted(pdp: PDP) -> None:

@@ -27,17 +27,46 @@ pytest_plugins = ["tests.support.fixtures"]
 
 SET = Path(__file__).with_name("schema_messages")
 VALUES: dict[str, list[Any]] = {
-    "name": [5, "A", "a", "abcdefghij", "Ab1"], "email": ["not-an-email", 3],
+    "name": [5, "A", "a", "abcdefghij", "Ab1"],
+    "email": ["not-an-email", 3],
     "when": ["2024-13-01T00:00:00Z", "yesterday", "2024-06-01T23:59:60Z", "2024-06-01t10:00:00.5+02:00"],
-    "day": ["2024-02-30", "x"], "ip": ["1.2.3", "::1"], "site": ["not a uri", "http://x", "x:y"], "uid": ["nope"],
-    "status": [1, "other", None], "kind": ["b", 2, True], "fixed": ["y", 1], "n": [0, 11, 3, 2.5, "3"],
-    "x": [0, 1, 2, -1], "tags": [[], ["a", "a"], ["a", "b", "c"], [1], "a"], "has": [["x"], []],
-    "obj": [{}, {"a": 1, "b": 2, "c": 3}, {"AB": 1}], "one": [1.5, None], "any": [1, None], "all": [3, "x", 4.5],
-    "not": ["s"], "e2": ["z", 1, None], "e3": [3], "c1": [2, "1"], "c2": [1], "c3": [False], "c4": [{}], "c5": [1],
-    "p2": ["y"], "f2": ["it's"], "mx": [2, -2, 1.75], "ap": [{"b": 1, "c": 2}], "ap2": [{"b": 1}],
-    "ifs": ["ab", 1.5], "pre": [[1], ["a", 2, 3]], "req2": [{}], "mc": [[1], [1, 2, 3, 4], ["a"]],
-    "dep": [{"a": 1}], "ref": [-1, "x"], "both": [1], "extra": [1],
-}  # fmt: skip
+    "day": ["2024-02-30", "x"],
+    "ip": ["1.2.3", "::1"],
+    "site": ["not a uri", "http://x", "x:y"],
+    "uid": ["nope"],
+    "status": [1, "other", None],
+    "kind": ["b", 2, True],
+    "fixed": ["y", 1],
+    "n": [0, 11, 3, 2.5, "3"],
+    "x": [0, 1, 2, -1],
+    "tags": [[], ["a", "a"], ["a", "b", "c"], [1], "a"],
+    "has": [["x"], []],
+    "obj": [{}, {"a": 1, "b": 2, "c": 3}, {"AB": 1}],
+    "one": [1.5, None],
+    "any": [1, None],
+    "all": [3, "x", 4.5],
+    "not": ["s"],
+    "e2": ["z", 1, None],
+    "e3": [3],
+    "c1": [2, "1"],
+    "c2": [1],
+    "c3": [False],
+    "c4": [{}],
+    "c5": [1],
+    "p2": ["y"],
+    "f2": ["it's"],
+    "mx": [2, -2, 1.75],
+    "ap": [{"b": 1, "c": 2}],
+    "ap2": [{"b": 1}],
+    "ifs": ["ab", 1.5],
+    "pre": [[1], ["a", 2, 3]],
+    "req2": [{}],
+    "mc": [[1], [1, 2, 3, 4], ["a"]],
+    "dep": [{"a": 1}],
+    "ref": [-1, "x"],
+    "both": [1],
+    "extra": [1],
+}
 ATTRIBUTES = [
     {},
     {"name": 1, "status": 2, "n": "x"},
@@ -57,8 +86,10 @@ def _errors(response: dict[str, Any]) -> list[str]:
 
 
 def _request(attr: dict[str, Any]) -> dict[str, Any]:
-    return {"principal": {"id": "u", "roles": ["user"]},
-            "resources": [{"actions": ["view"], "resource": {"kind": "thing", "id": "1", "attr": attr}}]}  # fmt: skip
+    return {
+        "principal": {"id": "u", "roles": ["user"]},
+        "resources": [{"actions": ["view"], "resource": {"kind": "thing", "id": "1", "attr": attr}}],
+    }
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,11 @@ def details(suite: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_a_valid_suite_passes(tmp_path):
     suite = only_suite(run(tmp_path, {"document_test.yaml": SUITE}))
-    assert suite["summary"] == {"overallResult": "RESULT_PASSED", "testsCount": 1, "resultCounts": [{"result": "RESULT_PASSED", "count": 1}]}  # fmt: skip
+    assert suite["summary"] == {
+        "overallResult": "RESULT_PASSED",
+        "testsCount": 1,
+        "resultCounts": [{"result": "RESULT_PASSED", "count": 1}],
+    }
     assert suite["description"] == "What users may do"
 
 
@@ -80,20 +84,35 @@ def test_an_invalid_suite_errors_as_a_whole_with_cerbos_message(tmp_path):
 def test_an_invalid_expected_effect_is_a_validation_error(tmp_path):
     text = SUITE.replace("actions: {view: EFFECT_ALLOW}", "actions: {view: EFFECT_NO_MATCH}")
     error = only_suite(run(tmp_path, {"document_test.yaml": text}))["error"]
-    assert error == 'failed to load test suite:\n13:25 tests[0].expected[0].actions["view"]: must be one of [EFFECT_ALLOW, EFFECT_DENY]'  # fmt: skip
+    assert (
+        error
+        == 'failed to load test suite:\n13:25 tests[0].expected[0].actions["view"]: must be one of [EFFECT_ALLOW, EFFECT_DENY]'
+    )
 
 
 # testdata file, its text, the suite's error
 FIXTURE_CASES = [
-    ("principals.yaml", "principals:\n  bob: {id: bob, roles: [user], colour: red}\n",
-     'failed to load principals:\n2:33 unknown field "colour": valid fields: attr, id, policyVersion, roles, scope'),
-    ("resources.yml", "resources:\n  memo: {id: m1}\n",
-     'failed to load resources:\nresources["memo"].kind: value is required'),
-    ("auxData.json", '{"auxData": {"token": {"jwt": {"sub": 1}, "jwts": {"a": {}}}}}',
-     'failed to load aux data:\n1:23 auxData["token"]: Only one of the jwt or jwts fields must be set'),
-    ("principals.yaml", "principals:\n  bob: {id: bob, roles: [user]}\nprincipalGroups:\n  crew: {principals: [bob, eve]}\n",
-     'failed to load principals: missing fixture "eve" referenced in group "crew"'),
-]  # fmt: skip
+    (
+        "principals.yaml",
+        "principals:\n  bob: {id: bob, roles: [user], colour: red}\n",
+        'failed to load principals:\n2:33 unknown field "colour": valid fields: attr, id, policyVersion, roles, scope',
+    ),
+    (
+        "resources.yml",
+        "resources:\n  memo: {id: m1}\n",
+        'failed to load resources:\nresources["memo"].kind: value is required',
+    ),
+    (
+        "auxData.json",
+        '{"auxData": {"token": {"jwt": {"sub": 1}, "jwts": {"a": {}}}}}',
+        'failed to load aux data:\n1:23 auxData["token"]: Only one of the jwt or jwts fields must be set',
+    ),
+    (
+        "principals.yaml",
+        "principals:\n  bob: {id: bob, roles: [user]}\nprincipalGroups:\n  crew: {principals: [bob, eve]}\n",
+        'failed to load principals: missing fixture "eve" referenced in group "crew"',
+    ),
+]
 
 
 @pytest.mark.parametrize(("file", "text", "error"), FIXTURE_CASES)
@@ -116,15 +135,27 @@ def test_fixtures_come_from_testdata_and_the_suite_wins(tmp_path):
 # a change to SUITE, the error of its table
 INCONSISTENT_CASES = [
     (("resources: [doc]", "resources: [doc, memo]"), 'resource "memo" not found'),
-    (("resources: [doc], actions: [view]", "resources: [doc], actions: [view], auxData: token"), 'auxData "token" not found'),
-    (("principals: [alice], resources", "principalGroups: [crew], resources"), 'principal group "crew" not found'),
-    (("actions: {view: EFFECT_ALLOW}", "actions: {view: EFFECT_ALLOW, edit: EFFECT_DENY}"),
-     "found expectations for actions that do not exist in the input actions list: [edit]"),
-    (("[{action: view,", "[{action: edit,"),
-     "found output expectations for actions that are not in the input actions list: [edit]"),
-    (("resource: doc\n", "resource: memo\n"),
-     'found an expectation for principal "alice" and resource "memo", but at least one of these is not present in input'),
-]  # fmt: skip
+    (
+        ("resources: [doc], actions: [view]", "resources: [doc], actions: [view], auxData: token"),
+        'auxData "token" not found',
+    ),
+    (
+        ("principals: [alice], resources", "principalGroups: [crew], resources"),
+        'principal group "crew" not found',
+    ),
+    (
+        ("actions: {view: EFFECT_ALLOW}", "actions: {view: EFFECT_ALLOW, edit: EFFECT_DENY}"),
+        "found expectations for actions that do not exist in the input actions list: [edit]",
+    ),
+    (
+        ("[{action: view,", "[{action: edit,"),
+        "found output expectations for actions that are not in the input actions list: [edit]",
+    ),
+    (
+        ("resource: doc\n", "resource: memo\n"),
+        'found an expectation for principal "alice" and resource "memo", but at least one of these is not present in input',
+    ),
+]
 
 
 @pytest.mark.parametrize(("change", "error"), INCONSISTENT_CASES)
@@ -139,7 +170,9 @@ def test_expectations_for_the_same_pair_are_merged(tmp_path):
     assert suite["summary"]["overallResult"] == "RESULT_PASSED"
     conflicting = extra.replace("EFFECT_ALLOW", "EFFECT_DENY")
     suite = only_suite(run(tmp_path, {"document_test.yaml": SUITE + conflicting}))
-    assert suite["error"].endswith('found inconsistent expectations for principal "alice" performing action "view" on resource "doc"')  # fmt: skip
+    assert suite["error"].endswith(
+        'found inconsistent expectations for principal "alice" performing action "view" on resource "doc"'
+    )
 
 
 def test_duplicate_test_names(tmp_path):
@@ -149,7 +182,9 @@ def test_duplicate_test_names(tmp_path):
 
 
 def test_a_time_condition_without_now_errors_its_test(tmp_path):
-    remind = SUITE.replace("actions: [view]}", "actions: [remind]}").replace("actions: {view: EFFECT_ALLOW}", "actions: {remind: EFFECT_ALLOW}")  # fmt: skip
+    remind = SUITE.replace("actions: [view]}", "actions: [remind]}").replace(
+        "actions: {view: EFFECT_ALLOW}", "actions: {remind: EFFECT_ALLOW}"
+    )
     remind = remind[: remind.index("        outputs")]
     suite = only_suite(run(tmp_path, {"document_test.yaml": remind}))
     assert details(suite) == {"View/alice/doc/remind": {"result": "RESULT_ERRORED", "error": UNSET_NOW}}
@@ -168,10 +203,16 @@ def test_a_test_that_never_reads_the_time_needs_no_now(tmp_path):
 def test_filters_skip_tests_saying_why(tmp_path):
     by_name = SuiteFilter(test_name_pattern="Edit")
     suite = only_suite(run(tmp_path, {"document_test.yaml": SUITE}, by_name))
-    assert details(suite)["View/alice/doc/view"] == {"result": "RESULT_SKIPPED", "skipReason": "Test name did not match the provided pattern"}  # fmt: skip
+    assert details(suite)["View/alice/doc/view"] == {
+        "result": "RESULT_SKIPPED",
+        "skipReason": "Test name did not match the provided pattern",
+    }
     by_policy = SuiteFilter(excluded_resource_policies=frozenset({"cerbos.resource.document.vdefault"}))
     suite = only_suite(run(tmp_path, {"document_test.yaml": SUITE}, by_policy))
-    assert details(suite)["View/alice/doc/view"]["skipReason"] == "Resource matched a policy that was excluded from the bundle"  # fmt: skip
+    assert (
+        details(suite)["View/alice/doc/view"]["skipReason"]
+        == "Resource matched a policy that was excluded from the bundle"
+    )
 
 
 def test_suites_in_testdata_are_not_run(tmp_path):

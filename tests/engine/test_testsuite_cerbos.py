@@ -16,7 +16,9 @@ from tests.engine.verify_cases import error_mismatches, essentials
 from tests.policy.test_suite import MISSING_FIELDS, PLACED_CONSTRAINTS
 from tests.support.cerbos_server import require_cerbos, run_compile
 
-_REMIND = SUITE.replace("actions: [view]}", "actions: [remind]}").replace("{view: EFFECT_ALLOW}", "{remind: EFFECT_ALLOW}")  # fmt: skip
+_REMIND = SUITE.replace("actions: [view]}", "actions: [remind]}").replace(
+    "{view: EFFECT_ALLOW}", "{remind: EFFECT_ALLOW}"
+)
 _REMIND = _REMIND[: _REMIND.index("        outputs")]
 _TABLE = SUITE[SUITE.index("  - name: View") :]
 

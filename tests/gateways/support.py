@@ -144,8 +144,12 @@ async def stdio_gateway(
         command=PYTHON, args=[*GATEWAY[1:], "--config", str(config)], cwd=str(REPO_ROOT)
     )
     with log.open("a") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode=mode, read_timeout_seconds=60,
-                          elicitation_callback=elicitation) as client:  # fmt: skip
+        async with Client(
+            stdio_client(params, errlog=errlog),
+            mode=mode,
+            read_timeout_seconds=60,
+            elicitation_callback=elicitation,
+        ) as client:
             yield client
 
 

@@ -42,8 +42,11 @@ WAITING = re.compile(r"Waiting for approval (apr_[0-9A-Z]{26}) by finance_manage
 def _approve(db: str, approval_id: str) -> None:
     store = ApprovalStore.open(db)
     try:
-        store.decide(approval_id, Decision("bob (https://idp)", "APPROVE", 0, "ok", "bob", "https://idp"),
-                     lambda _a: "")  # fmt: skip
+        store.decide(
+            approval_id,
+            Decision("bob (https://idp)", "APPROVE", 0, "ok", "bob", "https://idp"),
+            lambda _a: "",
+        )
     finally:
         store.close()
 

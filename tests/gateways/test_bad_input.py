@@ -159,8 +159,10 @@ def test_deep_duplicate_and_oversized_messages_get_errors_and_the_gateway_keeps_
     )
     deep = raw.receive()
     assert deep["error"]["code"] == -32700 and "nested more than 64 levels deep" in deep["error"]["message"]
-    raw.send('{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "name": "crash", '
-             '"arguments": {"text": "x"}}}')  # fmt: skip
+    raw.send(
+        '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "name": "crash", '
+        '"arguments": {"text": "x"}}}'
+    )
     duplicate = raw.receive()
     assert duplicate["error"]["code"] == -32700 and 'duplicate field "name"' in duplicate["error"]["message"]
     raw.send('{"jsonrpc": "2.0", "id": 3, "method": "ping", "params": {"pad": "' + "x" * (5 << 20) + '"}}')

@@ -242,17 +242,37 @@ async def test_a_stdio_gateway_with_a_token_file(world):
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": ' + b'{"a":' * 300 + b"1" + b"}" * 300 + b"}",
-         400, "nested more than 64 levels deep"),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "method": "initialize"}', 400, 'duplicate field "method"'),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "' + b"x" * (5 << 20) + b'"}}',
-         413, "larger than 4194304 bytes"),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": '
+            + b'{"a":' * 300
+            + b"1"
+            + b"}" * 300
+            + b"}",
+            400,
+            "nested more than 64 levels deep",
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "method": "initialize"}',
+            400,
+            'duplicate field "method"',
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "'
+            + b"x" * (5 << 20)
+            + b'"}}',
+            413,
+            "larger than 4194304 bytes",
+        ),
     ],
     ids=["deep", "duplicate", "oversized"],
-)  # fmt: skip
+)
 def test_messages_over_http_are_read_within_bounds(world, body, status, needle):
-    headers = {"Authorization": f"Bearer {world.token()}", "Accept": "application/json, text/event-stream",
-               "Content-Type": "application/json", "MCP-Protocol-Version": "2025-11-25"}  # fmt: skip
+    headers = {
+        "Authorization": f"Bearer {world.token()}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2025-11-25",
+    }
     response = httpx.post(world.url, content=body, headers=headers, timeout=30)
     assert response.status_code == status, response.text
     assert needle in response.json()["error"]["message"]

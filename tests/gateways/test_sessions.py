@@ -26,8 +26,9 @@ ECHOES = {"name": "echoes", "kind": "fixture_server", "actions": ["tools/call::e
 
 async def test_a_budget_on_a_tool_stops_the_eleventh_call(tmp_path):
     policy_folder(tmp_path)
-    config = write_config(tmp_path, [UPSTREAM], principal=DEVELOPER,
-                          sessions={"defaults": {"budgets": [ECHOES]}})  # fmt: skip
+    config = write_config(
+        tmp_path, [UPSTREAM], principal=DEVELOPER, sessions={"defaults": {"budgets": [ECHOES]}}
+    )
     log = tmp_path / "gateway.log"
     async with stdio_gateway(config, log) as client:
         for _ in range(3):  # listing tools is a preview: it spends nothing
@@ -53,8 +54,14 @@ def server(tmp_path):
 def _gateway_config(tmp_path, server):
     """A stdio gateway with its own decision log, its sessions in the server's database."""
     url = str(server.config.sessions_url)
-    return write_config(tmp_path, [UPSTREAM], name="gw.yaml", principal=DEVELOPER,
-                        audit={"db": f"sqlite:///{tmp_path / 'gateway-decisions.db'}"}, sessions={"db": url})  # fmt: skip
+    return write_config(
+        tmp_path,
+        [UPSTREAM],
+        name="gw.yaml",
+        principal=DEVELOPER,
+        audit={"db": f"sqlite:///{tmp_path / 'gateway-decisions.db'}"},
+        sessions={"db": url},
+    )
 
 
 async def test_a_session_revoked_on_the_server_stops_the_next_call(tmp_path, server):

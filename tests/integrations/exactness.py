@@ -43,14 +43,22 @@ def build_schema(columns: Mapping[str, Any], collections: Sequence[str] = (), ta
     """``columns``: attribute name (dots allowed) -> SQLAlchemy type; ``collections``: list attributes."""
     md = sa.MetaData()
     names = {attr: attr.replace(".", "__") for attr in columns}
-    resource = sa.Table(table, md, sa.Column("id", sa.Integer, primary_key=True),
-                        *(sa.Column(names[a], t, nullable=True) for a, t in columns.items()))  # fmt: skip
+    resource = sa.Table(
+        table,
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        *(sa.Column(names[a], t, nullable=True) for a, t in columns.items()),
+    )
     attr_map: dict[str, Any] = {f"request.resource.attr.{a}": resource.c[names[a]] for a in columns}
     children = {}
     for attr in collections:
-        child = sa.Table(f"{table}_{attr}", md, sa.Column("pk", sa.Integer, primary_key=True),
-                         sa.Column("doc_id", sa.Integer, sa.ForeignKey(resource.c.id), index=True),
-                         sa.Column("value", sa.String, nullable=True))  # fmt: skip
+        child = sa.Table(
+            f"{table}_{attr}",
+            md,
+            sa.Column("pk", sa.Integer, primary_key=True),
+            sa.Column("doc_id", sa.Integer, sa.ForeignKey(resource.c.id), index=True),
+            sa.Column("value", sa.String, nullable=True),
+        )
         children[attr] = child
         attr_map[f"request.resource.attr.{attr}"] = Relation(
             child, child.c.doc_id == resource.c.id, child.c.value
@@ -92,8 +100,9 @@ def database(kind: str) -> Iterator[sa.Engine]:
         yield engine
 
 
-def attributes(row: Mapping[str, Any], children: Mapping[str, list[Any]], null: Mapping[str, str],
-               default: str) -> dict[str, Any]:  # fmt: skip
+def attributes(
+    row: Mapping[str, Any], children: Mapping[str, list[Any]], null: Mapping[str, str], default: str
+) -> dict[str, Any]:
     """The resource attributes the application sends for a row (what the check sees)."""
     attr: dict[str, Any] = {}
     for name, value in row.items():
@@ -136,23 +145,39 @@ class Harness:
                 conn.execute(child.delete())
             conn.execute(schema.table.delete())
             if rows:
-                conn.execute(schema.table.insert(), [
-                    {"id": r["id"], **{schema.columns[a]: v for a, v in r.items() if a != "id"}} for r in rows
-                ])  # fmt: skip
+                conn.execute(
+                    schema.table.insert(),
+                    [
+                        {"id": r["id"], **{schema.columns[a]: v for a, v in r.items() if a != "id"}}
+                        for r in rows
+                    ],
+                )
             for attr, child in schema.children.items():
                 values = [{"doc_id": doc, "value": v} for doc, c in children.items() for v in c.get(attr, [])]
                 if values:
                     conn.execute(child.insert(), values)
 
-    def verify(self, principal: Principal, actions: Sequence[str], rows: Sequence[Mapping[str, Any]],
-               children: Mapping[int, Mapping[str, list[Any]]]) -> None:  # fmt: skip
+    def verify(
+        self,
+        principal: Principal,
+        actions: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        children: Mapping[int, Mapping[str, list[Any]]],
+    ) -> None:
         """Load ``rows`` and check, action by action, that the filter returns exactly the allowed rows."""
         self.load(rows, children)
         for action in actions:
             try:
-                outcome = authorize(self.pdp, sa.select(self.schema.table.c.id), principal, action,
-                                    kind=self.kind, attr_map=self.schema.attr_map, null=self.null,
-                                    null_by_attribute=self.null_by_attribute)  # fmt: skip
+                outcome = authorize(
+                    self.pdp,
+                    sa.select(self.schema.table.c.id),
+                    principal,
+                    action,
+                    kind=self.kind,
+                    attr_map=self.schema.attr_map,
+                    null=self.null,
+                    null_by_attribute=self.null_by_attribute,
+                )
             except UntranslatableFilter as exc:
                 self.refused[f"{action}: {exc.operator}"] += 1
                 continue
@@ -160,8 +185,12 @@ class Harness:
                 returned = {r[0] for r in conn.execute(outcome.statement)}
             allowed = set()
             for row in rows:
-                attrs = attributes({k: v for k, v in row.items() if k != "id"}, children.get(row["id"], {}),
-                                   self.null_by_attribute, self.null)  # fmt: skip
+                attrs = attributes(
+                    {k: v for k, v in row.items() if k != "id"},
+                    children.get(row["id"], {}),
+                    self.null_by_attribute,
+                    self.null,
+                )
                 result = self.pdp.check(principal, Resource(self.kind, str(row["id"]), attrs), [action])
                 if result.is_allowed(action):
                     allowed.add(row["id"])

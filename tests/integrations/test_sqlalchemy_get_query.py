@@ -26,18 +26,35 @@ from tests.support.cerbos_server import ServerFactory
 pytest_plugins = ["tests.support.fixtures"]
 
 MD = sa.MetaData()
-DOC = sa.Table("doc", MD, sa.Column("id", sa.Integer, primary_key=True), sa.Column("status", sa.String),
-               sa.Column("owner_id", sa.Integer, sa.ForeignKey("person.id")))  # fmt: skip
+DOC = sa.Table(
+    "doc",
+    MD,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("person.id")),
+)
 PERSON = sa.Table("person", MD, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String))
-TAG = sa.Table("tag", MD, sa.Column("id", sa.Integer, primary_key=True),
-               sa.Column("doc_id", sa.Integer, sa.ForeignKey("doc.id")), sa.Column("name", sa.String))  # fmt: skip
-ATTR = {"request.resource.attr.status": DOC.c.status, "request.resource.attr.owner": PERSON.c.name,
-        "request.resource.attr.tags": Relation(TAG, TAG.c.doc_id == DOC.c.id, TAG.c.name)}  # fmt: skip
+TAG = sa.Table(
+    "tag",
+    MD,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("doc_id", sa.Integer, sa.ForeignKey("doc.id")),
+    sa.Column("name", sa.String),
+)
+ATTR = {
+    "request.resource.attr.status": DOC.c.status,
+    "request.resource.attr.owner": PERSON.c.name,
+    "request.resource.attr.tags": Relation(TAG, TAG.c.doc_id == DOC.c.id, TAG.c.name),
+}
 
 
 def _plan(kind: str, condition: dict | None = None) -> dict:
-    return {"requestId": "x", "actions": ["view"], "resourceKind": "doc",
-            "filter": {"kind": kind, **({"condition": condition} if condition else {})}}  # fmt: skip
+    return {
+        "requestId": "x",
+        "actions": ["view"],
+        "resourceKind": "doc",
+        "filter": {"kind": kind, **({"condition": condition} if condition else {})},
+    }
 
 
 EQ_OWNER = {
@@ -54,8 +71,14 @@ def engine():
         MD.create_all(e)
         with e.begin() as conn:
             conn.execute(PERSON.insert(), [{"id": 1, "name": "bob"}, {"id": 2, "name": "Bob"}])
-            conn.execute(DOC.insert(), [{"id": 1, "status": "open", "owner_id": 1}, {"id": 2, "status": "open", "owner_id": 2},
-                                        {"id": 3, "status": None, "owner_id": None}])  # fmt: skip
+            conn.execute(
+                DOC.insert(),
+                [
+                    {"id": 1, "status": "open", "owner_id": 1},
+                    {"id": 2, "status": "open", "owner_id": 2},
+                    {"id": 3, "status": None, "owner_id": None},
+                ],
+            )
             conn.execute(TAG.insert(), [{"doc_id": 1, "name": "red"}, {"doc_id": 2, "name": "blue"}])
         yield e
 
@@ -82,11 +105,28 @@ def test_kinds_and_table_mapping(engine):
 
 
 def test_relations_are_correlated_subqueries(engine):
-    exists = {"expression": {"operator": "exists", "operands": [
-        {"variable": "request.resource.attr.tags"},
-        {"expression": {"operator": "lambda", "operands": [
-            {"expression": {"operator": "eq", "operands": [{"variable": "t"}, {"value": "red"}]}}, {"variable": "t"}]}},
-    ]}}  # fmt: skip
+    exists = {
+        "expression": {
+            "operator": "exists",
+            "operands": [
+                {"variable": "request.resource.attr.tags"},
+                {
+                    "expression": {
+                        "operator": "lambda",
+                        "operands": [
+                            {
+                                "expression": {
+                                    "operator": "eq",
+                                    "operands": [{"variable": "t"}, {"value": "red"}],
+                                }
+                            },
+                            {"variable": "t"},
+                        ],
+                    }
+                },
+            ],
+        }
+    }
     query = get_query(_plan("KIND_CONDITIONAL", exists), DOC, ATTR)
     assert _ids(engine, query) == [1]
     sql = str(query.compile(engine))
@@ -94,8 +134,12 @@ def test_relations_are_correlated_subqueries(engine):
 
 
 def test_operator_overrides(engine):
-    condition = {"expression": {"operator": "in", "operands": [{"variable": "request.resource.attr.status"},
-                                                               {"value": ["open", "closed"]}]}}  # fmt: skip
+    condition = {
+        "expression": {
+            "operator": "in",
+            "operands": [{"variable": "request.resource.attr.status"}, {"value": ["open", "closed"]}],
+        }
+    }
     calls = []
 
     def in_(column, values):
@@ -141,8 +185,10 @@ def cerbos_plans(cerbos_servers: ServerFactory, tmp_path_factory) -> dict[str, d
     principal = {"id": PRINCIPAL.id, "roles": list(PRINCIPAL.roles), "attr": dict(PRINCIPAL.attr)}
     plans = {}
     for action in CONDITIONS:
-        reply = httpx.post(server.url + "/api/plan/resources", json={"action": action, "principal": principal,
-                                                                    "resource": {"kind": "doc"}})  # fmt: skip
+        reply = httpx.post(
+            server.url + "/api/plan/resources",
+            json={"action": action, "principal": principal, "resource": {"kind": "doc"}},
+        )
         plans[action] = reply.json()
     pdp = PDP.from_directory(directory)
     return {"plans": plans, "pdp": pdp}
@@ -161,8 +207,13 @@ def test_cerbos_json_plans_never_widen(cerbos_plans):
     with sqlite_engine() as engine:
         schema.metadata.create_all(engine)
 
-        @settings(max_examples=examples(6), deadline=None, database=None, derandomize=True,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+        @settings(
+            max_examples=examples(6),
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
         @given(data=datasets())
         def run(data):
             rows, children = data

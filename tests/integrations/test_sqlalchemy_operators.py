@@ -102,31 +102,98 @@ CONDITIONS = {
 # A DENY rule narrows an ALLOW: "deny-rule" is allowed for n > 0 except where s starts with "x".
 POLICY = {
     "apiVersion": "api.cerbos.dev/v1",
-    "resourcePolicy": {"version": "default", "resource": "doc", "rules": [
-        *({"actions": [a], "effect": "EFFECT_ALLOW", "roles": ["user"], "condition": {"match": {"expr": e}}}
-          for a, e in CONDITIONS.items()),
-        {"actions": ["deny-rule"], "effect": "EFFECT_DENY", "roles": ["user"],
-         "condition": {"match": {"expr": 'R.attr.s.startsWith("x")'}}},
-    ]},
-}  # fmt: skip
-PRINCIPAL = Principal("alice", ["user"], {"limit": 2.0, "prefix": "A%", "teams": ["a", "B"],
-                                          "many": [f"t{i}" for i in range(11)] + ["a", "ab", "%"]})  # fmt: skip
-COLUMNS = {"s": sa.String(), "s2": sa.String(), "n": sa.BigInteger(), "x": sa.Double(), "b": sa.Boolean(),
-           "ts": sa.DateTime(timezone=True), "path": sa.String()}  # fmt: skip
+    "resourcePolicy": {
+        "version": "default",
+        "resource": "doc",
+        "rules": [
+            *(
+                {
+                    "actions": [a],
+                    "effect": "EFFECT_ALLOW",
+                    "roles": ["user"],
+                    "condition": {"match": {"expr": e}},
+                }
+                for a, e in CONDITIONS.items()
+            ),
+            {
+                "actions": ["deny-rule"],
+                "effect": "EFFECT_DENY",
+                "roles": ["user"],
+                "condition": {"match": {"expr": 'R.attr.s.startsWith("x")'}},
+            },
+        ],
+    },
+}
+PRINCIPAL = Principal(
+    "alice",
+    ["user"],
+    {
+        "limit": 2.0,
+        "prefix": "A%",
+        "teams": ["a", "B"],
+        "many": [f"t{i}" for i in range(11)] + ["a", "ab", "%"],
+    },
+)
+COLUMNS = {
+    "s": sa.String(),
+    "s2": sa.String(),
+    "n": sa.BigInteger(),
+    "x": sa.Double(),
+    "b": sa.Boolean(),
+    "ts": sa.DateTime(timezone=True),
+    "path": sa.String(),
+}
 
-_STRINGS = ["", "a", "A", "a%b", "a_", "_", "%", "\\", "abc", "ABC", "ab", "b", "big", "m", "x", "xa", "red",
-            "blue", "é", "É", "日本", "a.b", "a.b.c", "a.b.c.d", "a", "a.x", "a.y.z", "A%x", "t1", "%a_b\\"]  # fmt: skip
+_STRINGS = [
+    "",
+    "a",
+    "A",
+    "a%b",
+    "a_",
+    "_",
+    "%",
+    "\\",
+    "abc",
+    "ABC",
+    "ab",
+    "b",
+    "big",
+    "m",
+    "x",
+    "xa",
+    "red",
+    "blue",
+    "é",
+    "É",
+    "日本",
+    "a.b",
+    "a.b.c",
+    "a.b.c.d",
+    "a",
+    "a.x",
+    "a.y.z",
+    "A%x",
+    "t1",
+    "%a_b\\",
+]
 strings = st.one_of(st.sampled_from(_STRINGS), st.text(alphabet="aAbB%_\\.é", max_size=4))
 instants = st.datetimes(min_value=dt.datetime(2023, 1, 1), max_value=dt.datetime(2025, 1, 1)).map(
     lambda d: d.replace(tzinfo=dt.UTC)
 )
-row_values = st.fixed_dictionaries({
-    "s": st.none() | strings, "s2": st.none() | strings,
-    "n": st.none() | st.integers(-5, 10) | st.sampled_from([2**31, -(2**40)]),
-    "x": st.none() | st.sampled_from([0.0, -0.0, 1.5, 2.0, 2.5, 3.0, -1.25]) | st.floats(-1e6, 1e6, allow_nan=False),
-    "b": st.none() | st.booleans(), "ts": st.none() | instants,
-    "path": st.none() | st.sampled_from(["a", "a.b", "a.b.c", "a.b.c.d", "a.x", "a.bc", "b.b", "", "a.b.x"]),
-})  # fmt: skip
+row_values = st.fixed_dictionaries(
+    {
+        "s": st.none() | strings,
+        "s2": st.none() | strings,
+        "n": st.none() | st.integers(-5, 10) | st.sampled_from([2**31, -(2**40)]),
+        "x": st.none()
+        | st.sampled_from([0.0, -0.0, 1.5, 2.0, 2.5, 3.0, -1.25])
+        | st.floats(-1e6, 1e6, allow_nan=False),
+        "b": st.none() | st.booleans(),
+        "ts": st.none() | instants,
+        "path": st.none()
+        | st.sampled_from(["a", "a.b", "a.b.c", "a.b.c.d", "a.x", "a.bc", "b.b", "", "a.b.x"]),
+    }
+)
 tag_lists = st.lists(st.none() | st.sampled_from(["red", "blue", "a", "ab", "%", "a%", "Red"]), max_size=3)
 
 
@@ -150,9 +217,15 @@ def pdp(tmp_path_factory: pytest.TempPathFactory) -> PDP:
 NULL_MODES = {
     "explicit": (EXPLICIT, {}),
     "omitted": (OMITTED, {}),
-    "mixed": (EXPLICIT, {"request.resource.attr.n": OMITTED, "request.resource.attr.ts": OMITTED,
-                         "request.resource.attr.s2": OMITTED}),
-}  # fmt: skip
+    "mixed": (
+        EXPLICIT,
+        {
+            "request.resource.attr.n": OMITTED,
+            "request.resource.attr.ts": OMITTED,
+            "request.resource.attr.s2": OMITTED,
+        },
+    ),
+}
 
 
 @pytest.mark.parametrize("null_mode", sorted(NULL_MODES))
@@ -164,8 +237,13 @@ def test_filter_returns_exactly_the_allowed_rows(pdp: PDP, dialect: str, null_mo
         harness = Harness(pdp, schema, engine, null=default, null_by_attribute=per_attribute)
         harness.create()
 
-        @settings(max_examples=examples(8), deadline=None, database=None, derandomize=True,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+        @settings(
+            max_examples=examples(8),
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
         @given(data=datasets())
         def run(data: tuple[list[dict], dict[int, dict[str, list]]]) -> None:
             rows, children = data

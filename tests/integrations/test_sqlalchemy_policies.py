@@ -167,8 +167,13 @@ def test_policies_filters_are_exact(target: str, dialect: str) -> None:
     pdp = _pdp(target)
     with database(dialect) as engine:
 
-        @settings(max_examples=examples(40), deadline=None, database=None, derandomize=True,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+        @settings(
+            max_examples=examples(40),
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
         @given(data=st.data())
         def run(data: st.DataObject) -> None:
             principal, kind, action, types = data.draw(st.sampled_from(plans), label="plan")
@@ -186,8 +191,13 @@ def test_policies_filters_are_exact(target: str, dialect: str) -> None:
                 rows.append(
                     {"id": i + 1, **{a: data.draw(_values(types[a], vocab_strings)) for a in scalars}}
                 )
-            children = {r["id"]: {a: data.draw(st.lists(st.none() | st.sampled_from(vocab_strings or ["x"]), max_size=3))
-                                  for a in lists} for r in rows}  # fmt: skip
+            children = {
+                r["id"]: {
+                    a: data.draw(st.lists(st.none() | st.sampled_from(vocab_strings or ["x"]), max_size=3))
+                    for a in lists
+                }
+                for r in rows
+            }
             harness.verify(principal, [action], rows, children)
             TALLY.update(f"refused {k.split(': ')[1]}" for k in harness.refused)
             TALLY["compared"] += sum(harness.checked.values())

@@ -22,39 +22,151 @@ import yaml
 from chamberlain.policy.cel_check import check_expression
 from tests.support.cerbos_server import require_cerbos
 
-OPERANDS = ['1', '2u', '1.5', '"s"', 'b"b"', 'true', 'null', '[1]', '["s"]', '{"a": 1}', 'now()', 'duration("1h")',
-            'P.id', 'P.roles', 'P.attr', 'R.attr.x', 'R.kind', 'runtime.effectiveDerivedRoles', 'request.aux_data.jwt',
-            'P', 'request.principal.attr.x', 'size(P.roles)', 'timestamp(R.attr.t)', '[R.attr.x]', 'V.x', 'C.y']  # fmt: skip
+OPERANDS = [
+    "1",
+    "2u",
+    "1.5",
+    '"s"',
+    'b"b"',
+    "true",
+    "null",
+    "[1]",
+    '["s"]',
+    '{"a": 1}',
+    "now()",
+    'duration("1h")',
+    "P.id",
+    "P.roles",
+    "P.attr",
+    "R.attr.x",
+    "R.kind",
+    "runtime.effectiveDerivedRoles",
+    "request.aux_data.jwt",
+    "P",
+    "request.principal.attr.x",
+    "size(P.roles)",
+    "timestamp(R.attr.t)",
+    "[R.attr.x]",
+    "V.x",
+    "C.y",
+]
 OPERATORS = ["+", "-", "*", "/", "%", "<", "<=", ">=", "==", "!=", "in", "&&", "||"]
-FUNCTIONS = ['!{}', '-{}', 'size({})', '{}.size()', '{}.f', 'has({}.f)', 'int({})', 'string({})', 'double({})',
-             'timestamp({})', 'duration({})', '{}.getHours()', '{}.getDayOfWeek("Europe/Paris")', '{}.exists(v, v == 1)',
-             '{}.all(v, v)', '{}.exists_one(v, v)', '{}.map(v, v + 1)', '{}.filter(v, v > 1)', '{} ? 1 : 2',
-             'true ? {} : 1', '{}.contains("x")', '"x".contains({})', '{}.startsWith("x")', '"x".endsWith({})',
-             '{}.matches("a+")', 'matches({}, "a")', 'bool({})', 'uint({})', 'bytes({})', 'dyn({}) + 1', 'type({})',
-             '{}.lowerAscii()', '{}.split(",")', 'math.greatest({})', 'math.least({})', '{}.getFullYear()',
-             '{}.timeSince()', '[{}, 1]', '{{"k": {}}}', '{{{}: 1}}', 'cel.bind(z, {}, z + 1)', '{}[0]', '{}["k"]',
-             '{}.charAt(0)', '{}.indexOf("a")', '{}.replace("a", "b")', '{}.substring(1)', '{}.join(",")',
-             '{}.trim()', '{}.upperAscii()']  # fmt: skip
+FUNCTIONS = [
+    "!{}",
+    "-{}",
+    "size({})",
+    "{}.size()",
+    "{}.f",
+    "has({}.f)",
+    "int({})",
+    "string({})",
+    "double({})",
+    "timestamp({})",
+    "duration({})",
+    "{}.getHours()",
+    '{}.getDayOfWeek("Europe/Paris")',
+    "{}.exists(v, v == 1)",
+    "{}.all(v, v)",
+    "{}.exists_one(v, v)",
+    "{}.map(v, v + 1)",
+    "{}.filter(v, v > 1)",
+    "{} ? 1 : 2",
+    "true ? {} : 1",
+    '{}.contains("x")',
+    '"x".contains({})',
+    '{}.startsWith("x")',
+    '"x".endsWith({})',
+    '{}.matches("a+")',
+    'matches({}, "a")',
+    "bool({})",
+    "uint({})",
+    "bytes({})",
+    "dyn({}) + 1",
+    "type({})",
+    "{}.lowerAscii()",
+    '{}.split(",")',
+    "math.greatest({})",
+    "math.least({})",
+    "{}.getFullYear()",
+    "{}.timeSince()",
+    "[{}, 1]",
+    '{{"k": {}}}',
+    "{{{}: 1}}",
+    "cel.bind(z, {}, z + 1)",
+    "{}[0]",
+    '{}["k"]',
+    "{}.charAt(0)",
+    '{}.indexOf("a")',
+    '{}.replace("a", "b")',
+    "{}.substring(1)",
+    '{}.join(",")',
+    "{}.trim()",
+    "{}.upperAscii()",
+]
 POLICY_LIKE = [
-    'R.attr.owner == P.id', 'P.attr.department == R.attr.department', '"admin" in P.roles', 'size(P.roles) > 1',
-    'P.roles.exists(r, r.startsWith("a"))', 'R.attr.tags.all(t, t in P.attr.tags)',
-    'timestamp(R.attr.created) < now() - duration("24h")', 'now().getHours() >= 9 && now().getHours("Europe/Paris") < 17',
-    'R.attr.amount <= P.attr.limit', 'request.aux_data.jwt.aud == "x"', 'R.attr.ip.inIPAddrRange("10.0.0.0/8")',
-    'P.attr.teams.exists_one(t, t == "a")', 'R.attr.list.filter(x, x > 1).size() > 0', 'R.attr.m.map(k, k + "x")',
-    'cel.bind(x, R.attr.a, x + 1) > 2', 'P.id.charAt(0) == "a"', 'P.id.indexOf("a") == 1', 'P.id.replace("a", "b") == "c"',
-    'P.id.substring(1) == "x"', 'P.roles.join(",") == "a"', '"a,b".split(",").size() == 2', 'math.greatest(1, 2.5) > 1',
-    'math.least([1, 2]) == 1', 'int(R.attr.n) % 2 == 0', 'double(P.attr.x) / 2.0 > 1.0', 'string(now()) != ""',
-    'type(R.attr.x) == string', 'hierarchy(R.attr.path).ancestorOf(hierarchy(P.attr.path))', 'hierarchy("a.b") == 1',
-    'P.id.charAt("x") == "a"', 'P.roles.join(1) == "a"', 'size(P.id) == "a"', 'P.attr.all(k, k == 1)',
-    'now().getHours() == "9"', 'timestamp(P.id) + 1', 'R.attr.list.exists_one(x, 1)', 'P.roles.filter(r, 1)',
-    'true ? 1 : "a"', '[1, 2].map(x, x * 2.0)', 'R.attr.x.matches("(")', 'timestamp("2024-13-01T00:00:00Z") < now()',
-    'duration("1x") > duration("1h")', 'R.id.startsWith(1)', 'P.scope == R.scope', 'R.policyVersion == "default"',
-    'P.attr.n + 1 == 2', 'size(R.attr.list) + 1.5', 'now() > timestamp(R.attr.t) + duration(R.attr.d)',
-    'runtime.effectiveDerivedRoles.exists(r, r == "owner")', 'P.roles.map(r, r + "!").exists(r, r == "a!")',
-    '{"a": P.id}[R.attr.k] == "x"', '[P.id, R.id].all(x, x != "")', 'P.roles[0] == 1', 'P.attr["k"] == 1',
-    'request.auxData.jwt.iss == "x"', '!(P.id in ["a", "b"])', '-size(P.roles) < 0', 'P.id + P.id == "aa"',
-    'R.attr.a.b.c == 1', 'V.limit > R.attr.amount', 'C.y + 1 > 2', 'G.env == "prod"',
-]  # fmt: skip
+    "R.attr.owner == P.id",
+    "P.attr.department == R.attr.department",
+    '"admin" in P.roles',
+    "size(P.roles) > 1",
+    'P.roles.exists(r, r.startsWith("a"))',
+    "R.attr.tags.all(t, t in P.attr.tags)",
+    'timestamp(R.attr.created) < now() - duration("24h")',
+    'now().getHours() >= 9 && now().getHours("Europe/Paris") < 17',
+    "R.attr.amount <= P.attr.limit",
+    'request.aux_data.jwt.aud == "x"',
+    'R.attr.ip.inIPAddrRange("10.0.0.0/8")',
+    'P.attr.teams.exists_one(t, t == "a")',
+    "R.attr.list.filter(x, x > 1).size() > 0",
+    'R.attr.m.map(k, k + "x")',
+    "cel.bind(x, R.attr.a, x + 1) > 2",
+    'P.id.charAt(0) == "a"',
+    'P.id.indexOf("a") == 1',
+    'P.id.replace("a", "b") == "c"',
+    'P.id.substring(1) == "x"',
+    'P.roles.join(",") == "a"',
+    '"a,b".split(",").size() == 2',
+    "math.greatest(1, 2.5) > 1",
+    "math.least([1, 2]) == 1",
+    "int(R.attr.n) % 2 == 0",
+    "double(P.attr.x) / 2.0 > 1.0",
+    'string(now()) != ""',
+    "type(R.attr.x) == string",
+    "hierarchy(R.attr.path).ancestorOf(hierarchy(P.attr.path))",
+    'hierarchy("a.b") == 1',
+    'P.id.charAt("x") == "a"',
+    'P.roles.join(1) == "a"',
+    'size(P.id) == "a"',
+    "P.attr.all(k, k == 1)",
+    'now().getHours() == "9"',
+    "timestamp(P.id) + 1",
+    "R.attr.list.exists_one(x, 1)",
+    "P.roles.filter(r, 1)",
+    'true ? 1 : "a"',
+    "[1, 2].map(x, x * 2.0)",
+    'R.attr.x.matches("(")',
+    'timestamp("2024-13-01T00:00:00Z") < now()',
+    'duration("1x") > duration("1h")',
+    "R.id.startsWith(1)",
+    "P.scope == R.scope",
+    'R.policyVersion == "default"',
+    "P.attr.n + 1 == 2",
+    "size(R.attr.list) + 1.5",
+    "now() > timestamp(R.attr.t) + duration(R.attr.d)",
+    'runtime.effectiveDerivedRoles.exists(r, r == "owner")',
+    'P.roles.map(r, r + "!").exists(r, r == "a!")',
+    '{"a": P.id}[R.attr.k] == "x"',
+    '[P.id, R.id].all(x, x != "")',
+    "P.roles[0] == 1",
+    'P.attr["k"] == 1',
+    'request.auxData.jwt.iss == "x"',
+    '!(P.id in ["a", "b"])',
+    "-size(P.roles) < 0",
+    'P.id + P.id == "aa"',
+    "R.attr.a.b.c == 1",
+    "V.limit > R.attr.amount",
+    "C.y + 1 > 2",
+    'G.env == "prod"',
+]
 LIBRARY = [
     'hierarchy("a.b")[0] == "a"',
     'hierarchy("a.b").size() == 2',
@@ -154,15 +266,33 @@ def cerbos_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """expression -> Cerbos's error list (``""`` when ``cerbos compile`` accepts it)."""
     folder = tmp_path_factory.mktemp("cel-types")
     exprs = [expr for _, expr in CASES]
-    rules = [{"actions": [f"a{i}"], "effect": "EFFECT_ALLOW", "roles": ["user"], "condition": {"match": {"expr": e}}}
-             for i, e in enumerate(exprs)]  # fmt: skip
-    policy = {"resourcePolicy": {"resource": "thing", "version": "default", "rules": rules,
-                                 "constants": {"local": CONSTANTS}, "variables": {"local": VARIABLES}}}  # fmt: skip
+    rules = [
+        {
+            "actions": [f"a{i}"],
+            "effect": "EFFECT_ALLOW",
+            "roles": ["user"],
+            "condition": {"match": {"expr": e}},
+        }
+        for i, e in enumerate(exprs)
+    ]
+    policy = {
+        "resourcePolicy": {
+            "resource": "thing",
+            "version": "default",
+            "rules": rules,
+            "constants": {"local": CONSTANTS},
+            "variables": {"local": VARIABLES},
+        }
+    }
     (folder / "thing.yaml").write_text(
         yaml.safe_dump({"apiVersion": "api.cerbos.dev/v1", **policy}, width=10000)
     )
-    done = subprocess.run([str(require_cerbos()), "compile", str(folder), "--output=json"], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [str(require_cerbos()), "compile", str(folder), "--output=json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     found: dict[str, str] = {}
     others = []
     for error in json.loads(done.stdout or "{}").get("compileErrors", {}).get("errors", []):
@@ -186,6 +316,8 @@ def test_compile_time_type_errors_are_cerbos_s(family: str, cerbos_errors: dict[
     differ = [(e, cerbos_errors.get(e, ""), _ours(e)) for e in exprs if _ours(e) != cerbos_errors.get(e, "")]
     missed = [e for e, theirs, mine in differ if e in KNOWN_MISSED and theirs and not mine]
     differ = [d for d in differ if d[0] not in missed]
-    report = "\n".join(f"{e!r}\n  cerbos: {theirs or 'accepted'}\n  ours:   {mine or 'accepted'}"
-                       for e, theirs, mine in differ[:20])  # fmt: skip
+    report = "\n".join(
+        f"{e!r}\n  cerbos: {theirs or 'accepted'}\n  ours:   {mine or 'accepted'}"
+        for e, theirs, mine in differ[:20]
+    )
     assert not differ, f"{len(differ)} of {len(exprs)} expressions differ:\n{report}"

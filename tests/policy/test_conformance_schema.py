@@ -54,8 +54,14 @@ def test_schema_case(case: SchemaCase, request: pytest.FixtureRequest) -> None:
     # planner itself is another issue: only the schema validation is under test here).
     check = case.doc.get("checkInput") or case.doc["planResourcesInput"]
     actions = check["actions"] if "actions" in check else [check["action"]]
-    errors = validate(_STORE, schemas, check["principal"].get("attr") or {}, check["resource"].get("attr") or {},
-                      actions, partial_resource="planResourcesInput" in case.doc)  # fmt: skip
+    errors = validate(
+        _STORE,
+        schemas,
+        check["principal"].get("attr") or {},
+        check["resource"].get("attr") or {},
+        actions,
+        partial_resource="planResourcesInput" in case.doc,
+    )
     have = sorted((e.path, e.message, e.source) for e in errors)
     want = sorted(
         (w.get("path", ""), w["message"], w["source"]) for w in case.doc.get("wantValidationErrors") or []

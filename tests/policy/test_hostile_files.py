@@ -44,8 +44,13 @@ def compile_in_subprocess(directory: Path, timeout: float = 60) -> subprocess.Co
     """`chamberlain compile DIR --skip-tests` with 1 GiB of memory at most, killed after ``timeout``."""
     cli = str(Path(sys.executable).parent / "chamberlain")
     try:
-        return subprocess.run([cli, "compile", str(directory), "--skip-tests"], capture_output=True, text=True,
-                              timeout=timeout, preexec_fn=_bounded)  # fmt: skip
+        return subprocess.run(
+            [cli, "compile", str(directory), "--skip-tests"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=_bounded,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"compile of {directory} did not finish within {timeout}s")
 

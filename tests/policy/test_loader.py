@@ -83,7 +83,14 @@ def test_scope_chain_and_index():
     assert scope_chain("") == [""]
     policies = load_directory(STORE)
     chain = policies.chain("resource", "leave_request", "default", "acme.hr.uk.brighton.kemptown")
-    assert [p.scope for p in chain] == ["acme.hr.uk.brighton.kemptown", "acme.hr.uk.brighton", "acme.hr.uk", "acme.hr", "acme", ""]  # fmt: skip
+    assert [p.scope for p in chain] == [
+        "acme.hr.uk.brighton.kemptown",
+        "acme.hr.uk.brighton",
+        "acme.hr.uk",
+        "acme.hr",
+        "acme",
+        "",
+    ]
 
 
 def test_every_error_of_a_directory_together():
@@ -109,7 +116,7 @@ def test_every_error_of_a_directory_together():
 
 
 def test_validation_rules_of_policy_proto():
-    text = "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: 'x*'\n  version: 1.0\n  rules:\n    - actions: []\n      effect: EFFECT_ALLOW\n      roles: [a]\n"  # fmt: skip
+    text = "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: 'x*'\n  version: 1.0\n  rules:\n    - actions: []\n      effect: EFFECT_ALLOW\n      roles: [a]\n"
     messages = [e.message for e in errors_of({"p.yaml": text})]
     assert any(m.startswith("resourcePolicy.resource: does not match regex pattern") for m in messages)
     assert any(m.startswith("resourcePolicy.version: does not match") for m in messages)
@@ -117,7 +124,10 @@ def test_validation_rules_of_policy_proto():
 
 
 def test_duplicates():
-    two_rules = RESOURCE.replace("  variables:", "    - actions: [x]\n      effect: EFFECT_DENY\n      roles: [a]\n      name: owner-can-pay\n  variables:")  # fmt: skip
+    two_rules = RESOURCE.replace(
+        "  variables:",
+        "    - actions: [x]\n      effect: EFFECT_DENY\n      roles: [a]\n      name: owner-can-pay\n  variables:",
+    )
     errors = errors_of({"invoice.yaml": two_rules, "owners.yaml": DERIVED, "again.yaml": DERIVED})
     messages = " | ".join(e.message for e in errors)
     assert 'duplicate rule name "owner-can-pay"' in messages
@@ -149,12 +159,16 @@ def test_multi_document_files_and_json():
     multi = RESOURCE + "---\n" + DERIVED
     policies = load_documents({"both.yaml": multi})
     assert {p.kind for p in policies} == {"resource", "derived_roles"}
-    json_policy = '{"apiVersion": "api.cerbos.dev/v1", "derivedRoles": {"name": "owners", "definitions": [{"name": "owner", "parentRoles": ["user"]}]}}'  # fmt: skip
+    json_policy = '{"apiVersion": "api.cerbos.dev/v1", "derivedRoles": {"name": "owners", "definitions": [{"name": "owner", "parentRoles": ["user"]}]}}'
     assert len(load_documents({"owners.json": json_policy})) == 1
 
 
 def test_disabled_policies_are_skipped():
-    policies = load_documents({"d.yaml": "apiVersion: api.cerbos.dev/v1\ndisabled: true\nresourcePolicy:\n  resource: x\n  version: default\n"})  # fmt: skip
+    policies = load_documents(
+        {
+            "d.yaml": "apiVersion: api.cerbos.dev/v1\ndisabled: true\nresourcePolicy:\n  resource: x\n  version: default\n"
+        }
+    )
     assert len(policies) == 0 and policies.disabled == ["d.yaml"]
 
 
@@ -165,7 +179,9 @@ def test_schemas_and_attribute_validation():
     assert policies.validate_attributes(ref, good) == []
     problems = policies.validate_attributes(ref, {**good, "department": "sales"})
     assert problems and problems[0].startswith("/department:")
-    bad_ref = RESOURCE.replace("  variables:", "  schemas:\n    principalSchema:\n      ref: cerbos:///missing.json\n  variables:")  # fmt: skip
+    bad_ref = RESOURCE.replace(
+        "  variables:", "  schemas:\n    principalSchema:\n      ref: cerbos:///missing.json\n  variables:"
+    )
     errors = errors_of({"invoice.yaml": bad_ref, "owners.yaml": DERIVED}, schemas={})
     assert errors[0].kind == "invalid schema" and "doesn't exist" in errors[0].message
 

@@ -12,8 +12,11 @@ import textwrap
 
 from chamberlain.policy.attribute_schemas import SchemaStore
 
-SCHEMA = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}},
-          "patternProperties": {"^(x+)+y$": {"type": "integer"}}}  # fmt: skip
+SCHEMA = {
+    "type": "object",
+    "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}},
+    "patternProperties": {"^(x+)+y$": {"type": "integer"}},
+}
 
 
 def _store() -> SchemaStore:

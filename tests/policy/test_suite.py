@@ -37,8 +37,8 @@ tests:
 
 
 # Suites with several problems, to check the order of errors (against Cerbos too).
-MISSING_FIELDS = "principals:\n  a: {id: a}\ntests:\n  - input: {principals: [a], resources: [r], actions: [x]}\n    expected: [{principal: a, resource: r}]\n"  # fmt: skip
-PLACED_CONSTRAINTS = 'name: S\nprincipals:\n  a.b: {id: "", roles: [r, r]}\ntests:\n  - name: T\n    input: {actions: [view, ""]}\n    expected: [{actions: {view: EFFECT_DENY}}]\n'  # fmt: skip
+MISSING_FIELDS = "principals:\n  a: {id: a}\ntests:\n  - input: {principals: [a], resources: [r], actions: [x]}\n    expected: [{principal: a, resource: r}]\n"
+PLACED_CONSTRAINTS = 'name: S\nprincipals:\n  a.b: {id: "", roles: [r, r]}\ntests:\n  - name: T\n    input: {actions: [view, ""]}\n    expected: [{actions: {view: EFFECT_DENY}}]\n'
 
 
 def suite_issues(text: str, file: str = "s_test.yaml") -> list[Issue]:
@@ -71,7 +71,9 @@ def test_a_wrong_type_is_a_parse_error():
 
 def test_an_effect_that_is_not_an_effect_names_the_allowed_ones():
     issues = suite_issues(SUITE.replace("view: EFFECT_ALLOW", "view: EFFECT_MAYBE"))
-    assert where(issues) == [("s_test.yaml", 13, 25, 'invalid enum value "EFFECT_MAYBE": use one of EFFECT_ALLOW, EFFECT_DENY')]  # fmt: skip
+    assert where(issues) == [
+        ("s_test.yaml", 13, 25, 'invalid enum value "EFFECT_MAYBE": use one of EFFECT_ALLOW, EFFECT_DENY')
+    ]
 
 
 @pytest.mark.parametrize("effect", ["EFFECT_NO_MATCH", "EFFECT_UNSPECIFIED"])
@@ -121,7 +123,9 @@ def test_an_invalid_now_is_reported_with_gos_reason():
 
 
 def test_now_is_read_as_an_instant_in_utc():
-    suite, issues = read_single(Suite, "s_test.yaml", (SUITE + "options: {now: 2022-08-02T17:00:00+02:00}\n").encode(), "a test suite")  # fmt: skip
+    suite, issues = read_single(
+        Suite, "s_test.yaml", (SUITE + "options: {now: 2022-08-02T17:00:00+02:00}\n").encode(), "a test suite"
+    )
     assert issues == [] and suite.options.now == dt.datetime(2022, 8, 2, 15, tzinfo=dt.UTC)
 
 
@@ -134,23 +138,36 @@ def test_an_empty_file_is_an_empty_suite():
 
 def test_a_suite_file_holds_one_document():
     issues = suite_issues(SUITE + "---\n" + SUITE)
-    assert [i.message for i in issues] == ["more than one YAML document detected: a test suite file holds a single document"]  # fmt: skip
+    assert [i.message for i in issues] == [
+        "more than one YAML document detected: a test suite file holds a single document"
+    ]
 
 
 def test_a_suite_that_is_not_a_mapping():
-    assert where(suite_issues("x\n")) == [("s_test.yaml", 1, 1, "invalid document: contents are not valid YAML or JSON: a test suite is a mapping of fields")]  # fmt: skip
+    assert where(suite_issues("x\n")) == [
+        (
+            "s_test.yaml",
+            1,
+            1,
+            "invalid document: contents are not valid YAML or JSON: a test suite is a mapping of fields",
+        )
+    ]
 
 
 def test_a_principal_fixture_with_an_unknown_field():
     text = "principals:\n  john:\n    id: john\n    policyVursion: 20210210\n    roles: [employee]\n"
     _, issues = read_single(PrincipalFixtures, "testdata/principals.yaml", text.encode(), "a fixture")
-    assert where(issues) == [("testdata/principals.yaml", 4, 5, 'unknown field "policyVursion": did you mean "policyVersion"?')]  # fmt: skip
+    assert where(issues) == [
+        ("testdata/principals.yaml", 4, 5, 'unknown field "policyVursion": did you mean "policyVersion"?')
+    ]
 
 
 def test_a_resource_fixture_missing_its_kind_names_it_as_cerbos_does():
     text = "resources:\n  john_leave_request:\n    id: XX125\n"
     _, issues = read_single(ResourceFixtures, "testdata/resources.yaml", text.encode(), "a fixture")
-    assert where(issues) == [("testdata/resources.yaml", 0, 0, 'resources["johnLeaveRequest"].kind: value is required')]  # fmt: skip
+    assert where(issues) == [
+        ("testdata/resources.yaml", 0, 0, 'resources["johnLeaveRequest"].kind: value is required')
+    ]
 
 
 def test_aux_data_fixtures():
@@ -159,7 +176,9 @@ def test_aux_data_fixtures():
     assert where(issues) == [("testdata/auxdata.yaml", 3, 5, 'unknown field "jort": valid fields: jwt, jwts')]
     both = "auxData:\n  a: {jwt: {x: 1}, jwts: {k: {claims: {}}}}\n"
     _, issues = read_single(AuxDataFixtures, "testdata/auxdata.yaml", both.encode(), "a fixture")
-    assert where(issues) == [("testdata/auxdata.yaml", 2, 6, 'auxData["a"]: Only one of the jwt or jwts fields must be set')]  # fmt: skip
+    assert where(issues) == [
+        ("testdata/auxdata.yaml", 2, 6, 'auxData["a"]: Only one of the jwt or jwts fields must be set')
+    ]
 
 
 def test_fixture_values_are_protobuf_values():
@@ -189,7 +208,7 @@ def test_field_paths_are_printed_in_cerbos_camel_case(path, printed):
 
 
 def test_policy_effects_use_cerbos_wording_too():
-    text = "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: x\n  version: default\n  rules:\n    - actions: [view]\n      effect: EFFECT_NO_MATCH\n      roles: [user]\n"  # fmt: skip
+    text = "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: x\n  version: default\n  rules:\n    - actions: [view]\n      effect: EFFECT_NO_MATCH\n      roles: [user]\n"
     (issue,) = errors_of({"p.yaml": text})
     assert (issue.line, issue.column) == (7, 7)
     assert issue.message == "resourcePolicy.rules[0].effect: must be one of [EFFECT_ALLOW, EFFECT_DENY]"

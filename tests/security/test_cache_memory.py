@@ -29,25 +29,32 @@ print(json.dumps({{"growth": rss() - before}}))
 
 SCENARIOS = {
     # `matches` with a pattern from the request: each distinct pattern compiles a large RE2 program.
-    "regex": ("from chamberlain.cel import compile\nprog = compile('R.matches(P)', variables=['R', 'P'])",
-              "for i in range(40):\n"
-              "    prog.evaluate({'R': 'x', 'P': ('(a|b%d)' % i) * 30000})"),
+    "regex": (
+        "from chamberlain.cel import compile\nprog = compile('R.matches(P)', variables=['R', 'P'])",
+        "for i in range(40):\n    prog.evaluate({'R': 'x', 'P': ('(a|b%d)' % i) * 30000})",
+    ),
     # cel-go's ext.Regex functions keep their own cache of compiled programs.
-    "regex_ext": ("from chamberlain.cel import compile\nprog = compile('regex.replace(R, P, \"y\")', variables=['R', 'P'])",
-                  "for i in range(40):\n"
-                  "    prog.evaluate({'R': 'x', 'P': ('(a|b%d)' % i) * 30000})"),
+    "regex_ext": (
+        "from chamberlain.cel import compile\nprog = compile('regex.replace(R, P, \"y\")', variables=['R', 'P'])",
+        "for i in range(40):\n    prog.evaluate({'R': 'x', 'P': ('(a|b%d)' % i) * 30000})",
+    ),
     # hierarchy() of request strings: scopes and paths repeat, so parsed values are memoised.
-    "hierarchy": ("from chamberlain.cel import compile\nprog = compile('hierarchy(R).size() > 0', variables=['R'])",
-                  "for i in range(4000):\n"
-                  "    prog.evaluate({'R': ('s%d.' % i) + 'a.' * 50000})"),
+    "hierarchy": (
+        "from chamberlain.cel import compile\nprog = compile('hierarchy(R).size() > 0', variables=['R'])",
+        "for i in range(4000):\n    prog.evaluate({'R': ('s%d.' % i) + 'a.' * 50000})",
+    ),
     # The engine's route and candidate tables are keyed by the request's names (principal id, roles, scope).
-    "engine_routes": ("from chamberlain import PDP, Principal, Resource\npdp = PDP.from_directory('examples/policies')",
-                      "for i in range(2000):\n"
-                      "    pdp.is_allowed(Principal(('p%d' % i) + 'x' * 100000, roles={'agent'}), Resource('invoice', '1'), 'pay')"),
-    "engine_actions": ("from chamberlain import PDP, Principal, Resource\npdp = PDP.from_directory('examples/policies')",
-                       "for i in range(3000):\n"
-                       "    pdp.is_allowed(Principal('alice', roles={'finance_clerk'}), Resource('invoice', '1'), ('a%d' % i) + 'x' * 100000)"),
-}  # fmt: skip
+    "engine_routes": (
+        "from chamberlain import PDP, Principal, Resource\npdp = PDP.from_directory('examples/policies')",
+        "for i in range(2000):\n"
+        "    pdp.is_allowed(Principal(('p%d' % i) + 'x' * 100000, roles={'agent'}), Resource('invoice', '1'), 'pay')",
+    ),
+    "engine_actions": (
+        "from chamberlain import PDP, Principal, Resource\npdp = PDP.from_directory('examples/policies')",
+        "for i in range(3000):\n"
+        "    pdp.is_allowed(Principal('alice', roles={'finance_clerk'}), Resource('invoice', '1'), ('a%d' % i) + 'x' * 100000)",
+    ),
+}
 #: What any one of them may keep: the caches' budgets are far below.
 GROWTH_LIMIT = 200 << 20
 
@@ -60,8 +67,13 @@ def _bounded() -> None:
 def test_cache_growth_is_bounded(name):
     setup, scenario = SCENARIOS[name]
     code = HARNESS.format(setup=setup, scenario=scenario)
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            timeout=600, preexec_fn=_bounded)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=_bounded,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     growth = json.loads(result.stdout.strip().splitlines()[-1])["growth"]
     assert growth < GROWTH_LIMIT, f"{name}: resident memory grew {growth >> 20} MiB"
@@ -92,8 +104,11 @@ def test_expression_caches_are_bounded_by_bytes(cached, make):
     cache = getattr(importlib.import_module(module), name).cache
     budget, cache.max_bytes = cache.max_bytes, 1 << 18
     try:
-        run = {"_compile_cached": lambda text, kw: compile(text, **kw), "_parse_cached": lambda text, kw: parse(text),
-               "check_expression": lambda text, kw: check_expression(text)}[name]  # fmt: skip
+        run = {
+            "_compile_cached": lambda text, kw: compile(text, **kw),
+            "_parse_cached": lambda text, kw: parse(text),
+            "check_expression": lambda text, kw: check_expression(text),
+        }[name]
         for i in range(100):
             run(*make(i))
             assert cache.used <= 1 << 18

@@ -41,8 +41,14 @@ SHORT = {"max_examples": 60}
 LONG = {"max_examples": 3000}
 #: Per input; far above any real input's cost (milliseconds). Exceeding it means a runaway.
 DEADLINE = dt.timedelta(seconds=10)
-COMMON = {"deadline": DEADLINE, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                          HealthCheck.function_scoped_fixture]}  # fmt: skip
+COMMON = {
+    "deadline": DEADLINE,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+}
 
 
 def fuzz(runs: dict[str, Any]) -> Any:
@@ -50,15 +56,32 @@ def fuzz(runs: dict[str, Any]) -> Any:
 
 
 # -- values ------------------------------------------------------------------------------------------------
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=30), st.sampled_from(["", "*", "a:b", "..", "\u202e", "\n", "x" * 300]))  # fmt: skip
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=6),
-                                                             st.dictionaries(st.text(max_size=10), inner, max_size=6)),
-                           max_leaves=40)  # fmt: skip
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    st.sampled_from(["", "*", "a:b", "..", "\u202e", "\n", "x" * 300]),
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=6), st.dictionaries(st.text(max_size=10), inner, max_size=6)
+    ),
+    max_leaves=40,
+)
 
-GOOD_CHECK = {"requestId": "r", "principal": {"id": "alice", "roles": ["finance_clerk"], "attr": {}},
-              "resources": [{"actions": ["view", "pay"], "resource": {"kind": "invoice", "id": "i1",
-                                                                      "attr": {"amount": 10, "status": "APPROVED"}}}]}  # fmt: skip
+GOOD_CHECK = {
+    "requestId": "r",
+    "principal": {"id": "alice", "roles": ["finance_clerk"], "attr": {}},
+    "resources": [
+        {
+            "actions": ["view", "pay"],
+            "resource": {"kind": "invoice", "id": "i1", "attr": {"amount": 10, "status": "APPROVED"}},
+        }
+    ],
+}
 
 
 def _places(node: Any, out: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
@@ -96,10 +119,18 @@ def raw_bodies(document: Any) -> st.SearchStrategy[bytes]:
 # -- the request decoder: the server's handlers, in process ----------------------------------------------
 @pytest.fixture(scope="module")
 def state(tmp_path_factory):
-    config = load_config(None, overrides={"storage": {"disk": {"directory": str(EXAMPLES), "watchForChanges": False}},
-                                          "chamberlain": {"stateDir": str(tmp_path_factory.mktemp("state")),
-                                                          "audit": {"enabled": False}, "logLevel": "error"}},
-                         env={})  # fmt: skip
+    config = load_config(
+        None,
+        overrides={
+            "storage": {"disk": {"directory": str(EXAMPLES), "watchForChanges": False}},
+            "chamberlain": {
+                "stateDir": str(tmp_path_factory.mktemp("state")),
+                "audit": {"enabled": False},
+                "logLevel": "error",
+            },
+        },
+        env={},
+    )
     server_state = ServerState(config)
     yield server_state
     server_state.close()
@@ -123,9 +154,12 @@ def authzen_property(state: ServerState, body: bytes) -> None:
     _handled(authzen_api.evaluations, state, body)
 
 
-AZ = {"subject": {"type": "user", "id": "alice", "properties": {"cerbos.roles": ["finance_clerk"]}},
-      "resource": {"type": "invoice", "id": "i1", "properties": {"amount": 5}}, "action": {"name": "view"},
-      "evaluations": [{"action": {"name": "pay"}}]}  # fmt: skip
+AZ = {
+    "subject": {"type": "user", "id": "alice", "properties": {"cerbos.roles": ["finance_clerk"]}},
+    "resource": {"type": "invoice", "id": "i1", "properties": {"amount": 5}},
+    "action": {"name": "view"},
+    "evaluations": [{"action": {"name": "pay"}}],
+}
 
 
 @fuzz(SHORT)
@@ -162,7 +196,15 @@ def yaml_texts() -> st.SearchStrategy[str]:
     documents = (
         st.sampled_from(POLICIES).flatmap(mutated).map(lambda d: yaml.safe_dump(d, allow_unicode=True))
     )
-    anchors = st.integers(1, 12).map(lambda n: "a: &a [x, x]\n" + "".join(f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}, *{'a' if i == 0 else f'b{i - 1}'}]\n" for i in range(n)))  # fmt: skip
+    anchors = st.integers(1, 12).map(
+        lambda n: (
+            "a: &a [x, x]\n"
+            + "".join(
+                f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}, *{'a' if i == 0 else f'b{i - 1}'}]\n"
+                for i in range(n)
+            )
+        )
+    )
     return st.one_of(documents, documents, st.text(max_size=300), anchors)
 
 
@@ -187,9 +229,24 @@ def test_fuzz_policy_decoder_long(text):
 
 
 # -- the CEL parser and compiler ---------------------------------------------------------------------------
-CEL_FRAGMENTS = ["R.attr.tags.exists(t, t in P.attr.tags)", "a.b.c", "1 + ", "[1, 2][", "{'a': 1}.a", "has(",
-                 "x.all(i, x.all(j, i < j))", "'\\u00e9'", "b'\\xff'", "0x7fffffffffffffff", "-9223372036854775808",
-                 "lists.range(5)", "timestamp('2024-01-01T00:00:00Z')", "!" * 30, "(" * 60, "cel.bind(x, 1, x)"]  # fmt: skip
+CEL_FRAGMENTS = [
+    "R.attr.tags.exists(t, t in P.attr.tags)",
+    "a.b.c",
+    "1 + ",
+    "[1, 2][",
+    "{'a': 1}.a",
+    "has(",
+    "x.all(i, x.all(j, i < j))",
+    "'\\u00e9'",
+    "b'\\xff'",
+    "0x7fffffffffffffff",
+    "-9223372036854775808",
+    "lists.range(5)",
+    "timestamp('2024-01-01T00:00:00Z')",
+    "!" * 30,
+    "(" * 60,
+    "cel.bind(x, 1, x)",
+]
 
 
 def cel_texts() -> st.SearchStrategy[str]:
@@ -230,8 +287,12 @@ def pdp():
     return PDP.from_directory(EXAMPLES)
 
 
-CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "write_file",
-                                                                      "arguments": {"path": "/repo/src/a.py", "text": "x"}}}  # fmt: skip
+CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "write_file", "arguments": {"path": "/repo/src/a.py", "text": "x"}},
+}
 
 
 def mcp_lines() -> st.SearchStrategy[bytes]:
@@ -253,8 +314,11 @@ def mcp_property(pdp: PDP, line: bytes) -> None:
     if not isinstance(name, str) or not isinstance(arguments, dict):
         return
     arguments_digest(arguments)
-    resource = Resource("mcp_server", "fs", attr={"server": "fs", "method": "tools/call", "arguments": arguments,
-                                                  "projectRoot": "/repo"})  # fmt: skip
+    resource = Resource(
+        "mcp_server",
+        "fs",
+        attr={"server": "fs", "method": "tools/call", "arguments": arguments, "projectRoot": "/repo"},
+    )
     try:
         result = pdp.check(Principal("erin", roles={"developer"}), resource, [action("tools/call", name)])
     except Error:

@@ -24,18 +24,37 @@ from tests.server.support import REPO, serve_process
 EXAMPLES = REPO / "examples" / "policies"
 #: Resident memory the server may gain between the end of warm-up and the end of the soak.
 GROWTH_LIMIT = 96 << 20
-CHECK = {"requestId": "soak", "principal": {"id": "alice", "roles": ["finance_clerk"]},
-         "resources": [{"actions": ["view", "pay", "approve"],
-                        "resource": {"kind": "invoice", "id": "inv-1",
-                                     "attr": {"amount": 1200, "status": "APPROVED", "submittedBy": "bob"}}}]}  # fmt: skip
-AUTHZEN = {"subject": {"type": "user", "id": "alice", "properties": {"cerbos.roles": ["finance_clerk"]}},
-           "resource": {"type": "invoice", "id": "inv-2", "properties": {"amount": 10, "status": "APPROVED"}},
-           "action": {"name": "view"}}  # fmt: skip
+CHECK = {
+    "requestId": "soak",
+    "principal": {"id": "alice", "roles": ["finance_clerk"]},
+    "resources": [
+        {
+            "actions": ["view", "pay", "approve"],
+            "resource": {
+                "kind": "invoice",
+                "id": "inv-1",
+                "attr": {"amount": 1200, "status": "APPROVED", "submittedBy": "bob"},
+            },
+        }
+    ],
+}
+AUTHZEN = {
+    "subject": {"type": "user", "id": "alice", "properties": {"cerbos.roles": ["finance_clerk"]}},
+    "resource": {"type": "invoice", "id": "inv-2", "properties": {"amount": 10, "status": "APPROVED"}},
+    "action": {"name": "view"},
+}
 
 
 def _slow_check(n: int) -> dict:
-    return {"principal": {"id": "mallory", "roles": ["user"], "attr": {"tags": [f"p{i}" for i in range(n)]}},
-            "resources": [{"actions": ["edit"], "resource": {"kind": "doc", "id": "d", "attr": {"tags": [f"r{i}" for i in range(n)]}}}]}  # fmt: skip
+    return {
+        "principal": {"id": "mallory", "roles": ["user"], "attr": {"tags": [f"p{i}" for i in range(n)]}},
+        "resources": [
+            {
+                "actions": ["edit"],
+                "resource": {"kind": "doc", "id": "d", "attr": {"tags": [f"r{i}" for i in range(n)]}},
+            }
+        ],
+    }
 
 
 def _large_check() -> dict:
@@ -52,15 +71,27 @@ def requests() -> list[tuple[str, str, bytes, dict, set[int]]]:
         ("check", "/api/check/resources", json.dumps(CHECK).encode(), {}, {200}),
         ("authzen", "/access/v1/evaluation", json.dumps(AUTHZEN).encode(), {}, {200}),
         ("deep", "/api/check/resources", deep, {}, {400}),
-        ("duplicate", "/api/check/resources", b'{"principal": {"id": "a", "roles": ["x"]}, "principal": {}}', {}, {400}),
+        (
+            "duplicate",
+            "/api/check/resources",
+            b'{"principal": {"id": "a", "roles": ["x"]}, "principal": {}}',
+            {},
+            {400},
+        ),
         ("garbage", "/api/check/resources", bytes(random.Random(7).randbytes(300)), {}, {400}),
         ("slow", "/api/check/resources", json.dumps(_slow_check(6000)).encode(), {}, {200}),
         ("large", "/api/check/resources", json.dumps(_large_check()).encode(), {}, {200}),
-        ("token-garbage", "/oauth2/token", b"grant_type=x&subject_token=%ff%fe", {"Content-Type": "application/x-www-form-urlencoded"}, {400}),
+        (
+            "token-garbage",
+            "/oauth2/token",
+            b"grant_type=x&subject_token=%ff%fe",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            {400},
+        ),
         ("big-header", "/_cerbos/health", b"", {"X-Pad": "p" * 100_000}, {431}),
         ("health", "/_cerbos/health", b"", {}, {200}),
         ("metrics", "/metrics", b"", {}, {200}),
-    ]  # fmt: skip
+    ]
 
 
 def rss(pid: int) -> int:
@@ -96,8 +127,14 @@ def soak(tmp_path: Path, seconds: float, connections: int) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(EXAMPLES, policies)
     (policies / "resource_policies" / "doc.yaml").write_text(POLICY)
-    args = ("--policies", str(policies), "--set", "chamberlain.limits.evaluationTimeout=200ms",
-            "--set", "chamberlain.logLevel=error")  # fmt: skip
+    args = (
+        "--policies",
+        str(policies),
+        "--set",
+        "chamberlain.limits.evaluationTimeout=200ms",
+        "--set",
+        "chamberlain.logLevel=error",
+    )
     with serve_process(*args) as (proc, url):
         statuses: dict[str, collections.Counter[int]] = collections.defaultdict(collections.Counter)
         problems: list[str] = []

@@ -30,8 +30,9 @@ def test_printable_escapes_controls_and_keeps_the_rest():
 def test_audit_search_and_replay_print_one_line_per_entry(tmp_path):
     url = f"sqlite:///{tmp_path / 'decisions.db'}"
     with DecisionLog.open(url, LogOptions(head_interval=3600)) as log:
-        log.record([decision(1, session="s-1", principal=FORGED, effect="EFFECT_DENY",
-                             actors=("agent\x1b[2J",))])  # fmt: skip
+        log.record(
+            [decision(1, session="s-1", principal=FORGED, effect="EFFECT_DENY", actors=("agent\x1b[2J",))]
+        )
     search = subprocess.run([CLI, "audit", "search", "--db", url], capture_output=True, text=True, timeout=60)
     assert search.returncode == 0, search.stderr
     lines = search.stdout.splitlines()
@@ -52,8 +53,9 @@ def test_audit_search_and_replay_print_one_line_per_entry(tmp_path):
 
 def test_explanation_escapes_request_values(tmp_path):
     pdp = PDP.from_directory("examples/policies")
-    result = pdp.check(Principal("agent\n7", roles={"agent"}), Resource("invoice", "inv\n1\x1b[2J"),
-                       actions=["pay\nview"])  # fmt: skip
+    result = pdp.check(
+        Principal("agent\n7", roles={"agent"}), Resource("invoice", "inv\n1\x1b[2J"), actions=["pay\nview"]
+    )
     text = result.explanation()
     assert "inv\\n1\\x1b[2J:" in text and "pay\\nview: EFFECT_DENY" in text
     assert "\x1b" not in text and len(text.splitlines()) == len(block(text).splitlines())
@@ -61,8 +63,14 @@ def test_explanation_escapes_request_values(tmp_path):
 
 
 def test_text_log_lines_are_one_line():
-    record = logging.makeLogRecord({"name": "chamberlain.server", "levelname": "INFO", "msg": "request rejected",
-                                    "error": "unknown principal 'x'\nINFO    chamberlain.server: forged"})  # fmt: skip
+    record = logging.makeLogRecord(
+        {
+            "name": "chamberlain.server",
+            "levelname": "INFO",
+            "msg": "request rejected",
+            "error": "unknown principal 'x'\nINFO    chamberlain.server: forged",
+        }
+    )
     line = TextFormatter().format(record)
     assert "\n" not in line and "\\nINFO" in line
 
@@ -70,8 +78,14 @@ def test_text_log_lines_are_one_line():
 def test_mcp_proxy_log_lines_are_one_line():
     from chamberlain.text import LineFormatter
 
-    record = logging.makeLogRecord({"name": "chamberlain.mcp", "levelname": "INFO",
-                                    "msg": "tool %s denied", "args": ("x\nERROR forged",)})  # fmt: skip
+    record = logging.makeLogRecord(
+        {
+            "name": "chamberlain.mcp",
+            "levelname": "INFO",
+            "msg": "tool %s denied",
+            "args": ("x\nERROR forged",),
+        }
+    )
     assert LineFormatter("%(levelname)s %(message)s").format(record) == "INFO tool x\\nERROR forged denied"
 
 
@@ -82,9 +96,20 @@ def test_token_inspect_shows_claims_as_text_not_markup():
     from chamberlain.delegation.cli import render
     from chamberlain.delegation.tokens import DelegationToken
 
-    token = DelegationToken(subject="alice[/bold][red]admin", issuer="https://idp", audience=("api",), scopes=(),
-                            chain=Chain((Actor("agent\n[link=http://evil]x", roles=("bot",)),)), client_id="c",
-                            expires_at=2_000_000_000, issued_at=1_999_999_000, jti="j", sid="", kid="k", claims={})  # fmt: skip
+    token = DelegationToken(
+        subject="alice[/bold][red]admin",
+        issuer="https://idp",
+        audience=("api",),
+        scopes=(),
+        chain=Chain((Actor("agent\n[link=http://evil]x", roles=("bot",)),)),
+        client_id="c",
+        expires_at=2_000_000_000,
+        issued_at=1_999_999_000,
+        jti="j",
+        sid="",
+        kid="k",
+        claims={},
+    )
     console = Console(width=400, record=True, color_system=None)
     console.print(render(token, "jwks.json", 1_999_999_500))
     shown = console.export_text()

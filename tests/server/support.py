@@ -38,8 +38,13 @@ ADMIN_HASH = base64.b64encode(bcrypt.hashpw(ADMIN_AUTH[1].encode(), bcrypt.gensa
 
 def admin_on(**admin: Any) -> dict[str, Any]:
     """Overrides (``server`` section) turning the admin API on with :data:`ADMIN_AUTH`."""
-    return {"adminAPI": {"enabled": True, "adminCredentials": {"username": ADMIN_AUTH[0], "passwordHash": ADMIN_HASH},
-                         **admin}}  # fmt: skip
+    return {
+        "adminAPI": {
+            "enabled": True,
+            "adminCredentials": {"username": ADMIN_AUTH[0], "passwordHash": ADMIN_HASH},
+            **admin,
+        }
+    }
 
 
 def _wait_healthy(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -109,8 +114,9 @@ def serve_process(
         state = tempfile.mkdtemp(prefix="chamberlain-state-")
         args = (*args, "--state-dir", state)
     cmd = [str(Path(sys.executable).parent / "chamberlain"), "serve", *args, "--http", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})}, cwd=REPO)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, cwd=REPO
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc=proc)

@@ -19,8 +19,11 @@ from tests.delegation.support import IdentityProvider
 from tests.server.support import ADMIN_AUTH, ADMIN_HASH, ThreadServer, admin_on, raw_http
 
 AUDIENCE = "https://chamberlain.example"
-CHECK = {"requestId": "r", "principal": {"id": "alice", "roles": ["user"]},
-         "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": "d1"}}]}  # fmt: skip
+CHECK = {
+    "requestId": "r",
+    "principal": {"id": "alice", "roles": ["user"]},
+    "resources": [{"actions": ["view"], "resource": {"kind": "document", "id": "d1"}}],
+}
 ENTRIES = "/api/audit/entries"
 POLICY = """\
 apiVersion: api.cerbos.dev/v1
@@ -66,8 +69,10 @@ def routes() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def server(policies: Path, idp: IdentityProvider, routes: None, tmp_path_factory) -> Iterator[ThreadServer]:
     tmp = tmp_path_factory.mktemp("admin-server")
-    overrides = {"server": admin_on(), "chamberlain": {"delegation": trusting(tmp, idp),
-                                                       "admin": {"maxFailedLogins": 1000}}}  # fmt: skip
+    overrides = {
+        "server": admin_on(),
+        "chamberlain": {"delegation": trusting(tmp, idp), "admin": {"maxFailedLogins": 1000}},
+    }
     with ThreadServer(policies, overrides) as s:
         yield s
 
@@ -82,8 +87,12 @@ def entries(
     """Every entry matching ``params``, page after page (as the operator, or with ``headers``)."""
     found, cursor = [], None
     while True:
-        page = httpx.get(server.url + ENTRIES, params={**params, **({"cursor": cursor} if cursor else {})},
-                         headers=headers, auth=None if headers else ADMIN_AUTH).json()  # fmt: skip
+        page = httpx.get(
+            server.url + ENTRIES,
+            params={**params, **({"cursor": cursor} if cursor else {})},
+            headers=headers,
+            auth=None if headers else ADMIN_AUTH,
+        ).json()
         found += page["entries"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -121,8 +130,11 @@ def test_enabled_without_credentials_or_issuers_refuses_to_start():
 )
 def test_bad_credentials_are_named(credentials, needle):
     with pytest.raises(ConfigError) as refused:
-        load_config(None, overrides={"server": {"adminAPI": {"enabled": True, "adminCredentials": credentials}}},
-                    env={})  # fmt: skip
+        load_config(
+            None,
+            overrides={"server": {"adminAPI": {"enabled": True, "adminCredentials": credentials}}},
+            env={},
+        )
     assert "server.adminAPI.adminCredentials" in str(refused.value) and needle in str(refused.value)
 
 
@@ -156,12 +168,16 @@ def test_refused_sign_ins_are_401_saying_why(server, idp):
         "unknown scheme": ({"Authorization": "Digest abc"}, "unsupported authorization scheme 'Digest'"),
         "wrong issuer": ({"Authorization": f"Bearer {other.token('alice', aud=AUDIENCE)}"}, "is not trusted"),
         "expired": (person(idp, "alice", ["admin"], lifetime=-60), "expired: claim exp"),
-        "alg none": ({"Authorization": "Bearer " + pyjwt.encode(claims, None, algorithm="none")},
-                     "alg 'none' is not accepted"),
-        "wrong audience": ({"Authorization": f"Bearer {idp.token('alice', aud='https://else.example')}"},
-                           "does not name https://chamberlain.example"),
+        "alg none": (
+            {"Authorization": "Bearer " + pyjwt.encode(claims, None, algorithm="none")},
+            "alg 'none' is not accepted",
+        ),
+        "wrong audience": (
+            {"Authorization": f"Bearer {idp.token('alice', aud='https://else.example')}"},
+            "does not name https://chamberlain.example",
+        ),
         "garbage token": ({"Authorization": "Bearer a.b"}, "not a JWT"),
-    }  # fmt: skip
+    }
     for name, (headers, needle) in cases.items():
         reply = httpx.get(server.url + "/api/test/whoami", headers=headers)
         assert reply.status_code == 401, name
@@ -171,15 +187,19 @@ def test_refused_sign_ins_are_401_saying_why(server, idp):
 
 def test_two_authorization_headers_are_refused(server):
     basic = "Basic " + base64.b64encode(":".join(ADMIN_AUTH).encode()).decode()
-    request = (f"GET /api/test/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: {basic}\r\n"
-               f"Authorization: Bearer x\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+    request = (
+        f"GET /api/test/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: {basic}\r\n"
+        f"Authorization: Bearer x\r\nConnection: close\r\n\r\n"
+    ).encode()
     reply = raw_http(server.port, request)
     assert reply.startswith(b"HTTP/1.1 401") and b"two Authorization headers" in reply
 
 
 def test_a_header_past_the_limit_is_431(server):
-    request = (f"GET /api/test/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {'A' * 70000}\r\n"
-               "Connection: close\r\n\r\n").encode()  # fmt: skip
+    request = (
+        f"GET /api/test/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {'A' * 70000}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
     assert raw_http(server.port, request).startswith(b"HTTP/1.1 431")
 
 
@@ -349,8 +369,10 @@ resourcePolicy:
       roles: ["*"]
       condition: {match: {expr: P.attr.via == "basic" && P.attr.issuer == ""}}
 """)
-    overrides = {"server": admin_on(), "chamberlain": {"delegation": trusting(tmp_path, idp),
-                                                       "admin": {"policies": str(folder)}}}  # fmt: skip
+    overrides = {
+        "server": admin_on(),
+        "chamberlain": {"delegation": trusting(tmp_path, idp), "admin": {"policies": str(folder)}},
+    }
     with ThreadServer(policies, overrides) as s:
         assert httpx.get(s.url + ENTRIES, headers=person(idp, "sam", ["support"])).status_code == 200
         assert httpx.get(s.url + ENTRIES, headers=person(idp, "amy", ["auditor"])).status_code == 403
@@ -377,9 +399,18 @@ def test_a_broken_admin_policy_folder_stops_start_up(policies, tmp_path):
 
     (tmp_path / "admin").mkdir()
     (tmp_path / "admin" / "audit.yaml").write_text("resourcePolicy: [not, a, policy\n")
-    config = load_config(None, overrides={
-        "server": admin_on(), "storage": {"disk": {"directory": str(policies), "watchForChanges": False}},
-        "chamberlain": {"stateDir": str(tmp_path / "state"), "admin": {"policies": str(tmp_path / "admin")}}}, env={})  # fmt: skip
+    config = load_config(
+        None,
+        overrides={
+            "server": admin_on(),
+            "storage": {"disk": {"directory": str(policies), "watchForChanges": False}},
+            "chamberlain": {
+                "stateDir": str(tmp_path / "state"),
+                "admin": {"policies": str(tmp_path / "admin")},
+            },
+        },
+        env={},
+    )
     with pytest.raises(Error) as refused:
         create_app(config)
     assert "audit.yaml" in str(refused.value)

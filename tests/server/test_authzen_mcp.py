@@ -76,8 +76,11 @@ def test_tools_are_named_as_the_mcp_gateway_names_them(strict):
 
 
 def test_a_server_wide_method_is_decided_on_the_server(strict):
-    body = {"subject": {"type": "identity", "id": "alice"}, "action": {"name": "tools/list"},
-            "resource": {"type": "mcp_server", "id": "payments"}}  # fmt: skip
+    body = {
+        "subject": {"type": "identity", "id": "alice"},
+        "action": {"name": "tools/list"},
+        "resource": {"type": "mcp_server", "id": "payments"},
+    }
     reply = ask(strict, body)
     assert reply.status_code == 200 and reply.json() == {"decision": False}  # no rule names tools/list
 
@@ -106,9 +109,12 @@ def test_malformed_requests_are_400s_naming_the_field(strict, change, field):
 
 
 def test_arguments_for_a_method_without_them_are_a_400(strict):
-    body = {"subject": {"type": "identity", "id": "alice"}, "action": {"name": "resources/read"},
-            "resource": {"type": "resource", "id": "file:///a", "properties": {"server": "payments"}},
-            "context": {"arguments": {}}}  # fmt: skip
+    body = {
+        "subject": {"type": "identity", "id": "alice"},
+        "action": {"name": "resources/read"},
+        "resource": {"type": "resource", "id": "file:///a", "properties": {"server": "payments"}},
+        "context": {"arguments": {}},
+    }
     reply = ask(strict, body)
     assert reply.status_code == 400 and "context.arguments" in reply.json()["message"]
 
@@ -125,8 +131,21 @@ def test_a_decision_is_recorded_under_the_coaz_enforcement_point(strict):
     body["subject"]["id"] = "coaz-recorded"
     assert ask(strict, body).json() == {"decision": True}
     db = f"sqlite:///{strict.state_dir / 'decisions.db'}"
-    found = subprocess.run([str(Path(sys.executable).parent / "chamberlain"), "audit", "search", "--db", db,
-                            "--principal", "coaz-recorded", "--json"], capture_output=True, timeout=60, check=True)  # fmt: skip
+    found = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "chamberlain"),
+            "audit",
+            "search",
+            "--db",
+            db,
+            "--principal",
+            "coaz-recorded",
+            "--json",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     [entry] = [json.loads(line) for line in found.stdout.splitlines()]
     assert (entry["point"], entry["action"], entry["effect"]) == (
         "http:authzen-mcp",

@@ -23,13 +23,21 @@ POLICY = {
         "resource": "doc",
         "version": "default",
         "rules": [
-            {"actions": ["read"], "effect": "EFFECT_ALLOW", "roles": ["user"],
-             "condition": {"match": {"expr": 'request.aux_data.jwt.team == "blue"'}}},
-            {"actions": ["named"], "effect": "EFFECT_ALLOW", "roles": ["user"],
-             "condition": {"match": {"expr": 'request.aux_data.jwts.idp.claims.team == "blue"'}}},
+            {
+                "actions": ["read"],
+                "effect": "EFFECT_ALLOW",
+                "roles": ["user"],
+                "condition": {"match": {"expr": 'request.aux_data.jwt.team == "blue"'}},
+            },
+            {
+                "actions": ["named"],
+                "effect": "EFFECT_ALLOW",
+                "roles": ["user"],
+                "condition": {"match": {"expr": 'request.aux_data.jwts.idp.claims.team == "blue"'}},
+            },
         ],
     },
-}  # fmt: skip
+}
 
 
 def sign(claims: dict, key_file: str = "signing_key.jwk", kid: str | None = None) -> str:
@@ -39,16 +47,21 @@ def sign(claims: dict, key_file: str = "signing_key.jwk", kid: str | None = None
 
 
 def request(aux: dict, action: str = "read") -> dict:
-    return {"principal": {"id": "u", "roles": ["user"]}, "auxData": aux,
-            "resources": [{"actions": [action], "resource": {"kind": "doc", "id": "1"}}]}  # fmt: skip
+    return {
+        "principal": {"id": "u", "roles": ["user"]},
+        "auxData": aux,
+        "resources": [{"actions": [action], "resource": {"kind": "doc", "id": "1"}}],
+    }
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     policies = tmp_path_factory.mktemp("policies")
     (policies / "doc.yaml").write_text(yaml.safe_dump(POLICY))
-    key_sets = [{"id": "main", "local": {"file": str(KEYS / "verify_key.jwk")}},
-                {"id": "other", "local": {"file": str(KEYS / "verify_key.jwk")}}]  # fmt: skip
+    key_sets = [
+        {"id": "main", "local": {"file": str(KEYS / "verify_key.jwk")}},
+        {"id": "other", "local": {"file": str(KEYS / "verify_key.jwk")}},
+    ]
     with ThreadServer(policies, {"auxData": {"jwt": {"keySets": key_sets}}}) as srv:
         yield srv
 
@@ -76,18 +89,40 @@ def test_named_jwts_reach_cel(server):
 @pytest.mark.parametrize(
     ("aux", "needle"),
     [
-        ({"jwt": {"token": sign({"team": "blue", "exp": int(time.time()) - 60}), "keySetId": "main"}}, "expired"),
-        ({"jwt": {"token": sign({"team": "blue", "nbf": int(time.time()) + 86400 * 365}), "keySetId": "main"}}, "not valid yet"),
-        ({"jwt": {"token": sign({"team": "blue"})[:-6] + "AAAAAA", "keySetId": "main"}}, "failed to parse JWT"),
+        (
+            {"jwt": {"token": sign({"team": "blue", "exp": int(time.time()) - 60}), "keySetId": "main"}},
+            "expired",
+        ),
+        (
+            {
+                "jwt": {
+                    "token": sign({"team": "blue", "nbf": int(time.time()) + 86400 * 365}),
+                    "keySetId": "main",
+                }
+            },
+            "not valid yet",
+        ),
+        (
+            {"jwt": {"token": sign({"team": "blue"})[:-6] + "AAAAAA", "keySetId": "main"}},
+            "failed to parse JWT",
+        ),
         ({"jwt": {"token": sign({"team": "blue"}, kid="someone-else"), "keySetId": "main"}}, "no key"),
         ({"jwt": {"token": "not-a-jwt", "keySetId": "main"}}, "failed to parse JWT"),
         ({"jwt": {"token": sign({"team": "blue"}), "keySetId": "nope"}}, "keyset not found"),
         ({"jwt": {"token": sign({"team": "blue"})}}, "cannot determine keyset"),
         ({"jwts": {"idp": {"token": sign({"team": "blue", "exp": 1}), "keySetId": "main"}}}, "expired"),
     ],
-    ids=["expired", "not-yet-valid", "forged-signature", "unknown-kid", "garbage", "unknown-keyset", "ambiguous-keyset",
-         "named-expired"],
-)  # fmt: skip
+    ids=[
+        "expired",
+        "not-yet-valid",
+        "forged-signature",
+        "unknown-kid",
+        "garbage",
+        "unknown-keyset",
+        "ambiguous-keyset",
+        "named-expired",
+    ],
+)
 def test_bad_tokens_are_rejected(server, aux, needle):
     resp = post(server, request(aux))
     assert resp.status_code == 400

@@ -13,10 +13,22 @@ from hypothesis import strategies as st
 
 from tests.server.support import STORE, ThreadServer, raw_http
 
-LIMITS = {"advanced": {"http": {"readTimeout": "1s", "readHeaderTimeout": "1s"}, "grpc": {"maxRecvMsgSizeBytes": 20000}},
-          "requestLimits": {"maxResourcesPerRequest": 3, "maxActionsPerResource": 4}}  # fmt: skip
-GOOD = {"principal": {"id": "john", "roles": ["employee"]},
-        "resources": [{"actions": ["view:public"], "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"}}]}  # fmt: skip
+LIMITS = {
+    "advanced": {
+        "http": {"readTimeout": "1s", "readHeaderTimeout": "1s"},
+        "grpc": {"maxRecvMsgSizeBytes": 20000},
+    },
+    "requestLimits": {"maxResourcesPerRequest": 3, "maxActionsPerResource": 4},
+}
+GOOD = {
+    "principal": {"id": "john", "roles": ["employee"]},
+    "resources": [
+        {
+            "actions": ["view:public"],
+            "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"},
+        }
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +51,60 @@ def post(server, body, path="/api/check/resources", **kw) -> httpx.Response:
         ({**GOOD, "principal": {"id": "a", "roles": [1]}}, 400, "principal.roles[0]"),
         ({**GOOD, "principal": {"id": ["a"], "roles": ["x"]}}, 400, "principal.id"),
         ({**GOOD, "resources": {"a": 1}}, 400, "resources"),
-        ({**GOOD, "resources": [{"actions": "view", "resource": GOOD["resources"][0]["resource"]}]}, 400, "resources[0].actions"),
-        ({**GOOD, "resources": [{"actions": ["view"], "resource": {"kind": "", "id": "1"}}]}, 400, "resources[0].resource.kind"),
-        ({**GOOD, "resources": [{"actions": ["view"], "resource": {"kind": "x"}}]}, 400, "resources[0].resource.id"),
+        (
+            {**GOOD, "resources": [{"actions": "view", "resource": GOOD["resources"][0]["resource"]}]},
+            400,
+            "resources[0].actions",
+        ),
+        (
+            {**GOOD, "resources": [{"actions": ["view"], "resource": {"kind": "", "id": "1"}}]},
+            400,
+            "resources[0].resource.kind",
+        ),
+        (
+            {**GOOD, "resources": [{"actions": ["view"], "resource": {"kind": "x"}}]},
+            400,
+            "resources[0].resource.id",
+        ),
         ({**GOOD, "principal": {**GOOD["principal"], "attr": []}}, 400, "principal.attr"),
-        ({**GOOD, "auxData": {"jwt": {"token": "a.b.c"}, "jwts": {"x": {"token": "a.b.c"}}}}, 400, "Only one of"),
-        ({**GOOD, "resources": GOOD["resources"] * 4}, 400, "number of resources in batch (4) exceeds configured limit (3)"),
-        ({**GOOD, "resources": [{**GOOD["resources"][0], "actions": list("abcde")}]}, 400, "number of actions (5) exceeds configured limit (4)"),
-        ({**GOOD, "principal": {"id": "a", "roles": ["x"], "attr": {"big": "x" * 30000}}}, 413, "larger than max"),
+        (
+            {**GOOD, "auxData": {"jwt": {"token": "a.b.c"}, "jwts": {"x": {"token": "a.b.c"}}}},
+            400,
+            "Only one of",
+        ),
+        (
+            {**GOOD, "resources": GOOD["resources"] * 4},
+            400,
+            "number of resources in batch (4) exceeds configured limit (3)",
+        ),
+        (
+            {**GOOD, "resources": [{**GOOD["resources"][0], "actions": list("abcde")}]},
+            400,
+            "number of actions (5) exceeds configured limit (4)",
+        ),
+        (
+            {**GOOD, "principal": {"id": "a", "roles": ["x"], "attr": {"big": "x" * 30000}}},
+            413,
+            "larger than max",
+        ),
     ],
-    ids=["invalid-json", "not-utf8", "not-an-object", "role-not-string", "id-not-string", "resources-object",
-         "actions-string", "empty-kind", "missing-resource-id", "attr-list", "jwt-and-jwts", "too-many-resources",
-         "too-many-actions", "oversized"],
-)  # fmt: skip
+    ids=[
+        "invalid-json",
+        "not-utf8",
+        "not-an-object",
+        "role-not-string",
+        "id-not-string",
+        "resources-object",
+        "actions-string",
+        "empty-kind",
+        "missing-resource-id",
+        "attr-list",
+        "jwt-and-jwts",
+        "too-many-resources",
+        "too-many-actions",
+        "oversized",
+    ],
+)
 def test_rejected_with_message(server, body, status, needle):
     resp = post(server, body)
     assert resp.status_code == status, resp.text
@@ -99,15 +152,33 @@ def test_method_not_allowed_and_not_found(server):
     assert raw_http(server.port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400")
 
 
-_plan_fields = st.fixed_dictionaries({}, optional={
-    "principal": st.one_of(_json_plan := st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                                                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
-                                                      max_leaves=8),
-                           st.fixed_dictionaries({"id": st.text(max_size=3), "roles": st.lists(st.text(max_size=3), max_size=2)},
-                                                 optional={"attr": _json_plan})),
-    "resource": st.one_of(_json_plan, st.fixed_dictionaries({"kind": st.sampled_from(["leave_request", "", "x"])},
-                                                            optional={"attr": _json_plan, "scope": _json_plan})),
-    "action": _json_plan, "actions": _json_plan, "includeMeta": _json_plan, "auxData": _json_plan})  # fmt: skip
+_plan_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "principal": st.one_of(
+            _json_plan := st.recursive(
+                st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+                max_leaves=8,
+            ),
+            st.fixed_dictionaries(
+                {"id": st.text(max_size=3), "roles": st.lists(st.text(max_size=3), max_size=2)},
+                optional={"attr": _json_plan},
+            ),
+        ),
+        "resource": st.one_of(
+            _json_plan,
+            st.fixed_dictionaries(
+                {"kind": st.sampled_from(["leave_request", "", "x"])},
+                optional={"attr": _json_plan, "scope": _json_plan},
+            ),
+        ),
+        "action": _json_plan,
+        "actions": _json_plan,
+        "includeMeta": _json_plan,
+        "auxData": _json_plan,
+    },
+)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -124,12 +195,26 @@ def test_random_plan_requests_never_500(server, body):
         )
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3), max_leaves=12)  # fmt: skip
-_fields = st.fixed_dictionaries({}, optional={
-    "principal": st.one_of(_json, st.fixed_dictionaries({"id": _json, "roles": _json}, optional={"attr": _json, "scope": _json})),
-    "resources": st.one_of(_json, st.lists(st.fixed_dictionaries({"actions": _json, "resource": _json}), max_size=2)),
-    "auxData": _json, "includeMeta": _json, "requestId": _json})  # fmt: skip
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=12,
+)
+_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "principal": st.one_of(
+            _json,
+            st.fixed_dictionaries({"id": _json, "roles": _json}, optional={"attr": _json, "scope": _json}),
+        ),
+        "resources": st.one_of(
+            _json, st.lists(st.fixed_dictionaries({"actions": _json, "resource": _json}), max_size=2)
+        ),
+        "auxData": _json,
+        "includeMeta": _json,
+        "requestId": _json,
+    },
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,12 +11,22 @@ import pytest
 from tests.server.support import STORE, ThreadServer
 from tests.support.cerbos_server import CerbosServer, require_cerbos
 
-PRINCIPAL = {"id": "john", "roles": ["employee"],
-             "attr": {"department": "marketing", "geography": "GB", "team": "design", "ip_address": "10.20.1.2"}}  # fmt: skip
-RESOURCE = {"kind": "leave_request", "id": "XX125", "policyVersion": "20210210",
-            "attr": {"department": "marketing", "geography": "GB", "id": "XX125", "owner": "john", "team": "design"}}  # fmt: skip
-GOOD = {"requestId": "r1", "principal": PRINCIPAL,
-        "resources": [{"actions": ["view:public", "approve", "create"], "resource": RESOURCE}]}  # fmt: skip
+PRINCIPAL = {
+    "id": "john",
+    "roles": ["employee"],
+    "attr": {"department": "marketing", "geography": "GB", "team": "design", "ip_address": "10.20.1.2"},
+}
+RESOURCE = {
+    "kind": "leave_request",
+    "id": "XX125",
+    "policyVersion": "20210210",
+    "attr": {"department": "marketing", "geography": "GB", "id": "XX125", "owner": "john", "team": "design"},
+}
+GOOD = {
+    "requestId": "r1",
+    "principal": PRINCIPAL,
+    "resources": [{"actions": ["view:public", "approve", "create"], "resource": RESOURCE}],
+}
 SUBJECT = {"type": "user", "id": "john", "properties": {"cerbos.roles": ["employee"], **PRINCIPAL["attr"]}}
 AZ_RESOURCE = {
     "type": "leave_request",
@@ -187,7 +197,7 @@ DUPLICATES = {
     "attr": b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": 1, "x": 2}}, "resources": []}',
     "nested_attr": b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": [{"y": 1, "y": 2}]}}, "resources": []}',
     "aux_jwts": b'{"principal": {"id": "a", "roles": ["x"]}, "resources": [], "auxData": {"jwts": {"k": {"token": "t"}, "k": {"token": "u"}}}}',
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", DUPLICATES)

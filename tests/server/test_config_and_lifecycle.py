@@ -30,23 +30,42 @@ def test_defaults():
         50,
         4 * 1024 * 1024,
     )
-    assert c.engine_options == {"default_policy_version": "default", "default_scope": "", "lenient_scope_search": False,
-                                "strict_evaluation": False, "globals": {}, "schema_enforcement": "none",
-                                "evaluation_timeout": 1.0}  # fmt: skip
+    assert c.engine_options == {
+        "default_policy_version": "default",
+        "default_scope": "",
+        "lenient_scope_search": False,
+        "strict_evaluation": False,
+        "globals": {},
+        "schema_enforcement": "none",
+        "evaluation_timeout": 1.0,
+    }
     assert c.watch_for_changes and c.metrics_enabled and not c.audit_enabled
     assert c.read_timeout == 30 and c.read_header_timeout == 15 and c.idle_timeout == 120
 
 
 def test_cerbos_file_is_read(tmp_path):
-    path = write(tmp_path / "c.yaml", {
-        "server": {"httpListenAddr": ":4000", "grpcListenAddr": ":4001",
-                   "requestLimits": {"maxActionsPerResource": 10, "maxResourcesPerRequest": 20}},
-        "storage": {"driver": "disk", "disk": {"directory": "pol", "watchForChanges": False}},
-        "engine": {"defaultPolicyVersion": "v2", "defaultScope": "acme", "lenientScopeSearch": True,
-                   "strictEvaluation": True, "globals": {"env": "prod"}},
-        "schema": {"enforcement": "reject"}, "audit": {"enabled": True, "backend": "local"},
-        "telemetry": {"disabled": True}, "hub": {"credentials": {"pdpID": "x"}},
-    })  # fmt: skip
+    path = write(
+        tmp_path / "c.yaml",
+        {
+            "server": {
+                "httpListenAddr": ":4000",
+                "grpcListenAddr": ":4001",
+                "requestLimits": {"maxActionsPerResource": 10, "maxResourcesPerRequest": 20},
+            },
+            "storage": {"driver": "disk", "disk": {"directory": "pol", "watchForChanges": False}},
+            "engine": {
+                "defaultPolicyVersion": "v2",
+                "defaultScope": "acme",
+                "lenientScopeSearch": True,
+                "strictEvaluation": True,
+                "globals": {"env": "prod"},
+            },
+            "schema": {"enforcement": "reject"},
+            "audit": {"enabled": True, "backend": "local"},
+            "telemetry": {"disabled": True},
+            "hub": {"credentials": {"pdpID": "x"}},
+        },
+    )
     c = load_config(path, env={})
     assert (c.host, c.port) == ("0.0.0.0", 4000)
     assert (c.max_actions_per_resource, c.max_resources_per_request) == (10, 20)
@@ -62,8 +81,15 @@ def test_cerbos_file_is_read(tmp_path):
 def test_a_key_neither_cerbos_nor_chamberlain_has_is_an_error_with_a_hint(tmp_path):
     """A typo must not start a server with the setting off (engine.strictEvalution used to warn only);
     every such key is listed in one run."""
-    path = write(tmp_path / "c.yaml", {"engine": {"strictEvalution": True}, "bogus": 1, "engine2": {},
-                                        "server": {"tls": {"certFile": "server.pem"}}})  # fmt: skip
+    path = write(
+        tmp_path / "c.yaml",
+        {
+            "engine": {"strictEvalution": True},
+            "bogus": 1,
+            "engine2": {},
+            "server": {"tls": {"certFile": "server.pem"}},
+        },
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(path, env={})
     message = str(exc.value)
@@ -74,16 +100,27 @@ def test_a_key_neither_cerbos_nor_chamberlain_has_is_an_error_with_a_hint(tmp_pa
 
 
 def test_bad_values_fail_together(tmp_path):
-    path = write(tmp_path / "c.yaml", {"server": {"httpListenAddr": "nope", "requestLimits": {"maxActionsPerResource": 0}},
-                                        "schema": {"enforcement": "sometimes"}, "engine": {"strictEvaluation": "yes"},
-                                        "storage": {"driver": "postgres"},
-                                        "auxData": {"jwt": {"keySets": [{"id": "a"}, {"id": "a", "local": {"file": "x"}}]}}})  # fmt: skip
+    path = write(
+        tmp_path / "c.yaml",
+        {
+            "server": {"httpListenAddr": "nope", "requestLimits": {"maxActionsPerResource": 0}},
+            "schema": {"enforcement": "sometimes"},
+            "engine": {"strictEvaluation": "yes"},
+            "storage": {"driver": "postgres"},
+            "auxData": {"jwt": {"keySets": [{"id": "a"}, {"id": "a", "local": {"file": "x"}}]}},
+        },
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(path, env={})
     message = str(exc.value)
-    for needle in ("server.httpListenAddr", "maxActionsPerResource: must be an integer between 1 and 500",
-                   "schema.enforcement: must be one of none, warn, reject", "engine.strictEvaluation: expected true or false",
-                   "storage.driver", "keyset 'a'"):  # fmt: skip
+    for needle in (
+        "server.httpListenAddr",
+        "maxActionsPerResource: must be an integer between 1 and 500",
+        "schema.enforcement: must be one of none, warn, reject",
+        "engine.strictEvaluation: expected true or false",
+        "storage.driver",
+        "keyset 'a'",
+    ):
         assert needle in message
 
 
@@ -104,10 +141,19 @@ def test_environment_overrides(tmp_path):
 def test_reload_on_change_and_broken_change_keeps_serving(tmp_path):
     policies = tmp_path / "policies"
     shutil.copytree(STORE, policies)
-    body = {"principal": {"id": "john", "roles": ["employee"]},
-            "resources": [{"actions": ["view:public"], "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"}}]}  # fmt: skip
-    overrides = {"storage": {"disk": {"directory": str(policies), "watchForChanges": True}},
-                 "chamberlain": {"watchInterval": "50ms", "logLevel": "error"}}  # fmt: skip
+    body = {
+        "principal": {"id": "john", "roles": ["employee"]},
+        "resources": [
+            {
+                "actions": ["view:public"],
+                "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"},
+            }
+        ],
+    }
+    overrides = {
+        "storage": {"disk": {"directory": str(policies), "watchForChanges": True}},
+        "chamberlain": {"watchInterval": "50ms", "logLevel": "error"},
+    }
     with ThreadServer(policies, overrides) as srv:
 
         def check() -> dict:
@@ -162,8 +208,12 @@ def test_serve_process_logs_json_and_shuts_down_gracefully():
 def test_bad_config_fails_start_up(tmp_path):
     path = write(tmp_path / "c.yaml", {"engine": {"strictEvaluation": "maybe"}})
     chamberlain = Path(sys.executable).parent / "chamberlain"
-    out = subprocess.run([str(chamberlain), "serve", "--config", str(path), "--policies", str(STORE)],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [str(chamberlain), "serve", "--config", str(path), "--policies", str(STORE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "engine.strictEvaluation: expected true or false" in out.stderr
     out = subprocess.run(
         [str(chamberlain), "serve", "--policies", str(tmp_path / "missing")],

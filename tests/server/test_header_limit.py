@@ -56,8 +56,15 @@ def test_many_small_headers_count_too(server):
 
 def test_normal_requests_pass(server):
     assert httpx.get(f"{server.url}/_cerbos/health", headers={"X-Ok": "v" * 8000}).status_code == 200
-    body = {"principal": {"id": "john", "roles": ["employee"]},
-            "resources": [{"actions": ["view:public"], "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "john", "roles": ["employee"]},
+        "resources": [
+            {
+                "actions": ["view:public"],
+                "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"},
+            }
+        ],
+    }
     big_body = {**body, "requestId": "r" * 50000}  # the body does not count against the header limit
     assert httpx.post(f"{server.url}/api/check/resources", json=big_body).status_code == 200
 

@@ -12,8 +12,15 @@ import pytest
 from tests.server.support import STORE, ThreadServer
 
 CHECK = "/api/check/resources"
-GOOD = {"principal": {"id": "john", "roles": ["employee"]},
-        "resources": [{"actions": ["view:public"], "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"}}]}  # fmt: skip
+GOOD = {
+    "principal": {"id": "john", "roles": ["employee"]},
+    "resources": [
+        {
+            "actions": ["view:public"],
+            "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"},
+        }
+    ],
+}
 
 
 def nested(depth: int) -> str:
@@ -21,18 +28,24 @@ def nested(depth: int) -> str:
 
 
 def check_body(depth: int) -> bytes:
-    return ('{"principal": {"id": "a", "roles": ["x"], "attr": {"d": ' + nested(depth) + "}}, "
-            '"resources": [{"actions": ["view"], "resource": {"kind": "leave_request", "id": "1"}}]}').encode()  # fmt: skip
+    return (
+        '{"principal": {"id": "a", "roles": ["x"], "attr": {"d": ' + nested(depth) + "}}, "
+        '"resources": [{"actions": ["view"], "resource": {"kind": "leave_request", "id": "1"}}]}'
+    ).encode()
 
 
 def authzen_body(depth: int) -> bytes:
-    return ('{"subject": {"type": "user", "id": "a", "properties": {"d": ' + nested(depth) + "}}, "
-            '"resource": {"type": "leave_request", "id": "1"}, "action": {"name": "view"}}').encode()  # fmt: skip
+    return (
+        '{"subject": {"type": "user", "id": "a", "properties": {"d": ' + nested(depth) + "}}, "
+        '"resource": {"type": "leave_request", "id": "1"}, "action": {"name": "view"}}'
+    ).encode()
 
 
 def authzen_batch(depth: int) -> bytes:
-    return ('{"subject": {"type": "user", "id": "a"}, "evaluations": [{"resource": {"type": "r", "id": "1", '
-            '"properties": {"d": ' + nested(depth) + '}}, "action": {"name": "view"}}]}').encode()  # fmt: skip
+    return (
+        '{"subject": {"type": "user", "id": "a"}, "evaluations": [{"resource": {"type": "r", "id": "1", '
+        '"properties": {"d": ' + nested(depth) + '}}, "action": {"name": "view"}}]}'
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +55,11 @@ def server():
 
 
 @pytest.mark.parametrize("depth", [59, 70, 500, 1019, 5000, 100_000])
-@pytest.mark.parametrize(("path", "body"), [(CHECK, check_body), ("/access/v1/evaluation", authzen_body),
-                                            ("/access/v1/evaluations", authzen_batch)],
-                         ids=["check", "authzen", "authzen-batch"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [(CHECK, check_body), ("/access/v1/evaluation", authzen_body), ("/access/v1/evaluations", authzen_batch)],
+    ids=["check", "authzen", "authzen-batch"],
+)
 def test_deep_nesting_is_a_400_not_a_500(server, caplog, path, body, depth):
     with caplog.at_level(logging.INFO, logger="chamberlain.server"):
         reply = httpx.post(server.url + path, content=body(depth), timeout=30)
@@ -66,18 +81,27 @@ def test_the_depth_limit_is_configurable():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b'{"principal": {"id": "a", "roles": ["x"]}, "principal": {"id": "b", "roles": ["y"]}, "resources": []}',
-         'duplicate field "principal"'),
+        (
+            b'{"principal": {"id": "a", "roles": ["x"]}, "principal": {"id": "b", "roles": ["y"]}, "resources": []}',
+            'duplicate field "principal"',
+        ),
         (b'{"principal": {"id": "a", "id": "b", "roles": ["x"]}, "resources": []}', 'duplicate field "id"'),
-        (b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": 1, "x": 2}}, "resources": []}',
-         'duplicate map key "x"'),
-        (b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": {"y": 1, "y": 2}}}, "resources": []}',
-         'duplicate map key "y"'),
-        (b'{"principal": {"id": "a", "roles": ["x"]}, "resources": [{"actions": ["v"], "actions": ["w"], '
-         b'"resource": {"kind": "k", "id": "1"}}]}', 'duplicate field "actions"'),
+        (
+            b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": 1, "x": 2}}, "resources": []}',
+            'duplicate map key "x"',
+        ),
+        (
+            b'{"principal": {"id": "a", "roles": ["x"], "attr": {"x": {"y": 1, "y": 2}}}, "resources": []}',
+            'duplicate map key "y"',
+        ),
+        (
+            b'{"principal": {"id": "a", "roles": ["x"]}, "resources": [{"actions": ["v"], "actions": ["w"], '
+            b'"resource": {"kind": "k", "id": "1"}}]}',
+            'duplicate field "actions"',
+        ),
     ],
     ids=["top", "principal-id", "attr", "nested-attr", "resource-entry"],
-)  # fmt: skip
+)
 def test_duplicate_keys_are_refused_as_cerbos_words_it(server, body, message):
     reply = httpx.post(server.url + CHECK, content=body)
     assert reply.status_code == 400, reply.text

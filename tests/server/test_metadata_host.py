@@ -13,8 +13,14 @@ HOSTILE = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwar
 
 @pytest.fixture(scope="module")
 def server():
-    with ThreadServer(STORE, {"chamberlain": {"publicURL": "https://pdp.example.com:8443",
-                                              }}) as srv:  # fmt: skip
+    with ThreadServer(
+        STORE,
+        {
+            "chamberlain": {
+                "publicURL": "https://pdp.example.com:8443",
+            }
+        },
+    ) as srv:
         yield srv
 
 

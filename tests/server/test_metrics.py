@@ -9,10 +9,17 @@ import pytest
 
 from tests.server.support import STORE, ThreadServer
 
-PRINCIPAL = {"id": "john", "roles": ["employee"], "attr": {"department": "marketing", "geography": "GB",
-             "team": "design", "ip_address": "10.20.1.2"}}  # fmt: skip
-LEAVE = {"kind": "leave_request", "id": "XX125", "policyVersion": "20210210",
-         "attr": {"department": "marketing", "geography": "GB", "id": "XX125", "owner": "john", "team": "design"}}  # fmt: skip
+PRINCIPAL = {
+    "id": "john",
+    "roles": ["employee"],
+    "attr": {"department": "marketing", "geography": "GB", "team": "design", "ip_address": "10.20.1.2"},
+}
+LEAVE = {
+    "kind": "leave_request",
+    "id": "XX125",
+    "policyVersion": "20210210",
+    "attr": {"department": "marketing", "geography": "GB", "id": "XX125", "owner": "john", "team": "design"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +40,13 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 def test_decisions_are_counted_by_effect_and_kind(server):
     before = httpx.get(f"{server.url}/metrics").text
-    body = {"principal": PRINCIPAL, "resources": [
-        {"actions": ["view:public", "approve", "create"], "resource": LEAVE},
-        {"actions": ["view"], "resource": {"kind": "nope", "id": "1"}},
-    ]}  # fmt: skip
+    body = {
+        "principal": PRINCIPAL,
+        "resources": [
+            {"actions": ["view:public", "approve", "create"], "resource": LEAVE},
+            {"actions": ["view"], "resource": {"kind": "nope", "id": "1"}},
+        ],
+    }
     answer = httpx.post(f"{server.url}/api/check/resources", json=body).json()
     effects = [e for r in answer["results"] for e in r["actions"].values()]
     after = httpx.get(f"{server.url}/metrics").text

@@ -23,25 +23,60 @@ POLICIES = data_dir() / "cerbos" / "query_planner" / "policies"
 GLOBALS = {"globals": {"environment": "test"}}
 HARRY = {"id": "harry", "roles": ["employee"]}
 REQUESTS = [
-    {"requestId": "1", "actions": ["view", "approve"], "includeMeta": True, "principal": HARRY,
-     "resource": {"kind": "leave_request", "policyVersion": "default"}},
-    {"actions": ["view"], "includeMeta": True, "principal": HARRY, "resource": {"kind": "leave_request", "scope": "acme"}},
-    {"action": "view", "includeMeta": True, "principal": HARRY, "resource": {"kind": "leave_request", "scope": "acme"}},
-    {"action": "view", "principal": {**HARRY, "attr": {"a": 1}}, "resource": {"kind": "leave_request", "attr": {"": 1}}},
-    {"action": "view", "principal": HARRY, "resource": {"kind": "leave_request", "attr": None}, "auxData": None},
+    {
+        "requestId": "1",
+        "actions": ["view", "approve"],
+        "includeMeta": True,
+        "principal": HARRY,
+        "resource": {"kind": "leave_request", "policyVersion": "default"},
+    },
+    {
+        "actions": ["view"],
+        "includeMeta": True,
+        "principal": HARRY,
+        "resource": {"kind": "leave_request", "scope": "acme"},
+    },
+    {
+        "action": "view",
+        "includeMeta": True,
+        "principal": HARRY,
+        "resource": {"kind": "leave_request", "scope": "acme"},
+    },
+    {
+        "action": "view",
+        "principal": {**HARRY, "attr": {"a": 1}},
+        "resource": {"kind": "leave_request", "attr": {"": 1}},
+    },
+    {
+        "action": "view",
+        "principal": HARRY,
+        "resource": {"kind": "leave_request", "attr": None},
+        "auxData": None,
+    },
     {"action": "view", "includeMeta": True, "principal": HARRY, "resource": {"kind": "nonexistent"}},
     {"action": "view", "actions": ["view"], "principal": HARRY, "resource": {"kind": "leave_request"}},
     {"principal": HARRY, "resource": {"kind": "leave_request"}},
     {"actions": ["a", "a"], "principal": HARRY, "resource": {"kind": "leave_request"}},
     {"actions": ["a"], "principal": {"id": "", "roles": []}, "resource": {"kind": ""}},
     {"actions": ["a"], "principal": {"id": "x", "roles": ["r"]}},
-    {"actions": ["a", ""], "principal": {"id": "x", "roles": ["r"]},
-     "resource": {"kind": "k", "policyVersion": "a.b", "scope": "..x"}},
-    {"actions": [str(i) for i in range(21)], "principal": {"id": "x", "roles": ["r"]}, "resource": {"kind": "k"}},
+    {
+        "actions": ["a", ""],
+        "principal": {"id": "x", "roles": ["r"]},
+        "resource": {"kind": "k", "policyVersion": "a.b", "scope": "..x"},
+    },
+    {
+        "actions": [str(i) for i in range(21)],
+        "principal": {"id": "x", "roles": ["r"]},
+        "resource": {"kind": "k"},
+    },
     {"principal": {"id": "", "roles": ["employee"]}, "resource": {"kind": "leave_request"}},
-    {"action": "view", "principal": {"id": "x", "roles": ["employee", "employee"]}, "resource": {"kind": "leave_request"},
-     "requestContext": {"annotations": {}}},
-]  # fmt: skip
+    {
+        "action": "view",
+        "principal": {"id": "x", "roles": ["employee", "employee"]},
+        "resource": {"kind": "leave_request"},
+        "requestContext": {"annotations": {}},
+    },
+]
 DECODE_ERRORS = [
     {"actions": ["a"], "principal": {"id": "x", "roles": ["r"]}, "resource": {"kind": "k", "id": "x"}},
     {"actions": ["a"], "principal": {"id": "x", "roles": ["r"]}, "resource": {"kind": "k"}, "extra": 1},
@@ -89,16 +124,27 @@ def test_plans_are_recorded(servers):
 
 
 STORE = data_dir() / "cerbos" / "store"
-JOHN = {"id": "john", "roles": ["employee"], "policyVersion": "20210210",
-        "attr": {"department": "marketing", "geography": "GB", "team": "design"}}  # fmt: skip
+JOHN = {
+    "id": "john",
+    "roles": ["employee"],
+    "policyVersion": "20210210",
+    "attr": {"department": "marketing", "geography": "GB", "team": "design"},
+}
 SCHEMA_REQUESTS = [
     # valid attributes; a missing required resource attribute is not a violation for a plan
-    {"action": "view:public", "includeMeta": True, "principal": JOHN,
-     "resource": {"kind": "leave_request", "policyVersion": "20210210", "attr": {"owner": "john"}}},
+    {
+        "action": "view:public",
+        "includeMeta": True,
+        "principal": JOHN,
+        "resource": {"kind": "leave_request", "policyVersion": "20210210", "attr": {"owner": "john"}},
+    },
     # violations of the principal's and the resource's schemas
-    {"actions": ["view:public", "approve"], "principal": {**JOHN, "attr": {**JOHN["attr"], "department": "sales"}},
-     "resource": {"kind": "leave_request", "policyVersion": "20210210", "attr": {"dev_record": "yes"}}},
-]  # fmt: skip
+    {
+        "actions": ["view:public", "approve"],
+        "principal": {**JOHN, "attr": {**JOHN["attr"], "department": "sales"}},
+        "resource": {"kind": "leave_request", "policyVersion": "20210210", "attr": {"dev_record": "yes"}},
+    },
+]
 
 
 @pytest.mark.parametrize("enforcement", ["warn", "reject"])

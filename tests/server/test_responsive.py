@@ -18,14 +18,28 @@ N = 20_000  # the pair loop of "share": 400 million string concatenations, minut
 
 
 def slow_body() -> bytes:
-    return json.dumps({"principal": {"id": "alice", "roles": ["user"], "attr": {"tags": [f"p{i}" for i in range(N)]}},
-                       "resources": [{"actions": ["view", "share"],
-                                      "resource": {"kind": "doc", "id": "d1", "attr": {"tags": [f"r{i}" for i in range(N)]}}}]}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "principal": {"id": "alice", "roles": ["user"], "attr": {"tags": [f"p{i}" for i in range(N)]}},
+            "resources": [
+                {
+                    "actions": ["view", "share"],
+                    "resource": {"kind": "doc", "id": "d1", "attr": {"tags": [f"r{i}" for i in range(N)]}},
+                }
+            ],
+        }
+    ).encode()
 
 
 def fast_body() -> bytes:
-    return json.dumps({"principal": {"id": "bob", "roles": ["user"], "attr": {"tags": ["a"]}},
-                       "resources": [{"actions": ["edit"], "resource": {"kind": "doc", "id": "d2", "attr": {"tags": ["a"]}}}]}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "principal": {"id": "bob", "roles": ["user"], "attr": {"tags": ["a"]}},
+            "resources": [
+                {"actions": ["edit"], "resource": {"kind": "doc", "id": "d2", "attr": {"tags": ["a"]}}}
+            ],
+        }
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +115,12 @@ def test_a_query_plan_is_bounded_by_the_budget_too(tmp_path):
     """The planner folds what it knows (the principal's attributes): 64 million iterations are cut off by
     evaluationTimeout and answered 504 (no plan rather than a plan cut short), and the server keeps serving."""
     (tmp_path / "doc.yaml").write_text(PLAN_POLICY)
-    body = {"requestId": "p", "action": "view", "resource": {"kind": "doc"},
-            "principal": {"id": "alice", "roles": ["user"], "attr": {"a": list(range(400))}}}  # fmt: skip
+    body = {
+        "requestId": "p",
+        "action": "view",
+        "resource": {"kind": "doc"},
+        "principal": {"id": "alice", "roles": ["user"], "attr": {"a": list(range(400))}},
+    }
     with ThreadServer(
         tmp_path, {"chamberlain": {"limits": {"evaluationTimeout": "200ms"}, "audit": {"enabled": False}}}
     ) as srv:

@@ -17,10 +17,18 @@ def client():
         yield c
 
 
-PRINCIPAL = Principal("john", roles={"employee"}, policy_version="20210210",
-                      attr={"department": "marketing", "geography": "GB", "team": "design"})  # fmt: skip
-RESOURCE = Resource("XX125", "leave_request", policy_version="20210210",
-                    attr={"department": "marketing", "geography": "GB", "owner": "john", "team": "design"})  # fmt: skip
+PRINCIPAL = Principal(
+    "john",
+    roles={"employee"},
+    policy_version="20210210",
+    attr={"department": "marketing", "geography": "GB", "team": "design"},
+)
+RESOURCE = Resource(
+    "XX125",
+    "leave_request",
+    policy_version="20210210",
+    attr={"department": "marketing", "geography": "GB", "owner": "john", "team": "design"},
+)
 
 
 def test_health(client):
@@ -54,7 +62,11 @@ def test_plan_resources(client):
     resp = client.plan_resources("view", PRINCIPAL, ResourceDesc("leave_request", policy_version="20210210"))
     assert resp.filter.kind == PlanResourcesFilterKind.CONDITIONAL
     # The SDK's own objects go straight into the SQLAlchemy integration (cerbos-sqlalchemy's API).
-    table = sa.Table("leave_request", sa.MetaData(), sa.Column("id", sa.String, primary_key=True),
-                     sa.Column("public", sa.Boolean))  # fmt: skip
+    table = sa.Table(
+        "leave_request",
+        sa.MetaData(),
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("public", sa.Boolean),
+    )
     query = get_query(resp, table, {"request.resource.attr.public": table.c.public})
     assert str(query.whereclause) == "leave_request.public = true AND leave_request.public IS NOT NULL"

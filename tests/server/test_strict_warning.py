@@ -18,10 +18,15 @@ CONFIG = REPO / "examples" / "chamberlain.yaml"
 
 
 def _state(caplog, strict: bool, tmp_path: Path) -> list[logging.LogRecord]:
-    config = load_config(None, overrides={"storage": {"disk": {"directory": str(EXAMPLES)}},
-                                          "engine": {"strictEvaluation": strict},
-                                          "chamberlain": {"stateDir": str(tmp_path), "audit": {"enabled": False}}},
-                         env={})  # fmt: skip
+    config = load_config(
+        None,
+        overrides={
+            "storage": {"disk": {"directory": str(EXAMPLES)}},
+            "engine": {"strictEvaluation": strict},
+            "chamberlain": {"stateDir": str(tmp_path), "audit": {"enabled": False}},
+        },
+        env={},
+    )
     with caplog.at_level(logging.WARNING, logger="chamberlain.server"):
         ServerState(config).close()
     return [r for r in caplog.records if "strictEvaluation" in r.getMessage()]
@@ -49,9 +54,20 @@ def test_the_example_configuration_turns_strict_evaluation_on():
 
 def test_strict_evaluation_keeps_a_guarding_deny(tmp_path):
     """Without vendor data, verified-vendors-only errors: skipped (ALLOW) by default, a DENY under strict."""
-    body = {"principal": {"id": "alice", "roles": ["finance_clerk"]},
-            "resources": [{"actions": ["pay"], "resource": {"kind": "invoice", "id": "i", "scope": "acme",
-                                                             "attr": {"amount": 10, "status": "APPROVED"}}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "alice", "roles": ["finance_clerk"]},
+        "resources": [
+            {
+                "actions": ["pay"],
+                "resource": {
+                    "kind": "invoice",
+                    "id": "i",
+                    "scope": "acme",
+                    "attr": {"amount": 10, "status": "APPROVED"},
+                },
+            }
+        ],
+    }
     answers = {}
     for strict in (False, True):
         with ThreadServer(EXAMPLES, {"engine": {"strictEvaluation": strict}}) as srv:
@@ -82,4 +98,7 @@ def test_make_run_serves_the_example_configuration_and_its_curl_answers():
         )
     assert reply.status_code == 200, reply.text
     assert reply.json()["results"][0]["actions"] == {
-        "view": "EFFECT_ALLOW", "pay": "EFFECT_ALLOW", "approve": "EFFECT_DENY"}  # fmt: skip
+        "view": "EFFECT_ALLOW",
+        "pay": "EFFECT_ALLOW",
+        "approve": "EFFECT_DENY",
+    }

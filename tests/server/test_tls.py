@@ -43,8 +43,10 @@ def client(directory: Path, cert: str | None = None) -> httpx.Client:
 def served_cn(port: int, directory: Path) -> str:
     """The common name of the certificate a new connection is served."""
     context = ssl.create_default_context(cafile=str(directory / "ca.pem"))
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:  # fmt: skip
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
         subject = dict(x[0] for x in sock.getpeercert()["subject"])
     return subject["commonName"]
 
@@ -156,7 +158,19 @@ def test_a_bad_certificate_refuses_to_start(pki, tmp_path, breakage, message):
     config.write_text(
         yaml.safe_dump({"server": {"tls": settings}, "storage": {"disk": {"directory": str(STORE)}}})
     )
-    result = subprocess.run([str(Path(sys.executable).parent / "chamberlain"), "serve", "--config", str(config),
-                             "--http", "127.0.0.1:0", "--state-dir", str(tmp_path / "state")],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "chamberlain"),
+            "serve",
+            "--config",
+            str(config),
+            "--http",
+            "127.0.0.1:0",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and message in result.stderr, result.stderr

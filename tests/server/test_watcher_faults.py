@@ -10,8 +10,15 @@ import httpx
 
 from tests.server.support import STORE, ThreadServer
 
-BODY = {"principal": {"id": "john", "roles": ["employee"]},
-        "resources": [{"actions": ["view:public"], "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"}}]}  # fmt: skip
+BODY = {
+    "principal": {"id": "john", "roles": ["employee"]},
+    "resources": [
+        {
+            "actions": ["view:public"],
+            "resource": {"kind": "leave_request", "id": "1", "policyVersion": "20210210"},
+        }
+    ],
+}
 WATCH = {"chamberlain": {"watchInterval": "50ms", "logLevel": "error"}}
 
 
@@ -38,9 +45,11 @@ def test_a_deep_yaml_file_is_stale_and_the_next_change_loads(tmp_path):
     with ThreadServer(policies, _watching(policies)) as srv:
         deep = policies / "resource_policies" / "deep.yaml"
         match = "{all: {of: [" * 200 + "{expr: 'true'}" + "]}}" * 200  # 600 levels of YAML
-        deep.write_text("apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: deep\n  version: default\n"
-                        f"  rules:\n    - actions: [view]\n      effect: EFFECT_ALLOW\n      roles: [user]\n"
-                        f"      condition: {{match: {match}}}\n")  # fmt: skip
+        deep.write_text(
+            "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: deep\n  version: default\n"
+            f"  rules:\n    - actions: [view]\n      effect: EFFECT_ALLOW\n      roles: [user]\n"
+            f"      condition: {{match: {match}}}\n"
+        )
         _wait(lambda: "STALE" in str(_health(srv)))
         assert "nested more than 100 levels deep" in _health(srv)["chamberlain"]["lastReloadError"]
         deep.unlink()
@@ -62,5 +71,9 @@ def test_a_vanished_directory_is_stale_until_it_is_back(tmp_path):
         _wait(lambda: "STALE" not in str(_health(srv)))
         for path in (policies / "resource_policies").glob("policy_01*.yaml"):
             path.unlink()
-        _wait(lambda: httpx.post(f"{srv.url}/api/check/resources", json=BODY).json()["results"][0]["actions"]
-              == {"view:public": "EFFECT_DENY"})  # fmt: skip
+        _wait(
+            lambda: (
+                httpx.post(f"{srv.url}/api/check/resources", json=BODY).json()["results"][0]["actions"]
+                == {"view:public": "EFFECT_DENY"}
+            )
+        )

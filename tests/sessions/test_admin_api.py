@@ -18,11 +18,18 @@ HANDLERS = {(r.method, r.path): r.handler for r in ROUTES}
 
 @pytest.fixture
 def state(policies, tmp_path):
-    config = load_config(None, env={}, overrides={
-        "storage": {"disk": {"directory": str(policies), "watchForChanges": False}},
-        "chamberlain": {"stateDir": str(tmp_path / "state"), "logLevel": "warning",
-                        "sessions": {"defaults": {"ttl": "30m"}, "maxima": {"ttl": "2h"}}},
-    })  # fmt: skip
+    config = load_config(
+        None,
+        env={},
+        overrides={
+            "storage": {"disk": {"directory": str(policies), "watchForChanges": False}},
+            "chamberlain": {
+                "stateDir": str(tmp_path / "state"),
+                "logLevel": "warning",
+                "sessions": {"defaults": {"ttl": "30m"}, "maxima": {"ttl": "2h"}},
+            },
+        },
+    )
     found = ServerState(config)
     yield found
     found.close()
@@ -40,9 +47,17 @@ def call(state, method, path, body=None, query=b"", caller=OPERATOR, **params):
     return 200, answer
 
 
-OPEN = {"subject": "alice", "agent": "agent-7", "ttl": "10m", "idleTimeout": "2m",
-        "budgets": [{"name": "payments", "kind": "invoice", "actions": ["pay"], "limit": 1000, "cost": "R.attr.amount"}],
-        "rateLimits": [{"kind": "invoice", "actions": ["*"], "max": 10, "per": "1m"}], "metadata": {"purpose": "pay bills"}}  # fmt: skip
+OPEN = {
+    "subject": "alice",
+    "agent": "agent-7",
+    "ttl": "10m",
+    "idleTimeout": "2m",
+    "budgets": [
+        {"name": "payments", "kind": "invoice", "actions": ["pay"], "limit": 1000, "cost": "R.attr.amount"}
+    ],
+    "rateLimits": [{"kind": "invoice", "actions": ["*"], "max": 10, "per": "1m"}],
+    "metadata": {"purpose": "pay bills"},
+}
 
 
 def test_open_show_list_and_revoke(state):
@@ -50,8 +65,17 @@ def test_open_show_list_and_revoke(state):
     assert status == 201 and opened["state"] == "ACTIVE" and opened["id"].startswith("ses_")
     assert opened["expiresAt"].endswith("Z") and opened["openedBy"] == "operator"
     status, shown = call(state, "GET", "/api/sessions/{id}", id=opened["id"])
-    assert shown["budgets"] == [{"name": "payments", "kind": "invoice", "actions": ["pay"], "limit": 1000,
-                                 "cost": "R.attr.amount", "used": 0, "remaining": 1000}]  # fmt: skip
+    assert shown["budgets"] == [
+        {
+            "name": "payments",
+            "kind": "invoice",
+            "actions": ["pay"],
+            "limit": 1000,
+            "cost": "R.attr.amount",
+            "used": 0,
+            "remaining": 1000,
+        }
+    ]
     call(state, "POST", "/api/sessions", {"subject": "bob", "agent": "agent-8"})
     status, page = call(state, "GET", "/api/sessions", query=b"state=ACTIVE&limit=1")
     assert [s["id"] for s in page["sessions"]] == [opened["id"]] and page["next"] == opened["id"]
@@ -95,25 +119,51 @@ def test_revoke_every_session_of_an_agent_and_lock_it(state):
 
 def test_settle_adds_the_actual_cost(state):
     opened = call(state, "POST", "/api/sessions", OPEN)[1]
-    status, settled = call(state, "POST", "/api/sessions/{id}/settle", {"budget": "payments", "amount": 250},
-                           id=opened["id"])  # fmt: skip
+    status, settled = call(
+        state, "POST", "/api/sessions/{id}/settle", {"budget": "payments", "amount": 250}, id=opened["id"]
+    )
     assert status == 200 and settled["budgets"][0]["used"] == 250
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({**OPEN, "budgets": [{"name": "p", "kind": "invoice", "actions": ["pay"], "limit": 5, "cost": "R.attr.amount +"}]},
-     "budgets[0].cost: 'R.attr.amount +' is not a valid CEL expression"),
-    ({**OPEN, "budgets": [{"name": "p", "kind": "invoice", "actions": ["pay"], "limit": -1}]},
-     "budgets[0].limit: must not be negative, got -1"),
-    ({**OPEN, "rateLimits": [{"kind": "invoice", "actions": ["pay"], "max": 0, "per": "1m"}]},
-     "rateLimits[0].max: expected an integer between 1 and 100000, got 0"),
-    ({**OPEN, "rateLimits": [{"kind": "invoice", "actions": ["pay"], "max": 3, "per": "forever"}]},
-     "rateLimits[0].per: expected a duration such as 30s, 500ms or 1m, got 'forever'"),
-    ({**OPEN, "idleTimeout": "-5s"}, "idleTimeout: expected a duration"),
-    ({**OPEN, "agent": ""}, "agent: expected a non-empty string"),
-    ({**OPEN, "colour": "red"}, "session: unknown field 'colour'"),
-    ({**OPEN, "budgets": [OPEN["budgets"][0], OPEN["budgets"][0]]}, "budgets[1].name: budget 'payments' is named twice"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {
+                **OPEN,
+                "budgets": [
+                    {
+                        "name": "p",
+                        "kind": "invoice",
+                        "actions": ["pay"],
+                        "limit": 5,
+                        "cost": "R.attr.amount +",
+                    }
+                ],
+            },
+            "budgets[0].cost: 'R.attr.amount +' is not a valid CEL expression",
+        ),
+        (
+            {**OPEN, "budgets": [{"name": "p", "kind": "invoice", "actions": ["pay"], "limit": -1}]},
+            "budgets[0].limit: must not be negative, got -1",
+        ),
+        (
+            {**OPEN, "rateLimits": [{"kind": "invoice", "actions": ["pay"], "max": 0, "per": "1m"}]},
+            "rateLimits[0].max: expected an integer between 1 and 100000, got 0",
+        ),
+        (
+            {**OPEN, "rateLimits": [{"kind": "invoice", "actions": ["pay"], "max": 3, "per": "forever"}]},
+            "rateLimits[0].per: expected a duration such as 30s, 500ms or 1m, got 'forever'",
+        ),
+        ({**OPEN, "idleTimeout": "-5s"}, "idleTimeout: expected a duration"),
+        ({**OPEN, "agent": ""}, "agent: expected a non-empty string"),
+        ({**OPEN, "colour": "red"}, "session: unknown field 'colour'"),
+        (
+            {**OPEN, "budgets": [OPEN["budgets"][0], OPEN["budgets"][0]]},
+            "budgets[1].name: budget 'payments' is named twice",
+        ),
+    ],
+)
 def test_bad_input_is_a_clear_400(state, body, message):
     status, error = call(state, "POST", "/api/sessions", body)
     assert status == 400 and error["message"].startswith(message), error

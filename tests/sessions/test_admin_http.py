@@ -16,9 +16,13 @@ def server(policies):
 
 
 def check(server, session_id, amount):
-    body = {"principal": {"id": "agent-7", "roles": ["agent"]},
-            "resources": [{"actions": ["pay"], "resource": {"kind": "invoice", "id": "i", "attr": {"amount": amount}}}],
-            "auxData": {"session": {"id": session_id}}}  # fmt: skip
+    body = {
+        "principal": {"id": "agent-7", "roles": ["agent"]},
+        "resources": [
+            {"actions": ["pay"], "resource": {"kind": "invoice", "id": "i", "attr": {"amount": amount}}}
+        ],
+        "auxData": {"session": {"id": session_id}},
+    }
     return httpx.post(f"{server.url}/api/check/resources", json=body, timeout=10).json()["results"][0][
         "actions"
     ]["pay"]
@@ -26,8 +30,16 @@ def check(server, session_id, amount):
 
 def test_open_read_list_settle_revoke_and_lock_over_http(server):
     with httpx.Client(base_url=server.url, auth=ADMIN_AUTH, timeout=10) as admin:
-        opened = admin.post("/api/sessions", json={"subject": "alice", "agent": "agent-7", "ttl": "10m",
-                                                   "idleTimeout": "2m", "budgets": [PAYMENTS]})  # fmt: skip
+        opened = admin.post(
+            "/api/sessions",
+            json={
+                "subject": "alice",
+                "agent": "agent-7",
+                "ttl": "10m",
+                "idleTimeout": "2m",
+                "budgets": [PAYMENTS],
+            },
+        )
         assert opened.status_code == 201, opened.text
         sid = opened.json()["id"]
         assert check(server, sid, 700) == "EFFECT_ALLOW"
@@ -60,8 +72,12 @@ def test_the_admin_surface_guards_the_sessions_api(server):
     )
     wrong = httpx.get(f"{server.url}/api/sessions", auth=(ADMIN_AUTH[0], "wrong"), timeout=10)
     assert wrong.status_code == 401
-    bad = httpx.post(f"{server.url}/api/sessions", auth=ADMIN_AUTH, json={"subject": "a", "agent": "b", "ttl": "99h"},
-                     timeout=10)  # fmt: skip
+    bad = httpx.post(
+        f"{server.url}/api/sessions",
+        auth=ADMIN_AUTH,
+        json={"subject": "a", "agent": "b", "ttl": "99h"},
+        timeout=10,
+    )
     assert (
         bad.status_code == 400
         and bad.json()["message"] == "ttl: '99h' is longer than the allowed maximum of 86400s"

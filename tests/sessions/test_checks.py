@@ -77,11 +77,16 @@ def test_unknown_expired_and_revoked_sessions_deny_every_action(pdp, clock):
 def test_a_malformed_reference_is_a_request_error(pdp):
     with pytest.raises(RequestError, match="session_id: expected a session id"):
         pdp.check(AGENT, invoice(1), ["view"], session_id="not-a-session")
-    request = {"principal": {"id": "agent-7", "roles": ["agent"]},
-               "resources": [{"actions": ["view"], "resource": {"kind": "invoice", "id": "i"}}]}  # fmt: skip
-    for bad, field in (({"id": 7}, "auxData.session.id"), ("ses", "auxData.session"),
-                       ({"id": "ses_00000000000000000000000000", "extra": 1}, "auxData.session.extra"),
-                       ({"id": "ses_00000000000000000000000000", "preview": "yes"}, "auxData.session.preview")):  # fmt: skip
+    request = {
+        "principal": {"id": "agent-7", "roles": ["agent"]},
+        "resources": [{"actions": ["view"], "resource": {"kind": "invoice", "id": "i"}}],
+    }
+    for bad, field in (
+        ({"id": 7}, "auxData.session.id"),
+        ("ses", "auxData.session"),
+        ({"id": "ses_00000000000000000000000000", "extra": 1}, "auxData.session.extra"),
+        ({"id": "ses_00000000000000000000000000", "preview": "yes"}, "auxData.session.preview"),
+    ):
         with pytest.raises(RequestError, match=field.replace(".", r"\.")):
             pdp.check_resources({**request, "auxData": {"session": bad}})
 

@@ -27,8 +27,21 @@ def run(*args: str):
 
 def test_open_show_list_revoke_and_the_log(db, tmp_path):
     budget = '{"name": "mail", "kind": "mcp_tool", "actions": ["tools/call::send_email"], "limit": 3}'
-    opened = run("open", "--db", db, "--subject", "alice", "--agent", "agent-7", "--ttl", "10m", "--budget", budget,
-                 "--by", "ops:carol")  # fmt: skip
+    opened = run(
+        "open",
+        "--db",
+        db,
+        "--subject",
+        "alice",
+        "--agent",
+        "agent-7",
+        "--ttl",
+        "10m",
+        "--budget",
+        budget,
+        "--by",
+        "ops:carol",
+    )
     assert opened.exit_code == 0, opened.output
     session_id = opened.output.strip()
     shown = json.loads(run("show", session_id, "--db", db, "--json").output)
@@ -39,8 +52,10 @@ def test_open_show_list_revoke_and_the_log(db, tmp_path):
     assert revoked.output == f"{session_id} REVOKED\n"
     with DecisionLog.open(db, LogOptions(create_key=False)) as log:
         entries = log.read(lambda r: r.search(Filter(session_id=session_id)))
-    assert [(e["principal"]["id"], e["action"]) for e in entries] == [("ops:carol", "session:open"),
-                                                                       ("ops:carol", "session:revoke")]  # fmt: skip
+    assert [(e["principal"]["id"], e["action"]) for e in entries] == [
+        ("ops:carol", "session:open"),
+        ("ops:carol", "session:revoke"),
+    ]
 
 
 def test_revoke_all_of_an_agent_and_locks(db):
@@ -57,11 +72,17 @@ def test_revoke_all_of_an_agent_and_locks(db):
     assert run("open", "--db", db, "--subject", "alice", "--agent", "agent-7").exit_code == 0
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--budget", '{"name": "b", "kind": "k", "actions": ["a"], "limit": -1}'), "budgets[0].limit: must not be negative"),
-    (("--budget", "{nope"), "--budget '{nope': not JSON"),
-    (("--ttl", "99h"), "ttl: '99h' is longer than the allowed maximum of 86400s"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--budget", '{"name": "b", "kind": "k", "actions": ["a"], "limit": -1}'),
+            "budgets[0].limit: must not be negative",
+        ),
+        (("--budget", "{nope"), "--budget '{nope': not JSON"),
+        (("--ttl", "99h"), "ttl: '99h' is longer than the allowed maximum of 86400s"),
+    ],
+)
 def test_bad_input_is_named(db, args, message):
     result = run("open", "--db", db, "--subject", "alice", "--agent", "agent-7", *args)
     assert result.exit_code == 2 and message in result.output

@@ -26,10 +26,20 @@ def replicas(tmp_path_factory):
     (policies / "tools.yaml").write_text(TOOLS)
     urls = fresh_schema_url()
     pg_url = next(urls)
-    args = ("--policies", str(policies), "--audit-db", pg_url,
-            "--set", f"chamberlain.audit.signingKeyFile={tmp / 'log.key'}", "--set", "server.adminAPI.enabled=true",
-            "--set", f"server.adminAPI.adminCredentials.username={ADMIN_AUTH[0]}",
-            "--set", f"server.adminAPI.adminCredentials.passwordHash={ADMIN_HASH}")  # fmt: skip
+    args = (
+        "--policies",
+        str(policies),
+        "--audit-db",
+        pg_url,
+        "--set",
+        f"chamberlain.audit.signingKeyFile={tmp / 'log.key'}",
+        "--set",
+        "server.adminAPI.enabled=true",
+        "--set",
+        f"server.adminAPI.adminCredentials.username={ADMIN_AUTH[0]}",
+        "--set",
+        f"server.adminAPI.adminCredentials.passwordHash={ADMIN_HASH}",
+    )
     with contextlib.ExitStack() as stack:
         found = [stack.enter_context(serve_process(*args))[1] for _ in range(3)]
         yield pg_url, found
@@ -38,9 +48,11 @@ def replicas(tmp_path_factory):
 
 
 def _check(url: str, session_id: str, client: httpx.Client, action: str = "tools/call::send_email") -> str:
-    body = {"principal": {"id": "agent-7", "roles": ["agent"]},
-            "resources": [{"actions": [action], "resource": {"kind": "mcp_tool", "id": "mail"}}],
-            "auxData": {"session": {"id": session_id}}}  # fmt: skip
+    body = {
+        "principal": {"id": "agent-7", "roles": ["agent"]},
+        "resources": [{"actions": [action], "resource": {"kind": "mcp_tool", "id": "mail"}}],
+        "auxData": {"session": {"id": session_id}},
+    }
     answer = client.post(f"{url}/api/check/resources", json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     return answer.json()["results"][0]["actions"][action]

@@ -17,9 +17,16 @@ def server(policies):
 
 
 def check(server, session, amount=1, actions=("pay",), principal="agent-7", **extra):
-    body = {"principal": {"id": principal, "roles": ["agent"]},
-            "resources": [{"actions": list(actions), "resource": {"kind": "invoice", "id": "inv-1", "attr": {"amount": amount}}}],
-            "auxData": {"session": session, **extra}}  # fmt: skip
+    body = {
+        "principal": {"id": principal, "roles": ["agent"]},
+        "resources": [
+            {
+                "actions": list(actions),
+                "resource": {"kind": "invoice", "id": "inv-1", "attr": {"amount": amount}},
+            }
+        ],
+        "auxData": {"session": session, **extra},
+    }
     return httpx.post(f"{server.url}/api/check/resources", json=body, timeout=10)
 
 
@@ -31,9 +38,14 @@ def test_budget_and_revocation_over_http(server):
     assert answer.status_code == 200
     result = answer.json()["results"][0]
     assert result["actions"] == {"pay": "EFFECT_DENY"}
-    assert result["outputs"] == [{"src": "chamberlain.session#budget:payments", "action": "pay",
-                                  "val": f"budget 'payments' of session {s.id} would be exceeded: used 600 of 1000, "
-                                         "this action costs 600"}]  # fmt: skip
+    assert result["outputs"] == [
+        {
+            "src": "chamberlain.session#budget:payments",
+            "action": "pay",
+            "val": f"budget 'payments' of session {s.id} would be exceeded: used 600 of 1000, "
+            "this action costs 600",
+        }
+    ]
     preview = check(server, {"id": s.id, "preview": True}, 400).json()
     assert (
         preview["results"][0]["actions"] == {"pay": "EFFECT_ALLOW"}
@@ -54,11 +66,17 @@ def test_another_agent_and_unknown_sessions_are_denied_not_rejected(server):
     assert unknown.status_code == 200 and unknown.json()["results"][0]["actions"] == {"pay": "EFFECT_DENY"}
 
 
-@pytest.mark.parametrize(("session", "message"), [
-    ({"id": "nope"}, "invalid request: auxData.session.id: expected a session id"),
-    ({"id": "ses_00000000000000000000000000", "why": 1}, "invalid request: auxData.session.why: unknown field"),
-    ([1], "invalid request: auxData.session: expected an object"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("session", "message"),
+    [
+        ({"id": "nope"}, "invalid request: auxData.session.id: expected a session id"),
+        (
+            {"id": "ses_00000000000000000000000000", "why": 1},
+            "invalid request: auxData.session.why: unknown field",
+        ),
+        ([1], "invalid request: auxData.session: expected an object"),
+    ],
+)
 def test_a_malformed_reference_is_a_400(server, session, message):
     answer = check(server, session)
     assert answer.status_code == 400 and answer.json()["message"].startswith(message)
@@ -67,9 +85,12 @@ def test_a_malformed_reference_is_a_400(server, session, message):
 def test_authzen_names_the_session_that_denied(server):
     s = server.app.state.sessions.open_session(spec(), by="operator")
     server.app.state.sessions.revoke(s.id, by="admin:carol")
-    body = {"subject": {"type": "agent", "id": "agent-7", "properties": {"roles": ["agent"]}},
-            "resource": {"type": "invoice", "id": "inv-1"}, "action": {"name": "view"},
-            "context": {"cerbos.auxData": {"session": {"id": s.id}}}}  # fmt: skip
+    body = {
+        "subject": {"type": "agent", "id": "agent-7", "properties": {"roles": ["agent"]}},
+        "resource": {"type": "invoice", "id": "inv-1"},
+        "action": {"name": "view"},
+        "context": {"cerbos.auxData": {"session": {"id": s.id}}},
+    }
     answer = httpx.post(f"{server.url}/access/v1/evaluation", json=body, timeout=10).json()
     assert answer == {
         "decision": False,
@@ -97,8 +118,12 @@ def test_health_shows_an_unreadable_store_and_checks_fail_closed(server):
 def test_a_plan_spends_nothing_and_is_denied_once_the_session_is_over(server):
     store = server.app.state.sessions
     s = store.open_session(spec(budgets=[PAYMENTS]), by="operator")
-    body = {"action": "pay", "principal": {"id": "agent-7", "roles": ["agent"]},
-            "resource": {"kind": "invoice"}, "auxData": {"session": {"id": s.id}}}  # fmt: skip
+    body = {
+        "action": "pay",
+        "principal": {"id": "agent-7", "roles": ["agent"]},
+        "resource": {"kind": "invoice"},
+        "auxData": {"session": {"id": s.id}},
+    }
     plan = httpx.post(f"{server.url}/api/plan/resources", json=body, timeout=10).json()
     assert plan["filter"]["kind"] == "KIND_ALWAYS_ALLOWED" and store.get(s.id).budgets[0].used == 0
     store.revoke(s.id, by="admin:carol")
@@ -115,7 +140,11 @@ def test_a_check_naming_a_session_is_charged_off_the_event_loop(server):
     before = moved._value.get()
     assert check(server, {"id": s.id}, 10).json()["results"][0]["actions"] == {"pay": "EFFECT_ALLOW"}
     assert moved._value.get() == before + 1
-    plain = {"principal": {"id": "agent-7", "roles": ["agent"]},
-             "resources": [{"actions": ["pay"], "resource": {"kind": "invoice", "id": "i", "attr": {"amount": 1}}}]}  # fmt: skip
+    plain = {
+        "principal": {"id": "agent-7", "roles": ["agent"]},
+        "resources": [
+            {"actions": ["pay"], "resource": {"kind": "invoice", "id": "i", "attr": {"amount": 1}}}
+        ],
+    }
     httpx.post(f"{server.url}/api/check/resources", json=plain, timeout=10)
     assert moved._value.get() == before + 1  # a check that names no session stays on the loop

@@ -18,8 +18,14 @@ from chamberlain.sessions.errors import InvalidSession
 from chamberlain.sessions.store import Item
 from tests.sessions.conftest import log_options
 
-DAILY = {"name": "daily-payments", "per": "agent", "kind": "invoice", "actions": ["pay"], "limit": 1000,
-         "cost": "R.attr.amount"}  # fmt: skip
+DAILY = {
+    "name": "daily-payments",
+    "per": "agent",
+    "kind": "invoice",
+    "actions": ["pay"],
+    "limit": 1000,
+    "cost": "R.attr.amount",
+}
 
 
 def _standing(*budgets: dict):
@@ -51,8 +57,12 @@ def pdp_for(policies, store_url, clock, tmp_path):
 
 
 def _pay(pdp: PDP, agent: str, session_id: str, amount: float):
-    return pdp.check(Principal(agent, ["agent"]), Resource("invoice", "inv", {"amount": amount}), ["pay"],
-                     session_id=session_id)  # fmt: skip
+    return pdp.check(
+        Principal(agent, ["agent"]),
+        Resource("invoice", "inv", {"amount": amount}),
+        ["pay"],
+        session_id=session_id,
+    )
 
 
 def test_every_session_of_an_agent_spends_from_one_budget(pdp_for):
@@ -63,8 +73,10 @@ def test_every_session_of_an_agent_spends_from_one_budget(pdp_for):
     assert not result.is_allowed("pay")
     assert result[0].actions["pay"].policy == "chamberlain.session#standing:daily-payments"
     (output,) = result[0].outputs
-    assert output.val == ("budget 'daily-payments' of agent 'agent-7' (across sessions, per 86400s) would be "
-                          "exceeded: used 600 of 1000, this action costs 500")  # fmt: skip
+    assert output.val == (
+        "budget 'daily-payments' of agent 'agent-7' (across sessions, per 86400s) would be "
+        "exceeded: used 600 of 1000, this action costs 500"
+    )
     assert _pay(pdp, "agent-7", second.id, 400).is_allowed("pay")
     assert result.session["standingBudgets"] == {"daily-payments": {"limit": 1000, "used": 600}}
     assert pdp.sessions.store.standing_use(second) == {"daily-payments": 1000}
@@ -94,8 +106,13 @@ def test_a_budget_per_subject_is_shared_by_every_agent_acting_for_that_person(pd
 def test_a_preview_spends_nothing_and_settling_adds_the_actual_cost(pdp_for):
     pdp = pdp_for({**DAILY, "cost": "1", "limit": 10})
     s = _open(pdp.sessions.store)
-    pdp.check(Principal("agent-7", ["agent"]), Resource("invoice", "inv", {"amount": 1}), ["pay"], session_id=s.id,
-              preview=True)  # fmt: skip
+    pdp.check(
+        Principal("agent-7", ["agent"]),
+        Resource("invoice", "inv", {"amount": 1}),
+        ["pay"],
+        session_id=s.id,
+        preview=True,
+    )
     assert pdp.sessions.store.standing_use(s) == {"daily-payments": 0}
     pdp.sessions.store.settle(s.id, "daily-payments", 9.5, by="gateway")
     assert _pay(pdp, "agent-7", s.id, 1).is_allowed("pay") is False  # 9.5 + 1 > 10
@@ -103,8 +120,9 @@ def test_a_preview_spends_nothing_and_settling_adds_the_actual_cost(pdp_for):
 
 
 def _spend(url: str, session_id: str, start, out) -> None:
-    store = SessionStore.open(url, standing=_standing({**DAILY, "actions": ["send"], "kind": "*", "cost": "1",
-                                                       "limit": 10}))  # fmt: skip
+    store = SessionStore.open(
+        url, standing=_standing({**DAILY, "actions": ["send"], "kind": "*", "cost": "1", "limit": 10})
+    )
     start.wait(60)
     allowed = 0
     for i in range(10):
@@ -156,10 +174,17 @@ def test_two_standing_budgets_with_one_name_are_refused():
 
 def test_the_configuration_file_reaches_the_store(policies, tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "storage": {"driver": "disk", "disk": {"directory": str(policies)}},
-        "chamberlain": {"stateDir": str(tmp_path / "state"), "sessions": {"standingBudgets": [DAILY]}},
-    }))  # fmt: skip
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"driver": "disk", "disk": {"directory": str(policies)}},
+                "chamberlain": {
+                    "stateDir": str(tmp_path / "state"),
+                    "sessions": {"standingBudgets": [DAILY]},
+                },
+            }
+        )
+    )
     pdp = PDP.from_config(config)
     try:
         assert [b.name for b in pdp.sessions.store.standing] == ["daily-payments"]

@@ -63,8 +63,11 @@ def test_revoke_one_and_all_of_an_agent(store):
 
 def test_budget_is_spent_in_order_and_an_overspend_is_refused(store):
     s = store.open_session(spec(budgets=[PAYMENTS]), by="operator")
-    items = [Item((0, "pay"), (("payments", 600.0),)), Item((1, "pay"), (("payments", 600.0),)),
-             Item((2, "pay"), (("payments", 400.0),))]  # fmt: skip
+    items = [
+        Item((0, "pay"), (("payments", 600.0),)),
+        Item((1, "pay"), (("payments", 600.0),)),
+        Item((2, "pay"), (("payments", 400.0),)),
+    ]
     charged = store.charge(s.id, _bound, items)
     assert list(charged.refused) == [(1, "pay")]
     check, reason = charged.refused[(1, "pay")]
@@ -131,5 +134,9 @@ def test_transitions_name_who_caused_them(store, clock):
     store.get(s.id)
     lock = store.add_lock("subject", "alice", by="admin:carol")
     store.remove_lock(lock.id, by="admin:dave")
-    assert [(t.action, t.by) for t in seen] == [("session:open", "operator"), ("session:expire", "chamberlain:timeout"),
-                                                ("lock:create", "admin:carol"), ("lock:remove", "admin:dave")]  # fmt: skip
+    assert [(t.action, t.by) for t in seen] == [
+        ("session:open", "operator"),
+        ("session:expire", "chamberlain:timeout"),
+        ("lock:create", "admin:carol"),
+        ("lock:remove", "admin:dave"),
+    ]

@@ -74,8 +74,12 @@ def test_revoking_a_suspended_session_and_every_session_of_its_agent(store):
 
 
 def test_suspend_and_resume_over_http(policies):
-    body = {"principal": {"id": "agent-7", "roles": ["agent"]},
-            "resources": [{"actions": ["view"], "resource": {"kind": "invoice", "id": "i", "attr": {"amount": 1}}}]}  # fmt: skip
+    body = {
+        "principal": {"id": "agent-7", "roles": ["agent"]},
+        "resources": [
+            {"actions": ["view"], "resource": {"kind": "invoice", "id": "i", "attr": {"amount": 1}}}
+        ],
+    }
     with (
         ThreadServer(policies, {"server": admin_on()}) as server,
         httpx.Client(base_url=server.url, auth=ADMIN_AUTH, timeout=10) as admin,
@@ -83,8 +87,11 @@ def test_suspend_and_resume_over_http(policies):
         sid = admin.post("/api/sessions", json={"subject": "alice", "agent": "agent-7"}).json()["id"]
 
         def effect() -> str:
-            answer = httpx.post(f"{server.url}/api/check/resources", json={**body, "auxData": {"session": {"id": sid}}},
-                                timeout=10).json()  # fmt: skip
+            answer = httpx.post(
+                f"{server.url}/api/check/resources",
+                json={**body, "auxData": {"session": {"id": sid}}},
+                timeout=10,
+            ).json()
             return answer["results"][0]["actions"]["view"]
 
         assert effect() == "EFFECT_ALLOW"

@@ -39,15 +39,25 @@ def _tokens(srv: ThreadServer, idp: IdentityProvider) -> tuple[str, str]:
         "alice", roles=["finance_clerk"], scope="payments:write payments:read", sid="idp-login-1"
     )
     first = exchange(oauth_client(), srv.url, person, idp.token("planner-agent"), audience="tool-agent")
-    second = exchange(oauth_client(), srv.url, first["access_token"], idp.token("tool-agent"), audience=PAYMENTS,
-                      scope="payments:write")  # fmt: skip
+    second = exchange(
+        oauth_client(),
+        srv.url,
+        first["access_token"],
+        idp.token("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:write",
+    )
     return first["access_token"], second["access_token"]
 
 
 def _pay(srv: ThreadServer, token: str) -> dict[str, Any]:
-    body = {"principal": {"id": "alice", "roles": ["finance_clerk"]},
-            "resources": [{"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"amount": 100}}}],
-            "auxData": {"jwt": {"token": token}}}  # fmt: skip
+    body = {
+        "principal": {"id": "alice", "roles": ["finance_clerk"]},
+        "resources": [
+            {"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"amount": 100}}}
+        ],
+        "auxData": {"jwt": {"token": token}},
+    }
     reply = httpx.post(f"{srv.url}/api/check/resources", json=body, timeout=10)
     assert reply.status_code == 200, reply.text
     return reply.json()

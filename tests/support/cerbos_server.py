@@ -123,8 +123,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_config(policy_dir: Path, http_port: int, grpc_port: int, *,
-                  engine: Mapping[str, Any] | None = None, schema_enforcement: str = "none") -> dict[str, Any]:  # fmt: skip
+def server_config(
+    policy_dir: Path,
+    http_port: int,
+    grpc_port: int,
+    *,
+    engine: Mapping[str, Any] | None = None,
+    schema_enforcement: str = "none",
+) -> dict[str, Any]:
     """A Cerbos config: loopback listeners, disk store without watching, no audit, no telemetry.
 
     ``engine`` holds the ``engine`` block as Cerbos spells it (``globals``, ``lenientScopeSearch``,
@@ -174,17 +180,30 @@ class CerbosServer:
         self._workdir = tempfile.TemporaryDirectory(prefix="cerbos-")
         work = Path(self._workdir.name)
         self.port, self.grpc_port = free_port(), free_port()
-        config = server_config(Path(self.policy_dir).resolve(), self.port, self.grpc_port,
-                               engine=self.engine, schema_enforcement=self.schema_enforcement)  # fmt: skip
+        config = server_config(
+            Path(self.policy_dir).resolve(),
+            self.port,
+            self.grpc_port,
+            engine=self.engine,
+            schema_enforcement=self.schema_enforcement,
+        )
         if self.decision_log:
-            config["audit"] = {"enabled": True, "accessLogsEnabled": False, "decisionLogsEnabled": True,
-                               "backend": "local", "local": {"storagePath": str(work / "audit")}}  # fmt: skip
+            config["audit"] = {
+                "enabled": True,
+                "accessLogsEnabled": False,
+                "decisionLogsEnabled": True,
+                "backend": "local",
+                "local": {"storagePath": str(work / "audit")},
+            }
         (work / "config.yaml").write_text(yaml.safe_dump(config))
         log = open(work / "cerbos.log", "wb")  # noqa: SIM115 - closed with the process in stop()
         self._proc = subprocess.Popen(
             [str(self.binary), "server", f"--config={work / 'config.yaml'}", "--log-level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=work,
-        )  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+            cwd=work,
+        )
         log.close()
         try:
             self._wait_healthy()

@@ -13,11 +13,18 @@ import typer
 from chamberlain.errors import Error
 from chamberlain.exits import FAILED, USAGE, fail
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Who can reach what (access), what they use (usage), what a policy change changes (impact).")  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Who can reach what (access), what they use (usage), what a policy change changes (impact).",
+)
 Policies = Annotated[Path, typer.Option("--policies", help="The policy directory.")]
-Db = Annotated[str | None, typer.Option("--db", help="A decision log: sqlite:///PATH or postgresql://...",
-                                        envvar="CHAMBERLAIN_AUDIT_DB")]  # fmt: skip
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="A decision log: sqlite:///PATH or postgresql://...", envvar="CHAMBERLAIN_AUDIT_DB"
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds the analysis may take (it stops, saying so).")
@@ -52,8 +59,15 @@ def progress_bar(label: str) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     console = Console(stderr=True)
-    with Progress(label, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                  transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
+    with Progress(
+        label,
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
@@ -87,13 +101,21 @@ def access_command(
     policies: Policies,
     db: Db = None,
     agents: Annotated[Path | None, typer.Option("--agents", help="The agents registry (agentsFile).")] = None,
-    sensitive: Annotated[list[str] | None, typer.Option("--sensitive", help="KIND or KIND:ACTION (repeatable).")] = None,
-    principal: Annotated[list[str] | None, typer.Option("--principal", help="ID=ROLE[,ROLE] to map too (repeatable).")] = None,
-    html_file: Annotated[Path | None, typer.Option("--html", help="Also write the HTML report (with the graph) here.")] = None,
-    strict_evaluation: Annotated[bool, typer.Option(help="Plan as engine.strictEvaluation: true decides.")] = False,
+    sensitive: Annotated[
+        list[str] | None, typer.Option("--sensitive", help="KIND or KIND:ACTION (repeatable).")
+    ] = None,
+    principal: Annotated[
+        list[str] | None, typer.Option("--principal", help="ID=ROLE[,ROLE] to map too (repeatable).")
+    ] = None,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="Also write the HTML report (with the graph) here.")
+    ] = None,
+    strict_evaluation: Annotated[
+        bool, typer.Option(help="Plan as engine.strictEvaluation: true decides.")
+    ] = False,
     as_json: Json = False,
     timeout: Timeout = 600.0,
-) -> None:  # fmt: skip
+) -> None:
     """The vault map: for every role, derived role, principal, agent and chain, each resource and action:
     ALWAYS, CONDITIONALLY (with the condition) or NEVER allowed."""
     from rich.console import Console
@@ -160,14 +182,22 @@ def window_start(since: str | None, now: Any = None) -> str | None:
 @app.command("usage")
 def usage_command(
     policies: Policies,
-    db: Annotated[str, typer.Option("--db", help="The decision log: sqlite:///PATH or postgresql://...",
-                                    envvar="CHAMBERLAIN_AUDIT_DB")],
-    since: Annotated[str | None, typer.Option("--since", help="The window: 30d, 12h, or an RFC 3339 time.")] = None,
+    db: Annotated[
+        str,
+        typer.Option(
+            "--db", help="The decision log: sqlite:///PATH or postgresql://...", envvar="CHAMBERLAIN_AUDIT_DB"
+        ),
+    ],
+    since: Annotated[
+        str | None, typer.Option("--since", help="The window: 30d, 12h, or an RFC 3339 time.")
+    ] = None,
     agents: Annotated[Path | None, typer.Option("--agents", help="The agents registry (agentsFile).")] = None,
-    propose: Annotated[Path | None, typer.Option("--propose", help="Write least-privilege proposals and their tests here.")] = None,
+    propose: Annotated[
+        Path | None, typer.Option("--propose", help="Write least-privilege proposals and their tests here.")
+    ] = None,
     as_json: Json = False,
     timeout: Timeout = 600.0,
-) -> None:  # fmt: skip
+) -> None:
     """Granted (the vault map) against used (allowed decisions in the log) per principal and agent."""
     from chamberlain.analysis import Budget, build_map, policy_targets
     from chamberlain.analysis.logsubjects import log_subjects
@@ -183,15 +213,29 @@ def usage_command(
         if registry is not None:
             subjects += registry_subjects(registry)
         with progress_bar("mapping") as progress:
-            vault = build_map(pdp.engine, subjects, policy_targets(pdp.policies),
-                              budget=Budget(seconds=timeout, progress=progress))  # fmt: skip
+            vault = build_map(
+                pdp.engine,
+                subjects,
+                policy_targets(pdp.policies),
+                budget=Budget(seconds=timeout, progress=progress),
+            )
         uses = observed_uses(reader.db, start)
         reports = usage_report(vault, uses)
         written = _write_proposals(propose, pdp, reader, reports, vault, start) if propose is not None else []
     if as_json:
-        typer.echo(json.dumps({"since": start, "complete": vault.complete, "stopped": vault.stopped,
-                               "subjects": [r.to_json() for r in reports], "proposals": written}, indent=2,
-                              ensure_ascii=False))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {
+                    "since": start,
+                    "complete": vault.complete,
+                    "stopped": vault.stopped,
+                    "subjects": [r.to_json() for r in reports],
+                    "proposals": written,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         _print_usage(reports, start, written)
     if not vault.complete:
@@ -207,20 +251,29 @@ def _print_usage(reports: list[Any], start: str | None, written: list[str]) -> N
     console = Console(width=200)
     console.print(f"window: since {start or 'the first entry'}")
     for report in reports:
-        table = Table(title=printable(f"{report.subject}: {len(report.unused)} of {len(report.grants)} grants unused"),
-                      title_justify="left")  # fmt: skip
+        table = Table(
+            title=printable(f"{report.subject}: {len(report.unused)} of {len(report.grants)} grants unused"),
+            title_justify="left",
+        )
         for column in ("resource", "action", "access", "uses", "last use"):
             table.add_column(column)
         for g in report.grants:
-            table.add_row(printable(g["resource"]), printable(g["action"]), g["access"], str(g["uses"]),
-                          g["last_use"] or "never", style=None if g["uses"] else "red")  # fmt: skip
+            table.add_row(
+                printable(g["resource"]),
+                printable(g["action"]),
+                g["access"],
+                str(g["uses"]),
+                g["last_use"] or "never",
+                style=None if g["uses"] else "red",
+            )
         console.print(table)
     for path in written:
         console.print(f"proposal: {printable(path)}")
 
 
-def _write_proposals(directory: Path, pdp: Any, reader: Any, reports: list[Any], vault: Any,
-                     start: str | None) -> list[str]:  # fmt: skip
+def _write_proposals(
+    directory: Path, pdp: Any, reader: Any, reports: list[Any], vault: Any, start: str | None
+) -> list[str]:
     from chamberlain.analysis.propose import dump, example_entries, principal_policy, test_suite
 
     subjects = {s.label: s for s in vault.subjects}
@@ -232,8 +285,13 @@ def _write_proposals(directory: Path, pdp: Any, reader: Any, reports: list[Any],
             if policy is None:
                 continue
             subject = subjects[report.subject]
-            suite = test_suite(reader, report, subject.roles, None if subject.attr is None else dict(subject.attr),
-                               example_entries(reader.db, report.principal_id, start))  # fmt: skip
+            suite = test_suite(
+                reader,
+                report,
+                subject.roles,
+                None if subject.attr is None else dict(subject.attr),
+                example_entries(reader.db, report.principal_id, start),
+            )
             name = "".join(c if c.isalnum() else "_" for c in report.principal_id)
             path = directory / f"least_privilege_{name}.yaml"
             path.write_text(dump(policy), encoding="utf-8")
@@ -251,14 +309,27 @@ def _write_proposals(directory: Path, pdp: Any, reader: Any, reports: list[Any],
 @app.command("impact")
 def impact_command(
     policies: Annotated[Path, typer.Option("--policies", help="The candidate policy directory.")],
-    db: Annotated[str, typer.Option("--db", help="The decision log: sqlite:///PATH or postgresql://...",
-                                    envvar="CHAMBERLAIN_AUDIT_DB")],
-    since: Annotated[str | None, typer.Option("--since", help="The window: 30d, 12h, or an RFC 3339 time.")] = None,
-    current: Annotated[Path | None, typer.Option("--current", help="The current policy directory: also list the vault map cells that change.")] = None,
-    fail_on_change: Annotated[bool, typer.Option("--fail-on-change", help="Exit 1 when any decision flips.")] = False,
+    db: Annotated[
+        str,
+        typer.Option(
+            "--db", help="The decision log: sqlite:///PATH or postgresql://...", envvar="CHAMBERLAIN_AUDIT_DB"
+        ),
+    ],
+    since: Annotated[
+        str | None, typer.Option("--since", help="The window: 30d, 12h, or an RFC 3339 time.")
+    ] = None,
+    current: Annotated[
+        Path | None,
+        typer.Option(
+            "--current", help="The current policy directory: also list the vault map cells that change."
+        ),
+    ] = None,
+    fail_on_change: Annotated[
+        bool, typer.Option("--fail-on-change", help="Exit 1 when any decision flips.")
+    ] = False,
     as_json: Json = False,
     timeout: Timeout = 600.0,
-) -> None:  # fmt: skip
+) -> None:
     """Replay the log's decisions against candidate policies: every decision that would flip."""
     from chamberlain.analysis import Budget
     from chamberlain.analysis.impact import verified_replay
@@ -295,15 +366,26 @@ def map_changes(before_pdp: Any, after_pdp: Any, timeout: float) -> list[dict[st
         s.label: s for s in policy_subjects(before_pdp.policies) + policy_subjects(after_pdp.policies)
     }
     targets = {t.label: t for t in policy_targets(before_pdp.policies) + policy_targets(after_pdp.policies)}
-    maps = [build_map(p.engine, list(subjects.values()), list(targets.values()), now=now,
-                      budget=Budget(seconds=timeout)) for p in (before_pdp, after_pdp)]  # fmt: skip
+    maps = [
+        build_map(
+            p.engine, list(subjects.values()), list(targets.values()), now=now, budget=Budget(seconds=timeout)
+        )
+        for p in (before_pdp, after_pdp)
+    ]
     old = {(c.subject, c.target, c.action): c for c in maps[0].cells}
     changes = []
     for c in maps[1].cells:
         was = old.get((c.subject, c.target, c.action))
         if was is not None and (was.access, was.conditions) != (c.access, c.conditions):
-            changes.append({"subject": c.subject, "resource": c.target, "action": c.action,
-                            "before": was.to_json(), "after": c.to_json()})  # fmt: skip
+            changes.append(
+                {
+                    "subject": c.subject,
+                    "resource": c.target,
+                    "action": c.action,
+                    "before": was.to_json(),
+                    "after": c.to_json(),
+                }
+            )
     return changes
 
 
@@ -313,10 +395,18 @@ def _print_impact(out: dict[str, Any]) -> None:
     typer.echo(f"replayed {out['replayed']} decisions; {out['changedCount']} would change")
     for g in out["groups"]:
         examples = ", ".join(f"#{i}" for i in g["examples"])
-        typer.echo(printable(f"  {g['count']:6d}  {g['principal']} {g['action']}: {g['before']} → {g['after']} "
-                             f"({g['policy']}; e.g. {examples})"))  # fmt: skip
+        typer.echo(
+            printable(
+                f"  {g['count']:6d}  {g['principal']} {g['action']}: {g['before']} → {g['after']} "
+                f"({g['policy']}; e.g. {examples})"
+            )
+        )
     for reason, count in sorted(out["notReplayable"].items()):
         typer.echo(printable(f"not replayable: {count} ({reason})"))
     for change in out.get("mapChanges", []):
-        typer.echo(printable(f"map: {change['subject']} {change['action']} {change['resource']}: "
-                             f"{change['before']['access']} → {change['after']['access']}"))  # fmt: skip
+        typer.echo(
+            printable(
+                f"map: {change['subject']} {change['action']} {change['resource']}: "
+                f"{change['before']['access']} → {change['after']['access']}"
+            )
+        )

@@ -49,10 +49,16 @@ class Impact:
     stopped: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"replayed": self.replayed, "changed": self.changed, "changedCount": self.changed_count,
-                "notReplayable": dict(self.not_replayable), "byPolicy": dict(self.by_rule),
-                "groups": sorted(self.groups.values(), key=lambda g: -g["count"]),
-                "complete": self.complete, "stopped": self.stopped}  # fmt: skip
+        return {
+            "replayed": self.replayed,
+            "changed": self.changed,
+            "changedCount": self.changed_count,
+            "notReplayable": dict(self.not_replayable),
+            "byPolicy": dict(self.by_rule),
+            "groups": sorted(self.groups.values(), key=lambda g: -g["count"]),
+            "complete": self.complete,
+            "stopped": self.stopped,
+        }
 
 
 def verify_log(reader: Any) -> None:
@@ -134,8 +140,16 @@ def _verify_child(url: Any, size: int, send: Any) -> None:
         send.close()
 
 
-def replay(reader: Any, engine: Any, *, start: int = 0, end: int | None = None, since: str | None = None,
-           budget: Budget | None = None, share: bool = True) -> Impact:  # fmt: skip
+def replay(
+    reader: Any,
+    engine: Any,
+    *,
+    start: int = 0,
+    end: int | None = None,
+    since: str | None = None,
+    budget: Budget | None = None,
+    share: bool = True,
+) -> Impact:
     """Re-decide entries ``[start, end)`` (at or after ``since``) with ``engine``; what would change.
 
     ``share``: reuse the outputs of a request seen before whose decisions read no ``now()``
@@ -240,12 +254,30 @@ class _CallDecisions:
 def request_key(inputs: list[CheckInput]) -> bytes:
     """Everything of a call's inputs the engine may read (all but ``now`` and the request id), as bytes."""
     return orjson.dumps(
-        [[i.principal.id, i.principal.roles, i.principal.attr, i.principal.policy_version, i.principal.scope,
-          i.resource.kind, i.resource.id, i.resource.attr, i.resource.policy_version, i.resource.scope,
-          i.actions, i.aux_data.jwt, i.aux_data.jwts, i.aux_data.delegation, i.session_id, i.actor_chain,
-          i.approval_id] for i in inputs],
+        [
+            [
+                i.principal.id,
+                i.principal.roles,
+                i.principal.attr,
+                i.principal.policy_version,
+                i.principal.scope,
+                i.resource.kind,
+                i.resource.id,
+                i.resource.attr,
+                i.resource.policy_version,
+                i.resource.scope,
+                i.actions,
+                i.aux_data.jwt,
+                i.aux_data.jwts,
+                i.aux_data.delegation,
+                i.session_id,
+                i.actor_chain,
+                i.approval_id,
+            ]
+            for i in inputs
+        ],
         option=orjson.OPT_PASSTHROUGH_DATACLASS,
-    )  # fmt: skip
+    )
 
 
 def _decide(calls: _CallDecisions, item: ReplayInput, impact: Impact) -> None:
@@ -272,16 +304,32 @@ def _decide(calls: _CallDecisions, item: ReplayInput, impact: Impact) -> None:
     key = (policy, inp.principal.id, item.action, item.effect, after)
     group = impact.groups.get(key)
     if group is None and len(impact.groups) < MAX_CHANGES:
-        group = impact.groups[key] = {"policy": policy, "principal": inp.principal.id, "action": item.action,
-                                      "before": item.effect, "after": after, "count": 0, "examples": []}  # fmt: skip
+        group = impact.groups[key] = {
+            "policy": policy,
+            "principal": inp.principal.id,
+            "action": item.action,
+            "before": item.effect,
+            "after": after,
+            "count": 0,
+            "examples": [],
+        }
     if group is not None:
         group["count"] += 1
         if len(group["examples"]) < MAX_EXAMPLES:
             group["examples"].append(item.seq)
     if len(impact.changed) < MAX_CHANGES:
-        impact.changed.append({"index": item.seq, "principal": inp.principal.id, "kind": inp.resource.kind,
-                               "resourceId": inp.resource.id, "action": item.action, "before": item.effect,
-                               "after": after, "policy": policy})  # fmt: skip
+        impact.changed.append(
+            {
+                "index": item.seq,
+                "principal": inp.principal.id,
+                "kind": inp.resource.kind,
+                "resourceId": inp.resource.id,
+                "action": item.action,
+                "before": item.effect,
+                "after": after,
+                "policy": policy,
+            }
+        )
 
 
 def _reason(message: str) -> str:

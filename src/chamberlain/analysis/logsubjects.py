@@ -43,8 +43,10 @@ def log_subjects(reader: Any, registry: Any = None, *, limit: int = MAX_SUBJECTS
         agents = [_agent(registry, a) for a in reversed(ids)]  # the column lists the current actor first
         missing = [a for a, agent in zip(reversed(ids), agents, strict=True) if agent is None]
         if person is None or missing:
-            found.skipped.append(f"chain {' → '.join([principal_id, *reversed(ids)])}: "
-                                 f"{', '.join(missing) or principal_id} not in the agents registry")  # fmt: skip
+            found.skipped.append(
+                f"chain {' → '.join([principal_id, *reversed(ids)])}: "
+                f"{', '.join(missing) or principal_id} not in the agents registry"
+            )
             continue
         found.items.append(chain_subject(person, [a for a in agents if a is not None]))
     return found

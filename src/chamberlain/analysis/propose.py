@@ -47,13 +47,16 @@ def principal_policy(policies: PolicySet, usage: SubjectUsage) -> dict[str, Any]
     kept: list[dict[str, Any]] = []
     if existing is not None and existing.principal_policy is not None:
         kept = [_rule_json(r) for r in existing.principal_policy.rules]
-    return {"apiVersion": "api.cerbos.dev/v1",
-            "description": f"Least privilege for {usage.principal_id}: access it never used is denied (chamberlain analyze usage)",
-            "principalPolicy": {"principal": usage.principal_id, "version": "default", "rules": kept + rules}}  # fmt: skip
+    return {
+        "apiVersion": "api.cerbos.dev/v1",
+        "description": f"Least privilege for {usage.principal_id}: access it never used is denied (chamberlain analyze usage)",
+        "principalPolicy": {"principal": usage.principal_id, "version": "default", "rules": kept + rules},
+    }
 
 
-def test_suite(reader: Any, usage: SubjectUsage, roles: tuple[str, ...], attr: dict[str, Any] | None,
-               examples: list[int]) -> dict[str, Any]:  # fmt: skip
+def test_suite(
+    reader: Any, usage: SubjectUsage, roles: tuple[str, ...], attr: dict[str, Any] | None, examples: list[int]
+) -> dict[str, Any]:
     """A Cerbos test suite: the logged allowed decisions ``examples`` (seqs) ALLOW, the removed grants DENY."""
     pid = usage.principal_id
     principals: dict[str, Any] = {"subject": {"id": pid, "roles": list(roles), "attr": dict(attr or {})}}
@@ -79,20 +82,40 @@ def test_suite(reader: Any, usage: SubjectUsage, roles: tuple[str, ...], attr: d
         }
         if inp.resource.scope:
             resources[name]["scope"] = inp.resource.scope
-        tests.append({"name": f"{pid} still may {found.action} {inp.resource.kind} as in entry {seq}",
-                      "options": {"now": found.now.isoformat().replace("+00:00", "Z")},
-                      "input": {"principals": [name], "resources": [name], "actions": [found.action]},
-                      "expected": [{"principal": name, "resource": name, "actions": {found.action: "EFFECT_ALLOW"}}]})  # fmt: skip
+        tests.append(
+            {
+                "name": f"{pid} still may {found.action} {inp.resource.kind} as in entry {seq}",
+                "options": {"now": found.now.isoformat().replace("+00:00", "Z")},
+                "input": {"principals": [name], "resources": [name], "actions": [found.action]},
+                "expected": [
+                    {"principal": name, "resource": name, "actions": {found.action: "EFFECT_ALLOW"}}
+                ],
+            }
+        )
     for rule in proposal_rules(usage):
         kind = rule["resource"]
         resources.setdefault(f"any_{kind}", {"kind": kind, "id": "any", "attr": {}})
         actions = [a["action"] for a in rule["actions"]]
-        tests.append({"name": f"{pid} may no longer {', '.join(actions)} {kind}",
-                      "input": {"principals": ["subject"], "resources": [f"any_{kind}"], "actions": actions},
-                      "expected": [{"principal": "subject", "resource": f"any_{kind}",
-                                    "actions": dict.fromkeys(actions, "EFFECT_DENY")}]})  # fmt: skip
-    return {"name": f"LeastPrivilege_{_slug(pid)}", "description": f"The proposal for {pid}: used access kept, unused removed",
-            "principals": principals, "resources": resources, "tests": tests}  # fmt: skip
+        tests.append(
+            {
+                "name": f"{pid} may no longer {', '.join(actions)} {kind}",
+                "input": {"principals": ["subject"], "resources": [f"any_{kind}"], "actions": actions},
+                "expected": [
+                    {
+                        "principal": "subject",
+                        "resource": f"any_{kind}",
+                        "actions": dict.fromkeys(actions, "EFFECT_DENY"),
+                    }
+                ],
+            }
+        )
+    return {
+        "name": f"LeastPrivilege_{_slug(pid)}",
+        "description": f"The proposal for {pid}: used access kept, unused removed",
+        "principals": principals,
+        "resources": resources,
+        "tests": tests,
+    }
 
 
 def example_entries(db: Any, principal_id: str, since: str | None) -> list[int]:
@@ -104,8 +127,11 @@ def example_entries(db: Any, principal_id: str, since: str | None) -> list[int]:
     if since is not None:
         where += " AND time >= ?"
         params.append(since)
-    rows = db.rows(f"SELECT MAX(seq) FROM audit_entries WHERE {where} GROUP BY resource_kind, action "
-                   "ORDER BY resource_kind, action", tuple(params))  # fmt: skip
+    rows = db.rows(
+        f"SELECT MAX(seq) FROM audit_entries WHERE {where} GROUP BY resource_kind, action "
+        "ORDER BY resource_kind, action",
+        tuple(params),
+    )
     return [int(r[0]) for r in rows]
 
 

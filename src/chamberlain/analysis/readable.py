@@ -12,11 +12,33 @@ from typing import Any
 
 from chamberlain.engine.planner.operands import Expression, Operand, Value, Variable
 
-_INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "in": "in",
-          "add": "+", "sub": "-", "mult": "*", "div": "/", "mod": "%"}  # fmt: skip
+_INFIX = {
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "in": "in",
+    "add": "+",
+    "sub": "-",
+    "mult": "*",
+    "div": "/",
+    "mod": "%",
+}
 _PREFIXES = (("request.resource.", "R."), ("request.principal.", "P."))
-_METHODS = {"contains", "startsWith", "endsWith", "matches", "overlaps", "ancestorOf", "descendentOf",
-            "immediateParentOf", "immediateChildOf", "siblingOf"}  # fmt: skip
+_METHODS = {
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "overlaps",
+    "ancestorOf",
+    "descendentOf",
+    "immediateParentOf",
+    "immediateChildOf",
+    "siblingOf",
+}
 _MACROS = {"exists", "all", "exists_one", "filter", "map", "except"}
 
 

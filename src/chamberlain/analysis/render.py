@@ -83,9 +83,11 @@ svg text{font-size:12px}"""
 def html_report(vault: VaultMap, title: str = "chamberlain vault map") -> str:
     """The whole report as one HTML document."""
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1><p>Computed at {e(vault.now)} from the policies "
-             "by the query planner (not by sampling).</p>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+        f"<style>{_CSS}</style></head><body><h1>{e(title)}</h1><p>Computed at {e(vault.now)} from the policies "
+        "by the query planner (not by sampling).</p>",
+    ]
     if not vault.complete:
         parts.append(f"<p class='lead'>Incomplete: {e(vault.stopped)}</p>")
     lead = sensitive_summary(vault)
@@ -95,17 +97,21 @@ def html_report(vault: VaultMap, title: str = "chamberlain vault map") -> str:
         parts.append("</ul>")
     parts.append("<h2>Who reaches what</h2>")
     parts.append(svg_graph(vault))
-    parts.append("<h2>Every answer</h2><table><tr><th>subject</th><th>resource</th><th>action</th>"
-                 "<th>access</th><th>condition</th></tr>")  # fmt: skip
+    parts.append(
+        "<h2>Every answer</h2><table><tr><th>subject</th><th>resource</th><th>action</th>"
+        "<th>access</th><th>condition</th></tr>"
+    )
     for c in vault.cells:
         if c.access is Access.NEVER:
             continue
         conditions = "<br>".join(
             f"{e(via) + ': ' if via else ''}<code>{e(text)}</code>" for via, text in c.conditions
         )
-        parts.append(f"<tr class='{c.access.value}'><td>{e(c.subject)}</td><td>{e(c.target)}</td>"
-                     f"<td>{e(c.action)}{' (sensitive)' if c.sensitive else ''}</td><td>{c.access.value}</td>"
-                     f"<td>{conditions}</td></tr>")  # fmt: skip
+        parts.append(
+            f"<tr class='{c.access.value}'><td>{e(c.subject)}</td><td>{e(c.target)}</td>"
+            f"<td>{e(c.action)}{' (sensitive)' if c.sensitive else ''}</td><td>{c.access.value}</td>"
+            f"<td>{conditions}</td></tr>"
+        )
     parts.append("</table><p>Cells not listed are NEVER.</p>")
     parts.extend(f"<p>note: {e(note)}</p>" for note in vault.notes)
     parts.append("</body></html>")
@@ -136,8 +142,10 @@ def svg_graph(vault: VaultMap) -> str:
         dash = "" if always else " stroke-dasharray='6 4'"
         colour = "#c33" if any(c.sensitive for c in cells) else "#558"
         y1, y2 = ys[subject], yt[target]
-        out.append(f"<g><title>{e(tip)}</title><line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='{colour}'{dash}/>"
-                   f"<text x='{(x1 + x2) // 2}' y='{(y1 + y2) // 2 - 3}' text-anchor='middle'>{e(label[:60])}</text></g>")  # fmt: skip
+        out.append(
+            f"<g><title>{e(tip)}</title><line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='{colour}'{dash}/>"
+            f"<text x='{(x1 + x2) // 2}' y='{(y1 + y2) // 2 - 3}' text-anchor='middle'>{e(label[:60])}</text></g>"
+        )
     for name, y in ys.items():
         out.append(f"<text x='{x1 - 6}' y='{y + 4}' text-anchor='end'>{e(name)}</text>")
     for name, y in yt.items():

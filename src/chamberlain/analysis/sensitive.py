@@ -7,8 +7,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from chamberlain.analysis.vault import VaultMap
 
-_KIND_NOUNS = {"agent": "agents", "principal": "principals", "role": "roles", "derived_role": "derived roles",
-               "chain": "delegation chains"}  # fmt: skip
+_KIND_NOUNS = {
+    "agent": "agents",
+    "principal": "principals",
+    "role": "roles",
+    "derived_role": "derived roles",
+    "chain": "delegation chains",
+}
 
 
 def sensitive_summary(vault: VaultMap) -> list[dict[str, Any]]:
@@ -19,8 +24,10 @@ def sensitive_summary(vault: VaultMap) -> list[dict[str, Any]]:
     for cell in vault.cells:
         if not cell.sensitive:
             continue
-        entry = found.setdefault((cell.target, cell.action), {"resource": cell.target, "action": cell.action,
-                                                              "can": [], "unconditionally": []})  # fmt: skip
+        entry = found.setdefault(
+            (cell.target, cell.action),
+            {"resource": cell.target, "action": cell.action, "can": [], "unconditionally": []},
+        )
         if cell.access is not Access.NEVER:
             entry["can"].append(cell.subject)
         if cell.access is Access.ALWAYS:
@@ -39,8 +46,10 @@ def sentence(entry: dict[str, Any]) -> str:
     for kind, labels in by_kind.items():
         always = sum(1 for label in labels if label in entry["unconditionally"])
         noun = _KIND_NOUNS.get(kind, kind)
-        clauses.append(f"{len(labels)} {noun} can {entry['action']} {entry['resource']}; "
-                       f"{always} of them without a condition")  # fmt: skip
+        clauses.append(
+            f"{len(labels)} {noun} can {entry['action']} {entry['resource']}; "
+            f"{always} of them without a condition"
+        )
     if not clauses:
         return f"nobody can {entry['action']} {entry['resource']}"
     return " — ".join(clauses)

@@ -39,8 +39,14 @@ class Target:
         return ALL_ACTIONS in self.sensitive or action in self.sensitive
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "version": self.version, "scope": self.scope, "label": self.label,
-                "actions": list(self.actions), "sensitive": sorted(self.sensitive)}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "scope": self.scope,
+            "label": self.label,
+            "actions": list(self.actions),
+            "sensitive": sorted(self.sensitive),
+        }
 
 
 def parse_sensitive(items: Iterable[str]) -> dict[str, set[str]]:

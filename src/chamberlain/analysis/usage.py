@@ -34,8 +34,12 @@ class SubjectUsage:
         return [g for g in self.grants if not g["uses"]]
 
     def to_json(self) -> dict[str, Any]:
-        return {"subject": self.subject, "principal": self.principal_id, "grants": self.grants,
-                "unused": [{"resource": g["resource"], "action": g["action"]} for g in self.unused]}  # fmt: skip
+        return {
+            "subject": self.subject,
+            "principal": self.principal_id,
+            "grants": self.grants,
+            "unused": [{"resource": g["resource"], "action": g["action"]} for g in self.unused],
+        }
 
 
 def observed_uses(
@@ -49,8 +53,10 @@ def observed_uses(
     if until is not None:
         where.append("time < ?")
         params.append(until)
-    sql = ("SELECT principal, actors, resource_kind, action, COUNT(*), MAX(time) FROM audit_entries WHERE "
-           f"{' AND '.join(where)} GROUP BY principal, actors, resource_kind, action")  # fmt: skip
+    sql = (
+        "SELECT principal, actors, resource_kind, action, COUNT(*), MAX(time) FROM audit_entries WHERE "
+        f"{' AND '.join(where)} GROUP BY principal, actors, resource_kind, action"
+    )
     found: dict[str, dict[tuple[str, str], Use]] = {}
     for chunk in db.stream(sql, tuple(params)):
         for principal, actors, kind, action, count, last in chunk:
@@ -81,8 +87,14 @@ def usage_report(vault: VaultMap, uses: dict[str, dict[tuple[str, str], Use]]) -
                 continue
             seen.add((kind, cell.action))
             matching = [u for (k, a), u in mine.items() if k == kind and glob.matches(cell.action, a)]
-            report.grants.append({"resource": kind, "action": cell.action, "access": cell.access.value,
-                                  "uses": sum(u.count for u in matching),
-                                  "last_use": max((u.last for u in matching), default=None)})  # fmt: skip
+            report.grants.append(
+                {
+                    "resource": kind,
+                    "action": cell.action,
+                    "access": cell.access.value,
+                    "uses": sum(u.count for u in matching),
+                    "last_use": max((u.last for u in matching), default=None),
+                }
+            )
         out.append(report)
     return out

@@ -55,8 +55,12 @@ class Cell:
     sensitive: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"subject": self.subject, "resource": self.target, "action": self.action,
-                               "access": self.access.value}  # fmt: skip
+        out: dict[str, Any] = {
+            "subject": self.subject,
+            "resource": self.target,
+            "action": self.action,
+            "access": self.access.value,
+        }
         if self.conditions:
             out["conditions"] = [{"via": via, "condition": text} for via, text in self.conditions]
         if self.sensitive:
@@ -83,13 +87,26 @@ class VaultMap:
     def to_json(self) -> dict[str, Any]:
         from chamberlain.analysis.sensitive import sensitive_summary
 
-        return {"now": self.now, "complete": self.complete, "stopped": self.stopped, "notes": self.notes,
-                "sensitive": sensitive_summary(self), "subjects": [s.to_json() | {"label": s.label} for s in self.subjects],
-                "resources": [t.to_json() for t in self.targets], "cells": [c.to_json() for c in self.cells]}  # fmt: skip
+        return {
+            "now": self.now,
+            "complete": self.complete,
+            "stopped": self.stopped,
+            "notes": self.notes,
+            "sensitive": sensitive_summary(self),
+            "subjects": [s.to_json() | {"label": s.label} for s in self.subjects],
+            "resources": [t.to_json() for t in self.targets],
+            "cells": [c.to_json() for c in self.cells],
+        }
 
 
-def build_map(engine: Any, subjects: list[Subject], targets: list[Target], *, now: Timestamp | None = None,
-              budget: Budget | None = None) -> VaultMap:  # fmt: skip
+def build_map(
+    engine: Any,
+    subjects: list[Subject],
+    targets: list[Target],
+    *,
+    now: Timestamp | None = None,
+    budget: Budget | None = None,
+) -> VaultMap:
     """Plan every (subject, target, action); stops early (``complete`` False) when ``budget`` is spent."""
     when = now if now is not None else Timestamp.now()
     budget = budget or Budget()
@@ -99,16 +116,25 @@ def build_map(engine: Any, subjects: list[Subject], targets: list[Target], *, no
         for target in targets:
             for action in target.actions:
                 access, conditions = subject_access(engine, subject, target, action, when)
-                result.cells.append(Cell(subject.label, target.label, action, access, tuple(conditions),
-                                         target.is_sensitive(action)))  # fmt: skip
+                result.cells.append(
+                    Cell(
+                        subject.label,
+                        target.label,
+                        action,
+                        access,
+                        tuple(conditions),
+                        target.is_sensitive(action),
+                    )
+                )
                 if not budget.step():
                     result.complete, result.stopped = False, budget.stopped
                     return result
     return result
 
 
-def subject_access(engine: Any, subject: Subject, target: Target, action: str,
-                   now: Timestamp) -> tuple[Access, list[tuple[str, str]]]:  # fmt: skip
+def subject_access(
+    engine: Any, subject: Subject, target: Target, action: str, now: Timestamp
+) -> tuple[Access, list[tuple[str, str]]]:
     """One cell's answer and its conditions."""
     if subject.kind == CHAIN:
         return intersect(
@@ -121,16 +147,24 @@ def subject_access(engine: Any, subject: Subject, target: Target, action: str,
     return access, [("", condition)] if condition else []
 
 
-def _plan(engine: Any, subject: Subject, role: str, target: Target, action: str,
-          now: Timestamp) -> tuple[Access, str]:  # fmt: skip
+def _plan(
+    engine: Any, subject: Subject, role: str, target: Target, action: str, now: Timestamp
+) -> tuple[Access, str]:
     if subject.principal_id is None:
         principal, symbolic = Principal(ROLE_PRINCIPAL_ID, (role,) if role else subject.roles), SYMBOLIC_ALL
     elif subject.attr is None:
         principal, symbolic = Principal(subject.principal_id, subject.roles), SYMBOLIC_ATTR
     else:
         principal, symbolic = Principal(subject.principal_id, subject.roles, dict(subject.attr)), SYMBOLIC_AUX
-    inp = PlanInput(principal, target.kind, (action,), policy_version=target.version, scope=target.scope,
-                    symbolic=symbolic, only_derived_role=subject.derived_role)  # fmt: skip
+    inp = PlanInput(
+        principal,
+        target.kind,
+        (action,),
+        policy_version=target.version,
+        scope=target.scope,
+        symbolic=symbolic,
+        only_derived_role=subject.derived_role,
+    )
     try:
         plan = plan_resources(engine, inp, now)
     except PlanError as exc:

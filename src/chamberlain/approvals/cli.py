@@ -15,8 +15,11 @@ import typer
 from chamberlain.exits import fail as _fail
 from chamberlain.sessions.cli import DEFAULT_DB, Db, Json, Key, _show, logged_store
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="List and show approval requests (people decide them over the admin API).")  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="List and show approval requests (people decide them over the admin API).",
+)
 
 
 @contextlib.contextmanager
@@ -45,8 +48,10 @@ def list_command(
     for a in found:
         action = a.action
         resource = action.get("resource", {})
-        typer.echo(f"{a.id}  {a.state:<8} {action.get('principal', {}).get('id')} {action.get('action')} "
-                   f"{resource.get('kind')}:{resource.get('id')}  approvers {', '.join(a.spec.approvers)}")  # fmt: skip
+        typer.echo(
+            f"{a.id}  {a.state:<8} {action.get('principal', {}).get('id')} {action.get('action')} "
+            f"{resource.get('kind')}:{resource.get('id')}  approvers {', '.join(a.spec.approvers)}"
+        )
 
 
 @app.command("show")

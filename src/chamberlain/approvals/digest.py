@@ -23,13 +23,23 @@ def readable(inp: CheckInput, action: str) -> dict[str, Any]:
     """The action as approvers read it (and as the digest hashes it)."""
     p, r = inp.principal, inp.resource
     return {
-        "principal": {"id": p.id, "roles": sorted(p.roles), "attr": dict(p.attr), "scope": p.scope,
-                      "policyVersion": p.policy_version},
+        "principal": {
+            "id": p.id,
+            "roles": sorted(p.roles),
+            "attr": dict(p.attr),
+            "scope": p.scope,
+            "policyVersion": p.policy_version,
+        },
         "actorChain": list(inp.actor_chain),
-        "resource": {"kind": r.kind, "id": r.id, "attr": dict(r.attr), "scope": r.scope,
-                     "policyVersion": r.policy_version},
+        "resource": {
+            "kind": r.kind,
+            "id": r.id,
+            "attr": dict(r.attr),
+            "scope": r.scope,
+            "policyVersion": r.policy_version,
+        },
         "action": action,
-    }  # fmt: skip
+    }
 
 
 def policy_hash(ref: PolicyRef) -> str:

@@ -66,8 +66,14 @@ class ApprovalGuard:
         self.default_ttl = default_ttl
         self.sessions = sessions
 
-    def apply(self, engine: Any, inputs: Sequence[CheckInput], outputs: list[CheckOutput], when: Any,
-              recheck: Recheck | None = None) -> None:  # fmt: skip
+    def apply(
+        self,
+        engine: Any,
+        inputs: Sequence[CheckInput],
+        outputs: list[CheckOutput],
+        when: Any,
+        recheck: Recheck | None = None,
+    ) -> None:
         """Open requests for, or lift with a named approval, the actions denied for want of approval (in place).
 
         ``recheck(input, action, lifted)`` decides one action again with rules lifted (default: the engine's
@@ -84,20 +90,28 @@ class ApprovalGuard:
                 if effect.effect != EFFECT_DENY or effect.row is None:
                     continue
                 src = effect.row.policy.rule_fqn(effect.row.name)
-                index = next((i for i, o in enumerate(out.outputs) if o.src == src and o.action == action
-                              and isinstance(o.val, dict) and FIELD in o.val), None)  # fmt: skip
+                index = next(
+                    (
+                        i
+                        for i, o in enumerate(out.outputs)
+                        if o.src == src and o.action == action and isinstance(o.val, dict) and FIELD in o.val
+                    ),
+                    None,
+                )
                 if index is not None:
                     self._needs_approval(recheck, inp, out, action, effect.row.policy, index)
 
-    def _needs_approval(self, recheck: Recheck, inp: CheckInput, out: CheckOutput, action: str, policy: Any,
-                        index: int) -> None:  # fmt: skip
+    def _needs_approval(
+        self, recheck: Recheck, inp: CheckInput, out: CheckOutput, action: str, policy: Any, index: int
+    ) -> None:
         given = out.outputs[index]
         asked = given.val[FIELD]
         try:
             spec = parse_spec(asked, self.default_ttl, f"{given.src} output approval")
         except InvalidApproval as exc:  # the rule's DENY stands; say why no request could be opened
-            out.outputs[index] = replace(given, val={**given.val, FIELD: {**_map(asked), "state": "INVALID",
-                                                                          "error": str(exc)}})  # fmt: skip
+            out.outputs[index] = replace(
+                given, val={**given.val, FIELD: {**_map(asked), "state": "INVALID", "error": str(exc)}}
+            )
             return
         shown = readable(inp, action)
         phash = policy_hash(policy)
@@ -108,18 +122,33 @@ class ApprovalGuard:
         try:
             approval = self.store.request(digest, given.src, phash, shown, spec, inp.session_id, by=requester)
         except TooManyRequests as exc:
-            out.outputs[index] = replace(given, val={**given.val, FIELD: {**asked, "state": "LIMITED",
-                                                                          "error": str(exc)}})  # fmt: skip
+            out.outputs[index] = replace(
+                given, val={**given.val, FIELD: {**asked, "state": "LIMITED", "error": str(exc)}}
+            )
             return
         except StoreError as exc:
-            out.outputs[index] = replace(given, val={**given.val, FIELD: {**asked, "state": "UNAVAILABLE",
-                                                                          "error": f"approval store: {exc}"}})  # fmt: skip
+            out.outputs[index] = replace(
+                given,
+                val={
+                    **given.val,
+                    FIELD: {**asked, "state": "UNAVAILABLE", "error": f"approval store: {exc}"},
+                },
+            )
             return
-        out.outputs[index] = replace(given, val={**given.val, FIELD: {**asked, "id": approval.id,
-                                                                      "state": approval.state}})  # fmt: skip
+        out.outputs[index] = replace(
+            given, val={**given.val, FIELD: {**asked, "id": approval.id, "state": approval.state}}
+        )
 
-    def _lift(self, recheck: Recheck, inp: CheckInput, out: CheckOutput, action: str, rule: str, digest: str,
-              shown: dict[str, Any]) -> bool:  # fmt: skip
+    def _lift(
+        self,
+        recheck: Recheck,
+        inp: CheckInput,
+        out: CheckOutput,
+        action: str,
+        rule: str,
+        digest: str,
+        shown: dict[str, Any],
+    ) -> bool:
         """Try the named approval; True when the action has been decided with the rule lifted."""
         approval_id = inp.approval_id
         try:
@@ -130,8 +159,13 @@ class ApprovalGuard:
             return _refuse(out, action, "store", f"approval store unavailable: {exc}")
         if found.digest != digest or found.rule != rule:
             changed = ", ".join(differences(found.action, shown)) or "the policy or the session"
-            return _refuse(out, action, "binding", f"approval {approval_id} was given for another action "
-                           f"(changed: {changed}); an approval is good only for the exact action approved")  # fmt: skip
+            return _refuse(
+                out,
+                action,
+                "binding",
+                f"approval {approval_id} was given for another action "
+                f"(changed: {changed}); an approval is good only for the exact action approved",
+            )
         if found.state != APPROVED:
             return _refuse(out, action, "state", f"approval {approval_id} is {found.state}, not APPROVED")
         why = self._session_over(found.session_id)
@@ -145,11 +179,17 @@ class ApprovalGuard:
             except StoreError as exc:
                 return _refuse(out, action, "store", f"approval store unavailable: {exc}")
             if not spent:
-                return _refuse(out, action, "used", f"approval {approval_id} has been used (or has just expired): "
-                               "an approval allows its action once")  # fmt: skip
+                return _refuse(
+                    out,
+                    action,
+                    "used",
+                    f"approval {approval_id} has been used (or has just expired): "
+                    "an approval allows its action once",
+                )
         approvers = ", ".join(d.approver for d in found.decisions if d.decision == "APPROVE")
-        note = (f"approval {approval_id} (approved by {approvers}) lifted rule {rule}"
-                + ("" if effect.allowed else f"; still denied by {effect.policy} rule {effect.rule!r}"))  # fmt: skip
+        note = f"approval {approval_id} (approved by {approvers}) lifted rule {rule}" + (
+            "" if effect.allowed else f"; still denied by {effect.policy} rule {effect.rule!r}"
+        )
         out.actions[action] = effect
         out.outputs = [o for o in out.outputs if o.action != action] + decided.outputs
         out.outputs.append(

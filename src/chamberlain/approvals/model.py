@@ -99,16 +99,25 @@ class Approval:
     def to_json(self) -> dict[str, Any]:
         """The approval as the API shows it."""
         return {
-            "id": self.id, "state": self.state, "action": dict(self.action), "digest": self.digest,
-            "rule": self.rule, "policyHash": self.policy_hash, "sessionId": self.session_id or None,
-            "approvers": list(self.spec.approvers), "quorum": self.spec.quorum, "reason": self.spec.reason,
-            "createdAt": rfc3339(self.created_at), "expiresAt": rfc3339(self.expires_at),
+            "id": self.id,
+            "state": self.state,
+            "action": dict(self.action),
+            "digest": self.digest,
+            "rule": self.rule,
+            "policyHash": self.policy_hash,
+            "sessionId": self.session_id or None,
+            "approvers": list(self.spec.approvers),
+            "quorum": self.spec.quorum,
+            "reason": self.spec.reason,
+            "createdAt": rfc3339(self.created_at),
+            "expiresAt": rfc3339(self.expires_at),
             "useBy": rfc3339(self.use_by) if self.use_by is not None else None,
             "usedAt": rfc3339(self.used_at) if self.used_at is not None else None,
             "decisions": [d.to_json() for d in self.decisions],
             "outcome": {"result": self.outcome, "detail": self.outcome_detail, "at": rfc3339(self.outcome_at)}
-            if self.outcome and self.outcome_at is not None else None,
-        }  # fmt: skip
+            if self.outcome and self.outcome_at is not None
+            else None,
+        }
 
 
 def parse_spec(value: Any, default_ttl: float, path: str = "approval") -> Spec:

@@ -68,9 +68,13 @@ def parse_settings(section: Any) -> ApprovalSettings:
         enabled = boolean(section.get("enabled", True))
     except ValueError as exc:
         raise InvalidApproval(f"chamberlain.approvals.enabled: {exc}") from None
-    return ApprovalSettings(enabled, _duration(section, "defaultTTL"), _duration(section, "executionWindow"),
-                            _request_limit(section.get("requestLimit", DEFAULTS["requestLimit"])),
-                            parse_webhooks(section.get("webhooks", [])))  # fmt: skip
+    return ApprovalSettings(
+        enabled,
+        _duration(section, "defaultTTL"),
+        _duration(section, "executionWindow"),
+        _request_limit(section.get("requestLimit", DEFAULTS["requestLimit"])),
+        parse_webhooks(section.get("webhooks", [])),
+    )
 
 
 def _request_limit(value: Any) -> RequestLimit:

@@ -40,8 +40,10 @@ from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database
 from chamberlain.store.owned import OwnedStore
 
-_COLUMNS = ("id, digest, state, rule, policy_hash, action, approvers, quorum, ttl, reason, session_id, "
-            "created_at, expires_at, decisions, use_by, used_at")  # fmt: skip
+_COLUMNS = (
+    "id, digest, state, rule, policy_hash, action, approvers, quorum, ttl, reason, session_id, "
+    "created_at, expires_at, decisions, use_by, used_at"
+)
 _TABLES = [
     """CREATE TABLE IF NOT EXISTS chamberlain_approvals (id TEXT PRIMARY KEY, digest TEXT NOT NULL,
     state TEXT NOT NULL, rule TEXT NOT NULL, policy_hash TEXT NOT NULL, action TEXT NOT NULL,
@@ -74,23 +76,54 @@ POINT_TIMEOUT = "chamberlain:timeout"
 def _approval(row: Sequence[Any]) -> Approval:
     decisions = tuple(Decision(**d) for d in json.loads(row[13]))
     spec = Spec(tuple(json.loads(row[6])), int(row[7]), float(row[8]), row[9])
-    return Approval(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), spec, row[10], float(row[11]),
-                    float(row[12]), decisions, None if row[14] is None else float(row[14]),
-                    None if row[15] is None else float(row[15]), row[16] or "", row[17] or "",
-                    None if row[18] is None else float(row[18]))  # fmt: skip
+    return Approval(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        json.loads(row[5]),
+        spec,
+        row[10],
+        float(row[11]),
+        float(row[12]),
+        decisions,
+        None if row[14] is None else float(row[14]),
+        None if row[15] is None else float(row[15]),
+        row[16] or "",
+        row[17] or "",
+        None if row[18] is None else float(row[18]),
+    )
 
 
 def _decisions_json(decisions: Sequence[Decision]) -> str:
-    return json.dumps([{"approver": d.approver, "decision": d.decision, "at": d.at, "reason": d.reason,
-                        "subject": d.subject, "issuer": d.issuer} for d in decisions])  # fmt: skip
+    return json.dumps(
+        [
+            {
+                "approver": d.approver,
+                "decision": d.decision,
+                "at": d.at,
+                "reason": d.reason,
+                "subject": d.subject,
+                "issuer": d.issuer,
+            }
+            for d in decisions
+        ]
+    )
 
 
 class ApprovalStore(OwnedStore):
     """Approval requests in one database; safe to share between threads (one connection, one lock)."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock, execution_window: float = 900.0,
-                 request_limit: RequestLimit = DEFAULT_REQUEST_LIMIT,
-                 on_transition: Callable[[Transition], None] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = system_clock,
+        execution_window: float = 900.0,
+        request_limit: RequestLimit = DEFAULT_REQUEST_LIMIT,
+        on_transition: Callable[[Transition], None] | None = None,
+    ):
         self.setup(db, on_transition)
         self.clock = clock
         self.execution_window = execution_window
@@ -123,8 +156,17 @@ class ApprovalStore(OwnedStore):
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def request(self, digest: str, rule: str, policy_hash: str, action: dict[str, Any], spec: Spec,
-                session_id: str, *, by: str) -> Approval:  # fmt: skip
+    def request(
+        self,
+        digest: str,
+        rule: str,
+        policy_hash: str,
+        action: dict[str, Any],
+        spec: Spec,
+        session_id: str,
+        *,
+        by: str,
+    ) -> Approval:
         """The live request for ``digest``, or a new PENDING one opened by ``by`` (the agent); raises
         TooManyRequests when ``by`` has opened ``request_limit.max`` requests in its window."""
         now = self.clock()
@@ -132,23 +174,65 @@ class ApprovalStore(OwnedStore):
         with self._using() as db, db.transaction():
             if db.kind == POSTGRES:
                 db.execute("SELECT pg_advisory_xact_lock(7412103, hashtext(?))", (digest,))
-            rows = db.rows(f"SELECT {_SELECTED} FROM chamberlain_approvals WHERE digest = ? AND state IN (?, ?) "
-                           "ORDER BY id", (digest, *LIVE))  # fmt: skip
+            rows = db.rows(
+                f"SELECT {_SELECTED} FROM chamberlain_approvals WHERE digest = ? AND state IN (?, ?) "
+                "ORDER BY id",
+                (digest, *LIVE),
+            )
             for row in rows:
                 found = self._lapse(db, _approval(row), now, ended)
                 if found.state in LIVE:
                     break
             else:
                 self._within_limit(db, by, now)
-                found = Approval(new_id("apr_"), digest, PENDING, rule, policy_hash, action, spec, session_id, now,
-                                 now + spec.ttl)  # fmt: skip
-                db.execute(f"INSERT INTO chamberlain_approvals ({_COLUMNS}, requester) VALUES ({', '.join('?' * 17)})",
-                           (found.id, digest, PENDING, rule, policy_hash, json.dumps(action, default=str),
-                            json.dumps(list(spec.approvers)), spec.quorum, spec.ttl, spec.reason, session_id,
-                            now, found.expires_at, "[]", None, None, by))  # fmt: skip
-                ended.append(Transition("approval:request", found.id, by, spec.reason,
-                                        {"digest": digest, "rule": rule, "approvers": ",".join(spec.approvers),
-                                         "quorum": spec.quorum}))  # fmt: skip
+                found = Approval(
+                    new_id("apr_"),
+                    digest,
+                    PENDING,
+                    rule,
+                    policy_hash,
+                    action,
+                    spec,
+                    session_id,
+                    now,
+                    now + spec.ttl,
+                )
+                db.execute(
+                    f"INSERT INTO chamberlain_approvals ({_COLUMNS}, requester) VALUES ({', '.join('?' * 17)})",
+                    (
+                        found.id,
+                        digest,
+                        PENDING,
+                        rule,
+                        policy_hash,
+                        json.dumps(action, default=str),
+                        json.dumps(list(spec.approvers)),
+                        spec.quorum,
+                        spec.ttl,
+                        spec.reason,
+                        session_id,
+                        now,
+                        found.expires_at,
+                        "[]",
+                        None,
+                        None,
+                        by,
+                    ),
+                )
+                ended.append(
+                    Transition(
+                        "approval:request",
+                        found.id,
+                        by,
+                        spec.reason,
+                        {
+                            "digest": digest,
+                            "rule": rule,
+                            "approvers": ",".join(spec.approvers),
+                            "quorum": spec.quorum,
+                        },
+                    )
+                )
         self._emit(ended)
         return found
 
@@ -156,12 +240,18 @@ class ApprovalStore(OwnedStore):
         limit = self.request_limit
         if db.kind == POSTGRES:
             db.execute("SELECT pg_advisory_xact_lock(7412104, hashtext(?))", (requester,))
-        opened = int(db.value("SELECT count(*) FROM chamberlain_approvals WHERE requester = ? AND created_at > ?",
-                              (requester, now - limit.per)))  # fmt: skip
+        opened = int(
+            db.value(
+                "SELECT count(*) FROM chamberlain_approvals WHERE requester = ? AND created_at > ?",
+                (requester, now - limit.per),
+            )
+        )
         if opened >= limit.max:
-            raise TooManyRequests(f"{requester!r} has opened {opened} approval requests in the last {limit.per:g}s, "
-                                  f"the most chamberlain.approvals.requestLimit allows: no new request until "
-                                  "older ones leave that window")  # fmt: skip
+            raise TooManyRequests(
+                f"{requester!r} has opened {opened} approval requests in the last {limit.per:g}s, "
+                f"the most chamberlain.approvals.requestLimit allows: no new request until "
+                "older ones leave that window"
+            )
 
     def get(self, approval_id: str) -> Approval:
         """The request (marked EXPIRED first when its time is over); raises ApprovalNotFound."""
@@ -184,8 +274,10 @@ class ApprovalStore(OwnedStore):
         if state:
             where, params = where + " AND state = ?", [after, state]
         with self._using() as db:
-            rows = db.rows(f"SELECT {_SELECTED} FROM chamberlain_approvals WHERE {where} ORDER BY id LIMIT {limit + 1}",
-                           params)  # fmt: skip
+            rows = db.rows(
+                f"SELECT {_SELECTED} FROM chamberlain_approvals WHERE {where} ORDER BY id LIMIT {limit + 1}",
+                params,
+            )
         found = [_approval(r) for r in rows[:limit]]
         return found, (found[-1].id if len(rows) > limit else "")
 
@@ -193,8 +285,11 @@ class ApprovalStore(OwnedStore):
         """Mark every request whose time is over EXPIRED; returns their ids."""
         now = self.clock()
         with self._using() as db:
-            rows = db.rows("SELECT id FROM chamberlain_approvals WHERE (state = ? AND expires_at <= ?) OR "
-                           "(state = ? AND use_by <= ?)", (PENDING, now, APPROVED, now))  # fmt: skip
+            rows = db.rows(
+                "SELECT id FROM chamberlain_approvals WHERE (state = ? AND expires_at <= ?) OR "
+                "(state = ? AND use_by <= ?)",
+                (PENDING, now, APPROVED, now),
+            )
         for (approval_id,) in rows:
             self.get(approval_id)
         return [r[0] for r in rows]
@@ -228,12 +323,21 @@ class ApprovalStore(OwnedStore):
                     state = DENIED
                 elif approvals >= found.spec.quorum:
                     state, use_by = APPROVED, now + self.execution_window
-                db.execute("UPDATE chamberlain_approvals SET state = ?, decisions = ?, use_by = ? WHERE id = ?",
-                           (state, _decisions_json(decisions), use_by, approval_id))  # fmt: skip
+                db.execute(
+                    "UPDATE chamberlain_approvals SET state = ?, decisions = ?, use_by = ? WHERE id = ?",
+                    (state, _decisions_json(decisions), use_by, approval_id),
+                )
                 found = replace(found, state=state, decisions=decisions, use_by=use_by)
                 verb = "approval:approve" if decision.decision == "APPROVE" else "approval:deny"
-                ended.append(Transition(verb, approval_id, decision.approver, decision.reason,
-                                        {"state": state, "digest": found.digest}))  # fmt: skip
+                ended.append(
+                    Transition(
+                        verb,
+                        approval_id,
+                        decision.approver,
+                        decision.reason,
+                        {"state": state, "digest": found.digest},
+                    )
+                )
         self._emit(ended)
         if closed is not None:
             raise closed
@@ -258,8 +362,10 @@ class ApprovalStore(OwnedStore):
                     else f"is {found.state}, not USED"
                 )
                 raise ApprovalClosed(f"approval {approval_id} {why}")
-            db.execute("UPDATE chamberlain_approvals SET outcome = ?, outcome_detail = ?, outcome_at = ? WHERE id = ?",
-                       (outcome, detail, now, approval_id))  # fmt: skip
+            db.execute(
+                "UPDATE chamberlain_approvals SET outcome = ?, outcome_detail = ?, outcome_at = ? WHERE id = ?",
+                (outcome, detail, now, approval_id),
+            )
         self._emit([Transition("approval:outcome", approval_id, by, detail, {"outcome": outcome})])
         return replace(found, outcome=outcome, outcome_detail=detail, outcome_at=now)
 
@@ -267,8 +373,11 @@ class ApprovalStore(OwnedStore):
         """Spend an APPROVED request for ``digest`` (once, atomically across replicas); whether this call did."""
         now = self.clock()
         with self._using() as db, db.transaction():
-            row = db.row("UPDATE chamberlain_approvals SET state = ?, used_at = ? WHERE id = ? AND state = ? AND "
-                         "digest = ? AND use_by > ? RETURNING id", (USED, now, approval_id, APPROVED, digest, now))  # fmt: skip
+            row = db.row(
+                "UPDATE chamberlain_approvals SET state = ?, used_at = ? WHERE id = ? AND state = ? AND "
+                "digest = ? AND use_by > ? RETURNING id",
+                (USED, now, approval_id, APPROVED, digest, now),
+            )
         if row is None:
             return False
         self._emit([Transition("approval:use", approval_id, "chamberlain", "", {"digest": digest})])
@@ -277,6 +386,12 @@ class ApprovalStore(OwnedStore):
 
 def _has_column(db: Database, table: str, column: str) -> bool:
     if db.kind == POSTGRES:
-        return db.row("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND "
-                      "table_name = ? AND column_name = ?", (table, column)) is not None  # fmt: skip
+        return (
+            db.row(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND "
+                "table_name = ? AND column_name = ?",
+                (table, column),
+            )
+            is not None
+        )
     return any(row[1] == column for row in db.rows(f"PRAGMA table_info({table})"))

@@ -26,10 +26,19 @@ KIND = "chamberlain:approval"
 def entry(t: Transition) -> tuple[CheckInput, CheckOutput]:
     """The decision-log input and output of one transition."""
     attr = {k: v for k, v in t.attr.items() if v is not None} | ({"reason": t.reason} if t.reason else {})
-    inp = CheckInput(Principal(t.by or "chamberlain", ("chamberlain",)), Resource(KIND, t.target, attr),
-                     (t.action,), approval_id=t.target)  # fmt: skip
-    out = CheckOutput("", t.target, {t.action: ActionEffect(EFFECT_ALLOW, POLICY)}, approval_id=t.target,
-                      outputs=[OutputEntry(POLICY, t.action, describe(t))])  # fmt: skip
+    inp = CheckInput(
+        Principal(t.by or "chamberlain", ("chamberlain",)),
+        Resource(KIND, t.target, attr),
+        (t.action,),
+        approval_id=t.target,
+    )
+    out = CheckOutput(
+        "",
+        t.target,
+        {t.action: ActionEffect(EFFECT_ALLOW, POLICY)},
+        approval_id=t.target,
+        outputs=[OutputEntry(POLICY, t.action, describe(t))],
+    )
     return inp, out
 
 

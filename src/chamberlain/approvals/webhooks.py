@@ -93,9 +93,16 @@ def sign(secret: bytes, body: bytes, at: int) -> str:
 def event(t: Transition) -> dict[str, Any]:
     """The ``approval.requested`` event of a new request's transition."""
     approvers = [a for a in str(t.attr.get("approvers", "")).split(",") if a]
-    return {"type": "approval.requested", "id": t.target, "reason": t.reason, "rule": t.attr.get("rule"),
-            "approvers": approvers, "quorum": t.attr.get("quorum"), "digest": t.attr.get("digest"),
-            "requestedBy": t.by}  # fmt: skip
+    return {
+        "type": "approval.requested",
+        "id": t.target,
+        "reason": t.reason,
+        "rule": t.attr.get("rule"),
+        "approvers": approvers,
+        "quorum": t.attr.get("quorum"),
+        "digest": t.attr.get("digest"),
+        "requestedBy": t.by,
+    }
 
 
 def slack_text(e: Mapping[str, Any]) -> str:
@@ -169,8 +176,9 @@ class Notifier:
         )
 
 
-def also(first: Callable[[Transition], None] | None,
-         second: Callable[[Transition], None]) -> Callable[[Transition], None]:  # fmt: skip
+def also(
+    first: Callable[[Transition], None] | None, second: Callable[[Transition], None]
+) -> Callable[[Transition], None]:
     """A store listener calling ``first`` (the decision log's recorder, when there is one), then ``second``."""
     if first is None:
         return second

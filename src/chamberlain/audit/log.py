@@ -100,8 +100,9 @@ def default_key_file(url: StoreURL, state_dir: Path = DEFAULT_PG_KEY_FILE.parent
         key, legacy = url.path.with_name(STATE_KEY), url.path.with_name(LEGACY_STATE_KEY)
         if legacy.exists() and not key.exists():
             legacy.rename(key)
-            log.warning("moved the decision log's signing key %s to %s (the state directory's layout)",
-                        legacy, key)  # fmt: skip
+            log.warning(
+                "moved the decision log's signing key %s to %s (the state directory's layout)", legacy, key
+            )
         return key
     return state_dir / STATE_KEY
 
@@ -177,8 +178,16 @@ class _HeadTicker:
 class DecisionLog:
     """A decision log open for writing. Thread-safe; readers share one connection under a lock."""
 
-    def __init__(self, url: StoreURL, options: LogOptions, keys: KeyRing, meta: dict[str, str],
-                 write_db: Database, read_db: Database, publisher: HeadPublisher) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: StoreURL,
+        options: LogOptions,
+        keys: KeyRing,
+        meta: dict[str, str],
+        write_db: Database,
+        read_db: Database,
+        publisher: HeadPublisher,
+    ) -> None:
         self.url = url
         self.options = options
         self.keys = keys
@@ -195,17 +204,22 @@ class DecisionLog:
         self.retention = retention
         if url.kind == POSTGRES:
             sink = PendingAppender(write_db, limits).append
-            self.sequencer = Sequencer(url, keys, SequencerOptions(options.sequencer_interval, options.head_interval,
-                                                                     options.batch_size),
-                                       on_head=publisher, retention=retention)  # fmt: skip
+            self.sequencer = Sequencer(
+                url,
+                keys,
+                SequencerOptions(options.sequencer_interval, options.head_interval, options.batch_size),
+                on_head=publisher,
+                retention=retention,
+            )
         else:
             appender = LocalAppender(write_db, limits, publisher)
             self._ticker = _HeadTicker(appender, keys, options.head_interval, retention)
             self._ticker.sign()  # a crashed log gets a head over its tail (checked first: see open)
             sink = appender.append
         self._write_db = write_db
-        self.writer = Writer(self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker,
-                             recover=write_db.probe)  # fmt: skip
+        self.writer = Writer(
+            self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker, recover=write_db.probe
+        )
         self.exporters = [Exporter(url, config, self.origin).start() for config in options.exports]
         self._closed = False
 
@@ -226,8 +240,12 @@ class DecisionLog:
         try:
             ring = keys.KeyRing.open(key_file, create=options.create_key, name=options.key_name)
             first = ring.newest
-            meta = tables.create(write_db, origin=first.name, verifier_key=str(first.verifier),
-                                 first_head=lambda: heads.sign(write_db, first, 0, EMPTY_ROOT))  # fmt: skip
+            meta = tables.create(
+                write_db,
+                origin=first.name,
+                verifier_key=str(first.verifier),
+                first_head=lambda: heads.sign(write_db, first, 0, EMPTY_ROOT),
+            )
             active = keys.active_key(write_db)
             if ring.get(active) is None:
                 raise keys.SigningKeyError(
@@ -239,13 +257,21 @@ class DecisionLog:
             )
             published = read_head_file(head_file) if head_file is not None else None
             if head_file is not None and published is None and int(meta.get("tree_size", "0")):
-                log.warning("decision log %s: no head file at %s yet; it is written at the next signing",
-                            parsed.display, head_file)  # fmt: skip
+                log.warning(
+                    "decision log %s: no head file at %s yet; it is written at the next signing",
+                    parsed.display,
+                    head_file,
+                )
             check_extends(
                 write_db, keys.log_keys(tables.read_meta(write_db)), published
             )  # never sign over a rewrite
-            publisher = HeadPublisher(ring, head_file, tuple(options.witnesses), options.witness_timeout,
-                                      connect=lambda: open_database(parsed, busy_timeout=options.busy_timeout))  # fmt: skip
+            publisher = HeadPublisher(
+                ring,
+                head_file,
+                tuple(options.witnesses),
+                options.witness_timeout,
+                connect=lambda: open_database(parsed, busy_timeout=options.busy_timeout),
+            )
             read_db = open_database(parsed, busy_timeout=options.busy_timeout)
             return cls(parsed, options, ring, meta, write_db, read_db, publisher)
         except BaseException:
@@ -369,16 +395,31 @@ class DecisionLog:
     def stats(self) -> dict[str, Any]:
         """Counters and gauges for metrics."""
         s = self.writer.stats
-        out = {"entries_written": s.entries_written, "entries_failed": s.entries_failed, "batches": s.batches,
-               "write_errors": s.write_errors, "overflow_blocked": s.overflow_blocked,
-               "overflow_denied": s.overflow_denied, "retries": s.retries, "queue_depth": self.writer.queue_depth,
-               "last_error": s.last_error, "is_sequencer": True, "heads_signed": 0, "outages": s.outages,
-               "refused": s.refused, "available": not self.writer.down}  # fmt: skip
+        out = {
+            "entries_written": s.entries_written,
+            "entries_failed": s.entries_failed,
+            "batches": s.batches,
+            "write_errors": s.write_errors,
+            "overflow_blocked": s.overflow_blocked,
+            "overflow_denied": s.overflow_denied,
+            "retries": s.retries,
+            "queue_depth": self.writer.queue_depth,
+            "last_error": s.last_error,
+            "is_sequencer": True,
+            "heads_signed": 0,
+            "outages": s.outages,
+            "refused": s.refused,
+            "available": not self.writer.down,
+        }
         if self._ticker is not None:
             out["heads_signed"] = self._ticker.signed
         p = self.publisher
-        out.update(witness_posted=p.posted, witness_failed=p.failed, witness_dropped=p.dropped,
-                   head_file_errors=p.file_errors)  # fmt: skip
+        out.update(
+            witness_posted=p.posted,
+            witness_failed=p.failed,
+            witness_dropped=p.dropped,
+            head_file_errors=p.file_errors,
+        )
         if self.retention is not None:
             out["retention_erased"] = self.retention.erased
         out["exporters"] = {e.config.name: e.stats for e in self.exporters}
@@ -396,8 +437,12 @@ class DecisionLog:
         if not writer.down:
             return {"state": "OK"}
         since = dt.datetime.fromtimestamp(writer.down_since or 0, dt.UTC).isoformat().replace("+00:00", "Z")
-        return {"state": "UNAVAILABLE", "since": since, "reason": writer.down_reason,
-                "denying": self.options.durability == SYNC}  # fmt: skip
+        return {
+            "state": "UNAVAILABLE",
+            "since": since,
+            "reason": writer.down_reason,
+            "denying": self.options.durability == SYNC,
+        }
 
     # -- closing ----------------------------------------------------------------------------------
 

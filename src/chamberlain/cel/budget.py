@@ -70,8 +70,13 @@ class Budget:
 
     __slots__ = ("deadline", "preempt_at", "timeout")
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, *, started: float | None = None,
-                 preempt_at: float = float("inf")):  # fmt: skip
+    def __init__(
+        self,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        started: float | None = None,
+        preempt_at: float = float("inf"),
+    ):
         self.timeout = timeout
         self.deadline = started + timeout if started is not None else 0.0
         self.preempt_at = preempt_at

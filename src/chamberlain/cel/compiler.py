@@ -53,9 +53,14 @@ _BUILTINS = {
 }
 #: The names of the classes a constant operand can pin a fast-path check to.
 _CLASS_NAMES = {
-    int: "int", float: "float", str: "str", bytes: "bytes", bool: "bool",
-    Timestamp: "_Timestamp", Duration: "_Duration",
-}  # fmt: skip
+    int: "int",
+    float: "float",
+    str: "str",
+    bytes: "bytes",
+    bool: "bool",
+    Timestamp: "_Timestamp",
+    Duration: "_Duration",
+}
 
 #: Helpers the generated code calls, by the short name it uses.
 _HELPERS: dict[str, Any] = {
@@ -118,11 +123,24 @@ _ARITHMETIC = {"_+_": "_add", "_-_": "_sub", "_*_": "_mul", "_/_": "_div", "_%_"
 #: Functions known to return a bool (lets the fast path use Python's ``and``/``or`` on them).
 _BOOL_FUNCTIONS = frozenset(
     (
-        "contains", "startsWith", "endsWith", "matches", "hasIntersection", "has_intersection",
-        "isSubset", "is_subset", "inIPAddrRange", "ancestorOf", "descendentOf", "immediateChildOf",
-        "immediateParentOf", "overlaps", "siblingOf", "hasValue",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "matches",
+        "hasIntersection",
+        "has_intersection",
+        "isSubset",
+        "is_subset",
+        "inIPAddrRange",
+        "ancestorOf",
+        "descendentOf",
+        "immediateChildOf",
+        "immediateParentOf",
+        "overlaps",
+        "siblingOf",
+        "hasValue",
     )
-)  # fmt: skip
+)
 
 # Static types the code generator tracks (None: unknown).
 _BOOL, _STRING = "bool", "string"
@@ -409,8 +427,11 @@ class _Generator:
         if self.fast and not self.options.container and not root.absolute:
             return _Code(f"act[{root.name!r}]"), parts, root.name
         # Resolved at run time against the activation's keys, the longest qualified name first.
-        options = [(c, names[length:]) for length in range(len(names), 0, -1)
-                   for c in self.candidates(".".join(names[:length]), root.absolute)]  # fmt: skip
+        options = [
+            (c, names[length:])
+            for length in range(len(names), 0, -1)
+            for c in self.candidates(".".join(names[:length]), root.absolute)
+        ]
         resolver = self.module.constant(_runtime_resolver(options, root.name))
         return _Code(f"{resolver}(act)"), [], None
 
@@ -845,9 +866,23 @@ def _raiser(message: str):
 
 
 #: Comprehension helpers that iterate (they take the activation first, whose budget long loops charge).
-_PACED_HELPERS = frozenset(("_all", "_exists", "_exists_one", "_all2", "_exists2", "_exists_one2", "_map",
-                            "_map_filter", "_filter", "_transform_list", "_transform_map", "_transform_map_entry",
-                            "_sort_by"))  # fmt: skip
+_PACED_HELPERS = frozenset(
+    (
+        "_all",
+        "_exists",
+        "_exists_one",
+        "_all2",
+        "_exists2",
+        "_exists_one2",
+        "_map",
+        "_map_filter",
+        "_filter",
+        "_transform_list",
+        "_transform_map",
+        "_transform_map_entry",
+        "_sort_by",
+    )
+)
 #: Macros the fast path runs as plain Python loops.
 _LOOPS = frozenset(("_all", "_exists", "_exists_one", "_filter", "_map", "_map_filter"))
 

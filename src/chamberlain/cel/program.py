@@ -25,8 +25,9 @@ class Program:
 
     __slots__ = ("_exact", "_options", "_tree", "evaluate", "exact_source", "expression", "fast_source")
 
-    def __init__(self, expression: str, tree: Expr, options: Options, exact: Callable[[Any], Any],
-                 exact_source: str):  # fmt: skip
+    def __init__(
+        self, expression: str, tree: Expr, options: Options, exact: Callable[[Any], Any], exact_source: str
+    ):
         self.expression = expression
         self.exact_source = exact_source
         self.fast_source = ""

@@ -37,8 +37,15 @@ _HEADERS = {"content-type": "application/json", "accept": "application/json"}
 class _Base:
     """What the sync and async clients share: building requests, reading answers, failing closed."""
 
-    def __init__(self, url: str, *, timeout: float, retry: Retry | None, raise_on_error: bool,
-                 headers: Mapping[str, str] | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        retry: Retry | None,
+        raise_on_error: bool,
+        headers: Mapping[str, str] | None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"Client: expected an http:// or https:// URL, got {url!r}")
         self.url = url.rstrip("/")
@@ -47,30 +54,51 @@ class _Base:
         self.raise_on_error = raise_on_error
         self.headers = {**_HEADERS, **(headers or {})}
 
-    def _acting(self, token: str | None, delegation: Mapping[str, Any] | None, session_id: str | None,
-                approval_id: str | None) -> Acting:  # fmt: skip
+    def _acting(
+        self,
+        token: str | None,
+        delegation: Mapping[str, Any] | None,
+        session_id: str | None,
+        approval_id: str | None,
+    ) -> Acting:
         """The context's delegation with what the call names itself put over it."""
         acting = current()
         return Acting(
             token=token if token is not None else ("" if delegation is not None else acting.token),
-            delegation=delegation if delegation is not None else (None if token is not None else acting.delegation),
+            delegation=delegation
+            if delegation is not None
+            else (None if token is not None else acting.delegation),
             session_id=session_id if session_id is not None else acting.session_id,
             approval_id=approval_id if approval_id is not None else acting.approval_id,
-        )  # fmt: skip
+        )
 
-    def _check_request(self, principal: Principal, resources: Resource | Iterable[Resource],
-                       actions: Sequence[str], aux_data: Any, request_id: str, options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    def _check_request(
+        self,
+        principal: Principal,
+        resources: Resource | Iterable[Resource],
+        actions: Sequence[str],
+        aux_data: Any,
+        request_id: str,
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
         if isinstance(resources, Resource):
             resources = [resources]
         if isinstance(actions, str):
             raise RequestError("actions", "expected a list of actions, got a string")
         _check_options(options, _CHECK_OPTIONS)
-        acting = self._acting(options.get("token"), options.get("delegation"), options.get("session_id"),
-                              options.get("approval_id"))  # fmt: skip
-        return wire.check_request(principal, resources, actions, aux=wire.aux_json(aux_data, acting),
-                                  request_id=request_id)  # fmt: skip
+        acting = self._acting(
+            options.get("token"),
+            options.get("delegation"),
+            options.get("session_id"),
+            options.get("approval_id"),
+        )
+        return wire.check_request(
+            principal, resources, actions, aux=wire.aux_json(aux_data, acting), request_id=request_id
+        )
 
-    def _plan_request(self, principal: Principal, kind: str, action: str | Sequence[str], options: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:  # fmt: skip
+    def _plan_request(
+        self, principal: Principal, kind: str, action: str | Sequence[str], options: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
         actions = (action,) if isinstance(action, str) else tuple(action)
         if not actions:
             raise RequestError("actions", "expected at least one action")
@@ -78,10 +106,16 @@ class _Base:
         acting = self._acting(
             options.get("token"), options.get("delegation"), options.get("session_id"), None
         )
-        request = wire.plan_request(principal, kind, actions, resource_attr=options.get("resource_attr") or {},
-                                    aux=wire.aux_json(options.get("aux_data"), acting), scope=options.get("scope", ""),
-                                    policy_version=options.get("policy_version", ""),
-                                    request_id=options.get("request_id", ""))  # fmt: skip
+        request = wire.plan_request(
+            principal,
+            kind,
+            actions,
+            resource_attr=options.get("resource_attr") or {},
+            aux=wire.aux_json(options.get("aux_data"), acting),
+            scope=options.get("scope", ""),
+            policy_version=options.get("policy_version", ""),
+            request_id=options.get("request_id", ""),
+        )
         return request, actions
 
     def _give_up(self, reason: str) -> None:
@@ -129,8 +163,18 @@ class _Base:
 
 _EMBEDDED_ONLY = frozenset({"now", "actor_chain", "call_id", "point", "annotate"})
 _CHECK_OPTIONS = frozenset({"token", "delegation", "session_id", "approval_id"})
-_PLAN_OPTIONS = frozenset({"token", "delegation", "session_id", "resource_attr", "aux_data", "scope",
-                           "policy_version", "request_id"})  # fmt: skip
+_PLAN_OPTIONS = frozenset(
+    {
+        "token",
+        "delegation",
+        "session_id",
+        "resource_attr",
+        "aux_data",
+        "scope",
+        "policy_version",
+        "request_id",
+    }
+)
 
 
 def _check_options(options: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -138,8 +182,14 @@ def _check_options(options: dict[str, Any], allowed: frozenset[str]) -> None:
     for name, value in options.items():
         if name in _EMBEDDED_ONLY:
             if value:
-                raise NotSupported(f"{name}= is decided by the remote PDP itself: it cannot be set from the client"
-                                   + (" (delegation: pass token= or delegation=, or use acting_for)" if name == "actor_chain" else ""))  # fmt: skip
+                raise NotSupported(
+                    f"{name}= is decided by the remote PDP itself: it cannot be set from the client"
+                    + (
+                        " (delegation: pass token= or delegation=, or use acting_for)"
+                        if name == "actor_chain"
+                        else ""
+                    )
+                )
         elif name not in allowed:
             raise TypeError(f"unexpected keyword argument {name!r} (accepted: {', '.join(sorted(allowed))})")
 
@@ -152,13 +202,26 @@ class Client(_Base):
     request (say, ``Authorization``); ``transport``/``verify``: passed to ``httpx.Client``.
     """
 
-    def __init__(self, url: str, *, timeout: float = 5.0, retry: Retry | None = None, raise_on_error: bool = False,
-                 headers: Mapping[str, str] | None = None, verify: Any = True,
-                 transport: httpx.BaseTransport | None = None, max_connections: int = 20) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        retry: Retry | None = None,
+        raise_on_error: bool = False,
+        headers: Mapping[str, str] | None = None,
+        verify: Any = True,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 20,
+    ) -> None:
         super().__init__(url, timeout=timeout, retry=retry, raise_on_error=raise_on_error, headers=headers)
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=verify, transport=transport,
-                                  limits=httpx.Limits(max_connections=max_connections,
-                                                      max_keepalive_connections=max_connections))  # fmt: skip
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            verify=verify,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -169,14 +232,28 @@ class Client(_Base):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def is_allowed(self, principal: Principal, resource: Resource, action: str, *,
-                   aux_data: AuxData | Mapping[str, Any] | None = None, **options: Any) -> bool:  # fmt: skip
+    def is_allowed(
+        self,
+        principal: Principal,
+        resource: Resource,
+        action: str,
+        *,
+        aux_data: AuxData | Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> bool:
         """Whether ``principal`` may do ``action`` on ``resource``; ``False`` when the PDP cannot be reached."""
         return self.check(principal, resource, [action], aux_data=aux_data, **options).is_allowed(action)
 
-    def check(self, principal: Principal, resources: Resource | Iterable[Resource], actions: Sequence[str], *,
-              aux_data: AuxData | Mapping[str, Any] | None = None, request_id: str = "",
-              **options: Any) -> RemoteCheckResult:  # fmt: skip
+    def check(
+        self,
+        principal: Principal,
+        resources: Resource | Iterable[Resource],
+        actions: Sequence[str],
+        *,
+        aux_data: AuxData | Mapping[str, Any] | None = None,
+        request_id: str = "",
+        **options: Any,
+    ) -> RemoteCheckResult:
         """Decide ``actions`` on each resource. ``options``: ``token``, ``delegation``, ``session_id``,
         ``approval_id`` (over what :func:`acting_for` set)."""
         request = self._check_request(principal, resources, actions, aux_data, request_id, options)
@@ -238,13 +315,26 @@ class Client(_Base):
 class AsyncClient(_Base):
     """:class:`Client` for ``asyncio``: the same methods, awaited."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0, retry: Retry | None = None, raise_on_error: bool = False,
-                 headers: Mapping[str, str] | None = None, verify: Any = True,
-                 transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 20) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        retry: Retry | None = None,
+        raise_on_error: bool = False,
+        headers: Mapping[str, str] | None = None,
+        verify: Any = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 20,
+    ) -> None:
         super().__init__(url, timeout=timeout, retry=retry, raise_on_error=raise_on_error, headers=headers)
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, verify=verify, transport=transport,
-                                       limits=httpx.Limits(max_connections=max_connections,
-                                                           max_keepalive_connections=max_connections))  # fmt: skip
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout,
+            verify=verify,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -255,15 +345,29 @@ class AsyncClient(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def is_allowed(self, principal: Principal, resource: Resource, action: str, *,
-                         aux_data: AuxData | Mapping[str, Any] | None = None, **options: Any) -> bool:  # fmt: skip
+    async def is_allowed(
+        self,
+        principal: Principal,
+        resource: Resource,
+        action: str,
+        *,
+        aux_data: AuxData | Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> bool:
         """See :meth:`Client.is_allowed`."""
         result = await self.check(principal, resource, [action], aux_data=aux_data, **options)
         return result.is_allowed(action)
 
-    async def check(self, principal: Principal, resources: Resource | Iterable[Resource], actions: Sequence[str], *,
-                    aux_data: AuxData | Mapping[str, Any] | None = None, request_id: str = "",
-                    **options: Any) -> RemoteCheckResult:  # fmt: skip
+    async def check(
+        self,
+        principal: Principal,
+        resources: Resource | Iterable[Resource],
+        actions: Sequence[str],
+        *,
+        aux_data: AuxData | Mapping[str, Any] | None = None,
+        request_id: str = "",
+        **options: Any,
+    ) -> RemoteCheckResult:
         """See :meth:`Client.check`."""
         request = self._check_request(principal, resources, actions, aux_data, request_id, options)
         return self._checked(request, await self._post(CHECK_PATH, request))

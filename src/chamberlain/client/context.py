@@ -39,8 +39,13 @@ def current() -> Acting:
 
 
 @contextmanager
-def acting_for(token: str | None = None, *, delegation: Mapping[str, Any] | None = None,
-               session_id: str | None = None, approval_id: str | None = None) -> Iterator[Acting]:  # fmt: skip
+def acting_for(
+    token: str | None = None,
+    *,
+    delegation: Mapping[str, Any] | None = None,
+    session_id: str | None = None,
+    approval_id: str | None = None,
+) -> Iterator[Acting]:
     """Checks made inside the block carry this delegation, session and approval (unless a call names its own)."""
     if token is not None and delegation is not None:
         raise ValueError("acting_for: pass a token or a delegation, not both")

@@ -34,8 +34,14 @@ class RemoteCheckResult(CheckResult):
 
     __slots__ = ("error", "response")
 
-    def __init__(self, outputs: list[CheckOutput], *, response: Mapping[str, Any] | None = None,
-                 error: str = "", log_error: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        outputs: list[CheckOutput],
+        *,
+        response: Mapping[str, Any] | None = None,
+        error: str = "",
+        log_error: str = "",
+    ) -> None:
         super().__init__(outputs, log_error)
         self.response = dict(response or {})
         self.error = error
@@ -85,8 +91,10 @@ def aux_json(aux_data: AuxData | Mapping[str, Any] | None, acting: Acting) -> di
     aux: dict[str, Any] = {}
     if isinstance(aux_data, AuxData):
         if aux_data.jwt or aux_data.jwts or aux_data.delegation is not None:
-            raise NotSupported("a remote PDP verifies tokens itself: pass the JWT as aux_data={'jwt': {'token': ...}} "
-                               "or token=..., not decoded claims")  # fmt: skip
+            raise NotSupported(
+                "a remote PDP verifies tokens itself: pass the JWT as aux_data={'jwt': {'token': ...}} "
+                "or token=..., not decoded claims"
+            )
     elif aux_data is not None:
         aux.update(aux_data)
     if acting.token:
@@ -111,8 +119,14 @@ def resource_json(resource: Resource) -> dict[str, Any]:
     return out
 
 
-def check_request(principal: Principal, resources: Iterable[Resource], actions: Sequence[str], *,
-                  aux: dict[str, Any] | None, request_id: str) -> dict[str, Any]:  # fmt: skip
+def check_request(
+    principal: Principal,
+    resources: Iterable[Resource],
+    actions: Sequence[str],
+    *,
+    aux: dict[str, Any] | None,
+    request_id: str,
+) -> dict[str, Any]:
     """A CheckResources request (``includeMeta``: the result names the deciding policy and scope)."""
     request: dict[str, Any] = {
         "principal": principal_json(principal),
@@ -126,8 +140,17 @@ def check_request(principal: Principal, resources: Iterable[Resource], actions: 
     return request
 
 
-def plan_request(principal: Principal, kind: str, actions: Sequence[str], *, resource_attr: Mapping[str, Any],
-                 aux: dict[str, Any] | None, scope: str, policy_version: str, request_id: str) -> dict[str, Any]:  # fmt: skip
+def plan_request(
+    principal: Principal,
+    kind: str,
+    actions: Sequence[str],
+    *,
+    resource_attr: Mapping[str, Any],
+    aux: dict[str, Any] | None,
+    scope: str,
+    policy_version: str,
+    request_id: str,
+) -> dict[str, Any]:
     resource: dict[str, Any] = {"kind": kind}
     if resource_attr:
         resource["attr"] = dict(resource_attr)
@@ -172,13 +195,25 @@ def check_result(response: Mapping[str, Any], request: Mapping[str, Any]) -> Rem
         for action in asked["actions"]:  # an action the answer leaves out is denied
             m = meta.get(action) or {}
             effect = effects.get(action)
-            actions[action] = ActionEffect(effect if effect in (EFFECT_ALLOW, EFFECT_DENY) else EFFECT_DENY,
-                                           m.get("matchedPolicy", ""), m.get("matchedScope", ""))  # fmt: skip
-        outs = [OutputEntry(o.get("src", ""), o.get("action", ""), o.get("val"), o.get("error", ""))
-                for o in entry.get("outputs") or ()]  # fmt: skip
-        outputs.append(CheckOutput(request_id, str((entry.get("resource") or {}).get("id", "")), actions,
-                                   list((entry.get("meta") or {}).get("effectiveDerivedRoles") or ()),
-                                   _validation_errors(entry.get("validationErrors")), outs))  # fmt: skip
+            actions[action] = ActionEffect(
+                effect if effect in (EFFECT_ALLOW, EFFECT_DENY) else EFFECT_DENY,
+                m.get("matchedPolicy", ""),
+                m.get("matchedScope", ""),
+            )
+        outs = [
+            OutputEntry(o.get("src", ""), o.get("action", ""), o.get("val"), o.get("error", ""))
+            for o in entry.get("outputs") or ()
+        ]
+        outputs.append(
+            CheckOutput(
+                request_id,
+                str((entry.get("resource") or {}).get("id", "")),
+                actions,
+                list((entry.get("meta") or {}).get("effectiveDerivedRoles") or ()),
+                _validation_errors(entry.get("validationErrors")),
+                outs,
+            )
+        )
     log_error = ((response.get("chamberlain") or {}).get("decisionLog")) or ""
     return RemoteCheckResult(outputs, response=response, log_error=str(log_error))
 
@@ -189,8 +224,9 @@ def denied_result(request: Mapping[str, Any], reason: str) -> RemoteCheckResult:
     for entry in request["resources"]:
         actions = {a: ActionEffect(EFFECT_DENY, UNAVAILABLE_POLICY) for a in entry["actions"]}
         outs = [OutputEntry(CLIENT_SOURCE, a, {"error": reason}) for a in entry["actions"]]
-        outputs.append(CheckOutput(request.get("requestId", ""), entry["resource"].get("id", ""), actions,
-                                   outputs=outs))  # fmt: skip
+        outputs.append(
+            CheckOutput(request.get("requestId", ""), entry["resource"].get("id", ""), actions, outputs=outs)
+        )
     return RemoteCheckResult(outputs, error=reason)
 
 
@@ -201,9 +237,13 @@ def denied_response(request: Mapping[str, Any], reason: str) -> dict[str, Any]:
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
         resource = resource if isinstance(resource, Mapping) else {}
         actions = entry.get("actions") if isinstance(entry, Mapping) else None
-        results.append({"resource": {k: resource[k] for k in ("id", "kind") if isinstance(resource.get(k), str)},
-                        "actions": {a: EFFECT_DENY for a in _list(actions) if isinstance(a, str)},
-                        "outputs": [{"src": CLIENT_SOURCE, "val": {"error": reason, "resource": i}}]})  # fmt: skip
+        results.append(
+            {
+                "resource": {k: resource[k] for k in ("id", "kind") if isinstance(resource.get(k), str)},
+                "actions": {a: EFFECT_DENY for a in _list(actions) if isinstance(a, str)},
+                "outputs": [{"src": CLIENT_SOURCE, "val": {"error": reason, "resource": i}}],
+            }
+        )
     response: dict[str, Any] = {"results": results, "chamberlain": {"error": reason}}
     if isinstance(request.get("requestId"), str) and request["requestId"]:
         response = {"requestId": request["requestId"], **response}
@@ -222,17 +262,27 @@ def query_plan(response: Mapping[str, Any], actions: Sequence[str]) -> QueryPlan
     scopes = meta.get("matchedScopes") or (
         {actions[0]: meta["matchedScope"]} if meta.get("matchedScope") else {}
     )
-    return QueryPlan(PlanKind(filt.get("kind", PlanKind.ALWAYS_DENIED.value)),
-                     from_json(condition) if condition is not None else None,
-                     str(response.get("resourceKind", "")), tuple(actions),
-                     policy_version=str(response.get("policyVersion", "")),
-                     filter_debug=str(meta.get("filterDebug", "")), matched_scopes=dict(scopes),
-                     validation_errors=_validation_errors(response.get("validationErrors")),
-                     request_id=str(response.get("requestId", "")),
-                     log_error=str((response.get("chamberlain") or {}).get("decisionLog", "")))  # fmt: skip
+    return QueryPlan(
+        PlanKind(filt.get("kind", PlanKind.ALWAYS_DENIED.value)),
+        from_json(condition) if condition is not None else None,
+        str(response.get("resourceKind", "")),
+        tuple(actions),
+        policy_version=str(response.get("policyVersion", "")),
+        filter_debug=str(meta.get("filterDebug", "")),
+        matched_scopes=dict(scopes),
+        validation_errors=_validation_errors(response.get("validationErrors")),
+        request_id=str(response.get("requestId", "")),
+        log_error=str((response.get("chamberlain") or {}).get("decisionLog", "")),
+    )
 
 
 def denied_plan(kind: str, actions: Sequence[str], reason: str, request_id: str) -> QueryPlan:
     """ALWAYS_DENIED because the PDP gave no plan; ``notes`` names why."""
-    return QueryPlan(PlanKind.ALWAYS_DENIED, None, kind, tuple(actions), request_id=request_id,
-                     notes=[f"{CLIENT_SOURCE}: {reason}"])  # fmt: skip
+    return QueryPlan(
+        PlanKind.ALWAYS_DENIED,
+        None,
+        kind,
+        tuple(actions),
+        request_id=request_id,
+        notes=[f"{CLIENT_SOURCE}: {reason}"],
+    )

@@ -29,10 +29,15 @@ def readable(approval: dict[str, Any]) -> dict[str, Any]:
     resource = action.get("resource") or {}
     chain = list(action.get("actorChain") or [])
     approvals = sum(1 for d in approval.get("decisions", []) if d.get("decision") == "APPROVE")
-    return {**approval, "who": chain[0] if chain else principal.get("id", ""),
-            "for_whom": principal.get("id", "") if chain else "", "chain": chain,
-            "what": f"{action.get('action', '')} {resource.get('kind', '')}/{resource.get('id', '')}",
-            "arguments": resource.get("attr") or {}, "approved": approvals}  # fmt: skip
+    return {
+        **approval,
+        "who": chain[0] if chain else principal.get("id", ""),
+        "for_whom": principal.get("id", "") if chain else "",
+        "chain": chain,
+        "what": f"{action.get('action', '')} {resource.get('kind', '')}/{resource.get('id', '')}",
+        "arguments": resource.get("attr") or {},
+        "approved": approvals,
+    }
 
 
 async def inbox(console: Console, request: Request, login: Login) -> Response:
@@ -41,9 +46,14 @@ async def inbox(console: Console, request: Request, login: Login) -> Response:
     )
     decided = await console.calls.call(login.caller, "approvals_list", query=f"limit={SHOWN}".encode())
     recent = [a for a in decided["approvals"] if a["state"] != "PENDING"][-10:]
-    return console.render("approvals.html", login, nav="approvals", pending=[readable(a) for a in found["approvals"]],
-                          recent=[readable(a) for a in recent],
-                          notice=request.query_params.get("notice", "")[:200])  # fmt: skip
+    return console.render(
+        "approvals.html",
+        login,
+        nav="approvals",
+        pending=[readable(a) for a in found["approvals"]],
+        recent=[readable(a) for a in recent],
+        notice=request.query_params.get("notice", "")[:200],
+    )
 
 
 async def decide(console: Console, request: Request, login: Login) -> Response:

@@ -54,8 +54,14 @@ class AdminCalls:
             raise CallFailed(exc.status, exc.message) from None
         return call_id
 
-    async def call(self, caller: Caller, endpoint: str, params: Mapping[str, str] | None = None,
-                   query: bytes = b"", body: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    async def call(
+        self,
+        caller: Caller,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+        query: bytes = b"",
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Authorize, then run the endpoint's handler; its JSON answer, or CallFailed with its message."""
         params = params or {}
         call_id = await self.authorize(caller, endpoint, params)

@@ -47,9 +47,17 @@ async def search(console: Console, request: Request, login: Login) -> Response:
             raise
         error = exc.message
     integrity = await asyncio.to_thread(_integrity, console)
-    return console.render("log.html", login, nav="log", filters=chosen, entries=entries, error=error,
-                          summaries=[summary(e) for e in entries], integrity=integrity,
-                          next=urlencode({**chosen, "after": entries[-1]["seq"]}) if more and entries else "")  # fmt: skip
+    return console.render(
+        "log.html",
+        login,
+        nav="log",
+        filters=chosen,
+        entries=entries,
+        error=error,
+        summaries=[summary(e) for e in entries],
+        integrity=integrity,
+        next=urlencode({**chosen, "after": entries[-1]["seq"]}) if more and entries else "",
+    )
 
 
 def _integrity(console: Console) -> dict[str, Any]:
@@ -57,8 +65,17 @@ def _integrity(console: Console) -> dict[str, Any]:
     log = console.state.log
     if log is None:
         return {"enabled": False}
-    return cast(dict[str, Any], log.read(lambda r: {"enabled": True, "size": r.tree_size(), "verifier_key": r.verifier_key,
-                               "head": (h.size if (h := r.head()) is not None else 0)}))  # fmt: skip
+    return cast(
+        dict[str, Any],
+        log.read(
+            lambda r: {
+                "enabled": True,
+                "size": r.tree_size(),
+                "verifier_key": r.verifier_key,
+                "head": (h.size if (h := r.head()) is not None else 0),
+            }
+        ),
+    )
 
 
 def _seq(request: Request) -> int:
@@ -86,12 +103,22 @@ async def entry(console: Console, request: Request, login: Login) -> Response:
     found, leaf = await asyncio.to_thread(_read_entry, console, seq)
     if found is None:
         raise CallFailed(404, f"the log has no entry {seq}")
-    return console.render("entry.html", login, nav="log", seq=seq, entry=found, leaf=leaf,
-                          summary=summary(found), basis=basis_lines(found))  # fmt: skip
+    return console.render(
+        "entry.html",
+        login,
+        nav="log",
+        seq=seq,
+        entry=found,
+        leaf=leaf,
+        summary=summary(found),
+        basis=basis_lines(found),
+    )
 
 
-_MATERIAL = ("SELECT e.salt, e.content, r.salt, r.body FROM audit_entries e "
-             "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq = ?")  # fmt: skip
+_MATERIAL = (
+    "SELECT e.salt, e.content, r.salt, r.body FROM audit_entries e "
+    "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq = ?"
+)
 
 
 def _salted(console: Console, seq: int) -> dict[str, Any]:
@@ -106,8 +133,10 @@ def _salted(console: Console, seq: int) -> dict[str, Any]:
         if row is None:
             return {}
         b64 = [None if v is None else base64.b64encode(as_bytes(v)).decode() for v in row]
-        return {"content": {"salt": b64[0], "data": b64[1]} if b64[1] is not None else None,
-                "request": {"salt": b64[2], "data": b64[3]} if b64[3] is not None else None}  # fmt: skip
+        return {
+            "content": {"salt": b64[0], "data": b64[1]} if b64[1] is not None else None,
+            "request": {"salt": b64[2], "data": b64[3]} if b64[3] is not None else None,
+        }
 
     return cast(dict[str, Any], console.state.log.read(read))
 
@@ -135,8 +164,10 @@ async def proof(console: Console, request: Request, login: Login) -> Response:
         return JSONResponse(
             {"error": f"no inclusion proof: {exc}"}, 409, headers={"cache-control": "no-store"}
         )
-    return JSONResponse({"seq": seq, "leaf": leaf, "head": head, "inclusion": inclusion, **salted},
-                        headers={"cache-control": "no-store"})  # fmt: skip
+    return JSONResponse(
+        {"seq": seq, "leaf": leaf, "head": head, "inclusion": inclusion, **salted},
+        headers={"cache-control": "no-store"},
+    )
 
 
 PAGES = [("GET", "/log", search), ("GET", "/log/{seq}", entry), ("GET", "/log/{seq}/proof", proof)]

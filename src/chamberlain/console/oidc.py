@@ -71,8 +71,13 @@ def _get_json(client: httpx.Client, url: str, **kwargs: Any) -> dict[str, Any]:
 class OidcLogin:
     """Starts and completes people's logins against one trusted issuer."""
 
-    def __init__(self, settings: ConsoleConfig, delegation: DelegationConfig | None, admin: AdminConfig,
-                 redirect_uri: str):  # fmt: skip
+    def __init__(
+        self,
+        settings: ConsoleConfig,
+        delegation: DelegationConfig | None,
+        admin: AdminConfig,
+        redirect_uri: str,
+    ):
         self.settings = settings
         self.delegation = delegation
         self.admin = admin
@@ -104,10 +109,16 @@ class OidcLogin:
             endpoint = self.discovery(client)["authorization_endpoint"]
         pending = Pending(secrets.token_urlsafe(24), secrets.token_urlsafe(48), browser, next_path)
         self.pending.put(pending.state, pending, time.time() + PENDING_TTL)
-        params = {"response_type": "code", "client_id": self.settings.oidc_client_id,
-                  "redirect_uri": self.redirect_uri, "scope": self.settings.oidc_scopes, "state": pending.state,
-                  "nonce": secrets.token_urlsafe(16), "code_challenge": _challenge(pending.verifier),
-                  "code_challenge_method": "S256"}  # fmt: skip
+        params = {
+            "response_type": "code",
+            "client_id": self.settings.oidc_client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": self.settings.oidc_scopes,
+            "state": pending.state,
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": _challenge(pending.verifier),
+            "code_challenge_method": "S256",
+        }
         return f"{endpoint}?{urlencode(params)}"
 
     def complete(self, state: str, code: str, browser: str) -> tuple[Caller, float, str]:
@@ -121,9 +132,18 @@ class OidcLogin:
             raise LoginFailed("the identity provider sent no authorization code")
         with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
             endpoint = self.discovery(client)["token_endpoint"]
-            tokens = _get_json(client, endpoint, method="POST", data={
-                "grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
-                "client_id": self.settings.oidc_client_id, "code_verifier": pending.verifier})  # fmt: skip
+            tokens = _get_json(
+                client,
+                endpoint,
+                method="POST",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": self.redirect_uri,
+                    "client_id": self.settings.oidc_client_id,
+                    "code_verifier": pending.verifier,
+                },
+            )
         access = tokens.get("access_token")
         if not isinstance(access, str):
             raise LoginFailed(f"{endpoint}: no access_token in the answer")

@@ -35,8 +35,10 @@ def _last_actions(console: Console, ids: list[str]) -> dict[str, list[str]]:
     def read(reader: Any) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for sid in ids:
-            rows = reader.db.rows(f"SELECT {ENTRY_SELECT} WHERE e.session_id = ? ORDER BY e.seq DESC LIMIT ?",
-                                  (sid, LAST_ACTIONS))  # fmt: skip
+            rows = reader.db.rows(
+                f"SELECT {ENTRY_SELECT} WHERE e.session_id = ? ORDER BY e.seq DESC LIMIT ?",
+                (sid, LAST_ACTIONS),
+            )
             out[sid] = [summary(entry_view(*r[1:])) for r in rows]
         return out
 
@@ -61,8 +63,14 @@ async def _rows(console: Console, login: Login, *, authorize: bool = True) -> di
 
 async def sessions_page(console: Console, request: Request, login: Login) -> Response:
     rows = await _rows(console, login)
-    return console.render("sessions.html", login, nav="sessions", notice=request.query_params.get("notice", "")[:200],
-                          live=console.settings.live_interval, **rows)  # fmt: skip
+    return console.render(
+        "sessions.html",
+        login,
+        nav="sessions",
+        notice=request.query_params.get("notice", "")[:200],
+        live=console.settings.live_interval,
+        **rows,
+    )
 
 
 async def sessions_stream(console: Console, request: Request, login: Login) -> Response:
@@ -92,8 +100,11 @@ async def sessions_stream(console: Console, request: Request, login: Login) -> R
             if not _streams[login.id]:
                 del _streams[login.id]
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})  # fmt: skip
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
 
 
 def _session_id(request: Request) -> str:
@@ -109,29 +120,44 @@ async def session_page(console: Console, request: Request, login: Login) -> Resp
     entries: list[dict[str, Any]] = []
     timeline_error = ""
     try:
-        found = await console.calls.call(login.caller, "audit_entries",
-                                         query=urlencode({"session_id": sid, "limit": TIMELINE}).encode())  # fmt: skip
+        found = await console.calls.call(
+            login.caller, "audit_entries", query=urlencode({"session_id": sid, "limit": TIMELINE}).encode()
+        )
         entries = found["entries"]
     except CallFailed as exc:
         timeline_error = exc.message
-    return console.render("session.html", login, nav="sessions", session=session, entries=entries,
-                          summaries=[summary(e) for e in entries], timeline_error=timeline_error)  # fmt: skip
+    return console.render(
+        "session.html",
+        login,
+        nav="sessions",
+        session=session,
+        entries=entries,
+        summaries=[summary(e) for e in entries],
+        timeline_error=timeline_error,
+    )
 
 
 async def revoke_confirm(console: Console, request: Request, login: Login) -> Response:
     sid = _session_id(request)
     await console.calls.authorize(login.caller, "sessions_revoke", {"id": sid})
     session = await console.calls.call(login.caller, "sessions_show", {"id": sid})
-    return console.render("confirm.html", login, nav="sessions", what=f"session {sid}",
-                          detail=f"{session['agent']} acting for {session['subject']}",
-                          action=f"sessions/{sid}/revoke", hidden={})  # fmt: skip
+    return console.render(
+        "confirm.html",
+        login,
+        nav="sessions",
+        what=f"session {sid}",
+        detail=f"{session['agent']} acting for {session['subject']}",
+        action=f"sessions/{sid}/revoke",
+        hidden={},
+    )
 
 
 async def revoke(console: Console, request: Request, login: Login) -> Response:
     sid = _session_id(request)
     fields = await console.form(request, login)
-    await console.calls.call(login.caller, "sessions_revoke", {"id": sid},
-                             body={"reason": fields.get("reason", "")[:1000]})  # fmt: skip
+    await console.calls.call(
+        login.caller, "sessions_revoke", {"id": sid}, body={"reason": fields.get("reason", "")[:1000]}
+    )
     return RedirectResponse(f"/console/sessions?{urlencode({'notice': f'Session {sid} revoked.'})}", 303)
 
 
@@ -140,15 +166,23 @@ async def revoke_agent_confirm(console: Console, request: Request, login: Login)
     if not agent:
         raise CallFailed(400, "name the agent whose sessions to revoke")
     await console.calls.authorize(login.caller, "sessions_revoke_all")
-    return console.render("confirm.html", login, nav="sessions", what=f"every active session of agent {agent}",
-                          detail="", action="agents/revoke", hidden={"agent": agent})  # fmt: skip
+    return console.render(
+        "confirm.html",
+        login,
+        nav="sessions",
+        what=f"every active session of agent {agent}",
+        detail="",
+        action="agents/revoke",
+        hidden={"agent": agent},
+    )
 
 
 async def revoke_agent(console: Console, request: Request, login: Login) -> Response:
     fields = await console.form(request, login)
     agent = fields.get("agent", "")
-    found = await console.calls.call(login.caller, "sessions_revoke_all",
-                                     body={"agent": agent, "reason": fields.get("reason", "")[:1000]})  # fmt: skip
+    found = await console.calls.call(
+        login.caller, "sessions_revoke_all", body={"agent": agent, "reason": fields.get("reason", "")[:1000]}
+    )
     notice = f"{len(found['revoked'])} session(s) of agent {agent} revoked."
     return RedirectResponse(f"/console/sessions?{urlencode({'notice': notice})}", 303)
 

@@ -81,11 +81,14 @@ _CHECKS: dict[str, tuple[str, Any]] = {
     "secure_cookies": ("secureCookies", _secure),
     "oidc_issuer": ("oidc.issuer", _text),
     "oidc_client_id": ("oidc.clientId", lambda v: _text(v) or _fail("expected a client id")),
-    "oidc_scopes": ("oidc.scopes", lambda v: _text(v) if "openid" in str(v).split() else _fail("must hold openid")),
+    "oidc_scopes": (
+        "oidc.scopes",
+        lambda v: _text(v) if "openid" in str(v).split() else _fail("must hold openid"),
+    ),
     "playground_max_policy_bytes": ("playground.maxPolicyBytes", int_between(1024, 1 << 20)),
     "playground_max_request_bytes": ("playground.maxRequestBytes", int_between(1024, 1 << 20)),
     "playground_timeout": ("playground.timeout", seconds_between(0.01, 10)),
-}  # fmt: skip
+}
 
 
 def _fail(message: str) -> Any:
@@ -109,8 +112,10 @@ def parse_settings(section: Any, trusted_issuers: tuple[str, ...], problems: lis
             problems.append(f"chamberlain.console.{key}: {exc}")
     issuer = values.get("oidc_issuer", "")
     if issuer and issuer.rstrip("/") not in {i.rstrip("/") for i in trusted_issuers}:
-        problems.append(f"chamberlain.console.oidc.issuer: {issuer!r} is not one of "
-                        "chamberlain.delegation.trustedIssuers (people log in only with a trusted issuer)")  # fmt: skip
+        problems.append(
+            f"chamberlain.console.oidc.issuer: {issuer!r} is not one of "
+            "chamberlain.delegation.trustedIssuers (people log in only with a trusted issuer)"
+        )
     if len(problems) > before:
         return ConsoleConfig()
     return ConsoleConfig(**values)

@@ -44,14 +44,30 @@ async def vault_page(console: Console, request: Request, login: Login) -> Respon
     except CallFailed as exc:
         usage_error = exc.message
     labels = {s.get("id", s.get("label")): s.get("label", "") for s in access.get("subjects", [])}
-    return console.render("vault.html", login, nav="vault", vault=access, lead=[sentence(e) for e in access.get("sensitive", [])],
-                          resources=_sensitive_first(access), labels=labels, usage=usage, usage_error=usage_error)  # fmt: skip
+    return console.render(
+        "vault.html",
+        login,
+        nav="vault",
+        vault=access,
+        lead=[sentence(e) for e in access.get("sensitive", [])],
+        resources=_sensitive_first(access),
+        labels=labels,
+        usage=usage,
+        usage_error=usage_error,
+    )
 
 
 async def playground_page(console: Console, request: Request, login: Login) -> Response:
     await console.calls.authorize(login.caller, "console_playground")
-    return console.render("playground.html", login, nav="playground", policy=EXAMPLE_POLICY,
-                          request_text=EXAMPLE_REQUEST, result=None, error="")  # fmt: skip
+    return console.render(
+        "playground.html",
+        login,
+        nav="playground",
+        policy=EXAMPLE_POLICY,
+        request_text=EXAMPLE_REQUEST,
+        result=None,
+        error="",
+    )
 
 
 async def playground_run(console: Console, request: Request, login: Login) -> Response:
@@ -68,12 +84,24 @@ async def playground_run(console: Console, request: Request, login: Login) -> Re
         error = f"request: at most {settings.playground_max_request_bytes} bytes (chamberlain.console.playground.maxRequestBytes)"
     else:
         async with _RUNNING:
-            result, error = await asyncio.to_thread(evaluate, policy, request_text, settings.playground_timeout,
-                                                    console.state.config.max_json_depth)  # fmt: skip
-    return console.render("playground.html", login, 200 if not error else 400, nav="playground", policy=policy,
-                          request_text=request_text, error=error,
-                          result=orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() if result else None,
-                          decisions=_decisions(result) if result else [])  # fmt: skip
+            result, error = await asyncio.to_thread(
+                evaluate,
+                policy,
+                request_text,
+                settings.playground_timeout,
+                console.state.config.max_json_depth,
+            )
+    return console.render(
+        "playground.html",
+        login,
+        200 if not error else 400,
+        nav="playground",
+        policy=policy,
+        request_text=request_text,
+        error=error,
+        result=orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() if result else None,
+        decisions=_decisions(result) if result else [],
+    )
 
 
 def _decisions(result: dict[str, Any]) -> list[dict[str, str]]:
@@ -82,9 +110,15 @@ def _decisions(result: dict[str, Any]) -> list[dict[str, str]]:
         resource = item.get("resource", {})
         meta = (item.get("meta") or {}).get("actions", {})
         for action, effect in item.get("actions", {}).items():
-            rows.append({"resource": f"{resource.get('kind', '')}/{resource.get('id', '')}", "action": action,
-                         "effect": effect, "policy": meta.get(action, {}).get("matchedPolicy", ""),
-                         "scope": meta.get(action, {}).get("matchedScope", "")})  # fmt: skip
+            rows.append(
+                {
+                    "resource": f"{resource.get('kind', '')}/{resource.get('id', '')}",
+                    "action": action,
+                    "effect": effect,
+                    "policy": meta.get(action, {}).get("matchedPolicy", ""),
+                    "scope": meta.get(action, {}).get("matchedScope", ""),
+                }
+            )
     return rows
 
 

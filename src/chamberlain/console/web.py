@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 PREFIX = "/console"
 STATIC = Path(__file__).parent / "static"
 MAX_FORM_BYTES = 64 * 1024
-_STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-                 ".svg": "image/svg+xml"}  # fmt: skip
+_STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 _HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -48,8 +51,14 @@ _HEADERS = {
     "x-frame-options": "DENY",
 }
 #: The playground is an admin-only action: the admin policy of analyses decides it (admins: "*").
-PLAYGROUND_ROUTE = AdminRoute("POST", f"{PREFIX}/playground", "console_playground", "playground:run",
-                              "chamberlain:analysis", lambda request: {})  # fmt: skip
+PLAYGROUND_ROUTE = AdminRoute(
+    "POST",
+    f"{PREFIX}/playground",
+    "console_playground",
+    "playground:run",
+    "chamberlain:analysis",
+    lambda request: {},
+)
 
 Page = Callable[["Console", Request, Login], Awaitable[Response]]
 
@@ -68,15 +77,21 @@ class Console:
         self.admin = surface
         self.logins = Logins(self.settings.session_ttl, self.settings.max_logins)
         self.calls = AdminCalls(surface, [PLAYGROUND_ROUTE])
-        self.oidc = OidcLogin(self.settings, config.delegation, config.admin,
-                              config.public_url.rstrip("/") + f"{PREFIX}/oidc/callback")  # fmt: skip
+        self.oidc = OidcLogin(
+            self.settings,
+            config.delegation,
+            config.admin,
+            config.public_url.rstrip("/") + f"{PREFIX}/oidc/callback",
+        )
         secure = self.settings.secure_cookies
         self.secure = secure == "true" or (secure == "auto" and config.tls is not None)
         self.closing = asyncio.Event()
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("chamberlain.console", "templates"),
-            autoescape=True, trim_blocks=True, lstrip_blocks=True,
-        )  # fmt: skip
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.templates.filters["pct"] = _percent
         self.templates.filters["ago"] = _ago
         from chamberlain.console import approvals, log, sessions, vault
@@ -90,9 +105,12 @@ class Console:
             Route(f"{PREFIX}/oidc/start", self.oidc_start, methods=["GET"]),
             Route(f"{PREFIX}/oidc/callback", self.oidc_callback, methods=["GET"]),
             Route(f"{PREFIX}/static/{{name}}", self.static, methods=["GET"]),
-            *[Route(f"{PREFIX}{path}", self.page(fn), methods=[method])
-              for module in (sessions, approvals, log, vault) for method, path, fn in module.PAGES],
-        ]  # fmt: skip
+            *[
+                Route(f"{PREFIX}{path}", self.page(fn), methods=[method])
+                for module in (sessions, approvals, log, vault)
+                for method, path, fn in module.PAGES
+            ],
+        ]
         self.app = Starlette(routes=routes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -111,8 +129,14 @@ class Console:
         return self.templates.get_template(name).render(prefix=PREFIX, **context)
 
     def error(self, login: Login | None, status: int, message: str) -> HTMLResponse:
-        titles = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Conflict", 429: "Too many requests",
-                  503: "Unavailable"}  # fmt: skip
+        titles = {
+            400: "Bad request",
+            403: "Forbidden",
+            404: "Not found",
+            409: "Conflict",
+            429: "Too many requests",
+            503: "Unavailable",
+        }
         return self.render("error.html", login, status, title=titles.get(status, "Error"), message=message)
 
     # -- who is logged in --------------------------------------------------------------------------
@@ -130,8 +154,11 @@ class Console:
                 if request.method == "GET" and request.headers.get("accept", "") != "text/event-stream":
                     target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
                     return RedirectResponse(f"{PREFIX}/login?next={target}", 303, headers=_HEADERS)
-                return self.error(None, 401, "Log in first.") if request.method == "POST" else \
-                    Response("log in first\n", 401, headers=_HEADERS)  # fmt: skip
+                return (
+                    self.error(None, 401, "Log in first.")
+                    if request.method == "POST"
+                    else Response("log in first\n", 401, headers=_HEADERS)
+                )
             try:
                 return await fn(self, request, login)
             except CallFailed as exc:
@@ -154,8 +181,11 @@ class Console:
             raise CallFailed(400, "malformed form") from None
         expected = login.csrf if login is not None else request.cookies.get(_LOGIN_CSRF, "")
         if not same_token(expected, fields.get("csrf", "")):
-            raise CallFailed(403, "This form has no valid CSRF token (it did not come from this console, or it "
-                             "expired): reload the page and try again.")  # fmt: skip
+            raise CallFailed(
+                403,
+                "This form has no valid CSRF token (it did not come from this console, or it "
+                "expired): reload the page and try again.",
+            )
         return fields
 
     def _cookie(
@@ -166,8 +196,9 @@ class Console:
         max_age: int,
         same_site: Literal["lax", "strict", "none"] = "strict",
     ) -> None:
-        response.set_cookie(name, value, max_age=max_age, path=PREFIX, secure=self.secure, httponly=True,
-                            samesite=same_site)  # fmt: skip
+        response.set_cookie(
+            name, value, max_age=max_age, path=PREFIX, secure=self.secure, httponly=True, samesite=same_site
+        )
 
     def signed_in(self, login: Login, cookie: str, target: str) -> Response:
         response = RedirectResponse(_local(target), 303, headers=_HEADERS)
@@ -181,10 +212,16 @@ class Console:
 
     async def login_page(self, request: Request, message: str = "", status: int = 200) -> Response:
         token = request.cookies.get(_LOGIN_CSRF) or secrets.token_urlsafe(32)
-        response = self.render("login.html", None, status, csrf=token, message=message,
-                               next=_local(request.query_params.get("next", "")),
-                               operator=bool(self.admin.basic and self.state.config.admin.username),
-                               oidc=self.oidc.issuer)  # fmt: skip
+        response = self.render(
+            "login.html",
+            None,
+            status,
+            csrf=token,
+            message=message,
+            next=_local(request.query_params.get("next", "")),
+            operator=bool(self.admin.basic and self.state.config.admin.username),
+            oidc=self.oidc.issuer,
+        )
         self._cookie(response, _LOGIN_CSRF, token, 3600)
         return response
 
@@ -226,8 +263,9 @@ class Console:
     async def oidc_callback(self, request: Request) -> Response:
         q = request.query_params
         if q.get("error"):
-            return await self.login_page(request, f"The identity provider refused: {q.get('error_description') or q['error']}",
-                                         401)  # fmt: skip
+            return await self.login_page(
+                request, f"The identity provider refused: {q.get('error_description') or q['error']}", 401
+            )
         try:
             caller, expires, target = await asyncio.to_thread(
                 self.oidc.complete,

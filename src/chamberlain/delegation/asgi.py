@@ -36,8 +36,17 @@ _LOGGER = logging.getLogger("chamberlain.delegation")
 
 async def _respond(send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     payload = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -96,8 +105,12 @@ class TokenApp:
         if path not in PATHS:
             await _respond(send, 404, {"error": "not_found", "error_description": f"no endpoint {path}"})
         elif method != allowed:
-            await _respond(send, 405, {"error": "invalid_request", "error_description": f"{path} takes {allowed}"},
-                           [(b"allow", allowed.encode())])  # fmt: skip
+            await _respond(
+                send,
+                405,
+                {"error": "invalid_request", "error_description": f"{path} takes {allowed}"},
+                [(b"allow", allowed.encode())],
+            )
         elif path == METADATA_PATH:
             await _respond(send, 200, self.service.metadata())
         elif path == JWKS_PATH:

@@ -62,8 +62,18 @@ class Delegation:
 
     @classmethod
     def from_token(cls, token: DelegationToken) -> Delegation:
-        return cls(token.chain, token.subject, token.scopes, token.audience, token.issuer, token.sid, token.jti,
-                   token.claims, SOURCE_TOKEN, token.subject_issuer)  # fmt: skip
+        return cls(
+            token.chain,
+            token.subject,
+            token.scopes,
+            token.audience,
+            token.issuer,
+            token.sid,
+            token.jti,
+            token.claims,
+            SOURCE_TOKEN,
+            token.subject_issuer,
+        )
 
     @classmethod
     def from_actors(cls, actors: Sequence[Actor], scopes: Sequence[str] | None = None) -> Delegation:
@@ -192,11 +202,22 @@ def _labels(actors: Sequence[Actor]) -> list[str]:
     return [f"actor {len(actors) - i} {a.id}" for i, a in enumerate(actors)]
 
 
-def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tuple[Resource, Sequence[str]]],
-                    delegation: Delegation, *, audiences: Collection[str], scope_mapping: ScopeMapping,
-                    registry: AgentRegistry, aux_data: AuxData | None = None, request_id: str = "",
-                    now: dt.datetime | None = None, session_id: str = "",
-                    approval_id: str = "", lifted: frozenset[str] = frozenset()) -> DelegatedCheckResult:  # fmt: skip
+def check_delegated(
+    engine: Engine,
+    principal: Principal,
+    entries: Sequence[tuple[Resource, Sequence[str]]],
+    delegation: Delegation,
+    *,
+    audiences: Collection[str],
+    scope_mapping: ScopeMapping,
+    registry: AgentRegistry,
+    aux_data: AuxData | None = None,
+    request_id: str = "",
+    now: dt.datetime | None = None,
+    session_id: str = "",
+    approval_id: str = "",
+    lifted: frozenset[str] = frozenset(),
+) -> DelegatedCheckResult:
     """Decide each ``(resource, actions)`` for ``principal`` acting through ``delegation``'s chain.
 
     Raises :class:`DelegatedCheckError` when the principal is not the token's ``sub``. A Cerbos principal id
@@ -213,11 +234,22 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     actors = resolve_actors(delegation.chain, registry, from_token=delegation.source == SOURCE_TOKEN)
     chain = Chain(actors)
-    subject_view = {"id": principal.id, "iss": delegation.subject_issuer, "roles": list(principal.roles),
-                    "attr": dict(principal.attr)}  # fmt: skip
-    variable = delegation_variable(subject=subject_view, chain=chain, scopes=delegation.scopes,
-                                   audience=delegation.audience, issuer=delegation.issuer,
-                                   source=delegation.source, sid=delegation.sid, jti=delegation.jti)  # fmt: skip
+    subject_view = {
+        "id": principal.id,
+        "iss": delegation.subject_issuer,
+        "roles": list(principal.roles),
+        "attr": dict(principal.attr),
+    }
+    variable = delegation_variable(
+        subject=subject_view,
+        chain=chain,
+        scopes=delegation.scopes,
+        audience=delegation.audience,
+        issuer=delegation.issuer,
+        source=delegation.source,
+        sid=delegation.sid,
+        jti=delegation.jti,
+    )
     caller = aux_data or AuxData()
     aux = AuxData(
         jwt=delegation.claims or caller.jwt, jwts=caller.jwts, delegation=variable, session=caller.session
@@ -225,8 +257,10 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
     ids = chain.ids
 
     def run(party: Principal) -> list[CheckOutput]:
-        inputs = [CheckInput(party, r, tuple(a), aux, request_id, session_id or delegation.sid, ids, approval_id)
-                  for r, a in entries]  # fmt: skip
+        inputs = [
+            CheckInput(party, r, tuple(a), aux, request_id, session_id or delegation.sid, ids, approval_id)
+            for r, a in entries
+        ]
         return engine.check(inputs, when, lifted)
 
     subject_outputs = run(principal)
@@ -261,40 +295,64 @@ def check_delegated(engine: Engine, principal: Principal, entries: Sequence[tupl
     return DelegatedCheckResult(outputs, delegation, principal, actors, aux)
 
 
-def _combined(subject: CheckOutput, parties: list[CheckOutput], decisions: Mapping[str, DelegatedDecision],
-              chain: tuple[str, ...], session_id: str, approval_id: str) -> CheckOutput:  # fmt: skip
+def _combined(
+    subject: CheckOutput,
+    parties: list[CheckOutput],
+    decisions: Mapping[str, DelegatedDecision],
+    chain: tuple[str, ...],
+    session_id: str,
+    approval_id: str,
+) -> CheckOutput:
     """One engine output for the resource: the attenuated effects, the subject's derived roles and
     errors, every party's outputs, and the chain (what Cerbos's response and the decision log need)."""
     return CheckOutput(
-        subject.request_id, subject.resource_id, {a: d.effect for a, d in decisions.items()},
-        effective_derived_roles=subject.effective_derived_roles, validation_errors=subject.validation_errors,
-        outputs=[o for out in parties for o in out.outputs], evaluation_errors=subject.evaluation_errors,
-        session_id=session_id, actor_chain=chain, approval_id=approval_id,
-    )  # fmt: skip
+        subject.request_id,
+        subject.resource_id,
+        {a: d.effect for a, d in decisions.items()},
+        effective_derived_roles=subject.effective_derived_roles,
+        validation_errors=subject.validation_errors,
+        outputs=[o for out in parties for o in out.outputs],
+        evaluation_errors=subject.evaluation_errors,
+        session_id=session_id,
+        actor_chain=chain,
+        approval_id=approval_id,
+    )
 
 
 def _party(actor: Actor, label: str, out: CheckOutput | None, action: str, current: bool) -> PartyDecision:
     if out is None:
-        return PartyDecision(label, (), None, None, "no roles: none in its act entry or the agents registry",
-                             current)  # fmt: skip
+        return PartyDecision(
+            label, (), None, None, "no roles: none in its act entry or the agents registry", current
+        )
     return PartyDecision(label, actor.roles, out.actions[action], out, current=current)
 
 
-def _decide(action: str, resource: Resource, delegation: Delegation, audience_ok: bool, audiences: Collection[str],
-            scope_mapping: ScopeMapping, parties: list[PartyDecision]) -> DelegatedDecision:  # fmt: skip
+def _decide(
+    action: str,
+    resource: Resource,
+    delegation: Delegation,
+    audience_ok: bool,
+    audiences: Collection[str],
+    scope_mapping: ScopeMapping,
+    parties: list[PartyDecision],
+) -> DelegatedDecision:
     scope = scope_mapping.required(resource.kind, action)
     checks = []
     denied_by, effect = "", None
     if delegation.audience is not None:
         state = "held" if audience_ok else "did not hold"
-        checks.append(f"audience: the token's aud {list(delegation.audience)} names this service "
-                      f"({' or '.join(sorted(audiences))}) -> {state}")  # fmt: skip
+        checks.append(
+            f"audience: the token's aud {list(delegation.audience)} names this service "
+            f"({' or '.join(sorted(audiences))}) -> {state}"
+        )
         if not audience_ok:
             denied_by, effect = "audience", ActionEffect(EFFECT_DENY, AUDIENCE_RULE)
     if delegation.scopes is not None:
         held = scope in delegation.scopes
-        checks.append(f"scope: {scope} required, the token has {list(delegation.scopes)} -> "
-                      f"{'held' if held else 'did not hold'}")  # fmt: skip
+        checks.append(
+            f"scope: {scope} required, the token has {list(delegation.scopes)} -> "
+            f"{'held' if held else 'did not hold'}"
+        )
         if not held and effect is None:
             denied_by, effect = "scope", ActionEffect(EFFECT_DENY, SCOPE_RULE)
     if effect is None:

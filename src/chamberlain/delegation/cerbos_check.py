@@ -106,12 +106,19 @@ def summary(result: DelegatedCheckResult, outputs: Sequence[CheckOutput], *, exp
         "depth": len(result.actors),
         "source": d.source,
         "results": [
-            {"resourceId": o.resource.id, "actions": {
-                a: {"effect": final.actions[a].effect, **({"deniedBy": dec.denied_by} if dec.denied_by else {})}
-                for a, dec in o.decisions.items()}}
+            {
+                "resourceId": o.resource.id,
+                "actions": {
+                    a: {
+                        "effect": final.actions[a].effect,
+                        **({"deniedBy": dec.denied_by} if dec.denied_by else {}),
+                    }
+                    for a, dec in o.decisions.items()
+                },
+            }
             for o, final in zip(result.outputs, outputs, strict=True)
         ],
-    }  # fmt: skip
+    }
     if d.jti:
         out["jti"] = d.jti
     if explain:
@@ -139,9 +146,15 @@ class DelegatedCheck:
         return response
 
 
-def decide_check_resources(service: TokenService, request: Mapping[str, Any],
-                           verify_jwt: JWTVerifier | None = None, session: Any = None,
-                           approvals: Any = None, *, validated: bool = False) -> DelegatedCheck | None:  # fmt: skip
+def decide_check_resources(
+    service: TokenService,
+    request: Mapping[str, Any],
+    verify_jwt: JWTVerifier | None = None,
+    session: Any = None,
+    approvals: Any = None,
+    *,
+    validated: bool = False,
+) -> DelegatedCheck | None:
     """Decide a delegated CheckResources request; None when it carries no delegation.
 
     ``session``: the :class:`~chamberlain.sessions.join.Joined` session the request names (its
@@ -203,8 +216,9 @@ def decide_check_resources(service: TokenService, request: Mapping[str, Any],
     return DelegatedCheck(chained, outputs, result, include_meta, record)
 
 
-def check_resources(service: TokenService, request: Mapping[str, Any],
-                    verify_jwt: JWTVerifier | None = None) -> dict[str, Any] | None:  # fmt: skip
+def check_resources(
+    service: TokenService, request: Mapping[str, Any], verify_jwt: JWTVerifier | None = None
+) -> dict[str, Any] | None:
     """The response of :func:`decide_check_resources`, or None when the request carries no delegation."""
     decided = decide_check_resources(service, request, verify_jwt)
     return decided.response() if decided is not None else None

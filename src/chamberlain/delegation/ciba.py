@@ -57,8 +57,11 @@ def _one(params: Mapping[str, Sequence[str]], name: str, *, required: bool = Tru
 def _store(service: Any) -> ApprovalSource:
     store = getattr(service, "approvals", None)
     if store is None:
-        raise ExchangeError("unsupported_grant_type", "backchannel authentication needs approvals "
-                            "(chamberlain.sessions and chamberlain.approvals enabled)")  # fmt: skip
+        raise ExchangeError(
+            "unsupported_grant_type",
+            "backchannel authentication needs approvals "
+            "(chamberlain.sessions and chamberlain.approvals enabled)",
+        )
     return cast(ApprovalSource, store)
 
 
@@ -68,12 +71,15 @@ def _approval_id(raw: str) -> str:
     except strictjson.JSONError as exc:
         raise ExchangeError("invalid_authorization_details", f"authorization_details: {exc}") from None
     if not isinstance(details, list) or len(details) != 1 or not isinstance(details[0], dict):
-        raise ExchangeError("invalid_authorization_details",
-                            f'expected one entry [{{"type": "{DETAILS_TYPE}", "approval_id": "apr_..."}}]')  # fmt: skip
+        raise ExchangeError(
+            "invalid_authorization_details",
+            f'expected one entry [{{"type": "{DETAILS_TYPE}", "approval_id": "apr_..."}}]',
+        )
     entry = details[0]
     if entry.get("type") != DETAILS_TYPE or not isinstance(entry.get("approval_id"), str):
-        raise ExchangeError("invalid_authorization_details",
-                            f'the entry needs "type": "{DETAILS_TYPE}" and an "approval_id"')  # fmt: skip
+        raise ExchangeError(
+            "invalid_authorization_details", f'the entry needs "type": "{DETAILS_TYPE}" and an "approval_id"'
+        )
     if not APPROVAL_ID.match(entry["approval_id"]):
         raise ExchangeError("invalid_authorization_details", "approval_id is not an approval id (apr_...)")
     return str(entry["approval_id"])
@@ -105,20 +111,35 @@ def backchannel_authorize(service: Any, params: Mapping[str, Sequence[str]], cli
         raise ExchangeError("invalid_binding_message", f"at most {MAX_BINDING_MESSAGE} printable characters")
     approval = _get(store, _approval_id(_one(params, "authorization_details")))
     if SUBJECT not in approval.spec.approvers:
-        raise ExchangeError("invalid_request", f"approval {approval.id} does not ask for its subject's consent "
-                            f'(the rule\'s approvers do not list "{SUBJECT}")')  # fmt: skip
+        raise ExchangeError(
+            "invalid_request",
+            f"approval {approval.id} does not ask for its subject's consent "
+            f'(the rule\'s approvers do not list "{SUBJECT}")',
+        )
     if person != approval.subject:
-        raise ExchangeError("unknown_user_id", f"approval {approval.id} is for the action of {approval.subject!r}, "
-                            f"not of {person!r}")  # fmt: skip
+        raise ExchangeError(
+            "unknown_user_id",
+            f"approval {approval.id} is for the action of {approval.subject!r}, not of {person!r}",
+        )
     if client not in approval.chain and client != approval.subject:
-        raise ExchangeError("unauthorized_client", f"{client!r} is not an agent of approval {approval.id}'s action",
-                            401)  # fmt: skip
+        raise ExchangeError(
+            "unauthorized_client", f"{client!r} is not an agent of approval {approval.id}'s action", 401
+        )
     if approval.state not in (PENDING, APPROVED):
         raise ExchangeError("access_denied", f"approval {approval.id} is {approval.state}")
     now = service.clock()
-    auth_req_id = service.keys.sign({"iss": service.config.issuer, "aud": service.config.issuer + _AUTH_REQ_AUDIENCE,
-                                     "sub": client, "approval": approval.id, "binding_message": message,
-                                     "iat": int(now), "exp": int(approval.expires_at), "jti": secrets.token_hex(8)})  # fmt: skip
+    auth_req_id = service.keys.sign(
+        {
+            "iss": service.config.issuer,
+            "aud": service.config.issuer + _AUTH_REQ_AUDIENCE,
+            "sub": client,
+            "approval": approval.id,
+            "binding_message": message,
+            "iat": int(now),
+            "exp": int(approval.expires_at),
+            "jti": secrets.token_hex(8),
+        }
+    )
     return {
         "auth_req_id": auth_req_id,
         "expires_in": max(1, int(approval.expires_at - now)),
@@ -131,8 +152,9 @@ def poll(service: Any, params: Mapping[str, Sequence[str]], client: str) -> dict
     store = _store(service)
     raw = _one(params, "auth_req_id")
     try:
-        verified = verify_jwt(raw, service.keys_of, now=service.clock(), leeway=service.config.leeway,
-                              where="auth_req_id")  # fmt: skip
+        verified = verify_jwt(
+            raw, service.keys_of, now=service.clock(), leeway=service.config.leeway, where="auth_req_id"
+        )
     except TokenError as exc:
         if "expired" in str(exc):
             raise ExchangeError("expired_token", "the backchannel request has expired") from None
@@ -159,8 +181,22 @@ def poll(service: Any, params: Mapping[str, Sequence[str]], client: str) -> dict
     now = service.clock()
     until = approval.use_by if approval.use_by is not None else now + 60
     grant = details(approval)
-    token = service.keys.sign({"iss": service.config.issuer, "aud": service.config.issuer, "sub": approval.subject,
-                               "act": {"sub": client}, "approval": approval.id, "authorization_details": grant,
-                               "iat": int(now), "exp": int(until), "jti": secrets.token_hex(8)})  # fmt: skip
-    return {"access_token": token, "token_type": "Bearer", "expires_in": max(1, int(until - now)),
-            "authorization_details": grant}  # fmt: skip
+    token = service.keys.sign(
+        {
+            "iss": service.config.issuer,
+            "aud": service.config.issuer,
+            "sub": approval.subject,
+            "act": {"sub": client},
+            "approval": approval.id,
+            "authorization_details": grant,
+            "iat": int(now),
+            "exp": int(until),
+            "jti": secrets.token_hex(8),
+        }
+    )
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": max(1, int(until - now)),
+        "authorization_details": grant,
+    }

@@ -31,8 +31,11 @@ from chamberlain.exits import FAILED, fail
 from chamberlain.files import MAX_CONFIG_BYTES, FileRefused, read_text_bounded
 from chamberlain.text import printable
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Delegation tokens: RFC 8693 exchange, inspection, signing-key rotation.")  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Delegation tokens: RFC 8693 exchange, inspection, signing-key rotation.",
+)
 DEFAULT_SERVER = "http://127.0.0.1:3592"
 DEFAULT_KEY_FILE = Path(".chamberlain") / KEY_FILE_NAME
 

@@ -105,8 +105,9 @@ def _scope_mapping(value: Any) -> ScopeMapping:
     return ScopeMapping(value)
 
 
-def parse_config(data: Mapping[str, Any] | None, *, state_dir: Path, base_url: str,
-                 base_dir: Path | None = None) -> DelegationConfig:  # fmt: skip
+def parse_config(
+    data: Mapping[str, Any] | None, *, state_dir: Path, base_url: str, base_dir: Path | None = None
+) -> DelegationConfig:
     """Validate ``chamberlain.delegation`` (``data``; None for all defaults) and load its files.
 
     ``base_url`` is the server's own URL (the default issuer), ``state_dir`` the state folder (where
@@ -142,8 +143,10 @@ def parse_config(data: Mapping[str, Any] | None, *, state_dir: Path, base_url: s
     if values.get("agents_file"):
         agents = load_registry(values["agents_file"], f"{PREFIX}.agentsFile", problems)
         if len(trusted) > 1 and agents.unbound():
-            problems.append(f"{PREFIX}.agentsFile: with several trusted issuers every agent entry must name its "
-                            f"issuer (an agent is an issuer's subject); no issuer: {', '.join(agents.unbound())}")  # fmt: skip
+            problems.append(
+                f"{PREFIX}.agentsFile: with several trusted issuers every agent entry must name its "
+                f"issuer (an agent is an issuer's subject); no issuer: {', '.join(agents.unbound())}"
+            )
     issuer = values.get("issuer")
     if issuer and any(t.issuer == issuer for t in trusted):
         problems.append(

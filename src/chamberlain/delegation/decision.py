@@ -57,8 +57,15 @@ def _rule_outputs(out: CheckOutput, src: str) -> list[Any]:
 Recorder = Callable[[Sequence[CheckInput], list[CheckOutput]], str]
 
 
-def decide_exchange(engine: Engine, actor: Actor, subject: str, attr: Mapping[str, Any], aux: AuxData,
-                    now: dt.datetime, record: Recorder | None = None) -> Grant:  # fmt: skip
+def decide_exchange(
+    engine: Engine,
+    actor: Actor,
+    subject: str,
+    attr: Mapping[str, Any],
+    aux: AuxData,
+    now: dt.datetime,
+    record: Recorder | None = None,
+) -> Grant:
     """Ask the policies; a refusal is an ``invalid_request`` naming the deciding rule (RFC 8693 §2.2.2).
 
     ``record``: the decision goes into the decision log first; when it cannot, the exchange is refused.

@@ -44,8 +44,15 @@ GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 JWT = "urn:ietf:params:oauth:token-type:jwt"
 TOKEN_TYPES = (ACCESS_TOKEN, JWT)
-_SINGLE = ("grant_type", "subject_token", "subject_token_type", "actor_token", "actor_token_type", "scope",
-           "requested_token_type")  # fmt: skip
+_SINGLE = (
+    "grant_type",
+    "subject_token",
+    "subject_token_type",
+    "actor_token",
+    "actor_token_type",
+    "scope",
+    "requested_token_type",
+)
 LOGGER = logging.getLogger("chamberlain.delegation")
 
 
@@ -88,8 +95,15 @@ class ExchangeRequest:
         bad = [s for s in scopes or () if not valid_scope_token(s)]
         if bad:
             raise ExchangeError("invalid_scope", f"scope {bad[0]!r} is malformed (RFC 6749 §3.3)")
-        return cls(one["subject_token"], one["subject_token_type"], one["actor_token"], one["actor_token_type"],
-                   _targets(values), scopes, requested)  # fmt: skip
+        return cls(
+            one["subject_token"],
+            one["subject_token_type"],
+            one["actor_token"],
+            one["actor_token_type"],
+            _targets(values),
+            scopes,
+            requested,
+        )
 
 
 def _single_values(values: Mapping[str, list[str]]) -> dict[str, str]:
@@ -175,8 +189,14 @@ def subject_of(service: TokenService, token: str, now: float) -> Subject:
     sub = verified.claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise TokenError(where, "claim sub is missing or not a string")
-    return Subject(verified, sub, parse_chain(verified.claims, where), _foreign_scopes(verified.claims, where),
-                   False, verified.issuer)  # fmt: skip
+    return Subject(
+        verified,
+        sub,
+        parse_chain(verified.claims, where),
+        _foreign_scopes(verified.claims, where),
+        False,
+        verified.issuer,
+    )
 
 
 def actor_of(service: TokenService, token: str, now: float) -> tuple[Actor, VerifiedJWT]:
@@ -185,8 +205,11 @@ def actor_of(service: TokenService, token: str, now: float) -> tuple[Actor, Veri
     verified = _verify(service, token, where, now)
     claims = verified.claims
     if verified.issuer == service.config.issuer:
-        raise TokenError(where, "a chamberlain delegation token cannot be an actor token: "
-                         "the actor presents its own credential from a trusted issuer")  # fmt: skip
+        raise TokenError(
+            where,
+            "a chamberlain delegation token cannot be an actor token: "
+            "the actor presents its own credential from a trusted issuer",
+        )
     trusted = service.config.trusted(verified.issuer)
     assert trusted is not None
     require_audience(claims, [trusted.audience], where)
@@ -216,8 +239,11 @@ def _check_may_act(subject: Subject, actor: Actor) -> None:
             and entry.get("iss", actor.issuer) == actor.issuer
         ):
             return
-    raise ExchangeError("invalid_request", f"actor {actor.id!r} (iss {actor.issuer}) is not named by the "
-                        f"subject token's may_act claim ({json.dumps(may_act)})")  # fmt: skip
+    raise ExchangeError(
+        "invalid_request",
+        f"actor {actor.id!r} (iss {actor.issuer}) is not named by the "
+        f"subject token's may_act claim ({json.dumps(may_act)})",
+    )
 
 
 def _check_recipient(subject: Subject, actor: Actor, actor_claims: Mapping[str, Any]) -> None:
@@ -235,8 +261,11 @@ def _check_recipient(subject: Subject, actor: Actor, actor_claims: Mapping[str, 
     recipients = _recipients(subject.verified.claims.get("may_act"))
     if not any(sub in names and iss == actor.issuer for sub, iss in recipients):  # both token identities
         named = ", ".join(f"{sub!r} of {iss or 'no issuer'}" for sub, iss in recipients) or "no recipient"
-        raise ExchangeError("invalid_request", f"subject_token: it was issued to {named}, not to {actor.id!r} "
-                            f"of {actor.issuer}: it was issued to another party")  # fmt: skip
+        raise ExchangeError(
+            "invalid_request",
+            f"subject_token: it was issued to {named}, not to {actor.id!r} "
+            f"of {actor.issuer}: it was issued to another party",
+        )
 
 
 def _recipients(may_act: Any) -> list[tuple[str, str]]:
@@ -303,10 +332,16 @@ def _decide(
         "roles": roles if isinstance(roles, list) else [],
         "attr": {},
     }
-    variable = delegation_variable(subject=person, chain=subject.chain, scopes=subject.scopes,
-                                   audience=audiences(claims, "subject_token"), issuer=subject.verified.issuer,
-                                   source=SOURCE_TOKEN, sid=str(claims.get("sid") or ""),
-                                   jti=str(claims.get("jti") or ""))  # fmt: skip
+    variable = delegation_variable(
+        subject=person,
+        chain=subject.chain,
+        scopes=subject.scopes,
+        audience=audiences(claims, "subject_token"),
+        issuer=subject.verified.issuer,
+        source=SOURCE_TOKEN,
+        sid=str(claims.get("sid") or ""),
+        jti=str(claims.get("jti") or ""),
+    )
     when = dt.datetime.fromtimestamp(now, dt.UTC)
     return decide_exchange(
         service.engine,
@@ -332,19 +367,34 @@ def exchange(service: TokenService, params: Mapping[str, Sequence[str]], now: fl
     chain = subject.chain.push(actor)
     limit = service.config.max_chain_depth
     if chain.depth > limit:
-        raise ExchangeError("invalid_request", f"the delegation chain would be {chain.depth} actors deep "
-                            f"({' -> '.join(reversed(chain.ids))}); maxChainDepth is {limit}")  # fmt: skip
+        raise ExchangeError(
+            "invalid_request",
+            f"the delegation chain would be {chain.depth} actors deep "
+            f"({' -> '.join(reversed(chain.ids))}); maxChainDepth is {limit}",
+        )
     grant = _decide(service, request, subject, actor, now)
     refused = [a for a in request.audiences if a not in grant.audiences]
     if refused:
-        raise ExchangeError("invalid_target", f"audience {', '.join(map(repr, refused))} is not granted to actor "
-                            f"{actor.id!r} by {grant.rule} (it grants {sorted(grant.audiences)})")  # fmt: skip
+        raise ExchangeError(
+            "invalid_target",
+            f"audience {', '.join(map(repr, refused))} is not granted to actor "
+            f"{actor.id!r} by {grant.rule} (it grants {sorted(grant.audiences)})",
+        )
     scopes = _scopes(request, subject, grant)
     claims = _claims(service, request, subject, chain, actor_jwt, scopes, now)
     token = service.keys.sign(claims)
-    LOGGER.info("token issued", extra={"jti": claims["jti"], "sub": subject.id, "sub_iss": subject.issuer,
-                                       "actors": [f"{a.id} ({a.issuer})" for a in chain.actors],
-                                       "aud": list(request.audiences), "scope": claims["scope"], "exp": claims["exp"]})  # fmt: skip
+    LOGGER.info(
+        "token issued",
+        extra={
+            "jti": claims["jti"],
+            "sub": subject.id,
+            "sub_iss": subject.issuer,
+            "actors": [f"{a.id} ({a.issuer})" for a in chain.actors],
+            "aud": list(request.audiences),
+            "scope": claims["scope"],
+            "exp": claims["exp"],
+        },
+    )
     return {
         "access_token": token,
         "issued_token_type": request.requested_token_type,
@@ -354,8 +404,15 @@ def exchange(service: TokenService, params: Mapping[str, Sequence[str]], now: fl
     }
 
 
-def _claims(service: TokenService, request: ExchangeRequest, subject: Subject, chain: Chain, actor: VerifiedJWT,
-            scopes: tuple[str, ...], now: float) -> dict[str, Any]:  # fmt: skip
+def _claims(
+    service: TokenService,
+    request: ExchangeRequest,
+    subject: Subject,
+    chain: Chain,
+    actor: VerifiedJWT,
+    scopes: tuple[str, ...],
+    now: float,
+) -> dict[str, Any]:
     """The RFC 9068 claims of the new token; it expires no later than either token it came from.
 
     ``sub_id`` (RFC 9493) records the subject's issuer; ``may_act`` names each audience as the (id, issuer)

@@ -51,8 +51,9 @@ def authenticate(service: TokenService, authorization: str) -> str:
         raise ExchangeError("invalid_client", problem, 401) from None
     where = "Authorization"
     try:
-        verified = verify_jwt(token, service.keys_of, now=service.clock(), leeway=service.config.leeway,
-                              where=where)  # fmt: skip
+        verified = verify_jwt(
+            token, service.keys_of, now=service.clock(), leeway=service.config.leeway, where=where
+        )
         if verified.issuer != service.config.issuer:
             trusted = service.config.trusted(verified.issuer)
             assert trusted is not None  # verify_jwt found its keys
@@ -98,11 +99,17 @@ def revoke(service: TokenService, params: Mapping[str, Sequence[str]], caller: s
     except TokenError:
         return {}
     if not found.sid or service.sessions is None:
-        raise ExchangeError("unsupported_token_type", "this token belongs to no session, so it cannot be revoked "
-                            "before it expires")  # fmt: skip
+        raise ExchangeError(
+            "unsupported_token_type",
+            "this token belongs to no session, so it cannot be revoked before it expires",
+        )
     agents = found.chain.ids
     if caller != found.subject and (not agents or caller != agents[0]):
-        raise ExchangeError("unauthorized_client", f"{caller!r} may not revoke a token of {found.subject!r} "
-                            f"held by {agents[0] if agents else 'nobody'!r}", 403)  # fmt: skip
+        raise ExchangeError(
+            "unauthorized_client",
+            f"{caller!r} may not revoke a token of {found.subject!r} "
+            f"held by {agents[0] if agents else 'nobody'!r}",
+            403,
+        )
     service.sessions.revoke(found.sid, by=f"token-revocation:{caller}", reason=f"token {found.jti} revoked")
     return {}

@@ -33,8 +33,14 @@ def _header_text(text: str) -> str:
 class DelegationMiddleware:
     """Verify ``Authorization: Bearer`` delegation tokens for ``audience`` before the app sees the request."""
 
-    def __init__(self, app: ASGIApp, *, verifier: Verifier, audience: str | Collection[str],
-                 scopes: Collection[str] = ()):  # fmt: skip
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        verifier: Verifier,
+        audience: str | Collection[str],
+        scopes: Collection[str] = (),
+    ):
         self.app = app
         self.verifier = verifier
         self.audience = audience
@@ -52,13 +58,21 @@ class DelegationMiddleware:
             if isinstance(exc, BearerError) and exc.missing:
                 await _deny(send, 401, 'Bearer realm="chamberlain"', "a delegation token is required")
             else:  # malformed, or does not verify
-                await _deny(send, 401, f'Bearer error="invalid_token", error_description="{_header_text(str(exc))}"',
-                            str(exc))  # fmt: skip
+                await _deny(
+                    send,
+                    401,
+                    f'Bearer error="invalid_token", error_description="{_header_text(str(exc))}"',
+                    str(exc),
+                )
             return
         if self.scopes and not self.scopes & set(verified.scopes):
             needed = " ".join(sorted(self.scopes))
-            await _deny(send, 403, f'Bearer error="insufficient_scope", scope="{_header_text(needed)}"',
-                        f"the token has none of the scopes {needed}")  # fmt: skip
+            await _deny(
+                send,
+                403,
+                f'Bearer error="insufficient_scope", scope="{_header_text(needed)}"',
+                f"the token has none of the scopes {needed}",
+            )
             return
         scope[SCOPE_KEY] = verified
         scope.setdefault("state", {})["delegation"] = verified
@@ -67,7 +81,15 @@ class DelegationMiddleware:
 
 async def _deny(send: Any, status: int, challenge: str, message: str) -> None:
     body = message.encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", challenge.encode("latin-1"))]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", challenge.encode("latin-1")),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -49,8 +49,14 @@ class EngineSource(Protocol):
 class TokenService:
     """Exchanges tokens, publishes keys and metadata, verifies its own tokens, runs attenuated checks."""
 
-    def __init__(self, config: DelegationConfig, pdp: EngineSource, *, clock: Callable[[], float] = time.time,
-                 record: Recorder | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: DelegationConfig,
+        pdp: EngineSource,
+        *,
+        clock: Callable[[], float] = time.time,
+        record: Recorder | None = None,
+    ):
         """``record``: puts each exchange's decision into the decision log (see ``decision.Recorder``)."""
         self.config = config
         self.pdp = pdp
@@ -99,11 +105,13 @@ class TokenService:
     def _ciba_metadata(self) -> dict[str, Any]:
         from chamberlain.delegation.ciba import BC_AUTHORIZE_PATH, CIBA_GRANT, DETAILS_TYPE
 
-        return {"backchannel_authentication_endpoint": f"{self.config.issuer}{BC_AUTHORIZE_PATH}",
-                "backchannel_token_delivery_modes_supported": ["poll"],
-                "backchannel_user_code_parameter_supported": False,
-                "authorization_details_types_supported": [DETAILS_TYPE],
-                "grant_types_supported": [GRANT_TYPE, CIBA_GRANT]}  # fmt: skip
+        return {
+            "backchannel_authentication_endpoint": f"{self.config.issuer}{BC_AUTHORIZE_PATH}",
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "backchannel_user_code_parameter_supported": False,
+            "authorization_details_types_supported": [DETAILS_TYPE],
+            "grant_types_supported": [GRANT_TYPE, CIBA_GRANT],
+        }
 
     def jwks(self) -> dict[str, Any]:
         return self.keys.jwks()
@@ -112,10 +120,20 @@ class TokenService:
         """Verify a token chamberlain issued (``audience``: must be in its aud; default the configured ones)."""
         return self.verifier.verify(token, audience=self.config.audiences if audience is None else audience)
 
-    def check(self, principal: Principal, entries: Sequence[tuple[Resource, Sequence[str]]], *,
-              token: str | None = None, delegation: Delegation | None = None, aux_data: AuxData | None = None,
-              request_id: str = "", session_id: str = "", approval_id: str = "",
-              where: str = "auxData.jwt.token", lifted: frozenset[str] = frozenset()) -> DelegatedCheckResult:  # fmt: skip
+    def check(
+        self,
+        principal: Principal,
+        entries: Sequence[tuple[Resource, Sequence[str]]],
+        *,
+        token: str | None = None,
+        delegation: Delegation | None = None,
+        aux_data: AuxData | None = None,
+        request_id: str = "",
+        session_id: str = "",
+        approval_id: str = "",
+        where: str = "auxData.jwt.token",
+        lifted: frozenset[str] = frozenset(),
+    ) -> DelegatedCheckResult:
         """An attenuated check through a chamberlain ``token`` (verified here) or a caller-named ``delegation``.
 
         The token's audience is checked as part of the decision (a DENY naming ``audience``), not here.
@@ -126,7 +144,17 @@ class TokenService:
             delegation = Delegation.from_token(self.verifier.verify(token, audience=None, where=where))
         assert delegation is not None
         c = self.config
-        return check_delegated(self.engine, principal, entries, delegation, audiences=c.audiences,
-                               scope_mapping=c.scope_mapping, registry=c.agents, aux_data=aux_data,
-                               request_id=request_id, session_id=session_id, approval_id=approval_id,
-                               lifted=lifted)  # fmt: skip
+        return check_delegated(
+            self.engine,
+            principal,
+            entries,
+            delegation,
+            audiences=c.audiences,
+            scope_mapping=c.scope_mapping,
+            registry=c.agents,
+            aux_data=aux_data,
+            request_id=request_id,
+            session_id=session_id,
+            approval_id=approval_id,
+            lifted=lifted,
+        )

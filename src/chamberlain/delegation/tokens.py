@@ -118,8 +118,9 @@ def _check_times(claims: Mapping[str, Any], now: float, leeway: float, where: st
             raise TokenError(where, f"{problem} ({int(value)}) is in the future")
 
 
-def verify_jwt(token: Any, keys_of: Callable[[str], KeyFinder | None], *, now: float, leeway: float,
-               where: str) -> VerifiedJWT:  # fmt: skip
+def verify_jwt(
+    token: Any, keys_of: Callable[[str], KeyFinder | None], *, now: float, leeway: float, where: str
+) -> VerifiedJWT:
     """Verify ``token``'s signature with the key set ``keys_of(iss)`` returns, then exp, nbf and iat."""
     parsed, claims = _extract(token, where)
     header = dict(parsed.headers())
@@ -204,9 +205,21 @@ class DelegationToken:
             raise TokenError(where, "claims scope and sid must be strings")
         if isinstance(iat, bool) or not isinstance(iat, int | float):
             raise TokenError(where, "claim iat is missing or not a number")
-        return cls(texts["sub"], verified.issuer, audiences(claims, where), parse_scope(scope),
-                   parse_chain(claims, where), texts["client_id"], int(claims["exp"]), int(iat),
-                   texts["jti"], sid, verified.kid, claims, subject_issuer(claims, where))  # fmt: skip
+        return cls(
+            texts["sub"],
+            verified.issuer,
+            audiences(claims, where),
+            parse_scope(scope),
+            parse_chain(claims, where),
+            texts["client_id"],
+            int(claims["exp"]),
+            int(iat),
+            texts["jti"],
+            sid,
+            verified.kid,
+            claims,
+            subject_issuer(claims, where),
+        )
 
 
 def subject_id(issuer: str, subject: str) -> dict[str, str]:
@@ -235,8 +248,14 @@ class Verifier:
     ``keys`` is a JWK Set (a mapping, or the path of a JSON file) or anything with ``find(kid)``.
     """
 
-    def __init__(self, issuer: str, keys: KeyFinder | Mapping[str, Any] | str | os.PathLike[str], *,
-                 leeway: float = 0.0, clock: Callable[[], float] = time.time):  # fmt: skip
+    def __init__(
+        self,
+        issuer: str,
+        keys: KeyFinder | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        leeway: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ):
         if not issuer:
             raise DelegationConfigError("the issuer to verify against is required")
         self.issuer = issuer
@@ -251,8 +270,14 @@ class Verifier:
     def _keys_of(self, iss: str) -> KeyFinder | None:
         return self.keys if iss == self.issuer else None
 
-    def verify(self, token: Any, *, audience: str | Collection[str] | None, where: str = "token",
-               now: float | None = None) -> DelegationToken:  # fmt: skip
+    def verify(
+        self,
+        token: Any,
+        *,
+        audience: str | Collection[str] | None,
+        where: str = "token",
+        now: float | None = None,
+    ) -> DelegationToken:
         """The verified token; ``audience`` (this service) must be in its ``aud`` unless None."""
         when = self.clock() if now is None else now
         verified = verify_jwt(token, self._keys_of, now=when, leeway=self.leeway, where=where)
@@ -261,9 +286,15 @@ class Verifier:
         return DelegationToken.from_verified(verified, where)
 
 
-def verify(token: str, *, audience: str | Collection[str], issuer: str,
-           jwks: Mapping[str, Any] | str | os.PathLike[str] | StaticKeys, leeway: float = 0.0,
-           now: float | None = None) -> DelegationToken:  # fmt: skip
+def verify(
+    token: str,
+    *,
+    audience: str | Collection[str],
+    issuer: str,
+    jwks: Mapping[str, Any] | str | os.PathLike[str] | StaticKeys,
+    leeway: float = 0.0,
+    now: float | None = None,
+) -> DelegationToken:
     """Verify a chamberlain delegation token for the service ``audience``; raises :class:`TokenError`.
 
     ``jwks`` is chamberlain's JWK Set (as ``/.well-known/jwks.json`` serves it: a mapping, or a local

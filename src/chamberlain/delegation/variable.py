@@ -31,9 +31,17 @@ SOURCE_TOKEN = "token"
 SOURCE_REQUEST = "request"
 
 
-def delegation_variable(*, subject: Mapping[str, Any], chain: Chain, scopes: Sequence[str] | None,
-                        audience: Sequence[str] | None, issuer: str, source: str, sid: str = "",
-                        jti: str = "") -> dict[str, Any]:  # fmt: skip
+def delegation_variable(
+    *,
+    subject: Mapping[str, Any],
+    chain: Chain,
+    scopes: Sequence[str] | None,
+    audience: Sequence[str] | None,
+    issuer: str,
+    source: str,
+    sid: str = "",
+    jti: str = "",
+) -> dict[str, Any]:
     """The value of ``request.aux_data.delegation`` (plain JSON data)."""
     return {
         "subject": dict(subject),

@@ -25,11 +25,15 @@ from chamberlain.durations import parse_duration
 from chamberlain.exits import fail
 
 WARNING = "NOT FOR PRODUCTION: anyone with the key file can sign any identity."
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help=f"Development tools. {WARNING}")  # fmt: skip
-idp_app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
-    "A development identity provider: signed test tokens for people and agents, the JWKS and a "
-    f"chamberlain config that trusts it, and a minimal OpenID Connect provider. {WARNING}"))  # fmt: skip
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=f"Development tools. {WARNING}")
+idp_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=(
+        "A development identity provider: signed test tokens for people and agents, the JWKS and a "
+        f"chamberlain config that trusts it, and a minimal OpenID Connect provider. {WARNING}"
+    ),
+)
 app.add_typer(idp_app, name="idp")
 
 DirOption = Annotated[
@@ -75,8 +79,10 @@ def init_command(
         fail(str(exc))
     for line in report:
         typer.echo(line)
-    typer.echo(f"{MARKER}. Next: chamberlain dev idp token alice --out alice.jwt; "
-               f"chamberlain serve --config {directory / CONFIG_FILE}")  # fmt: skip
+    typer.echo(
+        f"{MARKER}. Next: chamberlain dev idp token alice --out alice.jwt; "
+        f"chamberlain serve --config {directory / CONFIG_FILE}"
+    )
 
 
 @idp_app.command("token")
@@ -117,9 +123,16 @@ def token_command(
     role_list = None if roles is None else [r.strip() for r in roles.split(",") if r.strip()]
     try:
         minted = DevIdp.load(directory).access_token(
-            subject, agent=agent, roles=role_list, attributes=_attributes(attr), audience=audience,
-            ttl=lifetime, sid=sid or "", scope=scope or "", may_act=may_act,
-        )  # fmt: skip
+            subject,
+            agent=agent,
+            roles=role_list,
+            attributes=_attributes(attr),
+            audience=audience,
+            ttl=lifetime,
+            sid=sid or "",
+            scope=scope or "",
+            may_act=may_act,
+        )
     except DevIdpError as exc:
         fail(str(exc))
     if out is None:
@@ -132,8 +145,11 @@ def token_command(
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}")
     claims = minted.claims
-    typer.echo(f"{out}: {'agent' if agent else 'person'} {subject}, roles {', '.join(claims['roles']) or '(none)'}, "
-               f"aud {claims['aud']}, expires in {(claims['exp'] - claims['iat']) // 60}m ({MARKER})", err=True)  # fmt: skip
+    typer.echo(
+        f"{out}: {'agent' if agent else 'person'} {subject}, roles {', '.join(claims['roles']) or '(none)'}, "
+        f"aud {claims['aud']}, expires in {(claims['exp'] - claims['iat']) // 60}m ({MARKER})",
+        err=True,
+    )
 
 
 @idp_app.command("serve")
@@ -168,11 +184,16 @@ def serve_command(
     except ValueError as exc:
         fail(f"--http: {exc}")
     if (host, port) != listen_address(own):
-        typer.echo(f"warning: listening on {address}, but tokens and discovery name the issuer {idp.issuer}: "
-                   "clients must reach this server there (a proxy, say)", err=True)  # fmt: skip
+        typer.echo(
+            f"warning: listening on {address}, but tokens and discovery name the issuer {idp.issuer}: "
+            "clients must reach this server there (a proxy, say)",
+            err=True,
+        )
     if not is_loopback(host) and not allow_non_loopback:
-        fail(f"{host or 'all interfaces'} is not a loopback address: the dev IdP logs anyone in as anyone. "
-              "Pass --allow-non-loopback if you mean it (and never in production).")  # fmt: skip
+        fail(
+            f"{host or 'all interfaces'} is not a loopback address: the dev IdP logs anyone in as anyone. "
+            "Pass --allow-non-loopback if you mean it (and never in production)."
+        )
     try:
         run(idp, host, port)
     except OSError as exc:

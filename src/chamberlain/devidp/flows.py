@@ -39,8 +39,9 @@ class OAuthError(Exception):
     to the client (with ``state``); before that it is shown to the user and never redirected.
     """
 
-    def __init__(self, error: str, description: str, status: int = 400, *, redirect_uri: str = "",
-                 state: str = ""):  # fmt: skip
+    def __init__(
+        self, error: str, description: str, status: int = 400, *, redirect_uri: str = "", state: str = ""
+    ):
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
@@ -102,22 +103,35 @@ class AuthorizationRequest:
         client_id = single(params, "client_id")
         client = clients.get(client_id)
         if client is None:
-            raise OAuthError("invalid_client", f"unknown client_id {client_id!r}" if client_id else
-                             "client_id is required")  # fmt: skip
+            raise OAuthError(
+                "invalid_client", f"unknown client_id {client_id!r}" if client_id else "client_id is required"
+            )
         redirect_uri = single(params, "redirect_uri")
         if not redirect_uri:
             raise OAuthError("invalid_request", "redirect_uri is required")
         if redirect_uri not in client.redirect_uris:
-            raise OAuthError("invalid_request", f"redirect_uri {redirect_uri!r} is not registered for client "
-                             f"{client_id!r} (registered: {', '.join(client.redirect_uris)})")  # fmt: skip
+            raise OAuthError(
+                "invalid_request",
+                f"redirect_uri {redirect_uri!r} is not registered for client "
+                f"{client_id!r} (registered: {', '.join(client.redirect_uris)})",
+            )
         state = single(params, "state")
 
         def fail(error: str, description: str) -> OAuthError:
             return OAuthError(error, description, redirect_uri=redirect_uri, state=state)
 
         try:
-            one = {name: single(params, name) for name in ("response_type", "scope", "nonce", "code_challenge",
-                                                            "code_challenge_method", "prompt")}  # fmt: skip
+            one = {
+                name: single(params, name)
+                for name in (
+                    "response_type",
+                    "scope",
+                    "nonce",
+                    "code_challenge",
+                    "code_challenge_method",
+                    "prompt",
+                )
+            }
         except OAuthError as exc:
             raise fail(exc.error, exc.description) from None
         if "request" in params or "request_uri" in params:
@@ -208,8 +222,12 @@ def check_csrf(pending: PendingLogin | None, form_token: str, cookie_token: str)
     return hmac.compare_digest(form_token, pending.csrf) and hmac.compare_digest(cookie_token, pending.csrf)
 
 
-def redeem(params: Mapping[str, Sequence[str]], codes: Expiring[IssuedCode], clients: Mapping[str, Client],
-           now: float) -> IssuedCode:  # fmt: skip
+def redeem(
+    params: Mapping[str, Sequence[str]],
+    codes: Expiring[IssuedCode],
+    clients: Mapping[str, Client],
+    now: float,
+) -> IssuedCode:
     """Check a token request (``grant_type=authorization_code``); the code is spent whatever the outcome."""
     grant_type = single(params, "grant_type")
     if not grant_type:
@@ -220,8 +238,13 @@ def redeem(params: Mapping[str, Sequence[str]], codes: Expiring[IssuedCode], cli
         )
     client_id = single(params, "client_id")
     if client_id not in clients:
-        raise OAuthError("invalid_client", f"unknown client_id {client_id!r}" if client_id else
-                         "client_id is required (public clients send it in the body)", 401)  # fmt: skip
+        raise OAuthError(
+            "invalid_client",
+            f"unknown client_id {client_id!r}"
+            if client_id
+            else "client_id is required (public clients send it in the body)",
+            401,
+        )
     code = single(params, "code")
     if not code:
         raise OAuthError("invalid_request", "code is required")

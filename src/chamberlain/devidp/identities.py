@@ -29,10 +29,31 @@ from chamberlain.devidp.yamlfile import read_yaml
 FILE_NAME = "identities.yaml"
 MAX_ID_CHARS = 255
 #: Claims the dev IdP sets itself: an attribute may not take their names.
-RESERVED_CLAIMS = frozenset({
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "roles", "act", "may_act", "sid",
-    "azp", "nonce", "auth_time", "at_hash", "c_hash", "cnf", "typ", "chamberlain_dev_idp",
-})  # fmt: skip
+RESERVED_CLAIMS = frozenset(
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        "client_id",
+        "scope",
+        "roles",
+        "act",
+        "may_act",
+        "sid",
+        "azp",
+        "nonce",
+        "auth_time",
+        "at_hash",
+        "c_hash",
+        "cnf",
+        "typ",
+        "chamberlain_dev_idp",
+    }
+)
 _PERSON_KEYS = frozenset({"roles", "attr"})
 
 DEFAULT_TEXT = """\

@@ -78,8 +78,10 @@ def _key(directory: Path, algorithm: str | None, force: bool) -> str:
         except DelegationError as exc:
             raise DevIdpError(f"{exc} (pass --force to replace it with a new key)") from None
         if algorithm and key.alg != algorithm:
-            raise DevIdpError(f"{path} holds an {key.alg} key: pass --force to replace it with an {algorithm} "
-                              "key (tokens signed with the old key stop verifying)")  # fmt: skip
+            raise DevIdpError(
+                f"{path} holds an {key.alg} key: pass --force to replace it with an {algorithm} "
+                "key (tokens signed with the old key stop verifying)"
+            )
         return f"{path}: kept ({key.alg}, kid {key.kid})"
     key = generate_key(algorithm or "EdDSA", KID_PREFIX)
     replaced = path.exists()
@@ -87,8 +89,9 @@ def _key(directory: Path, algorithm: str | None, force: bool) -> str:
     return f"{path}: {'replaced' if replaced else 'created'} ({key.alg}, kid {key.kid})"
 
 
-def init_directory(directory: str | Path, *, issuer: str | None = None, algorithm: str | None = None,
-                   force: bool = False) -> list[str]:  # fmt: skip
+def init_directory(
+    directory: str | Path, *, issuer: str | None = None, algorithm: str | None = None, force: bool = False
+) -> list[str]:
     """Create (or complete) a dev IdP directory; returns one line per file saying what happened.
 
     Idempotent: a second run changes nothing. The key is replaced only with ``force``; ``issuer``

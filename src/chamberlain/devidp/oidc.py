@@ -179,8 +179,15 @@ class Provider:
         except OAuthError as exc:
             LOGGER.warning("authorization request refused: %s", exc)
             if exc.redirect_uri:
-                return _redirect(exc.redirect_uri, {"error": exc.error, "error_description": exc.description,
-                                                    "state": exc.state, "iss": self.idp.issuer})  # fmt: skip
+                return _redirect(
+                    exc.redirect_uri,
+                    {
+                        "error": exc.error,
+                        "error_description": exc.description,
+                        "state": exc.state,
+                        "iss": self.idp.issuer,
+                    },
+                )
             return _error_page(exc)
         page = login_page(
             self.idp.identities.people.values(), client_id=auth.client_id, login_id=login_id, csrf=csrf
@@ -201,14 +208,27 @@ class Provider:
         pending = self.logins.get(login_id, self.clock()) if login_id else None
         if not _same_origin(request) or not check_csrf(pending, csrf, request.cookies.get(CSRF_COOKIE, "")):
             LOGGER.warning("login refused: cross-site request or CSRF token mismatch")
-            return _error_page(OAuthError("access_denied", "This form expired or did not come from this login "
-                                          "page (CSRF check): start the login again from the application.", 403))  # fmt: skip
+            return _error_page(
+                OAuthError(
+                    "access_denied",
+                    "This form expired or did not come from this login "
+                    "page (CSRF check): start the login again from the application.",
+                    403,
+                )
+            )
         assert pending is not None  # check_csrf refuses None
         auth = pending.request
         if cancel:
             self.logins.pop(login_id)
-            return _redirect(auth.redirect_uri, {"error": "access_denied", "error_description": "the user cancelled",
-                                                 "state": auth.state, "iss": self.idp.issuer})  # fmt: skip
+            return _redirect(
+                auth.redirect_uri,
+                {
+                    "error": "access_denied",
+                    "error_description": "the user cancelled",
+                    "state": auth.state,
+                    "iss": self.idp.issuer,
+                },
+            )
         if person_id not in self.idp.identities.people:
             return _error_page(
                 OAuthError("invalid_request", f"{person_id!r} is not a person of this provider")
@@ -225,8 +245,12 @@ class Provider:
     async def token(self, request: Request) -> Response:
         try:
             if "authorization" in request.headers:
-                raise OAuthError("invalid_client", "clients here are public: send client_id in the body and no "
-                                 "client secret (token_endpoint_auth_method none)", 401)  # fmt: skip
+                raise OAuthError(
+                    "invalid_client",
+                    "clients here are public: send client_id in the body and no "
+                    "client secret (token_endpoint_auth_method none)",
+                    401,
+                )
             now = self.clock()
             issued = redeem(
                 parse_params(await _read_body(request)), self.codes, self.idp.settings.clients, now
@@ -252,8 +276,9 @@ class Provider:
             "scope": " ".join(auth.scopes),
         }
         person = self.idp.person(issued.subject)
-        body["id_token"] = self.idp.id_token(person, client_id=auth.client_id, nonce=auth.nonce,
-                                             auth_time=issued.auth_time, now=now).token  # fmt: skip
+        body["id_token"] = self.idp.id_token(
+            person, client_id=auth.client_id, nonce=auth.nonce, auth_time=issued.auth_time, now=now
+        ).token
         return body
 
     async def userinfo(self, request: Request) -> Response:
@@ -266,25 +291,33 @@ class Provider:
             DevIdpError,
         ) as exc:  # the reason goes in the body: a header cannot carry every character
             if isinstance(exc, BearerError) and exc.missing:
-                return JSONResponse({"error": "invalid_token", "error_description": "a Bearer access token is required"},
-                                    401, headers={"www-authenticate": 'Bearer realm="chamberlain-dev-idp"'})  # fmt: skip
-            return JSONResponse({"error": "invalid_token", "error_description": str(exc)}, 401,
-                                headers={"www-authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
+                return JSONResponse(
+                    {"error": "invalid_token", "error_description": "a Bearer access token is required"},
+                    401,
+                    headers={"www-authenticate": 'Bearer realm="chamberlain-dev-idp"'},
+                )
+            return JSONResponse(
+                {"error": "invalid_token", "error_description": str(exc)},
+                401,
+                headers={"www-authenticate": 'Bearer error="invalid_token"'},
+            )
         return JSONResponse({"sub": person.id, "roles": list(person.roles), **person.attr}, headers=_NO_STORE)
 
 
 def create_app(idp: DevIdp, *, clock: Callable[[], float] = time.time) -> Starlette:
     """The provider as an ASGI app (``uvicorn`` serves it; tests start it on loopback)."""
     provider = Provider(idp, clock)
-    app = Starlette(routes=[
-        Route("/", provider.home, methods=["GET"]),
-        Route(DISCOVERY_PATH, provider.discovery, methods=["GET"]),
-        Route("/jwks.json", provider.jwks, methods=["GET"]),
-        Route("/authorize", provider.authorize, methods=["GET"]),
-        Route("/login", provider.login, methods=["POST"]),
-        Route("/token", provider.token, methods=["POST"]),
-        Route("/userinfo", provider.userinfo, methods=["GET", "POST"]),
-    ])  # fmt: skip
+    app = Starlette(
+        routes=[
+            Route("/", provider.home, methods=["GET"]),
+            Route(DISCOVERY_PATH, provider.discovery, methods=["GET"]),
+            Route("/jwks.json", provider.jwks, methods=["GET"]),
+            Route("/authorize", provider.authorize, methods=["GET"]),
+            Route("/login", provider.login, methods=["POST"]),
+            Route("/token", provider.token, methods=["POST"]),
+            Route("/userinfo", provider.userinfo, methods=["GET", "POST"]),
+        ]
+    )
     app.state.provider = provider
     return app
 
@@ -312,11 +345,26 @@ def run(idp: DevIdp, host: str, port: int) -> None:
     sock.listen(128)  # connections wait in the backlog from now on, so "listening" below is true
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    print(f"chamberlain dev idp: {MARKER}: anyone who reaches it can log in as any person of "
-          f"{idp.directory / 'identities.yaml'}.", file=sys.stderr, flush=True)  # fmt: skip
-    print(f"chamberlain dev idp: issuer {idp.issuer}, listening on http://{shown}:{bound} "
-          f"(discovery: {idp.issuer}{DISCOVERY_PATH})", file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"chamberlain dev idp: {MARKER}: anyone who reaches it can log in as any person of "
+        f"{idp.directory / 'identities.yaml'}.",
+        file=sys.stderr,
+        flush=True,
+    )
+    print(
+        f"chamberlain dev idp: issuer {idp.issuer}, listening on http://{shown}:{bound} "
+        f"(discovery: {idp.issuer}{DISCOVERY_PATH})",
+        file=sys.stderr,
+        flush=True,
+    )
     setup_logging("info", "text")  # each login and token issued, and every refusal with its reason
-    config = uvicorn.Config(create_app(idp), log_config=None, access_log=False, lifespan="off",
-                            timeout_keep_alive=5, limit_concurrency=64, server_header=False)  # fmt: skip
+    config = uvicorn.Config(
+        create_app(idp),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=5,
+        limit_concurrency=64,
+        server_header=False,
+    )
     uvicorn.Server(config).run(sockets=[sock])

@@ -147,10 +147,21 @@ class DevIdp:
             )
         return person.roles, attr
 
-    def access_token(self, subject: str, *, agent: bool = False, roles: Iterable[str] | None = None,
-                     attributes: Mapping[str, Any] | None = None, audience: str | None = None,
-                     ttl: float | None = None, sid: str = "", scope: str = "", may_act: Iterable[str] = (),
-                     client_id: str | None = None, now: float | None = None) -> Minted:  # fmt: skip
+    def access_token(
+        self,
+        subject: str,
+        *,
+        agent: bool = False,
+        roles: Iterable[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        audience: str | None = None,
+        ttl: float | None = None,
+        sid: str = "",
+        scope: str = "",
+        may_act: Iterable[str] = (),
+        client_id: str | None = None,
+        now: float | None = None,
+    ) -> Minted:
         """A person's access token, or an agent's own (actor) token with ``agent=True``.
 
         Roles and attributes come from ``identities.yaml`` unless given (``roles`` replaces the
@@ -185,8 +196,9 @@ class DevIdp:
             claims["may_act"] = actors[0] if len(actors) == 1 else actors
         return Minted(self.sign(claims), claims)
 
-    def id_token(self, person: Person, *, client_id: str, nonce: str = "", auth_time: int,
-                 now: float | None = None) -> Minted:  # fmt: skip
+    def id_token(
+        self, person: Person, *, client_id: str, nonce: str = "", auth_time: int, now: float | None = None
+    ) -> Minted:
         """An OpenID Connect ID token for ``client_id`` (its ``aud``)."""
         issued = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
@@ -208,8 +220,13 @@ class DevIdp:
     def verify(self, token: str, *, now: float | None = None) -> Mapping[str, Any]:
         """The claims of an access token this IdP signed (signature, ``iss``, ``exp``, ``typ``)."""
         try:
-            verified = verify_jwt(token, lambda iss: self._finder if iss == self.issuer else None,
-                                  now=time.time() if now is None else now, leeway=0, where="access token")  # fmt: skip
+            verified = verify_jwt(
+                token,
+                lambda iss: self._finder if iss == self.issuer else None,
+                now=time.time() if now is None else now,
+                leeway=0,
+                where="access token",
+            )
         except DelegationError as exc:
             raise DevIdpError(str(exc)) from None
         if verified.header.get("typ") != "at+jwt":

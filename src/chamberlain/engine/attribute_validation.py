@@ -76,7 +76,11 @@ def _subschema(error: Any) -> tuple[Any, ...]:
 def _leaves(validator: Any, error: Any, source: str, skip_required: bool) -> list[ValidationError]:
     """The errors Cerbos reports for ``error``: the leaves of its tree of causes, with Cerbos's words."""
     if error.context and error.validator in ("anyOf", "oneOf", "allOf"):
-        return [leaf for sub in _first_type_errors(error.context) for leaf in _leaves(validator, sub, source, skip_required)]  # fmt: skip
+        return [
+            leaf
+            for sub in _first_type_errors(error.context)
+            for leaf in _leaves(validator, sub, source, skip_required)
+        ]
     if skip_required and error.validator == "required":
         return []
     path = "/" + "/".join(str(p) for p in error.absolute_path)
@@ -86,8 +90,10 @@ def _leaves(validator: Any, error: Any, source: str, skip_required: bool) -> lis
         return _contains(validator, error, path, source)
     if error.validator == "items" and error.validator_value is False:
         start = len(error.schema.get("prefixItems") or ())
-        return [ValidationError(f"{path.rstrip('/')}/{i}", "not allowed", source)
-                for i in range(start, len(error.instance))]  # fmt: skip
+        return [
+            ValidationError(f"{path.rstrip('/')}/{i}", "not allowed", source)
+            for i in range(start, len(error.instance))
+        ]
     return [ValidationError(path, message, source) for message in _messages(error)]
 
 
@@ -133,8 +139,13 @@ def _messages(error: Any) -> list[str]:
     """Cerbos's message(s) for one keyword's error (santhosh-tekuri/jsonschema's wording)."""
     kind, expected, instance = error.validator, error.validator_value, error.instance
     if kind == "dependentRequired":
-        return [f"property {_quote(p)} is required, if {_quote(name)} property exists"
-                for name, needed in expected.items() if name in instance for p in needed if p not in instance]  # fmt: skip
+        return [
+            f"property {_quote(p)} is required, if {_quote(name)} property exists"
+            for name, needed in expected.items()
+            if name in instance
+            for p in needed
+            if p not in instance
+        ]
     if kind == "uniqueItems":
         seen: dict[str, int] = {}
         for i, item in enumerate(instance):

@@ -76,8 +76,12 @@ class Engine:
         self.strict = options.strict_evaluation  # read by every State: one attribute lookup, not two
         self.reads_runtime = table.reads_runtime
 
-    def check(self, inputs: Sequence[CheckInput], now: dt.datetime | Timestamp | None = None,
-              lifted: frozenset[str] = frozenset()) -> list[CheckOutput]:  # fmt: skip
+    def check(
+        self,
+        inputs: Sequence[CheckInput],
+        now: dt.datetime | Timestamp | None = None,
+        lifted: frozenset[str] = frozenset(),
+    ) -> list[CheckOutput]:
         """Decide every input; ``now`` (one instant for the whole call) defaults to the current time;
         ``lifted``: DENY rules that do not apply (see :meth:`check_one`).
 
@@ -87,8 +91,13 @@ class Engine:
         budget = Budget(self.options.evaluation_timeout)
         return [self.check_one(inp, when, budget, lifted) for inp in inputs]
 
-    def check_one(self, inp: CheckInput, now: dt.datetime | Timestamp | RequestClock,
-                  budget: Budget | float | None = None, lifted: frozenset[str] = frozenset()) -> CheckOutput:  # fmt: skip
+    def check_one(
+        self,
+        inp: CheckInput,
+        now: dt.datetime | Timestamp | RequestClock,
+        budget: Budget | float | None = None,
+        lifted: frozenset[str] = frozenset(),
+    ) -> CheckOutput:
         """Decide one input at ``now`` (a UTC datetime, a CEL timestamp, or a clock giving one), within
         ``budget`` (default: the engine's timeout).
 
@@ -100,8 +109,14 @@ class Engine:
         principal, resource = inp.principal, inp.resource
         actions = list(dict.fromkeys(inp.actions))
         effects: dict[str, ActionEffect] = {}
-        out = CheckOutput(inp.request_id, resource.id, effects, session_id=inp.session_id,
-                          actor_chain=inp.actor_chain, approval_id=inp.approval_id)  # fmt: skip
+        out = CheckOutput(
+            inp.request_id,
+            resource.id,
+            effects,
+            session_id=inp.session_id,
+            actor_chain=inp.actor_chain,
+            approval_id=inp.approval_id,
+        )
         route = self.rows.route(principal, resource)
         if route is None:
             return _finish(out, actions)
@@ -115,8 +130,14 @@ class Engine:
                     return _finish(out, actions)
         if not route.p_exists and not route.r_exists:
             return _finish(out, actions)
-        activation = base_activation(principal.cel(), resource.cel(), inp.aux_cel(), self.globals, now,
-                                     self.options.evaluation_timeout if budget is None else budget)  # fmt: skip
+        activation = base_activation(
+            principal.cel(),
+            resource.cel(),
+            inp.aux_cel(),
+            self.globals,
+            now,
+            self.options.evaluation_timeout if budget is None else budget,
+        )
         state = State(self, activation, route, lifted=lifted)
         out.state = state
         try:
@@ -132,11 +153,24 @@ class Engine:
         out.evaluation_errors = [ExpressionError(e, msg) for e, msg in sorted(state.errors)]
         return _finish(out, actions)
 
-    def decide(self, principal: Principal, resource: Resource, action: str, aux_data: AuxData = EMPTY_AUX,
-               now: dt.datetime | None = None) -> ActionEffect:  # fmt: skip
+    def decide(
+        self,
+        principal: Principal,
+        resource: Resource,
+        action: str,
+        aux_data: AuxData = EMPTY_AUX,
+        now: dt.datetime | None = None,
+    ) -> ActionEffect:
         """The effect of one action (no outputs, errors or explanation kept): the fast path."""
-        key = (principal.id, principal.scope, principal.policy_version, principal.roles,
-               resource.kind, resource.scope, resource.policy_version)  # fmt: skip
+        key = (
+            principal.id,
+            principal.scope,
+            principal.policy_version,
+            principal.roles,
+            resource.kind,
+            resource.scope,
+            resource.policy_version,
+        )
         route = self.rows.routes.get(key, _MISSING)  # RowIndex.route's lookup, inline: this is the hot path
         if route is _MISSING:
             route = self.rows.route(principal, resource)
@@ -151,8 +185,14 @@ class Engine:
             plan = self.plan(route, action)
         if plan.constant is not None:
             return plan.constant
-        activation = base_activation(principal._cel or principal.cel(), resource._cel or resource.cel(),
-                                     aux_data.cel(), self.globals, _instant(now), self.options.evaluation_timeout)  # fmt: skip
+        activation = base_activation(
+            principal._cel or principal.cel(),
+            resource._cel or resource.cel(),
+            aux_data.cel(),
+            self.globals,
+            _instant(now),
+            self.options.evaluation_timeout,
+        )
         try:
             return self.fast_state.fast(self, activation, route).walk(plan, action)
         except EvaluationTimeout:
@@ -186,11 +226,28 @@ class State(Evaluation):
     derived roles only when some condition can read them.
     """
 
-    __slots__ = ("condition_cache", "derived_role_misses", "effective_derived_roles", "engine", "generated",
-                 "lifted", "outputs", "route", "scope_derived_roles", "trace", "track_derived_roles")  # fmt: skip
+    __slots__ = (
+        "condition_cache",
+        "derived_role_misses",
+        "effective_derived_roles",
+        "engine",
+        "generated",
+        "lifted",
+        "outputs",
+        "route",
+        "scope_derived_roles",
+        "trace",
+        "track_derived_roles",
+    )
 
-    def __init__(self, engine: Engine, activation: dict[str, Any], route: Route, *,
-                 lifted: frozenset[str] = frozenset()):  # fmt: skip
+    def __init__(
+        self,
+        engine: Engine,
+        activation: dict[str, Any],
+        route: Route,
+        *,
+        lifted: frozenset[str] = frozenset(),
+    ):
         """A full check's state: the trace, outputs and effective derived roles are kept."""
         # Evaluation's fields, set here rather than through its __init__: this runs once per check.
         self.activation = activation

@@ -31,8 +31,9 @@ def generated_walks_apply(table: RuleTable, options: EngineOptions) -> bool:
 def generate_walks(plan: Plan, index: RowIndex) -> None:
     """Give each group of the plan its generated walk (shared between equal groups, memoised in
     ``index.walks``), and the plan its ``single`` walk when it has one group only."""
-    counts = Counter(row.eval_key for _, groups in plan.kinds for g in groups for _, rows, _ in g.steps
-                     for row in rows)  # fmt: skip
+    counts = Counter(
+        row.eval_key for _, groups in plan.kinds for g in groups for _, rows, _ in g.steps for row in rows
+    )
     shared = frozenset(key for key, n in counts.items() if n > 1)  # conditions go through the cache
     for _, groups in plan.kinds:
         for group in groups:

@@ -47,15 +47,22 @@ class Principal:
         self._set(id, roles, attr, policy_version, scope)
 
     @classmethod
-    def prevalidated(cls, id: str, roles: Iterable[str], attr: Mapping[str, Any] | None = None,
-                     policy_version: str = "", scope: str = "") -> Principal:  # fmt: skip
+    def prevalidated(
+        cls,
+        id: str,
+        roles: Iterable[str],
+        attr: Mapping[str, Any] | None = None,
+        policy_version: str = "",
+        scope: str = "",
+    ) -> Principal:
         """A principal from fields already validated (a parsed request, a stored record): not checked again."""
         self = cls.__new__(cls)
         self._set(id, roles, attr, policy_version, scope)
         return self
 
-    def _set(self, id: str, roles: Iterable[str], attr: Mapping[str, Any] | None, policy_version: str,
-             scope: str) -> None:  # fmt: skip
+    def _set(
+        self, id: str, roles: Iterable[str], attr: Mapping[str, Any] | None, policy_version: str, scope: str
+    ) -> None:
         self.id = id
         # Cerbos keeps the request's order; a set's order is made stable by sorting it.
         kind = type(roles)
@@ -71,9 +78,14 @@ class Principal:
         """``request.principal`` as conditions see it."""
         if self._cel is None:
             v, scope = self.policy_version, self.scope
-            self._cel = {"id": self.id, "roles": list(self.roles), "attr": _attributes(self.attr),
-                         "policy_version": v, "policyVersion": v,
-                         "scope": scope[1:] if scope[:1] == "." else scope}  # fmt: skip
+            self._cel = {
+                "id": self.id,
+                "roles": list(self.roles),
+                "attr": _attributes(self.attr),
+                "policy_version": v,
+                "policyVersion": v,
+                "scope": scope[1:] if scope[:1] == "." else scope,
+            }
         return self._cel
 
     def to_json(self) -> dict[str, Any]:
@@ -111,8 +123,14 @@ class Resource:
         self._set(kind, id, attr, policy_version, scope)
 
     @classmethod
-    def prevalidated(cls, kind: str, id: str = "", attr: Mapping[str, Any] | None = None,
-                     policy_version: str = "", scope: str = "") -> Resource:  # fmt: skip
+    def prevalidated(
+        cls,
+        kind: str,
+        id: str = "",
+        attr: Mapping[str, Any] | None = None,
+        policy_version: str = "",
+        scope: str = "",
+    ) -> Resource:
         """A resource from fields already validated (or a query plan's, which has no id): not checked again."""
         self = cls.__new__(cls)
         self._set(kind, id, attr, policy_version, scope)
@@ -132,9 +150,14 @@ class Resource:
         """``request.resource`` as conditions see it."""
         if self._cel is None:
             v, scope = self.policy_version, self.scope
-            self._cel = {"kind": self.kind, "id": self.id, "attr": _attributes(self.attr),
-                         "policy_version": v, "policyVersion": v,
-                         "scope": scope[1:] if scope[:1] == "." else scope}  # fmt: skip
+            self._cel = {
+                "kind": self.kind,
+                "id": self.id,
+                "attr": _attributes(self.attr),
+                "policy_version": v,
+                "policyVersion": v,
+                "scope": scope[1:] if scope[:1] == "." else scope,
+            }
         return self._cel
 
     def to_json(self) -> dict[str, Any]:

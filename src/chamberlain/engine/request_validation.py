@@ -78,66 +78,96 @@ _JWT = Message(
 # ``delegation`` is chamberlain's extension naming a chain's actors (chamberlain.delegation.cerbos_check),
 # ``session`` the one naming the session a check belongs to (chamberlain.sessions.guard reads it),
 # ``approval`` the approval a retried action names (chamberlain.approvals.guard reads it).
-AUX_DATA = Message("AuxData", (Field("jwt", "jwt", _JWT), Field("jwts", "jwts", ("map", _JWT)),
-                               Field("delegation", "delegation", VALUE), Field("session", "session", VALUE),
-                               Field("approval", "approval", VALUE)))  # fmt: skip
-PRINCIPAL = Message("Principal", (
-    Field("id", "id", STRING, required=True),
-    Field("policyVersion", "policy_version", STRING, pattern=VERSION),
-    Field("roles", "roles", ("list", STRING), required=True, unique=True),
-    Field("attr", "attr", ("map", VALUE)),
-    Field("scope", "scope", STRING, pattern=SCOPE),
-))  # fmt: skip
-RESOURCE = Message("Resource", (
-    Field("kind", "kind", STRING, required=True),
-    Field("policyVersion", "policy_version", STRING, pattern=VERSION),
-    Field("id", "id", STRING, required=True),
-    Field("attr", "attr", ("map", VALUE)),
-    Field("scope", "scope", STRING, pattern=SCOPE),
-))  # fmt: skip
-_ENTRY = Message("ResourceEntry", (
-    Field("actions", "actions", ("list", STRING), required=True, unique=True),
-    Field("resource", "resource", RESOURCE, required=True),
-))  # fmt: skip
-CHECK_RESOURCES = Message("CheckResourcesRequest", (
-    Field("requestId", "request_id", STRING),
-    Field("includeMeta", "include_meta", BOOL),
-    Field("principal", "principal", PRINCIPAL, required=True),
-    Field("resources", "resources", ("list", _ENTRY), required=True),
-    Field("auxData", "aux_data", AUX_DATA),
-    Field("requestContext", "request_context", Message("RequestContext", (), open=True)),
-))  # fmt: skip
+AUX_DATA = Message(
+    "AuxData",
+    (
+        Field("jwt", "jwt", _JWT),
+        Field("jwts", "jwts", ("map", _JWT)),
+        Field("delegation", "delegation", VALUE),
+        Field("session", "session", VALUE),
+        Field("approval", "approval", VALUE),
+    ),
+)
+PRINCIPAL = Message(
+    "Principal",
+    (
+        Field("id", "id", STRING, required=True),
+        Field("policyVersion", "policy_version", STRING, pattern=VERSION),
+        Field("roles", "roles", ("list", STRING), required=True, unique=True),
+        Field("attr", "attr", ("map", VALUE)),
+        Field("scope", "scope", STRING, pattern=SCOPE),
+    ),
+)
+RESOURCE = Message(
+    "Resource",
+    (
+        Field("kind", "kind", STRING, required=True),
+        Field("policyVersion", "policy_version", STRING, pattern=VERSION),
+        Field("id", "id", STRING, required=True),
+        Field("attr", "attr", ("map", VALUE)),
+        Field("scope", "scope", STRING, pattern=SCOPE),
+    ),
+)
+_ENTRY = Message(
+    "ResourceEntry",
+    (
+        Field("actions", "actions", ("list", STRING), required=True, unique=True),
+        Field("resource", "resource", RESOURCE, required=True),
+    ),
+)
+CHECK_RESOURCES = Message(
+    "CheckResourcesRequest",
+    (
+        Field("requestId", "request_id", STRING),
+        Field("includeMeta", "include_meta", BOOL),
+        Field("principal", "principal", PRINCIPAL, required=True),
+        Field("resources", "resources", ("list", _ENTRY), required=True),
+        Field("auxData", "aux_data", AUX_DATA),
+        Field("requestContext", "request_context", Message("RequestContext", (), open=True)),
+    ),
+)
 
 
-PLAN_RESOURCE = Message("PlanResourcesInput.Resource", (
-    Field("kind", "kind", STRING, required=True),
-    Field("attr", "attr", ("map", VALUE, ANY_KEYS)),
-    Field("policyVersion", "policy_version", STRING, pattern=VERSION),
-    Field("scope", "scope", STRING, pattern=SCOPE),
-))  # fmt: skip
-PLAN_RESOURCES = Message("PlanResourcesRequest", (
-    Field("requestId", "request_id", STRING),
-    Field("action", "action", STRING),
-    Field("actions", "actions", ("list", NON_EMPTY_ITEM), unique=True, max_items=20),
-    Field("principal", "principal", PRINCIPAL, required=True),
-    Field("resource", "resource", PLAN_RESOURCE, required=True),
-    Field("auxData", "aux_data", AUX_DATA),
-    Field("includeMeta", "include_meta", BOOL),
-    Field("requestContext", "request_context", Message("RequestContext", (), open=True)),
-))  # fmt: skip
+PLAN_RESOURCE = Message(
+    "PlanResourcesInput.Resource",
+    (
+        Field("kind", "kind", STRING, required=True),
+        Field("attr", "attr", ("map", VALUE, ANY_KEYS)),
+        Field("policyVersion", "policy_version", STRING, pattern=VERSION),
+        Field("scope", "scope", STRING, pattern=SCOPE),
+    ),
+)
+PLAN_RESOURCES = Message(
+    "PlanResourcesRequest",
+    (
+        Field("requestId", "request_id", STRING),
+        Field("action", "action", STRING),
+        Field("actions", "actions", ("list", NON_EMPTY_ITEM), unique=True, max_items=20),
+        Field("principal", "principal", PRINCIPAL, required=True),
+        Field("resource", "resource", PLAN_RESOURCE, required=True),
+        Field("auxData", "aux_data", AUX_DATA),
+        Field("includeMeta", "include_meta", BOOL),
+        Field("requestContext", "request_context", Message("RequestContext", (), open=True)),
+    ),
+)
 
 
 #: Cerbos's engine-level ``cerbos.engine.v1.CheckInput`` (its engine tests' inputs): ``auxData`` holds
 #: claims already decoded (``jwt``: claims; ``jwts``: name -> claims, or ``{"claims": ...}``), or tokens.
-ENGINE_AUX_DATA = Message("AuxData", (Field("jwt", "jwt", ("map", VALUE, ANY_KEYS)),
-                                      Field("jwts", "jwts", ("map", ("map", VALUE, ANY_KEYS)))))  # fmt: skip
-CHECK_INPUT = Message("CheckInput", (
-    Field("requestId", "request_id", STRING),
-    Field("resource", "resource", RESOURCE, required=True),
-    Field("principal", "principal", PRINCIPAL, required=True),
-    Field("actions", "actions", ("list", STRING), required=True),
-    Field("auxData", "aux_data", ENGINE_AUX_DATA),
-))  # fmt: skip
+ENGINE_AUX_DATA = Message(
+    "AuxData",
+    (Field("jwt", "jwt", ("map", VALUE, ANY_KEYS)), Field("jwts", "jwts", ("map", ("map", VALUE, ANY_KEYS)))),
+)
+CHECK_INPUT = Message(
+    "CheckInput",
+    (
+        Field("requestId", "request_id", STRING),
+        Field("resource", "resource", RESOURCE, required=True),
+        Field("principal", "principal", PRINCIPAL, required=True),
+        Field("actions", "actions", ("list", STRING), required=True),
+        Field("auxData", "aux_data", ENGINE_AUX_DATA),
+    ),
+)
 
 
 def validate_plan_resources(value: Any) -> None:
@@ -354,23 +384,53 @@ def check_principal(
     id: Any, roles: Any, attr: Any, policy_version: Any, scope: Any, path: str = "principal"
 ) -> None:
     """The fields of a ``Principal`` as the server checks ``principal`` in a request."""
-    if type(id) is str and id and _plain_roles(roles) and _plain_attr(attr) and _plain(policy_version, VERSION) \
-            and _plain(scope, SCOPE):  # fmt: skip
+    if (
+        type(id) is str
+        and id
+        and _plain_roles(roles)
+        and _plain_attr(attr)
+        and _plain(policy_version, VERSION)
+        and _plain(scope, SCOPE)
+    ):
         return
-    _check_object(PRINCIPAL, path, {"id": id, "roles": _as_list(roles, f"{path}.roles"),
-                                    "attr": _as_map(attr, f"{path}.attr"), "policyVersion": policy_version,
-                                    "scope": scope})  # fmt: skip
+    _check_object(
+        PRINCIPAL,
+        path,
+        {
+            "id": id,
+            "roles": _as_list(roles, f"{path}.roles"),
+            "attr": _as_map(attr, f"{path}.attr"),
+            "policyVersion": policy_version,
+            "scope": scope,
+        },
+    )
 
 
 def check_resource(
     kind: Any, id: Any, attr: Any, policy_version: Any, scope: Any, path: str = "resource"
 ) -> None:
     """The fields of a ``Resource`` as the server checks ``resources[].resource`` in a request."""
-    if type(kind) is str and kind and type(id) is str and id and _plain_attr(attr) \
-            and _plain(policy_version, VERSION) and _plain(scope, SCOPE):  # fmt: skip
+    if (
+        type(kind) is str
+        and kind
+        and type(id) is str
+        and id
+        and _plain_attr(attr)
+        and _plain(policy_version, VERSION)
+        and _plain(scope, SCOPE)
+    ):
         return
-    _check_object(RESOURCE, path, {"kind": kind, "id": id, "attr": _as_map(attr, f"{path}.attr"),
-                                   "policyVersion": policy_version, "scope": scope})  # fmt: skip
+    _check_object(
+        RESOURCE,
+        path,
+        {
+            "kind": kind,
+            "id": id,
+            "attr": _as_map(attr, f"{path}.attr"),
+            "policyVersion": policy_version,
+            "scope": scope,
+        },
+    )
 
 
 def check_actions(

@@ -161,9 +161,15 @@ class CheckOutput:
 
     def __repr__(self) -> str:
         effects = ", ".join(f"{a}={e.effect.removeprefix('EFFECT_')}" for a, e in self.actions.items())
-        extras = "".join(f", {name}={len(value)}" for name, value in (
-            ("outputs", self.outputs), ("validation_errors", self.validation_errors),
-            ("evaluation_errors", self.evaluation_errors)) if value)  # fmt: skip
+        extras = "".join(
+            f", {name}={len(value)}"
+            for name, value in (
+                ("outputs", self.outputs),
+                ("validation_errors", self.validation_errors),
+                ("evaluation_errors", self.evaluation_errors),
+            )
+            if value
+        )
         return f"CheckOutput({self.resource_id!r}: {effects}{extras})"
 
     def explain(self, action: str) -> ActionExplanation:

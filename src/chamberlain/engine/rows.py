@@ -116,8 +116,15 @@ class RowIndex:
 
         ``None`` when no policy scope applies to either (the check is a DENY by ``NO_MATCH``).
         """
-        key = (principal.id, principal.scope, principal.policy_version, principal.roles,
-               resource.kind, resource.scope, resource.policy_version)  # fmt: skip
+        key = (
+            principal.id,
+            principal.scope,
+            principal.policy_version,
+            principal.roles,
+            resource.kind,
+            resource.scope,
+            resource.policy_version,
+        )
         route = self.routes.get(key, _MISSING)
         if route is _MISSING:
             route = self._make_route(principal, resource)
@@ -140,8 +147,9 @@ class RowIndex:
                     break  # principal policy rows match any role: one pass covers them all
                 steps = []
                 for scope in scopes:
-                    rows = self.candidates(pt, route.version, scope, route.kind, action,
-                                           route.pid if pt == PRINCIPAL else "")  # fmt: skip
+                    rows = self.candidates(
+                        pt, route.version, scope, route.kind, action, route.pid if pt == PRINCIPAL else ""
+                    )
                     if pt == RESOURCE and self._has_role_rows:
                         denies = self.role_policy_denies(
                             route.version, scope, route.kind, action, parent_roles
@@ -174,13 +182,20 @@ class RowIndex:
         roles = principal.roles
         role_parents = [self._role_with_parents(parents_in_scope, role) for role in roles]
         return Route(
-            pid=principal.id, version=r_version, kind=kind, roles=roles,
+            pid=principal.id,
+            version=r_version,
+            kind=kind,
+            roles=roles,
             role_parents=[(rp, frozenset(rp)) for rp in role_parents],
             including=frozenset(r for rp in role_parents for r in rp),
-            p_scopes=p_scopes, p_key=p_key, p_exists=self._scoped_principal_exists(p_version, p_scopes),
-            r_scopes=r_scopes, r_key=r_key, r_exists=self._scoped_resource_exists(r_version, kind, r_scopes),
+            p_scopes=p_scopes,
+            p_key=p_key,
+            p_exists=self._scoped_principal_exists(p_version, p_scopes),
+            r_scopes=r_scopes,
+            r_key=r_key,
+            r_exists=self._scoped_resource_exists(r_version, kind, r_scopes),
             schemas=schemas,
-        )  # fmt: skip
+        )
 
     # -- lookups (memoised: they depend only on the request's names, never on attributes) ---------
 
@@ -300,11 +315,23 @@ class RowIndex:
             for mb in matched:
                 if mb.condition is None:
                     if mb.output_activated is not None or mb.output_not_met is not None:
-                        yield _derived(mb, action, effect="", condition=None,
-                                       activated=mb.output_activated, not_met=mb.output_not_met)  # fmt: skip
+                        yield _derived(
+                            mb,
+                            action,
+                            effect="",
+                            condition=None,
+                            activated=mb.output_activated,
+                            not_met=mb.output_not_met,
+                        )
                     continue
-                yield _derived(mb, action, effect=EFFECT_DENY, condition=none_of(mb.condition),
-                               activated=mb.output_not_met, not_met=mb.output_activated)  # fmt: skip
+                yield _derived(
+                    mb,
+                    action,
+                    effect=EFFECT_DENY,
+                    condition=none_of(mb.condition),
+                    activated=mb.output_not_met,
+                    not_met=mb.output_activated,
+                )
 
     def remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
         if len(cache) >= CACHE_LIMIT:
@@ -316,8 +343,14 @@ class RowIndex:
         """Count ``cost`` bytes against :data:`CACHE_BYTES`; past it, every memo table is emptied."""
         self._cache_bytes += cost
         if self._cache_bytes > CACHE_BYTES:
-            for table in (self._candidates, self._role_denies, self._resource_exists, self._principal_exists,
-                          self.routes, self.walks):  # fmt: skip
+            for table in (
+                self._candidates,
+                self._role_denies,
+                self._resource_exists,
+                self._principal_exists,
+                self.routes,
+                self.walks,
+            ):
                 table.clear()
             self._cache_bytes = cost
 
@@ -335,16 +368,43 @@ def _conditional(row: Row) -> bool:
 
 
 def _derived(mb: Row, action: str, *, effect: str, condition: Any, activated: Any, not_met: Any) -> Row:
-    return Row(policy=mb.policy, kind=RESOURCE, version=mb.version, scope=mb.scope, resource=mb.resource,
-               role=mb.role, action=action, name=mb.name, effect=effect, condition=condition, params=mb.params,
-               eval_key=mb.eval_key, output_activated=activated, output_not_met=not_met,
-               from_role_policy=True, source=mb.source)  # fmt: skip
+    return Row(
+        policy=mb.policy,
+        kind=RESOURCE,
+        version=mb.version,
+        scope=mb.scope,
+        resource=mb.resource,
+        role=mb.role,
+        action=action,
+        name=mb.name,
+        effect=effect,
+        condition=condition,
+        params=mb.params,
+        eval_key=mb.eval_key,
+        output_activated=activated,
+        output_not_met=not_met,
+        from_role_policy=True,
+        source=mb.source,
+    )
 
 
 def _no_match_deny(rep: Row, resource: str, action: str) -> Row:
-    return Row(policy=rep.policy, kind=RESOURCE, version=rep.version, scope=rep.scope, resource=resource,
-               role=rep.role, action=action, name="", effect=EFFECT_DENY, condition=None, params=NO_PARAMS,
-               eval_key=_NO_EVAL_KEY, from_role_policy=True, no_match_for_scope_permissions=True)  # fmt: skip
+    return Row(
+        policy=rep.policy,
+        kind=RESOURCE,
+        version=rep.version,
+        scope=rep.scope,
+        resource=resource,
+        role=rep.role,
+        action=action,
+        name="",
+        effect=EFFECT_DENY,
+        condition=None,
+        params=NO_PARAMS,
+        eval_key=_NO_EVAL_KEY,
+        from_role_policy=True,
+        no_match_for_scope_permissions=True,
+    )
 
 
 def _key_cost(key: tuple[Any, ...]) -> int:

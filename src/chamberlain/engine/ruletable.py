@@ -209,10 +209,21 @@ class _Builder:
             condition, effect, activated, not_met = _compile_rule(rule, require_consent)
             roles = ("*",) if "*" in rule.roles else _unique(rule.roles)
             for action in _unique(rule.actions):
-                common = dict(policy=ref, kind=RESOURCE, version=version, scope=rp.scope, resource=name,
-                              action=action, name=rule_name, effect=effect, condition=condition,
-                              params=params, output_activated=activated, output_not_met=not_met,
-                              source=rule)  # fmt: skip
+                common = dict(
+                    policy=ref,
+                    kind=RESOURCE,
+                    version=version,
+                    scope=rp.scope,
+                    resource=name,
+                    action=action,
+                    name=rule_name,
+                    effect=effect,
+                    condition=condition,
+                    params=params,
+                    output_activated=activated,
+                    output_not_met=not_met,
+                    source=rule,
+                )
                 key = ("resource", name, version, rp.scope, rule_name)
                 for role in roles:
                     self.table.add(Row(role=role, eval_key=key, **common))
@@ -366,9 +377,21 @@ class _Builder:
 
 def _noop(ref: PolicyRef, kind: str, resource: str, params: Params, principal: str = "") -> Row:
     """The row a policy without rules gets, so that its scope exists."""
-    return Row(policy=ref, kind=kind, version=ref.version, scope=ref.scope, resource=resource, role="",
-               action="", name="", effect="", condition=None, params=params, eval_key=("noop", ref.key),
-               principal=principal)  # fmt: skip
+    return Row(
+        policy=ref,
+        kind=kind,
+        version=ref.version,
+        scope=ref.scope,
+        resource=resource,
+        role="",
+        action="",
+        name="",
+        effect="",
+        condition=None,
+        params=params,
+        eval_key=("noop", ref.key),
+        principal=principal,
+    )
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:

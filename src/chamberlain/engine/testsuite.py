@@ -262,7 +262,9 @@ class _SuiteRun:
             try:
                 tests += [self.test(table, p, r, expected) for p, r, expected in self.matrix(table)]
             except SuiteError as exc:
-                raise SuiteError(f"Failed to load the test suite: invalid test {go_quote(table.name)}: {exc}") from None  # fmt: skip
+                raise SuiteError(
+                    f"Failed to load the test suite: invalid test {go_quote(table.name)}: {exc}"
+                ) from None
         return tests
 
     def matrix(self, table: Table) -> list[tuple[str, str, _Expected]]:
@@ -275,7 +277,9 @@ class _SuiteRun:
         pairs = [(p, r, lookup.pop((p, r), default)) for p in principals for r in resources]
         if lookup:
             p, r = next(iter(lookup))
-            raise SuiteError(f"found an expectation for principal {go_quote(p)} and resource {go_quote(r)}, but at least one of these is not present in input")  # fmt: skip
+            raise SuiteError(
+                f"found an expectation for principal {go_quote(p)} and resource {go_quote(r)}, but at least one of these is not present in input"
+            )
         return pairs
 
     def expectations(self, table: Table) -> dict[tuple[str, str], _Expected]:
@@ -285,13 +289,17 @@ class _SuiteRun:
         for exp in table.expected:
             outputs = {o.action: {e.src: e.val for e in o.expected} for o in exp.outputs}
             if unreachable := [action for action in outputs if action not in actions]:
-                raise SuiteError(f"found output expectations for actions that are not in the input actions list: [{','.join(unreachable)}]")  # fmt: skip
+                raise SuiteError(
+                    f"found output expectations for actions that are not in the input actions list: [{','.join(unreachable)}]"
+                )
             principals = _collect(exp.principal, exp.principals, exp.principal_groups, self.principal_group)
             resources = _collect(exp.resource, exp.resources, exp.resource_groups, self.resource_group)
             extra = sorted(action for action in exp.actions if action not in actions)
             for key in ((p, r) for p in principals for r in resources):
                 if extra:
-                    raise SuiteError(f"found expectations for actions that do not exist in the input actions list: [{','.join(extra)}]")  # fmt: skip
+                    raise SuiteError(
+                        f"found expectations for actions that do not exist in the input actions list: [{','.join(extra)}]"
+                    )
                 lookup[key] = _merge(key, lookup.get(key) or _Expected(), exp, outputs)
         return lookup
 
@@ -353,12 +361,16 @@ def _merge(
     principal, resource = (go_quote(k) for k in key)
     for action, effect in exp.actions.items():
         if into.actions.setdefault(action, effect) != effect:
-            raise SuiteError(f"found inconsistent expectations for principal {principal} performing action {go_quote(action)} on resource {resource}")  # fmt: skip
+            raise SuiteError(
+                f"found inconsistent expectations for principal {principal} performing action {go_quote(action)} on resource {resource}"
+            )
     for action, entries in outputs.items():
         merged = into.outputs.setdefault(action, {})
         for src, val in entries.items():
             if merged.setdefault(src, val) != val:
-                raise SuiteError(f"found inconsistent expectations for output {go_quote(src)} from principal {principal} performing action {go_quote(action)} on resource {resource}")  # fmt: skip
+                raise SuiteError(
+                    f"found inconsistent expectations for output {go_quote(src)} from principal {principal} performing action {go_quote(action)} on resource {resource}"
+                )
     return into
 
 
@@ -474,7 +486,11 @@ def _engine_options(base: EngineOptions, options: SuiteOptions | None) -> Engine
 
 def _test_name(test: _Test) -> str:
     """A test's name as Cerbos prints its ``Test.TestName`` message."""
-    fields = (("test_table_name", test.table.name), ("principal_key", test.principal), ("resource_key", test.resource))  # fmt: skip
+    fields = (
+        ("test_table_name", test.table.name),
+        ("principal_key", test.principal),
+        ("resource_key", test.resource),
+    )
     return " ".join(f"{name}:{go_quote(value)}" for name, value in fields)
 
 
@@ -497,8 +513,12 @@ def _details(action: str, out: CheckOutput, expected: _Expected) -> dict[str, An
         return {"result": FAILED, "failure": {"expected": want, "actual": have, "outputs": failures}}
     success: dict[str, Any] = {"effect": have}
     if mine:
-        success["outputs"] = [{"src": o.src, "val": json_number(o.val), "action": o.action} if not o.error
-                              else {"src": o.src, "error": o.error, "action": o.action} for o in mine]  # fmt: skip
+        success["outputs"] = [
+            {"src": o.src, "val": json_number(o.val), "action": o.action}
+            if not o.error
+            else {"src": o.src, "error": o.error, "action": o.action}
+            for o in mine
+        ]
     return {"result": PASSED, "success": success}
 
 
@@ -736,8 +756,10 @@ def render_junit(results: Mapping[str, Any]) -> str:
         fails = sum(d["result"] == FAILED for _, d in cases)
         errors = sum(d["result"] == ERRORED for _, d in cases) + (1 if suite.get("error") else 0)
         skipped = sum(d["result"] == SKIPPED for _, d in cases)
-        out.append(f"  <testsuite name={quoteattr(suite['name'] or suite['file'])} file={quoteattr(suite['file'])} "
-                   f'tests="{len(cases)}" failures="{fails}" errors="{errors}" skipped="{skipped}">')  # fmt: skip
+        out.append(
+            f"  <testsuite name={quoteattr(suite['name'] or suite['file'])} file={quoteattr(suite['file'])} "
+            f'tests="{len(cases)}" failures="{fails}" errors="{errors}" skipped="{skipped}">'
+        )
         if suite.get("error"):
             out.append(f"    <error message={quoteattr(suite['error'])}/>")
         for name, d in cases:

@@ -44,17 +44,23 @@ GroupWalk = Callable[[Any], WalkResult]
 Step = tuple[str, tuple[Row, ...], str | None]
 
 
-def generate(policy_key: str, steps: Sequence[Step], shared_keys: Collection[Any],
-             no_match_for_scope_permissions: str) -> GroupWalk:  # fmt: skip
+def generate(
+    policy_key: str, steps: Sequence[Step], shared_keys: Collection[Any], no_match_for_scope_permissions: str
+) -> GroupWalk:
     """The walk of one role group as a function of the state (see the module docstring).
 
     Rows whose evaluation key occurs in ``shared_keys`` (another group of the plan evaluates the
     same condition) go through the state's per-check cache; the others are tested inline.
     """
-    names: dict[str, Any] = {"NM": NO_MATCH_EFFECT, "ALLOW": EFFECT_ALLOW, "DENY": EFFECT_DENY,
-                             "NMFSP": no_match_for_scope_permissions,
-                             "EvaluationError": EvaluationError, "W": WalkResult,
-                             "new": tuple.__new__}  # fmt: skip  # new(W, (...)): W without its Python-level __new__
+    names: dict[str, Any] = {
+        "NM": NO_MATCH_EFFECT,
+        "ALLOW": EFFECT_ALLOW,
+        "DENY": EFFECT_DENY,
+        "NMFSP": no_match_for_scope_permissions,
+        "EvaluationError": EvaluationError,
+        "W": WalkResult,
+        "new": tuple.__new__,
+    }  # new(W, (...)): W without its Python-level __new__
 
     def const(prefix: str, value: Any) -> str:
         name = f"{prefix}{len(names)}"

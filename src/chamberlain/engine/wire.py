@@ -31,16 +31,24 @@ JWTVerifier = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 def principal_from_json(data: Mapping[str, Any]) -> Principal:
     """A principal from its validated Cerbos JSON."""
-    return Principal.prevalidated(data["id"], data["roles"], data.get("attr") or {},
-                                  data.get("policyVersion", data.get("policy_version")) or "",
-                                  data.get("scope") or "")  # fmt: skip
+    return Principal.prevalidated(
+        data["id"],
+        data["roles"],
+        data.get("attr") or {},
+        data.get("policyVersion", data.get("policy_version")) or "",
+        data.get("scope") or "",
+    )
 
 
 def resource_from_json(data: Mapping[str, Any]) -> Resource:
     """A resource from its validated Cerbos JSON."""
-    return Resource.prevalidated(data["kind"], data.get("id") or "", data.get("attr") or {},
-                                 data.get("policyVersion", data.get("policy_version")) or "",
-                                 data.get("scope") or "")  # fmt: skip
+    return Resource.prevalidated(
+        data["kind"],
+        data.get("id") or "",
+        data.get("attr") or {},
+        data.get("policyVersion", data.get("policy_version")) or "",
+        data.get("scope") or "",
+    )
 
 
 def _validated(message: Message, data: Any, path: str) -> Mapping[str, Any]:
@@ -97,8 +105,13 @@ def parse_check_input(data: Any, path: str = "") -> CheckInput:
     )
 
 
-def parse_check_resources(data: Any, verify_jwt: JWTVerifier | None = None, limits: RequestLimits | None = None,
-                          *, validated: bool = False) -> tuple[list[CheckInput], bool]:  # fmt: skip
+def parse_check_resources(
+    data: Any,
+    verify_jwt: JWTVerifier | None = None,
+    limits: RequestLimits | None = None,
+    *,
+    validated: bool = False,
+) -> tuple[list[CheckInput], bool]:
     """A CheckResources request: the inputs (one per resource) and ``includeMeta``.
 
     Validated as the Cerbos server validates it (:func:`validate_check_resources`, with ``limits``)
@@ -153,14 +166,23 @@ def validation_error_json(error: ValidationError) -> dict[str, Any]:
     return out
 
 
-def check_resources_response(request_id: str, inputs: list[CheckInput], outputs: list[CheckOutput],
-                             include_meta: bool) -> dict[str, Any]:  # fmt: skip
+def check_resources_response(
+    request_id: str, inputs: list[CheckInput], outputs: list[CheckOutput], include_meta: bool
+) -> dict[str, Any]:
     """The CheckResources response JSON, as Cerbos's HTTP API prints it (empty fields omitted)."""
     results = []
     for inp, out in zip(inputs, outputs, strict=True):
         res = inp.resource
-        resource = {k: v for k, v in (("id", res.id), ("kind", res.kind), ("policyVersion", res.policy_version),
-                                       ("scope", res.scope)) if v}  # fmt: skip
+        resource = {
+            k: v
+            for k, v in (
+                ("id", res.id),
+                ("kind", res.kind),
+                ("policyVersion", res.policy_version),
+                ("scope", res.scope),
+            )
+            if v
+        }
         entry: dict[str, Any] = {
             "resource": resource,
             "actions": {action: effect.effect for action, effect in out.actions.items()},

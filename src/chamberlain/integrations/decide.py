@@ -27,9 +27,11 @@ from chamberlain.policy.model import EFFECT_DENY
 
 #: The ``matchedPolicy`` of a check an embedded PDP cannot make (a delegation it cannot verify).
 NO_DELEGATION_POLICY = "chamberlain.embedded_without_delegation"
-EMBEDDED_DELEGATION = ("an embedded PDP does not verify delegation tokens or actor chains: decide with the "
-                       "in-process chamberlain.delegation.TokenService, or through chamberlain.Client against "
-                       "a server with chamberlain.delegation")  # fmt: skip
+EMBEDDED_DELEGATION = (
+    "an embedded PDP does not verify delegation tokens or actor chains: decide with the "
+    "in-process chamberlain.delegation.TokenService, or through chamberlain.Client against "
+    "a server with chamberlain.delegation"
+)
 
 
 def _embedded(
@@ -38,26 +40,49 @@ def _embedded(
     acting = current()
     if acting.token or acting.delegation is not None:
         return undecided(resource, actions, EMBEDDED_DELEGATION, NO_DELEGATION_POLICY)
-    return pdp.check(principal, resource, list(actions), session_id=acting.session_id,
-                     approval_id=acting.approval_id, point=point)  # fmt: skip
+    return pdp.check(
+        principal,
+        resource,
+        list(actions),
+        session_id=acting.session_id,
+        approval_id=acting.approval_id,
+        point=point,
+    )
 
 
-def _delegated(tokens: TokenService, principal: Principal, resource: Resource, actions: Sequence[str],
-               point: str) -> CheckResult:  # fmt: skip
+def _delegated(
+    tokens: TokenService, principal: Principal, resource: Resource, actions: Sequence[str], point: str
+) -> CheckResult:
     """An attenuated check by an in-process token service (every party of the chain must allow), recorded in
     its PDP's decision log when it has one."""
     acting = current()
-    how: dict[str, Any] = ({"token": acting.token} if acting.token
-                           else {"delegation": named_delegation(acting.delegation)})  # fmt: skip
-    result = tokens.check(principal, [(resource, tuple(actions))], session_id=acting.session_id,
-                          approval_id=acting.approval_id, **how)  # fmt: skip
+    how: dict[str, Any] = (
+        {"token": acting.token} if acting.token else {"delegation": named_delegation(acting.delegation)}
+    )
+    result = tokens.check(
+        principal,
+        [(resource, tuple(actions))],
+        session_id=acting.session_id,
+        approval_id=acting.approval_id,
+        **how,
+    )
     out = result.outputs[0].output
     summary = cerbos_check.summary(result, [out], explain=False)
     record = getattr(tokens.pdp, "record", None)
     log_error = ""
     if record is not None:
-        inputs = [CheckInput(principal, resource, tuple(actions), EMPTY_AUX, "", out.session_id, out.actor_chain,
-                             acting.approval_id)]  # fmt: skip
+        inputs = [
+            CheckInput(
+                principal,
+                resource,
+                tuple(actions),
+                EMPTY_AUX,
+                "",
+                out.session_id,
+                out.actor_chain,
+                acting.approval_id,
+            )
+        ]
         log_error = record(inputs, [out], point=point)
     return RemoteCheckResult([out], response={"delegation": summary}, log_error=log_error)
 
@@ -74,15 +99,17 @@ def _route(decider: Any, principal: Principal, resource: Resource, actions: Sequ
     return decider.check(principal, resource, list(actions))
 
 
-def undecided(resource: Resource, actions: Sequence[str], reason: str,
-              policy: str = UNAVAILABLE_POLICY) -> RemoteCheckResult:  # fmt: skip
+def undecided(
+    resource: Resource, actions: Sequence[str], reason: str, policy: str = UNAVAILABLE_POLICY
+) -> RemoteCheckResult:
     """Every action denied without a decision, ``reason`` saying why."""
     outputs = [CheckOutput("", resource.id, {a: ActionEffect(EFFECT_DENY, policy) for a in actions})]
     return RemoteCheckResult(outputs, error=reason)
 
 
-def check(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
-          point: str = "sdk") -> CheckResult:  # fmt: skip
+def check(
+    decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *, point: str = "sdk"
+) -> CheckResult:
     """Decide ``actions`` on ``resource`` with a PDP or a Client (an AsyncClient needs :func:`check_async`)."""
     result = _route(decider, principal, resource, actions, point)
     if inspect.isawaitable(result):
@@ -91,8 +118,9 @@ def check(decider: Any, principal: Principal, resource: Resource, actions: Seque
     return result
 
 
-async def check_async(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *,
-                      point: str = "sdk") -> CheckResult:  # fmt: skip
+async def check_async(
+    decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], *, point: str = "sdk"
+) -> CheckResult:
     """:func:`check` from a coroutine (an AsyncClient is awaited; a PDP decides in microseconds, in place)."""
     result = _route(decider, principal, resource, actions, point)
     return await result if inspect.isawaitable(result) else result
@@ -111,8 +139,11 @@ def denied_by(result: CheckResult, action: str, index: int = 0) -> str:
         return f"no decision for {action}"
     if effect.rule:
         return _basis(effect)
-    tried = [f"rule {t.rule!r}: {'its condition did not hold' if t.satisfied is False else 'its condition failed'}"
-             for t in result[index].explain(action).evaluated if t.effect == "EFFECT_ALLOW" and not t.satisfied]  # fmt: skip
+    tried = [
+        f"rule {t.rule!r}: {'its condition did not hold' if t.satisfied is False else 'its condition failed'}"
+        for t in result[index].explain(action).evaluated
+        if t.effect == "EFFECT_ALLOW" and not t.satisfied
+    ]
     return _basis(effect) + (f" ({'; '.join(tried)})" if tried else "")
 
 

@@ -34,8 +34,14 @@ class Authorizer:
         self.pdp = pdp
         self.principal = principal
 
-    def requires(self, kind: str, action: str, *, id: Callable[..., Any] | None = None,
-                 attr: Callable[..., Any] | None = None) -> Callable[..., Any]:  # fmt: skip
+    def requires(
+        self,
+        kind: str,
+        action: str,
+        *,
+        id: Callable[..., Any] | None = None,
+        attr: Callable[..., Any] | None = None,
+    ) -> Callable[..., Any]:
         """A dependency deciding ``action`` on the request's ``kind`` resource; it returns the check's result."""
         pdp = self.pdp
 

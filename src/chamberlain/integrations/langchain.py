@@ -47,8 +47,14 @@ def guard_tool(tool: BaseTool, guard: ToolGuard) -> BaseTool:
         decision = await guard.check_async(name, arguments)
         return await tool.ainvoke(arguments) if decision.allowed else guard.denied(decision)
 
-    return StructuredTool.from_function(func=run, coroutine=arun, name=name, description=tool.description,
-                                        args_schema=tool.args_schema, return_direct=tool.return_direct)  # fmt: skip
+    return StructuredTool.from_function(
+        func=run,
+        coroutine=arun,
+        name=name,
+        description=tool.description,
+        args_schema=tool.args_schema,
+        return_direct=tool.return_direct,
+    )
 
 
 def guard_tools(tools: Iterable[BaseTool], guard: ToolGuard, *, hide: bool = True) -> list[BaseTool]:

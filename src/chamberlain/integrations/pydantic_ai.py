@@ -34,8 +34,9 @@ class GuardedToolset(WrapperToolset[Any]):
         tools = await super().get_tools(ctx)
         return {name: tools[name] for name in await self.guard.visible_async(tools)}
 
-    async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any],
-                        tool: ToolsetTool[Any]) -> Any:  # fmt: skip
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
+    ) -> Any:
         decision = await self.guard.check_async(name, tool_args)
         if not decision.allowed:
             return self.guard.denied(decision)

@@ -75,9 +75,17 @@ class ToolGuard:
     ``on_deny``: ``"message"`` (the model reads the denial) or ``"raise"`` (:class:`ToolDenied`).
     """
 
-    def __init__(self, pdp: Any, principal: Principal | Callable[[], Principal], *, server: str = "app",
-                 kind: str = "mcp_server", attributes: Mapping[str, Any] | None = None,
-                 on_deny: str = DENY_MESSAGE, point: str = "sdk:tools") -> None:  # fmt: skip
+    def __init__(
+        self,
+        pdp: Any,
+        principal: Principal | Callable[[], Principal],
+        *,
+        server: str = "app",
+        kind: str = "mcp_server",
+        attributes: Mapping[str, Any] | None = None,
+        on_deny: str = DENY_MESSAGE,
+        point: str = "sdk:tools",
+    ) -> None:
         if on_deny not in (DENY_MESSAGE, DENY_RAISE):
             raise ValueError(f"on_deny: expected 'message' or 'raise', got {on_deny!r}")
         self.pdp = pdp
@@ -94,8 +102,13 @@ class ToolGuard:
 
     def resource(self, tool: str, arguments: Mapping[str, Any], method: str = TOOLS_CALL) -> Resource:
         """The resource a call of ``tool`` with ``arguments`` is checked against (the gateway's shape)."""
-        attr = {**self.attributes, "server": self.server, "method": method, "tool_name": tool,
-                "arguments": dict(arguments)}  # fmt: skip
+        attr = {
+            **self.attributes,
+            "server": self.server,
+            "method": method,
+            "tool_name": tool,
+            "arguments": dict(arguments),
+        }
         return Resource(self.kind, self.server, attr=attr)
 
     # -- calls ------------------------------------------------------------------------------------
@@ -117,8 +130,9 @@ class ToolGuard:
         if isinstance(prepared, ToolDecision):
             return prepared
         try:
-            result = await decide.check_async(self.pdp, self.principal, prepared, [call_action(tool)],
-                                              point=self.point)  # fmt: skip
+            result = await decide.check_async(
+                self.pdp, self.principal, prepared, [call_action(tool)], point=self.point
+            )
         except Error as exc:
             return self.refused(tool, f"no decision could be made ({exc})")
         return self._decision(tool, call_action(tool), result)
@@ -158,8 +172,9 @@ class ToolGuard:
             return []
         actions = [f"{TOOLS_LIST}::{n}" for n in names]
         try:
-            result = decide.check(self.pdp, self.principal, self.resource("", {}, TOOLS_LIST), actions,
-                                  point=self.point)  # fmt: skip
+            result = decide.check(
+                self.pdp, self.principal, self.resource("", {}, TOOLS_LIST), actions, point=self.point
+            )
         except Error as exc:
             return _none_visible(exc)
         return [n for n, a in zip(names, actions, strict=True) if result.is_allowed(a)]
@@ -171,8 +186,9 @@ class ToolGuard:
             return []
         actions = [f"{TOOLS_LIST}::{n}" for n in names]
         try:
-            result = await decide.check_async(self.pdp, self.principal, self.resource("", {}, TOOLS_LIST), actions,
-                                              point=self.point)  # fmt: skip
+            result = await decide.check_async(
+                self.pdp, self.principal, self.resource("", {}, TOOLS_LIST), actions, point=self.point
+            )
         except Error as exc:
             return _none_visible(exc)
         return [n for n, a in zip(names, actions, strict=True) if result.is_allowed(a)]

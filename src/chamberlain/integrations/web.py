@@ -37,8 +37,13 @@ class Forbidden(Error):
 
     def body(self) -> dict[str, Any]:
         """The JSON a web framework answers with."""
-        out: dict[str, Any] = {"error": "forbidden", "action": self.action, "kind": self.resource.kind,
-                               "id": self.resource.id, "deniedBy": self.denied_by}  # fmt: skip
+        out: dict[str, Any] = {
+            "error": "forbidden",
+            "action": self.action,
+            "kind": self.resource.kind,
+            "id": self.resource.id,
+            "deniedBy": self.denied_by,
+        }
         if self.outputs:
             out["outputs"] = self.outputs
         return out
@@ -53,17 +58,24 @@ def call_with(fn: Callable[..., Any], values: Mapping[str, Any], what: str) -> A
     return fn(*(values[n] for n in names))
 
 
-def resource_of(kind: str, values: Mapping[str, Any], id: Callable[..., Any] | None,
-                attr: Callable[..., Any] | None) -> Resource:  # fmt: skip
+def resource_of(
+    kind: str, values: Mapping[str, Any], id: Callable[..., Any] | None, attr: Callable[..., Any] | None
+) -> Resource:
     """The resource a call is about: ``id`` and ``attr`` computed from the call's ``values``."""
     rid = "" if id is None else str(call_with(id, values, "id"))
     attributes = None if attr is None else dict(call_with(attr, values, "attr"))
     return Resource(kind, rid, attr=attributes)
 
 
-def requires(kind: str, action: str, *, pdp: Any, id: Callable[..., Any] | None = None,
-             attr: Callable[..., Any] | None = None,
-             principal: Callable[..., Principal] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # fmt: skip
+def requires(
+    kind: str,
+    action: str,
+    *,
+    pdp: Any,
+    id: Callable[..., Any] | None = None,
+    attr: Callable[..., Any] | None = None,
+    principal: Callable[..., Principal] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Check ``action`` on the call's ``kind`` resource before the decorated function runs (sync or async)."""
     find_principal = principal or (lambda principal: principal)
 

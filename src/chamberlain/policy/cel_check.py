@@ -85,7 +85,11 @@ def _nodes(tree: Any) -> Any:
                     if isinstance(v, ast.Expr):
                         stack.append(v)
                     elif dataclasses.is_dataclass(v):
-                        stack.extend(getattr(v, g.name) for g in dataclasses.fields(v) if isinstance(getattr(v, g.name), ast.Expr))  # fmt: skip
+                        stack.extend(
+                            getattr(v, g.name)
+                            for g in dataclasses.fields(v)
+                            if isinstance(getattr(v, g.name), ast.Expr)
+                        )
 
 
 def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]) -> None:
@@ -99,7 +103,9 @@ def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]
         elif isinstance(current, ast.Call) and current.function in ("_[_]", "_[?_]") and current.args:
             target = current.args[0]
             if isinstance(target, ast.Ident) and target.name in _MAP_ROOTS:
-                errors.append(f"found no matching overload for '_[_]' applied to '(cerbos.Variables, ...)': write {target.name}.name instead of {target.name}[...]")  # fmt: skip
+                errors.append(
+                    f"found no matching overload for '_[_]' applied to '(cerbos.Variables, ...)': write {target.name}.name instead of {target.name}[...]"
+                )
 
 
 def _undefined_fields(tree: Any) -> list[str]:

@@ -140,9 +140,11 @@ MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
     "split": [(STRING, (STRING,), list_of(STRING)), (STRING, (STRING, INT), list_of(STRING))],
     "timeSince": [(TIMESTAMP, (), DURATION)],
     **{name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT)] for name in _TIME_PARTS},
-    **{name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT), (DURATION, (), INT)]
-       for name in ("getHours", "getMinutes", "getSeconds", "getMilliseconds")},
-}  # fmt: skip
+    **{
+        name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT), (DURATION, (), INT)]
+        for name in ("getHours", "getMinutes", "getSeconds", "getMilliseconds")
+    },
+}
 _LOGICAL = ("_&&_", "_||_")
 #: Function namespaces of Cerbos's libraries (``math.greatest``), never variables.
 _NAMESPACES = frozenset({"math", "strings", "base64", "sets", "lists", "optional", "spiffe", "cel"})
@@ -274,8 +276,10 @@ class _Checker:
             if not _numeric_literal(arg):
                 self.errors.append(f"{node.function}() invalid single argument value")
             return DYN
-        if not (args[0] in (DYN, *_NUMBERS) or (isinstance(args[0], tuple) and args[0][0] == "list"
-                                                and args[0][1] in (DYN, *_NUMBERS))):  # fmt: skip
+        if not (
+            args[0] in (DYN, *_NUMBERS)
+            or (isinstance(args[0], tuple) and args[0][0] == "list" and args[0][1] in (DYN, *_NUMBERS))
+        ):
             internal = "math.@max" if node.function == "math.greatest" else "math.@min"
             self.errors.append(
                 f"found no matching overload for '{internal}' applied to '({type_name(args[0])})'"
@@ -329,8 +333,10 @@ class _Checker:
         range_type = self.check(node.target, scope)
         if range_type == DYN or not isinstance(range_type, tuple) or range_type[0] not in ("list", "map"):
             if range_type != DYN:
-                self.errors.append(f"expression of type '{type_name(range_type)}' cannot be range of a "
-                                   "comprehension (must be list, map, or dynamic)")  # fmt: skip
+                self.errors.append(
+                    f"expression of type '{type_name(range_type)}' cannot be range of a "
+                    "comprehension (must be list, map, or dynamic)"
+                )
             elem: Type = DYN
         else:
             elem = range_type[1]

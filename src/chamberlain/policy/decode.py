@@ -175,7 +175,13 @@ class _Decoder:
     def sorted_issues(self, kind: str = "") -> list[Issue]:
         """The problems in Cerbos's order: by position, then those without one in field order."""
         found = [(issue, order) for issue, order in self.issues if not kind or issue.kind == kind]
-        found.sort(key=lambda pair: (0, pair[0].line, pair[0].column, pair[0].path, pair[1]) if pair[0].line else (1, 0, 0, "", pair[1]))  # fmt: skip
+        found.sort(
+            key=lambda pair: (
+                (0, pair[0].line, pair[0].column, pair[0].path, pair[1])
+                if pair[0].line
+                else (1, 0, 0, "", pair[1])
+            )
+        )
         return [issue for issue, _ in found]
 
     # -- problems ---------------------------------------------------------------------------------
@@ -243,12 +249,20 @@ class _Decoder:
             self.parse_error(key, child_ypath, self.unknown_field(key.value, spec))
             return None
         if f.name in seen:
-            self.parse_error(key, child_ypath, f"duplicate field definition: previous definition at [{node_position(seen[f.name], '')}]")  # fmt: skip
+            self.parse_error(
+                key,
+                child_ypath,
+                f"duplicate field definition: previous definition at [{node_position(seen[f.name], '')}]",
+            )
             return None
         seen[f.name] = key
         if f.oneof:
             if f.oneof in oneofs:
-                self.parse_error(key, child_ypath, f"invalid value: oneof field is already set at [{node_position(oneofs[f.oneof], '')}]: set only one of them")  # fmt: skip
+                self.parse_error(
+                    key,
+                    child_ypath,
+                    f"invalid value: oneof field is already set at [{node_position(oneofs[f.oneof], '')}]: set only one of them",
+                )
                 return None
             oneofs[f.oneof] = key
         return f
@@ -270,7 +284,19 @@ class _Decoder:
 
     def missing_policy_type(self, pos: Position) -> None:
         kinds = ", ".join(json_name(n) for n in m.KIND_BY_FIELD)
-        self.issues.append((Issue(self.doc.file, VALIDATION, f"policy type is missing: the document needs exactly one of {kinds}", pos.line, pos.column, "$"), ()))  # fmt: skip
+        self.issues.append(
+            (
+                Issue(
+                    self.doc.file,
+                    VALIDATION,
+                    f"policy type is missing: the document needs exactly one of {kinds}",
+                    pos.line,
+                    pos.column,
+                    "$",
+                ),
+                (),
+            )
+        )
 
     def unknown_field(self, name: str, spec: dict[str, F]) -> str:
         valid = sorted({json_name(f.name) if f.name != "json_schema" else "$schema" for f in spec.values()})
@@ -301,7 +327,11 @@ class _Decoder:
                 )
                 continue
             if found is not None:
-                self.parse_error(key, child_ypath, f"invalid value: oneof field is already set at [{found.pos}]: use all/any/none to combine expressions")  # fmt: skip
+                self.parse_error(
+                    key,
+                    child_ypath,
+                    f"invalid value: oneof field is already set at [{found.pos}]: use all/any/none to combine expressions",
+                )
                 continue
             child_ppath = f"{ppath}.{name}"
             key_pos = node_position(key, child_ypath)

@@ -61,7 +61,13 @@ def policy_files(root: Path) -> tuple[list[str], list[Issue]]:
                 continue
             if d == SCHEMAS_DIRECTORY:
                 if rel_dir:
-                    issues.append(Issue(f"{rel_dir}/{d}", "load failure", "a _schemas folder is only read at the top of the policy directory: move it there"))  # fmt: skip
+                    issues.append(
+                        Issue(
+                            f"{rel_dir}/{d}",
+                            "load failure",
+                            "a _schemas folder is only read at the top of the policy directory: move it there",
+                        )
+                    )
                 continue
             keep.append(d)
         dirs[:] = keep
@@ -69,8 +75,9 @@ def policy_files(root: Path) -> tuple[list[str], list[Issue]]:
     return sorted(found), issues
 
 
-def load_directory(path: str | os.PathLike[str], *, schemas: bool = True,
-                   limits: DirectoryLimits = DirectoryLimits()) -> PolicySet:  # fmt: skip
+def load_directory(
+    path: str | os.PathLike[str], *, schemas: bool = True, limits: DirectoryLimits = DirectoryLimits()
+) -> PolicySet:
     """Load, validate and index every policy under ``path``; raise ``PolicyError`` with all problems."""
     root = Path(path)
     if not root.is_dir():
@@ -79,7 +86,15 @@ def load_directory(path: str | os.PathLike[str], *, schemas: bool = True,
         )
     names, issues = policy_files(root)
     if len(names) > limits.max_files:
-        raise PolicyError([Issue(str(root), "load failure", f"more than {limits.max_files} policy files ({len(names)}): split the policy set or raise the limit")])  # fmt: skip
+        raise PolicyError(
+            [
+                Issue(
+                    str(root),
+                    "load failure",
+                    f"more than {limits.max_files} policy files ({len(names)}): split the policy set or raise the limit",
+                )
+            ]
+        )
     files: list[tuple[str, bytes]] = []
     total = 0
     for name in names:
@@ -88,7 +103,15 @@ def load_directory(path: str | os.PathLike[str], *, schemas: bool = True,
         except FileRefused as exc:
             issues.append(Issue(name, "load failure", str(exc)))
         if total > limits.max_total_bytes:
-            raise PolicyError([Issue(str(root), "load failure", f"more than {describe_size(limits.max_total_bytes)} of policy files: split the policy set or raise the limit")])  # fmt: skip
+            raise PolicyError(
+                [
+                    Issue(
+                        str(root),
+                        "load failure",
+                        f"more than {describe_size(limits.max_total_bytes)} of policy files: split the policy set or raise the limit",
+                    )
+                ]
+            )
     for name in names:
         try:
             files.append((name, read_bounded(root / name, limits.max_file_bytes, "policy file")))
@@ -135,7 +158,16 @@ def _build(files: list[tuple[str, bytes]], store: SchemaStore | None, issues: li
                 continue
             if (other := files_by_key.get(policy.key)) is not None:
                 pos = policy.pos
-                issues.append(Issue(name, "duplicate definition", f"policy {policy.key!r} is already defined in {other}: remove one of them or change its name, version or scope", pos.line, pos.column, "$"))  # fmt: skip
+                issues.append(
+                    Issue(
+                        name,
+                        "duplicate definition",
+                        f"policy {policy.key!r} is already defined in {other}: remove one of them or change its name, version or scope",
+                        pos.line,
+                        pos.column,
+                        "$",
+                    )
+                )
                 continue
             files_by_key[policy.key] = name
             policies.append(policy)

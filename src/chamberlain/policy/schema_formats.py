@@ -67,9 +67,15 @@ def format_checker() -> jsonschema.FormatChecker:
     """Draft 2020-12's checker with the formats above."""
     checker = jsonschema.FormatChecker()
     checker.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
-    for name, check in (("date-time", _date_time), ("time", _time), ("date", _date), ("uri", _uri),
-                        ("uri-reference", _uri_reference), ("hostname", _hostname),
-                        ("json-pointer", lambda s: _POINTER.match(s) is not None)):  # fmt: skip
+    for name, check in (
+        ("date-time", _date_time),
+        ("time", _time),
+        ("date", _date),
+        ("uri", _uri),
+        ("uri-reference", _uri_reference),
+        ("hostname", _hostname),
+        ("json-pointer", lambda s: _POINTER.match(s) is not None),
+    ):
         checker.checks(name)(lambda value, check=check: not isinstance(value, str) or check(value))
     return checker
 

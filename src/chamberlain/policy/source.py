@@ -73,7 +73,13 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
     why it cannot be read."""
     if len(data) > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
-        return [], [Issue(file, "parse error", f"file is {len(data)} bytes, over the {limit} MiB limit for {what} file: split it into smaller files")]  # fmt: skip
+        return [], [
+            Issue(
+                file,
+                "parse error",
+                f"file is {len(data)} bytes, over the {limit} MiB limit for {what} file: split it into smaller files",
+            )
+        ]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -104,7 +110,16 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
             continue  # empty or comment-only document
         if not isinstance(root, yaml.MappingNode):
             pos = node_position(root, "$")
-            issues.append(Issue(file, "parse error", f"invalid document: contents are not valid YAML or JSON: {what} is a mapping of fields", pos.line, pos.column, "$"))  # fmt: skip
+            issues.append(
+                Issue(
+                    file,
+                    "parse error",
+                    f"invalid document: contents are not valid YAML or JSON: {what} is a mapping of fields",
+                    pos.line,
+                    pos.column,
+                    "$",
+                )
+            )
             continue
         docs.append(Document(file, root, text))
     return docs, issues

@@ -67,7 +67,12 @@ def check_policy(policy: m.Policy) -> list[Issue]:
         for i, rule in enumerate(body.rules):
             if rule.name and rule.name in seen:
                 j = seen[rule.name]
-                dup("resource_policy.rules", i, j, f"duplicate rule name {_q(rule.name)}: rule #{i + 1} has the same name as rule #{j + 1}{{where}}")  # fmt: skip
+                dup(
+                    "resource_policy.rules",
+                    i,
+                    j,
+                    f"duplicate rule name {_q(rule.name)}: rule #{i + 1} has the same name as rule #{j + 1}{{where}}",
+                )
             elif rule.name:
                 seen[rule.name] = i
     elif isinstance(body, m.PrincipalPolicy):
@@ -75,14 +80,24 @@ def check_policy(policy: m.Policy) -> list[Issue]:
         for i, prule in enumerate(body.rules):
             if prule.resource in resources:
                 j = resources[prule.resource]
-                dup("principal_policy.rules", i, j, f"duplicate resource {_q(prule.resource)} at rule #{i + 1}: previous definition in rule #{j + 1}{{where}}")  # fmt: skip
+                dup(
+                    "principal_policy.rules",
+                    i,
+                    j,
+                    f"duplicate resource {_q(prule.resource)} at rule #{i + 1}: previous definition in rule #{j + 1}{{where}}",
+                )
             else:
                 resources[prule.resource] = i
             action_names: dict[str, int] = {}
             for k, action_rule in enumerate(prule.actions):
                 if action_rule.name and action_rule.name in action_names:
                     j = action_names[action_rule.name]
-                    dup(f"principal_policy.rules[{i}].actions", k, j, f"duplicate action rule name {_q(action_rule.name)}: action rule #{k + 1} for resource {_q(prule.resource)} has the same name as action rule #{j + 1}{{where}}")  # fmt: skip
+                    dup(
+                        f"principal_policy.rules[{i}].actions",
+                        k,
+                        j,
+                        f"duplicate action rule name {_q(action_rule.name)}: action rule #{k + 1} for resource {_q(prule.resource)} has the same name as action rule #{j + 1}{{where}}",
+                    )
                 elif action_rule.name:
                     action_names[action_rule.name] = k
     elif isinstance(body, m.DerivedRoles):
@@ -90,12 +105,24 @@ def check_policy(policy: m.Policy) -> list[Issue]:
         for i, definition in enumerate(body.definitions):
             if definition.name in defs:
                 j = defs[definition.name]
-                dup("derived_roles.definitions", i, j, f"duplicate derived role definition {_q(definition.name)}: definition #{i + 1} has the same name as definition #{j + 1}{{where}}")  # fmt: skip
+                dup(
+                    "derived_roles.definitions",
+                    i,
+                    j,
+                    f"duplicate derived role definition {_q(definition.name)}: definition #{i + 1} has the same name as definition #{j + 1}{{where}}",
+                )
             else:
                 defs[definition.name] = i
     elif isinstance(body, m.ExportVariables | m.ExportConstants) and policy.variables:
         kind = "export variables" if isinstance(body, m.ExportVariables) else "export constants"
-        issues.append(_issue(policy, "validation error", f"{kind} policies do not support the deprecated top-level variables field: move them to definitions", policy.position("variables")))  # fmt: skip
+        issues.append(
+            _issue(
+                policy,
+                "validation error",
+                f"{kind} policies do not support the deprecated top-level variables field: move them to definitions",
+                policy.position("variables"),
+            )
+        )
     return issues
 
 
@@ -183,12 +210,22 @@ class Checker:
             for label, attr in (("principal", "principal_schema"), ("resource", "resource_schema")):
                 ref = getattr(rp.schemas, attr)
                 if ref is not None and ref.ref and (problem := self.load_schema(ref.ref)) is not None:
-                    self.error(policy, "invalid schema", f"Failed to load {label} schema {_sq(ref.ref)}: {problem}", f"resource_policy.schemas.{attr}.ref")  # fmt: skip
+                    self.error(
+                        policy,
+                        "invalid schema",
+                        f"Failed to load {label} schema {_sq(ref.ref)}: {problem}",
+                        f"resource_policy.schemas.{attr}.ref",
+                    )
         scope = self.scope(policy, rp.constants, rp.variables)
         for i, rule in enumerate(rp.rules):
             path = f"resource_policy.rules[{i}]"
             if not rule.roles and not rule.derived_roles:
-                self.error(policy, "invalid resource rule", f"Rule '{rule_name(rule.name, i + 1)}' does not specify any roles or derived roles to be matched: add roles or derivedRoles", path)  # fmt: skip
+                self.error(
+                    policy,
+                    "invalid resource rule",
+                    f"Rule '{rule_name(rule.name, i + 1)}' does not specify any roles or derived roles to be matched: add roles or derivedRoles",
+                    path,
+                )
             self.condition(scope, f"{path}.condition", rule.condition)
             self.output(scope, path, rule.output)
 
@@ -221,7 +258,11 @@ class Checker:
                 if current is None or (len(policy.scope), current.file) > (len(current.scope), policy.file):
                     missing[key] = policy
         for key, policy in missing.items():
-            self.error(policy, "missing policy definition", f"Missing ancestor policy {_sq(key)}: a scoped policy needs a policy for every parent scope, up to the unscoped one")  # fmt: skip
+            self.error(
+                policy,
+                "missing policy definition",
+                f"Missing ancestor policy {_sq(key)}: a scoped policy needs a policy for every parent scope, up to the unscoped one",
+            )
 
     # -- derived roles ----------------------------------------------------------------------------
 
@@ -230,7 +271,12 @@ class Checker:
         for i, name in enumerate(rp.import_derived_roles):
             dr_policy = self.named["derived_roles"].get(name)
             if dr_policy is None:
-                self.error(policy, "import not found", f"Derived roles import {_sq(name)} cannot be found: check the name of the derivedRoles policy", f"resource_policy.import_derived_roles[{i}]")  # fmt: skip
+                self.error(
+                    policy,
+                    "import not found",
+                    f"Derived roles import {_sq(name)} cannot be found: check the name of the derivedRoles policy",
+                    f"resource_policy.import_derived_roles[{i}]",
+                )
                 continue
             self.derived_roles(dr_policy)
             assert isinstance(dr_policy.derived_roles, m.DerivedRoles)
@@ -250,9 +296,18 @@ class Checker:
                         pos = policy.positions.get(f"resource_policy.import_derived_roles[{k}]")
                         at = f" at {pos}" if pos else ""
                         places.append(f"{dr_policy.file} (imported as {_sq(imp)}{at})")
-                    self.error(policy, "ambiguous derived role", f"Derived role {_sq(role)} is defined in more than one import: {', '.join(places)}")  # fmt: skip
+                    self.error(
+                        policy,
+                        "ambiguous derived role",
+                        f"Derived role {_sq(role)} is defined in more than one import: {', '.join(places)}",
+                    )
         for role, path in unknown.items():
-            self.error(policy, "unknown derived role", f"Derived role {_sq(role)} is not defined in any imports: import the derivedRoles policy that defines it", path)  # fmt: skip
+            self.error(
+                policy,
+                "unknown derived role",
+                f"Derived role {_sq(role)} is not defined in any imports: import the derivedRoles policy that defines it",
+                path,
+            )
 
     def unimported_derived_roles(self) -> None:
         """Missing imports of derived roles no policy imports: Cerbos's index checks every file's imports
@@ -269,7 +324,12 @@ class Checker:
 
     def missing_import(self, policy: m.Policy, noun: str, name: str, path: str) -> None:
         """An ``import`` of exported constants or variables that no policy exports."""
-        self.error(policy, "import not found", f"{noun.capitalize()} import '{name}' cannot be found: check the name of the export{noun.capitalize()} policy", path)  # fmt: skip
+        self.error(
+            policy,
+            "import not found",
+            f"{noun.capitalize()} import '{name}' cannot be found: check the name of the export{noun.capitalize()} policy",
+            path,
+        )
 
     def derived_roles(self, policy: m.Policy) -> None:
         if policy.key in self._derived_done:
@@ -334,16 +394,32 @@ class Checker:
         self._export_scopes[key] = scope
         return scope
 
-    def definitions(self, policy: m.Policy, values: Mapping[str, Any], path: str, source: str, noun: str, out: dict[str, list[_Definition]]) -> None:  # fmt: skip
+    def definitions(
+        self,
+        policy: m.Policy,
+        values: Mapping[str, Any],
+        path: str,
+        source: str,
+        noun: str,
+        out: dict[str, list[_Definition]],
+    ) -> None:
         for name, value in values.items():
             def_path = f'{path}["{name}"]'
             if (problem := identifier_error(name)) is not None:
-                self.error(policy, f"invalid {noun} name", f"{problem}: use letters, digits and underscores, not starting with a digit", def_path, key=True)  # fmt: skip
+                self.error(
+                    policy,
+                    f"invalid {noun} name",
+                    f"{problem}: use letters, digits and underscores, not starting with a digit",
+                    def_path,
+                    key=True,
+                )
             if noun == "variable":
                 self.expression(policy, def_path, value)
             out.setdefault(name, []).append(_Definition(name, value, source, policy, def_path))
 
-    def resolve_redefinitions(self, policy: m.Policy, defs: dict[str, list[_Definition]], noun: str, kind: str) -> dict[str, _Definition]:  # fmt: skip
+    def resolve_redefinitions(
+        self, policy: m.Policy, defs: dict[str, list[_Definition]], noun: str, kind: str
+    ) -> dict[str, _Definition]:
         for name, places in defs.items():
             if len(places) > 1:
                 where = [p.where for p in places]
@@ -359,7 +435,12 @@ class Checker:
             refs = check_expression(d.value)
             for const in sorted(refs.constants):
                 if const not in scope.constants:
-                    self.error(d.policy, "undefined constant", f"Undefined constant '{const}' referenced in variable '{name}'", d.path)  # fmt: skip
+                    self.error(
+                        d.policy,
+                        "undefined constant",
+                        f"Undefined constant '{const}' referenced in variable '{name}'",
+                        d.path,
+                    )
             edges[name] = set()
             for var in sorted(refs.variables):
                 if var == name:
@@ -370,7 +451,12 @@ class Checker:
                         d.path,
                     )
                 elif var not in scope.variables:
-                    self.error(d.policy, "undefined variable", f"Undefined variable '{var}' referenced in variable '{name}'", d.path)  # fmt: skip
+                    self.error(
+                        d.policy,
+                        "undefined variable",
+                        f"Undefined variable '{var}' referenced in variable '{name}'",
+                        d.path,
+                    )
                 else:
                     edges[name].add(var)
         for cycle in _cycles(edges):
@@ -393,7 +479,12 @@ class Checker:
         if condition is None:
             return
         if condition.match is None:
-            self.error(scope.policy, "scripts in conditions are no longer supported", "Unsupported feature: rewrite the script as a CEL match expression", path)  # fmt: skip
+            self.error(
+                scope.policy,
+                "scripts in conditions are no longer supported",
+                "Unsupported feature: rewrite the script as a CEL match expression",
+                path,
+            )
             return
         self.match(scope, f"{path}.match", condition.match)
 
@@ -408,12 +499,21 @@ class Checker:
         if output is None:
             return
         empty = True
-        for expr, sub in ((output.expr, "output.expr"), (output.when.rule_activated if output.when else "", "output.when.rule_activated"), (output.when.condition_not_met if output.when else "", "output.when.condition_not_met")):  # fmt: skip
+        for expr, sub in (
+            (output.expr, "output.expr"),
+            (output.when.rule_activated if output.when else "", "output.when.rule_activated"),
+            (output.when.condition_not_met if output.when else "", "output.when.condition_not_met"),
+        ):
             if expr:
                 empty = False
                 self.used_expression(scope, f"{path}.{sub}", expr)
         if empty:
-            self.error(scope.policy, "empty output", "output must have at least one expression: set when.ruleActivated or when.conditionNotMet", f"{path}.output")  # fmt: skip
+            self.error(
+                scope.policy,
+                "empty output",
+                "output must have at least one expression: set when.ruleActivated or when.conditionNotMet",
+                f"{path}.output",
+            )
 
     def expression(self, policy: m.Policy, path: str, expr: str) -> Any:
         result = check_expression(expr)

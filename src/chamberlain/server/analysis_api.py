@@ -101,8 +101,12 @@ def usage(request: AdminRequest) -> dict[str, Any]:
     pdp = state.pdp
     vault = build_map(pdp.engine, page, policy_targets(pdp.policies), budget=Budget(seconds=seconds))
     uses = state.log.read(lambda reader: observed_uses(reader.db, start))
-    out = {"since": start, "complete": vault.complete, "stopped": vault.stopped,
-           "subjects": [r.to_json() for r in usage_report(vault, uses)]}  # fmt: skip
+    out = {
+        "since": start,
+        "complete": vault.complete,
+        "stopped": vault.stopped,
+        "subjects": [r.to_json() for r in usage_report(vault, uses)],
+    }
     return _paged(out, len(subjects), offset, limit)
 
 

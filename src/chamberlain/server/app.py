@@ -67,8 +67,11 @@ class App:
         self.state = state or ServerState(config)
         self.watcher: PolicyWatcher | None = None
         # HTTPS: the listener's context, whose certificate is reloaded when its files change.
-        self.tls = (ReloadingTLS(config.tls, config.tls_reload_interval, self.state.metrics.observe_tls_reload)
-                    if config.tls is not None else None)  # fmt: skip
+        self.tls = (
+            ReloadingTLS(config.tls, config.tls_reload_interval, self.state.metrics.observe_tls_reload)
+            if config.tls is not None
+            else None
+        )
         try:
             self.admin = AdminSurface(
                 self.state
@@ -184,8 +187,12 @@ class App:
                     raise ApiError(501, UNIMPLEMENTED, "Method Not Allowed")
                 body = scope.get("query_string", b"")
                 if scope["method"] == "POST":
-                    body = await read_body(receive, self.config.max_body_bytes, started + self.config.read_timeout,
-                                           content_length(scope))  # fmt: skip
+                    body = await read_body(
+                        receive,
+                        self.config.max_body_bytes,
+                        started + self.config.read_timeout,
+                        content_length(scope),
+                    )
                 if len(body) > self.config.large_request_bytes:  # parsing, deciding, recording: off the loop
                     self.state.metrics.observe_moved_to_worker("large")
                     answer = await decide.in_worker(self.state, handler, self.state, body, call_id)
@@ -215,11 +222,25 @@ class App:
         elapsed = time.monotonic() - started
         self.state.metrics.observe_request(endpoint, status, elapsed)
         if status >= 400:
-            LOGGER.info("request rejected", extra={"callId": call_id, "endpoint": endpoint, "status": status,
-                                                   "error": orjson.loads(payload).get("message")})  # fmt: skip
+            LOGGER.info(
+                "request rejected",
+                extra={
+                    "callId": call_id,
+                    "endpoint": endpoint,
+                    "status": status,
+                    "error": orjson.loads(payload).get("message"),
+                },
+            )
         elif LOGGER.isEnabledFor(10):
-            LOGGER.debug("request", extra={"callId": call_id, "endpoint": endpoint, "status": status,
-                                           "ms": round(elapsed * 1000, 3)})  # fmt: skip
+            LOGGER.debug(
+                "request",
+                extra={
+                    "callId": call_id,
+                    "endpoint": endpoint,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 3),
+                },
+            )
 
 
 def _console(state: ServerState, admin: AdminSurface) -> Any:

@@ -32,16 +32,24 @@ MAX_REASON = 1024
 POLICY_KIND, POLICY_ACTION = "approval", "approve"
 
 
-_handle = answering([(ApprovalNotFound, 404, NOT_FOUND), (ApproverRefused, 403, PERMISSION_DENIED),
-                     (ApprovalClosed, 409, FAILED_PRECONDITION), (InvalidApproval, 400, INVALID_ARGUMENT)],
-                    "approval store")  # fmt: skip
+_handle = answering(
+    [
+        (ApprovalNotFound, 404, NOT_FOUND),
+        (ApproverRefused, 403, PERMISSION_DENIED),
+        (ApprovalClosed, 409, FAILED_PRECONDITION),
+        (InvalidApproval, 400, INVALID_ARGUMENT),
+    ],
+    "approval store",
+)
 
 
 def _store(request: AdminRequest) -> ApprovalStore:
     store = request.state.approvals
     if store is None:
-        raise InvalidApproval("approvals are not enabled on this server (chamberlain.approvals.enabled, and "
-                              "chamberlain.sessions.enabled for their store)")  # fmt: skip
+        raise InvalidApproval(
+            "approvals are not enabled on this server (chamberlain.approvals.enabled, and "
+            "chamberlain.sessions.enabled for their store)"
+        )
     return store
 
 
@@ -55,8 +63,10 @@ def _id(request: AdminRequest) -> str:
 def why_not_approver(caller: Caller, approval: Approval) -> str:
     """Why ``caller`` may not decide ``approval`` ("" when they may, as far as roles and identity go)."""
     if caller.via != "jwt":
-        return (f"{caller.id!r} signed in with operator credentials: operators can list and read approvals, "
-                "never decide them; an approver signs in with a bearer token from a trusted issuer")  # fmt: skip
+        return (
+            f"{caller.id!r} signed in with operator credentials: operators can list and read approvals, "
+            "never decide them; an approver signs in with a bearer token from a trusted issuer"
+        )
     person = Identity(caller.id, caller.issuer or "")
     approvers = approval.spec.approvers
     is_subject = same_party(person, Identity(approval.subject))
@@ -66,8 +76,10 @@ def why_not_approver(caller: Caller, approval: Approval) -> str:
     if is_subject and SUBJECT in approvers:
         return ""
     if is_subject:
-        return (f"{person} is the subject of this action: nobody approves their own action (the rule may opt "
-                f"into the subject's consent with approvers: [\"{SUBJECT}\"])")  # fmt: skip
+        return (
+            f"{person} is the subject of this action: nobody approves their own action (the rule may opt "
+            f'into the subject\'s consent with approvers: ["{SUBJECT}"])'
+        )
     held = sorted(set(caller.roles) & set(approvers))
     if not held:
         roles = ", ".join(r for r in approvers if r != SUBJECT) or "none"

@@ -36,8 +36,18 @@ from chamberlain.server.admin.paging import (
 from chamberlain.server.http import NOT_FOUND, UNAVAILABLE, ApiError, bad_request
 from chamberlain.server.state import ServerState
 
-_FILTERS = ("session_id", "principal", "actor", "resource_kind", "resource_id", "action", "effect", "kind",
-            "since", "until")  # fmt: skip
+_FILTERS = (
+    "session_id",
+    "principal",
+    "actor",
+    "resource_kind",
+    "resource_id",
+    "action",
+    "effect",
+    "kind",
+    "since",
+    "until",
+)
 
 
 def _enabled(state: ServerState) -> None:
@@ -110,8 +120,12 @@ def consistency(state: ServerState, query: bytes, call_id: str) -> Awaitable[dic
     return _proof(state, query, ("first", "second"), lambda reader, m, n: reader.consistency(m, n))
 
 
-def _proof(state: ServerState, query: bytes, names: tuple[str, str],
-           make: Callable[[AuditReader, int, int | None], Any]) -> Awaitable[dict[str, Any]]:  # fmt: skip
+def _proof(
+    state: ServerState,
+    query: bytes,
+    names: tuple[str, str],
+    make: Callable[[AuditReader, int, int | None], Any],
+) -> Awaitable[dict[str, Any]]:
     """A proof from a required and an optional integer parameter."""
     params = query_params(query, names)
     required, optional = int_param(params, names[0]), int_param(params, names[1])

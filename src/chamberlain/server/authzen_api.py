@@ -28,32 +28,57 @@ from chamberlain.server.http import parse_json
 from chamberlain.server.state import ServerState
 
 _PROPS = ("map", VALUE)
-SUBJECT = Message("Subject", (Field("type", "type", STRING, required=True), Field("id", "id", STRING, required=True),
-                              Field("properties", "properties", _PROPS)))  # fmt: skip
-RESOURCE = Message("Resource", (Field("type", "type", STRING, required=True), Field("id", "id", STRING, required=True),
-                                Field("properties", "properties", _PROPS)))  # fmt: skip
+SUBJECT = Message(
+    "Subject",
+    (
+        Field("type", "type", STRING, required=True),
+        Field("id", "id", STRING, required=True),
+        Field("properties", "properties", _PROPS),
+    ),
+)
+RESOURCE = Message(
+    "Resource",
+    (
+        Field("type", "type", STRING, required=True),
+        Field("id", "id", STRING, required=True),
+        Field("properties", "properties", _PROPS),
+    ),
+)
 ACTION = Message(
     "Action", (Field("name", "name", STRING, required=True), Field("properties", "properties", _PROPS))
 )
-EVALUATION = Message("AccessEvaluationRequest", (
-    Field("subject", "subject", SUBJECT, required=True),
-    Field("resource", "resource", RESOURCE, required=True),
-    Field("action", "action", ACTION, required=True),
-    Field("context", "context", _PROPS),
-))  # fmt: skip
-_BATCH_ITEM = Message("Evaluation", (Field("subject", "subject", SUBJECT), Field("resource", "resource", RESOURCE),
-                                     Field("action", "action", ACTION), Field("context", "context", _PROPS)))  # fmt: skip
+EVALUATION = Message(
+    "AccessEvaluationRequest",
+    (
+        Field("subject", "subject", SUBJECT, required=True),
+        Field("resource", "resource", RESOURCE, required=True),
+        Field("action", "action", ACTION, required=True),
+        Field("context", "context", _PROPS),
+    ),
+)
+_BATCH_ITEM = Message(
+    "Evaluation",
+    (
+        Field("subject", "subject", SUBJECT),
+        Field("resource", "resource", RESOURCE),
+        Field("action", "action", ACTION),
+        Field("context", "context", _PROPS),
+    ),
+)
 _OPTIONS = Message(
     "AccessEvaluationsOptions", (Field("evaluations_semantic", "evaluations_semantic", STRING),)
 )
-EVALUATIONS = Message("AccessEvaluationBatchRequest", (
-    Field("subject", "subject", SUBJECT),
-    Field("resource", "resource", RESOURCE),
-    Field("action", "action", ACTION),
-    Field("context", "context", _PROPS),
-    Field("evaluations", "evaluations", ("list", _BATCH_ITEM)),
-    Field("options", "options", _OPTIONS),
-))  # fmt: skip
+EVALUATIONS = Message(
+    "AccessEvaluationBatchRequest",
+    (
+        Field("subject", "subject", SUBJECT),
+        Field("resource", "resource", RESOURCE),
+        Field("action", "action", ACTION),
+        Field("context", "context", _PROPS),
+        Field("evaluations", "evaluations", ("list", _BATCH_ITEM)),
+        Field("options", "options", _OPTIONS),
+    ),
+)
 SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
 
 
@@ -70,14 +95,24 @@ def principal_of(subject: Mapping[str, Any]) -> dict[str, Any]:
     props = subject.get("properties") or {}
     roles = _prop(props, "roles")
     roles = [r for r in roles if isinstance(r, str) and r] if isinstance(roles, list) else []
-    return {"id": subject["id"], "roles": list(dict.fromkeys(roles)) or [subject["type"]], "attr": props,
-            "policyVersion": _text(props, "policyVersion"), "scope": _text(props, "scope")}  # fmt: skip
+    return {
+        "id": subject["id"],
+        "roles": list(dict.fromkeys(roles)) or [subject["type"]],
+        "attr": props,
+        "policyVersion": _text(props, "policyVersion"),
+        "scope": _text(props, "scope"),
+    }
 
 
 def _resource(resource: Mapping[str, Any]) -> dict[str, Any]:
     props = resource.get("properties") or {}
-    return {"kind": resource["type"], "id": resource["id"], "attr": props,
-            "policyVersion": _text(props, "policyVersion"), "scope": _text(props, "scope")}  # fmt: skip
+    return {
+        "kind": resource["type"],
+        "id": resource["id"],
+        "attr": props,
+        "policyVersion": _text(props, "policyVersion"),
+        "scope": _text(props, "scope"),
+    }
 
 
 def _aux_data(context: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -94,10 +129,20 @@ def _aux_data(context: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return aux
 
 
-def start_check(state: ServerState, principal: dict[str, Any], entries: list[dict[str, Any]],
-                context: Mapping[str, Any] | None, call_id: str, point: str = "http:authzen") -> decide.Started:  # fmt: skip
-    request: dict[str, Any] = {"principal": principal, "resources": entries,
-                               "requestId": _text(context, "requestId"), "includeMeta": True}  # fmt: skip
+def start_check(
+    state: ServerState,
+    principal: dict[str, Any],
+    entries: list[dict[str, Any]],
+    context: Mapping[str, Any] | None,
+    call_id: str,
+    point: str = "http:authzen",
+) -> decide.Started:
+    request: dict[str, Any] = {
+        "principal": principal,
+        "resources": entries,
+        "requestId": _text(context, "requestId"),
+        "includeMeta": True,
+    }
     aux = _aux_data(context)
     if aux is not None:
         request["auxData"] = aux
@@ -122,8 +167,13 @@ def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] 
     validate(EVALUATION, request)
     context = request.get("context")
     action = request["action"]["name"]
-    pending = start_check(state, principal_of(request["subject"]),
-                     [{"actions": [action], "resource": _resource(request["resource"])}], context, call_id)  # fmt: skip
+    pending = start_check(
+        state,
+        principal_of(request["subject"]),
+        [{"actions": [action], "resource": _resource(request["resource"])}],
+        context,
+        call_id,
+    )
 
     def build(responses: list[dict[str, Any]]) -> dict[str, Any]:
         response = responses[0]
@@ -150,8 +200,10 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
     limits = state.config
     items = request.get("evaluations") or []
     if len(items) > limits.max_actions_per_resource * limits.max_resources_per_request:
-        raise InvalidRequest(f"number of evaluations ({len(items)}) exceeds configured limit "
-                             f"({limits.max_actions_per_resource * limits.max_resources_per_request})")  # fmt: skip
+        raise InvalidRequest(
+            f"number of evaluations ({len(items)}) exceeds configured limit "
+            f"({limits.max_actions_per_resource * limits.max_resources_per_request})"
+        )
     default_context = request.get("context") or None
     groups: dict[tuple[str, bytes], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
     for i, item in enumerate(items):
@@ -173,13 +225,17 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
         for entry in group:
             by_resource.setdefault((entry[2]["type"], entry[2]["id"]), []).append(entry)
         if len(by_resource) > limits.max_resources_per_request:
-            raise InvalidRequest(f"number of resources in batch ({len(by_resource)}) exceeds configured limit "
-                                 f"({limits.max_resources_per_request})")  # fmt: skip
+            raise InvalidRequest(
+                f"number of resources in batch ({len(by_resource)}) exceeds configured limit "
+                f"({limits.max_resources_per_request})"
+            )
         entries, slots = [], []
         for index, reqs in enumerate(by_resource.values()):
             if len(reqs) > limits.max_actions_per_resource:
-                raise InvalidRequest(f"number of actions ({len(reqs)}) exceeds configured limit "
-                                     f"({limits.max_actions_per_resource})")  # fmt: skip
+                raise InvalidRequest(
+                    f"number of actions ({len(reqs)}) exceeds configured limit "
+                    f"({limits.max_actions_per_resource})"
+                )
             entries.append(
                 {"actions": list(dict.fromkeys(r[3] for r in reqs)), "resource": _resource(reqs[0][2])}
             )
@@ -216,5 +272,8 @@ def metadata(state: ServerState) -> dict[str, Any]:
     poisoned cache) point other clients at a server of its choosing.
     """
     base = state.config.public_url
-    return {"policy_decision_point": base, "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
-            "access_evaluations_endpoint": f"{base}/access/v1/evaluations"}  # fmt: skip
+    return {
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+    }

@@ -84,8 +84,10 @@ def mapped_check(state: ServerState, request: Mapping[str, Any]) -> tuple[dict[s
     try:
         mapped = map_mcp(headers, server, state.config.gateway.mcp_kind)
     except Unmapped:  # not a method or a name an MCP request can carry
-        raise InvalidRequest(f"validation error: action.name must be an MCP method (such as tools/call) and "
-                             f"resource.id a printable name of 1 to {MAX_NAME} characters") from None  # fmt: skip
+        raise InvalidRequest(
+            f"validation error: action.name must be an MCP method (such as tools/call) and "
+            f"resource.id a printable name of 1 to {MAX_NAME} characters"
+        ) from None
     expected = RESOURCE_TYPES.get(method, SERVER_TYPE)
     if typed != expected:
         raise InvalidRequest(f"validation error: resource.type: {method} needs {expected!r}, got {typed!r}")

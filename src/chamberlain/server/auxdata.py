@@ -104,8 +104,9 @@ class JWTVerifier:
         else:
             raise AuxDataError(f"{field}.keySetId", f"keyset not found: {ks_id}")
         try:
-            decoded = jwt.decode(token, lambda guest: _choose_key(key_set, guest),
-                                 algorithms=_algorithms(key_set))  # fmt: skip
+            decoded = jwt.decode(
+                token, lambda guest: _choose_key(key_set, guest), algorithms=_algorithms(key_set)
+            )
         except _KeyChoiceError as exc:
             raise AuxDataError(field, str(exc)) from None
         except (JoseError, ValueError, TypeError):

@@ -34,8 +34,14 @@ def check_resources(
         response = responses[0]
         response["cerbosCallId"] = call_id
         if limits.audit_enabled:
-            LOGGER.info("decision", extra={"callId": call_id, "principal": request["principal"].get("id"),
-                                           "results": response["results"]})  # fmt: skip
+            LOGGER.info(
+                "decision",
+                extra={
+                    "callId": call_id,
+                    "principal": request["principal"].get("id"),
+                    "results": response["results"],
+                },
+            )
         return response
 
     return decide.settle(state, [pending], build)
@@ -77,8 +83,11 @@ def health(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]:
     if log is not None:
         found = log.status()
         if found["state"] != "OK":
-            extra["decisionLog"] = {"state": "UNAVAILABLE" if found["denying"] else "DEGRADED",
-                                    "since": found["since"], "reason": found["reason"]}  # fmt: skip
+            extra["decisionLog"] = {
+                "state": "UNAVAILABLE" if found["denying"] else "DEGRADED",
+                "since": found["since"],
+                "reason": found["reason"],
+            }
             if found["denying"]:
                 status["status"] = "NOT_SERVING"
     sessions = state.sessions

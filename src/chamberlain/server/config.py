@@ -146,15 +146,41 @@ DEFAULTS: dict[str, Any] = {
 #: warning naming them, so that Cerbos configurations load; everything below a listed key is Cerbos's too.
 #: A key that neither Cerbos nor chamberlain knows is an error (with a did-you-mean hint).
 IGNORED = (
-    "server.cors", "server.udsFileMode", "server.embeddedMode",
-    "server.logRequestPayloads", "server.playgroundEnabled", "server.apiExplorerEnabled", "server.advanced.grpc",
-    "audit.backend", "audit.accessLogsEnabled", "audit.decisionLogsEnabled", "audit.local", "audit.file",
-    "audit.hub", "audit.kafka", "audit.decisionLogFilters", "audit.includeMetadataKeys",
-    "audit.excludeMetadataKeys", "auxData.jwt.cacheSize", "engine.numWorkers", "engine.celErrorLogLevel",
-    "engine.policyLoaderTimeout", "schema.cacheSize", "storage.blob", "storage.git", "storage.hub",
-    "storage.mysql", "storage.overlay", "storage.postgres", "storage.sqlite3", "hub", "telemetry", "tracing",
-    "compile", "ruleTable",
-)  # fmt: skip
+    "server.cors",
+    "server.udsFileMode",
+    "server.embeddedMode",
+    "server.logRequestPayloads",
+    "server.playgroundEnabled",
+    "server.apiExplorerEnabled",
+    "server.advanced.grpc",
+    "audit.backend",
+    "audit.accessLogsEnabled",
+    "audit.decisionLogsEnabled",
+    "audit.local",
+    "audit.file",
+    "audit.hub",
+    "audit.kafka",
+    "audit.decisionLogFilters",
+    "audit.includeMetadataKeys",
+    "audit.excludeMetadataKeys",
+    "auxData.jwt.cacheSize",
+    "engine.numWorkers",
+    "engine.celErrorLogLevel",
+    "engine.policyLoaderTimeout",
+    "schema.cacheSize",
+    "storage.blob",
+    "storage.git",
+    "storage.hub",
+    "storage.mysql",
+    "storage.overlay",
+    "storage.postgres",
+    "storage.sqlite3",
+    "hub",
+    "telemetry",
+    "tracing",
+    "compile",
+    "ruleTable",
+)
 _LEAF_MAPPINGS = (
     "engine.globals",
     "chamberlain.delegation.scopeMapping",
@@ -341,8 +367,12 @@ def _get(data: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def load_config(path: str | os.PathLike[str] | None = None, *, overrides: Mapping[str, Any] | None = None,
-                env: Mapping[str, str] | None = None) -> Config:  # fmt: skip
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
     """Read ``path`` (optional), apply environment variables then ``overrides``, validate, return the config.
 
     Raises :class:`ConfigError` listing every invalid value.
@@ -398,8 +428,12 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("max_actions_per_resource", "server.requestLimits.maxActionsPerResource", limit)
     take("max_resources_per_request", "server.requestLimits.maxResourcesPerRequest", limit)
     take("max_body_bytes", "server.advanced.grpc.maxRecvMsgSizeBytes", positive_int)
-    for key, name in (("read_timeout", "readTimeout"), ("read_header_timeout", "readHeaderTimeout"),
-                      ("write_timeout", "writeTimeout"), ("idle_timeout", "idleTimeout")):  # fmt: skip
+    for key, name in (
+        ("read_timeout", "readTimeout"),
+        ("read_header_timeout", "readHeaderTimeout"),
+        ("write_timeout", "writeTimeout"),
+        ("idle_timeout", "idleTimeout"),
+    ):
         take(key, f"server.advanced.http.{name}", parse_duration)
     take("metrics_enabled", "server.metricsEnabled", boolean)
     take("driver", "storage.driver", choice("disk"))
@@ -436,8 +470,9 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
-    sessions, sessions_url = _sessions(c["chamberlain"]["sessions"], decision_log, values.get("state_dir"),
-                                       problems, base_dir)  # fmt: skip
+    sessions, sessions_url = _sessions(
+        c["chamberlain"]["sessions"], decision_log, values.get("state_dir"), problems, base_dir
+    )
     approvals = _approvals(c["chamberlain"]["approvals"], sessions_url, problems)
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     issuers = tuple(t.issuer for t in delegation.trusted_issuers) if delegation is not None else ()
@@ -452,13 +487,35 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     host, port = values.pop("listen")
     values["public_url"] = values["public_url"] or base_url(host, port, https=values["tls"] is not None)
     values.pop("driver")
-    engine_options = {k: values.pop(k) for k in ("default_policy_version", "default_scope", "lenient_scope_search",
-                                                  "strict_evaluation", "globals", "schema_enforcement",
-                                                  "evaluation_timeout")}  # fmt: skip
-    return Config(host=host, port=port, key_sets=key_sets, engine_options=engine_options,
-                  decision_log=decision_log, delegation=delegation, admin=admin, console=console, sessions=sessions,
-                  sessions_url=sessions_url, approvals=approvals, warnings=tuple(warnings), raw=c,
-                  gateway=gateway, **values)  # fmt: skip
+    engine_options = {
+        k: values.pop(k)
+        for k in (
+            "default_policy_version",
+            "default_scope",
+            "lenient_scope_search",
+            "strict_evaluation",
+            "globals",
+            "schema_enforcement",
+            "evaluation_timeout",
+        )
+    }
+    return Config(
+        host=host,
+        port=port,
+        key_sets=key_sets,
+        engine_options=engine_options,
+        decision_log=decision_log,
+        delegation=delegation,
+        admin=admin,
+        console=console,
+        sessions=sessions,
+        sessions_url=sessions_url,
+        approvals=approvals,
+        warnings=tuple(warnings),
+        raw=c,
+        gateway=gateway,
+        **values,
+    )
 
 
 def _admin(c: Mapping[str, Any], trusted_issuers: int, problems: list[str], base_dir: Path) -> AdminConfig:
@@ -471,13 +528,17 @@ def _admin(c: Mapping[str, Any], trusted_issuers: int, problems: list[str], base
     values: dict[str, Any] = {}
     checks: dict[str, tuple[Mapping[str, Any], str, Any]] = {
         "enabled": (server, "server.adminAPI.enabled", boolean),
-        "roles_claim": (section, "chamberlain.admin.rolesClaim", lambda v: string(v) or _fail("expected a claim name")),
+        "roles_claim": (
+            section,
+            "chamberlain.admin.rolesClaim",
+            lambda v: string(v) or _fail("expected a claim name"),
+        ),
         "credential_cache_ttl": (section, "chamberlain.admin.credentialCacheTTL", _seconds),
         "max_failed_logins": (section, "chamberlain.admin.maxFailedLogins", positive_int),
         "max_page_size": (section, "chamberlain.admin.maxPageSize", _page_size),
         "max_response_bytes": (section, "chamberlain.admin.maxResponseBytes", positive_int),
         "policies": (section, "chamberlain.admin.policies", lambda v: base_dir / v if string(v) else None),
-    }  # fmt: skip
+    }
     for name, (source, key, convert) in checks.items():
         try:
             values[name] = convert(source.get(key.rpartition(".")[2]))
@@ -509,16 +570,18 @@ def _fail(message: str) -> Any:
     raise ValueError(message)
 
 
-def _delegation(section: Any, values: Mapping[str, Any], problems: list[str],
-                base_dir: Path) -> DelegationConfig | None:  # fmt: skip
+def _delegation(
+    section: Any, values: Mapping[str, Any], problems: list[str], base_dir: Path
+) -> DelegationConfig | None:
     """``chamberlain.delegation``, validated (problems appended); the default issuer is the server's URL."""
     listen, state_dir = values.get("listen"), values.get("state_dir")
     if listen is None or state_dir is None or "public_url" not in values:
         return None  # already reported
     default = values["public_url"] or base_url(*listen, https=values.get("tls") is not None)
     try:
-        return delegation_config.parse_config(section, state_dir=state_dir, base_url=default,
-                                              base_dir=base_dir)  # fmt: skip
+        return delegation_config.parse_config(
+            section, state_dir=state_dir, base_url=default, base_dir=base_dir
+        )
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
         return None
@@ -534,8 +597,13 @@ def _approvals(section: Any, sessions_url: StoreURL | None, problems: list[str])
     return found if found.enabled and sessions_url is not None else None
 
 
-def _sessions(section: Any, decision_log: DecisionLogConfig | None, state_dir: Path | None, problems: list[str],
-              base_dir: Path) -> tuple[SessionSettings | None, StoreURL | None]:  # fmt: skip
+def _sessions(
+    section: Any,
+    decision_log: DecisionLogConfig | None,
+    state_dir: Path | None,
+    problems: list[str],
+    base_dir: Path,
+) -> tuple[SessionSettings | None, StoreURL | None]:
     """``chamberlain.sessions``, validated; sessions live in the decision log's database unless ``db`` says."""
     try:
         found = session_settings.parse_settings(section)
@@ -567,25 +635,37 @@ def _default_key_file(url: StoreURL, state_dir: Path) -> Path:
     return earlier if not key.exists() and earlier.exists() else key
 
 
-def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
-                  base_dir: Path) -> DecisionLogConfig | None:  # fmt: skip
+def _decision_log(
+    section: Any, state_dir: Path | None, problems: list[str], base_dir: Path
+) -> DecisionLogConfig | None:
     """``chamberlain.audit``, validated (problems appended, naming each key)."""
     if not isinstance(section, Mapping):
         problems.append("chamberlain.audit: expected a mapping")
         return None
     found: dict[str, Any] = {}
     checks: dict[str, tuple[str, Any]] = {
-        "enabled": ("enabled", boolean), "durability": ("durability", choice("sync", "async")),
-        "overflow": ("overflow", choice("block", "deny")), "queue_size": ("queueSize", positive_int),
-        "batch_size": ("batchSize", positive_int), "overflow_timeout": ("overflowTimeout", _seconds),
-        "write_timeout": ("writeTimeout", _seconds), "head_interval": ("headInterval", _seconds),
-        "sequencer_interval": ("sequencerInterval", _seconds), "key_name": ("keyName", string),
-        "key_file": ("signingKeyFile", string), "db": ("db", string), "api": ("apiEnabled", boolean),
-        "max_request_bytes": ("maxRequestBytes", positive_int), "max_entry_bytes": ("maxEntryBytes", positive_int),
-        "redact": ("redact", _texts), "head_file": ("headFile", string), "witnesses": ("witnesses", _witnesses),
-        "witness_timeout": ("witnessTimeout", _seconds), "retention": ("retention", _optional_seconds),
+        "enabled": ("enabled", boolean),
+        "durability": ("durability", choice("sync", "async")),
+        "overflow": ("overflow", choice("block", "deny")),
+        "queue_size": ("queueSize", positive_int),
+        "batch_size": ("batchSize", positive_int),
+        "overflow_timeout": ("overflowTimeout", _seconds),
+        "write_timeout": ("writeTimeout", _seconds),
+        "head_interval": ("headInterval", _seconds),
+        "sequencer_interval": ("sequencerInterval", _seconds),
+        "key_name": ("keyName", string),
+        "key_file": ("signingKeyFile", string),
+        "db": ("db", string),
+        "api": ("apiEnabled", boolean),
+        "max_request_bytes": ("maxRequestBytes", positive_int),
+        "max_entry_bytes": ("maxEntryBytes", positive_int),
+        "redact": ("redact", _texts),
+        "head_file": ("headFile", string),
+        "witnesses": ("witnesses", _witnesses),
+        "witness_timeout": ("witnessTimeout", _seconds),
+        "retention": ("retention", _optional_seconds),
         "exports": ("export", _exports),
-    }  # fmt: skip
+    }
     for name, (key, convert) in checks.items():
         try:
             found[name] = convert(section.get(key))
@@ -603,15 +683,26 @@ def _decision_log(section: Any, state_dir: Path | None, problems: list[str],
     key_file = base_dir / found["key_file"] if found["key_file"] else _default_key_file(url, state_dir)
     head_file = base_dir / found["head_file"] if found["head_file"] else default_head_file(key_file)
     try:
-        options = LogOptions(durability=found["durability"], queue_size=found["queue_size"],
-                             overflow=found["overflow"], overflow_timeout=found["overflow_timeout"],
-                             write_timeout=found["write_timeout"], batch_size=found["batch_size"],
-                             head_interval=found["head_interval"], sequencer_interval=found["sequencer_interval"],
-                             key_file=key_file, key_name=found["key_name"],
-                             max_request_bytes=found["max_request_bytes"], max_entry_bytes=found["max_entry_bytes"],
-                             redact=found["redact"], head_file=head_file, witnesses=found["witnesses"],
-                             witness_timeout=found["witness_timeout"], retention=found["retention"],
-                             exports=tuple(_resolve_jsonl(e, base_dir) for e in found["exports"]))  # fmt: skip
+        options = LogOptions(
+            durability=found["durability"],
+            queue_size=found["queue_size"],
+            overflow=found["overflow"],
+            overflow_timeout=found["overflow_timeout"],
+            write_timeout=found["write_timeout"],
+            batch_size=found["batch_size"],
+            head_interval=found["head_interval"],
+            sequencer_interval=found["sequencer_interval"],
+            key_file=key_file,
+            key_name=found["key_name"],
+            max_request_bytes=found["max_request_bytes"],
+            max_entry_bytes=found["max_entry_bytes"],
+            redact=found["redact"],
+            head_file=head_file,
+            witnesses=found["witnesses"],
+            witness_timeout=found["witness_timeout"],
+            retention=found["retention"],
+            exports=tuple(_resolve_jsonl(e, base_dir) for e in found["exports"]),
+        )
         options.limits()
     except (ValueError, Error) as exc:
         problems.append(f"chamberlain.audit: {exc}")
@@ -696,12 +787,18 @@ def _exports(v: Any) -> tuple[Any, ...]:
         ):
             raise ValueError(f"[{i}].otlp.headers: expected a mapping of strings")
         try:
-            config = ExportConfig(name=string(item.get("name")), jsonl=string(item.get("jsonl", "")),
-                                  otlp_endpoint=string(otlp.get("endpoint", "")),
-                                  otlp_protocol=choice("http/protobuf", "http/json", "grpc")(otlp.get("protocol", "http/protobuf")),
-                                  headers=dict(headers), timeout=_seconds(otlp.get("timeout", "10s")),
-                                  batch_size=positive_int(item.get("batchSize", 512)),
-                                  interval=_seconds(item.get("interval", "1s")))  # fmt: skip
+            config = ExportConfig(
+                name=string(item.get("name")),
+                jsonl=string(item.get("jsonl", "")),
+                otlp_endpoint=string(otlp.get("endpoint", "")),
+                otlp_protocol=choice("http/protobuf", "http/json", "grpc")(
+                    otlp.get("protocol", "http/protobuf")
+                ),
+                headers=dict(headers),
+                timeout=_seconds(otlp.get("timeout", "10s")),
+                batch_size=positive_int(item.get("batchSize", 512)),
+                interval=_seconds(item.get("interval", "1s")),
+            )
         except Error as exc:
             raise ValueError(f"[{i}]: {exc}") from None
         except ValueError as exc:
@@ -788,8 +885,15 @@ def _key_sets(entries: Any, problems: list[str], base_dir: Path) -> tuple[KeySet
             problems.append(f"keyset '{ks_id}': failed to decode base64 encoded keyset data")
             continue
         insecure = ks.get("insecure") or {}
-        out.append(KeySetConfig(ks_id, raw, bool(local.get("pem", False)),
-                                bool(insecure.get("optionalAlg", False)), bool(insecure.get("optionalKid", False))))  # fmt: skip
+        out.append(
+            KeySetConfig(
+                ks_id,
+                raw,
+                bool(local.get("pem", False)),
+                bool(insecure.get("optionalAlg", False)),
+                bool(insecure.get("optionalKid", False)),
+            )
+        )
     return tuple(out)
 
 

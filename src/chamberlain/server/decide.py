@@ -89,8 +89,9 @@ def start(state: ServerState, request: Any, call_id: str, point: str, *, validat
         # never on the event loop.
         return _move(state, "session", request, call_id, point, started, validated)
     preempt_at = started + limits.event_loop_slice if on_loop else float("inf")
-    previous = budget.install(budget.Budget(limits.engine_options["evaluation_timeout"], started=started,
-                                            preempt_at=preempt_at))  # fmt: skip
+    previous = budget.install(
+        budget.Budget(limits.engine_options["evaluation_timeout"], started=started, preempt_at=preempt_at)
+    )
     try:
         return _start(state, request, call_id, point, validated)
     except budget.Preempted:
@@ -100,8 +101,9 @@ def start(state: ServerState, request: Any, call_id: str, point: str, *, validat
     return _move(state, "slow", request, call_id, point, started, validated)
 
 
-def _move(state: ServerState, reason: str, request: Any, call_id: str, point: str, started: float,
-          validated: bool) -> Started:  # fmt: skip
+def _move(
+    state: ServerState, reason: str, request: Any, call_id: str, point: str, started: float, validated: bool
+) -> Started:
     """The check decided on a worker thread (counted by ``reason``), within the budget started at ``started``."""
     state.metrics.observe_moved_to_worker(reason)
     moved = asyncio.ensure_future(
@@ -124,8 +126,9 @@ def _may_name_a_session(request: Any, issues_tokens: bool) -> bool:
     )
 
 
-def _start_in_worker(state: ServerState, request: Any, call_id: str, point: str, started: float,
-                     validated: bool) -> Started:  # fmt: skip
+def _start_in_worker(
+    state: ServerState, request: Any, call_id: str, point: str, started: float, validated: bool
+) -> Started:
     with budget.limit(budget.Budget(state.config.engine_options["evaluation_timeout"], started=started)):
         return _start(state, request, call_id, point, validated)
 
@@ -138,12 +141,26 @@ def _start(state: ServerState, request: Any, call_id: str, point: str, validated
         sid = token_sid(delegation.token_claims(request, tokens.config.issuer))
         ref = request_ref(request, sid)
         joined = join(state.pdp.sessions, ref) if ref is not None else None
-        decided = delegation.decide_check_resources(tokens, request, state.pdp.verify_jwt, session=joined,
-                                                    approvals=state.pdp.approvals, validated=validated)  # fmt: skip
+        decided = delegation.decide_check_resources(
+            tokens,
+            request,
+            state.pdp.verify_jwt,
+            session=joined,
+            approvals=state.pdp.approvals,
+            validated=validated,
+        )
     if decided is not None:  # the request carries delegation
-        pending = recording.submit(state.log, decided.inputs, decided.outputs, when=dt.datetime.now(dt.UTC),
-                                   call_id=call_id, point=point, request=request, loop=loop,
-                                   context=delegation_context(decided.result))  # fmt: skip
+        pending = recording.submit(
+            state.log,
+            decided.inputs,
+            decided.outputs,
+            when=dt.datetime.now(dt.UTC),
+            call_id=call_id,
+            point=point,
+            request=request,
+            loop=loop,
+            context=delegation_context(decided.result),
+        )
         if worth_telling(decided.session):
             pending.notes["session"] = decided.session
         return Started(pending, lambda settled: settled.annotate(decided.response(settled.outputs)))
@@ -156,16 +173,26 @@ def _start(state: ServerState, request: Any, call_id: str, point: str, validated
 def delegation_context(result: Any) -> dict[str, Any]:
     """What the request record keeps of a delegated check, so it can be replayed: the chain with roles."""
     d = result.delegation
-    return {"delegation": {
-        "source": d.source, "issuer": d.issuer, "subject_issuer": d.subject_issuer, "sid": d.sid, "jti": d.jti,
-        "scopes": None if d.scopes is None else list(d.scopes),
-        "audience": None if d.audience is None else list(d.audience),
-        "actors": [{"id": a.id, "issuer": a.issuer, "roles": list(a.roles), "attr": dict(a.attr)} for a in result.actors],
-    }}  # fmt: skip
+    return {
+        "delegation": {
+            "source": d.source,
+            "issuer": d.issuer,
+            "subject_issuer": d.subject_issuer,
+            "sid": d.sid,
+            "jti": d.jti,
+            "scopes": None if d.scopes is None else list(d.scopes),
+            "audience": None if d.audience is None else list(d.audience),
+            "actors": [
+                {"id": a.id, "issuer": a.issuer, "roles": list(a.roles), "attr": dict(a.attr)}
+                for a in result.actors
+            ],
+        }
+    }
 
 
-def settle(state: ServerState, checks: list[Started],
-           build: Callable[[list[Response]], Response]) -> Response | Awaitable[Response]:  # fmt: skip
+def settle(
+    state: ServerState, checks: list[Started], build: Callable[[list[Response]], Response]
+) -> Response | Awaitable[Response]:
     """``build`` the answer from the checks' responses once their entries are durable (or failed)."""
 
     def finish() -> Response:

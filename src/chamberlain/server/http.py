@@ -80,8 +80,11 @@ async def _expired() -> dict[str, Any]:
 
 
 def _too_large(size: int, limit: int) -> ApiError:
-    return ApiError(413, RESOURCE_EXHAUSTED,
-                    f"request body larger than max ({size} vs. {limit} bytes; server.advanced.grpc.maxRecvMsgSizeBytes)")  # fmt: skip
+    return ApiError(
+        413,
+        RESOURCE_EXHAUSTED,
+        f"request body larger than max ({size} vs. {limit} bytes; server.advanced.grpc.maxRecvMsgSizeBytes)",
+    )
 
 
 def parse_json(body: bytes, max_depth: int, schema: Message | None = None) -> Any:

@@ -20,31 +20,65 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.decisions = Counter("chamberlain_decisions", "Decisions per action, by effect and resource kind.",
-                                 ["effect", "kind"], registry=self.registry)  # fmt: skip
-        self.requests = Counter("chamberlain_http_requests", "HTTP requests by endpoint and status code.",
-                                ["endpoint", "code"], registry=self.registry)  # fmt: skip
-        self.latency = Histogram("chamberlain_request_duration_seconds", "Time to answer a request, by endpoint.",
-                                 ["endpoint"], buckets=_LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
-        self.reloads = Counter("chamberlain_policy_reloads", "Policy reloads by result (success or failure).",
-                               ["result"], registry=self.registry)  # fmt: skip
-        self.stale = Gauge("chamberlain_policy_stale", "1 when the last policy reload failed and an older set is serving.",
-                           registry=self.registry)  # fmt: skip
-        self.log_denials = Counter("chamberlain_audit_denied_checks",
-                                   "Checks whose every action was denied because the decision log could not record them.",
-                                   registry=self.registry)  # fmt: skip
-        self.moved = Counter("chamberlain_checks_moved_to_worker",
-                             "Checks moved off the event loop to a worker thread (reason: large body, slow: past eventLoopSlice, "
-                             "session: it may charge a session in a database transaction).",
-                             ["reason"], registry=self.registry)  # fmt: skip
-        self.timeouts = Counter("chamberlain_evaluation_timeouts",
-                                "Actions denied because their check ran past chamberlain.limits.evaluationTimeout.",
-                                registry=self.registry)  # fmt: skip
-        self.tls_reloads = Counter("chamberlain_tls_reloads", "TLS certificate reloads by result (success or failure).",
-                                   ["result"], registry=self.registry)  # fmt: skip
-        self.admin_auth = Counter("chamberlain_admin_authentications",
-                                  "Admin API sign-ins by scheme (basic, jwt) and result (cached, verified, failed, limited).",
-                                  ["via", "result"], registry=self.registry)  # fmt: skip
+        self.decisions = Counter(
+            "chamberlain_decisions",
+            "Decisions per action, by effect and resource kind.",
+            ["effect", "kind"],
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "chamberlain_http_requests",
+            "HTTP requests by endpoint and status code.",
+            ["endpoint", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "chamberlain_request_duration_seconds",
+            "Time to answer a request, by endpoint.",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "chamberlain_policy_reloads",
+            "Policy reloads by result (success or failure).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.stale = Gauge(
+            "chamberlain_policy_stale",
+            "1 when the last policy reload failed and an older set is serving.",
+            registry=self.registry,
+        )
+        self.log_denials = Counter(
+            "chamberlain_audit_denied_checks",
+            "Checks whose every action was denied because the decision log could not record them.",
+            registry=self.registry,
+        )
+        self.moved = Counter(
+            "chamberlain_checks_moved_to_worker",
+            "Checks moved off the event loop to a worker thread (reason: large body, slow: past eventLoopSlice, "
+            "session: it may charge a session in a database transaction).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.timeouts = Counter(
+            "chamberlain_evaluation_timeouts",
+            "Actions denied because their check ran past chamberlain.limits.evaluationTimeout.",
+            registry=self.registry,
+        )
+        self.tls_reloads = Counter(
+            "chamberlain_tls_reloads",
+            "TLS certificate reloads by result (success or failure).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.admin_auth = Counter(
+            "chamberlain_admin_authentications",
+            "Admin API sign-ins by scheme (basic, jwt) and result (cached, verified, failed, limited).",
+            ["via", "result"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -99,18 +133,30 @@ class Metrics:
 
 _LOG_COUNTERS = (
     ("entries_written", "chamberlain_audit_entries_written", "Decision log entries written."),
-    ("entries_failed", "chamberlain_audit_entries_failed",
-     "Decision log entries that could not be written (sync: their decisions were denied)."),
+    (
+        "entries_failed",
+        "chamberlain_audit_entries_failed",
+        "Decision log entries that could not be written (sync: their decisions were denied).",
+    ),
     ("write_errors", "chamberlain_audit_write_errors", "Failed decision log transactions."),
-    ("overflow_blocked", "chamberlain_audit_queue_overflow_blocked",
-     "Async submissions that found the queue full and waited for room."),
-    ("overflow_denied", "chamberlain_audit_queue_overflow_denied",
-     "Async submissions denied because the queue stayed full."),
+    (
+        "overflow_blocked",
+        "chamberlain_audit_queue_overflow_blocked",
+        "Async submissions that found the queue full and waited for room.",
+    ),
+    (
+        "overflow_denied",
+        "chamberlain_audit_queue_overflow_denied",
+        "Async submissions denied because the queue stayed full.",
+    ),
     ("heads_signed", "chamberlain_audit_heads_signed", "Tree heads signed by this process."),
     ("outages", "chamberlain_audit_outages", "Times the decision log's store became unavailable."),
-    ("refused", "chamberlain_audit_refused_submissions",
-     "Submissions refused at once while the decision log's store was unavailable (their checks were denied)."),
-)  # fmt: skip
+    (
+        "refused",
+        "chamberlain_audit_refused_submissions",
+        "Submissions refused at once while the decision log's store was unavailable (their checks were denied).",
+    ),
+)
 
 
 class _DecisionLogCollector:
@@ -121,24 +167,44 @@ class _DecisionLogCollector:
         stats = self.log.stats()
         for key, name, doc in _LOG_COUNTERS:
             yield CounterMetricFamily(name, doc, value=stats[key])
-        yield GaugeMetricFamily("chamberlain_audit_queue_depth", "Decision log entries waiting to be written.",
-                                value=stats["queue_depth"])  # fmt: skip
-        yield GaugeMetricFamily("chamberlain_audit_sequencer", "1 while this process sequences the decision log.",
-                                value=1 if stats["is_sequencer"] else 0)  # fmt: skip
-        exported = CounterMetricFamily("chamberlain_audit_export_records", "Decision log records delivered by an exporter.",
-                                       labels=["exporter"])  # fmt: skip
-        failures = CounterMetricFamily("chamberlain_audit_export_failures", "Export batches not delivered (retried).",
-                                       labels=["exporter"])  # fmt: skip
-        rejected = CounterMetricFamily("chamberlain_audit_export_rejected",
-                                       "Records a collector rejected in a partial success.", labels=["exporter"])  # fmt: skip
-        lag = GaugeMetricFamily("chamberlain_audit_export_lag_entries", "Entries in the log an exporter has not delivered.",
-                                labels=["exporter"])  # fmt: skip
+        yield GaugeMetricFamily(
+            "chamberlain_audit_queue_depth",
+            "Decision log entries waiting to be written.",
+            value=stats["queue_depth"],
+        )
+        yield GaugeMetricFamily(
+            "chamberlain_audit_sequencer",
+            "1 while this process sequences the decision log.",
+            value=1 if stats["is_sequencer"] else 0,
+        )
+        exported = CounterMetricFamily(
+            "chamberlain_audit_export_records",
+            "Decision log records delivered by an exporter.",
+            labels=["exporter"],
+        )
+        failures = CounterMetricFamily(
+            "chamberlain_audit_export_failures",
+            "Export batches not delivered (retried).",
+            labels=["exporter"],
+        )
+        rejected = CounterMetricFamily(
+            "chamberlain_audit_export_rejected",
+            "Records a collector rejected in a partial success.",
+            labels=["exporter"],
+        )
+        lag = GaugeMetricFamily(
+            "chamberlain_audit_export_lag_entries",
+            "Entries in the log an exporter has not delivered.",
+            labels=["exporter"],
+        )
         for name, e in stats.get("exporters", {}).items():
             exported.add_metric([name], e.exported)
             failures.add_metric([name], e.failures)
             rejected.add_metric([name], e.rejected)
             lag.add_metric([name], e.lag)
         yield from (exported, failures, rejected, lag)
-        yield GaugeMetricFamily("chamberlain_audit_log_up",
-                                "1 while the decision log's store takes writes, 0 during an outage.",
-                                value=1 if stats["available"] else 0)  # fmt: skip
+        yield GaugeMetricFamily(
+            "chamberlain_audit_log_up",
+            "1 while the decision log's store takes writes, 0 during an outage.",
+            value=1 if stats["available"] else 0,
+        )

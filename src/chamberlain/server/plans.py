@@ -31,8 +31,10 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
     """Plan a validated PlanResources request and record it; the response once the log has it."""
     tokens = state.tokens
     if tokens is not None and delegation.is_delegated(request, tokens.config.issuer):
-        raise bad_request("query plans are not supported for delegated requests (a chamberlain token or "
-                          "auxData.delegation): check each resource, or plan for the principal alone")  # fmt: skip
+        raise bad_request(
+            "query plans are not supported for delegated requests (a chamberlain token or "
+            "auxData.delegation): check each resource, or plan for the principal alone"
+        )
     pdp = state.pdp
     parsed = parse_plan_resources(request, pdp.verify_jwt, validated=True)
     when = Timestamp.now()
@@ -44,8 +46,11 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
         LOGGER.error("query plan failed", extra={"callId": call_id, "error": str(exc)})
         raise ApiError(500, INTERNAL, "Resources query plan request failed") from None
     except budget.EvaluationTimeout:  # no plan rather than a plan cut short
-        raise ApiError(504, DEADLINE_EXCEEDED, f"the query plan's conditions ran past {timeout:g} s "
-                                               "(chamberlain.limits.evaluationTimeout)") from None  # fmt: skip
+        raise ApiError(
+            504,
+            DEADLINE_EXCEEDED,
+            f"the query plan's conditions ran past {timeout:g} s (chamberlain.limits.evaluationTimeout)",
+        ) from None
     finally:
         budget.install(previous)
     ref = request_ref(request)  # a plan in a session: the session must be live (a plan spends nothing)
@@ -53,8 +58,9 @@ def answer(state: ServerState, request: Any, call_id: str, point: str) -> Respon
     if denied:
         plan_log.deny_plan(plan)
     loop = asyncio.get_running_loop() if state.log is not None else None
-    pending = plan_log.submit(state.log, parsed.input, plan, when=when, call_id=call_id, point=point,
-                              request=request, loop=loop)  # fmt: skip
+    pending = plan_log.submit(
+        state.log, parsed.input, plan, when=when, call_id=call_id, point=point, request=request, loop=loop
+    )
     if denied:
         pending.notes["session"] = plan_note(ref, denied)
 

@@ -69,13 +69,17 @@ def header_timeout_protocol(seconds: float, max_header_bytes: int = 65536) -> ty
                 super().send_400_response(msg)
                 return
             self._disarm()
-            LOGGER.info("refused request headers over the limit",
-                        extra={"client": self.client, "maxHeaderBytes": max_header_bytes})  # fmt: skip
+            LOGGER.info(
+                "refused request headers over the limit",
+                extra={"client": self.client, "maxHeaderBytes": max_header_bytes},
+            )
             body = _TOO_LARGE.encode()
-            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                 b"content-type: text/plain; charset=utf-8\r\n"
-                                 b"content-length: " + str(len(body)).encode() + b"\r\n"
-                                 b"connection: close\r\n\r\n" + body)  # fmt: skip
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"content-type: text/plain; charset=utf-8\r\n"
+                b"content-length: " + str(len(body)).encode() + b"\r\n"
+                b"connection: close\r\n\r\n" + body
+            )
             self.transport.close()
 
         def _arm(self) -> None:
@@ -90,8 +94,10 @@ def header_timeout_protocol(seconds: float, max_header_bytes: int = 65536) -> ty
         def _header_timeout(self) -> None:
             self._header_timer = None
             if not self.transport.is_closing():
-                LOGGER.info("closing a connection that sent no complete request headers in time",
-                            extra={"client": self.client, "readHeaderTimeout": seconds})  # fmt: skip
+                LOGGER.info(
+                    "closing a connection that sent no complete request headers in time",
+                    extra={"client": self.client, "readHeaderTimeout": seconds},
+                )
                 self.transport.close()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -188,8 +194,16 @@ def _serve_granian(config: Config) -> None:
     LOGGER.info(
         "chamberlain starting (granian)", extra={"url": config.url, "policies": str(config.policy_dir)}
     )
-    Granian("chamberlain.server.serve:granian_app", address=config.host, port=config.port, interface=Interfaces.ASGI,
-            factory=True, http="1", workers=1, log_enabled=False).serve()  # fmt: skip
+    Granian(
+        "chamberlain.server.serve:granian_app",
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        http="1",
+        workers=1,
+        log_enabled=False,
+    ).serve()
 
 
 def _plain(value: Any) -> Any:

@@ -32,14 +32,24 @@ MAX_LIST = 1000
 def session_json(s: Session) -> dict[str, Any]:
     """A session as the API shows it."""
     return {
-        "id": s.id, "state": s.state, "subject": s.subject, "agent": s.agent, "chain": list(s.chain),
-        "createdAt": rfc3339(s.created_at), "expiresAt": rfc3339(s.expires_at),
-        "idleTimeout": f"{s.idle_timeout:g}s", "lastUsedAt": rfc3339(s.last_used_at), "calls": s.calls,
-        "budgets": [b.to_json() for b in s.budgets], "rateLimits": [r.to_json() for r in s.rate_limits],
-        "metadata": dict(s.metadata), "openedBy": s.opened_by,
-        "endedAt": rfc3339(s.ended_at) if s.ended_at is not None else None, "endedBy": s.ended_by or None,
+        "id": s.id,
+        "state": s.state,
+        "subject": s.subject,
+        "agent": s.agent,
+        "chain": list(s.chain),
+        "createdAt": rfc3339(s.created_at),
+        "expiresAt": rfc3339(s.expires_at),
+        "idleTimeout": f"{s.idle_timeout:g}s",
+        "lastUsedAt": rfc3339(s.last_used_at),
+        "calls": s.calls,
+        "budgets": [b.to_json() for b in s.budgets],
+        "rateLimits": [r.to_json() for r in s.rate_limits],
+        "metadata": dict(s.metadata),
+        "openedBy": s.opened_by,
+        "endedAt": rfc3339(s.ended_at) if s.ended_at is not None else None,
+        "endedBy": s.ended_by or None,
         "endReason": s.end_reason or None,
-    }  # fmt: skip
+    }
 
 
 def who(request: AdminRequest) -> str:
@@ -66,9 +76,15 @@ def _id(request: AdminRequest, pattern: Any = SESSION_ID, what: str = "session")
     return value
 
 
-_handle = answering([(SessionNotFound, 404, NOT_FOUND), (SessionLocked, 409, FAILED_PRECONDITION),
-                     (SessionStateConflict, 409, FAILED_PRECONDITION),
-                     (InvalidSession, 400, INVALID_ARGUMENT)], "session store")  # fmt: skip
+_handle = answering(
+    [
+        (SessionNotFound, 404, NOT_FOUND),
+        (SessionLocked, 409, FAILED_PRECONDITION),
+        (SessionStateConflict, 409, FAILED_PRECONDITION),
+        (InvalidSession, 400, INVALID_ARGUMENT),
+    ],
+    "session store",
+)
 
 
 def _settings(request: AdminRequest) -> SessionSettings:
@@ -104,8 +120,13 @@ def list_sessions(request: AdminRequest) -> dict[str, Any]:
     after = query.get("after", "")
     if after and not SESSION_ID.match(after):
         raise InvalidSession(f"after: {after[:80]!r} is not a session id (give the previous page's next)")
-    found, cursor = _store(request).list(query.get("state", ""), agent=query.get("agent", ""),
-                                         subject=query.get("subject", ""), after=after, limit=int(limit))  # fmt: skip
+    found, cursor = _store(request).list(
+        query.get("state", ""),
+        agent=query.get("agent", ""),
+        subject=query.get("subject", ""),
+        after=after,
+        limit=int(limit),
+    )
     return {"sessions": [session_json(s) for s in found], "next": cursor or None}
 
 
@@ -146,8 +167,9 @@ def revoke_sessions(request: AdminRequest) -> dict[str, Any]:
 def settle_session(request: AdminRequest) -> dict[str, Any]:
     """``POST /api/sessions/{id}/settle`` with ``{"budget": "...", "amount": N}``: the actual cost of an action that ran."""
     body = _only(_body(request), ("budget", "amount"))
-    found = _store(request).settle(_id(request), text(body.get("budget"), "budget"), body.get("amount"),
-                                   by=who(request))  # fmt: skip
+    found = _store(request).settle(
+        _id(request), text(body.get("budget"), "budget"), body.get("amount"), by=who(request)
+    )
     return session_json(found)
 
 
@@ -159,9 +181,13 @@ def create_lock(request: AdminRequest) -> AdminResponse:
 
     body = _only(_body(request), ("target", "value", "reason", "ttl"))
     ttl = duration(body["ttl"], "ttl", ABSOLUTE_MAX_SECONDS) if "ttl" in body else None
-    lock = _store(request).add_lock(text(body.get("target"), "target"), text(body.get("value"), "value"),
-                                    by=who(request), reason=text(body.get("reason"), "reason", required=False),
-                                    ttl=ttl)  # fmt: skip
+    lock = _store(request).add_lock(
+        text(body.get("target"), "target"),
+        text(body.get("value"), "value"),
+        by=who(request),
+        reason=text(body.get("reason"), "reason", required=False),
+        ttl=ttl,
+    )
     return AdminResponse(201, lock.to_json())
 
 

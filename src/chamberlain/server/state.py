@@ -88,9 +88,11 @@ class ServerState:
                 self.sessions = SessionStore.for_settings(config.sessions_url, config.sessions)
                 self.pdp.use_sessions(self.sessions)
             if config.approvals is not None and config.sessions_url is not None:
-                self.approvals = ApprovalStore.open(config.sessions_url,
-                                                    execution_window=config.approvals.execution_window,
-                                                    request_limit=config.approvals.request_limit)  # fmt: skip
+                self.approvals = ApprovalStore.open(
+                    config.sessions_url,
+                    execution_window=config.approvals.execution_window,
+                    request_limit=config.approvals.request_limit,
+                )
                 self.pdp.use_approvals(self.approvals, config.approvals.default_ttl)
                 if config.approvals.webhooks:
                     self.notifier = Notifier(config.approvals.webhooks)
@@ -99,8 +101,11 @@ class ServerState:
                     )
             if config.delegation is not None:
                 # Creates its signing key when absent; every exchange's decision goes into the log.
-                self.tokens = TokenService(config.delegation, self.pdp,
-                                           record=functools.partial(self.pdp.record, point=EXCHANGE_POINT))  # fmt: skip
+                self.tokens = TokenService(
+                    config.delegation,
+                    self.pdp,
+                    record=functools.partial(self.pdp.record, point=EXCHANGE_POINT),
+                )
                 if self.sessions is not None and config.sessions is not None:
                     self.tokens.sessions = ExchangeSessions(self.sessions, config.sessions)
                 self.tokens.approvals = self.approvals  # CIBA: a person's consent to an agent's action
@@ -156,8 +161,10 @@ class ServerState:
                 )
                 self.reload_status.failed_at = time.time()
                 self.metrics.observe_reload(False)
-                LOGGER.error("policy reload failed; the last good policies keep serving",
-                             extra={"directory": str(self.config.policy_dir), "error": str(exc)})  # fmt: skip
+                LOGGER.error(
+                    "policy reload failed; the last good policies keep serving",
+                    extra={"directory": str(self.config.policy_dir), "error": str(exc)},
+                )
                 return False
             self.reload_status = ReloadStatus()
             self.warn_lenient_denies()

@@ -60,8 +60,10 @@ def build_context(files: TLSFiles) -> ssl.SSLContext:
         context.load_cert_chain(files.cert_file, files.key_file)
     except ssl.SSLError as exc:
         if "KEY_VALUES_MISMATCH" in str(exc):
-            raise TLSError(f"server.tls.key {files.key_file}: the key does not match the certificate "
-                           f"in cert {files.cert_file}") from None  # fmt: skip
+            raise TLSError(
+                f"server.tls.key {files.key_file}: the key does not match the certificate "
+                f"in cert {files.cert_file}"
+            ) from None
         raise TLSError(
             f"server.tls.key {files.key_file}: not a usable private key (PEM): {exc.reason or exc}"
         ) from None
@@ -92,8 +94,10 @@ def _check_certificate(path: Path) -> None:
             f"server.tls.cert {path}: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
         )
     if cert.not_valid_before_utc > now:
-        raise TLSError(f"server.tls.cert {path}: the certificate is not valid before "
-                       f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+        raise TLSError(
+            f"server.tls.cert {path}: the certificate is not valid before "
+            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 def files_signature(files: TLSFiles) -> tuple[tuple[int, int, int], ...]:
@@ -136,8 +140,10 @@ class ReloadingTLS:
         try:
             context = build_context(self.files)
         except TLSError as exc:
-            LOGGER.error("TLS certificate reload failed; the last good certificate keeps serving",
-                         extra={"error": str(exc)})  # fmt: skip
+            LOGGER.error(
+                "TLS certificate reload failed; the last good certificate keeps serving",
+                extra={"error": str(exc)},
+            )
             self.on_reload(False)
             return False
         self.current = context

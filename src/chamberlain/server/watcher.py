@@ -42,12 +42,20 @@ class PolicyWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                for _changes in watch(self.directory, stop_event=self._stop, debounce=self.debounce_ms,
-                                      step=50, rust_timeout=1000, yield_on_timeout=False):  # fmt: skip
+                for _changes in watch(
+                    self.directory,
+                    stop_event=self._stop,
+                    debounce=self.debounce_ms,
+                    step=50,
+                    rust_timeout=1000,
+                    yield_on_timeout=False,
+                ):
                     self._changed()
             except Exception as exc:  # the directory vanished, the OS watch failed: look again shortly
-                LOGGER.error("watching the policy directory failed; retrying",
-                             extra={"directory": str(self.directory), "error": repr(exc)})  # fmt: skip
+                LOGGER.error(
+                    "watching the policy directory failed; retrying",
+                    extra={"directory": str(self.directory), "error": repr(exc)},
+                )
                 self._changed()  # say what the directory looks like now (STALE while it is missing)
                 self._stop.wait(_RETRY_SECONDS)
 

@@ -19,10 +19,17 @@ from chamberlain.errors import Error
 from chamberlain.exits import fail as _fail
 
 DEFAULT_DB = "sqlite:///.chamberlain/decisions.db"
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Open, show, list and revoke agent sessions; lock agents, subjects, roots and tools.")  # fmt: skip
-Db = Annotated[str, typer.Option("--db", help="The decision log's database (env CHAMBERLAIN_AUDIT_DB).",
-                                 envvar="CHAMBERLAIN_AUDIT_DB")]  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Open, show, list and revoke agent sessions; lock agents, subjects, roots and tools.",
+)
+Db = Annotated[
+    str,
+    typer.Option(
+        "--db", help="The decision log's database (env CHAMBERLAIN_AUDIT_DB).", envvar="CHAMBERLAIN_AUDIT_DB"
+    ),
+]
 Key = Annotated[
     Path | None, typer.Option("--key", help="The decision log's signing key (default: beside a SQLite log).")
 ]
@@ -70,9 +77,19 @@ def logged_store(db: str, key: Path | None, open_store: Any, recorder: Any, what
         )
 
     def record(inputs: Any, outputs: Any, *, point: str) -> str:
-        # Nanoseconds, as the PDP passes them: `submit` takes them though its annotation names datetime only.
-        return recording.submit(log, inputs, outputs, when=int(Timestamp.now()), call_id=new_call_id(),  # type: ignore[arg-type]
-                                point=point).wait().reason()  # fmt: skip
+        # Nanoseconds since the epoch, as the PDP passes them.
+        return (
+            recording.submit(
+                log,
+                inputs,
+                outputs,
+                when=int(Timestamp.now()),
+                call_id=new_call_id(),
+                point=point,
+            )
+            .wait()
+            .reason()
+        )
 
     try:
         store = open_store(db, on_transition=recorder(record))
@@ -178,8 +195,12 @@ def open_command(
 
 
 @app.command("show")
-def show_command(session_id: Annotated[str, typer.Argument(help="The session id (ses_...).")], db: Db = DEFAULT_DB,
-                 key: Key = None, as_json: Json = False) -> None:  # fmt: skip
+def show_command(
+    session_id: Annotated[str, typer.Argument(help="The session id (ses_...).")],
+    db: Db = DEFAULT_DB,
+    key: Key = None,
+    as_json: Json = False,
+) -> None:
     """A session: state, who, until when, budgets used."""
     from chamberlain.server.sessions_api import session_json
 
@@ -297,8 +318,12 @@ def lock_command(
 
 
 @app.command("unlock")
-def unlock_command(lock_id: Annotated[str, typer.Argument(help="The lock id (lck_...).")], db: Db = DEFAULT_DB,
-                   key: Key = None, by: By = "") -> None:  # fmt: skip
+def unlock_command(
+    lock_id: Annotated[str, typer.Argument(help="The lock id (lck_...).")],
+    db: Db = DEFAULT_DB,
+    key: Key = None,
+    by: By = "",
+) -> None:
     """Lift a lock."""
     with _store(db, key) as store:
         lock = store.remove_lock(lock_id, by=_by(by))

@@ -46,8 +46,11 @@ class ExchangeSessions:
         for agent in agents:
             lock = self.store.lock_for(agent=agent, subject=subject, root=agents[-1])
             if lock is not None:
-                raise ExchangeError("access_denied", f"{lock.target} {lock.value!r} is locked ({lock.id})"
-                                    + (f": {lock.reason}" if lock.reason else ""))  # fmt: skip
+                raise ExchangeError(
+                    "access_denied",
+                    f"{lock.target} {lock.value!r} is locked ({lock.id})"
+                    + (f": {lock.reason}" if lock.reason else ""),
+                )
         if sid and SESSION_ID.match(sid):
             found = self.store.get(sid)
             if found.state != ACTIVE:
@@ -58,8 +61,9 @@ class ExchangeSessions:
                 )
             return sid
         s = self.settings
-        spec = SessionSpec(subject, agents[-1], tuple(agents[-1:]), s.ttl, s.idle_timeout, s.budgets,
-                           s.rate_limits, {})  # fmt: skip
+        spec = SessionSpec(
+            subject, agents[-1], tuple(agents[-1:]), s.ttl, s.idle_timeout, s.budgets, s.rate_limits, {}
+        )
         return self.store.open_session(spec, by=OPENED_BY).id
 
     def state(self, sid: str) -> str:

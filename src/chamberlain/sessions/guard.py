@@ -95,12 +95,16 @@ class Binding:
     def why_not(self, s: Session) -> str:
         if self.subject is None:
             if s.agent != self.agents[0]:
-                return (f"session {s.id} belongs to agent {s.agent!r}, not to {self.agents[0]!r} (principal.id): "
-                        "a session is good only for its own agent")  # fmt: skip
+                return (
+                    f"session {s.id} belongs to agent {s.agent!r}, not to {self.agents[0]!r} (principal.id): "
+                    "a session is good only for its own agent"
+                )
             return ""
         if s.agent not in self.agents:
-            return (f"session {s.id} belongs to agent {s.agent!r}, who is not in the delegation chain "
-                    f"{' <- '.join(self.agents)}")  # fmt: skip
+            return (
+                f"session {s.id} belongs to agent {s.agent!r}, who is not in the delegation chain "
+                f"{' <- '.join(self.agents)}"
+            )
         if s.subject != self.subject:
             return f"session {s.id} acts for subject {s.subject!r}, not for {self.subject!r}"
         return ""
@@ -132,8 +136,14 @@ class SessionGuard:
         """``request.aux_data.session`` for the engine (None when there is none: :meth:`enforce` denies)."""
         return found.cel(self.store.clock()) if isinstance(found, Session) else None
 
-    def enforce(self, ref: SessionRef, found: Session | StoreError | None, inputs: Sequence[CheckInput],
-                outputs: list[CheckOutput], when: Any) -> dict[str, Any]:  # fmt: skip
+    def enforce(
+        self,
+        ref: SessionRef,
+        found: Session | StoreError | None,
+        inputs: Sequence[CheckInput],
+        outputs: list[CheckOutput],
+        when: Any,
+    ) -> dict[str, Any]:
         """Apply the session to decided ``outputs`` (changed in place); returns the response's reason record."""
         binding = binding_of(inputs[0])
         items: list[Item] = []
@@ -157,8 +167,10 @@ class SessionGuard:
         if ref.preview:
             record["preview"] = True
         if refused:
-            record["refused"] = [{"resource": outputs[i].resource_id, "action": a, "check": c, "reason": r}
-                                 for (i, a), (c, r) in refused.items()]  # fmt: skip
+            record["refused"] = [
+                {"resource": outputs[i].resource_id, "action": a, "check": c, "reason": r}
+                for (i, a), (c, r) in refused.items()
+            ]
         if charged.session is not None:
             record["budgets"] = {b.name: {"limit": b.limit, "used": b.used} for b in charged.session.budgets}
         if charged.standing:
@@ -168,8 +180,9 @@ class SessionGuard:
             }
         return record
 
-    def _items(self, s: Session, inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput],
-               when: Any) -> tuple[list[Item], dict[tuple[int, str], tuple[str, str]]]:  # fmt: skip
+    def _items(
+        self, s: Session, inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput], when: Any
+    ) -> tuple[list[Item], dict[tuple[int, str], tuple[str, str]]]:
         """What each ALLOWed action would spend; an action whose cost cannot be computed is refused."""
         items: list[Item] = []
         refused: dict[tuple[int, str], tuple[str, str]] = {}
@@ -209,8 +222,9 @@ class _Costs:
             if not b.applies(inp.resource.kind, action):
                 continue
             if self.activation is None:
-                self.activation = base_activation(inp.principal.cel(), inp.resource.cel(), inp.aux_cel(),
-                                                  self.globals, self.when)  # fmt: skip
+                self.activation = base_activation(
+                    inp.principal.cel(), inp.resource.cel(), inp.aux_cel(), self.globals, self.when
+                )
             cost = _cost(b.cost, self.activation)
             if isinstance(cost, str):
                 return f"the cost of budget {b.name!r} ({b.cost}) {cost}"

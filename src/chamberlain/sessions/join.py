@@ -22,8 +22,10 @@ from chamberlain.sessions.guard import Binding, SessionGuard, SessionRef, deny_e
 from chamberlain.sessions.model import SESSION_ID, Session
 from chamberlain.store.errors import StoreError
 
-NOT_ENABLED = ("this decision point has no session store (server: chamberlain.sessions.enabled; "
-               "embedded: PDP.from_directory(..., sessions=URL)), so no session can be checked")  # fmt: skip
+NOT_ENABLED = (
+    "this decision point has no session store (server: chamberlain.sessions.enabled; "
+    "embedded: PDP.from_directory(..., sessions=URL)), so no session can be checked"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,8 +107,15 @@ class Budget:
         return (self.kind == "*" or _matches((self.kind,), kind)) and _matches(self.actions, action)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "actions": list(self.actions), "limit": _plain(self.limit),
-                "cost": self.cost, "used": _plain(self.used), "remaining": _plain(max(0.0, self.limit - self.used))}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "actions": list(self.actions),
+            "limit": _plain(self.limit),
+            "cost": self.cost,
+            "used": _plain(self.used),
+            "remaining": _plain(max(0.0, self.limit - self.used)),
+        }
 
 
 HOLDERS = ("agent", "subject")
@@ -189,8 +196,13 @@ def parse_budget(value: Any, path: str, max_limit: float) -> Budget:
         program(cost)
     except CompileError as exc:
         raise InvalidSession(f"{path}.cost: {cost!r} is not a valid CEL expression: {exc}") from None
-    return Budget(name, text(data.get("kind"), f"{path}.kind"), _actions(data.get("actions"), f"{path}.actions"),
-                  limit, cost)  # fmt: skip
+    return Budget(
+        name,
+        text(data.get("kind"), f"{path}.kind"),
+        _actions(data.get("actions"), f"{path}.actions"),
+        limit,
+        cost,
+    )
 
 
 def parse_rate_limit(value: Any, path: str, max_per: float, max_calls: int) -> RateLimit:
@@ -199,8 +211,12 @@ def parse_rate_limit(value: Any, path: str, max_per: float, max_calls: int) -> R
     count = data.get("max")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max_calls:
         raise InvalidSession(f"{path}.max: expected an integer between 1 and {max_calls}, got {count!r}")
-    return RateLimit(text(data.get("kind"), f"{path}.kind"), _actions(data.get("actions"), f"{path}.actions"),
-                     count, duration(data.get("per"), f"{path}.per", max_per))  # fmt: skip
+    return RateLimit(
+        text(data.get("kind"), f"{path}.kind"),
+        _actions(data.get("actions"), f"{path}.actions"),
+        count,
+        duration(data.get("per"), f"{path}.per", max_per),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,13 +259,20 @@ class Session:
     def cel(self, now: float) -> dict[str, Any]:
         """``request.aux_data.session`` as conditions see it."""
         return {
-            "id": self.id, "subject": self.subject, "agent": self.agent, "chain": list(self.chain),
-            "state": self.state, "ageSeconds": max(0.0, now - self.created_at),
-            "remainingSeconds": max(0.0, self.expires_at - now), "calls": self.calls,
+            "id": self.id,
+            "subject": self.subject,
+            "agent": self.agent,
+            "chain": list(self.chain),
+            "state": self.state,
+            "ageSeconds": max(0.0, now - self.created_at),
+            "remainingSeconds": max(0.0, self.expires_at - now),
+            "calls": self.calls,
             "metadata": dict(self.metadata),
-            "budgets": {b.name: {"limit": b.limit, "used": b.used, "remaining": max(0.0, b.limit - b.used)}
-                        for b in self.budgets},
-        }  # fmt: skip
+            "budgets": {
+                b.name: {"limit": b.limit, "used": b.used, "remaining": max(0.0, b.limit - b.used)}
+                for b in self.budgets
+            },
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +290,12 @@ class Lock:
     def to_json(self) -> dict[str, Any]:
         from chamberlain.sessions.times import rfc3339
 
-        return {"id": self.id, "target": self.target, "value": self.value, "reason": self.reason,
-                "createdBy": self.created_by, "createdAt": rfc3339(self.created_at),
-                "expiresAt": rfc3339(self.expires_at) if self.expires_at is not None else None}  # fmt: skip
+        return {
+            "id": self.id,
+            "target": self.target,
+            "value": self.value,
+            "reason": self.reason,
+            "createdBy": self.created_by,
+            "createdAt": rfc3339(self.created_at),
+            "expiresAt": rfc3339(self.expires_at) if self.expires_at is not None else None,
+        }

@@ -169,10 +169,14 @@ def parse_settings(section: Any, prefix: str = "chamberlain.sessions") -> Sessio
     )
     take_default("budgets", f"{dp}.budgets", lambda k: _budgets(d["budgets"], k, maxima))
     take_default("rate_limits", f"{dp}.rateLimits", lambda k: _rate_limits(d["rateLimits"], k, maxima))
-    take_default("retention", f"{prefix}.retention",
-                 lambda k: _idle(data["retention"], k, ABSOLUTE_MAX_SECONDS))  # fmt: skip
-    take_default("standing_budgets", f"{prefix}.standingBudgets",
-                 lambda k: _standing_budgets(data["standingBudgets"], k, maxima))  # fmt: skip
+    take_default(
+        "retention", f"{prefix}.retention", lambda k: _idle(data["retention"], k, ABSOLUTE_MAX_SECONDS)
+    )
+    take_default(
+        "standing_budgets",
+        f"{prefix}.standingBudgets",
+        lambda k: _standing_budgets(data["standingBudgets"], k, maxima),
+    )
     try:
         boolean(data["enabled"])
     except ValueError as exc:
@@ -207,8 +211,10 @@ def _budgets(value: Any, path: str, maxima: Maxima) -> tuple[Budget, ...]:
 
 def _standing_budgets(value: Any, path: str, maxima: Maxima) -> tuple[StandingBudget, ...]:
     listed = _listed(value, path, maxima.budgets, "budgets")
-    found = tuple(parse_standing_budget(v, f"{path}[{i}]", maxima.budget_limit, MAX_STANDING_PERIOD)
-                  for i, v in enumerate(listed))  # fmt: skip
+    found = tuple(
+        parse_standing_budget(v, f"{path}[{i}]", maxima.budget_limit, MAX_STANDING_PERIOD)
+        for i, v in enumerate(listed)
+    )
     _unique([b.name for b in found], path)
     return found
 
@@ -271,5 +277,6 @@ def parse_spec(body: Any, settings: SessionSettings) -> SessionSpec:
         raise InvalidSession("metadata: expected an object")
     if len(json.dumps(metadata, default=str)) > MAX_METADATA_BYTES:
         raise InvalidSession(f"metadata: at most {MAX_METADATA_BYTES} bytes of JSON")
-    return SessionSpec(text(body.get("subject"), "subject"), agent, chain, ttl, idle, budgets, rates,
-                       dict(metadata))  # fmt: skip
+    return SessionSpec(
+        text(body.get("subject"), "subject"), agent, chain, ttl, idle, budgets, rates, dict(metadata)
+    )

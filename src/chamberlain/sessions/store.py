@@ -44,8 +44,10 @@ from chamberlain.store.db import Database
 from chamberlain.store.errors import StoreError
 from chamberlain.store.owned import OwnedStore
 
-_COLUMNS = ("id, subject, agent, chain, state, created_at, expires_at, idle_timeout, last_used_at, opened_by, "
-            "budgets, rate_limits, calls, metadata, ended_at, ended_by, end_reason")  # fmt: skip
+_COLUMNS = (
+    "id, subject, agent, chain, state, created_at, expires_at, idle_timeout, last_used_at, opened_by, "
+    "budgets, rate_limits, calls, metadata, ended_at, ended_by, end_reason"
+)
 MAX_PAGE = 1000
 #: Seconds between purges of ended sessions (run by the first session opened after it).
 PURGE_INTERVAL = 60.0
@@ -104,8 +106,14 @@ def new_call_id_value() -> int:
 
 
 def _budget_json(b: Budget) -> dict[str, Any]:
-    return {"name": b.name, "kind": b.kind, "actions": list(b.actions), "limit": b.limit, "cost": b.cost,
-            "used": b.used}  # fmt: skip
+    return {
+        "name": b.name,
+        "kind": b.kind,
+        "actions": list(b.actions),
+        "limit": b.limit,
+        "cost": b.cost,
+        "used": b.used,
+    }
 
 
 def _rate_json(r: RateLimit, hits: Sequence[float] = ()) -> dict[str, Any]:
@@ -113,23 +121,47 @@ def _rate_json(r: RateLimit, hits: Sequence[float] = ()) -> dict[str, Any]:
 
 
 def _session(row: Sequence[Any]) -> Session:
-    budgets = tuple(Budget(b["name"], b["kind"], tuple(b["actions"]), float(b["limit"]), b["cost"], float(b["used"]))
-                    for b in json.loads(row[10]))  # fmt: skip
+    budgets = tuple(
+        Budget(b["name"], b["kind"], tuple(b["actions"]), float(b["limit"]), b["cost"], float(b["used"]))
+        for b in json.loads(row[10])
+    )
     rates = tuple(
         RateLimit(r["kind"], tuple(r["actions"]), int(r["max"]), float(r["per"])) for r in json.loads(row[11])
     )
-    return Session(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], float(row[5]), float(row[6]),
-                   float(row[7]), float(row[8]), row[9], budgets, rates, int(row[12]), json.loads(row[13]),
-                   None if row[14] is None else float(row[14]), row[15] or "", row[16] or "",
-                   tuple(tuple(r.get("hits", ())) for r in json.loads(row[11])))  # fmt: skip
+    return Session(
+        row[0],
+        row[1],
+        row[2],
+        tuple(json.loads(row[3])),
+        row[4],
+        float(row[5]),
+        float(row[6]),
+        float(row[7]),
+        float(row[8]),
+        row[9],
+        budgets,
+        rates,
+        int(row[12]),
+        json.loads(row[13]),
+        None if row[14] is None else float(row[14]),
+        row[15] or "",
+        row[16] or "",
+        tuple(tuple(r.get("hits", ())) for r in json.loads(row[11])),
+    )
 
 
 class SessionStore(OwnedStore):
     """Sessions and locks in one database; safe to share between threads (one connection, one lock)."""
 
-    def __init__(self, db: Database, *, clock: Clock = system_clock,
-                 on_transition: Callable[[Transition], None] | None = None,
-                 standing: Sequence[StandingBudget] = (), retention: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = system_clock,
+        on_transition: Callable[[Transition], None] | None = None,
+        standing: Sequence[StandingBudget] = (),
+        retention: float = 0.0,
+    ):
         self.setup(db, on_transition)
         self.clock = clock
         #: Budgets that span sessions (``chamberlain.sessions.standingBudgets``), charged with the session's.
@@ -153,8 +185,11 @@ class SessionStore(OwnedStore):
         return " FOR UPDATE" if db.kind == POSTGRES else ""
 
     def _row(self, db: Database, session_id: str, lock: bool = False) -> Session | None:
-        found = db.row(f"SELECT {_COLUMNS} FROM chamberlain_sessions WHERE id = ?" + (self._for_update(db) if lock else ""),
-                       (session_id,))  # fmt: skip
+        found = db.row(
+            f"SELECT {_COLUMNS} FROM chamberlain_sessions WHERE id = ?"
+            + (self._for_update(db) if lock else ""),
+            (session_id,),
+        )
         return _session(found) if found is not None else None
 
     def _held(self, db: Database, session_id: str) -> Session:
@@ -175,17 +210,22 @@ class SessionStore(OwnedStore):
         return self._end(db, s, EXPIRED, min(at, now), "chamberlain:timeout", why)
 
     def _end(self, db: Database, s: Session, state: str, now: float, by: str, reason: str) -> Session:
-        db.execute("UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?",
-                   (state, now, by, reason, s.id))  # fmt: skip
+        db.execute(
+            "UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?",
+            (state, now, by, reason, s.id),
+        )
         return replace(s, state=state, ended_at=now, ended_by=by, end_reason=reason)
 
-    def _locked(self, db: Database, now: float, agent: str, subject: str, root: str,
-                tools: Sequence[str] = ()) -> Lock | None:  # fmt: skip
+    def _locked(
+        self, db: Database, now: float, agent: str, subject: str, root: str, tools: Sequence[str] = ()
+    ) -> Lock | None:
         pairs = [("agent", agent), ("subject", subject), ("root", root)] + [("tool", t) for t in tools]
         where = " OR ".join("(target = ? AND value = ?)" for _ in pairs)
-        row = db.row(f"SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
-                     f"WHERE ({where}) AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at LIMIT 1",
-                     [v for pair in pairs for v in pair] + [now])  # fmt: skip
+        row = db.row(
+            f"SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
+            f"WHERE ({where}) AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at LIMIT 1",
+            [v for pair in pairs for v in pair] + [now],
+        )
         return Lock(*row) if row is not None else None
 
     def probe(self) -> str:
@@ -206,20 +246,59 @@ class SessionStore(OwnedStore):
         if self.retention and now - self._purged_at >= PURGE_INTERVAL:
             self.purge()
         session_id = new_id("ses_")
-        session = Session(session_id, spec.subject, spec.agent, spec.chain, ACTIVE, now, now + spec.ttl,
-                          spec.idle_timeout, now, by, spec.budgets, spec.rate_limits, 0, dict(spec.metadata))  # fmt: skip
+        session = Session(
+            session_id,
+            spec.subject,
+            spec.agent,
+            spec.chain,
+            ACTIVE,
+            now,
+            now + spec.ttl,
+            spec.idle_timeout,
+            now,
+            by,
+            spec.budgets,
+            spec.rate_limits,
+            0,
+            dict(spec.metadata),
+        )
         with self._using() as db, db.transaction():
             lock = self._locked(db, now, session.agent, session.subject, session.root)
             if lock is not None:
                 raise SessionLocked(_lock_message(lock))
-            db.execute(f"INSERT INTO chamberlain_sessions ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
-                       (session.id, session.subject, session.agent, json.dumps(session.chain), ACTIVE, now,
-                        session.expires_at, session.idle_timeout, now, by,
-                        json.dumps([_budget_json(b) for b in session.budgets]),
-                        json.dumps([_rate_json(r) for r in session.rate_limits]), 0,
-                        json.dumps(session.metadata, default=str), None, "", ""))  # fmt: skip
-        self._emit([Transition("session:open", session.id, by, "", {"subject": spec.subject, "agent": spec.agent,
-                                                                     "expiresAt": session.expires_at})])  # fmt: skip
+            db.execute(
+                f"INSERT INTO chamberlain_sessions ({_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+                (
+                    session.id,
+                    session.subject,
+                    session.agent,
+                    json.dumps(session.chain),
+                    ACTIVE,
+                    now,
+                    session.expires_at,
+                    session.idle_timeout,
+                    now,
+                    by,
+                    json.dumps([_budget_json(b) for b in session.budgets]),
+                    json.dumps([_rate_json(r) for r in session.rate_limits]),
+                    0,
+                    json.dumps(session.metadata, default=str),
+                    None,
+                    "",
+                    "",
+                ),
+            )
+        self._emit(
+            [
+                Transition(
+                    "session:open",
+                    session.id,
+                    by,
+                    "",
+                    {"subject": spec.subject, "agent": spec.agent, "expiresAt": session.expires_at},
+                )
+            ]
+        )
         return session
 
     def get(self, session_id: str) -> Session:
@@ -241,8 +320,9 @@ class SessionStore(OwnedStore):
         self._emit(ended)
         return found
 
-    def list(self, state: str = "", *, agent: str = "", subject: str = "", after: str = "",
-             limit: int = 100) -> tuple[list[Session], str]:  # fmt: skip
+    def list(
+        self, state: str = "", *, agent: str = "", subject: str = "", after: str = "", limit: int = 100
+    ) -> tuple[list[Session], str]:
         """Sessions in id order (opening order) after the cursor ``after``; returns them and the next cursor."""
         if state and state not in STATES:
             raise InvalidSession(f"state: expected one of {', '.join(STATES)}, got {state!r}")
@@ -254,8 +334,11 @@ class SessionStore(OwnedStore):
                 where.append(f"{column} = ?")
                 params.append(value)
         with self._using() as db:
-            rows = db.rows(f"SELECT {_COLUMNS} FROM chamberlain_sessions WHERE {' AND '.join(where)} "
-                           f"ORDER BY id LIMIT {limit + 1}", params)  # fmt: skip
+            rows = db.rows(
+                f"SELECT {_COLUMNS} FROM chamberlain_sessions WHERE {' AND '.join(where)} "
+                f"ORDER BY id LIMIT {limit + 1}",
+                params,
+            )
         found = [_session(r) for r in rows[:limit]]
         return found, (found[-1].id if len(rows) > limit else "")
 
@@ -263,9 +346,11 @@ class SessionStore(OwnedStore):
         """Mark every open session past its ttl (or, ACTIVE, its idle timeout) EXPIRED; returns their ids."""
         now = self.clock()
         with self._using() as db:
-            rows = db.rows("SELECT id FROM chamberlain_sessions WHERE (state = ? AND (expires_at <= ? OR "
-                           "(idle_timeout > 0 AND last_used_at + idle_timeout <= ?))) OR (state = ? AND expires_at <= ?)",
-                           (ACTIVE, now, now, SUSPENDED, now))  # fmt: skip
+            rows = db.rows(
+                "SELECT id FROM chamberlain_sessions WHERE (state = ? AND (expires_at <= ? OR "
+                "(idle_timeout > 0 AND last_used_at + idle_timeout <= ?))) OR (state = ? AND expires_at <= ?)",
+                (ACTIVE, now, now, SUSPENDED, now),
+            )
         for (session_id,) in rows:
             self._expire(session_id)
         return [r[0] for r in rows]
@@ -280,17 +365,27 @@ class SessionStore(OwnedStore):
         horizon = now - self.retention
         periods = {b.name: b.period for b in self.standing}
         with self._using() as db, db.transaction():
-            gone = int(db.value("SELECT count(*) FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
-                                (EXPIRED, REVOKED, horizon)))  # fmt: skip
-            db.execute("DELETE FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
-                       (EXPIRED, REVOKED, horizon))  # fmt: skip
+            gone = int(
+                db.value(
+                    "SELECT count(*) FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
+                    (EXPIRED, REVOKED, horizon),
+                )
+            )
+            db.execute(
+                "DELETE FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
+                (EXPIRED, REVOKED, horizon),
+            )
             for name, period in periods.items():
-                db.execute("DELETE FROM chamberlain_standing_use WHERE name = ? AND window_start + ? < ?",
-                           (name, period, horizon))  # fmt: skip
+                db.execute(
+                    "DELETE FROM chamberlain_standing_use WHERE name = ? AND window_start + ? < ?",
+                    (name, period, horizon),
+                )
             names = sorted(periods)
             others = f"name NOT IN ({', '.join('?' * len(names))}) AND " if names else ""
-            db.execute(f"DELETE FROM chamberlain_standing_use WHERE {others}window_start + ? < ?",
-                       (*names, MAX_STANDING_PERIOD, horizon))  # fmt: skip
+            db.execute(
+                f"DELETE FROM chamberlain_standing_use WHERE {others}window_start + ? < ?",
+                (*names, MAX_STANDING_PERIOD, horizon),
+            )
         return gone
 
     def revoke(self, session_id: str, *, by: str, reason: str = "") -> Session:
@@ -314,10 +409,18 @@ class SessionStore(OwnedStore):
         column, value = ("agent", agent) if agent else ("subject", subject)
         now = self.clock()
         with self._using() as db, db.transaction():
-            ids = [r[0] for r in db.rows(f"SELECT id FROM chamberlain_sessions WHERE {column} = ? AND state IN (?, ?)",
-                                          (value, *OPEN_STATES))]  # fmt: skip
-            db.execute(f"UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? "
-                       f"WHERE {column} = ? AND state IN (?, ?)", (REVOKED, now, by, reason, value, *OPEN_STATES))  # fmt: skip
+            ids = [
+                r[0]
+                for r in db.rows(
+                    f"SELECT id FROM chamberlain_sessions WHERE {column} = ? AND state IN (?, ?)",
+                    (value, *OPEN_STATES),
+                )
+            ]
+            db.execute(
+                f"UPDATE chamberlain_sessions SET state = ?, ended_at = ?, ended_by = ?, end_reason = ? "
+                f"WHERE {column} = ? AND state IN (?, ?)",
+                (REVOKED, now, by, reason, value, *OPEN_STATES),
+            )
         self._emit([Transition("session:revoke", i, by, reason, {column: value}) for i in ids])
         return ids
 
@@ -338,8 +441,11 @@ class SessionStore(OwnedStore):
             before = found.state
             if before == source:
                 held_by, why = (by, reason) if target == SUSPENDED else ("", "")
-                db.execute("UPDATE chamberlain_sessions SET state = ?, ended_by = ?, end_reason = ?, last_used_at = ? "
-                           "WHERE id = ?", (target, held_by, why, now, session_id))  # fmt: skip
+                db.execute(
+                    "UPDATE chamberlain_sessions SET state = ?, ended_by = ?, end_reason = ?, last_used_at = ? "
+                    "WHERE id = ?",
+                    (target, held_by, why, now, session_id),
+                )
                 found = replace(found, state=target, ended_by=held_by, end_reason=why, last_used_at=now)
                 ended.append(Transition(action, session_id, by, reason))
         self._emit(ended)  # an expiry found on the way is committed and recorded either way
@@ -358,14 +464,19 @@ class SessionStore(OwnedStore):
                 budgets = tuple(
                     replace(b, used=b.used + amount) if b.name == budget else b for b in found.budgets
                 )
-                db.execute("UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
-                           (json.dumps([_budget_json(b) for b in budgets]), session_id))  # fmt: skip
+                db.execute(
+                    "UPDATE chamberlain_sessions SET budgets = ? WHERE id = ?",
+                    (json.dumps([_budget_json(b) for b in budgets]), session_id),
+                )
                 found = replace(found, budgets=budgets)
             elif standing is not None:
                 key = _standing_key(standing, found, self.clock())
                 self._hold_standing(db, key)
-                db.execute("UPDATE chamberlain_standing_use SET used = used + ? WHERE name = ? AND holder = ? AND "
-                           "window_start = ?", (amount, *key))  # fmt: skip
+                db.execute(
+                    "UPDATE chamberlain_standing_use SET used = used + ? WHERE name = ? AND holder = ? AND "
+                    "window_start = ?",
+                    (amount, *key),
+                )
             else:
                 raise InvalidSession(f"budget: session {session_id} has no budget {budget!r}")
         self._emit([Transition("session:settle", session_id, by, "", {"budget": budget, "amount": amount})])
@@ -378,8 +489,15 @@ class SessionStore(OwnedStore):
         with self._using() as db:
             return self._row(db, session_id)
 
-    def charge(self, session_id: str, bind: Callable[[Session], str], items: Sequence[Item], *,
-               tools: Sequence[str] = (), preview: bool = False) -> Charged:  # fmt: skip
+    def charge(
+        self,
+        session_id: str,
+        bind: Callable[[Session], str],
+        items: Sequence[Item],
+        *,
+        tools: Sequence[str] = (),
+        preview: bool = False,
+    ) -> Charged:
         """Check the session is live, bound (``bind`` returns why not) and unlocked, then spend what ``items``
         would, in order, atomically: an item that does not fit is refused, the others are spent (nothing
         is written for a ``preview``)."""
@@ -396,8 +514,9 @@ class SessionStore(OwnedStore):
         self._emit(ended)
         return outcome
 
-    def _judge(self, db: Database, s: Session, now: float, bind: Callable[[Session], str],
-               tools: Sequence[str]) -> Charged:  # fmt: skip
+    def _judge(
+        self, db: Database, s: Session, now: float, bind: Callable[[Session], str], tools: Sequence[str]
+    ) -> Charged:
         if s.state != ACTIVE:
             detail = f" ({s.end_reason})" if s.end_reason else ""
             by = f" by {s.ended_by}" if s.state in (REVOKED, SUSPENDED) and s.ended_by else ""
@@ -428,8 +547,11 @@ class SessionStore(OwnedStore):
                 cost[name] = cost.get(name, 0.0) + amount
             over = next((n for n, c in cost.items() if n in used and used[n] + c > limits[n]), None)
             if over is not None:
-                refused[item.key] = (f"budget:{over}", f"budget {over!r} of session {s.id} would be exceeded: used "
-                                     f"{used[over]:g} of {limits[over]:g}, this action costs {cost[over]:g}")  # fmt: skip
+                refused[item.key] = (
+                    f"budget:{over}",
+                    f"budget {over!r} of session {s.id} would be exceeded: used "
+                    f"{used[over]:g} of {limits[over]:g}, this action costs {cost[over]:g}",
+                )
                 continue
             spans: dict[str, float] = {}
             for name, amount in item.standing:
@@ -439,15 +561,21 @@ class SessionStore(OwnedStore):
             )
             if over is not None:
                 b = standing_limits[over]
-                refused[item.key] = (f"standing:{over}", f"budget {over!r} of {b.per} {b.holder(s)!r} (across sessions, "
-                                     f"per {b.period:g}s) would be exceeded: used {standing[over]:g} of "
-                                     f"{b.budget.limit:g}, this action costs {spans[over]:g}")  # fmt: skip
+                refused[item.key] = (
+                    f"standing:{over}",
+                    f"budget {over!r} of {b.per} {b.holder(s)!r} (across sessions, "
+                    f"per {b.period:g}s) would be exceeded: used {standing[over]:g} of "
+                    f"{b.budget.limit:g}, this action costs {spans[over]:g}",
+                )
                 continue
             full = next((i for i in item.rate_hits if len(windows[i]) + 1 > s.rate_limits[i].max), None)
             if full is not None:
                 r = s.rate_limits[full]
-                refused[item.key] = ("rate", f"rate limit of session {s.id} reached: at most {r.max} of "
-                                             f"{', '.join(r.actions)} on {r.kind} per {r.per:g}s")  # fmt: skip
+                refused[item.key] = (
+                    "rate",
+                    f"rate limit of session {s.id} reached: at most {r.max} of "
+                    f"{', '.join(r.actions)} on {r.kind} per {r.per:g}s",
+                )
                 continue
             for name, amount in cost.items():
                 used[name] = used.get(name, 0.0) + amount
@@ -459,38 +587,66 @@ class SessionStore(OwnedStore):
         if write and standing:
             for b in self.standing:
                 if b.name in standing and standing[b.name] != standing_before[b.name]:
-                    db.execute("UPDATE chamberlain_standing_use SET used = ? WHERE name = ? AND holder = ? "
-                               "AND window_start = ?", (standing[b.name], *_standing_key(b, s, now)))  # fmt: skip
+                    db.execute(
+                        "UPDATE chamberlain_standing_use SET used = ? WHERE name = ? AND holder = ? "
+                        "AND window_start = ?",
+                        (standing[b.name], *_standing_key(b, s, now)),
+                    )
         rates = [_rate_json(r, w) for r, w in zip(s.rate_limits, windows, strict=True)]
         if write:  # also for a check that spends nothing: it is activity (the idle timeout starts again)
-            db.execute("UPDATE chamberlain_sessions SET budgets = ?, rate_limits = ?, calls = calls + 1, "
-                       "last_used_at = ? WHERE id = ?",
-                       (json.dumps([_budget_json(b) for b in budgets]), json.dumps(rates), now, s.id))  # fmt: skip
-            s = replace(s, budgets=budgets, calls=s.calls + 1, last_used_at=now,
-                        rate_hits=tuple(tuple(w) for w in windows))  # fmt: skip
+            db.execute(
+                "UPDATE chamberlain_sessions SET budgets = ?, rate_limits = ?, calls = calls + 1, "
+                "last_used_at = ? WHERE id = ?",
+                (json.dumps([_budget_json(b) for b in budgets]), json.dumps(rates), now, s.id),
+            )
+            s = replace(
+                s,
+                budgets=budgets,
+                calls=s.calls + 1,
+                last_used_at=now,
+                rate_hits=tuple(tuple(w) for w in windows),
+            )
         return Charged(s, refused=refused, standing=standing)
 
     def _standing_used(self, db: Database, s: Session, now: float, items: Sequence[Item]) -> dict[str, float]:
         """What each standing budget these items charge has spent in its window, rows held for the charge
         (in name order, after the session's row: concurrent charges take the locks in one order)."""
         names = {name for item in items for name, _ in item.standing}
-        return {b.name: self._hold_standing(db, _standing_key(b, s, now))
-                for b in sorted(self.standing, key=lambda b: b.name) if b.name in names}  # fmt: skip
+        return {
+            b.name: self._hold_standing(db, _standing_key(b, s, now))
+            for b in sorted(self.standing, key=lambda b: b.name)
+            if b.name in names
+        }
 
     def _hold_standing(self, db: Database, key: tuple[str, str, float]) -> float:
         """The row of (name, holder, window), created at 0 when new and held until the transaction ends."""
-        db.execute("INSERT INTO chamberlain_standing_use (name, holder, window_start, used) VALUES (?, ?, ?, 0) "
-                   "ON CONFLICT (name, holder, window_start) DO NOTHING", key)  # fmt: skip
-        return float(db.value("SELECT used FROM chamberlain_standing_use WHERE name = ? AND holder = ? AND "
-                              "window_start = ?" + self._for_update(db), key))  # fmt: skip
+        db.execute(
+            "INSERT INTO chamberlain_standing_use (name, holder, window_start, used) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT (name, holder, window_start) DO NOTHING",
+            key,
+        )
+        return float(
+            db.value(
+                "SELECT used FROM chamberlain_standing_use WHERE name = ? AND holder = ? AND "
+                "window_start = ?" + self._for_update(db),
+                key,
+            )
+        )
 
     def standing_use(self, s: Session) -> dict[str, float]:
         """What each standing budget has spent for this session's agent or subject in the current window."""
         now = self.clock()
         with self._using() as db:
-            return {b.name: float(db.value("SELECT coalesce(sum(used), 0) FROM chamberlain_standing_use WHERE "
-                                           "name = ? AND holder = ? AND window_start = ?", _standing_key(b, s, now)))
-                    for b in self.standing}  # fmt: skip
+            return {
+                b.name: float(
+                    db.value(
+                        "SELECT coalesce(sum(used), 0) FROM chamberlain_standing_use WHERE "
+                        "name = ? AND holder = ? AND window_start = ?",
+                        _standing_key(b, s, now),
+                    )
+                )
+                for b in self.standing
+            }
 
     # -- locks -------------------------------------------------------------------------------------
 
@@ -503,16 +659,22 @@ class SessionStore(OwnedStore):
         now = self.clock()
         lock = Lock(new_id("lck_"), target, value, reason, by, now, None if ttl is None else now + ttl)
         with self._using() as db, db.transaction():
-            db.execute("INSERT INTO chamberlain_locks (id, target, value, reason, created_by, created_at, expires_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (lock.id, target, value, reason, by, now, lock.expires_at))  # fmt: skip
+            db.execute(
+                "INSERT INTO chamberlain_locks (id, target, value, reason, created_by, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (lock.id, target, value, reason, by, now, lock.expires_at),
+            )
         self._emit([Transition("lock:create", lock.id, by, reason, {"target": target, "value": value})])
         return lock
 
     def remove_lock(self, lock_id: str, *, by: str) -> Lock:
         """Lift a lock; raises SessionNotFound when there is none with that id."""
         with self._using() as db, db.transaction():
-            row = db.row("SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
-                         "WHERE id = ?", (lock_id,))  # fmt: skip
+            row = db.row(
+                "SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
+                "WHERE id = ?",
+                (lock_id,),
+            )
             if row is None:
                 raise SessionNotFound(f"no lock {lock_id}")
             db.execute("DELETE FROM chamberlain_locks WHERE id = ?", (lock_id,))
@@ -524,8 +686,11 @@ class SessionStore(OwnedStore):
         """The locks in force now."""
         now = self.clock()
         with self._using() as db:
-            rows = db.rows("SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
-                           "WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at, id LIMIT 10000", (now,))  # fmt: skip
+            rows = db.rows(
+                "SELECT id, target, value, reason, created_by, created_at, expires_at FROM chamberlain_locks "
+                "WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at, id LIMIT 10000",
+                (now,),
+            )
         return [Lock(*r) for r in rows]
 
     def lock_for(

@@ -31,11 +31,19 @@ def entry(t: Transition) -> tuple[CheckInput, CheckOutput]:
     if t.reason:
         attr["reason"] = t.reason
     session = "" if is_lock else t.target
-    inp = CheckInput(Principal(t.by or "chamberlain", ("chamberlain",)),
-                     Resource("chamberlain:lock" if is_lock else "chamberlain:session", t.target, attr),
-                     (t.action,), session_id=session)  # fmt: skip
-    out = CheckOutput("", t.target, {t.action: ActionEffect(EFFECT_ALLOW, POLICY)}, session_id=session,
-                      outputs=[OutputEntry(POLICY, t.action, describe(t))])  # fmt: skip
+    inp = CheckInput(
+        Principal(t.by or "chamberlain", ("chamberlain",)),
+        Resource("chamberlain:lock" if is_lock else "chamberlain:session", t.target, attr),
+        (t.action,),
+        session_id=session,
+    )
+    out = CheckOutput(
+        "",
+        t.target,
+        {t.action: ActionEffect(EFFECT_ALLOW, POLICY)},
+        session_id=session,
+        outputs=[OutputEntry(POLICY, t.action, describe(t))],
+    )
     return inp, out
 
 
@@ -46,8 +54,13 @@ def describe(t: Transition) -> str:
     return text + (f" ({details})" if details else "")
 
 
-def recorder(record: Callable[..., str], *, to_entry: Callable[[Transition], tuple[CheckInput, CheckOutput]] = entry,
-             point: str = POINT, what: str = "session") -> Callable[[Transition], None]:  # fmt: skip
+def recorder(
+    record: Callable[..., str],
+    *,
+    to_entry: Callable[[Transition], tuple[CheckInput, CheckOutput]] = entry,
+    point: str = POINT,
+    what: str = "session",
+) -> Callable[[Transition], None]:
     """A store's ``on_transition`` writing to a decision log through ``record`` (``PDP.record``);
     ``to_entry`` makes a transition an entry of enforcement point ``point`` (approvals pass their own)."""
 
@@ -55,7 +68,9 @@ def recorder(record: Callable[..., str], *, to_entry: Callable[[Transition], tup
         inp, out = to_entry(t)
         problem = record([inp], [out], point=point)
         if problem:
-            LOGGER.error(f"a {what} transition could not be recorded",
-                         extra={"action": t.action, "target": t.target, "error": problem})  # fmt: skip
+            LOGGER.error(
+                f"a {what} transition could not be recorded",
+                extra={"action": t.action, "target": t.target, "error": problem},
+            )
 
     return on_transition

@@ -68,8 +68,9 @@ class Database:
             with self.errors():
                 for i in range(0, len(rows), per):
                     part = rows[i : i + per]
-                    self.conn.execute(self._multi_insert(table, names, len(part)),
-                                      [v for row in part for v in row])  # fmt: skip
+                    self.conn.execute(
+                        self._multi_insert(table, names, len(part)), [v for row in part for v in row]
+                    )
             return
         with (
             self.errors(),
@@ -206,8 +207,11 @@ class Database:
                     f"database {self.url.path} is full: {st.f_bavail * st.f_frsize:,} bytes free on its disk"
                 )
         with self.transaction():  # a value that changes: an unchanged row is not written at all
-            self.execute("INSERT INTO audit_meta (key, value) VALUES ('probed_at', ?) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(time.time_ns()),))  # fmt: skip
+            self.execute(
+                "INSERT INTO audit_meta (key, value) VALUES ('probed_at', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(time.time_ns()),),
+            )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -223,8 +227,13 @@ def as_bytes(value: Any) -> bytes:
     return bytes(value)
 
 
-def open_database(url: str | StoreURL, *, create: bool = True, readonly: bool = False,
-                  busy_timeout: float = sqlite_store.DEFAULT_BUSY_TIMEOUT) -> Database:  # fmt: skip
+def open_database(
+    url: str | StoreURL,
+    *,
+    create: bool = True,
+    readonly: bool = False,
+    busy_timeout: float = sqlite_store.DEFAULT_BUSY_TIMEOUT,
+) -> Database:
     """Connect to the store ``url`` names; raises :class:`StoreError` saying what is wrong.
 
     ``create`` and ``readonly`` (never write, not even to create) and ``busy_timeout`` apply to SQLite.

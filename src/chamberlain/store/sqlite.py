@@ -23,8 +23,9 @@ APPLICATION_ID = 0x43484D42  # "CHMB"
 DEFAULT_BUSY_TIMEOUT = 5.0
 
 
-def connect(path: Path, *, create: bool = True, readonly: bool = False,
-            busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> sqlite3.Connection:  # fmt: skip
+def connect(
+    path: Path, *, create: bool = True, readonly: bool = False, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+) -> sqlite3.Connection:
     """Open ``path`` (creating it and its folder when ``create``) in autocommit mode, checked as ours.
 
     Transactions are explicit (``BEGIN IMMEDIATE`` ... ``COMMIT``). The connection may be used from
@@ -42,8 +43,9 @@ def connect(path: Path, *, create: bool = True, readonly: bool = False,
         raise NotADatabase(f"{path} is a folder, not a database file")
     target = f"file:{path}?mode=ro" if readonly else str(path)
     try:
-        conn = sqlite3.connect(target, uri=readonly, isolation_level=None, check_same_thread=False,
-                               timeout=busy_timeout)  # fmt: skip
+        conn = sqlite3.connect(
+            target, uri=readonly, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
     except sqlite3.Error as exc:
         raise translate(exc, path) from None
     try:

@@ -57,8 +57,14 @@ class Upstream:
             def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                seen.append({"method": self.command, "path": self.path, "body": body,
-                             "headers": {k.lower(): v for k, v in self.headers.items()}})  # fmt: skip
+                seen.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "body": body,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                    }
+                )
                 payload = b'{"upstream": true}'
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -126,8 +132,10 @@ def nginx(tmp: Path, chamberlain: str, upstream: str, extra: str = "") -> Iterat
         f"{k}_temp_path {folder}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     conf = folder / "nginx.conf"
-    conf.write_text(f"error_log {folder}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n  {temps}\n"
-                    f"{_ports(sample('nginx.conf'), chamberlain, upstream, NGINX, listen)}{extra}}}\n")  # fmt: skip
+    conf.write_text(
+        f"error_log {folder}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n  {temps}\n"
+        f"{_ports(sample('nginx.conf'), chamberlain, upstream, NGINX, listen)}{extra}}}\n"
+    )
     cmd = [binary, "-p", str(folder), "-c", str(conf), "-g", f"daemon off; pid {folder}/nginx.pid;"]
     with _process(cmd, listen, folder / "error.log") as url:
         yield url

@@ -42,12 +42,22 @@ resourcePolicy:
           expr: R.attr.arguments.amount > 100
 """
 ROUTES: list[dict[str, Any]] = [
-    {"request": "POST /payments/{id}/pay", "kind": "payment", "id": "{id}", "action": "pay",
-     "attr": {"amount": {"cel": "int(request.query.amount)"}, "currency": "query.currency"}},
+    {
+        "request": "POST /payments/{id}/pay",
+        "kind": "payment",
+        "id": "{id}",
+        "action": "pay",
+        "attr": {"amount": {"cel": "int(request.query.amount)"}, "currency": "query.currency"},
+    },
     {"request": "GET /payments/{id}", "kind": "payment", "id": "{id}", "action": "view"},
-    {"request": "POST /payments", "kind": "payment", "id": "new", "action": "pay",
-     "attr": {"amount": "body.amount", "large": {"cel": "request.body.amount > 500"}}},
-]  # fmt: skip
+    {
+        "request": "POST /payments",
+        "kind": "payment",
+        "id": "new",
+        "action": "pay",
+        "attr": {"amount": "body.amount", "large": {"cel": "request.body.amount > 500"}},
+    },
+]
 
 
 def gateway(**extra: Any) -> dict[str, Any]:
@@ -71,8 +81,14 @@ def overrides(tmp: Path, idp: IdentityProvider, **extra: Any) -> dict[str, Any]:
         "payment": {"pay": "payments:write", "*": "payments:read"},
         "mcp_server": {"*": "payments:write"},
     }
-    return {"chamberlain": {"delegation": settings(tmp, idp, scopeMapping=scopes), "logLevel": "error", "gateway": gateway(**extra)},
-            "engine": {"strictEvaluation": True}}  # fmt: skip
+    return {
+        "chamberlain": {
+            "delegation": settings(tmp, idp, scopeMapping=scopes),
+            "logLevel": "error",
+            "gateway": gateway(**extra),
+        },
+        "engine": {"strictEvaluation": True},
+    }
 
 
 @contextlib.contextmanager
@@ -86,8 +102,14 @@ def chain_tokens(url: str, idp: IdentityProvider, person: str = "alice") -> tupl
     """A person's token exchanged for planner-agent, then for tool-agent (two hops, one session)."""
     token = idp.token(person, roles=["finance_clerk"], scope="payments:write payments:read")
     first = exchange(oauth_client(), url, token, idp.token("planner-agent"), audience="tool-agent")
-    second = exchange(oauth_client(), url, first["access_token"], idp.token("tool-agent"), audience=PAYMENTS,
-                      scope="payments:write")  # fmt: skip
+    second = exchange(
+        oauth_client(),
+        url,
+        first["access_token"],
+        idp.token("tool-agent"),
+        audience=PAYMENTS,
+        scope="payments:write",
+    )
     return first["access_token"], second["access_token"]
 
 

@@ -62,8 +62,15 @@ def test_nginx_headers_are_believed_from_a_trusted_proxy(env):
 @pytest.mark.parametrize("server_header", [{}, {"x-forwarded-server": "traefik-1"}])
 def test_caddy_and_traefik_forwarded_headers(env, server_header):
     srv, _, _, second = env
-    headers = bearer(second, **{"x-forwarded-uri": "/payments/p9/pay?amount=10", "x-forwarded-method": "POST",
-                                "x-forwarded-host": "api.example", **server_header})  # fmt: skip
+    headers = bearer(
+        second,
+        **{
+            "x-forwarded-uri": "/payments/p9/pay?amount=10",
+            "x-forwarded-method": "POST",
+            "x-forwarded-host": "api.example",
+            **server_header,
+        },
+    )
     assert httpx.get(f"{srv.url}{AUTHZ}", headers=headers).status_code == 200
 
 
@@ -82,10 +89,16 @@ def test_forwarded_headers_from_an_untrusted_address_are_refused(tmp_path):
 
 @pytest.mark.parametrize(
     ("authorization", "error"),
-    [(None, None), ("Basic YTpi", "invalid_request"), ("Bearer", "invalid_request"), ("Bearer a b", "invalid_request"),
-     ("Bearer not-a-jwt", "invalid_token"), ("Bearer " + "x" * 20000, "invalid_request"),
-     ("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.", "invalid_token")],
-)  # fmt: skip
+    [
+        (None, None),
+        ("Basic YTpi", "invalid_request"),
+        ("Bearer", "invalid_request"),
+        ("Bearer a b", "invalid_request"),
+        ("Bearer not-a-jwt", "invalid_token"),
+        ("Bearer " + "x" * 20000, "invalid_request"),
+        ("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.", "invalid_token"),
+    ],
+)
 def test_missing_or_bad_tokens_are_401_with_a_challenge(env, authorization, error):
     srv = env[0]
     headers = {"authorization": authorization} if authorization else {}
@@ -106,9 +119,16 @@ def test_a_token_from_an_untrusted_issuer_or_forged_is_401(env):
 
 @pytest.mark.parametrize(
     "path",
-    ["/unmapped", "/payments/p1/refund", "/payments/p1/../p2/pay?amount=1", "/payments//pay?amount=1",
-     "/payments/p1%2Fx/pay?amount=1", "/payments/p1/pay?amount=abc", "/payments/p1/pay"],
-)  # fmt: skip
+    [
+        "/unmapped",
+        "/payments/p1/refund",
+        "/payments/p1/../p2/pay?amount=1",
+        "/payments//pay?amount=1",
+        "/payments/p1%2Fx/pay?amount=1",
+        "/payments/p1/pay?amount=abc",
+        "/payments/p1/pay",
+    ],
+)
 def test_unmapped_and_non_canonical_requests_are_403(env, path):
     srv, _, _, second = env
     # As nginx sends it ($request_uri, not normalized): a client library would remove the dot segments.
@@ -174,9 +194,13 @@ def test_detailed_denials_name_the_policy(tmp_path):
 def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_path):
     idp = IdentityProvider()
     (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
-    config = {"auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-              "chamberlain": {"gateway": {"routes": ROUTES, "principal": {"audiences": [ISSUER]}},
-                              "logLevel": "error"}}  # fmt: skip
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {
+            "gateway": {"routes": ROUTES, "principal": {"audiences": [ISSUER]}},
+            "logLevel": "error",
+        },
+    }
     with ThreadServer(policies(tmp_path), config) as srv:
         url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"  # staff pay up to 10000 themselves
         reply = httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"])))

@@ -30,8 +30,14 @@ CHAMBERLAIN = str(Path(sys.executable).parent / "chamberlain")
 
 
 class Stack:
-    def __init__(self, url: str, upstream: Upstream, process: subprocess.Popen[bytes], state: Path,
-                 tokens: tuple[str, str]):  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        upstream: Upstream,
+        process: subprocess.Popen[bytes],
+        state: Path,
+        tokens: tuple[str, str],
+    ):
         self.url, self.upstream, self.process, self.state = url, upstream, process, state
         self.first, self.second = tokens
 
@@ -51,10 +57,11 @@ def stack(kind: str) -> Iterator[Stack]:
         state = tmp / "state"
         with (
             Upstream() as upstream,
-            serve_process("--config", str(config), "--policies", str(policies(tmp)), "--state-dir", str(state))
-            as (process, chamberlain),
+            serve_process(
+                "--config", str(config), "--policies", str(policies(tmp)), "--state-dir", str(state)
+            ) as (process, chamberlain),
             PROXIES[kind](tmp, chamberlain.removeprefix("http://"), upstream.address) as url,
-        ):  # fmt: skip
+        ):
             yield Stack(url, upstream, process, state, chain_tokens(chamberlain, idp))
 
 
@@ -94,8 +101,13 @@ def test_the_decision_id_the_upstream_sees_is_an_entry_of_the_log_with_an_inclus
     assert json.loads(leaf)["call_id"] == decision  # the leaf itself names the decision the upstream saw
     proof = json.loads(run("prove", "--db", db, "--index", str(index), "--json"))
     assert (proof["leaf_index"], proof["leaf_hash"]) == (index, hashlib.sha256(b"\x00" + leaf).hexdigest())
-    merkle.verify_inclusion(index, proof["tree_size"], bytes.fromhex(proof["leaf_hash"]),
-                            [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(proof["root_hash"]))  # fmt: skip
+    merkle.verify_inclusion(
+        index,
+        proof["tree_size"],
+        bytes.fromhex(proof["leaf_hash"]),
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        bytes.fromhex(proof["root_hash"]),
+    )
 
 
 def test_the_chain_is_attenuated_and_a_denial_never_reaches_the_upstream(env):
@@ -108,9 +120,14 @@ def test_the_chain_is_attenuated_and_a_denial_never_reaches_the_upstream(env):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"authorization": "Bearer nope"}, {"authorization": "Basic YTpi"}, {"authorization": "Bearer " + "a" * 6000},
-     {"authorization": "Bearer a.b.c"}],
-)  # fmt: skip
+    [
+        {},
+        {"authorization": "Bearer nope"},
+        {"authorization": "Basic YTpi"},
+        {"authorization": "Bearer " + "a" * 6000},
+        {"authorization": "Bearer a.b.c"},
+    ],
+)
 def test_missing_malformed_and_oversized_tokens_are_401_never_5xx(env, headers):
     before = len(env.upstream.seen)
     reply = env.call("POST", "/payments/p1/pay?amount=5", **headers)
@@ -119,8 +136,15 @@ def test_missing_malformed_and_oversized_tokens_are_401_never_5xx(env, headers):
     assert len(env.upstream.seen) == before
 
 
-@pytest.mark.parametrize("path", ["/payments/p1/../p2/pay?amount=1", "/payments/%ff/pay?amount=1",
-                                  "/payments/p1/pay?amount=x", "/" + "a" * 9000])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/payments/p1/../p2/pay?amount=1",
+        "/payments/%ff/pay?amount=1",
+        "/payments/p1/pay?amount=x",
+        "/" + "a" * 9000,
+    ],
+)
 def test_odd_uris_are_denied_never_5xx(env, path):
     before = len(env.upstream.seen)
     with httpx.Client(timeout=10) as client:
@@ -139,8 +163,12 @@ def test_odd_uris_are_denied_never_5xx(env, path):
 
 def test_a_client_cannot_name_another_request_in_the_other_proxys_headers(env):
     before = len(env.upstream.seen)
-    lies = {"x-original-uri": "/payments/p1/pay?amount=1", "x-original-method": "POST",
-            "x-forwarded-uri": "/payments/p1/pay?amount=1", "x-forwarded-method": "POST"}  # fmt: skip
+    lies = {
+        "x-original-uri": "/payments/p1/pay?amount=1",
+        "x-original-method": "POST",
+        "x-forwarded-uri": "/payments/p1/pay?amount=1",
+        "x-forwarded-method": "POST",
+    }
     assert env.call("POST", "/payments/p1/pay?amount=9000", env.second, **lies).status_code == 403
     assert env.call("DELETE", "/payments/p1", env.second, **lies).status_code == 403
     assert len(env.upstream.seen) == before

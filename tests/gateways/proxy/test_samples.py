@@ -31,12 +31,25 @@ def envoy_check(url: str, method: str, path: str, authorization: str, **extra: s
     service = config["http_service"]
     assert config["failure_mode_allow"] is False
     patterns = service["authorization_request"]["allowed_headers"]["patterns"]
-    original = {"authorization": authorization, "host": "payments.internal", "user-agent": "agent/1",
-                "cookie": "secret=1", **extra}  # fmt: skip
-    allowed = {k: v for k, v in original.items() if k == "host" or any(
-        p.get("exact") == k or k.startswith(p.get("prefix", "\0")) for p in patterns)}  # fmt: skip
-    headers = {**allowed, "content-length": "0", "x-envoy-expected-rq-timeout-ms": "500",
-               "x-forwarded-proto": "http", "x-request-id": "5b0b8d2e-0000-4000-8000-000000000001"}  # fmt: skip
+    original = {
+        "authorization": authorization,
+        "host": "payments.internal",
+        "user-agent": "agent/1",
+        "cookie": "secret=1",
+        **extra,
+    }
+    allowed = {
+        k: v
+        for k, v in original.items()
+        if k == "host" or any(p.get("exact") == k or k.startswith(p.get("prefix", "\0")) for p in patterns)
+    }
+    headers = {
+        **allowed,
+        "content-length": "0",
+        "x-envoy-expected-rq-timeout-ms": "500",
+        "x-forwarded-proto": "http",
+        "x-request-id": "5b0b8d2e-0000-4000-8000-000000000001",
+    }
     assert service["server_uri"]["uri"] == "http://127.0.0.1:3592"
     return httpx.request(method, f"{url}{service['path_prefix']}{path}", headers=headers, timeout=10)
 
@@ -46,7 +59,8 @@ def test_envoy_http_mode_allows_and_returns_the_allowed_upstream_headers(env):
     reply = envoy_check(srv.url, "POST", "/payments/p1/pay?amount=20", f"Bearer {token}")
     assert reply.status_code == 200
     patterns = yaml.safe_load(sample("envoy-ext-authz.yaml"))["typed_config"]["http_service"][
-        "authorization_response"]["allowed_upstream_headers"]["patterns"]  # fmt: skip
+        "authorization_response"
+    ]["allowed_upstream_headers"]["patterns"]
     upstream = {k for k in reply.headers if any(k.startswith(p["prefix"]) for p in patterns)}
     assert upstream == {
         "x-chamberlain-subject",
@@ -73,9 +87,14 @@ def test_traefik_forward_auth_request(env):
     ]
     address = config["address"].replace("http://127.0.0.1:3592", srv.url)
     # Traefik's forwardAuth: the original headers plus X-Forwarded-Method, -Proto, -Host, -Uri, -For.
-    headers = {"authorization": f"Bearer {token}", "x-forwarded-method": "POST", "x-forwarded-proto": "https",
-               "x-forwarded-host": "payments.example", "x-forwarded-uri": "/payments/p3/pay?amount=30",
-               "x-forwarded-for": "203.0.113.9"}  # fmt: skip
+    headers = {
+        "authorization": f"Bearer {token}",
+        "x-forwarded-method": "POST",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "payments.example",
+        "x-forwarded-uri": "/payments/p3/pay?amount=30",
+        "x-forwarded-for": "203.0.113.9",
+    }
     reply = httpx.get(address, headers=headers, timeout=10)
     assert reply.status_code == 200, reply.text
     assert {h.lower() for h in config["authResponseHeaders"]} <= set(reply.headers)

@@ -20,17 +20,29 @@ def test_defaults_leave_the_endpoint_off():
 
 
 def test_a_route_is_compiled():
-    route = parse_settings({"routes": [{"request": "POST /invoices/{id}/pay", "kind": "invoice", "id": "{id}",
-                                        "action": "pay", "attr": {"amount": "body.amount",
-                                                                  "big": {"cel": "request.body.amount > 10"}}}]}
-                           ).routes[0]  # fmt: skip
+    route = parse_settings(
+        {
+            "routes": [
+                {
+                    "request": "POST /invoices/{id}/pay",
+                    "kind": "invoice",
+                    "id": "{id}",
+                    "action": "pay",
+                    "attr": {"amount": "body.amount", "big": {"cel": "request.body.amount > 10"}},
+                }
+            ]
+        }
+    ).routes[0]
     assert route.segments == ("invoices", "{id}", "pay") and route.reads_body
 
 
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"routes": [{"request": "pay /x", "kind": "k", "action": "a"}]}, "routes[0].request: expected 'METHOD"),
+        (
+            {"routes": [{"request": "pay /x", "kind": "k", "action": "a"}]},
+            "routes[0].request: expected 'METHOD",
+        ),
         ({"routes": [{"request": "GET x", "kind": "k", "action": "a"}]}, "routes[0].request"),
         ({"routes": [{"request": "GET /a/{id}/{id}", "kind": "k", "action": "a"}]}, "appears twice"),
         ({"routes": [{"request": "GET /a/x{id}", "kind": "k", "action": "a"}]}, "neither a literal"),
@@ -38,10 +50,18 @@ def test_a_route_is_compiled():
         ({"routes": [{"request": "GET /a", "kind": "k"}]}, "routes[0].action: expected"),
         ({"routes": [{"request": "GET /a", "kind": "k", "action": "{op}"}]}, "routes[0].action: {op} is not"),
         ({"routes": [{"request": "GET /a", "kind": "k", "action": "a", "attr": {"x": "path.id"}}]}, "attr.x"),
-        ({"routes": [{"request": "GET /a", "kind": "k", "action": "a", "attr": {"x": "cookie.id"}}]}, "attr.x"),
-        ({"routes": [{"request": "GET /a", "kind": "k", "action": "a", "attr": {"x": {"cel": "1 +"}}}]},
-         "attr.x: CEL expression does not compile"),
-        ({"routes": [{"request": "GET /a", "kind": "k", "action": "a", "verb": 1}]}, "routes[0]: unknown keys verb"),
+        (
+            {"routes": [{"request": "GET /a", "kind": "k", "action": "a", "attr": {"x": "cookie.id"}}]},
+            "attr.x",
+        ),
+        (
+            {"routes": [{"request": "GET /a", "kind": "k", "action": "a", "attr": {"x": {"cel": "1 +"}}}]},
+            "attr.x: CEL expression does not compile",
+        ),
+        (
+            {"routes": [{"request": "GET /a", "kind": "k", "action": "a", "verb": 1}]},
+            "routes[0]: unknown keys verb",
+        ),
         ({"routes": "GET /a"}, "routes: expected a list"),
         ({"trustedProxies": ["nowhere"]}, "trustedProxies[0]"),
         ({"maxBodyBytes": -1}, "maxBodyBytes"),
@@ -58,7 +78,7 @@ def test_a_route_is_compiled():
         ({"realm": 'a"b'}, "realm"),
         ({"route": []}, "chamberlain.gateway.route: unknown key"),
     ],
-)  # fmt: skip
+)
 def test_every_problem_names_its_key(section, message):
     found = problems(section)
     assert any(message in p for p in found), found

@@ -57,8 +57,10 @@ def test_a_tool_without_a_schema_is_checked_with_its_input() -> None:
     plain = Tool(name="lookup_order", description="look up", func=lambda text: s.lookup_order(text))
     guarded = guard_tool(plain, ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing"))
     assert guarded.invoke("A-7") == "order A-7: delivered, 120.00 EUR"
-    other = guard_tool(Tool(name="delete_customer", description="x", func=s.delete_customer),
-                       ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing"))  # fmt: skip
+    other = guard_tool(
+        Tool(name="delete_customer", description="x", func=s.delete_customer),
+        ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing"),
+    )
     assert "denied" in other.invoke("cu-1") and s.RAN == [("lookup_order", {"order_id": "A-7"})]
 
 
@@ -77,6 +79,9 @@ def test_every_decision_is_in_the_log_with_the_session(tmp_path: Path) -> None:
         db.close()
     # ToolNode may run a turn's calls concurrently: compare what was logged, not in which order.
     calls = sorted((e["action"], e["effect"]) for e in entries if e["action"].startswith("tools/call::"))
-    assert calls == [("tools/call::lookup_order", "EFFECT_ALLOW"), ("tools/call::refund", "EFFECT_ALLOW"),
-                     ("tools/call::refund", "EFFECT_DENY")]  # fmt: skip
+    assert calls == [
+        ("tools/call::lookup_order", "EFFECT_ALLOW"),
+        ("tools/call::refund", "EFFECT_ALLOW"),
+        ("tools/call::refund", "EFFECT_DENY"),
+    ]
     assert {e["session_id"] for e in entries} == {"sess-1"} and {e["point"] for e in entries} == {"sdk:tools"}

@@ -39,16 +39,20 @@ def test_the_agent_runs_what_policy_allows_and_the_model_reads_the_denials(tmp_p
 def test_test_model_calls_only_the_offered_tools() -> None:
     """Pydantic AI's TestModel calls every tool it is offered: the hidden one is never among them."""
     s = support_tools()
-    toolset = guard_toolset(FunctionToolset([s.lookup_order, s.delete_customer]),
-                            ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing"))  # fmt: skip
+    toolset = guard_toolset(
+        FunctionToolset([s.lookup_order, s.delete_customer]),
+        ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing"),
+    )
     Agent(TestModel(), toolsets=[toolset]).run_sync("go")
     assert [name for name, _ in s.RAN] == ["lookup_order"]
 
 
 def test_on_deny_raise_ends_the_run() -> None:
     s = support_tools()
-    toolset = guard_toolset(FunctionToolset([s.refund]), ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT,
-                            server="billing", on_deny="raise"))  # fmt: skip
+    toolset = guard_toolset(
+        FunctionToolset([s.refund]),
+        ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing", on_deny="raise"),
+    )
     model = FunctionModel(
         lambda messages, info: ModelResponse(
             parts=[ToolCallPart("refund", {"order_id": "A-1", "amount": 500})]

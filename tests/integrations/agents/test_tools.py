@@ -58,8 +58,12 @@ def test_the_same_decisions_through_a_client(server: ThreadServer) -> None:
     embedded = ToolGuard(PDP.from_directory(s.POLICIES), s.AGENT, server="billing")
     with Client(server.url) as client:
         remote = ToolGuard(client, s.AGENT, server="billing")
-        for tool, arguments in [("refund", {"order_id": "A", "amount": 5}), ("refund", {"order_id": "A", "amount": 500}),
-                                ("lookup_order", {"order_id": "A"}), ("delete_customer", {"customer_id": "c"})]:  # fmt: skip
+        for tool, arguments in [
+            ("refund", {"order_id": "A", "amount": 5}),
+            ("refund", {"order_id": "A", "amount": 500}),
+            ("lookup_order", {"order_id": "A"}),
+            ("delete_customer", {"customer_id": "c"}),
+        ]:
             mine, theirs = embedded.check(tool, arguments), remote.check(tool, arguments)
             assert (mine.allowed, mine.outputs) == (theirs.allowed, theirs.outputs)
         names = ["lookup_order", "refund", "delete_customer"]

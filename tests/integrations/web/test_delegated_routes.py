@@ -42,8 +42,14 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             first = exchange(
                 oauth_client(), server.url, person, idp.token("planner-agent"), audience="tool-agent"
             )
-            second = exchange(oauth_client(), server.url, first["access_token"], idp.token("tool-agent"),
-                              audience=PAYMENTS, scope="payments:write")  # fmt: skip
+            second = exchange(
+                oauth_client(),
+                server.url,
+                first["access_token"],
+                idp.token("tool-agent"),
+                audience=PAYMENTS,
+                scope="payments:write",
+            )
         jwks = tmp / "jwks.json"
         jwks.write_text(httpx.get(f"{server.url}/.well-known/jwks.json").text)
         yield server, second["access_token"], jwks
@@ -59,8 +65,9 @@ def payments_service(url: str, jwks: Path) -> object:
         resource = Resource("payment", pid, {"amount": int(request.query_params["amount"])})
         return Principal(token.subject, ["finance_clerk"]), resource, "pay"
 
-    app = AuthorizationMiddleware(Starlette(routes=[Route("/payments/{pid}", pay, methods=["POST"])]),
-                                  pdp=Client(url), decide=what)  # fmt: skip
+    app = AuthorizationMiddleware(
+        Starlette(routes=[Route("/payments/{pid}", pay, methods=["POST"])]), pdp=Client(url), decide=what
+    )
     return DelegationMiddleware(app, verifier=Verifier(ISSUER, jwks), audience=PAYMENTS)
 
 

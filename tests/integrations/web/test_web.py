@@ -47,9 +47,14 @@ def test_requires_runs_the_function_only_when_allowed() -> None:
 
 
 def test_requires_on_a_coroutine_names_the_rule_that_held() -> None:
-    @requires("invoice", "approve", pdp=PDP_, id=lambda invoice_id: invoice_id,
-              attr=lambda invoice_id: {**INVOICES[invoice_id], "status": "SUBMITTED", "submittedBy": "alice"},
-              principal=lambda user: Principal(user, roles={"finance_manager"}))  # fmt: skip
+    @requires(
+        "invoice",
+        "approve",
+        pdp=PDP_,
+        id=lambda invoice_id: invoice_id,
+        attr=lambda invoice_id: {**INVOICES[invoice_id], "status": "SUBMITTED", "submittedBy": "alice"},
+        principal=lambda user: Principal(user, roles={"finance_manager"}),
+    )
     async def approve(user: str, invoice_id: str) -> str:
         return "approved"
 
@@ -78,8 +83,12 @@ def current_user(x_user: str = Header(), x_roles: str = Header()) -> Principal:
 def fastapi_app(pdp: Any) -> FastAPI:
     authz = Authorizer(pdp, principal=current_user)
     app = FastAPI()
-    pay_check = authz.requires("invoice", "pay", id=lambda invoice_id: invoice_id,
-                               attr=lambda invoice_id: INVOICES.get(invoice_id, {}))  # fmt: skip
+    pay_check = authz.requires(
+        "invoice",
+        "pay",
+        id=lambda invoice_id: invoice_id,
+        attr=lambda invoice_id: INVOICES.get(invoice_id, {}),
+    )
 
     @app.post("/invoices/{invoice_id}/pay")
     def pay_route(invoice_id: str, check: Any = Depends(pay_check)) -> dict[str, str]:  # noqa: B008
@@ -124,8 +133,12 @@ def starlette_app(pdp: Any) -> Any:
         user = Principal(request.headers["x-user"], roles=request.headers["x-roles"].split(","))
         return user, Resource("invoice", invoice_id, attr=INVOICES[invoice_id]), "pay"
 
-    inner = Starlette(routes=[Route("/invoices/{invoice_id}/pay", pay_route, methods=["POST"]),
-                              Route("/health", lambda r: JSONResponse({"ok": True}))])  # fmt: skip
+    inner = Starlette(
+        routes=[
+            Route("/invoices/{invoice_id}/pay", pay_route, methods=["POST"]),
+            Route("/health", lambda r: JSONResponse({"ok": True})),
+        ]
+    )
     return AuthorizationMiddleware(inner, pdp=pdp, decide=what)
 
 

@@ -34,8 +34,13 @@ class GrpcThreadServer(ThreadServer):
         return f"127.0.0.1:{self.grpc_port}"
 
 
-def unary(channel: grpc.Channel, method: str, request: bytes | Message, response_type: type[Message] | None = None,
-          metadata: Sequence[tuple[str, str]] = ()) -> tuple[grpc.StatusCode, Any, Any]:  # fmt: skip
+def unary(
+    channel: grpc.Channel,
+    method: str,
+    request: bytes | Message,
+    response_type: type[Message] | None = None,
+    metadata: Sequence[tuple[str, str]] = (),
+) -> tuple[grpc.StatusCode, Any, Any]:
     """Call ``/service/Method`` with ``request``: ``(code, response as JSON or details, trailing metadata)``."""
     call = channel.unary_unary(method)  # bytes in, bytes out
     data = request if isinstance(request, bytes) else request.SerializeToString()

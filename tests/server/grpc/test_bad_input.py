@@ -14,8 +14,10 @@ from tests.server.grpc.test_cerbos_service import REQUEST
 from tests.server.support import STORE
 
 MAX_MESSAGE = 20000
-LIMITS = {"server": {"advanced": {"grpc": {"maxRecvMsgSizeBytes": MAX_MESSAGE}}},
-          "chamberlain": {"limits": {"maxHeaderBytes": 8192, "largeRequestBytes": 4096}}}  # fmt: skip
+LIMITS = {
+    "server": {"advanced": {"grpc": {"maxRecvMsgSizeBytes": MAX_MESSAGE}}},
+    "chamberlain": {"limits": {"maxHeaderBytes": 8192, "largeRequestBytes": 4096}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,11 @@ def test_a_large_message_under_the_limit_is_decided_off_the_loop(channel):
     assert code == grpc.StatusCode.OK and reply["requestId"] == "g-1"
 
 
-@pytest.mark.parametrize("data", [b"\x0a", b"\x12\xff\xff\xff\xff\x0f", b"\x0a\x02\xc3\x28"],
-                         ids=["truncated", "huge_length", "invalid_utf8"])  # fmt: skip
+@pytest.mark.parametrize(
+    "data",
+    [b"\x0a", b"\x12\xff\xff\xff\xff\x0f", b"\x0a\x02\xc3\x28"],
+    ids=["truncated", "huge_length", "invalid_utf8"],
+)
 def test_malformed_protobuf_is_internal_as_in_grpc_go(channel, data):
     code, details, _ = unary(channel, CHECK, data)
     assert code == grpc.StatusCode.INTERNAL and "unmarshalling request" in details

@@ -35,10 +35,18 @@ def _values(attrs: dict[str, str]) -> dict[str, Value]:
     return {k: Value(string_value=v) for k, v in attrs.items()}
 
 
-JOHN = engine_pb2.Principal(id="john", roles=["employee"], policy_version="20210210",
-                            attr=_values({"department": "marketing", "geography": "GB", "team": "design"}))  # fmt: skip
-LEAVE = engine_pb2.Resource(id="XX125", kind="leave_request", policy_version="20210210",
-                            attr=_values({"department": "marketing", "geography": "GB", "owner": "john", "team": "design"}))  # fmt: skip
+JOHN = engine_pb2.Principal(
+    id="john",
+    roles=["employee"],
+    policy_version="20210210",
+    attr=_values({"department": "marketing", "geography": "GB", "team": "design"}),
+)
+LEAVE = engine_pb2.Resource(
+    id="XX125",
+    kind="leave_request",
+    policy_version="20210210",
+    attr=_values({"department": "marketing", "geography": "GB", "owner": "john", "team": "design"}),
+)
 ENTRY = request_pb2.CheckResourcesRequest.ResourceEntry(resource=LEAVE, actions=["view:public", "approve"])
 REQUEST = request_pb2.CheckResourcesRequest(request_id="g-1", principal=JOHN, resources=[ENTRY])
 
@@ -58,8 +66,10 @@ def channel(server):
 def test_the_sdk_grpc_client_against_chamberlain_serve():
     """The official SDK's synchronous gRPC client against a `chamberlain serve` process."""
     port = free_port()
-    with serve_process("--policies", str(STORE), "--set", f"server.grpcListenAddr=127.0.0.1:{port}"), \
-            CerbosClient(f"127.0.0.1:{port}", timeout_secs=20) as client:  # fmt: skip
+    with (
+        serve_process("--policies", str(STORE), "--set", f"server.grpcListenAddr=127.0.0.1:{port}"),
+        CerbosClient(f"127.0.0.1:{port}", timeout_secs=20) as client,
+    ):
         assert client.server_info().version
         reply = client.check_resources(JOHN, [ENTRY], request_id="sdk-g")
         assert reply.request_id == "sdk-g" and reply.cerbos_call_id
@@ -98,13 +108,19 @@ def test_health(channel):
 
 
 def test_grpc_checks_are_recorded_like_http_checks(server, channel):
-    code, reply, _ = unary(channel, CHECK, request_pb2.CheckResourcesRequest(
-        request_id="grpc-rec", principal=JOHN, resources=[ENTRY]), response_pb2.CheckResourcesResponse)  # fmt: skip
+    code, reply, _ = unary(
+        channel,
+        CHECK,
+        request_pb2.CheckResourcesRequest(request_id="grpc-rec", principal=JOHN, resources=[ENTRY]),
+        response_pb2.CheckResourcesResponse,
+    )
     assert code == grpc.StatusCode.OK
     page = httpx.get(f"{server.url}/api/audit/entries", params={"limit": 1000}, auth=ADMIN_AUTH).json()
     mine = [e for e in page["entries"] if e["request_id"] == "grpc-rec"]
     assert [(e["action"], e["point"], e["call_id"]) for e in mine] == [
-        ("view:public", "grpc:cerbos", reply["cerbosCallId"]), ("approve", "grpc:cerbos", reply["cerbosCallId"])]  # fmt: skip
+        ("view:public", "grpc:cerbos", reply["cerbosCallId"]),
+        ("approve", "grpc:cerbos", reply["cerbosCallId"]),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -126,17 +142,24 @@ def test_an_extension_sent_twice_is_refused(channel):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "more than once" in details
 
 
-@pytest.mark.parametrize(("key", "field", "value"), [
-    ("x-chamberlain-session", "session", {"id": "s-1"}),
-    ("x-chamberlain-approval", "approval", {"id": "a-1"}),
-    ("x-chamberlain-delegation", "delegation", {"actors": [{"id": "agent-7", "roles": ["agent"]}]}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("key", "field", "value"),
+    [
+        ("x-chamberlain-session", "session", {"id": "s-1"}),
+        ("x-chamberlain-approval", "approval", {"id": "a-1"}),
+        ("x-chamberlain-delegation", "delegation", {"actors": [{"id": "agent-7", "roles": ["agent"]}]}),
+    ],
+)
 def test_extensions_reach_the_check_as_the_http_auxdata_fields(server, channel, key, field, value):
     """A server without sessions, approvals or delegation answers them as the HTTP API answers auxData."""
-    http = httpx.post(f"{server.url}/api/check/resources", timeout=10,
-                      json={**json_format.MessageToDict(REQUEST), "auxData": {field: value}})  # fmt: skip
-    code, answer, trailing = unary(channel, CHECK, REQUEST, response_pb2.CheckResourcesResponse,
-                                   metadata=[(key, json.dumps(value))])  # fmt: skip
+    http = httpx.post(
+        f"{server.url}/api/check/resources",
+        timeout=10,
+        json={**json_format.MessageToDict(REQUEST), "auxData": {field: value}},
+    )
+    code, answer, trailing = unary(
+        channel, CHECK, REQUEST, response_pb2.CheckResourcesResponse, metadata=[(key, json.dumps(value))]
+    )
     if http.status_code == 200:  # delegation: the chain decides (the agent may not view), the answer says so
         body = http.json()
         assert code == grpc.StatusCode.OK and answer["results"] == body["results"]
@@ -159,8 +182,18 @@ def test_a_grpc_address_in_use_stops_start_up(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        cmd = [str(Path(sys.executable).parent / "chamberlain"), "serve", "--policies", str(STORE), "--state-dir",
-               str(tmp_path), "--http", f"127.0.0.1:{free_port()}", "--set", f"server.grpcListenAddr=127.0.0.1:{port}"]  # fmt: skip
+        cmd = [
+            str(Path(sys.executable).parent / "chamberlain"),
+            "serve",
+            "--policies",
+            str(STORE),
+            "--state-dir",
+            str(tmp_path),
+            "--http",
+            f"127.0.0.1:{free_port()}",
+            "--set",
+            f"server.grpcListenAddr=127.0.0.1:{port}",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode != 0 and "server.grpcListenAddr" in proc.stderr + proc.stdout
 
@@ -168,8 +201,10 @@ def test_a_grpc_address_in_use_stops_start_up(tmp_path):
 def _tls_channel(server: GrpcThreadServer, directory: Path, client_cert: bool) -> grpc.Channel:
     pair = {}
     if client_cert:
-        pair = {"private_key": (directory / "client.key").read_bytes(),
-                "certificate_chain": (directory / "client.pem").read_bytes()}  # fmt: skip
+        pair = {
+            "private_key": (directory / "client.key").read_bytes(),
+            "certificate_chain": (directory / "client.pem").read_bytes(),
+        }
     creds = grpc.ssl_channel_credentials(root_certificates=(directory / "ca.pem").read_bytes(), **pair)
     return grpc.secure_channel(server.grpc_address, creds)
 
@@ -202,19 +237,38 @@ def test_grpc_calls_are_counted_in_the_metrics(server, channel):
 
 def test_granian_with_a_grpc_port_is_refused():
     with pytest.raises(ConfigError, match=r"server\.grpcListenAddr"):
-        load_config(None, overrides={"server": {"grpcListenAddr": "127.0.0.1:3593"},
-                                     "chamberlain": {"httpServer": "granian"}}, env={})  # fmt: skip
+        load_config(
+            None,
+            overrides={
+                "server": {"grpcListenAddr": "127.0.0.1:3593"},
+                "chamberlain": {"httpServer": "granian"},
+            },
+            env={},
+        )
 
 
 def test_additions_too_large_for_metadata_are_replaced_by_a_note(channel):
     """gRPC clients refuse trailers over 8 KiB: the check is still answered, the note says where to read them."""
-    request = request_pb2.CheckResourcesRequest(principal=JOHN, resources=[
-        request_pb2.CheckResourcesRequest.ResourceEntry(
-            resource=engine_pb2.Resource(kind="leave_request", id=f"resource-number-{i}", policy_version="20210210"),
-            actions=[f"action-with-a-long-name-{j}" for j in range(5)]) for i in range(50)])  # fmt: skip
+    request = request_pb2.CheckResourcesRequest(
+        principal=JOHN,
+        resources=[
+            request_pb2.CheckResourcesRequest.ResourceEntry(
+                resource=engine_pb2.Resource(
+                    kind="leave_request", id=f"resource-number-{i}", policy_version="20210210"
+                ),
+                actions=[f"action-with-a-long-name-{j}" for j in range(5)],
+            )
+            for i in range(50)
+        ],
+    )
     delegation = {"actors": [{"id": "agent-7", "roles": ["agent"]}]}
-    code, answer, trailing = unary(channel, CHECK, request, response_pb2.CheckResourcesResponse,
-                                   metadata=[("x-chamberlain-delegation", json.dumps(delegation))])  # fmt: skip
+    code, answer, trailing = unary(
+        channel,
+        CHECK,
+        request,
+        response_pb2.CheckResourcesResponse,
+        metadata=[("x-chamberlain-delegation", json.dumps(delegation))],
+    )
     assert code == grpc.StatusCode.OK and len(answer["results"]) == 50
     assert "over 8000" in json.loads(dict(trailing)[RESPONSE_KEY])["omitted"]
 
@@ -223,8 +277,10 @@ def _served_cn(port: int, ca_file: Path) -> str:
     """The common name of the certificate a new gRPC (HTTP/2 over TLS) connection is served."""
     context = ssl.create_default_context(cafile=str(ca_file))
     context.set_alpn_protocols(["h2"])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:  # fmt: skip
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
         return dict(x[0] for x in sock.getpeercert()["subject"])["commonName"]
 
 
@@ -242,13 +298,20 @@ def test_the_grpc_certificate_reloads_when_its_files_change(pki, tmp_path):  # n
 
 
 def test_extensions_reach_plans_as_over_http(server, channel):
-    plan = {"action": "view", "principal": json_format.MessageToDict(JOHN),
-            "resource": {"kind": "leave_request", "policyVersion": "20210210"}}  # fmt: skip
+    plan = {
+        "action": "view",
+        "principal": json_format.MessageToDict(JOHN),
+        "resource": {"kind": "leave_request", "policyVersion": "20210210"},
+    }
     http = httpx.post(
         f"{server.url}/api/plan/resources", json={**plan, "auxData": {"session": {"id": "s-1"}}}, timeout=10
     )
-    code, details, _ = unary(channel, PLAN, json_format.ParseDict(plan, request_pb2.PlanResourcesRequest()),
-                             metadata=[("x-chamberlain-session", json.dumps({"id": "s-1"}))])  # fmt: skip
+    code, details, _ = unary(
+        channel,
+        PLAN,
+        json_format.ParseDict(plan, request_pb2.PlanResourcesRequest()),
+        metadata=[("x-chamberlain-session", json.dumps({"id": "s-1"}))],
+    )
     assert (
         http.status_code == 400
         and code == grpc.StatusCode.INVALID_ARGUMENT

@@ -36,8 +36,15 @@ def server():
 
 
 def ctl(cerbosctl, server, *args: str, password: str = ADMIN_AUTH[1]) -> subprocess.CompletedProcess[str]:
-    cmd = [str(cerbosctl), f"--server={server.grpc_address}", f"--username={ADMIN_AUTH[0]}", f"--password={password}",
-           "--plaintext", "audit", *args]  # fmt: skip
+    cmd = [
+        str(cerbosctl),
+        f"--server={server.grpc_address}",
+        f"--username={ADMIN_AUTH[0]}",
+        f"--password={password}",
+        "--plaintext",
+        "audit",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
@@ -54,7 +61,9 @@ def test_cerbosctl_lists_a_grpc_check_as_one_cerbos_decision_entry(cerbosctl, se
         assert given["principal"]["id"] == JOHN.id and given["actions"] == ["view:public", "approve"]
         [decided] = mine["checkResources"]["outputs"]
         assert {a: v["effect"] for a, v in decided["actions"].items()} == {
-            "view:public": "EFFECT_ALLOW", "approve": "EFFECT_DENY"}  # fmt: skip
+            "view:public": "EFFECT_ALLOW",
+            "approve": "EFFECT_DENY",
+        }
         assert mine["metadata"]["chamberlain-point"]["values"] == ["grpc:cerbos"]
 
 
@@ -77,8 +86,13 @@ def test_the_documented_command(cerbosctl, server):
     page = (REPO / "docs" / "reference" / "grpc.md").read_text()
     [command] = re.findall(r"```sh\n(cerbosctl .*?)```", page, re.DOTALL)
     args = shlex.split(command.replace("\\\n", " "))
-    args = [str(cerbosctl), *(a.replace("127.0.0.1:3593", server.grpc_address).replace("=...", f"={ADMIN_AUTH[1]}")
-                              for a in args[1:])]  # fmt: skip
+    args = [
+        str(cerbosctl),
+        *(
+            a.replace("127.0.0.1:3593", server.grpc_address).replace("=...", f"={ADMIN_AUTH[1]}")
+            for a in args[1:]
+        ),
+    ]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert all(json.loads(line)["callId"] for line in proc.stdout.splitlines())

@@ -35,11 +35,22 @@ NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_si
 
 @st.composite
 def check_requests(draw: st.DrawFn) -> dict:
-    request = {"principal": {"id": draw(NAMES), "roles": draw(st.lists(NAMES, max_size=3)), "attr": draw(ATTRS),
-                             "policyVersion": draw(NAMES), "scope": draw(NAMES)},
-               "resources": [{"actions": draw(st.lists(NAMES, max_size=3)),
-                              "resource": {"kind": draw(NAMES), "id": draw(NAMES), "attr": draw(ATTRS)}}
-                             for _ in range(draw(st.integers(0, 3)))]}  # fmt: skip
+    request = {
+        "principal": {
+            "id": draw(NAMES),
+            "roles": draw(st.lists(NAMES, max_size=3)),
+            "attr": draw(ATTRS),
+            "policyVersion": draw(NAMES),
+            "scope": draw(NAMES),
+        },
+        "resources": [
+            {
+                "actions": draw(st.lists(NAMES, max_size=3)),
+                "resource": {"kind": draw(NAMES), "id": draw(NAMES), "attr": draw(ATTRS)},
+            }
+            for _ in range(draw(st.integers(0, 3)))
+        ],
+    }
     if draw(st.booleans()):
         request["requestId"], request["includeMeta"] = draw(NAMES), draw(st.booleans())
     if draw(st.booleans()):
@@ -59,14 +70,25 @@ def test_requests_as_json_format_maps_them(data):
 @st.composite
 def answers(draw: st.DrawFn) -> dict:
     effects = st.sampled_from(["EFFECT_ALLOW", "EFFECT_DENY", "EFFECT_NO_MATCH"])
-    results = [{"resource": {"id": draw(NAMES), "kind": draw(NAMES), "policyVersion": draw(NAMES)},
-                "actions": draw(st.dictionaries(NAMES, effects, max_size=3)),
-                "validationErrors": [{"path": draw(NAMES), "message": draw(NAMES),
-                                      "source": draw(st.sampled_from(["SOURCE_PRINCIPAL", "SOURCE_RESOURCE"]))}],
-                "meta": {"actions": {"a": {"matchedPolicy": draw(NAMES), "matchedScope": draw(NAMES)}},
-                         "effectiveDerivedRoles": draw(st.lists(NAMES, max_size=2))},
-                "outputs": [{"src": draw(NAMES), "val": json_number(draw(VALUES)), "action": draw(NAMES)}]}
-               for _ in range(draw(st.integers(0, 2)))]  # fmt: skip
+    results = [
+        {
+            "resource": {"id": draw(NAMES), "kind": draw(NAMES), "policyVersion": draw(NAMES)},
+            "actions": draw(st.dictionaries(NAMES, effects, max_size=3)),
+            "validationErrors": [
+                {
+                    "path": draw(NAMES),
+                    "message": draw(NAMES),
+                    "source": draw(st.sampled_from(["SOURCE_PRINCIPAL", "SOURCE_RESOURCE"])),
+                }
+            ],
+            "meta": {
+                "actions": {"a": {"matchedPolicy": draw(NAMES), "matchedScope": draw(NAMES)}},
+                "effectiveDerivedRoles": draw(st.lists(NAMES, max_size=2)),
+            },
+            "outputs": [{"src": draw(NAMES), "val": json_number(draw(VALUES)), "action": draw(NAMES)}],
+        }
+        for _ in range(draw(st.integers(0, 2)))
+    ]
     return {
         "requestId": draw(NAMES),
         "results": results,
@@ -87,10 +109,26 @@ def test_answers_as_json_format_parses_them(answer):
 
 def test_plan_answers_with_nested_expressions():
     operand = {"variable": "request.resource.attr.x"}
-    answer = {"requestId": "p", "action": "view", "resourceKind": "k", "filter": {"kind": "KIND_CONDITIONAL", "condition": {
-        "expression": {"operator": "and", "operands": [{"expression": {"operator": "eq", "operands": [operand, {"value": 1}]}},
-                                                       {"value": {"a": [None, True, {}]}}, {"value": []}]}}},
-        "meta": {"filterDebug": "(and ...)", "matchedScopes": {"view": ""}}, "cerbosCallId": "c"}  # fmt: skip
+    answer = {
+        "requestId": "p",
+        "action": "view",
+        "resourceKind": "k",
+        "filter": {
+            "kind": "KIND_CONDITIONAL",
+            "condition": {
+                "expression": {
+                    "operator": "and",
+                    "operands": [
+                        {"expression": {"operator": "eq", "operands": [operand, {"value": 1}]}},
+                        {"value": {"a": [None, True, {}]}},
+                        {"value": []},
+                    ],
+                }
+            },
+        },
+        "meta": {"filterDebug": "(and ...)", "matchedScopes": {"view": ""}},
+        "cerbosCallId": "c",
+    }
     message, _ = convert.from_json(answer, response_pb2.PlanResourcesResponse())
     assert message == json_format.ParseDict(answer, response_pb2.PlanResourcesResponse())
     assert convert.to_json(message) == json_number(json_format.MessageToDict(message))

@@ -44,11 +44,20 @@ def _messages() -> dict[str, request_pb2.CheckResourcesRequest]:
 
 MESSAGES = _messages()
 PLANS = {
-    "conditional": {"requestId": "p1", "action": "view", "principal": {**PRINCIPAL, "policyVersion": "20210210"},
-                    "resource": {"kind": "leave_request", "policyVersion": "20210210"}, "includeMeta": True},
-    "denied": {"action": "approve", "principal": PRINCIPAL, "resource": {"kind": "leave_request", "policyVersion": "20210210"}},
+    "conditional": {
+        "requestId": "p1",
+        "action": "view",
+        "principal": {**PRINCIPAL, "policyVersion": "20210210"},
+        "resource": {"kind": "leave_request", "policyVersion": "20210210"},
+        "includeMeta": True,
+    },
+    "denied": {
+        "action": "approve",
+        "principal": PRINCIPAL,
+        "resource": {"kind": "leave_request", "policyVersion": "20210210"},
+    },
     "no_action": {"principal": PRINCIPAL, "resource": {"kind": "leave_request"}},
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")

@@ -42,8 +42,13 @@ def test_the_configuration_names_the_grpc_port(tmp_path):
 def test_the_python_sample_prints_what_the_page_shows():
     shown = re.search(r'title="check.py".*?```\n.*?```text\n(.*?)```', PAGE, re.DOTALL).group(1)
     with GrpcThreadServer(STORE) as server:
-        proc = subprocess.run([sys.executable, "-c", block("check.py")], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "CHAMBERLAIN_GRPC": server.grpc_address})  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", block("check.py")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CHAMBERLAIN_GRPC": server.grpc_address},
+        )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == shown
 

@@ -46,8 +46,12 @@ class InvoiceAuthorizer:
         if request.path.startswith("/boom"):
             raise RuntimeError("the authorizer broke")
         if auth == "Bearer good" and request.method == "GET" and request.path.startswith("/invoices/"):
-            return ProxyAnswer(200, upstream_headers={"x-chamberlain-subject": "alice", "x-chamberlain-decision": "d-1"},
-                               decision_id="d-1", log_index=41)  # fmt: skip
+            return ProxyAnswer(
+                200,
+                upstream_headers={"x-chamberlain-subject": "alice", "x-chamberlain-decision": "d-1"},
+                decision_id="d-1",
+                log_index=41,
+            )
         return ProxyAnswer(403, body=b"denied\n", decision_id="d-2", log_index=42)
 
 
@@ -60,8 +64,16 @@ def envoy():
         yield channel, authorizer
 
 
-def check_request(method: str, path: str, headers: dict[str, str], *, body: bytes | None = None,
-                  size: int = -1, partial: bool | None = None, raw_headers: bool = False) -> external_auth_pb2.CheckRequest:  # fmt: skip
+def check_request(
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    *,
+    body: bytes | None = None,
+    size: int = -1,
+    partial: bool | None = None,
+    raw_headers: bool = False,
+) -> external_auth_pb2.CheckRequest:
     """A CheckRequest as Envoy builds it (docs: ext_authz filter, AttributeContext): the pseudo-headers in
     the header map, the path with its query, the body only with ``with_request_body`` (and then
     ``x-envoy-auth-partial-body``), ``raw_body`` with ``pack_as_bytes``, ``header_map`` with ``encode_raw_headers``."""
@@ -75,9 +87,14 @@ def check_request(method: str, path: str, headers: dict[str, str], *, body: byte
     if partial is not None:
         all_headers["x-envoy-auth-partial-body"] = "true" if partial else "false"
     http = attribute_context_pb2.AttributeContext.HttpRequest(
-        id="4398046511104", method=method, path=path, host="api.example", scheme="https", protocol="HTTP/1.1",
+        id="4398046511104",
+        method=method,
+        path=path,
+        host="api.example",
+        scheme="https",
+        protocol="HTTP/1.1",
         size=size if size >= 0 else (len(body) if body is not None else 0),
-    )  # fmt: skip
+    )
     if raw_headers:
         http.header_map.headers.extend(
             base_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in all_headers.items()
@@ -90,9 +107,12 @@ def check_request(method: str, path: str, headers: dict[str, str], *, body: byte
     attributes = attribute_context_pb2.AttributeContext(
         source=attribute_context_pb2.AttributeContext.Peer(address=peer),
         destination=attribute_context_pb2.AttributeContext.Peer(
-            address=address_pb2.Address(socket_address=address_pb2.SocketAddress(address="10.0.0.1", port_value=8000))),
+            address=address_pb2.Address(
+                socket_address=address_pb2.SocketAddress(address="10.0.0.1", port_value=8000)
+            )
+        ),
         request=attribute_context_pb2.AttributeContext.Request(http=http),
-    )  # fmt: skip
+    )
     return external_auth_pb2.CheckRequest(attributes=attributes)
 
 
@@ -119,7 +139,13 @@ def test_an_allowed_request_adds_upstream_headers_and_dynamic_metadata(envoy):
     assert json_format.MessageToDict(reply.dynamic_metadata) == {"decisionId": "d-1", "logIndex": 41}
     seen = authorizer.seen[-1]
     assert (seen.method, seen.path, seen.query, seen.host, seen.proxy, seen.peer) == (
-        "GET", "/invoices/7", "expand=lines", "api.example", "envoy-grpc", "10.1.2.3")  # fmt: skip
+        "GET",
+        "/invoices/7",
+        "expand=lines",
+        "api.example",
+        "envoy-grpc",
+        "10.1.2.3",
+    )
     assert seen.headers == {"authorization": "Bearer good"} and seen.body is None and not seen.body_truncated
 
 
@@ -152,8 +178,12 @@ def test_the_body_when_envoy_sends_it_and_a_partial_body(envoy):
         and not seen.body_truncated
         and "x-envoy-auth-partial-body" not in seen.headers
     )
-    reply = ask(channel, check_request("GET", "/invoices/7", {"authorization": "Bearer good"}, body=b'{"a"',
-                                       size=900, partial=True))  # fmt: skip
+    reply = ask(
+        channel,
+        check_request(
+            "GET", "/invoices/7", {"authorization": "Bearer good"}, body=b'{"a"', size=900, partial=True
+        ),
+    )
     assert authorizer.seen[-1].body_truncated and reply.denied_response.status.code == 403
     ask(
         channel, check_request("GET", "/invoices/7", {"authorization": "Bearer good"}, body=b'{"a"', size=900)
@@ -185,7 +215,8 @@ def test_malformed_check_request_is_an_error_envoy_denies_on(envoy):
 def test_health_names_the_authorization_service(envoy):
     channel, _ = envoy
     reply = health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service="envoy.service.auth.v3.Authorization"), timeout=10)  # fmt: skip
+        health_pb2.HealthCheckRequest(service="envoy.service.auth.v3.Authorization"), timeout=10
+    )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -232,8 +263,10 @@ def test_end_to_end_through_the_servers_own_proxy_authorizer(tmp_path):
     from tests.gateways.proxy.support import chain_tokens, overrides, policies
 
     idp = IdentityProvider()
-    with GrpcThreadServer(policies(tmp_path), overrides(tmp_path, idp)) as server, \
-            grpc.insecure_channel(server.grpc_address) as channel:  # fmt: skip
+    with (
+        GrpcThreadServer(policies(tmp_path), overrides(tmp_path, idp)) as server,
+        grpc.insecure_channel(server.grpc_address) as channel,
+    ):
         assert server.app.state.proxy is not None
         _, second = chain_tokens(server.url, idp)
         auth = {"authorization": f"Bearer {second}"}

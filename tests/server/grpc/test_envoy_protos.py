@@ -31,24 +31,45 @@ def full_check_request() -> external_auth_pb2.CheckRequest:
     metadata = base_pb2.Metadata()
     metadata.filter_metadata["envoy.filters.http.jwt_authn"].update({"payload": {"sub": "alice"}})
     http = Context.HttpRequest(
-        id="4398046511104", method="POST", path="/invoices/7/pay?now=1", host="api.example", scheme="https",
-        query="", fragment="", size=11, protocol="HTTP/2", body="{\"amount\":5}", raw_body=b"\x00\xff",
+        id="4398046511104",
+        method="POST",
+        path="/invoices/7/pay?now=1",
+        host="api.example",
+        scheme="https",
+        query="",
+        fragment="",
+        size=11,
+        protocol="HTTP/2",
+        body='{"amount":5}',
+        raw_body=b"\x00\xff",
         header_map=base_pb2.HeaderMap(headers=[base_pb2.HeaderValue(key="x-raw", raw_value=b"r\xc3\xa9")]),
-    )  # fmt: skip
+    )
     http.headers.update({":method": "POST", "authorization": "Bearer t", "x-multi": "a,b"})
     source = Context.Peer(
-        address=address_pb2.Address(socket_address=address_pb2.SocketAddress(
-            protocol=address_pb2.SocketAddress.UDP, address="10.1.2.3", port_value=51234, resolver_name="r",
-            ipv4_compat=True, network_namespace_filepath="/var/run/netns/x")),
-        service="frontend", principal="spiffe://example/frontend", certificate="-----BEGIN%20CERTIFICATE",
-    )  # fmt: skip
+        address=address_pb2.Address(
+            socket_address=address_pb2.SocketAddress(
+                protocol=address_pb2.SocketAddress.UDP,
+                address="10.1.2.3",
+                port_value=51234,
+                resolver_name="r",
+                ipv4_compat=True,
+                network_namespace_filepath="/var/run/netns/x",
+            )
+        ),
+        service="frontend",
+        principal="spiffe://example/frontend",
+        certificate="-----BEGIN%20CERTIFICATE",
+    )
     source.labels.update({"app": "web"})
     destination = Context.Peer(address=address_pb2.Address(pipe=address_pb2.Pipe(path="/tmp/envoy.sock")))
     attributes = Context(
-        source=source, destination=destination, metadata_context=metadata, route_metadata_context=metadata,
+        source=source,
+        destination=destination,
+        metadata_context=metadata,
+        route_metadata_context=metadata,
         request=Context.Request(time=timestamp_pb2.Timestamp(seconds=1767225600, nanos=5), http=http),
         tls_session=Context.TLSSession(sni="api.example"),
-    )  # fmt: skip
+    )
     attributes.context_extensions.update({"virtual_host": "api"})
     return external_auth_pb2.CheckRequest(attributes=attributes)
 
@@ -59,12 +80,23 @@ def test_an_envoy_check_request_parses_with_chamberlains_descriptors_and_round_t
     mine = envoy_protos.CheckRequest.FromString(wire)
     http = mine.attributes.request.http
     assert (http.method, http.path, http.host, http.size, http.body, http.raw_body) == (
-        "POST", "/invoices/7/pay?now=1", "api.example", 11, '{"amount":5}', b"\x00\xff")  # fmt: skip
+        "POST",
+        "/invoices/7/pay?now=1",
+        "api.example",
+        11,
+        '{"amount":5}',
+        b"\x00\xff",
+    )
     assert dict(http.headers) == {":method": "POST", "authorization": "Bearer t", "x-multi": "a,b"}
     assert [(h.key, h.raw_value) for h in http.header_map.headers] == [("x-raw", b"r\xc3\xa9")]
     socket = mine.attributes.source.address.socket_address
     assert (socket.address, socket.port_value, socket.protocol, socket.resolver_name, socket.ipv4_compat) == (
-        "10.1.2.3", 51234, 1, "r", True)  # fmt: skip
+        "10.1.2.3",
+        51234,
+        1,
+        "r",
+        True,
+    )
     assert mine.attributes.source.principal == "spiffe://example/frontend"
     assert dict(mine.attributes.source.labels) == {"app": "web"}
     assert mine.attributes.tls_session.sni == "api.example"
@@ -91,7 +123,10 @@ def test_chamberlains_check_responses_parse_with_envoys_classes():
     assert reply.status.code == code_pb2.OK and reply.WhichOneof("http_response") == "ok_response"
     [option] = reply.ok_response.headers
     assert (option.header.key, option.header.value, option.append_action) == (
-        "x-chamberlain-subject", "alice", base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)  # fmt: skip
+        "x-chamberlain-subject",
+        "alice",
+        base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+    )
     assert json_format.MessageToDict(reply.dynamic_metadata) == {"decisionId": "d-1", "logIndex": 7}
     denied = ProxyAnswer(401, client_headers={"WWW-Authenticate": "Bearer"}, body=b"no\n", decision_id="d-2")
     reply = external_auth_pb2.CheckResponse.FromString(envoy.check_response(denied).SerializeToString())
@@ -126,7 +161,8 @@ def test_every_field_envoy_defines_and_chamberlain_describes_has_the_same_name_n
                 field.is_repeated,
             ), field.full_name
             assert (other.containing_oneof and other.containing_oneof.name) == (
-                field.containing_oneof and field.containing_oneof.name)  # fmt: skip
+                field.containing_oneof and field.containing_oneof.name
+            )
             if field.enum_type is not None:
                 for value in field.enum_type.values:
                     assert other.enum_type.values_by_name[value.name].number == value.number
@@ -178,7 +214,7 @@ def test_the_check_service_works_where_envoys_protos_cannot_be_imported(tmp_path
         reply = asyncio.run(service.check(open({str(tmp_path / "request.bin")!r}, "rb").read(), None))
         sys.stdout.buffer.write(reply)
         assert "envoy" not in sys.modules
-    """)  # fmt: skip
+    """)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()

@@ -23,8 +23,9 @@ def test_the_javascript_grpc_sdk():
     if node is None:
         pytest.fail("node is not installed, but npm is")
     with GrpcThreadServer(STORE) as server:
-        proc = subprocess.run([node, str(SCRIPT), str(module), server.grpc_address],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        proc = subprocess.run(
+            [node, str(SCRIPT), str(module), server.grpc_address], capture_output=True, text=True, timeout=120
+        )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["version"] and out["check"] == {"viewPublic": True, "approve": False}

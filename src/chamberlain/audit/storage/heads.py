@@ -25,8 +25,12 @@ class Head:
 
     def to_json(self, verifier_key: str) -> dict[str, Any]:
         """``{"checkpoint", "verifier_key", "tree_size", "root_hash"}`` (``audit head --json``, ``/api/audit/head``)."""
-        return {"checkpoint": self.note, "verifier_key": verifier_key, "tree_size": self.size,
-                "root_hash": self.root.hex()}  # fmt: skip
+        return {
+            "checkpoint": self.note,
+            "verifier_key": verifier_key,
+            "tree_size": self.size,
+            "root_hash": self.root.hex(),
+        }
 
 
 _SELECT = "SELECT tree_size, root, note, signed_at FROM audit_heads"
@@ -53,8 +57,10 @@ def sign(
     signers = signer if isinstance(signer, list) else [signer]
     note = sign_note(Checkpoint(signers[0].name, size, root).text(), signers)
     head = Head(size, root, note, timestamp(now or dt.datetime.now(dt.UTC)))
-    db.execute("INSERT INTO audit_heads (tree_size, root, signed_at, note) VALUES (?, ?, ?, ?)",
-               (size, root, head.signed_at, note))  # fmt: skip
+    db.execute(
+        "INSERT INTO audit_heads (tree_size, root, signed_at, note) VALUES (?, ?, ?, ?)",
+        (size, root, head.signed_at, note),
+    )
     return head
 
 

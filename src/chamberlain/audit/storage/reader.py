@@ -59,8 +59,13 @@ class InclusionProof:
     audit_path: list[bytes]
 
     def to_json(self) -> dict[str, Any]:
-        return {"leaf_index": self.leaf_index, "tree_size": self.tree_size, "leaf_hash": self.leaf_hash.hex(),
-                "root_hash": self.root_hash.hex(), "audit_path": [h.hex() for h in self.audit_path]}  # fmt: skip
+        return {
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "leaf_hash": self.leaf_hash.hex(),
+            "root_hash": self.root_hash.hex(),
+            "audit_path": [h.hex() for h in self.audit_path],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +92,10 @@ def _json(value: Any) -> Any:
 
 
 #: What a row of :data:`ENTRY_SELECT` holds: the leaf body, the content, its erasure, the request record.
-ENTRY_SELECT = ("e.seq, e.body, e.content, e.erased_by, r.body FROM audit_entries e "
-                "LEFT JOIN audit_requests r ON r.digest = e.request")  # fmt: skip
+ENTRY_SELECT = (
+    "e.seq, e.body, e.content, e.erased_by, r.body FROM audit_entries e "
+    "LEFT JOIN audit_requests r ON r.digest = e.request"
+)
 _LEGACY_SELECT = "e.seq, e.body, NULL, NULL, NULL FROM audit_entries e"
 
 
@@ -98,8 +105,9 @@ def entry_view(body: Any, content: Any, erased_by: Any, request: Any) -> dict[st
     data = _json(body)
     if not isinstance(data, dict) or data.get("v", 1) == 1:
         return data if isinstance(data, dict) else {"unreadable": str(data)}
-    out: dict[str, Any] = {k: v for k, v in data.items() if k not in ("content", "request", "basis",
-                                                                        "resource_kind")}  # fmt: skip
+    out: dict[str, Any] = {
+        k: v for k, v in data.items() if k not in ("content", "request", "basis", "resource_kind")
+    }
     out["leaf"] = data  # exactly what the Merkle leaf holds (its canonical JSON is the leaf data)
     basis = dict(data.get("basis") or {})
     if content is None:
@@ -118,14 +126,20 @@ def entry_view(body: Any, content: Any, erased_by: Any, request: Any) -> dict[st
     if record is None:  # an entry built with new_entry: its detail is in its content
         principal = c.get("principal_detail") if isinstance(c.get("principal_detail"), dict) else {}
         resource = c.get("resource") if isinstance(c.get("resource"), dict) else {}
-    out["principal"] = {"id": c.get("principal", ""), "roles": principal.get("roles", []),
-                        "scope": principal.get("scope", ""),
-                        "policy_version": principal.get("policyVersion", principal.get("policy_version", "")),
-                        "attr": _pick(principal.get("attr"), reads.get("principal"))}  # fmt: skip
-    out["resource"] = {"kind": data.get("resource_kind", ""), "id": c.get("resource_id", ""),
-                       "scope": resource.get("scope", ""),
-                       "policy_version": resource.get("policyVersion", resource.get("policy_version", "")),
-                       "attr": _pick(resource.get("attr"), reads.get("resource"))}  # fmt: skip
+    out["principal"] = {
+        "id": c.get("principal", ""),
+        "roles": principal.get("roles", []),
+        "scope": principal.get("scope", ""),
+        "policy_version": principal.get("policyVersion", principal.get("policy_version", "")),
+        "attr": _pick(principal.get("attr"), reads.get("principal")),
+    }
+    out["resource"] = {
+        "kind": data.get("resource_kind", ""),
+        "id": c.get("resource_id", ""),
+        "scope": resource.get("scope", ""),
+        "policy_version": resource.get("policyVersion", resource.get("policy_version", "")),
+        "attr": _pick(resource.get("attr"), reads.get("resource")),
+    }
     for name in ("actor_chain", "session_id", "request_id", "outputs", "approval"):
         out[name] = c.get(name)
     basis.update(
@@ -142,8 +156,20 @@ def entry_view(body: Any, content: Any, erased_by: Any, request: Any) -> dict[st
     return out
 
 
-_CONTENT_ONLY = frozenset({"input", "principal", "resource_id", "read", "conditions", "errors",
-                           "validation_errors", "derived_roles", "principal_detail", "resource"})  # fmt: skip
+_CONTENT_ONLY = frozenset(
+    {
+        "input",
+        "principal",
+        "resource_id",
+        "read",
+        "conditions",
+        "errors",
+        "validation_errors",
+        "derived_roles",
+        "principal_detail",
+        "resource",
+    }
+)
 
 
 def _input(record: Any, index: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -280,9 +306,14 @@ class AuditReader:
         if not 1 <= f.limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {f.limit}")
         where, params = ["e.seq > ?"], [f.after]
-        for column, value in (("session_id", f.session_id), ("principal", f.principal), ("kind", f.kind),
-                              ("resource_kind", f.resource_kind), ("resource_id", f.resource_id),
-                              ("action", f.action)):  # fmt: skip
+        for column, value in (
+            ("session_id", f.session_id),
+            ("principal", f.principal),
+            ("kind", f.kind),
+            ("resource_kind", f.resource_kind),
+            ("resource_id", f.resource_id),
+            ("action", f.action),
+        ):
             if value is not None:
                 where.append(f"e.{column} = ?")
                 params.append(value)
@@ -298,8 +329,9 @@ class AuditReader:
         if f.until is not None:
             where.append("e.time < ?")
             params.append(normalise_time(f.until, "until"))
-        rows = self.db.rows(f"SELECT {self._select} WHERE {' AND '.join(where)} ORDER BY e.seq LIMIT ?",
-                            (*params, f.limit))  # fmt: skip
+        rows = self.db.rows(
+            f"SELECT {self._select} WHERE {' AND '.join(where)} ORDER BY e.seq LIMIT ?", (*params, f.limit)
+        )
         return [entry_view(*r[1:]) for r in rows]
 
     def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -307,8 +339,9 @@ class AuditReader:
         if end is None:
             yield from self._stream("SELECT body FROM audit_entries WHERE seq >= ? ORDER BY seq", (start,))
         else:
-            yield from self._stream("SELECT body FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq",
-                                    (start, end))  # fmt: skip
+            yield from self._stream(
+                "SELECT body FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end)
+            )
 
     def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[bytes]:
         for chunk in self.db.stream(sql, params):

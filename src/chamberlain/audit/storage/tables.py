@@ -104,8 +104,9 @@ def read_meta(db: Database) -> dict[str, str]:
     return dict(db.rows("SELECT key, value FROM audit_meta"))  # type: ignore[arg-type]
 
 
-def create(db: Database, *, origin: str, verifier_key: str,
-           first_head: Callable[[], None] | None = None) -> dict[str, str]:  # fmt: skip
+def create(
+    db: Database, *, origin: str, verifier_key: str, first_head: Callable[[], None] | None = None
+) -> dict[str, str]:
     """Create the tables (once) and fix the log's origin and key, or upgrade a format 1 log; returns the meta.
 
     ``first_head``: signs the empty tree's head, called in the creating transaction (a log is never
@@ -169,8 +170,11 @@ def check_format(db: Database, meta: dict[str, str]) -> None:
 
 def _columns(db: Database, table: str) -> set[str]:
     if db.kind == POSTGRES:
-        rows = db.rows("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                       "AND table_name = ?", (table,))  # fmt: skip
+        rows = db.rows(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ?",
+            (table,),
+        )
         return {r[0] for r in rows}
     return {r[1] for r in db.rows(f"PRAGMA table_info({table})")}
 

@@ -38,8 +38,10 @@ class TreeStore:
                 "SELECT leaf FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end)
             )
         else:
-            rows = self.db.rows("SELECT hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
-                                (level, start, end))  # fmt: skip
+            rows = self.db.rows(
+                "SELECT hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                (level, start, end),
+            )
         return [as_bytes(r[0]) for r in rows]
 
     def edge(self, size: int) -> Edge:

@@ -171,8 +171,9 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes], 
         raise ProofError("inclusion proof does not lead to the root hash")
 
 
-def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes,
-                       path: Sequence[bytes]) -> None:  # fmt: skip
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, path: Sequence[bytes]
+) -> None:
     """Check a consistency proof (RFC 9162 §2.1.4.2); raises :class:`ProofError` when it fails."""
     if not 0 < first <= second:
         raise ProofError(

@@ -94,14 +94,28 @@ def verify_command(
             fail(f"{trusted_head}: {exc}")
     keys = _key_set(keys_file, witness_keys or [])
     console = Console(stderr=True)
-    with _reader(db) as reader, Progress("verifying", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                         console=console, transient=True,
-                                         disable=not console.is_terminal) as progress:  # fmt: skip
+    with (
+        _reader(db) as reader,
+        Progress(
+            "verifying",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        ) as progress,
+    ):
         task = progress.add_task("verify", total=None)
         try:
-            report = verify(reader.db, trusted=trusted, max_unsigned_age=max_unsigned_age or None, keys=keys,
-                            require_witnesses=require_witnesses,
-                            progress=lambda done, total: progress.update(task, completed=done, total=total))  # fmt: skip
+            report = verify(
+                reader.db,
+                trusted=trusted,
+                max_unsigned_age=max_unsigned_age or None,
+                keys=keys,
+                require_witnesses=require_witnesses,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
         except Error as exc:
             fail(str(exc))
     if as_json:
@@ -114,8 +128,10 @@ def verify_command(
         typer.echo(f"TAMPERED: {printable(report.problem)}")
     if not as_json:
         for e in report.erasures:
-            typer.echo(f"erased: entry #{e['seq']} by {printable(str(e['by']))} at {e['time']} erased the content "
-                       f"of {e['count']} entries ({e['selector']})")  # fmt: skip
+            typer.echo(
+                f"erased: entry #{e['seq']} by {printable(str(e['by']))} at {e['time']} erased the content "
+                f"of {e['count']} entries ({e['selector']})"
+            )
         if report.erased:
             typer.echo(
                 f"erased: {report.erased} entries in all (their leaves, the tree and every proof are intact)"
@@ -301,8 +317,18 @@ def search_command(
 
     if not 1 <= limit < MAX_LIMIT:
         fail(f"--limit must be between 1 and {MAX_LIMIT - 1}, got {limit}")
-    f = _filter(session_id=session, principal=principal, actor=actor, resource=resource, action=action,
-                effect=effect, since=since, until=until, after=after, limit=limit + 1)  # fmt: skip
+    f = _filter(
+        session_id=session,
+        principal=principal,
+        actor=actor,
+        resource=resource,
+        action=action,
+        effect=effect,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit + 1,
+    )
     with _reader(db) as reader:
         entries = reader.search(f)
         tampered = _mark_tampered(reader, entries[:limit])
@@ -316,8 +342,11 @@ def search_command(
 
 
 @app.command("replay")
-def replay_command(session: Annotated[str, typer.Argument(help="The session id.")], db: Db = DEFAULT_DB,
-                   as_json: Json = False) -> None:  # fmt: skip
+def replay_command(
+    session: Annotated[str, typer.Argument(help="The session id.")],
+    db: Db = DEFAULT_DB,
+    as_json: Json = False,
+) -> None:
     """A session's actions in order, as a timeline with each decision and its basis."""
     from chamberlain.audit.storage.reader import MAX_LIMIT, Filter
     from chamberlain.audit.tools.timeline import timeline
@@ -325,8 +354,9 @@ def replay_command(session: Annotated[str, typer.Argument(help="The session id."
     entries: list[dict[str, Any]] = []
     with _reader(db) as reader:
         while True:
-            page = reader.search(Filter(session_id=session, after=entries[-1]["seq"] if entries else -1,
-                                        limit=MAX_LIMIT))  # fmt: skip
+            page = reader.search(
+                Filter(session_id=session, after=entries[-1]["seq"] if entries else -1, limit=MAX_LIMIT)
+            )
             entries.extend(page)
             if len(page) < MAX_LIMIT:
                 break
@@ -399,8 +429,17 @@ def export_command(
                 sink.close()
 
 
-def _export_records(db: str, start: int, end: int | None, output: Path | None, follow: bool, cursor: str | None,
-                    otlp: str | None, protocol: str, headers: list[str]) -> None:  # fmt: skip
+def _export_records(
+    db: str,
+    start: int,
+    end: int | None,
+    output: Path | None,
+    follow: bool,
+    cursor: str | None,
+    otlp: str | None,
+    protocol: str,
+    headers: list[str],
+) -> None:
     import signal
 
     from chamberlain.audit.tools.export import ExportConfig, Exporter
@@ -412,8 +451,13 @@ def _export_records(db: str, start: int, end: int | None, output: Path | None, f
     with _reader(db) as reader:
         origin = reader.origin
     try:
-        config = ExportConfig(name=cursor or "cli", jsonl="" if otlp else str(output or "-"), otlp_endpoint=otlp or "",
-                              otlp_protocol=protocol, headers={n: v for n, _, v in pairs})  # fmt: skip
+        config = ExportConfig(
+            name=cursor or "cli",
+            jsonl="" if otlp else str(output or "-"),
+            otlp_endpoint=otlp or "",
+            otlp_protocol=protocol,
+            headers={n: v for n, _, v in pairs},
+        )
         exporter = Exporter(
             parse_url(db), config, origin, start_at=start, stop_at=end, persist=cursor is not None
         )

@@ -48,8 +48,13 @@ class ErasureResult:
     wiped: str = ""  # what was done to remove old copies (SQLite checkpoint, PostgreSQL vacuum)
 
     def to_json(self) -> dict[str, Any]:
-        return {"erased": len(self.erased), "erasure_entry": self.entry, "not_erasable_format_1": self.legacy,
-                "ranges": ranges(self.erased), "wiped": self.wiped}  # fmt: skip
+        return {
+            "erased": len(self.erased),
+            "erasure_entry": self.entry,
+            "not_erasable_format_1": self.legacy,
+            "ranges": ranges(self.erased),
+            "wiped": self.wiped,
+        }
 
 
 def ranges(seqs: Sequence[int]) -> list[list[int]]:
@@ -63,9 +68,16 @@ def ranges(seqs: Sequence[int]) -> list[list[int]]:
     return out
 
 
-def erase(db: Database, *, principal: str | None = None, before: str | None = None,
-          seqs: Sequence[int] | None = None, by: str = "", reason: str = "",
-          now: Any = None) -> ErasureResult:  # fmt: skip
+def erase(
+    db: Database,
+    *,
+    principal: str | None = None,
+    before: str | None = None,
+    seqs: Sequence[int] | None = None,
+    by: str = "",
+    reason: str = "",
+    now: Any = None,
+) -> ErasureResult:
     """Erase the content of the selected entries (see the module docstring); exactly one selector.
 
     Runs in one write transaction on ``db`` (any connection that may write the log: it takes the
@@ -79,24 +91,44 @@ def erase(db: Database, *, principal: str | None = None, before: str | None = No
     with db.transaction():
         size = stored_size(db, lock=True)
         where, params = _where(principal, before, seqs)
-        chosen = [int(r[0]) for r in db.rows(f"SELECT seq FROM audit_entries WHERE content IS NOT NULL AND {where}",
-                                             params)]  # fmt: skip
-        result.legacy = int(db.value(f"SELECT count(*) FROM audit_entries WHERE salt IS NULL AND erased_by IS NULL "
-                                     f"AND {where}", params, 0))  # fmt: skip
+        chosen = [
+            int(r[0])
+            for r in db.rows(f"SELECT seq FROM audit_entries WHERE content IS NOT NULL AND {where}", params)
+        ]
+        result.legacy = int(
+            db.value(
+                f"SELECT count(*) FROM audit_entries WHERE salt IS NULL AND erased_by IS NULL AND {where}",
+                params,
+                0,
+            )
+        )
         if not chosen:
             return result
         digests = _requests_of(db, chosen)
         widened = set(chosen)
         # The other entries of those calls, in one pass (``request`` has no index: a pass per chunk of
         # digests made erasing a frequent subject quadratic in a large log).
-        widened.update(int(r[0]) for r in db.rows(
-            f"SELECT seq FROM audit_entries WHERE content IS NOT NULL AND request IN (SELECT request FROM "
-            f"audit_entries WHERE content IS NOT NULL AND length(request) > 0 AND {where})", params))  # fmt: skip
+        widened.update(
+            int(r[0])
+            for r in db.rows(
+                f"SELECT seq FROM audit_entries WHERE content IS NOT NULL AND request IN (SELECT request FROM "
+                f"audit_entries WHERE content IS NOT NULL AND length(request) > 0 AND {where})",
+                params,
+            )
+        )
         result.erased = sorted(widened)
-        entry = new_entry(ERASURE, time=now if now is not None else _now(), point="erase",
-                          public={"erased": ranges(result.erased), "count": len(result.erased),
-                                  "selector": selector, "by": by or operator()},
-                          reason=reason)  # fmt: skip
+        entry = new_entry(
+            ERASURE,
+            time=now if now is not None else _now(),
+            point="erase",
+            public={
+                "erased": ranges(result.erased),
+                "count": len(result.erased),
+                "selector": selector,
+                "by": by or operator(),
+            },
+            reason=reason,
+        )
         edge = TreeStore(db).edge(size)
         result.entry = size
         [error] = append_groups(db, [entry], edge, Limits())
@@ -104,9 +136,11 @@ def erase(db: Database, *, principal: str | None = None, before: str | None = No
             raise AuditError(f"the erasure entry cannot be encoded: {error}")
         for part in _chunks(result.erased):
             marks = ", ".join("?" * len(part))
-            db.execute(f"UPDATE audit_entries SET salt = NULL, content = NULL, session_id = '', principal = '', "
-                       f"actors = '', resource_id = '', erased_by = ? WHERE seq IN ({marks})",
-                       (result.entry, *part))  # fmt: skip
+            db.execute(
+                f"UPDATE audit_entries SET salt = NULL, content = NULL, session_id = '', principal = '', "
+                f"actors = '', resource_id = '', erased_by = ? WHERE seq IN ({marks})",
+                (result.entry, *part),
+            )
         for part in _chunks(digests):
             db.execute(f"DELETE FROM audit_requests WHERE digest IN ({', '.join('?' * len(part))})", part)
     result.wiped = wipe(db)
@@ -119,8 +153,10 @@ def wipe(db: Database) -> str:
         with db.errors():
             db.conn.execute("VACUUM audit_entries")
             db.conn.execute("VACUUM audit_requests")
-        return ("VACUUM audit_entries, audit_requests: dead row versions are marked free (not overwritten); "
-                "see the documentation for VACUUM FULL and WAL retention")  # fmt: skip
+        return (
+            "VACUUM audit_entries, audit_requests: dead row versions are marked free (not overwritten); "
+            "see the documentation for VACUUM FULL and WAL retention"
+        )
     row = db.row("PRAGMA wal_checkpoint(TRUNCATE)")
     if row is not None and row[0]:
         return "secure_delete; the WAL checkpoint was blocked by a reader: run `chamberlain audit erase` again later"

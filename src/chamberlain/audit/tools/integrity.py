@@ -16,8 +16,10 @@ from chamberlain.audit.tlog.merkle import leaf_hash
 from chamberlain.audit.write.content import salted
 from chamberlain.store.db import Database, as_bytes
 
-_SELECT = ("SELECT e.seq, e.leaf, e.body, e.salt, e.content, e.request, r.salt, r.body FROM audit_entries e "
-           "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq IN ({marks})")  # fmt: skip
+_SELECT = (
+    "SELECT e.seq, e.leaf, e.body, e.salt, e.content, e.request, r.salt, r.body FROM audit_entries e "
+    "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq IN ({marks})"
+)
 _SELECT_LEGACY = (
     "SELECT seq, leaf, body, NULL, NULL, NULL, NULL, NULL FROM audit_entries WHERE seq IN ({marks})"
 )

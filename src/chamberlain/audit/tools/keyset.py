@@ -130,8 +130,9 @@ class KeySchedule:
             except (orjson.JSONDecodeError, KeyError, TypeError, NoteError) as exc:
                 raise ScheduleError(f"entry {seq}: an unreadable key rotation ({exc})", int(seq)) from None
             if str(old) != str(current):
-                raise ScheduleError(f"entry {seq}: a key rotation from {old}, but the log's key then was {current}",
-                                    int(seq))  # fmt: skip
+                raise ScheduleError(
+                    f"entry {seq}: a key rotation from {old}, but the log's key then was {current}", int(seq)
+                )
             if new.name != current.name:
                 raise ScheduleError(f"entry {seq}: a key rotation to another origin ({new.name})", int(seq))
             schedule.rotations.append(Rotation(int(seq), old, new))

@@ -67,8 +67,14 @@ def signed_by(note: str, verifiers: list[Verifier]) -> str:
 class HeadPublisher:
     """Publishes each signed head to the head file (at once) and to witnesses (in the background)."""
 
-    def __init__(self, keys: KeyRing, head_file: Path | None, witnesses: tuple[WitnessConfig, ...] = (),
-                 timeout: float = 2.0, connect: Callable[[], Database] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        keys: KeyRing,
+        head_file: Path | None,
+        witnesses: tuple[WitnessConfig, ...] = (),
+        timeout: float = 2.0,
+        connect: Callable[[], Database] | None = None,
+    ) -> None:
         """``keys``: the log's keys (a head names the one that signed it); ``connect`` opens the database
         connection the witness thread reads proofs from and stores cosignatures in."""
         self.keys = keys

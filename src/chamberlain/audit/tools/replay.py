@@ -117,8 +117,12 @@ class _Calls:
         if salted(as_bytes(row[0]), body) != digest:
             return "its request record does not match its leaf (tampered: run audit verify)"
         record = orjson.loads(body)
-        return (int(record["now"]), inputs_of(record), record.get("context") or {},
-                tuple(record.get("redacted") or ()))  # fmt: skip
+        return (
+            int(record["now"]),
+            inputs_of(record),
+            record.get("context") or {},
+            tuple(record.get("redacted") or ()),
+        )
 
 
 def _replay(
@@ -145,8 +149,17 @@ def _replay(
         raise NotReplayable(f"entry {seq}: {found}")
     now_ns, inputs, context, redacted = found
     c = orjson.loads(content_b)
-    return ReplayInput(seq, now_ns, inputs, int(c.get("input", 0)), data.get("action", ""), data.get("effect", ""),
-                       context, redacted, data.get("basis"))  # fmt: skip
+    return ReplayInput(
+        seq,
+        now_ns,
+        inputs,
+        int(c.get("input", 0)),
+        data.get("action", ""),
+        data.get("effect", ""),
+        context,
+        redacted,
+        data.get("basis"),
+    )
 
 
 def inputs_of(record: dict[str, Any]) -> list[CheckInput]:
@@ -158,19 +171,32 @@ def inputs_of(record: dict[str, Any]) -> list[CheckInput]:
         p = _principal(item["principal"]) if "principal" in item else base_p
         aux = _aux(item["auxData"]) if "auxData" in item else base_aux
         r = item["resource"]
-        resource = Resource.prevalidated(r["kind"], r.get("id", ""), r.get("attr") or {}, r.get("policyVersion", ""),
-                            r.get("scope", ""))  # fmt: skip
-        out.append(CheckInput(p, resource, tuple(item.get("actions") or ()), aux,
-                              item.get("requestId", record.get("requestId", "")),
-                              item.get("sessionId", record.get("sessionId", "")),
-                              tuple(item.get("actorChain", record.get("actorChain") or ())),
-                              item.get("approvalId", record.get("approvalId", ""))))  # fmt: skip
+        resource = Resource.prevalidated(
+            r["kind"], r.get("id", ""), r.get("attr") or {}, r.get("policyVersion", ""), r.get("scope", "")
+        )
+        out.append(
+            CheckInput(
+                p,
+                resource,
+                tuple(item.get("actions") or ()),
+                aux,
+                item.get("requestId", record.get("requestId", "")),
+                item.get("sessionId", record.get("sessionId", "")),
+                tuple(item.get("actorChain", record.get("actorChain") or ())),
+                item.get("approvalId", record.get("approvalId", "")),
+            )
+        )
     return out
 
 
 def _principal(p: dict[str, Any]) -> Principal:
-    return Principal.prevalidated(p["id"], tuple(p.get("roles") or ()), p.get("attr") or {}, p.get("policyVersion", ""),
-                     p.get("scope", ""))  # fmt: skip
+    return Principal.prevalidated(
+        p["id"],
+        tuple(p.get("roles") or ()),
+        p.get("attr") or {},
+        p.get("policyVersion", ""),
+        p.get("scope", ""),
+    )
 
 
 def _aux(a: dict[str, Any]) -> AuxData:

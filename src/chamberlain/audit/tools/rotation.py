@@ -41,8 +41,12 @@ class Rotation:
     head: Head
 
     def to_json(self) -> dict[str, Any]:
-        return {"old_key": self.old_key, "new_key": self.new_key, "rotation_entry": self.entry,
-                "head": {"tree_size": self.head.size, "checkpoint": self.head.note}}  # fmt: skip
+        return {
+            "old_key": self.old_key,
+            "new_key": self.new_key,
+            "rotation_entry": self.entry,
+            "head": {"tree_size": self.head.size, "checkpoint": self.head.note},
+        }
 
 
 def rotate(
@@ -65,16 +69,23 @@ def rotate(
         if keys.active(db).verifier != old.verifier:
             raise AuditError("another rotation happened meanwhile: run the command again")
         meta = read_meta(db)
-        entry = new_entry(KEY_ROTATION, time=timestamp(dt.datetime.now(dt.UTC)), point="rotate-key",
-                          public={"old_key": str(old.verifier), "new_key": str(new.verifier), "by": by or operator()},
-                          reason=reason)  # fmt: skip
+        entry = new_entry(
+            KEY_ROTATION,
+            time=timestamp(dt.datetime.now(dt.UTC)),
+            point="rotate-key",
+            public={"old_key": str(old.verifier), "new_key": str(new.verifier), "by": by or operator()},
+            reason=reason,
+        )
         edge = TreeStore(db).edge(size)
         [error] = append_groups(db, [entry], edge, Limits())
         if isinstance(error, EncodingError):
             raise AuditError(f"the rotation entry cannot be encoded: {error}")
         known = [*log_keys(meta), str(new.verifier)]
         for key, value in (("signing_key", str(new.verifier)), ("keys", "\n".join(known))):
-            db.execute("INSERT INTO audit_meta (key, value) VALUES (?, ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))  # fmt: skip
+            db.execute(
+                "INSERT INTO audit_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
         head = heads.sign(db, [old, new], edge.size, edge.root())
     return Rotation(str(old.verifier), str(new.verifier), size, head)

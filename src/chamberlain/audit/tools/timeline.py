@@ -96,8 +96,10 @@ def timeline(session_id: str, entries: Sequence[dict[str, Any]]) -> Iterable[str
         yield printable(f"session {session_id}: no entries")
         return
     allowed = sum(1 for e in entries if e.get("effect") == "EFFECT_ALLOW")
-    yield printable(f"session {session_id}: {len(entries)} entries, {allowed} allowed, {len(entries) - allowed} denied "
-           f"({entries[0].get('time')} .. {entries[-1].get('time')})")  # fmt: skip
+    yield printable(
+        f"session {session_id}: {len(entries)} entries, {allowed} allowed, {len(entries) - allowed} denied "
+        f"({entries[0].get('time')} .. {entries[-1].get('time')})"
+    )
     for group in _grouped(entries):
         if len(group) > 1:
             yield _listing(group)

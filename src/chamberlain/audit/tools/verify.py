@@ -101,11 +101,22 @@ class Report:
         return not self.problem
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "tree_size": self.size, "signed_heads": self.heads, "root_hash": self.root.hex(),
-                "pending": self.pending, "problem": self.problem or None, "first_bad_entry": self.first_bad,
-                "erased_entries": self.erased, "erasures": self.erasures, "format_1_entries": self.legacy,
-                "unsigned_entries": self.unsigned, "keys": self.keys, "witnessed_by": self.witnessed,
-                "notes": self.notes}  # fmt: skip
+        return {
+            "ok": self.ok,
+            "tree_size": self.size,
+            "signed_heads": self.heads,
+            "root_hash": self.root.hex(),
+            "pending": self.pending,
+            "problem": self.problem or None,
+            "first_bad_entry": self.first_bad,
+            "erased_entries": self.erased,
+            "erasures": self.erasures,
+            "format_1_entries": self.legacy,
+            "unsigned_entries": self.unsigned,
+            "keys": self.keys,
+            "witnessed_by": self.witnessed,
+            "notes": self.notes,
+        }
 
 
 class _Tampered(Exception):
@@ -114,9 +125,16 @@ class _Tampered(Exception):
         self.seq = seq
 
 
-def verify(db: Database, *, trusted: TrustedHead | None = None, progress: Progress | None = None,
-           max_unsigned_age: float | None = MAX_UNSIGNED_AGE, now: dt.datetime | None = None,
-           keys: KeySet | None = None, require_witnesses: int = 0) -> Report:  # fmt: skip
+def verify(
+    db: Database,
+    *,
+    trusted: TrustedHead | None = None,
+    progress: Progress | None = None,
+    max_unsigned_age: float | None = MAX_UNSIGNED_AGE,
+    now: dt.datetime | None = None,
+    keys: KeySet | None = None,
+    require_witnesses: int = 0,
+) -> Report:
     """Verify the log in ``db`` (see the module docstring); ``max_unsigned_age`` None: any unsigned tail.
 
     ``keys``: only these log keys, in their validity windows, may sign heads (see
@@ -124,8 +142,10 @@ def verify(db: Database, *, trusted: TrustedHead | None = None, progress: Progre
     cosignatures from at least this many distinct witness keys of ``keys``.
     """
     if require_witnesses and (keys is None or not keys.witnesses):
-        raise AuditError("--require-witnesses needs the witnesses' keys: list them in a key set (--keys FILE) "
-                         "or give --witness-key")  # fmt: skip
+        raise AuditError(
+            "--require-witnesses needs the witnesses' keys: list them in a key set (--keys FILE) "
+            "or give --witness-key"
+        )
     report = Report()
     with db.snapshot():  # a log being written meanwhile is verified as of this moment
         reader = AuditReader(db)
@@ -141,15 +161,25 @@ def verify(db: Database, *, trusted: TrustedHead | None = None, progress: Progre
     return report
 
 
-_SELECT_2 = ("SELECT e.seq, e.leaf, e.body, e.time, e.kind, e.session_id, e.principal, e.actors, e.resource_kind, "
-             "e.resource_id, e.action, e.effect, e.salt, e.content, e.request, e.erased_by, r.salt, r.body "
-             "FROM audit_entries e LEFT JOIN audit_requests r ON r.digest = e.request ORDER BY e.seq")  # fmt: skip
-_SELECT_1 = ("SELECT seq, leaf, body, time, kind, session_id, principal, actors, resource_kind, resource_id, action, "
-             "effect, NULL, NULL, NULL, NULL, NULL, NULL FROM audit_entries ORDER BY seq")  # fmt: skip
+_SELECT_2 = (
+    "SELECT e.seq, e.leaf, e.body, e.time, e.kind, e.session_id, e.principal, e.actors, e.resource_kind, "
+    "e.resource_id, e.action, e.effect, e.salt, e.content, e.request, e.erased_by, r.salt, r.body "
+    "FROM audit_entries e LEFT JOIN audit_requests r ON r.digest = e.request ORDER BY e.seq"
+)
+_SELECT_1 = (
+    "SELECT seq, leaf, body, time, kind, session_id, principal, actors, resource_kind, resource_id, action, "
+    "effect, NULL, NULL, NULL, NULL, NULL, NULL FROM audit_entries ORDER BY seq"
+)
 
 
-def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, progress: Progress | None,
-            report: Report, keys: KeySet | None) -> None:  # fmt: skip
+def _verify(
+    db: Database,
+    reader: AuditReader,
+    trusted: TrustedHead | None,
+    progress: Progress | None,
+    report: Report,
+    keys: KeySet | None,
+) -> None:
     try:
         schedule = KeySchedule.load(db, reader.meta["verifier_key"])
     except ScheduleError as exc:
@@ -180,8 +210,11 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
             if not isinstance(data, dict) or data.get("seq") != seq:
                 inner = data.get("seq") if isinstance(data, dict) else None
                 first = min(seq, inner) if isinstance(inner, int) and inner >= 0 else seq
-                raise _Tampered(f"entry {seq} holds sequence number {inner}: entries were inserted, moved or "
-                                f"reordered from entry {first} on", first)  # fmt: skip
+                raise _Tampered(
+                    f"entry {seq} holds sequence number {inner}: entries were inserted, moved or "
+                    f"reordered from entry {first} on",
+                    first,
+                )
             h = leaf_hash(body)
             if h != as_bytes(row[1]):
                 raise _Tampered(f"entry {seq} was edited: its content does not match its leaf hash", seq)
@@ -196,8 +229,15 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
                     checked_request = _request(seq, data, row, content is None)
                 if data.get("kind") == ERASURE:
                     erasures[seq] = data.get("erased") or []
-                    report.erasures.append({"seq": seq, "by": data.get("by"), "time": data.get("time"),
-                                            "count": data.get("count"), "selector": data.get("selector")})  # fmt: skip
+                    report.erasures.append(
+                        {
+                            "seq": seq,
+                            "by": data.get("by"),
+                            "time": data.get("time"),
+                            "count": data.get("count"),
+                            "selector": data.get("selector"),
+                        }
+                    )
             if columns_of(data, content) != tuple(row[3:12]):
                 raise _Tampered(f"entry {seq}: its search columns differ from its content (edited)", seq)
             for level, index, node in edge.append(h):
@@ -205,14 +245,18 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
                     first = index << level
                     raise _Tampered(
                         f"tree node at level {level}, index {index} does not match entries {first}..{seq}: "
-                        "an entry there was altered (with its leaf hash) or the node was", first)  # fmt: skip
+                        "an entry there was altered (with its leaf hash) or the node was",
+                        first,
+                    )
             next_seq = seq + 1
             root = expected.get(next_seq)
             if root is not None:
                 if edge.root() != root:
                     raise _Tampered(
                         f"the signed head at size {next_seq} does not match the entries: one of entries "
-                        f"{last_good_head}..{seq} was altered, removed, inserted or reordered", last_good_head)  # fmt: skip
+                        f"{last_good_head}..{seq} was altered, removed, inserted or reordered",
+                        last_good_head,
+                    )
                 last_good_head = next_seq
         if progress is not None:
             progress(next_seq, total)
@@ -221,16 +265,23 @@ def _verify(db: Database, reader: AuditReader, trusted: TrustedHead | None, prog
     _check_erased(erased, erasures)
     report.erased = len(erased)
     if next_seq > recorded:
-        raise _Tampered(f"entries {recorded}..{next_seq - 1} lie beyond the log's recorded size of {recorded} "
-                        "(inserted)", recorded)  # fmt: skip
+        raise _Tampered(
+            f"entries {recorded}..{next_seq - 1} lie beyond the log's recorded size of {recorded} (inserted)",
+            recorded,
+        )
     if recorded > next_seq:
         raise _Tampered(f"the log was cut off: it recorded {recorded} entries but holds {next_seq}", next_seq)
     if trusted_size is not None and trusted_size > next_seq:
-        raise _Tampered(f"the log was cut off: the trusted head covers {trusted_size} entries, the log "
-                        f"holds {next_seq}", next_seq)  # fmt: skip
+        raise _Tampered(
+            f"the log was cut off: the trusted head covers {trusted_size} entries, the log holds {next_seq}",
+            next_seq,
+        )
     if signed_sizes and signed_sizes[-1] > next_seq:
-        raise _Tampered(f"the log was cut off after a signed head: the head at size {signed_sizes[-1]} covers "
-                        f"entries up to {signed_sizes[-1] - 1}, the log ends at {next_seq - 1}", next_seq)  # fmt: skip
+        raise _Tampered(
+            f"the log was cut off after a signed head: the head at size {signed_sizes[-1]} covers "
+            f"entries up to {signed_sizes[-1] - 1}, the log ends at {next_seq - 1}",
+            next_seq,
+        )
     if 0 in expected and expected[0] != Edge().root():
         raise _Tampered("the signed head at size 0 has a root other than the empty tree's", 0)
     if report.pending:
@@ -279,8 +330,11 @@ def _check_erased(erased: list[tuple[int, int | None]], erasures: dict[int, list
     for seq, by in erased:
         ranges = erasures.get(by) if by is not None else None
         if ranges is None or by is None or by <= seq:
-            raise _Tampered(f"entry {seq}: its content was removed, but entry {by} is not an erasure entry "
-                            "that came after it", seq)  # fmt: skip
+            raise _Tampered(
+                f"entry {seq}: its content was removed, but entry {by} is not an erasure entry "
+                "that came after it",
+                seq,
+            )
         i = bisect.bisect_right(starts[by], seq) - 1
         if i < 0 or not ranges[i][0] <= seq <= ranges[i][1]:
             raise _Tampered(
@@ -293,9 +347,12 @@ def _check_tail(db: Database, report: Report, max_age: float | None, now: dt.dat
     latest = max((h.size for h in heads_mod.all_heads(db)), default=None)
     if latest is None:
         if report.size:
-            raise _Tampered(f"the log holds {report.size} entries but no signed head: a log gets its first head when "
-                            "it is created and heads are never removed, so they were deleted (entries may have been "
-                            "rewritten: verify against a head kept outside the database, --trusted-head)", 0)  # fmt: skip
+            raise _Tampered(
+                f"the log holds {report.size} entries but no signed head: a log gets its first head when "
+                "it is created and heads are never removed, so they were deleted (entries may have been "
+                "rewritten: verify against a head kept outside the database, --trusted-head)",
+                0,
+            )
         return
     report.unsigned = report.size - latest
     if not report.unsigned or max_age is None:
@@ -311,7 +368,9 @@ def _check_tail(db: Database, report: Report, max_age: float | None, now: dt.dat
             f"signed heads do not cover the log: {report.unsigned} entries after the latest head (size {latest}), "
             f"from {oldest} on, are older than {max_age:.0f} s; a running log signs every head interval, so the "
             "heads covering them were deleted — or the writer died and was not started again (starting it signs "
-            "them if they extend the latest head and the head file)", latest)  # fmt: skip
+            "them if they extend the latest head and the head file)",
+            latest,
+        )
     report.notes.append(
         f"{report.unsigned} entries after the latest signed head (size {latest}) are not signed yet"
     )
@@ -345,13 +404,19 @@ def _signed_roots(
         if keys is not None and keys.log_keys:
             when = _head_time(head.signed_at)
             if not any(keys.trusts(v, when) for v in signers):
-                raise _Tampered(f"the signed head at size {head.size} is signed by {', '.join(map(str, signers))}, "
-                                f"which the key set does not trust at {head.signed_at}", None)  # fmt: skip
+                raise _Tampered(
+                    f"the signed head at size {head.size} is signed by {', '.join(map(str, signers))}, "
+                    f"which the key set does not trust at {head.signed_at}",
+                    None,
+                )
         for seq in [s for s in endorse if s < head.size]:
             rotation = endorse.pop(seq)
             if not any(str(v) == str(rotation.old) for v in signers):
-                raise _Tampered(f"the key rotation at entry {seq} is not vouched for: the first head over it (size "
-                                f"{head.size}) is not signed by the previous key {rotation.old}", seq)  # fmt: skip
+                raise _Tampered(
+                    f"the key rotation at entry {seq} is not vouched for: the first head over it (size "
+                    f"{head.size}) is not signed by the previous key {rotation.old}",
+                    seq,
+                )
         if (checkpoint.size, checkpoint.root) != (head.size, head.root):
             raise _Tampered(f"the head row at size {head.size} differs from its signed checkpoint", None)
         if roots.get(head.size, head.root) != head.root:
@@ -373,8 +438,9 @@ def _trusted(trusted: TrustedHead | None, schedule: KeySchedule, expected: dict[
         except NoteError as exc:
             raise AuditError(f"trusted head: {exc}") from None
         if str(key) not in map(str, log_keys):
-            raise _Tampered(f"the log is signed by {', '.join(map(str, log_keys))}, not by the trusted key {key}",
-                            None)  # fmt: skip
+            raise _Tampered(
+                f"the log is signed by {', '.join(map(str, log_keys))}, not by the trusted key {key}", None
+            )
     try:
         checkpoint: Checkpoint = Checkpoint.parse(split_note(trusted.checkpoint)[0])
         if not verified_signers(trusted.checkpoint, schedule.keys_at(checkpoint.size)):
@@ -416,8 +482,11 @@ def _check_witnesses(db: Database, report: Report, keys: KeySet, required: int) 
                 ) from None
     report.witnessed = sorted(witnessed)
     if len(witnessed) < required:
-        raise _Tampered(f"the latest signed head (size {latest.size}) is cosigned by {len(witnessed)} of the trusted "
-                        f"witnesses, {required} required", None)  # fmt: skip
+        raise _Tampered(
+            f"the latest signed head (size {latest.size}) is cosigned by {len(witnessed)} of the trusted "
+            f"witnesses, {required} required",
+            None,
+        )
 
 
 def _max_seq(db: Database) -> int:
@@ -429,8 +498,10 @@ def _stored_nodes(db: Database, start: int, end: int) -> dict[tuple[int, int], b
     found: dict[tuple[int, int], bytes] = {}
     level = STRIDE
     while (1 << level) <= end:
-        rows = db.rows("SELECT idx, hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ?",
-                       (level, start >> level, end >> level))  # fmt: skip
+        rows = db.rows(
+            "SELECT idx, hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ?",
+            (level, start >> level, end >> level),
+        )
         for idx, h in rows:
             found[(level, idx)] = as_bytes(h)
         level += STRIDE
@@ -453,8 +524,10 @@ def check_extends(db: Database, verifier_keys: list[str], trusted: TrustedHead |
     claims: list[tuple[str, int, bytes]] = []
     if latest is None:
         if size:
-            raise LogTampered(f"the decision log at {where} holds {size} entries but no signed head (heads were "
-                              "deleted): refusing to sign over it; run `chamberlain audit verify`")  # fmt: skip
+            raise LogTampered(
+                f"the decision log at {where} holds {size} entries but no signed head (heads were "
+                "deleted): refusing to sign over it; run `chamberlain audit verify`"
+            )
     else:
         try:
             checkpoint = _open_any(latest.note, verifier_keys)
@@ -469,15 +542,19 @@ def check_extends(db: Database, verifier_keys: list[str], trusted: TrustedHead |
         claims.append(("the head published in its head file", checkpoint.size, checkpoint.root))
     for what, n, root in claims:
         if n > size:
-            raise LogTampered(f"the decision log at {where} holds {size} entries, but {what} covers {n}: it was cut "
-                              "off; refusing to sign over it")  # fmt: skip
+            raise LogTampered(
+                f"the decision log at {where} holds {size} entries, but {what} covers {n}: it was cut "
+                "off; refusing to sign over it"
+            )
         try:
             found = tree.root(n)
         except StoreError as exc:  # a damaged tree: the message says what is missing
             raise LogTampered(str(exc)) from None
         if found != root:
-            raise LogTampered(f"the decision log at {where} no longer matches {what} (size {n}): it was rewritten; "
-                              "refusing to sign over it; run `chamberlain audit verify`")  # fmt: skip
+            raise LogTampered(
+                f"the decision log at {where} no longer matches {what} (size {n}): it was rewritten; "
+                "refusing to sign over it; run `chamberlain audit verify`"
+            )
 
 
 def _open_any(note: str, verifier_keys: list[str]) -> Checkpoint:

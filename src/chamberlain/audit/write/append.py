@@ -138,8 +138,9 @@ class LocalAppender:
         return head
 
 
-def sign_current(db: Database, tree: TreeStore, edge: Edge | None, keys: KeyRing, *,
-                 force: bool = False) -> tuple[Head, Edge]:  # fmt: skip
+def sign_current(
+    db: Database, tree: TreeStore, edge: Edge | None, keys: KeyRing, *, force: bool = False
+) -> tuple[Head, Edge]:
     """Sign a head for the log's current size unless the latest head has that size; returns it and the edge.
 
     It is signed with the log's active key (``audit_meta.signing_key``), looked up in ``keys``.
@@ -194,8 +195,9 @@ def sequence_pending(db: Database, tree: TreeStore, edge: Edge | None, limit: in
         size = stored_size(db, lock=True)
         if edge is None or edge.size != size:
             edge = tree.edge(size)
-        pending = db.rows(f"SELECT id, {', '.join(PENDING_COLUMNS)} FROM audit_pending ORDER BY id LIMIT ?",
-                          (limit,))  # fmt: skip
+        pending = db.rows(
+            f"SELECT id, {', '.join(PENDING_COLUMNS)} FROM audit_pending ORDER BY id LIMIT ?", (limit,)
+        )
         if not pending:
             return edge, 0
         edge = edge.copy()

@@ -109,8 +109,9 @@ def redaction_digest(salt: bytes, path: str, value: Any) -> str:
     return _sha256(salt + path.encode() + b"\0" + dumps(value)).hexdigest()
 
 
-def redact(attr: Mapping[str, Any], paths: Iterable[tuple[str, tuple[str, ...]]], salt: bytes,
-           owner_prefix: str) -> tuple[Mapping[str, Any], list[str]]:  # fmt: skip
+def redact(
+    attr: Mapping[str, Any], paths: Iterable[tuple[str, tuple[str, ...]]], salt: bytes, owner_prefix: str
+) -> tuple[Mapping[str, Any], list[str]]:
     """``attr`` with each path's value replaced by its digest (copies only what it changes), and the paths hit."""
     hit: list[str] = []
     out: Any = attr

@@ -75,9 +75,17 @@ class Call:
 
     __slots__ = ("_count", "call_id", "context", "extra", "inputs", "ns", "outputs", "point")
 
-    def __init__(self, inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput], *, when: dt.datetime | int,
-                 call_id: str, point: str, extra: Mapping[str, Any] | None = None,
-                 context: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        inputs: Sequence[CheckInput],
+        outputs: Sequence[CheckOutput],
+        *,
+        when: dt.datetime | int,
+        call_id: str,
+        point: str,
+        extra: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
         self.inputs = inputs
         self.outputs = outputs
         self.ns = to_ns(when)
@@ -112,13 +120,20 @@ class Call:
                 else:
                     found.append(row)
             derived = list(out.effective_derived_roles)
-            common = {"input": i, "principal": inp.principal.id, "actor_chain": list(inp.actor_chain),
-                      "session_id": inp.session_id, "request_id": inp.request_id, "resource_id": r.id,
-                      "derived_roles": derived,
-                      "errors": [{"expr": e.expression, "message": e.message} for e in out.evaluation_errors],
-                      "validation_errors": [{"path": e.path, "message": e.message, "source": e.source}
-                                            for e in out.validation_errors],
-                      "approval": {"id": inp.approval_id, "approver": None} if inp.approval_id else None}  # fmt: skip
+            common = {
+                "input": i,
+                "principal": inp.principal.id,
+                "actor_chain": list(inp.actor_chain),
+                "session_id": inp.session_id,
+                "request_id": inp.request_id,
+                "resource_id": r.id,
+                "derived_roles": derived,
+                "errors": [{"expr": e.expression, "message": e.message} for e in out.evaluation_errors],
+                "validation_errors": [
+                    {"path": e.path, "message": e.message, "source": e.source} for e in out.validation_errors
+                ],
+                "approval": {"id": inp.approval_id, "approver": None} if inp.approval_id else None,
+            }
             explained: dict[int, list[dict[str, Any]]] = {}  # by row: actions decided by one rule share it
             for action, effect in out.actions.items():
                 row = effect.row
@@ -139,23 +154,47 @@ class Call:
                     conditions = explained.get(id(row))  # type: ignore[assignment]
                     if conditions is None:
                         conditions = explained[id(row)] = _conditions(out, row)
-                public = {"call_id": call_id, "point": point, "action": action, "effect": effect.effect,
-                          "resource_kind": r.kind,
-                          "basis": {"policy": effect.policy, "version": version, "scope": effect.scope,
-                                    "rule": rule, "derived_roles": derived}}  # fmt: skip
-                content = {**common, "conditions": conditions,
-                           "outputs": _outputs(out, action) if out.outputs else [], "read": read}  # fmt: skip
+                public = {
+                    "call_id": call_id,
+                    "point": point,
+                    "action": action,
+                    "effect": effect.effect,
+                    "resource_kind": r.kind,
+                    "basis": {
+                        "policy": effect.policy,
+                        "version": version,
+                        "scope": effect.scope,
+                        "rule": rule,
+                        "derived_roles": derived,
+                    },
+                }
+                content = {
+                    **common,
+                    "conditions": conditions,
+                    "outputs": _outputs(out, action) if out.outputs else [],
+                    "read": read,
+                }
                 if extra:
                     content.update(extra)
-                entries.append(make_entry(DECISION, time, public, content, fresh[n], request.digest,
-                                          limits.max_entry_bytes))  # fmt: skip
+                entries.append(
+                    make_entry(
+                        DECISION, time, public, content, fresh[n], request.digest, limits.max_entry_bytes
+                    )
+                )
                 n += 1
         return Prepared(request, entries)
 
 
-def decision_call(inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput], *, when: dt.datetime | int,
-                  call_id: str, point: str, extra: Mapping[str, Any] | None = None,
-                  context: Mapping[str, Any] | None = None) -> Call:  # fmt: skip
+def decision_call(
+    inputs: Sequence[CheckInput],
+    outputs: Sequence[CheckOutput],
+    *,
+    when: dt.datetime | int,
+    call_id: str,
+    point: str,
+    extra: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> Call:
     """The :class:`Call` of a decided check (nothing is encoded yet)."""
     return Call(inputs, outputs, when=when, call_id=call_id, point=point, extra=extra, context=context)
 
@@ -166,12 +205,19 @@ def decision_call(inputs: Sequence[CheckInput], outputs: Sequence[CheckOutput], 
 @functools.lru_cache(maxsize=64)
 def _redact_paths(paths: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
     parsed = [parse_path(p) for p in paths]
-    return (tuple(n for owner, n in parsed if owner == "principal"),
-            tuple(n for owner, n in parsed if owner == "resource"))  # fmt: skip
+    return (
+        tuple(n for owner, n in parsed if owner == "principal"),
+        tuple(n for owner, n in parsed if owner == "resource"),
+    )
 
 
-def request_record(inputs: Sequence[CheckInput], ns: int, salt: bytes, limits: Limits,
-                   context: Mapping[str, Any] | None = None) -> RequestRecord:  # fmt: skip
+def request_record(
+    inputs: Sequence[CheckInput],
+    ns: int,
+    salt: bytes,
+    limits: Limits,
+    context: Mapping[str, Any] | None = None,
+) -> RequestRecord:
     """The request record of a call (see the module docstring), salted, bounded and redacted."""
     p_paths, r_paths = _redact_paths(limits.redact) if limits.redact else ((), ())
     redacted: list[str] = []
@@ -181,8 +227,13 @@ def request_record(inputs: Sequence[CheckInput], ns: int, salt: bytes, limits: L
         if p_paths:
             attr, hit = redact(attr, p_paths, salt, "P")
             redacted.extend(hit)
-        return {"id": p.id, "roles": list(p.roles), "attr": attr, "policyVersion": p.policy_version,
-                "scope": p.scope}  # fmt: skip
+        return {
+            "id": p.id,
+            "roles": list(p.roles),
+            "attr": attr,
+            "policyVersion": p.policy_version,
+            "scope": p.scope,
+        }
 
     def resource_json(r: Resource) -> dict[str, Any]:
         attr = _plain(r.attr)
@@ -199,19 +250,27 @@ def request_record(inputs: Sequence[CheckInput], ns: int, salt: bytes, limits: L
             item["principal"] = principal_json(inp.principal)
         if inp.aux_data is not first.aux_data:
             item["auxData"] = aux_json(inp.aux_data)
-        for name, value, base in (("requestId", inp.request_id, first.request_id),
-                                  ("sessionId", inp.session_id, first.session_id),
-                                  ("approvalId", inp.approval_id, first.approval_id)):  # fmt: skip
+        for name, value, base in (
+            ("requestId", inp.request_id, first.request_id),
+            ("sessionId", inp.session_id, first.session_id),
+            ("approvalId", inp.approval_id, first.approval_id),
+        ):
             if value != base:
                 item[name] = value
         if inp.actor_chain != first.actor_chain:
             item["actorChain"] = list(inp.actor_chain)
         resources.append(item)
     record: dict[str, Any] = {
-        "v": VERSION, "now": ns, "principal": principal_json(first.principal), "auxData": aux_json(first.aux_data),
-        "requestId": first.request_id, "sessionId": first.session_id, "actorChain": list(first.actor_chain),
-        "approvalId": first.approval_id, "resources": resources,
-    }  # fmt: skip
+        "v": VERSION,
+        "now": ns,
+        "principal": principal_json(first.principal),
+        "auxData": aux_json(first.aux_data),
+        "requestId": first.request_id,
+        "sessionId": first.session_id,
+        "actorChain": list(first.actor_chain),
+        "approvalId": first.approval_id,
+        "resources": resources,
+    }
     if context:
         record["context"] = context
     if redacted:

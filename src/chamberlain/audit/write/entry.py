@@ -115,23 +115,47 @@ def actors_column(chain: Any) -> str:
     return "".join(f"\n{a}" for a in chain) + "\n" if chain else ""
 
 
-def make_entry(kind: str, time: str, public: dict[str, Any], content: dict[str, Any], salt: bytes,
-               request: bytes = b"", max_bytes: int | None = None) -> Entry:  # fmt: skip
+def make_entry(
+    kind: str,
+    time: str,
+    public: dict[str, Any],
+    content: dict[str, Any],
+    salt: bytes,
+    request: bytes = b"",
+    max_bytes: int | None = None,
+) -> Entry:
     """An entry of ``kind`` from its public fields and its content (encoded and salted here)."""
     data = dumps(content)
     if max_bytes is not None:
         bounded(data, max_bytes, f"a {kind} entry's content", "maxEntryBytes")
     resource = content.get("resource_id", "")
-    cols = (time, kind, content.get("session_id") or "", content.get("principal") or "",
-            actors_column(content.get("actor_chain") or ()), public.get("resource_kind", ""),
-            resource if isinstance(resource, str) else "", public.get("action", ""), public.get("effect", ""))  # fmt: skip
+    cols = (
+        time,
+        kind,
+        content.get("session_id") or "",
+        content.get("principal") or "",
+        actors_column(content.get("actor_chain") or ()),
+        public.get("resource_kind", ""),
+        resource if isinstance(resource, str) else "",
+        public.get("action", ""),
+        public.get("effect", ""),
+    )
     return Entry(kind, time, public, data, salt, salted(salt, data), cols, request)
 
 
-def new_entry(kind: str, *, time: dt.datetime | str | int, call_id: str = "", request_id: str = "",
-              point: str = "", session_id: str = "", principal: dict[str, Any] | None = None,
-              actor_chain: tuple[str, ...] | list[str] = (), public: dict[str, Any] | None = None,
-              **fields: Any) -> Entry:  # fmt: skip
+def new_entry(
+    kind: str,
+    *,
+    time: dt.datetime | str | int,
+    call_id: str = "",
+    request_id: str = "",
+    point: str = "",
+    session_id: str = "",
+    principal: dict[str, Any] | None = None,
+    actor_chain: tuple[str, ...] | list[str] = (),
+    public: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Entry:
     """An entry of ``kind`` with the common fields; ``public``: fields kept in the leaf itself.
 
     ``action``, ``effect`` and ``basis`` among ``fields`` are public as a decision's are; a
@@ -143,9 +167,12 @@ def new_entry(kind: str, *, time: dt.datetime | str | int, call_id: str = "", re
     for name in ("action", "effect", "basis"):
         if name in fields:
             pub[name] = fields.pop(name)
-    content: dict[str, Any] = {"principal": (principal or {}).get("id", "") if isinstance(principal, dict) else "",
-                               "actor_chain": list(actor_chain), "session_id": session_id,
-                               "request_id": request_id}  # fmt: skip
+    content: dict[str, Any] = {
+        "principal": (principal or {}).get("id", "") if isinstance(principal, dict) else "",
+        "actor_chain": list(actor_chain),
+        "session_id": session_id,
+        "request_id": request_id,
+    }
     resource = fields.pop("resource", None)
     if isinstance(resource, dict):
         pub["resource_kind"] = resource.get("kind", "")
@@ -159,8 +186,15 @@ def new_entry(kind: str, *, time: dt.datetime | str | int, call_id: str = "", re
 
 def leaf_body(entry: Entry, seq: int) -> bytes:
     """The leaf data of ``entry`` as the log's entry number ``seq``: its public fields and digests."""
-    data = {**entry.public, "v": VERSION, "seq": seq, "kind": entry.kind, "time": entry.time,
-            "content": entry.digest.hex(), "request": entry.request.hex()}  # fmt: skip
+    data = {
+        **entry.public,
+        "v": VERSION,
+        "seq": seq,
+        "kind": entry.kind,
+        "time": entry.time,
+        "content": entry.digest.hex(),
+        "request": entry.request.hex(),
+    }
     try:
         return orjson.dumps(data, option=_SORT)
     except (TypeError, orjson.JSONEncodeError) as exc:
@@ -169,8 +203,14 @@ def leaf_body(entry: Entry, seq: int) -> bytes:
 
 def public_bytes(entry: Entry) -> bytes:
     """The public fields without ``seq`` (what a PostgreSQL replica stores until the sequencer numbers it)."""
-    data = {**entry.public, "v": VERSION, "kind": entry.kind, "time": entry.time,
-            "content": entry.digest.hex(), "request": entry.request.hex()}  # fmt: skip
+    data = {
+        **entry.public,
+        "v": VERSION,
+        "kind": entry.kind,
+        "time": entry.time,
+        "content": entry.digest.hex(),
+        "request": entry.request.hex(),
+    }
     try:
         return orjson.dumps(data, option=_SORT)
     except (TypeError, orjson.JSONEncodeError) as exc:
@@ -190,9 +230,17 @@ def columns_of(body: dict[str, Any], content: dict[str, Any] | None) -> tuple[An
         return legacy_columns(body)
     c = content or {}
     resource = c.get("resource_id", "")
-    return (body.get("time", ""), body.get("kind", ""), c.get("session_id") or "", c.get("principal") or "",
-            actors_column(c.get("actor_chain") or ()), body.get("resource_kind", ""),
-            resource if isinstance(resource, str) else "", body.get("action", ""), body.get("effect", ""))  # fmt: skip
+    return (
+        body.get("time", ""),
+        body.get("kind", ""),
+        c.get("session_id") or "",
+        c.get("principal") or "",
+        actors_column(c.get("actor_chain") or ()),
+        body.get("resource_kind", ""),
+        resource if isinstance(resource, str) else "",
+        body.get("action", ""),
+        body.get("effect", ""),
+    )
 
 
 def legacy_columns(data: dict[str, Any]) -> tuple[Any, ...]:

@@ -33,8 +33,14 @@ class PendingCheck:
 
     __slots__ = ("error", "include_meta", "inputs", "log", "log_index", "notes", "outputs", "ticket")
 
-    def __init__(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], log: DecisionLog | None,
-                 ticket: Ticket | None, error: Error | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        inputs: Sequence[CheckInput],
+        outputs: list[CheckOutput],
+        log: DecisionLog | None,
+        ticket: Ticket | None,
+        error: Error | None = None,
+    ) -> None:
         self.inputs = inputs
         self.outputs = outputs
         self.log = log
@@ -85,10 +91,19 @@ class PendingCheck:
         return response
 
 
-def submit(log: DecisionLog | None, inputs: Sequence[CheckInput], outputs: list[CheckOutput], *,
-           when: dt.datetime, call_id: str, point: str, request: Mapping[str, Any] | None = None,
-           loop: asyncio.AbstractEventLoop | None = None, extra: Mapping[str, Any] | None = None,
-           context: Mapping[str, Any] | None = None) -> PendingCheck:  # fmt: skip
+def submit(
+    log: DecisionLog | None,
+    inputs: Sequence[CheckInput],
+    outputs: list[CheckOutput],
+    *,
+    when: dt.datetime | int,
+    call_id: str,
+    point: str,
+    request: Mapping[str, Any] | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+    extra: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> PendingCheck:
     """Submit the record of a decided check; never raises for the log's sake.
 
     The record is built on the writer thread (see :class:`chamberlain.audit.write.decisions.Call`), except
@@ -100,8 +115,9 @@ def submit(log: DecisionLog | None, inputs: Sequence[CheckInput], outputs: list[
     if log is None:
         return PendingCheck(inputs, outputs, None, None)
     try:
-        call: Any = decision_call(inputs, outputs, when=when, call_id=call_id, point=point, extra=extra,
-                                  context=context)  # fmt: skip
+        call: Any = decision_call(
+            inputs, outputs, when=when, call_id=call_id, point=point, extra=extra, context=context
+        )
         if log.durability == ASYNC and request is None:
             call = call.prepare(log.limits)
         ticket = log.submit(call, loop)

@@ -40,8 +40,15 @@ class SequencerOptions:
 class Sequencer:
     """The sequencer election and loop of one replica (a daemon thread)."""
 
-    def __init__(self, url: StoreURL, keys: KeyRing, options: SequencerOptions, *,
-                 on_head: Callable[[Head], None] | None = None, retention: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: StoreURL,
+        keys: KeyRing,
+        options: SequencerOptions,
+        *,
+        on_head: Callable[[Head], None] | None = None,
+        retention: Any = None,
+    ) -> None:
         """``on_head``: publishes each head signed; ``retention``: erases old content when due (the leader only)."""
         self.url = url
         self.keys = keys

@@ -129,8 +129,15 @@ class Writer:
     ``ticker`` (optional) runs on the writer thread between batches when it is due.
     """
 
-    def __init__(self, sink: Sink, options: WriterOptions, *, ticker: Ticker | None = None,
-                 recover: Recover | None = None, name: str = "chamberlain-decision-log") -> None:  # fmt: skip
+    def __init__(
+        self,
+        sink: Sink,
+        options: WriterOptions,
+        *,
+        ticker: Ticker | None = None,
+        recover: Recover | None = None,
+        name: str = "chamberlain-decision-log",
+    ) -> None:
         self.sink = sink
         self.recover = recover
         self.down_since: float | None = None  # time.time() when the store became unavailable
@@ -417,9 +424,12 @@ class Writer:
         if self.down_since is None:
             self.down_since = time.time()
             self.stats.outages += 1
-            log.error("decision log unavailable: %s; %s until it recovers (retrying every %.1f s at most)",
-                      error, "every check is denied" if self.options.durability == SYNC
-                      else "entries are kept queued", MAX_BACKOFF)  # fmt: skip
+            log.error(
+                "decision log unavailable: %s; %s until it recovers (retrying every %.1f s at most)",
+                error,
+                "every check is denied" if self.options.durability == SYNC else "entries are kept queued",
+                MAX_BACKOFF,
+            )
 
     def _refuse(self, batch: list[Ticket]) -> None:
         """During an outage (sync): answer at once with its reason rather than wait for the store."""
@@ -441,8 +451,11 @@ class Writer:
             self.stats.last_error = str(exc)
             self._backoff = min(MAX_BACKOFF, max(0.1, self._backoff * 2))
             self._retry_at = time.monotonic() + self._backoff
-            log.warning("decision log still unavailable (down for %.0f s): %s", time.time() - (self.down_since or 0),
-                        exc)  # fmt: skip
+            log.warning(
+                "decision log still unavailable (down for %.0f s): %s",
+                time.time() - (self.down_since or 0),
+                exc,
+            )
             return
         except Exception as exc:  # a bug in a probe must not kill the writer
             self.down_reason = f"probe failed: {exc!r}"
@@ -452,8 +465,11 @@ class Writer:
 
     def _up(self) -> None:
         if self.down_since is not None:
-            log.warning("decision log available again after %.1f s (%d checks were refused meanwhile)",
-                        time.time() - self.down_since, self.stats.refused)  # fmt: skip
+            log.warning(
+                "decision log available again after %.1f s (%d checks were refused meanwhile)",
+                time.time() - self.down_since,
+                self.stats.refused,
+            )
         self.down_since = None
         self.down_reason = ""
         self._backoff = 0.0

@@ -254,8 +254,14 @@ class ConditionPlanner:
             return self._unroll(expr, variables, text)
         return None
 
-    def _lookup_options(self, function: str, lookup: tuple[MapExpr, Expr, str | None], constant: Literal,
-                        *, constant_first: bool) -> Expr | None:  # fmt: skip
+    def _lookup_options(
+        self,
+        function: str,
+        lookup: tuple[MapExpr, Expr, str | None],
+        constant: Literal,
+        *,
+        constant_first: bool,
+    ) -> Expr | None:
         """``m[k] op c`` over a map literal: ``(k == key1 && m[key1] op c) || ...`` (keys sorted)."""
         mapping, indexer, field = lookup
         notes = self.notes

@@ -104,8 +104,10 @@ def expr_key(node: Expr, *, sort_maps: bool = False) -> Any:
     if isinstance(node, ListExpr):
         return ("list", tuple(expr_key(e, sort_maps=sort_maps) for e in node.elements), node.optional_indices)
     if isinstance(node, MapExpr):
-        entries = [(expr_key(e.key, sort_maps=sort_maps), expr_key(e.value, sort_maps=sort_maps), e.optional)
-                   for e in node.entries]  # fmt: skip
+        entries = [
+            (expr_key(e.key, sort_maps=sort_maps), expr_key(e.value, sort_maps=sort_maps), e.optional)
+            for e in node.entries
+        ]
         if sort_maps:
             entries.sort(key=lambda e: repr(e[0]))
         return ("map", tuple(entries))
@@ -132,10 +134,24 @@ def right_nested(function: str, args: list[Expr]) -> Expr:
 # -- the operand tree ----------------------------------------------------------------------------------
 
 _OPERATORS = {
-    "_==_": "eq", "_!=_": "ne", "_>_": "gt", "_>=_": "ge", "_<_": "lt", "_<=_": "le", "@in": "in",
-    "_+_": "add", "_-_": "sub", "_*_": "mult", "_/_": "div", "_%_": "mod", "_[_]": "index",
-    "_&&_": "and", "_||_": "or", "!_": "not", "_?_:_": "if",
-}  # fmt: skip
+    "_==_": "eq",
+    "_!=_": "ne",
+    "_>_": "gt",
+    "_>=_": "ge",
+    "_<_": "lt",
+    "_<=_": "le",
+    "@in": "in",
+    "_+_": "add",
+    "_-_": "sub",
+    "_*_": "mult",
+    "_/_": "div",
+    "_%_": "mod",
+    "_[_]": "index",
+    "_&&_": "and",
+    "_||_": "or",
+    "!_": "not",
+    "_?_:_": "if",
+}
 
 
 #: chamberlain's marker around one policy condition expression in :attr:`QueryPlan.exact_condition`.
@@ -188,13 +204,20 @@ def expr_operand(expr: Expr, parent: Expr | None = None) -> Operand:
             and parent.args[1] is expr
         ):
             return expr_operand(ListExpr(0, sorted_keys(expr)), parent)
-        return Expression("struct", tuple(
-            Expression("set-field", (expr_operand(e.key, expr), expr_operand(e.value, expr))) for e in expr.entries
-        ))  # fmt: skip
+        return Expression(
+            "struct",
+            tuple(
+                Expression("set-field", (expr_operand(e.key, expr), expr_operand(e.value, expr)))
+                for e in expr.entries
+            ),
+        )
     if isinstance(expr, StructExpr):
-        return Expression("struct", tuple(
-            Expression("set-field", (Value(f.field), expr_operand(f.value, expr))) for f in expr.fields
-        ))  # fmt: skip
+        return Expression(
+            "struct",
+            tuple(
+                Expression("set-field", (Value(f.field), expr_operand(f.value, expr))) for f in expr.fields
+            ),
+        )
     if isinstance(expr, Call):
         if is_has(expr):
             select = expr.args[0]
@@ -244,8 +267,15 @@ def sorted_keys(expr: MapExpr) -> tuple[Expr, ...]:
     return tuple(sorted((e.key for e in expr.entries), key=_key_order))
 
 
-_KIND_ORDER = {bool: "bool_value", bytes: "bytes_value", float: "double_value", int: "int64_value",
-               type(None): "null_value", str: "string_value", UInt: "uint64_value"}  # fmt: skip
+_KIND_ORDER = {
+    bool: "bool_value",
+    bytes: "bytes_value",
+    float: "double_value",
+    int: "int64_value",
+    type(None): "null_value",
+    str: "string_value",
+    UInt: "uint64_value",
+}
 
 
 def _key_order(key: Expr) -> tuple[str, str]:

@@ -35,8 +35,13 @@ KIND_CONDITIONAL = "KIND_CONDITIONAL"
 KINDS = (KIND_ALWAYS_ALLOWED, KIND_ALWAYS_DENIED, KIND_CONDITIONAL)
 
 #: The expansions of the abbreviated variable names (``R.attr.x`` -> ``request.resource.attr.x``).
-_ABBREVIATIONS = {"P": "request.principal", "R": "request.resource", "C": "constants", "V": "variables",
-                  "G": "globals"}  # fmt: skip
+_ABBREVIATIONS = {
+    "P": "request.principal",
+    "R": "request.resource",
+    "C": "constants",
+    "V": "variables",
+    "G": "globals",
+}
 
 
 class PlanFormatError(Error):

@@ -87,8 +87,9 @@ class Trace:
 
     __slots__ = ("args", "node", "target", "value")
 
-    def __init__(self, node: Expr, value: Any, target: Trace | None = None,
-                 args: list[Trace | None] | None = None):  # fmt: skip
+    def __init__(
+        self, node: Expr, value: Any, target: Trace | None = None, args: list[Trace | None] | None = None
+    ):
         self.node = node
         self.value = value
         self.target = target
@@ -98,10 +99,26 @@ class Trace:
 # -- macros -------------------------------------------------------------------------------------------
 
 #: Comprehension macros: name -> the argument counts of their one- and two-variable forms.
-_ONE_VAR = {"all": (2,), "exists": (2,), "exists_one": (2,), "existsOne": (2,), "map": (2, 3), "filter": (2,),
-            "sortBy": (2,), "optMap": (2,), "optFlatMap": (2,)}  # fmt: skip
-_TWO_VAR = {"all": (3,), "exists": (3,), "exists_one": (3,), "existsOne": (3,), "transformList": (3, 4),
-            "transformMap": (3, 4), "transformMapEntry": (3, 4)}  # fmt: skip
+_ONE_VAR = {
+    "all": (2,),
+    "exists": (2,),
+    "exists_one": (2,),
+    "existsOne": (2,),
+    "map": (2, 3),
+    "filter": (2,),
+    "sortBy": (2,),
+    "optMap": (2,),
+    "optFlatMap": (2,),
+}
+_TWO_VAR = {
+    "all": (3,),
+    "exists": (3,),
+    "exists_one": (3,),
+    "existsOne": (3,),
+    "transformList": (3, 4),
+    "transformMap": (3, 4),
+    "transformMapEntry": (3, 4),
+}
 
 
 def macro_variables(node: Call) -> tuple[str, ...] | None:
@@ -216,8 +233,14 @@ class Partial:
 
     __slots__ = ("known", "messages", "now", "symbolic", "variables")
 
-    def __init__(self, variables: Mapping[str, Any], known: Mapping[str, Any], messages: frozenset[int],
-                 now: Timestamp, symbolic: frozenset[str] = frozenset()):  # fmt: skip
+    def __init__(
+        self,
+        variables: Mapping[str, Any],
+        known: Mapping[str, Any],
+        messages: frozenset[int],
+        now: Timestamp,
+        symbolic: frozenset[str] = frozenset(),
+    ):
         self.variables = variables
         self.known = known
         self.messages = messages
@@ -445,8 +468,9 @@ class Partial:
         target = node.target
         return self._strict(node, fn, target, list(node.args), bound)
 
-    def _strict(self, node: Call, fn: str, target: Expr | None, args: list[Expr],
-                bound: Mapping[str, Any]) -> Trace:  # fmt: skip
+    def _strict(
+        self, node: Call, fn: str, target: Expr | None, args: list[Expr], bound: Mapping[str, Any]
+    ) -> Trace:
         """A strict call: operands in order until one fails; an error wins over an unknown."""
         operands = ([target] if target is not None else []) + args
         traces, bad = self._operands(operands, bound)
@@ -455,8 +479,9 @@ class Partial:
         if bad is not None:
             return Trace(node, bad, target=target_trace, args=arg_traces)
         values = [t.value for t in traces]  # type: ignore[union-attr]
-        return Trace(node, self._apply(fn, values, member=target is not None), target=target_trace,
-                     args=arg_traces)  # fmt: skip
+        return Trace(
+            node, self._apply(fn, values, member=target is not None), target=target_trace, args=arg_traces
+        )
 
     def _operands(self, operands: list[Expr], bound: Mapping[str, Any]) -> tuple[list[Trace | None], Any]:
         """Evaluate strict operands in order, stopping at the first error (the rest unevaluated).
@@ -615,8 +640,13 @@ class Partial:
             return [items[i][0] for i in order]
         raise PlanError(f"the {name}() macro is not supported in query plans")
 
-    def _collect_list(self, node: Call, variables: tuple[str, ...], items: list[tuple[Any, ...]],
-                      body: Callable[[Expr, tuple[Any, ...]], Any]) -> Any:  # fmt: skip
+    def _collect_list(
+        self,
+        node: Call,
+        variables: tuple[str, ...],
+        items: list[tuple[Any, ...]],
+        body: Callable[[Expr, tuple[Any, ...]], Any],
+    ) -> Any:
         """map / filter / transformList: ``accu + [e]`` (under a predicate when there is one)."""
         name, args, n = node.function, node.args, len(variables)
         predicate = transform = None
@@ -640,8 +670,13 @@ class Partial:
             accu = [*accu, e] if is_known(e) else e
         return accu
 
-    def _collect_map(self, node: Call, variables: tuple[str, ...], items: list[tuple[Any, ...]],
-                     body: Callable[[Expr, tuple[Any, ...]], Any]) -> Any:  # fmt: skip
+    def _collect_map(
+        self,
+        node: Call,
+        variables: tuple[str, ...],
+        items: list[tuple[Any, ...]],
+        body: Callable[[Expr, tuple[Any, ...]], Any],
+    ) -> Any:
         name, args = node.function, node.args
         predicate = args[2] if len(args) == 4 else None
         transform = args[-1]
@@ -819,14 +854,16 @@ def _prune(t: Trace, messages: frozenset[int]) -> tuple[Expr, bool]:
         parts, changed = _prune_all(tuple(flat), t.args, messages)
         if not changed:
             return node, False
-        entries = tuple(MapEntry(e.pos, parts[2 * i], parts[2 * i + 1], e.optional)
-                        for i, e in enumerate(node.entries))  # fmt: skip
+        entries = tuple(
+            MapEntry(e.pos, parts[2 * i], parts[2 * i + 1], e.optional) for i, e in enumerate(node.entries)
+        )
         return MapExpr(node.pos, entries), True
     return node, False
 
 
-def _prune_all(nodes: tuple[Expr, ...], traces: list[Trace | None] | None,
-               messages: frozenset[int]) -> tuple[tuple[Expr, ...], bool]:  # fmt: skip
+def _prune_all(
+    nodes: tuple[Expr, ...], traces: list[Trace | None] | None, messages: frozenset[int]
+) -> tuple[tuple[Expr, ...], bool]:
     out = []
     changed = False
     for i, n in enumerate(nodes):

@@ -179,14 +179,16 @@ class _Filter:
 _DENIED = _Filter(KIND_ALWAYS_DENIED, None)
 
 
-def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | None = None, *,
-                   strict: bool | None = None) -> QueryPlan:  # fmt: skip
+def plan_resources(
+    engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | None = None, *, strict: bool | None = None
+) -> QueryPlan:
     """Plan ``inp`` on a compiled engine (see the module's doc for the rules); ``now`` is what ``now()`` gives.
 
     ``strict``: plan as if ``strict_evaluation`` were this (default: the engine's option).
     """
-    plan = QueryPlan(PlanKind.ALWAYS_DENIED, None, inp.kind, inp.actions,
-                     inp.policy_version, request_id=inp.request_id)  # fmt: skip
+    plan = QueryPlan(
+        PlanKind.ALWAYS_DENIED, None, inp.kind, inp.actions, inp.policy_version, request_id=inp.request_id
+    )
     if now is None:
         when = Timestamp.now()
     elif isinstance(now, dt.datetime):
@@ -204,8 +206,14 @@ def plan_resources(engine: Any, inp: PlanInput, now: dt.datetime | Timestamp | N
     if schemas is not None and inp.symbolic:
         schemas = dataclasses.replace(schemas, principal_schema=None)
     if schemas is not None:
-        validation_errors = validate(engine.policies.schemas, schemas, inp.principal.attr, inp.resource_attr,
-                                     inp.actions, partial_resource=True)  # fmt: skip
+        validation_errors = validate(
+            engine.policies.schemas,
+            schemas,
+            inp.principal.attr,
+            inp.resource_attr,
+            inp.actions,
+            partial_resource=True,
+        )
         plan.validation_errors = validation_errors
         if validation_errors and options.schema_enforcement == "reject":
             plan.filter_debug = "(false)"
@@ -385,8 +393,9 @@ class _Walk:
             allow = n.add(allow, part, n.OR)
         return allow, None
 
-    def _role(self, pt: str, steps: list[tuple[str, tuple[Row, ...], str | None]],
-              scoped_roles: dict[str, Any]) -> tuple[Any, Any, Any, str | None, n.Node | None]:  # fmt: skip
+    def _role(
+        self, pt: str, steps: list[tuple[str, tuple[Row, ...], str | None]], scoped_roles: dict[str, Any]
+    ) -> tuple[Any, Any, Any, str | None, n.Node | None]:
         """One role's ``(allow, deny, role policy deny, matched scope, stop)`` over its scopes.
 
         ``stop`` is ``None`` unless the walk reaches a condition that fails under strict evaluation:
@@ -586,10 +595,24 @@ def _merge(filters: list[_Filter]) -> tuple[_Filter, str]:
         merged = next(iter(conditional.values()))
     else:
         ordered = [conditional[k] for k in sorted(conditional)]
-        merged = _Filter(KIND_CONDITIONAL, Expression("and", tuple(f.condition for f in ordered)),  # type: ignore[misc]
-                         _once(lambda: Expression("and", tuple(f.exact() for f in ordered))))  # fmt: skip
+        merged = _Filter(
+            KIND_CONDITIONAL,
+            Expression("and", tuple(f.condition for f in ordered)),  # type: ignore[misc]
+            _once(lambda: Expression("and", tuple(f.exact() for f in ordered))),
+        )
     return merged, merged.debug
 
 
-__all__ = ["NOTE_BIND", "NOTE_DENY_ONLY", "NOTE_HAS", "NOTE_LOOKUP_ORDER", "NOTE_NESTED", "NOTE_PRINCIPAL_DENY", "NOTE_ROLES",
-           "PlanInput", "PlanKind", "QueryPlan", "plan_resources"]  # fmt: skip
+__all__ = [
+    "NOTE_BIND",
+    "NOTE_DENY_ONLY",
+    "NOTE_HAS",
+    "NOTE_LOOKUP_ORDER",
+    "NOTE_NESTED",
+    "NOTE_PRINCIPAL_DENY",
+    "NOTE_ROLES",
+    "PlanInput",
+    "PlanKind",
+    "QueryPlan",
+    "plan_resources",
+]

@@ -20,8 +20,9 @@ class PlanRequest:
     single_action: bool  # the deprecated ``action`` field was used (the answer says ``action``)
 
 
-def parse_plan_resources(data: Any, verify_jwt: JWTVerifier | None = None, *,
-                         validated: bool = False) -> PlanRequest:  # fmt: skip
+def parse_plan_resources(
+    data: Any, verify_jwt: JWTVerifier | None = None, *, validated: bool = False
+) -> PlanRequest:
     """A PlanResources request (``action`` or ``actions``, ``principal``, ``resource``, ``auxData``),
     validated as the Cerbos server validates it unless the caller just did (``validated``)."""
     if not validated:
@@ -30,9 +31,16 @@ def parse_plan_resources(data: Any, verify_jwt: JWTVerifier | None = None, *,
     names = [action] if action else list(data["actions"])
     resource = data["resource"]
     aux = parse_aux_data(data.get("auxData", data.get("aux_data")), "auxData", verify_jwt)
-    inp = PlanInput(principal_from_json(data["principal"]), resource["kind"], tuple(names),
-                    dict(resource.get("attr") or {}), _string(resource, "policyVersion", "policy_version"),
-                    _string(resource, "scope"), aux, _string(data, "requestId", "request_id"))  # fmt: skip
+    inp = PlanInput(
+        principal_from_json(data["principal"]),
+        resource["kind"],
+        tuple(names),
+        dict(resource.get("attr") or {}),
+        _string(resource, "policyVersion", "policy_version"),
+        _string(resource, "scope"),
+        aux,
+        _string(data, "requestId", "request_id"),
+    )
     return PlanRequest(inp, bool(data.get("includeMeta", data.get("include_meta"))), bool(action))
 
 

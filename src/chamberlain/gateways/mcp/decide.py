@@ -129,12 +129,19 @@ def waiting_for(values: Sequence[Any]) -> str:
         asked = value.get(APPROVAL) if isinstance(value, dict) else None
         if not isinstance(asked, dict) or "id" not in asked:
             continue
-        who = " or ".join("the person the agent acts for" if a == SUBJECT else str(a)
-                          for a in asked.get("approvers", [])) or "an approver"  # fmt: skip
+        who = (
+            " or ".join(
+                "the person the agent acts for" if a == SUBJECT else str(a)
+                for a in asked.get("approvers", [])
+            )
+            or "an approver"
+        )
         why = f" ({asked['reason']})" if asked.get("reason") else ""
         if asked.get("state") == PENDING:
-            return (f"Waiting for approval {asked['id']} by {who}{why}: retry this same call once it is "
-                    "approved; it will then be allowed once.")  # fmt: skip
+            return (
+                f"Waiting for approval {asked['id']} by {who}{why}: retry this same call once it is "
+                "approved; it will then be allowed once."
+            )
         return f"Approval {asked['id']} is {asked.get('state')}{why}."
     return ""
 
@@ -155,8 +162,14 @@ def _outputs(out: CheckOutput, actions: Sequence[str]) -> dict[str, list[Any]]:
 class Decider:
     """Decides with the PDP's current engine and records every decision in its decision log."""
 
-    def __init__(self, pdp: PDP, auth: AuthConfig | None, audiences: Sequence[str],
-                 sessions: SessionGuard | None = None, approvals: ApprovalGuard | None = None):  # fmt: skip
+    def __init__(
+        self,
+        pdp: PDP,
+        auth: AuthConfig | None,
+        audiences: Sequence[str],
+        sessions: SessionGuard | None = None,
+        approvals: ApprovalGuard | None = None,
+    ):
         if pdp.log is None:
             raise ValueError("the MCP gateway needs a decision log: every decision is recorded")
         self.pdp = pdp
@@ -181,8 +194,9 @@ class Decider:
         )
         inputs, outputs, denied_by = self._decide_plain(caller, resource, actions, when, joined)
         if self.approvals is not None and not preview:
-            inputs, outputs, denied_by = self._approve(caller, resource, actions, when, joined,
-                                                       (inputs, outputs, denied_by))  # fmt: skip
+            inputs, outputs, denied_by = self._approve(
+                caller, resource, actions, when, joined, (inputs, outputs, denied_by)
+            )
         joined.enforce(inputs, outputs, Timestamp.from_datetime(when))
         for out in outputs:
             for entry in out.outputs:
@@ -190,8 +204,15 @@ class Decider:
                     denied_by[entry.action] = f"{entry.val} ({entry.src})"
         return inputs, outputs, denied_by
 
-    def _approve(self, caller: Caller, resource: Resource, actions: tuple[str, ...], when: dt.datetime,
-                 joined: Joined, decided: _Decided) -> _Decided:  # fmt: skip
+    def _approve(
+        self,
+        caller: Caller,
+        resource: Resource,
+        actions: tuple[str, ...],
+        when: dt.datetime,
+        joined: Joined,
+        decided: _Decided,
+    ) -> _Decided:
         """Open an approval request for each action a rule holds for a person's yes (the denial says so);
         when that exact call has been approved, decide it again with the rule lifted, once: the agent
         retries the same call and the gateway finds the approval by the call's digest."""
@@ -286,12 +307,21 @@ class Decider:
             )
         log = self.pdp.log
         assert log is not None
-        pending = recording.submit(log, inputs, outputs, when=when, call_id=call_id, point=point,
-                                   loop=asyncio.get_running_loop(), extra={"mcp": mcp})  # fmt: skip
+        pending = recording.submit(
+            log,
+            inputs,
+            outputs,
+            when=when,
+            call_id=call_id,
+            point=point,
+            loop=asyncio.get_running_loop(),
+            extra={"mcp": mcp},
+        )
         out = pending.outputs[0]
         used = inputs[0].approval_id if any(e.src == USED_APPROVAL for e in out.outputs) else ""
-        decision = Decision(call_id, dict(out.actions), denied_by, _outputs(out, actions), pending.reason(),
-                            used, pending)  # fmt: skip
+        decision = Decision(
+            call_id, dict(out.actions), denied_by, _outputs(out, actions), pending.reason(), used, pending
+        )
         if settle:
             await decision.settle()
         return decision

@@ -110,8 +110,12 @@ async def _read_message(receive: Any, send: Any) -> bytes | None:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_MESSAGE_BYTES:
-            await _json_rpc_error(send, 413, INVALID_REQUEST,
-                                  f"Invalid Request: the message is larger than {MAX_MESSAGE_BYTES} bytes")  # fmt: skip
+            await _json_rpc_error(
+                send,
+                413,
+                INVALID_REQUEST,
+                f"Invalid Request: the message is larger than {MAX_MESSAGE_BYTES} bytes",
+            )
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):

@@ -100,8 +100,10 @@ class RevocationList:
             try:
                 lines = read_text_bounded(path, MAX_CONFIG_BYTES, "revocation file").splitlines()
             except FileRefused as exc:  # unreadable is not "nothing revoked": keep what was revoked
-                LOGGER.error("revocation file unreadable; the revocations read before stay in force",
-                             extra={"file": str(path), "error": str(exc)})  # fmt: skip
+                LOGGER.error(
+                    "revocation file unreadable; the revocations read before stay in force",
+                    extra={"file": str(path), "error": str(exc)},
+                )
                 return self._entries
             entries = (line.split("#", 1)[0].strip() for line in lines)
             self._entries = frozenset(e if ":" in e else f"jti:{e}" for e in entries if e)

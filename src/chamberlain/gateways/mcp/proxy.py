@@ -112,8 +112,13 @@ class Gateway:
         self.catalog = Catalog(self.upstreams, config.tool_names)
         self.identities = identities
         self.sessions = sessions
-        self.decider = Decider(pdp, config.auth, config.audiences, sessions.guard if sessions is not None else None,
-                               sessions.approvals if sessions is not None else None)  # fmt: skip
+        self.decider = Decider(
+            pdp,
+            config.auth,
+            config.audiences,
+            sessions.guard if sessions is not None else None,
+            sessions.approvals if sessions is not None else None,
+        )
         self.arguments = ArgumentChecker()
         self._state_key = secrets.token_bytes(32)  # signs InputRequired states (a retry on this process)
         self.local_session = local_session
@@ -277,8 +282,9 @@ class Gateway:
         # forwarded while the writer makes the entry durable and the result waits for it (measured: the sync
         # entry's wait was ~0.5 ms of the 1.9 ms the gateway added per call, then spent beside the tool's).
         overlap = self.config.forward_while_recording
-        decision = await self._decide_named(caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name",
-                                            settle=not overlap)  # fmt: skip
+        decision = await self._decide_named(
+            caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name", settle=not overlap
+        )
         if decision.allowed(action):
             return await self._forward_tool(decision, entry, action, arguments, caller)
         await decision.settle()
@@ -302,8 +308,9 @@ class Gateway:
             return _error_result(decision.denial(action, f"{action} on {entry.upstream.name}", caller))
         return await self._forward_tool(decision, entry, action, arguments, caller)
 
-    async def _forward_tool(self, decision: Decision, entry: Entry[Any], action: str, arguments: dict[str, Any],
-                            caller: Caller) -> types.CallToolResult | dict[str, Any]:  # fmt: skip
+    async def _forward_tool(
+        self, decision: Decision, entry: Entry[Any], action: str, arguments: dict[str, Any], caller: Caller
+    ) -> types.CallToolResult | dict[str, Any]:
         """Forward an allowed call; its result is answered once the decision is durable (withheld, as an
         error result, when the log could not record it: the tool has run, so the agent is told so)."""
         try:
@@ -327,8 +334,11 @@ class Gateway:
                 f"Decision {decision.call_id} ({action}) is not in the decision log."
             )
         failed = isinstance(result, types.CallToolResult) and result.is_error
-        await self._outcome(decision.used_approval, "FAILED" if failed else "SUCCEEDED",
-                            "the tool reported an error" if failed else "")  # fmt: skip
+        await self._outcome(
+            decision.used_approval,
+            "FAILED" if failed else "SUCCEEDED",
+            "the tool reported an error" if failed else "",
+        )
         return result
 
     def _elicitation(self, outputs: Sequence[Any], capability: Any) -> types.ElicitRequestParams | None:
@@ -342,17 +352,24 @@ class Gateway:
             return None
         approval_id, message = str(asked.get("id")), waiting_for(outputs)
         if SUBJECT in asked.get("approvers", []) and capability.url is not None and self.config.console_url:
-            return types.ElicitRequestURLParams(message=f"{message} Open the page and sign in to decide.",
-                                                url=f"{self.config.console_url}/approvals#{approval_id}",
-                                                elicitation_id=approval_id)  # fmt: skip
+            return types.ElicitRequestURLParams(
+                message=f"{message} Open the page and sign in to decide.",
+                url=f"{self.config.console_url}/approvals#{approval_id}",
+                elicitation_id=approval_id,
+            )
         if capability.form is not None:
             return types.ElicitRequestFormParams(
                 message=message, requested_schema={"type": "object", "properties": {}}
             )
         return None
 
-    async def _elicit(self, ctx: ServerRequestContext[Any, Any], outputs: Sequence[Any],
-                      params: types.CallToolRequestParams, held: str) -> types.InputRequiredResult | None:  # fmt: skip
+    async def _elicit(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        outputs: Sequence[Any],
+        params: types.CallToolRequestParams,
+        held: str,
+    ) -> types.InputRequiredResult | None:
         """Tell the user of an action held for approval through MCP elicitation, where the client supports it:
         a server-initiated request on 2025-11-25 sessions; on 2026-07-28 sessions an InputRequired result
         (answered once: its retry carries the state this gateway signed, and is decided as usual)."""
@@ -364,8 +381,10 @@ class Gateway:
         if not session.can_send_request:
             if params.request_state is not None and self._state_of(params.request_state) == held:
                 return None  # the retry: the user has been told
-            return types.InputRequiredResult(input_requests={"approval": types.ElicitRequest(params=ask)},
-                                             request_state=self._sign_state(held))  # fmt: skip
+            return types.InputRequiredResult(
+                input_requests={"approval": types.ElicitRequest(params=ask)},
+                request_state=self._sign_state(held),
+            )
         try:
             with anyio.fail_after(ELICIT_TIMEOUT):
                 if isinstance(ask, types.ElicitRequestURLParams):
@@ -419,8 +438,10 @@ class Gateway:
                 lambda: approvals.store.record_outcome(approval_id, outcome, detail, by=OUTCOME_BY)
             )
         except (ApprovalError, StoreError) as exc:
-            LOGGER.error("the outcome of an approved call could not be recorded",
-                         extra={"approval": approval_id, "error": str(exc)})  # fmt: skip
+            LOGGER.error(
+                "the outcome of an approved call could not be recorded",
+                extra={"approval": approval_id, "error": str(exc)},
+            )
 
     async def _forward(self, call: Callable[[], Awaitable[_T]]) -> _T:
         try:

@@ -80,9 +80,12 @@ def open_sessions(config: GatewayConfig, pdp: PDP) -> GatewaySessions | None:
     found = GatewaySessions(store, config.sessions, config.session_subject)
     if config.approvals is not None:  # in the same database: the server's approvers decide them
         try:
-            approvals = ApprovalStore.open(config.sessions_db, execution_window=config.approvals.execution_window,
-                                           request_limit=config.approvals.request_limit,
-                                           on_transition=approval_recorder(pdp.record))  # fmt: skip
+            approvals = ApprovalStore.open(
+                config.sessions_db,
+                execution_window=config.approvals.execution_window,
+                request_limit=config.approvals.request_limit,
+                on_transition=approval_recorder(pdp.record),
+            )
         except BaseException:
             store.close()
             raise
@@ -102,8 +105,9 @@ async def _serve(
     sessions: GatewaySessions | None = None,
 ) -> None:
     if config.transport == STDIO:
-        gateway = Gateway(config, pdp, upstreams, identities, local_session=f"mcp-{new_call_id()}",
-                          sessions=sessions)  # fmt: skip
+        gateway = Gateway(
+            config, pdp, upstreams, identities, local_session=f"mcp-{new_call_id()}", sessions=sessions
+        )
         session = gateway.start_session() if sessions is not None else gateway.local_session
         server = gateway.server()
         LOGGER.info(

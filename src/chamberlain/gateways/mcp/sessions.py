@@ -54,8 +54,16 @@ class GatewaySessions:
     def open(self, subject: str, agents: tuple[str, ...]) -> str:
         """A new session for ``agents`` (current first) acting for ``subject``; raises IdentityError (a lock)."""
         s = self.settings
-        spec = SessionSpec(subject, agents[-1], agents if len(agents) > 1 else (), s.ttl, s.idle_timeout,
-                           s.budgets, s.rate_limits, {"openedBy": "chamberlain mcp-proxy"})  # fmt: skip
+        spec = SessionSpec(
+            subject,
+            agents[-1],
+            agents if len(agents) > 1 else (),
+            s.ttl,
+            s.idle_timeout,
+            s.budgets,
+            s.rate_limits,
+            {"openedBy": "chamberlain mcp-proxy"},
+        )
         try:
             return self.store.open_session(spec, by=OPENED_BY).id
         except (SessionError, StoreError) as exc:

@@ -95,13 +95,20 @@ class Authorizer:
         mapped = self.map(request)
         check = {
             "requestId": call_id,
-            "principal": {"id": identity.subject, "roles": identity.roles,
-                          **({"attr": dict(identity.attr)} if identity.attr else {})},
-            "resources": [{"resource": {"kind": mapped.kind, "id": mapped.id, "attr": mapped.attr},
-                           "actions": [mapped.action]}],
+            "principal": {
+                "id": identity.subject,
+                "roles": identity.roles,
+                **({"attr": dict(identity.attr)} if identity.attr else {}),
+            },
+            "resources": [
+                {
+                    "resource": {"kind": mapped.kind, "id": mapped.id, "attr": mapped.attr},
+                    "actions": [mapped.action],
+                }
+            ],
             "auxData": {"jwt": {"token": identity.token}},
             "includeMeta": self.settings.detailed_denials,
-        }  # fmt: skip
+        }
         try:
             validate_check_resources(check, self.state.config.request_limits)
         except InvalidRequest as exc:
@@ -150,8 +157,10 @@ class Authorizer:
         if not (isinstance(roles, list) and roles and all(isinstance(r, str) and r for r in roles)):
             roles = list(known.roles if known is not None else self.settings.default_roles)
         if not roles:
-            raise Unauthorized(f"the bearer token names no roles ({self.settings.roles_claim}), and neither "
-                               "chamberlain.gateway.principal.subjects nor defaultRoles give any")  # fmt: skip
+            raise Unauthorized(
+                f"the bearer token names no roles ({self.settings.roles_claim}), and neither "
+                "chamberlain.gateway.principal.subjects nor defaultRoles give any"
+            )
         return Identity(subject, roles, actors, token, known.attr if known is not None else {})
 
     def map(self, request: ProxyRequest) -> Mapped:

@@ -74,8 +74,10 @@ async def proxy_request(state: ServerState, scope: dict[str, Any], receive: Rece
     peer = client[0] if client else None
     if any(name in headers for name in _FORWARDED):
         if not settings.trusts(peer):
-            raise Refused(f"X-Original-*/X-Forwarded-* headers from {peer}, which is not in "
-                          "chamberlain.gateway.trustedProxies")  # fmt: skip
+            raise Refused(
+                f"X-Original-*/X-Forwarded-* headers from {peer}, which is not in "
+                "chamberlain.gateway.trustedProxies"
+            )
         nginx_style = "x-original-uri" in headers or "x-original-method" in headers
         if nginx_style and ("x-forwarded-uri" in headers or "x-forwarded-method" in headers):
             # Each proxy sets its own pair and passes the client's other headers on: one pair is the client's.
@@ -113,13 +115,20 @@ async def serve(state: ServerState, scope: dict[str, Any], receive: Receive, sen
     try:
         request = await proxy_request(state, scope, receive)
     except Refused as exc:
-        answer = ProxyAnswer(403, client_headers={"content-type": "application/json"},
-                             body=orjson.dumps({"error": "forbidden", "message": str(exc)}))  # fmt: skip
+        answer = ProxyAnswer(
+            403,
+            client_headers={"content-type": "application/json"},
+            body=orjson.dumps({"error": "forbidden", "message": str(exc)}),
+        )
     except TimeoutError:
         answer = ProxyAnswer(403, body=b'{"error":"forbidden","message":"the body did not arrive in time"}')
     else:
         answer = await state.proxy.authorize(request)
     headers = answer.upstream_headers if answer.allowed else answer.client_headers
-    await respond(send, answer.status, answer.body,
-                  [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()])  # fmt: skip
+    await respond(
+        send,
+        answer.status,
+        answer.body,
+        [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+    )
     return answer.status

@@ -101,9 +101,13 @@ def unsupplied(engine: Engine, kind: str, action: str, supplied: set[str]) -> st
                     name = found.group(2) or found.group(4)
                     if name not in supplied:
                         what = f"R.attr.{name}" if name else "R.attr as a whole"
-                        return (f"{row.policy.key} rule {row.name!r} reads {what}, which a header-only proxy "
-                                "cannot supply (send the request through the MCP gateway)")  # fmt: skip
+                        return (
+                            f"{row.policy.key} rule {row.name!r} reads {what}, which a header-only proxy "
+                            "cannot supply (send the request through the MCP gateway)"
+                        )
             if not strict and row.effect == EFFECT_DENY and (row.condition is not None or row.derived_role):
-                return (f"{row.policy.key} rule {row.name!r} is a conditional DENY and engine.strictEvaluation is "
-                        "off: set it to true to decide MCP tool calls from headers")  # fmt: skip
+                return (
+                    f"{row.policy.key} rule {row.name!r} is a conditional DENY and engine.strictEvaluation is "
+                    "off: set it to true to decide MCP tool calls from headers"
+                )
     return ""

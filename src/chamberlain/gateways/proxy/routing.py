@@ -138,8 +138,15 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
             found, value = _dig(body, source.name)
         else:
             if view is None:
-                view = {"method": request.method, "path": request.path, "host": request.host, "params": params,
-                        "query": query, "headers": dict(request.headers), "body": body}  # fmt: skip
+                view = {
+                    "method": request.method,
+                    "path": request.path,
+                    "host": request.host,
+                    "params": params,
+                    "query": query,
+                    "headers": dict(request.headers),
+                    "body": body,
+                }
             assert source.program is not None
             try:
                 found, value = True, source.program.evaluate({"request": view})

@@ -204,8 +204,11 @@ def _route(value: Any, where: str, problems: list[str]) -> Route | None:
                     f"{where}.request: segment {segment!r} is neither a literal nor one {{param}}"
                 )
     fields: dict[str, Any] = {}
-    for key, convert in (("kind", _text), ("id", lambda v: _template(v, params, "")),
-                         ("action", lambda v: _template(v, params, "")) ):  # fmt: skip
+    for key, convert in (
+        ("kind", _text),
+        ("id", lambda v: _template(v, params, "")),
+        ("action", lambda v: _template(v, params, "")),
+    ):
         try:
             fields[key] = convert(value.get(key))
         except ValueError as exc:
@@ -281,8 +284,11 @@ def parse_settings(section: Any) -> GatewaySettings:
     principal = {**DEFAULTS["principal"], **_section(merged, "principal", problems)}
     mcp = {**DEFAULTS["mcp"], **_section(merged, "mcp", problems)}
     headers = {**DEFAULTS["upstreamHeaders"], **_section(merged, "upstreamHeaders", problems)}
-    for name, allowed, given in (("principal", DEFAULTS["principal"], principal), ("mcp", DEFAULTS["mcp"], mcp),
-                                 ("upstreamHeaders", DEFAULTS["upstreamHeaders"], headers)):  # fmt: skip
+    for name, allowed, given in (
+        ("principal", DEFAULTS["principal"], principal),
+        ("mcp", DEFAULTS["mcp"], mcp),
+        ("upstreamHeaders", DEFAULTS["upstreamHeaders"], headers),
+    ):
         problems.extend(sorted(unknown_keys(given, allowed, f"{key}.{name}")))
     if not isinstance(principal["rolesClaim"], str) or not principal["rolesClaim"]:
         problems.append(f"{key}.principal.rolesClaim: expected a claim name, got {principal['rolesClaim']!r}")
@@ -309,12 +315,22 @@ def parse_settings(section: Any) -> GatewaySettings:
     if problems:
         raise GatewayConfigError(problems)
     return GatewaySettings(
-        routes=tuple(routes), trusted_proxies=trusted, max_body_bytes=body, detailed_denials=deny == "detailed",
-        roles_claim=principal["rolesClaim"], default_roles=tuple(roles), subjects=subjects, audiences=tuple(audiences),
+        routes=tuple(routes),
+        trusted_proxies=trusted,
+        max_body_bytes=body,
+        detailed_denials=deny == "detailed",
+        roles_claim=principal["rolesClaim"],
+        default_roles=tuple(roles),
+        subjects=subjects,
+        audiences=tuple(audiences),
         mcp_paths=frozenset(paths),
-        mcp_kind=mcp["resourceKind"], subject_header=headers["subject"], actors_header=headers["actors"],
-        decision_header=headers["decision"], log_index_header=headers["logIndex"], realm=realm,
-    )  # fmt: skip
+        mcp_kind=mcp["resourceKind"],
+        subject_header=headers["subject"],
+        actors_header=headers["actors"],
+        decision_header=headers["decision"],
+        log_index_header=headers["logIndex"],
+        realm=realm,
+    )
 
 
 @dataclass(frozen=True, slots=True)

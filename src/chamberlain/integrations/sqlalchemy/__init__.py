@@ -93,11 +93,15 @@ class Filter:
 Outcome = Allow | Deny | Filter
 
 
-def get_query(query_plan: Any, table: Any, attr_map: Mapping[str, Any],
-              table_mapping: Sequence[tuple[Any, Any]] | None = None,
-              operator_override_fns: OperatorFnMap | None = None,
-              null_attribute_representation: str = EXPLICIT,
-              attribute_null_representation: Mapping[str, str] | None = None) -> Select[Any]:  # fmt: skip
+def get_query(
+    query_plan: Any,
+    table: Any,
+    attr_map: Mapping[str, Any],
+    table_mapping: Sequence[tuple[Any, Any]] | None = None,
+    operator_override_fns: OperatorFnMap | None = None,
+    null_attribute_representation: str = EXPLICIT,
+    attribute_null_representation: Mapping[str, str] | None = None,
+) -> Select[Any]:
     """``cerbos-sqlalchemy``'s ``get_query``: ``select(table)`` restricted by the plan.
 
     ``attr_map``: ``"request.resource.attr.<name>"`` (or ``request.resource.id``) to a column, or to
@@ -117,26 +121,48 @@ def get_query(query_plan: Any, table: Any, attr_map: Mapping[str, Any],
     if kind == KIND_ALWAYS_DENIED:
         return statement.where(false())
     assert condition is not None
-    translator = Translator(attr_map, default_null=null_attribute_representation,
-                            null_by_attribute=attribute_null_representation,
-                            overrides=operator_override_fns, doubles=doubles)  # fmt: skip
+    translator = Translator(
+        attr_map,
+        default_null=null_attribute_representation,
+        null_by_attribute=attribute_null_representation,
+        overrides=operator_override_fns,
+        doubles=doubles,
+    )
     return statement.where(translator.condition(condition))
 
 
-def where_clause(condition: Operand, attr_map: Mapping[str, Any], *, null: str = EXPLICIT,
-                 null_by_attribute: Mapping[str, str] | None = None,
-                 operator_override_fns: OperatorFnMap | None = None) -> ColumnElement[bool]:  # fmt: skip
+def where_clause(
+    condition: Operand,
+    attr_map: Mapping[str, Any],
+    *,
+    null: str = EXPLICIT,
+    null_by_attribute: Mapping[str, str] | None = None,
+    operator_override_fns: OperatorFnMap | None = None,
+) -> ColumnElement[bool]:
     """A conditional plan's condition as a WHERE clause (exact; raises :class:`UntranslatableFilter`)."""
-    translator = Translator(attr_map, default_null=null, null_by_attribute=null_by_attribute,
-                            overrides=operator_override_fns)  # fmt: skip
+    translator = Translator(
+        attr_map, default_null=null, null_by_attribute=null_by_attribute, overrides=operator_override_fns
+    )
     return translator.condition(condition)
 
 
-def authorize(pdp: Any, statement: Select[Any], principal: Any, action: str | Sequence[str], *,
-              kind: str | None = None, attr_map: Mapping[str, Any] | None = None, null: str = EXPLICIT,
-              null_by_attribute: Mapping[str, str] | None = None, resource_attr: Mapping[str, Any] | None = None,
-              aux_data: Any = None, scope: str = "", policy_version: str = "", dialect: Any = None,
-              point: str = "sqlalchemy") -> Outcome:  # fmt: skip
+def authorize(
+    pdp: Any,
+    statement: Select[Any],
+    principal: Any,
+    action: str | Sequence[str],
+    *,
+    kind: str | None = None,
+    attr_map: Mapping[str, Any] | None = None,
+    null: str = EXPLICIT,
+    null_by_attribute: Mapping[str, str] | None = None,
+    resource_attr: Mapping[str, Any] | None = None,
+    aux_data: Any = None,
+    scope: str = "",
+    policy_version: str = "",
+    dialect: Any = None,
+    point: str = "sqlalchemy",
+) -> Outcome:
     """Plan ``action`` on the statement's resources and restrict the statement to the allowed rows.
 
     ``kind``: the resource kind (default: the name of the statement's first table). ``attr_map``
@@ -145,8 +171,12 @@ def authorize(pdp: Any, statement: Select[Any], principal: Any, action: str | Se
     SQL (compiled for ``dialect``, default SQLAlchemy's generic one).
     """
     if pdp.options.strict_evaluation:
-        raise UntranslatableFilter("strict evaluation", "", "under strict evaluation a condition that fails on a row "
-                                   "denies the whole action, which a row filter cannot express")  # fmt: skip
+        raise UntranslatableFilter(
+            "strict evaluation",
+            "",
+            "under strict evaluation a condition that fails on a row "
+            "denies the whole action, which a row filter cannot express",
+        )
     resource_table = _first_table(statement)
     kind = kind or resource_table.name
     mapping = attr_map if attr_map is not None else default_attr_map(resource_table)
@@ -165,8 +195,17 @@ def authorize(pdp: Any, statement: Select[Any], principal: Any, action: str | Se
         built["outcome"] = outcome
         return sql_record(outcome.statement, dialect)
 
-    plan = pdp.plan(principal, kind, action, resource_attr=resource_attr, aux_data=aux_data, scope=scope,
-                    policy_version=policy_version, point=point, annotate=translate)  # fmt: skip
+    plan = pdp.plan(
+        principal,
+        kind,
+        action,
+        resource_attr=resource_attr,
+        aux_data=aux_data,
+        scope=scope,
+        policy_version=policy_version,
+        point=point,
+        annotate=translate,
+    )
     outcome = built["outcome"]
     if plan.kind.value == KIND_ALWAYS_DENIED and not isinstance(outcome, Deny):
         return Deny(statement.where(false()), plan)  # the decision log could not record the plan

@@ -104,9 +104,15 @@ _NULL_BOOL = _V(null(), "bool")
 class Translator:
     """Translates one plan condition for one attribute mapping."""
 
-    def __init__(self, attr_map: Mapping[str, Any], *, default_null: str = EXPLICIT,
-                 null_by_attribute: Mapping[str, str] | None = None,
-                 overrides: Mapping[str, Callable[..., Any]] | None = None, doubles: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        attr_map: Mapping[str, Any],
+        *,
+        default_null: str = EXPLICIT,
+        null_by_attribute: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Callable[..., Any]] | None = None,
+        doubles: bool = False,
+    ):
         for mode in (default_null, *(null_by_attribute or {}).values()):
             if mode not in (EXPLICIT, OMITTED):
                 raise ValueError(f"null representation must be 'explicit' or 'omitted', not {mode!r}")
@@ -144,8 +150,14 @@ class Translator:
         if isinstance(value, int | float):
             is_int = isinstance(value, int) and not self.doubles
             ambiguous = self.doubles and float(value).is_integer()
-            return _V(literal(float(value), Double()), "number", const=float(value), is_const=True,
-                      int_literal=is_int, maybe_int=ambiguous)  # fmt: skip
+            return _V(
+                literal(float(value), Double()),
+                "number",
+                const=float(value),
+                is_const=True,
+                int_literal=is_int,
+                maybe_int=ambiguous,
+            )
         if isinstance(value, str):
             return _V(literal(value, String()), "string", const=value, is_const=True)
         if isinstance(value, list | tuple):
@@ -225,8 +237,11 @@ class Translator:
         c, a, b = (self.value(o) for o in operands)
         modes = {v.mode for v in (a, b) if not v.is_const}  # a constant is never NULL
         if a.kind != b.kind or len(modes) > 1 or a.kind not in ("bool", "number", "string", "timestamp"):
-            raise UntranslatableFilter("if", a.attribute or b.attribute,
-                                       f"branches of kinds {a.kind} and {b.kind} (or null conventions that differ)")  # fmt: skip
+            raise UntranslatableFilter(
+                "if",
+                a.attribute or b.attribute,
+                f"branches of kinds {a.kind} and {b.kind} (or null conventions that differ)",
+            )
         cond = self.as_bool(c)
         mode = modes.pop() if modes else _ERROR
         sql = case((cond, a.sql), (not_(cond), b.sql), else_=null())
@@ -314,8 +329,11 @@ class Translator:
             assert haystack.relation is not None
             element = self._element(haystack.relation, haystack.attribute)
             return _V(self._any_row(haystack.relation, lambda: self.equal(element, needle), needle), "bool")
-        raise UntranslatableFilter("in", haystack.attribute or needle.attribute,
-                                   "membership in a column (declare the collection as a Relation)")  # fmt: skip
+        raise UntranslatableFilter(
+            "in",
+            haystack.attribute or needle.attribute,
+            "membership in a column (declare the collection as a Relation)",
+        )
 
     def _in_list(self, needle: _V, items: Sequence[_V]) -> Any:
         if needle.ambiguous_null:
@@ -348,16 +366,22 @@ class Translator:
                 return _V(null(), "number")  # CEL: no such overload
             raise UntranslatableFilter(op, a.attribute or b.attribute, f"{op} of {a.kind} and {b.kind}")
         if a.maybe_int != b.maybe_int:
-            raise UntranslatableFilter(op, a.attribute or b.attribute,
-                                       f"the plan's JSON does not say whether {(a if a.maybe_int else b).const:g} is an int "
-                                       "(then the check fails on every row) or a double: plan with chamberlain (pdp.filter), "
-                                       "or write the policy's literal as a double (1.0)")  # fmt: skip
+            raise UntranslatableFilter(
+                op,
+                a.attribute or b.attribute,
+                f"the plan's JSON does not say whether {(a if a.maybe_int else b).const:g} is an int "
+                "(then the check fails on every row) or a double: plan with chamberlain (pdp.filter), "
+                "or write the policy's literal as a double (1.0)",
+            )
         if a.int_literal != b.int_literal:
             return _V(null(), "number")  # int with double: an error in every row
         if op == "div":
             if not b.is_const or b.const == 0:
-                raise UntranslatableFilter("div", a.attribute or b.attribute,
-                                           "division by a column or by zero (CEL gives ±Infinity or NaN, SQL an error)")  # fmt: skip
+                raise UntranslatableFilter(
+                    "div",
+                    a.attribute or b.attribute,
+                    "division by a column or by zero (CEL gives ±Infinity or NaN, SQL an error)",
+                )
             return _V(_double(a) / _double(b), "number")
         if op == "mod":
             return _V(null(), "number")  # % is defined on ints only; attribute numbers are doubles
@@ -386,8 +410,13 @@ class Translator:
         if v.kind == "relation":
             assert v.relation is not None
             rel = v.relation
-            count = (select(func.count()).select_from(rel.table).where(rel.join)
-                     .correlate_except(rel.table).scalar_subquery())  # fmt: skip
+            count = (
+                select(func.count())
+                .select_from(rel.table)
+                .where(rel.join)
+                .correlate_except(rel.table)
+                .scalar_subquery()
+            )
             return _V(cast(count, Double()), "number")
         raise UntranslatableFilter("size", v.attribute, f"size of a {v.kind} value")
 
@@ -404,12 +433,17 @@ class Translator:
         (v,) = (self.value(o) for o in operands)
         if v.is_const and isinstance(v.const, str):
             nanos = _parse_timestamp(v.const)
-            return _V(literal(_datetime(nanos), sqltypes.DateTime(timezone=True)), "timestamp",
-                      const=nanos, is_const=True)  # fmt: skip
+            return _V(
+                literal(_datetime(nanos), sqltypes.DateTime(timezone=True)),
+                "timestamp",
+                const=nanos,
+                is_const=True,
+            )
         if v.kind == "timestamp":
             return v
-        raise UntranslatableFilter("timestamp", v.attribute,
-                                   "timestamp() of a string column (map a DateTime column instead)")  # fmt: skip
+        raise UntranslatableFilter(
+            "timestamp", v.attribute, "timestamp() of a string column (map a DateTime column instead)"
+        )
 
     def hierarchy(self, op: str, operands: Sequence[Operand]) -> _V:
         if len(operands) != 1:
@@ -453,8 +487,9 @@ class Translator:
             element = self._element(rel, collection.attribute)
             predicate = self._with(var.name, element, lambda: self.as_bool(self.value(body)))
             return _V(_fold_relation(op, rel, predicate), "bool")
-        raise UntranslatableFilter(op, collection.attribute,
-                                   "a collection in a column (declare it as a Relation)")  # fmt: skip
+        raise UntranslatableFilter(
+            op, collection.attribute, "a collection in a column (declare it as a Relation)"
+        )
 
     def set_check(self, op: str, operands: Sequence[Operand]) -> _V:
         a, b = (self.value(o) for o in operands)
@@ -547,8 +582,14 @@ def _fold_relation(op: str, rel: Relation, predicate: Any) -> Any:
     if op == "all":
         return case((rows(not_(predicate)), false()), (rows(predicate.is_(None)), null()), else_=true())
     if op == "exists_one":
-        count = (select(func.count()).select_from(rel.table).where(rel.join).where(predicate)
-                 .correlate_except(rel.table).scalar_subquery())  # fmt: skip
+        count = (
+            select(func.count())
+            .select_from(rel.table)
+            .where(rel.join)
+            .where(predicate)
+            .correlate_except(rel.table)
+            .scalar_subquery()
+        )
         return case((rows(predicate.is_(None)), null()), else_=count == 1)
     raise UntranslatableFilter(op, "", "no exact SQL form over a relation")
 
@@ -586,8 +627,12 @@ def _hierarchy_sql(op: str, column: Any, levels: list[str], column_first: bool) 
     raise UntranslatableFilter(op, "", "no exact SQL form")
 
 
-_MIRROR = {"ancestorOf": "descendentOf", "descendentOf": "ancestorOf", "immediateParentOf": "immediateChildOf",
-           "immediateChildOf": "immediateParentOf"}  # fmt: skip
+_MIRROR = {
+    "ancestorOf": "descendentOf",
+    "descendentOf": "ancestorOf",
+    "immediateParentOf": "immediateChildOf",
+    "immediateChildOf": "immediateParentOf",
+}
 
 
 def _known(column: Any, value: Any) -> Any:
@@ -605,8 +650,12 @@ def _comparable(a: str, b: str) -> bool:
     return a == b or {a, b} == {"string", "hierarchy"}
 
 
-_KIND_NAMES = {"list": "list", "relation": "collection", "element": "collection element",
-               "dyn": "column whose SQL type has no CEL type (map Integer, Float, String, Boolean or DateTime columns)"}  # fmt: skip
+_KIND_NAMES = {
+    "list": "list",
+    "relation": "collection",
+    "element": "collection element",
+    "dyn": "column whose SQL type has no CEL type (map Integer, Float, String, Boolean or DateTime columns)",
+}
 
 
 def _operands(a: _V, b: _V) -> tuple[Any, Any]:

@@ -84,8 +84,12 @@ class FailedLogins:
 class BasicAuth:
     """Checks ``server.adminAPI.adminCredentials``: bcrypt off the event loop, successes cached briefly."""
 
-    def __init__(self, settings: AdminConfig, observe: Callable[[str, str], None],
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        settings: AdminConfig,
+        observe: Callable[[str, str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.settings = settings
         self.observe = observe
         self.clock = clock
@@ -125,8 +129,10 @@ class BasicAuth:
 
     async def authenticate(self, encoded: str, client: str) -> Caller:
         if not self.settings.username:
-            raise unauthenticated("basic auth is not configured (server.adminAPI.adminCredentials); "
-                                  "use a bearer token from a trusted issuer")  # fmt: skip
+            raise unauthenticated(
+                "basic auth is not configured (server.adminAPI.adminCredentials); "
+                "use a bearer token from a trusted issuer"
+            )
         username, password = _basic_credentials(encoded)
         digest, hit = self.cached(username, password)
         if hit:
@@ -135,9 +141,12 @@ class BasicAuth:
         wait = self.failures.retry_after(client)
         if wait > 0:
             self.observe("basic", "limited")
-            raise ApiError(429, RESOURCE_EXHAUSTED,
-                           f"admin API: too many failed sign-ins from {client}; retry in {int(wait) + 1} s",
-                           headers=[(b"retry-after", str(int(wait) + 1).encode())])  # fmt: skip
+            raise ApiError(
+                429,
+                RESOURCE_EXHAUSTED,
+                f"admin API: too many failed sign-ins from {client}; retry in {int(wait) + 1} s",
+                headers=[(b"retry-after", str(int(wait) + 1).encode())],
+            )
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(self._bcrypt, self._verify, username, password):
             self.failures.add(client)
@@ -161,8 +170,9 @@ def _basic_credentials(encoded: str) -> tuple[str, bytes]:
     return username, password.encode()
 
 
-def bearer_caller(token: str, delegation: DelegationConfig | None, settings: AdminConfig,
-                  now: float) -> Caller:  # fmt: skip
+def bearer_caller(
+    token: str, delegation: DelegationConfig | None, settings: AdminConfig, now: float
+) -> Caller:
     """The person a trusted issuer's token names: (iss, sub), roles from ``rolesClaim``, claims as attr."""
     trusted = delegation.trusted_issuers if delegation is not None else ()
     if not trusted:

@@ -120,8 +120,9 @@ class AdminSurface:
     def match(self, path: str) -> Match | None:
         return self.routes.match(path)
 
-    async def call(self, match: Match, scope: dict[str, Any], receive: Receive, call_id: str,
-                   started: float) -> dict[str, Any] | AdminResponse:  # fmt: skip
+    async def call(
+        self, match: Match, scope: dict[str, Any], receive: Receive, call_id: str, started: float
+    ) -> dict[str, Any] | AdminResponse:
         """Authenticate, authorize, read the body, run the handler; raises ApiError (401, 403, 404, 405...)."""
         if self.policies is None:
             raise ApiError(404, NOT_FOUND, f"the admin API is disabled: {ENABLE_HINT}")
@@ -129,8 +130,12 @@ class AdminSurface:
         route = match.methods.get(method)
         if route is None:
             allowed = ", ".join(sorted(match.methods))
-            raise ApiError(405, UNIMPLEMENTED, f"method {method} is not allowed here (allowed: {allowed})",
-                           headers=[(b"allow", allowed.encode())])  # fmt: skip
+            raise ApiError(
+                405,
+                UNIMPLEMENTED,
+                f"method {method} is not allowed here (allowed: {allowed})",
+                headers=[(b"allow", allowed.encode())],
+            )
         headers = _headers(scope)
         caller = await self.authenticate(headers, scope)
         await self.policies.authorize(caller, route, match.params, call_id)
@@ -141,8 +146,9 @@ class AdminSurface:
                 receive, config.max_body_bytes, started + config.read_timeout, content_length(scope)
             )
         given = {k: v for k, v in headers.items() if k != "authorization"}  # handlers never see credentials
-        request = AdminRequest(self.state, caller, method, match.params, scope.get("query_string", b""), body,
-                               given, call_id)  # fmt: skip
+        request = AdminRequest(
+            self.state, caller, method, match.params, scope.get("query_string", b""), body, given, call_id
+        )
         handler = route.handler
         if inspect.iscoroutinefunction(handler):
             result = await handler(request)
@@ -158,8 +164,10 @@ class AdminSurface:
         """The caller of ``Authorization: Basic`` or ``Bearer``; a 401 (429) naming what is wrong."""
         value = headers.get("authorization")
         if value is None:
-            raise unauthenticated("authentication required: basic auth (server.adminAPI.adminCredentials) or "
-                                  "a bearer token from a trusted issuer (chamberlain.delegation.trustedIssuers)")  # fmt: skip
+            raise unauthenticated(
+                "authentication required: basic auth (server.adminAPI.adminCredentials) or "
+                "a bearer token from a trusted issuer (chamberlain.delegation.trustedIssuers)"
+            )
         kind = scheme(value)
         if kind == "basic" and self.basic is not None:
             client = (scope.get("client") or ("unknown",))[0]

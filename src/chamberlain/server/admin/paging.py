@@ -36,8 +36,13 @@ def query_params(query: bytes, allowed: Sequence[str]) -> dict[str, str]:
     if len(query) > MAX_QUERY_BYTES:
         raise bad_request(f"query string longer than {MAX_QUERY_BYTES} bytes")
     try:
-        pairs = parse_qsl(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
-                          errors="strict", max_num_fields=64)  # fmt: skip
+        pairs = parse_qsl(
+            query.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=bool(query),
+            errors="strict",
+            max_num_fields=64,
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request(f"invalid query string: {exc}") from None
     out: dict[str, str] = {}
@@ -51,16 +56,18 @@ def query_params(query: bytes, allowed: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def int_param(params: dict[str, str], name: str, default: int | None = None, *, minimum: int = 0,
-              maximum: int = INT_MAX) -> int | None:  # fmt: skip
+def int_param(
+    params: dict[str, str], name: str, default: int | None = None, *, minimum: int = 0, maximum: int = INT_MAX
+) -> int | None:
     """``params[name]`` as an integer in ``[minimum, maximum]`` (``default`` when absent or empty)."""
     text = params.get(name)
     if text is None or text == "":
         return default
     digits = text[1:] if text[:1] == "-" else text
     if not digits.isascii() or not digits.isdigit() or len(digits) > 19:
-        raise bad_request(f"query parameter {name!r} must be an integer from {minimum} to {maximum}, "
-                          f"got {text[:40]!r}")  # fmt: skip
+        raise bad_request(
+            f"query parameter {name!r} must be an integer from {minimum} to {maximum}, got {text[:40]!r}"
+        )
     value = int(text)
     if not minimum <= value <= maximum:
         raise bad_request(
@@ -71,8 +78,9 @@ def int_param(params: dict[str, str], name: str, default: int | None = None, *, 
 
 def page_limit(params: dict[str, str], settings: AdminConfig) -> int:
     """The page size: ``limit`` from 1 to ``chamberlain.admin.maxPageSize`` (default 100)."""
-    limit = int_param(params, "limit", min(DEFAULT_LIMIT, settings.max_page_size), minimum=1,
-                      maximum=settings.max_page_size)  # fmt: skip
+    limit = int_param(
+        params, "limit", min(DEFAULT_LIMIT, settings.max_page_size), minimum=1, maximum=settings.max_page_size
+    )
     assert limit is not None
     return limit
 

@@ -55,17 +55,26 @@ class AdminPolicies:
     def __init__(self, folder: Path | None, log: DecisionLog | None):
         self.pdp = load_admin_pdp(folder, log)
 
-    async def authorize(self, caller: Caller, route: AdminRoute, path_params: Mapping[str, str],
-                        call_id: str) -> None:  # fmt: skip
+    async def authorize(
+        self, caller: Caller, route: AdminRoute, path_params: Mapping[str, str], call_id: str
+    ) -> None:
         """Raise 403 unless the admin policies allow ``route.action``; the decision log's wait runs off the loop."""
-        resource = Resource(route.resource_kind, path_params.get("id") or route.endpoint,
-                            {"endpoint": route.endpoint, "method": route.method, "params": dict(path_params)})  # fmt: skip
+        resource = Resource(
+            route.resource_kind,
+            path_params.get("id") or route.endpoint,
+            {"endpoint": route.endpoint, "method": route.method, "params": dict(path_params)},
+        )
         check = self.pdp.check
-        result = await asyncio.to_thread(check, principal_of(caller), resource, [route.action], call_id=call_id,
-                                         point=POINT)  # fmt: skip
+        result = await asyncio.to_thread(
+            check, principal_of(caller), resource, [route.action], call_id=call_id, point=POINT
+        )
         if result.log_error:
-            raise ApiError(503, UNAVAILABLE, f"admin API: the decision log could not record this call, so it "
-                           f"is refused: {result.log_error}")  # fmt: skip
+            raise ApiError(
+                503,
+                UNAVAILABLE,
+                f"admin API: the decision log could not record this call, so it "
+                f"is refused: {result.log_error}",
+            )
         effect = result[0].actions[route.action]
         if effect.allowed:
             return
@@ -78,5 +87,9 @@ class AdminPolicies:
         else:
             why = f"denied by policy {effect.policy} rule {effect.rule!r}"
         roles = ", ".join(caller.roles) or "none"
-        raise ApiError(403, PERMISSION_DENIED, f"admin API: {describe(caller)} with roles [{roles}] may not "
-                       f"{route.action} on {route.resource_kind}: {why}")  # fmt: skip
+        raise ApiError(
+            403,
+            PERMISSION_DENIED,
+            f"admin API: {describe(caller)} with roles [{roles}] may not "
+            f"{route.action} on {route.resource_kind}: {why}",
+        )

@@ -85,7 +85,9 @@ def credentials(credentials: Mapping[str, Any], problems: list[str]) -> tuple[st
         problems.append(f"{where}.passwordHash: not base64 (expected the base64 encoding of a bcrypt hash)")
         return "", b""
     if not _BCRYPT.match(decoded):
-        problems.append(f"{where}.passwordHash: the decoded value is not a bcrypt hash ($2y$10$...); "
-                        "make one with: htpasswd -nbB user 'password' | cut -d: -f2 | base64 -w0")  # fmt: skip
+        problems.append(
+            f"{where}.passwordHash: the decoded value is not a bcrypt hash ($2y$10$...); "
+            "make one with: htpasswd -nbB user 'password' | cut -d: -f2 | base64 -w0"
+        )
         return "", b""
     return username, decoded

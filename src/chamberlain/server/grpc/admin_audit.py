@@ -98,8 +98,12 @@ class AdminAuditService:
             start = dt.datetime.now(dt.UTC) - request.since.ToTimedelta()
             f = Filter(kind="decision", since=_rfc3339(start), limit=limit)
         elif which == "between":
-            f = Filter(kind="decision", since=_rfc3339(request.between.start.ToDatetime(dt.UTC)),
-                       until=_rfc3339(request.between.end.ToDatetime(dt.UTC)), limit=limit)  # fmt: skip
+            f = Filter(
+                kind="decision",
+                since=_rfc3339(request.between.start.ToDatetime(dt.UTC)),
+                until=_rfc3339(request.between.end.ToDatetime(dt.UTC)),
+                limit=limit,
+            )
         else:
             raise ApiError(501, 12, "lookup by call id is not served: use --tail, --since or --between")
         return log.read(lambda reader: reader.search(f))  # type: ignore[no-any-return]
@@ -132,15 +136,34 @@ def decision_entries(entries: list[dict[str, Any]]) -> list[Any]:
                 resource.get("scope", ""),
                 e.get("request_id", ""),
             )
-            inputs.setdefault(key, {"requestId": e.get("request_id", ""), "actions": [],
-                                    "resource": _party(resource, kind=resource.get("kind", "")),
-                                    "principal": _party(principal, roles=principal.get("roles", []))})["actions"].append(e["action"])  # fmt: skip
-            outputs.setdefault(key, {"requestId": e.get("request_id", ""), "resourceId": resource.get("id", ""),
-                                     "actions": {}, "effectiveDerivedRoles": basis.get("derived_roles", [])})["actions"][e["action"]] = {
-                "effect": e.get("effect", "EFFECT_DENY"), "policy": basis.get("policy", ""), "scope": basis.get("scope", "")}  # fmt: skip
-        data = {"callId": call_id, "timestamp": group[0]["time"],
-                "checkResources": {"inputs": list(inputs.values()), "outputs": list(outputs.values())},
-                "metadata": {"chamberlain-point": {"values": [group[0].get("point", "")]}}}  # fmt: skip
+            inputs.setdefault(
+                key,
+                {
+                    "requestId": e.get("request_id", ""),
+                    "actions": [],
+                    "resource": _party(resource, kind=resource.get("kind", "")),
+                    "principal": _party(principal, roles=principal.get("roles", [])),
+                },
+            )["actions"].append(e["action"])
+            outputs.setdefault(
+                key,
+                {
+                    "requestId": e.get("request_id", ""),
+                    "resourceId": resource.get("id", ""),
+                    "actions": {},
+                    "effectiveDerivedRoles": basis.get("derived_roles", []),
+                },
+            )["actions"][e["action"]] = {
+                "effect": e.get("effect", "EFFECT_DENY"),
+                "policy": basis.get("policy", ""),
+                "scope": basis.get("scope", ""),
+            }
+        data = {
+            "callId": call_id,
+            "timestamp": group[0]["time"],
+            "checkResources": {"inputs": list(inputs.values()), "outputs": list(outputs.values())},
+            "metadata": {"chamberlain-point": {"values": [group[0].get("point", "")]}},
+        }
         message = audit_pb2.DecisionLogEntry()
         try:
             json_format.ParseDict(data, message, ignore_unknown_fields=True)
@@ -151,5 +174,10 @@ def decision_entries(entries: list[dict[str, Any]]) -> list[Any]:
 
 
 def _party(found: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"id": found.get("id", ""), "policyVersion": found.get("policy_version", ""), "scope": found.get("scope", ""),
-            "attr": found.get("attr") or {}, **extra}  # fmt: skip
+    return {
+        "id": found.get("id", ""),
+        "policyVersion": found.get("policy_version", ""),
+        "scope": found.get("scope", ""),
+        "attr": found.get("attr") or {},
+        **extra,
+    }

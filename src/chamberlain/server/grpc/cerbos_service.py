@@ -36,8 +36,12 @@ from chamberlain.store import StoreError
 SERVICE = "cerbos.svc.v1.CerbosService"
 POINT = "grpc:cerbos"
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
-_HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-                grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504}  # fmt: skip
+_HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
 
 #: A handler of the HTTP API: (state, JSON body, call id, point) -> the answer or an awaitable of it.
 HttpHandler = Callable[[ServerState, bytes, str, str], dict[str, Any] | Awaitable[dict[str, Any]]]
@@ -67,26 +71,48 @@ class CerbosService:
         def unary(fn: Callable[..., Awaitable[bytes]]) -> grpc.RpcMethodHandler:
             return grpc.unary_unary_rpc_method_handler(fn)  # bytes in, bytes out
 
-        return grpc.method_handlers_generic_handler(SERVICE, {
-            "CheckResources": unary(self.check_resources),
-            "PlanResources": unary(self.plan_resources),
-            "ServerInfo": unary(self.server_info),
-        })  # fmt: skip
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "CheckResources": unary(self.check_resources),
+                "PlanResources": unary(self.plan_resources),
+                "ServerInfo": unary(self.server_info),
+            },
+        )
 
     async def check_resources(self, data: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        return await self._call("grpc_check_resources", data, context, request_pb2.CheckResourcesRequest,
-                                cerbos_api.check_resources, response_pb2.CheckResourcesResponse)  # fmt: skip
+        return await self._call(
+            "grpc_check_resources",
+            data,
+            context,
+            request_pb2.CheckResourcesRequest,
+            cerbos_api.check_resources,
+            response_pb2.CheckResourcesResponse,
+        )
 
     async def plan_resources(self, data: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        return await self._call("grpc_plan_resources", data, context, request_pb2.PlanResourcesRequest,
-                                cerbos_api.plan_resources, response_pb2.PlanResourcesResponse)  # fmt: skip
+        return await self._call(
+            "grpc_plan_resources",
+            data,
+            context,
+            request_pb2.PlanResourcesRequest,
+            cerbos_api.plan_resources,
+            response_pb2.PlanResourcesResponse,
+        )
 
     async def server_info(self, data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         answer = cerbos_api.server_info(self.state, data, "")
         return convert.from_json(answer, response_pb2.ServerInfoResponse())[0].SerializeToString()
 
-    async def _call(self, endpoint: str, data: bytes, context: grpc.aio.ServicerContext, request_type: type[Message],
-                    handler: HttpHandler, response_type: type[Message]) -> bytes:  # fmt: skip
+    async def _call(
+        self,
+        endpoint: str,
+        data: bytes,
+        context: grpc.aio.ServicerContext,
+        request_type: type[Message],
+        handler: HttpHandler,
+        response_type: type[Message],
+    ) -> bytes:
         state = self.state
         started = time.monotonic()
         call_id = new_call_id()
@@ -120,16 +146,24 @@ class CerbosService:
             state.metrics.observe_request(
                 endpoint, _HTTP_STATUS.get(failed.code, 500), time.monotonic() - started
             )
-            LOGGER.info("request rejected", extra={"callId": call_id, "endpoint": endpoint,
-                                                   "code": failed.code.name, "error": failed.message})  # fmt: skip
+            LOGGER.info(
+                "request rejected",
+                extra={
+                    "callId": call_id,
+                    "endpoint": endpoint,
+                    "code": failed.code.name,
+                    "error": failed.message,
+                },
+            )
             await context.abort(failed.code, failed.message)
         if extras:
             context.set_trailing_metadata(extensions.response_metadata(extras))
         state.metrics.observe_request(endpoint, 200, time.monotonic() - started)
         return message.SerializeToString()
 
-    def _start(self, data: bytes, metadata: Any, call_id: str, request_type: type[Message],
-               handler: HttpHandler) -> dict[str, Any] | Awaitable[dict[str, Any]]:  # fmt: skip
+    def _start(
+        self, data: bytes, metadata: Any, call_id: str, request_type: type[Message], handler: HttpHandler
+    ) -> dict[str, Any] | Awaitable[dict[str, Any]]:
         """Parse the protobuf request, add the metadata extensions and hand it to the HTTP API's handler."""
         try:
             message = request_type.FromString(data)

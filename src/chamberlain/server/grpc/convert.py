@@ -25,8 +25,13 @@ _VALUE, _STRUCT, _LIST = "google.protobuf.Value", "google.protobuf.Struct", "goo
 _WELL_KNOWN = (_VALUE, _STRUCT, _LIST)
 # Messages and descriptors are typed Any below: their fields and options are read by reflection,
 # which protobuf's stubs cannot describe.
-_SIMPLE_TYPES = {FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_INT32,
-                 FieldDescriptor.TYPE_ENUM, FieldDescriptor.TYPE_MESSAGE}  # fmt: skip
+_SIMPLE_TYPES = {
+    FieldDescriptor.TYPE_STRING,
+    FieldDescriptor.TYPE_BOOL,
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_ENUM,
+    FieldDescriptor.TYPE_MESSAGE,
+}
 
 
 @functools.cache

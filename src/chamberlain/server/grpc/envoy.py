@@ -58,9 +58,17 @@ def proxy_request(check: Any) -> ProxyRequest:
     truncated = partial == "true" or (body is not None and http.size > len(body))
     headers.pop(PARTIAL_BODY_HEADER, None)
     address = attributes.source.address.socket_address.address
-    return ProxyRequest(method=(http.method or "GET").upper(), path=path or "/", query=query,
-                        host=http.host or headers.get("host", ""), headers=headers, proxy="envoy-grpc",
-                        peer=address or None, body=body, body_truncated=truncated)  # fmt: skip
+    return ProxyRequest(
+        method=(http.method or "GET").upper(),
+        path=path or "/",
+        query=query,
+        host=http.host or headers.get("host", ""),
+        headers=headers,
+        proxy="envoy-grpc",
+        peer=address or None,
+        body=body,
+        body_truncated=truncated,
+    )
 
 
 def _add(headers: dict[str, str], name: str, value: str) -> None:
@@ -74,9 +82,13 @@ def check_response(answer: ProxyAnswer) -> Any:
     """The ``CheckResponse`` telling Envoy ``answer``."""
 
     def options(headers: Any) -> list[Any]:  # names in lower case, as HTTP/2 (and Envoy) keep them
-        return [envoy_protos.HeaderValueOption(header=envoy_protos.HeaderValue(key=k.lower(), value=v),
-                                               append_action=envoy_protos.OVERWRITE_IF_EXISTS_OR_ADD)
-                for k, v in headers.items()]  # fmt: skip
+        return [
+            envoy_protos.HeaderValueOption(
+                header=envoy_protos.HeaderValue(key=k.lower(), value=v),
+                append_action=envoy_protos.OVERWRITE_IF_EXISTS_OR_ADD,
+            )
+            for k, v in headers.items()
+        ]
 
     response = envoy_protos.CheckResponse()
     response.status.code = _STATUS_CODE[answer.status]

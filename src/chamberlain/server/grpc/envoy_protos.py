@@ -35,8 +35,9 @@ MESSAGE, ENUM = _F.TYPE_MESSAGE, _F.TYPE_ENUM
 Field = tuple[str, int, int, str, bool, str]
 
 
-def _field(name: str, number: int, kind: int, type_name: str = "", repeated: bool = False,
-           oneof: str = "") -> Field:  # fmt: skip
+def _field(
+    name: str, number: int, kind: int, type_name: str = "", repeated: bool = False, oneof: str = ""
+) -> Field:
     return (name, number, kind, type_name, repeated, oneof)
 
 
@@ -64,8 +65,14 @@ def _map(message: Any, full_name: str, name: str, number: int) -> None:
     entry.options.map_entry = True
     entry.field.add(name="key", number=1, type=STRING, label=_F.LABEL_OPTIONAL, json_name="key")
     entry.field.add(name="value", number=2, type=STRING, label=_F.LABEL_OPTIONAL, json_name="value")
-    message.field.add(name=name, number=number, type=MESSAGE, label=_F.LABEL_REPEATED,
-                      type_name=f"{full_name}.{entry.name}", json_name=_camel(name))  # fmt: skip
+    message.field.add(
+        name=name,
+        number=number,
+        type=MESSAGE,
+        label=_F.LABEL_REPEATED,
+        type_name=f"{full_name}.{entry.name}",
+        json_name=_camel(name),
+    )
 
 
 def _camel(name: str, upper: bool = False) -> str:
@@ -88,40 +95,81 @@ def _enum(parent: Any, name: str, values: dict[str, int]) -> None:
 
 def _core() -> Any:
     """``envoy.config.core.v3``: the socket address, header values and their append options."""
-    core = _file("chamberlain/envoy/config/core/v3/ext_authz_subset.proto", "envoy.config.core.v3",
-                 ["google/protobuf/wrappers.proto"])  # fmt: skip
-    socket = _message(core, "SocketAddress", [
-        _field("protocol", 1, ENUM, ".envoy.config.core.v3.SocketAddress.Protocol"),
-        _field("address", 2, STRING),
-        _field("port_value", 3, UINT32, oneof="port_specifier"),
-        _field("named_port", 4, STRING, oneof="port_specifier"),
-        _field("resolver_name", 5, STRING),
-        _field("ipv4_compat", 6, BOOL),
-    ])  # fmt: skip
+    core = _file(
+        "chamberlain/envoy/config/core/v3/ext_authz_subset.proto",
+        "envoy.config.core.v3",
+        ["google/protobuf/wrappers.proto"],
+    )
+    socket = _message(
+        core,
+        "SocketAddress",
+        [
+            _field("protocol", 1, ENUM, ".envoy.config.core.v3.SocketAddress.Protocol"),
+            _field("address", 2, STRING),
+            _field("port_value", 3, UINT32, oneof="port_specifier"),
+            _field("named_port", 4, STRING, oneof="port_specifier"),
+            _field("resolver_name", 5, STRING),
+            _field("ipv4_compat", 6, BOOL),
+        ],
+    )
     _enum(socket, "Protocol", {"TCP": 0, "UDP": 1})
-    _message(core, "Address", [
-        _field("socket_address", 1, MESSAGE, ".envoy.config.core.v3.SocketAddress", oneof="address"),
-    ])  # fmt: skip
-    _message(core, "HeaderValue", [
-        _field("key", 1, STRING), _field("value", 2, STRING), _field("raw_value", 3, BYTES),
-    ])  # fmt: skip
-    option = _message(core, "HeaderValueOption", [
-        _field("header", 1, MESSAGE, ".envoy.config.core.v3.HeaderValue"),
-        _field("append", 2, MESSAGE, ".google.protobuf.BoolValue"),
-        _field("append_action", 3, ENUM, ".envoy.config.core.v3.HeaderValueOption.HeaderAppendAction"),
-        _field("keep_empty_value", 4, BOOL),
-    ])  # fmt: skip
-    _enum(option, "HeaderAppendAction", {"APPEND_IF_EXISTS_OR_ADD": 0, "ADD_IF_ABSENT": 1,
-                                         "OVERWRITE_IF_EXISTS_OR_ADD": 2, "OVERWRITE_IF_EXISTS": 3})  # fmt: skip
-    _message(core, "HeaderMap", [
-        _field("headers", 1, MESSAGE, ".envoy.config.core.v3.HeaderValue", repeated=True),
-    ])  # fmt: skip
+    _message(
+        core,
+        "Address",
+        [
+            _field("socket_address", 1, MESSAGE, ".envoy.config.core.v3.SocketAddress", oneof="address"),
+        ],
+    )
+    _message(
+        core,
+        "HeaderValue",
+        [
+            _field("key", 1, STRING),
+            _field("value", 2, STRING),
+            _field("raw_value", 3, BYTES),
+        ],
+    )
+    option = _message(
+        core,
+        "HeaderValueOption",
+        [
+            _field("header", 1, MESSAGE, ".envoy.config.core.v3.HeaderValue"),
+            _field("append", 2, MESSAGE, ".google.protobuf.BoolValue"),
+            _field("append_action", 3, ENUM, ".envoy.config.core.v3.HeaderValueOption.HeaderAppendAction"),
+            _field("keep_empty_value", 4, BOOL),
+        ],
+    )
+    _enum(
+        option,
+        "HeaderAppendAction",
+        {
+            "APPEND_IF_EXISTS_OR_ADD": 0,
+            "ADD_IF_ABSENT": 1,
+            "OVERWRITE_IF_EXISTS_OR_ADD": 2,
+            "OVERWRITE_IF_EXISTS": 3,
+        },
+    )
+    _message(
+        core,
+        "HeaderMap",
+        [
+            _field("headers", 1, MESSAGE, ".envoy.config.core.v3.HeaderValue", repeated=True),
+        ],
+    )
     return core
 
 
 #: Envoy's ``envoy.type.v3.StatusCode``: the HTTP statuses chamberlain answers with, and the zero value.
-HTTP_STATUS = {"Empty": 0, "OK": 200, "BadRequest": 400, "Unauthorized": 401, "Forbidden": 403,
-               "NotFound": 404, "InternalServerError": 500, "ServiceUnavailable": 503}  # fmt: skip
+HTTP_STATUS = {
+    "Empty": 0,
+    "OK": 200,
+    "BadRequest": 400,
+    "Unauthorized": 401,
+    "Forbidden": 403,
+    "NotFound": 404,
+    "InternalServerError": 500,
+    "ServiceUnavailable": 503,
+}
 
 
 def _type() -> Any:
@@ -135,63 +183,103 @@ def _type() -> Any:
 def _auth() -> Any:
     """``envoy.service.auth.v3``: ``CheckRequest`` with its ``AttributeContext``, and ``CheckResponse``."""
     package = "envoy.service.auth.v3"
-    auth = _file("chamberlain/envoy/service/auth/v3/ext_authz_subset.proto", package, [
-        "chamberlain/envoy/config/core/v3/ext_authz_subset.proto",
-        "chamberlain/envoy/type/v3/ext_authz_subset.proto",
-        "google/protobuf/struct.proto", "google/protobuf/timestamp.proto", "google/rpc/status.proto",
-    ])  # fmt: skip
+    auth = _file(
+        "chamberlain/envoy/service/auth/v3/ext_authz_subset.proto",
+        package,
+        [
+            "chamberlain/envoy/config/core/v3/ext_authz_subset.proto",
+            "chamberlain/envoy/type/v3/ext_authz_subset.proto",
+            "google/protobuf/struct.proto",
+            "google/protobuf/timestamp.proto",
+            "google/rpc/status.proto",
+        ],
+    )
     context = auth.message_type.add(name="AttributeContext")
     ctx = f".{package}.AttributeContext"
-    peer = _message(context, "Peer", [
-        _field("address", 1, MESSAGE, ".envoy.config.core.v3.Address"),
-        _field("service", 2, STRING),
-        _field("principal", 4, STRING),
-        _field("certificate", 5, STRING),
-    ])  # fmt: skip
+    peer = _message(
+        context,
+        "Peer",
+        [
+            _field("address", 1, MESSAGE, ".envoy.config.core.v3.Address"),
+            _field("service", 2, STRING),
+            _field("principal", 4, STRING),
+            _field("certificate", 5, STRING),
+        ],
+    )
     _map(peer, f"{ctx}.Peer", "labels", 3)
-    _message(context, "Request", [
-        _field("time", 1, MESSAGE, ".google.protobuf.Timestamp"),
-        _field("http", 2, MESSAGE, f"{ctx}.HttpRequest"),
-    ])  # fmt: skip
-    http = _message(context, "HttpRequest", [
-        _field("id", 1, STRING),
-        _field("method", 2, STRING),
-        _field("header_map", 13, MESSAGE, ".envoy.config.core.v3.HeaderMap"),
-        _field("path", 4, STRING),
-        _field("host", 5, STRING),
-        _field("scheme", 6, STRING),
-        _field("query", 7, STRING),
-        _field("fragment", 8, STRING),
-        _field("size", 9, INT64),
-        _field("protocol", 10, STRING),
-        _field("body", 11, STRING),
-        _field("raw_body", 12, BYTES),
-    ])  # fmt: skip
+    _message(
+        context,
+        "Request",
+        [
+            _field("time", 1, MESSAGE, ".google.protobuf.Timestamp"),
+            _field("http", 2, MESSAGE, f"{ctx}.HttpRequest"),
+        ],
+    )
+    http = _message(
+        context,
+        "HttpRequest",
+        [
+            _field("id", 1, STRING),
+            _field("method", 2, STRING),
+            _field("header_map", 13, MESSAGE, ".envoy.config.core.v3.HeaderMap"),
+            _field("path", 4, STRING),
+            _field("host", 5, STRING),
+            _field("scheme", 6, STRING),
+            _field("query", 7, STRING),
+            _field("fragment", 8, STRING),
+            _field("size", 9, INT64),
+            _field("protocol", 10, STRING),
+            _field("body", 11, STRING),
+            _field("raw_body", 12, BYTES),
+        ],
+    )
     _map(http, f"{ctx}.HttpRequest", "headers", 3)
     _message(context, "TLSSession", [_field("sni", 1, STRING)])
-    for name, number, type_name in (("source", 1, "Peer"), ("destination", 2, "Peer"),
-                                    ("request", 4, "Request"), ("tls_session", 12, "TLSSession")):  # fmt: skip
-        context.field.add(name=name, number=number, type=MESSAGE, label=_F.LABEL_OPTIONAL,
-                          type_name=f"{ctx}.{type_name}", json_name=_camel(name))  # fmt: skip
+    for name, number, type_name in (
+        ("source", 1, "Peer"),
+        ("destination", 2, "Peer"),
+        ("request", 4, "Request"),
+        ("tls_session", 12, "TLSSession"),
+    ):
+        context.field.add(
+            name=name,
+            number=number,
+            type=MESSAGE,
+            label=_F.LABEL_OPTIONAL,
+            type_name=f"{ctx}.{type_name}",
+            json_name=_camel(name),
+        )
     _map(context, ctx, "context_extensions", 10)
     _message(auth, "CheckRequest", [_field("attributes", 1, MESSAGE, ctx)])
     header_option = ".envoy.config.core.v3.HeaderValueOption"
-    _message(auth, "DeniedHttpResponse", [
-        _field("status", 1, MESSAGE, ".envoy.type.v3.HttpStatus"),
-        _field("headers", 2, MESSAGE, header_option, repeated=True),
-        _field("body", 3, STRING),
-    ])  # fmt: skip
-    _message(auth, "OkHttpResponse", [
-        _field("headers", 2, MESSAGE, header_option, repeated=True),
-        _field("headers_to_remove", 5, STRING, repeated=True),
-        _field("response_headers_to_add", 6, MESSAGE, header_option, repeated=True),
-    ])  # fmt: skip
-    _message(auth, "CheckResponse", [
-        _field("status", 1, MESSAGE, ".google.rpc.Status"),
-        _field("denied_response", 2, MESSAGE, f".{package}.DeniedHttpResponse", oneof="http_response"),
-        _field("ok_response", 3, MESSAGE, f".{package}.OkHttpResponse", oneof="http_response"),
-        _field("dynamic_metadata", 4, MESSAGE, ".google.protobuf.Struct"),
-    ])  # fmt: skip
+    _message(
+        auth,
+        "DeniedHttpResponse",
+        [
+            _field("status", 1, MESSAGE, ".envoy.type.v3.HttpStatus"),
+            _field("headers", 2, MESSAGE, header_option, repeated=True),
+            _field("body", 3, STRING),
+        ],
+    )
+    _message(
+        auth,
+        "OkHttpResponse",
+        [
+            _field("headers", 2, MESSAGE, header_option, repeated=True),
+            _field("headers_to_remove", 5, STRING, repeated=True),
+            _field("response_headers_to_add", 6, MESSAGE, header_option, repeated=True),
+        ],
+    )
+    _message(
+        auth,
+        "CheckResponse",
+        [
+            _field("status", 1, MESSAGE, ".google.rpc.Status"),
+            _field("denied_response", 2, MESSAGE, f".{package}.DeniedHttpResponse", oneof="http_response"),
+            _field("ok_response", 3, MESSAGE, f".{package}.OkHttpResponse", oneof="http_response"),
+            _field("dynamic_metadata", 4, MESSAGE, ".google.protobuf.Struct"),
+        ],
+    )
     return auth
 
 

@@ -35,8 +35,12 @@ def response_metadata(extras: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """The trailing metadata carrying ``extras`` (ASCII JSON), or a note when it would be too large for clients."""
     text = json.dumps(extras, ensure_ascii=True, separators=(",", ":"))
     if len(text) > MAX_RESPONSE_BYTES:
-        text = json.dumps({"omitted": f"{len(text)} bytes, over {MAX_RESPONSE_BYTES}: the fields "
-                           f"{sorted(extras)} are in the HTTP API's answer and the decision log"})  # fmt: skip
+        text = json.dumps(
+            {
+                "omitted": f"{len(text)} bytes, over {MAX_RESPONSE_BYTES}: the fields "
+                f"{sorted(extras)} are in the HTTP API's answer and the decision log"
+            }
+        )
     return ((RESPONSE_KEY, text),)
 
 

@@ -73,8 +73,10 @@ class GrpcServer:
         await server.start()
         await self.health.serving()
         self.server = server
-        LOGGER.info("chamberlain gRPC listening", extra={"address": f"{host}:{self.port}", "tls": config.tls is not None,
-                                                          "services": services})  # fmt: skip
+        LOGGER.info(
+            "chamberlain gRPC listening",
+            extra={"address": f"{host}:{self.port}", "tls": config.tls is not None, "services": services},
+        )
         return self
 
     async def stop(self, grace: float) -> None:
@@ -109,8 +111,9 @@ def _credentials(files: TLSFiles) -> grpc.ServerCredentials:
         LOGGER.info("gRPC TLS certificate reloaded", extra={"cert": str(files.cert_file)})
         return found
 
-    return grpc.dynamic_ssl_server_credentials(initial, fetch,
-                                               require_client_authentication=files.ca_file is not None)  # fmt: skip
+    return grpc.dynamic_ssl_server_credentials(
+        initial, fetch, require_client_authentication=files.ca_file is not None
+    )
 
 
 def _certificates(files: TLSFiles) -> grpc.ServerCertificateConfiguration:

@@ -81,19 +81,33 @@ def advance(db: Database, name: str, old: int | None, new: int, count: int) -> b
     now = timestamp(dt.datetime.now(dt.UTC))
     with db.transaction():
         if old is None:
-            db.execute("INSERT INTO audit_export_cursors (name, next_seq, exported, updated_at) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (name) DO NOTHING", (name, new, count, now))  # fmt: skip
+            db.execute(
+                "INSERT INTO audit_export_cursors (name, next_seq, exported, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, new, count, now),
+            )
         else:
-            db.execute("UPDATE audit_export_cursors SET next_seq = ?, exported = exported + ?, updated_at = ? "
-                       "WHERE name = ? AND next_seq = ?", (new, count, now, name, old))  # fmt: skip
+            db.execute(
+                "UPDATE audit_export_cursors SET next_seq = ?, exported = exported + ?, updated_at = ? "
+                "WHERE name = ? AND next_seq = ?",
+                (new, count, now, name, old),
+            )
         return read_cursor(db, name) == new
 
 
 class Exporter:
     """One exporter's loop, on a daemon thread (:meth:`start`) or in the foreground (:meth:`run`)."""
 
-    def __init__(self, url: StoreURL, config: ExportConfig, origin: str, *, start_at: int = 0,
-                 stop_at: int | None = None, persist: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: StoreURL,
+        config: ExportConfig,
+        origin: str,
+        *,
+        start_at: int = 0,
+        stop_at: int | None = None,
+        persist: bool = True,
+    ) -> None:
         """``start_at``: where a cursor that does not exist yet starts; ``stop_at``: stop before this entry;
         ``persist`` False: the cursor lives in memory only (``audit export --follow`` without ``--cursor``)."""
         self.url, self.config, self.origin = url, config, origin
@@ -156,8 +170,11 @@ class Exporter:
         cursor = read_cursor(db, name) if self.persist else self._memory
         start = self.start_at if cursor is None else cursor
         size = stored_size(db)
-        limit = self.config.batch_size if self.stop_at is None else max(0, min(self.config.batch_size,
-                                                                                self.stop_at - start))  # fmt: skip
+        limit = (
+            self.config.batch_size
+            if self.stop_at is None
+            else max(0, min(self.config.batch_size, self.stop_at - start))
+        )
         records = read_records(db, start, limit, self.origin) if limit else []
         self.stats.cursor, self.stats.lag = start, max(0, size - start)
         if not records:
@@ -173,8 +190,14 @@ class Exporter:
             return 0
         if rejected:
             self.stats.rejected += rejected
-            log.warning("decision log export %s: the collector rejected %d of %d records (entries %d..%d)",
-                        name, rejected, len(records), start, end - 1)  # fmt: skip
+            log.warning(
+                "decision log export %s: the collector rejected %d of %d records (entries %d..%d)",
+                name,
+                rejected,
+                len(records),
+                start,
+                end - 1,
+            )
         if self.stats.last_error:
             log.warning("decision log export %s delivering again after: %s", name, self.stats.last_error)
             self.stats.last_error = ""
@@ -189,8 +212,10 @@ class Exporter:
         if self._db is None:
             self._db = open_database(self.url, create=False, readonly=not self.persist)
             if self._db.kind == POSTGRES:
-                got = self._db.value("SELECT pg_try_advisory_lock(?, hashtext(current_schema() || ?))",
-                                     (_LOCK_CLASS, self.config.name))  # fmt: skip
+                got = self._db.value(
+                    "SELECT pg_try_advisory_lock(?, hashtext(current_schema() || ?))",
+                    (_LOCK_CLASS, self.config.name),
+                )
                 if not got:  # another replica runs this exporter
                     self._close()
                     self.stats.active = False
@@ -203,9 +228,13 @@ class Exporter:
         first = not self.stats.last_error
         self.stats.last_error = str(exc)
         self._backoff = min(MAX_BACKOFF, max(1.0, self._backoff * 2))
-        (log.error if first else log.warning)("decision log export %s failed (%d entries behind): %s; retrying in %.0f s",
-                                               self.config.name, self.stats.lag, exc,
-                                               getattr(exc, "retry_after", None) or self._backoff)  # fmt: skip
+        (log.error if first else log.warning)(
+            "decision log export %s failed (%d entries behind): %s; retrying in %.0f s",
+            self.config.name,
+            self.stats.lag,
+            exc,
+            getattr(exc, "retry_after", None) or self._backoff,
+        )
         if isinstance(exc, Error) and not isinstance(exc, ExportError):
             self._close()  # the database: reconnect next time
         if wait:

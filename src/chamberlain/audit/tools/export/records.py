@@ -14,8 +14,10 @@ from typing import Any
 from chamberlain.audit.storage.reader import entry_view
 from chamberlain.store.db import Database, as_bytes
 
-_SELECT = ("SELECT e.seq, e.leaf, e.body, e.content, e.erased_by, r.body FROM audit_entries e "
-           "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq >= ? ORDER BY e.seq LIMIT ?")  # fmt: skip
+_SELECT = (
+    "SELECT e.seq, e.leaf, e.body, e.content, e.erased_by, r.body FROM audit_entries e "
+    "LEFT JOIN audit_requests r ON r.digest = e.request WHERE e.seq >= ? ORDER BY e.seq LIMIT ?"
+)
 
 
 @dataclass(frozen=True, slots=True)

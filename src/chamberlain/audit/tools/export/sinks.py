@@ -79,8 +79,13 @@ class OtlpSink:
     """OTLP logs to a collector: ``http/protobuf`` or ``http/json`` POST to ``endpoint`` (the full URL,
     e.g. ``http://collector:4318/v1/logs``), or ``grpc`` to ``host:port``."""
 
-    def __init__(self, endpoint: str, protocol: str = HTTP_PROTOBUF, headers: dict[str, str] | None = None,
-                 timeout: float = 10.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        endpoint: str,
+        protocol: str = HTTP_PROTOBUF,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         if protocol not in PROTOCOLS:
             raise AuditError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
         self.endpoint, self.protocol, self.headers, self.timeout = (
@@ -171,21 +176,28 @@ def _rejected(content: bytes, kind: str) -> int:
 
 _SEVERITY = {"EFFECT_DENY": (13, "WARN")}
 _ATTRIBUTES = (
-    ("chamberlain.entry.kind", ("kind",)), ("chamberlain.call_id", ("call_id",)),
-    ("chamberlain.enforcement_point", ("point",)), ("chamberlain.decision.action", ("action",)),
-    ("chamberlain.decision.effect", ("effect",)), ("chamberlain.decision.policy", ("basis", "policy")),
-    ("chamberlain.decision.rule", ("basis", "rule")), ("chamberlain.principal.id", ("principal", "id")),
-    ("chamberlain.resource.kind", ("resource", "kind")), ("chamberlain.resource.id", ("resource", "id")),
+    ("chamberlain.entry.kind", ("kind",)),
+    ("chamberlain.call_id", ("call_id",)),
+    ("chamberlain.enforcement_point", ("point",)),
+    ("chamberlain.decision.action", ("action",)),
+    ("chamberlain.decision.effect", ("effect",)),
+    ("chamberlain.decision.policy", ("basis", "policy")),
+    ("chamberlain.decision.rule", ("basis", "rule")),
+    ("chamberlain.principal.id", ("principal", "id")),
+    ("chamberlain.resource.kind", ("resource", "kind")),
+    ("chamberlain.resource.id", ("resource", "id")),
     ("chamberlain.session.id", ("session_id",)),
-)  # fmt: skip
+)
 
 
 def _fields(r: Record) -> tuple[int, tuple[int, str], str, str, list[tuple[str, str | int]]]:
     """What a record's ``LogRecord`` holds: time, severity, event name, body, attributes (see the module docstring)."""
     d = r.data
-    attrs: list[tuple[str, str | int]] = [("chamberlain.log.index", r.seq),
-                                          ("chamberlain.log.leaf_hash", r.leaf_hash.hex()),
-                                          ("chamberlain.log.origin", str(d.get("origin", "")))]  # fmt: skip
+    attrs: list[tuple[str, str | int]] = [
+        ("chamberlain.log.index", r.seq),
+        ("chamberlain.log.leaf_hash", r.leaf_hash.hex()),
+        ("chamberlain.log.origin", str(d.get("origin", ""))),
+    ]
     for name, path in _ATTRIBUTES:
         value: Any = d
         for part in path:
@@ -248,13 +260,33 @@ def logs_json(records: list[Record]) -> bytes:
     logs = []
     for r in records:
         when, (number, text), event, body, attrs = _fields(r)
-        logs.append({"timeUnixNano": str(when), "observedTimeUnixNano": observed, "severityNumber": number,
-                     "severityText": text, "eventName": event, "body": {"stringValue": body},
-                     "attributes": [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
-                                    for k, v in attrs]})  # fmt: skip
+        logs.append(
+            {
+                "timeUnixNano": str(when),
+                "observedTimeUnixNano": observed,
+                "severityNumber": number,
+                "severityText": text,
+                "eventName": event,
+                "body": {"stringValue": body},
+                "attributes": [
+                    {"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
+                    for k, v in attrs
+                ],
+            }
+        )
     resource = [{"key": k, "value": {"stringValue": v}} for k, v in _resource(records)]
-    return orjson.dumps({"resourceLogs": [{"resource": {"attributes": resource}, "scopeLogs": [
-        {"scope": {"name": "chamberlain.audit", "version": __version__}, "logRecords": logs}]}]})  # fmt: skip
+    return orjson.dumps(
+        {
+            "resourceLogs": [
+                {
+                    "resource": {"attributes": resource},
+                    "scopeLogs": [
+                        {"scope": {"name": "chamberlain.audit", "version": __version__}, "logRecords": logs}
+                    ],
+                }
+            ]
+        }
+    )
 
 
 def _ns(text: Any) -> int:

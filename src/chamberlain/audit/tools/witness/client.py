@@ -48,16 +48,22 @@ class WitnessError(Error):
 
 
 def store_cosignature(db: Database, size: int, key: CosignerKey, ts: int, line: str) -> None:
-    db.execute("INSERT INTO audit_cosignatures (tree_size, witness, timestamp, line, received_at) VALUES (?, ?, ?, ?, ?) "
-               "ON CONFLICT (tree_size, witness) DO NOTHING",
-               (size, str(key), ts, line, rfc3339(dt.datetime.now(dt.UTC))))  # fmt: skip
+    db.execute(
+        "INSERT INTO audit_cosignatures (tree_size, witness, timestamp, line, received_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (tree_size, witness) DO NOTHING",
+        (size, str(key), ts, line, rfc3339(dt.datetime.now(dt.UTC))),
+    )
 
 
 def cosignatures(db: Database, size: int) -> list[str]:
     """The stored cosignature lines on the head of ``size`` (none for a log older than witnesses)."""
     try:
-        return [str(r[0]) for r in db.rows("SELECT line FROM audit_cosignatures WHERE tree_size = ? ORDER BY witness",
-                                           (size,))]  # fmt: skip
+        return [
+            str(r[0])
+            for r in db.rows(
+                "SELECT line FROM audit_cosignatures WHERE tree_size = ? ORDER BY witness", (size,)
+            )
+        ]
     except Error:
         return []
 
@@ -73,11 +79,18 @@ class WitnessClient:
     def submit(self, db: Database, head: Head) -> None:
         """Get the witness's cosignature on ``head`` and store it; raises :class:`WitnessError`."""
         if self.known is None:
-            self.known = int(db.value("SELECT max(tree_size) FROM audit_cosignatures WHERE witness = ?",
-                                      (str(self.config.key),), 0))  # fmt: skip
+            self.known = int(
+                db.value(
+                    "SELECT max(tree_size) FROM audit_cosignatures WHERE witness = ?",
+                    (str(self.config.key),),
+                    0,
+                )
+            )
         if self.known > head.size:
-            raise WitnessError(f"witness {self.config.url} has cosigned size {self.known}, more than this head "
-                               f"({head.size}): a newer head was published already")  # fmt: skip
+            raise WitnessError(
+                f"witness {self.config.url} has cosigned size {self.known}, more than this head "
+                f"({head.size}): a newer head was published already"
+            )
         for _ in range(2):
             old = self.known
             try:
@@ -91,8 +104,10 @@ class WitnessClient:
                 except NoteError as exc:
                     raise WitnessError(f"witness {self.config.url} answered 409 with {exc}") from None
                 if self.known > head.size:
-                    raise WitnessError(f"witness {self.config.url} holds a checkpoint of size {self.known}, larger "
-                                       f"than this log's head ({head.size}): the log was cut off or forked")  # fmt: skip
+                    raise WitnessError(
+                        f"witness {self.config.url} holds a checkpoint of size {self.known}, larger "
+                        f"than this log's head ({head.size}): the log was cut off or forked"
+                    )
                 continue
             if status != 200:
                 text = body[:200].decode("utf-8", "replace").strip()
@@ -108,8 +123,12 @@ class WitnessClient:
         import httpx
 
         try:
-            with self.client.stream("POST", f"{self.config.url}/add-checkpoint", content=body,
-                                    headers={"Content-Type": "text/plain; charset=utf-8"}) as response:  # fmt: skip
+            with self.client.stream(
+                "POST",
+                f"{self.config.url}/add-checkpoint",
+                content=body,
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+            ) as response:
                 data = b""
                 for chunk in response.iter_bytes():
                     data += chunk

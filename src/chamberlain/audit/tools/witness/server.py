@@ -36,8 +36,10 @@ from chamberlain.store.db import Database, as_bytes
 
 log = logging.getLogger("chamberlain.audit.witness")
 READ_TIMEOUT = 10.0
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS witness_checkpoints (origin TEXT PRIMARY KEY, size INTEGER NOT NULL, "
-           "root BLOB NOT NULL, note TEXT NOT NULL, updated_at TEXT NOT NULL)")  # fmt: skip
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS witness_checkpoints (origin TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+    "root BLOB NOT NULL, note TEXT NOT NULL, updated_at TEXT NOT NULL)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,14 @@ class Witness:
                 "INSERT INTO witness_checkpoints (origin, size, root, note, updated_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, "
                 "note = excluded.note, updated_at = excluded.updated_at",
-                (checkpoint.origin, checkpoint.size, checkpoint.root, request.note + line, str(int(time.time()))))  # fmt: skip
+                (
+                    checkpoint.origin,
+                    checkpoint.size,
+                    checkpoint.root,
+                    request.note + line,
+                    str(int(time.time())),
+                ),
+            )
         return Answer(200, line.encode())
 
     def checkpoint(self, origin_hash: str) -> Answer:
@@ -153,8 +162,11 @@ class WitnessApp:
             except TimeoutError:
                 await _answer(send, _text(408, "timed out reading the request body"))
                 return
-            answer = _text(413, "request body too large") if body is None else (
-                await asyncio.to_thread(self.witness.add_checkpoint, body))  # fmt: skip
+            answer = (
+                _text(413, "request body too large")
+                if body is None
+                else (await asyncio.to_thread(self.witness.add_checkpoint, body))
+            )
         elif path.endswith("/checkpoint") and method == "GET" and path.count("/") == 2:
             answer = await asyncio.to_thread(self.witness.checkpoint, path[1:].split("/")[0])
         else:
@@ -188,7 +200,20 @@ def serve(cosigner: Cosigner, log_keys: list[Verifier], state: Path, host: str, 
     from chamberlain.store.url import sqlite_url
 
     witness = Witness(cosigner, log_keys, open_database(sqlite_url(state)))
-    print(f"chamberlain witness {cosigner.key} on http://{host}:{port}, witnessing "
-          f"{', '.join(sorted(witness.keys))}", flush=True)  # fmt: skip
-    uvicorn.Server(uvicorn.Config(WitnessApp(witness), host=host, port=port, log_config=None, access_log=False,
-                                  lifespan="on", timeout_keep_alive=30, limit_concurrency=256)).run()  # fmt: skip
+    print(
+        f"chamberlain witness {cosigner.key} on http://{host}:{port}, witnessing "
+        f"{', '.join(sorted(witness.keys))}",
+        flush=True,
+    )
+    uvicorn.Server(
+        uvicorn.Config(
+            WitnessApp(witness),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=30,
+            limit_concurrency=256,
+        )
+    ).run()
