@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chamberlain.engine import Principal, Resource
-from chamberlain.engine.check import FastState, State
 from chamberlain.engine.conditions import Evaluation
+from chamberlain.engine.walk import FastState, State
 from tests.engine.test_engine import DERIVED, DOCUMENT, _engine
 
 FIELDS = (*State.__slots__, *Evaluation.__slots__)

@@ -15,7 +15,7 @@ from chamberlain.engine.conditions import StrictEvaluationError
 from chamberlain.engine.ruletable import DerivedRole
 
 if TYPE_CHECKING:
-    from chamberlain.engine.check import State
+    from chamberlain.engine.walk import State
 
 
 class ScopeDerivedRoles:
