@@ -21,6 +21,7 @@ def test_defaults(tmp_path):
         base_dir=tmp_path,
     )
     assert config.policies == tmp_path / "policies"
+    assert config.forward_while_recording is False  # nothing is forwarded before its ALLOW is durable
     assert config.audit_db == f"sqlite:///{tmp_path / '.chamberlain' / 'decisions.db'}"
     assert (config.transport, config.tool_names, config.resource) == (
         "stdio",
@@ -47,6 +48,7 @@ def test_every_problem_is_listed_with_its_key(tmp_path):
                     {"name": "slow", "url": "ftp://h", "callTimeout": "soon", "colour": "red"},
                 ],
                 "auth": {"issuer": "https://chamberlain.example"},
+                "audit": {"forwardWhileRecording": "yes"},
             },
             base_dir=tmp_path,
         )
@@ -61,6 +63,7 @@ def test_every_problem_is_listed_with_its_key(tmp_path):
         "upstreams[2].callTimeout: expected a duration",
         "upstreams[2].colour: unknown key",
         "auth: set exactly one of signingKeyFile",
+        "audit.forwardWhileRecording: expected true or false, got 'yes'",
     ):
         assert expected in problems
     assert str(caught.value).startswith("invalid MCP gateway configuration:\n  - ")

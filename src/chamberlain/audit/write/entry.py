@@ -186,25 +186,18 @@ def new_entry(
 
 def leaf_body(entry: Entry, seq: int) -> bytes:
     """The leaf data of ``entry`` as the log's entry number ``seq``: its public fields and digests."""
-    data = {
-        **entry.public,
-        "v": VERSION,
-        "seq": seq,
-        "kind": entry.kind,
-        "time": entry.time,
-        "content": entry.digest.hex(),
-        "request": entry.request.hex(),
-    }
-    try:
-        return orjson.dumps(data, option=_SORT)
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise EncodingError(f"cannot encode a decision log entry: {exc}") from None
+    return _public_json(entry, {"seq": seq})
 
 
 def public_bytes(entry: Entry) -> bytes:
     """The public fields without ``seq`` (what a PostgreSQL replica stores until the sequencer numbers it)."""
+    return _public_json(entry, {})
+
+
+def _public_json(entry: Entry, numbering: dict[str, int]) -> bytes:
     data = {
         **entry.public,
+        **numbering,
         "v": VERSION,
         "kind": entry.kind,
         "time": entry.time,
