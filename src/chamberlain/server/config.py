@@ -25,7 +25,15 @@ from chamberlain import safeyaml
 from chamberlain.approvals import settings as approval_settings
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
-from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
+from chamberlain.audit.log import (
+    PROCESS,
+    STATE_KEY,
+    THREAD,
+    LogOptions,
+    check_writer,
+    default_head_file,
+    default_key_file,
+)
 from chamberlain.config_values import boolean, choice, int_between, listen_address, positive_int, string
 from chamberlain.console import settings as console_settings
 from chamberlain.console.settings import ConsoleConfig
@@ -44,7 +52,7 @@ from chamberlain.server.tls import TLSError, TLSFiles, build_context
 from chamberlain.sessions import settings as session_settings
 from chamberlain.sessions.errors import InvalidSession
 from chamberlain.sessions.settings import SessionSettings
-from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
+from chamberlain.store import SQLITE, StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
 REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
@@ -103,6 +111,9 @@ DEFAULTS: dict[str, Any] = {
             "overflowTimeout": "1s",
             "writeTimeout": "10s",  # sync: longest wait for durability before the decision is a DENY
             "batchSize": 4096,  # entries per transaction at most
+            # auto: a writer process on SQLite (numbers, hashes and commits on another core), the writer
+            # thread on PostgreSQL; thread: always the writer thread; process: SQLite only
+            "writer": "auto",
             "headInterval": "10s",  # sign a tree head this often (when the log grew)
             "signingKeyFile": "",  # "" = <stateDir>/decision-log.key, generated on first start
             "keyName": "",  # name of a generated key; "" = chamberlain/<host>-<random>
@@ -649,6 +660,7 @@ def _decision_log(
         "overflow": ("overflow", choice("block", "deny")),
         "queue_size": ("queueSize", positive_int),
         "batch_size": ("batchSize", positive_int),
+        "writer": ("writer", choice("auto", "thread", "process")),
         "overflow_timeout": ("overflowTimeout", _seconds),
         "write_timeout": ("writeTimeout", _seconds),
         "head_interval": ("headInterval", _seconds),
@@ -680,6 +692,9 @@ def _decision_log(
         return None
     if url.path is not None and not url.path.is_absolute():
         url = parse_url(sqlite_url(base_dir / url.path))
+    writer = found["writer"]
+    if writer == "auto":
+        writer = PROCESS if url.kind == SQLITE else THREAD
     key_file = base_dir / found["key_file"] if found["key_file"] else _default_key_file(url, state_dir)
     head_file = base_dir / found["head_file"] if found["head_file"] else default_head_file(key_file)
     try:
@@ -690,6 +705,7 @@ def _decision_log(
             overflow_timeout=found["overflow_timeout"],
             write_timeout=found["write_timeout"],
             batch_size=found["batch_size"],
+            writer=writer,
             head_interval=found["head_interval"],
             sequencer_interval=found["sequencer_interval"],
             key_file=key_file,
@@ -704,6 +720,7 @@ def _decision_log(
             exports=tuple(_resolve_jsonl(e, base_dir) for e in found["exports"]),
         )
         options.limits()
+        check_writer(writer, url)
     except (ValueError, Error) as exc:
         problems.append(f"chamberlain.audit: {exc}")
         return None
