@@ -26,9 +26,7 @@ from chamberlain.approvals import settings as approval_settings
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
 from chamberlain.audit.log import (
-    PROCESS,
     STATE_KEY,
-    THREAD,
     LogOptions,
     check_writer,
     default_head_file,
@@ -52,7 +50,7 @@ from chamberlain.server.tls import TLSError, TLSFiles, build_context
 from chamberlain.sessions import settings as session_settings
 from chamberlain.sessions.errors import InvalidSession
 from chamberlain.sessions.settings import SessionSettings
-from chamberlain.store import SQLITE, StoreError, StoreURL, parse_url, sqlite_url
+from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
 REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
@@ -111,9 +109,9 @@ DEFAULTS: dict[str, Any] = {
             "overflowTimeout": "1s",
             "writeTimeout": "10s",  # sync: longest wait for durability before the decision is a DENY
             "batchSize": 4096,  # entries per transaction at most
-            # auto: a writer process on SQLite (numbers, hashes and commits on another core), the writer
-            # thread on PostgreSQL; thread: always the writer thread; process: SQLite only
-            "writer": "auto",
+            # thread: the writer thread; process (SQLite only): a writer process numbers, hashes and commits
+            # on another core (docs/concepts/decision-log.md#durability: when it pays)
+            "writer": "thread",
             "headInterval": "10s",  # sign a tree head this often (when the log grew)
             "signingKeyFile": "",  # "" = <stateDir>/decision-log.key, generated on first start
             "keyName": "",  # name of a generated key; "" = chamberlain/<host>-<random>
@@ -660,7 +658,7 @@ def _decision_log(
         "overflow": ("overflow", choice("block", "deny")),
         "queue_size": ("queueSize", positive_int),
         "batch_size": ("batchSize", positive_int),
-        "writer": ("writer", choice("auto", "thread", "process")),
+        "writer": ("writer", choice("thread", "process")),
         "overflow_timeout": ("overflowTimeout", _seconds),
         "write_timeout": ("writeTimeout", _seconds),
         "head_interval": ("headInterval", _seconds),
@@ -693,8 +691,6 @@ def _decision_log(
     if url.path is not None and not url.path.is_absolute():
         url = parse_url(sqlite_url(base_dir / url.path))
     writer = found["writer"]
-    if writer == "auto":
-        writer = PROCESS if url.kind == SQLITE else THREAD
     key_file = base_dir / found["key_file"] if found["key_file"] else _default_key_file(url, state_dir)
     head_file = base_dir / found["head_file"] if found["head_file"] else default_head_file(key_file)
     try:
