@@ -248,3 +248,15 @@ def test_the_writer_setting_is_the_thread_unless_a_process_is_asked_for_on_sqlit
         writer(writer="fork")
     with pytest.raises(ConfigError, match=r"writer process is supported for a decision log on SQLite only"):
         writer(writer="process", db="postgresql://postgres@127.0.0.1:5432/test")
+
+
+def test_the_commit_delay_is_a_duration_of_at_most_a_second(tmp_path):
+    def delay(value: object) -> float:
+        overrides = {"chamberlain": {"stateDir": str(tmp_path), "audit": {"commitDelay": value}}}
+        return load_config(None, overrides=overrides, env={}).decision_log.options.commit_delay
+
+    assert delay("2ms") == 0.002 and delay("0s") == 0.0
+    with pytest.raises(ConfigError, match=r"chamberlain.audit.commitDelay: at most 1s"):
+        delay("5s")
+    with pytest.raises(ConfigError, match=r"chamberlain.audit.commitDelay: .*must not be negative"):
+        delay(-1)

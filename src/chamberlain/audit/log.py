@@ -57,6 +57,7 @@ class LogOptions:
     overflow_timeout: float = 1.0
     write_timeout: float = 10.0
     batch_size: int = 4096
+    commit_delay: float = 0.002  # under load, how long a batch may wait for more callers (group commit)
     head_interval: float = 10.0
     sequencer_interval: float = 0.05
     key_file: Path | None = None

@@ -109,6 +109,7 @@ DEFAULTS: dict[str, Any] = {
             "overflowTimeout": "1s",
             "writeTimeout": "10s",  # sync: longest wait for durability before the decision is a DENY
             "batchSize": 4096,  # entries per transaction at most
+            "commitDelay": "2ms",  # under load, how long a batch may wait for as many callers as the last one
             # thread: the writer thread; process (SQLite only): a writer process numbers, hashes and commits
             # on another core (docs/concepts/decision-log.md#durability: when it pays)
             "writer": "thread",
@@ -659,6 +660,7 @@ def _decision_log(
         "queue_size": ("queueSize", positive_int),
         "batch_size": ("batchSize", positive_int),
         "writer": ("writer", choice("thread", "process")),
+        "commit_delay": ("commitDelay", _commit_delay),
         "overflow_timeout": ("overflowTimeout", _seconds),
         "write_timeout": ("writeTimeout", _seconds),
         "head_interval": ("headInterval", _seconds),
@@ -702,6 +704,7 @@ def _decision_log(
             write_timeout=found["write_timeout"],
             batch_size=found["batch_size"],
             writer=writer,
+            commit_delay=found["commit_delay"],
             head_interval=found["head_interval"],
             sequencer_interval=found["sequencer_interval"],
             key_file=key_file,
@@ -763,6 +766,13 @@ def _public_url(v: str) -> str:
 
 def _seconds(v: Any) -> float:
     return parse_duration(v, positive=True)
+
+
+def _commit_delay(v: Any) -> float:
+    seconds = parse_duration(v)
+    if seconds > 1:
+        raise ValueError(f"at most 1s (a check waits this long at worst), got {v!r}")
+    return seconds
 
 
 def _optional_seconds(v: Any) -> float | None:

@@ -68,6 +68,7 @@ class WriterOptions:
     overflow_timeout: float = 1.0
     write_timeout: float = 10.0
     batch_size: int = 4096
+    commit_delay: float = 0.002  # seconds a batch may wait for more callers under load (see Writer._gather)
 
     def __post_init__(self) -> None:
         if self.durability not in (SYNC, ASYNC):
@@ -76,6 +77,8 @@ class WriterOptions:
             raise ValueError(f"overflow must be block or deny, got {self.overflow!r}")
         if self.queue_size < 1 or self.batch_size < 1:
             raise ValueError("queue_size and batch_size must be positive")
+        if not 0 <= self.commit_delay <= 1:
+            raise ValueError(f"commit_delay must be between 0 and 1 second, got {self.commit_delay}")
 
 
 @dataclass(slots=True)
@@ -156,6 +159,8 @@ class Writer:
         self._closing = False
         self._closed = False
         self._in_flight = 0
+        self._last_tickets = 0  # callers the last batch answered (see _gather)
+        self._want = 0  # while gathering: the queue length that wakes the writer
         self._retry_at = 0.0
         self._backoff = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -179,7 +184,8 @@ class Writer:
                 self._make_room(n)
             self._queue.append(ticket)
             self._queued_entries += n
-            self._cond.notify()
+            if len(self._queue) >= self._want:  # a gathering writer is woken once, when its batch is there
+                self._cond.notify()
         return ticket
 
     def _make_room(self, n: int) -> None:
@@ -348,6 +354,7 @@ class Writer:
             if wait <= 0:
                 return None  # the ticker is due: the loop runs it
             self._cond.wait(wait)
+        self._gather()
         batch: list[Ticket] = []
         size = 0
         limit = self.options.batch_size
@@ -358,9 +365,33 @@ class Writer:
             batch.append(ticket)
             size += len(ticket.entries)
         self._queued_entries -= size
+        self._last_tickets = len(batch)
         self._in_flight = size
         self._cond.notify_all()  # room for blocked submitters
         return batch
+
+    def _gather(self) -> None:
+        """Group commit under load: when the last batch answered several callers, wait (at most
+        ``commit_delay``) until as many submissions are queued, so that one commit serves them all.
+
+        Measured with the server at 16 connections: the writer otherwise wakes at the first submission
+        and commits small batches while the deciding thread waits for the interpreter lock it holds; a
+        caller alone (the last batch had one) is never delayed.
+        """
+        want = self._last_tickets
+        delay = self.options.commit_delay
+        if want < 2 or delay <= 0 or self._refusing() or self._closing:
+            return
+        deadline = time.monotonic() + delay
+        self._want = want
+        try:
+            while len(self._queue) < want and not self._closing and not self._calls:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        finally:
+            self._want = 0
 
     def _write(self, batch: list[Ticket]) -> None:
         started = time.monotonic()
