@@ -45,7 +45,7 @@ resourcePolicy:
       effect: EFFECT_ALLOW
       roles: ["developer"]
     - name: harmless-tools
-      actions: ["tools/call::echo", "tools/call::sleep", "tools/call::crash"]
+      actions: ["tools/call::echo", "tools/call::sleep", "tools/call::crash", "tools/call::request_id"]
       effect: EFFECT_ALLOW
       roles: ["developer"]
     - name: friendly-prompts

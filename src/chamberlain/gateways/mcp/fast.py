@@ -52,11 +52,14 @@ LEGACY, MODERN = "legacy", "modern"
 class _Shaper:
     """The SDK server's own result shaping (``ServerRunner._serialize``), for results the fast path answers."""
 
-    _serialize = ServerRunner._serialize
     _stamp_server_info = ServerRunner._stamp_server_info
 
     def __init__(self, server: Server[Any]):
         self.server = server
+
+    def serialize(self, method: str, version: str, result: Any) -> dict[str, Any]:
+        shaped: dict[str, Any] = ServerRunner._serialize(self, method, version, result)  # type: ignore[arg-type]
+        return shaped
 
 
 def _request_id(value: Any) -> str | int | None:
@@ -175,7 +178,7 @@ class FastPath:
                     result = await self.gateway.decide_and_call(
                         params, self.gateway.local_caller, _no_elicitation, raw=True
                     )
-                    answer = {"result": self.shaper._serialize("tools/call", version, result)}
+                    answer = {"result": self.shaper.serialize("tools/call", version, result)}
                 except Exception as exc:
                     error = handler_exception_to_error_data(exc)
                     if error is None:
