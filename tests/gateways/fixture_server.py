@@ -1,6 +1,7 @@
 """A real MCP server for the gateway tests, built with the SDK's ``MCPServer``: what the PyPI servers lack.
 
-Tools that echo, sleep (an upstream that hangs) and crash (an upstream that dies), prompts and
+Tools that echo, sleep (an upstream that hangs), crash (an upstream that dies) and tell the request id they
+were called under (the gateway's fast path relays calls under ids of its own), prompts and
 resources. ``python fixture_server.py`` serves stdio; ``python fixture_server.py http PORT`` serves
 streamable HTTP on 127.0.0.1:PORT/mcp.
 """
@@ -11,7 +12,7 @@ import os
 import sys
 
 import anyio
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("fixture", version="1.0")
 
@@ -25,6 +26,11 @@ def echo(text: str) -> str:
 async def sleep(seconds: float) -> str:
     await anyio.sleep(seconds)
     return f"slept {seconds}s"
+
+
+@server.tool(name="request_id", description="The JSON-RPC id this server received the call under")
+def request_id(ctx: Context) -> str:
+    return ctx.request_id
 
 
 @server.tool(name="crash", description="The server process exits at once")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import select
 import shutil
@@ -45,7 +46,7 @@ resourcePolicy:
       effect: EFFECT_ALLOW
       roles: ["developer"]
     - name: harmless-tools
-      actions: ["tools/call::echo", "tools/call::sleep", "tools/call::crash"]
+      actions: ["tools/call::echo", "tools/call::sleep", "tools/call::crash", "tools/call::request_id"]
       effect: EFFECT_ALLOW
       roles: ["developer"]
     - name: friendly-prompts
@@ -239,6 +240,7 @@ class RawGateway:
 
     def __init__(self, config: Path, log: Path):
         self.log = log
+        self._buffer = b""
         with log.open("a") as errlog:
             self.process = subprocess.Popen(
                 [*GATEWAY, "--config", str(config)],
@@ -267,13 +269,19 @@ class RawGateway:
         self.process.stdin.flush()
 
     def receive(self, timeout: float = 30) -> dict[str, Any]:
+        """The next line the gateway wrote (read from the fd: answers written together arrive together)."""
         assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        if not ready:
-            raise AssertionError(f"no answer within {timeout}s:\n{self.log.read_text()}")
-        line = self.process.stdout.readline()
-        if not line:
-            raise AssertionError(f"the gateway closed stdout:\n{self.log.read_text()}")
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"no answer within {timeout}s:\n{self.log.read_text()}")
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise AssertionError(f"the gateway closed stdout:\n{self.log.read_text()}")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:

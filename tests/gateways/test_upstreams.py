@@ -62,7 +62,9 @@ async def test_http_and_stdio_upstreams_prompts_and_resources(tmp_path, http_fix
     config = write_config(tmp_path, upstreams, principal={"id": "erin", "roles": ["developer"]})
     async with stdio_gateway(config, tmp_path / "gateway.log") as client:
         names = {t.name for t in (await client.list_tools()).tools}
-        assert names == {f"{u}.{t}" for u in ("remote", "local") for t in ("echo", "sleep", "crash")}
+        assert names == {
+            f"{u}.{t}" for u in ("remote", "local") for t in ("echo", "sleep", "crash", "request_id")
+        }
         remote = await client.call_tool("remote.echo", {"text": "over http"})
         local = await client.call_tool("local.echo", {"text": "over stdio"})
         assert (text_of(remote), text_of(local)) == ("over http", "over stdio")

@@ -10,8 +10,15 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 from chamberlain.store import StoreURL
+from chamberlain.store import sqlite as sqlite_store
 from chamberlain.store.db import Database, open_database
-from chamberlain.store.errors import StoreError
+from chamberlain.store.errors import DatabaseLocked, StoreError
+from chamberlain.store.url import SQLITE
+
+
+class Busy(Exception):
+    """In :meth:`OwnedStore.without_waiting`: the store would have to wait (its connection in use by
+    another thread, or the database's write lock held by another connection); nothing was written."""
 
 
 class OwnedStore:
@@ -26,6 +33,7 @@ class OwnedStore:
         self._lock = threading.Lock()
         self.problem = ""  # the last store failure, "" once a statement succeeded again
         self.problem_since = 0.0
+        self._quick = threading.local()  # set while a caller must not wait (see without_waiting)
 
     @classmethod
     def open(cls, url: str | StoreURL, **options: Any) -> Self:
@@ -41,9 +49,50 @@ class OwnedStore:
         with self._lock:
             self.db.close()
 
+    @property
+    def waitless(self) -> bool:
+        """Whether :meth:`without_waiting` can serve here (SQLite: statements are local and short)."""
+        return self.db.kind == SQLITE
+
+    @contextmanager
+    def refusing(self) -> Iterator[None]:
+        """Any use of the store meanwhile (on this thread) raises :class:`Busy` before a statement runs:
+        for a caller that goes elsewhere when this store is needed at all."""
+        self._quick.refuse = True
+        try:
+            yield
+        finally:
+            self._quick.refuse = False
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Use the store without ever waiting (an event loop's thread: no hop to a worker thread when the
+        store is free): where a statement would wait for the connection or the write lock, :class:`Busy`
+        is raised instead, before anything is written (SQLite only: see :attr:`waitless`)."""
+        if not self._lock.acquire(blocking=False):
+            raise Busy("the store's connection is in use")
+        try:
+            self.db.execute("PRAGMA busy_timeout = 0")
+            self._quick.on = True
+            try:
+                yield
+            finally:
+                self._quick.on = False
+                self.db.execute(f"PRAGMA busy_timeout = {int(sqlite_store.DEFAULT_BUSY_TIMEOUT * 1000)}")
+        finally:
+            self._lock.release()
+
     @contextmanager
     def _using(self) -> Iterator[Database]:
         """The connection, for one thread at a time; failures are remembered for health."""
+        if getattr(self._quick, "refuse", False):
+            raise Busy("the store is not to be used here")
+        if getattr(self._quick, "on", False):  # the caller holds the lock (without_waiting)
+            try:
+                yield self.db
+            except DatabaseLocked as exc:
+                raise Busy(str(exc)) from None
+            return
         with self._lock:
             try:
                 if self.db.broken:

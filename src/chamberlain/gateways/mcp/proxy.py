@@ -129,13 +129,17 @@ class Gateway:
         """The caller of this request: the HTTP layer's verified token, else the local identity."""
         request = ctx.request
         if request is None or not hasattr(request, "scope"):
-            return self._in_session(self.identities.local(self.local_session))
+            return self.local_caller()
         token = request.scope.get(TOKEN_SCOPE_KEY)
         if token is None:
             raise IdentityError("the request carries no verified delegation token")
         if self.sessions is not None:  # the token names the session, never the protocol's Mcp-Session-Id
             return self._in_session(self.identities.caller(token, ""))
         return self.identities.caller(token, request.headers.get(SESSION_HEADER, ""))
+
+    def local_caller(self) -> Caller:
+        """The stdio agent (the configured principal or token), in its session."""
+        return self._in_session(self.identities.local(self.local_session))
 
     def _in_session(self, caller: Caller) -> Caller:
         """``caller`` in its chamberlain session (opened if need be; raises IdentityError when refused)."""
@@ -266,6 +270,20 @@ class Gateway:
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult | dict[str, Any]:
+        return await self.decide_and_call(
+            params, lambda: self.caller(ctx), lambda *ask: self._elicit(ctx, *ask), raw=False
+        )
+
+    async def decide_and_call(
+        self,
+        params: types.CallToolRequestParams,
+        who: Callable[[], Caller],
+        elicit: Callable[..., Awaitable[types.InputRequiredResult | None]],
+        *,
+        raw: bool,
+    ) -> types.CallToolResult | types.InputRequiredResult | dict[str, Any]:
+        """A ``tools/call``: the SDK server's handler (:meth:`call_tool`) and the fast path's
+        (:mod:`chamberlain.gateways.mcp.fast`, ``raw``: relayed over the upstream's raw channel) alike."""
         entry = await self._tool(params.name)
         arguments = mapping.arguments_of(params.arguments)
         problem = self.arguments.problem(params.name, entry.item.input_schema, arguments)
@@ -273,7 +291,7 @@ class Gateway:
             raise MCPError(code=INVALID_PARAMS, message=problem)
         action = mapping.action(mapping.TOOLS_CALL, entry.name)
         try:
-            caller = self.caller(ctx)
+            caller = who()
         except IdentityError as exc:
             return _error_result(
                 f"chamberlain could not establish who is calling, so the call was not made: {exc}"
@@ -286,11 +304,11 @@ class Gateway:
             caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name", settle=not overlap
         )
         if decision.allowed(action):
-            return await self._forward_tool(decision, entry, action, arguments, caller)
+            return await self._forward_tool(decision, entry, action, arguments, caller, raw)
         await decision.settle()
         held = pending_approval(decision.outputs.get(action, ()))
         if held:
-            ask = await self._elicit(ctx, decision.outputs.get(action, ()), params, held)
+            ask = await elicit(decision.outputs.get(action, ()), params, held)
             if ask is not None:
                 return ask
         if held and self.config.approval_hold:
@@ -306,17 +324,22 @@ class Gateway:
                 return _error_result(text)
         if not decision.allowed(action):
             return _error_result(decision.denial(action, f"{action} on {entry.upstream.name}", caller))
-        return await self._forward_tool(decision, entry, action, arguments, caller)
+        return await self._forward_tool(decision, entry, action, arguments, caller, raw)
 
     async def _forward_tool(
-        self, decision: Decision, entry: Entry[Any], action: str, arguments: dict[str, Any], caller: Caller
+        self,
+        decision: Decision,
+        entry: Entry[Any],
+        action: str,
+        arguments: dict[str, Any],
+        caller: Caller,
+        raw: bool = False,
     ) -> types.CallToolResult | dict[str, Any]:
         """Forward an allowed call; its result is answered once the decision is durable (withheld, as an
         error result, when the log could not record it: the tool has run, so the agent is told so)."""
+        send = entry.upstream.call_tool_raw if raw else entry.upstream.call_tool
         try:
-            result = _without_upstream_stamp(
-                await self._forward(lambda: entry.upstream.call_tool(entry.name, arguments))
-            )
+            result = _without_upstream_stamp(await self._forward(lambda: send(entry.name, arguments)))
         except MCPError as exc:
             await decision.settle()
             await self._outcome(

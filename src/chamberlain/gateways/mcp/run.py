@@ -24,6 +24,7 @@ from chamberlain.approvals.webhooks import Notifier, also
 from chamberlain.audit.log import LogOptions, default_key_file
 from chamberlain.audit.write.ids import new_call_id
 from chamberlain.gateways.mcp.config import STDIO, GatewayConfig
+from chamberlain.gateways.mcp.fast import FastPath
 from chamberlain.gateways.mcp.http import create_app
 from chamberlain.gateways.mcp.identity import Identities
 from chamberlain.gateways.mcp.proxy import Gateway
@@ -114,7 +115,7 @@ async def _serve(
             "MCP gateway on stdio, session %s, upstreams %s", session, ", ".join(u.name for u in upstreams)
         )
         print(f"chamberlain mcp-proxy: session {session}", file=sys.stderr, flush=True)
-        async with stdio_streams() as (read, write):
+        async with stdio_streams(FastPath(gateway, server)) as (read, write):
             if on_ready is not None:
                 on_ready(session)
             await server.run(read, write, server.create_initialization_options())

@@ -22,7 +22,7 @@ import os
 import stat
 import sys
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -33,6 +33,9 @@ from mcp_types import INVALID_REQUEST, PARSE_ERROR
 from pydantic import ValidationError
 
 from chamberlain import strictjson
+
+if TYPE_CHECKING:
+    from chamberlain.gateways.mcp.fast import FastPath
 
 _STREAMS = (stat.S_ISFIFO, stat.S_ISSOCK)
 #: The longest message line accepted (the server's default body limit, Cerbos's gRPC message limit).
@@ -83,11 +86,17 @@ def rejection(line: bytes, exc: ValueError) -> bytes:
 def accept_line(line: bytes) -> tuple[types.JSONRPCMessage | None, bytes | None]:
     """A line of the wire as ``(message, None)``, or ``(None, the JSON-RPC error answering it)``: nesting over
     ``strictjson.MAX_DEPTH`` and repeated keys are refused before pydantic reads the line."""
+    message, refusal, _ = read_line(line)
+    return message, refusal
+
+
+def read_line(line: bytes) -> tuple[types.JSONRPCMessage | None, bytes | None, Any]:
+    """:func:`accept_line`, and the line's JSON value (None when refused)."""
     try:
-        strictjson.loads(line)
-        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None
+        data = strictjson.loads(line)
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None, data
     except ValueError as exc:  # pydantic's ValidationError and JSONError are ValueErrors
-        return None, rejection(line, exc)
+        return None, rejection(line, exc), None
 
 
 @contextlib.contextmanager
@@ -108,8 +117,9 @@ def _claimed() -> Any:
 
 
 @contextlib.asynccontextmanager
-async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
-    """``(read_stream, write_stream)`` for ``Server.run`` over this process's stdin and stdout."""
+async def stdio_streams(fast: FastPath | None = None) -> AsyncIterator[tuple[Any, Any]]:
+    """``(read_stream, write_stream)`` for ``Server.run`` over this process's stdin and stdout; ``fast``
+    takes the ``tools/call`` requests it can serve itself (on pipes only)."""
     if not (_is_pipe(0) and _is_pipe(1)):
         async with stdio_server() as streams:
             yield streams
@@ -147,10 +157,14 @@ async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
                         continue
                     if not line.strip():
                         continue
-                    message, refusal = accept_line(line)
+                    message, refusal, data = read_line(line)
                     if message is None:
                         writer.write(refusal)  # the SDK would drop it unanswered
                         continue
+                    if fast is not None:
+                        fast.observe(data)
+                        if fast.cancels(data) or fast.take(data, writer.write) is not None:
+                            continue
                     await inbound_send.send(SessionMessage(message))
 
         async def write() -> None:
@@ -164,7 +178,12 @@ async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(read)
                 tg.start_soon(write)
-                yield inbound, outbound
+                try:
+                    yield inbound, outbound
+                finally:
+                    if fast is not None:
+                        with anyio.CancelScope(shield=True):
+                            await fast.close()
                 tg.cancel_scope.cancel()
         finally:
             read_transport.close()

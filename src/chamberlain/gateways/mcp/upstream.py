@@ -1,7 +1,9 @@
 """One MCP server behind the gateway: a connection kept open by its own task, reconnected when lost.
 
-The official ``mcp`` client talks to the server: a stdio server is spawned as a subprocess (its
-stderr goes to the gateway's), a streamable HTTP server is reached at its URL. Every failure
+The official ``mcp`` client talks to the server: a stdio server is spawned as a subprocess on the
+gateway's own pipes (:mod:`chamberlain.gateways.mcp.pipes`; its stderr goes to the gateway's), which
+also carry the fast path's raw tool calls (:meth:`Upstream.call_tool_raw`); a streamable HTTP server
+is reached at its URL. Every failure
 becomes an :class:`~chamberlain.gateways.mcp.errors.UpstreamError` with a JSON-RPC code: the
 connection closed (``-32000``), the call timed out (``-32001``), or the server answered an error
 (its own code). A lost connection is re-established in the background, with back-off; the call
@@ -11,7 +13,6 @@ that found it lost is never retried (a tool call may not be idempotent).
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any, TypeVar
@@ -19,7 +20,6 @@ from typing import Any, TypeVar
 import anyio
 import mcp_types as types
 from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
@@ -28,6 +28,7 @@ from pydantic import TypeAdapter
 
 from chamberlain.gateways.mcp.config import UpstreamConfig
 from chamberlain.gateways.mcp.errors import UpstreamError
+from chamberlain.gateways.mcp.pipes import ChannelClosed, Pipes, spawn
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 _BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -61,6 +62,9 @@ class Upstream:
         self.generation = 0  # bumped each time the lists are loaded
         self.problem = "not connected yet"
         self._client: Client | None = None
+        #: The raw side channel of a connected stdio server (None: HTTP, or not connected).
+        self._pipes: Pipes | None = None
+        self._opened: Pipes | None = None
         self._lost = anyio.Event()
         self._stopping = False
 
@@ -68,13 +72,21 @@ class Upstream:
     def available(self) -> bool:
         return self._client is not None
 
+    @property
+    def raw(self) -> bool:
+        """Whether the fast path can relay a call raw (a connected stdio server)."""
+        return self._client is not None and self._pipes is not None and not self._pipes.closed
+
+    def _opening(self, pipes: Pipes) -> None:
+        self._opened = pipes
+
     def _transport(self) -> AbstractAsyncContextManager[Any]:
         c = self.config
         if c.command:
             params = StdioServerParameters(
                 command=c.command[0], args=list(c.command[1:]), env=dict(c.env) or None, cwd=c.cwd
             )
-            return stdio_client(params, errlog=sys.stderr)
+            return spawn(params, self._opening)
         http = create_mcp_http_client(headers=dict(c.headers) or None)
         return streamable_http_client(c.url, http_client=http)
 
@@ -98,6 +110,7 @@ class Upstream:
                     await stack.enter_async_context(client)
                     await self._load(client)
                     self._client, self._lost, attempt = client, anyio.Event(), 0
+                    self._pipes = self._opened
                     LOGGER.info("upstream %s connected (%d tools)", self.name, len(self.tools))
                     if not started:
                         started = True
@@ -109,7 +122,7 @@ class Upstream:
                     raise UpstreamError(self.name, self.problem, CONNECTION_CLOSED) from None
                 LOGGER.warning("upstream %s: %s", self.name, self.problem)
             finally:
-                self._client = None
+                self._client = self._pipes = self._opened = None
             if not self._stopping:
                 await anyio.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
                 attempt += 1
@@ -157,6 +170,49 @@ class Upstream:
             return result
 
         return await self._call(call)
+
+    async def call_tool_raw(self, name: str, arguments: dict[str, Any] | None) -> dict[str, Any]:
+        """:meth:`call_tool` over the raw side channel (the same request, outcome and errors, without the SDK
+        session); only while :attr:`raw`."""
+        pipes = self._pipes
+        if pipes is None or self._client is None:
+            raise UpstreamError(
+                self.name,
+                f"not available ({self.problem}); the gateway reconnects in the background, try again shortly",
+                CONNECTION_CLOSED,
+            )
+        params: dict[str, Any] = {"name": name}
+        if arguments is not None:
+            params["arguments"] = arguments
+        try:
+            answer = await pipes.request("tools/call", params, self.config.call_timeout)
+        except ChannelClosed:
+            raise self._lose("the connection closed (the server exited or hung up)") from None
+        except TimeoutError:
+            raise UpstreamError(
+                self.name, f"no answer within callTimeout ({self.config.call_timeout:g}s)", REQUEST_TIMEOUT
+            ) from None
+        except OSError as exc:
+            raise self._lose(f"the connection failed: {_describe(exc)}") from None
+        error = answer.get("error")
+        if error is not None:
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            if not isinstance(code, int) or isinstance(code, bool) or not isinstance(message, str):
+                raise UpstreamError(self.name, "the call failed: a malformed error response", INTERNAL_ERROR)
+            raise UpstreamError(self.name, message, code)
+        result = answer.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamError(
+                self.name, "the call failed: a response without a result object", INTERNAL_ERROR
+            )
+        if result.get("resultType", "complete") != "complete":
+            raise UpstreamError(
+                self.name,
+                "the server asked for input (elicitation or sampling), which the gateway does not relay",
+                INTERNAL_ERROR,
+            )
+        return result
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
         return await self._call(lambda client: client.get_prompt(name, arguments))
