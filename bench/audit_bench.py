@@ -8,7 +8,8 @@ just the PostgreSQL replica curve, goal 5).
 
 Entries are real: the decisions of checks against a small policy set (a derived role, two
 conditions, an output), recorded as the PDP records them (a ``Call`` per check: its request stored
-once, one entry per action, prepared on the writer thread).
+once, one entry per action, prepared on the writer thread; with the writer process, the server's
+default on SQLite, each call is prepared as it is submitted and a process of its own writes).
 "Sync" means every caller waits until the transaction holding its entry has committed
 (``synchronous=FULL``, WAL) — callers are threads (embedded use) or tasks on one event loop (the
 server's way). The ceiling inserts the identical rows (entries and tree nodes, precomputed: no
@@ -46,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -201,9 +203,10 @@ def sync_event_loop(log: DecisionLog, entries: list[Call], n: int, tasks: int, p
     async def caller(k: int) -> None:
         loop = asyncio.get_running_loop()
         for c in range(calls):
-            ticket = log.submit(
-                fresh(entries[(k + c) % len(entries)]), loop
-            )  # each call decides per_call actions
+            call: Any = fresh(entries[(k + c) % len(entries)])  # each call decides per_call actions
+            if log.prepares_on_submit:  # as recording.submit does: only bytes cross to a writer process
+                call = call.prepare(log.limits)
+            ticket = log.submit(call, loop)
             error = await log.wait_async(ticket)
             assert error is None, error
 
@@ -241,14 +244,23 @@ def measure_log(url: str, folder: Path, entries: list[Call], n: int, **options: 
         ),
         ("async, 1 thread, 1 entry per call", "async", lambda log: async_mode(log, entries, n)),
     ]
-    for name, durability, run in scenarios:
-        with DecisionLog.open(
-            url,
-            LogOptions(
-                durability=durability, key_file=key, head_interval=3600, queue_size=max(n, 1), **options
-            ),
-        ) as log:  # type: ignore[arg-type]
-            out[name] = run(log)
+    writers = ["thread", "process"] if url.startswith("sqlite") else ["thread"]
+    for writer in writers:
+        for name, durability, run in scenarios:
+            if writer == "process" and "event-loop" not in name:
+                continue  # the server's case: an event loop waiting for a writer process (its default)
+            with DecisionLog.open(
+                url,
+                LogOptions(
+                    durability=durability,
+                    key_file=key,
+                    head_interval=3600,
+                    queue_size=max(n, 1),
+                    writer=writer,
+                    **options,
+                ),
+            ) as log:  # type: ignore[arg-type]
+                out[name if writer == "thread" else f"{name}, writer process"] = run(log)
     return out
 
 
@@ -714,7 +726,7 @@ def _print_sqlite(ceiling: float, rates: dict[str, float]) -> None:
 def _sqlite_goals(ceiling: float, rates: dict[str, float]) -> None:
     """Goal 4 is about sync durability with one entry per call (several entries per call amortise more)."""
     best_sync = max(r for k, r in rates.items() if k.startswith("sync"))
-    one = max(r for k, r in rates.items() if k.startswith("sync") and k.endswith("1 entry per call"))
+    one = max(r for k, r in rates.items() if k.startswith("sync") and "1 entry per call" in k)
     print(
         f"- sync >= {GOAL_SYNC:,} entries/s on SQLite: {'met' if best_sync >= GOAL_SYNC else 'NOT met'} "
         f"({best_sync:,.0f})"

@@ -11,7 +11,8 @@ p99 ÷ Cerbos's), all measured in the same run.
 Servers: Cerbos with its default configuration (no audit log) and with its own audit log on (the
 ``local`` backend); chamberlain with its default configuration (the synchronous, tamper-evident
 decision log on SQLite: each answer waits until its entries are committed and fsynced), and without
-the log under uvicorn and granian (when installed), like for like with Cerbos's default.
+the log under uvicorn and granian (when installed), like for like with Cerbos's default; and the sync
+log written by a writer process of its own (``chamberlain.audit.writer: process``).
 Goals (issue 22): chamberlain's default ≥ 1.5x Cerbos's default throughput with a lower p99 at 16
 connections, and ≥ 1.0x Cerbos with its audit log at 1 and 16 connections.
 """
@@ -98,6 +99,7 @@ REQUESTS = {"1x3": ("1 resource, 3 actions", REQUEST), "5x5": ("5 resources, 5 a
 CONNECTIONS = (1, 16, 64)
 CERBOS, CERBOS_AUDIT = "cerbos 0.55", "cerbos 0.55 (audit log, local backend)"
 DEFAULT = "chamberlain (default: uvicorn, sync decision log)"
+WRITER_PROCESS = "chamberlain (uvicorn, sync decision log, writer process)"
 GOAL_THROUGHPUT = 1.5
 
 
@@ -229,12 +231,13 @@ def main() -> int:
                     results[shape][label] = _measure(cerbos.url, scripts[shape], args.duration)
         # chamberlain's default first (every decision durable in the log before its answer), then
         # like for like with Cerbos's default: no decision log, under each HTTP server.
-        variants = [(DEFAULT, "uvicorn", True)] + [
-            (f"chamberlain ({name}, no decision log)", name, False) for name in servers
-        ]
-        for label, name, decision_log in variants:
+        variants: list[tuple[str, str, bool, tuple[str, ...]]] = [
+            (DEFAULT, "uvicorn", True, ()),
+            (WRITER_PROCESS, "uvicorn", True, ("--set", "chamberlain.audit.writer=process")),
+        ] + [(f"chamberlain ({name}, no decision log)", name, False, ()) for name in servers]
+        for k, (label, name, decision_log, extra) in enumerate(variants):
             try:
-                with chamberlain(name, decision_log, Path(tmp) / f"state-{name}-{decision_log}") as url:
+                with chamberlain(name, decision_log, Path(tmp) / f"state-{k}", *extra) as url:
                     for shape in shapes:
                         got = _answers(url, REQUESTS[shape][1])
                         if got != expected[shape]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 
@@ -169,6 +170,17 @@ def test_config_keys_are_validated_and_named(tmp_path):
     assert config.decision_log.options.key_file == tmp_path / "decision-log.key"
 
 
+def test_a_server_configured_with_a_writer_process_records_through_it(policies):
+    config = {"server": admin_on(), "chamberlain": {"audit": {"writer": "process"}}}
+    with ThreadServer(policies, config) as server:
+        log = server.app.state.log
+        assert log.process is not None and log.process.alive and log.process.pid != os.getpid()
+        answer = httpx.post(f"{server.url}/api/check/resources", json=CHECK).json()
+        assert answer["results"][0]["actions"] == {"edit": "EFFECT_ALLOW", "view": "EFFECT_ALLOW"}
+        page = httpx.get(f"{server.url}/api/audit/entries", auth=ADMIN_AUTH).json()
+        assert [e["action"] for e in page["entries"]][:2] == ["edit", "view"]
+
+
 def test_log_failure_denies_every_action_and_says_why(server):
     state = server.app.state
     db = state.log._write_db
@@ -220,3 +232,19 @@ def test_waiting_for_the_log_does_not_block_the_event_loop(server):
         holder.close()
     check.join()
     assert answer[0].json()["results"][0]["actions"]["edit"] == "EFFECT_ALLOW"
+
+
+def test_the_writer_setting_is_the_thread_unless_a_process_is_asked_for_on_sqlite(tmp_path):
+    def writer(**audit: str) -> str:
+        overrides = {"chamberlain": {"stateDir": str(tmp_path), "audit": audit}}
+        return load_config(None, overrides=overrides, env={}).decision_log.options.writer
+
+    assert writer() == "thread"
+    assert writer(writer="process") == "process"
+    assert writer(db="postgresql://postgres@127.0.0.1:5432/test") == "thread"
+    with pytest.raises(
+        ConfigError, match=r"chamberlain.audit.writer: must be one of thread, process, got .fork."
+    ):
+        writer(writer="fork")
+    with pytest.raises(ConfigError, match=r"writer process is supported for a decision log on SQLite only"):
+        writer(writer="process", db="postgresql://postgres@127.0.0.1:5432/test")

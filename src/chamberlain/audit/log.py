@@ -34,6 +34,7 @@ from chamberlain.audit.tools.verify import TrustedHead, check_extends
 from chamberlain.audit.tools.witness.client import WitnessConfig
 from chamberlain.audit.write.append import LocalAppender, PendingAppender
 from chamberlain.audit.write.content import Limits
+from chamberlain.audit.write.process import ProcessAppender
 from chamberlain.audit.write.sequencer import Sequencer, SequencerOptions
 from chamberlain.audit.write.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
 from chamberlain.errors import Error
@@ -41,6 +42,7 @@ from chamberlain.store import POSTGRES, SQLITE, StoreURL, parse_url
 from chamberlain.store.db import Database, open_database
 from chamberlain.store.errors import StoreUnavailable
 
+THREAD, PROCESS = "thread", "process"
 DEFAULT_PG_KEY_FILE = Path(".chamberlain") / "decision-log.key"
 log = logging.getLogger("chamberlain.audit")
 
@@ -71,6 +73,9 @@ class LogOptions:
     retention: float | None = None  # seconds: erase the content of older entries (None: keep)
     exports: tuple[ExportConfig, ...] = ()  # exporters reading the log behind the writer (SIEM, OTLP)
     retention_interval: float = 3600.0
+    #: ``thread``: the writer thread writes; ``process`` (SQLite): a writer process of its own numbers, hashes
+    #: and commits, each call's entries prepared as they are submitted (see chamberlain.audit.write.process).
+    writer: str = THREAD
 
     def writer_options(self) -> WriterOptions:
         names = {f.name for f in fields(WriterOptions)}
@@ -121,6 +126,17 @@ def read_head_file(path: Path) -> TrustedHead | None:
     except OSError as exc:
         raise AuditError(f"cannot read the head file {path}: {exc.strerror or exc}") from None
     return TrustedHead.parse(text)
+
+
+def check_writer(writer: str, url: StoreURL) -> None:
+    """Raise :class:`AuditError` unless ``writer`` (``LogOptions.writer``) can write the log at ``url``."""
+    if writer not in (THREAD, PROCESS):
+        raise AuditError(f"the decision log's writer must be {THREAD} or {PROCESS}, got {writer!r}")
+    if writer == PROCESS and url.kind != SQLITE:
+        raise AuditError(
+            "a writer process is supported for a decision log on SQLite only; on PostgreSQL every replica "
+            "writes with its writer thread (writer: thread)"
+        )
 
 
 class _Retention:
@@ -216,9 +232,14 @@ class DecisionLog:
             self._ticker = _HeadTicker(appender, keys, options.head_interval, retention)
             self._ticker.sign()  # a crashed log gets a head over its tail (checked first: see open)
             sink = appender.append
+        recover = write_db.probe
+        self.process: ProcessAppender | None = None
+        if options.writer == PROCESS:
+            self.process = ProcessAppender(url, options.busy_timeout, limits, options.write_timeout + 60)
+            sink, recover = self.process.append, self._recover_process
         self._write_db = write_db
         self.writer = Writer(
-            self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker, recover=write_db.probe
+            self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker, recover=recover
         )
         self.exporters = [Exporter(url, config, self.origin).start() for config in options.exports]
         self._closed = False
@@ -233,6 +254,7 @@ class DecisionLog:
         options = options or LogOptions()
         options.limits()  # raises for bad limits or redact paths
         parsed = parse_url(url) if isinstance(url, str) else url
+        check_writer(options.writer, parsed)
         key_file = options.key_file or default_key_file(parsed)
         write_db = open_database(parsed, busy_timeout=options.busy_timeout)
         read_db: Database | None = None
@@ -281,6 +303,16 @@ class DecisionLog:
             if publisher is not None:
                 publisher.close(0)
             raise
+
+    def _recover_process(self) -> None:
+        assert self.process is not None
+        self._write_db.probe()
+        self.process.recover()
+
+    @property
+    def prepares_on_submit(self) -> bool:
+        """Whether a call's entries are prepared as it is submitted (with a writer process: only bytes cross)."""
+        return self.process is not None
 
     def _sink_then_wake(self, sink: Any) -> Any:
         sequencer = self.sequencer
@@ -454,6 +486,8 @@ class DecisionLog:
         for exporter in self.exporters:
             exporter.stop()
         left = self.writer.close(timeout)
+        if self.process is not None:
+            self.process.close()
         problems = []
         if left:
             problems.append(f"{left} queued entries could not be written ({self.writer.stats.last_error})")

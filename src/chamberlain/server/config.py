@@ -25,7 +25,13 @@ from chamberlain import safeyaml
 from chamberlain.approvals import settings as approval_settings
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
-from chamberlain.audit.log import STATE_KEY, LogOptions, default_head_file, default_key_file
+from chamberlain.audit.log import (
+    STATE_KEY,
+    LogOptions,
+    check_writer,
+    default_head_file,
+    default_key_file,
+)
 from chamberlain.config_values import boolean, choice, int_between, listen_address, positive_int, string
 from chamberlain.console import settings as console_settings
 from chamberlain.console.settings import ConsoleConfig
@@ -103,6 +109,9 @@ DEFAULTS: dict[str, Any] = {
             "overflowTimeout": "1s",
             "writeTimeout": "10s",  # sync: longest wait for durability before the decision is a DENY
             "batchSize": 4096,  # entries per transaction at most
+            # thread: the writer thread; process (SQLite only): a writer process numbers, hashes and commits
+            # on another core (docs/concepts/decision-log.md#durability: when it pays)
+            "writer": "thread",
             "headInterval": "10s",  # sign a tree head this often (when the log grew)
             "signingKeyFile": "",  # "" = <stateDir>/decision-log.key, generated on first start
             "keyName": "",  # name of a generated key; "" = chamberlain/<host>-<random>
@@ -649,6 +658,7 @@ def _decision_log(
         "overflow": ("overflow", choice("block", "deny")),
         "queue_size": ("queueSize", positive_int),
         "batch_size": ("batchSize", positive_int),
+        "writer": ("writer", choice("thread", "process")),
         "overflow_timeout": ("overflowTimeout", _seconds),
         "write_timeout": ("writeTimeout", _seconds),
         "head_interval": ("headInterval", _seconds),
@@ -680,6 +690,7 @@ def _decision_log(
         return None
     if url.path is not None and not url.path.is_absolute():
         url = parse_url(sqlite_url(base_dir / url.path))
+    writer = found["writer"]
     key_file = base_dir / found["key_file"] if found["key_file"] else _default_key_file(url, state_dir)
     head_file = base_dir / found["head_file"] if found["head_file"] else default_head_file(key_file)
     try:
@@ -690,6 +701,7 @@ def _decision_log(
             overflow_timeout=found["overflow_timeout"],
             write_timeout=found["write_timeout"],
             batch_size=found["batch_size"],
+            writer=writer,
             head_interval=found["head_interval"],
             sequencer_interval=found["sequencer_interval"],
             key_file=key_file,
@@ -704,6 +716,7 @@ def _decision_log(
             exports=tuple(_resolve_jsonl(e, base_dir) for e in found["exports"]),
         )
         options.limits()
+        check_writer(writer, url)
     except (ValueError, Error) as exc:
         problems.append(f"chamberlain.audit: {exc}")
         return None

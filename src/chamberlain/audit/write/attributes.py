@@ -91,6 +91,26 @@ def rows_reads(rows: Iterable[Any]) -> Reads:
     return found
 
 
+_listed: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def read_names(rows: tuple[Any, ...]) -> dict[str, Any]:
+    """``{"principal": names, "resource": names}`` as an entry's ``read`` shows what ``rows`` read (sorted
+    lists, or ``"*"`` for every attribute); cached by rows, so callers must not change the result."""
+    found = _listed.get(rows)
+    if found is None:
+        reads = rows_reads(rows)
+        found = {"principal": _listing(reads.principal), "resource": _listing(reads.resource)}
+        if len(_listed) >= _CACHE_LIMIT:
+            _listed.clear()
+        _listed[rows] = found
+    return found
+
+
+def _listing(names: frozenset[str]) -> list[str] | str:
+    return "*" if names is ALL else sorted(names)
+
+
 def _row_expressions(row: Any) -> Iterable[str]:
     condition = row.condition
     yield from _condition_expressions(condition)

@@ -44,8 +44,6 @@ from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import CheckOutput
 from chamberlain.engine.wire import json_number
 
-_ALL = "*"
-
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
@@ -112,13 +110,9 @@ class Call:
         empty_reads = {"principal": [], "resource": []}
         for i, (inp, out) in enumerate(zip(self.inputs, self.outputs, strict=True)):
             r = inp.resource
-            rows_by_action: dict[str, list[Any]] = {}
+            rows_by_action: dict[str, tuple[Any, ...]] = {}
             for action, _scope, row, _ok in out.trace:
-                found = rows_by_action.get(action)
-                if found is None:
-                    rows_by_action[action] = [row]
-                else:
-                    found.append(row)
+                rows_by_action[action] = (*rows_by_action.get(action, ()), row)
             derived = list(out.effective_derived_roles)
             common = {
                 "input": i,
@@ -138,14 +132,7 @@ class Call:
             for action, effect in out.actions.items():
                 row = effect.row
                 rows = rows_by_action.get(action)
-                if rows:
-                    reads = attributes.rows_reads(rows)
-                    read: dict[str, Any] = {
-                        "principal": _names(reads.principal),
-                        "resource": _names(reads.resource),
-                    }
-                else:
-                    read = empty_reads
+                read = attributes.read_names(rows) if rows else empty_reads
                 if row is None:
                     version = rule = ""
                     conditions: list[dict[str, Any]] = []
@@ -290,10 +277,6 @@ def aux_json(aux: AuxData) -> dict[str, Any]:
 def _plain(value: Mapping[str, Any]) -> Mapping[str, Any]:
     """A mapping orjson encodes in C (a dict), without copying one that is already."""
     return value if type(value) is dict else dict(value)
-
-
-def _names(names: frozenset[str]) -> list[str] | str:
-    return _ALL if names is attributes.ALL else sorted(names)
 
 
 def _conditions(out: CheckOutput, row: Any) -> list[dict[str, Any]]:

@@ -107,8 +107,9 @@ def submit(
     """Submit the record of a decided check; never raises for the log's sake.
 
     The record is built on the writer thread (see :class:`chamberlain.audit.write.decisions.Call`), except
-    in ``async`` durability for embedded calls (``request`` None): the caller owns those attribute
-    objects and may change them once the call returns, so they are encoded now.
+    with a writer process (only bytes cross to it) and in ``async`` durability for embedded calls
+    (``request`` None: the caller owns those attribute objects and may change them once the call
+    returns): those are encoded now.
     ``extra``: fields an enforcement point adds to every entry's content (the MCP gateway's ``mcp``);
     ``context``: what it adds to the request record (the delegated chain with its roles).
     """
@@ -118,7 +119,7 @@ def submit(
         call: Any = decision_call(
             inputs, outputs, when=when, call_id=call_id, point=point, extra=extra, context=context
         )
-        if log.durability == ASYNC and request is None:
+        if log.prepares_on_submit or (log.durability == ASYNC and request is None):
             call = call.prepare(log.limits)
         ticket = log.submit(call, loop)
     except (LogUnavailable, EncodingError) as exc:
