@@ -49,13 +49,13 @@ class Principal:
         # _set, inline (a new Principal per check is the embedded API's common case).
         self.id = id
         # Cerbos keeps the request's order; a set's order is made stable by sorting it.
-        self.roles = (
+        self.roles: tuple[str, ...] = (
             roles if kind is tuple else tuple(sorted(roles) if kind is set or kind is frozenset else roles)
         )
-        self.attr = attr if attr is not None else _NO_ATTRIBUTES
+        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
-        self._cel = None
+        self._cel: dict[str, Any] | None = None
 
     @classmethod
     def prevalidated(
@@ -77,13 +77,13 @@ class Principal:
         self.id = id
         # Cerbos keeps the request's order; a set's order is made stable by sorting it.
         kind = type(roles)
-        self.roles: tuple[str, ...] = (
+        self.roles = (
             roles if kind is tuple else tuple(sorted(roles) if kind is set or kind is frozenset else roles)
         )
-        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
+        self.attr = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
-        self._cel: dict[str, Any] | None = None
+        self._cel = None
 
     def cel(self) -> dict[str, Any]:
         """``request.principal`` as conditions see it."""
@@ -134,10 +134,10 @@ class Resource:
         # _set, inline (a new Resource per check is the embedded API's common case).
         self.kind = kind
         self.id = id
-        self.attr = attr if attr is not None else _NO_ATTRIBUTES
+        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
-        self._cel = None
+        self._cel: dict[str, Any] | None = None
 
     @classmethod
     def prevalidated(
@@ -158,10 +158,10 @@ class Resource:
     ) -> None:
         self.kind = kind
         self.id = id
-        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
+        self.attr = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
-        self._cel: dict[str, Any] | None = None
+        self._cel = None
 
     def cel(self) -> dict[str, Any]:
         """``request.resource`` as conditions see it."""
