@@ -261,13 +261,15 @@ class PDP:
         self, principal: Principal, resource: Resource, action: str, *, aux_data: AuxData | None = None
     ) -> bool:
         """Whether ``principal`` may do ``action`` on ``resource`` (recorded when there is a decision log)."""
-        _check_types(principal, (resource,), aux_data)
-        if not isinstance(action, str) or not action:
+        # Exact types first, the isinstance checks only for anything else: this is the embedded hot path.
+        if type(principal) is not Principal or type(resource) is not Resource or aux_data is not None:
+            _check_types(principal, (resource,), aux_data)
+        if (type(action) is not str and not isinstance(action, str)) or not action:
             raise InvalidRequest(f"action: expected a non-empty string, got {action!r}", "action")
         if self.log is not None:
             return self.check(principal, resource, [action], aux_data=aux_data).is_allowed(action)
         return (
-            self._engine.decide(principal, resource, action, aux_data or EMPTY_AUX).effect == "EFFECT_ALLOW"
+            self._engine.walked(principal, resource, action, aux_data or EMPTY_AUX).effect == "EFFECT_ALLOW"
         )
 
     def check(

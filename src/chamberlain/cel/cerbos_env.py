@@ -110,7 +110,9 @@ def from_json(value: Any) -> Any:
             tv = type(v)
             if tv is str or tv is float or tv is bool or v is None:
                 continue
-            c = from_json(v)
+            c = (
+                float(v) if tv is int else from_json(v)
+            )  # an int attribute without a call (a fresh Resource's)
             if c is not v:
                 if changed is None:
                     changed = {}

@@ -41,10 +41,21 @@ class Principal:
         """Raises :class:`~chamberlain.engine.request_validation.InvalidRequest` with the Cerbos server's
         message for what it refuses in a request's ``principal`` (no id, no roles, a string for the
         roles, duplicate roles, an empty attribute key, a bad ``policy_version`` or ``scope``)."""
-        if isinstance(roles, Iterator):
+        kind = type(roles)
+        if kind is not set and kind is not tuple and kind is not list and isinstance(roles, Iterator):
             roles = tuple(roles)
+            kind = tuple
         check_principal(id, roles, attr, policy_version, scope)
-        self._set(id, roles, attr, policy_version, scope)
+        # _set, inline (a new Principal per check is the embedded API's common case).
+        self.id = id
+        # Cerbos keeps the request's order; a set's order is made stable by sorting it.
+        self.roles: tuple[str, ...] = (
+            roles if kind is tuple else tuple(sorted(roles) if kind is set or kind is frozenset else roles)
+        )
+        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
+        self.policy_version = policy_version
+        self.scope = scope
+        self._cel: dict[str, Any] | None = None
 
     @classmethod
     def prevalidated(
@@ -66,22 +77,22 @@ class Principal:
         self.id = id
         # Cerbos keeps the request's order; a set's order is made stable by sorting it.
         kind = type(roles)
-        self.roles: tuple[str, ...] = (
+        self.roles = (
             roles if kind is tuple else tuple(sorted(roles) if kind is set or kind is frozenset else roles)
         )
-        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
+        self.attr = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
-        self._cel: dict[str, Any] | None = None
+        self._cel = None
 
     def cel(self) -> dict[str, Any]:
         """``request.principal`` as conditions see it."""
         if self._cel is None:
-            v, scope = self.policy_version, self.scope
+            v, scope, attr = self.policy_version, self.scope, self.attr
             self._cel = {
                 "id": self.id,
                 "roles": list(self.roles),
-                "attr": _attributes(self.attr),
+                "attr": from_json(attr) if type(attr) is dict else _attributes(attr),  # _attributes, inline
                 "policy_version": v,
                 "policyVersion": v,
                 "scope": scope[1:] if scope[:1] == "." else scope,
@@ -120,7 +131,13 @@ class Resource:
         message for what it refuses in a request's ``resource`` (no kind or id, an empty attribute key,
         a bad ``policy_version`` or ``scope``)."""
         check_resource(kind, id, attr, policy_version, scope)
-        self._set(kind, id, attr, policy_version, scope)
+        # _set, inline (a new Resource per check is the embedded API's common case).
+        self.kind = kind
+        self.id = id
+        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
+        self.policy_version = policy_version
+        self.scope = scope
+        self._cel: dict[str, Any] | None = None
 
     @classmethod
     def prevalidated(
@@ -141,19 +158,19 @@ class Resource:
     ) -> None:
         self.kind = kind
         self.id = id
-        self.attr: Mapping[str, Any] = attr if attr is not None else _NO_ATTRIBUTES
+        self.attr = attr if attr is not None else _NO_ATTRIBUTES
         self.policy_version = policy_version
         self.scope = scope
-        self._cel: dict[str, Any] | None = None
+        self._cel = None
 
     def cel(self) -> dict[str, Any]:
         """``request.resource`` as conditions see it."""
         if self._cel is None:
-            v, scope = self.policy_version, self.scope
+            v, scope, attr = self.policy_version, self.scope, self.attr
             self._cel = {
                 "kind": self.kind,
                 "id": self.id,
-                "attr": _attributes(self.attr),
+                "attr": from_json(attr) if type(attr) is dict else _attributes(attr),  # _attributes, inline
                 "policy_version": v,
                 "policyVersion": v,
                 "scope": scope[1:] if scope[:1] == "." else scope,

@@ -388,9 +388,9 @@ def check_principal(
         type(id) is str
         and id
         and _plain_roles(roles)
-        and _plain_attr(attr)
-        and _plain(policy_version, VERSION)
-        and _plain(scope, SCOPE)
+        and (attr is None or (type(attr) is dict and "" not in attr))  # _plain_attr, inline (hot path)
+        and (policy_version == "" or _plain(policy_version, VERSION))  # the defaults without a call
+        and (scope == "" or _plain(scope, SCOPE))
     ):
         return
     _check_object(
@@ -415,9 +415,9 @@ def check_resource(
         and kind
         and type(id) is str
         and id
-        and _plain_attr(attr)
-        and _plain(policy_version, VERSION)
-        and _plain(scope, SCOPE)
+        and (attr is None or (type(attr) is dict and "" not in attr))  # _plain_attr, inline (hot path)
+        and (policy_version == "" or _plain(policy_version, VERSION))  # the defaults without a call
+        and (scope == "" or _plain(scope, SCOPE))
     ):
         return
     _check_object(

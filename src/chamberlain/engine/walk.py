@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from chamberlain.cel import EvaluationError
 from chamberlain.cel.budget import BUDGET_KEY, limit
 from chamberlain.cel.jsonvalue import output_json
-from chamberlain.engine.activation import EMPTY_VARIABLES
-from chamberlain.engine.conditions import Evaluation, StrictEvaluationError, cel_message
+from chamberlain.engine.activation import EMPTY_VARIABLES, VariablesMap
+from chamberlain.engine.conditions import Evaluation, LazyVariables, StrictEvaluationError, cel_message
 from chamberlain.engine.derived_roles import ScopeDerivedRoles, derived_roles
 from chamberlain.engine.fastpath import final_effect
 from chamberlain.engine.names import NO_MATCH_FOR_SCOPE_PERMISSIONS
@@ -34,6 +34,7 @@ from chamberlain.engine.ruletable import (
     OVERRIDE_PARENT,
     REQUIRE_PARENTAL_CONSENT,
     RESOURCE,
+    Params,
     Row,
 )
 from chamberlain.engine.walkgen import NO_MATCH_EFFECT, WalkResult
@@ -316,6 +317,13 @@ class FastState(State):
         state.route = route
         state.condition_cache = {}
         return state
+
+    def evaluate_variables(self, params: Params, *, unset_on_error: bool) -> VariablesMap:
+        """Rules' variables evaluated on first read (:class:`LazyVariables`): the fast path reports no
+        errors, so evaluating a variable no condition reads changes nothing it returns."""
+        if not unset_on_error:
+            return super().evaluate_variables(params, unset_on_error=unset_on_error)
+        return LazyVariables(self, params)
 
 
 _STRICT_DENY = "STRICT_DENY"  # a group walk ended by a condition error under strict evaluation
