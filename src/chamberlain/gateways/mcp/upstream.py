@@ -161,13 +161,7 @@ class Upstream:
             result = await client.session.send_request(
                 request, _RAW, request_read_timeout_seconds=self.config.call_timeout
             )
-            if result.get("resultType", "complete") != "complete":
-                raise UpstreamError(
-                    self.name,
-                    "the server asked for input (elicitation or sampling), which the gateway does not relay",
-                    INTERNAL_ERROR,
-                )
-            return result
+            return self._complete(result)
 
         return await self._call(call)
 
@@ -206,6 +200,10 @@ class Upstream:
             raise UpstreamError(
                 self.name, "the call failed: a response without a result object", INTERNAL_ERROR
             )
+        return self._complete(result)
+
+    def _complete(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A tools/call result the gateway can forward (not a request for input)."""
         if result.get("resultType", "complete") != "complete":
             raise UpstreamError(
                 self.name,
