@@ -181,11 +181,9 @@ class Upstream:
         try:
             answer = await pipes.request("tools/call", params, self.config.call_timeout)
         except ChannelClosed:
-            raise self._lose("the connection closed (the server exited or hung up)") from None
+            raise self._closed() from None
         except TimeoutError:
-            raise UpstreamError(
-                self.name, f"no answer within callTimeout ({self.config.call_timeout:g}s)", REQUEST_TIMEOUT
-            ) from None
+            raise self._timed_out() from None
         except OSError as exc:
             raise self._lose(f"the connection failed: {_describe(exc)}") from None
         error = answer.get("error")
@@ -234,23 +232,25 @@ class Upstream:
             raise
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED:
-                raise self._lose("the connection closed (the server exited or hung up)") from None
+                raise self._closed() from None
             if exc.code == REQUEST_TIMEOUT:
-                raise UpstreamError(
-                    self.name,
-                    f"no answer within callTimeout ({self.config.call_timeout:g}s)",
-                    REQUEST_TIMEOUT,
-                ) from None
+                raise self._timed_out() from None
             raise UpstreamError(self.name, exc.error.message, exc.code) from None
         except TimeoutError:
-            raise UpstreamError(
-                self.name, f"no answer within callTimeout ({self.config.call_timeout:g}s)", REQUEST_TIMEOUT
-            ) from None
+            raise self._timed_out() from None
         except _TRANSPORT_ERRORS as exc:
             raise self._lose(f"the connection failed: {_describe(exc)}") from None
         except Exception as exc:  # a result the SDK could not parse, a transport bug
             LOGGER.warning("upstream %s: %s", self.name, _describe(exc))
             raise UpstreamError(self.name, f"the call failed: {_describe(exc)}", INTERNAL_ERROR) from None
+
+    def _timed_out(self) -> UpstreamError:
+        return UpstreamError(
+            self.name, f"no answer within callTimeout ({self.config.call_timeout:g}s)", REQUEST_TIMEOUT
+        )
+
+    def _closed(self) -> UpstreamError:
+        return self._lose("the connection closed (the server exited or hung up)")
 
     def _lose(self, problem: str) -> UpstreamError:
         self.problem = problem
