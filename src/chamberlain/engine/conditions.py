@@ -189,6 +189,9 @@ class Condition:
     test: Check
     match: m.Match | None  # None for the synthetic "none of" wrappers
     negated: Condition | None = None  # for "none of [x]" wrappers: x
+    #: The expressions (stripped) when the tree is one expression or nested ``all`` of them: then the
+    #: condition holding means each of them held, without error, and explaining it needs no evaluation.
+    conjunction: tuple[str, ...] | None = None
 
     def explain(self, activation: Mapping[str, Any]) -> list[ExprOutcome]:
         """Re-evaluate each expression of the tree against ``activation``: which held, which failed."""
@@ -229,7 +232,21 @@ def compile_condition(condition: m.Condition | None) -> Condition | None:
     """The compiled form of a rule's condition (``None`` when the rule has none)."""
     if condition is None or condition.match is None:
         return None
-    return Condition(_compile(condition.match), condition.match)
+    return Condition(_compile(condition.match), condition.match, conjunction=_conjunction(condition.match))
+
+
+def _conjunction(match: m.Match) -> tuple[str, ...] | None:
+    if match.op == "expr":
+        return (match.expr.strip(),)
+    if match.op != "all":
+        return None
+    parts: list[str] = []
+    for sub in match.of:
+        inner = _conjunction(sub)
+        if inner is None:
+            return None
+        parts.extend(inner)
+    return tuple(parts)
 
 
 def none_of(condition: Condition) -> Condition:

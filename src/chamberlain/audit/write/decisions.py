@@ -41,7 +41,7 @@ from chamberlain.audit.write.entry import (
     to_ns,
 )
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
-from chamberlain.engine.result import CheckOutput
+from chamberlain.engine.result import HELD, CheckOutput
 from chamberlain.engine.wire import json_number
 
 
@@ -111,8 +111,11 @@ class Call:
         for i, (inp, out) in enumerate(zip(self.inputs, self.outputs, strict=True)):
             r = inp.resource
             rows_by_action: dict[str, tuple[Any, ...]] = {}
-            for action, _scope, row, _ok in out.trace:
+            held: set[int] = set()
+            for action, _scope, row, outcome in out.trace:
                 rows_by_action[action] = (*rows_by_action.get(action, ()), row)
+                if outcome == HELD:
+                    held.add(id(row))
             derived = list(out.effective_derived_roles)
             common = {
                 "input": i,
@@ -140,7 +143,7 @@ class Call:
                     version, rule = row.policy.version, row.name
                     conditions = explained.get(id(row))  # type: ignore[assignment]
                     if conditions is None:
-                        conditions = explained[id(row)] = _conditions(out, row)
+                        conditions = explained[id(row)] = _conditions(out, row, id(row) in held)
                 public = {
                     "call_id": call_id,
                     "point": point,
@@ -279,9 +282,17 @@ def _plain(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return value if type(value) is dict else dict(value)
 
 
-def _conditions(out: CheckOutput, row: Any) -> list[dict[str, Any]]:
+def _conditions(out: CheckOutput, row: Any, held: bool) -> list[dict[str, Any]]:
+    """Each expression of the deciding row's condition and whether it held (``held``: the trace says the
+    whole condition did). A held conjunction needs no evaluation (about a third of a call's preparing);
+    any other tree is evaluated again, expression by expression."""
     conditions: list[dict[str, Any]] = []
-    if row is not None and row.condition is not None and out.state is not None:
+    condition = row.condition if row is not None else None
+    if condition is None:
+        return conditions
+    if held and condition.conjunction is not None:
+        return [{"expr": expr, "held": True} for expr in condition.conjunction]
+    if out.state is not None:
         for c in out.state.explain_condition(row):
             item: dict[str, Any] = {"expr": c.expression.strip(), "held": c.held}
             if c.error:
