@@ -4,7 +4,10 @@ The issuer is ``chamberlain.console.oidc.issuer`` (default: the first of
 ``chamberlain.delegation.trustedIssuers``); its endpoints come from its discovery document. The
 access token the issuer returns is verified exactly as the admin surface verifies a bearer token
 (:func:`chamberlain.server.admin.auth.bearer_caller`: signature, issuer, audience, expiry), and the
-person it names is the console login. State and PKCE verifier are kept server-side for ten minutes,
+person it names is the console login. When the scopes ask for ``openid``, the answer must also hold
+an ID token (OpenID Connect Core 3.1.3.7): signed by the same issuer, for the console's client id,
+unexpired, carrying the nonce of this very request and naming the same person as the access token;
+otherwise the login fails. State, PKCE verifier and nonce are kept server-side for ten minutes,
 bound to the browser by a short-lived SameSite=Lax cookie (the IdP's redirect back is a cross-site
 navigation when the IdP is on another site).
 """
@@ -24,6 +27,9 @@ import httpx
 from chamberlain.console.logins import Expiring
 from chamberlain.console.settings import ConsoleConfig
 from chamberlain.delegation.config import DelegationConfig
+from chamberlain.delegation.errors import TokenError
+from chamberlain.delegation.tokens import MAX_TOKEN_BYTES, require_audience, verify_jwt
+from chamberlain.delegation.trust import KeyFinder
 from chamberlain.server.admin import Caller
 from chamberlain.server.admin.auth import bearer_caller
 from chamberlain.server.admin.settings import AdminConfig
@@ -48,6 +54,7 @@ class Pending:
     verifier: str
     browser: str  # the value of PENDING_COOKIE this request is bound to
     next: str
+    nonce: str = ""
 
 
 def _challenge(verifier: str) -> str:
@@ -107,7 +114,13 @@ class OidcLogin:
         """The issuer's authorization URL for a new request bound to ``browser`` (blocking: discovery)."""
         with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
             endpoint = self.discovery(client)["authorization_endpoint"]
-        pending = Pending(secrets.token_urlsafe(24), secrets.token_urlsafe(48), browser, next_path)
+        pending = Pending(
+            secrets.token_urlsafe(24),
+            secrets.token_urlsafe(48),
+            browser,
+            next_path,
+            secrets.token_urlsafe(24),
+        )
         self.pending.put(pending.state, pending, time.time() + PENDING_TTL)
         params = {
             "response_type": "code",
@@ -115,7 +128,7 @@ class OidcLogin:
             "redirect_uri": self.redirect_uri,
             "scope": self.settings.oidc_scopes,
             "state": pending.state,
-            "nonce": secrets.token_urlsafe(16),
+            "nonce": pending.nonce,
             "code_challenge": _challenge(pending.verifier),
             "code_challenge_method": "S256",
         }
@@ -147,13 +160,43 @@ class OidcLogin:
         access = tokens.get("access_token")
         if not isinstance(access, str):
             raise LoginFailed(f"{endpoint}: no access_token in the answer")
+        now = time.time()
         try:
-            caller = bearer_caller(access, self.delegation, self.admin, time.time())
+            caller = bearer_caller(access, self.delegation, self.admin, now)
         except ApiError as exc:
             raise LoginFailed(exc.message) from None
+        if "openid" in self.settings.oidc_scopes.split():
+            self._check_id_token(tokens.get("id_token"), pending, caller, endpoint, now)
         expires = caller.attr.get("exp")
         return (
             caller,
             float(expires) if isinstance(expires, int | float) else time.time() + 3600,
             pending.next,
         )
+
+    def _check_id_token(
+        self, token: Any, pending: Pending, caller: Caller, endpoint: str, now: float
+    ) -> None:
+        """The ID token of an OpenID answer: this issuer's, for this client and request, about ``caller``."""
+        if not isinstance(token, str) or not token:
+            raise LoginFailed(f"{endpoint}: no id_token in the answer to an openid request")
+        if len(token) > MAX_TOKEN_BYTES:
+            raise LoginFailed(f"id_token: longer than {MAX_TOKEN_BYTES} bytes")
+        delegation = self.delegation
+        assert delegation is not None  # bearer_caller verified the access token with its issuers
+
+        def keys_of(issuer: str) -> KeyFinder | None:  # the console's issuer only
+            found = delegation.trusted(issuer) if issuer.rstrip("/") == self.issuer.rstrip("/") else None
+            return found.keys if found is not None else None
+
+        try:
+            verified = verify_jwt(token, keys_of, now=now, leeway=delegation.leeway, where="id_token")
+            require_audience(verified.claims, [self.settings.oidc_client_id], "id_token")
+        except TokenError as exc:
+            raise LoginFailed(str(exc)) from None
+        claims = verified.claims
+        nonce = claims.get("nonce")
+        if not isinstance(nonce, str) or not secrets.compare_digest(nonce, pending.nonce):
+            raise LoginFailed("id_token: its nonce is not this login's (a token issued for another request)")
+        if claims.get("sub") != caller.id or verified.issuer != caller.issuer:
+            raise LoginFailed("id_token: it names another person than the access token does")
