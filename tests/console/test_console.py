@@ -12,6 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+from chamberlain.audit.tlog.merkle import (
+    LeafList,
+    ProofError,
+    consistency_path,
+    leaf_hash,
+    root_of,
+    verify_consistency,
+)
 from tests.console.conftest import Stack, shot
 from tests.server.support import ADMIN_AUTH
 
@@ -302,3 +310,117 @@ def test_altered_content_is_shown_as_tampered(stack: Stack, operator: Any) -> No
     operator.click("[data-verify]")
     operator.locator("[data-verdict].tampered").wait_for()
     assert "content" in operator.inner_text("[data-verdict]")
+
+
+def _consistency_cases(leaves: int) -> list[list[Any]]:
+    """Every consistency proof of trees up to ``leaves`` leaves, and broken variants of each (a flipped
+    hash, one hash short, one too many, the wrong first or second root, the wrong first size), with
+    whether chamberlain's own RFC 9162 check accepts it."""
+    hashes = [leaf_hash(f"leaf {i}".encode()) for i in range(leaves)]
+    tree = LeafList(hashes)
+    cases: list[list[Any]] = []
+    for n in range(1, leaves + 1):
+        for m in range(1, n + 1):
+            path, first, second = consistency_path(tree, m, n), root_of(hashes[:m]), root_of(hashes[:n])
+            variants = [(m, n, first, second, path), (m, n, root_of(hashes[: m - 1]), second, path)]
+            variants.append((m, n, first, root_of(hashes[: n - 1]), path))
+            if path:
+                flipped = [*path[:-1], bytes([path[-1][0] ^ 1]) + path[-1][1:]]
+                variants += [(m, n, first, second, flipped), (m, n, first, second, path[:-1])]
+                variants.append((m, n, first, second, [*path, path[0]]))
+            if m < n:
+                variants.append((m + 1, n, first, second, path))
+            for a, b, x, y, p in variants:
+                try:
+                    verify_consistency(a, b, x, y, p)
+                    accepted = True
+                except ProofError:
+                    accepted = False
+                cases.append([a, b, x.hex(), y.hex(), [h.hex() for h in p], accepted])
+    return cases
+
+
+def test_the_browsers_consistency_check_agrees_with_the_logs_own(stack: Stack, operator: Any) -> None:
+    cases = _consistency_cases(24)
+    operator.goto(f"{stack.url}/console/log")
+    results = operator.evaluate(
+        """async (cases) => {
+            const out = [];
+            for (const [a, b, x, y, p] of cases) {
+                try { await verifyConsistency(a, b, fromHex(x), fromHex(y), p.map(fromHex)); out.push(true); }
+                catch (e) { out.push(false); }
+            }
+            return out;
+        }""",
+        cases,
+    )
+    disagreements = [c[:2] for c, got in zip(cases, results, strict=True) if got != c[5]]
+    assert not disagreements, disagreements[:10]
+    accepted = sum(results)
+    assert 0 < accepted < len(cases)  # both outcomes were exercised (300 valid proofs of 2,000-odd)
+
+
+def _verify(page: Any, stack: Stack, agent: str) -> str:
+    """Record a decision by ``agent``, open its entry, verify it in the browser; the verdict's class."""
+    pay(stack, "invoice", 12, agent=agent)
+    (entry,) = stack.admin("GET", "/api/audit/entries", params={"principal": agent}).json()["entries"]
+    page.goto(f"{stack.url}/console/log/{entry['seq']}")
+    _pin(page, stack)
+    page.click("[data-verify]")
+    page.locator("[data-verdict]:not(:text('not verified yet'))").wait_for()
+    return str(page.get_attribute("[data-verdict]", "class"))
+
+
+def _remembered(page: Any) -> dict[str, Any]:
+    return dict(
+        page.evaluate(
+            """() => Object.fromEntries(Object.keys(localStorage)
+                 .filter((k) => k.startsWith("chamberlain.console.verifiedHead."))
+                 .map((k) => [k, JSON.parse(localStorage.getItem(k))]))"""
+        )
+    )
+
+
+def test_each_verification_checks_the_log_only_grew_since_the_last(stack: Stack, operator: Any) -> None:
+    assert _verify(operator, stack, "agent-grow-1") == "verified"
+    [(key, first)] = _remembered(operator).items()
+    assert _verify(operator, stack, "agent-grow-2") == "verified"
+    steps = operator.inner_text("[data-steps]")
+    assert f"consistent with the head you verified before ({first['size']} entries" in steps
+    assert _remembered(operator)[key]["size"] > first["size"]  # the newer head is remembered
+
+
+def test_history_rewritten_since_the_last_verification_is_shown_as_tampered(
+    stack: Stack, operator: Any
+) -> None:
+    assert _verify(operator, stack, "agent-fork-1") == "verified"
+    [(key, seen)] = _remembered(operator).items()
+    # What the browser remembers is the history it verified; a server that now proves another
+    # (entries replaced and heads signed again with the log's key) fails the consistency proof.
+    forged = {"size": seen["size"], "root": ("0" if seen["root"][0] != "0" else "1") + seen["root"][1:]}
+    operator.evaluate("([k, v]) => localStorage.setItem(k, JSON.stringify(v))", [key, forged])
+    assert _verify(operator, stack, "agent-fork-2") == "tampered"
+    assert "rewritten since you verified it" in operator.inner_text("[data-verdict]")
+    assert "does not lead to the root verified before" in operator.inner_text("[data-steps]")
+    assert _remembered(operator)[key] == forged  # a failed check does not move what was verified
+    shot(operator, "rewritten")
+    larger = {"size": seen["size"] + 10_000, "root": seen["root"]}
+    operator.evaluate("([k, v]) => localStorage.setItem(k, JSON.stringify(v))", [key, larger])
+    assert _verify(operator, stack, "agent-fork-3") == "tampered"
+    assert "the log shrank" in operator.inner_text("[data-steps]")
+    operator.evaluate("(k) => localStorage.removeItem(k)", key)
+
+
+def test_the_proof_material_carries_a_consistency_proof_from_the_size_asked(
+    stack: Stack, operator: Any
+) -> None:
+    pay(stack, "invoice", 5, agent="agent-since")
+    material = operator.request.get(f"{stack.url}/console/log/0/proof?since=1").json()
+    size = material["head"]["tree_size"]
+    assert material["consistency"]["first"] == 1 and material["consistency"]["second"] == size
+    assert (
+        "consistency" not in operator.request.get(f"{stack.url}/console/log/0/proof?since={size + 5}").json()
+    )
+    assert "consistency" not in operator.request.get(f"{stack.url}/console/log/0/proof").json()
+    refused = operator.request.get(f"{stack.url}/console/log/0/proof?since=-1")
+    assert refused.status == 400 and "is not a tree size" in refused.text()

@@ -3,7 +3,9 @@
 ``/console/log/{seq}/proof`` answers the entry's leaf exactly as stored, the latest signed head and the
 inclusion proof against it; ``static/console.js`` checks them in the browser (SHA-256, RFC 9162
 inclusion, Ed25519 over the checkpoint) against the verifier key the user pinned, so a server whose
-data was altered cannot vouch for it.
+data was altered cannot vouch for it. With ``?since=M`` (the size of the last head this browser
+verified) it adds the consistency proof from size M to the head's size: the browser checks that the
+log it sees now extends the one it saw then, so history rewritten and signed again is caught too.
 """
 
 from __future__ import annotations
@@ -142,9 +144,10 @@ def _salted(console: Console, seq: int) -> dict[str, Any]:
 
 
 async def proof(console: Console, request: Request, login: Login) -> Response:
-    """The leaf as stored, its salted content and request record, the latest signed head and the inclusion
-    proof against it (JSON for console.js)."""
+    """The leaf as stored, its salted content and request record, the latest signed head, the inclusion
+    proof against it, and with ``since`` the consistency proof from that size (JSON for console.js)."""
     seq = _seq(request)
+    since = _since(request)
     await console.calls.authorize(login.caller, "audit_entries")
     state = console.state
     _, leaf = await asyncio.to_thread(_read_entry, console, seq)
@@ -156,18 +159,35 @@ async def proof(console: Console, request: Request, login: Login) -> Response:
     except ApiError as exc:
         return JSONResponse({"error": exc.message}, exc.status)
     assert state.log is not None
+    size = head["tree_size"]
     try:
-        inclusion = await asyncio.to_thread(
-            state.log.read, lambda r: r.inclusion(seq, head["tree_size"]).to_json()
-        )
+        inclusion = await asyncio.to_thread(state.log.read, lambda r: r.inclusion(seq, size).to_json())
     except Exception as exc:  # the entry is newer than the head, or the stored tree is damaged
         return JSONResponse(
             {"error": f"no inclusion proof: {exc}"}, 409, headers={"cache-control": "no-store"}
         )
+    proofs: dict[str, Any] = {"inclusion": inclusion}
+    if since is not None and 0 < since <= size:  # a larger one: the browser sees the log shrank
+        try:
+            proofs["consistency"] = await asyncio.to_thread(
+                state.log.read, lambda r: r.consistency(since, size).to_json()
+            )
+        except Exception as exc:  # the stored tree is damaged: the browser says it cannot verify
+            proofs["consistency_error"] = f"no consistency proof from size {since}: {exc}"
     return JSONResponse(
-        {"seq": seq, "leaf": leaf, "head": head, "inclusion": inclusion, **salted},
+        {"seq": seq, "leaf": leaf, "head": head, **proofs, **salted},
         headers={"cache-control": "no-store"},
     )
+
+
+def _since(request: Request) -> int | None:
+    """``?since=M``: the size of the last head the browser verified (absent: none)."""
+    text = request.query_params.get("since")
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise CallFailed(400, f"since: {text[:40]!r} is not a tree size")
+    return int(text)
 
 
 PAGES = [("GET", "/log", search), ("GET", "/log/{seq}", entry), ("GET", "/log/{seq}/proof", proof)]

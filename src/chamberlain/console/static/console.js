@@ -3,6 +3,7 @@
 "use strict";
 
 const PIN_KEY = "chamberlain.console.verifierKey";
+const HEAD_KEY = "chamberlain.console.verifiedHead"; // + ".name+keyid": the last head verified under that key
 
 function showBars(root) {
   for (const fill of root.querySelectorAll(".fill[data-pct]")) {
@@ -87,6 +88,69 @@ async function rootFromInclusion(index, size, leaf, path) {
   return r;
 }
 
+// RFC 9162 section 2.1.4.2: whether a consistency proof shows the tree of size second, with root
+// secondRoot, extends the tree of size first, with root firstRoot. Throws saying why not.
+async function verifyConsistency(first, second, firstRoot, secondRoot, path) {
+  if (!(0 < first && first <= second)) throw new Error(`sizes ${first} and ${second}: need 0 < first <= second`);
+  if (first === second) {
+    if (path.length) throw new Error("a consistency proof between equal sizes must be empty");
+    if (!same(firstRoot, secondRoot)) throw new Error("equal tree sizes with different root hashes");
+    return;
+  }
+  if (!path.length) throw new Error("empty consistency proof");
+  if ([firstRoot, secondRoot, ...path].some((h) => h.length !== 32)) throw new Error("a hash is not 32 bytes");
+  const nodes = [...path];
+  let fn = BigInt(first - 1), sn = BigInt(second - 1);
+  if ((BigInt(first) & BigInt(first - 1)) === 0n) nodes.unshift(firstRoot); // a power of two
+  while ((fn & 1n) === 1n) { fn >>= 1n; sn >>= 1n; }
+  let fr = nodes[0], sr = nodes[0];
+  for (const c of nodes.slice(1)) {
+    if (sn === 0n) throw new Error("the consistency proof is longer than the tree is deep");
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      if ((fn & 1n) === 0n) {
+        while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+      }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn >>= 1n; sn >>= 1n;
+  }
+  if (sn !== 0n) throw new Error("the consistency proof is shorter than the tree is deep");
+  if (!same(fr, firstRoot)) throw new Error("the consistency proof does not lead to the root verified before");
+  if (!same(sr, secondRoot)) throw new Error("the consistency proof does not lead to the signed head's root");
+}
+
+// The last head this browser verified for a verifier key: {size, root (hex)}, or null.
+function rememberedHead(verifier) {
+  try {
+    const found = JSON.parse(localStorage.getItem(`${HEAD_KEY}.${verifier.name}+${verifier.id}`) || "null");
+    return found && Number.isSafeInteger(found.size) && /^[0-9a-f]{64}$/.test(found.root) ? found : null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberHead(verifier, head) {
+  localStorage.setItem(`${HEAD_KEY}.${verifier.name}+${verifier.id}`, JSON.stringify({ size: head.size, root: hex(head.root) }));
+}
+
+// That the signed head extends the one verified before (RFC 9162 consistency); throws when it does not.
+async function checkExtends(before, head, material, step) {
+  if (!before) return;
+  if (head.size < before.size) {
+    throw new Error(`the log shrank: you verified ${before.size} entries before, its signed head now covers ${head.size}`);
+  }
+  if (material.consistency_error) throw new Error(material.consistency_error);
+  const path = head.size === before.size ? [] : (material.consistency?.consistency_path ?? []).map(fromHex);
+  if (head.size !== before.size && material.consistency?.first !== before.size) {
+    throw new Error(`the server sent no consistency proof from ${before.size} entries`);
+  }
+  await verifyConsistency(before.size, head.size, fromHex(before.root), head.root, path);
+  step(`consistent with the head you verified before (${before.size} entries, root ${before.root.slice(0, 16)}…): the log only grew`, true);
+}
+
 async function parseVerifierKey(text) {
   // name+keyid+base64: the base64 part may itself hold "+", so split at the first two only.
   const m = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/i.exec(text.trim());
@@ -138,11 +202,19 @@ async function verifyEntry(section) {
   try {
     const verifier = await parseVerifierKey(pinned);
     step(`pinned key ${verifier.name}+${verifier.id}`, true);
-    const answer = await fetch(section.dataset.proof, { credentials: "same-origin", cache: "no-store" });
+    const before = rememberedHead(verifier);
+    const url = before ? `${section.dataset.proof}?since=${before.size}` : section.dataset.proof;
+    const answer = await fetch(url, { credentials: "same-origin", cache: "no-store" });
     const material = await answer.json();
     if (!answer.ok) return finish(`NOT VERIFIED: ${material.error || answer.status}`, "unknown");
     const head = await openCheckpoint(material.head.checkpoint, verifier);
     step(`signed head: ${head.size} entries, root ${hex(head.root).slice(0, 16)}…, signature valid`, true);
+    try {
+      await checkExtends(before, head, material, step);
+    } catch (error) {
+      step(String(error.message || error), false);
+      return finish(`TAMPERED: the signed log was rewritten since you verified it at ${before.size} entries (${error.message || error})`, "tampered");
+    }
     const leaf = await leafHash(material.leaf);
     const claimed = fromHex(material.inclusion.leaf_hash);
     step(`leaf hash of the entry as shown: ${hex(leaf).slice(0, 16)}…`, same(leaf, claimed));
@@ -163,6 +235,7 @@ async function verifyEntry(section) {
       step(`${what}: salted SHA-256 ${matches ? "matches" : "does not match"} the leaf`, matches);
       if (!matches) return finish(`TAMPERED: ${what} was changed after it was logged`, "tampered");
     }
+    rememberHead(verifier, head);
     finish("VERIFIED: the signed log holds this exact entry and content", "verified");
   } catch (error) {
     step(String(error.message || error), false);
