@@ -1,10 +1,12 @@
-"""Console logins: a signed, HttpOnly, SameSite=Strict cookie naming a login held in memory.
+"""Console logins: a signed, HttpOnly, SameSite=Strict cookie naming a login.
 
-The cookie carries a random login id and an HMAC of it under a process-random key, so a forged or
-altered cookie is refused before any lookup; logging out removes the login at once. Each login has
-its own CSRF token, which every state-changing form sends back. Logins expire after
+The cookie carries a random login id and an HMAC of it under a secret key, so a forged or altered
+cookie is refused before any lookup; logging out removes the login at once. Each login has its own
+CSRF token, which every state-changing form sends back. Logins expire after
 ``chamberlain.console.sessionTTL`` (a person's at the latest when their token does) and at most
-``maxLogins`` are held (the oldest is dropped first). A restart logs everyone out.
+``maxLogins`` are held (the oldest is dropped first). The server keeps them, and the key, in its state
+database (:mod:`chamberlain.console.stored`: shared by replicas, kept over restarts); without one they
+live in memory under a process-random key.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from chamberlain.server.admin import Caller
 
@@ -69,14 +71,44 @@ class Expiring(Generic[T]):
         return None if found is None or found[0] <= self.clock() else found[1]
 
 
-class Logins:
-    """The console's logins and the signing of their cookies."""
+class Items(Protocol[T]):
+    """Where values are kept until they expire: :class:`Expiring` (memory) or ``stored.Stored`` (database)."""
 
-    def __init__(self, ttl: float, limit: int, clock: Callable[[], float] = time.time):
+    def put(self, key: str, value: T, expires_at: float) -> None: ...
+
+    def get(self, key: str) -> T | None: ...
+
+    def pop(self, key: str) -> T | None: ...
+
+
+def login_json(login: Login) -> dict[str, Any]:
+    c = login.caller
+    caller = {"id": c.id, "roles": list(c.roles), "attr": dict(c.attr), "via": c.via, "issuer": c.issuer}
+    return {"id": login.id, "caller": caller, "expires_at": login.expires_at, "csrf": login.csrf}
+
+
+def login_from_json(data: dict[str, Any]) -> Login:
+    c = data["caller"]
+    caller = Caller(c["id"], tuple(c["roles"]), c["attr"], via=c["via"], issuer=c["issuer"])
+    return Login(data["id"], caller, float(data["expires_at"]), data["csrf"])
+
+
+class Logins:
+    """The console's logins and the signing of their cookies (in ``items`` under ``key`` when given)."""
+
+    def __init__(
+        self,
+        ttl: float,
+        limit: int,
+        clock: Callable[[], float] = time.time,
+        *,
+        items: Items[Login] | None = None,
+        key: bytes | None = None,
+    ):
         self.ttl = ttl
         self.clock = clock
-        self._key = secrets.token_bytes(32)
-        self._store: Expiring[Login] = Expiring(limit, clock)
+        self._key = key or secrets.token_bytes(32)
+        self._store: Items[Login] = items if items is not None else Expiring(limit, clock)
 
     def open(self, caller: Caller, not_after: float | None = None) -> tuple[Login, str]:
         """A new login for ``caller`` and its cookie value."""

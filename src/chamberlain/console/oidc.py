@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from chamberlain.console.logins import Expiring
+from chamberlain.console.logins import Expiring, Items
 from chamberlain.console.settings import ConsoleConfig
 from chamberlain.delegation.config import DelegationConfig
 from chamberlain.delegation.errors import TokenError
@@ -84,6 +84,7 @@ class OidcLogin:
         delegation: DelegationConfig | None,
         admin: AdminConfig,
         redirect_uri: str,
+        pending: Items[Pending] | None = None,
     ):
         self.settings = settings
         self.delegation = delegation
@@ -93,7 +94,7 @@ class OidcLogin:
         wanted = settings.oidc_issuer.rstrip("/")
         found = next((t for t in trusted if not wanted or t.issuer.rstrip("/") == wanted), None)
         self.issuer = found.issuer if found is not None else ""
-        self.pending: Expiring[Pending] = Expiring(MAX_PENDING)
+        self.pending: Items[Pending] = pending if pending is not None else Expiring(MAX_PENDING)
         self._discovery: dict[str, Any] | None = None
 
     @property

@@ -86,7 +86,7 @@ async def sessions_stream(console: Console, request: Request, login: Login) -> R
             ends = time.monotonic() + settings.stream_lifetime
             yield "retry: 2000\n\n"
             while time.monotonic() < ends and not console.closing.is_set():
-                if console.logins.find_id(login.id) is None:
+                if await asyncio.to_thread(console.logins.find_id, login.id) is None:
                     yield "event: ended\ndata: logged out\n\n"
                     return
                 html = console.fragment("session_rows.html", **await _rows(console, login, authorize=False))

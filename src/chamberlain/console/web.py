@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import functools
 import secrets
 import time
@@ -25,10 +26,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from chamberlain.console.calls import AdminCalls, CallFailed
-from chamberlain.console.logins import COOKIE, Login, Logins, same_token
-from chamberlain.console.oidc import PENDING_COOKIE, PENDING_TTL, LoginFailed, OidcLogin
+from chamberlain.console.logins import COOKIE, Login, Logins, login_from_json, login_json, same_token
+from chamberlain.console.oidc import MAX_PENDING, PENDING_COOKIE, PENDING_TTL, LoginFailed, OidcLogin, Pending
+from chamberlain.console.stored import ConsoleStore, Stored
 from chamberlain.server.admin import AdminRoute
 from chamberlain.server.http import ApiError
+from chamberlain.store.errors import StoreError
 
 if TYPE_CHECKING:
     from chamberlain.server.admin.dispatch import AdminSurface
@@ -75,13 +78,30 @@ class Console:
         self.state = state
         self.settings = config.console
         self.admin = surface
-        self.logins = Logins(self.settings.session_ttl, self.settings.max_logins)
+        # Logins in the state database (shared by replicas, kept over restarts), else in memory.
+        self.store = ConsoleStore.open(config.sessions_url) if config.sessions_url is not None else None
+        limit = self.settings.max_logins
+        self.logins = (
+            Logins(
+                self.settings.session_ttl,
+                limit,
+                items=Stored(self.store, "login", limit, login_json, login_from_json),
+                key=self.store.cookie_key(),
+            )
+            if self.store is not None
+            else Logins(self.settings.session_ttl, limit)
+        )
         self.calls = AdminCalls(surface, [PLAYGROUND_ROUTE])
         self.oidc = OidcLogin(
             self.settings,
             config.delegation,
             config.admin,
             config.public_url.rstrip("/") + f"{PREFIX}/oidc/callback",
+            pending=(
+                Stored(self.store, "oidc", MAX_PENDING, dataclasses.asdict, lambda d: Pending(**d))
+                if self.store is not None
+                else None
+            ),
         )
         secure = self.settings.secure_cookies
         self.secure = secure == "true" or (secure == "auto" and config.tls is not None)
@@ -118,6 +138,8 @@ class Console:
 
     def close(self) -> None:
         self.closing.set()
+        if self.store is not None:
+            self.store.close()
 
     # -- rendering ---------------------------------------------------------------------------------
 
@@ -141,15 +163,20 @@ class Console:
 
     # -- who is logged in --------------------------------------------------------------------------
 
-    def login_of(self, request: Request) -> Login | None:
-        return self.logins.find(request.cookies.get(COOKIE))
+    async def login_of(self, request: Request) -> Login | None:
+        """The login the request's cookie names (looked up off the event loop: it may be in a database)."""
+        cookie = request.cookies.get(COOKIE)
+        return await asyncio.to_thread(self.logins.find, cookie) if cookie else None
 
     def page(self, fn: Page) -> Callable[[Request], Awaitable[Response]]:
         """``fn`` for a logged-in caller: the login page without a login, an error page for a refusal."""
 
         @functools.wraps(fn)
         async def handler(request: Request) -> Response:
-            login = self.login_of(request)
+            try:
+                login = await self.login_of(request)
+            except StoreError as exc:
+                return self.error(None, 503, f"Logins are unavailable: {exc}")
             if login is None:
                 if request.method == "GET" and request.headers.get("accept", "") != "text/event-stream":
                     target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
@@ -243,7 +270,7 @@ class Console:
             status = 429 if exc.status == 429 else 401
             text = "Wrong username or password." if status == 401 else exc.message
             return await self.login_page(request, text, status)
-        login, cookie = self.logins.open(caller)
+        login, cookie = await asyncio.to_thread(self.logins.open, caller)
         return self.signed_in(login, cookie, fields.get("next", ""))
 
     async def oidc_start(self, request: Request) -> Response:
@@ -275,7 +302,7 @@ class Console:
             )
         except (LoginFailed, OSError, ValueError) as exc:
             return await self.login_page(request, f"Login failed: {exc}", 401)
-        login, cookie = self.logins.open(caller, expires)
+        login, cookie = await asyncio.to_thread(self.logins.open, caller, expires)
         # A page, not a redirect: the SameSite=Strict cookie is then sent on the next, same-site navigation.
         response = self.render("continue.html", None, target=_local(target or f"{PREFIX}/approvals"))
         self._cookie(response, COOKIE, cookie, max(1, int(login.expires_at - time.time())))
@@ -298,7 +325,7 @@ _LOGIN_CSRF = "chamberlain_console_login"
 
 async def _logout(console: Console, request: Request, login: Login) -> Response:
     await console.form(request, login)
-    console.logins.close(login)
+    await asyncio.to_thread(console.logins.close, login)
     response = RedirectResponse(f"{PREFIX}/login", 303, headers=_HEADERS)
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
