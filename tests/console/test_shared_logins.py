@@ -62,6 +62,8 @@ def test_a_login_opened_on_one_replica_is_known_to_the_other_until_it_ends(url: 
         login, cookie = one.open(ALICE)
         found = two.find(cookie)
         assert found == login and found.caller == ALICE and found.csrf == login.csrf
+        kept = one_store.db.rows("SELECT name, value FROM chamberlain_console_items WHERE kind = 'login'")
+        assert kept and not any(login.id in f"{name}{value}" for name, value in kept)  # a digest, not the id
         forged = cookie.rsplit(".", 1)[0] + "." + "0" * 64
         assert two.find(forged) is None and two.find(login.id) is None
         two.close(login)

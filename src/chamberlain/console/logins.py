@@ -11,6 +11,8 @@ live in memory under a process-random key.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import hmac
 import secrets
 import threading
@@ -82,15 +84,17 @@ class Items(Protocol[T]):
 
 
 def login_json(login: Login) -> dict[str, Any]:
+    """A login as the state database keeps it (JSON), without its id."""
     c = login.caller
     caller = {"id": c.id, "roles": list(c.roles), "attr": dict(c.attr), "via": c.via, "issuer": c.issuer}
-    return {"id": login.id, "caller": caller, "expires_at": login.expires_at, "csrf": login.csrf}
+    return {"caller": caller, "expires_at": login.expires_at, "csrf": login.csrf}  # the id: see _stored_name
 
 
 def login_from_json(data: dict[str, Any]) -> Login:
+    """The login :func:`login_json` kept (its id is filled in by whoever knew it)."""
     c = data["caller"]
     caller = Caller(c["id"], tuple(c["roles"]), c["attr"], via=c["via"], issuer=c["issuer"])
-    return Login(data["id"], caller, float(data["expires_at"]), data["csrf"])
+    return Login("", caller, float(data["expires_at"]), data["csrf"])
 
 
 class Logins:
@@ -116,7 +120,7 @@ class Logins:
         if not_after is not None:
             expires = min(expires, not_after)
         login = Login(secrets.token_urlsafe(24), caller, expires)
-        self._store.put(login.id, login, expires)
+        self._store.put(_stored_name(login.id), login, expires)
         return login, f"{login.id}.{self._sign(login.id)}"
 
     def find(self, cookie: str | None) -> Login | None:
@@ -126,17 +130,24 @@ class Logins:
         login_id, _, signature = cookie.partition(".")
         if not hmac.compare_digest(signature.encode(), self._sign(login_id).encode()):
             return None
-        return self._store.get(login_id)
+        return self.find_id(login_id)
 
     def find_id(self, login_id: str) -> Login | None:
         """The login with this id while it lasts (a live stream checks its login is still there)."""
-        return self._store.get(login_id)
+        found = self._store.get(_stored_name(login_id))
+        return None if found is None else dataclasses.replace(found, id=login_id)
 
     def close(self, login: Login) -> None:
-        self._store.pop(login.id)
+        self._store.pop(_stored_name(login.id))
 
     def _sign(self, value: str) -> str:
         return hmac.new(self._key, value.encode(), "sha256").hexdigest()
+
+
+def _stored_name(login_id: str) -> str:
+    """What a login is kept under: a digest of its id, so that reading the store (the state database)
+    gives nobody a login id to make a cookie of (the cookie key is kept there too)."""
+    return hashlib.sha256(login_id.encode()).hexdigest()
 
 
 def same_token(expected: str, given: str) -> bool:
