@@ -9,6 +9,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -125,14 +126,7 @@ def test_two_servers_on_one_database_share_console_logins(tmp_path: Path) -> Non
             ThreadServer(tmp_path / "policies", overrides) as two,
         ):
             with httpx.Client(base_url=one.url, timeout=30) as browser:
-                page = browser.get("/console/login")
-                csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-                signed_in = browser.post(
-                    "/console/login",
-                    data={"username": ADMIN_AUTH[0], "password": ADMIN_AUTH[1], "csrf": csrf},
-                )
-                assert signed_in.status_code == 303, signed_in.text
-                cookies = {"chamberlain_console": browser.cookies["chamberlain_console"]}
+                cookies = _log_in(browser)
             sessions = httpx.get(f"{two.url}/console/sessions", cookies=cookies, timeout=30)
             assert sessions.status_code == 200 and "Log out" in sessions.text  # the other replica knows it
             csrf = re.search(r'name="csrf" value="([^"]+)"', sessions.text).group(1)  # type: ignore[union-attr]
@@ -143,3 +137,47 @@ def test_two_servers_on_one_database_share_console_logins(tmp_path: Path) -> Non
     finally:
         with contextlib.suppress(StopIteration):
             next(urls)
+
+
+def test_without_the_state_database_the_console_says_so(tmp_path: Path) -> None:
+    urls = fresh_schema_url()
+    pg_url = next(urls)
+    (tmp_path / "policies").mkdir()
+    overrides = {
+        "server": admin_on(),
+        "chamberlain": {"audit": {"db": pg_url, "signingKeyFile": str(tmp_path / "log.key")}},
+    }
+    try:
+        with (
+            ThreadServer(tmp_path / "policies", overrides) as server,
+            httpx.Client(base_url=server.url, timeout=30) as browser,
+        ):
+            cookies = _log_in(browser)
+            db = _db(pg_url)
+            try:  # what an outage of the state database looks like to the console's queries
+                db.execute("ALTER TABLE chamberlain_console_items RENAME TO console_items_away")
+                page = httpx.get(f"{server.url}/console/sessions", cookies=cookies, timeout=30)
+                assert page.status_code == 503 and "Logins are unavailable" in page.text
+                again = _log_in(browser, expect=503)
+                assert "Logins are unavailable" in again
+                db.execute("ALTER TABLE console_items_away RENAME TO chamberlain_console_items")
+                assert (
+                    httpx.get(f"{server.url}/console/sessions", cookies=cookies, timeout=30).status_code
+                    == 200
+                )
+            finally:
+                db.close()
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(urls)
+
+
+def _log_in(browser: httpx.Client, expect: int = 303) -> Any:
+    """The operator's login through the form: its cookie (or, with ``expect`` not 303, the page's text)."""
+    page = browser.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    answer = browser.post(
+        "/console/login", data={"username": ADMIN_AUTH[0], "password": ADMIN_AUTH[1], "csrf": csrf}
+    )
+    assert answer.status_code == expect, answer.text
+    return {"chamberlain_console": browser.cookies["chamberlain_console"]} if expect == 303 else answer.text

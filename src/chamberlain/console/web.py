@@ -176,7 +176,7 @@ class Console:
             try:
                 login = await self.login_of(request)
             except StoreError as exc:
-                return self.error(None, 503, f"Logins are unavailable: {exc}")
+                return self.error(None, 503, f"Logins are unavailable (the state database): {exc}")
             if login is None:
                 if request.method == "GET" and request.headers.get("accept", "") != "text/event-stream":
                     target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
@@ -190,6 +190,8 @@ class Console:
                 return await fn(self, request, login)
             except CallFailed as exc:
                 return self.error(login, exc.status, exc.message)
+            except StoreError as exc:  # the state database is away: say so, as the admin API does
+                return self.error(login, 503, f"The state database is unavailable: {exc}")
 
         return handler
 
@@ -270,7 +272,10 @@ class Console:
             status = 429 if exc.status == 429 else 401
             text = "Wrong username or password." if status == 401 else exc.message
             return await self.login_page(request, text, status)
-        login, cookie = await asyncio.to_thread(self.logins.open, caller)
+        try:
+            login, cookie = await asyncio.to_thread(self.logins.open, caller)
+        except StoreError as exc:
+            return await self.login_page(request, f"Logins are unavailable (the state database): {exc}", 503)
         return self.signed_in(login, cookie, fields.get("next", ""))
 
     async def oidc_start(self, request: Request) -> Response:
@@ -283,6 +288,8 @@ class Console:
             )
         except (LoginFailed, OSError, ValueError) as exc:
             return await self.login_page(request, f"The identity provider is unreachable: {exc}", 503)
+        except StoreError as exc:
+            return await self.login_page(request, f"Logins are unavailable (the state database): {exc}", 503)
         response = RedirectResponse(url, 303, headers=_HEADERS)
         self._cookie(response, PENDING_COOKIE, browser, int(PENDING_TTL), same_site="lax")
         return response
@@ -300,9 +307,11 @@ class Console:
                 q.get("code", ""),
                 request.cookies.get(PENDING_COOKIE, ""),
             )
+            login, cookie = await asyncio.to_thread(self.logins.open, caller, expires)
         except (LoginFailed, OSError, ValueError) as exc:
             return await self.login_page(request, f"Login failed: {exc}", 401)
-        login, cookie = await asyncio.to_thread(self.logins.open, caller, expires)
+        except StoreError as exc:
+            return await self.login_page(request, f"Logins are unavailable (the state database): {exc}", 503)
         # A page, not a redirect: the SameSite=Strict cookie is then sent on the next, same-site navigation.
         response = self.render("continue.html", None, target=_local(target or f"{PREFIX}/approvals"))
         self._cookie(response, COOKIE, cookie, max(1, int(login.expires_at - time.time())))
