@@ -21,6 +21,10 @@ class Busy(Exception):
     another thread, or the database's write lock held by another connection); nothing was written."""
 
 
+class Refused(Busy):
+    """In :meth:`OwnedStore.refusing`: the store was about to be used; nothing was read or written."""
+
+
 class OwnedStore:
     """A store owning one database connection; subclasses call :meth:`setup` first in ``__init__``."""
 
@@ -56,7 +60,7 @@ class OwnedStore:
 
     @contextmanager
     def refusing(self) -> Iterator[None]:
-        """Any use of the store meanwhile (on this thread) raises :class:`Busy` before a statement runs:
+        """Any use of the store meanwhile (on this thread) raises :class:`Refused` before a statement runs:
         for a caller that goes elsewhere when this store is needed at all."""
         self._quick.refuse = True
         try:
@@ -86,7 +90,7 @@ class OwnedStore:
     def _using(self) -> Iterator[Database]:
         """The connection, for one thread at a time; failures are remembered for health."""
         if getattr(self._quick, "refuse", False):
-            raise Busy("the store is not to be used here")
+            raise Refused("the store is not to be used here")
         if getattr(self._quick, "on", False):  # the caller holds the lock (without_waiting)
             try:
                 yield self.db
