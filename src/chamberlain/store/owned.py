@@ -38,6 +38,7 @@ class OwnedStore:
         self.problem = ""  # the last store failure, "" once a statement succeeded again
         self.problem_since = 0.0
         self._quick = threading.local()  # set while a caller must not wait (see without_waiting)
+        self._waitless_conn: Any = None  # the connection left with busy_timeout 0 by without_waiting
 
     @classmethod
     def open(cls, url: str | StoreURL, **options: Any) -> Self:
@@ -76,13 +77,14 @@ class OwnedStore:
         if not self._lock.acquire(blocking=False):
             raise Busy("the store's connection is in use")
         try:
-            self.db.execute("PRAGMA busy_timeout = 0")
+            if self._waitless_conn is not self.db.conn:  # left at 0 until a waiting use (see _using)
+                self.db.execute("PRAGMA busy_timeout = 0")
+                self._waitless_conn = self.db.conn
             self._quick.on = True
             try:
                 yield
             finally:
                 self._quick.on = False
-                self.db.execute(f"PRAGMA busy_timeout = {int(sqlite_store.DEFAULT_BUSY_TIMEOUT * 1000)}")
         finally:
             self._lock.release()
 
@@ -101,6 +103,12 @@ class OwnedStore:
             try:
                 if self.db.broken:
                     self.db.reconnect()
+                if self._waitless_conn is not None:  # without_waiting's busy_timeout 0: wait again here
+                    if self._waitless_conn is self.db.conn:
+                        self.db.execute(
+                            f"PRAGMA busy_timeout = {int(sqlite_store.DEFAULT_BUSY_TIMEOUT * 1000)}"
+                        )
+                    self._waitless_conn = None
                 yield self.db
             except StoreError as exc:
                 if not self.problem:
