@@ -5,7 +5,10 @@ decides with the session exactly as it is charged."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
+
+import pytest
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.engine import CheckInput
@@ -13,6 +16,7 @@ from chamberlain.sessions import SessionStore
 from chamberlain.sessions.guard import SessionGuard, SessionRef
 from chamberlain.sessions.join import join_held
 from chamberlain.sessions.store import Item
+from chamberlain.store.owned import Busy
 from tests.sessions.conftest import PAYMENTS, spec
 
 AGENT = Principal("agent-7", ["agent"])
@@ -107,3 +111,25 @@ def test_nothing_is_charged_when_the_decision_fails_inside(store):
         pass
     after = store.get(s.id)
     assert after.budgets[0].used == 0 and after.calls == 0
+
+
+def test_a_store_used_without_waiting_waits_again_when_used_otherwise(tmp_path):
+    path = tmp_path / "decisions.db"
+    store = SessionStore.open(f"sqlite:///{path}")
+    s = store.open_session(spec(), by="operator")
+    with store.without_waiting():  # on the loop: the lock was free
+        assert not store.charge(s.id, lambda _: "", []).denial
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+    try:
+        with pytest.raises(Busy), store.without_waiting():
+            store.charge(s.id, lambda _: "", [])
+        release = threading.Timer(0.3, holder.execute, ("COMMIT",))
+        release.start()
+        # a worker thread's charge waits for the lock (busy_timeout is back), then charges
+        assert not store.charge(s.id, lambda _: "", []).denial
+        release.join()
+    finally:
+        holder.close()
+    assert store.get(s.id).calls == 2
+    store.close()
