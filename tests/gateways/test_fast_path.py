@@ -245,6 +245,22 @@ async def test_an_oversized_line_is_refused_and_the_next_call_served(tmp_path):
         assert gateway.close() == 0
 
 
+async def test_a_tools_call_that_is_not_json_rpc_is_treated_as_the_sdk_treats_it(tmp_path):
+    gateway = RawGateway(_config(tmp_path), tmp_path / "gw.log")
+    call = {"method": "tools/call", "params": {"name": "request_id", "arguments": {}}}
+    try:
+        for envelope in ({"jsonrpc": "1.0", "id": 5}, {"jsonrpc": "2.0", "id": 6, "params": ["request_id"]}):
+            gateway.send({**call, **envelope})
+            refused = gateway.receive()
+            assert refused["id"] == envelope["id"] and refused["error"]["code"] == -32600, (envelope, refused)
+        for odd_id in (1.5, True):  # not a request id: the SDK reads a notification, answered by nobody
+            gateway.send({**call, "jsonrpc": "2.0", "id": odd_id})
+        answer = gateway.call("request_id", {})  # the next line is its answer: nothing else was
+        assert _fast(answer["result"]["content"][0]["text"])
+    finally:
+        assert gateway.close() == 0
+
+
 async def test_a_lock_made_in_the_store_stops_the_next_fast_call(tmp_path):
     config = _config(tmp_path)
     log = tmp_path / "gw.log"
