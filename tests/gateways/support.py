@@ -46,7 +46,14 @@ resourcePolicy:
       effect: EFFECT_ALLOW
       roles: ["developer"]
     - name: harmless-tools
-      actions: ["tools/call::echo", "tools/call::sleep", "tools/call::crash", "tools/call::request_id"]
+      actions:
+        - "tools/call::echo"
+        - "tools/call::sleep"
+        - "tools/call::crash"
+        - "tools/call::request_id"
+        - "tools/call::sleepers"
+        - "tools/call::ask_client"
+        - "tools/call::spawn_child"
       effect: EFFECT_ALLOW
       roles: ["developer"]
     - name: friendly-prompts

@@ -59,7 +59,8 @@ def test_unknown_tools_and_arguments_that_do_not_fit_the_schema(gateway):
     raw, db = gateway
     unknown = raw.call("rm_rf", {})["error"]
     assert unknown["code"] == -32602 and unknown["message"] == (
-        "unknown tool 'rm_rf': the gateway's tools are crash, echo, request_id, sleep"
+        "unknown tool 'rm_rf': the gateway's tools are ask_client, crash, echo, request_id, sleep, sleepers, "
+        "spawn_child"
     )
     wrong = raw.call("echo", {"text": 5})["error"]
     assert wrong["code"] == -32602

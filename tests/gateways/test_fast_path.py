@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
+import anyio
 import pytest
 
 from chamberlain.gateways.mcp.stdio import MAX_MESSAGE_BYTES
@@ -62,6 +64,7 @@ async def test_calls_take_the_fast_path_unless_the_client_declared_elicitation(t
         ("auto", None, True),
         ("legacy", None, True),
         ("legacy", _elicits, False),
+        ("auto", _elicits, False),  # 2026-07-28: declared in each request's envelope
     ):
         log = tmp_path / f"{mode}-{fast}.log"
         async with stdio_gateway(config, log, mode=mode, elicitation=elicitation) as client:
@@ -157,6 +160,77 @@ async def test_a_cancelled_call_is_never_answered(tmp_path):
         assert gateway.close() == 0
 
 
+def _sleepers(gateway: RawGateway, until: Any) -> dict[str, list[str]]:
+    """What the fixture server's ``sleepers`` tool says, asked until ``until(it)`` holds (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        seen = gateway.call("sleepers", {})["result"]["structuredContent"]
+        if until(seen) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.05)
+
+
+async def test_a_client_cancelling_a_fast_call_cancels_it_upstream(tmp_path):
+    gateway = RawGateway(_config(tmp_path), tmp_path / "gw.log")
+    try:
+        gateway.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "slow",
+                "method": "tools/call",
+                "params": {"name": "sleep", "arguments": {"seconds": 60}},
+            }
+        )
+        running = _sleepers(gateway, lambda seen: seen["sleeping"])["sleeping"]
+        assert len(running) == 1 and _fast(running[0]), running  # relayed under the gateway's own id
+        gateway.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "slow"}})
+        seen = _sleepers(gateway, lambda seen: seen["cancelled"])
+        # the upstream was told (the courtesy cancel names the id it knows the call by) and stopped sleeping;
+        # every answer read meanwhile was a sleepers call's: the cancelled call is never answered
+        assert seen == {"sleeping": [], "cancelled": running}
+    finally:
+        assert gateway.close() == 0
+
+
+async def test_a_fast_call_that_times_out_is_cancelled_upstream(tmp_path):
+    policy_folder(tmp_path)
+    config = write_config(tmp_path, [{**UPSTREAM, "callTimeout": "1s"}], principal=DEVELOPER)
+    gateway = RawGateway(config, tmp_path / "gw.log")
+    try:
+        answer = gateway.call("sleep", {"seconds": 60})
+        assert answer["error"]["code"] == -32001, answer
+        assert "no answer within callTimeout (1s)" in answer["error"]["message"]
+        seen = _sleepers(gateway, lambda seen: seen["cancelled"])
+        assert not seen["sleeping"] and len(seen["cancelled"]) == 1 and _fast(seen["cancelled"][0]), seen
+    finally:
+        assert gateway.close() == 0
+
+
+async def test_an_upstream_asking_the_client_mid_call_gets_its_answer_on_both_paths(tmp_path):
+    # a legacy upstream session: the only kind in which a server may send requests of its own
+    policy_folder(tmp_path)
+    legacy = {**UPSTREAM, "command": [PYTHON, str(FIXTURE), "legacy"]}
+    config = write_config(tmp_path, [legacy], principal=DEVELOPER)
+    answers = {}
+    for mode, elicitation in (("legacy", None), ("legacy", _elicits)):  # the fast path, then the SDK's
+        async with stdio_gateway(config, tmp_path / "gw.log", mode=mode, elicitation=elicitation) as client:
+            slow = None
+            async with anyio.create_task_group() as tg:
+
+                async def sleeping() -> None:
+                    nonlocal slow
+                    slow = await client.call_tool("sleep", {"seconds": 0.5})
+
+                tg.start_soon(sleeping)  # another call in flight meanwhile
+                result = await client.call_tool("ask_client", {})
+            assert not result.is_error and slow is not None and not slow.is_error, (text_of(result), slow)
+            said, _, told = text_of(result).partition("; ")
+            answers[elicitation is None] = told
+            assert _fast(said.removeprefix("pinged under ")) is (elicitation is None), said
+    # the upstream's ping was answered, its roots/list too (the gateway has no roots to give: refused alike)
+    assert answers[True] == answers[False] == "roots refused: List roots not supported", answers
+
+
 async def test_an_oversized_line_is_refused_and_the_next_call_served(tmp_path):
     gateway = RawGateway(_config(tmp_path), tmp_path / "gw.log")
     try:
@@ -166,6 +240,22 @@ async def test_an_oversized_line_is_refused_and_the_next_call_served(tmp_path):
         refused = gateway.receive()
         assert refused["error"]["code"] == -32600 and "larger than" in refused["error"]["message"]
         answer = gateway.call("request_id", {})
+        assert _fast(answer["result"]["content"][0]["text"])
+    finally:
+        assert gateway.close() == 0
+
+
+async def test_a_tools_call_that_is_not_json_rpc_is_treated_as_the_sdk_treats_it(tmp_path):
+    gateway = RawGateway(_config(tmp_path), tmp_path / "gw.log")
+    call = {"method": "tools/call", "params": {"name": "request_id", "arguments": {}}}
+    try:
+        for envelope in ({"jsonrpc": "1.0", "id": 5}, {"jsonrpc": "2.0", "id": 6, "params": ["request_id"]}):
+            gateway.send({**call, **envelope})
+            refused = gateway.receive()
+            assert refused["id"] == envelope["id"] and refused["error"]["code"] == -32600, (envelope, refused)
+        for odd_id in (1.5, True):  # not a request id: the SDK reads a notification, answered by nobody
+            gateway.send({**call, "jsonrpc": "2.0", "id": odd_id})
+        answer = gateway.call("request_id", {})  # the next line is its answer: nothing else was
         assert _fast(answer["result"]["content"][0]["text"])
     finally:
         assert gateway.close() == 0

@@ -63,7 +63,9 @@ async def test_http_and_stdio_upstreams_prompts_and_resources(tmp_path, http_fix
     async with stdio_gateway(config, tmp_path / "gateway.log") as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert names == {
-            f"{u}.{t}" for u in ("remote", "local") for t in ("echo", "sleep", "crash", "request_id")
+            f"{u}.{t}"
+            for u in ("remote", "local")
+            for t in ("echo", "sleep", "crash", "request_id", "sleepers", "ask_client", "spawn_child")
         }
         remote = await client.call_tool("remote.echo", {"text": "over http"})
         local = await client.call_tool("local.echo", {"text": "over stdio"})
@@ -120,3 +122,29 @@ def test_names_collide_only_where_they_do_unless_always_prefixed():
     files.tools = [types.Tool(name="read", input_schema={"type": "object"})]  # the lists were reloaded
     files.generation += 1
     assert sorted(e.exposed for e in auto.tools()) == ["commit", "now", "read", "status"]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie left for a non-reaping init has ended: it runs nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_closing_the_gateway_ends_a_stdio_servers_process_tree(tmp_path):
+    policy_folder(tmp_path)
+    upstream = {"name": "fx", "command": [PYTHON, str(FIXTURE)], "resourceKind": "fixture_server"}
+    config = write_config(tmp_path, [upstream], principal={"id": "erin", "roles": ["developer"]})
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        result = await client.call_tool("spawn_child", {})
+        assert not result.is_error, text_of(result)
+        grandchild = int(text_of(result))
+        assert _alive(grandchild)
+    # the server exits when its stdin closes, but the sleep it started would live on: the gateway ends the
+    # server's process group (SIGTERM, then SIGKILL) on the way out
+    deadline = time.monotonic() + 30
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild), f"the server's child {grandchild} outlived the gateway"

@@ -30,13 +30,15 @@ from chamberlain.engine.request_validation import RequestError
 from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry
 from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 from chamberlain.sessions.model import SESSION_ID, Budget, Session
-from chamberlain.sessions.store import Charged, Item, SessionStore
+from chamberlain.sessions.store import Charged, Held, Item, SessionStore
 from chamberlain.store.errors import StoreError
 
 DENIED_POLICY = "chamberlain.session"
 FIELD = "session"
 #: The key of a response's reason, beside the decision log's (``chamberlain.session``).
 REASON_KEY = "session"
+#: The start of the reason when the session store cannot be read or written (fail closed).
+STORE_UNAVAILABLE = "session store unavailable, every action denied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +145,10 @@ class SessionGuard:
         inputs: Sequence[CheckInput],
         outputs: list[CheckOutput],
         when: Any,
+        hold: Held | None = None,
     ) -> dict[str, Any]:
-        """Apply the session to decided ``outputs`` (changed in place); returns the response's reason record."""
+        """Apply the session to decided ``outputs`` (changed in place); returns the response's reason record.
+        ``hold``: the transaction ``found`` was read in (:meth:`SessionStore.held`), charged within it."""
         binding = binding_of(inputs[0])
         items: list[Item] = []
         refused: dict[tuple[int, str], tuple[str, str]] = {}
@@ -152,12 +156,16 @@ class SessionGuard:
             items, refused = self._items(found, inputs, outputs, when)
         tools = sorted({a.split("::", 1)[1] for o in outputs for a in o.actions if "::" in a})
         if isinstance(found, StoreError):
-            charged = Charged(None, f"session store unavailable, every action denied: {found}", "store")
+            charged = Charged(None, f"{STORE_UNAVAILABLE}: {found}", "store")
         else:
             try:
-                charged = self.store.charge(ref.id, binding.why_not, items, tools=tools, preview=ref.preview)
+                charged = (
+                    hold.charge(binding.why_not, items, tools)
+                    if hold is not None
+                    else self.store.charge(ref.id, binding.why_not, items, tools=tools, preview=ref.preview)
+                )
             except StoreError as exc:
-                charged = Charged(None, f"session store unavailable, every action denied: {exc}", "store")
+                charged = Charged(None, f"{STORE_UNAVAILABLE}: {exc}", "store")
         if charged.denial:
             return deny_every(ref, outputs, charged.check, charged.denial)
         refused.update(charged.refused)

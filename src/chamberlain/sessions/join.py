@@ -11,15 +11,25 @@ so that a session is joined the same way everywhere:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from chamberlain.engine.request import CheckInput
 from chamberlain.engine.request_validation import RequestError
 from chamberlain.engine.result import CheckOutput
-from chamberlain.sessions.guard import Binding, SessionGuard, SessionRef, deny_every, read_ref
+from chamberlain.sessions.guard import (
+    STORE_UNAVAILABLE,
+    Binding,
+    SessionGuard,
+    SessionRef,
+    deny_every,
+    read_ref,
+)
 from chamberlain.sessions.model import SESSION_ID, Session
+from chamberlain.sessions.store import Held
 from chamberlain.store.errors import StoreError
 
 NOT_ENABLED = (
@@ -35,6 +45,7 @@ class Joined:
     guard: SessionGuard | None
     ref: SessionRef
     found: Session | StoreError | None
+    hold: Held | None = None  # the transaction it was read in (:func:`join_held`): charged within it
 
     def inputs(self, inputs: Sequence[CheckInput]) -> list[CheckInput]:
         """``inputs`` with the session in their aux data and its id as their session id."""
@@ -51,7 +62,7 @@ class Joined:
             out.session_id = self.ref.id
         if self.guard is None:
             return deny_every(self.ref, outputs, "store", NOT_ENABLED)
-        return self.guard.enforce(self.ref, self.found, inputs, outputs, when)
+        return self.guard.enforce(self.ref, self.found, inputs, outputs, when, self.hold)
 
 
 def gate(guard: SessionGuard | None, ref: SessionRef, agent: str) -> str:
@@ -61,7 +72,7 @@ def gate(guard: SessionGuard | None, ref: SessionRef, agent: str) -> str:
     try:
         charged = guard.store.charge(ref.id, Binding((agent,), None).why_not, [], preview=True)
     except StoreError as exc:
-        return f"session store unavailable, every action denied: {exc}"
+        return f"{STORE_UNAVAILABLE}: {exc}"
     return charged.denial
 
 
@@ -80,6 +91,21 @@ def plan_note(ref: SessionRef, denied: str) -> dict[str, Any]:
 def join(guard: SessionGuard | None, ref: SessionRef) -> Joined:
     """Read the session ``ref`` names (nothing to read without a guard: every action will be denied)."""
     return Joined(guard, ref, guard.load(ref) if guard is not None else None)
+
+
+@contextmanager
+def join_held(guard: SessionGuard, ref: SessionRef) -> Iterator[Joined]:
+    """:func:`join` and :meth:`Joined.enforce` in one transaction of the session store (one read of the
+    session, its row held from the read to the charge): decide and enforce inside. A store that cannot
+    begin yields the error (every action is denied); one that cannot commit raises StoreError, and
+    whatever the decision was must then be denied (nothing was charged)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            hold = stack.enter_context(guard.store.held(ref.id, preview=ref.preview))
+        except StoreError as exc:
+            yield Joined(guard, ref, exc)
+        else:
+            yield Joined(guard, ref, hold.session, hold)
 
 
 def token_sid(claims: Mapping[str, Any] | None) -> str:

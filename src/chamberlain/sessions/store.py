@@ -17,7 +17,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -84,6 +85,32 @@ class Charged:
     check: str = ""  # state, binding, lock, store
     refused: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
     standing: dict[str, float] = field(default_factory=dict)  # standing budget name -> used in its window
+
+
+class Held:
+    """A session read in a charge's transaction (:meth:`SessionStore.held`): decide with :attr:`session`,
+    then :meth:`charge` it once."""
+
+    __slots__ = ("_db", "_now", "_preview", "_store", "session", "session_id")
+
+    def __init__(
+        self, store: SessionStore, db: Database, session_id: str, s: Session | None, now: float, preview: bool
+    ):
+        self._store, self._db, self._now, self._preview = store, db, now, preview
+        self.session_id = session_id
+        self.session = s  # None: no such session
+
+    def charge(
+        self, bind: Callable[[Session], str], items: Sequence[Item], tools: Sequence[str] = ()
+    ) -> Charged:
+        """:meth:`SessionStore.charge` on the session as read (committed when the transaction ends)."""
+        s = self.session
+        if s is None:
+            return Charged(None, f"unknown session {self.session_id}", "state")
+        outcome = self._store._judge(self._db, s, self._now, bind, tools)
+        if not outcome.denial:
+            outcome = self._store._allocate(self._db, s, self._now, items, write=not self._preview)
+        return outcome
 
 
 _ids = threading.Lock()
@@ -501,18 +528,23 @@ class SessionStore(OwnedStore):
         """Check the session is live, bound (``bind`` returns why not) and unlocked, then spend what ``items``
         would, in order, atomically: an item that does not fit is refused, the others are spent (nothing
         is written for a ``preview``)."""
+        with self.held(session_id, preview=preview) as hold:
+            return hold.charge(bind, items, tools)
+
+    @contextmanager
+    def held(self, session_id: str, *, preview: bool = False) -> Iterator[Held]:
+        """One transaction holding the session's row (unless ``preview``): the session as it is now
+        (:attr:`Held.session`, expired if past its ttl or idle timeout), to decide with, then
+        :meth:`Held.charge` within the same transaction (a check reads and charges its session once).
+        Raises StoreError (when it begins or commits); an exception inside writes nothing."""
         now = self.clock()
         ended: list[Transition] = []
         with self._using() as db, db.transaction():
             s = self._row(db, session_id, lock=not preview)
-            if s is None:
-                return Charged(None, f"unknown session {session_id}", "state")
-            s = self._lapse(db, s, now, ended)
-            outcome = self._judge(db, s, now, bind, tools)
-            if not outcome.denial:
-                outcome = self._allocate(db, s, now, items, write=not preview)
+            if s is not None:
+                s = self._lapse(db, s, now, ended)
+            yield Held(self, db, session_id, s, now, preview)
         self._emit(ended)
-        return outcome
 
     def _judge(
         self, db: Database, s: Session, now: float, bind: Callable[[Session], str], tools: Sequence[str]

@@ -21,6 +21,10 @@ class Busy(Exception):
     another thread, or the database's write lock held by another connection); nothing was written."""
 
 
+class Refused(Busy):
+    """In :meth:`OwnedStore.refusing`: the store was about to be used; nothing was read or written."""
+
+
 class OwnedStore:
     """A store owning one database connection; subclasses call :meth:`setup` first in ``__init__``."""
 
@@ -34,6 +38,7 @@ class OwnedStore:
         self.problem = ""  # the last store failure, "" once a statement succeeded again
         self.problem_since = 0.0
         self._quick = threading.local()  # set while a caller must not wait (see without_waiting)
+        self._waitless_conn: Any = None  # the connection left with busy_timeout 0 by without_waiting
 
     @classmethod
     def open(cls, url: str | StoreURL, **options: Any) -> Self:
@@ -56,7 +61,7 @@ class OwnedStore:
 
     @contextmanager
     def refusing(self) -> Iterator[None]:
-        """Any use of the store meanwhile (on this thread) raises :class:`Busy` before a statement runs:
+        """Any use of the store meanwhile (on this thread) raises :class:`Refused` before a statement runs:
         for a caller that goes elsewhere when this store is needed at all."""
         self._quick.refuse = True
         try:
@@ -72,13 +77,14 @@ class OwnedStore:
         if not self._lock.acquire(blocking=False):
             raise Busy("the store's connection is in use")
         try:
-            self.db.execute("PRAGMA busy_timeout = 0")
+            if self._waitless_conn is not self.db.conn:  # left at 0 until a waiting use (see _using)
+                self.db.execute("PRAGMA busy_timeout = 0")
+                self._waitless_conn = self.db.conn
             self._quick.on = True
             try:
                 yield
             finally:
                 self._quick.on = False
-                self.db.execute(f"PRAGMA busy_timeout = {int(sqlite_store.DEFAULT_BUSY_TIMEOUT * 1000)}")
         finally:
             self._lock.release()
 
@@ -86,7 +92,7 @@ class OwnedStore:
     def _using(self) -> Iterator[Database]:
         """The connection, for one thread at a time; failures are remembered for health."""
         if getattr(self._quick, "refuse", False):
-            raise Busy("the store is not to be used here")
+            raise Refused("the store is not to be used here")
         if getattr(self._quick, "on", False):  # the caller holds the lock (without_waiting)
             try:
                 yield self.db
@@ -97,6 +103,12 @@ class OwnedStore:
             try:
                 if self.db.broken:
                     self.db.reconnect()
+                if self._waitless_conn is not None:  # without_waiting's busy_timeout 0: wait again here
+                    if self._waitless_conn is self.db.conn:
+                        self.db.execute(
+                            f"PRAGMA busy_timeout = {int(sqlite_store.DEFAULT_BUSY_TIMEOUT * 1000)}"
+                        )
+                    self._waitless_conn = None
                 yield self.db
             except StoreError as exc:
                 if not self.problem:

@@ -11,9 +11,9 @@ until the entries are durable (``sync``); if they cannot be recorded every actio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,9 +35,10 @@ from chamberlain.gateways.mcp.config import AuthConfig
 from chamberlain.gateways.mcp.identity import Caller
 from chamberlain.pdp import PDP
 from chamberlain.sessions.guard import DENIED_POLICY as SESSION_POLICY
-from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
-from chamberlain.sessions.join import Joined, join
-from chamberlain.store.owned import Busy
+from chamberlain.sessions.guard import STORE_UNAVAILABLE, SessionGuard, SessionRef, deny_every, session_id_of
+from chamberlain.sessions.join import Joined, join, join_held
+from chamberlain.store.errors import StoreError
+from chamberlain.store.owned import Busy, Refused
 
 
 def arguments_digest(arguments: Mapping[str, Any]) -> str:
@@ -187,23 +188,44 @@ class Decider:
         actions: tuple[str, ...],
         when: dt.datetime,
         preview: bool = False,
-    ) -> tuple[list[CheckInput], list[CheckOutput], dict[str, str]]:
-        """Decide; with sessions, in the caller's session (its budgets charged unless ``preview``)."""
+        held: bool = True,
+    ) -> _Decided:
+        """Decide; with sessions, in the caller's session (its budgets charged unless ``preview``). ``held``:
+        the session is read and charged in one transaction of its store, the decision made in between
+        (raises :class:`Refused` when the approvals' store is needed: it is not used inside that
+        transaction); else it is read, then charged in a transaction of its own."""
         if self.sessions is None:
             return self._decide_plain(caller, resource, actions, when, None)
-        joined = join(
-            self.sessions, SessionRef(session_id_of(caller.session_id, "session"), preview, "mcp gateway")
-        )
+        ref = SessionRef(session_id_of(caller.session_id, "session"), preview, "mcp gateway")
+        if not held:
+            decided = self._in_session(caller, resource, actions, when, join(self.sessions, ref))
+        else:
+            attempt: _Decided | None = None
+            refusing = self.approvals.store.refusing() if self.approvals is not None else nullcontext()
+            try:
+                with join_held(self.sessions, ref) as joined, refusing:
+                    attempt = self._in_session(caller, resource, actions, when, joined)
+            except StoreError as exc:  # the charge could not commit: nothing was spent, nothing is allowed
+                if attempt is None:
+                    raise
+                deny_every(ref, attempt[1], "store", f"{STORE_UNAVAILABLE}: {exc}")
+            assert attempt is not None
+            decided = attempt
+        for out in decided[1]:
+            for entry in out.outputs:
+                if entry.src.startswith(SESSION_POLICY) and entry.action in out.actions:
+                    decided[2][entry.action] = f"{entry.val} ({entry.src})"
+        return decided
+
+    def _in_session(
+        self, caller: Caller, resource: Resource, actions: tuple[str, ...], when: dt.datetime, joined: Joined
+    ) -> _Decided:
         inputs, outputs, denied_by = self._decide_plain(caller, resource, actions, when, joined)
-        if self.approvals is not None and not preview:
+        if self.approvals is not None and not joined.ref.preview:
             inputs, outputs, denied_by = self._approve(
                 caller, resource, actions, when, joined, (inputs, outputs, denied_by)
             )
         joined.enforce(inputs, outputs, Timestamp.from_datetime(when))
-        for out in outputs:
-            for entry in out.outputs:
-                if entry.src.startswith(SESSION_POLICY) and entry.action in out.actions:
-                    denied_by[entry.action] = f"{entry.val} ({entry.src})"
         return inputs, outputs, denied_by
 
     def _approve(
@@ -287,24 +309,41 @@ class Decider:
     async def _decide_in_session(
         self, caller: Caller, resource: Resource, actions: tuple[str, ...], when: dt.datetime, preview: bool
     ) -> _Decided:
-        """:meth:`_decide`, which reads and charges the session: on the event loop when the store answers at
-        once (a local SQLite file whose connection and write lock are free: a read and a short transaction,
-        ~0.2 ms, cheaper than a hop to a worker thread and back), else on a worker thread, where it may wait
-        for the lock. A charge attempted on the loop and found busy has written nothing: it is made again
-        on the thread. A call that needs the approvals' store (an approval asked for or named) is decided
-        on the thread from the start: that store is refused on the loop before it is read or written."""
+        """:meth:`_decide`, which reads and charges the session in one transaction: on the event loop when
+        the store answers at once (a local SQLite file whose connection and write lock are free: one short
+        transaction, cheaper than a hop to a worker thread and back), else on a worker thread, where it may
+        wait for the lock. A charge attempted on the loop and found busy has written nothing: it is made
+        again on the thread. A call that needs the approvals' store (an approval asked for or named) is
+        decided on the thread, the session read and then charged: that store is refused inside the
+        session's transaction, before it is read or written."""
         assert self.sessions is not None
         store = self.sessions.store
+        held = True
         if store.waitless:
             try:
-                with contextlib.ExitStack() as stack:
-                    stack.enter_context(store.without_waiting())
-                    if self.approvals is not None:
-                        stack.enter_context(self.approvals.store.refusing())
+                with store.without_waiting():
                     return self._decide(caller, resource, actions, when, preview)
+            except Refused:
+                held = False
             except Busy:
                 pass
-        return await anyio.to_thread.run_sync(self._decide, caller, resource, actions, when, preview)
+        return await anyio.to_thread.run_sync(self._on_thread, caller, resource, actions, when, preview, held)
+
+    def _on_thread(
+        self,
+        caller: Caller,
+        resource: Resource,
+        actions: tuple[str, ...],
+        when: dt.datetime,
+        preview: bool,
+        held: bool,
+    ) -> _Decided:
+        if held:
+            try:
+                return self._decide(caller, resource, actions, when, preview)
+            except Refused:  # the approvals' store is needed
+                pass
+        return self._decide(caller, resource, actions, when, preview, held=False)
 
     async def decide(
         self,

@@ -1,7 +1,7 @@
 """A stdio upstream on asyncio pipes: the SDK's message streams, and a raw side channel for tool calls.
 
 The gateway spawns a stdio MCP server itself (as the SDK's ``stdio_client`` does: the SDK's default
-environment plus the configured one, its stderr into the gateway's, stdin closed then the process
+environment plus the configured one, its stderr into the gateway's, stdin closed, then its process group
 ended on exit) and feeds the SDK's ``ClientSession`` the same ``SessionMessage`` streams. Beside
 them, :meth:`Pipes.request` sends a JSON-RPC request line of its own and awaits the response line:
 its ids are strings in a namespace the SDK never uses (``chamberlain-<n>``; the SDK numbers its
@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,7 +40,7 @@ LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 MAX_PENDING = 1024
 #: The prefix of the gateway's own request ids (strings: the SDK's are numbers).
 ID_PREFIX = "chamberlain-"
-#: Seconds the server has to exit after its stdin closes, then after SIGTERM.
+#: Seconds the server has to exit after its stdin closes, then its process group after SIGTERM.
 EXIT_GRACE = 2.0
 
 
@@ -86,7 +88,8 @@ class Pipes:
                 async with asyncio.timeout(timeout):
                     return await waiter
             except BaseException:
-                if sent and not waiter.done():
+                # not answered: still waiting, or the wait was cancelled (a cancel or the timeout cancels it)
+                if sent and (not waiter.done() or waiter.cancelled()):
                     self._courtesy_cancel(request_id)
                 raise
             finally:
@@ -116,11 +119,12 @@ class Pipes:
                 waiter.set_exception(ChannelClosed("the connection closed (the server exited or hung up)"))
 
     def observe(self, message: types.JSONRPCMessage) -> None:
-        """Remember the envelope of the SDK's requests (what a raw request must carry too)."""
-        if isinstance(message, types.JSONRPCRequest) and isinstance(message.params, dict):
-            meta = message.params.get("_meta")
-            if isinstance(meta, dict):
-                self.envelope = {k: v for k, v in meta.items() if k.startswith("io.modelcontextprotocol/")}
+        """Remember the envelope of the SDK's latest request (what a raw request must carry too): none once
+        it fell back to a legacy session (its ``server/discover`` probe carried one, its ``initialize`` not)."""
+        if isinstance(message, types.JSONRPCRequest):
+            meta = message.params.get("_meta") if isinstance(message.params, dict) else None
+            found = meta if isinstance(meta, dict) else {}
+            self.envelope = {k: v for k, v in found.items() if k.startswith("io.modelcontextprotocol/")}
 
 
 @contextlib.asynccontextmanager
@@ -137,6 +141,7 @@ async def spawn(params: StdioServerParameters, on_open: Any = None) -> AsyncIter
         env=env,
         cwd=params.cwd,
         limit=MAX_MESSAGE_BYTES,
+        start_new_session=True,  # its own process group: what it starts is ended with it (see _end)
     )
     pipes = Pipes(process)
     if on_open is not None:
@@ -200,19 +205,41 @@ async def spawn(params: StdioServerParameters, on_open: Any = None) -> AsyncIter
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
-    """Close stdin, give the server :data:`EXIT_GRACE` to exit, then terminate it, then kill it."""
+    """Close stdin and give the server :data:`EXIT_GRACE` to exit; then end its process group (the server
+    and whatever it started that is still there): SIGTERM, then SIGKILL after :data:`EXIT_GRACE`."""
     if process.stdin is not None:
         with contextlib.suppress(Exception):
             process.stdin.close()
-    for end in (None, process.terminate, process.kill):
-        if end is not None:
-            with contextlib.suppress(ProcessLookupError):
-                end()
-        try:
-            await asyncio.wait_for(process.wait(), EXIT_GRACE)
-            return
-        except TimeoutError:
-            continue
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), EXIT_GRACE)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _signal_group(process.pid, sig) or await _group_gone(process, EXIT_GRACE):
+            break
+    with contextlib.suppress(TimeoutError):  # reaped (a process that ignores SIGKILL is not waited for)
+        await asyncio.wait_for(process.wait(), EXIT_GRACE)
+
+
+def _signal_group(group: int, sig: int) -> bool:
+    """Send ``sig`` to the process group; False when no process of it is left."""
+    try:
+        os.killpg(group, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member changed its user: not ours to end
+        LOGGER.warning("could not signal the process group %d of an upstream server", group)
+        return False
+    return True
+
+
+async def _group_gone(process: asyncio.subprocess.Process, within: float) -> bool:
+    """Whether the server's process group empties within ``within`` seconds (the server itself reaped)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        if process.returncode is not None and not _signal_group(process.pid, 0):
+            return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
 
 
 def _has_fileno(stream: Any) -> bool:

@@ -94,9 +94,27 @@ def read_line(line: bytes) -> tuple[types.JSONRPCMessage | None, bytes | None, A
     """:func:`accept_line`, and the line's JSON value (None when refused)."""
     try:
         data = strictjson.loads(line)
-        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None, data
-    except ValueError as exc:  # pydantic's ValidationError and JSONError are ValueErrors
+    except strictjson.JSONError as exc:
         return None, rejection(line, exc), None
+    message, refusal = validate_line(line)
+    return message, refusal, data if message is not None else None
+
+
+def validate_line(line: bytes) -> tuple[types.JSONRPCMessage | None, bytes | None]:
+    """The JSON-RPC message of a line :func:`strictjson.loads` accepted, or the error answering it."""
+    try:
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None
+    except ValueError as exc:  # pydantic's ValidationError
+        return None, rejection(line, exc)
+
+
+def is_request(data: Any) -> bool:
+    """Whether a line's JSON value is a JSON-RPC request exactly as the SDK's message type accepts one (so it
+    need not be validated again before the fast path looks at it)."""
+    if not isinstance(data, dict) or data.get("jsonrpc") != "2.0" or not isinstance(data.get("method"), str):
+        return False
+    params = data.get("params")
+    return type(data.get("id")) in (int, str) and (params is None or isinstance(params, dict))
 
 
 @contextlib.contextmanager
@@ -157,13 +175,22 @@ async def stdio_streams(fast: FastPath | None = None) -> AsyncIterator[tuple[Any
                         continue
                     if not line.strip():
                         continue
-                    message, refusal, data = read_line(line)
+                    try:
+                        data = strictjson.loads(line)
+                    except strictjson.JSONError as exc:
+                        writer.write(rejection(line, exc))
+                        continue
+                    if fast is not None and is_request(data):  # a tools/call it takes is valid as it is
+                        fast.observe(data)
+                        if fast.take(data, writer.write) is not None:
+                            continue
+                    message, refusal = validate_line(line)
                     if message is None:
                         writer.write(refusal)  # the SDK would drop it unanswered
                         continue
                     if fast is not None:
                         fast.observe(data)
-                        if fast.cancels(data) or fast.take(data, writer.write) is not None:
+                        if fast.cancels(data):
                             continue
                     await inbound_send.send(SessionMessage(message))
 
