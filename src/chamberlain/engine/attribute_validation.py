@@ -204,7 +204,7 @@ def _message(error: Any) -> str:
 
 def _quote(text: str) -> str:
     """The validator's single-quoted form: Go's ``%q`` with ``"`` left alone and ``'`` escaped."""
-    inner = go_quote(text)[1:-1].replace('\\"', '"').replace("'", "\\'")
+    inner = go_quote(str(text))[1:-1].replace('\\"', '"').replace("'", "\\'")
     return f"'{inner}'"
 
 
