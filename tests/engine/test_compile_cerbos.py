@@ -27,6 +27,11 @@ SETS = {
     "store": data_dir() / "cerbos" / "store",
     "examples": REPO_ROOT / "examples" / "policies",
     "schema_suites": Path(__file__).with_name("schema_suites"),
+    **{
+        f"realworld/{d.name}": d
+        for d in sorted(Path(__file__).with_name("realworld").iterdir())
+        if d.is_dir()
+    },
 }
 
 

@@ -29,7 +29,15 @@ SET = Path(__file__).with_name("schema_messages")
 VALUES: dict[str, list[Any]] = {
     "name": [5, "A", "a", "abcdefghij", "Ab1"],
     "email": ["not-an-email", 3],
-    "when": ["2024-13-01T00:00:00Z", "yesterday", "2024-06-01T23:59:60Z", "2024-06-01t10:00:00.5+02:00"],
+    # with characters Go's %q escapes its own way (\x1f, \x7f, \u2028)
+    "when": [
+        "2024-13-01T00:00:00Z",
+        "yesterday",
+        "2024-06-01T23:59:60Z",
+        "2024-06-01t10:00:00.5+02:00",
+        "\x1f",
+        "a\x7f\u2028\tb",
+    ],
     "day": ["2024-02-30", "x"],
     "ip": ["1.2.3", "::1"],
     "site": ["not a uri", "http://x", "x:y"],

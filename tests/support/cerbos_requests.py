@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -116,15 +117,40 @@ class RequestStrategies:
 def _request(draw: st.DrawFn, s: RequestStrategies) -> dict[str, Any]:
     focus = draw(st.sampled_from(sorted(s.vocab.kinds)))
     any_kind = st.sampled_from(sorted(s.vocab.kinds))
-    entries = st.lists(
-        _resource_entry(s, st.one_of(st.just(focus), any_kind)), min_size=1, max_size=s.max_resources
-    )
+    entry = _resource_entry(s, st.one_of(st.just(focus), any_kind))
+    fixtures = [r for r in s.vocab.resource_fixtures if r.get("kind") in s.vocab.kind_actions]
+    if fixtures:  # a third of the resources are test fixtures, whole or with one attribute changed
+        entry = st.one_of(entry, entry, _fixture_entry(s, fixtures))
+    principal = _principal(s, sorted(s.vocab.kind_roles.get(focus[0], ())))
+    if s.vocab.principal_fixtures:
+        principal = st.one_of(principal, principal, _fixture(s, s.vocab.principal_fixtures))
     return {
         "requestId": "differential",
         "includeMeta": True,
-        "principal": draw(_principal(s, sorted(s.vocab.kind_roles.get(focus[0], ())))),
-        "resources": draw(entries),
+        "principal": draw(principal),
+        "resources": draw(st.lists(entry, min_size=1, max_size=s.max_resources)),
     }
+
+
+@st.composite
+def _fixture(draw: st.DrawFn, s: RequestStrategies, fixtures: list[dict[str, Any]]) -> dict[str, Any]:
+    """A test fixture's principal or resource, sometimes with one attribute dropped or redrawn."""
+    fixture = copy.deepcopy(draw(st.sampled_from(fixtures)))
+    attr = fixture.get("attr")
+    if isinstance(attr, dict) and attr and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(attr)))
+        if draw(st.booleans()):
+            del attr[key]
+        else:
+            attr[key] = draw(s.leaf)
+    return fixture
+
+
+@st.composite
+def _fixture_entry(draw: st.DrawFn, s: RequestStrategies, fixtures: list[dict[str, Any]]) -> dict[str, Any]:
+    resource = draw(_fixture(s, fixtures))
+    actions = draw(st.lists(s.action(resource["kind"]), min_size=1, max_size=4, unique=True))
+    return {"actions": actions, "resource": resource}
 
 
 @st.composite

@@ -6,6 +6,7 @@ depend on the code under test. Used to draw requests that reach the policies' ru
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ class Vocabulary:
     principal_paths: set[tuple[str, ...]] = field(default_factory=set)
     strings: set[str] = field(default_factory=set)
     numbers: set[float] = field(default_factory=set)
+    #: The principals and resources of the test fixtures, whole: attribute sets whose values relate
+    #: to each other (an owner's id, a manager's org path) as the policies' conditions expect.
+    principal_fixtures: list[dict[str, Any]] = field(default_factory=list)
+    resource_fixtures: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _policy_files(root: Path) -> Iterator[Path]:
@@ -158,10 +163,14 @@ def load_vocabulary(root: Path) -> Vocabulary:
                 _add_document(vocab, doc)
     for path in _fixture_files(root):
         for doc in _documents(path):
-            for key in ("principals", "resources"):
+            for key, whole in (
+                ("principals", vocab.principal_fixtures),
+                ("resources", vocab.resource_fixtures),
+            ):
                 for fixture in ((doc or {}).get(key) or {}).values() if isinstance(doc, dict) else ():
                     if isinstance(fixture, dict):
                         _add_constants(vocab, fixture.get("attr"))
+                        whole.append(json.loads(json.dumps(fixture, default=str)))
     vocab.kinds = {k for k in vocab.kinds if "*" not in k[0]}
     vocab.roles.discard("*")
     return vocab

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chamberlain.cel.golang import quote as go_quote
 from chamberlain.engine import glob
 from chamberlain.engine.result import ValidationError
 from chamberlain.policy import SchemaStore
@@ -201,14 +202,9 @@ def _message(error: Any) -> str:
     return str(error.message)
 
 
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` of a string."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _quote(text: str) -> str:
     """The validator's single-quoted form: Go's ``%q`` with ``"`` left alone and ``'`` escaped."""
-    inner = _go_quote(text)[1:-1].replace('\\"', '"').replace("'", "\\'")
+    inner = go_quote(str(text))[1:-1].replace('\\"', '"').replace("'", "\\'")
     return f"'{inner}'"
 
 
@@ -219,7 +215,7 @@ def _go_value(value: Any) -> str:
         return "<nil>"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _go_quote(value if isinstance(value, str) else _num(value))
+    return go_quote(value if isinstance(value, str) else _num(value))
 
 
 def _normal(value: Any) -> Any:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from chamberlain.cel import EvaluationError, Program, compile
 from chamberlain.cel.budget import EvaluationTimeout
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
+from chamberlain.cel.lib.hierarchy import Hierarchy
+from chamberlain.cel.values import CelType, Optional
 from chamberlain.engine.activation import EMPTY_VARIABLES, VariablesMap
 from chamberlain.policy import model as m
 
@@ -73,7 +75,7 @@ class Evaluation:
         act["variables"] = act["V"] = view
         for name, prog, text in params.variables:
             try:
-                values[name] = prog.evaluate(act)
+                values[name] = variable_value(prog.evaluate(act))
             except EvaluationError as exc:
                 self.errors[(text, cel_message(exc))] = None
                 if not unset_on_error and not self.strict:
@@ -125,7 +127,7 @@ class LazyVariables(VariablesMap):
                 name, prog, text = variables[self._next]
                 self._next += 1
                 try:
-                    values[name] = prog.evaluate(act)
+                    values[name] = variable_value(prog.evaluate(act))
                 except EvaluationError as exc:
                     ev.errors[(text, cel_message(exc))] = None
         finally:
@@ -167,6 +169,20 @@ class LazyVariables(VariablesMap):
 
 
 _LAST_DEFINITION: dict[Params, dict[str, int]] = {}  # per policy's params: each name's last definition
+
+
+def variable_value(value: Any) -> Any:
+    """A variable's value as later expressions see it: Cerbos keeps each variable as its Go native
+    value (``ref.Val.Value()``) and adapts it back, so a top-level hierarchy becomes its list of
+    levels, a type value its name and an optional its value (``null`` when empty); the rest round-trip."""
+    kind = type(value)
+    if kind is Hierarchy:
+        return list(value.levels)
+    if kind is CelType:
+        return value.name
+    if kind is Optional:
+        return value._value if value.has_value() else None
+    return value
 
 
 def cel_message(error: BaseException) -> str:

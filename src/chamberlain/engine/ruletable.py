@@ -182,6 +182,21 @@ class _Builder:
         self.role_parents: dict[str, dict[str, tuple[str, ...]]] = {}
         self.derived_cache: dict[str, list[DerivedRole]] = {}
         self.reads_runtime = False
+        self.stated_scopes: set[str] = set()  # scopes whose permission some policy states
+
+    def scope_permissions(self, scope: str, stated: str) -> None:
+        """Record a policy's scope permission: one per scope name, as in Cerbos's rule table.
+
+        ``cerbos compile`` refuses two policies stating different permissions for a scope, but
+        lets others leave it unstated; Cerbos then keeps whichever its map iteration stores last
+        (a different one from one start to the next). Here a stated permission always wins, and
+        ``OVERRIDE_PARENT`` holds only where no policy of the scope states one.
+        """
+        if stated:
+            self.table.scope_permissions[scope] = stated
+            self.stated_scopes.add(scope)
+        elif scope not in self.stated_scopes:
+            self.table.scope_permissions[scope] = OVERRIDE_PARENT
 
     # -- resource policies ------------------------------------------------------------------------
 
@@ -189,7 +204,6 @@ class _Builder:
         version = rp.version or DEFAULT_VERSION
         name = sanitize(rp.resource)
         ref = self.ref(policy, RESOURCE, rp.resource, version, rp.scope)
-        permissions = rp.scope_permissions or OVERRIDE_PARENT
         require_consent = rp.scope_permissions == REQUIRE_PARENTAL_CONSENT
         exprs = [e for rule in rp.rules for e in _rule_exprs(rule.condition, rule.output)]
         params = self.params(policy, rp.constants, rp.variables, exprs)
@@ -201,7 +215,7 @@ class _Builder:
         root_body = root.resource_policy if root is not None else None
         if root_body is not None and root_body.schemas is not None:
             self.table.schemas[(name, version, rp.scope)] = root_body.schemas
-        self.table.scope_permissions[rp.scope] = permissions
+        self.scope_permissions(rp.scope, rp.scope_permissions)
         if not rp.rules:
             self.table.add(_noop(ref, RESOURCE, name, NO_PARAMS))
         for i, rule in enumerate(rp.rules):
@@ -276,7 +290,7 @@ class _Builder:
         require_consent = pp.scope_permissions == REQUIRE_PARENTAL_CONSENT
         exprs = [e for rule in pp.rules for a in rule.actions for e in _rule_exprs(a.condition, a.output)]
         params = self.params(policy, pp.constants, pp.variables, exprs)
-        self.table.scope_permissions[pp.scope] = pp.scope_permissions or OVERRIDE_PARENT
+        self.scope_permissions(pp.scope, pp.scope_permissions)
         if not pp.rules:
             self.table.add(_noop(ref, PRINCIPAL, "", NO_PARAMS, principal=pp.principal))
         for rule in pp.rules:
