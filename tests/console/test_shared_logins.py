@@ -112,64 +112,62 @@ def test_a_pending_openid_request_is_taken_once_whichever_replica_is_called_back
             s.close()
 
 
-def test_two_servers_on_one_database_share_console_logins(tmp_path: Path) -> None:
+@pytest.fixture
+def on_postgres(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A fresh PostgreSQL schema, and the overrides of a server keeping its state there (admin API on)."""
     urls = fresh_schema_url()
     pg_url = next(urls)
     (tmp_path / "policies").mkdir()
-    overrides = {
-        "server": admin_on(),
-        "chamberlain": {"audit": {"db": pg_url, "signingKeyFile": str(tmp_path / "log.key")}},
-    }
-    try:
-        with (
-            ThreadServer(tmp_path / "policies", overrides) as one,
-            ThreadServer(tmp_path / "policies", overrides) as two,
-        ):
-            with httpx.Client(base_url=one.url, timeout=30) as browser:
-                cookies = _log_in(browser)
-            sessions = httpx.get(f"{two.url}/console/sessions", cookies=cookies, timeout=30)
-            assert sessions.status_code == 200 and "Log out" in sessions.text  # the other replica knows it
-            csrf = re.search(r'name="csrf" value="([^"]+)"', sessions.text).group(1)  # type: ignore[union-attr]
-            out = httpx.post(f"{two.url}/console/logout", data={"csrf": csrf}, cookies=cookies, timeout=30)
-            assert out.status_code == 303
-            again = httpx.get(f"{one.url}/console/sessions", cookies=cookies, timeout=30)
-            assert again.status_code == 303 and "/console/login" in again.headers["location"]
-    finally:
-        with contextlib.suppress(StopIteration):
-            next(urls)
+    yield (
+        pg_url,
+        {
+            "server": admin_on(),
+            "chamberlain": {"audit": {"db": pg_url, "signingKeyFile": str(tmp_path / "log.key")}},
+        },
+    )
+    with contextlib.suppress(StopIteration):
+        next(urls)
 
 
-def test_without_the_state_database_the_console_says_so(tmp_path: Path) -> None:
-    urls = fresh_schema_url()
-    pg_url = next(urls)
-    (tmp_path / "policies").mkdir()
-    overrides = {
-        "server": admin_on(),
-        "chamberlain": {"audit": {"db": pg_url, "signingKeyFile": str(tmp_path / "log.key")}},
-    }
-    try:
-        with (
-            ThreadServer(tmp_path / "policies", overrides) as server,
-            httpx.Client(base_url=server.url, timeout=30) as browser,
-        ):
+def test_two_servers_on_one_database_share_console_logins(
+    tmp_path: Path, on_postgres: tuple[str, dict[str, Any]]
+) -> None:
+    _, overrides = on_postgres
+    with (
+        ThreadServer(tmp_path / "policies", overrides) as one,
+        ThreadServer(tmp_path / "policies", overrides) as two,
+    ):
+        with httpx.Client(base_url=one.url, timeout=30) as browser:
             cookies = _log_in(browser)
-            db = _db(pg_url)
-            try:  # what an outage of the state database looks like to the console's queries
-                db.execute("ALTER TABLE chamberlain_console_items RENAME TO console_items_away")
-                page = httpx.get(f"{server.url}/console/sessions", cookies=cookies, timeout=30)
-                assert page.status_code == 503 and "Logins are unavailable" in page.text
-                again = _log_in(browser, expect=503)
-                assert "Logins are unavailable" in again
-                db.execute("ALTER TABLE console_items_away RENAME TO chamberlain_console_items")
-                assert (
-                    httpx.get(f"{server.url}/console/sessions", cookies=cookies, timeout=30).status_code
-                    == 200
-                )
-            finally:
-                db.close()
-    finally:
-        with contextlib.suppress(StopIteration):
-            next(urls)
+        sessions = httpx.get(f"{two.url}/console/sessions", cookies=cookies, timeout=30)
+        assert sessions.status_code == 200 and "Log out" in sessions.text  # the other replica knows it
+        csrf = re.search(r'name="csrf" value="([^"]+)"', sessions.text).group(1)  # type: ignore[union-attr]
+        out = httpx.post(f"{two.url}/console/logout", data={"csrf": csrf}, cookies=cookies, timeout=30)
+        assert out.status_code == 303
+        again = httpx.get(f"{one.url}/console/sessions", cookies=cookies, timeout=30)
+        assert again.status_code == 303 and "/console/login" in again.headers["location"]
+
+
+def test_without_the_state_database_the_console_says_so(
+    tmp_path: Path, on_postgres: tuple[str, dict[str, Any]]
+) -> None:
+    pg_url, overrides = on_postgres
+    with (
+        ThreadServer(tmp_path / "policies", overrides) as server,
+        httpx.Client(base_url=server.url, timeout=30) as browser,
+    ):
+        cookies = _log_in(browser)
+        db = _db(pg_url)
+        try:  # what an outage of the state database looks like to the console's queries
+            db.execute("ALTER TABLE chamberlain_console_items RENAME TO console_items_away")
+            page = httpx.get(f"{server.url}/console/sessions", cookies=cookies, timeout=30)
+            assert page.status_code == 503 and "Logins are unavailable" in page.text
+            again = _log_in(browser, expect=503)
+            assert "Logins are unavailable" in again
+            db.execute("ALTER TABLE console_items_away RENAME TO chamberlain_console_items")
+            assert httpx.get(f"{server.url}/console/sessions", cookies=cookies, timeout=30).status_code == 200
+        finally:
+            db.close()
 
 
 def _log_in(browser: httpx.Client, expect: int = 303) -> Any:

@@ -128,9 +128,7 @@ class ApprovalStore(OwnedStore):
         self.clock = clock
         self.execution_window = execution_window
         self.request_limit = request_limit
-        with db.transaction():
-            if db.kind == POSTGRES:
-                db.execute("SELECT pg_advisory_xact_lock(7412102, hashtext(current_schema()))")
+        with db.creating(7412102):
             for statement in _TABLES:
                 db.execute(statement)
             for column, statements in _ADDED.items():

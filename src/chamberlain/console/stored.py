@@ -37,9 +37,7 @@ class ConsoleStore(OwnedStore):
     def __init__(self, db: Database, clock: Callable[[], float] = time.time):
         self.setup(db, None)
         self.clock = clock
-        with db.transaction():
-            if db.kind == POSTGRES:
-                db.execute("SELECT pg_advisory_xact_lock(7412103, hashtext(current_schema()))")
+        with db.creating(7412105):  # 7412103 and 7412104 are the approvals' row locks
             for statement in _TABLES:
                 db.execute(statement)
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database
 
 _STATEMENTS = [
@@ -34,8 +33,6 @@ _STATEMENTS = [
 
 def create(db: Database) -> None:
     """Create the tables once (several replicas may race: PostgreSQL takes an advisory lock first)."""
-    with db.transaction():
-        if db.kind == POSTGRES:
-            db.execute("SELECT pg_advisory_xact_lock(7412101, hashtext(current_schema()))")
+    with db.creating(7412101):
         for statement in _STATEMENTS:
             db.execute(statement)

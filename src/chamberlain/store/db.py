@@ -137,6 +137,16 @@ class Database:
             yield
 
     @contextlib.contextmanager
+    def creating(self, lock: int) -> Iterator[None]:
+        """The transaction a store creates or upgrades its tables in. Several replicas may race there:
+        on PostgreSQL, whose ``CREATE TABLE IF NOT EXISTS`` races in its catalog, one creator at a time
+        per schema (an advisory lock, ``lock`` naming the store's tables)."""
+        with self.transaction():
+            if self.kind == POSTGRES:
+                self.execute(f"SELECT pg_advisory_xact_lock({int(lock)}, hashtext(current_schema()))")
+            yield
+
+    @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """A read-only transaction: every read inside sees the database as of its first read."""
         if self.kind == SQLITE:

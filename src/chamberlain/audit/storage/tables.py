@@ -114,10 +114,7 @@ def create(
     returned meta tells each what the log's key is.
     """
     statements = _POSTGRES if db.kind == POSTGRES else _SQLITE
-    with db.transaction():
-        if db.kind == POSTGRES:
-            # One creator at a time (CREATE TABLE IF NOT EXISTS races in PostgreSQL's catalog).
-            db.execute("SELECT pg_advisory_xact_lock(7412001, hashtext(current_schema()))")
+    with db.creating(7412001):
         meta = read_meta(db)
         if not meta and any(_has_table(db, t) for t in _TABLES[1:]):
             raise ForeignDatabase(
