@@ -468,17 +468,19 @@ _ENTRY_ACTIONS = Message("Actions", (_ENTRY.fields[0],))
 # check_message runs and words the error exactly as before. So it must never say yes where
 # check_message would raise or report a violation (tests/engine/test_request_fast_validation.py).
 
-_PLANS: dict[int, tuple[dict[str, tuple[int, Field]], int]] = {}
+#: By id (hashing a Message hashes every nested field); each plan keeps its message alive, so an id is
+#: never reused for another message while its plan is here.
+_PLANS: dict[int, tuple[Message, dict[str, tuple[int, Field]], int]] = {}
 
 
-def _plan(message: Message) -> tuple[dict[str, tuple[int, Field]], int]:
-    """Each key of ``message`` (JSON and proto names) with its field's position; how many are required."""
+def _plan(message: Message) -> tuple[Message, dict[str, tuple[int, Field]], int]:
+    """``message``, each of its keys (JSON and proto names) with its field's position, how many are required."""
     found = _PLANS.get(id(message))
-    if found is None:
+    if found is None or found[0] is not message:
         names: dict[str, tuple[int, Field]] = {}
         for i, f in enumerate(message.fields):
             names[f.json] = names[f.proto] = (i, f)
-        found = _PLANS[id(message)] = (names, sum(f.required for f in message.fields))
+        found = _PLANS[id(message)] = (message, names, sum(f.required for f in message.fields))
     return found
 
 
@@ -487,7 +489,7 @@ def _valid_message(message: Message, value: Any) -> bool:
         return False
     if message.open:
         return True
-    names, required = _plan(message)
+    _, names, required = _plan(message)
     present = 0  # a bit per field: one given by both its JSON and its proto name is a duplicate
     for key, v in value.items():
         found = names.get(key)
