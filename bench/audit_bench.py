@@ -102,8 +102,17 @@ def templates(folder: Path, actions: tuple[str, ...] = ("edit",), principal: str
 
 
 def fresh(template: Call) -> Call:
-    """A call to record (a Call keeps references only; each prepare salts it anew)."""
-    return template
+    """A call to record, stamped now as the PDP stamps each check (a Call keeps references only; each
+    prepare salts it anew)."""
+    return Call(
+        template.inputs,
+        template.outputs,
+        when=time.time_ns(),
+        call_id=template.call_id,
+        point=template.point,
+        extra=template.extra,
+        context=template.context,
+    )
 
 
 def rows_for(entries: list[Call], n: int) -> tuple[list[tuple], list[tuple], list[tuple]]:
@@ -112,14 +121,14 @@ def rows_for(entries: list[Call], n: int) -> tuple[list[tuple], list[tuple], lis
     rows, requests, nodes = [], [], []
     limits = Limits()
     for i in range(n):
-        prepared = entries[i % len(entries)].prepare(limits)
+        prepared = fresh(entries[i % len(entries)]).prepare(limits)
         [e] = prepared.entries
         body = leaf_body(e, i)
         h = leaf_hash(body)
         nodes.extend(node for node in edge.append(h) if node[0] % STRIDE == 0)
         rows.append((i, h, body, e.salt, e.content, e.request, *e.cols))
         r = prepared.request
-        requests.append((r.digest, r.salt, r.body))
+        requests.append((r.key, r.salt, r.body))
     return rows, requests, nodes
 
 

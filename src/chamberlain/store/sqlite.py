@@ -54,6 +54,11 @@ def connect(
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
+            # Multi-row INSERTs inside a transaction keep a statement journal (to undo that statement
+            # alone on a constraint error); past 64 KiB SQLite spills it to a temporary file: measured
+            # with the decision log, ~3 such page writes per entry. In memory it is bounded by one
+            # statement's pages (at most a few MiB for the log's largest multi-row INSERT).
+            conn.execute("PRAGMA temp_store = MEMORY")
     except StoreError:
         conn.close()
         raise

@@ -5,10 +5,12 @@
   entries before the upgrade, which keep their format 1 leaves).
 - ``audit_entries``: ``seq`` (the leaf index), ``leaf`` (its RFC 9162 leaf hash), ``body`` (the
   leaf data: public fields and salted digests), ``salt`` and ``content`` (the erasable detail;
-  NULL once erased), ``request`` (the salted digest of its call's request record), ``erased_by``
+  NULL once erased), ``request`` (its call's request record's key), ``erased_by``
   (the erasure entry that erased it) and search columns.
-- ``audit_requests``: each call's request, stored once: ``digest`` (= ``sha256(salt || body)``),
-  ``salt``, ``body``; deleted when erased.
+- ``audit_requests``: each call's request, stored once: ``digest`` (its key: the call's time in 8
+  bytes, then ``sha256(salt || body)``, which the leaves hold; a bare digest in logs written before
+  2026-12-07, see :func:`chamberlain.audit.write.content.request_key`), ``salt``, ``body``; deleted
+  when erased.
 - ``audit_nodes``: hashes of complete subtrees at every fourth level (4, 8, 12, ...), so proofs
   and restarts read a handful of rows instead of recomputing from the leaves.
 - ``audit_heads``: every signed tree head (checkpoint note) with its size and root; the head of

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from chamberlain.audit.tlog.merkle import leaf_hash
-from chamberlain.audit.write.content import salted
+from chamberlain.audit.write.content import request_digest, salted
 from chamberlain.store.db import Database, as_bytes
 
 _SELECT = (
@@ -56,11 +56,10 @@ def _problem(row: Any) -> str | None:
         salt is None or salted(as_bytes(salt), as_bytes(content)).hex() != data.get("content")
     ):
         return "its content does not match the digest in its leaf (edited)"
-    if request is not None and as_bytes(request).hex() != data.get("request", ""):
+    digest = None if request is None else request_digest(as_bytes(request))
+    if digest is not None and digest.hex() != data.get("request", ""):
         return "its request column differs from its leaf (edited)"
-    if request_body is not None and salted(as_bytes(request_salt), as_bytes(request_body)) != as_bytes(
-        request
-    ):
+    if request_body is not None and salted(as_bytes(request_salt), as_bytes(request_body)) != digest:
         return "the request record of its call does not match its leaf (edited)"
     return None
 

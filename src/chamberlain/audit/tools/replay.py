@@ -24,7 +24,7 @@ import orjson
 
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.storage.reader import AuditReader
-from chamberlain.audit.write.content import salted
+from chamberlain.audit.write.content import request_digest, salted
 from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
 from chamberlain.store.db import as_bytes
 
@@ -95,26 +95,26 @@ _ENTRY = "e.seq, e.body, e.content, e.salt, e.request, e.erased_by FROM audit_en
 
 
 class _Calls:
-    """The request record of the latest call read (by digest): its inputs, or why it cannot be replayed."""
+    """The request record of the latest call read (by key): its inputs, or why it cannot be replayed."""
 
-    __slots__ = ("digest", "found", "reader")
+    __slots__ = ("found", "key", "reader")
 
     def __init__(self, reader: AuditReader):
         self.reader = reader
-        self.digest: bytes | None = None
+        self.key: bytes | None = None
         self.found: tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str = ""
 
-    def get(self, digest: bytes) -> tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str:
-        if digest != self.digest:
-            self.digest, self.found = digest, self._read(digest)
+    def get(self, key: bytes) -> tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str:
+        if key != self.key:
+            self.key, self.found = key, self._read(key)
         return self.found
 
-    def _read(self, digest: bytes) -> tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str:
-        row = self.reader.db.row("SELECT salt, body FROM audit_requests WHERE digest = ?", (digest,))
+    def _read(self, key: bytes) -> tuple[int, list[CheckInput], dict[str, Any], tuple[str, ...]] | str:
+        row = self.reader.db.row("SELECT salt, body FROM audit_requests WHERE digest = ?", (key,))
         if row is None:
             return "its request record is missing"
         body = as_bytes(row[1])
-        if salted(as_bytes(row[0]), body) != digest:
+        if salted(as_bytes(row[0]), body) != request_digest(key):
             return "its request record does not match its leaf (tampered: run audit verify)"
         record = orjson.loads(body)
         return (
@@ -126,7 +126,7 @@ class _Calls:
 
 
 def _replay(
-    calls: _Calls, seq: Any, body: Any, content: Any, salt: Any, digest: Any, erased_by: Any
+    calls: _Calls, seq: Any, body: Any, content: Any, salt: Any, request: Any, erased_by: Any
 ) -> ReplayInput:
     seq = int(seq)
     data = orjson.loads(as_bytes(body))
@@ -139,12 +139,12 @@ def _replay(
     content_b = as_bytes(content)
     if salted(as_bytes(salt), content_b).hex() != data.get("content"):
         raise NotReplayable(f"entry {seq}: its content does not match its leaf (tampered: run audit verify)")
-    digest_b = as_bytes(digest)
-    if digest_b.hex() != data.get("request"):
+    key = as_bytes(request)
+    if request_digest(key).hex() != data.get("request"):
         raise NotReplayable(
             f"entry {seq}: its request record does not match its leaf (tampered: run audit verify)"
         )
-    found = calls.get(digest_b)
+    found = calls.get(key)
     if isinstance(found, str):
         raise NotReplayable(f"entry {seq}: {found}")
     now_ns, inputs, context, redacted = found

@@ -36,7 +36,7 @@ from chamberlain.audit.storage.tree import stored_size
 from chamberlain.audit.tlog.merkle import Edge, leaf_hash
 from chamberlain.audit.tlog.note import Checkpoint, NoteError, Verifier, split_note
 from chamberlain.audit.tools.keyset import KeySchedule, KeySet, ScheduleError, verified_signers
-from chamberlain.audit.write.content import salted
+from chamberlain.audit.write.content import request_digest, salted
 from chamberlain.audit.write.entry import (
     COLUMNS,
     ERASABLE_COLUMNS,
@@ -309,19 +309,20 @@ def _content(seq: int, data: dict[str, Any], row: tuple[Any, ...]) -> dict[str, 
 
 
 def _request(seq: int, data: dict[str, Any], row: tuple[Any, ...], erased: bool) -> bytes:
-    """Check the request record entry ``seq`` refers to; returns its digest (checked once per call)."""
-    digest = as_bytes(row[14])
+    """Check the request record entry ``seq`` refers to; returns its key (checked once per call)."""
+    key = as_bytes(row[14])
+    digest = request_digest(key)
     if digest.hex() != data.get("request", ""):
         raise _Tampered(f"entry {seq}: its request column differs from its leaf (edited)", seq)
     if not digest:
-        return digest
+        return key
     if row[17] is None:
         if erased:
-            return digest
+            return key
         raise _Tampered(f"entry {seq}: the request record of its call is missing (deleted)", seq)
     if salted(as_bytes(row[16]), as_bytes(row[17])) != digest:
         raise _Tampered(f"entry {seq}: the request record of its call does not match its leaf (edited)", seq)
-    return digest
+    return key
 
 
 def _check_erased(erased: list[tuple[int, int | None]], erasures: dict[int, list[list[int]]]) -> None:

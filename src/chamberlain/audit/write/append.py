@@ -77,7 +77,7 @@ def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limit
         errors.append(seq)
         request = prepared.request
         if request is not None:
-            requests.append((request.digest, request.salt, request.body))
+            requests.append((request.key, request.salt, request.body))
         for entry, body in zip(prepared.entries, bodies, strict=True):  # the hot loop of every write
             h = _sha256(b"\x00" + body).digest()
             for node in append(h):
@@ -175,7 +175,7 @@ class PendingAppender:
                 continue
             if prepared.request is not None:
                 r = prepared.request
-                requests.append((r.digest, r.salt, r.body))
+                requests.append((r.key, r.salt, r.body))
             rows.extend(encoded)
             errors.append(None)
         with self.db.transaction():

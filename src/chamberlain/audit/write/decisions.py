@@ -30,7 +30,16 @@ from typing import Any
 
 from chamberlain.audit.write import attributes
 from chamberlain.audit.write.canonical import normalise
-from chamberlain.audit.write.content import Limits, bounded, dumps, parse_path, redact, salted, salts
+from chamberlain.audit.write.content import (
+    Limits,
+    bounded,
+    dumps,
+    parse_path,
+    redact,
+    request_key,
+    salted,
+    salts,
+)
 from chamberlain.audit.write.entry import (
     DECISION,
     VERSION,
@@ -47,9 +56,10 @@ from chamberlain.engine.wire import json_number
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """A call's request as stored: ``digest`` = ``sha256(salt || body)`` (the key and what leaves hold)."""
+    """A call's request as stored: ``key`` = the call's time, then ``sha256(salt || body)`` (what leaves
+    hold; see :func:`~chamberlain.audit.write.content.request_key`); entries refer to it by ``key``."""
 
-    digest: bytes
+    key: bytes
     salt: bytes
     body: bytes
 
@@ -167,9 +177,7 @@ class Call:
                 if extra:
                     content.update(extra)
                 entries.append(
-                    make_entry(
-                        DECISION, time, public, content, fresh[n], request.digest, limits.max_entry_bytes
-                    )
+                    make_entry(DECISION, time, public, content, fresh[n], request.key, limits.max_entry_bytes)
                 )
                 n += 1
         return Prepared(request, entries)
@@ -266,7 +274,7 @@ def request_record(
     if redacted:
         record["redacted"] = sorted(set(redacted))
     body = bounded(dumps(record), limits.max_request_bytes, "the request", "maxRequestBytes")
-    return RequestRecord(salted(salt, body), salt, body)
+    return RequestRecord(request_key(ns, salted(salt, body)), salt, body)
 
 
 def aux_json(aux: AuxData) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from chamberlain.audit.write.canonical import EncodingError
-from chamberlain.audit.write.content import bounded, dumps, salted, salts
+from chamberlain.audit.write.content import bounded, dumps, request_digest, salted, salts
 
 VERSION = 2
 LEGACY_VERSION = 1
@@ -71,7 +71,7 @@ class Entry:
     salt: bytes
     digest: bytes
     cols: tuple[Any, ...]
-    request: bytes = b""  # the salted digest of its call's request record, when it has one
+    request: bytes = b""  # its call's request record's key (time, then salted digest), when it has one
 
     def __len__(self) -> int:  # a submission of one entry (see chamberlain.audit.record)
         return 1
@@ -202,7 +202,7 @@ def _public_json(entry: Entry, numbering: dict[str, int]) -> bytes:
         "kind": entry.kind,
         "time": entry.time,
         "content": entry.digest.hex(),
-        "request": entry.request.hex(),
+        "request": request_digest(entry.request).hex(),
     }
     try:
         return orjson.dumps(data, option=_SORT)

@@ -58,7 +58,7 @@ def to_wire(group: Any, limits: Limits) -> tuple[Any, ...]:
     prepared = prepare(group, limits)
     r = prepared.request
     return (
-        None if r is None else (r.digest, r.salt, r.body),
+        None if r is None else (r.key, r.salt, r.body),
         [
             (e.kind, e.time, e.public, e.content, e.salt, e.digest, e.cols, e.request)
             for e in prepared.entries
