@@ -17,12 +17,13 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from chamberlain.server.app import App, create_app
+from chamberlain.server.coalesce import CoalescingTransport
 from chamberlain.server.config import Config, load_config
 from chamberlain.server.logs import LOGGER, setup_logging
 
@@ -101,7 +102,8 @@ def header_timeout_protocol(seconds: float, max_header_bytes: int = 65536) -> ty
                 self.transport.close()
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            coalescing = CoalescingTransport(transport, asyncio.get_running_loop())
+            super().connection_made(cast(asyncio.Transport, coalescing))
             self._arm()
 
         def on_message_begin(self) -> None:
