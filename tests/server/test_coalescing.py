@@ -40,7 +40,7 @@ async def _received(peer: socket.socket, n: int) -> bytes:
 
 def test_the_next_write_joins_the_held_one():
     async def run() -> None:
-        coalescing, transport, peer = await _pair()
+        coalescing, _, peer = await _pair()
         coalescing.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
         assert _nothing_arrived(peer)  # held
         assert coalescing.get_write_buffer_size() > 0  # counted as buffered, for uvicorn's flow control
@@ -75,14 +75,14 @@ def test_a_write_alone_leaves_at_the_end_of_the_loop_turn():
 
 def test_close_sends_what_is_held_and_abort_drops_it():
     async def run() -> None:
-        coalescing, transport, peer = await _pair()
+        coalescing, _, peer = await _pair()
         coalescing.write(b"last words")
         coalescing.close()
         assert await _received(peer, 10) == b"last words"
         assert coalescing.is_closing()  # the wrapped transport's own state
         peer.close()
 
-        coalescing, transport, peer = await _pair()
+        coalescing, _, peer = await _pair()
         coalescing.write(b"never sent")
         coalescing.abort()
         await asyncio.sleep(0.05)
