@@ -115,6 +115,8 @@ class Call:
         request = request_record(self.inputs, self.ns, fresh[0], limits, self.context)
         time = timestamp_ns(self.ns)
         call_id, point, extra = self.call_id, self.point, self.extra
+        # an enforcement point's fields may not name a search column's source: else make_entry reads them
+        own_columns = not extra or _COLUMN_SOURCES.isdisjoint(extra)
         entries: list[Entry] = []
         n = 1
         empty_reads = {"principal": [], "resource": []}
@@ -141,6 +143,16 @@ class Call:
                 ],
                 "approval": {"id": inp.approval_id, "approver": None} if inp.approval_id else None,
             }
+            # the search columns an entry's content and public fields give (make_entry), once per resource
+            head = (
+                time,
+                DECISION,
+                inp.session_id or "",
+                inp.principal.id or "",
+                actors_column(inp.actor_chain),
+                r.kind,
+                r.id if isinstance(r.id, str) else "",
+            )
             explained: dict[int, list[dict[str, Any]]] = {}  # by row: actions decided by one rule share it
             for action, effect in out.actions.items():
                 row = effect.row
@@ -177,10 +189,23 @@ class Call:
                 if extra:
                     content.update(extra)
                 entries.append(
-                    make_entry(DECISION, time, public, content, fresh[n], request.key, limits.max_entry_bytes)
+                    make_entry(
+                        DECISION,
+                        time,
+                        public,
+                        content,
+                        fresh[n],
+                        request.key,
+                        limits.max_entry_bytes,
+                        (*head, action, effect.effect) if own_columns else None,
+                    )
                 )
                 n += 1
         return Prepared(request, entries)
+
+
+#: The content fields the search columns come from (see entry.make_entry).
+_COLUMN_SOURCES = frozenset(("session_id", "principal", "actor_chain", "resource_id"))
 
 
 def decision_call(

@@ -123,11 +123,15 @@ def make_entry(
     salt: bytes,
     request: bytes = b"",
     max_bytes: int | None = None,
+    cols: tuple[Any, ...] | None = None,
 ) -> Entry:
-    """An entry of ``kind`` from its public fields and its content (encoded and salted here)."""
+    """An entry of ``kind`` from its public fields and its content (encoded and salted here); ``cols``:
+    its search columns when the caller has them (else read from ``public`` and ``content``)."""
     data = dumps(content)
     if max_bytes is not None:
         bounded(data, max_bytes, f"a {kind} entry's content", "maxEntryBytes")
+    if cols is not None:
+        return Entry(kind, time, public, data, salt, salted(salt, data), cols, request)
     resource = content.get("resource_id", "")
     cols = (
         time,
