@@ -81,6 +81,7 @@ class FastPath:
         self.in_flight: dict[str | int, tuple[anyio.CancelScope, asyncio.Task[None]]] = {}
         self._by_client: set[str | int] = set()  # cancelled by the client: never answered
         self.taken = 0  # calls served by the fast path (for tests and the bench's curiosity)
+        gateway.decider.alone = lambda: len(self.in_flight) <= 1
 
     def observe(self, data: Any) -> None:
         """Follow the connection's era and handshake from every accepted message."""
