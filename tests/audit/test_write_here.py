@@ -122,6 +122,30 @@ def test_callers_writing_here_and_submitters_share_one_chain(tmp_path):
     assert _verified(tmp_path) >= 161
 
 
+def test_callers_writing_here_at_once_take_turns(tmp_path):
+    """Several threads each writing here when they may (else through the writer): never two at once."""
+    with _open(tmp_path) as log:
+        failures: list[object] = []
+
+        def caller(base: int) -> None:
+            for i in range(60):
+                ticket = log.write_here([decision(base + i)])
+                if ticket is None:
+                    log.record([decision(base + i)])
+                elif ticket.error is not None:
+                    failures.append(ticket.error)
+
+        workers = [threading.Thread(target=caller, args=(1000 * (k + 1),)) for k in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert failures == []
+        ids = _ids(log)
+        assert len(ids) == len(set(ids)) == 240
+    assert _verified(tmp_path) >= 240
+
+
 def test_a_failed_write_here_answers_the_error_and_the_writer_goes_down(tmp_path):
     if shutil.which("chattr") is None:
         pytest.fail("chattr (e2fsprogs) is needed to make the log's files immutable")

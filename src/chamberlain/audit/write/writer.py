@@ -206,6 +206,7 @@ class Writer:
             ticker = self._ticker
             if (
                 not self._idle
+                or self._here  # another caller writes (the writer thread has not woken since)
                 or self._queue
                 or self._calls
                 or self._closing
