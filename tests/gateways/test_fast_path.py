@@ -20,6 +20,7 @@ from tests.gateways.support import (
     FIXTURE,
     PYTHON,
     RawGateway,
+    audit,
     entries,
     policy_folder,
     session_of,
@@ -121,6 +122,37 @@ async def test_concurrent_calls_get_their_own_answers(tmp_path):
         assert _fast(received["result"]["content"][0]["text"])
     finally:
         assert gateway.close() == 0
+
+
+async def test_lone_and_concurrent_calls_are_each_recorded_once_in_one_verified_chain(tmp_path):
+    """A lone call's entry is written on the gateway's event loop, concurrent calls' by the log's writer thread
+    (one group commit): mixed, every call is in the log once and the chain verifies."""
+    db = f"sqlite:///{tmp_path / 'decisions.db'}"
+    gateway = RawGateway(_config(tmp_path), tmp_path / "gw.log")
+    try:
+        gateway.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        texts = []
+        for burst in range(3):
+            lone = f"lone {burst}"
+            assert gateway.call("echo", {"text": lone})["result"]["content"][0]["text"] == lone
+            texts.append(lone)
+            together = [f"burst {burst}.{i}" for i in range(8)]
+            for i, text in enumerate(together):
+                call = {"name": "echo", "arguments": {"text": text}}
+                gateway.send(
+                    {"jsonrpc": "2.0", "id": 100 * burst + i, "method": "tools/call", "params": call}
+                )
+            answers = [gateway.receive() for _ in together]
+            assert sorted(a["result"]["content"][0]["text"] for a in answers) == together
+            texts += together
+    finally:
+        assert gateway.close() == 0
+    calls = [e for e in entries(db) if e["mcp"]["method"] == "tools/call"]
+    assert len(calls) == len(texts) == 27
+    assert len({e["call_id"] for e in calls}) == 27
+    assert all(e["effect"] == "EFFECT_ALLOW" for e in calls)
+    verified = audit("verify", "--db", db)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 async def test_an_upstream_that_dies_mid_call_fails_that_call_only(tmp_path):

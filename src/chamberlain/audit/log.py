@@ -344,6 +344,14 @@ class DecisionLog:
             return None
         return self.writer.submit(entries, loop)
 
+    def write_here(self, entries: Any) -> Ticket | None:
+        """``sync`` entries written on the calling thread when the writer is idle (see
+        :meth:`Writer.write_here`: the caller's thread blocks for the commit); None: :meth:`submit` them.
+        A local SQLite log only (a writer process or PostgreSQL's sequencer go the writer's way)."""
+        if self.options.durability != SYNC or self.process is not None or self.sequencer is not None:
+            return None
+        return self.writer.write_here(entries)
+
     def record(self, entries: Any) -> None:
         """Record ``entries``: in ``sync`` mode return once they are durable; raises :class:`LogUnavailable`."""
         if not entries:

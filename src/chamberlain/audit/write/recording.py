@@ -103,6 +103,7 @@ def submit(
     loop: asyncio.AbstractEventLoop | None = None,
     extra: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
+    here: bool = False,
 ) -> PendingCheck:
     """Submit the record of a decided check; never raises for the log's sake.
 
@@ -111,7 +112,9 @@ def submit(
     (``request`` None: the caller owns those attribute objects and may change them once the call
     returns): those are encoded now.
     ``extra``: fields an enforcement point adds to every entry's content (the MCP gateway's ``mcp``);
-    ``context``: what it adds to the request record (the delegated chain with its roles).
+    ``context``: what it adds to the request record (the delegated chain with its roles);
+    ``here``: a lone caller that would wait at once: the entries are written on this thread when the
+    writer is idle (:meth:`DecisionLog.write_here`), the returned check already settled.
     """
     if log is None:
         return PendingCheck(inputs, outputs, None, None)
@@ -121,6 +124,11 @@ def submit(
         )
         if log.prepares_on_submit or (log.durability == ASYNC and request is None):
             call = call.prepare(log.limits)
+        written = log.write_here(call) if here else None
+        if written is not None:
+            pending = PendingCheck(inputs, outputs, log, written)
+            pending._settle(written.error)
+            return pending
         ticket = log.submit(call, loop)
     except (LogUnavailable, EncodingError) as exc:
         return PendingCheck(inputs, outputs, log, None, exc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -68,8 +68,9 @@ class Decision:
         pending, self.pending = self.pending, None
         if pending is None:
             return
-        with anyio.CancelScope(shield=True):
-            await pending.wait_async()
+        if pending.waiting:  # not when written already (a lone caller's entry: see Decider.alone)
+            with anyio.CancelScope(shield=True):
+                await pending.wait_async()
         if pending.error is not None:
             self.effects, self.outputs, self.log_error = (
                 dict(pending.outputs[0].actions),
@@ -180,6 +181,10 @@ class Decider:
         self.audiences = tuple(audiences)
         self.sessions = sessions
         self.approvals = approvals
+        #: Whether the caller deciding now is the connection's only call in flight (set by the stdio fast path):
+        #: then a settled decision's entry is written on the event loop when the log's writer is idle, with
+        #: no thread hand-off; with others in flight the writer's group commit serves them together.
+        self.alone: Callable[[], bool] | None = None
 
     def _decide(
         self,
@@ -379,6 +384,7 @@ class Decider:
             point=point,
             loop=asyncio.get_running_loop(),
             extra={"mcp": mcp},
+            here=settle and self.alone is not None and self.alone(),
         )
         out = pending.outputs[0]
         used = inputs[0].approval_id if any(e.src == USED_APPROVAL for e in out.outputs) else ""
