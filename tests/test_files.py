@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from chamberlain.files import FileRefused, read_bounded, read_text_bounded
 import yaml
 
+from chamberlain.files import FileRefused, read_bounded, read_text_bounded
 from chamberlain.safeyaml import MAX_DEPTH, YAMLRefused, graph_problem, load
 from tests.policy.test_hostile_files import BOMB
 
