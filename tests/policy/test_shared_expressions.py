@@ -81,3 +81,17 @@ def test_the_same_bad_text_in_two_files_is_reported_in_each_at_its_own_line():
     found = sorted((i.file, i.line, i.column) for i in info.value.errors)
     assert found == [("a.yaml", 11, 11), ("b.yaml", 14, 11)]
     assert all("invalid escape sequence" in i.message for i in info.value.errors)
+
+
+def test_a_literal_that_makes_its_own_error_is_reported_though_its_shape_compiled_elsewhere():
+    with pytest.raises(PolicyError) as info:
+        load_documents(
+            {
+                "a.yaml": policy("a", 'R.attr.status.matches("^a+$")'),
+                "b.yaml": policy("b", 'R.attr.status.matches("[")'),
+                "c.yaml": policy("c", 'R.attr.status.matches("^c+$")'),
+            }
+        )
+    [issue] = info.value.errors
+    assert (issue.file, issue.line, issue.column) == ("b.yaml", 11, 11)
+    assert "invalid matches argument" in issue.message
