@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chamberlain.files import FileRefused, read_bounded, read_text_bounded
-from chamberlain.safeyaml import YAMLRefused, load
+from chamberlain.safeyaml import MAX_DEPTH, YAMLRefused, graph_problem, load
 from tests.policy.test_hostile_files import BOMB
 
 CLI = str(Path(sys.executable).parent / "chamberlain")
@@ -46,6 +47,38 @@ def test_safe_yaml_refuses_bombs_loops_and_depth():
     with pytest.raises(YAMLRefused, match="nested more than 100 levels deep"):
         load("[" * 200 + "]" * 200)
     assert load("a: &x [1, 2]\nb: *x\n") == {"a": [1, 2], "b": [1, 2]}
+
+
+def _slow_graph_problem(root: yaml.Node):
+    """graph_problem without its fast path for plain trees: the full pass alone."""
+    import chamberlain.safeyaml as safeyaml
+
+    original = safeyaml._plain_tree
+    safeyaml._plain_tree = lambda _root: False
+    try:
+        return safeyaml.graph_problem(root)
+    finally:
+        safeyaml._plain_tree = original
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * MAX_DEPTH + "]" * MAX_DEPTH,  # exactly the limit: fine
+        "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),  # one more: refused
+        "a: {b: [" * 60 + "]}" * 60,  # too deep through mappings
+        "a: &s x\nb: *s\n",  # a shared scalar: not a tree, fine
+        "a: &a [1, *a]",  # a loop
+        "k: &k [[1], [2]]\nl: [*k, *k]\n",  # a shared list
+        "a: 1\nb: [x, {c: d}]\n",  # a plain tree
+    ],
+)
+def test_the_plain_tree_fast_path_answers_as_the_full_pass_does(text):
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    fast, slow = graph_problem(root), _slow_graph_problem(root)
+    assert (fast is None) == (slow is None)
+    if fast is not None and slow is not None:
+        assert fast[0] is slow[0] and fast[1] == slow[1]  # the same node at fault, the same message
 
 
 def _bounded() -> None:

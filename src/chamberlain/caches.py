@@ -54,7 +54,10 @@ class BoundedCache(dict):
         self.used = 0
 
     def __missing__(self, key: Hashable) -> Any:
-        value = self.compute(key)
+        return self.put(key, self.compute(key))
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        """Keep ``value`` for ``key`` within the budget (a value computed elsewhere); return it."""
         size = self.cost(key, value)
         if size > self.max_bytes:
             return value

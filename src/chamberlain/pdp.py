@@ -39,6 +39,7 @@ from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.request_validation import InvalidRequest, RequestError, RequestLimits, check_actions
 from chamberlain.engine.wire import JWTVerifier, check_resources_response, parse_check_resources
+from chamberlain.gcpause import paused
 from chamberlain.policy import PolicySet, load_directory
 from chamberlain.sessions.guard import SessionGuard, SessionRef, session_id_of
 from chamberlain.sessions.join import Joined, gate, join, plan_note, request_ref, worth_telling
@@ -139,20 +140,21 @@ class PDP:
         default 50 resources per request and 50 actions per resource).
         """
         engine_options = EngineOptions(**options)
-        policies = load_directory(path)
-        log = _open_log(audit, audit_options)
-        store = None
-        try:
-            store = SessionStore.open(sessions) if isinstance(sessions, str) else sessions
-            pdp = cls(
-                policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log, limits=limits
-            )
-        except BaseException:
-            if log is not None and not isinstance(audit, DecisionLog):
-                log.close()
-            if store is not None and isinstance(sessions, str):
-                store.close()
-            raise
+        with paused():  # loading and compiling under one pause: see chamberlain.gcpause
+            policies = load_directory(path)
+            log = _open_log(audit, audit_options)
+            store = None
+            try:
+                store = SessionStore.open(sessions) if isinstance(sessions, str) else sessions
+                pdp = cls(
+                    policies, engine_options, directory=path, verify_jwt=verify_jwt, audit=log, limits=limits
+                )
+            except BaseException:
+                if log is not None and not isinstance(audit, DecisionLog):
+                    log.close()
+                if store is not None and isinstance(sessions, str):
+                    store.close()
+                raise
         if store is not None:
             pdp.use_sessions(store)
         return pdp
@@ -250,7 +252,8 @@ class PDP:
         if self.directory is None:
             raise RuntimeError("this PDP was not loaded from a directory")
         with self._lock:
-            engine = compile_policies(load_directory(self.directory), self.options)  # raises PolicyError
+            with paused():  # see chamberlain.gcpause
+                engine = compile_policies(load_directory(self.directory), self.options)  # raises PolicyError
             self._engine = engine
             if self.sessions is not None:
                 self.sessions.globals = engine.globals

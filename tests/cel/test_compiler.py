@@ -376,3 +376,33 @@ def test_constant_prefix_and_suffix_forms_match_python(text, affix):
 def test_a_repeated_map_key_keeps_the_last_value_as_in_cel_go():
     assert compile("{'a': 1, 'a': 2}").evaluate({}) == {"a": 2}
     assert compile("{k: 1, 'a': 2}['a']").evaluate({"k": "a"}) == 2
+
+
+def test_expressions_differing_in_their_strings_share_their_compiled_code():
+    """Strings are names in the generated source: one code object serves both programs."""
+    first, second = (compile(f"request.resource.attr.status == {word!r}") for word in ("DRAFT_1", "DRAFT_22"))
+    first.warm_up()
+    second.warm_up()
+    assert first.exact_source == second.exact_source and first.fast_source == second.fast_source
+    assert first.evaluate.__code__ is second.evaluate.__code__ and first.evaluate is not second.evaluate
+    act = {"request": {"resource": {"attr": {"status": "DRAFT_22"}}}}
+    assert (first.evaluate(act), second.evaluate(act)) == (False, True)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "s == {}",
+        "s.startsWith({}) || s.endsWith({})",
+        "s in [{}, 'x'] && {{{}: 1}}[s] == 1",
+        "bytes(s) == b{}",
+        "s.matches('^' + {} + '$')",
+    ],
+)
+def test_programs_of_the_same_shape_keep_their_own_strings(template):
+    words = ("hello", "a much longer word")
+    first, second = (compile(template.format(*[repr(w)] * template.count("{}"))) for w in words)
+    for word, expected in zip(words, [(True, False), (False, True)], strict=True):
+        act = {**ACT, "s": word}
+        assert (first.evaluate(act), second.evaluate(act)) == expected  # the fast path
+        assert (first._exact(act), second._exact(act)) == expected  # the exact path

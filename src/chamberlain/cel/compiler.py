@@ -30,8 +30,10 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
+from chamberlain.caches import memoize
 from chamberlain.cel import budget, comprehensions, functions, runtime
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select, StructExpr
 from chamberlain.cel.errors import CompileError, EvaluationError
@@ -150,6 +152,10 @@ _EXACT_EQ_TYPES = frozenset((_STRING, "bytes", "null"))
 
 #: Values a literal can print as Python source; others become named constants.
 _REPR_LITERALS = frozenset((bool, int, float, str, bytes, type(None)))
+#: Literals the generated source names rather than spells: expressions that differ only in their
+#: strings (a condition repeated with another status in each of 10,000 policies) then generate the
+#: same source, compiled once (:func:`_code`).
+_NAMED_LITERALS = frozenset((str, bytes))
 _STATIC_TYPES = {UInt: "uint", Timestamp: "timestamp", Duration: "duration", **_LITERAL_TYPES}
 #: Static types whose values' Python ordering is CEL's ordering (two of one type need no checks).
 _ORDERED_STATIC = frozenset(("int", "uint", "double", _STRING, "bytes", _BOOL, "timestamp", "duration"))
@@ -325,6 +331,8 @@ class _Generator:
 
     def literal(self, value: Any) -> _Code:
         static = _LITERAL_TYPES.get(type(value))
+        if type(value) in _NAMED_LITERALS:  # a name, so that the source (and its code) is shared
+            return _Code(self.module.constant(value), 1, static, value)
         if type(value) in _REPR_LITERALS and (type(value) is not float or math.isfinite(value)):
             return _Code(repr(value), 1, static, value)
         return _Code(self.module.constant(value), 1, static or _STATIC_TYPES.get(type(value)), value)
@@ -967,5 +975,12 @@ def build(root: Expr, source: str, options: Options, fast: bool, exact: Any = No
     """
     python_source, constants = generate(root, source, options, fast)
     namespace: dict[str, Any] = {"__builtins__": _BUILTINS, **_HELPERS, **constants, "_exact": exact}
-    exec(compile(python_source, "<cel>", "exec"), namespace)
+    exec(_code(python_source), namespace)
     return namespace["_main"], python_source
+
+
+# A code object is immutable and reads its constants from the namespace it is run in: one compile
+# serves every expression generating the same source. compile() was a seventh of loading a policy set.
+@memoize(max_bytes=64 << 20, max_entries=16384, cost=lambda source, code: 1024 + 8 * len(source))
+def _code(python_source: str) -> CodeType:
+    return compile(python_source, "<cel>", "exec")

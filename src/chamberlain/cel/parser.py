@@ -36,9 +36,9 @@ from typing import NamedTuple
 
 import lark
 from lark import Token
-from lark.lexer import PatternStr
+from lark.lexer import BasicLexer, LexerThread, PatternStr
 
-from chamberlain.caches import memoize
+from chamberlain.caches import BoundedCache, memoize
 from chamberlain.cel.ast import (
     Call,
     Expr,
@@ -103,7 +103,7 @@ def _parse_cached(expression: str) -> Expr:
     try:
         if not expression.isascii():
             _check_encodable(expression)
-        return _lark().parse(expression)
+        return _parse_by_shape(expression)
     except _Failure as failure:
         raise CompileError(failure.message, expression, failure.offset) from None
     except lark.UnexpectedInput as exc:
@@ -113,6 +113,113 @@ def _parse_cached(expression: str) -> Expr:
         raise CompileError("expression is too complex to parse", expression) from None
     except Exception as exc:  # a bug here must still surface as a compile error
         raise CompileError(f"internal parser error: {exc!r}", expression) from None
+
+
+# --- expressions that differ only in their string literals -----------------------------------
+#
+# Generated and copied policies repeat one condition with other strings (``R.attr.status ==
+# "DRAFT_7"``): lark's parse was half of checking such a condition. The text is lexed (a fraction of
+# a parse), and when its tokens are those of an expression parsed before, its string and bytes
+# literals aside, that tree is rebuilt with the new literals and every position moved to the new
+# text's tokens: the tree the parser would build, since the builder looks at a literal's text only to
+# decode it (decoded again here; a bad escape takes the full parse, which reports it).
+
+_LITERALS = frozenset({"STRING", "BYTES"})
+
+
+class _Shape(NamedTuple):
+    tree: Expr
+    starts: tuple[int, ...]  # where each token of the text it was parsed from starts
+
+
+_SHAPES = BoundedCache(
+    lambda key: None,  # filled by put() only
+    max_bytes=32 << 20,
+    max_entries=16384,
+    cost=lambda key, shape: 1024 + 200 * len(shape.starts),
+)
+
+
+@functools.cache
+def _lexer() -> BasicLexer:
+    """The grammar's terminals as one lexer (the parser's contextual lexer needs a parser state)."""
+    return BasicLexer(_lark().lexer_conf)
+
+
+def _parse_by_shape(expression: str) -> Expr:
+    try:
+        tokens = list(LexerThread.from_text(_lexer(), expression).lex(None))
+    except lark.LarkError:
+        return _lark().parse(expression)  # which says what is wrong, as for any text
+    key = (tuple(t.type for t in tokens), tuple("" if t.type in _LITERALS else str(t) for t in tokens))
+    starts = tuple(t.start_pos for t in tokens)
+    shape = _SHAPES.get(key)
+    if shape is not None:
+        try:
+            return _moved(shape, tokens, starts)
+        except _Failure:
+            pass  # a literal with a bad escape: the full parse reports it
+    tree = _lark().parse(expression)
+    if any(t.type in _LITERALS for t in tokens) and _fits(tree, tokens, starts):
+        _SHAPES.put(key, _Shape(tree, starts))
+    return tree
+
+
+def _moved(shape: _Shape, tokens: list[Token], starts: tuple[int, ...]) -> Expr:
+    """``shape``'s tree for the text of ``tokens``: its positions and string literals replaced."""
+    where = dict(zip(shape.starts, starts, strict=True))
+    values = {
+        old: _decode_quoted(t, t.start_pos)
+        for old, t in zip(shape.starts, tokens, strict=True)
+        if t.type in _LITERALS
+    }
+    return _move(shape.tree, where, values)
+
+
+def _fits(tree: Expr, tokens: list[Token], starts: tuple[int, ...]) -> bool:
+    """Whether ``tree`` is rebuilt exactly from its own tokens: every node at a token's start (the
+    parser's contextual lexer cut the text as the plain lexer does), each literal decoded alike."""
+    try:
+        return _moved(_Shape(tree, starts), tokens, starts) == tree
+    except (KeyError, _Failure):
+        return False
+
+
+def _move(node: Expr, where: dict[int, int], values: dict[int, object]) -> Expr:
+    pos = where[node.pos]
+    kind = type(node)
+    if kind is Literal:
+        assert isinstance(node, Literal)
+        return Literal(pos, values.get(node.pos, node.value))
+    if kind is Ident:
+        assert isinstance(node, Ident)
+        return Ident(pos, node.name, node.absolute)
+    if kind is Select:
+        assert isinstance(node, Select)
+        return Select(pos, _move(node.operand, where, values), node.field, node.optional)
+    if kind is Call:
+        assert isinstance(node, Call)
+        args = tuple([_move(a, where, values) for a in node.args])
+        target = None if node.target is None else _move(node.target, where, values)
+        return Call(pos, node.function, args, target)
+    if kind is ListExpr:
+        assert isinstance(node, ListExpr)
+        elements = tuple([_move(e, where, values) for e in node.elements])
+        return ListExpr(pos, elements, node.optional_indices)
+    if kind is MapExpr:
+        assert isinstance(node, MapExpr)
+        entries = tuple(
+            [
+                MapEntry(where[e.pos], _move(e.key, where, values), _move(e.value, where, values), e.optional)
+                for e in node.entries
+            ]
+        )
+        return MapExpr(pos, entries)
+    assert isinstance(node, StructExpr), node
+    fields = tuple(
+        [FieldInit(where[f.pos], f.field, _move(f.value, where, values), f.optional) for f in node.fields]
+    )
+    return StructExpr(pos, node.type_name, fields)
 
 
 class _Failure(Exception):

@@ -23,13 +23,15 @@ from chamberlain.engine.result import (
     ValidationError,
 )
 from chamberlain.engine.ruletable import build
+from chamberlain.gcpause import paused
 from chamberlain.policy import PolicySet
 from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
 
 
 def compile_policies(policies: PolicySet, options: EngineOptions | None = None) -> Engine:
     """Compile a validated policy set into an engine (conditions compiled, rules indexed)."""
-    return Engine(policies, build(policies), options or EngineOptions())
+    with paused():  # see chamberlain.gcpause
+        return Engine(policies, build(policies), options or EngineOptions())
 
 
 __all__ = [

@@ -58,8 +58,9 @@ def check_expression(expr: str) -> ExprCheck:
     constants: set[str] = set()
     variables: set[str] = set()
     errors: list[str] = []
-    _walk(tree, constants, variables, errors)
-    errors.extend(_undefined_fields(tree))
+    nodes = list(_nodes(tree))
+    _walk(nodes, constants, variables, errors)
+    errors.extend(_undefined_fields(nodes))
     if not errors:
         errors.extend(type_errors(tree))
     if not errors:
@@ -70,14 +71,24 @@ def check_expression(expr: str) -> ExprCheck:
     return ExprCheck(tuple(errors), frozenset(constants), frozenset(variables))
 
 
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _nodes(tree: Any) -> Any:
     """Every expression node of ``tree`` (map entries' and struct field initialisers' too)."""
     stack = [tree]
     while stack:
         current = stack.pop()
         yield current
-        for f in dataclasses.fields(current):
-            value = getattr(current, f.name)
+        for name in _field_names(type(current)):
+            value = getattr(current, name)
             if isinstance(value, ast.Expr):
                 stack.append(value)
             elif isinstance(value, tuple):
@@ -86,14 +97,14 @@ def _nodes(tree: Any) -> Any:
                         stack.append(v)
                     elif dataclasses.is_dataclass(v):
                         stack.extend(
-                            getattr(v, g.name)
-                            for g in dataclasses.fields(v)
-                            if isinstance(getattr(v, g.name), ast.Expr)
+                            getattr(v, g)
+                            for g in _field_names(type(v))
+                            if isinstance(getattr(v, g), ast.Expr)
                         )
 
 
-def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]) -> None:
-    for current in _nodes(node):
+def _walk(nodes: list[Any], constants: set[str], variables: set[str], errors: list[str]) -> None:
+    for current in nodes:
         if isinstance(current, ast.Select) and isinstance(current.operand, ast.Ident):
             root = current.operand.name
             if root in _CONSTANT_ROOTS:
@@ -108,10 +119,10 @@ def _walk(node: Any, constants: set[str], variables: set[str], errors: list[str]
                 )
 
 
-def _undefined_fields(tree: Any) -> list[str]:
+def _undefined_fields(nodes: list[Any]) -> list[str]:
     """Cerbos's ``undefined field 'x'`` for a selection of a field its messages (``P``, ``R``, ``request``,
-    ``runtime`` and their parts) do not have; roots rebound by a comprehension are not checked."""
-    nodes = list(_nodes(tree))
+    ``runtime`` and their parts) do not have; roots rebound by a comprehension are not checked.
+    ``nodes``: every node of the expression."""
     selections = [n for n in nodes if isinstance(n, ast.Select)]
     bound = {
         n.args[0].name

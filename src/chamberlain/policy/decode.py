@@ -40,11 +40,15 @@ PARSE = "parse error"
 VALIDATION = "validation error"
 
 _FIELD_NUMBERS: dict[int, dict[str, int]] = {}
+_FIELDS: dict[int, tuple[F, ...]] = {}
 
 
-def _fields(spec: dict[str, F]) -> list[F]:
+def _fields(spec: dict[str, F]) -> tuple[F, ...]:
     """A message's fields, each once, in declaration order."""
-    return list({f.name: f for f in spec.values()}.values())
+    fields = _FIELDS.get(id(spec))
+    if fields is None:  # the specs are module constants: their ids stay theirs
+        fields = _FIELDS[id(spec)] = tuple({f.name: f for f in spec.values()}.values())
+    return fields
 
 
 def _field_number(spec: dict[str, F], f: F) -> int:

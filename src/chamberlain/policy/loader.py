@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chamberlain.files import FileRefused, describe_size, read_bounded, regular_size
+from chamberlain.gcpause import paused
 from chamberlain.policy import model as m
 from chamberlain.policy.attribute_schemas import SCHEMAS_DIRECTORY, SchemaStore
 from chamberlain.policy.decode import decode_policy
@@ -142,6 +143,11 @@ def load_documents(
 
 
 def _build(files: list[tuple[str, bytes]], store: SchemaStore | None, issues: list[Issue]) -> PolicySet:
+    with paused():  # many objects made, none of them cyclic garbage: see chamberlain.gcpause
+        return _build_set(files, store, issues)
+
+
+def _build_set(files: list[tuple[str, bytes]], store: SchemaStore | None, issues: list[Issue]) -> PolicySet:
     policies: list[m.Policy] = []
     disabled: list[str] = []
     files_by_key: dict[str, str] = {}

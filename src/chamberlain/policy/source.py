@@ -150,7 +150,7 @@ def key_path(parent: str, key: str) -> str:
 
 def merged_items(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
     """The key/value pairs of a mapping with ``<<`` merge keys resolved (explicit keys win)."""
-    if not any(k.tag == MERGE_TAG for k, _ in node.value):
+    if MERGE_TAG not in [k.tag for k, _ in node.value]:
         return list(node.value)
     merged: list[tuple[yaml.Node, yaml.Node]] = []
     own: list[tuple[yaml.Node, yaml.Node]] = []
