@@ -15,6 +15,10 @@ from tests.support.policy_vocab import Vocabulary
 _EXTRA_IDS = ("alice", "bob", "john", "agent-7", "r1")
 _WILDCARD_FILLERS = ("public", "x", "git_commit", "read_file")
 _NOISE_KEYS = ("noise", "zz")
+#: Characters this Python's Unicode database assigns (14.0 on 3.11). Go's (Cerbos's) is 15.0: it quotes the
+#: characters added since as printable in messages, Python escapes them (a known difference,
+#: docs/correctness.md); unassigned in both, a character is escaped alike.
+_ASSIGNED = st.characters(exclude_categories=("Cn", "Cs"))  # and no lone surrogates, as st.text
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -52,7 +56,7 @@ class RequestStrategies:
             st.booleans(),
             st.integers(-3, 30000),
             st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False),
-            st.text(max_size=6),
+            st.text(_ASSIGNED, max_size=6),
             st.lists(word, min_size=2, max_size=3).map("".join),
             st.lists(word, min_size=2, max_size=3).map("/".join),
             st.none(),
