@@ -167,3 +167,29 @@ def test_a_failed_write_here_answers_the_error_and_the_writer_goes_down(tmp_path
             subprocess.run(["chattr", "-i", *map(str, files)], check=True, capture_output=True)
         wait_until(lambda: log.write_here([decision(4)]) is not None, what="the log to recover")
         assert _ids(log) == ["req-1", "req-4"]
+
+
+def test_a_store_locked_elsewhere_makes_it_give_way_at_once(tmp_path):
+    """Another connection holding the write lock (an erasure, another process appending): write_here
+    answers None without waiting out the busy timeout (nothing written, nothing failed), the entries then
+    go the writer's way and are written once the lock is released; the connection waits again after."""
+    import sqlite3
+    import time
+
+    with _open(tmp_path, busy_timeout=30.0) as log:
+        assert _here(log, [decision(1)]).error is None
+        other = sqlite3.connect(tmp_path / "decisions.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
+        try:
+            started = time.monotonic()
+            assert log.write_here([decision(2)]) is None
+            assert time.monotonic() - started < 25  # not the 30 s busy timeout (a bound, not a timing goal)
+            assert log.writer.down_since is None and log.writer.stats.write_errors == 0  # not a failure
+            ticket = log.submit([decision(2)])
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert log.wait(ticket) is None
+        assert int(log._write_db.value("PRAGMA busy_timeout")) == 30000  # waits again for the writer thread
+        assert _ids(log) == ["req-1", "req-2"]
+    assert _verified(tmp_path) == 2

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -350,7 +351,15 @@ class DecisionLog:
         A local SQLite log only (a writer process or PostgreSQL's sequencer go the writer's way)."""
         if self.options.durability != SYNC or self.process is not None or self.sequencer is not None:
             return None
-        return self.writer.write_here(entries)
+        return self.writer.write_here(entries, self._waitless)
+
+    def _waitless(self) -> Callable[[], None]:
+        """The writer's connection answers a lock held elsewhere at once (an erasure, another process
+        appending): an event loop writing here never waits up to the busy timeout; undone afterwards."""
+        db = self._write_db
+        db.execute("PRAGMA busy_timeout = 0")
+        waits = f"PRAGMA busy_timeout = {int(self.options.busy_timeout * 1000)}"
+        return lambda: db.execute(waits)
 
     def record(self, entries: Any) -> None:
         """Record ``entries``: in ``sync`` mode return once they are durable; raises :class:`LogUnavailable`."""

@@ -192,12 +192,19 @@ class Writer:
                 self._cond.notify()
         return ticket
 
-    def write_here(self, entries: list[Entry]) -> Ticket | None:
+    def write_here(
+        self, entries: list[Entry], waitless: Callable[[], Callable[[], None]] | None = None
+    ) -> Ticket | None:
         """Write ``entries`` on the calling thread, now, when the writer thread is idle with nothing queued
         (``sync`` only): a lone caller on an event loop then skips both thread hand-offs (the wake-up
         of the writer and the loop's wake-up by it; measured ~0.1 ms of the MCP gateway's per-call cost).
         The returned ticket is answered (its ``error`` says how); None: the writer is busy or down, so
-        :meth:`submit` them and let its group commit serve them with the others."""
+        :meth:`submit` them and let its group commit serve them with the others.
+
+        ``waitless``: called once the writer's connection is this caller's, makes the store answer at once
+        instead of waiting for a lock another process holds, and returns what undoes that; a locked store
+        is then None too (nothing was written) rather than a wait of up to the busy timeout on the
+        caller's thread (an event loop's)."""
         if self.options.durability != SYNC:
             return None
         ticket = Ticket(entries, waited=False)
@@ -219,17 +226,34 @@ class Writer:
             self._here = True
             self._in_flight = n
             self._last_tickets = 1
+        gave_way = False
         try:
-            self._write([ticket], wake=False)
+            undo = None
+            if waitless is not None:
+                try:
+                    undo = waitless()
+                except Error:  # the writer thread's way: it reconnects, probes, backs off
+                    gave_way = True
+            if not gave_way:
+                try:
+                    self._write([ticket], wake=False, give_way=undo is not None)
+                except _GaveWay:
+                    gave_way = True
+                finally:
+                    if undo is not None:
+                        try:
+                            undo()
+                        except Error:  # the connection broke: the writer thread reconnects it
+                            pass
         finally:
             with self._cond:
                 self._here = False
                 self._in_flight = 0
                 # only who waits for it (and the writer thread after a failure: it schedules the probe or
                 # the back-off): waking it for nothing costs the caller a context switch and the GIL
-                if self._held_up or self._flushers or ticket.error is not None:
+                if self._held_up or self._flushers or (not gave_way and ticket.error is not None):
                     self._cond.notify_all()
-        return ticket
+        return None if gave_way else ticket
 
     def _make_room(self, n: int) -> None:
         opts = self.options
@@ -451,11 +475,13 @@ class Writer:
         finally:
             self._want = 0
 
-    def _write(self, batch: list[Ticket], wake: bool = True) -> None:
+    def _write(self, batch: list[Ticket], wake: bool = True, give_way: bool = False) -> None:
         started = time.monotonic()
         try:
             errors = self.sink([t.entries for t in batch])
         except Error as exc:
+            if give_way and isinstance(exc, DatabaseLocked):  # write_here: nothing written, nothing failed
+                raise _GaveWay from None
             self._failed(batch, exc, wake)
             return
         except Exception as exc:  # a bug must not kill the writer or let a caller go unanswered
@@ -586,6 +612,10 @@ class Writer:
                 loop.call_soon_threadsafe(_settle, tickets)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
+
+
+class _GaveWay(Exception):
+    """write_here found the store locked by another connection: the writer thread takes the entries."""
 
 
 def _since(when: float | None) -> str:
