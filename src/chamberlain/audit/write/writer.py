@@ -24,6 +24,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -228,23 +229,7 @@ class Writer:
             self._last_tickets = 1
         gave_way = False
         try:
-            undo = None
-            if waitless is not None:
-                try:
-                    undo = waitless()
-                except Error:  # the writer thread's way: it reconnects, probes, backs off
-                    gave_way = True
-            if not gave_way:
-                try:
-                    self._write([ticket], wake=False, give_way=undo is not None)
-                except _GaveWay:
-                    gave_way = True
-                finally:
-                    if undo is not None:
-                        try:
-                            undo()
-                        except Error:  # the connection broke: the writer thread reconnects it
-                            pass
+            gave_way = not self._write_here(ticket, waitless)
         finally:
             with self._cond:
                 self._here = False
@@ -254,6 +239,24 @@ class Writer:
                 if self._held_up or self._flushers or (not gave_way and ticket.error is not None):
                     self._cond.notify_all()
         return None if gave_way else ticket
+
+    def _write_here(self, ticket: Ticket, waitless: Callable[[], Callable[[], None]] | None) -> bool:
+        """Write ``ticket`` on this thread (claimed by :meth:`write_here`); False: it gave way, nothing written."""
+        undo = None
+        if waitless is not None:
+            try:
+                undo = waitless()
+            except Error:  # the writer thread's way: it reconnects, probes, backs off
+                return False
+        try:
+            self._write([ticket], wake=False, give_way=undo is not None)
+        except _GaveWay:
+            return False
+        finally:
+            if undo is not None:
+                with contextlib.suppress(Error):  # the connection broke: the writer thread reconnects it
+                    undo()
+        return True
 
     def _make_room(self, n: int) -> None:
         opts = self.options
