@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from chamberlain.audit.tools.verify import verify
 from chamberlain.audit.write.entry import Entry, new_entry
 from chamberlain.store import StoreError, parse_url
 from chamberlain.store.db import open_database
@@ -110,6 +113,36 @@ def decision(
         request_digest="0" * 64,
         **fields,
     )
+
+
+def verified_size(url: str) -> int:
+    """The size of the log at ``url``, which must verify (else the test fails with verify's problem)."""
+    db = open_database(url)
+    try:
+        report = verify(db)
+    finally:
+        db.close()
+    assert report.ok, report.problem
+    return report.size
+
+
+@contextmanager
+def writer_held(log) -> Iterator[None]:
+    """The log's writer thread busy (in a call of its own) for the body: submissions queue meanwhile."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        entered.set()
+        release.wait()
+
+    held = threading.Thread(target=log.writer.call, args=(hold,))
+    held.start()
+    assert entered.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        held.join()
 
 
 def wait_until(predicate, timeout: float = 10.0, what: str = "the condition") -> None:

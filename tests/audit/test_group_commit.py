@@ -3,14 +3,13 @@ for as many before committing again; a caller alone is never held for it."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.write.writer import WriterOptions
-from tests.audit.support import decision
+from tests.audit.support import decision, writer_held
 
 
 def _open(tmp_path, delay: float) -> DecisionLog:
@@ -22,18 +21,8 @@ def _open(tmp_path, delay: float) -> DecisionLog:
 
 def _batch_of_three(log: DecisionLog) -> None:
     """Three callers answered by one commit: the writer is held while they queue."""
-    entered, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        entered.set()
-        release.wait()
-
-    held = threading.Thread(target=log.writer.call, args=(hold,))
-    held.start()
-    assert entered.wait(10)
-    tickets = [log.submit([decision(i)]) for i in range(3)]
-    release.set()
-    held.join()
+    with writer_held(log):
+        tickets = [log.submit([decision(i)]) for i in range(3)]
     assert all(log.wait(t) is None for t in tickets)
 
 

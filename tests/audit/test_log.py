@@ -13,24 +13,12 @@ from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.storage.keys import SigningKeyError
 from chamberlain.audit.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
 from chamberlain.audit.tlog.note import Verifier, open_checkpoint
-from chamberlain.audit.tools.verify import verify
 from chamberlain.audit.write.canonical import EncodingError
-from chamberlain.store.db import open_database
-from tests.audit.support import decision, wait_until
+from tests.audit.support import decision, verified_size, wait_until
 
 
 def _options(tmp_path, **kw) -> LogOptions:
     return LogOptions(key_file=tmp_path / "signing.key", **kw)
-
-
-def _verified(url: str) -> int:
-    db = open_database(url)
-    try:
-        report = verify(db)
-    finally:
-        db.close()
-    assert report.ok, report.problem
-    return report.size
 
 
 def test_record_search_export_and_prove(log_url, tmp_path):
@@ -68,14 +56,14 @@ def test_record_search_export_and_prove(log_url, tmp_path):
         verify_consistency(
             23, 37, open_checkpoint(first.note, verifier).root, head.root, consistency.consistency_path
         )
-    assert _verified(log_url) == 37
+    assert verified_size(log_url) == 37
 
 
 def test_restart_continues_the_same_tree(log_url, tmp_path):
     for round_ in range(3):
         with DecisionLog.open(log_url, _options(tmp_path)) as log:
             log.record([decision(i) for i in range(round_ * 19, round_ * 19 + 19)])
-    assert _verified(log_url) == 57
+    assert verified_size(log_url) == 57
 
 
 def test_two_writers_on_one_sqlite_file(tmp_path):
@@ -93,7 +81,7 @@ def test_two_writers_on_one_sqlite_file(tmp_path):
         t.join()
     for log in logs:
         log.close()
-    assert _verified(url) == 120
+    assert verified_size(url) == 120
 
 
 def test_another_key_than_the_logs_is_refused(tmp_path):
@@ -132,7 +120,7 @@ def test_sync_failure_raises_and_writes_nothing(tmp_path):
         wait_until(lambda: not log.writer.down)  # the writer's probe after its back-off finds room again
         log.record([decision(99)])
         assert log.writer.stats.entries_failed == 50 and log.writer.stats.outages == 1
-    assert _verified(url) == 2
+    assert verified_size(url) == 2
 
 
 def test_an_unencodable_entry_fails_alone(tmp_path):
@@ -143,7 +131,7 @@ def test_an_unencodable_entry_fails_alone(tmp_path):
         with pytest.raises(EncodingError):
             log.record([bad])
         log.record([decision(2)])
-    assert _verified(url) == 1
+    assert verified_size(url) == 1
 
 
 def _hold_write_lock(path):
@@ -205,4 +193,4 @@ def test_async_queue_overflow_is_counted_and_nothing_is_lost(tmp_path, overflow)
             holder.execute("ROLLBACK")
             holder.close()
         assert log.flush(10)
-    assert _verified(f"sqlite:///{path}") == accepted
+    assert verified_size(f"sqlite:///{path}") == accepted

@@ -12,9 +12,7 @@ import pytest
 from chamberlain.audit.errors import LogUnavailable
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.storage.reader import Filter
-from chamberlain.audit.tools.verify import verify
-from chamberlain.store.db import open_database
-from tests.audit.support import decision, wait_until
+from tests.audit.support import decision, verified_size, wait_until, writer_held
 
 
 def _open(tmp_path, **kw) -> DecisionLog:
@@ -41,13 +39,7 @@ def _ids(log: DecisionLog) -> list[str]:
 
 
 def _verified(tmp_path) -> int:
-    db = open_database(f"sqlite:///{tmp_path / 'decisions.db'}")
-    try:
-        report = verify(db)
-    finally:
-        db.close()
-    assert report.ok, report.problem
-    return report.size
+    return verified_size(f"sqlite:///{tmp_path / 'decisions.db'}")
 
 
 def test_a_lone_entry_is_written_on_the_calling_thread(tmp_path):
@@ -72,22 +64,10 @@ def test_a_lone_entry_is_written_on_the_calling_thread(tmp_path):
 
 def test_a_busy_writer_is_left_to_its_group_commit(tmp_path):
     with _open(tmp_path) as log:
-        entered, release = threading.Event(), threading.Event()
-
-        def hold() -> None:
-            entered.set()
-            release.wait()
-
-        held = threading.Thread(target=log.writer.call, args=(hold,))
-        held.start()
-        assert entered.wait(10)
-        try:
+        with writer_held(log):
             assert log.write_here([decision(1)]) is None  # the writer thread is not idle
             queued = log.submit([decision(2)])
             assert log.write_here([decision(3)]) is None  # and something is queued
-        finally:
-            release.set()
-            held.join()
         assert log.wait(queued) is None
         assert _ids(log) == ["req-2"]
 

@@ -14,15 +14,13 @@ from chamberlain.audit import Filter
 from chamberlain.audit.errors import AuditError, LogUnavailable
 from chamberlain.audit.log import PROCESS, THREAD, DecisionLog, LogOptions, check_writer
 from chamberlain.audit.tools.replay import replay_input
-from chamberlain.audit.tools.verify import verify
 from chamberlain.audit.write.canonical import EncodingError
 from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.entry import new_entry
 from chamberlain.audit.write.process import ProcessAppender
 from chamberlain.store import parse_url
-from chamberlain.store.db import open_database
 from chamberlain.store.errors import StoreUnavailable
-from tests.audit.support import decision, wait_until
+from tests.audit.support import decision, verified_size, wait_until
 
 ALICE = Principal("alice", roles={"user"}, attr={"level": 3})
 DRAFT = Resource("document", "d1", attr={"owner": "alice", "status": "draft"})
@@ -36,13 +34,7 @@ def _open(tmp_path, **options) -> DecisionLog:
 
 
 def _verified(tmp_path) -> int:
-    db = open_database(f"sqlite:///{tmp_path / 'decisions.db'}")
-    try:
-        report = verify(db)
-    finally:
-        db.close()
-    assert report.problem == "", report.problem
-    return report.size
+    return verified_size(f"sqlite:///{tmp_path / 'decisions.db'}")
 
 
 def _gone(pid: int) -> bool:
