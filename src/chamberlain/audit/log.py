@@ -76,7 +76,7 @@ class LogOptions:
     exports: tuple[ExportConfig, ...] = ()  # exporters reading the log behind the writer (SIEM, OTLP)
     retention_interval: float = 3600.0
     #: ``thread``: the writer thread writes; ``process`` (SQLite): a writer process of its own numbers, hashes
-    #: and commits, each call's entries prepared as they are submitted (see chamberlain.audit.write.process).
+    #: and commits, building each call's entries from its plain data (see chamberlain.audit.write.process).
     writer: str = THREAD
 
     def writer_options(self) -> WriterOptions:
@@ -312,8 +312,8 @@ class DecisionLog:
         self.process.recover()
 
     @property
-    def prepares_on_submit(self) -> bool:
-        """Whether a call's entries are prepared as it is submitted (with a writer process: only bytes cross)."""
+    def describes_on_submit(self) -> bool:
+        """Whether a call is taken apart into plain data as it is submitted (a writer process builds its record)."""
         return self.process is not None
 
     def _sink_then_wake(self, sink: Any) -> Any:

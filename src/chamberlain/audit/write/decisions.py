@@ -49,7 +49,7 @@ from chamberlain.audit.write.entry import (
     timestamp_ns,
     to_ns,
 )
-from chamberlain.engine.request import AuxData, CheckInput, Principal, Resource
+from chamberlain.engine.request import CheckInput
 from chamberlain.engine.result import HELD, CheckOutput
 from chamberlain.engine.wire import json_number
 
@@ -109,55 +109,51 @@ class Call:
     def prepare(self, limits: Limits) -> Prepared:
         """Encode the request once and every entry; raises :class:`~chamberlain.audit.write.canonical.EncodingError`
         (:class:`~chamberlain.audit.write.content.EntryTooLarge` past a limit)."""
-        if not self.inputs:
-            return Prepared(None, [])
-        fresh = salts(self._count + 1)
-        request = request_record(self.inputs, self.ns, fresh[0], limits, self.context)
-        time = timestamp_ns(self.ns)
-        call_id, point, extra = self.call_id, self.point, self.extra
-        # an enforcement point's fields may not name a search column's source: else make_entry reads them
-        own_columns = not extra or _COLUMN_SOURCES.isdisjoint(extra)
-        entries: list[Entry] = []
-        n = 1
+        return self.describe().prepare(limits)
+
+    def describe(self) -> Facts:
+        """The plain data this call's record is made of (what the engine's objects hold that the record needs)."""
+        principals: dict[int, tuple[Any, ...]] = {}
+        auxes: dict[int, tuple[Any, ...]] = {}
+        inputs = []
+        for inp in self.inputs:
+            p, aux, r = inp.principal, inp.aux_data, inp.resource
+            pf = principals.get(id(p))
+            if pf is None:
+                pf = principals[id(p)] = (p.id, list(p.roles), _plain(p.attr), p.policy_version, p.scope)
+            af = auxes.get(id(aux))
+            if af is None:
+                af = auxes[id(aux)] = (
+                    _plain(aux.jwt),
+                    {k: _plain(v) for k, v in aux.jwts.items()},
+                    aux.delegation,
+                )
+            inputs.append(
+                (
+                    pf,
+                    (r.kind, r.id, _plain(r.attr), r.policy_version, r.scope),
+                    list(inp.actions),
+                    af,
+                    inp.request_id,
+                    inp.session_id,
+                    inp.approval_id,
+                    list(inp.actor_chain),
+                )
+            )
         empty_reads = {"principal": [], "resource": []}
-        for i, (inp, out) in enumerate(zip(self.inputs, self.outputs, strict=True)):
-            r = inp.resource
+        outputs = []
+        for out in self.outputs:
             rows_by_action: dict[str, tuple[Any, ...]] = {}
             held: set[int] = set()
             for action, _scope, row, outcome in out.trace:
                 rows_by_action[action] = (*rows_by_action.get(action, ()), row)
                 if outcome == HELD:
                     held.add(id(row))
-            derived = list(out.effective_derived_roles)
-            common = {
-                "input": i,
-                "principal": inp.principal.id,
-                "actor_chain": list(inp.actor_chain),
-                "session_id": inp.session_id,
-                "request_id": inp.request_id,
-                "resource_id": r.id,
-                "derived_roles": derived,
-                "errors": [{"expr": e.expression, "message": e.message} for e in out.evaluation_errors],
-                "validation_errors": [
-                    {"path": e.path, "message": e.message, "source": e.source} for e in out.validation_errors
-                ],
-                "approval": {"id": inp.approval_id, "approver": None} if inp.approval_id else None,
-            }
-            # the search columns an entry's content and public fields give (make_entry), once per resource
-            head = (
-                time,
-                DECISION,
-                inp.session_id or "",
-                inp.principal.id or "",
-                actors_column(inp.actor_chain),
-                r.kind,
-                r.id if isinstance(r.id, str) else "",
-            )
             explained: dict[int, list[dict[str, Any]]] = {}  # by row: actions decided by one rule share it
+            decided = []
             for action, effect in out.actions.items():
                 row = effect.row
                 rows = rows_by_action.get(action)
-                read = attributes.read_names(rows) if rows else empty_reads
                 if row is None:
                     version = rule = ""
                     conditions: list[dict[str, Any]] = []
@@ -166,26 +162,145 @@ class Call:
                     conditions = explained.get(id(row))  # type: ignore[assignment]
                     if conditions is None:
                         conditions = explained[id(row)] = _conditions(out, row, id(row) in held)
+                decided.append(
+                    (
+                        action,
+                        effect.effect,
+                        effect.policy,
+                        effect.scope,
+                        version,
+                        rule,
+                        conditions,
+                        _outputs(out, action) if out.outputs else [],
+                        attributes.read_names(rows) if rows else empty_reads,
+                    )
+                )
+            outputs.append(
+                (
+                    list(out.effective_derived_roles),
+                    [{"expr": e.expression, "message": e.message} for e in out.evaluation_errors],
+                    [
+                        {"path": e.path, "message": e.message, "source": e.source}
+                        for e in out.validation_errors
+                    ],
+                    decided,
+                )
+            )
+        return Facts(
+            self.ns, self.call_id, self.point, self.extra, self.context, inputs, outputs, self._count
+        )
+
+
+class Facts:
+    """What a :class:`Call`'s record is made of, as plain data (strings, numbers, lists, dicts, tuples).
+
+    Why apart from the call: a writer process builds the record (``prepare``: encoding, salting and
+    hashing, about two thirds of a call's preparing) from these, pickled, on another core, while the
+    request path only takes them from the engine's objects (:meth:`Call.describe`). Principals and
+    auxiliary data shared by several inputs are shared objects here too (pickle keeps that), which is
+    how the request record knows a resource's principal is the first one's.
+
+    ``inputs``: per resource ``(principal, resource, actions, aux, request_id, session_id, approval_id,
+    actor_chain)`` with ``principal = (id, roles, attr, policyVersion, scope)``, ``resource = (kind, id,
+    attr, policyVersion, scope)``, ``aux = (jwt, jwts, delegation)``; ``outputs``: per resource
+    ``(derived_roles, errors, validation_errors, decided)``, ``decided`` holding per action ``(action,
+    effect, policy, scope, version, rule, conditions, outputs, read)``.
+    """
+
+    __slots__ = ("call_id", "context", "count", "extra", "inputs", "ns", "outputs", "point")
+
+    def __init__(
+        self,
+        ns: int,
+        call_id: str,
+        point: str,
+        extra: Mapping[str, Any] | None,
+        context: Mapping[str, Any] | None,
+        inputs: list[tuple[Any, ...]],
+        outputs: list[tuple[Any, ...]],
+        count: int,
+    ) -> None:
+        self.ns = ns
+        self.call_id = call_id
+        self.point = point
+        self.extra = extra
+        self.context = context
+        self.inputs = inputs
+        self.outputs = outputs
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as a plain tuple: the writer process's wire form
+        return (
+            Facts,
+            (
+                self.ns,
+                self.call_id,
+                self.point,
+                self.extra,
+                self.context,
+                self.inputs,
+                self.outputs,
+                self.count,
+            ),
+        )
+
+    def prepare(self, limits: Limits) -> Prepared:
+        """The request record and entries (see :meth:`Call.prepare`)."""
+        if not self.inputs:
+            return Prepared(None, [])
+        fresh = salts(self.count + 1)
+        request = request_record(self.inputs, self.ns, fresh[0], limits, self.context)
+        time = timestamp_ns(self.ns)
+        call_id, point, extra = self.call_id, self.point, self.extra
+        # an enforcement point's fields may not name a search column's source: else make_entry reads them
+        own_columns = not extra or _COLUMN_SOURCES.isdisjoint(extra)
+        entries: list[Entry] = []
+        n = 1
+        for i, (inp, out) in enumerate(zip(self.inputs, self.outputs, strict=True)):
+            principal, resource, _actions, _aux, request_id, session_id, approval_id, chain = inp
+            derived, errors, validation_errors, decided = out
+            kind, resource_id = resource[0], resource[1]
+            common = {
+                "input": i,
+                "principal": principal[0],
+                "actor_chain": chain,
+                "session_id": session_id,
+                "request_id": request_id,
+                "resource_id": resource_id,
+                "derived_roles": derived,
+                "errors": errors,
+                "validation_errors": validation_errors,
+                "approval": {"id": approval_id, "approver": None} if approval_id else None,
+            }
+            # the search columns an entry's content and public fields give (make_entry), once per resource
+            head = (
+                time,
+                DECISION,
+                session_id or "",
+                principal[0] or "",
+                actors_column(chain),
+                kind,
+                resource_id if isinstance(resource_id, str) else "",
+            )
+            for action, effect, policy, scope, version, rule, conditions, outputs, read in decided:
                 public = {
                     "call_id": call_id,
                     "point": point,
                     "action": action,
-                    "effect": effect.effect,
-                    "resource_kind": r.kind,
+                    "effect": effect,
+                    "resource_kind": kind,
                     "basis": {
-                        "policy": effect.policy,
+                        "policy": policy,
                         "version": version,
-                        "scope": effect.scope,
+                        "scope": scope,
                         "rule": rule,
                         "derived_roles": derived,
                     },
                 }
-                content = {
-                    **common,
-                    "conditions": conditions,
-                    "outputs": _outputs(out, action) if out.outputs else [],
-                    "read": read,
-                }
+                content = {**common, "conditions": conditions, "outputs": outputs, "read": read}
                 if extra:
                     content.update(extra)
                 entries.append(
@@ -197,7 +312,7 @@ class Call:
                         fresh[n],
                         request.key,
                         limits.max_entry_bytes,
-                        (*head, action, effect.effect) if own_columns else None,
+                        (*head, action, effect) if own_columns else None,
                     )
                 )
                 n += 1
@@ -235,63 +350,59 @@ def _redact_paths(paths: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], ...], 
 
 
 def request_record(
-    inputs: Sequence[CheckInput],
+    inputs: Sequence[tuple[Any, ...]],
     ns: int,
     salt: bytes,
     limits: Limits,
     context: Mapping[str, Any] | None = None,
 ) -> RequestRecord:
-    """The request record of a call (see the module docstring), salted, bounded and redacted."""
+    """The request record of a call (see the module docstring) from its :class:`Facts` inputs, salted,
+    bounded and redacted."""
     p_paths, r_paths = _redact_paths(limits.redact) if limits.redact else ((), ())
     redacted: list[str] = []
 
-    def principal_json(p: Principal) -> dict[str, Any]:
-        attr = _plain(p.attr)
+    def principal_json(p: tuple[Any, ...]) -> dict[str, Any]:
+        attr = p[2]
         if p_paths:
             attr, hit = redact(attr, p_paths, salt, "P")
             redacted.extend(hit)
-        return {
-            "id": p.id,
-            "roles": list(p.roles),
-            "attr": attr,
-            "policyVersion": p.policy_version,
-            "scope": p.scope,
-        }
+        return {"id": p[0], "roles": p[1], "attr": attr, "policyVersion": p[3], "scope": p[4]}
 
-    def resource_json(r: Resource) -> dict[str, Any]:
-        attr = _plain(r.attr)
+    def resource_json(r: tuple[Any, ...]) -> dict[str, Any]:
+        attr = r[2]
         if r_paths:
             attr, hit = redact(attr, r_paths, salt, "R")
             redacted.extend(hit)
-        return {"kind": r.kind, "id": r.id, "attr": attr, "policyVersion": r.policy_version, "scope": r.scope}
+        return {"kind": r[0], "id": r[1], "attr": attr, "policyVersion": r[3], "scope": r[4]}
 
     first = inputs[0]
+    principal, _, _, aux, request_id, session_id, approval_id, chain = first
     resources = []
     for inp in inputs:
-        item: dict[str, Any] = {"resource": resource_json(inp.resource), "actions": list(inp.actions)}
-        if inp.principal is not first.principal:
-            item["principal"] = principal_json(inp.principal)
-        if inp.aux_data is not first.aux_data:
-            item["auxData"] = aux_json(inp.aux_data)
+        item: dict[str, Any] = {"resource": resource_json(inp[1]), "actions": inp[2]}
+        if inp[0] is not principal:
+            item["principal"] = principal_json(inp[0])
+        if inp[3] is not aux:
+            item["auxData"] = _aux_json(inp[3])
         for name, value, base in (
-            ("requestId", inp.request_id, first.request_id),
-            ("sessionId", inp.session_id, first.session_id),
-            ("approvalId", inp.approval_id, first.approval_id),
+            ("requestId", inp[4], request_id),
+            ("sessionId", inp[5], session_id),
+            ("approvalId", inp[6], approval_id),
         ):
             if value != base:
                 item[name] = value
-        if inp.actor_chain != first.actor_chain:
-            item["actorChain"] = list(inp.actor_chain)
+        if inp[7] != chain:
+            item["actorChain"] = inp[7]
         resources.append(item)
     record: dict[str, Any] = {
         "v": VERSION,
         "now": ns,
-        "principal": principal_json(first.principal),
-        "auxData": aux_json(first.aux_data),
-        "requestId": first.request_id,
-        "sessionId": first.session_id,
-        "actorChain": list(first.actor_chain),
-        "approvalId": first.approval_id,
+        "principal": principal_json(principal),
+        "auxData": _aux_json(aux),
+        "requestId": request_id,
+        "sessionId": session_id,
+        "actorChain": chain,
+        "approvalId": approval_id,
         "resources": resources,
     }
     if context:
@@ -302,11 +413,12 @@ def request_record(
     return RequestRecord(request_key(ns, salted(salt, body)), salt, body)
 
 
-def aux_json(aux: AuxData) -> dict[str, Any]:
+def _aux_json(aux: tuple[Any, ...]) -> dict[str, Any]:
     """Auxiliary data as the request record keeps it: decoded claims, never raw tokens."""
-    out: dict[str, Any] = {"jwt": _plain(aux.jwt), "jwts": {k: _plain(v) for k, v in aux.jwts.items()}}
-    if aux.delegation is not None:
-        out["delegation"] = aux.delegation
+    jwt, jwts, delegation = aux
+    out: dict[str, Any] = {"jwt": jwt, "jwts": jwts}
+    if delegation is not None:
+        out["delegation"] = delegation
     return out
 
 
@@ -348,10 +460,10 @@ def _outputs(out: CheckOutput, action: str) -> list[dict[str, Any]]:
 
 __all__ = [
     "Call",
+    "Facts",
     "Prepared",
     "RequestRecord",
     "actors_column",
-    "aux_json",
     "decision_call",
     "request_record",
 ]

@@ -5,12 +5,15 @@ server at 16 connections (1 resource x 3 actions), the log's Python work on the 
 throughput to ~45 % of the same server without a log, though a batch's own CPU is about a third of
 that: the two threads take turns for the lock. In its own process the writer runs on another core.
 
-The request path still prepares each call's entries (encoding, salting, hashing their content: see
-:meth:`chamberlain.audit.write.decisions.Call.prepare`), so only plain bytes and tuples cross: the
-writer process gives them sequence numbers and leaf hashes, inserts them with the tree's nodes and
-commits, then answers each group's first index (or its error). The writer thread in the serving
-process keeps everything else of :mod:`chamberlain.audit.write.writer` (the queue, waiting, timeouts,
-outages), so an answered ALLOW in ``sync`` durability is still durable: the reply comes after the commit.
+The request path only takes each call's plain data from the engine's objects
+(:meth:`chamberlain.audit.write.decisions.Call.describe`, about a sixth of preparing it); the writer
+process builds the request record and the entries from it (encoding, salting, hashing), gives them
+sequence numbers and leaf hashes, inserts them with the tree's nodes and commits, then answers each
+group's first index (or its error). A call whose data pickle cannot carry (an embedded caller's own
+attribute objects) is prepared in the serving process and crosses as bytes. The writer thread in the
+serving process keeps everything else of :mod:`chamberlain.audit.write.writer` (the queue, waiting,
+timeouts, outages), so an answered ALLOW in ``sync`` durability is still durable: the reply comes
+after the commit.
 
 Faults: a writer process that exits or stops answering (``reply_timeout``) fails its batch (those
 checks are denied) and makes the log unavailable until :meth:`ProcessAppender.recover` has started a
@@ -18,7 +21,7 @@ new one, as for any outage. If it dies after committing but before replying, the
 whose checks were answered DENY (fail closed: never an ALLOW without its entry).
 
 The two processes talk over a private socket pair with :mod:`pickle` (the parent's own child, no one
-else can connect; plain tuples of bytes and strings pickle in C several times faster than any other
+else can connect; plain tuples, strings and dicts pickle in C several times faster than any other
 encoding of them measured here). The child ignores terminal signals and exits when the socket closes.
 """
 
@@ -39,7 +42,7 @@ from chamberlain.audit.errors import LogUnavailable
 from chamberlain.audit.write.append import Appended, LocalAppender, prepare
 from chamberlain.audit.write.canonical import EncodingError
 from chamberlain.audit.write.content import Limits
-from chamberlain.audit.write.decisions import Prepared, RequestRecord
+from chamberlain.audit.write.decisions import Call, Facts, Prepared, RequestRecord
 from chamberlain.audit.write.entry import Entry
 from chamberlain.errors import Error
 from chamberlain.store import StoreURL
@@ -53,8 +56,17 @@ _READY, _OK, _FAIL = "ready", "ok", "fail"
 _CHILD = "from chamberlain.audit.write.process import main; main()"
 
 
-def to_wire(group: Any, limits: Limits) -> tuple[Any, ...]:
-    """A submission as plain tuples (prepared first if it is a Call); raises EncodingError."""
+def to_wire(group: Any, limits: Limits) -> Any:
+    """A submission as the writer process takes it: a call's :class:`Facts`, or plain tuples of its
+    prepared entries (raises EncodingError)."""
+    if isinstance(group, Facts):
+        return group
+    if isinstance(group, Call):
+        return group.describe()
+    return _prepared_wire(group, limits)
+
+
+def _prepared_wire(group: Any, limits: Limits) -> tuple[Any, ...]:
     prepared = prepare(group, limits)
     r = prepared.request
     return (
@@ -66,8 +78,10 @@ def to_wire(group: Any, limits: Limits) -> tuple[Any, ...]:
     )
 
 
-def from_wire(item: tuple[Any, ...]) -> Prepared:
-    """The :class:`Prepared` group :func:`to_wire` described."""
+def from_wire(item: Any) -> Facts | Prepared:
+    """The group :func:`to_wire` described (Facts are prepared by the appender, each failing alone)."""
+    if isinstance(item, Facts):
+        return item
     request, entries = item
     return Prepared(
         None if request is None else RequestRecord(*request),
@@ -125,7 +139,7 @@ class ProcessAppender:
         self._proc, self._conn = proc, conn
         self.started += 1
         try:
-            conn.send_bytes(pickle.dumps((self.url, self.busy_timeout), _PROTOCOL))
+            conn.send_bytes(pickle.dumps((self.url, self.busy_timeout, self.limits), _PROTOCOL))
             reply = self._receive(START_TIMEOUT)
         except BaseException:
             self.stop()
@@ -140,19 +154,27 @@ class ProcessAppender:
         was written (the writer process failed, exited or did not answer)."""
         results: list[Appended] = []
         wire: list[Any] = []
+        sent: list[Any] = []  # the group of each wire item
         for group in groups:
             try:
                 wire.append(to_wire(group, self.limits))
+                sent.append(group)
                 results.append(None)
             except EncodingError as exc:
                 results.append(exc)
-        if not wire:
+        try:
+            data = pickle.dumps(wire, _PROTOCOL) if wire else None
+        except (
+            Exception
+        ):  # pickle raises PicklingError, TypeError, AttributeError... for what it cannot carry
+            raise
+        if data is None:
             return results
         with self._lock:
             if self._conn is None or not self.alive:
                 raise store_errors.StoreUnavailable(self._gone())
             try:
-                self._conn.send_bytes(pickle.dumps(wire, _PROTOCOL))
+                self._conn.send_bytes(data)
                 reply = self._receive(self.reply_timeout)
             except store_errors.StoreUnavailable:
                 self.stop(kill=True)  # gone, or hung: its transaction (if any) rolls back
@@ -165,6 +187,24 @@ class ProcessAppender:
                 got = next(written)
                 results[i] = got if type(got) is int else EncodingError(got)
         return results
+
+    def _pickle_apart(self, wire: list[Any], sent: list[Any], results: list[Appended]) -> bytes | None:
+        """``wire`` pickled when a call's data could not be as a whole (an embedded caller's own objects in
+        its attributes): such a call crosses prepared here instead (or fails alone, as in to_wire)."""
+        slots = [i for i, r in enumerate(results) if r is None]  # where each wire item's result goes
+        kept: list[Any] = []
+        for item, group, slot in zip(wire, sent, slots, strict=True):
+            if isinstance(item, Facts):
+                try:
+                    pickle.dumps(item, _PROTOCOL)
+                except Exception:
+                    try:
+                        item = _prepared_wire(group, self.limits)
+                    except EncodingError as exc:
+                        results[slot] = exc
+                        continue
+            kept.append(item)
+        return pickle.dumps(kept, _PROTOCOL) if kept else None
 
     def _receive(self, timeout: float) -> tuple[Any, ...]:
         conn = self._conn
@@ -214,10 +254,10 @@ class ProcessAppender:
 
 def serve(conn: Connection) -> None:
     """The child's loop: open the database, then write each batch it is sent until the socket closes."""
-    url, busy_timeout = pickle.loads(conn.recv_bytes())
+    url, busy_timeout, limits = pickle.loads(conn.recv_bytes())
     try:
         db = open_database(url, busy_timeout=busy_timeout)
-        appender = LocalAppender(db, Limits())
+        appender = LocalAppender(db, limits)
     except Error as exc:
         conn.send_bytes(pickle.dumps((_FAIL, type(exc).__name__, str(exc)), _PROTOCOL))
         return

@@ -107,10 +107,10 @@ def submit(
 ) -> PendingCheck:
     """Submit the record of a decided check; never raises for the log's sake.
 
-    The record is built on the writer thread (see :class:`chamberlain.audit.write.decisions.Call`), except
-    with a writer process (only bytes cross to it) and in ``async`` durability for embedded calls
-    (``request`` None: the caller owns those attribute objects and may change them once the call
-    returns): those are encoded now.
+    The record is built on the writer thread (see :class:`chamberlain.audit.write.decisions.Call`), or in
+    the writer process from the call's plain data, taken now (:meth:`~chamberlain.audit.write.decisions.Call.describe`);
+    in ``async`` durability an embedded call (``request`` None: the caller owns those attribute objects
+    and may change them once the call returns) is encoded now.
     ``extra``: fields an enforcement point adds to every entry's content (the MCP gateway's ``mcp``);
     ``context``: what it adds to the request record (the delegated chain with its roles);
     ``here``: a lone caller that would wait at once: the entries are written on this thread when the
@@ -122,8 +122,10 @@ def submit(
         call: Any = decision_call(
             inputs, outputs, when=when, call_id=call_id, point=point, extra=extra, context=context
         )
-        if log.prepares_on_submit or (log.durability == ASYNC and request is None):
+        if log.durability == ASYNC and request is None:  # the caller may change its objects once we return
             call = call.prepare(log.limits)
+        elif log.describes_on_submit:  # only plain data crosses to the writer process
+            call = call.describe()
         written = log.write_here(call) if here else None
         if written is not None:
             pending = PendingCheck(inputs, outputs, log, written)
