@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from chamberlain.server.config import ConfigError, load_config
+from chamberlain.server.serve import RELAY_SWITCH_INTERVAL, relay_promptly
 from tests.server.support import STORE, ThreadServer, serve_process
 
 
@@ -222,3 +223,24 @@ def test_bad_config_fails_start_up(tmp_path):
         timeout=60,
     )
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+@pytest.mark.parametrize(("writer", "interval"), [("thread", None), ("process", RELAY_SWITCH_INTERVAL)])
+def test_a_writer_process_relays_with_a_short_switch_interval(tmp_path, writer, interval):
+    """With a writer process the server's writer thread only relays: it gets the interpreter lock within
+    0.5 ms and sends what is queued without waiting for more callers; with the writer thread nothing changes."""
+    overrides = {
+        "chamberlain": {
+            "stateDir": str(tmp_path),
+            "audit": {"enabled": True, "writer": writer, "commitDelay": "3ms"},
+        }
+    }
+    config = load_config(None, overrides=overrides, env={})
+    before = sys.getswitchinterval()
+    try:
+        relay_promptly(config)
+        assert sys.getswitchinterval() == (before if interval is None else interval)
+    finally:
+        sys.setswitchinterval(before)
+    delay = config.decision_log.options.writer_options().commit_delay
+    assert delay == (0.003 if writer == "thread" else 0.0)

@@ -58,7 +58,7 @@ class LogOptions:
     overflow_timeout: float = 1.0
     write_timeout: float = 10.0
     batch_size: int = 4096
-    commit_delay: float = 0.002  # under load, how long a batch may wait for more callers (group commit)
+    commit_delay: float = 0.002  # under load, how long a batch may wait for more callers (writer thread only)
     head_interval: float = 10.0
     sequencer_interval: float = 0.05
     key_file: Path | None = None
@@ -81,7 +81,13 @@ class LogOptions:
 
     def writer_options(self) -> WriterOptions:
         names = {f.name for f in fields(WriterOptions)}
-        return WriterOptions(**{n: getattr(self, n) for n in names})
+        found = {n: getattr(self, n) for n in names}
+        if self.writer == PROCESS:
+            # The writer thread only relays to the writer process, which batches by itself: what is queued
+            # goes whenever the process is free. Waiting for as many callers as the last batch (commitDelay)
+            # kept the event loop idle while the process committed: measured 10-20 % fewer checks/s.
+            found["commit_delay"] = 0.0
+        return WriterOptions(**found)
 
     def limits(self) -> Limits:
         return Limits(self.max_request_bytes, self.max_entry_bytes, tuple(self.redact))

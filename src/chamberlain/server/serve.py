@@ -16,12 +16,14 @@ import json
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from chamberlain.audit.log import PROCESS
 from chamberlain.server.app import App, create_app
 from chamberlain.server.coalesce import CoalescingTransport
 from chamberlain.server.config import Config, load_config
@@ -174,6 +176,7 @@ def serve(config: Config) -> None:
         _serve_granian(config)
         return
     app = create_app(config)
+    relay_promptly(config)
     # uvicorn re-raises the stop signal once it has shut down gracefully: make that a clean exit.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _exit_cleanly)
@@ -181,6 +184,24 @@ def serve(config: Config) -> None:
     uvicorn_server(
         app, config, on_listening=lambda: LOGGER.info("chamberlain listening", extra=listening)
     ).run()
+
+
+#: The interpreter's switch interval when the decision log has a writer process (Python's default: 5 ms).
+RELAY_SWITCH_INTERVAL = 0.0005
+
+
+def relay_promptly(config: Config) -> None:
+    """With a writer process, let the writer thread take the interpreter lock within 0.5 ms.
+
+    Why: that thread only relays (a batch to the writer process, its answer back to the event loop), but
+    while the loop decides it waits for the lock up to the switch interval, and the writer process and the
+    callers wait with it. Measured (1 resource x 3 actions): +17 % checks/s at 16 connections with 0.5 ms;
+    at 64 connections 0.2 ms gave 9 % less than 0.5 ms; with the writer thread (which does the log's work
+    itself, holding the lock) any lower interval cost more than it gave. This process is the server's own, so the setting is its to make.
+    """
+    log = config.decision_log
+    if log is not None and log.options.writer == PROCESS:
+        sys.setswitchinterval(RELAY_SWITCH_INTERVAL)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
@@ -221,4 +242,6 @@ def granian_app() -> App:
     args = json.loads(os.environ[_ARGS_ENV])
     config = load_config(None, overrides=args["raw"], env={})
     setup_logging(config.log_level, config.log_format)
-    return create_app(config)
+    app = create_app(config)
+    relay_promptly(config)
+    return app
