@@ -213,7 +213,7 @@ def sync_event_loop(log: DecisionLog, entries: list[Call], n: int, tasks: int, p
         loop = asyncio.get_running_loop()
         for c in range(calls):
             call: Any = fresh(entries[(k + c) % len(entries)])  # each call decides per_call actions
-            if log.describes_on_submit:  # as recording.submit does: only plain data crosses to a writer process
+            if log.describes_on_submit:  # as recording.submit does: a writer process gets plain data
                 call = call.describe()
             ticket = log.submit(call, loop)
             error = await log.wait_async(ticket)

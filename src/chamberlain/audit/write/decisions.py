@@ -112,7 +112,8 @@ class Call:
         return self.describe().prepare(limits)
 
     def describe(self) -> Facts:
-        """The plain data this call's record is made of (what the engine's objects hold that the record needs)."""
+        """The plain data this call's record is made of (what the engine's objects hold that the record needs);
+        tuples stay tuples (JSON arrays all the same)."""
         principals: dict[int, tuple[Any, ...]] = {}
         auxes: dict[int, tuple[Any, ...]] = {}
         inputs = []
@@ -120,7 +121,7 @@ class Call:
             p, aux, r = inp.principal, inp.aux_data, inp.resource
             pf = principals.get(id(p))
             if pf is None:
-                pf = principals[id(p)] = (p.id, list(p.roles), _plain(p.attr), p.policy_version, p.scope)
+                pf = principals[id(p)] = (p.id, p.roles, _plain(p.attr), p.policy_version, p.scope)
             af = auxes.get(id(aux))
             if af is None:
                 af = auxes[id(aux)] = (
@@ -132,12 +133,12 @@ class Call:
                 (
                     pf,
                     (r.kind, r.id, _plain(r.attr), r.policy_version, r.scope),
-                    list(inp.actions),
+                    inp.actions,
                     af,
                     inp.request_id,
                     inp.session_id,
                     inp.approval_id,
-                    list(inp.actor_chain),
+                    inp.actor_chain,
                 )
             )
         empty_reads = {"principal": [], "resource": []}

@@ -164,10 +164,9 @@ class ProcessAppender:
                 results.append(exc)
         try:
             data = pickle.dumps(wire, _PROTOCOL) if wire else None
-        except (
-            Exception
-        ):  # pickle raises PicklingError, TypeError, AttributeError... for what it cannot carry
-            raise
+        # pickle raises PicklingError, TypeError, AttributeError... for what it cannot carry
+        except Exception:
+            data = self._pickle_apart(wire, sent, results)
         if data is None:
             return results
         with self._lock:
