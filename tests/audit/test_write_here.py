@@ -173,3 +173,28 @@ def test_a_store_locked_elsewhere_makes_it_give_way_at_once(tmp_path):
         assert int(log._write_db.value("PRAGMA busy_timeout")) == 30000  # waits again for the writer thread
         assert _ids(log) == ["req-1", "req-2"]
     assert _verified(tmp_path) == 2
+
+
+def test_the_writer_thread_waits_for_a_lock_again_after_lone_writes(tmp_path):
+    """Lone writes leave the connection answering a held lock at once (no statement per call to undo it);
+    the writer thread's next batch still waits for a lock another connection holds, as its busy timeout says."""
+    import sqlite3
+
+    with _open(tmp_path, busy_timeout=30.0) as log:
+        assert _here(log, [decision(1)]).error is None
+        assert log.write_here([decision(2)]).error is None  # in a row: the connection is left as it is
+        assert int(log._write_db.value("PRAGMA busy_timeout")) == 0
+        other = sqlite3.connect(tmp_path / "decisions.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
+        released = threading.Timer(0.5, lambda: (other.execute("ROLLBACK"), other.close()))
+        try:
+            with writer_held(log):  # the entry goes the writer thread's way
+                ticket = log.submit([decision(3)])
+            released.start()
+            assert log.wait(ticket) is None  # waited for the lock rather than failing at once
+        finally:
+            released.join()
+        assert log.writer.stats.write_errors == 0
+        assert int(log._write_db.value("PRAGMA busy_timeout")) == 30000
+        assert _ids(log) == ["req-1", "req-2", "req-3"]
+    assert _verified(tmp_path) == 3

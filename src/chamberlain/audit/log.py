@@ -361,7 +361,8 @@ class DecisionLog:
 
     def _waitless(self) -> Callable[[], None]:
         """The writer's connection answers a lock held elsewhere at once (an erasure, another process
-        appending): an event loop writing here never waits up to the busy timeout; undone afterwards."""
+        appending): an event loop writing here never waits up to the busy timeout; undone before the writer
+        thread next uses the connection (lone writes in a row keep it)."""
         db = self._write_db
         db.execute("PRAGMA busy_timeout = 0")
         waits = f"PRAGMA busy_timeout = {int(self.options.busy_timeout * 1000)}"

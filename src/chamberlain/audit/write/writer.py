@@ -166,6 +166,9 @@ class Writer:
         self._here = False  # a caller writes a lone submission itself (see write_here): the thread waits
         self._held_up = False  # the writer thread waits for that caller to finish
         self._flushers = 0  # callers waiting in flush
+        # write_here left the store answering a lock held elsewhere at once (its ``waitless``): undone before
+        # the writer thread next uses the connection, not after each lone write (two statements per call)
+        self._undo_waitless: Callable[[], None] | None = None
         self._retry_at = 0.0
         self._backoff = 0.0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -242,21 +245,23 @@ class Writer:
 
     def _write_here(self, ticket: Ticket, waitless: Callable[[], Callable[[], None]] | None) -> bool:
         """Write ``ticket`` on this thread (claimed by :meth:`write_here`); False: it gave way, nothing written."""
-        undo = None
-        if waitless is not None:
+        if waitless is not None and self._undo_waitless is None:
             try:
-                undo = waitless()
+                self._undo_waitless = waitless()
             except Error:  # the writer thread's way: it reconnects, probes, backs off
                 return False
         try:
-            self._write([ticket], wake=False, give_way=undo is not None)
+            self._write([ticket], wake=False, give_way=self._undo_waitless is not None)
         except _GaveWay:
             return False
-        finally:
-            if undo is not None:
-                with contextlib.suppress(Error):  # the connection broke: the writer thread reconnects it
-                    undo()
         return True
+
+    def _restore_waits(self) -> None:
+        """On the writer thread, before it uses the connection: waits for locks held elsewhere again."""
+        undo, self._undo_waitless = self._undo_waitless, None
+        if undo is not None:
+            with contextlib.suppress(Error):  # the connection broke: the writer thread reconnects it
+                undo()
 
     def _make_room(self, n: int) -> None:
         opts = self.options
@@ -386,9 +391,11 @@ class Writer:
             with self._cond:
                 batch = self._next_batch()
                 calls, self._calls = self._calls, []
-                if batch is None and not calls and self._closed:
-                    return
+                closed = batch is None and not calls and self._closed
                 refuse = self.down_since is not None and time.monotonic() < self._retry_at
+            self._restore_waits()
+            if closed:
+                return
             if refuse and batch:
                 self._refuse(batch) if self.options.durability == SYNC else self._requeue(batch)
                 batch = None
