@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+import sys
 
 import orjson
 import pytest
@@ -16,7 +17,7 @@ from chamberlain.audit.log import PROCESS, DecisionLog, LogOptions
 from chamberlain.audit.write import decisions
 from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.decisions import Call, Facts
-from chamberlain.audit.write.process import from_wire, to_wire
+from chamberlain.audit.write.process import from_wire, plain_pickle, to_wire
 from chamberlain.engine.request import AuxData, CheckInput
 from tests.audit.support import verified_size
 
@@ -133,3 +134,27 @@ def test_a_call_pickle_cannot_carry_is_prepared_in_the_serving_process(policies,
     log.close()
     assert [e["action"] for e in entries] == ["edit", "view", "view"]
     assert verified_size(url) == 3
+
+
+def test_a_call_holding_objects_of_the_callers_own_types_is_prepared_here(policies, tmp_path, monkeypatch):
+    """An object of a class the writer process cannot import (defined in ``__main__`` here) would pickle in
+    this process and fail to unpickle there, failing the whole batch: only plain data crosses, so such a
+    call is prepared in this process and recorded like the others."""
+    main = sys.modules["__main__"]
+    elsewhere = type("Elsewhere", (dict,), {"__module__": "__main__"})
+    monkeypatch.setattr(main, "Elsewhere", elsewhere, raising=False)
+    pickle.loads(pickle.dumps(elsewhere(a=1)))  # pickle itself carries it here: the child could not
+    with pytest.raises(pickle.PicklingError, match="not plain data for the writer process: Elsewhere"):
+        plain_pickle({"attr": elsewhere(a=1)})
+    odd = Principal("alice", roles={"user"}, attr={"level": 3, "team": elsewhere(name="blue")})
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    log = DecisionLog.open(url, LogOptions(writer=PROCESS, key_file=tmp_path / "log.key"))
+    with PDP.from_directory(policies, audit=log) as pdp:
+        assert pdp.check(odd, DOCS[0], ["view"]).is_allowed("view")
+        assert pdp.check(ALICE, DOCS[0], ["view"]).is_allowed("view")
+        assert log.writer.stats.write_errors == 0 and log.writer.down_since is None
+    log.close()
+    with sqlite3.connect(tmp_path / "decisions.db") as db:
+        bodies = [orjson.loads(b) for (b,) in db.execute("SELECT body FROM audit_requests")]
+    assert sorted(b["principal"]["attr"]["team"]["name"] for b in bodies) == ["blue", "blue"]
+    assert verified_size(url) == 2

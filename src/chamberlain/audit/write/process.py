@@ -27,6 +27,7 @@ encoding of them measured here). The child ignores terminal signals and exits wh
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import signal
@@ -76,6 +77,31 @@ def _prepared_wire(group: Any, limits: Limits) -> tuple[Any, ...]:
             for e in prepared.entries
         ],
     )
+
+
+class _PlainPickler(pickle.Pickler):
+    """Pickles plain data only (and :class:`Facts`): anything else raises ``PicklingError``.
+
+    Why: an object of the caller's own type may pickle here and not unpickle in the writer process (its
+    class defined in ``__main__``, or in a module the child cannot import), which would fail the whole
+    batch there. Such a call is prepared in this process instead, as before the writer process took
+    plain data. Plain builtins never reach this method (pickle's C fast path), so it costs them nothing.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is Facts:
+            return obj.__reduce__()
+        if obj is Facts:  # the class, by name (what Facts.__reduce__ names)
+            return NotImplemented
+        raise pickle.PicklingError(f"not plain data for the writer process: {type(obj).__name__}")
+
+
+def plain_pickle(value: Any) -> bytes:
+    """``value`` pickled if it holds only plain data (strings, numbers, bytes, lists, tuples, dicts, sets)
+    and :class:`Facts`; raises ``pickle.PicklingError`` otherwise."""
+    buffer = io.BytesIO()
+    _PlainPickler(buffer, _PROTOCOL).dump(value)
+    return buffer.getvalue()
 
 
 def from_wire(item: Any) -> Facts | Prepared:
@@ -163,9 +189,8 @@ class ProcessAppender:
             except EncodingError as exc:
                 results.append(exc)
         try:
-            data = pickle.dumps(wire, _PROTOCOL) if wire else None
-        # pickle raises PicklingError, TypeError, AttributeError... for what it cannot carry
-        except Exception:
+            data = plain_pickle(wire) if wire else None
+        except pickle.PicklingError:  # some call's data is not plain: those go prepared
             data = self._pickle_apart(wire, sent, results)
         if data is None:
             return results
@@ -188,15 +213,15 @@ class ProcessAppender:
         return results
 
     def _pickle_apart(self, wire: list[Any], sent: list[Any], results: list[Appended]) -> bytes | None:
-        """``wire`` pickled when a call's data could not be as a whole (an embedded caller's own objects in
-        its attributes): such a call crosses prepared here instead (or fails alone, as in to_wire)."""
+        """``wire`` pickled when some call's data is not plain (an embedded caller's own objects in its
+        attributes): such a call crosses prepared here instead (or fails alone, as in to_wire)."""
         slots = [i for i, r in enumerate(results) if r is None]  # where each wire item's result goes
         kept: list[Any] = []
         for item, group, slot in zip(wire, sent, slots, strict=True):
             if isinstance(item, Facts):
                 try:
-                    pickle.dumps(item, _PROTOCOL)
-                except Exception:
+                    plain_pickle(item)
+                except pickle.PicklingError:
                     try:
                         item = _prepared_wire(group, self.limits)
                     except EncodingError as exc:
