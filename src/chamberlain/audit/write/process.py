@@ -9,8 +9,8 @@ The request path only takes each call's plain data from the engine's objects
 (:meth:`chamberlain.audit.write.decisions.Call.describe`, about a sixth of preparing it); the writer
 process builds the request record and the entries from it (encoding, salting, hashing), gives them
 sequence numbers and leaf hashes, inserts them with the tree's nodes and commits, then answers each
-group's first index (or its error). A call whose data pickle cannot carry (an embedded caller's own
-attribute objects) is prepared in the serving process and crosses as bytes. The writer thread in the
+group's first index (or its error). A call whose data is not plain (an embedded caller's own types
+in its attributes: see :class:`_PlainPickler`) is prepared in the serving process and crosses as bytes. The writer thread in the
 serving process keeps everything else of :mod:`chamberlain.audit.write.writer` (the queue, waiting,
 timeouts, outages), so an answered ALLOW in ``sync`` durability is still durable: the reply comes
 after the commit.
