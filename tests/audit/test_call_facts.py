@@ -158,3 +158,21 @@ def test_a_call_holding_objects_of_the_callers_own_types_is_prepared_here(polici
         bodies = [orjson.loads(b) for (b,) in db.execute("SELECT body FROM audit_requests")]
     assert sorted(b["principal"]["attr"]["team"]["name"] for b in bodies) == ["blue", "blue"]
     assert verified_size(url) == 2
+
+
+def test_an_input_after_another_principals_is_the_first_principals_again(policies, fixed_salts):
+    """Resources of ALICE, BOB, ALICE: only BOB's names its own principal in the record, and each entry
+    names the principal of its own resource."""
+    with PDP.from_directory(policies) as pdp:
+        inputs = [
+            CheckInput(ALICE, DOCS[0], ("view",)),
+            CheckInput(BOB, DOCS[1], ("view",), aux_data=AuxData(jwt={"sub": "bob"})),
+            CheckInput(ALICE, DOCS[2], ("view",)),
+        ]
+        call = Call(inputs, pdp.engine.check(inputs), when=1, call_id="c-2", point="test")
+    prepared = call.prepare(Limits())
+    record = orjson.loads(prepared.request.body)
+    assert ["principal" in r for r in record["resources"]] == [False, True, False]
+    assert ["auxData" in r for r in record["resources"]] == [False, True, False]
+    assert [orjson.loads(e.content)["principal"] for e in prepared.entries] == ["alice", "bob", "alice"]
+    assert _rows(prepared) == _rows(pickle.loads(pickle.dumps(call.describe())).prepare(Limits()))

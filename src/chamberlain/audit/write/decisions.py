@@ -114,21 +114,23 @@ class Call:
     def describe(self) -> Facts:
         """The plain data this call's record is made of (what the engine's objects hold that the record needs);
         tuples stay tuples (JSON arrays all the same)."""
-        principals: dict[int, tuple[Any, ...]] = {}
-        auxes: dict[int, tuple[Any, ...]] = {}
+        # the request record asks of each input only whether its principal and aux data are the first's
+        first: Any = self.inputs[0] if self.inputs else None
+        first_pf = first_af = ()
         inputs = []
-        for inp in self.inputs:
+        for i, inp in enumerate(self.inputs):
             p, aux, r = inp.principal, inp.aux_data, inp.resource
-            pf = principals.get(id(p))
-            if pf is None:
-                pf = principals[id(p)] = (p.id, p.roles, _plain(p.attr), p.policy_version, p.scope)
-            af = auxes.get(id(aux))
-            if af is None:
-                af = auxes[id(aux)] = (
-                    _plain(aux.jwt),
-                    {k: _plain(v) for k, v in aux.jwts.items()},
-                    aux.delegation,
-                )
+            if i and p is first.principal:
+                pf = first_pf
+            else:
+                pf = (p.id, p.roles, _plain(p.attr), p.policy_version, p.scope)
+                first_pf = first_pf or pf
+            if i and aux is first.aux_data:
+                af = first_af
+            else:
+                jwts = {name: _plain(v) for name, v in aux.jwts.items()} if aux.jwts else {}
+                af = (_plain(aux.jwt), jwts, aux.delegation)
+                first_af = first_af or af
             inputs.append(
                 (
                     pf,
