@@ -197,7 +197,8 @@ def relay_promptly(config: Config) -> None:
     while the loop decides it waits for the lock up to the switch interval, and the writer process and the
     callers wait with it. Measured (1 resource x 3 actions): +17 % checks/s at 16 connections with 0.5 ms;
     at 64 connections 0.2 ms gave 9 % less than 0.5 ms; with the writer thread (which does the log's work
-    itself, holding the lock) any lower interval cost more than it gave. This process is the server's own, so the setting is its to make.
+    itself, holding the lock) any lower interval cost more than it gave. This process is the server's own,
+    so the setting is its to make (not create_app's: tests serve apps inside their own process).
     """
     log = config.decision_log
     if log is not None and log.options.writer == PROCESS:

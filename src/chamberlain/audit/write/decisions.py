@@ -198,10 +198,10 @@ class Facts:
     """What a :class:`Call`'s record is made of, as plain data (strings, numbers, lists, dicts, tuples).
 
     Why apart from the call: a writer process builds the record (``prepare``: encoding, salting and
-    hashing, about two thirds of a call's preparing) from these, pickled, on another core, while the
-    request path only takes them from the engine's objects (:meth:`Call.describe`). Principals and
-    auxiliary data shared by several inputs are shared objects here too (pickle keeps that), which is
-    how the request record knows a resource's principal is the first one's.
+    hashing, about five sixths of a call's preparing) from these, pickled, on another core, while the
+    request path only takes them from the engine's objects (:meth:`Call.describe`). An input whose
+    principal (or auxiliary data) is the first input's holds the first's very tuple (pickle keeps that):
+    that is how the request record knows which resources need a principal of their own.
 
     ``inputs``: per resource ``(principal, resource, actions, aux, request_id, session_id, approval_id,
     actor_chain)`` with ``principal = (id, roles, attr, policyVersion, scope)``, ``resource = (kind, id,
