@@ -10,6 +10,7 @@ import pytest
 
 from chamberlain.audit import Filter, LogUnavailable
 from chamberlain.audit.log import DecisionLog, LogOptions
+from chamberlain.audit.storage import tree as tree_module
 from chamberlain.audit.storage.keys import SigningKeyError
 from chamberlain.audit.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
 from chamberlain.audit.tlog.note import Verifier, open_checkpoint
@@ -82,6 +83,31 @@ def test_two_writers_on_one_sqlite_file(tmp_path):
     for log in logs:
         log.close()
     assert verified_size(url) == 120
+
+
+@pytest.mark.parametrize("catch_up", [4096, 0])
+def test_writers_taking_turns_catch_up_on_each_others_leaves(tmp_path, monkeypatch, catch_up):
+    """Each commit follows the other log's: the edge advances by the leaves written since (one query)
+    instead of being read again level by level; with catching up off (0) it is read again. Either way
+    the tree verifies."""
+    monkeypatch.setattr(tree_module, "CATCH_UP_LEAVES", catch_up)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    logs = [DecisionLog.open(url, _options(tmp_path)) for _ in range(2)]
+    reads = []
+    full_read = tree_module.TreeStore.edge
+    monkeypatch.setattr(
+        tree_module.TreeStore, "edge", lambda self, size: reads.append(size) or full_read(self, size)
+    )
+    for i in range(30):
+        for n, log in enumerate(logs):
+            log.record([decision(n * 1000 + i), decision(n * 1000 + i + 500)])
+    for log in logs:
+        log.close()
+    assert verified_size(url) == 120
+    if catch_up:
+        assert len(reads) <= 2  # at most each log's first commit after the other's
+    else:
+        assert len(reads) >= 59
 
 
 def test_another_key_than_the_logs_is_refused(tmp_path):

@@ -364,9 +364,9 @@ class DecisionLog:
         appending): an event loop writing here never waits up to the busy timeout; undone before the writer
         thread next uses the connection (lone writes in a row keep it)."""
         db = self._write_db
-        db.execute("PRAGMA busy_timeout = 0")
-        waits = f"PRAGMA busy_timeout = {int(self.options.busy_timeout * 1000)}"
-        return lambda: db.execute(waits)
+        db.set_busy_timeout(0)
+        waits = self.options.busy_timeout
+        return lambda: db.set_busy_timeout(waits)
 
     def record(self, entries: Any) -> None:
         """Record ``entries``: in ``sync`` mode return once they are durable; raises :class:`LogUnavailable`."""

@@ -25,10 +25,18 @@ _SQLITE_MAX_PARAMS = 32766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 class Database:
     """A connection to the store ``url`` names (see :func:`open_database`)."""
 
-    def __init__(self, url: StoreURL, conn: Any):
+    def __init__(
+        self,
+        url: StoreURL,
+        conn: Any,
+        busy_timeout: float = sqlite_store.DEFAULT_BUSY_TIMEOUT,
+        write_lock: sqlite_store.WriteLock | None = None,
+    ):
         self.url = url
         self.kind = url.kind
         self.conn = conn
+        self.busy_timeout = busy_timeout
+        self._write_lock = write_lock
         self._sql: dict[str, str] = {}
         self._errors: tuple[type[BaseException], ...] = (
             (sqlite3.Error,) if self.kind == SQLITE else (_psycopg().Error,)
@@ -122,16 +130,22 @@ class Database:
     def transaction(self) -> Iterator[None]:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``, taking the write lock at once)."""
         if self.kind == SQLITE:
-            with self.errors():
-                self.conn.execute("BEGIN IMMEDIATE")
+            lock = self._write_lock
+            held = lock is not None and lock.acquire(self.busy_timeout)
             try:
-                yield
                 with self.errors():
-                    self.conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    self.conn.execute("ROLLBACK")
-                raise
+                    self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    with self.errors():
+                        self.conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if held:
+                    lock.release()  # type: ignore[union-attr]
             return
         with self.errors(), self.conn.transaction():
             yield
@@ -223,9 +237,17 @@ class Database:
                 (str(time.time_ns()),),
             )
 
+    def set_busy_timeout(self, seconds: float) -> None:
+        """SQLite: how long a write waits for a lock held by another connection (0: not at all)."""
+        if self.kind == SQLITE:
+            self.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+            self.busy_timeout = seconds
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
+        if self._write_lock is not None:
+            self._write_lock.close()
 
 
 def as_bytes(value: Any) -> bytes:
@@ -252,7 +274,8 @@ def open_database(
     if parsed.kind == SQLITE:
         assert parsed.path is not None
         conn = sqlite_store.connect(parsed.path, create=create, readonly=readonly, busy_timeout=busy_timeout)
-        return Database(parsed, conn)
+        lock = None if readonly else sqlite_store.WriteLock(parsed.path)
+        return Database(parsed, conn, busy_timeout, lock)
     if parsed.kind == POSTGRES:
         from chamberlain.store import postgres  # psycopg is imported only when PostgreSQL is used
 

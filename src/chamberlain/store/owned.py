@@ -78,7 +78,7 @@ class OwnedStore:
             raise Busy("the store's connection is in use")
         try:
             if self._waitless_conn is not self.db.conn:  # left at 0 until a waiting use (see _using)
-                self.db.execute("PRAGMA busy_timeout = 0")
+                self.db.set_busy_timeout(0)
                 self._waitless_conn = self.db.conn
             self._quick.on = True
             try:
@@ -105,9 +105,7 @@ class OwnedStore:
                     self.db.reconnect()
                 if self._waitless_conn is not None:  # without_waiting's busy_timeout 0: wait again here
                     if self._waitless_conn is self.db.conn:
-                        self.db.execute(
-                            f"PRAGMA busy_timeout = {int(sqlite_store.DEFAULT_BUSY_TIMEOUT * 1000)}"
-                        )
+                        self.db.set_busy_timeout(sqlite_store.DEFAULT_BUSY_TIMEOUT)
                     self._waitless_conn = None
                 yield self.db
             except StoreError as exc:

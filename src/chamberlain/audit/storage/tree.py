@@ -12,6 +12,9 @@ from chamberlain.audit.tlog.merkle import Edge, edge_levels, root_of
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreError
 
+#: Leaves another process may have appended for :meth:`TreeStore.edge_from` to catch up on (else re-read).
+CATCH_UP_LEAVES = 4096
+
 
 class TreeStore:
     """A :class:`~chamberlain.audit.tlog.merkle.NodeSource` reading a log's tables."""
@@ -50,6 +53,24 @@ class TreeStore:
 
     def root(self, size: int) -> bytes:
         return self.edge(size).root()
+
+    def edge_from(self, known: Edge | None, size: int) -> Edge:
+        """The right edge at ``size``, from ``known`` (an earlier edge of this tree, not changed) when it
+        is close: its leaves since are read in one query and appended (another process wrote them).
+
+        Why: reading an edge costs a query per level (~200 µs at 100,000 entries, measured); two
+        processes appending to one file in turn would pay it on every commit.
+        """
+        if known is None or known.size > size or size - known.size > CATCH_UP_LEAVES:
+            return self.edge(size)
+        edge = known.copy()
+        if edge.size < size:
+            leaves = self.hashes(0, edge.size, size)
+            if len(leaves) != size - edge.size:
+                return self.edge(size)  # says what is missing
+            for h in leaves:
+                edge.append(h)
+        return edge
 
 
 def stored_size(db: Database, *, lock: bool = False) -> int:

@@ -58,8 +58,20 @@ def prepare(submission: Any, limits: Limits) -> Prepared:
 Appended = EncodingError | int | None
 
 
+def prepare_all(groups: Sequence[Any], limits: Limits) -> list[Prepared | EncodingError]:
+    """Each group prepared, or its error (what :func:`append_groups` takes, to hold the write lock
+    only while numbering, hashing and inserting)."""
+    ready: list[Prepared | EncodingError] = []
+    for group in groups:
+        try:
+            ready.append(prepare(group, limits))
+        except EncodingError as exc:
+            ready.append(exc)
+    return ready
+
+
 def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limits) -> list[Appended]:
-    """Prepare, number, hash and insert ``groups`` on top of ``edge`` (advanced in place), inside the
+    """Prepare (unless :func:`prepare_all` did), number, hash and insert ``groups`` on top of ``edge`` (advanced in place), inside the
     caller's transaction; then record the new tree size. Returns each group's error, or its first index."""
     errors: list[Appended] = []
     rows: list[tuple] = []
@@ -68,6 +80,8 @@ def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limit
     append = edge.append
     for group in groups:
         try:
+            if isinstance(group, EncodingError):  # prepared beforehand (see prepare_all)
+                raise group
             prepared = prepare(group, limits)
             seq = edge.size
             bodies = [leaf_body(e, seq + k) for k, e in enumerate(prepared.entries)]
@@ -110,15 +124,13 @@ class LocalAppender:
 
     def append(self, groups: Sequence[Any]) -> list[Appended]:
         """Write the groups in one transaction; raises StoreError when nothing could be written."""
+        # Prepared before the transaction: other processes writing to the file wait for its lock only
+        # while this one numbers, hashes and inserts.
+        groups = prepare_all(groups, self.limits)
         try:
             with self.db.transaction():
-                size = stored_size(self.db)
-                # another process may have appended since: then read the tree again
-                edge = (
-                    self.edge.copy()
-                    if self.edge is not None and self.edge.size == size
-                    else self.tree.edge(size)
-                )
+                # another process may have appended since: then catch up on its leaves
+                edge = self.tree.edge_from(self.edge, stored_size(self.db))
                 errors = append_groups(self.db, groups, edge, self.limits)
         except BaseException:
             self.edge = None  # re-read the tree from the database next time
@@ -147,8 +159,7 @@ def sign_current(
     """
     with db.transaction():
         size = stored_size(db, lock=True)
-        if edge is None or edge.size != size:
-            edge = tree.edge(size)
+        edge = tree.edge_from(edge, size)
         last = heads.latest(db)
         if last is not None and last.size == size and not force:
             return last, edge
@@ -192,9 +203,7 @@ def sequence_pending(db: Database, tree: TreeStore, edge: Edge | None, limit: in
     to the log, so a sequencer dying midway loses and duplicates nothing.
     """
     with db.transaction():
-        size = stored_size(db, lock=True)
-        if edge is None or edge.size != size:
-            edge = tree.edge(size)
+        edge = tree.edge_from(edge, stored_size(db, lock=True))
         pending = db.rows(
             f"SELECT id, {', '.join(PENDING_COLUMNS)} FROM audit_pending ORDER BY id LIMIT ?", (limit,)
         )
