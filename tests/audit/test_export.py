@@ -307,3 +307,28 @@ def test_cli_export_with_a_cursor_and_follow(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, proc.stderr.read()
     assert [orjson.loads(x)["seq"] for x in follow_out.read_text().splitlines()] == [2, 3, 4]
+
+
+def test_one_process_at_a_time_runs_an_exporter_on_a_sqlite_log(tmp_path):
+    """Two logs open on one file (two serving processes, say), the same exporter configured in both: one
+    runs it (an flock per exporter name), so the receiver does not get every entry twice; when that log
+    closes, the other takes over from the cursor."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    out = tmp_path / "decisions.jsonl"
+    export = ExportConfig(name="siem", jsonl=str(out), interval=0.05)
+    options = LogOptions(key_file=tmp_path / "k", exports=(export,))
+    first, second = DecisionLog.open(url, options), DecisionLog.open(url, options)
+    try:
+        for i in range(6):
+            (first if i % 2 else second).record([decision(i)])
+        stats = [log.stats()["exporters"]["siem"] for log in (first, second)]
+        wait_until(lambda: out.exists() and len(out.read_text().splitlines()) == 6, what="6 lines")
+        assert sorted(s.active for s in stats) == [False, True]
+        runner, other = (first, second) if stats[0].active else (second, first)
+        runner.close()
+        other.record([decision(6)])
+        wait_until(lambda: len(out.read_text().splitlines()) == 7, what="the 7th line, by the other log")
+    finally:
+        first.close()
+        second.close()
+    assert [orjson.loads(line)["seq"] for line in out.read_text().splitlines()] == list(range(7))

@@ -6,9 +6,10 @@ body read and one engine call, which keeps per-request overhead low (see bench/s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -17,7 +18,7 @@ from chamberlain.asgi import JSON_HEADERS, Receive, Send, respond
 from chamberlain.engine.request_validation import InvalidRequest, RequestError
 from chamberlain.errors import Error
 from chamberlain.gateways.proxy import http as proxy_http
-from chamberlain.server import audit_api, authzen_api, authzen_mcp, cerbos_api, decide
+from chamberlain.server import audit_api, authzen_api, authzen_mcp, cerbos_api, decide, process_metrics
 from chamberlain.server.admin import AdminResponse
 from chamberlain.server.admin.dispatch import AdminSurface, Match
 from chamberlain.server.config import Config
@@ -36,6 +37,9 @@ from chamberlain.server.state import ServerState, freeze_heap
 from chamberlain.server.tls import ReloadingTLS
 from chamberlain.server.watcher import PolicyWatcher
 from chamberlain.store import StoreError
+
+if TYPE_CHECKING:
+    from chamberlain.server.processes import Place
 
 #: A handler answers a dict, or an awaitable of one (a check waiting for the decision log).
 Handler = Callable[[ServerState, bytes, str], dict[str, Any] | Awaitable[dict[str, Any]]]
@@ -62,9 +66,12 @@ _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 class App:
     """The chamberlain server as an ASGI app; ``lifespan`` starts and stops the policy watcher."""
 
-    def __init__(self, config: Config, state: ServerState | None = None):
+    def __init__(self, config: Config, state: ServerState | None = None, place: Place | None = None):
         self.config = config
         self.state = state or ServerState(config)
+        # one of several serving processes (chamberlain.processes): /metrics adds up the siblings'
+        self.place = place if place is not None and place.count > 1 else None
+        self._own_metrics: asyncio.AbstractServer | None = None
         self.watcher: PolicyWatcher | None = None
         # HTTPS: the listener's context, whose certificate is reloaded when its files change.
         self.tls = (
@@ -99,6 +106,8 @@ class App:
                 self.start_watcher()
                 if self.tls is not None:
                     self.tls.start()
+                if self.place is not None:
+                    self._own_metrics = await process_metrics.serve_own(self.place, self.state.metrics)
                 try:
                     await self.start_grpc()
                 except Exception as exc:  # the port the operator named cannot be served: do not start
@@ -109,6 +118,8 @@ class App:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._own_metrics is not None:
+                    self._own_metrics.close()
                 if self.grpc is not None:
                     await self.grpc.stop(self.config.shutdown_timeout)
                 self.stop_watcher()
@@ -143,12 +154,13 @@ class App:
         started = time.monotonic()
         path = scope["path"]
         if path == "/metrics" and self.config.metrics_enabled and scope["method"] == "GET":
-            await respond(
-                send,
-                200,
-                self.state.metrics.render(),
-                [(b"content-type", self.state.metrics.content_type.encode())],
+            metrics = self.state.metrics
+            body = (
+                metrics.render()
+                if self.place is None
+                else await process_metrics.render_all(self.place, metrics)
             )
+            await respond(send, 200, body, [(b"content-type", metrics.content_type.encode())])
             return
         if path == "/.well-known/authzen-configuration" and scope["method"] == "GET":
             await respond(send, 200, orjson.dumps(authzen_api.metadata(self.state)))
@@ -252,6 +264,7 @@ def _console(state: ServerState, admin: AdminSurface) -> Any:
     return Console(state, admin)
 
 
-def create_app(config: Config) -> App:
-    """The ASGI app for ``config`` (loads and compiles the policies; raises PolicyError)."""
-    return App(config)
+def create_app(config: Config, place: Place | None = None) -> App:
+    """The ASGI app for ``config`` (loads and compiles the policies; raises PolicyError); ``place``: one
+    of several serving processes (:mod:`chamberlain.server.processes`)."""
+    return App(config, place=place)

@@ -55,6 +55,7 @@ from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
 ENV_PREFIX = "CHAMBERLAIN__"
 REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
 MAX_PAGE_SIZE = 5000  # chamberlain.admin.maxPageSize at most (a page is read in one query)
+MAX_PROCESSES = 64  # chamberlain.processes at most
 
 #: Every key the server reads, with its default (Cerbos's defaults where Cerbos has the key).
 DEFAULTS: dict[str, Any] = {
@@ -95,6 +96,7 @@ DEFAULTS: dict[str, Any] = {
         "publicURL": "",
         "tlsReloadInterval": "1s",  # how often server.tls files are checked for a new certificate
         "httpServer": "uvicorn",
+        "processes": 1,  # serving processes sharing the listening socket (chamberlain.server.processes)
         "logLevel": "info",
         "logFormat": "auto",  # text on a terminal, JSON lines otherwise
         "shutdownTimeout": "10s",
@@ -259,6 +261,7 @@ class Config:
     event_loop_slice: float = 0.01
     large_request_bytes: int = 65536
     worker_threads: int = 4
+    processes: int = 1  # chamberlain.processes: serving processes on one socket
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
     sessions: SessionSettings | None = None  # None: chamberlain.sessions.enabled is false
@@ -460,6 +463,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("audit_enabled", "audit.enabled", boolean)
     take("state_dir", "chamberlain.stateDir", lambda v: base_dir / string(v))
     take("http_server", "chamberlain.httpServer", choice("uvicorn", "granian"))
+    take("processes", "chamberlain.processes", int_between(1, MAX_PROCESSES))
     take("log_level", "chamberlain.logLevel", choice("debug", "info", "warning", "error"))
     take("log_format", "chamberlain.logFormat", choice("auto", "json", "text"))
     take("shutdown_timeout", "chamberlain.shutdownTimeout", parse_duration)
@@ -469,6 +473,13 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     values["tls"] = _tls(c["server"]["tls"], problems, base_dir)
     if values["tls"] is not None and values.get("http_server") == "granian":
         problems.append("chamberlain.httpServer: granian does not serve server.tls here; use uvicorn")
+    if values.get("processes", 1) > 1:
+        if values.get("http_server") == "granian":
+            problems.append("chamberlain.processes: several processes are served with uvicorn only")
+        if values.get("grpc_listen") is not None:
+            problems.append(
+                "chamberlain.processes: server.grpcListenAddr is not supported with several processes yet"
+            )
     if values.get("grpc_listen") is not None and values.get("http_server") == "granian":
         problems.append("server.grpcListenAddr: gRPC is served with uvicorn only (chamberlain.httpServer)")
     take("max_json_depth", "chamberlain.limits.maxJSONDepth", positive_int)

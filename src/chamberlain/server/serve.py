@@ -175,11 +175,15 @@ def serve(config: Config) -> None:
     if config.http_server == "granian":
         _serve_granian(config)
         return
+    if config.processes > 1:
+        from chamberlain.server.processes import serve_processes
+
+        sys.exit(serve_processes(config))
     app = create_app(config)
     relay_promptly(config)
     # uvicorn re-raises the stop signal once it has shut down gracefully: make that a clean exit.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _exit_cleanly)
+        signal.signal(sig, exit_cleanly)
     listening = {"url": config.url, "policies": str(config.policy_dir)}
     uvicorn_server(
         app, config, on_listening=lambda: LOGGER.info("chamberlain listening", extra=listening)
@@ -205,7 +209,8 @@ def relay_promptly(config: Config) -> None:
         sys.setswitchinterval(RELAY_SWITCH_INTERVAL)
 
 
-def _exit_cleanly(signum: int, frame: object) -> None:
+def exit_cleanly(signum: int, frame: object) -> None:
+    """A stop signal's handler once uvicorn has shut down gracefully: exit with status 0."""
     raise SystemExit(0)
 
 

@@ -168,3 +168,19 @@ class WriteLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
+
+
+def hold_exclusively(path: Path) -> int | None:
+    """A descriptor holding an exclusive ``flock`` on ``path`` (created if missing) until it is closed or
+    this process ends; None when another holds it. Raises :class:`StoreUnavailable` when the file cannot
+    be opened. One process at a time does the work it guards (SQLite's stand-in for an advisory lock)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

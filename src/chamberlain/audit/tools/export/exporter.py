@@ -6,15 +6,19 @@ deduplicates on ``seq`` or ``leaf_hash``). Checks never wait for an exporter: it
 connection, reads what is already committed, and keeps no queue — when the receiver is slow or away
 the backlog stays in the log and shows as lag (``chamberlain_audit_export_lag_entries``), failures are
 counted and logged, and it retries with back-off (1 s to 60 s, or what the receiver's Retry-After says).
-On PostgreSQL one replica at a time runs each exporter (a session advisory lock per exporter name).
+On PostgreSQL one replica at a time runs each exporter (a session advisory lock per exporter name); on
+SQLite one process at a time (an ``flock`` on ``<database>-export-<name hash>.lock``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from chamberlain.audit.errors import AuditError
@@ -23,11 +27,19 @@ from chamberlain.audit.tools.export.records import read_records
 from chamberlain.audit.tools.export.sinks import HTTP_PROTOBUF, ExportError, JsonLinesSink, OtlpSink
 from chamberlain.audit.write.entry import timestamp
 from chamberlain.errors import Error
-from chamberlain.store import POSTGRES, StoreURL
+from chamberlain.store import POSTGRES, SQLITE, StoreURL
 from chamberlain.store.db import Database, open_database
+from chamberlain.store.sqlite import hold_exclusively
 
 log = logging.getLogger("chamberlain.audit")
 _LOCK_CLASS = 7412003
+
+
+def _lock_path(url: StoreURL, name: str) -> Path:
+    """The file whose lock says which process on a SQLite log runs the exporter ``name``."""
+    return Path(f"{url.path}-export-{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock")
+
+
 MAX_BACKOFF = 60.0
 
 
@@ -118,6 +130,7 @@ class Exporter:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._db: Database | None = None
+        self._file_lock: int | None = None  # SQLite: held while this process runs the exporter
         self._sink = config.sink()
         self._backoff = 0.0
 
@@ -210,6 +223,11 @@ class Exporter:
         if self._db is not None and self._db.broken:
             self._close()
         if self._db is None:
+            if self.url.kind == SQLITE and self.persist and self._file_lock is None:
+                self._file_lock = hold_exclusively(_lock_path(self.url, self.config.name))
+                if self._file_lock is None:  # another process on this file runs this exporter
+                    self.stats.active = False
+                    return None
             self._db = open_database(self.url, create=False, readonly=not self.persist)
             if self._db.kind == POSTGRES:
                 got = self._db.value(
@@ -244,6 +262,9 @@ class Exporter:
         if self._db is not None:
             self._db.close()  # releases the advisory lock on PostgreSQL
             self._db = None
+        if self._file_lock is not None:
+            os.close(self._file_lock)
+            self._file_lock = None
         if self._stop.is_set():
             self._sink.close()
         self.stats.active = False

@@ -1,0 +1,275 @@
+"""Several serving processes on one port (``chamberlain.processes``), and their supervisor.
+
+Why: one Python process decides on one core at a time (the interpreter lock). Measured on two cores with
+the sync decision log (1 resource x 3 actions, 16 connections), two processes on one SQLite file served
+1.4-1.5x one process's checks. Each serving process is a whole server (its engine, its writer for the
+decision log, its event loop); what they share lives in the state database, as for replicas on one
+PostgreSQL: sessions, budgets, approvals, console logins, the decision log (SQLite's write lock, handed
+on promptly: :class:`chamberlain.store.sqlite.WriteLock`).
+
+The supervisor (this process) holds the port (see :func:`bind`), starts the first serving process alone (it creates
+what a first start creates: the database's tables, the log's signing key), then the others, and waits.
+A serving process that exits is started again (after 1 s, doubling up to 30 s while it keeps failing);
+SIGINT/SIGTERM stop them all gracefully (each finishes its requests within ``chamberlain.shutdownTimeout``).
+Each serving process listens on the port with its own socket (``SO_REUSEPORT``: the kernel spreads new
+connections over them) and ends itself when the supervisor is gone (a pipe it watches closes).
+
+``/metrics`` on any process answers the sum over all of them: each also serves its own metrics on a
+Unix socket in a private folder (mode 0700) the supervisor made (:mod:`chamberlain.server.metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+from chamberlain.server.config import Config, load_config
+from chamberlain.server.logs import LOGGER
+
+#: The environment variable a serving process reads its configuration and place from.
+CHILD_ENV = "CHAMBERLAIN_SERVING_PROCESS"
+START_TIMEOUT = 60.0  # a serving process's first start, until it listens
+_RESTART_MIN, _RESTART_MAX = 1.0, 30.0
+_STABLE = 30.0  # a process that served this long is started again after the shortest delay
+_CHILD = "from chamberlain.server.processes import serving_process; serving_process()"
+
+
+def bind(host: str, port: int, *, listen: bool) -> socket.socket:
+    """A socket bound to ``host:port`` with ``SO_REUSEPORT`` (raises OSError saying why it cannot be).
+
+    The supervisor binds one without listening: it holds the port (no other user's process can take it)
+    and fails early when it is in use. Each serving process listens on its own, and the kernel spreads
+    new connections over them. Why not one shared listening socket: measured with 16 connections opened
+    at once, one process sometimes accepted all 16 (uvloop accepts all it can), leaving the other idle.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass
+class _Slot:
+    index: int
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    delay: float = _RESTART_MIN
+    restart_at: float = 0.0
+
+
+class Supervisor:
+    """Starts ``config.processes`` serving processes on ``sock`` and keeps them running until stopped."""
+
+    def __init__(self, config: Config, sock: socket.socket):
+        self.config = config
+        self.sock = sock
+        self.slots = [_Slot(i) for i in range(config.processes)]
+        self.metrics_dir = tempfile.mkdtemp(prefix="chamberlain-metrics-")  # 0700: ours alone
+        self._alive_r, self._alive_w = os.pipe()  # children see EOF on the read end when we are gone
+        self._ready_r, self._ready_w = os.pipe()
+        os.set_blocking(self._ready_r, False)
+        self._stopping = threading.Event()
+
+    def _env(self, index: int) -> dict[str, str]:
+        place = {
+            "raw": _plain(self.config.raw),
+            "index": index,
+            "count": len(self.slots),
+            "port": self.sock.getsockname()[1],
+            "alive": self._alive_r,
+            "ready": self._ready_w,
+            "metrics": self.metrics_dir,
+        }
+        return {**os.environ, CHILD_ENV: json.dumps(place)}
+
+    def _start(self, slot: _Slot) -> None:
+        slot.proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            pass_fds=(self._alive_r, self._ready_w),
+            env=self._env(slot.index),
+            stdin=subprocess.DEVNULL,
+        )
+        slot.started = time.monotonic()
+
+    def _wait_ready(self, slots: list[_Slot]) -> None:
+        """Until each of ``slots`` listens; raises RuntimeError when one exits or takes too long."""
+        waiting = {s.index for s in slots}
+        deadline = time.monotonic() + START_TIMEOUT
+        buffer = b""
+        while waiting:
+            for slot in slots:
+                code = slot.proc.poll() if slot.proc is not None else None
+                if slot.index in waiting and code is not None:
+                    raise RuntimeError(
+                        f"serving process {slot.index} exited with status {code} while starting"
+                    )
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stopping.is_set():
+                raise RuntimeError(
+                    f"serving processes {sorted(waiting)} did not start within {START_TIMEOUT:g}s"
+                )
+            readable, _, _ = select.select([self._ready_r], [], [], min(left, 0.2))
+            if readable:
+                buffer += os.read(self._ready_r, 4096)
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    waiting.discard(int(line))
+
+    def run(self) -> int:
+        """Serve until SIGINT/SIGTERM; the exit status (1 when the serving processes could not start)."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stopping.set())
+        try:
+            try:
+                self._start(self.slots[0])  # alone: a first start creates the tables and keys
+                self._wait_ready(self.slots[:1])
+                for slot in self.slots[1:]:
+                    self._start(slot)
+                self._wait_ready(self.slots[1:])
+            except RuntimeError as exc:
+                if self._stopping.is_set():
+                    return 0
+                LOGGER.error("chamberlain could not start: %s", exc)
+                return 1
+            LOGGER.info(
+                "chamberlain listening",
+                extra={
+                    "url": self.config.url,
+                    "policies": str(self.config.policy_dir),
+                    "processes": len(self.slots),
+                },
+            )
+            while not self._stopping.wait(0.2):
+                self._keep_running()
+            return 0
+        finally:
+            self._stop_all()
+
+    def _keep_running(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.proc is not None:
+                code = slot.proc.poll()
+                if code is None:
+                    continue
+                pid, served = slot.proc.pid, now - slot.started
+                slot.delay = _RESTART_MIN if served >= _STABLE else min(_RESTART_MAX, slot.delay * 2)
+                slot.restart_at = now + slot.delay
+                slot.proc = None
+                LOGGER.error(
+                    "serving process %d (pid %d) exited with status %s after %.0f s; starting it again in %.0f s",
+                    slot.index,
+                    pid,
+                    code,
+                    served,
+                    slot.delay,
+                )
+            elif now >= slot.restart_at:
+                self._start(slot)
+
+    def _stop_all(self) -> None:
+        running = [s.proc for s in self.slots if s.proc is not None and s.proc.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.config.shutdown_timeout + 10
+        for proc in running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for fd in (self._alive_r, self._alive_w, self._ready_r, self._ready_w):
+            os.close(fd)
+        self.sock.close()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def serve_processes(config: Config) -> int:
+    """Bind, then run ``config.processes`` serving processes under a supervisor; the exit status."""
+    try:
+        sock = bind(config.host, config.port, listen=False)
+    except OSError as exc:
+        LOGGER.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror or exc)
+        return 1
+    return Supervisor(config, sock).run()
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- a serving process ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a serving process stands among its siblings (its metrics socket and theirs)."""
+
+    index: int
+    count: int
+    metrics_dir: str
+
+    def metrics_socket(self, index: int) -> str:
+        return os.path.join(self.metrics_dir, f"{index}.sock")
+
+
+def serving_process() -> None:
+    """A serving process's main: the configuration and sockets come from the supervisor (:data:`CHILD_ENV`)."""
+    from chamberlain.server.app import create_app
+    from chamberlain.server.logs import setup_logging
+    from chamberlain.server.serve import exit_cleanly, relay_promptly, uvicorn_server
+
+    place = json.loads(os.environ.pop(CHILD_ENV))
+    config = load_config(None, overrides=place["raw"], env={})
+    setup_logging(config.log_level, config.log_format)
+    _end_with_supervisor(place["alive"])
+    app = create_app(config, place=Place(place["index"], place["count"], place["metrics"]))
+    # listening only now: the kernel hands a listening socket its share of new connections at once,
+    # and those would wait here while the policies compile (measured: p99 0.4-1 s after a start)
+    sock = bind(config.host, place["port"], listen=True)
+    relay_promptly(config)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, exit_cleanly)
+    ready = place["ready"]
+
+    def announce() -> None:
+        os.write(ready, f"{place['index']}\n".encode())
+        os.close(ready)
+
+    uvicorn_server(app, config, on_listening=announce).run(sockets=[sock])
+
+
+def _end_with_supervisor(alive: int) -> None:
+    """SIGTERM this process once the supervisor's end of the ``alive`` pipe closes (it exited or died)."""
+
+    def watch() -> None:
+        try:
+            while os.read(alive, 1):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="chamberlain-supervisor-watch", daemon=True).start()
