@@ -19,7 +19,7 @@ from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.entry import new_entry
 from chamberlain.audit.write.process import ProcessAppender
 from chamberlain.store import parse_url
-from chamberlain.store.errors import StoreUnavailable
+from chamberlain.store.errors import StoreError, StoreUnavailable
 from tests.audit.support import decision, verified_size, wait_until
 
 ALICE = Principal("alice", roles={"user"}, attr={"level": 3})
@@ -170,3 +170,84 @@ def test_the_writer_setting_is_checked():
 def _tables(path) -> None:
     """Create the log's tables (as DecisionLog.open does) for an appender used on its own."""
     DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=path.with_suffix(".key"))).close()
+
+
+# -- one writer process shared by several serving processes (chamberlain.processes) ------------------
+
+
+_SHARED_MAIN = "from chamberlain.audit.write.process import shared_main; shared_main()"
+
+
+class _SharedWriter:
+    """``chamberlain.audit.write.process.shared_main`` in a process of its own, as the supervisor starts it."""
+
+    def __init__(self, tmp_path, limits: Limits):
+        import pickle
+        import socket
+        import subprocess
+        import sys
+
+        self.url = parse_url(f"sqlite:///{tmp_path / 'shared.db'}")
+        DecisionLog.open(self.url, LogOptions(key_file=tmp_path / "log.key")).close()  # tables and key
+        self.path = str(tmp_path / "writer.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(8)
+        self.alive_r, self.alive_w = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SHARED_MAIN, str(self.listener.fileno()), str(self.alive_r)],
+            pass_fds=(self.listener.fileno(), self.alive_r),
+            stdin=subprocess.PIPE,
+        )
+        self.proc.stdin.write(pickle.dumps((self.url, 5.0, limits)))
+        self.proc.stdin.close()
+
+    def appender(self, limits: Limits) -> ProcessAppender:
+        return ProcessAppender(self.url, 5.0, limits, 30.0, shared=self.path)
+
+    def close(self) -> None:
+        os.close(self.alive_w)  # the supervisor is gone: the writer ends
+        self.proc.wait(30)
+        os.close(self.alive_r)
+        self.listener.close()
+
+
+def test_a_shared_writer_process_writes_for_several_processes_in_one_tree(tmp_path):
+    import threading
+
+    writer = _SharedWriter(tmp_path, Limits())
+    try:
+        appenders = [writer.appender(Limits()) for _ in range(3)]
+        assert {a.pid for a in appenders} == {writer.proc.pid}  # one writer, no process of their own
+        firsts: list[int] = []
+
+        def write(appender: ProcessAppender, base: int) -> None:
+            for i in range(20):
+                [index] = appender.append([[decision(base + i), decision(base + i + 500)]])
+                firsts.append(index)
+
+        threads = [threading.Thread(target=write, args=(a, n * 1000)) for n, a in enumerate(appenders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(firsts) == list(range(0, 120, 2))  # each group's two entries kept together
+        for a in appenders:
+            a.close()
+    finally:
+        writer.close()
+    assert writer.proc.returncode == 0
+    DecisionLog.open(writer.url, LogOptions(key_file=tmp_path / "log.key")).close()  # signs a head over them
+    assert verified_size(f"sqlite:///{tmp_path / 'shared.db'}") == 120
+
+
+def test_a_shared_writer_process_refuses_a_log_configured_otherwise(tmp_path):
+    writer = _SharedWriter(tmp_path, Limits())
+    try:
+        with pytest.raises(StoreError, match=r"configurations differ"):
+            writer.appender(Limits(max_entry_bytes=1024))
+        ok = writer.appender(Limits())  # the refusal did not end it
+        assert ok.append([[decision(1)]]) == [0]
+        ok.close()
+    finally:
+        writer.close()

@@ -173,3 +173,50 @@ def test_merged_metrics_sum_counters_and_keep_the_gauges_that_are_no_sums():
     assert values[("chamberlain_audit_log_up", ())] == 0  # down in one process: down
     assert values[("chamberlain_audit_sequencer", ())] == 1
     assert values[("chamberlain_audit_queue_depth", ())] == 6
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text()
+
+
+def _writer(pid: int) -> list[int]:
+    return [c for c in _children(pid) if "shared_main" in _cmdline(c)]
+
+
+def test_with_a_writer_process_one_serves_every_process_and_is_started_again(tmp_path):
+    state = tmp_path / "state"
+    with serve_process(
+        "--policies",
+        str(STORE),
+        "--state-dir",
+        str(state),
+        "--set",
+        "chamberlain.processes=2",
+        "--set",
+        "chamberlain.audit.writer=process",
+        *QUIET,
+    ) as (proc, url):
+        _wait(
+            lambda: len(_children(proc.pid)) == 3 and _serving(url) == 2, "two serving processes, one writer"
+        )
+        [writer] = _writer(proc.pid)
+        serving = [c for c in _children(proc.pid) if c != writer]
+        assert all(_children(c) == [] for c in serving)  # no writer process of their own
+        for _ in range(10):
+            _check_on_a_new_connection(url)
+        os.kill(writer, signal.SIGKILL)
+        _wait(lambda: _writer(proc.pid) not in ([], [writer]), "a new writer process")
+
+        def recorded() -> bool:  # denied (fail closed) until the serving processes greet the new one
+            body = httpx.post(f"{url}/api/check/resources", json=CHECK, timeout=10).json()
+            return body["results"][0]["actions"]["view:public"] == "EFFECT_ALLOW"
+
+        _wait(recorded, "checks recorded again")
+        for _ in range(10):
+            _check_on_a_new_connection(url)
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        written = _sample(metrics, "chamberlain_audit_entries_written_total")
+    assert proc.returncode == 0
+    assert proc.stderr is not None
+    assert b"the decision log's writer process" in proc.stderr.read()
+    assert verified_size(f"sqlite:///{state / 'decisions.db'}") == written >= 42

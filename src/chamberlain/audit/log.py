@@ -78,6 +78,9 @@ class LogOptions:
     #: ``thread``: the writer thread writes; ``process`` (SQLite): a writer process of its own numbers, hashes
     #: and commits, building each call's entries from its plain data (see chamberlain.audit.write.process).
     writer: str = THREAD
+    #: ``process`` under ``chamberlain.processes``: the Unix socket of the writer process the supervisor
+    #: started for all serving processes ("": start one of its own).
+    writer_socket: str = ""
 
     def writer_options(self) -> WriterOptions:
         names = {f.name for f in fields(WriterOptions)}
@@ -243,7 +246,9 @@ class DecisionLog:
         recover = write_db.probe
         self.process: ProcessAppender | None = None
         if options.writer == PROCESS:
-            self.process = ProcessAppender(url, options.busy_timeout, limits, options.write_timeout + 60)
+            self.process = ProcessAppender(
+                url, options.busy_timeout, limits, options.write_timeout + 60, shared=options.writer_socket
+            )
             sink, recover = self.process.append, self._recover_process
         self._write_db = write_db
         self.writer = Writer(

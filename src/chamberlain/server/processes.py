@@ -15,13 +15,16 @@ Each serving process listens on the port with its own socket (``SO_REUSEPORT``: 
 connections over them) and ends itself when the supervisor is gone (a pipe it watches closes).
 
 ``/metrics`` on any process answers the sum over all of them: each also serves its own metrics on a
-Unix socket in a private folder (mode 0700) the supervisor made (:mod:`chamberlain.server.metrics`).
+Unix socket in a private folder (mode 0700) the supervisor made (:mod:`chamberlain.server.process_metrics`).
+With a decision log writer process (SQLite), the supervisor starts one for all serving processes
+(:class:`chamberlain.audit.write.process.SharedWriter`, its socket in that folder) and keeps it running.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import select
 import shutil
 import signal
@@ -31,10 +34,12 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from chamberlain.audit.log import PROCESS
 from chamberlain.server.config import Config, load_config
 from chamberlain.server.logs import LOGGER
+from chamberlain.store import SQLITE
 
 #: The environment variable a serving process reads its configuration and place from.
 CHILD_ENV = "CHAMBERLAIN_SERVING_PROCESS"
@@ -42,6 +47,7 @@ START_TIMEOUT = 60.0  # a serving process's first start, until it listens
 _RESTART_MIN, _RESTART_MAX = 1.0, 30.0
 _STABLE = 30.0  # a process that served this long is started again after the shortest delay
 _CHILD = "from chamberlain.server.processes import serving_process; serving_process()"
+_WRITER = "from chamberlain.audit.write.process import shared_main; shared_main()"
 
 
 def bind(host: str, port: int, *, listen: bool) -> socket.socket:
@@ -66,9 +72,12 @@ def bind(host: str, port: int, *, listen: bool) -> socket.socket:
     return sock
 
 
+WRITER = -1  # the slot index of the shared decision log writer
+
+
 @dataclass
 class _Slot:
-    index: int
+    index: int  # a serving process's, or WRITER
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     delay: float = _RESTART_MIN
@@ -82,11 +91,24 @@ class Supervisor:
         self.config = config
         self.sock = sock
         self.slots = [_Slot(i) for i in range(config.processes)]
-        self.metrics_dir = tempfile.mkdtemp(prefix="chamberlain-metrics-")  # 0700: ours alone
+        self.metrics_dir = tempfile.mkdtemp(prefix="chamberlain-processes-")  # 0700: ours alone
+        log = config.decision_log
+        self.writer: _Slot | None = None
+        self.writer_listener: socket.socket | None = None
+        if log is not None and log.options.writer == PROCESS and log.url.kind == SQLITE:
+            # one writer process for all: one sequencer, one transaction for every process's waiting batches
+            self.writer = _Slot(WRITER)
+            self.writer_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.writer_listener.bind(self.writer_socket)
+            self.writer_listener.listen(config.processes * 2)
         self._alive_r, self._alive_w = os.pipe()  # children see EOF on the read end when we are gone
         self._ready_r, self._ready_w = os.pipe()
         os.set_blocking(self._ready_r, False)
         self._stopping = threading.Event()
+
+    @property
+    def writer_socket(self) -> str:
+        return os.path.join(self.metrics_dir, "log-writer.sock")
 
     def _env(self, index: int) -> dict[str, str]:
         place = {
@@ -97,16 +119,35 @@ class Supervisor:
             "alive": self._alive_r,
             "ready": self._ready_w,
             "metrics": self.metrics_dir,
+            "writer": self.writer_socket if self.writer is not None else "",
         }
         return {**os.environ, CHILD_ENV: json.dumps(place)}
 
     def _start(self, slot: _Slot) -> None:
+        if slot.index == WRITER:
+            self._start_writer(slot)
+            return
         slot.proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD],
             pass_fds=(self._alive_r, self._ready_w),
             env=self._env(slot.index),
             stdin=subprocess.DEVNULL,
         )
+        slot.started = time.monotonic()
+
+    def _start_writer(self, slot: _Slot) -> None:
+        log, listener = self.config.decision_log, self.writer_listener
+        assert log is not None and listener is not None
+        settings = pickle.dumps((log.url, log.options.busy_timeout, log.options.limits()))
+        slot.proc = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(listener.fileno()), str(self._alive_r)],
+            pass_fds=(listener.fileno(), self._alive_r),
+            stdin=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C stops the serving processes first; then the supervisor stops it
+        )
+        assert slot.proc.stdin is not None
+        slot.proc.stdin.write(settings)
+        slot.proc.stdin.close()
         slot.started = time.monotonic()
 
     def _wait_ready(self, slots: list[_Slot]) -> None:
@@ -139,6 +180,8 @@ class Supervisor:
             signal.signal(sig, lambda *_: self._stopping.set())
         try:
             try:
+                if self.writer is not None:
+                    self._start(self.writer)  # serving processes greet it as they open the log
                 self._start(self.slots[0])  # alone: a first start creates the tables and keys
                 self._wait_ready(self.slots[:1])
                 for slot in self.slots[1:]:
@@ -165,7 +208,7 @@ class Supervisor:
 
     def _keep_running(self) -> None:
         now = time.monotonic()
-        for slot in self.slots:
+        for slot in self.slots if self.writer is None else [self.writer, *self.slots]:
             if slot.proc is not None:
                 code = slot.proc.poll()
                 if code is None:
@@ -175,8 +218,10 @@ class Supervisor:
                 slot.restart_at = now + slot.delay
                 slot.proc = None
                 LOGGER.error(
-                    "serving process %d (pid %d) exited with status %s after %.0f s; starting it again in %.0f s",
-                    slot.index,
+                    "%s (pid %d) exited with status %s after %.0f s; starting it again in %.0f s",
+                    "the decision log's writer process"
+                    if slot.index == WRITER
+                    else f"serving process {slot.index}",
                     pid,
                     code,
                     served,
@@ -196,8 +241,18 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        writer = self.writer.proc if self.writer is not None else None
+        if writer is not None and writer.poll() is None:  # after the serving processes: they flush to it
+            writer.send_signal(signal.SIGTERM)
+            try:
+                writer.wait(self.config.shutdown_timeout + 10)
+            except subprocess.TimeoutExpired:
+                writer.kill()
+                writer.wait()
         for fd in (self._alive_r, self._alive_w, self._ready_r, self._ready_w):
             os.close(fd)
+        if self.writer_listener is not None:
+            self.writer_listener.close()
         self.sock.close()
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
@@ -243,6 +298,11 @@ def serving_process() -> None:
 
     place = json.loads(os.environ.pop(CHILD_ENV))
     config = load_config(None, overrides=place["raw"], env={})
+    if place["writer"] and config.decision_log is not None:
+        log = config.decision_log
+        config = replace(
+            config, decision_log=replace(log, options=replace(log.options, writer_socket=place["writer"]))
+        )
     setup_logging(config.log_level, config.log_format)
     _end_with_supervisor(place["alive"])
     app = create_app(config, place=Place(place["index"], place["count"], place["metrics"]))
