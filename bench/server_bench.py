@@ -11,8 +11,9 @@ p99 ÷ Cerbos's), all measured in the same run.
 Servers: Cerbos with its default configuration (no audit log) and with its own audit log on (the
 ``local`` backend); chamberlain with its default configuration (the synchronous, tamper-evident
 decision log on SQLite: each answer waits until its entries are committed and fsynced), and without
-the log under uvicorn and granian (when installed), like for like with Cerbos's default; and the sync
-log written by a writer process of its own (``chamberlain.audit.writer: process``).
+the log under uvicorn and granian (when installed), like for like with Cerbos's default; the sync
+log written by a writer process of its own (``chamberlain.audit.writer: process``); and two serving
+processes on the port (``chamberlain.processes: 2``), with a writer thread each or one writer process.
 Goals (issue 22): chamberlain's default ≥ 1.5x Cerbos's default throughput with a lower p99 at 16
 connections, and ≥ 1.0x Cerbos with its audit log at 1 and 16 connections.
 """
@@ -100,6 +101,8 @@ CONNECTIONS = (1, 16, 64)
 CERBOS, CERBOS_AUDIT = "cerbos 0.55", "cerbos 0.55 (audit log, local backend)"
 DEFAULT = "chamberlain (default: uvicorn, sync decision log)"
 WRITER_PROCESS = "chamberlain (uvicorn, sync decision log, writer process)"
+TWO_PROCESSES = "chamberlain (2 processes, sync decision log, a writer thread each)"
+TWO_PROCESSES_WRITER = "chamberlain (2 processes, sync decision log, one writer process)"
 GOAL_THROUGHPUT = 1.5
 
 
@@ -172,7 +175,9 @@ def chamberlain(http_server: str, decision_log: bool, state_dir: Path, *extra: s
                     f"chamberlain ({http_server}) exited: {proc.stderr.read().decode()[-2000:]}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/_cerbos/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/_cerbos/health", timeout=1).status_code == 200 and _all_serving(
+                    url, extra
+                ):
                     break
             time.sleep(0.1)
         yield url
@@ -182,6 +187,15 @@ def chamberlain(http_server: str, decision_log: bool, state_dir: Path, *extra: s
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _all_serving(url: str, extra: tuple[str, ...]) -> bool:
+    """With ``chamberlain.processes=N`` in ``extra``: whether all N serving processes answer (their metrics)."""
+    wanted = next((a.split("=", 1)[1] for a in extra if a.startswith("chamberlain.processes=")), None)
+    if wanted is None:
+        return True
+    text = httpx.get(f"{url}/metrics", timeout=1).text
+    return f"chamberlain_serving_processes {float(wanted)}" in text
 
 
 def _answers(url: str, request: dict) -> list:
@@ -234,6 +248,13 @@ def main() -> int:
         variants: list[tuple[str, str, bool, tuple[str, ...]]] = [
             (DEFAULT, "uvicorn", True, ()),
             (WRITER_PROCESS, "uvicorn", True, ("--set", "chamberlain.audit.writer=process")),
+            (TWO_PROCESSES, "uvicorn", True, ("--set", "chamberlain.processes=2")),
+            (
+                TWO_PROCESSES_WRITER,
+                "uvicorn",
+                True,
+                ("--set", "chamberlain.processes=2", "--set", "chamberlain.audit.writer=process"),
+            ),
         ] + [(f"chamberlain ({name}, no decision log)", name, False, ()) for name in servers]
         for k, (label, name, decision_log, extra) in enumerate(variants):
             try:
