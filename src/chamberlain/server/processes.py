@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from chamberlain.audit.log import PROCESS
 from chamberlain.server.config import Config, load_config
 from chamberlain.server.logs import LOGGER
+from chamberlain.server.serve import plain
 from chamberlain.store import SQLITE
 
 #: The environment variable a serving process reads its configuration and place from.
@@ -112,7 +113,7 @@ class Supervisor:
 
     def _env(self, index: int) -> dict[str, str]:
         place = {
-            "raw": _plain(self.config.raw),
+            "raw": plain(self.config.raw),
             "index": index,
             "count": len(self.slots),
             "port": self.sock.getsockname()[1],
@@ -265,14 +266,6 @@ def serve_processes(config: Config) -> int:
         LOGGER.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror or exc)
         return 1
     return Supervisor(config, sock).run()
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 # -- a serving process ------------------------------------------------------------------------------

@@ -218,7 +218,7 @@ def _serve_granian(config: Config) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    os.environ[_ARGS_ENV] = json.dumps({"raw": _plain(config.raw)})
+    os.environ[_ARGS_ENV] = json.dumps({"raw": plain(config.raw)})
     # granian binds in its own process and has no hook: say it is starting, not that it listens.
     LOGGER.info(
         "chamberlain starting (granian)", extra={"url": config.url, "policies": str(config.policy_dir)}
@@ -235,11 +235,12 @@ def _serve_granian(config: Config) -> None:
     ).serve()
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` (a configuration's raw mapping) with plain dicts and lists only, for JSON."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
