@@ -299,6 +299,13 @@ def serve_command(
             help="auto (text on a terminal, JSON lines otherwise), json or text (chamberlain.logFormat).",
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            help="Serving processes on the port, e.g. one per core (chamberlain.processes; default 1).",
+        ),
+    ] = None,
 ) -> None:
     """Serve Cerbos's HTTP API and AuthZEN (default http://127.0.0.1:3592)."""
     from chamberlain import Error
@@ -337,6 +344,8 @@ def serve_command(
         put("chamberlain.audit.db", audit_db)
     if log_format is not None:
         put("chamberlain.logFormat", log_format)
+    if processes is not None:
+        put("chamberlain.processes", processes)
     try:
         settings = load_config(config, overrides=overrides)
         if not settings.policy_dir.is_dir():

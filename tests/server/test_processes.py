@@ -87,7 +87,7 @@ def test_two_processes_answer_share_one_log_and_add_up_their_metrics(tmp_path):
 
 
 def test_a_serving_process_that_dies_is_started_again(tmp_path):
-    with serve_process("--policies", str(STORE), "--set", "chamberlain.processes=2", *QUIET) as (proc, url):
+    with serve_process("--policies", str(STORE), "--processes", "2", *QUIET) as (proc, url):
         _wait(lambda: len(_children(proc.pid)) == 2 and _serving(url) == 2, "both serving processes")
         victim = _children(proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
@@ -202,21 +202,69 @@ def test_with_a_writer_process_one_serves_every_process_and_is_started_again(tmp
         [writer] = _writer(proc.pid)
         serving = [c for c in _children(proc.pid) if c != writer]
         assert all(_children(c) == [] for c in serving)  # no writer process of their own
-        for _ in range(10):
-            _check_on_a_new_connection(url)
+        allowed = 0  # checks whose view:public was allowed: each has its two entries in the log
+
+        def check() -> bool:
+            nonlocal allowed
+            ok = _check_on_a_new_connection(url)["results"][0]["actions"]["view:public"] == "EFFECT_ALLOW"
+            allowed += ok
+            return ok
+
+        assert all(check() for _ in range(10))
         os.kill(writer, signal.SIGKILL)
         _wait(lambda: _writer(proc.pid) not in ([], [writer]), "a new writer process")
-
-        def recorded() -> bool:  # denied (fail closed) until the serving processes greet the new one
-            body = httpx.post(f"{url}/api/check/resources", json=CHECK, timeout=10).json()
-            return body["results"][0]["actions"]["view:public"] == "EFFECT_ALLOW"
-
-        _wait(recorded, "checks recorded again")
+        # denied (fail closed) until the serving processes greet the new one
+        _wait(lambda: all(check() for _ in range(6)), "checks recorded again by both processes")
         for _ in range(10):
-            _check_on_a_new_connection(url)
+            check()
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
         written = _sample(metrics, "chamberlain_audit_entries_written_total")
     assert proc.returncode == 0
     assert proc.stderr is not None
     assert b"the decision log's writer process" in proc.stderr.read()
-    assert verified_size(f"sqlite:///{state / 'decisions.db'}") == written >= 42
+    assert verified_size(f"sqlite:///{state / 'decisions.db'}") == written == 2 * allowed >= 2 * 26
+
+
+def test_https_from_every_serving_process(tmp_path):
+    import ssl
+    import subprocess
+    import sys
+
+    from tests.server.certs import authority, leaf
+    from tests.support.cerbos_server import free_port
+
+    ca = authority()
+    ca.write(tmp_path, "ca")
+    leaf(ca, "pdp-1").write(tmp_path, "server")
+    port = free_port()
+    tls = (
+        "--set",
+        f"server.tls.cert={tmp_path / 'server.pem'}",
+        "--set",
+        f"server.tls.key={tmp_path / 'server.key'}",
+    )
+    command = [str(Path(sys.executable).parent / "chamberlain"), "serve", "--policies", str(STORE), *tls]
+    state = ("--state-dir", str(tmp_path / "state"))
+    proc = subprocess.Popen(
+        [*command, "--http", f"127.0.0.1:{port}", *state, "--processes", "2", *QUIET],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    url = f"https://127.0.0.1:{port}"
+    try:
+
+        def serving() -> float:
+            try:
+                with httpx.Client(verify=context, timeout=5) as client:
+                    return _sample(client.get(f"{url}/metrics").text, "chamberlain_serving_processes")
+            except httpx.HTTPError:
+                return 0
+
+        _wait(lambda: serving() == 2, "both serving processes over HTTPS")
+        for _ in range(20):  # new connections: both processes' listeners
+            with httpx.Client(verify=context, timeout=10) as client:
+                assert client.get(f"{url}/_cerbos/health").json() == {"status": "SERVING"}
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
