@@ -13,7 +13,7 @@ import pytest
 from chamberlain.server.config import ConfigError, load_config
 from chamberlain.server.process_metrics import merge
 from tests.audit.support import verified_size
-from tests.server.support import STORE, serve_process
+from tests.server.support import STORE, admin_on, serve_process
 
 ATTR = {"department": "marketing", "geography": "GB", "team": "design"}
 CHECK = {
@@ -135,6 +135,10 @@ def _running(pid: int) -> bool:
         (
             {"chamberlain": {"processes": 2}, "server": {"grpcListenAddr": "127.0.0.1:0"}},
             "server.grpcListenAddr is not supported with several processes",
+        ),
+        (
+            {"server": admin_on(), "chamberlain": {"processes": 2, "sessions": {"enabled": False}}},
+            "each serving process would know only its own logins",
         ),
     ],
 )

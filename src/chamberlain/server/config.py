@@ -498,6 +498,12 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     issuers = tuple(t.issuer for t in delegation.trusted_issuers) if delegation is not None else ()
     console = console_settings.parse_settings(c["chamberlain"]["console"], issuers, problems)
+    if values.get("processes", 1) > 1 and admin.enabled and console.enabled and sessions_url is None:
+        problems.append(
+            "chamberlain.processes: the console keeps its logins in the state database, and with "
+            "chamberlain.sessions.enabled: false there is none; each serving process would know only "
+            "its own logins (turn sessions on, or the console off with chamberlain.console.enabled: false)"
+        )
     gateway = GatewaySettings()
     try:
         gateway = gateway_settings.parse_settings(c["chamberlain"]["gateway"])
