@@ -260,6 +260,14 @@ class Supervisor:
 
 def serve_processes(config: Config) -> int:
     """Bind, then run ``config.processes`` serving processes under a supervisor; the exit status."""
+    cores = len(os.sched_getaffinity(0))
+    if config.processes > cores:
+        LOGGER.warning(
+            "chamberlain.processes is %d but this process may run on %d cores: measured, more serving "
+            "processes than cores served fewer checks (they take turns for the decision log's write lock)",
+            config.processes,
+            cores,
+        )
     try:
         sock = bind(config.host, config.port, listen=False)
     except OSError as exc:
