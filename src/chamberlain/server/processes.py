@@ -22,6 +22,7 @@ With a decision log writer process (SQLite), the supervisor starts one for all s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -147,8 +148,9 @@ class Supervisor:
             start_new_session=True,  # Ctrl-C stops the serving processes first; then the supervisor stops it
         )
         assert slot.proc.stdin is not None
-        slot.proc.stdin.write(settings)
-        slot.proc.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # it exited at once: seen and started again as any exit
+            slot.proc.stdin.write(settings)
+            slot.proc.stdin.close()
         slot.started = time.monotonic()
 
     def _wait_ready(self, slots: list[_Slot]) -> None:
