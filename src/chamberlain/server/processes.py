@@ -1,8 +1,8 @@
 """Several serving processes on one port (``chamberlain.processes``), and their supervisor.
 
 Why: one Python process decides on one core at a time (the interpreter lock). Measured on two cores with
-the sync decision log (1 resource x 3 actions), two processes on one SQLite file served 1.26x one
-process's checks at 16 connections and 1.59x at 64 (docs/benchmarks.md). Each serving process is a whole server (its engine, its writer for the
+the sync decision log (1 resource x 3 actions), two processes on one SQLite file served 1.24-1.26x one
+process's checks at 16 connections and 1.48-1.59x at 64 (two runs, docs/benchmarks.md). Each serving process is a whole server (its engine, its writer for the
 decision log, its event loop); what they share lives in the state database, as for replicas on one
 PostgreSQL: sessions, budgets, approvals, console logins, the decision log (SQLite's write lock, handed
 on promptly: :class:`chamberlain.store.sqlite.WriteLock`).
