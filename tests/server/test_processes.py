@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +16,9 @@ import pytest
 from chamberlain.server.config import ConfigError, load_config
 from chamberlain.server.process_metrics import merge
 from tests.audit.support import verified_size
+from tests.server.certs import authority, leaf
 from tests.server.support import STORE, admin_on, serve_process
+from tests.support.cerbos_server import free_port
 
 ATTR = {"department": "marketing", "geography": "GB", "team": "design"}
 CHECK = {
@@ -230,13 +235,6 @@ def test_with_a_writer_process_one_serves_every_process_and_is_started_again(tmp
 
 
 def test_https_from_every_serving_process(tmp_path):
-    import ssl
-    import subprocess
-    import sys
-
-    from tests.server.certs import authority, leaf
-    from tests.support.cerbos_server import free_port
-
     ca = authority()
     ca.write(tmp_path, "ca")
     leaf(ca, "pdp-1").write(tmp_path, "server")
@@ -272,3 +270,22 @@ def test_https_from_every_serving_process(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+def test_more_processes_than_cores_is_warned_of(tmp_path):
+    one_core = sorted(os.sched_getaffinity(0))[:1]
+    command = [str(Path(sys.executable).parent / "chamberlain"), "serve", "--policies", str(STORE)]
+    proc = subprocess.Popen(
+        [*command, "--http", f"127.0.0.1:{free_port()}", "--state-dir", str(tmp_path), "--processes", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.sched_setaffinity(0, one_core),
+    )
+    try:
+        assert proc.stderr is not None
+        lines = iter(proc.stderr.readline, b"")
+        warning = next(line for line in lines if b"chamberlain.processes is" in line or b"listening" in line)
+        assert b"chamberlain.processes is 2 but this process may run on 1 cores" in warning
+    finally:
+        proc.terminate()
+        proc.wait(30)
