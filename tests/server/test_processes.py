@@ -86,6 +86,8 @@ def test_two_processes_answer_share_one_log_and_add_up_their_metrics(tmp_path):
             _sample(metrics, 'chamberlain_http_requests_total{code="200",endpoint="check_resources"}') == 40
         )
         assert _sample(metrics, "chamberlain_audit_entries_written_total") == 80
+        # one check at a time: every batch holds one check's two entries (summed over both processes)
+        assert _sample(metrics, "chamberlain_audit_batches_total") == 40
         assert _sample(metrics, "chamberlain_audit_log_up") == 1
     assert proc.returncode == 0
     assert verified_size(f"sqlite:///{state / 'decisions.db'}") == 80

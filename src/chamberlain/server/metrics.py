@@ -138,6 +138,12 @@ _LOG_COUNTERS = (
         "chamberlain_audit_entries_failed",
         "Decision log entries that could not be written (sync: their decisions were denied).",
     ),
+    (
+        "batches",
+        "chamberlain_audit_batches",
+        "Decision log batches written (or sent to the writer process): entries written per batch is the "
+        "group commit's batch size.",
+    ),
     ("write_errors", "chamberlain_audit_write_errors", "Failed decision log transactions."),
     (
         "overflow_blocked",
