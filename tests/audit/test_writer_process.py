@@ -251,3 +251,23 @@ def test_a_shared_writer_process_refuses_a_log_configured_otherwise(tmp_path):
         ok.close()
     finally:
         writer.close()
+
+
+def test_a_shared_writer_process_drops_a_peer_that_sends_garbage(tmp_path):
+    import socket
+    from multiprocessing.connection import Connection
+
+    writer = _SharedWriter(tmp_path, Limits())
+    try:
+        stranger = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stranger.connect(writer.path)
+        peer = Connection(stranger.detach())
+        peer.send_bytes(b"\x80\x05not a pickle at all")
+        with pytest.raises(EOFError):  # closed without an answer
+            peer.recv_bytes()
+        ok = writer.appender(Limits())  # the others are served as before
+        assert ok.append([[decision(1)]]) == [0]
+        ok.close()
+    finally:
+        writer.close()
+    assert writer.proc.returncode == 0

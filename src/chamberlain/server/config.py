@@ -96,7 +96,7 @@ DEFAULTS: dict[str, Any] = {
         "publicURL": "",
         "tlsReloadInterval": "1s",  # how often server.tls files are checked for a new certificate
         "httpServer": "uvicorn",
-        "processes": 1,  # serving processes sharing the listening socket (chamberlain.server.processes)
+        "processes": 1,  # serving processes on the port (chamberlain.server.processes)
         "logLevel": "info",
         "logFormat": "auto",  # text on a terminal, JSON lines otherwise
         "shutdownTimeout": "10s",
@@ -261,7 +261,7 @@ class Config:
     event_loop_slice: float = 0.01
     large_request_bytes: int = 65536
     worker_threads: int = 4
-    processes: int = 1  # chamberlain.processes: serving processes on one socket
+    processes: int = 1  # chamberlain.processes: serving processes on the port
     decision_log: DecisionLogConfig | None = None  # None: chamberlain.audit.enabled is false
     delegation: DelegationConfig | None = None  # the token service and delegated checks
     sessions: SessionSettings | None = None  # None: chamberlain.sessions.enabled is false

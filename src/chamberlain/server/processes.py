@@ -93,7 +93,7 @@ class Supervisor:
         self.config = config
         self.sock = sock
         self.slots = [_Slot(i) for i in range(config.processes)]
-        self.metrics_dir = tempfile.mkdtemp(prefix="chamberlain-processes-")  # 0700: ours alone
+        self.folder = tempfile.mkdtemp(prefix="chamberlain-processes-")  # 0700: ours alone
         log = config.decision_log
         self.writer: _Slot | None = None
         self.writer_listener: socket.socket | None = None
@@ -110,7 +110,7 @@ class Supervisor:
 
     @property
     def writer_socket(self) -> str:
-        return os.path.join(self.metrics_dir, "log-writer.sock")
+        return os.path.join(self.folder, "log-writer.sock")
 
     def _env(self, index: int) -> dict[str, str]:
         place = {
@@ -120,7 +120,7 @@ class Supervisor:
             "port": self.sock.getsockname()[1],
             "alive": self._alive_r,
             "ready": self._ready_w,
-            "metrics": self.metrics_dir,
+            "folder": self.folder,
             "writer": self.writer_socket if self.writer is not None else "",
         }
         return {**os.environ, CHILD_ENV: json.dumps(place)}
@@ -257,7 +257,7 @@ class Supervisor:
         if self.writer_listener is not None:
             self.writer_listener.close()
         self.sock.close()
-        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def serve_processes(config: Config) -> int:
@@ -287,10 +287,10 @@ class Place:
 
     index: int
     count: int
-    metrics_dir: str
+    folder: str
 
     def metrics_socket(self, index: int) -> str:
-        return os.path.join(self.metrics_dir, f"{index}.sock")
+        return os.path.join(self.folder, f"metrics-{index}.sock")
 
 
 def serving_process() -> None:
@@ -308,7 +308,7 @@ def serving_process() -> None:
         )
     setup_logging(config.log_level, config.log_format)
     _end_with_supervisor(place["alive"])
-    app = create_app(config, place=Place(place["index"], place["count"], place["metrics"]))
+    app = create_app(config, place=Place(place["index"], place["count"], place["folder"]))
     # listening only now: the kernel hands a listening socket its share of new connections at once,
     # and those would wait here while the policies compile (measured: p99 0.4-1 s after a start)
     sock = bind(config.host, place["port"], listen=True)

@@ -119,6 +119,7 @@ class WriteLock:
     """
 
     def __init__(self, path: Path):
+        self.database = path
         self.path = Path(f"{path}-writer.lock")
         self._fd: int | None = None
         self._broken = False  # the file cannot be opened here: SQLite's own waiting alone
@@ -129,27 +130,19 @@ class WriteLock:
         fd = self._fd if self._fd is not None else self._open()
         if fd is None:
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            pass
-        deadline = time.monotonic() + timeout
+        deadline = None
         tries = 0
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+        while not _try_flock(fd):
+            now = time.monotonic()
+            deadline = now + timeout if deadline is None else deadline
+            if now >= deadline:
                 raise DatabaseLocked(
-                    f"database {self.path.with_name(self.path.name[: -len('-writer.lock')])} is locked by "
-                    f"another connection (writing for over {timeout:g}s); try again later"
+                    f"database {self.database} is locked by another connection "
+                    f"(writing for over {timeout:g}s); try again later"
                 )
-            time.sleep(min(left, _LOCK_WAITS[min(tries, len(_LOCK_WAITS) - 1)]))
+            time.sleep(min(deadline - now, _LOCK_WAITS[min(tries, len(_LOCK_WAITS) - 1)]))
             tries += 1
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                continue
+        return True
 
     def release(self) -> None:
         if self._fd is not None:
@@ -159,7 +152,7 @@ class WriteLock:
         if self._broken:
             return None
         try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd = _open_lock_file(self.path)
         except OSError:
             self._broken = True
         return self._fd
@@ -170,17 +163,27 @@ class WriteLock:
             os.close(fd)
 
 
+def _open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def hold_exclusively(path: Path) -> int | None:
     """A descriptor holding an exclusive ``flock`` on ``path`` (created if missing) until it is closed or
     this process ends; None when another holds it. Raises :class:`StoreUnavailable` when the file cannot
     be opened. One process at a time does the work it guards (SQLite's stand-in for an advisory lock)."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = _open_lock_file(path)
     except OSError as exc:
         raise StoreUnavailable(f"cannot open lock file {path}: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    if _try_flock(fd):
+        return fd
+    os.close(fd)
+    return None

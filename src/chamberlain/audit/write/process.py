@@ -54,6 +54,8 @@ from chamberlain.store.db import open_database
 
 #: How long the parent waits for the child's first answer (it imports and opens the database).
 START_TIMEOUT = 30.0
+#: How long the shared writer process waits for a new connection's greeting (it writes nothing meanwhile).
+GREETING_TIMEOUT = 5.0
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _READY, _OK, _FAIL = "ready", "ok", "fail"
 _CHILD = "from chamberlain.audit.write.process import main; main()"
@@ -373,7 +375,8 @@ class SharedWriter:
     Each serving process connects to ``listener`` (a Unix socket in the supervisor's private folder) and
     greets with the log's settings, which must be this writer's. The database is opened at the first
     greeting (and again after it could not be). It ends when the ``alive`` pipe closes (the supervisor is
-    gone) or on SIGTERM, between transactions.
+    gone) or on SIGTERM, between transactions. A connection that does not greet within
+    :data:`GREETING_TIMEOUT` is closed.
     """
 
     def __init__(self, listener: socket.socket, url: StoreURL, busy_timeout: float, limits: Limits):
@@ -411,10 +414,11 @@ class SharedWriter:
                 self._drop(conn)
         if not batches:
             return
-        if self.appender is None:  # the database could not be opened at the last greeting
-            error = self._open()
-            replies = [(_FAIL, type(error).__name__, str(error))] * len(batches) if error else []
-        if self.appender is not None:
+        # the database could not be opened at the last greeting: try again
+        error = self._open() if self.appender is None else None
+        if self.appender is None:
+            replies = [(_FAIL, type(error).__name__, str(error))] * len(batches)
+        else:
             replies = write_together(self.appender, [data for _, data in batches])
         for (conn, _), reply in zip(batches, replies, strict=True):
             try:
@@ -435,7 +439,7 @@ class SharedWriter:
         sock, _ = self.listener.accept()
         conn = Connection(sock.detach())
         try:
-            if not conn.poll(START_TIMEOUT):
+            if not conn.poll(GREETING_TIMEOUT):  # the loop waits meanwhile: a serving process greets at once
                 raise OSError("no greeting")
             url, _, limits = pickle.loads(conn.recv_bytes())
             if (url, limits) != (self.url, self.limits):

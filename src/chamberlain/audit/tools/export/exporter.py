@@ -33,14 +33,12 @@ from chamberlain.store.sqlite import hold_exclusively
 
 log = logging.getLogger("chamberlain.audit")
 _LOCK_CLASS = 7412003
+MAX_BACKOFF = 60.0
 
 
 def _lock_path(url: StoreURL, name: str) -> Path:
     """The file whose lock says which process on a SQLite log runs the exporter ``name``."""
     return Path(f"{url.path}-export-{hashlib.sha256(name.encode()).hexdigest()[:16]}.lock")
-
-
-MAX_BACKOFF = 60.0
 
 
 @dataclass(frozen=True, slots=True)
