@@ -36,6 +36,7 @@ from chamberlain.audit.tools.witness.client import WitnessConfig
 from chamberlain.audit.write.append import LocalAppender, PendingAppender
 from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.process import ProcessAppender
+from chamberlain.audit.write.relay import LoopRelay
 from chamberlain.audit.write.sequencer import Sequencer, SequencerOptions
 from chamberlain.audit.write.writer import ASYNC, SYNC, Ticket, Writer, WriterOptions
 from chamberlain.errors import Error
@@ -251,6 +252,8 @@ class DecisionLog:
             )
             sink, recover = self.process.append, self._recover_process
         self._write_db = write_db
+        #: per event loop, its own connection to the writer process (see chamberlain.audit.write.relay)
+        self._relays: dict[asyncio.AbstractEventLoop, LoopRelay] = {}
         self.writer = Writer(
             self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker, recover=recover
         )
@@ -354,7 +357,30 @@ class DecisionLog:
         if self.options.durability == ASYNC:
             self.writer.submit(entries)
             return None
+        if loop is not None and self.process is not None:
+            relay = self._relays.get(loop)
+            if relay is None:
+                for gone in [other for other in self._relays if other.is_closed()]:
+                    self._relays.pop(gone).close()
+                relay = self._relays[loop] = self._relay(loop)
+            ticket = relay.submit(entries)
+            if ticket is not None:
+                return ticket
         return self.writer.submit(entries, loop)
+
+    def _relay(self, loop: asyncio.AbstractEventLoop) -> LoopRelay:
+        assert self.process is not None
+        writer = self.writer
+        options = self.options
+        return LoopRelay(
+            loop,
+            self.process,
+            self.limits,
+            batch_size=options.batch_size,
+            reply_timeout=options.write_timeout + 60,
+            up=lambda: not writer.down,
+            outage=writer.report_outage,
+        )
 
     def write_here(self, entries: Any) -> Ticket | None:
         """``sync`` entries written on the calling thread when the writer is idle (see
@@ -391,7 +417,24 @@ class DecisionLog:
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued entry has been written (PostgreSQL: made durable, maybe not yet sequenced)."""
-        return self.writer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        if not self.writer.flush(timeout):
+            return False
+        return self._relays_idle(deadline)
+
+    def _relays_idle(self, deadline: float) -> bool:
+        """Until the relays of other threads' running loops have nothing waiting or in flight (the calling
+        thread's own loop cannot answer while it waits here)."""
+        try:
+            mine = asyncio.get_running_loop()
+        except RuntimeError:
+            mine = None
+        for loop, relay in list(self._relays.items()):
+            while relay.busy and loop is not mine and loop.is_running():
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.005)
+        return True
 
     # -- heads ------------------------------------------------------------------------------------
 
@@ -457,16 +500,17 @@ class DecisionLog:
     def stats(self) -> dict[str, Any]:
         """Counters and gauges for metrics."""
         s = self.writer.stats
+        relays = [r.stats for r in list(self._relays.values())]
         out = {
-            "entries_written": s.entries_written,
-            "entries_failed": s.entries_failed,
-            "batches": s.batches,
-            "write_errors": s.write_errors,
+            "entries_written": s.entries_written + sum(r.entries_written for r in relays),
+            "entries_failed": s.entries_failed + sum(r.entries_failed for r in relays),
+            "batches": s.batches + sum(r.batches for r in relays),
+            "write_errors": s.write_errors + sum(r.write_errors for r in relays),
             "overflow_blocked": s.overflow_blocked,
             "overflow_denied": s.overflow_denied,
             "retries": s.retries,
             "queue_depth": self.writer.queue_depth,
-            "last_error": s.last_error,
+            "last_error": s.last_error or next((r.last_error for r in relays if r.last_error), ""),
             "is_sequencer": True,
             "heads_signed": 0,
             "outages": s.outages,
@@ -515,7 +559,11 @@ class DecisionLog:
         self._closed = True
         for exporter in self.exporters:
             exporter.stop()
+        deadline = time.monotonic() + timeout
         left = self.writer.close(timeout)
+        self._relays_idle(deadline)
+        for relay in list(self._relays.values()):
+            relay.close()
         if self.process is not None:
             self.process.close()
         problems = []

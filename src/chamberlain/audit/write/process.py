@@ -20,9 +20,11 @@ checks are denied) and makes the log unavailable until :meth:`ProcessAppender.re
 new one, as for any outage. If it dies after committing but before replying, the log holds entries
 whose checks were answered DENY (fail closed: never an ALLOW without its entry).
 
-The two processes talk over a private socket pair with :mod:`pickle` (the parent's own child, no one
+The two processes talk over private socket pairs with :mod:`pickle` (the parent's own child, no one
 else can connect; plain tuples, strings and dicts pickle in C several times faster than any other
-encoding of them measured here). The child ignores terminal signals and exits when the socket closes.
+encoding of them measured here): one for the writer thread, one for an event loop that sends its batches
+itself (:mod:`chamberlain.audit.write.relay`). The child ignores terminal signals and exits when its
+``alive`` pipe closes (the log closed, or the parent is gone), between transactions.
 """
 
 from __future__ import annotations
@@ -124,6 +126,59 @@ def _error_class(name: str) -> type[Error]:
     return found if isinstance(found, type) and issubclass(found, Error) else LogUnavailable
 
 
+def encode_batch(groups: Sequence[Any], limits: Limits) -> tuple[bytes | None, list[Appended]]:
+    """A batch as the writer process takes it (pickled; None when no group could be encoded) and each
+    group's result so far: its EncodingError, or None where the reply will say (see :func:`read_reply`)."""
+    results: list[Appended] = []
+    wire: list[Any] = []
+    sent: list[Any] = []  # the group of each wire item
+    for group in groups:
+        try:
+            wire.append(to_wire(group, limits))
+            sent.append(group)
+            results.append(None)
+        except EncodingError as exc:
+            results.append(exc)
+    if not wire:
+        return None, results
+    try:
+        return plain_pickle(wire), results
+    except pickle.PicklingError:  # some call's data is not plain: those go prepared
+        return _pickle_apart(wire, sent, results, limits), results
+
+
+def _pickle_apart(wire: list[Any], sent: list[Any], results: list[Appended], limits: Limits) -> bytes | None:
+    """``wire`` pickled when some call's data is not plain (an embedded caller's own objects in its
+    attributes): such a call crosses prepared here instead (or fails alone, as in to_wire)."""
+    slots = [i for i, r in enumerate(results) if r is None]  # where each wire item's result goes
+    kept: list[Any] = []
+    for item, group, slot in zip(wire, sent, slots, strict=True):
+        if isinstance(item, Facts):
+            try:
+                plain_pickle(item)
+            except pickle.PicklingError:
+                try:
+                    item = _prepared_wire(group, limits)
+                except EncodingError as exc:
+                    results[slot] = exc
+                    continue
+        kept.append(item)
+    return pickle.dumps(kept, _PROTOCOL) if kept else None
+
+
+def read_reply(reply: tuple[Any, ...], results: list[Appended]) -> list[Appended]:
+    """``results`` (from :func:`encode_batch`) completed by the writer process's reply; raises the store
+    error it reports when the batch was not written."""
+    if reply[0] == _FAIL:
+        raise _error_class(reply[1])(reply[2])
+    written = iter(reply[1])
+    for i, result in enumerate(results):
+        if result is None:
+            got = next(written)
+            results[i] = got if type(got) is int else EncodingError(got)
+    return results
+
+
 class ProcessAppender:
     """The parent's side: :meth:`append` has the writer process write the groups in one transaction."""
 
@@ -138,6 +193,8 @@ class ProcessAppender:
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._pid: int | None = None
+        self._alive: int | None = None  # the pipe a writer process of our own watches
+        self._loop_sock: socket.socket | None = None  # its second connection, not yet taken (loop_connection)
         self._lock = threading.Lock()
         self.started = 0  # writer processes started or connected to (more than one: some were lost)
         self.start()
@@ -157,28 +214,49 @@ class ProcessAppender:
         database; raises a store error if not."""
         self.stop()
         if self.shared:
-            self._connect_shared()
+            self._greet(Connection(self._connect_shared().detach()))
             return
-        ours, theirs = socket.socketpair()
+        main_ours, main_theirs = socket.socketpair()
+        loop_ours, loop_theirs = socket.socketpair()
+        alive_r, alive_w = os.pipe()  # it ends when this closes: on stop, or when this process is gone
+        fds = (alive_r, main_theirs.fileno(), loop_theirs.fileno())
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
+                [sys.executable, "-c", _CHILD, *map(str, fds)],
+                pass_fds=fds,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C stops the server, which then closes the log: not the child
             )
         except OSError as exc:
-            ours.close()
+            for sock in (main_ours, loop_ours):
+                sock.close()
+            os.close(alive_w)
             raise store_errors.StoreUnavailable(
                 f"cannot start the decision log's writer process: {exc}"
             ) from None
         finally:
-            theirs.close()
-        self._proc, self._pid = proc, proc.pid
-        self._greet(Connection(ours.detach()))
+            main_theirs.close()
+            loop_theirs.close()
+            os.close(alive_r)
+        self._proc, self._pid, self._alive = proc, proc.pid, alive_w
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it exited at once: the greeting says so
+            proc.stdin.write(self._settings())
+            proc.stdin.close()
+        self._greet(Connection(main_ours.detach()))
+        try:
+            self._hello(Connection(os.dup(loop_ours.fileno())))
+        except BaseException:
+            loop_ours.close()
+            self.stop()
+            raise
+        self._loop_sock = loop_ours
 
-    def _connect_shared(self) -> None:
+    def _settings(self) -> bytes:
+        return pickle.dumps((self.url, self.busy_timeout, self.limits), _PROTOCOL)
+
+    def _connect_shared(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.shared)
@@ -187,84 +265,71 @@ class ProcessAppender:
             raise store_errors.StoreUnavailable(
                 f"cannot reach the decision log's shared writer process at {self.shared}: {exc.strerror or exc}"
             ) from None
-        self._greet(Connection(sock.detach()))
+        return sock
 
     def _greet(self, conn: Connection) -> None:
-        """Send the log's settings; the writer process answers once it has opened the database."""
+        """Greet on the connection the writer thread appends over."""
         self._conn = conn
         self.started += 1
         try:
-            conn.send_bytes(pickle.dumps((self.url, self.busy_timeout, self.limits), _PROTOCOL))
-            reply = self._receive(START_TIMEOUT)
+            self._pid = self._hello(conn)
         except BaseException:
             self.stop()
             raise
+
+    def _hello(self, conn: Connection) -> int:
+        """Send the log's settings; the writer process answers (its pid) once it has opened the database."""
+        try:
+            conn.send_bytes(self._settings())
+            reply = self._receive(START_TIMEOUT, conn)
+        except OSError:
+            raise store_errors.StoreUnavailable(self.gone()) from None
+        finally:
+            if conn is not self._conn:
+                conn.close()  # a duplicate of a relay's socket, only for the greeting
         if reply[0] != _READY:
-            self.stop()
             raise _error_class(reply[1])(reply[2])
-        self._pid = reply[1]
+        return cast(int, reply[1])
+
+    def loop_connection(self) -> socket.socket | None:
+        """A greeted connection for an event loop to send its batches over itself
+        (:class:`~chamberlain.audit.write.relay.LoopRelay`); None when there is none to give (a writer
+        process of our own has one, for the first loop that asks). Raises a store error."""
+        if self.shared:
+            sock = self._connect_shared()
+            try:
+                self._hello(Connection(os.dup(sock.fileno())))
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        with self._lock:
+            given, self._loop_sock = self._loop_sock, None
+        return given
 
     def append(self, groups: Sequence[Any]) -> list[Appended]:
         """Write the groups (each a Call, an Entry or a list of entries) in one transaction in the writer
         process; each group's first index or its :class:`EncodingError`. Raises a store error when nothing
         was written (the writer process failed, exited or did not answer)."""
-        results: list[Appended] = []
-        wire: list[Any] = []
-        sent: list[Any] = []  # the group of each wire item
-        for group in groups:
-            try:
-                wire.append(to_wire(group, self.limits))
-                sent.append(group)
-                results.append(None)
-            except EncodingError as exc:
-                results.append(exc)
-        try:
-            data = plain_pickle(wire) if wire else None
-        except pickle.PicklingError:  # some call's data is not plain: those go prepared
-            data = self._pickle_apart(wire, sent, results)
+        data, results = encode_batch(groups, self.limits)
         if data is None:
             return results
         with self._lock:
             if self._conn is None or not self.alive:
-                raise store_errors.StoreUnavailable(self._gone())
+                raise store_errors.StoreUnavailable(self.gone())
             try:
                 try:
                     self._conn.send_bytes(data)
                 except OSError:  # it is gone (a shared writer process is not our child: no exit status)
-                    raise store_errors.StoreUnavailable(self._gone()) from None
+                    raise store_errors.StoreUnavailable(self.gone()) from None
                 reply = self._receive(self.reply_timeout)
             except store_errors.StoreUnavailable:
                 self.stop(kill=True)  # gone, or hung: its transaction (if any) rolls back
                 raise
-        if reply[0] == _FAIL:
-            raise _error_class(reply[1])(reply[2])
-        written = iter(reply[1])
-        for i, result in enumerate(results):
-            if result is None:
-                got = next(written)
-                results[i] = got if type(got) is int else EncodingError(got)
-        return results
+        return read_reply(reply, results)
 
-    def _pickle_apart(self, wire: list[Any], sent: list[Any], results: list[Appended]) -> bytes | None:
-        """``wire`` pickled when some call's data is not plain (an embedded caller's own objects in its
-        attributes): such a call crosses prepared here instead (or fails alone, as in to_wire)."""
-        slots = [i for i, r in enumerate(results) if r is None]  # where each wire item's result goes
-        kept: list[Any] = []
-        for item, group, slot in zip(wire, sent, slots, strict=True):
-            if isinstance(item, Facts):
-                try:
-                    plain_pickle(item)
-                except pickle.PicklingError:
-                    try:
-                        item = _prepared_wire(group, self.limits)
-                    except EncodingError as exc:
-                        results[slot] = exc
-                        continue
-            kept.append(item)
-        return pickle.dumps(kept, _PROTOCOL) if kept else None
-
-    def _receive(self, timeout: float) -> tuple[Any, ...]:
-        conn = self._conn
+    def _receive(self, timeout: float, conn: Connection | None = None) -> tuple[Any, ...]:
+        conn = conn or self._conn
         assert conn is not None
         try:
             if not conn.poll(timeout):
@@ -273,14 +338,21 @@ class ProcessAppender:
                 )
             reply: tuple[Any, ...] = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
-            raise store_errors.StoreUnavailable(self._gone()) from None
+            raise store_errors.StoreUnavailable(self.gone()) from None
         return reply
 
-    def _gone(self) -> str:
+    def gone(self) -> str:
+        """Why the writer process cannot be reached (for the error of what it did not write)."""
         code = self._proc.poll() if self._proc is not None else None
         how = f"exited with status {code}" if code is not None else "closed its connection"
         which = "shared writer process" if self.shared else "writer process"
         return f"the decision log's {which} (pid {self.pid}) {how}"
+
+    def abandon(self) -> None:
+        """Kill a writer process that stopped answering (an event loop's relay waited in vain); the
+        writer thread's next probe starts a new one."""
+        with self._lock:
+            self.stop(kill=True)
 
     def recover(self) -> None:
         """After an outage: a new writer process when the last one is gone (raises while it cannot start)."""
@@ -291,10 +363,14 @@ class ProcessAppender:
     def stop(self, timeout: float = 10.0, *, kill: bool = False) -> None:
         """Close the connection (the writer process exits once its transaction is done) and reap it;
         ``kill``: at once (it stopped answering)."""
-        conn, proc = self._conn, self._proc
-        self._conn = self._proc = self._pid = None
+        conn, proc, loop_sock, alive = self._conn, self._proc, self._loop_sock, self._alive
+        self._conn = self._proc = self._pid = self._loop_sock = self._alive = None
         if conn is not None:
             conn.close()
+        if loop_sock is not None:
+            loop_sock.close()
+        if alive is not None:
+            os.close(alive)
         if proc is not None:
             if kill:
                 proc.kill()
@@ -308,27 +384,6 @@ class ProcessAppender:
 
 
 # -- the writer process -------------------------------------------------------------------------------
-
-
-def serve(conn: Connection) -> None:
-    """The child's loop: open the database, then write each batch it is sent until the socket closes."""
-    url, busy_timeout, limits = pickle.loads(conn.recv_bytes())
-    try:
-        db = open_database(url, busy_timeout=busy_timeout)
-        appender = LocalAppender(db, limits)
-    except Error as exc:
-        conn.send_bytes(pickle.dumps((_FAIL, type(exc).__name__, str(exc)), _PROTOCOL))
-        return
-    conn.send_bytes(pickle.dumps((_READY, os.getpid()), _PROTOCOL))
-    try:
-        while True:
-            try:
-                data = conn.recv_bytes()
-            except (EOFError, OSError):
-                return
-            conn.send_bytes(pickle.dumps(write_together(appender, [data])[0], _PROTOCOL))
-    finally:
-        db.close()
 
 
 def write_together(appender: LocalAppender, batches: Sequence[bytes]) -> list[tuple[Any, ...]]:
@@ -357,38 +412,49 @@ def write_together(appender: LocalAppender, batches: Sequence[bytes]) -> list[tu
 
 
 def main() -> None:
+    """A serving process's own writer process: the ``alive`` pipe and its connections' descriptors in argv
+    (the writer thread's, then an event loop's), settings on stdin."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the parent decides when the log closes
-    serve(Connection(int(sys.argv[1])))
+    alive, *connections = (int(arg) for arg in sys.argv[1:])
+    url, busy_timeout, limits = pickle.loads(sys.stdin.buffer.read())
+    SharedWriter(None, url, busy_timeout, limits).run(alive, [Connection(fd) for fd in connections])
 
 
 # -- a writer process shared by several serving processes (chamberlain.processes) -------------------
 
 
 class SharedWriter:
-    """One writer process for the serving processes of one supervisor: one sequencer for their log.
+    """A writer process's loop over its connections: every batch waiting on any of them goes into one
+    transaction, each connection answered on its own.
 
-    Why: serving processes each with a writer of their own took turns for SQLite's write lock, each
-    committing its own smaller batches (measured: three or four processes served fewer checks than two).
-    Here every batch that is waiting, from any process, goes into one transaction, answered per process.
+    Under ``chamberlain.processes`` one such process serves every serving process of a supervisor (one
+    sequencer for their log). Why: serving processes each with a writer of their own took turns for
+    SQLite's write lock, each committing its own smaller batches (measured: three or four processes served
+    fewer checks than two). A serving process's own writer process (:func:`main`) is one too, with two
+    connections given at start: its writer thread's and an event loop's
+    (:class:`~chamberlain.audit.write.relay.LoopRelay`).
 
-    Each serving process connects to ``listener`` (a Unix socket in the supervisor's private folder) and
-    greets with the log's settings, which must be this writer's. The database is opened at the first
-    greeting (and again after it could not be). It ends when the ``alive`` pipe closes (the supervisor is
-    gone) or on SIGTERM, between transactions. A connection that does not greet within
-    :data:`GREETING_TIMEOUT` is closed.
+    Connections come from ``listener`` (a Unix socket in the supervisor's private folder) or are given to
+    :meth:`run`; each greets with the log's settings, which must be this writer's. The database is opened
+    at the first greeting (and again after it could not be). It ends when the ``alive`` pipe closes (its
+    parent is gone or closed the log) or on SIGTERM, between transactions. A connection that does not
+    greet within :data:`GREETING_TIMEOUT` is closed.
     """
 
-    def __init__(self, listener: socket.socket, url: StoreURL, busy_timeout: float, limits: Limits):
+    def __init__(self, listener: socket.socket | None, url: StoreURL, busy_timeout: float, limits: Limits):
         self.listener = listener
         self.url, self.busy_timeout, self.limits = url, busy_timeout, limits
         self.appender: LocalAppender | None = None
         self.selector = selectors.DefaultSelector()
         self.stopping = False
 
-    def run(self, alive: int) -> None:
-        self.selector.register(self.listener, selectors.EVENT_READ, "listener")
+    def run(self, alive: int, connections: Sequence[Connection] = ()) -> None:
+        if self.listener is not None:
+            self.selector.register(self.listener, selectors.EVENT_READ, "listener")
         self.selector.register(alive, selectors.EVENT_READ, "alive")
+        for conn in connections:
+            self._greet(conn)
         try:
             while not self.stopping:
                 ready: list[Connection] = []
@@ -436,8 +502,11 @@ class SharedWriter:
         return None
 
     def _accept(self) -> None:
+        assert self.listener is not None
         sock, _ = self.listener.accept()
-        conn = Connection(sock.detach())
+        self._greet(Connection(sock.detach()))
+
+    def _greet(self, conn: Connection) -> None:
         try:
             if not conn.poll(GREETING_TIMEOUT):  # the loop waits meanwhile: a serving process greets at once
                 raise OSError("no greeting")

@@ -126,6 +126,22 @@ class Ticket:
     def done(self) -> bool:
         return self.state == _DONE or self.state == _CANCELLED
 
+    def claim(self) -> Ticket:
+        """Taken by whoever writes it now (a loop's relay): a timed-out wait no longer withdraws it."""
+        self.state = _CLAIMED
+        return self
+
+    def answer(self, result: Any) -> None:
+        """On its event loop: written (``result`` is its first entry's index) or failed (the error)."""
+        if type(result) is int:
+            self.index = result
+        else:
+            self.error = result
+        self.state = _DONE
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(self.error)
+
 
 class Writer:
     """The writer thread in front of a ``sink`` (which writes groups of entries in one transaction).
@@ -538,6 +554,14 @@ class Writer:
             self._cond.notify_all()
 
     # -- outages -----------------------------------------------------------------------------------
+
+    def report_outage(self, error: Error) -> None:
+        """Another way to the store (an event loop's relay to the writer process) found it unavailable:
+        down, refusing and probing as after a failed write of the writer thread's own."""
+        with self._cond:
+            self.stats.last_error = str(error)
+            self._went_down(error)
+            self._cond.notify_all()
 
     def _refusing(self) -> bool:
         return self.down_since is not None and self.options.durability == SYNC

@@ -1,0 +1,215 @@
+"""An event loop's own connection to the writer process (``chamberlain.audit.write.relay``): the loop's
+batches written without the writer thread, and every fault of the writer process failing the checks it
+did not write (never an answered ALLOW without its entry), then recovered from."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+
+import pytest
+
+from chamberlain.audit import Filter
+from chamberlain.audit.errors import LogUnavailable
+from chamberlain.audit.log import PROCESS, DecisionLog, LogOptions
+from chamberlain.audit.write.content import Limits
+from chamberlain.audit.write.process import ProcessAppender
+from chamberlain.audit.write.relay import LoopRelay
+from chamberlain.store import parse_url
+from tests.audit.support import decision, verified_size
+
+
+def _open(tmp_path, **options) -> DecisionLog:
+    return DecisionLog.open(
+        f"sqlite:///{tmp_path / 'decisions.db'}",
+        LogOptions(writer=PROCESS, key_file=tmp_path / "log.key", **options),
+    )
+
+
+async def _until(predicate, what: str, timeout: float = 10.0) -> None:
+    """Yield to the loop until ``predicate`` holds (no timing asserted)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def _connected(log: DecisionLog) -> LoopRelay:
+    """The running loop's relay, once connected (the submission that starts connecting goes the thread's way)."""
+    loop = asyncio.get_running_loop()
+    assert await log.wait_async(log.submit([decision(9000)], loop)) is None
+    relay = log._relays[loop]
+    await _until(lambda: relay.state == "open", "the relay to connect")
+    return relay
+
+
+def test_an_event_loops_checks_are_written_by_its_relay_not_the_writer_thread(tmp_path):
+    log = _open(tmp_path)
+    try:
+
+        async def run() -> list:
+            loop = asyncio.get_running_loop()
+            relay = await _connected(log)
+            by_thread = log.writer.stats.entries_written
+            tickets = [log.submit([decision(i), decision(i + 100)], loop) for i in range(40)]
+            errors = await asyncio.gather(*(log.wait_async(t) for t in tickets))
+            assert errors == [None] * 40
+            assert log.writer.stats.entries_written == by_thread  # the writer thread wrote none of them
+            assert relay.stats.entries_written == 80 and 1 <= relay.stats.batches < 40  # batched
+            assert log.stats()["entries_written"] == by_thread + 80
+            return [t.index for t in tickets]
+
+        indexes = asyncio.run(run())
+        assert indexes == list(range(1, 81, 2))  # each group's two entries together, in submission order
+        entries = log.read(lambda r: r.search(Filter(limit=3)))
+        assert [e["request_id"] for e in entries] == ["req-9000", "req-0", "req-100"]
+    finally:
+        log.close()
+    assert verified_size(f"sqlite:///{tmp_path / 'decisions.db'}") == 81
+
+
+def test_a_killed_writer_process_fails_the_relays_checks_then_the_relay_reconnects(tmp_path):
+    log = _open(tmp_path)
+    answered_ok = 1  # the entry that started the relay's connection
+    try:
+
+        async def run() -> int:
+            nonlocal answered_ok
+            loop = asyncio.get_running_loop()
+            relay = await _connected(log)
+            first = log.process.pid
+            os.kill(first, signal.SIGKILL)
+            await _until(lambda: relay.state == "down", "the relay to see its writer process gone")
+            assert log.status()["state"] == "UNAVAILABLE"  # the writer thread probes and restarts it
+            # meanwhile every check is answered at once, ALLOW only with its entry written
+            deadline = loop.time() + 20
+            while relay.state != "open":
+                assert loop.time() < deadline, "timed out waiting for the relay to reconnect"
+                error = await log.wait_async(log.submit([decision(1)], loop))
+                if error is None:
+                    answered_ok += 1
+                else:
+                    assert isinstance(error, LogUnavailable)
+                await asyncio.sleep(0.02)
+            assert log.process.pid != first and log.process.started == 2
+            before = relay.stats.entries_written
+            errors = await asyncio.gather(
+                *(log.wait_async(log.submit([decision(i)], loop)) for i in range(10))
+            )
+            assert errors == [None] * 10
+            answered_ok += 10
+            return relay.stats.entries_written - before
+
+        assert asyncio.run(run()) == 10  # written by the reconnected relay
+        assert log.status()["state"] == "OK"
+    finally:
+        log.close()
+    assert verified_size(f"sqlite:///{tmp_path / 'decisions.db'}") == answered_ok
+
+
+def _appender(tmp_path) -> ProcessAppender:
+    path = tmp_path / "d.db"
+    DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=path.with_suffix(".key"))).close()  # tables
+    return ProcessAppender(parse_url(f"sqlite:///{path}"), 5.0, Limits(), reply_timeout=30)
+
+
+def _relay(appender: ProcessAppender, outages: list, up=lambda: True, **options) -> LoopRelay:
+    return LoopRelay(
+        asyncio.get_running_loop(),
+        appender,
+        Limits(),
+        batch_size=options.get("batch_size", 4096),
+        reply_timeout=options.get("reply_timeout", 30.0),
+        up=up,
+        outage=outages.append,
+    )
+
+
+async def _open_relay(relay: LoopRelay) -> None:
+    assert relay.submit([decision(0)]) is None  # connecting: a log would submit it the writer thread's way
+    await _until(lambda: relay.state == "open", "the relay to connect")
+
+
+def test_a_writer_process_that_stops_answering_fails_the_relays_batch_and_is_stopped(tmp_path):
+    appender = _appender(tmp_path)
+    pid = appender.pid
+    try:
+
+        async def run() -> None:
+            outages: list = []
+            relay = _relay(appender, outages, reply_timeout=0.5)
+            await _open_relay(relay)
+            os.kill(pid, signal.SIGSTOP)
+            error = await relay.submit([decision(1)])._future
+            assert isinstance(error, LogUnavailable)
+            assert f"(pid {pid}) did not answer within 0.5s" in str(error)
+            assert relay.state == "down" and len(outages) == 1
+            await _until(lambda: appender.pid is None, "the hung writer process to be stopped")
+            assert relay.submit([decision(2)]) is None  # no new writer process yet: the thread's way
+
+        asyncio.run(run())
+    finally:
+        appender.close()
+        if appender.pid is None:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+
+
+def test_a_batch_the_store_fails_rests_the_relay_until_the_log_is_up(tmp_path):
+    appender = _appender(tmp_path)
+    db = sqlite3.connect(tmp_path / "d.db")
+    db.execute(
+        "CREATE TRIGGER on_fire BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+    )
+    db.commit()
+    up = [True]
+    try:
+
+        async def run() -> None:
+            outages: list = []
+            relay = _relay(appender, outages, up=lambda: up[0])
+            await _open_relay(relay)
+            error = await relay.submit([decision(1)])._future
+            assert isinstance(error, LogUnavailable) and "disk on fire" in str(error)
+            assert relay.state == "resting" and "disk on fire" in str(outages[0])
+            up[0] = False  # the log's writer thread took the outage: it refuses, and probes
+            assert relay.submit([decision(2)]) is None
+            db.execute("DROP TRIGGER on_fire")
+            db.commit()
+            up[0] = True  # its probe succeeded
+            ticket = relay.submit([decision(3)])
+            assert ticket is not None and await ticket._future is None
+            assert ticket.index == 0 and relay.state == "open"
+            assert relay.stats.entries_written == 1 and relay.stats.entries_failed == 1
+
+        asyncio.run(run())
+    finally:
+        db.close()
+        appender.close()
+
+
+def test_a_group_that_cannot_be_encoded_fails_alone_on_the_relay(tmp_path):
+    import time
+
+    from chamberlain.audit.write.canonical import EncodingError
+    from chamberlain.audit.write.entry import new_entry
+
+    appender = _appender(tmp_path)
+    try:
+
+        async def run() -> None:
+            relay = _relay(appender, [])
+            await _open_relay(relay)
+            bad = new_entry("decision", time=time.time_ns(), public={"odd": {1, 2}})  # a set: no JSON form
+            tickets = [relay.submit([decision(1)]), relay.submit([bad]), relay.submit([decision(2)])]
+            errors = [await t._future for t in tickets]
+            assert errors[0] is None and errors[2] is None
+            assert isinstance(errors[1], EncodingError) and "cannot encode" in str(errors[1])
+            assert [tickets[0].index, tickets[2].index] == [0, 1]
+
+        asyncio.run(run())
+    finally:
+        appender.close()
