@@ -213,3 +213,42 @@ def test_a_group_that_cannot_be_encoded_fails_alone_on_the_relay(tmp_path):
         asyncio.run(run())
     finally:
         appender.close()
+
+
+def test_a_lone_caller_on_the_loop_writes_its_entries_here_while_the_relay_is_idle(tmp_path):
+    log = _open(tmp_path)
+    try:
+
+        async def run() -> None:
+            relay = await _connected(log)
+            relayed = relay.stats.entries_written
+            ticket = log.write_here([decision(1)])  # from this process, on its own connection
+            assert ticket is not None and ticket.error is None and ticket.index == 1
+            assert relay.stats.entries_written == relayed
+            loop = asyncio.get_running_loop()
+            waiting = log.submit([decision(2)], loop)  # now something is on its way to the writer process
+            assert relay.busy and log.write_here([decision(3)]) is None  # so the caller submits instead
+            assert await log.wait_async(waiting) is None and waiting.index == 2  # the tree is one
+
+        asyncio.run(run())
+    finally:
+        log.close()
+    assert verified_size(f"sqlite:///{tmp_path / 'decisions.db'}") == 3
+
+
+def test_a_check_decided_on_a_worker_thread_for_a_loop_goes_the_writer_threads_way(tmp_path):
+    log = _open(tmp_path)
+    try:
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            await _connected(log)
+            # the server decides large checks on worker threads, for the loop that awaits them
+            ticket = await loop.run_in_executor(None, lambda: log.submit([decision(1)], loop))
+            assert await log.wait_async(ticket) is None
+            assert log._relays[loop].stats.entries_written == 0 and list(log._relays) == [loop]
+
+        asyncio.run(run())
+    finally:
+        log.close()
+    assert verified_size(f"sqlite:///{tmp_path / 'decisions.db'}") == 2

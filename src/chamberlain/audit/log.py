@@ -203,6 +203,14 @@ class _HeadTicker:
         return head
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running on this thread (a check decided on a worker thread for a loop has none)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class DecisionLog:
     """A decision log open for writing. Thread-safe; readers share one connection under a lock."""
 
@@ -246,7 +254,9 @@ class DecisionLog:
             sink = appender.append
         recover = write_db.probe
         self.process: ProcessAppender | None = None
+        here = None  # what write_here writes with: the writer's sink, unless that is the writer process
         if options.writer == PROCESS:
+            here = appender.append  # the lone caller's entries, from this process (see write_here)
             self.process = ProcessAppender(
                 url, options.busy_timeout, limits, options.write_timeout + 60, shared=options.writer_socket
             )
@@ -255,7 +265,11 @@ class DecisionLog:
         #: per event loop, its own connection to the writer process (see chamberlain.audit.write.relay)
         self._relays: dict[asyncio.AbstractEventLoop, LoopRelay] = {}
         self.writer = Writer(
-            self._sink_then_wake(sink), options.writer_options(), ticker=self._ticker, recover=recover
+            self._sink_then_wake(sink),
+            options.writer_options(),
+            ticker=self._ticker,
+            recover=recover,
+            here=here,
         )
         self.exporters = [Exporter(url, config, self.origin).start() for config in options.exports]
         self._closed = False
@@ -357,7 +371,7 @@ class DecisionLog:
         if self.options.durability == ASYNC:
             self.writer.submit(entries)
             return None
-        if loop is not None and self.process is not None:
+        if loop is not None and self.process is not None and _running_loop() is loop:
             relay = self._relays.get(loop)
             if relay is None:
                 for gone in [other for other in self._relays if other.is_closed()]:
@@ -385,9 +399,15 @@ class DecisionLog:
     def write_here(self, entries: Any) -> Ticket | None:
         """``sync`` entries written on the calling thread when the writer is idle (see
         :meth:`Writer.write_here`: the caller's thread blocks for the commit); None: :meth:`submit` them.
-        A local SQLite log only (a writer process or PostgreSQL's sequencer go the writer's way)."""
-        if self.options.durability != SYNC or self.process is not None or self.sequencer is not None:
+        SQLite only (PostgreSQL's sequencer goes the writer's way). With a writer process, only while this
+        thread's loop has nothing on its way to it: the entries are then written from this process, on
+        its own connection, taking the file's write lock as any process appending to it does."""
+        if self.options.durability != SYNC or self.sequencer is not None:
             return None
+        if self.process is not None:
+            relay = self._relays.get(_running_loop())  # type: ignore[arg-type]
+            if relay is not None and relay.busy:
+                return None
         return self.writer.write_here(entries, self._waitless)
 
     def _waitless(self) -> Callable[[], None]:
@@ -425,10 +445,7 @@ class DecisionLog:
     def _relays_idle(self, deadline: float) -> bool:
         """Until the relays of other threads' running loops have nothing waiting or in flight (the calling
         thread's own loop cannot answer while it waits here)."""
-        try:
-            mine = asyncio.get_running_loop()
-        except RuntimeError:
-            mine = None
+        mine = _running_loop()
         for loop, relay in list(self._relays.items()):
             while relay.busy and loop is not mine and loop.is_running():
                 if time.monotonic() >= deadline:

@@ -157,8 +157,12 @@ class Writer:
         ticker: Ticker | None = None,
         recover: Recover | None = None,
         name: str = "chamberlain-decision-log",
+        here: Sink | None = None,
     ) -> None:
         self.sink = sink
+        self.here_sink = (
+            here or sink
+        )  # what write_here writes with (a writer process's log: its own appender)
         self.recover = recover
         self.down_since: float | None = None  # time.time() when the store became unavailable
         self.down_reason = ""
@@ -267,7 +271,7 @@ class Writer:
             except Error:  # the writer thread's way: it reconnects, probes, backs off
                 return False
         try:
-            self._write([ticket], wake=False, give_way=self._undo_waitless is not None)
+            self._write([ticket], wake=False, give_way=self._undo_waitless is not None, sink=self.here_sink)
         except _GaveWay:
             return False
         return True
@@ -501,10 +505,12 @@ class Writer:
         finally:
             self._want = 0
 
-    def _write(self, batch: list[Ticket], wake: bool = True, give_way: bool = False) -> None:
+    def _write(
+        self, batch: list[Ticket], wake: bool = True, give_way: bool = False, sink: Sink | None = None
+    ) -> None:
         started = time.monotonic()
         try:
-            errors = self.sink([t.entries for t in batch])
+            errors = (sink or self.sink)([t.entries for t in batch])
         except Error as exc:
             if give_way and isinstance(exc, DatabaseLocked):  # write_here: nothing written, nothing failed
                 raise _GaveWay from None
