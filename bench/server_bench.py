@@ -10,10 +10,11 @@ p99 ÷ Cerbos's), all measured in the same run.
 
 Servers: Cerbos with its default configuration (no audit log) and with its own audit log on (the
 ``local`` backend); chamberlain with its default configuration (the synchronous, tamper-evident
-decision log on SQLite: each answer waits until its entries are committed and fsynced), and without
-the log under uvicorn and granian (when installed), like for like with Cerbos's default; the sync
-log written by a writer process of its own (``chamberlain.audit.writer: process``); and two serving
-processes on the port (``chamberlain.processes: 2``), with a writer thread each or one writer process.
+decision log on SQLite, written by a writer process of its own: each answer waits until its entries
+are committed and fsynced), and without the log under uvicorn and granian (when installed), like for
+like with Cerbos's default; the sync log written by the server's writer thread
+(``chamberlain.audit.writer: thread``); and two serving processes on the port
+(``chamberlain.processes: 2``), with a writer thread each or one writer process.
 Goals (issue 22): chamberlain's default ≥ 1.5x Cerbos's default throughput with a lower p99 at 16
 connections, and ≥ 1.0x Cerbos with its audit log at 1 and 16 connections.
 """
@@ -99,8 +100,8 @@ REQUEST_5X5 = {
 REQUESTS = {"1x3": ("1 resource, 3 actions", REQUEST), "5x5": ("5 resources, 5 actions each", REQUEST_5X5)}
 CONNECTIONS = (1, 16, 64)
 CERBOS, CERBOS_AUDIT = "cerbos 0.55", "cerbos 0.55 (audit log, local backend)"
-DEFAULT = "chamberlain (default: uvicorn, sync decision log)"
-WRITER_PROCESS = "chamberlain (uvicorn, sync decision log, writer process)"
+DEFAULT = "chamberlain (default: uvicorn, sync decision log, writer process)"
+WRITER_THREAD = "chamberlain (uvicorn, sync decision log, writer thread)"
 TWO_PROCESSES = "chamberlain (2 processes, sync decision log, a writer thread each)"
 TWO_PROCESSES_WRITER = "chamberlain (2 processes, sync decision log, one writer process)"
 GOAL_THROUGHPUT = 1.5
@@ -247,7 +248,7 @@ def main() -> int:
         # like for like with Cerbos's default: no decision log, under each HTTP server.
         variants: list[tuple[str, str, bool, tuple[str, ...]]] = [
             (DEFAULT, "uvicorn", True, ()),
-            (WRITER_PROCESS, "uvicorn", True, ("--set", "chamberlain.audit.writer=process")),
+            (WRITER_THREAD, "uvicorn", True, ("--set", "chamberlain.audit.writer=thread")),
             (TWO_PROCESSES, "uvicorn", True, ("--set", "chamberlain.processes=2")),
             (
                 TWO_PROCESSES_WRITER,

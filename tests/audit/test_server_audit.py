@@ -181,9 +181,16 @@ def test_a_server_configured_with_a_writer_process_records_through_it(policies):
         assert [e["action"] for e in page["entries"]][:2] == ["edit", "view"]
 
 
-def test_log_failure_denies_every_action_and_says_why(server):
+@pytest.fixture
+def thread_server(policies):
+    with ThreadServer(policies, {"server": admin_on(), "chamberlain": {"audit": {"writer": "thread"}}}) as s:
+        yield s
+
+
+def test_log_failure_denies_every_action_and_says_why(thread_server):
+    server = thread_server
     state = server.app.state
-    db = state.log._write_db
+    db = state.log._write_db  # the writer thread's connection: "full" for it alone
     state.log.writer.call(lambda: db.execute(f"PRAGMA max_page_count = {db.value('PRAGMA page_count')}"))
     big = {
         **CHECK,
@@ -213,6 +220,23 @@ def test_log_failure_denies_every_action_and_says_why(server):
     assert "chamberlain_audit_entries_failed_total" in metrics
 
 
+def test_a_writer_process_that_cannot_write_denies_every_action_and_says_why(server):
+    assert server.app.state.log.process is not None  # the default for one serving process on SQLite
+    on_fire = sqlite3.connect(server.app.state.log.url.path)
+    on_fire.execute(
+        "CREATE TRIGGER on_fire BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+    )
+    on_fire.commit()
+    on_fire.close()
+    response = httpx.post(f"{server.url}/api/check/resources", json=CHECK).json()
+    assert response["results"][0]["actions"] == {"edit": "EFFECT_DENY", "view": "EFFECT_DENY"}
+    assert "decision log unavailable" in response["chamberlain"]["decisionLog"]
+    assert "disk on fire" in response["chamberlain"]["decisionLog"]
+    answer = httpx.post(f"{server.url}/access/v1/evaluation", json=EVALUATION).json()
+    assert answer["decision"] is False and "disk on fire" in answer["context"]["reason_admin"]["en"]
+    assert "chamberlain_audit_denied_checks_total 2.0" in httpx.get(f"{server.url}/metrics").text
+
+
 def test_waiting_for_the_log_does_not_block_the_event_loop(server):
     path = server.app.state.log.url.path
     holder = sqlite3.connect(path, isolation_level=None)
@@ -234,16 +258,22 @@ def test_waiting_for_the_log_does_not_block_the_event_loop(server):
     assert answer[0].json()["results"][0]["actions"]["edit"] == "EFFECT_ALLOW"
 
 
-def test_the_writer_setting_is_the_thread_unless_a_process_is_asked_for_on_sqlite(tmp_path):
+def test_the_writer_setting_chooses_a_process_for_one_serving_process_on_sqlite(tmp_path):
     def writer(**audit: str) -> str:
         overrides = {"chamberlain": {"stateDir": str(tmp_path), "audit": audit}}
         return load_config(None, overrides=overrides, env={}).decision_log.options.writer
 
-    assert writer() == "thread"
-    assert writer(writer="process") == "process"
-    assert writer(db="postgresql://postgres@127.0.0.1:5432/test") == "thread"
+    assert writer() == "process"  # auto: one serving process on SQLite
+    assert writer(writer="thread") == "thread"
+    assert writer(db="postgresql://postgres@127.0.0.1:5432/test") == "thread"  # auto on PostgreSQL
+
+    def several(**audit: str) -> str:
+        overrides = {"chamberlain": {"stateDir": str(tmp_path), "processes": 2, "audit": audit}}
+        return load_config(None, overrides=overrides, env={}).decision_log.options.writer
+
+    assert several() == "thread" and several(writer="process") == "process"
     with pytest.raises(
-        ConfigError, match=r"chamberlain.audit.writer: must be one of thread, process, got .fork."
+        ConfigError, match=r"chamberlain.audit.writer: must be one of auto, thread, process, got .fork."
     ):
         writer(writer="fork")
     with pytest.raises(ConfigError, match=r"writer process is supported for a decision log on SQLite only"):

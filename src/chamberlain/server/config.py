@@ -26,7 +26,9 @@ from chamberlain.approvals import settings as approval_settings
 from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.approvals.settings import ApprovalSettings
 from chamberlain.audit.log import (
+    PROCESS,
     STATE_KEY,
+    THREAD,
     LogOptions,
     check_writer,
     default_head_file,
@@ -50,7 +52,7 @@ from chamberlain.server.tls import TLSError, TLSFiles, build_context
 from chamberlain.sessions import settings as session_settings
 from chamberlain.sessions.errors import InvalidSession
 from chamberlain.sessions.settings import SessionSettings
-from chamberlain.store import StoreError, StoreURL, parse_url, sqlite_url
+from chamberlain.store import SQLITE, StoreError, StoreURL, parse_url, sqlite_url
 
 ENV_PREFIX = "CHAMBERLAIN__"
 REQUEST_ITEMS_MAX = 500  # Cerbos's upper bound for both request limits
@@ -113,8 +115,9 @@ DEFAULTS: dict[str, Any] = {
             "batchSize": 4096,  # entries per transaction at most
             "commitDelay": "2ms",  # under load, how long a batch may wait for as many callers as the last one
             # thread: the writer thread; process (SQLite only): a writer process numbers, hashes and commits
-            # on another core (docs/concepts/decision-log.md#durability: when it pays)
-            "writer": "thread",
+            # on another core; auto: process for one serving process on SQLite, else thread (measured:
+            # docs/concepts/decision-log.md#durability)
+            "writer": "auto",
             "headInterval": "10s",  # sign a tree head this often (when the log grew)
             "signingKeyFile": "",  # "" = <stateDir>/decision-log.key, generated on first start
             "keyName": "",  # name of a generated key; "" = chamberlain/<host>-<random>
@@ -489,7 +492,9 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("large_request_bytes", "chamberlain.limits.largeRequestBytes", positive_int)
     take("worker_threads", "chamberlain.limits.workerThreads", positive_int)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
-    decision_log = _decision_log(c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir)
+    decision_log = _decision_log(
+        c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir, values.get("processes", 1)
+    )
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
     sessions, sessions_url = _sessions(
         c["chamberlain"]["sessions"], decision_log, values.get("state_dir"), problems, base_dir
@@ -663,9 +668,10 @@ def _default_key_file(url: StoreURL, state_dir: Path) -> Path:
 
 
 def _decision_log(
-    section: Any, state_dir: Path | None, problems: list[str], base_dir: Path
+    section: Any, state_dir: Path | None, problems: list[str], base_dir: Path, processes: int = 1
 ) -> DecisionLogConfig | None:
-    """``chamberlain.audit``, validated (problems appended, naming each key)."""
+    """``chamberlain.audit``, validated (problems appended, naming each key); ``processes``: serving
+    processes (``writer: auto`` chooses by them and the store)."""
     if not isinstance(section, Mapping):
         problems.append("chamberlain.audit: expected a mapping")
         return None
@@ -676,7 +682,7 @@ def _decision_log(
         "overflow": ("overflow", choice("block", "deny")),
         "queue_size": ("queueSize", positive_int),
         "batch_size": ("batchSize", positive_int),
-        "writer": ("writer", choice("thread", "process")),
+        "writer": ("writer", choice("auto", "thread", "process")),
         "commit_delay": ("commitDelay", _commit_delay),
         "overflow_timeout": ("overflowTimeout", _seconds),
         "write_timeout": ("writeTimeout", _seconds),
@@ -710,6 +716,8 @@ def _decision_log(
     if url.path is not None and not url.path.is_absolute():
         url = parse_url(sqlite_url(base_dir / url.path))
     writer = found["writer"]
+    if writer == "auto":
+        writer = PROCESS if url.kind == SQLITE and processes == 1 else THREAD
     key_file = base_dir / found["key_file"] if found["key_file"] else _default_key_file(url, state_dir)
     head_file = base_dir / found["head_file"] if found["head_file"] else default_head_file(key_file)
     try:

@@ -160,9 +160,7 @@ class Writer:
         here: Sink | None = None,
     ) -> None:
         self.sink = sink
-        self.here_sink = (
-            here or sink
-        )  # what write_here writes with (a writer process's log: its own appender)
+        self.here_sink = here  # what write_here writes with, when not the sink (a writer process's log)
         self.recover = recover
         self.down_since: float | None = None  # time.time() when the store became unavailable
         self.down_reason = ""
@@ -271,7 +269,12 @@ class Writer:
             except Error:  # the writer thread's way: it reconnects, probes, backs off
                 return False
         try:
-            self._write([ticket], wake=False, give_way=self._undo_waitless is not None, sink=self.here_sink)
+            self._write(
+                [ticket],
+                wake=False,
+                give_way=self._undo_waitless is not None,
+                sink=self.here_sink or self.sink,
+            )
         except _GaveWay:
             return False
         return True
