@@ -5,6 +5,7 @@ did not write (never an answered ALLOW without its entry), then recovered from."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -122,6 +123,7 @@ def _relay(appender: ProcessAppender, outages: list, up=lambda: True, **options)
         appender,
         Limits(),
         batch_size=options.get("batch_size", 4096),
+        write_timeout=options.get("write_timeout", 10.0),
         reply_timeout=options.get("reply_timeout", 30.0),
         up=up,
         outage=outages.append,
@@ -252,3 +254,29 @@ def test_a_check_decided_on_a_worker_thread_for_a_loop_goes_the_writer_threads_w
     finally:
         log.close()
     assert verified_size(f"sqlite:///{tmp_path / 'decisions.db'}") == 2
+
+
+def test_a_wait_that_runs_out_withdraws_what_was_not_sent_and_waits_for_what_was(tmp_path):
+    log = _open(tmp_path, write_timeout=0.3)
+    pid = log.process.pid
+    try:
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            relay = await _connected(log)
+            os.kill(pid, signal.SIGSTOP)  # the batch sent next is never answered
+            sent = log.submit([decision(1)], loop)
+            await asyncio.sleep(0)  # sent in the next iteration
+            waiting = log.submit([decision(2)], loop)  # behind it, not sent
+            error = await log.wait_async(waiting)
+            assert isinstance(error, LogUnavailable) and "did not confirm the entry within 0.3s" in str(error)
+            assert not sent.done and relay.stats.entries_failed == 1  # taken: its outcome decides
+            os.kill(pid, signal.SIGCONT)
+            assert await log.wait_async(sent) is None and sent.index == 1
+
+        asyncio.run(run())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+        log.close()
+    assert verified_size(f"sqlite:///{tmp_path / 'decisions.db'}") == 2  # the withdrawn one is not in it

@@ -391,6 +391,7 @@ class DecisionLog:
             self.process,
             self.limits,
             batch_size=options.batch_size,
+            write_timeout=options.write_timeout,
             reply_timeout=options.write_timeout + 60,
             up=lambda: not writer.down,
             outage=writer.report_outage,

@@ -11,7 +11,9 @@ like any socket and resolves the waiting checks at once. Measured: ~1.25x the th
 thread (bench/server_bench.py, the writer process rows).
 
 Promises kept: a check is answered ALLOW only after the writer process says its entries committed; a
-reply that does not come within ``reply_timeout``, a writer process that fails the batch, exits or closes
+check whose wait runs out (``writeTimeout``) before its batch was sent is withdrawn and denied, one
+whose batch was sent waits for that batch's outcome (as with the writer thread); a reply that does not
+come within ``reply_timeout``, a writer process that fails the batch, exits or closes
 the connection, all answer the batch's checks with the error (their decisions become DENY). The relay then
 stands down and submissions go the writer thread's way, which notices the outage, restarts the writer
 process and probes with back-off as for any store; the relay reconnects to the new writer process once the
@@ -34,7 +36,7 @@ from typing import Any, cast
 from chamberlain.audit.errors import LogUnavailable
 from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.process import ProcessAppender, encode_batch, read_reply
-from chamberlain.audit.write.writer import Ticket, WriterStats
+from chamberlain.audit.write.writer import Ticket, WriterStats, unconfirmed
 from chamberlain.errors import Error
 from chamberlain.store.errors import DatabaseLocked
 
@@ -62,6 +64,7 @@ class LoopRelay(asyncio.Protocol):
         limits: Limits,
         *,
         batch_size: int,
+        write_timeout: float,
         reply_timeout: float,
         up: Callable[[], bool],
         outage: Callable[[Error], None],
@@ -70,6 +73,7 @@ class LoopRelay(asyncio.Protocol):
         self.appender = appender
         self.limits = limits
         self.batch_size = batch_size
+        self.write_timeout = write_timeout
         self.reply_timeout = reply_timeout
         self.up = up
         self.outage = outage
@@ -98,12 +102,23 @@ class LoopRelay(asyncio.Protocol):
             else:
                 self._maybe_connect()
                 return None
-        ticket = Ticket(group, self.loop).claim()  # only this relay answers it
+        ticket = Ticket(group, self.loop)
+        ticket.owner = self  # a wait that runs out withdraws it here (see withdraw)
         self._pending.append(ticket)
         if self._in_flight is None and not self._scheduled:
             self._scheduled = True  # what else this loop iteration submits goes in the same batch
             self.loop.call_soon(self._send)
         return ticket
+
+    def withdraw(self, ticket: Ticket) -> bool:
+        """A wait that ran out (``writeTimeout``): the ticket leaves the next batch, answered with the
+        error; False once it was sent (its outcome then decides, as with the writer thread)."""
+        try:
+            self._pending.remove(ticket)
+        except ValueError:
+            return False
+        self.stats.entries_failed += len(ticket.entries)
+        return ticket.cancel(unconfirmed(self.write_timeout))
 
     @property
     def busy(self) -> bool:
@@ -153,6 +168,7 @@ class LoopRelay(asyncio.Protocol):
         pending = self._pending
         while pending and (not batch or size + len(pending[0].entries) <= self.batch_size):
             ticket = pending.popleft()
+            ticket.claim()  # from now on its outcome decides
             batch.append(ticket)
             size += len(ticket.entries)
         data, results = encode_batch([t.entries for t in batch], self.limits)

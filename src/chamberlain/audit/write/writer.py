@@ -102,7 +102,7 @@ class WriterStats:
 class Ticket:
     """One submission's entries on their way into the log; resolved once, with ``None`` or an error."""
 
-    __slots__ = ("_future", "_lock", "_loop", "entries", "error", "index", "state")
+    __slots__ = ("_future", "_lock", "_loop", "entries", "error", "index", "owner", "state")
 
     def __init__(
         self, entries: list[Entry], loop: asyncio.AbstractEventLoop | None = None, *, waited: bool = True
@@ -111,6 +111,8 @@ class Ticket:
         self.state = _QUEUED
         self.error: Error | None = None
         self.index: int | None = None  # the log index of the first entry, once written where it is numbered
+        #: who else may withdraw it when its wait runs out (an event loop's relay: see Writer._withdraw)
+        self.owner: Any = None
         self._loop = loop
         if not waited:  # async durability: nobody waits for it
             self._lock = self._future = None
@@ -126,10 +128,20 @@ class Ticket:
     def done(self) -> bool:
         return self.state == _DONE or self.state == _CANCELLED
 
-    def claim(self) -> Ticket:
+    def claim(self) -> None:
         """Taken by whoever writes it now (a loop's relay): a timed-out wait no longer withdraws it."""
         self.state = _CLAIMED
-        return self
+
+    def cancel(self, error: Error) -> bool:
+        """Withdrawn before anyone took it (its wait ran out): answered with ``error``; False once taken."""
+        if self.state != _QUEUED:
+            return False
+        self.state = _CANCELLED
+        self.error = error
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(error)
+        return True
 
     def answer(self, result: Any) -> None:
         """On its event loop: written (``result`` is its first entry's index) or failed (the error)."""
@@ -343,15 +355,15 @@ class Writer:
                 future.set_result(ticket.error)
 
     def _withdraw(self, ticket: Ticket) -> bool:
+        if ticket.owner is not None:  # not in this writer's queue
+            return bool(ticket.owner.withdraw(ticket))
         with self._cond:
             if ticket.state != _QUEUED:
                 return False
             self._queue.remove(ticket)
             self._queued_entries -= len(ticket.entries)
             ticket.state = _CANCELLED
-            ticket.error = LogUnavailable(
-                f"the decision log did not confirm the entry within {self.options.write_timeout}s"
-            )
+            ticket.error = unconfirmed(self.options.write_timeout)
             self.stats.entries_failed += len(ticket.entries)
             self._cond.notify_all()
             return True
@@ -655,6 +667,11 @@ class Writer:
                 loop.call_soon_threadsafe(_settle, tickets)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 pass
+
+
+def unconfirmed(write_timeout: float) -> LogUnavailable:
+    """The error of entries withdrawn because their wait ran out before anyone took them."""
+    return LogUnavailable(f"the decision log did not confirm the entry within {write_timeout}s")
 
 
 class _GaveWay(Exception):
