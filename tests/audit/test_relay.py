@@ -280,3 +280,31 @@ def test_a_wait_that_runs_out_withdraws_what_was_not_sent_and_waits_for_what_was
             os.kill(pid, signal.SIGCONT)
         log.close()
     assert verified_size(f"sqlite:///{tmp_path / 'decisions.db'}") == 2  # the withdrawn one is not in it
+
+
+def test_a_batch_refused_for_a_lock_held_elsewhere_fails_alone_and_the_next_is_sent(tmp_path):
+    path = tmp_path / "d.db"
+    DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=path.with_suffix(".key"))).close()
+    appender = ProcessAppender(parse_url(f"sqlite:///{path}"), 0.2, Limits(), reply_timeout=30)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+
+        async def run() -> None:
+            outages: list = []
+            relay = _relay(appender, outages)
+            await _open_relay(relay)
+            holder.execute("BEGIN IMMEDIATE")  # another process writing, past the writer's busy timeout
+            first = relay.submit([decision(1)])
+            await asyncio.sleep(0)  # sent
+            second = relay.submit([decision(2)])  # waits behind it
+            error = await first._future
+            assert isinstance(error, LogUnavailable) and "locked" in str(error)
+            holder.execute("ROLLBACK")
+            # sent without another submission (not left waiting: a hang fails here)
+            assert await asyncio.wait_for(second._future, 10) is None and second.index == 0
+            assert relay.state == "open" and outages == []  # contention is not an outage
+
+        asyncio.run(run())
+    finally:
+        holder.close()
+        appender.close()

@@ -144,7 +144,9 @@ class LoopRelay(asyncio.Protocol):
             log.debug("decision log relay: no connection to the writer process: %s", exc)
             sock = None
         self._generation = generation
-        if sock is None:
+        if sock is None or self.closing:
+            if sock is not None:
+                sock.close()
             self.state = _DOWN
             return
         try:
@@ -221,7 +223,9 @@ class LoopRelay(asyncio.Protocol):
             answered = read_reply(reply, results)
         except Error as exc:
             self._failed(batch, exc)
-            if not isinstance(exc, DatabaseLocked):  # contention passes; anything else is an outage
+            if isinstance(exc, DatabaseLocked):  # contention passes: the next batch may get the lock
+                self._send_more()
+            else:  # anything else is an outage
                 self._rest(exc)
             return
         stats = self.stats
@@ -261,8 +265,8 @@ class LoopRelay(asyncio.Protocol):
             self.loop.run_in_executor(None, self.appender.abandon)
 
     def _rest(self, error: Error) -> None:
-        """The store failed a batch: the writer thread's outage handling (refusing at once, probing with
-        back-off) decides when the relay is used again; what waits is sent its way."""
+        """The store failed a batch: what waits is denied with it, and the writer thread's outage handling
+        (refusing at once, probing with back-off) decides when the relay is used again."""
         self.state = _RESTING
         self.outage(error)
         self._fail_waiting(error)
