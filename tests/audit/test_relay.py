@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -308,3 +309,81 @@ def test_a_batch_refused_for_a_lock_held_elsewhere_fails_alone_and_the_next_is_s
     finally:
         holder.close()
         appender.close()
+
+
+def test_a_server_whose_writer_process_is_killed_mid_stream_keeps_every_allowed_checks_entries(tmp_path):
+    """``chamberlain serve`` as shipped (its event loop sending batches to a writer process of its own):
+    four clients check without pause, the writer process is killed; every check answered ALLOW has its
+    entries in the log, which verifies, and checks are allowed again once a new one serves."""
+    import threading
+    from pathlib import Path
+
+    import httpx
+
+    from tests.server.support import STORE, serve_process
+
+    state = tmp_path / "state"
+    check = {
+        "principal": {"id": "john", "roles": ["employee"], "policyVersion": "20210210", "attr": {}},
+        "resources": [
+            {
+                "actions": ["view:public", "approve"],
+                "resource": {
+                    "kind": "leave_request",
+                    "id": "XX125",
+                    "policyVersion": "20210210",
+                    "attr": {"id": "XX125", "owner": "john", "status": "PENDING_APPROVAL"},
+                },
+            }
+        ],
+    }
+    answers: list[tuple[str, bool]] = []
+    stop = threading.Event()
+
+    def client(n: int, url: str) -> None:
+        with httpx.Client(timeout=30) as http:  # keep-alive: the server's loop serves it throughout
+            for i in range(100_000):
+                if stop.is_set():
+                    return
+                request_id = f"c{n}-{i}"
+                body = http.post(f"{url}/api/check/resources", json={**check, "requestId": request_id}).json()
+                answers.append((request_id, body["results"][0]["actions"]["view:public"] == "EFFECT_ALLOW"))
+
+    def allowed() -> int:
+        return sum(ok for _, ok in list(answers))
+
+    with serve_process("--policies", str(STORE), "--state-dir", str(state)) as (proc, url):
+        [writer] = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        assert "chamberlain.audit.write.process import main" in Path(f"/proc/{writer}/cmdline").read_text()
+        clients = [threading.Thread(target=client, args=(n, url)) for n in range(4)]
+        for t in clients:
+            t.start()
+        try:
+            deadline = time.monotonic() + 60
+            while allowed() < 40:
+                assert time.monotonic() < deadline, "timed out waiting for the first checks"
+                time.sleep(0.02)
+            os.kill(writer, signal.SIGKILL)
+            before = allowed()
+            while allowed() < before + 40:  # denied (fail closed) until a new writer process serves
+                assert time.monotonic() < deadline + 60, "timed out waiting for checks allowed again"
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            for t in clients:
+                t.join(60)
+    assert any(not ok for _, ok in answers)  # some were denied while it was away
+    url_db = f"sqlite:///{state / 'decisions.db'}"
+    size = verified_size(url_db)
+    logged: set[str] = set()
+    with DecisionLog.open(url_db, LogOptions(key_file=state / "decision-log.key")) as log:
+        after = -1
+        while True:
+            page = log.read(lambda r, a=after: r.search(Filter(after=a, limit=10_000)))
+            if not page:
+                break
+            logged.update(e["request_id"] for e in page)
+            after = page[-1]["seq"]
+    assert len(logged) * 2 <= size
+    missing = [rid for rid, ok in answers if ok and rid not in logged]
+    assert missing == []  # never an answered ALLOW without its entries
