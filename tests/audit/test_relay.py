@@ -225,8 +225,15 @@ def test_a_lone_caller_on_the_loop_writes_its_entries_here_while_the_relay_is_id
         async def run() -> None:
             relay = await _connected(log)
             relayed = relay.stats.entries_written
-            ticket = log.write_here([decision(1)])  # from this process, on its own connection
-            assert ticket is not None and ticket.error is None and ticket.index == 1
+            tickets: list = []
+
+            def written_here() -> bool:  # from this process, on its own connection, once the writer is idle
+                tickets.append(log.write_here([decision(1)]))
+                return tickets[-1] is not None
+
+            await _until(written_here, "the writer thread to be idle (it wrote the first entry)")
+            ticket = tickets[-1]
+            assert ticket.error is None and ticket.index == 1
             assert relay.stats.entries_written == relayed
             loop = asyncio.get_running_loop()
             waiting = log.submit([decision(2)], loop)  # now something is on its way to the writer process
