@@ -7,8 +7,8 @@ server at 16 connections, that relay cost the serving process about as much CPU 
 hand-offs and wake-ups, not Python code: the relay thread held the interpreter lock ~10 % of the time).
 Here the loop does it itself: a submission joins the next batch, which is pickled and written to the
 writer process's socket when the one in flight is answered; the reply is read by the loop's selector
-like any socket and resolves the waiting checks at once. Measured: ~1.25x the throughput of the relay
-thread (bench/server_bench.py, the writer process rows).
+like any socket and resolves the waiting checks at once. Measured (server, 1 resource x 3 actions, 16
+connections, alternating runs): 1.17x the checks/s of the relay thread (4,552 against 3,905).
 
 Promises kept: a check is answered ALLOW only after the writer process says its entries committed; a
 check whose wait runs out (``writeTimeout``) before its batch was sent is withdrawn and denied, one
