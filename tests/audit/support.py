@@ -115,6 +115,14 @@ def decision(
     )
 
 
+def create_log_tables(path: Path) -> None:
+    """Create a SQLite log's tables at ``path`` (as DecisionLog.open does, key beside it) for an appender
+    used on its own."""
+    from chamberlain.audit.log import DecisionLog, LogOptions
+
+    DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=path.with_suffix(".key"))).close()
+
+
 def verified_size(url: str) -> int:
     """The size of the log at ``url``, which must verify (else the test fails with verify's problem)."""
     db = open_database(url)

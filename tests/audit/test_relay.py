@@ -20,7 +20,7 @@ from chamberlain.audit.write.content import Limits
 from chamberlain.audit.write.process import ProcessAppender
 from chamberlain.audit.write.relay import LoopRelay
 from chamberlain.store import parse_url
-from tests.audit.support import decision, verified_size
+from tests.audit.support import create_log_tables, decision, verified_size
 
 
 def _open(tmp_path, **options) -> DecisionLog:
@@ -114,7 +114,7 @@ def test_a_killed_writer_process_fails_the_relays_checks_then_the_relay_reconnec
 
 def _appender(tmp_path) -> ProcessAppender:
     path = tmp_path / "d.db"
-    DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=path.with_suffix(".key"))).close()  # tables
+    create_log_tables(path)
     return ProcessAppender(parse_url(f"sqlite:///{path}"), 5.0, Limits(), reply_timeout=30)
 
 
@@ -292,7 +292,7 @@ def test_a_wait_that_runs_out_withdraws_what_was_not_sent_and_waits_for_what_was
 
 def test_a_batch_refused_for_a_lock_held_elsewhere_fails_alone_and_the_next_is_sent(tmp_path):
     path = tmp_path / "d.db"
-    DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=path.with_suffix(".key"))).close()
+    create_log_tables(path)
     appender = ProcessAppender(parse_url(f"sqlite:///{path}"), 0.2, Limits(), reply_timeout=30)
     holder = sqlite3.connect(path, isolation_level=None)
     try:
@@ -327,23 +327,9 @@ def test_a_server_whose_writer_process_is_killed_mid_stream_keeps_every_allowed_
 
     import httpx
 
-    from tests.server.support import STORE, serve_process
+    from tests.server.support import STORE, STORE_CHECK, serve_process
 
     state = tmp_path / "state"
-    check = {
-        "principal": {"id": "john", "roles": ["employee"], "policyVersion": "20210210", "attr": {}},
-        "resources": [
-            {
-                "actions": ["view:public", "approve"],
-                "resource": {
-                    "kind": "leave_request",
-                    "id": "XX125",
-                    "policyVersion": "20210210",
-                    "attr": {"id": "XX125", "owner": "john", "status": "PENDING_APPROVAL"},
-                },
-            }
-        ],
-    }
     answers: list[tuple[str, bool]] = []
     stop = threading.Event()
 
@@ -353,7 +339,9 @@ def test_a_server_whose_writer_process_is_killed_mid_stream_keeps_every_allowed_
                 if stop.is_set():
                     return
                 request_id = f"c{n}-{i}"
-                body = http.post(f"{url}/api/check/resources", json={**check, "requestId": request_id}).json()
+                body = http.post(
+                    f"{url}/api/check/resources", json={**STORE_CHECK, "requestId": request_id}
+                ).json()
                 answers.append((request_id, body["results"][0]["actions"]["view:public"] == "EFFECT_ALLOW"))
 
     def allowed() -> int:

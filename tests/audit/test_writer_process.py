@@ -20,7 +20,7 @@ from chamberlain.audit.write.entry import new_entry
 from chamberlain.audit.write.process import ProcessAppender
 from chamberlain.store import parse_url
 from chamberlain.store.errors import StoreError, StoreUnavailable
-from tests.audit.support import decision, verified_size, wait_until
+from tests.audit.support import create_log_tables, decision, verified_size, wait_until
 
 ALICE = Principal("alice", roles={"user"}, attr={"level": 3})
 DRAFT = Resource("document", "d1", attr={"owner": "alice", "status": "draft"})
@@ -122,7 +122,7 @@ def test_a_killed_writer_process_denies_then_a_new_one_takes_over(tmp_path):
 def test_a_writer_process_that_stops_answering_fails_its_batch(tmp_path):
     appender = ProcessAppender(parse_url(f"sqlite:///{tmp_path / 'd.db'}"), 5.0, Limits(), reply_timeout=0.5)
     try:
-        _tables(tmp_path / "d.db")
+        create_log_tables(tmp_path / "d.db")
         os.kill(appender.pid, signal.SIGSTOP)
         with pytest.raises(StoreUnavailable, match=r"did not answer within 0.5s"):
             appender.append([[decision(0)]])
@@ -134,7 +134,7 @@ def test_a_writer_process_that_stops_answering_fails_its_batch(tmp_path):
 
 
 def test_a_group_that_cannot_be_encoded_fails_alone(tmp_path):
-    _tables(tmp_path / "d.db")
+    create_log_tables(tmp_path / "d.db")
     appender = ProcessAppender(parse_url(f"sqlite:///{tmp_path / 'd.db'}"), 5.0, Limits(), reply_timeout=30)
     try:
         bad = new_entry("decision", time=time.time_ns(), public={"odd": {1, 2}})  # a set: no JSON form
@@ -165,11 +165,6 @@ def test_the_writer_setting_is_checked():
         check_writer(PROCESS, pg)
     with pytest.raises(AuditError, match="must be thread or process, got 'fork'"):
         check_writer("fork", sqlite)
-
-
-def _tables(path) -> None:
-    """Create the log's tables (as DecisionLog.open does) for an appender used on its own."""
-    DecisionLog.open(f"sqlite:///{path}", LogOptions(key_file=path.with_suffix(".key"))).close()
 
 
 # -- one writer process shared by several serving processes (chamberlain.processes) ------------------

@@ -27,6 +27,23 @@ from tests.support.cerbos_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STORE = REPO.parent / "shared" / "conformance" / "cerbos" / "store"
+_ATTR = {"department": "marketing", "geography": "GB", "team": "design"}
+#: A CheckResources request on STORE's leave_request policy: view:public is allowed, approve denied.
+STORE_CHECK = {
+    "requestId": "store-check",
+    "principal": {"id": "john", "roles": ["employee"], "policyVersion": "20210210", "attr": _ATTR},
+    "resources": [
+        {
+            "actions": ["view:public", "approve"],
+            "resource": {
+                "kind": "leave_request",
+                "id": "XX125",
+                "policyVersion": "20210210",
+                "attr": {**_ATTR, "id": "XX125", "owner": "john", "status": "PENDING_APPROVAL"},
+            },
+        }
+    ],
+}
 if not STORE.is_dir():
     STORE = Path("/work/shared/conformance/cerbos/store")
 AUXDATA = STORE.parent / "auxdata"

@@ -18,24 +18,9 @@ from chamberlain.server.process_metrics import merge
 from tests.audit.support import verified_size
 from tests.server.certs import authority, leaf
 from tests.server.support import STORE, admin_on, serve_process
+from tests.server.support import STORE_CHECK as CHECK
 from tests.support.cerbos_server import free_port
 
-ATTR = {"department": "marketing", "geography": "GB", "team": "design"}
-CHECK = {
-    "requestId": "processes",
-    "principal": {"id": "john", "roles": ["employee"], "policyVersion": "20210210", "attr": ATTR},
-    "resources": [
-        {
-            "actions": ["view:public", "approve"],
-            "resource": {
-                "kind": "leave_request",
-                "id": "XX125",
-                "policyVersion": "20210210",
-                "attr": {**ATTR, "id": "XX125", "owner": "john", "status": "PENDING_APPROVAL"},
-            },
-        }
-    ],
-}
 QUIET = ("--set", "chamberlain.logLevel=warning", "--set", "storage.disk.watchForChanges=false")
 
 
