@@ -143,13 +143,18 @@ class Ticket:
             future.set_result(error)
         return True
 
-    def answer(self, result: Any) -> None:
-        """On its event loop: written (``result`` is its first entry's index) or failed (the error)."""
+    def record(self, result: Any) -> None:
+        """Written (``result`` is its first entry's index, see append.Appended) or failed (the error);
+        whoever waits is told apart (:meth:`answer` on its loop, or Writer._resolve)."""
         if type(result) is int:
             self.index = result
         else:
             self.error = result
         self.state = _DONE
+
+    def answer(self, result: Any) -> None:
+        """On its event loop: :meth:`record` ``result`` and wake who awaits it."""
+        self.record(result)
         future = self._future
         if future is not None and not future.done():
             future.set_result(self.error)
@@ -650,11 +655,7 @@ class Writer:
         by_loop: dict[asyncio.AbstractEventLoop, list[Ticket]] = {}
         with self._cond:
             for ticket, result in zip(batch, errors, strict=True):
-                if type(result) is int:  # written and numbered (see append.Appended)
-                    ticket.index = result
-                else:
-                    ticket.error = result
-                ticket.state = _DONE
+                ticket.record(result)
                 if ticket._lock is not None:
                     ticket._lock.release()
                 elif ticket._future is not None:
