@@ -476,7 +476,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     values["tls"] = _tls(c["server"]["tls"], problems, base_dir)
     if values["tls"] is not None and values.get("http_server") == "granian":
         problems.append("chamberlain.httpServer: granian does not serve server.tls here; use uvicorn")
-    if values.get("processes", 1) > 1:
+    processes = values.get("processes", 1)
+    if processes > 1:
         if values.get("http_server") == "granian":
             problems.append("chamberlain.processes: several processes are served with uvicorn only")
         if values.get("grpc_listen") is not None:
@@ -493,7 +494,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     take("worker_threads", "chamberlain.limits.workerThreads", positive_int)
     key_sets = _key_sets(c["auxData"]["jwt"].get("keySets"), problems, base_dir)
     decision_log = _decision_log(
-        c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir, values.get("processes", 1)
+        c["chamberlain"]["audit"], values.get("state_dir"), problems, base_dir, processes
     )
     delegation = _delegation(c["chamberlain"]["delegation"], values, problems, base_dir)
     sessions, sessions_url = _sessions(
@@ -503,7 +504,7 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     issuers = tuple(t.issuer for t in delegation.trusted_issuers) if delegation is not None else ()
     console = console_settings.parse_settings(c["chamberlain"]["console"], issuers, problems)
-    if values.get("processes", 1) > 1 and admin.enabled and console.enabled and sessions_url is None:
+    if processes > 1 and admin.enabled and console.enabled and sessions_url is None:
         problems.append(
             "chamberlain.processes: the console keeps its logins in the state database, and with "
             "chamberlain.sessions.enabled: false there is none; each serving process would know only "
