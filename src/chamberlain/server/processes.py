@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
 import select
 import shutil
 import signal
@@ -38,6 +37,7 @@ import time
 from dataclasses import dataclass, replace
 
 from chamberlain.audit.log import PROCESS
+from chamberlain.audit.write.process import settings as writer_settings
 from chamberlain.server.config import Config, load_config
 from chamberlain.server.logs import LOGGER
 from chamberlain.server.serve import plain
@@ -140,7 +140,7 @@ class Supervisor:
     def _start_writer(self, slot: _Slot) -> None:
         log, listener = self.config.decision_log, self.writer_listener
         assert log is not None and listener is not None
-        settings = pickle.dumps((log.url, log.options.busy_timeout, log.options.limits()))
+        settings = writer_settings(log.url, log.options.busy_timeout, log.options.limits())
         slot.proc = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(listener.fileno()), str(self._alive_r)],
             pass_fds=(listener.fileno(), self._alive_r),

@@ -126,6 +126,11 @@ def _error_class(name: str) -> type[Error]:
     return found if isinstance(found, type) and issubclass(found, Error) else LogUnavailable
 
 
+def settings(url: StoreURL, busy_timeout: float, limits: Limits) -> bytes:
+    """A log's settings as a writer process takes them (on its stdin at start, and in each greeting)."""
+    return pickle.dumps((url, busy_timeout, limits), _PROTOCOL)
+
+
 def encode_batch(groups: Sequence[Any], limits: Limits) -> tuple[bytes | None, list[Appended]]:
     """A batch as the writer process takes it (pickled; None when no group could be encoded) and each
     group's result so far: its EncodingError, or None where the reply will say (see :func:`read_reply`)."""
@@ -254,7 +259,7 @@ class ProcessAppender:
         self._loop_sock = loop_ours
 
     def _settings(self) -> bytes:
-        return pickle.dumps((self.url, self.busy_timeout, self.limits), _PROTOCOL)
+        return settings(self.url, self.busy_timeout, self.limits)
 
     def _connect_shared(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
