@@ -382,3 +382,51 @@ def test_a_server_whose_writer_process_is_killed_mid_stream_keeps_every_allowed_
     assert len(logged) * 2 <= size
     missing = [rid for rid, ok in answers if ok and rid not in logged]
     assert missing == []  # never an answered ALLOW without its entries
+
+
+class _Peer:
+    """Stands where the writer process would (its side of a socket pair): for replies no writer sends."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.ours, self.theirs = socket.socketpair()
+        self.started, self.pid = 1, None
+
+    def loop_connection(self):
+        return self.theirs
+
+    def gone(self) -> str:
+        return "the peer closed its connection"
+
+    def abandon(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"\xff\xff\xff\xf0",  # a negative length
+        (100 << 20).to_bytes(4, "big"),  # longer than any reply (64 MiB at most)
+        (11).to_bytes(4, "big") + b"not pickled",
+    ],
+    ids=["negative-length", "oversized", "not-a-pickle"],
+)
+def test_a_malformed_reply_denies_the_batch_and_stands_the_relay_down(reply):
+    peer = _Peer()
+    try:
+
+        async def run() -> None:
+            outages: list = []
+            relay = _relay(peer, outages)
+            await _open_relay(relay)
+            ticket = relay.submit([decision(1)])
+            await asyncio.sleep(0)  # sent
+            peer.ours.sendall(reply)
+            error = await asyncio.wait_for(ticket._future, 10)
+            assert isinstance(error, LogUnavailable) and "malformed reply" in str(error)
+            assert relay.state == "down" and len(outages) == 1 and relay.stats.entries_written == 0
+
+        asyncio.run(run())
+    finally:
+        peer.ours.close()
