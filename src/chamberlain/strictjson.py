@@ -11,9 +11,12 @@ claims, CLI inputs) goes through :func:`loads`:
   (``duplicate field "principal"``): "last one wins" lets a proxy that reads the first occurrence
   and chamberlain, which would read the last, disagree about who is asking.
 
-Duplicates cannot be seen in orjson's result, so a second pass with the standard library's
-scanner looks at each object's key list (about 4 µs for a typical 500-byte check request; the
-value hooks are no-ops, nothing is built).
+Duplicates cannot be seen in orjson's result. Most documents are cleared without a second parse: in a
+document without a backslash every string reads as it is written, so the colons outside strings (the
+text's colons minus those inside the parsed strings) are exactly the keys written; when that equals the
+number of keys orjson kept, none was repeated (1.9 instead of 4.1 µs for an MCP ``tools/call``). The
+others (an escape anywhere, or more keys written than kept) get a second pass with the standard
+library's scanner, which looks at each object's key list (the value hooks are no-ops, nothing is built).
 """
 
 from __future__ import annotations
@@ -115,11 +118,43 @@ _SCANNER = json.JSONDecoder(
 def _check_duplicates(data: bytes | str, value: Any) -> None:
     if type(value) is not dict and type(value) is not list:
         return
+    if _keys_as_written(data, value):
+        return
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     try:
         _SCANNER.decode(text)
     except _Duplicate as dup:
         raise DuplicateKeyError(dup.key, _path_of(value, dup.keys) or ()) from None
+
+
+def _keys_as_written(data: bytes | str, value: Any) -> bool:
+    """Whether ``data`` (which parsed to ``value``) provably writes each key once (see the module docstring):
+    no backslash, and its colons outside strings number the keys kept. False: the scanner must look."""
+    if isinstance(data, bytes):
+        if b"\\" in data:
+            return False
+        structural = data.count(b":")
+    else:
+        if "\\" in data:
+            return False
+        structural = data.count(":")
+    kept = 0
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    while stack:  # iterative, as check_depth: containers only are pushed
+        node = pop()
+        items = node.values() if type(node) is dict else node
+        if type(node) is dict:
+            kept += len(node)
+            for key in node:
+                structural -= key.count(":")
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                structural -= item.count(":")
+            elif kind is dict or kind is list:
+                push(item)
+    return structural == kept
 
 
 def _path_of(value: Any, keys: frozenset[str]) -> tuple[str | int, ...] | None:

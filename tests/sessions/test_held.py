@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+from dataclasses import fields, replace
 
 import pytest
 
 from chamberlain import PDP, Principal, Resource
-from chamberlain.engine import CheckInput
+from chamberlain.engine import AuxData, CheckInput
 from chamberlain.sessions import SessionStore
 from chamberlain.sessions.guard import SessionGuard, SessionRef
 from chamberlain.sessions.join import join_held
@@ -133,3 +134,34 @@ def test_a_store_used_without_waiting_waits_again_when_used_otherwise(tmp_path):
         holder.close()
     assert store.get(s.id).calls == 2
     store.close()
+
+
+def test_an_input_joined_to_a_session_keeps_every_other_field():
+    """``CheckInput.in_session`` builds the joined input field by field (cheaper than ``dataclasses.replace``):
+    it must equal what ``replace`` makes, and the field lists pin it, so a field added later fails here until
+    ``in_session`` carries it."""
+    inp = CheckInput(
+        AGENT,
+        Resource("invoice", "inv-1", {"amount": 100}),
+        ("pay",),
+        AuxData(jwt={"sub": "sam"}, jwts={"idp": {"sub": "sam"}}, delegation={"chain": ["planner"]}),
+        "req-1",
+        "",
+        ("planner", "agent-7"),
+        "apr_1",
+    )
+    view = {"id": "ses_1", "budgets": {}}
+    expected = replace(inp, aux_data=replace(inp.aux_data, session=view), session_id="ses_1")
+    assert inp.in_session("ses_1", view) == expected
+    assert inp.in_session("ses_1", None) == replace(inp, session_id="ses_1")
+    assert [f.name for f in fields(CheckInput)] == [
+        "principal",
+        "resource",
+        "actions",
+        "aux_data",
+        "request_id",
+        "session_id",
+        "actor_chain",
+        "approval_id",
+    ]
+    assert [f.name for f in fields(AuxData) if f.init] == ["jwt", "jwts", "delegation", "session"]

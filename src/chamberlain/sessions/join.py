@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from chamberlain.engine.request import CheckInput
@@ -50,11 +50,7 @@ class Joined:
     def inputs(self, inputs: Sequence[CheckInput]) -> list[CheckInput]:
         """``inputs`` with the session in their aux data and its id as their session id."""
         view = self.guard.view(self.found) if self.guard is not None else None
-        out = []
-        for inp in inputs:
-            aux = replace(inp.aux_data, session=view) if view is not None else inp.aux_data
-            out.append(replace(inp, aux_data=aux, session_id=self.ref.id))
-        return out
+        return [inp.in_session(self.ref.id, view) for inp in inputs]
 
     def enforce(self, inputs: Sequence[CheckInput], outputs: list[CheckOutput], when: Any) -> dict[str, Any]:
         """Apply the session to the decided outputs (in place); the response's ``chamberlain.session`` record."""
