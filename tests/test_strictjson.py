@@ -51,7 +51,9 @@ def test_documents_without_escapes_or_repeats_skip_the_scanner(text):
     assert strictjson.loads(text) == json.loads(text)
 
 
-@pytest.mark.parametrize("text", ['{"a": "\\n"}', '{"a": 1, "a": 1}', '{"a:b": 1, "a:b": 1}', '{"a": "x:y", "a": 1}'])
+@pytest.mark.parametrize(
+    "text", ['{"a": "\\n"}', '{"a": 1, "a": 1}', '{"a:b": 1, "a:b": 1}', '{"a": "x:y", "a": 1}']
+)
 def test_escapes_and_repeats_go_to_the_scanner(text):
     assert not _keys_as_written(text, json.loads(text))
 
@@ -67,7 +69,10 @@ def _pairs_hook(seen: list[bool]):
 
 _KEYS = st.sampled_from(["a", "b", "a:b", ":", "\u00e9", "id", "x"])
 _SCALARS = st.one_of(
-    st.integers(-5, 5), st.booleans(), st.none(), st.sampled_from(["", "v", "12:00", "a:b:c", "é", "\n", "\\"])
+    st.integers(-5, 5),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["", "v", "12:00", "a:b:c", "é", "\n", "\\"]),
 )
 
 

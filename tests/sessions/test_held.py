@@ -16,6 +16,7 @@ from chamberlain.engine import AuxData, CheckInput
 from chamberlain.sessions import SessionStore
 from chamberlain.sessions.guard import SessionGuard, SessionRef
 from chamberlain.sessions.join import join_held
+from chamberlain.sessions.model import Budget, RateLimit, Session
 from chamberlain.sessions.store import Item
 from chamberlain.store.owned import Busy
 from tests.sessions.conftest import PAYMENTS, spec
@@ -165,3 +166,53 @@ def test_an_input_joined_to_a_session_keeps_every_other_field():
         "approval_id",
     ]
     assert [f.name for f in fields(AuxData) if f.init] == ["jwt", "jwts", "delegation", "session"]
+
+
+def test_a_charged_session_keeps_every_other_field():
+    """``Session.charged`` builds the charged session field by field: it must equal ``dataclasses.replace``'s,
+    and the field list pins it (a field added later fails here until ``charged`` carries it)."""
+    s = Session(
+        "ses_1",
+        "sam",
+        "agent-7",
+        ("planner",),
+        "ACTIVE",
+        1.0,
+        99.0,
+        30.0,
+        2.0,
+        "test",
+        (Budget("eur", "invoice", ("pay",), 100.0, "R.attr.amount", 5.0),),
+        (RateLimit("invoice", ("pay",), 3, 60.0),),
+        4,
+        {"ticket": "T-1"},
+        None,
+        "",
+        "",
+        ((1.5,),),
+    )
+    budgets = (Budget("eur", "invoice", ("pay",), 100.0, "R.attr.amount", 25.0),)
+    hits = ((1.5, 3.0),)
+    assert s.charged(budgets, 3.0, hits) == replace(
+        s, budgets=budgets, last_used_at=3.0, calls=5, rate_hits=hits
+    )
+    assert [f.name for f in fields(Session)] == [
+        "id",
+        "subject",
+        "agent",
+        "chain",
+        "state",
+        "created_at",
+        "expires_at",
+        "idle_timeout",
+        "last_used_at",
+        "opened_by",
+        "budgets",
+        "rate_limits",
+        "calls",
+        "metadata",
+        "ended_at",
+        "ended_by",
+        "end_reason",
+        "rate_hits",
+    ]

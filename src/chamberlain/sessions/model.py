@@ -242,6 +242,33 @@ class Session:
     end_reason: str = ""
     rate_hits: tuple[tuple[float, ...], ...] = ()  # per rate limit: the instants its window counted
 
+    def charged(
+        self, budgets: tuple[Budget, ...], now: float, rate_hits: tuple[tuple[float, ...], ...]
+    ) -> Session:
+        """This session after a charge at ``now``: its budgets and rate windows as spent, one call more.
+        Built field by field (every check in a session makes one: ``dataclasses.replace`` was 8 µs of a
+        53 µs charge): a field added to the class belongs here too (a test pins them)."""
+        return Session(
+            self.id,
+            self.subject,
+            self.agent,
+            self.chain,
+            self.state,
+            self.created_at,
+            self.expires_at,
+            self.idle_timeout,
+            now,
+            self.opened_by,
+            budgets,
+            self.rate_limits,
+            self.calls + 1,
+            self.metadata,
+            self.ended_at,
+            self.ended_by,
+            self.end_reason,
+            rate_hits,
+        )
+
     @property
     def root(self) -> str:
         """The delegation root: the first delegate of the chain (the agent itself without one)."""
