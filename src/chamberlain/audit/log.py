@@ -411,6 +411,38 @@ class DecisionLog:
                 return None
         return self.writer.write_here(entries, self._waitless)
 
+    def appender_for(self, db: Database) -> LocalAppender | None:
+        """An appender of this log's entries on ``db``, another connection to the log's SQLite file, whose
+        entries commit in ``db``'s own transactions: an MCP gateway's lone call then commits its session's
+        charge and its entry together (one commit, one fsync, and no second connection finding its page
+        cache stale: see docs/benchmarks.md). The caller makes those commits durable (``synchronous =
+        FULL`` when they begin, as the log's own connection is) and reports each outcome with
+        :meth:`written_with_charge` or :meth:`failed_with_charge`. None where entries cannot be written
+        so: ``async`` durability, PostgreSQL (its sequencer numbers every entry), another file."""
+        if (
+            self.options.durability != SYNC
+            or self.sequencer is not None
+            or db.kind != self.url.kind
+            or db.url.path is None
+            or self.url.path is None
+            or db.url.path.resolve() != self.url.path.resolve()
+        ):
+            return None
+        return LocalAppender(db, self.limits)
+
+    def written_with_charge(self, entries: int) -> None:
+        """``entries`` committed on an :meth:`appender_for` connection (counted as the writer's are)."""
+        stats = self.writer.stats
+        stats.entries_written += entries
+        stats.with_charge += entries
+        stats.batches += 1
+
+    def failed_with_charge(self, error: Error) -> None:
+        """An :meth:`appender_for` transaction failed to commit (not for a lock): the log is down, as after
+        a failed write of its own (refusing, probing, reported by health)."""
+        self.writer.stats.write_errors += 1
+        self.writer.report_outage(error)
+
     def _waitless(self) -> Callable[[], None]:
         """The writer's connection answers a lock held elsewhere at once (an erasure, another process
         appending): an event loop writing here never waits up to the busy timeout; undone before the writer
@@ -533,6 +565,7 @@ class DecisionLog:
             "heads_signed": 0,
             "outages": s.outages,
             "refused": s.refused,
+            "entries_with_charge": s.with_charge,
             "available": not self.writer.down,
         }
         if self._ticker is not None:

@@ -90,14 +90,15 @@ def join(guard: SessionGuard | None, ref: SessionRef) -> Joined:
 
 
 @contextmanager
-def join_held(guard: SessionGuard, ref: SessionRef) -> Iterator[Joined]:
+def join_held(guard: SessionGuard, ref: SessionRef, *, durable: bool = False) -> Iterator[Joined]:
     """:func:`join` and :meth:`Joined.enforce` in one transaction of the session store (one read of the
     session, its row held from the read to the charge): decide and enforce inside. A store that cannot
     begin yields the error (every action is denied); one that cannot commit raises StoreError, and
-    whatever the decision was must then be denied (nothing was charged)."""
+    whatever the decision was must then be denied (nothing was charged). ``durable``: see
+    :meth:`~chamberlain.sessions.store.SessionStore.held`."""
     with contextlib.ExitStack() as stack:
         try:
-            hold = stack.enter_context(guard.store.held(ref.id, preview=ref.preview))
+            hold = stack.enter_context(guard.store.held(ref.id, preview=ref.preview, durable=durable))
         except StoreError as exc:
             yield Joined(guard, ref, exc)
         else:

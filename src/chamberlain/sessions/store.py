@@ -189,6 +189,19 @@ def _session(row: Sequence[Any]) -> Session:
     )
 
 
+@contextmanager
+def _synced(db: Database, durable: bool) -> Iterator[None]:
+    """SQLite commits made inside synced (FULL) when ``durable``, then back to the store's NORMAL."""
+    if not durable or db.kind != SQLITE:
+        yield
+        return
+    db.execute("PRAGMA synchronous = FULL")
+    try:
+        yield
+    finally:
+        db.execute("PRAGMA synchronous = NORMAL")
+
+
 def _loads(text: str | bytes) -> Any:
     """A JSON column of a session row (every check reads one: orjson, 6x faster than json; the ``json``
     module's reading where orjson refuses what ``json.dumps`` may have written, such as ``NaN``)."""
@@ -553,14 +566,17 @@ class SessionStore(OwnedStore):
             return hold.charge(bind, items, tools)
 
     @contextmanager
-    def held(self, session_id: str, *, preview: bool = False) -> Iterator[Held]:
+    def held(self, session_id: str, *, preview: bool = False, durable: bool = False) -> Iterator[Held]:
         """One transaction holding the session's row (unless ``preview``): the session as it is now
         (:attr:`Held.session`, expired if past its ttl or idle timeout), to decide with, then
         :meth:`Held.charge` within the same transaction (a check reads and charges its session once).
-        Raises StoreError (when it begins or commits); an exception inside writes nothing."""
+        Raises StoreError (when it begins or commits); an exception inside writes nothing.
+
+        ``durable``: on SQLite, this commit is synced (``synchronous = FULL``, set before it begins: SQLite
+        reads it then), for a transaction that also holds the decision log's entries."""
         now = self.clock()
         ended: list[Transition] = []
-        with self._using() as db, db.transaction():
+        with self._using() as db, _synced(db, durable), db.transaction():
             # whether any lock exists, read with the row: the lock query (a tenth of a charge) runs only then
             found = db.row(
                 f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM chamberlain_locks) FROM chamberlain_sessions "

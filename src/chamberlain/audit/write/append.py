@@ -121,6 +121,7 @@ class LocalAppender:
         self.on_head = on_head
         self.tree = TreeStore(db)
         self.edge: Edge | None = None
+        self._uncommitted: Edge | None = None  # append_within's edge, until settled
 
     def append(self, groups: Sequence[Any]) -> list[Appended]:
         """Write the groups in one transaction; raises StoreError when nothing could be written."""
@@ -137,6 +138,21 @@ class LocalAppender:
             raise
         self.edge = edge
         return errors
+
+    def append_within(self, groups: Sequence[Any]) -> list[Appended]:
+        """:meth:`append` inside a transaction the caller holds on this appender's connection, so that the
+        entries commit with the caller's other writes (a session's charge: see
+        :meth:`chamberlain.audit.log.DecisionLog.appender_for`); then :meth:`settled` says whether it did."""
+        edge = self.tree.edge_from(self.edge, stored_size(self.db))
+        errors = append_groups(self.db, prepare_all(groups, self.limits), edge, self.limits)
+        self._uncommitted = edge
+        return errors
+
+    def settled(self, committed: bool) -> None:
+        """The transaction :meth:`append_within` wrote in committed (the tree's edge moves on) or not (the
+        edge is read again from the database next time)."""
+        edge, self._uncommitted = self._uncommitted, None
+        self.edge = edge if committed else None
 
     def sign_head(self, keys: KeyRing, *, force: bool = False) -> Head:
         """Sign the current tree (unless the latest head already covers it and not ``force``)."""

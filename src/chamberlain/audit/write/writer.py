@@ -96,6 +96,9 @@ class WriterStats:
     last_error: str = ""
     outages: int = 0  # times the store became unavailable
     refused: int = 0  # sync submissions refused at once during an outage
+    with_charge: int = (
+        0  # entries committed with a session's charge (DecisionLog.appender_for), in entries_written
+    )
     batch_seconds: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=256))
 
 

@@ -24,8 +24,11 @@ from chamberlain.approvals.guard import DENIED_POLICY as APPROVAL_POLICY
 from chamberlain.approvals.guard import FIELD as APPROVAL
 from chamberlain.approvals.guard import ApprovalGuard
 from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
+from chamberlain.audit.log import DecisionLog
 from chamberlain.audit.write import recording
+from chamberlain.audit.write.append import LocalAppender
 from chamberlain.audit.write.canonical import EncodingError, digest
+from chamberlain.audit.write.decisions import decision_call
 from chamberlain.audit.write.ids import new_call_id
 from chamberlain.cel.values import Timestamp
 from chamberlain.delegation import check_delegated
@@ -163,6 +166,51 @@ def _outputs(out: CheckOutput, actions: Sequence[str]) -> dict[str, list[Any]]:
     return found
 
 
+class _Unrecorded(Exception):
+    """A lone call's entry could not be encoded inside its charge's transaction (rolled back, nothing written)."""
+
+
+class _WithCharge:
+    """A lone call's entry, appended in the transaction that charges its session (one commit for both)."""
+
+    __slots__ = ("appended", "appender", "call_id", "entries", "extra", "index", "log", "point", "when")
+
+    def __init__(
+        self,
+        log: DecisionLog,
+        appender: LocalAppender,
+        when: dt.datetime,
+        call_id: str,
+        point: str,
+        extra: dict[str, Any],
+    ):
+        self.log, self.appender = log, appender
+        self.when, self.call_id, self.point, self.extra = when, call_id, point, extra
+        self.appended = False
+        self.entries = 0
+        self.index: int | None = None  # the first entry's log index, once committed
+
+    def append(self, inputs: list[CheckInput], outputs: list[CheckOutput]) -> None:
+        """Append the decision's entries in the charge's transaction (raises :class:`_Unrecorded`)."""
+        call = decision_call(
+            inputs, outputs, when=self.when, call_id=self.call_id, point=self.point, extra=self.extra
+        )
+        [appended] = self.appender.append_within([call])
+        self.appended = True
+        if type(appended) is not int:
+            raise _Unrecorded(str(appended))
+        self.entries = len(call)
+        self.index = appended
+
+    def settled(self, committed: bool) -> None:
+        """The charge's transaction committed (the entries are durable) or not (they are not written)."""
+        self.appender.settled(committed)
+        if committed and self.index is not None:
+            self.log.written_with_charge(self.entries)
+        else:
+            self.index = None
+
+
 class Decider:
     """Decides with the PDP's current engine and records every decision in its decision log."""
 
@@ -185,6 +233,13 @@ class Decider:
         #: then a settled decision's entry is written on the event loop when the log's writer is idle, with
         #: no thread hand-off; with others in flight the writer's group commit serves them together.
         self.alone: Callable[[], bool] | None = None
+        #: Where such a lone call's entry is appended in its session charge's own transaction (one commit
+        #: for both: :meth:`chamberlain.audit.log.DecisionLog.appender_for`); None: the log's writer's way.
+        self.charges: LocalAppender | None = (
+            pdp.log.appender_for(sessions.store.db)
+            if sessions is not None and sessions.store.waitless
+            else None
+        )
 
     def _decide(
         self,
@@ -194,11 +249,14 @@ class Decider:
         when: dt.datetime,
         preview: bool = False,
         held: bool = True,
+        record: _WithCharge | None = None,
     ) -> _Decided:
         """Decide; with sessions, in the caller's session (its budgets charged unless ``preview``). ``held``:
         the session is read and charged in one transaction of its store, the decision made in between
         (raises :class:`Refused` when the approvals' store is needed: it is not used inside that
-        transaction); else it is read, then charged in a transaction of its own."""
+        transaction); else it is read, then charged in a transaction of its own. ``record``: the decision's
+        entry is appended in that transaction too (raises :class:`_Unrecorded`, nothing written, when it
+        cannot be encoded)."""
         if self.sessions is None:
             return self._decide_plain(caller, resource, actions, when, None)
         ref = SessionRef(session_id_of(caller.session_id, "session"), preview, "mcp gateway")
@@ -207,13 +265,22 @@ class Decider:
         else:
             attempt: _Decided | None = None
             refusing = self.approvals.store.refusing() if self.approvals is not None else nullcontext()
+            committed = False
             try:
-                with join_held(self.sessions, ref) as joined, refusing:
+                with join_held(self.sessions, ref, durable=record is not None) as joined, refusing:
                     attempt = self._in_session(caller, resource, actions, when, joined)
+                    if record is not None and joined.hold is not None:
+                        record.append(attempt[0], attempt[1])
+                committed = True
             except StoreError as exc:  # the charge could not commit: nothing was spent, nothing is allowed
                 if attempt is None:
                     raise
+                if record is not None and record.appended:
+                    record.log.failed_with_charge(exc)
                 deny_every(ref, attempt[1], "store", f"{STORE_UNAVAILABLE}: {exc}")
+            finally:
+                if record is not None and record.appended:
+                    record.settled(committed)
             assert attempt is not None
             decided = attempt
         for out in decided[1]:
@@ -312,7 +379,13 @@ class Decider:
         return inputs, [out.output], {a: dec.denied_by for a, dec in out.decisions.items() if dec.denied_by}
 
     async def _decide_in_session(
-        self, caller: Caller, resource: Resource, actions: tuple[str, ...], when: dt.datetime, preview: bool
+        self,
+        caller: Caller,
+        resource: Resource,
+        actions: tuple[str, ...],
+        when: dt.datetime,
+        preview: bool,
+        record: _WithCharge | None = None,
     ) -> _Decided:
         """:meth:`_decide`, which reads and charges the session in one transaction: on the event loop when
         the store answers at once (a local SQLite file whose connection and write lock are free: one short
@@ -320,14 +393,19 @@ class Decider:
         wait for the lock. A charge attempted on the loop and found busy has written nothing: it is made
         again on the thread. A call that needs the approvals' store (an approval asked for or named) is
         decided on the thread, the session read and then charged: that store is refused inside the
-        session's transaction, before it is read or written."""
+        session's transaction, before it is read or written. ``record``: a lone call's entry, appended in
+        the charge's transaction on the loop (:class:`_WithCharge`); decided on the thread, or when the
+        entry cannot be encoded, the call's entry goes the log's way (its ``index`` stays None)."""
         assert self.sessions is not None
         store = self.sessions.store
         held = True
         if store.waitless:
             try:
                 with store.without_waiting():
-                    return self._decide(caller, resource, actions, when, preview)
+                    try:
+                        return self._decide(caller, resource, actions, when, preview, record=record)
+                    except _Unrecorded:  # nothing written: decided again, the entry then goes the log's way
+                        return self._decide(caller, resource, actions, when, preview)
             except Refused:
                 held = False
             except Busy:
@@ -367,25 +445,33 @@ class Decider:
         """
         when = dt.datetime.now(dt.UTC)
         call_id = new_call_id()
+        log = self.pdp.log
+        assert log is not None
+        alone = settle and self.alone is not None and self.alone()
+        record = None
+        if self.charges is not None and alone and not preview and not log.writer.down:
+            record = _WithCharge(log, self.charges, when, call_id, point, {"mcp": mcp})
         if self.sessions is None:
             inputs, outputs, denied_by = self._decide(caller, resource, tuple(actions), when)
         else:
             inputs, outputs, denied_by = await self._decide_in_session(
-                caller, resource, tuple(actions), when, preview
+                caller, resource, tuple(actions), when, preview, record
             )
-        log = self.pdp.log
-        assert log is not None
-        pending = recording.submit(
-            log,
-            inputs,
-            outputs,
-            when=when,
-            call_id=call_id,
-            point=point,
-            loop=asyncio.get_running_loop(),
-            extra={"mcp": mcp},
-            here=settle and self.alone is not None and self.alone(),
-        )
+        if record is not None and record.index is not None:  # durable with the session's charge
+            pending = recording.PendingCheck(inputs, outputs, log, None)
+            pending.log_index = record.index
+        else:
+            pending = recording.submit(
+                log,
+                inputs,
+                outputs,
+                when=when,
+                call_id=call_id,
+                point=point,
+                loop=asyncio.get_running_loop(),
+                extra={"mcp": mcp},
+                here=alone,
+            )
         out = pending.outputs[0]
         used = inputs[0].approval_id if any(e.src == USED_APPROVAL for e in out.outputs) else ""
         decision = Decision(
