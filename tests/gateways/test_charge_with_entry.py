@@ -16,13 +16,13 @@ import yaml
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.storage.tree import TreeStore
 from chamberlain.audit.tlog.merkle import root_of
-from chamberlain.audit.write.append import LocalAppender
 from chamberlain.gateways.mcp import mapping
 from chamberlain.gateways.mcp.config import parse_config
 from chamberlain.gateways.mcp.decide import Decider, Decision
 from chamberlain.gateways.mcp.identity import Identities
 from chamberlain.gateways.mcp.run import open_pdp, open_sessions
 from chamberlain.sessions.settings import SessionSpec
+from chamberlain.sessions.store import Held
 from chamberlain.store.db import open_database
 from tests.audit.support import verified_size
 from tests.gateways.support import TIME_SERVER, entries, policy_folder, write_config
@@ -130,18 +130,20 @@ def test_lone_calls_commit_their_charge_and_entry_together_and_the_tree_stays_wh
 
 def test_the_transaction_holding_entries_is_synced_and_the_others_are_not(gateway, monkeypatch):
     """The entries' transaction commits with ``synchronous = FULL`` (set before it began) like the log's own;
-    the session store's other commits keep NORMAL (a concurrent caller's charge is not synced)."""
-    seen: list[int] = []
-    append_within = LocalAppender.append_within
+    a charge holding no entry (a concurrent caller's) commits with NORMAL, as the session store's default."""
+    seen: list[tuple[str, int]] = []
+    charge = Held.charge
 
-    def spy(self: LocalAppender, groups: Any) -> Any:
-        seen.append(self.db.value("PRAGMA synchronous"))
-        return append_within(self, groups)
+    def spy(self: Held, *args: Any) -> Any:
+        seen.append(("lone" if gateway.lone else "crowded", self._db.value("PRAGMA synchronous")))
+        return charge(self, *args)
 
-    monkeypatch.setattr(LocalAppender, "append_within", spy)
-    assert gateway.call().allowed(ACTION)
-    assert seen == [2]  # FULL
-    assert gateway.sessions.store.db.value("PRAGMA synchronous") == 1  # NORMAL again after it
+    monkeypatch.setattr(Held, "charge", spy)
+    for lone in (True, True, False, True):
+        gateway.lone = lone
+        assert gateway.call().allowed(ACTION)
+    assert seen == [("lone", 2), ("lone", 2), ("crowded", 1), ("lone", 2)]  # 2: FULL, 1: NORMAL
+    assert gateway.with_charge() == 3
 
 
 def test_concurrent_callers_go_the_log_writers_way(gateway):

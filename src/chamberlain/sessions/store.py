@@ -189,19 +189,6 @@ def _session(row: Sequence[Any]) -> Session:
     )
 
 
-@contextmanager
-def _synced(db: Database, durable: bool) -> Iterator[None]:
-    """SQLite commits made inside synced (FULL) when ``durable``, then back to the store's NORMAL."""
-    if not durable or db.kind != SQLITE:
-        yield
-        return
-    db.execute("PRAGMA synchronous = FULL")
-    try:
-        yield
-    finally:
-        db.execute("PRAGMA synchronous = NORMAL")
-
-
 def _loads(text: str | bytes) -> Any:
     """A JSON column of a session row (every check reads one: orjson, 6x faster than json; the ``json``
     module's reading where orjson refuses what ``json.dumps`` may have written, such as ``NaN``)."""
@@ -235,6 +222,7 @@ class SessionStore(OwnedStore):
             # (the last charges may be lost then); an fsync per check would cost milliseconds. The
             # decision log's own connection keeps FULL. PostgreSQL commits every charge durably.
             db.execute("PRAGMA synchronous = NORMAL")
+        self._full = False  # whether the connection's commits are synced now (held(durable=True) sets it)
         tables.create(db)
 
     @classmethod
@@ -573,20 +561,26 @@ class SessionStore(OwnedStore):
         Raises StoreError (when it begins or commits); an exception inside writes nothing.
 
         ``durable``: on SQLite, this commit is synced (``synchronous = FULL``, set before it begins: SQLite
-        reads it then), for a transaction that also holds the decision log's entries."""
+        reads it then), for a transaction that also holds the decision log's entries; a charge without is
+        not (``NORMAL``: see ``__init__``)."""
         now = self.clock()
         ended: list[Transition] = []
-        with self._using() as db, _synced(db, durable), db.transaction():
-            # whether any lock exists, read with the row: the lock query (a tenth of a charge) runs only then
-            found = db.row(
-                f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM chamberlain_locks) FROM chamberlain_sessions "
-                "WHERE id = ?" + (self._for_update(db) if not preview else ""),
-                (session_id,),
-            )
-            s = _session(found) if found is not None else None
-            if s is not None:
-                s = self._lapse(db, s, now, ended)
-            yield Held(self, db, session_id, s, now, preview, locks=found is None or bool(found[-1]))
+        with self._using() as db:
+            if durable is not self._full and db.kind == SQLITE:
+                # switched only when it changes (a pragma each way was 8 µs of a lone MCP call's 250)
+                db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                self._full = durable
+            with db.transaction():
+                # whether any lock exists, read with the row: the lock query (a tenth of a charge) runs only then
+                found = db.row(
+                    f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM chamberlain_locks) FROM chamberlain_sessions "
+                    "WHERE id = ?" + (self._for_update(db) if not preview else ""),
+                    (session_id,),
+                )
+                s = _session(found) if found is not None else None
+                if s is not None:
+                    s = self._lapse(db, s, now, ended)
+                yield Held(self, db, session_id, s, now, preview, locks=found is None or bool(found[-1]))
         self._emit(ended)
 
     def _judge(
