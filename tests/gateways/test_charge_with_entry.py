@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from chamberlain import PDP, Principal, Resource
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.storage.tree import TreeStore
 from chamberlain.audit.tlog.merkle import root_of
@@ -241,3 +242,24 @@ def test_a_transaction_that_fails_to_commit_leaves_neither_and_the_tree_whole(ga
     size = verified_size(url)
     assert size >= 22 and stored_root(url, size) == root_of(leaves(url, size))
     assert len(entries(url, session_id=gateway.session_id)) == 21  # the failed call left no entry
+
+
+def test_another_process_appending_to_the_same_log_keeps_the_tree_whole(gateway):
+    """The server sharing the gateway's database (revokes and locks reach the gateway there) appends its own
+    decisions between the gateway's: each appender catches up on the other's leaves, and the tree verifies."""
+    url = f"sqlite:///{gateway.db}"
+    options = LogOptions(key_file=gateway.pdp.log.options.key_file)  # type: ignore[union-attr]
+    server = PDP.from_directory(gateway.config.policies, audit=url, audit_options=options)
+    try:
+        clerk = Principal("carl", ["finance_clerk"])
+        invoice = Resource("invoice", "inv-1", {"amount": 100, "status": "APPROVED", "submittedBy": "sam"})
+        for i in range(24):
+            assert gateway.call().allowed(ACTION)
+            for _ in range(i % 3):
+                assert server.check(clerk, invoice, ["pay"]).is_allowed("pay")
+    finally:
+        server.close()
+    assert gateway.with_charge() == 24
+    gateway.pdp.log.flush()  # type: ignore[union-attr]
+    size = verified_size(url)
+    assert size >= 24 + 24 and stored_root(url, size) == root_of(leaves(url, size))
