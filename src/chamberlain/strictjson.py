@@ -143,11 +143,12 @@ def _keys_as_written(data: bytes | str, value: Any) -> bool:
     pop, push = stack.pop, stack.append
     while stack:  # iterative, as check_depth: containers only are pushed
         node = pop()
-        items = node.values() if type(node) is dict else node
+        items = node
         if type(node) is dict:
             kept += len(node)
             for key in node:
                 structural -= key.count(":")
+            items = node.values()
         for item in items:
             kind = type(item)
             if kind is str:

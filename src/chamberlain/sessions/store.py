@@ -234,12 +234,16 @@ class SessionStore(OwnedStore):
         return " FOR UPDATE" if db.kind == POSTGRES else ""
 
     def _row(self, db: Database, session_id: str, lock: bool = False) -> Session | None:
-        found = db.row(
-            f"SELECT {_COLUMNS} FROM chamberlain_sessions WHERE id = ?"
+        found = self._select(db, session_id, lock)
+        return _session(found) if found is not None else None
+
+    def _select(self, db: Database, session_id: str, lock: bool, extra: str = "") -> Sequence[Any] | None:
+        """The session's stored row (``extra``: more columns after its own), locked for update if ``lock``."""
+        return db.row(
+            f"SELECT {_COLUMNS}{extra} FROM chamberlain_sessions WHERE id = ?"
             + (self._for_update(db) if lock else ""),
             (session_id,),
         )
-        return _session(found) if found is not None else None
 
     def _held(self, db: Database, session_id: str) -> Session:
         """The session's row, locked for this transaction; raises SessionNotFound."""
@@ -572,10 +576,8 @@ class SessionStore(OwnedStore):
                 self._full = durable
             with db.transaction():
                 # whether any lock exists, read with the row: the lock query (a tenth of a charge) runs only then
-                found = db.row(
-                    f"SELECT {_COLUMNS}, EXISTS (SELECT 1 FROM chamberlain_locks) FROM chamberlain_sessions "
-                    "WHERE id = ?" + (self._for_update(db) if not preview else ""),
-                    (session_id,),
+                found = self._select(
+                    db, session_id, not preview, ", EXISTS (SELECT 1 FROM chamberlain_locks)"
                 )
                 s = _session(found) if found is not None else None
                 if s is not None:
