@@ -148,6 +148,29 @@ def test_a_session_spends_its_budget_live_then_is_revoked(stack: Stack, operator
     shot(operator, "session")
 
 
+def test_the_live_refresh_replaces_only_the_rows_that_changed(stack: Stack, operator: Any) -> None:
+    """A row swapped under the pointer between mousedown and mouseup swallows its button's click."""
+    quiet = open_session(stack, agent="agent-quiet")
+    busy = open_session(stack)
+    page = operator.context.new_page()
+    page.add_init_script(  # runs before the console's own script: marks the rows as served, counts refreshes
+        "document.addEventListener('DOMContentLoaded', () => { window.updates = 0;"
+        " for (const row of document.querySelectorAll('tr[data-session]')) row.marked = true;"
+        " document.querySelector('[data-live]').addEventListener('chamberlain:updated',"
+        " () => { window.updates += 1; }); });"
+    )
+    page.goto(f"{stack.url}/console/sessions")
+    assert pay(stack, "invoice", 250, session=busy)["actions"]["pay"] == "EFFECT_ALLOW"
+    page.locator(f"tr[data-session={busy}] .budget", has_text="250 / 1000").wait_for()
+    page.wait_for_function("() => window.updates >= 3")  # refreshes after the change, rows unchanged
+    assert page.locator(f"tr[data-session={quiet}]").evaluate("row => row.marked === true")
+    assert page.locator(f"tr[data-session={busy}]").evaluate("row => row.marked === undefined")
+    age = page.locator(f"tr[data-session={quiet}] time[data-ago]")
+    assert re.fullmatch(r"\d+s|\d+m \d+s", age.inner_text()), age.inner_text()
+    assert age.get_attribute("title") == age.get_attribute("datetime")
+    page.close()
+
+
 def test_a_form_without_its_csrf_token_is_refused(stack: Stack, operator: Any) -> None:
     sid = open_session(stack, agent="agent-csrf")
     cookies = {c["name"]: c["value"] for c in operator.context.cookies()}

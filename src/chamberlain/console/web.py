@@ -113,7 +113,6 @@ class Console:
             lstrip_blocks=True,
         )
         self.templates.filters["pct"] = _percent
-        self.templates.filters["ago"] = _ago
         from chamberlain.console import approvals, log, sessions, vault
 
         routes = [
@@ -357,21 +356,3 @@ def _percent(used: Any, limit: Any) -> int:
         return max(0, min(100, round(100 * float(used) / float(limit)))) if float(limit) > 0 else 100
     except (TypeError, ValueError):
         return 0
-
-
-def _ago(rfc3339: str | None) -> str:
-    """``2026-12-06T14:00:00Z`` as ``3m 12s``."""
-    import datetime as dt
-
-    if not rfc3339:
-        return ""
-    try:
-        when = dt.datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
-    except ValueError:
-        return rfc3339
-    seconds = int(max(0, (dt.datetime.now(dt.UTC) - when).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"

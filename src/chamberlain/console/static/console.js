@@ -11,16 +11,50 @@ function showBars(root) {
   }
 }
 
+// "3m 12s" for each <time data-ago>: filled here so that the server's rows stay the same from one
+// refresh to the next and are replaced only when what they show changed.
+function showAges(root) {
+  const now = Date.now();
+  for (const time of root.querySelectorAll("time[data-ago][datetime]")) {
+    const when = Date.parse(time.getAttribute("datetime"));
+    if (Number.isNaN(when)) continue;
+    const s = Math.max(0, Math.floor((now - when) / 1000));
+    time.textContent = s < 60 ? `${s}s`
+      : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s`
+      : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+    time.title = time.getAttribute("datetime");
+  }
+}
+
+// Replaces only the rows whose HTML changed (a row is keyed by data-session), so that a row under the
+// pointer is not swapped between a button's mousedown and mouseup, which would swallow the click.
+function patchRows(target, html) {
+  const fresh = document.createElement("tbody");
+  fresh.innerHTML = html; // HTML the server rendered (autoescaped)
+  const key = (row) => row.dataset.session ?? "";
+  const old = new Map(Array.from(target.children, (row) => [key(row), row]));
+  const rows = Array.from(fresh.children).map((row) => {
+    const kept = old.get(key(row));
+    if (kept && kept.dataset.html === row.outerHTML) return kept;
+    row.dataset.html = row.outerHTML;
+    return row;
+  });
+  const same = rows.length === target.children.length && rows.every((row, i) => target.children[i] === row);
+  if (!same) target.replaceChildren(...rows);
+}
+
 function startLive() {
   const target = document.querySelector("[data-live]");
   if (!target || !window.EventSource) return;
   const status = document.querySelector("[data-live-status]");
+  for (const row of target.children) row.dataset.html = row.outerHTML; // as served, before showBars
   const source = new EventSource(target.dataset.live);
   source.addEventListener("open", () => { if (status) status.textContent = "live"; });
   source.addEventListener("error", () => { if (status) status.textContent = "reconnecting…"; });
   source.addEventListener("sessions", (event) => {
-    target.innerHTML = event.data; // HTML the server rendered (autoescaped)
+    patchRows(target, event.data);
     showBars(target);
+    showAges(target);
     target.dispatchEvent(new CustomEvent("chamberlain:updated"));
     if (status) status.textContent = `live (updated ${new Date().toLocaleTimeString()})`;
   });
@@ -263,8 +297,10 @@ function startPin() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  showBars(document);
   startLive();
+  showBars(document);
+  showAges(document);
+  setInterval(() => showAges(document), 1000);
   startPin();
   for (const section of document.querySelectorAll("[data-proof]")) {
     section.querySelector("[data-verify]").addEventListener("click", () => verifyEntry(section));
