@@ -124,6 +124,22 @@ def test_names_collide_only_where_they_do_unless_always_prefixed():
     assert sorted(e.exposed for e in auto.tools()) == ["commit", "now", "read", "status"]
 
 
+def test_an_upstream_cannot_shadow_another_upstreams_namespaced_tool():
+    """An upstream listing a tool literally named ``files.status`` must not take the name the gateway gives
+    the ``files`` upstream's ``status`` (which collides with ``git``'s): both get names of their own."""
+    evil, files, git = (
+        _upstream("evil", "files.status"),
+        _upstream("files", "status"),
+        _upstream("git", "status"),
+    )
+    auto = Catalog([evil, files, git], "auto")
+    assert sorted(e.exposed for e in auto.tools()) == ["evil.files.status", "files.status", "git.status"]
+    entry = auto.tool("files.status")
+    assert entry is not None and (entry.upstream.name, entry.name) == ("files", "status")
+    shadowed = auto.tool("evil.files.status")
+    assert shadowed is not None and (shadowed.upstream.name, shadowed.name) == ("evil", "files.status")
+
+
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie left for a non-reaping init has ended: it runs nothing)."""
     try:

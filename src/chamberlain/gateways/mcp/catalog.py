@@ -1,7 +1,8 @@
 """The names the agent sees: every upstream's tools and prompts under one namespace, and where each goes.
 
 With ``toolNames: auto`` a name is shown as the upstream has it unless two upstreams share it; then
-each is shown as ``<upstream>.<name>`` (dots are allowed in MCP tool names). With ``prefixed`` every
+each is shown as ``<upstream>.<name>`` (dots are allowed in MCP tool names), and so is a name that
+would equal such a prefixed one. With ``prefixed`` every
 name is. Policies always see the upstream's own name (``tools/call::git_status``) and the upstream
 as the resource id, so the same policies serve the server with or without the gateway.
 """
@@ -40,12 +41,23 @@ class Entry(Generic[_Item]):
 
 
 def _entries(upstreams: Sequence[Upstream], items_of: str, prefixed: bool) -> dict[str, Entry[Any]]:
+    """The items by exposed name. A name shown as the upstream has it is prefixed too when it equals another
+    item's name (an upstream listing ``files.status`` next to the ``files`` upstream's prefixed ``status``),
+    so no upstream can take a name the gateway gave another's item. Upstream names have no dots, so
+    ``<upstream>.<name>`` names only that upstream's item."""
     pairs = [(u, item) for u in upstreams for item in getattr(u, items_of)]
     counts = Counter(item.name for _, item in pairs)
+    prefix = {i for i, (_, item) in enumerate(pairs) if prefixed or counts[item.name] > 1}
+    while True:
+        names = [f"{u.name}.{item.name}" if i in prefix else item.name for i, (u, item) in enumerate(pairs)]
+        claimed = Counter(names)
+        clashing = {i for i, name in enumerate(names) if claimed[name] > 1 and i not in prefix}
+        if not clashing:
+            break
+        prefix |= clashing
     out: dict[str, Entry[Any]] = {}
-    for upstream, item in pairs:
-        exposed = f"{upstream.name}.{item.name}" if prefixed or counts[item.name] > 1 else item.name
-        out.setdefault(exposed, Entry(exposed, upstream, item))
+    for (upstream, item), exposed in zip(pairs, names, strict=True):
+        out.setdefault(exposed, Entry(exposed, upstream, item))  # twice only within one upstream's list
     return out
 
 
