@@ -77,6 +77,18 @@ def test_the_approved_action_is_allowed_once_and_only_that_action(pdp, store):
     assert any(o.src == "chamberlain.approval#state" and "USED" in o.val for o in replay.outputs)
 
 
+def test_an_approval_for_an_integer_beyond_2_53_does_not_lift_a_neighbouring_one(pdp, store):
+    """RFC 8785 prints numbers as doubles, so 2**60 and 2**60 + 1 have one canonical form: the digest must
+    still tell the two amounts apart."""
+    approval_id = approval_of(pay(pdp, 2**60))["id"]
+    approve(store, approval_id)
+    other = pay(pdp, 2**60 + 1, approval_id)
+    assert other.actions["pay"].effect == "EFFECT_DENY"
+    assert any(o.src == "chamberlain.approval#binding" for o in other.outputs)
+    assert store.get(approval_id).state == "APPROVED"
+    assert pay(pdp, 2**60, approval_id).actions["pay"].effect == "EFFECT_ALLOW"
+
+
 def test_only_the_approval_rule_is_lifted(pdp, store):
     out = pay(pdp, 5000, payee="blocked")  # the first DENY to hold decides: the approval rule comes first
     approval_id = approval_of(out)["id"]

@@ -10,6 +10,7 @@ request and its retry; the principal and chain they carry are in the digest).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from chamberlain.audit.write.canonical import canonical
@@ -17,6 +18,7 @@ from chamberlain.engine.request import CheckInput
 from chamberlain.engine.ruletable import PolicyRef
 
 _hashes: dict[int, tuple[Any, str]] = {}
+_SAFE_INTEGER = 2**53
 
 
 def readable(inp: CheckInput, action: str) -> dict[str, Any]:
@@ -55,5 +57,25 @@ def policy_hash(ref: PolicyRef) -> str:
 
 
 def action_digest(action: dict[str, Any], policy: str, session_id: str) -> str:
-    """SHA-256 (hex) of the readable action, the policy's hash and the session id."""
-    return hashlib.sha256(canonical({"action": action, "policy": policy, "session": session_id})).hexdigest()
+    """SHA-256 (hex) of the readable action, the policy's hash and the session id.
+
+    RFC 8785 prints every number as a double, so integers beyond ±2^53 that differ (``2**60``, ``2**60 + 1``)
+    have one canonical form; such integers are added exactly (``"integers": {"/resource/attr/amount": "..."}``)
+    so that an approval never lifts a neighbouring amount. Digests of actions without them are unchanged."""
+    hashed: dict[str, Any] = {"action": action, "policy": policy, "session": session_id}
+    exact = dict(_large_integers(action, ""))
+    if exact:
+        hashed["integers"] = exact
+    return hashlib.sha256(canonical(hashed)).hexdigest()
+
+
+def _large_integers(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(JSON pointer, decimal) of each integer in ``value`` that a double cannot hold exactly."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _large_integers(item, f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _large_integers(item, f"{path}/{index}")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _SAFE_INTEGER:
+        yield path, str(int(value))
