@@ -3,6 +3,7 @@ introspection says active:false once the session is revoked, RFC 7009 revocation
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import jwt as pyjwt
 import pytest
 
 from tests.delegation.support import (
+    ISSUER,
     PAYMENTS,
     IdentityProvider,
     OAuthError,
@@ -126,3 +128,39 @@ def test_introspection_and_revocation_need_an_authenticated_caller(server):
     meta = httpx.get(f"{srv.url}/.well-known/oauth-authorization-server").json()
     assert meta["introspection_endpoint"].endswith("/oauth2/introspect")
     assert meta["revocation_endpoint"].endswith("/oauth2/revoke")
+
+
+def test_a_chamberlain_token_does_not_authenticate_its_holder_as_its_subject(server):
+    """tool-agent holds a token whose sub is alice: presenting it as its credential must not let it revoke
+    another session of alice's (nor anything else): callers authenticate with their own credential."""
+    srv, idp = server
+    first, _ = _tokens(srv, idp)
+    _, other = _tokens(srv, idp)  # alice's second session
+    other_sid = _claims(other)["sid"]
+    assert other_sid != _claims(first)["sid"]
+    for path in ("/oauth2/revoke", "/oauth2/introspect"):
+        refused = _post(srv, path, other, first)
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client", refused.text
+        assert "cannot authenticate" in refused.json()["error_description"]
+    assert srv.app.state.sessions.get(other_sid).state == "ACTIVE"
+
+
+def test_only_the_subjects_own_issuer_may_revoke_for_the_subject(tmp_path):
+    """Identities are (issuer, subject) pairs: another trusted issuer's alice is not alice."""
+    idp, other = IdentityProvider(), IdentityProvider("https://other-idp.example")
+    delegation = settings(tmp_path, idp)
+    (tmp_path / "other-jwks.json").write_text(json.dumps(other.jwks()))
+    delegation["trustedIssuers"].append(
+        {"issuer": other.issuer, "jwksFile": str(tmp_path / "other-jwks.json"), "audience": ISSUER}
+    )
+    overrides = {"chamberlain": {"delegation": delegation, "logLevel": "error"}}
+    with ThreadServer(policy_folder(tmp_path), overrides) as srv:
+        _, second = _tokens(srv, idp)
+        sid = _claims(second)["sid"]
+        refused = _post(srv, "/oauth2/revoke", second, other.token("alice"))
+        assert refused.status_code == 403 and refused.json()["error"] == "unauthorized_client", refused.text
+        assert srv.app.state.sessions.get(sid).state == "ACTIVE"
+        refused = _post(srv, "/oauth2/revoke", second, other.token("tool-agent"))
+        assert refused.status_code == 403, refused.text
+        assert _post(srv, "/oauth2/revoke", second, idp.token("alice")).status_code == 200
+        assert srv.app.state.sessions.get(sid).state == "REVOKED"

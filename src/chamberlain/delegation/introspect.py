@@ -1,8 +1,10 @@
 """RFC 7662 token introspection and RFC 7009 token revocation for chamberlain's own tokens.
 
 Both take ``application/x-www-form-urlencoded`` ``token=...`` and need an authenticated caller: a
-bearer JWT in ``Authorization`` that chamberlain issued or a trusted issuer issued for its
-audience (the same tokens the exchange accepts as actor tokens).
+bearer JWT in ``Authorization`` that a trusted issuer issued for its audience (the same tokens the
+exchange accepts as actor tokens). A token chamberlain issued is delegated authority, not an
+identity (its ``sub`` is the person its holder acts for), so it authenticates nobody. The caller is
+the (issuer, subject) pair of its token.
 
 - Introspection answers ``{"active": false}`` for anything that is not a live chamberlain token:
   a bad signature, expired, another issuer's, or one whose session is not ACTIVE (revoked,
@@ -10,7 +12,7 @@ audience (the same tokens the exchange accepts as actor tokens).
   "iat", "jti", "sid", "token_type"}``.
 - Revocation revokes the token's session (a chamberlain token is good only as long as its session),
   so every token of that session stops at once, on every replica. Only the token's subject or its
-  current actor (``client_id``) may revoke it. An invalid token is answered 200 (RFC 7009 §2.2);
+  current actor (``client_id``) may revoke it, each as the issuer the token names for them. An invalid token is answered 200 (RFC 7009 §2.2);
   a token without a session cannot be revoked (``unsupported_token_type``).
 """
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.delegation.errors import ExchangeError, TokenError
+from chamberlain.delegation.identity import Identity, same_party
 from chamberlain.delegation.tokens import require_audience, verify_jwt
 
 if TYPE_CHECKING:
@@ -38,8 +41,9 @@ class SessionStates(Protocol):
     def revoke(self, sid: str, *, by: str, reason: str) -> str: ...
 
 
-def authenticate(service: TokenService, authorization: str) -> str:
-    """The caller of ``Authorization: Bearer <jwt>`` (its ``sub``); raises ExchangeError 401 otherwise."""
+def authenticate(service: TokenService, authorization: str) -> Identity:
+    """The caller of ``Authorization: Bearer <jwt>`` (its ``sub`` as its issuer vouches for it); raises
+    ExchangeError 401 otherwise."""
     try:
         token = bearer_token(authorization)
     except BearerError as exc:
@@ -54,16 +58,21 @@ def authenticate(service: TokenService, authorization: str) -> str:
         verified = verify_jwt(
             token, service.keys_of, now=service.clock(), leeway=service.config.leeway, where=where
         )
-        if verified.issuer != service.config.issuer:
-            trusted = service.config.trusted(verified.issuer)
-            assert trusted is not None  # verify_jwt found its keys
-            require_audience(verified.claims, [trusted.audience], where)
+        if verified.issuer == service.config.issuer:
+            raise TokenError(
+                where,
+                "a token chamberlain issued cannot authenticate a caller: its sub is the person its holder "
+                "acts for; authenticate with your own token from a trusted issuer",
+            )
+        trusted = service.config.trusted(verified.issuer)
+        assert trusted is not None  # verify_jwt found its keys
+        require_audience(verified.claims, [trusted.audience], where)
     except TokenError as exc:
         raise ExchangeError("invalid_client", str(exc), 401) from None
     sub = verified.claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise ExchangeError("invalid_client", "the caller's token has no sub", 401)
-    return sub
+    return Identity(sub, verified.issuer)
 
 
 def _token(params: Mapping[str, Sequence[str]]) -> str:
@@ -91,7 +100,7 @@ def introspect(service: TokenService, params: Mapping[str, Sequence[str]]) -> di
     return out
 
 
-def revoke(service: TokenService, params: Mapping[str, Sequence[str]], caller: str) -> dict[str, Any]:
+def revoke(service: TokenService, params: Mapping[str, Sequence[str]], caller: Identity) -> dict[str, Any]:
     """RFC 7009 §2.1: revoke the token's session; ``{}`` (HTTP 200) also for a token that is not valid."""
     token = _token(params)
     try:
@@ -103,13 +112,16 @@ def revoke(service: TokenService, params: Mapping[str, Sequence[str]], caller: s
             "unsupported_token_type",
             "this token belongs to no session, so it cannot be revoked before it expires",
         )
-    agents = found.chain.ids
-    if caller != found.subject and (not agents or caller != agents[0]):
+    actors = found.chain.actors
+    subject = Identity(found.subject, found.subject_issuer)
+    agent = Identity(actors[0].id, actors[0].issuer) if actors else None
+    if not same_party(caller, subject) and (agent is None or not same_party(caller, agent)):
         raise ExchangeError(
             "unauthorized_client",
-            f"{caller!r} may not revoke a token of {found.subject!r} "
-            f"held by {agents[0] if agents else 'nobody'!r}",
+            f"{caller} may not revoke a token of {subject} held by {agent or 'nobody'}",
             403,
         )
-    service.sessions.revoke(found.sid, by=f"token-revocation:{caller}", reason=f"token {found.jti} revoked")
+    service.sessions.revoke(
+        found.sid, by=f"token-revocation:{caller.subject}", reason=f"token {found.jti} revoked"
+    )
     return {}
