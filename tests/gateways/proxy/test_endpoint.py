@@ -51,6 +51,18 @@ def test_the_chain_is_attenuated_and_the_denial_explains_without_policy_internal
     assert "x-chamberlain-subject" not in reply.headers
 
 
+def test_a_query_parameter_a_route_reads_may_not_be_given_twice(env):
+    """HTTP parameter pollution: chamberlain would decide on the first amount, and an upstream reading the
+    last (Rails, PHP) or all of them (Express) would pay another one."""
+    srv, _, _, second = env
+    for query in ("amount=50&amount=5000", "amount=50&currency=EUR&currency=USD"):
+        reply = httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay?{query}", headers=bearer(second))
+        assert reply.status_code == 403, (query, reply.text)
+        assert "is given more than once" in reply.json()["message"], reply.text
+    tagged = httpx.post(f"{srv.url}{AUTHZ}/payments?tag=a&tag=b", json={"amount": 20}, headers=bearer(second))
+    assert tagged.status_code == 200, tagged.text  # a parameter the route does not read may repeat
+
+
 def test_nginx_headers_are_believed_from_a_trusted_proxy(env):
     srv, _, _, second = env
     headers = bearer(second, **{"x-original-uri": "/payments/p1/pay?amount=10", "x-original-method": "POST"})

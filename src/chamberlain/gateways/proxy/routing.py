@@ -2,7 +2,8 @@
 
 A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
 slash, or anything that does not decode as UTF-8 matches no route (the upstream might read it
-differently), so it is denied. The first route that matches decides.
+differently), so it is denied; so is a query parameter given twice that a route reads (by name, or
+through a CEL attribute whose expression names ``query``). The first route that matches decides.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def _fill(template: str, params: Mapping[str, str]) -> str:
 
 
 def query_of(query: str) -> dict[str, str]:
-    """The query parameters (the first value of each name); raises :class:`Unmapped` for too many or bad ones."""
+    """The query parameters (the first value of each name); raises :class:`Unmapped` for too many or bad ones.
+    :func:`repeated_in` names those given more than once."""
     try:
         pairs = parse_qsl(query, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_PARAMS)
     except (ValueError, UnicodeDecodeError):
@@ -86,6 +88,27 @@ def query_of(query: str) -> dict[str, str]:
     for name, value in pairs:
         found.setdefault(name, value)
     return found
+
+
+def repeated_in(query: str) -> set[str]:
+    """The names given more than once in a query :func:`query_of` accepted."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for name, _ in parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_PARAMS):
+        (repeated if name in seen else seen).add(name)
+    return repeated
+
+
+def _once(query: str, names: list[str], where: str) -> None:
+    """Refuse a parameter the route reads that is given more than once: chamberlain decides on the first
+    value, and the upstream may read the last (Rails, PHP) or all of them (Express)."""
+    repeated = repeated_in(query)
+    twice = sorted(repeated & set(names)) if names else sorted(repeated)
+    if twice:
+        raise Unmapped(
+            f"query parameter {twice[0]!r} is given more than once, and {where} reads it: "
+            "the upstream might read another value than the one decided on"
+        )
 
 
 def body_of(request: ProxyRequest, route: Route, max_depth: int) -> Any:
@@ -131,12 +154,15 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
         if source.source == "path":
             found, value = True, params[source.name]
         elif source.source == "query":
+            _once(request.query, [source.name], f"{route.where}.attr.{name}")
             found, value = source.name in query, query.get(source.name)
         elif source.source == "header":
             found, value = source.name in request.headers, request.headers.get(source.name)
         elif source.source == "body":
             found, value = _dig(body, source.name)
         else:
+            if "query" in source.expression:  # it may read any parameter
+                _once(request.query, [], f"{route.where}.attr.{name}")
             if view is None:
                 view = {
                     "method": request.method,
