@@ -236,6 +236,23 @@ def test_who_may_decide(server, idp):
     assert effect(result) == "EFFECT_DENY" and "DENIED" in why(result, "state")
 
 
+def test_the_person_a_session_acts_for_does_not_approve_its_agents_action(server, idp):
+    """agent-7 acts for alice in her session (no token: the agent is the principal); alice holding an approver
+    role is still a party to the action, as she is when her token names her the subject."""
+    opened = httpx.post(
+        f"{server.url}/api/sessions",
+        json={"subject": "alice", "agent": "agent-7"},
+        auth=ADMIN_AUTH,
+        timeout=30,
+    )
+    sid = opened.json()["id"]
+    approval_id = asked(pay(server, 5000, session=sid))["id"]
+    alice = decide(server, approval_id, "approve", person(idp, "alice", "finance_manager"))
+    assert alice.status_code == 403, alice.text
+    assert "session " + sid + " acts for 'alice'" in alice.json()["message"]
+    assert decide(server, approval_id, "approve", person(idp, "bob", "finance_manager")).status_code == 200
+
+
 def test_bad_input_is_a_clear_4xx(server, idp):
     manager = person(idp, "bob", "finance_manager")
     malformed = httpx.post(

@@ -4,8 +4,8 @@ The admin dispatcher authenticates each call and asks the admin policy (kind ``c
 ``approval:read``, ``approval:decide``). Who may decide one request is the approval's own business,
 decided here: a person authenticated by a bearer JWT from a trusted issuer (operator basic-auth
 credentials read, never decide) holding one of the request's ``approvers`` roles, who is neither the
-subject of the action nor an actor of its chain (unless ``approvers`` holds ``$subject``: the subject
-may then confirm), and — when the user's policies have a resource policy for kind ``approval`` —
+subject of the action nor an actor of its chain — nor, for an action made in a session, the session's
+subject or agent — (unless ``approvers`` holds ``$subject``: the subject may then confirm), and — when the user's policies have a resource policy for kind ``approval`` —
 allowed ``approve`` by it. People see only the requests they may decide; operators see all.
 """
 
@@ -24,6 +24,8 @@ from chamberlain.server.admin import AdminRequest, AdminRoute, Caller
 from chamberlain.server.admin.answers import answering, json_object
 from chamberlain.server.admin.paging import page_limit, query_params
 from chamberlain.server.http import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED
+from chamberlain.sessions.errors import SessionNotFound
+from chamberlain.sessions.model import Session
 
 KIND = "chamberlain:approval"
 FAILED_PRECONDITION = 9
@@ -60,8 +62,11 @@ def _id(request: AdminRequest) -> str:
     return value
 
 
-def why_not_approver(caller: Caller, approval: Approval) -> str:
-    """Why ``caller`` may not decide ``approval`` ("" when they may, as far as roles and identity go)."""
+def why_not_approver(caller: Caller, approval: Approval, session: Session | None = None) -> str:
+    """Why ``caller`` may not decide ``approval`` ("" when they may, as far as roles and identity go).
+
+    ``session``: the session the action was made in; its agent is a party as an actor is, and its subject
+    as the action's subject is (an agent checking as itself in alice's session acts for alice)."""
     if caller.via != "jwt":
         return (
             f"{caller.id!r} signed in with operator credentials: operators can list and read approvals, "
@@ -70,21 +75,48 @@ def why_not_approver(caller: Caller, approval: Approval) -> str:
     person = Identity(caller.id, caller.issuer or "")
     approvers = approval.spec.approvers
     is_subject = same_party(person, Identity(approval.subject))
-    for actor in approval.chain:
+    for actor in (*approval.chain, *((session.agent,) if session is not None else ())):
         if same_party(person, Identity(actor)):
             return f"{person} is an actor of this action's chain: nobody approves their own action"
+    acts_for = ""
+    if not is_subject and session is not None and same_party(person, Identity(session.subject)):
+        is_subject, acts_for = True, f" (session {session.id} acts for {session.subject!r})"
     if is_subject and SUBJECT in approvers:
         return ""
     if is_subject:
         return (
-            f"{person} is the subject of this action: nobody approves their own action (the rule may opt "
-            f'into the subject\'s consent with approvers: ["{SUBJECT}"])'
+            f"{person} is the subject of this action{acts_for}: nobody approves their own action (the rule "
+            f'may opt into the subject\'s consent with approvers: ["{SUBJECT}"])'
         )
     held = sorted(set(caller.roles) & set(approvers))
     if not held:
         roles = ", ".join(r for r in approvers if r != SUBJECT) or "none"
         return f"{person} holds none of the approver roles of {approval.id} ({roles})"
     return ""
+
+
+def _session_of(request: AdminRequest, approval: Approval, *, strict: bool) -> Session | None:
+    """The session ``approval``'s action was made in (None outside one). ``strict`` (to approve): refused when
+    it cannot be read, since whom it acts for is then unknown (and an approval outliving its session could not
+    be used anyway); a denial needs no such care."""
+    if not approval.session_id:
+        return None
+    sessions = request.state.sessions
+    if sessions is None:
+        if not strict:
+            return None
+        raise ApproverRefused(
+            f"approval {approval.id} was asked in session {approval.session_id}, and this server has no "
+            "session store to tell whom that session acts for"
+        )
+    try:
+        return sessions.get(approval.session_id)
+    except SessionNotFound:
+        if not strict:
+            return None
+        raise ApproverRefused(
+            f"approval {approval.id} was asked in session {approval.session_id}, which is unknown"
+        ) from None
 
 
 def _policy_refusal(request: AdminRequest, approval: Approval) -> str:
@@ -150,14 +182,15 @@ def _decide(request: AdminRequest, verdict: str) -> dict[str, Any]:
     approval_id = _id(request)
 
     store = _store(request)
+    found = store.get(approval_id)
+    session = _session_of(request, found, strict=verdict == "APPROVE")
     if verdict == "APPROVE":  # the user's approval policy, asked before the request's row is held
-        found = store.get(approval_id)
-        why = why_not_approver(caller, found) or _policy_refusal(request, found)
+        why = why_not_approver(caller, found, session) or _policy_refusal(request, found)
         if why:
             raise ApproverRefused(why)
 
     def refuse(approval: Approval) -> str:
-        why = why_not_approver(caller, approval)
+        why = why_not_approver(caller, approval, session)
         if why:
             raise ApproverRefused(why)
         return ""
