@@ -51,6 +51,17 @@ ROUTES: list[dict[str, Any]] = [
     },
     {"request": "GET /payments/{id}", "kind": "payment", "id": "{id}", "action": "view"},
     {
+        "request": "POST /payments/{id}/refund",
+        "kind": "payment",
+        "id": "{id}",
+        "action": "pay",
+        "attr": {
+            "amount": {"cel": "int(request.query.amount)"},
+            "channel": "header.X-Channel",
+            "via": {"cel": "request.headers['x-via']"},
+        },
+    },
+    {
         "request": "POST /payments",
         "kind": "payment",
         "id": "new",

@@ -63,6 +63,24 @@ def test_a_query_parameter_a_route_reads_may_not_be_given_twice(env):
     assert tagged.status_code == 200, tagged.text  # a parameter the route does not read may repeat
 
 
+def test_a_header_a_route_reads_may_not_be_given_twice(env):
+    """Header pollution: chamberlain reads a repeated header as its values joined with ", ", which a DENY
+    comparing one value does not match, while the upstream may read the first or the last."""
+    srv, _, _, second = env
+    url = f"{srv.url}{AUTHZ}/payments/p1/refund?amount=50"
+    once = [("authorization", f"Bearer {second}"), ("x-channel", "web"), ("x-via", "app")]
+    assert httpx.post(url, headers=once).status_code == 200
+    for twice, named in ((("x-channel", "agent"), "x-channel"), (("x-via", "other"), "x-via")):
+        reply = httpx.post(url, headers=[*once, twice])
+        assert reply.status_code == 403, reply.text
+        assert f"header '{named}' is given more than once" in reply.json()["message"], reply.text
+    unread = httpx.post(url, headers=[*once, ("x-trace", "1"), ("x-trace", "2")])
+    assert unread.status_code == 200, unread.text  # a header the route does not read may repeat
+    nginx = bearer(second, **{"x-original-uri": "/payments/p1/refund?amount=50", "x-original-method": "POST"})
+    via_nginx = httpx.post(f"{srv.url}{AUTHZ}", headers=[*nginx.items(), ("x-via", "a"), ("x-via", "b")])
+    assert via_nginx.status_code == 403 and "'x-via' is given more than once" in via_nginx.text
+
+
 def test_nginx_headers_are_believed_from_a_trusted_proxy(env):
     srv, _, _, second = env
     headers = bearer(second, **{"x-original-uri": "/payments/p1/pay?amount=10", "x-original-method": "POST"})

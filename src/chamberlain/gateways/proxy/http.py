@@ -35,12 +35,18 @@ def is_authz_path(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
+def _headers(scope: dict[str, Any]) -> tuple[dict[str, str], frozenset[str]]:
+    """The headers (a repeated one's values joined with ", ", as RFC 9110 reads them) and the names repeated."""
     found: dict[str, str] = {}
+    repeated: set[str] = set()
     for raw_name, raw_value in scope["headers"]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        found[name] = f"{found[name]}, {value}" if name in found else value
-    return found
+        if name in found:
+            found[name] = f"{found[name]}, {value}"
+            repeated.add(name)
+        else:
+            found[name] = value
+    return found, frozenset(repeated)
 
 
 class Refused(Exception):
@@ -69,7 +75,7 @@ async def _body(receive: Receive, limit: int, deadline: float) -> tuple[bytes, b
 async def proxy_request(state: ServerState, scope: dict[str, Any], receive: Receive) -> ProxyRequest:
     """The original request a check request asks about; raises :class:`Refused`."""
     settings = state.config.gateway
-    headers = _headers(scope)
+    headers, repeated = _headers(scope)
     client = scope.get("client")
     peer = client[0] if client else None
     if any(name in headers for name in _FORWARDED):
@@ -106,7 +112,7 @@ async def proxy_request(state: ServerState, scope: dict[str, Any], receive: Rece
     if not method.isalpha() or len(method) > 20:
         raise Refused(f"the original method is missing or not a method (from {proxy})")
     path, _, query = uri.partition("?")
-    return ProxyRequest(method.upper(), path, query, host, headers, proxy, peer, body, truncated)  # type: ignore[arg-type]
+    return ProxyRequest(method.upper(), path, query, host, headers, proxy, peer, body, truncated, repeated)  # type: ignore[arg-type]
 
 
 async def serve(state: ServerState, scope: dict[str, Any], receive: Receive, send: Send) -> int:

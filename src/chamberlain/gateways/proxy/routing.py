@@ -3,7 +3,9 @@
 A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
 slash, or anything that does not decode as UTF-8 matches no route (the upstream might read it
 differently), so it is denied; so is a query parameter given twice that a route reads (by name, or
-through a CEL attribute whose expression names ``query``). The first route that matches decides.
+through a CEL attribute whose expression names ``query``), and a header given twice that it reads (by
+name, or named in a CEL attribute's expression; where the proxy joined repeats itself, as Envoy's gRPC
+service does, chamberlain cannot tell). The first route that matches decides.
 """
 
 from __future__ import annotations
@@ -111,6 +113,17 @@ def _once(query: str, names: list[str], where: str) -> None:
         )
 
 
+def _header_once(request: ProxyRequest, names: list[str], where: str) -> None:
+    """Refuse a header the route reads that is given more than once: chamberlain decides on the values joined
+    with ", ", and the upstream may read the first or the last (a DENY comparing one value would not match)."""
+    twice = sorted(request.repeated.intersection(names))
+    if twice:
+        raise Unmapped(
+            f"header {twice[0]!r} is given more than once, and {where} reads it: "
+            "the upstream might read another value than the one decided on"
+        )
+
+
 def body_of(request: ProxyRequest, route: Route, max_depth: int) -> Any:
     """The request's JSON body for a route that reads it; raises :class:`Unmapped` when it is missing, partial
     or not JSON (a route reading the body is never decided without the whole of it)."""
@@ -157,12 +170,16 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
             _once(request.query, [source.name], f"{route.where}.attr.{name}")
             found, value = source.name in query, query.get(source.name)
         elif source.source == "header":
+            _header_once(request, [source.name], f"{route.where}.attr.{name}")
             found, value = source.name in request.headers, request.headers.get(source.name)
         elif source.source == "body":
             found, value = _dig(body, source.name)
         else:
             if "query" in source.expression:  # it may read any parameter
                 _once(request.query, [], f"{route.where}.attr.{name}")
+            if "headers" in source.expression:  # the repeated headers it names
+                named = [h for h in request.repeated if h in source.expression.lower()]
+                _header_once(request, named, f"{route.where}.attr.{name}")
             if view is None:
                 view = {
                     "method": request.method,
