@@ -231,6 +231,16 @@ LIBRARY = [
     'string(size(P.roles)) == "1"',
     "P.id.size() + 1 > 2",
     "P.roles.size() == 1u",
+    'string(type(R.attr.n)) == "int"',
+    "int(type(1)) == 1",
+    "size(type(1)) == 1",
+    "type(1).x == 1",
+    "type(1) + 1",
+    'type(1) == type("a")',
+    "type(1) < type(2)",
+    "type(1) == null",
+    "[type(1)] + [int] == [int]",
+    "type(P.roles)[0] == 1",
 ]
 #: What cel-go refuses and this checker lets through (it gives Cerbos's library types no type): each
 #: still fails at evaluation time. A case that starts to agree must leave this list.

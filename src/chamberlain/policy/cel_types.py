@@ -23,7 +23,8 @@ from chamberlain.cel.lib import time
 from chamberlain.cel.lib.core import compile_regex
 from chamberlain.cel.values import UInt
 
-#: A type: a name (``int``, ``dyn``, a message's full name) or ``("list", elem)`` / ``("map", key, value)``.
+#: A type: a name (``int``, ``dyn``, a message's full name) or ``("list", elem)`` / ``("map", key, value)``
+#: / ``("type", of)`` (what ``type(x)`` returns).
 Type = str | tuple[Any, ...]
 
 DYN, INT, UINT, DOUBLE, STRING, BYTES, BOOL, NULL = (
@@ -116,6 +117,7 @@ GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
     "timestamp": _to(TIMESTAMP, TIMESTAMP, STRING, INT),
     "duration": _to(DURATION, DURATION, STRING),
     "dyn": [(("A",), DYN)],
+    "type": [(("A",), ("type", "A"))],
     "matches": [((STRING, STRING), BOOL)],
     "now": [((), TIMESTAMP)],
 }
@@ -406,6 +408,8 @@ def _assignable(to: Type, value: Type) -> bool:
         return _nullable(to)
     if to == NULL:
         return _assignable(value, to)
+    if isinstance(to, tuple) and isinstance(value, tuple) and to[0] == value[0] == "type":
+        return True  # cel-go compares any two types: type(1) == type("a")
     if isinstance(to, tuple) and isinstance(value, tuple) and to[0] == value[0]:
         return all(_assignable(t, v) for t, v in zip(to[1:], value[1:], strict=True))
     return False
