@@ -374,7 +374,7 @@ class _Decoder:
             self.parse_error(value, of_ypath, f"expected sequence got {_go_type(value)}")
             return ()
         if not value.value and not self.parse_failed:
-            self.violation(of_ppath, "value must contain at least 1 item(s)", pos)
+            self.violation(of_ppath, "value is required", pos)
         out = []
         for i, item in enumerate(value.value):
             ip, yp = f"{of_ppath}[{i}]", f"{of_ypath}[{i}]"
