@@ -155,10 +155,14 @@ def test_huge_files_and_non_utf8_are_reported_not_raised():
     assert "MiB limit" in next(e.message for e in errors if e.file == "big.yaml")
 
 
-def test_multi_document_files_and_json():
-    multi = RESOURCE + "---\n" + DERIVED
-    policies = load_documents({"both.yaml": multi})
-    assert {p.kind for p in policies} == {"resource", "derived_roles"}
+def test_one_document_per_file_and_json():
+    """Cerbos 0.55 refuses a file of two documents (a `null` one counts); comment-only ones are skipped."""
+    for second in (DERIVED, "~\n", "{}\n"):
+        errors = errors_of({"both.yaml": RESOURCE + "---\n" + second})
+        assert [(e.file, e.kind, e.line) for e in errors] == [("both.yaml", "parse error", 0)]
+        assert errors[0].message.startswith("more than one YAML document detected")
+    policies = load_documents({"one.yaml": "# header\n---\n" + DERIVED + "---\n# footer\n"})
+    assert {p.kind for p in policies} == {"derived_roles"}
     json_policy = '{"apiVersion": "api.cerbos.dev/v1", "derivedRoles": {"name": "owners", "definitions": [{"name": "owner", "parentRoles": ["user"]}]}}'
     assert len(load_documents({"owners.json": json_policy})) == 1
 

@@ -70,7 +70,7 @@ class Document:
 
 def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list[Document], list[Issue]]:
     """Split ``data`` (the contents of ``file``, ``what`` the file holds) into YAML documents, or say
-    why it cannot be read."""
+    why it cannot be read. Like Cerbos, a file holds one document (and any comment-only ones)."""
     if len(data) > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
         return [], [
@@ -95,6 +95,9 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
         return [], [Issue(file, "parse error", f"invalid YAML: {problem}", line, column, "$")]
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
         return [], [Issue(file, "parse error", f"invalid YAML: {exc}", 1, 1, "$")]
+    if sum(not _blank(root) for root in roots) > 1:
+        message = f"more than one YAML document detected: {what} file holds a single document"
+        return [], [Issue(file, "parse error", message)]
     docs: list[Document] = []
     issues: list[Issue] = []
     for root in roots:
@@ -123,6 +126,11 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
             continue
         docs.append(Document(file, root, text))
     return docs, issues
+
+
+def _blank(root: yaml.Node | None) -> bool:
+    """A document with no content (empty or comments only): Cerbos does not count it."""
+    return root is None or (isinstance(root, yaml.ScalarNode) and root.tag == NULL_TAG and root.value == "")
 
 
 def node_position(node: yaml.Node, path: str) -> Position:
