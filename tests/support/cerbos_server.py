@@ -160,6 +160,8 @@ class CerbosServer:
     schema_enforcement: str = "none"
     #: Cerbos's own decision log on (the ``local`` backend, kept in the work folder), for benchmarks.
     decision_log: bool = False
+    #: The ``auxData`` block as Cerbos spells it (``{"jwt": {"disableVerification": True}}``).
+    aux_data: Mapping[str, Any] = field(default_factory=dict)
     #: Seconds to wait for the server to become healthy (it compiles every policy first).
     startup_timeout: float = _STARTUP_TIMEOUT
     port: int = 0
@@ -187,6 +189,8 @@ class CerbosServer:
             engine=self.engine,
             schema_enforcement=self.schema_enforcement,
         )
+        if self.aux_data:
+            config["auxData"] = dict(self.aux_data)
         if self.decision_log:
             config["audit"] = {
                 "enabled": True,
