@@ -241,6 +241,22 @@ LIBRARY = [
     "type(1) == null",
     "[type(1)] + [int] == [int]",
     "type(P.roles)[0] == 1",
+    '"%v".format([R.attr.x]) == ""',
+    '"%5d".format([1]) == ""',
+    '"%d".format([P.id]) == ""',
+    '"%s: %d".format([P.id, size(P.roles)]) == ""',
+    '"%s %s".format([P.id]) == ""',
+    '"%s".format([P.id, 1]) == ""',
+    '"%.f".format([1.5]) == ""',
+    '"%.200f".format([1.5]) == ""',
+    '"%x".format([1.5]) == "" && "%o".format(["a"]) == ""',
+    '"%d".format([now()]) == ""',
+    '"%e".format(["%d".format(["a"])]) == ""',
+    '"%s".format([]) == "" && P.id == 1',
+    '"%d".format([R.attr.x]) == ""',
+    '"%d".format(R.attr.list) == ""',
+    '"%d".format(1) == ""',
+    '"a%".format([]) == ""',
 ]
 #: What cel-go refuses and this checker lets through (it gives Cerbos's library types no type): each
 #: still fails at evaluation time. A case that starts to agree must leave this list.

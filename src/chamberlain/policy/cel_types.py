@@ -21,6 +21,7 @@ from typing import Any
 from chamberlain.cel import ast
 from chamberlain.cel.lib import time
 from chamberlain.cel.lib.core import compile_regex
+from chamberlain.cel.lib.strings import format_problem
 from chamberlain.cel.values import UInt
 
 #: A type: a name (``int``, ``dyn``, a message's full name) or ``("list", elem)`` / ``("map", key, value)``
@@ -141,6 +142,7 @@ MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
     "join": [(list_of(STRING), (), STRING), (list_of(STRING), (STRING,), STRING)],
     "split": [(STRING, (STRING,), list_of(STRING)), (STRING, (STRING, INT), list_of(STRING))],
     "timeSince": [(TIMESTAMP, (), DURATION)],
+    "format": [(STRING, (list_of(DYN),), STRING)],
     **{name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT)] for name in _TIME_PARTS},
     **{
         name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT), (DURATION, (), INT)]
@@ -165,7 +167,7 @@ def type_errors(tree: ast.Expr) -> list[str]:
     """cel-go's checker errors for ``tree`` in Cerbos's environment, in the order cel-go reports them."""
     checker = _Checker()
     checker.check(tree, {})
-    return checker.errors
+    return checker.errors or checker.validation  # cel-go validates only what type-checks
 
 
 def _literal(value: Any) -> Type:
@@ -184,6 +186,7 @@ def _literal(value: Any) -> Type:
 class _Checker:
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.validation: list[str] = []  # cel-go's validators run once the checker is done
 
     def check(self, node: ast.Expr, scope: dict[str, Type]) -> Type:
         if isinstance(node, ast.Literal):
@@ -243,6 +246,7 @@ class _Checker:
                 node.pos, f"{namespace.name}.{name}", node.args
             )  # math.greatest(...): one function
             name = node.function
+        slot = len(self.validation)  # a call's problems come before its arguments' (cel-go's order)
         target = self.check(node.target, scope) if node.target is not None else None
         args = [self.check(a, scope) for a in node.args]
         if name in _LOGICAL:
@@ -251,6 +255,8 @@ class _Checker:
                     self.errors.append(f"expected type 'bool' but found '{type_name(t)}'")
             return BOOL
         self.literal_arguments(node, args)
+        if name == "format" and target == STRING:
+            self.format_arguments(node, scope, slot)
         if name in ("math.greatest", "math.least") and target is None and len(args) == 1:
             return self.extremum(node, args)
         if target is not None:
@@ -270,6 +276,20 @@ class _Checker:
             self.errors.append("invalid timestamp argument")
         elif name == "duration" and _bad_duration(value):
             self.errors.append("invalid duration argument")
+
+    def format_arguments(self, node: ast.Call, scope: dict[str, Type], slot: int) -> None:
+        """cel-go's validator of ``"literal".format([list literal])``: clauses, argument count and types."""
+        template, args = node.target, node.args
+        if not (
+            isinstance(template, ast.Literal)
+            and isinstance(template.value, str)
+            and len(args) == 1
+            and isinstance(args[0], ast.ListExpr)
+        ):
+            return
+        types = [_format_type(_Checker().check(e, scope)) for e in args[0].elements]
+        if (problem := format_problem(template.value, types)) is not None:
+            self.validation.insert(slot, problem)
 
     def extremum(self, node: ast.Call, args: list[Type]) -> Type:
         """Cerbos's ``math.greatest``/``math.least`` of one argument: a number or a list of numbers."""
@@ -358,6 +378,19 @@ class _Checker:
         if node.function == "filter":
             return range_type if isinstance(range_type, tuple) and range_type[0] == "list" else list_of(elem)
         return BOOL
+
+
+def _format_type(t: Type) -> str | None:
+    """How cel-go names a format argument's type (None: dyn): ``list``, ``google.protobuf.Timestamp``."""
+    if t == DYN or t in ("A", "B"):
+        return None
+    if isinstance(t, tuple):
+        return str(t[0])
+    return {
+        NULL: "null_type",
+        TIMESTAMP: "google.protobuf.Timestamp",
+        DURATION: "google.protobuf.Duration",
+    }.get(t, t)
 
 
 def _children(node: ast.Expr) -> Iterator[ast.Expr]:

@@ -295,6 +295,9 @@ def _format_binary(value: Any) -> str:
     raise _clause_error("only ints, uints, and bools can be formatted as binary", value)
 
 
+_HEX_ONLY = "only ints, uints, bytes, and strings can be formatted as hex"
+
+
 def _hex_clause(upper: bool) -> Callable[[Any], str]:
     def clause(value: Any) -> str:
         tv = type(value)
@@ -305,7 +308,7 @@ def _hex_clause(upper: bool) -> Callable[[Any], str]:
         elif tv is bytes:
             text = value.hex()
         else:
-            raise _clause_error("only ints, uints, bytes, and strings can be formatted as hex", value)
+            raise _clause_error(_HEX_ONLY, value)
         return text.upper() if upper else text
 
     return clause
@@ -341,7 +344,10 @@ def _parse_clause(text: str, pos: int) -> tuple[int, Callable[[Any], str]]:
         if end >= len(text):
             raise _parse_error("error while parsing precision: could not find end of precision specifier")
         if end == pos + 1:
-            raise _parse_error("error while parsing precision: missing precision digits")
+            raise _parse_error(
+                "error while parsing precision: error while converting precision to integer: "
+                'strconv.Atoi: parsing "": invalid syntax'
+            )
         precision = int(text[pos + 1 : end])
         if precision > MAX_PRECISION:
             raise _parse_error(
@@ -357,6 +363,44 @@ def _parse_clause(text: str, pos: int) -> tuple[int, Callable[[Any], str]]:
     if verb == "e":
         return pos + 1, _float_clause("e", precision, "scientific")
     raise _parse_error(f'unrecognized formatting clause "{verb}"')
+
+
+_NUMBERS = frozenset({"int", "uint", "double"})
+#: The argument types each clause takes (CEL type names, as cel-go prints them) and what it says of others.
+_CLAUSE_TAKES: dict[str, tuple[frozenset[str], str]] = {
+    "d": (_NUMBERS, "decimal clause can only be used on ints, uints, and doubles"),
+    "f": (_NUMBERS, "fixed-point clause can only be used on ints, uints, and doubles"),
+    "e": (_NUMBERS, "scientific clause can only be used on ints, uints, and doubles"),
+    "x": (frozenset({"int", "uint", "bytes", "string"}), _HEX_ONLY),
+    "X": (frozenset({"int", "uint", "bytes", "string"}), _HEX_ONLY),
+    "o": (frozenset({"int", "uint"}), "octal clause can only be used on ints and uints"),
+    "b": (frozenset({"int", "uint", "bool"}), "only ints, uints, and bools can be formatted as binary"),
+}
+
+
+def format_problem(template: str, arg_types: list[str | None]) -> str | None:
+    """What cel-go's compile-time check says of ``"template".format([a, b])`` (a string literal on a list
+    literal) whose arguments have these CEL types (None: dyn, which every clause takes); None if fine."""
+    pos = used = 0
+    while (percent := template.find("%", pos)) >= 0:
+        if template.startswith("%%", percent):
+            pos = percent + 2
+            continue
+        if percent + 1 >= len(template):
+            return "unexpected end of string"
+        try:
+            pos, _ = _parse_clause(template, percent + 1)
+        except EvaluationError as exc:
+            return str(exc)
+        if used >= len(arg_types):
+            return f"index {used} out of range"
+        takes, given = _CLAUSE_TAKES.get(template[pos - 1]), arg_types[used]
+        if takes is not None and given is not None and given not in takes[0]:
+            return f"error during formatting: {takes[1]}, was given {given}"
+        used += 1
+    if len(arg_types) > used:
+        return f"too many arguments supplied to string.format (expected {used}, got {len(arg_types)})"
+    return None
 
 
 @function("format", member=True)
