@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,42 @@ def test_the_cel_variable_holds_the_chain(world: World, tokens: dict[str, str], 
     )
     plain = pdp.check(ALICE, probe, ["look"])
     assert json.dumps(plain[0].outputs[0].val) == '"none"'
+
+
+CLAIMS_PROBE = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: probe
+  version: default
+  rules:
+    - actions: ["look"]
+      effect: EFFECT_ALLOW
+      roles: ["*"]
+      condition:
+        match:
+          all:
+            of:
+              - expr: '"https://payments.example" in request.aux_data.jwt.aud'
+              - expr: timestamp(request.aux_data.jwt.exp) > now()
+              - expr: timestamp(request.aux_data.jwt.iat) <= now()
+      output:
+        when:
+          ruleActivated: request.aux_data.jwt.exp
+"""
+
+
+def test_conditions_read_a_delegation_tokens_claims_as_cerbos_hands_them_over(
+    world: World, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """aud a list and the dates RFC 3339 strings, as for a token in auxData.jwt (a policy written for Cerbos
+    reads both alike)."""
+    (tmp_path / "probe.yaml").write_text(CLAIMS_PROBE)
+    service = TokenService(world.service.config, PDP.from_directory(tmp_path))
+    result = service.check(ALICE, [(Resource("probe", "p"), ["look"])], token=tokens["second"])
+    outputs = result.outputs[0].output.outputs
+    assert len(outputs) == 3, outputs  # the rule activated for the subject and both actors: conditions held
+    for output in outputs:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", output.val), output
 
 
 def test_decided_inputs_carry_the_chain_for_the_decision_log(world: World, tokens: dict[str, str]) -> None:

@@ -39,6 +39,7 @@ from chamberlain.engine import (
     Principal,
     Resource,
 )
+from chamberlain.engine.jwt_claims import as_conditions_read
 
 AUDIENCE_RULE = "chamberlain.delegation#audience"
 SCOPE_RULE = "chamberlain.delegation#scope"
@@ -70,7 +71,7 @@ class Delegation:
             token.issuer,
             token.sid,
             token.jti,
-            token.claims,
+            as_conditions_read(token.claims),  # read by conditions only, as request.aux_data.jwt
             SOURCE_TOKEN,
             token.subject_issuer,
         )

@@ -36,6 +36,7 @@ from chamberlain.delegation.tokens import (
 )
 from chamberlain.delegation.variable import SOURCE_TOKEN, delegation_variable
 from chamberlain.engine import AuxData
+from chamberlain.engine.jwt_claims import as_conditions_read
 
 if TYPE_CHECKING:
     from chamberlain.delegation.service import TokenService
@@ -348,7 +349,7 @@ def _decide(
         actor,
         subject.id,
         attr,
-        AuxData(jwt=claims, delegation=variable),
+        AuxData(jwt=as_conditions_read(claims), delegation=variable),
         when,
         service.record,
     )

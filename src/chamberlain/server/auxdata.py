@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import time
 from collections.abc import Mapping
@@ -24,8 +23,7 @@ from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError
 from joserfc.jwk import ECKey, GuestProtocol, JWKRegistry, KeySet, OKPKey, RSAKey
 
 from chamberlain import strictjson
-from chamberlain.cel.lib.time import format_timestamp
-from chamberlain.cel.values import Timestamp
+from chamberlain.engine.jwt_claims import TIME_CLAIMS, as_conditions_read
 from chamberlain.engine.request_validation import RequestError
 from chamberlain.server.config import Config, ConfigError, KeySetConfig
 
@@ -160,10 +158,9 @@ class JWTVerifier:
         iat = claims.get("iat")
         if isinstance(iat, int | float) and iat > now + self.leeway:
             raise AuxDataError(field, "issued at time is in the future (iat)")
-        return _as_cerbos_reads(claims)
+        return as_conditions_read(claims)
 
 
-_TIME_CLAIMS = ("exp", "iat", "nbf")
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
@@ -171,25 +168,12 @@ def _numeric_dates(claims: dict[str, Any], field: str) -> dict[str, Any]:
     """``exp``/``iat``/``nbf`` as numbers, as Cerbos's JWT library reads them: a decimal string is its
     number; a negative date, or one past Go's int64 seconds, is refused."""
     out = dict(claims)
-    for name in _TIME_CLAIMS:
+    for name in TIME_CLAIMS:
         value = out.get(name)
         if isinstance(value, str) and _DECIMAL.fullmatch(value):
             value = out[name] = float(value) if "." in value else int(value)
         if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value < 2**63:
             raise AuxDataError(field, f"invalid claim {name!r}")
-    return out
-
-
-def _as_cerbos_reads(claims: dict[str, Any]) -> dict[str, Any]:
-    """The claims as Cerbos 0.55 gives them to conditions (its JWT library's registered claims): a
-    lone ``aud`` in a list, ``exp``/``iat``/``nbf`` as RFC 3339 UTC strings to the second."""
-    out = dict(claims)
-    if isinstance(out.get("aud"), str):
-        out["aud"] = [out["aud"]]
-    for name in _TIME_CLAIMS:
-        value = out.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out[name] = format_timestamp(Timestamp.at(math.floor(value) * 1_000_000_000))
     return out
 
 
