@@ -176,6 +176,71 @@ def test_show_search_and_replay_mark_an_edited_entry(db, edit, reason):
     assert run("replay", "s-8", "--db", db).returncode == 0  # the other session is untouched
 
 
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (
+            # entry 4 belongs to s-8: moved into s-7's replay by its search column
+            "UPDATE audit_entries SET session_id = 's-7' WHERE seq = 4",
+            "its search columns (session, principal, actors, resource) differ from its content (edited)",
+        ),
+        (
+            # who acted on entry 3 removed, as if erased, but no erasure entry lists it
+            "UPDATE audit_entries SET content = NULL, salt = NULL, principal = '', actors = '', "
+            "resource_id = '' WHERE seq = 3",
+            "its content was removed without an erasure entry (edited)",
+        ),
+    ],
+    ids=["moved into the session", "content removed"],
+)
+def test_replay_marks_an_entry_whose_columns_or_content_were_changed(db, edit, reason):
+    """A session's replay selects entries by their search columns and shows removed content as erased:
+    an entry moved into the session, or whose content was removed without an erasure, is marked and
+    the replay exits 1 (before, it printed them as genuine and exited 0)."""
+    _edit(db, edit)
+    seq = edit.rsplit("seq = ", 1)[1]
+    replay = run("replay", "s-7", "--db", db)
+    assert replay.returncode == 1, replay.stdout
+    assert any(
+        line.startswith(f"#{seq} ") and f"TAMPERED: {reason}" in line for line in replay.stdout.splitlines()
+    )
+    assert f"TAMPERED: entry {seq}: {reason} (run audit verify)" in replay.stderr
+    shown = run("show", seq, "--db", db)
+    assert shown.returncode == 1 and json.loads(shown.stdout)["tampered"] == reason
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            "UPDATE audit_meta SET value = 'abc' WHERE key = 'tree_size'",
+            "audit_meta.tree_size is 'abc', not a tree size (the log's metadata was edited)",
+        ),
+        (
+            "DELETE FROM audit_meta WHERE key = 'verifier_key'",
+            "audit_meta holds no verifier_key: the log's metadata was edited",
+        ),
+        (
+            "UPDATE audit_meta SET value = 'junk' WHERE key = 'verifier_key'",
+            "audit_meta.verifier_key: verifier key 'junk': expected name+hash+base64",
+        ),
+        (
+            "UPDATE audit_heads SET note = x'ff00' WHERE tree_size = 12",
+            "the signed head at size 12 does not verify: a signed note must not contain control characters",
+        ),
+    ],
+    ids=["tree size", "no verifier key", "bad verifier key", "head note a blob"],
+)
+def test_verify_reports_edited_metadata_and_heads_as_tampered(db, edit, problem):
+    """SQLite keeps any value in any column: metadata or a head edited into something unreadable is a
+    tampered log (exit 1 naming it), not a traceback (before: ValueError, KeyError, TypeError)."""
+    _edit(db, edit)
+    bad = run("verify", "--db", db)
+    assert bad.returncode == 1, bad.stderr
+    assert bad.stdout.startswith("TAMPERED: ") and problem in bad.stdout
+    assert "Traceback" not in bad.stderr
+
+
 def _json_documents(text: str) -> list[str]:
     """Consecutive pretty-printed JSON documents, split where one ends."""
     decoder, out, i = json.JSONDecoder(), [], 0

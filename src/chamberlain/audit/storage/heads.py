@@ -65,4 +65,9 @@ def sign(
 
 
 def _head(row: tuple[Any, ...]) -> Head:
-    return Head(int(row[0]), as_bytes(row[1]), row[2], row[3])
+    note, signed_at = row[2], row[3]
+    if not isinstance(note, str):  # SQLite keeps whatever was written: a blob is no note (it fails to verify)
+        note = (
+            as_bytes(note).decode("utf-8", "replace") if isinstance(note, bytes | memoryview) else str(note)
+        )
+    return Head(int(row[0]), as_bytes(row[1]), note, str(signed_at))

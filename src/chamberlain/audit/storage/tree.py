@@ -76,7 +76,14 @@ class TreeStore:
 def stored_size(db: Database, *, lock: bool = False) -> int:
     """The log's tree size as ``audit_meta`` records it (``lock``: row lock on PostgreSQL)."""
     suffix = " FOR UPDATE" if lock and db.kind != "sqlite" else ""
-    return int(db.value(f"SELECT value FROM audit_meta WHERE key = 'tree_size'{suffix}", (), "0"))
+    value = db.value(f"SELECT value FROM audit_meta WHERE key = 'tree_size'{suffix}", (), "0")
+    text = str(value)
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        raise StoreError(
+            f"{db.url.display}: audit_meta.tree_size is {text[:40]!r}, not a tree size (the log's "
+            "metadata was edited)"
+        )
+    return int(text)
 
 
 def stored_nodes(closed: list[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:

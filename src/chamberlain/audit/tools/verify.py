@@ -180,15 +180,23 @@ def _verify(
     report: Report,
     keys: KeySet | None,
 ) -> None:
+    first_key = reader.meta.get("verifier_key")
+    if not isinstance(first_key, str):
+        raise _Tampered("audit_meta holds no verifier_key: the log's metadata was edited", None)
     try:
-        schedule = KeySchedule.load(db, reader.meta["verifier_key"])
+        schedule = KeySchedule.load(db, first_key)
     except ScheduleError as exc:
         raise _Tampered(str(exc), exc.seq) from None
+    except NoteError as exc:
+        raise _Tampered(f"audit_meta.verifier_key: {exc} (the log's metadata was edited)", None) from None
     report.keys = [str(k) for k in schedule.all_keys()]
     expected = _signed_roots(db, schedule, keys, report)
     signed_sizes = sorted(expected)
     trusted_size = _trusted(trusted, schedule, expected)
-    recorded = stored_size(db)
+    try:
+        recorded = stored_size(db)
+    except StoreError as exc:
+        raise _Tampered(str(exc), None) from None
     total = max(recorded, _max_seq(db) + 1)  # for the progress bar
     edge = Edge()
     next_seq = 0
