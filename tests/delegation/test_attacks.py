@@ -11,6 +11,8 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import OctKey
 from tests.delegation.conftest import World
@@ -94,7 +96,26 @@ def duplicate_subject(world: World) -> tuple[str, str, dict[str, Any]]:
     return token, world.agent("planner-agent"), {"audience": "tool-agent"}
 
 
+def alg_not_a_string(world: World) -> tuple[str, str, dict[str, Any]]:
+    """A header whose alg is a list (validly signed by the IdP): before, an unhashable value in a set
+    lookup, a 500 from the token endpoint (and from every other place verifying a JWT)."""
+    _, payload, _ = world.person().split(".")
+    edited = base64.urlsafe_b64encode(
+        json.dumps({"alg": ["RS256"], "kid": world.idp.kid, "typ": "JWT"}).encode()
+    ).rstrip(b"=")
+    signing_input = edited + b"." + payload.encode()
+    signature = base64.urlsafe_b64encode(
+        world.idp.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    ).rstrip(b"=")
+    return (
+        (signing_input + b"." + signature).decode(),
+        world.agent("planner-agent"),
+        {"audience": "tool-agent"},
+    )
+
+
 ATTACKS: dict[str, tuple[Case, str, str]] = {
+    "alg not a string": (alg_not_a_string, "invalid_request", "alg ['RS256'] is not accepted"),
     "deeply nested claims": (
         lambda w: (w.person(extra=nested(900)), w.agent("planner-agent"), {"audience": "tool-agent"}),
         "invalid_request",

@@ -125,7 +125,7 @@ def verify_jwt(
     parsed, claims = _extract(token, where)
     header = dict(parsed.headers())
     alg = header.get("alg")
-    if alg not in ACCEPTED_ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ACCEPTED_ALGORITHMS:  # a list or an object is no algorithm
         raise TokenError(
             where,
             f"alg {alg!r} is not accepted: only asymmetric signatures ({', '.join(sorted(ACCEPTED_ALGORITHMS))})",
