@@ -1,0 +1,90 @@
+"""Values an attacker controls, rendered by the console in real Chromium: shown as text, never run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import Stack
+from tests.console.test_console import TIMEOUT_MS, pay
+from tests.server.support import ADMIN_AUTH
+
+MARK = "<img src=x id=xss onerror=\"document.title='pwned'\">"
+ATTR = "\"'><svg id=xss onload=\"document.title='pwned'\">"
+ID = "x<b id=xss>b</b>"
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, stack: Stack) -> Iterator[Any]:
+    context = browser.new_context()
+    p = context.new_page()
+    p.set_default_timeout(TIMEOUT_MS)
+    p.goto(f"{stack.url}/console/login")
+    p.fill("input[name=username]", ADMIN_AUTH[0])
+    p.fill("input[name=password]", ADMIN_AUTH[1])
+    p.click("form.card button[type=submit]")
+    p.wait_for_url(f"{stack.url}/console/sessions")
+    yield p
+    context.close()
+
+
+def _clean(page: Any) -> None:
+    assert page.locator("#xss").count() == 0, page.content()
+    assert page.title() != "pwned"
+
+
+def test_hostile_values_are_text_on_every_page(stack: Stack, page: Any) -> None:
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    opened = stack.admin("POST", "/api/sessions", json={"subject": MARK, "agent": ATTR, "ttl": "10m"})
+    assert opened.status_code == 201, opened.text
+    sid = opened.json()["id"]
+    body = {
+        "requestId": MARK,
+        "principal": {"id": ID, "roles": ["agent"], "attr": {"n": MARK}},
+        "resources": [
+            {
+                "actions": ["pay", ATTR],
+                "resource": {"kind": "invoice", "id": ATTR, "attr": {"amount": 1, "x": MARK}},
+            }
+        ],
+        "auxData": {"session": {"id": sid}},
+    }
+    stack.check(body)
+    asked = pay(stack, "payment", 5000, agent=ID)
+    assert asked["actions"]["pay"] == "EFFECT_DENY"
+    active = stack.admin("POST", "/api/sessions", json={"subject": ID, "agent": ATTR, "ttl": "10m"})
+    assert active.status_code == 201, active.text
+    shown = {"sessions": ATTR, f"sessions/{sid}": MARK, "approvals": ID, "log": ATTR}
+    shown.update({"log?principal=" + ID: ATTR, "vault": ID})
+    revoked = stack.admin("POST", f"/api/sessions/{sid}/revoke", json={"reason": MARK})
+    assert revoked.status_code < 300, revoked.text
+    for path in ("sessions", f"sessions/{sid}", "approvals", "log", "log?principal=" + ID, "vault"):
+        page.goto(f"{stack.url}/console/{path}")
+        _clean(page)
+        assert shown[path] in page.inner_text("main"), path  # the value is there, as text
+    page.goto(f"{stack.url}/console/log")
+    hrefs = [link.get_attribute("href") for link in page.locator("table a").all()[:6]]
+    for href in hrefs:
+        page.goto(f"{stack.url}{href}")
+        _clean(page)
+    page.goto(f"{stack.url}/console/playground")
+    policy = (
+        "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: '"
+        + ATTR.replace("'", "''")
+        + "'\n  version: default\n  rules:\n    - name: r\n      actions: ['*']\n      effect: EFFECT_ALLOW\n      roles: ['*']\n"
+    )
+    page.fill("textarea[name=policy]", policy)
+    request = {
+        "principal": {"id": ID, "roles": ["a"]},
+        "resources": [{"actions": ["a"], "resource": {"kind": ATTR, "id": "1"}}],
+    }
+    page.fill("textarea[name=request]", json.dumps(request))
+    page.click("form.playground button[type=submit]")
+    page.wait_for_load_state()
+    _clean(page)
+    assert f"resource.{ATTR}.vdefault" in page.inner_text("main")
+    assert violations == []
