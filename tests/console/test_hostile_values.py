@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -88,3 +89,30 @@ def test_hostile_values_are_text_on_every_page(stack: Stack, page: Any) -> None:
     _clean(page)
     assert f"resource.{ATTR}.vdefault" in page.inner_text("main")
     assert violations == []
+
+
+def test_a_crafted_link_puts_no_words_in_the_status_line(stack: Stack, page: Any) -> None:
+    """``?notice=`` is what the console says after an action; anyone's link could set it (a revocation
+    that never happened, an approval that was not given). Only a notice the console tagged for this
+    login is shown."""
+    fake = "Session ses_01M98B91V094A7F5CRZ4DFWA4Y revoked."
+    for path in ("sessions", "approvals"):
+        page.goto(f"{stack.url}/console/{path}?{urlencode({'notice': fake, 'tag': '0' * 32})}")
+        page.locator("h1").first.wait_for()
+        assert page.locator(".notice").count() == 0, path
+    sid = stack.admin("POST", "/api/sessions", json={"subject": "alice", "agent": "agent-n", "ttl": "10m"})
+    page.goto(f"{stack.url}/console/sessions/{sid.json()['id']}/revoke")
+    page.click("text=Confirm revoke")
+    page.locator(".notice", has_text=f"Session {sid.json()['id']} revoked.").wait_for()
+    tagged = page.url
+    context = page.context.browser.new_context()  # another login: the tag is not theirs
+    other = context.new_page()
+    other.goto(f"{stack.url}/console/login")
+    other.fill("input[name=username]", ADMIN_AUTH[0])
+    other.fill("input[name=password]", ADMIN_AUTH[1])
+    other.click("form.card button[type=submit]")
+    other.wait_for_url(f"{stack.url}/console/sessions")
+    other.goto(tagged)
+    other.locator("h1").first.wait_for()
+    assert other.locator(".notice").count() == 0
+    context.close()

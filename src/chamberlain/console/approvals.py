@@ -7,14 +7,13 @@ page says so instead of offering the buttons.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from chamberlain.approvals.model import APPROVAL_ID
 from chamberlain.console.calls import CallFailed
-from chamberlain.console.logins import Login
+from chamberlain.console.logins import Login, notice_of, notice_query
 
 if TYPE_CHECKING:
     from chamberlain.console.web import Console
@@ -52,7 +51,7 @@ async def inbox(console: Console, request: Request, login: Login) -> Response:
         nav="approvals",
         pending=[readable(a) for a in found["approvals"]],
         recent=[readable(a) for a in recent],
-        notice=request.query_params.get("notice", "")[:200],
+        notice=notice_of(login, request.query_params),
     )
 
 
@@ -72,7 +71,7 @@ async def decide(console: Console, request: Request, login: Login) -> Response:
         login.caller, endpoint, {"id": approval_id}, body={"reason": reason[:1024]}
     )
     notice = f"{approval_id}: you said {verdict}; the request is {found['state']}."
-    return RedirectResponse(f"/console/approvals?{urlencode({'notice': notice})}", 303)
+    return RedirectResponse(f"/console/approvals?{notice_query(login, notice)}", 303)
 
 
 PAGES = [("GET", "/approvals", inbox), ("POST", "/approvals/{id}/decide", decide)]

@@ -18,9 +18,10 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlencode
 
 from chamberlain.server.admin import Caller
 
@@ -153,3 +154,27 @@ def _stored_name(login_id: str) -> str:
 def same_token(expected: str, given: str) -> bool:
     """Constant-time comparison of CSRF tokens (an empty token never matches)."""
     return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+#: The longest notice a page shows (what a redirect after an action says).
+MAX_NOTICE = 300
+
+
+def notice_query(login: Login, text: str) -> str:
+    """The query string carrying ``text`` to the page a form redirects to, tagged for this login."""
+    text = text[:MAX_NOTICE]
+    return urlencode({"notice": text, "tag": _notice_tag(login, text)})
+
+
+def notice_of(login: Login, params: Mapping[str, str]) -> str:
+    """The ``notice`` a page shows: only one this console wrote for this login (a link that anyone can
+    craft, ``/console/sessions?notice=Session ... revoked.``, would otherwise put their words in its
+    status line); else none."""
+    text = params.get("notice", "")
+    if not text or len(text) > MAX_NOTICE:
+        return ""
+    return text if same_token(_notice_tag(login, text), params.get("tag", "")) else ""
+
+
+def _notice_tag(login: Login, text: str) -> str:
+    return hmac.new(login.csrf.encode(), b"notice\x00" + text.encode(), hashlib.sha256).hexdigest()[:32]

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from chamberlain.audit.storage.reader import ENTRY_SELECT, entry_view
 from chamberlain.audit.tools.timeline import summary
 from chamberlain.console.calls import CallFailed
-from chamberlain.console.logins import Login
+from chamberlain.console.logins import Login, notice_of, notice_query
 from chamberlain.sessions.model import SESSION_ID
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ async def sessions_page(console: Console, request: Request, login: Login) -> Res
         "sessions.html",
         login,
         nav="sessions",
-        notice=request.query_params.get("notice", "")[:200],
+        notice=notice_of(login, request.query_params),
         live=console.settings.live_interval,
         **rows,
     )
@@ -158,7 +158,7 @@ async def revoke(console: Console, request: Request, login: Login) -> Response:
     await console.calls.call(
         login.caller, "sessions_revoke", {"id": sid}, body={"reason": fields.get("reason", "")[:1000]}
     )
-    return RedirectResponse(f"/console/sessions?{urlencode({'notice': f'Session {sid} revoked.'})}", 303)
+    return RedirectResponse(f"/console/sessions?{notice_query(login, f'Session {sid} revoked.')}", 303)
 
 
 async def revoke_agent_confirm(console: Console, request: Request, login: Login) -> Response:
@@ -184,7 +184,7 @@ async def revoke_agent(console: Console, request: Request, login: Login) -> Resp
         login.caller, "sessions_revoke_all", body={"agent": agent, "reason": fields.get("reason", "")[:1000]}
     )
     notice = f"{len(found['revoked'])} session(s) of agent {agent} revoked."
-    return RedirectResponse(f"/console/sessions?{urlencode({'notice': notice})}", 303)
+    return RedirectResponse(f"/console/sessions?{notice_query(login, notice)}", 303)
 
 
 PAGES = [
