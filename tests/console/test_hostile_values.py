@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -116,3 +117,34 @@ def test_a_crafted_link_puts_no_words_in_the_status_line(stack: Stack, page: Any
     other.locator("h1").first.wait_for()
     assert other.locator(".notice").count() == 0
     context.close()
+
+
+def test_entries_moved_into_a_session_or_stripped_of_content_are_marked(stack: Stack, page: Any) -> None:
+    """The log and session pages list entries by their search columns: an intruder with the database
+    file moves an entry into a session (its session column) or removes who acted (its content, as if
+    erased). Both pages, and the entry's own page, mark such entries TAMPERED."""
+    opened = stack.admin("POST", "/api/sessions", json={"subject": "alice", "agent": "agent-7", "ttl": "10m"})
+    sid = opened.json()["id"]
+    assert pay(stack, "invoice", 5, session=sid)["actions"]["pay"] == "EFFECT_ALLOW"
+    pay(stack, "invoice", 6, agent="agent-moved")
+    pay(stack, "invoice", 7, agent="agent-stripped")
+    seqs = {}
+    for agent in ("agent-moved", "agent-stripped"):
+        found = stack.admin("GET", "/api/audit/entries", params={"principal": agent}).json()["entries"]
+        seqs[agent] = found[0]["seq"]
+        assert "tampered" not in found[0]
+    with sqlite3.connect(stack.state / "decisions.db") as db:
+        db.execute("UPDATE audit_entries SET session_id = ? WHERE seq = ?", (sid, seqs["agent-moved"]))
+        db.execute(
+            "UPDATE audit_entries SET content = NULL, salt = NULL, principal = '', actors = '', "
+            "resource_id = '' WHERE seq = ?",
+            (seqs["agent-stripped"],),
+        )
+    page.goto(f"{stack.url}/console/sessions/{sid}")
+    moved = page.locator("ol.timeline li", has_text=f"#{seqs['agent-moved']} ")
+    assert "TAMPERED: its search columns" in moved.inner_text()
+    page.goto(f"{stack.url}/console/log?after={seqs['agent-stripped'] - 1}")
+    stripped = page.locator("table.entries tr", has_text=f"#{seqs['agent-stripped']} ")
+    assert "TAMPERED: its content was removed without an erasure entry" in stripped.inner_text()
+    page.goto(f"{stack.url}/console/log/{seqs['agent-stripped']}")
+    assert "TAMPERED" in page.inner_text("main p")

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from chamberlain.audit.tools.integrity import mark
 from chamberlain.audit.tools.timeline import basis_lines, summary
 from chamberlain.console.calls import CallFailed
 from chamberlain.console.logins import Login
@@ -94,7 +95,10 @@ def _read_entry(console: Console, seq: int) -> tuple[dict[str, Any] | None, str]
 
     def read(reader: Any) -> tuple[dict[str, Any] | None, str]:
         raw = reader.raw(seq)
-        return reader.entry(seq), (raw[0].decode("utf-8", "replace") if raw else "")
+        found = reader.entry(seq)
+        if found is not None:
+            mark(reader.db, [found], legacy=reader.legacy)  # the server's own check; the browser's follows
+        return found, (raw[0].decode("utf-8", "replace") if raw else "")
 
     return cast(tuple[dict[str, Any] | None, str], log.read(read))
 

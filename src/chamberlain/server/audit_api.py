@@ -1,7 +1,7 @@
 """The decision log over HTTP.
 
 - ``GET /api/audit/entries`` is an admin route (``audit:read`` on ``chamberlain:audit``): entries hold every
-  decision and the attributes it read. Paged: ``limit`` (default 100, at most
+  decision and the attributes it read; one that no longer matches its leaf carries ``"tampered"``. Paged: ``limit`` (default 100, at most
   ``chamberlain.admin.maxPageSize``), ``cursor`` (the previous page's ``next_cursor``), and a page stops
   before ``chamberlain.admin.maxResponseBytes``.
 - ``GET /api/audit/head``, ``/api/audit/proof/inclusion`` and ``/api/audit/proof/consistency`` are public
@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from chamberlain.audit.storage.reader import AuditReader, Filter
+from chamberlain.audit.tools.integrity import mark
 from chamberlain.errors import Error
 from chamberlain.server.admin import AdminRequest, AdminRoute
 from chamberlain.server.admin.paging import (
@@ -76,9 +77,17 @@ def entries(request: AdminRequest) -> dict[str, Any]:
     after = decode_cursor(params.get("cursor"), "after", -1)
     _enabled(state)
     f = Filter(**{k: params[k] for k in _FILTERS if k in params}, after=after, limit=limit + 1)  # type: ignore[arg-type]
-    found = _read(state, lambda reader: reader.search(f))
+    found = _read(state, lambda reader: _marked(reader, reader.search(f)))
     page, more = bounded_page(found, limit, settings.max_response_bytes, lambda e: len(orjson.dumps(e)))
     return {"entries": page, "next_cursor": encode_cursor({"after": page[-1]["seq"]}) if more else None}
+
+
+def _marked(reader: AuditReader, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``found`` with ``"tampered": reason`` on each entry that no longer matches its leaf, as ``audit
+    search`` marks it: the console's log and session pages show the mark (an entry moved into a session
+    by its search column, or stripped of its content, would otherwise read as genuine)."""
+    mark(reader.db, found, legacy=reader.legacy)
+    return found
 
 
 #: The admin routes of the decision log (see :mod:`chamberlain.server.admin`).
