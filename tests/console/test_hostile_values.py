@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from tests.console.conftest import Stack
-from tests.console.test_console import TIMEOUT_MS, pay
+from tests.console.test_console import TIMEOUT_MS, _pin, pay
 from tests.server.support import ADMIN_AUTH
 
 MARK = "<img src=x id=xss onerror=\"document.title='pwned'\">"
@@ -148,3 +151,51 @@ def test_entries_moved_into_a_session_or_stripped_of_content_are_marked(stack: S
     assert "TAMPERED: its content was removed without an erasure entry" in stripped.inner_text()
     page.goto(f"{stack.url}/console/log/{seqs['agent-stripped']}")
     assert "TAMPERED" in page.inner_text("main p")
+
+
+def test_the_browser_tells_an_erasure_from_content_removed_without_one(stack: Stack, page: Any) -> None:
+    """Verify in this browser: an entry erased by `audit erase` verifies (its erasure entry, proven in
+    the signed head, lists it); one whose content an intruder removed is TAMPERED (it said "erased or
+    missing" and VERIFIED)."""
+    pay(stack, "invoice", 8, agent="agent-erased")
+    pay(stack, "invoice", 9, agent="agent-removed")
+    seqs = {
+        agent: stack.admin("GET", "/api/audit/entries", params={"principal": agent}).json()["entries"][0][
+            "seq"
+        ]
+        for agent in ("agent-erased", "agent-removed")
+    }
+    erased = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "chamberlain"),
+            "audit",
+            "erase",
+            "--db",
+            f"sqlite:///{stack.state / 'decisions.db'}",
+            "--principal",
+            "agent-erased",
+            "--key",
+            str(stack.state / "decision-log.key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert erased.returncode == 0, erased.stderr
+    with sqlite3.connect(stack.state / "decisions.db") as db:
+        (erasure,) = db.execute("SELECT max(seq) FROM audit_entries WHERE kind = 'erasure'").fetchone()
+        db.execute(
+            "UPDATE audit_entries SET content = NULL, salt = NULL, principal = '', actors = '', "
+            "resource_id = '', erased_by = ? WHERE seq = ?",
+            (erasure, seqs["agent-removed"]),  # names the erasure entry, which does not list it
+        )
+    page.goto(f"{stack.url}/console/log/{seqs['agent-erased']}")
+    _pin(page, stack)
+    verdicts = {}
+    for agent, seq in seqs.items():
+        page.goto(f"{stack.url}/console/log/{seq}")
+        page.click("[data-verify]")
+        page.locator("[data-verdict].verified, [data-verdict].tampered").wait_for()
+        verdicts[agent] = page.inner_text("[data-verdict]")
+    assert verdicts["agent-erased"].startswith("VERIFIED"), verdicts
+    assert verdicts["agent-removed"].startswith("TAMPERED: its content (who, what, conditions) was removed")

@@ -171,6 +171,8 @@ async def proof(console: Console, request: Request, login: Login) -> Response:
             {"error": f"no inclusion proof: {exc}"}, 409, headers={"cache-control": "no-store"}
         )
     proofs: dict[str, Any] = {"inclusion": inclusion}
+    if salted.get("content", False) is None:  # erased, or removed: the erasure entry that lists it, proven
+        proofs["erasure"] = await asyncio.to_thread(_erasure, console, seq, size)
     if since is not None and 0 < since <= size:  # a larger one: the browser sees the log shrank
         try:
             proofs["consistency"] = await asyncio.to_thread(
@@ -182,6 +184,27 @@ async def proof(console: Console, request: Request, login: Login) -> Response:
         {"seq": seq, "leaf": leaf, "head": head, **proofs, **salted},
         headers={"cache-control": "no-store"},
     )
+
+
+def _erasure(console: Console, seq: int, size: int) -> dict[str, Any] | None:
+    """The erasure entry that says it erased entry ``seq`` (its leaf as stored and its inclusion proof in
+    the tree of ``size``), for the browser to check; None when the entry names none inside that tree."""
+    assert console.state.log is not None
+
+    def read(reader: Any) -> dict[str, Any] | None:
+        by = reader.db.value("SELECT erased_by FROM audit_entries WHERE seq = ?", (seq,))
+        if not isinstance(by, int) or not seq < by < size:
+            return None
+        raw = reader.raw(by)
+        if raw is None:
+            return None
+        return {
+            "seq": by,
+            "leaf": raw[0].decode("utf-8", "replace"),
+            "inclusion": reader.inclusion(by, size).to_json(),
+        }
+
+    return cast(dict[str, Any] | None, console.state.log.read(read))
 
 
 def _since(request: Request) -> int | None:

@@ -220,6 +220,23 @@ async function openCheckpoint(note, verifier) {
   return { origin, size: Number(size), root: fromBase64(root) };
 }
 
+// An entry whose content is gone must be listed by an erasure entry after it, itself proven in the
+// same signed head: content removed by someone with the database file, without an erasure, is tampering.
+async function checkErasure(material, head, step) {
+  const erasure = material.erasure;
+  if (!erasure) { step("its content is missing and names no erasure entry", false); return false; }
+  const leaf = await leafHash(erasure.leaf);
+  const path = erasure.inclusion.audit_path.map(fromHex);
+  const root = await rootFromInclusion(erasure.seq, head.size, leaf, path);
+  const proven = erasure.inclusion.tree_size === head.size && same(root, head.root);
+  const fields = JSON.parse(erasure.leaf);
+  const ranges = Array.isArray(fields.erased) ? fields.erased : [];
+  const lists = fields.kind === "erasure" && erasure.seq > material.seq &&
+    ranges.some((r) => Array.isArray(r) && r[0] <= material.seq && material.seq <= r[1]);
+  step(`its content was erased by entry #${erasure.seq}: ${proven ? "proven in the signed head" : "not in the signed head"}, ${lists ? "which lists it" : "which does not list it"}`, proven && lists);
+  return proven && lists;
+}
+
 async function verifyEntry(section) {
   const verdict = section.querySelector("[data-verdict]");
   const steps = section.querySelector("[data-steps]");
@@ -263,7 +280,17 @@ async function verifyEntry(section) {
       const digest = fields[name];
       if (fields.v !== 2 || !digest) continue;
       const stored = material[name];
-      if (!stored) { step(`${what}: erased or missing (the leaf keeps only its digest)`, true); continue; }
+      if (!stored && name === "content") {
+        const erasure = await checkErasure(material, head, step);
+        if (!erasure) return finish(`TAMPERED: ${what} was removed, and no erasure entry in the signed log lists it`, "tampered");
+        continue;
+      }
+      if (!stored) {
+        const erased = !material.content;
+        step(`${what}: ${erased ? "erased with the entry's content" : "missing while the content is kept"}`, erased);
+        if (!erased) return finish(`TAMPERED: ${what} was removed`, "tampered");
+        continue;
+      }
       const actual = hex(await sha256(concat(fromBase64(stored.salt), fromBase64(stored.data))));
       const matches = actual === digest;
       step(`${what}: salted SHA-256 ${matches ? "matches" : "does not match"} the leaf`, matches);
