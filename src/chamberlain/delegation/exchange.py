@@ -200,20 +200,33 @@ def subject_of(service: TokenService, token: str, now: float) -> Subject:
     )
 
 
+def verify_own_credential(
+    service: TokenService, token: str, where: str, now: float, not_ours: str
+) -> VerifiedJWT:
+    """Verify a party's own credential: a trusted issuer's token naming that issuer's audience for chamberlain.
+    A token chamberlain issued is refused with ``not_ours``: it is delegated authority (its ``sub`` is the
+    person its holder acts for), never its holder's identity."""
+    verified = _verify(service, token, where, now)
+    if verified.issuer == service.config.issuer:
+        raise TokenError(where, not_ours)
+    trusted = service.config.trusted(verified.issuer)
+    assert trusted is not None  # verify_jwt found its keys
+    require_audience(verified.claims, [trusted.audience], where)
+    return verified
+
+
 def actor_of(service: TokenService, token: str, now: float) -> tuple[Actor, VerifiedJWT]:
     """Verify the actor token (a trusted issuer's, naming its audience) and resolve the actor's roles."""
     where = "actor_token"
-    verified = _verify(service, token, where, now)
+    verified = verify_own_credential(
+        service,
+        token,
+        where,
+        now,
+        "a chamberlain delegation token cannot be an actor token: "
+        "the actor presents its own credential from a trusted issuer",
+    )
     claims = verified.claims
-    if verified.issuer == service.config.issuer:
-        raise TokenError(
-            where,
-            "a chamberlain delegation token cannot be an actor token: "
-            "the actor presents its own credential from a trusted issuer",
-        )
-    trusted = service.config.trusted(verified.issuer)
-    assert trusted is not None
-    require_audience(claims, [trusted.audience], where)
     if "act" in claims:
         raise TokenError(where, "the actor token carries an act claim: an actor acts as itself")
     sub = claims.get("sub")

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.delegation.errors import ExchangeError, TokenError
+from chamberlain.delegation.exchange import verify_own_credential
 from chamberlain.delegation.identity import Identity, same_party
-from chamberlain.delegation.tokens import require_audience, verify_jwt
 
 if TYPE_CHECKING:
     from chamberlain.delegation.service import TokenService
@@ -55,18 +55,14 @@ def authenticate(service: TokenService, authorization: str) -> Identity:
         raise ExchangeError("invalid_client", problem, 401) from None
     where = "Authorization"
     try:
-        verified = verify_jwt(
-            token, service.keys_of, now=service.clock(), leeway=service.config.leeway, where=where
+        verified = verify_own_credential(
+            service,
+            token,
+            where,
+            service.clock(),
+            "a token chamberlain issued cannot authenticate a caller: its sub is the person its holder "
+            "acts for; authenticate with your own token from a trusted issuer",
         )
-        if verified.issuer == service.config.issuer:
-            raise TokenError(
-                where,
-                "a token chamberlain issued cannot authenticate a caller: its sub is the person its holder "
-                "acts for; authenticate with your own token from a trusted issuer",
-            )
-        trusted = service.config.trusted(verified.issuer)
-        assert trusted is not None  # verify_jwt found its keys
-        require_audience(verified.claims, [trusted.audience], where)
     except TokenError as exc:
         raise ExchangeError("invalid_client", str(exc), 401) from None
     sub = verified.claims.get("sub")
