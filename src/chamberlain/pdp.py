@@ -327,9 +327,12 @@ class PDP:
             )
             inputs = joined.inputs(inputs)
         outputs = self._engine.check(inputs, when)
-        if self.approvals is not None:
-            self.approvals.apply(self._engine, inputs, outputs, when)
+        spent = (
+            self.approvals.apply(self._engine, inputs, outputs, when) if self.approvals is not None else []
+        )
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
+        if spent and self.approvals is not None:
+            self.approvals.keep_unspent(spent, outputs)
         if self.log is None:
             return CheckResult(outputs, session=record)
         pending = recording.submit(
@@ -510,9 +513,12 @@ class PDP:
             inputs = joined.inputs(inputs)
         when = _instant(now)
         outputs = self._engine.check(inputs, when)
-        if self.approvals is not None:
-            self.approvals.apply(self._engine, inputs, outputs, when)
+        spent = (
+            self.approvals.apply(self._engine, inputs, outputs, when) if self.approvals is not None else []
+        )
         record = joined.enforce(inputs, outputs, when) if joined is not None else None
+        if spent and self.approvals is not None:
+            self.approvals.keep_unspent(spent, outputs)
         if self.log is not None and not call_id:
             call_id = new_call_id()
         pending = recording.submit(

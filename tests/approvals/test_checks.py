@@ -7,6 +7,9 @@ import pytest
 from chamberlain import Principal, RequestError, Resource
 from chamberlain.approvals import ApprovalClosed, Decision
 from chamberlain.engine.request import CheckInput
+from chamberlain.sessions import SessionStore
+from chamberlain.sessions.model import RateLimit
+from chamberlain.sessions.settings import SessionSpec
 
 AGENT = Principal("agent-7", roles={"agent"}, attr={"team": "ops"})
 
@@ -75,6 +78,39 @@ def test_the_approved_action_is_allowed_once_and_only_that_action(pdp, store):
     replay = pay(pdp, 5000, approval_id)
     assert replay.actions["pay"].effect == "EFFECT_DENY"
     assert any(o.src == "chamberlain.approval#state" and "USED" in o.val for o in replay.outputs)
+
+
+def test_an_approval_spent_on_an_action_its_session_denies_is_given_back(pdp, store, store_url, clock):
+    """The rate limit denies the approved payment after the approval lifted its rule: the payment did not
+    happen, so the approval stands for the retry once the window has passed."""
+    sessions = SessionStore.open(store_url, clock=clock)
+    try:
+        pdp.use_sessions(sessions)
+        once_a_minute = RateLimit("payment", ("pay",), 1, 60.0)
+        session = sessions.open_session(
+            SessionSpec("alice", "agent-7", (), 3600.0, 0.0, (), (once_a_minute,), {}), by="test"
+        )
+
+        def pay_in_session(amount, approval_id=""):
+            resource = Resource("payment", "p1", attr={"amount": amount, "payee": "acme"})
+            return pdp.check(AGENT, resource, ["pay"], session_id=session.id, approval_id=approval_id)[0]
+
+        approval_id = approval_of(pay_in_session(5000))["id"]
+        approve(store, approval_id)
+        assert pay_in_session(10).actions["pay"].effect == "EFFECT_ALLOW"  # the minute's one payment
+        limited = pay_in_session(5000, approval_id)
+        assert limited.actions["pay"].effect == "EFFECT_DENY"
+        (kept,) = [o.val for o in limited.outputs if o.src == "chamberlain.approval#kept"]
+        assert kept.startswith(f"approval {approval_id} not spent"), kept
+        assert store.get(approval_id).state == "APPROVED"
+        clock.advance(61)
+        allowed = pay_in_session(5000, approval_id)
+        assert allowed.actions["pay"].effect == "EFFECT_ALLOW"
+        assert not any(o.src == "chamberlain.approval#kept" for o in allowed.outputs)
+        assert store.get(approval_id).state == "USED"
+        assert pay_in_session(5000, approval_id).actions["pay"].effect == "EFFECT_DENY"  # once, still
+    finally:
+        sessions.close()
 
 
 def test_an_approval_for_an_integer_beyond_2_53_does_not_lift_a_neighbouring_one(pdp, store):

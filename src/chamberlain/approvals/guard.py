@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from chamberlain.approvals.digest import action_digest, policy_hash, readable
 from chamberlain.approvals.errors import ApprovalNotFound, InvalidApproval, TooManyRequests
@@ -31,6 +31,17 @@ from chamberlain.sessions.model import ACTIVE
 from chamberlain.store.errors import StoreError
 
 DENIED_POLICY = "chamberlain.approval"
+USED_SRC = f"{DENIED_POLICY}#used"  # the output of an action an approval was spent on
+
+
+class Spent(NamedTuple):
+    """An approval spent on ``action`` of the check's input at ``position``."""
+
+    position: int
+    action: str
+    approval_id: str
+
+
 FIELD = "approval"
 MAX_DIFFERENCES = 5
 #: Decides one action of an input again with DENY rules lifted.
@@ -73,8 +84,9 @@ class ApprovalGuard:
         outputs: list[CheckOutput],
         when: Any,
         recheck: Recheck | None = None,
-    ) -> None:
-        """Open requests for, or lift with a named approval, the actions denied for want of approval (in place).
+    ) -> list[Spent]:
+        """Open requests for, or lift with a named approval, the actions denied for want of approval (in place);
+        returns the approvals this spent, for :meth:`keep_unspent` once the session has had its say.
 
         ``recheck(input, action, lifted)`` decides one action again with rules lifted (default: the engine's
         ``check_one``; a delegated check passes its own, which decides every party of the chain again).
@@ -100,6 +112,12 @@ class ApprovalGuard:
                 )
                 if index is not None:
                     self._needs_approval(recheck, inp, out, action, effect.row.policy, index)
+        return [
+            Spent(i, o.action, inp.approval_id)
+            for i, (inp, out) in enumerate(zip(inputs, outputs, strict=True))
+            for o in out.outputs
+            if o.src == USED_SRC and out.actions[o.action].allowed  # a refused retry's "used" stays denied
+        ]
 
     def _needs_approval(
         self, recheck: Recheck, inp: CheckInput, out: CheckOutput, action: str, policy: Any, index: int
@@ -193,9 +211,31 @@ class ApprovalGuard:
         out.actions[action] = effect
         out.outputs = [o for o in out.outputs if o.action != action] + decided.outputs
         out.outputs.append(
-            OutputEntry(f"{DENIED_POLICY}#{'used' if effect.allowed else 'lifted'}", action, note)
+            OutputEntry(USED_SRC if effect.allowed else f"{DENIED_POLICY}#lifted", action, note)
         )
         return True
+
+    def keep_unspent(self, spent: Sequence[Spent], outputs: list[CheckOutput]) -> None:
+        """Give back each approval :meth:`apply` spent (``spent``) on an action its session then denied (the
+        output says so): the action did not happen, so its approval stands for the retry. Called after the
+        session's enforcement, the only denial that can follow a lifted rule."""
+        for position, action, approval_id in spent:
+            out = outputs[position]
+            effect = out.actions.get(action)
+            if effect is None or effect.allowed:
+                continue
+            why = f"the session denied {action} after the approval lifted its rule"
+            try:
+                kept = self.store.restore(approval_id, why)
+            except StoreError as exc:
+                note = f"approval {approval_id} stays used: the store could not give it back ({exc})"
+            else:
+                note = (
+                    f"approval {approval_id} not spent: {why}"
+                    if kept
+                    else f"approval {approval_id} stays used: it could not be given back"
+                )
+            out.outputs.append(OutputEntry(f"{DENIED_POLICY}#kept", action, note))
 
     def _session_over(self, session_id: str) -> str:
         if not session_id:

@@ -381,6 +381,21 @@ class ApprovalStore(OwnedStore):
         self._emit([Transition("approval:use", approval_id, "chamberlain", "", {"digest": digest})])
         return True
 
+    def restore(self, approval_id: str, why: str) -> bool:
+        """Give back a request :meth:`use` spent on an action denied after it was lifted (a session's budget,
+        rate limit or lock): APPROVED again while ``use_by`` lasts, so the action's retry may use it; whether
+        this call did (never once an outcome is recorded)."""
+        with self._using() as db, db.transaction():
+            row = db.row(
+                "UPDATE chamberlain_approvals SET state = ?, used_at = NULL WHERE id = ? AND state = ? AND "
+                "outcome = '' RETURNING id",
+                (APPROVED, approval_id, USED),
+            )
+        if row is None:
+            return False
+        self._emit([Transition("approval:restore", approval_id, "chamberlain", why, {})])
+        return True
+
 
 def _has_column(db: Database, table: str, column: str) -> bool:
     if db.kind == POSTGRES:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from chamberlain.approvals.guard import read_approval_id
+from chamberlain.approvals.guard import Spent, read_approval_id
 from chamberlain.cel.values import Timestamp
 from chamberlain.delegation.attenuate import DelegatedCheckResult, Delegation
 from chamberlain.delegation.chain import Actor
@@ -202,6 +202,7 @@ def decide_check_resources(
         for i, o in zip(inputs, outputs, strict=True)
     ]
     now = Timestamp.now()
+    spent: list[Spent] = []
     if approvals is not None:
 
         def recheck(inp: CheckInput, action: str, lifted: frozenset[str]) -> CheckOutput:
@@ -211,8 +212,10 @@ def decide_check_resources(
             return again.outputs[0].output
 
         chained = [replace(i, approval_id=approval_id) for i in chained] if approval_id else chained
-        approvals.apply(service.engine, chained, outputs, now, recheck)
+        spent = approvals.apply(service.engine, chained, outputs, now, recheck)
     record = session.enforce(chained, outputs, now) if session is not None else None
+    if approvals is not None and spent:
+        approvals.keep_unspent(spent, outputs)
     return DelegatedCheck(chained, outputs, result, include_meta, record)
 
 

@@ -22,7 +22,7 @@ import orjson
 
 from chamberlain.approvals.guard import DENIED_POLICY as APPROVAL_POLICY
 from chamberlain.approvals.guard import FIELD as APPROVAL
-from chamberlain.approvals.guard import ApprovalGuard
+from chamberlain.approvals.guard import ApprovalGuard, Spent
 from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
 from chamberlain.audit.log import DecisionLog
 from chamberlain.audit.write import recording
@@ -293,11 +293,14 @@ class Decider:
         self, caller: Caller, resource: Resource, actions: tuple[str, ...], when: dt.datetime, joined: Joined
     ) -> _Decided:
         inputs, outputs, denied_by = self._decide_plain(caller, resource, actions, when, joined)
+        spent: list[Spent] = []
         if self.approvals is not None and not joined.ref.preview:
             inputs, outputs, denied_by = self._approve(
-                caller, resource, actions, when, joined, (inputs, outputs, denied_by)
+                caller, resource, actions, when, joined, (inputs, outputs, denied_by), spent
             )
         joined.enforce(inputs, outputs, Timestamp.from_datetime(when))
+        if spent and self.approvals is not None:
+            self.approvals.keep_unspent(spent, outputs)
         return inputs, outputs, denied_by
 
     def _approve(
@@ -308,10 +311,12 @@ class Decider:
         when: dt.datetime,
         joined: Joined,
         decided: _Decided,
+        spent: list[Spent],
     ) -> _Decided:
         """Open an approval request for each action a rule holds for a person's yes (the denial says so);
         when that exact call has been approved, decide it again with the rule lifted, once: the agent
-        retries the same call and the gateway finds the approval by the call's digest."""
+        retries the same call and the gateway finds the approval by the call's digest. ``spent`` gets the
+        approvals spent (given back if the session then denies)."""
         assert self.approvals is not None
         inputs, outputs, _ = decided
         now = Timestamp.from_datetime(when)
@@ -319,13 +324,13 @@ class Decider:
         def recheck(inp: CheckInput, action: str, lifted: frozenset[str]) -> CheckOutput:
             return self._decide_plain(caller, inp.resource, (action,), when, joined, lifted)[1][0]
 
-        self.approvals.apply(self.pdp.engine, inputs, outputs, now, recheck)
+        spent += self.approvals.apply(self.pdp.engine, inputs, outputs, now, recheck)
         approved = approved_id(outputs)
         if not approved:
             return decided
         inputs, outputs, denied_by = self._decide_plain(caller, resource, actions, when, joined)
         inputs = [replace(i, approval_id=approved) for i in inputs]
-        self.approvals.apply(self.pdp.engine, inputs, outputs, now, recheck)
+        spent[:] = self.approvals.apply(self.pdp.engine, inputs, outputs, now, recheck)
         return inputs, outputs, {a: d for a, d in denied_by.items() if not outputs[0].actions[a].allowed}
 
     def _decide_plain(
