@@ -79,6 +79,30 @@ async def test_an_approved_call_goes_through_once_and_only_that_call(tmp_path):
     assert (used.state, used.outcome) == ("USED", "SUCCEEDED")  # reported by the gateway after the call
 
 
+async def test_an_approved_call_its_session_refuses_keeps_its_approval(tmp_path):
+    """The budget is spent when the approved call comes: it is refused, not made, and the approval stands."""
+    folder = policy_folder(tmp_path)
+    (folder / "resource_policies" / "fixture_server.yaml").write_text(FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL)
+    echoes = {"name": "echoes", "kind": "fixture_server", "actions": ["tools/call::echo"], "limit": 1}
+    config = write_config(
+        tmp_path, [UPSTREAM], principal=DEVELOPER, sessions={"defaults": {"budgets": [echoes]}}
+    )
+    db = f"sqlite:///{tmp_path / 'decisions.db'}"
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        held = await client.call_tool("echo", {"text": "pay 100"})
+        (approval_id, _) = WAITING.search(text_of(held)).groups()
+        _approve(db, approval_id)
+        assert not (await client.call_tool("echo", {"text": "hello"})).is_error  # spends the budget
+        refused = await client.call_tool("echo", {"text": "pay 100"})
+        assert refused.is_error and "budget 'echoes'" in text_of(refused), text_of(refused)
+    store = ApprovalStore.open(db)
+    try:
+        kept = store.get(approval_id)
+    finally:
+        store.close()
+    assert (kept.state, kept.outcome) == ("APPROVED", "")
+
+
 async def test_approvals_need_sessions(tmp_path):
     from chamberlain.gateways.mcp.config import parse_config
     from chamberlain.gateways.mcp.errors import GatewayConfigError
