@@ -8,13 +8,16 @@
 * :class:`CodePointOrder` — a string operand compared in code-point order, as CEL compares
   strings: ``COLLATE "C"`` on PostgreSQL, ``COLLATE BINARY`` on SQLite (whatever collation the
   column was declared with).
+* :class:`NotNaN` — TRUE unless a double expression is NaN (NULL where it is NULL), to AND with a
+  numeric comparison: PostgreSQL orders NaN above every number and makes it equal to itself, where
+  CEL's comparisons with NaN are all false (``!=`` true). SQLite stores NaN as NULL.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, String, func, literal
+from sqlalchemy import Boolean, Double, String, cast, func, literal, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -120,3 +123,23 @@ def _order_sqlite(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
 @compiles(CodePointOrder)
 def _order_default(element: CodePointOrder, compiler: Any, **kw: Any) -> str:
     return compiler.process(element.expr, **kw)
+
+
+class NotNaN(ColumnElement[bool]):
+    """``expr`` (a number) is not NaN: ``expr <> 'NaN'`` on PostgreSQL, TRUE elsewhere."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, expr: ColumnElement[Any]):
+        self.expr = expr
+
+
+@compiles(NotNaN, "postgresql")
+def _not_nan_postgresql(element: NotNaN, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr != cast(literal("NaN", String()), Double()), **kw)
+
+
+@compiles(NotNaN)
+def _not_nan_default(element: NotNaN, compiler: Any, **kw: Any) -> str:
+    return compiler.process(true(), **kw)

@@ -47,7 +47,7 @@ from chamberlain.cel.lib.time import parse_timestamp
 from chamberlain.engine.planner.nodes import HOLDS
 from chamberlain.engine.planner.operands import Expression, Operand, Value, Variable
 from chamberlain.errors import Error
-from chamberlain.integrations.sqlalchemy.constructs import CodePointOrder, ExactText, StringMatch
+from chamberlain.integrations.sqlalchemy.constructs import CodePointOrder, ExactText, NotNaN, StringMatch
 
 EXPLICIT, OMITTED = "explicit", "omitted"
 _ERROR, _VALUE = "error", "value"  # what a SQL NULL stands for
@@ -284,6 +284,8 @@ class Translator:
             sql_a = sql_a if a.is_const else ExactText(sql_a)
             sql_b = sql_b if b.is_const else ExactText(sql_b)
         eq = sql_a == sql_b
+        if a.kind == "number" and not (a.is_const or b.is_const):
+            eq = and_(eq, NotNaN(sql_a))  # PostgreSQL: NaN = NaN; CEL: NaN equals nothing
         if a.is_const or b.is_const:
             column = b if a.is_const else a
             # an explicit null is not equal to a constant: FALSE, where SQL's comparison gives NULL
@@ -319,6 +321,9 @@ class Translator:
         if a.kind == "string":
             sql_a, sql_b = CodePointOrder(sql_a), CodePointOrder(sql_b)
         compare = {"lt": sql_a < sql_b, "le": sql_a <= sql_b, "gt": sql_a > sql_b, "ge": sql_a >= sql_b}[op]
+        if a.kind == "number":  # PostgreSQL orders NaN above every number; CEL: NaN is not ordered
+            guards = [NotNaN(v.sql) for v in (a, b) if not v.is_const and not _is_integer(v)]
+            compare = and_(compare, *guards) if guards else compare
         return _V(compare, "bool")
 
     def membership(self, op: str, operands: Sequence[Operand]) -> _V:
@@ -349,6 +354,8 @@ class Translator:
                 found: Any = false()
             else:
                 column = ExactText(needle.sql) if needle.kind == "string" else needle.sql
+                if _is_integer(needle) and not all(_small_integral(v) for v in same):
+                    column = cast(needle.sql, Double())  # compared as CEL compares: as doubles
                 found = column.in_([_bind(needle, v) for v in same])
             if needle.mode == _VALUE:
                 return case((needle.sql.is_(None), true() if has_null else false()), else_=found)
@@ -669,10 +676,17 @@ def _operands(a: _V, b: _V) -> tuple[Any, Any]:
 
 
 def _bound(v: _V, other: _V) -> Any:
-    if not v.is_const or other.is_const:
+    if not v.is_const:
+        # An integer column beside another column or a constant of 2**53 or more is compared as a
+        # double, as the check compares it: SQLite compares integers with reals exactly, and both
+        # databases compare two integers exactly (2**53 + 1 > 2**53 there, not in CEL).
+        if _is_integer(v) and not (other.is_const and other.kind == "number" and _small_integral(other.const)):
+            return cast(v.sql, Double())
+        return v.sql
+    if other.is_const:
         return v.sql
     column_type = getattr(other.sql, "type", None)
-    integral = v.kind == "number" and float(v.const).is_integer() and abs(v.const) < 2**53
+    integral = v.kind == "number" and _small_integral(v.const)
     if integral and isinstance(column_type, sqltypes.Integer):
         return literal(int(v.const), column_type)
     if v.kind == "timestamp" and isinstance(column_type, sqltypes.DateTime):
@@ -716,10 +730,19 @@ def _double(v: _V) -> Any:
     return v.sql if v.is_const else cast(v.sql, Double())
 
 
+def _small_integral(value: Any) -> bool:
+    """A whole number below 2**53: an integer column compares with it as with the double."""
+    return float(value).is_integer() and abs(value) < 2**53
+
+
+def _is_integer(v: _V) -> bool:
+    """An integer column (its values above 2**53 are rounded when the check reads them as doubles)."""
+    return v.kind == "number" and not v.is_const and isinstance(getattr(v.sql, "type", None), sqltypes.Integer)
+
+
 def _bind(needle: _V, value: Any) -> Any:
     if needle.kind == "number":
-        integral = float(value).is_integer() and abs(value) < 2**53
-        if integral and isinstance(getattr(needle.sql, "type", None), sqltypes.Integer):
+        if _small_integral(value) and isinstance(getattr(needle.sql, "type", None), sqltypes.Integer):
             return int(value)
         return float(value)
     return value
