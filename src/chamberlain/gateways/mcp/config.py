@@ -31,6 +31,8 @@ downstream:
   resource: ""                       # http: RFC 9728 resource; "" = http://<listen><path>
   authorizationServers: []           # http: RFC 9728 authorization_servers; [] = [auth.issuer]
   sessionIdleTimeout: 30m            # http: an MCP session idle this long is closed
+  readHeaderTimeout: 10s             # http: a connection that has not sent its request headers in this time is closed
+  readTimeout: 30s                   # http: a message body not received in full in this time is answered 408
 sessions:                            # agent sessions (docs/concepts/sessions.md), in the log's database
   enabled: true
   db: ""                             # "" = audit.db (the server's database: revokes and locks reach here)
@@ -132,7 +134,16 @@ AUTH_KEYS = (
     "revocationFile",
     "acceptableTimeSkew",
 )
-DOWNSTREAM_KEYS = ("transport", "listen", "path", "resource", "authorizationServers", "sessionIdleTimeout")
+DOWNSTREAM_KEYS = (
+    "transport",
+    "listen",
+    "path",
+    "resource",
+    "authorizationServers",
+    "sessionIdleTimeout",
+    "readHeaderTimeout",
+    "readTimeout",
+)
 UPSTREAM_KEYS = (
     "name",
     "command",
@@ -222,6 +233,8 @@ class GatewayConfig:
     resource: str = ""
     authorization_servers: tuple[str, ...] = ()
     session_idle_timeout: float = 1800.0
+    read_header_timeout: float = 10.0  # seconds a connection may take to send its request headers
+    read_timeout: float = 30.0  # seconds a POST may take to send its body (then 408)
     sessions: SessionSettings | None = None  # None: sessions.enabled is false
     sessions_db: str = ""  # where sessions live ("" = audit_db)
     approvals: ApprovalSettings | None = None  # None: off (approvals.enabled false, or no sessions)
@@ -535,6 +548,10 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
         "session_idle_timeout": p.take(
             "downstream.sessionIdleTimeout", down.get("sessionIdleTimeout", "30m"), positive, 1800.0
         ),
+        "read_header_timeout": p.take(
+            "downstream.readHeaderTimeout", down.get("readHeaderTimeout", "10s"), positive, 10.0
+        ),
+        "read_timeout": p.take("downstream.readTimeout", down.get("readTimeout", "30s"), positive, 30.0),
     }
     if p.items:
         listed = "\n".join(f"  - {item}" for item in p.items)

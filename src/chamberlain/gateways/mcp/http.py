@@ -8,14 +8,17 @@ on every request, so an expired or revoked token is refused at the next one: 401
 authorization server, so MCP clients can discover where to get a token. An MCP session belongs to
 the credential that opened it (client, issuer, subject): another person's token cannot use it.
 A message body is read within bounds before the SDK sees it (the SDK reads any size and lets a
-repeated key win): at most ``MAX_MESSAGE_BYTES`` (413), nested at most ``strictjson.MAX_DEPTH``
-deep and no key twice in one object (400, JSON-RPC parse error).
+repeated key win): at most ``MAX_MESSAGE_BYTES`` (413), within ``downstream.readTimeout`` (408: a
+client sending a byte at a time holds no connection for long), nested at most
+``strictjson.MAX_DEPTH`` deep and no key twice in one object (400, JSON-RPC parse error).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import anyio
 import orjson
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -48,10 +51,11 @@ def _quoted(text: str) -> str:
 class BearerAuth:
     """ASGI middleware in front of the MCP endpoint: no verified token, no request."""
 
-    def __init__(self, app: Any, identities: Identities, metadata_url: str):
+    def __init__(self, app: Any, identities: Identities, metadata_url: str, read_timeout: float = 30.0):
         self.app = app
         self.identities = identities
         self.metadata_url = metadata_url
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -85,7 +89,7 @@ class BearerAuth:
         scope["auth"] = AuthCredentials(list(token.scopes))
         scope[TOKEN_SCOPE_KEY] = token
         if scope.get("method") == "POST":
-            body = await _read_message(receive, send)
+            body = await _read_message(receive, send, time.monotonic() + self.read_timeout)
             if body is None:
                 return
             receive = _replay(body, receive)
@@ -100,11 +104,22 @@ class BearerAuth:
         await respond(send, 401, body, [*JSON_HEADERS, (b"www-authenticate", challenge.encode("latin-1"))])
 
 
-async def _read_message(receive: Any, send: Any) -> bytes | None:
-    """The request body if it is within bounds; otherwise answer the JSON-RPC error and return None."""
+async def _read_message(receive: Any, send: Any, deadline: float) -> bytes | None:
+    """The request body if it is within bounds (and arrives before ``deadline``); otherwise answer the
+    JSON-RPC error and return None."""
     chunks, size = [], 0
     while True:
-        message = await receive()
+        try:
+            with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                message = await receive()
+        except TimeoutError:
+            await _json_rpc_error(
+                send,
+                408,
+                INVALID_REQUEST,
+                "Invalid Request: timed out reading the request body (downstream.readTimeout)",
+            )
+            return None
         if message["type"] == "http.disconnect":
             return None
         chunk = message.get("body", b"")
@@ -167,7 +182,10 @@ def create_app(server: Server[Any], config: GatewayConfig, identities: Identitie
         else ()
     )
     routes = [
-        Route(config.path, endpoint=BearerAuth(StreamableHTTPASGIApp(manager), identities, metadata_url)),
+        Route(
+            config.path,
+            endpoint=BearerAuth(StreamableHTTPASGIApp(manager), identities, metadata_url, config.read_timeout),
+        ),
         *create_protected_resource_routes(
             resource,
             [AnyHttpUrl(s) for s in config.authorization_servers],

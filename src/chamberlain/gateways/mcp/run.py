@@ -120,12 +120,21 @@ async def _serve(
                 on_ready(session)
             await server.run(read, write, server.create_initialization_options())
         return
+    from chamberlain.server.serve import header_timeout_protocol  # the server's, for HTTP only
+
     app = create_app(
         Gateway(config, pdp, upstreams, identities, sessions=sessions).server(), config, identities
     )
     http = uvicorn.Server(
         uvicorn.Config(
-            app, host=config.host, port=config.port, log_config=None, access_log=False, lifespan="on"
+            app,
+            host=config.host,
+            port=config.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            # slow clients: headers within downstream.readHeaderTimeout (and at most 64 KiB), else closed
+            http=header_timeout_protocol(config.read_header_timeout),
         )
     )
 
