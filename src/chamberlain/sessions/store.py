@@ -567,7 +567,6 @@ class SessionStore(OwnedStore):
         ``durable``: on SQLite, this commit is synced (``synchronous = FULL``, set before it begins: SQLite
         reads it then), for a transaction that also holds the decision log's entries; a charge without is
         not (``NORMAL``: see ``__init__``)."""
-        now = self.clock()
         ended: list[Transition] = []
         with self._using() as db:
             if durable is not self._full and db.kind == SQLITE:
@@ -579,6 +578,10 @@ class SessionStore(OwnedStore):
                 found = self._select(
                     db, session_id, not preview, ", EXISTS (SELECT 1 FROM chamberlain_locks)"
                 )
+                # the time once the row is held: a check that waited for another replica's charge or
+                # revoke decides as of now (a ttl that ran out meanwhile denies it; a rate-limit hit is
+                # recorded when it happens, not when the check asked)
+                now = self.clock()
                 s = _session(found) if found is not None else None
                 if s is not None:
                     s = self._lapse(db, s, now, ended)
