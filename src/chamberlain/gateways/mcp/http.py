@@ -184,7 +184,9 @@ def create_app(server: Server[Any], config: GatewayConfig, identities: Identitie
     routes = [
         Route(
             config.path,
-            endpoint=BearerAuth(StreamableHTTPASGIApp(manager), identities, metadata_url, config.read_timeout),
+            endpoint=BearerAuth(
+                StreamableHTTPASGIApp(manager), identities, metadata_url, config.read_timeout
+            ),
         ),
         *create_protected_resource_routes(
             resource,

@@ -8,6 +8,11 @@
 * :class:`CodePointOrder` — a string operand compared in code-point order, as CEL compares
   strings: ``COLLATE "C"`` on PostgreSQL, ``COLLATE BINARY`` on SQLite (whatever collation the
   column was declared with).
+* :class:`ExactText` — a string compared for equality code point by code point, whatever the
+  column's collation: ``COLLATE BINARY`` on SQLite, ``COLLATE "C"`` on PostgreSQL (a column with a
+  nondeterministic collation, case-insensitive say, would otherwise widen the match).
+  :class:`ExactMatch` keeps the comparison under the column's own collation beside it on
+  PostgreSQL, so that the column's index stays usable.
 * :class:`NotNaN` — TRUE unless a double expression is NaN (NULL where it is NULL), to AND with a
   numeric comparison: PostgreSQL orders NaN above every number and makes it equal to itself, where
   CEL's comparisons with NaN are all false (``!=`` true). SQLite stores NaN as NULL.
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Double, String, cast, func, literal, true
+from sqlalchemy import Boolean, Double, String, and_, cast, func, literal, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -63,6 +68,11 @@ def _match_sqlite(element: StringMatch, compiler: Any, **kw: Any) -> str:
 @compiles(StringMatch)
 def _match_like(element: StringMatch, compiler: Any, **kw: Any) -> str:
     h, n = element.haystack, element.needle
+    if compiler.dialect.name == "postgresql":
+        # code point by code point: a nondeterministic collation would make LIKE ignore case (or
+        # PostgreSQL refuse LIKE and replace() on the column)
+        h = h.collate("C")
+        n = n if isinstance(n, str) else n.collate("C")
     if isinstance(n, str):
         escaped: Any = literal(escape_like(n), String())
     else:
@@ -90,8 +100,8 @@ class CodePointOrder(ColumnElement[Any]):
 
 class ExactText(ColumnElement[Any]):
     """A string compared for equality code point by code point: ``COLLATE BINARY`` on SQLite (a
-    ``NOCASE`` column would otherwise widen the match); PostgreSQL's deterministic collations
-    already compare exactly (and its indexes stay usable)."""
+    ``NOCASE`` column would otherwise widen the match), ``COLLATE "C"`` on PostgreSQL (a
+    nondeterministic collation would)."""
 
     inherit_cache = False
 
@@ -105,9 +115,37 @@ def _exact_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
     return compiler.process(element.expr.collate("BINARY"), **kw)
 
 
+@compiles(ExactText, "postgresql")
+def _exact_postgresql(element: ExactText, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.expr.collate("C"), **kw)
+
+
 @compiles(ExactText)
 def _exact_default(element: ExactText, compiler: Any, **kw: Any) -> str:
     return compiler.process(element.expr, **kw)
+
+
+class ExactMatch(ColumnElement[bool]):
+    """``exact`` (a comparison of :class:`ExactText`), with ``plain`` (the same comparison under the
+    column's collation, which ``exact`` implies) before it on PostgreSQL: there the column's index
+    finds the rows, ``exact`` keeps the right ones. Both are NULL exactly where the column is."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, plain: ColumnElement[Any], exact: ColumnElement[Any]):
+        self.plain = plain
+        self.exact = exact
+
+
+@compiles(ExactMatch, "postgresql")
+def _exact_match_postgresql(element: ExactMatch, compiler: Any, **kw: Any) -> str:
+    return compiler.process(and_(element.plain, element.exact).self_group(), **kw)  # (a AND b): NOT may apply
+
+
+@compiles(ExactMatch)
+def _exact_match_default(element: ExactMatch, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.exact, **kw)
 
 
 @compiles(CodePointOrder, "postgresql")
@@ -137,7 +175,7 @@ class NotNaN(ColumnElement[bool]):
 
 @compiles(NotNaN, "postgresql")
 def _not_nan_postgresql(element: NotNaN, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.expr != cast(literal("NaN", String()), Double()), **kw)
+    return compiler.process((element.expr != cast(literal("NaN", String()), Double())).self_group(), **kw)
 
 
 @compiles(NotNaN)

@@ -47,7 +47,13 @@ from chamberlain.cel.lib.time import parse_timestamp
 from chamberlain.engine.planner.nodes import HOLDS
 from chamberlain.engine.planner.operands import Expression, Operand, Value, Variable
 from chamberlain.errors import Error
-from chamberlain.integrations.sqlalchemy.constructs import CodePointOrder, ExactText, NotNaN, StringMatch
+from chamberlain.integrations.sqlalchemy.constructs import (
+    CodePointOrder,
+    ExactMatch,
+    ExactText,
+    NotNaN,
+    StringMatch,
+)
 
 EXPLICIT, OMITTED = "explicit", "omitted"
 _ERROR, _VALUE = "error", "value"  # what a SQL NULL stands for
@@ -281,9 +287,10 @@ class Translator:
                 return false() if column.mode == _VALUE else _unless_error(column, false())
         sql_a, sql_b = _operands(a, b)
         if a.kind in ("string", "hierarchy"):
-            sql_a = sql_a if a.is_const else ExactText(sql_a)
-            sql_b = sql_b if b.is_const else ExactText(sql_b)
-        eq = sql_a == sql_b
+            exact = (sql_a if a.is_const else ExactText(sql_a)) == (sql_b if b.is_const else ExactText(sql_b))
+            eq = ExactMatch(sql_a == sql_b, exact) if a.is_const or b.is_const else exact
+        else:
+            eq = sql_a == sql_b
         if a.kind == "number" and not (a.is_const or b.is_const):
             eq = and_(eq, NotNaN(sql_a))  # PostgreSQL: NaN = NaN; CEL: NaN equals nothing
         if a.is_const or b.is_const:
@@ -353,10 +360,13 @@ class Translator:
             if not same:
                 found: Any = false()
             else:
-                column = ExactText(needle.sql) if needle.kind == "string" else needle.sql
-                if _is_integer(needle) and not all(_small_integral(v) for v in same):
-                    column = cast(needle.sql, Double())  # compared as CEL compares: as doubles
-                found = column.in_([_bind(needle, v) for v in same])
+                values = [_bind(needle, v) for v in same]
+                if needle.kind == "string":
+                    found = _exact_in(needle.sql, values)
+                elif _is_integer(needle) and not all(_small_integral(v) for v in same):
+                    found = cast(needle.sql, Double()).in_(values)  # compared as CEL compares: as doubles
+                else:
+                    found = needle.sql.in_(values)
             if needle.mode == _VALUE:
                 return case((needle.sql.is_(None), true() if has_null else false()), else_=found)
             return _unless_error(needle, found) if not same else found
@@ -616,15 +626,15 @@ def _hierarchy_sql(op: str, column: Any, levels: list[str], column_first: bool) 
         return and_(below(), not_(StringMatch("contains", rest, ".")))
 
     if op == "ancestorOf":
-        return column.in_(prefixes) if prefixes else _known(column, false())
+        return _exact_in(column, prefixes) if prefixes else _known(column, false())
     if op == "descendentOf":
         return below()
     if op == "immediateParentOf":
-        return column == ".".join(levels[:-1]) if len(levels) > 1 else _known(column, false())
+        return _exact_in(column, [".".join(levels[:-1])]) if len(levels) > 1 else _known(column, false())
     if op == "immediateChildOf":
         return child()
     if op == "overlaps":
-        return or_(column.in_([*prefixes, path]), below())
+        return or_(_exact_in(column, [*prefixes, path]), below())
     if op == "siblingOf":
         if len(levels) == 1:
             return not_(StringMatch("contains", column, "."))
@@ -632,6 +642,15 @@ def _hierarchy_sql(op: str, column: Any, levels: list[str], column_first: bool) 
         rest = func.substr(column, len(parent) + 2)
         return and_(StringMatch("startsWith", column, parent + "."), not_(StringMatch("contains", rest, ".")))
     raise UntranslatableFilter(op, "", "no exact SQL form")
+
+
+def _exact_in(column: Any, values: Sequence[str]) -> Any:
+    """``column IN values``, code point by code point (whatever the column's collation: the values are
+    bound as plain strings, not with the column's type, which may name its collation)."""
+    if len(values) == 1:
+        value = literal(values[0], String())
+        return ExactMatch(column == value, ExactText(column) == value)
+    return ExactMatch(column.in_(values), ExactText(column).in_([literal(v, String()) for v in values]))
 
 
 _MIRROR = {
@@ -680,7 +699,9 @@ def _bound(v: _V, other: _V) -> Any:
         # An integer column beside another column or a constant of 2**53 or more is compared as a
         # double, as the check compares it: SQLite compares integers with reals exactly, and both
         # databases compare two integers exactly (2**53 + 1 > 2**53 there, not in CEL).
-        if _is_integer(v) and not (other.is_const and other.kind == "number" and _small_integral(other.const)):
+        if _is_integer(v) and not (
+            other.is_const and other.kind == "number" and _small_integral(other.const)
+        ):
             return cast(v.sql, Double())
         return v.sql
     if other.is_const:
@@ -737,7 +758,9 @@ def _small_integral(value: Any) -> bool:
 
 def _is_integer(v: _V) -> bool:
     """An integer column (its values above 2**53 are rounded when the check reads them as doubles)."""
-    return v.kind == "number" and not v.is_const and isinstance(getattr(v.sql, "type", None), sqltypes.Integer)
+    return (
+        v.kind == "number" and not v.is_const and isinstance(getattr(v.sql, "type", None), sqltypes.Integer)
+    )
 
 
 def _bind(needle: _V, value: Any) -> Any:
