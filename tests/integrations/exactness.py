@@ -17,9 +17,11 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import yaml
 
 from chamberlain import PDP, Principal, Resource
 from chamberlain.cel.lib.time import format_timestamp
@@ -210,3 +212,21 @@ class Harness:
 def examples(default: int) -> int:
     """Hypothesis examples per test: CHAMBERLAIN_SQL_EXAMPLES (make test-slow raises it)."""
     return int(os.environ.get("CHAMBERLAIN_SQL_EXAMPLES", default))
+
+
+def allow_each(conditions: Mapping[str, str], resource: str = "doc") -> dict[str, Any]:
+    """A resource policy with one ALLOW rule for role ``user`` per action, under that action's condition."""
+    rules = [
+        {"actions": [a], "effect": "EFFECT_ALLOW", "roles": ["user"], "condition": {"match": {"expr": e}}}
+        for a, e in conditions.items()
+    ]
+    return {
+        "apiVersion": "api.cerbos.dev/v1",
+        "resourcePolicy": {"version": "default", "resource": resource, "rules": rules},
+    }
+
+
+def pdp_of(directory: Path, policy: Mapping[str, Any]) -> PDP:
+    """A PDP over ``policy`` alone, written into ``directory``."""
+    (directory / "policy.yaml").write_text(yaml.safe_dump(dict(policy)))
+    return PDP.from_directory(directory)

@@ -8,14 +8,11 @@ SQLite ``NOCASE`` column with ``IN`` / ``=`` under its collation.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from chamberlain import PDP, Principal
-from tests.integrations.exactness import Harness, build_schema, database
+from tests.integrations.exactness import Harness, allow_each, build_schema, database, pdp_of
 
 CONDITIONS = {
     "eq": 'R.attr.s == "abc"',
@@ -32,26 +29,14 @@ CONDITIONS = {
     "overlaps": 'hierarchy(R.attr.s).overlaps(hierarchy("a.b"))',
     "descendentOf": 'hierarchy(R.attr.s).descendentOf(hierarchy("a"))',
 }
-POLICY = {
-    "apiVersion": "api.cerbos.dev/v1",
-    "resourcePolicy": {
-        "version": "default",
-        "resource": "doc",
-        "rules": [
-            {"actions": [a], "effect": "EFFECT_ALLOW", "roles": ["user"], "condition": {"match": {"expr": e}}}
-            for a, e in CONDITIONS.items()
-        ],
-    },
-}
+POLICY = allow_each(CONDITIONS)
 VALUES = [None, "abc", "ABC", "Abc", "ab", "AB", "x", "X", "a", "A", "a.b", "A.B", "a.B.c", "a.b.c", "A.b.x"]
 ROWS = [{"id": i + 1, "s": s, "t": VALUES[(i * 3 + 1) % len(VALUES)]} for i, s in enumerate(VALUES)]
 
 
 @pytest.fixture(scope="module")
 def pdp(tmp_path_factory: pytest.TempPathFactory) -> PDP:
-    directory = Path(tmp_path_factory.mktemp("collations"))
-    (directory / "doc.yaml").write_text(yaml.safe_dump(POLICY))
-    return PDP.from_directory(directory)
+    return pdp_of(tmp_path_factory.mktemp("collations"), POLICY)
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])

@@ -10,14 +10,11 @@ only.)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from chamberlain import PDP, Principal
-from tests.integrations.exactness import Harness, build_schema, database
+from tests.integrations.exactness import Harness, allow_each, build_schema, database, pdp_of
 
 BIG = 2**53
 CONDITIONS = {
@@ -41,17 +38,7 @@ CONDITIONS = {
     "double-columns-ge": "R.attr.x >= R.attr.y",
     "arithmetic": "R.attr.x * 0.0 > -1.0",
 }
-POLICY = {
-    "apiVersion": "api.cerbos.dev/v1",
-    "resourcePolicy": {
-        "version": "default",
-        "resource": "doc",
-        "rules": [
-            {"actions": [a], "effect": "EFFECT_ALLOW", "roles": ["user"], "condition": {"match": {"expr": e}}}
-            for a, e in CONDITIONS.items()
-        ],
-    },
-}
+POLICY = allow_each(CONDITIONS)
 COLUMNS = {"n": sa.BigInteger(), "m": sa.BigInteger(), "x": sa.Double(), "y": sa.Double()}
 INTEGERS = [None, 3, BIG - 1, BIG, BIG + 1, BIG + 2, -BIG - 1, 2**63 - 1]
 DOUBLES = [None, 1.5, 4.0, float(BIG), float("inf"), float("-inf")]
@@ -76,9 +63,7 @@ def rows(nan: bool) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def pdp(tmp_path_factory: pytest.TempPathFactory) -> PDP:
-    directory = Path(tmp_path_factory.mktemp("numbers"))
-    (directory / "doc.yaml").write_text(yaml.safe_dump(POLICY))
-    return PDP.from_directory(directory)
+    return pdp_of(tmp_path_factory.mktemp("numbers"), POLICY)
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
