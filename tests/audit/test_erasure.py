@@ -79,6 +79,9 @@ def test_erase_by_principal_keeps_every_proof_and_leaves_no_value(log_url, polic
     shown = json.loads(run("show", "--db", log_url, "0").stdout)
     assert shown["erased"] == {"by": 12} and shown["effect"] == "EFFECT_ALLOW" and "principal" not in shown
     assert shown["basis"]["rule"] == "owner-edits-drafts"  # what remains: the decision and its basis
+    listed = run("search", "--db", log_url).stdout.splitlines()
+    (line,) = [text for text in listed if text.startswith("#0 ")]
+    assert ":(erased)" in line and "None" not in line, line
     with pytest.raises(NotReplayable, match="erased"):
         replay_input(_reader(log_url), 0)
     assert replay_input(_reader(log_url), 2).inputs[0].principal.id == "alice"  # others untouched

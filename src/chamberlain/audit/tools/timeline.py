@@ -44,7 +44,8 @@ def summary(entry: dict[str, Any]) -> str:
     if mcp is not None and mcp.get("name"):
         what = f"{mcp.get('method')} {mcp['name']} on {mcp.get('server') or resource.get('id')}"
     else:
-        what = f"{entry.get('action')} {resource.get('kind')}:{resource.get('id')}"
+        rid = resource.get("id", "(erased)" if entry.get("erased") else "")
+        what = f"{entry.get('action')} {resource.get('kind')}:{rid}"
     effect = _SHORT.get(entry.get("effect", ""), entry.get("effect", ""))
     mark = f"  TAMPERED: {entry['tampered']}" if entry.get("tampered") else ""
     return printable(f"#{entry.get('seq')}  {entry.get('time', '')}  {who}  {what}  {effect}{mark}")
