@@ -10,7 +10,7 @@ service does, chamberlain cannot tell). The first route that matches decides.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -77,9 +77,9 @@ def _fill(template: str, params: Mapping[str, str]) -> str:
     return out
 
 
-def query_of(query: str) -> dict[str, str]:
-    """The query parameters (the first value of each name); raises :class:`Unmapped` for too many or bad ones.
-    :func:`repeated_in` names those given more than once."""
+def query_of(query: str) -> tuple[dict[str, str], frozenset[str]]:
+    """The query parameters (the first value of each name) and the names given more than once; raises
+    :class:`Unmapped` for too many or bad ones."""
     try:
         pairs = parse_qsl(query, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_PARAMS)
     except (ValueError, UnicodeDecodeError):
@@ -87,39 +87,23 @@ def query_of(query: str) -> dict[str, str]:
             f"the query string is not valid (at most {MAX_QUERY_PARAMS} UTF-8 parameters)"
         ) from None
     found: dict[str, str] = {}
-    for name, value in pairs:
-        found.setdefault(name, value)
-    return found
-
-
-def repeated_in(query: str) -> set[str]:
-    """The names given more than once in a query :func:`query_of` accepted."""
-    seen: set[str] = set()
     repeated: set[str] = set()
-    for name, _ in parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_QUERY_PARAMS):
-        (repeated if name in seen else seen).add(name)
-    return repeated
+    for name, value in pairs:
+        if name in found:
+            repeated.add(name)
+        else:
+            found[name] = value
+    return found, frozenset(repeated)
 
 
-def _once(query: str, names: list[str], where: str) -> None:
-    """Refuse a parameter the route reads that is given more than once: chamberlain decides on the first
-    value, and the upstream may read the last (Rails, PHP) or all of them (Express)."""
-    repeated = repeated_in(query)
-    twice = sorted(repeated & set(names)) if names else sorted(repeated)
+def _read_once(what: str, repeated: frozenset[str], names: Iterable[str], where: str) -> None:
+    """Refuse a query parameter or header the route reads that is given more than once: chamberlain decides
+    on one reading of it (the first parameter; a header's values joined with ", "), and the upstream may read
+    another (the last parameter in Rails and PHP, all of them in Express; a header's first or last value)."""
+    twice = sorted(repeated.intersection(names))
     if twice:
         raise Unmapped(
-            f"query parameter {twice[0]!r} is given more than once, and {where} reads it: "
-            "the upstream might read another value than the one decided on"
-        )
-
-
-def _header_once(request: ProxyRequest, names: list[str], where: str) -> None:
-    """Refuse a header the route reads that is given more than once: chamberlain decides on the values joined
-    with ", ", and the upstream may read the first or the last (a DENY comparing one value would not match)."""
-    twice = sorted(request.repeated.intersection(names))
-    if twice:
-        raise Unmapped(
-            f"header {twice[0]!r} is given more than once, and {where} reads it: "
+            f"{what} {twice[0]!r} is given more than once, and {where} reads it: "
             "the upstream might read another value than the one decided on"
         )
 
@@ -158,7 +142,7 @@ def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int
 
 
 def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_depth: int) -> Mapped:
-    query = query_of(request.query)
+    query, repeated_query = query_of(request.query)
     body = body_of(request, route, max_depth) if route.reads_body else None
     attr: dict[str, Any] = {}
     view: dict[str, Any] | None = None
@@ -167,19 +151,19 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
         if source.source == "path":
             found, value = True, params[source.name]
         elif source.source == "query":
-            _once(request.query, [source.name], f"{route.where}.attr.{name}")
+            _read_once("query parameter", repeated_query, [source.name], f"{route.where}.attr.{name}")
             found, value = source.name in query, query.get(source.name)
         elif source.source == "header":
-            _header_once(request, [source.name], f"{route.where}.attr.{name}")
+            _read_once("header", request.repeated, [source.name], f"{route.where}.attr.{name}")
             found, value = source.name in request.headers, request.headers.get(source.name)
         elif source.source == "body":
             found, value = _dig(body, source.name)
         else:
             if "query" in source.expression:  # it may read any parameter
-                _once(request.query, [], f"{route.where}.attr.{name}")
+                _read_once("query parameter", repeated_query, repeated_query, f"{route.where}.attr.{name}")
             if "headers" in source.expression:  # the repeated headers it names
                 named = [h for h in request.repeated if h in source.expression.lower()]
-                _header_once(request, named, f"{route.where}.attr.{name}")
+                _read_once("header", request.repeated, named, f"{route.where}.attr.{name}")
             if view is None:
                 view = {
                     "method": request.method,
