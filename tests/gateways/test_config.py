@@ -34,6 +34,7 @@ def test_defaults(tmp_path):
         60.0,
         30.0,
     )
+    assert (config.read_header_timeout, config.read_timeout) == (10.0, 30.0)  # a slow client is cut off
 
 
 def test_every_problem_is_listed_with_its_key(tmp_path):
@@ -41,7 +42,12 @@ def test_every_problem_is_listed_with_its_key(tmp_path):
         parse_config(
             {
                 "toolNames": "sometimes",
-                "downstream": {"transport": "carrier-pigeon", "listen": "nowhere"},
+                "downstream": {
+                    "transport": "carrier-pigeon",
+                    "listen": "nowhere",
+                    "readHeaderTimeout": "0s",
+                    "readTimeout": "soon",
+                },
                 "upstreams": [
                     {"name": "a b", "command": ["x"]},
                     {"name": "ok", "command": ["x"], "url": "http://h/mcp"},
@@ -57,6 +63,8 @@ def test_every_problem_is_listed_with_its_key(tmp_path):
         "toolNames: must be one of auto, prefixed, got 'sometimes'",
         "downstream.transport: must be one of stdio, http, got 'carrier-pigeon'",
         "downstream.listen: expected host:port",
+        "downstream.readHeaderTimeout: must be longer than zero",
+        "downstream.readTimeout: expected a duration such as 30s, 500ms or 1m, got 'soon'",
         "upstreams[0].name: required: letters, digits, _ and -",
         "upstreams[1]: set exactly one of command (a stdio server to spawn) and url",
         "upstreams[2].url: expected an http(s) URL, got 'ftp://h'",
