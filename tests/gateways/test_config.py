@@ -35,6 +35,7 @@ def test_defaults(tmp_path):
         30.0,
     )
     assert (config.read_header_timeout, config.read_timeout) == (10.0, 30.0)  # a slow client is cut off
+    assert (config.max_sessions, config.max_sessions_per_caller) == (10_000, 32)  # one token cannot hold all
 
 
 def test_every_problem_is_listed_with_its_key(tmp_path):
@@ -47,6 +48,8 @@ def test_every_problem_is_listed_with_its_key(tmp_path):
                     "listen": "nowhere",
                     "readHeaderTimeout": "0s",
                     "readTimeout": "soon",
+                    "maxSessions": 0,
+                    "maxSessionsPerCaller": "many",
                 },
                 "upstreams": [
                     {"name": "a b", "command": ["x"]},
@@ -65,6 +68,8 @@ def test_every_problem_is_listed_with_its_key(tmp_path):
         "downstream.listen: expected host:port",
         "downstream.readHeaderTimeout: must be longer than zero",
         "downstream.readTimeout: expected a duration such as 30s, 500ms or 1m, got 'soon'",
+        "downstream.maxSessions: must be a positive integer, got 0",
+        "downstream.maxSessionsPerCaller: must be a positive integer, got 'many'",
         "upstreams[0].name: required: letters, digits, _ and -",
         "upstreams[1]: set exactly one of command (a stdio server to spawn) and url",
         "upstreams[2].url: expected an http(s) URL, got 'ftp://h'",

@@ -3,7 +3,9 @@ under uvicorn issues them), RFC 9728 metadata, attenuated checks, and tokens tha
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -66,9 +68,10 @@ class World:
         return issued["access_token"]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("mcp-http")
+@contextlib.contextmanager
+def http_world(tmp, upstreams, downstream, principals=("erin",), **auth) -> Iterator[World]:
+    """The real token service and a gateway over streamable HTTP (``downstream``: more keys) in front of
+    ``upstreams``, accepting delegation tokens of ``coder-1`` for ``principals`` (``auth``: more keys)."""
     idp = IdentityProvider()
     folder = policy_folder(tmp)
     (tmp / "coder-agents.yaml").write_text(AGENTS)
@@ -78,27 +81,35 @@ def world(tmp_path_factory):
         base_url="http://unused.example",
     )
     service = TokenService(config, PDP.from_directory(folder))
-    repo = make_repo(tmp)
-    revoked = tmp / "revoked.txt"
-    port = free_port()
     world_auth = {
         "issuer": ISSUER,
         "jwksFile": str(jwks_file(tmp, service.jwks())),
         "audiences": [AUDIENCE],
         "scopeMapping": {"mcp_server": {"*": "mcp:tools"}},
         "agentsFile": str(tmp / "coder-agents.yaml"),
-        "principals": {"erin": {"roles": ["developer"]}, "frank": {"roles": ["developer"]}},
-        "revocationFile": str(revoked),
+        "principals": {name: {"roles": ["developer"]} for name in principals},
+        **auth,
     }
     gateway = write_config(
         tmp,
-        [{"name": "time", "command": TIME_SERVER}, git_upstream(repo)],
-        downstream={"transport": "http", "listen": f"127.0.0.1:{port}"},
+        upstreams,
+        downstream={"transport": "http", "listen": f"127.0.0.1:{free_port()}", **downstream},
         auth=world_auth,
     )
     with serve(create_app(service)) as token_url, http_gateway(gateway, tmp / "gateway.log") as url:
-        world = World(tmp, idp, service, token_url, url, repo, revoked)
+        world = World(tmp, idp, service, token_url, url, None, None)
         world.auth = world_auth
+        yield world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mcp-http")
+    repo = make_repo(tmp)
+    revoked = tmp / "revoked.txt"
+    upstreams = [{"name": "time", "command": TIME_SERVER}, git_upstream(repo)]
+    with http_world(tmp, upstreams, {}, ("erin", "frank"), revocationFile=str(revoked)) as world:
+        world.repo, world.revoked = repo, revoked
         yield world
 
 

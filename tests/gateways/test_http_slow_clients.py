@@ -13,12 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from chamberlain import PDP
-from chamberlain.delegation import TokenService, create_app, parse_config
-from tests.delegation.support import ISSUER, IdentityProvider, serve, settings
-from tests.gateways.support import AUDIENCE, TIME_SERVER, http_gateway, jwks_file, policy_folder, write_config
-from tests.gateways.test_http import AGENTS, World
-from tests.support.cerbos_server import free_port
+from tests.gateways.support import TIME_SERVER
+from tests.gateways.test_http import http_world
 
 pytestmark = [pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 WAIT = 15.0  # seconds a socket waits for the gateway to give up on it (its timeouts are 1 s)
@@ -27,36 +23,9 @@ WAIT = 15.0  # seconds a socket waits for the gateway to give up on it (its time
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mcp-http-slow")
-    idp = IdentityProvider()
-    folder = policy_folder(tmp)
-    (tmp / "coder-agents.yaml").write_text(AGENTS)
-    config = parse_config(
-        settings(tmp, idp, agentsFile=str(tmp / "coder-agents.yaml")),
-        state_dir=tmp / "state",
-        base_url="http://unused.example",
-    )
-    service = TokenService(config, PDP.from_directory(folder))
-    port = free_port()
-    gateway = write_config(
-        tmp,
-        [{"name": "time", "command": TIME_SERVER}],
-        downstream={
-            "transport": "http",
-            "listen": f"127.0.0.1:{port}",
-            "readHeaderTimeout": "1s",
-            "readTimeout": "1s",
-        },
-        auth={
-            "issuer": ISSUER,
-            "jwksFile": str(jwks_file(tmp, service.jwks())),
-            "audiences": [AUDIENCE],
-            "scopeMapping": {"mcp_server": {"*": "mcp:tools"}},
-            "agentsFile": str(tmp / "coder-agents.yaml"),
-            "principals": {"erin": {"roles": ["developer"]}},
-        },
-    )
-    with serve(create_app(service)) as token_url, http_gateway(gateway, tmp / "gateway.log") as url:
-        yield World(tmp, idp, service, token_url, url, None, None)
+    timeouts = {"readHeaderTimeout": "1s", "readTimeout": "1s"}
+    with http_world(tmp, [{"name": "time", "command": TIME_SERVER}], timeouts) as world:
+        yield world
 
 
 def _connect(url: str) -> tuple[socket.socket, str]:

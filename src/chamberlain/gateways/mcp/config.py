@@ -33,6 +33,8 @@ downstream:
   sessionIdleTimeout: 30m            # http: an MCP session idle this long is closed
   readHeaderTimeout: 10s             # http: a connection that has not sent its request headers in this time is closed
   readTimeout: 30s                   # http: a message body not received in full in this time is answered 408
+  maxSessions: 10000                 # http: MCP sessions open at once, all callers together
+  maxSessionsPerCaller: 32           # http: MCP sessions open at once for one credential (client, issuer, subject)
 sessions:                            # agent sessions (docs/concepts/sessions.md), in the log's database
   enabled: true
   db: ""                             # "" = audit.db (the server's database: revokes and locks reach here)
@@ -87,6 +89,7 @@ from chamberlain.config_values import (
     is_zero_duration,
     listen_address,
     non_empty_strings,
+    positive_int,
     string,
     unknown_keys,
 )
@@ -143,6 +146,8 @@ DOWNSTREAM_KEYS = (
     "sessionIdleTimeout",
     "readHeaderTimeout",
     "readTimeout",
+    "maxSessions",
+    "maxSessionsPerCaller",
 )
 UPSTREAM_KEYS = (
     "name",
@@ -235,6 +240,8 @@ class GatewayConfig:
     session_idle_timeout: float = 1800.0
     read_header_timeout: float = 10.0  # seconds a connection may take to send its request headers
     read_timeout: float = 30.0  # seconds a POST may take to send its body (then 408)
+    max_sessions: int = 10_000  # MCP sessions open at once (the SDK's default)
+    max_sessions_per_caller: int = 32  # of which one credential may hold
     sessions: SessionSettings | None = None  # None: sessions.enabled is false
     sessions_db: str = ""  # where sessions live ("" = audit_db)
     approvals: ApprovalSettings | None = None  # None: off (approvals.enabled false, or no sessions)
@@ -552,6 +559,12 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> GatewayConfig:
             "downstream.readHeaderTimeout", down.get("readHeaderTimeout", "10s"), positive, 10.0
         ),
         "read_timeout": p.take("downstream.readTimeout", down.get("readTimeout", "30s"), positive, 30.0),
+        "max_sessions": p.take(
+            "downstream.maxSessions", down.get("maxSessions", 10_000), positive_int, 10_000
+        ),
+        "max_sessions_per_caller": p.take(
+            "downstream.maxSessionsPerCaller", down.get("maxSessionsPerCaller", 32), positive_int, 32
+        ),
     }
     if p.items:
         listed = "\n".join(f"  - {item}" for item in p.items)

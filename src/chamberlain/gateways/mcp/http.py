@@ -7,6 +7,8 @@ on every request, so an expired or revoked token is refused at the next one: 401
 ``GET /.well-known/oauth-protected-resource<path>`` (RFC 9728) names the token service as the
 authorization server, so MCP clients can discover where to get a token. An MCP session belongs to
 the credential that opened it (client, issuer, subject): another person's token cannot use it.
+One credential may hold at most ``downstream.maxSessionsPerCaller`` sessions at once (429 beyond:
+without it one token could open all ``downstream.maxSessions`` and lock every other caller out).
 A message body is read within bounds before the SDK sees it (the SDK reads any size and lets a
 repeated key win): at most ``MAX_MESSAGE_BYTES`` (413), within ``downstream.readTimeout`` (408: a
 client sending a byte at a time holds no connection for long), nested at most
@@ -15,15 +17,22 @@ client sending a byte at a time holds no connection for long), nested at most
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import Counter
 from typing import Any
 
 import anyio
 import orjson
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.middleware.bearer_auth import (
+    AuthenticatedUser,
+    AuthorizationContext,
+    authorization_context,
+)
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
 from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import INVALID_REQUEST, PARSE_ERROR
@@ -41,6 +50,48 @@ from chamberlain.gateways.mcp.proxy import TOKEN_SCOPE_KEY
 from chamberlain.gateways.mcp.stdio import MAX_MESSAGE_BYTES
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_log = logging.getLogger("chamberlain.gateways.mcp")
+
+
+class CallerSessions(StreamableHTTPSessionManager):
+    """The SDK's session manager with a limit on the sessions one credential holds at once.
+
+    The SDK bounds all sessions together (``max_sessions``) and binds each to the credential that
+    opened it (its :class:`AuthorizationContext`); this counts them per credential as they open and
+    close, through the two methods the SDK opens and discards every session with.
+    """
+
+    def __init__(self, *, per_caller: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.per_caller = per_caller
+        self._held: Counter[tuple[str, str | None, str | None]] = Counter()  # by _caller
+
+    def at_limit(self, caller: AuthorizationContext) -> bool:
+        """Whether ``caller`` holds as many sessions as it may."""
+        return self._held[_caller(caller)] >= self.per_caller
+
+    def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
+        # Called under the SDK's session-creation lock: two opening requests racing are counted one by one.
+        if requestor is not None and self.at_limit(requestor):
+            return None
+        transport = super()._admit_session(requestor)
+        if transport is not None and requestor is not None:
+            self._held[_caller(requestor)] += 1
+        return transport
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        owner = self._session_owners.get(session_id)  # the SDK forgets it before its first await
+        await super()._discard_session(session_id, transport)
+        if owner is not None and session_id not in self._session_owners:
+            key = _caller(owner)
+            self._held[key] -= 1
+            if self._held[key] <= 0:
+                del self._held[key]
+
+
+def _caller(context: AuthorizationContext) -> tuple[str, str | None, str | None]:
+    """The SDK's credential (a dict) as a key: client, issuer, subject."""
+    return context["client_id"], context["issuer"], context["subject"]
 
 
 def _quoted(text: str) -> str:
@@ -51,11 +102,19 @@ def _quoted(text: str) -> str:
 class BearerAuth:
     """ASGI middleware in front of the MCP endpoint: no verified token, no request."""
 
-    def __init__(self, app: Any, identities: Identities, metadata_url: str, read_timeout: float = 30.0):
+    def __init__(
+        self,
+        app: Any,
+        identities: Identities,
+        metadata_url: str,
+        read_timeout: float = 30.0,
+        sessions: CallerSessions | None = None,
+    ):
         self.app = app
         self.identities = identities
         self.metadata_url = metadata_url
         self.read_timeout = read_timeout
+        self.sessions = sessions
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -85,7 +144,17 @@ class BearerAuth:
             subject=token.subject,
             claims={"iss": token.issuer},
         )
-        scope["user"] = AuthenticatedUser(access)
+        user = AuthenticatedUser(access)
+        if self._over_session_limit(scope, user):
+            await _json_rpc_error(
+                send,
+                429,
+                INVALID_REQUEST,
+                f"Invalid Request: this credential already holds {self.sessions.per_caller} open MCP sessions "  # type: ignore[union-attr]
+                "(downstream.maxSessionsPerCaller): end one (DELETE) or wait for one to idle out",
+            )
+            return
+        scope["user"] = user
         scope["auth"] = AuthCredentials(list(token.scopes))
         scope[TOKEN_SCOPE_KEY] = token
         if scope.get("method") == "POST":
@@ -94,6 +163,24 @@ class BearerAuth:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+    def _over_session_limit(self, scope: dict[str, Any], user: AuthenticatedUser) -> bool:
+        """Whether this request would open a session its credential may not (the manager counts it
+        again when it admits the session: this only gives the common case its own answer)."""
+        if self.sessions is None or scope.get("method") != "POST":
+            return False
+        header = MCP_SESSION_ID_HEADER.encode("ascii")
+        if any(name == header for name, _ in scope.get("headers") or ()):
+            return False
+        caller = authorization_context(user)
+        if not self.sessions.at_limit(caller):
+            return False
+        _log.warning(
+            "refused a new MCP session for subject %r: it holds %d (downstream.maxSessionsPerCaller)",
+            caller["subject"],
+            self.sessions.per_caller,
+        )
+        return True
 
     async def _refuse(self, send: Any, error: str, description: str) -> None:
         challenge = (
@@ -171,8 +258,12 @@ def create_app(server: Server[Any], config: GatewayConfig, identities: Identitie
             allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
             allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
         )
-    manager = StreamableHTTPSessionManager(
-        app=server, security_settings=security, session_idle_timeout=config.session_idle_timeout
+    manager = CallerSessions(
+        app=server,
+        security_settings=security,
+        session_idle_timeout=config.session_idle_timeout,
+        max_sessions=config.max_sessions,
+        per_caller=config.max_sessions_per_caller,
     )
     resource = AnyHttpUrl(config.resource)
     metadata_url = str(build_resource_metadata_url(resource))
@@ -185,7 +276,7 @@ def create_app(server: Server[Any], config: GatewayConfig, identities: Identitie
         Route(
             config.path,
             endpoint=BearerAuth(
-                StreamableHTTPASGIApp(manager), identities, metadata_url, config.read_timeout
+                StreamableHTTPASGIApp(manager), identities, metadata_url, config.read_timeout, manager
             ),
         ),
         *create_protected_resource_routes(
