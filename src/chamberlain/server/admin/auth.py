@@ -5,7 +5,7 @@
   ``chamberlain.admin.credentialCacheTTL`` under a keyed digest (a process-random HMAC key, so the cache
   holds nothing a password could be recovered from quickly), in a bounded cache, so repeated calls cost
   microseconds. Failures are never cached; past ``maxFailedLogins`` failures a minute from one client
-  address, its basic-auth attempts are refused (429) without running bcrypt.
+  address, its basic-auth attempts are refused (429) without running bcrypt or reading the cache.
 - ``Authorization: Bearer <JWT>``: a token of one of ``chamberlain.delegation.trustedIssuers``, verified
   by the delegation code (signature, ``alg`` allow-list, ``exp``/``nbf``/``iat``) and naming that
   issuer's ``audience``. The caller is the pair (``iss``, ``sub``); roles come from the claim
@@ -134,10 +134,8 @@ class BasicAuth:
                 "use a bearer token from a trusted issuer"
             )
         username, password = _basic_credentials(encoded)
-        digest, hit = self.cached(username, password)
-        if hit:
-            self.observe("basic", "cached")
-            return self._caller
+        # The limit comes before the cache: a cached credential let through would tell a guesser at a
+        # limited address its right guess (200, not 429) at the cache's speed.
         wait = self.failures.retry_after(client)
         if wait > 0:
             self.observe("basic", "limited")
@@ -147,6 +145,10 @@ class BasicAuth:
                 f"admin API: too many failed sign-ins from {client}; retry in {int(wait) + 1} s",
                 headers=[(b"retry-after", str(int(wait) + 1).encode())],
             )
+        digest, hit = self.cached(username, password)
+        if hit:
+            self.observe("basic", "cached")
+            return self._caller
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(self._bcrypt, self._verify, username, password):
             self.failures.add(client)
