@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from chamberlain.approvals import Approval, Spec
 from chamberlain.server.admin import Caller
 from chamberlain.server.approvals_api import why_not_approver
@@ -47,6 +49,14 @@ def test_the_subject_confirms_only_where_the_rule_opts_into_consent():
     assert why_not_approver(person("alice"), request("$subject")) == ""
     assert "actor" in why_not_approver(person("agent-7"), request("$subject"))  # an agent never confirms
     assert "none of the approver roles" in why_not_approver(person("carol"), request("$subject"))
+
+
+def test_the_subjects_consent_is_given_signed_in_at_the_console_not_with_a_bearer_token():
+    # A bearer token naming alice may be the one she handed her agent for its token exchange.
+    assert "is given in the console" in why_not_approver(person("alice"), request("$subject"), approving=True)
+    console = dataclasses.replace(person("alice"), interactive=True)
+    assert why_not_approver(console, request("$subject"), approving=True) == ""
+    assert why_not_approver(person("alice"), request("$subject")) == ""  # she sees it, and may say no
 
 
 def test_operators_never_decide_and_roles_must_match():

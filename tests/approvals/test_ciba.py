@@ -1,22 +1,32 @@
 """OpenID CIBA, poll mode, for a rule asking the subject's consent, through the real server: the agent's client
 asks alice (bc-authorize with the approval as RFC 9396 authorization_details), polls the token endpoint while
-she has not decided, and gets the grant once she approves; the retried action is then allowed once. Every
-mismatch (another person, another agent, a rule without $subject, a denial, a forged auth_req_id) is refused
-with CIBA's error codes."""
+she has not decided, and gets the grant once she approves in the console (signed in through the dev IdP's
+login page: her bearer token, which her agent may hold, consents to nothing); the retried action is then
+allowed once. Every mismatch (another person, another agent, a rule without $subject, a denial, a forged
+auth_req_id) is refused with CIBA's error codes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.approvals.test_delegated import pay, requested, serving
+from chamberlain.devidp import DevIdp, init_directory
+from chamberlain.devidp.oidc import create_app
+from tests.approvals.test_delegated import pay, requested
 from tests.approvals.test_http import decide, person
-from tests.delegation.support import IdentityProvider
-from tests.server.support import ThreadServer
-from tests.server.test_admin import AUDIENCE
+from tests.delegation.support import IdentityProvider, serve
+from tests.devidp.support import log_in, open_login
+from tests.server.support import ThreadServer, admin_on
+from tests.server.test_admin import AUDIENCE, trusting
+from tests.support.cerbos_server import free_port
 
 POLICY = """apiVersion: api.cerbos.dev/v1
 resourcePolicy:
@@ -50,9 +60,57 @@ resourcePolicy:
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
+@contextlib.contextmanager
+def consenting(tmp: Path, policy: str) -> Iterator[tuple[ThreadServer, IdentityProvider]]:
+    """A server on ``policy`` with the admin surface and the console, trusting a people's IdP (tokens) and a
+    dev IdP the console signs people in with."""
+    folder = tmp / "policies"
+    folder.mkdir()
+    (folder / "payment.yaml").write_text(policy)
+    idp = IdentityProvider("https://people.example")
+    idp_port = free_port()
+    init_directory(tmp / "dev-idp", issuer=f"http://127.0.0.1:{idp_port}")
+    settings = yaml.safe_load((tmp / "dev-idp" / "idp.yaml").read_text())
+    delegation = trusting(tmp, idp, DevIdp.load(tmp / "dev-idp"))  # the dev IdP's keys, as any issuer's
+    console = {"oidc": {"issuer": settings["issuer"]}}
+    server = ThreadServer(
+        folder, {"server": admin_on(), "chamberlain": {"delegation": delegation, "console": console}}
+    )
+    settings["audience"] = AUDIENCE
+    settings["clients"].append(
+        {"clientId": "chamberlain-console", "redirectUris": [f"{server.url}/console/oidc/callback"]}
+    )
+    (tmp / "dev-idp" / "idp.yaml").write_text(yaml.safe_dump(settings))
+    with serve(create_app(DevIdp.load(tmp / "dev-idp")), idp_port), server:
+        yield server, idp
+
+
+def in_console(server: ThreadServer, person: str, approval_id: str, verdict: str) -> httpx.Response:
+    """``person`` signs in at the console through the dev IdP's login page and says ``verdict``, as in a browser."""
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        start = browser.get("/console/oidc/start", params={"next": "/console/approvals"})
+        assert start.status_code == 303, start.text
+        authorize = start.headers["location"]
+        issuer = authorize.split("/authorize", 1)[0]
+        signed_in = log_in(browser, issuer, open_login(browser, authorize), person)
+        assert signed_in.status_code == 303, signed_in.text
+        assert (
+            browser.get(signed_in.headers["location"]).status_code == 200
+        )  # the callback: the login's cookie
+        page = browser.get("/console/approvals")
+        assert page.status_code == 200 and approval_id in page.text, page.text[:500]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        return browser.post(
+            f"/console/approvals/{approval_id}/decide",
+            data={"csrf": csrf.group(1), "verdict": verdict, "reason": "my own payment"},
+            headers={"origin": server.url},
+        )
+
+
 @pytest.fixture
 def server(tmp_path):
-    with serving(tmp_path, POLICY) as running:
+    with consenting(tmp_path, POLICY) as running:
         yield running
 
 
@@ -120,9 +178,12 @@ def test_the_subject_consents_through_ciba_and_the_action_is_allowed_once(server
     auth_req_id = started["auth_req_id"]
     assert _error(_poll(server, idp, auth_req_id)) == "authorization_pending"
     assert _error(_poll(server, idp, auth_req_id, client="agent-8")) == "invalid_grant"  # bound to its client
-    assert (
-        decide(server, approval_id, "approve", person(idp, "alice", "user")).status_code == 200
-    )  # her consent
+    # Her own token, which her agent may hold, consents to nothing; she consents in the console.
+    refused = decide(server, approval_id, "approve", person(idp, "alice", "user"))
+    assert refused.status_code == 403 and "is given in the console" in refused.json()["message"]
+    assert _error(_poll(server, idp, auth_req_id)) == "authorization_pending"
+    consented = in_console(server, "alice", approval_id, "approve")
+    assert consented.status_code == 303 and "APPROVED" in consented.headers["location"], consented.text
     granted = _poll(server, idp, auth_req_id)
     assert granted.status_code == 200, granted.text
     (detail,) = granted.json()["authorization_details"]

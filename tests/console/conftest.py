@@ -50,6 +50,11 @@ resourcePolicy:
 """,
     # The example payment policy: large payments wait for a finance manager's approval.
     "payment.yaml": (ROOT / "examples" / "console" / "payment.yaml").read_text(),
+    # Large transfers wait for the consent of the person the agent acts for.
+    "transfer.yaml": (ROOT / "examples" / "console" / "payment.yaml")
+    .read_text()
+    .replace("resource: payment", "resource: transfer")
+    .replace('["finance_manager"]', '["$subject"]'),
 }
 
 

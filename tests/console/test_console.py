@@ -204,6 +204,33 @@ def test_a_person_approves_and_the_retried_call_succeeds(stack: Stack, browser: 
     bob.context.close()
 
 
+def test_the_subject_consents_in_the_console_never_with_a_bearer_token(stack: Stack, browser: Any) -> None:
+    session = open_session(stack)  # agent-7 acting for alice
+    first = pay(stack, "transfer", 5000, session=session)
+    assert first["actions"]["pay"] == "EFFECT_DENY"
+    approval = next(o["val"]["approval"] for o in first["outputs"] if isinstance(o["val"], dict))
+    # alice's own token, as she handed it to her agent for its token exchange: it consents to nothing.
+    token = stack.idp.access_token("alice", audience="chamberlain").token
+    answer = httpx.post(
+        f"{stack.url}/api/approvals/{approval['id']}/approve",
+        json={"reason": "yes"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 403 and "is given in the console" in answer.json()["message"]
+    assert pay(stack, "transfer", 5000, session=session, approval=approval["id"])["actions"]["pay"] == (
+        "EFFECT_DENY"
+    )
+    alice = person(browser, stack, "alice")
+    card = alice.locator(f"[data-approval={approval['id']}]")
+    card.locator("input[name=reason]").fill("my transfer")
+    card.locator("button[value=approve]").click()
+    alice.locator(".notice", has_text="APPROVED").wait_for()
+    retried = pay(stack, "transfer", 5000, session=session, approval=approval["id"])
+    assert retried["actions"]["pay"] == "EFFECT_ALLOW"
+    alice.context.close()
+
+
 def test_an_auditor_reads_but_may_not_revoke(stack: Stack, browser: Any) -> None:
     sid = open_session(stack, agent="agent-audited")
     dave = person(browser, stack, "dave")

@@ -331,6 +331,30 @@ def test_verified_credentials_are_cached_and_failures_counted(server):
     assert after[0] >= before[0] + 2 and after[1] == before[1] + 2  # failures are never cached
 
 
+def test_an_admin_audience_keeps_the_token_a_person_hands_an_agent_out_of_the_admin_surface(
+    policies, idp, routes, tmp_path
+):
+    delegation = trusting(tmp_path, idp)
+    delegation["trustedIssuers"][0]["adminAudience"] = "https://admin.chamberlain.example"
+    overrides = {"server": admin_on(), "chamberlain": {"delegation": delegation}}
+    with ThreadServer(policies, overrides) as s:
+        handed = person(idp, "alice", ["admin"])  # for the token exchange: it names AUDIENCE
+        reply = httpx.get(s.url + "/api/test/whoami", headers=handed)
+        assert reply.status_code == 401 and "does not name https://admin.chamberlain.example" in reply.text
+        signed_in = idp.token("alice", aud="https://admin.chamberlain.example", roles=["admin"])
+        reply = httpx.get(s.url + "/api/test/whoami", headers={"Authorization": f"Bearer {signed_in}"})
+        assert reply.status_code == 200 and reply.json()["id"] == "alice"
+
+
+def test_an_admin_audience_must_differ_from_the_audience(policies, idp, tmp_path):
+    delegation = trusting(tmp_path, idp)
+    delegation["trustedIssuers"][0]["adminAudience"] = AUDIENCE
+    with pytest.raises(
+        Exception, match=r"trustedIssuers\[0\]\.adminAudience: expected an audience other than"
+    ):
+        ThreadServer(policies, {"server": admin_on(), "chamberlain": {"delegation": delegation}})
+
+
 def test_repeated_failures_are_rate_limited_per_client(policies):
     with ThreadServer(
         policies, {"server": admin_on(), "chamberlain": {"admin": {"maxFailedLogins": 3}}}

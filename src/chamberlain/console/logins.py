@@ -87,14 +87,29 @@ class Items(Protocol[T]):
 def login_json(login: Login) -> dict[str, Any]:
     """A login as the state database keeps it (JSON), without its id."""
     c = login.caller
-    caller = {"id": c.id, "roles": list(c.roles), "attr": dict(c.attr), "via": c.via, "issuer": c.issuer}
+    caller = {
+        "id": c.id,
+        "roles": list(c.roles),
+        "attr": dict(c.attr),
+        "via": c.via,
+        "issuer": c.issuer,
+        "interactive": c.interactive,
+    }
     return {"caller": caller, "expires_at": login.expires_at, "csrf": login.csrf}  # the id: see _stored_name
 
 
 def login_from_json(data: dict[str, Any]) -> Login:
     """The login :func:`login_json` kept (its id is filled in by whoever knew it)."""
     c = data["caller"]
-    caller = Caller(c["id"], tuple(c["roles"]), c["attr"], via=c["via"], issuer=c["issuer"])
+    caller = Caller(
+        c["id"],
+        tuple(c["roles"]),
+        c["attr"],
+        via=c["via"],
+        issuer=c["issuer"],
+        interactive=c.get("interactive", True)
+        is True,  # kept before 2026-12-07: console logins, all interactive
+    )
     return Login("", caller, float(data["expires_at"]), data["csrf"])
 
 

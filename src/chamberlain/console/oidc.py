@@ -15,6 +15,7 @@ navigation when the IdP is on another site).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -170,7 +171,7 @@ class OidcLogin:
             self._check_id_token(tokens.get("id_token"), pending, caller, endpoint, now)
         expires = caller.attr.get("exp")
         return (
-            caller,
+            dataclasses.replace(caller, interactive=True),
             float(expires) if isinstance(expires, int | float) else time.time() + 3600,
             pending.next,
         )

@@ -8,6 +8,7 @@ chamberlain:
       - issuer: https://idp.example
         jwksFile: /etc/chamberlain/idp-jwks.json # or jwksUri: file:///etc/... (http(s) is refused)
         audience: https://chamberlain.example  # subject/actor tokens of this issuer must name it in aud
+        adminAudience: ""                       # people's tokens at the admin API and console; "" = audience
     signingKeyFile: ""                          # default: <stateDir>/delegation-signing-keys.json
     signingAlgorithm: EdDSA                     # or ES256
     maxChainDepth: 3
@@ -51,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "audiences": [],
     "acceptableTimeSkew": "0s",
 }
-_ISSUER_KEYS = frozenset({"issuer", "jwksFile", "jwksUri", "audience"})
+_ISSUER_KEYS = frozenset({"issuer", "jwksFile", "jwksUri", "audience", "adminAudience"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +174,7 @@ def _trusted_issuers(entries: Any, base: Path, problems: list[str]) -> tuple[Tru
             problems.append(f"{where}: expected a mapping with issuer, jwksFile or jwksUri, and audience")
             continue
         unknown = sorted(str(k) for k in set(entry) - _ISSUER_KEYS)
-        issuer, audience = entry.get("issuer"), entry.get("audience")
+        issuer, audience, admin = entry.get("issuer"), entry.get("audience"), entry.get("adminAudience", "")
         file, uri = entry.get("jwksFile"), entry.get("jwksUri")
         if unknown:
             problems.append(
@@ -183,6 +184,11 @@ def _trusted_issuers(entries: Any, base: Path, problems: list[str]) -> tuple[Tru
             problems.append(f"{where}.issuer: required (the iss of this issuer's tokens)")
         elif not isinstance(audience, str) or not audience:
             problems.append(f"{where}.audience: required (what this issuer's tokens must name in aud)")
+        elif not isinstance(admin, str) or (admin and admin == audience):
+            problems.append(
+                f'{where}.adminAudience: expected an audience other than audience ({audience!r}), or "" for '
+                f"the same, got {admin!r}"
+            )
         elif bool(file) == bool(uri):
             problems.append(f"{where}: set exactly one of jwksFile and jwksUri")
         elif any(t.issuer == issuer for t in out):
@@ -194,5 +200,5 @@ def _trusted_issuers(entries: Any, base: Path, problems: list[str]) -> tuple[Tru
             except DelegationConfigError as exc:
                 problems.append(str(exc))
                 continue
-            out.append(TrustedIssuer(issuer, audience, keys, str(path)))
+            out.append(TrustedIssuer(issuer, audience, keys, str(path), admin))
     return tuple(out)

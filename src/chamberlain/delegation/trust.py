@@ -98,9 +98,16 @@ def jwks_uri_path(uri: str, where: str) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class TrustedIssuer:
-    """A token issuer chamberlain accepts subject and actor tokens from."""
+    """A token issuer chamberlain accepts subject and actor tokens from (and people's tokens at the admin
+    surface: those name ``admin_audience`` when it is set, else ``audience``)."""
 
     issuer: str
     audience: str
     keys: StaticKeys
     source: str  # where the keys came from, for messages
+    admin_audience: str = ""
+
+    @property
+    def people_audience(self) -> str:
+        """What a person's token must name in ``aud`` to sign in at the admin surface and the console."""
+        return self.admin_audience or self.audience

@@ -5,7 +5,7 @@ The admin dispatcher authenticates each call and asks the admin policy (kind ``c
 decided here: a person authenticated by a bearer JWT from a trusted issuer (operator basic-auth
 credentials read, never decide) holding one of the request's ``approvers`` roles, who is neither the
 subject of the action nor an actor of its chain — nor, for an action made in a session, the session's
-subject or agent — (unless ``approvers`` holds ``$subject``: the subject may then confirm), and — when the user's policies have a resource policy for kind ``approval`` —
+subject or agent — (unless ``approvers`` holds ``$subject``: the subject may then confirm, signed in at the console), and — when the user's policies have a resource policy for kind ``approval`` —
 allowed ``approve`` by it. People see only the requests they may decide; operators see all.
 """
 
@@ -62,11 +62,15 @@ def _id(request: AdminRequest) -> str:
     return value
 
 
-def why_not_approver(caller: Caller, approval: Approval, session: Session | None = None) -> str:
+def why_not_approver(
+    caller: Caller, approval: Approval, session: Session | None = None, *, approving: bool = False
+) -> str:
     """Why ``caller`` may not decide ``approval`` ("" when they may, as far as roles and identity go).
 
     ``session``: the session the action was made in; its agent is a party as an actor is, and its subject
-    as the action's subject is (an agent checking as itself in alice's session acts for alice)."""
+    as the action's subject is (an agent checking as itself in alice's session acts for alice).
+    ``approving``: the subject's consent (``$subject``) is then given only in a console login: a bearer
+    token naming the person may be the very token the person handed the agent for its token exchange."""
     if caller.via != "jwt":
         return (
             f"{caller.id!r} signed in with operator credentials: operators can list and read approvals, "
@@ -82,6 +86,11 @@ def why_not_approver(caller: Caller, approval: Approval, session: Session | None
     if not is_subject and session is not None and same_party(person, Identity(session.subject)):
         is_subject, acts_for = True, f" (session {session.id} acts for {session.subject!r})"
     if is_subject and SUBJECT in approvers:
+        if approving and not caller.interactive:
+            return (
+                f"the subject's consent to {approval.id} is given in the console, signed in there: a bearer "
+                f"token naming {person} may be the one the agent was handed for its token exchange"
+            )
         return ""
     if is_subject:
         return (
@@ -134,13 +143,15 @@ def _policy_refusal(request: AdminRequest, approval: Approval) -> str:
     return f"the approval policy {effect.policy}{rule} does not let {caller.id!r} approve {approval.id}"
 
 
-def _visible(caller: Caller, approval: Approval) -> bool:
-    """Operators see every request; a person sees those they may decide, and those they decided."""
+def _visible(request: AdminRequest, approval: Approval) -> bool:
+    """Operators see every request; a person sees those they may decide (the subject of an agent's session
+    its consent requests), and those they decided."""
+    caller = request.caller
     if caller.via != "jwt":
         return True
     if any(d.subject == caller.id and d.issuer == (caller.issuer or "") for d in approval.decisions):
         return True
-    return not why_not_approver(caller, approval)
+    return not why_not_approver(caller, approval, _session_of(request, approval, strict=False))
 
 
 def _body(request: AdminRequest) -> Mapping[str, Any]:
@@ -163,7 +174,7 @@ def list_approvals(request: AdminRequest) -> dict[str, Any]:
     if after and not APPROVAL_ID.match(after):
         raise InvalidApproval(f"after: {after[:80]!r} is not an approval id (give the previous page's next)")
     found, cursor = _store(request).list(params.get("state", ""), after=after, limit=limit)
-    shown = [a.to_json() for a in found if _visible(request.caller, a)]
+    shown = [a.to_json() for a in found if _visible(request, a)]
     return {"approvals": shown, "next": cursor or None}
 
 
@@ -171,7 +182,7 @@ def list_approvals(request: AdminRequest) -> dict[str, Any]:
 def show_approval(request: AdminRequest) -> dict[str, Any]:
     """``GET /api/approvals/{id}``."""
     found = _store(request).get(_id(request))
-    if not _visible(request.caller, found):
+    if not _visible(request, found):
         raise ApprovalNotFound(f"no approval {found.id} that {request.caller.id!r} may see")
     return found.to_json()
 
@@ -184,13 +195,14 @@ def _decide(request: AdminRequest, verdict: str) -> dict[str, Any]:
     store = _store(request)
     found = store.get(approval_id)
     session = _session_of(request, found, strict=verdict == "APPROVE")
-    if verdict == "APPROVE":  # the user's approval policy, asked before the request's row is held
-        why = why_not_approver(caller, found, session) or _policy_refusal(request, found)
+    approving = verdict == "APPROVE"
+    if approving:  # the user's approval policy, asked before the request's row is held
+        why = why_not_approver(caller, found, session, approving=True) or _policy_refusal(request, found)
         if why:
             raise ApproverRefused(why)
 
     def refuse(approval: Approval) -> str:
-        why = why_not_approver(caller, approval, session)
+        why = why_not_approver(caller, approval, session, approving=approving)
         if why:
             raise ApproverRefused(why)
         return ""

@@ -23,13 +23,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Caller:
     """Who called the admin surface. ``issuer`` is None for the operator's basic-auth credentials;
-    identities from tokens are (issuer, subject) pairs."""
+    identities from tokens are (issuer, subject) pairs. ``interactive``: signed in at the console through
+    the identity provider's login page (not a bearer token, which an agent acting for the person may hold)."""
 
     id: str
     roles: tuple[str, ...]
     attr: Mapping[str, Any] = field(default_factory=dict)
     via: Literal["basic", "jwt"] = "basic"
     issuer: str | None = None
+    interactive: bool = False
 
 
 @dataclass(frozen=True)

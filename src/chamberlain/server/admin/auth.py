@@ -192,7 +192,7 @@ def bearer_caller(
         verified = verify_jwt(token, keys_of, now=now, leeway=delegation.leeway, where=where)
         issuer = delegation.trusted(verified.issuer)
         assert issuer is not None
-        require_audience(verified.claims, [issuer.audience], where)
+        require_audience(verified.claims, [issuer.people_audience], where)
     except TokenError as exc:
         raise unauthenticated(str(exc)) from None
     claims = verified.claims
