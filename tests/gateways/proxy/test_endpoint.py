@@ -157,6 +157,11 @@ def test_a_token_from_an_untrusted_issuer_or_forged_is_401(env):
         "/payments/p1%2Fx/pay?amount=1",
         "/payments/p1/pay?amount=abc",
         "/payments/p1/pay",
+        # Path parameters: Tomcat and Spring cut a segment at ';', so '..;' is a dot segment there and
+        # 'p1;x' is p1 (chamberlain would decide on another resource than the one the upstream acts on).
+        "/payments/..;/pay?amount=1",
+        "/payments/p1;x=1/pay?amount=1",
+        "/payments/p1%3Bx/pay?amount=1",
     ],
 )
 def test_unmapped_and_non_canonical_requests_are_403(env, path):

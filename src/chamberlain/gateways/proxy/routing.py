@@ -1,7 +1,8 @@
 """From an original HTTP request to the resource and action of a check, by ``chamberlain.gateway.routes``.
 
 A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
-slash, or anything that does not decode as UTF-8 matches no route (the upstream might read it
+slash, a path parameter (``;``, raw or encoded: Tomcat and Spring cut a segment there, so ``..;`` is a dot
+segment and ``p1;x`` is ``p1`` to them), or anything that does not decode as UTF-8 matches no route (the upstream might read it
 differently), so it is denied; so is a query parameter given twice that a route reads (by name, or
 through a CEL attribute whose expression names ``query``), and a header given twice that it reads (by
 name, or named in a CEL attribute's expression; where the proxy joined repeats itself, as Envoy's gRPC
@@ -54,6 +55,8 @@ def segments_of(path: str) -> tuple[str, ...]:
             raise Unmapped("the path is not UTF-8") from None
         if text in (".", "..") or not text.isprintable():
             raise Unmapped("the path is not in canonical form (a dot segment or a control character)")
+        if ";" in text:
+            raise Unmapped(f"the path is not in canonical form (a path parameter: ';' in segment {part!r})")
         decoded.append(text)
     return tuple(decoded)
 
