@@ -172,6 +172,23 @@ def test_unmapped_and_non_canonical_requests_are_403(env, path):
     assert reply.status_code == 403, reply.text
 
 
+def test_a_request_asking_the_upstream_for_another_method_is_403(env):
+    """Method override: chamberlain decides POST ... pay, and an upstream honouring X-HTTP-Method-Override
+    (Express's method-override, ASP.NET) or ``_method`` (Rails, Laravel) would act as DELETE."""
+    srv, _, _, second = env
+    url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=50"
+    for header in ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"):
+        reply = httpx.post(url, headers=bearer(second, **{header: "DELETE"}))
+        assert reply.status_code == 403, (header, reply.text)
+        assert f"header '{header.lower()}' asks for method 'DELETE'" in reply.json()["message"]
+    for query in ("_method=DELETE", "_method=POST&_method=DELETE"):
+        reply = httpx.post(f"{url}&{query}", headers=bearer(second))
+        assert reply.status_code == 403, (query, reply.text)
+        assert "query parameter '_method' asks for method" in reply.json()["message"]
+    same = httpx.post(f"{url}&_method=post", headers=bearer(second, **{"X-HTTP-Method-Override": "POST"}))
+    assert same.status_code == 200, same.text  # naming the method decided on changes nothing
+
+
 def test_a_route_reading_the_body_needs_all_of_it(env):
     srv, _, _, second = env
     url = f"{srv.url}{AUTHZ}/payments"

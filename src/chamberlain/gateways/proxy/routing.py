@@ -1,9 +1,10 @@
 """From an original HTTP request to the resource and action of a check, by ``chamberlain.gateway.routes``.
 
 A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
-slash, a path parameter (``;``, raw or encoded: Tomcat and Spring cut a segment there, so ``..;`` is a dot
-segment and ``p1;x`` is ``p1`` to them), or anything that does not decode as UTF-8 matches no route (the upstream might read it
-differently), so it is denied; so is a query parameter given twice that a route reads (by name, or
+slash, a path parameter (``;``, raw or encoded: Tomcat and Spring cut a segment there, so ``..;`` is a
+dot segment and ``p1;x`` is ``p1`` to them), or anything that does not decode as UTF-8 matches no route
+(the upstream might read it differently), so it is denied; so is a request asking for another method (``X-HTTP-Method-Override`` and
+its kin, or ``_method`` in the query); so is a query parameter given twice that a route reads (by name, or
 through a CEL attribute whose expression names ``query``), and a header given twice that it reads (by
 name, or named in a CEL attribute's expression; where the proxy joined repeats itself, as Envoy's gRPC
 service does, chamberlain cannot tell). The first route that matches decides.
@@ -21,6 +22,9 @@ from chamberlain.gateways.proxy.contract import ProxyRequest
 from chamberlain.gateways.proxy.settings import Route
 
 MAX_QUERY_PARAMS = 100
+#: Headers asking the upstream to read a request as another method (Express's method-override, ASP.NET,
+#: Google's APIs); Rails, Laravel and Express also read the query parameter ``_method``.
+METHOD_OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
 
 
 class Unmapped(Exception):
@@ -111,6 +115,19 @@ def _read_once(what: str, repeated: frozenset[str], names: Iterable[str], where:
         )
 
 
+def _same_method(request: ProxyRequest, query: Mapping[str, str], repeated: frozenset[str]) -> None:
+    """Refuse a request asking the upstream to read it as another method than the one decided on."""
+    asked = [(f"header {h!r}", request.headers[h]) for h in METHOD_OVERRIDES if h in request.headers]
+    if "_method" in query:
+        asked.append(("query parameter '_method'", "" if "_method" in repeated else query["_method"]))
+    for where, value in asked:
+        if value.strip().upper() != request.method:
+            raise Unmapped(
+                f"{where} asks for method {value!r}, and chamberlain decides on {request.method}: "
+                "the upstream might act as another method"
+            )
+
+
 def body_of(request: ProxyRequest, route: Route, max_depth: int) -> Any:
     """The request's JSON body for a route that reads it; raises :class:`Unmapped` when it is missing, partial
     or not JSON (a route reading the body is never decided without the whole of it)."""
@@ -146,6 +163,7 @@ def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int
 
 def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_depth: int) -> Mapped:
     query, repeated_query = query_of(request.query)
+    _same_method(request, query, repeated_query)
     body = body_of(request, route, max_depth) if route.reads_body else None
     attr: dict[str, Any] = {}
     view: dict[str, Any] | None = None
