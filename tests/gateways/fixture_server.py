@@ -11,12 +11,14 @@ serves streamable HTTP on 127.0.0.1:PORT/mcp.
 from __future__ import annotations
 
 import os
+import posixpath
 import subprocess
 import sys
 
 import anyio
 import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.resources.templates import ResourceSecurity
 from mcp.server.stdio import stdio_server
 from mcp.shared._context_streams import create_context_streams
 from mcp.shared.message import SessionMessage
@@ -99,6 +101,16 @@ def public_memo() -> str:
 @server.resource("memo://secret", name="secret")
 def secret_memo() -> str:
     return "the secret memo"
+
+
+#: Notes by path: ``memo://notes/{+path}`` resolves its path as a file server does (``public/../secret``
+#: is ``secret``), with the SDK's traversal check turned off for it, as a server serving paths may.
+NOTES = {"public/plan": "the public plan", "secret": "the secret notes"}
+
+
+@server.resource("memo://notes/{+path}", name="notes", security=ResourceSecurity(exempt_params={"path"}))
+def notes(path: str) -> str:
+    return NOTES.get(posixpath.normpath(path), "no such note")
 
 
 async def serve_legacy() -> None:

@@ -61,7 +61,7 @@ resourcePolicy:
       effect: EFFECT_ALLOW
       roles: ["developer"]
     - name: public-memos
-      actions: ["resources/read::memo://public"]
+      actions: ["resources/read::memo://public", "resources/read::memo://notes/public/*"]
       effect: EFFECT_ALLOW
       roles: ["developer"]
 """
@@ -148,8 +148,10 @@ async def stdio_gateway(
 ) -> AsyncIterator[Client]:
     """The official client, talking to the gateway it spawns over stdio (its stderr into ``log``);
     ``elicitation``: the client's elicitation callback (the client then declares the capability)."""
+    # The SDK passes only a few variables on: keep PYTHONPATH, so the gateway runs the code under test.
+    path = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else None
     params = StdioServerParameters(
-        command=PYTHON, args=[*GATEWAY[1:], "--config", str(config)], cwd=str(REPO_ROOT)
+        command=PYTHON, args=[*GATEWAY[1:], "--config", str(config)], cwd=str(REPO_ROOT), env=path
     )
     with log.open("a") as errlog:
         async with Client(

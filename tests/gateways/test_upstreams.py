@@ -99,6 +99,28 @@ async def test_http_and_stdio_upstreams_prompts_and_resources(tmp_path, http_fix
     assert ("mcp:remote", "resources/read", "memo://secret", "EFFECT_DENY") in decided
 
 
+async def test_a_resource_uri_with_dot_segments_is_refused_before_it_is_decided(tmp_path):
+    """Path traversal through a resource template: the policy allows memo://notes/public/*, which the
+    action's wildcard matches for memo://notes/public/../secret, and the upstream resolves that to secret."""
+    policy_folder(tmp_path)
+    upstreams = [{"name": "local", "command": [PYTHON, str(FIXTURE)], "resourceKind": "fixture_server"}]
+    config = write_config(tmp_path, upstreams, principal={"id": "erin", "roles": ["developer"]})
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        plan = await client.read_resource("memo://notes/public/plan")
+        assert plan.contents[0].text == "the public plan"
+        for uri in (
+            "memo://notes/public/../secret",
+            "memo://notes/public/%2e%2e/secret",
+            "memo://notes/public/..%2Fsecret",
+            "memo://notes/public/./../secret",
+        ):
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(uri)
+            assert refused.value.error.code == -32602, (uri, refused.value.error)
+            assert "not in canonical form" in refused.value.error.message, refused.value.error.message
+    assert not [e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if "secret" in str(e)]
+
+
 def _upstream(name: str, *tools: str) -> Upstream:
     upstream = Upstream(UpstreamConfig(name=name, command=("unused",)))
     upstream.tools = [types.Tool(name=t, input_schema={"type": "object"}) for t in tools]

@@ -94,11 +94,15 @@ class Catalog:
         self._current()
         return self._prompts.get(exposed)
 
+    def listing(self, uri: str) -> Upstream | None:
+        """The upstream that lists ``uri`` among its resources, if one does."""
+        return next((u for u in self.upstreams if any(str(r.uri) == uri for r in u.resources)), None)
+
     def resource_upstream(self, uri: str) -> Upstream | None:
         """The upstream that lists ``uri``; else the only upstream serving resources, if there is one."""
-        for upstream in self.upstreams:
-            if any(str(r.uri) == uri for r in upstream.resources):
-                return upstream
+        listing = self.listing(uri)
+        if listing is not None:
+            return listing
         serving = [u for u in self.upstreams if u.resources or u.templates]
         return serving[0] if len(serving) == 1 else None
 

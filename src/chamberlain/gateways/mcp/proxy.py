@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from importlib.metadata import version
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import mcp_types as types
@@ -48,6 +49,7 @@ from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
 from chamberlain.gateways.mcp.identity import Caller, Identities
 from chamberlain.gateways.mcp.sessions import GatewaySessions
 from chamberlain.gateways.mcp.upstream import Upstream
+from chamberlain.gateways.proxy.routing import Unmapped, canonical_segment
 from chamberlain.pdp import PDP
 from chamberlain.sessions.model import SESSION_ID
 from chamberlain.store.errors import StoreError
@@ -540,6 +542,8 @@ class Gateway:
         upstream = self.catalog.resource_upstream(uri)
         if upstream is None:
             raise MCPError(code=INVALID_PARAMS, message=f"unknown resource {uri!r}: no upstream lists it")
+        if self.catalog.listing(uri) is None:
+            _templated_uri(uri)
         caller = self._caller_or_error(ctx)
         action = mapping.action(mapping.RESOURCES_READ, uri)
         decision = await self._decide(
@@ -574,6 +578,22 @@ class Gateway:
         # which parameter has the wrong shape, where the SDK answers "Invalid request parameters".
         server.middleware = [_shape_of_params]
         return server
+
+
+def _templated_uri(uri: str) -> None:
+    """Refuse a URI no upstream lists (one for its templates) whose path is not in canonical form: a policy's
+    ``resources/read::memo://notes/public/*`` matches ``memo://notes/public/../secret``, which the upstream
+    may resolve to another resource than the one decided on."""
+    try:
+        for part in urlsplit(uri).path.split("/"):
+            if part:
+                canonical_segment(part)
+    except Unmapped as exc:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"resources/read: the URI {uri!r} is refused: {exc}; the upstream might read "
+            "another resource than the one decided on",
+        ) from None
 
 
 #: method -> (parameter, the JSON type it must have, what it is), for the requests the gateway decides.

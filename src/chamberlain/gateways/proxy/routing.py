@@ -48,21 +48,22 @@ def segments_of(path: str) -> tuple[str, ...]:
         raise Unmapped("the path does not start with /")
     if path == "/":
         return ()
-    parts = path[1:].split("/")
-    decoded = []
-    for part in parts:
-        if not part or "%2f" in part.lower() or "%5c" in part.lower() or "\\" in part:
-            raise Unmapped("the path is not in canonical form (an empty segment or an encoded slash)")
-        try:
-            text = unquote(part, errors="strict")
-        except UnicodeDecodeError:
-            raise Unmapped("the path is not UTF-8") from None
-        if text in (".", "..") or not text.isprintable():
-            raise Unmapped("the path is not in canonical form (a dot segment or a control character)")
-        if ";" in text:
-            raise Unmapped(f"the path is not in canonical form (a path parameter: ';' in segment {part!r})")
-        decoded.append(text)
-    return tuple(decoded)
+    return tuple(canonical_segment(part) for part in path[1:].split("/"))
+
+
+def canonical_segment(part: str) -> str:
+    """One path segment, decoded; raises :class:`Unmapped` when it is not in canonical form."""
+    if not part or "%2f" in part.lower() or "%5c" in part.lower() or "\\" in part:
+        raise Unmapped("the path is not in canonical form (an empty segment or an encoded slash)")
+    try:
+        text = unquote(part, errors="strict")
+    except UnicodeDecodeError:
+        raise Unmapped("the path is not UTF-8") from None
+    if text in (".", "..") or not text.isprintable():
+        raise Unmapped("the path is not in canonical form (a dot segment or a control character)")
+    if ";" in text:
+        raise Unmapped(f"the path is not in canonical form (a path parameter: ';' in segment {part!r})")
+    return text
 
 
 def _match(route: Route, method: str, segments: tuple[str, ...]) -> dict[str, str] | None:
