@@ -223,6 +223,10 @@ def test_mcp_headers_decide_a_tool_call_and_refuse_when_a_policy_reads_arguments
     message["params"]["name"] = "send_money"  # headers that lie about the body
     reply = httpx.post(url, json=message, headers=bearer(second, **call))
     assert reply.status_code == 403 and "do not match" in reply.json()["message"]
+    # A JSON-RPC batch (MCP 2025-03-26 servers run every call in it) whose headers name its harmless call.
+    batch = [{**message, "params": {"name": "search", "arguments": {}}}, {**message, "id": 2}]
+    reply = httpx.post(url, json=batch, headers=bearer(second, **call))
+    assert reply.status_code == 403 and "not one JSON-RPC request" in reply.json()["message"], reply.text
     assert claims(first)["sid"] == claims(second)["sid"]
 
 

@@ -31,9 +31,11 @@ _ATTR_READ = re.compile(
 
 
 def _check_body(message: Any, method: str, name: str | None) -> None:
-    """A whole JSON-RPC body the proxy sent must say what the headers say (MCP servers reject a mismatch too)."""
+    """A whole JSON-RPC body the proxy sent must say what the headers say (MCP servers reject a mismatch too).
+    A batch is refused: the headers name one request, and a server that accepts batches (MCP 2025-03-26)
+    would run every call in it."""
     if not isinstance(message, dict):
-        return  # a batch or not JSON-RPC: the MCP server refuses it; the headers decide here
+        raise Unmapped("the body is not one JSON-RPC request, which the Mcp-Method / Mcp-Name headers name")
     params = message.get("params")
     named = params.get("uri" if method == RESOURCES_READ else "name") if isinstance(params, dict) else None
     if message.get("method") != method or (name is not None and named != name):
