@@ -86,8 +86,20 @@ def _fill(template: str, params: Mapping[str, str]) -> str:
 
 
 def query_of(query: str) -> tuple[dict[str, str], frozenset[str]]:
-    """The query parameters (the first value of each name) and the names given more than once; raises
-    :class:`Unmapped` for too many or bad ones."""
+    """The query parameters (the first value of each name) and the names given more than once, counting
+    ``;`` as a separator too (Rack 2, under Rails, and Perl's CGI split there: ``?amount=50&x=1;amount=5000``
+    is a second amount to them): a name that reading gives more than once, or another value, counts as
+    repeated. Raises :class:`Unmapped` for too many or bad parameters."""
+    found, repeated = _pairs(query)
+    if ";" in query:
+        split, twice = _pairs(query.replace(";", "&"))
+        changed = {name for name in found.keys() | split.keys() if found.get(name) != split.get(name)}
+        repeated = repeated | twice | changed
+    return found, repeated
+
+
+def _pairs(query: str) -> tuple[dict[str, str], frozenset[str]]:
+    """The parameters of an ``&``-separated query (the first value of each name) and the names repeated."""
     try:
         pairs = parse_qsl(query, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_PARAMS)
     except (ValueError, UnicodeDecodeError):
