@@ -283,6 +283,24 @@ def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_pat
         )
 
 
+def test_a_key_set_token_with_an_act_claim_is_401(tmp_path):
+    """An identity provider's own token exchange names the agent in ``act``: taking such a token's sub as the
+    principal let the agent pay 5,000 as bob, where agents acting for staff may pay up to 1,000."""
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {"gateway": {"routes": ROUTES}, "logLevel": "error"},
+    }
+    with ThreadServer(policies(tmp_path), config) as srv:
+        url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"
+        delegated = idp.token("bob", roles=["finance_clerk"], act={"sub": "planner-agent"})
+        reply = httpx.post(url, headers=bearer(delegated))
+        assert reply.status_code == 401, reply.text
+        assert "act claim" in reply.headers["www-authenticate"], reply.headers
+        assert httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"]))).status_code == 200
+
+
 def test_the_people_of_chamberlain_s_own_tokens_take_their_roles_from_the_subjects(tmp_path):
     """An exchanged token names no roles: the person's roles come from principal.subjects, by subject."""
     principal = {"subjects": {"alice": {"roles": ["finance_clerk"], "attr": {"department": "finance"}}}}

@@ -143,6 +143,7 @@ class Authorizer:
                 assert state.pdp.verify_jwt is not None
                 claims = dict(state.pdp.verify_jwt({"token": token}))
                 _check_audience(claims, self.settings.audiences)
+                _check_no_actor(claims)
             else:
                 raise Unauthorized(
                     "the token's issuer is not trusted (chamberlain's own, or auxData.jwt.keySets)"
@@ -229,6 +230,19 @@ class Authorizer:
     def _forbidden(self, message: str, call_id: str) -> ProxyAnswer:
         body = orjson.dumps({"error": "forbidden", "message": message, "decisionId": call_id})
         return ProxyAnswer(403, client_headers=_JSON, body=body, decision_id=call_id)
+
+
+def _check_no_actor(claims: dict[str, Any]) -> None:
+    """A key-set token naming an actor (``act``, RFC 8693) is refused: its bearer acts for ``sub``, and only
+    chamberlain's own tokens have their chain checked here (taking ``sub`` alone would give the agent all
+    of the person's authority)."""
+    if "act" in claims:
+        actor = claims["act"].get("sub") if isinstance(claims["act"], dict) else None
+        raise Unauthorized(
+            f"the bearer token carries an act claim ({actor!r} acts for {claims.get('sub')!r}), whose "
+            "actors the gateway would not check: exchange it at chamberlain's token service for a "
+            "delegation token"
+        )
 
 
 def _check_audience(claims: dict[str, Any], audiences: tuple[str, ...]) -> None:
