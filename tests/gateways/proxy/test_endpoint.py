@@ -79,6 +79,11 @@ def test_a_header_a_route_reads_may_not_be_given_twice(env):
         reply = httpx.post(url, headers=[*once, twice])
         assert reply.status_code == 403, reply.text
         assert f"header '{named}' is given more than once" in reply.json()["message"], reply.text
+    # CGI, WSGI and PHP read X_Channel as X-Channel: an underscore spelling is a second value for them.
+    for spelt in (("x_channel", "agent"), ("x_via", "other")):
+        reply = httpx.post(url, headers=[*once, spelt])
+        assert reply.status_code == 403, (spelt, reply.text)
+        assert "is given more than once" in reply.json()["message"], reply.text
     unread = httpx.post(url, headers=[*once, ("x-trace", "1"), ("x-trace", "2")])
     assert unread.status_code == 200, unread.text  # a header the route does not read may repeat
     nginx = bearer(second, **{"x-original-uri": "/payments/p1/refund?amount=50", "x-original-method": "POST"})

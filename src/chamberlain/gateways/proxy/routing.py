@@ -3,11 +3,12 @@
 A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
 slash, a path parameter (``;``, raw or encoded: Tomcat and Spring cut a segment there, so ``..;`` is a
 dot segment and ``p1;x`` is ``p1`` to them), or anything that does not decode as UTF-8 matches no route
-(the upstream might read it differently), so it is denied; so is a request asking for another method (``X-HTTP-Method-Override`` and
-its kin, or ``_method`` in the query); so is a query parameter given twice that a route reads (by name, or
-through a CEL attribute whose expression names ``query``), and a header given twice that it reads (by
-name, or named in a CEL attribute's expression; where the proxy joined repeats itself, as Envoy's gRPC
-service does, chamberlain cannot tell). The first route that matches decides.
+(the upstream might read it differently), so it is denied; so is a request asking for another method
+(``X-HTTP-Method-Override`` and its kin, or ``_method`` in the query); so is a query parameter given
+twice that a route reads (by name, or through a CEL attribute whose expression names ``query``; ``;``
+separates parameters too), and a header given twice that it reads (a name spelt with ``_`` counts as
+its ``-`` spelling; by name, or named in a CEL attribute's expression; where the proxy joined repeats
+itself, as Envoy's gRPC service does, chamberlain cannot tell). The first route that matches decides.
 """
 
 from __future__ import annotations
@@ -141,6 +142,13 @@ def _same_method(request: ProxyRequest, query: Mapping[str, str], repeated: froz
             )
 
 
+def headers_given_twice(request: ProxyRequest) -> frozenset[str]:
+    """The header names given more than once, counting a name spelt with ``_`` as its ``-`` spelling too: CGI,
+    WSGI and PHP read ``X_Channel`` as ``X-Channel`` (``HTTP_X_CHANNEL``), so either may be the value read."""
+    underscored = {name for name in request.headers if "_" in name}
+    return request.repeated | underscored | {name.replace("_", "-") for name in underscored}
+
+
 def body_of(request: ProxyRequest, route: Route, max_depth: int) -> Any:
     """The request's JSON body for a route that reads it; raises :class:`Unmapped` when it is missing, partial
     or not JSON (a route reading the body is never decided without the whole of it)."""
@@ -177,6 +185,7 @@ def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int
 def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_depth: int) -> Mapped:
     query, repeated_query = query_of(request.query)
     _same_method(request, query, repeated_query)
+    twice = headers_given_twice(request)
     body = body_of(request, route, max_depth) if route.reads_body else None
     attr: dict[str, Any] = {}
     view: dict[str, Any] | None = None
@@ -188,7 +197,7 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
             _read_once("query parameter", repeated_query, [source.name], f"{route.where}.attr.{name}")
             found, value = source.name in query, query.get(source.name)
         elif source.source == "header":
-            _read_once("header", request.repeated, [source.name], f"{route.where}.attr.{name}")
+            _read_once("header", twice, [source.name], f"{route.where}.attr.{name}")
             found, value = source.name in request.headers, request.headers.get(source.name)
         elif source.source == "body":
             found, value = _dig(body, source.name)
@@ -196,8 +205,8 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
             if "query" in source.expression:  # it may read any parameter
                 _read_once("query parameter", repeated_query, repeated_query, f"{route.where}.attr.{name}")
             if "headers" in source.expression:  # the repeated headers it names
-                named = [h for h in request.repeated if h in source.expression.lower()]
-                _read_once("header", request.repeated, named, f"{route.where}.attr.{name}")
+                named = [h for h in twice if h in source.expression.lower()]
+                _read_once("header", twice, named, f"{route.where}.attr.{name}")
             if view is None:
                 view = {
                     "method": request.method,
