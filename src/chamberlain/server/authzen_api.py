@@ -188,6 +188,11 @@ def evaluation(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] 
     return decide.settle(state, [pending], build)
 
 
+def _key(value: Any) -> bytes:
+    """A grouping key equal for equal JSON values (whatever their keys' order)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any] | Awaitable[dict[str, Any]]:
     """``POST /access/v1/evaluations``: defaults at the top level, one answer per evaluation, in order."""
     request = parse_json(body, state.config.max_json_depth, EVALUATIONS)
@@ -205,7 +210,7 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
             f"({limits.max_actions_per_resource * limits.max_resources_per_request})"
         )
     default_context = request.get("context") or None
-    groups: dict[tuple[str, bytes], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
+    groups: dict[tuple[bytes, bytes], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
     for i, item in enumerate(items):
         subject, resource, action = (item.get(k) or request.get(k) for k in ("subject", "resource", "action"))
         missing = [k for k, v in (("subject", subject), ("resource", resource), ("action", action)) if not v]
@@ -214,16 +219,17 @@ def evaluations(state: ServerState, body: bytes, call_id: str) -> dict[str, Any]
                 f"validation error: evaluations[{i}]: {', '.join(missing)} missing here and in the defaults"
             )
         context = item.get("context") or default_context
-        aux_key = orjson.dumps(_prop(context, "auxData"), option=orjson.OPT_SORT_KEYS)
-        groups.setdefault((subject["id"], aux_key), []).append(
+        # One check per subject and auxData, one resource entry per resource, each with all its properties:
+        # evaluations naming the same ids with other roles or attributes are decided with their own.
+        groups.setdefault((_key(subject), _key(_prop(context, "auxData"))), []).append(
             (i, subject, resource, action["name"], context)
         )
     include_meta = _prop(default_context, "includeMeta") is True
     checks: list[tuple[decide.Started, list[tuple[int, int, str]]]] = []
     for group in groups.values():
-        by_resource: dict[tuple[str, str], list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
+        by_resource: dict[bytes, list[tuple[int, dict[str, Any], dict[str, Any], str, Any]]] = {}
         for entry in group:
-            by_resource.setdefault((entry[2]["type"], entry[2]["id"]), []).append(entry)
+            by_resource.setdefault(_key(entry[2]), []).append(entry)
         if len(by_resource) > limits.max_resources_per_request:
             raise InvalidRequest(
                 f"number of resources in batch ({len(by_resource)}) exceeds configured limit "
