@@ -3,8 +3,9 @@
 A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
 slash, a path parameter (``;``, raw or encoded: Tomcat and Spring cut a segment there, so ``..;`` is a
 dot segment and ``p1;x`` is ``p1`` to them), or anything that does not decode as UTF-8 matches no route
-(the upstream might read it differently), so it is denied; so is a request asking for another method
-(``X-HTTP-Method-Override`` and its kin, or ``_method`` in the query); so is a query parameter given
+(the upstream might read it differently), so it is denied; so is a URI with a fragment (``#``), a
+request asking for another method (``X-HTTP-Method-Override`` and its kin, or ``_method`` in the
+query), and a query parameter given
 twice that a route reads (by name, or through a CEL attribute whose expression names ``query``; ``;``
 separates parameters too), and a header given twice that it reads (a name spelt with ``_`` counts as
 its ``-`` spelling; by name, or named in a CEL attribute's expression; where the proxy joined repeats
@@ -174,6 +175,11 @@ def _dig(value: Any, dotted: str) -> tuple[bool, Any]:
 
 def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int) -> Mapped:
     """The check for ``request`` by the first matching route; raises :class:`Unmapped` saying why there is none."""
+    if "#" in request.path or "#" in request.query:
+        raise Unmapped(
+            "the URI has a fragment (#), which clients never send: the upstream might cut it off "
+            "(Express's query parser does) and read another value than the one decided on"
+        )
     segments = segments_of(request.path)
     for route in routes:
         params = _match(route, request.method, segments)
