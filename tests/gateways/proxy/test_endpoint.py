@@ -5,6 +5,7 @@ X-Forwarded-*; tokens, routes, bodies and the MCP headers; only ever 200, 401 or
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
 import pytest
@@ -289,6 +290,23 @@ def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_pat
             ).status_code
             == 401
         )
+
+
+@pytest.mark.parametrize("audiences", [[], [ISSUER]])
+def test_key_sets_without_audiences_are_warned_of_at_start(tmp_path, caplog, audiences):
+    """A key-set token's aud is not checked without principal.audiences (as in Cerbos): a token the people's
+    IdP issued for any other service is then taken here; the operator is told at start."""
+    (tmp_path / "jwks.json").write_text(json.dumps(IdentityProvider().jwks()))
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {"gateway": {"routes": ROUTES, "principal": {"audiences": audiences}}},
+    }
+    with (
+        caplog.at_level(logging.WARNING, logger="chamberlain.gateways.proxy"),
+        ThreadServer(policies(tmp_path), config),
+    ):
+        warned = [r.getMessage() for r in caplog.records if "principal.audiences is empty" in r.getMessage()]
+    assert len(warned) == (0 if audiences else 1)
 
 
 def test_a_key_set_token_with_an_act_claim_is_401(tmp_path):

@@ -73,6 +73,12 @@ class Authorizer:
     def __init__(self, state: ServerState, settings: GatewaySettings):
         self.state = state
         self.settings = settings
+        if state.config.key_sets and not settings.audiences:
+            LOGGER.warning(
+                "chamberlain.gateway.principal.audiences is empty: the gateway accepts a token of "
+                "auxData.jwt.keySets whatever service it was issued for (its aud is not checked, as in "
+                "Cerbos); list the audiences this gateway's tokens name"
+            )
 
     async def authorize(self, request: ProxyRequest) -> ProxyAnswer:
         """Never raises: a problem is a 401 or a 403 (an unexpected one is logged and denied)."""
