@@ -74,6 +74,9 @@ VALUES: dict[str, list[Any]] = {
     "ref": [-1, "x"],
     "both": [1],
     "extra": [1],
+    # property names in paths: escaped for a JSON pointer, then for a URL path; empty ones left out
+    "labels": [{"app.kubernetes.io/name": 1}, {"a b": 1, "~x": 2, "é": 3, "50%": 4, "k,v;(1)": 5}],
+    "tree": [{"": {"": 1}}, {"x y": {"": 1, "/": 2}}, {"": 5}],
 }
 ATTRIBUTES = [
     {},

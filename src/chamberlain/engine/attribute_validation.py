@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from chamberlain.cel.golang import quote as go_quote
 from chamberlain.engine import glob
@@ -84,18 +85,26 @@ def _leaves(validator: Any, error: Any, source: str, skip_required: bool) -> lis
         ]
     if skip_required and error.validator == "required":
         return []
-    path = "/" + "/".join(str(p) for p in error.absolute_path)
+    path = _pointer(error.absolute_path)
     if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
-        path = path.rstrip("/") + "/" + error.instance  # the property whose name fails
+        path = _pointer([*error.absolute_path, error.instance])  # the property whose name fails
     if error.validator in ("contains", "minContains", "maxContains"):
         return _contains(validator, error, path, source)
     if error.validator == "items" and error.validator_value is False:
         start = len(error.schema.get("prefixItems") or ())
         return [
-            ValidationError(f"{path.rstrip('/')}/{i}", "not allowed", source)
+            ValidationError(_pointer([*error.absolute_path, i]), "not allowed", source)
             for i in range(start, len(error.instance))
         ]
     return [ValidationError(path, message, source) for message in _messages(error)]
+
+
+def _pointer(tokens: Iterable[Any]) -> str:
+    """An instance location as Cerbos writes it: each property name escaped for a JSON pointer (``~0``,
+    ``~1``) and then for a URL path segment (Go's ``url.PathEscape``: ``a b`` is ``a%20b``), empty
+    names left out (``{"x": {"": 1}}`` fails at ``/x``)."""
+    segments = (quote(str(t).replace("~", "~0").replace("/", "~1"), safe="$&+:=@") for t in tokens)
+    return "/" + "/".join(s for s in segments if s)
 
 
 def _contains(validator: Any, error: Any, path: str, source: str) -> list[ValidationError]:
