@@ -1,10 +1,12 @@
-"""Hand-picked requests on two policy sets, answered alike by chamberlain and the real Cerbos server.
+"""Hand-picked requests on three policy sets, answered alike by chamberlain and the real Cerbos server.
 
 The random requests of ``test_differential_cerbos.py`` rarely line up every condition of a rule; these
 do, deliberately: the clinic set (``realworld/clinic``: care teams, break-glass from office networks,
 null and wrongly typed attributes, tenant scopes with both scope permissions, a principal policy in a
 scope of its own, a locum role policy, int/uint/double counters in version ``v2``, a scope with no
-policy, an unknown version) under schema enforcement ``none`` and ``reject``; and ``role_scopes/``
+policy, an unknown version) under schema enforcement ``none`` and ``reject``; the deployments set
+(``realworld/deploys``: its fixtures as written, moved into three nested scopes and a scope with no
+policy, and under version ``v2``), under ``none`` and ``reject``; and ``role_scopes/``
 (role policies in nested scopes with parent roles, ``*`` resources and actions, next to resource
 policies overriding or requiring parental consent and a principal policy), with and without lenient
 scope search. Every principal meets every resource of its set, ``includeMeta`` on; whole responses
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from chamberlain import PDP
 from tests.support.cerbos_requests import normalise_response
@@ -29,6 +32,7 @@ pytest_plugins = ["tests.support.fixtures"]
 
 HERE = Path(__file__).parent
 CLINIC = HERE / "realworld" / "clinic"
+DEPLOYS = HERE / "realworld" / "deploys"
 ROLE_SCOPES = HERE / "role_scopes"
 
 _RECORD_ACTIONS = [
@@ -193,9 +197,50 @@ def _role_scope_requests() -> list[dict[str, Any]]:
     return requests
 
 
+_DEPLOY_ACTIONS = {
+    "deployment": [
+        "view",
+        "view:logs",
+        "deploy",
+        "deploy:canary",
+        "deploy:hotfix",
+        "rollback",
+        "scale:up",
+        "label",
+    ],
+    "cluster": ["view", "list", "exec", "exec:root", "drain"],
+    "incident": ["view", "view:timeline", "resolve", "update:status", "escalate", "postmortem:write"],
+}
+
+
+def _deploy_requests() -> list[dict[str, Any]]:
+    """Every principal of the set's fixtures meets every resource as written, moved into each
+    deployment scope (and one with no policy) and asked under policy version v2."""
+    testdata = DEPLOYS / "tests" / "testdata"
+    principals = yaml.safe_load((testdata / "principals.yaml").read_text())["principals"]
+    resources = list(yaml.safe_load((testdata / "resources.yaml").read_text())["resources"].values())
+    variants: list[dict[str, str]] = [
+        {},
+        *({"scope": s} for s in ["acme", "acme.platform", "acme.platform.payments", "acme.other"]),
+        {"policyVersion": "v2"},
+    ]
+    return [
+        {
+            "requestId": f"deploys-{name}",
+            "includeMeta": True,
+            "principal": principal,
+            "resources": [{"actions": _DEPLOY_ACTIONS[r["kind"]], "resource": {**r, **v}} for r in resources],
+        }
+        for name, principal in principals.items()
+        for v in variants
+    ]
+
+
 TARGETS = {
     "clinic-none": (CLINIC, {}, "none", _clinic_requests),
     "clinic-reject": (CLINIC, {}, "reject", _clinic_requests),
+    "deploys-none": (DEPLOYS, {}, "none", _deploy_requests),
+    "deploys-reject": (DEPLOYS, {}, "reject", _deploy_requests),
     "role_scopes": (ROLE_SCOPES, {}, "none", _role_scope_requests),
     "role_scopes-lenient": (ROLE_SCOPES, {"lenientScopeSearch": True}, "none", _role_scope_requests),
 }
