@@ -35,6 +35,28 @@ def doc(kind: str = "doc", *, extra: str = "", expr: str = "") -> str:
     return DOC.format(kind=kind, extra=extra, condition=condition)
 
 
+def principal_doc(scope: str = "", permissions: str = "") -> str:
+    extra = f"\n  scope: {scope}" if scope else ""
+    extra += f"\n  scopePermissions: SCOPE_PERMISSIONS_{permissions}" if permissions else ""
+    return (
+        f"apiVersion: api.cerbos.dev/v1\nprincipalPolicy:\n  principal: bot\n  version: default{extra}\n"
+        "  rules:\n    - resource: doc\n      actions: [{action: view, effect: EFFECT_ALLOW}]\n"
+    )
+
+
+ROLE_DOC = """\
+apiVersion: api.cerbos.dev/v1
+rolePolicy:
+  role: contractor
+  scope: acme
+  parentRoles: ["user"]
+  rules:
+    - resource: doc
+      allowActions: ["view"]
+"""
+OVERRIDE = "\n  scope: acme\n  scopePermissions: SCOPE_PERMISSIONS_OVERRIDE_PARENT"
+CONSENT = "\n  scope: acme\n  scopePermissions: SCOPE_PERMISSIONS_REQUIRE_PARENTAL_CONSENT_FOR_ALLOWS"
+
 CASES: dict[str, dict[str, str]] = {
     "two_documents": {"doc.yaml": doc() + "---\n" + doc("doc2")},
     "null_second_document": {"doc.yaml": doc() + "---\n~\n"},
@@ -58,7 +80,39 @@ CASES: dict[str, dict[str, str]] = {
         }
         for op in ("all", "any", "none")
     },
+    # Scopes shared by policies of several kinds (files named for Cerbos's walk order, see below).
+    "role_policy_in_consent_scope": {
+        "doc.yaml": doc(),
+        "doc_acme.yaml": doc(extra=CONSENT),
+        "role.yaml": ROLE_DOC,
+    },
+    "two_kinds_disagree": {
+        "a.yaml": doc("a"),
+        "a_acme.yaml": doc("a", extra=CONSENT),
+        "b.yaml": doc("b"),
+        "b_acme.yaml": doc("b", extra=OVERRIDE),
+    },
+    "three_kinds_disagree": {
+        **{f"{k}.yaml": doc(k) for k in "abc"},
+        "a_acme.yaml": doc("a", extra=CONSENT),
+        "b_acme.yaml": doc("b", extra=OVERRIDE),
+        "c_acme.yaml": doc("c", extra=CONSENT),
+    },
+    "principal_resource_role_in_one_scope": {
+        "a_principal.yaml": principal_doc(),
+        "a_principal_acme.yaml": principal_doc("acme", "OVERRIDE_PARENT"),
+        "doc.yaml": doc(),
+        "doc_acme.yaml": doc(extra=OVERRIDE),
+        "role.yaml": ROLE_DOC,
+    },
 }
+#: Cases Cerbos 0.55 refuses and chamberlain loads, with why (strict xfail: a change fails loudly).
+_CONFLICT = (
+    "Cerbos 0.55 refuses policies sharing a scope whose scopePermissions differ, but skips the first "
+    "policy of each scope in file order and counts a role policy as stating none (not OVERRIDE_PARENT): "
+    "whether a set loads depends on its file names (docs/correctness.md, known differences)"
+)
+KNOWN_DIFFERENCES = {"three_kinds_disagree": _CONFLICT, "principal_resource_role_in_one_scope": _CONFLICT}
 
 
 def _cerbos_names(out: dict) -> set[str]:
@@ -79,7 +133,15 @@ def _our_names(error: PolicyError) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[n]))
+        if n in KNOWN_DIFFERENCES
+        else n
+        for n in sorted(CASES)
+    ],
+)
 def test_refused_alike(name: str, tmp_path: Path) -> None:
     for file, text in CASES[name].items():
         (tmp_path / file).write_text(text)
