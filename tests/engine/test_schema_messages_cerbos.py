@@ -77,6 +77,11 @@ VALUES: dict[str, list[Any]] = {
     # property names in paths: escaped for a JSON pointer, then for a URL path; empty ones left out
     "labels": [{"app.kubernetes.io/name": 1}, {"a b": 1, "~x": 2, "é": 3, "50%": 4, "k,v;(1)": 5}],
     "tree": [{"": {"": 1}}, {"x y": {"": 1, "/": 2}}, {"": 5}],
+    # additional and unevaluated properties and items: named one by one, at their own paths
+    "annotations": [{"owner": "a", "x-team": "b", "y": 1, "x-n": 2}],
+    "merged": [{"a": "s", "b": 1, "c": 2, "d/e": 3}, {"a": 1, "c": 2}],
+    "typed_rest": [{"a": "s", "b": 1, "c": "x", "d": 5}],
+    "tuple": [["s", 1, 2], [1, 2]],
 }
 ATTRIBUTES = [
     {},

@@ -8,7 +8,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from jsonschema._utils import find_evaluated_item_indexes_by_schema, find_evaluated_property_keys_by_schema
+
+from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.golang import quote as go_quote
+from chamberlain.cel.lib.core import compile_regex
 from chamberlain.engine import glob
 from chamberlain.engine.result import ValidationError
 from chamberlain.policy import SchemaStore
@@ -90,6 +94,8 @@ def _leaves(validator: Any, error: Any, source: str, skip_required: bool) -> lis
         path = _pointer([*error.absolute_path, error.instance])  # the property whose name fails
     if error.validator in ("contains", "minContains", "maxContains"):
         return _contains(validator, error, path, source)
+    if error.validator in ("unevaluatedProperties", "unevaluatedItems"):
+        return _unevaluated(validator, error, source)
     if error.validator == "items" and error.validator_value is False:
         start = len(error.schema.get("prefixItems") or ())
         return [
@@ -105,6 +111,28 @@ def _pointer(tokens: Iterable[Any]) -> str:
     names left out (``{"x": {"": 1}}`` fails at ``/x``)."""
     segments = (quote(str(t).replace("~", "~0").replace("/", "~1"), safe="$&+:=@") for t in tokens)
     return "/" + "/".join(s for s in segments if s)
+
+
+def _unevaluated(validator: Any, error: Any, source: str) -> list[ValidationError]:
+    """``unevaluatedProperties``/``unevaluatedItems``: for each property or item that no other keyword
+    evaluated, ``not allowed`` (under ``false``) or why it breaks the keyword's schema, at its own path,
+    as Cerbos reports them (not one error naming them all)."""
+    schema, instance, base = error.schema, error.instance, list(error.absolute_path)
+    if error.validator == "unevaluatedProperties":
+        seen = find_evaluated_property_keys_by_schema(validator, instance, schema)
+        keys: list[Any] = [k for k in instance if k not in seen]
+    else:
+        seen = find_evaluated_item_indexes_by_schema(validator, instance, schema)
+        keys = [i for i in range(len(instance)) if i not in seen]
+    if error.validator_value is False:
+        return [ValidationError(_pointer([*base, k]), "not allowed", source) for k in keys]
+    sub = validator.evolve(schema=error.validator_value)
+    return [
+        ValidationError(_pointer([*base, k]) + leaf.path.rstrip("/"), leaf.message, source)
+        for k in keys
+        for e in _first_type_errors(sub.iter_errors(instance[k]))
+        for leaf in _leaves(validator, e, source, False)
+    ]
 
 
 def _contains(validator: Any, error: Any, path: str, source: str) -> list[ValidationError]:
@@ -184,8 +212,7 @@ def _message(error: Any) -> str:
         missing = [p for p in expected if isinstance(instance, dict) and p not in instance]
         return "missing properties: " + ", ".join(_quote(p) for p in missing)
     if kind == "additionalProperties":
-        extra = [k for k in instance if k not in (error.schema.get("properties") or {})]
-        return "additionalProperties " + ", ".join(_quote(k) for k in extra) + " not allowed"
+        return "additionalProperties " + ", ".join(_quote(k) for k in _additional(error)) + " not allowed"
     simple = {
         "minimum": f"must be >= {_num(expected)} but found {_num(instance)}",
         "maximum": f"must be <= {_num(expected)} but found {_num(instance)}",
@@ -209,6 +236,19 @@ def _message(error: Any) -> str:
         word = "minimum" if kind == "minProperties" else "maximum"
         return f"{word} {expected} properties allowed, but found {len(instance)} properties"
     return str(error.message)
+
+
+def _additional(error: Any) -> list[str]:
+    """The properties ``additionalProperties`` refuses: named in neither ``properties`` nor, by a
+    pattern that compiles, ``patternProperties`` (``x-team`` under ``^x-`` is not additional)."""
+    patterns = []
+    for pattern in error.schema.get("patternProperties") or {}:
+        try:
+            patterns.append(compile_regex(pattern))
+        except EvaluationError:
+            continue  # reported as the pattern's own error
+    declared = error.schema.get("properties") or {}
+    return [k for k in error.instance if k not in declared and not any(r.search(k) for r in patterns)]
 
 
 def _quote(text: str) -> str:
