@@ -82,6 +82,10 @@ VALUES: dict[str, list[Any]] = {
     "merged": [{"a": "s", "b": 1, "c": 2, "d/e": 3}, {"a": 1, "c": 2}],
     "typed_rest": [{"a": "s", "b": 1, "c": "x", "d": 5}],
     "tuple": [["s", 1, 2], [1, 2]],
+    # formats Cerbos checks its own way: RFC 3339 durations, Go's regexp syntax, no idn-email
+    "ttl": ["PT1H1S", "P1Y1D", "PT1.5S", "P1DT1H1M", "P1W", "-P1D"],
+    "rx": ["(?<n>x)", "(?=x)", "\\p{L}", "\\Z", "\\z"],
+    "idn": ["x"],
 }
 ATTRIBUTES = [
     {},

@@ -1,8 +1,10 @@
 """JSON Schema ``format`` checks as Cerbos's validator (santhosh-tekuri/jsonschema) makes them.
 
-``jsonschema`` checks ``date``, ``email``, ``ipv4``, ``ipv6``, ``uuid`` and ``regex`` itself, but
-``date-time``, ``time``, ``uri``, ``uri-reference``, ``hostname`` and ``json-pointer`` only with
-optional packages; these are written here from the RFCs, so every deployment checks the same.
+``jsonschema`` checks ``date``, ``email``, ``ipv4``, ``ipv6`` and ``uuid`` itself, but
+``date-time``, ``time``, ``uri``, ``uri-reference``, ``hostname``, ``json-pointer`` and ``duration``
+only with optional packages; these are written here from the RFCs, so every deployment checks the
+same. ``regex`` is RE2's syntax (Go's, as Cerbos compiles it: ``(?<name>x)`` but not a lookahead
+``(?=x)``), and ``idn-email`` and ``idn-hostname`` are not checked (Cerbos does not).
 """
 
 from __future__ import annotations
@@ -12,11 +14,19 @@ import re
 
 import jsonschema
 
+from chamberlain.cel.errors import EvaluationError
+from chamberlain.cel.lib.core import compile_regex
+
 _TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _BAD_URI_CHARS = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]|%(?![0-9A-Fa-f]{2})")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
 _POINTER = re.compile(r"^(/([^~/]|~[01])*)*$")
+#: RFC 3339 appendix A ``duration``: units in order, none skipped within the date or the time part
+#: (``PT1H1S`` and ``P1Y1D`` fail), weeks alone, whole numbers only.
+_DUR_TIME = r"T(?:[0-9]+H(?:[0-9]+M(?:[0-9]+S)?)?|[0-9]+M(?:[0-9]+S)?|[0-9]+S)"
+_DUR_DATE = r"(?:[0-9]+D|[0-9]+M(?:[0-9]+D)?|[0-9]+Y(?:[0-9]+M(?:[0-9]+D)?)?)"
+_DURATION = re.compile(rf"^P(?:{_DUR_DATE}(?:{_DUR_TIME})?|{_DUR_TIME}|[0-9]+W)$")
 
 
 def _time(text: str) -> bool:
@@ -63,10 +73,23 @@ def _hostname(text: str) -> bool:
     return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
 
 
+def _regex(text: str) -> bool:
+    try:
+        compile_regex(text)
+    except EvaluationError:
+        return False
+    return True
+
+
 def format_checker() -> jsonschema.FormatChecker:
     """Draft 2020-12's checker with the formats above."""
     checker = jsonschema.FormatChecker()
-    checker.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+    unchecked = ("idn-email", "idn-hostname")
+    checker.checkers = {
+        name: check
+        for name, check in jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers.items()
+        if name not in unchecked
+    }
     for name, check in (
         ("date-time", _date_time),
         ("time", _time),
@@ -75,6 +98,8 @@ def format_checker() -> jsonschema.FormatChecker:
         ("uri-reference", _uri_reference),
         ("hostname", _hostname),
         ("json-pointer", lambda s: _POINTER.match(s) is not None),
+        ("duration", lambda s: _DURATION.match(s) is not None),
+        ("regex", _regex),
     ):
         checker.checks(name)(lambda value, check=check: not isinstance(value, str) or check(value))
     return checker
