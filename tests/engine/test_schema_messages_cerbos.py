@@ -28,7 +28,8 @@ pytest_plugins = ["tests.support.fixtures"]
 SET = Path(__file__).with_name("schema_messages")
 VALUES: dict[str, list[Any]] = {
     "name": [5, "A", "a", "abcdefghij", "Ab1"],
-    "email": ["not-an-email", 3],
+    "email": ["not-an-email", 3, "a..b@x.org", "a@-x.org", "a@x_y.org", "a@x.org.", '"a"b@x.org', "é@x.org"],
+    "host": ["a.-b", "-a.b", "a-.b"],
     # with characters Go's %q escapes its own way (\x1f, \x7f, \u2028)
     "when": [
         "2024-13-01T00:00:00Z",

@@ -1,15 +1,16 @@
 """JSON Schema ``format`` checks as Cerbos's validator (santhosh-tekuri/jsonschema) makes them.
 
-``jsonschema`` checks ``date``, ``email``, ``ipv4``, ``ipv6`` and ``uuid`` itself, but
-``date-time``, ``time``, ``uri``, ``uri-reference``, ``hostname``, ``json-pointer`` and ``duration``
-only with optional packages; these are written here from the RFCs, so every deployment checks the
-same. ``regex`` is RE2's syntax (Go's, as Cerbos compiles it: ``(?<name>x)`` but not a lookahead
+``jsonschema`` checks ``date``, ``ipv4``, ``ipv6`` and ``uuid`` itself, but ``date-time``,
+``time``, ``uri``, ``uri-reference``, ``hostname``, ``json-pointer`` and ``duration`` only with
+optional packages, and ``email`` only for an ``@``; these are written here from the RFCs, so every
+deployment checks the same. ``regex`` is RE2's syntax (Go's, as Cerbos compiles it: ``(?<name>x)`` but not a lookahead
 ``(?=x)``), and ``idn-email`` and ``idn-hostname`` are not checked (Cerbos does not).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 
 import jsonschema
@@ -20,7 +21,13 @@ from chamberlain.cel.lib.core import compile_regex
 _TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _BAD_URI_CHARS = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]|%(?![0-9A-Fa-f]{2})")
-_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
+#: A host name's label: letters, digits and hyphens, ending with a letter or digit (only the whole
+#: name may not start with a hyphen: Cerbos takes ``a.-b``).
+_LABEL = re.compile(r"^[A-Za-z0-9\-]{0,62}[A-Za-z0-9]$")
+#: An email's unquoted local part: dot-separated runs of RFC 5322 ``atext`` or non-ASCII characters.
+_ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\U0010ffff]+"
+_DOT_ATOM = re.compile(rf"^{_ATOM}(\.{_ATOM})*$")
+_QUOTED = re.compile(r'^"([^"\\]|\\.)+"$')
 _POINTER = re.compile(r"^(/([^~/]|~[01])*)*$")
 #: RFC 3339 appendix A ``duration``: units in order, none skipped within the date or the time part
 #: (``PT1H1S`` and ``P1Y1D`` fail), weeks alone, whole numbers only.
@@ -70,7 +77,34 @@ def _uri(text: str) -> bool:
 
 def _hostname(text: str) -> bool:
     name = text[:-1] if text.endswith(".") else text
-    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
+    return (
+        0 < len(name) <= 253
+        and not name.startswith("-")
+        and all(_LABEL.match(label) for label in name.split("."))
+    )
+
+
+def _email(text: str) -> bool:
+    """RFC 5321's mailbox as Cerbos checks it: a dot-atom (non-ASCII allowed) or quoted local part of
+    at most 64 characters, ``@``, then a host name without a final dot or an address literal
+    (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``)."""
+    local, at, domain = text.rpartition("@")
+    if not at or not 0 < len(local) <= 64 or not (_DOT_ATOM.match(local) or _QUOTED.match(local)):
+        return False
+    if domain.startswith("[") and domain.endswith("]"):
+        literal = domain[1:-1]
+        if literal.startswith("IPv6:"):
+            return _ip(literal[5:], ipaddress.IPv6Address)
+        return _ip(literal, ipaddress.IPv4Address)
+    return not domain.endswith(".") and _hostname(domain)
+
+
+def _ip(text: str, kind: type) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _regex(text: str) -> bool:
@@ -97,6 +131,7 @@ def format_checker() -> jsonschema.FormatChecker:
         ("uri", _uri),
         ("uri-reference", _uri_reference),
         ("hostname", _hostname),
+        ("email", _email),
         ("json-pointer", lambda s: _POINTER.match(s) is not None),
         ("duration", lambda s: _DURATION.match(s) is not None),
         ("regex", _regex),
