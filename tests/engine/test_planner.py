@@ -96,6 +96,27 @@ def test_has_is_planned_not_folded_to_true(tmp_path):
     assert pdp.plan(ALICE, "doc", "view", resource_attr={"owner": None}).always_allowed
 
 
+def test_an_unconditional_allow_beside_another_roles_deny_is_noted(tmp_path):
+    pdp = _pdp(
+        tmp_path,
+        [
+            {
+                "actions": ["view"],
+                "effect": "EFFECT_DENY",
+                "roles": ["contractor"],
+                "condition": {"match": {"expr": "R.attr.secret"}},
+            },
+            _allow("view", "true || R.attr.n > 1"),
+        ],
+    )
+    both = Principal("alice", ["contractor", "user"])
+    plan = pdp.plan(both, "doc", "view")
+    # the check allows every row (the user role allows); Cerbos plans (not secret)
+    assert plan.always_allowed and NOTE_ROLES in plan.notes
+    assert pdp.check(both, _resource({"secret": True}), ["view"]).is_allowed("view")
+    assert NOTE_ROLES not in pdp.plan(Principal("alice", ["user"]), "doc", "view").notes
+
+
 def test_roles_combine_as_the_check_decides(tmp_path):
     pdp = _pdp(
         tmp_path,
