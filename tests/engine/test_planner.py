@@ -21,6 +21,7 @@ from chamberlain.engine.planner.operands import Expression, debug_string, go_jso
 from chamberlain.engine.planner.plan import (
     NOTE_BIND,
     NOTE_HAS,
+    NOTE_KNOWN_HAS,
     NOTE_LOOKUP_ORDER,
     NOTE_NESTED,
     NOTE_PRINCIPAL_DENY,
@@ -94,6 +95,14 @@ def test_has_is_planned_not_folded_to_true(tmp_path):
     plan = pdp.plan(ALICE, "doc", "view")
     assert plan.filter_debug == "(has request.resource.attr.owner)" and NOTE_HAS in plan.notes
     assert pdp.plan(ALICE, "doc", "view", resource_attr={"owner": None}).always_allowed
+
+
+def test_has_of_a_known_attribute_that_is_not_true_is_noted(tmp_path):
+    # Cerbos's planner answers has(R.attr.owner) with the value "bob" (its plan is then false).
+    pdp = _pdp(tmp_path, [_allow("view", "has(R.attr.owner) && R.attr.owner != P.id && R.attr.n > 1")])
+    plan = pdp.plan(ALICE, "doc", "view", resource_attr={"owner": "bob"})
+    assert plan.filter_debug == "(gt request.resource.attr.n 1)" and NOTE_KNOWN_HAS in plan.notes
+    assert NOTE_KNOWN_HAS not in pdp.plan(ALICE, "doc", "view", resource_attr={"owner": True}).notes
 
 
 def test_an_unconditional_allow_beside_another_roles_deny_is_noted(tmp_path):

@@ -231,7 +231,7 @@ class Partial:
     messages in Cerbos (never turned into literals); ``now``: the request's time.
     """
 
-    __slots__ = ("known", "messages", "now", "symbolic", "variables")
+    __slots__ = ("known", "known_presence", "messages", "now", "symbolic", "variables")
 
     def __init__(
         self,
@@ -248,6 +248,9 @@ class Partial:
         #: Qualified names unknown as a whole besides the resource (``P.attr``, ``request.aux_data``):
         #: what the vault map plans with when it asks about a role rather than one principal.
         self.symbolic = symbolic
+        #: Known attributes tested with ``has()`` whose value is not ``true`` (Cerbos's planner
+        #: answers such a test with the value itself).
+        self.known_presence: set[str] = set()
 
     # -- entry points -------------------------------------------------------------------------------
 
@@ -424,6 +427,8 @@ class Partial:
         assert isinstance(select, Select)
         path = _static_path(select)
         if path is not None and path.split(".", 1)[0] not in bound and path in self.known:
+            if self.known[path] is not True:
+                self.known_presence.add(path)
             return Trace(node, True)  # a resource attribute given in advance is present
         operand = self._ev(select.operand, bound)
         value = operand.value

@@ -99,6 +99,7 @@ class PlanInput:
 #: Where a plan differs from Cerbos's on purpose (QueryPlan.notes; docs/concepts/query-plans.md).
 NOTE_HAS = "has() kept: Cerbos plans a presence test as true"
 NOTE_ROLES = "roles combined as the check decides: Cerbos applies every role's DENY to every role's ALLOW"
+NOTE_KNOWN_HAS = "has() of a known attribute is true: Cerbos plans it as the attribute's value"
 NOTE_PRINCIPAL_DENY = "a principal policy's unconditional DENY kept: Cerbos drops it"
 NOTE_DENY_ONLY = "resource policies that only deny allow nothing: Cerbos ors their not(deny) with a principal policy's ALLOW"
 
@@ -242,6 +243,8 @@ def plan_resources(
         isinstance(o, Expression) and o.operator == "has" for o in walk_operands(plan.condition)
     ):
         planner.notes[NOTE_HAS] = None
+    if planner.partial.known_presence:
+        planner.notes[NOTE_KNOWN_HAS] = None
     if plan.kind is not PlanKind.CONDITIONAL and not walk.roles_differ_on_constant:
         planner.notes.pop(NOTE_ROLES, None)  # a constant answer is Cerbos's too, or the notes say why not
     plan.notes = list(planner.notes)
@@ -625,6 +628,7 @@ __all__ = [
     "NOTE_BIND",
     "NOTE_DENY_ONLY",
     "NOTE_HAS",
+    "NOTE_KNOWN_HAS",
     "NOTE_LOOKUP_ORDER",
     "NOTE_NESTED",
     "NOTE_PRINCIPAL_DENY",
