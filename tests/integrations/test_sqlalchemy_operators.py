@@ -49,6 +49,7 @@ CONDITIONS = {
     "startsWith-column": "R.attr.s.startsWith(R.attr.s2)",
     "endsWith-column": "R.attr.s.endsWith(R.attr.s2)",
     "not-contains": '!R.attr.s.contains("\\\\")',
+    "not-endsWith": '!R.attr.s.endsWith("b")',
     "size": "size(R.attr.s) > 2",
     "size-member": "R.attr.s.size() == 0",
     "add": "R.attr.x + 1.5 > 3.0",
@@ -82,6 +83,7 @@ CONDITIONS = {
     "lambda-all": "P.attr.many.all(t, t != R.attr.s2)",
     "tags-exists": 'R.attr.tags.exists(t, t == "red")',
     "tags-all": 'R.attr.tags.all(t, t.startsWith("a"))',
+    "tags-all-endsWith": 'R.attr.tags.all(t, t.endsWith("d"))',
     "tags-exists-one": 'R.attr.tags.exists_one(t, t.contains("%"))',
     "tags-exists-column": "R.attr.tags.exists(t, t == R.attr.s)",
     "tags-in": '"red" in R.attr.tags',
@@ -252,3 +254,16 @@ def test_filter_returns_exactly_the_allowed_rows(pdp: PDP, dialect: str, null_mo
         run()
     print(f"{dialect}/{null_mode}: checked {dict(harness.checked)}, refused {dict(harness.refused)}")
     assert not harness.refused, harness.refused  # every operator above translates
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_ends_with_under_not_and_quantifiers(pdp: PDP, dialect: str) -> None:
+    """endsWith is two tests on SQLite (length, then suffix): NOT, IS NULL and = 0 apply to both."""
+    strings = ["ab", "abc", "b", "", None, "red", "d"]
+    rows = [{"id": i + 1, "s": s} for i, s in enumerate(strings)]
+    children = {r["id"]: {"tags": [r["s"]] if r["s"] != "" else []} for r in rows}
+    with database(dialect) as engine:
+        harness = Harness(pdp, build_schema(COLUMNS, collections=["tags"]), engine)
+        harness.create()
+        harness.verify(PRINCIPAL, ["not-endsWith", "tags-all-endsWith", "endsWith"], rows, children)
+    assert harness.checked["Filter"] == 3

@@ -62,7 +62,7 @@ def _match_sqlite(element: StringMatch, compiler: Any, **kw: Any) -> str:
         expr = (func.length(h) >= func.length(needle)) & (
             func.substr(h, func.length(h) - func.length(needle) + 1) == needle
         )
-    return compiler.process(expr, **kw)
+    return compiler.process(expr.self_group(), **kw)  # (a AND b): NOT, IS NULL and = 0 apply to both
 
 
 @compiles(StringMatch)
