@@ -124,6 +124,12 @@ def test_an_unconditional_allow_beside_another_roles_deny_is_noted(tmp_path):
     assert plan.always_allowed and NOTE_ROLES in plan.notes
     assert pdp.check(both, _resource({"secret": True}), ["view"]).is_allowed("view")
     assert NOTE_ROLES not in pdp.plan(Principal("alice", ["user"]), "doc", "view").notes
+    # one role's DENY beside its own ALLOW: Cerbos's plan too
+    same = _pdp(
+        tmp_path, [{**_allow("view", "R.attr.secret"), "effect": "EFFECT_DENY"}, _allow("view", "true")]
+    )
+    plan = same.plan(ALICE, "doc", "view")
+    assert plan.filter_debug == "(not request.resource.attr.secret)" and NOTE_ROLES not in plan.notes
 
 
 def test_roles_combine_as_the_check_decides(tmp_path):

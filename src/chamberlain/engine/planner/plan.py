@@ -350,7 +350,7 @@ class _Walk:
                         role_allow = n.join(n.AND, [role_allow, n.invert(role_policy_deny)])
                     results.append((role_allow, role_deny))
                 allow_pt, deny_pt = (decided, None) if decided is not None else self._combine(results)
-                if root is None:
+                if root is None and deny_pt is None:
                     self._allowed_beside_denies(allow_pt, results)
                 kind_allows[pt] = allow_pt
                 if root is None and allow_pt is None and any(deny is not None for _, deny in results):
