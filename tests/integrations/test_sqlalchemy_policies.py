@@ -1,4 +1,5 @@
-"""Exactness on real policies: the example policies and Cerbos's query-planner conformance policies.
+"""Exactness on real policies: the example policies, Cerbos's query-planner conformance policies and
+the planner shapes of tests/engine/plan_shapes/.
 
 For each policy directory, plans are drawn for principals (roles and attributes from the
 vocabulary the policies mention, tests/support/policy_vocab.py), kinds and actions; every
@@ -35,6 +36,8 @@ from tests.support.policy_vocab import load_vocabulary
 TARGETS = {
     "examples": (REPO_ROOT / "examples" / "policies", {}),
     "query_planner": (data_dir() / "cerbos" / "query_planner" / "policies", {"environment": "test"}),
+    # derived roles on P and R, lists, hierarchies, string functions, comprehensions, scopes, DENYs
+    "plan_shapes": (REPO_ROOT / "tests" / "engine" / "plan_shapes", {}),
 }
 PREFIX = "request.resource.attr."
 _STRINGY = {"contains", "startsWith", "endsWith", "size", "hierarchy", "matches", "lowerAscii", "upperAscii"}
