@@ -105,33 +105,6 @@ def test_has_of_a_known_attribute_that_is_not_true_is_noted(tmp_path):
     assert NOTE_KNOWN_HAS not in pdp.plan(ALICE, "doc", "view", resource_attr={"owner": True}).notes
 
 
-def test_an_unconditional_allow_beside_another_roles_deny_is_noted(tmp_path):
-    pdp = _pdp(
-        tmp_path,
-        [
-            {
-                "actions": ["view"],
-                "effect": "EFFECT_DENY",
-                "roles": ["contractor"],
-                "condition": {"match": {"expr": "R.attr.secret"}},
-            },
-            _allow("view", "true || R.attr.n > 1"),
-        ],
-    )
-    both = Principal("alice", ["contractor", "user"])
-    plan = pdp.plan(both, "doc", "view")
-    # the check allows every row (the user role allows); Cerbos plans (not secret)
-    assert plan.always_allowed and NOTE_ROLES in plan.notes
-    assert pdp.check(both, _resource({"secret": True}), ["view"]).is_allowed("view")
-    assert NOTE_ROLES not in pdp.plan(Principal("alice", ["user"]), "doc", "view").notes
-    # one role's DENY beside its own ALLOW: Cerbos's plan too
-    same = _pdp(
-        tmp_path, [{**_allow("view", "R.attr.secret"), "effect": "EFFECT_DENY"}, _allow("view", "true")]
-    )
-    plan = same.plan(ALICE, "doc", "view")
-    assert plan.filter_debug == "(not request.resource.attr.secret)" and NOTE_ROLES not in plan.notes
-
-
 def test_roles_combine_as_the_check_decides(tmp_path):
     pdp = _pdp(
         tmp_path,

@@ -245,7 +245,7 @@ def plan_resources(
         planner.notes[NOTE_HAS] = None
     if planner.partial.known_presence:
         planner.notes[NOTE_KNOWN_HAS] = None
-    if plan.kind is not PlanKind.CONDITIONAL and not walk.roles_differ_on_constant:
+    if plan.kind is not PlanKind.CONDITIONAL:
         planner.notes.pop(NOTE_ROLES, None)  # a constant answer is Cerbos's too, or the notes say why not
     plan.notes = list(planner.notes)
     return plan
@@ -293,10 +293,6 @@ def _with_constants(partial: Partial, params: Params) -> None:
 # -- the walk ---------------------------------------------------------------------------------------------
 
 
-def _folds_to_true(node: n.Node | None) -> bool:
-    return node is not None and normalise(n.to_operand(node)) == Value(True)
-
-
 class _Walk:
     """Cerbos's per-action combination of row conditions."""
 
@@ -306,9 +302,6 @@ class _Walk:
         self.planner = planner
         self.permissions = engine.table.scope_permissions
         self.only_derived_role = only_derived_role
-        #: A role's DENY that Cerbos would apply to another role's constant ALLOW: the plan differs
-        #: from Cerbos's even when chamberlain's is a constant.
-        self.roles_differ_on_constant = False
 
     def action(self, action: str) -> tuple[n.Node, str, bool]:
         """The action's node, its matched scope, and whether any policy matched."""
@@ -350,8 +343,6 @@ class _Walk:
                         role_allow = n.join(n.AND, [role_allow, n.invert(role_policy_deny)])
                     results.append((role_allow, role_deny))
                 allow_pt, deny_pt = (decided, None) if decided is not None else self._combine(results)
-                if root is None and deny_pt is None:
-                    self._allowed_beside_denies(allow_pt, results)
                 kind_allows[pt] = allow_pt
                 if root is None and allow_pt is None and any(deny is not None for _, deny in results):
                     unallowed_deny = (
@@ -404,15 +395,6 @@ class _Walk:
             part = role_allow if role_deny is None else n.join(n.AND, [n.invert(role_deny), role_allow])
             allow = n.add(allow, part, n.OR)
         return allow, None
-
-    def _allowed_beside_denies(
-        self, allow: n.Node | None, results: list[tuple[n.Node | None, n.Node | None]]
-    ) -> None:
-        """A role allows every row where other roles have DENYs: Cerbos's plan is ``not(deny)``
-        (its DENYs apply to every role's ALLOW), the check's is ``true``."""
-        if any(deny is not None for _, deny in results) and _folds_to_true(allow):
-            self.planner.notes[NOTE_ROLES] = None
-            self.roles_differ_on_constant = True
 
     def _role(
         self, pt: str, steps: list[tuple[str, tuple[Row, ...], str | None]], scoped_roles: dict[str, Any]
