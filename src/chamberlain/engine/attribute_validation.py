@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+# jsonschema's own finders of what other keywords evaluated (private helpers, but the only ones that follow
+# every keyword as the validator does; tests/engine/test_schema_messages_cerbos.py fails if they change).
 from jsonschema._utils import find_evaluated_item_indexes_by_schema, find_evaluated_property_keys_by_schema
 
 from chamberlain.cel.errors import EvaluationError
