@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 
 import pytest
 from hypothesis import given, settings
@@ -406,3 +407,16 @@ def test_programs_of_the_same_shape_keep_their_own_strings(template):
         act = {**ACT, "s": word}
         assert (first.evaluate(act), second.evaluate(act)) == expected  # the fast path
         assert (first._exact(act), second._exact(act)) == expected  # the exact path
+
+
+@pytest.mark.parametrize("expression", ["1.5.a", "1.5.a.b", "true.a", "null.a", "2.a"])
+def test_a_field_of_a_literal_is_an_error_without_a_compile_time_warning(expression):
+    """The planner puts known attributes into a plan as literals (``R.attr.x.y`` with x = 1.5 is
+    ``1.5.y``); spelt ``1.5['y']`` in the generated source, CPython warned (a SyntaxError under -W error)."""
+    program = compile(expression)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SyntaxWarning)
+        program.warm_up()
+    assert program.fast_source is not None and "_select(" in program.fast_source
+    with pytest.raises(EvaluationError, match="no such key: a"):
+        program.evaluate({})

@@ -382,14 +382,19 @@ class _Generator:
         if isinstance(current, Ident):
             return self.name_chain(current, parts)
         code = self.emit(current)
+        # A field of a literal (1.5.a) is always an error: written 1.5['a'], CPython warns at compile time.
+        literal = isinstance(current, Literal)
         for part in parts:
-            code = self.field_access(code, part)
+            code = self.field_access(code, part, subscript=not literal)
         return code
 
-    def field_access(self, code: _Code, field_name: str) -> _Code:
+    def field_access(self, code: _Code, field_name: str, *, subscript: bool = True) -> _Code:
         # Fast: Python's subscript succeeds only on a dict (lists, strings and the rest raise
         # TypeError for a str key), which is exactly CEL's map field selection.
-        text = f"{code.text}[{field_name!r}]" if self.fast else f"_select({code.text}, {field_name!r})"
+        if self.fast and subscript:
+            text = f"{code.text}[{field_name!r}]"
+        else:
+            text = f"_select({code.text}, {field_name!r})"
         code = _Code(text, code.height + 1)
         return self.hoist(code) if code.height > _HOIST_HEIGHT else code
 
