@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.gateways.support import TIME_SERVER
 from tests.gateways.test_http import http_world
@@ -98,6 +101,23 @@ def test_opening_requests_that_race_are_counted_one_by_one(world, opened):
     opened.extend(("gina", r.headers["mcp-session-id"]) for r in admitted)
     assert len(admitted) == 2, [r.status_code for r in answers]
     assert {r.status_code for r in answers} - {200} <= {429, 503}
+
+
+def test_a_caller_at_its_limit_still_makes_sessionless_requests(world, opened):
+    """A 2026-07-28 client opens no session: the limit on sessions does not stop its calls."""
+    _opened(world, "erin", opened)
+    _opened(world, "erin", opened)
+    assert _open(world, "erin").status_code == 429
+
+    async def sessionless() -> list[str]:
+        headers = {"Authorization": f"Bearer {world.tokens['erin']}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=30) as http,
+            Client(streamable_http_client(world.url, http_client=http), mode="2026-07-28") as client,
+        ):
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    assert "get_current_time" in asyncio.run(sessionless())
 
 
 def test_all_callers_together_stop_at_max_sessions(world, opened):

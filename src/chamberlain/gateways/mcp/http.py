@@ -35,7 +35,9 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import INVALID_REQUEST, PARSE_ERROR
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials
@@ -169,9 +171,12 @@ class BearerAuth:
         again when it admits the session: this only gives the common case its own answer)."""
         if self.sessions is None or scope.get("method") != "POST":
             return False
-        header = MCP_SESSION_ID_HEADER.encode("ascii")
-        if any(name == header for name, _ in scope.get("headers") or ()):
+        headers = dict(scope.get("headers") or ())
+        if MCP_SESSION_ID_HEADER.encode("ascii") in headers:
             return False
+        version = headers.get(MCP_PROTOCOL_VERSION_HEADER.encode("ascii"))
+        if version is not None and version.decode("latin-1") not in HANDSHAKE_PROTOCOL_VERSIONS:
+            return False  # a sessionless (2026-07-28) request, as the SDK routes it: it opens no session
         caller = authorization_context(user)
         if not self.sessions.at_limit(caller):
             return False
