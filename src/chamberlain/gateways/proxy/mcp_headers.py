@@ -11,9 +11,9 @@ here: such a check is denied, as is one whose DENY rules could be skipped becaus
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
+from chamberlain.audit.write.attributes import ALL, row_reads
 from chamberlain.engine import Engine
 from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.engine.ruletable import key_matches
@@ -24,10 +24,6 @@ from chamberlain.gateways.proxy.routing import Mapped, Unmapped
 _NAMED = {TOOLS_CALL: "tool_name", PROMPTS_GET: "prompt_name", RESOURCES_READ: "uri"}
 _METHOD = re.compile(r"^[a-z][a-zA-Z/_]{0,63}$")
 MAX_NAME = 256
-#: A read of the resource's attributes in a condition: what follows decides which attribute.
-_ATTR_READ = re.compile(
-    r"\b(?:R|request\.resource)\.attr\b(\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)|\s*\[\s*(['\"])([^'\"]*)\3\s*\])?"
-)
 
 
 def _check_body(message: Any, method: str, name: str | None) -> None:
@@ -64,33 +60,6 @@ def map_mcp(headers: Any, server: str, kind: str, body: Any = None) -> Mapped:
     return Mapped(f"MCP {method}", kind, server, action, attr)
 
 
-def _expressions(value: Any, depth: int = 0) -> Iterator[str]:
-    """Every CEL text of a policy model node (a condition's match tree)."""
-    if value is None or depth > 64:
-        return
-    if isinstance(value, str):
-        yield value
-        return
-    if isinstance(value, list | tuple):
-        for item in value:
-            yield from _expressions(item, depth + 1)
-        return
-    for name in ("expr", "all", "any", "none", "of"):
-        inner = getattr(value, name, None)
-        if inner is not None and inner is not value:
-            yield from _expressions(inner, depth + 1)
-
-
-def _row_texts(row: Any) -> Iterator[str]:
-    if row.condition is not None:
-        yield from _expressions(row.condition.match)
-    role = row.derived_role
-    if role is not None and role.condition is not None:
-        yield from _expressions(role.condition.match)
-    for _, _, text in row.params.variables:
-        yield text
-
-
 def unsupplied(engine: Engine, kind: str, action: str, supplied: set[str]) -> str:
     """Why ``action`` on ``kind`` cannot be decided from headers alone, or ``""``."""
     strict = bool(engine.options.strict_evaluation)
@@ -98,15 +67,16 @@ def unsupplied(engine: Engine, kind: str, action: str, supplied: set[str]) -> st
         for row in rows:
             if not key_matches(row.resource, kind) or not key_matches(row.action, action):
                 continue
-            for text in _row_texts(row):
-                for found in _ATTR_READ.finditer(text):
-                    name = found.group(2) or found.group(4)
-                    if name not in supplied:
-                        what = f"R.attr.{name}" if name else "R.attr as a whole"
-                        return (
-                            f"{row.policy.key} rule {row.name!r} reads {what}, which a header-only proxy "
-                            "cannot supply (send the request through the MCP gateway)"
-                        )
+            # The parsed CEL of the condition, its derived role and their variables (every spelling:
+            # R .attr.x, R.attr["x"], cel.bind(r, R, r.attr.x)), as the decision log finds what a check read.
+            reads = row_reads(row).resource
+            missing = sorted(reads - supplied) if reads is not ALL else None
+            if missing is None or missing:
+                what = "R.attr as a whole" if missing is None else f"R.attr.{missing[0]}"
+                return (
+                    f"{row.policy.key} rule {row.name!r} reads {what}, which a header-only proxy "
+                    "cannot supply (send the request through the MCP gateway)"
+                )
             if not strict and row.effect == EFFECT_DENY and (row.condition is not None or row.derived_role):
                 return (
                     f"{row.policy.key} rule {row.name!r} is a conditional DENY and engine.strictEvaluation is "
