@@ -25,7 +25,7 @@ from chamberlain.engine.wire import json_number, parse_check_resources
 from chamberlain.pdp import CheckResult
 from tests.server.support import STORE, serve_process
 from tests.support.cerbos_requests import RequestStrategies, _normalise_value, normalise_response
-from tests.support.cerbos_server import REPO_ROOT, ServerFactory
+from tests.support.cerbos_server import REPO_ROOT, ServerFactory, against_cerbos
 from tests.support.policy_vocab import load_vocabulary
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -96,17 +96,7 @@ def _objects(request: dict[str, Any]) -> tuple[Any, list[Any], tuple[str, ...]]:
     return inputs[0].principal, [i.resource for i in inputs], inputs[0].actions
 
 
-SETTINGS = settings(
-    max_examples=EXAMPLES_PER_TARGET,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+SETTINGS = against_cerbos(EXAMPLES_PER_TARGET)
 
 
 @SETTINGS

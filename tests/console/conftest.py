@@ -36,6 +36,7 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "console"
 CLIENT_ID = "chamberlain-console"
+TIMEOUT_MS = 15_000  # a page waits this long for what a test expects
 
 POLICIES = {
     "invoice.yaml": """apiVersion: api.cerbos.dev/v1
@@ -180,3 +181,19 @@ def shot(page: Any, name: str) -> None:
     """A screenshot of the page for the docs (docs/console/NAME.png)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def operator_page(browser: Any, stack: Stack, *, login_shot: str = "") -> Any:
+    """A page logged in with the operator's credentials (``login_shot``: a screenshot of the login page)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{stack.url}/console/")
+    assert page.url.startswith(f"{stack.url}/console/login")
+    if login_shot:
+        shot(page, login_shot)
+    page.fill("input[name=username]", ADMIN_AUTH[0])
+    page.fill("input[name=password]", ADMIN_AUTH[1])
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(f"{stack.url}/console/sessions")
+    return page

@@ -20,10 +20,7 @@ from chamberlain.audit.tlog.merkle import (
     root_of,
     verify_consistency,
 )
-from tests.console.conftest import Stack, shot
-from tests.server.support import ADMIN_AUTH
-
-TIMEOUT_MS = 15_000
+from tests.console.conftest import TIMEOUT_MS, Stack, operator_page, shot
 
 
 def pay(
@@ -75,18 +72,9 @@ def open_session(stack: Stack, agent: str = "agent-7", limit: int = 1000) -> str
 @pytest.fixture(scope="module")
 def operator(browser: Any, stack: Stack) -> Iterator[Any]:
     """A page logged in with the operator's credentials."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{stack.url}/console/")
-    assert page.url.startswith(f"{stack.url}/console/login")
-    shot(page, "login")
-    page.fill("input[name=username]", ADMIN_AUTH[0])
-    page.fill("input[name=password]", ADMIN_AUTH[1])
-    page.click("form.card button[type=submit]")
-    page.wait_for_url(f"{stack.url}/console/sessions")
+    page = operator_page(browser, stack, login_shot="login")
     yield page
-    context.close()
+    page.context.close()
 
 
 def person(browser: Any, stack: Stack, who: str) -> Any:

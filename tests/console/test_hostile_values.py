@@ -13,9 +13,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.console.conftest import Stack
-from tests.console.test_console import TIMEOUT_MS, _pin, pay
-from tests.server.support import ADMIN_AUTH
+from tests.console.conftest import Stack, operator_page
+from tests.console.test_console import _pin, pay
 
 MARK = "<img src=x id=xss onerror=\"document.title='pwned'\">"
 ATTR = "\"'><svg id=xss onload=\"document.title='pwned'\">"
@@ -24,16 +23,9 @@ ID = "x<b id=xss>b</b>"
 
 @pytest.fixture(scope="module")
 def page(browser: Any, stack: Stack) -> Iterator[Any]:
-    context = browser.new_context()
-    p = context.new_page()
-    p.set_default_timeout(TIMEOUT_MS)
-    p.goto(f"{stack.url}/console/login")
-    p.fill("input[name=username]", ADMIN_AUTH[0])
-    p.fill("input[name=password]", ADMIN_AUTH[1])
-    p.click("form.card button[type=submit]")
-    p.wait_for_url(f"{stack.url}/console/sessions")
+    p = operator_page(browser, stack)
     yield p
-    context.close()
+    p.context.close()
 
 
 def _clean(page: Any) -> None:
@@ -109,17 +101,11 @@ def test_a_crafted_link_puts_no_words_in_the_status_line(stack: Stack, page: Any
     page.click("text=Confirm revoke")
     page.locator(".notice", has_text=f"Session {sid.json()['id']} revoked.").wait_for()
     tagged = page.url
-    context = page.context.browser.new_context()  # another login: the tag is not theirs
-    other = context.new_page()
-    other.goto(f"{stack.url}/console/login")
-    other.fill("input[name=username]", ADMIN_AUTH[0])
-    other.fill("input[name=password]", ADMIN_AUTH[1])
-    other.click("form.card button[type=submit]")
-    other.wait_for_url(f"{stack.url}/console/sessions")
+    other = operator_page(page.context.browser, stack)  # another login: the tag is not theirs
     other.goto(tagged)
     other.locator("h1").first.wait_for()
     assert other.locator(".notice").count() == 0
-    context.close()
+    other.context.close()
 
 
 def test_entries_moved_into_a_session_or_stripped_of_content_are_marked(stack: Stack, page: Any) -> None:

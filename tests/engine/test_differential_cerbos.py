@@ -21,14 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chamberlain import PDP
 from chamberlain.engine.wire import parse_check_resources
 from tests.cel.conformance import data_dir
 from tests.support.cerbos_requests import RequestStrategies, normalise_response
-from tests.support.cerbos_server import REPO_ROOT, CerbosServer, ServerFactory
+from tests.support.cerbos_server import REPO_ROOT, CerbosServer, ServerFactory, against_cerbos
 from tests.support.policy_vocab import load_vocabulary
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -112,20 +112,6 @@ def _disagreement(request: dict[str, Any], cerbos: dict[str, Any], ours: dict[st
     return f"request:\n{dump(request)}\nCerbos:\n{dump(cerbos)}\nchamberlain:\n{dump(ours)}"
 
 
-def _settings(examples: int) -> Any:
-    return settings(
-        max_examples=examples,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-            HealthCheck.function_scoped_fixture,
-        ],
-    )
-
-
 def _effect_alone(oracle: Oracle, request: dict[str, Any], index: int, action: str) -> str:
     """Cerbos's effect for one action of one resource of ``request``, asked alone."""
     alone = {**request, "resources": [{**request["resources"][index], "actions": [action]}]}
@@ -158,14 +144,14 @@ def _same_whole_response(oracle: Oracle, request: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("oracle", QUICK_TARGETS, indirect=True)
-@_settings(100)
+@against_cerbos(100)
 @given(data=st.data())
 def test_same_responses_as_cerbos(oracle: Oracle, data: st.DataObject) -> None:
     _same_whole_response(oracle, data.draw(oracle.requests, label="request"))
 
 
 @pytest.mark.slow
-@_settings(3000)
+@against_cerbos(3000)
 @given(data=st.data())
 def test_same_responses_as_cerbos_many(oracle: Oracle, data: st.DataObject) -> None:
     _same_whole_response(oracle, data.draw(oracle.requests, label="request"))

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chamberlain import PDP
@@ -45,7 +45,7 @@ from chamberlain.engine.planner.plan import NOTE_HAS
 from chamberlain.engine.planner.wire import parse_plan_resources
 from tests.cel.conformance import data_dir
 from tests.support.cerbos_requests import RequestStrategies, _principal
-from tests.support.cerbos_server import REPO_ROOT, CerbosServer, ServerFactory
+from tests.support.cerbos_server import REPO_ROOT, CerbosServer, ServerFactory, against_cerbos
 from tests.support.policy_vocab import load_vocabulary
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -196,31 +196,31 @@ def _notes(pdp: PDP, request: dict[str, Any]) -> list[str]:
     return plan_resources(pdp.engine, parsed.input).notes
 
 
+def plan_both(
+    client: httpx.Client, pdp: PDP, request: dict[str, Any], tally: Counter[str]
+) -> tuple[httpx.Response, dict[str, Any]] | None:
+    """Cerbos's answer and chamberlain's plan for ``request``; None (tallied) when neither could plan it."""
+    reply = client.post("/api/plan/resources", json=request)
+    try:
+        return reply, pdp.plan_resources(json.loads(json.dumps(request)))
+    except PlanError as exc:
+        assert reply.status_code == 500, f"chamberlain failed ({exc}), Cerbos answered {reply.text}"
+        tally["both failed"] += 1
+        return None
+
+
 def _mentions_has(value: Any) -> bool:
     return '"operator": "has"' in json.dumps(value)
 
 
-@settings(
-    max_examples=int(os.environ.get("CHAMBERLAIN_PLAN_EXAMPLES", "250")),
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@against_cerbos(int(os.environ.get("CHAMBERLAIN_PLAN_EXAMPLES", "250")))
 @given(data=st.data())
 def test_same_plans_as_cerbos(oracle: Oracle, data: st.DataObject) -> None:
     request = data.draw(oracle.requests, label="request")
-    reply = oracle.client.post("/api/plan/resources", json=request)
-    try:
-        ours = oracle.pdp.plan_resources(json.loads(json.dumps(request)))
-    except PlanError as exc:
-        assert reply.status_code == 500, f"chamberlain failed ({exc}), Cerbos answered {reply.text}"
-        TALLY["both failed"] += 1
+    planned = plan_both(oracle.client, oracle.pdp, request, TALLY)
+    if planned is None:
         return
+    reply, ours = planned
     if reply.status_code == 500:
         TALLY["Cerbos failed, chamberlain planned"] += 1
         return

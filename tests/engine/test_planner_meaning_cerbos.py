@@ -34,16 +34,16 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from chamberlain import PDP
-from chamberlain.engine.planner import PlanError, plan_resources
+from chamberlain.engine.planner import plan_resources
 from chamberlain.engine.planner.plan import NOTE_HAS, NOTE_KNOWN_HAS, NOTE_ROLES, QueryPlan
 from chamberlain.engine.planner.wire import parse_plan_resources
-from tests.engine.test_planner_differential import _has_as_true, normalise, plan_requests
+from tests.engine.test_planner_differential import _has_as_true, normalise, plan_both, plan_requests
 from tests.support.cerbos_requests import RequestStrategies
-from tests.support.cerbos_server import ServerFactory
+from tests.support.cerbos_server import ServerFactory, against_cerbos
 from tests.support.plan_meaning import allows, exactly_allows, unresolved
 from tests.support.policy_vocab import load_vocabulary
 
@@ -133,28 +133,15 @@ def _checked(
     return [all(e == "EFFECT_ALLOW" for e in r["actions"].values()) for r in reply["results"]]
 
 
-@settings(
-    max_examples=int(os.environ.get("CHAMBERLAIN_PLAN_EXAMPLES", "35")),
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@against_cerbos(int(os.environ.get("CHAMBERLAIN_PLAN_EXAMPLES", "35")))
 @given(data=st.data())
 def test_plans_mean_what_cerbos_plans_mean(oracle: Oracle, data: st.DataObject) -> None:
     request = data.draw(oracle.requests, label="request")
     grid = _grid(request, data.draw(st.lists(oracle.resources, min_size=GRID, max_size=GRID), label="grid"))
-    reply = oracle.client.post("/api/plan/resources", json=request)
-    try:
-        ours = oracle.pdp.plan_resources(json.loads(json.dumps(request)))
-    except PlanError as exc:
-        assert reply.status_code == 500, f"chamberlain failed ({exc}), Cerbos answered {reply.text}"
-        TALLY["both failed"] += 1
+    planned = plan_both(oracle.client, oracle.pdp, request, TALLY)
+    if planned is None:
         return
+    reply, ours = planned
     plan = _plan(oracle.pdp, request)
     evaluable = plan.condition is None or not unresolved(plan.condition.to_json())
     if evaluable:

@@ -117,6 +117,24 @@ def run_compile(binary: Path, policy_dir: Path, *extra: str) -> subprocess.Compl
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
 
 
+def against_cerbos(examples: int) -> Any:
+    """Hypothesis settings for a differential test against the real server: the same examples every run
+    (``derandomize``), no deadline or example database, and no health check for its slow, large examples."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
