@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import orjson
 
 from chamberlain import strictjson
-from chamberlain.asgi import Receive
+from chamberlain.asgi import Receive, receive_by
 from chamberlain.audit.write.ids import new_call_id as new_call_id  # re-exported: the server's call ids
 from chamberlain.engine.request_validation import Message, holds_fields
 
@@ -55,9 +53,8 @@ async def read_body(receive: Receive, limit: int, deadline: float, content_lengt
     size = 0
     more = True
     while more:
-        remaining = deadline - time.monotonic()
         try:
-            message = await (asyncio.wait_for(receive(), remaining) if remaining > 0 else _expired())
+            message = await receive_by(receive, deadline)
         except TimeoutError:
             raise ApiError(
                 408,
@@ -73,10 +70,6 @@ async def read_body(receive: Receive, limit: int, deadline: float, content_lengt
         chunks.append(chunk)
         more = message.get("more_body", False)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def _expired() -> dict[str, Any]:
-    raise TimeoutError
 
 
 def _too_large(size: int, limit: int) -> ApiError:

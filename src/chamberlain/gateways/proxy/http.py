@@ -16,13 +16,12 @@ The answer is only ever 200, 401 or 403.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import orjson
 
-from chamberlain.asgi import Receive, Send, respond
+from chamberlain.asgi import Receive, Send, receive_by, respond
 from chamberlain.gateways.proxy.contract import ProxyAnswer, ProxyRequest
 from chamberlain.server.state import ServerState
 
@@ -57,19 +56,18 @@ async def _body(receive: Receive, limit: int, deadline: float) -> tuple[bytes, b
     """At most ``limit`` bytes of the body, and whether there was more."""
     chunks: list[bytes] = []
     size = 0
-    async with asyncio.timeout_at(asyncio.get_running_loop().time() + max(0.0, deadline - time.monotonic())):
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ConnectionAbortedError
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                chunks.append(chunk[: limit - (size - len(chunk))])
-                return b"".join(chunks), True
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks), False
+    while True:
+        message = await receive_by(receive, deadline)
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            chunks.append(chunk[: limit - (size - len(chunk))])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
 
 
 async def proxy_request(state: ServerState, scope: dict[str, Any], receive: Receive) -> ProxyRequest:
