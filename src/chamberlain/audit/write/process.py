@@ -30,6 +30,7 @@ itself (:mod:`chamberlain.audit.write.relay`). The child ignores terminal signal
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import pickle
@@ -460,6 +461,9 @@ class SharedWriter:
         self.selector.register(alive, selectors.EVENT_READ, "alive")
         for conn in connections:
             self._greet(conn)
+        # What is alive now (modules, the open database) is never garbage: out of the collector's reach, its
+        # passes walk only the batches' objects. Measured: collections took 5 % of this process's time.
+        gc.freeze()
         try:
             while not self.stopping:
                 ready: list[Connection] = []
