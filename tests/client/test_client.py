@@ -224,3 +224,34 @@ def test_an_answer_over_the_size_limit_is_refused(monkeypatch: pytest.MonkeyPatc
     with ScriptedPDP((200, {"results": [], "padding": "x" * 1000})) as pdp, Client(pdp.url) as client:
         result = client.check(ALICE, INVOICE, ["pay"])
     assert not result.is_allowed("pay") and "answered more than 100 bytes" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        (  # the results reordered: the second resource's ALLOW would decide the first
+            [
+                {"resource": {"id": "inv-2", "kind": "invoice"}, "actions": {"pay": "EFFECT_ALLOW"}},
+                {"resource": {"id": "inv-1", "kind": "invoice"}, "actions": {"pay": "EFFECT_DENY"}},
+            ],
+            "results[0] is for resource id 'inv-2', not 'inv-1' as asked",
+        ),
+        (  # an answer about another kind of resource with the same id
+            [
+                {"resource": {"id": "inv-1", "kind": "receipt"}, "actions": {"pay": "EFFECT_ALLOW"}},
+                {"resource": {"id": "inv-2", "kind": "invoice"}, "actions": {"pay": "EFFECT_ALLOW"}},
+            ],
+            "results[0] is for resource kind 'receipt', not 'invoice' as asked",
+        ),
+        (  # a result naming no resource cannot be matched
+            [{"actions": {"pay": "EFFECT_ALLOW"}}, {"actions": {"pay": "EFFECT_ALLOW"}}],
+            "results[0] names no resource id",
+        ),
+    ],
+)
+def test_an_answer_for_another_resource_is_a_deny(results: list[object], expected: str) -> None:
+    """Results are matched to resources by position; one naming another resource decides nothing."""
+    with ScriptedPDP((200, {"results": results})) as pdp, Client(pdp.url, retry=QUICK) as client:
+        result = client.check(ALICE, [INVOICE, Resource("invoice", "inv-2")], ["pay"])
+    assert not result.is_allowed("pay", 0) and not result.is_allowed("pay", 1)
+    assert expected in result.reason

@@ -188,7 +188,8 @@ def check_result(response: Mapping[str, Any], request: Mapping[str, Any]) -> Rem
     if not isinstance(results, list) or len(results) != len(wanted):
         raise ValueError("the response's results do not match the request's resources")
     outputs = []
-    for entry, asked in zip(results, wanted, strict=True):
+    for i, (entry, asked) in enumerate(zip(results, wanted, strict=True)):
+        _same_resource(entry.get("resource"), asked["resource"], i)
         effects = entry.get("actions") or {}
         meta = (entry.get("meta") or {}).get("actions") or {}
         actions = {}
@@ -216,6 +217,20 @@ def check_result(response: Mapping[str, Any], request: Mapping[str, Any]) -> Rem
         )
     log_error = ((response.get("chamberlain") or {}).get("decisionLog")) or ""
     return RemoteCheckResult(outputs, response=response, log_error=str(log_error))
+
+
+def _same_resource(answered: Any, asked: Mapping[str, Any], index: int) -> None:
+    """An answer is read only for the resource it names: results are matched to resources by position, so a
+    result naming another resource (reordered, or another request's answer) would decide the wrong one."""
+    answered = answered if isinstance(answered, Mapping) else {}
+    for key in ("id", "kind"):
+        if key in answered and answered[key] != asked.get(key):
+            raise ValueError(
+                f"results[{index}] is for resource {key} {printable(repr(answered[key]))[:200]}, "
+                f"not {asked.get(key)!r} as asked"
+            )
+    if answered.get("id") is None:
+        raise ValueError(f"results[{index}] names no resource id: it cannot be matched to the request")
 
 
 def denied_result(request: Mapping[str, Any], reason: str) -> RemoteCheckResult:
