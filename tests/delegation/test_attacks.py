@@ -198,6 +198,24 @@ ATTACKS: dict[str, tuple[Case, str, str]] = {
         "invalid_scope",
         "'hr:read' (not granted by resource.delegation.vdefault#planner-for-finance-staff)",
     ),
+    "scope escalation beyond a person's scp string": (
+        lambda w: (
+            w.idp.token("alice", roles=["finance_clerk"], scp="payments:read"),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent", "scope": "payments:write"},
+        ),
+        "invalid_scope",
+        "'payments:write' (not in the subject token)",
+    ),
+    "a person's scp that is not a string or a list of strings": (
+        lambda w: (
+            w.idp.token("alice", roles=["finance_clerk"], scp=["payments:read", 5]),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent"},
+        ),
+        "invalid_request",
+        "subject_token: claim scp is not a string or a list of strings",
+    ),
     "audience escalation": (
         lambda w: (w.person(), w.agent("planner-agent"), {"audience": PAYMENTS}),
         "invalid_target",
@@ -287,6 +305,14 @@ def test_an_actor_that_may_act_names_is_accepted(world: World) -> None:
     person = world.person(may_act={"sub": "planner-agent", "iss": world.idp.issuer})
     token = exchange(oauth_client(), world.url, person, world.agent("planner-agent"), audience="tool-agent")
     assert world.service.verify(token["access_token"], audience="tool-agent").chain.ids == ("planner-agent",)
+
+
+def test_a_person_scp_string_bounds_the_scopes_delegated(world: World) -> None:
+    """Microsoft Entra ID writes a person's scopes as ``scp: "a b"``: read as no scopes at all, the exchange
+    delegated every scope the policy grants (payments:write to a person who had only payments:read)."""
+    person = world.idp.token("alice", roles=["finance_clerk"], scp="payments:read")
+    token = exchange(oauth_client(), world.url, person, world.agent("planner-agent"), audience="tool-agent")
+    assert token["scope"] == "payments:read"
 
 
 def test_an_expired_chamberlain_token_cannot_be_exchanged(world: World) -> None:

@@ -172,9 +172,14 @@ def _foreign_scopes(claims: Mapping[str, Any], where: str) -> tuple[str, ...] | 
         if not isinstance(scope, str):
             raise TokenError(where, "claim scope is not a string")
         return parse_scope(scope)
+    if scp is None:
+        return None  # a person's token without scopes: the exchange policy alone bounds them
+    if isinstance(scp, str):  # Microsoft Entra ID's form: space-separated, as scope
+        return parse_scope(scp)
     if isinstance(scp, list) and all(isinstance(s, str) for s in scp):
         return tuple(dict.fromkeys(scp))
-    return None  # a person's token without scopes: the exchange policy alone bounds them
+    # Read as "no scopes" it would leave the policy alone to bound them: the token's own bound, widened.
+    raise TokenError(where, "claim scp is not a string or a list of strings")
 
 
 def subject_of(service: TokenService, token: str, now: float) -> Subject:
