@@ -287,3 +287,38 @@ def test_end_to_end_through_the_servers_own_proxy_authorizer(tmp_path):
         assert denied.dynamic_metadata.fields["logIndex"].number_value > ours[0]["seq"]
         unmapped = ask(channel, check_request("GET", "/nowhere", auth))
         assert unmapped.denied_response.status.code in (401, 403)
+
+
+def test_a_header_a_route_reads_given_twice_in_raw_headers_is_refused(tmp_path):
+    """Header pollution through Envoy with ``encode_raw_headers``: each value arrives apart, and chamberlain
+    joined them into one ("web,agent") without counting the header as repeated, so a route reading it was
+    decided on a value no upstream reads (it reads the first or the last), as the HTTP endpoint refuses."""
+    from tests.delegation.support import IdentityProvider
+    from tests.gateways.proxy.support import chain_tokens, overrides, policies
+
+    idp = IdentityProvider()
+    with (
+        GrpcThreadServer(policies(tmp_path), overrides(tmp_path, idp)) as server,
+        grpc.insecure_channel(server.grpc_address) as channel,
+    ):
+        _, second = chain_tokens(server.url, idp)
+        headers = {"authorization": f"Bearer {second}", "x-channel": "web", "x-via": "app"}
+        once = check_request("POST", "/payments/p1/refund?amount=50", headers, raw_headers=True)
+        assert ask(channel, once).status.code == code_pb2.OK
+        for name, value in (("x-channel", b"agent"), ("X-Via", b"other")):
+            twice = check_request("POST", "/payments/p1/refund?amount=50", headers, raw_headers=True)
+            twice.attributes.request.http.header_map.headers.add(key=name, raw_value=value)
+            reply = ask(channel, twice)
+            assert reply.status.code == code_pb2.PERMISSION_DENIED, reply
+            assert f"header '{name.lower()}' is given more than once" in reply.denied_response.body
+
+
+def test_a_partial_body_header_of_any_value_but_false_is_partial(envoy):
+    channel, authorizer = envoy
+    request = check_request("POST", "/invoices/7", {"authorization": "Bearer good"}, body=b"{}")
+    request.attributes.request.http.header_map.headers.add(key="x-envoy-auth-partial-body", raw_value=b"true")
+    request.attributes.request.http.header_map.headers.add(
+        key="x-envoy-auth-partial-body", raw_value=b"false"
+    )
+    assert ask(channel, request).status.code == code_pb2.PERMISSION_DENIED
+    assert authorizer.seen[-1].body_truncated

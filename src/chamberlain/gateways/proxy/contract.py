@@ -30,7 +30,8 @@ class ProxyRequest:
     body: bytes | None = None  # None: the proxy sent no body
     body_truncated: bool = False  # the proxy sent only a prefix: never decide as if it were whole
     #: Header names given more than once (their values joined with ", " in ``headers``); empty where the
-    #: proxy merged them itself (Envoy's gRPC service), which chamberlain cannot tell from one value.
+    #: proxy merged them itself (Envoy's gRPC service without ``encode_raw_headers``), which chamberlain cannot
+    #: tell from one value.
     repeated: frozenset[str] = frozenset()
 
 

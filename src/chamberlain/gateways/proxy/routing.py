@@ -8,7 +8,8 @@ request asking for another method (``X-HTTP-Method-Override`` and its kin, or ``
 query), a query parameter given twice that a route reads (by name, or through a CEL attribute whose
 expression names ``query``; ``;`` separates parameters too), and a header given twice that it reads (a
 name spelt with ``_`` counts as its ``-`` spelling; by name, or named in a CEL attribute's expression;
-where the proxy joined repeats itself, as Envoy's gRPC service does, chamberlain cannot tell). The
+where the proxy joined repeats itself, as Envoy's gRPC service does without ``encode_raw_headers``,
+chamberlain cannot tell). The
 first route that matches decides.
 """
 

@@ -42,11 +42,13 @@ def proxy_request(check: Any) -> ProxyRequest:
     attributes = check.attributes
     http = attributes.request.http
     headers: dict[str, str] = {}
+    repeated: set[str] = set()  # with encode_raw_headers Envoy sends each value apart: repeats can be told
     for name, value in http.headers.items():
-        _add(headers, name, value)
+        _add(headers, repeated, name, value)
     for header in http.header_map.headers:  # encode_raw_headers: repeated, values as bytes
         _add(
             headers,
+            repeated,
             header.key,
             header.raw_value.decode("utf-8", "replace") if header.raw_value else header.value,
         )
@@ -55,8 +57,9 @@ def proxy_request(check: Any) -> ProxyRequest:
     partial = headers.get(PARTIAL_BODY_HEADER)
     if http.raw_body or http.body or partial is not None:  # with_request_body was configured
         body = http.raw_body or http.body.encode()
-    truncated = partial == "true" or (body is not None and http.size > len(body))
+    truncated = (partial is not None and partial != "false") or (body is not None and http.size > len(body))
     headers.pop(PARTIAL_BODY_HEADER, None)
+    repeated.discard(PARTIAL_BODY_HEADER)
     address = attributes.source.address.socket_address.address
     return ProxyRequest(
         method=(http.method or "GET").upper(),
@@ -68,14 +71,19 @@ def proxy_request(check: Any) -> ProxyRequest:
         peer=address or None,
         body=body,
         body_truncated=truncated,
+        repeated=frozenset(repeated),
     )
 
 
-def _add(headers: dict[str, str], name: str, value: str) -> None:
+def _add(headers: dict[str, str], repeated: set[str], name: str, value: str) -> None:
     name = name.lower()
     if name.startswith(":"):  # pseudo-headers (:method, :path, :authority) are the request's own fields
         return
-    headers[name] = f"{headers[name]},{value}" if name in headers else value
+    if name in headers:
+        headers[name] = f"{headers[name]},{value}"
+        repeated.add(name)
+    else:
+        headers[name] = value
 
 
 def check_response(answer: ProxyAnswer) -> Any:
