@@ -136,3 +136,31 @@ def test_the_log_holds_the_session_from_open_to_revoke(pdp, store_url, tmp_path)
         ("admin:carol", "session:revoke", "EFFECT_ALLOW"),
         ("agent-7", "view", "EFFECT_DENY"),
     ]
+
+
+def test_a_session_id_does_not_tell_the_next_one(pdp):
+    """Whoever names a session id in a check spends that session's budget (its binding is to the principal
+    the caller states). Ids made within one millisecond (sessions opened at once by concurrent token
+    exchanges, approvals) were the last plus one (ULID's monotonic rule): an agent reading its own session's
+    id knew the next one."""
+    import itertools
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chamberlain.sessions.store import new_id
+
+    crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+    def number(session_id: str) -> int:
+        n = 0
+        for c in session_id[4:]:
+            n = n * 32 + crockford.index(c)
+        return n
+
+    with ThreadPoolExecutor(8) as pool:
+        opened = list(
+            pool.map(lambda _: pdp.sessions.store.open_session(spec(), by="operator").id, range(64))
+        )
+    numbers = sorted(number(i) for i in [*opened, *(new_id("ses_") for _ in range(2000))])
+    assert len(set(numbers)) == len(numbers)
+    steps = [b - a for a, b in itertools.pairwise(numbers)]
+    assert min(steps) > 2**16, f"an id is {min(steps)} past another"

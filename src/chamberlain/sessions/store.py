@@ -131,10 +131,14 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 def new_id(prefix: str) -> str:
     """``prefix`` and a ULID that grows with every call in this process (ids sort by opening order; across
-    processes, by the millisecond)."""
+    processes, by the millisecond). Within a millisecond, the next id is the last plus a random step of up
+    to 64 bits, never the last plus one (ULID's monotonic rule): an id is the only thing naming a session
+    or an approval, so from one's own id nobody may guess the one opened just after it."""
     with _ids:
-        value = max(int(new_call_id_value()), _last_id[0] + 1)
-        _last_id[0] = value
+        fresh = int(new_call_id_value())
+        if fresh <= _last_id[0]:
+            fresh = _last_id[0] + 1 + int.from_bytes(os.urandom(8), "big")
+        value = _last_id[0] = fresh
     return prefix + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
