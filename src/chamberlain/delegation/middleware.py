@@ -5,7 +5,9 @@ Works with any ASGI framework (Starlette, FastAPI, plain ASGI)::
     app = DelegationMiddleware(app, verifier=Verifier(issuer, "chamberlain-jwks.json"),
                                audience="https://payments.example", scopes=["payments:write"])
 
-A request without ``Authorization: Bearer <token>`` gets 401; a token that does not verify (bad
+A request (HTTP, or a WebSocket handshake) without ``Authorization: Bearer <token>``, or with two
+``Authorization`` headers, gets 401 (a WebSocket handshake is closed with 1008, which the server answers
+with 403); a token that does not verify (bad
 signature, expired, another audience...) 401 with ``error="invalid_token"``; a token without one of
 ``scopes`` 403 with ``error="insufficient_scope"`` (RFC 6750 §3). The verified
 :class:`~chamberlain.delegation.tokens.DelegationToken` is put in ``scope["chamberlain.delegation"]``
@@ -47,18 +49,24 @@ class DelegationMiddleware:
         self.scopes = frozenset(scopes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):  # lifespan: no request, nothing to verify
             await self.app(scope, receive, send)
             return
-        auth = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        deny = _deny if scope["type"] == "http" else _close
+        auth = [v.decode("latin-1") for k, v in scope.get("headers") or [] if k.lower() == b"authorization"]
+        if len(auth) > 1:  # this reads one, the app (Starlette reads the first) or a proxy may read another
+            message = "two Authorization headers: send one bearer token"
+            challenge = f'Bearer error="invalid_request", error_description="{message}"'
+            await deny(send, 401, challenge, message)
+            return
         try:
-            token = bearer_token(auth, where="bearer token")
+            token = bearer_token(auth[0] if auth else "", where="bearer token")
             verified = self.verifier.verify(token, audience=self.audience, where="bearer token")
         except (BearerError, TokenError) as exc:
             if isinstance(exc, BearerError) and exc.missing:
-                await _deny(send, 401, 'Bearer realm="chamberlain"', "a delegation token is required")
+                await deny(send, 401, 'Bearer realm="chamberlain"', "a delegation token is required")
             else:  # malformed, or does not verify
-                await _deny(
+                await deny(
                     send,
                     401,
                     f'Bearer error="invalid_token", error_description="{_header_text(str(exc))}"',
@@ -67,7 +75,7 @@ class DelegationMiddleware:
             return
         if self.scopes and not self.scopes & set(verified.scopes):
             needed = " ".join(sorted(self.scopes))
-            await _deny(
+            await deny(
                 send,
                 403,
                 f'Bearer error="insufficient_scope", scope="{_header_text(needed)}"',
@@ -77,6 +85,13 @@ class DelegationMiddleware:
         scope[SCOPE_KEY] = verified
         scope.setdefault("state", {})["delegation"] = verified
         await self.app(scope, receive, send)
+
+
+async def _close(send: Any, status: int, challenge: str, message: str) -> None:
+    """Refuse a WebSocket handshake: closed before it is accepted, which the server answers with HTTP 403
+    (1008: policy violation; the reason is the message, cut to the 123 bytes a close frame holds)."""
+    reason = message.encode()[:123].decode("utf-8", "ignore")
+    await send({"type": "websocket.close", "code": 1008, "reason": reason})
 
 
 async def _deny(send: Any, status: int, challenge: str, message: str) -> None:

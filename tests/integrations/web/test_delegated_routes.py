@@ -83,3 +83,48 @@ def test_the_verified_token_is_checked_with_its_actor_chain(world) -> None:
     assert denied["deniedBy"] == "subject alice (resource.payment.vdefault no rule matched)"
     assert {o["agent"] for o in denied["outputs"]} == {"planner-agent", "tool-agent"}  # the chain was checked
     assert anonymous.status_code == 401
+
+
+def test_a_websocket_handshake_needs_a_verified_token(world) -> None:
+    """The middleware let every scope that was not plain HTTP through: a WebSocket endpoint behind it
+    was open to anyone, without a token."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    _server, token, jwks = world
+
+    async def feed(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"subject": websocket.state.delegation.subject})
+        await websocket.close()
+
+    app = DelegationMiddleware(
+        Starlette(routes=[WebSocketRoute("/feed", feed)]), verifier=Verifier(ISSUER, jwks), audience=PAYMENTS
+    )
+    with TestClient(app) as http:
+        for headers, why in (({}, "a delegation token is required"), ({"authorization": "Bearer a.b.c"}, "")):
+            with (
+                pytest.raises(WebSocketDisconnect) as refused,
+                http.websocket_connect("/feed", headers=headers),
+            ):
+                pass  # closed before it was accepted: a server answers the handshake 403
+            assert refused.value.code == 1008 and why in refused.value.reason
+        with http.websocket_connect("/feed", headers={"authorization": f"Bearer {token}"}) as ws:
+            assert ws.receive_json() == {"subject": "alice"}
+
+
+def test_two_authorization_headers_are_refused(world) -> None:
+    """The middleware verified the last Authorization header, and the app (Starlette reads the first) sent
+    the first to the PDP: a token never verified for this service's audience was the one checked."""
+    from tests.client.scripted import ScriptedPDP, allow_all
+
+    _server, token, jwks = world
+    request = {"resources": [{"resource": {"kind": "payment", "id": "pay-1"}, "actions": ["pay"]}]}
+    with ScriptedPDP((200, allow_all(request))) as pdp, TestClient(payments_service(pdp.url, jwks)) as http:
+        other = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbGljZSJ9.c2ln"
+        twice = [("authorization", f"Bearer {other}"), ("authorization", f"Bearer {token}")]
+        reply = http.post("/payments/pay-1?amount=800", headers=twice)
+        assert reply.status_code == 401, (reply.status_code, [r["auxData"] for r in pdp.received])
+        assert reply.text == "two Authorization headers: send one bearer token"
+        assert 'error="invalid_request"' in reply.headers["www-authenticate"]
+        assert pdp.received == []
