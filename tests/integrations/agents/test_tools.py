@@ -112,3 +112,39 @@ def test_a_request_the_pdp_refuses_is_a_denial_not_a_crash(server: ThreadServer)
         answer = guard.wrap(s.lookup_order)("A-1")
         assert guard.visible(["lookup_order"]) == []
     assert "no decision could be made (the PDP refused the request" in answer and s.RAN == []
+
+
+REFUNDS_UP_TO_100 = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: mcp_server
+  version: default
+  rules:
+    - name: refunds
+      actions: ["tools/call::refund"]
+      effect: EFFECT_ALLOW
+      roles: ["support_agent"]
+    - name: never-over-100
+      actions: ["tools/call::refund"]
+      effect: EFFECT_DENY
+      roles: ["*"]
+      condition:
+        match:
+          expr: R.attr.arguments.amount > 100
+"""
+
+
+@pytest.mark.parametrize("amount", [float("inf"), float("nan"), [1.0, float("-inf")]])
+def test_arguments_that_are_not_finite_numbers_are_denied(tmp_path, amount) -> None:
+    """``json.loads`` (how agent frameworks read a model's tool arguments) reads ``{"amount": Infinity}``;
+    orjson wrote inf as null, so the policy decided on ``amount: null`` (the guarding DENY's condition
+    failed and was skipped, as Cerbos skips it) and the refund ran with an infinite amount."""
+    s = support_tools()
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "refunds.yaml").write_text(REFUNDS_UP_TO_100)
+    guard = ToolGuard(PDP.from_directory(folder), s.AGENT, server="billing")
+    assert guard.wrap(s.refund)("A-1", amount=50) == "refunded 50 on A-1"
+    answer = guard.wrap(s.refund)("A-1", amount=amount)
+    assert answer.startswith("chamberlain denied the call to tool 'refund'"), answer
+    assert "a number JSON cannot hold" in answer
+    assert s.RAN == [("refund", {"order_id": "A-1", "amount": 50})]
