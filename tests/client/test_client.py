@@ -255,3 +255,40 @@ def test_an_answer_for_another_resource_is_a_deny(results: list[object], expecte
         result = client.check(ALICE, [INVOICE, Resource("invoice", "inv-2")], ["pay"])
     assert not result.is_allowed("pay", 0) and not result.is_allowed("pay", 1)
     assert expected in result.reason
+
+
+GUARDED = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: invoice
+  version: default
+  rules:
+    - name: clerks-pay
+      actions: ["pay"]
+      effect: EFFECT_ALLOW
+      roles: ["finance_clerk"]
+    - name: never-over-1000
+      actions: ["pay"]
+      effect: EFFECT_DENY
+      roles: ["*"]
+      condition:
+        match:
+          expr: R.attr.amount > 1000
+"""
+
+
+@pytest.mark.parametrize("amount", [float("inf"), float("nan")])
+def test_a_number_json_cannot_hold_is_never_sent_as_null(tmp_path: Path, amount: float) -> None:
+    """orjson writes inf and nan as null: the embedded PDP denies pay of an infinite amount, the server was
+    asked about ``amount: null``, the guarding DENY's condition failed and was skipped, and it allowed."""
+    from chamberlain import PDP, RequestError
+
+    (tmp_path / "invoice.yaml").write_text(GUARDED)
+    huge = Resource("invoice", "inv-1", {"amount": amount})
+    if amount == float("inf"):
+        assert PDP.from_directory(tmp_path).is_allowed(ALICE, huge, "pay") is False
+    with ThreadServer(tmp_path) as server, Client(server.url, retry=QUICK) as client:
+        assert client.is_allowed(ALICE, Resource("invoice", "inv-1", {"amount": 10}), "pay") is True
+        with pytest.raises(
+            RequestError, match=r"resources\[0\]\.resource\.attr\.amount: .* JSON cannot hold"
+        ):
+            client.is_allowed(ALICE, huge, "pay")

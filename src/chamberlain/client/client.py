@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
-import orjson
 
 from chamberlain.client import wire
 from chamberlain.client.context import Acting, current
@@ -290,7 +289,7 @@ class Client(_Base):
 
     def _post(self, path: str, request: Mapping[str, Any]) -> dict[str, Any] | str:
         """The answer, or why there is none (logged; raised with ``raise_on_error``)."""
-        body, delays = orjson.dumps(request), self.retry.delays()
+        body, delays = wire.encode(request), self.retry.delays()
         while True:
             try:
                 return self._attempt(path, body)
@@ -397,7 +396,7 @@ class AsyncClient(_Base):
             return False
 
     async def _post(self, path: str, request: Mapping[str, Any]) -> dict[str, Any] | str:
-        body, delays = orjson.dumps(request), self.retry.delays()
+        body, delays = wire.encode(request), self.retry.delays()
         while True:
             try:
                 return await self._attempt(path, body)

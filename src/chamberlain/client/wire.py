@@ -3,12 +3,16 @@ results the embedded :class:`~chamberlain.PDP` returns (or, when the PDP could n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from chamberlain.client.context import Acting
 from chamberlain.engine import AuxData, Principal, Resource
 from chamberlain.engine.planner import PlanKind, QueryPlan, from_json
+from chamberlain.engine.request_validation import RequestError
 from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry, ValidationError
 from chamberlain.errors import Error
 from chamberlain.pdp import CheckResult
@@ -106,6 +110,30 @@ def aux_json(aux_data: AuxData | Mapping[str, Any] | None, acting: Acting) -> di
     if acting.approval_id:
         aux["approval"] = {"id": acting.approval_id}
     return aux or None
+
+
+def encode(request: Mapping[str, Any]) -> bytes:
+    """The request's JSON; raises :class:`RequestError` naming a number JSON cannot hold (inf, nan): orjson
+    writes it as ``null``, and the PDP would decide on null what the embedded PDP decides on inf (a guarding
+    DENY ``R.attr.amount > 100`` fails on null and is skipped under Cerbos's default evaluation)."""
+    body = orjson.dumps(request)
+    if b"null" in body:  # where an inf or a nan went, if any did
+        _finite(request, "")
+    return body
+
+
+def _finite(value: Any, where: str, depth: int = 0) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RequestError(
+                where, f"{value!r} is a number JSON cannot hold, so it cannot be sent to the PDP"
+            )
+    elif depth < 256 and isinstance(value, Mapping):
+        for k, v in value.items():
+            _finite(v, f"{where}.{k}" if where else str(k), depth + 1)
+    elif depth < 256 and isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _finite(v, f"{where}[{i}]", depth + 1)
 
 
 def principal_json(principal: Principal) -> dict[str, Any]:
