@@ -292,3 +292,30 @@ def test_a_number_json_cannot_hold_is_never_sent_as_null(tmp_path: Path, amount:
             RequestError, match=r"resources\[0\]\.resource\.attr\.amount: .* JSON cannot hold"
         ):
             client.is_allowed(ALICE, huge, "pay")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            {"action": "view", "resourceKind": "invoice", "filter": {"kind": "KIND_ALWAYS_ALLOWED"}},
+            "the plan is for actions ['view'], not ['delete']",
+        ),
+        (
+            {"action": "delete", "resourceKind": "receipt", "filter": {"kind": "KIND_ALWAYS_ALLOWED"}},
+            "the plan is for resource kind 'receipt', not 'invoice'",
+        ),
+        (
+            {"action": "delete", "resourceKind": "invoice", "filter": {"kind": "KIND_CONDITIONAL"}},
+            "the plan is conditional and has no condition",
+        ),
+    ],
+)
+def test_a_plan_for_another_question_is_always_denied(answer: dict[str, object], expected: str) -> None:
+    """A plan is a filter applied to the caller's query: one about viewing, or another kind, applied to a
+    delete of invoices would delete what it never allowed; a conditional plan without its condition
+    filters nothing."""
+    with ScriptedPDP((200, answer)) as pdp, Client(pdp.url, retry=QUICK) as client:
+        plan = client.plan(ALICE, "invoice", "delete")
+    assert plan.always_denied, plan
+    assert any(expected in note for note in plan.notes), plan.notes

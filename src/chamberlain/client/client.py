@@ -150,7 +150,7 @@ class _Base:
         if isinstance(answer, str):
             return wire.denied_plan(kind, actions, answer, request_id)
         try:
-            return wire.query_plan(answer, actions)
+            return wire.query_plan(answer, actions, kind)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             reason = f"PDP at {self.url} answered a PlanResources response that cannot be read ({exc})"
             self._give_up(reason)

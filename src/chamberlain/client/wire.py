@@ -297,10 +297,23 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def query_plan(response: Mapping[str, Any], actions: Sequence[str]) -> QueryPlan:
-    """A :class:`QueryPlan` from a PlanResources response (the condition as Cerbos's operand tree)."""
+def query_plan(response: Mapping[str, Any], actions: Sequence[str], kind: str = "") -> QueryPlan:
+    """A :class:`QueryPlan` from a PlanResources response (the condition as Cerbos's operand tree).
+
+    Raises ``ValueError`` for an answer about another resource kind or other actions than asked (a filter
+    for viewing applied to a delete), or a conditional plan without its condition."""
+    answered_kind = response.get("resourceKind")
+    if kind and answered_kind is not None and answered_kind != kind:
+        raise ValueError(
+            f"the plan is for resource kind {printable(repr(answered_kind))[:200]}, not {kind!r}"
+        )
+    answered = response.get("actions", [response["action"]] if "action" in response else None)
+    if answered is not None and list(answered) != list(actions):
+        raise ValueError(f"the plan is for actions {printable(repr(answered))[:200]}, not {list(actions)!r}")
     filt = response.get("filter") or {}
     condition = filt.get("condition")
+    if filt.get("kind") == PlanKind.CONDITIONAL.value and condition is None:
+        raise ValueError("the plan is conditional and has no condition")
     meta = response.get("meta") or {}
     scopes = meta.get("matchedScopes") or (
         {actions[0]: meta["matchedScope"]} if meta.get("matchedScope") else {}
