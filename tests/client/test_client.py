@@ -319,3 +319,15 @@ def test_a_plan_for_another_question_is_always_denied(answer: dict[str, object],
         plan = client.plan(ALICE, "invoice", "delete")
     assert plan.always_denied, plan
     assert any(expected in note for note in plan.notes), plan.notes
+
+
+def test_an_allow_the_decision_log_could_not_record_is_a_deny() -> None:
+    """The PDP denies every check its decision log cannot record; an answer saying ALLOW beside that error
+    (a broken or forged answer) was read as an ALLOW, while ``reason`` said the log had failed."""
+    answer = {
+        "results": [{"resource": {"id": "inv-1", "kind": "invoice"}, "actions": {"pay": "EFFECT_ALLOW"}}],
+        "chamberlain": {"decisionLog": "decision log unavailable: disk full"},
+    }
+    with ScriptedPDP((200, answer)) as pdp, Client(pdp.url, retry=QUICK) as client:
+        result = client.check(ALICE, INVOICE, ["pay"])
+    assert not result.is_allowed("pay") and result.reason == "decision log unavailable: disk full"

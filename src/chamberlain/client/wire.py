@@ -215,6 +215,8 @@ def check_result(response: Mapping[str, Any], request: Mapping[str, Any]) -> Rem
     wanted = request["resources"]
     if not isinstance(results, list) or len(results) != len(wanted):
         raise ValueError("the response's results do not match the request's resources")
+    # The decision log could not record the check: the PDP denies it all; an answer saying otherwise is not read.
+    log_error = ((response.get("chamberlain") or {}).get("decisionLog")) or ""
     outputs = []
     for i, (entry, asked) in enumerate(zip(results, wanted, strict=True)):
         _same_resource(entry.get("resource"), asked["resource"], i)
@@ -225,7 +227,7 @@ def check_result(response: Mapping[str, Any], request: Mapping[str, Any]) -> Rem
             m = meta.get(action) or {}
             effect = effects.get(action)
             actions[action] = ActionEffect(
-                effect if effect in (EFFECT_ALLOW, EFFECT_DENY) else EFFECT_DENY,
+                EFFECT_ALLOW if effect == EFFECT_ALLOW and not log_error else EFFECT_DENY,
                 m.get("matchedPolicy", ""),
                 m.get("matchedScope", ""),
             )
@@ -243,7 +245,6 @@ def check_result(response: Mapping[str, Any], request: Mapping[str, Any]) -> Rem
                 outs,
             )
         )
-    log_error = ((response.get("chamberlain") or {}).get("decisionLog")) or ""
     return RemoteCheckResult(outputs, response=response, log_error=str(log_error))
 
 
