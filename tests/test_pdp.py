@@ -172,3 +172,22 @@ def test_results_have_a_readable_repr():
     assert repr(result[0].actions["view"]) == (
         "ActionEffect('EFFECT_ALLOW', policy='resource.invoice.vdefault', rule='staff-view')"
     )
+
+
+def test_a_request_naming_actors_is_refused_not_decided_for_the_principal_alone() -> None:
+    """``auxData.delegation`` names the agents acting for the principal; the server checks each of them
+    (an agent never does more than itself). The embedded PDP dropped the chain and decided for the person
+    alone: an agent without any roles was allowed what the person may do."""
+    from tests.support.cerbos_server import REPO_ROOT
+
+    pdp = PDP.from_directory(REPO_ROOT / "examples" / "policies")
+    request = {
+        "principal": {"id": "alice", "roles": ["finance_clerk"]},
+        "resources": [
+            {"resource": {"kind": "invoice", "id": "inv-1", "attr": {"amount": 10}}, "actions": ["view"]}
+        ],
+    }
+    assert pdp.check_resources(request)["results"][0]["actions"] == {"view": "EFFECT_ALLOW"}
+    delegated = {**request, "auxData": {"delegation": {"actors": [{"id": "rogue-agent"}]}}}
+    with pytest.raises(RequestError, match=r"auxData\.delegation: this PDP does not check actor chains"):
+        pdp.check_resources(delegated)

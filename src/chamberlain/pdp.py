@@ -504,6 +504,15 @@ class PDP:
         inputs, include_meta = parse_check_resources(
             request, self.verify_jwt, self.limits, validated=validated
         )
+        aux = request.get("auxData", request.get("aux_data"))
+        if isinstance(aux, Mapping) and "delegation" in aux:
+            # Decided without it, the actors' own limits would be dropped: the agent would get all the person has.
+            raise RequestError(
+                "auxData.delegation",
+                "this PDP does not check actor chains, and deciding for the principal alone would give the "
+                "agents everything it may do: decide delegated checks with chamberlain.delegation.TokenService "
+                "(or a chamberlain server)",
+            )
         approval_id = read_approval_id(request)
         if approval_id:
             inputs = [replace(i, approval_id=approval_id) for i in inputs]
