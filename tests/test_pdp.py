@@ -191,3 +191,7 @@ def test_a_request_naming_actors_is_refused_not_decided_for_the_principal_alone(
     delegated = {**request, "auxData": {"delegation": {"actors": [{"id": "rogue-agent"}]}}}
     with pytest.raises(RequestError, match=r"auxData\.delegation: this PDP does not check actor chains"):
         pdp.check_resources(delegated)
+    plan = {"principal": request["principal"], "resource": {"kind": "invoice"}, "action": "view"}
+    assert pdp.plan_resources(plan)["filter"] == {"kind": "KIND_ALWAYS_ALLOWED"}
+    with pytest.raises(RequestError, match=r"auxData\.delegation: this PDP does not check actor chains"):
+        pdp.plan_resources({**plan, "auxData": delegated["auxData"]})

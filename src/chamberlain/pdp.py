@@ -91,6 +91,19 @@ class CheckResult:
         return f"CheckResult({self.outputs!r}{error})"
 
 
+def _refuse_actors(request: Mapping[str, Any]) -> None:
+    """Refuse a request naming actors (``auxData.delegation``): decided for the principal alone, the actors'
+    own limits would be dropped and the agents would get everything the principal may do."""
+    aux = request.get("auxData", request.get("aux_data"))
+    if isinstance(aux, Mapping) and "delegation" in aux:
+        raise RequestError(
+            "auxData.delegation",
+            "this PDP does not check actor chains, and deciding for the principal alone would give the "
+            "agents everything it may do: decide delegated checks with chamberlain.delegation.TokenService "
+            "(or a chamberlain server)",
+        )
+
+
 class PDP:
     """A compiled policy set and the options to decide with; :meth:`reload` swaps in a new one."""
 
@@ -421,6 +434,7 @@ class PDP:
     ) -> dict[str, Any]:
         """Cerbos PlanResources: request JSON (as a dict) in, response JSON (as a dict) out."""
         parsed = parse_plan_resources(request, self.verify_jwt)  # validated as the server validates it
+        _refuse_actors(request)
         ref = request_ref(request)  # a plan in a session: the session must be live; it spends nothing
         denied = gate(self.sessions, ref, parsed.input.principal.id) if ref is not None else ""
         plan = self._plan(parsed.input, now, call_id, point, request=request, denied=denied)
@@ -504,15 +518,7 @@ class PDP:
         inputs, include_meta = parse_check_resources(
             request, self.verify_jwt, self.limits, validated=validated
         )
-        aux = request.get("auxData", request.get("aux_data"))
-        if isinstance(aux, Mapping) and "delegation" in aux:
-            # Decided without it, the actors' own limits would be dropped: the agent would get all the person has.
-            raise RequestError(
-                "auxData.delegation",
-                "this PDP does not check actor chains, and deciding for the principal alone would give the "
-                "agents everything it may do: decide delegated checks with chamberlain.delegation.TokenService "
-                "(or a chamberlain server)",
-            )
+        _refuse_actors(request)
         approval_id = read_approval_id(request)
         if approval_id:
             inputs = [replace(i, approval_id=approval_id) for i in inputs]
