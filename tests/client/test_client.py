@@ -331,3 +331,52 @@ def test_an_allow_the_decision_log_could_not_record_is_a_deny() -> None:
     with ScriptedPDP((200, answer)) as pdp, Client(pdp.url, retry=QUICK) as client:
         result = client.check(ALICE, INVOICE, ["pay"])
     assert not result.is_allowed("pay") and result.reason == "decision log unavailable: disk full"
+
+
+def test_an_answer_dripped_past_the_timeout_is_a_deny() -> None:
+    """httpx's read timeout starts again with every chunk: an ALLOW sent a byte at a time was waited for
+    without end and then obeyed, however long after ``timeout`` it came."""
+    import json
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = json.dumps(allow_all(REQUEST)).encode()
+
+    class Drip(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass  # the client gave up
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        started = time.monotonic()
+        with Client(url, timeout=0.5, retry=Retry(attempts=1)) as client:
+            result = client.check(ALICE, INVOICE, ["pay"])
+        assert not result.is_allowed("pay") and "timed out" in result.reason, result.reason
+        assert time.monotonic() - started < 1.5 * len(body) * 0.05
+
+        async def check_async() -> object:
+            async with AsyncClient(url, timeout=0.5, retry=Retry(attempts=1)) as client:
+                return await client.check(ALICE, INVOICE, ["pay"])
+
+        result = asyncio.run(check_async())
+        assert not result.is_allowed("pay") and "timed out" in result.reason, result.reason
+    finally:
+        server.shutdown()
+        server.server_close()

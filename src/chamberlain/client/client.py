@@ -302,7 +302,7 @@ class Client(_Base):
     def _attempt(self, path: str, body: bytes) -> dict[str, Any]:
         try:
             with self._http.stream("POST", path, content=body, headers=self.headers) as response:
-                content = _Bounded()
+                content = _Bounded(self.url, self.timeout)
                 for chunk in response.iter_bytes():
                     if content.add(chunk):
                         break
@@ -409,7 +409,7 @@ class AsyncClient(_Base):
     async def _attempt(self, path: str, body: bytes) -> dict[str, Any]:
         try:
             async with self._http.stream("POST", path, content=body, headers=self.headers) as response:
-                content = _Bounded()
+                content = _Bounded(self.url, self.timeout)
                 async for chunk in response.aiter_bytes():
                     if content.add(chunk):
                         break
@@ -419,15 +419,25 @@ class AsyncClient(_Base):
 
 
 class _Bounded:
-    """An answer's bytes, read until one byte past :data:`MAX_RESPONSE_BYTES` (then refused as too large)."""
+    """An answer's bytes, read until one byte past :data:`MAX_RESPONSE_BYTES` (then refused as too large), within
+    ``timeout`` seconds of its headers: httpx's read timeout starts again with every chunk, so an answer sent a
+    byte at a time would otherwise be waited for without end, and decided on however late it came."""
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_deadline", "_timeout", "_url")
 
-    def __init__(self) -> None:
+    def __init__(self, url: str, timeout: float) -> None:
         self._data = bytearray()
+        self._url = url
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
 
     def add(self, chunk: bytes) -> bool:
-        """Keep ``chunk``; True once there is more than the limit (stop reading)."""
+        """Keep ``chunk``; True once there is more than the limit (stop reading). Raises :class:`Retryable`
+        past the deadline."""
+        if time.monotonic() > self._deadline:
+            raise Retryable(
+                f"PDP at {self._url} timed out: its answer took more than {self._timeout:g}s to arrive"
+            )
         self._data += chunk
         return len(self._data) > MAX_RESPONSE_BYTES
 
