@@ -21,7 +21,7 @@ from typing import Any
 
 from chamberlain.asgi import ASGIApp
 from chamberlain.bearer import BearerError, bearer_token
-from chamberlain.delegation.errors import TokenError
+from chamberlain.delegation.errors import DelegationConfigError, TokenError
 from chamberlain.delegation.tokens import Verifier
 
 SCOPE_KEY = "chamberlain.delegation"
@@ -43,6 +43,14 @@ class DelegationMiddleware:
         audience: str | Collection[str],
         scopes: Collection[str] = (),
     ):
+        if not audience or not all(
+            isinstance(a, str) and a for a in ([audience] if isinstance(audience, str) else audience)
+        ):
+            # None would reach Verifier.verify as "do not check the audience": every service's tokens accepted.
+            raise DelegationConfigError(
+                f"DelegationMiddleware: audience must name this service (a non-empty string or strings), "
+                f"got {audience!r}"
+            )
         self.app = app
         self.verifier = verifier
         self.audience = audience

@@ -128,3 +128,14 @@ def test_two_authorization_headers_are_refused(world) -> None:
         assert reply.text == "two Authorization headers: send one bearer token"
         assert 'error="invalid_request"' in reply.headers["www-authenticate"]
         assert pdp.received == []
+
+
+@pytest.mark.parametrize("audience", [None, "", [], [""]])
+def test_the_middleware_needs_an_audience(world, audience) -> None:
+    """``audience=None`` (say, an unset setting) reached ``Verifier.verify`` as "do not check the audience":
+    a token issued for any other service was accepted here."""
+    from chamberlain.delegation import DelegationConfigError
+
+    _server, _token, jwks = world
+    with pytest.raises(DelegationConfigError, match="audience must name this service"):
+        DelegationMiddleware(Starlette(), verifier=Verifier(ISSUER, jwks), audience=audience)
