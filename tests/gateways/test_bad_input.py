@@ -172,3 +172,61 @@ def test_deep_duplicate_and_oversized_messages_get_errors_and_the_gateway_keeps_
     assert raw.call("echo", {"text": "still serving"})["result"]["content"][0]["text"] == "still serving"
     assert _calls(db) == [("echo", "EFFECT_ALLOW")]
     assert "Traceback" not in raw.log.read_text()
+
+
+#: A payments server (the SDK's MCPServer) whose transfer reads its account as the exact integer sent.
+BANK_SERVER = """\
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("bank")
+
+
+@server.tool(name="transfer", description="Sends an amount to an account")
+def transfer(account: int, amount: int) -> str:
+    return f"sent {amount} to account {account}"
+
+
+server.run()
+"""
+BANK_POLICY = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: bank
+  version: default
+  rules:
+    - name: payroll-account-only
+      actions: ["tools/call::transfer"]
+      effect: EFFECT_ALLOW
+      roles: ["developer"]
+      condition:
+        match:
+          expr: R.attr.arguments.account == 9007199254740992
+"""
+
+
+def test_an_integer_policies_would_read_as_another_number_is_refused(tmp_path):
+    """Policies read numbers as doubles (as Cerbos does): account 9007199254740993 (2^53 + 1) reads as
+    9007199254740992, the one account the policy allows, while the server reads the integer sent and pays
+    another account. Such an integer is refused before it is decided; the allowed account is still paid."""
+    policy_folder(tmp_path)
+    (tmp_path / "policies" / "resource_policies" / "bank.yaml").write_text(BANK_POLICY)
+    (tmp_path / "bank.py").write_text(BANK_SERVER)
+    upstream = {"name": "bank", "command": [PYTHON, str(tmp_path / "bank.py")], "resourceKind": "bank"}
+    raw = RawGateway(write_config(tmp_path, [upstream], principal=DEVELOPER), tmp_path / "gateway.log")
+    try:
+        paid = raw.call("transfer", {"account": 2**53, "amount": 5})["result"]
+        assert paid["content"][0]["text"] == f"sent 5 to account {2**53}"
+        for arguments, where in [
+            ({"account": 2**53 + 1, "amount": 5}, "arguments.account is 9007199254740993"),
+            ({"account": 2**53, "amount": -(2**60) - 1}, f"arguments.amount is {-(2**60) - 1}"),
+        ]:
+            error = raw.call("transfer", arguments)["error"]
+            assert error["code"] == -32602, error
+            assert error["message"].startswith(f"the arguments of tool 'transfer' are refused: {where},"), (
+                error
+            )
+            assert "another number than the one decided on" in error["message"]
+    finally:
+        raw.close()
+    calls = _calls(f"sqlite:///{tmp_path / 'decisions.db'}")
+    assert calls == [("transfer", "EFFECT_ALLOW")]  # the refused calls were neither decided nor forwarded

@@ -14,6 +14,28 @@ import jsonschema
 from jsonschema.exceptions import SchemaError, best_match
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
+#: The largest integer magnitude a double holds with every integer below it (2**53): policies read every
+#: number as a double (as Cerbos does), so 2**53 + 1 reads as 2**53 to them.
+EXACT_INTEGER = 2**53
+
+
+def inexact_integer(value: Any, path: str = "") -> tuple[str, int] | None:
+    """Where ``value`` holds an integer beyond ±:data:`EXACT_INTEGER` (its path and value), or None: a policy
+    reads it as the nearest double (``9007199254740993`` as ``9007199254740992``) while the upstream reads the
+    integer sent, so a condition allowing one number would let its neighbours through."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = inexact_integer(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = inexact_integer(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    elif type(value) is int and abs(value) > EXACT_INTEGER:
+        return path, value
+    return None
 
 
 class ArgumentChecker:
@@ -42,14 +64,30 @@ class ArgumentChecker:
         return validator
 
     def problem(self, tool: str, schema: Mapping[str, Any] | None, arguments: Mapping[str, Any]) -> str:
-        """Why ``arguments`` do not fit ``tool``'s input schema, or ``""``."""
-        if not schema:
-            return ""
-        validator = self._validator(schema)
+        """Why ``arguments`` do not fit ``tool``'s input schema, or hold a number policies cannot read
+        exactly (:func:`inexact_integer`), or ``""``."""
+        validator = self._validator(schema) if schema else None
         if validator is None:
-            return ""
+            return inexact(tool, arguments)
         error = best_match(validator.iter_errors(dict(arguments)))
         if error is None:
-            return ""
+            return inexact(tool, arguments)
         where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         return f"the arguments of tool {tool!r} do not match its input schema: at arguments{where}: {error.message}"
+
+
+def inexact(tool: str, arguments: Mapping[str, Any]) -> str:
+    """Why the call is refused when its arguments hold an integer policies cannot read exactly, or ``""``."""
+    found = inexact_integer(dict(arguments), "arguments")
+    if found is None:
+        return ""
+    where, number = found
+    try:
+        read = f"{float(number):.17g}"
+    except OverflowError:
+        read = "infinity"
+    return (
+        f"the arguments of tool {tool!r} are refused: {where} is {number}, an integer beyond ±2^53, which "
+        f"policies read as the nearest double ({read}): the tool would run with another number than the one "
+        "decided on (send it as a string)"
+    )
