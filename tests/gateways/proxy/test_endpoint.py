@@ -338,3 +338,58 @@ def test_the_people_of_chamberlain_s_own_tokens_take_their_roles_from_the_subjec
         refused = httpx.post(url, headers=bearer(carols))
         assert refused.status_code == 401
         assert "neither chamberlain.gateway.principal.subjects nor defaultRoles give any" in refused.text
+
+
+REPO_POLICY = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: repo
+  version: default
+  rules:
+    - name: maintainers-do-anything
+      actions: ["*"]
+      effect: EFFECT_ALLOW
+      roles: ["maintainer"]
+    - name: but-never-delete
+      actions: ["delete", "purge*"]
+      effect: EFFECT_DENY
+      roles: ["*"]
+"""
+
+
+def test_an_action_made_from_a_path_parameter_that_an_upstream_reads_as_another_is_403(tmp_path):
+    """``action: "{op}"`` with ALLOW * and DENY delete: ``Delete`` (Express and ASP.NET route without regard to
+    case), ``delete%20`` (an upstream trimming its input) and a fullwidth ``%EF%BD%84elete`` (one normalising Unicode)
+    were each allowed as an action no rule denies, while the upstream deletes."""
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    routes = [{"request": "POST /repos/{repo}/{op}", "kind": "repo", "id": "{repo}", "action": "{op}"}]
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {
+            "gateway": {"routes": routes, "principal": {"audiences": [ISSUER]}},
+            "logLevel": "error",
+        },
+    }
+    folder = policies(tmp_path)
+    (folder / "resource_policies" / "repo.yaml").write_text(REPO_POLICY)
+    with ThreadServer(folder, config) as srv:
+        token = bearer(idp.token("mia", roles=["maintainer"]))
+        assert httpx.post(f"{srv.url}{AUTHZ}/repos/r1/archive", headers=token).status_code == 200
+        assert httpx.post(f"{srv.url}{AUTHZ}/repos/r1/delete", headers=token).status_code == 403
+        assert httpx.post(f"{srv.url}{AUTHZ}/repos/r1/%64elete", headers=token).status_code == 403  # decoded
+        for op, why in [
+            ("Delete", "differs only in case from action 'delete'"),
+            ("DELETE", "differs only in case from action 'delete'"),
+            ("PurgeAll", "differs only in case from action 'purge*'"),
+            ("delete%20", "has surrounding spaces"),
+            ("%20delete", "has surrounding spaces"),
+            ("%EF%BD%84elete", "is not in Unicode normal form NFKC ('delete')"),
+        ]:
+            reply = httpx.post(f"{srv.url}{AUTHZ}/repos/r1/{op}", headers=token)
+            assert reply.status_code == 403, (op, reply.text)
+            assert why in reply.json()["message"], (op, reply.text)
+        # A value holding another parameter's name is filled in as it is, not read as that parameter.
+        reply = httpx.post(f"{srv.url}{AUTHZ}/repos/%7Bop%7D/archive", headers=token)
+        assert reply.status_code == 200, reply.text
+        found = srv.app.state.log.read(lambda r: r.search(Filter(resource_id="{op}", limit=10)))
+        assert [e["call_id"] for e in found] == [reply.headers["x-chamberlain-decision"]], found

@@ -29,7 +29,7 @@ from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
 from chamberlain.gateways.proxy.contract import ProxyAnswer, ProxyRequest
 from chamberlain.gateways.proxy.mcp_headers import map_mcp, unsupplied
-from chamberlain.gateways.proxy.routing import Mapped, Unmapped, map_request
+from chamberlain.gateways.proxy.routing import Mapped, Unmapped, case_variant, map_request
 from chamberlain.gateways.proxy.settings import GatewaySettings
 from chamberlain.server import decide
 from chamberlain.server.http import new_call_id
@@ -186,7 +186,17 @@ class Authorizer:
             if problem:
                 raise Unmapped(problem)
             return mapped
-        return map_request(request, s.routes, depth)
+        mapped = map_request(request, s.routes, depth)
+        if mapped.action_params:
+            named = case_variant(self.state.pdp.engine, mapped.kind, mapped.action)
+            if named:
+                params = ", ".join(f"{{{name}}}" for name, _ in mapped.action_params)
+                raise Unmapped(
+                    f"the action {mapped.action!r}, made from path parameter {params}, differs only in case "
+                    f"from action {named!r} a policy for {mapped.kind} names: an upstream routing without "
+                    "regard to case would act on the action that policy decides"
+                )
+        return mapped
 
     def _answer(
         self,

@@ -15,12 +15,16 @@ first route that matches decides.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from chamberlain import cel, strictjson
+from chamberlain.engine import glob
+from chamberlain.engine.ruletable import key_matches
 from chamberlain.gateways.proxy.contract import ProxyRequest
 from chamberlain.gateways.proxy.settings import Route
 
@@ -43,6 +47,8 @@ class Mapped:
     id: str
     action: str
     attr: dict[str, Any]
+    #: The path parameters the action was made from (a route's ``action: "{op}"``), by name.
+    action_params: tuple[tuple[str, str], ...] = ()
 
 
 def segments_of(path: str) -> tuple[str, ...]:
@@ -81,11 +87,66 @@ def _match(route: Route, method: str, segments: tuple[str, ...]) -> dict[str, st
     return params
 
 
+_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def _fill(template: str, params: Mapping[str, str]) -> str:
-    out = template
-    for name, value in params.items():
-        out = out.replace(f"{{{name}}}", value)
-    return out
+    """The template with each ``{param}`` replaced, in one pass (a value holding ``{other}`` stays as it is)."""
+    return _REF.sub(lambda m: params.get(m.group(1), m.group(0)), template)
+
+
+def _action_params(template: str, params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The path parameters ``template`` (a route's action) is made from; raises :class:`Unmapped` for a value an
+    upstream may read as another word: surrounding spaces (``delete%20``, which an upstream trimming its input
+    reads as ``delete``) or a form Unicode compatibility normalisation changes (a fullwidth ``%EF%BD%84elete``)."""
+    used = tuple((name, params[name]) for name in dict.fromkeys(_REF.findall(template)) if name in params)
+    for name, value in used:
+        if value != value.strip():
+            raise Unmapped(
+                f"path parameter {{{name}}} ({value!r}), which the route's action is made from, has surrounding "
+                "spaces: the upstream might trim them and act on another action than the one decided on"
+            )
+        if unicodedata.normalize("NFKC", value) != value:
+            raise Unmapped(
+                f"path parameter {{{name}}} ({value!r}), which the route's action is made from, is not in Unicode "
+                f"normal form NFKC ({unicodedata.normalize('NFKC', value)!r}): the upstream might normalise it "
+                "and act on another action than the one decided on"
+            )
+    return used
+
+
+def case_variant(engine: Any, kind: str, action: str) -> str:
+    """The action pattern of a policy rule for ``kind`` that ``action`` matches only when case is ignored
+    (``Delete`` against a rule on ``delete``), or ``""``: an upstream routing without regard to case (Express's
+    default, ASP.NET) would act on the action that rule decides, which this check would not meet."""
+    global _variants
+    table = engine.table
+    if _variants[0] is not table or len(_variants[1]) > 4096:  # policies reloaded (or many actions seen)
+        _variants = (table, {})
+    key = (kind, action)
+    found = _variants[1].get(key)
+    if found is None:
+        found = _variants[1][key] = _case_variant(table, kind, action)
+    return found
+
+
+#: The rule table :func:`case_variant` last answered for, and its answers by (kind, action).
+_variants: tuple[Any, dict[tuple[str, str], str]] = (None, {})
+
+
+def _case_variant(table: Any, kind: str, action: str) -> str:
+    folded = action.casefold()
+    for rows in table.rows.values():
+        for row in rows:
+            if not key_matches(row.resource, kind):
+                continue
+            for pattern in (row.action, *(row.allow_actions or ())):
+                if not pattern or key_matches(pattern, action):
+                    continue
+                lowered = pattern.casefold()
+                if lowered == folded or (glob.is_pattern(lowered) and glob.matches(lowered, folded)):
+                    return pattern
+    return ""
 
 
 def query_of(query: str) -> tuple[dict[str, str], frozenset[str]]:
@@ -234,4 +295,5 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
         ):  # an absent attribute stays absent: a condition on it fails (denies under strict evaluation)
             attr[name] = value
     resource_id = _fill(route.id, params) if route.id else request.path
-    return Mapped(route.template, route.kind, resource_id, _fill(route.action, params), attr)
+    used = _action_params(route.action, params)
+    return Mapped(route.template, route.kind, resource_id, _fill(route.action, params), attr, used)
