@@ -119,6 +119,35 @@ def test_arguments_for_a_method_without_them_are_a_400(strict):
     assert reply.status_code == 400 and "context.arguments" in reply.json()["message"]
 
 
+def test_arguments_holding_an_integer_policies_would_read_as_another_are_a_400(tmp_path):
+    """Policies read numbers as doubles (as Cerbos does): ``to`` 9007199254740993 was decided as 9007199254740992,
+    the one account the rule allows, and the gateway asking then sent the server the integer it had."""
+    folder = policies(tmp_path)
+    policy = folder / "resource_policies" / "mcp_server.yaml"
+    policy.write_text(
+        policy.read_text()
+        + """    - name: payroll-account-only
+      actions: ["tools/call::transfer"]
+      effect: EFFECT_ALLOW
+      roles: ["finance_clerk"]
+      condition:
+        match:
+          expr: R.attr.arguments.to == 9007199254740992
+"""
+    )
+    with ThreadServer(folder, {"engine": {"strictEvaluation": True}}) as srv:
+        assert ask(srv, call("transfer", {"to": 2**53})).json() == {"decision": True}
+        for arguments, where in [
+            ({"to": 2**53 + 1}, "context.arguments.to"),
+            ({"to": 2**53, "x": [2**60]}, "context.arguments.x[0]"),
+        ]:
+            reply = ask(srv, call("transfer", arguments))
+            assert reply.status_code == 400, reply.text
+            assert f"{where}: " in reply.json()["message"] and "beyond ±2^53" in reply.json()["message"], (
+                reply.text
+            )
+
+
 def test_without_strict_evaluation_a_conditional_deny_is_never_skipped(tmp_path):
     with ThreadServer(policies(tmp_path), {"engine": {"strictEvaluation": False}}) as srv:
         answer = ask(srv, call("send_money", {"amount": 20})).json()

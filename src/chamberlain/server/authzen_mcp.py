@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from chamberlain.engine.request_validation import InvalidRequest, validate
+from chamberlain.gateways.mcp.arguments import inexact_integer
 from chamberlain.gateways.mcp.mapping import PROMPTS_GET, RESOURCES_READ, TOOLS_CALL
 from chamberlain.gateways.proxy.mcp_headers import MAX_NAME, map_mcp, unsupplied
 from chamberlain.gateways.proxy.routing import Unmapped
@@ -97,6 +98,12 @@ def mapped_check(state: ServerState, request: Mapping[str, Any]) -> tuple[dict[s
             raise InvalidRequest(f"validation error: context.arguments: {method} takes no arguments")
         if not isinstance(context["arguments"], dict):
             raise InvalidRequest("validation error: context.arguments: an object is required")
+        inexact = inexact_integer(context["arguments"], "context.arguments")
+        if inexact is not None:  # policies read numbers as doubles: 2**53 + 1 would be decided as 2**53
+            raise InvalidRequest(
+                f"validation error: {inexact[0]}: {inexact[1]} is an integer beyond ±2^53, which policies read as "
+                "the nearest double: the call would run with another number than the one decided on"
+            )
         mapped.attr["arguments"] = context["arguments"]
     principal = authzen_api.principal_of(request["subject"])
     if "agent" in context:

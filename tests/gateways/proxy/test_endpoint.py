@@ -393,3 +393,69 @@ def test_an_action_made_from_a_path_parameter_that_an_upstream_reads_as_another_
         assert reply.status_code == 200, reply.text
         found = srv.app.state.log.read(lambda r: r.search(Filter(resource_id="{op}", limit=10)))
         assert [e["call_id"] for e in found] == [reply.headers["x-chamberlain-decision"]], found
+
+
+TRANSFER_POLICY = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: transfer
+  version: default
+  rules:
+    - name: payroll-account-only
+      actions: ["send"]
+      effect: EFFECT_ALLOW
+      roles: ["finance_clerk"]
+      condition:
+        match:
+          expr: R.attr.to == 9007199254740992
+"""
+
+
+def test_a_body_number_policies_would_read_as_another_is_403(tmp_path):
+    """Policies read numbers as doubles (as Cerbos does): ``{"to": 9007199254740993}`` was decided as the one
+    account the policy allows, 9007199254740992, and the service, reading the integer, paid its neighbour."""
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    routes = [
+        {
+            "request": "POST /transfers",
+            "kind": "transfer",
+            "id": "new",
+            "action": "send",
+            "attr": {"to": "body.to"},
+        },
+        {
+            "request": "PUT /transfers",
+            "kind": "transfer",
+            "id": "new",
+            "action": "send",
+            "attr": {"to": {"cel": "request.body.to"}},
+        },
+    ]
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {
+            "gateway": {"routes": routes, "principal": {"audiences": [ISSUER]}},
+            "logLevel": "error",
+        },
+    }
+    folder = policies(tmp_path)
+    (folder / "resource_policies" / "transfer.yaml").write_text(TRANSFER_POLICY)
+    with ThreadServer(folder, config) as srv:
+        token = bearer(idp.token("bob", roles=["finance_clerk"]), **{"content-type": "application/json"})
+        for method in ("POST", "PUT"):
+            url = f"{srv.url}{AUTHZ}/transfers"
+            allowed = httpx.request(method, url, content=b'{"to": 9007199254740992}', headers=token)
+            assert allowed.status_code == 200, allowed.text
+            for body, where in [
+                (b'{"to": 9007199254740993}', "body.to is 9007199254740993"),
+                (
+                    b'{"to": 9007199254740992, "memo": [-9007199254740993]}',
+                    "body.memo[0] is -9007199254740993",
+                ),
+            ]:
+                reply = httpx.request(method, url, content=body, headers=token)
+                if method == "POST" and b"memo" in body:
+                    assert reply.status_code == 200, reply.text  # a number the route does not read
+                    continue
+                assert reply.status_code == 403, (method, body, reply.text)
+                assert reply.json()["message"].startswith(f"{where}, an integer beyond ±2^53"), reply.text

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, unquote
 from chamberlain import cel, strictjson
 from chamberlain.engine import glob
 from chamberlain.engine.ruletable import key_matches
+from chamberlain.gateways.mcp.arguments import inexact_integer
 from chamberlain.gateways.proxy.contract import ProxyRequest
 from chamberlain.gateways.proxy.settings import Route
 
@@ -227,6 +228,18 @@ def body_of(request: ProxyRequest, route: Route, max_depth: int) -> Any:
         raise Unmapped(f"the request body is not JSON: {exc}") from None
 
 
+def _exact(value: Any, what: str, where: str) -> None:
+    """Refuse a body value ``where`` reads that holds an integer beyond ±2^53: policies read every number as a
+    double (as Cerbos does), so ``9007199254740993`` would be decided as ``9007199254740992`` while the upstream
+    reads the integer sent."""
+    found = inexact_integer(value, what)
+    if found is not None:
+        raise Unmapped(
+            f"{found[0]} is {found[1]}, an integer beyond ±2^53, and {where} reads it: policies read numbers as "
+            "doubles, so the upstream might act on another number than the one decided on"
+        )
+
+
 def _dig(value: Any, dotted: str) -> tuple[bool, Any]:
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -269,9 +282,12 @@ def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_dep
             found, value = source.name in request.headers, request.headers.get(source.name)
         elif source.source == "body":
             found, value = _dig(body, source.name)
+            _exact(value, f"body.{source.name}", f"{route.where}.attr.{name}")
         else:
             if "query" in source.expression:  # it may read any parameter
                 _read_once("query parameter", repeated_query, repeated_query, f"{route.where}.attr.{name}")
+            if "body" in source.expression:  # it may read any number of the body
+                _exact(body, "body", f"{route.where}.attr.{name}")
             if "headers" in source.expression:  # the repeated headers it names
                 named = [h for h in twice if h in source.expression.lower()]
                 _read_once("header", twice, named, f"{route.where}.attr.{name}")
