@@ -8,7 +8,10 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from chamberlain import PDP
@@ -69,9 +72,12 @@ class World:
 
 
 @contextlib.contextmanager
-def http_world(tmp, upstreams, downstream, principals=("erin",), **auth) -> Iterator[World]:
+def http_world(
+    tmp, upstreams, downstream, principals=("erin",), *, gateway_settings=None, **auth
+) -> Iterator[World]:
     """The real token service and a gateway over streamable HTTP (``downstream``: more keys) in front of
-    ``upstreams``, accepting delegation tokens of ``coder-1`` for ``principals`` (``auth``: more keys)."""
+    ``upstreams``, accepting delegation tokens of ``coder-1`` for ``principals`` (``auth``: more keys;
+    ``gateway_settings``: more top-level keys of the gateway's configuration)."""
     idp = IdentityProvider()
     folder = policy_folder(tmp)
     (tmp / "coder-agents.yaml").write_text(AGENTS)
@@ -95,6 +101,7 @@ def http_world(tmp, upstreams, downstream, principals=("erin",), **auth) -> Iter
         upstreams,
         downstream={"transport": "http", "listen": f"127.0.0.1:{free_port()}", **downstream},
         auth=world_auth,
+        **(gateway_settings or {}),
     )
     with serve(create_app(service)) as token_url, http_gateway(gateway, tmp / "gateway.log") as url:
         world = World(tmp, idp, service, token_url, url, None, None)
@@ -209,6 +216,32 @@ async def test_another_persons_token_cannot_use_the_session(world):
             _post(world.url, world.token(sub="frank"), session_id).status_code == 404
         )  # as if it did not exist
         assert not (await client.call_tool("get_current_time", {"timezone": "UTC"})).is_error
+
+
+async def test_a_2026_request_naming_another_callers_session_is_not_logged_in_it(tmp_path):
+    """Without agent sessions the MCP session labels the decisions. The SDK refuses frank's 2025 requests in
+    erin's session (404), but routes a 2026-07-28 request without looking at its Mcp-Session-Id: frank's calls
+    naming erin's session were logged as made in it."""
+    upstreams = [{"name": "time", "command": TIME_SERVER}]
+    no_sessions = {"sessions": {"enabled": False}}
+    with http_world(tmp_path, upstreams, {}, ("erin", "frank"), gateway_settings=no_sessions) as world:
+        mcp_sessions: list[str] = []
+        async with http_client(world.url, world.token(), mcp_sessions) as client:
+            assert not (await client.call_tool("get_current_time", {"timezone": "UTC"})).is_error
+            erins = mcp_sessions[-1]
+            assert _post(world.url, world.token(sub="frank"), erins).status_code == 404
+            headers = {"Authorization": f"Bearer {world.token(sub='frank')}", "Mcp-Session-Id": erins}
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=30) as http,
+                Client(streamable_http_client(world.url, http_client=http), mode="2026-07-28") as frank,
+            ):
+                assert not (await frank.call_tool("get_current_time", {"timezone": "UTC"})).is_error
+    calls = [
+        e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if e["mcp"]["method"] == "tools/call"
+    ]
+    assert sorted(e["principal"]["id"] for e in calls) == ["erin", "frank"]
+    for entry in calls:
+        assert (entry["session_id"] == erins) == (entry["principal"]["id"] == "erin"), entry
 
 
 def _post(url: str, token: str, session: str = "") -> httpx.Response:

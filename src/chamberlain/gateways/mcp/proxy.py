@@ -36,6 +36,7 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, SERVER_INFO_META_KEY
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from chamberlain.approvals.errors import ApprovalError
 from chamberlain.approvals.guard import FIELD as APPROVAL
@@ -60,6 +61,7 @@ UNAUTHORIZED = -32010
 #: Where the streamable HTTP layer leaves the verified token (see :mod:`chamberlain.gateways.mcp.http`).
 TOKEN_SCOPE_KEY = "chamberlain.delegation"
 SESSION_HEADER = "mcp-session-id"
+PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
 #: Who reports the outcome of an approved call, in the approval's record and the decision log.
 OUTCOME_BY = "mcp-gateway"
 #: Seconds between looks at an approval a held call waits for.
@@ -137,7 +139,13 @@ class Gateway:
             raise IdentityError("the request carries no verified delegation token")
         if self.sessions is not None:  # the token names the session, never the protocol's Mcp-Session-Id
             return self._in_session(self.identities.caller(token, ""))
-        return self.identities.caller(token, request.headers.get(SESSION_HEADER, ""))
+        # The Mcp-Session-Id labels the request's session only where the SDK checked that the session is this
+        # credential's (a request it routes as 2025: MCP-Protocol-Version absent or a handshake version); a
+        # 2026-07-28 request opens none, and the SDK ignores the header there: a caller naming another's session
+        # would have its decisions logged in that session.
+        version = request.headers.get(PROTOCOL_VERSION_HEADER)
+        checked = version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
+        return self.identities.caller(token, request.headers.get(SESSION_HEADER, "") if checked else "")
 
     def local_caller(self) -> Caller:
         """The stdio agent (the configured principal or token), in its session."""
