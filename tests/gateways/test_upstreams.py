@@ -186,3 +186,46 @@ async def test_closing_the_gateway_ends_a_stdio_servers_process_tree(tmp_path):
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(grandchild), f"the server's child {grandchild} outlived the gateway"
+
+
+async def test_a_resource_uri_spelt_other_than_a_deny_rule_spells_it_is_refused(tmp_path):
+    """ALLOW memo://notes/* with DENY memo://notes/secret: the SDK's template decodes its parameter and the
+    server resolves its path, so memo://notes/%73ecret and memo://notes/secret/ read the secret notes while
+    no DENY matches what was decided on. A URI no upstream lists must be in RFC 3986 normal form."""
+    policy_folder(tmp_path)
+    policy = tmp_path / "policies" / "resource_policies" / "fixture_server.yaml"
+    policy.write_text(
+        policy.read_text()
+        + """    - name: every-note
+      actions: ["resources/read::memo://notes/*"]
+      effect: EFFECT_ALLOW
+      roles: ["developer"]
+    - name: but-not-the-secret-one
+      actions: ["resources/read::memo://notes/secret"]
+      effect: EFFECT_DENY
+      roles: ["*"]
+"""
+    )
+    upstreams = [{"name": "local", "command": [PYTHON, str(FIXTURE)], "resourceKind": "fixture_server"}]
+    config = write_config(tmp_path, upstreams, principal={"id": "erin", "roles": ["developer"]})
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        plan = await client.read_resource("memo://notes/public/plan")
+        assert plan.contents[0].text == "the public plan"
+        assert (await client.read_resource("memo://notes/public%20plan")).contents[0].text == "no such note"
+        with pytest.raises(MCPError) as denied:
+            await client.read_resource("memo://notes/secret")
+        assert denied.value.error.code == -32010
+        for uri, why in [
+            ("memo://notes/%73ecret", "its path percent-encodes 's' (%73), which is written as it is"),
+            ("memo://notes/%73%65cret", "its path percent-encodes 's' (%73)"),
+            ("memo://notes/secret/", "an empty segment"),
+            ("memo://notes/public//secret", "an empty segment"),
+            ("memo://notes/caf%c3%a9", "lowercase hex (%c3)"),
+            ("memo://notes/my secret", "holds ' ' unencoded"),
+            ("memo://notes/secret#", "fragment"),
+        ]:
+            with pytest.raises(MCPError) as refused:
+                await client.read_resource(uri)
+            assert refused.value.error.code == -32602, (uri, refused.value.error)
+            assert why in refused.value.error.message, (uri, refused.value.error.message)
+    assert not [e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if "%73" in str(e)]
