@@ -459,3 +459,39 @@ def test_a_body_number_policies_would_read_as_another_is_403(tmp_path):
                     continue
                 assert reply.status_code == 403, (method, body, reply.text)
                 assert reply.json()["message"].startswith(f"{where}, an integer beyond ±2^53"), reply.text
+
+
+def test_a_path_matching_an_earlier_route_only_when_case_is_ignored_is_403(tmp_path):
+    """``POST /payments/{id}/pay`` decides pay; a later, broader route decides view. ``/payments/p1/PAY`` (or
+    ``Pay%20``) missed the first route and was allowed as a view, while Express and ASP.NET, routing without
+    regard to case, ran the payment."""
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    routes = [
+        {"request": "POST /payments/{id}/pay", "kind": "payment", "id": "{id}", "action": "pay"},
+        {"request": "POST /{section}/{id}/{what}", "kind": "repo", "id": "{id}", "action": "view"},
+    ]
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {
+            "gateway": {"routes": routes, "principal": {"audiences": [ISSUER]}},
+            "logLevel": "error",
+        },
+    }
+    folder = policies(tmp_path)
+    (folder / "resource_policies" / "repo.yaml").write_text(REPO_POLICY)
+    with ThreadServer(folder, config) as srv:
+        token = bearer(idp.token("mia", roles=["maintainer"]))  # may view anything, pay nothing
+        assert httpx.post(f"{srv.url}{AUTHZ}/docs/d1/history", headers=token).status_code == 200
+        assert httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay", headers=token).status_code == 403
+        for path in (
+            "/payments/p1/PAY",
+            "/Payments/p1/pay",
+            "/payments/p1/pay%20",
+            "/payments/p1/%EF%BD%90ay",
+        ):
+            reply = httpx.post(f"{srv.url}{AUTHZ}{path}", headers=token)
+            assert reply.status_code == 403, (path, reply.text)
+            assert "matches route POST /payments/{id}/pay only when case" in reply.json()["message"], (
+                reply.text
+            )

@@ -76,16 +76,25 @@ def canonical_segment(part: str) -> str:
     return text
 
 
-def _match(route: Route, method: str, segments: tuple[str, ...]) -> dict[str, str] | None:
+def _match(
+    route: Route, method: str, segments: tuple[str, ...], loose: bool = False
+) -> dict[str, str] | None:
+    """The path parameters when ``segments`` match ``route``; ``loose``: its literal segments compared as
+    :func:`_loose` reads them (``segments`` given so)."""
     if route.method not in ("*", method) or len(route.segments) != len(segments):
         return None
     params: dict[str, str] = {}
     for pattern, segment in zip(route.segments, segments, strict=True):
         if pattern.startswith("{"):
             params[pattern[1:-1]] = segment
-        elif pattern != segment:
+        elif (_loose(pattern) if loose else pattern) != segment:
             return None
     return params
+
+
+def _loose(segment: str) -> str:
+    """A segment as an upstream routing without regard to case, surrounding spaces or Unicode forms reads it."""
+    return unicodedata.normalize("NFKC", segment).strip().casefold()
 
 
 _REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -256,10 +265,19 @@ def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int
             "(Express's query parser does) and read another value than the one decided on"
         )
     segments = segments_of(request.path)
+    loosely: tuple[str, ...] | None = None
     for route in routes:
         params = _match(route, request.method, segments)
         if params is not None:
             return _mapped(request, route, params, max_depth)
+        if loosely is None:
+            loosely = tuple(_loose(s) for s in segments)
+        if _match(route, request.method, loosely, loose=True) is not None:
+            raise Unmapped(
+                f"{request.method} {request.path} matches route {route.template} only when case, surrounding spaces "
+                "or Unicode forms are ignored: an upstream routing so would act as that route, which chamberlain "
+                "would not decide"
+            )
     raise Unmapped(f"no route of chamberlain.gateway.routes matches {request.method} {request.path}")
 
 
