@@ -495,3 +495,27 @@ def test_a_path_matching_an_earlier_route_only_when_case_is_ignored_is_403(tmp_p
             assert "matches route POST /payments/{id}/pay only when case" in reply.json()["message"], (
                 reply.text
             )
+
+
+def test_a_parameter_a_route_reads_given_in_both_the_query_and_the_body_is_403(env):
+    """Rails' params (the body wins), PHP's $_REQUEST and Flask's request.values merge the query and the body:
+    chamberlain decided ``?amount=50`` while the service read ``amount=5000`` from the body."""
+    srv, _, _, second = env
+    url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=50"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for body, headers in [
+        (b"amount=5000", form),
+        (b'{"amount": 5000}', {"content-type": "application/json"}),
+        (b"note=x&amount=5000", {**form, "x-envoy-auth-partial-body": "true"}),
+    ]:
+        reply = httpx.post(url, content=body, headers=bearer(second, **headers))
+        assert reply.status_code == 403, (body, reply.text)
+        assert "parameter 'amount' is given both in the query and in the body" in reply.json()["message"]
+    assert httpx.post(url, content=b"note=x", headers=bearer(second, **form)).status_code == 200
+    # The other way round: a route reading the body, the same name in the query.
+    reply = httpx.post(f"{srv.url}{AUTHZ}/payments?amount=5000", json={"amount": 20}, headers=bearer(second))
+    assert reply.status_code == 403 and "given both in the query and in the body" in reply.json()["message"]
+    assert (
+        httpx.post(f"{srv.url}{AUTHZ}/payments?x=1", json={"amount": 20}, headers=bearer(second)).status_code
+        == 200
+    )

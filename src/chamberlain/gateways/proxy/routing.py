@@ -281,9 +281,53 @@ def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int
     raise Unmapped(f"no route of chamberlain.gateway.routes matches {request.method} {request.path}")
 
 
+def _body_names(request: ProxyRequest, max_depth: int) -> frozenset[str]:
+    """The parameter names of the body the proxy sent (a JSON object's keys, a form's fields; of the part sent
+    when it sent a prefix), which frameworks merging body and query (Rails' ``params``, PHP's ``$_REQUEST``,
+    Flask's ``request.values``, Spring's ``@RequestParam`` for forms) read as parameters too."""
+    body = request.body
+    if not body or not body.strip():
+        return frozenset()
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded" or (request.body_truncated and kind != "application/json"):
+        text = body.decode("utf-8", "replace")
+        return frozenset(n for n, _ in parse_qsl(text, keep_blank_values=True, max_num_fields=None))
+    if "json" in kind and not request.body_truncated:
+        try:
+            value = strictjson.loads(body, max_depth=max_depth)
+        except strictjson.JSONError:
+            return frozenset()
+        return frozenset(value) if isinstance(value, dict) else frozenset()
+    return frozenset()
+
+
+def _merged(route: Route, request: ProxyRequest, query: Mapping[str, str], max_depth: int) -> None:
+    """Refuse a request carrying a parameter the route reads from the query in its body too (or one it reads
+    from the body in the query): an upstream merging the two (Rails' ``params``: the body wins; Flask's
+    ``request.values``: the query) might read the other value than the one decided on."""
+    attrs = route.attr.values()
+    from_query = {s.name for s in attrs if s.source == "query"}
+    from_body = {s.name.split(".")[0] for s in attrs if s.source == "body"}
+    if not from_query and not from_body and not any(s.source == "cel" for s in attrs):
+        return
+    in_body = _body_names(request, max_depth)
+    if any(s.source == "cel" and "query" in s.expression for s in attrs):
+        from_query |= set(query)
+    if any(s.source == "cel" and "body" in s.expression for s in attrs):
+        from_body |= in_body
+    twice = sorted((from_query & in_body) | (from_body & set(query)))
+    if twice:
+        raise Unmapped(
+            f"parameter {twice[0]!r} is given both in the query and in the body, and {route.where} reads it: an "
+            "upstream merging the two (Rails' params, PHP's $_REQUEST, Flask's request.values) might read "
+            "another value than the one decided on"
+        )
+
+
 def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_depth: int) -> Mapped:
     query, repeated_query = query_of(request.query)
     _same_method(request, query, repeated_query)
+    _merged(route, request, query, max_depth)
     twice = headers_given_twice(request)
     body = body_of(request, route, max_depth) if route.reads_body else None
     attr: dict[str, Any] = {}
