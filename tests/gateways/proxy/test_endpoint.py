@@ -384,6 +384,7 @@ def test_an_action_made_from_a_path_parameter_that_an_upstream_reads_as_another_
             ("delete%20", "has surrounding spaces"),
             ("%20delete", "has surrounding spaces"),
             ("%EF%BD%84elete", "is not in Unicode normal form NFKC ('delete')"),
+            ("%2564elete", "a double percent-encoding"),  # delete to a server that decodes twice
         ]:
             reply = httpx.post(f"{srv.url}{AUTHZ}/repos/r1/{op}", headers=token)
             assert reply.status_code == 403, (op, reply.text)

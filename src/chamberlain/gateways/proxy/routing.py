@@ -2,7 +2,8 @@
 
 A path is matched only in canonical form: a path with an empty, ``.`` or ``..`` segment, an encoded
 slash, a path parameter (``;``, raw or encoded: Tomcat and Spring cut a segment there, so ``..;`` is a
-dot segment and ``p1;x`` is ``p1`` to them), or anything that does not decode as UTF-8 matches no route
+dot segment and ``p1;x`` is ``p1`` to them), a double percent-encoding (``%2564``: ``d`` to a server that
+decodes twice), or anything that does not decode as UTF-8 matches no route
 (the upstream might read it differently), so it is denied; so is a URI with a fragment (``#``), a
 request asking for another method (``X-HTTP-Method-Override`` and its kin, or ``_method`` in the
 query), a query parameter given twice that a route reads (by name, or through a CEL attribute whose
@@ -71,6 +72,8 @@ def canonical_segment(part: str) -> str:
         raise Unmapped("the path is not UTF-8") from None
     if text in (".", "..") or not text.isprintable():
         raise Unmapped("the path is not in canonical form (a dot segment or a control character)")
+    if unquote(text) != text:  # %2564 is %64 here, and d to a server or framework that decodes again
+        raise Unmapped(f"the path is not in canonical form (a double percent-encoding in segment {part!r})")
     if ";" in text:
         raise Unmapped(f"the path is not in canonical form (a path parameter: ';' in segment {part!r})")
     return text
