@@ -148,6 +148,38 @@ def test_arguments_holding_an_integer_policies_would_read_as_another_are_a_400(t
             )
 
 
+def test_a_tool_name_a_lenient_server_reads_as_a_denied_tool_is_not_allowed(tmp_path):
+    """``tools/call::*`` allowed, ``tools/call::delete_repo`` denied: ``Delete_Repo``, ``delete_repo `` and a
+    fullwidth form were allowed as tools no DENY names, while a server matching names without regard to case,
+    trimming or normalising them ran delete_repo."""
+    folder = policies(tmp_path)
+    (folder / "resource_policies" / "mcp_server.yaml").write_text(
+        """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: mcp_server
+  version: default
+  rules:
+    - actions: ["tools/call::*"]
+      effect: EFFECT_ALLOW
+      roles: ["finance_clerk"]
+    - actions: ["tools/call::delete_repo"]
+      effect: EFFECT_DENY
+      roles: ["*"]
+"""
+    )
+    with ThreadServer(folder, {"engine": {"strictEvaluation": True}}) as srv:
+        assert ask(srv, call("search")).json() == {"decision": True}
+        assert ask(srv, call("delete_repo")).json() == {"decision": False}
+        for name, why in [
+            ("Delete_Repo", "differs only in case from 'tools/call::delete_repo'"),
+            ("delete_repo ", "has surrounding spaces"),
+            ("\uff44elete_repo", "is not in Unicode normal form NFKC ('delete_repo')"),
+        ]:
+            answer = ask(srv, call(name)).json()
+            assert answer["decision"] is False, (name, answer)
+            assert why in answer["context"]["reason_admin"]["en"], (name, answer)
+
+
 def test_without_strict_evaluation_a_conditional_deny_is_never_skipped(tmp_path):
     with ThreadServer(policies(tmp_path), {"engine": {"strictEvaluation": False}}) as srv:
         answer = ask(srv, call("send_money", {"amount": 20})).json()

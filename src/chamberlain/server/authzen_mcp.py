@@ -35,7 +35,7 @@ from typing import Any
 from chamberlain.engine.request_validation import InvalidRequest, validate
 from chamberlain.gateways.mcp.arguments import inexact_integer
 from chamberlain.gateways.mcp.mapping import PROMPTS_GET, RESOURCES_READ, TOOLS_CALL
-from chamberlain.gateways.proxy.mcp_headers import MAX_NAME, map_mcp, unsupplied
+from chamberlain.gateways.proxy.mcp_headers import MAX_NAME, map_mcp, other_spelling, unsupplied
 from chamberlain.gateways.proxy.routing import Unmapped
 from chamberlain.server import authzen_api, decide
 from chamberlain.server.http import parse_json
@@ -112,6 +112,8 @@ def mapped_check(state: ServerState, request: Mapping[str, Any]) -> tuple[dict[s
             "agent": _text(context["agent"], "context.agent", MAX_AGENT),
         }
     problem = unsupplied(state.pdp.engine, mapped.kind, mapped.action, set(mapped.attr))
+    if not problem and method in RESOURCE_TYPES:
+        problem = other_spelling(state.pdp.engine, mapped.kind, mapped.action, resource["id"])
     if problem:
         raise Unmapped(problem)
     return principal, mapped

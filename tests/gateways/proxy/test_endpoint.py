@@ -520,3 +520,52 @@ def test_a_parameter_a_route_reads_given_in_both_the_query_and_the_body_is_403(e
         httpx.post(f"{srv.url}{AUTHZ}/payments?x=1", json={"amount": 20}, headers=bearer(second)).status_code
         == 200
     )
+
+
+MCP_DENY_POLICY = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: mcp_server
+  version: default
+  rules:
+    - name: every-tool
+      actions: ["tools/call::*"]
+      effect: EFFECT_ALLOW
+      roles: ["maintainer"]
+    - name: but-never-delete
+      actions: ["tools/call::delete_repo"]
+      effect: EFFECT_DENY
+      roles: ["*"]
+"""
+
+
+def test_an_mcp_name_a_lenient_server_reads_as_a_denied_tool_is_403(tmp_path):
+    """Behind a header-only proxy chamberlain never sees the server's own tool names: ``Mcp-Name: Delete_Repo``
+    was decided as a tool no DENY names and allowed by ``tools/call::*``, while a server matching names without
+    regard to case ran delete_repo."""
+    idp = IdentityProvider()
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {
+            "gateway": {"routes": ROUTES, "mcp": {"paths": ["/mcp"]}, "principal": {"audiences": [ISSUER]}},
+            "logLevel": "error",
+        },
+    }
+    folder = policies(tmp_path)
+    (folder / "resource_policies" / "mcp_server.yaml").write_text(MCP_DENY_POLICY)
+    with ThreadServer(folder, config) as srv:
+        token = idp.token("mia", roles=["maintainer"])
+
+        def call(name: str) -> httpx.Response:
+            headers = bearer(token, **{"mcp-method": "tools/call", "mcp-name": name})
+            return httpx.post(f"{srv.url}{AUTHZ}/mcp", headers=headers)
+
+        assert call("search").status_code == 200
+        assert call("delete_repo").status_code == 403
+        for name, why in [
+            ("Delete_Repo", "differs only in case from 'tools/call::delete_repo'"),
+            ("DELETE_REPO", "differs only in case"),
+        ]:
+            reply = call(name)
+            assert reply.status_code == 403, (name, reply.text)
+            assert why in reply.json()["message"], (name, reply.text)

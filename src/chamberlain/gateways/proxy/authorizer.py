@@ -28,7 +28,7 @@ from chamberlain.engine.result import EFFECT_ALLOW
 from chamberlain.engine.wire import RequestError
 from chamberlain.errors import Error
 from chamberlain.gateways.proxy.contract import ProxyAnswer, ProxyRequest
-from chamberlain.gateways.proxy.mcp_headers import map_mcp, unsupplied
+from chamberlain.gateways.proxy.mcp_headers import map_mcp, other_spelling, unsupplied
 from chamberlain.gateways.proxy.routing import Mapped, Unmapped, case_variant, map_request
 from chamberlain.gateways.proxy.settings import GatewaySettings
 from chamberlain.server import decide
@@ -182,7 +182,11 @@ class Authorizer:
                 except strictjson.JSONError as exc:
                     raise Unmapped(f"the MCP request body is not JSON: {exc}") from None
             mapped = map_mcp(request.headers, request.host or "mcp", s.mcp_kind, body)
-            problem = unsupplied(self.state.pdp.engine, mapped.kind, mapped.action, set(mapped.attr))
+            engine = self.state.pdp.engine
+            problem = unsupplied(engine, mapped.kind, mapped.action, set(mapped.attr))
+            name = request.headers.get("mcp-name")
+            if not problem and name is not None and mapped.action != mapped.attr["method"]:
+                problem = other_spelling(engine, mapped.kind, mapped.action, name)
             if problem:
                 raise Unmapped(problem)
             return mapped

@@ -11,6 +11,7 @@ here: such a check is denied, as is one whose DENY rules could be skipped becaus
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from chamberlain.audit.write.attributes import ALL, row_reads
@@ -19,7 +20,7 @@ from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.engine.ruletable import key_matches
 from chamberlain.gateways.mcp.mapping import PROMPTS_GET, RESOURCES_READ, TOOLS_CALL
 from chamberlain.gateways.mcp.mapping import action as mcp_action
-from chamberlain.gateways.proxy.routing import Mapped, Unmapped
+from chamberlain.gateways.proxy.routing import Mapped, Unmapped, case_variant
 
 _NAMED = {TOOLS_CALL: "tool_name", PROMPTS_GET: "prompt_name", RESOURCES_READ: "uri"}
 _METHOD = re.compile(r"^[a-z][a-zA-Z/_]{0,63}$")
@@ -82,4 +83,26 @@ def unsupplied(engine: Engine, kind: str, action: str, supplied: set[str]) -> st
                     f"{row.policy.key} rule {row.name!r} is a conditional DENY and engine.strictEvaluation is "
                     "off: set it to true to decide MCP tool calls from headers"
                 )
+    return ""
+
+
+def other_spelling(engine: Engine, kind: str, action: str, name: str) -> str:
+    """Why ``name`` (an ``Mcp-Name``) may name another tool, prompt or resource to an MCP server than the one
+    decided on, or ``""``: surrounding spaces, a form Unicode NFKC normalisation changes, or an action that
+    matches one a policy names only when case is ignored (``Delete_Repo`` against a DENY on
+    ``tools/call::delete_repo``). A header-only proxy never sees the server's own names; a server matching them
+    leniently would run the tool that rule is about."""
+    if name != name.strip():
+        return f"Mcp-Name {name!r} has surrounding spaces: an MCP server trimming it would run another than the one decided on"
+    if unicodedata.normalize("NFKC", name) != name:
+        return (
+            f"Mcp-Name {name!r} is not in Unicode normal form NFKC ({unicodedata.normalize('NFKC', name)!r}): an MCP "
+            "server normalising it would run another than the one decided on"
+        )
+    named = case_variant(engine, kind, action)
+    if named:
+        return (
+            f"{action!r} differs only in case from {named!r}, which a policy for {kind} names: an MCP server "
+            "matching names without regard to case would run the one that policy decides"
+        )
     return ""
