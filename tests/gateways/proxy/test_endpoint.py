@@ -69,6 +69,18 @@ def test_a_query_parameter_a_route_reads_may_not_be_given_twice(env):
     assert tagged.status_code == 200, tagged.text  # a parameter the route does not read may repeat
 
 
+def test_a_query_parameter_a_route_reads_may_not_be_given_twice_in_another_case(env):
+    """ASP.NET reads query names without regard to case, and binds the first value: ``?AMOUNT=5000&amount=50``
+    was decided on amount 50 and paid 5000."""
+    srv, _, _, second = env
+    for query in ("AMOUNT=5000&amount=50", "amount=50&currency=EUR&Currency=USD"):
+        reply = httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay?{query}", headers=bearer(second))
+        assert reply.status_code == 403, (query, reply.text)
+        assert "is given more than once" in reply.json()["message"], reply.text
+    tagged = httpx.post(f"{srv.url}{AUTHZ}/payments?tag=a&TAG=b", json={"amount": 20}, headers=bearer(second))
+    assert tagged.status_code == 200, tagged.text  # a parameter the route does not read may
+
+
 def test_a_header_a_route_reads_may_not_be_given_twice(env):
     """Header pollution: chamberlain reads a repeated header as its values joined with ", ", which a DENY
     comparing one value does not match, while the upstream may read the first or the last."""
