@@ -207,7 +207,8 @@ resourcePolicy:
 def test_an_integer_policies_would_read_as_another_number_is_refused(tmp_path):
     """Policies read numbers as doubles (as Cerbos does): account 9007199254740993 (2^53 + 1) reads as
     9007199254740992, the one account the policy allows, while the server reads the integer sent and pays
-    another account. Such an integer is refused before it is decided; the allowed account is still paid."""
+    another account. Such an integer is refused before it is decided; the allowed account is still paid. So are
+    two keys differing only in case (``account`` and ``Account``), of which a lenient server may take either."""
     policy_folder(tmp_path)
     (tmp_path / "policies" / "resource_policies" / "bank.yaml").write_text(BANK_POLICY)
     (tmp_path / "bank.py").write_text(BANK_SERVER)
@@ -226,6 +227,10 @@ def test_an_integer_policies_would_read_as_another_number_is_refused(tmp_path):
                 error
             )
             assert "another number than the one decided on" in error["message"]
+        # Keys that differ only in case: a server reading names without regard to case may take either.
+        error = raw.call("transfer", {"account": 2**53, "Account": 1, "amount": 5})["error"]
+        assert error["code"] == -32602, error
+        assert "arguments holds keys 'account' and 'Account', which differ only in case" in error["message"]
     finally:
         raw.close()
     calls = _calls(f"sqlite:///{tmp_path / 'decisions.db'}")

@@ -228,6 +228,22 @@ def test_a_route_reading_the_body_needs_all_of_it(env):
     assert httpx.post(url, content=b"{nope", headers=bearer(second)).status_code == 403
 
 
+def test_a_body_key_a_route_reads_given_again_in_another_case_is_403(env):
+    """ASP.NET's JSON defaults read property names without regard to case: ``{"amount": 20, "Amount": 5000}`` was
+    decided on 20 while the service took 5000."""
+    srv, _, _, second = env
+    url = f"{srv.url}{AUTHZ}/payments"
+    assert httpx.post(url, json={"amount": 20}, headers=bearer(second)).status_code == 200
+    for body in (
+        {"amount": 20, "Amount": 5000},
+        {"Amount": 5000},
+        {"amount": 20, "memo": {"to": "a", "TO": "b"}},
+    ):
+        reply = httpx.post(url, json=body, headers=bearer(second))
+        assert reply.status_code == 403, (body, reply.text)
+        assert "which differ only in case" in reply.json()["message"], reply.text
+
+
 def test_mcp_headers_decide_a_tool_call_and_refuse_when_a_policy_reads_arguments(env):
     srv, _, first, second = env
     url = f"{srv.url}{AUTHZ}/mcp"

@@ -38,6 +38,28 @@ def inexact_integer(value: Any, path: str = "") -> tuple[str, int] | None:
     return None
 
 
+def case_twins(value: Any, path: str = "") -> tuple[str, str, str] | None:
+    """Where an object in ``value`` holds two keys that differ only in case (its path and the two keys), or None:
+    a reader matching names without regard to case (ASP.NET's and System.Text.Json's web defaults, Jackson
+    with ``ACCEPT_CASE_INSENSITIVE_PROPERTIES``) takes one of them, maybe not the one a policy read."""
+    if isinstance(value, dict):
+        seen: dict[str, str] = {}
+        for key in value:
+            other = seen.setdefault(key.casefold(), key)
+            if other != key:
+                return path, other, key
+        for key, item in value.items():
+            found = case_twins(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = case_twins(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 class ArgumentChecker:
     """Validators compiled once per tool schema (keyed by the schema object the upstream listed)."""
 
@@ -77,7 +99,15 @@ class ArgumentChecker:
 
 
 def inexact(tool: str, arguments: Mapping[str, Any]) -> str:
-    """Why the call is refused when its arguments hold an integer policies cannot read exactly, or ``""``."""
+    """Why the call is refused when its arguments hold an integer policies cannot read exactly, or two keys that
+    differ only in case (:func:`case_twins`), or ``""``."""
+    twins = case_twins(dict(arguments), "arguments")
+    if twins is not None:
+        return (
+            f"the arguments of tool {tool!r} are refused: {twins[0]} holds keys {twins[1]!r} and {twins[2]!r}, "
+            "which differ only in case: a server reading names without regard to case might take the other "
+            "value than the one decided on"
+        )
     found = inexact_integer(dict(arguments), "arguments")
     if found is None:
         return ""

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, unquote
 from chamberlain import cel, strictjson
 from chamberlain.engine import glob
 from chamberlain.engine.ruletable import key_matches
-from chamberlain.gateways.mcp.arguments import inexact_integer
+from chamberlain.gateways.mcp.arguments import case_twins, inexact_integer
 from chamberlain.gateways.proxy.contract import ProxyRequest
 from chamberlain.gateways.proxy.settings import Route
 
@@ -250,6 +250,12 @@ def _exact(value: Any, what: str, where: str) -> None:
     """Refuse a body value ``where`` reads that holds an integer beyond ±2^53: policies read every number as a
     double (as Cerbos does), so ``9007199254740993`` would be decided as ``9007199254740992`` while the upstream
     reads the integer sent."""
+    twins = case_twins(value, what)
+    if twins is not None:
+        raise Unmapped(
+            f"{twins[0]} holds keys {twins[1]!r} and {twins[2]!r}, which differ only in case, and {where} reads "
+            "it: an upstream reading names without regard to case (ASP.NET's JSON defaults) might take the other"
+        )
     found = inexact_integer(value, what)
     if found is not None:
         raise Unmapped(
@@ -259,10 +265,24 @@ def _exact(value: Any, what: str, where: str) -> None:
 
 
 def _dig(value: Any, dotted: str) -> tuple[bool, Any]:
+    """The body value at ``dotted``; raises :class:`Unmapped` when an object on the way holds another key that
+    differs from the one read only in case (``{"amount": 20, "Amount": 5000}``: ASP.NET's JSON defaults read
+    the names without regard to case and take one of them)."""
+    where = "body"
     for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if not isinstance(value, dict):
+            return False, None
+        folded = part.casefold()
+        twin = next((k for k in value if k != part and k.casefold() == folded), None)
+        if twin is not None:
+            raise Unmapped(
+                f"{where} holds keys {part!r} and {twin!r}, which differ only in case, and the route reads "
+                f"{where}.{part}: an upstream reading names without regard to case might take the other"
+            )
+        if part not in value:
             return False, None
         value = value[part]
+        where = f"{where}.{part}"
     return True, value
 
 
