@@ -139,6 +139,7 @@ def test_arguments_holding_an_integer_policies_would_read_as_another_are_a_400(t
         assert ask(srv, call("transfer", {"to": 2**53})).json() == {"decision": True}
         for arguments, where in [
             ({"to": 2**53 + 1}, "context.arguments.to"),
+            ({"to": 2**64 + 1}, "context.arguments.to"),
             ({"to": 2**53, "x": [2**60]}, "context.arguments.x[0]"),
         ]:
             reply = ask(srv, call("transfer", arguments))

@@ -98,7 +98,7 @@ def mapped_check(state: ServerState, request: Mapping[str, Any]) -> tuple[dict[s
             raise InvalidRequest(f"validation error: context.arguments: {method} takes no arguments")
         if not isinstance(context["arguments"], dict):
             raise InvalidRequest("validation error: context.arguments: an object is required")
-        inexact = inexact_integer(context["arguments"], "context.arguments")
+        inexact = inexact_integer(context["arguments"], "context.arguments", doubles=True)
         if inexact is not None:  # policies read numbers as doubles: 2**53 + 1 would be decided as 2**53
             raise InvalidRequest(
                 f"validation error: {inexact[0]}: {inexact[1]} is an integer beyond ±2^53, which policies read as "

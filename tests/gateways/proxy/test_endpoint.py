@@ -477,6 +477,8 @@ def test_a_body_number_policies_would_read_as_another_is_403(tmp_path):
             assert allowed.status_code == 200, allowed.text
             for body, where in [
                 (b'{"to": 9007199254740993}', "body.to is 9007199254740993"),
+                # Beyond 2^64 the JSON parser reads a double; the service still reads the integer written.
+                (b'{"to": 18446744073709551617}', "body.to is 1.8446744073709552e+19"),
                 (
                     b'{"to": 9007199254740992, "memo": [-9007199254740993]}',
                     "body.memo[0] is -9007199254740993",

@@ -19,21 +19,23 @@ LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 EXACT_INTEGER = 2**53
 
 
-def inexact_integer(value: Any, path: str = "") -> tuple[str, int] | None:
+def inexact_integer(value: Any, path: str = "", *, doubles: bool = False) -> tuple[str, int | float] | None:
     """Where ``value`` holds an integer beyond ±:data:`EXACT_INTEGER` (its path and value), or None: a policy
     reads it as the nearest double (``9007199254740993`` as ``9007199254740992``) while the upstream reads the
-    integer sent, so a condition allowing one number would let its neighbours through."""
+    integer sent, so a condition allowing one number would let its neighbours through. ``doubles``: a double
+    beyond it counts too (every such double is a whole number): the JSON parser reads an integer literal beyond
+    2^64 as one, and an upstream reading the request's own text would read the exact integer."""
     if isinstance(value, dict):
         for key, item in value.items():
-            found = inexact_integer(item, f"{path}.{key}")
+            found = inexact_integer(item, f"{path}.{key}", doubles=doubles)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = inexact_integer(item, f"{path}[{index}]")
+            found = inexact_integer(item, f"{path}[{index}]", doubles=doubles)
             if found is not None:
                 return found
-    elif type(value) is int and abs(value) > EXACT_INTEGER:
+    elif (type(value) is int or (doubles and type(value) is float)) and abs(value) > EXACT_INTEGER:
         return path, value
     return None
 

@@ -256,7 +256,7 @@ def _exact(value: Any, what: str, where: str) -> None:
             f"{twins[0]} holds keys {twins[1]!r} and {twins[2]!r}, which differ only in case, and {where} reads "
             "it: an upstream reading names without regard to case (ASP.NET's JSON defaults) might take the other"
         )
-    found = inexact_integer(value, what)
+    found = inexact_integer(value, what, doubles=True)
     if found is not None:
         raise Unmapped(
             f"{found[0]} is {found[1]}, an integer beyond ±2^53, and {where} reads it: policies read numbers as "
