@@ -147,6 +147,10 @@ def test_arguments_holding_an_integer_policies_would_read_as_another_are_a_400(t
             assert f"{where}: " in reply.json()["message"] and "beyond ±2^53" in reply.json()["message"], (
                 reply.text
             )
+        # Keys that differ only in case: a server reading names without regard to case may take either.
+        reply = ask(srv, call("transfer", {"to": 2**53, "TO": 1}))
+        assert reply.status_code == 400, reply.text
+        assert "keys 'to' and 'TO' differ only in case" in reply.json()["message"], reply.text
 
 
 def test_a_tool_name_a_lenient_server_reads_as_a_denied_tool_is_not_allowed(tmp_path):

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from chamberlain.engine.request_validation import InvalidRequest, validate
-from chamberlain.gateways.mcp.arguments import inexact_integer
+from chamberlain.gateways.mcp.arguments import case_twins, inexact_integer
 from chamberlain.gateways.mcp.mapping import PROMPTS_GET, RESOURCES_READ, TOOLS_CALL
 from chamberlain.gateways.proxy.mcp_headers import MAX_NAME, map_mcp, other_spelling, unsupplied
 from chamberlain.gateways.proxy.routing import Unmapped
@@ -98,6 +98,12 @@ def mapped_check(state: ServerState, request: Mapping[str, Any]) -> tuple[dict[s
             raise InvalidRequest(f"validation error: context.arguments: {method} takes no arguments")
         if not isinstance(context["arguments"], dict):
             raise InvalidRequest("validation error: context.arguments: an object is required")
+        twins = case_twins(context["arguments"], "context.arguments")
+        if twins is not None:  # a server reading names without regard to case may take the other value
+            raise InvalidRequest(
+                f"validation error: {twins[0]}: keys {twins[1]!r} and {twins[2]!r} differ only in case: a server "
+                "reading names without regard to case might take the other value than the one decided on"
+            )
         inexact = inexact_integer(context["arguments"], "context.arguments", doubles=True)
         if inexact is not None:  # policies read numbers as doubles: 2**53 + 1 would be decided as 2**53
             raise InvalidRequest(
