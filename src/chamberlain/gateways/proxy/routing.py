@@ -7,11 +7,11 @@ decodes twice), or anything that does not decode as UTF-8 matches no route
 (the upstream might read it differently), so it is denied; so is a URI with a fragment (``#``), a
 request asking for another method (``X-HTTP-Method-Override`` and its kin, or ``_method`` in the
 query), a query parameter given twice that a route reads (by name, or through a CEL attribute whose
-expression names ``query``; ``;`` separates parameters too, and a name in another case is the same name), and a header given twice that it reads (a
-name spelt with ``_`` counts as its ``-`` spelling; by name, or named in a CEL attribute's expression;
-where the proxy joined repeats itself, as Envoy's gRPC service does without ``encode_raw_headers``,
-chamberlain cannot tell). The
-first route that matches decides.
+expression names ``query``; ``;`` separates parameters too, and a name in another case is the same
+name), and a header given twice that it reads (a name spelt with ``_`` counts as its ``-`` spelling; by
+name, or named in a CEL attribute's expression; where the proxy joined repeats itself, as Envoy's gRPC
+service does without ``encode_raw_headers``, chamberlain cannot tell). The first route that matches
+decides.
 """
 
 from __future__ import annotations
