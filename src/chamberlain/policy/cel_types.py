@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chamberlain.cel import ast
+from chamberlain.cel import ast, functions
 from chamberlain.cel.lib import time
 from chamberlain.cel.lib.core import compile_regex
 from chamberlain.cel.lib.strings import format_problem
@@ -79,6 +79,16 @@ def _to(result: Type, *sources: Type) -> list[tuple[tuple[Type, ...], Type]]:
 
 
 _SIGNATURES = list[tuple[tuple[Type, ...], Type]]
+#: Cerbos's own list functions, declared global and member alike (``hasIntersection(a, b)`` and
+#: ``a.hasIntersection(b)``), both lists of one element type: ``hasIntersection(P.roles, "admin")``
+#: and ``hasIntersection(P.roles, [1])`` are refused when the policy is compiled.
+_SET_FUNCTIONS: dict[str, _SIGNATURES] = {
+    **{
+        name: [((list_of("A"), list_of("A")), BOOL)]
+        for name in ("hasIntersection", "has_intersection", "isSubset", "is_subset")
+    },
+    **{name: [((list_of("A"), list_of("A")), list_of("A"))] for name in ("intersect", "except")},
+}
 _COMPARE: _SIGNATURES = [((a, b), BOOL) for a in _NUMBERS for b in _NUMBERS]
 _COMPARE += [((t, t), BOOL) for t in _ORDERED[3:]]
 #: Global overloads by function: (parameter types, result). ``A``/``B`` are type parameters.
@@ -121,6 +131,12 @@ GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
     "type": [(("A",), ("type", "A"))],
     "matches": [((STRING, STRING), BOOL)],
     "now": [((), TIMESTAMP)],
+    **_SET_FUNCTIONS,
+    "lists.range": [((INT,), list_of(INT))],
+    **{
+        f"sets.{name}": [((list_of("A"), list_of("A")), BOOL)]
+        for name in ("contains", "equivalent", "intersects")
+    },
 }
 _TIME_PARTS = ("getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek")
 #: Member overloads: (target type, parameter types, result).
@@ -133,7 +149,8 @@ MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
     "lowerAscii": [(STRING, (), STRING)],
     "upperAscii": [(STRING, (), STRING)],
     "trim": [(STRING, (), STRING)],
-    "reverse": [(STRING, (), STRING)],
+    "reverse": [(STRING, (), STRING), (list_of("A"), (), list_of("A"))],
+    "slice": [(list_of("A"), (INT, INT), list_of("A"))],
     "charAt": [(STRING, (INT,), STRING)],
     "indexOf": [(STRING, (STRING,), INT), (STRING, (STRING, INT), INT)],
     "lastIndexOf": [(STRING, (STRING,), INT), (STRING, (STRING, INT), INT)],
@@ -144,6 +161,10 @@ MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
     "timeSince": [(TIMESTAMP, (), DURATION)],
     "format": [(STRING, (list_of(DYN),), STRING)],
     **{name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT)] for name in _TIME_PARTS},
+    **{
+        name: [(on, tuple(params), result) for (on, *params), result in sigs]
+        for name, sigs in _SET_FUNCTIONS.items()
+    },
     **{
         name: [(TIMESTAMP, (), INT), (TIMESTAMP, (STRING,), INT), (DURATION, (), INT)]
         for name in ("getHours", "getMinutes", "getSeconds", "getMilliseconds")
@@ -259,6 +280,9 @@ class _Checker:
             self.format_arguments(node, scope, slot)
         if name in ("math.greatest", "math.least") and target is None and len(args) == 1:
             return self.extremum(node, args)
+        if (problem := _no_overload(name, target, args)) is not None:
+            self.errors.append(problem)
+            return DYN
         if target is not None:
             return self.resolve_member(name, target, args)
         return self.resolve(name, args)
@@ -378,6 +402,20 @@ class _Checker:
         if node.function == "filter":
             return range_type if isinstance(range_type, tuple) and range_type[0] == "list" else list_of(elem)
         return BOOL
+
+
+def _no_overload(name: str, target: Type | None, args: list[Type]) -> str | None:
+    """cel-go's checker error for a call of a known function with no overload of that arity and
+    style (``"a".startsWith()``, ``lowerAscii("a")``, ``math.abs(1, 2)``), else None."""
+    overloads = functions.lookup(name)
+    if overloads is None or name.startswith("_") or name in _LOGICAL:
+        return None
+    if name in ("math.greatest", "math.least") and target is None and not args:
+        return f"{name}() requires at least one argument"
+    if overloads.lookup(target is not None, len(args)) is not None:
+        return None
+    shown = ", ".join(type_name(a) for a in args)
+    return f"found no matching overload for '{name}' applied to '{'' if target is None else type_name(target) + '.'}({shown})'"
 
 
 def _format_type(t: Type) -> str | None:
