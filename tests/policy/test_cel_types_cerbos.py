@@ -320,6 +320,29 @@ CALL_MISTAKES = [
     'sets.intersects([1], ["a"]) || sets.contains(P.roles)',
     'sets.contains(["a"], R.attr.x) == 1',
 ]
+#: Undeclared names and functions: cel-go reports each one, each time it appears, in source order.
+UNDECLARED = [
+    "principal.attr.dept == resource.attr.dept",
+    "t + t == 1",
+    "t == u",
+    "foo(t)",
+    "foo(1) == foo(2)",
+    "t.f(u)",
+    "t.x.y(u.v) == 1",
+    "a.b(1) == 1",
+    "w(x(y(1)))",
+    "x.y.z == q.r",
+    "[t, u].exists(x, x == w)",
+    "R.attr.tags.filter(x, x == t).map(x, y) == [u]",
+    "R.attr.tags.exists(t, t == tag) && R.attr.tags.all(t, t != other)",
+    "R.attr.tags.map(i, t, i + t.size())",
+    "cel.bind(x, t, x + u) == 1",
+    "has(t.x) && has(u.y) || w",
+    "{t: u}.size() > 0 && t[u] == w",
+    "t ? u : w",
+    "P.attr.x.foo(bar) == 1 && math.foo(x) == 1",
+    "unknownFn() && t",
+]
 #: What cel-go refuses and this checker lets through (it gives Cerbos's library types no type): each
 #: still fails at evaluation time. A case that starts to agree must leave this list.
 KNOWN_MISSED = {
@@ -346,6 +369,8 @@ def _families() -> Iterator[tuple[str, str]]:
         yield "Cerbos's libraries", expr
     for expr in CALL_MISTAKES:
         yield "calls: arity, style, list element types", expr
+    for expr in UNDECLARED:
+        yield "undeclared names", expr
 
 
 CASES = list(dict.fromkeys(_families()))

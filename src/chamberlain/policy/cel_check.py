@@ -15,6 +15,7 @@ from typing import Any
 from chamberlain.caches import memoize
 from chamberlain.cel import CompileError, ast, compile
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
+from chamberlain.cel.compiler import Options, build
 from chamberlain.cel.parser import parse
 from chamberlain.policy.cel_types import type_errors
 
@@ -67,8 +68,65 @@ def check_expression(expr: str) -> ExprCheck:
         try:
             compile(expr, variables=DECLARED_VARIABLES)
         except CompileError as exc:
-            errors.append(exc.reason)
+            errors.extend(_compile_errors(tree, expr, exc))
     return ExprCheck(tuple(errors), frozenset(constants), frozenset(variables))
+
+
+_UNDECLARED = "undeclared reference to '"
+#: How many undeclared names of one expression are looked for (cel-go reports up to 100 errors).
+_MAX_UNDECLARED = 100
+
+
+def _compile_errors(tree: ast.Expr, expr: str, first: CompileError) -> list[str]:
+    """The compile errors of ``expr``, whose compilation stopped at ``first``: cel-go's checker reports
+    every undeclared name and function, each time it appears, in source order
+    (``principal.attr.dept == resource.attr.dept`` names ``principal`` and then ``resource``), where the
+    compiler stops at the first. Each one found is replaced (a name by ``null``, a call by the list of
+    its target and arguments, whose names are still checked) and the rest compiled again."""
+    if not first.reason.startswith(_UNDECLARED):
+        return [first.reason]
+    found = [(first.offset, first.reason)]
+    options = Options(variables=frozenset(DECLARED_VARIABLES))
+    for _ in range(_MAX_UNDECLARED - 1):
+        offset, reason = found[-1]
+        name = reason[len(_UNDECLARED) :].split("'", 1)[0]
+        tree, replaced = _replace_reference(tree, offset, name)
+        if not replaced:
+            break
+        try:
+            build(tree, expr, options, fast=False)
+        except CompileError as exc:
+            if not exc.reason.startswith(_UNDECLARED):
+                break
+            found.append((exc.offset, exc.reason))
+            continue
+        break
+    return [reason for _, reason in sorted(found, key=lambda f: f[0])]
+
+
+def _replace_reference(node: Any, offset: int | None, name: str) -> tuple[Any, bool]:
+    """``node`` with the name or call ``name`` at ``offset`` replaced, and whether it was found."""
+    if isinstance(node, ast.Ident) and node.pos == offset and node.name == name:
+        return ast.Literal(node.pos, None), True
+    if isinstance(node, ast.Call) and node.pos == offset and node.function == name:
+        parts = node.args if node.target is None else (node.target, *node.args)
+        return ast.ListExpr(node.pos, tuple(parts)), True
+    if not dataclasses.is_dataclass(node):
+        return node, False
+    changes: dict[str, Any] = {}
+    for field in _field_names(type(node)):
+        value = getattr(node, field)
+        if isinstance(value, tuple):
+            items = [_replace_reference(v, offset, name) for v in value]
+            if any(done for _, done in items):
+                changes[field] = tuple(v for v, _ in items)
+        elif dataclasses.is_dataclass(value):
+            new, done = _replace_reference(value, offset, name)
+            if done:
+                changes[field] = new
+        if changes:
+            return dataclasses.replace(node, **changes), True
+    return node, False
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
