@@ -49,6 +49,8 @@ def to_cel(operand: Mapping[str, Any]) -> str:
         return "{" + ", ".join(f"{to_cel(k)}: {to_cel(v)}" for k, v in entries) + "}"
     if op == "get-field":
         return f"({to_cel(args[0])}).{args[1]['variable']}"
+    if op == "_?._":  # an optional selection (a.?b), which chamberlain plans and Cerbos fails to
+        return f"({to_cel(args[0])}).?{args[1]['value']}"
     if op == "has":
         inner = to_cel(args[0])
         return f"has({inner})"
@@ -82,8 +84,14 @@ def _macro(op: str, args: list[Any]) -> str:
     return f"({to_cel(args[0])}).{name}({', '.join([*names, *bodies])})"
 
 
+#: The optional type's methods, which the compiler reads without a registered overload.
+_OPTIONAL_METHODS = frozenset(("or", "orValue", "hasValue", "value", "optMap", "optFlatMap"))
+
+
 def _call(name: str, args: list[str]) -> str:
     overloads = functions.lookup(name)
+    if overloads is None and name in _OPTIONAL_METHODS:
+        return f"({args[0]}).{name}({', '.join(args[1:])})"
     if overloads is None or len(args) in overloads.global_impls or -1 in overloads.global_impls:
         return f"{name}({', '.join(args)})"
     return f"({args[0]}).{name}({', '.join(args[1:])})"

@@ -191,6 +191,8 @@ def expr_operand(expr: Expr, parent: Expr | None = None) -> Operand:
             current = current.operand
         if isinstance(current, Ident) and not expr.optional:
             return Variable(".".join([current.name, *reversed(names)]))
+        if expr.optional:  # cel-go's a.?b: the call _?._(a, "b"), an optional (none if b is absent)
+            return Expression("_?._", (expr_operand(expr.operand, expr), Value(expr.field)))
         return Expression("get-field", (expr_operand(expr.operand, expr), Variable(expr.field)))
     if isinstance(expr, ListExpr):
         if all(isinstance(e, Literal) for e in expr.elements):

@@ -413,6 +413,11 @@ class Partial:
         return inner
 
     def _optional_select(self, node: Select, bound: Mapping[str, Any]) -> Trace:
+        path = _static_path(node.operand)
+        if path is not None and path.split(".", 1)[0] not in bound:
+            found = self.known.get(f"{path}.{node.field}", _MISSING)
+            if found is not _MISSING:  # R.attr.?x with x given in advance: optional.of(x)
+                return Trace(node, runtime.optional_select({node.field: found}, node.field))
         operand = self._ev(node.operand, bound)
         value = operand.value
         if is_known(value):
