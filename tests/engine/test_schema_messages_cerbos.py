@@ -38,6 +38,10 @@ VALUES: dict[str, list[Any]] = {
         "2024-06-01t10:00:00.5+02:00",
         "\x1f",
         "a\x7f\u2028\tb",
+        # a trailing backslash: the validator's quote() turns %q's closing \\" into \" ('C:\')
+        "\\",
+        "C:\\Users\\",
+        'a\\"b\\',
     ],
     "day": ["2024-02-30", "x"],
     "ip": ["1.2.3", "::1"],

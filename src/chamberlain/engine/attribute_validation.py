@@ -254,8 +254,12 @@ def _additional(error: Any) -> list[str]:
 
 
 def _quote(text: str) -> str:
-    """The validator's single-quoted form: Go's ``%q`` with ``"`` left alone and ``'`` escaped."""
-    inner = go_quote(str(text))[1:-1].replace('\\"', '"').replace("'", "\\'")
+    """The validator's single-quoted form: Go's ``%q`` with ``\\"`` turned into ``"`` and ``'`` escaped.
+
+    The validator replaces ``\\"`` in the whole quoted text, closing quote included, before it drops
+    the quotes: a text ending in a backslash (``C:\\``, whose ``%q`` is ``"C:\\\\"``) keeps one
+    backslash of its escaped pair (``'C:\\'``), as Cerbos writes it."""
+    inner = go_quote(str(text)).replace('\\"', '"')[1:-1].replace("'", "\\'")
     return f"'{inner}'"
 
 
