@@ -1,4 +1,4 @@
-"""Hand-picked requests on three policy sets, answered alike by chamberlain and the real Cerbos server.
+"""Hand-picked requests on four policy sets, answered alike by chamberlain and the real Cerbos server.
 
 The random requests of ``test_differential_cerbos.py`` rarely line up every condition of a rule; these
 do, deliberately: the clinic set (``realworld/clinic``: care teams, break-glass from office networks,
@@ -6,7 +6,11 @@ null and wrongly typed attributes, tenant scopes with both scope permissions, a 
 scope of its own, a locum role policy, int/uint/double counters in version ``v2``, a scope with no
 policy, an unknown version) under schema enforcement ``none`` and ``reject``; the deployments set
 (``realworld/deploys``: its fixtures as written, moved into three nested scopes and a scope with no
-policy, and under version ``v2``), under ``none`` and ``reject``; and ``role_scopes/``
+policy, and under version ``v2``), under ``none`` and ``reject``; the IoT fleet set
+(``realworld/fleet``: devices whose attributes are integers past 2**53 and 2**64, 1e21, -0.0,
+nulls, unicode, malformed and offset timestamps, in tenant scopes overriding and requiring parental
+consent, for owners, technicians, a support role policy and the fleet bot in and out of its scope),
+under ``none`` and ``reject``; and ``role_scopes/``
 (role policies in nested scopes with parent roles, ``*`` resources and actions, next to resource
 policies overriding or requiring parental consent and a principal policy), with and without lenient
 scope search. Every principal meets every resource of its set, ``includeMeta`` on; whole responses
@@ -33,6 +37,7 @@ pytest_plugins = ["tests.support.fixtures"]
 HERE = Path(__file__).parent
 CLINIC = HERE / "realworld" / "clinic"
 DEPLOYS = HERE / "realworld" / "deploys"
+FLEET = HERE / "realworld" / "fleet"
 ROLE_SCOPES = HERE / "role_scopes"
 
 _RECORD_ACTIONS = [
@@ -236,11 +241,195 @@ def _deploy_requests() -> list[dict[str, Any]]:
     ]
 
 
+_FLEET_PRINCIPALS: list[dict[str, Any]] = [
+    {"id": "ana", "roles": ["user"], "attr": {"tenant": "globex", "residency": "de"}},
+    {"id": "Bob", "roles": ["admin"], "attr": {"tenant": "globex", "ip": "192.168.10.7"}},
+    {
+        "id": "tia",
+        "roles": ["technician"],
+        "attr": {"regions": ["eu"], "employer": "globex", "ip": "2001:db8:10::5"},
+    },
+    {"id": "tom", "roles": ["technician"], "attr": {"regions": "eu", "residency": None}},
+    {"id": "sue", "roles": ["support_agent"], "attr": {"regions": ["us", "none"], "residency": "fr"}},
+    {"id": "eng", "roles": ["engineer"], "attr": {"ip": "192.168.11.1"}},
+    {"id": "rm", "roles": ["engineer", "release_manager"], "attr": {}},
+    {"id": "fleet-bot", "roles": ["bot"], "attr": {"ip": "192.168.10.1"}},
+    {"id": "fleet-bot", "roles": ["bot"], "attr": {"ip": "10.0.0.1"}, "scope": "ops"},
+    {"id": "fleet-bot", "roles": ["bot"], "attr": {"ip": "192.168.10.200"}, "scope": "ops.eu"},
+    {"id": "ünï", "roles": ["user", "technician"], "attr": {"tenant": "", "regions": ["none"]}},
+]
+#: Devices with attributes of unusual types: integers past 2**53 and 2**64, 1e21 among the
+#: readings, -0.0, a reading that is a string, nulls where maps are expected, unicode names,
+#: malformed and offset timestamps (a DST change in Berlin), duplicated tags, an empty map.
+_FLEET_DEVICES: list[dict[str, Any]] = [
+    {
+        "tenant": "globex",
+        "owner": "ana",
+        "lastSeen": "2020-01-01T00:00:00Z",
+        "maintenanceAt": "2026-03-03T01:30:00Z",
+        "firmware": "2.4.1",
+        "usage": 12,
+        "tags": ["edge", "ünïcode"],
+        "location": {"country": "de"},
+        "telemetry": {"readings": [20.5, 99.25, -3]},
+        "labels": {"env": "prod", "channel": "beta"},
+    },
+    {
+        "tenant": "globex",
+        "owner": "bob",
+        "lastSeen": "2999-01-01T00:00:00+02:00",
+        "maintenanceAt": "2026-07-03T00:59:59.999Z",
+        "firmware": "1.0.0",
+        "usage": 9007199254740993,
+        "tags": [],
+        "location": {"country": "us", "region": None},
+        "telemetry": {"readings": [1e21, 2]},
+        "labels": {},
+        "locked": True,
+        "sharedWith": ["ANA", "tia", "ana"],
+    },
+    {
+        "tenant": "globex",
+        "lastSeen": "2026-01-01T00:00:00Z",
+        "telemetry": {"readings": []},
+        "sharedWith": ["Tia"],
+        "name": "Gerät Ä1",
+    },
+    {
+        "tenant": "initech",
+        "owner": "ana",
+        "lastSeen": "2026-01-01T00:00:00Z",
+        "maintenanceAt": "2026-10-25T01:00:00Z",
+        "firmware": "10.2.3",
+        "usage": -1,
+        "tags": ["edge", "rogue", "edge"],
+        "location": {"country": "jp", "extra": 1},
+        "telemetry": {"readings": [85.5, 85.50001]},
+        "labels": {"env": 3},
+        "name": "",
+    },
+    {
+        "tenant": "globex",
+        "owner": "ana",
+        "lastSeen": "2026-01-01T00:00:00Z",
+        "firmware": "x.y.z",
+        "telemetry": {"readings": [0.1, 0.2, 0.30000000000000004]},
+        "usage": 1.5,
+    },
+    {
+        "tenant": "globex",
+        "owner": "ana",
+        "lastSeen": "not a time",
+        "maintenanceAt": "2026-03-29T02:30:00+01:00",
+        "telemetry": {"readings": [-0.0, 1e-7, 123456789.125]},
+    },
+    {
+        "tenant": "globex",
+        "owner": "ana",
+        "lastSeen": "2026-01-01T00:00:00Z",
+        "telemetry": {"readings": ["hot", 2]},
+        "tags": "edge",
+        "usage": 18446744073709551615,
+    },
+    {
+        "tenant": "globex",
+        "owner": "ana",
+        "lastSeen": "2026-01-01T00:00:00Z",
+        "telemetry": {"readings": [3, 4, 5]},
+        "location": None,
+        "labels": {"env": "dev"},
+        "locked": None,
+    },
+    {},
+]
+_FLEET_FIRMWARE: list[dict[str, Any]] = [
+    {
+        "version": "3.1.0",
+        "channel": "stable",
+        "author": "eng",
+        "signature": "sha256:deadbeef",
+        "approvals": [
+            {"by": "rm", "approved": True},
+            {"by": "ana", "approved": True},
+            {"by": "eng", "approved": True},
+        ],
+        "sizes": [1, 9007199254740993, -2],
+    },
+    {
+        "version": "3.2.0-rc1",
+        "channel": "canary",
+        "author": "eng",
+        "signature": "sha256:DEADBEEF",
+        "approvals": [{"by": "eng", "approved": True}],
+        "notes": None,
+    },
+    {
+        "version": "3.2.0",
+        "channel": "beta",
+        "author": "rm",
+        "signature": "sha256:0123456789",
+        "approvals": [{"by": "eng", "approved": True}, {"by": "x", "approved": False}],
+        "notes": {"ü": [1, [2, [3]]]},
+    },
+    {"version": "4", "channel": "nightly", "author": "x"},
+    {
+        "version": "5",
+        "channel": "beta",
+        "author": "x",
+        "approvals": [{"by": "y"}],
+        "sizes": [4611686018427387904],
+    },
+]
+_DEVICE_ACTIONS = [
+    "view",
+    "view:telemetry",
+    "view:raw",
+    "reboot",
+    "decommission",
+    "update:ota",
+    "debug",
+    "export",
+]
+_FIRMWARE_ACTIONS = ["view", "rollout:canary", "rollout:full", "yank"]
+
+
+def _fleet_requests() -> list[dict[str, Any]]:
+    """Every principal meets every device in each tenant scope (and one with no policy of its own),
+    and every firmware release."""
+    requests = []
+    for n, principal in enumerate(_FLEET_PRINCIPALS):
+        for scope in [None, "globex", "globex.eu", "globex.eu.de"]:
+            devices = [
+                {"kind": "device", "id": f"dev-{i}", "attr": attr, **({"scope": scope} if scope else {})}
+                for i, attr in enumerate(_FLEET_DEVICES)
+            ]
+            requests.append(
+                {
+                    "requestId": f"fleet-{n}-{scope}",
+                    "includeMeta": True,
+                    "principal": principal,
+                    "resources": [{"resource": d, "actions": _DEVICE_ACTIONS} for d in devices],
+                }
+            )
+        firmware = [{"kind": "firmware", "id": f"fw-{i}", "attr": a} for i, a in enumerate(_FLEET_FIRMWARE)]
+        requests.append(
+            {
+                "requestId": f"fleet-{n}-firmware",
+                "includeMeta": True,
+                "principal": principal,
+                "resources": [{"resource": f, "actions": _FIRMWARE_ACTIONS} for f in firmware],
+            }
+        )
+    return requests
+
+
 TARGETS = {
     "clinic-none": (CLINIC, {}, "none", _clinic_requests),
     "clinic-reject": (CLINIC, {}, "reject", _clinic_requests),
     "deploys-none": (DEPLOYS, {}, "none", _deploy_requests),
     "deploys-reject": (DEPLOYS, {}, "reject", _deploy_requests),
+    "fleet-none": (FLEET, {}, "none", _fleet_requests),
+    "fleet-reject": (FLEET, {}, "reject", _fleet_requests),
     "role_scopes": (ROLE_SCOPES, {}, "none", _role_scope_requests),
     "role_scopes-lenient": (ROLE_SCOPES, {"lenientScopeSearch": True}, "none", _role_scope_requests),
 }
