@@ -52,6 +52,9 @@ VALUES: dict[str, list[Any]] = {
     "fixed": ["y", 1],
     "n": [0, 11, 3, 2.5, "3"],
     "x": [0, 1, 2, -1],
+    # bounds and values printed as Go float64s: must be <= 1e+06 but found 2.5e+06
+    # multiples of 0.01 by exact decimals (19.99 / 0.01 is 1998.9999999999998 in doubles)
+    "amount": [2500000, 1234567.89, 10.005, -1, 123456789.125, 1e21, 18446744073709551615, -0.5e-5, 19.99, 0.07],
     "tags": [[], ["a", "a"], ["a", "b", "c"], [1], "a"],
     "has": [["x"], []],
     "obj": [{}, {"a": 1, "b": 2, "c": 3}, {"AB": 1}],

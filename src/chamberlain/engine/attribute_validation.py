@@ -13,6 +13,7 @@ from urllib.parse import quote
 from jsonschema._utils import find_evaluated_item_indexes_by_schema, find_evaluated_property_keys_by_schema
 
 from chamberlain.cel.errors import EvaluationError
+from chamberlain.cel.golang import format_float_g
 from chamberlain.cel.golang import quote as go_quote
 from chamberlain.cel.lib.core import compile_regex
 from chamberlain.engine import glob
@@ -216,13 +217,13 @@ def _message(error: Any) -> str:
     if kind == "additionalProperties":
         return "additionalProperties " + ", ".join(_quote(k) for k in _additional(error)) + " not allowed"
     simple = {
-        "minimum": f"must be >= {_num(expected)} but found {_num(instance)}",
-        "maximum": f"must be <= {_num(expected)} but found {_num(instance)}",
-        "exclusiveMinimum": f"must be > {_num(expected)} but found {_num(instance)}",
-        "exclusiveMaximum": f"must be < {_num(expected)} but found {_num(instance)}",
+        "minimum": f"must be >= {_float(expected)} but found {_float(instance)}",
+        "maximum": f"must be <= {_float(expected)} but found {_float(instance)}",
+        "exclusiveMinimum": f"must be > {_float(expected)} but found {_float(instance)}",
+        "exclusiveMaximum": f"must be < {_float(expected)} but found {_float(instance)}",
         "pattern": f"does not match pattern {_quote(expected)}",
         "format": f"{_quote(str(instance))} is not valid {_quote(expected)}",
-        "multipleOf": f"{_num(instance)} not multipleOf {_num(expected)}",
+        "multipleOf": f"{_float(instance)} not multipleOf {_float(expected)}",
         "not": "not failed",
         "false": "not allowed",
     }
@@ -282,6 +283,15 @@ def _normal(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _normal(v) for k, v in value.items()}
     return value
+
+
+def _float(value: Any) -> str:
+    """A bound or an attribute in a ``minimum``/``maximum``/``multipleOf`` message: the validator prints
+    both as Go float64s (``%v``): ``must be <= 1e+06 but found 2.5e+06``, ``1.23456789e+08``,
+    ``9.007199254740992e+15`` (the attribute is a double; the schema's number becomes one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)  # the messages are written for every keyword; only a number's is used
+    return format_float_g(float(value))
 
 
 def _num(value: Any) -> str:

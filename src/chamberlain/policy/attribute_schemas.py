@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import functools
 import urllib.parse
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from referencing.jsonschema import DRAFT202012
 
 from chamberlain import strictjson
 from chamberlain.cel.errors import EvaluationError
+from chamberlain.cel.golang import format_float_g
 from chamberlain.cel.lib.core import compile_regex
 from chamberlain.files import FileRefused, read_bounded
 from chamberlain.policy.schema_formats import FORMAT_CHECKER
@@ -175,11 +177,60 @@ def _regex(pattern: str) -> Any:
         return f"pattern {pattern!r} cannot be used: {exc}"
 
 
+#: Exact decimal arithmetic for the numeric keywords (enough digits for any double's shortest form).
+_EXACT = decimal.Context(prec=1200, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
+def _instance_number(value: Any) -> decimal.Decimal:
+    """An attribute's number as Cerbos's validator reads it: the request's number is a double
+    (``google.protobuf.Value``), turned into an exact rational through its shortest decimal form
+    (``fmt.Sprint``): 19.99 is 1999/100, 9007199254740993 is 9007199254740992."""
+    try:
+        return decimal.Decimal(format_float_g(float(value)))
+    except (OverflowError, decimal.InvalidOperation):
+        return decimal.Decimal(value)
+
+
+def _schema_number(value: Any) -> decimal.Decimal:
+    """A schema's number as written (its shortest decimal form: 0.01 is 1/100)."""
+    return decimal.Decimal(repr(value) if isinstance(value, float) else value)
+
+
+def _numeric(name: str, holds: Any) -> Any:
+    def keyword(validator: Any, bound: Any, instance: Any, schema: Any) -> Any:
+        if not validator.is_type(instance, "number") or not validator.is_type(bound, "number"):
+            return
+        if not holds(_instance_number(instance), _schema_number(bound)):
+            yield jsonschema.ValidationError(f"{instance!r} fails {name} {bound!r}")
+
+    return keyword
+
+
+def _multiple(value: decimal.Decimal, step: decimal.Decimal) -> bool:
+    if step == 0:
+        return True
+    quotient = _EXACT.divide(value, step)
+    return quotient == quotient.to_integral_value()
+
+
+#: ``multipleOf`` and the bounds compared as Cerbos's validator compares them, exactly on decimals:
+#: 19.99 is a multiple of 0.01 (binary doubles say 1998.9999999999998), and a request's integer past
+#: 2**53 is the double it becomes on the way in.
+_NUMERIC = {
+    "multipleOf": _numeric("multipleOf", _multiple),
+    "minimum": _numeric("minimum", lambda v, b: v >= b),
+    "maximum": _numeric("maximum", lambda v, b: v <= b),
+    "exclusiveMinimum": _numeric("exclusiveMinimum", lambda v, b: v > b),
+    "exclusiveMaximum": _numeric("exclusiveMaximum", lambda v, b: v < b),
+}
+
+
 @functools.cache
 def _with_re2(cls: Any) -> Any:
-    return jsonschema.validators.extend(
-        cls, {"pattern": _re2_pattern, "patternProperties": _re2_pattern_properties}
-    )
+    keywords = {"pattern": _re2_pattern, "patternProperties": _re2_pattern_properties}
+    if cls not in (jsonschema.Draft3Validator, jsonschema.Draft4Validator):  # boolean exclusive bounds
+        keywords.update(_NUMERIC)
+    return jsonschema.validators.extend(cls, keywords)
 
 
 def _not_found(what: str, referenced_by: str) -> str:
