@@ -319,6 +319,8 @@ CALL_MISTAKES = [
     "sets.contains(P.roles, [1]) || sets.equivalent([1], [1u])",
     'sets.intersects([1], ["a"]) || sets.contains(P.roles)',
     'sets.contains(["a"], R.attr.x) == 1',
+    'has(P.attr["x"])',
+    "has(R.attr.x[0]) || has(P.id)",
 ]
 #: Undeclared names and functions: cel-go reports each one, each time it appears, in source order.
 UNDECLARED = [

@@ -793,7 +793,7 @@ class _Generator:
     def has_macro(self, node: Call) -> _Code:
         arg = node.args[0]
         if not isinstance(arg, Select) or arg.optional:
-            raise self.error("invalid argument to has() macro: expected a field selection", arg)
+            raise self.error("invalid argument to has() macro", arg)  # cel-go's words
         operand = self.emit(arg.operand)
         if self.fast:
             t, binding = self.named(operand.text)
