@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chamberlain.cel.golang import quote as go_quote
 from chamberlain.policy import model as m
 from chamberlain.policy.cel_check import check_expression
 from chamberlain.policy.errors import Issue
@@ -274,7 +275,7 @@ class Checker:
                 self.error(
                     policy,
                     "import not found",
-                    f"Derived roles import {_sq(name)} cannot be found: check the name of the derivedRoles policy",
+                    f"cannot find derived roles {_dq(name)} imported by {_importer(policy)}: check the name of the derivedRoles policy",
                     f"resource_policy.import_derived_roles[{i}]",
                 )
                 continue
@@ -327,7 +328,7 @@ class Checker:
         self.error(
             policy,
             "import not found",
-            f"{noun.capitalize()} import '{name}' cannot be found: check the name of the export{noun.capitalize()} policy",
+            f"cannot find {noun} {_dq(name)} imported by {_importer(policy)}: check the name of the export{noun.capitalize()} policy",
             path,
         )
 
@@ -596,3 +597,18 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
                 if len(component) > 1:
                     out.append(component)
     return out
+
+
+def _dq(text: str) -> str:
+    """Go's ``%q``, as Cerbos quotes an import's name (``cannot find variables "x" imported by ...``)."""
+    return go_quote(text)
+
+
+def _importer(policy: m.Policy) -> str:
+    """The importing policy as Cerbos names it: its key with names sanitised
+    (``principal.fleet_bot.vdefault``, ``resource.doc.vdefault/acme``, ``derived_roles.common``)."""
+    from chamberlain.engine.names import policy_key  # the engine imports this module's package
+
+    if policy.kind in ("derived_roles", "export_variables", "export_constants"):
+        return policy.key
+    return policy_key(policy.kind, policy.name, policy.version, policy.scope)
