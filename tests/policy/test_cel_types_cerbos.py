@@ -345,6 +345,11 @@ UNDECLARED = [
     "P.attr.x.foo(bar) == 1 && math.foo(x) == 1",
     "unknownFn() && t",
 ]
+#: Syntax errors: Cerbos gives ANTLR's words (``mismatched input '<EOF>' expecting {'[', '{', ...}``),
+#: chamberlain's parser its own (``unexpected end of expression, expected an expression or ')'``), at
+#: the same position: a known difference (docs/correctness.md), a strict expected failure.
+SYNTAX = ["R.attr.owner ==", "foo.bar(", 'P.id == "a" &&& true']
+SYNTAX_FAMILY = "syntax errors"
 #: What cel-go refuses and this checker lets through (it gives Cerbos's library types no type): each
 #: still fails at evaluation time. A case that starts to agree must leave this list.
 KNOWN_MISSED = {
@@ -373,6 +378,8 @@ def _families() -> Iterator[tuple[str, str]]:
         yield "calls: arity, style, list element types", expr
     for expr in UNDECLARED:
         yield "undeclared names", expr
+    for expr in SYNTAX:
+        yield SYNTAX_FAMILY, expr
 
 
 CASES = list(dict.fromkeys(_families()))
@@ -427,7 +434,21 @@ def _ours(expr: str) -> str:
     return f"[{', '.join(errors)}]" if errors else ""
 
 
-@pytest.mark.parametrize("family", sorted({family for family, _ in CASES}))
+@pytest.mark.parametrize(
+    "family",
+    [
+        pytest.param(
+            f,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="syntax errors in chamberlain's parser's words, not ANTLR's (docs/correctness.md)",
+            ),
+        )
+        if f == SYNTAX_FAMILY
+        else f
+        for f in sorted({family for family, _ in CASES})
+    ],
+)
 def test_compile_time_type_errors_are_cerbos_s(family: str, cerbos_errors: dict[str, str]) -> None:
     exprs = [expr for f, expr in CASES if f == family]
     differ = [(e, cerbos_errors.get(e, ""), _ours(e)) for e in exprs if _ours(e) != cerbos_errors.get(e, "")]
