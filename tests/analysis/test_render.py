@@ -65,3 +65,9 @@ def test_reports_escape_what_policies_say(tmp_path: Path) -> None:
         console.print(renderable)
     text = console.export_text()
     assert "if [1]" in text and "[1] role:reader view document: " in text
+
+
+def test_readable_writes_optional_selections_as_policies_write_them() -> None:
+    tier = Expression("_?._", (Variable("request.resource.attr"), Value("tier")))
+    cond = Expression("eq", (Expression("orValue", (tier, Value("free"))), Value("free")))
+    assert readable(cond) == 'R.attr.?tier.orValue("free") == "free"'

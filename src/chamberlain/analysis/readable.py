@@ -38,6 +38,8 @@ _METHODS = {
     "immediateParentOf",
     "immediateChildOf",
     "siblingOf",
+    "orValue",
+    "hasValue",
 }
 _MACROS = {"exists", "all", "exists_one", "filter", "map", "except"}
 
@@ -93,6 +95,8 @@ def _render(o: Operand, *, top: bool = False) -> str:
         return text if top else f"({text})"
     if op == "get-field" and len(args) == 2 and isinstance(args[1], Variable):
         return f"{_atom(args[0])}.{args[1].name}"
+    if op == "_?._" and len(args) == 2 and isinstance(args[1], Value) and isinstance(args[1].value, str):
+        return f"{_atom(args[0])}.?{args[1].value}"  # an optional selection: R.attr.?tier
     if op == "index" and len(args) == 2:
         return f"{_atom(args[0])}[{_render(args[1], top=True)}]"
     if op == "list":
