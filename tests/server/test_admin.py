@@ -355,6 +355,24 @@ def test_an_admin_audience_must_differ_from_the_audience(policies, idp, tmp_path
         ThreadServer(policies, {"server": admin_on(), "chamberlain": {"delegation": delegation}})
 
 
+def test_approvals_with_people_signing_in_with_the_token_they_hand_agents_are_warned_about(
+    policies, idp, tmp_path
+):
+    delegation = trusting(tmp_path, idp)
+    base = {
+        "storage": {"disk": {"directory": str(policies)}},
+        "server": admin_on(),
+        "chamberlain": {"stateDir": str(tmp_path / "state"), "delegation": delegation},
+    }
+    shared = [w for w in load_config(overrides=base).warnings if "has no adminAudience" in w]
+    assert len(shared) == 1 and idp.issuer in shared[0] and "decide the approvals" in shared[0]
+    delegation["trustedIssuers"][0]["adminAudience"] = "https://admin.chamberlain.example"
+    assert not [w for w in load_config(overrides=base).warnings if "adminAudience" in w]
+    del delegation["trustedIssuers"][0]["adminAudience"]
+    base["chamberlain"]["approvals"] = {"enabled": False}
+    assert not [w for w in load_config(overrides=base).warnings if "adminAudience" in w]
+
+
 def test_repeated_failures_are_rate_limited_per_client(policies):
     with ThreadServer(
         policies, {"server": admin_on(), "chamberlain": {"admin": {"maxFailedLogins": 3}}}

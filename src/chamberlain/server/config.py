@@ -503,6 +503,8 @@ def _validate(c: dict[str, Any], problems: list[str], warnings: list[str], base_
     approvals = _approvals(c["chamberlain"]["approvals"], sessions_url, problems)
     admin = _admin(c, 0 if delegation is None else len(delegation.trusted_issuers), problems, base_dir)
     issuers = tuple(t.issuer for t in delegation.trusted_issuers) if delegation is not None else ()
+    if admin.enabled and approvals is not None and delegation is not None:
+        warnings.extend(_shared_audience_warnings(delegation))
     console = console_settings.parse_settings(c["chamberlain"]["console"], issuers, problems)
     if processes > 1 and admin.enabled and console.enabled and sessions_url is None:
         problems.append(
@@ -618,6 +620,18 @@ def _delegation(
     except DelegationConfigError as exc:
         problems.extend(exc.problems)
         return None
+
+
+def _shared_audience_warnings(delegation: DelegationConfig) -> list[str]:
+    """A warning per trusted issuer whose people sign in to the admin API with the token they hand agents."""
+    return [
+        f"chamberlain.delegation.trustedIssuers: {t.issuer!r} has no adminAudience, so the token a person "
+        "hands an agent for the token exchange also signs the agent in to the admin API as that person: it "
+        "can decide the approvals the person may decide (other people's requests, where the person holds an "
+        "approver role); set adminAudience to an audience of its own"
+        for t in delegation.trusted_issuers
+        if not t.admin_audience
+    ]
 
 
 def _approvals(section: Any, sessions_url: StoreURL | None, problems: list[str]) -> ApprovalSettings | None:
