@@ -101,7 +101,7 @@ def _compile_errors(tree: ast.Expr, expr: str, first: CompileError) -> list[str]
             found.append((exc.offset, exc.reason))
             continue
         break
-    return [reason for _, reason in sorted(found, key=lambda f: f[0])]
+    return [reason for _, reason in sorted(found, key=lambda f: -1 if f[0] is None else f[0])]
 
 
 def _replace_reference(node: Any, offset: int | None, name: str) -> tuple[Any, bool]:
@@ -111,7 +111,7 @@ def _replace_reference(node: Any, offset: int | None, name: str) -> tuple[Any, b
     if isinstance(node, ast.Call) and node.pos == offset and node.function == name:
         parts = node.args if node.target is None else (node.target, *node.args)
         return ast.ListExpr(node.pos, tuple(parts)), True
-    if not dataclasses.is_dataclass(node):
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
         return node, False
     changes: dict[str, Any] = {}
     for field in _field_names(type(node)):
