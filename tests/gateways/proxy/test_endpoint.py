@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -289,17 +291,26 @@ def test_detailed_denials_name_the_policy(tmp_path):
         assert reply.json()["deniedBy"], reply.text
 
 
-def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_path):
+def key_set_server(
+    tmp_path: Path, gateway: dict[str, Any], **resource_policies: str
+) -> tuple[ThreadServer, IdentityProvider]:
+    """A server deciding ``gateway``'s routes for people whose tokens an identity provider signs (a key set in
+    ``auxData.jwt``), with the example policies and ``resource_policies`` (file stem -> YAML); and that provider."""
     idp = IdentityProvider()
     (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
     config = {
         "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-        "chamberlain": {
-            "gateway": {"routes": ROUTES, "principal": {"audiences": [ISSUER]}},
-            "logLevel": "error",
-        },
+        "chamberlain": {"gateway": gateway, "logLevel": "error"},
     }
-    with ThreadServer(policies(tmp_path), config) as srv:
+    folder = policies(tmp_path)
+    for stem, text in resource_policies.items():
+        (folder / "resource_policies" / f"{stem}.yaml").write_text(text)
+    return ThreadServer(folder, config), idp
+
+
+def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_path):
+    server, idp = key_set_server(tmp_path, {"routes": ROUTES, "principal": {"audiences": [ISSUER]}})
+    with server as srv:
         url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"  # staff pay up to 10000 themselves
         reply = httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"])))
         assert reply.status_code == 200 and reply.headers["x-chamberlain-subject"] == "bob"
@@ -340,13 +351,8 @@ def test_key_sets_without_audiences_are_warned_of_at_start(tmp_path, caplog, aud
 def test_a_key_set_token_with_an_act_claim_is_401(tmp_path):
     """An identity provider's own token exchange names the agent in ``act``: taking such a token's sub as the
     principal let the agent pay 5,000 as bob, where agents acting for staff may pay up to 1,000."""
-    idp = IdentityProvider()
-    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
-    config = {
-        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-        "chamberlain": {"gateway": {"routes": ROUTES}, "logLevel": "error"},
-    }
-    with ThreadServer(policies(tmp_path), config) as srv:
+    server, idp = key_set_server(tmp_path, {"routes": ROUTES})
+    with server as srv:
         url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"
         delegated = idp.token("bob", roles=["finance_clerk"], act={"sub": "planner-agent"})
         reply = httpx.post(url, headers=bearer(delegated))
@@ -388,19 +394,11 @@ def test_an_action_made_from_a_path_parameter_that_an_upstream_reads_as_another_
     """``action: "{op}"`` with ALLOW * and DENY delete: ``Delete`` (Express and ASP.NET route without regard to
     case), ``delete%20`` (an upstream trimming its input) and a fullwidth ``%EF%BD%84elete`` (one normalising Unicode)
     were each allowed as an action no rule denies, while the upstream deletes."""
-    idp = IdentityProvider()
-    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
     routes = [{"request": "POST /repos/{repo}/{op}", "kind": "repo", "id": "{repo}", "action": "{op}"}]
-    config = {
-        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-        "chamberlain": {
-            "gateway": {"routes": routes, "principal": {"audiences": [ISSUER]}},
-            "logLevel": "error",
-        },
-    }
-    folder = policies(tmp_path)
-    (folder / "resource_policies" / "repo.yaml").write_text(REPO_POLICY)
-    with ThreadServer(folder, config) as srv:
+    server, idp = key_set_server(
+        tmp_path, {"routes": routes, "principal": {"audiences": [ISSUER]}}, repo=REPO_POLICY
+    )
+    with server as srv:
         token = bearer(idp.token("mia", roles=["maintainer"]))
         assert httpx.post(f"{srv.url}{AUTHZ}/repos/r1/archive", headers=token).status_code == 200
         assert httpx.post(f"{srv.url}{AUTHZ}/repos/r1/delete", headers=token).status_code == 403
@@ -442,8 +440,6 @@ resourcePolicy:
 def test_a_body_number_policies_would_read_as_another_is_403(tmp_path):
     """Policies read numbers as doubles (as Cerbos does): ``{"to": 9007199254740993}`` was decided as the one
     account the policy allows, 9007199254740992, and the service, reading the integer, paid its neighbour."""
-    idp = IdentityProvider()
-    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
     routes = [
         {
             "request": "POST /transfers",
@@ -460,16 +456,10 @@ def test_a_body_number_policies_would_read_as_another_is_403(tmp_path):
             "attr": {"to": {"cel": "request.body.to"}},
         },
     ]
-    config = {
-        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-        "chamberlain": {
-            "gateway": {"routes": routes, "principal": {"audiences": [ISSUER]}},
-            "logLevel": "error",
-        },
-    }
-    folder = policies(tmp_path)
-    (folder / "resource_policies" / "transfer.yaml").write_text(TRANSFER_POLICY)
-    with ThreadServer(folder, config) as srv:
+    server, idp = key_set_server(
+        tmp_path, {"routes": routes, "principal": {"audiences": [ISSUER]}}, transfer=TRANSFER_POLICY
+    )
+    with server as srv:
         token = bearer(idp.token("bob", roles=["finance_clerk"]), **{"content-type": "application/json"})
         for method in ("POST", "PUT"):
             url = f"{srv.url}{AUTHZ}/transfers"
@@ -496,22 +486,14 @@ def test_a_path_matching_an_earlier_route_only_when_case_is_ignored_is_403(tmp_p
     """``POST /payments/{id}/pay`` decides pay; a later, broader route decides view. ``/payments/p1/PAY`` (or
     ``Pay%20``) missed the first route and was allowed as a view, while Express and ASP.NET, routing without
     regard to case, ran the payment."""
-    idp = IdentityProvider()
-    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
     routes = [
         {"request": "POST /payments/{id}/pay", "kind": "payment", "id": "{id}", "action": "pay"},
         {"request": "POST /{section}/{id}/{what}", "kind": "repo", "id": "{id}", "action": "view"},
     ]
-    config = {
-        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-        "chamberlain": {
-            "gateway": {"routes": routes, "principal": {"audiences": [ISSUER]}},
-            "logLevel": "error",
-        },
-    }
-    folder = policies(tmp_path)
-    (folder / "resource_policies" / "repo.yaml").write_text(REPO_POLICY)
-    with ThreadServer(folder, config) as srv:
+    server, idp = key_set_server(
+        tmp_path, {"routes": routes, "principal": {"audiences": [ISSUER]}}, repo=REPO_POLICY
+    )
+    with server as srv:
         token = bearer(idp.token("mia", roles=["maintainer"]))  # may view anything, pay nothing
         assert httpx.post(f"{srv.url}{AUTHZ}/docs/d1/history", headers=token).status_code == 200
         assert httpx.post(f"{srv.url}{AUTHZ}/payments/p1/pay", headers=token).status_code == 403
@@ -572,18 +554,9 @@ def test_an_mcp_name_a_lenient_server_reads_as_a_denied_tool_is_403(tmp_path):
     """Behind a header-only proxy chamberlain never sees the server's own tool names: ``Mcp-Name: Delete_Repo``
     was decided as a tool no DENY names and allowed by ``tools/call::*``, while a server matching names without
     regard to case ran delete_repo."""
-    idp = IdentityProvider()
-    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
-    config = {
-        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
-        "chamberlain": {
-            "gateway": {"routes": ROUTES, "mcp": {"paths": ["/mcp"]}, "principal": {"audiences": [ISSUER]}},
-            "logLevel": "error",
-        },
-    }
-    folder = policies(tmp_path)
-    (folder / "resource_policies" / "mcp_server.yaml").write_text(MCP_DENY_POLICY)
-    with ThreadServer(folder, config) as srv:
+    gateway = {"routes": ROUTES, "mcp": {"paths": ["/mcp"]}, "principal": {"audiences": [ISSUER]}}
+    server, idp = key_set_server(tmp_path, gateway, mcp_server=MCP_DENY_POLICY)
+    with server as srv:
         token = idp.token("mia", roles=["maintainer"])
 
         def call(name: str) -> httpx.Response:
