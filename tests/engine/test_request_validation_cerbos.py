@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from chamberlain import PDP, AuxData, InvalidRequest, Principal, RequestLimits, Resource
 from chamberlain.cli import app
+from chamberlain.engine.request_validation import RequestError
 from tests.server.support import STORE, ThreadServer
 from tests.support.cerbos_server import ServerFactory
 
@@ -215,10 +216,9 @@ def test_limits_are_the_pdp_s_own(tmp_path: Path) -> None:
 
 
 def test_chamberlain_extensions_of_aux_data_are_accepted(pdp: PDP) -> None:
-    """``auxData.delegation`` and ``auxData.session`` are chamberlain's (the server accepts them too)."""
-    for extension in (
-        {"delegation": {"actors": [{"id": "a"}]}},
-        {"session": {"id": "ses_01J00000000000000000000000"}},
-    ):
-        response = pdp.check_resources(_request(auxData=extension))
-        assert response["results"][0]["actions"]["view"]
+    """``auxData.delegation`` and ``auxData.session`` are chamberlain's (the server accepts them too); a plain
+    PDP validates a chain of actors, then refuses to decide it for the principal alone."""
+    response = pdp.check_resources(_request(auxData={"session": {"id": "ses_01J00000000000000000000000"}}))
+    assert response["results"][0]["actions"]["view"]
+    with pytest.raises(RequestError, match="does not check actor chains"):
+        pdp.check_resources(_request(auxData={"delegation": {"actors": [{"id": "a"}]}}))
