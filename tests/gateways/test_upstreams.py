@@ -75,6 +75,12 @@ async def test_http_and_stdio_upstreams_prompts_and_resources(tmp_path, http_fix
         assert prompts == {"remote.greeting", "local.greeting"}  # launch_codes: not allowed, not shown
         greeting = await client.get_prompt("local.greeting", {"name": "Erin"})
         assert "Hello, Erin!" in greeting.messages[0].content.text
+        # Two argument names differing only in case: a server reading names without regard to case may take the
+        # one not decided on; refused before any decision.
+        with pytest.raises(MCPError) as twins:
+            await client.get_prompt("local.greeting", {"name": "Erin", "Name": "Mallory"})
+        assert twins.value.error.code == -32602
+        assert "keys 'name' and 'Name', which differ only in case" in twins.value.error.message
         with pytest.raises(MCPError) as refused:
             await client.get_prompt("remote.launch_codes", {})
         assert refused.value.error.code == -32010 and "no rule matched" in refused.value.error.message

@@ -100,13 +100,13 @@ class ArgumentChecker:
         return f"the arguments of tool {tool!r} do not match its input schema: at arguments{where}: {error.message}"
 
 
-def inexact(tool: str, arguments: Mapping[str, Any]) -> str:
+def inexact(tool: str, arguments: Mapping[str, Any], what: str = "tool") -> str:
     """Why the call is refused when its arguments hold an integer policies cannot read exactly, or two keys that
-    differ only in case (:func:`case_twins`), or ``""``."""
+    differ only in case (:func:`case_twins`), or ``""``; ``what``: the kind of thing called (tool, prompt)."""
     twins = case_twins(dict(arguments), "arguments")
     if twins is not None:
         return (
-            f"the arguments of tool {tool!r} are refused: {twins[0]} holds keys {twins[1]!r} and {twins[2]!r}, "
+            f"the arguments of {what} {tool!r} are refused: {twins[0]} holds keys {twins[1]!r} and {twins[2]!r}, "
             "which differ only in case: a server reading names without regard to case might take the other "
             "value than the one decided on"
         )
@@ -119,7 +119,7 @@ def inexact(tool: str, arguments: Mapping[str, Any]) -> str:
     except OverflowError:
         read = "infinity"
     return (
-        f"the arguments of tool {tool!r} are refused: {where} is {number}, an integer beyond ±2^53, which "
+        f"the arguments of {what} {tool!r} are refused: {where} is {number}, an integer beyond ±2^53, which "
         f"policies read as the nearest double ({read}): the tool would run with another number than the one "
         "decided on (send it as a string)"
     )

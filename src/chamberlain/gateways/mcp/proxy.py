@@ -44,7 +44,7 @@ from chamberlain.approvals.errors import ApprovalError
 from chamberlain.approvals.guard import FIELD as APPROVAL
 from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
 from chamberlain.gateways.mcp import mapping
-from chamberlain.gateways.mcp.arguments import ArgumentChecker
+from chamberlain.gateways.mcp.arguments import ArgumentChecker, inexact
 from chamberlain.gateways.mcp.catalog import Catalog, Entry
 from chamberlain.gateways.mcp.config import GatewayConfig
 from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval, waiting_for
@@ -506,6 +506,9 @@ class Gateway:
             )
         caller = self._caller_or_error(ctx)
         arguments = dict(params.arguments or {})
+        problem = inexact(params.name, arguments, "prompt")  # string values: two names differing in case
+        if problem:
+            raise MCPError(code=INVALID_PARAMS, message=problem)
         action = mapping.action(mapping.PROMPTS_GET, entry.name)
         decision = await self._decide_named(
             caller, entry, mapping.PROMPTS_GET, action, arguments, "prompt_name"
