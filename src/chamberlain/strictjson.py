@@ -22,6 +22,8 @@ library's scanner, which looks at each object's key list (the value hooks are no
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -169,4 +171,23 @@ def _path_of(value: Any, keys: frozenset[str]) -> tuple[str | int, ...] | None:
             stack.extend((v, (*path, k)) for k, v in reversed(node.items()))
         elif type(node) is list:
             stack.extend((v, (*path, i)) for i, v in reversed(list(enumerate(node))))
+    return None
+
+
+def non_finite(value: Any, where: str = "", depth: int = 0) -> tuple[str, float] | None:
+    """The path (``a.b[0]``, after ``where``) and value of the first float in ``value`` that is inf or nan, or
+    None: JSON holds no such number, and orjson writes it as ``null``, so what is decided on would not be what
+    the caller holds. Containers deeper than 256 levels are not entered (orjson refuses them itself)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, value)
+    if depth < 256 and isinstance(value, Mapping):
+        items: Any = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif depth < 256 and isinstance(value, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for path, item in items:
+        found = non_finite(item, path, depth + 1)
+        if found is not None:
+            return found
     return None

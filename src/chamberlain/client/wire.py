@@ -3,7 +3,6 @@ results the embedded :class:`~chamberlain.PDP` returns (or, when the PDP could n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from chamberlain.engine.result import ActionEffect, CheckOutput, OutputEntry, Va
 from chamberlain.errors import Error
 from chamberlain.pdp import CheckResult
 from chamberlain.policy.model import EFFECT_ALLOW, EFFECT_DENY
+from chamberlain.strictjson import non_finite
 from chamberlain.text import printable
 
 #: The ``matchedPolicy`` of an action denied because the PDP gave no decision (unreachable, broken answer).
@@ -118,22 +118,12 @@ def encode(request: Mapping[str, Any]) -> bytes:
     DENY ``R.attr.amount > 100`` fails on null and is skipped under Cerbos's default evaluation)."""
     body = orjson.dumps(request)
     if b"null" in body:  # where an inf or a nan went, if any did
-        _finite(request, "")
-    return body
-
-
-def _finite(value: Any, where: str, depth: int = 0) -> None:
-    if isinstance(value, float):
-        if not math.isfinite(value):
+        found = non_finite(request)
+        if found is not None:
             raise RequestError(
-                where, f"{value!r} is a number JSON cannot hold, so it cannot be sent to the PDP"
+                found[0], f"{found[1]!r} is a number JSON cannot hold, so it cannot be sent to the PDP"
             )
-    elif depth < 256 and isinstance(value, Mapping):
-        for k, v in value.items():
-            _finite(v, f"{where}.{k}" if where else str(k), depth + 1)
-    elif depth < 256 and isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            _finite(v, f"{where}[{i}]", depth + 1)
+    return body
 
 
 def principal_json(principal: Principal) -> dict[str, Any]:

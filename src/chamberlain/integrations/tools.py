@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from chamberlain.engine import Principal, Resource
 from chamberlain.errors import Error
 from chamberlain.integrations import decide
 from chamberlain.pdp import CheckResult
+from chamberlain.strictjson import non_finite
 
 LOGGER = logging.getLogger("chamberlain.integrations")
 TOOLS_CALL, TOOLS_LIST = "tools/call", "tools/list"
@@ -66,23 +66,12 @@ def plain_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
     policy would decide on null (a DENY comparing ``amount > 100`` skipped) while the tool ran with ``inf``
     (``json.loads``, which agent frameworks parse the model's arguments with, reads ``Infinity`` and ``NaN``)."""
     try:
-        _finite(arguments, "arguments")
+        found = non_finite(arguments, "arguments")
+        if found is not None:
+            raise TypeError(f"{found[0]} is {found[1]!r}, a number JSON cannot hold")
         return orjson.loads(orjson.dumps(dict(arguments), option=orjson.OPT_NON_STR_KEYS))
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise TypeError(f"the arguments do not serialise to JSON ({exc})") from None
-
-
-def _finite(value: Any, where: str, depth: int = 0) -> None:
-    """Raise ``TypeError`` naming the first float that is inf or nan (past orjson's own depth limit, it refuses)."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TypeError(f"{where} is {value!r}, a number JSON cannot hold")
-    elif depth < 256 and isinstance(value, Mapping):
-        for k, v in value.items():
-            _finite(v, f"{where}.{k}", depth + 1)
-    elif depth < 256 and isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            _finite(v, f"{where}[{i}]", depth + 1)
 
 
 class ToolGuard:

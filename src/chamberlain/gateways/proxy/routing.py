@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from chamberlain import cel, strictjson
+from chamberlain.caches import ENTRY_OVERHEAD, BoundedCache
 from chamberlain.engine import glob
 from chamberlain.engine.ruletable import key_matches
 from chamberlain.gateways.mcp.arguments import case_twins, inexact_integer
@@ -134,17 +135,22 @@ def case_variant(engine: Any, kind: str, action: str) -> str:
     default, ASP.NET) would act on the action that rule decides, which this check would not meet."""
     global _variants
     table = engine.table
-    if _variants[0] is not table or len(_variants[1]) > 4096:  # policies reloaded (or many actions seen)
-        _variants = (table, {})
-    key = (kind, action)
-    found = _variants[1].get(key)
-    if found is None:
-        found = _variants[1][key] = _case_variant(table, kind, action)
-    return found
+    if _variants[0] is not table:  # policies reloaded: answers of the old rule table no longer hold
+        _variants = (table, _variant_cache(table))
+    return _variants[1][(kind, action)]  # type: ignore[no-any-return]
 
 
-#: The rule table :func:`case_variant` last answered for, and its answers by (kind, action).
-_variants: tuple[Any, dict[tuple[str, str], str]] = (None, {})
+def _variant_cache(table: Any) -> BoundedCache:
+    # Keyed by what requests send (a path segment, an Mcp-Name): bounded by bytes, not only by entries.
+    return BoundedCache(
+        lambda key: _case_variant(table, *key),
+        max_bytes=4 << 20,
+        cost=lambda key, _value: ENTRY_OVERHEAD + 2 * (len(key[0]) + len(key[1])),
+    )
+
+
+#: The rule table :func:`case_variant` answers for, and its answers by (kind, action).
+_variants: tuple[Any, BoundedCache] = (None, BoundedCache(lambda key: "", max_bytes=0))
 
 
 def _case_variant(table: Any, kind: str, action: str) -> str:
@@ -247,7 +253,8 @@ def body_of(request: ProxyRequest, route: Route, max_depth: int) -> Any:
 
 
 def _exact(value: Any, what: str, where: str) -> None:
-    """Refuse a body value ``where`` reads that holds an integer beyond ±2^53: policies read every number as a
+    """Refuse a body value ``where`` reads that holds two keys differing only in case (an upstream reading names
+    without regard to case may take the other) or an integer beyond ±2^53: policies read every number as a
     double (as Cerbos does), so ``9007199254740993`` would be decided as ``9007199254740992`` while the upstream
     reads the integer sent."""
     twins = case_twins(value, what)
