@@ -92,6 +92,7 @@ def decision(
     principal: str = "alice",
     effect: str = "EFFECT_ALLOW",
     actors: tuple[str, ...] = ("agent-1",),
+    resource_kind: str = "doc",
     **fields: object,
 ) -> Entry:
     """A small decision entry, numbered ``i`` in its request id."""
@@ -105,7 +106,7 @@ def decision(
         principal={"id": principal, "roles": ["user"]},
         actor_chain=actors,
         action="view",
-        resource={"kind": "doc", "id": f"d{i}", "attr": {"n": i}},
+        resource={"kind": resource_kind, "id": f"d{i}", "attr": {"n": i}},
         effect=effect,
         basis={"policy": "resource.doc.vdefault", "rule": "r"},
         outputs=[],

@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from chamberlain.audit.storage.reader import ENTRY_SELECT, entry_view
+from chamberlain.audit.storage.reader import entry_view
+from chamberlain.audit.storage.search_index import SESSION
 from chamberlain.audit.tools.timeline import summary
 from chamberlain.console.calls import CallFailed
 from chamberlain.console.logins import Login, notice_of, notice_query
@@ -35,9 +36,8 @@ def _last_actions(console: Console, ids: list[str]) -> dict[str, list[str]]:
     def read(reader: Any) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for sid in ids:
-            rows = reader.db.rows(
-                f"SELECT {ENTRY_SELECT} WHERE e.session_id = ? ORDER BY e.seq DESC LIMIT ?",
-                (sid, LAST_ACTIONS),
+            rows = reader.select(
+                " AND e.session_id = ?", (sid,), LAST_ACTIONS, by=(SESSION, (sid,)), newest_first=True
             )
             out[sid] = [summary(entry_view(*r[1:])) for r in rows]
         return out

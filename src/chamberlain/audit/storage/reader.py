@@ -16,6 +16,7 @@ import orjson
 from chamberlain.audit.errors import AuditError
 from chamberlain.audit.storage import heads
 from chamberlain.audit.storage.heads import Head
+from chamberlain.audit.storage.search_index import PRINCIPAL, RESOURCE, SESSION, Index, search_parts
 from chamberlain.audit.storage.tables import FORMAT_1, check_format, exists, read_meta
 from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.tlog.merkle import ProofError, consistency_path, inclusion_path
@@ -91,12 +92,12 @@ def _json(value: Any) -> Any:
         return {"unreadable": as_bytes(value).decode("utf-8", "replace")}
 
 
+_ENTRY_COLUMNS = "e.seq, e.body, e.content, e.erased_by, r.body"
+_ENTRY_FROM = "audit_entries e LEFT JOIN audit_requests r ON r.digest = e.request"
 #: What a row of :data:`ENTRY_SELECT` holds: the leaf body, the content, its erasure, the request record.
-ENTRY_SELECT = (
-    "e.seq, e.body, e.content, e.erased_by, r.body FROM audit_entries e "
-    "LEFT JOIN audit_requests r ON r.digest = e.request"
-)
-_LEGACY_SELECT = "e.seq, e.body, NULL, NULL, NULL FROM audit_entries e"
+ENTRY_SELECT = f"{_ENTRY_COLUMNS} FROM {_ENTRY_FROM}"
+_LEGACY_COLUMNS, _LEGACY_FROM = "e.seq, e.body, NULL, NULL, NULL", "audit_entries e"
+_LEGACY_SELECT = f"{_LEGACY_COLUMNS} FROM {_LEGACY_FROM}"
 
 
 def entry_view(body: Any, content: Any, erased_by: Any, request: Any) -> dict[str, Any]:
@@ -209,6 +210,19 @@ def normalise_time(text: str, name: str) -> str:
     return timestamp(when)
 
 
+def _index_for(f: Filter) -> tuple[Index, tuple[str, ...]] | None:
+    """The search index that narrows ``f`` best: its session, its resource, its principal, its resource kind."""
+    if f.session_id is not None:
+        return SESSION, (f.session_id,)
+    if f.resource_kind is not None and f.resource_id is not None:
+        return RESOURCE, (f.resource_kind, f.resource_id)
+    if f.principal is not None:
+        return PRINCIPAL, (f.principal,)
+    if f.resource_kind is not None:
+        return RESOURCE, (f.resource_kind,)
+    return None
+
+
 class AuditReader:
     """Read access to the log in ``db``; raises StoreUnavailable when the database holds no log."""
 
@@ -221,6 +235,9 @@ class AuditReader:
         self.meta = meta
         self.legacy = meta.get("format") == FORMAT_1  # not upgraded yet: format 1 tables
         self._select = _LEGACY_SELECT if self.legacy else ENTRY_SELECT
+        self._columns, self._from = (
+            (_LEGACY_COLUMNS, _LEGACY_FROM) if self.legacy else (_ENTRY_COLUMNS, _ENTRY_FROM)
+        )
         self.tree = TreeStore(db)
 
     @property
@@ -305,7 +322,7 @@ class AuditReader:
         """Entries matching ``f`` in log order, at most ``f.limit`` (<= 10,000)."""
         if not 1 <= f.limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {f.limit}")
-        where, params = ["e.seq > ?"], [f.after]
+        where, params = [], []
         for column, value in (
             ("session_id", f.session_id),
             ("principal", f.principal),
@@ -315,24 +332,50 @@ class AuditReader:
             ("action", f.action),
         ):
             if value is not None:
-                where.append(f"e.{column} = ?")
+                where.append(f" AND e.{column} = ?")
                 params.append(value)
         if f.effect is not None:
-            where.append("e.effect = ?")
+            where.append(" AND e.effect = ?")
             params.append(normalise_effect(f.effect))
         if f.actor is not None:
-            where.append("e.actors LIKE ? ESCAPE '!'")
+            where.append(" AND e.actors LIKE ? ESCAPE '!'")
             params.append("%\n" + f.actor.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "\n%")
         if f.since is not None:
-            where.append("e.time >= ?")
+            where.append(" AND e.time >= ?")
             params.append(normalise_time(f.since, "since"))
         if f.until is not None:
-            where.append("e.time < ?")
+            where.append(" AND e.time < ?")
             params.append(normalise_time(f.until, "until"))
-        rows = self.db.rows(
-            f"SELECT {self._select} WHERE {' AND '.join(where)} ORDER BY e.seq LIMIT ?", (*params, f.limit)
-        )
+        rows = self.select("".join(where), tuple(params), f.limit, by=_index_for(f), after=f.after)
         return [entry_view(*r[1:]) for r in rows]
+
+    def select(
+        self,
+        where: str,
+        params: tuple[Any, ...],
+        limit: int,
+        *,
+        by: tuple[Index, tuple[str, ...]] | None = None,
+        after: int = -1,
+        newest_first: bool = False,
+    ) -> list[Any]:
+        """Rows of :data:`ENTRY_SELECT` after ``after`` meeting ``where`` (`` AND ...`` on ``e``), in log
+        order (or newest first), at most ``limit``; ``by``: a search index and the values its leading
+        columns must have, which ``where`` must require of ``e`` too."""
+        if by is None or self.legacy:
+            parts = [(f"FROM {self._from} WHERE e.seq > ?", (after,))]
+        else:
+            parts = search_parts(self.db, by[0], by[1], after, self._from)
+        order = "DESC" if newest_first else ""
+        rows: list[Any] = []
+        for part, part_params in reversed(parts) if newest_first else parts:
+            if len(rows) >= limit:
+                break
+            rows += self.db.rows(
+                f"SELECT {self._columns} {part}{where} ORDER BY e.seq {order} LIMIT ?",
+                (*part_params, *params, limit - len(rows)),
+            )
+        return rows
 
     def export(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The bodies of entries ``[start, end)`` in order: each is exactly its Merkle leaf data."""

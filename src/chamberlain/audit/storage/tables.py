@@ -6,7 +6,9 @@
 - ``audit_entries``: ``seq`` (the leaf index), ``leaf`` (its RFC 9162 leaf hash), ``body`` (the
   leaf data: public fields and salted digests), ``salt`` and ``content`` (the erasable detail;
   NULL once erased), ``request`` (its call's request record's key), ``erased_by``
-  (the erasure entry that erased it) and search columns.
+  (the erasure entry that erased it) and search columns (``time`` indexed here; session, principal and
+  resource in ``audit_by_session``, ``audit_by_principal`` and ``audit_by_resource``, filled in sorted
+  batches up to ``audit_meta.indexed_size``: see :mod:`~chamberlain.audit.storage.search_index`).
 - ``audit_requests``: each call's request, stored once: ``digest`` (its key: the call's time in 8
   bytes, then ``sha256(salt || body)``, which the leaves hold; a bare digest in logs written before
   2026-12-07, see :func:`chamberlain.audit.write.content.request_key`), ``salt``, ``body``; deleted
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from chamberlain.audit.storage import search_index
 from chamberlain.errors import Error
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database
@@ -82,12 +85,8 @@ _UPGRADE = {  # format 1 -> 2: columns added to audit_entries
     "request": {"sqlite": "BLOB NOT NULL DEFAULT X''", POSTGRES: "BYTEA NOT NULL DEFAULT ''::bytea"},
     "erased_by": {"sqlite": "INTEGER", POSTGRES: "BIGINT"},
 }
-_INDEXES = [
-    "CREATE INDEX IF NOT EXISTS audit_entries_session ON audit_entries (session_id, seq)",
-    "CREATE INDEX IF NOT EXISTS audit_entries_principal ON audit_entries (principal, seq)",
-    "CREATE INDEX IF NOT EXISTS audit_entries_resource ON audit_entries (resource_kind, resource_id, seq)",
-    "CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time)",
-]
+# Session, principal and resource are indexed apart, in sorted batches: see search_index.
+_INDEXES = ["CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time)"]
 _TABLES = ("audit_meta", "audit_entries", "audit_nodes", "audit_heads")
 
 
@@ -137,6 +136,7 @@ def create(
             meta = dict(rows)
             if first_head is not None:
                 first_head()
+        search_index.install(db, meta, lambda name: _has_index(db, name))
     check_format(db, meta)
     return meta
 
@@ -178,7 +178,11 @@ def _columns(db: Database, table: str) -> set[str]:
     return {r[1] for r in db.rows(f"PRAGMA table_info({table})")}
 
 
-def _has_table(db: Database, name: str) -> bool:
+def _has_index(db: Database, name: str) -> bool:
+    return _has_table(db, name, "index")
+
+
+def _has_table(db: Database, name: str, kind: str = "table") -> bool:
     if db.kind == POSTGRES:
         return bool(db.value("SELECT to_regclass(?) IS NOT NULL", (name,), False))
-    return db.row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) is not None
+    return db.row("SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", (kind, name)) is not None

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chamberlain.audit.errors import AuditError
+from chamberlain.audit.storage import search_index
 from chamberlain.audit.storage.reader import normalise_time
 from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.write.append import append_groups
@@ -135,6 +136,7 @@ def erase(
         if isinstance(error, EncodingError):
             raise AuditError(f"the erasure entry cannot be encoded: {error}")
         for part in _chunks(result.erased):
+            search_index.forget(db, part)
             marks = ", ".join("?" * len(part))
             db.execute(
                 f"UPDATE audit_entries SET salt = NULL, content = NULL, session_id = '', principal = '', "

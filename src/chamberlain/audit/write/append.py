@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from chamberlain.audit.storage import heads
+from chamberlain.audit.storage import heads, search_index
 from chamberlain.audit.storage.heads import Head
 from chamberlain.audit.storage.keys import KeyRing
 from chamberlain.audit.storage.tables import STRIDE
@@ -109,6 +109,7 @@ def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limit
     if nodes:
         db.copy_rows("audit_nodes", NODE_COLUMNS, nodes)
     db.execute("UPDATE audit_meta SET value = ? WHERE key = 'tree_size'", (str(edge.size),))
+    search_index.catch_up(db, edge.size)
     return errors
 
 
@@ -245,6 +246,7 @@ def sequence_pending(db: Database, tree: TreeStore, edge: Edge | None, limit: in
         if nodes:
             db.copy_rows("audit_nodes", NODE_COLUMNS, nodes)
         db.execute("UPDATE audit_meta SET value = ? WHERE key = 'tree_size'", (str(edge.size),))
+        search_index.catch_up(db, edge.size)
         db.execute("DELETE FROM audit_pending WHERE id = ANY(?)", ([row[0] for row in pending],))
     return edge, len(pending)
 
