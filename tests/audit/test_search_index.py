@@ -10,7 +10,7 @@ from chamberlain.audit import Filter
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.storage import search_index
 from chamberlain.audit.storage.reader import AuditReader
-from chamberlain.audit.storage.search_index import INDEXES, LEGACY_INDEXES, SESSION, indexed_size
+from chamberlain.audit.storage.search_index import INDEXES, LEGACY_INDEXES, PRINCIPAL, SESSION, indexed_size
 from chamberlain.audit.storage.tables import _has_index
 from chamberlain.audit.tools.erase import erase
 from chamberlain.store.db import open_database
@@ -65,8 +65,8 @@ def _expected(entries, f: Filter) -> list[int]:
 def test_searches_across_the_mark_find_what_a_scan_finds(log_url, tmp_path, small_tail):
     _write_across_the_mark(log_url, tmp_path)
     reader = AuditReader(open_database(log_url))
-    mark = indexed_size(reader.db)
-    assert mark is not None and 8 <= mark < ENTRIES  # entries on both sides
+    marks = [indexed_size(reader.db, index) for index in INDEXES]
+    assert max(marks) >= 8 and min(marks) < ENTRIES, marks  # entries on both sides of a mark
     everything = reader.search(Filter(limit=ENTRIES))
     assert [e["seq"] for e in everything] == list(range(ENTRIES))
     filters = [
@@ -86,7 +86,9 @@ def test_searches_across_the_mark_find_what_a_scan_finds(log_url, tmp_path, smal
                 "limit": n,
             }
         )
-        for f, a, n in itertools.product(filters[:9], (-1, 3, mark - 2, mark + 1), (1, 2, 7))
+        for f, a, n in itertools.product(
+            filters[:9], (-1, 3, *(m + d for m in marks for d in (-2, 1))), (1, 2, 7)
+        )
     ]
     for f in [*filters, *paged]:
         assert [e["seq"] for e in reader.search(f)] == _expected(everything, f), f
@@ -99,10 +101,12 @@ def test_a_search_by_key_reads_the_index_table(tmp_path, small_tail):
     url = f"sqlite:///{tmp_path / 'log.db'}"
     _write_across_the_mark(url, tmp_path)
     reader = AuditReader(open_database(url))
+    # an append fills only the table furthest behind: 5-entry appends leave the three at different marks
+    assert [indexed_size(reader.db, index) for index in INDEXES] == [55, 58, 61]
     captured: list[str] = []
     reader.db.conn.set_trace_callback(captured.append)
     reader.search(Filter(principal="bob"))
-    (indexed,) = [sql for sql in captured if "audit_by_principal" in sql]
+    (indexed,) = [sql for sql in captured if "FROM audit_by_principal" in sql]
     plan = " ".join(str(r[-1]) for r in reader.db.rows(f"EXPLAIN QUERY PLAN {indexed}"))
     assert "SEARCH x USING PRIMARY KEY (principal=? AND seq>? AND seq<?)" in plan, plan
     assert "SCAN" not in plan, plan
@@ -114,7 +118,7 @@ def _make_old(url: str) -> None:
     with db.transaction():
         for index in INDEXES:
             db.execute(f"DROP TABLE {index.table}")
-        db.execute("DELETE FROM audit_meta WHERE key = 'indexed_size'")
+        db.execute("DELETE FROM audit_meta WHERE key LIKE ?", ("indexed:%",))
         for name, index in zip(LEGACY_INDEXES, INDEXES, strict=True):
             db.execute(f"CREATE INDEX {name} ON audit_entries ({', '.join(index.columns)}, seq)")
     db.close()
@@ -124,12 +128,12 @@ def test_an_old_log_is_read_as_it_is_and_indexed_when_a_writer_opens_it(log_url,
     _write(log_url, tmp_path, range(23))
     _make_old(log_url)
     old = AuditReader(open_database(log_url))
-    assert indexed_size(old.db) is None
+    assert indexed_size(old.db, SESSION) is None
     assert [e["seq"] for e in old.search(Filter(principal="bob"))] == list(range(1, 23, 3))
 
     _write(log_url, tmp_path, range(5))  # a writer opens it: the tables are built, the old indexes dropped
     reader = AuditReader(open_database(log_url))
-    assert indexed_size(reader.db) is not None and indexed_size(reader.db) >= 23
+    assert all((indexed_size(reader.db, index) or 0) >= 23 for index in INDEXES)
     assert [e["seq"] for e in reader.search(Filter(principal="bob"))] == [*range(1, 23, 3), 24, 27]
     assert [e["seq"] for e in reader.search(Filter(session_id="s-3"))] == [3, 7, 11, 15, 19, 26]
     assert not [name for name in LEGACY_INDEXES if _has_index(reader.db, name)]
@@ -138,7 +142,7 @@ def test_an_old_log_is_read_as_it_is_and_indexed_when_a_writer_opens_it(log_url,
 def test_erasing_a_principal_removes_its_keys_from_the_tables(log_url, tmp_path, small_tail):
     _write_across_the_mark(log_url, tmp_path)
     db = open_database(log_url)
-    mark = indexed_size(db)
+    mark = indexed_size(db, PRINCIPAL)
     erased = erase(db, principal="carol", by="dpo@example")
     assert erased.erased and min(erased.erased) < mark  # some of them were indexed
     for index in INDEXES:

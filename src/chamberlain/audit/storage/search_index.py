@@ -1,14 +1,15 @@
 """The decision log's search indexes (session, principal, resource), maintained in sorted batches.
 
-Ordinary indexes on ``audit_entries`` made every append transaction dirty one index leaf page per
-distinct key: measured on SQLite with 64-entry transactions and keys varying as in use, an insert
-cost 45 µs of CPU per row with them against 16 without, rising with the log's size (58 µs at 200,000
-rows) as the pages left the cache. So each index is a table of ``(key..., seq)`` instead, filled from
-``audit_entries`` in key order once :data:`TAIL` entries wait, in the transaction of the append that
-reaches that mark: one pass that touches each leaf page once per batch (23 µs per row at 4,096).
-``audit_meta.indexed_size`` says up to which entry the tables reach; a search reads a table below that
-mark and scans the entries above it (:func:`search_parts`), at most :data:`TAIL` plus one batch.
-The ``time`` index stays an ordinary index: times grow with the log, so it appends to its last page.
+Ordinary indexes on ``audit_entries`` made every commit dirty one index leaf page per distinct key,
+written whole to the WAL: measured on SQLite with 16-entry transactions (a server at 16
+connections) and keys varying as in use, an insert cost 68 µs of CPU per row with them against 25
+without. So each index is a table of ``(key..., seq)`` instead, filled from ``audit_entries`` in key
+order once :data:`TAIL` entries wait, which touches each leaf page once per batch (32 to 40 µs per
+row with batches of 1,024 to 4,096). A table's mark (``audit_meta`` key ``indexed:<table>``) says up to
+which entry it reaches; a search reads the table below its mark and scans the entries above it
+(:func:`search_parts`), at most :data:`TAIL` plus a few appends. An append fills at most one table
+(the one furthest behind), so the pause it adds is a third of a batch's. The ``time`` index stays
+an ordinary index: times grow with the log, so it appends to its last page.
 
 Erasing entries deletes their rows here too (:func:`forget`): the keys are personal data.
 """
@@ -22,8 +23,7 @@ from typing import Any
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database
 
-TAIL = 4096  # entries left unindexed before an append indexes them (bounds a search's scan)
-INDEXED = "indexed_size"  # the audit_meta key: entries with seq below it are in the tables
+TAIL = 2048  # entries a table lags before an append fills it (bounds a search's scan and the pause)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,11 @@ class Index:
 
     table: str
     columns: tuple[str, ...]
+
+    @property
+    def mark(self) -> str:
+        """Its ``audit_meta`` key: entries with ``seq`` below the value are in the table."""
+        return f"indexed:{self.table}"
 
 
 SESSION = Index("audit_by_session", ("session_id",))
@@ -58,51 +63,57 @@ def install(db: Database, meta: dict[str, str], has_index: Any) -> None:
     for statement in create_statements(db.kind):
         db.execute(statement)
     legacy = [name for name in LEGACY_INDEXES if has_index(name)]
-    if INDEXED in meta and not legacy:
+    if all(i.mark in meta for i in INDEXES) and not legacy:
         return
+    size = int(meta.get("tree_size", "0"))
     for index in INDEXES:
         db.execute(f"DELETE FROM {index.table}")
-    size = int(meta.get("tree_size", "0"))
-    _fill(db, 0, size)
+        _fill(db, index, 0, size)
+        db.execute("DELETE FROM audit_meta WHERE key = ?", (index.mark,))
+        db.execute("INSERT INTO audit_meta (key, value) VALUES (?, ?)", (index.mark, str(size)))
+        meta[index.mark] = str(size)
     for name in legacy:
         db.execute(f"DROP INDEX {name}")
-    if INDEXED in meta:
-        db.execute("UPDATE audit_meta SET value = ? WHERE key = ?", (str(size), INDEXED))
-    else:
-        db.execute("INSERT INTO audit_meta (key, value) VALUES (?, ?)", (INDEXED, str(size)))
-    meta[INDEXED] = str(size)
 
 
 def catch_up(db: Database, size: int) -> None:
-    """Inside an append's transaction, once the log holds ``size`` entries: index the entries above the
-    mark when at least :data:`TAIL` of them wait (a log without the tables is left alone)."""
-    indexed = indexed_size(db)
-    if indexed is None or size - indexed < TAIL:
+    """Inside an append's transaction, once the log holds ``size`` entries: fill the table furthest
+    behind when it lags :data:`TAIL` entries or more (a log without the tables is left alone)."""
+    marks = _marks(db)
+    if not marks:
         return
-    _fill(db, indexed, size)
-    db.execute("UPDATE audit_meta SET value = ? WHERE key = ?", (str(size), INDEXED))
+    index = min(INDEXES, key=lambda i: marks.get(i.mark, size))
+    start = marks.get(index.mark, size)
+    if size - start < TAIL:
+        return
+    _fill(db, index, start, size)
+    db.execute("UPDATE audit_meta SET value = ? WHERE key = ?", (str(size), index.mark))
 
 
-def _fill(db: Database, start: int, end: int) -> None:
-    for index in INDEXES:
-        keys = ", ".join(index.columns)
-        db.execute(
-            f"INSERT INTO {index.table} ({keys}, seq) SELECT {keys}, seq FROM audit_entries "
-            f"WHERE seq >= ? AND seq < ? ORDER BY {keys}, seq",
-            (start, end),
-        )
+def _fill(db: Database, index: Index, start: int, end: int) -> None:
+    keys = ", ".join(index.columns)
+    db.execute(
+        f"INSERT INTO {index.table} ({keys}, seq) SELECT {keys}, seq FROM audit_entries "
+        f"WHERE seq >= ? AND seq < ? ORDER BY {keys}, seq",
+        (start, end),
+    )
 
 
-def indexed_size(db: Database) -> int | None:
-    """Entries below this ``seq`` are in the tables; ``None`` for a log without them (indexed the old way)."""
-    value = db.value("SELECT value FROM audit_meta WHERE key = ?", (INDEXED,))
+def _marks(db: Database) -> dict[str, int]:
+    rows = db.rows("SELECT key, value FROM audit_meta WHERE key LIKE ?", ("indexed:%",))
+    return {str(k): int(v) for k, v in rows}
+
+
+def indexed_size(db: Database, index: Index) -> int | None:
+    """Entries below this ``seq`` are in ``index``'s table; ``None`` for a log without the tables."""
+    value = db.value("SELECT value FROM audit_meta WHERE key = ?", (index.mark,))
     return None if value is None else int(value)
 
 
 def forget(db: Database, seqs: Sequence[int]) -> None:
     """Delete the index rows of entries ``seqs`` (a few hundred at a time), before their keys are blanked:
     the rows are found by key."""
-    if indexed_size(db) is None:
+    if not _marks(db):
         return
     columns = sorted({c for i in INDEXES for c in i.columns})
     rows = db.rows(
@@ -130,7 +141,7 @@ def search_parts(db: Database, index: Index, values: Sequence[str], after: int, 
     them, and the entry, not its index row, decides), then ``ORDER BY e.seq``. A log without the
     tables is searched in one part (its ordinary indexes serve the caller's conditions).
     """
-    mark = indexed_size(db)
+    mark = indexed_size(db, index)
     if mark is None:
         return [(f"FROM {entries} WHERE e.seq > ?", (after,))]
     keys = " AND ".join(f"x.{c} = ?" for c in index.columns[: len(values)])

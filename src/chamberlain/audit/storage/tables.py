@@ -8,7 +8,7 @@
   NULL once erased), ``request`` (its call's request record's key), ``erased_by``
   (the erasure entry that erased it) and search columns (``time`` indexed here; session, principal and
   resource in ``audit_by_session``, ``audit_by_principal`` and ``audit_by_resource``, filled in sorted
-  batches up to ``audit_meta.indexed_size``: see :mod:`~chamberlain.audit.storage.search_index`).
+  batches up to their marks in ``audit_meta``: see :mod:`~chamberlain.audit.storage.search_index`).
 - ``audit_requests``: each call's request, stored once: ``digest`` (its key: the call's time in 8
   bytes, then ``sha256(salt || body)``, which the leaves hold; a bare digest in logs written before
   2026-12-07, see :func:`chamberlain.audit.write.content.request_key`), ``salt``, ``body``; deleted
