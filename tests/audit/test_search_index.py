@@ -124,7 +124,9 @@ def _make_old(url: str) -> None:
     db.close()
 
 
-def test_an_old_log_is_read_as_it_is_and_indexed_when_a_writer_opens_it(log_url, tmp_path, small_tail):
+def test_an_old_log_is_read_as_it_is_and_indexed_when_a_writer_opens_it(
+    log_url, tmp_path, small_tail, caplog
+):
     _write(log_url, tmp_path, range(23))
     _make_old(log_url)
     old = AuditReader(open_database(log_url))
@@ -132,6 +134,7 @@ def test_an_old_log_is_read_as_it_is_and_indexed_when_a_writer_opens_it(log_url,
     assert [e["seq"] for e in old.search(Filter(principal="bob"))] == list(range(1, 23, 3))
 
     _write(log_url, tmp_path, range(5))  # a writer opens it: the tables are built, the old indexes dropped
+    assert "indexing its 23 entries for search (once)" in caplog.text
     reader = AuditReader(open_database(log_url))
     assert all((indexed_size(reader.db, index) or 0) >= 23 for index in INDEXES)
     assert [e["seq"] for e in reader.search(Filter(principal="bob"))] == [*range(1, 23, 3), 24, 27]

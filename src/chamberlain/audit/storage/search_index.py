@@ -16,12 +16,16 @@ Erasing entries deletes their rows here too (:func:`forget`): the keys are perso
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database
+
+log = logging.getLogger("chamberlain.audit")
 
 TAIL = 2048  # entries a table lags before an append fills it (bounds a search's scan and the pause)
 
@@ -66,6 +70,9 @@ def install(db: Database, meta: dict[str, str], has_index: Any) -> None:
     if all(i.mark in meta for i in INDEXES) and not legacy:
         return
     size = int(meta.get("tree_size", "0"))
+    if size:
+        log.warning("decision log %s: indexing its %d entries for search (once)", db.url.display, size)
+    started = time.monotonic()
     for index in INDEXES:
         db.execute(f"DELETE FROM {index.table}")
         _fill(db, index, 0, size)
@@ -74,6 +81,8 @@ def install(db: Database, meta: dict[str, str], has_index: Any) -> None:
         meta[index.mark] = str(size)
     for name in legacy:
         db.execute(f"DROP INDEX {name}")
+    if size:
+        log.warning("decision log %s: indexed in %.1f s", db.url.display, time.monotonic() - started)
 
 
 def catch_up(db: Database, size: int) -> None:
