@@ -156,3 +156,23 @@ def test_erasing_a_principal_removes_its_keys_from_the_tables(log_url, tmp_path,
     assert [e["seq"] for e in reader.search(Filter(principal="bob"))] == [
         s for s in range(1, ENTRIES, 3) if s not in erased.erased
     ]
+
+
+def test_policy_proposals_find_the_latest_use_on_both_sides_of_the_mark(tmp_path, small_tail):
+    from chamberlain.analysis.propose import example_entries
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    _write_across_the_mark(url, tmp_path)
+    db = open_database(url)
+    everything = AuditReader(db).search(Filter(limit=ENTRIES))
+    for principal in ("alice", "bob", "carol"):
+        direct = [
+            e
+            for e in everything
+            if e["principal"]["id"] == principal and e["effect"] == "EFFECT_ALLOW" and not e["actor_chain"]
+        ]
+        latest = {(e["resource"]["kind"], e["action"]): e["seq"] for e in direct}
+        assert example_entries(db, principal, None) == [latest[k] for k in sorted(latest)], principal
+        since = "2026-01-01T00:00:30.000000Z"  # as the CLI passes it (normalised)
+        latest = {(e["resource"]["kind"], e["action"]): e["seq"] for e in direct if e["time"] >= since}
+        assert example_entries(db, principal, since) == [latest[k] for k in sorted(latest)], principal

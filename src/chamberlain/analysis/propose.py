@@ -17,6 +17,7 @@ import yaml
 
 from chamberlain.analysis.errors import AnalysisError
 from chamberlain.analysis.usage import SubjectUsage
+from chamberlain.audit.storage.search_index import PRINCIPAL, search_parts
 from chamberlain.audit.tools.replay import NotReplayable, replay_input
 from chamberlain.engine import glob
 from chamberlain.policy import PolicySet
@@ -121,18 +122,20 @@ def test_suite(
 def example_entries(db: Any, principal_id: str, since: str | None) -> list[int]:
     """One logged allowed decision (the latest) per resource kind and action the principal used directly."""
     where, params = (
-        "kind = 'decision' AND effect = 'EFFECT_ALLOW' AND principal = ? AND actors = ''",
+        " AND e.kind = 'decision' AND e.effect = 'EFFECT_ALLOW' AND e.principal = ? AND e.actors = ''",
         [principal_id],
     )
     if since is not None:
-        where += " AND time >= ?"
+        where += " AND e.time >= ?"
         params.append(since)
-    rows = db.rows(
-        f"SELECT MAX(seq) FROM audit_entries WHERE {where} GROUP BY resource_kind, action "
-        "ORDER BY resource_kind, action",
-        tuple(params),
-    )
-    return [int(r[0]) for r in rows]
+    latest: dict[tuple[str, str], int] = {}
+    for part, part_params in search_parts(db, PRINCIPAL, (principal_id,), -1, "audit_entries e"):
+        for kind, action, seq in db.rows(
+            f"SELECT e.resource_kind, e.action, MAX(e.seq) {part}{where} GROUP BY e.resource_kind, e.action",
+            (*part_params, *params),
+        ):
+            latest[(kind, action)] = max(int(seq), latest.get((kind, action), -1))
+    return [latest[key] for key in sorted(latest)]
 
 
 def dump(document: dict[str, Any]) -> str:
