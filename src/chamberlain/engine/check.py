@@ -40,7 +40,7 @@ from chamberlain.engine.attribute_validation import validate
 from chamberlain.engine.fastpath import final_effect, generate_walks, generated_walks_apply
 from chamberlain.engine.names import NO_MATCH
 from chamberlain.engine.options import EngineOptions
-from chamberlain.engine.request import EMPTY_AUX, AuxData, CheckInput, Principal, Resource
+from chamberlain.engine.request import EMPTY_AUX, EMPTY_AUX_CEL, AuxData, CheckInput, Principal, Resource
 from chamberlain.engine.result import (
     ActionEffect,
     CheckOutput,
@@ -64,6 +64,18 @@ class Engine:
         self.table = table
         self.options = options
         self.globals = VariablesMap(options.globals)
+        # What every fast-path activation starts from: copying it and setting the request's four keys is
+        # a third cheaper than building the twelve-key dict (0.27 against 0.41 µs).
+        self._activation_base: dict[str, Any] = {
+            "runtime": EMPTY_RUNTIME,
+            "variables": EMPTY_VARIABLES,
+            "V": EMPTY_VARIABLES,
+            "constants": EMPTY_VARIABLES,
+            "C": EMPTY_VARIABLES,
+            "globals": self.globals,
+            "G": self.globals,
+            BUDGET_KEY: options.evaluation_timeout,
+        }
         self.rows = RowIndex(table, options)
         self.generated_walks = generated_walks_apply(table, options)
         self.fast_state = FastState if self.generated_walks else State  # the state decide() walks with
@@ -196,25 +208,15 @@ class Engine:
             plan = self.plan(route, action)
         if plan.constant is not None:
             return plan.constant
-        # base_activation's dict, built inline: a call with six arguments was a twentieth of a check.
+        # base_activation's dict, made inline: a call with six arguments was a twentieth of a check.
         p = principal._cel or principal.cel()
         r = resource._cel or resource.cel()
-        aux = aux_data.cel()
-        globals_map = self.globals
-        activation = {
-            "request": {"principal": p, "resource": r, "aux_data": aux, "auxData": aux},
-            "P": p,
-            "R": r,
-            "runtime": EMPTY_RUNTIME,
-            "variables": EMPTY_VARIABLES,
-            "V": EMPTY_VARIABLES,
-            "constants": EMPTY_VARIABLES,
-            "C": EMPTY_VARIABLES,
-            "globals": globals_map,
-            "G": globals_map,
-            NOW_KEY: RequestClock() if now is None else _instant(now),
-            BUDGET_KEY: self.options.evaluation_timeout,
-        }
+        aux = EMPTY_AUX_CEL if aux_data is EMPTY_AUX else aux_data.cel()
+        activation = self._activation_base.copy()
+        activation["request"] = {"principal": p, "resource": r, "aux_data": aux, "auxData": aux}
+        activation["P"] = p
+        activation["R"] = r
+        activation[NOW_KEY] = RequestClock() if now is None else _instant(now)
         state = self.fast_state.fast(self, activation, route)
         try:
             if plan.single is not None and state.generated:

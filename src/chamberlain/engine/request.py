@@ -92,7 +92,7 @@ class Principal:
             self._cel = {
                 "id": self.id,
                 "roles": list(self.roles),
-                "attr": from_json(attr) if type(attr) is dict else _attributes(attr),  # _attributes, inline
+                "attr": from_json(attr) if type(attr) is dict else (_attributes(attr) if attr else {}),
                 "policy_version": v,
                 "policyVersion": v,
                 "scope": scope[1:] if scope[:1] == "." else scope,
@@ -170,7 +170,7 @@ class Resource:
             self._cel = {
                 "kind": self.kind,
                 "id": self.id,
-                "attr": from_json(attr) if type(attr) is dict else _attributes(attr),  # _attributes, inline
+                "attr": from_json(attr) if type(attr) is dict else (_attributes(attr) if attr else {}),
                 "policy_version": v,
                 "policyVersion": v,
                 "scope": scope[1:] if scope[:1] == "." else scope,
@@ -214,7 +214,7 @@ class AuxData:
     def cel(self) -> dict[str, Any]:
         """``request.aux_data`` as conditions see it (computed once: treat the data as immutable)."""
         if not self.jwt and not self.jwts and self.delegation is None and self.session is None:
-            return _EMPTY_AUX_CEL
+            return EMPTY_AUX_CEL
         aux = self._cel
         if aux is None:
             aux = {
@@ -231,7 +231,7 @@ class AuxData:
         return aux
 
 
-_EMPTY_AUX_CEL: dict[str, Any] = {"jwt": {}, "jwts": {}}
+EMPTY_AUX_CEL: dict[str, Any] = {"jwt": {}, "jwts": {}}
 EMPTY_AUX = AuxData()
 
 
