@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 
@@ -176,3 +177,33 @@ def test_policy_proposals_find_the_latest_use_on_both_sides_of_the_mark(tmp_path
         since = "2026-01-01T00:00:30.000000Z"  # as the CLI passes it (normalised)
         latest = {(e["resource"]["kind"], e["action"]): e["seq"] for e in direct if e["time"] >= since}
         assert example_entries(db, principal, since) == [latest[k] for k in sorted(latest)], principal
+
+
+def test_two_writers_on_one_file_index_each_entry_once(tmp_path, small_tail):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    logs = [DecisionLog.open(url, LogOptions(key_file=tmp_path / "log.key")) for _ in range(2)]
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda log=log, n=n: [log.record([_varied(n * 100 + i)]) for i in range(40)]
+            )
+            for n, log in enumerate(logs)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for log in logs:
+            log.close()
+    assert verified_size(url) == 80
+    db = open_database(url)
+    for index in INDEXES:  # every entry below the table's mark once, none above it
+        mark = indexed_size(db, index)
+        seqs = [r[0] for r in db.rows(f"SELECT seq FROM {index.table} ORDER BY seq")]
+        assert mark is not None and mark >= 8 and seqs == list(range(mark)), index.table
+    reader = AuditReader(db)
+    everything = reader.search(Filter(limit=80))
+    for principal in ("alice", "bob", "carol"):
+        found = [e["seq"] for e in reader.search(Filter(principal=principal))]
+        assert found == [e["seq"] for e in everything if e["principal"]["id"] == principal]
