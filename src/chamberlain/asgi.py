@@ -31,6 +31,13 @@ async def respond(
     await send({"type": "http.response.body", "body": body})
 
 
+async def refuse_websocket(send: Send, reason: str) -> None:
+    """Refuse a WebSocket handshake: closed before it is accepted, which the server answers with HTTP 403
+    (1008: policy violation; the reason cut to the 123 bytes a close frame holds)."""
+    cut = reason.encode()[:123].decode("utf-8", "ignore")
+    await send({"type": "websocket.close", "code": 1008, "reason": cut})
+
+
 async def receive_by(receive: Receive, deadline: float) -> Message:
     """The next message of ``receive``, or TimeoutError once ``deadline`` (``time.monotonic()``) passes.
 

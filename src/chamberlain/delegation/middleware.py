@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from chamberlain.asgi import ASGIApp
+from chamberlain.asgi import ASGIApp, refuse_websocket
 from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.delegation.errors import DelegationConfigError, TokenError
 from chamberlain.delegation.tokens import Verifier
@@ -96,10 +96,8 @@ class DelegationMiddleware:
 
 
 async def _close(send: Any, status: int, challenge: str, message: str) -> None:
-    """Refuse a WebSocket handshake: closed before it is accepted, which the server answers with HTTP 403
-    (1008: policy violation; the reason is the message, cut to the 123 bytes a close frame holds)."""
-    reason = message.encode()[:123].decode("utf-8", "ignore")
-    await send({"type": "websocket.close", "code": 1008, "reason": reason})
+    """Refuse a WebSocket handshake with ``message`` (HTTP 403 whatever ``status``: a handshake closed)."""
+    await refuse_websocket(send, message)
 
 
 async def _deny(send: Any, status: int, challenge: str, message: str) -> None:

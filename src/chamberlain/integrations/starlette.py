@@ -8,6 +8,11 @@ action)`` out, or ``None`` for requests it does not govern). When the delegation
 verified a bearer token, the check carries it (``auxData.jwt``: the server attenuates by the
 actor chain). A denial is a 403 JSON ``{"error": "forbidden", "deniedBy": ...}``; the allowed
 check's result is in ``request.state.chamberlain``.
+
+A WebSocket handshake is decided as the HTTP GET request it is: ``decide`` gets a ``Request`` of the
+handshake (``request.method == "GET"``, ``request.url.scheme`` ``ws`` or ``wss``); a denial closes it
+before it is accepted (the server answers 403), and the allowed result is in ``websocket.state.chamberlain``.
+Nothing but the lifespan passes undecided.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from chamberlain.extras import needs
 with needs("fastapi", "chamberlain.integrations.starlette"):
     from starlette.requests import Request
 
-from chamberlain.asgi import ASGIApp, respond
+from chamberlain.asgi import ASGIApp, refuse_websocket, respond
 from chamberlain.bearer import BearerError, bearer_token
 from chamberlain.client.context import acting_for
 from chamberlain.delegation.middleware import SCOPE_KEY
@@ -38,7 +43,7 @@ Decide = Callable[[Request], tuple[Principal, Resource, str] | None]
 
 
 class AuthorizationMiddleware:
-    """Decide every HTTP request ``decide`` governs with ``pdp``; answer 403 on a denial."""
+    """Decide every HTTP request and WebSocket handshake ``decide`` governs with ``pdp``; refuse a denial."""
 
     def __init__(self, app: ASGIApp, *, pdp: Any, decide: Decide) -> None:
         self.app = app
@@ -46,10 +51,10 @@ class AuthorizationMiddleware:
         self.decide = decide
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):  # lifespan: no request, nothing to decide
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
+        request = Request(scope if scope["type"] == "http" else _handshake(scope))
         asked = self.decide(request)
         if asked is None:
             await self.app(scope, receive, send)
@@ -64,10 +69,20 @@ class AuthorizationMiddleware:
         except Error as exc:  # no decision: fail closed
             result = decide.undecided(resource, [action], str(exc))
         if not result.is_allowed(action):
-            await respond(send, 403, orjson.dumps(Forbidden(action, resource, result).body()))
+            denied = Forbidden(action, resource, result)
+            if scope["type"] == "http":
+                await respond(send, 403, orjson.dumps(denied.body()))
+            else:
+                await refuse_websocket(send, f"forbidden: {denied.denied_by}")
             return
         scope.setdefault("state", {})["chamberlain"] = result
         await self.app(scope, receive, send)
+
+
+def _handshake(scope: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP GET request a WebSocket handshake is (RFC 6455 §4.1), as a scope ``Request`` reads; it
+    shares the connection's ``state``, so what ``decide`` leaves there the socket's handler sees."""
+    return {**scope, "type": "http", "method": "GET", "state": scope.setdefault("state", {})}
 
 
 def _bearer(request: Request) -> str | None:
