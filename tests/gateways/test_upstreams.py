@@ -235,3 +235,34 @@ async def test_a_resource_uri_spelt_other_than_a_deny_rule_spells_it_is_refused(
             assert refused.value.error.code == -32602, (uri, refused.value.error)
             assert why in refused.value.error.message, (uri, refused.value.error.message)
     assert not [e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if "%73" in str(e)]
+
+
+async def test_resource_templates_are_listed_only_where_their_reads_are_allowed(tmp_path):
+    """resources/templates/list is filtered as resources/list is: a template is listed when
+    ``resources/read::<uriTemplate>`` is allowed. The fixture policy lets a developer read only
+    memo://notes/public/*, so memo://notes/{+path} (which also reaches the secret notes) is not listed to
+    them, nor to a visitor with no resource rule; a rule allowing memo://notes/* lists it."""
+    policy_folder(tmp_path)
+    upstreams = [{"name": "local", "command": [PYTHON, str(FIXTURE)], "resourceKind": "fixture_server"}]
+    for who, roles in (("erin", ["developer"]), ("vic", ["visitor"])):
+        config = write_config(tmp_path, upstreams, principal={"id": who, "roles": roles})
+        async with stdio_gateway(config, tmp_path / f"gateway-{who}.log") as client:
+            assert (await client.list_resource_templates()).resource_templates == [], who
+            if who == "erin":  # the template still serves the reads the policy allows
+                plan = await client.read_resource("memo://notes/public/plan")
+                assert plan.contents[0].text == "the public plan"
+    policy = tmp_path / "policies" / "resource_policies" / "fixture_server.yaml"
+    policy.write_text(
+        policy.read_text()
+        + """    - name: every-note
+      actions: ["resources/read::memo://notes/*"]
+      effect: EFFECT_ALLOW
+      roles: ["developer"]
+"""
+    )
+    config = write_config(tmp_path, upstreams, principal={"id": "erin", "roles": ["developer"]})
+    async with stdio_gateway(config, tmp_path / "gateway-notes.log") as client:
+        listed = (await client.list_resource_templates()).resource_templates
+    assert [t.uri_template for t in listed] == ["memo://notes/{+path}"]
+    previews = [e for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}") if "{+path}" in str(e)]
+    assert previews and all(e["mcp"]["method"] == "resources/templates/list" for e in previews)

@@ -8,8 +8,9 @@
 | ``resources/read`` | ``resources/read::<uri>`` | ``arguments`` (``{}``), ``uri`` |
 
 Every resource has the upstream's ``resourceKind`` (``mcp_server`` by default), the upstream's name
-as its id and in ``R.attr.server``, and ``R.attr.method``. ``prompts/list`` and ``resources/list``
-show what ``prompts/get::`` and ``resources/read::`` allow.
+as its id and in ``R.attr.server``, and ``R.attr.method``. ``prompts/list``, ``resources/list`` and
+``resources/templates/list`` show what ``prompts/get::`` and ``resources/read::`` allow (a template's
+URI is its ``uriTemplate``).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ Each request the agent sends is authorized before anything is forwarded:
 - ``tools/call``: routed by name, its arguments checked against the tool's input schema, then
   decided (``tools/call::<tool>``); a denial is a tool result with ``isError: true`` naming the
   policy and rule (or the check) that denied; only an ALLOW is forwarded.
-- ``tools/list``, ``prompts/list``, ``resources/list``: only what ``tools/list::<tool>``,
-  ``prompts/get::<prompt>`` and ``resources/read::<uri>`` allow is listed.
+- ``tools/list``, ``prompts/list``, ``resources/list``, ``resources/templates/list``: only what
+  ``tools/list::<tool>``, ``prompts/get::<prompt>`` and ``resources/read::<uri>`` allow is listed (a
+  template's URI is its ``uriTemplate``).
 - ``prompts/get``, ``resources/read``: decided like tool calls; a denial is a JSON-RPC error
   (their results have no error flag) with the same explanation.
 
@@ -525,28 +526,34 @@ class Gateway:
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        caller = self._caller_or_error(ctx)
-        serving = [u for u in self.upstreams if u.resources or u.templates]
-        await self._refresh(serving)
-        by_uri: dict[str, Entry[Any]] = {}
-        for upstream in serving:  # a URI two upstreams list is read from the first (as resources/read does)
-            for r in upstream.resources:
-                by_uri.setdefault(str(r.uri), Entry(str(r.uri), upstream, r))
-        entries = list(by_uri.values())
-        visible = await self._visible(
-            caller, entries, "resources/list", mapping.RESOURCES_READ, lambda e: e.exposed
-        )
-        return types.ListResourcesResult(resources=[e.item for e in visible])
+        visible = await self._readable(ctx, "resources/list", "resources", lambda r: str(r.uri))
+        return types.ListResourcesResult(resources=visible)
 
     async def list_resource_templates(
         self,
         ctx: ServerRequestContext[Any, Any],
         params: types.PaginatedRequestParams | None,
     ) -> types.ListResourceTemplatesResult:
-        self._caller_or_error(ctx)
-        return types.ListResourceTemplatesResult(
-            resource_templates=[t for u in self.upstreams for t in u.templates]
+        visible = await self._readable(ctx, "resources/templates/list", "templates", lambda t: t.uri_template)
+        return types.ListResourceTemplatesResult(resource_templates=visible)
+
+    async def _readable(
+        self, ctx: ServerRequestContext[Any, Any], method: str, items_of: str, uri: Callable[[Any], str]
+    ) -> list[Any]:
+        """The upstreams' resources or templates (``items_of``) whose ``resources/read::<uri>`` is allowed:
+        a template's URI is its ``uriTemplate``. One listed by two upstreams is the first's (as
+        ``resources/read`` reads it)."""
+        caller = self._caller_or_error(ctx)
+        serving = [u for u in self.upstreams if u.resources or u.templates]
+        await self._refresh(serving)
+        by_uri: dict[str, Entry[Any]] = {}
+        for upstream in serving:
+            for item in getattr(upstream, items_of):
+                by_uri.setdefault(uri(item), Entry(uri(item), upstream, item))
+        visible = await self._visible(
+            caller, list(by_uri.values()), method, mapping.RESOURCES_READ, lambda e: e.exposed
         )
+        return [e.item for e in visible]
 
     async def read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
