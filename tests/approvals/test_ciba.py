@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt as pyjwt
 import pytest
 import yaml
 
@@ -61,9 +62,11 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @contextlib.contextmanager
-def consenting(tmp: Path, policy: str) -> Iterator[tuple[ThreadServer, IdentityProvider]]:
-    """A server on ``policy`` with the admin surface and the console, trusting a people's IdP (tokens) and a
-    dev IdP the console signs people in with."""
+def consenting(
+    tmp: Path, policy: str, *also: IdentityProvider
+) -> Iterator[tuple[ThreadServer, IdentityProvider]]:
+    """A server on ``policy`` with the admin surface and the console, trusting a people's IdP (tokens), a
+    dev IdP the console signs people in with, and the issuers ``also``."""
     folder = tmp / "policies"
     folder.mkdir()
     (folder / "payment.yaml").write_text(policy)
@@ -71,7 +74,9 @@ def consenting(tmp: Path, policy: str) -> Iterator[tuple[ThreadServer, IdentityP
     idp_port = free_port()
     init_directory(tmp / "dev-idp", issuer=f"http://127.0.0.1:{idp_port}")
     settings = yaml.safe_load((tmp / "dev-idp" / "idp.yaml").read_text())
-    delegation = trusting(tmp, idp, DevIdp.load(tmp / "dev-idp"))  # the dev IdP's keys, as any issuer's
+    delegation = trusting(
+        tmp, idp, DevIdp.load(tmp / "dev-idp"), *also
+    )  # the dev IdP's keys, as any issuer's
     console = {"oidc": {"issuer": settings["issuer"]}}
     server = ThreadServer(
         folder, {"server": admin_on(), "chamberlain": {"delegation": delegation, "console": console}}
@@ -139,6 +144,7 @@ def _ask(
 def _poll(
     server: ThreadServer, idp: IdentityProvider, auth_req_id: str, client: str = "agent-7"
 ) -> httpx.Response:
+    """Poll for ``auth_req_id`` as ``client`` of the issuer ``idp``."""
     form = {"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": auth_req_id}
     return httpx.post(f"{server.url}/oauth2/token", data=form, headers=_as(idp, client), timeout=30)
 
@@ -233,3 +239,18 @@ def test_a_denial_ends_the_backchannel_request(server):
     auth_req_id = _ask(server, idp, approval_id).json()["auth_req_id"]
     assert decide(server, approval_id, "deny", person(idp, "alice", "user")).status_code == 200
     assert _error(_poll(server, idp, auth_req_id)) == "access_denied"
+
+
+def test_a_backchannel_request_is_bound_to_its_clients_issuer(tmp_path):
+    """Identities are (issuer, subject) pairs: another trusted issuer's ``agent-7`` cannot poll the request
+    people.example's ``agent-7`` started, and the grant's ``act`` names the client's issuer."""
+    other = IdentityProvider("https://other.example")
+    with consenting(tmp_path, POLICY, other) as (server, idp):
+        approval_id = requested(pay(server, "agent-7"))
+        auth_req_id = _ask(server, idp, approval_id).json()["auth_req_id"]
+        assert in_console(server, "alice", approval_id, "approve").status_code == 303
+        assert _error(_poll(server, other, auth_req_id)) == "invalid_grant"
+        granted = _poll(server, idp, auth_req_id)
+    assert granted.status_code == 200, granted.text
+    claims = pyjwt.decode(granted.json()["access_token"], options={"verify_signature": False})
+    assert claims["act"] == {"sub": "agent-7", "iss": idp.issuer}

@@ -125,9 +125,9 @@ class TokenApp:
         authorization = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         caller = introspect.authenticate(self.service, authorization)
         if ciba_poll:
-            return ciba.poll(self.service, params, caller.subject)
+            return ciba.poll(self.service, params, caller)
         if path == ciba.BC_AUTHORIZE_PATH:
-            return ciba.backchannel_authorize(self.service, params, caller.subject)
+            return ciba.backchannel_authorize(self.service, params, caller)
         if path == INTROSPECT_PATH:
             return introspect.introspect(self.service, params)
         return introspect.revoke(self.service, params, caller)

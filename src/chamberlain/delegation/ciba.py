@@ -14,7 +14,9 @@ for the consent of the person an agent acts for (``approvers: ["$subject"]``).
    action) — the person's approval is the grant. The agent retries its action naming that approval
    (``auxData.approval.id``); it is allowed once.
 
-``auth_req_id`` is signed by chamberlain's token key (any replica can read it) and bound to the client.
+``auth_req_id`` is signed by chamberlain's token key (any replica can read it) and bound to the client as
+the (issuer, subject) pair that authenticated: another trusted issuer's agent of the same ``sub`` cannot poll
+it, and the grant's ``act`` names the client's issuer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from chamberlain import strictjson
 from chamberlain.approvals.errors import ApprovalError, ApprovalNotFound
 from chamberlain.approvals.model import APPROVAL_ID, APPROVED, DENIED, EXPIRED, PENDING, SUBJECT, Approval
 from chamberlain.delegation.errors import ExchangeError, TokenError
+from chamberlain.delegation.identity import Identity
 from chamberlain.delegation.tokens import verify_jwt
 
 BC_AUTHORIZE_PATH = "/oauth2/bc-authorize"
@@ -37,6 +40,8 @@ INTERVAL = 5
 MAX_BINDING_MESSAGE = 256
 MAX_DETAILS_DEPTH = 8  # authorization_details: a list of objects, an action inside
 _AUTH_REQ_AUDIENCE = "/ciba"
+#: The claim of an ``auth_req_id`` naming the issuer of the client it was issued to (its ``sub``).
+CLIENT_ISSUER = "client_iss"
 
 
 class ApprovalSource(Protocol):
@@ -99,7 +104,9 @@ def details(approval: Approval) -> list[dict[str, Any]]:
     return [{"type": DETAILS_TYPE, "approval_id": approval.id, "action": dict(approval.action)}]
 
 
-def backchannel_authorize(service: Any, params: Mapping[str, Sequence[str]], client: str) -> dict[str, Any]:
+def backchannel_authorize(
+    service: Any, params: Mapping[str, Sequence[str]], client: Identity
+) -> dict[str, Any]:
     """CIBA §7: start asking ``login_hint`` to approve the action of the approval named; ``client`` is the
     authenticated agent. Raises :class:`ExchangeError` with CIBA's error codes."""
     store = _store(service)
@@ -121,9 +128,11 @@ def backchannel_authorize(service: Any, params: Mapping[str, Sequence[str]], cli
             "unknown_user_id",
             f"approval {approval.id} is for the action of {approval.subject!r}, not of {person!r}",
         )
-    if client not in approval.chain and client != approval.subject:
+    if client.subject not in approval.chain and client.subject != approval.subject:
         raise ExchangeError(
-            "unauthorized_client", f"{client!r} is not an agent of approval {approval.id}'s action", 401
+            "unauthorized_client",
+            f"{client.subject!r} is not an agent of approval {approval.id}'s action",
+            401,
         )
     if approval.state not in (PENDING, APPROVED):
         raise ExchangeError("access_denied", f"approval {approval.id} is {approval.state}")
@@ -132,7 +141,8 @@ def backchannel_authorize(service: Any, params: Mapping[str, Sequence[str]], cli
         {
             "iss": service.config.issuer,
             "aud": service.config.issuer + _AUTH_REQ_AUDIENCE,
-            "sub": client,
+            "sub": client.subject,
+            CLIENT_ISSUER: client.issuer,
             "approval": approval.id,
             "binding_message": message,
             "iat": int(now),
@@ -147,7 +157,7 @@ def backchannel_authorize(service: Any, params: Mapping[str, Sequence[str]], cli
     }
 
 
-def poll(service: Any, params: Mapping[str, Sequence[str]], client: str) -> dict[str, Any]:
+def poll(service: Any, params: Mapping[str, Sequence[str]], client: Identity) -> dict[str, Any]:
     """CIBA §10 and §11, poll mode: the token once the person approved; ``authorization_pending`` before."""
     store = _store(service)
     raw = _one(params, "auth_req_id")
@@ -167,7 +177,7 @@ def poll(service: Any, params: Mapping[str, Sequence[str]], client: str) -> dict
         raise ExchangeError(
             "invalid_grant", "auth_req_id was not issued by this server's backchannel endpoint"
         )
-    if claims.get("sub") != client:
+    if claims.get("sub") != client.subject or claims.get(CLIENT_ISSUER) != client.issuer:
         raise ExchangeError("invalid_grant", "auth_req_id was issued to another client")
     approval = _get(store, str(claims.get("approval")))
     if approval.state == PENDING:
@@ -186,7 +196,7 @@ def poll(service: Any, params: Mapping[str, Sequence[str]], client: str) -> dict
             "iss": service.config.issuer,
             "aud": service.config.issuer,
             "sub": approval.subject,
-            "act": {"sub": client},
+            "act": {"sub": client.subject, "iss": client.issuer},
             "approval": approval.id,
             "authorization_details": grant,
             "iat": int(now),
