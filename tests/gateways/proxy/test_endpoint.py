@@ -217,6 +217,25 @@ def test_a_request_asking_the_upstream_for_another_method_is_403(env):
     assert same.status_code == 200, same.text  # naming the method decided on changes nothing
 
 
+def test_a_method_override_in_the_body_or_an_underscored_header_is_403(env):
+    """An HTML form's ``_method`` travels in the body (Rails' Rack::MethodOverride reads only the form body, and
+    Laravel either), and a WSGI or CGI server reads ``X_HTTP_Method_Override`` as ``X-HTTP-Method-Override``:
+    chamberlain decided POST ... pay, and the upstream would act as DELETE."""
+    srv, _, _, second = env
+    url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=50"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    for body in (b"_method=DELETE", b"note=x&_method=delete"):
+        reply = httpx.post(url, content=body, headers=bearer(second, **form))
+        assert reply.status_code == 403, (body, reply.text)
+        assert "body parameter '_method' asks for method" in reply.json()["message"], reply.text
+    for header in ("X_HTTP_Method_Override", "x_http_method", "X-Method_Override"):
+        reply = httpx.post(url, headers=bearer(second, **{header: "DELETE"}))
+        assert reply.status_code == 403, (header, reply.text)
+        assert "asks for method 'DELETE'" in reply.json()["message"], reply.text
+    same = httpx.post(url, content=b"_method=POST", headers=bearer(second, **form))
+    assert same.status_code == 200, same.text
+
+
 def test_a_route_reading_the_body_needs_all_of_it(env):
     srv, _, _, second = env
     url = f"{srv.url}{AUTHZ}/payments"

@@ -217,13 +217,22 @@ def _read_once(what: str, repeated: frozenset[str], names: Iterable[str], where:
         )
 
 
-def _same_method(request: ProxyRequest, query: Mapping[str, str], repeated: frozenset[str]) -> None:
-    """Refuse a request asking the upstream to read it as another method than the one decided on."""
-    asked = [(f"header {h!r}", request.headers[h]) for h in METHOD_OVERRIDES if h in request.headers]
+def _same_method(
+    request: ProxyRequest, query: Mapping[str, str], repeated: frozenset[str], body: list[tuple[str, Any]]
+) -> None:
+    """Refuse a request asking the upstream to read it as another method than the one decided on: by a header
+    (spelt with ``_`` too, which CGI and WSGI servers read as its ``-`` spelling), or ``_method`` in the query
+    or the body (an HTML form's, which Rails' Rack::MethodOverride and Laravel read)."""
+    asked = [
+        (f"header {h!r}", value)
+        for h, value in request.headers.items()
+        if h.replace("_", "-") in METHOD_OVERRIDES
+    ]
     if "_method" in query:
         asked.append(("query parameter '_method'", "" if "_method" in repeated else query["_method"]))
+    asked.extend(("body parameter '_method'", value) for name, value in body if name == "_method")
     for where, value in asked:
-        if value.strip().upper() != request.method:
+        if not isinstance(value, str) or value.strip().upper() != request.method:
             raise Unmapped(
                 f"{where} asks for method {value!r}, and chamberlain decides on {request.method}: "
                 "the upstream might act as another method"
@@ -317,27 +326,27 @@ def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int
     raise Unmapped(f"no route of chamberlain.gateway.routes matches {request.method} {request.path}")
 
 
-def _body_names(request: ProxyRequest, max_depth: int) -> frozenset[str]:
-    """The parameter names of the body the proxy sent (a JSON object's keys, a form's fields; of the part sent
+def _body_params(request: ProxyRequest, max_depth: int) -> list[tuple[str, Any]]:
+    """The parameters of the body the proxy sent (a JSON object's members, a form's fields; of the part sent
     when it sent a prefix), which frameworks merging body and query (Rails' ``params``, PHP's ``$_REQUEST``,
     Flask's ``request.values``, Spring's ``@RequestParam`` for forms) read as parameters too."""
     body = request.body
     if not body or not body.strip():
-        return frozenset()
+        return []
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded" or (request.body_truncated and kind != "application/json"):
         text = body.decode("utf-8", "replace")
-        return frozenset(n for n, _ in parse_qsl(text, keep_blank_values=True, max_num_fields=None))
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=None)
     if "json" in kind and not request.body_truncated:
         try:
             value = strictjson.loads(body, max_depth=max_depth)
         except strictjson.JSONError:
-            return frozenset()
-        return frozenset(value) if isinstance(value, dict) else frozenset()
-    return frozenset()
+            return []
+        return list(value.items()) if isinstance(value, dict) else []
+    return []
 
 
-def _merged(route: Route, request: ProxyRequest, query: Mapping[str, str], max_depth: int) -> None:
+def _merged(route: Route, query: Mapping[str, str], body: list[tuple[str, Any]]) -> None:
     """Refuse a request carrying a parameter the route reads from the query in its body too (or one it reads
     from the body in the query): an upstream merging the two (Rails' ``params``: the body wins; Flask's
     ``request.values``: the query) might read the other value than the one decided on."""
@@ -346,7 +355,7 @@ def _merged(route: Route, request: ProxyRequest, query: Mapping[str, str], max_d
     from_body = {s.name.split(".")[0] for s in attrs if s.source == "body"}
     if not from_query and not from_body and not any(s.source == "cel" for s in attrs):
         return
-    in_body = _body_names(request, max_depth)
+    in_body = {name for name, _ in body}
     if any(s.source == "cel" and "query" in s.expression for s in attrs):
         from_query |= set(query)
     if any(s.source == "cel" and "body" in s.expression for s in attrs):
@@ -362,8 +371,9 @@ def _merged(route: Route, request: ProxyRequest, query: Mapping[str, str], max_d
 
 def _mapped(request: ProxyRequest, route: Route, params: dict[str, str], max_depth: int) -> Mapped:
     query, repeated_query = query_of(request.query)
-    _same_method(request, query, repeated_query)
-    _merged(route, request, query, max_depth)
+    body_params = _body_params(request, max_depth)
+    _same_method(request, query, repeated_query, body_params)
+    _merged(route, query, body_params)
     twice = headers_given_twice(request)
     body = body_of(request, route, max_depth) if route.reads_body else None
     attr: dict[str, Any] = {}
