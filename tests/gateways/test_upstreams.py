@@ -229,6 +229,9 @@ async def test_a_resource_uri_spelt_other_than_a_deny_rule_spells_it_is_refused(
             ("memo://notes/caf%c3%a9", "lowercase hex (%c3)"),
             ("memo://notes/my secret", "holds ' ' unencoded"),
             ("memo://notes/secret#", "fragment"),
+            ("MEMO://notes/secret", "its scheme 'MEMO' is not in lowercase"),
+            ("Memo://notes/secret", "its scheme 'Memo' is not in lowercase"),
+            ("memo://Notes/secret", "its host 'Notes' is not in lowercase"),
         ]:
             with pytest.raises(MCPError) as refused:
                 await client.read_resource(uri)

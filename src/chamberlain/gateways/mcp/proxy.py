@@ -608,13 +608,14 @@ _AS_IS = _UNRESERVED | frozenset("!$&'()*+,;=:@/?")
 
 
 def _templated_uri(uri: str) -> None:
-    """Refuse a URI no upstream lists (one for its templates) whose path is not in canonical form, or whose path
-    or query is not in RFC 3986 normal form: a policy's ``resources/read::memo://notes/public/*`` matches
+    """Refuse a URI no upstream lists (one for its templates) whose path is not in canonical form, or whose scheme,
+    host, path or query is not in RFC 3986 normal form: a policy's ``resources/read::memo://notes/public/*`` matches
     ``memo://notes/public/../secret``, and a DENY on ``memo://notes/secret`` matches neither
     ``memo://notes/%73ecret`` nor ``memo://notes/secret/``, which the upstream may each resolve to the
     resource that DENY is about (the SDK's templates decode their parameters)."""
     try:
         split = urlsplit(uri)
+        _lowercase(uri, split.netloc)
         parts = split.path.split("/")
         for part in parts[1:] if split.path.startswith("/") else parts:
             if split.path:
@@ -629,6 +630,17 @@ def _templated_uri(uri: str) -> None:
             message=f"resources/read: the URI {uri!r} is refused: {exc}; the upstream might read "
             "another resource than the one decided on",
         ) from None
+
+
+def _lowercase(uri: str, netloc: str) -> None:
+    """Raise :class:`Unmapped` when the URI's scheme or host is not in lowercase: both are read without regard
+    to case (RFC 3986 §6.2.2.1), so ``MEMO://notes/secret`` may be the resource a DENY on ``memo://notes/secret``
+    is about, while no action pattern matches it."""
+    scheme = uri.partition(":")[0] if ":" in uri else ""
+    host = netloc.rpartition("@")[2]
+    for what, text in (("scheme", scheme), ("host", host)):
+        if text != text.lower():
+            raise Unmapped(f"its {what} {text!r} is not in lowercase")
 
 
 def _normal_form(where: str, text: str) -> None:
