@@ -9,7 +9,8 @@ A denied call does not run: the model reads why (the policy and rule, the policy
 an approval to ask for), or :class:`ToolDenied` is raised (``on_deny="raise"``).
 
 Arguments must be JSON (they are what a policy reads as ``R.attr.arguments``): a call whose arguments
-do not serialise is denied, naming the argument type.
+do not serialise is denied, naming the argument type; so is one holding an integer beyond ±2^53 (a policy
+reads it as the nearest double) or two keys that differ only in case, as the MCP gateway refuses them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import orjson
 
 from chamberlain.engine import Principal, Resource
 from chamberlain.errors import Error
+from chamberlain.exact import inexact
 from chamberlain.integrations import decide
 from chamberlain.pdp import CheckResult
 from chamberlain.strictjson import non_finite
@@ -146,11 +148,14 @@ class ToolGuard:
         return self._decision(tool, call_action(tool), result)
 
     def _prepare(self, tool: str, arguments: Mapping[str, Any]) -> Resource | ToolDecision:
-        """The call's resource, or the refusal of arguments that are not JSON."""
+        """The call's resource, or the refusal of arguments that are not JSON or that a policy would read
+        otherwise than the tool (:func:`chamberlain.exact.inexact`), as the MCP gateway refuses them."""
         try:
-            return self.resource(tool, plain_arguments(arguments))
+            plain = plain_arguments(arguments)
         except TypeError as exc:
             return self.refused(tool, str(exc))
+        problem = inexact(tool, plain)
+        return self.refused(tool, problem) if problem else self.resource(tool, plain)
 
     def _decision(self, tool: str, action: str, result: CheckResult) -> ToolDecision:
         if result.is_allowed(action):

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from chamberlain.engine.request_validation import InvalidRequest, validate
-from chamberlain.gateways.mcp.arguments import case_twins, inexact_integer
+from chamberlain.exact import case_twins, inexact_integer
 from chamberlain.gateways.mcp.mapping import PROMPTS_GET, RESOURCES_READ, TOOLS_CALL
 from chamberlain.gateways.proxy.mcp_headers import MAX_NAME, map_mcp, other_spelling, unsupplied
 from chamberlain.gateways.proxy.routing import Unmapped

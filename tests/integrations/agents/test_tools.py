@@ -148,3 +148,45 @@ def test_arguments_that_are_not_finite_numbers_are_denied(tmp_path, amount) -> N
     assert answer.startswith("chamberlain denied the call to tool 'refund'"), answer
     assert "a number JSON cannot hold" in answer
     assert s.RAN == [("refund", {"order_id": "A-1", "amount": 50})]
+
+
+ONE_ACCOUNT = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: mcp_server
+  version: default
+  rules:
+    - name: the-house-account
+      actions: ["tools/call::transfer"]
+      effect: EFFECT_ALLOW
+      roles: ["support_agent"]
+      condition:
+        match:
+          expr: R.attr.arguments.account == 9007199254740992
+    - name: not-mallory
+      actions: ["tools/call::pay"]
+      effect: EFFECT_ALLOW
+      roles: ["support_agent"]
+      condition:
+        match:
+          expr: R.attr.arguments.to != "mallory"
+"""
+
+
+def test_arguments_the_policy_would_read_otherwise_are_denied(tmp_path) -> None:
+    """As the MCP gateway refuses them, so one policy governs a tool however it is reached: policies read every
+    number as a double, so account 9007199254740993 was decided as 9007199254740992 and the transfer ran to
+    the neighbouring account; and two keys differing only in case (``to``/``To``) reach a service reading
+    names without regard to case as the one not decided on."""
+    s = support_tools()
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "accounts.yaml").write_text(ONE_ACCOUNT)
+    guard = ToolGuard(PDP.from_directory(folder), s.AGENT, server="billing")
+    assert guard.check("transfer", {"account": 9007199254740992}).allowed
+    neighbour = guard.check("transfer", {"account": 9007199254740993})
+    assert not neighbour.allowed and "an integer beyond ±2^53" in neighbour.message, neighbour
+    nested = guard.check("transfer", {"account": 9007199254740992, "memo": [{"ref": -(2**60)}]})
+    assert not nested.allowed and "arguments.memo[0].ref" in nested.message, nested
+    twins = guard.check("pay", {"to": "bob", "To": "mallory"})
+    assert not twins.allowed and "differ only in case" in twins.message, twins
+    assert guard.check("pay", {"to": "bob"}).allowed

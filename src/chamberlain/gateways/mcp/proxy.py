@@ -44,8 +44,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from chamberlain.approvals.errors import ApprovalError
 from chamberlain.approvals.guard import FIELD as APPROVAL
 from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
+from chamberlain.exact import inexact
 from chamberlain.gateways.mcp import mapping
-from chamberlain.gateways.mcp.arguments import ArgumentChecker, inexact
+from chamberlain.gateways.mcp.arguments import ArgumentChecker
 from chamberlain.gateways.mcp.catalog import Catalog, Entry
 from chamberlain.gateways.mcp.config import GatewayConfig
 from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval, waiting_for

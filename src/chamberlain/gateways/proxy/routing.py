@@ -27,7 +27,7 @@ from chamberlain import cel, strictjson
 from chamberlain.caches import ENTRY_OVERHEAD, BoundedCache
 from chamberlain.engine import glob
 from chamberlain.engine.ruletable import key_matches
-from chamberlain.gateways.mcp.arguments import case_twins, inexact_integer
+from chamberlain.exact import case_twins, inexact_integer
 from chamberlain.gateways.proxy.contract import ProxyRequest
 from chamberlain.gateways.proxy.settings import Route
 
