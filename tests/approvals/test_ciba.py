@@ -25,7 +25,7 @@ from tests.approvals.test_delegated import pay, requested
 from tests.approvals.test_http import decide, person
 from tests.delegation.support import IdentityProvider, serve
 from tests.devidp.support import log_in, open_login
-from tests.server.support import ThreadServer, admin_on
+from tests.server.support import ADMIN_AUTH, ThreadServer, admin_on
 from tests.server.test_admin import AUDIENCE, trusting
 from tests.support.cerbos_server import free_port
 
@@ -63,13 +63,15 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @contextlib.contextmanager
 def consenting(
-    tmp: Path, policy: str, *also: IdentityProvider
+    tmp: Path, policy: str, *also: IdentityProvider, exchange: str = ""
 ) -> Iterator[tuple[ThreadServer, IdentityProvider]]:
     """A server on ``policy`` with the admin surface and the console, trusting a people's IdP (tokens), a
-    dev IdP the console signs people in with, and the issuers ``also``."""
+    dev IdP the console signs people in with, and the issuers ``also``; ``exchange``: a delegation policy."""
     folder = tmp / "policies"
     folder.mkdir()
     (folder / "payment.yaml").write_text(policy)
+    if exchange:
+        (folder / "delegation.yaml").write_text(exchange)
     idp = IdentityProvider("https://people.example")
     idp_port = free_port()
     init_directory(tmp / "dev-idp", issuer=f"http://127.0.0.1:{idp_port}")
@@ -90,8 +92,11 @@ def consenting(
         yield server, idp
 
 
-def in_console(server: ThreadServer, person: str, approval_id: str, verdict: str) -> httpx.Response:
-    """``person`` signs in at the console through the dev IdP's login page and says ``verdict``, as in a browser."""
+def in_console(
+    server: ThreadServer, person: str, approval_id: str, verdict: str, *, listed: bool = True
+) -> httpx.Response:
+    """``person`` signs in at the console through the dev IdP's login page and says ``verdict``, as in a browser
+    (``listed``: whether the approvals page shows them the request)."""
     with httpx.Client(base_url=server.url, timeout=30) as browser:
         start = browser.get("/console/oidc/start", params={"next": "/console/approvals"})
         assert start.status_code == 303, start.text
@@ -103,7 +108,7 @@ def in_console(server: ThreadServer, person: str, approval_id: str, verdict: str
             browser.get(signed_in.headers["location"]).status_code == 200
         )  # the callback: the login's cookie
         page = browser.get("/console/approvals")
-        assert page.status_code == 200 and approval_id in page.text, page.text[:500]
+        assert page.status_code == 200 and (approval_id in page.text) == listed, page.text[:500]
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert csrf is not None
         return browser.post(
@@ -254,3 +259,56 @@ def test_a_backchannel_request_is_bound_to_its_clients_issuer(tmp_path):
     assert granted.status_code == 200, granted.text
     claims = pyjwt.decode(granted.json()["access_token"], options={"verify_signature": False})
     assert claims["act"] == {"sub": "agent-7", "iss": idp.issuer}
+
+
+AGENTS_FOR_USERS = f"""apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: delegation
+  version: default
+  rules:
+    - name: agents-for-users
+      actions: ["exchange"]
+      effect: EFFECT_ALLOW
+      roles: ["agent"]
+      output:
+        when:
+          ruleActivated: '{{"audiences": ["{AUDIENCE}"], "scopes": ["payment:pay"]}}'
+"""
+
+
+def test_the_subjects_consent_comes_from_the_subjects_own_issuer(tmp_path):
+    """An action made with a token records whose subject it is, (issuer, subject): people.example's alice
+    asked, so the dev IdP's alice (another person of the same name) cannot consent in the console; the
+    subject herself, signed in at her own issuer, could (refused here only for want of a console login)."""
+    with consenting(tmp_path, POLICY, exchange=AGENTS_FOR_USERS) as (server, idp):
+        form = {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": idp.token("alice", aud=AUDIENCE, roles=["user"], scope="payment:pay"),
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "actor_token": idp.token("agent-7", aud=AUDIENCE, roles=["agent"]),
+            "actor_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "audience": AUDIENCE,
+        }
+        issued = httpx.post(f"{server.url}/oauth2/token", data=form, timeout=30)
+        assert issued.status_code == 200, issued.text
+        body = {
+            "principal": {"id": "alice", "roles": ["user"]},
+            "auxData": {"jwt": {"token": issued.json()["access_token"]}},
+            "resources": [
+                {"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"amount": 5000}}}
+            ],
+        }
+        checked = httpx.post(f"{server.url}/api/check/resources", json=body, timeout=30)
+        assert checked.status_code == 200, checked.text
+        approval_id = requested(checked.json()["results"][0])
+        shown = httpx.get(f"{server.url}/api/approvals/{approval_id}", auth=ADMIN_AUTH, timeout=30).json()
+        assert shown["action"]["principal"]["issuer"] == idp.issuer
+        refused = in_console(server, "alice", approval_id, "approve", listed=False)  # the dev IdP's alice
+        assert refused.status_code == 403, refused.text
+        assert "APPROVED" not in refused.headers.get("location", "")
+        assert (
+            httpx.get(f"{server.url}/api/approvals/{approval_id}", auth=ADMIN_AUTH, timeout=30).json()[
+                "state"
+            ]
+            == "PENDING"
+        )

@@ -22,16 +22,22 @@ _SAFE_INTEGER = 2**53
 
 
 def readable(inp: CheckInput, action: str) -> dict[str, Any]:
-    """The action as approvers read it (and as the digest hashes it)."""
+    """The action as approvers read it (and as the digest hashes it). The principal's ``issuer`` is there when a
+    token said who vouches for the subject (its ``sub_id``): the approval is then for that (issuer, subject)
+    pair only, and only that person gives a ``$subject`` consent."""
     p, r = inp.principal, inp.resource
+    principal: dict[str, Any] = {
+        "id": p.id,
+        "roles": sorted(p.roles),
+        "attr": dict(p.attr),
+        "scope": p.scope,
+        "policyVersion": p.policy_version,
+    }
+    issuer = subject_issuer(inp)
+    if issuer:  # absent otherwise: the digests of checks without a token are unchanged
+        principal["issuer"] = issuer
     return {
-        "principal": {
-            "id": p.id,
-            "roles": sorted(p.roles),
-            "attr": dict(p.attr),
-            "scope": p.scope,
-            "policyVersion": p.policy_version,
-        },
+        "principal": principal,
         "actorChain": list(inp.actor_chain),
         "resource": {
             "kind": r.kind,
@@ -42,6 +48,14 @@ def readable(inp: CheckInput, action: str) -> dict[str, Any]:
         },
         "action": action,
     }
+
+
+def subject_issuer(inp: CheckInput) -> str:
+    """The issuer vouching for the check's subject (``request.aux_data.delegation.subject.iss``), or ``""``."""
+    delegation = inp.aux_data.delegation
+    subject = delegation.get("subject") if delegation is not None else None
+    issuer = subject.get("iss") if isinstance(subject, Mapping) else None
+    return issuer if isinstance(issuer, str) else ""
 
 
 def policy_hash(ref: PolicyRef) -> str:

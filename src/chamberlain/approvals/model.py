@@ -87,6 +87,11 @@ class Approval:
         return str(self.action.get("principal", {}).get("id", ""))
 
     @property
+    def subject_issuer(self) -> str:
+        """The issuer vouching for the subject, when a token said (``""``: a bare principal id)."""
+        return str(self.action.get("principal", {}).get("issuer", ""))
+
+    @property
     def chain(self) -> tuple[str, ...]:
         return tuple(self.action.get("actorChain", ()))
 

@@ -78,12 +78,13 @@ def why_not_approver(
         )
     person = Identity(caller.id, caller.issuer or "")
     approvers = approval.spec.approvers
-    is_subject = same_party(person, Identity(approval.subject))
+    subject = Identity(approval.subject, approval.subject_issuer)
+    is_subject = same_party(person, subject)
     for actor in (*approval.chain, *((session.agent,) if session is not None else ())):
         if same_party(person, Identity(actor)):
             return f"{person} is an actor of this action's chain: nobody approves their own action"
     acts_for = ""
-    if not is_subject and session is not None and same_party(person, Identity(session.subject)):
+    if not is_subject and session is not None and same_party(person, _session_subject(session, subject)):
         is_subject, acts_for = True, f" (session {session.id} acts for {session.subject!r})"
     if is_subject and SUBJECT in approvers:
         if approving and not caller.interactive:
@@ -102,6 +103,14 @@ def why_not_approver(
         roles = ", ".join(r for r in approvers if r != SUBJECT) or "none"
         return f"{person} holds none of the approver roles of {approval.id} ({roles})"
     return ""
+
+
+def _session_subject(session: Session, subject: Identity) -> Identity:
+    """Whom ``session`` acts for: the action's subject, with its issuer, when it is that person (a session
+    records a bare id); else the session's bare subject."""
+    if session.subject == subject.subject:
+        return subject
+    return Identity(session.subject)
 
 
 def _session_of(request: AdminRequest, approval: Approval, *, strict: bool) -> Session | None:
