@@ -16,6 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from chamberlain import PDP
 from chamberlain.delegation import TokenService, create_app, parse_config
+from chamberlain.sessions import SessionStore
 from tests.delegation.support import IDP, ISSUER, IdentityProvider, exchange, oauth_client, serve, settings
 from tests.gateways.support import (
     AUDIENCE,
@@ -320,3 +321,37 @@ def test_messages_over_http_are_read_within_bounds(world, body, status, needle):
     response = httpx.post(world.url, content=body, headers=headers, timeout=30)
     assert response.status_code == status, response.text
     assert needle in response.json()["error"]["message"]
+
+
+async def test_a_tokens_revoked_session_stays_revoked_in_a_restarted_gateway(world):
+    """A token without a chamberlain ``sid`` gets a session of its own: revoked, it stays revoked for that token
+    in another gateway process on the same store (a restart, or a second replica), which would otherwise open
+    the token a fresh session, its budgets new, and the kill switch undone."""
+    token_file = world.tmp / "restart-token.jwt"
+    token_file.write_text(world.token())
+    config = write_config(
+        world.tmp,
+        [{"name": "time", "command": TIME_SERVER}],
+        name="restart.yaml",
+        auth=world.auth,
+        tokenFile=str(token_file),
+    )
+    store = SessionStore.open(world.db)
+
+    def active() -> set[str]:
+        return {s.id for s in store.list("ACTIVE", agent="coder-1", limit=1000)[0]}
+
+    try:
+        before = active()
+        async with stdio_gateway(config, world.tmp / "restart-1.log") as client:
+            allowed = await client.call_tool("get_current_time", {"timezone": "UTC"})
+            assert not allowed.is_error, text_of(allowed)
+        (session,) = active() - before
+        store.revoke(session, by="admin:carol", reason="runaway agent")
+        async with stdio_gateway(config, world.tmp / "restart-2.log") as client:
+            refused = await client.call_tool("get_current_time", {"timezone": "UTC"})
+        assert refused.is_error, text_of(refused)
+        assert f"session {session} is REVOKED by admin:carol (runaway agent)" in text_of(refused)
+        assert active() == before - {session}
+    finally:
+        store.close()

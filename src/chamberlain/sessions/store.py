@@ -358,6 +358,30 @@ class SessionStore(OwnedStore):
         )
         return session
 
+    def session_for_token(self, key: str, spec: SessionSpec, *, by: str) -> str:
+        """The session of the token ``key`` names (a digest of its issuer and ``jti``): the one it was given
+        first, whatever its state now (revoked, it stays revoked for the token, in every process), else one
+        opened now and recorded for it. Raises SessionLocked as :meth:`open_session` does."""
+        found = self._token_session(key)
+        if found:
+            return found
+        opened = self.open_session(spec, by=by)
+        with self._using() as db, db.transaction():
+            db.execute(
+                "INSERT INTO chamberlain_token_sessions (token_key, session_id) VALUES (?, ?) "
+                "ON CONFLICT (token_key) DO NOTHING",
+                (key, opened.id),
+            )
+        kept = self._token_session(key)
+        if kept != opened.id:  # another process gave the token its session meanwhile: this one stays unused
+            self.revoke(opened.id, by=by, reason="another process opened this token's session first")
+        return kept
+
+    def _token_session(self, key: str) -> str:
+        with self._using() as db:
+            found = db.value("SELECT session_id FROM chamberlain_token_sessions WHERE token_key = ?", (key,))
+        return str(found) if found else ""
+
     def get(self, session_id: str) -> Session:
         """The session (an ACTIVE one past its time is marked EXPIRED first); raises SessionNotFound."""
         now = self.clock()
@@ -431,6 +455,9 @@ class SessionStore(OwnedStore):
             db.execute(
                 "DELETE FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
                 (EXPIRED, REVOKED, horizon),
+            )
+            db.execute(
+                "DELETE FROM chamberlain_token_sessions WHERE session_id NOT IN (SELECT id FROM chamberlain_sessions)"
             )
             for name, period in periods.items():
                 db.execute(

@@ -4,6 +4,8 @@
   the instants of the calls in the current window) are JSON columns of the row, so that one row lock
   (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL) makes a charge atomic.
 - ``chamberlain_locks``: locks on an agent, subject, delegation root or tool.
+- ``chamberlain_token_sessions``: the session an enforcement point opened for a token naming none (by a digest
+  of its issuer and ``jti``), so the token keeps that session, revoked or spent, in any process.
 - ``chamberlain_standing_use``: what budgets that span sessions have spent, per holder (an agent or a
   subject) and window; a charge holds the row (``FOR UPDATE``) after the session's, in name order.
 """
@@ -26,6 +28,8 @@ _STATEMENTS = [
     reason TEXT NOT NULL, created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
     expires_at DOUBLE PRECISION)""",
     "CREATE INDEX IF NOT EXISTS chamberlain_locks_target ON chamberlain_locks (target, value)",
+    """CREATE TABLE IF NOT EXISTS chamberlain_token_sessions (token_key TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS chamberlain_standing_use (name TEXT NOT NULL, holder TEXT NOT NULL,
     window_start DOUBLE PRECISION NOT NULL, used DOUBLE PRECISION NOT NULL, PRIMARY KEY (name, holder, window_start))""",
 ]

@@ -4,13 +4,15 @@ on the server (or by ``chamberlain session``) stops the agent's next call.
 - over stdio the gateway process is the agent's session: opened at start (for the configured
   principal, or the token's subject and agent), reopened only if none could be opened (a lock);
 - over HTTP a token's chamberlain ``sid`` names the session; a token without one gets a session of
-  its own (by its ``jti``), never one from the MCP protocol's ``Mcp-Session-Id``, which MCP
+  its own (by its issuer and ``jti``, kept in the store: a restarted gateway or another replica finds
+  it, revoked or spent as it is), never one from the MCP protocol's ``Mcp-Session-Id``, which MCP
   2026-07-28 removes;
 - a lock on the agent, subject, root or tool refuses the session, and so every call.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -51,8 +53,9 @@ class GatewaySessions:
             self.notifier.close()
         self.store.close()
 
-    def open(self, subject: str, agents: tuple[str, ...]) -> str:
-        """A new session for ``agents`` (current first) acting for ``subject``; raises IdentityError (a lock)."""
+    def open(self, subject: str, agents: tuple[str, ...], token_key: str = "") -> str:
+        """A new session for ``agents`` (current first) acting for ``subject`` (``token_key``: the token's own,
+        kept in the store for it); raises IdentityError (a lock)."""
         s = self.settings
         spec = SessionSpec(
             subject,
@@ -65,6 +68,8 @@ class GatewaySessions:
             {"openedBy": "chamberlain mcp-proxy"},
         )
         try:
+            if token_key:
+                return self.store.session_for_token(token_key, spec, by=OPENED_BY)
             return self.store.open_session(spec, by=OPENED_BY).id
         except (SessionError, StoreError) as exc:
             raise IdentityError(f"no session could be opened for {agents[-1]!r}: {exc}") from None
@@ -74,7 +79,8 @@ class GatewaySessions:
         return self.open(self.subject or agent, (agent,))
 
     def for_token(self, token: Delegation) -> str:
-        """The session a token's calls belong to: its chamberlain ``sid``, else one opened for the token."""
+        """The session a token's calls belong to: its chamberlain ``sid``, else the token's own, opened at its
+        first call and kept in the store (a revoked one stays revoked after a restart, and in other replicas)."""
         if SESSION_ID.match(token.sid):
             return token.sid
         key = token.jti or f"{token.subject}|{'|'.join(token.chain.ids)}"
@@ -82,7 +88,8 @@ class GatewaySessions:
             found = self._by_token.get(key)
         if found:
             return found
-        opened = self.open(token.subject or token.chain.ids[-1], token.chain.ids)
+        digest = hashlib.sha256(f"{token.issuer}\n{key}".encode()).hexdigest()
+        opened = self.open(token.subject or token.chain.ids[-1], token.chain.ids, digest)
         with self._lock:
             self._by_token[key] = opened
             while len(self._by_token) > MAX_REMEMBERED:
