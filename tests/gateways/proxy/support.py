@@ -33,6 +33,10 @@ resourcePolicy:
       actions: ["tools/call::send_money"]
       effect: EFFECT_ALLOW
       roles: ["finance_clerk", "planner_agent", "tool_agent"]
+    - name: public-notes
+      actions: ["resources/read::memo://notes/public/*"]
+      effect: EFFECT_ALLOW
+      roles: ["finance_clerk", "planner_agent", "tool_agent"]
     - name: never-too-much
       actions: ["tools/call::send_money"]
       effect: EFFECT_DENY

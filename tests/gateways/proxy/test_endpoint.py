@@ -265,6 +265,32 @@ def test_a_body_key_a_route_reads_given_again_in_another_case_is_403(env):
         assert "which differ only in case" in reply.json()["message"], reply.text
 
 
+def test_an_mcp_resource_uri_not_in_normal_form_is_403(env):
+    """ALLOW resources/read::memo://notes/public/*: the action's wildcard matches memo://notes/public/../secret,
+    which the server resolves to the secret notes (the SDK's templates decode their parameters); a header-only
+    proxy never sees which URIs the server lists, so every URI must be in canonical, RFC 3986 normal form."""
+    srv, _, _, second = env
+    url = f"{srv.url}{AUTHZ}/mcp"
+    read = {"mcp-method": "resources/read"}
+    assert (
+        httpx.post(
+            url, headers=bearer(second, **read, **{"mcp-name": "memo://notes/public/plan"})
+        ).status_code
+        == 200
+    )
+    for uri in (
+        "memo://notes/public/../secret",
+        "memo://notes/public/%2e%2e/secret",
+        "memo://notes/public/..%2Fsecret",
+        "memo://notes/public//secret",
+        "memo://notes/public/%73ecret",
+        "MEMO://notes/public/plan",
+    ):
+        reply = httpx.post(url, headers=bearer(second, **read, **{"mcp-name": uri}))
+        assert reply.status_code == 403, (uri, reply.text)
+        assert "the URI" in reply.json()["message"], reply.text
+
+
 def test_mcp_headers_decide_a_tool_call_and_refuse_when_a_policy_reads_arguments(env):
     srv, _, first, second = env
     url = f"{srv.url}{AUTHZ}/mcp"

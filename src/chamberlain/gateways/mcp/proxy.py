@@ -23,15 +23,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
-import string
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from importlib.metadata import version
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import anyio
 import mcp_types as types
@@ -54,7 +51,8 @@ from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
 from chamberlain.gateways.mcp.identity import Caller, Identities
 from chamberlain.gateways.mcp.sessions import GatewaySessions
 from chamberlain.gateways.mcp.upstream import Upstream
-from chamberlain.gateways.proxy.routing import Unmapped, canonical_segment
+from chamberlain.gateways.mcp.uris import canonical_uri
+from chamberlain.gateways.proxy.routing import Unmapped
 from chamberlain.pdp import PDP
 from chamberlain.sessions.model import SESSION_ID
 from chamberlain.store.errors import StoreError
@@ -601,64 +599,17 @@ class Gateway:
         return server
 
 
-#: A percent-encoded octet, and the characters a URI's path or query holds as they are (RFC 3986: unreserved,
-#: sub-delimiters, ":", "@", "/", "?"); an unreserved character is never encoded in normal form.
-_ENCODED = re.compile(r"%([0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
-_AS_IS = _UNRESERVED | frozenset("!$&'()*+,;=:@/?")
-
-
 def _templated_uri(uri: str) -> None:
-    """Refuse a URI no upstream lists (one for its templates) whose path is not in canonical form, or whose scheme,
-    host, path or query is not in RFC 3986 normal form: a policy's ``resources/read::memo://notes/public/*`` matches
-    ``memo://notes/public/../secret``, and a DENY on ``memo://notes/secret`` matches neither
-    ``memo://notes/%73ecret`` nor ``memo://notes/secret/``, which the upstream may each resolve to the
-    resource that DENY is about (the SDK's templates decode their parameters)."""
+    """Refuse (-32602) a URI no upstream lists (one for its templates) that is not in one spelling
+    (:func:`~chamberlain.gateways.mcp.uris.canonical_uri`): the upstream might read another resource."""
     try:
-        split = urlsplit(uri)
-        _lowercase(uri, split.netloc)
-        parts = split.path.split("/")
-        for part in parts[1:] if split.path.startswith("/") else parts:
-            if split.path:
-                canonical_segment(part)  # an empty segment too: a trailing slash, or //
-        for where, text in (("path", split.path), ("query", split.query)):
-            _normal_form(where, text)
-        if split.fragment or uri.endswith("#"):
-            raise Unmapped("the URI has a fragment (#), which names a part of a resource, not a resource")
+        canonical_uri(uri)
     except Unmapped as exc:
         raise MCPError(
             code=INVALID_PARAMS,
             message=f"resources/read: the URI {uri!r} is refused: {exc}; the upstream might read "
             "another resource than the one decided on",
         ) from None
-
-
-def _lowercase(uri: str, netloc: str) -> None:
-    """Raise :class:`Unmapped` when the URI's scheme or host is not in lowercase: both are read without regard
-    to case (RFC 3986 §6.2.2.1), so ``MEMO://notes/secret`` may be the resource a DENY on ``memo://notes/secret``
-    is about, while no action pattern matches it."""
-    scheme = uri.partition(":")[0] if ":" in uri else ""
-    host = netloc.rpartition("@")[2]
-    for what, text in (("scheme", scheme), ("host", host)):
-        if text != text.lower():
-            raise Unmapped(f"its {what} {text!r} is not in lowercase")
-
-
-def _normal_form(where: str, text: str) -> None:
-    """Raise :class:`Unmapped` when ``text`` (a URI's path or query) has another spelling the upstream reads the
-    same: an unreserved character percent-encoded, an encoding in lowercase hex, or a character written as it
-    is that a URI holds only percent-encoded."""
-    for found in _ENCODED.finditer(text):
-        octet = found.group(1)
-        if chr(int(octet, 16)) in _UNRESERVED:
-            raise Unmapped(
-                f"its {where} percent-encodes {chr(int(octet, 16))!r} ({found.group(0)}), which is written as it is"
-            )
-        if octet != octet.upper():
-            raise Unmapped(f"its {where} has a percent-encoding in lowercase hex ({found.group(0)})")
-    raw = next((c for c in _ENCODED.sub("", text) if c not in _AS_IS), None)
-    if raw is not None:
-        raise Unmapped(f"its {where} holds {raw!r} unencoded (write it percent-encoded)")
 
 
 #: method -> (parameter, the JSON type it must have, what it is), for the requests the gateway decides.

@@ -2,7 +2,8 @@
 
 The check is named as the MCP gateway names it (:mod:`chamberlain.gateways.mcp.mapping`): kind
 ``mcp_server``, action ``tools/call::<tool>``, attributes ``server``, ``method`` and ``tool_name`` (or
-``prompt_name``, ``uri``). A header-only proxy never sees the arguments, so a policy that reads
+``prompt_name``, ``uri``). A ``resources/read`` URI must be in one spelling
+(:func:`~chamberlain.gateways.mcp.uris.canonical_uri`): the proxy never sees which URIs the server lists. A header-only proxy never sees the arguments, so a policy that reads
 ``R.attr.arguments`` (or any attribute this mode does not supply) for that action cannot be decided
 here: such a check is denied, as is one whose DENY rules could be skipped because
 ``engine.strictEvaluation`` is off (a guarding DENY must never turn into an ALLOW).
@@ -20,6 +21,7 @@ from chamberlain.engine.result import EFFECT_DENY
 from chamberlain.engine.ruletable import key_matches
 from chamberlain.gateways.mcp.mapping import PROMPTS_GET, RESOURCES_READ, TOOLS_CALL
 from chamberlain.gateways.mcp.mapping import action as mcp_action
+from chamberlain.gateways.mcp.uris import canonical_uri
 from chamberlain.gateways.proxy.routing import Mapped, Unmapped, case_variant
 
 _NAMED = {TOOLS_CALL: "tool_name", PROMPTS_GET: "prompt_name", RESOURCES_READ: "uri"}
@@ -54,6 +56,11 @@ def map_mcp(headers: Any, server: str, kind: str, body: Any = None) -> Mapped:
         name = headers.get("mcp-name")
         if not name or len(name) > MAX_NAME or not name.isprintable():
             raise Unmapped(f"an MCP {method} request needs a valid Mcp-Name header")
+        if method == RESOURCES_READ:
+            try:
+                canonical_uri(name)
+            except Unmapped as exc:
+                raise Unmapped(f"the URI {name!r} (Mcp-Name) is refused: {exc}") from None
         attr[_NAMED[method]] = name
         action = mcp_action(method, name)
     if body is not None:
