@@ -4,6 +4,7 @@ stdio gateway on the same store, a locked agent gets no session (and so no call)
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from chamberlain.sessions import SessionStore
@@ -90,3 +91,27 @@ async def test_a_locked_agent_gets_no_session_until_unlocked(tmp_path, server):
             assert not (await client.call_tool("echo", {"text": "unlocked"})).is_error
     finally:
         store.close()
+
+
+async def test_a_call_in_flight_when_its_session_is_revoked_has_its_result_withheld(tmp_path, server):
+    """The kill switch stops what is in flight too: the tool has run, but the agent revoked meanwhile does not get
+    its result (a read of secrets, say), and is told why; the next call is refused as before."""
+    log = tmp_path / "gateway.log"
+    async with stdio_gateway(_gateway_config(tmp_path, server), log) as client:
+        session = session_of(log)
+        async with anyio.create_task_group() as tasks:
+            results = []
+
+            async def call() -> None:
+                results.append(await client.call_tool("sleep", {"seconds": 1.5}))
+
+            tasks.start_soon(call)
+            await anyio.sleep(0.5)
+            server.app.state.sessions.revoke(session, by="admin:carol", reason="runaway agent")
+        (withheld,) = results
+        after = await client.call_tool("echo", {"text": "after"})
+    assert withheld.is_error, text_of(withheld)
+    assert "withheld the result of tools/call::sleep" in text_of(withheld)
+    assert f"session {session} is REVOKED by admin:carol (runaway agent)" in text_of(withheld)
+    assert "slept" not in text_of(withheld)
+    assert after.is_error and "REVOKED" in text_of(after)

@@ -274,6 +274,14 @@ class Session:
         """The delegation root: the first delegate of the chain (the agent itself without one)."""
         return self.chain[-1] if self.chain else self.agent
 
+    def ended(self) -> str:
+        """Why the session is not ACTIVE ("" when it is): its state, who ended or suspended it, and why."""
+        if self.state == ACTIVE:
+            return ""
+        detail = f" ({self.end_reason})" if self.end_reason else ""
+        by = f" by {self.ended_by}" if self.state in (REVOKED, SUSPENDED) and self.ended_by else ""
+        return f"session {self.id} is {self.state}{by}{detail}"
+
     def lapsed(self, now: float) -> str:
         """Why an ACTIVE or SUSPENDED session is over at ``now`` ("" when it is not). The ttl runs while a
         session is suspended; the idle timeout does not (resuming starts it again)."""

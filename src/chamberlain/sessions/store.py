@@ -358,6 +358,17 @@ class SessionStore(OwnedStore):
         )
         return session
 
+    def stopped(self, session_id: str, tools: Sequence[str] = ()) -> str:
+        """Why the session may act no more ("" while it may): not ACTIVE (revoked, suspended, expired), or a
+        lock on its agent, subject, root or one of ``tools``. For an enforcement point holding a result of a
+        call the session made, to withhold it from an agent stopped while the call ran."""
+        s = self.get(session_id)
+        if s.state != ACTIVE:
+            return s.ended()
+        with self._using() as db:
+            lock = self._locked(db, self.clock(), s.agent, s.subject, s.root, tools)
+        return _lock_message(lock) if lock is not None else ""
+
     def session_for_token(self, key: str, spec: SessionSpec, *, by: str) -> str:
         """The session of the token ``key`` names (a digest of its issuer and ``jti``): the one it was given
         first, whatever its state now (revoked, it stays revoked for the token, in every process), else one
@@ -631,9 +642,7 @@ class SessionStore(OwnedStore):
         """Why ``s`` may not spend now: its state, its binding, a lock (looked up unless ``locks`` is False:
         none existed when the session's row was read in this transaction)."""
         if s.state != ACTIVE:
-            detail = f" ({s.end_reason})" if s.end_reason else ""
-            by = f" by {s.ended_by}" if s.state in (REVOKED, SUSPENDED) and s.ended_by else ""
-            return Charged(s, f"session {s.id} is {s.state}{by}{detail}", "state")
+            return Charged(s, s.ended(), "state")
         unbound = bind(s)
         if unbound:
             return Charged(s, unbound, "binding")

@@ -54,6 +54,7 @@ from chamberlain.gateways.mcp.upstream import Upstream
 from chamberlain.gateways.mcp.uris import canonical_uri
 from chamberlain.gateways.proxy.routing import Unmapped
 from chamberlain.pdp import PDP
+from chamberlain.sessions.errors import SessionError
 from chamberlain.sessions.model import SESSION_ID
 from chamberlain.store.errors import StoreError
 
@@ -368,6 +369,13 @@ class Gateway:
                 f"the call was made, but its decision could not be recorded.\nDenied because {decision.log_error}.\n"
                 f"Decision {decision.call_id} ({action}) is not in the decision log."
             )
+        stopped = await self._stopped_meanwhile(caller, entry.name)
+        if stopped:
+            await self._outcome(decision.used_approval, "FAILED", f"result withheld: {stopped}")
+            return _error_result(
+                f"chamberlain withheld the result of {action} on {entry.upstream.name} for {caller.describe()}: "
+                f"the call was made, but the session was stopped while it ran: {stopped}."
+            )
         failed = isinstance(result, types.CallToolResult) and result.is_error
         await self._outcome(
             decision.used_approval,
@@ -375,6 +383,18 @@ class Gateway:
             "the tool reported an error" if failed else "",
         )
         return result
+
+    async def _stopped_meanwhile(self, caller: Caller, tool: str) -> str:
+        """Why ``caller``'s session may act no more now that its call of ``tool`` has answered ("" while it may):
+        the kill switch (a revoke, a suspension, a lock, one on the tool too) reaches a call in flight. A store
+        that cannot say is a reason too (fail closed)."""
+        if self.sessions is None or not SESSION_ID.match(caller.session_id):
+            return ""
+        store = self.sessions.store
+        try:
+            return await anyio.to_thread.run_sync(lambda: store.stopped(caller.session_id, (tool,)))
+        except (SessionError, StoreError) as exc:
+            return f"the session store could not say whether session {caller.session_id} goes on ({exc})"
 
     def _elicitation(self, outputs: Sequence[Any], capability: Any) -> types.ElicitRequestParams | None:
         """What to ask the user about an action held for approval: for a rule asking the user's own consent,
