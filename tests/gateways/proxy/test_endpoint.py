@@ -357,9 +357,13 @@ def test_a_token_from_auxdata_key_sets_names_the_principal_and_its_roles(tmp_pat
     server, idp = key_set_server(tmp_path, {"routes": ROUTES, "principal": {"audiences": [ISSUER]}})
     with server as srv:
         url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"  # staff pay up to 10000 themselves
-        reply = httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"])))
+        # A client's own X-Chamberlain-* headers: Envoy (allowed_upstream_headers) replaces only the headers the
+        # answer carries, so chamberlain's are always there, empty when there is nothing to say (no agent acts).
+        spoofed = {"x-chamberlain-actors": "trusted-agent", "x-chamberlain-log-index": "7"}
+        reply = httpx.post(url, headers=bearer(idp.token("bob", roles=["finance_clerk"]), **spoofed))
         assert reply.status_code == 200 and reply.headers["x-chamberlain-subject"] == "bob"
-        assert "x-chamberlain-actors" not in reply.headers
+        assert reply.headers["x-chamberlain-actors"] == ""
+        assert reply.headers["x-chamberlain-log-index"].isdigit()
         assert httpx.post(url, headers=bearer(idp.token("bob", roles=["intern"]))).status_code == 403
         assert httpx.post(url, headers=bearer(idp.token("bob"))).status_code == 401  # no roles, no default
         assert (

@@ -216,11 +216,15 @@ class Authorizer:
         delegation = response.get("delegation")
         actors = tuple(delegation["actors"]) if isinstance(delegation, dict) else identity.actors
         if effect == EFFECT_ALLOW:
-            headers = {s.subject_header: header_value(identity.subject), s.decision_header: call_id}
-            if actors:
-                headers[s.actors_header] = header_value(",".join(actors))
-            if log_index is not None:
-                headers[s.log_index_header] = str(log_index)
+            # Every header always, empty when there is nothing to say: a proxy replacing the client's headers
+            # only with those the answer carries (Envoy's allowed_upstream_headers) would pass a client's own
+            # X-Chamberlain-Actors on to the upstream otherwise.
+            headers = {
+                s.subject_header: header_value(identity.subject),
+                s.decision_header: call_id,
+                s.actors_header: header_value(",".join(actors)),
+                s.log_index_header: "" if log_index is None else str(log_index),
+            }
             return ProxyAnswer(200, headers, decision_id=call_id, log_index=log_index)
         body: dict[str, Any] = {
             "error": "forbidden",
