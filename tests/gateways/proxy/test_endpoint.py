@@ -228,6 +228,11 @@ def test_a_method_override_in_the_body_or_an_underscored_header_is_403(env):
         reply = httpx.post(url, content=body, headers=bearer(second, **form))
         assert reply.status_code == 403, (body, reply.text)
         assert "body parameter '_method' asks for method" in reply.json()["message"], reply.text
+    multipart = httpx.post(
+        url, data={"_method": "DELETE"}, files={"f": ("a.txt", b"x")}, headers=bearer(second)
+    )
+    assert multipart.status_code == 403, multipart.text  # a form with a file: multipart/form-data
+    assert "body parameter '_method' asks for method" in multipart.json()["message"], multipart.text
     for header in ("X_HTTP_Method_Override", "x_http_method", "X-Method_Override"):
         reply = httpx.post(url, headers=bearer(second, **{header: "DELETE"}))
         assert reply.status_code == 403, (header, reply.text)

@@ -327,13 +327,16 @@ def map_request(request: ProxyRequest, routes: tuple[Route, ...], max_depth: int
 
 
 def _body_params(request: ProxyRequest, max_depth: int) -> list[tuple[str, Any]]:
-    """The parameters of the body the proxy sent (a JSON object's members, a form's fields; of the part sent
-    when it sent a prefix), which frameworks merging body and query (Rails' ``params``, PHP's ``$_REQUEST``,
-    Flask's ``request.values``, Spring's ``@RequestParam`` for forms) read as parameters too."""
+    """The parameters of the body the proxy sent (a JSON object's members, a form's fields, urlencoded or
+    multipart; of the part sent when it sent a prefix), which frameworks merging body and query (Rails'
+    ``params``, PHP's ``$_REQUEST``, Flask's ``request.values``, Spring's ``@RequestParam`` for forms) read as
+    parameters too."""
     body = request.body
     if not body or not body.strip():
         return []
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        return _multipart_fields(body, request.headers.get("content-type", ""))
     if kind == "application/x-www-form-urlencoded" or (request.body_truncated and kind != "application/json"):
         text = body.decode("utf-8", "replace")
         return parse_qsl(text, keep_blank_values=True, max_num_fields=None)
@@ -344,6 +347,32 @@ def _body_params(request: ProxyRequest, max_depth: int) -> list[tuple[str, Any]]
             return []
         return list(value.items()) if isinstance(value, dict) else []
     return []
+
+
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_FIELD_NAME = re.compile(r'\bname="([^"]*)"', re.IGNORECASE)
+
+
+def _multipart_fields(body: bytes, content_type: str) -> list[tuple[str, Any]]:
+    """The fields of a ``multipart/form-data`` body (RFC 7578) that are not files, as (name, text): an HTML form
+    with a file input sends its other fields (``_method`` among them) so."""
+    found = _BOUNDARY.search(content_type)
+    if found is None:
+        return []
+    fields: list[tuple[str, Any]] = []
+    for part in body.split(b"--" + found.group(1).encode("latin-1"))[1:]:
+        head, blank, value = part.partition(b"\r\n\r\n")
+        if not blank:
+            head, blank, value = part.partition(b"\n\n")
+        disposition = next(
+            (line for line in head.splitlines() if line.lower().startswith(b"content-disposition:")), b""
+        ).decode("latin-1")
+        name = _FIELD_NAME.search(disposition)
+        if blank and name is not None and "filename=" not in disposition.lower():
+            fields.append(
+                (name.group(1), value.removesuffix(b"\r\n").removesuffix(b"\n").decode("utf-8", "replace"))
+            )
+    return fields
 
 
 def _merged(route: Route, query: Mapping[str, str], body: list[tuple[str, Any]]) -> None:
