@@ -57,6 +57,7 @@ from chamberlain.pdp import PDP
 from chamberlain.sessions.errors import SessionError
 from chamberlain.sessions.model import SESSION_ID
 from chamberlain.store.errors import StoreError
+from chamberlain.store.owned import Busy
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 #: The JSON-RPC code of a refused request (as cerbos-fastmcp answers): no identity, or a denial.
@@ -391,8 +392,18 @@ class Gateway:
         if self.sessions is None or not SESSION_ID.match(caller.session_id):
             return ""
         store = self.sessions.store
+
+        def ask() -> str:
+            return store.stopped(caller.session_id, (tool,))
+
         try:
-            return await anyio.to_thread.run_sync(lambda: store.stopped(caller.session_id, (tool,)))
+            if store.waitless:  # a local SQLite read, on the loop when the connection is free (no thread hop)
+                try:
+                    with store.without_waiting():
+                        return ask()
+                except Busy:
+                    pass
+            return await anyio.to_thread.run_sync(ask)
         except (SessionError, StoreError) as exc:
             return f"the session store could not say whether session {caller.session_id} goes on ({exc})"
 
