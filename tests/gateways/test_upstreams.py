@@ -194,23 +194,32 @@ async def test_closing_the_gateway_ends_a_stdio_servers_process_tree(tmp_path):
     assert not _alive(grandchild), f"the server's child {grandchild} outlived the gateway"
 
 
+EVERY_NOTE = """    - name: every-note
+      actions: ["resources/read::memo://notes/*"]
+      effect: EFFECT_ALLOW
+      roles: ["developer"]
+"""
+
+
+def _add_rules(tmp_path, rules: str) -> None:
+    """Append rules (YAML list items) to the fixture server's resource policy."""
+    policy = tmp_path / "policies" / "resource_policies" / "fixture_server.yaml"
+    policy.write_text(policy.read_text() + rules)
+
+
 async def test_a_resource_uri_spelt_other_than_a_deny_rule_spells_it_is_refused(tmp_path):
     """ALLOW memo://notes/* with DENY memo://notes/secret: the SDK's template decodes its parameter and the
     server resolves its path, so memo://notes/%73ecret and memo://notes/secret/ read the secret notes while
     no DENY matches what was decided on. A URI no upstream lists must be in RFC 3986 normal form."""
     policy_folder(tmp_path)
-    policy = tmp_path / "policies" / "resource_policies" / "fixture_server.yaml"
-    policy.write_text(
-        policy.read_text()
-        + """    - name: every-note
-      actions: ["resources/read::memo://notes/*"]
-      effect: EFFECT_ALLOW
-      roles: ["developer"]
-    - name: but-not-the-secret-one
+    _add_rules(
+        tmp_path,
+        EVERY_NOTE
+        + """    - name: but-not-the-secret-one
       actions: ["resources/read::memo://notes/secret"]
       effect: EFFECT_DENY
       roles: ["*"]
-"""
+""",
     )
     upstreams = [{"name": "local", "command": [PYTHON, str(FIXTURE)], "resourceKind": "fixture_server"}]
     config = write_config(tmp_path, upstreams, principal={"id": "erin", "roles": ["developer"]})
@@ -254,15 +263,7 @@ async def test_resource_templates_are_listed_only_where_their_reads_are_allowed(
             if who == "erin":  # the template still serves the reads the policy allows
                 plan = await client.read_resource("memo://notes/public/plan")
                 assert plan.contents[0].text == "the public plan"
-    policy = tmp_path / "policies" / "resource_policies" / "fixture_server.yaml"
-    policy.write_text(
-        policy.read_text()
-        + """    - name: every-note
-      actions: ["resources/read::memo://notes/*"]
-      effect: EFFECT_ALLOW
-      roles: ["developer"]
-"""
-    )
+    _add_rules(tmp_path, EVERY_NOTE)
     config = write_config(tmp_path, upstreams, principal={"id": "erin", "roles": ["developer"]})
     async with stdio_gateway(config, tmp_path / "gateway-notes.log") as client:
         listed = (await client.list_resource_templates()).resource_templates
