@@ -305,3 +305,25 @@ def test_witnesses_that_answer_garbage_or_nothing_never_touch_the_log_or_a_check
         garbage.shutdown()
         silent.close()
     assert run("verify", "--db", url).returncode == 0
+
+
+def test_a_witness_answers_400_to_tree_sizes_that_are_not_ascii_uint63(tmp_path, logged):
+    """An unauthenticated caller posts checkpoints whose size `str.isdigit` accepts but `int` does not
+    (a superscript two), or spells in other digits, or that SQLite cannot store: a real witness on loopback
+    answers 400 to each (it answered 500 before reading the signature) and keeps cosigning."""
+    signer, tree = logged
+    witness = WitnessProcess(tmp_path, "witness.test/sizes", [str(signer.verifier)])
+    root = base64.b64encode(tree.root(10)).decode()
+    try:
+        with httpx.Client(base_url=witness.url, timeout=10) as client:
+            for size in ("\u00b2", "\u0661\u0660", "\uff11\uff10", str(2**63), "9" * 30):
+                note = signer.sign(f"{signer.name}\n{size}\n{root}\n")
+                answer = client.post("/add-checkpoint", content=request_body(0, [], note))
+                assert answer.status_code == 400, (size, answer.status_code, answer.text)
+                assert "tree size" in answer.text
+            good = client.post(
+                "/add-checkpoint", content=request_body(0, [], _log_head(signer, 10, tree.root(10)))
+            )
+            assert good.status_code == 200
+    finally:
+        witness.stop()

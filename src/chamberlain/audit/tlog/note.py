@@ -205,12 +205,29 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "" or not all(lines[:-1]):
             raise NoteError("checkpoint: expected origin, tree size and root hash lines")
         origin, size_text, root_text = lines[0], lines[1], lines[2]
-        if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
-            raise NoteError(f"checkpoint: tree size {size_text!r} is not a decimal number")
+        size = decimal(size_text, "checkpoint: tree size")
         root = _b64(root_text, "checkpoint root hash")
         if len(root) != 32:
             raise NoteError("checkpoint: the root hash must be 32 bytes")
-        return cls(origin, int(size_text), root)
+        return cls(origin, size, root)
+
+
+#: The largest tree size read: SQLite's (and PostgreSQL's) integers are signed 64-bit.
+MAX_TREE_SIZE = 2**63 - 1
+
+
+def decimal(text: str, what: str) -> int:
+    """A tree size: ASCII digits without leading zeros, at most :data:`MAX_TREE_SIZE`; else
+    :class:`NoteError` (``str.isdigit`` and ``int`` also take other scripts' digits and superscripts)."""
+    if (
+        not text.isascii()
+        or not text.isdigit()
+        or (text.startswith("0") and text != "0")
+        or len(text) > 19
+        or int(text) > MAX_TREE_SIZE
+    ):
+        raise NoteError(f"{what}: {text[:40]!r} is not a decimal number up to 2^63-1 without leading zeros")
+    return int(text)
 
 
 def open_checkpoint(note: str, verifier: Verifier) -> Checkpoint:

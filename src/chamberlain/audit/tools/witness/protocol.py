@@ -11,7 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from chamberlain.audit.tlog.note import NoteError
+from chamberlain.audit.tlog.note import NoteError, decimal
 
 MAX_PROOF = 63
 MAX_BODY = 64 * 1024  # a checkpoint with a few signatures and 63 hashes is under 4 KiB
@@ -23,12 +23,6 @@ class AddCheckpoint:
     old: int
     proof: list[bytes]
     note: str
-
-
-def _decimal(text: str, what: str) -> int:
-    if not text.isascii() or not text.isdigit() or (text.startswith("0") and text != "0") or len(text) > 20:
-        raise NoteError(f"{what}: {text[:40]!r} is not a decimal number without leading zeros")
-    return int(text)
 
 
 def request_body(old: int, proof: list[bytes], note: str) -> bytes:
@@ -50,7 +44,7 @@ def parse_request(body: bytes) -> AddCheckpoint:
     lines = head.split("\n")
     if not lines[0].startswith("old "):
         raise NoteError("the first line must be `old <size>`")
-    old = _decimal(lines[0][4:], "old size")
+    old = decimal(lines[0][4:], "old size")
     if len(lines) - 1 > MAX_PROOF:
         raise NoteError(f"more than {MAX_PROOF} consistency proof lines")
     proof = []
@@ -70,4 +64,4 @@ def parse_size(body: bytes) -> int:
     text = body.decode("ascii", "replace")
     if not text.endswith("\n") or "\n" in text[:-1]:
         raise NoteError(f"expected a tree size and a newline, got {text[:60]!r}")
-    return _decimal(text[:-1], "witness's tree size")
+    return decimal(text[:-1], "witness's tree size")
