@@ -13,6 +13,10 @@
   nondeterministic collation, case-insensitive say, would otherwise widen the match).
   :class:`ExactMatch` keeps the comparison under the column's own collation beside it on
   PostgreSQL, so that the column's index stays usable.
+* :class:`TextLength` — CEL's ``size`` of a string: ``length``, except that on SQLite (whose
+  ``length`` stops at the first NUL character) a string holding NUL has no length (NULL: an error,
+  the row is never returned). :class:`TextAfter` — what follows a string's first ``n`` characters,
+  NULs included (SQLite: as bytes).
 * :class:`NotNaN` — TRUE unless a double expression is NaN (NULL where it is NULL), to AND with a
   numeric comparison: PostgreSQL orders NaN above every number and makes it equal to itself, where
   CEL's comparisons with NaN are all false (``!=`` true). SQLite stores NaN as NULL.
@@ -22,7 +26,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Double, String, and_, cast, func, literal, true
+from sqlalchemy import (
+    Boolean,
+    Double,
+    Integer,
+    LargeBinary,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    true,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -50,18 +68,24 @@ class StringMatch(ColumnElement[bool]):
         self.needle = needle
 
 
+def _bytes(expr: Any) -> Any:
+    """``CAST(expr AS BLOB)``: SQLite's ``length`` and ``substr`` then count bytes, NUL characters included
+    (on text they stop at the first NUL). A prefix or suffix of the bytes is one of the code points."""
+    return cast(expr, LargeBinary())
+
+
 @compiles(StringMatch, "sqlite")
 def _match_sqlite(element: StringMatch, compiler: Any, **kw: Any) -> str:
-    h, n = element.haystack, element.needle
+    n = element.needle
     needle = literal(n, String()) if isinstance(n, str) else n
     if element.how == "contains":
-        expr = func.instr(h, needle) > 0
-    elif element.how == "startsWith":
-        expr = func.substr(h, 1, func.length(needle)) == needle
+        expr = func.instr(element.haystack, needle) > 0  # instr reads the whole text, NULs included
     else:
-        expr = (func.length(h) >= func.length(needle)) & (
-            func.substr(h, func.length(h) - func.length(needle) + 1) == needle
-        )
+        h, n_ = _bytes(element.haystack), _bytes(needle)
+        start = 1 if element.how == "startsWith" else func.length(h) - func.length(n_) + 1
+        # substr of an empty blob is NULL: an empty needle is a prefix and suffix of every value
+        part = or_(func.length(n_) == 0, func.substr(h, start, func.length(n_)) == n_)
+        expr = and_(func.length(h) >= func.length(n_), part)
     return compiler.process(expr.self_group(), **kw)  # (a AND b): NOT, IS NULL and = 0 apply to both
 
 
@@ -181,3 +205,48 @@ def _not_nan_postgresql(element: NotNaN, compiler: Any, **kw: Any) -> str:
 @compiles(NotNaN)
 def _not_nan_default(element: NotNaN, compiler: Any, **kw: Any) -> str:
     return compiler.process(true(), **kw)
+
+
+class TextLength(ColumnElement[Any]):
+    """``size(expr)`` of a string: its number of code points; NULL (an error) on SQLite for a string
+    holding a NUL character, which SQLite's ``length`` does not count past."""
+
+    inherit_cache = False
+    type = Integer()
+
+    def __init__(self, expr: ColumnElement[Any]):
+        self.expr = expr
+
+
+@compiles(TextLength, "sqlite")
+def _length_sqlite(element: TextLength, compiler: Any, **kw: Any) -> str:
+    x = element.expr
+    return compiler.process(case((func.instr(x, func.char(0)) > 0, null()), else_=func.length(x)), **kw)
+
+
+@compiles(TextLength)
+def _length_default(element: TextLength, compiler: Any, **kw: Any) -> str:
+    return compiler.process(func.length(element.expr), **kw)
+
+
+class TextAfter(ColumnElement[Any]):
+    """What follows the prefix ``prefix`` (known to be there) of ``expr``, to search for a character:
+    ``substr`` past it, on SQLite over the bytes (its ``substr`` of text stops at a NUL)."""
+
+    inherit_cache = False
+
+    def __init__(self, expr: ColumnElement[Any], prefix: str):
+        self.expr = expr
+        self.prefix = prefix
+        self.type = expr.type
+
+
+@compiles(TextAfter, "sqlite")
+def _after_sqlite(element: TextAfter, compiler: Any, **kw: Any) -> str:
+    prefix = _bytes(literal(element.prefix, String()))
+    return compiler.process(func.substr(_bytes(element.expr), func.length(prefix) + 1), **kw)
+
+
+@compiles(TextAfter)
+def _after_default(element: TextAfter, compiler: Any, **kw: Any) -> str:
+    return compiler.process(func.substr(element.expr, len(element.prefix) + 1), **kw)

@@ -53,6 +53,8 @@ from chamberlain.integrations.sqlalchemy.constructs import (
     ExactText,
     NotNaN,
     StringMatch,
+    TextAfter,
+    TextLength,
 )
 
 EXPLICIT, OMITTED = "explicit", "omitted"
@@ -423,7 +425,7 @@ class Translator:
     def size(self, op: str, operands: Sequence[Operand]) -> _V:
         (v,) = (self.value(o) for o in operands)
         if v.kind == "string":
-            return _V(func.length(v.sql), "number")
+            return _V(TextLength(v.sql), "number")
         if v.kind == "relation":
             assert v.relation is not None
             rel = v.relation
@@ -622,7 +624,7 @@ def _hierarchy_sql(op: str, column: Any, levels: list[str], column_first: bool) 
         return StringMatch("startsWith", column, path + ".")
 
     def child() -> Any:  # column is the constant plus one level
-        rest = func.substr(column, len(path) + 2)
+        rest = TextAfter(column, path + ".")
         return and_(below(), not_(StringMatch("contains", rest, ".")))
 
     if op == "ancestorOf":
@@ -639,7 +641,7 @@ def _hierarchy_sql(op: str, column: Any, levels: list[str], column_first: bool) 
         if len(levels) == 1:
             return not_(StringMatch("contains", column, "."))
         parent = ".".join(levels[:-1])
-        rest = func.substr(column, len(parent) + 2)
+        rest = TextAfter(column, parent + ".")
         return and_(StringMatch("startsWith", column, parent + "."), not_(StringMatch("contains", rest, ".")))
     raise UntranslatableFilter(op, "", "no exact SQL form")
 
