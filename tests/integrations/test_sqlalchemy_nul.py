@@ -26,6 +26,8 @@ CONDITIONS = {
     "column-endsWith": "R.attr.s.endsWith(R.attr.t)",
     "column-startsWith": "R.attr.s.startsWith(R.attr.t)",
     "descendentOf": 'hierarchy(R.attr.s).descendentOf(hierarchy("a"))',
+    "immediateChildOf": 'hierarchy(R.attr.s).immediateChildOf(hierarchy("a"))',
+    "siblingOf": 'hierarchy(R.attr.s).siblingOf(hierarchy("a.x"))',
     "ancestorOf": 'hierarchy(R.attr.s).ancestorOf(hierarchy("a.b\\u0000.c"))',
 }
 #: SQLite cannot count the code points of a text holding NUL: its size is an error there, so the
