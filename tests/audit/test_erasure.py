@@ -260,3 +260,25 @@ def test_bad_erasure_and_key_requests_leave_the_log_untouched(tmp_path):
         assert result.returncode == 2 and needle in result.stdout, (args, result.stdout)
     assert state() == before
     assert cli("verify", "--db", url).returncode == 0
+
+
+def test_erasing_a_principal_erases_no_one_whose_id_differs_in_case(log_url, policies, tmp_path):
+    """SQLite's LIKE ignores ASCII case: erasing the person `bob` also erased the content of every check
+    the agent `BOB` (another identity) acted in, destroying its audit trail. Only `bob`'s calls go."""
+    with DecisionLog.open(log_url, LogOptions(key_file=tmp_path / "log.key")) as log:
+        pdp = PDP.from_directory(policies, audit=log)
+        for i, (who, chain) in enumerate([("bob", ["agent-1"]), ("alice", ["BOB"]), ("carol", ["Bob", "x"])]):
+            pdp.check(
+                Principal(who, ["user"]),
+                Resource("document", f"d{i}", {"owner": who, "status": "draft"}),
+                ["view"],
+                actor_chain=chain,
+            )
+        result = log.erase(principal="bob")
+        assert result.erased == [0]
+        db = open_database(log_url)
+        try:
+            kept = db.rows("SELECT principal, actors FROM audit_entries WHERE kind = 'decision' ORDER BY seq")
+        finally:
+            db.close()
+    assert [tuple(r) for r in kept] == [("", ""), ("alice", "\nBOB\n"), ("carol", "\nBob\nx\n")]

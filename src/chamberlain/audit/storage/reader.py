@@ -20,7 +20,7 @@ from chamberlain.audit.storage.search_index import PRINCIPAL, RESOURCE, SESSION,
 from chamberlain.audit.storage.tables import FORMAT_1, check_format, exists, read_meta
 from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.tlog.merkle import ProofError, consistency_path, inclusion_path
-from chamberlain.audit.write.entry import timestamp
+from chamberlain.audit.write.entry import has_actor, timestamp
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database, as_bytes
 from chamberlain.store.errors import StoreUnavailable
@@ -338,8 +338,9 @@ class AuditReader:
             where.append(" AND e.effect = ?")
             params.append(normalise_effect(f.effect))
         if f.actor is not None:
-            where.append(" AND e.actors LIKE ? ESCAPE '!'")
-            params.append("%\n" + f.actor.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "\n%")
+            acted, needle = has_actor(self.db.kind, "e.actors", f.actor)
+            where.append(f" AND {acted}")
+            params.append(needle)
         if f.since is not None:
             where.append(" AND e.time >= ?")
             params.append(normalise_time(f.since, "since"))

@@ -32,7 +32,7 @@ from chamberlain.audit.storage.tree import TreeStore, stored_size
 from chamberlain.audit.write.append import append_groups
 from chamberlain.audit.write.canonical import EncodingError
 from chamberlain.audit.write.content import Limits
-from chamberlain.audit.write.entry import ERASURE, new_entry, timestamp
+from chamberlain.audit.write.entry import ERASURE, has_actor, new_entry, timestamp
 from chamberlain.store import POSTGRES
 from chamberlain.store.db import Database, as_bytes
 
@@ -91,7 +91,7 @@ def erase(
     result = ErasureResult()
     with db.transaction():
         size = stored_size(db, lock=True)
-        where, params = _where(principal, before, seqs)
+        where, params = _where(db, principal, before, seqs)
         chosen = [
             int(r[0])
             for r in db.rows(f"SELECT seq FROM audit_entries WHERE content IS NOT NULL AND {where}", params)
@@ -166,11 +166,11 @@ def wipe(db: Database) -> str:
 
 
 def _where(
-    principal: str | None, before: str | None, seqs: Sequence[int] | None
+    db: Database, principal: str | None, before: str | None, seqs: Sequence[int] | None
 ) -> tuple[str, tuple[Any, ...]]:
     if principal is not None:
-        escaped = principal.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        return "(principal = ? OR actors LIKE ? ESCAPE '!')", (principal, f"%\n{escaped}\n%")
+        acted, needle = has_actor(db.kind, "actors", principal)
+        return f"(principal = ? OR {acted})", (principal, needle)
     if before is not None:
         return "time < ? AND kind <> 'erasure'", (normalise_time(before, "before"),)
     assert seqs is not None

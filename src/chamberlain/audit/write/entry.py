@@ -27,6 +27,7 @@ import orjson
 
 from chamberlain.audit.write.canonical import EncodingError
 from chamberlain.audit.write.content import bounded, dumps, request_digest, salted, salts
+from chamberlain.store.url import POSTGRES
 
 VERSION = 2
 LEGACY_VERSION = 1
@@ -113,6 +114,13 @@ def timestamp(when: dt.datetime | int) -> str:
 def actors_column(chain: Any) -> str:
     """The actor chain as the ``actors`` column stores it: each actor on its own line."""
     return "".join(f"\n{a}" for a in chain) + "\n" if chain else ""
+
+
+def has_actor(db_kind: str, column: str, actor: str) -> tuple[str, str]:
+    """SQL true where the ``actors`` column ``column`` lists ``actor`` (exactly: SQLite's ``LIKE`` ignores
+    ASCII case, so ``BOB`` would match ``bob``), and its parameter."""
+    function = "strpos" if db_kind == POSTGRES else "instr"
+    return f"{function}({column}, ?) > 0", f"\n{actor}\n"
 
 
 def make_entry(
