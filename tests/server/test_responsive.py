@@ -130,3 +130,34 @@ def test_a_query_plan_is_bounded_by_the_budget_too(tmp_path):
         small = {**body, "principal": {**body["principal"], "attr": {"a": [1, 2]}}}
         plan = httpx.post(f"{srv.url}/api/plan/resources", json=small, timeout=120).json()
         assert plan["filter"]["kind"] == "KIND_CONDITIONAL"
+
+
+SHORT_INNER_POLICY = PLAN_POLICY.replace(
+    "P.attr.a.all(x, P.attr.a.all(y, P.attr.a.all(z, x + y + z >= 0.0)))",
+    "P.attr.a.exists(x, P.attr.b.exists(y, R.attr.z == x + y))",
+)
+
+
+def test_a_query_plan_of_many_short_loops_is_bounded_by_the_budget(tmp_path):
+    """A long loop whose body is a short (unpaced) loop: the planner built the long loop's items first,
+    reading the clock only then, so 40,000 bodies of 16 iterations (seconds, on the event loop) ran
+    past a 200 ms evaluationTimeout and answered a plan. Cut off: 504."""
+    (tmp_path / "doc.yaml").write_text(SHORT_INNER_POLICY)
+    body = {
+        "requestId": "p",
+        "action": "view",
+        "resource": {"kind": "doc"},
+        "principal": {
+            "id": "alice",
+            "roles": ["user"],
+            "attr": {"a": [f"a{i}" for i in range(40_000)], "b": [f"b{i}" for i in range(16)]},
+        },
+    }
+    with ThreadServer(
+        tmp_path, {"chamberlain": {"limits": {"evaluationTimeout": "200ms"}, "audit": {"enabled": False}}}
+    ) as srv:
+        reply = httpx.post(f"{srv.url}/api/plan/resources", json=body, timeout=120)
+        assert reply.status_code == 504, reply.text[:300]
+        small = {**body, "principal": {**body["principal"], "attr": {"a": ["a"], "b": ["b"]}}}
+        plan = httpx.post(f"{srv.url}/api/plan/resources", json=small, timeout=120).json()
+        assert plan["filter"]["kind"] == "KIND_CONDITIONAL"

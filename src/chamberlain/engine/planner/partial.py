@@ -27,7 +27,7 @@ own, so a known sub-expression evaluates exactly as the check evaluates it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from chamberlain.cel import EvaluationError, comprehensions, functions, runtime
@@ -597,12 +597,13 @@ class Partial:
     def _fold(self, node: Call, variables: tuple[str, ...], rv: Any, bound: Mapping[str, Any]) -> Any:
         name, args = node.function, node.args
         two = len(variables) == 2
-        items: list[tuple[Any, ...]]
+        # Paced by the thread's evaluation budget (chamberlain.cel.budget; no activation here): lazily, so
+        # that the clock is read between bodies (a list built first let a long loop of short loops run on).
+        items: Iterable[tuple[Any, ...]]
         if two:
-            # Paced by the thread's evaluation budget (chamberlain.cel.budget; no activation here).
-            items = [tuple(pair) for pair in comprehensions.iteration_pairs(None, rv)]
+            items = (tuple(pair) for pair in comprehensions.iteration_pairs(None, rv))
         else:
-            items = [(v,) for v in comprehensions.iteration_range(None, rv)]
+            items = ((v,) for v in comprehensions.iteration_range(None, rv))
 
         def body(expr: Expr, item: tuple[Any, ...]) -> Any:
             scope = dict(bound)
@@ -638,23 +639,24 @@ class Partial:
         if name in ("transformMap", "transformMapEntry"):
             return self._collect_map(node, variables, items, body)
         if name == "sortBy":
-            keys = []
+            seen, keys = [], []
             for item in items:
                 v = body(args[n], item)
                 if not is_known(v):
                     return v
+                seen.append(item)
                 keys.append(v)
             order = sorted(
-                range(len(items)), key=functools.cmp_to_key(lambda a, b: runtime.compare(keys[a], keys[b]))
+                range(len(seen)), key=functools.cmp_to_key(lambda a, b: runtime.compare(keys[a], keys[b]))
             )
-            return [items[i][0] for i in order]
+            return [seen[i][0] for i in order]
         raise PlanError(f"the {name}() macro is not supported in query plans")
 
     def _collect_list(
         self,
         node: Call,
         variables: tuple[str, ...],
-        items: list[tuple[Any, ...]],
+        items: Iterable[tuple[Any, ...]],
         body: Callable[[Expr, tuple[Any, ...]], Any],
     ) -> Any:
         """map / filter / transformList: ``accu + [e]`` (under a predicate when there is one)."""
@@ -684,7 +686,7 @@ class Partial:
         self,
         node: Call,
         variables: tuple[str, ...],
-        items: list[tuple[Any, ...]],
+        items: Iterable[tuple[Any, ...]],
         body: Callable[[Expr, tuple[Any, ...]], Any],
     ) -> Any:
         name, args = node.function, node.args
