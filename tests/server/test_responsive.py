@@ -161,3 +161,32 @@ def test_a_query_plan_of_many_short_loops_is_bounded_by_the_budget(tmp_path):
         small = {**body, "principal": {**body["principal"], "attr": {"a": ["a"], "b": ["b"]}}}
         plan = httpx.post(f"{srv.url}/api/plan/resources", json=small, timeout=120).json()
         assert plan["filter"]["kind"] == "KIND_CONDITIONAL"
+
+
+def test_health_answers_while_a_slow_query_plan_runs(tmp_path):
+    """A plan folded on the event loop held it for all of evaluationTimeout (checks move to a worker after
+    eventLoopSlice; plans did not): a few concurrent plans kept health and every check waiting. A plan
+    past eventLoopSlice now continues on a worker thread, within the same budget."""
+    (tmp_path / "doc.yaml").write_text(PLAN_POLICY)
+    body = {
+        "requestId": "p",
+        "action": "view",
+        "resource": {"kind": "doc"},
+        "principal": {"id": "alice", "roles": ["user"], "attr": {"a": list(range(400))}},
+    }
+    limits = {"evaluationTimeout": "5s", "eventLoopSlice": "10ms"}
+    with ThreadServer(tmp_path, {"chamberlain": {"limits": limits, "audit": {"enabled": False}}}) as srv:
+        answer: dict = {}
+
+        def run() -> None:
+            answer["status"] = httpx.post(f"{srv.url}/api/plan/resources", json=body, timeout=120).status_code
+
+        slow = threading.Thread(target=run)
+        slow.start()
+        seen = 0
+        while slow.is_alive() and seen < 5:
+            assert httpx.get(f"{srv.url}/_cerbos/health", timeout=120).json()["status"] == "SERVING"
+            seen += 1 if slow.is_alive() else 0
+        assert seen == 5, "health waited for the slow plan"
+        slow.join()
+    assert answer["status"] == 504  # cut off by the budget, on the worker
