@@ -23,6 +23,7 @@ from chamberlain.approvals.store import ApprovalStore
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.write import recording
 from chamberlain.audit.write.ids import new_call_id
+from chamberlain.cel import budget
 from chamberlain.cel.values import Timestamp
 from chamberlain.engine import (
     AuxData,
@@ -34,7 +35,7 @@ from chamberlain.engine import (
     Resource,
     compile_policies,
 )
-from chamberlain.engine.planner import PlanInput, QueryPlan, plan_resources
+from chamberlain.engine.planner import PlanError, PlanInput, QueryPlan, plan_resources
 from chamberlain.engine.planner.wire import parse_plan_resources, plan_response
 from chamberlain.engine.request import EMPTY_AUX
 from chamberlain.engine.request_validation import InvalidRequest, RequestError, RequestLimits, check_actions
@@ -445,6 +446,18 @@ class PDP:
             response.setdefault(recording.REASON_KEY, {})["session"] = plan_note(ref, denied)
         return response
 
+    def _bounded_plan(self, inp: PlanInput, when: Timestamp) -> QueryPlan:
+        """The plan of ``inp`` folded within ``evaluation_timeout`` (one budget for the whole plan: without
+        it each loop started its own); past it a :class:`PlanError` naming the option, no plan."""
+        timeout = self._engine.options.evaluation_timeout
+        with budget.limit(budget.Budget(timeout)):
+            try:
+                return plan_resources(self._engine, inp, when)
+            except budget.EvaluationTimeout:
+                raise PlanError(
+                    f"the query plan's conditions ran past {timeout:g} s (evaluation_timeout): no plan"
+                ) from None
+
     def _plan(
         self,
         inp: PlanInput,
@@ -459,7 +472,7 @@ class PDP:
         from chamberlain import plan_log  # the decision log's side of plans (imports the audit package)
 
         when = _instant(now)
-        plan = plan_resources(self._engine, inp, when)
+        plan = self._bounded_plan(inp, when)
         if denied:  # the session the request names is over, locked or not the caller's
             plan_log.deny_plan(plan)
         if self.log is None:

@@ -111,3 +111,51 @@ def test_pdp_option(tmp_path):
     assert not pdp.is_allowed(inp.principal, inp.resource, "edit")
     with pytest.raises(Exception, match="evaluation_timeout"):
         PDP.from_directory(tmp_path, evaluation_timeout=0)
+
+
+PLAN_POLICY = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: doc
+  version: default
+  rules:
+    - actions: ["view"]
+      effect: EFFECT_ALLOW
+      roles: ["user"]
+      condition:
+        match:
+          expr: P.attr.a.all(x, P.attr.a.all(y, P.attr.a.all(z, x + y + z >= 0.0))) && R.attr.owner == P.id
+"""
+PLAN_SCRIPT = """
+import sys, time
+from chamberlain import PDP, Principal
+from chamberlain.engine.planner import PlanError
+pdp = PDP.from_directory(sys.argv[1], evaluation_timeout=0.2)
+started = time.monotonic()
+try:
+    pdp.plan(Principal("alice", ["user"], {"a": list(range(400))}), "doc", "view")
+    print("planned")
+except PlanError as exc:
+    print("refused", exc)
+print(round(time.monotonic() - started, 1))
+"""
+
+
+def test_an_embedded_query_plan_is_bounded_by_evaluation_timeout(tmp_path):
+    """PDP.plan folded the principal's attributes with no budget of its own: each paced loop started a
+    fresh one, so nested loops (64 million iterations here) ran for minutes whatever evaluation_timeout
+    said. Now the plan is refused past it, naming the option (in a subprocess: without the bound it hangs)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "doc.yaml").write_text(PLAN_POLICY)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", PLAN_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("PDP.plan ran past 60 s with evaluation_timeout=0.2")
+    assert done.returncode == 0, done.stderr
+    verdict, seconds = done.stdout.strip().split("\n")
+    assert verdict.startswith("refused") and "evaluation_timeout" in verdict, verdict
+    assert float(seconds) < 30
