@@ -3,6 +3,10 @@ the playground's PDP is bounded and answers errors in words."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
 from chamberlain.console.logins import Logins, same_token
 from chamberlain.console.playground import EXAMPLE_POLICY, EXAMPLE_REQUEST, evaluate
 from chamberlain.server.admin import Caller
@@ -58,3 +62,32 @@ def test_the_playground_decides_and_says_what_is_wrong() -> None:
     assert evaluate("apiVersion: [", EXAMPLE_REQUEST, 1.0, 64)[0] is None
     assert "nested more than 64 levels" in evaluate(EXAMPLE_POLICY, "[" * 100 + "]" * 100, 1.0, 64)[1]
     assert "principal" in evaluate(EXAMPLE_POLICY, '{"principal": 1}', 1.0, 64)[1]
+
+
+def test_an_identity_provider_refusal_shows_its_words_only_for_this_browsers_login(stack) -> None:
+    """Anyone could link to /console/oidc/callback?error=x&error_description=<any text> and the console's
+    login page said "The identity provider refused: <that text>" (phishing on the console's origin:
+    "call this number", "your password expired, go to ..."). The words are shown only when ``state``
+    names a login this browser started; the refusal ends that login."""
+    phish = "Your password expired: sign in at https://evil.example/reset"
+    forged = httpx.get(
+        f"{stack.url}/console/oidc/callback",
+        params={"error": "access_denied", "error_description": phish},
+        timeout=30,
+    )
+    assert forged.status_code == 401
+    assert "evil.example" not in forged.text and "refused" in forged.text
+    with httpx.Client(base_url=stack.url, timeout=30) as browser:
+        started = browser.get("/console/oidc/start")
+        assert started.status_code == 303
+        state = dict(parse_qsl(urlsplit(started.headers["location"]).query))["state"]
+        refused = browser.get(
+            "/console/oidc/callback",
+            params={"error": "access_denied", "error_description": "the person said no", "state": state},
+        )
+        assert refused.status_code == 401 and "the person said no" in refused.text
+        again = browser.get(
+            "/console/oidc/callback",
+            params={"error": "access_denied", "error_description": "the person said no", "state": state},
+        )
+        assert "the person said no" not in again.text  # that login is over

@@ -136,6 +136,12 @@ class OidcLogin:
         }
         return f"{endpoint}?{urlencode(params)}"
 
+    def refused(self, state: str, browser: str) -> bool:
+        """Ends the pending login ``state`` the issuer refused; whether it was ``browser``'s (only then
+        are the issuer's words, which anyone can put in a link, shown)."""
+        pending = self.pending.pop(state) if state else None
+        return pending is not None and secrets.compare_digest(pending.browser, browser or "-")
+
     def complete(self, state: str, code: str, browser: str) -> tuple[Caller, float, str]:
         """The person the issuer's answer names, their token's expiry, and where to go (blocking)."""
         pending = self.pending.pop(state) if state else None

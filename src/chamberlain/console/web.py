@@ -296,9 +296,7 @@ class Console:
     async def oidc_callback(self, request: Request) -> Response:
         q = request.query_params
         if q.get("error"):
-            return await self.login_page(
-                request, f"The identity provider refused: {q.get('error_description') or q['error']}", 401
-            )
+            return await self.login_page(request, await self._refusal(request), 401)
         try:
             caller, expires, target = await asyncio.to_thread(
                 self.oidc.complete,
@@ -316,6 +314,19 @@ class Console:
         self._cookie(response, COOKIE, cookie, max(1, int(login.expires_at - time.time())))
         response.delete_cookie(PENDING_COOKIE, path=PREFIX)
         return response
+
+    async def _refusal(self, request: Request) -> str:
+        """What the login page says of the issuer's refusal: its words for this browser's login only."""
+        q = request.query_params
+        try:
+            ours = await asyncio.to_thread(
+                self.oidc.refused, q.get("state", ""), request.cookies.get(PENDING_COOKIE, "")
+            )
+        except StoreError:
+            ours = False
+        if not ours:
+            return "The identity provider refused a login this browser did not start here: log in again."
+        return f"The identity provider refused: {(q.get('error_description') or q['error'])[:300]}"
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
