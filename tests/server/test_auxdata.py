@@ -193,3 +193,13 @@ def test_deeply_nested_claims_are_refused(server):
     reply = post(server, request({"jwt": {"token": token, "keySetId": "main"}}))
     assert reply.status_code == 400, reply.text
     assert "nested more than 64 levels deep" in reply.json()["message"]
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_a_date_of_thousands_of_digits_is_a_400(server, claim):
+    """A signed token whose date is a decimal string of 5,000 digits: `int()` refused it past Python's
+    4,300-digit limit with a ValueError nobody caught, and the server answered 500. A 400 naming the claim."""
+    token = sign({"team": "blue", claim: "9" * 5000})
+    resp = post(server, request({"jwt": {"token": token, "keySetId": "main"}}))
+    assert resp.status_code == 400, resp.text[:300]
+    assert claim in resp.json()["message"]

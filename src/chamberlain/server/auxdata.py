@@ -171,6 +171,8 @@ def _numeric_dates(claims: dict[str, Any], field: str) -> dict[str, Any]:
     for name in TIME_CLAIMS:
         value = out.get(name)
         if isinstance(value, str) and _DECIMAL.fullmatch(value):
+            if len(value.partition(".")[0].lstrip("0")) > 19:  # past 2^63 (and int()'s 4,300-digit limit)
+                raise AuxDataError(field, f"invalid claim {name!r}")
             value = out[name] = float(value) if "." in value else int(value)
         if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value < 2**63:
             raise AuxDataError(field, f"invalid claim {name!r}")
