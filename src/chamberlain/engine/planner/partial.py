@@ -679,7 +679,10 @@ class Partial:
             if type(accu) is not list:
                 continue  # an unknown or failed accumulator stays so (its left operand wins)
             e = item[-1] if transform is None else body(transform, item)
-            accu = [*accu, e] if is_known(e) else e
+            if is_known(e):
+                accu.append(e)  # the loop's own list (a copy per element was quadratic)
+            else:
+                accu = e
         return accu
 
     def _collect_map(
@@ -707,17 +710,16 @@ class Partial:
                 accu = e
                 continue
             try:
+                # the loop's own map, filled in place (a copy per entry was quadratic)
                 if name == "transformMap":
-                    accu = {**accu, item[0]: e}
+                    accu[item[0]] = e
                 else:
                     if type(e) is not dict:
                         raise no_such_overload("cel.@mapInsert", accu, e)
-                    merged = dict(accu)
                     for k, v in e.items():
-                        if k in merged:
+                        if k in accu:
                             raise EvaluationError(f"insert failed: key {k!r} already exists")
-                        merged[k] = v
-                    accu = merged
+                        accu[k] = v
             except EvaluationError as exc:
                 accu = Failed(exc)
         return accu
