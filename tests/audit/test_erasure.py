@@ -20,6 +20,7 @@ from chamberlain.audit.tlog.note import Verifier, open_checkpoint
 from chamberlain.audit.tools.replay import NotReplayable, replay_input
 from chamberlain.audit.tools.verify import TrustedHead, verify
 from chamberlain.store.db import open_database
+from tests.audit.support import wait_until
 from tests.audit.test_cli_audit import run
 
 SECRET_BOB = "bob-secret-iban-DE89370400440532013000"
@@ -274,6 +275,8 @@ def test_erasing_a_principal_erases_no_one_whose_id_differs_in_case(log_url, pol
                 ["view"],
                 actor_chain=chain,
             )
+        # on PostgreSQL the sequencer numbers the entries after the checks return
+        wait_until(lambda: log.read(lambda r: r.tree_size()) == 3, what="the three entries sequenced")
         result = log.erase(principal="bob")
         assert result.erased == [0]
         db = open_database(log_url)
