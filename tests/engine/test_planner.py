@@ -234,3 +234,23 @@ def test_decision_log_records_plans(tmp_path):
     record = entry["plan"]
     assert record["kind"] == "KIND_CONDITIONAL" and record["filter_debug"] == plan.filter_debug
     assert len(record["filter_digest"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("expr", "debug"),
+    [
+        ('(R.attr.org in P.attr.none ? R.attr.a : "none") == "admin"', '(eq "none" "admin")'),
+        ("!(R.attr.org in P.attr.none) && R.attr.x == 1", "(eq request.resource.attr.x 1)"),
+        ("(R.attr.org in P.attr.none && R.attr.y == 2) || R.attr.x == 1", "(eq request.resource.attr.x 1)"),
+        (
+            "(R.attr.org in P.attr.none) == false && R.attr.x == 1",
+            "(and (eq false false) (eq request.resource.attr.x 1))",
+        ),
+    ],
+)
+def test_a_pruned_literal_decides_its_parent_as_in_cerbos(tmp_path, expr, debug):
+    # `x in {}` prunes to false (cel-go records the literal under the node's id), and the enclosing
+    # ternary, `!`, `&&` and `||` are pruned on it; plans as Cerbos 0.55 plans them.
+    pdp = _pdp(tmp_path, [_allow("view", expr)])
+    plan = pdp.plan(Principal("alice", ["user"], {"none": {}}), "doc", "view")
+    assert plan.filter_debug == debug

@@ -922,9 +922,19 @@ def _prune_call(t: Trace, node: Call, messages: frozenset[int]) -> tuple[Expr, b
     return call, changed
 
 
+def _pruned_value(trace: Trace | None, pruned: Expr) -> Any:
+    """An argument's value as cel-go's pruner sees it: its evaluated value, or else the literal
+    pruning turned it into (``maybeCreateLiteral`` records the literal's value under the node's id,
+    so ``x in {}`` pruned to ``false`` decides an enclosing ``&&``, ``!`` or ternary)."""
+    value = _value_of(trace)
+    if not is_known(value) and isinstance(pruned, Literal):
+        return pruned.value
+    return value
+
+
 def _prune_function(call: Call, t: Trace, messages: frozenset[int]) -> Expr | None:
     fn = call.function
-    arg_values = [_value_of(a) for a in (t.args or [])]
+    arg_values = [_pruned_value(a, call.args[i]) for i, a in enumerate(t.args or [])]
     if fn == "_||_" or fn == "_&&_":
         decisive = fn == "_||_"
         for i in (0, 1):
