@@ -117,7 +117,9 @@ def test_string_functions(name: str, args: tuple[Any, ...], expected: Any) -> No
         ("substring", ("tacocat", 1, 50), "index out of range: 50"),
         ("substring", ("tacocat", 49, 50), "index out of range: 49"),
         ("substring", ("tacocat", 4, 3), "invalid substring range. start: 4, end: 3"),
-        ("join", (["x", 1],), "no such overload: join\\(list\\)"),
+        ("join", (["x", 1],), "join: invalid input: 1"),  # dispatched on the first element, as cel-go
+        ("join", ([1, "x"],), "no such overload: join\\(list\\)"),
+        ("join", ([1, "x"], "-"), "no such overload: join\\(list, string\\)"),
         ("join", (["x", 1.5], "-"), "join: invalid input: 1.5"),
         ("charAt", (42, 2), "no such overload"),
         ("charAt", ("hello", True), "no such overload"),

@@ -34,6 +34,17 @@ ATTR = {
     "m": {},
     "ts": "2024-01-01T00:00:00Z",
     "empty": [],
+    "mixed": [1, "a", 2],
+    "strs_then": ["a", 1],
+    "strs_null": ["a", None],
+    "nums_then_null": [2, None],
+    "nested": ["a", ["b"]],
+}
+#: Outputs whose error text chamberlain does not match, with the reason (docs/correctness.md).
+KNOWN = {
+    "join_nested_list": 'cel-go prints a JSON list met by join as protobuf text ([string_value:"b"], with '
+    "the binary's own spacing between repeated fields), a list literal as [b]: chamberlain cannot tell them "
+    "apart and prints ['b']",
 }
 
 
@@ -56,7 +67,13 @@ def both(cerbos_servers: ServerFactory) -> tuple[dict[str, Any], dict[str, Any]]
     return _outputs(theirs), _outputs(ours)
 
 
-@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param(a, marks=pytest.mark.xfail(strict=True, reason=KNOWN[a])) if a in KNOWN else a
+        for a in ACTIONS
+    ],
+)
 def test_an_output_error_reads_as_cerbos_s(action: str, both: tuple[dict[str, Any], dict[str, Any]]) -> None:
     theirs, ours = both
     assert action in theirs, "every rule activates and has an output"

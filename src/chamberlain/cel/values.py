@@ -297,6 +297,9 @@ _NATIVE_STRING_ERRORS = {
     bool: "type conversion error from bool to 'string'",
     float: "type conversion error from Double to 'string'",
     type(None): "type conversion error from 'null_type' to 'string'",
+    list: "type conversion error from list to 'string'",
+    tuple: "type conversion error from list to 'string'",
+    dict: "type conversion error from map to 'string'",
 }
 
 

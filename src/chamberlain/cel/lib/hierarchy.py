@@ -102,6 +102,8 @@ def hierarchy(value: Any) -> Hierarchy:
     if type(value) is str:
         return DOTTED[value]
     if type(value) is list or type(value) is tuple:
+        if value and type(value[0]) is not str:
+            raise no_such_overload("hierarchy", value)  # cel-go matches list(string) on the first element
         for level in value:
             if type(level) is not str:
                 raise EvaluationError(f"failed to convert list to string slice: {native_string_error(level)}")

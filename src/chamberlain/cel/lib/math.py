@@ -30,8 +30,10 @@ def _to_int64(bits: int) -> int:
 
 
 def _extreme(name: str, args: tuple[Any, ...], better: Callable[[Any, Any], bool]) -> Any:
-    """``name`` is cel-go's internal function (``math.@max``), which its errors name (without the
-    argument types for three or more arguments)."""
+    """``name`` is cel-go's internal function (``math.@max``), which its errors name. Three or more
+    arguments are a list to cel-go (its macro writes ``math.@max([a, b, c])``), whose runtime dispatch
+    looks at the first element only: a first element that is not a number is no overload of
+    ``name(list)``, a later one fails inside the function (``no such overload: math.@max``)."""
     if not args:
         raise EvaluationError(f"{name}() requires at least one argument")
     values: Any = args
@@ -40,9 +42,11 @@ def _extreme(name: str, args: tuple[Any, ...], better: Callable[[Any, Any], bool
         if not values:
             raise EvaluationError(f"{name}(list) argument must not be empty")
     if not all(_is_number(value) for value in values):
-        raise (
-            no_such_overload(name, *args) if len(args) <= 2 else EvaluationError(f"no such overload: {name}")
-        )
+        if len(args) == 2:
+            raise no_such_overload(name, *args)
+        if not _is_number(values[0]):
+            raise no_such_overload(name, list(values))
+        raise EvaluationError(f"no such overload: {name}")
     best = values[0]
     for value in values[1:]:
         if better(value, best):  # ties and NaN keep the earlier argument, as cel-go does

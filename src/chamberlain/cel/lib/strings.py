@@ -172,26 +172,32 @@ def reverse(s: Any) -> str:
     return s[::-1]
 
 
-def _join(items: Any, sep: Any) -> str:
-    if type(items) not in (list, tuple) or type(sep) is not str:
-        raise no_such_overload("join", items, sep)
+def _is_string_list(items: Any) -> bool:
+    """Whether cel-go's runtime dispatch takes ``items`` for a ``list(string)``: a list whose first
+    element (if any) is a string; the others are checked by the function itself."""
+    return type(items) in (list, tuple) and (not items or type(items[0]) is str)
+
+
+def _join(items: list[Any] | tuple[Any, ...], sep: str) -> str:
     for item in items:
         if type(item) is not str:
-            raise EvaluationError(f"join: invalid input: {key_text(item)}")
+            raise EvaluationError(f"join: invalid input: {'0' if item is None else key_text(item)}")
     return sep.join(items)
 
 
 @function("join", member=True)
 def join(items: Any) -> str:
     """``list.join()``: the strings concatenated."""
-    if type(items) not in (list, tuple) or not all(type(item) is str for item in items):
-        raise no_such_overload("join", items)  # cel-go: its one-argument overload takes list(string)
-    return "".join(items)
+    if not _is_string_list(items):
+        raise no_such_overload("join", items)
+    return _join(items, "")
 
 
 @function("join", member=True)
 def join_with(items: Any, sep: Any) -> str:
     """``list.join(sep)``: the strings joined by ``sep``."""
+    if not _is_string_list(items) or type(sep) is not str:
+        raise no_such_overload("join", items, sep)
     return _join(items, sep)
 
 
