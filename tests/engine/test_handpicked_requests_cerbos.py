@@ -1,4 +1,4 @@
-"""Hand-picked requests on four policy sets, answered alike by chamberlain and the real Cerbos server.
+"""Hand-picked requests on five policy sets, answered alike by chamberlain and the real Cerbos server.
 
 The random requests of ``test_differential_cerbos.py`` rarely line up every condition of a rule; these
 do, deliberately: the clinic set (``realworld/clinic``: care teams, break-glass from office networks,
@@ -10,7 +10,11 @@ policy, and under version ``v2``), under ``none`` and ``reject``; the IoT fleet 
 (``realworld/fleet``: devices whose attributes are integers past 2**53 and 2**64, 1e21, -0.0,
 nulls, unicode, malformed and offset timestamps, in tenant scopes overriding and requiring parental
 consent, for owners, technicians, a support role policy and the fleet bot in and out of its scope),
-under ``none`` and ``reject``; and ``role_scopes/``
+under ``none`` and ``reject``; the code-hosting set (``realworld/forge``: repositories, pull requests
+and branches with nulls, wrong types, empty lists and maps, unicode names longer in bytes than in
+characters, numbers past 2**53 and 2**64, 1e21, malformed and offset timestamps, for its fixtures
+and principals with null, wrongly typed or oversized attributes, in each pull-request scope and in
+scopes with no policy), under ``none`` and ``reject``; and ``role_scopes/``
 (role policies in nested scopes with parent roles, ``*`` resources and actions, next to resource
 policies overriding or requiring parental consent and a principal policy), with and without lenient
 scope search. Every principal meets every resource of its set, ``includeMeta`` on; whole responses
@@ -38,6 +42,7 @@ HERE = Path(__file__).parent
 CLINIC = HERE / "realworld" / "clinic"
 DEPLOYS = HERE / "realworld" / "deploys"
 FLEET = HERE / "realworld" / "fleet"
+FORGE = HERE / "realworld" / "forge"
 ROLE_SCOPES = HERE / "role_scopes"
 
 _RECORD_ACTIONS = [
@@ -423,6 +428,226 @@ def _fleet_requests() -> list[dict[str, Any]]:
     return requests
 
 
+_FORGE_ACTIONS = {
+    "repository": [
+        "read",
+        "clone",
+        "push",
+        "create:branch",
+        "create:fork",
+        "admin:settings",
+        "admin:delete",
+        "admin:rename",
+        "archive",
+    ],
+    "pull_request": ["pr:view", "pr:comment", "pr:approve", "pr:merge", "pr:close", "pr:label", "pr:reopen"],
+    "branch": ["push", "force_push", "delete", "rename"],
+}
+#: Principals beyond the set's fixtures: null and wrongly typed attributes, a number too big for a
+#: uint64 as an app id, an id differing only in case, every role at once.
+_FORGE_PRINCIPALS: list[dict[str, Any]] = [
+    {"id": "nul", "roles": ["user"], "attr": {"orgs": None, "teams": None, "aliases": None, "appId": None}},
+    {
+        "id": "weird",
+        "roles": ["user", "triager", "contractor", "bot"],
+        "attr": {
+            "orgs": {"acme": ["admin"]},
+            "teams": "docs",
+            "appId": 4242.0,
+            "contract": {"repos": "widgets"},
+        },
+    },
+    {"id": "big[bot]", "roles": ["app"], "attr": {"appId": 18446744073709551616}},
+    {"id": "Ana", "roles": ["user"], "attr": {"orgs": {"acme": "admin", "": "member"}, "aliases": []}},
+    {"id": "ci-app[bot]", "roles": ["app"], "attr": {"appId": 777}},
+    {"id": "renovate-bot", "roles": ["bot"], "attr": {"appId": "4242"}, "scope": "apps.eu"},
+]
+_FORGE_ATTRS: dict[str, list[dict[str, Any]]] = {
+    "repository": [
+        {},
+        {"org": None, "owner": None, "name": None, "visibility": None, "createdAt": None},
+        {
+            "org": "acme",
+            "owner": "ana",
+            "name": "ünï-côdé-repo",
+            "visibility": "PUBLIC",
+            "createdAt": "2026-03-02T00:00:00+14:00",
+            "collaborators": [],
+            "teams": {},
+            "installations": {},
+            "sizeBytes": 2147483648,
+            "forkCount": 10000,
+        },
+        {
+            "org": "acme",
+            "owner": "ana",
+            "name": "x" * 101,
+            "visibility": "public",
+            "createdAt": "not-a-date",
+            "collaborators": [{"login": "cy"}],
+            "sizeBytes": -1,
+            "forkCount": 1e21,
+            "archived": "yes",
+            "locked": {"reason": None},
+        },
+        {
+            "org": 5,
+            "owner": ["ana"],
+            "name": 42,
+            "visibility": "internal",
+            "createdAt": "2026-03-03T13:59:59.999999999Z",
+            "collaborators": {"login": "cy"},
+            "teams": [],
+            "installations": {"4242": {"permissions": {}}},
+            "sizeBytes": 18446744073709551616,
+            "forkCount": 9999.5,
+            "topics": ["a", 1],
+            "description": "\u0000\ud7ff",
+        },
+        {
+            "org": "acme",
+            "owner": "bo",
+            "name": "admin-tools",
+            "visibility": "internal",
+            "createdAt": "2026-02-27T14:00:00Z",
+            "collaborators": [{"login": "bo", "permission": "admin"}, {"login": "bo", "permission": "read"}],
+            "teams": {"core": {"members": None}, "x": {"members": {"bo": 1}}},
+            "teamPermission": None,
+            "installations": {"777": {"permissions": {"contents": "write"}}},
+            "sizeBytes": 0.5,
+            "forkCount": -0.0,
+            "topics": [],
+        },
+    ],
+    "pull_request": [
+        {},
+        {
+            "author": "bo",
+            "base": "main",
+            "state": "open",
+            "createdAt": "2026-03-01T00:00:00Z",
+            "reviews": None,
+            "checks": [],
+            "protection": {},
+            "labels": {},
+        },
+        {
+            "org": "acme",
+            "repo": "widgets",
+            "author": "cy",
+            "base": "release/",
+            "head": "renovate/major-v2",
+            "state": "open",
+            "createdAt": "2026-12-31T23:30:00-05:00",
+            "reviews": [
+                {"user": "cy", "state": "APPROVED"},
+                {"user": "ana", "state": "APPROVED"},
+                {"user": "bo", "state": "APPROVED"},
+            ],
+            "checks": [{"name": "build", "conclusion": "failure"}, {"name": "lint"}],
+            "additions": 4999.5,
+            "deletions": 0.5,
+            "labels": {"hotfix": "#ffffff", "Breaking": "#000000"},
+            "protection": {"requiredReviews": 0, "requireCodeowners": True},
+            "codeowners": [{"pattern": "", "owners": []}],
+            "changedPaths": ["ü/x"],
+            "commits": [{"sha": "abc", "author": "cy", "message": "Signed-off-by: cy ✓"}],
+            "installations": {"4242": {"permissions": {"pull_requests": "admin"}}},
+            "collaborators": [{"login": "cy", "permission": "maintain"}],
+        },
+        {
+            "org": "acme",
+            "author": "renovate-bot",
+            "head": "renovate/x",
+            "reviews": {"user": "ana"},
+            "checks": "green",
+            "additions": "100",
+            "base": 5,
+            "protection": {"requiredReviews": "2"},
+            "state": "OPEN",
+            "draft": "false",
+            "locked": "true",
+            "sso": True,
+            "createdAt": "2026-03-01",
+        },
+        {
+            "org": "acme",
+            "author": "ana",
+            "head": "feature",
+            "base": "hotfix/1",
+            "state": "open",
+            "createdAt": "2026-03-01T00:00:00Z",
+            "additions": 9007199254740993,
+            "deletions": -9007199254740993,
+            "protection": {"requiredReviews": 1e21},
+            "reviews": [{"user": "bo", "state": "CHANGES_REQUESTED"}],
+            "locked": True,
+            "sso": "true",
+            "teams": {"core": {"members": ["ana", "bo"]}},
+            "teamPermission": "maintain",
+        },
+    ],
+    "branch": [
+        {},
+        {
+            "name": "",
+            "protection": {
+                "bypass": [{"kind": "app", "id": 4242.0}, {"kind": "team", "id": None}],
+                "restrictPushes": True,
+            },
+        },
+        {
+            "name": "triage/ü",
+            "aheadBy": 0.0,
+            "daysIdle": "120",
+            "pushCount": -1,
+            "headSha": 12345,
+            "defaultBranch": None,
+            "owner": "ana",
+        },
+        {"name": "é" * 128, "pushCount": 18446744073709551615, "daysIdle": 1e300, "owner": "dee"},
+        {
+            "name": "renovate/x",
+            "protection": [],
+            "installations": {"4242": {"permissions": {"contents": "write"}}},
+            "aheadBy": 0,
+            "daysIdle": 90,
+            "pushCount": 999.9,
+            "collaborators": [{"login": "bo", "permission": "maintain"}],
+        },
+    ],
+}
+_FORGE_SCOPES = {
+    "repository": [None, "acme"],
+    "pull_request": [None, "acme", "acme.secure", "acme.secure.vault"],
+    "branch": [None],
+}
+
+
+def _forge_requests() -> list[dict[str, Any]]:
+    """Every principal (the set's fixtures and the odd ones above) meets every odd resource of each
+    kind, in each of the kind's scopes (and one with no policy of its own)."""
+    fixtures = yaml.safe_load((FORGE / "tests" / "testdata" / "principals.yaml").read_text())["principals"]
+    principals = [*fixtures.values(), *_FORGE_PRINCIPALS]
+    requests = []
+    for n, principal in enumerate(principals):
+        for kind, scopes in _FORGE_SCOPES.items():
+            for scope in scopes:
+                resources = [
+                    {"kind": kind, "id": f"{kind}-{i}", "attr": attr, **({"scope": scope} if scope else {})}
+                    for i, attr in enumerate(_FORGE_ATTRS[kind])
+                ]
+                requests.append(
+                    {
+                        "requestId": f"forge-{n}-{kind}-{scope}",
+                        "includeMeta": True,
+                        "principal": principal,
+                        "resources": [{"resource": r, "actions": _FORGE_ACTIONS[kind]} for r in resources],
+                    }
+                )
+    return requests
+
+
 TARGETS = {
     "clinic-none": (CLINIC, {}, "none", _clinic_requests),
     "clinic-reject": (CLINIC, {}, "reject", _clinic_requests),
@@ -430,6 +655,8 @@ TARGETS = {
     "deploys-reject": (DEPLOYS, {}, "reject", _deploy_requests),
     "fleet-none": (FLEET, {}, "none", _fleet_requests),
     "fleet-reject": (FLEET, {}, "reject", _fleet_requests),
+    "forge-none": (FORGE, {}, "none", _forge_requests),
+    "forge-reject": (FORGE, {}, "reject", _forge_requests),
     "role_scopes": (ROLE_SCOPES, {}, "none", _role_scope_requests),
     "role_scopes-lenient": (ROLE_SCOPES, {"lenientScopeSearch": True}, "none", _role_scope_requests),
 }
