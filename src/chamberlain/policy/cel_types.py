@@ -39,6 +39,8 @@ DYN, INT, UINT, DOUBLE, STRING, BYTES, BOOL, NULL = (
     "null",
 )
 TIMESTAMP, DURATION, TYPE = "timestamp", "duration", "type"
+#: Cerbos's hierarchy type (``hierarchy("a.b")``), an opaque type to cel-go's checker.
+HIERARCHY = "cerbos.lib.hierarchy"
 PRINCIPAL = "cerbos.engine.v1.Request.Principal"
 RESOURCE = "cerbos.engine.v1.Request.Resource"
 REQUEST = "cerbos.engine.v1.Request"
@@ -78,6 +80,10 @@ def _to(result: Type, *sources: Type) -> list[tuple[tuple[Type, ...], Type]]:
     return [((s,), result) for s in sources]
 
 
+def _same_unary(*types: Type) -> list[tuple[tuple[Type, ...], Type]]:
+    return [((t,), t) for t in types]
+
+
 _SIGNATURES = list[tuple[tuple[Type, ...], Type]]
 #: Cerbos's own list functions, declared global and member alike (``hasIntersection(a, b)`` and
 #: ``a.hasIntersection(b)``), both lists of one element type: ``hasIntersection(P.roles, "admin")``
@@ -88,6 +94,18 @@ _SET_FUNCTIONS: dict[str, _SIGNATURES] = {
         for name in ("hasIntersection", "has_intersection", "isSubset", "is_subset")
     },
     **{name: [((list_of("A"), list_of("A")), list_of("A"))] for name in ("intersect", "except")},
+}
+#: The math extension's functions of numbers, by the types each overload takes and gives.
+_MATH: dict[str, _SIGNATURES] = {
+    **{name: _same_unary(INT, UINT, DOUBLE) for name in ("math.abs", "math.sign")},
+    **{name: [((DOUBLE,), DOUBLE)] for name in ("math.ceil", "math.floor", "math.round", "math.trunc")},
+    **{name: [((DOUBLE,), BOOL)] for name in ("math.isNaN", "math.isInf", "math.isFinite")},
+    "math.sqrt": [((t,), DOUBLE) for t in _NUMBERS],
+    **{name: _same(INT, UINT) for name in ("math.bitAnd", "math.bitOr", "math.bitXor")},
+    "math.bitNot": _same_unary(INT, UINT),
+    **{
+        name: [((INT, INT), INT), ((UINT, INT), UINT)] for name in ("math.bitShiftLeft", "math.bitShiftRight")
+    },
 }
 _COMPARE: _SIGNATURES = [((a, b), BOOL) for a in _NUMBERS for b in _NUMBERS]
 _COMPARE += [((t, t), BOOL) for t in _ORDERED[3:]]
@@ -116,7 +134,7 @@ GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
     "_==_": [(("A", "A"), BOOL)],
     "_!=_": [(("A", "A"), BOOL)],
     "@in": [(("A", list_of("A")), BOOL), (("A", map_of("A", "B")), BOOL)],
-    "_[_]": [((list_of("A"), INT), "A"), ((map_of("A", "B"), "A"), "B")],
+    "_[_]": [((list_of("A"), INT), "A"), ((map_of("A", "B"), "A"), "B"), ((HIERARCHY, INT), STRING)],
     "_?_:_": [((BOOL, "A", "A"), "A")],
     "size": _to(INT, STRING, BYTES, list_of("A"), map_of("A", "B")),
     "int": _to(INT, INT, UINT, DOUBLE, STRING, TIMESTAMP, DURATION),
@@ -133,15 +151,28 @@ GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
     "now": [((), TIMESTAMP)],
     **_SET_FUNCTIONS,
     "lists.range": [((INT,), list_of(INT))],
+    "hierarchy": [((STRING,), HIERARCHY), ((STRING, STRING), HIERARCHY), ((list_of(STRING),), HIERARCHY)],
+    **_MATH,
+    "base64.encode": [((BYTES,), STRING)],
+    "base64.decode": [((STRING,), BYTES)],
+    "strings.quote": [((STRING,), STRING)],
     **{
         f"sets.{name}": [((list_of("A"), list_of("A")), BOOL)]
         for name in ("contains", "equivalent", "intersects")
     },
 }
+_HIERARCHY_TESTS = (
+    "ancestorOf",
+    "descendentOf",
+    "immediateChildOf",
+    "immediateParentOf",
+    "overlaps",
+    "siblingOf",
+)
 _TIME_PARTS = ("getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek")
 #: Member overloads: (target type, parameter types, result).
 MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
-    "size": [(t, (), INT) for t in (STRING, BYTES, list_of("A"), map_of("A", "B"))],
+    "size": [(t, (), INT) for t in (STRING, BYTES, list_of("A"), map_of("A", "B"), HIERARCHY)],
     "contains": [(STRING, (STRING,), BOOL)],
     "startsWith": [(STRING, (STRING,), BOOL)],
     "endsWith": [(STRING, (STRING,), BOOL)],
@@ -151,6 +182,13 @@ MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
     "trim": [(STRING, (), STRING)],
     "reverse": [(STRING, (), STRING), (list_of("A"), (), list_of("A"))],
     "slice": [(list_of("A"), (INT, INT), list_of("A"))],
+    "distinct": [(list_of("A"), (), list_of("A"))],
+    "flatten": [(list_of(list_of("A")), (), list_of("A")), (list_of(DYN), (INT,), list_of(DYN))],
+    # one overload a sortable element type: a list of unknown elements sorts to dyn
+    "sort": [(list_of(t), (), list_of(t)) for t in _ORDERED],
+    "inIPAddrRange": [(STRING, (STRING,), BOOL)],
+    **{name: [(HIERARCHY, (HIERARCHY,), BOOL)] for name in _HIERARCHY_TESTS},
+    "commonAncestors": [(HIERARCHY, (HIERARCHY,), HIERARCHY)],
     "charAt": [(STRING, (INT,), STRING)],
     "indexOf": [(STRING, (STRING,), INT), (STRING, (STRING, INT), INT)],
     "lastIndexOf": [(STRING, (STRING,), INT), (STRING, (STRING, INT), INT)],
@@ -278,7 +316,7 @@ class _Checker:
         self.literal_arguments(node, args)
         if name == "format" and target == STRING:
             self.format_arguments(node, scope, slot)
-        if name in ("math.greatest", "math.least") and target is None and len(args) == 1:
+        if name in ("math.greatest", "math.least") and target is None and args:
             return self.extremum(node, args)
         if (problem := _no_overload(name, target, args)) is not None:
             self.errors.append(problem)
@@ -316,21 +354,34 @@ class _Checker:
             self.validation.insert(slot, problem)
 
     def extremum(self, node: ast.Call, args: list[Type]) -> Type:
-        """Cerbos's ``math.greatest``/``math.least`` of one argument: a number or a list of numbers."""
+        """Cerbos's ``math.greatest``/``math.least`` (cel-go's macro over ``math.@max``/``math.@min``):
+        one number or list of numbers, two numbers, or three or more numbers taken as one list;
+        the result is the numbers' type when they have one, else ``dyn``."""
+        if len(args) == 1:
+            return self.extremum_of_one(node, args[0])
+        if any(_literal_node(a) and not _numeric_scalar(a) for a in node.args):
+            self.errors.append(f"{node.function}() simple literal arguments must be numeric")
+            return DYN
+        if len(args) > 2:
+            return _number_type(_join(args))
+        if not all(a in (DYN, *_NUMBERS) for a in args):
+            shown = ", ".join(type_name(a) for a in args)
+            self.errors.append(f"found no matching overload for '{_internal(node)}' applied to '({shown})'")
+            return DYN
+        return _number_type(_join(args))
+
+    def extremum_of_one(self, node: ast.Call, arg_type: Type) -> Type:
+        """``math.greatest(x)``: ``x`` a number or a list of numbers."""
         (arg,) = node.args
-        if isinstance(arg, ast.Literal | ast.ListExpr | ast.MapExpr):
+        if _literal_node(arg):
             if not _numeric_literal(arg):
                 self.errors.append(f"{node.function}() invalid single argument value")
+                return DYN
+        elif not (arg_type in (DYN, *_NUMBERS) or _is_list_of(arg_type, (DYN, *_NUMBERS))):
+            shown = type_name(arg_type)
+            self.errors.append(f"found no matching overload for '{_internal(node)}' applied to '({shown})'")
             return DYN
-        if not (
-            args[0] in (DYN, *_NUMBERS)
-            or (isinstance(args[0], tuple) and args[0][0] == "list" and args[0][1] in (DYN, *_NUMBERS))
-        ):
-            internal = "math.@max" if node.function == "math.greatest" else "math.@min"
-            self.errors.append(
-                f"found no matching overload for '{internal}' applied to '({type_name(args[0])})'"
-            )
-        return DYN
+        return _number_type(arg_type[1] if _is_list_of(arg_type) else arg_type)
 
     def resolve(self, name: str, args: list[Type]) -> Type:
         overloads = GLOBAL.get(name)
@@ -453,18 +504,36 @@ def _match(params: tuple[Type, ...], args: list[Type], result: Type) -> Type | N
 
 
 def _fits(param: Type, arg: Type, bound: dict[str, Type]) -> bool:
-    if arg == DYN or param == DYN:
-        return True
     if isinstance(param, str) and param in ("A", "B"):
-        if param not in bound or bound[param] == DYN:
+        if param not in bound:
             bound[param] = arg
             return True
-        return _assignable(bound[param], arg) or _assignable(arg, bound[param])
+        if not (_assignable(bound[param], arg) or _assignable(arg, bound[param])):
+            return False
+        bound[param] = _least_upper_bound(bound[param], arg)  # as cel-go widens a type parameter
+        return True
+    if arg == DYN or param == DYN:
+        return True
     if isinstance(param, tuple):
         if not isinstance(arg, tuple) or arg[0] != param[0]:
             return False
         return all(_fits(p, a, bound) for p, a in zip(param[1:], arg[1:], strict=True))
     return param == arg or (arg == NULL and _nullable(param))
+
+
+def _least_upper_bound(a: Type, b: Type) -> Type:
+    """The narrowest type both ``a`` and ``b`` (assignable to each other) are: ``dyn`` when either is,
+    element by element for lists and maps (``list(int)`` and ``list(dyn)`` give ``list(dyn)``), the
+    other type for ``null``."""
+    if a == b or b == NULL:
+        return a
+    if a == NULL:
+        return b
+    if DYN in (a, b):
+        return DYN
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0] and len(a) == len(b):
+        return (a[0], *(_least_upper_bound(x, y) for x, y in zip(a[1:], b[1:], strict=True)))
+    return a
 
 
 def _nullable(t: Type) -> bool:
@@ -490,6 +559,29 @@ def _substitute(t: Type, bound: dict[str, Type]) -> Type:
     if isinstance(t, tuple):
         return (t[0], *(_substitute(p, bound) for p in t[1:]))
     return bound.get(t, DYN) if t in ("A", "B") else t
+
+
+def _internal(node: ast.Call) -> str:
+    """The function cel-go's math macros call, which its messages name."""
+    return "math.@max" if node.function == "math.greatest" else "math.@min"
+
+
+def _literal_node(node: ast.Expr) -> bool:
+    return isinstance(node, ast.Literal | ast.ListExpr | ast.MapExpr)
+
+
+def _numeric_scalar(node: ast.Expr) -> bool:
+    return isinstance(node, ast.Literal) and _literal(node.value) in _NUMBERS
+
+
+def _is_list_of(t: Type, elements: tuple[Type, ...] | None = None) -> bool:
+    """Whether ``t`` is a list (of one of ``elements``, when given)."""
+    return isinstance(t, tuple) and t[0] == "list" and (elements is None or t[1] in elements)
+
+
+def _number_type(t: Type) -> Type:
+    """``t`` when it is a number type, else ``dyn``."""
+    return t if t in _NUMBERS else DYN
 
 
 def _numeric_literal(node: ast.Expr) -> bool:
