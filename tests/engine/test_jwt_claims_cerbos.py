@@ -3,9 +3,10 @@
 Cerbos hands a token's registered claims over as its JWT library parses them: ``aud`` is always a
 list (``"orders-api" in request.auxData.jwt.aud`` holds for ``"aud": "orders-api"``), ``exp``,
 ``iat`` and ``nbf`` are RFC 3339 strings to the second (``timestamp(request.auxData.jwt.exp)``), a
-decimal string date is its number, and a negative date is refused. Each token below is checked by a
-Cerbos server and by ``PDP.from_config`` on the same configuration; the whole responses must agree
-(and a token one refuses, the other refuses).
+decimal string date is its number, a negative date is refused, a null ``iss``, ``sub`` or ``jti``
+is ``""`` and another null claim is left out (nulls inside a claim's value stay). Each token below
+is checked by a Cerbos server and by ``PDP.from_config`` on the same configuration; the whole
+responses must agree (and a token one refuses, the other refuses).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ TOKENS: dict[str, dict[str, Any]] = {
     "negative_iat": {"sub": "u7", "iat": -1},
     "date_past_int64": {"sub": "u8", "exp": 1e19},
     "boolean_exp": {"sub": "u9", "exp": True},
+    "null_string_claims": {"iss": None, "sub": None, "jti": None, "aud": "orders-api", "exp": NOW + 60},
+    "null_private_claims": {"sub": "u10", "scope": None, "o": {"a": None}, "l": [None], "exp": NOW + 60},
+    "null_audience": {"sub": "u11", "aud": None, "exp": NOW + 60},
 }
 
 

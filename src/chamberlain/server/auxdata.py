@@ -140,7 +140,7 @@ class JWTVerifier:
         return claims
 
     def _validated(self, claims: dict[str, Any], field: str) -> dict[str, Any]:
-        claims = _numeric_dates(claims, field)
+        claims = _numeric_dates(_nulls_read(claims), field)
         now = int(time.time())
         try:
             jwt.JWTClaimsRegistry(now=now, leeway=self.leeway).validate(claims)
@@ -162,6 +162,23 @@ class JWTVerifier:
 
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+#: Registered claims Cerbos's JWT library reads into Go strings: a null one is the empty string.
+_STRING_CLAIMS = ("iss", "sub", "jti")
+#: Registered claims whose null Cerbos's JWT library refuses (validation refuses them here too).
+_REFUSED_NULLS = ("aud", *TIME_CLAIMS)
+
+
+def _nulls_read(claims: dict[str, Any]) -> dict[str, Any]:
+    """Null claims as Cerbos's JWT library reads them: ``iss``, ``sub`` and ``jti`` are ``""``, any
+    other top-level null (a private claim) is left out, and a null ``aud`` or date stays to be refused;
+    nulls nested in a claim's value stay."""
+    out: dict[str, Any] = {}
+    for name, value in claims.items():
+        if value is not None or name in _REFUSED_NULLS:
+            out[name] = value
+        elif name in _STRING_CLAIMS:
+            out[name] = ""
+    return out
 
 
 def _numeric_dates(claims: dict[str, Any], field: str) -> dict[str, Any]:
