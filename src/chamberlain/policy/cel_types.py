@@ -39,6 +39,10 @@ DYN, INT, UINT, DOUBLE, STRING, BYTES, BOOL, NULL = (
     "null",
 )
 TIMESTAMP, DURATION, TYPE = "timestamp", "duration", "type"
+#: The element type of an empty list or map literal (``[]``, ``{}``): free until a type parameter
+#: meets another type, which it becomes (``P.roles.except([])`` is a ``list(string)``); ``dyn`` once
+#: a result is known (cel-go prints it ``dyn``).
+FREE = "_free"
 #: Cerbos's hierarchy type (``hierarchy("a.b")``), an opaque type to cel-go's checker.
 HIERARCHY = "cerbos.lib.hierarchy"
 PRINCIPAL = "cerbos.engine.v1.Request.Principal"
@@ -219,7 +223,7 @@ def type_name(t: Type) -> str:
     """cel-go's spelling: ``list(int)``, ``map(string, dyn)``."""
     if isinstance(t, tuple):
         return f"{t[0]}({', '.join(type_name(p) for p in t[1:])})"
-    return t
+    return DYN if t == FREE else t
 
 
 def type_errors(tree: ast.Expr) -> list[str]:
@@ -255,8 +259,10 @@ class _Checker:
         if isinstance(node, ast.Select):
             return self.select(node, scope)
         if isinstance(node, ast.ListExpr):
-            return list_of(_join([self.check(e, scope) for e in node.elements]))
+            return list_of(_join([self.check(e, scope) for e in node.elements]) if node.elements else FREE)
         if isinstance(node, ast.MapExpr):
+            if not node.entries:
+                return map_of(FREE, FREE)
             keys = [self.check(e.key, scope) for e in node.entries]
             values = [self.check(e.value, scope) for e in node.entries]
             return map_of(_join(keys), _join(values))
@@ -276,8 +282,7 @@ class _Checker:
         if operand == DYN:
             return DYN
         if isinstance(operand, tuple) and operand[0] == "map":
-            value: Type = operand[2]
-            return value
+            return _resolved(operand[2])
         if isinstance(operand, str) and operand in FIELDS:
             return FIELDS[operand].get(name, DYN)  # an unknown field is cel_check's to report
         if isinstance(operand, str) and "." in operand:
@@ -373,11 +378,10 @@ class _Checker:
     def extremum_of_one(self, node: ast.Call, arg_type: Type) -> Type:
         """``math.greatest(x)``: ``x`` a number or a list of numbers."""
         (arg,) = node.args
-        if _literal_node(arg):
-            if not _numeric_literal(arg):
-                self.errors.append(f"{node.function}() invalid single argument value")
-                return DYN
-        elif not (arg_type in (DYN, *_NUMBERS) or _is_list_of(arg_type, (DYN, *_NUMBERS))):
+        if _literal_node(arg) and not _numeric_literal(arg):
+            self.errors.append(f"{node.function}() invalid single argument value")
+            return DYN
+        if not (arg_type in (DYN, *_NUMBERS) or _is_list_of(arg_type, (DYN, *_NUMBERS))):
             shown = type_name(arg_type)
             self.errors.append(f"found no matching overload for '{_internal(node)}' applied to '({shown})'")
             return DYN
@@ -436,7 +440,7 @@ class _Checker:
                 )
             elem: Type = DYN
         else:
-            elem = range_type[1]
+            elem = _resolved(range_type[1])
         inner = {**scope, var.name: elem}
         bodies = [self.check(a, inner) for a in node.args[1:]]
         body = bodies[-1] if bodies else DYN
@@ -512,7 +516,7 @@ def _fits(param: Type, arg: Type, bound: dict[str, Type]) -> bool:
             return False
         bound[param] = _least_upper_bound(bound[param], arg)  # as cel-go widens a type parameter
         return True
-    if arg == DYN or param == DYN:
+    if arg in (DYN, FREE) or param == DYN:
         return True
     if isinstance(param, tuple):
         if not isinstance(arg, tuple) or arg[0] != param[0]:
@@ -525,9 +529,9 @@ def _least_upper_bound(a: Type, b: Type) -> Type:
     """The narrowest type both ``a`` and ``b`` (assignable to each other) are: ``dyn`` when either is,
     element by element for lists and maps (``list(int)`` and ``list(dyn)`` give ``list(dyn)``), the
     other type for ``null``."""
-    if a == b or b == NULL:
+    if a == b or b in (NULL, FREE):
         return a
-    if a == NULL:
+    if a in (NULL, FREE):
         return b
     if DYN in (a, b):
         return DYN
@@ -542,7 +546,7 @@ def _nullable(t: Type) -> bool:
 
 
 def _assignable(to: Type, value: Type) -> bool:
-    if DYN in (to, value) or to == value:
+    if DYN in (to, value) or FREE in (to, value) or to == value:
         return True
     if value == NULL:
         return _nullable(to)
@@ -558,7 +562,13 @@ def _assignable(to: Type, value: Type) -> bool:
 def _substitute(t: Type, bound: dict[str, Type]) -> Type:
     if isinstance(t, tuple):
         return (t[0], *(_substitute(p, bound) for p in t[1:]))
-    return bound.get(t, DYN) if t in ("A", "B") else t
+    return _resolved(bound.get(t, DYN)) if t in ("A", "B") else t
+
+
+def _resolved(t: Type) -> Type:
+    """``t`` with its free element types (of empty literals) as ``dyn``, at the top level (a value
+    read from an empty literal), but kept inside a list or map type (``list(_free)`` still meets)."""
+    return DYN if t == FREE else t
 
 
 def _internal(node: ast.Call) -> str:
@@ -585,13 +595,11 @@ def _number_type(t: Type) -> Type:
 
 
 def _numeric_literal(node: ast.Expr) -> bool:
-    """A number, or a non-empty list whose literal elements are numbers, written as a literal."""
-    if isinstance(node, ast.Literal):
-        return _literal(node.value) in _NUMBERS
+    """A number, or a non-empty list whose literal elements are numbers (not lists), written as a literal."""
     if isinstance(node, ast.ListExpr):
-        literal = (e for e in node.elements if isinstance(e, ast.Literal | ast.ListExpr | ast.MapExpr))
-        return bool(node.elements) and all(_numeric_literal(e) for e in literal)
-    return False
+        literal = (e for e in node.elements if _literal_node(e))
+        return bool(node.elements) and all(_numeric_scalar(e) for e in literal)
+    return _numeric_scalar(node)
 
 
 def _bad_regex(pattern: str) -> bool:
