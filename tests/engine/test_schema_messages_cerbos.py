@@ -70,6 +70,8 @@ VALUES: dict[str, list[Any]] = {
     "has": [["x"], []],
     "obj": [{}, {"a": 1, "b": 2, "c": 3}, {"AB": 1}],
     "one": [1.5, None],
+    # more than one subschema holds: the first two are named
+    "overlap": [2, 1.5, -1, "x", -1.5],
     "any": [1, None],
     "all": [3, "x", 4.5],
     "not": ["s"],

@@ -99,6 +99,8 @@ def _leaves(validator: Any, error: Any, source: str, skip_required: bool) -> lis
         return _contains(validator, error, path, source)
     if error.validator in ("unevaluatedProperties", "unevaluatedItems"):
         return _unevaluated(validator, error, source)
+    if error.validator == "oneOf" and not error.context:
+        return [ValidationError(path, _one_of_many(validator, error), source)]
     if error.validator == "items" and error.validator_value is False:
         start = len(error.schema.get("prefixItems") or ())
         return [
@@ -106,6 +108,17 @@ def _leaves(validator: Any, error: Any, source: str, skip_required: bool) -> lis
             for i in range(start, len(error.instance))
         ]
     return [ValidationError(path, message, source) for message in _messages(error)]
+
+
+def _one_of_many(validator: Any, error: Any) -> str:
+    """``oneOf`` met by more than one subschema: the validator names the first two."""
+    valid = (
+        i
+        for i, sub in enumerate(error.validator_value)
+        if validator.evolve(schema=sub).is_valid(error.instance)
+    )
+    first, second = next(valid, 0), next(valid, 1)
+    return f"valid against schemas at indexes {first} and {second}"
 
 
 def _pointer(tokens: Iterable[Any]) -> str:
