@@ -2,8 +2,8 @@
 
 ``jsonschema`` checks ``date``, ``ipv4``, ``ipv6`` and ``uuid`` itself, but ``date-time``,
 ``time``, ``uri``, ``uri-reference``, ``hostname``, ``json-pointer`` and ``duration`` only with
-optional packages, and ``email`` only for an ``@``; these are written here from the RFCs, so every
-deployment checks the same. ``regex`` is RE2's syntax (Go's, as Cerbos compiles it: ``(?<name>x)`` but not a lookahead
+optional packages, and ``email`` only for an ``@``; these are written here from the RFCs (``uri``
+and ``uri-reference`` from Go's ``url.Parse``, :mod:`.go_url`), so every deployment checks the same. ``regex`` is RE2's syntax (Go's, as Cerbos compiles it: ``(?<name>x)`` but not a lookahead
 ``(?=x)``), and ``idn-email`` and ``idn-hostname`` are not checked (Cerbos does not).
 """
 
@@ -17,10 +17,9 @@ import jsonschema
 
 from chamberlain.cel.errors import EvaluationError
 from chamberlain.cel.lib.core import compile_regex
+from chamberlain.policy import go_url
 
 _TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-_BAD_URI_CHARS = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]|%(?![0-9A-Fa-f]{2})")
 #: A host name's label: letters, digits and hyphens, ending with a letter or digit (only the whole
 #: name may not start with a hyphen: Cerbos takes ``a.-b``).
 _LABEL = re.compile(r"^[A-Za-z0-9\-]{0,62}[A-Za-z0-9]$")
@@ -67,12 +66,14 @@ def _date_time(text: str) -> bool:
 
 
 def _uri_reference(text: str) -> bool:
-    return _BAD_URI_CHARS.search(text) is None
+    """What Go's ``url.Parse`` takes, without a backslash."""
+    return "\\" not in text and go_url.parse(text) is not None
 
 
 def _uri(text: str) -> bool:
     """An absolute URI (it has a scheme), as Go's ``url.Parse`` and ``IsAbs`` accept it."""
-    return _SCHEME.match(text) is not None and _uri_reference(text)
+    url = go_url.parse(text)
+    return url is not None and url.scheme != ""
 
 
 def _hostname(text: str) -> bool:
