@@ -192,14 +192,17 @@ def _type_name(value: Any) -> str:
 def _messages(error: Any) -> list[str]:
     """Cerbos's message(s) for one keyword's error (santhosh-tekuri/jsonschema's wording)."""
     kind, expected, instance = error.validator, error.validator_value, error.instance
-    if kind == "dependentRequired":
+    if kind in ("dependentRequired", "dependencies"):  # draft 7's dependencies: its lists only here
         return [
             f"property {_quote(p)} is required, if {_quote(name)} property exists"
             for name, needed in expected.items()
-            if name in instance
+            if name in instance and isinstance(needed, list)
             for p in needed
             if p not in instance
         ]
+    if kind == "additionalItems" and expected is False:
+        allowed = len(error.schema.get("items") or ())
+        return [f"only {allowed} items are allowed, but found {len(instance)} items"]
     if kind == "uniqueItems":
         seen: dict[str, int] = {}
         for i, item in enumerate(instance):
