@@ -127,6 +127,18 @@ VALUES: dict[str, list[Any]] = {
     "ttl": ["PT1H1S", "P1Y1D", "PT1.5S", "P1DT1H1M", "P1W", "-P1D"],
     "rx": ["(?<n>x)", "(?=x)", "\\p{L}", "\\Z", "\\z"],
     "idn": ["x"],
+    # formats Cerbos checks that jsonschema does not: IRIs as URIs, URI templates by their braces
+    # (per path segment), RFC 3339 periods
+    "web": ["x", "http://x/é", "http://x y/"],
+    "web_ref": ["/a/b", "%zz"],
+    "tmpl": ["/{a}/{b}", "/{{a}}", "/}a{", "/{a", "http://x/{a}?{c", "{a}{b}", "/a}"],
+    "span": [
+        "2024-01-01T00:00:00Z/P1D",
+        "P1D/2024-01-01T00:00:00Z",
+        "P1D/P2D",
+        "2024-01-01T00:00:00Z/2024-01-02",
+        "x",
+    ],
 }
 ATTRIBUTES = [
     {},

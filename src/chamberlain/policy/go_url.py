@@ -26,6 +26,8 @@ class URL:
 
     scheme: str
     host: str
+    #: The path as written (escapes kept), empty for an opaque URI (``mailto:a``).
+    path: str = ""
 
 
 def parse(raw: str) -> URL | None:
@@ -42,7 +44,7 @@ def parse(raw: str) -> URL | None:
 
 def _parse(raw: str) -> URL | None:
     if raw == "*":
-        return URL("", "")
+        return URL("", "", "*")
     scheme, rest = _scheme(raw)
     if scheme is None:
         return None
@@ -59,7 +61,7 @@ def _parse(raw: str) -> URL | None:
         if parsed is None:
             return None
         host, rest = parsed, slash + path
-    return URL(scheme, host) if _unescapes(rest, host=False) else None
+    return URL(scheme, host, rest) if _unescapes(rest, host=False) else None
 
 
 def _scheme(raw: str) -> tuple[str | None, str]:

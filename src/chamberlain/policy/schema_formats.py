@@ -4,7 +4,9 @@
 ``time``, ``uri``, ``uri-reference``, ``hostname``, ``json-pointer`` and ``duration`` only with
 optional packages, and ``email`` only for an ``@``; these are written here from the RFCs (``uri``
 and ``uri-reference`` from Go's ``url.Parse``, :mod:`.go_url`), so every deployment checks the same. ``regex`` is RE2's syntax (Go's, as Cerbos compiles it: ``(?<name>x)`` but not a lookahead
-``(?=x)``), and ``idn-email`` and ``idn-hostname`` are not checked (Cerbos does not).
+``(?=x)``), ``iri`` and ``iri-reference`` are checked as ``uri`` and ``uri-reference``,
+``uri-template`` by its braces and ``period`` as RFC 3339's (Cerbos's validator checks them,
+jsonschema does not), and ``idn-email`` and ``idn-hostname`` are not checked (Cerbos does not).
 """
 
 from __future__ import annotations
@@ -76,6 +78,40 @@ def _uri(text: str) -> bool:
     return url is not None and url.scheme != ""
 
 
+def _uri_template(text: str) -> bool:
+    """What Go's ``url.Parse`` takes, each segment of its path with balanced, unnested braces."""
+    url = go_url.parse(text)
+    return url is not None and all(_braces_balanced(segment) for segment in url.path.split("/"))
+
+
+def _braces_balanced(segment: str) -> bool:
+    depth = 0
+    for c in segment:
+        if c == "{":
+            depth += 1
+            if depth != 1:
+                return False
+        elif c == "}":
+            depth -= 1
+            if depth != 0:
+                return False
+    return depth == 0
+
+
+def _period(text: str) -> bool:
+    """RFC 3339 ``period``: a date-time and a date-time or duration, or a duration and a date-time."""
+    start, slash, end = text.partition("/")
+    if not slash:
+        return False
+    if _date_time(start):
+        return _date_time(end) or _duration(end)
+    return _duration(start) and _date_time(end)
+
+
+def _duration(text: str) -> bool:
+    return _DURATION.match(text) is not None
+
+
 def _hostname(text: str) -> bool:
     name = text[:-1] if text.endswith(".") else text
     return (
@@ -131,10 +167,14 @@ def format_checker() -> jsonschema.FormatChecker:
         ("date", _date),
         ("uri", _uri),
         ("uri-reference", _uri_reference),
+        ("iri", _uri),  # as Cerbos's validator checks them: IRIs as URIs
+        ("iri-reference", _uri_reference),
+        ("uri-template", _uri_template),
+        ("period", _period),
         ("hostname", _hostname),
         ("email", _email),
         ("json-pointer", lambda s: _POINTER.match(s) is not None),
-        ("duration", lambda s: _DURATION.match(s) is not None),
+        ("duration", _duration),
         ("regex", _regex),
     ):
         checker.checks(name)(lambda value, check=check: not isinstance(value, str) or check(value))
