@@ -1,7 +1,7 @@
 """Schema violations reported as the real Cerbos reports them: the same set of errors (path, message,
 source) for attributes that break every keyword of ``schema_messages/_schemas/thing.json`` (the
 keywords the schema conformance cases use, and the rest of draft 2020-12's validation keywords), and
-for a principal's attributes under a draft 7 schema (``_schemas/legacy.json``).
+for a principal's attributes under a draft 4 schema (``_schemas/legacy.json``).
 
 Cerbos's validator (santhosh-tekuri/jsonschema) stops at a failing ``type``, so a wrong type under an
 ``enum`` is only ``expected string, but got number``; it quotes with single quotes
@@ -145,15 +145,17 @@ ATTRIBUTES = [
     {"name": 1, "status": 2, "n": "x"},
     *({"name": "ab", key: value} for key, values in VALUES.items() for value in values),
 ]
-#: The principal's attributes against a draft 7 schema (``legacy.json``): ``additionalItems`` and
-#: ``dependencies`` in the validator's words for their draft 2020-12 successors.
+#: The principal's attributes against a draft 4 schema (``legacy.json``): ``additionalItems`` and
+#: ``dependencies`` in the validator's words for their draft 2020-12 successors, and the boolean
+#: ``exclusiveMaximum``/``exclusiveMinimum`` beside ``maximum``/``minimum``.
 PRINCIPAL_ATTRIBUTES = [
     {"owner": "a"},
     {"pair": ["a", 1, 2]},
     {"pair": [1, "a"]},
     {"dep": {"a": 1}},
     {"dep": {"a": 1, "b": 2, "c": 3}},
-    {"ex": 5},
+    {"below": 5},
+    {"above": 1, "below": 5.5},
 ]
 _NAMES = re.compile(r"^additionalProperties (.*) not allowed$")
 
@@ -194,7 +196,7 @@ def test_validation_errors_are_cerbos_s(attr: dict[str, Any], cerbos_url: str, p
 
 
 @pytest.mark.parametrize("attr", PRINCIPAL_ATTRIBUTES, ids=[json.dumps(a) for a in PRINCIPAL_ATTRIBUTES])
-def test_draft_7_errors_are_cerbos_s(attr: dict[str, Any], cerbos_url: str, pdp: PDP) -> None:
+def test_draft_4_errors_are_cerbos_s(attr: dict[str, Any], cerbos_url: str, pdp: PDP) -> None:
     body = _request({"name": "ab"}, attr)
     theirs = httpx.post(cerbos_url + "/api/check/resources", json=body, timeout=30).json()
     ours = pdp.check_resources(json.loads(json.dumps(body)))

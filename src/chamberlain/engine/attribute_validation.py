@@ -232,9 +232,12 @@ def _message(error: Any) -> str:
         return "missing properties: " + ", ".join(_quote(p) for p in missing)
     if kind == "additionalProperties":
         return "additionalProperties " + ", ".join(_quote(k) for k in _additional(error)) + " not allowed"
+    # draft 4 writes an exclusive bound as "exclusiveMinimum": true beside "minimum"
+    below = "<" if error.schema.get("exclusiveMaximum") is True else "<="
+    above = ">" if error.schema.get("exclusiveMinimum") is True else ">="
     simple = {
-        "minimum": f"must be >= {_float(expected)} but found {_float(instance)}",
-        "maximum": f"must be <= {_float(expected)} but found {_float(instance)}",
+        "minimum": f"must be {above} {_float(expected)} but found {_float(instance)}",
+        "maximum": f"must be {below} {_float(expected)} but found {_float(instance)}",
         "exclusiveMinimum": f"must be > {_float(expected)} but found {_float(instance)}",
         "exclusiveMaximum": f"must be < {_float(expected)} but found {_float(instance)}",
         "pattern": f"does not match pattern {_quote(expected)}",
