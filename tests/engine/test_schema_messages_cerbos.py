@@ -126,6 +126,8 @@ VALUES: dict[str, list[Any]] = {
     # formats Cerbos checks its own way: RFC 3339 durations, Go's regexp syntax, no idn-email
     "ttl": ["PT1H1S", "P1Y1D", "PT1.5S", "P1DT1H1M", "P1W", "-P1D"],
     "rx": ["(?<n>x)", "(?=x)", "\\p{L}", "\\Z", "\\z"],
+    # a pattern in Go's syntax that Python's re refuses (\p{Lu}, [[:alpha:]], \z): the schema loads
+    "title": ["Éa", "éa", "Ab1"],
     "idn": ["x"],
     # formats Cerbos checks that jsonschema does not: IRIs as URIs, URI templates by their braces
     # (per path segment), RFC 3339 periods

@@ -77,7 +77,7 @@ class SchemaStore:
         self._check_references(ref, schema)
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         try:
-            cls.check_schema(schema)
+            cls.check_schema(schema, format_checker=FORMAT_CHECKER)  # patterns are Go's (RE2) regexes
         except jsonschema.SchemaError as exc:
             raise SchemaLoadError(f"jsonschema {ref} compilation failed: {exc.message}") from None
         cls = _with_re2(cls)
