@@ -49,11 +49,24 @@ def test_a_backtracking_pattern_cannot_be_made_to_run_away():
     assert json.loads(result.stdout) == [f"/code: '{'a' * 40}!' does not match '^(a+)+$'"]
 
 
-def test_a_pattern_re2_cannot_run_is_a_violation_not_a_crash():
+def test_a_pattern_re2_cannot_compile_makes_the_schema_fail_to_load():
+    # as `cerbos compile` refuses it (the pattern is checked against the meta-schema's regex format)
     store = SchemaStore()
     store.add(
         "principal.json",
         json.dumps({"properties": {"a": {"type": "string", "pattern": "^(?=x)x$"}}}).encode(),
     )
-    [problem] = store.validate_attributes("cerbos:///principal.json", {"a": "x"})
-    assert problem.startswith("/a: pattern '^(?=x)x$' cannot be used")
+    assert store.problem("cerbos:///principal.json") == (
+        "jsonschema cerbos:///principal.json compilation failed: '^(?=x)x$' is not a 'regex'"
+    )
+
+
+def test_a_pattern_only_re2_reads_loads_and_matches():
+    store = SchemaStore()
+    store.add(
+        "principal.json",
+        json.dumps({"properties": {"a": {"type": "string", "pattern": "^\\p{Lu}[[:alpha:]]*\\z"}}}).encode(),
+    )
+    assert store.problem("cerbos:///principal.json") is None
+    assert store.validate_attributes("cerbos:///principal.json", {"a": "Éa"}) == []
+    assert len(store.validate_attributes("cerbos:///principal.json", {"a": "éa"})) == 1
