@@ -1,4 +1,5 @@
-"""Go's ``net/url.Parse`` as the JSON Schema ``uri`` and ``uri-reference`` formats apply it in Cerbos.
+"""Go's ``net/url.Parse`` as the JSON Schema ``uri``, ``uri-reference`` (and ``iri``, ``iri-reference``,
+``uri-template``) formats apply it in Cerbos.
 
 Cerbos's validator (santhosh-tekuri/jsonschema) takes a URI when Go's ``url.Parse`` does (and, for
 ``uri``, finds a scheme), and a host name holding a colon only as a bracketed IPv6 address. Go's
@@ -106,8 +107,12 @@ def _host_ok(host: str) -> bool:
 
 def _ipv6_literal(text: str) -> bool:
     """Only an IPv6 address may be bracketed (Go's ``netip.ParseAddr``, a zone allowed as ``%25``)."""
+    return _is_ipv6(text.replace("%25", "%", 1))
+
+
+def _is_ipv6(text: str) -> bool:
     try:
-        ipaddress.IPv6Address(text.replace("%25", "%", 1))
+        ipaddress.IPv6Address(text)
     except ValueError:
         return False
     return True
@@ -149,10 +154,4 @@ def _ipv6_host_ok(host: str) -> bool:
         name = name[1:-1]
     if ":" not in name:
         return True
-    if "[" not in host or "]" not in host or "%" in name:
-        return False
-    try:
-        ipaddress.IPv6Address(name)
-    except ValueError:
-        return False
-    return True
+    return "[" in host and "]" in host and "%" not in name and _is_ipv6(name)
