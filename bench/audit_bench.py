@@ -58,7 +58,7 @@ from tests.audit.support import DERIVED, DOCUMENT, POSTGRES, postgres_available 
 from tests.server.support import serve_process  # noqa: E402
 
 from chamberlain.audit.log import DecisionLog, LogOptions  # noqa: E402
-from chamberlain.audit.storage.search_index import INDEXES  # noqa: E402
+from chamberlain.audit.storage.search_index import INDEXES, STAGED, STAGING, staged_keys  # noqa: E402
 from chamberlain.audit.storage.tables import STRIDE  # noqa: E402
 from chamberlain.audit.tlog.merkle import Edge, leaf_hash  # noqa: E402
 from chamberlain.audit.tools.verify import verify  # noqa: E402
@@ -161,6 +161,7 @@ def raw_sqlite(folder: Path, rows: list[tuple], requests: list[tuple], nodes: li
             _insert(conn, "audit_requests", REQUEST_COLUMNS, requests[i : i + BATCH], multi)
             _insert(conn, "audit_entries", ENTRY_COLUMNS, chunk, multi)
             _insert(conn, "audit_nodes", NODE_COLUMNS, chunk_nodes, multi)
+            _insert(conn, STAGING, STAGED, staged_keys(chunk, ENTRY_COLUMNS), multi)  # as the log stages keys
             for index in INDEXES:  # the search index rows of the chunk, in key order, as the log adds them
                 picks = [ENTRY_COLUMNS.index(c) for c in (*index.columns, "seq")]
                 keyed = sorted(tuple(r[p] for p in picks) for r in chunk)

@@ -11,7 +11,15 @@ from chamberlain.audit import Filter
 from chamberlain.audit.log import DecisionLog, LogOptions
 from chamberlain.audit.storage import search_index
 from chamberlain.audit.storage.reader import AuditReader
-from chamberlain.audit.storage.search_index import INDEXES, LEGACY_INDEXES, PRINCIPAL, SESSION, indexed_size
+from chamberlain.audit.storage.search_index import (
+    INDEXES,
+    LEGACY_INDEXES,
+    PRINCIPAL,
+    SESSION,
+    STAGED,
+    STAGING,
+    indexed_size,
+)
 from chamberlain.audit.storage.tables import _has_index
 from chamberlain.audit.tools.erase import erase
 from chamberlain.store.db import open_database
@@ -68,6 +76,8 @@ def test_searches_across_the_mark_find_what_a_scan_finds(log_url, tmp_path, smal
     reader = AuditReader(open_database(log_url))
     marks = [indexed_size(reader.db, index) for index in INDEXES]
     assert max(marks) >= 8 and min(marks) < ENTRIES, marks  # entries on both sides of a mark
+    staged = [r[0] for r in reader.db.rows(f"SELECT seq FROM {STAGING} ORDER BY seq")]
+    assert staged == list(range(min(marks), ENTRIES))  # the keys some table does not hold yet, and only those
     everything = reader.search(Filter(limit=ENTRIES))
     assert [e["seq"] for e in everything] == list(range(ENTRIES))
     filters = [
@@ -152,6 +162,8 @@ def test_erasing_a_principal_removes_its_keys_from_the_tables(log_url, tmp_path,
     for index in INDEXES:
         rows = db.rows(f"SELECT {', '.join(index.columns)}, seq FROM {index.table}")
         assert not [r for r in rows if "carol" in r or r[-1] in erased.erased], index.table
+    staged = db.rows(f"SELECT {', '.join(STAGED)} FROM {STAGING}")
+    assert staged and not [r for r in staged if "carol" in r or r[0] in erased.erased]
     reader = AuditReader(db)
     assert reader.search(Filter(principal="carol")) == []
     assert [e["seq"] for e in reader.search(Filter(principal="bob"))] == [

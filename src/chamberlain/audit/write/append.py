@@ -77,6 +77,7 @@ def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limit
     rows: list[tuple] = []
     requests: list[tuple] = []
     nodes: list[tuple[int, int, bytes]] = []
+    keys: list[tuple] = []
     append = edge.append
     for group in groups:
         try:
@@ -101,15 +102,17 @@ def append_groups(db: Database, groups: Sequence[Any], edge: Edge, limits: Limit
             seq += 1
         if len(rows) >= _CHUNK:
             db.copy_rows("audit_entries", ENTRY_COLUMNS, rows)
+            keys += search_index.staged_keys(rows, ENTRY_COLUMNS)
             rows.clear()
     if requests:
         db.copy_rows("audit_requests", REQUEST_COLUMNS, requests)
     if rows:
         db.copy_rows("audit_entries", ENTRY_COLUMNS, rows)
+        keys += search_index.staged_keys(rows, ENTRY_COLUMNS)
     if nodes:
         db.copy_rows("audit_nodes", NODE_COLUMNS, nodes)
     db.execute("UPDATE audit_meta SET value = ? WHERE key = 'tree_size'", (str(edge.size),))
-    search_index.catch_up(db, edge.size)
+    search_index.catch_up(db, edge.size, keys)
     return errors
 
 
@@ -246,7 +249,7 @@ def sequence_pending(db: Database, tree: TreeStore, edge: Edge | None, limit: in
         if nodes:
             db.copy_rows("audit_nodes", NODE_COLUMNS, nodes)
         db.execute("UPDATE audit_meta SET value = ? WHERE key = 'tree_size'", (str(edge.size),))
-        search_index.catch_up(db, edge.size)
+        search_index.catch_up(db, edge.size, search_index.staged_keys(rows, ENTRY_COLUMNS))
         db.execute("DELETE FROM audit_pending WHERE id = ANY(?)", ([row[0] for row in pending],))
     return edge, len(pending)
 
