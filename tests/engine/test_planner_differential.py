@@ -79,7 +79,25 @@ class Oracle:
     seen: Counter[str] = field(default_factory=Counter)
 
 
-@pytest.fixture(scope="module", params=sorted(TARGETS))
+#: Targets with a known disagreement, found by this test and not fixed yet: reported as xfail (not strict:
+#: Hypothesis may not draw the failing request in a run), each listed in docs/correctness.md.
+KNOWN_DISAGREEMENTS = {
+    "realworld_agent_tools": (
+        "Cerbos 0.55's planner keeps the agent role's DENY beside the sre role's ALLOW in the prod scope, "
+        "where its own check (and chamberlain's plan) allows: see docs/correctness.md, the planner by meaning"
+    ),
+}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(t, marks=pytest.mark.xfail(reason=KNOWN_DISAGREEMENTS[t], strict=False))
+        if t in KNOWN_DISAGREEMENTS
+        else t
+        for t in sorted(TARGETS)
+    ],
+)
 def oracle(request: pytest.FixtureRequest, cerbos_servers: ServerFactory) -> Iterator[Oracle]:
     directory, engine = TARGETS[request.param]
     if not directory.is_dir():

@@ -63,7 +63,25 @@ class Oracle:
     resources: st.SearchStrategy[dict[str, Any]]
 
 
-@pytest.fixture(scope="module", params=sorted(TARGETS))
+#: Targets with a known disagreement, found by this test and not fixed yet: reported as xfail (not strict:
+#: Hypothesis may not draw the failing request in a run), each listed in docs/correctness.md.
+KNOWN_DISAGREEMENTS = {
+    "forge": (
+        "found 2026-12-07 in CI, not analysed yet: a repository plan (create:fork, a user whose org role is "
+        "admin) selects a resource of the grid otherwise than Cerbos's plan (docs/correctness.md)"
+    ),
+}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(t, marks=pytest.mark.xfail(reason=KNOWN_DISAGREEMENTS[t], strict=False))
+        if t in KNOWN_DISAGREEMENTS
+        else t
+        for t in sorted(TARGETS)
+    ],
+)
 def oracle(request: pytest.FixtureRequest, cerbos_servers: ServerFactory) -> Iterator[Oracle]:
     directory = TARGETS[request.param]
     server = cerbos_servers(directory)
