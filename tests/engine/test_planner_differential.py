@@ -48,6 +48,7 @@ from chamberlain.engine.planner.wire import parse_plan_resources
 from tests.cel.conformance import data_dir
 from tests.support.cerbos_requests import RequestStrategies, _principal
 from tests.support.cerbos_server import REPO_ROOT, CerbosServer, ServerFactory, against_cerbos
+from tests.support.plan_meaning import target_params
 from tests.support.policy_vocab import load_vocabulary
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -79,8 +80,7 @@ class Oracle:
     seen: Counter[str] = field(default_factory=Counter)
 
 
-#: Targets with a known disagreement, found by this test and not fixed yet: reported as xfail (not strict:
-#: Hypothesis may not draw the failing request in a run), each listed in docs/correctness.md.
+#: Targets with a known disagreement, found by this test and not fixed yet (see target_params).
 KNOWN_DISAGREEMENTS = {
     "realworld_agent_tools": (
         "Cerbos 0.55's planner keeps the agent role's DENY beside the sre role's ALLOW in the prod scope, "
@@ -89,15 +89,7 @@ KNOWN_DISAGREEMENTS = {
 }
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param(t, marks=pytest.mark.xfail(reason=KNOWN_DISAGREEMENTS[t], strict=False))
-        if t in KNOWN_DISAGREEMENTS
-        else t
-        for t in sorted(TARGETS)
-    ],
-)
+@pytest.fixture(scope="module", params=target_params(TARGETS, KNOWN_DISAGREEMENTS))
 def oracle(request: pytest.FixtureRequest, cerbos_servers: ServerFactory) -> Iterator[Oracle]:
     directory, engine = TARGETS[request.param]
     if not directory.is_dir():

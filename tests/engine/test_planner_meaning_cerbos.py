@@ -44,7 +44,7 @@ from chamberlain.engine.planner.wire import parse_plan_resources
 from tests.engine.test_planner_differential import _has_as_true, normalise, plan_both, plan_requests
 from tests.support.cerbos_requests import RequestStrategies
 from tests.support.cerbos_server import ServerFactory, against_cerbos
-from tests.support.plan_meaning import allows, exactly_allows, unresolved
+from tests.support.plan_meaning import allows, exactly_allows, target_params, unresolved
 from tests.support.policy_vocab import load_vocabulary
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -63,8 +63,7 @@ class Oracle:
     resources: st.SearchStrategy[dict[str, Any]]
 
 
-#: Targets with a known disagreement, found by this test and not fixed yet: reported as xfail (not strict:
-#: Hypothesis may not draw the failing request in a run), each listed in docs/correctness.md.
+#: Targets with a known disagreement, found by this test and not fixed yet (see target_params).
 KNOWN_DISAGREEMENTS = {
     "forge": (
         "found 2026-12-07 in CI, not analysed yet: a repository plan (create:fork, a user whose org role is "
@@ -73,15 +72,7 @@ KNOWN_DISAGREEMENTS = {
 }
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param(t, marks=pytest.mark.xfail(reason=KNOWN_DISAGREEMENTS[t], strict=False))
-        if t in KNOWN_DISAGREEMENTS
-        else t
-        for t in sorted(TARGETS)
-    ],
-)
+@pytest.fixture(scope="module", params=target_params(TARGETS, KNOWN_DISAGREEMENTS))
 def oracle(request: pytest.FixtureRequest, cerbos_servers: ServerFactory) -> Iterator[Oracle]:
     directory = TARGETS[request.param]
     server = cerbos_servers(directory)

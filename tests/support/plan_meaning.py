@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from chamberlain import cel
 from chamberlain.cel import functions
 from chamberlain.engine.planner.nodes import HOLDS
@@ -142,3 +144,13 @@ def _holds(condition: Mapping[str, Any], resource: Mapping[str, Any]) -> bool:
         return program.evaluate({"request": {"resource": dict(resource)}}) is True
     except cel.EvaluationError:
         return False
+
+
+def target_params(targets: Mapping[str, Any], known: Mapping[str, str]) -> list[Any]:
+    """The names of ``targets`` as fixture params, those with a known disagreement (name -> reason, each
+    listed in docs/correctness.md) as expected failures, not strict: Hypothesis may not draw the
+    failing request in a run."""
+    return [
+        pytest.param(t, marks=pytest.mark.xfail(reason=known[t], strict=False)) if t in known else t
+        for t in sorted(targets)
+    ]
