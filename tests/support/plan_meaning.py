@@ -19,6 +19,7 @@ from chamberlain import cel
 from chamberlain.cel import functions
 from chamberlain.engine.planner.nodes import HOLDS
 from chamberlain.engine.planner.plan import QueryPlan
+from chamberlain.engine.request import Principal
 
 _INFIX = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "in": "in"}
 _INFIX.update({"add": "+", "sub": "-", "mult": "*", "div": "/", "mod": "%"})
@@ -111,37 +112,58 @@ def _literal(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def allows(plan_filter: Mapping[str, Any], resource: Mapping[str, Any]) -> bool:
-    """Whether a PlanResources ``filter`` selects ``resource`` (``{"kind", "id", "attr", ...}``)."""
+def allows(
+    plan_filter: Mapping[str, Any], resource: Mapping[str, Any], principal: Mapping[str, Any] | None = None
+) -> bool:
+    """Whether a PlanResources ``filter`` selects ``resource`` (``{"kind", "id", "attr", ...}``).
+
+    ``principal``: the plan request's (its JSON form). Cerbos's planner, and chamberlain's after it,
+    leaves ``request.principal`` in a plan where it is an index key of an unknown attribute
+    (``R.attr.members[P.id]``): a reader of the plan evaluates it with the principal it planned for.
+    """
     kind = plan_filter["kind"]
     if kind != "KIND_CONDITIONAL":
         return kind == "KIND_ALWAYS_ALLOWED"
-    return _holds(plan_filter["condition"], resource)
+    return _holds(plan_filter["condition"], _activation(resource, principal))
 
 
-def exactly_allows(plan: QueryPlan, resource: Mapping[str, Any]) -> bool:
+def exactly_allows(
+    plan: QueryPlan, resource: Mapping[str, Any], principal: Mapping[str, Any] | None = None
+) -> bool:
     """Whether chamberlain's plan selects ``resource`` as its translators read it: each policy
     condition (``chamberlain.holds``) counts as false when it fails, as the check counts it."""
     condition = plan.exact_condition
     if condition is None:
         return plan.always_allowed
-    return _exact(condition.to_json(), resource)
+    return _exact(condition.to_json(), _activation(resource, principal))
 
 
-def _exact(operand: Mapping[str, Any], resource: Mapping[str, Any]) -> bool:
+def _activation(resource: Mapping[str, Any], principal: Mapping[str, Any] | None) -> dict[str, Any]:
+    request: dict[str, Any] = {"resource": dict(resource)}
+    if principal is not None:
+        request["principal"] = Principal(
+            principal["id"],
+            principal.get("roles") or (),
+            principal.get("attr"),
+            scope=principal.get("scope", ""),
+        ).cel()
+    return {"request": request}
+
+
+def _exact(operand: Mapping[str, Any], activation: Mapping[str, Any]) -> bool:
     expr = operand.get("expression")
     if expr is None or expr["operator"] not in ("and", "or", "not"):
-        return _holds(expr["operands"][0] if expr and expr["operator"] == HOLDS else operand, resource)
-    results = (_exact(o, resource) for o in expr["operands"])
+        return _holds(expr["operands"][0] if expr and expr["operator"] == HOLDS else operand, activation)
+    results = (_exact(o, activation) for o in expr["operands"])
     if expr["operator"] == "and":
         return all(results)
     return any(results) if expr["operator"] == "or" else not next(results)
 
 
-def _holds(condition: Mapping[str, Any], resource: Mapping[str, Any]) -> bool:
+def _holds(condition: Mapping[str, Any], activation: Mapping[str, Any]) -> bool:
     program = cel.compile(to_cel(condition))
     try:
-        return program.evaluate({"request": {"resource": dict(resource)}}) is True
+        return program.evaluate(activation) is True
     except cel.EvaluationError:
         return False
 
