@@ -100,6 +100,15 @@ CONDITIONS = {
     "overlaps": 'hierarchy(R.attr.path).overlaps(hierarchy("a.b"))',
     "siblingOf": 'hierarchy(R.attr.path).siblingOf(hierarchy("a.x"))',
     "deny-rule": "R.attr.n > 0",
+    # maps the planner leaves indexed by a column: the principal's, map literals (CASE over the entries)
+    "principal-map-index": '(R.attr.s in P.attr.orgs ? P.attr.orgs[R.attr.s] : "none") != "none"',
+    "principal-map-numbers": "(R.attr.s in P.attr.levels ? P.attr.levels[R.attr.s] : 0.0) > 1.0",
+    "map-literal-index": '{"a": "admin", "B": "member", "%": "admin", "é": "owner"}[R.attr.s] in ["admin", "owner"]',
+    "map-literal-not": '!({"a": "admin", "B": "member"}[R.attr.s] == "admin")',
+    "map-literal-startsWith": '{"a": "admin", "B": "member", "%": "admin"}[R.attr.s2].startsWith("ad")',
+    "map-literal-bools": '{"a": true, "b": false}[R.attr.s]',
+    "map-literal-number-key": '{"a": "x"}[R.attr.n] == "x"',
+    "in-map-keys": 'R.attr.s in {"a": 1, "%": 2}',
 }
 # A DENY rule narrows an ALLOW: "deny-rule" is allowed for n > 0 except where s starts with "x".
 POLICY = {
@@ -134,6 +143,8 @@ PRINCIPAL = Principal(
         "prefix": "A%",
         "teams": ["a", "B"],
         "many": [f"t{i}" for i in range(11)] + ["a", "ab", "%"],
+        "orgs": {"a": "admin", "B": "member", "%": "admin", "é": "owner", "": "none"},
+        "levels": {"a": 2, "b": 0.5, "": 3},
     },
 )
 COLUMNS = {

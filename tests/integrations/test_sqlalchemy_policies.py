@@ -215,3 +215,27 @@ def test_refusals_name_operator_and_attribute() -> None:
     condition = Expression("matches", (Variable("request.resource.attr.name"), Value("^a.*")))
     with pytest.raises(UntranslatableFilter, match=r"'matches' on request\.resource\.attr\.name"):
         where_clause(condition, {"request.resource.attr.name": sa.column("name", sa.String())})
+
+
+def test_a_plan_naming_the_principal_needs_it() -> None:
+    """``P.attr.orgs[R.attr.org]``: the planner leaves the principal's map indexed by a column; the WHERE
+    clause reads it from ``principal=`` (a CASE over its entries), and without it refuses, saying so."""
+    condition = Expression(
+        "eq",
+        (
+            Expression(
+                "index", (Variable("request.principal.attr.orgs"), Variable("request.resource.attr.org"))
+            ),
+            Value("admin"),
+        ),
+    )
+    columns = {"request.resource.attr.org": sa.column("org", sa.String())}
+    with pytest.raises(UntranslatableFilter, match=r"names the principal: pass principal="):
+        where_clause(condition, columns)
+    alice = Principal("alice", ["user"], {"orgs": {"acme": "admin", "globex": "member"}})
+    sql = str(
+        where_clause(condition, columns, principal=alice).compile(compile_kwargs={"literal_binds": True})
+    )
+    assert "'acme'" in sql and "'globex'" in sql and "ELSE NULL" in sql
+    with pytest.raises(UntranslatableFilter, match=r"the principal has no such attribute"):
+        where_clause(condition, columns, principal=Principal("bob", ["user"]))

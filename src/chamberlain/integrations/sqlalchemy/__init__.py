@@ -101,6 +101,8 @@ def get_query(
     operator_override_fns: OperatorFnMap | None = None,
     null_attribute_representation: str = EXPLICIT,
     attribute_null_representation: Mapping[str, str] | None = None,
+    *,
+    principal: Any = None,
 ) -> Select[Any]:
     """``cerbos-sqlalchemy``'s ``get_query``: ``select(table)`` restricted by the plan.
 
@@ -110,7 +112,8 @@ def get_query(
     its attributes NULL). ``operator_override_fns``: ``{"in": lambda column, value: ...}`` — the
     caller's SQL for an operator (its NULL behaviour is the caller's responsibility).
     ``null_attribute_representation`` / ``attribute_null_representation``: how a NULL column
-    reaches the check, for all attributes / per attribute.
+    reaches the check, for all attributes / per attribute. ``principal`` (chamberlain's, keyword only):
+    the :class:`~chamberlain.Principal` the plan was made for, for plans that name it.
     """
     kind, condition, doubles = _read_plan(query_plan)
     statement = select(table)
@@ -127,6 +130,7 @@ def get_query(
         null_by_attribute=attribute_null_representation,
         overrides=operator_override_fns,
         doubles=doubles,
+        principal=principal.cel() if principal is not None else None,
     )
     return statement.where(translator.condition(condition))
 
@@ -138,10 +142,18 @@ def where_clause(
     null: str = EXPLICIT,
     null_by_attribute: Mapping[str, str] | None = None,
     operator_override_fns: OperatorFnMap | None = None,
+    principal: Any = None,
 ) -> ColumnElement[bool]:
-    """A conditional plan's condition as a WHERE clause (exact; raises :class:`UntranslatableFilter`)."""
+    """A conditional plan's condition as a WHERE clause (exact; raises :class:`UntranslatableFilter`).
+
+    ``principal``: the principal the plan was made for (a :class:`~chamberlain.Principal`), for plans that
+    name it (``P.attr.orgs[R.attr.org]``: an index the planner could not resolve)."""
     translator = Translator(
-        attr_map, default_null=null, null_by_attribute=null_by_attribute, overrides=operator_override_fns
+        attr_map,
+        default_null=null,
+        null_by_attribute=null_by_attribute,
+        overrides=operator_override_fns,
+        principal=principal.cel() if principal is not None else None,
     )
     return translator.condition(condition)
 
@@ -190,7 +202,9 @@ def authorize(
         else:
             condition = plan.exact_condition or plan.condition
             assert condition is not None
-            where = where_clause(condition, mapping, null=null, null_by_attribute=null_by_attribute)
+            where = where_clause(
+                condition, mapping, null=null, null_by_attribute=null_by_attribute, principal=principal
+            )
             outcome = Filter(statement.where(where), where, plan)
         built["outcome"] = outcome
         return sql_record(outcome.statement, dialect)

@@ -59,6 +59,7 @@ from chamberlain.integrations.sqlalchemy.constructs import (
 
 EXPLICIT, OMITTED = "explicit", "omitted"
 _ERROR, _VALUE = "error", "value"  # what a SQL NULL stands for
+_PRINCIPAL = "request.principal."
 
 
 class UntranslatableFilter(Error):
@@ -120,6 +121,7 @@ class Translator:
         null_by_attribute: Mapping[str, str] | None = None,
         overrides: Mapping[str, Callable[..., Any]] | None = None,
         doubles: bool = False,
+        principal: Mapping[str, Any] | None = None,
     ):
         for mode in (default_null, *(null_by_attribute or {}).values()):
             if mode not in (EXPLICIT, OMITTED):
@@ -129,6 +131,9 @@ class Translator:
         self.null_by_attribute = dict(null_by_attribute or {})
         self.overrides = dict(overrides or {})
         self.doubles = doubles  # a JSON plan: integral numbers may have been doubles
+        # request.principal as conditions see it (Principal.cel()): a plan names it where it is the
+        # container or the key of an index the planner could not resolve (P.attr.orgs[R.attr.org])
+        self.principal = principal
         self.scope: dict[str, _V] = {}
         self.negated = False  # under an odd number of ``not``s (where NULL and FALSE differ)
 
@@ -171,9 +176,15 @@ class Translator:
         if isinstance(value, list | tuple):
             items = tuple(self.constant(v) for v in value)
             return _V(None, "list", const=list(value), is_const=True, items=items)
+        if isinstance(value, Mapping):
+            return _V(None, "map", const=dict(value), is_const=True)
         raise UntranslatableFilter("value", "", f"constant of type {type(value).__name__}")
 
     def variable(self, name: str) -> _V:
+        if name.startswith(_PRINCIPAL):
+            if self.principal is None:
+                raise UntranslatableFilter("variable", name, "the plan names the principal: pass principal=")
+            return self._principal_value(name)
         head, _, rest = name.partition(".")
         bound = self.scope.get(head)
         if bound is not None:
@@ -193,6 +204,16 @@ class Translator:
         if getattr(getattr(target, "expression", target), "nullable", True) is False:
             mode = OMITTED  # a NOT NULL column: never null, nothing to tell apart
         return _V(target, _kind_of(target), _VALUE if mode == EXPLICIT else _ERROR, attribute=name)
+
+    def _principal_value(self, name: str) -> _V:
+        value: Any = self.principal
+        for part in name[len(_PRINCIPAL) :].split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                raise UntranslatableFilter("variable", name, "the principal has no such attribute")
+            value = value[part]
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            return _V(literal(float(value), Double()), "number", const=float(value), is_const=True)
+        return self.constant(value)  # a principal's numbers are doubles, as the check reads them
 
     # -- expressions -----------------------------------------------------------------------------------
 
@@ -271,7 +292,7 @@ class Translator:
                 raise UntranslatableFilter(
                     "eq", v.attribute, "a ternary whose branch may be an explicit null"
                 )
-            if v.kind in ("list", "relation", "element", "dyn"):
+            if v.kind in ("list", "map", "relation", "element", "dyn"):
                 raise UntranslatableFilter("eq", v.attribute, f"equality of a {_KIND_NAMES[v.kind]}")
         if a.kind == "null" or b.kind == "null":
             other = b if a.kind == "null" else a
@@ -339,6 +360,8 @@ class Translator:
         needle, haystack = (self.value(o) for o in operands)
         if haystack.kind == "list":
             return _V(self._in_list(needle, haystack.items), "bool")
+        if haystack.kind == "map":  # a constant map: its keys
+            return _V(self._in_list(needle, tuple(self.constant(k) for k in haystack.const)), "bool")
         if haystack.kind == "relation":
             assert haystack.relation is not None
             element = self._element(haystack.relation, haystack.attribute)
@@ -354,6 +377,8 @@ class Translator:
             raise UntranslatableFilter(
                 "in", needle.attribute, "a ternary whose branch may be an explicit null"
             )
+        if needle.kind == "map":
+            raise UntranslatableFilter("in", needle.attribute, "membership of a map")
         if all(i.is_const for i in items) and needle.kind not in ("list", "relation", "null"):
             same = [i.const for i in items if i.kind == needle.kind or _comparable(i.kind, needle.kind)]
             has_null = any(i.kind == "null" for i in items)
@@ -373,6 +398,58 @@ class Translator:
                 return case((needle.sql.is_(None), true() if has_null else false()), else_=found)
             return _unless_error(needle, found) if not same else found
         return or_(*(self.equal(needle, i) for i in items)) if items else _unless_error(needle, false())
+
+    def index(self, op: str, operands: Sequence[Operand]) -> _V:
+        """``m[k]`` of a constant map (the principal's, a map literal) with string keys and values of one
+        kind: ``CASE`` over its entries, SQL NULL (an error) for a key it lacks. Other indexes are refused."""
+        container, key = (self.value(o) for o in operands)
+        where = container.attribute or key.attribute
+        if container.kind != "map":
+            raise UntranslatableFilter("index", where, f"an index of a {container.kind} value")
+        entries = container.const
+        values = [self.constant(v) for v in entries.values()]
+        shapes = {(v.kind, v.int_literal, v.maybe_int) for v in values}
+        if (
+            not entries
+            or not all(isinstance(k, str) for k in entries)
+            or len(shapes) != 1
+            or values[0].kind not in ("string", "number", "bool")
+        ):
+            raise UntranslatableFilter(
+                "index",
+                where,
+                "a map without entries, or with keys that are not strings or values of mixed kinds",
+            )
+        first = values[0]
+        kind, shape = first.kind, {"int_literal": first.int_literal, "maybe_int": first.maybe_int}
+        if key.is_const:  # folded by the planner unless the map is the principal's
+            return (
+                values[list(entries).index(key.const)] if key.const in entries else _V(null(), kind, **shape)
+            )
+        if key.ambiguous_null or key.kind in ("list", "map", "relation", "element", "dyn"):
+            raise UntranslatableFilter("index", where, f"a key of a {key.kind} value")
+        if key.kind != "string":  # CEL: no such key, on every row (a null key included)
+            return _V(null(), kind, attribute=key.attribute, **shape)
+        whens = [(self.equal(key, self.constant(k)), v.sql) for k, v in zip(entries, values, strict=True)]
+        return _V(case(*whens, else_=null()), kind, _ERROR, attribute=key.attribute, **shape)
+
+    def map_literal(self, op: str, operands: Sequence[Operand]) -> _V:
+        """A map literal with constant entries (``struct`` of ``set-field``s): a constant map."""
+        entries: dict[Any, Any] = {}
+        for o in operands:
+            if not (
+                isinstance(o, Expression)
+                and o.operator == "set-field"
+                and all(isinstance(x, Value) for x in o.operands)
+            ):
+                raise UntranslatableFilter(
+                    "struct",
+                    _first_attribute(Expression("struct", tuple(operands))),
+                    "a map literal with computed entries",
+                )
+            k, v = (x.value for x in o.operands)  # type: ignore[union-attr]
+            entries[k] = v
+        return self.constant(entries)
 
     # arithmetic
 
@@ -680,6 +757,7 @@ def _comparable(a: str, b: str) -> bool:
 
 _KIND_NAMES = {
     "list": "list",
+    "map": "map",
     "relation": "collection",
     "element": "collection element",
     "dyn": "column whose SQL type has no CEL type (map Integer, Float, String, Boolean or DateTime columns)",
@@ -813,7 +891,6 @@ _REFUSED = {
     "string": "SQL renders numbers and booleans differently from CEL",
     "lowerAscii": "SQL lower() also folds non-ASCII letters",
     "upperAscii": "SQL upper() also folds non-ASCII letters",
-    "index": "positions in a SQL relation have no order",
     "get-field": "a field of a computed value",
     "filter": "filter() returns a list, not a boolean",
     "map": "map() returns a list, not a boolean",
@@ -862,6 +939,8 @@ _HANDLERS: dict[str, Callable[[Translator, str, Sequence[Operand]], _V]] = {
     "double": Translator.conversion,
     "string": Translator.conversion,
     "list": lambda t, op, operands: _V(None, "list", items=tuple(t.value(o) for o in operands)),
+    "index": Translator.index,
+    "struct": Translator.map_literal,
 }
 
 __all__ = ["EXPLICIT", "OMITTED", "Relation", "Translator", "UntranslatableFilter"]
