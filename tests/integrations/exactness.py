@@ -36,13 +36,21 @@ class Schema:
 
     metadata: sa.MetaData
     table: sa.Table
-    children: dict[str, sa.Table]  # attribute name -> child table (doc_id, value)
+    children: dict[
+        str, sa.Table
+    ]  # attribute name -> child table (doc_id, value), (doc_id, key, value) for maps
     attr_map: dict[str, Any]
     columns: dict[str, str]  # attribute name -> column name
 
 
-def build_schema(columns: Mapping[str, Any], collections: Sequence[str] = (), table: str = "doc") -> Schema:
-    """``columns``: attribute name (dots allowed) -> SQLAlchemy type; ``collections``: list attributes."""
+def build_schema(
+    columns: Mapping[str, Any],
+    collections: Sequence[str] = (),
+    table: str = "doc",
+    maps: Mapping[str, Any] | None = None,
+) -> Schema:
+    """``columns``: attribute name (dots allowed) -> SQLAlchemy type; ``collections``: list attributes;
+    ``maps``: map attributes (string keys, unique per row) -> their values' SQLAlchemy type."""
     md = sa.MetaData()
     names = {attr: attr.replace(".", "__") for attr in columns}
     resource = sa.Table(
@@ -53,17 +61,32 @@ def build_schema(columns: Mapping[str, Any], collections: Sequence[str] = (), ta
     )
     attr_map: dict[str, Any] = {f"request.resource.attr.{a}": resource.c[names[a]] for a in columns}
     children = {}
-    for attr in collections:
+    shapes: list[tuple[str, list[Any]]] = [
+        (a, [sa.Column("value", sa.String, nullable=True)]) for a in collections
+    ]
+    for attr, value_type in (maps or {}).items():  # a map: one row per entry, keys unique per resource row
+        shapes.append(
+            (
+                attr,
+                [
+                    sa.Column("key", sa.String, nullable=False),
+                    sa.Column("value", value_type, nullable=False),
+                    sa.UniqueConstraint("doc_id", "key"),
+                ],
+            )
+        )
+    for attr, extra in shapes:
         child = sa.Table(
             f"{table}_{attr}",
             md,
             sa.Column("pk", sa.Integer, primary_key=True),
             sa.Column("doc_id", sa.Integer, sa.ForeignKey(resource.c.id), index=True),
-            sa.Column("value", sa.String, nullable=True),
+            *extra,
         )
         children[attr] = child
+        key = child.c.key if "key" in child.c else None
         attr_map[f"request.resource.attr.{attr}"] = Relation(
-            child, child.c.doc_id == resource.c.id, child.c.value
+            child, child.c.doc_id == resource.c.id, child.c.value, key=key
         )
     return Schema(md, resource, children, attr_map, names)
 
@@ -120,7 +143,7 @@ def attributes(
             )
         node[last] = value
     for name, values in children.items():
-        attr[name] = list(values)
+        attr[name] = dict(values) if isinstance(values, Mapping) else list(values)
     return attr
 
 
@@ -155,7 +178,16 @@ class Harness:
                     ],
                 )
             for attr, child in schema.children.items():
-                values = [{"doc_id": doc, "value": v} for doc, c in children.items() for v in c.get(attr, [])]
+                if "key" in child.c:  # a map
+                    values = [
+                        {"doc_id": doc, "key": k, "value": v}
+                        for doc, c in children.items()
+                        for k, v in c.get(attr, {}).items()
+                    ]
+                else:
+                    values = [
+                        {"doc_id": doc, "value": v} for doc, c in children.items() for v in c.get(attr, [])
+                    ]
                 if values:
                     conn.execute(child.insert(), values)
 

@@ -80,6 +80,9 @@ class Relation:
     resource row (it correlates the subquery). Elements are ``value`` (a scalar per row, e.g.
     ``Tag.name``) or maps of ``fields`` (``{"amount": Line.amount}`` for ``x.amount`` in a lambda).
     ``null``: how a NULL element column reaches the check (``explicit`` null or ``omitted``).
+    With ``key``, the attribute is a map, ``{key: value}`` (``R.attr.members[P.id]``): ``key`` is a
+    NOT NULL string column, unique per resource row, and ``value`` NOT NULL unless null values are
+    ``omitted`` from the map.
     """
 
     table: Any
@@ -87,6 +90,7 @@ class Relation:
     value: Any = None
     fields: Mapping[str, Any] = field(default_factory=dict)
     null: str = EXPLICIT
+    key: Any = None
 
 
 @dataclass(frozen=True)
@@ -401,9 +405,12 @@ class Translator:
 
     def index(self, op: str, operands: Sequence[Operand]) -> _V:
         """``m[k]`` of a constant map (the principal's, a map literal) with string keys and values of one
-        kind: ``CASE`` over its entries, SQL NULL (an error) for a key it lacks. Other indexes are refused."""
+        kind: ``CASE`` over its entries, SQL NULL (an error) for a key it lacks; of a map
+        :class:`Relation`: its value row's. Other indexes are refused."""
         container, key = (self.value(o) for o in operands)
         where = container.attribute or key.attribute
+        if container.relation is not None and container.relation.key is not None:
+            return self._map_lookup(container.relation, container.attribute, key)
         if container.kind != "map":
             raise UntranslatableFilter("index", where, f"an index of a {container.kind} value")
         entries = container.const
@@ -432,6 +439,32 @@ class Translator:
             return _V(null(), kind, attribute=key.attribute, **shape)
         whens = [(self.equal(key, self.constant(k)), v.sql) for k, v in zip(entries, values, strict=True)]
         return _V(case(*whens, else_=null()), kind, _ERROR, attribute=key.attribute, **shape)
+
+    def _map_lookup(self, rel: Relation, attribute: str, key: _V) -> _V:
+        """``m[k]`` of a map :class:`Relation`: the value of the row whose key equals ``k`` (none: an error)."""
+        if _nullable(rel.key) or (rel.null == EXPLICIT and _nullable(rel.value)):
+            raise UntranslatableFilter(
+                "index",
+                attribute,
+                "a map's key column, and its value column unless null values are omitted, must be NOT NULL",
+            )
+        if _kind_of(rel.key) != "string":
+            raise UntranslatableFilter("index", attribute, "a map's key column must be a string column")
+        if key.ambiguous_null or key.kind in ("list", "map", "relation", "element", "dyn"):
+            raise UntranslatableFilter("index", attribute or key.attribute, f"a key of a {key.kind} value")
+        kind = _kind_of(rel.value)
+        if key.kind != "string":  # CEL: no such key, on every row (a null key included)
+            return _V(null(), kind, attribute=attribute)
+        found = self.equal(_V(rel.key, "string", _VALUE, attribute=attribute), key)
+        value = (
+            select(rel.value)
+            .select_from(rel.table)
+            .where(rel.join)
+            .where(found)
+            .correlate_except(rel.table)
+            .scalar_subquery()
+        )
+        return _V(value, kind, _ERROR, attribute=attribute)
 
     def map_literal(self, op: str, operands: Sequence[Operand]) -> _V:
         """A map literal with constant entries (``struct`` of ``set-field``s): a constant map."""
@@ -593,6 +626,8 @@ class Translator:
         if rel.kind != "relation" or lit.kind != "list" or not all(i.is_const for i in lit.items):
             raise UntranslatableFilter(op, a.attribute or b.attribute, "needs a Relation and a constant list")
         assert rel.relation is not None
+        if rel.relation.key is not None:
+            raise UntranslatableFilter(op, rel.attribute, "a map (CEL defines it on lists)")
         element = self._element(rel.relation, rel.attribute)
         if op == "hasIntersection":
             found = self._any_row(rel.relation, lambda: self._in_list(element, lit.items), None)
@@ -628,6 +663,10 @@ class Translator:
 
     @staticmethod
     def _element(rel: Relation, attribute: str) -> _V:
+        if rel.key is not None:  # a map's elements, for `in` and the quantifiers, are its keys
+            if _nullable(rel.key):
+                raise UntranslatableFilter("in", attribute, "a map's key column must be NOT NULL")
+            return _V(rel.key, _kind_of(rel.key), _VALUE, attribute=attribute, relation=rel)
         mode = _VALUE if rel.null == EXPLICIT else _ERROR
         if rel.value is not None:
             return _V(rel.value, _kind_of(rel.value), mode, attribute=attribute, relation=rel)
@@ -639,6 +678,10 @@ class Translator:
         if needle is not None and needle.mode == _ERROR and not needle.is_const:
             return case((needle.sql.is_(None), null()), else_=found)
         return found
+
+
+def _nullable(column: Any) -> bool:
+    return bool(getattr(getattr(column, "expression", column), "nullable", True))
 
 
 def _rows(rel: Relation, condition: Any) -> Any:
