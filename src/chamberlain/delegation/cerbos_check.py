@@ -182,6 +182,25 @@ def decide_check_resources(
     rest = {k: v for k, v in aux.items() if k != FIELD and not (token is not None and k == "jwt")}
     plain = {k: v for k, v in request.items() if k not in ("auxData", "aux_data")}
     inputs, include_meta = parse_check_resources({**plain, "auxData": rest}, verify_jwt, validated=validated)
+    via: dict[str, Any] = {"token": token} if token is not None else {"delegation": named_delegation(named)}
+    return decide_inputs(service, inputs, via, session, approvals, approval_id, include_meta=include_meta)
+
+
+def decide_inputs(
+    service: TokenService,
+    inputs: Sequence[CheckInput],
+    via: Mapping[str, Any],
+    session: Any = None,
+    approvals: Any = None,
+    approval_id: str = "",
+    *,
+    include_meta: bool = False,
+) -> DelegatedCheck:
+    """Decide parsed check ``inputs`` (one principal) through ``via`` (``{"token": ...}`` or ``{"delegation":
+    ...}``) as :func:`decide_check_resources` does: attenuated by the chain, then the approval named lifts
+    its rule once, then the session (``session``: the :class:`~chamberlain.sessions.join.Joined` session)
+    binds, charges or denies. Every enforcement point deciding delegated checks goes through here, so none
+    skips the session's kill switch or budgets."""
     if session is not None:
         inputs = session.inputs(inputs)
     first = inputs[0]
@@ -191,7 +210,6 @@ def decide_check_resources(
         "request_id": first.request_id,
         "session_id": first.session_id,
     }
-    via: dict[str, Any] = {"token": token} if token is not None else {"delegation": named_delegation(named)}
     result = service.check(first.principal, entries, **via, **common)
     outputs = [o.output for o in result.outputs]
     # Logged with the aux data the parties were checked with: the chain's roles and scopes make the

@@ -15,15 +15,21 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
+from chamberlain.approvals.guard import approval_id_of
 from chamberlain.client.context import current
 from chamberlain.client.wire import UNAVAILABLE_POLICY, RemoteCheckResult
-from chamberlain.delegation import TokenService, cerbos_check
+from chamberlain.delegation import Delegation, TokenService, cerbos_check
 from chamberlain.delegation.cerbos_check import named_delegation
+from chamberlain.delegation.variable import SOURCE_TOKEN
 from chamberlain.engine import CheckInput, Principal, Resource
 from chamberlain.engine.request import EMPTY_AUX
+from chamberlain.engine.request_validation import RequestError
 from chamberlain.engine.result import ActionEffect, CheckOutput
 from chamberlain.pdp import PDP, CheckResult
 from chamberlain.policy.model import EFFECT_DENY
+from chamberlain.sessions.guard import SessionRef, session_id_of
+from chamberlain.sessions.join import join, token_sid
+from chamberlain.sessions.model import SESSION_ID
 
 #: The ``matchedPolicy`` of a check an embedded PDP cannot make (a delegation it cannot verify).
 NO_DELEGATION_POLICY = "chamberlain.embedded_without_delegation"
@@ -53,38 +59,48 @@ def _embedded(
 def _delegated(
     tokens: TokenService, principal: Principal, resource: Resource, actions: Sequence[str], point: str
 ) -> CheckResult:
-    """An attenuated check by an in-process token service (every party of the chain must allow), recorded in
-    its PDP's decision log when it has one."""
+    """An attenuated check by an in-process token service (every party of the chain must allow), in the
+    session the token belongs to (its ``sid``) or ``acting_for`` names, with the approval it names, as the
+    server decides one; recorded in its PDP's decision log when it has one.
+
+    A token's session is the kill switch: without joining it here, a token whose session was revoked,
+    suspended, expired or locked (or whose budgets were spent) went on being allowed in-process."""
     acting = current()
-    how: dict[str, Any] = (
-        {"token": acting.token} if acting.token else {"delegation": named_delegation(acting.delegation)}
+    if acting.token:
+        delegation = Delegation.from_token(tokens.verifier.verify(acting.token, audience=None, where="token"))
+    else:
+        delegation = named_delegation(acting.delegation)
+    pdp = tokens.pdp
+    sessions = getattr(pdp, "sessions", None)
+    approvals = getattr(pdp, "approvals", None)
+    approval_id = acting.approval_id
+    if approval_id and approvals is not None:  # without approvals it is a label, as on a PDP
+        approval_id_of(approval_id, "approval_id")
+    sid = token_sid({"sid": delegation.sid}) if delegation.source == SOURCE_TOKEN else ""
+    session_id = acting.session_id or sid
+    if sid and session_id != sid:
+        raise RequestError("session_id", f"names session {session_id} but the token belongs to session {sid}")
+    joined = None
+    if session_id and (sessions is not None or SESSION_ID.match(session_id)):
+        source = "the token's sid" if sid else "session_id"
+        joined = join(sessions, SessionRef(session_id_of(session_id, "session_id"), False, source))
+    inputs = [CheckInput(principal, resource, tuple(actions), EMPTY_AUX, "", session_id, (), approval_id)]
+    decided = cerbos_check.decide_inputs(
+        tokens, inputs, {"delegation": delegation}, joined, approvals, approval_id
     )
-    result = tokens.check(
-        principal,
-        [(resource, tuple(actions))],
-        session_id=acting.session_id,
-        approval_id=acting.approval_id,
-        **how,
-    )
-    out = result.outputs[0].output
-    summary = cerbos_check.summary(result, [out], explain=False)
-    record = getattr(tokens.pdp, "record", None)
+    out = decided.outputs[0]
+    summary = cerbos_check.summary(decided.result, [out], explain=False)
+    record = getattr(pdp, "record", None)
     log_error = ""
     if record is not None:
-        inputs = [
-            CheckInput(
-                principal,
-                resource,
-                tuple(actions),
-                EMPTY_AUX,
-                "",
-                out.session_id,
-                out.actor_chain,
-                acting.approval_id,
-            )
-        ]
-        log_error = record(inputs, [out], point=point)
-    return RemoteCheckResult([out], response={"delegation": summary}, log_error=log_error)
+        entry = CheckInput(
+            principal, resource, tuple(actions), EMPTY_AUX, "", out.session_id, out.actor_chain, approval_id
+        )
+        log_error = record([entry], [out], point=point)
+    response: dict[str, Any] = {"delegation": summary}
+    if decided.session is not None:
+        response["chamberlain"] = {"session": decided.session}
+    return RemoteCheckResult([out], response=response, log_error=log_error)
 
 
 def _route(decider: Any, principal: Principal, resource: Resource, actions: Sequence[str], point: str) -> Any:
