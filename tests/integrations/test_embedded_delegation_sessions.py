@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chamberlain import PDP, Principal, Resource, acting_for
-from chamberlain.delegation import TokenService, parse_config
+from chamberlain.delegation import TokenService, check_resources, parse_config
 from chamberlain.engine.wire import RequestError
 from chamberlain.integrations import decide
 from chamberlain.sessions.exchange import ExchangeSessions
@@ -86,3 +86,22 @@ def test_a_session_id_other_than_the_tokens_is_refused_in_process(tmp_path: Path
         pytest.raises(RequestError, match="but the token belongs to session"),
     ):
         decide.check(tokens, ALICE, PAYMENT, ["pay"])
+
+
+def test_check_resources_decides_in_the_tokens_session(tmp_path: Path) -> None:
+    """``chamberlain.delegation.check_resources(service, request)``, the embedded form of the server's
+    delegated check, joins the token's session too."""
+    tokens = service(tmp_path)
+    token = token_for_payments(tokens)
+    request = {
+        "requestId": "r-1",
+        "principal": {"id": "alice", "roles": ["finance_clerk"]},
+        "resources": [
+            {"resource": {"kind": "payment", "id": "pay-1", "attr": {"amount": 800}}, "actions": ["pay"]}
+        ],
+        "auxData": {"jwt": {"token": token}},
+    }
+    assert check_resources(tokens, request)["results"][0]["actions"]["pay"] == "EFFECT_ALLOW"
+    assert tokens.pdp.sessions is not None
+    tokens.pdp.sessions.store.revoke(sid_of(tokens, token), by="admin:carol", reason="runaway agent")
+    assert check_resources(tokens, request)["results"][0]["actions"]["pay"] == "EFFECT_DENY"

@@ -240,6 +240,18 @@ def decide_inputs(
 def check_resources(
     service: TokenService, request: Mapping[str, Any], verify_jwt: JWTVerifier | None = None
 ) -> dict[str, Any] | None:
-    """The response of :func:`decide_check_resources`, or None when the request carries no delegation."""
-    decided = decide_check_resources(service, request, verify_jwt)
+    """The response of :func:`decide_check_resources`, or None when the request carries no delegation.
+
+    The request is decided as the server decides it: in the session its token's ``sid`` (or
+    ``auxData.session``) names, in the session store of the service's PDP, and with the approval
+    ``auxData.approval`` names when that PDP has approvals (without a session store, a check naming a
+    session is denied, as the server denies it)."""
+    from chamberlain.sessions.join import join, request_ref, token_sid
+
+    pdp = getattr(service, "pdp", None)
+    session = None
+    if is_delegated(request, service.config.issuer):
+        ref = request_ref(request, token_sid(token_claims(request, service.config.issuer)))
+        session = join(getattr(pdp, "sessions", None), ref) if ref is not None else None
+    decided = decide_check_resources(service, request, verify_jwt, session, getattr(pdp, "approvals", None))
     return decided.response() if decided is not None else None
