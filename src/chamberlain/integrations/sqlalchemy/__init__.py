@@ -20,6 +20,7 @@ be translated exactly raises :class:`UntranslatableFilter` (naming the operator 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ with needs("sqlalchemy", "chamberlain.integrations.sqlalchemy"):
     from sqlalchemy import Select, false, select
     from sqlalchemy.sql.elements import ColumnElement
 
+from chamberlain.client.context import current
 from chamberlain.engine.planner import (
     KIND_ALWAYS_ALLOWED,
     KIND_ALWAYS_DENIED,
@@ -45,6 +47,14 @@ from chamberlain.integrations.sqlalchemy.translate import (
     Relation,
     Translator,
     UntranslatableFilter,
+)
+from chamberlain.plan_log import deny_plan
+
+LOGGER = logging.getLogger("chamberlain.integrations")
+#: Why a filter planned under a delegation reads nothing (an embedded PDP does not attenuate by a chain).
+EMBEDDED_PLAN = (
+    "an embedded PDP does not attenuate query plans by an actor chain: under acting_for a delegation, "
+    "the filter reads nothing (decide each row with the in-process TokenService, or plan without the delegation)"
 )
 
 __all__ = [
@@ -193,8 +203,16 @@ def authorize(
     kind = kind or resource_table.name
     mapping = attr_map if attr_map is not None else default_attr_map(resource_table)
     built: dict[str, Outcome] = {}
+    acting = current()
+    # An embedded PDP cannot attenuate by an actor chain: a plan for the principal alone would give the
+    # agent acting for them every row they may read. Nothing is read, as a check under a delegation is
+    # denied (chamberlain.integrations.decide) and the server refuses a delegated plan.
+    delegated = bool(acting.token) or acting.delegation is not None
 
     def translate(plan: QueryPlan) -> dict[str, Any]:
+        if delegated:
+            deny_plan(plan)
+            LOGGER.warning("sqlalchemy filter denied: %s", EMBEDDED_PLAN)
         if plan.kind.value == KIND_ALWAYS_ALLOWED:
             outcome: Outcome = Allow(statement, plan)
         elif plan.kind.value == KIND_ALWAYS_DENIED:
