@@ -65,3 +65,26 @@ def test_a_filter_under_a_delegation_is_refused_by_an_embedded_pdp(pdp: PDP, inv
         filtered = pdp.filter(sa.select(invoices.c.id), ALICE, "view")
     assert isinstance(outcome, Deny)
     assert rows(outcome.statement) == [] and rows(filtered) == []
+
+
+def test_a_filter_in_a_revoked_session_reads_nothing(tmp_path: Path, invoices) -> None:
+    """A filter under ``acting_for(session_id=...)`` is a plan in that session: it spends nothing, but the
+    session must be live and the caller's, as the server gates a plan naming a session (the kill switch
+    stopped the agent's checks while its filters went on reading)."""
+    from chamberlain.sessions.settings import SessionSpec
+
+    (tmp_path / "invoice.yaml").write_text(POLICY)
+    pdp = PDP.from_directory(tmp_path, sessions=f"sqlite:///{tmp_path / 'state.db'}")
+    assert pdp.sessions is not None
+    store = pdp.sessions.store
+    spec = SessionSpec("alice", "alice", (), 3600.0, 900.0, (), (), {})
+    session = store.open_session(spec, by="test")
+    with acting_for(session_id=session.id):
+        assert rows(pdp.filter(sa.select(invoices.c.id), ALICE, "view")) == [1, 2]
+    store.revoke(session.id, by="admin:carol", reason="runaway agent")
+    with acting_for(session_id=session.id):
+        outcome = authorize(pdp, sa.select(invoices.c.id), ALICE, "view")
+    assert isinstance(outcome, Deny) and rows(outcome.statement) == []
+    other = store.open_session(SessionSpec("bob", "bob", (), 3600.0, 900.0, (), (), {}), by="test")
+    with acting_for(session_id=other.id):  # another agent's session
+        assert rows(pdp.filter(sa.select(invoices.c.id), ALICE, "view")) == []

@@ -207,12 +207,14 @@ def authorize(
     # An embedded PDP cannot attenuate by an actor chain: a plan for the principal alone would give the
     # agent acting for them every row they may read. Nothing is read, as a check under a delegation is
     # denied (chamberlain.integrations.decide) and the server refuses a delegated plan.
-    delegated = bool(acting.token) or acting.delegation is not None
+    refused = EMBEDDED_PLAN if bool(acting.token) or acting.delegation is not None else ""
+    if not refused and acting.session_id:
+        refused = _session_refusal(pdp, acting.session_id, principal)
 
     def translate(plan: QueryPlan) -> dict[str, Any]:
-        if delegated:
+        if refused:
             deny_plan(plan)
-            LOGGER.warning("sqlalchemy filter denied: %s", EMBEDDED_PLAN)
+            LOGGER.warning("sqlalchemy filter denied: %s", refused)
         if plan.kind.value == KIND_ALWAYS_ALLOWED:
             outcome: Outcome = Allow(statement, plan)
         elif plan.kind.value == KIND_ALWAYS_DENIED:
@@ -242,6 +244,21 @@ def authorize(
     if plan.kind.value == KIND_ALWAYS_DENIED and not isinstance(outcome, Deny):
         return Deny(statement.where(false()), plan)  # the decision log could not record the plan
     return outcome
+
+
+def _session_refusal(pdp: Any, session_id: str, principal: Any) -> str:
+    """Why a filter in the session ``acting_for`` names may not read ("": it may): a plan spends nothing,
+    but the session must be live, unlocked and the principal's, as the server gates a plan in a session."""
+    from chamberlain.sessions.guard import SessionRef
+    from chamberlain.sessions.join import gate
+    from chamberlain.sessions.model import SESSION_ID
+
+    sessions = getattr(pdp, "sessions", None)
+    if sessions is None and not SESSION_ID.match(session_id):
+        return ""  # without a session store, an id that is not a session's is a label (as PDP.check takes it)
+    if not SESSION_ID.match(session_id):
+        return f"session_id {session_id[:80]!r} is not a session id (ses_...)"
+    return gate(sessions, SessionRef(session_id, True, "session_id"), principal.id)
 
 
 def sql_record(statement: Select[Any], dialect: Any = None) -> dict[str, Any]:
