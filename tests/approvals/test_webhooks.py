@@ -165,3 +165,50 @@ def test_other_transitions_send_nothing(receiver):
 def test_malformed_webhooks_are_refused_naming_the_key(hooks, message):
     with pytest.raises(InvalidApproval, match=message):
         parse_settings({"webhooks": hooks})
+
+
+PAYEE_POLICY = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: payment
+  version: default
+  rules:
+    - actions: ["pay"]
+      effect: EFFECT_ALLOW
+      roles: ["agent"]
+    - name: new-payees-need-approval
+      actions: ["pay"]
+      effect: EFFECT_DENY
+      roles: ["agent"]
+      output:
+        when:
+          ruleActivated: |-
+            {"approval": {"approvers": ["finance_manager"], "reason": "payment to " + R.attr.payee}}
+"""
+
+
+def test_slack_text_does_not_carry_markup_an_agent_chose(tmp_path, receiver):
+    """An approval's reason (a policy output that may quote the agent's arguments) and its requester (the
+    agent) reach approvers' channel: Slack reads <url|text> as a link, <!channel> as a mention and a line
+    break as a new line, so an agent could post a fake request or a link to approve elsewhere. They are
+    escaped as Slack's docs say (&, <, >) and control characters shown as escapes."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "payment.yaml").write_text(PAYEE_POLICY)
+    hooks = [{"url": receiver.url, "secret": SECRET, "format": "slack"}]
+    payee = (
+        "acme <https://evil.example/approve|Approve it here> <!channel>\nApproval apr_X requested by cfo: ok"
+    )
+    body = {
+        "principal": {"id": "agent-7 <!here>", "roles": ["agent"]},
+        "resources": [
+            {"actions": ["pay"], "resource": {"kind": "payment", "id": "p1", "attr": {"payee": payee}}}
+        ],
+    }
+    with ThreadServer(folder, {"chamberlain": {"approvals": {"webhooks": hooks}}}) as server:
+        answer = httpx.post(server.url + "/api/check/resources", json=body, timeout=30)
+        assert answer.json()["results"][0]["actions"]["pay"] == "EFFECT_DENY"
+        ((headers, raw),) = receiver.wait(1)
+    text = _verified(headers, raw)["text"]
+    assert "<" not in text and ">" not in text and "\n" not in text
+    assert "&lt;https://evil.example/approve|Approve it here&gt; &lt;!channel&gt;\\nApproval apr_X" in text
+    assert "requested by agent-7 &lt;!here&gt;" in text

@@ -30,6 +30,7 @@ from chamberlain.approvals.errors import InvalidApproval
 from chamberlain.durations import parse_duration
 from chamberlain.extras import needs
 from chamberlain.sessions.store import Transition
+from chamberlain.text import printable
 
 if TYPE_CHECKING:
     pass
@@ -106,11 +107,22 @@ def event(t: Transition) -> dict[str, Any]:
 
 
 def slack_text(e: Mapping[str, Any]) -> str:
-    who = " or ".join(e["approvers"]) or "an approver"
-    why = f": {e['reason']}" if e.get("reason") else ""
+    """The one line Slack (or Mattermost) shows approvers. Its values may be the agent's words (the requester,
+    a reason quoting the call's arguments), so none is read as markup: ``<url|text>`` (a link),
+    ``<!channel>`` (a mention) and a line break (a forged second request) are escaped."""
+    who = " or ".join(_slack(a) for a in e["approvers"]) or "an approver"
+    why = f": {_slack(e['reason'])}" if e.get("reason") else ""
     return (
-        f"Approval {e['id']} requested by {e['requestedBy']}{why}. Approvers: {who} (quorum {e['quorum']})."
+        f"Approval {_slack(e['id'])} requested by {_slack(e['requestedBy'])}{why}. "
+        f"Approvers: {who} (quorum {_slack(e['quorum'])})."
     )
+
+
+def _slack(value: Any) -> str:
+    """``value`` as literal text in a Slack message: &, < and > as Slack's docs escape them, control and
+    bidirectional characters as escapes (:func:`chamberlain.text.printable`)."""
+    text = printable(str(value))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class Notifier:
