@@ -190,3 +190,32 @@ def test_a_bare_id_matches_either_issuers_subject_and_pairs_match_exactly() -> N
     )
     assert not same_party(Identity("alice", A), Identity("alice", B))
     assert not same_party(Identity("alice"), Identity("bob", A))
+
+
+def test_a_may_act_without_iss_names_an_agent_of_the_subject_tokens_issuer(two: Two) -> None:
+    """``may_act: {"sub": "planner-agent"}`` in issuer A's token names A's planner-agent (an identifier is
+    its issuer's): issuer B's planner-agent, another party that took the same name, is refused. It was
+    accepted, its issuer taken from the actor token itself."""
+    person = two.a.token(
+        "alice", roles=["finance_clerk"], scope="payments:write", may_act={"sub": "planner-agent"}
+    )
+    with pytest.raises(OAuthError) as refused:
+        exchange(
+            oauth_client(),
+            two.url,
+            person,
+            two.b.token("planner-agent", roles=["planner_agent"]),
+            audience="tool-agent",
+        )
+    assert refused.value.error == "invalid_request"
+    assert "is not named by the subject token's may_act claim" in refused.value.description
+    issued = exchange(oauth_client(), two.url, person, two.a.token("planner-agent"), audience="tool-agent")
+    assert _claims(issued["access_token"])["act"]["iss"] == A
+    named = two.a.token("alice", roles=["finance_clerk"], may_act={"sub": "planner-agent", "iss": B})
+    exchange(  # a may_act naming issuer B's agent is B's agent's to use
+        oauth_client(),
+        two.url,
+        named,
+        two.b.token("planner-agent", roles=["planner_agent"]),
+        audience="tool-agent",
+    )

@@ -246,7 +246,10 @@ def actor_of(service: TokenService, token: str, now: float) -> tuple[Actor, Veri
 
 
 def _check_may_act(subject: Subject, actor: Actor) -> None:
-    """A person's token may name who may act for them (RFC 8693 ``may_act``): ``sub`` and, optionally, ``iss``."""
+    """A person's token may name who may act for them (RFC 8693 ``may_act``): ``sub`` and, optionally, ``iss``.
+
+    An entry without ``iss`` names a party of the subject token's own issuer (an identifier is its issuer's):
+    another trusted issuer's agent that took the same ``sub`` is not the one the person named."""
     may_act = subject.verified.claims.get("may_act")
     if may_act is None or subject.own:  # chamberlain's own may_act names the recipient: _check_recipient
         return
@@ -255,7 +258,7 @@ def _check_may_act(subject: Subject, actor: Actor) -> None:
         if (
             isinstance(entry, Mapping)
             and entry.get("sub") == actor.id
-            and entry.get("iss", actor.issuer) == actor.issuer
+            and entry.get("iss", subject.verified.issuer) == actor.issuer
         ):
             return
     raise ExchangeError(
