@@ -94,7 +94,11 @@ def http_world(
         "audiences": [AUDIENCE],
         "scopeMapping": {"mcp_server": {"*": "mcp:tools"}},
         "agentsFile": str(tmp / "coder-agents.yaml"),
-        "principals": {name: {"roles": ["developer"]} for name in principals},
+        "principals": (
+            principals
+            if isinstance(principals, dict)
+            else {name: {"roles": ["developer"]} for name in principals}
+        ),
         **auth,
     }
     gateway = write_config(
@@ -164,6 +168,19 @@ def test_a_token_for_another_audience_is_refused(world):
 def test_a_person_the_gateway_does_not_know_is_refused(world):
     raw = _post(world.url, world.token(sub="mallory"))
     assert raw.status_code == 401 and "not in auth.principals" in raw.headers["www-authenticate"]
+
+
+def test_a_person_pinned_to_an_issuer_is_not_another_issuers_namesake(tmp_path):
+    """auth.principals[erin].issuer: a token whose erin another trusted issuer vouched for (its sub_id) is
+    not the erin the gateway knows (with several trusted issuers, two issuers' "erin" are two people)."""
+    pinned = {"erin": {"roles": ["developer"], "issuer": IDP}}
+    with http_world(tmp_path, [{"name": "time", "command": TIME_SERVER}], {}, principals=pinned) as w:
+        claims = dict(w.service.verify(w.token(), audience=AUDIENCE).claims)
+        assert claims["sub_id"]["iss"] == IDP
+        namesake = {**claims, "sub_id": {**claims["sub_id"], "iss": "https://partner.example"}}
+        raw = _post(w.url, w.service.keys.sign(namesake))
+        assert raw.status_code == 401 and "vouched for by" in raw.headers["www-authenticate"], raw.text
+        assert _post(w.url, w.token()).status_code != 401
 
 
 async def test_delegated_session_then_revocation_stops_the_next_call(world):

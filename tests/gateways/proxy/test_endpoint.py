@@ -428,6 +428,26 @@ def test_the_people_of_chamberlain_s_own_tokens_take_their_roles_from_the_subjec
         assert "neither chamberlain.gateway.principal.subjects nor defaultRoles give any" in refused.text
 
 
+def test_a_subject_pinned_to_an_issuer_is_not_another_issuers_namesake(tmp_path):
+    """Two identity providers' key sets: partner's "bob" is not the bob principal.subjects gives the
+    finance_clerk role to (pinned to the people's IdP with ``issuer``); without the pin both would be."""
+    people, partner = IdentityProvider(), IdentityProvider("https://partner.example")
+    keys = {"keys": people.jwks()["keys"] + partner.jwks()["keys"]}
+    (tmp_path / "jwks.json").write_text(json.dumps(keys))
+    subjects = {"bob": {"roles": ["finance_clerk"], "issuer": people.issuer}}
+    config = {
+        "auxData": {"jwt": {"keySets": [{"id": "idp", "local": {"file": str(tmp_path / "jwks.json")}}]}},
+        "chamberlain": {
+            "gateway": {"routes": ROUTES, "principal": {"audiences": [ISSUER], "subjects": subjects}}
+        },
+    }
+    with ThreadServer(policies(tmp_path), config) as srv:
+        url = f"{srv.url}{AUTHZ}/payments/p1/pay?amount=5000"
+        assert httpx.post(url, headers=bearer(people.token("bob"))).status_code == 200
+        namesake = httpx.post(url, headers=bearer(partner.token("bob")))
+        assert namesake.status_code == 401, namesake.text  # no roles of its own, none configured for it
+
+
 REPO_POLICY = """apiVersion: api.cerbos.dev/v1
 resourcePolicy:
   resource: repo

@@ -21,7 +21,7 @@ auth:                                # verifying chamberlain delegation tokens
   audiences: []                      # tokens must name one of these in aud; [] = [downstream resource]
   scopeMapping: {}                   # scope each action needs (as chamberlain.delegation.scopeMapping)
   agentsFile: ""                     # agents registry (roles and attributes of actors)
-  principals: {}                     # {<sub>: {roles, attr}}: the people tokens are issued for
+  principals: {}                     # {<sub>: {roles, attr, issuer}}: the people tokens are issued for
   revocationFile: ""                 # revoked jti / sid:<sid> / sub:<sub>, one a line
   acceptableTimeSkew: 0s
 downstream:
@@ -195,6 +195,9 @@ class Person:
 
     roles: tuple[str, ...]
     attr: Mapping[str, Any] = field(default_factory=lambda: _NO_ATTR)
+    #: The issuer that vouches for this subject (a token's ``sub_id``); "" takes the subject from any
+    #: issuer the token service trusts (where it trusts several, two issuers' "alice" are one person).
+    issuer: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,9 +326,12 @@ def _principal(value: Any) -> Principal | None:
 def _principals(value: Any) -> Mapping[str, Person]:
     people = {}
     for sub, entry in _mapping(value).items():
-        if not isinstance(entry, Mapping) or set(entry) - {"roles", "attr"}:
-            raise ValueError(f"{sub}: expected a mapping {{roles, attr}}")
-        people[sub] = Person(non_empty_strings(entry.get("roles") or []), _mapping(entry.get("attr")))
+        if not isinstance(entry, Mapping) or set(entry) - {"roles", "attr", "issuer"}:
+            raise ValueError(f"{sub}: expected a mapping {{roles, attr, issuer}}")
+        issuer = entry.get("issuer", "")
+        if not isinstance(issuer, str):
+            raise ValueError(f"{sub}.issuer: expected the issuer's URL, a string")
+        people[sub] = Person(non_empty_strings(entry.get("roles") or []), _mapping(entry.get("attr")), issuer)
     return MappingProxyType(people)
 
 

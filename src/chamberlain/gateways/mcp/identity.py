@@ -169,6 +169,12 @@ class Identities:
                 f"the token's subject {token.subject!r} is not in auth.principals: the gateway does not know "
                 "their roles, so it cannot decide for them"
             )
+        if person.issuer and person.issuer != token.subject_issuer:
+            raise IdentityError(
+                f"the token's subject {token.subject!r} is vouched for by {token.subject_issuer or 'no issuer'!r}, "
+                f"not by auth.principals[{token.subject!r}].issuer ({person.issuer!r}): another party's "
+                f"{token.subject!r}"
+            )
         try:
             principal = Principal(token.subject, person.roles, dict(person.attr))
         except InvalidRequest as exc:  # no roles, say: refused as a check request would be

@@ -145,11 +145,14 @@ class Authorizer:
             if tokens is not None and claims.get("iss") == tokens.config.issuer:
                 verified = tokens.verifier.verify(token, audience=None, where="Authorization")
                 claims, actors = dict(verified.claims), verified.chain.ids
+                vouched = verified.subject_issuer
             elif state.config.key_sets and not state.config.jwt_disable_verification:
                 assert state.pdp.verify_jwt is not None
                 claims = dict(state.pdp.verify_jwt({"token": token}))
                 _check_audience(claims, self.settings.audiences)
                 _check_no_actor(claims)
+                issuer = claims.get("iss")
+                vouched = issuer if isinstance(issuer, str) else ""
             else:
                 raise Unauthorized(
                     "the token's issuer is not trusted (chamberlain's own, or auxData.jwt.keySets)"
@@ -160,6 +163,8 @@ class Authorizer:
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("the bearer token has no subject (sub)")
         known = self.settings.subjects.get(subject)
+        if known is not None and known.issuer and known.issuer != vouched:
+            known = None  # another issuer's subject of that name: not the person configured
         roles = claims.get(self.settings.roles_claim)
         if not (isinstance(roles, list) and roles and all(isinstance(r, str) and r for r in roles)):
             roles = list(known.roles if known is not None else self.settings.default_roles)

@@ -14,7 +14,7 @@ chamberlain:
     trustedProxies: [127.0.0.1, "::1"]      # whose X-Original-* / X-Forwarded-* headers are believed
     maxBodyBytes: 65536
     denyBody: explain                       # explain (no policy internals) or detailed
-    principal: {rolesClaim: roles, defaultRoles: [], audiences: [], subjects: {}}   # subjects: {<sub>: {roles, attr}}
+    principal: {rolesClaim: roles, defaultRoles: [], audiences: [], subjects: {}}   # subjects: {<sub>: {roles, attr, issuer}}
     mcp: {paths: [/mcp], resourceKind: mcp_server}   # MCP endpoints decided by Mcp-Method / Mcp-Name
     upstreamHeaders: {subject: X-Chamberlain-Subject, actors: X-Chamberlain-Actors,
                       decision: X-Chamberlain-Decision, logIndex: X-Chamberlain-Log-Index}
@@ -339,6 +339,9 @@ class Subject:
 
     roles: tuple[str, ...]
     attr: Mapping[str, Any]
+    #: The issuer that vouches for this subject (a key set's token's ``iss``, a chamberlain token's
+    #: ``sub_id``); "" takes the subject from any trusted issuer.
+    issuer: str = ""
 
 
 def _subjects(value: Any, key: str, problems: list[str]) -> dict[str, Subject]:
@@ -347,8 +350,12 @@ def _subjects(value: Any, key: str, problems: list[str]) -> dict[str, Subject]:
         return {}
     found = {}
     for sub, entry in value.items():
-        if not isinstance(entry, Mapping) or set(entry) - {"roles", "attr"}:
-            problems.append(f"{key}.{sub}: expected a mapping {{roles, attr}}")
+        if not isinstance(entry, Mapping) or set(entry) - {"roles", "attr", "issuer"}:
+            problems.append(f"{key}.{sub}: expected a mapping {{roles, attr, issuer}}")
+            continue
+        issuer = entry.get("issuer", "")
+        if not isinstance(issuer, str):
+            problems.append(f"{key}.{sub}.issuer: expected the issuer's URL, a string")
             continue
         roles, attr = entry.get("roles", []), entry.get("attr", {})
         if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r for r in roles):
@@ -359,5 +366,5 @@ def _subjects(value: Any, key: str, problems: list[str]) -> dict[str, Subject]:
         if not isinstance(attr, Mapping):
             problems.append(f"{key}.{sub}.attr: expected a mapping")
             continue
-        found[str(sub)] = Subject(tuple(roles), dict(attr))
+        found[str(sub)] = Subject(tuple(roles), dict(attr), issuer)
     return found
