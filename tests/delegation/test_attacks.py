@@ -184,6 +184,15 @@ ATTACKS: dict[str, tuple[Case, str, str]] = {
         "unknown kid 'no-such-key'",
     ),
     "tampered payload": (tampered, "invalid_request", "the signature does not verify"),
+    "a critical header extension": (
+        lambda w: (
+            w.person(headers={"kid": w.idp.kid, "crit": ["exp-policy"], "exp-policy": "lenient"}),
+            w.agent("planner-agent"),
+            {"audience": "tool-agent"},
+        ),
+        "invalid_request",
+        "names extensions chamberlain does not support",
+    ),
     "scope escalation beyond the subject token": (
         lambda w: (first_hop(w), w.agent("tool-agent"), {"audience": PAYMENTS, "scope": "payments:admin"}),
         "invalid_scope",

@@ -133,6 +133,10 @@ def verify_jwt(
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise TokenError(where, "the header has no kid: chamberlain needs it to choose the key")
+    if "crit" in header:  # RFC 7515 4.1.11: extensions the verifier does not understand make the JWS invalid
+        raise TokenError(
+            where, f"the header's crit ({header['crit']!r:.80}) names extensions chamberlain does not support"
+        )
     issuer = claims.get("iss")
     if not isinstance(issuer, str) or not issuer:
         raise TokenError(where, "claim iss is missing")
