@@ -100,6 +100,13 @@ def test_a_key_neither_cerbos_nor_chamberlain_has_is_an_error_with_a_hint(tmp_pa
     assert "bogus: unknown configuration key" in message and "did you mean 'engine'?" in message
 
 
+def test_a_key_written_with_dots_is_told_to_nest(tmp_path: Path) -> None:
+    """``storage.disk.directory: x`` at the top of the file is one key named with dots, not the known key."""
+    path = write(tmp_path / "c.yaml", {"storage.disk.directory": "policies"})
+    with pytest.raises(ConfigError, match=r"storage\.disk\.directory: unknown .*write it as nested mappings"):
+        load_config(path, env={})
+
+
 def test_bad_values_fail_together(tmp_path):
     path = write(
         tmp_path / "c.yaml",
