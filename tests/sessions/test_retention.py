@@ -65,3 +65,36 @@ def test_retention_zero_keeps_every_session(store_url, clock):
 def test_a_malformed_retention_is_refused_naming_the_key():
     with pytest.raises(InvalidSession, match=r"chamberlain\.sessions\.retention: "):
         parse_settings({"retention": "forever"})
+
+
+def test_a_tokens_record_outlives_its_purged_session_until_the_token_expires(kept_a_day, clock):
+    """A token's session revoked, then purged while the token is still valid: the token finds it gone
+    (SessionNotFound, a denial), not a fresh session that would undo the kill switch; once the token
+    has expired too, its record goes."""
+    exp = clock() + 3 * 86400  # a token living longer than the retention (a day)
+    first = kept_a_day.session_for_token("tok-1", spec(ttl="1h"), by="gw", expires_at=exp)
+    kept_a_day.revoke(first, by="op")
+    clock.advance(86400 + 1)
+    assert kept_a_day.purge() == 1
+    assert kept_a_day.session_for_token("tok-1", spec(ttl="1h"), by="gw", expires_at=exp) == first
+    with pytest.raises(SessionNotFound):
+        kept_a_day.get(first)
+    clock.advance(2 * 86400)
+    kept_a_day.purge()
+    assert kept_a_day.session_for_token("tok-1", spec(ttl="1h"), by="gw", expires_at=exp) != first
+
+
+def test_a_token_sessions_table_from_before_expiry_gains_the_column(store_url, clock):
+    settings = parse_settings({"retention": "24h"})
+    old = SessionStore.for_settings(store_url, settings, clock=clock)
+    with old._using() as db:
+        db.execute("DROP TABLE chamberlain_token_sessions")
+        db.execute(
+            "CREATE TABLE chamberlain_token_sessions (token_key TEXT PRIMARY KEY, session_id TEXT NOT NULL)"
+        )
+    old.close()
+    reopened = SessionStore.for_settings(store_url, settings, clock=clock)
+    try:
+        assert reopened.session_for_token("tok-2", spec(ttl="1h"), by="gw", expires_at=clock() + 60)
+    finally:
+        reopened.close()

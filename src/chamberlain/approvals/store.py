@@ -37,7 +37,7 @@ from chamberlain.approvals.settings import DEFAULT_REQUEST_LIMIT, RequestLimit
 from chamberlain.sessions.clock import Clock, system_clock
 from chamberlain.sessions.store import Transition, new_id
 from chamberlain.store import POSTGRES
-from chamberlain.store.db import Database
+from chamberlain.store.db import Database, has_column
 from chamberlain.store.owned import OwnedStore
 
 _COLUMNS = (
@@ -132,7 +132,7 @@ class ApprovalStore(OwnedStore):
             for statement in _TABLES:
                 db.execute(statement)
             for column, statements in _ADDED.items():
-                if not _has_column(db, "chamberlain_approvals", column):
+                if not has_column(db, "chamberlain_approvals", column):
                     for statement in statements:
                         db.execute(statement)
 
@@ -395,16 +395,3 @@ class ApprovalStore(OwnedStore):
             return False
         self._emit([Transition("approval:restore", approval_id, "chamberlain", why, {})])
         return True
-
-
-def _has_column(db: Database, table: str, column: str) -> bool:
-    if db.kind == POSTGRES:
-        return (
-            db.row(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND "
-                "table_name = ? AND column_name = ?",
-                (table, column),
-            )
-            is not None
-        )
-    return any(row[1] == column for row in db.rows(f"PRAGMA table_info({table})"))

@@ -369,19 +369,24 @@ class SessionStore(OwnedStore):
             lock = self._locked(db, self.clock(), s.agent, s.subject, s.root, tools)
         return _lock_message(lock) if lock is not None else ""
 
-    def session_for_token(self, key: str, spec: SessionSpec, *, by: str) -> str:
+    def session_for_token(
+        self, key: str, spec: SessionSpec, *, by: str, expires_at: float | None = None
+    ) -> str:
         """The session of the token ``key`` names (a digest of its issuer and ``jti``): the one it was given
         first, whatever its state now (revoked, it stays revoked for the token, in every process), else one
-        opened now and recorded for it. Raises SessionLocked as :meth:`open_session` does."""
+        opened now and recorded for it. Raises SessionLocked as :meth:`open_session` does.
+
+        ``expires_at`` (the token's ``exp``): the record outlives its session until then, so that a token
+        whose session was purged finds it gone (denied), not a fresh one."""
         found = self._token_session(key)
         if found:
             return found
         opened = self.open_session(spec, by=by)
         with self._using() as db, db.transaction():
             db.execute(
-                "INSERT INTO chamberlain_token_sessions (token_key, session_id) VALUES (?, ?) "
+                "INSERT INTO chamberlain_token_sessions (token_key, session_id, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (token_key) DO NOTHING",
-                (key, opened.id),
+                (key, opened.id, expires_at),
             )
         kept = self._token_session(key)
         if kept != opened.id:  # another process gave the token its session meanwhile: this one stays unused
@@ -467,8 +472,11 @@ class SessionStore(OwnedStore):
                 "DELETE FROM chamberlain_sessions WHERE state IN (?, ?) AND ended_at < ?",
                 (EXPIRED, REVOKED, horizon),
             )
+            # a token's record goes with its session once the token has expired too (or never said when)
             db.execute(
-                "DELETE FROM chamberlain_token_sessions WHERE session_id NOT IN (SELECT id FROM chamberlain_sessions)"
+                "DELETE FROM chamberlain_token_sessions WHERE session_id NOT IN (SELECT id FROM chamberlain_sessions) "
+                "AND (expires_at IS NULL OR expires_at < ?)",
+                (now,),
             )
             for name, period in periods.items():
                 db.execute(

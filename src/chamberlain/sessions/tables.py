@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from chamberlain.store.db import Database
+from chamberlain.store.db import Database, has_column
 
 _STATEMENTS = [
     """CREATE TABLE IF NOT EXISTS chamberlain_sessions (id TEXT PRIMARY KEY, subject TEXT NOT NULL,
@@ -29,7 +29,7 @@ _STATEMENTS = [
     expires_at DOUBLE PRECISION)""",
     "CREATE INDEX IF NOT EXISTS chamberlain_locks_target ON chamberlain_locks (target, value)",
     """CREATE TABLE IF NOT EXISTS chamberlain_token_sessions (token_key TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL)""",
+    session_id TEXT NOT NULL, expires_at DOUBLE PRECISION)""",
     """CREATE TABLE IF NOT EXISTS chamberlain_standing_use (name TEXT NOT NULL, holder TEXT NOT NULL,
     window_start DOUBLE PRECISION NOT NULL, used DOUBLE PRECISION NOT NULL, PRIMARY KEY (name, holder, window_start))""",
 ]
@@ -40,3 +40,5 @@ def create(db: Database) -> None:
     with db.creating(7412101):
         for statement in _STATEMENTS:
             db.execute(statement)
+        if not has_column(db, "chamberlain_token_sessions", "expires_at"):  # a store from before it
+            db.execute("ALTER TABLE chamberlain_token_sessions ADD COLUMN expires_at DOUBLE PRECISION")

@@ -267,6 +267,20 @@ def as_bytes(value: Any) -> bytes:
     return bytes(value)
 
 
+def has_column(db: Database, table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` (a table created before the column was added has not)."""
+    if db.kind == POSTGRES:
+        return (
+            db.row(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND "
+                "table_name = ? AND column_name = ?",
+                (table, column),
+            )
+            is not None
+        )
+    return any(row[1] == column for row in db.rows(f"PRAGMA table_info({table})"))
+
+
 def open_database(
     url: str | StoreURL,
     *,

@@ -53,7 +53,9 @@ class GatewaySessions:
             self.notifier.close()
         self.store.close()
 
-    def open(self, subject: str, agents: tuple[str, ...], token_key: str = "") -> str:
+    def open(
+        self, subject: str, agents: tuple[str, ...], token_key: str = "", token_expires: float | None = None
+    ) -> str:
         """A new session for ``agents`` (current first) acting for ``subject`` (``token_key``: the token's own,
         kept in the store for it); raises IdentityError (a lock)."""
         s = self.settings
@@ -69,7 +71,7 @@ class GatewaySessions:
         )
         try:
             if token_key:
-                return self.store.session_for_token(token_key, spec, by=OPENED_BY)
+                return self.store.session_for_token(token_key, spec, by=OPENED_BY, expires_at=token_expires)
             return self.store.open_session(spec, by=OPENED_BY).id
         except (SessionError, StoreError) as exc:
             raise IdentityError(f"no session could be opened for {agents[-1]!r}: {exc}") from None
@@ -89,7 +91,9 @@ class GatewaySessions:
         if found:
             return found
         digest = hashlib.sha256(f"{token.issuer}\n{key}".encode()).hexdigest()
-        opened = self.open(token.subject or token.chain.ids[-1], token.chain.ids, digest)
+        exp = token.claims.get("exp")
+        expires = float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+        opened = self.open(token.subject or token.chain.ids[-1], token.chain.ids, digest, expires)
         with self._lock:
             self._by_token[key] = opened
             while len(self._by_token) > MAX_REMEMBERED:
