@@ -144,10 +144,11 @@ def write_config(
 
 @contextlib.asynccontextmanager
 async def stdio_gateway(
-    config: Path, log: Path, *, mode: str = "auto", elicitation: Any = None
+    config: Path, log: Path, *, mode: str = "auto", elicitation: Any = None, cache: Any = None
 ) -> AsyncIterator[Client]:
     """The official client, talking to the gateway it spawns over stdio (its stderr into ``log``);
-    ``elicitation``: the client's elicitation callback (the client then declares the capability)."""
+    ``elicitation``: the client's elicitation callback (the client then declares the capability);
+    ``cache``: the client's response cache (a ``CacheConfig``; None: the SDK's default)."""
     # The SDK passes only a few variables on: keep PYTHONPATH, so the gateway runs the code under test.
     path = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else None
     params = StdioServerParameters(
@@ -159,6 +160,7 @@ async def stdio_gateway(
             mode=mode,
             read_timeout_seconds=60,
             elicitation_callback=elicitation,
+            **({"cache": cache} if cache is not None else {}),
         ) as client:
             yield client
 

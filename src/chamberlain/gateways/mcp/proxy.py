@@ -92,6 +92,15 @@ def _without_upstream_stamp(result: _T) -> _T:
     return result
 
 
+def _private(result: types.ReadResourceResult) -> types.ReadResourceResult:
+    """A forwarded read, cacheable only by the caller it was decided for (SEP-2549 ``cacheScope: private``): the
+    upstream may mark it ``public`` (it serves every reader alike), but the gateway decides each read per caller,
+    and a client sharing public entries across its users would serve one caller's allowed read to another."""
+    if result.cache_scope == "private":
+        return result
+    return result.model_copy(update={"cache_scope": "private"})
+
+
 def _error_result(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
@@ -603,7 +612,7 @@ class Gateway:
             raise MCPError(
                 code=UNAUTHORIZED, message=decision.denial(action, f"{action} on {upstream.name}", caller)
             )
-        return _without_upstream_stamp(await self._forward(lambda: upstream.read_resource(uri)))
+        return _private(_without_upstream_stamp(await self._forward(lambda: upstream.read_resource(uri))))
 
     # -- the server -------------------------------------------------------------------------------
 

@@ -1,0 +1,93 @@
+"""What a malicious or careless upstream, or an agent probing the gateway's edges, tries: results that tell the
+agent's client they may be shared beyond the caller they were decided for, and more. Real gateway, real
+upstreams (small servers made with the SDK's ``MCPServer``), the official client."""
+
+from __future__ import annotations
+
+import pytest
+from mcp.client.caching import CacheConfig, InMemoryResponseCacheStore
+from mcp.shared.exceptions import MCPError
+
+from tests.gateways.support import PYTHON, entries, policy_folder, stdio_gateway, write_config
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+#: A documents server that, as far as it knows, serves every reader alike: it marks its reads (and lists)
+#: cacheable by anyone for an hour (SEP-2549 ``cacheScope: public``).
+PUBLIC_DOCS_SERVER = """\
+from mcp.server.caching import CacheHint
+from mcp.server.mcpserver import MCPServer
+
+HOUR = CacheHint(ttl_ms=3_600_000, scope="public")
+server = MCPServer("docs", cache_hints={"resources/read": HOUR, "resources/list": HOUR, "tools/list": HOUR})
+
+
+@server.resource("memo://salaries", name="salaries")
+def salaries() -> str:
+    return "erin 100, frank 90"
+
+
+@server.tool(name="echo")
+def echo(text: str) -> str:
+    return text
+
+
+server.run()
+"""
+DOCS_POLICY = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: docs
+  version: default
+  rules:
+    - name: hr-reads-salaries
+      actions: ["resources/read::memo://salaries"]
+      effect: EFFECT_ALLOW
+      roles: ["hr"]
+    - name: everyone-echoes
+      actions: ["tools/list::*", "tools/call::echo"]
+      effect: EFFECT_ALLOW
+      roles: ["hr", "developer"]
+"""
+
+
+async def test_a_read_allowed_for_one_caller_is_not_marked_shareable_with_others(tmp_path):
+    """The upstream marks its resources/read results ``cacheScope: public``: true for it, but the gateway decides
+    every read per caller. Forwarded as they were, a client sharing its response cache between users (as the
+    SDK's ``share_public`` does) served frank the salaries erin was allowed to read: frank's read never reached
+    the gateway, so it was neither denied nor logged. The gateway marks what it forwards private."""
+    policy_folder(tmp_path)
+    (tmp_path / "policies" / "resource_policies" / "docs.yaml").write_text(DOCS_POLICY)
+    (tmp_path / "docs.py").write_text(PUBLIC_DOCS_SERVER)
+    upstream = {"name": "docs", "command": [PYTHON, str(tmp_path / "docs.py")], "resourceKind": "docs"}
+    configs = {
+        who: write_config(tmp_path, [upstream], name=f"{who}.yaml", principal={"id": who, "roles": [role]})
+        for who, role in (("erin", "hr"), ("frank", "developer"))
+    }
+    store = InMemoryResponseCacheStore()  # one store for the host's users, each in a partition of their own
+
+    def cache(who: str) -> CacheConfig:
+        return CacheConfig(store=store, partition=who, target_id="chamberlain-gateway", share_public=True)
+
+    log = tmp_path / "gateway.log"
+    async with stdio_gateway(configs["erin"], log, mode="2026-07-28", cache=cache("erin")) as erin:
+        read = await erin.read_resource("memo://salaries")
+        assert read.contents[0].text == "erin 100, frank 90"
+        assert read.cache_scope != "public"
+    async with stdio_gateway(configs["frank"], log, mode="2026-07-28", cache=cache("frank")) as frank:
+        with pytest.raises(MCPError) as denied:
+            await frank.read_resource("memo://salaries")
+        assert "chamberlain denied resources/read::memo://salaries" in denied.value.error.message
+        assert [t.name for t in (await frank.list_tools()).tools] == ["echo"]
+    reads = [
+        (e["principal"]["id"], e["effect"])
+        for e in entries(f"sqlite:///{tmp_path / 'decisions.db'}")
+        if e["mcp"]["method"] == "resources/read"
+    ]
+    assert reads == [("erin", "EFFECT_ALLOW"), ("frank", "EFFECT_DENY")]
