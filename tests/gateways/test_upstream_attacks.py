@@ -4,11 +4,15 @@ upstreams (small servers made with the SDK's ``MCPServer``), the official client
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
 from mcp.client.caching import CacheConfig, InMemoryResponseCacheStore
 from mcp.shared.exceptions import MCPError
 
-from tests.gateways.support import PYTHON, entries, policy_folder, stdio_gateway, write_config
+from tests.gateways.support import PYTHON, entries, policy_folder, session_of, stdio_gateway, write_config
+from tests.server.support import ThreadServer
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +95,86 @@ async def test_a_read_allowed_for_one_caller_is_not_marked_shareable_with_others
         if e["mcp"]["method"] == "resources/read"
     ]
     assert reads == [("erin", "EFFECT_ALLOW"), ("frank", "EFFECT_DENY")]
+
+
+#: A slow archive: a prompt and a resource that take a while to produce.
+SLOW_SERVER = """\
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("archive")
+
+
+@server.prompt(name="dossier", description="Everything on a person")
+async def dossier(person: str) -> str:
+    await anyio.sleep(1.5)
+    return f"the dossier on {person}"
+
+
+@server.resource("memo://archive", name="archive")
+async def archive() -> str:
+    await anyio.sleep(1.5)
+    return "the whole archive"
+
+
+server.run()
+"""
+ARCHIVE_POLICY = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: archive
+  version: default
+  rules:
+    - name: developers-read-the-archive
+      actions: ["prompts/get::dossier", "resources/read::memo://archive", "tools/list::*"]
+      effect: EFFECT_ALLOW
+      roles: ["developer"]
+"""
+
+
+@pytest.fixture
+def server(tmp_path):
+    with ThreadServer(policy_folder(tmp_path)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("method", ["prompts/get", "resources/read"])
+async def test_a_read_in_flight_when_its_session_is_revoked_has_its_result_withheld(tmp_path, server, method):
+    """The kill switch withheld the result of a tool call in flight, but not of a prompts/get or resources/read:
+    an agent revoked while the archive was being read still received the whole archive."""
+    (tmp_path / "policies" / "resource_policies" / "archive.yaml").write_text(ARCHIVE_POLICY)
+    (tmp_path / "archive.py").write_text(SLOW_SERVER)
+    upstream = {
+        "name": "archive",
+        "command": [PYTHON, str(tmp_path / "archive.py")],
+        "resourceKind": "archive",
+    }
+    config = write_config(
+        tmp_path,
+        [upstream],
+        principal={"id": "erin", "roles": ["developer"]},
+        audit={"db": f"sqlite:///{tmp_path / 'gateway-decisions.db'}"},
+        sessions={"db": str(server.config.sessions_url)},
+    )
+    log = tmp_path / "gateway.log"
+    async with stdio_gateway(config, log) as client:
+        session = session_of(log)
+        outcomes: list[Any] = []
+
+        async def read() -> None:
+            try:
+                if method == "prompts/get":
+                    outcomes.append(await client.get_prompt("dossier", {"person": "frank"}))
+                else:
+                    outcomes.append(await client.read_resource("memo://archive"))
+            except MCPError as exc:
+                outcomes.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(read)
+            await anyio.sleep(0.5)
+            server.app.state.sessions.revoke(session, by="admin:carol", reason="runaway agent")
+    (withheld,) = outcomes
+    assert isinstance(withheld, MCPError), withheld
+    assert f"chamberlain withheld the result of {method}::" in withheld.error.message
+    assert f"session {session} is REVOKED by admin:carol (runaway agent)" in withheld.error.message

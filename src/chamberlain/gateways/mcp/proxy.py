@@ -395,7 +395,8 @@ class Gateway:
         return result
 
     async def _stopped_meanwhile(self, caller: Caller, tool: str) -> str:
-        """Why ``caller``'s session may act no more now that its call of ``tool`` has answered ("" while it may):
+        """Why ``caller``'s session may act no more now that its call of ``tool`` (or its prompt or resource read: a
+        ``tool`` lock covers every ``<method>::<name>``) has answered ("" while it may):
         the kill switch (a revoke, a suspension, a lock, one on the tool too) reaches a call in flight. A store
         that cannot say is a reason too (fail closed)."""
         if self.sessions is None or not SESSION_ID.match(caller.session_id):
@@ -415,6 +416,17 @@ class Gateway:
             return await anyio.to_thread.run_sync(ask)
         except (SessionError, StoreError) as exc:
             return f"the session store could not say whether session {caller.session_id} goes on ({exc})"
+
+    async def _withhold_if_stopped(self, caller: Caller, action: str, upstream: str) -> None:
+        """Raise the JSON-RPC error withholding a prompt or a resource read when the caller's session was stopped
+        while the upstream answered (the kill switch reaches a read in flight as it reaches a tool call)."""
+        stopped = await self._stopped_meanwhile(caller, action.split("::", 1)[1])  # a tool lock covers it too
+        if stopped:
+            raise MCPError(
+                code=UNAUTHORIZED,
+                message=f"chamberlain withheld the result of {action} on {upstream} for {caller.describe()}: "
+                f"the request was made, but the session was stopped while it ran: {stopped}.",
+            )
 
     def _elicitation(self, outputs: Sequence[Any], capability: Any) -> types.ElicitRequestParams | None:
         """What to ask the user about an action held for approval: for a rule asking the user's own consent,
@@ -558,9 +570,9 @@ class Gateway:
                 code=UNAUTHORIZED,
                 message=decision.denial(action, f"{action} on {entry.upstream.name}", caller),
             )
-        return _without_upstream_stamp(
-            await self._forward(lambda: entry.upstream.get_prompt(entry.name, arguments))
-        )
+        result = await self._forward(lambda: entry.upstream.get_prompt(entry.name, arguments))
+        await self._withhold_if_stopped(caller, action, entry.upstream.name)
+        return _without_upstream_stamp(result)
 
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -612,7 +624,9 @@ class Gateway:
             raise MCPError(
                 code=UNAUTHORIZED, message=decision.denial(action, f"{action} on {upstream.name}", caller)
             )
-        return _private(_without_upstream_stamp(await self._forward(lambda: upstream.read_resource(uri))))
+        result = await self._forward(lambda: upstream.read_resource(uri))
+        await self._withhold_if_stopped(caller, action, upstream.name)
+        return _private(_without_upstream_stamp(result))
 
     # -- the server -------------------------------------------------------------------------------
 
