@@ -1,14 +1,16 @@
 """The names the agent sees: every upstream's tools and prompts under one namespace, and where each goes.
 
-With ``toolNames: auto`` a name is shown as the upstream has it unless two upstreams share it; then
+With ``toolNames: auto`` a name is shown as the upstream has it unless two items' names read alike (the
+same name, or one differing only in case, compatibility forms, invisible characters or spaces); then
 each is shown as ``<upstream>.<name>`` (dots are allowed in MCP tool names), and so is a name that
-would equal such a prefixed one. With ``prefixed`` every
+would read as such a prefixed one, or as one in another upstream's namespace. With ``prefixed`` every
 name is. Policies always see the upstream's own name (``tools/call::git_status``) and the upstream
 as the resource id, so the same policies serve the server with or without the gateway.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,18 +42,39 @@ class Entry(Generic[_Item]):
         return self.item.model_copy(update={"name": self.exposed})  # type: ignore[attr-defined,no-any-return]
 
 
+def skeleton(name: str) -> str:
+    """What a reader takes ``name`` for: compatibility-normalized (NFKC), case-folded, without invisible
+    characters, spaces and controls (``Delete_File``, ``delete_file\u200b``, one with a fullwidth ``d`` and
+    ``delete_file `` all read ``delete_file``)."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(c for c in folded if unicodedata.category(c)[0] not in "CZ")
+
+
 def _entries(upstreams: Sequence[Upstream], items_of: str, prefixed: bool) -> dict[str, Entry[Any]]:
-    """The items by exposed name. A name shown as the upstream has it is prefixed too when it equals another
-    item's name (an upstream listing ``files.status`` next to the ``files`` upstream's prefixed ``status``),
-    so no upstream can take a name the gateway gave another's item. Upstream names have no dots, so
-    ``<upstream>.<name>`` names only that upstream's item."""
+    """The items by exposed name. Names collide when they read alike (:func:`skeleton`: ``Delete_File`` next to
+    ``delete_file``), and then each is shown prefixed, so no upstream can show a tool the model would take for
+    another's. A name shown as the upstream has it is prefixed too when it reads as another item's name (an
+    upstream listing ``files.status`` next to the ``files`` upstream's prefixed ``status``), or as a name in
+    another upstream's namespace (``files.status`` while ``files``'s ``status`` is shown unprefixed), so no
+    upstream can take a name the gateway gives, or would give, another's item. Upstream names have no dots,
+    so ``<upstream>.<name>`` names only that upstream's item."""
     pairs = [(u, item) for u in upstreams for item in getattr(u, items_of)]
-    counts = Counter(item.name for _, item in pairs)
-    prefix = {i for i, (_, item) in enumerate(pairs) if prefixed or counts[item.name] > 1}
+    counts = Counter(skeleton(item.name) for _, item in pairs)
+    spaces = {u.name: skeleton(f"{u.name}.") for u in upstreams}
+
+    def foreign(upstream: Upstream, name: str) -> bool:
+        read = skeleton(name)
+        return any(read.startswith(space) for other, space in spaces.items() if other != upstream.name)
+
+    prefix = {
+        i
+        for i, (u, item) in enumerate(pairs)
+        if prefixed or counts[skeleton(item.name)] > 1 or foreign(u, item.name)
+    }
     while True:
         names = [f"{u.name}.{item.name}" if i in prefix else item.name for i, (u, item) in enumerate(pairs)]
-        claimed = Counter(names)
-        clashing = {i for i, name in enumerate(names) if claimed[name] > 1 and i not in prefix}
+        claimed = Counter(skeleton(name) for name in names)
+        clashing = {i for i, name in enumerate(names) if claimed[skeleton(name)] > 1 and i not in prefix}
         if not clashing:
             break
         prefix |= clashing
