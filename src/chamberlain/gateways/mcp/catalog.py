@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from chamberlain.audit.write.canonical import EncodingError, digest
 from chamberlain.gateways.mcp.config import PREFIXED
 from chamberlain.gateways.mcp.upstream import Upstream
 
@@ -40,6 +41,26 @@ class Entry(Generic[_Item]):
         if self.exposed == self.name:
             return self.item
         return self.item.model_copy(update={"name": self.exposed})  # type: ignore[attr-defined,no-any-return]
+
+
+_DIGESTS: dict[int, tuple[Any, str]] = {}
+
+
+def definition_digest(item: Any) -> str:
+    """SHA-256 (hex) of the RFC 8785 canonical JSON of a tool or prompt as its upstream lists it (name,
+    description, schemas, annotations, everything): another definition under the same name is another digest."""
+    found = _DIGESTS.get(id(item))
+    if found is not None and found[0] is item:
+        return found[1]
+    listed = item.model_dump(by_alias=True, mode="json", exclude_none=True)
+    try:
+        value = digest(listed)
+    except EncodingError:  # a value without canonical JSON (a lone surrogate): its repr
+        value = digest(repr(listed))
+    if len(_DIGESTS) > 4096:  # lists reloaded many times: keep only the recent ones
+        _DIGESTS.clear()
+    _DIGESTS[id(item)] = (item, value)
+    return value
 
 
 def skeleton(name: str) -> str:

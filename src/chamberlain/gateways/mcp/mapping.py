@@ -2,7 +2,7 @@
 
 | request | action | resource attributes (besides the upstream's ``attributes``) |
 |---|---|---|
-| ``tools/call`` | ``tools/call::<tool>`` | ``arguments`` (the call's), ``tool_name`` |
+| ``tools/call`` | ``tools/call::<tool>`` | ``arguments`` (the call's), ``tool_name``, ``tool_digest`` |
 | ``tools/list`` | ``tools/list::<tool>`` for each tool | ``arguments`` (``{}``), ``tool_name`` |
 | ``prompts/get`` | ``prompts/get::<prompt>`` | ``arguments``, ``prompt_name`` |
 | ``resources/read`` | ``resources/read::<uri>`` | ``arguments`` (``{}``), ``uri`` |
@@ -10,7 +10,9 @@
 Every resource has the upstream's ``resourceKind`` (``mcp_server`` by default), the upstream's name
 as its id and in ``R.attr.server``, and ``R.attr.method``. ``prompts/list``, ``resources/list`` and
 ``resources/templates/list`` show what ``prompts/get::`` and ``resources/read::`` allow (a template's
-URI is its ``uriTemplate``).
+URI is its ``uriTemplate``). ``tool_digest`` is the SHA-256 of the tool as its upstream lists it
+(:func:`~chamberlain.gateways.mcp.catalog.definition_digest`): an approval is bound to the tool it was
+given for, not to whatever the server later lists under that name.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from chamberlain.approvals.model import APPROVED, PENDING, SUBJECT
 from chamberlain.exact import inexact
 from chamberlain.gateways.mcp import mapping
 from chamberlain.gateways.mcp.arguments import ArgumentChecker
-from chamberlain.gateways.mcp.catalog import Catalog, Entry
+from chamberlain.gateways.mcp.catalog import Catalog, Entry, definition_digest
 from chamberlain.gateways.mcp.config import GatewayConfig
 from chamberlain.gateways.mcp.decide import Decider, Decision, arguments_digest, pending_approval, waiting_for
 from chamberlain.gateways.mcp.errors import IdentityError, UpstreamError
@@ -224,10 +224,12 @@ class Gateway:
         arguments: dict[str, Any],
         name_attr: str,
         settle: bool = True,
+        **extra: Any,
     ) -> Decision:
-        """Decide a call of a named tool or prompt, its arguments in ``R.attr.arguments`` and their digest logged."""
+        """Decide a call of a named tool or prompt, its arguments in ``R.attr.arguments`` and their digest logged
+        (``extra``: more resource attributes)."""
         mcp = {"name": entry.name, "arguments_digest": arguments_digest(arguments)}
-        attr = {"arguments": arguments, name_attr: entry.name}
+        attr = {"arguments": arguments, name_attr: entry.name, **extra}
         return await self._decide(caller, entry.upstream, method, [action], mcp, settle=settle, **attr)
 
     async def _refresh(self, upstreams: Iterable[Upstream]) -> None:
@@ -323,8 +325,17 @@ class Gateway:
         # forwarded while the writer makes the entry durable and the result waits for it (measured: the sync
         # entry's wait was ~0.5 ms of the 1.9 ms the gateway added per call, then spent beside the tool's).
         overlap = self.config.forward_while_recording
+        # The tool as listed is part of what is decided (an approval is bound to it): see _forward_tool.
+        defined = definition_digest(entry.item)
         decision = await self._decide_named(
-            caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name", settle=not overlap
+            caller,
+            entry,
+            mapping.TOOLS_CALL,
+            action,
+            arguments,
+            "tool_name",
+            settle=not overlap,
+            tool_digest=defined,
         )
         if decision.allowed(action):
             return await self._forward_tool(decision, entry, action, arguments, caller, raw)
@@ -338,7 +349,7 @@ class Gateway:
             decided = await self._hold(held)
             if decided == APPROVED:  # the same call, decided again, finds the approval by its digest
                 decision = await self._decide_named(
-                    caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name"
+                    caller, entry, mapping.TOOLS_CALL, action, arguments, "tool_name", tool_digest=defined
                 )
             elif decided:
                 lines = decision.denial(action, f"{action} on {entry.upstream.name}", caller).split("\n")
@@ -361,6 +372,15 @@ class Gateway:
         """Forward an allowed call; its result is answered once the decision is durable (withheld, as an
         error result, when the log could not record it: the tool has run, so the agent is told so)."""
         send = entry.upstream.call_tool_raw if raw else entry.upstream.call_tool
+        if decision.used_approval and await self._changed_since(entry):
+            await decision.settle()
+            await self._outcome(decision.used_approval, "FAILED", "the tool changed since it was approved")
+            return _error_result(
+                f"chamberlain did not make the call of {action} on {entry.upstream.name} for {caller.describe()}: "
+                f"the server changed the tool since approval {decision.used_approval} was given for it (its "
+                "description, schema or annotations are not those approved). Retry the call to ask for a new "
+                "approval of the tool as it is now."
+            )
         try:
             result = _without_upstream_stamp(await self._forward(lambda: send(entry.name, arguments)))
         except MCPError as exc:
@@ -393,6 +413,13 @@ class Gateway:
             "the tool reported an error" if failed else "",
         )
         return result
+
+    async def _changed_since(self, entry: Entry[Any]) -> bool:
+        """Whether the upstream now lists the tool ``entry`` was decided as otherwise (or not at all): its lists
+        are reloaded first (a server may change a tool under its name, between an approval and its use)."""
+        await self._refresh([entry.upstream])
+        now = next((t for t in entry.upstream.tools if t.name == entry.name), None)
+        return now is None or definition_digest(now) != definition_digest(entry.item)
 
     async def _stopped_meanwhile(self, caller: Caller, tool: str) -> str:
         """Why ``caller``'s session may act no more now that its call of ``tool`` (or its prompt or resource read: a
