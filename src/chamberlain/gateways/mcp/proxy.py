@@ -372,14 +372,13 @@ class Gateway:
         """Forward an allowed call; its result is answered once the decision is durable (withheld, as an
         error result, when the log could not record it: the tool has run, so the agent is told so)."""
         send = entry.upstream.call_tool_raw if raw else entry.upstream.call_tool
-        if decision.used_approval and await self._changed_since(entry):
+        changed = await self._changed_since(entry, decision.used_approval) if decision.used_approval else ""
+        if changed:
             await decision.settle()
-            await self._outcome(decision.used_approval, "FAILED", "the tool changed since it was approved")
+            await self._outcome(decision.used_approval, "FAILED", changed)
             return _error_result(
                 f"chamberlain did not make the call of {action} on {entry.upstream.name} for {caller.describe()}: "
-                f"the server changed the tool since approval {decision.used_approval} was given for it (its "
-                "description, schema or annotations are not those approved). Retry the call to ask for a new "
-                "approval of the tool as it is now."
+                f"{changed}. Retry the call to ask for a new approval of the tool as it is now."
             )
         try:
             result = _without_upstream_stamp(await self._forward(lambda: send(entry.name, arguments)))
@@ -414,12 +413,24 @@ class Gateway:
         )
         return result
 
-    async def _changed_since(self, entry: Entry[Any]) -> bool:
-        """Whether the upstream now lists the tool ``entry`` was decided as otherwise (or not at all): its lists
-        are reloaded first (a server may change a tool under its name, between an approval and its use)."""
-        await self._refresh([entry.upstream])
+    async def _changed_since(self, entry: Entry[Any], approval_id: str) -> str:
+        """Why the call of ``entry``, which spends ``approval_id``, is not made ("" when it may be): the upstream
+        now lists the tool otherwise, or not at all, or cannot say (its lists are reloaded first: a server may
+        change a tool under its name between an approval and its use)."""
+        try:
+            await entry.upstream.refresh()
+        except UpstreamError as exc:
+            return (
+                f"the server's tools could not be listed to confirm that the tool is still the one approval "
+                f"{approval_id} was given for ({exc})"
+            )
         now = next((t for t in entry.upstream.tools if t.name == entry.name), None)
-        return now is None or definition_digest(now) != definition_digest(entry.item)
+        if now is None or definition_digest(now) != definition_digest(entry.item):
+            return (
+                f"the server changed the tool since approval {approval_id} was given for it (its description, "
+                "schema or annotations are not those approved)"
+            )
+        return ""
 
     async def _stopped_meanwhile(self, caller: Caller, tool: str) -> str:
         """Why ``caller``'s session may act no more now that its call of ``tool`` (or its prompt or resource read: a
