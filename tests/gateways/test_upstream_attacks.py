@@ -567,3 +567,70 @@ async def test_an_approved_call_is_not_made_when_the_server_will_not_say_what_it
         assert retried.is_error, text_of(retried)
         assert "sent every account's balance" not in text_of(retried)
         assert "could not be listed to confirm that the tool is still the one approval" in text_of(retried)
+
+
+#: A payments server (the SDK's MCPServer, so pydantic reads its arguments): ``when`` is a date-time, declared
+#: ``format: date-time`` in its input schema, which pydantic also reads from a string of Unix seconds.
+SCHEDULER_SERVER = """\
+import datetime as dt
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("scheduler")
+
+
+@server.tool(name="schedule_payment", description="Schedules a payment")
+def schedule_payment(when: dt.datetime, amount: int) -> str:
+    return f"{amount} scheduled for {when.date().isoformat()}"
+
+
+server.run()
+"""
+SCHEDULER_POLICY = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: scheduler
+  version: default
+  rules:
+    - name: developers
+      actions: ["*"]
+      effect: EFFECT_ALLOW
+      roles: ["developer"]
+    - name: nothing-after-this-year
+      actions: ["tools/call::schedule_payment"]
+      effect: EFFECT_DENY
+      roles: ["developer"]
+      condition:
+        match:
+          expr: timestamp(R.attr.arguments.when) >= timestamp("2027-01-01T00:00:00Z")
+"""
+
+
+def test_an_argument_not_in_the_format_its_schema_declares_is_refused(tmp_path):
+    """The tool declares ``when`` a ``date-time``; the gateway checked the type (a string) but not the format, so
+    ``"1900000000"`` was decided on: the DENY's ``timestamp()`` could not read it (a condition in error does not
+    apply) and the ALLOW let it through, while the server read Unix seconds and scheduled the payment in 2030.
+    Formats the schema declares are now checked too (as chamberlain checks them in policy schemas)."""
+    policy_folder(tmp_path)
+    (tmp_path / "policies" / "resource_policies" / "scheduler.yaml").write_text(SCHEDULER_POLICY)
+    (tmp_path / "scheduler.py").write_text(SCHEDULER_SERVER)
+    upstream = {
+        "name": "scheduler",
+        "command": [PYTHON, str(tmp_path / "scheduler.py")],
+        "resourceKind": "scheduler",
+    }
+    raw = RawGateway(
+        write_config(tmp_path, [upstream], principal={"id": "erin", "roles": ["developer"]}),
+        tmp_path / "gw.log",
+    )
+    try:
+        ok = raw.call("schedule_payment", {"when": "2026-12-24T09:00:00Z", "amount": 5})
+        assert ok["result"]["content"][0]["text"] == "5 scheduled for 2026-12-24", ok
+        late = raw.call("schedule_payment", {"when": "2030-03-17T00:00:00Z", "amount": 5})
+        assert late["result"]["isError"] and "nothing-after-this-year" in late["result"]["content"][0]["text"]
+        smuggled = raw.call("schedule_payment", {"when": "1900000000", "amount": 5})
+        assert "error" in smuggled, smuggled
+        assert smuggled["error"]["code"] == -32602
+        assert "at arguments.when: '1900000000' is not a 'date-time'" in smuggled["error"]["message"]
+    finally:
+        raw.close()

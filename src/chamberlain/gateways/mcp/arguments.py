@@ -1,7 +1,11 @@
 """A tool call's arguments checked against the tool's input schema before they are decided on.
 
 Policies read ``R.attr.arguments``; checking the shape first means a condition never meets a
-string where the tool declares an object, and the agent learns which argument was wrong.
+string where the tool declares an object, and the agent learns which argument was wrong. The formats
+a schema declares are checked too (``date-time``, ``date``, ``uuid``, ``email``, ``uri``, ... as
+chamberlain checks them in policy schemas, :mod:`chamberlain.policy.schema_formats`): a server reading
+its arguments leniently (pydantic reads ``"1900000000"`` as a date-time, Unix seconds) would otherwise
+act on a value a condition could not read (``timestamp()`` fails, so a DENY on it does not apply).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import jsonschema
 from jsonschema.exceptions import SchemaError, best_match
 
 from chamberlain.exact import inexact
+from chamberlain.policy.schema_formats import FORMAT_CHECKER
 
 LOGGER = logging.getLogger("chamberlain.gateways.mcp")
 
@@ -31,7 +36,7 @@ class ArgumentChecker:
         cls = jsonschema.validators.validator_for(schema)
         try:
             cls.check_schema(schema)
-            validator = cls(schema)
+            validator = cls(schema, format_checker=FORMAT_CHECKER)
         except SchemaError as exc:
             LOGGER.warning(
                 "a tool's input schema is not valid JSON Schema (%s); its arguments are not checked",
