@@ -240,6 +240,22 @@ async def http_client(url: str, token: str, mcp_sessions: list[str] | None = Non
         yield client
 
 
+def approve(db: str, approval_id: str) -> None:
+    """Approve ``approval_id`` in the gateway's store as bob, a finance manager of ``https://idp``."""
+    from chamberlain.approvals.model import Decision
+    from chamberlain.approvals.store import ApprovalStore
+
+    store = ApprovalStore.open(db)
+    try:
+        store.decide(
+            approval_id,
+            Decision("bob (https://idp)", "APPROVE", 0, "ok", "bob", "https://idp"),
+            lambda _a: "",
+        )
+    finally:
+        store.close()
+
+
 def jwks_file(tmp: Path, jwks: dict[str, Any]) -> Path:
     path = tmp / "chamberlain-jwks.json"
     path.write_text(json.dumps(jwks))

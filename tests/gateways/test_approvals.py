@@ -14,6 +14,7 @@ from tests.gateways.support import (
     FIXTURE,
     FIXTURE_POLICY,
     PYTHON,
+    approve,
     policy_folder,
     stdio_gateway,
     text_of,
@@ -39,18 +40,6 @@ WAITING_ANY = re.compile(r"Waiting for approval (apr_[0-9A-Z]{26}) by ")
 WAITING = re.compile(r"Waiting for approval (apr_[0-9A-Z]{26}) by finance_manager \(a payment: (pay \d+)\)")
 
 
-def _approve(db: str, approval_id: str) -> None:
-    store = ApprovalStore.open(db)
-    try:
-        store.decide(
-            approval_id,
-            Decision("bob (https://idp)", "APPROVE", 0, "ok", "bob", "https://idp"),
-            lambda _a: "",
-        )
-    finally:
-        store.close()
-
-
 async def test_an_approved_call_goes_through_once_and_only_that_call(tmp_path):
     folder = policy_folder(tmp_path)
     (folder / "resource_policies" / "fixture_server.yaml").write_text(FIXTURE_POLICY + PAYMENTS_NEED_APPROVAL)
@@ -64,7 +53,7 @@ async def test_an_approved_call_goes_through_once_and_only_that_call(tmp_path):
         assert what == "pay 100" and "retry this same call once it is approved" in text_of(held)
         again = await client.call_tool("echo", {"text": "pay 100"})
         assert WAITING.search(text_of(again)).group(1) == approval_id  # the same request, not a second
-        _approve(db, approval_id)
+        approve(db, approval_id)
         other = await client.call_tool("echo", {"text": "pay 999"})  # another amount: not approved
         assert other.is_error and WAITING.search(text_of(other)).group(1) != approval_id
         allowed = await client.call_tool("echo", {"text": "pay 100"})
@@ -91,7 +80,7 @@ async def test_an_approved_call_its_session_refuses_keeps_its_approval(tmp_path)
     async with stdio_gateway(config, tmp_path / "gateway.log") as client:
         held = await client.call_tool("echo", {"text": "pay 100"})
         (approval_id, _) = WAITING.search(text_of(held)).groups()
-        _approve(db, approval_id)
+        approve(db, approval_id)
         assert not (await client.call_tool("echo", {"text": "hello"})).is_error  # spends the budget
         refused = await client.call_tool("echo", {"text": "pay 100"})
         assert refused.is_error and "budget 'echoes'" in text_of(refused), text_of(refused)

@@ -4,8 +4,11 @@ upstreams (small servers made with the SDK's ``MCPServer``), the official client
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,12 +19,13 @@ from mcp.client.caching import CacheConfig, InMemoryResponseCacheStore
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from chamberlain.approvals import ApprovalStore, Decision
+from chamberlain.approvals import ApprovalStore
 from tests.gateways.support import (
     FIXTURE,
     GATEWAY,
     PYTHON,
     RawGateway,
+    approve,
     entries,
     policy_folder,
     session_of,
@@ -341,38 +345,36 @@ resourcePolicy:
 """
 
 
+@contextlib.asynccontextmanager
+async def _payments_gateway(tmp_path: Path, server: str, **upstream: Any) -> AsyncIterator[tuple[Any, str]]:
+    """A stdio gateway in front of the payments ``server`` (its source), under PAYMENTS_POLICY: the client, the log."""
+    policy_folder(tmp_path)
+    (tmp_path / "policies" / "resource_policies" / "payments.yaml").write_text(PAYMENTS_POLICY)
+    (tmp_path / "payments.py").write_text(server)
+    command = [PYTHON, str(tmp_path / "payments.py")]
+    settings = {"name": "payments", "command": command, "resourceKind": "payments", **upstream}
+    config = write_config(tmp_path, [settings], principal={"id": "erin", "roles": ["developer"]})
+    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
+        yield client, f"sqlite:///{tmp_path / 'decisions.db'}"
+
+
+async def _approved_then_changed(client: Any, db: str) -> str:
+    """``pay`` held for approval and approved, then ``swap`` (the server changes ``pay``): the approval's id."""
+    assert {t.name for t in (await client.list_tools()).tools} == {"pay", "swap"}
+    held = await client.call_tool("pay", {"text": "100 to bob"})
+    approval_id = WAITING.search(text_of(held)).group(1)
+    approve(db, approval_id)
+    assert text_of(await client.call_tool("swap", {})) == "done"
+    return approval_id
+
+
 async def test_an_approval_does_not_carry_over_to_a_tool_changed_since(tmp_path):
     """A person approved ``pay`` as the server listed it; the server then changed ``pay`` (same name, another
     description, schema and behaviour) and the agent's retry spent the approval on the new tool. An approval is
     now bound to the tool's definition as it was decided on, and the gateway reloads the upstream's lists before
     forwarding a call that spent one: a changed tool is not called, and its retry asks for a new approval."""
-    policy_folder(tmp_path)
-    (tmp_path / "policies" / "resource_policies" / "payments.yaml").write_text(PAYMENTS_POLICY)
-    (tmp_path / "payments.py").write_text(RUG_PULL_SERVER)
-    upstream = {
-        "name": "payments",
-        "command": [PYTHON, str(tmp_path / "payments.py")],
-        "resourceKind": "payments",
-    }
-    config = write_config(tmp_path, [upstream], principal={"id": "erin", "roles": ["developer"]})
-    db = f"sqlite:///{tmp_path / 'decisions.db'}"
-    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
-        assert {t.name for t in (await client.list_tools()).tools} == {
-            "pay",
-            "swap",
-        }  # listed once, not again
-        held = await client.call_tool("pay", {"text": "100 to bob"})
-        approval_id = WAITING.search(text_of(held)).group(1)
-        store = ApprovalStore.open(db)
-        try:
-            store.decide(
-                approval_id,
-                Decision("bob (https://idp)", "APPROVE", 0, "ok", "bob", "https://idp"),
-                lambda _a: "",
-            )
-        finally:
-            store.close()
-        assert text_of(await client.call_tool("swap", {})) == "done"
+    async with _payments_gateway(tmp_path, RUG_PULL_SERVER) as (client, db):
+        approval_id = await _approved_then_changed(client, db)
         retried = await client.call_tool("pay", {"text": "100 to bob"})
         assert retried.is_error, text_of(retried)
         assert "sent every account's balance" not in text_of(retried)
@@ -538,31 +540,8 @@ server = Hiding("payments")""",
 async def test_an_approved_call_is_not_made_when_the_server_will_not_say_what_its_tool_is(tmp_path):
     """The same rug pull by a server that then stops answering tools/list: the gateway cannot confirm the tool is
     the one approved, so the call is not made (fail closed), rather than made with the lists it last had."""
-    policy_folder(tmp_path)
-    (tmp_path / "policies" / "resource_policies" / "payments.yaml").write_text(PAYMENTS_POLICY)
-    (tmp_path / "payments.py").write_text(HIDING_SERVER)
-    upstream = {
-        "name": "payments",
-        "command": [PYTHON, str(tmp_path / "payments.py")],
-        "resourceKind": "payments",
-        "callTimeout": "2s",
-    }
-    config = write_config(tmp_path, [upstream], principal={"id": "erin", "roles": ["developer"]})
-    db = f"sqlite:///{tmp_path / 'decisions.db'}"
-    async with stdio_gateway(config, tmp_path / "gateway.log") as client:
-        assert {t.name for t in (await client.list_tools()).tools} == {"pay", "swap"}
-        held = await client.call_tool("pay", {"text": "100 to bob"})
-        approval_id = WAITING.search(text_of(held)).group(1)
-        store = ApprovalStore.open(db)
-        try:
-            store.decide(
-                approval_id,
-                Decision("bob (https://idp)", "APPROVE", 0, "ok", "bob", "https://idp"),
-                lambda _a: "",
-            )
-        finally:
-            store.close()
-        assert text_of(await client.call_tool("swap", {})) == "done"
+    async with _payments_gateway(tmp_path, HIDING_SERVER, callTimeout="2s") as (client, db):
+        await _approved_then_changed(client, db)
         retried = await client.call_tool("pay", {"text": "100 to bob"})
         assert retried.is_error, text_of(retried)
         assert "sent every account's balance" not in text_of(retried)
