@@ -409,6 +409,29 @@ LIBRARY_TYPES = [
     "[1, 2].sort()[0] == 1",
     "[1.5].sort()[0] == 1",
 ]
+#: The functions Cerbos 0.55 added (cel-go's regex extension, json.encode, the network library):
+#: ``regex.replace(P.id, "a", "b")`` is one namespaced function, not ``replace`` called on ``regex``.
+CERBOS_055 = [
+    'regex.replace(P.id, "^a", "") != ""',
+    'regex.replace(P.id, "a", "b", 1) == "x"',
+    'regex.replace(R.attr.x, "(a)", "\\\\1") == "x"',
+    'regex.replace(P.id, "a", 1) == "x"',
+    'regex.replace(P.id, "a", "b") == 1',
+    'regex.extract(P.id, "a(.)").orValue("") == "b"',
+    'regex.extractAll(R.attr.x, "a").size() > 0',
+    'regex.extractAll(P.id, "a") == "x"',
+    'regex.replace(P.id, "(", "")',
+    'json.encode(P.attr) != ""',
+    'json.encode(R.attr.x) == 1',
+    'isIP(P.id) && ip(P.id).family() == 4',
+    'cidr("10.0.0.0/8").containsIP(ip(P.attr.ip))',
+    'cidr("10.0.0.0/8").containsIP(P.attr.ip)',
+    'cidr("10.0.0.0/8").containsCIDR(cidr("10.1.0.0/16"))',
+    'ip(P.attr.ip).isLoopback() || ip(P.attr.ip).isUnspecified()',
+    'isCIDR(R.attr.net) && cidr(R.attr.net).prefixLength() > 8',
+    'ip(P.attr.ip) == 1',
+    'sets.intersects(P.roles, ["a"]) && sets.equivalent(P.roles, ["a"])',
+]
 #: Type parameters met by two types (a ternary's branches, two lists concatenated, a set function's
 #: lists): cel-go widens them (``int`` and ``dyn`` give ``dyn``, ``list(int)`` and ``list(dyn)``
 #: give ``list(dyn)``), so ``(has(R.attr.o) ? R.attr.o : null) == P.id`` compiles.
@@ -544,6 +567,7 @@ KNOWN_MISSED = {
     '[1].sortBy(e, e) == ["a"]': "sortBy is not typed here",
     'hierarchy("a").foo': "a field of a hierarchy is not refused here",
     "[].sort() == 1": "an empty list sorts to list(int) in cel-go (its first overload), to dyn here",
+    "ip(P.attr.ip) == 1": "the network library's net.IP and net.IPNet are not typed here",
 }
 CONSTANTS = {"y": 1}
 VARIABLES = {"x": "R.attr.x", "limit": "P.attr.limit"}
@@ -643,6 +667,8 @@ def _families() -> Iterator[tuple[str, str]]:
         yield "Cerbos's libraries", expr
     for expr in LIBRARY_TYPES:
         yield "library result types", expr
+    for expr in CERBOS_055:
+        yield "functions new in Cerbos 0.55", expr
     for expr in TYPE_PARAMETERS:
         yield "type parameters widened", expr
     for expr in CALL_MISTAKES:

@@ -160,6 +160,9 @@ GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
     "base64.encode": [((BYTES,), STRING)],
     "base64.decode": [((STRING,), BYTES)],
     "strings.quote": [((STRING,), STRING)],
+    "regex.replace": [((STRING, STRING, STRING), STRING), ((STRING, STRING, STRING, INT), STRING)],
+    "regex.extractAll": [((STRING, STRING), list_of(STRING))],
+    "json.encode": [(("A",), STRING)],
     **{
         f"sets.{name}": [((list_of("A"), list_of("A")), BOOL)]
         for name in ("contains", "equivalent", "intersects")
@@ -214,7 +217,9 @@ MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
 }
 _LOGICAL = ("_&&_", "_||_")
 #: Function namespaces of Cerbos's libraries (``math.greatest``), never variables.
-_NAMESPACES = frozenset({"math", "strings", "base64", "sets", "lists", "optional", "spiffe", "cel"})
+_NAMESPACES = frozenset(
+    {"math", "strings", "base64", "sets", "lists", "optional", "spiffe", "cel", "regex", "json"}
+)
 _BOOL_MACROS = {"all": "_&&_", "exists": "_||_"}
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 
