@@ -64,6 +64,22 @@ VARIABLES = {
     "o": ("optional.of(2)", "V.o + 1"),
     "none": ("optional.none()", "V.none"),
     "stamp": ('timestamp("2024-01-01T00:00:00Z")', 'V.stamp + duration("1h")'),
+    # A SPIFFE ID or trust domain has no way back from its Go value: reading the variable fails.
+    "sid": ('spiffeID("spiffe://acme.io/ns/" + R.attr.unit)', "V.sid.path()"),
+    "sid_use": ('V.sid == "spiffe://acme.io/ns/acme"', "V.sid_use"),
+    "sid_has": ("has(V.sid) && has(V.td)", "V.sid_has"),
+    "td": ('spiffeTrustDomain("acme.io")', "V.td.name()"),
+    "osid": ('optional.of(spiffeID("spiffe://acme.io/x"))', "V.osid"),
+    "sid_list": ('[spiffeID("spiffe://acme.io/x")]', "V.sid_list[0].path()"),
+    # td.id() is the trust domain itself in Cerbos 0.55 (declared a string): it equals the name too.
+    "td_id": ('spiffeTrustDomain("acme.io").id()', "V.td_id"),
+    "td_id_name": ('spiffeTrustDomain("acme.io").id() == "acme.io"', "V.td_id_name"),
+    "td_id_out": ("true", 'spiffeTrustDomain("acme.io").id()'),
+    "td_id_size": ("true", 'spiffeTrustDomain("acme.io").id().size()'),
+    "td_string": ("true", 'string(dyn(spiffeTrustDomain("acme.io")))'),
+    "td_order": ("true", 'dyn(spiffeTrustDomain("a.io")) < "b.io"'),
+    "sid_text": ("true", 'dyn(spiffeID("spiffe://acme.io/x")) == "spiffe://acme.io/x"'),
+    "sid_int": ("true", 'dyn(spiffeID("spiffe://acme.io/x")) == 1'),
 }
 
 
@@ -115,7 +131,7 @@ def _request(principal_unit: str, resource_unit: str) -> dict[str, Any]:
         "principal": {"id": "p", "roles": ["user"], "attr": {"unit": principal_unit}},
         "resources": [
             {
-                "actions": ["read", "manage", "audit"],
+                "actions": ["read", "manage", "audit", "attest"],
                 "resource": {"kind": "unit", "id": "1", "attr": {"unit": resource_unit}},
             }
         ],
@@ -150,4 +166,25 @@ def test_a_hierarchy_variable_is_a_list_of_levels(policies: Path) -> None:
     assert outputs["h_list"] is True  # a hierarchy inside a list stays one
     assert outputs["t"] == "int"
     assert entry["actions"]["audit"] == "EFFECT_DENY"
+
+
+def test_a_spiffe_variable_cannot_be_read(policies: Path) -> None:
+    """Cerbos cannot adapt a SPIFFE ID or trust domain back from its Go value: every read of such a
+    variable is an error (a condition on it is false), though ``has()`` sees it; inside a list it
+    stays readable. ``td.id()`` is the trust domain itself, equal to its name as to its ID."""
+    result = PDP.from_directory(policies).check_resources(_request("acme.eng", "acme.eng.platform"))
+    (entry,) = result["results"]
+    outputs = {o["src"].split("#")[1]: o.get("val", o.get("error")) for o in entry["outputs"]}
+    assert (
+        outputs["sid"]
+        == "unsupported conversion to ref.Val: (spiffeid.ID)spiffe://acme.io/ns/acme.eng.platform"
+    )
+    assert outputs["td"] == "unsupported conversion to ref.Val: (spiffeid.TrustDomain)acme.io"
+    assert outputs["sid_use"] == "undefined field 'sid_use'"
+    assert outputs["sid_has"] is True
+    assert outputs["sid_list"] == "/x"
+    assert outputs["td_id_name"] is True
+    assert outputs["td_id_out"] == "unsupported native conversion from SPIFFETrustDomain to '*structpb.Value'"
+    assert outputs["sid_text"] is True
+    assert entry["actions"]["attest"] == "EFFECT_DENY"
     assert sorted(entry["meta"]["effectiveDerivedRoles"]) == ["listed", "two_levels"]

@@ -65,6 +65,9 @@ def equals(a: Any, b: Any) -> bool:
         return _numeric_order(a, b) == 0
     if ta in _LISTS and tb in _LISTS:
         return _lists_equal(a, b)
+    cel_equals = getattr(a, "cel_equals", None)  # Cerbos's SPIFFE values compare with strings
+    if cel_equals is not None:
+        return bool(cel_equals(b))
     return False
 
 
@@ -120,6 +123,9 @@ def _order(a: Any, b: Any, op: str) -> int | None:
         return -1 if a < b else (1 if a > b else 0)
     if ta in _NUMERIC and tb in _NUMERIC:
         return _numeric_order(a, b)
+    cel_compare = getattr(a, "cel_compare", None)  # a SPIFFE trust domain
+    if cel_compare is not None:
+        return int(cel_compare(b))
     raise no_such_overload_for(op, a, ORDERED)
 
 

@@ -17,6 +17,26 @@ from chamberlain.cel.cerbos_env import NOW_KEY
 from chamberlain.cel.values import Timestamp
 
 
+class Unconvertible:
+    """A variable's value that Cerbos cannot adapt back from its Go native value (a SPIFFE ID, trust
+    domain or matcher): reading the variable is an error, in cel-go's words."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Unconvertible({self.message!r})"
+
+
+def readable(value: Any) -> Any:
+    """``value`` as a variable read gives it (raises for an :class:`Unconvertible`)."""
+    if type(value) is Unconvertible:
+        raise EvaluationError(value.message)
+    return value
+
+
 class VariablesMap(Mapping[str, Any]):
     """A read-only name -> value map for ``V``, ``C`` and ``G``."""
 
@@ -26,7 +46,7 @@ class VariablesMap(Mapping[str, Any]):
         self._values: dict[str, Any] = dict(values) if values else {}
 
     def __getitem__(self, key: str) -> Any:
-        return self._values[key]
+        return readable(self._values[key])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -39,9 +59,10 @@ class VariablesMap(Mapping[str, Any]):
 
     def cel_select(self, field: str) -> Any:
         try:
-            return self._values[field]
+            value = self._values[field]
         except KeyError:
             raise EvaluationError(f"undefined field '{field}'") from None
+        return readable(value)
 
     def cel_has(self, field: str) -> bool:
         return field in self._values

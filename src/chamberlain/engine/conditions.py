@@ -17,8 +17,9 @@ from chamberlain.cel import EvaluationError, Program, compile
 from chamberlain.cel.budget import EvaluationTimeout
 from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
 from chamberlain.cel.lib.hierarchy import Hierarchy
+from chamberlain.cel.lib.spiffe import SpiffeID, SpiffeMatcher, SpiffeTrustDomain
 from chamberlain.cel.values import CelType, Optional
-from chamberlain.engine.activation import EMPTY_VARIABLES, VariablesMap
+from chamberlain.engine.activation import EMPTY_VARIABLES, Unconvertible, VariablesMap, readable
 from chamberlain.policy import model as m
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class LazyVariables(VariablesMap):
 
     def __getitem__(self, key: str) -> Any:
         self._upto(key)  # always: a name defined twice has its first value before its last
-        return self._values[key]
+        return readable(self._values[key])
 
     def __iter__(self) -> Iterator[str]:
         self._all()
@@ -174,14 +175,21 @@ _LAST_DEFINITION: dict[Params, dict[str, int]] = {}  # per policy's params: each
 def variable_value(value: Any) -> Any:
     """A variable's value as later expressions see it: Cerbos keeps each variable as its Go native
     value (``ref.Val.Value()``) and adapts it back, so a top-level hierarchy becomes its list of
-    levels, a type value its name and an optional its value (``null`` when empty); the rest round-trip."""
+    levels, a type value its name and an optional its value (``null`` when empty); a SPIFFE ID, trust
+    domain or matcher has no way back (reading the variable is an error); the rest round-trip."""
     kind = type(value)
     if kind is Hierarchy:
         return list(value.levels)
     if kind is CelType:
         return value.name
     if kind is Optional:
-        return value._value if value.has_value() else None
+        return variable_value(value._value) if value.has_value() else None
+    if kind is SpiffeID:
+        return Unconvertible(f"unsupported conversion to ref.Val: (spiffeid.ID){value.text}")
+    if kind is SpiffeTrustDomain:
+        return Unconvertible(f"unsupported conversion to ref.Val: (spiffeid.TrustDomain){value.name}")
+    if kind is SpiffeMatcher:  # Go prints the matcher function's address
+        return Unconvertible("unsupported conversion to ref.Val: (spiffeid.Matcher)0x0")
     return value
 
 

@@ -91,6 +91,10 @@ class SpiffeTrustDomain:
         return _SCHEME + self.name
 
     def __eq__(self, other: object) -> bool:
+        # A string too (Cerbos's Equal), as the fast path compares with a string by Python's ``==``
+        # (so ``"a.io" == td`` is true here, where cel-go's string equality says false).
+        if type(other) is str:
+            return self.cel_equals(other)
         if not isinstance(other, SpiffeTrustDomain):
             return NotImplemented
         return self.name == other.name
@@ -101,8 +105,29 @@ class SpiffeTrustDomain:
     def __repr__(self) -> str:
         return f"spiffeTrustDomain({self.name!r})"
 
-    def cel_to_string(self) -> str:
-        return self.name
+    def cel_equals(self, other: Any) -> bool:
+        """``td == x`` for ``x`` of another type (a string read as a trust domain), as Cerbos's
+        ``Equal``; anything but a string is no such overload."""
+        if type(other) is str:
+            try:
+                return SpiffeTrustDomain.parse(other).name == self.name
+            except SpiffeError:
+                return False
+        raise EvaluationError("no such overload")
+
+    def cel_compare(self, other: Any) -> int:
+        """``td < x``: Cerbos's ``Compare`` compares the other operand with this one (the order is
+        reversed: ``spiffeTrustDomain("a.io") < "b.io"`` is false)."""
+        if type(other) is SpiffeTrustDomain:
+            theirs = other.name
+        elif type(other) is str:
+            try:
+                theirs = SpiffeTrustDomain.parse(other).name
+            except SpiffeError as e:
+                raise EvaluationError(f"failed to parse trust domain: {e}") from None
+        else:
+            raise EvaluationError("no such overload")
+        return -1 if theirs < self.name else (1 if theirs > self.name else 0)
 
 
 class SpiffeID:
@@ -142,6 +167,8 @@ class SpiffeID:
         return SpiffeTrustDomain(self.text[len(_SCHEME) : self._path_at])
 
     def __eq__(self, other: object) -> bool:
+        if type(other) is str:  # see SpiffeTrustDomain.__eq__
+            return self.text == other
         if not isinstance(other, SpiffeID):
             return NotImplemented
         return self.text == other.text
@@ -152,8 +179,12 @@ class SpiffeID:
     def __repr__(self) -> str:
         return f"spiffeID({self.text!r})"
 
-    def cel_to_string(self) -> str:
-        return self.text
+    def cel_equals(self, other: Any) -> bool:
+        """``id == x`` for ``x`` of another type: a string compares with the ID's text (Cerbos's
+        ``Equal``); anything else is no such overload."""
+        if type(other) is str:
+            return self.text == other
+        raise EvaluationError("no such overload")
 
 
 class SpiffeMatcher:
@@ -294,11 +325,13 @@ def id_trust_domain(value: Any) -> SpiffeTrustDomain:
 
 
 @function("id", member=True)
-def trust_domain_id(value: Any) -> str:
-    """``td.id()``: the trust domain's SPIFFE ID, ``spiffe://<name>``."""
+def trust_domain_id(value: Any) -> SpiffeTrustDomain:
+    """``td.id()``: declared a string, but Cerbos 0.55 gives the trust domain itself (so it equals
+    ``"spiffe://<name>"`` and ``"<name>"`` alike, is no string to string functions and fails as an
+    output)."""
     if type(value) is not SpiffeTrustDomain:
         raise no_such_overload_for("id", value)
-    return value.id_string
+    return value
 
 
 @function("name", member=True)
