@@ -50,3 +50,39 @@ def test_type_errors() -> None:
 def test_through_the_compiler() -> None:
     assert compile("base64.decode(base64.encode(b'Hello World!')) == b'Hello World!'").evaluate({}) is True
     assert compile("base64.decode('aGVsbG8')").evaluate({}) == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("expression", "text"),
+    [
+        ('json.encode({"b": 1, "a": [1, 2.5, "x", null, true]})', '{"a":[1,2.5,"x",null,true],"b":1}'),
+        ("json.encode(1e20)", "100000000000000000000"),
+        ("json.encode(1e21)", "1e+21"),
+        ("json.encode(1e-7)", "1e-7"),
+        ("json.encode(0.000001)", "0.000001"),
+        ("json.encode(-0.0)", "-0"),
+        ("json.encode(2.0)", "2"),
+        ("json.encode(9007199254740993)", '"9007199254740993"'),  # as an output shows it
+        ("json.encode(18446744073709551615u)", '"18446744073709551615"'),
+        ('json.encode("<&>\\u2028\\u0001\\b")', '"\\u003c\\u0026\\u003e\\u2028\\u0001\\b"'),
+        ('json.encode([optional.of(1), optional.of("x")])', '[1,"x"]'),
+    ],
+)
+def test_json_encode_writes_as_go(expression: str, text: str) -> None:
+    """Cerbos 0.55's json.encode: the value converted as an output is, written by Go's encoding/json."""
+    assert compile(expression).evaluate({}) == text
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("json.encode(1.0 / 0.0)", "proto:\u00a0google.protobuf.Value.number_value: invalid +Inf value"),
+        ("json.encode({1: 1})", "unsupported type conversion from 'int' to string"),
+        ("json.encode(type(1))", "type conversion not supported for 'type'"),
+        ('json.encode({"k": optional.none()})', "optional.none() dereference"),
+    ],
+)
+def test_json_encode_errors_are_cerbos_s(expression: str, message: str) -> None:
+    with pytest.raises(EvaluationError) as raised:
+        compile(expression).evaluate({})
+    assert str(raised.value) == message

@@ -603,9 +603,13 @@ class _Generator:
         element, container = self.emit(element_node), self.emit(container_node)
         height = max(element.height, container.height) + 1
         if self.fast and _is_string_list_literal(container_node):
-            # Python's `in` over string constants compares with ==, which is CEL's equality here.
+            # Python's `in` over string constants compares with ==, which is CEL's equality for a
+            # string; anything else is in no list of string constants (cel-go looks a constant
+            # list's members up by value, so a SPIFFE trust domain equal to "a.io" is not in ["a.io"]).
             constants = tuple(e.value for e in container_node.elements)
-            return _Code(f"({element.text} in {self.module.constant(constants)})", height, _BOOL)
+            e, binding = self.named(element.text)
+            text = f"({binding}.__class__ is str and {e} in {self.module.constant(constants)})"
+            return _Code(text, height, _BOOL)
         if self.fast and element.static_type == _STRING:
             c, binding = self.named(container.text)
             text = f"(({element.text} in {c}) if {binding}.__class__ in _LIST_OR_MAP else _in({element.text}, {c}))"
