@@ -70,6 +70,13 @@ CASES: dict[str, dict[str, str]] = {
         )
     },
     "duplicate_policy": {"doc.yaml": doc(), "copy.yaml": doc()},
+    # goccy/go-yaml's scalars: ``no`` is a string (no boolean for ``disabled``), ``.inf`` and ``.nan``
+    # are numbers a google.protobuf.Value cannot hold, ``+.inf`` a string.
+    "disabled_no": {"doc.yaml": "disabled: no\n" + doc()},
+    "disabled_false": {"doc.yaml": "disabled: false\n" + doc()},
+    "constant_infinity": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: [1, -.inf]")},
+    "constant_nan": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {a: .NaN}")},
+    "constant_plus_inf_string": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: +.inf")},
     "missing_parent_scope": {"doc.yaml": doc(), "doc_hr.yaml": doc(extra="\n  scope: acme.hr")},
     **{
         f"empty_{op}_of": {

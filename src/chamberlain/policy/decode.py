@@ -27,6 +27,7 @@ from chamberlain.policy.source import (
     TIMESTAMP_TAG,
     Document,
     Position,
+    go_int,
     item_position,
     key_path,
     merged_items,
@@ -416,7 +417,7 @@ class _Decoder:
                     node, ypath, f"expected boolean value got {_go_type(node)}: use true or false"
                 )
                 return None
-            return node.value.lower() in ("true", "yes", "on", "y")
+            return node.value.lower() == "true"
         if kind == "enum":
             return self.enum(f, node, ypath)
         if kind == "timestamp":
@@ -483,7 +484,11 @@ class _Decoder:
         if tag == NULL_TAG:
             return None
         if tag == BOOL_TAG:
-            return node.value.lower() in ("true", "yes", "on", "y")
+            return node.value.lower() == "true"
+        if tag == FLOAT_TAG and node.value.lstrip("-")[1:].lower() in ("inf", "nan"):
+            # google.protobuf.Value has no infinity or NaN: Cerbos refuses the file
+            self.parse_error(node, ypath, f"unexpected {_go_type(node)}")
+            return None
         if tag in (INT_TAG, FLOAT_TAG):
             try:
                 return _number(node.value, tag == INT_TAG)
@@ -604,8 +609,8 @@ def _enum_hint(f: F) -> str:
 
 def _number(text: str, integer: bool) -> float:
     """A YAML number as the float Cerbos's ``google.protobuf.Value`` holds."""
-    text = text.replace("_", "")
     if integer:
-        return float(int(text, 0) if text[:2].lower() in ("0x", "0o", "0b") else int(text))
+        return float(go_int(text))
+    text = text.replace("_", "")
     special = {".nan": "nan", ".inf": "inf", "+.inf": "inf", "-.inf": "-inf"}
     return float(special.get(text.lower(), text))

@@ -124,8 +124,77 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
                 )
             )
             continue
+        go_tags(root)
         docs.append(Document(file, root, text))
     return docs, issues
+
+
+#: goccy/go-yaml's (Cerbos's YAML parser's) plain scalars, where they differ from PyYAML's YAML 1.1:
+#: only ``true``/``false`` are booleans (``yes``, ``no``, ``on``, ``off`` are strings), an integer may
+#: be octal with a leading ``0`` or ``0o``, hex and binary prefixes are lower case, a float needs its
+#: dot (``1e3`` is a string, ``-.5`` a float), and explicit tags (``!!str 123``) change nothing.
+_GO_NULL = frozenset(("", "~", "null", "Null", "NULL"))
+_GO_BOOL = frozenset(("true", "True", "TRUE", "false", "False", "FALSE"))
+_GO_INT = re.compile(r"[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|0[0-7_]*|[1-9][0-9_]*)\Z")
+_GO_FLOAT = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?\Z"
+    r"|-?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z"
+)
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+
+
+def go_int(text: str) -> int:
+    """An integer as goccy/go-yaml reads it (``017`` and ``0o17`` are 15); ValueError if it is not one."""
+    digits = text.replace("_", "")
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("+-")
+    if digits[:2] in ("0x", "0o", "0b"):
+        number = int(digits[2:], {"x": 16, "o": 8, "b": 2}[digits[1]])
+    elif len(digits) > 1 and digits[0] == "0":
+        number = int(digits[1:], 8)
+    else:
+        number = int(digits)
+    return sign * number
+
+
+def _go_tag(node: yaml.ScalarNode) -> str:
+    if node.style:  # quoted or a block scalar (plain: None, or "" from libyaml)
+        return STR_TAG
+    text = node.value
+    if text in _GO_NULL:
+        return NULL_TAG
+    if text in _GO_BOOL:
+        return BOOL_TAG
+    if _GO_INT.match(text):
+        try:
+            number = go_int(text)
+        except ValueError:
+            return STR_TAG
+        return INT_TAG if _INT64_MIN <= number <= _UINT64_MAX else STR_TAG
+    if _GO_FLOAT.match(text):
+        return FLOAT_TAG
+    return STR_TAG
+
+
+def go_tags(root: yaml.Node) -> None:
+    """Re-tag every scalar of ``root`` as goccy/go-yaml resolves it (merge keys stay merge keys)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag != MERGE_TAG:
+                node.tag = _go_tag(node)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 def _blank(root: yaml.Node | None) -> bool:
