@@ -76,6 +76,9 @@ CASES: dict[str, dict[str, str]] = {
     "disabled_false": {"doc.yaml": "disabled: false\n" + doc()},
     "constant_infinity": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: [1, -.inf]")},
     "constant_nan": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {a: .NaN}")},
+    "constant_integer_key": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {1: one}")},
+    "constant_null_key": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {~: one}")},
+    "constant_yes_key": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {yes: one}")},
     "constant_plus_inf_string": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: +.inf")},
     "missing_parent_scope": {"doc.yaml": doc(), "doc_hr.yaml": doc(extra="\n  scope: acme.hr")},
     **{

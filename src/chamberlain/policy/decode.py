@@ -473,7 +473,7 @@ class _Decoder:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key, item in merged_items(node):
-                if not isinstance(key, yaml.ScalarNode):
+                if not isinstance(key, yaml.ScalarNode) or key.tag != STR_TAG:  # 1:, true:, null: too
                     self.parse_error(key, ypath, f"unexpected key type {_go_type(key)}: keys must be strings")
                     continue
                 out[key.value] = self.value(item, key_path(ypath, key.value))
