@@ -169,3 +169,28 @@ def test_norway_is_a_string(policies: Path) -> None:
     values = dict(zip(SCALARS, entry["outputs"][0]["val"], strict=True))
     assert values["[GB, NO, SE, on]"] == ["GB", "NO", "SE", "on"]
     assert (values["yes"], values["017"], values["1e3"], values["-.5"]) == ("yes", 15, "1e3", -0.5)
+
+
+JSON_POLICY = r"""{"apiVersion": "api.cerbos.dev/v1", "resourcePolicy": {"resource": "emoji", "version": "default",
+ "constants": {"local": {"s": ["a\/b", "\u00e9\t", "\ud83d\ude00", "\\ud83d", "x\"y"]}},
+ "rules": [{"name": "r1", "actions": ["read"], "effect": "EFFECT_ALLOW", "roles": ["*"],
+            "output": {"when": {"ruleActivated": "C.s"}}}]}}
+"""
+
+
+def test_a_json_surrogate_pair_is_its_character(
+    tmp_path_factory: pytest.TempPathFactory, cerbos_servers: ServerFactory
+) -> None:
+    """JSON writes a character past U+FFFF as an escaped surrogate pair; Cerbos reads it, where
+    libyaml refused the whole file (chamberlain refused the policy set)."""
+    root = tmp_path_factory.mktemp("json_emoji")
+    (root / "emoji.json").write_text(JSON_POLICY)
+    request = {
+        "requestId": "emoji",
+        "principal": {"id": "p", "roles": ["user"]},
+        "resources": [{"actions": ["read"], "resource": {"kind": "emoji", "id": "1"}}],
+    }
+    theirs = httpx.post(cerbos_servers(root).url + "/api/check/resources", json=request, timeout=30).json()
+    ours = PDP.from_directory(root).check_resources(json.loads(json.dumps(request)))
+    assert ours["results"][0]["outputs"] == theirs["results"][0]["outputs"]
+    assert ours["results"][0]["outputs"][0]["val"] == ["a/b", "é\t", "\U0001f600", "\\ud83d", 'x"y']

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -91,8 +92,12 @@ def read_documents(file: str, data: bytes, what: str = "a policy") -> tuple[list
     try:
         roots = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        line, column, problem = syntax_error(text, exc)  # where the mistake starts, not where parsing stopped
-        return [], [Issue(file, "parse error", f"invalid YAML: {problem}", line, column, "$")]
+        retried = _with_surrogate_pairs(text)
+        if retried is None:
+            # where the mistake starts, not where parsing stopped
+            line, column, problem = syntax_error(text, exc)
+            return [], [Issue(file, "parse error", f"invalid YAML: {problem}", line, column, "$")]
+        roots = retried
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
         return [], [Issue(file, "parse error", f"invalid YAML: {exc}", 1, 1, "$")]
     if sum(not _blank(root) for root in roots) > 1:
@@ -195,6 +200,29 @@ def go_tags(root: yaml.Node) -> None:
                 stack.append(value)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
+
+
+#: A UTF-16 surrogate pair escaped as JSON writes a character past U+FFFF (``"\\ud83d\\ude00"``), after
+#: an even number of backslashes (so the first backslash escapes nothing but the ``u``).
+_SURROGATE_PAIR = re.compile(
+    r"(?<!\\)((?:\\\\)*)\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _with_surrogate_pairs(text: str) -> list[Any] | None:
+    """The documents of ``text`` with escaped surrogate pairs read as their characters, as Cerbos's
+    parser reads them (libyaml refuses any surrogate escape); None if that does not make it parse."""
+    if not _SURROGATE_PAIR.search(text):
+        return None
+
+    def character(match: re.Match[str]) -> str:
+        high, low = int(match.group(2), 16), int(match.group(3), 16)
+        return match.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+
+    try:
+        return list(yaml.compose_all(_SURROGATE_PAIR.sub(character, text), Loader=_Loader))
+    except yaml.YAMLError:
+        return None
 
 
 def _blank(root: yaml.Node | None) -> bool:
