@@ -87,6 +87,8 @@ _HELPERS: dict[str, Any] = {
     "_opt_index": runtime.optional_index,
     "_select": runtime.select,
     "_opt_select": runtime.optional_select,
+    "_opt_select_set": runtime.optional_select_set,
+    "_has_set": runtime.has_set_field,
     "_has": runtime.has_field,
     "_in": runtime.contains,
     "_mkmap": runtime.make_map,
@@ -183,6 +185,10 @@ _TRANSFORMS = {
     "transformMap": "_transform_map",
     "transformMapEntry": "_transform_map_entry",
 }
+
+
+#: The fields of ``request`` that are messages themselves (``request.principal.scope``).
+_REQUEST_MESSAGES = frozenset(("principal", "resource", "aux_data", "auxData"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +378,8 @@ class _Generator:
     def select(self, node: Select) -> _Code:
         if node.optional:
             operand = self.emit(node.operand)
-            return _Code(f"_opt_select({operand.text}, {node.field!r})", operand.height + 1, "optional")
+            helper = "_opt_select_set" if self.request_message(node.operand) else "_opt_select"
+            return _Code(f"{helper}({operand.text}, {node.field!r})", operand.height + 1, "optional")
         parts: list[str] = [node.field]
         current: Expr = node.operand
         while isinstance(current, Select) and not current.optional:
@@ -794,11 +801,32 @@ class _Generator:
             inline=(definition, [f"{r} = {range_code.text}", *lines]),
         )
 
+    def request_message(self, node: Expr) -> bool:
+        """Whether ``node`` is one of Cerbos's request messages (``P``, ``R``, ``request`` and its
+        ``principal``, ``resource`` and ``auxData``), whose fields have protobuf presence: ``has(P.scope)``
+        is false for an empty scope, ``has(R.attr)`` for no attributes."""
+        declared = self.options.variables
+        if declared is None or "request" not in declared or "P" not in declared:
+            return False
+        if isinstance(node, Ident):
+            return not node.absolute and node.name in ("P", "R", "request") and self.bound(node.name) is None
+        return (
+            isinstance(node, Select)
+            and not node.optional
+            and node.field in _REQUEST_MESSAGES
+            and isinstance(node.operand, Ident)
+            and not node.operand.absolute
+            and node.operand.name == "request"
+            and self.bound("request") is None
+        )
+
     def has_macro(self, node: Call) -> _Code:
         arg = node.args[0]
         if not isinstance(arg, Select) or arg.optional:
             raise self.error("invalid argument to has() macro", arg)  # cel-go's words
         operand = self.emit(arg.operand)
+        if self.request_message(arg.operand):
+            return _Code(f"_has_set({operand.text}, {arg.field!r})", operand.height + 1, _BOOL)
         if self.fast:
             t, binding = self.named(operand.text)
             text = f"(({arg.field!r} in {t}) if {binding}.__class__ is dict else _has({t}, {arg.field!r}))"

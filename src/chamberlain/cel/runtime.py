@@ -395,6 +395,31 @@ def has_field(operand: Any, field: str) -> bool:
     return False
 
 
+def has_set_field(operand: Any, field: str) -> bool:
+    """``has(m.field)`` for one of Cerbos's request messages (principal, resource, request, aux data):
+    protobuf presence, so an empty string, list or map is absent (``has(R.scope)`` with no scope, or
+    ``has(R.attr)`` with no attributes, is false), and the aux data is present only with JWT claims."""
+    if type(operand) is not dict:
+        return has_field(operand, field)
+    value = operand.get(field)
+    if field == "aux_data" or field == "auxData":
+        return type(value) is dict and any(value.values())
+    if value is None or value == "":
+        return False
+    return not (type(value) in (list, tuple, dict) and not value)
+
+
+def optional_select_set(operand: Any, field: str) -> Optional:
+    """``m.?field`` for one of Cerbos's request messages (present as :func:`has_set_field` says)."""
+    if type(operand) is Optional:
+        if not operand.has_value():
+            return OPTIONAL_NONE
+        operand = operand.value
+    if has_set_field(operand, field):
+        return Optional(select(operand, field))
+    return OPTIONAL_NONE
+
+
 def optional_select(operand: Any, field: str) -> Optional:
     """``operand.?field``: optional.of(value) when the field is present, else optional.none()."""
     if type(operand) is Optional:
