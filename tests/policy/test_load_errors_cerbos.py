@@ -76,6 +76,8 @@ CASES: dict[str, dict[str, str]] = {
     "disabled_false": {"doc.yaml": "disabled: false\n" + doc()},
     "constant_infinity": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: [1, -.inf]")},
     "constant_nan": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {a: .NaN}")},
+    "float_action": {"doc.yaml": doc().replace('actions: ["view"]', "actions: [view, 1.0]")},
+    "integer_action": {"doc.yaml": doc().replace('actions: ["view"]', "actions: [view, 017, 0x10]")},
     "constant_integer_key": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {1: one}")},
     "constant_null_key": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {~: one}")},
     "constant_yes_key": {"doc.yaml": doc(extra="\n  constants:\n    local:\n      x: {yes: one}")},

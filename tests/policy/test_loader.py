@@ -116,7 +116,7 @@ def test_every_error_of_a_directory_together():
 
 
 def test_validation_rules_of_policy_proto():
-    text = "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: 'x*'\n  version: 1.0\n  rules:\n    - actions: []\n      effect: EFFECT_ALLOW\n      roles: [a]\n"
+    text = "apiVersion: api.cerbos.dev/v1\nresourcePolicy:\n  resource: 'x*'\n  version: \"1.0\"\n  rules:\n    - actions: []\n      effect: EFFECT_ALLOW\n      roles: [a]\n"
     messages = [e.message for e in errors_of({"p.yaml": text})]
     assert any(m.startswith("resourcePolicy.resource: does not match regex pattern") for m in messages)
     assert any(m.startswith("resourcePolicy.version: does not match") for m in messages)

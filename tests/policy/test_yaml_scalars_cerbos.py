@@ -194,3 +194,38 @@ def test_a_json_surrogate_pair_is_its_character(
     ours = PDP.from_directory(root).check_resources(json.loads(json.dumps(request)))
     assert ours["results"][0]["outputs"] == theirs["results"][0]["outputs"]
     assert ours["results"][0]["outputs"][0]["val"] == ["a/b", "é\t", "\U0001f600", "\\ud83d", 'x"y']
+
+
+NUMBERED_ACTIONS = """\
+apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  resource: numbered
+  version: 01
+  rules:
+    - actions: [0x10, 017, 1e3, 1_000, +1, 0o7, TRUE, Yes, -0, 0b11]
+      effect: EFFECT_ALLOW
+      roles: ["user"]
+"""
+
+
+def test_an_integer_in_a_string_field_is_its_decimal_text(
+    tmp_path_factory: pytest.TempPathFactory, cerbos_servers: ServerFactory
+) -> None:
+    """Cerbos reads a plain integer given for a string (an action, a version) as the number's decimal
+    text: ``017`` is the action ``"15"``, ``0x10`` is ``"16"``, ``version: 01`` is ``"1"``."""
+    root = tmp_path_factory.mktemp("numbered")
+    (root / "numbered.yaml").write_text(NUMBERED_ACTIONS)
+    actions = ["0x10", "16", "017", "15", "1e3", "1_000", "1000", "+1", "1", "0o7", "7", "TRUE", "true"]
+    actions += ["Yes", "-0", "0", "0b11", "3"]
+    request = {
+        "requestId": "numbered",
+        "principal": {"id": "p", "roles": ["user"]},
+        "resources": [
+            {"actions": actions, "resource": {"kind": "numbered", "id": "1", "policyVersion": "1"}}
+        ],
+    }
+    theirs = httpx.post(cerbos_servers(root).url + "/api/check/resources", json=request, timeout=30).json()
+    ours = PDP.from_directory(root).check_resources(json.loads(json.dumps(request)))
+    assert ours["results"][0]["actions"] == theirs["results"][0]["actions"]
+    allowed = sorted(a for a, e in ours["results"][0]["actions"].items() if e == "EFFECT_ALLOW")
+    assert allowed == ["0", "1", "1000", "15", "16", "1e3", "3", "7", "TRUE", "Yes"]

@@ -462,7 +462,15 @@ class _Decoder:
 
     def string(self, node: yaml.Node, ypath: str) -> str:
         if isinstance(node, yaml.ScalarNode):
-            return "" if node.tag == NULL_TAG else node.value
+            tag = node.tag
+            if tag == NULL_TAG:
+                return ""
+            if tag == INT_TAG:  # Cerbos reads the number: 017 is "15", 0x10 "16", +1 "1"
+                return str(go_int(node.value))
+            if tag == FLOAT_TAG:
+                self.parse_error(node, ypath, f"expected string value got {_go_type(node)}: quote it")
+                return ""
+            return str(node.value)
         self.parse_error(
             node, ypath, f"expected string value got {_go_type(node)}: quote it or use a block scalar (|-)"
         )
