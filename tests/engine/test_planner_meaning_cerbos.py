@@ -64,7 +64,14 @@ class Oracle:
 
 
 #: Targets with a known disagreement, found by this test and not fixed yet (see target_params).
-KNOWN_DISAGREEMENTS: dict[str, str] = {}
+KNOWN_DISAGREEMENTS = {
+    "lakehouse": (
+        "found 2026-12-08, not fixed yet: the planner inlines a hierarchy-valued variable (V.folder) as the "
+        "hierarchy itself, where the check (chamberlain's and Cerbos's) reads it as its list of levels, so "
+        "hierarchy(f).ancestorOf(V.folder) fails there; a folder admin's dataset plan selects what the check "
+        "denies (docs/correctness.md)"
+    ),
+}
 
 
 @pytest.fixture(scope="module", params=target_params(TARGETS, KNOWN_DISAGREEMENTS))
