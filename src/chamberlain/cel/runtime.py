@@ -411,22 +411,16 @@ def has_set_field(operand: Any, field: str) -> bool:
 
 def optional_select_set(operand: Any, field: str) -> Optional:
     """``m.?field`` for one of Cerbos's request messages (present as :func:`has_set_field` says)."""
+    return optional_select(operand, field, has_set_field)
+
+
+def optional_select(operand: Any, field: str, present: Callable[[Any, str], bool] = has_field) -> Optional:
+    """``operand.?field``: optional.of(value) when the field is ``present``, else optional.none()."""
     if type(operand) is Optional:
         if not operand.has_value():
             return OPTIONAL_NONE
         operand = operand.value
-    if has_set_field(operand, field):
-        return Optional(select(operand, field))
-    return OPTIONAL_NONE
-
-
-def optional_select(operand: Any, field: str) -> Optional:
-    """``operand.?field``: optional.of(value) when the field is present, else optional.none()."""
-    if type(operand) is Optional:
-        if not operand.has_value():
-            return OPTIONAL_NONE
-        operand = operand.value
-    if has_field(operand, field):
+    if present(operand, field):
         return Optional(select(operand, field))
     return OPTIONAL_NONE
 
