@@ -37,6 +37,7 @@ from chamberlain.caches import memoize
 from chamberlain.cel import budget, comprehensions, functions, runtime
 from chamberlain.cel.ast import Call, Expr, Ident, ListExpr, Literal, MapExpr, Select, StructExpr
 from chamberlain.cel.errors import CompileError, EvaluationError
+from chamberlain.cel.lib import hierarchy
 from chamberlain.cel.values import TYPE_IDENTIFIERS, Duration, Timestamp, UInt
 
 _HOIST_HEIGHT = 12
@@ -136,12 +137,7 @@ _BOOL_FUNCTIONS = frozenset(
         "isSubset",
         "is_subset",
         "inIPAddrRange",
-        "ancestorOf",
-        "descendentOf",
-        "immediateChildOf",
-        "immediateParentOf",
-        "overlaps",
-        "siblingOf",
+        *hierarchy.TESTS,
         "hasValue",
     )
 )

@@ -19,7 +19,7 @@ from chamberlain.cel.cerbos_env import DECLARED_VARIABLES
 from chamberlain.cel.lib.hierarchy import Hierarchy
 from chamberlain.cel.lib.spiffe import SpiffeID, SpiffeMatcher, SpiffeTrustDomain
 from chamberlain.cel.values import CelType, Optional
-from chamberlain.engine.activation import EMPTY_VARIABLES, Unconvertible, VariablesMap, readable
+from chamberlain.engine.activation import EMPTY_VARIABLES, Unconvertible, VariablesMap
 from chamberlain.policy import model as m
 
 if TYPE_CHECKING:
@@ -142,7 +142,10 @@ class LazyVariables(VariablesMap):
 
     def __getitem__(self, key: str) -> Any:
         self._upto(key)  # always: a name defined twice has its first value before its last
-        return readable(self._values[key])
+        value = self._values[key]
+        if type(value) is Unconvertible:  # readable(), inline: every variable read of a check comes here
+            raise EvaluationError(value.message)
+        return value
 
     def __iter__(self) -> Iterator[str]:
         self._all()

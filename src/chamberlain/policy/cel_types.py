@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from chamberlain.cel import ast, functions
-from chamberlain.cel.lib import time
+from chamberlain.cel.lib import hierarchy, time
 from chamberlain.cel.lib.core import compile_regex
 from chamberlain.cel.lib.strings import format_problem
 from chamberlain.cel.values import UInt
@@ -168,14 +168,6 @@ GLOBAL: dict[str, list[tuple[tuple[Type, ...], Type]]] = {
         for name in ("contains", "equivalent", "intersects")
     },
 }
-_HIERARCHY_TESTS = (
-    "ancestorOf",
-    "descendentOf",
-    "immediateChildOf",
-    "immediateParentOf",
-    "overlaps",
-    "siblingOf",
-)
 _TIME_PARTS = ("getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek")
 #: Member overloads: (target type, parameter types, result).
 MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
@@ -194,7 +186,7 @@ MEMBER: dict[str, list[tuple[Type, tuple[Type, ...], Type]]] = {
     # one overload a sortable element type: a list of unknown elements sorts to dyn
     "sort": [(list_of(t), (), list_of(t)) for t in _ORDERED],
     "inIPAddrRange": [(STRING, (STRING,), BOOL)],
-    **{name: [(HIERARCHY, (HIERARCHY,), BOOL)] for name in _HIERARCHY_TESTS},
+    **{name: [(HIERARCHY, (HIERARCHY,), BOOL)] for name in hierarchy.TESTS},
     "commonAncestors": [(HIERARCHY, (HIERARCHY,), HIERARCHY)],
     "charAt": [(STRING, (INT,), STRING)],
     "indexOf": [(STRING, (STRING,), INT), (STRING, (STRING, INT), INT)],

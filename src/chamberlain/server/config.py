@@ -324,8 +324,9 @@ def _unknown_key_problem(path: str) -> str:
     siblings = [k for k in section] if isinstance(section, Mapping) else []
     siblings += [p.rpartition(".")[2] for p in IGNORED if p.rpartition(".")[0] == parent]
     close = [k for k in siblings if k.lower() == key.lower()] or difflib.get_close_matches(key, siblings, n=1)
-    hint = f"; did you mean {'.'.join(filter(None, (parent, close[0])))!r}?" if close else ""
-    if close and ".".join(filter(None, (parent, close[0]))) == path:  # the known key, written with dots
+    meant = ".".join(filter(None, (parent, close[0]))) if close else ""
+    hint = f"; did you mean {meant!r}?" if meant else ""
+    if meant == path:  # the known key, written with dots in one name
         hint = "; a key is one name: write it as nested mappings (storage: {disk: {directory: ...}})"
     return f"{path}: unknown configuration key (neither Cerbos nor chamberlain has it){hint}"
 

@@ -27,6 +27,9 @@ from chamberlain.cel.values import (
 HIERARCHY_TYPE = CelType("cerbos.lib.hierarchy")
 TYPE_IDENTIFIERS.setdefault(HIERARCHY_TYPE.name, HIERARCHY_TYPE)
 
+#: The members that test how two hierarchies are related (each takes a hierarchy, gives a bool).
+TESTS = ("ancestorOf", "descendentOf", "immediateChildOf", "immediateParentOf", "overlaps", "siblingOf")
+
 
 class Hierarchy:
     """An immutable sequence of hierarchy levels."""

@@ -430,9 +430,7 @@ class Translator:
         first = values[0]
         kind, shape = first.kind, {"int_literal": first.int_literal, "maybe_int": first.maybe_int}
         if key.is_const:  # folded by the planner unless the map is the principal's
-            return (
-                values[list(entries).index(key.const)] if key.const in entries else _V(null(), kind, **shape)
-            )
+            return self.constant(entries[key.const]) if key.const in entries else _V(null(), kind, **shape)
         if key.ambiguous_null or key.kind in ("list", "map", "relation", "element", "dyn"):
             raise UntranslatableFilter("index", where, f"a key of a {key.kind} value")
         if key.kind != "string":  # CEL: no such key, on every row (a null key included)
